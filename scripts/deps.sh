@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs ledgerkv's Debian build and test dependencies. Idempotent; run as root on Debian 12.
+set -eu
+
+BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
+libprotobuf-dev liblmdb-dev libsodium-dev libssl-dev libcmocka-dev
+golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev"
+TEST_PKGS="etcd-server etcd-client python3 python3-etcd3 python3-pytest golang-go nghttp2-client"
+
+want="$BUILD_PKGS"
+[ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"
+
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages:$missing; run this script as root to install them" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

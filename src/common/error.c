@@ -1,0 +1,29 @@
+/* lkv_strerror and lkv_err_name, generated from the LKV_ERRNO_MAP table. */
+#include "common/error.h"
+
+#include <stdio.h>
+
+const char *lkv_strerror(int err) {
+  static _Thread_local char unknown[48];
+  if (err == 0) return "success";
+  switch (err) {
+#define LKV__ERR_TEXT(name, value, text) \
+  case LKV_##name:                       \
+    return text;
+    LKV_ERRNO_MAP(LKV__ERR_TEXT)
+#undef LKV__ERR_TEXT
+  }
+  snprintf(unknown, sizeof(unknown), "unknown error %d", err);
+  return unknown;
+}
+
+const char *lkv_err_name(int err) {
+  switch (err) {
+#define LKV__ERR_NAME(name, value, text) \
+  case LKV_##name:                       \
+    return "LKV_" #name;
+    LKV_ERRNO_MAP(LKV__ERR_NAME)
+#undef LKV__ERR_NAME
+  }
+  return "LKV_UNKNOWN";
+}

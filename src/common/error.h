@@ -1,0 +1,55 @@
+/* Error codes shared by every ledgerkv module, and their descriptions. */
+#ifndef LKV_COMMON_ERROR_H
+#define LKV_COMMON_ERROR_H
+
+#include <errno.h>
+
+/*
+ * Conventions: functions return int; 0 is success and a negative value is an error. System failures are
+ * negated errno values (LKV_ENOMEM == -ENOMEM); ledgerkv's own conditions live in the reserved range
+ * [-31000, -30000], away from errno and from LMDB's codes (-30799..-30780 are MDB_*, never returned
+ * to callers: the MVCC layer translates them).
+ *
+ * The mapping from these codes to gRPC status codes and etcd's exact message strings lives in one place:
+ * src/api/status.c.
+ */
+#define LKV_ERRNO_MAP(X)                                                                          \
+  X(ENOMEM, -ENOMEM, "out of memory")                                                             \
+  X(EINVAL, -EINVAL, "invalid argument")                                                          \
+  X(EIO, -EIO, "i/o error")                                                                       \
+  X(ENOENT, -ENOENT, "no such file or directory")                                                 \
+  X(EEXIST, -EEXIST, "already exists")                                                            \
+  X(EAGAIN, -EAGAIN, "try again")                                                                 \
+  X(ECANCELED, -ECANCELED, "operation canceled")                                                  \
+  X(EMSGSIZE, -EMSGSIZE, "message too long")                                                      \
+  X(EPROTO, -EPROTO, "protocol error")                                                            \
+  X(ECOMPACTED, -30000, "required revision has been compacted")                                   \
+  X(EFUTUREREV, -30001, "required revision is a future revision")                                 \
+  X(ENOSPACE, -30002, "database space exceeded")                                                  \
+  X(EEMPTYKEY, -30003, "key is not provided")                                                     \
+  X(ELEASENOTFOUND, -30004, "requested lease not found")                                          \
+  X(EVALUEPROVIDED, -30005, "value is provided")                                                  \
+  X(ELEASEPROVIDED, -30006, "lease is provided")                                                  \
+  X(ETOOMANYOPS, -30007, "too many operations in txn request")                                    \
+  X(EDUPKEY, -30008, "duplicate key given in txn request")                                        \
+  X(ETOOLARGE, -30009, "request is too large")                                                    \
+  X(EKEYNOTFOUND, -30010, "key not found")                                                        \
+  X(ECORRUPT, -30011, "stored data is corrupt")                                                   \
+  X(ESTOPPED, -30012, "server stopped")                                                           \
+  X(EBADMSG, -30013, "malformed request message")                                                 \
+  X(EUNSUPPORTED, -30014, "not supported by this server")
+
+enum {
+#define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),
+  LKV_ERRNO_MAP(LKV__ERR_ENUM)
+#undef LKV__ERR_ENUM
+};
+
+/* Returns a static, human-readable description of err (0 gives "success"; unknown codes give a generic
+ * text naming the number in a thread-local buffer). Never returns NULL. */
+const char *lkv_strerror(int err);
+
+/* Returns the symbolic name of err ("LKV_ECOMPACTED"), or "LKV_UNKNOWN". Never returns NULL. */
+const char *lkv_err_name(int err);
+
+#endif

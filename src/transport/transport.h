@@ -1,0 +1,112 @@
+/* gRPC server transport: cleartext HTTP/2 (h2c) on libuv loops, one loop per worker thread. */
+#ifndef LKV_TRANSPORT_TRANSPORT_H
+#define LKV_TRANSPORT_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The transport knows HTTP/2 and gRPC framing, nothing about etcd. It accepts connections on every
+ * listen address with N event-loop threads (SO_REUSEPORT: the kernel spreads connections over the loops),
+ * turns each HTTP/2 stream into a *call*, and hands complete request messages to the application through
+ * lkv_transport_handler_t. The application answers with lkv_call_send / lkv_call_finish, from any thread.
+ *
+ * Threading: a call belongs to the loop thread that accepted its connection. Handler callbacks run on that
+ * thread. Work started there should finish there (run to completion); only work that must be serialised
+ * (writes) leaves the thread, and its answer comes back through lkv_call_send / lkv_call_finish.
+ *
+ * Call lifetime: the handler receives a call in on_message (or on_open for streaming routes) and must call
+ * lkv_call_finish exactly once, even after on_cancel; the transport frees the call after both the stream
+ * has closed and finish was called. Until then the pointer stays valid.
+ */
+
+typedef struct lkv_transport_s lkv_transport_t;
+typedef struct lkv_call_s lkv_call_t;
+
+/* gRPC status codes (grpc/doc/statuscodes.md). */
+typedef enum {
+  LKV_GRPC_OK = 0,
+  LKV_GRPC_CANCELLED = 1,
+  LKV_GRPC_UNKNOWN = 2,
+  LKV_GRPC_INVALID_ARGUMENT = 3,
+  LKV_GRPC_DEADLINE_EXCEEDED = 4,
+  LKV_GRPC_NOT_FOUND = 5,
+  LKV_GRPC_ALREADY_EXISTS = 6,
+  LKV_GRPC_PERMISSION_DENIED = 7,
+  LKV_GRPC_RESOURCE_EXHAUSTED = 8,
+  LKV_GRPC_FAILED_PRECONDITION = 9,
+  LKV_GRPC_ABORTED = 10,
+  LKV_GRPC_OUT_OF_RANGE = 11,
+  LKV_GRPC_UNIMPLEMENTED = 12,
+  LKV_GRPC_INTERNAL = 13,
+  LKV_GRPC_UNAVAILABLE = 14,
+  LKV_GRPC_DATA_LOSS = 15,
+  LKV_GRPC_UNAUTHENTICATED = 16
+} lkv_grpc_status_t;
+
+/* What the application plugs into the transport. All callbacks run on the call's loop thread. */
+typedef struct lkv_transport_handler_s {
+  void *app; /* passed back as the first argument of every callback */
+  /* Resolves a gRPC method path ("/etcdserverpb.KV/Range", not NUL-terminated). Returns an opaque route
+   * that the transport passes back, or NULL: the transport then answers UNIMPLEMENTED itself.
+   * Sets *client_streaming to 1 when the client may send many messages (Watch, LeaseKeepAlive); for
+   * unary routes the transport enforces exactly one request message. */
+  const void *(*lookup)(void *app, const char *path, size_t path_len, int *client_streaming);
+  /* One complete request message (without the 5-byte gRPC prefix). data is valid only during the call. */
+  void (*on_message)(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len);
+  /* Streaming routes only: the client half-closed its side (no more messages). May be NULL. */
+  void (*on_half_close)(void *app, const void *route, lkv_call_t *call);
+  /* The stream ended before lkv_call_finish (client RST_STREAM, connection lost, server shutdown).
+   * Further sends are dropped; the handler must still call lkv_call_finish once. May be NULL for
+   * applications whose calls always finish on their own. */
+  void (*on_cancel)(void *app, const void *route, lkv_call_t *call);
+} lkv_transport_handler_t;
+
+typedef struct lkv_listen_addr_s {
+  const char *host; /* numeric IPv4 or IPv6 address, e.g. "127.0.0.1" */
+  int port;         /* 0 picks a free port; see lkv_transport_bound_port */
+} lkv_listen_addr_t;
+
+typedef struct lkv_transport_options_s {
+  const lkv_listen_addr_t *addrs;
+  size_t n_addrs;
+  int n_loops;              /* worker loop threads, >= 1 */
+  size_t max_request_bytes; /* request messages above this are refused with too_large_status/message */
+  int too_large_status;     /* the gRPC status and message for an oversized request (the application's */
+  const char *too_large_message; /* words, so that the transport stays etcd-agnostic) */
+} lkv_transport_options_t;
+
+/* Binds every address, starts the loop threads and returns once all are listening.
+ * Returns 0 and sets *out, or a negative LKV_E* code (e.g. -EADDRINUSE from bind, LKV_EINVAL); on failure
+ * nothing is left running. The handler struct is copied; opts need not outlive the call. */
+int lkv_transport_start(lkv_transport_t **out, const lkv_transport_options_t *opts,
+                        const lkv_transport_handler_t *handler);
+
+/* The port actually bound for opts->addrs[i] (useful with port 0), or -1 if i is out of range. */
+int lkv_transport_bound_port(const lkv_transport_t *t, size_t i);
+
+/* Graceful stop: stops accepting, sends GOAWAY on every connection, cancels open calls (on_cancel),
+ * waits up to grace_ms for pending calls to finish and their answers to flush, then closes everything,
+ * joins the threads and frees t. Call from a thread that is not a loop thread. */
+void lkv_transport_stop(lkv_transport_t *t, int grace_ms);
+
+/* Queues one response message on the call's stream. Any thread; msg is copied. Returns 0, or
+ * LKV_ECANCELED when the stream is already gone (the message is dropped; the caller must still finish). */
+int lkv_call_send(lkv_call_t *call, const uint8_t *msg, size_t len);
+
+/* Ends the call with a gRPC status and optional message (NULL for none; percent-encoded by the transport).
+ * Any thread; exactly once per call. A call that sent no message and fails gets a Trailers-Only answer. */
+void lkv_call_finish(lkv_call_t *call, int grpc_status, const char *message);
+
+/* Per-call application pointer (e.g. a watch stream's state). Loop thread only. */
+void lkv_call_set_data(lkv_call_t *call, void *data);
+void *lkv_call_get_data(const lkv_call_t *call);
+
+/* Index of the loop thread that owns the call, in [0, n_loops): lets handlers keep per-thread state
+ * (read transactions, scratch buffers) without locks. */
+int lkv_call_loop_index(const lkv_call_t *call);
+
+/* Bytes queued on the call's stream and not yet written to the socket (for back-pressure on streams). */
+size_t lkv_call_pending_bytes(const lkv_call_t *call);
+
+#endif
