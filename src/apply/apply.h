@@ -1,0 +1,68 @@
+/* The deterministic state machine: etcd KV requests in, etcd responses out, on the MVCC store. */
+#ifndef LKV_APPLY_APPLY_H
+#define LKV_APPLY_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
+#include "mvcc/mvcc.h"
+
+/*
+ * Every state change goes through lkv_apply_batch: a batch of write requests is applied in order, in one
+ * storage transaction, each request getting either an error or a packed etcd response. The outcome depends
+ * only on the store's state and the requests (no clocks, no randomness), so a replication layer can sit in
+ * front of it and replay the same batches on every node.
+ *
+ * Reads (Range outside a txn) do not go through the batch path: lkv_apply_range serves them from a
+ * read-only snapshot on the caller's thread.
+ */
+
+/* Identity stamped into every response header. */
+typedef struct lkv_apply_identity_s {
+  uint64_t cluster_id;
+  uint64_t member_id;
+  uint64_t raft_term;
+} lkv_apply_identity_t;
+
+/* Limits checked by lkv_apply_validate (etcd's --max-txn-ops). */
+typedef struct lkv_apply_limits_s {
+  size_t max_txn_ops;
+} lkv_apply_limits_t;
+
+typedef enum {
+  LKV_OP_PUT = 1,          /* Etcdserverpb__PutRequest */
+  LKV_OP_DELETE_RANGE = 2, /* Etcdserverpb__DeleteRangeRequest */
+  LKV_OP_TXN = 3,          /* Etcdserverpb__TxnRequest */
+  LKV_OP_COMPACT = 4       /* Etcdserverpb__CompactionRequest */
+} lkv_op_kind_t;
+
+/* One write request in a batch, with its outcome. */
+typedef struct lkv_apply_req_s {
+  lkv_op_kind_t kind;
+  const ProtobufCMessage *msg; /* in: the unpacked request, owned by the caller */
+  int err;                     /* out: 0, or an LKV_E* code (then resp is NULL and nothing was changed) */
+  uint8_t *resp;               /* out: the packed response message, malloc'd; the caller frees it */
+  size_t resp_len;             /* out */
+} lkv_apply_req_t;
+
+/* Checks what etcd checks before a request enters the log (empty key, ignore_value/ignore_lease with a
+ * value/lease, txn op count and duplicate keys, nested txns included). Pure; any thread.
+ * Returns 0 or the LKV_E* code etcd's error corresponds to. */
+int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lkv_apply_limits_t *limits);
+
+/* Applies reqs[0..n) in order in one write transaction and makes it durable (fsync) before returning.
+ * Each request either takes effect completely or not at all (its err says which); a request that changes
+ * nothing (a delete of no key, a read-only txn) does not advance the revision.
+ * Returns 0 when the batch was committed (per-request outcomes are in reqs), or a negative LKV_E* code
+ * when the transaction could not be committed: then no request took effect and every reqs[i].resp is NULL.
+ * Single writer: callers serialise calls (the committer thread does). */
+int lkv_apply_batch(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n);
+
+/* Serves a Range from a read snapshot. Any thread, concurrently with lkv_apply_batch.
+ * On success returns 0 and a malloc'd packed RangeResponse in *resp / *resp_len (caller frees);
+ * otherwise an LKV_E* code (LKV_ECOMPACTED, LKV_EFUTUREREV, ...). */
+int lkv_apply_range(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__RangeRequest *req,
+                    uint8_t **resp, size_t *resp_len);
+
+#endif
