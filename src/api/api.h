@@ -1,0 +1,37 @@
+/* The etcd v3 services, bound to the transport through a route table. */
+#ifndef LKV_API_API_H
+#define LKV_API_API_H
+
+#include <stddef.h>
+
+#include "apply/apply.h"
+#include "replication/replication.h"
+#include "transport/transport.h"
+
+/*
+ * Each etcd service has its own file (kv.c, maintenance.c, cluster.c); router.c maps gRPC paths to their
+ * handlers; status.c is the one place where LKV_E* codes become gRPC codes and etcd's exact messages.
+ * Reads run to completion on the calling loop thread; writes become proposals to the replicator and are
+ * answered from its thread once durable.
+ */
+
+/* Everything the services need; filled by the server before the transport starts, then read-only. */
+typedef struct lkv_api_s {
+  lkv_mvcc_t *store;
+  lkv_replicator_t *replicator;
+  lkv_apply_identity_t id;
+  lkv_apply_limits_t limits;
+  const char *version;      /* etcd-compatible semver reported by Maintenance.Status */
+  const char *member_name;  /* --name */
+  char *const *client_urls; /* --advertise-client-urls */
+  size_t n_client_urls;
+} lkv_api_t;
+
+/* Fills *out so that the transport dispatches calls to api's services. api must outlive the transport. */
+void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out);
+
+/* The gRPC status and etcd's exact message text for an LKV_E* code (the one mapping, in status.c); never
+ * fails: unknown codes map to UNKNOWN with lkv_strerror's text. message is static. */
+void lkv_api_status_of(int err, int *grpc_status, const char **message);
+
+#endif

@@ -1,0 +1,36 @@
+/* Internal to src/api: handler signature, the per-service handlers, and reply/error helpers. */
+#ifndef LKV_API_SERVICE_H
+#define LKV_API_SERVICE_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "api/api.h"
+
+/* A unary handler: data/len is the request message, valid during the call only. The handler (or the
+ * completion it arranges) finishes the call exactly once. */
+typedef void (*lkv__api_fn)(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+
+void lkv__kv_range(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__kv_put(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__kv_delete_range(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__kv_txn(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__kv_compact(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__cluster_member_list(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+
+/* Unpacks a request; on malformed input finishes the call with INTERNAL (as grpc-go does) and returns NULL.
+ * The caller frees the result with protobuf_c_message_free_unpacked(msg, NULL). */
+ProtobufCMessage *lkv__api_unpack(lkv_call_t *call, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                  size_t len);
+
+/* Sends already packed response bytes and finishes the call with OK. */
+void lkv__api_reply_packed(lkv_call_t *call, const uint8_t *resp, size_t len);
+
+/* Packs msg, sends it and finishes the call with OK (INTERNAL if memory runs out). */
+void lkv__api_reply(lkv_call_t *call, const ProtobufCMessage *msg);
+
+/* Finishes the call with the gRPC status and etcd message that err maps to (status.c). */
+void lkv__api_fail(lkv_call_t *call, int err);
+
+#endif

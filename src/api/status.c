@@ -1,0 +1,69 @@
+/* The single mapping from LKV_E* codes to gRPC status codes and etcd's exact error messages. */
+#include <stdlib.h>
+
+#include "api/service.h"
+#include "common/error.h"
+
+/* clientv3 recognises errors by these exact strings (rpctypes), so they are facts we must reproduce. */
+#define LKV_API_STATUS_MAP(X)                                                                              \
+  X(LKV_EEMPTYKEY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: key is not provided")                           \
+  X(LKV_EKEYNOTFOUND, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: key not found")                              \
+  X(LKV_EVALUEPROVIDED, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: value is provided")                        \
+  X(LKV_ELEASEPROVIDED, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: lease is provided")                        \
+  X(LKV_ETOOMANYOPS, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: too many operations in txn request")          \
+  X(LKV_EDUPKEY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request")              \
+  X(LKV_ECOMPACTED, LKV_GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted")       \
+  X(LKV_EFUTUREREV, LKV_GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision")     \
+  X(LKV_ENOSPACE, LKV_GRPC_RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded")                \
+  X(LKV_ELEASENOTFOUND, LKV_GRPC_NOT_FOUND, "etcdserver: requested lease not found")                       \
+  X(LKV_ETOOLARGE, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: request is too large")                          \
+  X(LKV_ESTOPPED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                      \
+  X(LKV_ECORRUPT, LKV_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")                                       \
+  X(LKV_EUNSUPPORTED, LKV_GRPC_UNIMPLEMENTED, "ledgerkv: not supported yet")                               \
+  X(LKV_ENOMEM, LKV_GRPC_RESOURCE_EXHAUSTED, "ledgerkv: out of memory")
+
+void lkv_api_status_of(int err, int *grpc_status, const char **message) {
+  switch (err) {
+#define LKV__STATUS_CASE(code, grpc, text) \
+  case code:                               \
+    *grpc_status = grpc;                   \
+    *message = text;                       \
+    return;
+    LKV_API_STATUS_MAP(LKV__STATUS_CASE)
+#undef LKV__STATUS_CASE
+  }
+  *grpc_status = LKV_GRPC_UNKNOWN;
+  *message = lkv_strerror(err);
+}
+
+void lkv__api_fail(lkv_call_t *call, int err) {
+  int status;
+  const char *message;
+  lkv_api_status_of(err, &status, &message);
+  lkv_call_finish(call, status, message);
+}
+
+ProtobufCMessage *lkv__api_unpack(lkv_call_t *call, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                  size_t len) {
+  ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, len, data);
+  if (!msg) lkv_call_finish(call, LKV_GRPC_INTERNAL, "grpc: error unmarshalling request: malformed protobuf");
+  return msg;
+}
+
+void lkv__api_reply_packed(lkv_call_t *call, const uint8_t *resp, size_t len) {
+  lkv_call_send(call, resp, len);
+  lkv_call_finish(call, LKV_GRPC_OK, NULL);
+}
+
+void lkv__api_reply(lkv_call_t *call, const ProtobufCMessage *msg) {
+  uint8_t small[512];
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  uint8_t *buf = len <= sizeof(small) ? small : malloc(len);
+  if (!buf) {
+    lkv__api_fail(call, LKV_ENOMEM);
+    return;
+  }
+  protobuf_c_message_pack(msg, buf);
+  lkv__api_reply_packed(call, buf, len);
+  if (buf != small) free(buf);
+}

@@ -1,0 +1,67 @@
+/* MVCC store internals shared by the files of src/mvcc (LMDB handles, transaction state). */
+#ifndef LKV_MVCC_INTERNAL_H
+#define LKV_MVCC_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "mvcc/mvcc.h"
+#include "mvcc/record.h"
+
+typedef struct lkv__read_slot_s lkv__read_slot_t;
+
+struct lkv_mvcc_s {
+  MDB_env *env;
+  MDB_dbi main_dbi, rev_dbi, key_dbi, meta_dbi;
+  uint64_t quota;
+  uint64_t cluster_id;
+  uint64_t member_id;
+  uint64_t serial; /* process-unique store number: tells thread caches of closed stores apart */
+  pthread_mutex_t slots_mu;
+  lkv__read_slot_t *slots; /* every thread's cached read transaction, freed at close */
+};
+
+struct lkv_mvcc_txn_s {
+  lkv_mvcc_t *s;
+  MDB_txn *txn; /* where operations go: the open request's nested txn, else top */
+  MDB_txn *top;
+  int write;
+  int in_req;
+  int64_t rev;         /* read: snapshot revision; write: revision of the batch so far */
+  int64_t compact_rev; /* -1 if never compacted */
+  int64_t changes;     /* changes made by the open request */
+  int64_t req_compact_rev; /* compact_rev when the open request began, restored on rollback */
+  lkv__read_slot_t *slot;  /* the thread cache slot this read txn came from, or NULL */
+};
+
+/* Meta keys. */
+#define LKV__META_REVS "revs"     /* current(8 BE) ‖ compact(8 BE, two's complement) */
+#define LKV__META_IDENTITY "identity" /* cluster_id(8 BE) ‖ member_id(8 BE) */
+
+/* Translates an LMDB or errno result into an LKV_E* code (0 stays 0). */
+int lkv__mdb_err(int rc);
+
+/* Reads the revision pair from meta in txn. Returns 0, LKV_ECORRUPT, LKV_EIO. */
+int lkv__meta_revs_get(lkv_mvcc_t *s, MDB_txn *txn, int64_t *rev, int64_t *compact);
+/* Writes the revision pair to meta in txn. */
+int lkv__meta_revs_put(lkv_mvcc_t *s, MDB_txn *txn, int64_t rev, int64_t compact);
+
+/* Positions c (on the key DB, at some entry of a key) and finds the key's latest entry with main
+ * revision <= rev. Sets *found to 1 and *out, or *found to 0. The cursor stays on that key.
+ * enc/enc_len is the key (needed to re-seek). Returns 0 or an LKV_E* code. */
+int lkv__latest_le(MDB_cursor *c, const uint8_t *enc, size_t enc_len, int64_t rev, lkv__dup_t *out,
+                   int *found);
+
+/* Reads and decodes the record at (main, sub). Returns 0, LKV_ECORRUPT (missing or bad), LKV_EIO. */
+int lkv__rec_get(lkv_mvcc_txn_t *t, int64_t main, int64_t sub, lkv__rec_t *out);
+
+/* Thread cache of read transactions (readcache.c). lkv__read_cache_take returns a renewed read txn
+ * from the calling thread's slot (setting *slot) or NULL when the slot is busy or missing (then the
+ * caller begins a fresh one, *slot NULL). lkv__read_cache_give resets txn into its slot (or aborts it
+ * when slot is NULL). lkv__read_cache_close aborts and frees every slot of s. */
+MDB_txn *lkv__read_cache_take(lkv_mvcc_t *s, lkv__read_slot_t **slot);
+void lkv__read_cache_give(lkv_mvcc_t *s, lkv__read_slot_t *slot, MDB_txn *txn);
+void lkv__read_cache_close(lkv_mvcc_t *s);
+
+#endif

@@ -1,0 +1,186 @@
+/* The multi-version key-value store: etcd's revision model on LMDB, behind an LMDB-free interface. */
+#ifndef LKV_MVCC_MVCC_H
+#define LKV_MVCC_MVCC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Model (etcd v3's): every write request that changes something gets the next *main* revision; the
+ * operations inside it get sub revisions 0, 1, 2... . A key's history is a list of revisions; a delete
+ * writes a tombstone. A fresh store is at revision 1 and has never been compacted (compact revision -1).
+ *
+ * Storage (details in docs/storage.md): one LMDB environment in <dir>/member/db with three databases:
+ *  - "rev":  main(8 BE) ‖ sub(8 BE) -> record (flags, create, version, lease, key, value); the history in
+ *            revision order, which is what compaction and watchers walk.
+ *  - "key":  DUPSORT; encoded user key -> one 41-byte entry per revision of that key, sorted by revision:
+ *            main ‖ sub ‖ flags ‖ create ‖ version ‖ lease. Existence, counts, versions and compares are
+ *            answered from this database alone; values are read from "rev" only when a caller needs them.
+ *  - "meta": current and compact revision (one key, so a snapshot always sees a consistent pair),
+ *            cluster/member identity.
+ * LMDB keys are limited to 511 bytes; user keys longer than LKV_MVCC_KEY_INLINE bytes are stored as their
+ * first LKV_MVCC_KEY_INLINE bytes followed by a 16-byte BLAKE2b hash of the whole key. Scans restore the
+ * true byte order inside a run of long keys sharing that prefix by reading their full keys, and point
+ * lookups compare the full key, so the encoding never shows through this interface.
+ *
+ * Concurrency: any number of read transactions on any threads, concurrently with one write transaction
+ * (callers serialise writers). A write transaction holds a batch of requests; each request runs in an
+ * LMDB nested transaction so that a failing request rolls back alone (lkv_mvcc_req_begin/_end).
+ * Compaction runs inside the write transaction and is complete (physical) when the batch commits.
+ *
+ * Pointers handed out by reads (lkv_mvcc_kv_t) point into the database map. In a read transaction they
+ * stay valid until the transaction ends; in a write transaction only until the next write operation.
+ */
+
+typedef struct lkv_mvcc_s lkv_mvcc_t;
+typedef struct lkv_mvcc_txn_s lkv_mvcc_txn_t;
+
+/* User keys up to this length are stored verbatim; longer ones get a prefix ‖ hash encoding. */
+#define LKV_MVCC_KEY_INLINE 480
+
+/* etcd's default --quota-backend-bytes (2 GiB), used when lkv_mvcc_options_t.quota_bytes is 0. */
+#define LKV_MVCC_DEFAULT_QUOTA ((uint64_t)2 * 1024 * 1024 * 1024)
+
+typedef struct lkv_mvcc_options_s {
+  const char *dir;      /* data directory; created (with parents) if missing */
+  uint64_t quota_bytes; /* space quota for writes that add data; 0 = LKV_MVCC_DEFAULT_QUOTA */
+} lkv_mvcc_options_t;
+
+typedef struct lkv_mvcc_stat_s {
+  int64_t revision;         /* current revision (1 on a fresh store) */
+  int64_t compact_revision; /* last compaction revision, -1 if never compacted */
+  uint64_t db_size;         /* size of the database file in bytes (etcd's dbSize) */
+  uint64_t db_size_in_use;  /* bytes of pages in use by the data (etcd's dbSizeInUse) */
+  uint64_t quota_bytes;     /* effective quota */
+} lkv_mvcc_stat_t;
+
+/* One key at one revision, as etcd's mvccpb.KeyValue. key/value point into storage (see lifetime above). */
+typedef struct lkv_mvcc_kv_s {
+  const uint8_t *key;
+  size_t key_len;
+  const uint8_t *value; /* NULL with value_len 0 when the value was not requested */
+  size_t value_len;
+  int64_t create_revision;
+  int64_t mod_revision;
+  int64_t version;
+  int64_t lease;
+} lkv_mvcc_kv_t;
+
+/* ---- store ---- */
+
+/* Opens (creating if needed) the store in opts->dir. On first open a random cluster and member id are
+ * generated and stored. Returns 0 and sets *out, or LKV_EINVAL (bad options), a negative errno
+ * (directory/file errors), LKV_ECORRUPT (unreadable metadata), LKV_ENOMEM. The store is freed with
+ * lkv_mvcc_close. */
+int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts);
+
+/* Closes the store. Every transaction must have ended. NULL is ignored. */
+void lkv_mvcc_close(lkv_mvcc_t *s);
+
+/* Fills *out from the latest committed state. Any thread. Returns 0, or LKV_EIO / LKV_ENOMEM. */
+int lkv_mvcc_stat(lkv_mvcc_t *s, lkv_mvcc_stat_t *out);
+
+/* The store's persistent identity, generated on first open, never 0, stable across restarts.
+ * Either output may be NULL. Returns 0. */
+int lkv_mvcc_identity(lkv_mvcc_t *s, uint64_t *cluster_id, uint64_t *member_id);
+
+/* ---- transactions ---- */
+
+/* Starts a read transaction: a consistent snapshot of the latest committed batch. Any thread, any
+ * number at once. Returns 0 and sets *out, or LKV_EAGAIN (too many readers), LKV_EIO, LKV_ENOMEM.
+ * End it with lkv_mvcc_txn_end. */
+int lkv_mvcc_read_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out);
+
+/* Starts the write transaction for one batch. One at a time (callers serialise). Returns 0 and sets *out,
+ * or LKV_EIO / LKV_ENOMEM. Finish it with lkv_mvcc_write_commit or discard it with lkv_mvcc_txn_end. */
+int lkv_mvcc_write_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out);
+
+/* Commits the batch durably (fsync) and frees t. On failure nothing of the batch is stored (t is freed
+ * too) and LKV_ENOSPACE (map full), LKV_EIO or LKV_EINVAL (a request still open) is returned. */
+int lkv_mvcc_write_commit(lkv_mvcc_txn_t *t);
+
+/* Ends t: a read transaction is released, a write transaction is rolled back. NULL is ignored. */
+void lkv_mvcc_txn_end(lkv_mvcc_txn_t *t);
+
+/* Write transactions: brackets one request. Every write operation must happen between req_begin and
+ * req_end; keep != 0 keeps the request's changes (and gives them a new main revision if there were any),
+ * keep == 0 rolls back exactly this request's changes. req_begin returns 0, LKV_EINVAL (read txn or a
+ * request already open), LKV_ENOSPACE or LKV_EIO; req_end returns 0, LKV_EINVAL (none open),
+ * LKV_ENOSPACE or LKV_EIO (then the request was rolled back). */
+int lkv_mvcc_req_begin(lkv_mvcc_txn_t *t);
+int lkv_mvcc_req_end(lkv_mvcc_txn_t *t, int keep);
+
+/* The revision a read in t sees: the snapshot's revision for a read transaction; for a write transaction
+ * the last revision of the batch so far, plus one when the open request has already changed something
+ * (etcd's read-your-own-writes view). */
+int64_t lkv_mvcc_txn_rev(const lkv_mvcc_txn_t *t);
+
+/* The compact revision t sees (-1 if never compacted). */
+int64_t lkv_mvcc_txn_compact_rev(const lkv_mvcc_txn_t *t);
+
+/* Number of changes (puts and tombstones) the open request has made so far. */
+int64_t lkv_mvcc_txn_changes(const lkv_mvcc_txn_t *t);
+
+/* ---- reads ---- */
+
+/* Range end conventions are etcd's: end_len == 0 selects the single key `key`; an end of one zero byte
+ * ("\0") selects every key >= key; otherwise the range is [key, end) in byte order (empty if end <= key). */
+typedef struct lkv_mvcc_range_s {
+  const uint8_t *key;
+  size_t key_len;
+  const uint8_t *end;
+  size_t end_len;
+  int64_t rev;   /* revision to read at; <= 0 means lkv_mvcc_txn_rev(t) */
+  size_t limit;  /* deliver at most this many keys to the callback; 0 = no limit */
+  unsigned flags; /* LKV_MVCC_RANGE_* */
+} lkv_mvcc_range_t;
+
+#define LKV_MVCC_RANGE_NO_VALUES 1u /* kv->value is left NULL (keys_only): values are not read */
+#define LKV_MVCC_RANGE_COUNT_ONLY 2u /* the callback is not called; only the count is computed */
+
+/* Called for each key in range, in ascending key order. Return 0 to go on, a negative code to stop the
+ * range (lkv_mvcc_range returns that code). kv and what it points to are valid during the call and, in a
+ * read transaction, until the transaction ends. */
+typedef int (*lkv_mvcc_kv_cb)(void *arg, const lkv_mvcc_kv_t *kv);
+
+/* Reads the keys of q->[key, end) that exist at revision q->rev (latest revision <= rev not a tombstone).
+ * cb (may be NULL) sees the first q->limit of them; *count (may be NULL) gets how many exist in total.
+ * Returns 0, LKV_EFUTUREREV (rev > lkv_mvcc_txn_rev), LKV_ECOMPACTED (rev < compact revision), a code from
+ * cb, LKV_ENOMEM, LKV_ECORRUPT or LKV_EIO. */
+int lkv_mvcc_range(lkv_mvcc_txn_t *t, const lkv_mvcc_range_t *q, lkv_mvcc_kv_cb cb, void *arg, size_t *count);
+
+/* One entry of the history: a kv at mod_revision (sub revision in *sub), or a tombstone for kv->key
+ * (then only key, key_len and mod_revision are set). */
+typedef int (*lkv_mvcc_event_cb)(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tombstone);
+
+/* Walks the stored history in revision order from main revision from_rev (inclusive) up to to_rev
+ * (inclusive; <= 0 means the transaction's revision), calling cb for each change still stored
+ * (compaction removes superseded ones). Returns 0, a code from cb, LKV_ECOMPACTED (from_rev <= compact
+ * revision, so the history there is incomplete), LKV_ECORRUPT or LKV_EIO. */
+int lkv_mvcc_history(lkv_mvcc_txn_t *t, int64_t from_rev, int64_t to_rev, lkv_mvcc_event_cb cb, void *arg);
+
+/* ---- writes (inside lkv_mvcc_req_begin/_end) ---- */
+
+/* Writes key = value with lease at revision (lkv_mvcc_txn_rev-after-the-write, next sub revision). The
+ * key's create revision and version carry on from its live previous revision, or start anew. Returns 0,
+ * LKV_EINVAL (no open request, empty key), LKV_ENOSPACE (map full), LKV_ENOMEM, LKV_ECORRUPT, LKV_EIO. */
+int lkv_mvcc_put(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len, const uint8_t *value,
+                 size_t value_len, int64_t lease);
+
+/* Writes a tombstone, in key order, for every key live in [key, end) (etcd range conventions as in
+ * lkv_mvcc_range_t). *deleted (may be NULL) gets the number of keys deleted. Returns 0, LKV_EINVAL,
+ * LKV_ENOSPACE, LKV_ENOMEM, LKV_ECORRUPT, LKV_EIO. */
+int lkv_mvcc_delete_range(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len, const uint8_t *end,
+                          size_t end_len, int64_t *deleted);
+
+/* Compacts history at rev: for every key, its latest revision <= rev stays (unless it is a tombstone),
+ * older ones are removed; reads below rev then fail with LKV_ECOMPACTED. Work is proportional to the
+ * history removed. Returns 0, LKV_ECOMPACTED (rev <= compact revision), LKV_EFUTUREREV (rev > current
+ * revision), LKV_EINVAL (no open request), LKV_ENOSPACE, LKV_ECORRUPT, LKV_EIO. */
+int lkv_mvcc_compact(lkv_mvcc_txn_t *t, int64_t rev);
+
+/* Quota check for a write that adds about `cost` bytes (etcd's cost: 256 + key + value per put):
+ * returns LKV_ENOSPACE when the pages in use plus cost reach the quota, else 0. */
+int lkv_mvcc_quota_check(lkv_mvcc_txn_t *t, uint64_t cost);
+
+#endif

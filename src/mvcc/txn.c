@@ -1,0 +1,108 @@
+/* Read and write transactions, and the per-request nested transactions of a write batch. */
+#include <stdlib.h>
+
+#include "common/error.h"
+#include "mvcc/internal.h"
+
+int lkv_mvcc_read_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out) {
+  lkv_mvcc_txn_t *t = calloc(1, sizeof(*t));
+  if (!t) return LKV_ENOMEM;
+  t->s = s;
+  t->txn = lkv__read_cache_take(s, &t->slot);
+  int rc = 0;
+  if (!t->txn) rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn));
+  if (rc) goto err_after_alloc;
+  t->top = t->txn;
+  rc = lkv__meta_revs_get(s, t->txn, &t->rev, &t->compact_rev);
+  if (rc) goto err_after_txn;
+  *out = t;
+  return 0;
+
+err_after_txn:
+  lkv__read_cache_give(s, t->slot, t->txn);
+  t->slot = NULL;
+err_after_alloc:
+  if (t->slot) lkv__read_cache_give(s, t->slot, NULL);
+  free(t);
+  return rc;
+}
+
+int lkv_mvcc_write_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out) {
+  lkv_mvcc_txn_t *t = calloc(1, sizeof(*t));
+  if (!t) return LKV_ENOMEM;
+  t->s = s;
+  t->write = 1;
+  int rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, 0, &t->top));
+  if (rc) goto err_after_alloc;
+  t->txn = t->top;
+  rc = lkv__meta_revs_get(s, t->txn, &t->rev, &t->compact_rev);
+  if (rc) goto err_after_txn;
+  *out = t;
+  return 0;
+
+err_after_txn:
+  mdb_txn_abort(t->top);
+err_after_alloc:
+  free(t);
+  return rc;
+}
+
+int lkv_mvcc_write_commit(lkv_mvcc_txn_t *t) {
+  int rc = (!t->write || t->in_req) ? LKV_EINVAL : 0;
+  if (!rc) rc = lkv__meta_revs_put(t->s, t->top, t->rev, t->compact_rev);
+  if (rc) {
+    lkv_mvcc_txn_end(t);
+    return rc;
+  }
+  rc = lkv__mdb_err(mdb_txn_commit(t->top)); /* frees the txn, also on failure */
+  free(t);
+  return rc;
+}
+
+void lkv_mvcc_txn_end(lkv_mvcc_txn_t *t) {
+  if (!t) return;
+  if (t->write) {
+    mdb_txn_abort(t->top); /* aborts an open child too */
+  } else {
+    lkv__read_cache_give(t->s, t->slot, t->txn);
+  }
+  free(t);
+}
+
+int lkv_mvcc_req_begin(lkv_mvcc_txn_t *t) {
+  if (!t->write || t->in_req) return LKV_EINVAL;
+  int rc = lkv__mdb_err(mdb_txn_begin(t->s->env, t->top, 0, &t->txn));
+  if (rc) {
+    t->txn = t->top;
+    return rc;
+  }
+  t->in_req = 1;
+  t->changes = 0;
+  t->req_compact_rev = t->compact_rev;
+  return 0;
+}
+
+int lkv_mvcc_req_end(lkv_mvcc_txn_t *t, int keep) {
+  if (!t->in_req) return LKV_EINVAL;
+  int rc = 0;
+  if (keep) {
+    rc = lkv__mdb_err(mdb_txn_commit(t->txn)); /* frees the child, also on failure */
+  } else {
+    mdb_txn_abort(t->txn);
+  }
+  if (keep && !rc) {
+    if (t->changes > 0) t->rev++;
+  } else {
+    t->compact_rev = t->req_compact_rev;
+  }
+  t->txn = t->top;
+  t->in_req = 0;
+  t->changes = 0;
+  return rc;
+}
+
+int64_t lkv_mvcc_txn_rev(const lkv_mvcc_txn_t *t) { return t->rev + (t->changes > 0 ? 1 : 0); }
+
+int64_t lkv_mvcc_txn_compact_rev(const lkv_mvcc_txn_t *t) { return t->compact_rev; }
+
+int64_t lkv_mvcc_txn_changes(const lkv_mvcc_txn_t *t) { return t->changes; }

@@ -1,0 +1,92 @@
+/* The CPU budget: the affinity count, the minimum over cgroup quotas, and its printout. */
+#include "pool/cpu_budget.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "pool/cgroup.h"
+
+/* Masks beyond this many CPUs are not a real machine; stop doubling there. */
+#define LKV__AFFINITY_MAX_CPUS (1 << 20)
+
+int lkv_cpu_budget_affinity(void) {
+  /* Start at the glibc default size and double while the kernel says the mask is too small (EINVAL),
+   * which happens on machines with more than 1024 possible CPUs. */
+  for (int ncpus = CPU_SETSIZE; ncpus <= LKV__AFFINITY_MAX_CPUS; ncpus *= 2) {
+    cpu_set_t *set = CPU_ALLOC(ncpus);
+    if (set == NULL) return LKV_ENOMEM;
+    size_t size = CPU_ALLOC_SIZE(ncpus);
+    CPU_ZERO_S(size, set);
+    int rc = sched_getaffinity(0, size, set);
+    int err = errno;
+    int count = rc == 0 ? CPU_COUNT_S(size, set) : 0;
+    CPU_FREE(set);
+    if (rc == 0) return count > 0 ? count : 1;
+    if (err != EINVAL) return -err;
+  }
+  return LKV_EINVAL;
+}
+
+static const char *const source_names[LKV_CPU_SOURCE_COUNT] = {"affinity", "cgroup v2", "cgroup v1"};
+
+static void read_cgroup(const char *root, lkv__cgroup_version_t v, lkv_cpu_source_t *src) {
+  char leaf[PATH_MAX], top[PATH_MAX];
+  if (lkv__cgroup_locate(root, v, leaf, top, src->note, sizeof(src->note)) == 0) {
+    lkv__cgroup_read_quota(v, leaf, top, src);
+  }
+}
+
+int lkv_cpu_budget_read(const char *root, int affinity_cpus, lkv_cpu_budget_t *out) {
+  if (root == NULL || root[0] == '\0' || out == NULL || affinity_cpus < 1) return LKV_EINVAL;
+  memset(out, 0, sizeof(*out));
+  for (int i = 0; i < LKV_CPU_SOURCE_COUNT; i++) {
+    out->sources[i].name = source_names[i];
+    out->sources[i].quota_us = -1;
+  }
+
+  lkv_cpu_source_t *aff = &out->sources[LKV_CPU_SOURCE_AFFINITY];
+  aff->found = 1;
+  aff->cpus = affinity_cpus;
+  read_cgroup(root, LKV__CGROUP_V2, &out->sources[LKV_CPU_SOURCE_CGROUP_V2]);
+  read_cgroup(root, LKV__CGROUP_V1, &out->sources[LKV_CPU_SOURCE_CGROUP_V1]);
+
+  out->cpus = affinity_cpus;
+  for (int i = 0; i < LKV_CPU_SOURCE_COUNT; i++) {
+    const lkv_cpu_source_t *s = &out->sources[i];
+    if (s->found && s->cpus > 0 && s->cpus < out->cpus) out->cpus = s->cpus;
+  }
+  return 0;
+}
+
+int lkv_cpu_budget_current(lkv_cpu_budget_t *out) {
+  int affinity = lkv_cpu_budget_affinity();
+  if (affinity < 0) return affinity;
+  return lkv_cpu_budget_read("/", affinity, out);
+}
+
+static void print_source(const lkv_cpu_source_t *s, int is_cgroup, FILE *f) {
+  fprintf(f, "%s: ", s->name);
+  if (!s->found) {
+    fprintf(f, "ignored (%s)\n", s->note);
+    return;
+  }
+  if (!is_cgroup) {
+    fprintf(f, "%d\n", s->cpus);
+    return;
+  }
+  if (s->cpus == 0) {
+    fprintf(f, "no limit (%s, %d level%s)", s->path, s->levels, s->levels == 1 ? "" : "s");
+  } else {
+    fprintf(f, "%d (quota %lld / period %lld us in %s, %d level%s)", s->cpus, s->quota_us, s->period_us,
+            s->path, s->levels, s->levels == 1 ? "" : "s");
+  }
+  if (s->note[0] != '\0') fprintf(f, "; %s", s->note);
+  fputc('\n', f);
+}
+
+void lkv_cpu_budget_print(const lkv_cpu_budget_t *b, FILE *f) {
+  fprintf(f, "%d\n", b->cpus);
+  for (int i = 0; i < LKV_CPU_SOURCE_COUNT; i++) print_source(&b->sources[i], i != LKV_CPU_SOURCE_AFFINITY, f);
+}

@@ -1,0 +1,267 @@
+/* The command line: a table of etcd's flags, Go flag-package syntax, defaults, --help and --version. */
+#include "server/config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "server/config_url.h"
+#include "server/version.h"
+
+#define DEFAULT_NAME "default"
+#define DEFAULT_LISTEN_URLS "http://127.0.0.1:2379"
+
+typedef struct parse_s {
+  lkv_config_t *cfg;
+  char *err;
+  size_t errlen;
+  int print_version;
+  int advertise_set; /* --advertise-client-urls given: no copy of the listen URLs */
+} parse_t;
+
+typedef struct flag_s flag_t;
+struct flag_s {
+  const char *name;
+  const char *def;  /* default as the usage shows it; NULL for boolean flags */
+  const char *help;
+  int (*set)(parse_t *p, const flag_t *f, const char *value);
+  size_t offset;       /* numeric flags: the field in lkv_config_t */
+  char type;           /* numeric flags: 'u' uint64_t, 'i' int64_t, 'n' int */
+  uint64_t min, max;   /* numeric flags: accepted range */
+};
+
+static int fail(parse_t *p, const char *fmt, ...) {
+  if (p->errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err, p->errlen, fmt, ap);
+    va_end(ap);
+  }
+  return LKV_EINVAL;
+}
+
+static int nomem(parse_t *p) {
+  if (p->errlen > 0) snprintf(p->err, p->errlen, "out of memory");
+  return LKV_ENOMEM;
+}
+
+static int replace_string(parse_t *p, char **field, const char *value) {
+  char *copy = strdup(value);
+  if (copy == NULL) return nomem(p);
+  free(*field);
+  *field = copy;
+  return 0;
+}
+
+static int set_name(parse_t *p, const flag_t *f, const char *value) {
+  if (value[0] == '\0') return fail(p, "--%s: must not be empty", f->name);
+  return replace_string(p, &p->cfg->name, value);
+}
+
+/* An empty --data-dir means the default, as in etcd. */
+static int set_data_dir(parse_t *p, const flag_t *f, const char *value) {
+  (void)f;
+  if (value[0] != '\0') return replace_string(p, &p->cfg->data_dir, value);
+  free(p->cfg->data_dir);
+  p->cfg->data_dir = NULL;
+  return 0;
+}
+
+static int set_urls(parse_t *p, const flag_t *f, const char *value, int for_listen, lkv_config_url_t **urls,
+                    size_t *n) {
+  char flag[64];
+  snprintf(flag, sizeof(flag), "--%s", f->name);
+  lkv_config_url_t *parsed;
+  size_t count;
+  int rc = lkv__config_urls_parse(flag, value, for_listen, &parsed, &count, p->err, p->errlen);
+  if (rc != 0) return rc;
+  lkv__config_urls_free(*urls, *n);
+  *urls = parsed;
+  *n = count;
+  return 0;
+}
+
+static int set_listen(parse_t *p, const flag_t *f, const char *value) {
+  return set_urls(p, f, value, 1, &p->cfg->listen_client_urls, &p->cfg->n_listen_client_urls);
+}
+
+static int set_advertise(parse_t *p, const flag_t *f, const char *value) {
+  p->advertise_set = 1;
+  return set_urls(p, f, value, 0, &p->cfg->advertise_client_urls, &p->cfg->n_advertise_client_urls);
+}
+
+static int set_number(parse_t *p, const flag_t *f, const char *value) {
+  const char *s = value;
+  if (*s == '-') return fail(p, "--%s: invalid value \"%s\": must not be negative", f->name, value);
+  if (*s == '\0') return fail(p, "--%s: invalid value \"\": expected an integer", f->name);
+  uint64_t n = 0;
+  for (; *s != '\0'; s++) {
+    if (*s < '0' || *s > '9') return fail(p, "--%s: invalid value \"%s\": expected an integer", f->name, value);
+    unsigned d = (unsigned)(*s - '0');
+    if (n > (UINT64_MAX - d) / 10) n = UINT64_MAX; /* saturate: reported as out of range below */
+    else n = n * 10 + d;
+  }
+  if (n < f->min) return fail(p, "--%s: invalid value \"%s\": must be at least %llu", f->name, value,
+                              (unsigned long long)f->min);
+  if (n > f->max) return fail(p, "--%s: invalid value \"%s\": must be at most %llu", f->name, value,
+                              (unsigned long long)f->max);
+  char *field = (char *)p->cfg + f->offset;
+  switch (f->type) {
+    case 'u':
+      *(uint64_t *)(void *)field = n;
+      break;
+    case 'i':
+      *(int64_t *)(void *)field = (int64_t)n;
+      break;
+    default:
+      *(int *)(void *)field = (int)n;
+      break;
+  }
+  return 0;
+}
+
+/* Go's strconv.ParseBool spellings, so "--version=false" behaves as with etcd. */
+static int set_version(parse_t *p, const flag_t *f, const char *value) {
+  static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+  static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+  for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+    if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
+      p->print_version = strcmp(value, yes[i]) == 0;
+      return 0;
+    }
+  }
+  return fail(p, "--%s: invalid value \"%s\": expected true or false", f->name, value);
+}
+
+#define NUMBER(name, def, help, field, type, min, max) \
+  {name, def, help, set_number, offsetof(lkv_config_t, field), type, min, max}
+
+static const flag_t flags[] = {
+    {"name", "'" DEFAULT_NAME "'", "Human-readable name for this member.", set_name, 0, 0, 0, 0},
+    {"data-dir", "'${name}.ledgerkv'", "Path to the data directory.", set_data_dir, 0, 0, 0, 0},
+    {"listen-client-urls", "'" DEFAULT_LISTEN_URLS "'",
+     "List of URLs to listen on for client traffic (http only; numeric IP or localhost).", set_listen, 0, 0, 0,
+     0},
+    {"advertise-client-urls", "the listen URLs", "List of this member's client URLs to advertise to the public.",
+     set_advertise, 0, 0, 0, 0},
+    NUMBER("max-request-bytes", "'1572864'", "Maximum client request size in bytes the server will accept.",
+           max_request_bytes, 'u', 1, UINT32_MAX),
+    NUMBER("max-txn-ops", "'128'", "Maximum number of operations permitted in a transaction.", max_txn_ops, 'u',
+           1, UINT32_MAX),
+    NUMBER("quota-backend-bytes", "'0'",
+           "Raise alarms when backend size exceeds the given quota. 0 means use the default quota (2 GiB).",
+           quota_backend_bytes, 'i', 0, INT64_MAX),
+    NUMBER("worker-threads", "'0'", "Request-serving threads; 0 sizes them from the CPU budget (ledgerkv cpus).",
+           worker_threads, 'n', 0, 1024),
+    {"version", NULL, "Print the version and exit.", set_version, 0, 0, 0, 0},
+};
+
+static const flag_t *find_flag(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+    if (strlen(flags[i].name) == len && memcmp(flags[i].name, name, len) == 0) return &flags[i];
+  }
+  return NULL;
+}
+
+void lkv_config_usage(FILE *f) {
+  fputs("Usage:\n\n  ledgerkv [flags]\n\n"
+        "An etcd-compatible key-value server. Flags take etcd's names; --flag value, --flag=value and\n"
+        "-flag value are alike.\n\n",
+        f);
+  for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+    fprintf(f, "  --%s%s%s\n      %s\n", flags[i].name, flags[i].def ? " " : "", flags[i].def ? flags[i].def : "",
+            flags[i].help);
+  }
+  fputs("  -h, --help\n      Show this help and exit.\n", f);
+}
+
+void lkv_config_version(FILE *f) {
+  fputs("ledgerkv Version: " LKV_VERSION "\n"
+        "etcd API Version: " LKV_ETCD_API_VERSION "\n"
+        "etcd Compatible Version: " LKV_ETCD_VERSION "\n",
+        f);
+}
+
+void lkv_config_free(lkv_config_t *cfg) {
+  if (cfg == NULL) return;
+  free(cfg->name);
+  free(cfg->data_dir);
+  lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);
+  lkv__config_urls_free(cfg->advertise_client_urls, cfg->n_advertise_client_urls);
+  memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Handles argv[*i] (and its value, which may be argv[*i + 1]). Returns 0, LKV_CONFIG_PRINTED for help, or
+ * an error. */
+static int parse_arg(parse_t *p, int argc, char **argv, int *i) {
+  const char *arg = argv[*i];
+  if (arg[0] != '-' || arg[1] == '\0') return fail(p, "'%s' is not a valid flag", arg);
+  const char *name = arg + (arg[1] == '-' ? 2 : 1);
+  if (name[0] == '\0' || name[0] == '-' || name[0] == '=') return fail(p, "bad flag syntax: %s", arg);
+  const char *eq = strchr(name, '=');
+  size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+
+  if ((name_len == 1 && name[0] == 'h') || (name_len == 4 && memcmp(name, "help", 4) == 0)) {
+    lkv_config_usage(stdout);
+    return LKV_CONFIG_PRINTED;
+  }
+  const flag_t *f = find_flag(name, name_len);
+  if (f == NULL) return fail(p, "flag provided but not defined: %.*s", (int)(name - arg + name_len), arg);
+  if (eq != NULL) return f->set(p, f, eq + 1);
+  if (f->def == NULL) return f->set(p, f, "true"); /* a boolean flag alone means true */
+  if (*i + 1 >= argc) return fail(p, "flag needs an argument: %s", arg);
+  *i += 1;
+  return f->set(p, f, argv[*i]);
+}
+
+/* Fills what depends on other flags: the data dir from the name, advertise URLs from the listen URLs. */
+static int resolve(parse_t *p) {
+  lkv_config_t *cfg = p->cfg;
+  if (cfg->data_dir == NULL) {
+    size_t len = strlen(cfg->name) + sizeof(".ledgerkv");
+    cfg->data_dir = malloc(len);
+    if (cfg->data_dir == NULL) return nomem(p);
+    snprintf(cfg->data_dir, len, "%s.ledgerkv", cfg->name);
+  }
+  if (!p->advertise_set) {
+    int rc = lkv__config_urls_copy(cfg->listen_client_urls, cfg->n_listen_client_urls,
+                                   &cfg->advertise_client_urls);
+    if (rc != 0) return nomem(p);
+    cfg->n_advertise_client_urls = cfg->n_listen_client_urls;
+  }
+  if (cfg->quota_backend_bytes == 0) cfg->quota_backend_bytes = LKV_CONFIG_DEFAULT_QUOTA_BYTES;
+  return 0;
+}
+
+int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t errlen) {
+  parse_t p = {.cfg = cfg, .err = err, .errlen = errlen};
+  memset(cfg, 0, sizeof(*cfg));
+  if (errlen > 0) err[0] = '\0';
+  cfg->max_request_bytes = 1572864;
+  cfg->max_txn_ops = 128;
+  int rc = replace_string(&p, &cfg->name, DEFAULT_NAME);
+  if (rc != 0) goto release;
+  rc = set_listen(&p, find_flag("listen-client-urls", strlen("listen-client-urls")), DEFAULT_LISTEN_URLS);
+  if (rc != 0) goto release;
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) {
+      if (i + 1 < argc) rc = fail(&p, "'%s' is not a valid flag", argv[i + 1]);
+      break;
+    }
+    rc = parse_arg(&p, argc, argv, &i);
+    if (rc != 0) goto release;
+  }
+  if (rc != 0) goto release;
+  rc = resolve(&p);
+  if (rc != 0) goto release;
+  if (!p.print_version) return 0;
+  lkv_config_version(stdout);
+  rc = LKV_CONFIG_PRINTED;
+
+release: /* errors, and --version: nothing of cfg is used */
+  lkv_config_free(cfg);
+  return rc;
+}

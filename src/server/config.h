@@ -1,0 +1,67 @@
+/* The server's command line: etcd's flag names and defaults, parsed into lkv_config_t. */
+#ifndef LKV_SERVER_CONFIG_H
+#define LKV_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/*
+ * Flags follow etcd's spelling and Go's flag package syntax: "--flag value", "--flag=value", "-flag value"
+ * and "-flag=value" are the same; a boolean flag takes no separate value ("--version", "--version=false");
+ * "--" ends the flags. Numbers are plain decimal integers. A later occurrence of a flag replaces an
+ * earlier one.
+ */
+
+/* One client URL: http://host:port, nothing after the port. */
+typedef struct lkv_config_url_s {
+  char *url;      /* the URL as given, surrounding white space trimmed */
+  char host[256]; /* listen URLs: a numeric IPv4 or IPv6 address without brackets ("localhost" becomes
+                   * "127.0.0.1"), ready for bind; advertise URLs: the host as given, brackets removed */
+  int port;       /* 0..65535; 0 (listen only) asks the kernel for a free port */
+} lkv_config_url_t;
+
+typedef struct lkv_config_s {
+  char *name;                            /* --name, default "default"; never empty */
+  char *data_dir;                        /* --data-dir, default "<name>.ledgerkv" */
+  lkv_config_url_t *listen_client_urls;  /* --listen-client-urls, default http://127.0.0.1:2379; */
+  size_t n_listen_client_urls;           /* at least one, no two with the same host and port */
+  lkv_config_url_t *advertise_client_urls; /* --advertise-client-urls, default: a copy of the listen URLs */
+  size_t n_advertise_client_urls;          /* (then possibly port 0: the caller substitutes the bound port) */
+  uint64_t max_request_bytes;            /* --max-request-bytes, default 1572864, 1..4294967295 */
+  uint64_t max_txn_ops;                  /* --max-txn-ops, default 128, 1..4294967295 */
+  int64_t quota_backend_bytes;           /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
+                                          * stored as such: this field is never 0 after parsing */
+  int worker_threads;                    /* --worker-threads (ledgerkv's own), 0..1024; 0 means size the
+                                          * pool from the CPU budget (src/pool/cpu_budget.h) */
+} lkv_config_t;
+
+#define LKV_CONFIG_DEFAULT_QUOTA_BYTES ((int64_t)2 * 1024 * 1024 * 1024)
+
+/* lkv_config_parse's positive result: --help or --version was printed on stdout; exit with status 0. */
+#define LKV_CONFIG_PRINTED 1
+
+/* Parses the command line into *cfg, after filling every default.
+ * cfg: out, overwritten (any previous contents are not freed). Holds memory only after a 0 return; free
+ *      it then with lkv_config_free.
+ * argc, argv: in, the program's arguments; argv[0] (the program name) is skipped. Not retained.
+ * err, errlen: out, on LKV_EINVAL or LKV_ENOMEM a one-line message naming the flag and the bad value
+ *      (errlen may be 0 to skip it).
+ * Returns 0 when the server should start with cfg; LKV_CONFIG_PRINTED when --help/-h was seen (usage is
+ * printed at once, before later flags are looked at, as Go does) or --version was given on an otherwise
+ * valid command line (versions printed); LKV_EINVAL for a command line to reject (unknown flag, missing
+ * value, malformed number or URL, unsupported scheme, positional argument); LKV_ENOMEM.
+ * On every nonzero return cfg holds nothing to free. */
+int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Prints every flag with its default and a one-line description (what --help prints) to f. */
+void lkv_config_usage(FILE *f);
+
+/* Prints ledgerkv's version, the etcd API version it speaks and the etcd version it reports (what
+ * --version prints) to f. */
+void lkv_config_version(FILE *f);
+
+/* Frees what lkv_config_parse allocated and zeroes cfg. cfg may be NULL or already freed (zeroed). */
+void lkv_config_free(lkv_config_t *cfg);
+
+#endif

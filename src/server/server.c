@@ -1,0 +1,149 @@
+/* Wiring of one node: open the store, start the replicator, bind the services to the transport. */
+#include "server/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "common/error.h"
+#include "mvcc/mvcc.h"
+#include "pool/cpu_budget.h"
+#include "replication/local.h"
+#include "server/version.h"
+#include "transport/transport.h"
+
+/* How long a stopping server waits for answers to reach clients after GOAWAY. */
+#define LKV_SERVER_GRACE_MS 2000
+
+struct lkv_server_s {
+  lkv_mvcc_t *store;
+  lkv_replicator_t *replicator;
+  lkv_transport_t *transport;
+  lkv_api_t api;
+  char **client_urls; /* advertised URLs with bound ports filled in */
+  size_t n_client_urls;
+  int threads;
+};
+
+static int pick_threads(const lkv_config_t *cfg) {
+  if (cfg->worker_threads > 0) return cfg->worker_threads;
+  lkv_cpu_budget_t budget;
+  return lkv_cpu_budget_current(&budget) == 0 ? budget.cpus : 1;
+}
+
+/* Advertised URLs that say port 0 take the port the matching listener got from the kernel. */
+static int make_client_urls(lkv_server_t *s, const lkv_config_t *cfg) {
+  s->client_urls = calloc(cfg->n_advertise_client_urls, sizeof(char *));
+  if (!s->client_urls) return LKV_ENOMEM;
+  s->n_client_urls = cfg->n_advertise_client_urls;
+  for (size_t i = 0; i < cfg->n_advertise_client_urls; i++) {
+    const lkv_config_url_t *u = &cfg->advertise_client_urls[i];
+    if (u->port != 0) {
+      s->client_urls[i] = strdup(u->url);
+    } else {
+      int port = lkv_transport_bound_port(s->transport, i < cfg->n_listen_client_urls ? i : 0);
+      const char *fmt = strchr(u->host, ':') ? "http://[%s]:%d" : "http://%s:%d";
+      size_t len = strlen(u->host) + 32;
+      s->client_urls[i] = malloc(len);
+      if (s->client_urls[i]) snprintf(s->client_urls[i], len, fmt, u->host, port);
+    }
+    if (!s->client_urls[i]) return LKV_ENOMEM;
+  }
+  return 0;
+}
+
+static void free_client_urls(lkv_server_t *s) {
+  for (size_t i = 0; i < s->n_client_urls; i++) free(s->client_urls[i]);
+  free(s->client_urls);
+}
+
+static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
+  lkv_listen_addr_t *addrs = calloc(cfg->n_listen_client_urls, sizeof(*addrs));
+  if (!addrs) return LKV_ENOMEM;
+  for (size_t i = 0; i < cfg->n_listen_client_urls; i++) {
+    addrs[i].host = cfg->listen_client_urls[i].host;
+    addrs[i].port = cfg->listen_client_urls[i].port;
+  }
+  int status;
+  const char *message;
+  lkv_api_status_of(LKV_ETOOLARGE, &status, &message);
+  lkv_transport_options_t topts = {
+      .addrs = addrs,
+      .n_addrs = cfg->n_listen_client_urls,
+      .n_loops = s->threads,
+      .max_request_bytes = cfg->max_request_bytes,
+      .too_large_status = status,
+      .too_large_message = message,
+  };
+  lkv_transport_handler_t handler;
+  lkv_api_handler(&s->api, &handler);
+  int rc = lkv_transport_start(&s->transport, &topts, &handler);
+  free(addrs);
+  return rc;
+}
+
+int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, size_t errlen) {
+  lkv_server_t *s = calloc(1, sizeof(*s));
+  if (!s) return LKV_ENOMEM;
+  s->threads = pick_threads(cfg);
+  lkv_mvcc_options_t mopts = {.dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes};
+  int rc = lkv_mvcc_open(&s->store, &mopts);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot open data dir %s: %s", cfg->data_dir, lkv_strerror(rc));
+    goto err_after_alloc;
+  }
+  lkv_api_t *api = &s->api;
+  lkv_mvcc_identity(s->store, &api->id.cluster_id, &api->id.member_id);
+  api->id.raft_term = 1; /* no elections on a single node: the first and only term */
+  api->limits.max_txn_ops = cfg->max_txn_ops;
+  api->store = s->store;
+  api->version = LKV_ETCD_VERSION;
+  api->member_name = cfg->name;
+  rc = lkv_local_start(&s->replicator, s->store, &api->id);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot start the writer thread: %s", lkv_strerror(rc));
+    goto err_after_store;
+  }
+  api->replicator = s->replicator;
+  rc = start_transport(s, cfg);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot listen on the client URLs: %s", lkv_strerror(rc));
+    goto err_after_replicator;
+  }
+  /* Only now are ports chosen by the kernel (port 0) known; a MemberList racing this very moment of
+   * start-up would list no client URL, never a wrong one. */
+  rc = make_client_urls(s, cfg);
+  if (rc != 0) {
+    snprintf(err, errlen, "out of memory");
+    goto err_after_transport;
+  }
+  api->client_urls = s->client_urls;
+  __atomic_store_n(&api->n_client_urls, s->n_client_urls, __ATOMIC_RELEASE);
+  *out = s;
+  return 0;
+err_after_transport:
+  lkv_transport_stop(s->transport, 0);
+  free_client_urls(s);
+err_after_replicator:
+  lkv_local_stop(s->replicator);
+err_after_store:
+  lkv_mvcc_close(s->store);
+err_after_alloc:
+  free(s);
+  return rc;
+}
+
+int lkv_server_threads(const lkv_server_t *s) {
+  return s->threads;
+}
+
+void lkv_server_stop(lkv_server_t *s) {
+  /* Transport first: it waits for every accepted call to be finished, which includes writes the
+   * replicator is still syncing; then nothing can propose any more. */
+  lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
+  lkv_local_stop(s->replicator);
+  lkv_mvcc_close(s->store);
+  free_client_urls(s);
+  free(s);
+}

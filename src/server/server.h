@@ -1,0 +1,21 @@
+/* A running ledgerkv node: store, replicator, services and transport, started and stopped together. */
+#ifndef LKV_SERVER_SERVER_H
+#define LKV_SERVER_SERVER_H
+
+#include "server/config.h"
+
+typedef struct lkv_server_s lkv_server_t;
+
+/* Opens the data dir, starts the writer and the loop threads and listens on cfg's client URLs.
+ * cfg must outlive the server. Returns 0 and sets *out, or a negative LKV_E* code with a message in err.
+ * On failure nothing is left running. */
+int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, size_t errlen);
+
+/* Number of loop threads serving requests. */
+int lkv_server_threads(const lkv_server_t *s);
+
+/* Stops gracefully: GOAWAY to clients, answers for every accepted request, writes made durable, store
+ * closed. Frees s. */
+void lkv_server_stop(lkv_server_t *s);
+
+#endif

@@ -1,0 +1,54 @@
+/* The ledgerkv command: the server (etcd's flags) and its subcommands. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "server/config.h"
+#include "server/server.h"
+#include "server/version.h"
+#include "tools/cpus_cmd.h"
+
+static int serve(int argc, char **argv) {
+  lkv_config_t cfg;
+  char err[512] = "";
+  int rc = lkv_config_parse(&cfg, argc, argv, err, sizeof(err));
+  if (rc == LKV_CONFIG_PRINTED) return 0;
+  if (rc != 0) {
+    fprintf(stderr, "ledgerkv: %s\nRun 'ledgerkv --help' for the flags.\n", err[0] ? err : lkv_strerror(rc));
+    return 2;
+  }
+  /* Block the stop signals before any thread starts, so that every thread inherits the mask and only
+   * sigwait below receives them. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  lkv_server_t *server;
+  rc = lkv_server_start(&server, &cfg, err, sizeof(err));
+  if (rc != 0) {
+    fprintf(stderr, "ledgerkv: %s\n", err);
+    lkv_config_free(&cfg);
+    return 1;
+  }
+  fprintf(stderr, "ledgerkv %s (etcd %s API): ready to serve client requests on", LKV_VERSION,
+          LKV_ETCD_API_VERSION);
+  for (size_t i = 0; i < cfg.n_listen_client_urls; i++) fprintf(stderr, " %s", cfg.listen_client_urls[i].url);
+  fprintf(stderr, " (data dir %s, %d worker threads)\n", cfg.data_dir, lkv_server_threads(server));
+
+  int sig = 0;
+  sigwait(&stop, &sig);
+  fprintf(stderr, "ledgerkv: received %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  lkv_server_stop(server);
+  lkv_config_free(&cfg);
+  fprintf(stderr, "ledgerkv: stopped\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "cpus") == 0) return lkv_cmd_cpus(argc - 1, argv + 1);
+  return serve(argc, argv);
+}

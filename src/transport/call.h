@@ -1,0 +1,102 @@
+/* Call objects (one per HTTP/2 stream): state, output queue and the lifetime rules of transport.h. */
+#ifndef LKV_TRANSPORT_CALL_H
+#define LKV_TRANSPORT_CALL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport/grpc_frame.h"
+#include "transport/transport.h"
+
+struct lkv__loop_s;
+struct lkv__h2_conn_s;
+
+/* Work handed to a loop thread through its queue (loop.h). Embedded in the object it concerns. */
+typedef enum { LKV__POST_SEND, LKV__POST_FINISH, LKV__POST_STOP } lkv__post_kind_t;
+
+typedef struct lkv__post_s {
+  struct lkv__post_s *next;
+  lkv__post_kind_t kind;
+  lkv_call_t *call; /* NULL for LKV__POST_STOP */
+} lkv__post_t;
+
+/* One framed response message (prefix + payload). The same node travels through the loop queue (post) and
+ * then sits in the call's output queue (post.next links both). */
+typedef struct lkv__chunk_s {
+  lkv__post_t post;
+  size_t len; /* bytes in data */
+  size_t off; /* bytes already handed to nghttp2 */
+  uint8_t data[];
+} lkv__chunk_t;
+
+/*
+ * A call is freed once (a) its stream is gone (closed, reset, connection lost) and (b) the application has
+ * called lkv_call_finish, or never received the call at all (the transport answered it on its own).
+ * Fields are touched only by the owning loop thread, except the atomics and finish_* (written by the
+ * finishing thread before it posts finish_post).
+ */
+struct lkv_call_s {
+  struct lkv__loop_s *loop;
+  struct lkv__h2_conn_s *h2; /* NULL once the stream is gone */
+  lkv_call_t *prev, *next;   /* the connection's list of calls with a live stream */
+  int32_t stream_id;
+  const void *route; /* NULL until the headers were accepted */
+  void *data;        /* lkv_call_set_data */
+
+  /* Request side (h2_conn.c). */
+  lkv__grpc_deframer_t deframer;
+  char *path;
+  size_t path_len;
+  char content_type[64]; /* truncated copy, for the error message only */
+  unsigned n_msgs;
+  unsigned method_post : 1;
+  unsigned content_type_ok : 1;
+  unsigned encoding_set : 1; /* grpc-encoding other than identity */
+  unsigned client_streaming : 1;
+
+  /* Lifetime and answer state. */
+  unsigned owned : 1;           /* the application received the call and owes lkv_call_finish */
+  unsigned app_finished : 1;    /* lkv_call_finish was applied */
+  unsigned answered : 1;        /* the final status is decided; status/message hold it */
+  unsigned cancel_notified : 1; /* on_cancel ran */
+  unsigned in_callback : 1;     /* inside on_cancel: the caller still uses the call, do not free it */
+  unsigned headers_sent : 1;    /* response HEADERS (or the Trailers-Only answer) submitted */
+  unsigned deferred : 1;        /* the data provider is parked (NGHTTP2_ERR_DEFERRED) */
+  int http_status;              /* 200, or 405/415 for requests that are not gRPC */
+  int status;
+  char *message; /* percent-encoded grpc-message, or NULL */
+
+  lkv__chunk_t *out_head, *out_tail;
+
+  /* Cross-thread finish (lkv_call_finish from a non-owner thread). */
+  lkv__post_t finish_post;
+  int finish_status;
+  char *finish_message;
+
+  atomic_size_t pending; /* bytes sent by the application and not yet taken by nghttp2 */
+  atomic_int cancelled;  /* sends are dropped from now on */
+  atomic_int posted;     /* posts queued for this call: owner-thread calls queue behind them to keep order */
+};
+
+/* Allocates a call for stream_id on h2, owned by loop. Returns NULL when out of memory. */
+lkv_call_t *lkv__call_new(struct lkv__loop_s *loop, struct lkv__h2_conn_s *h2, int32_t stream_id);
+
+/* The transport answers the call itself (protocol error, oversize, shutdown, or an empty client stream):
+ * records status and message (a plain string, NULL for none; percent-encoded here), drops further
+ * application output, and tells the application through on_cancel if it holds the call. Output already
+ * queued is still sent before the trailers. No-op when the call is already answered or its stream gone. */
+void lkv__call_answer(lkv_call_t *call, int status, const char *message);
+
+/* The stream is gone (closed, reset or its connection lost): releases the output queue, notifies the
+ * application (on_cancel) if it still owes a finish, and frees the call if nothing else holds it. */
+void lkv__call_detach(lkv_call_t *call);
+
+/* Copies up to cap queued output bytes into buf and returns how many (loop thread, from nghttp2's data
+ * provider). */
+size_t lkv__call_take_output(lkv_call_t *call, uint8_t *buf, size_t cap);
+
+/* Applies a post of kind SEND or FINISH on the owning loop thread. */
+void lkv__call_apply_post(lkv__post_t *post);
+
+#endif

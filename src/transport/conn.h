@@ -1,0 +1,41 @@
+/* TCP connections: libuv reads and batched writes around one HTTP/2 session (h2_conn.h). */
+#ifndef LKV_TRANSPORT_CONN_H
+#define LKV_TRANSPORT_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "transport/h2_conn.h"
+#include "transport/loop.h"
+
+typedef struct lkv__conn_s {
+  uv_tcp_t tcp;
+  lkv__h2_conn_t h2;
+  lkv__loop_t *loop;
+  struct lkv__conn_s *prev, *next;             /* loop->conns */
+  struct lkv__conn_s *dirty_prev, *dirty_next; /* loop->dirty */
+  int dirty;
+  uv_write_t wreq;
+  uint8_t *wbuf; /* bytes being written; one write in flight at a time */
+  size_t wlen, wcap;
+  int writing;
+  int closing;
+} lkv__conn_t;
+
+/* Accepts one pending connection from server into a new conn on loop and starts reading. Returns 0 or a
+ * negative libuv/LKV error (the pending connection is then dropped by libuv or left for a retry). */
+int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server);
+
+/* Writes everything the session has pending (up to a batch limit) in one uv_write, unless a write is still
+ * in flight (its completion schedules the next flush). Closes the connection when the session is done. */
+void lkv__conn_flush(lkv__conn_t *c);
+
+/* Starts a graceful shutdown of the connection (GOAWAY). */
+void lkv__conn_shutdown(lkv__conn_t *c);
+
+/* Closes now: detaches its calls (on_cancel), frees the session, and frees c once libuv has closed the
+ * socket. Idempotent. */
+void lkv__conn_close(lkv__conn_t *c);
+
+#endif

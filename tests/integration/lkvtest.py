@@ -1,0 +1,286 @@
+"""Integration-test harness: free loopback ports, ledgerkv/etcd server processes, gRPC stubs, etcdctl.
+
+The same tests run against ledgerkv (LEDGERKV_BIN) or, with LEDGERKV_TARGET=etcd, against Debian's etcd,
+which is how the suites themselves are validated. Every process is started under `setpriv --pdeathsig KILL`
+(it dies with the test run), gets a lifetime limit, and is killed at interpreter exit if still running.
+"""
+import atexit
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import grpc
+
+from etcd3 import etcdrpc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+ETCD_BIN = os.environ.get("LEDGERKV_ETCD_BIN", "/usr/bin/etcd")
+ETCDCTL_BIN = os.environ.get("LEDGERKV_ETCDCTL_BIN", "/usr/bin/etcdctl")
+# "ledgerkv" (default) or "etcd": which server the `ledgerkv` fixture starts.
+TARGET = os.environ.get("LEDGERKV_TARGET", "ledgerkv")
+READY_TIMEOUT = 60.0  # sanitizer builds start slowly
+STOP_TIMEOUT = 20.0  # sanitizer leak checks run at exit
+MAX_LIFETIME = 900.0  # no server outlives a stuck test by more than this
+GRPC_OPTIONS = [
+    ("grpc.enable_http_proxy", 0),
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 64 << 20),
+]
+
+_live = set()
+_live_lock = threading.Lock()
+
+
+def _kill_all_at_exit():
+    with _live_lock:
+        procs = list(_live)
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+
+
+atexit.register(_kill_all_at_exit)
+
+
+def ledgerkv_bin():
+    """Path of the server under test: LEDGERKV_BIN, else the default build directory's binary."""
+    path = os.environ.get("LEDGERKV_BIN") or os.path.join(REPO, "build", "ledgerkv")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError("ledgerkv binary not found at %s (set LEDGERKV_BIN)" % path)
+    return path
+
+
+def build_dir():
+    """CMake build directory for test artefacts (LEDGERKV_BUILD_DIR, else <repo>/build-tests)."""
+    path = os.environ.get("LEDGERKV_BUILD_DIR") or os.path.join(REPO, "build-tests")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env(extra=None):
+    """Environment for child processes: no proxies (everything is loopback)."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """One server process ("ledgerkv" or "etcd") on 127.0.0.1 with its data dir and log file.
+
+    The ports stay fixed across restart() so a restarted etcd finds its recorded peer URL again.
+    """
+
+    def __init__(self, kind, workdir, name="node1", args=()):
+        assert kind in ("ledgerkv", "etcd")
+        self.kind = kind
+        self.name = name
+        self.workdir = workdir
+        self.data_dir = os.path.join(workdir, "data")
+        self.log_path = os.path.join(workdir, "server.log")
+        self.args = list(args)
+        self.port = free_port()
+        self.peer_port = free_port()
+        self.proc = None
+        self._timer = None
+        self._channel = None
+        self._running = False
+        self.starts = 0
+
+    @property
+    def endpoint(self):
+        return "127.0.0.1:%d" % self.port
+
+    @property
+    def url(self):
+        return "http://" + self.endpoint
+
+    def command(self):
+        common = ["--name", self.name, "--data-dir", self.data_dir,
+                  "--listen-client-urls", self.url, "--advertise-client-urls", self.url]
+        if self.kind == "ledgerkv":
+            return [ledgerkv_bin()] + common + self.args
+        peer = "http://127.0.0.1:%d" % self.peer_port
+        return [ETCD_BIN] + common + [
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "%s=%s" % (self.name, peer),
+            "--initial-cluster-token", "lkv-test-%d" % self.port,
+            "--logger", "zap", "--log-outputs", "stderr"] + self.args
+
+    def start(self, timeout=READY_TIMEOUT):
+        """Start the process and wait until it answers Maintenance.Status; raises ServerError."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        os.makedirs(self.workdir, exist_ok=True)
+        log = open(self.log_path, "ab")
+        log.write(b"=== start %d: %s\n" % (self.starts, " ".join(self.command()).encode()))
+        log.flush()
+        self.proc = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--"] + self.command(),
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     env=child_env(), start_new_session=True)
+        log.close()
+        self.starts += 1
+        self._running = True
+        with _live_lock:
+            _live.add(self.proc)
+        self._timer = threading.Timer(MAX_LIFETIME, self._expire, args=(self.proc,))
+        self._timer.daemon = True
+        self._timer.start()
+        try:
+            self._wait_ready(timeout)
+        except Exception:
+            self.kill()
+            raise
+
+    def _expire(self, proc):
+        if proc.poll() is None:
+            proc.kill()
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError("%s exited with %s before it was ready\n%s"
+                                  % (self.kind, self.proc.returncode, self.log_tail()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    pass
+                ch = grpc.insecure_channel(self.endpoint, options=GRPC_OPTIONS)
+                try:
+                    etcdrpc.MaintenanceStub(ch).Status(etcdrpc.StatusRequest(), timeout=2)
+                finally:
+                    ch.close()
+                return
+            except (OSError, grpc.RpcError) as e:
+                last = e
+                time.sleep(0.05)
+        raise ServerError("%s not ready after %.0fs (last error: %r)\n%s"
+                          % (self.kind, timeout, last, self.log_tail()))
+
+    def _forget(self):
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        self._running = False
+        with _live_lock:
+            _live.discard(self.proc)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL the process (crash simulation) and reap it."""
+        if not self._running:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        self._forget()
+
+    def stop(self, check=True):
+        """SIGTERM and wait; with check, raise ServerError unless the process stopped cleanly.
+
+        ledgerkv must exit 0; etcd re-raises the signal after its cleanup, so -SIGTERM is clean for it.
+        """
+        if not self._running:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+            self._forget()
+            if check:
+                raise ServerError("%s did not stop within %.0fs of SIGTERM\n%s"
+                                  % (self.kind, STOP_TIMEOUT, self.log_tail()))
+            return
+        self._forget()
+        clean = (0,) if self.kind == "ledgerkv" else (0, -signal.SIGTERM)
+        if check and rc not in clean:
+            raise ServerError("%s exited with %s on SIGTERM\n%s" % (self.kind, rc, self.log_tail()))
+
+    def restart(self, timeout=READY_TIMEOUT):
+        self.stop()
+        self.start(timeout)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines=40):
+        return "---- %s log tail (%s) ----\n%s" % (
+            self.kind, self.log_path, "\n".join(self.log_text().splitlines()[-lines:]))
+
+    # gRPC access -------------------------------------------------------------------------------
+    def channel(self):
+        if self._channel is None:
+            self._channel = grpc.insecure_channel(self.endpoint, options=GRPC_OPTIONS)
+        return self._channel
+
+    def kv(self):
+        return etcdrpc.KVStub(self.channel())
+
+    def maintenance(self):
+        return etcdrpc.MaintenanceStub(self.channel())
+
+    def cluster(self):
+        return etcdrpc.ClusterStub(self.channel())
+
+    def revision(self):
+        """Current store revision (from a Range header)."""
+        return self.kv().Range(etcdrpc.RangeRequest(key=b"\0", range_end=b"\0", count_only=True),
+                               timeout=10).header.revision
+
+
+def start_server(kind, workdir, name="node1", args=()):
+    srv = Server(kind, workdir, name=name, args=args)
+    srv.start()
+    return srv
+
+
+def etcdctl(server, *args, input=None, check=True, timeout=30, env=None):
+    """Run etcdctl (API v3) against server; returns CompletedProcess with str stdout/stderr.
+
+    With check, a non-zero exit raises AssertionError showing both streams.
+    """
+    cmd = [ETCDCTL_BIN, "--endpoints=" + server.endpoint, "--dial-timeout=5s",
+           "--command-timeout=20s"] + [str(a) for a in args]
+    res = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
+                         env=child_env(dict({"ETCDCTL_API": "3"}, **(env or {}))))
+    if check and res.returncode != 0:
+        raise AssertionError("%s failed (%d)\nstdout: %s\nstderr: %s"
+                             % (" ".join(cmd), res.returncode, res.stdout, res.stderr))
+    return res
+
+
+def parse_semver(text):
+    """(major, minor, patch) of a semantic version string, or None if it is not one."""
+    m = re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+                     r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?", text)
+    return tuple(int(x) for x in m.groups()) if m else None
