@@ -31,6 +31,16 @@ static const void *route_lookup(void *app, const char *path, size_t path_len, in
   return NULL;
 }
 
+/* A service is "served" when at least one of its methods is in the table. */
+static int route_has_service(void *app, const char *service, size_t service_len) {
+  (void)app;
+  for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    const char *path = routes[i].path + 1; /* skip the leading '/' */
+    if (strncmp(path, service, service_len) == 0 && path[service_len] == '/') return 1;
+  }
+  return 0;
+}
+
 static void route_message(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {
   ((const lkv_route_t *)route)->fn(app, call, data, len);
 }
@@ -40,6 +50,7 @@ void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out) {
   out->app = api;
   out->lookup = route_lookup;
   out->on_message = route_message;
+  out->has_service = route_has_service;
   /* Unary calls finish on their own: reads before returning, writes when the replicator answers. */
   out->on_cancel = NULL;
 }

@@ -27,7 +27,7 @@ typedef struct lkv_apply_identity_s {
 
 /* Limits checked by lkv_apply_validate (etcd's --max-txn-ops). */
 typedef struct lkv_apply_limits_s {
-  size_t max_txn_ops;
+  size_t max_txn_ops; /* 0 = etcd's default, 128 */
 } lkv_apply_limits_t;
 
 typedef enum {
@@ -47,22 +47,44 @@ typedef struct lkv_apply_req_s {
 } lkv_apply_req_t;
 
 /* Checks what etcd checks before a request enters the log (empty key, ignore_value/ignore_lease with a
- * value/lease, txn op count and duplicate keys, nested txns included). Pure; any thread.
- * Returns 0 or the LKV_E* code etcd's error corresponds to. */
+ * value/lease, txn op count and duplicate keys, nested txns included). Pure; any thread. limits may be
+ * NULL (defaults). Returns 0 or the LKV_E* code etcd's error corresponds to: LKV_EEMPTYKEY,
+ * LKV_EVALUEPROVIDED, LKV_ELEASEPROVIDED, LKV_ETOOMANYOPS, LKV_EDUPKEY, LKV_EKEYNOTFOUND (a txn op with
+ * no request set, as etcd answers it), LKV_ENOMEM, LKV_EINVAL (unknown kind). */
 int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lkv_apply_limits_t *limits);
 
 /* Applies reqs[0..n) in order in one write transaction and makes it durable (fsync) before returning.
  * Each request either takes effect completely or not at all (its err says which); a request that changes
- * nothing (a delete of no key, a read-only txn) does not advance the revision.
+ * nothing (a delete of no key, a read-only txn) does not advance the revision. Requests should have
+ * passed lkv_apply_validate. Responses are etcd's, with the identity in the outer header only (as etcd's
+ * v3rpc layer fills it; headers inside a txn response carry just a revision, nested txns' none).
+ * Per-request errors: LKV_ELEASENOTFOUND (any non-zero lease: leases do not exist yet),
+ * LKV_EKEYNOTFOUND (ignore_value/ignore_lease on a missing key), LKV_ENOSPACE (a put, or a txn that
+ * could put, while the store is over its quota; deletes, reads and compaction still pass),
+ * LKV_ECOMPACTED / LKV_EFUTUREREV (compaction revision; revision of a range inside a txn), LKV_ENOMEM,
+ * LKV_EIO, LKV_ECORRUPT. A compaction is complete (etcd's "physical") when the batch is committed.
  * Returns 0 when the batch was committed (per-request outcomes are in reqs), or a negative LKV_E* code
- * when the transaction could not be committed: then no request took effect and every reqs[i].resp is NULL.
+ * when the transaction could not be committed: then no request took effect, every reqs[i].resp is NULL
+ * and every reqs[i].err is that code.
  * Single writer: callers serialise calls (the committer thread does). */
 int lkv_apply_batch(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n);
 
-/* Serves a Range from a read snapshot. Any thread, concurrently with lkv_apply_batch.
+/* Serves a Range from a read snapshot (the latest committed batch). Any thread, concurrently with
+ * lkv_apply_batch and other reads; no locks. The response is packed straight from storage memory.
  * On success returns 0 and a malloc'd packed RangeResponse in *resp / *resp_len (caller frees);
- * otherwise an LKV_E* code (LKV_ECOMPACTED, LKV_EFUTUREREV, ...). */
+ * otherwise LKV_EEMPTYKEY, LKV_ECOMPACTED, LKV_EFUTUREREV, LKV_ENOMEM, LKV_EAGAIN (reader table full),
+ * LKV_EIO or LKV_ECORRUPT. */
 int lkv_apply_range(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__RangeRequest *req,
                     uint8_t **resp, size_t *resp_len);
+
+/* Whether etcd serves this txn without the log (its isTxnReadonly: every op of both branches, at the
+ * top level, is a Range). Pure. */
+int lkv_apply_txn_is_readonly(const Etcdserverpb__TxnRequest *req);
+
+/* Serves a read-only txn (see lkv_apply_txn_is_readonly; validate it first) from a read snapshot, like
+ * lkv_apply_range: any thread, no locks, response packed from storage memory into a malloc'd buffer.
+ * Returns 0, LKV_EINVAL (not read-only), or the codes of lkv_apply_range. */
+int lkv_apply_txn_read(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__TxnRequest *req,
+                       uint8_t **resp, size_t *resp_len);
 
 #endif

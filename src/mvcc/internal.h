@@ -32,7 +32,9 @@ struct lkv_mvcc_txn_s {
   int64_t compact_rev; /* -1 if never compacted */
   int64_t changes;     /* changes made by the open request */
   int64_t req_compact_rev; /* compact_rev when the open request began, restored on rollback */
-  lkv__read_slot_t *slot;  /* the thread cache slot this read txn came from, or NULL */
+  MDB_cursor *key_cur;     /* read txns: key-DB cursor kept for reuse, or NULL */
+  int key_cur_stale;       /* key_cur belongs to an earlier use of txn: renew before use */
+  lkv__read_slot_t *slot;  /* read txns: the thread cache slot this struct lives in, or NULL */
 };
 
 /* Meta keys. */
@@ -56,12 +58,17 @@ int lkv__latest_le(MDB_cursor *c, const uint8_t *enc, size_t enc_len, int64_t re
 /* Reads and decodes the record at (main, sub). Returns 0, LKV_ECORRUPT (missing or bad), LKV_EIO. */
 int lkv__rec_get(lkv_mvcc_txn_t *t, int64_t main, int64_t sub, lkv__rec_t *out);
 
-/* Thread cache of read transactions (readcache.c). lkv__read_cache_take returns a renewed read txn
- * from the calling thread's slot (setting *slot) or NULL when the slot is busy or missing (then the
- * caller begins a fresh one, *slot NULL). lkv__read_cache_give resets txn into its slot (or aborts it
- * when slot is NULL). lkv__read_cache_close aborts and frees every slot of s. */
-MDB_txn *lkv__read_cache_take(lkv_mvcc_t *s, lkv__read_slot_t **slot);
-void lkv__read_cache_give(lkv_mvcc_t *s, lkv__read_slot_t *slot, MDB_txn *txn);
+/* Thread cache of read transactions (readcache.c). lkv__read_cache_take returns the calling thread's
+ * cached transaction struct with its LMDB txn renewed (t->txn, or NULL when the caller must begin one),
+ * or NULL when the slot is busy (a nested read) or cannot be made. lkv__read_cache_give resets the
+ * struct's txn and returns it to its slot. lkv__read_cache_close aborts and frees every slot of s. */
+lkv_mvcc_txn_t *lkv__read_cache_take(lkv_mvcc_t *s);
+void lkv__read_cache_give(lkv_mvcc_txn_t *t);
 void lkv__read_cache_close(lkv_mvcc_t *s);
+
+/* The key-DB cursor for t: the read txn's cached one, or a new one (write txns; close it with
+ * lkv__key_cursor_done). Returns 0 or an LKV_E* code. */
+int lkv__key_cursor(lkv_mvcc_txn_t *t, MDB_cursor **out);
+void lkv__key_cursor_done(lkv_mvcc_txn_t *t, MDB_cursor *c);
 
 #endif

@@ -10,7 +10,8 @@
  * operations inside it get sub revisions 0, 1, 2... . A key's history is a list of revisions; a delete
  * writes a tombstone. A fresh store is at revision 1 and has never been compacted (compact revision -1).
  *
- * Storage (details in docs/storage.md): one LMDB environment in <dir>/member/db with three databases:
+ * Storage (details in docs/storage.md): one LMDB environment in <dir>/member/db with three databases
+ * (map size 2 x quota + 64 MiB: virtual space, the file grows as pages are used):
  *  - "rev":  main(8 BE) ‖ sub(8 BE) -> record (flags, create, version, lease, key, value); the history in
  *            revision order, which is what compaction and watchers walk.
  *  - "key":  DUPSORT; encoded user key -> one 41-byte entry per revision of that key, sorted by revision:
@@ -52,6 +53,7 @@ typedef struct lkv_mvcc_stat_s {
   uint64_t db_size;         /* size of the database file in bytes (etcd's dbSize) */
   uint64_t db_size_in_use;  /* bytes of pages in use by the data (etcd's dbSizeInUse) */
   uint64_t quota_bytes;     /* effective quota */
+  uint64_t records;         /* key revisions stored in the history (puts and tombstones not compacted) */
 } lkv_mvcc_stat_t;
 
 /* One key at one revision, as etcd's mvccpb.KeyValue. key/value point into storage (see lifetime above). */
@@ -140,7 +142,7 @@ typedef struct lkv_mvcc_range_s {
 
 /* Called for each key in range, in ascending key order. Return 0 to go on, a negative code to stop the
  * range (lkv_mvcc_range returns that code). kv and what it points to are valid during the call and, in a
- * read transaction, until the transaction ends. */
+ * read transaction, until the transaction ends. The callback must not use the same transaction. */
 typedef int (*lkv_mvcc_kv_cb)(void *arg, const lkv_mvcc_kv_t *kv);
 
 /* Reads the keys of q->[key, end) that exist at revision q->rev (latest revision <= rev not a tombstone).
@@ -155,8 +157,9 @@ typedef int (*lkv_mvcc_event_cb)(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub
 
 /* Walks the stored history in revision order from main revision from_rev (inclusive) up to to_rev
  * (inclusive; <= 0 means the transaction's revision), calling cb for each change still stored
- * (compaction removes superseded ones). Returns 0, a code from cb, LKV_ECOMPACTED (from_rev <= compact
- * revision, so the history there is incomplete), LKV_ECORRUPT or LKV_EIO. */
+ * (compaction removes superseded ones). Returns 0, a code from cb, LKV_ECOMPACTED (from_rev < compact
+ * revision: the history there is incomplete; like etcd's watch, from_rev == compact revision is allowed,
+ * though tombstones at exactly that revision are gone), LKV_ECORRUPT or LKV_EIO. */
 int lkv_mvcc_history(lkv_mvcc_txn_t *t, int64_t from_rev, int64_t to_rev, lkv_mvcc_event_cb cb, void *arg);
 
 /* ---- writes (inside lkv_mvcc_req_begin/_end) ---- */

@@ -243,27 +243,17 @@ int lkv_mvcc_range(lkv_mvcc_txn_t *t, const lkv_mvcc_range_t *q, lkv_mvcc_kv_cb 
   int from_key = q->end_len == 1 && q->end[0] == 0;
   if (q->end_len > 0 && !from_key && lkv__bytes_cmp(q->key, q->key_len, q->end, q->end_len) >= 0) return 0;
 
-  scan_t *sc = calloc(1, sizeof(*sc)); /* bounds hold two encoded keys: keep them off the stack */
-  if (!sc) return LKV_ENOMEM;
-  sc->t = t;
-  sc->rev = rev;
-  sc->cb = cb;
-  sc->arg = arg;
-  sc->limit = q->limit;
-  sc->flags = q->flags;
-  sc->want_count = count != NULL;
-  bound_init(&sc->start, q->key, q->key_len);
+  scan_t sc = {.t = t, .rev = rev, .cb = cb, .arg = arg, .limit = q->limit, .flags = q->flags, .want_count = count != NULL};
+  bound_init(&sc.start, q->key, q->key_len);
   if (q->end_len > 0 && !from_key) {
-    sc->has_end = 1;
-    bound_init(&sc->end, q->end, q->end_len);
+    sc.has_end = 1;
+    bound_init(&sc.end, q->end, q->end_len);
   }
-  int rc = lkv__mdb_err(mdb_cursor_open(t->txn, t->s->key_dbi, &sc->cur));
-  if (rc) goto out;
-  rc = q->end_len == 0 ? scan_point(sc) : scan_range(sc);
-  mdb_cursor_close(sc->cur);
-  if (!rc && count) *count = sc->count;
-out:
-  free(sc->grp);
-  free(sc);
+  int rc = lkv__key_cursor(t, &sc.cur);
+  if (rc) return rc;
+  rc = q->end_len == 0 ? scan_point(&sc) : scan_range(&sc);
+  lkv__key_cursor_done(t, sc.cur);
+  if (!rc && count) *count = sc.count;
+  free(sc.grp);
   return rc;
 }

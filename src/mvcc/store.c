@@ -231,6 +231,9 @@ int lkv_mvcc_stat(lkv_mvcc_t *s, lkv_mvcc_stat_t *out) {
   out->compact_revision = t->compact_rev;
   out->quota_bytes = s->quota;
   rc = in_use_bytes(s, t->txn, &out->db_size_in_use);
+  MDB_stat ms;
+  if (!rc) rc = lkv__mdb_err(mdb_stat(t->txn, s->rev_dbi, &ms));
+  if (!rc) out->records = ms.ms_entries;
   lkv_mvcc_txn_end(t);
   if (rc) return rc;
   if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0) return LKV_EIO;

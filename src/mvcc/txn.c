@@ -5,25 +5,22 @@
 #include "mvcc/internal.h"
 
 int lkv_mvcc_read_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out) {
-  lkv_mvcc_txn_t *t = calloc(1, sizeof(*t));
-  if (!t) return LKV_ENOMEM;
-  t->s = s;
-  t->txn = lkv__read_cache_take(s, &t->slot);
+  lkv_mvcc_txn_t *t = lkv__read_cache_take(s);
   int rc = 0;
-  if (!t->txn) rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn));
-  if (rc) goto err_after_alloc;
-  t->top = t->txn;
+  if (!t && !(t = calloc(1, sizeof(*t)))) return LKV_ENOMEM;
+  t->s = s;
+  if (!t->txn) {
+    rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn));
+    if (rc) goto err;
+    t->top = t->txn;
+  }
   rc = lkv__meta_revs_get(s, t->txn, &t->rev, &t->compact_rev);
-  if (rc) goto err_after_txn;
+  if (rc) goto err;
   *out = t;
   return 0;
 
-err_after_txn:
-  lkv__read_cache_give(s, t->slot, t->txn);
-  t->slot = NULL;
-err_after_alloc:
-  if (t->slot) lkv__read_cache_give(s, t->slot, NULL);
-  free(t);
+err:
+  lkv_mvcc_txn_end(t);
   return rc;
 }
 
@@ -61,12 +58,30 @@ int lkv_mvcc_write_commit(lkv_mvcc_txn_t *t) {
 
 void lkv_mvcc_txn_end(lkv_mvcc_txn_t *t) {
   if (!t) return;
-  if (t->write) {
-    mdb_txn_abort(t->top); /* aborts an open child too */
-  } else {
-    lkv__read_cache_give(t->s, t->slot, t->txn);
+  if (t->slot) {
+    lkv__read_cache_give(t);
+    return;
   }
+  if (t->key_cur) mdb_cursor_close(t->key_cur);
+  if (t->top) mdb_txn_abort(t->top); /* a write txn's open child goes with it */
   free(t);
+}
+
+int lkv__key_cursor(lkv_mvcc_txn_t *t, MDB_cursor **out) {
+  if (t->write) return lkv__mdb_err(mdb_cursor_open(t->txn, t->s->key_dbi, out));
+  int rc = 0;
+  if (!t->key_cur) {
+    rc = lkv__mdb_err(mdb_cursor_open(t->txn, t->s->key_dbi, &t->key_cur));
+  } else if (t->key_cur_stale) {
+    rc = lkv__mdb_err(mdb_cursor_renew(t->txn, t->key_cur));
+  }
+  t->key_cur_stale = rc != 0;
+  *out = t->key_cur;
+  return rc;
+}
+
+void lkv__key_cursor_done(lkv_mvcc_txn_t *t, MDB_cursor *c) {
+  if (t->write) mdb_cursor_close(c);
 }
 
 int lkv_mvcc_req_begin(lkv_mvcc_txn_t *t) {

@@ -27,6 +27,7 @@ int lkv__cgroup_locate(const char *root, lkv__cgroup_version_t v, char *leaf, ch
  * src's found, cpus, quota_us, period_us, levels, path and note (name is left alone). A missing quota file
  * means that level sets no limit; an unreadable or garbled one is skipped and noted. src->found is 0 when
  * leaf is not a readable directory or no level could be read. */
-void lkv__cgroup_read_quota(lkv__cgroup_version_t v, const char *leaf, const char *top, lkv_cpu_source_t *src);
+void lkv__cgroup_read_quota(lkv__cgroup_version_t v, const char *leaf, const char *top,
+                            lkv_cpu_source_t *src);
 
 #endif

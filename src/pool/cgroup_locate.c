@@ -33,7 +33,7 @@ static FILE *open_under(const char *root, const char *rel, char *path, char *not
   FILE *f = fopen(path, "re");
   if (f == NULL) {
     *err = -errno;
-    note_set(note, note_len, "cannot read %s: %s", path, strerror(errno));
+    note_set(note, note_len, "cannot read %s: %s", path, strerror(-*err));
   }
   return f;
 }
@@ -46,7 +46,8 @@ static int has_token(const char *list, size_t list_len, const char *token) {
     const char *comma = memchr(list, ',', (size_t)(end - list));
     size_t len = comma ? (size_t)(comma - list) : (size_t)(end - list);
     if (len == tlen && memcmp(list, token, tlen) == 0) return 1;
-    list += len + 1;
+    if (comma == NULL) break;
+    list = comma + 1;
   }
   return 0;
 }
@@ -60,7 +61,8 @@ static int has_dotdot(const char *p) {
 }
 
 /* Copies the process's path in hierarchy v from <root>/proc/self/cgroup into cg (PATH_MAX bytes). */
-static int read_cgroup_path(const char *root, lkv__cgroup_version_t v, char *cg, char *note, size_t note_len) {
+static int read_cgroup_path(const char *root, lkv__cgroup_version_t v, char *cg, char *note,
+                            size_t note_len) {
   char path[PATH_MAX];
   int rc = 0;
   FILE *f = open_under(root, "/proc/self/cgroup", path, note, note_len, &rc);
@@ -183,8 +185,9 @@ int lkv__cgroup_locate(const char *root, lkv__cgroup_version_t v, char *leaf, ch
     line[strcspn(line, "\n")] = '\0';
     mount_t m;
     if (parse_mount(line, &m) != 0) continue;
-    int match = v == LKV__CGROUP_V2 ? strcmp(m.fstype, "cgroup2") == 0
-                                    : strcmp(m.fstype, "cgroup") == 0 && has_token(m.super, strlen(m.super), "cpu");
+    int match = v == LKV__CGROUP_V2
+                    ? strcmp(m.fstype, "cgroup2") == 0
+                    : strcmp(m.fstype, "cgroup") == 0 && has_token(m.super, strlen(m.super), "cpu");
     if (!match) continue;
     const char *rel = below(cg, m.root);
     if (rel == NULL) {
@@ -214,8 +217,8 @@ int lkv__cgroup_locate(const char *root, lkv__cgroup_version_t v, char *leaf, ch
     note_set(note, note_len, "the process's cgroup %s is not under the root of any %s mount", cg,
              v == LKV__CGROUP_V2 ? "cgroup2" : "cgroup v1 cpu");
   } else if (rc == LKV_ENOENT) {
-    note_set(note, note_len, "no %s mount in %s", v == LKV__CGROUP_V2 ? "cgroup2" : "cgroup v1 cpu controller",
-             path);
+    note_set(note, note_len, "no %s mount in %s",
+             v == LKV__CGROUP_V2 ? "cgroup2" : "cgroup v1 cpu controller", path);
   }
   return rc;
 }

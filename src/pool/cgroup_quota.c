@@ -68,8 +68,8 @@ static int parse_file_ll(const char *text, long long *out) {
 }
 
 typedef struct level_s {
-  long long quota;   /* > 0 when the level limits, else -1 */
-  long long period;  /* > 0 when quota is */
+  long long quota;  /* > 0 when the level limits, else -1 */
+  long long period; /* > 0 when quota is */
   char file[PATH_MAX];
 } level_t;
 
@@ -136,7 +136,8 @@ static int quota_cpus(long long quota, long long period) {
   return cpus > INT_MAX ? INT_MAX : (int)cpus;
 }
 
-void lkv__cgroup_read_quota(lkv__cgroup_version_t v, const char *leaf, const char *top, lkv_cpu_source_t *src) {
+void lkv__cgroup_read_quota(lkv__cgroup_version_t v, const char *leaf, const char *top,
+                            lkv_cpu_source_t *src) {
   src->found = 0;
   src->cpus = 0;
   src->quota_us = -1;
@@ -183,10 +184,5 @@ void lkv__cgroup_read_quota(lkv__cgroup_version_t v, const char *leaf, const cha
   }
 
   src->found = readable > 0;
-  if (!src->found) {
-    src->cpus = 0;
-    src->path[0] = '\0';
-  } else if (src->cpus == 0) {
-    memcpy(src->path, leaf, strlen(leaf) + 1);
-  }
+  if (src->found && src->cpus == 0) memcpy(src->path, leaf, strlen(leaf) + 1);
 }

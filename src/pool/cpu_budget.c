@@ -88,5 +88,6 @@ static void print_source(const lkv_cpu_source_t *s, int is_cgroup, FILE *f) {
 
 void lkv_cpu_budget_print(const lkv_cpu_budget_t *b, FILE *f) {
   fprintf(f, "%d\n", b->cpus);
-  for (int i = 0; i < LKV_CPU_SOURCE_COUNT; i++) print_source(&b->sources[i], i != LKV_CPU_SOURCE_AFFINITY, f);
+  for (int i = 0; i < LKV_CPU_SOURCE_COUNT; i++)
+    print_source(&b->sources[i], i != LKV_CPU_SOURCE_AFFINITY, f);
 }

@@ -21,7 +21,8 @@
  * levels still count: one bad file must not lift a limit that another level sets.
  *
  * Reading is stateless and cheap (a handful of small files, no allocation beyond stdio's line buffer),
- * so callers may re-read periodically to follow quota changes. Thread-safe.
+ * so callers may re-read periodically to follow quota changes. Thread-safe. It uses about 32 KiB of stack
+ * (path buffers), and lkv_cpu_budget_t itself is about 13 KiB.
  */
 
 typedef enum {
@@ -45,7 +46,7 @@ typedef struct lkv_cpu_source_s {
 } lkv_cpu_source_t;
 
 typedef struct lkv_cpu_budget_s {
-  int cpus; /* the budget: >= 1 */
+  int cpus;                                       /* the budget: >= 1 */
   lkv_cpu_source_t sources[LKV_CPU_SOURCE_COUNT]; /* indexed by lkv_cpu_source_kind_t */
 } lkv_cpu_budget_t;
 

@@ -21,15 +21,18 @@ typedef struct parse_s {
   int advertise_set; /* --advertise-client-urls given: no copy of the listen URLs */
 } parse_t;
 
+/* The C type of a numeric flag's field. */
+typedef enum { NUM_U64, NUM_I64, NUM_INT } num_type_t;
+
 typedef struct flag_s flag_t;
 struct flag_s {
   const char *name;
-  const char *def;  /* default as the usage shows it; NULL for boolean flags */
+  const char *def; /* default as the usage shows it; NULL for boolean flags */
   const char *help;
   int (*set)(parse_t *p, const flag_t *f, const char *value);
-  size_t offset;       /* numeric flags: the field in lkv_config_t */
-  char type;           /* numeric flags: 'u' uint64_t, 'i' int64_t, 'n' int */
-  uint64_t min, max;   /* numeric flags: accepted range */
+  size_t offset;     /* numeric flags: the field in lkv_config_t */
+  num_type_t type;   /* numeric flags: the field's type */
+  uint64_t min, max; /* numeric flags: accepted range */
 };
 
 static int fail(parse_t *p, const char *fmt, ...) {
@@ -98,24 +101,29 @@ static int set_number(parse_t *p, const flag_t *f, const char *value) {
   if (*s == '\0') return fail(p, "--%s: invalid value \"\": expected an integer", f->name);
   uint64_t n = 0;
   for (; *s != '\0'; s++) {
-    if (*s < '0' || *s > '9') return fail(p, "--%s: invalid value \"%s\": expected an integer", f->name, value);
+    if (*s < '0' || *s > '9')
+      return fail(p, "--%s: invalid value \"%s\": expected an integer", f->name, value);
     unsigned d = (unsigned)(*s - '0');
-    if (n > (UINT64_MAX - d) / 10) n = UINT64_MAX; /* saturate: reported as out of range below */
-    else n = n * 10 + d;
+    if (n > (UINT64_MAX - d) / 10)
+      n = UINT64_MAX; /* saturate: reported as out of range below */
+    else
+      n = n * 10 + d;
   }
-  if (n < f->min) return fail(p, "--%s: invalid value \"%s\": must be at least %llu", f->name, value,
-                              (unsigned long long)f->min);
-  if (n > f->max) return fail(p, "--%s: invalid value \"%s\": must be at most %llu", f->name, value,
-                              (unsigned long long)f->max);
+  if (n < f->min)
+    return fail(p, "--%s: invalid value \"%s\": must be at least %llu", f->name, value,
+                (unsigned long long)f->min);
+  if (n > f->max)
+    return fail(p, "--%s: invalid value \"%s\": must be at most %llu", f->name, value,
+                (unsigned long long)f->max);
   char *field = (char *)p->cfg + f->offset;
   switch (f->type) {
-    case 'u':
+    case NUM_U64:
       *(uint64_t *)(void *)field = n;
       break;
-    case 'i':
+    case NUM_I64:
       *(int64_t *)(void *)field = (int64_t)n;
       break;
-    default:
+    case NUM_INT:
       *(int *)(void *)field = (int)n;
       break;
   }
@@ -136,25 +144,26 @@ static int set_version(parse_t *p, const flag_t *f, const char *value) {
 }
 
 #define NUMBER(name, def, help, field, type, min, max) \
-  {name, def, help, set_number, offsetof(lkv_config_t, field), type, min, max}
+  { name, def, help, set_number, offsetof(lkv_config_t, field), type, min, max }
 
 static const flag_t flags[] = {
     {"name", "'" DEFAULT_NAME "'", "Human-readable name for this member.", set_name, 0, 0, 0, 0},
     {"data-dir", "'${name}.ledgerkv'", "Path to the data directory.", set_data_dir, 0, 0, 0, 0},
     {"listen-client-urls", "'" DEFAULT_LISTEN_URLS "'",
-     "List of URLs to listen on for client traffic (http only; numeric IP or localhost).", set_listen, 0, 0, 0,
-     0},
-    {"advertise-client-urls", "the listen URLs", "List of this member's client URLs to advertise to the public.",
-     set_advertise, 0, 0, 0, 0},
+     "List of URLs to listen on for client traffic (http only; numeric IP or localhost).", set_listen, 0, 0,
+     0, 0},
+    {"advertise-client-urls", "the listen URLs",
+     "List of this member's client URLs to advertise to the public.", set_advertise, 0, 0, 0, 0},
     NUMBER("max-request-bytes", "'1572864'", "Maximum client request size in bytes the server will accept.",
-           max_request_bytes, 'u', 1, UINT32_MAX),
-    NUMBER("max-txn-ops", "'128'", "Maximum number of operations permitted in a transaction.", max_txn_ops, 'u',
-           1, UINT32_MAX),
+           max_request_bytes, NUM_U64, 1, UINT32_MAX),
+    NUMBER("max-txn-ops", "'128'", "Maximum number of operations permitted in a transaction.", max_txn_ops,
+           NUM_U64, 1, UINT32_MAX),
     NUMBER("quota-backend-bytes", "'0'",
            "Raise alarms when backend size exceeds the given quota. 0 means use the default quota (2 GiB).",
-           quota_backend_bytes, 'i', 0, INT64_MAX),
-    NUMBER("worker-threads", "'0'", "Request-serving threads; 0 sizes them from the CPU budget (ledgerkv cpus).",
-           worker_threads, 'n', 0, 1024),
+           quota_backend_bytes, NUM_I64, 0, INT64_MAX),
+    NUMBER("worker-threads", "'0'",
+           "Request-serving threads; 0 sizes them from the CPU budget (ledgerkv cpus).", worker_threads,
+           NUM_INT, 0, 1024),
     {"version", NULL, "Print the version and exit.", set_version, 0, 0, 0, 0},
 };
 
@@ -166,20 +175,23 @@ static const flag_t *find_flag(const char *name, size_t len) {
 }
 
 void lkv_config_usage(FILE *f) {
-  fputs("Usage:\n\n  ledgerkv [flags]\n\n"
-        "An etcd-compatible key-value server. Flags take etcd's names; --flag value, --flag=value and\n"
-        "-flag value are alike.\n\n",
-        f);
+  fputs(
+      "Usage:\n\n  ledgerkv [flags]\n\n"
+      "An etcd-compatible key-value server. Flags take etcd's names; --flag value, --flag=value and\n"
+      "-flag value are alike.\n\n",
+      f);
   for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-    fprintf(f, "  --%s%s%s\n      %s\n", flags[i].name, flags[i].def ? " " : "", flags[i].def ? flags[i].def : "",
-            flags[i].help);
+    fprintf(f, "  --%s%s%s\n      %s\n", flags[i].name, flags[i].def ? " " : "",
+            flags[i].def ? flags[i].def : "", flags[i].help);
   }
   fputs("  -h, --help\n      Show this help and exit.\n", f);
 }
 
 void lkv_config_version(FILE *f) {
-  fputs("ledgerkv Version: " LKV_VERSION "\n"
-        "etcd API Version: " LKV_ETCD_API_VERSION "\n"
+  fputs("ledgerkv Version: " LKV_VERSION
+        "\n"
+        "etcd API Version: " LKV_ETCD_API_VERSION
+        "\n"
         "etcd Compatible Version: " LKV_ETCD_VERSION "\n",
         f);
 }

@@ -22,18 +22,18 @@ typedef struct lkv_config_url_s {
 } lkv_config_url_t;
 
 typedef struct lkv_config_s {
-  char *name;                            /* --name, default "default"; never empty */
-  char *data_dir;                        /* --data-dir, default "<name>.ledgerkv" */
-  lkv_config_url_t *listen_client_urls;  /* --listen-client-urls, default http://127.0.0.1:2379; */
-  size_t n_listen_client_urls;           /* at least one, no two with the same host and port */
+  char *name;                              /* --name, default "default"; never empty */
+  char *data_dir;                          /* --data-dir, default "<name>.ledgerkv" */
+  lkv_config_url_t *listen_client_urls;    /* --listen-client-urls, default http://127.0.0.1:2379; */
+  size_t n_listen_client_urls;             /* at least one, no two with the same host and port */
   lkv_config_url_t *advertise_client_urls; /* --advertise-client-urls, default: a copy of the listen URLs */
   size_t n_advertise_client_urls;          /* (then possibly port 0: the caller substitutes the bound port) */
-  uint64_t max_request_bytes;            /* --max-request-bytes, default 1572864, 1..4294967295 */
-  uint64_t max_txn_ops;                  /* --max-txn-ops, default 128, 1..4294967295 */
-  int64_t quota_backend_bytes;           /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
-                                          * stored as such: this field is never 0 after parsing */
-  int worker_threads;                    /* --worker-threads (ledgerkv's own), 0..1024; 0 means size the
-                                          * pool from the CPU budget (src/pool/cpu_budget.h) */
+  uint64_t max_request_bytes;              /* --max-request-bytes, default 1572864, 1..4294967295 */
+  uint64_t max_txn_ops;                    /* --max-txn-ops, default 128, 1..4294967295 */
+  int64_t quota_backend_bytes;             /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
+                                            * stored as such: this field is never 0 after parsing */
+  int worker_threads;                      /* --worker-threads (ledgerkv's own), 0..1024; 0 means size the
+                                            * pool from the CPU budget (src/pool/cpu_budget.h) */
 } lkv_config_t;
 
 #define LKV_CONFIG_DEFAULT_QUOTA_BYTES ((int64_t)2 * 1024 * 1024 * 1024)

@@ -46,8 +46,8 @@ static int parse_port(const char *s, const char *end, int *port) {
 }
 
 /* Fills u->host and u->port from one trimmed URL text [s, s+len); u->url is left to the caller. */
-static int parse_one(const char *flag, const char *s, size_t len, int for_listen, lkv_config_url_t *u, char *err,
-                     size_t errlen) {
+static int parse_one(const char *flag, const char *s, size_t len, int for_listen, lkv_config_url_t *u,
+                     char *err, size_t errlen) {
   const char *end = s + len;
   const char *sep = NULL;
   for (const char *p = s; p + 3 <= end; p++) {
@@ -58,7 +58,8 @@ static int parse_one(const char *flag, const char *s, size_t len, int for_listen
   }
   if (sep == NULL) return fail(err, errlen, flag, s, len, "URL must have the form http://host:port");
   size_t scheme_len = (size_t)(sep - s);
-  if ((scheme_len == 5 && strncasecmp(s, "https", 5) == 0) || (scheme_len == 5 && strncasecmp(s, "unixs", 5) == 0))
+  if ((scheme_len == 5 && strncasecmp(s, "https", 5) == 0) ||
+      (scheme_len == 5 && strncasecmp(s, "unixs", 5) == 0))
     return fail(err, errlen, flag, s, len, "TLS not supported yet");
   if (scheme_len == 4 && strncasecmp(s, "unix", 4) == 0)
     return fail(err, errlen, flag, s, len, "unix sockets not supported");

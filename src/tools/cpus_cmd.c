@@ -8,11 +8,12 @@
 #include "pool/cpu_budget.h"
 
 static void usage(FILE *f) {
-  fputs("Usage: ledgerkv cpus [--root DIR]\n"
-        "Prints how many CPUs ledgerkv may use (the minimum of the affinity mask and the cgroup v1/v2 CPU\n"
-        "quotas, rounded up), then one line per source.\n"
-        "  --root DIR  read proc/self/{mountinfo,cgroup} and the cgroup files under DIR instead of /\n",
-        f);
+  fputs(
+      "Usage: ledgerkv cpus [--root DIR]\n"
+      "Prints how many CPUs ledgerkv may use (the minimum of the affinity mask and the cgroup v1/v2 CPU\n"
+      "quotas, rounded up), then one line per source.\n"
+      "  --root DIR  read proc/self/{mountinfo,cgroup} and the cgroup files under DIR instead of /\n",
+      f);
 }
 
 int lkv_cmd_cpus(int argc, char **argv) {

@@ -83,8 +83,10 @@ void lkv__call_answer(lkv_call_t *call, int status, const char *message) {
 void lkv__call_detach(lkv_call_t *call) {
   lkv__h2_conn_t *h2 = call->h2;
   if (!h2) return;
-  if (call->prev) call->prev->next = call->next;
-  else h2->calls = call->next;
+  if (call->prev)
+    call->prev->next = call->next;
+  else
+    h2->calls = call->next;
   if (call->next) call->next->prev = call->prev;
   call->prev = call->next = NULL;
   call->h2 = NULL;
@@ -118,8 +120,10 @@ static void apply_send(lkv_call_t *call, lkv__chunk_t *chunk) {
     return;
   }
   chunk->post.next = NULL;
-  if (call->out_tail) call->out_tail->post.next = &chunk->post;
-  else call->out_head = chunk;
+  if (call->out_tail)
+    call->out_tail->post.next = &chunk->post;
+  else
+    call->out_head = chunk;
   call->out_tail = chunk;
   lkv__h2_call_output(call);
 }

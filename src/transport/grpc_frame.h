@@ -15,12 +15,12 @@
 
 /* Deframer state. Fields are private; zero-initialised by lkv__grpc_deframer_init. */
 typedef struct lkv__grpc_deframer_s {
-  size_t max_len;                        /* largest payload accepted */
-  uint8_t prefix[LKV__GRPC_PREFIX_LEN];  /* prefix bytes seen so far */
-  size_t prefix_have;                    /* 0..5; 5 means the body is being collected */
-  size_t body_len;                       /* payload length announced by the prefix */
-  size_t body_have;                      /* payload bytes copied into body */
-  uint8_t *body;                         /* assembly buffer for a payload split across chunks */
+  size_t max_len;                       /* largest payload accepted */
+  uint8_t prefix[LKV__GRPC_PREFIX_LEN]; /* prefix bytes seen so far */
+  size_t prefix_have;                   /* 0..5; 5 means the body is being collected */
+  size_t body_len;                      /* payload length announced by the prefix */
+  size_t body_have;                     /* payload bytes copied into body */
+  uint8_t *body;                        /* assembly buffer for a payload split across chunks */
   size_t body_cap;
 } lkv__grpc_deframer_t;
 

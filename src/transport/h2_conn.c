@@ -83,7 +83,9 @@ void lkv__h2_call_output(lkv_call_t *call) {
     call->deferred = 0;
     rv = nghttp2_session_resume_data(h2->session, call->stream_id);
   }
-  if (rv != 0) nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_INTERNAL_ERROR);
+  if (rv != 0) {
+    nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_INTERNAL_ERROR);
+  }
   h2->want_flush(h2);
 }
 
@@ -100,8 +102,8 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
 
 #define LKV__NAME_IS(s) (namelen == sizeof(s) - 1 && memcmp(name, s, namelen) == 0)
 
-static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
-                     const uint8_t *value, size_t valuelen, uint8_t flags, void *ud) {
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud) {
   (void)flags, (void)ud;
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   lkv_call_t *call = stream_call(session, frame->hd.stream_id);
@@ -127,6 +129,26 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
   return 0;
 }
 
+/* UNIMPLEMENTED for a path no route serves, in grpc-go's words (clients and tests compare them). */
+static void answer_unknown(lkv__h2_conn_t *h2, lkv_call_t *call, const char *path) {
+  const lkv_transport_handler_t *handler = &h2->cfg->handler;
+  char msg[300];
+  const char *sm = path[0] == '/' ? path + 1 : path;
+  const char *slash = strrchr(sm, '/');
+  if (!slash) {
+    snprintf(msg, sizeof(msg), "malformed method name: \"%.200s\"", path);
+  } else {
+    int service_len = (int)(slash - sm);
+    if (handler->has_service && handler->has_service(handler->app, sm, (size_t)service_len)) {
+      snprintf(msg, sizeof(msg), "unknown method %.120s for service %.*s", slash + 1,
+               service_len < 120 ? service_len : 120, sm);
+    } else {
+      snprintf(msg, sizeof(msg), "unknown service %.*s", service_len < 200 ? service_len : 200, sm);
+    }
+  }
+  lkv__call_answer(call, LKV_GRPC_UNIMPLEMENTED, msg);
+}
+
 /* The request headers are complete: refuse what is not gRPC (as grpc-go does: 415 for the content-type,
  * 405 for the method, each with grpc-status INTERNAL) and resolve the route. */
 static void start_call(lkv__h2_conn_t *h2, lkv_call_t *call) {
@@ -146,8 +168,7 @@ static void start_call(lkv__h2_conn_t *h2, lkv_call_t *call) {
   const char *path = call->path ? call->path : "";
   const void *route = h2->cfg->handler.lookup(h2->cfg->handler.app, path, call->path_len, &streaming);
   if (!route) {
-    snprintf(msg, sizeof(msg), "unknown method %.*s", 120, path);
-    lkv__call_answer(call, LKV_GRPC_UNIMPLEMENTED, msg);
+    answer_unknown(h2, call, path);
     return;
   }
   call->route = route;
@@ -161,7 +182,9 @@ static void end_of_stream(lkv__h2_conn_t *h2, lkv_call_t *call) {
   if (lkv__grpc_deframer_partial(&call->deframer)) {
     lkv__call_answer(call, LKV_GRPC_INTERNAL, "grpc: request stream ended inside a message");
   } else if (!call->client_streaming) {
-    if (call->n_msgs == 0) lkv__call_answer(call, LKV_GRPC_INTERNAL, "grpc: unary call without a request message");
+    if (call->n_msgs == 0) {
+      lkv__call_answer(call, LKV_GRPC_INTERNAL, "grpc: unary call without a request message");
+    }
   } else if (!call->owned) {
     lkv__call_answer(call, LKV_GRPC_OK, NULL);
   } else if (h2->cfg->handler.on_half_close) {
@@ -205,9 +228,11 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
       break;
     case LKV_EUNSUPPORTED: /* the statuses grpc-go gives for a compressed message it cannot read */
       if (call->encoding_set) {
-        lkv__call_answer(call, LKV_GRPC_UNIMPLEMENTED, "grpc: Decompressor is not installed for grpc-encoding");
+        lkv__call_answer(call, LKV_GRPC_UNIMPLEMENTED,
+                         "grpc: Decompressor is not installed for grpc-encoding");
       } else {
-        lkv__call_answer(call, LKV_GRPC_INTERNAL, "grpc: compressed flag set with identity or empty encoding");
+        lkv__call_answer(call, LKV_GRPC_INTERNAL,
+                         "grpc: compressed flag set with identity or empty encoding");
       }
       break;
     case LKV_EPROTO:

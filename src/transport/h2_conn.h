@@ -45,8 +45,8 @@ void lkv__h2_conn_free(lkv__h2_conn_t *h2);
  * that GOAWAY has been sent. */
 int lkv__h2_conn_recv(lkv__h2_conn_t *h2, const uint8_t *data, size_t len);
 
-/* Appends pending output to *buf (realloc'd as needed, *len/*cap updated) until nothing is pending or *len
- * reaches limit. Returns 0, or LKV_ENOMEM / LKV_EPROTO (drop the connection). */
+/* Appends pending output to *buf (realloc.d as needed; *len and *cap updated) until nothing is pending or
+ * *len reaches limit. Returns 0, or LKV_ENOMEM or LKV_EPROTO (drop the connection). */
 int lkv__h2_conn_send(lkv__h2_conn_t *h2, uint8_t **buf, size_t *len, size_t *cap, size_t limit);
 
 /* 1 when the session neither wants to read nor to write: the connection can be closed. */

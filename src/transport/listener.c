@@ -1,4 +1,4 @@
-/* Listening sockets: socket/bind/listen by hand (libuv 1.44 cannot set SO_REUSEPORT), then handed to libuv. */
+/* Listening sockets: socket/bind/listen by hand (libuv 1.44 lacks SO_REUSEPORT), then given to libuv. */
 #include "transport/listener.h"
 
 #include <arpa/inet.h>
@@ -32,8 +32,8 @@ static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, s
   return LKV_EINVAL;
 }
 
-int lkv__listener_open(uv_loop_t *uv, uv_tcp_t *tcp, const char *host, int port, uv_connection_cb on_connection,
-                       int *bound_port) {
+int lkv__listener_open(uv_loop_t *uv, uv_tcp_t *tcp, const char *host, int port,
+                       uv_connection_cb on_connection, int *bound_port) {
   struct sockaddr_storage ss;
   socklen_t len;
   int one = 1;

@@ -10,7 +10,7 @@
  * Returns 0, LKV_EINVAL for a host that is not a numeric IPv4/IPv6 address, or a negative errno (e.g.
  * -EADDRINUSE). On failure no socket is left open, but tcp may be closing: run uv until its close completes
  * before releasing tcp's memory. Call before uv runs. */
-int lkv__listener_open(uv_loop_t *uv, uv_tcp_t *tcp, const char *host, int port, uv_connection_cb on_connection,
-                       int *bound_port);
+int lkv__listener_open(uv_loop_t *uv, uv_tcp_t *tcp, const char *host, int port,
+                       uv_connection_cb on_connection, int *bound_port);
 
 #endif

@@ -1,6 +1,7 @@
 /* Loop threads: the libuv loop, the queue other threads post to, once-per-iteration flushing, shutdown. */
 #include "transport/loop.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +48,10 @@ void lkv__loop_conn_added(lkv__loop_t *loop, lkv__conn_t *conn) {
 }
 
 void lkv__loop_conn_removed(lkv__loop_t *loop, lkv__conn_t *conn) {
-  if (conn->prev) conn->prev->next = conn->next;
-  else loop->conns = conn->next;
+  if (conn->prev)
+    conn->prev->next = conn->next;
+  else
+    loop->conns = conn->next;
   if (conn->next) conn->next->prev = conn->prev;
   loop->n_conns--;
   maybe_exit(loop);
@@ -67,8 +70,10 @@ void lkv__loop_want_flush(lkv__loop_t *loop, lkv__conn_t *conn) {
 
 void lkv__loop_unschedule(lkv__loop_t *loop, lkv__conn_t *conn) {
   if (!conn->dirty) return;
-  if (conn->dirty_prev) conn->dirty_prev->dirty_next = conn->dirty_next;
-  else loop->dirty = conn->dirty_next;
+  if (conn->dirty_prev)
+    conn->dirty_prev->dirty_next = conn->dirty_next;
+  else
+    loop->dirty = conn->dirty_next;
   if (conn->dirty_next) conn->dirty_next->dirty_prev = conn->dirty_prev;
   conn->dirty = 0;
 }
@@ -89,8 +94,10 @@ static void on_prepare(uv_prepare_t *h) {
 void lkv__loop_post(lkv__loop_t *loop, lkv__post_t *post) {
   post->next = NULL;
   uv_mutex_lock(&loop->mu);
-  if (loop->posts_tail) loop->posts_tail->next = post;
-  else loop->posts_head = post;
+  if (loop->posts_tail)
+    loop->posts_tail->next = post;
+  else
+    loop->posts_head = post;
   loop->posts_tail = post;
   /* Inside the lock: the loop closes the handle under the same lock, so a send never races the close. */
   if (!loop->async_closed) uv_async_send(&loop->async);
@@ -118,8 +125,10 @@ static void on_async(uv_async_t *h) {
   uv_mutex_unlock(&loop->mu);
   while (post) {
     lkv__post_t *next = post->next; /* a SEND node is relinked into the call's output queue */
-    if (post->kind == LKV__POST_STOP) begin_stop(loop);
-    else lkv__call_apply_post(post);
+    if (post->kind == LKV__POST_STOP)
+      begin_stop(loop);
+    else
+      lkv__call_apply_post(post);
     post = next;
   }
 }
@@ -177,6 +186,12 @@ int lkv__loop_listen(lkv__loop_t *loop, const char *host, int port, int *bound_p
 
 static void loop_main(void *arg) {
   lkv__loop_t *loop = arg;
+  sigset_t pipe;
+  /* A write to a peer that has gone raises SIGPIPE in the writing thread; blocked here, the write fails
+   * with EPIPE instead, whatever the host process does with the signal. */
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, NULL);
   current_loop = loop;
   uv_run(&loop->uv, UV_RUN_DEFAULT);
   current_loop = NULL;

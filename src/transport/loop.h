@@ -19,13 +19,13 @@ typedef struct lkv__loop_s {
   int index;
   const lkv__h2_config_t *cfg;
 
-  uv_async_t async;      /* wakes the loop for posts */
-  uv_mutex_t mu;         /* guards posts_* and async_closed */
+  uv_async_t async; /* wakes the loop for posts */
+  uv_mutex_t mu;    /* guards posts_* and async_closed */
   lkv__post_t *posts_head, *posts_tail;
   int async_closed;
-  uv_prepare_t flush;    /* writes what the iteration produced, once per connection */
-  uv_timer_t grace;      /* shutdown deadline */
-  uv_tcp_t *listeners;   /* one per listen address */
+  uv_prepare_t flush;  /* writes what the iteration produced, once per connection */
+  uv_timer_t grace;    /* shutdown deadline */
+  uv_tcp_t *listeners; /* one per listen address */
   size_t n_listeners;
 
   struct lkv__conn_s *conns; /* every open connection */

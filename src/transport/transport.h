@@ -15,9 +15,27 @@
  * thread. Work started there should finish there (run to completion); only work that must be serialised
  * (writes) leaves the thread, and its answer comes back through lkv_call_send / lkv_call_finish.
  *
- * Call lifetime: the handler receives a call in on_message (or on_open for streaming routes) and must call
- * lkv_call_finish exactly once, even after on_cancel; the transport frees the call after both the stream
- * has closed and finish was called. Until then the pointer stays valid.
+ * Call lifetime: the handler first sees a call in on_message (for unary and streaming routes alike) and from
+ * then on must call lkv_call_finish exactly once, even after on_cancel; the transport frees the call after
+ * both the stream has closed and finish was called. Until then the pointer stays valid. Calls the
+ * application never saw are answered by the transport alone: a client stream that half-closes before its
+ * first message gets OK, and so do protocol errors (below).
+ *
+ * Answers the transport gives by itself (grpc-go's choices where it has one):
+ *   - content-type not application/grpc[+subtype|;params]: HTTP 415, grpc-status INTERNAL;
+ *     a method other than POST: HTTP 405, grpc-status INTERNAL;
+ *   - unknown :path (lookup returned NULL): UNIMPLEMENTED (Trailers-Only) with grpc-go's words,
+ *     "unknown service S", or "unknown method M for service S" when has_service(S) says S is served,
+ *     or "malformed method name: \"<path>\"" for a path without a service part;
+ *   - a request message above max_request_bytes: too_large_status / too_large_message as soon as its 5-byte
+ *     prefix arrives; the rest of the stream is ignored and reset (RST_STREAM NO_ERROR) after the trailers;
+ *   - unary route with zero messages at END_STREAM, or a second message: INTERNAL; a stream cut inside a
+ *     message, a compressed message (no compression is negotiated): INTERNAL.
+ * When such an answer hits a call the application holds, it receives on_cancel and still finishes it.
+ *
+ * Responses: the first lkv_call_send sends HEADERS (:status 200, content-type application/grpc), messages
+ * go out as DATA within the client's flow-control windows, and lkv_call_finish adds the trailers
+ * (grpc-status, grpc-message). A call finished before any send gets a single Trailers-Only HEADERS frame.
  */
 
 typedef struct lkv_transport_s lkv_transport_t;
@@ -56,10 +74,14 @@ typedef struct lkv_transport_handler_s {
   void (*on_message)(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len);
   /* Streaming routes only: the client half-closed its side (no more messages). May be NULL. */
   void (*on_half_close)(void *app, const void *route, lkv_call_t *call);
-  /* The stream ended before lkv_call_finish (client RST_STREAM, connection lost, server shutdown).
-   * Further sends are dropped; the handler must still call lkv_call_finish once. May be NULL for
-   * applications whose calls always finish on their own. */
+  /* The stream ended before lkv_call_finish (client RST_STREAM, connection lost, transport stop, or an answer
+   * the transport gave itself, see above). Further sends are dropped; the handler must still call
+   * lkv_call_finish once (it may do so from inside this callback). May be NULL for applications whose calls
+   * always finish on their own. */
   void (*on_cancel)(void *app, const void *route, lkv_call_t *call);
+  /* Only used to word the answer to an unknown path: returns 1 when the service ("etcdserverpb.KV", not
+   * NUL-terminated) has other methods here. May be NULL: every unknown path is then an unknown service. */
+  int (*has_service)(void *app, const char *service, size_t service_len);
 } lkv_transport_handler_t;
 
 typedef struct lkv_listen_addr_s {
@@ -71,31 +93,46 @@ typedef struct lkv_transport_options_s {
   const lkv_listen_addr_t *addrs;
   size_t n_addrs;
   int n_loops;              /* worker loop threads, >= 1 */
-  size_t max_request_bytes; /* request messages above this are refused with too_large_status/message */
+  size_t max_request_bytes; /* > 0; request messages above this are refused with too_large_status/message */
   int too_large_status;     /* the gRPC status and message for an oversized request (the application's */
   const char *too_large_message; /* words, so that the transport stays etcd-agnostic) */
 } lkv_transport_options_t;
 
 /* Binds every address, starts the loop threads and returns once all are listening.
- * Returns 0 and sets *out, or a negative LKV_E* code (e.g. -EADDRINUSE from bind, LKV_EINVAL); on failure
- * nothing is left running. The handler struct is copied; opts need not outlive the call. */
+ * Returns 0 and sets *out, or a negative LKV_E* code (e.g. -EADDRINUSE from bind, LKV_EINVAL for missing
+ * options or callbacks, n_loops < 1, no address, max_request_bytes == 0, or a host that is not a numeric
+ * address); on failure nothing is left running and *out is untouched. The handler struct and
+ * too_large_message are copied; opts need not outlive the call. handler->lookup and on_message are
+ * required. */
 int lkv_transport_start(lkv_transport_t **out, const lkv_transport_options_t *opts,
                         const lkv_transport_handler_t *handler);
 
 /* The port actually bound for opts->addrs[i] (useful with port 0), or -1 if i is out of range. */
 int lkv_transport_bound_port(const lkv_transport_t *t, size_t i);
 
-/* Graceful stop: stops accepting, sends GOAWAY on every connection, cancels open calls (on_cancel),
- * waits up to grace_ms for pending calls to finish and their answers to flush, then closes everything,
- * joins the threads and frees t. Call from a thread that is not a loop thread. */
+/* Graceful stop, in this order:
+ *   1. stops accepting and sends GOAWAY on every connection (streams already started still run);
+ *   2. ends client-streaming calls at once (UNAVAILABLE "server is shutting down", on_cancel): they would
+ *      otherwise never end on their own;
+ *   3. waits up to grace_ms for the other calls to finish and for their answers to be written (connections
+ *      close as soon as they are drained);
+ *   4. then closes the remaining connections (on_cancel for calls still open);
+ *   5. returns once the application has called lkv_call_finish for every call it holds, so whatever
+ *      finishes calls (another thread's queue, a committer) must keep running until this returns.
+ * Joins the threads and frees t. Call from a thread that is not a loop thread. */
 void lkv_transport_stop(lkv_transport_t *t, int grace_ms);
 
-/* Queues one response message on the call's stream. Any thread; msg is copied. Returns 0, or
- * LKV_ECANCELED when the stream is already gone (the message is dropped; the caller must still finish). */
+/* Queues one response message on the call's stream. Any thread; msg is copied. On the loop thread it is
+ * queued at once; from another thread it is handed to the loop, and a call's sends and finish are applied in
+ * the order they were made (as long as the application itself orders them). Returns 0, LKV_ECANCELED when
+ * the stream is already gone or answered by the transport (the message is dropped; the caller must still
+ * finish), LKV_EMSGSIZE when len does not fit gRPC's 32-bit length, or LKV_ENOMEM. */
 int lkv_call_send(lkv_call_t *call, const uint8_t *msg, size_t len);
 
 /* Ends the call with a gRPC status and optional message (NULL for none; percent-encoded by the transport).
- * Any thread; exactly once per call. A call that sent no message and fails gets a Trailers-Only answer. */
+ * Any thread; exactly once per call; the call must not be used afterwards. Queued messages are written
+ * before the trailers. A call that sent no message gets a Trailers-Only answer. Cannot fail: without
+ * memory for the message text, the status goes out alone. */
 void lkv_call_finish(lkv_call_t *call, int grpc_status, const char *message);
 
 /* Per-call application pointer (e.g. a watch stream's state). Loop thread only. */
@@ -106,7 +143,9 @@ void *lkv_call_get_data(const lkv_call_t *call);
  * (read transactions, scratch buffers) without locks. */
 int lkv_call_loop_index(const lkv_call_t *call);
 
-/* Bytes queued on the call's stream and not yet written to the socket (for back-pressure on streams). */
+/* Bytes (gRPC prefixes included) given to lkv_call_send and not yet taken by HTTP/2 framing, which writes
+ * them to the socket within the same loop iteration unless the client's flow-control window is closed; the
+ * measure of a slow reader, for back-pressure on streams. Any thread. Dropped messages stop counting. */
 size_t lkv_call_pending_bytes(const lkv_call_t *call);
 
 #endif

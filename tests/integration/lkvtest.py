@@ -7,9 +7,11 @@ which is how the suites themselves are validated. Every process is started under
 import atexit
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -122,8 +124,7 @@ class Server:
         return [ETCD_BIN] + common + [
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", "%s=%s" % (self.name, peer),
-            "--initial-cluster-token", "lkv-test-%d" % self.port,
-            "--logger", "zap", "--log-outputs", "stderr"] + self.args
+            "--initial-cluster-token", "lkv-test-%d" % self.port] + self.args
 
     def start(self, timeout=READY_TIMEOUT):
         """Start the process and wait until it answers Maintenance.Status; raises ServerError."""
@@ -233,6 +234,15 @@ class Server:
         except OSError:
             return ""
 
+    def wait_log(self, text, count=1, timeout=10.0):
+        """True once `text` occurs `count` times in the log (checked until timeout)."""
+        deadline = time.monotonic() + timeout
+        while self.log_text().count(text) < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def log_tail(self, lines=40):
         return "---- %s log tail (%s) ----\n%s" % (
             self.kind, self.log_path, "\n".join(self.log_text().splitlines()[-lines:]))
@@ -262,6 +272,43 @@ def start_server(kind, workdir, name="node1", args=()):
     srv = Server(kind, workdir, name=name, args=args)
     srv.start()
     return srv
+
+
+class Factory:
+    """Starts servers (each in its own temp dir) and stops all of them, cleanly, in close()."""
+
+    def __init__(self):
+        self.servers = []
+        self.dirs = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def start(self, kind=None, args=()):
+        """Start a server of kind (default: TARGET) with extra args; returns the running Server."""
+        kind = kind or TARGET
+        workdir = tempfile.mkdtemp(prefix="lkvtest-%s-" % kind)
+        self.dirs.append(workdir)
+        srv = Server(kind, workdir, args=args)
+        self.servers.append(srv)
+        srv.start()
+        return srv
+
+    def close(self):
+        """Stop every server; raises ServerError listing those that did not stop cleanly."""
+        errors = []
+        for srv in self.servers:
+            try:
+                srv.stop()
+            except ServerError as e:
+                errors.append(str(e))
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        if errors:
+            raise ServerError("\n".join(errors))
 
 
 def etcdctl(server, *args, input=None, check=True, timeout=30, env=None):

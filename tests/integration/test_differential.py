@@ -96,7 +96,7 @@ class Gen:
         if not in_txn and self.chance(0.03):
             req.key = b""
         if self.chance(0.3):
-            req.limit = self.r.randint(1, 6)
+            req.limit = self.r.randint(1, 6) if self.chance(0.95) else -self.r.randint(1, 3)
         if self.chance(0.35):
             req.sort_order = self.r.choice([RR.NONE, RR.ASCEND, RR.DESCEND])
             req.sort_target = self.r.choice([RR.KEY, RR.VERSION, RR.CREATE, RR.MOD, RR.VALUE]) \
@@ -195,6 +195,8 @@ class Gen:
 
     def txn_req(self, depth=0, used=None):
         req = etcdrpc.TxnRequest(compare=[self.compare() for _ in range(self.r.randint(0, 3))])
+        if depth == 0 and self.chance(0.01):
+            req.compare.append(CMP(key=b"", target=CMP.VERSION, version=0))
         if depth == 0 and self.chance(0.01):
             req.success.extend(etcdrpc.RequestOp(request_range=RR(key=b"a/1"))
                                for _ in range(129))  # over etcd's default --max-txn-ops

@@ -1,13 +1,16 @@
 """etcdctl (API v3) against the server: put/get with every range option etcdctl 3.4 has, del, txn via stdin,
 compaction, endpoint status/health, member list, and the exact error text etcd prints for bad requests.
-(etcdctl 3.4 has no --count-only; count semantics are checked through -w json here and in other suites.)
+Also the --max-txn-ops and --quota-backend-bytes flags. (etcdctl 3.4 has no --count-only; count semantics
+are checked through -w json here and in the other suites.)
 """
 import base64
 import json
 
+import grpc
 import pytest
 
 import lkvtest
+from etcd3 import etcdrpc
 from lkvtest import etcdctl
 
 
@@ -41,6 +44,21 @@ def test_put_get_simple(ledgerkv):
     assert etcdctl(ledgerkv, "get", "simple/k").stdout == "simple/k\nhello world\n"
     assert etcdctl(ledgerkv, "get", "simple/missing").stdout == ""
     assert etcdctl(ledgerkv, "get", "simple/k", "--print-value-only").stdout == "hello world\n"
+
+
+def test_put_prev_kv_and_ignore_value(ledgerkv):
+    etcdctl(ledgerkv, "put", "pkv/k", "old")
+    assert etcdctl(ledgerkv, "put", "--prev-kv", "pkv/k", "new").stdout == "OK\npkv/k\nold\n"
+    assert etcdctl(ledgerkv, "put", "--ignore-value", "pkv/k").stdout == "OK\n"
+    kv = get_json(ledgerkv, "pkv/k")["kvs"][0]
+    assert unb64(kv["value"]) == "new" and kv["version"] == 3
+    err = error_line(etcdctl(ledgerkv, "put", "--ignore-value", "pkv/missing", check=False))
+    assert err == "Error: etcdserver: key not found"
+
+
+def test_serializable_get(ledgerkv):
+    etcdctl(ledgerkv, "put", "ser/k", "v")
+    assert etcdctl(ledgerkv, "get", "--consistency=s", "ser/k", "--print-value-only").stdout == "v\n"
 
 
 def test_get_json_metadata(ledgerkv):
@@ -79,6 +97,8 @@ def test_get_from_key(server_factory):
     assert etcdctl(srv, "get", "--from-key", "", "--keys-only", "--limit", "2").stdout == "a\n\nb\n\n"
     page = get_json(srv, "--from-key", "c")
     assert page["count"] == 2 and [unb64(kv["value"]) for kv in page["kvs"]] == ["3", "4"]
+    assert etcdctl(srv, "del", "--from-key", "c").stdout == "2\n"
+    assert etcdctl(srv, "get", "--from-key", "", "--keys-only").stdout == "a\n\nb\n\n"
 
 
 def test_get_keys_only_and_print_value_only(ledgerkv):
@@ -246,3 +266,34 @@ def test_member_list(ledgerkv):
     assert m["ID"] == st["header"]["member_id"] == out["header"]["member_id"]
     simple = etcdctl(ledgerkv, "member", "list").stdout.strip().split(", ")
     assert simple[0] == "%x" % m["ID"] and simple[1] == "started" and simple[2] == "node1"
+
+
+def test_max_txn_ops_flag(server_factory):
+    srv = server_factory.start(args=["--max-txn-ops", "3"])
+    ok = etcdctl(srv, "txn", input="\nput mto/a 1\nput mto/b 2\nput mto/c 3\n\n\n")
+    assert ok.stdout == "SUCCESS\n\nOK\n\nOK\n\nOK\n"
+    err = error_line(etcdctl(srv, "txn", check=False,
+                             input="\nput mto/a 1\nput mto/b 2\nput mto/c 3\nput mto/d 4\n\n\n"))
+    assert err == "Error: etcdserver: too many operations in txn request"
+    assert etcdctl(srv, "get", "mto/d").stdout == ""
+
+
+def test_quota_backend_bytes(server_factory):
+    """Past the quota etcd refuses writes with NOSPACE and keeps refusing them (the alarm latches);
+    reads and deletes still work."""
+    srv = server_factory.start(args=["--quota-backend-bytes", str(2 << 20)])
+    for i in range(400):
+        try:
+            srv.kv().Put(etcdrpc.PutRequest(key=b"quota/%03d" % i, value=b"q" * (100 << 10)),
+                         timeout=20)
+        except grpc.RpcError as e:
+            assert (e.code(), e.details()) == (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                               "etcdserver: mvcc: database space exceeded")
+            break
+    else:
+        pytest.fail("40 MiB written under a 2 MiB quota")
+    assert i > 0
+    err = error_line(etcdctl(srv, "put", "quota/small", "x", check=False))
+    assert err == "Error: etcdserver: mvcc: database space exceeded"
+    assert etcdctl(srv, "get", "quota/000", "--keys-only").stdout == "quota/000\n\n"
+    assert etcdctl(srv, "del", "quota/000").stdout == "1\n"

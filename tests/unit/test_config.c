@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "common/error.h"
@@ -28,14 +29,14 @@ static int parse(lkv_config_t *cfg, char *err, size_t errlen, ...) {
 }
 
 /* Expects the arguments to be rejected with exactly want as the message, and cfg left empty. */
-#define REJECT(want, ...)                                                      \
-  do {                                                                         \
-    lkv_config_t cfg_;                                                         \
-    char err_[256] = "";                                                       \
+#define REJECT(want, ...)                                                              \
+  do {                                                                                 \
+    lkv_config_t cfg_;                                                                 \
+    char err_[256] = "";                                                               \
     assert_int_equal(parse(&cfg_, err_, sizeof(err_), __VA_ARGS__, NULL), LKV_EINVAL); \
-    assert_string_equal(err_, want);                                           \
-    assert_null(cfg_.name);                                                    \
-    assert_null(cfg_.listen_client_urls);                                      \
+    assert_string_equal(err_, want);                                                   \
+    assert_null(cfg_.name);                                                            \
+    assert_null(cfg_.listen_client_urls);                                              \
   } while (0)
 
 /* stdout redirected into a temporary file, so that --help and --version output can be checked. */
@@ -101,7 +102,8 @@ static void parse_all_forms(lkv_config_t *cfg, const char *flag, const char *val
   char err[256];
   lkv_config_t prev = {0};
   for (int form = 0; form < 4; form++) {
-    int rc = form % 2 == 0 ? parse(cfg, err, sizeof(err), a[form], v, NULL) : parse(cfg, err, sizeof(err), a[form], NULL);
+    int rc = form % 2 == 0 ? parse(cfg, err, sizeof(err), a[form], v, NULL)
+                           : parse(cfg, err, sizeof(err), a[form], NULL);
     if (rc != 0) fail_msg("%s: %d %s", a[form], rc, err);
     if (form > 0) {
       /* Every spelling gives the same result. */
@@ -163,11 +165,11 @@ static void test_combined_and_repeated_flags(void **state) {
   (void)state;
   lkv_config_t cfg;
   char err[256];
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--name", "a", "-name=b", "--data-dir=", "--quota-backend-bytes",
-                         "0", "--max-txn-ops=7", "--max-txn-ops", "9", "--worker-threads=1024", "--version=false",
-                         "--", NULL),
-                   0);
-  assert_string_equal(cfg.name, "b"); /* the last occurrence wins */
+  assert_int_equal(
+      parse(&cfg, err, sizeof(err), "--name", "a", "-name=b", "--data-dir=", "--quota-backend-bytes", "0",
+            "--max-txn-ops=7", "--max-txn-ops", "9", "--worker-threads=1024", "--version=false", "--", NULL),
+      0);
+  assert_string_equal(cfg.name, "b");              /* the last occurrence wins */
   assert_string_equal(cfg.data_dir, "b.ledgerkv"); /* an empty --data-dir means the default */
   assert_int_equal(cfg.quota_backend_bytes, LKV_CONFIG_DEFAULT_QUOTA_BYTES);
   assert_int_equal(cfg.max_txn_ops, 9);
@@ -175,7 +177,8 @@ static void test_combined_and_repeated_flags(void **state) {
   lkv_config_free(&cfg);
 
   /* A value that starts with a dash is still the value of the flag before it. */
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--name", "-x", "--max-request-bytes", "4294967295", NULL), 0);
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--name", "-x", "--max-request-bytes", "4294967295", NULL),
+                   0);
   assert_string_equal(cfg.name, "-x");
   assert_int_equal(cfg.max_request_bytes, 4294967295u);
   lkv_config_free(&cfg);
@@ -185,9 +188,10 @@ static void test_url_lists(void **state) {
   (void)state;
   lkv_config_t cfg;
   char err[256];
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--listen-client-urls",
-                         "http://127.0.0.1:2379, http://[::1]:2380 ,HTTP://localhost:2381,http://[::]:0", NULL),
-                   0);
+  assert_int_equal(
+      parse(&cfg, err, sizeof(err), "--listen-client-urls",
+            "http://127.0.0.1:2379, http://[::1]:2380 ,HTTP://localhost:2381,http://[::]:0", NULL),
+      0);
   assert_int_equal(cfg.n_listen_client_urls, 4);
   assert_string_equal(cfg.listen_client_urls[0].host, "127.0.0.1");
   assert_string_equal(cfg.listen_client_urls[1].url, "http://[::1]:2380");
@@ -211,9 +215,10 @@ static void test_url_lists(void **state) {
   assert_string_equal(cfg.listen_client_urls[0].url, "http://localhost:2379");
   lkv_config_free(&cfg);
 
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--listen-client-urls=http://1.2.3.4:1",
-                         "--advertise-client-urls=http://node-1.svc_local:2379,http://[2001:db8::1]:2379", NULL),
-                   0);
+  assert_int_equal(
+      parse(&cfg, err, sizeof(err), "--listen-client-urls=http://1.2.3.4:1",
+            "--advertise-client-urls=http://node-1.svc_local:2379,http://[2001:db8::1]:2379", NULL),
+      0);
   assert_int_equal(cfg.n_advertise_client_urls, 2);
   assert_string_equal(cfg.advertise_client_urls[0].host, "node-1.svc_local");
   assert_string_equal(cfg.advertise_client_urls[1].host, "2001:db8::1");
@@ -249,7 +254,8 @@ static void test_rejects_numbers(void **state) {
   REJECT("--max-txn-ops: invalid value \"\": expected an integer", "--max-txn-ops=");
   REJECT("--max-txn-ops: invalid value \"-1\": must not be negative", "--max-txn-ops=-1");
   REJECT("--max-txn-ops: invalid value \"0\": must be at least 1", "--max-txn-ops=0");
-  REJECT("--max-txn-ops: invalid value \"4294967296\": must be at most 4294967295", "--max-txn-ops=4294967296");
+  REJECT("--max-txn-ops: invalid value \"4294967296\": must be at most 4294967295",
+         "--max-txn-ops=4294967296");
   REJECT("--max-request-bytes: invalid value \"0\": must be at least 1", "--max-request-bytes", "0");
   REJECT("--max-request-bytes: invalid value \"99999999999999999999999\": must be at most 4294967295",
          "--max-request-bytes", "99999999999999999999999");
@@ -267,7 +273,8 @@ static void test_rejects_urls(void **state) {
   REJECT("--listen-client-urls: \"unixs://x:1\": TLS not supported yet", "--listen-client-urls=unixs://x:1");
   REJECT("--listen-client-urls: \"unix://localhost:2379\": unix sockets not supported",
          "--listen-client-urls=http://127.0.0.1:2379,unix://localhost:2379");
-  REJECT("--listen-client-urls: \"ftp://1.2.3.4:21\": URL scheme must be http", "--listen-client-urls=ftp://1.2.3.4:21");
+  REJECT("--listen-client-urls: \"ftp://1.2.3.4:21\": URL scheme must be http",
+         "--listen-client-urls=ftp://1.2.3.4:21");
   REJECT("--listen-client-urls: \"127.0.0.1:2379\": URL must have the form http://host:port",
          "--listen-client-urls=127.0.0.1:2379");
   REJECT("--listen-client-urls: \"http://127.0.0.1:2379/\": URL must not contain a path",
@@ -291,7 +298,8 @@ static void test_rejects_urls(void **state) {
   REJECT("--listen-client-urls: \"http://127.0.0.1:http\": port must be a number from 0 to 65535",
          "--listen-client-urls=http://127.0.0.1:http");
   static const char *const not_numeric[] = {"http://example.com:2379", "http://[1.2.3.4]:2379",
-                                            "http://[fe80::1%eth0]:2379", "http://:2379", "http://1.2.3:2379"};
+                                            "http://[fe80::1%eth0]:2379", "http://:2379",
+                                            "http://1.2.3:2379"};
   for (size_t i = 0; i < sizeof(not_numeric) / sizeof(not_numeric[0]); i++) {
     char want[256];
     snprintf(want, sizeof(want),
@@ -308,11 +316,14 @@ static void test_rejects_urls(void **state) {
          "http://127.0.0.1:1,");
 
   REJECT("--advertise-client-urls: \"\": no URLs given", "--advertise-client-urls=");
-  REJECT("--advertise-client-urls: \"http://:2379\": unexpected empty host", "--advertise-client-urls=http://:2379");
+  REJECT("--advertise-client-urls: \"http://:2379\": unexpected empty host",
+         "--advertise-client-urls=http://:2379");
   REJECT("--advertise-client-urls: \"http://node1:0\": port 0 cannot be advertised",
          "--advertise-client-urls=http://node1:0");
-  REJECT("--advertise-client-urls: \"http://no de:1\": invalid host", "--advertise-client-urls=http://no de:1");
-  REJECT("--advertise-client-urls: \"http://[nope]:1\": invalid host", "--advertise-client-urls=http://[nope]:1");
+  REJECT("--advertise-client-urls: \"http://no de:1\": invalid host",
+         "--advertise-client-urls=http://no de:1");
+  REJECT("--advertise-client-urls: \"http://[nope]:1\": invalid host",
+         "--advertise-client-urls=http://[nope]:1");
   REJECT("--advertise-client-urls: \"https://node1:2379\": TLS not supported yet",
          "--advertise-client-urls=https://node1:2379");
 }
@@ -322,7 +333,8 @@ static void test_error_buffer_may_be_small_or_absent(void **state) {
   lkv_config_t cfg;
   char err[8];
   assert_int_equal(parse(&cfg, NULL, 0, "--bogus", NULL), LKV_EINVAL);
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--listen-client-urls=https://127.0.0.1:2379", NULL), LKV_EINVAL);
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--listen-client-urls=https://127.0.0.1:2379", NULL),
+                   LKV_EINVAL);
   assert_string_equal(err, "--liste"); /* truncated, still terminated */
 }
 
@@ -368,7 +380,8 @@ static void test_version(void **state) {
   char *out = capture_end(&c);
   assert_int_equal(rc, LKV_CONFIG_PRINTED);
   assert_null(cfg.name);
-  assert_string_equal(out, "ledgerkv Version: 0.1.0\netcd API Version: 3.4\netcd Compatible Version: 3.4.31\n");
+  assert_string_equal(out,
+                      "ledgerkv Version: 0.1.0\netcd API Version: 3.4\netcd Compatible Version: 3.4.31\n");
   free(out);
 
   capture_begin(&c);

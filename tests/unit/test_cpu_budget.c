@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "common/error.h"
@@ -134,7 +135,8 @@ static void test_v1_only(void **state) {
 
 static void test_v2_only(void **state) {
   fixture_t *fx = *state;
-  put(fx, "proc/self/mountinfo", MI_ROOTFS "30 22 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+  put(fx, "proc/self/mountinfo",
+      MI_ROOTFS "30 22 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
   put(fx, "proc/self/cgroup", "0::/app\n");
   put(fx, "sys/fs/cgroup/app/cpu.max", "300000 100000\n");
 
@@ -199,8 +201,8 @@ static void test_fractional_quota_rounds_up(void **state) {
   static const struct {
     const char *max;
     int cpus;
-  } cases[] = {{"150000 100000\n", 2}, {"50000 100000\n", 1},   {"100000 100000\n", 1},
-               {"100001 100000\n", 2}, {"1000 1000000\n", 1},   {"250000 50000\n", 5},
+  } cases[] = {{"150000 100000\n", 2},         {"50000 100000\n", 1}, {"100000 100000\n", 1},
+               {"100001 100000\n", 2},         {"1000 1000000\n", 1}, {"250000 50000\n", 5},
                {"9223372036854775807 1\n", 64}};
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     put(fx, V2 "/cpu.max", cases[i].max);
@@ -274,10 +276,17 @@ static void test_garbage_quota_is_skipped(void **state) {
   put(fx, "proc/self/mountinfo", MI_ROOTFS MI_V1_CPU MI_V2);
   put(fx, "proc/self/cgroup", "4:cpu:/a\n0::/a\n");
   put(fx, V2 "/cpu.max", "200000 100000\n");
-  static const char *const garbage[] = {"banana\n",     "100000\n",     "0 100000\n",
-                                        "-5 100000\n",  "100000 0\n",   "max max\n",
-                                        "",             "1 2 3\n",      "99999999999999999999 100000\n",
-                                        "100000 -1\n",  " 100000 100000\n"};
+  static const char *const garbage[] = {"banana\n",
+                                        "100000\n",
+                                        "0 100000\n",
+                                        "-5 100000\n",
+                                        "100000 0\n",
+                                        "max max\n",
+                                        "",
+                                        "1 2 3\n",
+                                        "99999999999999999999 100000\n",
+                                        "100000 -1\n",
+                                        " 100000 100000\n"};
   for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
     put(fx, V2 "/a/cpu.max", garbage[i]);
     /* The parent's valid limit still applies; the bad file is named in the note. */
@@ -358,8 +367,9 @@ static void test_container_mount_root(void **state) {
   fixture_t *fx = *state;
   /* Docker without a cgroup namespace: the mount shows /docker/abc at the mount point. */
   put(fx, "proc/self/mountinfo",
-      MI_ROOTFS "32 31 0:29 /docker/abc /sys/fs/cgroup/cpu ro,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
-                "41 31 0:38 /kubepods/pod1 /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n");
+      MI_ROOTFS
+      "32 31 0:29 /docker/abc /sys/fs/cgroup/cpu ro,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+      "41 31 0:38 /kubepods/pod1 /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n");
   put(fx, "proc/self/cgroup", "4:cpu,cpuacct:/docker/abc/sub\n0::/kubepods/pod1\n");
   v1_quota(fx, V1, "100000\n", "100000\n");
   v1_quota(fx, V1 "/sub", "-1\n", "100000\n");
@@ -389,8 +399,9 @@ static void test_same_hierarchy_mounted_twice(void **state) {
   fixture_t *fx = *state;
   /* The mount with the shorter root shows more ancestors; a limit on one of them must count. */
   put(fx, "proc/self/mountinfo",
-      MI_ROOTFS "32 31 0:29 /docker/abc /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
-                "50 22 0:29 / /host/cpu rw - cgroup cgroup rw,cpu\n");
+      MI_ROOTFS
+      "32 31 0:29 /docker/abc /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
+      "50 22 0:29 / /host/cpu rw - cgroup cgroup rw,cpu\n");
   put(fx, "proc/self/cgroup", "4:cpu:/docker/abc/sub\n");
   v1_quota(fx, V1, "-1\n", "100000\n");
   v1_quota(fx, "host/cpu/docker", "100000\n", "100000\n");
@@ -453,8 +464,7 @@ static void test_print(void **state) {
   snprintf(want, sizeof(want),
            "2\n"
            "affinity: 4\n"
-           "cgroup v2: 2 (quota 150000 / period 100000 us in %s/" V2
-           "/app/cpu.max, 2 levels); skipped %s/" V2
+           "cgroup v2: 2 (quota 150000 / period 100000 us in %s/" V2 "/app/cpu.max, 2 levels); skipped %s/" V2
            "/cpu.max: Is a directory\n"
            "cgroup v1: ignored (no cgroup v1 cpu entry in %s/proc/self/cgroup)\n",
            fx->root, fx->root, fx->root);

@@ -1,0 +1,49 @@
+/* Apply-layer internals: one operation context, the etcd operations, and response helpers. */
+#ifndef LKV_APPLY_INTERNAL_H
+#define LKV_APPLY_INTERNAL_H
+
+#include "apply/apply.h"
+#include "apply/arena.h"
+
+/* What an operation runs against. Responses are built in the arena; with copy set, kvs are copied into
+ * it too (write transactions: storage pointers die at the next write). */
+typedef struct lkv__op_ctx_s {
+  lkv_mvcc_txn_t *t;
+  lkv__arena_t *arena;
+  int copy;
+} lkv__op_ctx_t;
+
+/* etcd's Range (applierV3backend.Range) on c->t: limit/sort/filter/keys_only/count_only rules. Sets *out
+ * (header with revision only). Returns 0, LKV_ECOMPACTED, LKV_EFUTUREREV, LKV_ENOMEM, LKV_EIO... */
+int lkv__apply_range(lkv__op_ctx_t *c, const Etcdserverpb__RangeRequest *r, Etcdserverpb__RangeResponse **out);
+
+/* etcd's Put. top: a request of its own (checks the lease here; inside a txn the txn checked it).
+ * quota_cost: when non-zero the space quota is checked after the request's own checks.
+ * Returns 0, LKV_ELEASENOTFOUND, LKV_EKEYNOTFOUND, LKV_ENOSPACE, ... */
+int lkv__apply_put(lkv__op_ctx_t *c, const Etcdserverpb__PutRequest *p, int top, uint64_t quota_cost,
+                   Etcdserverpb__PutResponse **out);
+
+/* etcd's DeleteRange. Returns 0 or an LKV_E* code. */
+int lkv__apply_delete(lkv__op_ctx_t *c, const Etcdserverpb__DeleteRangeRequest *d,
+                      Etcdserverpb__DeleteRangeResponse **out);
+
+/* etcd's Txn: compares, pre-checks on the chosen path, then the ops. quota_cost as for put.
+ * Returns 0 or an LKV_E* code (then the caller rolls the request back). */
+int lkv__apply_txn(lkv__op_ctx_t *c, const Etcdserverpb__TxnRequest *rt, uint64_t quota_cost,
+                   Etcdserverpb__TxnResponse **out);
+
+/* etcd's quota cost of a put (kvOverhead 256 + key + value) and of a txn (the costlier branch). */
+uint64_t lkv__cost_put(const Etcdserverpb__PutRequest *p);
+uint64_t lkv__cost_txn(const Etcdserverpb__TxnRequest *rt);
+
+/* A response header in the arena carrying only a revision (what etcd puts inside txn responses). */
+Etcdserverpb__ResponseHeader *lkv__header_new(lkv__arena_t *a, int64_t revision);
+
+/* etcd's mkGteRange for our storage convention: both keep "\0" meaning "to the end". Builds the
+ * lkv_mvcc_range_t for a key/range_end pair. */
+void lkv__range_bounds(lkv_mvcc_range_t *q, ProtobufCBinaryData key, ProtobufCBinaryData end);
+
+/* Packs msg into a malloc'd buffer. Returns 0 or LKV_ENOMEM. */
+int lkv__pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len);
+
+#endif

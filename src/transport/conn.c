@@ -1,0 +1,128 @@
+/* TCP connections: accept, read into the HTTP/2 session, batched writes, close. */
+#include "transport/conn.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "common/error.h"
+
+/* One write carries at most this much (more stays queued in nghttp2 until the write completes), which bounds
+ * the bytes a slow reader makes us hold. */
+#define LKV__CONN_BATCH (1 << 20)
+/* A write buffer larger than this is released after use rather than kept for the connection's lifetime. */
+#define LKV__CONN_KEEP_WBUF (256 * 1024)
+
+static lkv__conn_t *conn_of(lkv__h2_conn_t *h2) {
+  return (lkv__conn_t *)((char *)h2 - offsetof(lkv__conn_t, h2));
+}
+
+static void want_flush(lkv__h2_conn_t *h2) {
+  lkv__conn_t *c = conn_of(h2);
+  if (!c->closing) lkv__loop_want_flush(c->loop, c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  lkv__conn_t *c = h->data;
+  (void)suggested;
+  buf->base = (char *)c->loop->read_buf;
+  buf->len = sizeof(c->loop->read_buf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  lkv__conn_t *c = s->data;
+  if (nread < 0) {
+    lkv__conn_close(c); /* EOF or a socket error: the peer is gone */
+    return;
+  }
+  if (nread == 0 || c->closing) return;
+  if (lkv__h2_conn_recv(&c->h2, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+    lkv__conn_close(c); /* not HTTP/2 (bad preface), or fatal: nothing useful to say to this peer */
+    return;
+  }
+  lkv__loop_want_flush(c->loop, c);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  lkv__conn_t *c = req->data;
+  c->writing = 0;
+  c->wlen = 0;
+  if (c->wcap > LKV__CONN_KEEP_WBUF) {
+    free(c->wbuf);
+    c->wbuf = NULL;
+    c->wcap = 0;
+  }
+  if (c->closing) return;
+  if (status < 0) {
+    lkv__conn_close(c);
+    return;
+  }
+  lkv__loop_want_flush(c->loop, c); /* more may have queued up meanwhile; also re-checks "done" */
+}
+
+void lkv__conn_flush(lkv__conn_t *c) {
+  if (c->closing || c->writing) return;
+  if (lkv__h2_conn_send(&c->h2, &c->wbuf, &c->wlen, &c->wcap, LKV__CONN_BATCH) != 0) {
+    lkv__conn_close(c);
+    return;
+  }
+  if (c->wlen == 0) {
+    if (lkv__h2_conn_done(&c->h2)) lkv__conn_close(c);
+    return;
+  }
+  uv_buf_t b = uv_buf_init((char *)c->wbuf, (unsigned)c->wlen);
+  c->wreq.data = c;
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+    lkv__conn_close(c);
+    return;
+  }
+  c->writing = 1;
+}
+
+void lkv__conn_shutdown(lkv__conn_t *c) {
+  if (!c->closing) lkv__h2_conn_shutdown(&c->h2);
+}
+
+static void on_closed(uv_handle_t *h) {
+  lkv__conn_t *c = h->data;
+  lkv__loop_conn_removed(c->loop, c);
+  free(c->wbuf);
+  free(c);
+}
+
+void lkv__conn_close(lkv__conn_t *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  lkv__loop_unschedule(c->loop, c);
+  lkv__h2_conn_free(&c->h2); /* on_cancel for open calls; a pending write is cancelled by uv_close */
+  uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void free_handle(uv_handle_t *h) {
+  free(h->data);
+}
+
+int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server) {
+  int rv;
+  lkv__conn_t *c = calloc(1, sizeof(*c));
+  if (!c) return LKV_ENOMEM;
+  c->loop = loop;
+  if ((rv = uv_tcp_init(&loop->uv, &c->tcp)) != 0) goto err_after_alloc;
+  c->tcp.data = c;
+  if ((rv = uv_accept(server, (uv_stream_t *)&c->tcp)) != 0) goto err_after_tcp;
+  uv_tcp_nodelay(&c->tcp, 1);
+  if ((rv = lkv__h2_conn_init(&c->h2, loop->cfg, loop, want_flush)) != 0) goto err_after_tcp;
+  lkv__loop_conn_added(loop, c);
+  if ((rv = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) != 0) {
+    lkv__conn_close(c);
+    return rv;
+  }
+  lkv__loop_want_flush(loop, c); /* our SETTINGS */
+  return 0;
+
+err_after_tcp:
+  uv_close((uv_handle_t *)&c->tcp, free_handle);
+  return rv;
+err_after_alloc:
+  free(c);
+  return rv;
+}
