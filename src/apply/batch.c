@@ -12,6 +12,12 @@ Etcdserverpb__ResponseHeader *lkv__header_new(lkv__arena_t *a, int64_t revision)
   return h;
 }
 
+void lkv__header_fill(Etcdserverpb__ResponseHeader *h, const lkv_apply_identity_t *id) {
+  h->cluster_id = id->cluster_id;
+  h->member_id = id->member_id;
+  h->raft_term = id->raft_term;
+}
+
 int lkv__pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len) {
   size_t n = protobuf_c_message_get_packed_size(msg);
   uint8_t *b = malloc(n ? n : 1);
@@ -71,10 +77,7 @@ static int apply_one(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, lkv_apply
       return LKV_EINVAL;
   }
   if (rc) return rc;
-  /* etcd's v3rpc header.fill: identity on the outer header only. */
-  (*hdr)->cluster_id = id->cluster_id;
-  (*hdr)->member_id = id->member_id;
-  (*hdr)->raft_term = id->raft_term;
+  lkv__header_fill(*hdr, id); /* the outer header only, as etcd's v3rpc layer */
   return lkv__pack(resp, &req->resp, &req->resp_len);
 }
 

@@ -15,7 +15,8 @@ typedef struct lkv__op_ctx_s {
 
 /* etcd's Range (applierV3backend.Range) on c->t: limit/sort/filter/keys_only/count_only rules. Sets *out
  * (header with revision only). Returns 0, LKV_ECOMPACTED, LKV_EFUTUREREV, LKV_ENOMEM, LKV_EIO... */
-int lkv__apply_range(lkv__op_ctx_t *c, const Etcdserverpb__RangeRequest *r, Etcdserverpb__RangeResponse **out);
+int lkv__apply_range(lkv__op_ctx_t *c, const Etcdserverpb__RangeRequest *r,
+                     Etcdserverpb__RangeResponse **out);
 
 /* etcd's Put. top: a request of its own (checks the lease here; inside a txn the txn checked it).
  * quota_cost: when non-zero the space quota is checked after the request's own checks.
@@ -38,6 +39,9 @@ uint64_t lkv__cost_txn(const Etcdserverpb__TxnRequest *rt);
 
 /* A response header in the arena carrying only a revision (what etcd puts inside txn responses). */
 Etcdserverpb__ResponseHeader *lkv__header_new(lkv__arena_t *a, int64_t revision);
+
+/* Stamps the identity into an outer response header (etcd's v3rpc header.fill). */
+void lkv__header_fill(Etcdserverpb__ResponseHeader *h, const lkv_apply_identity_t *id);
 
 /* etcd's mkGteRange for our storage convention: both keep "\0" meaning "to the end". Builds the
  * lkv_mvcc_range_t for a key/range_end pair. */

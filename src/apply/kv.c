@@ -29,7 +29,9 @@ static int keep_prev(void *arg, const lkv_mvcc_kv_t *kv) {
   return 0;
 }
 
-uint64_t lkv__cost_put(const Etcdserverpb__PutRequest *p) { return 256 + p->key.len + p->value.len; }
+uint64_t lkv__cost_put(const Etcdserverpb__PutRequest *p) {
+  return 256 + p->key.len + p->value.len;
+}
 
 int lkv__apply_put(lkv__op_ctx_t *c, const Etcdserverpb__PutRequest *p, int top, uint64_t quota_cost,
                    Etcdserverpb__PutResponse **out) {

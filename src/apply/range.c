@@ -52,21 +52,33 @@ void lkv__range_bounds(lkv_mvcc_range_t *q, ProtobufCBinaryData key, ProtobufCBi
   q->end_len = end.len;
 }
 
-static size_t prune(Mvccpb__KeyValue **kvs, size_t n, int (*drop)(const Mvccpb__KeyValue *, int64_t), int64_t bound) {
+static size_t prune(Mvccpb__KeyValue **kvs, size_t n, int (*drop)(const Mvccpb__KeyValue *, int64_t),
+                    int64_t bound) {
   size_t j = 0;
   for (size_t i = 0; i < n; i++)
     if (!drop(kvs[i], bound)) kvs[j++] = kvs[i];
   return j;
 }
 
-static int mod_above(const Mvccpb__KeyValue *kv, int64_t b) { return kv->mod_revision > b; }
-static int mod_below(const Mvccpb__KeyValue *kv, int64_t b) { return kv->mod_revision < b; }
-static int create_above(const Mvccpb__KeyValue *kv, int64_t b) { return kv->create_revision > b; }
-static int create_below(const Mvccpb__KeyValue *kv, int64_t b) { return kv->create_revision < b; }
+static int mod_above(const Mvccpb__KeyValue *kv, int64_t b) {
+  return kv->mod_revision > b;
+}
+static int mod_below(const Mvccpb__KeyValue *kv, int64_t b) {
+  return kv->mod_revision < b;
+}
+static int create_above(const Mvccpb__KeyValue *kv, int64_t b) {
+  return kv->create_revision > b;
+}
+static int create_below(const Mvccpb__KeyValue *kv, int64_t b) {
+  return kv->create_revision < b;
+}
 
-static int cmp_i64(int64_t a, int64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
+static int cmp_i64(int64_t a, int64_t b) {
+  return a < b ? -1 : (a > b ? 1 : 0);
+}
 
-static int kv_cmp(const Mvccpb__KeyValue *x, const Mvccpb__KeyValue *y, Etcdserverpb__RangeRequest__SortTarget t) {
+static int kv_cmp(const Mvccpb__KeyValue *x, const Mvccpb__KeyValue *y,
+                  Etcdserverpb__RangeRequest__SortTarget t) {
   switch (t) {
     case ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__VERSION:
       return cmp_i64(x->version, y->version);
@@ -100,7 +112,8 @@ static void merge_sort(Mvccpb__KeyValue **v, Mvccpb__KeyValue **tmp, size_t n,
   memcpy(v, tmp, n * sizeof(*v));
 }
 
-int lkv__apply_range(lkv__op_ctx_t *c, const Etcdserverpb__RangeRequest *r, Etcdserverpb__RangeResponse **out) {
+int lkv__apply_range(lkv__op_ctx_t *c, const Etcdserverpb__RangeRequest *r,
+                     Etcdserverpb__RangeResponse **out) {
   Etcdserverpb__RangeRequest__SortOrder order = r->sort_order;
   if (r->sort_target != ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__KEY &&
       order == ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__NONE)
@@ -156,26 +169,4 @@ int lkv__apply_range(lkv__op_ctx_t *c, const Etcdserverpb__RangeRequest *r, Etcd
   resp->kvs = col.kvs;
   *out = resp;
   return 0;
-}
-
-int lkv_apply_range(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__RangeRequest *req,
-                    uint8_t **resp, size_t *resp_len) {
-  lkv_mvcc_txn_t *t;
-  lkv__arena_t arena;
-  Etcdserverpb__RangeResponse *rr;
-  if (req->key.len == 0) return LKV_EEMPTYKEY;
-  int rc = lkv_mvcc_read_begin(store, &t);
-  if (rc) return rc;
-  lkv__arena_init(&arena);
-  lkv__op_ctx_t c = {.t = t, .arena = &arena, .copy = 0};
-  rc = lkv__apply_range(&c, req, &rr);
-  if (!rc) {
-    rr->header->cluster_id = id->cluster_id;
-    rr->header->member_id = id->member_id;
-    rr->header->raft_term = id->raft_term;
-    rc = lkv__pack(&rr->base, resp, resp_len);
-  }
-  lkv_mvcc_txn_end(t);
-  lkv__arena_free(&arena);
-  return rc;
 }

@@ -19,7 +19,9 @@ typedef struct cmp_scan_s {
   int ok;
 } cmp_scan_t;
 
-static int cmp_i64(int64_t a, int64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
+static int cmp_i64(int64_t a, int64_t b) {
+  return a < b ? -1 : (a > b ? 1 : 0);
+}
 
 /* etcd's compareKV on one kv (a missing key is compared as a zero kv). */
 static int compare_kv(const Etcdserverpb__Compare *c, const lkv_mvcc_kv_t *kv) {
@@ -33,17 +35,22 @@ static int compare_kv(const Etcdserverpb__Compare *c, const lkv_mvcc_kv_t *kv) {
     }
     case ETCDSERVERPB__COMPARE__COMPARE_TARGET__CREATE:
       r = cmp_i64(kv->create_revision,
-                  c->target_union_case == ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION ? c->create_revision : 0);
+                  c->target_union_case == ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION
+                      ? c->create_revision
+                      : 0);
       break;
     case ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD:
-      r = cmp_i64(kv->mod_revision,
-                  c->target_union_case == ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION ? c->mod_revision : 0);
+      r = cmp_i64(kv->mod_revision, c->target_union_case == ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION
+                                        ? c->mod_revision
+                                        : 0);
       break;
     case ETCDSERVERPB__COMPARE__COMPARE_TARGET__VERSION:
-      r = cmp_i64(kv->version, c->target_union_case == ETCDSERVERPB__COMPARE__TARGET_UNION_VERSION ? c->version : 0);
+      r = cmp_i64(kv->version,
+                  c->target_union_case == ETCDSERVERPB__COMPARE__TARGET_UNION_VERSION ? c->version : 0);
       break;
     case ETCDSERVERPB__COMPARE__COMPARE_TARGET__LEASE:
-      r = cmp_i64(kv->lease, c->target_union_case == ETCDSERVERPB__COMPARE__TARGET_UNION_LEASE ? c->lease : 0);
+      r = cmp_i64(kv->lease,
+                  c->target_union_case == ETCDSERVERPB__COMPARE__TARGET_UNION_LEASE ? c->lease : 0);
       break;
     default:
       break;
@@ -121,7 +128,8 @@ static int compute_path(lkv__op_ctx_t *c, const Etcdserverpb__TxnRequest *rt, pa
   size_t n;
   branch(rt, ok, &ops, &n);
   for (size_t i = 0; i < n; i++) {
-    if (ops[i]->request_case != ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_TXN || !ops[i]->request_txn) continue;
+    if (ops[i]->request_case != ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_TXN || !ops[i]->request_txn)
+      continue;
     rc = compute_path(c, ops[i]->request_txn, p);
     if (rc) return rc;
   }
@@ -162,7 +170,8 @@ static int check_path(lkv__op_ctx_t *c, const Etcdserverpb__TxnRequest *rt, cons
       rc = check_path(c, op->request_txn, p, idx, puts);
     else if (puts && op->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT && op->request_put)
       rc = check_put(c, op->request_put);
-    else if (!puts && op->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE && op->request_range)
+    else if (!puts && op->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE &&
+             op->request_range)
       rc = check_range(c, op->request_range);
     if (rc) return rc;
   }
@@ -262,26 +271,4 @@ int lkv_apply_txn_is_readonly(const Etcdserverpb__TxnRequest *req) {
   for (size_t i = 0; i < req->n_failure; i++)
     if (req->failure[i]->request_case != ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE) return 0;
   return 1;
-}
-
-int lkv_apply_txn_read(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__TxnRequest *req,
-                       uint8_t **resp, size_t *resp_len) {
-  lkv_mvcc_txn_t *t;
-  lkv__arena_t arena;
-  Etcdserverpb__TxnResponse *tr;
-  if (!lkv_apply_txn_is_readonly(req)) return LKV_EINVAL;
-  int rc = lkv_mvcc_read_begin(store, &t);
-  if (rc) return rc;
-  lkv__arena_init(&arena);
-  lkv__op_ctx_t c = {.t = t, .arena = &arena, .copy = 0};
-  rc = lkv__apply_txn(&c, req, 0, &tr);
-  if (!rc) {
-    tr->header->cluster_id = id->cluster_id;
-    tr->header->member_id = id->member_id;
-    tr->header->raft_term = id->raft_term;
-    rc = lkv__pack(&tr->base, resp, resp_len);
-  }
-  lkv_mvcc_txn_end(t);
-  lkv__arena_free(&arena);
-  return rc;
 }

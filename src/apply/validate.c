@@ -65,6 +65,15 @@ typedef struct dels_s { /* delete intervals: [key, end), or the point key when e
   size_t n, cap;
 } dels_t;
 
+/* Returns arr with room for one more element than n (realloc'd when full), or NULL. */
+static void *grow(void *arr, size_t n, size_t *cap, size_t elem) {
+  if (n < *cap) return arr;
+  size_t ncap = *cap ? 2 * *cap : 8;
+  void *p = realloc(arr, ncap * elem);
+  if (p) *cap = ncap;
+  return p;
+}
+
 static int bin_cmp(const ProtobufCBinaryData *a, const ProtobufCBinaryData *b) {
   return lkv__bytes_cmp(a->data, a->len, b->data, b->len);
 }
@@ -79,8 +88,10 @@ static size_t keyset_find(const keyset_t *s, const ProtobufCBinaryData *k, int *
       *found = 1;
       return mid;
     }
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   *found = 0;
   return lo;
@@ -96,13 +107,9 @@ static int keyset_add(keyset_t *s, const ProtobufCBinaryData *k) {
   int found;
   size_t at = keyset_find(s, k, &found);
   if (found) return 0;
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? 2 * s->cap : 16;
-    const ProtobufCBinaryData **v = realloc(s->v, cap * sizeof(*v));
-    if (!v) return LKV_ENOMEM;
-    s->v = v;
-    s->cap = cap;
-  }
+  const ProtobufCBinaryData **v = grow(s->v, s->n, &s->cap, sizeof(*s->v));
+  if (!v) return LKV_ENOMEM;
+  s->v = v;
   memmove(s->v + at + 1, s->v + at, (s->n - at) * sizeof(*s->v));
   s->v[at] = k;
   s->n++;
@@ -110,13 +117,9 @@ static int keyset_add(keyset_t *s, const ProtobufCBinaryData *k) {
 }
 
 static int dels_add(dels_t *d, const Etcdserverpb__DeleteRangeRequest *r) {
-  if (d->n == d->cap) {
-    size_t cap = d->cap ? 2 * d->cap : 8;
-    const Etcdserverpb__DeleteRangeRequest **v = realloc(d->v, cap * sizeof(*v));
-    if (!v) return LKV_ENOMEM;
-    d->v = v;
-    d->cap = cap;
-  }
+  const Etcdserverpb__DeleteRangeRequest **v = grow(d->v, d->n, &d->cap, sizeof(*d->v));
+  if (!v) return LKV_ENOMEM;
+  d->v = v;
   d->v[d->n++] = r;
   return 0;
 }
@@ -139,7 +142,8 @@ static int dels_hit(const dels_t *d, const ProtobufCBinaryData *k) {
 static int check_intervals(Etcdserverpb__RequestOp **reqs, size_t n, keyset_t *puts, dels_t *dels) {
   int rc = 0;
   for (size_t i = 0; i < n && !rc; i++)
-    if (reqs[i]->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE && reqs[i]->request_delete_range)
+    if (reqs[i]->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE &&
+        reqs[i]->request_delete_range)
       rc = dels_add(dels, reqs[i]->request_delete_range);
 
   for (size_t i = 0; i < n && !rc; i++) {
@@ -150,8 +154,10 @@ static int check_intervals(Etcdserverpb__RequestOp **reqs, size_t n, keyset_t *p
     rc = check_intervals(t->success, t->n_success, &then_puts, &then_dels);
     if (!rc) rc = check_intervals(t->failure, t->n_failure, &else_puts, &else_dels);
     for (size_t j = 0; j < then_puts.n && !rc; j++) {
-      if (keyset_has(puts, then_puts.v[j]) || dels_hit(dels, then_puts.v[j])) rc = LKV_EDUPKEY;
-      else rc = keyset_add(puts, then_puts.v[j]);
+      if (keyset_has(puts, then_puts.v[j]) || dels_hit(dels, then_puts.v[j]))
+        rc = LKV_EDUPKEY;
+      else
+        rc = keyset_add(puts, then_puts.v[j]);
     }
     for (size_t j = 0; j < else_puts.n && !rc; j++) {
       /* then and else exclude each other: the same key in both is fine */
@@ -172,8 +178,10 @@ static int check_intervals(Etcdserverpb__RequestOp **reqs, size_t n, keyset_t *p
   for (size_t i = 0; i < n && !rc; i++) {
     const Etcdserverpb__PutRequest *p = reqs[i]->request_put;
     if (reqs[i]->request_case != ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT || !p) continue;
-    if (keyset_has(puts, &p->key) || dels_hit(dels, &p->key)) rc = LKV_EDUPKEY;
-    else rc = keyset_add(puts, &p->key);
+    if (keyset_has(puts, &p->key) || dels_hit(dels, &p->key))
+      rc = LKV_EDUPKEY;
+    else
+      rc = keyset_add(puts, &p->key);
   }
   return rc;
 }
@@ -195,7 +203,8 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
       return ((const Etcdserverpb__DeleteRangeRequest *)msg)->key.len == 0 ? LKV_EEMPTYKEY : 0;
     case LKV_OP_TXN: {
       const Etcdserverpb__TxnRequest *r = (const Etcdserverpb__TxnRequest *)msg;
-      long long max_ops = limits && limits->max_txn_ops ? (long long)limits->max_txn_ops : DEFAULT_MAX_TXN_OPS;
+      long long max_ops =
+          limits && limits->max_txn_ops ? (long long)limits->max_txn_ops : DEFAULT_MAX_TXN_OPS;
       int rc = check_txn(r, max_ops);
       if (!rc) rc = check_dups(r->success, r->n_success);
       if (!rc) rc = check_dups(r->failure, r->n_failure);

@@ -1,6 +1,8 @@
 /* Writing the bench report as text or JSON. */
 #include "bench/report.h"
 
+#include <stdio.h>
+
 #include "common/error.h"
 
 const double lkv_bench_report_percentiles[] = {0,  10, 20, 30,   40,   50,    60,    70,     75,     80,
@@ -86,7 +88,10 @@ int lkv_bench_report_json(FILE *f, const lkv_bench_config_t *cfg, const lkv_benc
   const lkv_bench_hist_t *h = &s->latency_ns;
   fprintf(f, "{\"workload\":\"%s\",\"endpoints\":[", lkv_bench_workload_name(cfg->workload));
   for (size_t i = 0; i < cfg->n_endpoints; i++) {
-    fprintf(f, "%s\"%s:%d\"", i ? "," : "", cfg->endpoints[i].host, cfg->endpoints[i].port);
+    char ep[320];
+    snprintf(ep, sizeof(ep), "%s:%d", cfg->endpoints[i].host, cfg->endpoints[i].port);
+    if (i) fputc(',', f);
+    json_string(f, ep);
   }
   fprintf(f,
           "],\"conns\":%d,\"clients\":%d,\"threads\":%d,\"total\":%llu,\"duration_s\":%.3f,\"rate\":%.3f,"

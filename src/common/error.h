@@ -23,6 +23,7 @@
   X(ECANCELED, -ECANCELED, "operation canceled")                                                  \
   X(EMSGSIZE, -EMSGSIZE, "message too long")                                                      \
   X(EPROTO, -EPROTO, "protocol error")                                                            \
+  X(EPERM, -EPERM, "operation not permitted")                                                     \
   X(ECOMPACTED, -30000, "required revision has been compacted")                                   \
   X(EFUTUREREV, -30001, "required revision is a future revision")                                 \
   X(ENOSPACE, -30002, "database space exceeded")                                                  \
@@ -37,7 +38,8 @@
   X(ECORRUPT, -30011, "stored data is corrupt")                                                   \
   X(ESTOPPED, -30012, "server stopped")                                                           \
   X(EBADMSG, -30013, "malformed request message")                                                 \
-  X(EUNSUPPORTED, -30014, "not supported by this server")
+  X(EUNSUPPORTED, -30014, "not supported by this server")                                         \
+  X(EVERIFY, -30040, "verification failed")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

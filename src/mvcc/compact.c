@@ -12,7 +12,8 @@ static int del_entry(lkv_mvcc_txn_t *t, const uint8_t *enc, size_t enc_len, cons
   MDB_val k = {.mv_size = sizeof(kb), .mv_data = kb};
   int rc = mdb_del(t->txn, t->s->rev_dbi, &k, NULL);
   if (rc) return rc == MDB_NOTFOUND ? LKV_ECORRUPT : lkv__mdb_err(rc);
-  MDB_val ek = {.mv_size = enc_len, .mv_data = (void *)enc}, ev = {.mv_size = LKV__DUP_LEN, .mv_data = (void *)dup};
+  MDB_val ek = {.mv_size = enc_len, .mv_data = (void *)enc},
+          ev = {.mv_size = LKV__DUP_LEN, .mv_data = (void *)dup};
   rc = mdb_del(t->txn, t->s->key_dbi, &ek, &ev);
   return rc == MDB_NOTFOUND ? LKV_ECORRUPT : lkv__mdb_err(rc);
 }

@@ -28,17 +28,18 @@ struct lkv_mvcc_txn_s {
   MDB_txn *top;
   int write;
   int in_req;
-  int64_t rev;         /* read: snapshot revision; write: revision of the batch so far */
-  int64_t compact_rev; /* -1 if never compacted */
-  int64_t changes;     /* changes made by the open request */
-  int64_t req_compact_rev; /* compact_rev when the open request began, restored on rollback */
-  MDB_cursor *key_cur;     /* read txns: key-DB cursor kept for reuse, or NULL */
-  int key_cur_stale;       /* key_cur belongs to an earlier use of txn: renew before use */
-  lkv__read_slot_t *slot;  /* read txns: the thread cache slot this struct lives in, or NULL */
+  int64_t rev;                          /* read: snapshot revision; write: revision of the batch so far */
+  int64_t compact_rev;                  /* -1 if never compacted */
+  int64_t begin_rev, begin_compact_rev; /* write: the pair when the batch began */
+  int64_t changes;                      /* changes made by the open request */
+  int64_t req_compact_rev;              /* compact_rev when the open request began, restored on rollback */
+  MDB_cursor *key_cur;                  /* read txns: key-DB cursor kept for reuse, or NULL */
+  int key_cur_stale;                    /* key_cur belongs to an earlier use of txn: renew before use */
+  lkv__read_slot_t *slot;               /* read txns: the thread cache slot this struct lives in, or NULL */
 };
 
 /* Meta keys. */
-#define LKV__META_REVS "revs"     /* current(8 BE) ‖ compact(8 BE, two's complement) */
+#define LKV__META_REVS "revs"         /* current(8 BE) ‖ compact(8 BE, two's complement) */
 #define LKV__META_IDENTITY "identity" /* cluster_id(8 BE) ‖ member_id(8 BE) */
 
 /* Translates an LMDB or errno result into an LKV_E* code (0 stays 0). */

@@ -21,7 +21,9 @@
 size_t lkv__key_encode(const uint8_t *key, size_t len, uint8_t out[LKV__KEYENC_MAX]);
 
 /* Whether an encoded key stands for a long key (one whose full bytes live only in its records). */
-static inline int lkv__key_enc_is_long(size_t enc_len) { return enc_len > LKV_MVCC_KEY_INLINE; }
+static inline int lkv__key_enc_is_long(size_t enc_len) {
+  return enc_len > LKV_MVCC_KEY_INLINE;
+}
 
 /* Byte-order comparison of two byte strings (a proper prefix sorts first): <0, 0 or >0. */
 int lkv__bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);

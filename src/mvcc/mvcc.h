@@ -44,7 +44,8 @@ typedef struct lkv_mvcc_txn_s lkv_mvcc_txn_t;
 
 typedef struct lkv_mvcc_options_s {
   const char *dir;      /* data directory; created (with parents) if missing */
-  uint64_t quota_bytes; /* space quota for writes that add data; 0 = LKV_MVCC_DEFAULT_QUOTA */
+  uint64_t quota_bytes; /* space quota for writes that add data; 0 = LKV_MVCC_DEFAULT_QUOTA; the map
+                         * is 2 x quota + 64 MiB, at most 1 TiB (larger quotas never refuse a put) */
 } lkv_mvcc_options_t;
 
 typedef struct lkv_mvcc_stat_s {
@@ -97,8 +98,9 @@ int lkv_mvcc_read_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out);
  * or LKV_EIO / LKV_ENOMEM. Finish it with lkv_mvcc_write_commit or discard it with lkv_mvcc_txn_end. */
 int lkv_mvcc_write_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out);
 
-/* Commits the batch durably (fsync) and frees t. On failure nothing of the batch is stored (t is freed
- * too) and LKV_ENOSPACE (map full), LKV_EIO or LKV_EINVAL (a request still open) is returned. */
+/* Commits the batch durably (fsync) and frees t; a batch that changed nothing costs no write. On failure
+ * nothing of the batch is stored (t is freed too) and LKV_ENOSPACE (map full), LKV_EIO or LKV_EINVAL
+ * (a request still open) is returned. */
 int lkv_mvcc_write_commit(lkv_mvcc_txn_t *t);
 
 /* Ends t: a read transaction is released, a write transaction is rolled back. NULL is ignored. */
@@ -132,12 +134,12 @@ typedef struct lkv_mvcc_range_s {
   size_t key_len;
   const uint8_t *end;
   size_t end_len;
-  int64_t rev;   /* revision to read at; <= 0 means lkv_mvcc_txn_rev(t) */
-  size_t limit;  /* deliver at most this many keys to the callback; 0 = no limit */
+  int64_t rev;    /* revision to read at; <= 0 means lkv_mvcc_txn_rev(t) */
+  size_t limit;   /* deliver at most this many keys to the callback; 0 = no limit */
   unsigned flags; /* LKV_MVCC_RANGE_* */
 } lkv_mvcc_range_t;
 
-#define LKV_MVCC_RANGE_NO_VALUES 1u /* kv->value is left NULL (keys_only): values are not read */
+#define LKV_MVCC_RANGE_NO_VALUES 1u  /* kv->value is left NULL (keys_only): values are not read */
 #define LKV_MVCC_RANGE_COUNT_ONLY 2u /* the callback is not called; only the count is computed */
 
 /* Called for each key in range, in ascending key order. Return 0 to go on, a negative code to stop the
@@ -166,7 +168,8 @@ int lkv_mvcc_history(lkv_mvcc_txn_t *t, int64_t from_rev, int64_t to_rev, lkv_mv
 
 /* Writes key = value with lease at revision (lkv_mvcc_txn_rev-after-the-write, next sub revision). The
  * key's create revision and version carry on from its live previous revision, or start anew. Returns 0,
- * LKV_EINVAL (no open request, empty key), LKV_ENOSPACE (map full), LKV_ENOMEM, LKV_ECORRUPT, LKV_EIO. */
+ * LKV_EINVAL (no open request, empty key, or a long key whose hash collides with another stored key:
+ * practically impossible), LKV_ENOSPACE (map full), LKV_ENOMEM, LKV_ECORRUPT, LKV_EIO. */
 int lkv_mvcc_put(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len, const uint8_t *value,
                  size_t value_len, int64_t lease);
 

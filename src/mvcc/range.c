@@ -232,7 +232,8 @@ static int scan_point(scan_t *sc) {
   return emit(sc, rec.key, rec.key_len, &dup, &rec);
 }
 
-int lkv_mvcc_range(lkv_mvcc_txn_t *t, const lkv_mvcc_range_t *q, lkv_mvcc_kv_cb cb, void *arg, size_t *count) {
+int lkv_mvcc_range(lkv_mvcc_txn_t *t, const lkv_mvcc_range_t *q, lkv_mvcc_kv_cb cb, void *arg,
+                   size_t *count) {
   int64_t cur = lkv_mvcc_txn_rev(t);
   int64_t rev = q->rev;
   if (rev > cur) return LKV_EFUTUREREV;
@@ -243,7 +244,13 @@ int lkv_mvcc_range(lkv_mvcc_txn_t *t, const lkv_mvcc_range_t *q, lkv_mvcc_kv_cb 
   int from_key = q->end_len == 1 && q->end[0] == 0;
   if (q->end_len > 0 && !from_key && lkv__bytes_cmp(q->key, q->key_len, q->end, q->end_len) >= 0) return 0;
 
-  scan_t sc = {.t = t, .rev = rev, .cb = cb, .arg = arg, .limit = q->limit, .flags = q->flags, .want_count = count != NULL};
+  scan_t sc = {.t = t,
+               .rev = rev,
+               .cb = cb,
+               .arg = arg,
+               .limit = q->limit,
+               .flags = q->flags,
+               .want_count = count != NULL};
   bound_init(&sc.start, q->key, q->key_len);
   if (q->end_len > 0 && !from_key) {
     sc.has_end = 1;

@@ -1,21 +1,21 @@
 /* Encoding and decoding of revision keys, history records and key-index entries (see record.h). */
 #include "mvcc/record.h"
 
+#include <endian.h>
 #include <string.h>
 
 #include "common/error.h"
 
+/* Index entries are decoded for every key a scan passes: keep these to one load and a byte swap. */
 static void put_be64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--) {
-    p[i] = (uint8_t)v;
-    v >>= 8;
-  }
+  v = htobe64(v);
+  memcpy(p, &v, 8);
 }
 
 static uint64_t get_be64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
-  return v;
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return be64toh(v);
 }
 
 static size_t varint_size(uint64_t v) {

@@ -16,6 +16,13 @@
 /* Address space reserved beyond twice the quota, so deletes and compaction still find free pages
  * after puts were refused for the quota. The map is virtual: the file grows only as pages are used. */
 #define LKV__MAP_HEADROOM ((uint64_t)64 * 1024 * 1024)
+/* Largest map: a quota beyond half of it is in effect no quota (the map may still fill up). */
+#define LKV__MAP_MAX ((uint64_t)1 << 40)
+
+static size_t map_size(uint64_t quota) {
+  if (quota > (LKV__MAP_MAX - LKV__MAP_HEADROOM) / 2) return (size_t)LKV__MAP_MAX;
+  return (size_t)(2 * quota + LKV__MAP_HEADROOM);
+}
 
 static atomic_uint_fast64_t store_serials = 1;
 
@@ -57,7 +64,9 @@ static uint64_t get_be64(const uint8_t *p) {
   return v;
 }
 
-static MDB_val cstr_val(const char *s) { return (MDB_val){.mv_size = strlen(s), .mv_data = (void *)s}; }
+static MDB_val cstr_val(const char *s) {
+  return (MDB_val){.mv_size = strlen(s), .mv_data = (void *)s};
+}
 
 int lkv__meta_revs_get(lkv_mvcc_t *s, MDB_txn *txn, int64_t *rev, int64_t *compact) {
   MDB_val k = cstr_val(LKV__META_REVS), v;
@@ -164,7 +173,7 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   if (rc) goto err_after_mutex;
   rc = lkv__mdb_err(mdb_env_set_maxdbs(s->env, 4));
   if (!rc) rc = lkv__mdb_err(mdb_env_set_maxreaders(s->env, LKV__MAX_READERS));
-  if (!rc) rc = lkv__mdb_err(mdb_env_set_mapsize(s->env, (size_t)(2 * s->quota + LKV__MAP_HEADROOM)));
+  if (!rc) rc = lkv__mdb_err(mdb_env_set_mapsize(s->env, map_size(s->quota)));
   if (rc) goto err_after_env;
   /* MDB_NOTLS: read txns are not bound to threads (they are cached per thread and may be reused by
    * another). Default sync: a commit is on disk when it returns. */
@@ -218,7 +227,7 @@ int lkv_mvcc_quota_check(lkv_mvcc_txn_t *t, uint64_t cost) {
   uint64_t used;
   int rc = in_use_bytes(t->s, t->txn, &used);
   if (rc) return rc;
-  return used + cost >= t->s->quota ? LKV_ENOSPACE : 0;
+  return cost >= t->s->quota || used >= t->s->quota - cost ? LKV_ENOSPACE : 0; /* no overflow */
 }
 
 int lkv_mvcc_stat(lkv_mvcc_t *s, lkv_mvcc_stat_t *out) {

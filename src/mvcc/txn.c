@@ -34,6 +34,8 @@ int lkv_mvcc_write_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out) {
   t->txn = t->top;
   rc = lkv__meta_revs_get(s, t->txn, &t->rev, &t->compact_rev);
   if (rc) goto err_after_txn;
+  t->begin_rev = t->rev;
+  t->begin_compact_rev = t->compact_rev;
   *out = t;
   return 0;
 
@@ -46,7 +48,9 @@ err_after_alloc:
 
 int lkv_mvcc_write_commit(lkv_mvcc_txn_t *t) {
   int rc = (!t->write || t->in_req) ? LKV_EINVAL : 0;
-  if (!rc) rc = lkv__meta_revs_put(t->s, t->top, t->rev, t->compact_rev);
+  /* A batch that changed nothing leaves no dirty page, and LMDB then commits without writing. */
+  if (!rc && (t->rev != t->begin_rev || t->compact_rev != t->begin_compact_rev))
+    rc = lkv__meta_revs_put(t->s, t->top, t->rev, t->compact_rev);
   if (rc) {
     lkv_mvcc_txn_end(t);
     return rc;
@@ -116,8 +120,14 @@ int lkv_mvcc_req_end(lkv_mvcc_txn_t *t, int keep) {
   return rc;
 }
 
-int64_t lkv_mvcc_txn_rev(const lkv_mvcc_txn_t *t) { return t->rev + (t->changes > 0 ? 1 : 0); }
+int64_t lkv_mvcc_txn_rev(const lkv_mvcc_txn_t *t) {
+  return t->rev + (t->changes > 0 ? 1 : 0);
+}
 
-int64_t lkv_mvcc_txn_compact_rev(const lkv_mvcc_txn_t *t) { return t->compact_rev; }
+int64_t lkv_mvcc_txn_compact_rev(const lkv_mvcc_txn_t *t) {
+  return t->compact_rev;
+}
 
-int64_t lkv_mvcc_txn_changes(const lkv_mvcc_txn_t *t) { return t->changes; }
+int64_t lkv_mvcc_txn_changes(const lkv_mvcc_txn_t *t) {
+  return t->changes;
+}

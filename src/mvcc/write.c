@@ -113,11 +113,8 @@ int lkv_mvcc_delete_range(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len,
   keylist_t l = {0};
   if (deleted) *deleted = 0;
   if (!t->in_req || key_len == 0) return LKV_EINVAL;
-  lkv_mvcc_range_t q = {.key = key,
-                        .key_len = key_len,
-                        .end = end,
-                        .end_len = end_len,
-                        .flags = LKV_MVCC_RANGE_NO_VALUES};
+  lkv_mvcc_range_t q = {
+      .key = key, .key_len = key_len, .end = end, .end_len = end_len, .flags = LKV_MVCC_RANGE_NO_VALUES};
   int rc = lkv_mvcc_range(t, &q, collect_key, &l, NULL);
   for (size_t i = 0; !rc && i < l.n; i++) {
     size_t off = i ? l.ends[i - 1] : 0;

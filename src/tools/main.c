@@ -7,6 +7,7 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "server/version.h"
+#include "tools/bench_cmd.h"
 #include "tools/cpus_cmd.h"
 
 static int serve(int argc, char **argv) {
@@ -50,5 +51,6 @@ static int serve(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "cpus") == 0) return lkv_cmd_cpus(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "bench") == 0) return lkv_cmd_bench(argc - 1, argv + 1);
   return serve(argc, argv);
 }

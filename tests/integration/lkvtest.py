@@ -88,7 +88,7 @@ class ServerError(Exception):
 class Server:
     """One server process ("ledgerkv" or "etcd") on 127.0.0.1 with its data dir and log file.
 
-    The ports stay fixed across restart() so a restarted etcd finds its recorded peer URL again.
+    Ports stay fixed across stop()/kill() and start(): a restarted etcd needs its recorded peer URL.
     """
 
     def __init__(self, kind, workdir, name="node1", args=()):
@@ -199,8 +199,8 @@ class Server:
         self.proc.wait(timeout=30)
         self._forget()
 
-    def stop(self, check=True):
-        """SIGTERM and wait; with check, raise ServerError unless the process stopped cleanly.
+    def stop(self):
+        """SIGTERM and wait; raises ServerError unless the process stopped cleanly.
 
         ledgerkv must exit 0; etcd re-raises the signal after its cleanup, so -SIGTERM is clean for it.
         """
@@ -214,18 +214,13 @@ class Server:
             self.proc.kill()
             self.proc.wait(timeout=30)
             self._forget()
-            if check:
-                raise ServerError("%s did not stop within %.0fs of SIGTERM\n%s"
-                                  % (self.kind, STOP_TIMEOUT, self.log_tail()))
-            return
+            raise ServerError("%s did not stop within %.0fs of SIGTERM\n%s"
+                              % (self.kind, STOP_TIMEOUT, self.log_tail()))
         self._forget()
         clean = (0,) if self.kind == "ledgerkv" else (0, -signal.SIGTERM)
-        if check and rc not in clean:
-            raise ServerError("%s exited with %s on SIGTERM\n%s" % (self.kind, rc, self.log_tail()))
-
-    def restart(self, timeout=READY_TIMEOUT):
-        self.stop()
-        self.start(timeout)
+        if rc not in clean:
+            raise ServerError("%s exited with status %s (at or before SIGTERM)\n%s"
+                              % (self.kind, rc, self.log_tail()))
 
     def log_text(self):
         try:
@@ -256,23 +251,6 @@ class Server:
     def kv(self):
         return etcdrpc.KVStub(self.channel())
 
-    def maintenance(self):
-        return etcdrpc.MaintenanceStub(self.channel())
-
-    def cluster(self):
-        return etcdrpc.ClusterStub(self.channel())
-
-    def revision(self):
-        """Current store revision (from a Range header)."""
-        return self.kv().Range(etcdrpc.RangeRequest(key=b"\0", range_end=b"\0", count_only=True),
-                               timeout=10).header.revision
-
-
-def start_server(kind, workdir, name="node1", args=()):
-    srv = Server(kind, workdir, name=name, args=args)
-    srv.start()
-    return srv
-
 
 class Factory:
     """Starts servers (each in its own temp dir) and stops all of them, cleanly, in close()."""
@@ -290,12 +268,20 @@ class Factory:
     def start(self, kind=None, args=()):
         """Start a server of kind (default: TARGET) with extra args; returns the running Server."""
         kind = kind or TARGET
-        workdir = tempfile.mkdtemp(prefix="lkvtest-%s-" % kind)
-        self.dirs.append(workdir)
-        srv = Server(kind, workdir, args=args)
-        self.servers.append(srv)
-        srv.start()
-        return srv
+        attempts = 0
+        while True:
+            workdir = tempfile.mkdtemp(prefix="lkvtest-%s-" % kind)
+            self.dirs.append(workdir)
+            srv = Server(kind, workdir, args=args)
+            self.servers.append(srv)
+            try:
+                srv.start()
+                return srv
+            except ServerError:
+                attempts += 1
+                # another process may have taken a port between free_port() and bind()
+                if attempts == 3 or "in use" not in srv.log_text().lower():
+                    raise
 
     def close(self):
         """Stop every server; raises ServerError listing those that did not stop cleanly."""

@@ -40,7 +40,8 @@ static inline Etcdserverpb__RangeRequest lkvt_range_req(const char *k, const cha
 }
 
 /* Applies one request in its own batch. Returns its err; *resp gets the packed response (free it). */
-static inline int lkvt_apply(lkvt_store_t *ts, lkv_op_kind_t kind, const void *msg, uint8_t **resp, size_t *len) {
+static inline int lkvt_apply(lkvt_store_t *ts, lkv_op_kind_t kind, const void *msg, uint8_t **resp,
+                             size_t *len) {
   lkv_apply_req_t r = {.kind = kind, .msg = msg};
   assert_int_equal(lkv_apply_batch(ts->s, &lkvt_id, &r, 1), 0);
   if (r.err) {
@@ -53,7 +54,8 @@ static inline int lkvt_apply(lkvt_store_t *ts, lkv_op_kind_t kind, const void *m
   return r.err;
 }
 
-static inline Etcdserverpb__PutResponse *lkvt_do_put(lkvt_store_t *ts, const Etcdserverpb__PutRequest *p, int *err) {
+static inline Etcdserverpb__PutResponse *lkvt_do_put(lkvt_store_t *ts, const Etcdserverpb__PutRequest *p,
+                                                     int *err) {
   uint8_t *b;
   size_t n;
   *err = lkvt_apply(ts, LKV_OP_PUT, p, &b, &n);
@@ -75,8 +77,9 @@ static inline int64_t lkvt_aput(lkvt_store_t *ts, const char *k, const char *v) 
   return rev;
 }
 
-static inline Etcdserverpb__DeleteRangeResponse *lkvt_do_del(lkvt_store_t *ts, const Etcdserverpb__DeleteRangeRequest *d,
-                                                            int *err) {
+static inline Etcdserverpb__DeleteRangeResponse *lkvt_do_del(lkvt_store_t *ts,
+                                                             const Etcdserverpb__DeleteRangeRequest *d,
+                                                             int *err) {
   uint8_t *b;
   size_t n;
   *err = lkvt_apply(ts, LKV_OP_DELETE_RANGE, d, &b, &n);
@@ -87,7 +90,8 @@ static inline Etcdserverpb__DeleteRangeResponse *lkvt_do_del(lkvt_store_t *ts, c
   return r;
 }
 
-static inline Etcdserverpb__TxnResponse *lkvt_do_txn(lkvt_store_t *ts, const Etcdserverpb__TxnRequest *t, int *err) {
+static inline Etcdserverpb__TxnResponse *lkvt_do_txn(lkvt_store_t *ts, const Etcdserverpb__TxnRequest *t,
+                                                     int *err) {
   uint8_t *b;
   size_t n;
   *err = lkvt_apply(ts, LKV_OP_TXN, t, &b, &n);
@@ -99,7 +103,8 @@ static inline Etcdserverpb__TxnResponse *lkvt_do_txn(lkvt_store_t *ts, const Etc
 }
 
 /* Serves a Range through the read path. Returns the error; *out is the decoded response or NULL. */
-static inline int lkvt_do_range(lkvt_store_t *ts, const Etcdserverpb__RangeRequest *rq, Etcdserverpb__RangeResponse **out) {
+static inline int lkvt_do_range(lkvt_store_t *ts, const Etcdserverpb__RangeRequest *rq,
+                                Etcdserverpb__RangeResponse **out) {
   uint8_t *b = NULL;
   size_t n = 0;
   *out = NULL;
@@ -116,9 +121,24 @@ static inline const char *lkvt_kvstr(Mvccpb__KeyValue **kvs, size_t n, char *buf
   size_t len = 0;
   buf[0] = 0;
   for (size_t i = 0; i < n; i++)
-    len += (size_t)snprintf(buf + len, cap - len, "%.*s=%.*s ", (int)kvs[i]->key.len, (const char *)kvs[i]->key.data,
-                            (int)kvs[i]->value.len, kvs[i]->value.len ? (const char *)kvs[i]->value.data : "");
+    len += (size_t)snprintf(buf + len, cap - len, "%.*s=%.*s ", (int)kvs[i]->key.len,
+                            (const char *)kvs[i]->key.data, (int)kvs[i]->value.len,
+                            kvs[i]->value.len ? (const char *)kvs[i]->value.data : "");
   return buf;
+}
+
+/* A txn request over caller-owned arrays (any may be NULL with count 0). */
+static inline Etcdserverpb__TxnRequest lkvt_txn_req(Etcdserverpb__Compare **cmp, size_t n_cmp,
+                                                    Etcdserverpb__RequestOp **succ, size_t n_succ,
+                                                    Etcdserverpb__RequestOp **fail, size_t n_fail) {
+  Etcdserverpb__TxnRequest t = ETCDSERVERPB__TXN_REQUEST__INIT;
+  t.n_compare = n_cmp;
+  t.compare = cmp;
+  t.n_success = n_succ;
+  t.success = succ;
+  t.n_failure = n_fail;
+  t.failure = fail;
+  return t;
 }
 
 /* Ops for txn requests. */

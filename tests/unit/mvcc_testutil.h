@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "common/error.h"
@@ -28,7 +29,9 @@ static int lkvt__rm(const char *p, const struct stat *st, int flag, struct FTW *
   return remove(p);
 }
 
-static inline void lkvt_rmrf(const char *dir) { nftw(dir, lkvt__rm, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void lkvt_rmrf(const char *dir) {
+  nftw(dir, lkvt__rm, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static inline void lkvt_open_quota(lkvt_store_t *ts, uint64_t quota) {
   strcpy(ts->dir, "/tmp/lkv-mvcc-test-XXXXXX");
@@ -37,7 +40,9 @@ static inline void lkvt_open_quota(lkvt_store_t *ts, uint64_t quota) {
   assert_int_equal(lkv_mvcc_open(&ts->s, &o), 0);
 }
 
-static inline void lkvt_open(lkvt_store_t *ts) { lkvt_open_quota(ts, 64u << 20); }
+static inline void lkvt_open(lkvt_store_t *ts) {
+  lkvt_open_quota(ts, 64u << 20);
+}
 
 /* Closes and opens the same directory again. */
 static inline void lkvt_reopen(lkvt_store_t *ts) {
@@ -151,6 +156,72 @@ static inline lkvt_kvs_t *lkvt_kvs_new(void) {
 static inline void lkvt_kvs_free(lkvt_kvs_t *k) {
   lkvt_kvs_clear(k);
   free(k);
+}
+
+/* cmocka fixture: a fresh store and a result buffer per test (LKVT_TEST), removed after it. */
+typedef struct lkvt_fix_s {
+  lkvt_store_t ts;
+  lkvt_kvs_t *r;
+} lkvt_fix_t;
+
+static inline int lkvt_setup(void **state) {
+  lkvt_fix_t *f = calloc(1, sizeof(*f));
+  assert_non_null(f);
+  lkvt_open(&f->ts);
+  f->r = lkvt_kvs_new();
+  *state = f;
+  return 0;
+}
+
+static inline int lkvt_teardown(void **state) {
+  lkvt_fix_t *f = *state;
+  lkvt_kvs_free(f->r);
+  lkvt_close(&f->ts);
+  free(f);
+  return 0;
+}
+
+#define LKVT_TEST(fn) cmocka_unit_test_setup_teardown(fn, lkvt_setup, lkvt_teardown)
+
+static inline lkvt_store_t *lkvt_fix_store(void **state) {
+  return &((lkvt_fix_t *)*state)->ts;
+}
+static inline lkvt_kvs_t *lkvt_fix_kvs(void **state) {
+  return ((lkvt_fix_t *)*state)->r;
+}
+
+typedef struct lkvt__hist_s {
+  char *buf;
+  size_t len, cap;
+} lkvt__hist_t;
+
+static inline int lkvt__hist_cb(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tomb) {
+  lkvt__hist_t *h = arg;
+  h->len +=
+      (size_t)snprintf(h->buf + h->len, h->cap - h->len, "%s%lld.%lld:%.*s%s%.*s ", tomb ? "-" : "",
+                       (long long)kv->mod_revision, (long long)sub, (int)kv->key_len, (const char *)kv->key,
+                       tomb ? "" : "=", (int)kv->value_len, kv->value ? (const char *)kv->value : "");
+  return 0;
+}
+
+/* The stored history of [from, to] (to <= 0: to the end) as "rev.sub:key=value " for puts and
+ * "-rev.sub:key " for tombstones, in buf. Returns the lkv_mvcc_history code. */
+static inline int lkvt_history(lkvt_store_t *ts, int64_t from, int64_t to, char *buf, size_t cap) {
+  lkv_mvcc_txn_t *t;
+  lkvt__hist_t h = {.buf = buf, .cap = cap};
+  buf[0] = 0;
+  assert_int_equal(lkv_mvcc_read_begin(ts->s, &t), 0);
+  int rc = lkv_mvcc_history(t, from, to, lkvt__hist_cb, &h);
+  lkv_mvcc_txn_end(t);
+  return rc;
+}
+
+/* Deterministic xorshift64 for randomized model tests. */
+static inline uint64_t lkvt_rand(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
 }
 
 /* Range over a read snapshot with binary bounds into out (cleared first); returns the mvcc code. */

@@ -5,13 +5,11 @@
 static char buf[4096];
 
 static void test_put(void **state) {
-  (void)state;
-  lkvt_store_t ts;
+  lkvt_store_t *ts = lkvt_fix_store(state);
   int err;
-  lkvt_open(&ts);
   Etcdserverpb__PutRequest p = lkvt_put_req("k", "v1");
   p.prev_kv = 1;
-  Etcdserverpb__PutResponse *r = lkvt_do_put(&ts, &p, &err);
+  Etcdserverpb__PutResponse *r = lkvt_do_put(ts, &p, &err);
   assert_int_equal(r->header->revision, 2);
   assert_int_equal(r->header->cluster_id, 11);
   assert_int_equal(r->header->member_id, 22);
@@ -19,7 +17,7 @@ static void test_put(void **state) {
   assert_null(r->prev_kv); /* no previous kv */
   etcdserverpb__put_response__free_unpacked(r, NULL);
   p.value = lkvt_bin("v2");
-  r = lkvt_do_put(&ts, &p, &err);
+  r = lkvt_do_put(ts, &p, &err);
   assert_int_equal(r->header->revision, 3);
   assert_non_null(r->prev_kv);
   assert_string_equal(lkvt_kvstr(&r->prev_kv, 1, buf, sizeof(buf)), "k=v1 ");
@@ -28,13 +26,13 @@ static void test_put(void **state) {
   /* ignore_value keeps the value, bumps the version */
   Etcdserverpb__PutRequest iv = lkvt_put_req("k", NULL);
   iv.ignore_value = 1;
-  r = lkvt_do_put(&ts, &iv, &err);
+  r = lkvt_do_put(ts, &iv, &err);
   assert_int_equal(err, 0);
   assert_null(r->prev_kv);
   etcdserverpb__put_response__free_unpacked(r, NULL);
   Etcdserverpb__RangeResponse *rr;
   Etcdserverpb__RangeRequest q = lkvt_range_req("k", NULL);
-  assert_int_equal(lkvt_do_range(&ts, &q, &rr), 0);
+  assert_int_equal(lkvt_do_range(ts, &q, &rr), 0);
   assert_string_equal(lkvt_kvstr(rr->kvs, rr->n_kvs, buf, sizeof(buf)), "k=v2 ");
   assert_int_equal(rr->kvs[0]->version, 3);
   assert_int_equal(rr->kvs[0]->create_revision, 2);
@@ -43,66 +41,61 @@ static void test_put(void **state) {
   /* ignore_lease on an existing key is fine; on a missing key both ignores fail */
   Etcdserverpb__PutRequest il = lkvt_put_req("k", "v3");
   il.ignore_lease = 1;
-  r = lkvt_do_put(&ts, &il, &err);
+  r = lkvt_do_put(ts, &il, &err);
   assert_int_equal(err, 0);
   etcdserverpb__put_response__free_unpacked(r, NULL);
   il.key = lkvt_bin("missing");
-  assert_null(lkvt_do_put(&ts, &il, &err));
+  assert_null(lkvt_do_put(ts, &il, &err));
   assert_int_equal(err, LKV_EKEYNOTFOUND);
   iv.key = lkvt_bin("missing");
-  assert_null(lkvt_do_put(&ts, &iv, &err));
+  assert_null(lkvt_do_put(ts, &iv, &err));
   assert_int_equal(err, LKV_EKEYNOTFOUND);
   /* no leases exist yet */
   Etcdserverpb__PutRequest le = lkvt_put_req("k", "v");
   le.lease = 42;
-  assert_null(lkvt_do_put(&ts, &le, &err));
+  assert_null(lkvt_do_put(ts, &le, &err));
   assert_int_equal(err, LKV_ELEASENOTFOUND);
-  assert_int_equal(lkvt_rev(&ts), 5);
+  assert_int_equal(lkvt_rev(ts), 5);
   /* an empty value is a value */
-  assert_int_equal(lkvt_aput(&ts, "empty", ""), 6);
+  assert_int_equal(lkvt_aput(ts, "empty", ""), 6);
   q = lkvt_range_req("empty", NULL);
-  assert_int_equal(lkvt_do_range(&ts, &q, &rr), 0);
+  assert_int_equal(lkvt_do_range(ts, &q, &rr), 0);
   assert_int_equal(rr->count, 1);
   assert_int_equal(rr->kvs[0]->value.len, 0);
   etcdserverpb__range_response__free_unpacked(rr, NULL);
-  lkvt_close(&ts);
 }
 
 static void test_delete(void **state) {
-  (void)state;
-  lkvt_store_t ts;
+  lkvt_store_t *ts = lkvt_fix_store(state);
   int err;
-  lkvt_open(&ts);
-  lkvt_aput(&ts, "a", "1");
-  lkvt_aput(&ts, "b", "2");
-  lkvt_aput(&ts, "c", "3"); /* rev 4 */
+  lkvt_aput(ts, "a", "1");
+  lkvt_aput(ts, "b", "2");
+  lkvt_aput(ts, "c", "3"); /* rev 4 */
   Etcdserverpb__DeleteRangeRequest d = lkvt_del_req("x", NULL);
-  Etcdserverpb__DeleteRangeResponse *r = lkvt_do_del(&ts, &d, &err);
+  Etcdserverpb__DeleteRangeResponse *r = lkvt_do_del(ts, &d, &err);
   assert_int_equal(r->deleted, 0);
   assert_int_equal(r->header->revision, 4); /* nothing deleted: same revision */
   assert_int_equal(r->header->cluster_id, 11);
   etcdserverpb__delete_range_response__free_unpacked(r, NULL);
   d = lkvt_del_req("a", "c");
   d.prev_kv = 1;
-  r = lkvt_do_del(&ts, &d, &err);
+  r = lkvt_do_del(ts, &d, &err);
   assert_int_equal(r->deleted, 2);
   assert_int_equal(r->header->revision, 5);
   assert_string_equal(lkvt_kvstr(r->prev_kvs, r->n_prev_kvs, buf, sizeof(buf)), "a=1 b=2 ");
   etcdserverpb__delete_range_response__free_unpacked(r, NULL);
   d = lkvt_del_req("a", "");
-  r = lkvt_do_del(&ts, &d, &err);
+  r = lkvt_do_del(ts, &d, &err);
   assert_int_equal(r->deleted, 1);
   assert_int_equal(r->n_prev_kvs, 0);
   etcdserverpb__delete_range_response__free_unpacked(r, NULL);
-  assert_int_equal(lkvt_rev(&ts), 6);
-  lkvt_close(&ts);
+  assert_int_equal(lkvt_rev(ts), 6);
 }
 
 static void test_batch_rollback(void **state) {
-  (void)state;
-  lkvt_store_t ts;
-  lkvt_open(&ts);
-  Etcdserverpb__PutRequest p1 = lkvt_put_req("a", "1"), bad = lkvt_put_req("b", "x"), p3 = lkvt_put_req("a", "3");
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  Etcdserverpb__PutRequest p1 = lkvt_put_req("a", "1"), bad = lkvt_put_req("b", "x"),
+                           p3 = lkvt_put_req("a", "3");
   bad.lease = 9; /* fails */
   p3.prev_kv = 1;
   Etcdserverpb__DeleteRangeRequest none = lkvt_del_req("zzz", NULL);
@@ -110,10 +103,13 @@ static void test_batch_rollback(void **state) {
   cmp.revision = 2;
   Etcdserverpb__CompactionRequest cmp_bad = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
   cmp_bad.revision = 100;
-  lkv_apply_req_t reqs[6] = {{.kind = LKV_OP_PUT, .msg = &p1.base},         {.kind = LKV_OP_PUT, .msg = &bad.base},
-                             {.kind = LKV_OP_DELETE_RANGE, .msg = &none.base}, {.kind = LKV_OP_PUT, .msg = &p3.base},
-                             {.kind = LKV_OP_COMPACT, .msg = &cmp.base},      {.kind = LKV_OP_COMPACT, .msg = &cmp_bad.base}};
-  assert_int_equal(lkv_apply_batch(ts.s, &lkvt_id, reqs, 6), 0);
+  lkv_apply_req_t reqs[6] = {{.kind = LKV_OP_PUT, .msg = &p1.base},
+                             {.kind = LKV_OP_PUT, .msg = &bad.base},
+                             {.kind = LKV_OP_DELETE_RANGE, .msg = &none.base},
+                             {.kind = LKV_OP_PUT, .msg = &p3.base},
+                             {.kind = LKV_OP_COMPACT, .msg = &cmp.base},
+                             {.kind = LKV_OP_COMPACT, .msg = &cmp_bad.base}};
+  assert_int_equal(lkv_apply_batch(ts->s, &lkvt_id, reqs, 6), 0);
   assert_int_equal(reqs[0].err, 0);
   assert_int_equal(reqs[1].err, LKV_ELEASENOTFOUND);
   assert_null(reqs[1].resp);
@@ -125,50 +121,48 @@ static void test_batch_rollback(void **state) {
   Etcdserverpb__PutResponse *pr = etcdserverpb__put_response__unpack(NULL, reqs[0].resp_len, reqs[0].resp);
   assert_int_equal(pr->header->revision, 2);
   etcdserverpb__put_response__free_unpacked(pr, NULL);
-  Etcdserverpb__DeleteRangeResponse *dr = etcdserverpb__delete_range_response__unpack(NULL, reqs[2].resp_len, reqs[2].resp);
+  Etcdserverpb__DeleteRangeResponse *dr =
+      etcdserverpb__delete_range_response__unpack(NULL, reqs[2].resp_len, reqs[2].resp);
   assert_int_equal(dr->header->revision, 2);
   etcdserverpb__delete_range_response__free_unpacked(dr, NULL);
   pr = etcdserverpb__put_response__unpack(NULL, reqs[3].resp_len, reqs[3].resp);
   assert_int_equal(pr->header->revision, 3); /* the failed request took no revision */
   assert_string_equal(lkvt_kvstr(&pr->prev_kv, 1, buf, sizeof(buf)), "a=1 "); /* sees request 1 */
   etcdserverpb__put_response__free_unpacked(pr, NULL);
-  Etcdserverpb__CompactionResponse *cr = etcdserverpb__compaction_response__unpack(NULL, reqs[4].resp_len, reqs[4].resp);
+  Etcdserverpb__CompactionResponse *cr =
+      etcdserverpb__compaction_response__unpack(NULL, reqs[4].resp_len, reqs[4].resp);
   assert_int_equal(cr->header->revision, 3);
   assert_int_equal(cr->header->member_id, 22);
   etcdserverpb__compaction_response__free_unpacked(cr, NULL);
   for (int i = 0; i < 6; i++) free(reqs[i].resp);
-  assert_int_equal(lkvt_rev(&ts), 3);
+  assert_int_equal(lkvt_rev(ts), 3);
   Etcdserverpb__RangeResponse *rr;
   Etcdserverpb__RangeRequest q = lkvt_range_req("b", NULL);
-  assert_int_equal(lkvt_do_range(&ts, &q, &rr), 0);
+  assert_int_equal(lkvt_do_range(ts, &q, &rr), 0);
   assert_int_equal(rr->count, 0);
   etcdserverpb__range_response__free_unpacked(rr, NULL);
   q.revision = 1;
-  assert_int_equal(lkvt_do_range(&ts, &q, &rr), LKV_ECOMPACTED);
-  lkvt_close(&ts);
+  assert_int_equal(lkvt_do_range(ts, &q, &rr), LKV_ECOMPACTED);
 }
 
 static void test_compaction_request(void **state) {
-  (void)state;
-  lkvt_store_t ts;
+  lkvt_store_t *ts = lkvt_fix_store(state);
   uint8_t *b;
   size_t n;
-  lkvt_open(&ts);
-  lkvt_aput(&ts, "a", "1");
-  lkvt_aput(&ts, "a", "2");
+  lkvt_aput(ts, "a", "1");
+  lkvt_aput(ts, "a", "2");
   Etcdserverpb__CompactionRequest c = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
   c.revision = 4;
-  assert_int_equal(lkvt_apply(&ts, LKV_OP_COMPACT, &c, &b, &n), LKV_EFUTUREREV);
+  assert_int_equal(lkvt_apply(ts, LKV_OP_COMPACT, &c, &b, &n), LKV_EFUTUREREV);
   c.revision = 2;
   c.physical = 1; /* done within the commit either way */
-  assert_int_equal(lkvt_apply(&ts, LKV_OP_COMPACT, &c, &b, &n), 0);
+  assert_int_equal(lkvt_apply(ts, LKV_OP_COMPACT, &c, &b, &n), 0);
   Etcdserverpb__CompactionResponse *cr = etcdserverpb__compaction_response__unpack(NULL, n, b);
   assert_int_equal(cr->header->revision, 3);
   etcdserverpb__compaction_response__free_unpacked(cr, NULL);
   free(b);
-  assert_int_equal(lkvt_apply(&ts, LKV_OP_COMPACT, &c, &b, &n), LKV_ECOMPACTED);
-  assert_int_equal(lkvt_rev(&ts), 3);
-  lkvt_close(&ts);
+  assert_int_equal(lkvt_apply(ts, LKV_OP_COMPACT, &c, &b, &n), LKV_ECOMPACTED);
+  assert_int_equal(lkvt_rev(ts), 3);
 }
 
 static void test_nospace(void **state) {
@@ -195,18 +189,14 @@ static void test_nospace(void **state) {
   Etcdserverpb__PutRequest tp = lkvt_put_req("t", val);
   Etcdserverpb__RequestOp fo = lkvt_op_put(&tp);
   Etcdserverpb__RequestOp *fos[1] = {&fo};
-  Etcdserverpb__TxnRequest t = ETCDSERVERPB__TXN_REQUEST__INIT;
-  t.n_failure = 1;
-  t.failure = fos;
+  Etcdserverpb__TxnRequest t = lkvt_txn_req(NULL, 0, NULL, 0, fos, 1);
   assert_null(lkvt_do_txn(&ts, &t, &err));
   assert_int_equal(err, LKV_ENOSPACE);
   /* reads, read-only txns, deletes and compaction still work */
   Etcdserverpb__RangeRequest rq = lkvt_range_req("k000", NULL);
   Etcdserverpb__RequestOp ro = lkvt_op_range(&rq);
   Etcdserverpb__RequestOp *ros[1] = {&ro};
-  Etcdserverpb__TxnRequest rt = ETCDSERVERPB__TXN_REQUEST__INIT;
-  rt.n_success = 1;
-  rt.success = ros;
+  Etcdserverpb__TxnRequest rt = lkvt_txn_req(NULL, 0, ros, 1, NULL, 0);
   Etcdserverpb__TxnResponse *tr = lkvt_do_txn(&ts, &rt, &err);
   assert_int_equal(err, 0);
   assert_int_equal(tr->responses[0]->response_range->count, 1);
@@ -227,10 +217,8 @@ static void test_nospace(void **state) {
 }
 
 static void test_long_keys_through_apply(void **state) {
-  (void)state;
-  lkvt_store_t ts;
+  lkvt_store_t *ts = lkvt_fix_store(state);
   int err;
-  lkvt_open(&ts);
   size_t len = 100000;
   char *k1 = malloc(len + 1), *k2 = malloc(len + 1);
   memset(k1, 'p', len);
@@ -238,11 +226,11 @@ static void test_long_keys_through_apply(void **state) {
   k1[len] = k2[len] = 0;
   k1[len - 1] = 'b';
   k2[len - 1] = 'a'; /* same 480-byte prefix: k2 < k1 */
-  lkvt_aput(&ts, k1, "one");
-  lkvt_aput(&ts, k2, "two");
+  lkvt_aput(ts, k1, "one");
+  lkvt_aput(ts, k2, "two");
   Etcdserverpb__RangeRequest q = lkvt_range_req("p", "q");
   Etcdserverpb__RangeResponse *rr;
-  assert_int_equal(lkvt_do_range(&ts, &q, &rr), 0);
+  assert_int_equal(lkvt_do_range(ts, &q, &rr), 0);
   assert_int_equal(rr->count, 2);
   assert_int_equal(rr->kvs[0]->key.len, len);
   assert_memory_equal(rr->kvs[0]->key.data, k2, len);
@@ -258,32 +246,27 @@ static void test_long_keys_through_apply(void **state) {
   Etcdserverpb__DeleteRangeRequest d = lkvt_del_req(k1, NULL);
   Etcdserverpb__RequestOp o = lkvt_op_del(&d);
   Etcdserverpb__RequestOp *os[1] = {&o};
-  Etcdserverpb__TxnRequest t = ETCDSERVERPB__TXN_REQUEST__INIT;
-  t.n_compare = 1;
-  t.compare = cs;
-  t.n_success = 1;
-  t.success = os;
-  Etcdserverpb__TxnResponse *tr = lkvt_do_txn(&ts, &t, &err);
+  Etcdserverpb__TxnRequest t = lkvt_txn_req(cs, 1, os, 1, NULL, 0);
+  Etcdserverpb__TxnResponse *tr = lkvt_do_txn(ts, &t, &err);
   assert_true(tr->succeeded);
   assert_int_equal(tr->responses[0]->response_delete_range->deleted, 1);
   etcdserverpb__txn_response__free_unpacked(tr, NULL);
-  assert_int_equal(lkvt_do_range(&ts, &q, &rr), 0);
+  assert_int_equal(lkvt_do_range(ts, &q, &rr), 0);
   assert_int_equal(rr->count, 1);
   assert_memory_equal(rr->kvs[0]->key.data, k2, len);
   etcdserverpb__range_response__free_unpacked(rr, NULL);
   free(k1);
   free(k2);
-  lkvt_close(&ts);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_put),
-      cmocka_unit_test(test_delete),
-      cmocka_unit_test(test_batch_rollback),
-      cmocka_unit_test(test_compaction_request),
+      LKVT_TEST(test_put),
+      LKVT_TEST(test_delete),
+      LKVT_TEST(test_batch_rollback),
+      LKVT_TEST(test_compaction_request),
       cmocka_unit_test(test_nospace),
-      cmocka_unit_test(test_long_keys_through_apply),
+      LKVT_TEST(test_long_keys_through_apply),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

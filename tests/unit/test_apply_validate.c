@@ -32,11 +32,10 @@ static void test_txn_limits_and_keys(void **state) {
   (void)state;
   Etcdserverpb__PutRequest p[4] = {lkvt_put_req("a", "1"), lkvt_put_req("b", "2"), lkvt_put_req("c", "3"),
                                    lkvt_put_req("d", "4")};
-  Etcdserverpb__RequestOp o[4] = {lkvt_op_put(&p[0]), lkvt_op_put(&p[1]), lkvt_op_put(&p[2]), lkvt_op_put(&p[3])};
+  Etcdserverpb__RequestOp o[4] = {lkvt_op_put(&p[0]), lkvt_op_put(&p[1]), lkvt_op_put(&p[2]),
+                                  lkvt_op_put(&p[3])};
   Etcdserverpb__RequestOp *ops[4] = {&o[0], &o[1], &o[2], &o[3]};
-  Etcdserverpb__TxnRequest t = ETCDSERVERPB__TXN_REQUEST__INIT;
-  t.n_success = 3;
-  t.success = ops;
+  Etcdserverpb__TxnRequest t = lkvt_txn_req(NULL, 0, ops, 3, NULL, 0);
   assert_int_equal(vtxn(&t, 3), 0);
   assert_int_equal(vtxn(&t, 2), LKV_ETOOMANYOPS);
   assert_int_equal(vtxn(&t, 0), 0); /* 0 = etcd's default of 128 */
@@ -44,7 +43,8 @@ static void test_txn_limits_and_keys(void **state) {
   t.n_failure = 3;
   t.failure = ops;
   assert_int_equal(vtxn(&t, 2), LKV_ETOOMANYOPS);
-  Etcdserverpb__Compare cmp[3] = {ETCDSERVERPB__COMPARE__INIT, ETCDSERVERPB__COMPARE__INIT, ETCDSERVERPB__COMPARE__INIT};
+  Etcdserverpb__Compare cmp[3] = {ETCDSERVERPB__COMPARE__INIT, ETCDSERVERPB__COMPARE__INIT,
+                                  ETCDSERVERPB__COMPARE__INIT};
   Etcdserverpb__Compare *cmps[3] = {&cmp[0], &cmp[1], &cmp[2]};
   cmp[0].key = cmp[1].key = cmp[2].key = lkvt_bin("a");
   t.n_failure = 0;
@@ -80,14 +80,10 @@ static void test_nested_budget(void **state) {
   Etcdserverpb__PutRequest p[3] = {lkvt_put_req("a", "1"), lkvt_put_req("b", "2"), lkvt_put_req("c", "3")};
   Etcdserverpb__RequestOp io[2] = {lkvt_op_put(&p[0]), lkvt_op_put(&p[1])};
   Etcdserverpb__RequestOp *iops[2] = {&io[0], &io[1]};
-  Etcdserverpb__TxnRequest inner = ETCDSERVERPB__TXN_REQUEST__INIT;
-  inner.n_success = 2;
-  inner.success = iops;
+  Etcdserverpb__TxnRequest inner = lkvt_txn_req(NULL, 0, iops, 2, NULL, 0);
   Etcdserverpb__RequestOp oo[2] = {lkvt_op_txn(&inner), lkvt_op_put(&p[2])};
   Etcdserverpb__RequestOp *oops[2] = {&oo[0], &oo[1]};
-  Etcdserverpb__TxnRequest outer = ETCDSERVERPB__TXN_REQUEST__INIT;
-  outer.n_success = 2;
-  outer.success = oops;
+  Etcdserverpb__TxnRequest outer = lkvt_txn_req(NULL, 0, oops, 2, NULL, 0);
   assert_int_equal(vtxn(&outer, 4), 0);
   assert_int_equal(vtxn(&outer, 3), LKV_ETOOMANYOPS);
   /* an empty nested txn passes even with no budget left */
@@ -95,17 +91,10 @@ static void test_nested_budget(void **state) {
   assert_int_equal(vtxn(&outer, 2), 0);
 }
 
-/* Builds a txn whose success list is ops[0..n). */
-static Etcdserverpb__TxnRequest txn_of(Etcdserverpb__RequestOp **ops, size_t n) {
-  Etcdserverpb__TxnRequest t = ETCDSERVERPB__TXN_REQUEST__INIT;
-  t.n_success = n;
-  t.success = ops;
-  return t;
-}
-
 static void test_duplicates_flat(void **state) {
   (void)state;
-  Etcdserverpb__PutRequest pa = lkvt_put_req("a", "1"), pa2 = lkvt_put_req("a", "2"), pb = lkvt_put_req("b", "1");
+  Etcdserverpb__PutRequest pa = lkvt_put_req("a", "1"), pa2 = lkvt_put_req("a", "2"),
+                           pb = lkvt_put_req("b", "1");
   Etcdserverpb__DeleteRangeRequest da = lkvt_del_req("a", NULL), dab = lkvt_del_req("a", "c"),
                                    dfrom = lkvt_del_req("a", ""), dpre = lkvt_del_req("b", "c"),
                                    dinv = lkvt_del_req("c", "a");
@@ -114,7 +103,7 @@ static void test_duplicates_flat(void **state) {
   Etcdserverpb__TxnRequest t;
 
   o1 = lkvt_op_put(&pa), o2 = lkvt_op_put(&pa2);
-  t = txn_of(ops, 2);
+  t = lkvt_txn_req(NULL, 0, ops, 2, NULL, 0);
   assert_int_equal(vtxn(&t, 0), LKV_EDUPKEY);
   o2 = lkvt_op_put(&pb);
   assert_int_equal(vtxn(&t, 0), 0);
@@ -131,13 +120,13 @@ static void test_duplicates_flat(void **state) {
   o1 = lkvt_op_del(&dinv), o2 = lkvt_op_put(&pb); /* inverted range: no overlap */
   assert_int_equal(vtxn(&t, 0), 0);
   o1 = lkvt_op_del(&dab), o2 = lkvt_op_del(&da), o3 = lkvt_op_del(&dpre); /* deletes may overlap */
-  t = txn_of(ops, 3);
+  t = lkvt_txn_req(NULL, 0, ops, 3, NULL, 0);
   assert_int_equal(vtxn(&t, 0), 0);
   /* success and failure are checked separately */
   o1 = lkvt_op_put(&pa);
   Etcdserverpb__RequestOp f1 = lkvt_op_put(&pa2);
   Etcdserverpb__RequestOp *fops[1] = {&f1};
-  t = txn_of(ops, 1);
+  t = lkvt_txn_req(NULL, 0, ops, 1, NULL, 0);
   t.n_failure = 1;
   t.failure = fops;
   assert_int_equal(vtxn(&t, 0), 0);
@@ -145,19 +134,20 @@ static void test_duplicates_flat(void **state) {
 
 static void test_duplicates_nested(void **state) {
   (void)state;
-  Etcdserverpb__PutRequest pa = lkvt_put_req("a", "1"), pa2 = lkvt_put_req("a", "2"), pb = lkvt_put_req("b", "1");
+  Etcdserverpb__PutRequest pa = lkvt_put_req("a", "1"), pa2 = lkvt_put_req("a", "2"),
+                           pb = lkvt_put_req("b", "1");
   Etcdserverpb__DeleteRangeRequest da = lkvt_del_req("a", NULL);
   Etcdserverpb__RequestOp then1 = lkvt_op_put(&pa), else1 = lkvt_op_put(&pa2);
   Etcdserverpb__RequestOp *thens[1] = {&then1}, *elses[1] = {&else1};
-  Etcdserverpb__TxnRequest inner = txn_of(thens, 1);
+  Etcdserverpb__TxnRequest inner = lkvt_txn_req(NULL, 0, thens, 1, NULL, 0);
   inner.n_failure = 1;
   inner.failure = elses;
   Etcdserverpb__RequestOp o1 = lkvt_op_txn(&inner), o2, o3;
   Etcdserverpb__RequestOp *ops[3] = {&o1, &o2, &o3};
-  Etcdserverpb__TxnRequest t = txn_of(ops, 1);
+  Etcdserverpb__TxnRequest t = lkvt_txn_req(NULL, 0, ops, 1, NULL, 0);
   assert_int_equal(vtxn(&t, 0), 0); /* then/else of one txn exclude each other */
   o2 = lkvt_op_put(&pa);
-  t = txn_of(ops, 2);
+  t = lkvt_txn_req(NULL, 0, ops, 2, NULL, 0);
   assert_int_equal(vtxn(&t, 0), LKV_EDUPKEY); /* nested put vs outer put */
   o2 = lkvt_op_del(&da);
   assert_int_equal(vtxn(&t, 0), LKV_EDUPKEY); /* nested put vs outer delete */
@@ -170,7 +160,7 @@ static void test_duplicates_nested(void **state) {
   /* nested delete vs outer put */
   Etcdserverpb__RequestOp idel = lkvt_op_del(&da);
   Etcdserverpb__RequestOp *idels[1] = {&idel};
-  Etcdserverpb__TxnRequest dtxn = txn_of(idels, 1);
+  Etcdserverpb__TxnRequest dtxn = lkvt_txn_req(NULL, 0, idels, 1, NULL, 0);
   o1 = lkvt_op_txn(&dtxn);
   o2 = lkvt_op_put(&pa);
   assert_int_equal(vtxn(&t, 0), LKV_EDUPKEY);
@@ -178,7 +168,7 @@ static void test_duplicates_nested(void **state) {
    * deletes seen so far), a delete then a put does not */
   Etcdserverpb__RequestOp iput = lkvt_op_put(&pa);
   Etcdserverpb__RequestOp *iputs[1] = {&iput};
-  Etcdserverpb__TxnRequest ptxn = txn_of(iputs, 1);
+  Etcdserverpb__TxnRequest ptxn = lkvt_txn_req(NULL, 0, iputs, 1, NULL, 0);
   o1 = lkvt_op_txn(&ptxn);
   o2 = lkvt_op_txn(&dtxn);
   assert_int_equal(vtxn(&t, 0), 0);
@@ -188,7 +178,7 @@ static void test_duplicates_nested(void **state) {
   /* two levels deep */
   Etcdserverpb__RequestOp deep = lkvt_op_txn(&ptxn);
   Etcdserverpb__RequestOp *deeps[1] = {&deep};
-  Etcdserverpb__TxnRequest mid = txn_of(deeps, 1);
+  Etcdserverpb__TxnRequest mid = lkvt_txn_req(NULL, 0, deeps, 1, NULL, 0);
   o1 = lkvt_op_txn(&mid);
   o2 = lkvt_op_put(&pa);
   assert_int_equal(vtxn(&t, 0), LKV_EDUPKEY);
@@ -196,10 +186,8 @@ static void test_duplicates_nested(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_put_and_delete),
-      cmocka_unit_test(test_txn_limits_and_keys),
-      cmocka_unit_test(test_nested_budget),
-      cmocka_unit_test(test_duplicates_flat),
+      cmocka_unit_test(test_put_and_delete),    cmocka_unit_test(test_txn_limits_and_keys),
+      cmocka_unit_test(test_nested_budget),     cmocka_unit_test(test_duplicates_flat),
       cmocka_unit_test(test_duplicates_nested),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

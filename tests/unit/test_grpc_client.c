@@ -204,7 +204,7 @@ static void test_unknown_method(void **state) {
   assert_int_equal(lkv_grpc_unary(f->conn, "/t.Echo/Nope", (const uint8_t *)"x", 1, unary_done, &r), 0);
   run_until(f->loop, is_done, &r, 5000);
   assert_int_equal(r.status, LKV_GRPC_UNIMPLEMENTED);
-  assert_non_null(strstr(r.message, "/t.Echo/Nope"));
+  assert_non_null(strstr(r.message, "t.Echo")); /* the server's text, decoded */
   assert_string_equal(lkv_grpc_status_name(r.status), "UNIMPLEMENTED");
 }
 

@@ -1,29 +1,12 @@
 /* Unit tests for compaction: errors, which revisions remain, tombstone removal, reads afterwards. */
 #include "mvcc_testutil.h"
 
-typedef struct hist_s {
-  char buf[1024];
-  size_t len;
-} hist_t;
-
-static int hist_cb(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tomb) {
-  hist_t *h = arg;
-  (void)sub;
-  h->len += (size_t)snprintf(h->buf + h->len, sizeof(h->buf) - h->len, "%s%lld:%.*s ", tomb ? "-" : "",
-                             (long long)kv->mod_revision, (int)kv->key_len, (const char *)kv->key);
-  return 0;
-}
-
-/* The stored history from the compact revision on, as "rev:key" / "-rev:key" (tombstone). */
-static const char *history(lkvt_store_t *ts, hist_t *h) {
-  lkv_mvcc_txn_t *t;
-  h->len = 0;
-  h->buf[0] = 0;
-  assert_int_equal(lkv_mvcc_read_begin(ts->s, &t), 0);
-  int64_t from = lkv_mvcc_txn_compact_rev(t);
-  assert_int_equal(lkv_mvcc_history(t, from < 0 ? 0 : from, 0, hist_cb, h), 0);
-  lkv_mvcc_txn_end(t);
-  return h->buf;
+/* The stored history from the compact revision on (see lkvt_history). */
+static const char *history(lkvt_store_t *ts, char buf[1024]) {
+  lkv_mvcc_stat_t st;
+  assert_int_equal(lkv_mvcc_stat(ts->s, &st), 0);
+  assert_int_equal(lkvt_history(ts, st.compact_revision < 0 ? 0 : st.compact_revision, 0, buf, 1024), 0);
+  return buf;
 }
 
 static uint64_t records(lkvt_store_t *ts) {
@@ -33,130 +16,108 @@ static uint64_t records(lkvt_store_t *ts) {
 }
 
 static void test_errors(void **state) {
-  (void)state;
-  lkvt_store_t ts;
-  lkvt_open(&ts);
-  assert_int_equal(lkvt_compact(&ts, 2), LKV_EFUTUREREV);
-  assert_int_equal(lkvt_compact(&ts, 0), 0); /* like etcd: a fresh store has compact revision -1 */
-  assert_int_equal(lkvt_compact(&ts, 0), LKV_ECOMPACTED);
-  lkvt_put(&ts, "a", "1");
-  lkvt_put(&ts, "a", "2");
-  assert_int_equal(lkvt_compact(&ts, 3), 0);
-  assert_int_equal(lkvt_compact(&ts, 3), LKV_ECOMPACTED);
-  assert_int_equal(lkvt_compact(&ts, 2), LKV_ECOMPACTED);
-  assert_int_equal(lkvt_compact(&ts, 4), LKV_EFUTUREREV);
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  assert_int_equal(lkvt_compact(ts, 2), LKV_EFUTUREREV);
+  assert_int_equal(lkvt_compact(ts, 0), 0); /* like etcd: a fresh store has compact revision -1 */
+  assert_int_equal(lkvt_compact(ts, 0), LKV_ECOMPACTED);
+  lkvt_put(ts, "a", "1");
+  lkvt_put(ts, "a", "2");
+  assert_int_equal(lkvt_compact(ts, 3), 0);
+  assert_int_equal(lkvt_compact(ts, 3), LKV_ECOMPACTED);
+  assert_int_equal(lkvt_compact(ts, 2), LKV_ECOMPACTED);
+  assert_int_equal(lkvt_compact(ts, 4), LKV_EFUTUREREV);
   lkv_mvcc_stat_t st;
-  assert_int_equal(lkv_mvcc_stat(ts.s, &st), 0);
+  assert_int_equal(lkv_mvcc_stat(ts->s, &st), 0);
   assert_int_equal(st.compact_revision, 3);
   assert_int_equal(st.revision, 3); /* compaction takes no revision */
-  lkvt_kvs_t *r = lkvt_kvs_new();
-  assert_int_equal(lkvt_range(&ts, "a", NULL, 2, r), LKV_ECOMPACTED);
-  assert_int_equal(lkvt_range(&ts, "a", NULL, 3, r), 0); /* reading at the compact revision is fine */
+  lkvt_kvs_t *r = lkvt_fix_kvs(state);
+  assert_int_equal(lkvt_range(ts, "a", NULL, 2, r), LKV_ECOMPACTED);
+  assert_int_equal(lkvt_range(ts, "a", NULL, 3, r), 0); /* reading at the compact revision is fine */
   assert_int_equal(r->count, 1);
-  lkv_mvcc_txn_t *t;
-  assert_int_equal(lkv_mvcc_read_begin(ts.s, &t), 0);
-  assert_int_equal(lkv_mvcc_history(t, 2, 0, hist_cb, &(hist_t){0}), LKV_ECOMPACTED);
-  lkv_mvcc_txn_end(t);
-  lkvt_kvs_free(r);
-  lkvt_close(&ts);
+  char h[1024];
+  assert_int_equal(lkvt_history(ts, 2, 0, h, sizeof(h)), LKV_ECOMPACTED);
 }
 
 static void test_generations(void **state) {
-  (void)state;
-  lkvt_store_t ts;
-  hist_t h;
-  lkvt_kvs_t *r = lkvt_kvs_new();
-  lkvt_open(&ts);
-  lkvt_put(&ts, "foo", "1"); /* 2 */
-  lkvt_put(&ts, "foo", "2"); /* 3 */
-  lkvt_del(&ts, "foo", NULL); /* 4 */
-  lkvt_put(&ts, "foo", "3"); /* 5 */
-  lkvt_del(&ts, "foo", NULL); /* 6 */
-  lkvt_put(&ts, "bar", "1"); /* 7 */
-  lkvt_put(&ts, "bar", "2"); /* 8 */
-  assert_string_equal(history(&ts, &h), "2:foo 3:foo -4:foo 5:foo -6:foo 7:bar 8:bar ");
-  assert_int_equal(lkvt_compact(&ts, 3), 0);
-  assert_string_equal(history(&ts, &h), "3:foo -4:foo 5:foo -6:foo 7:bar 8:bar ");
-  assert_int_equal(lkvt_range(&ts, "foo", NULL, 3, r), 0);
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  char h[1024];
+  lkvt_kvs_t *r = lkvt_fix_kvs(state);
+  lkvt_put(ts, "foo", "1");  /* 2 */
+  lkvt_put(ts, "foo", "2");  /* 3 */
+  lkvt_del(ts, "foo", NULL); /* 4 */
+  lkvt_put(ts, "foo", "3");  /* 5 */
+  lkvt_del(ts, "foo", NULL); /* 6 */
+  lkvt_put(ts, "bar", "1");  /* 7 */
+  lkvt_put(ts, "bar", "2");  /* 8 */
+  assert_string_equal(history(ts, h), "2.0:foo=1 3.0:foo=2 -4.0:foo 5.0:foo=3 -6.0:foo 7.0:bar=1 8.0:bar=2 ");
+  assert_int_equal(lkvt_compact(ts, 3), 0);
+  assert_string_equal(history(ts, h), "3.0:foo=2 -4.0:foo 5.0:foo=3 -6.0:foo 7.0:bar=1 8.0:bar=2 ");
+  assert_int_equal(lkvt_range(ts, "foo", NULL, 3, r), 0);
   assert_int_equal(r->n, 1);
   assert_string_equal(r->v[0].value, "2");
   assert_int_equal(r->v[0].version, 2);
-  assert_int_equal(lkvt_compact(&ts, 4), 0); /* the latest <= 4 is a tombstone: it goes too */
-  assert_string_equal(history(&ts, &h), "5:foo -6:foo 7:bar 8:bar ");
-  assert_int_equal(lkvt_range(&ts, "a", "z", 4, r), 0);
+  assert_int_equal(lkvt_compact(ts, 4), 0); /* the latest <= 4 is a tombstone: it goes too */
+  assert_string_equal(history(ts, h), "5.0:foo=3 -6.0:foo 7.0:bar=1 8.0:bar=2 ");
+  assert_int_equal(lkvt_range(ts, "a", "z", 4, r), 0);
   assert_int_equal(r->count, 0);
-  assert_int_equal(lkvt_range(&ts, "a", "z", 5, r), 0);
+  assert_int_equal(lkvt_range(ts, "a", "z", 5, r), 0);
   assert_int_equal(r->count, 1);
-  assert_int_equal(lkvt_compact(&ts, 5), 0);
-  assert_string_equal(history(&ts, &h), "5:foo -6:foo 7:bar 8:bar ");
-  assert_int_equal(lkvt_compact(&ts, 7), 0);
-  assert_string_equal(history(&ts, &h), "7:bar 8:bar ");
-  assert_int_equal(lkvt_compact(&ts, 8), 0);
-  assert_string_equal(history(&ts, &h), "8:bar ");
-  assert_int_equal(records(&ts), 1);
+  assert_int_equal(lkvt_compact(ts, 5), 0);
+  assert_string_equal(history(ts, h), "5.0:foo=3 -6.0:foo 7.0:bar=1 8.0:bar=2 ");
+  assert_int_equal(lkvt_compact(ts, 7), 0);
+  assert_string_equal(history(ts, h), "7.0:bar=1 8.0:bar=2 ");
+  assert_int_equal(lkvt_compact(ts, 8), 0);
+  assert_string_equal(history(ts, h), "8.0:bar=2 ");
+  assert_int_equal(records(ts), 1);
   /* foo is gone from the key index: a new put starts a fresh generation */
-  lkvt_put(&ts, "foo", "4"); /* 9 */
-  assert_int_equal(lkvt_range(&ts, "foo", NULL, 0, r), 0);
+  lkvt_put(ts, "foo", "4"); /* 9 */
+  assert_int_equal(lkvt_range(ts, "foo", NULL, 0, r), 0);
   assert_int_equal(r->v[0].create, 9);
   assert_int_equal(r->v[0].version, 1);
-  lkvt_kvs_free(r);
-  lkvt_close(&ts);
 }
 
 static void test_survivor_superseded_later(void **state) {
-  (void)state;
-  lkvt_store_t ts;
-  hist_t h;
-  lkvt_kvs_t *r = lkvt_kvs_new();
-  lkvt_open(&ts);
-  lkvt_put(&ts, "a", "1"); /* 2 */
-  lkvt_put(&ts, "b", "1"); /* 3 */
-  assert_int_equal(lkvt_compact(&ts, 3), 0);
-  assert_string_equal(history(&ts, &h), "3:b ");
-  lkvt_put(&ts, "a", "2");  /* 4: supersedes a@2, which was kept by the first compaction */
-  lkvt_del(&ts, "b", NULL); /* 5 */
-  lkvt_put(&ts, "c", "1");  /* 6 */
-  assert_int_equal(lkvt_compact(&ts, 6), 0);
-  assert_int_equal(records(&ts), 2); /* a@4 and c@6: a@2, b@3 and b's tombstone are gone */
-  assert_int_equal(lkvt_range(&ts, "\1", "", 6, r), 0);
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  char h[1024];
+  lkvt_kvs_t *r = lkvt_fix_kvs(state);
+  lkvt_put(ts, "a", "1"); /* 2 */
+  lkvt_put(ts, "b", "1"); /* 3 */
+  assert_int_equal(lkvt_compact(ts, 3), 0);
+  assert_string_equal(history(ts, h), "3.0:b=1 ");
+  lkvt_put(ts, "a", "2");  /* 4: supersedes a@2, which was kept by the first compaction */
+  lkvt_del(ts, "b", NULL); /* 5 */
+  lkvt_put(ts, "c", "1");  /* 6 */
+  assert_int_equal(lkvt_compact(ts, 6), 0);
+  assert_int_equal(records(ts), 2); /* a@4 and c@6: a@2, b@3 and b's tombstone are gone */
+  assert_int_equal(lkvt_range(ts, "\1", "", 6, r), 0);
   assert_int_equal(r->count, 2);
   assert_string_equal(r->v[0].key, "a");
   assert_string_equal(r->v[0].value, "2");
   assert_int_equal(r->v[0].version, 2);
   assert_int_equal(r->v[0].create, 2);
   /* untouched since an earlier compaction: still there after a later one */
-  lkvt_put(&ts, "d", "1"); /* 7 */
-  assert_int_equal(lkvt_compact(&ts, 7), 0);
-  assert_int_equal(lkvt_range(&ts, "\1", "", 0, r), 0);
+  lkvt_put(ts, "d", "1"); /* 7 */
+  assert_int_equal(lkvt_compact(ts, 7), 0);
+  assert_int_equal(lkvt_range(ts, "\1", "", 0, r), 0);
   assert_int_equal(r->count, 3);
-  lkv_mvcc_txn_t *t;
-  hist_t all = {0};
-  assert_int_equal(lkv_mvcc_read_begin(ts.s, &t), 0);
-  assert_int_equal(lkv_mvcc_history(t, 0, 0, hist_cb, &all), LKV_ECOMPACTED);
-  lkv_mvcc_txn_end(t);
-  lkvt_kvs_free(r);
-  lkvt_close(&ts);
+  assert_int_equal(lkvt_history(ts, 0, 0, h, sizeof(h)), LKV_ECOMPACTED);
 }
 
 static void test_rollback_restores_compact_rev(void **state) {
-  (void)state;
-  lkvt_store_t ts;
+  lkvt_store_t *ts = lkvt_fix_store(state);
   lkv_mvcc_txn_t *t;
-  lkvt_open(&ts);
-  lkvt_put(&ts, "a", "1");
-  lkvt_put(&ts, "a", "2");
-  assert_int_equal(lkv_mvcc_write_begin(ts.s, &t), 0);
+  lkvt_put(ts, "a", "1");
+  lkvt_put(ts, "a", "2");
+  assert_int_equal(lkv_mvcc_write_begin(ts->s, &t), 0);
   assert_int_equal(lkv_mvcc_req_begin(t), 0);
   assert_int_equal(lkv_mvcc_compact(t, 3), 0);
   assert_int_equal(lkv_mvcc_txn_compact_rev(t), 3);
   assert_int_equal(lkv_mvcc_req_end(t, 0), 0);
   assert_int_equal(lkv_mvcc_txn_compact_rev(t), -1);
   assert_int_equal(lkv_mvcc_write_commit(t), 0);
-  lkvt_kvs_t *r = lkvt_kvs_new();
-  assert_int_equal(lkvt_range(&ts, "a", NULL, 2, r), 0);
+  lkvt_kvs_t *r = lkvt_fix_kvs(state);
+  assert_int_equal(lkvt_range(ts, "a", NULL, 2, r), 0);
   assert_string_equal(r->v[0].value, "1");
-  lkvt_kvs_free(r);
-  lkvt_close(&ts);
 }
 
 /* ---- model check against etcd's rule over random histories ---- */
@@ -175,10 +136,7 @@ static size_t nev;
 static int64_t compacted = -1;
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint64_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
+  return lkvt_rand(&rng);
 }
 
 /* Model value of key k at rev (or -1 when absent). */
@@ -221,7 +179,8 @@ static int cmp_hist_cb(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tomb
   const ev_t *e = &evs[c->i++];
   char key[8];
   snprintf(key, sizeof(key), "k%02d", e->key);
-  if (e->rev != kv->mod_revision || e->tomb != tomb || kv->key_len != 3 || memcmp(kv->key, key, 3) != 0) c->bad = 1;
+  if (e->rev != kv->mod_revision || e->tomb != tomb || kv->key_len != 3 || memcmp(kv->key, key, 3) != 0)
+    c->bad = 1;
   return 0;
 }
 
@@ -257,10 +216,8 @@ static void model_check(lkvt_store_t *ts, lkvt_kvs_t *r, int64_t cur) {
 }
 
 static void test_random_model(void **state) {
-  (void)state;
-  lkvt_store_t ts;
-  lkvt_kvs_t *r = lkvt_kvs_new();
-  lkvt_open(&ts);
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  lkvt_kvs_t *r = lkvt_fix_kvs(state);
   int64_t cur = 1;
   nev = 0;
   compacted = -1;
@@ -270,39 +227,37 @@ static void test_random_model(void **state) {
     snprintf(key, sizeof(key), "k%02d", k);
     if (rnd() % 4 == 0) {
       if (model_get(k, cur) >= 0) {
-        assert_int_equal(lkvt_del(&ts, key, NULL), 1);
+        assert_int_equal(lkvt_del(ts, key, NULL), 1);
         cur++;
         evs[nev++] = (ev_t){.rev = cur, .key = k, .tomb = 1};
       }
     } else {
       char val[16];
       snprintf(val, sizeof(val), "%d", step);
-      lkvt_put(&ts, key, val);
+      lkvt_put(ts, key, val);
       cur++;
       evs[nev++] = (ev_t){.rev = cur, .key = k, .val = step};
     }
     if (step % 50 == 49) {
       int64_t c = compacted + 1 + (int64_t)(rnd() % (uint64_t)(cur - compacted));
       if (c > cur) c = cur;
-      assert_int_equal(lkvt_compact(&ts, c), 0);
+      assert_int_equal(lkvt_compact(ts, c), 0);
       model_compact(c);
-      model_check(&ts, r, cur);
+      model_check(ts, r, cur);
     }
   }
-  assert_int_equal(lkvt_compact(&ts, cur), 0);
+  assert_int_equal(lkvt_compact(ts, cur), 0);
   model_compact(cur);
-  model_check(&ts, r, cur);
-  lkvt_kvs_free(r);
-  lkvt_close(&ts);
+  model_check(ts, r, cur);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_errors),
-      cmocka_unit_test(test_generations),
-      cmocka_unit_test(test_survivor_superseded_later),
-      cmocka_unit_test(test_rollback_restores_compact_rev),
-      cmocka_unit_test(test_random_model),
+      LKVT_TEST(test_errors),
+      LKVT_TEST(test_generations),
+      LKVT_TEST(test_survivor_superseded_later),
+      LKVT_TEST(test_rollback_restores_compact_rev),
+      LKVT_TEST(test_random_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

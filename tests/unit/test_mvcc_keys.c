@@ -6,10 +6,7 @@
 
 static uint64_t rng = 88172645463325252ull;
 static uint64_t next_rand(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
+  return lkvt_rand(&rng);
 }
 
 static void test_encoding(void **state) {
@@ -56,15 +53,13 @@ static int get_len(lkvt_store_t *ts, size_t len, uint8_t fill, lkvt_kvs_t *r) {
 }
 
 static void test_key_sizes(void **state) {
-  (void)state;
-  lkvt_store_t ts;
-  lkvt_kvs_t *r = lkvt_kvs_new();
-  lkvt_open(&ts);
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  lkvt_kvs_t *r = lkvt_fix_kvs(state);
   size_t sizes[] = {1, 479, 480, 481, 10000, 1u << 20};
-  for (size_t i = 0; i < 6; i++) put_len(&ts, sizes[i], 'x', "v1");
-  for (size_t i = 0; i < 6; i++) put_len(&ts, sizes[i], 'x', "v2");
+  for (size_t i = 0; i < 6; i++) put_len(ts, sizes[i], 'x', "v1");
+  for (size_t i = 0; i < 6; i++) put_len(ts, sizes[i], 'x', "v2");
   for (size_t i = 0; i < 6; i++) {
-    assert_int_equal(get_len(&ts, sizes[i], 'x', r), 0);
+    assert_int_equal(get_len(ts, sizes[i], 'x', r), 0);
     assert_int_equal(r->n, 1);
     assert_int_equal(r->v[0].key_len, sizes[i]);
     assert_string_equal(r->v[0].value, "v2");
@@ -72,15 +67,16 @@ static void test_key_sizes(void **state) {
     assert_int_equal(r->v[0].create, 2 + (int64_t)i);
   }
   /* a long key that is not stored, with a stored key's prefix */
-  assert_int_equal(get_len(&ts, 482, 'x', r), 0);
+  assert_int_equal(get_len(ts, 482, 'x', r), 0);
   assert_int_equal(r->count, 0);
   /* all of them in order: x, x*479, x*480, x*481, x*10000, x*1MiB */
-  assert_int_equal(lkvt_range(&ts, "x", "", 0, r), 0);
+  assert_int_equal(lkvt_range(ts, "x", "", 0, r), 0);
   assert_int_equal(r->count, 6);
   for (size_t i = 0; i < 6; i++) assert_int_equal(r->v[i].key_len, sizes[i]);
   /* prefix range "x" .. "y" with a limit inside the long group */
-  lkv_mvcc_range_t q = {.key = (const uint8_t *)"x", .key_len = 1, .end = (const uint8_t *)"y", .end_len = 1, .limit = 4};
-  assert_int_equal(lkvt_range_q(&ts, &q, r), 0);
+  lkv_mvcc_range_t q = {
+      .key = (const uint8_t *)"x", .key_len = 1, .end = (const uint8_t *)"y", .end_len = 1, .limit = 4};
+  assert_int_equal(lkvt_range_q(ts, &q, r), 0);
   assert_int_equal(r->n, 4);
   assert_int_equal(r->count, 6);
   assert_int_equal(r->v[3].key_len, 481);
@@ -89,18 +85,16 @@ static void test_key_sizes(void **state) {
   memset(from, 'x', sizeof(from));
   lkv_mvcc_txn_t *t;
   int64_t n;
-  assert_int_equal(lkv_mvcc_write_begin(ts.s, &t), 0);
+  assert_int_equal(lkv_mvcc_write_begin(ts->s, &t), 0);
   assert_int_equal(lkv_mvcc_req_begin(t), 0);
   assert_int_equal(lkv_mvcc_delete_range(t, from, sizeof(from), (const uint8_t *)"y", 1, &n), 0);
   assert_int_equal(n, 3);
   assert_int_equal(lkv_mvcc_req_end(t, 1), 0);
   assert_int_equal(lkv_mvcc_write_commit(t), 0);
-  assert_int_equal(lkvt_range(&ts, "x", "", 0, r), 0);
+  assert_int_equal(lkvt_range(ts, "x", "", 0, r), 0);
   assert_int_equal(r->count, 3);
-  assert_int_equal(get_len(&ts, 10000, 'x', r), 0);
+  assert_int_equal(get_len(ts, 10000, 'x', r), 0);
   assert_int_equal(r->count, 0);
-  lkvt_kvs_free(r);
-  lkvt_close(&ts);
 }
 
 /* ---- model check: long keys sharing prefixes, mixed with short keys ---- */
@@ -139,7 +133,8 @@ static void make_keys(void) {
       k->b[k->len - 1] = (uint8_t)next_rand(); /* near P, short */
     } else {
       size_t extra = 1 + next_rand() % 40;
-      for (size_t j = 0; j < extra; j++) k->b[T + j] = (uint8_t)(next_rand() % 4 == 0 ? (next_rand() & 1) * 0xff : next_rand());
+      for (size_t j = 0; j < extra; j++)
+        k->b[T + j] = (uint8_t)(next_rand() % 4 == 0 ? (next_rand() & 1) * 0xff : next_rand());
       k->len = T + extra;
       if (kind == 9) k->b[T - 1]++; /* the neighbouring group Q */
     }
@@ -162,12 +157,13 @@ static size_t expect(const uint8_t *s, size_t sl, const uint8_t *e, size_t el, s
   return n;
 }
 
-static void check_range(lkvt_store_t *ts, lkvt_kvs_t *r, const uint8_t *s, size_t sl, const uint8_t *e, size_t el,
-                        size_t limit) {
+static void check_range(lkvt_store_t *ts, lkvt_kvs_t *r, const uint8_t *s, size_t sl, const uint8_t *e,
+                        size_t el, size_t limit) {
   static const uint8_t zero = 0;
   size_t want[NKEYS];
   size_t n = expect(s, sl, e, el, want);
-  lkv_mvcc_range_t q = {.key = s, .key_len = sl, .end = el ? e : &zero, .end_len = el ? el : 1, .limit = limit};
+  lkv_mvcc_range_t q = {
+      .key = s, .key_len = sl, .end = el ? e : &zero, .end_len = el ? el : 1, .limit = limit};
   assert_int_equal(lkvt_range_q(ts, &q, r), 0);
   assert_int_equal(r->count, n);
   size_t got = limit && limit < n ? limit : n;
@@ -187,18 +183,16 @@ static size_t prefix_end(const uint8_t *p, size_t len, uint8_t *out) {
 }
 
 static void test_long_key_groups_model(void **state) {
-  (void)state;
-  lkvt_store_t ts;
-  lkvt_kvs_t *r = lkvt_kvs_new();
-  lkvt_open(&ts);
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  lkvt_kvs_t *r = lkvt_fix_kvs(state);
   make_keys();
   for (size_t i = 0; i < nkeys; i++) {
-    assert_int_equal(lkvt_put_n(&ts, keys[i].b, keys[i].len, "v", 1), 0);
+    assert_int_equal(lkvt_put_n(ts, keys[i].b, keys[i].len, "v", 1), 0);
     keys[i].live = 1;
   }
   /* delete every third key (single-key deletes) */
   lkv_mvcc_txn_t *t;
-  assert_int_equal(lkv_mvcc_write_begin(ts.s, &t), 0);
+  assert_int_equal(lkv_mvcc_write_begin(ts->s, &t), 0);
   assert_int_equal(lkv_mvcc_req_begin(t), 0);
   for (size_t i = 0; i < nkeys; i += 3) {
     int64_t n;
@@ -212,18 +206,19 @@ static void test_long_key_groups_model(void **state) {
   /* point reads, including stored keys' extensions that are not stored */
   for (size_t i = 0; i < nkeys; i++) {
     lkv_mvcc_range_t q = {.key = keys[i].b, .key_len = keys[i].len};
-    assert_int_equal(lkvt_range_q(&ts, &q, r), 0);
+    assert_int_equal(lkvt_range_q(ts, &q, r), 0);
     assert_int_equal(r->count, keys[i].live);
     uint8_t ext[T + 80];
     memcpy(ext, keys[i].b, keys[i].len);
     ext[keys[i].len] = 0x00;
-    int stored = i + 1 < nkeys && keys[i + 1].len == keys[i].len + 1 && memcmp(keys[i + 1].b, ext, keys[i].len + 1) == 0;
+    int stored = i + 1 < nkeys && keys[i + 1].len == keys[i].len + 1 &&
+                 memcmp(keys[i + 1].b, ext, keys[i].len + 1) == 0;
     q = (lkv_mvcc_range_t){.key = ext, .key_len = keys[i].len + 1};
-    assert_int_equal(lkvt_range_q(&ts, &q, r), 0);
+    assert_int_equal(lkvt_range_q(ts, &q, r), 0);
     assert_int_equal(r->count, stored ? keys[i + 1].live : 0);
   }
   /* the whole keyspace */
-  check_range(&ts, r, (const uint8_t *)"\0", 1, NULL, 0, 0);
+  check_range(ts, r, (const uint8_t *)"\0", 1, NULL, 0, 0);
   /* ranges between every pair of bound candidates: stored keys and their neighbours */
   for (int iter = 0; iter < 1500; iter++) {
     mkey_t *a = &keys[next_rand() % nkeys], *b = &keys[next_rand() % nkeys];
@@ -235,28 +230,31 @@ static void test_long_key_groups_model(void **state) {
     if (next_rand() % 3 == 0) el = el > 1 ? el - 1 : el;
     size_t limit = next_rand() % 4 == 0 ? 1 + next_rand() % 10 : 0;
     if (lkv__bytes_cmp(s, sl, e, el) >= 0) {
-      check_range(&ts, r, e, el, s, sl, limit);
+      check_range(ts, r, e, el, s, sl, limit);
     } else {
-      check_range(&ts, r, s, sl, e, el, limit);
+      check_range(ts, r, s, sl, e, el, limit);
     }
-    if (iter % 10 == 0) check_range(&ts, r, s, sl, NULL, 0, limit); /* from key */
-    if (iter % 5 == 0) {                                             /* prefix range */
+    if (iter % 10 == 0) check_range(ts, r, s, sl, NULL, 0, limit); /* from key */
+    if (iter % 5 == 0) {                                           /* prefix range */
       uint8_t pe[T + 80];
       size_t pl = prefix_end(s, sl, pe);
-      check_range(&ts, r, s, sl, pe, pl, limit);
+      check_range(ts, r, s, sl, pe, pl, limit);
     }
   }
   /* historical read before the deletes sees every key */
-  lkv_mvcc_range_t q = {.key = (const uint8_t *)"\0", .key_len = 1, .end = (const uint8_t *)"\xff", .end_len = 1,
+  lkv_mvcc_range_t q = {.key = (const uint8_t *)"\0",
+                        .key_len = 1,
+                        .end = (const uint8_t *)"\xff",
+                        .end_len = 1,
                         .rev = (int64_t)nkeys + 1};
-  assert_int_equal(lkvt_range_q(&ts, &q, r), 0);
+  assert_int_equal(lkvt_range_q(ts, &q, r), 0);
   assert_int_equal(r->count, nkeys);
   for (size_t i = 0; i < nkeys; i++) assert_memory_equal(r->v[i].key, keys[i].b, keys[i].len);
   /* a delete over a prefix that splits the long group removes exactly the model's keys */
   size_t mid = nkeys / 2;
   uint8_t pe[T + 80];
   size_t pl = prefix_end(keys[0].b, 300, pe);
-  assert_int_equal(lkv_mvcc_write_begin(ts.s, &t), 0);
+  assert_int_equal(lkv_mvcc_write_begin(ts->s, &t), 0);
   assert_int_equal(lkv_mvcc_req_begin(t), 0);
   int64_t n;
   assert_int_equal(lkv_mvcc_delete_range(t, keys[mid].b, keys[mid].len, pe, pl, &n), 0);
@@ -265,17 +263,15 @@ static void test_long_key_groups_model(void **state) {
   assert_int_equal(lkv_mvcc_req_end(t, 1), 0);
   assert_int_equal(lkv_mvcc_write_commit(t), 0);
   for (size_t i = 0; i < (size_t)n; i++) keys[want[i]].live = 0;
-  check_range(&ts, r, (const uint8_t *)"\0", 1, NULL, 0, 0);
-  lkvt_kvs_free(r);
-  lkvt_close(&ts);
+  check_range(ts, r, (const uint8_t *)"\0", 1, NULL, 0, 0);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_encoding),
       cmocka_unit_test(test_bytes_cmp),
-      cmocka_unit_test(test_key_sizes),
-      cmocka_unit_test(test_long_key_groups_model),
+      LKVT_TEST(test_key_sizes),
+      LKVT_TEST(test_long_key_groups_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

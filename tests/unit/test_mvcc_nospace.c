@@ -80,10 +80,50 @@ static void test_map_full(void **state) {
   lkvt_close(&ts);
 }
 
+static void test_huge_quota(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  lkvt_open_quota(&ts, INT64_MAX); /* the largest --quota-backend-bytes: in effect no quota */
+  static uint8_t val[4096];
+  assert_int_equal(quota_put(&ts, "k", val, sizeof(val)), 0);
+  lkv_mvcc_txn_t *t;
+  assert_int_equal(lkv_mvcc_write_begin(ts.s, &t), 0);
+  assert_int_equal(lkv_mvcc_quota_check(t, UINT64_MAX - 1), LKV_ENOSPACE); /* no overflow */
+  lkv_mvcc_txn_end(t);
+  lkvt_close(&ts);
+}
+
+static void test_reopen_with_smaller_quota(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  size_t len = 8u << 20;
+  uint8_t *val = malloc(len);
+  memset(val, 'x', len);
+  lkvt_open_quota(&ts, 1u << 30);
+  for (int i = 0; i < 9; i++) { /* 72 MiB: more than a 1 MiB quota's map of 66 MiB */
+    char k[8];
+    snprintf(k, sizeof(k), "k%d", i);
+    assert_int_equal(lkvt_put_n(&ts, k, strlen(k), val, len), 0);
+  }
+  lkv_mvcc_close(ts.s);
+  lkv_mvcc_options_t o = {.dir = ts.dir, .quota_bytes = 1u << 20};
+  assert_int_equal(lkv_mvcc_open(&ts.s, &o), 0); /* LMDB grows the map to the data */
+  lkvt_kvs_t *r = lkvt_kvs_new();
+  assert_int_equal(lkvt_range(&ts, "k8", NULL, 0, r), 0);
+  assert_int_equal(r->v[0].value_len, len);
+  assert_int_equal(quota_put(&ts, "more", val, 1), LKV_ENOSPACE);
+  assert_int_equal(lkvt_del(&ts, "k", "l"), 9);
+  lkvt_kvs_free(r);
+  free(val);
+  lkvt_close(&ts);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_quota),
       cmocka_unit_test(test_map_full),
+      cmocka_unit_test(test_huge_quota),
+      cmocka_unit_test(test_reopen_with_smaller_quota),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "common/error.h"
@@ -104,7 +105,8 @@ static void test_record_corrupt(void **state) {
 static void test_dup_roundtrip_and_order(void **state) {
   (void)state;
   uint8_t a[LKV__DUP_LEN], b[LKV__DUP_LEN];
-  lkv__dup_t d = {.main = 7, .sub = 2, .flags = LKV__REC_TOMBSTONE, .create = 3, .version = 4, .lease = 99}, e;
+  lkv__dup_t d = {.main = 7, .sub = 2, .flags = LKV__REC_TOMBSTONE, .create = 3, .version = 4, .lease = 99},
+             e;
   lkv__dup_encode(&d, a);
   assert_int_equal(lkv__dup_decode(a, sizeof(a), &e), 0);
   assert_int_equal(e.main, 7);

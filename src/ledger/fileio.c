@@ -1,0 +1,111 @@
+/* Whole-buffer pread/pwrite, ledger file headers and directory syncs (see internal.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "ledger/internal.h"
+
+int lkv__pread_full(int fd, void *buf, size_t len, uint64_t off) {
+  uint8_t *p = buf;
+  while (len) {
+    ssize_t r = pread(fd, p, len, (off_t)off);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (r == 0) return LKV_EIO;
+    p += r;
+    len -= (size_t)r;
+    off += (uint64_t)r;
+  }
+  return 0;
+}
+
+int lkv__pwrite_full(int fd, const void *buf, size_t len, uint64_t off) {
+  const uint8_t *p = buf;
+  while (len) {
+    ssize_t w = pwrite(fd, p, len, (off_t)off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (w == 0) return LKV_EIO;
+    p += w;
+    len -= (size_t)w;
+    off += (uint64_t)w;
+  }
+  return 0;
+}
+
+int lkv__fsync_parent(const char *path) {
+  char copy[PATH_MAX];
+  if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy)) return LKV_EINVAL;
+  int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return -errno;
+  int rc = fsync(dfd) ? -errno : 0;
+  close(dfd);
+  return rc;
+}
+
+int lkv__mkdirs(const char *path, mode_t mode) {
+  char copy[PATH_MAX];
+  size_t len = strlen(path);
+  if (len == 0 || len >= sizeof(copy)) return LKV_EINVAL;
+  memcpy(copy, path, len + 1);
+  for (char *p = copy + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(copy, mode) && errno != EEXIST) return -errno;
+    *p = '/';
+  }
+  if (mkdir(copy, mode) && errno != EEXIST) return -errno;
+  return 0;
+}
+
+int lkv__file_open(const char *path, const char *magic, uint32_t version, int *fd, uint64_t *size, int *fresh) {
+  uint8_t want[LKV__FILE_HEADER_LEN] = {0}, have[LKV__FILE_HEADER_LEN] = {0};
+  struct stat st;
+  int rc;
+  memcpy(want, magic, 8);
+  lkv__put_be32(want + 8, version);
+  *fresh = 0;
+  int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (f < 0) return -errno;
+  if (fstat(f, &st)) {
+    rc = -errno;
+    goto err_after_open;
+  }
+  size_t got = st.st_size < LKV__FILE_HEADER_LEN ? (size_t)st.st_size : LKV__FILE_HEADER_LEN;
+  if ((rc = lkv__pread_full(f, have, got, 0))) goto err_after_open;
+  if (got < LKV__FILE_HEADER_LEN) {
+    if (memcmp(have, want, got)) {
+      rc = LKV_ECORRUPT;
+      goto err_after_open;
+    }
+    if ((rc = lkv__pwrite_full(f, want, sizeof(want), 0))) goto err_after_open;
+    if (ftruncate(f, LKV__FILE_HEADER_LEN) || fdatasync(f)) {
+      rc = -errno;
+      goto err_after_open;
+    }
+    if ((rc = lkv__fsync_parent(path))) goto err_after_open;
+    *fresh = 1;
+    *size = LKV__FILE_HEADER_LEN;
+  } else {
+    if (memcmp(have, want, sizeof(want))) {
+      rc = LKV_ECORRUPT;
+      goto err_after_open;
+    }
+    *size = (uint64_t)st.st_size;
+  }
+  *fd = f;
+  return 0;
+
+err_after_open:
+  close(f);
+  return rc;
+}
