@@ -1,4 +1,7 @@
 /* etcdserverpb.Maintenance: Status and Alarm (this single node is always its own leader). */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "api/service.h"
 #include "common/error.h"
 
@@ -31,30 +34,43 @@ void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
   resp.raftindex = (uint64_t)st.revision;
   resp.raftappliedindex = (uint64_t)st.revision;
   resp.raftterm = api->id.raft_term;
+  /* etcd lists each raised alarm as its AlarmMember in protobuf text form. */
+  char nospace[64], corrupt[64];
+  char *errors[2];
+  if (st.alarms & LKV_MVCC_ALARM_NOSPACE) {
+    snprintf(nospace, sizeof(nospace), "memberID:%llu alarm:NOSPACE ", (unsigned long long)api->id.member_id);
+    errors[resp.n_errors++] = nospace;
+  }
+  if (st.alarms & LKV_MVCC_ALARM_CORRUPT) {
+    snprintf(corrupt, sizeof(corrupt), "memberID:%llu alarm:CORRUPT ", (unsigned long long)api->id.member_id);
+    errors[resp.n_errors++] = corrupt;
+  }
+  resp.errors = errors;
   lkv__api_reply(call, &resp.base);
 }
 
-/* No alarms exist yet (NOSPACE is reported per request); GET answers with the empty list, as etcd does
- * when nothing is raised. Activating or deactivating alarms is not supported yet. */
+/* GET is a read served from a snapshot; ACTIVATE and DEACTIVATE change replicated state, so they are
+ * proposed like any write. */
 void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
   Etcdserverpb__AlarmRequest *req =
       (Etcdserverpb__AlarmRequest *)lkv__api_unpack(call, &etcdserverpb__alarm_request__descriptor, data, len);
   if (!req) return;
-  int action = req->action;
-  protobuf_c_message_free_unpacked(&req->base, NULL);
-  if (action != ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET) {
-    lkv__api_fail(call, LKV_EUNSUPPORTED);
-    return;
-  }
-  lkv_mvcc_stat_t st;
-  int rc = lkv_mvcc_stat(api->store, &st);
-  if (rc != 0) {
+  if (req->action != ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET) {
+    int rc = lkv_apply_validate(LKV_OP_ALARM, &req->base, &api->limits);
+    if (rc == 0) {
+      lkv__api_propose(api, call, LKV_OP_ALARM, &req->base);
+      return;
+    }
     lkv__api_fail(call, rc);
-    return;
+  } else {
+    uint8_t *resp = NULL;
+    size_t resp_len = 0;
+    int rc = lkv_apply_alarm_get(api->store, &api->id, req, &resp, &resp_len);
+    if (rc == 0)
+      lkv__api_reply_packed(call, resp, resp_len);
+    else
+      lkv__api_fail(call, rc);
+    free(resp);
   }
-  Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-  fill_header(api, &hdr, st.revision);
-  Etcdserverpb__AlarmResponse resp = ETCDSERVERPB__ALARM_RESPONSE__INIT;
-  resp.header = &hdr;
-  lkv__api_reply(call, &resp.base);
+  protobuf_c_message_free_unpacked(&req->base, NULL);
 }

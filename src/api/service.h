@@ -24,6 +24,15 @@ void lkv__cluster_member_list(lkv_api_t *api, lkv_call_t *call, const uint8_t *d
 ProtobufCMessage *lkv__api_unpack(lkv_call_t *call, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
                                   size_t len);
 
+/* Unpacks a write request and runs lkv_apply_validate on it; returns NULL when the call has been answered
+ * with an error. Free the result with protobuf_c_message_free_unpacked or pass it to lkv__api_propose. */
+ProtobufCMessage *lkv__api_unpack_write(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind,
+                                        const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
+
+/* Hands a validated request to the replicator, which answers the call once the outcome is durable.
+ * Takes ownership of msg. */
+void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg);
+
 /* Sends already packed response bytes and finishes the call with OK. */
 void lkv__api_reply_packed(lkv_call_t *call, const uint8_t *resp, size_t len);
 

@@ -34,7 +34,8 @@ typedef enum {
   LKV_OP_PUT = 1,          /* Etcdserverpb__PutRequest */
   LKV_OP_DELETE_RANGE = 2, /* Etcdserverpb__DeleteRangeRequest */
   LKV_OP_TXN = 3,          /* Etcdserverpb__TxnRequest */
-  LKV_OP_COMPACT = 4       /* Etcdserverpb__CompactionRequest */
+  LKV_OP_COMPACT = 4,      /* Etcdserverpb__CompactionRequest */
+  LKV_OP_ALARM = 5         /* Etcdserverpb__AlarmRequest with ACTIVATE or DEACTIVATE */
 } lkv_op_kind_t;
 
 /* One write request in a batch, with its outcome. */
@@ -86,5 +87,12 @@ int lkv_apply_txn_is_readonly(const Etcdserverpb__TxnRequest *req);
  * Returns 0, LKV_EINVAL (not read-only), or the codes of lkv_apply_range. */
 int lkv_apply_txn_read(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__TxnRequest *req,
                        uint8_t **resp, size_t *resp_len);
+
+/* Serves Maintenance.Alarm GET (list raised alarms) from a read snapshot, like lkv_apply_range. Alarms
+ * are changed through lkv_apply_batch (LKV_OP_ALARM); a write refused for lack of space raises NOSPACE,
+ * after which Put and Txn with a put are refused (LKV_ENOSPACE) until NOSPACE is deactivated.
+ * Returns 0 with a malloc'd packed AlarmResponse, LKV_EINVAL (not a GET), or the codes of lkv_apply_range. */
+int lkv_apply_alarm_get(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__AlarmRequest *req,
+                        uint8_t **resp, size_t *resp_len);
 
 #endif

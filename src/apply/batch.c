@@ -45,7 +45,8 @@ static int apply_compact(lkv__op_ctx_t *c, const Etcdserverpb__CompactionRequest
 static int apply_one(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, lkv_apply_req_t *req) {
   ProtobufCMessage *resp = NULL;
   Etcdserverpb__ResponseHeader **hdr = NULL;
-  int rc;
+  int rc = lkv__alarm_check(c->t, req);
+  if (rc) return rc;
   switch (req->kind) {
     case LKV_OP_PUT: {
       const Etcdserverpb__PutRequest *p = (const Etcdserverpb__PutRequest *)req->msg;
@@ -70,6 +71,12 @@ static int apply_one(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, lkv_apply
     case LKV_OP_COMPACT: {
       Etcdserverpb__CompactionResponse *r = NULL;
       rc = apply_compact(c, (const Etcdserverpb__CompactionRequest *)req->msg, &r);
+      if (r) resp = &r->base, hdr = &r->header;
+      break;
+    }
+    case LKV_OP_ALARM: {
+      Etcdserverpb__AlarmResponse *r = NULL;
+      rc = lkv__apply_alarm(c, id, (const Etcdserverpb__AlarmRequest *)req->msg, &r);
       if (r) resp = &r->base, hdr = &r->header;
       break;
     }
@@ -107,6 +114,15 @@ int lkv_apply_batch(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply
       reqs[i].resp_len = 0;
     }
     reqs[i].err = err;
+    /* A write refused for lack of space raises NOSPACE, as etcd's quota check does: from then on writes
+     * that add data are refused until the alarm is deactivated. */
+    if (err == LKV_ENOSPACE) {
+      rc = lkv__alarm_raise(t, LKV_MVCC_ALARM_NOSPACE);
+      if (rc) {
+        lkv_mvcc_txn_end(t);
+        goto fail;
+      }
+    }
   }
   rc = lkv_mvcc_write_commit(t);
   if (!rc) return 0;

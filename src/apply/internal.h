@@ -33,6 +33,19 @@ int lkv__apply_delete(lkv__op_ctx_t *c, const Etcdserverpb__DeleteRangeRequest *
 int lkv__apply_txn(lkv__op_ctx_t *c, const Etcdserverpb__TxnRequest *rt, uint64_t quota_cost,
                    Etcdserverpb__TxnResponse **out);
 
+/* Returns LKV_ENOSPACE when the NOSPACE alarm is raised and req would add data (etcd's capped applier),
+ * 0 when req may run, or an LKV_E* storage code. */
+int lkv__alarm_check(lkv_mvcc_txn_t *t, const lkv_apply_req_t *req);
+
+/* Raises an alarm bit (LKV_MVCC_ALARM_*) in a request bracket of its own; no-op when already raised.
+ * Call between requests of a batch. Returns 0 or an LKV_E* code. */
+int lkv__alarm_raise(lkv_mvcc_txn_t *t, uint32_t bit);
+
+/* etcd's Alarm: GET lists raised alarms, ACTIVATE/DEACTIVATE change this member's (in a request bracket).
+ * Sets *out (header with revision only). Returns 0 or an LKV_E* code. */
+int lkv__apply_alarm(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, const Etcdserverpb__AlarmRequest *a,
+                     Etcdserverpb__AlarmResponse **out);
+
 /* etcd's quota cost of a put (kvOverhead 256 + key + value) and of a txn (the costlier branch). */
 uint64_t lkv__cost_put(const Etcdserverpb__PutRequest *p);
 uint64_t lkv__cost_txn(const Etcdserverpb__TxnRequest *rt);

@@ -4,7 +4,7 @@
 
 /* One read operation: runs req on c and returns the response message and its outer header. */
 typedef int (*read_op_fn)(lkv__op_ctx_t *c, const void *req, ProtobufCMessage **resp,
-                          Etcdserverpb__ResponseHeader **hdr);
+                          Etcdserverpb__ResponseHeader **hdr, const lkv_apply_identity_t *id);
 
 /* Runs op in a read snapshot and packs its response while the snapshot is still open, so the response
  * can point straight into storage memory. */
@@ -18,7 +18,7 @@ static int serve(lkv_mvcc_t *store, const lkv_apply_identity_t *id, read_op_fn o
   if (rc) return rc;
   lkv__arena_init(&arena);
   lkv__op_ctx_t c = {.t = t, .arena = &arena, .copy = 0};
-  rc = op(&c, req, &msg, &hdr);
+  rc = op(&c, req, &msg, &hdr, id);
   if (!rc) {
     lkv__header_fill(hdr, id);
     rc = lkv__pack(msg, resp, resp_len);
@@ -29,7 +29,8 @@ static int serve(lkv_mvcc_t *store, const lkv_apply_identity_t *id, read_op_fn o
 }
 
 static int range_op(lkv__op_ctx_t *c, const void *req, ProtobufCMessage **resp,
-                    Etcdserverpb__ResponseHeader **hdr) {
+                    Etcdserverpb__ResponseHeader **hdr, const lkv_apply_identity_t *id) {
+  (void)id;
   Etcdserverpb__RangeResponse *r;
   int rc = lkv__apply_range(c, req, &r);
   if (rc) return rc;
@@ -39,9 +40,20 @@ static int range_op(lkv__op_ctx_t *c, const void *req, ProtobufCMessage **resp,
 }
 
 static int txn_op(lkv__op_ctx_t *c, const void *req, ProtobufCMessage **resp,
-                  Etcdserverpb__ResponseHeader **hdr) {
+                  Etcdserverpb__ResponseHeader **hdr, const lkv_apply_identity_t *id) {
+  (void)id;
   Etcdserverpb__TxnResponse *r;
   int rc = lkv__apply_txn(c, req, 0, &r);
+  if (rc) return rc;
+  *resp = &r->base;
+  *hdr = r->header;
+  return 0;
+}
+
+static int alarm_op(lkv__op_ctx_t *c, const void *req, ProtobufCMessage **resp,
+                    Etcdserverpb__ResponseHeader **hdr, const lkv_apply_identity_t *id) {
+  Etcdserverpb__AlarmResponse *r;
+  int rc = lkv__apply_alarm(c, id, req, &r);
   if (rc) return rc;
   *resp = &r->base;
   *hdr = r->header;
@@ -58,4 +70,10 @@ int lkv_apply_txn_read(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const 
                        uint8_t **resp, size_t *resp_len) {
   if (!lkv_apply_txn_is_readonly(req)) return LKV_EINVAL;
   return serve(store, id, txn_op, req, resp, resp_len);
+}
+
+int lkv_apply_alarm_get(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__AlarmRequest *req,
+                        uint8_t **resp, size_t *resp_len) {
+  if (req->action != ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET) return LKV_EINVAL;
+  return serve(store, id, alarm_op, req, resp, resp_len);
 }

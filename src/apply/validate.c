@@ -212,6 +212,13 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
     }
     case LKV_OP_COMPACT:
       return 0;
+    case LKV_OP_ALARM: {
+      int action = ((const Etcdserverpb__AlarmRequest *)msg)->action;
+      return action == ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE ||
+                     action == ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__DEACTIVATE
+                 ? 0
+                 : LKV_EINVAL;
+    }
     default:
       return LKV_EINVAL;
   }

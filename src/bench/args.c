@@ -9,7 +9,8 @@
 
 #include "common/error.h"
 
-static const char *const workload_names[] = {"put", "range", "txn-put", "txn-mixed", "watch", "lease-keepalive"};
+static const char *const workload_names[] = {"put",       "range", "txn-put",
+                                             "txn-mixed", "watch", "lease-keepalive"};
 #define N_WORKLOADS (sizeof(workload_names) / sizeof(workload_names[0]))
 
 const char *lkv_bench_workload_name(lkv_bench_workload_t w) {
@@ -39,7 +40,8 @@ static const flag_t flags[] = {
     {"val-size", F_SIZE, OFF(val_size), 0, 16 << 20, "bytes per value (default 8)"},
     {"key-space", F_U64, OFF(key_space), 1, 1e15, "distinct keys (default 100000)"},
     {"sequential-keys", F_BOOL, OFF(sequential_keys), 0, 0, "keys in order instead of random"},
-    {"consistency", F_CONSISTENCY, OFF(serializable), 0, 0, "range: l[inearizable] or s[erializable] (default l)"},
+    {"consistency", F_CONSISTENCY, OFF(serializable), 0, 0,
+     "range: l[inearizable] or s[erializable] (default l)"},
     {"rw-ratio", F_DOUBLE, OFF(rw_ratio), 0, 1e6, "txn-mixed: reads per write (default 1)"},
     {"txn-ops", F_INT, OFF(txn_ops), 1, 10000, "txn-put: puts per transaction (default 1)"},
     {"watchers", F_INT, OFF(watchers), 1, 1000000, "watch: watch streams (default 10)"},
@@ -50,15 +52,17 @@ static const flag_t flags[] = {
 #define N_FLAGS (sizeof(flags) / sizeof(flags[0]))
 
 void lkv_bench_args_usage(FILE *f) {
-  fputs("Usage: ledgerkv bench WORKLOAD [flags]\n"
-        "Load generator for any etcd v3 API server (plain-text gRPC).\n"
-        "Workloads: put, range, txn-put, txn-mixed, watch, lease-keepalive\n"
-        "Flags:\n",
-        f);
+  fputs(
+      "Usage: ledgerkv bench WORKLOAD [flags]\n"
+      "Load generator for any etcd v3 API server (plain-text gRPC).\n"
+      "Workloads: put, range, txn-put, txn-mixed, watch, lease-keepalive\n"
+      "Flags:\n",
+      f);
   for (size_t i = 0; i < N_FLAGS; i++) fprintf(f, "  --%-16s %s\n", flags[i].name, flags[i].help);
-  fputs("Latency is measured per request from the moment it was due to be sent (open loop: its scheduled\n"
-        "time, so queueing behind a slow server counts), into a log-linear histogram of every request.\n",
-        f);
+  fputs(
+      "Latency is measured per request from the moment it was due to be sent (open loop: its scheduled\n"
+      "time, so queueing behind a slow server counts), into a log-linear histogram of every request.\n",
+      f);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
@@ -75,11 +79,16 @@ int lkv_bench_parse_duration(const char *s, uint64_t *ms) {
   double v = strtod(s, &end);
   if (end == s || errno || !(v >= 0) || isinf(v)) return LKV_EINVAL;
   double scale;
-  if (*end == '\0' || strcmp(end, "s") == 0) scale = 1000;
-  else if (strcmp(end, "ms") == 0) scale = 1;
-  else if (strcmp(end, "m") == 0) scale = 60e3;
-  else if (strcmp(end, "h") == 0) scale = 3600e3;
-  else return LKV_EINVAL;
+  if (*end == '\0' || strcmp(end, "s") == 0)
+    scale = 1000;
+  else if (strcmp(end, "ms") == 0)
+    scale = 1;
+  else if (strcmp(end, "m") == 0)
+    scale = 60e3;
+  else if (strcmp(end, "h") == 0)
+    scale = 3600e3;
+  else
+    return LKV_EINVAL;
   double r = v * scale;
   if (r > 1e15) return LKV_EINVAL;
   *ms = (uint64_t)(r + 0.5);
@@ -89,13 +98,16 @@ int lkv_bench_parse_duration(const char *s, uint64_t *ms) {
 /* One "host:port", "[v6]:port" or "http://host:port" (TLS is not spoken: https is refused). */
 static int parse_endpoint(const char *s, lkv_bench_endpoint_t *ep, char *err, size_t errlen) {
   const char *p = s;
-  if (strncmp(p, "http://", 7) == 0) p += 7;
-  else if (strstr(p, "://")) return fail(err, errlen, "endpoint \"%s\": only http:// (plain-text) is supported", s);
+  if (strncmp(p, "http://", 7) == 0)
+    p += 7;
+  else if (strstr(p, "://"))
+    return fail(err, errlen, "endpoint \"%s\": only http:// (plain-text) is supported", s);
   const char *host = p, *host_end, *colon;
   if (*p == '[') {
     host = p + 1;
     host_end = strchr(host, ']');
-    if (!host_end || host_end[1] != ':') return fail(err, errlen, "endpoint \"%s\": expected [address]:port", s);
+    if (!host_end || host_end[1] != ':')
+      return fail(err, errlen, "endpoint \"%s\": expected [address]:port", s);
     colon = host_end + 1;
   } else {
     colon = strrchr(p, ':');
@@ -149,9 +161,12 @@ static int parse_number(const flag_t *f, const char *v, double *out, char *err, 
   char *end;
   errno = 0;
   double d = strtod(v, &end);
-  if (end == v || *end != '\0' || errno || isnan(d)) return fail(err, errlen, "--%s: \"%s\" is not a number", f->name, v);
-  if (f->kind != F_DOUBLE && d != floor(d)) return fail(err, errlen, "--%s: \"%s\" is not a whole number", f->name, v);
-  if (d < f->min || d > f->max) return fail(err, errlen, "--%s: %s is out of range [%.15g, %.15g]", f->name, v, f->min, f->max);
+  if (end == v || *end != '\0' || errno || isnan(d))
+    return fail(err, errlen, "--%s: \"%s\" is not a number", f->name, v);
+  if (f->kind != F_DOUBLE && d != floor(d))
+    return fail(err, errlen, "--%s: \"%s\" is not a whole number", f->name, v);
+  if (d < f->min || d > f->max)
+    return fail(err, errlen, "--%s: %s is out of range [%.15g, %.15g]", f->name, v, f->min, f->max);
   *out = d;
   return 0;
 }
@@ -171,9 +186,12 @@ static int apply_flag(lkv_bench_config_t *cfg, const flag_t *f, const char *v, c
       }
       return 0;
     case F_CONSISTENCY:
-      if (strcmp(v, "l") == 0 || strcmp(v, "linearizable") == 0) cfg->serializable = 0;
-      else if (strcmp(v, "s") == 0 || strcmp(v, "serializable") == 0) cfg->serializable = 1;
-      else return fail(err, errlen, "--consistency: \"%s\" is neither l[inearizable] nor s[erializable]", v);
+      if (strcmp(v, "l") == 0 || strcmp(v, "linearizable") == 0)
+        cfg->serializable = 0;
+      else if (strcmp(v, "s") == 0 || strcmp(v, "serializable") == 0)
+        cfg->serializable = 1;
+      else
+        return fail(err, errlen, "--consistency: \"%s\" is neither l[inearizable] nor s[erializable]", v);
       return 0;
     default:
       break;
@@ -181,11 +199,21 @@ static int apply_flag(lkv_bench_config_t *cfg, const flag_t *f, const char *v, c
   int rv = parse_number(f, v, &d, err, errlen);
   if (rv != 0) return rv;
   switch (f->kind) {
-    case F_INT: *(int *)(base + f->off) = (int)d; break;
-    case F_U64: *(uint64_t *)(base + f->off) = (uint64_t)d; break;
-    case F_SIZE: *(size_t *)(base + f->off) = (size_t)d; break;
-    case F_I64: *(int64_t *)(base + f->off) = (int64_t)d; break;
-    default: *(double *)(base + f->off) = d; break;
+    case F_INT:
+      *(int *)(base + f->off) = (int)d;
+      break;
+    case F_U64:
+      *(uint64_t *)(base + f->off) = (uint64_t)d;
+      break;
+    case F_SIZE:
+      *(size_t *)(base + f->off) = (size_t)d;
+      break;
+    case F_I64:
+      *(int64_t *)(base + f->off) = (int64_t)d;
+      break;
+    default:
+      *(double *)(base + f->off) = d;
+      break;
   }
   return 0;
 }
@@ -213,14 +241,17 @@ static int digits(uint64_t v) {
 
 /* Cross-flag rules, checked once everything is parsed. */
 static int check(lkv_bench_config_t *cfg, char *err, size_t errlen) {
-  if (cfg->threads > cfg->conns) return fail(err, errlen, "--threads (%d) must not exceed --conns (%d)", cfg->threads, cfg->conns);
-  if (cfg->threads > cfg->clients) return fail(err, errlen, "--threads (%d) must not exceed --clients (%d)", cfg->threads, cfg->clients);
+  if (cfg->threads > cfg->conns)
+    return fail(err, errlen, "--threads (%d) must not exceed --conns (%d)", cfg->threads, cfg->conns);
+  if (cfg->threads > cfg->clients)
+    return fail(err, errlen, "--threads (%d) must not exceed --clients (%d)", cfg->threads, cfg->clients);
   if ((int)cfg->key_size < digits(cfg->key_space - 1)) {
-    return fail(err, errlen, "--key-size %zu is too small for --key-space %llu (needs %d digits)", cfg->key_size,
-                (unsigned long long)cfg->key_space, digits(cfg->key_space - 1));
+    return fail(err, errlen, "--key-size %zu is too small for --key-space %llu (needs %d digits)",
+                cfg->key_size, (unsigned long long)cfg->key_space, digits(cfg->key_space - 1));
   }
   if (cfg->workload == LKV_BENCH_TXN_PUT && (uint64_t)cfg->txn_ops > cfg->key_space) {
-    return fail(err, errlen, "--txn-ops (%d) must not exceed --key-space: a txn may not put one key twice", cfg->txn_ops);
+    return fail(err, errlen, "--txn-ops (%d) must not exceed --key-space: a txn may not put one key twice",
+                cfg->txn_ops);
   }
   if (cfg->workload == LKV_BENCH_WATCH && cfg->val_size < 8) {
     return fail(err, errlen, "watch: --val-size must be at least 8 (values carry the send time)");
@@ -234,7 +265,9 @@ int lkv_bench_args_parse(lkv_bench_config_t *cfg, int argc, char **argv, char *e
   int rv;
   set_defaults(cfg);
   err[0] = '\0';
-  if (argc < 1 || !argv[0]) return fail(err, errlen, "missing workload (one of put, range, txn-put, txn-mixed, watch, lease-keepalive)");
+  if (argc < 1 || !argv[0])
+    return fail(err, errlen,
+                "missing workload (one of put, range, txn-put, txn-mixed, watch, lease-keepalive)");
   if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
     lkv_bench_args_usage(stdout);
     return LKV_BENCH_ARGS_HELP;

@@ -7,12 +7,12 @@
 #include <stdio.h>
 
 typedef enum {
-  LKV_BENCH_PUT,             /* KV.Put of one key */
-  LKV_BENCH_RANGE,           /* KV.Range of one key, linearizable or serializable */
-  LKV_BENCH_TXN_PUT,         /* KV.Txn with --txn-ops puts */
-  LKV_BENCH_TXN_MIXED,       /* KV.Txn, each one range or one put (--rw-ratio reads per write) */
-  LKV_BENCH_WATCH,           /* puts observed by --watchers watch streams: put-to-event latency */
-  LKV_BENCH_LEASE_KEEPALIVE  /* LeaseKeepAlive round trips, one lease and stream per client */
+  LKV_BENCH_PUT,            /* KV.Put of one key */
+  LKV_BENCH_RANGE,          /* KV.Range of one key, linearizable or serializable */
+  LKV_BENCH_TXN_PUT,        /* KV.Txn with --txn-ops puts */
+  LKV_BENCH_TXN_MIXED,      /* KV.Txn, each one range or one put (--rw-ratio reads per write) */
+  LKV_BENCH_WATCH,          /* puts observed by --watchers watch streams: put-to-event latency */
+  LKV_BENCH_LEASE_KEEPALIVE /* LeaseKeepAlive round trips, one lease and stream per client */
 } lkv_bench_workload_t;
 
 typedef struct lkv_bench_endpoint_s {
@@ -24,23 +24,23 @@ typedef struct lkv_bench_config_s {
   lkv_bench_workload_t workload;
   lkv_bench_endpoint_t *endpoints; /* connections go round-robin over these */
   size_t n_endpoints;
-  int conns;             /* TCP connections (HTTP/2 sessions), spread over the threads */
-  int clients;           /* requests in flight at most (closed loop: each client waits for its answer) */
-  int threads;           /* client threads, each with its own event loop */
-  uint64_t total;        /* requests to send; 0: until the duration ends */
-  uint64_t duration_ms;  /* 0: until total is reached */
-  double rate;           /* requests per second offered (open loop); 0: closed loop */
-  size_t key_size;       /* bytes per key: the key number in decimal, zero-padded */
-  size_t val_size;       /* bytes per value */
-  uint64_t key_space;    /* distinct keys */
-  int sequential_keys;   /* key = request number mod key_space, instead of uniformly random */
-  int serializable;      /* range: serializable instead of linearizable */
-  double rw_ratio;       /* txn-mixed: reads per write */
-  int txn_ops;           /* txn-put: puts per transaction */
-  int watchers;          /* watch: watch streams, each watching every bench key */
-  int64_t lease_ttl;     /* lease-keepalive: TTL in seconds of the leases granted */
-  int json;              /* print the report as JSON (stdout) */
-  int progress;          /* print a progress line every second (stderr) */
+  int conns;            /* TCP connections (HTTP/2 sessions), spread over the threads */
+  int clients;          /* requests in flight at most (closed loop: each client waits for its answer) */
+  int threads;          /* client threads, each with its own event loop */
+  uint64_t total;       /* requests to send; 0: until the duration ends */
+  uint64_t duration_ms; /* 0: until total is reached */
+  double rate;          /* requests per second offered (open loop); 0: closed loop */
+  size_t key_size;      /* bytes per key: the key number in decimal, zero-padded */
+  size_t val_size;      /* bytes per value */
+  uint64_t key_space;   /* distinct keys */
+  int sequential_keys;  /* key = request number mod key_space, instead of uniformly random */
+  int serializable;     /* range: serializable instead of linearizable */
+  double rw_ratio;      /* txn-mixed: reads per write */
+  int txn_ops;          /* txn-put: puts per transaction */
+  int watchers;         /* watch: watch streams, each watching every bench key */
+  int64_t lease_ttl;    /* lease-keepalive: TTL in seconds of the leases granted */
+  int json;             /* print the report as JSON (stdout) */
+  int progress;         /* print a progress line every second (stderr) */
 } lkv_bench_config_t;
 
 /* Returned by lkv_bench_args_parse when --help was given (usage printed to stdout). */

@@ -102,7 +102,7 @@ void lkv__bench_thread_free(lkv__bench_thread_t *t) {
 
 void lkv__bench_record(lkv__bench_thread_t *t, int status, const char *message, uint64_t start_ns) {
   uint64_t now = lkv__bench_now_ns();
-  t->last_ns = now;
+  if (!t->abandoning) t->last_ns = now; /* requests given up on do not stretch the elapsed time */
   if (status == LKV_GRPC_OK) {
     lkv_bench_stats_ok(&t->stats, now > start_ns ? now - start_ns : 0);
     atomic_store_explicit(&t->prog_ok, t->stats.ok, memory_order_relaxed);
@@ -154,7 +154,7 @@ static void start_op(lkv__bench_client_t *c, uint64_t ticket, uint64_t due_ns) {
   t->n_busy++;
   t->stats.sent++;
   int rv = t->cfg->workload == LKV_BENCH_LEASE_KEEPALIVE ? lkv__bench_issue_keepalive(c)
-                                                          : lkv__bench_issue_kv(c, ticket);
+                                                         : lkv__bench_issue_kv(c, ticket);
   if (rv == 0) return;
   /* The client cannot send any more (its connection or stream is gone): it retires. */
   c->busy = 0;
@@ -250,7 +250,8 @@ static void end_load(lkv__bench_thread_t *t, uint64_t now) {
 
 static void run_tick(lkv__bench_thread_t *t, uint64_t now) {
   const lkv__bench_shared_t *sh = t->sh;
-  int stopping = atomic_load(&sh->stop) || (sh->deadline_ns && now >= sh->deadline_ns) || live_clients(t) == 0;
+  int stopping =
+      atomic_load(&sh->stop) || (sh->deadline_ns && now >= sh->deadline_ns) || live_clients(t) == 0;
   if (stopping) {
     t->exhausted = 1;
     t->bl_len = 0; /* due requests never sent are not part of the run */
@@ -266,6 +267,7 @@ static void run_tick(lkv__bench_thread_t *t, uint64_t now) {
   if (!t->ending_ns) t->ending_ns = now;
   if (now - t->ending_ns < GRACE_NS) return;
   /* Abandon what is still in flight: the unanswered requests end as CANCELLED. */
+  t->abandoning = 1;
   for (int i = 0; i < t->n_conns; i++) {
     if (t->conns[i]) lkv_grpc_conn_close(t->conns[i]);
     t->conns[i] = NULL;
@@ -276,7 +278,8 @@ static void drain_tick(lkv__bench_thread_t *t, uint64_t now) {
   lkv__bench_shared_t *sh = t->sh;
   uint64_t want = atomic_load(&sh->puts_ok) * (uint64_t)t->cfg->watchers;
   int all_sent = atomic_load(&sh->puts_done) == t->cfg->threads;
-  if ((all_sent && atomic_load(&sh->events) >= want) || atomic_load(&sh->stop) || now - t->ending_ns >= GRACE_NS) {
+  if ((all_sent && atomic_load(&sh->events) >= want) || atomic_load(&sh->stop) ||
+      now - t->ending_ns >= GRACE_NS) {
     enter_done(t);
   }
 }
@@ -330,7 +333,8 @@ static void on_connect(void *ud, lkv_grpc_conn_t *conn, int status) {
   }
   for (int i = 0; i < t->n_conns; i++) {
     if (t->conns[i] != conn) continue;
-    const lkv_bench_endpoint_t *ep = &t->cfg->endpoints[(t->index + i * t->cfg->threads) % t->cfg->n_endpoints];
+    const lkv_bench_endpoint_t *ep =
+        &t->cfg->endpoints[(t->index + i * t->cfg->threads) % t->cfg->n_endpoints];
     lkv__bench_setup_failed(t, "%s:%d: %s", ep->host, ep->port, lkv_grpc_conn_error_text(conn));
   }
 }

@@ -1,4 +1,5 @@
-/* Latency histogram with HdrHistogram-style log-linear buckets: every value counted, mergeable, ~0.1% exact. */
+/* Latency histogram with HdrHistogram-style log-linear buckets: every value counted, mergeable, ~0.1% exact.
+ */
 #ifndef LKV_BENCH_HIST_H
 #define LKV_BENCH_HIST_H
 
@@ -16,8 +17,8 @@
 typedef struct lkv_bench_hist_s {
   uint64_t *counts; /* one counter per bucket */
   size_t n_buckets;
-  uint64_t highest; /* the largest trackable value; larger values are recorded as this */
-  uint64_t total;   /* values recorded */
+  uint64_t highest;  /* the largest trackable value; larger values are recorded as this */
+  uint64_t total;    /* values recorded */
   uint64_t min, max; /* exact extremes (min is UINT64_MAX while empty) */
   double sum;        /* for the mean */
 } lkv_bench_hist_t;

@@ -14,19 +14,26 @@
 /* State every thread shares; written by the main thread before it sets go, or atomic. */
 typedef struct lkv__bench_shared_s {
   const lkv_bench_config_t *cfg;
-  atomic_uint_fast64_t tickets;   /* request numbers claimed so far (may overshoot total) */
-  atomic_int stop;                /* issue nothing more: interrupt, or a thread's setup failed */
-  atomic_int ready;               /* threads whose setup succeeded */
-  atomic_int failed;              /* a thread's setup failed (its abort text says why) */
-  atomic_int go;                  /* the load starts: start_ns and deadline_ns are set */
-  uint64_t start_ns;              /* monotonic time the load started */
-  uint64_t deadline_ns;           /* no request is sent from then on (0: none) */
-  atomic_int puts_done;           /* watch: threads that sent all their puts */
-  atomic_uint_fast64_t puts_ok;   /* watch: puts acknowledged, over all threads */
-  atomic_uint_fast64_t events;    /* watch: events received, over all threads */
+  atomic_uint_fast64_t tickets; /* request numbers claimed so far (may overshoot total) */
+  atomic_int stop;              /* issue nothing more: interrupt, or a thread's setup failed */
+  atomic_int ready;             /* threads whose setup succeeded */
+  atomic_int failed;            /* a thread's setup failed (its abort text says why) */
+  atomic_int go;                /* the load starts: start_ns and deadline_ns are set */
+  uint64_t start_ns;            /* monotonic time the load started */
+  uint64_t deadline_ns;         /* no request is sent from then on (0: none) */
+  atomic_int puts_done;         /* watch: threads that sent all their puts */
+  atomic_uint_fast64_t puts_ok; /* watch: puts acknowledged, over all threads */
+  atomic_uint_fast64_t events;  /* watch: events received, over all threads */
 } lkv__bench_shared_t;
 
-typedef enum { LKV__PH_CONNECT, LKV__PH_SETUP, LKV__PH_WAIT, LKV__PH_RUN, LKV__PH_DRAIN, LKV__PH_DONE } lkv__bench_phase_t;
+typedef enum {
+  LKV__PH_CONNECT,
+  LKV__PH_SETUP,
+  LKV__PH_WAIT,
+  LKV__PH_RUN,
+  LKV__PH_DRAIN,
+  LKV__PH_DONE
+} lkv__bench_phase_t;
 
 struct lkv__bench_thread_s;
 
@@ -36,8 +43,8 @@ typedef struct lkv__bench_client_s {
   lkv_grpc_conn_t *conn;
   uint64_t start_ns; /* when the request in flight was due (latency is measured from here) */
   int busy, dead;
-  int is_read;                /* txn-mixed: the request in flight is a read */
-  lkv_grpc_stream_t *stream;  /* lease-keepalive: the client's keep-alive stream */
+  int is_read;               /* txn-mixed: the request in flight is a read */
+  lkv_grpc_stream_t *stream; /* lease-keepalive: the client's keep-alive stream */
   int64_t lease_id;
 } lkv__bench_client_t;
 
@@ -73,19 +80,21 @@ typedef struct lkv__bench_thread_s {
   int setup_pending; /* lease grants or watch creations not answered yet */
 
   /* Load generation. */
-  int exhausted;       /* no more requests will be started */
-  uint64_t generated;  /* open loop: requests scheduled so far */
-  double interval_ns;  /* open loop: time between two scheduled requests of this thread */
+  int exhausted;      /* no more requests will be started */
+  uint64_t generated; /* open loop: requests scheduled so far */
+  double interval_ns; /* open loop: time between two scheduled requests of this thread */
   lkv__bench_due_t *backlog;
   size_t bl_head, bl_len, bl_cap;
-  uint64_t ending_ns; /* when the load ended with requests still in flight (grace period), or the drain began */
+  uint64_t
+      ending_ns;  /* when the load ended with requests still in flight (grace period), or the drain began */
+  int abandoning; /* the grace period is over: what is still in flight is being cancelled */
 
   lkv_bench_stats_t stats;
   uint64_t last_ns; /* last completion */
   uint64_t rng;
   uint8_t *buf; /* request encoding scratch */
   size_t buf_cap;
-  char *key;   /* key_size bytes */
+  char *key;      /* key_size bytes */
   uint8_t *value; /* val_size bytes */
   char abort[256];
 
@@ -115,7 +124,8 @@ void lkv__bench_record(lkv__bench_thread_t *t, int status, const char *message, 
 void lkv__bench_client_done(lkv__bench_client_t *c);
 
 /* Ends the thread's setup with a failure: the run is aborted with this reason. */
-void lkv__bench_setup_failed(lkv__bench_thread_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lkv__bench_setup_failed(lkv__bench_thread_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Writes key number n, zero-padded to key_size digits, into t->key. */
 void lkv__bench_make_key(lkv__bench_thread_t *t, uint64_t n);

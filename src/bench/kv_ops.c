@@ -21,8 +21,10 @@ static void on_done(void *ud, int status, const char *message, const uint8_t *re
     atomic_fetch_add(&t->sh->puts_ok, 1);
   } else {
     if (status == LKV_GRPC_OK && t->cfg->workload == LKV_BENCH_TXN_MIXED) {
-      if (c->is_read) t->stats.reads++;
-      else t->stats.writes++;
+      if (c->is_read)
+        t->stats.reads++;
+      else
+        t->stats.writes++;
     }
     lkv__bench_record(t, status, message, c->start_ns);
   }

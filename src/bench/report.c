@@ -28,18 +28,24 @@ double lkv_bench_report_throughput(const lkv_bench_result_t *r) {
 /* What one successful operation is, for the labels. */
 static const char *op_noun(const lkv_bench_config_t *cfg) {
   switch (cfg->workload) {
-    case LKV_BENCH_WATCH: return "events";
-    case LKV_BENCH_LEASE_KEEPALIVE: return "keepalives";
-    default: return "requests";
+    case LKV_BENCH_WATCH:
+      return "events";
+    case LKV_BENCH_LEASE_KEEPALIVE:
+      return "keepalives";
+    default:
+      return "requests";
   }
 }
 
 static void json_string(FILE *f, const char *s) {
   fputc('"', f);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-    else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-    else fputc(*p, f);
+    if (*p == '"' || *p == '\\')
+      fprintf(f, "\\%c", *p);
+    else if (*p < 0x20)
+      fprintf(f, "\\u%04x", *p);
+    else
+      fputc(*p, f);
   }
   fputc('"', f);
 }
@@ -51,16 +57,21 @@ static int finish(FILE *f) {
 int lkv_bench_report_text(FILE *f, const lkv_bench_config_t *cfg, const lkv_bench_result_t *r) {
   const lkv_bench_stats_t *s = &r->stats;
   const lkv_bench_hist_t *h = &s->latency_ns;
-  fprintf(f, "workload %s%s against", lkv_bench_workload_name(cfg->workload),
-          cfg->workload == LKV_BENCH_RANGE ? (cfg->serializable ? " (serializable)" : " (linearizable)") : "");
-  for (size_t i = 0; i < cfg->n_endpoints; i++) fprintf(f, " %s:%d", cfg->endpoints[i].host, cfg->endpoints[i].port);
-  if (cfg->rate > 0) fprintf(f, ", open loop at %.0f req/s", cfg->rate);
-  else fprintf(f, ", closed loop");
+  fprintf(
+      f, "workload %s%s against", lkv_bench_workload_name(cfg->workload),
+      cfg->workload == LKV_BENCH_RANGE ? (cfg->serializable ? " (serializable)" : " (linearizable)") : "");
+  for (size_t i = 0; i < cfg->n_endpoints; i++)
+    fprintf(f, " %s:%d", cfg->endpoints[i].host, cfg->endpoints[i].port);
+  if (cfg->rate > 0)
+    fprintf(f, ", open loop at %.0f req/s", cfg->rate);
+  else
+    fprintf(f, ", closed loop");
   fprintf(f, ", %d conns, %d clients, %d threads\n", cfg->conns, cfg->clients, cfg->threads);
   if (r->aborted) fprintf(f, "  ABORTED: %s\n", r->aborted);
   if (r->interrupted) fprintf(f, "  interrupted: partial results\n");
-  fprintf(f, "  %llu %s ok, %llu failed, %llu requests sent in %.3f s\n", (unsigned long long)s->ok, op_noun(cfg),
-          (unsigned long long)lkv_bench_stats_errors(s), (unsigned long long)s->sent, r->elapsed_s);
+  fprintf(f, "  %llu %s ok, %llu failed, %llu requests sent in %.3f s\n", (unsigned long long)s->ok,
+          op_noun(cfg), (unsigned long long)lkv_bench_stats_errors(s), (unsigned long long)s->sent,
+          r->elapsed_s);
   if (cfg->workload == LKV_BENCH_TXN_MIXED) {
     fprintf(f, "  reads %llu, writes %llu\n", (unsigned long long)s->reads, (unsigned long long)s->writes);
   }
@@ -93,25 +104,31 @@ int lkv_bench_report_json(FILE *f, const lkv_bench_config_t *cfg, const lkv_benc
     if (i) fputc(',', f);
     json_string(f, ep);
   }
-  fprintf(f,
-          "],\"conns\":%d,\"clients\":%d,\"threads\":%d,\"total\":%llu,\"duration_s\":%.3f,\"rate\":%.3f,"
-          "\"key_size\":%zu,\"val_size\":%zu,\"key_space\":%llu,\"sequential_keys\":%s,\"consistency\":\"%s\","
-          "\"rw_ratio\":%g,\"txn_ops\":%d,\"watchers\":%d,\"lease_ttl\":%lld,",
-          cfg->conns, cfg->clients, cfg->threads, (unsigned long long)cfg->total, (double)cfg->duration_ms / 1e3,
-          cfg->rate, cfg->key_size, cfg->val_size, (unsigned long long)cfg->key_space,
-          cfg->sequential_keys ? "true" : "false", cfg->serializable ? "serializable" : "linearizable", cfg->rw_ratio,
-          cfg->txn_ops, cfg->watchers, (long long)cfg->lease_ttl);
+  fprintf(
+      f,
+      "],\"conns\":%d,\"clients\":%d,\"threads\":%d,\"total\":%llu,\"duration_s\":%.3f,\"rate\":%.3f,"
+      "\"key_size\":%zu,\"val_size\":%zu,\"key_space\":%llu,\"sequential_keys\":%s,\"consistency\":\"%s\","
+      "\"rw_ratio\":%g,\"txn_ops\":%d,\"watchers\":%d,\"lease_ttl\":%lld,",
+      cfg->conns, cfg->clients, cfg->threads, (unsigned long long)cfg->total, (double)cfg->duration_ms / 1e3,
+      cfg->rate, cfg->key_size, cfg->val_size, (unsigned long long)cfg->key_space,
+      cfg->sequential_keys ? "true" : "false", cfg->serializable ? "serializable" : "linearizable",
+      cfg->rw_ratio, cfg->txn_ops, cfg->watchers, (long long)cfg->lease_ttl);
   fprintf(f,
           "\"unit\":\"%s\",\"elapsed_s\":%.6f,\"sent\":%llu,\"ok\":%llu,\"errors\":%llu,\"reads\":%llu,"
           "\"writes\":%llu,\"puts_ok\":%llu,\"ops_per_s\":%.3f,\"interrupted\":%s,\"aborted\":",
           op_noun(cfg), r->elapsed_s, (unsigned long long)s->sent, (unsigned long long)s->ok,
-          (unsigned long long)lkv_bench_stats_errors(s), (unsigned long long)s->reads, (unsigned long long)s->writes,
-          (unsigned long long)s->puts_ok, lkv_bench_report_throughput(r), r->interrupted ? "true" : "false");
-  if (r->aborted) json_string(f, r->aborted);
-  else fputs("null", f);
+          (unsigned long long)lkv_bench_stats_errors(s), (unsigned long long)s->reads,
+          (unsigned long long)s->writes, (unsigned long long)s->puts_ok, lkv_bench_report_throughput(r),
+          r->interrupted ? "true" : "false");
+  if (r->aborted)
+    json_string(f, r->aborted);
+  else
+    fputs("null", f);
   fputs(",\"errors_by_status\":{", f);
   for (int i = 1, n = 0; i < LKV_BENCH_N_OUTCOMES; i++) {
-    if (s->errors[i]) fprintf(f, "%s\"%s\":%llu", n++ ? "," : "", lkv_bench_outcome_name(i), (unsigned long long)s->errors[i]);
+    if (s->errors[i])
+      fprintf(f, "%s\"%s\":%llu", n++ ? "," : "", lkv_bench_outcome_name(i),
+              (unsigned long long)s->errors[i]);
   }
   fputs("},\"first_errors\":{", f);
   for (int i = 1, n = 0; i < LKV_BENCH_N_OUTCOMES; i++) {
@@ -119,7 +136,8 @@ int lkv_bench_report_json(FILE *f, const lkv_bench_config_t *cfg, const lkv_benc
     fprintf(f, "%s\"%s\":", n++ ? "," : "", lkv_bench_outcome_name(i));
     json_string(f, s->first_error[i]);
   }
-  fprintf(f, "},\"latency_ms\":{\"min\":%.6f,\"mean\":%.6f", ms(lkv_bench_hist_min(h)), lkv_bench_hist_mean(h) / 1e6);
+  fprintf(f, "},\"latency_ms\":{\"min\":%.6f,\"mean\":%.6f", ms(lkv_bench_hist_min(h)),
+          lkv_bench_hist_mean(h) / 1e6);
   for (size_t i = 0; i < N_SUMMARY; i++) {
     fprintf(f, ",\"%s\":%.6f", summary[i].name, ms(lkv_bench_hist_percentile(h, summary[i].p)));
   }

@@ -124,7 +124,8 @@ int lkv_bench_run(const lkv_bench_config_t *cfg, lkv_bench_result_t *res, FILE *
     if ((rv = lkv__bench_thread_init(&threads[inited], &sh, inited)) != 0) goto err_after_init;
   }
   for (; started < n; started++) {
-    if ((rv = -pthread_create(&threads[started].thread, NULL, lkv__bench_thread_main, &threads[started])) != 0) {
+    if ((rv = -pthread_create(&threads[started].thread, NULL, lkv__bench_thread_main, &threads[started])) !=
+        0) {
       break;
     }
   }

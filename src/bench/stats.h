@@ -19,21 +19,21 @@ enum {
 
 /* One thread's tally (not thread-safe); threads' tallies are merged into one at the end. */
 typedef struct lkv_bench_stats_s {
-  lkv_bench_hist_t latency_ns;               /* every successful operation */
-  uint64_t ok;                               /* successful operations */
-  uint64_t errors[LKV_BENCH_N_OUTCOMES];     /* failed operations by outcome (index 0 unused) */
-  char *first_error[LKV_BENCH_N_OUTCOMES];   /* the first message seen per outcome, or NULL */
-  uint64_t reads, writes;                    /* txn-mixed: successful reads and writes */
-  uint64_t sent;                             /* requests sent (watch: puts) */
-  uint64_t puts_ok;                          /* watch: puts that succeeded (each owes one event per watcher) */
+  lkv_bench_hist_t latency_ns;             /* every successful operation */
+  uint64_t ok;                             /* successful operations */
+  uint64_t errors[LKV_BENCH_N_OUTCOMES];   /* failed operations by outcome (index 0 unused) */
+  char *first_error[LKV_BENCH_N_OUTCOMES]; /* the first message seen per outcome, or NULL */
+  uint64_t reads, writes;                  /* txn-mixed: successful reads and writes */
+  uint64_t sent;                           /* requests sent (watch: puts) */
+  uint64_t puts_ok;                        /* watch: puts that succeeded (each owes one event per watcher) */
 } lkv_bench_stats_t;
 
 /* The outcome of a run, as reported. */
 typedef struct lkv_bench_result_s {
   lkv_bench_stats_t stats;
-  double elapsed_s;  /* from the start of the load to the last completion */
-  int interrupted;   /* stopped early by a signal */
-  char *aborted;     /* why the run could not proceed (connect failure, setup failure), or NULL; owned */
+  double elapsed_s; /* from the start of the load to the last completion */
+  int interrupted;  /* stopped early by a signal */
+  char *aborted;    /* why the run could not proceed (connect failure, setup failure), or NULL; owned */
 } lkv_bench_result_t;
 
 /* Prepares an empty tally. Returns 0 or LKV_ENOMEM (s then needs no free). */

@@ -100,7 +100,8 @@ static void keepalive_message(void *ud, lkv_grpc_stream_t *s, const uint8_t *msg
   lkv__bench_thread_t *t = c->t;
   (void)s;
   if (t->phase == LKV__PH_DONE || !c->busy) return;
-  Etcdserverpb__LeaseKeepAliveResponse *resp = etcdserverpb__lease_keep_alive_response__unpack(NULL, len, msg);
+  Etcdserverpb__LeaseKeepAliveResponse *resp =
+      etcdserverpb__lease_keep_alive_response__unpack(NULL, len, msg);
   if (!resp) {
     lkv__bench_record(t, LKV_BENCH_BAD_RESPONSE, "undecodable LeaseKeepAliveResponse", c->start_ns);
   } else if (resp->ttl <= 0) {
@@ -132,8 +133,9 @@ static void grants_settled(lkv__bench_thread_t *t) {
   }
   int first = 1;
   while (first < LKV_BENCH_N_OUTCOMES && !t->stats.errors[first]) first++;
-  lkv__bench_setup_failed(t, "lease-keepalive: no lease could be granted (%s: %s)", lkv_bench_outcome_name(first),
-                          first < LKV_BENCH_N_OUTCOMES && t->stats.first_error[first] ? t->stats.first_error[first] : "");
+  lkv__bench_setup_failed(
+      t, "lease-keepalive: no lease could be granted (%s: %s)", lkv_bench_outcome_name(first),
+      first < LKV_BENCH_N_OUTCOMES && t->stats.first_error[first] ? t->stats.first_error[first] : "");
 }
 
 static void grant_done(void *ud, int status, const char *message, const uint8_t *resp, size_t len) {
@@ -153,8 +155,10 @@ static void grant_done(void *ud, int status, const char *message, const uint8_t 
     } else {
       c->lease_id = g->id;
       int rv = lkv_grpc_stream_open(c->conn, PATH_KEEPALIVE, &cbs, c, &c->stream);
-      if (rv == 0) c->dead = 0;
-      else lkv__bench_record(t, LKV_GRPC_UNAVAILABLE, lkv_strerror(rv), lkv__bench_now_ns());
+      if (rv == 0)
+        c->dead = 0;
+      else
+        lkv__bench_record(t, LKV_GRPC_UNAVAILABLE, lkv_strerror(rv), lkv__bench_now_ns());
     }
     if (g) etcdserverpb__lease_grant_response__free_unpacked(g, NULL);
   }

@@ -55,6 +55,7 @@ typedef struct lkv_mvcc_stat_s {
   uint64_t db_size_in_use;  /* bytes of pages in use by the data (etcd's dbSizeInUse) */
   uint64_t quota_bytes;     /* effective quota */
   uint64_t records;         /* key revisions stored in the history (puts and tombstones not compacted) */
+  uint32_t alarms;          /* raised alarms, LKV_MVCC_ALARM_* bits */
 } lkv_mvcc_stat_t;
 
 /* One key at one revision, as etcd's mvccpb.KeyValue. key/value point into storage (see lifetime above). */
@@ -188,5 +189,19 @@ int lkv_mvcc_compact(lkv_mvcc_txn_t *t, int64_t rev);
 /* Quota check for a write that adds about `cost` bytes (etcd's cost: 256 + key + value per put):
  * returns LKV_ENOSPACE when the pages in use plus cost reach the quota, else 0. */
 int lkv_mvcc_quota_check(lkv_mvcc_txn_t *t, uint64_t cost);
+
+/* ---- alarms ---- */
+
+/* Alarm bits, one per etcd AlarmType (bit = 1 << type): NOSPACE = 1, CORRUPT = 2. This store belongs to one
+ * member, so one mask describes that member's alarms. */
+#define LKV_MVCC_ALARM_NOSPACE (1u << 1)
+#define LKV_MVCC_ALARM_CORRUPT (1u << 2)
+
+/* Reads the raised alarms as seen by t into *mask (0: none). Returns 0, LKV_ECORRUPT or LKV_EIO. */
+int lkv_mvcc_alarms_get(lkv_mvcc_txn_t *t, uint32_t *mask);
+
+/* Replaces the raised alarms (inside lkv_mvcc_req_begin/_end; not a revision change). Returns 0,
+ * LKV_EINVAL (no open request), LKV_ENOSPACE or LKV_EIO. */
+int lkv_mvcc_alarms_set(lkv_mvcc_txn_t *t, uint32_t mask);
 
 #endif

@@ -243,6 +243,7 @@ int lkv_mvcc_stat(lkv_mvcc_t *s, lkv_mvcc_stat_t *out) {
   MDB_stat ms;
   if (!rc) rc = lkv__mdb_err(mdb_stat(t->txn, s->rev_dbi, &ms));
   if (!rc) out->records = ms.ms_entries;
+  if (!rc) rc = lkv_mvcc_alarms_get(t, &out->alarms);
   lkv_mvcc_txn_end(t);
   if (rc) return rc;
   if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0) return LKV_EIO;

@@ -132,8 +132,8 @@ typedef void (*lkv_grpc_unary_cb)(void *ud, int status, const char *message, con
 /* Sends one request message on a new stream and calls cb once the call ends. A response without exactly one
  * message ends with INTERNAL. Returns 0, or what lkv_grpc_stream_open / lkv_grpc_stream_send return (cb is
  * then never called). */
-int lkv_grpc_unary(lkv_grpc_conn_t *conn, const char *path, const uint8_t *req, size_t len, lkv_grpc_unary_cb cb,
-                   void *ud);
+int lkv_grpc_unary(lkv_grpc_conn_t *conn, const char *path, const uint8_t *req, size_t len,
+                   lkv_grpc_unary_cb cb, void *ud);
 
 /* ---- status names ---- */
 

@@ -42,7 +42,8 @@ static void teardown(lkv_grpc_conn_t *c, int err, int status, const char *text) 
 
 static void fail(lkv_grpc_conn_t *c, int err, const char *what) {
   char text[128];
-  snprintf(text, sizeof(text), "%s: %s", what, err == LKV_EPROTO ? "HTTP/2 protocol error" : uv_strerror(err));
+  snprintf(text, sizeof(text), "%s: %s", what,
+           err == LKV_EPROTO ? "HTTP/2 protocol error" : uv_strerror(err));
   teardown(c, err, LKV_GRPC_UNAVAILABLE, text);
 }
 
@@ -162,8 +163,10 @@ static void on_connected(uv_connect_t *req, int status) {
     uv_tcp_nodelay(&c->tcp, 1);
     status = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   }
-  if (status != 0) fail(c, status, "connect");
-  else lkv__gc_want_flush(c);
+  if (status != 0)
+    fail(c, status, "connect");
+  else
+    lkv__gc_want_flush(c);
   if (c->on_connect) c->on_connect(c->ud, c, status);
 }
 
@@ -236,8 +239,10 @@ const char *lkv_grpc_conn_error_text(const lkv_grpc_conn_t *conn) {
 void lkv_grpc_conn_close(lkv_grpc_conn_t *c) {
   if (c->user_closed) return;
   c->user_closed = 1;
-  if (c->prev) c->prev->next = c->next;
-  else c->loop->conns = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    c->loop->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   if (c->in_session > 0) {
     c->close_pending = 1; /* the session is in use further up the stack: leave_session finishes */
@@ -249,10 +254,10 @@ void lkv_grpc_conn_close(lkv_grpc_conn_t *c) {
 
 const char *lkv_grpc_status_name(int status) {
   static const char *const names[] = {
-      "OK",        "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
-      "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",         "DATA_LOSS",
-      "UNAUTHENTICATED"};
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
   if (status < 0 || status >= (int)(sizeof(names) / sizeof(names[0]))) return "UNKNOWN_STATUS";
   return names[status];
 }

@@ -14,9 +14,9 @@
 
 struct lkv_grpc_loop_s {
   uv_loop_t uv;
-  uv_async_t wake;           /* lkv_grpc_loop_stop from other threads */
-  lkv_grpc_conn_t *conns;    /* connections the user has not closed yet */
-  lkv_grpc_timer_t *timers;  /* every live timer, freed by lkv_grpc_loop_free */
+  uv_async_t wake;                    /* lkv_grpc_loop_stop from other threads */
+  lkv_grpc_conn_t *conns;             /* connections the user has not closed yet */
+  lkv_grpc_timer_t *timers;           /* every live timer, freed by lkv_grpc_loop_free */
   uint8_t read_buf[LKV__GC_READ_BUF]; /* shared by all reads: each read is consumed at once */
 };
 
@@ -49,10 +49,10 @@ struct lkv_grpc_stream_s {
 
   /* Response side. */
   lkv__grpc_deframer_t deframer;
-  int http_status;     /* 0 until :status arrives */
-  int grpc_status;     /* -1 until grpc-status arrives */
-  char *grpc_message;  /* decoded, or NULL */
-  int local_status;    /* -1, or the status decided on this side (cancel, unreadable response) */
+  int http_status;    /* 0 until :status arrives */
+  int grpc_status;    /* -1 until grpc-status arrives */
+  char *grpc_message; /* decoded, or NULL */
+  int local_status;   /* -1, or the status decided on this side (cancel, unreadable response) */
   const char *local_message;
 
   /* Unary calls: the single response message is kept until the status arrives. */
@@ -79,8 +79,8 @@ struct lkv_grpc_conn_s {
   size_t wlen, wcap;
   int error;
   char error_text[128];
-  int open_handles;     /* libuv handles not yet closed; memory is freed at 0 after the user closed */
-  int in_session;       /* inside nghttp2_session_mem_recv/mem_send: the session must not be deleted */
+  int open_handles; /* libuv handles not yet closed; memory is freed at 0 after the user closed */
+  int in_session;   /* inside nghttp2_session_mem_recv/mem_send: the session must not be deleted */
   unsigned connected : 1;
   unsigned writing : 1;
   unsigned flush_on : 1;

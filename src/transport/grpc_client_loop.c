@@ -81,8 +81,10 @@ void lkv_grpc_timer_stop(lkv_grpc_timer_t *t) {
 
 void lkv_grpc_timer_free(lkv_grpc_timer_t *t) {
   lkv_grpc_loop_t *loop = t->loop;
-  if (t->prev) t->prev->next = t->next;
-  else loop->timers = t->next;
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    loop->timers = t->next;
   if (t->next) t->next->prev = t->prev;
   uv_timer_stop(&t->uv);
   uv_close((uv_handle_t *)&t->uv, free_timer_handle);

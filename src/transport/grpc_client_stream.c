@@ -1,4 +1,5 @@
-/* gRPC client streams on nghttp2: requests, message queues, response headers/trailers, status, unary calls. */
+/* gRPC client streams on nghttp2: requests, message queues, response headers/trailers, status, unary calls.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,10 @@ static void stream_free(lkv_grpc_stream_t *s) {
 
 static void unlink_stream(lkv_grpc_stream_t *s) {
   lkv_grpc_conn_t *c = s->conn;
-  if (s->prev) s->prev->next = s->next;
-  else c->streams = s->next;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    c->streams = s->next;
   if (s->next) s->next->prev = s->prev;
 }
 
@@ -44,8 +47,9 @@ static void complete(lkv_grpc_stream_t *s, int status, const char *message) {
   if (s->unary_cb) {
     if (status == LKV_GRPC_OK && s->n_resp != 1) {
       status = LKV_GRPC_INTERNAL;
-      message = s->n_resp == 0 ? "grpc: unary response without a message" : "grpc: unary response with more "
-                                                                              "than one message";
+      message = s->n_resp == 0 ? "grpc: unary response without a message"
+                               : "grpc: unary response with more "
+                                 "than one message";
     }
     s->unary_cb(s->unary_ud, status, message, status == LKV_GRPC_OK ? s->resp : NULL,
                 status == LKV_GRPC_OK ? s->resp_len : 0);
@@ -65,15 +69,21 @@ void lkv__gc_stream_abort(lkv_grpc_stream_t *s, int status, const char *message)
 /* The status grpc-go's client derives from an HTTP status when no grpc-status came. */
 static int status_from_http(int http) {
   switch (http) {
-    case 400: return LKV_GRPC_INTERNAL;
-    case 401: return LKV_GRPC_UNAUTHENTICATED;
-    case 403: return LKV_GRPC_PERMISSION_DENIED;
-    case 404: return LKV_GRPC_UNIMPLEMENTED;
+    case 400:
+      return LKV_GRPC_INTERNAL;
+    case 401:
+      return LKV_GRPC_UNAUTHENTICATED;
+    case 403:
+      return LKV_GRPC_PERMISSION_DENIED;
+    case 404:
+      return LKV_GRPC_UNIMPLEMENTED;
     case 429:
     case 502:
     case 503:
-    case 504: return LKV_GRPC_UNAVAILABLE;
-    default: return LKV_GRPC_UNKNOWN;
+    case 504:
+      return LKV_GRPC_UNAVAILABLE;
+    default:
+      return LKV_GRPC_UNKNOWN;
   }
 }
 
@@ -106,19 +116,21 @@ static char *percent_decode(const uint8_t *v, size_t len) {
 
 #define LKV__NAME_IS(s) (namelen == sizeof(s) - 1 && memcmp(name, s, namelen) == 0)
 
-static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
-                     const uint8_t *value, size_t valuelen, uint8_t flags, void *ud) {
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud) {
   (void)flags, (void)ud;
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   lkv_grpc_stream_t *s = stream_of(session, frame->hd.stream_id);
   if (!s) return 0;
   if (LKV__NAME_IS(":status")) {
     int http = 0;
-    for (size_t i = 0; i < valuelen && value[i] >= '0' && value[i] <= '9'; i++) http = http * 10 + value[i] - '0';
+    for (size_t i = 0; i < valuelen && value[i] >= '0' && value[i] <= '9'; i++)
+      http = http * 10 + value[i] - '0';
     s->http_status = http;
   } else if (LKV__NAME_IS("grpc-status")) {
     int st = 0;
-    for (size_t i = 0; i < valuelen && i < 4 && value[i] >= '0' && value[i] <= '9'; i++) st = st * 10 + value[i] - '0';
+    for (size_t i = 0; i < valuelen && i < 4 && value[i] >= '0' && value[i] <= '9'; i++)
+      st = st * 10 + value[i] - '0';
     s->grpc_status = st;
   } else if (LKV__NAME_IS("grpc-message")) {
     free(s->grpc_message);
@@ -329,8 +341,10 @@ int lkv_grpc_stream_send(lkv_grpc_stream_t *s, const uint8_t *msg, size_t len) {
   if (s->local_status >= 0) return LKV_ECANCELED;
   lkv__gc_chunk_t *ch = make_chunk(msg, len);
   if (!ch) return LKV_ENOMEM;
-  if (s->out_tail) s->out_tail->next = ch;
-  else s->out_head = ch;
+  if (s->out_tail)
+    s->out_tail->next = ch;
+  else
+    s->out_head = ch;
   s->out_tail = ch;
   if (s->deferred) {
     s->deferred = 0;
@@ -355,8 +369,8 @@ void lkv_grpc_stream_cancel(lkv_grpc_stream_t *s) {
   fail_stream(s, LKV_GRPC_CANCELLED, "cancelled by the client");
 }
 
-int lkv_grpc_unary(lkv_grpc_conn_t *conn, const char *path, const uint8_t *req, size_t len, lkv_grpc_unary_cb cb,
-                   void *ud) {
+int lkv_grpc_unary(lkv_grpc_conn_t *conn, const char *path, const uint8_t *req, size_t len,
+                   lkv_grpc_unary_cb cb, void *ud) {
   lkv_grpc_stream_t *s;
   if (!cb || len > UINT32_MAX) return LKV_EINVAL;
   if (conn->error) return conn->error;

@@ -279,8 +279,8 @@ def test_max_txn_ops_flag(server_factory):
 
 
 def test_quota_backend_bytes(server_factory):
-    """Past the quota etcd refuses writes with NOSPACE and keeps refusing them (the alarm latches);
-    reads and deletes still work."""
+    """Past the quota etcd refuses writes with NOSPACE, raises the NOSPACE alarm and keeps refusing
+    writes while it is raised; reads and deletes still work."""
     srv = server_factory.start(args=["--quota-backend-bytes", str(2 << 20)])
     for i in range(400):
         try:
@@ -293,6 +293,8 @@ def test_quota_backend_bytes(server_factory):
     else:
         pytest.fail("40 MiB written under a 2 MiB quota")
     assert i > 0
+    member = json.loads(etcdctl(srv, "endpoint", "status", "-w", "json").stdout)[0]["Status"]["leader"]
+    assert etcdctl(srv, "alarm", "list").stdout == "memberID:%d alarm:NOSPACE \n" % member
     err = error_line(etcdctl(srv, "put", "quota/small", "x", check=False))
     assert err == "Error: etcdserver: mvcc: database space exceeded"
     assert etcdctl(srv, "get", "quota/000", "--keys-only").stdout == "quota/000\n\n"

@@ -207,6 +207,37 @@ static void test_nospace(void **state) {
   assert_int_equal(dr->deleted, i);
   etcdserverpb__delete_range_response__free_unpacked(dr, NULL);
   assert_int_equal(lkvt_compact(&ts, lkvt_rev(&ts)), 0);
+  /* the NOSPACE alarm latches, as etcd's: space alone does not let writes in again */
+  assert_null(lkvt_do_put(&ts, &p, &err));
+  assert_int_equal(err, LKV_ENOSPACE);
+  uint8_t *b;
+  size_t n;
+  Etcdserverpb__AlarmRequest get = ETCDSERVERPB__ALARM_REQUEST__INIT;
+  assert_int_equal(lkv_apply_alarm_get(ts.s, &lkvt_id, &get, &b, &n), 0);
+  Etcdserverpb__AlarmResponse *ar = etcdserverpb__alarm_response__unpack(NULL, n, b);
+  free(b);
+  assert_non_null(ar);
+  assert_int_equal(ar->n_alarms, 1);
+  assert_int_equal(ar->alarms[0]->alarm, ETCDSERVERPB__ALARM_TYPE__NOSPACE);
+  assert_true(ar->alarms[0]->memberid == lkvt_id.member_id);
+  etcdserverpb__alarm_response__free_unpacked(ar, NULL);
+  /* disarming another member's alarm changes nothing; disarming ours answers with it */
+  Etcdserverpb__AlarmRequest off = ETCDSERVERPB__ALARM_REQUEST__INIT;
+  off.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__DEACTIVATE;
+  off.alarm = ETCDSERVERPB__ALARM_TYPE__NOSPACE;
+  off.memberid = lkvt_id.member_id + 1;
+  assert_int_equal(lkvt_apply(&ts, LKV_OP_ALARM, &off, &b, &n), 0);
+  ar = etcdserverpb__alarm_response__unpack(NULL, n, b);
+  free(b);
+  assert_int_equal(ar->n_alarms, 0);
+  etcdserverpb__alarm_response__free_unpacked(ar, NULL);
+  assert_null(lkvt_do_put(&ts, &p, &err));
+  off.memberid = lkvt_id.member_id;
+  assert_int_equal(lkvt_apply(&ts, LKV_OP_ALARM, &off, &b, &n), 0);
+  ar = etcdserverpb__alarm_response__unpack(NULL, n, b);
+  free(b);
+  assert_int_equal(ar->n_alarms, 1);
+  etcdserverpb__alarm_response__free_unpacked(ar, NULL);
   Etcdserverpb__PutResponse *pr = lkvt_do_put(&ts, &p, &err);
   assert_int_equal(err, 0);
   etcdserverpb__put_response__free_unpacked(pr, NULL);

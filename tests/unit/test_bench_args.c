@@ -5,14 +5,16 @@
 #include <stdint.h>
 #include <string.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "bench/args.h"
 #include "common/error.h"
 
 #define ARGV(...) ((char *[]){__VA_ARGS__})
-#define PARSE(cfg, err, ...) \
-  lkv_bench_args_parse(cfg, (int)(sizeof(ARGV(__VA_ARGS__)) / sizeof(char *)), ARGV(__VA_ARGS__), err, sizeof(err))
+#define PARSE(cfg, err, ...)                                                                           \
+  lkv_bench_args_parse(cfg, (int)(sizeof(ARGV(__VA_ARGS__)) / sizeof(char *)), ARGV(__VA_ARGS__), err, \
+                       sizeof(err))
 
 static void test_defaults(void **state) {
   (void)state;

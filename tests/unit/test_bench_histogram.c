@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "bench/hist.h"
@@ -174,10 +175,14 @@ static void test_size(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_empty),          cmocka_unit_test(test_bad_init),
-      cmocka_unit_test(test_small_values_exact), cmocka_unit_test(test_bucket_edges),
-      cmocka_unit_test(test_error_bound),    cmocka_unit_test(test_merge),
-      cmocka_unit_test(test_clamp_and_counts), cmocka_unit_test(test_size),
+      cmocka_unit_test(test_empty),
+      cmocka_unit_test(test_bad_init),
+      cmocka_unit_test(test_small_values_exact),
+      cmocka_unit_test(test_bucket_edges),
+      cmocka_unit_test(test_error_bound),
+      cmocka_unit_test(test_merge),
+      cmocka_unit_test(test_clamp_and_counts),
+      cmocka_unit_test(test_size),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "bench/args.h"
@@ -23,9 +24,9 @@
  * INVALID_ARGUMENT instead, which the tests' counts then reveal. ---- */
 
 enum { R_PUT, R_RANGE, R_TXN, R_WATCH, R_GRANT, R_KEEPALIVE, N_ROUTES };
-static const char *const paths[N_ROUTES] = {"/etcdserverpb.KV/Put",           "/etcdserverpb.KV/Range",
-                                            "/etcdserverpb.KV/Txn",           "/etcdserverpb.Watch/Watch",
-                                            "/etcdserverpb.Lease/LeaseGrant", "/etcdserverpb.Lease/LeaseKeepAlive"};
+static const char *const paths[N_ROUTES] = {
+    "/etcdserverpb.KV/Put",      "/etcdserverpb.KV/Range",         "/etcdserverpb.KV/Txn",
+    "/etcdserverpb.Watch/Watch", "/etcdserverpb.Lease/LeaseGrant", "/etcdserverpb.Lease/LeaseKeepAlive"};
 static const int route_ids[N_ROUTES] = {R_PUT, R_RANGE, R_TXN, R_WATCH, R_GRANT, R_KEEPALIVE};
 
 #define MAX_WATCHES 64
@@ -93,8 +94,10 @@ static void on_range(fake_t *f, lkv_call_t *call, const uint8_t *data, size_t le
   atomic_fetch_add(&f->ranges, 1);
   int seven = req->key.len > 0 && req->key.data[req->key.len - 1] == '7';
   etcdserverpb__range_request__free_unpacked(req, NULL);
-  if (seven) lkv_call_finish(call, LKV_GRPC_FAILED_PRECONDITION, "keys ending in 7 fail");
-  else reply(call, &resp.base, 1);
+  if (seven)
+    lkv_call_finish(call, LKV_GRPC_FAILED_PRECONDITION, "keys ending in 7 fail");
+  else
+    reply(call, &resp.base, 1);
 }
 
 static void on_txn(fake_t *f, lkv_call_t *call, const uint8_t *data, size_t len) {
@@ -105,7 +108,8 @@ static void on_txn(fake_t *f, lkv_call_t *call, const uint8_t *data, size_t len)
     return;
   }
   atomic_fetch_add(&f->txn_ops, (int)req->n_success);
-  if (req->n_success == 1 && req->success[0]->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE) {
+  if (req->n_success == 1 &&
+      req->success[0]->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE) {
     atomic_fetch_add(&f->txn_reads, 1);
   } else {
     atomic_fetch_add(&f->txn_writes, 1);
@@ -197,10 +201,14 @@ static int start_fake(fixture_t *f) {
                                   .max_request_bytes = 1 << 20,
                                   .too_large_status = LKV_GRPC_RESOURCE_EXHAUSTED,
                                   .too_large_message = "too large"};
-  lkv_transport_handler_t h = {
-      .app = &f->fake, .lookup = lookup, .on_message = on_message, .on_half_close = on_half_close, .on_cancel = on_cancel};
+  lkv_transport_handler_t h = {.app = &f->fake,
+                               .lookup = lookup,
+                               .on_message = on_message,
+                               .on_half_close = on_half_close,
+                               .on_cancel = on_cancel};
   int rv = lkv_transport_start(&f->server, &opts, &h);
-  snprintf(f->endpoint, sizeof(f->endpoint), "127.0.0.1:%d", rv == 0 ? lkv_transport_bound_port(f->server, 0) : 0);
+  snprintf(f->endpoint, sizeof(f->endpoint), "127.0.0.1:%d",
+           rv == 0 ? lkv_transport_bound_port(f->server, 0) : 0);
   return rv;
 }
 
@@ -225,7 +233,8 @@ static lkv_bench_result_t *run(fixture_t *f, const char *cmdline) {
   char line[512], err[256], *argv[64];
   int argc = 0;
   snprintf(line, sizeof(line), "%s --no-progress --endpoints %s", cmdline, f->endpoint);
-  for (char *save = NULL, *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) argv[argc++] = tok;
+  for (char *save = NULL, *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+    argv[argc++] = tok;
   if (lkv_bench_args_parse(&f->cfg, argc, argv, err, sizeof(err)) != 0) fail_msg("%s: %s", cmdline, err);
   f->have_cfg = 1;
   assert_int_equal(lkv_bench_run(&f->cfg, &f->res, NULL), 0);

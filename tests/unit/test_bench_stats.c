@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "bench/args.h"
@@ -88,7 +89,8 @@ typedef struct {
 static int report_setup(void **state) {
   report_fixture_t *f = calloc(1, sizeof(*f));
   char err[256];
-  char *argv[] = {"range", "--endpoints", "127.0.0.1:2379,127.0.0.2:2380", "--consistency", "s", "--clients", "4"};
+  char *argv[] = {"range", "--endpoints", "127.0.0.1:2379,127.0.0.2:2380", "--consistency", "s", "--clients",
+                  "4"};
   assert_int_equal(lkv_bench_args_parse(&f->cfg, 7, argv, err, sizeof(err)), 0);
   assert_int_equal(lkv_bench_result_init(&f->res), 0);
   /* 1000 successes of 1..1000 us, two failures, in 0.5 s. */
@@ -167,7 +169,9 @@ static void test_json_aborted(void **state) {
 static void test_text(void **state) {
   report_fixture_t *f = *state;
   char *t = render(lkv_bench_report_text, f);
-  expect_in(t, "workload range (serializable) against 127.0.0.1:2379 127.0.0.2:2380, closed loop, 1 conns, 4 clients");
+  expect_in(
+      t,
+      "workload range (serializable) against 127.0.0.1:2379 127.0.0.2:2380, closed loop, 1 conns, 4 clients");
   expect_in(t, "1000 requests ok, 2 failed, 1002 requests sent in 0.500 s");
   expect_in(t, "requests/s: 2000.0");
   expect_in(t, "latency ms: min 0.001  mean 0.500  p50 0.500  p90 0.900  p99 0.990  p99.9 0.999  max 1.000");

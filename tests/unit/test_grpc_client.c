@@ -1,14 +1,15 @@
 /* Tests for the gRPC client (transport/grpc_client.h) against the server transport with an echo handler. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <unistd.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "common/error.h"
@@ -88,10 +89,8 @@ static int setup(void **state) {
                                   .max_request_bytes = 8 << 20,
                                   .too_large_status = LKV_GRPC_RESOURCE_EXHAUSTED,
                                   .too_large_message = "too large"};
-  lkv_transport_handler_t h = {.lookup = lookup,
-                               .on_message = on_message,
-                               .on_half_close = on_half_close,
-                               .on_cancel = on_cancel};
+  lkv_transport_handler_t h = {
+      .lookup = lookup, .on_message = on_message, .on_half_close = on_half_close, .on_cancel = on_cancel};
   assert_int_equal(lkv_transport_start(&f->server, &opts, &h), 0);
   f->port = lkv_transport_bound_port(f->server, 0);
   assert_int_equal(lkv_grpc_loop_new(&f->loop), 0);
@@ -141,9 +140,9 @@ typedef struct {
   char message[256];
   uint8_t *resp;
   size_t len;
-  int msgs;          /* streams: messages received */
-  size_t msg_bytes;  /* streams: total payload bytes */
-  int want;          /* got_msgs: messages to wait for */
+  int msgs;         /* streams: messages received */
+  size_t msg_bytes; /* streams: total payload bytes */
+  int want;         /* got_msgs: messages to wait for */
 } result_t;
 
 static int is_done(void *arg) {
@@ -245,7 +244,8 @@ static void test_many_concurrent_calls(void **state) {
   m->n = 2000;
   for (int i = 0; i < m->n; i++) {
     uint32_t v = (uint32_t)i;
-    assert_int_equal(lkv_grpc_unary(f->conn, "/t.Echo/Unary", (const uint8_t *)&v, 4, unary_done, &m->r[i]), 0);
+    assert_int_equal(lkv_grpc_unary(f->conn, "/t.Echo/Unary", (const uint8_t *)&v, 4, unary_done, &m->r[i]),
+                     0);
   }
   run_until(f->loop, all_done, m, 20000);
   for (int i = 0; i < m->n; i++) {
@@ -354,7 +354,8 @@ static void test_connect_refused(void **state) {
   /* A port that was just free: bind one, note it, close it. */
   lkv_transport_t *tmp;
   lkv_listen_addr_t addr = {"127.0.0.1", 0};
-  lkv_transport_options_t opts = {.addrs = &addr, .n_addrs = 1, .n_loops = 1, .max_request_bytes = 1024, .too_large_message = "x"};
+  lkv_transport_options_t opts = {
+      .addrs = &addr, .n_addrs = 1, .n_loops = 1, .max_request_bytes = 1024, .too_large_message = "x"};
   lkv_transport_handler_t h = {.lookup = lookup, .on_message = on_message};
   assert_int_equal(lkv_transport_start(&tmp, &opts, &h), 0);
   int port = lkv_transport_bound_port(tmp, 0);
@@ -373,7 +374,8 @@ static void test_connect_refused(void **state) {
   assert_non_null(strstr(lkv_grpc_conn_error_text(conn), "connect"));
   /* A failed connection refuses new calls without calling back. */
   result_t r2 = {0};
-  assert_int_equal(lkv_grpc_unary(conn, "/t.Echo/Unary", (const uint8_t *)"z", 1, unary_done, &r2), -ECONNREFUSED);
+  assert_int_equal(lkv_grpc_unary(conn, "/t.Echo/Unary", (const uint8_t *)"z", 1, unary_done, &r2),
+                   -ECONNREFUSED);
   assert_int_equal(r2.done, 0);
   lkv_grpc_conn_close(conn);
 }

@@ -1,0 +1,44 @@
+/* The write path from the API's side: validated requests become proposals, answered once durable. */
+#include <stdlib.h>
+
+#include "api/service.h"
+#include "common/error.h"
+
+/* Runs on the replicator's thread once the outcome is durable. */
+static void write_done(lkv_proposal_t *p) {
+  lkv_call_t *call = p->data;
+  if (p->req.err == 0)
+    lkv__api_reply_packed(call, p->req.resp, p->req.resp_len);
+  else
+    lkv__api_fail(call, p->req.err);
+  free(p->req.resp);
+  protobuf_c_message_free_unpacked((ProtobufCMessage *)p->req.msg, NULL);
+  free(p);
+}
+
+void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg) {
+  int rc = LKV_ENOMEM;
+  lkv_proposal_t *p = calloc(1, sizeof(*p));
+  if (!p) goto err_after_unpack;
+  p->req.kind = kind;
+  p->req.msg = msg;
+  p->done = write_done;
+  p->data = call;
+  rc = lkv_replicator_propose(api->replicator, p);
+  if (rc == 0) return;
+  free(p);
+err_after_unpack:
+  protobuf_c_message_free_unpacked(msg, NULL);
+  lkv__api_fail(call, rc);
+}
+
+ProtobufCMessage *lkv__api_unpack_write(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind,
+                                      const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len) {
+  ProtobufCMessage *msg = lkv__api_unpack(call, desc, data, len);
+  if (!msg) return NULL;
+  int rc = lkv_apply_validate(kind, msg, &api->limits);
+  if (rc == 0) return msg;
+  protobuf_c_message_free_unpacked(msg, NULL);
+  lkv__api_fail(call, rc);
+  return NULL;
+}

@@ -1,0 +1,79 @@
+/* etcd's alarms: NOSPACE raised when a write hits the quota, and the capped mode it puts writes in. */
+#include "apply/internal.h"
+#include "common/error.h"
+
+static uint32_t alarm_bit(Etcdserverpb__AlarmType type) {
+  return type == ETCDSERVERPB__ALARM_TYPE__NONE ? 0 : 1u << type;
+}
+
+int lkv__alarm_check(lkv_mvcc_txn_t *t, const lkv_apply_req_t *req) {
+  uint32_t mask;
+  int rc = lkv_mvcc_alarms_get(t, &mask);
+  if (rc || !(mask & LKV_MVCC_ALARM_NOSPACE)) return rc;
+  /* etcd's capped applier: no Put, and no Txn that would write a value (it asks the quota cost). */
+  if (req->kind == LKV_OP_PUT) return LKV_ENOSPACE;
+  if (req->kind == LKV_OP_TXN && lkv__cost_txn((const Etcdserverpb__TxnRequest *)req->msg) > 0)
+    return LKV_ENOSPACE;
+  return 0;
+}
+
+int lkv__alarm_raise(lkv_mvcc_txn_t *t, uint32_t bit) {
+  uint32_t mask;
+  int rc = lkv_mvcc_alarms_get(t, &mask);
+  if (rc || (mask & bit)) return rc;
+  rc = lkv_mvcc_req_begin(t);
+  if (rc) return rc;
+  rc = lkv_mvcc_alarms_set(t, mask | bit);
+  int end = lkv_mvcc_req_end(t, rc == 0);
+  return rc ? rc : end;
+}
+
+/* Appends {member, type} to r's alarm list in the arena. */
+static int add_member(lkv__op_ctx_t *c, Etcdserverpb__AlarmResponse *r, uint64_t member, int type) {
+  Etcdserverpb__AlarmMember **list = lkv__arena_alloc(c->arena, sizeof(*list) * (r->n_alarms + 1));
+  Etcdserverpb__AlarmMember *m = lkv__arena_alloc(c->arena, sizeof(*m));
+  if (!list || !m) return LKV_ENOMEM;
+  etcdserverpb__alarm_member__init(m);
+  m->memberid = member;
+  m->alarm = type;
+  for (size_t i = 0; i < r->n_alarms; i++) list[i] = r->alarms[i];
+  list[r->n_alarms++] = m;
+  r->alarms = list;
+  return 0;
+}
+
+int lkv__apply_alarm(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, const Etcdserverpb__AlarmRequest *a,
+                     Etcdserverpb__AlarmResponse **out) {
+  Etcdserverpb__AlarmResponse *r = lkv__arena_alloc(c->arena, sizeof(*r));
+  if (!r) return LKV_ENOMEM;
+  etcdserverpb__alarm_response__init(r);
+  r->header = lkv__header_new(c->arena, lkv_mvcc_txn_rev(c->t));
+  if (!r->header) return LKV_ENOMEM;
+  *out = r;
+  uint32_t mask;
+  int rc = lkv_mvcc_alarms_get(c->t, &mask);
+  if (rc) return rc;
+  uint32_t bit = alarm_bit(a->alarm);
+  switch (a->action) {
+    case ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET:
+      /* NONE lists every alarm, a type lists that one (etcd's alarmStore.Get). */
+      for (int type = ETCDSERVERPB__ALARM_TYPE__NOSPACE; type <= ETCDSERVERPB__ALARM_TYPE__CORRUPT; type++) {
+        if ((mask & (1u << type)) && (bit == 0 || bit == 1u << type)) {
+          rc = add_member(c, r, id->member_id, type);
+          if (rc) return rc;
+        }
+      }
+      return 0;
+    case ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE:
+      /* Only this member's alarms live in this store; etcd answers an unknown type with no member. */
+      if (bit == 0 || a->memberid != id->member_id) return 0;
+      if (!(mask & bit)) rc = lkv_mvcc_alarms_set(c->t, mask | bit);
+      return rc ? rc : add_member(c, r, a->memberid, a->alarm);
+    case ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__DEACTIVATE:
+      if (bit == 0 || a->memberid != id->member_id || !(mask & bit)) return 0;
+      rc = lkv_mvcc_alarms_set(c->t, mask & ~bit);
+      return rc ? rc : add_member(c, r, a->memberid, a->alarm);
+    default:
+      return LKV_EINVAL;
+  }
+}

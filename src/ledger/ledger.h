@@ -1,0 +1,90 @@
+/* The node's verifiable ledger: log + Merkle node store + signing key behind one handle. */
+#ifndef LKV_LEDGER_LEDGER_H
+#define LKV_LEDGER_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger/entry.h"
+#include "ledger/log_file.h"
+#include "ledger/merkle.h"
+#include "ledger/receipt.h"
+#include "ledger/signer.h"
+
+/*
+ * Files, all in <data-dir>/ledger/ (mode 0700): ledger.log and ledger.idx (log_file.h), ledger.nodes
+ * (node_store.h), node.key (signer.h). Record i of the log is leaf i of the tree.
+ *
+ * Integration contract:
+ *  - The committer appends each batch's entries with lkv_ledger_append before acknowledging any of
+ *    them: it returns after one fdatasync covering the batch.
+ *  - A timer calls lkv_ledger_sign every --ledger-sign-interval when lkv_ledger_needs_sign says so, and
+ *    once more at shutdown, on the committer's thread (appends and signs are serialised by the caller).
+ *  - Receipts, heads and proofs may be asked for from any thread at any time.
+ *
+ * Crash consistency: the log is the source of truth. The node store is synced before each signed head
+ * is appended, so on open every node the last head covers is durable; the nodes after it are recomputed
+ * from the (verified) log records, and the root of the last head is checked against the store (on a
+ * mismatch the store is rebuilt from the whole log, and if the log still disagrees with its own signed
+ * head, open fails with LKV_ECORRUPT).
+ */
+
+typedef struct lkv_ledger_s lkv_ledger_t;
+
+typedef struct lkv_ledger_open_info_s {
+  lkv_ledger_log_info_t log; /* the log's recovery report */
+  uint64_t leaves_recomputed; /* leaves re-added to the node store from the log */
+  int store_rebuilt;          /* the node store disagreed with the last signed head and was rebuilt */
+  int key_created;            /* node.key was created by this open */
+} lkv_ledger_open_info_t;
+
+/* Opens (creating on first use) the ledger of data_dir, recovering as described above. info may be NULL.
+ * Returns 0 and sets *out, or the codes of lkv_ledger_log_open, lkv_ledger_nodes_open and
+ * lkv_ledger_signer_open (LKV_EPERM: key file permissions), LKV_ECORRUPT (the last signed head does not
+ * verify or does not match the log). */
+int lkv_ledger_open(lkv_ledger_t **out, const char *data_dir, lkv_ledger_open_info_t *info);
+
+/* Closes the ledger (syncing the derived files). Does not sign: call lkv_ledger_sign first at shutdown.
+ * NULL is ignored. */
+void lkv_ledger_close(lkv_ledger_t *l);
+
+/* Appends entries[0..n) durably (one fdatasync) and adds their leaves to the tree. Committer thread.
+ * Returns 0 once the entries are durable, or the codes of lkv_ledger_log_append (then none was
+ * appended). A failure of the node store after the log write does not fail the append (the entries are
+ * durable); the store catches up later and lkv_ledger_sign reports the error if it cannot. */
+int lkv_ledger_append(lkv_ledger_t *l, const lkv_ledger_entry_t *entries, size_t n);
+
+/* Whether anything besides the latest signed head was appended since that head. Committer thread. */
+int lkv_ledger_needs_sign(const lkv_ledger_t *l);
+
+/* Signs the current tree (size = entries so far, its root, the last revision, now_ms) and appends the
+ * head as a SIGNED_TREE_HEAD entry, durably. out (may be NULL) receives the signed head, which becomes
+ * the one receipts are issued against. Committer thread. Returns 0, or an error of the node store
+ * (catching up or syncing), the signer or lkv_ledger_log_append. */
+int lkv_ledger_sign(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_signed_head_t *out);
+
+/* The latest signed head. Any thread. Returns 0 or LKV_ENOENT (nothing signed yet). */
+int lkv_ledger_latest_head(lkv_ledger_t *l, lkv_ledger_signed_head_t *out);
+
+/* A receipt for ledger record `index` against the latest signed head. Any thread. Returns 0,
+ * LKV_ENOENT (no such record, or no signed head yet), LKV_EAGAIN (the record is newer than the latest
+ * signed head: ask again after the next signing), LKV_ECORRUPT, LKV_ENOMEM, LKV_EIO or a negated errno. */
+int lkv_ledger_receipt_at(lkv_ledger_t *l, uint64_t index, lkv_ledger_receipt_t *out);
+
+/* A receipt for the entry that produced `revision` (see lkv_ledger_receipt_at for the codes; LKV_ENOENT
+ * also when no entry produced it, e.g. a compacted-away or future revision). Any thread. */
+int lkv_ledger_receipt(lkv_ledger_t *l, int64_t revision, lkv_ledger_receipt_t *out);
+
+/* The consistency proof between the trees of old_size and new_size entries (new_size at most the
+ * current size). Any thread. Returns 0, LKV_EINVAL (old_size > new_size or new_size too large), LKV_EIO
+ * or a negated errno. */
+int lkv_ledger_consistency(lkv_ledger_t *l, uint64_t old_size, uint64_t new_size, lkv_merkle_proof_t *out);
+
+/* The node's public key (LKV_LEDGER_KEY_LEN bytes), valid until close. Any thread. */
+const uint8_t *lkv_ledger_public_key(const lkv_ledger_t *l);
+
+/* The underlying log, for replay and audit (its read functions are safe from any thread). Valid until
+ * close. */
+lkv_ledger_log_t *lkv_ledger_log(lkv_ledger_t *l);
+
+#endif
