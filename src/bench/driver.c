@@ -220,7 +220,10 @@ void lkv__bench_client_done(lkv__bench_client_t *c) {
 /* Open loop: queues every request whose scheduled time has come (the thread's share of --rate). */
 static void generate(lkv__bench_thread_t *t, uint64_t now) {
   while (!t->exhausted) {
-    uint64_t due = t->sh->start_ns + (uint64_t)((double)t->generated * t->interval_ns);
+    /* Threads interleave their schedules (thread i is offset by i/threads of an interval), so that
+     * together they offer an even rate rather than bursts of one request per thread. */
+    double slot = (double)t->generated + (double)t->index / t->cfg->threads;
+    uint64_t due = t->sh->start_ns + (uint64_t)(slot * t->interval_ns);
     uint64_t ticket;
     if (due > now) return;
     if (!claim(t, now, &ticket) || push_due(t, ticket, due) != 0) {
