@@ -11,11 +11,7 @@ void lkv__kv_range(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t
   uint8_t *resp = NULL;
   size_t resp_len = 0;
   int rc = lkv_apply_range(api->store, &api->id, req, &resp, &resp_len);
-  if (rc == 0)
-    lkv__api_reply_packed(call, resp, resp_len);
-  else
-    lkv__api_fail(call, rc);
-  free(resp);
+  lkv__api_reply_result(call, rc, resp, resp_len);
   protobuf_c_message_free_unpacked(&req->base, NULL);
 }
 
@@ -46,11 +42,7 @@ void lkv__kv_txn(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t l
   uint8_t *resp = NULL;
   size_t resp_len = 0;
   int rc = lkv_apply_txn_read(api->store, &api->id, req, &resp, &resp_len);
-  if (rc == 0)
-    lkv__api_reply_packed(call, resp, resp_len);
-  else
-    lkv__api_fail(call, rc);
-  free(resp);
+  lkv__api_reply_result(call, rc, resp, resp_len);
   protobuf_c_message_free_unpacked(msg, NULL);
 }
 

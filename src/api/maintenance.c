@@ -66,11 +66,7 @@ void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *dat
     uint8_t *resp = NULL;
     size_t resp_len = 0;
     int rc = lkv_apply_alarm_get(api->store, &api->id, req, &resp, &resp_len);
-    if (rc == 0)
-      lkv__api_reply_packed(call, resp, resp_len);
-    else
-      lkv__api_fail(call, rc);
-    free(resp);
+    lkv__api_reply_result(call, rc, resp, resp_len);
   }
   protobuf_c_message_free_unpacked(&req->base, NULL);
 }

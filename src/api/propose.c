@@ -7,11 +7,7 @@
 /* Runs on the replicator's thread once the outcome is durable. */
 static void write_done(lkv_proposal_t *p) {
   lkv_call_t *call = p->data;
-  if (p->req.err == 0)
-    lkv__api_reply_packed(call, p->req.resp, p->req.resp_len);
-  else
-    lkv__api_fail(call, p->req.err);
-  free(p->req.resp);
+  lkv__api_reply_result(call, p->req.err, p->req.resp, p->req.resp_len);
   protobuf_c_message_free_unpacked((ProtobufCMessage *)p->req.msg, NULL);
   free(p);
 }

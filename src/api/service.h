@@ -36,6 +36,10 @@ void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, Prot
 /* Sends already packed response bytes and finishes the call with OK. */
 void lkv__api_reply_packed(lkv_call_t *call, const uint8_t *resp, size_t len);
 
+/* Answers a read: with rc == 0 sends resp and finishes OK, otherwise fails the call with rc. Frees resp
+ * (which may be NULL) either way. */
+void lkv__api_reply_result(lkv_call_t *call, int rc, uint8_t *resp, size_t len);
+
 /* Packs msg, sends it and finishes the call with OK (INTERNAL if memory runs out). */
 void lkv__api_reply(lkv_call_t *call, const ProtobufCMessage *msg);
 

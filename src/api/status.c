@@ -16,6 +16,8 @@
   X(LKV_EFUTUREREV, LKV_GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision")     \
   X(LKV_ENOSPACE, LKV_GRPC_RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded")                \
   X(LKV_ELEASENOTFOUND, LKV_GRPC_NOT_FOUND, "etcdserver: requested lease not found")                       \
+  X(LKV_ELEASEEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: lease already exists")                     \
+  X(LKV_ELEASETTLTOOLARGE, LKV_GRPC_OUT_OF_RANGE, "etcdserver: too large lease TTL")                       \
   X(LKV_ETOOLARGE, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: request is too large")                          \
   X(LKV_ESTOPPED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                      \
   X(LKV_ECORRUPT, LKV_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")                                       \
@@ -41,29 +43,4 @@ void lkv__api_fail(lkv_call_t *call, int err) {
   const char *message;
   lkv_api_status_of(err, &status, &message);
   lkv_call_finish(call, status, message);
-}
-
-ProtobufCMessage *lkv__api_unpack(lkv_call_t *call, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
-                                  size_t len) {
-  ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, len, data);
-  if (!msg) lkv_call_finish(call, LKV_GRPC_INTERNAL, "grpc: error unmarshalling request: malformed protobuf");
-  return msg;
-}
-
-void lkv__api_reply_packed(lkv_call_t *call, const uint8_t *resp, size_t len) {
-  lkv_call_send(call, resp, len);
-  lkv_call_finish(call, LKV_GRPC_OK, NULL);
-}
-
-void lkv__api_reply(lkv_call_t *call, const ProtobufCMessage *msg) {
-  uint8_t small[512];
-  size_t len = protobuf_c_message_get_packed_size(msg);
-  uint8_t *buf = len <= sizeof(small) ? small : malloc(len);
-  if (!buf) {
-    lkv__api_fail(call, LKV_ENOMEM);
-    return;
-  }
-  protobuf_c_message_pack(msg, buf);
-  lkv__api_reply_packed(call, buf, len);
-  if (buf != small) free(buf);
 }
