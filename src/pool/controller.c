@@ -1,0 +1,42 @@
+/* The friendlypool decision: neighbours' CPU use from two samples, and the workers that still fit. */
+#include "pool/controller.h"
+
+#include <math.h>
+
+/* Weight of the newest period in the neighbour estimate: reacts within a few periods without following
+ * every spike of a bursty neighbour. */
+#define LKV__CTL_SMOOTHING 0.5
+
+/* A sliver of a CPU this small is sampling noise (tick granularity, the smoothing's tail), not room for
+ * another worker. */
+#define LKV__CTL_NOISE 0.05
+
+void lkv_pool_ctl_init(lkv_pool_ctl_t *c, int workers, int budget, double overcommit) {
+  c->workers = workers < 1 ? 1 : workers;
+  c->budget = budget < 1 ? 1 : budget;
+  c->overcommit = overcommit < 1.0 ? 1.0 : overcommit;
+  c->neighbours = 0.0;
+  c->active = c->workers;
+}
+
+int lkv_pool_ctl_step(lkv_pool_ctl_t *c, const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur) {
+  if (cur->machine_total <= prev->machine_total || cur->machine_busy < prev->machine_busy ||
+      cur->self_ticks < prev->self_ticks || cur->machine_cpus < 1)
+    return c->active;
+  /* Both clocks count ticks over all CPUs, so their ratio to the machine's total is a share of the
+   * machine; times the CPU count it is in CPUs. */
+  double total = (double)(cur->machine_total - prev->machine_total);
+  double scale = cur->machine_cpus / total;
+  double busy = (double)(cur->machine_busy - prev->machine_busy) * scale;
+  double self = (double)(cur->self_ticks - prev->self_ticks) * scale;
+  double others = busy > self ? busy - self : 0.0;
+  c->neighbours = LKV__CTL_SMOOTHING * others + (1.0 - LKV__CTL_SMOOTHING) * c->neighbours;
+  /* Our budget may be smaller than the machine: neighbours first take the CPUs outside it. */
+  double free_cpus = cur->machine_cpus - c->neighbours;
+  double left = free_cpus < c->budget ? free_cpus : c->budget;
+  int active = (int)ceil(left * c->overcommit - LKV__CTL_NOISE);
+  if (active < 1) active = 1;
+  if (active > c->workers) active = c->workers;
+  c->active = active;
+  return active;
+}

@@ -1,0 +1,48 @@
+/* Neighbour-aware worker count (friendlypool): CPU samples in, number of workers that may run out. */
+#ifndef LKV_POOL_CONTROLLER_H
+#define LKV_POOL_CONTROLLER_H
+
+#include <stdint.h>
+
+/*
+ * Every period the server samples its own CPU time and the machine's busy time. What the machine spent
+ * beyond our own use is the neighbours' share; what is left of our CPU budget after it is what our workers
+ * may use without fighting the neighbours for the same cores. Workers beyond that are parked (see gate.h):
+ * fewer runnable threads than cores means no involuntary context switches, which is where tail latency
+ * explodes under contention.
+ *
+ * The decision (lkv_pool_ctl_step) is a pure function of two samples and the previous state, so tests
+ * drive it with injected readings; lkv_cpu_sample_read takes the readings from /proc.
+ */
+
+/* One reading of the clocks the controller compares. */
+typedef struct lkv_cpu_sample_s {
+  uint64_t self_ticks;    /* this process's utime + stime (/proc/self/stat), clock ticks */
+  uint64_t machine_busy;  /* all CPUs' busy time (/proc/stat "cpu" line minus idle and iowait), ticks */
+  uint64_t machine_total; /* all CPUs' total time (busy + idle + iowait), ticks */
+  int machine_cpus;       /* number of "cpuN" lines in /proc/stat (online CPUs) */
+} lkv_cpu_sample_t;
+
+/* Reads a sample from <root>/proc/self/stat and <root>/proc/stat (root "/" in production, a fixture tree
+ * in tests; not retained). Returns 0, or LKV_EIO / LKV_ECORRUPT (missing or unparsable files). */
+int lkv_cpu_sample_read(const char *root, lkv_cpu_sample_t *out);
+
+/* Tunables and state of the controller. Initialise with lkv_pool_ctl_init. */
+typedef struct lkv_pool_ctl_s {
+  int workers;            /* threads that exist; the result never exceeds it */
+  int budget;             /* CPUs this process may use (cpu_budget.h) */
+  double overcommit;      /* active = ceil(left * overcommit); 1.0 = exactly what is left */
+  double neighbours;      /* smoothed estimate of the CPUs neighbours use (state) */
+  int active;             /* the last decision (state) */
+} lkv_pool_ctl_t;
+
+/* Sets the tunables; the state starts with no neighbours and every worker active. workers and budget are
+ * clamped to >= 1, overcommit to >= 1.0 (fewer workers than free CPUs would waste them). */
+void lkv_pool_ctl_init(lkv_pool_ctl_t *c, int workers, int budget, double overcommit);
+
+/* Updates the neighbour estimate from the samples taken at the start and end of a period and returns the
+ * number of workers that may run, in [1, workers]. A period in which a clock went backwards or did not
+ * advance keeps the previous decision. Pure: no I/O, no clock. */
+int lkv_pool_ctl_step(lkv_pool_ctl_t *c, const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur);
+
+#endif
