@@ -1,0 +1,44 @@
+/* The worker pool's controller thread: follows the CPU budget and the neighbours, and moves the gate. */
+#ifndef LKV_POOL_POOL_H
+#define LKV_POOL_POOL_H
+
+#include "pool/controller.h"
+#include "pool/gate.h"
+
+/*
+ * The pool does not own the worker threads (the transport's loop threads are the workers); it owns the
+ * gate they pass before each round of work, and a small thread that every period samples the CPU clocks,
+ * re-reads the CPU budget (quotas change at run time) and sets the gate's limit from lkv_pool_ctl_step.
+ * With neighbour awareness off the gate stays open and no thread runs.
+ */
+
+typedef struct lkv_pool_options_s {
+  int workers;         /* worker threads that will use the gate, >= 1 */
+  int neighbour_aware; /* 0: never park workers (the gate stays open) */
+  int period_ms;       /* sampling period; <= 0 means LKV_POOL_DEFAULT_PERIOD_MS */
+  double overcommit;   /* see lkv_pool_ctl_t; < 1.0 means 1.0 */
+  const char *root;    /* filesystem root for /proc and cgroups; NULL means "/" */
+} lkv_pool_options_t;
+
+#define LKV_POOL_DEFAULT_PERIOD_MS 100
+
+typedef struct lkv_pool_s lkv_pool_t;
+
+/* Creates the gate and, when neighbour-aware, starts the controller thread. Returns 0 and sets *out, or
+ * LKV_EINVAL / LKV_ENOMEM. */
+int lkv_pool_start(lkv_pool_t **out, const lkv_pool_options_t *opts);
+
+/* The gate workers pass; valid until lkv_pool_stop. */
+lkv_cpu_gate_t *lkv_pool_gate(lkv_pool_t *p);
+
+/* Workers currently allowed to run (the gate's limit). */
+int lkv_pool_active(const lkv_pool_t *p);
+
+/* Stops the controller thread and opens the gate for good, waking parked workers (so that they can see
+ * a shutdown request). Workers may still use the gate afterwards. */
+void lkv_pool_stop(lkv_pool_t *p);
+
+/* Frees p after lkv_pool_stop, once no worker uses the gate any more. NULL is ignored. */
+void lkv_pool_free(lkv_pool_t *p);
+
+#endif
