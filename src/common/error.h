@@ -39,6 +39,8 @@
   X(ESTOPPED, -30012, "server stopped")                                                           \
   X(EBADMSG, -30013, "malformed request message")                                                 \
   X(EUNSUPPORTED, -30014, "not supported by this server")                                         \
+  X(ELEASEEXIST, -30020, "lease already exists")                                                  \
+  X(ELEASETTLTOOLARGE, -30021, "too large lease TTL")                                             \
   X(EVERIFY, -30040, "verification failed")
 
 enum {

@@ -21,8 +21,8 @@ static int fail(lkv_ledger_audit_t *r, int rc, uint64_t offset, const char *why)
 }
 
 /* Checks a signed head against the tree of the records before it. */
-static int check_head(lkv_ledger_audit_t *r, const lkv_ledger_signed_head_t *sh, const lkv_merkle_frontier_t *f,
-                      const uint8_t *trusted_key, uint64_t pos) {
+static int check_head(lkv_ledger_audit_t *r, const lkv_ledger_signed_head_t *sh,
+                      const lkv_merkle_frontier_t *f, const uint8_t *trusted_key, uint64_t pos) {
   lkv_merkle_hash_t root;
   lkv_merkle_frontier_root(f, &root);
   if (memcmp(root.b, sh->head.root.b, LKV_MERKLE_HASH_LEN))
@@ -38,25 +38,27 @@ static int check_head(lkv_ledger_audit_t *r, const lkv_ledger_signed_head_t *sh,
 }
 
 /* Walks the mapped file; see audit.h for what is checked. */
-static int walk(const uint8_t *map, uint64_t size, const uint8_t *trusted_key, lkv_ledger_audit_cb cb, void *arg,
-                lkv_ledger_audit_t *r) {
+static int walk(const uint8_t *map, uint64_t size, const uint8_t *trusted_key, lkv_ledger_audit_cb cb,
+                void *arg, lkv_ledger_audit_t *r) {
+  const uint8_t *salt = map + LKV__FILE_HEADER_LEN;
   lkv_merkle_frontier_t f;
-  uint64_t pos = LKV__FILE_HEADER_LEN;
+  uint64_t pos = LKV__LOG_HEADER_LEN;
   lkv_merkle_frontier_init(&f);
   while (pos < size) {
     lkv_ledger_entry_t e;
     lkv_merkle_hash_t leaf;
     size_t flen;
     int rc;
-    if (lkv__frame_parse(map + pos, size - pos, &e, &leaf, &flen) != LKV__FRAME_OK) {
-      if (!lkv__damage_is_tail(map, pos, size))
+    if (lkv__frame_parse(salt, map + pos, size - pos, &e, &leaf, &flen) != LKV__FRAME_OK) {
+      if (!lkv__damage_is_tail(salt, map, pos, size))
         return fail(r, LKV_ECORRUPT, pos, "record does not verify and valid records follow it");
       r->tail_bytes = size - pos;
       break;
     }
     if (lkv__order_check(r->last_revision, r->records, &e))
       return fail(r, LKV_ECORRUPT, pos, "record breaks the revision or tree-size order");
-    if (e.kind == LKV_LEDGER_SIGNED_TREE_HEAD && (rc = check_head(r, &e.sth, &f, trusted_key, pos))) return rc;
+    if (e.kind == LKV_LEDGER_SIGNED_TREE_HEAD && (rc = check_head(r, &e.sth, &f, trusted_key, pos)))
+      return rc;
     if (cb && (rc = cb(arg, r->records, &e))) return fail(r, rc, pos, "stopped by the callback");
     lkv_merkle_frontier_append(&f, &leaf, NULL);
     r->records++;
@@ -83,13 +85,13 @@ int lkv_ledger_audit_file(const char *path, const uint8_t *trusted_key, lkv_ledg
   }
   memcpy(want, LKV__LOG_MAGIC, 8);
   lkv__put_be32(want + 8, LKV__LOG_VERSION);
-  if (st.st_size < LKV__FILE_HEADER_LEN || lkv__pread_full(fd, header, sizeof(header), 0) ||
+  if (st.st_size < LKV__LOG_HEADER_LEN || lkv__pread_full(fd, header, sizeof(header), 0) ||
       memcmp(header, want, sizeof(want))) {
     rc = fail(report, LKV_ECORRUPT, 0, "not a ledger file of a known version");
     goto out;
   }
   uint64_t size = (uint64_t)st.st_size;
-  if (size == LKV__FILE_HEADER_LEN) {
+  if (size == LKV__LOG_HEADER_LEN) {
     rc = 0;
     goto out;
   }

@@ -24,9 +24,9 @@ typedef struct lkv_ledger_audit_s {
   uint64_t heads;     /* of which signed tree heads */
   uint64_t ops;       /* writes in all write sets */
   int64_t last_revision;
-  uint64_t tail_bytes;           /* incomplete bytes after the last record */
-  uint64_t unsigned_records;     /* records after the last signed head */
-  int has_head;                  /* last_head is set */
+  uint64_t tail_bytes;       /* incomplete bytes after the last record */
+  uint64_t unsigned_records; /* records after the last signed head */
+  int has_head;              /* last_head is set */
   lkv_ledger_signed_head_t last_head;
   uint64_t failed_index;  /* on failure: the record at fault */
   uint64_t failed_offset; /* on failure: its file offset */

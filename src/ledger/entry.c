@@ -81,8 +81,8 @@ static uint8_t *ws_put_key(lkv_ledger_ws_t *ws, lkv_ledger_op_type_t type, const
   return p + 5 + key_len;
 }
 
-int lkv_ledger_ws_put(lkv_ledger_ws_t *ws, const void *key, size_t key_len, const void *value, size_t value_len,
-                      int64_t create_revision, int64_t version, int64_t lease) {
+int lkv_ledger_ws_put(lkv_ledger_ws_t *ws, const void *key, size_t key_len, const void *value,
+                      size_t value_len, int64_t create_revision, int64_t version, int64_t lease) {
   size_t need = 5 + key_len + PUT_FIXED + value_len;
   int rc = ws_reserve(ws, key_len, value_len, need);
   if (rc) return rc;
@@ -245,7 +245,8 @@ int lkv_ledger_entry_encode(const lkv_ledger_entry_t *e, uint8_t *out, size_t ca
 }
 
 int lkv_ledger_entry_decode(const uint8_t *buf, size_t len, lkv_ledger_entry_t *out) {
-  if (len < LKV_LEDGER_ENTRY_HEADER_LEN || len > LKV_LEDGER_ENTRY_MAX || !kind_valid(buf[0])) return LKV_ECORRUPT;
+  if (len < LKV_LEDGER_ENTRY_HEADER_LEN || len > LKV_LEDGER_ENTRY_MAX || !kind_valid(buf[0]))
+    return LKV_ECORRUPT;
   memset(out, 0, sizeof(*out));
   out->kind = (lkv_ledger_kind_t)buf[0];
   out->revision = (int64_t)lkv__get_be64(buf + 1);

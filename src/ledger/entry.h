@@ -81,10 +81,10 @@ typedef struct lkv_ledger_entry_s {
   const uint8_t *ops;
   size_t ops_len;
   uint32_t n_ops;
-  int64_t compact_revision;      /* COMPACTION */
-  int64_t lease_id;              /* LEASE_GRANT, LEASE_REVOKE */
-  int64_t lease_ttl;             /* LEASE_GRANT, seconds */
-  lkv_ledger_signed_head_t sth;  /* SIGNED_TREE_HEAD */
+  int64_t compact_revision;     /* COMPACTION */
+  int64_t lease_id;             /* LEASE_GRANT, LEASE_REVOKE */
+  int64_t lease_ttl;            /* LEASE_GRANT, seconds */
+  lkv_ledger_signed_head_t sth; /* SIGNED_TREE_HEAD */
 } lkv_ledger_entry_t;
 
 /* What a leaf commits to, and what a receipt discloses. */
@@ -109,8 +109,8 @@ void lkv_ledger_ws_init(lkv_ledger_ws_t *ws);
 
 /* Appends a PUT (copies key and value). Returns 0, LKV_EINVAL (empty key, a length beyond 32 bits, or the
  * write set would exceed LKV_LEDGER_ENTRY_MAX) or LKV_ENOMEM; on error ws is unchanged. */
-int lkv_ledger_ws_put(lkv_ledger_ws_t *ws, const void *key, size_t key_len, const void *value, size_t value_len,
-                      int64_t create_revision, int64_t version, int64_t lease);
+int lkv_ledger_ws_put(lkv_ledger_ws_t *ws, const void *key, size_t key_len, const void *value,
+                      size_t value_len, int64_t create_revision, int64_t version, int64_t lease);
 
 /* Appends a DELETE of key (copied). Returns as lkv_ledger_ws_put. */
 int lkv_ledger_ws_delete(lkv_ledger_ws_t *ws, const void *key, size_t key_len);

@@ -67,12 +67,16 @@ int lkv__mkdirs(const char *path, mode_t mode) {
   return 0;
 }
 
-int lkv__file_open(const char *path, const char *magic, uint32_t version, int *fd, uint64_t *size, int *fresh) {
-  uint8_t want[LKV__FILE_HEADER_LEN] = {0}, have[LKV__FILE_HEADER_LEN] = {0};
+int lkv__file_open(const char *path, const char *magic, uint32_t version, uint8_t *extra, int *fd,
+                   uint64_t *size, int *fresh) {
+  uint8_t want[LKV__FILE_HEADER_LEN + LKV__HEADER_EXTRA_LEN] = {0};
+  uint8_t have[LKV__FILE_HEADER_LEN + LKV__HEADER_EXTRA_LEN] = {0};
+  size_t hlen = LKV__FILE_HEADER_LEN + (extra ? LKV__HEADER_EXTRA_LEN : 0);
   struct stat st;
   int rc;
   memcpy(want, magic, 8);
   lkv__put_be32(want + 8, version);
+  if (extra) memcpy(want + LKV__FILE_HEADER_LEN, extra, LKV__HEADER_EXTRA_LEN);
   *fresh = 0;
   int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (f < 0) return -errno;
@@ -80,26 +84,24 @@ int lkv__file_open(const char *path, const char *magic, uint32_t version, int *f
     rc = -errno;
     goto err_after_open;
   }
-  size_t got = st.st_size < LKV__FILE_HEADER_LEN ? (size_t)st.st_size : LKV__FILE_HEADER_LEN;
+  size_t got = (uint64_t)st.st_size < hlen ? (size_t)st.st_size : hlen;
+  size_t fixed = got < LKV__FILE_HEADER_LEN ? got : LKV__FILE_HEADER_LEN;
   if ((rc = lkv__pread_full(f, have, got, 0))) goto err_after_open;
-  if (got < LKV__FILE_HEADER_LEN) {
-    if (memcmp(have, want, got)) {
-      rc = LKV_ECORRUPT;
-      goto err_after_open;
-    }
-    if ((rc = lkv__pwrite_full(f, want, sizeof(want), 0))) goto err_after_open;
-    if (ftruncate(f, LKV__FILE_HEADER_LEN) || fdatasync(f)) {
+  if (memcmp(have, want, fixed)) {
+    rc = LKV_ECORRUPT;
+    goto err_after_open;
+  }
+  if (got < hlen) {
+    if ((rc = lkv__pwrite_full(f, want, hlen, 0))) goto err_after_open;
+    if (ftruncate(f, (off_t)hlen) || fdatasync(f)) {
       rc = -errno;
       goto err_after_open;
     }
     if ((rc = lkv__fsync_parent(path))) goto err_after_open;
     *fresh = 1;
-    *size = LKV__FILE_HEADER_LEN;
+    *size = hlen;
   } else {
-    if (memcmp(have, want, sizeof(want))) {
-      rc = LKV_ECORRUPT;
-      goto err_after_open;
-    }
+    if (extra) memcpy(extra, have + LKV__FILE_HEADER_LEN, LKV__HEADER_EXTRA_LEN);
     *size = (uint64_t)st.st_size;
   }
   *fd = f;

@@ -21,7 +21,7 @@ struct lkv_ledger_s {
   lkv_ledger_signer_t *signer;
   lkv_merkle_hash_t *leaves; /* committer's scratch */
   size_t leaves_cap;
-  int nodes_err; /* the node store's last failure, reported by sign */
+  int nodes_err;      /* the node store's last failure, reported by sign */
   pthread_mutex_t mu; /* guards has_head/head for readers; only the committer writes them */
   int has_head;
   lkv_ledger_signed_head_t head;
@@ -87,7 +87,8 @@ static int sync_store(lkv_ledger_t *l, lkv_ledger_open_info_t *info) {
   info->leaves_recomputed = lkv_ledger_log_count(l->log) - keep;
   if (!l->has_head || (rc = root_matches_head(l, &match)) || match) return rc;
   info->store_rebuilt = 1;
-  if ((rc = lkv_ledger_nodes_truncate(l->nodes, 0)) || (rc = catch_up(l)) || (rc = root_matches_head(l, &match)))
+  if ((rc = lkv_ledger_nodes_truncate(l->nodes, 0)) || (rc = catch_up(l)) ||
+      (rc = root_matches_head(l, &match)))
     return rc;
   info->leaves_recomputed = lkv_ledger_log_count(l->log);
   return match ? 0 : LKV_ECORRUPT;
@@ -118,6 +119,8 @@ int lkv_ledger_open(lkv_ledger_t **out, const char *data_dir, lkv_ledger_open_in
   if ((rc = lkv_ledger_log_open(&l->log, dir, &info->log))) goto err_after_signer;
   if ((rc = open_nodes(l, nodes))) goto err_after_log;
   if ((rc = load_head(l)) || (rc = sync_store(l, info))) goto err_after_nodes;
+  info->key_changed =
+      l->has_head && memcmp(l->head.public_key, lkv_ledger_signer_public_key(l->signer), LKV_LEDGER_KEY_LEN);
   *out = l;
   return 0;
 
@@ -170,8 +173,11 @@ int lkv_ledger_sign(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_signed_head_t *
   int rc = 0;
   if (lkv_ledger_nodes_size(l->nodes) != h.tree_size && (rc = catch_up(l))) return rc;
   lkv_ledger_nodes_root(l->nodes, &h.root);
-  /* Sync the nodes this head covers first: after a crash, open trusts exactly those. */
-  if ((rc = lkv_ledger_nodes_sync(l->nodes)) || (rc = lkv_ledger_signer_sign(l->signer, &h, &e.sth))) return rc;
+  /* Sync the nodes this head covers first: after a crash, open trusts exactly those. The index is synced
+   * at the same pace so that open never rescans more than one interval of records. */
+  if ((rc = lkv_ledger_nodes_sync(l->nodes)) || (rc = lkv_ledger_log_sync_index(l->log)) ||
+      (rc = lkv_ledger_signer_sign(l->signer, &h, &e.sth)))
+    return rc;
   e.revision = h.revision;
   lkv_ledger_claims_digest(NULL, 0, NULL, 0, e.claims);
   if ((rc = lkv_ledger_append(l, &e, 1))) return rc;
@@ -200,7 +206,8 @@ int lkv_ledger_receipt_at(lkv_ledger_t *l, uint64_t index, lkv_ledger_receipt_t 
   if ((rc = lkv_ledger_log_read(l->log, index, &rec))) goto out;
   lkv_ledger_entry_leaf(&rec.entry, &out->leaf);
   out->leaf_index = index;
-  rc = lkv_merkle_inclusion_proof(index, out->sth.head.tree_size, lkv_ledger_nodes_get, l->nodes, &out->proof);
+  rc =
+      lkv_merkle_inclusion_proof(index, out->sth.head.tree_size, lkv_ledger_nodes_get, l->nodes, &out->proof);
 out:
   lkv_ledger_log_record_free(&rec);
   return rc;

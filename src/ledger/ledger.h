@@ -32,10 +32,13 @@
 typedef struct lkv_ledger_s lkv_ledger_t;
 
 typedef struct lkv_ledger_open_info_s {
-  lkv_ledger_log_info_t log; /* the log's recovery report */
+  lkv_ledger_log_info_t log;  /* the log's recovery report */
   uint64_t leaves_recomputed; /* leaves re-added to the node store from the log */
   int store_rebuilt;          /* the node store disagreed with the last signed head and was rebuilt */
   int key_created;            /* node.key was created by this open */
+  int key_changed;            /* the last signed head was made with another key than node.key's: the
+                               * caller decides whether to refuse (earlier heads do not verify with
+                               * the new key; docs/ledger.md, key rotation) */
 } lkv_ledger_open_info_t;
 
 /* Opens (creating on first use) the ledger of data_dir, recovering as described above. info may be NULL.

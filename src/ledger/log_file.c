@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -27,19 +28,26 @@ static int reserve(uint8_t **buf, size_t *cap, size_t need) {
 }
 
 static uint64_t meta_pos(uint64_t index) {
-  return LKV__FILE_HEADER_LEN + (uint64_t)LKV__META_LEN * index;
+  return LKV__IDX_HEADER_LEN + (uint64_t)LKV__META_LEN * index;
 }
 
-/* Opens the index; one with a foreign header is derived data gone bad: start it afresh. */
-static int open_index(lkv_ledger_log_t *log, const char *path, uint64_t *size, lkv_ledger_log_info_t *info) {
+/* Opens the index and reads its synced entry count; an index with a foreign header is derived data gone
+ * bad: start it afresh. */
+static int open_index(lkv_ledger_log_t *log, const char *path, uint64_t *size, uint64_t *synced,
+                      lkv_ledger_log_info_t *info) {
+  uint8_t extra[LKV__HEADER_EXTRA_LEN] = {0};
   int fresh;
-  int rc = lkv__file_open(path, IDX_MAGIC, IDX_VERSION, &log->idx_fd, size, &fresh);
-  if (rc != LKV_ECORRUPT) return rc;
-  struct stat st;
-  if (stat(path, &st) == 0 && (uint64_t)st.st_size > LKV__FILE_HEADER_LEN)
-    info->index_dropped = ((uint64_t)st.st_size - LKV__FILE_HEADER_LEN) / LKV__META_LEN;
-  if (unlink(path)) return -errno;
-  return lkv__file_open(path, IDX_MAGIC, IDX_VERSION, &log->idx_fd, size, &fresh);
+  int rc = lkv__file_open(path, IDX_MAGIC, IDX_VERSION, extra, &log->idx_fd, size, &fresh);
+  if (rc == LKV_ECORRUPT) {
+    struct stat st;
+    if (stat(path, &st) == 0 && (uint64_t)st.st_size > LKV__IDX_HEADER_LEN)
+      info->index_dropped = ((uint64_t)st.st_size - LKV__IDX_HEADER_LEN) / LKV__META_LEN;
+    if (unlink(path)) return -errno;
+    memset(extra, 0, sizeof(extra));
+    rc = lkv__file_open(path, IDX_MAGIC, IDX_VERSION, extra, &log->idx_fd, size, &fresh);
+  }
+  *synced = lkv__get_be64(extra);
+  return rc;
 }
 
 /* Whether index entry i points at an intact record that chains to entry i-1 and keeps the order rules.
@@ -52,14 +60,16 @@ static int indexed_record_ok(lkv_ledger_log_t *log, uint64_t i, uint64_t log_siz
   int rc = lkv__meta_read(log, i, m);
   if (rc) return rc == LKV_ECORRUPT || rc == LKV_EIO ? 0 : rc;
   if (i > 0 && (rc = lkv__meta_read(log, i - 1, &prev))) return rc == LKV_ECORRUPT || rc == LKV_EIO ? 0 : rc;
-  uint64_t want = i > 0 ? prev.offset + LKV__FRAME_HDR + prev.len : LKV__FILE_HEADER_LEN;
-  if (m->offset != want || m->offset > log_size || LKV__FRAME_HDR + (uint64_t)m->len > log_size - m->offset) return 0;
+  uint64_t want = i > 0 ? prev.offset + LKV__FRAME_HDR + prev.len : LKV__LOG_HEADER_LEN;
+  if (m->offset != want || m->offset > log_size || LKV__FRAME_HDR + (uint64_t)m->len > log_size - m->offset)
+    return 0;
   uint8_t *buf = malloc(LKV__FRAME_HDR + (size_t)m->len);
   if (!buf) return LKV_ENOMEM;
   rc = lkv__pread_full(log->fd, buf, LKV__FRAME_HDR + (size_t)m->len, m->offset);
   if (rc == 0) {
     lkv_ledger_log_meta_t have;
-    int ok = lkv__frame_parse(buf, LKV__FRAME_HDR + (size_t)m->len, &e, &leaf, &flen) == LKV__FRAME_OK;
+    int ok =
+        lkv__frame_parse(log->salt, buf, LKV__FRAME_HDR + (size_t)m->len, &e, &leaf, &flen) == LKV__FRAME_OK;
     if (ok) lkv__meta_of(&e, m->offset, m->len, &have);
     rc = ok && have.revision == m->revision && have.kind == m->kind && have.produced == m->produced &&
          lkv__order_check(prev.revision, i, &e) == 0;
@@ -82,7 +92,8 @@ static int scan_tail(lkv_ledger_log_t *log, uint64_t start, uint64_t size, uint6
       lkv_merkle_hash_t leaf;
       lkv_ledger_log_meta_t m;
       size_t flen;
-      int r = pos < size ? lkv__frame_parse(map + pos, size - pos, &e, &leaf, &flen) : LKV__FRAME_TORN;
+      int r =
+          pos < size ? lkv__frame_parse(log->salt, map + pos, size - pos, &e, &leaf, &flen) : LKV__FRAME_TORN;
       if (r != LKV__FRAME_OK) break;
       /* A record that hashes right but breaks the order was written that way: not a torn write. */
       if (lkv__order_check(last_rev, idx, &e)) {
@@ -98,7 +109,7 @@ static int scan_tail(lkv_ledger_log_t *log, uint64_t start, uint64_t size, uint6
       idx++;
       last_rev = e.revision;
     }
-    if (!rc && pos < size && !lkv__damage_is_tail(map, pos, size)) {
+    if (!rc && pos < size && !lkv__damage_is_tail(log->salt, map, pos, size)) {
       info->corrupt_offset = pos;
       rc = LKV_ECORRUPT;
     }
@@ -118,31 +129,50 @@ static int scan_tail(lkv_ledger_log_t *log, uint64_t start, uint64_t size, uint6
   return 0;
 }
 
-static int recover(lkv_ledger_log_t *log, uint64_t log_size, uint64_t idx_size, lkv_ledger_log_info_t *info) {
-  uint64_t k = (idx_size - LKV__FILE_HEADER_LEN) / LKV__META_LEN, start = LKV__FILE_HEADER_LEN;
+int lkv_ledger_log_sync_index(lkv_ledger_log_t *log) {
+  uint8_t count[8];
+  uint64_t n = atomic_load_explicit(&log->count, memory_order_relaxed);
+  int rc;
+  if (n == log->idx_synced) return 0;
+  if (fdatasync(log->idx_fd)) return -errno;
+  /* Written only once the entries it counts are durable; a lost update leaves an older, still true count. */
+  lkv__put_be64(count, n);
+  if ((rc = lkv__pwrite_full(log->idx_fd, count, sizeof(count), LKV__FILE_HEADER_LEN))) return rc;
+  log->idx_synced = n;
+  return 0;
+}
+
+static int recover(lkv_ledger_log_t *log, uint64_t log_size, uint64_t idx_size, uint64_t synced,
+                   lkv_ledger_log_info_t *info) {
+  uint64_t have = (idx_size - LKV__IDX_HEADER_LEN) / LKV__META_LEN, start = LKV__LOG_HEADER_LEN;
+  uint64_t trusted = synced < have ? synced : have;
   int64_t last_rev = 0;
   lkv_ledger_log_meta_t m;
-  /* Index entries are written before the log is synced and the index never is: walk back to one that
-   * describes a record that really is in the log. */
-  while (k > 0) {
-    int rc = indexed_record_ok(log, k - 1, log_size, &m);
+  /* Entries past the synced count may be missing or garbage after a crash (pages reach the disk in any
+   * order): only the synced prefix is kept, and only if its last entry matches the log. */
+  if (trusted > 0) {
+    int rc = indexed_record_ok(log, trusted - 1, log_size, &m);
     if (rc < 0) return rc;
     if (rc) {
       start = m.offset + LKV__FRAME_HDR + m.len;
       last_rev = m.revision;
-      break;
+    } else {
+      trusted = 0;
     }
-    k--;
-    info->index_dropped++;
   }
-  if (ftruncate(log->idx_fd, (off_t)meta_pos(k))) return -errno;
-  return scan_tail(log, start, log_size, k, last_rev, info);
+  info->index_dropped += have - trusted;
+  if (ftruncate(log->idx_fd, (off_t)meta_pos(trusted))) return -errno;
+  int rc = scan_tail(log, start, log_size, trusted, last_rev, info);
+  if (rc) return rc;
+  /* Make the header's count true again now, or a later crash could trust re-written, unsynced entries. */
+  log->idx_synced = synced;
+  return lkv_ledger_log_sync_index(log);
 }
 
 int lkv_ledger_log_open(lkv_ledger_log_t **out, const char *dir, lkv_ledger_log_info_t *info) {
   char path[PATH_MAX], ipath[PATH_MAX];
   lkv_ledger_log_info_t scratch;
-  uint64_t size, isize;
+  uint64_t size, isize, synced = 0;
   int fresh, rc;
   if (!info) info = &scratch;
   memset(info, 0, sizeof(*info));
@@ -150,11 +180,14 @@ int lkv_ledger_log_open(lkv_ledger_log_t **out, const char *dir, lkv_ledger_log_
       snprintf(ipath, sizeof(ipath), "%s/ledger.idx", dir) >= (int)sizeof(ipath))
     return LKV_EINVAL;
   if ((rc = lkv__mkdirs(dir, 0700))) return rc;
+  if (sodium_init() < 0) return LKV_EIO;
   lkv_ledger_log_t *log = calloc(1, sizeof(*log));
   if (!log) return LKV_ENOMEM;
-  if ((rc = lkv__file_open(path, LKV__LOG_MAGIC, LKV__LOG_VERSION, &log->fd, &size, &fresh))) goto err_after_alloc;
-  if ((rc = open_index(log, ipath, &isize, info))) goto err_after_log;
-  if ((rc = recover(log, size, isize, info))) goto err_after_index;
+  randombytes_buf(log->salt, sizeof(log->salt)); /* used only if the log is new */
+  if ((rc = lkv__file_open(path, LKV__LOG_MAGIC, LKV__LOG_VERSION, log->salt, &log->fd, &size, &fresh)))
+    goto err_after_alloc;
+  if ((rc = open_index(log, ipath, &isize, &synced, info))) goto err_after_log;
+  if ((rc = recover(log, size, isize, synced, info))) goto err_after_index;
   *out = log;
   return 0;
 
@@ -170,7 +203,7 @@ err_after_alloc:
 
 void lkv_ledger_log_close(lkv_ledger_log_t *log) {
   if (!log) return;
-  fdatasync(log->idx_fd);
+  if (lkv_ledger_log_sync_index(log) == 0) fdatasync(log->idx_fd);
   close(log->idx_fd);
   close(log->fd);
   free(log->wbuf);
@@ -199,18 +232,20 @@ static int encode_batch(lkv_ledger_log_t *log, const lkv_ledger_entry_t *entries
     if (es > LKV_LEDGER_ENTRY_MAX || need > SIZE_MAX / 2) return LKV_EINVAL;
     need += LKV__FRAME_HDR + es;
   }
-  if ((rc = reserve(&log->wbuf, &log->wcap, need)) || (rc = reserve(&log->ibuf, &log->icap, n * LKV__META_LEN)))
+  if ((rc = reserve(&log->wbuf, &log->wcap, need)) ||
+      (rc = reserve(&log->ibuf, &log->icap, n * LKV__META_LEN)))
     return rc;
   for (size_t i = 0; i < n; i++) {
     lkv_ledger_leaf_t l;
     lkv_ledger_log_meta_t m;
     lkv_merkle_hash_t h;
     size_t len;
-    if (lkv_ledger_entry_encode(&entries[i], log->wbuf + pos + LKV__FRAME_HDR, need - pos - LKV__FRAME_HDR, &len))
+    if (lkv_ledger_entry_encode(&entries[i], log->wbuf + pos + LKV__FRAME_HDR, need - pos - LKV__FRAME_HDR,
+                                &len))
       return LKV_EINVAL;
     lkv_ledger_entry_leaf(&entries[i], &l);
     lkv_ledger_leaf_hash(&l, &h);
-    lkv__frame_header(log->wbuf + pos, (uint32_t)len, &h);
+    lkv__frame_header(log->salt, log->wbuf + pos, (uint32_t)len, &h);
     lkv__meta_of(&entries[i], end + pos, (uint32_t)len, &m);
     lkv__meta_encode(&m, log->ibuf + i * LKV__META_LEN);
     if (leaves) leaves[i] = h;

@@ -10,13 +10,14 @@
 
 /*
  * Two files in one directory (docs/ledger.md has the byte layouts):
- *  - ledger.log: "lkvledgr" ‖ u32 BE version 1 ‖ u32 0, then one frame per entry:
- *      len (u32 BE) ‖ leaf hash (32) ‖ entry (len bytes, entry.h's encoding)
- *    The leaf hash doubles as the frame's checksum: it commits to every byte of the entry.
- *    Record i (0-based) is leaf i of the Merkle tree.
- *  - ledger.idx: "lkvindex" ‖ version ‖ 0, then 24 bytes per record: offset (u64) ‖ revision (i64) ‖
- *    len (u32) ‖ kind (u8) ‖ flags (u8, bit 0: the entry produced its revision) ‖ 0 (2). Derived data,
- *    never synced on append, checked against the log on open and rebuilt from it when unusable.
+ *  - ledger.log: "lkvledgr" ‖ u32 BE version 1 ‖ u32 0 ‖ salt (8 random bytes), then one frame per
+ *    entry: salt ‖ len (u32 BE) ‖ leaf hash (32) ‖ entry (len bytes, entry.h's encoding).
+ *    The leaf hash doubles as the frame's checksum: it commits to every byte of the entry. The salt
+ *    makes frames impossible to fake inside stored values. Record i (0-based) is leaf i of the tree.
+ *  - ledger.idx: "lkvindex" ‖ version ‖ 0 ‖ synced count (u64), then 24 bytes per record: offset (u64)
+ *    ‖ revision (i64) ‖ len (u32) ‖ kind (u8) ‖ flags (u8, bit 0: the entry produced its revision) ‖
+ *    0 (2). Derived data, not synced on append: lkv_ledger_log_sync_index (and close) sync it and
+ *    record how many entries are durable.
  *
  * Order rules, checked on append and on recovery: an entry that produces a revision has a revision
  * greater than every earlier entry's; any other entry's revision is at least the previous one; a
@@ -26,12 +27,13 @@
  * holds everything needed to replay the state (it can serve as the write-ahead log). After a failed
  * sync the log refuses further appends (the kernel may have dropped the unsynced pages).
  *
- * Recovery on open: index entries are checked from the end back until one points at an intact record;
- * the records after it are scanned and verified (length, decoding, leaf hash, order rules). A bad or
+ * Recovery on open: the index's synced entries are kept if the last of them describes an intact record
+ * (otherwise the whole index is rebuilt); the records after them are scanned and verified (salt,
+ * length, decoding, leaf hash, order rules) and indexed again. A bad or
  * incomplete record ends the scan: if no valid frame starts anywhere after it, it is a torn tail and
  * is cut off (info->truncated_bytes says how much); otherwise the damage is not at the tail and open
  * fails with LKV_ECORRUPT (info->corrupt_offset says where) instead of dropping acknowledged entries.
- * Records covered by the index are not re-read on open; lkv_ledger_log_read and the iterator verify
+ * Records covered by the synced index are not re-read on open; lkv_ledger_log_read and the iterator verify
  * every record they return, so damage there surfaces on use (and in an audit).
  *
  * Threads: one writer (append) at a time; reads (count, meta, find, read, iterators) from any thread,
@@ -42,10 +44,10 @@ typedef struct lkv_ledger_log_s lkv_ledger_log_t;
 
 typedef struct lkv_ledger_log_info_s {
   uint64_t records;         /* records in the log after recovery */
-  uint64_t scanned;         /* records verified by the scan (those the index did not cover) */
+  uint64_t scanned;         /* records verified by the scan (those the synced index did not cover) */
   uint64_t truncated_bytes; /* torn tail cut off */
   uint64_t corrupt_offset;  /* when open fails with LKV_ECORRUPT: file offset of the damage */
-  uint64_t index_dropped;   /* index entries found unusable (they are rebuilt from the log) */
+  uint64_t index_dropped;   /* index entries not trusted (unsynced or damaged; rebuilt from the log) */
 } lkv_ledger_log_info_t;
 
 /* What the index knows of a record. */
@@ -93,6 +95,11 @@ void lkv_ledger_log_close(lkv_ledger_log_t *log);
  * errno. */
 int lkv_ledger_log_append(lkv_ledger_log_t *log, const lkv_ledger_entry_t *entries, size_t n,
                           lkv_merkle_hash_t *leaves);
+
+/* Makes the index durable up to the current record and records that in its header, so the next open
+ * only scans the records after it. Writer thread (the ledger calls it before each signed head). Returns
+ * 0 or a negated errno. */
+int lkv_ledger_log_sync_index(lkv_ledger_log_t *log);
 
 /* Number of records. Any thread. */
 uint64_t lkv_ledger_log_count(const lkv_ledger_log_t *log);

@@ -5,24 +5,27 @@
 #include "ledger/internal.h"
 #include "ledger/log_internal.h"
 
-int lkv__frame_parse(const uint8_t *p, size_t avail, lkv_ledger_entry_t *e, lkv_merkle_hash_t *leaf,
-                     size_t *frame_len) {
+int lkv__frame_parse(const uint8_t salt[LKV__SALT_LEN], const uint8_t *p, size_t avail, lkv_ledger_entry_t *e,
+                     lkv_merkle_hash_t *leaf, size_t *frame_len) {
   lkv_ledger_leaf_t l;
   if (avail < LKV__FRAME_HDR) return LKV__FRAME_TORN;
-  uint32_t len = lkv__get_be32(p);
+  if (memcmp(p, salt, LKV__SALT_LEN)) return LKV__FRAME_BAD;
+  uint32_t len = lkv__get_be32(p + LKV__SALT_LEN);
   if (len < LKV_LEDGER_ENTRY_HEADER_LEN || len > LKV_LEDGER_ENTRY_MAX) return LKV__FRAME_BAD;
   if (len > avail - LKV__FRAME_HDR) return LKV__FRAME_TORN;
   if (lkv_ledger_entry_decode(p + LKV__FRAME_HDR, len, e)) return LKV__FRAME_BAD;
   lkv_ledger_entry_leaf(e, &l);
   lkv_ledger_leaf_hash(&l, leaf);
-  if (memcmp(leaf->b, p + 4, LKV_MERKLE_HASH_LEN)) return LKV__FRAME_BAD;
+  if (memcmp(leaf->b, p + LKV__SALT_LEN + 4, LKV_MERKLE_HASH_LEN)) return LKV__FRAME_BAD;
   *frame_len = LKV__FRAME_HDR + len;
   return LKV__FRAME_OK;
 }
 
-void lkv__frame_header(uint8_t out[LKV__FRAME_HDR], uint32_t len, const lkv_merkle_hash_t *leaf) {
-  lkv__put_be32(out, len);
-  memcpy(out + 4, leaf->b, LKV_MERKLE_HASH_LEN);
+void lkv__frame_header(const uint8_t salt[LKV__SALT_LEN], uint8_t out[LKV__FRAME_HDR], uint32_t len,
+                       const lkv_merkle_hash_t *leaf) {
+  memcpy(out, salt, LKV__SALT_LEN);
+  lkv__put_be32(out + LKV__SALT_LEN, len);
+  memcpy(out + LKV__SALT_LEN + 4, leaf->b, LKV_MERKLE_HASH_LEN);
 }
 
 void lkv__meta_of(const lkv_ledger_entry_t *e, uint64_t offset, uint32_t len, lkv_ledger_log_meta_t *m) {
@@ -60,20 +63,13 @@ int lkv__order_check(int64_t last_revision, uint64_t index, const lkv_ledger_ent
   return 0;
 }
 
-int lkv__damage_is_tail(const uint8_t *map, uint64_t pos, uint64_t size) {
+int lkv__damage_is_tail(const uint8_t salt[LKV__SALT_LEN], const uint8_t *map, uint64_t pos, uint64_t size) {
   lkv_ledger_entry_t e;
   lkv_merkle_hash_t leaf;
   size_t flen;
-  /* Skip the damaged record's own claimed extent: its value may legitimately contain a frame. */
-  uint64_t from = pos + 1;
-  if (size - pos >= 4) {
-    uint32_t len = lkv__get_be32(map + pos);
-    if (len >= LKV_LEDGER_ENTRY_HEADER_LEN && len <= LKV_LEDGER_ENTRY_MAX) from = pos + LKV__FRAME_HDR + len;
-  }
-  for (uint64_t off = from; off < size && size - off >= LKV__FRAME_HDR; off++) {
-    uint32_t len = lkv__get_be32(map + off);
-    if (len < LKV_LEDGER_ENTRY_HEADER_LEN || len > size - off - LKV__FRAME_HDR) continue;
-    if (lkv__frame_parse(map + off, size - off, &e, &leaf, &flen) == LKV__FRAME_OK) return 0;
+  for (uint64_t off = pos + 1; off < size && size - off >= LKV__FRAME_HDR; off++) {
+    if (map[off] != salt[0] || memcmp(map + off, salt, LKV__SALT_LEN)) continue;
+    if (lkv__frame_parse(salt, map + off, size - off, &e, &leaf, &flen) == LKV__FRAME_OK) return 0;
   }
   return 1;
 }

@@ -4,21 +4,26 @@
 
 #include <stdatomic.h>
 
+#include "ledger/internal.h"
 #include "ledger/log_file.h"
 
-#define LKV__FRAME_HDR 36 /* len (4) ‖ leaf hash (32) */
+#define LKV__FRAME_HDR 44 /* salt (8) ‖ len (4) ‖ leaf hash (32) */
 #define LKV__META_LEN 24  /* one index entry */
 #define LKV__LOG_MAGIC "lkvledgr"
 #define LKV__LOG_VERSION 1
+#define LKV__LOG_HEADER_LEN (LKV__FILE_HEADER_LEN + LKV__SALT_LEN)
+#define LKV__IDX_HEADER_LEN (LKV__FILE_HEADER_LEN + LKV__HEADER_EXTRA_LEN)
 
 struct lkv_ledger_log_s {
   int fd;
   int idx_fd;
-  _Atomic uint64_t end;   /* offset after the last record; published (before count) once it is written */
-  _Atomic uint64_t count; /* published after the records and their index entries are written */
-  int64_t last_revision;  /* writer */
-  int failed;             /* writer: sticky error after a failed sync */
-  uint8_t *wbuf;          /* writer: frames of the batch being appended */
+  uint8_t salt[LKV__SALT_LEN]; /* from the log header; starts every frame */
+  _Atomic uint64_t end;        /* offset after the last record; published (before count) once it is written */
+  _Atomic uint64_t count;      /* published after the records and their index entries are written */
+  int64_t last_revision;       /* writer */
+  uint64_t idx_synced;         /* writer: index entries known durable (the count in the index header) */
+  int failed;                  /* writer: sticky error after a failed sync */
+  uint8_t *wbuf;               /* writer: frames of the batch being appended */
   size_t wcap;
   uint8_t *ibuf; /* writer: index entries being written */
   size_t icap;
@@ -28,18 +33,20 @@ struct lkv_ledger_log_s {
 enum { LKV__FRAME_OK, LKV__FRAME_TORN, LKV__FRAME_BAD };
 
 /* Parses the frame at p (avail bytes readable): LKV__FRAME_TORN when it does not fit in avail,
- * LKV__FRAME_BAD when its length is impossible, the entry does not decode or its leaf hash differs from
- * the stored one; LKV__FRAME_OK otherwise, with *e (pointing into p), *leaf and *frame_len set. */
-int lkv__frame_parse(const uint8_t *p, size_t avail, lkv_ledger_entry_t *e, lkv_merkle_hash_t *leaf,
-                     size_t *frame_len);
+ * LKV__FRAME_BAD when it does not start with the log's salt, its length is impossible, the entry does not
+ * decode or its leaf hash differs from the stored one; LKV__FRAME_OK otherwise, with *e (pointing into
+ * p), *leaf and *frame_len set. */
+int lkv__frame_parse(const uint8_t salt[LKV__SALT_LEN], const uint8_t *p, size_t avail, lkv_ledger_entry_t *e,
+                     lkv_merkle_hash_t *leaf, size_t *frame_len);
 
 /* Whether the bad or incomplete frame at map[pos] (of a file of `size` bytes, all mapped) is a torn
- * tail: no valid frame starts after it. The damaged frame's own claimed extent is skipped when its
- * length is plausible, since a stored value may itself contain a valid frame. Returns 1 or 0. */
-int lkv__damage_is_tail(const uint8_t *map, uint64_t pos, uint64_t size);
+ * tail: no valid frame starts after it. Stored values cannot fake one: they do not know the salt.
+ * Returns 1 or 0. */
+int lkv__damage_is_tail(const uint8_t salt[LKV__SALT_LEN], const uint8_t *map, uint64_t pos, uint64_t size);
 
 /* Writes the frame header of an entry of len bytes with the given leaf hash. */
-void lkv__frame_header(uint8_t out[LKV__FRAME_HDR], uint32_t len, const lkv_merkle_hash_t *leaf);
+void lkv__frame_header(const uint8_t salt[LKV__SALT_LEN], uint8_t out[LKV__FRAME_HDR], uint32_t len,
+                       const lkv_merkle_hash_t *leaf);
 
 /* The index entry of e, stored in a frame at offset. */
 void lkv__meta_of(const lkv_ledger_entry_t *e, uint64_t offset, uint32_t len, lkv_ledger_log_meta_t *m);

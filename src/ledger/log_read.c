@@ -10,7 +10,7 @@
 
 int lkv__meta_read(const lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_meta_t *m) {
   uint8_t b[LKV__META_LEN];
-  int rc = lkv__pread_full(log->idx_fd, b, sizeof(b), LKV__FILE_HEADER_LEN + (uint64_t)LKV__META_LEN * index);
+  int rc = lkv__pread_full(log->idx_fd, b, sizeof(b), LKV__IDX_HEADER_LEN + (uint64_t)LKV__META_LEN * index);
   return rc ? rc : lkv__meta_decode(b, m);
 }
 
@@ -22,7 +22,7 @@ int lkv_ledger_log_meta(lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_me
 int lkv_ledger_log_leaf(lkv_ledger_log_t *log, uint64_t index, lkv_merkle_hash_t *out) {
   lkv_ledger_log_meta_t m;
   int rc = lkv_ledger_log_meta(log, index, &m);
-  return rc ? rc : lkv__pread_full(log->fd, out->b, LKV_MERKLE_HASH_LEN, m.offset + 4);
+  return rc ? rc : lkv__pread_full(log->fd, out->b, LKV_MERKLE_HASH_LEN, m.offset + LKV__SALT_LEN + 4);
 }
 
 int lkv_ledger_log_lower_bound(lkv_ledger_log_t *log, int64_t revision, uint64_t *index) {
@@ -62,7 +62,7 @@ int lkv_ledger_log_find_last(lkv_ledger_log_t *log, lkv_ledger_kind_t kind, uint
   while (hi > 0 && rc == LKV_ENOENT) {
     uint64_t lo = hi > CHUNK ? hi - CHUNK : 0;
     int r = lkv__pread_full(log->idx_fd, buf, (size_t)(hi - lo) * LKV__META_LEN,
-                            LKV__FILE_HEADER_LEN + (uint64_t)LKV__META_LEN * lo);
+                            LKV__IDX_HEADER_LEN + (uint64_t)LKV__META_LEN * lo);
     if (r) {
       rc = r;
       break;
@@ -107,7 +107,7 @@ int lkv_ledger_log_read(lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_re
   size_t need = LKV__FRAME_HDR + (size_t)m.len;
   if ((rc = grow(&rec->buf, &rec->cap, need)) || (rc = lkv__pread_full(log->fd, rec->buf, need, m.offset)))
     return rc;
-  if (lkv__frame_parse(rec->buf, need, &rec->entry, &rec->leaf, &flen) != LKV__FRAME_OK ||
+  if (lkv__frame_parse(log->salt, rec->buf, need, &rec->entry, &rec->leaf, &flen) != LKV__FRAME_OK ||
       !matches(&m, &rec->entry, flen))
     return LKV_ECORRUPT;
   rec->index = index;
@@ -129,7 +129,7 @@ int lkv_ledger_log_iter_init(lkv_ledger_log_iter_t *it, lkv_ledger_log_t *log, u
   it->index = start;
   if (start > count) return LKV_ENOENT;
   if (start == 0) {
-    it->offset = LKV__FILE_HEADER_LEN;
+    it->offset = LKV__LOG_HEADER_LEN;
   } else if (start < count) {
     if ((rc = lkv__meta_read(log, start, &m))) return rc;
     it->offset = m.offset;
@@ -168,9 +168,9 @@ int lkv_ledger_log_iter_next(lkv_ledger_log_iter_t *it, lkv_ledger_entry_t *e, l
   int rc;
   if (it->index >= lkv_ledger_log_count(it->log)) return 0;
   if ((rc = window(it, LKV__FRAME_HDR, &p))) return rc;
-  size_t need = LKV__FRAME_HDR + (size_t)lkv__get_be32(p);
+  size_t need = LKV__FRAME_HDR + (size_t)lkv__get_be32(p + LKV__SALT_LEN);
   if ((rc = window(it, need, &p))) return rc;
-  if (lkv__frame_parse(p, need, e, &h, &flen) != LKV__FRAME_OK) return LKV_ECORRUPT;
+  if (lkv__frame_parse(it->log->salt, p, need, e, &h, &flen) != LKV__FRAME_OK) return LKV_ECORRUPT;
   if (leaf) *leaf = h;
   it->offset += flen;
   it->index++;

@@ -54,8 +54,8 @@ static int last_group_ok(const lkv_ledger_nodes_t *ns, uint64_t last) {
     uint64_t index = last >> level;
     lkv_merkle_hash_t l, r, want, have;
     int rc;
-    if ((rc = read_node(ns, level - 1, 2 * index, &l)) || (rc = read_node(ns, level - 1, 2 * index + 1, &r)) ||
-        (rc = read_node(ns, level, index, &have)))
+    if ((rc = read_node(ns, level - 1, 2 * index, &l)) ||
+        (rc = read_node(ns, level - 1, 2 * index + 1, &r)) || (rc = read_node(ns, level, index, &have)))
       return rc;
     lkv_merkle_node_hash(&l, &r, &want);
     if (memcmp(want.b, have.b, H)) return 0;
@@ -88,7 +88,8 @@ int lkv_ledger_nodes_open(lkv_ledger_nodes_t **out, const char *path, uint64_t *
   int fresh, rc;
   lkv_ledger_nodes_t *ns = calloc(1, sizeof(*ns));
   if (!ns) return LKV_ENOMEM;
-  if ((rc = lkv__file_open(path, NODES_MAGIC, NODES_VERSION, &ns->fd, &file_size, &fresh))) goto err_after_alloc;
+  if ((rc = lkv__file_open(path, NODES_MAGIC, NODES_VERSION, NULL, &ns->fd, &file_size, &fresh)))
+    goto err_after_alloc;
   uint64_t whole = leaves_in((file_size - LKV__FILE_HEADER_LEN) / H), size = whole;
   /* Without a sync the file system may keep a later block and lose an earlier one; walk back over
    * leaves whose nodes do not check out. */

@@ -37,7 +37,7 @@ int lkv_ledger_receipt_check_claims(const lkv_ledger_receipt_t *r, const void *r
  * (NULL: each with its own key, which proves nothing about who made them), then the consistency proof
  * from the smaller tree to the larger. Returns 0 or LKV_EVERIFY. */
 int lkv_ledger_heads_verify_consistency(const lkv_ledger_signed_head_t *old_head,
-                                        const lkv_ledger_signed_head_t *new_head, const lkv_merkle_proof_t *proof,
-                                        const uint8_t *trusted_key);
+                                        const lkv_ledger_signed_head_t *new_head,
+                                        const lkv_merkle_proof_t *proof, const uint8_t *trusted_key);
 
 #endif

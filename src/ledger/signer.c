@@ -154,7 +154,8 @@ const uint8_t *lkv_ledger_signer_public_key(const lkv_ledger_signer_t *s) {
   return s->pk;
 }
 
-int lkv_ledger_signer_sign(const lkv_ledger_signer_t *s, const lkv_ledger_sth_t *h, lkv_ledger_signed_head_t *out) {
+int lkv_ledger_signer_sign(const lkv_ledger_signer_t *s, const lkv_ledger_sth_t *h,
+                           lkv_ledger_signed_head_t *out) {
   uint8_t msg[LKV_LEDGER_STH_MSG_LEN];
   lkv_ledger_sth_message(h, msg);
   out->head = *h;
@@ -177,7 +178,8 @@ int lkv_ledger_key_parse(const char *text, uint8_t key[LKV_LEDGER_KEY_LEN]) {
   if (len == 2 * LKV_LEDGER_KEY_LEN)
     rc = sodium_hex2bin(key, LKV_LEDGER_KEY_LEN, text, len, NULL, &got, &end);
   else if (len == LKV_LEDGER_KEY_B64_LEN - 1)
-    rc = sodium_base642bin(key, LKV_LEDGER_KEY_LEN, text, len, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL);
+    rc = sodium_base642bin(key, LKV_LEDGER_KEY_LEN, text, len, NULL, &got, &end,
+                           sodium_base64_VARIANT_ORIGINAL);
   else
     return LKV_EINVAL;
   return rc == 0 && got == LKV_LEDGER_KEY_LEN && end == text + len ? 0 : LKV_EINVAL;

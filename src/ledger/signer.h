@@ -70,7 +70,8 @@ const uint8_t *lkv_ledger_signer_public_key(const lkv_ledger_signer_t *s);
 
 /* Signs h: out gets h, the public key and the signature. Any thread. Returns 0 or LKV_EIO (libsodium
  * failed). */
-int lkv_ledger_signer_sign(const lkv_ledger_signer_t *s, const lkv_ledger_sth_t *h, lkv_ledger_signed_head_t *out);
+int lkv_ledger_signer_sign(const lkv_ledger_signer_t *s, const lkv_ledger_sth_t *h,
+                           lkv_ledger_signed_head_t *out);
 
 /* Lowercase hex (64 characters + NUL) of a public key. */
 void lkv_ledger_key_hex(const uint8_t key[LKV_LEDGER_KEY_LEN], char out[LKV_LEDGER_KEY_HEX_LEN]);

@@ -1,13 +1,14 @@
 /* Unit tests for the ledger entry codec, write sets, claims digests and the leaf definition. */
 #include <setjmp.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
-#include <sodium.h>
 
 #include "common/error.h"
 #include "ledger/entry.h"
@@ -43,7 +44,8 @@ static void sample(lkv_ledger_kind_t kind, lkv_ledger_entry_t *e, lkv_ledger_ws_
       e->sth.head.tree_size = 1000;
       e->sth.head.revision = e->revision;
       e->sth.head.timestamp_ms = 1700000000123;
-      for (int i = 0; i < 32; i++) e->sth.head.root.b[i] = (uint8_t)i, e->sth.public_key[i] = (uint8_t)(255 - i);
+      for (int i = 0; i < 32; i++)
+        e->sth.head.root.b[i] = (uint8_t)i, e->sth.public_key[i] = (uint8_t)(255 - i);
       for (int i = 0; i < 64; i++) e->sth.signature[i] = (uint8_t)(i * 3);
       break;
   }
@@ -84,7 +86,8 @@ static void test_roundtrip_every_kind(void **state) {
     assert_int_equal(d.sth.head.tree_size, e.sth.head.tree_size);
     assert_int_equal(d.sth.head.timestamp_ms, e.sth.head.timestamp_ms);
     assert_memory_equal(d.sth.signature, e.sth.signature, 64);
-    assert_int_equal(lkv_ledger_entry_is_revision(&d), k == LKV_LEDGER_REVISION || k == LKV_LEDGER_LEASE_REVOKE);
+    assert_int_equal(lkv_ledger_entry_is_revision(&d),
+                     k == LKV_LEDGER_REVISION || k == LKV_LEDGER_LEASE_REVOKE);
     /* the encoding is canonical, and both views give the same leaf */
     assert_int_equal(encode(&d, again, sizeof(again)), len);
     assert_memory_equal(again, buf, len);
@@ -298,7 +301,8 @@ static void test_digests_and_leaf_layout(void **state) {
   uint8_t buf[1024], want[32], data[LKV_LEDGER_LEAF_DATA_LEN], pre[1 + LKV_LEDGER_LEAF_DATA_LEN];
   lkv_merkle_hash_t h;
   /* claims = SHA-256(u64 BE 3 ‖ "req" ‖ u64 BE 4 ‖ "resp") */
-  uint8_t cl[8 + 3 + 8 + 4] = {0, 0, 0, 0, 0, 0, 0, 3, 'r', 'e', 'q', 0, 0, 0, 0, 0, 0, 0, 4, 'r', 'e', 's', 'p'};
+  uint8_t cl[8 + 3 + 8 + 4] = {0, 0, 0, 0, 0, 0, 0, 3,   'r', 'e', 'q', 0,
+                               0, 0, 0, 0, 0, 0, 4, 'r', 'e', 's', 'p'};
   lkv_ledger_claims_digest("req", 3, "resp", 4, e.claims);
   crypto_hash_sha256(want, cl, sizeof(cl));
   assert_memory_equal(e.claims, want, 32);
@@ -327,6 +331,51 @@ static void test_digests_and_leaf_layout(void **state) {
   lkv_ledger_ws_free(&ws);
 }
 
+static void hex_equal(const uint8_t *bin, size_t len, const char *want) {
+  char hex[512];
+  assert_true(2 * len < sizeof(hex));
+  sodium_bin2hex(hex, sizeof(hex), bin, len);
+  assert_string_equal(hex, want);
+}
+
+/* The worked example of docs/ledger.md, whose values were computed from the document's definitions
+ * with Python's hashlib and struct, independently of this code. */
+static void test_documented_example(void **state) {
+  (void)state;
+  lkv_ledger_ws_t ws = {0};
+  lkv_ledger_entry_t put = {.kind = LKV_LEDGER_REVISION, .revision = 2};
+  lkv_ledger_entry_t compact = {.kind = LKV_LEDGER_COMPACTION, .revision = 2, .compact_revision = 1};
+  lkv_ledger_leaf_t leaf;
+  lkv_merkle_hash_t h1, h2, root;
+  lkv_merkle_frontier_t f;
+  uint8_t buf[256];
+  size_t len;
+  assert_int_equal(lkv_ledger_ws_put(&ws, "foo", 3, "bar", 3, 2, 1, 0), 0);
+  lkv_ledger_entry_set_ws(&put, &ws);
+  lkv_ledger_claims_digest("req", 3, "resp", 4, put.claims);
+  hex_equal(put.claims, 32, "b8787aaafbd3bebf7d0e55cc841e8182fb7bdc75b5c09cb6918015de4aba0b59");
+  assert_int_equal(lkv_ledger_entry_encode(&put, buf, sizeof(buf), &len), 0);
+  hex_equal(
+      buf, len,
+      "010000000000000002b8787aaafbd3bebf7d0e55cc841e8182fb7bdc75b5c09cb6918015de4aba0b59000000010100000003"
+      "666f6f00000000000000020000000000000001000000000000000000000003626172");
+  lkv_ledger_entry_leaf(&put, &leaf);
+  hex_equal(leaf.ws_digest, 32, "a9bdb99445f2c911a3fbbda7374fa15ffd82d9de896a25ddbcbec635c9fe859a");
+  lkv_ledger_leaf_hash(&leaf, &h1);
+  hex_equal(h1.b, 32, "06f1d1004345ede38ff8ae12e7b21b9c9c6d47dd95d78bda7c88a61b874a3a6a");
+  lkv_ledger_claims_digest(NULL, 0, NULL, 0, compact.claims);
+  hex_equal(compact.claims, 32, "374708fff7719dd5979ec875d56cd2286f6d3cf7ec317a3b25632aab28ec37bb");
+  lkv_ledger_entry_leaf(&compact, &leaf);
+  lkv_ledger_leaf_hash(&leaf, &h2);
+  hex_equal(h2.b, 32, "7a6a1345d3487ab2a56115595d51b65ea274a6451c5d218303d955c39f93309e");
+  lkv_merkle_frontier_init(&f);
+  lkv_merkle_frontier_append(&f, &h1, NULL);
+  lkv_merkle_frontier_append(&f, &h2, NULL);
+  lkv_merkle_frontier_root(&f, &root);
+  hex_equal(root.b, 32, "3a777a97818803286d8636ea6d0ef863d956afbcd3d6d285c4924182750ad6ed");
+  lkv_ledger_ws_free(&ws);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_every_kind),
@@ -337,6 +386,7 @@ int main(void) {
       cmocka_unit_test(test_decode_bit_flips),
       cmocka_unit_test(test_decode_fuzz),
       cmocka_unit_test(test_digests_and_leaf_layout),
+      cmocka_unit_test(test_documented_example),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

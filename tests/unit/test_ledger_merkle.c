@@ -1,13 +1,14 @@
 /* Unit tests for the RFC 9162 Merkle tree: roots, frontier, inclusion and consistency proofs. */
 #include <setjmp.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
-#include <sodium.h>
 
 #include "common/error.h"
 #include "ledger/merkle.h"
@@ -275,9 +276,12 @@ static void test_consistency_edges(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_known_answers),         cmocka_unit_test(test_roots_match_definition),
-      cmocka_unit_test(test_frontier_completed_nodes), cmocka_unit_test(test_every_inclusion_proof),
-      cmocka_unit_test(test_consistency_proofs),    cmocka_unit_test(test_consistency_edges),
+      cmocka_unit_test(test_known_answers),
+      cmocka_unit_test(test_roots_match_definition),
+      cmocka_unit_test(test_frontier_completed_nodes),
+      cmocka_unit_test(test_every_inclusion_proof),
+      cmocka_unit_test(test_consistency_proofs),
+      cmocka_unit_test(test_consistency_edges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "common/error.h"
@@ -192,9 +193,12 @@ static void test_key_text_forms(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_create_then_reopen_same_key), cmocka_unit_test(test_wider_permissions_refused),
-      cmocka_unit_test(test_damaged_key_file_refused),    cmocka_unit_test(test_sign_and_verify),
-      cmocka_unit_test(test_head_encoding),               cmocka_unit_test(test_key_text_forms),
+      cmocka_unit_test(test_create_then_reopen_same_key),
+      cmocka_unit_test(test_wider_permissions_refused),
+      cmocka_unit_test(test_damaged_key_file_refused),
+      cmocka_unit_test(test_sign_and_verify),
+      cmocka_unit_test(test_head_encoding),
+      cmocka_unit_test(test_key_text_forms),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
