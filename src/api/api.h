@@ -5,8 +5,10 @@
 #include <stddef.h>
 
 #include "apply/apply.h"
+#include "lease/lessor.h"
 #include "replication/replication.h"
 #include "transport/transport.h"
+#include "watch/watch.h"
 
 /*
  * Each etcd service has its own file (kv.c, maintenance.c, cluster.c); router.c maps gRPC paths to their
@@ -19,6 +21,8 @@
 typedef struct lkv_api_s {
   lkv_mvcc_t *store;
   lkv_replicator_t *replicator;
+  lkv_lessor_t *lessor;   /* lease expiry times and renewals (Lease service) */
+  lkv_watch_hub_t *watch; /* watchers (Watch service), one shard per transport loop */
   lkv_apply_identity_t id;
   lkv_apply_limits_t limits;
   const char *version;      /* etcd-compatible semver reported by Maintenance.Status */

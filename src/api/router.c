@@ -5,26 +5,43 @@
 
 typedef struct lkv_route_s {
   const char *path;
-  lkv__api_fn fn;
+  lkv__api_fn fn; /* each request message (unary routes: the only one) */
+  /* Client-streaming routes only (streaming = 1): called once the client half-closed, or the stream ended
+   * before the handler finished the call; NULL only where the handler always finishes by itself. */
+  int streaming;
+  lkv__api_stream_end_fn on_half_close;
+  lkv__api_stream_end_fn on_cancel;
 } lkv_route_t;
+
+#define UNARY(p, f) \
+  { .path = (p), .fn = (f) }
+#define STREAM(p, f, half_close, cancel) \
+  { .path = (p), .fn = (f), .streaming = 1, .on_half_close = (half_close), .on_cancel = (cancel) }
 
 /* Methods absent here are answered UNIMPLEMENTED by the transport; docs/compatibility.md lists them. */
 static const lkv_route_t routes[] = {
-    {"/etcdserverpb.KV/Range", lkv__kv_range},
-    {"/etcdserverpb.KV/Put", lkv__kv_put},
-    {"/etcdserverpb.KV/DeleteRange", lkv__kv_delete_range},
-    {"/etcdserverpb.KV/Txn", lkv__kv_txn},
-    {"/etcdserverpb.KV/Compact", lkv__kv_compact},
-    {"/etcdserverpb.Maintenance/Status", lkv__maintenance_status},
-    {"/etcdserverpb.Maintenance/Alarm", lkv__maintenance_alarm},
-    {"/etcdserverpb.Cluster/MemberList", lkv__cluster_member_list},
+    UNARY("/etcdserverpb.KV/Range", lkv__kv_range),
+    UNARY("/etcdserverpb.KV/Put", lkv__kv_put),
+    UNARY("/etcdserverpb.KV/DeleteRange", lkv__kv_delete_range),
+    UNARY("/etcdserverpb.KV/Txn", lkv__kv_txn),
+    UNARY("/etcdserverpb.KV/Compact", lkv__kv_compact),
+    UNARY("/etcdserverpb.Maintenance/Status", lkv__maintenance_status),
+    UNARY("/etcdserverpb.Maintenance/Alarm", lkv__maintenance_alarm),
+    UNARY("/etcdserverpb.Cluster/MemberList", lkv__cluster_member_list),
+    UNARY("/etcdserverpb.Lease/LeaseGrant", lkv__lease_grant),
+    UNARY("/etcdserverpb.Lease/LeaseRevoke", lkv__lease_revoke),
+    STREAM("/etcdserverpb.Lease/LeaseKeepAlive", lkv__lease_keep_alive, lkv__lease_keep_alive_end,
+           lkv__lease_keep_alive_end),
+    UNARY("/etcdserverpb.Lease/LeaseTimeToLive", lkv__lease_time_to_live),
+    UNARY("/etcdserverpb.Lease/LeaseLeases", lkv__lease_leases),
+    STREAM("/etcdserverpb.Watch/Watch", lkv__watch_message, NULL, lkv__watch_end),
 };
 
 static const void *route_lookup(void *app, const char *path, size_t path_len, int *client_streaming) {
   (void)app;
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
     if (strlen(routes[i].path) == path_len && memcmp(routes[i].path, path, path_len) == 0) {
-      *client_streaming = 0;
+      *client_streaming = routes[i].streaming;
       return &routes[i];
     }
   }
@@ -45,12 +62,34 @@ static void route_message(void *app, const void *route, lkv_call_t *call, const 
   ((const lkv_route_t *)route)->fn(app, call, data, len);
 }
 
+static void route_half_close(void *app, const void *route, lkv_call_t *call) {
+  const lkv_route_t *r = route;
+  if (r->on_half_close) r->on_half_close(app, call);
+}
+
+static void route_cancel(void *app, const void *route, lkv_call_t *call) {
+  const lkv_route_t *r = route;
+  if (r->on_cancel) r->on_cancel(app, call);
+}
+
+static void route_wake(void *app, int loop_index) {
+  lkv__watch_wake(app, loop_index);
+}
+
+static void route_tick(void *app, int loop_index) {
+  lkv__watch_tick(app, loop_index);
+}
+
 void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out) {
   memset(out, 0, sizeof(*out));
   out->app = api;
   out->lookup = route_lookup;
   out->on_message = route_message;
   out->has_service = route_has_service;
-  /* Unary calls finish on their own: reads before returning, writes when the replicator answers. */
-  out->on_cancel = NULL;
+  /* Unary calls finish on their own (reads before returning, writes when the replicator answers): only
+   * streaming routes have stream-end hooks. */
+  out->on_half_close = route_half_close;
+  out->on_cancel = route_cancel;
+  out->on_wake = route_wake; /* per-loop work that belongs to no single call: watch delivery */
+  out->on_tick = route_tick;
 }

@@ -18,6 +18,26 @@ void lkv__kv_compact(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size
 void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__cluster_member_list(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__lease_grant(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__lease_revoke(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__lease_time_to_live(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__lease_leases(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+
+/* A client-streaming route's end of input: the client half-closed, or the stream went away (then sends are
+ * dropped). Either way the handler must finish the call if it has not already. */
+typedef void (*lkv__api_stream_end_fn)(lkv_api_t *api, lkv_call_t *call);
+
+/* LeaseKeepAlive (client streaming): one renewal and one response per message; ends with the stream. */
+void lkv__lease_keep_alive(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__lease_keep_alive_end(lkv_api_t *api, lkv_call_t *call);
+
+/* Watch (bidirectional streaming, watch.c): each WatchRequest goes to the call's watch stream; the stream
+ * stays open after the client half-closes (as etcd's does) and ends when the call is canceled. */
+void lkv__watch_message(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__watch_end(lkv_api_t *api, lkv_call_t *call);
+/* The transport's per-loop wake and tick, handed to the watch hub's shard for that loop. */
+void lkv__watch_wake(lkv_api_t *api, int loop_index);
+void lkv__watch_tick(lkv_api_t *api, int loop_index);
 
 /* Unpacks a request; on malformed input finishes the call with INTERNAL (as grpc-go does) and returns NULL.
  * The caller frees the result with protobuf_c_message_free_unpacked(msg, NULL). */

@@ -10,8 +10,9 @@ int lkv__alarm_check(lkv_mvcc_txn_t *t, const lkv_apply_req_t *req) {
   uint32_t mask;
   int rc = lkv_mvcc_alarms_get(t, &mask);
   if (rc || !(mask & LKV_MVCC_ALARM_NOSPACE)) return rc;
-  /* etcd's capped applier: no Put, and no Txn that would write a value (it asks the quota cost). */
-  if (req->kind == LKV_OP_PUT) return LKV_ENOSPACE;
+  /* etcd's capped applier: no Put, no LeaseGrant, and no Txn that would write a value (it asks the quota
+   * cost). */
+  if (req->kind == LKV_OP_PUT || req->kind == LKV_OP_LEASE_GRANT) return LKV_ENOSPACE;
   if (req->kind == LKV_OP_TXN && lkv__cost_txn((const Etcdserverpb__TxnRequest *)req->msg) > 0)
     return LKV_ENOSPACE;
   return 0;

@@ -35,8 +35,14 @@ typedef enum {
   LKV_OP_DELETE_RANGE = 2, /* Etcdserverpb__DeleteRangeRequest */
   LKV_OP_TXN = 3,          /* Etcdserverpb__TxnRequest */
   LKV_OP_COMPACT = 4,      /* Etcdserverpb__CompactionRequest */
-  LKV_OP_ALARM = 5         /* Etcdserverpb__AlarmRequest with ACTIVATE or DEACTIVATE */
+  LKV_OP_ALARM = 5,        /* Etcdserverpb__AlarmRequest with ACTIVATE or DEACTIVATE */
+  LKV_OP_LEASE_GRANT = 6,  /* Etcdserverpb__LeaseGrantRequest, id chosen and TTL raised to the minimum
+                            * before proposing (the state machine stores them as given) */
+  LKV_OP_LEASE_REVOKE = 7  /* Etcdserverpb__LeaseRevokeRequest: from a client, or the lessor on expiry */
 } lkv_op_kind_t;
+
+/* etcd's largest lease TTL in seconds (lease.MaxLeaseTTL); a grant above it is LKV_ELEASETTLTOOLARGE. */
+#define LKV_APPLY_LEASE_MAX_TTL INT64_C(9000000000)
 
 /* One write request in a batch, with its outcome. */
 typedef struct lkv_apply_req_s {
@@ -59,11 +65,16 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
  * nothing (a delete of no key, a read-only txn) does not advance the revision. Requests should have
  * passed lkv_apply_validate. Responses are etcd's, with the identity in the outer header only (as etcd's
  * v3rpc layer fills it; headers inside a txn response carry just a revision, nested txns' none).
- * Per-request errors: LKV_ELEASENOTFOUND (any non-zero lease: leases do not exist yet),
- * LKV_EKEYNOTFOUND (ignore_value/ignore_lease on a missing key), LKV_ENOSPACE (a put, or a txn that
- * could put, while the store is over its quota; deletes, reads and compaction still pass),
+ * Per-request errors: LKV_ELEASENOTFOUND (a put with a lease that does not exist, a revoke of an
+ * unknown lease, a grant with id 0), LKV_ELEASEEXIST (grant of an existing id), LKV_ELEASETTLTOOLARGE
+ * (grant TTL above LKV_APPLY_LEASE_MAX_TTL), LKV_EKEYNOTFOUND (ignore_value/ignore_lease on a missing
+ * key), LKV_ENOSPACE (a put, a lease grant, or a txn that could put, while the store is over its quota;
+ * deletes, revokes, reads and compaction still pass),
  * LKV_ECOMPACTED / LKV_EFUTUREREV (compaction revision; revision of a range inside a txn), LKV_ENOMEM,
  * LKV_EIO, LKV_ECORRUPT. A compaction is complete (etcd's "physical") when the batch is committed.
+ * Leases: a grant stores the lease and takes no revision (response: header, id, TTL); a revoke deletes
+ * the lease's keys in one revision (DELETE events like a DeleteRange's) and removes it. Expiry is not
+ * decided here: the lessor (src/lease) proposes a revoke when a lease's time is up.
  * Returns 0 when the batch was committed (per-request outcomes are in reqs), or a negative LKV_E* code
  * when the transaction could not be committed: then no request took effect, every reqs[i].resp is NULL
  * and every reqs[i].err is that code.

@@ -80,6 +80,18 @@ static int apply_one(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, lkv_apply
       if (r) resp = &r->base, hdr = &r->header;
       break;
     }
+    case LKV_OP_LEASE_GRANT: {
+      Etcdserverpb__LeaseGrantResponse *r = NULL;
+      rc = lkv__apply_lease_grant(c, (const Etcdserverpb__LeaseGrantRequest *)req->msg, &r);
+      if (r) resp = &r->base, hdr = &r->header;
+      break;
+    }
+    case LKV_OP_LEASE_REVOKE: {
+      Etcdserverpb__LeaseRevokeResponse *r = NULL;
+      rc = lkv__apply_lease_revoke(c, (const Etcdserverpb__LeaseRevokeRequest *)req->msg, &r);
+      if (r) resp = &r->base, hdr = &r->header;
+      break;
+    }
     default:
       return LKV_EINVAL;
   }

@@ -46,6 +46,17 @@ int lkv__alarm_raise(lkv_mvcc_txn_t *t, uint32_t bit);
 int lkv__apply_alarm(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, const Etcdserverpb__AlarmRequest *a,
                      Etcdserverpb__AlarmResponse **out);
 
+/* etcd's LeaseGrant: id 0 is "not found", a TTL above the maximum too large, then the quota (etcd's
+ * leaseOverhead, 64 bytes). Sets *out (header with revision only). Returns 0, LKV_ELEASENOTFOUND,
+ * LKV_ELEASETTLTOOLARGE, LKV_ELEASEEXIST, LKV_ENOSPACE or a storage code. */
+int lkv__apply_lease_grant(lkv__op_ctx_t *c, const Etcdserverpb__LeaseGrantRequest *g,
+                           Etcdserverpb__LeaseGrantResponse **out);
+
+/* etcd's LeaseRevoke: the lease's keys deleted in one revision, the lease removed. Returns 0,
+ * LKV_ELEASENOTFOUND or a storage code. */
+int lkv__apply_lease_revoke(lkv__op_ctx_t *c, const Etcdserverpb__LeaseRevokeRequest *r,
+                            Etcdserverpb__LeaseRevokeResponse **out);
+
 /* etcd's quota cost of a put (kvOverhead 256 + key + value) and of a txn (the costlier branch). */
 uint64_t lkv__cost_put(const Etcdserverpb__PutRequest *p);
 uint64_t lkv__cost_txn(const Etcdserverpb__TxnRequest *rt);

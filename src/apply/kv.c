@@ -35,7 +35,10 @@ uint64_t lkv__cost_put(const Etcdserverpb__PutRequest *p) {
 
 int lkv__apply_put(lkv__op_ctx_t *c, const Etcdserverpb__PutRequest *p, int top, uint64_t quota_cost,
                    Etcdserverpb__PutResponse **out) {
-  if (top && p->lease != 0) return LKV_ELEASENOTFOUND; /* no leases exist yet: every id is unknown */
+  if (top && p->lease != 0) {
+    int rc = lkv_mvcc_lease_get(c->t, p->lease, NULL);
+    if (rc) return rc;
+  }
   prev_t prev = {.c = c};
   if (p->ignore_value || p->ignore_lease || p->prev_kv) {
     lkv_mvcc_range_t q = {.key = p->key.data, .key_len = p->key.len};

@@ -137,7 +137,7 @@ static int compute_path(lkv__op_ctx_t *c, const Etcdserverpb__TxnRequest *rt, pa
 }
 
 /* etcd's checkRequestPut: ignore_value/ignore_lease need the key to exist before the txn; leases must
- * exist (none do yet). */
+ * exist. */
 static int check_put(lkv__op_ctx_t *c, const Etcdserverpb__PutRequest *p) {
   if (p->ignore_value || p->ignore_lease) {
     lkv_mvcc_range_t q = {.key = p->key.data, .key_len = p->key.len, .flags = LKV_MVCC_RANGE_COUNT_ONLY};
@@ -146,7 +146,7 @@ static int check_put(lkv__op_ctx_t *c, const Etcdserverpb__PutRequest *p) {
     if (rc) return rc;
     if (count == 0) return LKV_EKEYNOTFOUND;
   }
-  return p->lease != 0 ? LKV_ELEASENOTFOUND : 0;
+  return p->lease != 0 ? lkv_mvcc_lease_get(c->t, p->lease, NULL) : 0;
 }
 
 /* etcd's checkRequestRange, against the view the txn started from. */

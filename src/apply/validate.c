@@ -211,6 +211,8 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
       return rc;
     }
     case LKV_OP_COMPACT:
+    case LKV_OP_LEASE_GRANT:
+    case LKV_OP_LEASE_REVOKE:
       return 0;
     case LKV_OP_ALARM: {
       int action = ((const Etcdserverpb__AlarmRequest *)msg)->action;

@@ -14,6 +14,7 @@ typedef struct lkv__read_slot_s lkv__read_slot_t;
 struct lkv_mvcc_s {
   MDB_env *env;
   MDB_dbi main_dbi, rev_dbi, key_dbi, meta_dbi;
+  MDB_dbi lease_dbi, lease_key_dbi; /* leases (lease.c): id -> TTL, and lease id ‖ encoded key */
   uint64_t quota;
   uint64_t cluster_id;
   uint64_t member_id;
@@ -58,6 +59,13 @@ int lkv__latest_le(MDB_cursor *c, const uint8_t *enc, size_t enc_len, int64_t re
 
 /* Reads and decodes the record at (main, sub). Returns 0, LKV_ECORRUPT (missing or bad), LKV_EIO. */
 int lkv__rec_get(lkv_mvcc_txn_t *t, int64_t main, int64_t sub, lkv__rec_t *out);
+
+/* Lease attachments (lease.c), kept by puts and deletes so that a lease always knows its live keys.
+ * attach records key (encoded enc) under lease id; detach removes it. id 0 (no lease) is a no-op.
+ * Return 0 or an LKV_E* code. */
+int lkv__lease_attach(lkv_mvcc_txn_t *t, int64_t id, const uint8_t *enc, size_t enc_len, const uint8_t *key,
+                      size_t key_len);
+int lkv__lease_detach(lkv_mvcc_txn_t *t, int64_t id, const uint8_t *enc, size_t enc_len);
 
 /* Thread cache of read transactions (readcache.c). lkv__read_cache_take returns the calling thread's
  * cached transaction struct with its LMDB txn renewed (t->txn, or NULL when the caller must begin one),

@@ -10,7 +10,7 @@
  * operations inside it get sub revisions 0, 1, 2... . A key's history is a list of revisions; a delete
  * writes a tombstone. A fresh store is at revision 1 and has never been compacted (compact revision -1).
  *
- * Storage (details in docs/storage.md): one LMDB environment in <dir>/member/db with three databases
+ * Storage (details in docs/storage.md): one LMDB environment in <dir>/member/db with five databases
  * (map size 2 x quota + 64 MiB: virtual space, the file grows as pages are used):
  *  - "rev":  main(8 BE) ‖ sub(8 BE) -> record (flags, create, version, lease, key, value); the history in
  *            revision order, which is what compaction and watchers walk.
@@ -19,6 +19,9 @@
  *            answered from this database alone; values are read from "rev" only when a caller needs them.
  *  - "meta": current and compact revision (one key, so a snapshot always sees a consistent pair),
  *            cluster/member identity.
+ *  - "lease": lease id(8 BE) -> granted TTL in seconds (8 BE).
+ *  - "lease_key": lease id(8 BE) ‖ encoded key -> empty, or the full key for a long key: the live keys
+ *            attached to each lease, kept by lkv_mvcc_put and lkv_mvcc_delete_range themselves.
  * LMDB keys are limited to 511 bytes; user keys longer than LKV_MVCC_KEY_INLINE bytes are stored as their
  * first LKV_MVCC_KEY_INLINE bytes followed by a 16-byte BLAKE2b hash of the whole key. Scans restore the
  * true byte order inside a run of long keys sharing that prefix by reading their full keys, and point
@@ -189,6 +192,40 @@ int lkv_mvcc_compact(lkv_mvcc_txn_t *t, int64_t rev);
 /* Quota check for a write that adds about `cost` bytes (etcd's cost: 256 + key + value per put):
  * returns LKV_ENOSPACE when the pages in use plus cost reach the quota, else 0. */
 int lkv_mvcc_quota_check(lkv_mvcc_txn_t *t, uint64_t cost);
+
+/* ---- leases ---- */
+
+/* A lease is an id (never 0) with a granted TTL. Expiry times are not stored (time is not part of the
+ * state machine); the store keeps which leases exist and which live keys are attached to each: a put
+ * with lease L attaches its key to L (detaching it from the key's previous lease), a delete detaches. */
+
+/* Creates lease id with ttl (inside lkv_mvcc_req_begin/_end; not a revision change). Returns 0,
+ * LKV_ELEASEEXIST, LKV_EINVAL (no open request, id 0), LKV_ENOSPACE, LKV_EIO. */
+int lkv_mvcc_lease_grant(lkv_mvcc_txn_t *t, int64_t id, int64_t ttl);
+
+/* Looks lease id up as t sees it; *ttl (may be NULL) gets its granted TTL. Returns 0,
+ * LKV_ELEASENOTFOUND, LKV_ECORRUPT or LKV_EIO. */
+int lkv_mvcc_lease_get(lkv_mvcc_txn_t *t, int64_t id, int64_t *ttl);
+
+/* Called for each lease in id byte order (big-endian two's complement). Return 0 to go on, a negative
+ * code to stop (lkv_mvcc_lease_list returns it). */
+typedef int (*lkv_mvcc_lease_cb)(void *arg, int64_t id, int64_t ttl);
+
+/* Lists every lease t sees. Returns 0, a code from cb, LKV_ECORRUPT or LKV_EIO. */
+int lkv_mvcc_lease_list(lkv_mvcc_txn_t *t, lkv_mvcc_lease_cb cb, void *arg);
+
+/* Called for each key attached to a lease, in byte order; key is valid during the call only. */
+typedef int (*lkv_mvcc_key_cb)(void *arg, const uint8_t *key, size_t key_len);
+
+/* Lists the live keys attached to lease id (none for an unknown lease). Returns 0, a code from cb,
+ * LKV_ENOMEM or LKV_EIO. */
+int lkv_mvcc_lease_keys(lkv_mvcc_txn_t *t, int64_t id, lkv_mvcc_key_cb cb, void *arg);
+
+/* Revokes lease id: deletes its attached keys in byte order (tombstones in the open request's revision,
+ * so one revision for all of them, none when there were no keys) and removes the lease. *deleted (may
+ * be NULL) gets the number of keys deleted. Returns 0, LKV_ELEASENOTFOUND, LKV_EINVAL (no open request),
+ * LKV_ENOSPACE, LKV_ENOMEM, LKV_ECORRUPT, LKV_EIO. */
+int lkv_mvcc_lease_revoke(lkv_mvcc_txn_t *t, int64_t id, int64_t *deleted);
 
 /* ---- alarms ---- */
 

@@ -144,6 +144,8 @@ static int open_dbs(lkv_mvcc_t *s) {
   if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "rev", MDB_CREATE, &s->rev_dbi));
   if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "key", MDB_CREATE | MDB_DUPSORT, &s->key_dbi));
   if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta_dbi));
+  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease", MDB_CREATE, &s->lease_dbi));
+  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease_key", MDB_CREATE, &s->lease_key_dbi));
   if (!rc) rc = init_meta(s, txn);
   if (rc) {
     mdb_txn_abort(txn);
@@ -171,7 +173,7 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   }
   rc = lkv__mdb_err(mdb_env_create(&s->env));
   if (rc) goto err_after_mutex;
-  rc = lkv__mdb_err(mdb_env_set_maxdbs(s->env, 4));
+  rc = lkv__mdb_err(mdb_env_set_maxdbs(s->env, 6));
   if (!rc) rc = lkv__mdb_err(mdb_env_set_maxreaders(s->env, LKV__MAX_READERS));
   if (!rc) rc = lkv__mdb_err(mdb_env_set_mapsize(s->env, map_size(s->quota)));
   if (rc) goto err_after_env;
@@ -210,7 +212,8 @@ int lkv_mvcc_identity(lkv_mvcc_t *s, uint64_t *cluster_id, uint64_t *member_id) 
 /* Pages reachable from the trees (data, branch, overflow of every database, the freelist tree) plus the
  * two meta pages: what LMDB would keep if it were copied compactly. */
 static int in_use_bytes(lkv_mvcc_t *s, MDB_txn *txn, uint64_t *out) {
-  MDB_dbi dbis[] = {0 /* freelist */, s->main_dbi, s->rev_dbi, s->key_dbi, s->meta_dbi};
+  MDB_dbi dbis[] = {0 /* freelist */, s->main_dbi,  s->rev_dbi,      s->key_dbi,
+                    s->meta_dbi,      s->lease_dbi, s->lease_key_dbi};
   uint64_t pages = 2, psize = 0;
   for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
     MDB_stat st;

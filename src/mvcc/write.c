@@ -60,6 +60,12 @@ int lkv_mvcc_put(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len, const ui
   int rc = latest_entry(t, key, key_len, enc, enc_len, &prev, &found);
   if (rc) return rc;
   int live = found && !(prev.flags & LKV__REC_TOMBSTONE);
+  int64_t old_lease = live ? prev.lease : 0;
+  if (old_lease != lease) {
+    rc = lkv__lease_detach(t, old_lease, enc, enc_len);
+    if (!rc) rc = lkv__lease_attach(t, lease, enc, enc_len, key, key_len);
+    if (rc) return rc;
+  }
   d = (lkv__dup_t){.main = t->rev + 1,
                    .sub = t->changes,
                    .flags = 0,
@@ -81,7 +87,8 @@ int lkv_mvcc_put(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len, const ui
 typedef struct keylist_s {
   uint8_t *buf;
   size_t len, cap;
-  size_t *ends; /* ends[i] = end offset of key i in buf */
+  size_t *ends;    /* ends[i] = end offset of key i in buf */
+  int64_t *leases; /* leases[i] = key i's lease, detached when it is deleted */
   size_t n, ncap;
 } keylist_t;
 
@@ -100,10 +107,14 @@ static int collect_key(void *arg, const lkv_mvcc_kv_t *kv) {
     size_t *e = realloc(l->ends, ncap * sizeof(*e));
     if (!e) return LKV_ENOMEM;
     l->ends = e;
+    int64_t *ls = realloc(l->leases, ncap * sizeof(*ls));
+    if (!ls) return LKV_ENOMEM;
+    l->leases = ls;
     l->ncap = ncap;
   }
   memcpy(l->buf + l->len, kv->key, kv->key_len);
   l->len += kv->key_len;
+  l->leases[l->n] = kv->lease;
   l->ends[l->n++] = l->len;
   return 0;
 }
@@ -123,9 +134,11 @@ int lkv_mvcc_delete_range(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len,
     lkv__rec_t r = {.flags = LKV__REC_TOMBSTONE, .key = l.buf + off, .key_len = l.ends[i] - off};
     lkv__dup_t d = {.main = t->rev + 1, .sub = t->changes, .flags = LKV__REC_TOMBSTONE};
     rc = append(t, enc, enc_len, &r, &d);
+    if (!rc) rc = lkv__lease_detach(t, l.leases[i], enc, enc_len);
   }
   if (!rc && deleted) *deleted = (int64_t)l.n;
   free(l.buf);
   free(l.ends);
+  free(l.leases);
   return rc;
 }

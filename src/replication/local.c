@@ -15,7 +15,23 @@ struct lkv_replicator_s {
   lkv_proposal_t *head;
   lkv_proposal_t *tail;
   int stopping;
+  pthread_mutex_t listen_lock; /* guards on_commit: cleared listeners must not run afterwards */
+  lkv_commit_cb on_commit;
+  void *on_commit_arg;
 };
+
+void lkv_local_listen(lkv_replicator_t *r, lkv_commit_cb cb, void *arg) {
+  pthread_mutex_lock(&r->listen_lock);
+  r->on_commit = cb;
+  r->on_commit_arg = arg;
+  pthread_mutex_unlock(&r->listen_lock);
+}
+
+static void tell_listener(lkv_replicator_t *r) {
+  pthread_mutex_lock(&r->listen_lock);
+  if (r->on_commit) r->on_commit(r->on_commit_arg);
+  pthread_mutex_unlock(&r->listen_lock);
+}
 
 int lkv_replicator_propose(lkv_replicator_t *r, lkv_proposal_t *p) {
   pthread_mutex_lock(&r->lock);
@@ -61,6 +77,8 @@ static void apply_and_complete(lkv_replicator_t *r, lkv_proposal_t **batch, lkv_
       batch[i]->req.resp_len = 0;
     }
   }
+  /* Before the answers: a client that saw its write acknowledged finds it in the history readers see. */
+  if (rc == 0) tell_listener(r);
   for (size_t i = 0; i < n; i++) batch[i]->done(batch[i]);
 }
 
@@ -82,12 +100,15 @@ int lkv_local_start(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_apply_i
   r->store = store;
   r->id = *id;
   if (pthread_mutex_init(&r->lock, NULL) != 0) goto err_after_alloc;
-  if (pthread_cond_init(&r->wake, NULL) != 0) goto err_after_mutex;
+  if (pthread_mutex_init(&r->listen_lock, NULL) != 0) goto err_after_mutex;
+  if (pthread_cond_init(&r->wake, NULL) != 0) goto err_after_listen_lock;
   if (pthread_create(&r->thread, NULL, writer_main, r) != 0) goto err_after_cond;
   *out = r;
   return 0;
 err_after_cond:
   pthread_cond_destroy(&r->wake);
+err_after_listen_lock:
+  pthread_mutex_destroy(&r->listen_lock);
 err_after_mutex:
   pthread_mutex_destroy(&r->lock);
 err_after_alloc:
@@ -102,6 +123,7 @@ void lkv_local_stop(lkv_replicator_t *r) {
   pthread_mutex_unlock(&r->lock);
   pthread_join(r->thread, NULL);
   pthread_cond_destroy(&r->wake);
+  pthread_mutex_destroy(&r->listen_lock);
   pthread_mutex_destroy(&r->lock);
   free(r);
 }

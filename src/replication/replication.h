@@ -27,6 +27,11 @@ struct lkv_proposal_s {
 
 typedef struct lkv_replicator_s lkv_replicator_t;
 
+/* Told on the replicator's thread after each durable commit and before that batch's done callbacks run:
+ * new revisions are visible to read transactions. Must be quick and must not propose (watch hubs use it to
+ * wake their readers). */
+typedef void (*lkv_commit_cb)(void *arg);
+
 /* Hands p to the replicator; returns 0 and later calls p->done exactly once, or returns a negative LKV_E*
  * code (LKV_ESTOPPED after shutdown began) and never calls p->done. Any thread. */
 int lkv_replicator_propose(lkv_replicator_t *r, lkv_proposal_t *p);

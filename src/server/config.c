@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "server/config_duration.h"
 #include "server/config_url.h"
 #include "server/version.h"
 
 #define DEFAULT_NAME "default"
 #define DEFAULT_LISTEN_URLS "http://127.0.0.1:2379"
+#define DEFAULT_PROGRESS_NOTIFY_MS (10u * 60u * 1000u)
 
 typedef struct parse_s {
   lkv_config_t *cfg;
@@ -130,6 +132,15 @@ static int set_number(parse_t *p, const flag_t *f, const char *value) {
   return 0;
 }
 
+/* etcd ignores a duration <= 0 and keeps its default; sub-millisecond values round up to 1 ms. */
+static int set_progress_interval(parse_t *p, const flag_t *f, const char *value) {
+  int64_t ns;
+  if (lkv__config_duration_parse(value, &ns) != 0)
+    return fail(p, "--%s: invalid value \"%s\": expected a duration such as 10m or 500ms", f->name, value);
+  p->cfg->watch_progress_notify_ms = ns <= 0 ? DEFAULT_PROGRESS_NOTIFY_MS : ((uint64_t)ns + 999999) / 1000000;
+  return 0;
+}
+
 /* Go's strconv.ParseBool spellings, so "--version=false" behaves as with etcd. */
 static int set_version(parse_t *p, const flag_t *f, const char *value) {
   static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
@@ -164,6 +175,9 @@ static const flag_t flags[] = {
     NUMBER("worker-threads", "'0'",
            "Request-serving threads; 0 sizes them from the CPU budget (ledgerkv cpus).", worker_threads,
            NUM_INT, 0, 1024),
+    {"experimental-watch-progress-notify-interval", "'10m0s'",
+     "Duration of periodic watch progress notifications (at least 100ms).", set_progress_interval, 0, 0, 0,
+     0},
     {"version", NULL, "Print the version and exit.", set_version, 0, 0, 0, 0},
 };
 
@@ -253,6 +267,7 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
   if (errlen > 0) err[0] = '\0';
   cfg->max_request_bytes = 1572864;
   cfg->max_txn_ops = 128;
+  cfg->watch_progress_notify_ms = DEFAULT_PROGRESS_NOTIFY_MS;
   int rc = replace_string(&p, &cfg->name, DEFAULT_NAME);
   if (rc != 0) goto release;
   rc = set_listen(&p, find_flag("listen-client-urls", strlen("listen-client-urls")), DEFAULT_LISTEN_URLS);

@@ -34,6 +34,9 @@ typedef struct lkv_config_s {
                                             * stored as such: this field is never 0 after parsing */
   int worker_threads;                      /* --worker-threads (ledgerkv's own), 0..1024; 0 means size the
                                             * pool from the CPU budget (src/pool/cpu_budget.h) */
+  uint64_t watch_progress_notify_ms;       /* --experimental-watch-progress-notify-interval, a Go duration
+                                            * (default 10m); 0 or negative given means the default, as in
+                                            * etcd; stored in milliseconds, never 0 after parsing */
 } lkv_config_t;
 
 #define LKV_CONFIG_DEFAULT_QUOTA_BYTES ((int64_t)2 * 1024 * 1024 * 1024)

@@ -7,11 +7,13 @@
 
 #include "api/api.h"
 #include "common/error.h"
+#include "lease/lessor.h"
 #include "mvcc/mvcc.h"
 #include "pool/cpu_budget.h"
 #include "replication/local.h"
 #include "server/version.h"
 #include "transport/transport.h"
+#include "watch/watch.h"
 
 /* How long a stopping server waits for answers to reach clients after GOAWAY. */
 #define LKV_SERVER_GRACE_MS 2000
@@ -19,7 +21,9 @@
 struct lkv_server_s {
   lkv_mvcc_t *store;
   lkv_replicator_t *replicator;
+  lkv_lessor_t *lessor;
   lkv_transport_t *transport;
+  lkv_watch_hub_t *watch;
   lkv_api_t api;
   char **client_urls; /* advertised URLs with bound ports filled in */
   size_t n_client_urls;
@@ -75,12 +79,36 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
       .max_request_bytes = cfg->max_request_bytes,
       .too_large_status = status,
       .too_large_message = message,
+      .tick_ms = LKV_WATCH_TICK_MS,
   };
   lkv_transport_handler_t handler;
   lkv_api_handler(&s->api, &handler);
   int rc = lkv_transport_start(&s->transport, &topts, &handler);
   free(addrs);
   return rc;
+}
+
+/* The watch hub's waker: shard i is served by loop i. */
+static void wake_loop(void *ctx, int shard) {
+  lkv_server_t *s = ctx;
+  lkv_transport_wake(s->transport, shard);
+}
+
+static int start_watch(lkv_server_t *s, const lkv_config_t *cfg) {
+  lkv_watch_options_t wopts = {
+      .store = s->store,
+      .n_shards = s->threads,
+      .cluster_id = s->api.id.cluster_id,
+      .member_id = s->api.id.member_id,
+      .raft_term = s->api.id.raft_term,
+      .progress_ms = cfg->watch_progress_notify_ms,
+      .fragment_bytes = cfg->max_request_bytes + 512 * 1024, /* etcd adds its gRPC overhead allowance */
+  };
+  int rc = lkv_watch_hub_new(&s->watch, &wopts);
+  if (rc != 0) return rc;
+  s->api.watch = s->watch;
+  lkv_local_listen(s->replicator, lkv_watch_hub_committed, s->watch);
+  return 0;
 }
 
 int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, size_t errlen) {
@@ -106,11 +134,30 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     goto err_after_store;
   }
   api->replicator = s->replicator;
+  lkv_lessor_options_t lopts = {.store = s->store, .replicator = s->replicator, .member_id = api->id.member_id};
+  rc = lkv_lessor_open(&s->lessor, &lopts);
+  if (rc == 0) {
+    rc = lkv_lessor_start(s->lessor);
+    if (rc != 0) lkv_lessor_close(s->lessor);
+  }
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot start the lessor: %s", lkv_strerror(rc));
+    goto err_after_replicator;
+  }
+  api->lessor = s->lessor;
+  rc = start_watch(s, cfg);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot start the watch hub: %s", lkv_strerror(rc));
+    goto err_after_lessor;
+  }
   rc = start_transport(s, cfg);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on the client URLs: %s", lkv_strerror(rc));
-    goto err_after_replicator;
+    goto err_after_watch;
   }
+  /* Until now commits could not wake the loops (there were none); streams opened in between are served by
+   * the loops' ticks. */
+  lkv_watch_hub_set_waker(s->watch, wake_loop, s);
   /* Only now are ports chosen by the kernel (port 0) known; a MemberList racing this very moment of
    * start-up would list no client URL, never a wrong one. */
   rc = make_client_urls(s, cfg);
@@ -123,8 +170,14 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   *out = s;
   return 0;
 err_after_transport:
+  lkv_watch_hub_set_waker(s->watch, NULL, NULL);
   lkv_transport_stop(s->transport, 0);
   free_client_urls(s);
+err_after_watch:
+  lkv_local_listen(s->replicator, NULL, NULL);
+  lkv_watch_hub_free(s->watch);
+err_after_lessor:
+  lkv_lessor_close(s->lessor);
 err_after_replicator:
   lkv_local_stop(s->replicator);
 err_after_store:
@@ -141,8 +194,13 @@ int lkv_server_threads(const lkv_server_t *s) {
 void lkv_server_stop(lkv_server_t *s) {
   /* Transport first: it waits for every accepted call to be finished, which includes writes the
    * replicator is still syncing; then nothing can propose any more. */
+  /* No wakes once the transport begins to stop (it frees its loops); watch streams end with it. */
+  lkv_watch_hub_set_waker(s->watch, NULL, NULL);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
+  /* Before the replicator: the lessor proposes revokes and waits for those in flight. */
+  lkv_lessor_close(s->lessor);
   lkv_local_stop(s->replicator);
+  lkv_watch_hub_free(s->watch); /* after the replicator: its commit listener is the hub */
   lkv_mvcc_close(s->store);
   free_client_urls(s);
   free(s);

@@ -13,12 +13,12 @@ struct lkv__loop_s;
 struct lkv__h2_conn_s;
 
 /* Work handed to a loop thread through its queue (loop.h). Embedded in the object it concerns. */
-typedef enum { LKV__POST_SEND, LKV__POST_FINISH, LKV__POST_STOP } lkv__post_kind_t;
+typedef enum { LKV__POST_SEND, LKV__POST_FINISH, LKV__POST_STOP, LKV__POST_WAKE } lkv__post_kind_t;
 
 typedef struct lkv__post_s {
   struct lkv__post_s *next;
   lkv__post_kind_t kind;
-  lkv_call_t *call; /* NULL for LKV__POST_STOP */
+  lkv_call_t *call; /* NULL for LKV__POST_STOP and LKV__POST_WAKE */
 } lkv__post_t;
 
 /* One framed response message (prefix + payload). The same node travels through the loop queue (post) and

@@ -15,6 +15,7 @@ typedef struct lkv__h2_config_s {
   size_t max_request_bytes;
   int too_large_status;
   char *too_large_message;
+  unsigned tick_ms; /* handler.on_tick period, 0 for none */
 } lkv__h2_config_t;
 
 /*

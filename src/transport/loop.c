@@ -27,6 +27,7 @@ static void maybe_exit(lkv__loop_t *loop) {
   uv_close((uv_handle_t *)&loop->async, NULL);
   uv_close((uv_handle_t *)&loop->flush, NULL);
   uv_close((uv_handle_t *)&loop->grace, NULL);
+  uv_close((uv_handle_t *)&loop->tick, NULL);
   /* uv_run returns once these closes complete: the listeners were closed when the stop began. */
 }
 
@@ -111,10 +112,30 @@ static void on_grace_expired(uv_timer_t *h) {
 
 static void begin_stop(lkv__loop_t *loop) {
   loop->stopping = 1;
+  uv_timer_stop(&loop->tick);
   for (size_t i = 0; i < loop->n_listeners; i++) uv_close((uv_handle_t *)&loop->listeners[i], NULL);
   for (lkv__conn_t *conn = loop->conns; conn; conn = conn->next) lkv__conn_shutdown(conn);
   uv_timer_start(&loop->grace, on_grace_expired, (uint64_t)(loop->grace_ms > 0 ? loop->grace_ms : 0), 0);
   maybe_exit(loop);
+}
+
+void lkv__loop_wake(lkv__loop_t *loop) {
+  if (atomic_exchange(&loop->wake_pending, 1)) return;
+  loop->wake_post.kind = LKV__POST_WAKE;
+  loop->wake_post.call = NULL;
+  lkv__loop_post(loop, &loop->wake_post);
+}
+
+static void run_wake(lkv__loop_t *loop) {
+  /* Cleared first: a wake made while on_wake runs must run it again. */
+  atomic_store(&loop->wake_pending, 0);
+  const lkv_transport_handler_t *handler = &loop->cfg->handler;
+  if (handler->on_wake) handler->on_wake(handler->app, loop->index);
+}
+
+static void on_tick(uv_timer_t *h) {
+  lkv__loop_t *loop = h->data;
+  loop->cfg->handler.on_tick(loop->cfg->handler.app, loop->index);
 }
 
 static void on_async(uv_async_t *h) {
@@ -127,6 +148,8 @@ static void on_async(uv_async_t *h) {
     lkv__post_t *next = post->next; /* a SEND node is relinked into the call's output queue */
     if (post->kind == LKV__POST_STOP)
       begin_stop(loop);
+    else if (post->kind == LKV__POST_WAKE)
+      run_wake(loop);
     else
       lkv__call_apply_post(post);
     post = next;
@@ -164,6 +187,10 @@ int lkv__loop_init(lkv__loop_t *loop, int index, const lkv__h2_config_t *cfg, si
   uv_prepare_start(&loop->flush, on_prepare);
   uv_timer_init(&loop->uv, &loop->grace);
   loop->grace.data = loop;
+  uv_timer_init(&loop->uv, &loop->tick);
+  loop->tick.data = loop;
+  atomic_init(&loop->wake_pending, 0);
+  if (cfg->tick_ms > 0 && cfg->handler.on_tick) uv_timer_start(&loop->tick, on_tick, cfg->tick_ms, cfg->tick_ms);
   return 0;
 
 err_after_mutex:
@@ -212,6 +239,7 @@ void lkv__loop_destroy(lkv__loop_t *loop) {
   uv_close((uv_handle_t *)&loop->async, NULL);
   uv_close((uv_handle_t *)&loop->flush, NULL);
   uv_close((uv_handle_t *)&loop->grace, NULL);
+  uv_close((uv_handle_t *)&loop->tick, NULL);
   uv_run(&loop->uv, UV_RUN_DEFAULT); /* completes the closes, including a failed listener's */
   release(loop);
 }

@@ -2,6 +2,7 @@
 #ifndef LKV_TRANSPORT_LOOP_H
 #define LKV_TRANSPORT_LOOP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -25,6 +26,9 @@ typedef struct lkv__loop_s {
   int async_closed;
   uv_prepare_t flush;  /* writes what the iteration produced, once per connection */
   uv_timer_t grace;    /* shutdown deadline */
+  uv_timer_t tick;     /* handler.on_tick, when configured */
+  atomic_int wake_pending; /* wake_post is queued and on_wake has not started yet */
+  lkv__post_t wake_post;
   uv_tcp_t *listeners; /* one per listen address */
   size_t n_listeners;
 
@@ -60,6 +64,9 @@ void lkv__loop_join(lkv__loop_t *loop);
 
 /* Queues post for the loop thread and wakes it. Any thread. */
 void lkv__loop_post(lkv__loop_t *loop, lkv__post_t *post);
+
+/* Queues the loop's wake post unless one is pending (lkv_transport_wake). Any thread. */
+void lkv__loop_wake(lkv__loop_t *loop);
 
 /* 1 when the caller runs on loop's thread. */
 int lkv__loop_is_current(const lkv__loop_t *loop);

@@ -55,6 +55,7 @@ int lkv_transport_start(lkv_transport_t **out, const lkv_transport_options_t *op
   t->cfg.handler = *handler;
   t->cfg.max_request_bytes = opts->max_request_bytes;
   t->cfg.too_large_status = opts->too_large_status;
+  t->cfg.tick_ms = opts->tick_ms;
   t->n_addrs = opts->n_addrs;
   t->n_loops = opts->n_loops;
   t->ports = calloc(opts->n_addrs, sizeof(*t->ports));
@@ -85,6 +86,12 @@ err_after_alloc:
 
 int lkv_transport_bound_port(const lkv_transport_t *t, size_t i) {
   return i < t->n_addrs ? t->ports[i] : -1;
+}
+
+int lkv_transport_wake(lkv_transport_t *t, int loop_index) {
+  if (loop_index < 0 || loop_index >= t->n_loops) return LKV_EINVAL;
+  lkv__loop_wake(&t->loops[loop_index]);
+  return 0;
 }
 
 void lkv_transport_stop(lkv_transport_t *t, int grace_ms) {

@@ -82,6 +82,13 @@ typedef struct lkv_transport_handler_s {
   /* Only used to word the answer to an unknown path: returns 1 when the service ("etcdserverpb.KV", not
    * NUL-terminated) has other methods here. May be NULL: every unknown path is then an unknown service. */
   int (*has_service)(void *app, const char *service, size_t service_len);
+  /* Runs on loop loop_index after lkv_transport_wake(t, loop_index): at least once after each wake, wakes
+   * made before it started running coalesce into one call. Lets other threads hand a loop work that is not
+   * tied to one call (a watch hub's new revisions). May be NULL (wakes are then ignored). */
+  void (*on_wake)(void *app, int loop_index);
+  /* Runs on every loop every lkv_transport_options_t.tick_ms milliseconds until the transport begins to
+   * stop (periodic work: retries, progress notifications). May be NULL. */
+  void (*on_tick)(void *app, int loop_index);
 } lkv_transport_handler_t;
 
 typedef struct lkv_listen_addr_s {
@@ -96,6 +103,7 @@ typedef struct lkv_transport_options_s {
   size_t max_request_bytes; /* > 0; request messages above this are refused with too_large_status/message */
   int too_large_status;     /* the gRPC status and message for an oversized request (the application's */
   const char *too_large_message; /* words, so that the transport stays etcd-agnostic) */
+  unsigned tick_ms;              /* period of handler->on_tick; 0 = no ticks */
 } lkv_transport_options_t;
 
 /* Binds every address, starts the loop threads and returns once all are listening.
@@ -121,6 +129,12 @@ int lkv_transport_bound_port(const lkv_transport_t *t, size_t i);
  *      finishes calls (another thread's queue, a committer) must keep running until this returns.
  * Joins the threads and frees t. Call from a thread that is not a loop thread. */
 void lkv_transport_stop(lkv_transport_t *t, int grace_ms);
+
+/* Asks loop loop_index to run handler->on_wake soon (coalesced, see there). Any thread, including the loop's
+ * own; cheap when a wake is already pending. Must not be called once lkv_transport_stop has begun (the
+ * loops are freed when it returns): callers on other threads guard it with their own lock or flag.
+ * Returns 0, or LKV_EINVAL when loop_index is out of range. */
+int lkv_transport_wake(lkv_transport_t *t, int loop_index);
 
 /* Queues one response message on the call's stream. Any thread; msg is copied. On the loop thread it is
  * queued at once; from another thread it is handed to the loop, and a call's sends and finish are applied in

@@ -5,6 +5,7 @@ which is how the suites themselves are validated. Every process is started under
 (it dies with the test run), gets a lifetime limit, and is killed at interpreter exit if still running.
 """
 import atexit
+import fcntl
 import os
 import re
 import shutil
@@ -310,6 +311,26 @@ def etcdctl(server, *args, input=None, check=True, timeout=30, env=None):
         raise AssertionError("%s failed (%d)\nstdout: %s\nstderr: %s"
                              % (" ".join(cmd), res.returncode, res.stdout, res.stderr))
     return res
+
+
+def go_build(program):
+    """Builds tests/go/<program> (GOPATH mode against Debian's Go packages, cache under the build dir) and
+    returns the binary's path; a lock serialises builds of concurrent test sessions."""
+    out_dir = build_dir()
+    binary = os.path.join(out_dir, program)
+    env = child_env({
+        "GO111MODULE": "off",
+        "GOPATH": "%s:/usr/share/gocode" % os.path.join(out_dir, "gopath"),
+        "GOCACHE": os.path.join(out_dir, "gocache"),
+        "GOFLAGS": "",
+        "CGO_ENABLED": "0",
+    })
+    with open(os.path.join(out_dir, program + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        res = subprocess.run(["go", "build", "-o", binary, "."], cwd=os.path.join(REPO, "tests", "go", program),
+                             env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, "go build of %s failed:\n%s%s" % (program, res.stdout, res.stderr)
+    return binary
 
 
 def parse_semver(text):

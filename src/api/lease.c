@@ -1,0 +1,203 @@
+/* etcdserverpb.Lease: grants and revokes proposed; keep-alives, TTL lookups and listings served by the
+ * lessor. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/service.h"
+#include "common/error.h"
+
+/* A grant or revoke on its way through the replicator, with what its completion needs. */
+typedef struct lease_write_s {
+  lkv_proposal_t p;
+  lkv_api_t *api;
+  lkv_call_t *call;
+} lease_write_t;
+
+/* Runs on the replicator's thread once the outcome is durable. The lessor learns of the change before
+ * the client does, so a keep-alive sent right after the grant's answer finds the lease. */
+static void lease_write_done(lkv_proposal_t *p) {
+  lease_write_t *w = (lease_write_t *)p;
+  int err = p->req.err;
+  if (p->req.kind == LKV_OP_LEASE_GRANT && err == 0) {
+    const Etcdserverpb__LeaseGrantRequest *g = (const Etcdserverpb__LeaseGrantRequest *)p->req.msg;
+    err = lkv_lessor_granted(w->api->lessor, g->id, g->ttl);
+  } else if (p->req.kind == LKV_OP_LEASE_REVOKE && (err == 0 || err == LKV_ELEASENOTFOUND)) {
+    lkv_lessor_revoked(w->api->lessor, ((const Etcdserverpb__LeaseRevokeRequest *)p->req.msg)->id);
+  }
+  if (err == 0)
+    lkv__api_reply_packed(w->call, p->req.resp, p->req.resp_len);
+  else
+    lkv__api_fail(w->call, err);
+  free(p->req.resp);
+  protobuf_c_message_free_unpacked((ProtobufCMessage *)p->req.msg, NULL);
+  free(w);
+}
+
+static void propose_lease(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg) {
+  int rc = LKV_ENOMEM;
+  lease_write_t *w = calloc(1, sizeof(*w));
+  if (!w) goto err_after_unpack;
+  w->api = api;
+  w->call = call;
+  w->p.req.kind = kind;
+  w->p.req.msg = msg;
+  w->p.done = lease_write_done;
+  rc = lkv_replicator_propose(api->replicator, &w->p);
+  if (rc == 0) return;
+  free(w);
+err_after_unpack:
+  protobuf_c_message_free_unpacked(msg, NULL);
+  lkv__api_fail(call, rc);
+}
+
+/* etcd picks the id before proposing (and raises the TTL to the minimum in its lessor); both are done
+ * here so that the proposal carries everything and its apply needs no configuration. */
+void lkv__lease_grant(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
+  Etcdserverpb__LeaseGrantRequest *req = (Etcdserverpb__LeaseGrantRequest *)lkv__api_unpack_write(
+      api, call, LKV_OP_LEASE_GRANT, &etcdserverpb__lease_grant_request__descriptor, data, len);
+  if (!req) return;
+  if (req->id == 0) req->id = lkv_lessor_next_id(api->lessor);
+  if (req->ttl < lkv_lessor_min_ttl(api->lessor)) req->ttl = lkv_lessor_min_ttl(api->lessor);
+  propose_lease(api, call, LKV_OP_LEASE_GRANT, &req->base);
+}
+
+void lkv__lease_revoke(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
+  ProtobufCMessage *msg = lkv__api_unpack_write(api, call, LKV_OP_LEASE_REVOKE,
+                                                &etcdserverpb__lease_revoke_request__descriptor, data, len);
+  if (msg) propose_lease(api, call, LKV_OP_LEASE_REVOKE, msg);
+}
+
+/* etcd's header.fill: identity and the current revision. */
+static void fill_header(lkv_api_t *api, lkv_mvcc_txn_t *t, Etcdserverpb__ResponseHeader *h) {
+  h->cluster_id = api->id.cluster_id;
+  h->member_id = api->id.member_id;
+  h->raft_term = api->id.raft_term;
+  h->revision = lkv_mvcc_txn_rev(t);
+}
+
+/* One keep-alive message: renew in memory and answer on the stream. Unknown or expired leases get TTL 0,
+ * not an error (etcd's LeaseKeepAlive). The header is taken before the renewal, as etcd does, so the
+ * revision a client sees never follows the lease's revocation. */
+void lkv__lease_keep_alive(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
+  Etcdserverpb__LeaseKeepAliveRequest *req = (Etcdserverpb__LeaseKeepAliveRequest *)lkv__api_unpack(
+      call, &etcdserverpb__lease_keep_alive_request__descriptor, data, len);
+  if (!req) return;
+  Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+  Etcdserverpb__LeaseKeepAliveResponse resp = ETCDSERVERPB__LEASE_KEEP_ALIVE_RESPONSE__INIT;
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(api->store, &t);
+  if (rc) {
+    lkv__api_fail(call, rc);
+    goto done;
+  }
+  fill_header(api, t, &hdr);
+  lkv_mvcc_txn_end(t);
+  resp.header = &hdr;
+  resp.id = req->id;
+  if (lkv_lessor_renew(api->lessor, req->id, &resp.ttl) != 0) resp.ttl = 0;
+  uint8_t buf[128]; /* header and three integers: well below this */
+  size_t n = etcdserverpb__lease_keep_alive_response__pack(&resp, buf);
+  lkv_call_send(call, buf, n);
+done:
+  protobuf_c_message_free_unpacked(&req->base, NULL);
+}
+
+/* The client half-closed (etcd returns nil on io.EOF) or the stream went away. */
+void lkv__lease_keep_alive_end(lkv_api_t *api, lkv_call_t *call) {
+  (void)api;
+  lkv_call_finish(call, LKV_GRPC_OK, NULL);
+}
+
+/* Copies of a lease's keys for a TimeToLive response. */
+typedef struct keys_s {
+  ProtobufCBinaryData *v;
+  size_t n, cap;
+} keys_t;
+
+static int add_key(void *arg, const uint8_t *key, size_t key_len) {
+  keys_t *k = arg;
+  if (k->n == k->cap) {
+    size_t cap = k->cap ? 2 * k->cap : 16;
+    ProtobufCBinaryData *v = realloc(k->v, cap * sizeof(*v));
+    if (!v) return LKV_ENOMEM;
+    k->v = v;
+    k->cap = cap;
+  }
+  uint8_t *copy = malloc(key_len);
+  if (!copy) return LKV_ENOMEM;
+  memcpy(copy, key, key_len);
+  k->v[k->n++] = (ProtobufCBinaryData){.len = key_len, .data = copy};
+  return 0;
+}
+
+/* Unknown leases answer TTL -1 without an error (etcd's v3rpc LeaseTimeToLive). */
+void lkv__lease_time_to_live(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
+  Etcdserverpb__LeaseTimeToLiveRequest *req = (Etcdserverpb__LeaseTimeToLiveRequest *)lkv__api_unpack(
+      call, &etcdserverpb__lease_time_to_live_request__descriptor, data, len);
+  if (!req) return;
+  Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+  Etcdserverpb__LeaseTimeToLiveResponse resp = ETCDSERVERPB__LEASE_TIME_TO_LIVE_RESPONSE__INIT;
+  keys_t keys = {0};
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(api->store, &t);
+  if (rc) goto done;
+  fill_header(api, t, &hdr);
+  resp.header = &hdr;
+  resp.id = req->id;
+  if (lkv_lessor_lookup(api->lessor, req->id, &resp.grantedttl, &resp.ttl) != 0) {
+    resp.ttl = -1;
+  } else if (req->keys) {
+    rc = lkv_mvcc_lease_keys(t, req->id, add_key, &keys);
+    resp.n_keys = keys.n;
+    resp.keys = keys.v;
+  }
+  lkv_mvcc_txn_end(t);
+done:
+  if (rc)
+    lkv__api_fail(call, rc);
+  else
+    lkv__api_reply(call, &resp.base);
+  for (size_t i = 0; i < keys.n; i++) free(keys.v[i].data);
+  free(keys.v);
+  protobuf_c_message_free_unpacked(&req->base, NULL);
+}
+
+void lkv__lease_leases(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
+  ProtobufCMessage *req = lkv__api_unpack(call, &etcdserverpb__lease_leases_request__descriptor, data, len);
+  if (!req) return;
+  protobuf_c_message_free_unpacked(req, NULL); /* it has no fields */
+  Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+  Etcdserverpb__LeaseLeasesResponse resp = ETCDSERVERPB__LEASE_LEASES_RESPONSE__INIT;
+  Etcdserverpb__LeaseStatus *st = NULL, **ptrs = NULL;
+  int64_t *ids = NULL;
+  size_t n = 0;
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(api->store, &t);
+  if (rc) goto done;
+  fill_header(api, t, &hdr);
+  lkv_mvcc_txn_end(t);
+  resp.header = &hdr;
+  rc = lkv_lessor_list(api->lessor, &ids, &n);
+  if (rc || n == 0) goto done;
+  st = calloc(n, sizeof(*st));
+  ptrs = calloc(n, sizeof(*ptrs));
+  if (!st || !ptrs) {
+    rc = LKV_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    etcdserverpb__lease_status__init(&st[i]);
+    st[i].id = ids[i];
+    ptrs[i] = &st[i];
+  }
+  resp.n_leases = n;
+  resp.leases = ptrs;
+done:
+  if (rc)
+    lkv__api_fail(call, rc);
+  else
+    lkv__api_reply(call, &resp.base);
+  free(st);
+  free(ptrs);
+  free(ids);
+}

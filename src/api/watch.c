@@ -1,0 +1,93 @@
+/* The Watch service: a bidirectional stream of WatchRequests, answered by the watch hub (src/watch). */
+#include "common/error.h"
+#include "api/service.h"
+#include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
+#include "watch/watch.h"
+
+static int sink_send(void *ctx, const uint8_t *msg, size_t len) {
+  return lkv_call_send(ctx, msg, len);
+}
+
+static size_t sink_pending(void *ctx) {
+  return lkv_call_pending_bytes(ctx);
+}
+
+static const lkv_watch_sink_t call_sink = {sink_send, sink_pending};
+
+/* Ends the call with err after closing its watch stream (stream may be NULL). */
+static void end_stream(lkv_call_t *call, lkv_watch_stream_t *st, int err) {
+  if (st) lkv_watch_stream_close(st);
+  lkv_call_set_data(call, NULL);
+  if (err) lkv__api_fail(call, err);
+}
+
+static int create(lkv_watch_stream_t *st, const Etcdserverpb__WatchCreateRequest *c) {
+  lkv_watch_create_t req = {
+      .key = c->key.data,
+      .key_len = c->key.len,
+      .range_end = c->range_end.data,
+      .range_end_len = c->range_end.len,
+      .start_revision = c->start_revision,
+      .watch_id = c->watch_id,
+  };
+  for (size_t i = 0; i < c->n_filters; i++) { /* unknown filter values are ignored, as etcd does */
+    if (c->filters[i] == ETCDSERVERPB__WATCH_CREATE_REQUEST__FILTER_TYPE__NOPUT) req.flags |= LKV_WATCH_NOPUT;
+    if (c->filters[i] == ETCDSERVERPB__WATCH_CREATE_REQUEST__FILTER_TYPE__NODELETE)
+      req.flags |= LKV_WATCH_NODELETE;
+  }
+  if (c->prev_kv) req.flags |= LKV_WATCH_PREV_KV;
+  if (c->progress_notify) req.flags |= LKV_WATCH_PROGRESS_NOTIFY;
+  if (c->fragment) req.flags |= LKV_WATCH_FRAGMENT;
+  return lkv_watch_create(st, &req);
+}
+
+void lkv__watch_message(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
+  lkv_watch_stream_t *st = lkv_call_get_data(call);
+  int rc;
+  if (!st) {
+    rc = lkv_watch_stream_open(api->watch, lkv_call_loop_index(call), &call_sink, call, &st);
+    if (rc) {
+      end_stream(call, NULL, rc);
+      return;
+    }
+    lkv_call_set_data(call, st);
+  }
+  Etcdserverpb__WatchRequest *req =
+      (Etcdserverpb__WatchRequest *)lkv__api_unpack(call, &etcdserverpb__watch_request__descriptor, data, len);
+  if (!req) { /* answered INTERNAL, as grpc-go ends a stream whose message does not parse */
+    end_stream(call, st, 0);
+    return;
+  }
+  rc = 0;
+  /* A request without its body, or of a kind this version does not know, is skipped (etcd: "do nothing"). */
+  switch (req->request_union_case) {
+    case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST:
+      if (req->create_request) rc = create(st, req->create_request);
+      break;
+    case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CANCEL_REQUEST:
+      if (req->cancel_request) rc = lkv_watch_cancel(st, req->cancel_request->watch_id);
+      break;
+    case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST:
+      if (req->progress_request) rc = lkv_watch_request_progress(st);
+      break;
+    default:
+      break;
+  }
+  protobuf_c_message_free_unpacked(&req->base, NULL);
+  /* LKV_ECANCELED: the stream is already gone and on_cancel ends it. */
+  if (rc && rc != LKV_ECANCELED) end_stream(call, st, rc);
+}
+
+void lkv__watch_end(lkv_api_t *api, lkv_call_t *call) {
+  (void)api;
+  end_stream(call, lkv_call_get_data(call), 0);
+  lkv_call_finish(call, LKV_GRPC_CANCELLED, "context canceled");
+}
+
+void lkv__watch_wake(lkv_api_t *api, int loop_index) {
+  if (api->watch) lkv_watch_shard_run(api->watch, loop_index);
+}
+
+void lkv__watch_tick(lkv_api_t *api, int loop_index) {
+  if (api->watch) lkv_watch_shard_tick(api->watch, loop_index);
+}

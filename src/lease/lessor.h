@@ -1,0 +1,95 @@
+/* The lessor: lease expiry times in memory, renewals, and revocation of expired leases through the write
+ * path. */
+#ifndef LKV_LEASE_LESSOR_H
+#define LKV_LEASE_LESSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mvcc/mvcc.h"
+#include "replication/replication.h"
+
+/*
+ * Which leases exist (and which keys they hold) is state-machine state, in the store. When they expire is
+ * not: time never enters the state machine. The lessor keeps, for every lease the store has, its granted
+ * TTL and an expiry time on a monotonic clock, in a hash table and a min-heap by expiry. At start-up every
+ * lease gets its full TTL again (etcd's Promote after a restart). A renewal (LeaseKeepAlive) moves the
+ * expiry in memory only, as etcd's leader does. When a lease's time is up, the lessor proposes a
+ * LeaseRevoke to the replicator like any client would, so the deletion of its keys is an ordinary revision
+ * with DELETE events, replicated and recorded like every other write.
+ *
+ * The API layer tells the lessor about grants and revokes once they are applied (lkv_lessor_granted /
+ * lkv_lessor_revoked, from the proposal's completion, before the client hears back).
+ *
+ * Thread-safety: every function may be called from any thread (one mutex inside), except open/start/close.
+ */
+
+typedef struct lkv_lessor_s lkv_lessor_t;
+
+/* Smallest TTL a lease gets, in seconds. etcd's rule is ceil(1.5 x election timeout) = 2 s with its
+ * default 1000 ms election timeout; ledgerkv has no elections but keeps the same floor, so clients see
+ * the TTLs etcd would grant. */
+#define LKV_LEASE_MIN_TTL 2
+
+/* How long an expired lease whose revoke failed waits before the lessor tries again, in ms. */
+#define LKV_LEASE_RETRY_MS 1000
+
+/* A monotonic clock in milliseconds (tests inject their own). */
+typedef int64_t (*lkv_lessor_clock_fn)(void *arg);
+
+typedef struct lkv_lessor_options_s {
+  lkv_mvcc_t *store;            /* leases to recover at open; required, must outlive the lessor */
+  lkv_replicator_t *replicator; /* where revokes of expired leases go; required, must outlive the lessor */
+  uint64_t member_id;           /* seeds server-assigned lease ids (as etcd's request id generator) */
+  int64_t min_ttl;              /* seconds; 0 = LKV_LEASE_MIN_TTL */
+  lkv_lessor_clock_fn clock;    /* NULL = CLOCK_MONOTONIC */
+  void *clock_arg;
+} lkv_lessor_options_t;
+
+/* Creates a lessor holding every lease of opts->store, each expiring its full TTL from now. Expiry is
+ * not watched until lkv_lessor_start (or lkv_lessor_expire is called). Returns 0 and sets *out, or
+ * LKV_EINVAL (missing store or replicator), LKV_ENOMEM, or a storage code. */
+int lkv_lessor_open(lkv_lessor_t **out, const lkv_lessor_options_t *opts);
+
+/* Starts the timer thread that calls lkv_lessor_expire whenever the earliest expiry is due.
+ * Returns 0 or LKV_ENOMEM (no thread; the lessor still works without expiry). At most once. */
+int lkv_lessor_start(lkv_lessor_t *l);
+
+/* Stops the timer thread, waits until every revoke the lessor proposed has completed (the replicator must
+ * still be running), and frees l. Call after no other thread uses l. NULL is ignored. */
+void lkv_lessor_close(lkv_lessor_t *l);
+
+/* The minimum TTL in seconds: a grant with a smaller TTL gets this one. */
+int64_t lkv_lessor_min_ttl(const lkv_lessor_t *l);
+
+/* A fresh lease id for a grant that asked for none: positive (63 bits), never 0, not a lease the lessor
+ * knows. Chosen before proposing, as etcd does, so the state machine stays deterministic. */
+int64_t lkv_lessor_next_id(lkv_lessor_t *l);
+
+/* Records an applied grant: lease id with ttl seconds expires ttl seconds from now. Returns 0 or
+ * LKV_ENOMEM (the lease then never expires until the next restart). */
+int lkv_lessor_granted(lkv_lessor_t *l, int64_t id, int64_t ttl);
+
+/* Forgets lease id (its revoke was applied). Unknown ids are ignored. */
+void lkv_lessor_revoked(lkv_lessor_t *l, int64_t id);
+
+/* Renews lease id: it expires its full TTL from now. Returns 0 with the granted TTL in *ttl, or
+ * LKV_ELEASENOTFOUND when the lease is unknown or already expired (its revoke is under way). */
+int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl);
+
+/* The granted TTL and the whole seconds left (truncated toward zero, as etcd's int64(Seconds()); may be
+ * <= 0 for an expired lease whose revoke is under way). Either output may be NULL. Returns 0 or
+ * LKV_ELEASENOTFOUND. */
+int lkv_lessor_lookup(lkv_lessor_t *l, int64_t id, int64_t *granted_ttl, int64_t *remaining);
+
+/* Every known lease id, soonest expiry first (etcd's Leases order), in a malloc'd array the caller frees
+ * (*ids may be NULL when *n is 0). Returns 0 or LKV_ENOMEM. */
+int lkv_lessor_list(lkv_lessor_t *l, int64_t **ids, size_t *n);
+
+/* Proposes a revoke for every lease whose expiry is due (the timer thread calls this; tests call it with
+ * an injected clock). A proposed lease stops being renewable; it is forgotten when its revoke is applied
+ * (or found already gone), and retried LKV_LEASE_RETRY_MS later when the revoke failed. Returns the
+ * number of revokes proposed. */
+size_t lkv_lessor_expire(lkv_lessor_t *l);
+
+#endif
