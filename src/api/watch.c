@@ -1,8 +1,9 @@
 /* The Watch service: a bidirectional stream of WatchRequests, answered by the watch hub (src/watch). */
-#include "common/error.h"
-#include "api/service.h"
-#include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
 #include "watch/watch.h"
+
+#include "api/service.h"
+#include "common/error.h"
+#include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
 
 static int sink_send(void *ctx, const uint8_t *msg, size_t len) {
   return lkv_call_send(ctx, msg, len);
@@ -12,7 +13,11 @@ static size_t sink_pending(void *ctx) {
   return lkv_call_pending_bytes(ctx);
 }
 
-static const lkv_watch_sink_t call_sink = {sink_send, sink_pending};
+static void sink_wake_when_drained(void *ctx, size_t below) {
+  lkv_call_wake_when_drained(ctx, below);
+}
+
+static const lkv_watch_sink_t call_sink = {sink_send, sink_pending, sink_wake_when_drained};
 
 /* Ends the call with err after closing its watch stream (stream may be NULL). */
 static void end_stream(lkv_call_t *call, lkv_watch_stream_t *st, int err) {
@@ -52,8 +57,8 @@ void lkv__watch_message(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, s
     }
     lkv_call_set_data(call, st);
   }
-  Etcdserverpb__WatchRequest *req =
-      (Etcdserverpb__WatchRequest *)lkv__api_unpack(call, &etcdserverpb__watch_request__descriptor, data, len);
+  Etcdserverpb__WatchRequest *req = (Etcdserverpb__WatchRequest *)lkv__api_unpack(
+      call, &etcdserverpb__watch_request__descriptor, data, len);
   if (!req) { /* answered INTERNAL, as grpc-go ends a stream whose message does not parse */
     end_stream(call, st, 0);
     return;

@@ -9,14 +9,9 @@ static const struct {
   const char *name;
   uint64_t ns;
 } units[] = {
-    {"ns", 1},
-    {"us", 1000},
-    {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
-    {"\xce\xbcs", 1000}, /* U+03BC Greek mu */
-    {"ms", 1000000},
-    {"s", 1000000000ull},
-    {"m", 60ull * 1000000000ull},
-    {"h", 3600ull * 1000000000ull},
+    {"ns", 1},           {"us", 1000},         {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
+    {"\xce\xbcs", 1000},                                            /* U+03BC Greek mu */
+    {"ms", 1000000},     {"s", 1000000000ull}, {"m", 60ull * 1000000000ull}, {"h", 3600ull * 1000000000ull},
 };
 
 /* Matches the longest unit name at *s (so "ms" is not read as "m"). Returns its size in ns, or 0. */

@@ -110,7 +110,11 @@ size_t lkv__call_take_output(lkv_call_t *call, uint8_t *buf, size_t cap) {
     if (!call->out_head) call->out_tail = NULL;
     free(chunk);
   }
-  atomic_fetch_sub(&call->pending, n);
+  size_t left = atomic_fetch_sub(&call->pending, n) - n;
+  if (call->drain_armed && left <= call->drain_below) {
+    call->drain_armed = 0;
+    lkv__loop_wake(call->loop); /* through the queue: nghttp2 is mid-send here */
+  }
   return n;
 }
 
@@ -209,4 +213,14 @@ int lkv_call_loop_index(const lkv_call_t *call) {
 
 size_t lkv_call_pending_bytes(const lkv_call_t *call) {
   return atomic_load(&call->pending);
+}
+
+void lkv_call_wake_when_drained(lkv_call_t *call, size_t below) {
+  if (atomic_load(&call->pending) <= below) {
+    call->drain_armed = 0;
+    lkv__loop_wake(call->loop);
+    return;
+  }
+  call->drain_armed = 1;
+  call->drain_below = below;
 }

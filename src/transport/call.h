@@ -63,11 +63,13 @@ struct lkv_call_s {
   unsigned in_callback : 1;     /* inside on_cancel: the caller still uses the call, do not free it */
   unsigned headers_sent : 1;    /* response HEADERS (or the Trailers-Only answer) submitted */
   unsigned deferred : 1;        /* the data provider is parked (NGHTTP2_ERR_DEFERRED) */
+  unsigned drain_armed : 1;     /* lkv_call_wake_when_drained: wake the loop at drain_below */
   int http_status;              /* 200, or 405/415 for requests that are not gRPC */
   int status;
   char *message; /* percent-encoded grpc-message, or NULL */
 
   lkv__chunk_t *out_head, *out_tail;
+  size_t drain_below;
 
   /* Cross-thread finish (lkv_call_finish from a non-owner thread). */
   lkv__post_t finish_post;

@@ -190,7 +190,8 @@ int lkv__loop_init(lkv__loop_t *loop, int index, const lkv__h2_config_t *cfg, si
   uv_timer_init(&loop->uv, &loop->tick);
   loop->tick.data = loop;
   atomic_init(&loop->wake_pending, 0);
-  if (cfg->tick_ms > 0 && cfg->handler.on_tick) uv_timer_start(&loop->tick, on_tick, cfg->tick_ms, cfg->tick_ms);
+  if (cfg->tick_ms > 0 && cfg->handler.on_tick)
+    uv_timer_start(&loop->tick, on_tick, cfg->tick_ms, cfg->tick_ms);
   return 0;
 
 err_after_mutex:

@@ -162,4 +162,9 @@ int lkv_call_loop_index(const lkv_call_t *call);
  * measure of a slow reader, for back-pressure on streams. Any thread. Dropped messages stop counting. */
 size_t lkv_call_pending_bytes(const lkv_call_t *call);
 
+/* One-shot drain notice for back-pressure: once the call's pending bytes fall to `below` or less as HTTP/2
+ * takes them, the call's loop runs handler->on_wake (at once if they already have). A later call replaces
+ * the threshold. Loop thread only. */
+void lkv_call_wake_when_drained(lkv_call_t *call, size_t below);
+
 #endif

@@ -59,11 +59,23 @@ static int64_t ref_rev(const lkv__shard_t *sh, int32_t ref) {
   return sh->evs[sh->refs[ref].ev].kv.mod_revision;
 }
 
+/* The stream is above its high-water mark: resume its watchers once it is down to half of it. */
+static void wait_for_drain(lkv__shard_t *sh, lkv_watch_stream_t *st) {
+  if (st->sink.wake_when_drained) st->sink.wake_when_drained(st->ctx, sh->hub->opts.high_water / 2);
+}
+
 /* ---- matching (history callback) ---- */
+
+typedef struct round_s {
+  lkv__shard_t *sh;
+  const lkv__widx_t *index;
+  size_t open; /* catch-up rounds: chosen watchers not full yet; the walk stops when none is left */
+} round_t;
 
 /* Match callback: buffers the current event for w unless w must not or cannot take it. */
 static void take(void *arg, lkv__watcher_t *w) {
-  lkv__shard_t *sh = arg;
+  round_t *r = arg;
+  lkv__shard_t *sh = r->sh;
   int32_t evi = (int32_t)(sh->n_evs - 1);
   const lkv__wev_t *ev = &sh->evs[evi];
   if (w->stream->gone || (w->flags & LKV__W_FULL) || ev->kv.mod_revision < w->next_rev) return;
@@ -71,6 +83,7 @@ static void take(void *arg, lkv__watcher_t *w) {
   if (w->ev_head >= 0 && w->buf_bytes >= LKV__WATCH_BATCH_BYTES &&
       ev->kv.mod_revision > ref_rev(sh, w->ev_tail)) {
     w->flags |= LKV__W_FULL; /* stop at a revision boundary: revisions are never split */
+    if (r->open) r->open--;
     return;
   }
   if (grow((void **)&sh->refs, &sh->cap_refs, sh->n_refs + 1, sizeof(*sh->refs))) {
@@ -91,11 +104,6 @@ static void take(void *arg, lkv__watcher_t *w) {
   w->buf_bytes += (uint32_t)(ev->kv.key_len + ev->kv.value_len + 32);
 }
 
-typedef struct round_s {
-  lkv__shard_t *sh;
-  const lkv__widx_t *index;
-} round_t;
-
 static int on_change(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tomb) {
   (void)sub;
   round_t *r = arg;
@@ -105,8 +113,12 @@ static int on_change(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tomb) 
   ev->kv = *kv;
   ev->tomb = tomb;
   ev->enc_off = ev->prev_off = -1;
-  lkv__widx_match(r->index, kv->key, kv->key_len, take, sh);
-  return sh->round_oom ? LKV_ENOMEM : 0;
+  size_t open = r->open;
+  lkv__widx_match(r->index, kv->key, kv->key_len, take, r);
+  if (sh->round_oom) return LKV_ENOMEM;
+  /* Every chosen watcher is full: reading on cannot serve any of them (and no revision was cut short, since
+   * a watcher only becomes full at the first event of a later revision). */
+  return open && !r->open ? LKV_ECANCELED : 0;
 }
 
 /* ---- encoding and sending ---- */
@@ -205,7 +217,10 @@ static int send_events(lkv__shard_t *sh, lkv__watcher_t *w, int64_t rev) {
   lkv_watch_stream_t *st = w->stream;
   const lkv_watch_options_t *o = &sh->hub->opts;
   if (st->gone) return LKV_ECANCELED;
-  if (st->sink.pending(st->ctx) > o->high_water) return LKV_EAGAIN;
+  if (st->sink.pending(st->ctx) > o->high_water) {
+    wait_for_drain(sh, st);
+    return LKV_EAGAIN;
+  }
   int with_prev = (w->flags & LKV_WATCH_PREV_KV) != 0;
   size_t total = 0, count = 0;
   for (int32_t ref = w->ev_head; ref >= 0; ref = sh->refs[ref].next) {
@@ -247,7 +262,7 @@ static void demote_all(lkv__shard_t *sh) {
 /* Reads (synced_rev, to] once and sends each synced watcher its events. A watcher whose stream is full, or
  * whose batch reached the cap, becomes unsynced from the first revision it did not get. */
 static int synced_round(lkv__shard_t *sh, int64_t to) {
-  round_t r = {sh, &sh->synced};
+  round_t r = {sh, &sh->synced, 0};
   round_begin(sh);
   int rc = lkv_mvcc_history(sh->txn, sh->synced_rev + 1, to, on_change, &r);
   if (rc) {
@@ -288,7 +303,9 @@ static int64_t choose(lkv__shard_t *sh, int64_t compact, int *more) {
       lkv__stream_compacted(st, w, compact);
     } else if (w->next_rev > sh->synced_rev) {
       lkv__watcher_promote(sh, w);
-    } else if (st->sink.pending(st->ctx) <= low_water) {
+    } else if (st->sink.pending(st->ctx) > low_water) {
+      wait_for_drain(sh, st);
+    } else {
       if (sh->n_chosen == LKV__WATCH_CHOOSE_MAX ||
           grow((void **)&sh->chosen, &sh->cap_chosen, sh->n_chosen + 1, sizeof(*sh->chosen)) ||
           lkv__widx_add(&sh->catchup, w)) {
@@ -311,9 +328,10 @@ static int catchup_round(lkv__shard_t *sh, int64_t compact, int *more) {
   }
   int64_t to = sh->synced_rev;
   if (to - from >= LKV__WATCH_ROUND_REVS) to = from + LKV__WATCH_ROUND_REVS - 1;
-  round_t r = {sh, &sh->catchup};
+  round_t r = {sh, &sh->catchup, sh->n_chosen};
   round_begin(sh);
   int rc = lkv_mvcc_history(sh->txn, from, to, on_change, &r);
+  if (rc == LKV_ECANCELED) rc = 0; /* stopped early: every chosen watcher is full */
   for (size_t i = 0; i < sh->n_chosen; i++) lkv__widx_remove(&sh->catchup, sh->chosen[i]);
   if (rc) {
     untouch_all(sh);

@@ -25,7 +25,7 @@ enum { LKV__WG_NONE = 0, LKV__WG_SYNCED, LKV__WG_UNSYNCED };
 #define LKV__WATCH_CHOOSE_MAX 512
 
 struct lkv__watcher_s {
-  lkv__widx_link_t link; /* index membership (index.h) */
+  lkv__widx_link_t link;         /* index membership (index.h) */
   lkv__watcher_t *gprev, *gnext; /* the shard's unsynced list */
   lkv_watch_stream_t *stream;
   int64_t id;

@@ -250,6 +250,8 @@ int lkv_watch_create(lkv_watch_stream_t *st, const lkv_watch_create_t *req) {
 int lkv_watch_cancel(lkv_watch_stream_t *st, int64_t watch_id) {
   lkv__watcher_t *w = id_find(st, watch_id);
   if (!w) return 0;
+  /* Events committed before the request go out first, as with etcd, whose synced watchers have them. */
+  lkv__shard_deliver(st->shard);
   int64_t rev;
   int rc = snapshot_revs(st->shard, &rev, NULL);
   if (rc) return rc;

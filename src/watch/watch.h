@@ -39,13 +39,13 @@ typedef struct lkv_watch_stream_s lkv_watch_stream_t;
 #define LKV_WATCH_DEFAULT_HIGH_WATER ((size_t)1 << 20)
 
 typedef struct lkv_watch_options_s {
-  lkv_mvcc_t *store; /* required; must outlive the hub */
-  int n_shards;      /* >= 1: one per loop thread */
+  lkv_mvcc_t *store;                         /* required; must outlive the hub */
+  int n_shards;                              /* >= 1: one per loop thread */
   uint64_t cluster_id, member_id, raft_term; /* response header fields */
   uint64_t progress_ms;  /* progress notification interval; 0 = default, below the minimum = minimum */
   size_t fragment_bytes; /* fragment watchers get responses split above this size (etcd: max request
                           * bytes + 512 KiB); 0 = never split */
-  size_t high_water;     /* per-stream unsent bytes that make watchers fall back to catching up; 0 = default */
+  size_t high_water; /* per-stream unsent bytes that make watchers fall back to catching up; 0 = default */
 } lkv_watch_options_t;
 
 /* Creates a hub. opts is copied. Returns 0 and sets *out, or LKV_EINVAL (no store, n_shards < 1),
@@ -82,6 +82,9 @@ typedef struct lkv_watch_sink_s {
   int (*send)(void *ctx, const uint8_t *msg, size_t len);
   /* Bytes queued and not yet written to the network. */
   size_t (*pending)(void *ctx);
+  /* Asks for one lkv_watch_shard_run once pending has fallen to `below` (lkv_call_wake_when_drained), so
+   * that a stalled stream resumes as soon as it drains. May be NULL: the next tick retries instead. */
+  void (*wake_when_drained)(void *ctx, size_t below);
 } lkv_watch_sink_t;
 
 /* Opens a stream on shard. sink is copied; ctx is passed back to it. Returns 0 and sets *out, or
@@ -120,7 +123,8 @@ typedef struct lkv_watch_create_s {
  * then the stream cannot go on (close it and end the call). Shard thread. */
 int lkv_watch_create(lkv_watch_stream_t *st, const lkv_watch_create_t *req);
 
-/* Cancels watcher watch_id and queues a canceled response; an unknown id is ignored, as etcd does. Returns
+/* Cancels watcher watch_id and queues a canceled response, after the events of every revision committed
+ * before the call (as far as its stream takes them); an unknown id is ignored, as etcd does. Returns
  * 0, or LKV_ENOMEM / LKV_ECANCELED as lkv_watch_create. Shard thread. */
 int lkv_watch_cancel(lkv_watch_stream_t *st, int64_t watch_id);
 

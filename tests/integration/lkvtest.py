@@ -313,9 +313,10 @@ def etcdctl(server, *args, input=None, check=True, timeout=30, env=None):
     return res
 
 
-def go_build(program):
-    """Builds tests/go/<program> (GOPATH mode against Debian's Go packages, cache under the build dir) and
-    returns the binary's path; a lock serialises builds of concurrent test sessions."""
+def go_build(program, src=None):
+    """Builds tests/go/<program> (or the Go program in src) in GOPATH mode against Debian's Go packages,
+    with its cache under the build dir, and returns the binary's path; a lock serialises builds of
+    concurrent test sessions."""
     out_dir = build_dir()
     binary = os.path.join(out_dir, program)
     env = child_env({
@@ -327,7 +328,7 @@ def go_build(program):
     })
     with open(os.path.join(out_dir, program + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        res = subprocess.run(["go", "build", "-o", binary, "."], cwd=os.path.join(REPO, "tests", "go", program),
+        res = subprocess.run(["go", "build", "-o", binary, "."], cwd=src or os.path.join(REPO, "tests", "go", program),
                              env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, "go build of %s failed:\n%s%s" % (program, res.stdout, res.stderr)
     return binary

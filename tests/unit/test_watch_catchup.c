@@ -64,7 +64,8 @@ static void check_watcher(const model_t *m, const mw_t *w, const wt_sink_t *s) {
     if (e->rev < w->start || !in_range(w, e->key)) continue;
     if (w->flags & (e->tomb ? LKV_WATCH_NODELETE : LKV_WATCH_NOPUT)) continue;
     if (k == n && w->canceled) return; /* a canceled watcher got a prefix */
-    if (k >= n) fail_msg("watcher %lld: missing event rev %lld key %s", (long long)w->id, (long long)e->rev, e->key);
+    if (k >= n)
+      fail_msg("watcher %lld: missing event rev %lld key %s", (long long)w->id, (long long)e->rev, e->key);
     Mvccpb__Event *g = got[k++];
     if (g->kv->mod_revision != e->rev || (int)g->type != e->tomb || g->kv->key.len != strlen(e->key) ||
         memcmp(g->kv->key.data, e->key, g->kv->key.len) != 0 || g->kv->value.len != e->value_len)
@@ -237,6 +238,10 @@ static void test_many_watchers(void **state) {
   assert_int_equal(f->sinks[0]->msgs[0]->watch_id, 42);
   assert_int_equal(f->sinks[1]->n + f->sinks[2]->n, 667);
   assert_int_equal(f->sinks[3]->n, 0);
+  /* the stalled stream asked to be woken once down to half the high-water mark */
+  assert_true(f->sinks[3]->drain_asks > 0);
+  assert_int_equal(f->sinks[3]->drain_below, LKV_WATCH_DEFAULT_HIGH_WATER / 2);
+  assert_int_equal(f->sinks[0]->drain_asks, 0);
   f->sinks[3]->pending = 0;
   lkv_watch_shard_tick(f->hub, 0);
   assert_int_equal(f->sinks[3]->n, 333);

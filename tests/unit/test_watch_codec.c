@@ -1,6 +1,6 @@
 /* Unit tests for the WatchResponse codec: byte-identical to protobuf-c's packing of the same message. */
-#include "mvcc_testutil.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
+#include "mvcc_testutil.h"
 #include "watch/codec.h"
 
 /* Packs r plus events with protobuf-c, as the reference encoding. */
@@ -51,9 +51,16 @@ static void test_control_responses(void **state) {
   (void)state;
   lkv__wbuf_t mine = {0}, ref = {0};
   const lkv__wresp_t cases[] = {
-      {.cluster_id = 0x1234567890abcdefull, .member_id = 42, .raft_term = 1, .revision = 7, .watch_id = 0,
+      {.cluster_id = 0x1234567890abcdefull,
+       .member_id = 42,
+       .raft_term = 1,
+       .revision = 7,
+       .watch_id = 0,
        .created = 1},
-      {.revision = 1, .watch_id = -1, .created = 1, .canceled = 1,
+      {.revision = 1,
+       .watch_id = -1,
+       .created = 1,
+       .canceled = 1,
        .cancel_reason = "mvcc: duplicate watch ID provided on the WatchStream"},
       {.watch_id = 5, .canceled = 1, .compact_revision = 99},
       {.revision = (int64_t)1 << 40, .watch_id = 3, .fragment = 1},
@@ -73,13 +80,24 @@ static void test_events(void **state) {
   (void)state;
   static uint8_t big[300];
   memset(big, 'v', sizeof(big));
-  lkv_mvcc_kv_t put = {.key = (const uint8_t *)"foo", .key_len = 3, .value = big, .value_len = sizeof(big),
-                       .create_revision = 2, .mod_revision = 9, .version = 4, .lease = 0x7fff};
-  lkv_mvcc_kv_t prev = {.key = (const uint8_t *)"foo", .key_len = 3, .value = (const uint8_t *)"old",
-                        .value_len = 3, .create_revision = 2, .mod_revision = 8, .version = 3};
+  lkv_mvcc_kv_t put = {.key = (const uint8_t *)"foo",
+                       .key_len = 3,
+                       .value = big,
+                       .value_len = sizeof(big),
+                       .create_revision = 2,
+                       .mod_revision = 9,
+                       .version = 4,
+                       .lease = 0x7fff};
+  lkv_mvcc_kv_t prev = {.key = (const uint8_t *)"foo",
+                        .key_len = 3,
+                        .value = (const uint8_t *)"old",
+                        .value_len = 3,
+                        .create_revision = 2,
+                        .mod_revision = 8,
+                        .version = 3};
   lkv_mvcc_kv_t del = {.key = (const uint8_t *)"bar", .key_len = 3, .mod_revision = 10};
-  lkv_mvcc_kv_t empty = {.key = (const uint8_t *)"e", .key_len = 1, .create_revision = 11, .mod_revision = 11,
-                         .version = 1};
+  lkv_mvcc_kv_t empty = {
+      .key = (const uint8_t *)"e", .key_len = 1, .create_revision = 11, .mod_revision = 11, .version = 1};
 
   Mvccpb__KeyValue pb_put, pb_prev, pb_del, pb_empty;
   to_pb(&put, &pb_put);

@@ -20,8 +20,8 @@ static void test_create_events_cancel(void **state) {
   assert_int_equal(m->header->member_id, 22);
   assert_int_equal(m->header->raft_term, 1);
 
-  lkvt_put(&f->ts, "a", "2"); /* rev 3 */
-  lkvt_put(&f->ts, "b", "1"); /* rev 4: not watched */
+  lkvt_put(&f->ts, "a", "2");  /* rev 3 */
+  lkvt_put(&f->ts, "b", "1");  /* rev 4: not watched */
   lkvt_del(&f->ts, "a", NULL); /* rev 5 */
   lkv_watch_shard_run(f->hub, 0);
   assert_int_equal(s->n, 2);
@@ -264,9 +264,12 @@ static void test_fragment(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_create_events_cancel), cmocka_unit_test(test_history_prefix_prev_filters),
-      cmocka_unit_test(test_ids_and_refusals),     cmocka_unit_test(test_compacted_start),
-      cmocka_unit_test(test_progress_request),     cmocka_unit_test(test_progress_notify),
+      cmocka_unit_test(test_create_events_cancel),
+      cmocka_unit_test(test_history_prefix_prev_filters),
+      cmocka_unit_test(test_ids_and_refusals),
+      cmocka_unit_test(test_compacted_start),
+      cmocka_unit_test(test_progress_request),
+      cmocka_unit_test(test_progress_notify),
       cmocka_unit_test(test_fragment),
   };
   return cmocka_run_group_tests(tests, 0, NULL);

@@ -14,6 +14,7 @@ typedef struct wt_sink_s {
   size_t n;
   size_t pending;
   int gone;
+  size_t drain_asks, drain_below; /* wake_when_drained calls and the last threshold */
   lkv_watch_stream_t *st;
 } wt_sink_t;
 
@@ -31,7 +32,13 @@ static size_t wt__pending(void *ctx) {
   return ((wt_sink_t *)ctx)->pending;
 }
 
-static const lkv_watch_sink_t wt_sink_ops = {wt__send, wt__pending};
+static void wt__wake_when_drained(void *ctx, size_t below) {
+  wt_sink_t *s = ctx;
+  s->drain_asks++;
+  s->drain_below = below;
+}
+
+static const lkv_watch_sink_t wt_sink_ops = {wt__send, wt__pending, wt__wake_when_drained};
 
 static inline void wt_sink_clear(wt_sink_t *s) {
   for (size_t i = 0; i < s->n; i++) etcdserverpb__watch_response__free_unpacked(s->msgs[i], NULL);
@@ -79,8 +86,11 @@ static inline void wt_close(wt_fix_t *f) {
 static inline void wt_watch(wt_sink_t *s, const char *key, const char *end, int64_t start, int64_t id,
                             unsigned flags) {
   static const uint8_t zero = 0;
-  lkv_watch_create_t c = {.key = (const uint8_t *)key, .key_len = strlen(key), .start_revision = start,
-                          .watch_id = id, .flags = flags};
+  lkv_watch_create_t c = {.key = (const uint8_t *)key,
+                          .key_len = strlen(key),
+                          .start_revision = start,
+                          .watch_id = id,
+                          .flags = flags};
   if (end) {
     c.range_end = end[0] ? (const uint8_t *)end : &zero;
     c.range_end_len = end[0] ? strlen(end) : 1;
@@ -94,8 +104,9 @@ static inline void wt_put_many(lkvt_store_t *ts, const char *const *keys, size_t
   assert_int_equal(lkv_mvcc_write_begin(ts->s, &t), 0);
   assert_int_equal(lkv_mvcc_req_begin(t), 0);
   for (size_t i = 0; i < n; i++)
-    assert_int_equal(lkv_mvcc_put(t, (const uint8_t *)keys[i], strlen(keys[i]), (const uint8_t *)value,
-                                  strlen(value), 0), 0);
+    assert_int_equal(
+        lkv_mvcc_put(t, (const uint8_t *)keys[i], strlen(keys[i]), (const uint8_t *)value, strlen(value), 0),
+        0);
   assert_int_equal(lkv_mvcc_req_end(t, 1), 0);
   assert_int_equal(lkv_mvcc_write_commit(t), 0);
 }
