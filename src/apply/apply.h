@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
+#include "ledger/entry.h"
+#include "ledger/log_file.h"
 #include "mvcc/mvcc.h"
 
 /*
@@ -48,6 +50,8 @@ typedef enum {
 typedef struct lkv_apply_req_s {
   lkv_op_kind_t kind;
   const ProtobufCMessage *msg; /* in: the unpacked request, owned by the caller */
+  int no_claims;               /* in: proposed by the server itself (lease expiry), not a client: its
+                                * ledger entry carries the claims of an empty request and response */
   int err;                     /* out: 0, or an LKV_E* code (then resp is NULL and nothing was changed) */
   uint8_t *resp;               /* out: the packed response message, malloc'd; the caller frees it */
   size_t resp_len;             /* out */
@@ -80,6 +84,42 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
  * and every reqs[i].err is that code.
  * Single writer: callers serialise calls (the committer thread does). */
 int lkv_apply_batch(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n);
+
+/* Receives a batch's ledger entries (in apply order; pointers valid during the call only) before the
+ * batch's transaction commits. Returns 0 to let the batch commit, or a negative LKV_E* code to fail the
+ * whole batch with it (nothing takes effect). */
+typedef int (*lkv_apply_log_cb)(void *arg, const lkv_ledger_entry_t *entries, size_t n);
+
+/* lkv_apply_batch, handing the batch's ledger entries to log (arg passed through) first; log is not
+ * called when no request changed state. One entry per request that changed state (docs/ledger.md §3):
+ * a Put, DeleteRange or Txn that made a revision is a REVISION with its write set as stored (keys,
+ * values, create revision, version, lease), a compaction a COMPACTION, a lease grant a LEASE_GRANT, a
+ * revoke a LEASE_REVOKE with the keys it deleted. Alarms are not recorded. Claims are the digest of the
+ * request packed again by protobuf-c and the packed response (empty both for no_claims requests).
+ * Returns as lkv_apply_batch, plus the code log returned (LKV_ENOMEM if the entries could not be
+ * built). */
+int lkv_apply_batch_logged(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n,
+                           lkv_apply_log_cb log, void *arg);
+
+/* What lkv_apply_replay found. */
+typedef struct lkv_apply_replay_info_s {
+  int64_t store_revision;  /* the store's revision before the replay */
+  int64_t ledger_revision; /* the revision of the ledger's last entry */
+  uint64_t replayed;       /* entries applied to the store */
+  uint64_t bad_index;      /* on LKV_ECORRUPT from an entry: its record index; else UINT64_MAX */
+} lkv_apply_replay_info_t;
+
+/* Brings store up to the ledger: applies, in order, the entries the store does not reflect yet (the
+ * ledger is appended before the store commits, so after a crash it may be ahead by one batch; an empty
+ * store is rebuilt from the whole ledger). Entries producing a revision at or below the store's are
+ * skipped, later ones must make exactly the next revision; entries that change no revision (lease grant,
+ * revoke of a lease without keys, compaction) at the store's revision are applied when the store does
+ * not show them yet. Puts are applied with their value and lease, deletes as single-key deletes; the
+ * store computes create revision and version again (the audit compares them). Alarms are not in the
+ * ledger. Single writer: call before the replicator starts. info may be NULL.
+ * Returns 0, LKV_ECORRUPT (the store is ahead of the ledger — it was written without the ledger — or an
+ * entry does not fit the store: info->bad_index), or the codes of the ledger iterator and the store. */
+int lkv_apply_replay(lkv_mvcc_t *store, lkv_ledger_log_t *log, lkv_apply_replay_info_t *info);
 
 /* Serves a Range from a read snapshot (the latest committed batch). Any thread, concurrently with
  * lkv_apply_batch and other reads; no locks. The response is packed straight from storage memory.

@@ -101,7 +101,22 @@ static int apply_one(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, lkv_apply
 }
 
 int lkv_apply_batch(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n) {
+  return lkv_apply_batch_logged(store, id, reqs, n, NULL, NULL);
+}
+
+/* Hands the recorded entries to log; the transaction is still open. */
+static int log_entries(lkv__rec_t *rec, lkv_apply_log_cb log, void *arg) {
+  if (!log || rec->n == 0) return 0;
+  const lkv_ledger_entry_t *e = lkv__rec_entries(rec);
+  if (!e) return LKV_ENOMEM;
+  return log(arg, e, rec->n);
+}
+
+int lkv_apply_batch_logged(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n,
+                           lkv_apply_log_cb log, void *arg) {
   lkv_mvcc_txn_t *t;
+  lkv__rec_t rec;
+  lkv__rec_init(&rec);
   for (size_t i = 0; i < n; i++) {
     reqs[i].err = 0;
     reqs[i].resp = NULL;
@@ -113,6 +128,7 @@ int lkv_apply_batch(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply
     lkv__arena_t arena;
     lkv__arena_init(&arena);
     lkv__op_ctx_t c = {.t = t, .arena = &arena, .copy = 1};
+    int64_t rev_before = lkv_mvcc_txn_rev(t);
     int err = lkv_mvcc_req_begin(t);
     if (!err) {
       err = apply_one(&c, id, &reqs[i]);
@@ -120,6 +136,14 @@ int lkv_apply_batch(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply
       if (!err) err = end;
     }
     lkv__arena_free(&arena);
+    if (!err && log) {
+      /* The request is kept: without its entry the ledger would miss a change, so the batch fails. */
+      rc = lkv__rec_request(&rec, t, &reqs[i], rev_before);
+      if (rc) {
+        lkv_mvcc_txn_end(t);
+        goto fail;
+      }
+    }
     if (err) {
       free(reqs[i].resp);
       reqs[i].resp = NULL;
@@ -136,10 +160,17 @@ int lkv_apply_batch(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply
       }
     }
   }
+  rc = log_entries(&rec, log, arg);
+  if (rc) {
+    lkv_mvcc_txn_end(t);
+    goto fail;
+  }
   rc = lkv_mvcc_write_commit(t);
+  lkv__rec_free(&rec);
   if (!rc) return 0;
 
 fail:
+  lkv__rec_free(&rec);
   for (size_t i = 0; i < n; i++) {
     free(reqs[i].resp);
     reqs[i].resp = NULL;

@@ -74,4 +74,27 @@ void lkv__range_bounds(lkv_mvcc_range_t *q, ProtobufCBinaryData key, ProtobufCBi
 /* Packs msg into a malloc'd buffer. Returns 0 or LKV_ENOMEM. */
 int lkv__pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len);
 
+/* The ledger entries of one batch (ledger.c). Entries share one write-set buffer; lkv__rec_entries
+ * turns them into lkv_ledger_entry_t with pointers into it. Zero-initialise or lkv__rec_init. */
+typedef struct lkv__rec_entry_s lkv__rec_entry_t;
+typedef struct lkv__rec_s {
+  lkv_ledger_ws_t ws;
+  lkv__rec_entry_t *ents;
+  size_t n, cap;
+  lkv_ledger_entry_t *out;
+} lkv__rec_t;
+
+void lkv__rec_init(lkv__rec_t *r);
+void lkv__rec_free(lkv__rec_t *r);
+
+/* Records the entry of req, just kept in t (its response packed): nothing for a request that changed
+ * no state (same revision as rev_before, for Put/DeleteRange/Txn) or an alarm; the write set is read
+ * back from the history of the request's revision. Returns 0, LKV_ENOMEM or a storage code (then
+ * nothing was recorded). */
+int lkv__rec_request(lkv__rec_t *r, lkv_mvcc_txn_t *t, const lkv_apply_req_t *req, int64_t rev_before);
+
+/* The recorded entries (r->n of them), valid until r changes; NULL when there are none or out of
+ * memory (r->n tells which). */
+const lkv_ledger_entry_t *lkv__rec_entries(lkv__rec_t *r);
+
 #endif

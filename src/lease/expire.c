@@ -52,6 +52,7 @@ static void propose_revoke(lkv_lessor_t *l, int64_t id) {
   r->req.id = id;
   r->l = l;
   r->p.req.kind = LKV_OP_LEASE_REVOKE;
+  r->p.req.no_claims = 1; /* expiry: no client asked for it */
   r->p.req.msg = &r->req.base;
   r->p.done = revoke_done;
   int rc = lkv_replicator_propose(l->replicator, &r->p);

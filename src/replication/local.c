@@ -2,7 +2,9 @@
 #include "replication/local.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "common/error.h"
 
@@ -18,7 +20,54 @@ struct lkv_replicator_s {
   pthread_mutex_t listen_lock; /* guards on_commit: cleared listeners must not run afterwards */
   lkv_commit_cb on_commit;
   void *on_commit_arg;
+  lkv_ledger_t *ledger;     /* NULL: no ledger */
+  uint64_t sign_interval_ms;
+  uint64_t next_sign_ms;    /* monotonic deadline of the next signature; writer thread only */
+  pthread_mutex_t sign_lock; /* guards on_sign */
+  lkv_sign_cb on_sign;
+  void *on_sign_arg;
 };
+
+static uint64_t clock_ms(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void lkv_local_on_sign(lkv_replicator_t *r, lkv_sign_cb cb, void *arg) {
+  pthread_mutex_lock(&r->sign_lock);
+  r->on_sign = cb;
+  r->on_sign_arg = arg;
+  pthread_mutex_unlock(&r->sign_lock);
+}
+
+/* Signs a tree head when something was appended since the last one. A failure is reported and retried
+ * at the next interval: the entries themselves are durable, only their receipts wait. */
+static void sign_now(lkv_replicator_t *r) {
+  if (!lkv_ledger_needs_sign(r->ledger)) return;
+  lkv_ledger_signed_head_t head;
+  int rc = lkv_ledger_sign(r->ledger, clock_ms(CLOCK_REALTIME), &head);
+  if (rc != 0) {
+    fprintf(stderr, "ledgerkv: cannot sign the ledger's tree head: %s\n", lkv_strerror(rc));
+    return;
+  }
+  pthread_mutex_lock(&r->sign_lock);
+  if (r->on_sign) r->on_sign(r->on_sign_arg, &head);
+  pthread_mutex_unlock(&r->sign_lock);
+}
+
+static void sign_if_due(lkv_replicator_t *r) {
+  if (!r->ledger) return;
+  uint64_t now = clock_ms(CLOCK_MONOTONIC);
+  if (now < r->next_sign_ms) return;
+  sign_now(r);
+  r->next_sign_ms = now + r->sign_interval_ms;
+}
+
+static int append_to_ledger(void *arg, const lkv_ledger_entry_t *entries, size_t n) {
+  lkv_replicator_t *r = arg;
+  return lkv_ledger_append(r->ledger, entries, n);
+}
 
 void lkv_local_listen(lkv_replicator_t *r, lkv_commit_cb cb, void *arg) {
   pthread_mutex_lock(&r->listen_lock);
@@ -55,7 +104,23 @@ int lkv_replicator_propose(lkv_replicator_t *r, lkv_proposal_t *p) {
 static size_t take_batch(lkv_replicator_t *r, lkv_proposal_t **batch) {
   size_t n = 0;
   pthread_mutex_lock(&r->lock);
-  while (!r->head && !r->stopping) pthread_cond_wait(&r->wake, &r->lock);
+  while (!r->head && !r->stopping) {
+    if (!r->ledger) {
+      pthread_cond_wait(&r->wake, &r->lock);
+      continue;
+    }
+    /* Idle with a ledger: wake for the next signature. */
+    uint64_t now = clock_ms(CLOCK_MONOTONIC);
+    if (now >= r->next_sign_ms) {
+      pthread_mutex_unlock(&r->lock);
+      sign_if_due(r);
+      pthread_mutex_lock(&r->lock);
+      continue;
+    }
+    struct timespec until = {.tv_sec = (time_t)(r->next_sign_ms / 1000),
+                             .tv_nsec = (long)(r->next_sign_ms % 1000) * 1000000L};
+    pthread_cond_timedwait(&r->wake, &r->lock, &until);
+  }
   while (r->head && n < LKV_LOCAL_MAX_BATCH) {
     batch[n++] = r->head;
     r->head = r->head->next;
@@ -67,7 +132,9 @@ static size_t take_batch(lkv_replicator_t *r, lkv_proposal_t **batch) {
 
 static void apply_and_complete(lkv_replicator_t *r, lkv_proposal_t **batch, lkv_apply_req_t *reqs, size_t n) {
   for (size_t i = 0; i < n; i++) reqs[i] = batch[i]->req;
-  int rc = lkv_apply_batch(r->store, &r->id, reqs, n);
+  /* With a ledger, the batch's entries are durable in it before the store commits (docs/ledger.md §12). */
+  int rc = r->ledger ? lkv_apply_batch_logged(r->store, &r->id, reqs, n, append_to_ledger, r)
+                     : lkv_apply_batch(r->store, &r->id, reqs, n);
   for (size_t i = 0; i < n; i++) {
     batch[i]->req = reqs[i];
     if (rc != 0) {
@@ -88,25 +155,46 @@ static void *writer_main(void *arg) {
   lkv_apply_req_t *reqs = malloc(sizeof(*reqs) * LKV_LOCAL_MAX_BATCH);
   if (!batch || !reqs) abort(); /* two fixed allocations at start-up; nothing sensible to do without them */
   size_t n;
-  while ((n = take_batch(r, batch)) > 0) apply_and_complete(r, batch, reqs, n);
+  while ((n = take_batch(r, batch)) > 0) {
+    apply_and_complete(r, batch, reqs, n);
+    sign_if_due(r);
+  }
+  if (r->ledger) sign_now(r); /* the last head covers everything acknowledged */
   free(batch);
   free(reqs);
   return NULL;
 }
 
 int lkv_local_start(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_apply_identity_t *id) {
+  return lkv_local_start_ledger(out, store, id, NULL, 0);
+}
+
+int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_apply_identity_t *id,
+                           lkv_ledger_t *ledger, unsigned sign_interval_ms) {
   lkv_replicator_t *r = calloc(1, sizeof(*r));
   if (!r) return LKV_ENOMEM;
   r->store = store;
   r->id = *id;
+  r->ledger = ledger;
+  r->sign_interval_ms = sign_interval_ms ? sign_interval_ms : 1;
+  r->next_sign_ms = clock_ms(CLOCK_MONOTONIC) + r->sign_interval_ms;
+  pthread_condattr_t attr;
   if (pthread_mutex_init(&r->lock, NULL) != 0) goto err_after_alloc;
   if (pthread_mutex_init(&r->listen_lock, NULL) != 0) goto err_after_mutex;
-  if (pthread_cond_init(&r->wake, NULL) != 0) goto err_after_listen_lock;
+  if (pthread_mutex_init(&r->sign_lock, NULL) != 0) goto err_after_listen_lock;
+  if (pthread_condattr_init(&attr) != 0) goto err_after_sign_lock;
+  /* Signing deadlines are monotonic: a wall-clock jump must not stall or flood the signer. */
+  int cond_rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  if (cond_rc == 0) cond_rc = pthread_cond_init(&r->wake, &attr);
+  pthread_condattr_destroy(&attr);
+  if (cond_rc != 0) goto err_after_sign_lock;
   if (pthread_create(&r->thread, NULL, writer_main, r) != 0) goto err_after_cond;
   *out = r;
   return 0;
 err_after_cond:
   pthread_cond_destroy(&r->wake);
+err_after_sign_lock:
+  pthread_mutex_destroy(&r->sign_lock);
 err_after_listen_lock:
   pthread_mutex_destroy(&r->listen_lock);
 err_after_mutex:
@@ -123,6 +211,7 @@ void lkv_local_stop(lkv_replicator_t *r) {
   pthread_mutex_unlock(&r->lock);
   pthread_join(r->thread, NULL);
   pthread_cond_destroy(&r->wake);
+  pthread_mutex_destroy(&r->sign_lock);
   pthread_mutex_destroy(&r->listen_lock);
   pthread_mutex_destroy(&r->lock);
   free(r);

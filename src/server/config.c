@@ -141,17 +141,54 @@ static int set_progress_interval(parse_t *p, const flag_t *f, const char *value)
   return 0;
 }
 
-/* Go's strconv.ParseBool spellings, so "--version=false" behaves as with etcd. */
-static int set_version(parse_t *p, const flag_t *f, const char *value) {
+/* Go's strconv.ParseBool spellings, so "--version=false" behaves as with etcd. Returns 0 or 1, or -1. */
+static int parse_bool(const char *value) {
   static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
   static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
   for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-    if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
-      p->print_version = strcmp(value, yes[i]) == 0;
-      return 0;
-    }
+    if (strcmp(value, yes[i]) == 0) return 1;
+    if (strcmp(value, no[i]) == 0) return 0;
   }
-  return fail(p, "--%s: invalid value \"%s\": expected true or false", f->name, value);
+  return -1;
+}
+
+static int set_version(parse_t *p, const flag_t *f, const char *value) {
+  int b = parse_bool(value);
+  if (b < 0) return fail(p, "--%s: invalid value \"%s\": expected true or false", f->name, value);
+  p->print_version = b;
+  return 0;
+}
+
+static int set_neighbour_aware(parse_t *p, const flag_t *f, const char *value) {
+  int b = parse_bool(value);
+  if (b < 0) return fail(p, "--%s: invalid value \"%s\": expected true or false", f->name, value);
+  p->cfg->cpu_neighbour_aware = b;
+  return 0;
+}
+
+static int set_sample_interval(parse_t *p, const flag_t *f, const char *value) {
+  int64_t ns;
+  if (lkv__config_duration_parse(value, &ns) != 0 || ns < 1000000 || ns > (int64_t)60 * 1000000000)
+    return fail(p, "--%s: invalid value \"%s\": expected a duration from 1ms to 1m, such as 100ms", f->name,
+                value);
+  p->cfg->cpu_sample_ms = (unsigned)(ns / 1000000);
+  return 0;
+}
+
+static int set_ledger(parse_t *p, const flag_t *f, const char *value) {
+  int b = parse_bool(value);
+  if (b < 0) return fail(p, "--%s: invalid value \"%s\": expected true or false", f->name, value);
+  p->cfg->ledger = b;
+  return 0;
+}
+
+static int set_sign_interval(parse_t *p, const flag_t *f, const char *value) {
+  int64_t ns;
+  if (lkv__config_duration_parse(value, &ns) != 0 || ns < 1000000 || ns > (int64_t)60 * 1000000000)
+    return fail(p, "--%s: invalid value \"%s\": expected a duration from 1ms to 1m, such as 100ms", f->name,
+                value);
+  p->cfg->ledger_sign_ms = (unsigned)(ns / 1000000);
+  return 0;
 }
 
 #define NUMBER(name, def, help, field, type, min, max) \
@@ -175,9 +212,21 @@ static const flag_t flags[] = {
     NUMBER("worker-threads", "'0'",
            "Request-serving threads; 0 sizes them from the CPU budget (ledgerkv cpus).", worker_threads,
            NUM_INT, 0, 1024),
+    {"cpu-neighbour-aware", NULL,
+     "Park request-serving threads while neighbour processes use the CPUs of our budget (default true).",
+     set_neighbour_aware, 0, 0, 0, 0},
+    {"cpu-sample-interval", "'100ms'", "How often the neighbour-aware controller samples CPU use.",
+     set_sample_interval, 0, 0, 0, 0},
+    NUMBER("cpu-overcommit-percent", "'100'",
+           "Threads allowed to run, as a percentage of the CPUs left by the neighbours (100..1000).",
+           cpu_overcommit_percent, NUM_INT, 100, 1000),
     {"experimental-watch-progress-notify-interval", "'10m0s'",
      "Duration of periodic watch progress notifications (at least 100ms).", set_progress_interval, 0, 0, 0,
      0},
+    {"ledger", NULL, "Keep the verifiable ledger of every change in <data-dir>/ledger (default true).",
+     set_ledger, 0, 0, 0, 0},
+    {"ledger-sign-interval", "'100ms'", "How often the ledger's tree head is signed (1ms..1m).",
+     set_sign_interval, 0, 0, 0, 0},
     {"version", NULL, "Print the version and exit.", set_version, 0, 0, 0, 0},
 };
 
@@ -268,6 +317,11 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
   cfg->max_request_bytes = 1572864;
   cfg->max_txn_ops = 128;
   cfg->watch_progress_notify_ms = DEFAULT_PROGRESS_NOTIFY_MS;
+  cfg->cpu_neighbour_aware = 1;
+  cfg->cpu_sample_ms = 100;
+  cfg->cpu_overcommit_percent = 100;
+  cfg->ledger = 1;
+  cfg->ledger_sign_ms = 100;
   int rc = replace_string(&p, &cfg->name, DEFAULT_NAME);
   if (rc != 0) goto release;
   rc = set_listen(&p, find_flag("listen-client-urls", strlen("listen-client-urls")), DEFAULT_LISTEN_URLS);

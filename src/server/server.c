@@ -10,6 +10,7 @@
 #include "lease/lessor.h"
 #include "mvcc/mvcc.h"
 #include "pool/cpu_budget.h"
+#include "pool/pool.h"
 #include "replication/local.h"
 #include "server/version.h"
 #include "transport/transport.h"
@@ -24,6 +25,7 @@ struct lkv_server_s {
   lkv_lessor_t *lessor;
   lkv_transport_t *transport;
   lkv_watch_hub_t *watch;
+  lkv_pool_t *pool;
   lkv_api_t api;
   char **client_urls; /* advertised URLs with bound ports filled in */
   size_t n_client_urls;
@@ -62,6 +64,14 @@ static void free_client_urls(lkv_server_t *s) {
   free(s->client_urls);
 }
 
+static int gate_enter(void *gate) {
+  return lkv_cpu_gate_enter(gate);
+}
+
+static void gate_leave(void *gate, int entered) {
+  if (entered) lkv_cpu_gate_leave(gate);
+}
+
 static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
   lkv_listen_addr_t *addrs = calloc(cfg->n_listen_client_urls, sizeof(*addrs));
   if (!addrs) return LKV_ENOMEM;
@@ -81,6 +91,11 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
       .too_large_message = message,
       .tick_ms = LKV_WATCH_TICK_MS,
   };
+  if (cfg->cpu_neighbour_aware) {
+    topts.gate.arg = lkv_pool_gate(s->pool);
+    topts.gate.enter = gate_enter;
+    topts.gate.leave = gate_leave;
+  }
   lkv_transport_handler_t handler;
   lkv_api_handler(&s->api, &handler);
   int rc = lkv_transport_start(&s->transport, &topts, &handler);
@@ -150,10 +165,19 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     snprintf(err, errlen, "cannot start the watch hub: %s", lkv_strerror(rc));
     goto err_after_lessor;
   }
+  lkv_pool_options_t popts = {.workers = s->threads,
+                              .neighbour_aware = cfg->cpu_neighbour_aware,
+                              .period_ms = (int)cfg->cpu_sample_ms,
+                              .overcommit = cfg->cpu_overcommit_percent / 100.0};
+  rc = lkv_pool_start(&s->pool, &popts);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot start the worker pool: %s", lkv_strerror(rc));
+    goto err_after_watch;
+  }
   rc = start_transport(s, cfg);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on the client URLs: %s", lkv_strerror(rc));
-    goto err_after_watch;
+    goto err_after_pool;
   }
   /* Until now commits could not wake the loops (there were none); streams opened in between are served by
    * the loops' ticks. */
@@ -171,8 +195,12 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   return 0;
 err_after_transport:
   lkv_watch_hub_set_waker(s->watch, NULL, NULL);
+  lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, 0);
   free_client_urls(s);
+err_after_pool:
+  lkv_pool_stop(s->pool);
+  lkv_pool_free(s->pool);
 err_after_watch:
   lkv_local_listen(s->replicator, NULL, NULL);
   lkv_watch_hub_free(s->watch);
@@ -196,7 +224,10 @@ void lkv_server_stop(lkv_server_t *s) {
    * replicator is still syncing; then nothing can propose any more. */
   /* No wakes once the transport begins to stop (it frees its loops); watch streams end with it. */
   lkv_watch_hub_set_waker(s->watch, NULL, NULL);
+  /* Parked loop threads must wake to see the stop: open the gate for good. */
+  lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
+  lkv_pool_free(s->pool); /* no loop thread is left to pass the gate */
   /* Before the replicator: the lessor proposes revokes and waits for those in flight. */
   lkv_lessor_close(s->lessor);
   lkv_local_stop(s->replicator);

@@ -16,6 +16,7 @@ typedef struct lkv__h2_config_s {
   int too_large_status;
   char *too_large_message;
   unsigned tick_ms; /* handler.on_tick period, 0 for none */
+  lkv_transport_gate_t gate; /* loops pass it around each round when gate.enter is set */
 } lkv__h2_config_t;
 
 /*

@@ -56,6 +56,7 @@ int lkv_transport_start(lkv_transport_t **out, const lkv_transport_options_t *op
   t->cfg.max_request_bytes = opts->max_request_bytes;
   t->cfg.too_large_status = opts->too_large_status;
   t->cfg.tick_ms = opts->tick_ms;
+  t->cfg.gate = opts->gate;
   t->n_addrs = opts->n_addrs;
   t->n_loops = opts->n_loops;
   t->ports = calloc(opts->n_addrs, sizeof(*t->ports));

@@ -96,6 +96,16 @@ typedef struct lkv_listen_addr_s {
   int port;         /* 0 picks a free port; see lkv_transport_bound_port */
 } lkv_listen_addr_t;
 
+/* A gate that every loop thread passes before each round of work (one non-blocking pass of its event loop:
+ * everything that is ready is read, handled, answered and flushed) and leaves after it. With it, the
+ * application decides how many loop threads run at once (src/pool/gate.h) while each round still runs to
+ * completion on its thread. enter may block; its result is handed to leave. */
+typedef struct lkv_transport_gate_s {
+  void *arg;
+  int (*enter)(void *arg);
+  void (*leave)(void *arg, int entered);
+} lkv_transport_gate_t;
+
 typedef struct lkv_transport_options_s {
   const lkv_listen_addr_t *addrs;
   size_t n_addrs;
@@ -104,6 +114,7 @@ typedef struct lkv_transport_options_s {
   int too_large_status;     /* the gRPC status and message for an oversized request (the application's */
   const char *too_large_message; /* words, so that the transport stays etcd-agnostic) */
   unsigned tick_ms;              /* period of handler->on_tick; 0 = no ticks */
+  lkv_transport_gate_t gate;     /* optional (enter == NULL: loops run freely); copied */
 } lkv_transport_options_t;
 
 /* Binds every address, starts the loop threads and returns once all are listening.
