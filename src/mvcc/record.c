@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/varint.h"
 
 /* Index entries are decoded for every key a scan passes: keep these to one load and a byte swap. */
 static void put_be64(uint8_t *p, uint64_t v) {
@@ -16,25 +17,6 @@ static uint64_t get_be64(const uint8_t *p) {
   uint64_t v;
   memcpy(&v, p, 8);
   return be64toh(v);
-}
-
-static size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
-
-static size_t varint_put(uint8_t *p, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    p[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  p[n++] = (uint8_t)v;
-  return n;
 }
 
 /* Returns bytes consumed, or 0 if the varint is truncated or longer than 10 bytes. */
@@ -63,17 +45,17 @@ int lkv__revkey_decode(const uint8_t *buf, size_t len, int64_t *main, int64_t *s
 }
 
 size_t lkv__rec_size(const lkv__rec_t *r) {
-  return 1 + varint_size((uint64_t)r->create) + varint_size((uint64_t)r->version) +
-         varint_size((uint64_t)r->lease) + varint_size(r->key_len) + r->key_len + r->value_len;
+  return 1 + lkv_varint_size((uint64_t)r->create) + lkv_varint_size((uint64_t)r->version) +
+         lkv_varint_size((uint64_t)r->lease) + lkv_varint_size(r->key_len) + r->key_len + r->value_len;
 }
 
 size_t lkv__rec_encode(const lkv__rec_t *r, uint8_t *out) {
   size_t n = 0;
   out[n++] = (uint8_t)(r->flags & LKV__REC_TOMBSTONE);
-  n += varint_put(out + n, (uint64_t)r->create);
-  n += varint_put(out + n, (uint64_t)r->version);
-  n += varint_put(out + n, (uint64_t)r->lease);
-  n += varint_put(out + n, r->key_len);
+  n += lkv_varint_put(out + n, (uint64_t)r->create);
+  n += lkv_varint_put(out + n, (uint64_t)r->version);
+  n += lkv_varint_put(out + n, (uint64_t)r->lease);
+  n += lkv_varint_put(out + n, r->key_len);
   if (r->key_len) memcpy(out + n, r->key, r->key_len);
   n += r->key_len;
   if (r->value_len) memcpy(out + n, r->value, r->value_len);

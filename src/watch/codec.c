@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/varint.h"
+
 enum { WT_VARINT = 0, WT_LEN = 2 };
 
 void lkv__wbuf_free(lkv__wbuf_t *b) {
@@ -32,24 +34,9 @@ void lkv__wbuf_put(lkv__wbuf_t *b, const void *p, size_t n) {
   b->len += n;
 }
 
-static size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
-
 static void put_varint(lkv__wbuf_t *b, uint64_t v) {
-  uint8_t tmp[10];
-  size_t n = 0;
-  while (v >= 0x80) {
-    tmp[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  tmp[n++] = (uint8_t)v;
-  lkv__wbuf_put(b, tmp, n);
+  uint8_t tmp[LKV_VARINT_MAX];
+  lkv__wbuf_put(b, tmp, lkv_varint_put(tmp, v));
 }
 
 static void put_tag(lkv__wbuf_t *b, unsigned field, unsigned wt) {
@@ -64,7 +51,7 @@ static void put_u64(lkv__wbuf_t *b, unsigned field, uint64_t v) {
 }
 
 static size_t u64_size(unsigned field, uint64_t v) {
-  return v ? varint_size((uint64_t)field << 3) + varint_size(v) : 0;
+  return v ? lkv_varint_size((uint64_t)field << 3) + lkv_varint_size(v) : 0;
 }
 
 static void put_bytes(lkv__wbuf_t *b, unsigned field, const void *p, size_t n) {
@@ -75,7 +62,7 @@ static void put_bytes(lkv__wbuf_t *b, unsigned field, const void *p, size_t n) {
 }
 
 static size_t bytes_size(unsigned field, size_t n) {
-  return n ? varint_size((uint64_t)field << 3) + varint_size(n) + n : 0;
+  return n ? lkv_varint_size((uint64_t)field << 3) + lkv_varint_size(n) + n : 0;
 }
 
 /* mvccpb.KeyValue: key 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6. */
@@ -99,7 +86,7 @@ static void put_kv(lkv__wbuf_t *b, unsigned field, const lkv_mvcc_kv_t *kv) {
 /* mvccpb.Event: type 1 (PUT = 0, DELETE = 1), kv 2, prev_kv 3; the entry is field 11 of WatchResponse. */
 void lkv__wenc_event(lkv__wbuf_t *b, const lkv_mvcc_kv_t *kv, int tomb, const lkv_mvcc_kv_t *prev) {
   size_t kvs = kv_size(kv), ps = prev ? kv_size(prev) : 0;
-  size_t ev = (tomb ? 2 : 0) + 1 + varint_size(kvs) + kvs + (prev ? 1 + varint_size(ps) + ps : 0);
+  size_t ev = (tomb ? 2 : 0) + 1 + lkv_varint_size(kvs) + kvs + (prev ? 1 + lkv_varint_size(ps) + ps : 0);
   put_tag(b, 11, WT_LEN);
   put_varint(b, ev);
   put_u64(b, 1, tomb ? 1 : 0);

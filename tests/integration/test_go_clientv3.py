@@ -3,35 +3,17 @@ create/update/delete txns, paginated lists pinned to one revision, count-only/ke
 compaction protocol, ErrCompacted/ErrFutureRev/ErrLeaseNotFound by identity, Status semver. The program is
 run against etcd too, to prove that the program itself is right.
 """
-import fcntl
-import os
 import subprocess
 
 import pytest
 
 import lkvtest
 
-SRC = os.path.join(lkvtest.REPO, "tests", "go", "kubeclient")
-
 
 @pytest.fixture(scope="session")
 def kubeclient():
-    """Builds tests/go/kubeclient once per session (GOPATH mode, cache under the build dir)."""
-    out_dir = lkvtest.build_dir()
-    binary = os.path.join(out_dir, "kubeclient")
-    env = lkvtest.child_env({
-        "GO111MODULE": "off",
-        "GOPATH": "%s:/usr/share/gocode" % os.path.join(out_dir, "gopath"),
-        "GOCACHE": os.path.join(out_dir, "gocache"),
-        "GOFLAGS": "",
-        "CGO_ENABLED": "0",
-    })
-    with open(os.path.join(out_dir, "kubeclient.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # ctest -j may run two sessions at once
-        res = subprocess.run(["go", "build", "-o", binary, "."], cwd=SRC, env=env,
-                             capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, "go build failed:\n%s%s" % (res.stdout, res.stderr)
-    return binary
+    """Builds tests/go/kubeclient once per session."""
+    return lkvtest.go_build("kubeclient")
 
 
 def run_kubeclient(binary, srv, prefix):
