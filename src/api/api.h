@@ -6,6 +6,7 @@
 
 #include "apply/apply.h"
 #include "lease/lessor.h"
+#include "ledger/ledger.h"
 #include "replication/replication.h"
 #include "transport/transport.h"
 #include "watch/watch.h"
@@ -25,11 +26,28 @@ typedef struct lkv_api_s {
   lkv_watch_hub_t *watch; /* watchers (Watch service), one shard per transport loop */
   lkv_apply_identity_t id;
   lkv_apply_limits_t limits;
+  size_t max_request_bytes; /* --max-request-bytes: larger writes get "etcdserver: request is too large" */
   const char *version;      /* etcd-compatible semver reported by Maintenance.Status */
   const char *member_name;  /* --name */
   char *const *client_urls; /* --advertise-client-urls */
   size_t n_client_urls;
+  lkv_ledger_t *ledger;                    /* NULL with --ledger=false: the Ledger service is UNIMPLEMENTED */
+  struct lkv_api_ledger_s *ledger_waiters; /* with a ledger: GetReceipt calls waiting for a signature */
 } lkv_api_t;
+
+typedef struct lkv_api_ledger_s lkv_api_ledger_t;
+
+/* Creates the GetReceipt waiting room (api->ledger_waiters). Returns 0 or LKV_ENOMEM. */
+int lkv_api_ledger_new(lkv_api_ledger_t **out);
+
+/* Frees the waiting room; no call may be waiting (the transport has stopped and a signature or the
+ * replicator's final one answered them). NULL is ignored. */
+void lkv_api_ledger_free(lkv_api_ledger_t *l);
+
+/* The replicator's sign listener (lkv_sign_cb, arg = the lkv_api_t): answers every waiting GetReceipt
+ * call, with its receipt or, when head is NULL (signing failed) or still does not cover it, with
+ * UNAVAILABLE-style LKV_EAGAIN. Any thread. */
+void lkv_api_ledger_signed(void *arg, const lkv_ledger_signed_head_t *head);
 
 /* Fills *out so that the transport dispatches calls to api's services. api must outlive the transport. */
 void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out);

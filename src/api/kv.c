@@ -18,7 +18,7 @@ void lkv__kv_range(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t
 static void unpack_and_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind,
                                const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len) {
   ProtobufCMessage *msg = lkv__api_unpack_write(api, call, kind, desc, data, len);
-  if (msg) lkv__api_propose(api, call, kind, msg);
+  if (msg) lkv__api_propose(api, call, kind, msg, data, len);
 }
 
 void lkv__kv_put(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
@@ -36,7 +36,7 @@ void lkv__kv_txn(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t l
   if (!msg) return;
   Etcdserverpb__TxnRequest *req = (Etcdserverpb__TxnRequest *)msg;
   if (!lkv_apply_txn_is_readonly(req)) {
-    lkv__api_propose(api, call, LKV_OP_TXN, msg);
+    lkv__api_propose(api, call, LKV_OP_TXN, msg, data, len);
     return;
   }
   uint8_t *resp = NULL;

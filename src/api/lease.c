@@ -11,6 +11,7 @@ typedef struct lease_write_s {
   lkv_proposal_t p;
   lkv_api_t *api;
   lkv_call_t *call;
+  uint8_t raw[]; /* the request as received (the ledger's claims cover it) */
 } lease_write_t;
 
 /* Runs on the replicator's thread once the outcome is durable. The lessor learns of the change before
@@ -33,14 +34,18 @@ static void lease_write_done(lkv_proposal_t *p) {
   free(w);
 }
 
-static void propose_lease(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg) {
+static void propose_lease(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
+                          const uint8_t *data, size_t len) {
   int rc = LKV_ENOMEM;
-  lease_write_t *w = calloc(1, sizeof(*w));
+  lease_write_t *w = calloc(1, sizeof(*w) + len);
   if (!w) goto err_after_unpack;
   w->api = api;
   w->call = call;
   w->p.req.kind = kind;
   w->p.req.msg = msg;
+  memcpy(w->raw, data, len);
+  w->p.req.raw = w->raw;
+  w->p.req.raw_len = len;
   w->p.done = lease_write_done;
   rc = lkv_replicator_propose(api->replicator, &w->p);
   if (rc == 0) return;
@@ -58,13 +63,14 @@ void lkv__lease_grant(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, siz
   if (!req) return;
   if (req->id == 0) req->id = lkv_lessor_next_id(api->lessor);
   if (req->ttl < lkv_lessor_min_ttl(api->lessor)) req->ttl = lkv_lessor_min_ttl(api->lessor);
-  propose_lease(api, call, LKV_OP_LEASE_GRANT, &req->base);
+  /* The claims cover what the client sent (id 0, its TTL), which is what it can recompute. */
+  propose_lease(api, call, LKV_OP_LEASE_GRANT, &req->base, data, len);
 }
 
 void lkv__lease_revoke(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
   ProtobufCMessage *msg = lkv__api_unpack_write(api, call, LKV_OP_LEASE_REVOKE,
                                                 &etcdserverpb__lease_revoke_request__descriptor, data, len);
-  if (msg) propose_lease(api, call, LKV_OP_LEASE_REVOKE, msg);
+  if (msg) propose_lease(api, call, LKV_OP_LEASE_REVOKE, msg, data, len);
 }
 
 /* etcd's header.fill: identity and the current revision. */

@@ -58,7 +58,7 @@ void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *dat
   if (req->action != ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET) {
     int rc = lkv_apply_validate(LKV_OP_ALARM, &req->base, &api->limits);
     if (rc == 0) {
-      lkv__api_propose(api, call, LKV_OP_ALARM, &req->base);
+      lkv__api_propose(api, call, LKV_OP_ALARM, &req->base, NULL, 0); /* alarms are not in the ledger */
       return;
     }
     lkv__api_fail(call, rc);

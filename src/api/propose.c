@@ -1,5 +1,6 @@
 /* The write path from the API's side: validated requests become proposals, answered once durable. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/service.h"
 #include "common/error.h"
@@ -12,12 +13,19 @@ static void write_done(lkv_proposal_t *p) {
   free(p);
 }
 
-void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg) {
+void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
+                      const uint8_t *data, size_t len) {
   int rc = LKV_ENOMEM;
-  lkv_proposal_t *p = calloc(1, sizeof(*p));
+  /* The request's bytes live right after the proposal, freed with it. */
+  lkv_proposal_t *p = calloc(1, sizeof(*p) + len);
   if (!p) goto err_after_unpack;
   p->req.kind = kind;
   p->req.msg = msg;
+  if (data) {
+    memcpy(p + 1, data, len);
+    p->req.raw = (const uint8_t *)(p + 1);
+    p->req.raw_len = len;
+  }
   p->done = write_done;
   p->data = call;
   rc = lkv_replicator_propose(api->replicator, p);
@@ -33,6 +41,10 @@ ProtobufCMessage *lkv__api_unpack_write(lkv_api_t *api, lkv_call_t *call, lkv_op
   ProtobufCMessage *msg = lkv__api_unpack(call, desc, data, len);
   if (!msg) return NULL;
   int rc = lkv_apply_validate(kind, msg, &api->limits);
+  /* etcd refuses what would make a too large log entry; a read-only txn never enters its log. */
+  if (rc == 0 && len > api->max_request_bytes &&
+      !(kind == LKV_OP_TXN && lkv_apply_txn_is_readonly((const Etcdserverpb__TxnRequest *)msg)))
+    rc = LKV_ETOOLARGE;
   if (rc == 0) return msg;
   protobuf_c_message_free_unpacked(msg, NULL);
   lkv__api_fail(call, rc);

@@ -35,6 +35,9 @@ static const lkv_route_t routes[] = {
     UNARY("/etcdserverpb.Lease/LeaseTimeToLive", lkv__lease_time_to_live),
     UNARY("/etcdserverpb.Lease/LeaseLeases", lkv__lease_leases),
     STREAM("/etcdserverpb.Watch/Watch", lkv__watch_message, NULL, lkv__watch_end),
+    UNARY("/ledgerkvpb.Ledger/GetReceipt", lkv__ledger_get_receipt),
+    UNARY("/ledgerkvpb.Ledger/GetSignedTreeHead", lkv__ledger_get_head),
+    UNARY("/ledgerkvpb.Ledger/GetConsistencyProof", lkv__ledger_get_consistency),
 };
 
 static const void *route_lookup(void *app, const char *path, size_t path_len, int *client_streaming) {

@@ -22,6 +22,10 @@ void lkv__lease_grant(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, siz
 void lkv__lease_revoke(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__lease_time_to_live(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__lease_leases(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+/* ledgerkvpb.Ledger (ledger.c). GetReceipt may finish later, from the writer thread (a signature). */
+void lkv__ledger_get_receipt(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__ledger_get_head(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 
 /* A client-streaming route's end of input: the client half-closed, or the stream went away (then sends are
  * dropped). Either way the handler must finish the call if it has not already. */
@@ -50,8 +54,10 @@ ProtobufCMessage *lkv__api_unpack_write(lkv_api_t *api, lkv_call_t *call, lkv_op
                                         const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
 
 /* Hands a validated request to the replicator, which answers the call once the outcome is durable.
- * Takes ownership of msg. */
-void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg);
+ * Takes ownership of msg. data/len (copied; data may be NULL) are the request's bytes as received, which
+ * the ledger's claims digest covers. */
+void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
+                      const uint8_t *data, size_t len);
 
 /* Sends already packed response bytes and finishes the call with OK. */
 void lkv__api_reply_packed(lkv_call_t *call, const uint8_t *resp, size_t len);

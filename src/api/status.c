@@ -22,6 +22,8 @@
   X(LKV_ESTOPPED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                      \
   X(LKV_ECORRUPT, LKV_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")                                       \
   X(LKV_EUNSUPPORTED, LKV_GRPC_UNIMPLEMENTED, "ledgerkv: not supported yet")                               \
+  X(LKV_ENOENT, LKV_GRPC_NOT_FOUND, "ledgerkv: no such ledger entry or signed head")                       \
+  X(LKV_EAGAIN, LKV_GRPC_UNAVAILABLE, "ledgerkv: not available yet, try again")                            \
   X(LKV_ENOMEM, LKV_GRPC_RESOURCE_EXHAUSTED, "ledgerkv: out of memory")
 
 void lkv_api_status_of(int err, int *grpc_status, const char **message) {

@@ -50,6 +50,9 @@ typedef enum {
 typedef struct lkv_apply_req_s {
   lkv_op_kind_t kind;
   const ProtobufCMessage *msg; /* in: the unpacked request, owned by the caller */
+  const uint8_t *raw;          /* in: the request's bytes as the client sent them (the ledger's claims
+                                * cover exactly these), or NULL: msg is packed again for the claims */
+  size_t raw_len;              /* in */
   int no_claims;               /* in: proposed by the server itself (lease expiry), not a client: its
                                 * ledger entry carries the claims of an empty request and response */
   int err;                     /* out: 0, or an LKV_E* code (then resp is NULL and nothing was changed) */
@@ -95,7 +98,8 @@ typedef int (*lkv_apply_log_cb)(void *arg, const lkv_ledger_entry_t *entries, si
  * a Put, DeleteRange or Txn that made a revision is a REVISION with its write set as stored (keys,
  * values, create revision, version, lease), a compaction a COMPACTION, a lease grant a LEASE_GRANT, a
  * revoke a LEASE_REVOKE with the keys it deleted. Alarms are not recorded. Claims are the digest of the
- * request packed again by protobuf-c and the packed response (empty both for no_claims requests).
+ * request (raw, else packed again by protobuf-c) and the packed response (empty both for no_claims
+ * requests).
  * Returns as lkv_apply_batch, plus the code log returned (LKV_ENOMEM if the entries could not be
  * built). */
 int lkv_apply_batch_logged(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n,

@@ -46,11 +46,15 @@ static int add_op(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tombstone
                            kv->version, kv->lease);
 }
 
-/* Packs the request again for its claims: protobuf-c writes fields in number order, which is what
- * etcd's clients send, so the bytes match what the client kept. */
+/* The claims of the request as the client sent it; without those bytes, of the request packed again
+ * (protobuf-c writes fields in number order, the canonical encoding etcd's clients send). */
 static int claims_of(const lkv_apply_req_t *req, uint8_t out[LKV_LEDGER_DIGEST_LEN]) {
   if (req->no_claims) {
     lkv_ledger_claims_digest(NULL, 0, NULL, 0, out);
+    return 0;
+  }
+  if (req->raw) {
+    lkv_ledger_claims_digest(req->raw, req->raw_len, req->resp, req->resp_len, out);
     return 0;
   }
   uint8_t *buf;
@@ -100,7 +104,8 @@ int lkv__rec_request(lkv__rec_t *r, lkv_mvcc_txn_t *t, const lkv_apply_req_t *re
     e->lease_id = g->id;
     e->lease_ttl = g->ttl;
   } else {
-    if (kind == LKV_LEDGER_LEASE_REVOKE) e->lease_id = ((const Etcdserverpb__LeaseRevokeRequest *)req->msg)->id;
+    if (kind == LKV_LEDGER_LEASE_REVOKE)
+      e->lease_id = ((const Etcdserverpb__LeaseRevokeRequest *)req->msg)->id;
     if (produced) rc = lkv_mvcc_history(t, rev, rev, add_op, &r->ws);
     e->n_ops = r->ws.n_ops - ws_ops;
     e->ops_len = r->ws.len - ws_len;

@@ -20,9 +20,9 @@ struct lkv_replicator_s {
   pthread_mutex_t listen_lock; /* guards on_commit: cleared listeners must not run afterwards */
   lkv_commit_cb on_commit;
   void *on_commit_arg;
-  lkv_ledger_t *ledger;     /* NULL: no ledger */
+  lkv_ledger_t *ledger; /* NULL: no ledger */
   uint64_t sign_interval_ms;
-  uint64_t next_sign_ms;    /* monotonic deadline of the next signature; writer thread only */
+  uint64_t next_sign_ms;     /* monotonic deadline of the next signature; writer thread only */
   pthread_mutex_t sign_lock; /* guards on_sign */
   lkv_sign_cb on_sign;
   void *on_sign_arg;
@@ -47,12 +47,9 @@ static void sign_now(lkv_replicator_t *r) {
   if (!lkv_ledger_needs_sign(r->ledger)) return;
   lkv_ledger_signed_head_t head;
   int rc = lkv_ledger_sign(r->ledger, clock_ms(CLOCK_REALTIME), &head);
-  if (rc != 0) {
-    fprintf(stderr, "ledgerkv: cannot sign the ledger's tree head: %s\n", lkv_strerror(rc));
-    return;
-  }
+  if (rc != 0) fprintf(stderr, "ledgerkv: cannot sign the ledger's tree head: %s\n", lkv_strerror(rc));
   pthread_mutex_lock(&r->sign_lock);
-  if (r->on_sign) r->on_sign(r->on_sign_arg, &head);
+  if (r->on_sign) r->on_sign(r->on_sign_arg, rc == 0 ? &head : NULL);
   pthread_mutex_unlock(&r->sign_lock);
 }
 

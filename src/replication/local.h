@@ -22,8 +22,9 @@ int lkv_local_start(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_apply_i
 int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_apply_identity_t *id,
                            lkv_ledger_t *ledger, unsigned sign_interval_ms);
 
-/* Told on the writer thread after each signed tree head is durable (head: valid during the call). Must
- * be quick and must not propose (receipt waiters use it). */
+/* Told on the writer thread after each signing attempt: head is the new signed head, durable (valid
+ * during the call), or NULL when signing failed. Must be quick and must not propose (receipt waiters
+ * use it). */
 typedef void (*lkv_sign_cb)(void *arg, const lkv_ledger_signed_head_t *head);
 
 /* Sets (or with cb NULL clears) the sign listener; as lkv_local_listen. */

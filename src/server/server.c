@@ -12,9 +12,13 @@
 #include "pool/cpu_budget.h"
 #include "pool/pool.h"
 #include "replication/local.h"
+#include "server/ledger_open.h"
 #include "server/version.h"
 #include "transport/transport.h"
 #include "watch/watch.h"
+
+/* etcd's grpcOverheadBytes: gRPC accepts messages this much larger than --max-request-bytes. */
+#define LKV_GRPC_OVERHEAD_BYTES (512 * 1024)
 
 /* How long a stopping server waits for answers to reach clients after GOAWAY. */
 #define LKV_SERVER_GRACE_MS 2000
@@ -22,6 +26,7 @@
 struct lkv_server_s {
   lkv_mvcc_t *store;
   lkv_replicator_t *replicator;
+  lkv_ledger_t *ledger; /* NULL with --ledger=false */
   lkv_lessor_t *lessor;
   lkv_transport_t *transport;
   lkv_watch_hub_t *watch;
@@ -79,16 +84,13 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
     addrs[i].host = cfg->listen_client_urls[i].host;
     addrs[i].port = cfg->listen_client_urls[i].port;
   }
-  int status;
-  const char *message;
-  lkv_api_status_of(LKV_ETOOLARGE, &status, &message);
   lkv_transport_options_t topts = {
       .addrs = addrs,
       .n_addrs = cfg->n_listen_client_urls,
       .n_loops = s->threads,
-      .max_request_bytes = cfg->max_request_bytes,
-      .too_large_status = status,
-      .too_large_message = message,
+      /* gRPC's own limit sits above etcd's request limit by etcd's allowance for gRPC overhead; requests
+       * between the two get etcd's "request is too large" from the API layer. */
+      .max_recv_msg_bytes = cfg->max_request_bytes + LKV_GRPC_OVERHEAD_BYTES,
       .tick_ms = LKV_WATCH_TICK_MS,
   };
   if (cfg->cpu_neighbour_aware) {
@@ -117,7 +119,7 @@ static int start_watch(lkv_server_t *s, const lkv_config_t *cfg) {
       .member_id = s->api.id.member_id,
       .raft_term = s->api.id.raft_term,
       .progress_ms = cfg->watch_progress_notify_ms,
-      .fragment_bytes = cfg->max_request_bytes + 512 * 1024, /* etcd adds its gRPC overhead allowance */
+      .fragment_bytes = cfg->max_request_bytes + LKV_GRPC_OVERHEAD_BYTES,
   };
   int rc = lkv_watch_hub_new(&s->watch, &wopts);
   if (rc != 0) return rc;
@@ -140,15 +142,27 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   lkv_mvcc_identity(s->store, &api->id.cluster_id, &api->id.member_id);
   api->id.raft_term = 1; /* no elections on a single node: the first and only term */
   api->limits.max_txn_ops = cfg->max_txn_ops;
+  api->max_request_bytes = cfg->max_request_bytes;
   api->store = s->store;
   api->version = LKV_ETCD_VERSION;
   api->member_name = cfg->name;
-  rc = lkv_local_start(&s->replicator, s->store, &api->id);
+  if (cfg->ledger) {
+    rc = lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen);
+    if (rc != 0) goto err_after_store;
+    rc = lkv_api_ledger_new(&api->ledger_waiters);
+    if (rc != 0) {
+      snprintf(err, errlen, "out of memory");
+      goto err_after_store;
+    }
+    api->ledger = s->ledger;
+  }
+  rc = lkv_local_start_ledger(&s->replicator, s->store, &api->id, s->ledger, cfg->ledger_sign_ms);
   if (rc != 0) {
     snprintf(err, errlen, "cannot start the writer thread: %s", lkv_strerror(rc));
     goto err_after_store;
   }
   api->replicator = s->replicator;
+  if (s->ledger) lkv_local_on_sign(s->replicator, lkv_api_ledger_signed, api);
   lkv_lessor_options_t lopts = {.store = s->store, .replicator = s->replicator, .member_id = api->id.member_id};
   rc = lkv_lessor_open(&s->lessor, &lopts);
   if (rc == 0) {
@@ -209,6 +223,8 @@ err_after_lessor:
 err_after_replicator:
   lkv_local_stop(s->replicator);
 err_after_store:
+  lkv_api_ledger_free(s->api.ledger_waiters);
+  lkv_ledger_close(s->ledger); /* after the replicator: it signed the last head */
   lkv_mvcc_close(s->store);
 err_after_alloc:
   free(s);
@@ -232,6 +248,9 @@ void lkv_server_stop(lkv_server_t *s) {
   lkv_lessor_close(s->lessor);
   lkv_local_stop(s->replicator);
   lkv_watch_hub_free(s->watch); /* after the replicator: its commit listener is the hub */
+  /* After the replicator: its last signature answered every receipt waiter and covers every write. */
+  lkv_api_ledger_free(s->api.ledger_waiters);
+  lkv_ledger_close(s->ledger);
   lkv_mvcc_close(s->store);
   free_client_urls(s);
   free(s);

@@ -9,6 +9,7 @@
 #include "server/version.h"
 #include "tools/bench_cmd.h"
 #include "tools/cpus_cmd.h"
+#include "tools/ledger_cmd.h"
 
 static int serve(int argc, char **argv) {
   lkv_config_t cfg;
@@ -52,5 +53,9 @@ static int serve(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "cpus") == 0) return lkv_cmd_cpus(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "bench") == 0) return lkv_cmd_bench(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "ledger-key") == 0) return lkv_cmd_ledger_key(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "receipt") == 0) return lkv_cmd_receipt(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "verify-receipt") == 0) return lkv_cmd_verify_receipt(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "audit") == 0) return lkv_cmd_audit(argc - 1, argv + 1);
   return serve(argc, argv);
 }

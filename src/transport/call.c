@@ -15,7 +15,7 @@ lkv_call_t *lkv__call_new(struct lkv__loop_s *loop, struct lkv__h2_conn_s *h2, i
   call->h2 = h2;
   call->stream_id = stream_id;
   call->http_status = 200;
-  lkv__grpc_deframer_init(&call->deframer, h2->cfg->max_request_bytes);
+  lkv__grpc_deframer_init(&call->deframer, h2->cfg->max_recv_msg_bytes);
   atomic_init(&call->pending, 0);
   atomic_init(&call->cancelled, 0);
   atomic_init(&call->posted, 0);

@@ -216,6 +216,14 @@ static int deliver(void *ud, const uint8_t *msg, size_t len) {
   return call->answered ? 1 : 0;
 }
 
+/* grpc-go's answer to a message above its receive limit, word for word. */
+static void answer_too_large(lkv_call_t *call, size_t max) {
+  char msg[96];
+  snprintf(msg, sizeof(msg), "grpc: received message larger than max (%zu vs. %zu)",
+           lkv__grpc_deframer_announced(&call->deframer), max);
+  lkv__call_answer(call, LKV_GRPC_RESOURCE_EXHAUSTED, msg);
+}
+
 static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
                               size_t len, void *ud) {
   lkv__h2_conn_t *h2 = ud;
@@ -224,7 +232,7 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
   if (!call || call->answered || !call->route) return 0; /* answered: the rest of the body is ignored */
   switch (lkv__grpc_deframer_feed(&call->deframer, data, len, deliver, call)) {
     case LKV_EMSGSIZE:
-      lkv__call_answer(call, h2->cfg->too_large_status, h2->cfg->too_large_message);
+      answer_too_large(call, h2->cfg->max_recv_msg_bytes);
       break;
     case LKV_EUNSUPPORTED: /* the statuses grpc-go gives for a compressed message it cannot read */
       if (call->encoding_set) {

@@ -12,9 +12,7 @@
 /* What every connection of a transport shares (read-only after start). */
 typedef struct lkv__h2_config_s {
   lkv_transport_handler_t handler;
-  size_t max_request_bytes;
-  int too_large_status;
-  char *too_large_message;
+  size_t max_recv_msg_bytes;
   unsigned tick_ms; /* handler.on_tick period, 0 for none */
   lkv_transport_gate_t gate; /* loops pass it around each round when gate.enter is set */
 } lkv__h2_config_t;

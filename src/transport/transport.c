@@ -18,7 +18,7 @@ struct lkv_transport_s {
 
 static int valid_options(const lkv_transport_options_t *opts, const lkv_transport_handler_t *handler) {
   if (!opts || !handler || !handler->lookup || !handler->on_message) return 0;
-  if (opts->n_loops < 1 || opts->n_addrs < 1 || !opts->addrs || opts->max_request_bytes == 0) return 0;
+  if (opts->n_loops < 1 || opts->n_addrs < 1 || !opts->addrs || opts->max_recv_msg_bytes == 0) return 0;
   for (size_t i = 0; i < opts->n_addrs; i++) {
     if (!opts->addrs[i].host) return 0;
   }
@@ -39,7 +39,6 @@ static int listen_all(lkv_transport_t *t, const lkv_transport_options_t *opts) {
 }
 
 static void free_transport(lkv_transport_t *t) {
-  free(t->cfg.too_large_message);
   free(t->ports);
   free(t->loops);
   free(t);
@@ -53,16 +52,13 @@ int lkv_transport_start(lkv_transport_t **out, const lkv_transport_options_t *op
   lkv_transport_t *t = calloc(1, sizeof(*t));
   if (!t) return LKV_ENOMEM;
   t->cfg.handler = *handler;
-  t->cfg.max_request_bytes = opts->max_request_bytes;
-  t->cfg.too_large_status = opts->too_large_status;
+  t->cfg.max_recv_msg_bytes = opts->max_recv_msg_bytes;
   t->cfg.tick_ms = opts->tick_ms;
   t->cfg.gate = opts->gate;
   t->n_addrs = opts->n_addrs;
   t->n_loops = opts->n_loops;
   t->ports = calloc(opts->n_addrs, sizeof(*t->ports));
   t->loops = calloc((size_t)opts->n_loops, sizeof(*t->loops));
-  if (opts->too_large_message && !(t->cfg.too_large_message = strdup(opts->too_large_message)))
-    goto err_after_alloc;
   if (!t->ports || !t->loops) goto err_after_alloc;
 
   for (; inited < t->n_loops; inited++) {

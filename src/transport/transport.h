@@ -27,7 +27,8 @@
  *   - unknown :path (lookup returned NULL): UNIMPLEMENTED (Trailers-Only) with grpc-go's words,
  *     "unknown service S", or "unknown method M for service S" when has_service(S) says S is served,
  *     or "malformed method name: \"<path>\"" for a path without a service part;
- *   - a request message above max_request_bytes: too_large_status / too_large_message as soon as its 5-byte
+ *   - a request message above max_recv_msg_bytes: RESOURCE_EXHAUSTED with grpc-go's words, "grpc: received
+ *     message larger than max (N vs. M)", as soon as its 5-byte
  *     prefix arrives; the rest of the stream is ignored and reset (RST_STREAM NO_ERROR) after the trailers;
  *   - unary route with zero messages at END_STREAM, or a second message: INTERNAL; a stream cut inside a
  *     message, a compressed message (no compression is negotiated): INTERNAL.
@@ -110,18 +111,15 @@ typedef struct lkv_transport_options_s {
   const lkv_listen_addr_t *addrs;
   size_t n_addrs;
   int n_loops;              /* worker loop threads, >= 1 */
-  size_t max_request_bytes; /* > 0; request messages above this are refused with too_large_status/message */
-  int too_large_status;     /* the gRPC status and message for an oversized request (the application's */
-  const char *too_large_message; /* words, so that the transport stays etcd-agnostic) */
+  size_t max_recv_msg_bytes; /* > 0; larger request messages are refused (gRPC's receive limit) */
   unsigned tick_ms;              /* period of handler->on_tick; 0 = no ticks */
   lkv_transport_gate_t gate;     /* optional (enter == NULL: loops run freely); copied */
 } lkv_transport_options_t;
 
 /* Binds every address, starts the loop threads and returns once all are listening.
  * Returns 0 and sets *out, or a negative LKV_E* code (e.g. -EADDRINUSE from bind, LKV_EINVAL for missing
- * options or callbacks, n_loops < 1, no address, max_request_bytes == 0, or a host that is not a numeric
- * address); on failure nothing is left running and *out is untouched. The handler struct and
- * too_large_message are copied; opts need not outlive the call. handler->lookup and on_message are
+ * options or callbacks, n_loops < 1, no address, max_recv_msg_bytes == 0, or a host that is not a numeric
+ * address); on failure nothing is left running and *out is untouched. The handler struct is copied; opts need not outlive the call. handler->lookup and on_message are
  * required. */
 int lkv_transport_start(lkv_transport_t **out, const lkv_transport_options_t *opts,
                         const lkv_transport_handler_t *handler);

@@ -198,9 +198,7 @@ static int start_fake(fixture_t *f) {
   lkv_transport_options_t opts = {.addrs = &addr,
                                   .n_addrs = 1,
                                   .n_loops = 1,
-                                  .max_request_bytes = 1 << 20,
-                                  .too_large_status = LKV_GRPC_RESOURCE_EXHAUSTED,
-                                  .too_large_message = "too large"};
+                                  .max_recv_msg_bytes = 1 << 20};
   lkv_transport_handler_t h = {.app = &f->fake,
                                .lookup = lookup,
                                .on_message = on_message,

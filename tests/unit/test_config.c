@@ -338,6 +338,31 @@ static void test_error_buffer_may_be_small_or_absent(void **state) {
   assert_string_equal(err, "--liste"); /* truncated, still terminated */
 }
 
+static void test_ledger_flags(void **state) {
+  (void)state;
+  lkv_config_t cfg;
+  char err[256];
+  assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
+  assert_int_equal(cfg.ledger, 1);
+  assert_int_equal(cfg.ledger_sign_ms, 100);
+  lkv_config_free(&cfg);
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--ledger=false", "--ledger-sign-interval", "20ms", NULL),
+                   0);
+  assert_int_equal(cfg.ledger, 0);
+  assert_int_equal(cfg.ledger_sign_ms, 20);
+  lkv_config_free(&cfg);
+  assert_int_equal(
+      parse(&cfg, err, sizeof(err), "--ledger=0", "--ledger", "-ledger-sign-interval=1.5s", NULL), 0);
+  assert_int_equal(cfg.ledger, 1); /* alone, a boolean flag means true */
+  assert_int_equal(cfg.ledger_sign_ms, 1500);
+  lkv_config_free(&cfg);
+  REJECT("--ledger: invalid value \"maybe\": expected true or false", "--ledger=maybe");
+  REJECT("--ledger-sign-interval: invalid value \"0s\": expected a duration from 1ms to 1m, such as 100ms",
+         "--ledger-sign-interval", "0s");
+  REJECT("--ledger-sign-interval: invalid value \"2m\": expected a duration from 1ms to 1m, such as 100ms",
+         "--ledger-sign-interval=2m");
+}
+
 static void test_help(void **state) {
   (void)state;
   static const char *const spellings[] = {"--help", "-h", "-help", "--h", "--help=1"};
@@ -408,6 +433,7 @@ int main(void) {
       cmocka_unit_test(test_rejects_numbers),
       cmocka_unit_test(test_rejects_urls),
       cmocka_unit_test(test_error_buffer_may_be_small_or_absent),
+      cmocka_unit_test(test_ledger_flags),
       cmocka_unit_test(test_help),
       cmocka_unit_test(test_version),
   };

@@ -86,9 +86,7 @@ static int setup(void **state) {
   lkv_transport_options_t opts = {.addrs = &addr,
                                   .n_addrs = 1,
                                   .n_loops = 1,
-                                  .max_request_bytes = 8 << 20,
-                                  .too_large_status = LKV_GRPC_RESOURCE_EXHAUSTED,
-                                  .too_large_message = "too large"};
+                                  .max_recv_msg_bytes = 8 << 20};
   lkv_transport_handler_t h = {
       .lookup = lookup, .on_message = on_message, .on_half_close = on_half_close, .on_cancel = on_cancel};
   assert_int_equal(lkv_transport_start(&f->server, &opts, &h), 0);
@@ -355,7 +353,7 @@ static void test_connect_refused(void **state) {
   lkv_transport_t *tmp;
   lkv_listen_addr_t addr = {"127.0.0.1", 0};
   lkv_transport_options_t opts = {
-      .addrs = &addr, .n_addrs = 1, .n_loops = 1, .max_request_bytes = 1024, .too_large_message = "x"};
+      .addrs = &addr, .n_addrs = 1, .n_loops = 1, .max_recv_msg_bytes = 1024};
   lkv_transport_handler_t h = {.lookup = lookup, .on_message = on_message};
   assert_int_equal(lkv_transport_start(&tmp, &opts, &h), 0);
   int port = lkv_transport_bound_port(tmp, 0);

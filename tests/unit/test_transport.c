@@ -213,9 +213,7 @@ static int start_server(void) {
   lkv_transport_options_t opts = {.addrs = &addr,
                                   .n_addrs = 1,
                                   .n_loops = N_LOOPS,
-                                  .max_request_bytes = MAX_REQUEST,
-                                  .too_large_status = LKV_GRPC_RESOURCE_EXHAUSTED,
-                                  .too_large_message = "request is too large"};
+                                  .max_recv_msg_bytes = MAX_REQUEST};
   lkv_transport_handler_t handler = {.app = &srv,
                                      .lookup = app_lookup,
                                      .on_message = app_on_message,
@@ -437,7 +435,7 @@ static void test_oversize_request(void **state) {
   assert_int_equal(h2c_wait_closed(c, s, TIMEOUT_MS), 1);
   assert_int_equal(s->n_headers, 1);
   assert_int_equal(s->grpc_status, LKV_GRPC_RESOURCE_EXHAUSTED);
-  assert_string_equal(s->grpc_message, "request is too large");
+  assert_string_equal(s->grpc_message, "grpc: received message larger than max (8388609 vs. 8388608)");
   assert_true(s->rst);
   assert_int_equal(s->rst_code, NGHTTP2_NO_ERROR);
   assert_int_equal(atomic_load(&srv.messages), 0);
@@ -672,7 +670,7 @@ static void test_start_errors(void **state) {
   lkv_listen_addr_t taken = {"127.0.0.1", srv.port};
   lkv_listen_addr_t bad = {"not-an-address", 0};
   lkv_transport_handler_t handler = {.lookup = app_lookup, .on_message = app_on_message};
-  lkv_transport_options_t opts = {.addrs = &bad, .n_addrs = 1, .n_loops = 1, .max_request_bytes = 1};
+  lkv_transport_options_t opts = {.addrs = &bad, .n_addrs = 1, .n_loops = 1, .max_recv_msg_bytes = 1};
   assert_int_equal(lkv_transport_start(&t, &opts, &handler), LKV_EINVAL);
   opts.n_loops = 0;
   opts.addrs = &taken;

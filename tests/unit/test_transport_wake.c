@@ -59,7 +59,7 @@ static void start(unsigned tick_ms) {
   atomic_store(&wake_again, 0);
   lkv_listen_addr_t addr = {"127.0.0.1", 0};
   lkv_transport_options_t opts = {
-      .addrs = &addr, .n_addrs = 1, .n_loops = N_LOOPS, .max_request_bytes = 1024, .tick_ms = tick_ms};
+      .addrs = &addr, .n_addrs = 1, .n_loops = N_LOOPS, .max_recv_msg_bytes = 1024, .tick_ms = tick_ms};
   lkv_transport_handler_t h = {
       .lookup = lookup, .on_message = on_message, .on_wake = on_wake, .on_tick = on_tick};
   assert_int_equal(lkv_transport_start(&transport, &opts, &h), 0);

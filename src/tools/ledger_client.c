@@ -1,0 +1,269 @@
+/* `ledgerkv receipt`: asks a node's Ledger service for a receipt, its latest head or a consistency proof. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "ledgerkv.pb-c.h"
+#include "tools/ledger_cmd.h"
+#include "tools/receipt_json.h"
+#include "transport/grpc_client.h"
+
+/* The outcome of the one call the command makes. */
+typedef struct result_s {
+  lkv_grpc_conn_t *conn;
+  int status;
+  char message[256];
+  uint8_t *resp;
+  size_t len;
+} result_t;
+
+static void on_done(void *ud, int status, const char *message, const uint8_t *resp, size_t len) {
+  result_t *r = ud;
+  r->status = status;
+  snprintf(r->message, sizeof(r->message), "%s", message);
+  if (status == LKV_GRPC_OK) {
+    r->resp = malloc(len ? len : 1);
+    if (r->resp) memcpy(r->resp, resp, len);
+    r->len = len;
+  }
+  lkv_grpc_conn_close(r->conn); /* nothing else to wait for: the loop run ends */
+}
+
+/* Makes one unary call to host:port and waits for it. Returns 0 with r filled (check r->status), or an
+ * LKV_E* code when the call could not be made. */
+static int call(const char *host, int port, const char *path, const ProtobufCMessage *req, result_t *r) {
+  lkv_grpc_loop_t *loop;
+  int rc = lkv_grpc_loop_new(&loop);
+  if (rc) return rc;
+  uint8_t buf[64];
+  size_t n = protobuf_c_message_pack(req, buf); /* the requests here are a few varints */
+  rc = lkv_grpc_conn_open(loop, host, port, NULL, NULL, &r->conn);
+  if (rc == 0) {
+    rc = lkv_grpc_unary(r->conn, path, buf, n, on_done, r);
+    if (rc) lkv_grpc_conn_close(r->conn);
+  }
+  if (rc == 0) lkv_grpc_loop_run(loop);
+  lkv_grpc_loop_free(loop);
+  return rc;
+}
+
+/* "host:port" or "http://host:port" (the first of a comma-separated list) into host and port. */
+static int parse_endpoint(const char *s, char *host, size_t cap, int *port) {
+  if (strncmp(s, "http://", 7) == 0) s += 7;
+  size_t len = strcspn(s, ",");
+  const char *colon = NULL;
+  for (size_t i = 0; i < len; i++)
+    if (s[i] == ':') colon = s + i;
+  if (!colon || colon == s || (size_t)(colon - s) >= cap) return LKV_EINVAL;
+  char *end;
+  long p = strtol(colon + 1, &end, 10);
+  if (end != s + len || p < 1 || p > 65535) return LKV_EINVAL;
+  size_t hl = (size_t)(colon - s);
+  if (s[0] == '[' && colon[-1] == ']') {
+    s++;
+    hl -= 2;
+  }
+  memcpy(host, s, hl);
+  host[hl] = '\0';
+  *port = (int)p;
+  return 0;
+}
+
+static void copy_head(const Ledgerkvpb__SignedTreeHead *pb, lkv_ledger_signed_head_t *h, int *ok) {
+  memset(h, 0, sizeof(*h));
+  if (!pb || pb->root.len != LKV_MERKLE_HASH_LEN || pb->public_key.len != LKV_LEDGER_KEY_LEN ||
+      pb->signature.len != LKV_LEDGER_SIG_LEN) {
+    *ok = 0;
+    return;
+  }
+  h->head.tree_size = pb->tree_size;
+  memcpy(h->head.root.b, pb->root.data, LKV_MERKLE_HASH_LEN);
+  h->head.revision = pb->revision;
+  h->head.timestamp_ms = pb->timestamp_ms;
+  memcpy(h->public_key, pb->public_key.data, LKV_LEDGER_KEY_LEN);
+  memcpy(h->signature, pb->signature.data, LKV_LEDGER_SIG_LEN);
+}
+
+static int copy_proof(ProtobufCBinaryData *in, size_t n, lkv_merkle_proof_t *out) {
+  if (n > LKV_MERKLE_PROOF_MAX) return 0;
+  out->n = n;
+  for (size_t i = 0; i < n; i++) {
+    if (in[i].len != LKV_MERKLE_HASH_LEN) return 0;
+    memcpy(out->h[i].b, in[i].data, LKV_MERKLE_HASH_LEN);
+  }
+  return 1;
+}
+
+static void hex(FILE *f, const uint8_t *b, size_t n) {
+  fputc('"', f);
+  for (size_t i = 0; i < n; i++) fprintf(f, "%02x", b[i]);
+  fputc('"', f);
+}
+
+static void print_head(FILE *f, const lkv_ledger_signed_head_t *h) {
+  fprintf(f, "{\"tree_size\": %" PRIu64 ", \"root\": ", h->head.tree_size);
+  hex(f, h->head.root.b, LKV_MERKLE_HASH_LEN);
+  fprintf(f, ", \"revision\": %" PRId64 ", \"timestamp_ms\": %" PRIu64 ", \"public_key\": ", h->head.revision,
+          h->head.timestamp_ms);
+  hex(f, h->public_key, LKV_LEDGER_KEY_LEN);
+  fputs(", \"signature\": ", f);
+  hex(f, h->signature, LKV_LEDGER_SIG_LEN);
+  fputs("}", f);
+}
+
+/* Prints the decoded response of the call made; returns the exit status. */
+static int print_receipt(const result_t *r) {
+  Ledgerkvpb__ReceiptResponse *m = ledgerkvpb__receipt_response__unpack(NULL, r->len, r->resp);
+  if (!m) return 1;
+  lkv_ledger_receipt_t rc;
+  memset(&rc, 0, sizeof(rc));
+  int ok = m->write_set_digest.len == LKV_LEDGER_DIGEST_LEN && m->claims_digest.len == LKV_LEDGER_DIGEST_LEN;
+  if (ok) {
+    rc.leaf.kind = (lkv_ledger_kind_t)m->kind;
+    rc.leaf.revision = m->revision;
+    memcpy(rc.leaf.ws_digest, m->write_set_digest.data, LKV_LEDGER_DIGEST_LEN);
+    memcpy(rc.leaf.claims, m->claims_digest.data, LKV_LEDGER_DIGEST_LEN);
+    rc.leaf_index = m->leaf_index;
+    ok = copy_proof(m->proof, m->n_proof, &rc.proof);
+    copy_head(m->head, &rc.sth, &ok);
+  }
+  ledgerkvpb__receipt_response__free_unpacked(m, NULL);
+  if (!ok) return 1;
+  lkv_receipt_json_write(stdout, &rc);
+  return 0;
+}
+
+static int print_head_response(const result_t *r) {
+  Ledgerkvpb__SignedTreeHeadResponse *m =
+      ledgerkvpb__signed_tree_head_response__unpack(NULL, r->len, r->resp);
+  if (!m) return 1;
+  lkv_ledger_signed_head_t h;
+  int ok = 1;
+  copy_head(m->head, &h, &ok);
+  ledgerkvpb__signed_tree_head_response__free_unpacked(m, NULL);
+  if (!ok) return 1;
+  print_head(stdout, &h);
+  fputc('\n', stdout);
+  return 0;
+}
+
+static int print_consistency(const result_t *r) {
+  Ledgerkvpb__ConsistencyProofResponse *m =
+      ledgerkvpb__consistency_proof_response__unpack(NULL, r->len, r->resp);
+  if (!m) return 1;
+  lkv_merkle_proof_t p;
+  int ok = copy_proof(m->proof, m->n_proof, &p);
+  if (ok) {
+    printf("{\"old_size\": %" PRIu64 ", \"new_size\": %" PRIu64 ", \"proof\": [", m->old_size, m->new_size);
+    for (size_t i = 0; i < p.n; i++) {
+      if (i) fputs(", ", stdout);
+      hex(stdout, p.h[i].b, LKV_MERKLE_HASH_LEN);
+    }
+    puts("]}");
+  }
+  ledgerkvpb__consistency_proof_response__free_unpacked(m, NULL);
+  return ok ? 0 : 1;
+}
+
+/* 64 hex digits into a digest. Returns 0 or LKV_EINVAL. */
+static int parse_digest(const char *s, uint8_t out[LKV_LEDGER_DIGEST_LEN]) {
+  if (strlen(s) != 2 * LKV_LEDGER_DIGEST_LEN) return LKV_EINVAL;
+  for (size_t i = 0; i < LKV_LEDGER_DIGEST_LEN; i++) {
+    unsigned v;
+    if (sscanf(s + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)s[2 * i]) ||
+        !isxdigit((unsigned char)s[2 * i + 1]))
+      return LKV_EINVAL;
+    out[i] = (uint8_t)v;
+  }
+  return 0;
+}
+
+static void usage(FILE *f) {
+  fputs(
+      "Usage: ledgerkv receipt [--endpoints HOST:PORT] (--revision N [--claims HEX] | --head |\n"
+      "                        --consistency OLD:NEW)\n"
+      "Asks a ledgerkv node's Ledger service and prints JSON on stdout (docs/ledger.md):\n"
+      "  --revision N         the receipt of the entry that produced revision N (waits for its signature)\n"
+      "  --claims HEX         with --revision: the entry at revision N with this claims digest (any kind:\n"
+      "                       compaction, lease grant, revoke)\n"
+      "  --head               the latest signed tree head\n"
+      "  --consistency O:N    the consistency proof from tree size O to tree size N\n"
+      "  --endpoints E        the node (default 127.0.0.1:2379; the first of a list)\n",
+      f);
+}
+
+int lkv_cmd_receipt(int argc, char **argv) {
+  const char *endpoint = "127.0.0.1:2379", *revision = NULL, *consistency = NULL, *claims = NULL;
+  uint8_t digest[LKV_LEDGER_DIGEST_LEN];
+  int head = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage(stdout);
+      return 0;
+    }
+    if (strcmp(a, "--head") == 0) {
+      head = 1;
+    } else if (i + 1 < argc && strcmp(a, "--endpoints") == 0) {
+      endpoint = argv[++i];
+    } else if (i + 1 < argc && strcmp(a, "--revision") == 0) {
+      revision = argv[++i];
+    } else if (i + 1 < argc && strcmp(a, "--claims") == 0) {
+      claims = argv[++i];
+    } else if (i + 1 < argc && strcmp(a, "--consistency") == 0) {
+      consistency = argv[++i];
+    } else {
+      fprintf(stderr, "ledgerkv receipt: unexpected argument \"%s\"\n", a);
+      usage(stderr);
+      return 2;
+    }
+  }
+  char host[256];
+  int port;
+  if ((!!revision + head + !!consistency) != 1 || parse_endpoint(endpoint, host, sizeof(host), &port) != 0 ||
+      (claims && (!revision || parse_digest(claims, digest) != 0))) {
+    usage(stderr);
+    return 2;
+  }
+  result_t r = {0};
+  int rc;
+  const char *what;
+  if (revision) {
+    Ledgerkvpb__ReceiptRequest req = LEDGERKVPB__RECEIPT_REQUEST__INIT;
+    req.revision = strtoll(revision, NULL, 10);
+    if (claims) req.claims_digest = (ProtobufCBinaryData){.len = sizeof(digest), .data = digest};
+    what = "/ledgerkvpb.Ledger/GetReceipt";
+    rc = call(host, port, what, &req.base, &r);
+  } else if (head) {
+    Ledgerkvpb__SignedTreeHeadRequest req = LEDGERKVPB__SIGNED_TREE_HEAD_REQUEST__INIT;
+    what = "/ledgerkvpb.Ledger/GetSignedTreeHead";
+    rc = call(host, port, what, &req.base, &r);
+  } else {
+    Ledgerkvpb__ConsistencyProofRequest req = LEDGERKVPB__CONSISTENCY_PROOF_REQUEST__INIT;
+    char *colon;
+    req.old_size = strtoull(consistency, &colon, 10);
+    if (*colon != ':') {
+      usage(stderr);
+      return 2;
+    }
+    req.new_size = strtoull(colon + 1, NULL, 10);
+    what = "/ledgerkvpb.Ledger/GetConsistencyProof";
+    rc = call(host, port, what, &req.base, &r);
+  }
+  if (rc != 0) {
+    fprintf(stderr, "ledgerkv receipt: cannot call %s:%d: %s\n", host, port, lkv_strerror(rc));
+    return 1;
+  }
+  if (r.status != LKV_GRPC_OK) {
+    fprintf(stderr, "ledgerkv receipt: %s: %s\n", lkv_grpc_status_name(r.status), r.message);
+    free(r.resp);
+    return 1;
+  }
+  int status = revision ? print_receipt(&r) : head ? print_head_response(&r) : print_consistency(&r);
+  if (status) fprintf(stderr, "ledgerkv receipt: malformed response\n");
+  free(r.resp);
+  return status;
+}

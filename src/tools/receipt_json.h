@@ -1,0 +1,17 @@
+/* Receipts as JSON text (docs/ledger.md, "Receipt JSON"): writing and strict parsing (pure). */
+#ifndef LKV_TOOLS_RECEIPT_JSON_H
+#define LKV_TOOLS_RECEIPT_JSON_H
+
+#include <stdio.h>
+
+#include "ledger/receipt.h"
+
+/* Writes r as one JSON object (hex digests, decimal numbers) followed by a newline. */
+void lkv_receipt_json_write(FILE *f, const lkv_ledger_receipt_t *r);
+
+/* Parses the JSON text[0..len) lkv_receipt_json_write writes (any member order and white space; unknown
+ * members are refused, every member is required). Returns 0 and fills *out, or LKV_EINVAL with a short
+ * reason in *why (static). */
+int lkv_receipt_json_parse(const char *text, size_t len, lkv_ledger_receipt_t *out, const char **why);
+
+#endif

@@ -1,0 +1,190 @@
+"""An independent reader and verifier of ledgerkv's ledger, written from docs/ledger.md alone.
+
+Only hashlib, struct and PyNaCl: nothing of the C implementation is reused, so the tests that use it
+check the server against the document, not against itself.
+"""
+import hashlib
+import struct
+
+import nacl.exceptions
+import nacl.signing
+
+REVISION, COMPACTION, LEASE_GRANT, LEASE_REVOKE, SIGNED_TREE_HEAD = 1, 2, 3, 4, 5
+PUT, DELETE = 1, 2
+STH_PREFIX = b"ledgerkv-sth-v1\n"
+
+
+def sha(b):
+    return hashlib.sha256(b).digest()
+
+
+def claims_digest(request, response):
+    return sha(struct.pack(">Q", len(request)) + request + struct.pack(">Q", len(response)) + response)
+
+
+def leaf_hash(kind, revision, ws_digest, claims):
+    return sha(b"\x00" + struct.pack(">Bq", kind, revision) + ws_digest + claims)
+
+
+def node(left, right):
+    return sha(b"\x01" + left + right)
+
+
+def mth(leaves):
+    """RFC 9162 Merkle tree hash over leaf hashes."""
+    n = len(leaves)
+    if n == 0:
+        return sha(b"")
+    if n == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return node(mth(leaves[:k]), mth(leaves[k:]))
+
+
+def parse_ops(body, n_ops, revoke):
+    ops, p = [], 0
+    for _ in range(n_ops):
+        typ, klen = struct.unpack_from(">BI", body, p)
+        p += 5
+        key = body[p:p + klen]
+        p += klen
+        if len(key) != klen or klen == 0 or typ not in (PUT, DELETE) or (revoke and typ != DELETE):
+            raise ValueError("bad op")
+        if typ == PUT:
+            create, version, lease, vlen = struct.unpack_from(">qqqI", body, p)
+            p += 28
+            value = body[p:p + vlen]
+            if len(value) != vlen:
+                raise ValueError("bad value")
+            p += vlen
+            ops.append(("put", key, value, create, version, lease))
+        else:
+            ops.append(("delete", key))
+    if p != len(body):
+        raise ValueError("trailing bytes in ops")
+    return ops
+
+
+def parse_entry(buf):
+    kind, revision = struct.unpack_from(">Bq", buf, 0)
+    claims = buf[9:41]
+    body = buf[41:]
+    e = {"kind": kind, "revision": revision, "claims": claims, "body": body}
+    if kind == REVISION:
+        (n,) = struct.unpack_from(">I", body, 0)
+        if n == 0:
+            raise ValueError("revision without ops")
+        e["ops"] = parse_ops(body[4:], n, False)
+    elif kind == COMPACTION:
+        if len(body) != 8:
+            raise ValueError("bad compaction")
+        (e["compact_revision"],) = struct.unpack(">q", body)
+    elif kind == LEASE_GRANT:
+        if len(body) != 16:
+            raise ValueError("bad grant")
+        e["lease_id"], e["ttl"] = struct.unpack(">qq", body)
+    elif kind == LEASE_REVOKE:
+        e["lease_id"], n = struct.unpack_from(">qI", body, 0)
+        e["ops"] = parse_ops(body[12:], n, True)
+    elif kind == SIGNED_TREE_HEAD:
+        if len(body) != 8 + 32 + 8 + 8 + 32 + 64:
+            raise ValueError("bad head")
+        size, = struct.unpack_from(">Q", body, 0)
+        root = body[8:40]
+        rev, ts = struct.unpack_from(">qQ", body, 40)
+        e["sth"] = {"tree_size": size, "root": root, "revision": rev, "timestamp_ms": ts,
+                    "public_key": body[56:88], "signature": body[88:152]}
+    else:
+        raise ValueError("unknown kind %d" % kind)
+    e["ws_digest"] = sha(body)
+    e["leaf"] = leaf_hash(kind, revision, e["ws_digest"], claims)
+    return e
+
+
+def read_log(path):
+    """Returns the list of entries of a ledger.log, each with its verified leaf hash."""
+    data = open(path, "rb").read()
+    if data[:8] != b"lkvledgr" or struct.unpack_from(">II", data, 8) != (1, 0):
+        raise ValueError("not a ledger")
+    salt = data[16:24]
+    p, out = 24, []
+    while p < len(data):
+        if data[p:p + 8] != salt:
+            raise ValueError("bad salt at %d" % p)
+        (n,) = struct.unpack_from(">I", data, p + 8)
+        stored = data[p + 12:p + 44]
+        e = parse_entry(data[p + 44:p + 44 + n])
+        if e["leaf"] != stored:
+            raise ValueError("leaf mismatch at %d" % p)
+        out.append(e)
+        p += 44 + n
+    return out
+
+
+def sth_message(sth):
+    return STH_PREFIX + struct.pack(">Q", sth["tree_size"]) + sth["root"] + struct.pack(
+        ">qQ", sth["revision"], sth["timestamp_ms"])
+
+
+def verify_sth(sth, public_key):
+    try:
+        nacl.signing.VerifyKey(public_key).verify(sth_message(sth), sth["signature"])
+        return True
+    except nacl.exceptions.BadSignatureError:
+        return False
+
+
+def verify_inclusion(index, size, leaf, proof, root):
+    """RFC 9162 §2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(m, n, old_root, new_root, path):
+    """RFC 9162 §2.1.4.2."""
+    if m == n:
+        return not path and old_root == new_root
+    if m == 0:
+        return not path and old_root == sha(b"")
+    if m > n or not path:
+        return False
+    path = list(path)
+    if m & (m - 1) == 0:
+        path.insert(0, old_root)
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node(c, fr)
+            sr = node(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == old_root and sr == new_root and sn == 0
