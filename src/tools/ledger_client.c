@@ -97,23 +97,6 @@ static int copy_proof(ProtobufCBinaryData *in, size_t n, lkv_merkle_proof_t *out
   return 1;
 }
 
-static void hex(FILE *f, const uint8_t *b, size_t n) {
-  fputc('"', f);
-  for (size_t i = 0; i < n; i++) fprintf(f, "%02x", b[i]);
-  fputc('"', f);
-}
-
-static void print_head(FILE *f, const lkv_ledger_signed_head_t *h) {
-  fprintf(f, "{\"tree_size\": %" PRIu64 ", \"root\": ", h->head.tree_size);
-  hex(f, h->head.root.b, LKV_MERKLE_HASH_LEN);
-  fprintf(f, ", \"revision\": %" PRId64 ", \"timestamp_ms\": %" PRIu64 ", \"public_key\": ", h->head.revision,
-          h->head.timestamp_ms);
-  hex(f, h->public_key, LKV_LEDGER_KEY_LEN);
-  fputs(", \"signature\": ", f);
-  hex(f, h->signature, LKV_LEDGER_SIG_LEN);
-  fputs("}", f);
-}
-
 /* Prints the decoded response of the call made; returns the exit status. */
 static int print_receipt(const result_t *r) {
   Ledgerkvpb__ReceiptResponse *m = ledgerkvpb__receipt_response__unpack(NULL, r->len, r->resp);
@@ -145,7 +128,7 @@ static int print_head_response(const result_t *r) {
   copy_head(m->head, &h, &ok);
   ledgerkvpb__signed_tree_head_response__free_unpacked(m, NULL);
   if (!ok) return 1;
-  print_head(stdout, &h);
+  lkv_receipt_json_write_head(stdout, &h);
   fputc('\n', stdout);
   return 0;
 }
@@ -157,12 +140,9 @@ static int print_consistency(const result_t *r) {
   lkv_merkle_proof_t p;
   int ok = copy_proof(m->proof, m->n_proof, &p);
   if (ok) {
-    printf("{\"old_size\": %" PRIu64 ", \"new_size\": %" PRIu64 ", \"proof\": [", m->old_size, m->new_size);
-    for (size_t i = 0; i < p.n; i++) {
-      if (i) fputs(", ", stdout);
-      hex(stdout, p.h[i].b, LKV_MERKLE_HASH_LEN);
-    }
-    puts("]}");
+    printf("{\"old_size\": %" PRIu64 ", \"new_size\": %" PRIu64 ", \"proof\": ", m->old_size, m->new_size);
+    lkv_receipt_json_write_proof(stdout, &p);
+    puts("}");
   }
   ledgerkvpb__consistency_proof_response__free_unpacked(m, NULL);
   return ok ? 0 : 1;

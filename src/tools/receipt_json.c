@@ -13,26 +13,37 @@ static void hex(FILE *f, const uint8_t *b, size_t n) {
   fputc('"', f);
 }
 
-void lkv_receipt_json_write(FILE *f, const lkv_ledger_receipt_t *r) {
-  fprintf(f, "{\"kind\": %d, \"revision\": %" PRId64 ", \"write_set_digest\": ", (int)r->leaf.kind,
-          r->leaf.revision);
-  hex(f, r->leaf.ws_digest, LKV_LEDGER_DIGEST_LEN);
-  fputs(", \"claims_digest\": ", f);
-  hex(f, r->leaf.claims, LKV_LEDGER_DIGEST_LEN);
-  fprintf(f, ", \"leaf_index\": %" PRIu64 ", \"proof\": [", r->leaf_index);
-  for (size_t i = 0; i < r->proof.n; i++) {
-    if (i) fputs(", ", f);
-    hex(f, r->proof.h[i].b, LKV_MERKLE_HASH_LEN);
-  }
-  const lkv_ledger_signed_head_t *h = &r->sth;
-  fprintf(f, "], \"head\": {\"tree_size\": %" PRIu64 ", \"root\": ", h->head.tree_size);
+void lkv_receipt_json_write_head(FILE *f, const lkv_ledger_signed_head_t *h) {
+  fprintf(f, "{\"tree_size\": %" PRIu64 ", \"root\": ", h->head.tree_size);
   hex(f, h->head.root.b, LKV_MERKLE_HASH_LEN);
   fprintf(f, ", \"revision\": %" PRId64 ", \"timestamp_ms\": %" PRIu64 ", \"public_key\": ", h->head.revision,
           h->head.timestamp_ms);
   hex(f, h->public_key, LKV_LEDGER_KEY_LEN);
   fputs(", \"signature\": ", f);
   hex(f, h->signature, LKV_LEDGER_SIG_LEN);
-  fputs("}}\n", f);
+  fputs("}", f);
+}
+
+void lkv_receipt_json_write_proof(FILE *f, const lkv_merkle_proof_t *p) {
+  fputc('[', f);
+  for (size_t i = 0; i < p->n; i++) {
+    if (i) fputs(", ", f);
+    hex(f, p->h[i].b, LKV_MERKLE_HASH_LEN);
+  }
+  fputc(']', f);
+}
+
+void lkv_receipt_json_write(FILE *f, const lkv_ledger_receipt_t *r) {
+  fprintf(f, "{\"kind\": %d, \"revision\": %" PRId64 ", \"write_set_digest\": ", (int)r->leaf.kind,
+          r->leaf.revision);
+  hex(f, r->leaf.ws_digest, LKV_LEDGER_DIGEST_LEN);
+  fputs(", \"claims_digest\": ", f);
+  hex(f, r->leaf.claims, LKV_LEDGER_DIGEST_LEN);
+  fprintf(f, ", \"leaf_index\": %" PRIu64 ", \"proof\": ", r->leaf_index);
+  lkv_receipt_json_write_proof(f, &r->proof);
+  fputs(", \"head\": ", f);
+  lkv_receipt_json_write_head(f, &r->sth);
+  fputs("}\n", f);
 }
 
 /* ---- parsing: a cursor over the text ---- */

@@ -9,6 +9,12 @@
 /* Writes r as one JSON object (hex digests, decimal numbers) followed by a newline. */
 void lkv_receipt_json_write(FILE *f, const lkv_ledger_receipt_t *r);
 
+/* Writes a signed tree head as the JSON object found under "head" in a receipt (no newline). */
+void lkv_receipt_json_write_head(FILE *f, const lkv_ledger_signed_head_t *h);
+
+/* Writes a proof as a JSON array of hex hashes. */
+void lkv_receipt_json_write_proof(FILE *f, const lkv_merkle_proof_t *p);
+
 /* Parses the JSON text[0..len) lkv_receipt_json_write writes (any member order and white space; unknown
  * members are refused, every member is required). Returns 0 and fills *out, or LKV_EINVAL with a short
  * reason in *why (static). */

@@ -6,14 +6,7 @@
 
 #include "common/error.h"
 #include "transport/grpc_client_internal.h"
-
-/* Receive windows well above HTTP/2's 64 KiB default, so that large responses (a big Range) stream in
- * without a round trip per 64 KiB. */
-#define LKV__GC_STREAM_WINDOW (1 << 20)
-#define LKV__GC_CONN_WINDOW (16 << 20)
-
-#define LKV__NV(n, v, vlen) \
-  { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vlen), NGHTTP2_NV_FLAG_NONE }
+#include "transport/h2_common.h"
 
 static lkv_grpc_stream_t *stream_of(nghttp2_session *session, int32_t id) {
   return nghttp2_session_get_stream_user_data(session, id);
@@ -262,9 +255,9 @@ int lkv__gc_session_new(lkv_grpc_conn_t *c) {
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
   if (nghttp2_session_client_new(&session, cbs, c) != 0) goto err_after_callbacks;
   nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-                                       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LKV__GC_STREAM_WINDOW}};
+                                       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LKV__H2_STREAM_WINDOW}};
   if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, 2) != 0 ||
-      nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, LKV__GC_CONN_WINDOW) != 0) {
+      nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, LKV__H2_CONN_WINDOW) != 0) {
     goto err_after_session;
   }
   nghttp2_session_callbacks_del(cbs);

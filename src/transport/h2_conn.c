@@ -6,14 +6,7 @@
 #include <string.h>
 
 #include "common/error.h"
-
-/* Receive windows well above HTTP/2's 64 KiB default so that a large Put or Txn streams in without waiting
- * a round trip per 64 KiB; nghttp2 returns the credit as soon as the bytes are handed to us. */
-#define LKV__H2_STREAM_WINDOW (1 << 20)
-#define LKV__H2_CONN_WINDOW (16 << 20)
-
-#define LKV__NV(n, v, vlen) \
-  { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vlen), NGHTTP2_NV_FLAG_NONE }
+#include "transport/h2_common.h"
 
 static lkv_call_t *stream_call(nghttp2_session *session, int32_t stream_id) {
   return nghttp2_session_get_stream_user_data(session, stream_id);
