@@ -49,6 +49,11 @@ typedef struct lkv_mvcc_options_s {
   const char *dir;      /* data directory; created (with parents) if missing */
   uint64_t quota_bytes; /* space quota for writes that add data; 0 = LKV_MVCC_DEFAULT_QUOTA; the map
                          * is 2 x quota + 64 MiB, at most 1 TiB (larger quotas never refuse a put) */
+  int logged;           /* 1: the caller makes every batch durable in its own write-ahead log before
+                         * lkv_mvcc_write_commit and replays that log into the store on start (the ledger
+                         * does). Commits then skip LMDB's second flush (MDB_NOMETASYNC): an OS crash can
+                         * undo the last committed batch, which the log brings back; it never corrupts
+                         * the store. 0: every commit is durable on its own (two flushes). */
 } lkv_mvcc_options_t;
 
 typedef struct lkv_mvcc_stat_s {

@@ -178,8 +178,10 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   if (!rc) rc = lkv__mdb_err(mdb_env_set_mapsize(s->env, map_size(s->quota)));
   if (rc) goto err_after_env;
   /* MDB_NOTLS: read txns are not bound to threads (they are cached per thread and may be reused by
-   * another). Default sync: a commit is on disk when it returns. */
-  rc = lkv__mdb_err(mdb_env_open(s->env, path, MDB_NOTLS, 0600));
+   * another). Default sync: a commit is on disk when it returns; with a log in front, the data pages are
+   * flushed with each commit and the meta page with the next one (see lkv_mvcc_options_t.logged). */
+  unsigned flags = MDB_NOTLS | (opts->logged ? MDB_NOMETASYNC : 0);
+  rc = lkv__mdb_err(mdb_env_open(s->env, path, flags, 0600));
   if (rc) goto err_after_env;
   rc = open_dbs(s);
   if (rc) goto err_after_env;

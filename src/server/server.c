@@ -132,7 +132,8 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   lkv_server_t *s = calloc(1, sizeof(*s));
   if (!s) return LKV_ENOMEM;
   s->threads = pick_threads(cfg);
-  lkv_mvcc_options_t mopts = {.dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes};
+  lkv_mvcc_options_t mopts = {
+      .dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes, .logged = cfg->ledger};
   int rc = lkv_mvcc_open(&s->store, &mopts);
   if (rc != 0) {
     snprintf(err, errlen, "cannot open data dir %s: %s", cfg->data_dir, lkv_strerror(rc));
