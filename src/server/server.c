@@ -1,6 +1,7 @@
 /* Wiring of one node: open the store, start the replicator, bind the services to the transport. */
 #include "server/server.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,11 @@ err_after_store:
 err_after_alloc:
   free(s);
   return rc;
+}
+
+void lkv_server_housekeeping(lkv_server_t *s) {
+  (void)s;
+  malloc_trim(0);
 }
 
 int lkv_server_threads(const lkv_server_t *s) {

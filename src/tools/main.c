@@ -21,7 +21,7 @@ static int serve(int argc, char **argv) {
     return 2;
   }
   /* Block the stop signals before any thread starts, so that every thread inherits the mask and only
-   * sigwait below receives them. */
+   * sigtimedwait below receives them. */
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
@@ -41,8 +41,10 @@ static int serve(int argc, char **argv) {
   for (size_t i = 0; i < cfg.n_listen_client_urls; i++) fprintf(stderr, " %s", cfg.listen_client_urls[i].url);
   fprintf(stderr, " (data dir %s, %d worker threads)\n", cfg.data_dir, lkv_server_threads(server));
 
-  int sig = 0;
-  sigwait(&stop, &sig);
+  /* The main thread has nothing else to do: it waits for a stop signal and does the housekeeping. */
+  int sig;
+  const struct timespec second = {.tv_sec = 1};
+  while ((sig = sigtimedwait(&stop, NULL, &second)) < 0) lkv_server_housekeeping(server);
   fprintf(stderr, "ledgerkv: received %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   lkv_server_stop(server);
   lkv_config_free(&cfg);
