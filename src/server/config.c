@@ -239,7 +239,8 @@ static const flag_t *find_flag(const char *name, size_t len) {
 
 void lkv_config_usage(FILE *f) {
   fputs(
-      "Usage:\n\n  ledgerkv [flags]\n\n"
+      "Usage:\n\n  ledgerkv [flags]\n  ledgerkv COMMAND [args]   (cpus, bench, ledger-key, receipt, verify-receipt, audit;\n"
+      "                            each takes --help)\n\n"
       "An etcd-compatible key-value server. Flags take etcd's names; --flag value, --flag=value and\n"
       "-flag value are alike.\n\n",
       f);
