@@ -52,8 +52,4 @@ void lkv_api_ledger_signed(void *arg, const lkv_ledger_signed_head_t *head);
 /* Fills *out so that the transport dispatches calls to api's services. api must outlive the transport. */
 void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out);
 
-/* The gRPC status and etcd's exact message text for an LKV_E* code (the one mapping, in status.c); never
- * fails: unknown codes map to UNKNOWN with lkv_strerror's text. message is static. */
-void lkv_api_status_of(int err, int *grpc_status, const char **message);
-
 #endif

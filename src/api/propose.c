@@ -15,7 +15,11 @@ static void write_done(lkv_proposal_t *p) {
 
 void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
                       const uint8_t *data, size_t len) {
-  int rc = LKV_ENOMEM;
+  /* etcd refuses what would make a too large log entry; only proposals enter the log, so reads (a
+   * read-only txn included) never meet this limit. */
+  int rc = LKV_ETOOLARGE;
+  if (len > api->max_request_bytes) goto err_after_unpack;
+  rc = LKV_ENOMEM;
   /* The request's bytes live right after the proposal, freed with it. */
   lkv_proposal_t *p = calloc(1, sizeof(*p) + len);
   if (!p) goto err_after_unpack;
@@ -41,10 +45,6 @@ ProtobufCMessage *lkv__api_unpack_write(lkv_api_t *api, lkv_call_t *call, lkv_op
   ProtobufCMessage *msg = lkv__api_unpack(call, desc, data, len);
   if (!msg) return NULL;
   int rc = lkv_apply_validate(kind, msg, &api->limits);
-  /* etcd refuses what would make a too large log entry; a read-only txn never enters its log. */
-  if (rc == 0 && len > api->max_request_bytes &&
-      !(kind == LKV_OP_TXN && lkv_apply_txn_is_readonly((const Etcdserverpb__TxnRequest *)msg)))
-    rc = LKV_ETOOLARGE;
   if (rc == 0) return msg;
   protobuf_c_message_free_unpacked(msg, NULL);
   lkv__api_fail(call, rc);

@@ -53,7 +53,8 @@ ProtobufCMessage *lkv__api_unpack(lkv_call_t *call, const ProtobufCMessageDescri
 ProtobufCMessage *lkv__api_unpack_write(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind,
                                         const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
 
-/* Hands a validated request to the replicator, which answers the call once the outcome is durable.
+/* Hands a validated request to the replicator, which answers the call once the outcome is durable; a
+ * request above --max-request-bytes is refused (LKV_ETOOLARGE) as etcd refuses too large log entries.
  * Takes ownership of msg. data/len (copied; data may be NULL) are the request's bytes as received, which
  * the ledger's claims digest covers. */
 void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,

@@ -26,7 +26,8 @@
   X(LKV_EAGAIN, LKV_GRPC_UNAVAILABLE, "ledgerkv: not available yet, try again")                            \
   X(LKV_ENOMEM, LKV_GRPC_RESOURCE_EXHAUSTED, "ledgerkv: out of memory")
 
-void lkv_api_status_of(int err, int *grpc_status, const char **message) {
+/* The gRPC status and etcd's message for err; unknown codes map to UNKNOWN with lkv_strerror's text. */
+static void status_of(int err, int *grpc_status, const char **message) {
   switch (err) {
 #define LKV__STATUS_CASE(code, grpc, text) \
   case code:                               \
@@ -43,6 +44,6 @@ void lkv_api_status_of(int err, int *grpc_status, const char **message) {
 void lkv__api_fail(lkv_call_t *call, int err) {
   int status;
   const char *message;
-  lkv_api_status_of(err, &status, &message);
+  status_of(err, &status, &message);
   lkv_call_finish(call, status, message);
 }
