@@ -2,8 +2,10 @@
 #ifndef LKV_MVCC_INTERNAL_H
 #define LKV_MVCC_INTERNAL_H
 
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mvcc/mvcc.h"
@@ -16,6 +18,9 @@ struct lkv_mvcc_s {
   MDB_dbi main_dbi, rev_dbi, key_dbi, meta_dbi;
   MDB_dbi lease_dbi, lease_key_dbi; /* leases (lease.c): id -> TTL, and lease id ‖ encoded key */
   uint64_t quota;
+  char db_dir[PATH_MAX]; /* <dir>/member/db: LMDB's files and the unsynced marker */
+  int logged;            /* opened with lkv_mvcc_options_t.logged: commits do not flush */
+  int rebuilt;           /* open discarded a file the machine's restart may have torn */
   uint64_t cluster_id;
   uint64_t member_id;
   uint64_t serial; /* process-unique store number: tells thread caches of closed stores apart */
@@ -79,5 +84,33 @@ void lkv__read_cache_close(lkv_mvcc_t *s);
  * lkv__key_cursor_done). Returns 0 or an LKV_E* code. */
 int lkv__key_cursor(lkv_mvcc_txn_t *t, MDB_cursor **out);
 void lkv__key_cursor_done(lkv_mvcc_txn_t *t, MDB_cursor *c);
+
+/* ---- the unsynced marker (unsynced.c: why it exists and its format) ---- */
+
+#define LKV__BOOT_ID_MAX 64
+
+typedef struct lkv__unsynced_s {
+  char boot_id[LKV__BOOT_ID_MAX]; /* the kernel boot that held the unflushed pages; "" if unknown */
+  uint64_t cluster_id, member_id; /* the store's identity; 0 when the marker was damaged */
+} lkv__unsynced_t;
+
+/* The running kernel's boot id into out (cap bytes), or "" when it cannot be read. */
+void lkv__boot_id(char *out, size_t cap);
+
+/* Reads db_dir's marker: 1 when there is one (*out filled, zeroed if unparsable), 0 when there is none,
+ * or a negative errno. */
+int lkv__unsynced_read(const char *db_dir, lkv__unsynced_t *out);
+
+/* 1 when the marker's unflushed pages are still in this kernel's page cache (same, known boot id). */
+int lkv__unsynced_trusted(const lkv__unsynced_t *m, const char *boot_id);
+
+/* Writes the marker durably (temporary file, fsync, rename, directory fsync). Returns 0 or an error. */
+int lkv__unsynced_write(const char *db_dir, const lkv__unsynced_t *m);
+
+/* Removes the marker durably; 0 when there was none. Only after the store was flushed. */
+int lkv__unsynced_remove(const char *db_dir);
+
+/* Deletes LMDB's files in db_dir so that the store opens empty. Returns 0 or a negative errno. */
+int lkv__unsynced_discard_store(const char *db_dir);
 
 #endif

@@ -51,9 +51,12 @@ typedef struct lkv_mvcc_options_s {
                          * is 2 x quota + 64 MiB, at most 1 TiB (larger quotas never refuse a put) */
   int logged;           /* 1: the caller makes every batch durable in its own write-ahead log before
                          * lkv_mvcc_write_commit and replays that log into the store on start (the ledger
-                         * does). Commits then skip LMDB's second flush (MDB_NOMETASYNC): an OS crash can
-                         * undo the last committed batch, which the log brings back; it never corrupts
-                         * the store. 0: every commit is durable on its own (two flushes). */
+                         * does). Commits then do not flush (MDB_NOSYNC); the store is flushed at close.
+                         * A process crash loses nothing (the kernel still holds the pages); after the
+                         * machine went down with unflushed pages, open starts from an empty store with
+                         * the same identity (lkv_mvcc_rebuilt) for the log to rebuild. 0: every commit
+                         * is durable on its own (two flushes). */
+  const char *boot_id;  /* the kernel boot id to assume (tests); NULL: the running kernel's */
 } lkv_mvcc_options_t;
 
 typedef struct lkv_mvcc_stat_s {
@@ -81,12 +84,18 @@ typedef struct lkv_mvcc_kv_s {
 /* ---- store ---- */
 
 /* Opens (creating if needed) the store in opts->dir. On first open a random cluster and member id are
- * generated and stored. Returns 0 and sets *out, or LKV_EINVAL (bad options), a negative errno
- * (directory/file errors), LKV_ECORRUPT (unreadable metadata), LKV_ENOMEM. The store is freed with
- * lkv_mvcc_close. */
+ * generated and stored. A store that a logged run left unflushed when the machine went down is
+ * discarded if opts->logged (see lkv_mvcc_options_t.logged), refused with LKV_ETORN otherwise. Returns 0 and
+ * sets *out, or LKV_EINVAL (bad options), a negative errno (directory/file errors), LKV_ECORRUPT
+ * (unreadable metadata), LKV_ETORN, LKV_ENOMEM. The store is freed with lkv_mvcc_close. */
 int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts);
 
-/* Closes the store. Every transaction must have ended. NULL is ignored. */
+/* 1 when lkv_mvcc_open discarded a torn store and started empty: the caller's log must rebuild all of
+ * it (lkv_apply_replay does), else 0. */
+int lkv_mvcc_rebuilt(const lkv_mvcc_t *s);
+
+/* Closes the store; a logged store is flushed first. Every transaction must have ended. NULL is
+ * ignored. */
 void lkv_mvcc_close(lkv_mvcc_t *s);
 
 /* Fills *out from the latest committed state. Any thread. Returns 0, or LKV_EIO / LKV_ENOMEM. */
@@ -107,9 +116,9 @@ int lkv_mvcc_read_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out);
  * or LKV_EIO / LKV_ENOMEM. Finish it with lkv_mvcc_write_commit or discard it with lkv_mvcc_txn_end. */
 int lkv_mvcc_write_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out);
 
-/* Commits the batch durably (fsync) and frees t; a batch that changed nothing costs no write. On failure
- * nothing of the batch is stored (t is freed too) and LKV_ENOSPACE (map full), LKV_EIO or LKV_EINVAL
- * (a request still open) is returned. */
+/* Commits the batch (durably with fsync unless the store is logged) and frees t; a batch that changed nothing
+ * costs no write. On failure nothing of the batch is stored (t is freed too) and LKV_ENOSPACE (map full),
+ * LKV_EIO or LKV_EINVAL (a request still open) is returned. */
 int lkv_mvcc_write_commit(lkv_mvcc_txn_t *t);
 
 /* Ends t: a read transaction is released, a write transaction is rolled back. NULL is ignored. */

@@ -125,10 +125,9 @@ static int init_meta(lkv_mvcc_t *s, MDB_txn *txn) {
     return (s->cluster_id && s->member_id) ? 0 : LKV_ECORRUPT;
   }
   if (rc != MDB_NOTFOUND) return lkv__mdb_err(rc);
-  do randombytes_buf(&s->cluster_id, sizeof(s->cluster_id));
-  while (s->cluster_id == 0);
-  do randombytes_buf(&s->member_id, sizeof(s->member_id));
-  while (s->member_id == 0);
+  /* A store rebuilt after a torn one keeps the identity its marker saved (s->*_id set by the opener). */
+  while (s->cluster_id == 0) randombytes_buf(&s->cluster_id, sizeof(s->cluster_id));
+  while (s->member_id == 0) randombytes_buf(&s->member_id, sizeof(s->member_id));
   uint8_t buf[16];
   put_be64(buf, s->cluster_id);
   put_be64(buf + 8, s->member_id);
@@ -154,6 +153,19 @@ static int open_dbs(lkv_mvcc_t *s) {
   return lkv__mdb_err(mdb_txn_commit(txn));
 }
 
+/* After the environment opened: a logged store (re)writes its marker before any unflushed commit; a
+ * store that is not logged flushes what a logged run left in the page cache and drops the marker. */
+static int settle_marker(lkv_mvcc_t *s, const lkv__unsynced_t *found, const char *boot) {
+  if (s->logged) {
+    lkv__unsynced_t m = {.cluster_id = s->cluster_id, .member_id = s->member_id};
+    snprintf(m.boot_id, sizeof(m.boot_id), "%s", boot);
+    return lkv__unsynced_write(s->db_dir, &m);
+  }
+  if (!found) return 0;
+  int rc = lkv__mdb_err(mdb_env_sync(s->env, 1));
+  return rc ? rc : lkv__unsynced_remove(s->db_dir);
+}
+
 int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   char path[PATH_MAX];
   int rc;
@@ -162,9 +174,30 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   if (sodium_init() < 0) return LKV_EIO;
   rc = mkdir_p(path);
   if (rc) return rc;
+  char boot[LKV__BOOT_ID_MAX];
+  if (opts->boot_id)
+    snprintf(boot, sizeof(boot), "%s", opts->boot_id);
+  else
+    lkv__boot_id(boot, sizeof(boot));
+  lkv__unsynced_t marker;
+  int found = lkv__unsynced_read(path, &marker);
+  if (found < 0) return found;
+  int torn = found && !lkv__unsynced_trusted(&marker, boot);
+  if (torn && !opts->logged) return LKV_ETORN; /* only the log that was in front can rebuild it */
+  if (torn) {
+    rc = lkv__unsynced_discard_store(path);
+    if (rc) return rc;
+  }
 
   lkv_mvcc_t *s = calloc(1, sizeof(*s));
   if (!s) return LKV_ENOMEM;
+  snprintf(s->db_dir, sizeof(s->db_dir), "%s", path);
+  s->logged = opts->logged != 0;
+  s->rebuilt = torn;
+  if (torn) {
+    s->cluster_id = marker.cluster_id;
+    s->member_id = marker.member_id;
+  }
   s->quota = opts->quota_bytes ? opts->quota_bytes : LKV_MVCC_DEFAULT_QUOTA;
   s->serial = atomic_fetch_add(&store_serials, 1);
   if (pthread_mutex_init(&s->slots_mu, NULL) != 0) {
@@ -178,12 +211,13 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   if (!rc) rc = lkv__mdb_err(mdb_env_set_mapsize(s->env, map_size(s->quota)));
   if (rc) goto err_after_env;
   /* MDB_NOTLS: read txns are not bound to threads (they are cached per thread and may be reused by
-   * another). Default sync: a commit is on disk when it returns; with a log in front, the data pages are
-   * flushed with each commit and the meta page with the next one (see lkv_mvcc_options_t.logged). */
-  unsigned flags = MDB_NOTLS | (opts->logged ? MDB_NOMETASYNC : 0);
+   * another). Default sync: a commit is on disk when it returns; with a log in front, commits do not
+   * flush at all and the unsynced marker guards the file (unsynced.c). */
+  unsigned flags = MDB_NOTLS | (opts->logged ? MDB_NOSYNC : 0);
   rc = lkv__mdb_err(mdb_env_open(s->env, path, flags, 0600));
   if (rc) goto err_after_env;
   rc = open_dbs(s);
+  if (!rc) rc = settle_marker(s, found ? &marker : NULL, boot);
   if (rc) goto err_after_env;
   *out = s;
   return 0;
@@ -200,9 +234,15 @@ err_after_alloc:
 void lkv_mvcc_close(lkv_mvcc_t *s) {
   if (!s) return;
   lkv__read_cache_close(s);
+  /* A flush that fails leaves the marker: the next start then trusts the file only on this boot. */
+  if (s->logged && mdb_env_sync(s->env, 1) == 0) lkv__unsynced_remove(s->db_dir);
   mdb_env_close(s->env);
   pthread_mutex_destroy(&s->slots_mu);
   free(s);
+}
+
+int lkv_mvcc_rebuilt(const lkv_mvcc_t *s) {
+  return s->rebuilt;
 }
 
 int lkv_mvcc_identity(lkv_mvcc_t *s, uint64_t *cluster_id, uint64_t *member_id) {

@@ -40,7 +40,12 @@ int lkv__server_ledger_open(lkv_ledger_t **out, lkv_mvcc_t *store, const char *d
              (unsigned long long)rinfo.bad_index, lkv_strerror(rc));
     goto err_after_open;
   }
-  if (rinfo.replayed)
+  if (lkv_mvcc_rebuilt(store))
+    fprintf(stderr,
+            "ledgerkv: the machine restarted before the store was flushed: rebuilt it from %llu ledger "
+            "entries\n",
+            (unsigned long long)rinfo.replayed);
+  else if (rinfo.replayed)
     fprintf(stderr, "ledgerkv: replayed %llu ledger entries the store had not committed\n",
             (unsigned long long)rinfo.replayed);
   *out = l;

@@ -8,7 +8,8 @@
 #include "ledger/ledger.h"
 
 /* Opens (creating on first start) the ledger of data_dir and replays into store the entries it has not
- * committed (lkv_apply_replay: after a crash the ledger may be one batch ahead). Refuses a ledger whose
+ * committed (lkv_apply_replay: after a crash the ledger may be one batch ahead; after the machine went
+ * down the store may have been discarded, lkv_mvcc_rebuilt, and the whole ledger is replayed). Refuses a ledger whose
  * last head another key signed, and a store ahead of its ledger. Before the replicator starts.
  * Returns 0 and sets *out (close with lkv_ledger_close after the replicator stopped), or the codes of
  * lkv_ledger_open and lkv_apply_replay with a one-line message in err. */

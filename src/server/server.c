@@ -137,7 +137,8 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
       .dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes, .logged = cfg->ledger};
   int rc = lkv_mvcc_open(&s->store, &mopts);
   if (rc != 0) {
-    snprintf(err, errlen, "cannot open data dir %s: %s", cfg->data_dir, lkv_strerror(rc));
+    snprintf(err, errlen, "cannot open data dir %s: %s%s", cfg->data_dir, lkv_strerror(rc),
+             rc == LKV_ETORN ? "; start with --ledger=true to rebuild it from the ledger" : "");
     goto err_after_alloc;
   }
   lkv_api_t *api = &s->api;
@@ -165,7 +166,8 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   }
   api->replicator = s->replicator;
   if (s->ledger) lkv_local_on_sign(s->replicator, lkv_api_ledger_signed, api);
-  lkv_lessor_options_t lopts = {.store = s->store, .replicator = s->replicator, .member_id = api->id.member_id};
+  lkv_lessor_options_t lopts = {
+      .store = s->store, .replicator = s->replicator, .member_id = api->id.member_id};
   rc = lkv_lessor_open(&s->lessor, &lopts);
   if (rc == 0) {
     rc = lkv_lessor_start(s->lessor);

@@ -1,0 +1,104 @@
+/* The unsynced marker: whether a store that skips LMDB's flushes can be trusted after a restart. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "mvcc/internal.h"
+
+/*
+ * A store opened with a log in front (lkv_mvcc_options_t.logged) commits without flushing: its pages
+ * reach the disk when the kernel writes them back, in any order. That is safe as long as the kernel that
+ * holds them in its page cache keeps running: a crashed process loses nothing. When the machine itself
+ * goes down, the file may hold a meta page without the pages it points to, and only the log can say
+ * what the store was. The marker records which boot of the kernel held the unflushed pages (its boot id,
+ * /proc/sys/kernel/random/boot_id) and the store's identity, which must survive a rebuild. It is written
+ * durably before the first unflushed commit and removed after the flush at a clean close.
+ *
+ * File <dir>/member/db/unsynced, one line: "<boot id> <cluster id hex> <member id hex>\n".
+ */
+
+#define MARKER_NAME "unsynced"
+
+static int marker_path(const char *db_dir, const char *name, char *out, size_t cap) {
+  return snprintf(out, cap, "%s/%s", db_dir, name) >= (int)cap ? LKV_EINVAL : 0;
+}
+
+void lkv__boot_id(char *out, size_t cap) {
+  out[0] = '\0';
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (!f) return; /* unknown: every marker then counts as another boot's (see lkv__unsynced_trusted) */
+  if (!fgets(out, (int)cap, f)) out[0] = '\0';
+  fclose(f);
+  out[strcspn(out, " \n")] = '\0';
+}
+
+int lkv__unsynced_read(const char *db_dir, lkv__unsynced_t *out) {
+  char path[PATH_MAX], line[LKV__BOOT_ID_MAX + 64];
+  int rc = marker_path(db_dir, MARKER_NAME, path, sizeof(path));
+  if (rc) return rc;
+  FILE *f = fopen(path, "r");
+  if (!f) return errno == ENOENT ? 0 : -errno;
+  char *got = fgets(line, sizeof(line), f);
+  fclose(f);
+  char fmt[32];
+  snprintf(fmt, sizeof(fmt), "%%%ds %%" SCNx64 " %%" SCNx64, LKV__BOOT_ID_MAX - 1);
+  /* A damaged marker still says the store was not flushed; only the identity is lost with it. */
+  if (!got || sscanf(line, fmt, out->boot_id, &out->cluster_id, &out->member_id) != 3 || !out->cluster_id ||
+      !out->member_id)
+    *out = (lkv__unsynced_t){0};
+  return 1;
+}
+
+int lkv__unsynced_trusted(const lkv__unsynced_t *m, const char *boot_id) {
+  return boot_id[0] != '\0' && strcmp(m->boot_id, boot_id) == 0;
+}
+
+static int sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int rc = fsync(fd) == 0 ? 0 : -errno;
+  close(fd);
+  return rc;
+}
+
+int lkv__unsynced_write(const char *db_dir, const lkv__unsynced_t *m) {
+  char path[PATH_MAX], tmp[PATH_MAX];
+  int rc = marker_path(db_dir, MARKER_NAME, path, sizeof(path));
+  if (!rc) rc = marker_path(db_dir, MARKER_NAME ".tmp", tmp, sizeof(tmp));
+  if (rc) return rc;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -errno;
+  char line[LKV__BOOT_ID_MAX + 64];
+  int n = snprintf(line, sizeof(line), "%s %016" PRIx64 " %016" PRIx64 "\n", m->boot_id, m->cluster_id,
+                   m->member_id);
+  rc = write(fd, line, (size_t)n) == n && fsync(fd) == 0 ? 0 : LKV_EIO;
+  close(fd);
+  if (!rc && rename(tmp, path) != 0) rc = -errno;
+  if (!rc) rc = sync_dir(db_dir);
+  if (rc) unlink(tmp);
+  return rc;
+}
+
+int lkv__unsynced_remove(const char *db_dir) {
+  char path[PATH_MAX];
+  int rc = marker_path(db_dir, MARKER_NAME, path, sizeof(path));
+  if (rc) return rc;
+  if (unlink(path) != 0) return errno == ENOENT ? 0 : -errno;
+  return sync_dir(db_dir);
+}
+
+int lkv__unsynced_discard_store(const char *db_dir) {
+  char path[PATH_MAX];
+  const char *files[] = {"data.mdb", "lock.mdb"};
+  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    int rc = marker_path(db_dir, files[i], path, sizeof(path));
+    if (rc) return rc;
+    if (unlink(path) != 0 && errno != ENOENT) return -errno;
+  }
+  return sync_dir(db_dir);
+}

@@ -1,0 +1,163 @@
+/* A logged store (no flushes) across crashes: the unsynced marker, the boot id, and the discard of a
+ * store the machine's restart may have torn. A crash is a child process that exits without closing. */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "mvcc_testutil.h"
+/* The marker's internals, to read what a run left behind. */
+#include "mvcc/internal.h"
+
+static lkv_mvcc_t *open_logged(const char *dir, const char *boot, int logged, int expect_rc) {
+  lkv_mvcc_options_t o = {.dir = dir, .quota_bytes = 64u << 20, .logged = logged, .boot_id = boot};
+  lkv_mvcc_t *s = NULL;
+  assert_int_equal(lkv_mvcc_open(&s, &o), expect_rc);
+  return s;
+}
+
+static int marker(const char *dir, lkv__unsynced_t *m) {
+  char db[256];
+  snprintf(db, sizeof(db), "%s/member/db", dir);
+  return lkv__unsynced_read(db, m);
+}
+
+/* A child opens the store logged on `boot`, puts n keys and exits without closing: the process dies
+ * with the pages in the page cache and the marker on disk. */
+static void crash_after_puts(const char *dir, const char *boot, int n) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    lkvt_store_t ts = {.s = open_logged(dir, boot, 1, 0)};
+    for (int i = 0; i < n; i++) {
+      char k[16];
+      snprintf(k, sizeof(k), "k%d", i);
+      lkvt_put(&ts, k, "v");
+    }
+    _exit(0);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_clean_close_removes_marker(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  lkvt_open(&ts);
+  lkv_mvcc_close(ts.s);
+  ts.s = open_logged(ts.dir, "boot-a", 1, 0);
+  lkv__unsynced_t m;
+  assert_int_equal(marker(ts.dir, &m), 1);
+  assert_string_equal(m.boot_id, "boot-a");
+  uint64_t cluster, member;
+  lkv_mvcc_identity(ts.s, &cluster, &member);
+  assert_true(m.cluster_id == cluster && m.member_id == member);
+  lkvt_put(&ts, "a", "1");
+  lkv_mvcc_close(ts.s);
+  assert_int_equal(marker(ts.dir, &m), 0);
+  /* Flushed and unmarked: trusted on any boot, logged or not. */
+  ts.s = open_logged(ts.dir, "boot-b", 0, 0);
+  assert_int_equal(lkvt_rev(&ts), 2);
+  lkvt_close(&ts);
+}
+
+static void test_process_crash_keeps_everything(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  lkvt_open(&ts);
+  uint64_t cluster, member;
+  lkv_mvcc_identity(ts.s, &cluster, &member);
+  lkv_mvcc_close(ts.s);
+  crash_after_puts(ts.dir, "boot-a", 5);
+  ts.s = open_logged(ts.dir, "boot-a", 1, 0);
+  assert_int_equal(lkv_mvcc_rebuilt(ts.s), 0);
+  assert_int_equal(lkvt_rev(&ts), 6);
+  uint64_t c2, m2;
+  lkv_mvcc_identity(ts.s, &c2, &m2);
+  assert_true(c2 == cluster && m2 == member);
+  lkvt_close(&ts);
+}
+
+static void test_machine_restart_discards_keeping_identity(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  lkvt_open(&ts);
+  uint64_t cluster, member;
+  lkv_mvcc_identity(ts.s, &cluster, &member);
+  lkv_mvcc_close(ts.s);
+  crash_after_puts(ts.dir, "boot-a", 5);
+  /* Without the log in front the store cannot be rebuilt: refused, and left as it was. */
+  open_logged(ts.dir, "boot-b", 0, LKV_ETORN);
+  lkv__unsynced_t m;
+  assert_int_equal(marker(ts.dir, &m), 1);
+  assert_string_equal(m.boot_id, "boot-a");
+  ts.s = open_logged(ts.dir, "boot-b", 1, 0);
+  assert_int_equal(lkv_mvcc_rebuilt(ts.s), 1);
+  assert_int_equal(lkvt_rev(&ts), 1);
+  uint64_t c2, m2;
+  lkv_mvcc_identity(ts.s, &c2, &m2);
+  assert_true(c2 == cluster && m2 == member);
+  /* The new marker names this boot; a clean close removes it. */
+  assert_int_equal(marker(ts.dir, &m), 1);
+  assert_string_equal(m.boot_id, "boot-b");
+  lkvt_close(&ts);
+}
+
+static void test_unflushed_store_opened_without_log_is_flushed(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  lkvt_open(&ts);
+  lkv_mvcc_close(ts.s);
+  crash_after_puts(ts.dir, "boot-a", 3);
+  ts.s = open_logged(ts.dir, "boot-a", 0, 0);
+  assert_int_equal(lkvt_rev(&ts), 4);
+  lkv__unsynced_t m;
+  assert_int_equal(marker(ts.dir, &m), 0);
+  lkvt_close(&ts);
+}
+
+/* A marker that cannot be read, or a kernel whose boot id is unknown, can never vouch for the file. */
+static void test_damaged_marker_or_unknown_boot_discards(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  lkvt_open(&ts);
+  lkv_mvcc_close(ts.s);
+  crash_after_puts(ts.dir, "boot-a", 2);
+  char path[256];
+  snprintf(path, sizeof(path), "%s/member/db/unsynced", ts.dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("boot-a zz\n", f);
+  fclose(f);
+  ts.s = open_logged(ts.dir, "boot-a", 1, 0);
+  assert_int_equal(lkv_mvcc_rebuilt(ts.s), 1);
+  assert_int_equal(lkvt_rev(&ts), 1);
+  lkv_mvcc_close(ts.s);
+
+  crash_after_puts(ts.dir, "", 2);
+  ts.s = open_logged(ts.dir, "", 1, 0);
+  assert_int_equal(lkv_mvcc_rebuilt(ts.s), 1);
+  lkvt_close(&ts);
+}
+
+static void test_kernel_boot_id(void **state) {
+  (void)state;
+  char a[LKV__BOOT_ID_MAX], b[LKV__BOOT_ID_MAX];
+  lkv__boot_id(a, sizeof(a));
+  lkv__boot_id(b, sizeof(b));
+  struct stat st;
+  if (stat("/proc/sys/kernel/random/boot_id", &st) != 0) skip();
+  assert_int_equal(strlen(a), 36); /* a UUID */
+  assert_string_equal(a, b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_clean_close_removes_marker),
+      cmocka_unit_test(test_process_crash_keeps_everything),
+      cmocka_unit_test(test_machine_restart_discards_keeping_identity),
+      cmocka_unit_test(test_unflushed_store_opened_without_log_is_flushed),
+      cmocka_unit_test(test_damaged_marker_or_unknown_boot_discards),
+      cmocka_unit_test(test_kernel_boot_id),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
