@@ -9,8 +9,8 @@
 
 #include "common/error.h"
 
-static const char *const workload_names[] = {"put",       "range", "txn-put",
-                                             "txn-mixed", "watch", "lease-keepalive"};
+static const char *const workload_names[] = {"put",   "range",           "txn-put", "txn-mixed",
+                                             "watch", "lease-keepalive", "receipt", "verify"};
 #define N_WORKLOADS (sizeof(workload_names) / sizeof(workload_names[0]))
 
 const char *lkv_bench_workload_name(lkv_bench_workload_t w) {
@@ -38,7 +38,8 @@ static const flag_t flags[] = {
     {"rate", F_DOUBLE, OFF(rate), 0, 1e9, "requests/s offered, open loop (default 0: closed loop)"},
     {"key-size", F_SIZE, OFF(key_size), 1, 1 << 20, "bytes per key (default 8)"},
     {"val-size", F_SIZE, OFF(val_size), 0, 16 << 20, "bytes per value (default 8)"},
-    {"key-space", F_U64, OFF(key_space), 1, 1e15, "distinct keys (default 100000)"},
+    {"key-space", F_U64, OFF(key_space), 1, 1e15,
+     "distinct keys (default 100000); verify: receipts to fetch (at most 10000)"},
     {"sequential-keys", F_BOOL, OFF(sequential_keys), 0, 0, "keys in order instead of random"},
     {"consistency", F_CONSISTENCY, OFF(serializable), 0, 0,
      "range: l[inearizable] or s[erializable] (default l)"},
@@ -55,13 +56,21 @@ void lkv_bench_args_usage(FILE *f) {
   fputs(
       "Usage: ledgerkv bench WORKLOAD [flags]\n"
       "Load generator for any etcd v3 API server (plain-text gRPC).\n"
-      "Workloads: put, range, txn-put, txn-mixed, watch, lease-keepalive\n"
+      "Workloads: put, range, txn-put, txn-mixed, watch, lease-keepalive, receipt, verify\n"
+      "  receipt  ledgerkv's Ledger/GetReceipt for a revision drawn uniformly from those the latest signed\n"
+      "           head covers (waits for a head covering the current revision first; puts one key into an\n"
+      "           empty store)\n"
+      "  verify   fetches the receipts of --key-space revisions spread over the signed ones (one endpoint),\n"
+      "           then verifies them offline in --threads threads for --total/--duration: leaf hash,\n"
+      "           inclusion proof to the head's root and the head's Ed25519 signature with the key the\n"
+      "           node's GetSignedTreeHead names; reports verifications/s in total and per thread\n"
       "Flags:\n",
       f);
   for (size_t i = 0; i < N_FLAGS; i++) fprintf(f, "  --%-16s %s\n", flags[i].name, flags[i].help);
   fputs(
       "Latency is measured per request from the moment it was due to be sent (open loop: its scheduled\n"
-      "time, so queueing behind a slow server counts), into a log-linear histogram of every request.\n",
+      "time, so queueing behind a slow server counts), into a log-linear histogram of every request.\n"
+      "verify: --conns and --clients shape the fetching; --total/--duration and --threads the verifying.\n",
       f);
 }
 
@@ -256,6 +265,13 @@ static int check(lkv_bench_config_t *cfg, char *err, size_t errlen) {
   if (cfg->workload == LKV_BENCH_WATCH && cfg->val_size < 8) {
     return fail(err, errlen, "watch: --val-size must be at least 8 (values carry the send time)");
   }
+  if (cfg->workload == LKV_BENCH_VERIFY && cfg->rate > 0)
+    return fail(err, errlen, "verify: --rate does not apply (verifying is CPU-bound and closed-loop)");
+  if (cfg->workload == LKV_BENCH_VERIFY && cfg->n_endpoints > 1)
+    return fail(err, errlen, "verify: one endpoint only (its node's key is the trusted key)");
+  /* The default key space is far more receipts than a verification rate needs; memory stays bounded. */
+  if (cfg->workload == LKV_BENCH_VERIFY && cfg->key_space > LKV_BENCH_VERIFY_MAX_RECEIPTS)
+    cfg->key_space = LKV_BENCH_VERIFY_MAX_RECEIPTS;
   if (cfg->total == 0 && cfg->duration_ms == 0) cfg->total = 10000;
   if (cfg->n_endpoints == 0) return parse_endpoints(cfg, "127.0.0.1:2379", err, errlen);
   return 0;
@@ -267,7 +283,8 @@ int lkv_bench_args_parse(lkv_bench_config_t *cfg, int argc, char **argv, char *e
   err[0] = '\0';
   if (argc < 1 || !argv[0])
     return fail(err, errlen,
-                "missing workload (one of put, range, txn-put, txn-mixed, watch, lease-keepalive)");
+                "missing workload (one of put, range, txn-put, txn-mixed, watch, lease-keepalive, receipt, "
+                "verify)");
   if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
     lkv_bench_args_usage(stdout);
     return LKV_BENCH_ARGS_HELP;

@@ -7,13 +7,18 @@
 #include <stdio.h>
 
 typedef enum {
-  LKV_BENCH_PUT,            /* KV.Put of one key */
-  LKV_BENCH_RANGE,          /* KV.Range of one key, linearizable or serializable */
-  LKV_BENCH_TXN_PUT,        /* KV.Txn with --txn-ops puts */
-  LKV_BENCH_TXN_MIXED,      /* KV.Txn, each one range or one put (--rw-ratio reads per write) */
-  LKV_BENCH_WATCH,          /* puts observed by --watchers watch streams: put-to-event latency */
-  LKV_BENCH_LEASE_KEEPALIVE /* LeaseKeepAlive round trips, one lease and stream per client */
+  LKV_BENCH_PUT,             /* KV.Put of one key */
+  LKV_BENCH_RANGE,           /* KV.Range of one key, linearizable or serializable */
+  LKV_BENCH_TXN_PUT,         /* KV.Txn with --txn-ops puts */
+  LKV_BENCH_TXN_MIXED,       /* KV.Txn, each one range or one put (--rw-ratio reads per write) */
+  LKV_BENCH_WATCH,           /* puts observed by --watchers watch streams: put-to-event latency */
+  LKV_BENCH_LEASE_KEEPALIVE, /* LeaseKeepAlive round trips, one lease and stream per client */
+  LKV_BENCH_RECEIPT,         /* ledgerkvpb.Ledger/GetReceipt of a random revision a signed head covers */
+  LKV_BENCH_VERIFY           /* receipts fetched once, then verified offline (no network while timed) */
 } lkv_bench_workload_t;
+
+/* verify: --key-space is lowered to this many receipts (each holds room for 65 proof hashes, ~2.3 KiB). */
+#define LKV_BENCH_VERIFY_MAX_RECEIPTS 10000
 
 typedef struct lkv_bench_endpoint_s {
   char *host; /* numeric address or name, without brackets */
@@ -32,7 +37,7 @@ typedef struct lkv_bench_config_s {
   double rate;          /* requests per second offered (open loop); 0: closed loop */
   size_t key_size;      /* bytes per key: the key number in decimal, zero-padded */
   size_t val_size;      /* bytes per value */
-  uint64_t key_space;   /* distinct keys */
+  uint64_t key_space;   /* distinct keys; verify: receipts to fetch (at most LKV_BENCH_VERIFY_MAX_RECEIPTS) */
   int sequential_keys;  /* key = request number mod key_space, instead of uniformly random */
   int serializable;     /* range: serializable instead of linearizable */
   double rw_ratio;      /* txn-mixed: reads per write */
@@ -50,7 +55,8 @@ typedef struct lkv_bench_config_s {
  * free with lkv_bench_args_free on success). Durations take a unit (ms, s, m, h; none means seconds).
  * Returns 0; LKV_BENCH_ARGS_HELP for -h/--help (cfg then needs no free); LKV_EINVAL with a one-line
  * explanation in err (errlen bytes, NUL-terminated) for an unknown workload or flag, a bad value, or an
- * inconsistent combination (e.g. --threads above --conns, --key-size too small for --key-space);
+ * inconsistent combination (e.g. --threads above --conns, --key-size too small for --key-space, verify
+ * with --rate or with more than one endpoint);
  * LKV_ENOMEM. */
 int lkv_bench_args_parse(lkv_bench_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
 

@@ -136,13 +136,12 @@ void lkv__bench_setup_failed(lkv__bench_thread_t *t, const char *fmt, ...) {
 
 /* ---- scheduling ---- */
 
-/* Claims the next request number, unless the run is stopping, past its deadline or out of requests. */
-static int claim(lkv__bench_thread_t *t, uint64_t now, uint64_t *ticket) {
+int lkv__bench_claim(lkv__bench_thread_t *t, uint64_t now, uint64_t *ticket) {
   const lkv__bench_shared_t *sh = t->sh;
   if (atomic_load_explicit(&t->sh->stop, memory_order_relaxed)) return 0;
   if (sh->deadline_ns && now >= sh->deadline_ns) return 0;
   uint64_t n = atomic_fetch_add_explicit(&t->sh->tickets, 1, memory_order_relaxed);
-  if (t->cfg->total && n >= t->cfg->total) return 0;
+  if (sh->total && n >= sh->total) return 0;
   *ticket = n;
   return 1;
 }
@@ -153,8 +152,19 @@ static void start_op(lkv__bench_client_t *c, uint64_t ticket, uint64_t due_ns) {
   c->start_ns = due_ns;
   t->n_busy++;
   t->stats.sent++;
-  int rv = t->cfg->workload == LKV_BENCH_LEASE_KEEPALIVE ? lkv__bench_issue_keepalive(c)
-                                                         : lkv__bench_issue_kv(c, ticket);
+  int rv;
+  switch (t->cfg->workload) {
+    case LKV_BENCH_LEASE_KEEPALIVE:
+      rv = lkv__bench_issue_keepalive(c);
+      break;
+    case LKV_BENCH_RECEIPT:
+    case LKV_BENCH_VERIFY:
+      rv = lkv__bench_issue_receipt(c, ticket);
+      break;
+    default:
+      rv = lkv__bench_issue_kv(c, ticket);
+      break;
+  }
   if (rv == 0) return;
   /* The client cannot send any more (its connection or stream is gone): it retires. */
   c->busy = 0;
@@ -199,7 +209,7 @@ static void dispatch(lkv__bench_thread_t *t) {
       t->bl_len--;
     } else {
       due = lkv__bench_now_ns();
-      if (t->exhausted || !claim(t, due, &ticket)) {
+      if (t->exhausted || !lkv__bench_claim(t, due, &ticket)) {
         t->exhausted = 1;
         return;
       }
@@ -226,7 +236,7 @@ static void generate(lkv__bench_thread_t *t, uint64_t now) {
     uint64_t due = t->sh->start_ns + (uint64_t)(slot * t->interval_ns);
     uint64_t ticket;
     if (due > now) return;
-    if (!claim(t, now, &ticket) || push_due(t, ticket, due) != 0) {
+    if (!lkv__bench_claim(t, now, &ticket) || push_due(t, ticket, due) != 0) {
       t->exhausted = 1;
       return;
     }
@@ -299,7 +309,10 @@ static void on_tick(void *ud) {
       }
       if (t->n_connected < t->n_conns) return;
       t->phase = LKV__PH_SETUP;
-      if (lkv__bench_setup_streams(t) != 0) return;
+      if ((t->cfg->workload == LKV_BENCH_RECEIPT || t->cfg->workload == LKV_BENCH_VERIFY
+               ? lkv__bench_setup_ledger(t)
+               : lkv__bench_setup_streams(t)) != 0)
+        return;
       /* fallthrough */
     case LKV__PH_SETUP:
       if (stop) {

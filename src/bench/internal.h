@@ -9,6 +9,7 @@
 
 #include "bench/args.h"
 #include "bench/stats.h"
+#include "ledger/receipt.h"
 #include "transport/grpc_client.h"
 
 /* State every thread shares; written by the main thread before it sets go, or atomic. */
@@ -21,9 +22,15 @@ typedef struct lkv__bench_shared_s {
   atomic_int go;                /* the load starts: start_ns and deadline_ns are set */
   uint64_t start_ns;            /* monotonic time the load started */
   uint64_t deadline_ns;         /* no request is sent from then on (0: none) */
+  uint64_t total;               /* the phase's request limit (0: none): --total, or verify's receipts */
+  uint64_t duration_ms;         /* the phase's time limit (0: none) */
   atomic_int puts_done;         /* watch: threads that sent all their puts */
   atomic_uint_fast64_t puts_ok; /* watch: puts acknowledged, over all threads */
   atomic_uint_fast64_t events;  /* watch: events received, over all threads */
+  int64_t rev_hi;               /* receipt, verify: revisions 2..rev_hi are covered by every thread's head */
+  lkv_ledger_receipt_t *receipts; /* verify: n_receipts receipts, slot i filled by fetch request i */
+  uint64_t n_receipts;
+  uint8_t trusted_key[LKV_LEDGER_KEY_LEN]; /* verify: the key the node's GetSignedTreeHead names */
 } lkv__bench_shared_t;
 
 typedef enum {
@@ -46,6 +53,7 @@ typedef struct lkv__bench_client_s {
   int is_read;               /* txn-mixed: the request in flight is a read */
   lkv_grpc_stream_t *stream; /* lease-keepalive: the client's keep-alive stream */
   int64_t lease_id;
+  uint64_t ticket; /* verify: the receipt slot the request in flight fills */
 } lkv__bench_client_t;
 
 /* watch: one watch stream. */
@@ -77,7 +85,11 @@ typedef struct lkv__bench_thread_s {
   int n_idle;
   lkv__bench_watcher_t *watchers;
   int n_watchers;
-  int setup_pending; /* lease grants or watch creations not answered yet */
+  int setup_pending; /* lease grants, watch creations or the ledger setup not finished yet */
+  int64_t rev_want;  /* receipt, verify: the store revision a signed head must cover before the load */
+  int64_t rev_head;  /* receipt, verify: the revision the head that does covers */
+  uint8_t head_key[LKV_LEDGER_KEY_LEN]; /* receipt, verify: that head's public key */
+  lkv_grpc_timer_t *poll;               /* receipt, verify: asks for the head again */
 
   /* Load generation. */
   int exhausted;      /* no more requests will be started */
@@ -117,6 +129,10 @@ void lkv__bench_thread_free(lkv__bench_thread_t *t);
 /* The thread body (pthread start routine; arg is the lkv__bench_thread_t). */
 void *lkv__bench_thread_main(void *arg);
 
+/* Claims the next request number into *ticket unless the run is stopping, past its deadline or out of
+ * requests (then returns 0). */
+int lkv__bench_claim(lkv__bench_thread_t *t, uint64_t now, uint64_t *ticket);
+
 /* Counts one operation's outcome (status 0 = success, latency from start_ns) in t's tally and progress. */
 void lkv__bench_record(lkv__bench_thread_t *t, int status, const char *message, uint64_t start_ns);
 
@@ -154,5 +170,22 @@ int lkv__bench_issue_keepalive(lkv__bench_client_t *c);
 
 /* Cancels the thread's watch and keep-alive streams (their on_close is ignored from now on). */
 void lkv__bench_teardown_streams(lkv__bench_thread_t *t);
+
+/* ---- ledger_ops.c ---- */
+
+/* Starts the receipt and verify workloads' setup on t (the store's revision, then a signed head covering
+ * it), counted in t->setup_pending. Returns 0 or a negative code (setup failed; the reason is in t->abort).
+ */
+int lkv__bench_setup_ledger(lkv__bench_thread_t *t);
+
+/* Sends GetReceipt for ticket on client c (receipt: a random covered revision; verify: the ticket's share
+ * of the covered revisions, its receipt kept in the shared slot). Returns 0 or the client's error. */
+int lkv__bench_issue_receipt(lkv__bench_client_t *c, uint64_t ticket);
+
+/* ---- verify.c ---- */
+
+/* The verify phase's thread body (pthread start routine; arg is the lkv__bench_thread_t): counts itself
+ * ready, waits for go, then verifies the shared receipts round-robin until the phase's limit. */
+void *lkv__bench_verify_main(void *arg);
 
 #endif

@@ -2,6 +2,7 @@
 #include "bench/report.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 #include "common/error.h"
 
@@ -32,6 +33,10 @@ static const char *op_noun(const lkv_bench_config_t *cfg) {
       return "events";
     case LKV_BENCH_LEASE_KEEPALIVE:
       return "keepalives";
+    case LKV_BENCH_RECEIPT:
+      return "receipts";
+    case LKV_BENCH_VERIFY:
+      return "verifications";
     default:
       return "requests";
   }
@@ -49,6 +54,9 @@ static void json_string(FILE *f, const char *s) {
   }
   fputc('"', f);
 }
+
+/* What one verification is: the text report says it in words, the JSON report names it. */
+#define VERIFY_INCLUDES "leaf hash, inclusion proof, Ed25519 signature"
 
 static int finish(FILE *f) {
   return fflush(f) == 0 && !ferror(f) ? 0 : LKV_EIO;
@@ -69,9 +77,25 @@ int lkv_bench_report_text(FILE *f, const lkv_bench_config_t *cfg, const lkv_benc
   fprintf(f, ", %d conns, %d clients, %d threads\n", cfg->conns, cfg->clients, cfg->threads);
   if (r->aborted) fprintf(f, "  ABORTED: %s\n", r->aborted);
   if (r->interrupted) fprintf(f, "  interrupted: partial results\n");
-  fprintf(f, "  %llu %s ok, %llu failed, %llu requests sent in %.3f s\n", (unsigned long long)s->ok,
-          op_noun(cfg), (unsigned long long)lkv_bench_stats_errors(s), (unsigned long long)s->sent,
-          r->elapsed_s);
+  int verify = cfg->workload == LKV_BENCH_VERIFY;
+  fprintf(f, "  %llu %s ok, %llu failed, %llu %s in %.3f s\n", (unsigned long long)s->ok, op_noun(cfg),
+          (unsigned long long)lkv_bench_stats_errors(s), (unsigned long long)s->sent,
+          verify ? "attempted" : "requests sent", r->elapsed_s);
+  if (cfg->workload == LKV_BENCH_RECEIPT && r->revision) {
+    fprintf(f, "  revisions drawn uniformly from 2..%lld (covered by a signed head)\n",
+            (long long)r->revision);
+  }
+  if (verify) {
+    fprintf(f,
+            "  %llu receipts fetched (revisions spread over 2..%lld), verified offline with the node's key\n"
+            "  one verification = %s: leaf_index < tree size, the leaf hash\n"
+            "  from its components, the proof's SHA-256 hashes up to the head's root, the head's signature\n",
+            (unsigned long long)r->receipts, (long long)r->revision, VERIFY_INCLUDES);
+    fprintf(f, "  verifications/s per thread (one core each while threads <= %ld online CPUs):",
+            sysconf(_SC_NPROCESSORS_ONLN));
+    for (int i = 0; i < r->n_threads; i++) fprintf(f, " %.1f", r->thread_ops_per_s[i]);
+    fputc('\n', f);
+  }
   if (cfg->workload == LKV_BENCH_TXN_MIXED) {
     fprintf(f, "  reads %llu, writes %llu\n", (unsigned long long)s->reads, (unsigned long long)s->writes);
   }
@@ -113,6 +137,11 @@ int lkv_bench_report_json(FILE *f, const lkv_bench_config_t *cfg, const lkv_benc
       cfg->rate, cfg->key_size, cfg->val_size, (unsigned long long)cfg->key_space,
       cfg->sequential_keys ? "true" : "false", cfg->serializable ? "serializable" : "linearizable",
       cfg->rw_ratio, cfg->txn_ops, cfg->watchers, (long long)cfg->lease_ttl);
+  fprintf(f, "\"revision\":%lld,\"receipts\":%llu,\"online_cpus\":%ld,\"thread_ops_per_s\":[",
+          (long long)r->revision, (unsigned long long)r->receipts, sysconf(_SC_NPROCESSORS_ONLN));
+  for (int i = 0; i < r->n_threads; i++) fprintf(f, "%s%.3f", i ? "," : "", r->thread_ops_per_s[i]);
+  fprintf(f, "],\"verification\":%s,",
+          cfg->workload == LKV_BENCH_VERIFY ? "\"" VERIFY_INCLUDES "\"" : "null");
   fprintf(f,
           "\"unit\":\"%s\",\"elapsed_s\":%.6f,\"sent\":%llu,\"ok\":%llu,\"errors\":%llu,\"reads\":%llu,"
           "\"writes\":%llu,\"puts_ok\":%llu,\"ops_per_s\":%.3f,\"interrupted\":%s,\"aborted\":",

@@ -57,6 +57,7 @@ uint64_t lkv_bench_stats_errors(const lkv_bench_stats_t *s) {
 const char *lkv_bench_outcome_name(int outcome) {
   if (outcome == LKV_BENCH_BAD_RESPONSE) return "BAD_RESPONSE";
   if (outcome == LKV_BENCH_MISSING_EVENT) return "MISSING_EVENT";
+  if (outcome == LKV_BENCH_BAD_RECEIPT) return "BAD_RECEIPT";
   return lkv_grpc_status_name(outcome);
 }
 
@@ -69,4 +70,6 @@ void lkv_bench_result_free(lkv_bench_result_t *r) {
   lkv_bench_stats_free(&r->stats);
   free(r->aborted);
   r->aborted = NULL;
+  free(r->thread_ops_per_s);
+  r->thread_ops_per_s = NULL;
 }

@@ -11,7 +11,8 @@
 enum {
   LKV_BENCH_BAD_RESPONSE = 17,  /* an OK answer that could not be decoded or made no sense */
   LKV_BENCH_MISSING_EVENT = 18, /* watch: an event for a successful put never arrived */
-  LKV_BENCH_N_OUTCOMES = 19
+  LKV_BENCH_BAD_RECEIPT = 19,   /* verify: a receipt that does not verify */
+  LKV_BENCH_N_OUTCOMES = 20
 };
 
 /* The latency histogram tracks up to one hour, in nanoseconds. */
@@ -34,6 +35,10 @@ typedef struct lkv_bench_result_s {
   double elapsed_s; /* from the start of the load to the last completion */
   int interrupted;  /* stopped early by a signal */
   char *aborted;    /* why the run could not proceed (connect failure, setup failure), or NULL; owned */
+  double *thread_ops_per_s; /* n_threads entries: each thread's successes over its own elapsed time; owned */
+  int n_threads;
+  int64_t revision;  /* receipt, verify: receipts were asked for revisions 2..revision (0: not known) */
+  uint64_t receipts; /* verify: receipts fetched (and verified round-robin) */
 } lkv_bench_result_t;
 
 /* Prepares an empty tally. Returns 0 or LKV_ENOMEM (s then needs no free). */
@@ -55,7 +60,8 @@ int lkv_bench_stats_merge(lkv_bench_stats_t *dst, const lkv_bench_stats_t *src);
 /* Failed operations over all outcomes. */
 uint64_t lkv_bench_stats_errors(const lkv_bench_stats_t *s);
 
-/* The name of an outcome: gRPC status names ("UNAVAILABLE"), "BAD_RESPONSE", "MISSING_EVENT". Static. */
+/* The name of an outcome: gRPC status names ("UNAVAILABLE"), "BAD_RESPONSE", "MISSING_EVENT",
+ * "BAD_RECEIPT". Static. */
 const char *lkv_bench_outcome_name(int outcome);
 
 /* Prepares / releases a result (stats included). lkv_bench_result_init returns 0 or LKV_ENOMEM. */

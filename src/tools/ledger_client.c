@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/receipt_pb.h"
 #include "common/error.h"
-#include "ledgerkv.pb-c.h"
 #include "tools/ledger_cmd.h"
 #include "tools/receipt_json.h"
 #include "transport/grpc_client.h"
@@ -72,49 +72,14 @@ static int parse_endpoint(const char *s, char *host, size_t cap, int *port) {
   return 0;
 }
 
-static void copy_head(const Ledgerkvpb__SignedTreeHead *pb, lkv_ledger_signed_head_t *h, int *ok) {
-  memset(h, 0, sizeof(*h));
-  if (!pb || pb->root.len != LKV_MERKLE_HASH_LEN || pb->public_key.len != LKV_LEDGER_KEY_LEN ||
-      pb->signature.len != LKV_LEDGER_SIG_LEN) {
-    *ok = 0;
-    return;
-  }
-  h->head.tree_size = pb->tree_size;
-  memcpy(h->head.root.b, pb->root.data, LKV_MERKLE_HASH_LEN);
-  h->head.revision = pb->revision;
-  h->head.timestamp_ms = pb->timestamp_ms;
-  memcpy(h->public_key, pb->public_key.data, LKV_LEDGER_KEY_LEN);
-  memcpy(h->signature, pb->signature.data, LKV_LEDGER_SIG_LEN);
-}
-
-static int copy_proof(ProtobufCBinaryData *in, size_t n, lkv_merkle_proof_t *out) {
-  if (n > LKV_MERKLE_PROOF_MAX) return 0;
-  out->n = n;
-  for (size_t i = 0; i < n; i++) {
-    if (in[i].len != LKV_MERKLE_HASH_LEN) return 0;
-    memcpy(out->h[i].b, in[i].data, LKV_MERKLE_HASH_LEN);
-  }
-  return 1;
-}
-
 /* Prints the decoded response of the call made; returns the exit status. */
 static int print_receipt(const result_t *r) {
   Ledgerkvpb__ReceiptResponse *m = ledgerkvpb__receipt_response__unpack(NULL, r->len, r->resp);
   if (!m) return 1;
   lkv_ledger_receipt_t rc;
-  memset(&rc, 0, sizeof(rc));
-  int ok = m->write_set_digest.len == LKV_LEDGER_DIGEST_LEN && m->claims_digest.len == LKV_LEDGER_DIGEST_LEN;
-  if (ok) {
-    rc.leaf.kind = (lkv_ledger_kind_t)m->kind;
-    rc.leaf.revision = m->revision;
-    memcpy(rc.leaf.ws_digest, m->write_set_digest.data, LKV_LEDGER_DIGEST_LEN);
-    memcpy(rc.leaf.claims, m->claims_digest.data, LKV_LEDGER_DIGEST_LEN);
-    rc.leaf_index = m->leaf_index;
-    ok = copy_proof(m->proof, m->n_proof, &rc.proof);
-    copy_head(m->head, &rc.sth, &ok);
-  }
+  int bad = lkv_bench_receipt_from_pb(m, &rc);
   ledgerkvpb__receipt_response__free_unpacked(m, NULL);
-  if (!ok) return 1;
+  if (bad) return 1;
   lkv_receipt_json_write(stdout, &rc);
   return 0;
 }
@@ -124,10 +89,9 @@ static int print_head_response(const result_t *r) {
       ledgerkvpb__signed_tree_head_response__unpack(NULL, r->len, r->resp);
   if (!m) return 1;
   lkv_ledger_signed_head_t h;
-  int ok = 1;
-  copy_head(m->head, &h, &ok);
+  int bad = lkv_bench_head_from_pb(m->head, &h);
   ledgerkvpb__signed_tree_head_response__free_unpacked(m, NULL);
-  if (!ok) return 1;
+  if (bad) return 1;
   lkv_receipt_json_write_head(stdout, &h);
   fputc('\n', stdout);
   return 0;
@@ -138,7 +102,7 @@ static int print_consistency(const result_t *r) {
       ledgerkvpb__consistency_proof_response__unpack(NULL, r->len, r->resp);
   if (!m) return 1;
   lkv_merkle_proof_t p;
-  int ok = copy_proof(m->proof, m->n_proof, &p);
+  int ok = lkv_bench_proof_from_pb(m->proof, m->n_proof, &p) == 0;
   if (ok) {
     printf("{\"old_size\": %" PRIu64 ", \"new_size\": %" PRIu64 ", \"proof\": ", m->old_size, m->new_size);
     lkv_receipt_json_write_proof(stdout, &p);

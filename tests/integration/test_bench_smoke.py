@@ -1,5 +1,6 @@
 """Smoke runs of `ledgerkv bench` (seconds, no performance thresholds): against ledgerkv, every workload
-against Debian's etcd (the tool must work with any etcd-API server), the JSON report's shape, usage errors.
+against Debian's etcd (the tool must work with any etcd-API server), the JSON report's shape, usage errors,
+and the ledger workloads (receipt, verify) against ledgerkv with and without its ledger.
 """
 import json
 import subprocess
@@ -86,6 +87,54 @@ def test_open_loop_against_etcd(etcd):
     rep = bench_json(etcd.endpoint, "put", "--total", 200, "--rate", 1000, "--clients", 8)
     assert rep["ok"] == 200 and rep["rate"] == 1000
     assert rep["elapsed_s"] >= 0.19  # 200 requests offered at 1000/s
+
+
+def test_receipt_against_ledgerkv(ledgerkv):
+    bench_json(ledgerkv.endpoint, "put", "--total", 100, "--clients", 4, "--key-space", 100)
+    rep = bench_json(ledgerkv.endpoint, "receipt", "--total", 300, "--clients", 4, "--conns", 2,
+                     "--threads", 2)
+    assert_well_formed(rep, "receipt")
+    assert rep["ok"] == 300 and rep["errors"] == 0, rep["first_errors"]
+    assert rep["unit"] == "receipts"
+    assert rep["revision"] >= 101  # the 100 puts are covered by a signed head before the load starts
+
+
+def test_receipt_open_loop_on_empty_store(server_factory):
+    # An empty store has nothing to have a receipt for: the setup writes one key first.
+    srv = server_factory.start()
+    rep = bench_json(srv.endpoint, "receipt", "--total", 50, "--rate", 500, "--clients", 2)
+    assert rep["ok"] == 50 and rep["errors"] == 0, rep["first_errors"]
+    assert rep["revision"] == 2
+
+
+def test_verify_against_ledgerkv(ledgerkv):
+    bench_json(ledgerkv.endpoint, "put", "--total", 100, "--clients", 4, "--key-space", 100)
+    rep = bench_json(ledgerkv.endpoint, "verify", "--key-space", 40, "--total", 2000, "--threads", 2,
+                     "--conns", 2, "--clients", 4)
+    assert_well_formed(rep, "verify")
+    assert rep["ok"] == 2000 and rep["sent"] == 2000 and rep["errors"] == 0, rep["first_errors"]
+    assert rep["receipts"] == 40 and rep["unit"] == "verifications"
+    assert rep["verification"] == "leaf hash, inclusion proof, Ed25519 signature"
+    assert len(rep["thread_ops_per_s"]) == 2 and all(r > 0 for r in rep["thread_ops_per_s"])
+    text = bench(ledgerkv.endpoint, "verify", "--key-space", 10, "--total", 100, check_rc=0).stdout
+    assert "one verification = leaf hash, inclusion proof, Ed25519 signature" in text
+    assert "verifications/s per thread" in text
+
+
+@pytest.mark.parametrize("workload", ["receipt", "verify"])
+def test_ledger_workloads_without_ledger(server_factory, workload):
+    srv = server_factory.start(args=["--ledger=false"])
+    rep = bench_json(srv.endpoint, workload, "--total", 10, check_rc=1)
+    assert rep["ok"] == 0 and rep["errors"] == 1
+    assert rep["errors_by_status"] == {"UNIMPLEMENTED": 1}
+    assert rep["aborted"].startswith("GetSignedTreeHead: UNIMPLEMENTED")
+
+
+def test_receipt_against_etcd(etcd):
+    # etcd has no Ledger service: the setup reaches GetSignedTreeHead and reports etcd's answer.
+    rep = bench_json(etcd.endpoint, "receipt", "--total", 10, check_rc=1)
+    assert rep["ok"] == 0 and rep["errors_by_status"] == {"UNIMPLEMENTED": 1}
+    assert rep["aborted"].startswith("GetSignedTreeHead: UNIMPLEMENTED")
 
 
 def test_usage_error(ledgerkv):

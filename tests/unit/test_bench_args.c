@@ -81,8 +81,9 @@ static void test_every_flag(void **state) {
 
 static void test_workloads(void **state) {
   (void)state;
-  static const char *names[] = {"put", "range", "txn-put", "txn-mixed", "watch", "lease-keepalive"};
-  for (int w = 0; w < 6; w++) {
+  static const char *names[] = {"put",   "range",           "txn-put", "txn-mixed",
+                                "watch", "lease-keepalive", "receipt", "verify"};
+  for (int w = 0; w < 8; w++) {
     lkv_bench_config_t cfg;
     char err[256];
     assert_int_equal(PARSE(&cfg, err, (char *)names[w]), 0);
@@ -162,6 +163,32 @@ static void test_errors(void **state) {
   expect_error(PARSE(&cfg, err, "put", "--endpoints", "127.0.0.1:1", "--bogus"), err, "--bogus");
 }
 
+/* receipt takes every flag, open loop included; verify keeps its receipts bounded and refuses what cannot
+ * apply to an offline, single-key check. */
+static void test_ledger_workloads(void **state) {
+  (void)state;
+  lkv_bench_config_t cfg;
+  char err[256];
+  assert_int_equal(PARSE(&cfg, err, "receipt", "--endpoints", "127.0.0.1:1,127.0.0.2:2", "--rate", "500",
+                         "--conns", "2", "--clients", "8", "--threads", "2", "--duration", "3s"),
+                   0);
+  assert_int_equal(cfg.workload, LKV_BENCH_RECEIPT);
+  assert_true(cfg.rate == 500);
+  assert_int_equal(cfg.n_endpoints, 2);
+  lkv_bench_args_free(&cfg);
+  assert_int_equal(PARSE(&cfg, err, "verify", "--threads", "2", "--conns", "2", "--clients", "2"), 0);
+  assert_int_equal(cfg.workload, LKV_BENCH_VERIFY);
+  assert_int_equal(cfg.key_space, LKV_BENCH_VERIFY_MAX_RECEIPTS); /* the default 100000, lowered */
+  assert_int_equal(cfg.total, 10000);
+  lkv_bench_args_free(&cfg);
+  assert_int_equal(PARSE(&cfg, err, "verify", "--key-space", "64", "--duration", "1s"), 0);
+  assert_int_equal(cfg.key_space, 64);
+  assert_int_equal(cfg.total, 0);
+  lkv_bench_args_free(&cfg);
+  expect_error(PARSE(&cfg, err, "verify", "--rate", "100"), err, "--rate does not apply");
+  expect_error(PARSE(&cfg, err, "verify", "--endpoints", "127.0.0.1:1,127.0.0.1:2"), err, "one endpoint");
+}
+
 /* Key-size limits follow the key space: 10 keys fit in 1 digit, 11 do not. */
 static void test_key_size_edges(void **state) {
   (void)state;
@@ -182,10 +209,11 @@ static void test_help(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_defaults),       cmocka_unit_test(test_every_flag),
-      cmocka_unit_test(test_workloads),      cmocka_unit_test(test_duration_only),
-      cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_errors),
-      cmocka_unit_test(test_key_size_edges), cmocka_unit_test(test_help),
+      cmocka_unit_test(test_defaults),         cmocka_unit_test(test_every_flag),
+      cmocka_unit_test(test_workloads),        cmocka_unit_test(test_duration_only),
+      cmocka_unit_test(test_parse_duration),   cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_key_size_edges),   cmocka_unit_test(test_help),
+      cmocka_unit_test(test_ledger_workloads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

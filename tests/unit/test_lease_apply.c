@@ -98,7 +98,7 @@ static const char *leases_of(lkvt_store_t *ts, keys_t *k) {
 static void test_grant(void **state) {
   lkvt_store_t *ts = lkvt_fix_store(state);
   keys_t k;
-  Etcdserverpb__LeaseGrantResponse *r;
+  Etcdserverpb__LeaseGrantResponse *r = NULL;
   assert_int_equal(do_grant(ts, 7, 30, &r), 0);
   assert_int_equal(r->id, 7);
   assert_int_equal(r->ttl, 30);
