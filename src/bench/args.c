@@ -43,6 +43,8 @@ static const flag_t flags[] = {
     {"sequential-keys", F_BOOL, OFF(sequential_keys), 0, 0, "keys in order instead of random"},
     {"consistency", F_CONSISTENCY, OFF(serializable), 0, 0,
      "range: l[inearizable] or s[erializable] (default l)"},
+    {"range-keys", F_U64, OFF(range_keys), 1, 1e15,
+     "range: consecutive keys per request, a list like kube-apiserver's (default 1)"},
     {"rw-ratio", F_DOUBLE, OFF(rw_ratio), 0, 1e6, "txn-mixed: reads per write (default 1)"},
     {"txn-ops", F_INT, OFF(txn_ops), 1, 10000, "txn-put: puts per transaction (default 1)"},
     {"watchers", F_INT, OFF(watchers), 1, 1000000, "watch: watch streams (default 10)"},
@@ -237,6 +239,7 @@ static void set_defaults(lkv_bench_config_t *cfg) {
   cfg->key_space = 100000;
   cfg->rw_ratio = 1;
   cfg->txn_ops = 1;
+  cfg->range_keys = 1;
   cfg->watchers = 10;
   cfg->lease_ttl = 30;
   cfg->progress = 1;
@@ -261,6 +264,10 @@ static int check(lkv_bench_config_t *cfg, char *err, size_t errlen) {
   if (cfg->workload == LKV_BENCH_TXN_PUT && (uint64_t)cfg->txn_ops > cfg->key_space) {
     return fail(err, errlen, "--txn-ops (%d) must not exceed --key-space: a txn may not put one key twice",
                 cfg->txn_ops);
+  }
+  if (cfg->range_keys > 1 && cfg->range_keys >= cfg->key_space) {
+    return fail(err, errlen, "--range-keys (%llu) must be below --key-space (%llu)",
+                (unsigned long long)cfg->range_keys, (unsigned long long)cfg->key_space);
   }
   if (cfg->workload == LKV_BENCH_WATCH && cfg->val_size < 8) {
     return fail(err, errlen, "watch: --val-size must be at least 8 (values carry the send time)");

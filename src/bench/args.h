@@ -8,7 +8,7 @@
 
 typedef enum {
   LKV_BENCH_PUT,             /* KV.Put of one key */
-  LKV_BENCH_RANGE,           /* KV.Range of one key, linearizable or serializable */
+  LKV_BENCH_RANGE,           /* KV.Range of --range-keys consecutive keys, linearizable or serializable */
   LKV_BENCH_TXN_PUT,         /* KV.Txn with --txn-ops puts */
   LKV_BENCH_TXN_MIXED,       /* KV.Txn, each one range or one put (--rw-ratio reads per write) */
   LKV_BENCH_WATCH,           /* puts observed by --watchers watch streams: put-to-event latency */
@@ -40,6 +40,7 @@ typedef struct lkv_bench_config_s {
   uint64_t key_space;   /* distinct keys; verify: receipts to fetch (at most LKV_BENCH_VERIFY_MAX_RECEIPTS) */
   int sequential_keys;  /* key = request number mod key_space, instead of uniformly random */
   int serializable;     /* range: serializable instead of linearizable */
+  uint64_t range_keys;  /* range: consecutive keys per request, [key, key + range_keys); below key_space */
   double rw_ratio;      /* txn-mixed: reads per write */
   int txn_ops;          /* txn-put: puts per transaction */
   int watchers;         /* watch: watch streams, each watching every bench key */

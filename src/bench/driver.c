@@ -64,7 +64,7 @@ int lkv__bench_thread_init(lkv__bench_thread_t *t, lkv__bench_shared_t *sh, int 
   t->clients = calloc((size_t)t->n_clients, sizeof(*t->clients));
   t->idle = calloc((size_t)t->n_clients, sizeof(*t->idle));
   t->watchers = calloc((size_t)t->n_watchers + 1, sizeof(*t->watchers));
-  t->key = malloc(cfg->key_size);
+  t->key = malloc(2 * cfg->key_size);
   t->value = malloc(cfg->val_size + 1);
   if (!t->conns || !t->clients || !t->idle || !t->watchers || !t->key || !t->value) goto err_after_init;
   for (size_t i = 0; i < cfg->val_size; i++) t->value[i] = (uint8_t)('a' + lkv__bench_random(t, 26));

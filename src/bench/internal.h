@@ -106,7 +106,7 @@ typedef struct lkv__bench_thread_s {
   uint64_t rng;
   uint8_t *buf; /* request encoding scratch */
   size_t buf_cap;
-  char *key;      /* key_size bytes */
+  char *key;      /* 2 x key_size bytes: a key, then room for a range's end */
   uint8_t *value; /* val_size bytes */
   char abort[256];
 

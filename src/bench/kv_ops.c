@@ -115,6 +115,15 @@ int lkv__bench_issue_kv(lkv__bench_client_t *c, uint64_t ticket) {
     case LKV_BENCH_RANGE: {
       Etcdserverpb__RangeRequest range;
       etcdserverpb__range_request__init(&range);
+      uint64_t span = t->cfg->range_keys;
+      if (span > 1) { /* the start is drawn so that the end stays a key of the key space */
+        size_t ks = t->cfg->key_size;
+        keyno %= t->cfg->key_space - span;
+        lkv__bench_make_key(t, keyno + span);
+        memcpy(t->key + ks, t->key, ks);
+        range.range_end.data = (uint8_t *)t->key + ks;
+        range.range_end.len = ks;
+      }
       lkv__bench_make_key(t, keyno);
       range.key.data = (uint8_t *)t->key;
       range.key.len = t->cfg->key_size;

@@ -132,11 +132,12 @@ int lkv_bench_report_json(FILE *f, const lkv_bench_config_t *cfg, const lkv_benc
       f,
       "],\"conns\":%d,\"clients\":%d,\"threads\":%d,\"total\":%llu,\"duration_s\":%.3f,\"rate\":%.3f,"
       "\"key_size\":%zu,\"val_size\":%zu,\"key_space\":%llu,\"sequential_keys\":%s,\"consistency\":\"%s\","
-      "\"rw_ratio\":%g,\"txn_ops\":%d,\"watchers\":%d,\"lease_ttl\":%lld,",
+      "\"range_keys\":%llu,\"rw_ratio\":%g,\"txn_ops\":%d,\"watchers\":%d,\"lease_ttl\":%lld,",
       cfg->conns, cfg->clients, cfg->threads, (unsigned long long)cfg->total, (double)cfg->duration_ms / 1e3,
       cfg->rate, cfg->key_size, cfg->val_size, (unsigned long long)cfg->key_space,
       cfg->sequential_keys ? "true" : "false", cfg->serializable ? "serializable" : "linearizable",
-      cfg->rw_ratio, cfg->txn_ops, cfg->watchers, (long long)cfg->lease_ttl);
+      (unsigned long long)cfg->range_keys, cfg->rw_ratio, cfg->txn_ops, cfg->watchers,
+      (long long)cfg->lease_ttl);
   fprintf(f, "\"revision\":%lld,\"receipts\":%llu,\"online_cpus\":%ld,\"thread_ops_per_s\":[",
           (long long)r->revision, (unsigned long long)r->receipts, sysconf(_SC_NPROCESSORS_ONLN));
   for (int i = 0; i < r->n_threads; i++) fprintf(f, "%s%.3f", i ? "," : "", r->thread_ops_per_s[i]);

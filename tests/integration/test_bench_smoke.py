@@ -66,6 +66,7 @@ def test_text_report(ledgerkv):
     ("put", [], 1),
     ("range", ["--consistency", "l"], 1),
     ("range", ["--consistency", "s"], 1),
+    ("range", ["--range-keys", 10, "--key-space", 100], 1),
     ("txn-put", ["--txn-ops", 3], 1),
     ("txn-mixed", ["--rw-ratio", 2], 1),
     ("watch", ["--watchers", 3], 3),

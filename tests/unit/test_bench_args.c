@@ -103,6 +103,10 @@ static void test_duration_only(void **state) {
   lkv_bench_args_free(&cfg);
   assert_int_equal(PARSE(&cfg, err, "range", "--consistency", "linearizable"), 0);
   assert_int_equal(cfg.serializable, 0);
+  assert_int_equal(cfg.range_keys, 1);
+  lkv_bench_args_free(&cfg);
+  assert_int_equal(PARSE(&cfg, err, "range", "--range-keys", "500", "--key-space", "1000"), 0);
+  assert_int_equal(cfg.range_keys, 500);
   lkv_bench_args_free(&cfg);
 }
 
@@ -152,6 +156,7 @@ static void test_errors(void **state) {
   expect_error(PARSE(&cfg, err, "put", "--key-size", "3", "--key-space", "10000"), err, "needs 4 digits");
   expect_error(PARSE(&cfg, err, "txn-put", "--txn-ops", "5", "--key-space", "4"), err, "--txn-ops");
   expect_error(PARSE(&cfg, err, "watch", "--val-size", "4"), err, "at least 8");
+  expect_error(PARSE(&cfg, err, "range", "--range-keys", "1000", "--key-space", "1000"), err, "--range-keys");
   expect_error(PARSE(&cfg, err, "put", "--endpoints", "https://127.0.0.1:2379"), err, "only http://");
   expect_error(PARSE(&cfg, err, "put", "--endpoints", "127.0.0.1"), err, "expected host:port");
   expect_error(PARSE(&cfg, err, "put", "--endpoints", "127.0.0.1:0"), err, "port in 1..65535");
