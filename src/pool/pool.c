@@ -16,6 +16,7 @@ struct lkv_pool_s {
   lkv_pool_ctl_t ctl;
   const char *root;
   int period_ms;
+  int neighbour_aware;
   int running; /* the thread was started and not yet joined */
   pthread_t thread;
   pthread_mutex_t mu; /* guards stop */
@@ -50,7 +51,11 @@ static void *controller_main(void *arg) {
   lkv_cpu_sample_t prev, cur;
   int have_prev = lkv_cpu_sample_read(p->root, &prev) == 0;
   for (unsigned n = 1; !wait_period(p); n++) {
-    if (n % LKV__POOL_BUDGET_EVERY == 0) p->ctl.budget = read_budget(p);
+    if (n % LKV__POOL_BUDGET_EVERY == 0) {
+      p->ctl.budget = read_budget(p);
+      if (!p->neighbour_aware) lkv_cpu_gate_set_limit(&p->gate, p->ctl.budget);
+    }
+    if (!p->neighbour_aware) continue;
     if (lkv_cpu_sample_read(p->root, &cur) != 0) continue; /* keep the last decision */
     if (have_prev) lkv_cpu_gate_set_limit(&p->gate, lkv_pool_ctl_step(&p->ctl, &prev, &cur));
     prev = cur;
@@ -70,7 +75,8 @@ int lkv_pool_start(lkv_pool_t **out, const lkv_pool_options_t *opts) {
   if (pthread_cond_init(&p->wake, NULL) != 0) goto err_after_mutex;
   lkv_pool_ctl_init(&p->ctl, opts->workers, opts->workers, opts->overcommit);
   p->ctl.budget = read_budget(p);
-  if (opts->neighbour_aware) {
+  p->neighbour_aware = opts->neighbour_aware != 0;
+  if (opts->neighbour_aware || opts->follow_budget) {
     if (pthread_create(&p->thread, NULL, controller_main, p) != 0) goto err_after_cond;
     p->running = 1;
   }

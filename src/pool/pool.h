@@ -9,12 +9,14 @@
  * The pool does not own the worker threads (the transport's loop threads are the workers); it owns the
  * gate they pass before each round of work, and a small thread that every period samples the CPU clocks,
  * re-reads the CPU budget (quotas change at run time) and sets the gate's limit from lkv_pool_ctl_step.
- * With neighbour awareness off the gate stays open and no thread runs.
+ * Without neighbour awareness it only follows the budget (a quota lowered at run time parks the workers
+ * beyond it); with neither the gate stays open and no thread runs.
  */
 
 typedef struct lkv_pool_options_s {
   int workers;         /* worker threads that will use the gate, >= 1 */
-  int neighbour_aware; /* 0: never park workers (the gate stays open) */
+  int neighbour_aware; /* 1: park workers while neighbours use the CPUs of the budget (controller.h) */
+  int follow_budget;   /* 1: park workers beyond the CPU budget, re-read every 10 periods */
   int period_ms;       /* sampling period; <= 0 means LKV_POOL_DEFAULT_PERIOD_MS */
   double overcommit;   /* see lkv_pool_ctl_t; < 1.0 means 1.0 */
   const char *root;    /* filesystem root for /proc and cgroups; NULL means "/" */
@@ -24,8 +26,8 @@ typedef struct lkv_pool_options_s {
 
 typedef struct lkv_pool_s lkv_pool_t;
 
-/* Creates the gate and, when neighbour-aware, starts the controller thread. Returns 0 and sets *out, or
- * LKV_EINVAL / LKV_ENOMEM. */
+/* Creates the gate (limit: every worker) and, when neighbour-aware or following the budget, starts the
+ * controller thread. Returns 0 and sets *out, or LKV_EINVAL / LKV_ENOMEM. */
 int lkv_pool_start(lkv_pool_t **out, const lkv_pool_options_t *opts);
 
 /* The gate workers pass; valid until lkv_pool_stop. */

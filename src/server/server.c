@@ -94,7 +94,7 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
       .max_recv_msg_bytes = cfg->max_request_bytes + LKV_GRPC_OVERHEAD_BYTES,
       .tick_ms = LKV_WATCH_TICK_MS,
   };
-  if (cfg->cpu_neighbour_aware) {
+  if (cfg->cpu_neighbour_aware || cfg->worker_threads == 0) { /* a pinned count runs without the gate */
     topts.gate.arg = lkv_pool_gate(s->pool);
     topts.gate.enter = gate_enter;
     topts.gate.leave = gate_leave;
@@ -185,6 +185,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   }
   lkv_pool_options_t popts = {.workers = s->threads,
                               .neighbour_aware = cfg->cpu_neighbour_aware,
+                              .follow_budget = cfg->worker_threads == 0,
                               .period_ms = (int)cfg->cpu_sample_ms,
                               .overcommit = cfg->cpu_overcommit_percent / 100.0};
   rc = lkv_pool_start(&s->pool, &popts);

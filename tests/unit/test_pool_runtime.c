@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "pool/cpu_budget.h"
@@ -103,10 +105,38 @@ static void test_not_neighbour_aware_stays_open(void **state) {
   assert_int_equal(lkv_pool_start(&p, &bad) < 0, 1);
 }
 
+/* Without neighbour awareness the pool still follows the budget: a quota lowered at run time (here in a
+ * fixture cgroup v2 tree) parks the workers beyond it, and raising it wakes them. */
+static void test_follows_a_quota_changed_at_run_time(void **state) {
+  (void)state;
+  if (lkv_cpu_budget_affinity() < 2) skip(); /* the budget could not exceed one CPU */
+  char path[512];
+  snprintf(path, sizeof(path), "%s/sys", root);
+  mkdir(path, 0700);
+  snprintf(path, sizeof(path), "%s/sys/fs", root);
+  mkdir(path, 0700);
+  snprintf(path, sizeof(path), "%s/sys/fs/cgroup", root);
+  mkdir(path, 0700);
+  put_file("proc/self/mountinfo", "30 22 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+  put_file("proc/self/cgroup", "0::/\n");
+  put_file("sys/fs/cgroup/cpu.max", "max 100000\n");
+  lkv_pool_t *p;
+  lkv_pool_options_t o = {.workers = 2, .follow_budget = 1, .period_ms = 5, .root = root};
+  assert_int_equal(lkv_pool_start(&p, &o), 0);
+  assert_int_equal(lkv_pool_active(p), 2);
+  put_file("sys/fs/cgroup/cpu.max", "100000 100000\n");
+  assert_true(drive_until(p, 1, 0, 200)); /* neighbours do not matter: the quota does */
+  put_file("sys/fs/cgroup/cpu.max", "200000 100000\n");
+  assert_true(drive_until(p, 2, 0, 200));
+  lkv_pool_stop(p);
+  lkv_pool_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_parks_under_neighbours_and_wakes_after, setup, teardown),
       cmocka_unit_test_setup_teardown(test_not_neighbour_aware_stays_open, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_follows_a_quota_changed_at_run_time, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
