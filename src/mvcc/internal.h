@@ -110,6 +110,10 @@ int lkv__unsynced_write(const char *db_dir, const lkv__unsynced_t *m);
 /* Removes the marker durably; 0 when there was none. Only after the store was flushed. */
 int lkv__unsynced_remove(const char *db_dir);
 
+/* Flushes LMDB's data file: a write-back the kernel failed since (a crashed process never saw it) is
+ * reported here, once. Returns 0 (also when there is no file) or a negative errno. */
+int lkv__unsynced_flush_store(const char *db_dir);
+
 /* Deletes LMDB's files in db_dir so that the store opens empty. Returns 0 or a negative errno. */
 int lkv__unsynced_discard_store(const char *db_dir);
 

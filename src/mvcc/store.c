@@ -182,7 +182,9 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   lkv__unsynced_t marker;
   int found = lkv__unsynced_read(path, &marker);
   if (found < 0) return found;
-  int torn = found && !lkv__unsynced_trusted(&marker, boot);
+  /* Same boot: the pages are in the page cache, unless the kernel failed to write some back and
+   * dropped them, which only a flush reveals. */
+  int torn = found && (!lkv__unsynced_trusted(&marker, boot) || lkv__unsynced_flush_store(path) != 0);
   if (torn && !opts->logged) return LKV_ETORN; /* only the log that was in front can rebuild it */
   if (torn) {
     rc = lkv__unsynced_discard_store(path);
@@ -234,8 +236,14 @@ err_after_alloc:
 void lkv_mvcc_close(lkv_mvcc_t *s) {
   if (!s) return;
   lkv__read_cache_close(s);
-  /* A flush that fails leaves the marker: the next start then trusts the file only on this boot. */
-  if (s->logged && mdb_env_sync(s->env, 1) == 0) lkv__unsynced_remove(s->db_dir);
+  /* After a failed flush the kernel may have dropped pages: a marker without a boot id makes the next
+   * start rebuild the store from the log. */
+  if (s->logged && mdb_env_sync(s->env, 1) == 0) {
+    lkv__unsynced_remove(s->db_dir);
+  } else if (s->logged) {
+    lkv__unsynced_t m = {.cluster_id = s->cluster_id, .member_id = s->member_id};
+    lkv__unsynced_write(s->db_dir, &m);
+  }
   mdb_env_close(s->env);
   pthread_mutex_destroy(&s->slots_mu);
   free(s);

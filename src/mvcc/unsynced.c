@@ -92,6 +92,17 @@ int lkv__unsynced_remove(const char *db_dir) {
   return sync_dir(db_dir);
 }
 
+int lkv__unsynced_flush_store(const char *db_dir) {
+  char path[PATH_MAX];
+  int rc = marker_path(db_dir, "data.mdb", path, sizeof(path));
+  if (rc) return rc;
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : -errno;
+  rc = fdatasync(fd) == 0 ? 0 : -errno;
+  close(fd);
+  return rc;
+}
+
 int lkv__unsynced_discard_store(const char *db_dir) {
   char path[PATH_MAX];
   const char *files[] = {"data.mdb", "lock.mdb"};
