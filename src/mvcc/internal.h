@@ -94,27 +94,33 @@ typedef struct lkv__unsynced_s {
   uint64_t cluster_id, member_id; /* the store's identity; 0 when the marker was damaged */
 } lkv__unsynced_t;
 
+/* What lkv__unsynced_before_open found, for lkv__unsynced_after_open. */
+typedef struct lkv__unsynced_open_s {
+  char boot_id[LKV__BOOT_ID_MAX]; /* this boot's id (or the injected one) */
+  int found;                      /* there was a marker */
+  int torn;                       /* ...that could not vouch for the file: it was deleted */
+  lkv__unsynced_t marker;         /* its contents (the identity to keep when torn) */
+} lkv__unsynced_open_t;
+
+/* Before LMDB opens db_dir: reads the marker and, when it cannot vouch for the file (another or unknown
+ * boot, damaged, or the file does not flush), deletes LMDB's files if logged, else refuses. boot_id NULL
+ * reads the running kernel's. Returns 0 with *out filled, LKV_ETORN, or a negative errno. */
+int lkv__unsynced_before_open(const char *db_dir, const char *boot_id, int logged, lkv__unsynced_open_t *out);
+
+/* After the environment and its databases opened: a logged store writes its marker (durably) before any
+ * unflushed commit; a store that is not logged flushes what a logged run left and drops the marker.
+ * Returns 0 or an error. */
+int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o);
+
+/* At close of a logged store: flushes it and drops the marker, or, when the flush fails (the kernel may
+ * have dropped pages), leaves a marker without a boot id so that the next start rebuilds. */
+void lkv__unsynced_at_close(lkv_mvcc_t *s);
+
 /* The running kernel's boot id into out (cap bytes), or "" when it cannot be read. */
 void lkv__boot_id(char *out, size_t cap);
 
 /* Reads db_dir's marker: 1 when there is one (*out filled, zeroed if unparsable), 0 when there is none,
  * or a negative errno. */
 int lkv__unsynced_read(const char *db_dir, lkv__unsynced_t *out);
-
-/* 1 when the marker's unflushed pages are still in this kernel's page cache (same, known boot id). */
-int lkv__unsynced_trusted(const lkv__unsynced_t *m, const char *boot_id);
-
-/* Writes the marker durably (temporary file, fsync, rename, directory fsync). Returns 0 or an error. */
-int lkv__unsynced_write(const char *db_dir, const lkv__unsynced_t *m);
-
-/* Removes the marker durably; 0 when there was none. Only after the store was flushed. */
-int lkv__unsynced_remove(const char *db_dir);
-
-/* Flushes LMDB's data file: a write-back the kernel failed since (a crashed process never saw it) is
- * reported here, once. Returns 0 (also when there is no file) or a negative errno. */
-int lkv__unsynced_flush_store(const char *db_dir);
-
-/* Deletes LMDB's files in db_dir so that the store opens empty. Returns 0 or a negative errno. */
-int lkv__unsynced_discard_store(const char *db_dir);
 
 #endif

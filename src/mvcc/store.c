@@ -153,19 +153,6 @@ static int open_dbs(lkv_mvcc_t *s) {
   return lkv__mdb_err(mdb_txn_commit(txn));
 }
 
-/* After the environment opened: a logged store (re)writes its marker before any unflushed commit; a
- * store that is not logged flushes what a logged run left in the page cache and drops the marker. */
-static int settle_marker(lkv_mvcc_t *s, const lkv__unsynced_t *found, const char *boot) {
-  if (s->logged) {
-    lkv__unsynced_t m = {.cluster_id = s->cluster_id, .member_id = s->member_id};
-    snprintf(m.boot_id, sizeof(m.boot_id), "%s", boot);
-    return lkv__unsynced_write(s->db_dir, &m);
-  }
-  if (!found) return 0;
-  int rc = lkv__mdb_err(mdb_env_sync(s->env, 1));
-  return rc ? rc : lkv__unsynced_remove(s->db_dir);
-}
-
 int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   char path[PATH_MAX];
   int rc;
@@ -174,31 +161,18 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   if (sodium_init() < 0) return LKV_EIO;
   rc = mkdir_p(path);
   if (rc) return rc;
-  char boot[LKV__BOOT_ID_MAX];
-  if (opts->boot_id)
-    snprintf(boot, sizeof(boot), "%s", opts->boot_id);
-  else
-    lkv__boot_id(boot, sizeof(boot));
-  lkv__unsynced_t marker;
-  int found = lkv__unsynced_read(path, &marker);
-  if (found < 0) return found;
-  /* Same boot: the pages are in the page cache, unless the kernel failed to write some back and
-   * dropped them, which only a flush reveals. */
-  int torn = found && (!lkv__unsynced_trusted(&marker, boot) || lkv__unsynced_flush_store(path) != 0);
-  if (torn && !opts->logged) return LKV_ETORN; /* only the log that was in front can rebuild it */
-  if (torn) {
-    rc = lkv__unsynced_discard_store(path);
-    if (rc) return rc;
-  }
+  lkv__unsynced_open_t uo;
+  rc = lkv__unsynced_before_open(path, opts->boot_id, opts->logged, &uo);
+  if (rc) return rc;
 
   lkv_mvcc_t *s = calloc(1, sizeof(*s));
   if (!s) return LKV_ENOMEM;
   snprintf(s->db_dir, sizeof(s->db_dir), "%s", path);
   s->logged = opts->logged != 0;
-  s->rebuilt = torn;
-  if (torn) {
-    s->cluster_id = marker.cluster_id;
-    s->member_id = marker.member_id;
+  s->rebuilt = uo.torn;
+  if (uo.torn) {
+    s->cluster_id = uo.marker.cluster_id;
+    s->member_id = uo.marker.member_id;
   }
   s->quota = opts->quota_bytes ? opts->quota_bytes : LKV_MVCC_DEFAULT_QUOTA;
   s->serial = atomic_fetch_add(&store_serials, 1);
@@ -219,7 +193,7 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   rc = lkv__mdb_err(mdb_env_open(s->env, path, flags, 0600));
   if (rc) goto err_after_env;
   rc = open_dbs(s);
-  if (!rc) rc = settle_marker(s, found ? &marker : NULL, boot);
+  if (!rc) rc = lkv__unsynced_after_open(s, &uo);
   if (rc) goto err_after_env;
   *out = s;
   return 0;
@@ -236,14 +210,7 @@ err_after_alloc:
 void lkv_mvcc_close(lkv_mvcc_t *s) {
   if (!s) return;
   lkv__read_cache_close(s);
-  /* After a failed flush the kernel may have dropped pages: a marker without a boot id makes the next
-   * start rebuild the store from the log. */
-  if (s->logged && mdb_env_sync(s->env, 1) == 0) {
-    lkv__unsynced_remove(s->db_dir);
-  } else if (s->logged) {
-    lkv__unsynced_t m = {.cluster_id = s->cluster_id, .member_id = s->member_id};
-    lkv__unsynced_write(s->db_dir, &m);
-  }
+  lkv__unsynced_at_close(s);
   mdb_env_close(s->env);
   pthread_mutex_destroy(&s->slots_mu);
   free(s);

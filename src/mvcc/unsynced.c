@@ -31,7 +31,7 @@ static int marker_path(const char *db_dir, const char *name, char *out, size_t c
 void lkv__boot_id(char *out, size_t cap) {
   out[0] = '\0';
   FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-  if (!f) return; /* unknown: every marker then counts as another boot's (see lkv__unsynced_trusted) */
+  if (!f) return; /* unknown: every marker then counts as another boot's (see trusted()) */
   if (!fgets(out, (int)cap, f)) out[0] = '\0';
   fclose(f);
   out[strcspn(out, " \n")] = '\0';
@@ -54,7 +54,8 @@ int lkv__unsynced_read(const char *db_dir, lkv__unsynced_t *out) {
   return 1;
 }
 
-int lkv__unsynced_trusted(const lkv__unsynced_t *m, const char *boot_id) {
+/* 1 when the marker's unflushed pages are still in this kernel's page cache (same, known boot id). */
+static int trusted(const lkv__unsynced_t *m, const char *boot_id) {
   return boot_id[0] != '\0' && strcmp(m->boot_id, boot_id) == 0;
 }
 
@@ -66,7 +67,8 @@ static int sync_dir(const char *dir) {
   return rc;
 }
 
-int lkv__unsynced_write(const char *db_dir, const lkv__unsynced_t *m) {
+/* Writes the marker durably (temporary file, fsync, rename, directory fsync). */
+static int write_marker(const char *db_dir, const lkv__unsynced_t *m) {
   char path[PATH_MAX], tmp[PATH_MAX];
   int rc = marker_path(db_dir, MARKER_NAME, path, sizeof(path));
   if (!rc) rc = marker_path(db_dir, MARKER_NAME ".tmp", tmp, sizeof(tmp));
@@ -84,7 +86,8 @@ int lkv__unsynced_write(const char *db_dir, const lkv__unsynced_t *m) {
   return rc;
 }
 
-int lkv__unsynced_remove(const char *db_dir) {
+/* Removes the marker durably; 0 when there was none. Only after the store was flushed. */
+static int remove_marker(const char *db_dir) {
   char path[PATH_MAX];
   int rc = marker_path(db_dir, MARKER_NAME, path, sizeof(path));
   if (rc) return rc;
@@ -92,7 +95,9 @@ int lkv__unsynced_remove(const char *db_dir) {
   return sync_dir(db_dir);
 }
 
-int lkv__unsynced_flush_store(const char *db_dir) {
+/* Flushes LMDB's data file: a write-back the kernel failed since (a crashed process never saw it) is
+ * reported here, once. 0 also when there is no file. */
+static int flush_store(const char *db_dir) {
   char path[PATH_MAX];
   int rc = marker_path(db_dir, "data.mdb", path, sizeof(path));
   if (rc) return rc;
@@ -103,7 +108,8 @@ int lkv__unsynced_flush_store(const char *db_dir) {
   return rc;
 }
 
-int lkv__unsynced_discard_store(const char *db_dir) {
+/* Deletes LMDB's files so that the store opens empty. */
+static int discard_store(const char *db_dir) {
   char path[PATH_MAX];
   const char *files[] = {"data.mdb", "lock.mdb"};
   for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -112,4 +118,42 @@ int lkv__unsynced_discard_store(const char *db_dir) {
     if (unlink(path) != 0 && errno != ENOENT) return -errno;
   }
   return sync_dir(db_dir);
+}
+
+int lkv__unsynced_before_open(const char *db_dir, const char *boot_id, int logged,
+                              lkv__unsynced_open_t *out) {
+  *out = (lkv__unsynced_open_t){0};
+  if (boot_id)
+    snprintf(out->boot_id, sizeof(out->boot_id), "%s", boot_id);
+  else
+    lkv__boot_id(out->boot_id, sizeof(out->boot_id));
+  int rc = lkv__unsynced_read(db_dir, &out->marker);
+  if (rc < 0) return rc;
+  out->found = rc;
+  /* Same boot: the pages are in the page cache, unless the kernel failed to write some back and
+   * dropped them, which only a flush reveals. */
+  out->torn = out->found && (!trusted(&out->marker, out->boot_id) || flush_store(db_dir) != 0);
+  if (!out->torn) return 0;
+  return logged ? discard_store(db_dir) : LKV_ETORN; /* only the log that was in front can rebuild it */
+}
+
+int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o) {
+  if (s->logged) {
+    lkv__unsynced_t m = {.cluster_id = s->cluster_id, .member_id = s->member_id};
+    memcpy(m.boot_id, o->boot_id, sizeof(m.boot_id));
+    return write_marker(s->db_dir, &m);
+  }
+  if (!o->found) return 0;
+  int rc = lkv__mdb_err(mdb_env_sync(s->env, 1));
+  return rc ? rc : remove_marker(s->db_dir);
+}
+
+void lkv__unsynced_at_close(lkv_mvcc_t *s) {
+  if (!s->logged) return;
+  if (mdb_env_sync(s->env, 1) == 0) {
+    remove_marker(s->db_dir);
+  } else {
+    lkv__unsynced_t m = {.cluster_id = s->cluster_id, .member_id = s->member_id};
+    write_marker(s->db_dir, &m);
+  }
 }
