@@ -99,16 +99,19 @@ typedef struct lkv__unsynced_open_s {
   char boot_id[LKV__BOOT_ID_MAX]; /* this boot's id (or the injected one) */
   int found;                      /* there was a marker */
   int torn;                       /* ...that could not vouch for the file: it was deleted */
+  int restored;                   /* ...and the checkpoint put in its place */
   lkv__unsynced_t marker;         /* its contents (the identity to keep when torn) */
 } lkv__unsynced_open_t;
 
 /* Before LMDB opens db_dir: reads the marker and, when it cannot vouch for the file (another or unknown
- * boot, damaged, or the file does not flush), deletes LMDB's files if logged, else refuses. boot_id NULL
+ * boot, damaged, or the file does not flush), deletes LMDB's files and puts the checkpoint (if any) in
+ * their place if logged, else refuses. boot_id NULL
  * reads the running kernel's. Returns 0 with *out filled, LKV_ETORN, or a negative errno. */
 int lkv__unsynced_before_open(const char *db_dir, const char *boot_id, int logged, lkv__unsynced_open_t *out);
 
 /* After the environment and its databases opened: a logged store writes its marker (durably) before any
- * unflushed commit; a store that is not logged flushes what a logged run left and drops the marker.
+ * unflushed commit; a store that is not logged flushes what a logged run left and drops the marker and
+ * the checkpoint.
  * Returns 0 or an error. */
 int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o);
 

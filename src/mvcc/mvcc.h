@@ -90,9 +90,17 @@ typedef struct lkv_mvcc_kv_s {
  * (unreadable metadata), LKV_ETORN, LKV_ENOMEM. The store is freed with lkv_mvcc_close. */
 int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts);
 
-/* 1 when lkv_mvcc_open discarded a torn store and started empty: the caller's log must rebuild all of
- * it (lkv_apply_replay does), else 0. */
+/* 1 when lkv_mvcc_open discarded a torn store and started from the last checkpoint (lkv_mvcc_checkpoint),
+ * or empty without one: the caller's log must replay everything after the store's revision
+ * (lkv_apply_replay does), else 0. */
 int lkv_mvcc_rebuilt(const lkv_mvcc_t *s);
+
+/* Logged stores: writes a compact copy of the latest committed snapshot to <dir>/member/db/checkpoint.mdb,
+ * flushed, replacing the previous one atomically, for lkv_mvcc_open to start a rebuild from (so that a
+ * rebuild replays the log since the checkpoint, not all of it). Any thread, concurrently with readers and
+ * the writer; takes as long as copying the live data. Returns 0, LKV_EINVAL (the store is not logged:
+ * it is flushed on every commit), or an I/O error (the previous checkpoint stays). */
+int lkv_mvcc_checkpoint(lkv_mvcc_t *s);
 
 /* Closes the store; a logged store is flushed first. Every transaction must have ended. NULL is
  * ignored. */

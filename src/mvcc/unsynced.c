@@ -1,4 +1,5 @@
-/* The unsynced marker: whether a store that skips LMDB's flushes can be trusted after a restart. */
+/* A store that skips LMDB's flushes: the marker that says whether to trust it after a restart, and the
+ * checkpoint a rebuild starts from. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,10 +20,17 @@
  * /proc/sys/kernel/random/boot_id) and the store's identity, which must survive a rebuild. It is written
  * durably before the first unflushed commit and removed after the flush at a clean close.
  *
- * File <dir>/member/db/unsynced, one line: "<boot id> <cluster id hex> <member id hex>\n".
+ * A rebuild replays the log from the store's revision: from nothing, unless a checkpoint exists. A
+ * checkpoint is a compact copy of one committed snapshot (LMDB's hot copy), flushed and then renamed into
+ * place, so the file in place is always complete; the log holds every revision after it, since the store
+ * commits nothing the log has not flushed.
+ *
+ * Files in <dir>/member/db: "unsynced", one line "<boot id> <cluster id hex> <member id hex>\n";
+ * "checkpoint.mdb", an LMDB data file.
  */
 
 #define MARKER_NAME "unsynced"
+#define CHECKPOINT_NAME "checkpoint.mdb"
 
 static int marker_path(const char *db_dir, const char *name, char *out, size_t cap) {
   return snprintf(out, cap, "%s/%s", db_dir, name) >= (int)cap ? LKV_EINVAL : 0;
@@ -67,18 +75,18 @@ static int sync_dir(const char *dir) {
   return rc;
 }
 
-/* Writes the marker durably (temporary file, fsync, rename, directory fsync). */
-static int write_marker(const char *db_dir, const lkv__unsynced_t *m) {
+/* Writes db_dir/name durably: fill writes a temporary file, which is flushed, renamed over name, and
+ * the directory flushed. A crash leaves the old file or the new one, never a part. */
+static int publish(const char *db_dir, const char *name, int (*fill)(int fd, const void *arg),
+                   const void *arg) {
   char path[PATH_MAX], tmp[PATH_MAX];
-  int rc = marker_path(db_dir, MARKER_NAME, path, sizeof(path));
-  if (!rc) rc = marker_path(db_dir, MARKER_NAME ".tmp", tmp, sizeof(tmp));
+  int rc = marker_path(db_dir, name, path, sizeof(path));
+  if (!rc && snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) rc = LKV_EINVAL;
   if (rc) return rc;
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return -errno;
-  char line[LKV__BOOT_ID_MAX + 64];
-  int n = snprintf(line, sizeof(line), "%s %016" PRIx64 " %016" PRIx64 "\n", m->boot_id, m->cluster_id,
-                   m->member_id);
-  rc = write(fd, line, (size_t)n) == n && fsync(fd) == 0 ? 0 : LKV_EIO;
+  rc = fill(fd, arg);
+  if (!rc && fdatasync(fd) != 0) rc = -errno;
   close(fd);
   if (!rc && rename(tmp, path) != 0) rc = -errno;
   if (!rc) rc = sync_dir(db_dir);
@@ -86,10 +94,62 @@ static int write_marker(const char *db_dir, const lkv__unsynced_t *m) {
   return rc;
 }
 
-/* Removes the marker durably; 0 when there was none. Only after the store was flushed. */
-static int remove_marker(const char *db_dir) {
+static int fill_marker(int fd, const void *arg) {
+  const lkv__unsynced_t *m = arg;
+  char line[LKV__BOOT_ID_MAX + 64];
+  int n = snprintf(line, sizeof(line), "%s %016" PRIx64 " %016" PRIx64 "\n", m->boot_id, m->cluster_id,
+                   m->member_id);
+  return write(fd, line, (size_t)n) == n ? 0 : LKV_EIO;
+}
+
+static int write_marker(const char *db_dir, const lkv__unsynced_t *m) {
+  return publish(db_dir, MARKER_NAME, fill_marker, m);
+}
+
+/* Copies the file named by arg into fd. */
+static int fill_copy(int fd, const void *arg) {
+  int in = open(arg, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -errno;
+  char buf[1 << 16];
+  ssize_t n;
+  int rc = 0;
+  while (!rc && (n = read(in, buf, sizeof(buf))) != 0) {
+    if (n < 0) rc = errno == EINTR ? 0 : -errno;
+    for (ssize_t off = 0; !rc && n > 0 && off < n;) {
+      ssize_t w = write(fd, buf + off, (size_t)(n - off));
+      if (w < 0 && errno != EINTR) rc = -errno;
+      if (w > 0) off += w;
+    }
+  }
+  close(in);
+  return rc;
+}
+
+static int fill_checkpoint(int fd, const void *arg) {
+  const lkv_mvcc_t *s = arg;
+  return lkv__mdb_err(mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT));
+}
+
+int lkv_mvcc_checkpoint(lkv_mvcc_t *s) {
+  if (!s->logged) return LKV_EINVAL; /* a flushed store is its own checkpoint */
+  return publish(s->db_dir, CHECKPOINT_NAME, fill_checkpoint, s);
+}
+
+/* Puts the checkpoint, if there is one, in place of the (deleted) data file; sets *restored. */
+static int restore_checkpoint(const char *db_dir, int *restored) {
   char path[PATH_MAX];
-  int rc = marker_path(db_dir, MARKER_NAME, path, sizeof(path));
+  int rc = marker_path(db_dir, CHECKPOINT_NAME, path, sizeof(path));
+  if (rc) return rc;
+  if (access(path, F_OK) != 0) return errno == ENOENT ? 0 : -errno;
+  rc = publish(db_dir, "data.mdb", fill_copy, path);
+  *restored = rc == 0;
+  return rc;
+}
+
+/* Deletes db_dir/name durably; 0 when there was none. */
+static int remove_file(const char *db_dir, const char *name) {
+  char path[PATH_MAX];
+  int rc = marker_path(db_dir, name, path, sizeof(path));
   if (rc) return rc;
   if (unlink(path) != 0) return errno == ENOENT ? 0 : -errno;
   return sync_dir(db_dir);
@@ -134,7 +194,9 @@ int lkv__unsynced_before_open(const char *db_dir, const char *boot_id, int logge
    * dropped them, which only a flush reveals. */
   out->torn = out->found && (!trusted(&out->marker, out->boot_id) || flush_store(db_dir) != 0);
   if (!out->torn) return 0;
-  return logged ? discard_store(db_dir) : LKV_ETORN; /* only the log that was in front can rebuild it */
+  if (!logged) return LKV_ETORN; /* only the log that was in front can rebuild it */
+  rc = discard_store(db_dir);
+  return rc ? rc : restore_checkpoint(db_dir, &out->restored);
 }
 
 int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o) {
@@ -143,15 +205,17 @@ int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o) {
     memcpy(m.boot_id, o->boot_id, sizeof(m.boot_id));
     return write_marker(s->db_dir, &m);
   }
-  if (!o->found) return 0;
-  int rc = lkv__mdb_err(mdb_env_sync(s->env, 1));
-  return rc ? rc : remove_marker(s->db_dir);
+  /* Writes without the log would make a checkpoint a state the log does not lead on from. */
+  int rc = remove_file(s->db_dir, CHECKPOINT_NAME);
+  if (rc || !o->found) return rc;
+  rc = lkv__mdb_err(mdb_env_sync(s->env, 1));
+  return rc ? rc : remove_file(s->db_dir, MARKER_NAME);
 }
 
 void lkv__unsynced_at_close(lkv_mvcc_t *s) {
   if (!s->logged) return;
   if (mdb_env_sync(s->env, 1) == 0) {
-    remove_marker(s->db_dir);
+    remove_file(s->db_dir, MARKER_NAME);
   } else {
     lkv__unsynced_t m = {.cluster_id = s->cluster_id, .member_id = s->member_id};
     write_marker(s->db_dir, &m);

@@ -191,6 +191,16 @@ static int set_sign_interval(parse_t *p, const flag_t *f, const char *value) {
   return 0;
 }
 
+static int set_checkpoint_interval(parse_t *p, const flag_t *f, const char *value) {
+  int64_t ns;
+  const int64_t second = 1000000000;
+  if (lkv__config_duration_parse(value, &ns) != 0 || (ns != 0 && (ns < second || ns > 24 * 3600 * second)))
+    return fail(p, "--%s: invalid value \"%s\": expected 0 or a duration from 1s to 24h, such as 5m", f->name,
+                value);
+  p->cfg->ledger_checkpoint_s = (unsigned)(ns / second);
+  return 0;
+}
+
 #define NUMBER(name, def, help, field, type, min, max) \
   { name, def, help, set_number, offsetof(lkv_config_t, field), type, min, max }
 
@@ -228,6 +238,10 @@ static const flag_t flags[] = {
      set_ledger, 0, 0, 0, 0},
     {"ledger-sign-interval", "'100ms'", "How often the ledger's tree head is signed (1ms..1m).",
      set_sign_interval, 0, 0, 0, 0},
+    {"ledger-checkpoint-interval", "'5m0s'",
+     "How often the store is copied so that a rebuild after a machine crash replays the ledger from there "
+     "(0: never).",
+     set_checkpoint_interval, 0, 0, 0, 0},
     {"version", NULL, "Print the version and exit.", set_version, 0, 0, 0, 0},
 };
 
@@ -325,6 +339,7 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
   cfg->cpu_overcommit_percent = 100;
   cfg->ledger = 1;
   cfg->ledger_sign_ms = 100;
+  cfg->ledger_checkpoint_s = 300;
   int rc = replace_string(&p, &cfg->name, DEFAULT_NAME);
   if (rc != 0) goto release;
   rc = set_listen(&p, find_flag("listen-client-urls", strlen("listen-client-urls")), DEFAULT_LISTEN_URLS);

@@ -44,6 +44,8 @@ typedef struct lkv_config_s {
   int ledger;                              /* --ledger (ledgerkv's own, default true): keep the verifiable
                                             * ledger in <data-dir>/ledger (docs/ledger.md) */
   unsigned ledger_sign_ms;                 /* --ledger-sign-interval, 1ms..1m, default 100ms */
+  unsigned ledger_checkpoint_s;            /* --ledger-checkpoint-interval in seconds, 0 (none) or 1s..24h,
+                                            * default 5m: how often the store is copied for rebuilds */
 } lkv_config_t;
 
 #define LKV_CONFIG_DEFAULT_QUOTA_BYTES ((int64_t)2 * 1024 * 1024 * 1024)

@@ -40,7 +40,12 @@ int lkv__server_ledger_open(lkv_ledger_t **out, lkv_mvcc_t *store, const char *d
              (unsigned long long)rinfo.bad_index, lkv_strerror(rc));
     goto err_after_open;
   }
-  if (lkv_mvcc_rebuilt(store))
+  if (lkv_mvcc_rebuilt(store) && rinfo.store_revision > 1)
+    fprintf(stderr,
+            "ledgerkv: the machine restarted before the store was flushed: rebuilt it from its checkpoint at "
+            "revision %lld and %llu ledger entries\n",
+            (long long)rinfo.store_revision, (unsigned long long)rinfo.replayed);
+  else if (lkv_mvcc_rebuilt(store))
     fprintf(stderr,
             "ledgerkv: the machine restarted before the store was flushed: rebuilt it from %llu ledger "
             "entries\n",

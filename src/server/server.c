@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "common/error.h"
@@ -36,7 +37,16 @@ struct lkv_server_s {
   char **client_urls; /* advertised URLs with bound ports filled in */
   size_t n_client_urls;
   int threads;
+  const lkv_config_t *cfg;
+  time_t checkpoint_at;   /* monotonic seconds of the last checkpoint attempt (or of the start) */
+  int64_t checkpoint_rev; /* store revision when the last checkpoint began */
 };
+
+static time_t monotonic_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec;
+}
 
 static int pick_threads(const lkv_config_t *cfg) {
   if (cfg->worker_threads > 0) return cfg->worker_threads;
@@ -133,6 +143,8 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   lkv_server_t *s = calloc(1, sizeof(*s));
   if (!s) return LKV_ENOMEM;
   s->threads = pick_threads(cfg);
+  s->cfg = cfg;
+  s->checkpoint_at = monotonic_seconds();
   lkv_mvcc_options_t mopts = {
       .dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes, .logged = cfg->ledger};
   int rc = lkv_mvcc_open(&s->store, &mopts);
@@ -236,9 +248,28 @@ err_after_alloc:
   return rc;
 }
 
+/* Copies the store every --ledger-checkpoint-interval when it changed, so that a rebuild after a machine
+ * crash replays the ledger from there (lkv_mvcc_checkpoint). A failure keeps the previous checkpoint. */
+static void checkpoint_if_due(lkv_server_t *s) {
+  time_t now = monotonic_seconds();
+  if (!s->ledger || !s->cfg->ledger_checkpoint_s ||
+      now - s->checkpoint_at < (time_t)s->cfg->ledger_checkpoint_s)
+    return;
+  s->checkpoint_at = now;
+  lkv_mvcc_stat_t st;
+  if (lkv_mvcc_stat(s->store, &st) != 0 || st.revision == s->checkpoint_rev) return;
+  int rc = lkv_mvcc_checkpoint(s->store);
+  if (rc != 0)
+    fprintf(stderr,
+            "ledgerkv: cannot checkpoint the store: %s (a rebuild would start from the previous one)\n",
+            lkv_strerror(rc));
+  else
+    s->checkpoint_rev = st.revision;
+}
+
 void lkv_server_housekeeping(lkv_server_t *s) {
-  (void)s;
   malloc_trim(0);
+  checkpoint_if_due(s);
 }
 
 int lkv_server_threads(const lkv_server_t *s) {

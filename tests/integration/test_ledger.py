@@ -10,6 +10,7 @@ a machine restart is rebuilt from the ledger; --ledger=false.
 import json
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -360,22 +361,14 @@ def test_ledger_ahead_of_store_is_replayed(server_factory):
     assert p.returncode == 0, p.stderr
 
 
-def test_machine_restart_rebuilds_store_from_ledger(server_factory):
-    """With the ledger on the store commits without flushing; the marker member/db/unsynced names the
-    kernel boot that held its unflushed pages (format in docs/storage.md). A machine that went down is
-    simulated after kill -9 by another boot id in the marker and a torn data file: the store is refused
-    without the ledger, and rebuilt from the ledger with it: every acknowledged write, the lease, the
-    compaction and the cluster identity come back, and the audit agrees."""
-    srv = server_factory.start(args=SIGN)
-    lease = etcdrpc.LeaseStub(srv.channel()).LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=600), timeout=10)
-    srv.kv().Put(etcdrpc.PutRequest(key=b"leased", value=b"x", lease=lease.ID), timeout=10)
-    cluster = srv.kv().Put(etcdrpc.PutRequest(key=b"old", value=b"1"), timeout=10).header.cluster_id
-    compact_at = srv.kv().Put(etcdrpc.PutRequest(key=b"old", value=b"2"), timeout=10).header.revision
-    srv.kv().Compact(etcdrpc.CompactionRequest(revision=compact_at), timeout=10)
+def load_then_crash_machine(srv, seconds):
+    """Puts under load for `seconds`, kill -9, then what a machine restart leaves: the marker
+    member/db/unsynced (format in docs/storage.md) names another boot, and pages of the LMDB file were
+    never written. Returns the acknowledged (revision, request, response) triples and the marker's ids."""
     writers = [Writer(srv, "w%d" % i) for i in range(2)]
     for w in writers:
         w.start()
-    time.sleep(1.0)
+    time.sleep(seconds)
     srv.kill()
     for w in writers:
         w.join(timeout=30)
@@ -383,8 +376,7 @@ def test_machine_restart_rebuilds_store_from_ledger(server_factory):
     assert len(acked) >= 20
     marker = os.path.join(srv.data_dir, "member", "db", "unsynced")
     with open(marker) as f:
-        boot, cluster_hex, member_hex = f.read().split()
-    assert int(cluster_hex, 16) == cluster
+        _, cluster_hex, member_hex = f.read().split()
     with open(marker, "w") as f:
         f.write("%s %s %s\n" % ("00000000-0000-4000-8000-000000000000", cluster_hex, member_hex))
     data = os.path.join(srv.data_dir, "member", "db", "data.mdb")
@@ -394,18 +386,39 @@ def test_machine_restart_rebuilds_store_from_ledger(server_factory):
         for _ in range(8):
             f.seek(rnd.randrange(0, size // 4096) * 4096)
             f.write(bytes(rnd.randrange(256) for _ in range(4096)))
+    return acked, int(cluster_hex, 16)
+
+
+def assert_acked_present(srv, acked):
+    kv = srv.kv()
+    for rev, q, _ in acked:
+        key = etcdrpc.PutRequest.FromString(q).key
+        got = kv.Range(etcdrpc.RangeRequest(key=key), timeout=10)
+        assert got.kvs and got.kvs[0].mod_revision == rev, key
+
+
+def test_machine_restart_rebuilds_store_from_ledger(server_factory):
+    """With the ledger on the store commits without flushing. After a simulated machine restart the store
+    is refused without the ledger, and rebuilt from the whole ledger with it (no checkpoint was taken
+    yet): every acknowledged write, the lease, the compaction and the cluster identity come back, and the
+    audit agrees."""
+    srv = server_factory.start(args=SIGN)
+    lease = etcdrpc.LeaseStub(srv.channel()).LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=600), timeout=10)
+    srv.kv().Put(etcdrpc.PutRequest(key=b"leased", value=b"x", lease=lease.ID), timeout=10)
+    cluster = srv.kv().Put(etcdrpc.PutRequest(key=b"old", value=b"1"), timeout=10).header.cluster_id
+    compact_at = srv.kv().Put(etcdrpc.PutRequest(key=b"old", value=b"2"), timeout=10).header.revision
+    srv.kv().Compact(etcdrpc.CompactionRequest(revision=compact_at), timeout=10)
+    acked, marker_cluster = load_then_crash_machine(srv, 1.0)
+    assert marker_cluster == cluster
     srv.args = SIGN + ["--ledger=false"]
     with pytest.raises(lkvtest.ServerError):
         srv.start(timeout=10)
     assert "not flushed before the machine restarted" in srv.log_text()
     srv.args = SIGN
     srv.start()
-    assert "rebuilt it from" in srv.log_text()
+    assert re.search(r"rebuilt it from \d+ ledger entries", srv.log_text()), srv.log_tail()
+    assert_acked_present(srv, acked)
     kv = srv.kv()
-    for rev, q, _ in acked:
-        key = etcdrpc.PutRequest.FromString(q).key
-        got = kv.Range(etcdrpc.RangeRequest(key=key), timeout=10)
-        assert got.kvs and got.kvs[0].mod_revision == rev, key
     got = kv.Range(etcdrpc.RangeRequest(key=b"leased"), timeout=10)
     assert got.kvs[0].lease == lease.ID and got.header.cluster_id == cluster
     with pytest.raises(grpc.RpcError) as e:
@@ -414,7 +427,30 @@ def test_machine_restart_rebuilds_store_from_ledger(server_factory):
     ttl = etcdrpc.LeaseStub(srv.channel()).LeaseTimeToLive(etcdrpc.LeaseTimeToLiveRequest(ID=lease.ID), timeout=10)
     assert ttl.TTL > 0
     srv.stop()
-    assert not os.path.exists(marker)
+    assert not os.path.exists(os.path.join(srv.data_dir, "member", "db", "unsynced"))
+    p = audit(srv.data_dir)
+    assert p.returncode == 0, p.stderr
+
+
+def test_machine_restart_rebuilds_from_checkpoint(server_factory):
+    """With --ledger-checkpoint-interval the store is copied while it serves; a rebuild starts from the
+    copy and replays only the ledger after it."""
+    srv = server_factory.start(args=SIGN + ["--ledger-checkpoint-interval", "1s"])
+    for i in range(50):
+        srv.kv().Put(etcdrpc.PutRequest(key=b"early/%02d" % i, value=b"x"), timeout=10)
+    checkpoint = os.path.join(srv.data_dir, "member", "db", "checkpoint.mdb")
+    deadline = time.monotonic() + 15
+    while not os.path.exists(checkpoint) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.path.exists(checkpoint), "no checkpoint after 15 s"
+    acked, _ = load_then_crash_machine(srv, 1.5)
+    srv.args = SIGN
+    srv.start()
+    log = srv.log_text()
+    assert "rebuilt it from its checkpoint at revision" in log, srv.log_tail()
+    assert_acked_present(srv, acked)
+    assert srv.kv().Range(etcdrpc.RangeRequest(key=b"early/", range_end=b"early0"), timeout=10).count == 50
+    srv.stop()
     p = audit(srv.data_dir)
     assert p.returncode == 0, p.stderr
 

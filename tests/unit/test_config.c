@@ -361,6 +361,21 @@ static void test_ledger_flags(void **state) {
          "--ledger-sign-interval", "0s");
   REJECT("--ledger-sign-interval: invalid value \"2m\": expected a duration from 1ms to 1m, such as 100ms",
          "--ledger-sign-interval=2m");
+  assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
+  assert_int_equal(cfg.ledger_checkpoint_s, 300);
+  lkv_config_free(&cfg);
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--ledger-checkpoint-interval=90s", NULL), 0);
+  assert_int_equal(cfg.ledger_checkpoint_s, 90);
+  lkv_config_free(&cfg);
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--ledger-checkpoint-interval", "0", NULL), 0);
+  assert_int_equal(cfg.ledger_checkpoint_s, 0);
+  lkv_config_free(&cfg);
+  REJECT("--ledger-checkpoint-interval: invalid value \"500ms\": expected 0 or a duration from 1s to 24h, "
+         "such as 5m",
+         "--ledger-checkpoint-interval=500ms");
+  REJECT("--ledger-checkpoint-interval: invalid value \"25h\": expected 0 or a duration from 1s to 24h, "
+         "such as 5m",
+         "--ledger-checkpoint-interval=25h");
 }
 
 static void test_help(void **state) {

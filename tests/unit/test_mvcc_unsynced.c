@@ -20,15 +20,17 @@ static int marker(const char *dir, lkv__unsynced_t *m) {
   return lkv__unsynced_read(db, m);
 }
 
-/* A child opens the store logged on `boot`, puts n keys and exits without closing: the process dies
- * with the pages in the page cache and the marker on disk. */
-static void crash_after_puts(const char *dir, const char *boot, int n) {
+/* A child opens the store logged on `boot`, puts n keys (taking a checkpoint after the first
+ * checkpoint_after of them, if that is in [0, n)) and exits without closing: the process dies with the
+ * pages in the page cache and the marker on disk. */
+static void crash_after_checkpointed_puts(const char *dir, const char *boot, int n, int checkpoint_after) {
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
     lkvt_store_t ts = {.s = open_logged(dir, boot, 1, 0)};
     for (int i = 0; i < n; i++) {
       char k[16];
+      if (i == checkpoint_after && lkv_mvcc_checkpoint(ts.s) != 0) _exit(3);
       snprintf(k, sizeof(k), "k%d", i);
       lkvt_put(&ts, k, "v");
     }
@@ -37,6 +39,10 @@ static void crash_after_puts(const char *dir, const char *boot, int n) {
   int status;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void crash_after_puts(const char *dir, const char *boot, int n) {
+  crash_after_checkpointed_puts(dir, boot, n, -1);
 }
 
 static void test_clean_close_removes_marker(void **state) {
@@ -157,6 +163,32 @@ static void test_unflushable_file_is_not_trusted(void **state) {
   lkvt_close(&ts);
 }
 
+/* A rebuild starts from the last checkpoint (the log replays what follows it); a store opened without
+ * the log drops the checkpoint, and only logged stores take one. */
+static void test_rebuild_starts_from_checkpoint(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  lkvt_open(&ts);
+  uint64_t cluster;
+  lkv_mvcc_identity(ts.s, &cluster, NULL);
+  assert_int_equal(lkv_mvcc_checkpoint(ts.s), LKV_EINVAL);
+  lkv_mvcc_close(ts.s);
+  crash_after_checkpointed_puts(ts.dir, "boot-a", 5, 3);
+  ts.s = open_logged(ts.dir, "boot-b", 1, 0);
+  assert_int_equal(lkv_mvcc_rebuilt(ts.s), 1);
+  assert_int_equal(lkvt_rev(&ts), 4); /* three puts before the checkpoint */
+  uint64_t c2;
+  lkv_mvcc_identity(ts.s, &c2, NULL);
+  assert_true(c2 == cluster);
+  lkv_mvcc_close(ts.s);
+  char path[256];
+  snprintf(path, sizeof(path), "%s/member/db/checkpoint.mdb", ts.dir);
+  assert_int_equal(access(path, F_OK), 0);
+  ts.s = open_logged(ts.dir, "boot-b", 0, 0);
+  assert_int_equal(access(path, F_OK), -1);
+  lkvt_close(&ts);
+}
+
 static void test_kernel_boot_id(void **state) {
   (void)state;
   char a[LKV__BOOT_ID_MAX], b[LKV__BOOT_ID_MAX];
@@ -176,6 +208,7 @@ int main(void) {
       cmocka_unit_test(test_unflushed_store_opened_without_log_is_flushed),
       cmocka_unit_test(test_damaged_marker_or_unknown_boot_discards),
       cmocka_unit_test(test_unflushable_file_is_not_trusted),
+      cmocka_unit_test(test_rebuild_starts_from_checkpoint),
       cmocka_unit_test(test_kernel_boot_id),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
