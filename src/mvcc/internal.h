@@ -119,6 +119,25 @@ int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o);
  * have dropped pages), leaves a marker without a boot id so that the next start rebuilds. */
 void lkv__unsynced_at_close(lkv_mvcc_t *s);
 
+/* ---- files next to LMDB's (unsynced.c, checkpoint.c) ---- */
+
+#define LKV__CHECKPOINT_NAME "checkpoint.mdb"
+
+/* db_dir/name into out (cap bytes). Returns 0 or LKV_EINVAL (too long). */
+int lkv__db_path(const char *db_dir, const char *name, char *out, size_t cap);
+
+/* Writes db_dir/name durably: fill writes a temporary file (name.tmp), which is flushed, renamed over
+ * name, and the directory flushed. A crash leaves the old file or the new one, never a part. Returns 0,
+ * fill's error or an I/O error (the temporary file is removed). */
+int lkv__publish(const char *db_dir, const char *name, int (*fill)(int fd, const void *arg), const void *arg);
+
+/* Deletes db_dir/name durably. Returns 0 (also when there was none) or a negative errno. */
+int lkv__remove_file(const char *db_dir, const char *name);
+
+/* Puts the checkpoint, if there is one, in place of LMDB's (deleted) data file and sets *restored.
+ * Returns 0 or an error. */
+int lkv__checkpoint_restore(const char *db_dir, int *restored);
+
 /* The running kernel's boot id into out (cap bytes), or "" when it cannot be read. */
 void lkv__boot_id(char *out, size_t cap);
 

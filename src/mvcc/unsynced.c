@@ -1,5 +1,4 @@
-/* A store that skips LMDB's flushes: the marker that says whether to trust it after a restart, and the
- * checkpoint a rebuild starts from. */
+/* The unsynced marker: whether a store that skips LMDB's flushes can be trusted after a restart. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,20 +18,14 @@
  * what the store was. The marker records which boot of the kernel held the unflushed pages (its boot id,
  * /proc/sys/kernel/random/boot_id) and the store's identity, which must survive a rebuild. It is written
  * durably before the first unflushed commit and removed after the flush at a clean close.
+ * A rebuild starts from the last checkpoint (checkpoint.c), or from nothing.
  *
- * A rebuild replays the log from the store's revision: from nothing, unless a checkpoint exists. A
- * checkpoint is a compact copy of one committed snapshot (LMDB's hot copy), flushed and then renamed into
- * place, so the file in place is always complete; the log holds every revision after it, since the store
- * commits nothing the log has not flushed.
- *
- * Files in <dir>/member/db: "unsynced", one line "<boot id> <cluster id hex> <member id hex>\n";
- * "checkpoint.mdb", an LMDB data file.
+ * File <dir>/member/db/unsynced, one line: "<boot id> <cluster id hex> <member id hex>\n".
  */
 
 #define MARKER_NAME "unsynced"
-#define CHECKPOINT_NAME "checkpoint.mdb"
 
-static int marker_path(const char *db_dir, const char *name, char *out, size_t cap) {
+int lkv__db_path(const char *db_dir, const char *name, char *out, size_t cap) {
   return snprintf(out, cap, "%s/%s", db_dir, name) >= (int)cap ? LKV_EINVAL : 0;
 }
 
@@ -47,7 +40,7 @@ void lkv__boot_id(char *out, size_t cap) {
 
 int lkv__unsynced_read(const char *db_dir, lkv__unsynced_t *out) {
   char path[PATH_MAX], line[LKV__BOOT_ID_MAX + 64];
-  int rc = marker_path(db_dir, MARKER_NAME, path, sizeof(path));
+  int rc = lkv__db_path(db_dir, MARKER_NAME, path, sizeof(path));
   if (rc) return rc;
   FILE *f = fopen(path, "r");
   if (!f) return errno == ENOENT ? 0 : -errno;
@@ -75,12 +68,10 @@ static int sync_dir(const char *dir) {
   return rc;
 }
 
-/* Writes db_dir/name durably: fill writes a temporary file, which is flushed, renamed over name, and
- * the directory flushed. A crash leaves the old file or the new one, never a part. */
-static int publish(const char *db_dir, const char *name, int (*fill)(int fd, const void *arg),
-                   const void *arg) {
+int lkv__publish(const char *db_dir, const char *name, int (*fill)(int fd, const void *arg),
+                 const void *arg) {
   char path[PATH_MAX], tmp[PATH_MAX];
-  int rc = marker_path(db_dir, name, path, sizeof(path));
+  int rc = lkv__db_path(db_dir, name, path, sizeof(path));
   if (!rc && snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) rc = LKV_EINVAL;
   if (rc) return rc;
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -103,53 +94,12 @@ static int fill_marker(int fd, const void *arg) {
 }
 
 static int write_marker(const char *db_dir, const lkv__unsynced_t *m) {
-  return publish(db_dir, MARKER_NAME, fill_marker, m);
+  return lkv__publish(db_dir, MARKER_NAME, fill_marker, m);
 }
 
-/* Copies the file named by arg into fd. */
-static int fill_copy(int fd, const void *arg) {
-  int in = open(arg, O_RDONLY | O_CLOEXEC);
-  if (in < 0) return -errno;
-  char buf[1 << 16];
-  ssize_t n;
-  int rc = 0;
-  while (!rc && (n = read(in, buf, sizeof(buf))) != 0) {
-    if (n < 0) rc = errno == EINTR ? 0 : -errno;
-    for (ssize_t off = 0; !rc && n > 0 && off < n;) {
-      ssize_t w = write(fd, buf + off, (size_t)(n - off));
-      if (w < 0 && errno != EINTR) rc = -errno;
-      if (w > 0) off += w;
-    }
-  }
-  close(in);
-  return rc;
-}
-
-static int fill_checkpoint(int fd, const void *arg) {
-  const lkv_mvcc_t *s = arg;
-  return lkv__mdb_err(mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT));
-}
-
-int lkv_mvcc_checkpoint(lkv_mvcc_t *s) {
-  if (!s->logged) return LKV_EINVAL; /* a flushed store is its own checkpoint */
-  return publish(s->db_dir, CHECKPOINT_NAME, fill_checkpoint, s);
-}
-
-/* Puts the checkpoint, if there is one, in place of the (deleted) data file; sets *restored. */
-static int restore_checkpoint(const char *db_dir, int *restored) {
+int lkv__remove_file(const char *db_dir, const char *name) {
   char path[PATH_MAX];
-  int rc = marker_path(db_dir, CHECKPOINT_NAME, path, sizeof(path));
-  if (rc) return rc;
-  if (access(path, F_OK) != 0) return errno == ENOENT ? 0 : -errno;
-  rc = publish(db_dir, "data.mdb", fill_copy, path);
-  *restored = rc == 0;
-  return rc;
-}
-
-/* Deletes db_dir/name durably; 0 when there was none. */
-static int remove_file(const char *db_dir, const char *name) {
-  char path[PATH_MAX];
-  int rc = marker_path(db_dir, name, path, sizeof(path));
+  int rc = lkv__db_path(db_dir, name, path, sizeof(path));
   if (rc) return rc;
   if (unlink(path) != 0) return errno == ENOENT ? 0 : -errno;
   return sync_dir(db_dir);
@@ -159,7 +109,7 @@ static int remove_file(const char *db_dir, const char *name) {
  * reported here, once. 0 also when there is no file. */
 static int flush_store(const char *db_dir) {
   char path[PATH_MAX];
-  int rc = marker_path(db_dir, "data.mdb", path, sizeof(path));
+  int rc = lkv__db_path(db_dir, "data.mdb", path, sizeof(path));
   if (rc) return rc;
   int fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? 0 : -errno;
@@ -173,7 +123,7 @@ static int discard_store(const char *db_dir) {
   char path[PATH_MAX];
   const char *files[] = {"data.mdb", "lock.mdb"};
   for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-    int rc = marker_path(db_dir, files[i], path, sizeof(path));
+    int rc = lkv__db_path(db_dir, files[i], path, sizeof(path));
     if (rc) return rc;
     if (unlink(path) != 0 && errno != ENOENT) return -errno;
   }
@@ -196,7 +146,7 @@ int lkv__unsynced_before_open(const char *db_dir, const char *boot_id, int logge
   if (!out->torn) return 0;
   if (!logged) return LKV_ETORN; /* only the log that was in front can rebuild it */
   rc = discard_store(db_dir);
-  return rc ? rc : restore_checkpoint(db_dir, &out->restored);
+  return rc ? rc : lkv__checkpoint_restore(db_dir, &out->restored);
 }
 
 int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o) {
@@ -206,16 +156,16 @@ int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o) {
     return write_marker(s->db_dir, &m);
   }
   /* Writes without the log would make a checkpoint a state the log does not lead on from. */
-  int rc = remove_file(s->db_dir, CHECKPOINT_NAME);
+  int rc = lkv__remove_file(s->db_dir, LKV__CHECKPOINT_NAME);
   if (rc || !o->found) return rc;
   rc = lkv__mdb_err(mdb_env_sync(s->env, 1));
-  return rc ? rc : remove_file(s->db_dir, MARKER_NAME);
+  return rc ? rc : lkv__remove_file(s->db_dir, MARKER_NAME);
 }
 
 void lkv__unsynced_at_close(lkv_mvcc_t *s) {
   if (!s->logged) return;
   if (mdb_env_sync(s->env, 1) == 0) {
-    remove_file(s->db_dir, MARKER_NAME);
+    lkv__remove_file(s->db_dir, MARKER_NAME);
   } else {
     lkv__unsynced_t m = {.cluster_id = s->cluster_id, .member_id = s->member_id};
     write_marker(s->db_dir, &m);

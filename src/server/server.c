@@ -38,7 +38,7 @@ struct lkv_server_s {
   size_t n_client_urls;
   int threads;
   const lkv_config_t *cfg;
-  time_t checkpoint_at;   /* monotonic seconds of the last checkpoint attempt (or of the start) */
+  time_t checkpoint_at;   /* monotonic seconds when the last checkpoint attempt ended (or of the start) */
   int64_t checkpoint_rev; /* store revision when the last checkpoint began */
 };
 
@@ -259,6 +259,9 @@ static void checkpoint_if_due(lkv_server_t *s) {
   lkv_mvcc_stat_t st;
   if (lkv_mvcc_stat(s->store, &st) != 0 || st.revision == s->checkpoint_rev) return;
   int rc = lkv_mvcc_checkpoint(s->store);
+  /* The interval runs from the end of the copy: while one runs, LMDB cannot reuse the pages freed
+   * meanwhile, and back-to-back copies of a large store would keep it from ever doing so. */
+  s->checkpoint_at = monotonic_seconds();
   if (rc != 0)
     fprintf(stderr,
             "ledgerkv: cannot checkpoint the store: %s (a rebuild would start from the previous one)\n",

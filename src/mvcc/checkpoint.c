@@ -1,0 +1,127 @@
+/* Checkpoints of a logged store: a flushed compact copy that a rebuild starts from instead of nothing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "mvcc/internal.h"
+
+/*
+ * A rebuild replays the log from the store's revision: from nothing, unless a checkpoint exists. A
+ * checkpoint is a compact copy of one committed snapshot (LMDB's hot copy), flushed and then renamed into
+ * place (lkv__publish), so the file in place is always complete; the log holds every revision after it,
+ * since the store commits nothing the log has not flushed.
+ *
+ * The copy is written back in small steps while it is made. Left to the kernel, hundreds of megabytes of
+ * new file data would be written back in large transactions, and on ext4 (data=ordered) every flush of
+ * the log then waits for them: measured with a 200 MB store and a checkpoint every 2 s, put p99 went from
+ * 3.6 ms to 111 ms.
+ */
+
+/* Bytes written back at a time, and the pace at most: a background copy should not take the disk (or a
+ * core) from the requests; 2 GiB, etcd's default quota, takes about 30 s. */
+#define CHECKPOINT_STEP (8u << 20)
+#define CHECKPOINT_BYTES_PER_S (16u << 20)
+
+typedef struct copy_job_s {
+  const lkv_mvcc_t *s;
+  int pipe_w;
+  int rc;
+} copy_job_t;
+
+static void *copy_main(void *arg) {
+  copy_job_t *job = arg;
+  job->rc = lkv__mdb_err(mdb_env_copyfd2(job->s->env, job->pipe_w, MDB_CP_COMPACT));
+  close(job->pipe_w); /* end of file for the reader */
+  return NULL;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleeps until `done` bytes are no ahead of the pace since start. */
+static void keep_pace(uint64_t start_ns, off_t done) {
+  uint64_t due = start_ns + (uint64_t)done * 1000000000u / CHECKPOINT_BYTES_PER_S, now = now_ns();
+  if (due <= now) return;
+  struct timespec ts = {.tv_sec = (time_t)((due - now) / 1000000000u),
+                        .tv_nsec = (long)((due - now) % 1000000000u)};
+  nanosleep(&ts, NULL);
+}
+
+/* Moves everything from in to out, writing out back every CHECKPOINT_STEP bytes at the pace at most.
+ * Reads to the end even after a failure, so that the copying thread never blocks on a full pipe. */
+static int drain_to_file(int in, int out) {
+  size_t cap = 1u << 20;
+  char *buf = malloc(cap);
+  if (!buf) return LKV_ENOMEM;
+  int rc = 0;
+  off_t done = 0, synced = 0;
+  uint64_t start = now_ns();
+  for (;;) {
+    ssize_t n = read(in, buf, cap);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) rc = rc ? rc : -errno;
+    if (n <= 0) break;
+    for (ssize_t off = 0; !rc && off < n;) {
+      ssize_t w = write(out, buf + off, (size_t)(n - off));
+      if (w < 0 && errno != EINTR) rc = -errno;
+      if (w > 0) off += w;
+    }
+    done += n;
+    if (!rc && done - synced >= (off_t)CHECKPOINT_STEP) {
+      unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+      if (sync_file_range(out, synced, done - synced, flags) != 0) rc = -errno;
+      synced = done;
+      keep_pace(start, done);
+    }
+  }
+  free(buf);
+  return rc;
+}
+
+static int fill_checkpoint(int fd, const void *arg) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -errno;
+  copy_job_t job = {.s = arg, .pipe_w = p[1]};
+  pthread_t t;
+  if (pthread_create(&t, NULL, copy_main, &job) != 0) {
+    close(p[0]);
+    close(p[1]);
+    return LKV_ENOMEM;
+  }
+  int rc = drain_to_file(p[0], fd);
+  pthread_join(t, NULL);
+  close(p[0]);
+  return job.rc ? job.rc : rc;
+}
+
+int lkv_mvcc_checkpoint(lkv_mvcc_t *s) {
+  if (!s->logged) return LKV_EINVAL; /* a flushed store is its own checkpoint */
+  return lkv__publish(s->db_dir, LKV__CHECKPOINT_NAME, fill_checkpoint, s);
+}
+
+/* Copies the file named by arg into fd. */
+static int fill_copy(int fd, const void *arg) {
+  int in = open(arg, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -errno;
+  int rc = drain_to_file(in, fd);
+  close(in);
+  return rc;
+}
+
+int lkv__checkpoint_restore(const char *db_dir, int *restored) {
+  char path[PATH_MAX];
+  int rc = lkv__db_path(db_dir, LKV__CHECKPOINT_NAME, path, sizeof(path));
+  if (rc) return rc;
+  if (access(path, F_OK) != 0) return errno == ENOENT ? 0 : -errno;
+  rc = lkv__publish(db_dir, "data.mdb", fill_copy, path);
+  *restored = rc == 0;
+  return rc;
+}
