@@ -55,9 +55,9 @@ static void keep_pace(uint64_t start_ns, off_t done) {
   nanosleep(&ts, NULL);
 }
 
-/* Moves everything from in to out, writing out back every CHECKPOINT_STEP bytes at the pace at most.
- * Reads to the end even after a failure, so that the copying thread never blocks on a full pipe. */
-static int drain_to_file(int in, int out) {
+/* Moves everything from in to out, writing out back every CHECKPOINT_STEP bytes, at the pace at most if
+ * paced. Reads to the end even after a failure, so that the copying thread never blocks on a full pipe. */
+static int drain_to_file(int in, int out, int paced) {
   size_t cap = 1u << 20;
   char *buf = malloc(cap);
   if (!buf) return LKV_ENOMEM;
@@ -79,7 +79,7 @@ static int drain_to_file(int in, int out) {
       unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
       if (sync_file_range(out, synced, done - synced, flags) != 0) rc = -errno;
       synced = done;
-      keep_pace(start, done);
+      if (paced) keep_pace(start, done);
     }
   }
   free(buf);
@@ -96,7 +96,7 @@ static int fill_checkpoint(int fd, const void *arg) {
     close(p[1]);
     return LKV_ENOMEM;
   }
-  int rc = drain_to_file(p[0], fd);
+  int rc = drain_to_file(p[0], fd, 1);
   pthread_join(t, NULL);
   close(p[0]);
   return job.rc ? job.rc : rc;
@@ -107,11 +107,11 @@ int lkv_mvcc_checkpoint(lkv_mvcc_t *s) {
   return lkv__publish(s->db_dir, LKV__CHECKPOINT_NAME, fill_checkpoint, s);
 }
 
-/* Copies the file named by arg into fd. */
+/* Copies the file named by arg into fd, at full speed: the server is starting and waits for it. */
 static int fill_copy(int fd, const void *arg) {
   int in = open(arg, O_RDONLY | O_CLOEXEC);
   if (in < 0) return -errno;
-  int rc = drain_to_file(in, fd);
+  int rc = drain_to_file(in, fd, 0);
   close(in);
   return rc;
 }
