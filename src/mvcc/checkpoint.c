@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,12 +21,20 @@
  * new file data would be written back in large transactions, and on ext4 (data=ordered) every flush of
  * the log then waits for them: measured with a 200 MB store and a checkpoint every 2 s, put p99 went from
  * 3.6 ms to 111 ms.
+ *
+ * The copy reads one snapshot, and while it runs LMDB cannot reuse the pages that later commits free:
+ * the file grows by about every page written meanwhile (a batch of puts rewrites tens of pages). The
+ * copy is therefore abandoned, keeping the previous checkpoint, once the file has grown by a quarter of
+ * the quota since it began: the map (twice the quota) must keep room for the data itself.
  */
 
 /* Bytes written back at a time, and the pace at most: a background copy should not take the disk (or a
- * core) from the requests; 2 GiB, etcd's default quota, takes about 30 s. */
+ * core) from the requests, nor hold its snapshot for long; 2 GiB, etcd's default quota, takes 32 s. */
 #define CHECKPOINT_STEP (8u << 20)
-#define CHECKPOINT_BYTES_PER_S (16u << 20)
+#define CHECKPOINT_BYTES_PER_S (64u << 20)
+
+/* What a checkpoint may let the file grow by, at least. */
+#define CHECKPOINT_MIN_GROWTH ((uint64_t)64 << 20)
 
 typedef struct copy_job_s {
   const lkv_mvcc_t *s;
@@ -35,6 +44,11 @@ typedef struct copy_job_s {
 
 static void *copy_main(void *arg) {
   copy_job_t *job = arg;
+  /* An abandoned copy finds its pipe closed: the write must fail (EPIPE), not kill the process. */
+  sigset_t pipe_sig;
+  sigemptyset(&pipe_sig);
+  sigaddset(&pipe_sig, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_sig, NULL);
   job->rc = lkv__mdb_err(mdb_env_copyfd2(job->s->env, job->pipe_w, MDB_CP_COMPACT));
   close(job->pipe_w); /* end of file for the reader */
   return NULL;
@@ -55,9 +69,26 @@ static void keep_pace(uint64_t start_ns, off_t done) {
   nanosleep(&ts, NULL);
 }
 
-/* Moves everything from in to out, writing out back every CHECKPOINT_STEP bytes, at the pace at most if
- * paced. Reads to the end even after a failure, so that the copying thread never blocks on a full pipe. */
-static int drain_to_file(int in, int out, int paced) {
+/* Pages the store's file holds (the highest page in use + 1). */
+static uint64_t file_pages(const lkv_mvcc_t *s) {
+  MDB_envinfo info;
+  return mdb_env_info(s->env, &info) == 0 ? (uint64_t)info.me_last_pgno + 1 : 0;
+}
+
+/* While a checkpoint copies: LKV_ECANCELED once the store's file grew beyond the allowance. */
+typedef struct growth_guard_s {
+  const lkv_mvcc_t *s;
+  uint64_t start_pages, max_pages;
+} growth_guard_t;
+
+static int guard_check(const growth_guard_t *g) {
+  return g && file_pages(g->s) > g->start_pages + g->max_pages ? LKV_ECANCELED : 0;
+}
+
+/* Moves everything from in to out, writing out back every CHECKPOINT_STEP bytes; with a guard (a
+ * checkpoint) at the pace at most, stopping early when the guard says so. Otherwise reads to the end even
+ * after a failure, so that a writer on the other end of a pipe never blocks. */
+static int drain_to_file(int in, int out, const growth_guard_t *guard) {
   size_t cap = 1u << 20;
   char *buf = malloc(cap);
   if (!buf) return LKV_ENOMEM;
@@ -79,7 +110,9 @@ static int drain_to_file(int in, int out, int paced) {
       unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
       if (sync_file_range(out, synced, done - synced, flags) != 0) rc = -errno;
       synced = done;
-      if (paced) keep_pace(start, done);
+      if (guard) keep_pace(start, done);
+      if (!rc) rc = guard_check(guard);
+      if (rc == LKV_ECANCELED) break;
     }
   }
   free(buf);
@@ -89,17 +122,22 @@ static int drain_to_file(int in, int out, int paced) {
 static int fill_checkpoint(int fd, const void *arg) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return -errno;
-  copy_job_t job = {.s = arg, .pipe_w = p[1]};
+  const lkv_mvcc_t *s = arg;
+  copy_job_t job = {.s = s, .pipe_w = p[1]};
+  MDB_stat st;
+  if (mdb_env_stat(s->env, &st) != 0 || st.ms_psize == 0) st.ms_psize = 4096;
+  uint64_t allowance = s->quota / 4 > CHECKPOINT_MIN_GROWTH ? s->quota / 4 : CHECKPOINT_MIN_GROWTH;
+  growth_guard_t guard = {.s = s, .start_pages = file_pages(s), .max_pages = allowance / st.ms_psize};
   pthread_t t;
   if (pthread_create(&t, NULL, copy_main, &job) != 0) {
     close(p[0]);
     close(p[1]);
     return LKV_ENOMEM;
   }
-  int rc = drain_to_file(p[0], fd, 1);
+  int rc = drain_to_file(p[0], fd, &guard);
+  close(p[0]); /* an abandoned copy fails its next write and ends */
   pthread_join(t, NULL);
-  close(p[0]);
-  return job.rc ? job.rc : rc;
+  return rc ? rc : job.rc;
 }
 
 int lkv_mvcc_checkpoint(lkv_mvcc_t *s) {
@@ -111,7 +149,7 @@ int lkv_mvcc_checkpoint(lkv_mvcc_t *s) {
 static int fill_copy(int fd, const void *arg) {
   int in = open(arg, O_RDONLY | O_CLOEXEC);
   if (in < 0) return -errno;
-  int rc = drain_to_file(in, fd, 0);
+  int rc = drain_to_file(in, fd, NULL);
   close(in);
   return rc;
 }

@@ -262,7 +262,11 @@ static void checkpoint_if_due(lkv_server_t *s) {
   /* The interval runs from the end of the copy: while one runs, LMDB cannot reuse the pages freed
    * meanwhile, and back-to-back copies of a large store would keep it from ever doing so. */
   s->checkpoint_at = monotonic_seconds();
-  if (rc != 0)
+  if (rc == LKV_ECANCELED)
+    fprintf(stderr,
+            "ledgerkv: checkpoint abandoned: writes during the copy grew the store file by a quarter "
+            "of the quota (a rebuild would start from the previous one)\n");
+  else if (rc != 0)
     fprintf(stderr,
             "ledgerkv: cannot checkpoint the store: %s (a rebuild would start from the previous one)\n",
             lkv_strerror(rc));

@@ -1,5 +1,7 @@
 /* A logged store (no flushes) across crashes: the unsynced marker, the boot id, and the discard of a
  * store the machine's restart may have torn. A crash is a child process that exits without closing. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -189,6 +191,81 @@ static void test_rebuild_starts_from_checkpoint(void **state) {
   lkvt_close(&ts);
 }
 
+typedef struct churn_s {
+  lkv_mvcc_t *s;
+  atomic_int stop;
+  int rounds;
+  int err; /* the first failure (cmocka's assertions belong to the test's own thread) */
+} churn_t;
+
+/* One batch: rewrites a 1 MiB value, then compacts the old one away. */
+static int churn_once(lkv_mvcc_t *s) {
+  static uint8_t value[1 << 20];
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_write_begin(s, &t);
+  if (rc) return rc;
+  if (!(rc = lkv_mvcc_req_begin(t))) {
+    rc = lkv_mvcc_put(t, (const uint8_t *)"churn", 5, value, sizeof(value), 0);
+    int end = lkv_mvcc_req_end(t, rc == 0);
+    rc = rc ? rc : end;
+  }
+  if (!rc && !(rc = lkv_mvcc_req_begin(t))) {
+    rc = lkv_mvcc_compact(t, lkv_mvcc_txn_rev(t));
+    int end = lkv_mvcc_req_end(t, rc == 0);
+    rc = rc ? rc : end;
+  }
+  if (rc) {
+    lkv_mvcc_txn_end(t);
+    return rc;
+  }
+  return lkv_mvcc_write_commit(t);
+}
+
+/* Churns until told to stop: the store's live data stays the same while every round frees a megabyte of
+ * pages that a running copy keeps from being reused. */
+static void *churn_main(void *arg) {
+  churn_t *c = arg;
+  while (!atomic_load(&c->stop) && !c->err) {
+    c->err = churn_once(c->s);
+    c->rounds += c->err == 0;
+  }
+  return NULL;
+}
+
+/* A copy holds one snapshot; when the writes meanwhile grow the file by more than a quarter of the quota
+ * (here the 64 MiB minimum) it is abandoned and no checkpoint is left behind. */
+static void test_checkpoint_abandoned_when_file_grows(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  strcpy(ts.dir, "/tmp/lkv-mvcc-test-XXXXXX");
+  assert_non_null(mkdtemp(ts.dir));
+  lkv_mvcc_options_t o = {.dir = ts.dir, .quota_bytes = 256u << 20, .logged = 1, .boot_id = "boot-a"};
+  assert_int_equal(lkv_mvcc_open(&ts.s, &o), 0);
+  static uint8_t big[1 << 20];
+  for (int i = 0; i < 96; i++) { /* about 1.5 s of copying at the checkpoint's pace */
+    char k[16];
+    snprintf(k, sizeof(k), "big%02d", i);
+    lkvt_put_n(&ts, k, strlen(k), big, sizeof(big));
+  }
+  churn_t c = {.s = ts.s};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, churn_main, &c), 0);
+  int rc = lkv_mvcc_checkpoint(ts.s);
+  atomic_store(&c.stop, 1);
+  pthread_join(t, NULL);
+  assert_int_equal(c.err, 0);
+  assert_int_equal(rc, LKV_ECANCELED);
+  assert_true(c.rounds > 64);
+  char path[256];
+  snprintf(path, sizeof(path), "%s/member/db/checkpoint.mdb", ts.dir);
+  assert_int_equal(access(path, F_OK), -1);
+  snprintf(path, sizeof(path), "%s/member/db/checkpoint.mdb.tmp", ts.dir);
+  assert_int_equal(access(path, F_OK), -1);
+  /* Without the churn the same store checkpoints. */
+  assert_int_equal(lkv_mvcc_checkpoint(ts.s), 0);
+  lkvt_close(&ts);
+}
+
 static void test_kernel_boot_id(void **state) {
   (void)state;
   char a[LKV__BOOT_ID_MAX], b[LKV__BOOT_ID_MAX];
@@ -209,6 +286,7 @@ int main(void) {
       cmocka_unit_test(test_damaged_marker_or_unknown_boot_discards),
       cmocka_unit_test(test_unflushable_file_is_not_trusted),
       cmocka_unit_test(test_rebuild_starts_from_checkpoint),
+      cmocka_unit_test(test_checkpoint_abandoned_when_file_grows),
       cmocka_unit_test(test_kernel_boot_id),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
