@@ -33,6 +33,9 @@
 #define CHECKPOINT_STEP (8u << 20)
 #define CHECKPOINT_BYTES_PER_S (64u << 20)
 
+/* How often a paced copy looks at the store's growth while it waits. */
+#define CHECKPOINT_WATCH_NS 10000000u
+
 /* What a checkpoint may let the file grow by, at least. */
 #define CHECKPOINT_MIN_GROWTH ((uint64_t)64 << 20)
 
@@ -60,15 +63,6 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Sleeps until `done` bytes are no ahead of the pace since start. */
-static void keep_pace(uint64_t start_ns, off_t done) {
-  uint64_t due = start_ns + (uint64_t)done * 1000000000u / CHECKPOINT_BYTES_PER_S, now = now_ns();
-  if (due <= now) return;
-  struct timespec ts = {.tv_sec = (time_t)((due - now) / 1000000000u),
-                        .tv_nsec = (long)((due - now) % 1000000000u)};
-  nanosleep(&ts, NULL);
-}
-
 /* Pages the store's file holds (the highest page in use + 1). */
 static uint64_t file_pages(const lkv_mvcc_t *s) {
   MDB_envinfo info;
@@ -82,7 +76,21 @@ typedef struct growth_guard_s {
 } growth_guard_t;
 
 static int guard_check(const growth_guard_t *g) {
-  return g && file_pages(g->s) > g->start_pages + g->max_pages ? LKV_ECANCELED : 0;
+  return file_pages(g->s) > g->start_pages + g->max_pages ? LKV_ECANCELED : 0;
+}
+
+/* Waits until `done` bytes are no ahead of the pace since start_ns, watching the guard every
+ * CHECKPOINT_WATCH_NS meanwhile (commits may free pages fast). Returns 0 or LKV_ECANCELED. */
+static int pace_and_watch(const growth_guard_t *g, uint64_t start_ns, off_t done) {
+  uint64_t due = start_ns + (uint64_t)done * 1000000000u / CHECKPOINT_BYTES_PER_S;
+  for (;;) {
+    int rc = guard_check(g);
+    uint64_t now = now_ns();
+    if (rc || now >= due) return rc;
+    uint64_t nap = due - now < CHECKPOINT_WATCH_NS ? due - now : CHECKPOINT_WATCH_NS;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)nap};
+    nanosleep(&ts, NULL);
+  }
 }
 
 /* Moves everything from in to out, writing out back every CHECKPOINT_STEP bytes; with a guard (a
@@ -110,8 +118,7 @@ static int drain_to_file(int in, int out, const growth_guard_t *guard) {
       unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
       if (sync_file_range(out, synced, done - synced, flags) != 0) rc = -errno;
       synced = done;
-      if (guard) keep_pace(start, done);
-      if (!rc) rc = guard_check(guard);
+      if (!rc && guard) rc = pace_and_watch(guard, start, done);
       if (rc == LKV_ECANCELED) break;
     }
   }

@@ -110,8 +110,7 @@ typedef struct lkv__unsynced_open_s {
 int lkv__unsynced_before_open(const char *db_dir, const char *boot_id, int logged, lkv__unsynced_open_t *out);
 
 /* After the environment and its databases opened: a logged store writes its marker (durably) before any
- * unflushed commit; a store that is not logged flushes what a logged run left and drops the marker and
- * the checkpoint.
+ * unflushed commit; a store that is not logged flushes what a logged run left and drops the marker.
  * Returns 0 or an error. */
 int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o);
 

@@ -155,10 +155,10 @@ int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o) {
     memcpy(m.boot_id, o->boot_id, sizeof(m.boot_id));
     return write_marker(s->db_dir, &m);
   }
-  /* Writes without the log would make a checkpoint a state the log does not lead on from. */
-  int rc = lkv__remove_file(s->db_dir, LKV__CHECKPOINT_NAME);
-  if (rc || !o->found) return rc;
-  rc = lkv__mdb_err(mdb_env_sync(s->env, 1));
+  /* The checkpoint stays: writes made now, without the log, put the store ahead of its log, and a
+   * logged open then refuses it (lkv_apply_replay) before any rebuild could start from the checkpoint. */
+  if (!o->found) return 0;
+  int rc = lkv__mdb_err(mdb_env_sync(s->env, 1));
   return rc ? rc : lkv__remove_file(s->db_dir, MARKER_NAME);
 }
 
