@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,18 +70,21 @@ static uint64_t file_pages(const lkv_mvcc_t *s) {
   return mdb_env_info(s->env, &info) == 0 ? (uint64_t)info.me_last_pgno + 1 : 0;
 }
 
-/* While a checkpoint copies: LKV_ECANCELED once the store's file grew beyond the allowance. */
+/* While a checkpoint copies: LKV_ECANCELED once the store's file grew beyond the allowance, LKV_ESTOPPED
+ * once the caller wants it to stop. */
 typedef struct growth_guard_s {
   const lkv_mvcc_t *s;
   uint64_t start_pages, max_pages;
+  const atomic_int *stop;
 } growth_guard_t;
 
 static int guard_check(const growth_guard_t *g) {
+  if (g->stop && atomic_load(g->stop)) return LKV_ESTOPPED;
   return file_pages(g->s) > g->start_pages + g->max_pages ? LKV_ECANCELED : 0;
 }
 
 /* Waits until `done` bytes are no ahead of the pace since start_ns, watching the guard every
- * CHECKPOINT_WATCH_NS meanwhile (commits may free pages fast). Returns 0 or LKV_ECANCELED. */
+ * CHECKPOINT_WATCH_NS meanwhile (commits may free pages fast). Returns 0 or guard_check's code. */
 static int pace_and_watch(const growth_guard_t *g, uint64_t start_ns, off_t done) {
   uint64_t due = start_ns + (uint64_t)done * 1000000000u / CHECKPOINT_BYTES_PER_S;
   for (;;) {
@@ -94,8 +98,8 @@ static int pace_and_watch(const growth_guard_t *g, uint64_t start_ns, off_t done
 }
 
 /* Moves everything from in to out, writing out back every CHECKPOINT_STEP bytes; with a guard (a
- * checkpoint) at the pace at most, stopping early when the guard says so. Otherwise reads to the end even
- * after a failure, so that a writer on the other end of a pipe never blocks. */
+ * checkpoint) at the pace at most, stopping early when the guard says so (guard_check). Otherwise reads to
+ * the end even after a failure, so that a writer on the other end of a pipe never blocks. */
 static int drain_to_file(int in, int out, const growth_guard_t *guard) {
   size_t cap = 1u << 20;
   char *buf = malloc(cap);
@@ -119,22 +123,30 @@ static int drain_to_file(int in, int out, const growth_guard_t *guard) {
       if (sync_file_range(out, synced, done - synced, flags) != 0) rc = -errno;
       synced = done;
       if (!rc && guard) rc = pace_and_watch(guard, start, done);
-      if (rc == LKV_ECANCELED) break;
+      if (rc == LKV_ECANCELED || rc == LKV_ESTOPPED) break;
     }
   }
   free(buf);
   return rc;
 }
 
+typedef struct checkpoint_arg_s {
+  const lkv_mvcc_t *s;
+  const atomic_int *stop;
+} checkpoint_arg_t;
+
 static int fill_checkpoint(int fd, const void *arg) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return -errno;
-  const lkv_mvcc_t *s = arg;
+  const lkv_mvcc_t *s = ((const checkpoint_arg_t *)arg)->s;
   copy_job_t job = {.s = s, .pipe_w = p[1]};
   MDB_stat st;
   if (mdb_env_stat(s->env, &st) != 0 || st.ms_psize == 0) st.ms_psize = 4096;
   uint64_t allowance = s->quota / 4 > CHECKPOINT_MIN_GROWTH ? s->quota / 4 : CHECKPOINT_MIN_GROWTH;
-  growth_guard_t guard = {.s = s, .start_pages = file_pages(s), .max_pages = allowance / st.ms_psize};
+  growth_guard_t guard = {.s = s,
+                          .start_pages = file_pages(s),
+                          .max_pages = allowance / st.ms_psize,
+                          .stop = ((const checkpoint_arg_t *)arg)->stop};
   pthread_t t;
   if (pthread_create(&t, NULL, copy_main, &job) != 0) {
     close(p[0]);
@@ -147,9 +159,10 @@ static int fill_checkpoint(int fd, const void *arg) {
   return rc ? rc : job.rc;
 }
 
-int lkv_mvcc_checkpoint(lkv_mvcc_t *s) {
+int lkv_mvcc_checkpoint(lkv_mvcc_t *s, const atomic_int *stop) {
   if (!s->logged) return LKV_EINVAL; /* a flushed store is its own checkpoint */
-  return lkv__publish(s->db_dir, LKV__CHECKPOINT_NAME, fill_checkpoint, s);
+  checkpoint_arg_t arg = {.s = s, .stop = stop};
+  return lkv__publish(s->db_dir, LKV__CHECKPOINT_NAME, fill_checkpoint, &arg);
 }
 
 /* Copies the file named by arg into fd, at full speed: the server is starting and waits for it. */

@@ -2,6 +2,7 @@
 #ifndef LKV_MVCC_MVCC_H
 #define LKV_MVCC_MVCC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,11 +99,12 @@ int lkv_mvcc_rebuilt(const lkv_mvcc_t *s);
 /* Logged stores: writes a compact copy of the latest committed snapshot to <dir>/member/db/checkpoint.mdb,
  * flushed, replacing the previous one atomically, for lkv_mvcc_open to start a rebuild from (so that a
  * rebuild replays the log since the checkpoint, not all of it). Any thread, concurrently with readers and
- * the writer; takes as long as copying the live data at 64 MiB/s. Returns 0; LKV_EINVAL (the store is not
- * logged: it is flushed on every commit); LKV_ECANCELED when commits during the copy grew the file by a
- * quarter of the quota (the copy's snapshot keeps LMDB from reusing freed pages) and it was abandoned; or
- * an I/O error. On failure the previous checkpoint stays. */
-int lkv_mvcc_checkpoint(lkv_mvcc_t *s);
+ * the writer; takes as long as copying the live data at 64 MiB/s, or until *stop (may be NULL) becomes
+ * non-zero. Returns 0; LKV_EINVAL (the store is not logged: it is flushed on every commit); LKV_ECANCELED
+ * when commits during the copy grew the file by a quarter of the quota (the copy's snapshot keeps LMDB
+ * from reusing freed pages) and it was abandoned; LKV_ESTOPPED when *stop ended it; or an I/O error. On
+ * failure the previous checkpoint stays. */
+int lkv_mvcc_checkpoint(lkv_mvcc_t *s, const atomic_int *stop);
 
 /* Closes the store; a logged store is flushed first. Every transaction must have ended. NULL is
  * ignored. */

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/api.h"
 #include "common/error.h"
@@ -14,6 +13,7 @@
 #include "pool/cpu_budget.h"
 #include "pool/pool.h"
 #include "replication/local.h"
+#include "server/checkpointer.h"
 #include "server/ledger_open.h"
 #include "server/version.h"
 #include "transport/transport.h"
@@ -37,16 +37,8 @@ struct lkv_server_s {
   char **client_urls; /* advertised URLs with bound ports filled in */
   size_t n_client_urls;
   int threads;
-  const lkv_config_t *cfg;
-  time_t checkpoint_at;   /* monotonic seconds when the last checkpoint attempt ended (or of the start) */
-  int64_t checkpoint_rev; /* store revision when the last checkpoint began */
+  lkv__checkpointer_t *checkpointer; /* NULL without the ledger or with --ledger-checkpoint-interval 0 */
 };
-
-static time_t monotonic_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec;
-}
 
 static int pick_threads(const lkv_config_t *cfg) {
   if (cfg->worker_threads > 0) return cfg->worker_threads;
@@ -143,8 +135,6 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   lkv_server_t *s = calloc(1, sizeof(*s));
   if (!s) return LKV_ENOMEM;
   s->threads = pick_threads(cfg);
-  s->cfg = cfg;
-  s->checkpoint_at = monotonic_seconds();
   lkv_mvcc_options_t mopts = {
       .dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes, .logged = cfg->ledger};
   int rc = lkv_mvcc_open(&s->store, &mopts);
@@ -220,6 +210,13 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     snprintf(err, errlen, "out of memory");
     goto err_after_transport;
   }
+  if (s->ledger && cfg->ledger_checkpoint_s) {
+    rc = lkv__checkpointer_start(&s->checkpointer, s->store, cfg->ledger_checkpoint_s);
+    if (rc != 0) {
+      snprintf(err, errlen, "cannot start the checkpoint thread: %s", lkv_strerror(rc));
+      goto err_after_transport;
+    }
+  }
   api->client_urls = s->client_urls;
   __atomic_store_n(&api->n_client_urls, s->n_client_urls, __ATOMIC_RELEASE);
   *out = s;
@@ -248,35 +245,9 @@ err_after_alloc:
   return rc;
 }
 
-/* Copies the store every --ledger-checkpoint-interval when it changed, so that a rebuild after a machine
- * crash replays the ledger from there (lkv_mvcc_checkpoint). A failure keeps the previous checkpoint. */
-static void checkpoint_if_due(lkv_server_t *s) {
-  time_t now = monotonic_seconds();
-  if (!s->ledger || !s->cfg->ledger_checkpoint_s ||
-      now - s->checkpoint_at < (time_t)s->cfg->ledger_checkpoint_s)
-    return;
-  s->checkpoint_at = now;
-  lkv_mvcc_stat_t st;
-  if (lkv_mvcc_stat(s->store, &st) != 0 || st.revision == s->checkpoint_rev) return;
-  int rc = lkv_mvcc_checkpoint(s->store);
-  /* The interval runs from the end of the copy: while one runs, LMDB cannot reuse the pages freed
-   * meanwhile, and back-to-back copies of a large store would keep it from ever doing so. */
-  s->checkpoint_at = monotonic_seconds();
-  if (rc == LKV_ECANCELED)
-    fprintf(stderr,
-            "ledgerkv: checkpoint abandoned: writes during the copy grew the store file by a quarter "
-            "of the quota (a rebuild would start from the previous one)\n");
-  else if (rc != 0)
-    fprintf(stderr,
-            "ledgerkv: cannot checkpoint the store: %s (a rebuild would start from the previous one)\n",
-            lkv_strerror(rc));
-  else
-    s->checkpoint_rev = st.revision;
-}
-
 void lkv_server_housekeeping(lkv_server_t *s) {
+  (void)s;
   malloc_trim(0);
-  checkpoint_if_due(s);
 }
 
 int lkv_server_threads(const lkv_server_t *s) {
@@ -284,6 +255,7 @@ int lkv_server_threads(const lkv_server_t *s) {
 }
 
 void lkv_server_stop(lkv_server_t *s) {
+  lkv__checkpointer_stop(s->checkpointer); /* a copy in progress ends: the previous checkpoint stays */
   /* Transport first: it waits for every accepted call to be finished, which includes writes the
    * replicator is still syncing; then nothing can propose any more. */
   /* No wakes once the transport begins to stop (it frees its loops); watch streams end with it. */

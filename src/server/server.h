@@ -16,8 +16,7 @@ int lkv_server_threads(const lkv_server_t *s);
 
 /* Periodic upkeep, called about once a second from one thread: returns memory freed after a burst of
  * requests to the OS (glibc keeps it in its per-thread arenas otherwise: 90 MiB after loading 300k keys
- * with 128 clients, of which 3.5 MiB were in use), and checkpoints the store when
- * --ledger-checkpoint-interval has passed (for as long as copying the store takes). */
+ * with 128 clients, of which 3.5 MiB were in use). */
 void lkv_server_housekeeping(lkv_server_t *s);
 
 /* Stops gracefully: GOAWAY to clients, answers for every accepted request, writes made durable, store

@@ -32,7 +32,7 @@ static void crash_after_checkpointed_puts(const char *dir, const char *boot, int
     lkvt_store_t ts = {.s = open_logged(dir, boot, 1, 0)};
     for (int i = 0; i < n; i++) {
       char k[16];
-      if (i == checkpoint_after && lkv_mvcc_checkpoint(ts.s) != 0) _exit(3);
+      if (i == checkpoint_after && lkv_mvcc_checkpoint(ts.s, NULL) != 0) _exit(3);
       snprintf(k, sizeof(k), "k%d", i);
       lkvt_put(&ts, k, "v");
     }
@@ -173,7 +173,7 @@ static void test_rebuild_starts_from_checkpoint(void **state) {
   lkvt_open(&ts);
   uint64_t cluster;
   lkv_mvcc_identity(ts.s, &cluster, NULL);
-  assert_int_equal(lkv_mvcc_checkpoint(ts.s), LKV_EINVAL);
+  assert_int_equal(lkv_mvcc_checkpoint(ts.s, NULL), LKV_EINVAL);
   lkv_mvcc_close(ts.s);
   crash_after_checkpointed_puts(ts.dir, "boot-a", 5, 3);
   ts.s = open_logged(ts.dir, "boot-b", 1, 0);
@@ -234,7 +234,7 @@ static void *churn_main(void *arg) {
 }
 
 /* A copy holds one snapshot; when the writes meanwhile grow the file by more than a quarter of the quota
- * (here the 64 MiB minimum) it is abandoned and no checkpoint is left behind. */
+ * (here the 64 MiB minimum) it is abandoned and no checkpoint is left behind; likewise when asked to stop. */
 static void test_checkpoint_abandoned_when_file_grows(void **state) {
   (void)state;
   lkvt_store_t ts;
@@ -251,7 +251,7 @@ static void test_checkpoint_abandoned_when_file_grows(void **state) {
   churn_t c = {.s = ts.s};
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, churn_main, &c), 0);
-  int rc = lkv_mvcc_checkpoint(ts.s);
+  int rc = lkv_mvcc_checkpoint(ts.s, NULL);
   atomic_store(&c.stop, 1);
   pthread_join(t, NULL);
   assert_int_equal(c.err, 0);
@@ -262,8 +262,12 @@ static void test_checkpoint_abandoned_when_file_grows(void **state) {
   assert_int_equal(access(path, F_OK), -1);
   snprintf(path, sizeof(path), "%s/member/db/checkpoint.mdb.tmp", ts.dir);
   assert_int_equal(access(path, F_OK), -1);
-  /* Without the churn the same store checkpoints. */
-  assert_int_equal(lkv_mvcc_checkpoint(ts.s), 0);
+  /* A copy asked to stop ends early too (a server stopping does not wait for it)... */
+  atomic_int stop = 1;
+  assert_int_equal(lkv_mvcc_checkpoint(ts.s, &stop), LKV_ESTOPPED);
+  assert_int_equal(access(path, F_OK), -1);
+  /* ...and without the churn the same store checkpoints. */
+  assert_int_equal(lkv_mvcc_checkpoint(ts.s, NULL), 0);
   lkvt_close(&ts);
 }
 

@@ -1,0 +1,25 @@
+/* The store's checkpoints, taken on their own thread every --ledger-checkpoint-interval. */
+#ifndef LKV_SERVER_CHECKPOINTER_H
+#define LKV_SERVER_CHECKPOINTER_H
+
+#include "mvcc/mvcc.h"
+
+/*
+ * A checkpoint copies the whole store (lkv_mvcc_checkpoint: paced, for as long as that takes), so it runs
+ * on a thread of its own rather than on one that something waits for. The interval is counted from the
+ * end of the previous copy: while one runs, LMDB cannot reuse the pages that commits free, and
+ * back-to-back copies of a large store would keep it from ever doing so. A store that did not change
+ * since the last checkpoint is not copied again.
+ */
+
+typedef struct lkv__checkpointer_s lkv__checkpointer_t;
+
+/* Starts the thread for store (a logged store that outlives the checkpointer) with interval_s >= 1.
+ * Returns 0 and sets *out, or LKV_ENOMEM. */
+int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, unsigned interval_s);
+
+/* Ends a copy in progress (the previous checkpoint stays), joins the thread and frees c. NULL is
+ * ignored. */
+void lkv__checkpointer_stop(lkv__checkpointer_t *c);
+
+#endif
