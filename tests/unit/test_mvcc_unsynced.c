@@ -47,11 +47,18 @@ static void crash_after_puts(const char *dir, const char *boot, int n) {
   crash_after_checkpointed_puts(dir, boot, n, -1);
 }
 
+/* A fresh store, created and closed again (flushed: no marker); its identity into the outputs (may be
+ * NULL). */
+static void fresh_closed_store(lkvt_store_t *ts, uint64_t *cluster, uint64_t *member) {
+  lkvt_open(ts);
+  lkv_mvcc_identity(ts->s, cluster, member);
+  lkv_mvcc_close(ts->s);
+}
+
 static void test_clean_close_removes_marker(void **state) {
   (void)state;
   lkvt_store_t ts;
-  lkvt_open(&ts);
-  lkv_mvcc_close(ts.s);
+  fresh_closed_store(&ts, NULL, NULL);
   ts.s = open_logged(ts.dir, "boot-a", 1, 0);
   lkv__unsynced_t m;
   assert_int_equal(marker(ts.dir, &m), 1);
@@ -71,10 +78,8 @@ static void test_clean_close_removes_marker(void **state) {
 static void test_process_crash_keeps_everything(void **state) {
   (void)state;
   lkvt_store_t ts;
-  lkvt_open(&ts);
   uint64_t cluster, member;
-  lkv_mvcc_identity(ts.s, &cluster, &member);
-  lkv_mvcc_close(ts.s);
+  fresh_closed_store(&ts, &cluster, &member);
   crash_after_puts(ts.dir, "boot-a", 5);
   ts.s = open_logged(ts.dir, "boot-a", 1, 0);
   assert_int_equal(lkv_mvcc_rebuilt(ts.s), 0);
@@ -88,10 +93,8 @@ static void test_process_crash_keeps_everything(void **state) {
 static void test_machine_restart_discards_keeping_identity(void **state) {
   (void)state;
   lkvt_store_t ts;
-  lkvt_open(&ts);
   uint64_t cluster, member;
-  lkv_mvcc_identity(ts.s, &cluster, &member);
-  lkv_mvcc_close(ts.s);
+  fresh_closed_store(&ts, &cluster, &member);
   crash_after_puts(ts.dir, "boot-a", 5);
   /* Without the log in front the store cannot be rebuilt: refused, and left as it was. */
   open_logged(ts.dir, "boot-b", 0, LKV_ETORN);
@@ -113,8 +116,7 @@ static void test_machine_restart_discards_keeping_identity(void **state) {
 static void test_unflushed_store_opened_without_log_is_flushed(void **state) {
   (void)state;
   lkvt_store_t ts;
-  lkvt_open(&ts);
-  lkv_mvcc_close(ts.s);
+  fresh_closed_store(&ts, NULL, NULL);
   crash_after_puts(ts.dir, "boot-a", 3);
   ts.s = open_logged(ts.dir, "boot-a", 0, 0);
   assert_int_equal(lkvt_rev(&ts), 4);
@@ -127,8 +129,7 @@ static void test_unflushed_store_opened_without_log_is_flushed(void **state) {
 static void test_damaged_marker_or_unknown_boot_discards(void **state) {
   (void)state;
   lkvt_store_t ts;
-  lkvt_open(&ts);
-  lkv_mvcc_close(ts.s);
+  fresh_closed_store(&ts, NULL, NULL);
   crash_after_puts(ts.dir, "boot-a", 2);
   char path[256];
   snprintf(path, sizeof(path), "%s/member/db/unsynced", ts.dir);
@@ -152,8 +153,7 @@ static void test_damaged_marker_or_unknown_boot_discards(void **state) {
 static void test_unflushable_file_is_not_trusted(void **state) {
   (void)state;
   lkvt_store_t ts;
-  lkvt_open(&ts);
-  lkv_mvcc_close(ts.s);
+  fresh_closed_store(&ts, NULL, NULL);
   crash_after_puts(ts.dir, "boot-a", 2);
   char path[256];
   snprintf(path, sizeof(path), "%s/member/db/data.mdb", ts.dir);
