@@ -98,8 +98,8 @@ static int pace_and_watch(const growth_guard_t *g, uint64_t start_ns, off_t done
 }
 
 /* Moves everything from in to out, writing out back every CHECKPOINT_STEP bytes; with a guard (a
- * checkpoint) at the pace at most, stopping early when the guard says so (guard_check). Otherwise reads to
- * the end even after a failure, so that a writer on the other end of a pipe never blocks. */
+ * checkpoint) at the pace at most, stopping early when the guard says so (guard_check). Stops at the first
+ * failure: a copy writing into a pipe then fails its next write (fill_checkpoint closes the pipe). */
 static int drain_to_file(int in, int out, const growth_guard_t *guard) {
   size_t cap = 1u << 20;
   char *buf = malloc(cap);
@@ -110,7 +110,7 @@ static int drain_to_file(int in, int out, const growth_guard_t *guard) {
   for (;;) {
     ssize_t n = read(in, buf, cap);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) rc = rc ? rc : -errno;
+    if (n < 0) rc = -errno;
     if (n <= 0) break;
     for (ssize_t off = 0; !rc && off < n;) {
       ssize_t w = write(out, buf + off, (size_t)(n - off));
@@ -123,8 +123,8 @@ static int drain_to_file(int in, int out, const growth_guard_t *guard) {
       if (sync_file_range(out, synced, done - synced, flags) != 0) rc = -errno;
       synced = done;
       if (!rc && guard) rc = pace_and_watch(guard, start, done);
-      if (rc == LKV_ECANCELED || rc == LKV_ESTOPPED) break;
     }
+    if (rc) break;
   }
   free(buf);
   return rc;
