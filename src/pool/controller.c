@@ -11,12 +11,32 @@
  * another worker. */
 #define LKV__CTL_NOISE 0.05
 
+/* Share of a period that workers may wait at the gate with work before the floor rises: a few percent of
+ * queueing is the price of parking, more means the workers left cannot keep up. */
+#define LKV__CTL_BACKLOG 0.02
+
 void lkv_pool_ctl_init(lkv_pool_ctl_t *c, int workers, int budget, double overcommit) {
   c->workers = workers < 1 ? 1 : workers;
   c->budget = budget < 1 ? 1 : budget;
   c->overcommit = overcommit < 1.0 ? 1.0 : overcommit;
   c->neighbours = 0.0;
   c->active = c->workers;
+  c->floor = 1;
+  c->calm = 0;
+}
+
+/* Raises the floor after a period with backlog, lowers it after enough quiet ones. */
+static void update_floor(lkv_pool_ctl_t *c, const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur) {
+  int backlog = cur->at_ns > prev->at_ns && cur->gate_wait_ns > prev->gate_wait_ns &&
+                (double)(cur->gate_wait_ns - prev->gate_wait_ns) >
+                    LKV__CTL_BACKLOG * (double)(cur->at_ns - prev->at_ns);
+  if (backlog) {
+    if (c->floor <= c->active) c->floor = c->active < c->workers ? c->active + 1 : c->workers;
+    c->calm = 0;
+  } else if (++c->calm >= LKV_POOL_CTL_CALM_PERIODS && c->floor > 1) {
+    c->floor--;
+    c->calm = 0;
+  }
 }
 
 int lkv_pool_ctl_step(lkv_pool_ctl_t *c, const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur) {
@@ -35,6 +55,8 @@ int lkv_pool_ctl_step(lkv_pool_ctl_t *c, const lkv_cpu_sample_t *prev, const lkv
   double free_cpus = cur->machine_cpus - c->neighbours;
   double left = free_cpus < c->budget ? free_cpus : c->budget;
   int active = (int)ceil(left * c->overcommit - LKV__CTL_NOISE);
+  update_floor(c, prev, cur);
+  if (active < c->floor) active = c->floor;
   if (active < 1) active = 1;
   if (active > c->workers) active = c->workers;
   c->active = active;

@@ -1,7 +1,15 @@
 /* The CPU gate: a counting limit on running workers, open (lock-free) when it limits nothing. */
 #include "pool/gate.h"
 
+#include <time.h>
+
 #include "common/error.h"
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 int lkv_cpu_gate_init(lkv_cpu_gate_t *g, int workers) {
   if (pthread_mutex_init(&g->mu, NULL) != 0) return LKV_ENOMEM;
@@ -12,6 +20,7 @@ int lkv_cpu_gate_init(lkv_cpu_gate_t *g, int workers) {
   g->workers = workers < 1 ? 1 : workers;
   atomic_init(&g->limit, g->workers);
   atomic_init(&g->parked, 0);
+  atomic_init(&g->waited_ns, 0);
   g->inside = 0;
   return 0;
 }
@@ -39,12 +48,18 @@ int lkv_cpu_gate_enter(lkv_cpu_gate_t *g) {
   pthread_mutex_lock(&g->mu);
   if (g->inside >= atomic_load(&g->limit)) {
     atomic_fetch_add(&g->parked, 1);
+    uint64_t since = now_ns();
     while (g->inside >= atomic_load(&g->limit)) pthread_cond_wait(&g->room, &g->mu);
+    atomic_fetch_add(&g->waited_ns, now_ns() - since);
     atomic_fetch_sub(&g->parked, 1);
   }
   g->inside++;
   pthread_mutex_unlock(&g->mu);
   return 1;
+}
+
+uint64_t lkv_cpu_gate_waited_ns(const lkv_cpu_gate_t *g) {
+  return atomic_load(&((lkv_cpu_gate_t *)g)->waited_ns);
 }
 
 void lkv_cpu_gate_leave(lkv_cpu_gate_t *g) {

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 /*
  * A worker passes the gate (lkv_cpu_gate_enter) before it processes a round of work and leaves it
@@ -16,10 +17,11 @@
 typedef struct lkv_cpu_gate_s {
   pthread_mutex_t mu;
   pthread_cond_t room;
-  atomic_int limit;   /* workers allowed inside */
-  int inside;         /* workers inside (guarded by mu) */
-  int workers;        /* workers that use the gate */
-  atomic_int parked;  /* workers waiting at the gate right now (for metrics and tests) */
+  atomic_int limit;               /* workers allowed inside */
+  int inside;                     /* workers inside (guarded by mu) */
+  int workers;                    /* workers that use the gate */
+  atomic_int parked;              /* workers waiting at the gate right now (for metrics and tests) */
+  atomic_uint_fast64_t waited_ns; /* all the time workers have waited at the gate (with work to do) */
 } lkv_cpu_gate_t;
 
 /* Initialises g for `workers` threads with every worker allowed (an open gate). Returns 0 or LKV_ENOMEM. */
@@ -38,6 +40,10 @@ int lkv_cpu_gate_limit(const lkv_cpu_gate_t *g);
  * lkv_cpu_gate_leave after its round (the gate was closed enough to count), 0 when the gate was open and
  * nothing is to be left. */
 int lkv_cpu_gate_enter(lkv_cpu_gate_t *g);
+
+/* Nanoseconds workers have spent waiting at the gate since init, summed over workers (a worker only
+ * comes to the gate with work, so this is work held back). Any thread. */
+uint64_t lkv_cpu_gate_waited_ns(const lkv_cpu_gate_t *g);
 
 /* Leaves the gate after a round entered with a 1 from lkv_cpu_gate_enter. */
 void lkv_cpu_gate_leave(lkv_cpu_gate_t *g);

@@ -46,17 +46,27 @@ static int wait_period(lkv_pool_t *p) {
   return stop;
 }
 
+/* Reads the CPU clocks and stamps the reading with the time and the gate's waiting. */
+static int read_sample(lkv_pool_t *p, lkv_cpu_sample_t *out) {
+  int rc = lkv_cpu_sample_read(p->root, out);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  out->at_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  out->gate_wait_ns = lkv_cpu_gate_waited_ns(&p->gate);
+  return rc;
+}
+
 static void *controller_main(void *arg) {
   lkv_pool_t *p = arg;
   lkv_cpu_sample_t prev, cur;
-  int have_prev = lkv_cpu_sample_read(p->root, &prev) == 0;
+  int have_prev = read_sample(p, &prev) == 0;
   for (unsigned n = 1; !wait_period(p); n++) {
     if (n % LKV__POOL_BUDGET_EVERY == 0) {
       p->ctl.budget = read_budget(p);
       if (!p->neighbour_aware) lkv_cpu_gate_set_limit(&p->gate, p->ctl.budget);
     }
     if (!p->neighbour_aware) continue;
-    if (lkv_cpu_sample_read(p->root, &cur) != 0) continue; /* keep the last decision */
+    if (read_sample(p, &cur) != 0) continue; /* keep the last decision */
     if (have_prev) lkv_cpu_gate_set_limit(&p->gate, lkv_pool_ctl_step(&p->ctl, &prev, &cur));
     prev = cur;
     have_prev = 1;

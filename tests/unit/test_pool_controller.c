@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+/* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
 
 #include "pool/controller.h"
@@ -14,6 +15,15 @@ static void period(lkv_cpu_sample_t *prev, lkv_cpu_sample_t *cur, int cpus, doub
   cur->machine_total += (uint64_t)(100 * cpus);
   cur->machine_busy += (uint64_t)(100 * busy);
   cur->self_ticks += (uint64_t)(100 * self);
+}
+
+/* The same 100 ms period in which workers waited at the gate with work for `waited` of it (summed over
+ * workers). */
+static void period_waiting(lkv_cpu_sample_t *prev, lkv_cpu_sample_t *cur, int cpus, double self, double busy,
+                           double waited) {
+  period(prev, cur, cpus, self, busy);
+  cur->at_ns += 100000000u;
+  cur->gate_wait_ns += (uint64_t)(waited * 100000000.0);
 }
 
 static int run_periods(lkv_pool_ctl_t *c, int n, int cpus, double self, double busy) {
@@ -98,10 +108,40 @@ static void test_smoothing_does_not_follow_one_spike(void **state) {
   assert_int_equal(run_periods(&c, 1, 4, 1.0, 4.0), 3);
 }
 
+/* Parking that leaves our own work waiting is undone: a period with backlog raises a floor under the
+ * decision, which stays for LKV_POOL_CTL_CALM_PERIODS quiet periods; a trace of waiting does not. */
+static void test_own_backlog_outweighs_neighbours(void **state) {
+  (void)state;
+  lkv_pool_ctl_t c;
+  lkv_pool_ctl_init(&c, 2, 2, 1.0);
+  lkv_cpu_sample_t a = {.machine_cpus = 2}, b;
+  for (int i = 0; i < 5; i++, a = b) { /* greedy neighbours on both cores: parked to one */
+    period_waiting(&a, &b, 2, 0.6, 2.0, 0.0);
+    assert_int_equal(lkv_pool_ctl_step(&c, &a, &b), i == 0 ? 2 : 1);
+  }
+  period_waiting(&a, &b, 2, 0.6, 2.0, 0.01); /* 1 % of the period: the price of parking */
+  assert_int_equal(lkv_pool_ctl_step(&c, &a, &b), 1);
+  a = b;
+  period_waiting(&a, &b, 2, 0.6, 2.0, 0.3); /* work held back: the second worker comes back */
+  assert_int_equal(lkv_pool_ctl_step(&c, &a, &b), 2);
+  a = b;
+  for (int i = 1; i < LKV_POOL_CTL_CALM_PERIODS; i++, a = b) {
+    period_waiting(&a, &b, 2, 0.6, 2.0, 0.0);
+    assert_int_equal(lkv_pool_ctl_step(&c, &a, &b), 2);
+  }
+  period_waiting(&a, &b, 2, 0.6, 2.0, 0.0); /* calm long enough: parked again */
+  assert_int_equal(lkv_pool_ctl_step(&c, &a, &b), 1);
+  a = b;
+  period_waiting(&a, &b, 2, 0.6, 2.0, 0.5); /* the floor never exceeds the workers */
+  assert_int_equal(lkv_pool_ctl_step(&c, &a, &b), 2);
+  assert_int_equal(c.floor, 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_idle_machine_keeps_every_worker),
       cmocka_unit_test(test_neighbour_on_both_cores_leaves_one_worker),
+      cmocka_unit_test(test_own_backlog_outweighs_neighbours),
       cmocka_unit_test(test_partial_neighbour),
       cmocka_unit_test(test_budget_smaller_than_machine),
       cmocka_unit_test(test_overcommit),

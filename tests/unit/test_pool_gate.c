@@ -93,9 +93,12 @@ static void test_raising_the_limit_wakes_parked(void **state) {
   pthread_create(&t, NULL, enter_and_leave, &g);
   for (int i = 0; i < 2000 && atomic_load(&g.parked) == 0; i++) usleep(1000);
   assert_int_equal(atomic_load(&g.parked), 1);
+  assert_int_equal(lkv_cpu_gate_waited_ns(&g), 0); /* counted when the wait ends */
+  usleep(20000);
   lkv_cpu_gate_set_limit(&g, 2); /* room returns: the parked worker goes in while we are still inside */
   pthread_join(t, NULL);
   assert_int_equal(atomic_load(&g.parked), 0);
+  assert_true(lkv_cpu_gate_waited_ns(&g) >= 20000000u); /* the time it waited, for the controller */
   lkv_cpu_gate_leave(&g);
   lkv_cpu_gate_destroy(&g);
 }
