@@ -20,6 +20,7 @@ struct lkv_mvcc_s {
   uint64_t quota;
   char db_dir[PATH_MAX]; /* <dir>/member/db: LMDB's files and the unsynced marker */
   int logged;            /* opened with lkv_mvcc_options_t.logged: commits do not flush */
+  int read_only;         /* opened with lkv_mvcc_options_t.read_only: nothing is written */
   int rebuilt;           /* open discarded a file the machine's restart may have torn */
   uint64_t cluster_id;
   uint64_t member_id;
@@ -110,7 +111,8 @@ typedef struct lkv__unsynced_open_s {
 int lkv__unsynced_before_open(const char *db_dir, const char *boot_id, int logged, lkv__unsynced_open_t *out);
 
 /* After the environment and its databases opened: a logged store writes its marker (durably) before any
- * unflushed commit; a store that is not logged flushes what a logged run left and drops the marker.
+ * unflushed commit; a store that is not logged flushes what a logged run left and drops the marker; a
+ * read-only store leaves everything as it is.
  * Returns 0 or an error. */
 int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o);
 

@@ -58,6 +58,9 @@ typedef struct lkv_mvcc_options_s {
                          * the same identity (lkv_mvcc_rebuilt) for the log to rebuild. 0: every commit
                          * is durable on its own (two flushes). */
   const char *boot_id;  /* the kernel boot id to assume (tests); NULL: the running kernel's */
+  int read_only;        /* 1: read only (the audit): the store must exist, nothing in the directory is
+                         * written (LMDB's lock file aside), write transactions fail; a store a logged run
+                         * may have left torn is refused (LKV_ETORN). Not with logged. */
 } lkv_mvcc_options_t;
 
 typedef struct lkv_mvcc_stat_s {

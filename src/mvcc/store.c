@@ -105,11 +105,12 @@ static int mkdir_p(const char *path) {
   return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-/* Loads the identity, generating it on first open; ensures the revision pair exists. */
+/* Loads the identity, generating it on first open; ensures the revision pair exists. A read-only store
+ * must have both. */
 static int init_meta(lkv_mvcc_t *s, MDB_txn *txn) {
   int64_t rev, compact;
   int rc = lkv__meta_revs_get(s, txn, &rev, &compact);
-  if (rc == LKV_ECORRUPT) {
+  if (rc == LKV_ECORRUPT && !s->read_only) {
     MDB_val k = cstr_val(LKV__META_REVS), v;
     if (mdb_get(txn, s->meta_dbi, &k, &v) != MDB_NOTFOUND) return LKV_ECORRUPT;
     rc = lkv__meta_revs_put(s, txn, 1, -1); /* etcd starts at revision 1, never compacted */
@@ -125,6 +126,7 @@ static int init_meta(lkv_mvcc_t *s, MDB_txn *txn) {
     return (s->cluster_id && s->member_id) ? 0 : LKV_ECORRUPT;
   }
   if (rc != MDB_NOTFOUND) return lkv__mdb_err(rc);
+  if (s->read_only) return LKV_ECORRUPT;
   /* A store rebuilt after a torn one keeps the identity its marker saved (s->*_id set by the opener). */
   while (s->cluster_id == 0) randombytes_buf(&s->cluster_id, sizeof(s->cluster_id));
   while (s->member_id == 0) randombytes_buf(&s->member_id, sizeof(s->member_id));
@@ -137,14 +139,15 @@ static int init_meta(lkv_mvcc_t *s, MDB_txn *txn) {
 
 static int open_dbs(lkv_mvcc_t *s) {
   MDB_txn *txn;
-  int rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, 0, &txn));
+  int rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn));
   if (rc) return rc;
+  unsigned create = s->read_only ? 0 : MDB_CREATE;
   rc = lkv__mdb_err(mdb_dbi_open(txn, NULL, 0, &s->main_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "rev", MDB_CREATE, &s->rev_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "key", MDB_CREATE | MDB_DUPSORT, &s->key_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease", MDB_CREATE, &s->lease_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease_key", MDB_CREATE, &s->lease_key_dbi));
+  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "rev", create, &s->rev_dbi));
+  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "key", create | MDB_DUPSORT, &s->key_dbi));
+  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "meta", create, &s->meta_dbi));
+  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease", create, &s->lease_dbi));
+  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease_key", create, &s->lease_key_dbi));
   if (!rc) rc = init_meta(s, txn);
   if (rc) {
     mdb_txn_abort(txn);
@@ -159,7 +162,9 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   if (!out || !opts || !opts->dir || !opts->dir[0]) return LKV_EINVAL;
   if (snprintf(path, sizeof(path), "%s/member/db", opts->dir) >= (int)sizeof(path)) return LKV_EINVAL;
   if (sodium_init() < 0) return LKV_EIO;
-  rc = mkdir_p(path);
+  if (opts->logged && opts->read_only) return LKV_EINVAL;
+  struct stat st;
+  rc = opts->read_only ? (stat(path, &st) == 0 ? 0 : -errno) : mkdir_p(path);
   if (rc) return rc;
   lkv__unsynced_open_t uo;
   rc = lkv__unsynced_before_open(path, opts->boot_id, opts->logged, &uo);
@@ -169,6 +174,7 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   if (!s) return LKV_ENOMEM;
   snprintf(s->db_dir, sizeof(s->db_dir), "%s", path);
   s->logged = opts->logged != 0;
+  s->read_only = opts->read_only != 0;
   s->rebuilt = uo.torn;
   if (uo.torn) {
     s->cluster_id = uo.marker.cluster_id;
@@ -189,7 +195,7 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   /* MDB_NOTLS: read txns are not bound to threads (they are cached per thread and may be reused by
    * another). Default sync: a commit is on disk when it returns; with a log in front, commits do not
    * flush at all and the unsynced marker guards the file (unsynced.c). */
-  unsigned flags = MDB_NOTLS | (opts->logged ? MDB_NOSYNC : 0);
+  unsigned flags = MDB_NOTLS | (opts->logged ? MDB_NOSYNC : 0) | (opts->read_only ? MDB_RDONLY : 0);
   rc = lkv__mdb_err(mdb_env_open(s->env, path, flags, 0600));
   if (rc) goto err_after_env;
   rc = open_dbs(s);

@@ -157,7 +157,7 @@ int lkv__unsynced_after_open(lkv_mvcc_t *s, const lkv__unsynced_open_t *o) {
   }
   /* The checkpoint stays: writes made now, without the log, put the store ahead of its log, and a
    * logged open then refuses it (lkv_apply_replay) before any rebuild could start from the checkpoint. */
-  if (!o->found) return 0;
+  if (!o->found || s->read_only) return 0;
   int rc = lkv__mdb_err(mdb_env_sync(s->env, 1));
   return rc ? rc : lkv__remove_file(s->db_dir, MARKER_NAME);
 }

@@ -228,7 +228,7 @@ static int audit(const char *dir, const char *key_text) {
     fprintf(stderr, "audit FAILED: cannot rebuild the state from the ledger: %s\n", lkv_strerror(rc));
     goto out;
   }
-  lkv_mvcc_options_t o = {.dir = dir};
+  lkv_mvcc_options_t o = {.dir = dir, .read_only = 1}; /* an audit writes nothing where it looks */
   lkv_mvcc_t *store;
   rc = lkv_mvcc_open(&store, &o);
   if (rc == 0) {

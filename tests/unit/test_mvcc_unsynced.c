@@ -125,6 +125,35 @@ static void test_unflushed_store_opened_without_log_is_flushed(void **state) {
   lkvt_close(&ts);
 }
 
+/* A read-only open (the audit's) writes nothing: after a crash on the same boot it reads the store and
+ * leaves the marker; a torn store is refused; a missing one is not created. */
+static void test_read_only_open_writes_nothing(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  fresh_closed_store(&ts, NULL, NULL);
+  crash_after_puts(ts.dir, "boot-a", 3);
+  lkv_mvcc_options_t o = {.dir = ts.dir, .read_only = 1, .boot_id = "boot-a"};
+  assert_int_equal(lkv_mvcc_open(&ts.s, &o), 0);
+  assert_int_equal(lkvt_rev(&ts), 4);
+  lkv_mvcc_txn_t *t;
+  assert_true(lkv_mvcc_write_begin(ts.s, &t) != 0);
+  lkv_mvcc_close(ts.s);
+  lkv__unsynced_t m;
+  assert_int_equal(marker(ts.dir, &m), 1);
+  o.boot_id = "boot-b";
+  lkv_mvcc_t *s = NULL;
+  assert_int_equal(lkv_mvcc_open(&s, &o), LKV_ETORN);
+  o.logged = 1;
+  assert_int_equal(lkv_mvcc_open(&s, &o), LKV_EINVAL);
+  char missing[128];
+  snprintf(missing, sizeof(missing), "%s/nothing-here", ts.dir);
+  lkv_mvcc_options_t none = {.dir = missing, .read_only = 1};
+  assert_int_equal(lkv_mvcc_open(&s, &none), LKV_ENOENT);
+  assert_int_equal(access(missing, F_OK), -1);
+  ts.s = open_logged(ts.dir, "boot-a", 1, 0); /* for lkvt_close */
+  lkvt_close(&ts);
+}
+
 /* A marker that cannot be read, or a kernel whose boot id is unknown, can never vouch for the file. */
 static void test_damaged_marker_or_unknown_boot_discards(void **state) {
   (void)state;
@@ -290,6 +319,7 @@ int main(void) {
       cmocka_unit_test(test_unflushed_store_opened_without_log_is_flushed),
       cmocka_unit_test(test_damaged_marker_or_unknown_boot_discards),
       cmocka_unit_test(test_unflushable_file_is_not_trusted),
+      cmocka_unit_test(test_read_only_open_writes_nothing),
       cmocka_unit_test(test_rebuild_starts_from_checkpoint),
       cmocka_unit_test(test_checkpoint_abandoned_when_file_grows),
       cmocka_unit_test(test_kernel_boot_id),
