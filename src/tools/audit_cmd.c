@@ -164,7 +164,7 @@ static int rebuild(const char *log_path, const char *tmp, summary_t *want) {
   rc = lkv_ledger_log_open(&log, path, NULL);
   if (rc) return rc;
   snprintf(path, sizeof(path), "%s/store", tmp);
-  lkv_mvcc_options_t o = {.dir = path};
+  lkv_mvcc_options_t o = {.dir = path, .logged = 1}; /* a throwaway store: the ledger is its log */
   lkv_mvcc_t *store;
   rc = lkv_mvcc_open(&store, &o);
   if (rc == 0) {
