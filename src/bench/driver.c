@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench/internal.h"
+#include "common/clock.h"
 #include "common/error.h"
 
 /* The load is watched at this period (it also paces the open loop: requests due within a tick go together,
@@ -15,9 +15,7 @@
 #define GRACE_NS (10ull * 1000000000ull)
 
 uint64_t lkv__bench_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  return lkv_clock_ns(CLOCK_MONOTONIC);
 }
 
 uint64_t lkv__bench_random(lkv__bench_thread_t *t, uint64_t n) {

@@ -1,7 +1,7 @@
 /* The lessor's table of leases: recovery, grants and revokes applied, renewals, lookups, listing, ids. */
 #include <stdlib.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "lease/internal.h"
 
@@ -9,9 +9,7 @@
 
 static int64_t monotonic_ms(void *arg) {
   (void)arg;
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)lkv_clock_ms(CLOCK_MONOTONIC);
 }
 
 int64_t lkv__lessor_now(const lkv_lessor_t *l) {
@@ -142,10 +140,7 @@ int lkv_lessor_open(lkv_lessor_t **out, const lkv_lessor_options_t *opts) {
   /* etcd's id generator: 16 bits of the member id, then a counter that starts from the wall clock, so
    * ids differ across restarts and members. */
   l->id_prefix = (opts->member_id & 0xffff) << 48;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  l->id_counter =
-      (((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 8) & ((UINT64_C(1) << 48) - 1);
+  l->id_counter = (lkv_clock_ms(CLOCK_REALTIME) << 8) & ((UINT64_C(1) << 48) - 1);
   lkv_heap_init(&l->heap, expiry_less);
   l->n_buckets = 64;
   l->buckets = calloc(l->n_buckets, sizeof(*l->buckets));

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "mvcc/internal.h"
 
@@ -58,12 +59,6 @@ static void *copy_main(void *arg) {
   return NULL;
 }
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Pages the store's file holds (the highest page in use + 1). */
 static uint64_t file_pages(const lkv_mvcc_t *s) {
   MDB_envinfo info;
@@ -89,7 +84,7 @@ static int pace_and_watch(const growth_guard_t *g, uint64_t start_ns, off_t done
   uint64_t due = start_ns + (uint64_t)done * 1000000000u / CHECKPOINT_BYTES_PER_S;
   for (;;) {
     int rc = guard_check(g);
-    uint64_t now = now_ns();
+    uint64_t now = lkv_clock_ns(CLOCK_MONOTONIC);
     if (rc || now >= due) return rc;
     uint64_t nap = due - now < CHECKPOINT_WATCH_NS ? due - now : CHECKPOINT_WATCH_NS;
     struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)nap};
@@ -106,7 +101,7 @@ static int drain_to_file(int in, int out, const growth_guard_t *guard) {
   if (!buf) return LKV_ENOMEM;
   int rc = 0;
   off_t done = 0, synced = 0;
-  uint64_t start = now_ns();
+  uint64_t start = lkv_clock_ns(CLOCK_MONOTONIC);
   for (;;) {
     ssize_t n = read(in, buf, cap);
     if (n < 0 && errno == EINTR) continue;

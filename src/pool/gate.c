@@ -1,15 +1,8 @@
 /* The CPU gate: a counting limit on running workers, open (lock-free) when it limits nothing. */
 #include "pool/gate.h"
 
-#include <time.h>
-
+#include "common/clock.h"
 #include "common/error.h"
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int lkv_cpu_gate_init(lkv_cpu_gate_t *g, int workers) {
   if (pthread_mutex_init(&g->mu, NULL) != 0) return LKV_ENOMEM;
@@ -48,9 +41,9 @@ int lkv_cpu_gate_enter(lkv_cpu_gate_t *g) {
   pthread_mutex_lock(&g->mu);
   if (g->inside >= atomic_load(&g->limit)) {
     atomic_fetch_add(&g->parked, 1);
-    uint64_t since = now_ns();
+    uint64_t since = lkv_clock_ns(CLOCK_MONOTONIC);
     while (g->inside >= atomic_load(&g->limit)) pthread_cond_wait(&g->room, &g->mu);
-    atomic_fetch_add(&g->waited_ns, now_ns() - since);
+    atomic_fetch_add(&g->waited_ns, lkv_clock_ns(CLOCK_MONOTONIC) - since);
     atomic_fetch_sub(&g->parked, 1);
   }
   g->inside++;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "pool/cpu_budget.h"
 
@@ -49,9 +50,7 @@ static int wait_period(lkv_pool_t *p) {
 /* Reads the CPU clocks and stamps the reading with the time and the gate's waiting. */
 static int read_sample(lkv_pool_t *p, lkv_cpu_sample_t *out) {
   int rc = lkv_cpu_sample_read(p->root, out);
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  out->at_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  out->at_ns = lkv_clock_ns(CLOCK_MONOTONIC);
   out->gate_wait_ns = lkv_cpu_gate_waited_ns(&p->gate);
   return rc;
 }

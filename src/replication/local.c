@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 
 struct lkv_replicator_s {
@@ -28,12 +29,6 @@ struct lkv_replicator_s {
   void *on_sign_arg;
 };
 
-static uint64_t clock_ms(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void lkv_local_on_sign(lkv_replicator_t *r, lkv_sign_cb cb, void *arg) {
   pthread_mutex_lock(&r->sign_lock);
   r->on_sign = cb;
@@ -46,7 +41,7 @@ void lkv_local_on_sign(lkv_replicator_t *r, lkv_sign_cb cb, void *arg) {
 static void sign_now(lkv_replicator_t *r) {
   if (!lkv_ledger_needs_sign(r->ledger)) return;
   lkv_ledger_signed_head_t head;
-  int rc = lkv_ledger_sign(r->ledger, clock_ms(CLOCK_REALTIME), &head);
+  int rc = lkv_ledger_sign(r->ledger, lkv_clock_ms(CLOCK_REALTIME), &head);
   if (rc != 0) fprintf(stderr, "ledgerkv: cannot sign the ledger's tree head: %s\n", lkv_strerror(rc));
   pthread_mutex_lock(&r->sign_lock);
   if (r->on_sign) r->on_sign(r->on_sign_arg, rc == 0 ? &head : NULL);
@@ -55,7 +50,7 @@ static void sign_now(lkv_replicator_t *r) {
 
 static void sign_if_due(lkv_replicator_t *r) {
   if (!r->ledger) return;
-  uint64_t now = clock_ms(CLOCK_MONOTONIC);
+  uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
   if (now < r->next_sign_ms) return;
   sign_now(r);
   r->next_sign_ms = now + r->sign_interval_ms;
@@ -107,7 +102,7 @@ static size_t take_batch(lkv_replicator_t *r, lkv_proposal_t **batch) {
       continue;
     }
     /* Idle with a ledger: wake for the next signature. */
-    uint64_t now = clock_ms(CLOCK_MONOTONIC);
+    uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     if (now >= r->next_sign_ms) {
       pthread_mutex_unlock(&r->lock);
       sign_if_due(r);
@@ -174,7 +169,7 @@ int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_
   r->id = *id;
   r->ledger = ledger;
   r->sign_interval_ms = sign_interval_ms ? sign_interval_ms : 1;
-  r->next_sign_ms = clock_ms(CLOCK_MONOTONIC) + r->sign_interval_ms;
+  r->next_sign_ms = lkv_clock_ms(CLOCK_MONOTONIC) + r->sign_interval_ms;
   pthread_condattr_t attr;
   if (pthread_mutex_init(&r->lock, NULL) != 0) goto err_after_alloc;
   if (pthread_mutex_init(&r->listen_lock, NULL) != 0) goto err_after_mutex;

@@ -1,15 +1,13 @@
 /* The hub: shards, the waker, commit notifications, and the periodic tick (progress notifications). */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "watch/internal.h"
 
 uint64_t lkv__watch_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  return lkv_clock_ms(CLOCK_MONOTONIC);
 }
 
 int lkv_watch_hub_new(lkv_watch_hub_t **out, const lkv_watch_options_t *opts) {
