@@ -1,12 +1,11 @@
 /* The controller thread: every period, sample, decide, and set the gate's limit. */
 #include "pool/pool.h"
 
-#include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/sleeper.h"
 #include "pool/cpu_budget.h"
 
 /* The budget is re-read every this many periods: a handful of small files, but no need to do it 10x/s. */
@@ -20,9 +19,7 @@ struct lkv_pool_s {
   int neighbour_aware;
   int running; /* the thread was started and not yet joined */
   pthread_t thread;
-  pthread_mutex_t mu; /* guards stop */
-  pthread_cond_t wake;
-  int stop;
+  lkv_sleeper_t sleeper; /* the controller's sleep between periods, cut short to stop it */
 };
 
 static int read_budget(const lkv_pool_t *p) {
@@ -30,21 +27,6 @@ static int read_budget(const lkv_pool_t *p) {
   int aff = lkv_cpu_budget_affinity();
   if (aff < 1 || lkv_cpu_budget_read(p->root, aff, &b) != 0) return p->ctl.budget;
   return b.cpus;
-}
-
-/* Sleeps one period; returns 1 when asked to stop. */
-static int wait_period(lkv_pool_t *p) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_nsec += (long)p->period_ms * 1000000L;
-  until.tv_sec += until.tv_nsec / 1000000000L;
-  until.tv_nsec %= 1000000000L;
-  pthread_mutex_lock(&p->mu);
-  while (!p->stop && pthread_cond_timedwait(&p->wake, &p->mu, &until) != ETIMEDOUT) {
-  }
-  int stop = p->stop;
-  pthread_mutex_unlock(&p->mu);
-  return stop;
 }
 
 /* Reads the CPU clocks and stamps the reading with the time and the gate's waiting. */
@@ -59,7 +41,7 @@ static void *controller_main(void *arg) {
   lkv_pool_t *p = arg;
   lkv_cpu_sample_t prev, cur;
   int have_prev = read_sample(p, &prev) == 0;
-  for (unsigned n = 1; !wait_period(p); n++) {
+  for (unsigned n = 1; !lkv_sleeper_sleep_ms(&p->sleeper, (uint64_t)p->period_ms); n++) {
     if (n % LKV__POOL_BUDGET_EVERY == 0) {
       p->ctl.budget = read_budget(p);
       if (!p->neighbour_aware) lkv_cpu_gate_set_limit(&p->gate, p->ctl.budget);
@@ -80,21 +62,18 @@ int lkv_pool_start(lkv_pool_t **out, const lkv_pool_options_t *opts) {
   p->root = opts->root ? opts->root : "/";
   p->period_ms = opts->period_ms > 0 ? opts->period_ms : LKV_POOL_DEFAULT_PERIOD_MS;
   if (lkv_cpu_gate_init(&p->gate, opts->workers) != 0) goto err_after_alloc;
-  if (pthread_mutex_init(&p->mu, NULL) != 0) goto err_after_gate;
-  if (pthread_cond_init(&p->wake, NULL) != 0) goto err_after_mutex;
+  if (lkv_sleeper_init(&p->sleeper) != 0) goto err_after_gate;
   lkv_pool_ctl_init(&p->ctl, opts->workers, opts->workers, opts->overcommit);
   p->ctl.budget = read_budget(p);
   p->neighbour_aware = opts->neighbour_aware != 0;
   if (opts->neighbour_aware || opts->follow_budget) {
-    if (pthread_create(&p->thread, NULL, controller_main, p) != 0) goto err_after_cond;
+    if (pthread_create(&p->thread, NULL, controller_main, p) != 0) goto err_after_sleeper;
     p->running = 1;
   }
   *out = p;
   return 0;
-err_after_cond:
-  pthread_cond_destroy(&p->wake);
-err_after_mutex:
-  pthread_mutex_destroy(&p->mu);
+err_after_sleeper:
+  lkv_sleeper_destroy(&p->sleeper);
 err_after_gate:
   lkv_cpu_gate_destroy(&p->gate);
 err_after_alloc:
@@ -112,10 +91,7 @@ int lkv_pool_active(const lkv_pool_t *p) {
 
 void lkv_pool_stop(lkv_pool_t *p) {
   if (p->running) {
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    lkv_sleeper_stop(&p->sleeper);
     pthread_join(p->thread, NULL);
     p->running = 0;
   }
@@ -124,8 +100,7 @@ void lkv_pool_stop(lkv_pool_t *p) {
 
 void lkv_pool_free(lkv_pool_t *p) {
   if (!p) return;
-  pthread_cond_destroy(&p->wake);
-  pthread_mutex_destroy(&p->mu);
+  lkv_sleeper_destroy(&p->sleeper);
   lkv_cpu_gate_destroy(&p->gate);
   free(p);
 }

@@ -1,42 +1,27 @@
 /* The store's checkpoints, taken on their own thread every --ledger-checkpoint-interval. */
 #include "server/checkpointer.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "common/error.h"
+#include "common/sleeper.h"
 
 struct lkv__checkpointer_s {
   lkv_mvcc_t *store;
   unsigned interval_s;
   pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t wake;
-  atomic_int stop;
+  lkv_sleeper_t sleeper; /* between copies; its stop flag also ends a copy in progress */
 };
-
-/* Sleeps interval_s unless stopped; returns 1 when stopped. */
-static int wait_interval(lkv__checkpointer_t *c) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += c->interval_s;
-  pthread_mutex_lock(&c->mu);
-  while (!atomic_load(&c->stop) && pthread_cond_timedwait(&c->wake, &c->mu, &until) != ETIMEDOUT) {
-  }
-  pthread_mutex_unlock(&c->mu);
-  return atomic_load(&c->stop);
-}
 
 static void *checkpointer_main(void *arg) {
   lkv__checkpointer_t *c = arg;
   int64_t last_rev = 0;
-  while (!wait_interval(c)) {
+  while (!lkv_sleeper_sleep_ms(&c->sleeper, (uint64_t)c->interval_s * 1000u)) {
     lkv_mvcc_stat_t st;
     if (lkv_mvcc_stat(c->store, &st) != 0 || st.revision == last_rev) continue;
-    int rc = lkv_mvcc_checkpoint(c->store, &c->stop);
+    int rc = lkv_mvcc_checkpoint(c->store, &c->sleeper.stop);
     if (rc == 0)
       last_rev = st.revision;
     else if (rc == LKV_ECANCELED)
@@ -56,15 +41,12 @@ int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, unsign
   if (!c) return LKV_ENOMEM;
   c->store = store;
   c->interval_s = interval_s;
-  if (pthread_mutex_init(&c->mu, NULL) != 0) goto err_after_alloc;
-  if (pthread_cond_init(&c->wake, NULL) != 0) goto err_after_mutex;
-  if (pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) goto err_after_cond;
+  if (lkv_sleeper_init(&c->sleeper) != 0) goto err_after_alloc;
+  if (pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) goto err_after_sleeper;
   *out = c;
   return 0;
-err_after_cond:
-  pthread_cond_destroy(&c->wake);
-err_after_mutex:
-  pthread_mutex_destroy(&c->mu);
+err_after_sleeper:
+  lkv_sleeper_destroy(&c->sleeper);
 err_after_alloc:
   free(c);
   return LKV_ENOMEM;
@@ -72,12 +54,8 @@ err_after_alloc:
 
 void lkv__checkpointer_stop(lkv__checkpointer_t *c) {
   if (!c) return;
-  pthread_mutex_lock(&c->mu);
-  atomic_store(&c->stop, 1);
-  pthread_cond_signal(&c->wake);
-  pthread_mutex_unlock(&c->mu);
+  lkv_sleeper_stop(&c->sleeper);
   pthread_join(c->thread, NULL);
-  pthread_cond_destroy(&c->wake);
-  pthread_mutex_destroy(&c->mu);
+  lkv_sleeper_destroy(&c->sleeper);
   free(c);
 }
