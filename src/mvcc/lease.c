@@ -127,17 +127,27 @@ static int keyref_cmp(const void *a, const void *b) {
   return lkv__bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
+/* Opens a cursor on the attachments, with the prefix that lease id's entries share. */
+static int attachments_cursor(lkv_mvcc_txn_t *t, int64_t id, uint8_t prefix[ID_LEN], MDB_cursor **c) {
+  id_encode(id, prefix);
+  return lkv__mdb_err(mdb_cursor_open(t->txn, t->s->lease_key_dbi, c));
+}
+
+/* 1 when attachment key k belongs to the lease whose prefix this is. */
+static int attached_to(const MDB_val *k, const uint8_t prefix[ID_LEN]) {
+  return k->mv_size > ID_LEN && memcmp(k->mv_data, prefix, ID_LEN) == 0;
+}
+
 /* Collects lease id's keys in true byte order (encoded order differs inside long-key groups). */
 static int collect_keys(lkv_mvcc_txn_t *t, int64_t id, keyvec_t *out) {
   uint8_t prefix[ID_LEN];
-  id_encode(id, prefix);
   MDB_cursor *c;
-  MDB_val k = {.mv_size = sizeof(prefix), .mv_data = prefix}, v;
-  int rc = lkv__mdb_err(mdb_cursor_open(t->txn, t->s->lease_key_dbi, &c));
+  int rc = attachments_cursor(t, id, prefix, &c);
   if (rc) return rc;
+  MDB_val k = {.mv_size = sizeof(prefix), .mv_data = prefix}, v;
   int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
   for (; mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-    if (k.mv_size <= ID_LEN || memcmp(k.mv_data, prefix, ID_LEN) != 0) break;
+    if (!attached_to(&k, prefix)) break;
     const uint8_t *enc = (const uint8_t *)k.mv_data + ID_LEN;
     size_t enc_len = k.mv_size - ID_LEN;
     rc =
@@ -167,14 +177,12 @@ int lkv_mvcc_lease_keys(lkv_mvcc_txn_t *t, int64_t id, lkv_mvcc_key_cb cb, void 
 /* Drops every attachment left under id (normally none: each delete detached its key). */
 static int drop_attachments(lkv_mvcc_txn_t *t, int64_t id) {
   uint8_t prefix[ID_LEN];
-  id_encode(id, prefix);
   MDB_cursor *c;
-  MDB_val k = {.mv_size = sizeof(prefix), .mv_data = prefix}, v;
-  int rc = lkv__mdb_err(mdb_cursor_open(t->txn, t->s->lease_key_dbi, &c));
+  int rc = attachments_cursor(t, id, prefix, &c);
   if (rc) return rc;
+  MDB_val k = {.mv_size = sizeof(prefix), .mv_data = prefix}, v;
   int mrc;
-  while ((mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) == 0 && k.mv_size > ID_LEN &&
-         memcmp(k.mv_data, prefix, ID_LEN) == 0) {
+  while ((mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) == 0 && attached_to(&k, prefix)) {
     mrc = mdb_cursor_del(c, 0);
     if (mrc) break;
     k = (MDB_val){.mv_size = sizeof(prefix), .mv_data = prefix};
