@@ -22,6 +22,15 @@ static void key_path(char *out, const char *dir) {
   assert_true(snprintf(out, 128, "%s/ledger/node.key", dir) < 128);
 }
 
+/* A fresh temporary dir with a node key created in it; path gets the key file's path. */
+static void dir_with_key(char dir[64], char path[128]) {
+  lkv_ledger_signer_t *s;
+  lt_tmpdir(dir);
+  key_path(path, dir);
+  assert_int_equal(lkv_ledger_signer_open(&s, dir, LKV_LEDGER_SIGNER_CREATE, NULL), 0);
+  lkv_ledger_signer_close(s);
+}
+
 static void test_create_then_reopen_same_key(void **state) {
   (void)state;
   char dir[64], path[128];
@@ -62,10 +71,7 @@ static void test_wider_permissions_refused(void **state) {
   (void)state;
   char dir[64], path[128];
   lkv_ledger_signer_t *s;
-  lt_tmpdir(dir);
-  key_path(path, dir);
-  assert_int_equal(lkv_ledger_signer_open(&s, dir, LKV_LEDGER_SIGNER_CREATE, NULL), 0);
-  lkv_ledger_signer_close(s);
+  dir_with_key(dir, path);
   static const mode_t bad[] = {0640, 0604, 0660, 0644, 0700, 0610};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     assert_int_equal(chmod(path, bad[i]), 0);
@@ -90,10 +96,7 @@ static void test_damaged_key_file_refused(void **state) {
   (void)state;
   char dir[64], path[128];
   lkv_ledger_signer_t *s;
-  lt_tmpdir(dir);
-  key_path(path, dir);
-  assert_int_equal(lkv_ledger_signer_open(&s, dir, LKV_LEDGER_SIGNER_CREATE, NULL), 0);
-  lkv_ledger_signer_close(s);
+  dir_with_key(dir, path);
   /* a seed that does not give the stored public key */
   lt_flip(path, 20, 0x01);
   assert_int_equal(lkv_ledger_signer_open(&s, dir, LKV_LEDGER_SIGNER_CREATE, NULL), LKV_ECORRUPT);
