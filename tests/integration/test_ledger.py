@@ -305,18 +305,25 @@ class Writer(threading.Thread):
             ch.close()
 
 
-def test_kill9_under_load_then_audit(server_factory, tmp_path):
-    srv = server_factory.start(args=SIGN)
-    key = node_key(srv)
-    writers = [Writer(srv, "w%d" % i) for i in range(3)]
+def load_then_kill(srv, n_writers, seconds):
+    """Puts from n_writers threads for `seconds`, then kill -9; returns the acknowledged (revision,
+    request, response) triples."""
+    writers = [Writer(srv, "w%d" % i) for i in range(n_writers)]
     for w in writers:
         w.start()
-    time.sleep(1.5)
+    time.sleep(seconds)
     srv.kill()
     for w in writers:
         w.join(timeout=30)
     acked = [a for w in writers for a in w.acked]
     assert len(acked) >= 20
+    return acked
+
+
+def test_kill9_under_load_then_audit(server_factory, tmp_path):
+    srv = server_factory.start(args=SIGN)
+    key = node_key(srv)
+    acked = load_then_kill(srv, 3, 1.5)
     srv.start()
     # Every acknowledged write is in the ledger with exactly its claims (read the file independently)...
     srv.kv().Put(etcdrpc.PutRequest(key=b"after", value=b"restart"), timeout=10)
@@ -365,15 +372,7 @@ def load_then_crash_machine(srv, seconds):
     """Puts under load for `seconds`, kill -9, then what a machine restart leaves: the marker
     member/db/unsynced (format in docs/storage.md) names another boot, and pages of the LMDB file were
     never written. Returns the acknowledged (revision, request, response) triples and the marker's ids."""
-    writers = [Writer(srv, "w%d" % i) for i in range(2)]
-    for w in writers:
-        w.start()
-    time.sleep(seconds)
-    srv.kill()
-    for w in writers:
-        w.join(timeout=30)
-    acked = [a for w in writers for a in w.acked]
-    assert len(acked) >= 20
+    acked = load_then_kill(srv, 2, seconds)
     marker = os.path.join(srv.data_dir, "member", "db", "unsynced")
     with open(marker) as f:
         _, cluster_hex, member_hex = f.read().split()
