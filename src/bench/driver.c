@@ -33,13 +33,23 @@ void lkv__bench_make_key(lkv__bench_thread_t *t, uint64_t n) {
   }
 }
 
-int lkv__bench_reserve(lkv__bench_thread_t *t, size_t n) {
-  if (n <= t->buf_cap) return 0;
-  uint8_t *nb = realloc(t->buf, n);
-  if (!nb) return LKV_ENOMEM;
-  t->buf = nb;
-  t->buf_cap = n;
+int lkv__bench_pack(lkv__bench_thread_t *t, const ProtobufCMessage *msg, size_t *len) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  if (n > t->buf_cap) {
+    uint8_t *nb = realloc(t->buf, n);
+    if (!nb) return LKV_ENOMEM;
+    t->buf = nb;
+    t->buf_cap = n;
+  }
+  *len = protobuf_c_message_pack(msg, t->buf);
   return 0;
+}
+
+int lkv__bench_unary(lkv__bench_thread_t *t, lkv_grpc_conn_t *conn, const char *path,
+                     const ProtobufCMessage *msg, lkv_grpc_unary_cb cb, void *ud) {
+  size_t len;
+  int rv = lkv__bench_pack(t, msg, &len);
+  return rv ? rv : lkv_grpc_unary(conn, path, t->buf, len, cb, ud);
 }
 
 /* How many of `count` items, dealt round-robin over the threads, thread `index` gets. */

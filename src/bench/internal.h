@@ -2,6 +2,7 @@
 #ifndef LKV_BENCH_INTERNAL_H
 #define LKV_BENCH_INTERNAL_H
 
+#include <protobuf-c/protobuf-c.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -149,8 +150,13 @@ void lkv__bench_make_key(lkv__bench_thread_t *t, uint64_t n);
 /* Uniform random number in [0, n) from t's generator. */
 uint64_t lkv__bench_random(lkv__bench_thread_t *t, uint64_t n);
 
-/* Makes t->buf at least n bytes. Returns 0 or LKV_ENOMEM. */
-int lkv__bench_reserve(lkv__bench_thread_t *t, size_t n);
+/* Packs msg into t->buf (grown as needed) and sets *len. Returns 0 or LKV_ENOMEM. */
+int lkv__bench_pack(lkv__bench_thread_t *t, const ProtobufCMessage *msg, size_t *len);
+
+/* Packs msg and sends it as a unary call on conn (lkv_grpc_unary: cb(ud, ...) gets the answer). Returns
+ * 0, LKV_ENOMEM or lkv_grpc_unary's error. */
+int lkv__bench_unary(lkv__bench_thread_t *t, lkv_grpc_conn_t *conn, const char *path,
+                     const ProtobufCMessage *msg, lkv_grpc_unary_cb cb, void *ud);
 
 /* ---- kv_ops.c ---- */
 

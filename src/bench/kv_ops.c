@@ -32,11 +32,7 @@ static void on_done(void *ud, int status, const char *message, const uint8_t *re
 }
 
 static int send_packed(lkv__bench_client_t *c, const char *path, const ProtobufCMessage *msg) {
-  lkv__bench_thread_t *t = c->t;
-  size_t n = protobuf_c_message_get_packed_size(msg);
-  if (lkv__bench_reserve(t, n) != 0) return LKV_ENOMEM;
-  protobuf_c_message_pack(msg, t->buf);
-  return lkv_grpc_unary(c->conn, path, t->buf, n, on_done, c);
+  return lkv__bench_unary(c->t, c->conn, path, msg, on_done, c);
 }
 
 static uint64_t key_number(lkv__bench_thread_t *t, uint64_t ticket) {

@@ -31,12 +31,10 @@ static void setup_error(lkv__bench_thread_t *t, const char *what, int status, co
   lkv__bench_setup_failed(t, "%s: %s: %s", what, lkv_bench_outcome_name(status), message);
 }
 
+/* Setup calls go on the thread's first connection. */
 static int send_packed(lkv__bench_thread_t *t, const char *path, const ProtobufCMessage *msg,
                        lkv_grpc_unary_cb cb, void *ud) {
-  size_t n = protobuf_c_message_get_packed_size(msg);
-  if (lkv__bench_reserve(t, n) != 0) return LKV_ENOMEM;
-  protobuf_c_message_pack(msg, t->buf);
-  return lkv_grpc_unary(t->conns[0], path, t->buf, n, cb, ud);
+  return lkv__bench_unary(t, t->conns[0], path, msg, cb, ud);
 }
 
 static void head_done(void *ud, int status, const char *message, const uint8_t *resp, size_t len);
@@ -173,8 +171,5 @@ int lkv__bench_issue_receipt(lkv__bench_client_t *c, uint64_t ticket) {
       t->cfg->workload == LKV_BENCH_VERIFY ? ticket * span / sh->n_receipts : lkv__bench_random(t, span);
   req.revision = FIRST_REVISION + (int64_t)offset;
   c->ticket = ticket;
-  size_t n = protobuf_c_message_get_packed_size(&req.base);
-  if (lkv__bench_reserve(t, n) != 0) return LKV_ENOMEM;
-  protobuf_c_message_pack(&req.base, t->buf);
-  return lkv_grpc_unary(c->conn, PATH_RECEIPT, t->buf, n, receipt_done, c);
+  return lkv__bench_unary(t, c->conn, PATH_RECEIPT, &req.base, receipt_done, c);
 }

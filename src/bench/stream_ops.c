@@ -13,13 +13,6 @@
 #define WATCH_FROM "0"
 #define WATCH_TO ":"
 
-static int pack(lkv__bench_thread_t *t, const ProtobufCMessage *msg, size_t *len) {
-  *len = protobuf_c_message_get_packed_size(msg);
-  if (lkv__bench_reserve(t, *len) != 0) return LKV_ENOMEM;
-  protobuf_c_message_pack(msg, t->buf);
-  return 0;
-}
-
 /* ---- watch ---- */
 
 /* Counts the events of one WatchResponse: each event's value starts with the time its put was due. */
@@ -87,7 +80,7 @@ static int start_watcher(lkv__bench_thread_t *t, lkv__bench_watcher_t *w, lkv_gr
   etcdserverpb__watch_request__init(&req);
   req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
   req.create_request = &create;
-  int rv = pack(t, &req.base, &len);
+  int rv = lkv__bench_pack(t, &req.base, &len);
   if (rv == 0) rv = lkv_grpc_stream_open(conn, PATH_WATCH, &cbs, w, &w->stream);
   if (rv == 0) rv = lkv_grpc_stream_send(w->stream, t->buf, len);
   return rv;
@@ -170,17 +163,15 @@ int lkv__bench_issue_keepalive(lkv__bench_client_t *c) {
   size_t len;
   etcdserverpb__lease_keep_alive_request__init(&req);
   req.id = c->lease_id;
-  int rv = pack(c->t, &req.base, &len);
+  int rv = lkv__bench_pack(c->t, &req.base, &len);
   return rv ? rv : lkv_grpc_stream_send(c->stream, c->t->buf, len);
 }
 
 static int start_grant(lkv__bench_client_t *c) {
   Etcdserverpb__LeaseGrantRequest req;
-  size_t len;
   etcdserverpb__lease_grant_request__init(&req);
   req.ttl = c->t->cfg->lease_ttl;
-  int rv = pack(c->t, &req.base, &len);
-  return rv ? rv : lkv_grpc_unary(c->conn, PATH_GRANT, c->t->buf, len, grant_done, c);
+  return lkv__bench_unary(c->t, c->conn, PATH_GRANT, &req.base, grant_done, c);
 }
 
 /* ---- setup and teardown ---- */
