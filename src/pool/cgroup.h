@@ -3,6 +3,7 @@
 #define LKV_POOL_CGROUP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pool/cpu_budget.h"
 
@@ -29,5 +30,11 @@ int lkv__cgroup_locate(const char *root, lkv__cgroup_version_t v, char *leaf, ch
  * leaf is not a readable directory or no level could be read. */
 void lkv__cgroup_read_quota(lkv__cgroup_version_t v, const char *leaf, const char *top,
                             lkv_cpu_source_t *src);
+
+/* Reads nr_throttled (CFS periods in which the group ran out of quota; v1 and v2 name it alike) from the
+ * cpu.stat beside limit_file, a quota file as lkv__cgroup_read_quota recorded it in src->path.
+ * Returns 0 and sets *out; a negated errno when cpu.stat cannot be read; LKV_ECORRUPT when it has no
+ * parsable nr_throttled line; LKV_EINVAL when limit_file has no directory or the path is too long. */
+int lkv__cgroup_read_throttled(const char *limit_file, uint64_t *out);
 
 #endif

@@ -170,8 +170,10 @@ void lkv__cgroup_read_quota(lkv__cgroup_version_t v, const char *leaf, const cha
     lv.quota = -1;
     int rc = v == LKV__CGROUP_V2 ? read_level_v2(dir, &lv, src) : read_level_v1(dir, &lv, src);
     if (rc >= 0) readable++;
-    /* Ties keep the deeper level: it is the one closest to the process. */
-    if (rc == 1 && (src->cpus == 0 || quota_cpus(lv.quota, lv.period) < src->cpus)) {
+    /* The tightest level by its exact share (0.5 and 0.8 CPUs both round to 1); ties keep the deeper
+     * level: it is the one closest to the process. */
+    if (rc == 1 && (src->cpus == 0 || (double)lv.quota / (double)lv.period <
+                                          (double)src->quota_us / (double)src->period_us)) {
       src->cpus = quota_cpus(lv.quota, lv.period);
       src->quota_us = lv.quota;
       src->period_us = lv.period;
@@ -185,4 +187,28 @@ void lkv__cgroup_read_quota(lkv__cgroup_version_t v, const char *leaf, const cha
 
   src->found = readable > 0;
   if (src->found && src->cpus == 0) memcpy(src->path, leaf, strlen(leaf) + 1);
+}
+
+int lkv__cgroup_read_throttled(const char *limit_file, uint64_t *out) {
+  char path[PATH_MAX];
+  const char *slash = strrchr(limit_file, '/');
+  if (slash == NULL) return LKV_EINVAL;
+  int n = snprintf(path, sizeof(path), "%.*s/cpu.stat", (int)(slash - limit_file), limit_file);
+  if (n < 0 || n >= (int)sizeof(path)) return LKV_EINVAL;
+  char buf[1024]; /* v2's cpu.stat is ~10 short lines, v1's 3 */
+  int rc = read_small(path, buf, sizeof(buf));
+  if (rc != 0) return rc;
+  for (const char *line = buf; *line != '\0';) {
+    const char *end = strchr(line, '\n');
+    if (end == NULL) end = line + strlen(line);
+    static const char key[] = "nr_throttled ";
+    long long v;
+    if ((size_t)(end - line) > sizeof(key) - 1 && memcmp(line, key, sizeof(key) - 1) == 0) {
+      if (parse_ll(line + sizeof(key) - 1, end, &v) != 0 || v < 0) return LKV_ECORRUPT;
+      *out = (uint64_t)v;
+      return 0;
+    }
+    line = *end == '\n' ? end + 1 : end;
+  }
+  return LKV_ECORRUPT;
 }

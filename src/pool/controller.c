@@ -25,12 +25,14 @@ void lkv_pool_ctl_init(lkv_pool_ctl_t *c, int workers, int budget, double overco
   c->calm = 0;
 }
 
+int lkv_pool_backlog(const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur) {
+  return cur->at_ns > prev->at_ns && cur->gate_wait_ns > prev->gate_wait_ns &&
+         (double)(cur->gate_wait_ns - prev->gate_wait_ns) > LKV__CTL_BACKLOG * (double)(cur->at_ns - prev->at_ns);
+}
+
 /* Raises the floor after a period with backlog, lowers it after enough quiet ones. */
 static void update_floor(lkv_pool_ctl_t *c, const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur) {
-  int backlog = cur->at_ns > prev->at_ns && cur->gate_wait_ns > prev->gate_wait_ns &&
-                (double)(cur->gate_wait_ns - prev->gate_wait_ns) >
-                    LKV__CTL_BACKLOG * (double)(cur->at_ns - prev->at_ns);
-  if (backlog) {
+  if (lkv_pool_backlog(prev, cur)) {
     if (c->floor <= c->active) c->floor = c->active < c->workers ? c->active + 1 : c->workers;
     c->calm = 0;
   } else if (++c->calm >= LKV_POOL_CTL_CALM_PERIODS && c->floor > 1) {

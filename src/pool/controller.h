@@ -32,7 +32,13 @@ typedef struct lkv_cpu_sample_s {
   int machine_cpus;       /* number of "cpuN" lines in /proc/stat (online CPUs) */
   uint64_t at_ns;         /* monotonic time of the sample (set by the pool; 0 in /proc-only readings) */
   uint64_t gate_wait_ns;  /* the gate's lkv_cpu_gate_waited_ns at that time (set by the pool) */
+  uint64_t self_ns;       /* this process's CPU time, CLOCK_PROCESS_CPUTIME_ID (set by the pool; fit.h) */
+  uint64_t throttled;     /* lkv_cpu_budget_throttled at that time, 0 without a quota (set by the pool) */
 } lkv_cpu_sample_t;
+
+/* 1 when workers waited at the gate with work for more than a few percent of the period between the
+ * samples: the workers allowed in could not keep up. Pure. */
+int lkv_pool_backlog(const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur);
 
 /* Reads a sample from <root>/proc/self/stat and <root>/proc/stat (root "/" in production, a fixture tree
  * in tests; not retained). Returns 0, or LKV_EIO / LKV_ECORRUPT (missing or unparsable files). */

@@ -2,6 +2,7 @@
 #include "pool/cpu_budget.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
 #include <string.h>
 
@@ -52,11 +53,32 @@ int lkv_cpu_budget_read(const char *root, int affinity_cpus, lkv_cpu_budget_t *o
   read_cgroup(root, LKV__CGROUP_V2, &out->sources[LKV_CPU_SOURCE_CGROUP_V2]);
   read_cgroup(root, LKV__CGROUP_V1, &out->sources[LKV_CPU_SOURCE_CGROUP_V1]);
 
-  out->cpus = affinity_cpus;
+  out->exact = affinity_cpus;
   for (int i = 0; i < LKV_CPU_SOURCE_COUNT; i++) {
     const lkv_cpu_source_t *s = &out->sources[i];
-    if (s->found && s->cpus > 0 && s->cpus < out->cpus) out->cpus = s->cpus;
+    if (!s->found || s->cpus == 0) continue;
+    double share = i == LKV_CPU_SOURCE_AFFINITY ? s->cpus : (double)s->quota_us / (double)s->period_us;
+    if (share < out->exact) out->exact = share;
   }
+  out->cpus = (int)ceil(out->exact);
+  if (out->cpus < 1) out->cpus = 1;
+  return 0;
+}
+
+int lkv_cpu_budget_throttled(const lkv_cpu_budget_t *b, uint64_t *out) {
+  uint64_t sum = 0;
+  int limited = 0;
+  for (int i = LKV_CPU_SOURCE_CGROUP_V2; i <= LKV_CPU_SOURCE_CGROUP_V1; i++) {
+    const lkv_cpu_source_t *s = &b->sources[i];
+    if (!s->found || s->cpus == 0) continue;
+    uint64_t n;
+    int rc = lkv__cgroup_read_throttled(s->path, &n);
+    if (rc != 0) return rc;
+    sum += n;
+    limited = 1;
+  }
+  if (!limited) return LKV_ENOENT;
+  *out = sum;
   return 0;
 }
 

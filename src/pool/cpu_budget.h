@@ -3,6 +3,7 @@
 #define LKV_POOL_CPU_BUDGET_H
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /*
@@ -47,6 +48,8 @@ typedef struct lkv_cpu_source_s {
 
 typedef struct lkv_cpu_budget_s {
   int cpus;                                       /* the budget: >= 1 */
+  double exact;                                   /* the budget before rounding up: 0.5 for a half-CPU
+                                                   * quota; cpus - 1 < exact <= cpus */
   lkv_cpu_source_t sources[LKV_CPU_SOURCE_COUNT]; /* indexed by lkv_cpu_source_kind_t */
 } lkv_cpu_budget_t;
 
@@ -66,6 +69,12 @@ int lkv_cpu_budget_read(const char *root, int affinity_cpus, lkv_cpu_budget_t *o
 /* lkv_cpu_budget_read("/", lkv_cpu_budget_affinity(), out): the budget of this process right now.
  * Returns 0, or the negative code from lkv_cpu_budget_affinity (out is then untouched). */
 int lkv_cpu_budget_current(lkv_cpu_budget_t *out);
+
+/* CFS periods in which a limiting cgroup ran out of quota (nr_throttled in the cpu.stat beside each
+ * quota file that b's cgroup sources name, summed): a counter that grows while this process asks for
+ * more CPU than its quota gives. Returns 0 and sets *out; LKV_ENOENT when no cgroup source sets a quota;
+ * otherwise the error of the first cpu.stat that cannot be read or parsed. */
+int lkv_cpu_budget_throttled(const lkv_cpu_budget_t *b, uint64_t *out);
 
 /* Prints the budget alone on the first line (like nproc), then one line per source:
  *   2

@@ -15,6 +15,8 @@ int lkv_cpu_gate_init(lkv_cpu_gate_t *g, int workers) {
   atomic_init(&g->parked, 0);
   atomic_init(&g->waited_ns, 0);
   g->inside = 0;
+  g->next_ticket = 0;
+  g->serving = 0;
   return 0;
 }
 
@@ -39,12 +41,16 @@ int lkv_cpu_gate_limit(const lkv_cpu_gate_t *g) {
 int lkv_cpu_gate_enter(lkv_cpu_gate_t *g) {
   if (atomic_load_explicit(&g->limit, memory_order_relaxed) >= g->workers) return 0;
   pthread_mutex_lock(&g->mu);
-  if (g->inside >= atomic_load(&g->limit)) {
+  if (g->inside >= atomic_load(&g->limit) || g->serving != g->next_ticket) {
+    uint64_t ticket = g->next_ticket++;
     atomic_fetch_add(&g->parked, 1);
     uint64_t since = lkv_clock_ns(CLOCK_MONOTONIC);
-    while (g->inside >= atomic_load(&g->limit)) pthread_cond_wait(&g->room, &g->mu);
+    while (g->inside >= atomic_load(&g->limit) || g->serving != ticket) pthread_cond_wait(&g->room, &g->mu);
     atomic_fetch_add(&g->waited_ns, lkv_clock_ns(CLOCK_MONOTONIC) - since);
     atomic_fetch_sub(&g->parked, 1);
+    g->serving++;
+    /* The next ticket may fit too (the limit may have grown by more than one). */
+    if (g->serving != g->next_ticket) pthread_cond_broadcast(&g->room);
   }
   g->inside++;
   pthread_mutex_unlock(&g->mu);
@@ -58,6 +64,7 @@ uint64_t lkv_cpu_gate_waited_ns(const lkv_cpu_gate_t *g) {
 void lkv_cpu_gate_leave(lkv_cpu_gate_t *g) {
   pthread_mutex_lock(&g->mu);
   g->inside--;
-  pthread_cond_signal(&g->room);
+  /* Every waiter checks its ticket; there are at most as many as loop threads. */
+  if (g->serving != g->next_ticket) pthread_cond_broadcast(&g->room);
   pthread_mutex_unlock(&g->mu);
 }

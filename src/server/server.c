@@ -40,10 +40,13 @@ struct lkv_server_s {
   lkv__checkpointer_t *checkpointer; /* NULL without the ledger or with --ledger-checkpoint-interval 0 */
 };
 
+/* A pinned count, or one thread per CPU we may be scheduled on: the pool's gate lets the budget's worth
+ * run (pool/fit.h), and the rest are there for a quota raised at run time or cores shared with
+ * neighbours. */
 static int pick_threads(const lkv_config_t *cfg) {
   if (cfg->worker_threads > 0) return cfg->worker_threads;
-  lkv_cpu_budget_t budget;
-  return lkv_cpu_budget_current(&budget) == 0 ? budget.cpus : 1;
+  int affinity = lkv_cpu_budget_affinity();
+  return affinity > 0 ? affinity : 1;
 }
 
 /* Advertised URLs that say port 0 take the port the matching listener got from the kernel. */
@@ -252,6 +255,10 @@ void lkv_server_housekeeping(lkv_server_t *s) {
 
 int lkv_server_threads(const lkv_server_t *s) {
   return s->threads;
+}
+
+int lkv_server_running_threads(const lkv_server_t *s) {
+  return lkv_pool_active(s->pool);
 }
 
 void lkv_server_stop(lkv_server_t *s) {

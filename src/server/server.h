@@ -14,6 +14,9 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
 /* Number of loop threads serving requests. */
 int lkv_server_threads(const lkv_server_t *s);
 
+/* How many of them may run at once right now (the worker pool's gate; all of them with a pinned count). */
+int lkv_server_running_threads(const lkv_server_t *s);
+
 /* Periodic upkeep, called about once a second from one thread: returns memory freed after a burst of
  * requests to the OS (glibc keeps it in its per-thread arenas otherwise: 90 MiB after loading 300k keys
  * with 128 clients, of which 3.5 MiB were in use). */

@@ -39,7 +39,8 @@ static int serve(int argc, char **argv) {
   fprintf(stderr, "ledgerkv %s (etcd %s API): ready to serve client requests on", LKV_VERSION,
           LKV_ETCD_API_VERSION);
   for (size_t i = 0; i < cfg.n_listen_client_urls; i++) fprintf(stderr, " %s", cfg.listen_client_urls[i].url);
-  fprintf(stderr, " (data dir %s, %d worker threads)\n", cfg.data_dir, lkv_server_threads(server));
+  fprintf(stderr, " (data dir %s, %d worker threads, %d may run at once)\n", cfg.data_dir,
+          lkv_server_threads(server), lkv_server_running_threads(server));
 
   /* The main thread has nothing else to do: it waits for a stop signal and does the housekeeping. */
   int sig;

@@ -177,6 +177,61 @@ static void test_v2_ancestor_tighter(void **state) {
   assert_path(fx, v2(fx), V2 "/a/b/cpu.max");
 }
 
+/* The exact share is the tightest level's quota/period, not the tightest rounded count: 0.8 and 0.5 CPUs
+ * both round to 1, and 0.5 is the limit the process runs into. */
+static void test_exact_share(void **state) {
+  fixture_t *fx = *state;
+  put(fx, "proc/self/mountinfo", MI_ROOTFS MI_V1_CPU MI_V2);
+  put(fx, "proc/self/cgroup", "4:cpu:/a/b\n0::/\n");
+  v1_quota(fx, V1 "/a", "50000\n", "100000\n");
+  v1_quota(fx, V1 "/a/b", "80000\n", "100000\n");
+  put(fx, V2 "/cpu.max", "max 100000\n");
+  assert_int_equal(read_budget(fx, 8), 1);
+  assert_true(fx->b.exact == 0.5);
+  assert_path(fx, v1(fx), V1 "/a/cpu.cfs_quota_us");
+
+  put(fx, V2 "/cpu.max", "30000 100000\n"); /* v2 tighter still */
+  assert_int_equal(read_budget(fx, 8), 1);
+  assert_true(fx->b.exact == 0.3);
+  put(fx, V2 "/cpu.max", "max 100000\n");
+  v1_quota(fx, V1 "/a", "-1\n", "100000\n");
+  v1_quota(fx, V1 "/a/b", "150000\n", "100000\n");
+  assert_int_equal(read_budget(fx, 8), 2);
+  assert_true(fx->b.exact == 1.5);
+  assert_int_equal(read_budget(fx, 1), 1); /* the affinity mask is a limit too */
+  assert_true(fx->b.exact == 1.0);
+}
+
+/* Throttling counts come from the cpu.stat beside each limiting quota file, v1 and v2 alike. */
+static void test_throttled(void **state) {
+  fixture_t *fx = *state;
+  uint64_t n = 99;
+  put(fx, "proc/self/mountinfo", MI_ROOTFS MI_V1_CPU MI_V2);
+  put(fx, "proc/self/cgroup", "4:cpu:/a\n0::/b/c\n");
+  v1_quota(fx, V1 "/a", "-1\n", "100000\n");
+  put(fx, V2 "/b/c/cpu.max", "max 100000\n");
+  read_budget(fx, 8);
+  assert_int_equal(lkv_cpu_budget_throttled(&fx->b, &n), LKV_ENOENT); /* no quota: nothing to count */
+
+  v1_quota(fx, V1 "/a", "100000\n", "100000\n");
+  put(fx, V2 "/b/cpu.max", "200000 100000\n");
+  read_budget(fx, 8);
+  assert_int_equal(lkv_cpu_budget_throttled(&fx->b, &n), LKV_ENOENT); /* no cpu.stat */
+  put(fx, V1 "/a/cpu.stat", "nr_periods 40\nnr_throttled 7\nthrottled_time 123456\n");
+  put(fx, V2 "/b/cpu.stat",
+      "usage_usec 5\nuser_usec 3\nsystem_usec 2\nnr_periods 9\nnr_throttled 5\nthrottled_usec 4\n");
+  assert_int_equal(lkv_cpu_budget_throttled(&fx->b, &n), 0);
+  assert_int_equal(n, 12);
+
+  put(fx, V2 "/b/cpu.stat", "nr_periods 9\nnr_throttled x\n");
+  assert_int_equal(lkv_cpu_budget_throttled(&fx->b, &n), LKV_ECORRUPT);
+  put(fx, V2 "/b/cpu.stat", "nr_periods 9\nnr_throttled_total 1\n"); /* a prefix is not the key */
+  assert_int_equal(lkv_cpu_budget_throttled(&fx->b, &n), LKV_ECORRUPT);
+  put(fx, V2 "/b/cpu.stat", "nr_throttled 2");
+  assert_int_equal(lkv_cpu_budget_throttled(&fx->b, &n), 0);
+  assert_int_equal(n, 9);
+}
+
 static void test_max_means_no_limit(void **state) {
   fixture_t *fx = *state;
   put(fx, "proc/self/mountinfo", MI_ROOTFS MI_V1_CPU MI_V2);
@@ -508,6 +563,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_v2_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_v1_and_v2_take_the_minimum, setup, teardown),
       cmocka_unit_test_setup_teardown(test_v2_ancestor_tighter, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_exact_share, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_throttled, setup, teardown),
       cmocka_unit_test_setup_teardown(test_max_means_no_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fractional_quota_rounds_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_missing_quota_files_mean_no_limit, setup, teardown),

@@ -172,11 +172,49 @@ static void test_sample_real_proc(void **state) {
   assert_true(b.machine_total >= a.machine_total);
 }
 
+typedef struct {
+  lkv_cpu_gate_t *g;
+  atomic_int in; /* 1 once the waiter passed the gate */
+} fair_run_t;
+
+static void *fair_waiter(void *arg) {
+  fair_run_t *r = arg;
+  int counted = lkv_cpu_gate_enter(r->g);
+  atomic_store(&r->in, 1);
+  nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+  if (counted) lkv_cpu_gate_leave(r->g);
+  return NULL;
+}
+
+/* A worker that leaves and comes straight back queues behind the one already waiting: it gets in only
+ * after the waiter did (an unfair gate lets it re-take the place before the woken waiter runs). */
+static void test_gate_serves_waiters_in_order(void **state) {
+  (void)state;
+  lkv_cpu_gate_t g;
+  assert_int_equal(lkv_cpu_gate_init(&g, 2), 0);
+  lkv_cpu_gate_set_limit(&g, 1);
+  for (int round = 0; round < 20; round++) {
+    fair_run_t r = {.g = &g};
+    atomic_init(&r.in, 0);
+    assert_int_equal(lkv_cpu_gate_enter(&g), 1);
+    pthread_t t;
+    pthread_create(&t, NULL, fair_waiter, &r);
+    while (atomic_load(&g.parked) == 0) nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
+    lkv_cpu_gate_leave(&g);
+    assert_int_equal(lkv_cpu_gate_enter(&g), 1);
+    assert_int_equal(atomic_load(&r.in), 1);
+    lkv_cpu_gate_leave(&g);
+    pthread_join(t, NULL);
+  }
+  lkv_cpu_gate_destroy(&g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gate_limits_concurrency),
       cmocka_unit_test(test_gate_limit_clamped_and_open),
       cmocka_unit_test(test_raising_the_limit_wakes_parked),
+      cmocka_unit_test(test_gate_serves_waiters_in_order),
       cmocka_unit_test_setup_teardown(test_sample_from_fixture, make_fixture, remove_fixture),
       cmocka_unit_test_setup_teardown(test_sample_bad_files, make_fixture, remove_fixture),
       cmocka_unit_test(test_sample_real_proc),
