@@ -16,12 +16,16 @@
  * for one, and requests queued. So, every period:
  *  - the cgroup was throttled: one worker fewer (never below the budget), and no growth for
  *    LKV_POOL_FIT_COOLDOWN_PERIODS: the quota is the limit, not the cores;
- *  - the workers had backlog (lkv_pool_backlog) and the process used clearly less than its quota: one
- *    worker more (never more than exist);
+ *  - the workers had backlog (lkv_pool_backlog), the process used clearly less than its quota and the
+ *    machine had no idle CPU (so the workers waited for cores): one worker more (never more than exist);
  *  - LKV_POOL_FIT_CALM_PERIODS periods in a row without backlog: one worker fewer (never below the budget).
  * Without a quota below the machine the budget is every worker and nothing moves.
  *
- * Pure: tests drive it with injected samples (self_ns, at_ns, gate_wait_ns, throttled).
+ * Alone in its quota a busy process probed with a second worker whenever its use dipped below the quota
+ * (its clients were slow for a moment) and was throttled each time; the idle-CPU condition stops that.
+ *
+ * Pure: tests drive it with injected samples (self_ns, at_ns, gate_wait_ns, throttled and the machine's
+ * busy and total time).
  */
 
 #define LKV_POOL_FIT_CALM_PERIODS 300

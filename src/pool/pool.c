@@ -31,10 +31,16 @@ static void read_budget(lkv_pool_t *p) {
   if (aff >= 1) lkv_cpu_budget_read(p->root, aff, p->cpu);
 }
 
-/* Reads the clocks of both decisions and stamps the reading with the time, the gate's waiting and the
- * quota's throttling. The /proc clocks only matter to the neighbour-aware decision. */
+/* Reads the /proc clocks and stamps the reading with the time, our CPU time, the gate's waiting and the
+ * quota's throttling. Without the /proc clocks the neighbour-aware decision skips the period; the fit
+ * still sees throttling (it then treats the machine's idle time as unknown). */
 static int read_sample(lkv_pool_t *p, lkv_cpu_sample_t *out) {
-  int rc = p->neighbour_aware ? lkv_cpu_sample_read(p->root, out) : 0;
+  int rc = lkv_cpu_sample_read(p->root, out);
+  if (rc != 0 && !p->neighbour_aware) {
+    out->machine_busy = out->machine_total = 0;
+    out->machine_cpus = 0;
+    rc = 0;
+  }
   out->at_ns = lkv_clock_ns(CLOCK_MONOTONIC);
   out->self_ns = lkv_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
   out->gate_wait_ns = lkv_cpu_gate_waited_ns(&p->gate);

@@ -9,13 +9,20 @@
 
 #define PERIOD_NS 100000000u
 
+/* Idle CPUs of the 2-CPU machine in the periods that follow (what the neighbours leave). */
+static double machine_idle;
+
 /* One 100 ms period after *s in which the process used `used` CPUs, workers waited at the gate with work
- * for `waited` of it, and the cgroup was throttled `throttled` times. */
+ * for `waited` of it, the cgroup was throttled `throttled` times and the machine had machine_idle CPUs
+ * idle (100 ticks per CPU). */
 static void period(lkv_cpu_sample_t *s, double used, double waited, int throttled) {
   s->at_ns += PERIOD_NS;
   s->self_ns += (uint64_t)(used * PERIOD_NS);
   s->gate_wait_ns += (uint64_t)(waited * PERIOD_NS);
   s->throttled += (uint64_t)throttled;
+  s->machine_cpus = 2;
+  s->machine_total += 200;
+  s->machine_busy += (uint64_t)(200 - 100 * machine_idle);
 }
 
 /* Runs n such periods and returns the last decision. */
@@ -27,6 +34,12 @@ static int run(lkv_pool_fit_t *f, lkv_cpu_sample_t *s, int n, double used, doubl
     active = lkv_pool_fit_step(f, &prev, s);
   }
   return active;
+}
+
+static int setup(void **state) {
+  (void)state;
+  machine_idle = 0.0;
+  return 0;
 }
 
 static void test_starts_at_the_budget(void **state) {
@@ -64,6 +77,24 @@ static void test_cores_held_back_adds_workers(void **state) {
   assert_int_equal(run(&f, &s, 1, 0.80, 0.5, 0), 3);
   assert_int_equal(run(&f, &s, 5, 0.80, 0.5, 0), 3);
   assert_int_equal(run(&f, &s, 20, 0.99, 0.5, 0), 3); /* at the quota, not throttled: keep */
+}
+
+/* With idle CPUs on the machine the workers were not waiting for cores (our clients or I/O held them
+ * back): another worker would not help. No /proc reading (clocks stuck) counts as unknown: no growth. */
+static void test_idle_machine_no_growth(void **state) {
+  (void)state;
+  lkv_pool_fit_t f;
+  lkv_cpu_sample_t s = {0};
+  lkv_pool_fit_init(&f, 4, 1.0);
+  machine_idle = 0.5;
+  assert_int_equal(run(&f, &s, 20, 0.7, 0.5, 0), 1);
+  machine_idle = 0.0;
+  lkv_cpu_sample_t prev = s;
+  period(&s, 0.5, 0.5, 0);
+  s.machine_total = prev.machine_total;
+  s.machine_busy = prev.machine_busy;
+  assert_int_equal(lkv_pool_fit_step(&f, &prev, &s), 1);
+  assert_int_equal(run(&f, &s, 1, 0.5, 0.5, 0), 2);
 }
 
 /* No backlog: room in the quota is no reason to add workers. A few percent of waiting is not backlog. */
@@ -129,14 +160,15 @@ static void test_stuck_clocks_keep_the_decision(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_starts_at_the_budget),
-      cmocka_unit_test(test_at_the_quota_stays_at_the_budget),
-      cmocka_unit_test(test_cores_held_back_adds_workers),
-      cmocka_unit_test(test_no_backlog_no_growth),
-      cmocka_unit_test(test_throttling_takes_workers_back),
-      cmocka_unit_test(test_calm_returns_to_the_budget),
-      cmocka_unit_test(test_new_budget_restarts),
-      cmocka_unit_test(test_stuck_clocks_keep_the_decision),
+      cmocka_unit_test_setup(test_starts_at_the_budget, setup),
+      cmocka_unit_test_setup(test_at_the_quota_stays_at_the_budget, setup),
+      cmocka_unit_test_setup(test_cores_held_back_adds_workers, setup),
+      cmocka_unit_test_setup(test_idle_machine_no_growth, setup),
+      cmocka_unit_test_setup(test_no_backlog_no_growth, setup),
+      cmocka_unit_test_setup(test_throttling_takes_workers_back, setup),
+      cmocka_unit_test_setup(test_calm_returns_to_the_budget, setup),
+      cmocka_unit_test_setup(test_new_budget_restarts, setup),
+      cmocka_unit_test_setup(test_stuck_clocks_keep_the_decision, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
