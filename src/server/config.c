@@ -220,13 +220,15 @@ static const flag_t flags[] = {
            "Raise alarms when backend size exceeds the given quota. 0 means use the default quota (2 GiB).",
            quota_backend_bytes, NUM_I64, 0, INT64_MAX),
     NUMBER("worker-threads", "'0'",
-           "Request-serving threads; 0 sizes them from the CPU budget (ledgerkv cpus).", worker_threads,
+           "Request-serving threads; 0: one per CPU we may run on, as many running at once as the CPU "
+           "budget (ledgerkv cpus) and the cgroup's throttling allow.",
+           worker_threads,
            NUM_INT, 0, 1024),
     {"cpu-neighbour-aware", NULL,
      "Park request-serving threads while neighbours use our CPUs: yields CPU at our latency's cost (default "
      "false).",
      set_neighbour_aware, 0, 0, 0, 0},
-    {"cpu-sample-interval", "'100ms'", "How often the neighbour-aware controller samples CPU use.",
+    {"cpu-sample-interval", "'100ms'", "How often the worker pool's controller samples CPU use.",
      set_sample_interval, 0, 0, 0, 0},
     NUMBER("cpu-overcommit-percent", "'100'",
            "Threads allowed to run, as a percentage of the CPUs left by the neighbours (100..1000).",
