@@ -48,8 +48,13 @@ static int read_sample(lkv_pool_t *p, lkv_cpu_sample_t *out) {
   return rc;
 }
 
+/* The fit is the most the quota allows; the neighbour-aware decision may park below it (its backlog floor
+ * alone would grow past the quota and be throttled, bench/pool's busy 1-CPU setting). */
 static int decide(lkv_pool_t *p, const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur) {
-  return p->neighbour_aware ? lkv_pool_ctl_step(&p->ctl, prev, cur) : lkv_pool_fit_step(&p->fit, prev, cur);
+  int fit = lkv_pool_fit_step(&p->fit, prev, cur);
+  if (!p->neighbour_aware) return fit;
+  int ctl = lkv_pool_ctl_step(&p->ctl, prev, cur);
+  return ctl < fit ? ctl : fit;
 }
 
 static void *controller_main(void *arg) {

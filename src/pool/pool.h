@@ -8,9 +8,9 @@
 /*
  * The pool does not own the worker threads (the transport's loop threads are the workers); it owns the
  * gate they pass before each round of work, and a small thread that every period samples the CPU clocks,
- * re-reads the CPU budget (quotas change at run time) and sets the gate's limit: from lkv_pool_ctl_step
- * when neighbour-aware, else from lkv_pool_fit_step (fit.h: the budget, plus workers while the quota has
- * room the cores do not give; a quota lowered at run time parks the workers beyond it at once). With
+ * re-reads the CPU budget (quotas change at run time) and sets the gate's limit from lkv_pool_fit_step
+ * (fit.h: the budget, plus workers while the quota has room the cores do not give; a quota lowered at run
+ * time parks the workers beyond it at once); when neighbour-aware, lkv_pool_ctl_step may park more. With
  * neither the gate stays open and no thread runs. Give the pool more workers than the budget (say, one
  * per CPU of the affinity mask) so that both decisions have room above it.
  */
