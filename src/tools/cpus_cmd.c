@@ -1,6 +1,7 @@
 /* The `ledgerkv cpus` command: the CPU budget and where each of its limits came from. */
 #include "tools/cpus_cmd.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,9 +12,27 @@ static void usage(FILE *f) {
   fputs(
       "Usage: ledgerkv cpus [--root DIR]\n"
       "Prints how many CPUs ledgerkv may use (the minimum of the affinity mask and the cgroup v1/v2 CPU\n"
-      "quotas, rounded up), then one line per source.\n"
+      "quotas, rounded up), then one line per source, the unrounded budget and how many CFS periods the\n"
+      "limiting cgroups were throttled in.\n"
       "  --root DIR  read proc/self/{mountinfo,cgroup} and the cgroup files under DIR instead of /\n",
       f);
+}
+
+/* What the worker pool's quota fit reads besides the budget (pool/fit.h): the unrounded share and how
+ * often the limiting cgroups ran out of quota. */
+static void print_quota_use(const lkv_cpu_budget_t *b) {
+  printf("exact: %.2f\n", b->exact);
+  int limited = 0;
+  for (int i = LKV_CPU_SOURCE_CGROUP_V2; i <= LKV_CPU_SOURCE_CGROUP_V1; i++)
+    limited |= b->sources[i].found && b->sources[i].cpus > 0;
+  uint64_t throttled;
+  int rc = limited ? lkv_cpu_budget_throttled(b, &throttled) : 0;
+  if (!limited)
+    printf("throttled periods: no quota\n");
+  else if (rc == 0)
+    printf("throttled periods: %llu\n", (unsigned long long)throttled);
+  else
+    printf("throttled periods: unknown (%s)\n", lkv_strerror(rc));
 }
 
 int lkv_cmd_cpus(int argc, char **argv) {
@@ -50,5 +69,6 @@ int lkv_cmd_cpus(int argc, char **argv) {
     return 1;
   }
   lkv_cpu_budget_print(&budget, stdout);
+  print_quota_use(&budget);
   return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 }

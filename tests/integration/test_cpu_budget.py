@@ -4,6 +4,7 @@ machine does not allow it, the cgroup tests are skipped with the reason."""
 import os
 import re
 import subprocess
+import sys
 import time
 import types
 
@@ -100,6 +101,25 @@ def test_cpus_follows_quota(quota_cgroup, quota, want):
     lines = out.stdout.splitlines()
     assert int(lines[0]) == min(want, len(os.sched_getaffinity(0))), out.stdout
     assert os.path.basename(cg) in out.stdout  # names the file the limit came from
+
+
+def test_cpus_reports_exact_share_and_throttling(quota_cgroup):
+    cg = quota_cgroup(0.1)
+    # A busy loop in the cgroup for half a second runs out of a tenth of a CPU in every 100 ms period.
+    spin = _run_in(cg, [sys.executable, "-c", "import time\nend = time.time() + 0.5\nwhile time.time() < end: pass"])
+    assert spin.returncode == 0, spin.stderr
+    out = _run_in(cg, [lkvtest.ledgerkv_bin(), "cpus"])
+    assert out.returncode == 0, out.stderr
+    assert "exact: 0.10" in out.stdout, out.stdout
+    throttled = re.search(r"^throttled periods: (\d+)$", out.stdout, re.M)
+    assert throttled and int(throttled.group(1)) >= 1, out.stdout
+
+
+def test_cpus_without_quota_says_so():
+    out = subprocess.run([lkvtest.ledgerkv_bin(), "cpus", "--root", "/nonexistent-root"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "throttled periods: no quota" in out.stdout, out.stdout
 
 
 def test_server_sizes_threads_from_quota(quota_cgroup, tmp_path):
