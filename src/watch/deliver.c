@@ -59,11 +59,6 @@ static int64_t ref_rev(const lkv__shard_t *sh, int32_t ref) {
   return sh->evs[sh->refs[ref].ev].kv.mod_revision;
 }
 
-/* The stream is above its high-water mark: resume its watchers once it is down to half of it. */
-static void wait_for_drain(lkv__shard_t *sh, lkv_watch_stream_t *st) {
-  if (st->sink.wake_when_drained) st->sink.wake_when_drained(st->ctx, sh->hub->opts.high_water / 2);
-}
-
 /* ---- matching (history callback) ---- */
 
 typedef struct round_s {
@@ -121,130 +116,6 @@ static int on_change(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tomb) 
   return open && !r->open ? LKV_ECANCELED : 0;
 }
 
-/* ---- encoding and sending ---- */
-
-static int copy_prev(void *arg, const lkv_mvcc_kv_t *kv) {
-  *(lkv_mvcc_kv_t *)arg = *kv;
-  return 0;
-}
-
-/* Encodes event evi once per variant: plain, or with the key's previous version (etcd reads it at
- * mod_revision - 1 and leaves it out when that is compacted; a create has none). */
-static int encode_event(lkv__shard_t *sh, int32_t evi, int with_prev) {
-  lkv__wev_t *ev = &sh->evs[evi];
-  int is_create = !ev->tomb && ev->kv.create_revision == ev->kv.mod_revision;
-  if (with_prev && !is_create) {
-    if (ev->prev_off >= 0) return 0;
-    lkv_mvcc_kv_t prev;
-    size_t found = 0;
-    lkv_mvcc_range_t q = {.key = ev->kv.key, .key_len = ev->kv.key_len, .rev = ev->kv.mod_revision - 1};
-    int rc = q.rev >= 1 ? lkv_mvcc_range(sh->txn, &q, copy_prev, &prev, &found) : LKV_ECOMPACTED;
-    if (rc != 0 && rc != LKV_ECOMPACTED) return rc;
-    ev->prev_off = (int64_t)sh->enc.len;
-    lkv__wenc_event(&sh->enc, &ev->kv, ev->tomb, rc == 0 && found ? &prev : NULL);
-    ev->prev_len = (uint32_t)(sh->enc.len - (size_t)ev->prev_off);
-  } else {
-    if (ev->enc_off >= 0) return 0;
-    ev->enc_off = (int64_t)sh->enc.len;
-    lkv__wenc_event(&sh->enc, &ev->kv, ev->tomb, NULL);
-    ev->enc_len = (uint32_t)(sh->enc.len - (size_t)ev->enc_off);
-  }
-  return sh->enc.oom ? LKV_ENOMEM : 0;
-}
-
-static void entry(const lkv__shard_t *sh, int32_t ref, int with_prev, const uint8_t **p, size_t *n) {
-  const lkv__wev_t *ev = &sh->evs[sh->refs[ref].ev];
-  int plain = !with_prev || ev->prev_off < 0;
-  *p = sh->enc.data + (plain ? ev->enc_off : ev->prev_off);
-  *n = plain ? ev->enc_len : ev->prev_len;
-}
-
-static size_t resp_size(lkv__shard_t *sh, const lkv__wresp_t *r) {
-  lkv__wbuf_t *out = &sh->out;
-  out->len = 0;
-  lkv__wenc_resp(out, r);
-  return out->len;
-}
-
-/* Sends refs [from, stop) (stop -1 = to the end) as one response. */
-static int send_part(lkv__shard_t *sh, lkv__watcher_t *w, const lkv__wresp_t *r, int32_t from, int32_t stop) {
-  lkv__wbuf_t *out = &sh->out;
-  out->len = 0;
-  out->oom = 0;
-  lkv__wenc_resp(out, r);
-  for (int32_t ref = from; ref != stop; ref = sh->refs[ref].next) {
-    const uint8_t *p;
-    size_t n;
-    entry(sh, ref, (w->flags & LKV_WATCH_PREV_KV) != 0, &p, &n);
-    lkv__wbuf_put(out, p, n);
-  }
-  if (out->oom) return LKV_ENOMEM;
-  lkv_watch_stream_t *st = w->stream;
-  int rc = st->sink.send(st->ctx, out->data, out->len);
-  if (rc == LKV_ECANCELED) st->gone = 1;
-  return rc;
-}
-
-/* etcd's sendFragments: a response of a fragment watcher at or above the limit with at least two events
- * goes out in parts of as many events as fit below the limit (at least one), all but the last flagged. */
-static int send_fragments(lkv__shard_t *sh, lkv__watcher_t *w, lkv__wresp_t *r, size_t limit) {
-  int with_prev = (w->flags & LKV_WATCH_PREV_KV) != 0;
-  r->fragment = 1;
-  size_t head = resp_size(sh, r);
-  int32_t from = w->ev_head;
-  while (from >= 0) {
-    size_t size = head, count = 0;
-    int32_t ref = from;
-    for (; ref >= 0; ref = sh->refs[ref].next) {
-      const uint8_t *p;
-      size_t n;
-      entry(sh, ref, with_prev, &p, &n);
-      if (count > 0 && size + n >= limit) break;
-      size += n;
-      count++;
-    }
-    r->fragment = ref >= 0;
-    int rc = send_part(sh, w, r, from, ref);
-    if (rc) return rc;
-    from = ref;
-  }
-  return 0;
-}
-
-/* Sends what w buffered, as one response with header revision rev (or fragments). Returns 0, LKV_EAGAIN
- * (its stream is above the high-water mark), or an error from encoding or the sink. */
-static int send_events(lkv__shard_t *sh, lkv__watcher_t *w, int64_t rev) {
-  lkv_watch_stream_t *st = w->stream;
-  const lkv_watch_options_t *o = &sh->hub->opts;
-  if (st->gone) return LKV_ECANCELED;
-  if (st->sink.pending(st->ctx) > o->high_water) {
-    wait_for_drain(sh, st);
-    return LKV_EAGAIN;
-  }
-  int with_prev = (w->flags & LKV_WATCH_PREV_KV) != 0;
-  size_t total = 0, count = 0;
-  for (int32_t ref = w->ev_head; ref >= 0; ref = sh->refs[ref].next) {
-    int rc = encode_event(sh, sh->refs[ref].ev, with_prev);
-    if (rc) return rc;
-    const uint8_t *p;
-    size_t n;
-    entry(sh, ref, with_prev, &p, &n);
-    total += n;
-    count++;
-  }
-  lkv__wresp_t r;
-  lkv__stream_header(st, rev, &r);
-  r.watch_id = w->id;
-  int rc;
-  if ((w->flags & LKV_WATCH_FRAGMENT) && o->fragment_bytes && count >= 2 &&
-      resp_size(sh, &r) + total >= o->fragment_bytes)
-    rc = send_fragments(sh, w, &r, o->fragment_bytes);
-  else
-    rc = send_part(sh, w, &r, w->ev_head, -1);
-  if (rc == 0) w->flags &= ~LKV__W_PROGRESS_DUE;
-  return rc;
-}
-
 /* ---- synced rounds ---- */
 
 /* Every synced watcher falls back to catching up from where the synced group stands. */
@@ -272,7 +143,7 @@ static int synced_round(lkv__shard_t *sh, int64_t to) {
   for (lkv__watcher_t *w = sh->touched; w; w = w->touched_next) {
     int full = (w->flags & LKV__W_FULL) != 0;
     int64_t first = ref_rev(sh, w->ev_head), last = ref_rev(sh, w->ev_tail);
-    int src = send_events(sh, w, full ? last : to);
+    int src = lkv__watcher_send(sh, w, full ? last : to);
     if (src == 0 && full) {
       w->next_rev = last + 1;
       lkv__watcher_demote(sh, w);
@@ -304,7 +175,7 @@ static int64_t choose(lkv__shard_t *sh, int64_t compact, int *more) {
     } else if (w->next_rev > sh->synced_rev) {
       lkv__watcher_promote(sh, w);
     } else if (st->sink.pending(st->ctx) > low_water) {
-      wait_for_drain(sh, st);
+      lkv__shard_wait_for_drain(sh, st);
     } else {
       if (sh->n_chosen == LKV__WATCH_CHOOSE_MAX ||
           grow((void **)&sh->chosen, &sh->cap_chosen, sh->n_chosen + 1, sizeof(*sh->chosen)) ||
@@ -342,7 +213,7 @@ static int catchup_round(lkv__shard_t *sh, int64_t compact, int *more) {
     int64_t done = to;
     if (w->ev_head >= 0) {
       if (w->flags & LKV__W_FULL) done = ref_rev(sh, w->ev_tail);
-      if (send_events(sh, w, done) != 0) {
+      if (lkv__watcher_send(sh, w, done) != 0) {
         *more = 1; /* retried when its stream drains */
         continue;
       }

@@ -134,4 +134,12 @@ void lkv__shard_deliver(lkv__shard_t *sh);
 /* Releases the round scratch. */
 void lkv__shard_scratch_free(lkv__shard_t *sh);
 
+/* ---- send.c ---- */
+/* Sends what w buffered in this round, as one response with header revision rev (or fragments). Returns
+ * 0, LKV_EAGAIN (its stream is above the high-water mark: it is asked to wake the shard once drained),
+ * LKV_ECANCELED (the stream is gone), or an error from encoding or the sink. */
+int lkv__watcher_send(lkv__shard_t *sh, lkv__watcher_t *w, int64_t rev);
+/* The stream is above its high-water mark: resume its watchers once it is down to half of it. */
+void lkv__shard_wait_for_drain(lkv__shard_t *sh, lkv_watch_stream_t *st);
+
 #endif
