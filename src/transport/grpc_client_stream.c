@@ -80,31 +80,6 @@ static int status_from_http(int http) {
   }
 }
 
-static int from_hex(uint8_t ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  return -1;
-}
-
-/* grpc-message is percent-encoded (PROTOCOL-HTTP2.md); a malformed escape is kept as it stands. */
-static char *percent_decode(const uint8_t *v, size_t len) {
-  char *out = malloc(len + 1);
-  size_t n = 0;
-  if (!out) return NULL;
-  for (size_t i = 0; i < len; i++) {
-    int hi, lo;
-    if (v[i] == '%' && i + 2 < len && (hi = from_hex(v[i + 1])) >= 0 && (lo = from_hex(v[i + 2])) >= 0) {
-      out[n++] = (char)(hi << 4 | lo);
-      i += 2;
-    } else {
-      out[n++] = (char)v[i];
-    }
-  }
-  out[n] = '\0';
-  return out;
-}
-
 /* ---- nghttp2 callbacks ---- */
 
 #define LKV__NAME_IS(s) (namelen == sizeof(s) - 1 && memcmp(name, s, namelen) == 0)
@@ -127,7 +102,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     s->grpc_status = st;
   } else if (LKV__NAME_IS("grpc-message")) {
     free(s->grpc_message);
-    if (!(s->grpc_message = percent_decode(value, valuelen))) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (!(s->grpc_message = lkv__grpc_percent_decode(value, valuelen))) return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-/* The gRPC length-prefixed message codec: deframing chunks into messages, framing, percent-encoding. */
+/* The gRPC length-prefixed message codec: deframing chunks into messages, framing, percent-coding. */
 #include "transport/grpc_frame.h"
 
 #include <stdlib.h>
@@ -118,4 +118,28 @@ size_t lkv__grpc_percent_encode(char *out, size_t cap, const char *msg) {
   }
   if (cap > 0) out[n < cap ? n : cap - 1] = '\0';
   return n;
+}
+
+static int from_hex(uint8_t ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  return -1;
+}
+
+char *lkv__grpc_percent_decode(const uint8_t *v, size_t len) {
+  char *out = malloc(len + 1);
+  size_t n = 0;
+  if (!out) return NULL;
+  for (size_t i = 0; i < len; i++) {
+    int hi, lo;
+    if (v[i] == '%' && i + 2 < len && (hi = from_hex(v[i + 1])) >= 0 && (lo = from_hex(v[i + 2])) >= 0) {
+      out[n++] = (char)(hi << 4 | lo);
+      i += 2;
+    } else {
+      out[n++] = (char)v[i];
+    }
+  }
+  out[n] = '\0';
+  return out;
 }

@@ -1,4 +1,4 @@
-/* gRPC length-prefixed message codec: incremental deframer, prefix framer, grpc-message percent-encoding. */
+/* gRPC length-prefixed message codec: incremental deframer, prefix framer, grpc-message percent-coding. */
 #ifndef LKV_TRANSPORT_GRPC_FRAME_H
 #define LKV_TRANSPORT_GRPC_FRAME_H
 
@@ -63,5 +63,9 @@ void lkv__grpc_frame_prefix(uint8_t out[LKV__GRPC_PREFIX_LEN], uint32_t len);
  * snprintf. Returns the length of the full encoding without the NUL; the output was complete iff it is
  * smaller than cap. */
 size_t lkv__grpc_percent_encode(char *out, size_t cap, const char *msg);
+
+/* Decodes a received grpc-message value of len bytes (not NUL-terminated). A malformed escape is kept as
+ * it stands, as grpc-go does. Returns a NUL-terminated malloc'd string, or NULL when out of memory. */
+char *lkv__grpc_percent_decode(const uint8_t *v, size_t len);
 
 #endif

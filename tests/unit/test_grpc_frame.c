@@ -252,6 +252,33 @@ static void test_percent_encode(void **state) {
   assert_string_equal(out, "a%");
 }
 
+/* Decoding reverses the encoding; an escape that is malformed or cut short stays as it stands. */
+static void test_percent_decode(void **state) {
+  (void)state;
+  static const char *const texts[] = {"key not found", "100%", "caf\xc3\xa9\n~ \x7f", ""};
+  for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+    char enc[64];
+    size_t n = lkv__grpc_percent_encode(enc, sizeof(enc), texts[i]);
+    char *dec = lkv__grpc_percent_decode((const uint8_t *)enc, n);
+    assert_non_null(dec);
+    assert_string_equal(dec, texts[i]);
+    free(dec);
+  }
+  static const struct {
+    const char *in, *out;
+  } raw[] = {{"%zz%", "%zz%"}, {"a%4", "a%4"}, {"%4a%4A%41", "JJA"}, {"%%41", "%A"}};
+  for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+    char *dec = lkv__grpc_percent_decode((const uint8_t *)raw[i].in, strlen(raw[i].in));
+    assert_non_null(dec);
+    assert_string_equal(dec, raw[i].out);
+    free(dec);
+  }
+  /* The value is not NUL-terminated: only len bytes count. */
+  char *dec = lkv__grpc_percent_decode((const uint8_t *)"ab%41", 2);
+  assert_string_equal(dec, "ab");
+  free(dec);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_whole_message_is_not_copied),
@@ -265,6 +292,7 @@ int main(void) {
       cmocka_unit_test(test_callback_stops_feeding),
       cmocka_unit_test(test_frame_prefix),
       cmocka_unit_test(test_percent_encode),
+      cmocka_unit_test(test_percent_decode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
