@@ -41,16 +41,17 @@ static void update_floor(lkv_pool_ctl_t *c, const lkv_cpu_sample_t *prev, const 
   }
 }
 
-int lkv_pool_ctl_step(lkv_pool_ctl_t *c, const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur) {
-  if (cur->machine_total <= prev->machine_total || cur->machine_busy < prev->machine_busy ||
-      cur->self_ticks < prev->self_ticks || cur->machine_cpus < 1)
-    return c->active;
-  /* Both clocks count ticks over all CPUs, so their ratio to the machine's total is a share of the
+double lkv_pool_ticks_cpus(const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur, uint64_t from, uint64_t to) {
+  if (cur->machine_total <= prev->machine_total || to < from || cur->machine_cpus < 1) return -1.0;
+  /* The counters count ticks over all CPUs, so their ratio to the machine's total is a share of the
    * machine; times the CPU count it is in CPUs. */
-  double total = (double)(cur->machine_total - prev->machine_total);
-  double scale = cur->machine_cpus / total;
-  double busy = (double)(cur->machine_busy - prev->machine_busy) * scale;
-  double self = (double)(cur->self_ticks - prev->self_ticks) * scale;
+  return (double)(to - from) * cur->machine_cpus / (double)(cur->machine_total - prev->machine_total);
+}
+
+int lkv_pool_ctl_step(lkv_pool_ctl_t *c, const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur) {
+  double busy = lkv_pool_ticks_cpus(prev, cur, prev->machine_busy, cur->machine_busy);
+  double self = lkv_pool_ticks_cpus(prev, cur, prev->self_ticks, cur->self_ticks);
+  if (busy < 0.0 || self < 0.0) return c->active;
   double others = busy > self ? busy - self : 0.0;
   c->neighbours = LKV__CTL_SMOOTHING * others + (1.0 - LKV__CTL_SMOOTHING) * c->neighbours;
   /* Our budget may be smaller than the machine: neighbours first take the CPUs outside it. */

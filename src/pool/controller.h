@@ -40,6 +40,11 @@ typedef struct lkv_cpu_sample_s {
  * samples: the workers allowed in could not keep up. Pure. */
 int lkv_pool_backlog(const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur);
 
+/* The CPUs a tick counter's growth from `from` (in prev) to `to` (in cur) amounts to: its share of the
+ * machine's total time between the samples, times the CPU count. Negative when the machine's clocks did
+ * not advance or the counter went backwards. Pure. */
+double lkv_pool_ticks_cpus(const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur, uint64_t from, uint64_t to);
+
 /* Reads a sample from <root>/proc/self/stat and <root>/proc/stat (root "/" in production, a fixture tree
  * in tests; not retained). Returns 0, or LKV_EIO / LKV_ECORRUPT (missing or unparsable files). */
 int lkv_cpu_sample_read(const char *root, lkv_cpu_sample_t *out);

@@ -32,6 +32,11 @@ int lkv_cpu_budget_affinity(void) {
 
 static const char *const source_names[LKV_CPU_SOURCE_COUNT] = {"affinity", "cgroup v2", "cgroup v1"};
 
+/* A source that sets a limit (affinity always does). */
+static int limits(const lkv_cpu_source_t *s) {
+  return s->found && s->cpus > 0;
+}
+
 static void read_cgroup(const char *root, lkv__cgroup_version_t v, lkv_cpu_source_t *src) {
   char leaf[PATH_MAX], top[PATH_MAX];
   if (lkv__cgroup_locate(root, v, leaf, top, src->note, sizeof(src->note)) == 0) {
@@ -56,7 +61,7 @@ int lkv_cpu_budget_read(const char *root, int affinity_cpus, lkv_cpu_budget_t *o
   out->exact = affinity_cpus;
   for (int i = 0; i < LKV_CPU_SOURCE_COUNT; i++) {
     const lkv_cpu_source_t *s = &out->sources[i];
-    if (!s->found || s->cpus == 0) continue;
+    if (!limits(s)) continue;
     double share = i == LKV_CPU_SOURCE_AFFINITY ? s->cpus : (double)s->quota_us / (double)s->period_us;
     if (share < out->exact) out->exact = share;
   }
@@ -65,27 +70,22 @@ int lkv_cpu_budget_read(const char *root, int affinity_cpus, lkv_cpu_budget_t *o
   return 0;
 }
 
-int lkv_cpu_budget_throttled(const lkv_cpu_budget_t *b, uint64_t *out) {
-  uint64_t sum = 0;
-  int limited = 0;
-  for (int i = LKV_CPU_SOURCE_CGROUP_V2; i <= LKV_CPU_SOURCE_CGROUP_V1; i++) {
-    const lkv_cpu_source_t *s = &b->sources[i];
-    if (!s->found || s->cpus == 0) continue;
-    uint64_t n;
-    int rc = lkv__cgroup_read_throttled(s->path, &n);
-    if (rc != 0) return rc;
-    sum += n;
-    limited = 1;
-  }
-  if (!limited) return LKV_ENOENT;
-  *out = sum;
-  return 0;
+int lkv_cpu_budget_has_quota(const lkv_cpu_budget_t *b) {
+  return limits(&b->sources[LKV_CPU_SOURCE_CGROUP_V2]) || limits(&b->sources[LKV_CPU_SOURCE_CGROUP_V1]);
 }
 
-int lkv_cpu_budget_current(lkv_cpu_budget_t *out) {
-  int affinity = lkv_cpu_budget_affinity();
-  if (affinity < 0) return affinity;
-  return lkv_cpu_budget_read("/", affinity, out);
+int lkv_cpu_budget_throttled(const lkv_cpu_budget_t *b, uint64_t *out) {
+  if (!lkv_cpu_budget_has_quota(b)) return LKV_ENOENT;
+  uint64_t sum = 0;
+  for (int i = LKV_CPU_SOURCE_CGROUP_V2; i <= LKV_CPU_SOURCE_CGROUP_V1; i++) {
+    if (!limits(&b->sources[i])) continue;
+    uint64_t n;
+    int rc = lkv__cgroup_read_throttled(b->sources[i].path, &n);
+    if (rc != 0) return rc;
+    sum += n;
+  }
+  *out = sum;
+  return 0;
 }
 
 static void print_source(const lkv_cpu_source_t *s, int is_cgroup, FILE *f) {

@@ -66,9 +66,8 @@ int lkv_cpu_budget_affinity(void);
  * garbled cgroup files are not errors: they are recorded in out's notes. */
 int lkv_cpu_budget_read(const char *root, int affinity_cpus, lkv_cpu_budget_t *out);
 
-/* lkv_cpu_budget_read("/", lkv_cpu_budget_affinity(), out): the budget of this process right now.
- * Returns 0, or the negative code from lkv_cpu_budget_affinity (out is then untouched). */
-int lkv_cpu_budget_current(lkv_cpu_budget_t *out);
+/* 1 when a cgroup source of b sets a CPU quota (then lkv_cpu_budget_throttled has counters to read). */
+int lkv_cpu_budget_has_quota(const lkv_cpu_budget_t *b);
 
 /* CFS periods in which a limiting cgroup ran out of quota (nr_throttled in the cpu.stat beside each
  * quota file that b's cgroup sources name, summed): a counter that grows while this process asks for

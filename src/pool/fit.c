@@ -14,11 +14,9 @@
 
 /* Idle CPUs of the machine over the period, or a negative value when /proc gave no reading. */
 static double idle_cpus(const lkv_cpu_sample_t *prev, const lkv_cpu_sample_t *cur) {
-  if (cur->machine_total <= prev->machine_total || cur->machine_busy < prev->machine_busy || cur->machine_cpus < 1)
-    return -1.0;
-  double total = (double)(cur->machine_total - prev->machine_total);
-  double busy = (double)(cur->machine_busy - prev->machine_busy);
-  return busy >= total ? 0.0 : (total - busy) / total * cur->machine_cpus;
+  double busy = lkv_pool_ticks_cpus(prev, cur, prev->machine_busy, cur->machine_busy);
+  if (busy < 0.0) return -1.0;
+  return busy >= cur->machine_cpus ? 0.0 : cur->machine_cpus - busy;
 }
 
 void lkv_pool_fit_init(lkv_pool_fit_t *f, int workers, double quota) {

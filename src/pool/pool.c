@@ -85,11 +85,10 @@ int lkv_pool_start(lkv_pool_t **out, const lkv_pool_options_t *opts) {
   p->period_ms = opts->period_ms > 0 ? opts->period_ms : LKV_POOL_DEFAULT_PERIOD_MS;
   if (lkv_cpu_gate_init(&p->gate, opts->workers) != 0) goto err_after_alloc;
   if (lkv_sleeper_init(&p->sleeper) != 0) goto err_after_gate;
-  p->cpu = malloc(sizeof(*p->cpu));
+  p->cpu = calloc(1, sizeof(*p->cpu)); /* no source found: no quota, until read_budget finds one */
   if (!p->cpu) goto err_after_sleeper;
   p->cpu->cpus = opts->workers;
   p->cpu->exact = opts->workers;
-  for (int i = 0; i < LKV_CPU_SOURCE_COUNT; i++) p->cpu->sources[i].found = 0;
   read_budget(p);
   lkv_pool_ctl_init(&p->ctl, opts->workers, p->cpu->cpus, opts->overcommit);
   lkv_pool_fit_init(&p->fit, opts->workers, p->cpu->exact);

@@ -22,14 +22,13 @@ static void usage(FILE *f) {
  * often the limiting cgroups ran out of quota. */
 static void print_quota_use(const lkv_cpu_budget_t *b) {
   printf("exact: %.2f\n", b->exact);
-  int limited = 0;
-  for (int i = LKV_CPU_SOURCE_CGROUP_V2; i <= LKV_CPU_SOURCE_CGROUP_V1; i++)
-    limited |= b->sources[i].found && b->sources[i].cpus > 0;
-  uint64_t throttled;
-  int rc = limited ? lkv_cpu_budget_throttled(b, &throttled) : 0;
-  if (!limited)
+  if (!lkv_cpu_budget_has_quota(b)) {
     printf("throttled periods: no quota\n");
-  else if (rc == 0)
+    return;
+  }
+  uint64_t throttled;
+  int rc = lkv_cpu_budget_throttled(b, &throttled);
+  if (rc == 0)
     printf("throttled periods: %llu\n", (unsigned long long)throttled);
   else
     printf("throttled periods: unknown (%s)\n", lkv_strerror(rc));

@@ -211,11 +211,13 @@ static void test_throttled(void **state) {
   v1_quota(fx, V1 "/a", "-1\n", "100000\n");
   put(fx, V2 "/b/c/cpu.max", "max 100000\n");
   read_budget(fx, 8);
+  assert_int_equal(lkv_cpu_budget_has_quota(&fx->b), 0);
   assert_int_equal(lkv_cpu_budget_throttled(&fx->b, &n), LKV_ENOENT); /* no quota: nothing to count */
 
   v1_quota(fx, V1 "/a", "100000\n", "100000\n");
   put(fx, V2 "/b/cpu.max", "200000 100000\n");
   read_budget(fx, 8);
+  assert_int_equal(lkv_cpu_budget_has_quota(&fx->b), 1);
   assert_int_equal(lkv_cpu_budget_throttled(&fx->b, &n), LKV_ENOENT); /* no cpu.stat */
   put(fx, V1 "/a/cpu.stat", "nr_periods 40\nnr_throttled 7\nthrottled_time 123456\n");
   put(fx, V2 "/b/cpu.stat",
@@ -551,7 +553,7 @@ static void test_real_machine(void **state) {
   int affinity = lkv_cpu_budget_affinity();
   assert_true(affinity >= 1);
   assert_true(affinity <= sysconf(_SC_NPROCESSORS_CONF));
-  assert_int_equal(lkv_cpu_budget_current(&fx->b), 0);
+  assert_int_equal(lkv_cpu_budget_read("/", affinity, &fx->b), 0);
   assert_true(fx->b.cpus >= 1);
   assert_true(fx->b.cpus <= affinity);
   assert_int_equal(fx->b.sources[LKV_CPU_SOURCE_AFFINITY].cpus, affinity);
