@@ -24,6 +24,7 @@
   X(EMSGSIZE, -EMSGSIZE, "message too long")                      \
   X(EPROTO, -EPROTO, "protocol error")                            \
   X(EPERM, -EPERM, "operation not permitted")                     \
+  X(ENOSPC, -ENOSPC, "no space left on device")                   \
   X(ECOMPACTED, -30000, "required revision has been compacted")   \
   X(EFUTUREREV, -30001, "required revision is a future revision") \
   X(ENOSPACE, -30002, "database space exceeded")                  \
@@ -42,7 +43,11 @@
   X(ELEASEEXIST, -30020, "lease already exists")                  \
   X(ELEASETTLTOOLARGE, -30021, "too large lease TTL")             \
   X(EVERIFY, -30040, "verification failed")                       \
-  X(ETORN, -30041, "the store was not flushed before the machine restarted")
+  X(ETORN, -30041, "the store was not flushed before the machine restarted")        \
+  X(ENOLEADER, -30060, "raft: no leader")                                          \
+  X(EPROPOSALDROPPED, -30061, "raft proposal dropped")                             \
+  X(ECONFPENDING, -30062, "raft: a membership change is pending")                  \
+  X(EHALTED, -30063, "raft log halted after a failed flush")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),
