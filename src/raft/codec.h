@@ -33,16 +33,24 @@ size_t lkv_raft_msg_encode(const lkv_raft_msg_t *m, uint8_t *buf, size_t cap);
 
 /* Decodes a message. Entry data, snapshot data and context point into buf; the entry array is malloc'd
  * into *entries (NULL when there are none; the caller frees it) and m->entries points at it. Returns 0,
- * LKV_EBADMSG or LKV_ENOMEM. */
+ * LKV_EBADMSG or LKV_ENOMEM; on failure *entries is NULL and *m zeroed. Only the form is checked (the
+ * core checks which types carry entries, and their contiguity). */
 int lkv_raft_msg_decode(const uint8_t *buf, size_t len, lkv_raft_msg_t *m, lkv_raft_entry_t **entries);
 
 #define LKV_RAFT_HARD_STATE_SIZE 25 /* version ‖ term ‖ vote ‖ commit */
+/* Encodes hs into the LKV_RAFT_HARD_STATE_SIZE bytes at out (fixed width, so it can be rewritten in place).
+ */
 void lkv_raft_hard_state_encode(const lkv_raft_hard_state_t *hs, uint8_t out[LKV_RAFT_HARD_STATE_SIZE]);
+/* Decodes a hard state. Returns 0, or LKV_EBADMSG (len is not LKV_RAFT_HARD_STATE_SIZE, unknown version). */
 int lkv_raft_hard_state_decode(const uint8_t *buf, size_t len, lkv_raft_hard_state_t *hs);
 
-/* Snapshot metadata (index, term, membership) for the durable log. */
+/* Snapshot metadata (index, term, membership) for the durable log: bytes needed, and encoding into buf
+ * (cap bytes; returns the length written, or 0 when cap is too small). The membership's counts must be
+ * at most LKV_RAFT_MAX_MEMBERS. */
 size_t lkv_raft_snapshot_meta_size(const lkv_raft_snapshot_meta_t *meta);
 size_t lkv_raft_snapshot_meta_encode(const lkv_raft_snapshot_meta_t *meta, uint8_t *buf, size_t cap);
+/* Decodes snapshot metadata. Returns 0, or LKV_EBADMSG (also for more than LKV_RAFT_MAX_MEMBERS voters or
+ * learners, id 0, or an id listed twice); *meta is zeroed on failure. */
 int lkv_raft_snapshot_meta_decode(const uint8_t *buf, size_t len, lkv_raft_snapshot_meta_t *meta);
 
 #endif
