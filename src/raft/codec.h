@@ -38,8 +38,7 @@ size_t lkv_raft_msg_encode(const lkv_raft_msg_t *m, uint8_t *buf, size_t cap);
 int lkv_raft_msg_decode(const uint8_t *buf, size_t len, lkv_raft_msg_t *m, lkv_raft_entry_t **entries);
 
 #define LKV_RAFT_HARD_STATE_SIZE 25 /* version ‖ term ‖ vote ‖ commit */
-/* Encodes hs into the LKV_RAFT_HARD_STATE_SIZE bytes at out (fixed width, so it can be rewritten in place).
- */
+/* Encodes hs into the LKV_RAFT_HARD_STATE_SIZE bytes at out (fixed width: rewritable in place). */
 void lkv_raft_hard_state_encode(const lkv_raft_hard_state_t *hs, uint8_t out[LKV_RAFT_HARD_STATE_SIZE]);
 /* Decodes a hard state. Returns 0, or LKV_EBADMSG (len is not LKV_RAFT_HARD_STATE_SIZE, unknown version). */
 int lkv_raft_hard_state_decode(const uint8_t *buf, size_t len, lkv_raft_hard_state_t *hs);
