@@ -52,21 +52,6 @@ int lkv__fsync_parent(const char *path) {
   return rc;
 }
 
-int lkv__mkdirs(const char *path, mode_t mode) {
-  char copy[PATH_MAX];
-  size_t len = strlen(path);
-  if (len == 0 || len >= sizeof(copy)) return LKV_EINVAL;
-  memcpy(copy, path, len + 1);
-  for (char *p = copy + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(copy, mode) && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  if (mkdir(copy, mode) && errno != EEXIST) return -errno;
-  return 0;
-}
-
 int lkv__file_open(const char *path, const char *magic, uint32_t version, uint8_t *extra, int *fd,
                    uint64_t *size, int *fresh) {
   uint8_t want[LKV__FILE_HEADER_LEN + LKV__HEADER_EXTRA_LEN] = {0};

@@ -55,8 +55,4 @@ int lkv__file_open(const char *path, const char *magic, uint32_t version, uint8_
  * negated errno. */
 int lkv__fsync_parent(const char *path);
 
-/* Creates directory path and its missing parents with mode. Returns 0 (also when it exists) or a negated
- * errno (LKV_EINVAL when the path is too long). */
-int lkv__mkdirs(const char *path, mode_t mode);
-
 #endif

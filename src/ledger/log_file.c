@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "ledger/internal.h"
 #include "ledger/log_internal.h"
 
@@ -179,7 +180,7 @@ int lkv_ledger_log_open(lkv_ledger_log_t **out, const char *dir, lkv_ledger_log_
   if (snprintf(path, sizeof(path), "%s/ledger.log", dir) >= (int)sizeof(path) ||
       snprintf(ipath, sizeof(ipath), "%s/ledger.idx", dir) >= (int)sizeof(ipath))
     return LKV_EINVAL;
-  if ((rc = lkv__mkdirs(dir, 0700))) return rc;
+  if ((rc = lkv_fs_mkdirs(dir, 0700))) return rc;
   if (sodium_init() < 0) return LKV_EIO;
   lkv_ledger_log_t *log = calloc(1, sizeof(*log));
   if (!log) return LKV_ENOMEM;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "ledger/internal.h"
 
 #define KEY_MAGIC "lkvedkey"
@@ -128,7 +129,7 @@ int lkv_ledger_signer_open(lkv_ledger_signer_t **out, const char *data_dir, unsi
   }
   rc = load_key(s, path);
   if (rc == LKV_ENOENT && (flags & LKV_LEDGER_SIGNER_CREATE)) {
-    if ((rc = lkv__mkdirs(dir, 0700))) goto err_after_sk;
+    if ((rc = lkv_fs_mkdirs(dir, 0700))) goto err_after_sk;
     rc = create_key(path);
     if (created) *created = rc == 0;
     if (rc == 0 || rc == LKV_EEXIST) rc = load_key(s, path);
