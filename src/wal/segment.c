@@ -74,6 +74,7 @@ static int preallocate(lkv_wal_t *w, int fd, uint64_t size) {
   enum { CHUNK = 1 << 20 };
   uint8_t *zero = calloc(1, CHUNK);
   if (!zero) return LKV_ENOMEM;
+  rc = 0;
   for (uint64_t off = 0; off < size && !rc; off += CHUNK)
     rc = lkv__wal_write_full(w, fd, zero, size - off < CHUNK ? size - off : CHUNK, off);
   free(zero);
