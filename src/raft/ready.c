@@ -181,7 +181,11 @@ void lkv__batch_free(lkv_raft_t *r) {
 int lkv_raft_advance(lkv_raft_t *r, const lkv_raft_ready_t *rd) {
   lkv__batch_t *b = &r->batch;
   if (!rd || !b->out || rd->n_entries != b->n_ents || rd->n_committed != b->n_committed ||
-      rd->n_msgs != b->msgs.n || rd->n_msgs_after_persist != b->msgs_ap.n)
+      rd->n_msgs != b->msgs.n || rd->n_msgs_after_persist != b->msgs_ap.n || rd->n_read_states != b->rs.n)
+    return LKV_EINVAL;
+  /* The arrays are the batch's own: a copied or stale rd does not acknowledge this batch. */
+  if ((b->n_ents && rd->entries != b->ents) || (b->n_committed && rd->committed != b->committed) ||
+      (b->msgs.n && rd->msgs != b->msgs.v) || (b->msgs_ap.n && rd->msgs_after_persist != b->msgs_ap.v))
     return LKV_EINVAL;
   size_t n_cc = 0;
   size_t payload = 0;
