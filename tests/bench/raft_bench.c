@@ -40,6 +40,14 @@ typedef struct {
   uint64_t msgs;
 } cluster_t;
 
+/* One run of one case. */
+typedef struct {
+  uint64_t entries;
+  double cpu, wall;
+  double rate; /* core: entries per CPU-second; log: entries per wall-clock second */
+  double a, b; /* core: readies and messages per round; log: saves (flushes) per second, reopen seconds */
+} result_t;
+
 static void die(const char *what, int rc) {
   fprintf(stderr, "raft-bench: %s: %s\n", what, lkv_strerror(rc));
   exit(1);
@@ -154,8 +162,8 @@ static void cluster_stop(cluster_t *c) {
   for (lkv_raft_id_t id = 1; id <= N_MEMBERS; id++) lkv_raft_free(c->m[id].r);
 }
 
-/* One measurement: rounds of `batch` proposals until `seconds` of CPU time passed. */
-static void run_core(size_t batch, size_t payload, double seconds) {
+/* One run: rounds of `batch` proposals until `seconds` of CPU time passed. */
+static result_t run_core(size_t batch, size_t payload, double seconds) {
   cluster_t c;
   cluster_start(&c, payload);
   uint8_t *data = malloc(payload ? payload : 1);
@@ -194,12 +202,15 @@ static void run_core(size_t batch, size_t payload, double seconds) {
     }
   }
   double cpu = cpu1 - cpu0;
-  printf("| core | %zu | %zu | %llu | %.2f | %.2f | %.0f | %.1f | %.1f |\n", batch, payload,
-         (unsigned long long)committed, cpu, wall1 - wall0, (double)committed / cpu,
-         (double)c.readies / (double)rounds, (double)c.msgs / (double)rounds);
-  fflush(stdout);
+  result_t res = {committed,
+                  cpu,
+                  wall1 - wall0,
+                  (double)committed / cpu,
+                  (double)c.readies / (double)rounds,
+                  (double)c.msgs / (double)rounds};
   free(data);
   cluster_stop(&c);
+  return res;
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -208,7 +219,7 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 }
 
 /* Appends batches of `batch` entries with the hard state, one save (one flush) each, for `seconds`. */
-static void run_wal(const char *dir, size_t batch, size_t payload, double seconds) {
+static result_t run_wal(const char *dir, size_t batch, size_t payload, double seconds) {
   char path[4096];
   snprintf(path, sizeof(path), "%s/raft-bench-wal-%zu", dir, batch);
   nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS); /* a leftover of an interrupted run */
@@ -248,24 +259,45 @@ static void run_wal(const char *dir, size_t batch, size_t payload, double second
   }
   lkv_wal_close(wal);
   nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-  printf("| log | %zu | %zu | %llu | %.2f | %.2f | %.0f | %.0f | %.2f |\n", batch, payload,
-         (unsigned long long)appended, cpu, wall, (double)appended / wall, (double)saves / wall, recover);
-  fflush(stdout);
   free(es);
   free(data);
+  return (result_t){appended, cpu, wall, (double)appended / wall, (double)saves / wall, recover};
+}
+
+static int by_rate(const void *x, const void *y) {
+  const result_t *a = x, *b = y;
+  return (a->rate > b->rate) - (a->rate < b->rate);
+}
+
+/* Prints a case's row: the run with the median rate, and the range over all runs. */
+static void print_row(const char *part, size_t batch, size_t payload, result_t *runs, int n) {
+  qsort(runs, (size_t)n, sizeof(*runs), by_rate);
+  const result_t *m = &runs[n / 2];
+  if (strcmp(part, "core") == 0)
+    printf("| core | %zu | %zu | **%.0f** | %.0f – %.0f | %llu | %.2f | %.2f | %.1f | %.1f |\n", batch,
+           payload, m->rate, runs[0].rate, runs[n - 1].rate, (unsigned long long)m->entries, m->cpu, m->wall,
+           m->a, m->b);
+  else
+    printf("| log | %zu | %zu | **%.0f** | %.0f – %.0f | %llu | %.2f | %.2f | %.0f | %.2f |\n", batch,
+           payload, m->rate, runs[0].rate, runs[n - 1].rate, (unsigned long long)m->entries, m->cpu, m->wall,
+           m->a, m->b);
 }
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: raft-bench [--seconds S] [--payload BYTES] [--batches B,B,...] [--wal-dir DIR]\n"
-          "  committed entries per CPU-second through the Raft core, 3 members, no I/O; with --wal-dir,\n"
-          "  also durable-log appends per second (one flush per batch) in a subdirectory of DIR\n"
-          "  defaults: --seconds 3 --payload 128 --batches 1,16,256\n");
+  fprintf(
+      stderr,
+      "usage: raft-bench [--seconds S] [--rounds N] [--payload BYTES] [--batches B,B,...] [--wal-dir DIR]\n"
+      "  committed entries per CPU-second through the Raft core, 3 members, no I/O; with --wal-dir,\n"
+      "  also durable-log appends per second (one flush per batch) in a subdirectory of DIR\n"
+      "  each case runs --rounds times (cases interleaved) for --seconds (CPU for the core, wall for\n"
+      "  the log); rows show the median run and the range\n"
+      "  defaults: --seconds 1 --rounds 3 --payload 128 --batches 1,16,256\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
-  double seconds = 3;
+  double seconds = 1;
+  int rounds = 3;
   size_t payload = 128;
   char batches[256] = "1,16,256";
   const char *wal_dir = NULL;
@@ -273,6 +305,8 @@ int main(int argc, char **argv) {
     if (i + 1 >= argc) usage();
     if (strcmp(argv[i], "--seconds") == 0)
       seconds = atof(argv[++i]);
+    else if (strcmp(argv[i], "--rounds") == 0)
+      rounds = atoi(argv[++i]);
     else if (strcmp(argv[i], "--payload") == 0)
       payload = (size_t)strtoul(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--batches") == 0)
@@ -282,22 +316,28 @@ int main(int argc, char **argv) {
     else
       usage();
   }
-  if (seconds <= 0 || payload == 0) usage();
+  if (seconds <= 0 || payload == 0 || rounds < 1 || rounds > 99) usage();
   size_t sizes[32], n_sizes = 0;
   for (char *save = NULL, *tok = strtok_r(batches, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
     if (n_sizes == 32) usage();
     sizes[n_sizes] = (size_t)strtoul(tok, NULL, 10);
     if (sizes[n_sizes++] == 0) usage();
   }
+  result_t core[32][99], wal[32][99];
+  for (int r = 0; r < rounds; r++) {
+    for (size_t i = 0; i < n_sizes; i++) core[i][r] = run_core(sizes[i], payload, seconds);
+    for (size_t i = 0; wal_dir && i < n_sizes; i++) wal[i][r] = run_wal(wal_dir, sizes[i], payload, seconds);
+  }
   printf(
-      "| part | batch | payload (B) | entries | CPU (s) | wall (s) | entries / CPU-s | readies / round "
-      "| msgs / round |\n|---|---|---|---|---|---|---|---|---|\n");
-  for (size_t i = 0; i < n_sizes; i++) run_core(sizes[i], payload, seconds);
+      "| part | batch | payload (B) | entries / CPU-s | range | entries | CPU (s) | wall (s) | readies / "
+      "round "
+      "| msgs / round |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  for (size_t i = 0; i < n_sizes; i++) print_row("core", sizes[i], payload, core[i], rounds);
   if (wal_dir) {
     printf(
-        "\n| part | batch | payload (B) | entries | CPU (s) | wall (s) | entries / s | saves (flushes) / s "
-        "| reopen (s) |\n|---|---|---|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < n_sizes; i++) run_wal(wal_dir, sizes[i], payload, seconds);
+        "\n| part | batch | payload (B) | entries / s | range | entries | CPU (s) | wall (s) | flushes / s "
+        "| reopen (s) |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < n_sizes; i++) print_row("log", sizes[i], payload, wal[i], rounds);
   }
   return 0;
 }
