@@ -33,6 +33,7 @@ void lkv__reset(lkv_raft_t *r, uint64_t term) {
     pr->probe_sent = 0;
     pr->recent_active = 0;
     pr->read_ack = 0;
+    pr->sent_commit = 0;
     pr->vote = 0;
     lkv__infl_reset(&pr->infl);
   }

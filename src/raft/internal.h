@@ -93,6 +93,7 @@ typedef struct {
   uint64_t match, next;
   uint64_t pending_snapshot; /* snapshot state: the index sent */
   uint64_t read_ack;         /* highest ReadIndex round this member confirmed */
+  uint64_t sent_commit;      /* highest commit index sent to this member */
   uint8_t state;             /* lkv_raft_progress_state_t */
   uint8_t recent_active;
   uint8_t is_learner;
@@ -183,6 +184,7 @@ struct lkv_raft_s {
   uint64_t pending_conf_index; /* leader: a conf change may be pending up to here */
   size_t uncommitted;          /* leader: payload bytes appended and not yet applied */
   lkv_raft_id_t transferee;
+  int bcast_pending; /* leader: new entries or commit to send, done once at the next ready */
 
   lkv__read_req_t *reads; /* leader: requests confirmed by rounds (or waiting for one) */
   size_t n_reads, cap_reads;
@@ -241,6 +243,9 @@ void lkv__tick_leader(lkv_raft_t *r);
 /* ---- replicate.c ---- */
 int lkv__send_append(lkv_raft_t *r, lkv_raft_id_t to, int send_if_empty);
 void lkv__bcast_append(lkv_raft_t *r);
+/* Leader: appends to every follower at the next lkv_raft_ready, so that proposals and acks arriving
+ * between two batches leave as one APP per follower instead of one per proposal. */
+void lkv__bcast_later(lkv_raft_t *r);
 void lkv__bcast_heartbeat(lkv_raft_t *r);
 /* Leader: commits the quorum index if its entry is of the current term. Returns 1 when commit moved. */
 int lkv__maybe_commit(lkv_raft_t *r);

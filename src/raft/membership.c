@@ -105,7 +105,7 @@ int lkv_raft_propose_conf_change(lkv_raft_t *r, const lkv_raft_conf_change_t *cc
     else if ((rc = lkv__conf_check(r)) == 0) {
       lkv__leader_append(r, LKV_RAFT_ENTRY_CONF_CHANGE, buf, size);
       r->pending_conf_index = lkv__log_last(&r->log);
-      lkv__bcast_append(r);
+      lkv__bcast_later(r);
     }
   } else if (!lkv__is_voter(&r->conf, r->cfg.id)) {
     rc = LKV_EPROPOSALDROPPED;

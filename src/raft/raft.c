@@ -178,7 +178,7 @@ int lkv_raft_propose(lkv_raft_t *r, const uint8_t *data, size_t len, uint64_t *i
     if (rc != 0) return rc;
     if (index) *index = lkv__log_last(&r->log);
     if (term) *term = r->term;
-    lkv__bcast_append(r);
+    lkv__bcast_later(r);
     return 0;
   }
   if (!lkv__is_voter(&r->conf, r->cfg.id)) return LKV_EPROPOSALDROPPED;
@@ -237,7 +237,7 @@ static void leader_prop(lkv_raft_t *r, const lkv_raft_msg_t *m) {
     /* A forwarded change gets the same checks as a local one; a refused one is dropped. */
     any |= leader_propose(r, e->type, e->data, e->len) == 0;
   }
-  if (any) lkv__bcast_append(r);
+  if (any) lkv__bcast_later(r);
 }
 
 static void forward(lkv_raft_t *r, const lkv_raft_msg_t *m) {

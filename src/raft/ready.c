@@ -106,6 +106,10 @@ static int hs_equal(const lkv_raft_hard_state_t *a, const lkv_raft_hard_state_t 
 int lkv_raft_ready(lkv_raft_t *r, lkv_raft_ready_t *rd) {
   lkv__batch_t *b = &r->batch;
   if (b->out) return 0;
+  if (r->bcast_pending) {
+    r->bcast_pending = 0;
+    if (r->role == LKV_RAFT_LEADER) lkv__bcast_append(r);
+  }
   lkv__log_t *l = &r->log;
   lkv_raft_hard_state_t hs = {r->term, r->vote, l->committed};
   uint64_t last = lkv__log_last(l);

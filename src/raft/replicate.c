@@ -54,6 +54,7 @@ int lkv__send_append(lkv_raft_t *r, lkv_raft_id_t to, int send_if_empty) {
                       .entries = n ? lkv__log_at(l, pr->next) : NULL,
                       .n_entries = n};
   lkv__send(r, &m, 0);
+  if (pr->sent_commit < m.commit) pr->sent_commit = m.commit;
   if (pr->state == LKV_RAFT_PROGRESS_REPLICATE) {
     if (n) {
       pr->next += n;
@@ -70,11 +71,15 @@ void lkv__bcast_append(lkv_raft_t *r) {
     if (r->trk.prs[i].id != r->cfg.id) lkv__send_append(r, r->trk.prs[i].id, 1);
 }
 
+void lkv__bcast_later(lkv_raft_t *r) {
+  r->bcast_pending = 1;
+}
+
 void lkv__bcast_heartbeat(lkv_raft_t *r) {
   uint8_t ctx[8];
   size_t ctx_len = lkv__read_round_ctx(r, ctx);
   for (uint32_t i = 0; i < r->trk.n; i++) {
-    const lkv__progress_t *pr = &r->trk.prs[i];
+    lkv__progress_t *pr = &r->trk.prs[i];
     if (pr->id == r->cfg.id) continue;
     /* A follower may not hold entries up to our commit yet: never tell it to commit what it lacks. */
     uint64_t commit = pr->match < r->log.committed ? pr->match : r->log.committed;
@@ -84,12 +89,13 @@ void lkv__bcast_heartbeat(lkv_raft_t *r) {
                         .context = ctx,
                         .context_len = ctx_len};
     lkv__send(r, &m, 0);
+    if (pr->sent_commit < commit) pr->sent_commit = commit;
   }
 }
 
 void lkv__self_match(lkv_raft_t *r, uint64_t index) {
   lkv__progress_t *self = lkv__tracker_get(&r->trk, r->cfg.id);
-  if (self && lkv__pr_maybe_update(self, index) && lkv__maybe_commit(r)) lkv__bcast_append(r);
+  if (self && lkv__pr_maybe_update(self, index) && lkv__maybe_commit(r)) lkv__bcast_later(r);
 }
 
 void lkv__handle_append_resp(lkv_raft_t *r, const lkv_raft_msg_t *m) {
@@ -125,13 +131,16 @@ void lkv__handle_append_resp(lkv_raft_t *r, const lkv_raft_msg_t *m) {
       lkv__infl_free_le(&pr->infl, m->index);
   }
   if (lkv__maybe_commit(r)) {
-    lkv__bcast_append(r);
+    lkv__bcast_later(r);
   } else if (was_paused) {
     lkv__send_append(r, m->from, 0);
   }
   /* Pipeline: fill the window while there is something to send. */
   while (lkv__send_append(r, m->from, 0)) {
   }
+  /* A follower whose window was full when the commit moved has not heard of it: tell it now, not at the
+   * next heartbeat. */
+  if (pr->sent_commit < r->log.committed) lkv__send_append(r, m->from, 1);
   lkv__transfer_check(r, m->from);
 }
 
