@@ -264,6 +264,81 @@ static void test_removed_follower_gets_no_more_messages(void **state) {
   rt_free(c);
 }
 
+/* Figure 2: the election timer restarts when a member grants a vote, so a member that just voted does not
+ * campaign an election timeout later than it would have without the vote (checked over many timeouts). */
+static void test_granting_a_vote_restarts_the_election_timer(void **state) {
+  (void)state;
+  for (uint64_t seed = 1; seed <= 12; seed++) {
+    rt_cluster_t *c = rt_new_members(3, 3, rt_cfg_plain, NULL, seed);
+    unsigned et = rt_node(c, 3)->cfg.election_tick;
+    rt_tick(c, 3, et - 1);
+    assert_int_equal(rt_role(c, 3), LKV_RAFT_FOLLOWER);
+    uint64_t t = rt_term(c, 3), idx = rt_last(c, 3);
+    lkv_raft_msg_t v = rt_msg(LKV_RAFT_MSG_VOTE, 2, 3, t + 1);
+    v.index = idx;
+    v.log_term = rt_entry_term(c, 3, idx);
+    assert_int_equal(lkv_raft_step(rt_raft(c, 3), &v), 0);
+    rt_process(c, 3);
+    long k = rt_find(c, LKV_RAFT_MSG_VOTE_RESP, 3, 2);
+    assert_true(k >= 0 && !c->q[k]->m.reject);
+    rt_tick(c, 3, et - 1); /* 2et - 2 ticks in all: beyond some first timeouts, short of any new one */
+    assert_int_equal(rt_role(c, 3), LKV_RAFT_FOLLOWER);
+    rt_free(c);
+  }
+}
+
+/* A TIMEOUT_NOW from an earlier term (late, or duplicated) starts no campaign. */
+static void test_stale_timeout_now_ignored(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(3, NULL, NULL);
+  rt_elect(c, 1);
+  rt_tick_all(c, 1);
+  assert_int_equal(lkv_raft_transfer_leader(rt_raft(c, 1), 2), 0);
+  rt_process(c, 1);
+  long k = rt_find(c, LKV_RAFT_MSG_TIMEOUT_NOW, 1, 2);
+  assert_true(k >= 0);
+  rt_msg_t *late = rt_msg_copy(&c->q[k]->m);
+  rt_stabilize(c);
+  assert_int_equal(rt_role(c, 2), LKV_RAFT_LEADER);
+  assert_int_equal(lkv_raft_transfer_leader(rt_raft(c, 2), 3), 0);
+  rt_stabilize(c);
+  assert_int_equal(rt_role(c, 3), LKV_RAFT_LEADER);
+  uint64_t t = rt_term(c, 3);
+  assert_int_equal(rt_step_copy(c, late), 0);
+  rt_msg_free(late);
+  rt_stabilize(c);
+  assert_int_equal(rt_role(c, 3), LKV_RAFT_LEADER);
+  assert_int_equal(rt_term(c, 2), t);
+  assert_int_equal(rt_term(c, 3), t);
+  assert_int_equal(c->violations, 0);
+  rt_free(c);
+}
+
+/* A pre-vote from a member whose log is behind is refused, and nobody's term moves. */
+static void test_pre_vote_refused_for_stale_log(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(3, NULL, NULL);
+  rt_elect(c, 1);
+  assert_int_equal(rt_propose(c, 1, "a"), 0);
+  rt_stabilize(c);
+  rt_isolate(c, 1);
+  rt_tick(c, 2, rt_node(c, 2)->cfg.election_tick); /* 2's lease runs out */
+  rt_drop_matching(c, 0, 0, 0);
+  rt_process(c, 2);
+  rt_drop_matching(c, 0, 0, 0);
+  uint64_t t = rt_term(c, 2);
+  lkv_raft_msg_t pv = rt_msg(LKV_RAFT_MSG_PRE_VOTE, 3, 2, t + 1);
+  pv.index = rt_last(c, 2) - 1;
+  pv.log_term = rt_entry_term(c, 2, pv.index);
+  assert_int_equal(lkv_raft_step(rt_raft(c, 2), &pv), 0);
+  rt_process(c, 2);
+  long k = rt_find(c, LKV_RAFT_MSG_PRE_VOTE_RESP, 2, 3);
+  assert_true(k >= 0 && c->q[k]->m.reject);
+  assert_int_equal(rt_term(c, 2), t);
+  assert_int_equal(rt_node(c, 2)->hs.term, t);
+  rt_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_duplicate_vote_grant_counts_once),
@@ -277,6 +352,9 @@ int main(void) {
       cmocka_unit_test(test_transfer_requests_and_forwarded_proposal),
       cmocka_unit_test(test_conf_change_validation),
       cmocka_unit_test(test_removed_follower_gets_no_more_messages),
+      cmocka_unit_test(test_granting_a_vote_restarts_the_election_timer),
+      cmocka_unit_test(test_stale_timeout_now_ignored),
+      cmocka_unit_test(test_pre_vote_refused_for_stale_log),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }

@@ -238,6 +238,37 @@ static void test_new_refuses_bad_input(void **state) {
   assert_null(r);
 }
 
+/* bootstrap refuses what would make members disagree about the founding membership. */
+static void test_bootstrap_validation(void **state) {
+  (void)state;
+  uint64_t seed = 1;
+  lkv_raft_config_t cfg;
+  lkv_raft_config_default(&cfg, 1, rt_rand, &seed);
+  lkv_raft_t *r;
+  assert_int_equal(lkv_raft_new(&cfg, NULL, &r), 0);
+  lkv_raft_id_t dup[3] = {1, 2, 2}, zero[2] = {1, 0}, ok[LKV_RAFT_MAX_MEMBERS + 1];
+  for (size_t i = 0; i <= LKV_RAFT_MAX_MEMBERS; i++) ok[i] = i + 1;
+  assert_int_equal(lkv_raft_bootstrap(r, ok, 0), LKV_EINVAL);
+  assert_int_equal(lkv_raft_bootstrap(r, dup, 3), LKV_EINVAL);
+  assert_int_equal(lkv_raft_bootstrap(r, zero, 2), LKV_EINVAL);
+  assert_int_equal(lkv_raft_bootstrap(r, ok, LKV_RAFT_MAX_MEMBERS + 1), LKV_EINVAL);
+  assert_int_equal(lkv_raft_bootstrap(r, ok, 3), 0);
+  assert_int_equal(lkv_raft_bootstrap(r, ok, 3), LKV_EINVAL); /* no longer fresh */
+  lkv_raft_ready_t rd;
+  assert_int_equal(lkv_raft_ready(r, &rd), 1);
+  assert_int_equal(rd.n_entries, 3);
+  assert_int_equal(rd.n_committed, 3);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(rd.entries[i].index, i + 1);
+    assert_int_equal(rd.entries[i].term, 1);
+    assert_int_equal(rd.entries[i].type, LKV_RAFT_ENTRY_CONF_CHANGE);
+    assert_int_equal(lkv_raft_apply_conf_change(r, &rd.committed[i], 1, NULL), 0);
+  }
+  assert_int_equal(lkv_raft_advance(r, &rd), 0);
+  assert_int_equal(lkv_raft_advance(r, &rd), LKV_EINVAL); /* not outstanding any more */
+  lkv_raft_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_votes_and_acks_only_after_persist),
@@ -247,6 +278,7 @@ int main(void) {
       cmocka_unit_test(test_restart_from_restore_continues),
       cmocka_unit_test(test_restart_replays_committed_entries),
       cmocka_unit_test(test_new_refuses_bad_input),
+      cmocka_unit_test(test_bootstrap_validation),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }
