@@ -75,12 +75,7 @@ static inline rs_figure8_t rs_figure8(unsigned bugs) {
   const char *x = "x-of-term-one-thirty-two-bytes!!";
   assert_int_equal(lkv_raft_propose(rt_raft(c, 1), (const uint8_t *)x, strlen(x), &i, NULL), 0);
   out.x_index = i;
-  rt_process(c, 1);
-  rt_deliver_matching(c, LKV_RAFT_MSG_APP, 1, 2);
-  rt_drop_matching(c, 0, 1, 0);
-  rt_process(c, 2);
-  rt_deliver_matching(c, LKV_RAFT_MSG_APP_RESP, 2, 1);
-  rt_process(c, 1);
+  rt_round_trip(c, 1, 2);
   assert_true(rt_commit(c, 1) < i);
   rt_drop_matching(c, 0, 0, 0);
   /* (b): S1 and S2 see S5's request (and so its term) but refuse it: their logs are longer */

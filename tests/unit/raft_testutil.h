@@ -563,20 +563,21 @@ static inline void rt_move_last(rt_cluster_t *c, size_t i) {
 }
 
 /* Queue slot of the first message of type (0: any) from `from` to `to` (NONE: any), or -1. */
+static inline int rt_matches(const rt_cluster_t *c, size_t i, uint8_t type, lkv_raft_id_t from,
+                             lkv_raft_id_t to) {
+  const lkv_raft_msg_t *m = &c->q[i]->m;
+  return (!type || m->type == type) && (!from || m->from == from) && (!to || m->to == to);
+}
+
 static inline long rt_find(const rt_cluster_t *c, uint8_t type, lkv_raft_id_t from, lkv_raft_id_t to) {
-  for (size_t i = 0; i < c->nq; i++) {
-    const lkv_raft_msg_t *m = &c->q[i]->m;
-    if ((!type || m->type == type) && (!from || m->from == from) && (!to || m->to == to)) return (long)i;
-  }
+  for (size_t i = 0; i < c->nq; i++)
+    if (rt_matches(c, i, type, from, to)) return (long)i;
   return -1;
 }
 
 static inline size_t rt_count(const rt_cluster_t *c, uint8_t type, lkv_raft_id_t from, lkv_raft_id_t to) {
   size_t k = 0;
-  for (size_t i = 0; i < c->nq; i++) {
-    const lkv_raft_msg_t *m = &c->q[i]->m;
-    if ((!type || m->type == type) && (!from || m->from == from) && (!to || m->to == to)) k++;
-  }
+  for (size_t i = 0; i < c->nq; i++) k += rt_matches(c, i, type, from, to) ? 1u : 0u;
   return k;
 }
 
@@ -603,8 +604,7 @@ static inline size_t rt_deliver_matching(rt_cluster_t *c, uint8_t type, lkv_raft
                                          lkv_raft_id_t to) {
   size_t k = 0, i = 0;
   while (i < c->nq) {
-    const lkv_raft_msg_t *m = &c->q[i]->m;
-    if ((!type || m->type == type) && (!from || m->from == from) && (!to || m->to == to)) {
+    if (rt_matches(c, i, type, from, to)) {
       rt_deliver(c, i);
       k++;
     } else {
@@ -706,6 +706,22 @@ static inline int rt_propose_cc(rt_cluster_t *c, lkv_raft_id_t id, uint8_t type,
   return lkv_raft_propose_conf_change(rt_raft(c, id), &cc);
 }
 
+/* One append round trip from leader to follower only (other queued messages stay). */
+static inline void rt_round_trip(rt_cluster_t *c, lkv_raft_id_t leader, lkv_raft_id_t follower) {
+  rt_process(c, leader);
+  rt_deliver_matching(c, LKV_RAFT_MSG_APP, leader, follower);
+  rt_process(c, follower);
+  rt_deliver_matching(c, LKV_RAFT_MSG_APP_RESP, follower, leader);
+  rt_process(c, leader);
+}
+
+/* The leader adds member id as a learner; the change is applied everywhere and id catches up. */
+static inline void rt_add_learner(rt_cluster_t *c, lkv_raft_id_t leader, lkv_raft_id_t id) {
+  assert_int_equal(rt_propose_cc(c, leader, LKV_RAFT_CC_ADD_LEARNER, id), 0);
+  rt_stabilize(c);
+  rt_tick_all(c, 2);
+}
+
 /* Asks member id for a read index and records the highest commit any member has now. */
 static inline int rt_read(rt_cluster_t *c, lkv_raft_id_t id, const char *ctx) {
   assert_true(c->n_asked < RT_MAX_READS && strlen(ctx) <= 64);
@@ -762,6 +778,18 @@ static inline uint64_t rt_compact(rt_cluster_t *c, lkv_raft_id_t id) {
   rt_store_drop_upto(n, st.applied);
   n->snap = meta;
   return st.applied;
+}
+
+/* Member lagger misses n proposals while down; the leader then compacts its log; lagger restarts, so it
+ * needs a snapshot. Returns the snapshot's index. */
+static inline uint64_t rt_lag_behind_snapshot(rt_cluster_t *c, lkv_raft_id_t leader, lkv_raft_id_t lagger,
+                                              int n) {
+  rt_crash(c, lagger);
+  for (int k = 0; k < n; k++) assert_int_equal(rt_propose(c, leader, "p"), 0);
+  rt_stabilize(c);
+  uint64_t s = rt_compact(c, leader);
+  rt_start(c, lagger);
+  return s;
 }
 
 /* Members for a hand-built message: fills the common fields. */

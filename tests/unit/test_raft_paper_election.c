@@ -437,9 +437,7 @@ static void test_learner_does_not_vote_or_count(void **state) {
   (void)state;
   rt_cluster_t *c = rt_new_members(4, 3, NULL, NULL, 1);
   rt_elect(c, 1);
-  assert_int_equal(rt_propose_cc(c, 1, LKV_RAFT_CC_ADD_LEARNER, 4), 0);
-  rt_stabilize(c);
-  rt_tick_all(c, 2);
+  rt_add_learner(c, 1, 4);
   lkv_raft_status_t st;
   rt_status(c, 4, &st);
   assert_int_equal(st.conf.n_learners, 1);

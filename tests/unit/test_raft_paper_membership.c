@@ -133,9 +133,7 @@ static void test_promote_learner(void **state) {
   (void)state;
   rt_cluster_t *c = rt_new_members(4, 3, NULL, NULL, 1);
   rt_elect(c, 1);
-  assert_int_equal(rt_propose_cc(c, 1, LKV_RAFT_CC_ADD_LEARNER, 4), 0);
-  rt_stabilize(c);
-  rt_tick_all(c, 2);
+  rt_add_learner(c, 1, 4);
   assert_int_equal(rt_propose(c, 4, "from-learner"), LKV_EPROPOSALDROPPED);
   assert_int_equal(rt_propose_cc(c, 1, LKV_RAFT_CC_ADD_NODE, 4), 0);
   rt_stabilize(c);

@@ -51,11 +51,7 @@ static void test_restart_after_installing_snapshot(void **state) {
   (void)state;
   rt_cluster_t *c = rt_new(3, NULL, NULL);
   rt_elect(c, 1);
-  rt_crash(c, 3);
-  for (int k = 0; k < 4; k++) assert_int_equal(rt_propose(c, 1, "p"), 0);
-  rt_stabilize(c);
-  uint64_t s = rt_compact(c, 1);
-  rt_start(c, 3);
+  uint64_t s = rt_lag_behind_snapshot(c, 1, 3, 4);
   rt_tick_all(c, 4);
   assert_int_equal(rt_node(c, 3)->snap.index, s);
   rt_restart(c, 3);

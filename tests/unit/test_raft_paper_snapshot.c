@@ -8,14 +8,10 @@ static void test_lagging_follower_gets_snapshot(void **state) {
   (void)state;
   rt_cluster_t *c = rt_new(3, NULL, NULL);
   rt_elect(c, 1);
-  rt_crash(c, 3);
-  for (int k = 0; k < 5; k++) assert_int_equal(rt_propose(c, 1, "p"), 0);
-  rt_stabilize(c);
-  uint64_t s = rt_compact(c, 1);
+  uint64_t s = rt_lag_behind_snapshot(c, 1, 3, 5);
   assert_int_equal(rt_entry_term(c, 1, s), 0); /* compacted */
   assert_int_equal(rt_propose(c, 1, "after"), 0);
   rt_stabilize(c);
-  rt_start(c, 3);
   rt_tick_all(c, 5 * rt_node(c, 1)->cfg.heartbeat_tick);
   assert_int_equal(rt_node(c, 3)->snap.index, s); /* installed from the leader's SNAP */
   lkv_raft_status_t st;
@@ -97,11 +93,7 @@ static void test_report_snapshot_failure_returns_to_probe(void **state) {
   rt_cluster_t *c = rt_new(3, NULL, NULL);
   c->auto_report_snap = 0;
   rt_elect(c, 1);
-  rt_crash(c, 3);
-  for (int k = 0; k < 3; k++) assert_int_equal(rt_propose(c, 1, "p"), 0);
-  rt_stabilize(c);
-  rt_compact(c, 1);
-  rt_start(c, 3);
+  rt_lag_behind_snapshot(c, 1, 3, 3);
   lkv_raft_progress_t pr;
   for (int round = 0; round < 20; round++) {
     rt_tick(c, 1, 1);

@@ -92,12 +92,7 @@ static outcome_t sc_read_before_term_commit(unsigned bugs) {
   rt_elect(c, 1);
   uint64_t x;
   assert_int_equal(lkv_raft_propose(rt_raft(c, 1), (const uint8_t *)"x", 1, &x, NULL), 0);
-  rt_process(c, 1);
-  rt_deliver_matching(c, LKV_RAFT_MSG_APP, 1, 2);
-  rt_drop_matching(c, 0, 0, 0);
-  rt_process(c, 2);
-  rt_deliver_matching(c, LKV_RAFT_MSG_APP_RESP, 2, 1);
-  rt_process(c, 1);
+  rt_round_trip(c, 1, 2);
   assert_true(rt_commit(c, 1) >= x && rt_commit(c, 2) < x);
   rt_drop_matching(c, 0, 0, 0);
   rt_isolate(c, 1);
@@ -158,11 +153,7 @@ static outcome_t sc_conf_before_term_commit(unsigned bugs) {
 static outcome_t sc_accept_stale_snapshot(unsigned bugs) {
   rt_cluster_t *c = plain(3, 3, &bugs);
   rt_elect(c, 1);
-  rt_crash(c, 2);
-  for (int k = 0; k < 5; k++) assert_int_equal(rt_propose(c, 1, "p"), 0);
-  rt_stabilize(c);
-  uint64_t s = rt_compact(c, 1);
-  rt_start(c, 2);
+  uint64_t s = rt_lag_behind_snapshot(c, 1, 2, 5);
   rt_msg_t *late = NULL;
   for (int round = 0; round < 20 && !late; round++) {
     rt_tick(c, 1, 1);
