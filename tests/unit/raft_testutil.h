@@ -653,34 +653,31 @@ static inline void rt_tick_all(rt_cluster_t *c, unsigned n) {
   }
 }
 
-static inline lkv_raft_role_t rt_role(rt_cluster_t *c, lkv_raft_id_t id) {
+/* Member id's status by value, for the one-field accessors below. */
+static inline lkv_raft_status_t rt_st(rt_cluster_t *c, lkv_raft_id_t id) {
   lkv_raft_status_t st;
   rt_status(c, id, &st);
-  return st.role;
+  return st;
+}
+
+static inline lkv_raft_role_t rt_role(rt_cluster_t *c, lkv_raft_id_t id) {
+  return rt_st(c, id).role;
 }
 
 static inline uint64_t rt_term(rt_cluster_t *c, lkv_raft_id_t id) {
-  lkv_raft_status_t st;
-  rt_status(c, id, &st);
-  return st.hard_state.term;
+  return rt_st(c, id).hard_state.term;
 }
 
 static inline uint64_t rt_commit(rt_cluster_t *c, lkv_raft_id_t id) {
-  lkv_raft_status_t st;
-  rt_status(c, id, &st);
-  return st.hard_state.commit;
+  return rt_st(c, id).hard_state.commit;
 }
 
 static inline uint64_t rt_last(rt_cluster_t *c, lkv_raft_id_t id) {
-  lkv_raft_status_t st;
-  rt_status(c, id, &st);
-  return st.last_index;
+  return rt_st(c, id).last_index;
 }
 
 static inline lkv_raft_id_t rt_leader(rt_cluster_t *c, lkv_raft_id_t id) {
-  lkv_raft_status_t st;
-  rt_status(c, id, &st);
-  return st.leader;
+  return rt_st(c, id).leader;
 }
 
 static inline uint64_t rt_max_commit(rt_cluster_t *c) {
