@@ -132,7 +132,7 @@ static int map_segments(scan_t *s) {
       return corrupt(s, s->segs[i - 1].seq + 1, 0, "segment missing (next present: %016" PRIx64 ")", g->seq);
     if (g->hdr.salt != s->segs[0].hdr.salt) return corrupt(s, g->seq, 0, "segment of another log (salt)");
     if (i > 0 &&
-        (g->hdr.prev_end < LKV__WAL_SEG_HDR || g->hdr.prev_end > s->segs[i - 1].size || g->hdr.prev_end % 8))
+        (g->hdr.prev_end < LKV__WAL_SEG_HDR || g->hdr.prev_end >= (1ull << 32) || g->hdr.prev_end % 8))
       return corrupt(s, g->seq, 0, "previous segment's end %" PRIu64 " out of range", g->hdr.prev_end);
   }
   return 0;
@@ -226,6 +226,8 @@ static int read_saves(scan_t *s, stop_t *st) {
     }
     lkv__wal_rec_t r;
     uint64_t pos = lkv__wal_pos(g->seq, off);
+    /* A previous segment cut short (its file ends before prev_end) stops reading like any torn write. */
+    if (limit > g->size) limit = g->size;
     if (off >= limit || !lkv__wal_rec_parse(g->map + off, limit - off, salt, pos, &r)) break;
     if (!in_save) {
       /* A save begins where the previous one ended; only the oldest segment's first save may have begun in

@@ -100,12 +100,11 @@ int lkv_wal_compact(lkv_wal_t *w, uint64_t index) {
   free_restore(w);
   if (index > w->snap.index) return LKV_EINVAL;
   /* Segments are filled in order and entries replace only suffixes, so the segments holding the stored
-   * entries never go down along the log: everything before the one holding index + 1 is dead. */
-  uint64_t keep = w->seq;
-  if (index + 1 >= w->slot_base && index + 1 < w->slot_base + w->n_slots) {
-    uint64_t s = w->slots[index + 1 - w->slot_base].seq;
-    if (s < keep) keep = s;
-  }
+   * entries never go down along the log: everything before the one holding index + 1 is dead (or before
+   * the first stored entry, when an installed snapshot started the log above index). */
+  uint64_t keep = w->seq, from = index + 1 > w->slot_base ? index + 1 : w->slot_base;
+  if (from < w->slot_base + w->n_slots && w->slots[from - w->slot_base].seq < keep)
+    keep = w->slots[from - w->slot_base].seq;
   if (keep <= w->first_seq) return 0;
   /* Oldest first: a crash in between leaves consecutive segments that still start with a checkpoint. */
   for (; w->first_seq < keep; w->first_seq++)

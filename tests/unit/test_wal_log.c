@@ -238,6 +238,18 @@ static void test_compaction(void **state) {
   assert_int_equal(r.n_entries, 0);
   assert_int_equal(r.hard_state.vote, 3);
   assert_int_equal(wt_save_range(w, 906, 906, 8, NULL), 0);
+  /* After an installed snapshot the stored log starts above a low compaction index: the segments holding
+   * it stay (found by the crash test: they were dropped). */
+  lkv_raft_snapshot_meta_t inst = snap_at(2000, 9);
+  assert_int_equal(lkv_wal_save(w, NULL, &inst, NULL, 0), 0);
+  assert_int_equal(wt_save_range(w, 2001, 2100, 9, NULL), 0);
+  lkv_raft_snapshot_meta_t own = snap_at(2001, 9);
+  assert_int_equal(lkv_wal_save(w, NULL, &own, NULL, 0), 0);
+  assert_int_equal(lkv_wal_compact(w, 1999), 0);
+  lkv_wal_close(w);
+  assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), 0);
+  assert_int_equal(r.snapshot.index, 2001);
+  wt_expect(&r, 2002, 2100, 9, NULL);
   lkv_wal_close(w);
   wt_rmrf(dir);
 }
