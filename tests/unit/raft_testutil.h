@@ -440,13 +440,11 @@ static inline void rt_trace_msg(rt_cluster_t *c, const char *what, const lkv_raf
           (unsigned long long)m->commit, m->n_entries, m->reject, (unsigned long long)m->reject_hint);
 }
 
-/* Handles member id's ready batch up to `upto`. Returns 1 if there was one. Below RT_UPTO_ALL the batch
- * stays outstanding: the caller crashes the member next. */
-static inline int rt_ready_partial(rt_cluster_t *c, lkv_raft_id_t id, int upto) {
+/* Handles member id's ready batch rd (taken by the caller) up to `upto`, in the contract's order. Below
+ * RT_UPTO_ALL the batch stays outstanding: the caller crashes the member next. */
+static inline int rt_handle(rt_cluster_t *c, lkv_raft_id_t id, const lkv_raft_ready_t *rdp, int upto) {
   rt_node_t *n = rt_node(c, id);
-  if (!n->r) return 0;
-  lkv_raft_ready_t rd;
-  if (!lkv_raft_ready(n->r, &rd)) return 0;
+  lkv_raft_ready_t rd = *rdp;
   int durable_work = rd.n_entries || rd.has_hard_state || rd.has_snapshot;
   rt_check_conf_append(c, n, &rd);
   if (rd.has_snapshot && rd.snapshot.meta.index <= n->hs.commit)
@@ -491,9 +489,17 @@ static inline int rt_ready_partial(rt_cluster_t *c, lkv_raft_id_t id, int upto) 
     rt_apply(c, n, &rd.committed[i]);
   }
   for (size_t i = 0; i < rd.n_read_states; i++) rt_take_read(c, n, &rd.read_states[i]);
-  assert_int_equal(lkv_raft_advance(n->r, &rd), 0);
+  assert_int_equal(lkv_raft_advance(n->r, rdp), 0);
   rt_check_node(c, id);
   return 1;
+}
+
+/* Takes member id's ready batch (if any) and handles it up to `upto`. Returns 1 if there was one. */
+static inline int rt_ready_partial(rt_cluster_t *c, lkv_raft_id_t id, int upto) {
+  rt_node_t *n = rt_node(c, id);
+  lkv_raft_ready_t rd;
+  if (!n->r || !lkv_raft_ready(n->r, &rd)) return 0;
+  return rt_handle(c, id, &rd, upto);
 }
 
 /* Handles every ready batch of member id. Returns the number of batches. */

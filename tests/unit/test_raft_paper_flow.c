@@ -208,6 +208,36 @@ static void test_report_leader_lost(void **state) {
   rt_free(c);
 }
 
+/* An entry larger than every limit still moves: one per message, and one in flight when the window is
+ * empty (otherwise the follower would never catch up). A large proposal is taken when nothing is
+ * uncommitted. */
+static void test_oversized_entry_is_not_stuck(void **state) {
+  (void)state;
+  size_t v[3] = {4, 10, 10};
+  rt_cluster_t *c = rt_new(3, cfg_flow, v);
+  rt_elect(c, 1);
+  char big[101];
+  memset(big, 'B', 100);
+  big[100] = 0;
+  assert_int_equal(rt_propose(c, 1, big), 0);
+  rt_stabilize(c);
+  rt_tick_all(c, 2);
+  for (lkv_raft_id_t id = 1; id <= 3; id++) {
+    uint64_t at = rt_log_find(c, id, big);
+    assert_true(at > 0 && rt_commit(c, id) >= at && rt_node(c, id)->sm_applied >= at);
+  }
+  rt_free(c);
+
+  c = rt_new(3, cfg_uncommitted, NULL);
+  rt_elect(c, 1);
+  assert_int_equal(rt_propose(c, 1, big), 0); /* nothing uncommitted: taken */
+  assert_int_equal(rt_propose(c, 1, "more"), LKV_EPROPOSALDROPPED);
+  rt_stabilize(c);
+  rt_tick_all(c, 1);
+  assert_int_equal(rt_propose(c, 1, "more"), 0);
+  rt_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_inflight_limit_by_count),
@@ -218,6 +248,7 @@ int main(void) {
       cmocka_unit_test(test_proposals_forwarded_or_refused),
       cmocka_unit_test(test_max_uncommitted_size_drops),
       cmocka_unit_test(test_report_leader_lost),
+      cmocka_unit_test(test_oversized_entry_is_not_stuck),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }

@@ -138,12 +138,45 @@ static void test_snapshot_and_compact_bounds(void **state) {
   rt_free(c);
 }
 
+/* A late append whose previous entry lies inside the follower's snapshot is old news: answered with an
+ * acknowledgement at least at the snapshot, log and snapshot untouched. */
+static void test_append_below_snapshot_is_acknowledged(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(3, NULL, NULL);
+  rt_elect(c, 1);
+  uint64_t s = rt_lag_behind_snapshot(c, 1, 3, 5);
+  rt_tick_all(c, 4);
+  assert_int_equal(rt_node(c, 3)->snap.index, s);
+  uint64_t last = rt_last(c, 3), t = rt_term(c, 1);
+  lkv_raft_entry_t e[3];
+  for (int k = 0; k < 3; k++) {
+    e[k] = (lkv_raft_entry_t){.term = t, .index = s - 1 + k, .data = (const uint8_t *)"p", .len = 1};
+  }
+  lkv_raft_msg_t m = rt_msg(LKV_RAFT_MSG_APP, 1, 3, t);
+  m.index = s - 2;
+  m.log_term = t;
+  m.entries = e;
+  m.n_entries = 2; /* s-1 and s: both inside the snapshot */
+  assert_int_equal(lkv_raft_step(rt_raft(c, 3), &m), 0);
+  rt_process(c, 3);
+  long k = rt_find(c, LKV_RAFT_MSG_APP_RESP, 3, 1);
+  assert_true(k >= 0);
+  assert_false(c->q[k]->m.reject);
+  assert_true(c->q[k]->m.index >= s);
+  assert_int_equal(rt_last(c, 3), last);
+  assert_int_equal(rt_node(c, 3)->snap.index, s);
+  rt_stabilize(c);
+  assert_int_equal(c->violations, 0);
+  rt_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lagging_follower_gets_snapshot),
       cmocka_unit_test(test_follower_ignores_stale_and_installs_newer_snapshot),
       cmocka_unit_test(test_report_snapshot_failure_returns_to_probe),
       cmocka_unit_test(test_snapshot_and_compact_bounds),
+      cmocka_unit_test(test_append_below_snapshot_is_acknowledged),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }
