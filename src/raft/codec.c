@@ -20,7 +20,7 @@
  *
  * Conf state (inside snapshot metadata; no version byte of its own):
  *   var n_voters | var voter × n_voters | var n_learners | var learner × n_learners
- *   each count <= LKV_RAFT_MAX_MEMBERS; ids non-zero; no id twice in either list or in both.
+ *   n_voters + n_learners <= LKV_RAFT_MAX_MEMBERS; ids non-zero; no id twice in either list or in both.
  *
  * Snapshot metadata (durable log):
  *   u8 version | var index | var term | conf state
@@ -167,10 +167,11 @@ static int has_id(const lkv_raft_id_t *ids, uint32_t n, lkv_raft_id_t id) {
   return 0;
 }
 
-/* Reads one id list; other (n_other ids) is the list already read, which may not share an id with it. */
+/* Reads one id list; other (n_other ids) is the list already read, which may not share an id with it, and
+ * the two together may not exceed LKV_RAFT_MAX_MEMBERS (the limit is on the cluster, not on each list). */
 static uint32_t get_ids(reader_t *r, lkv_raft_id_t *ids, const lkv_raft_id_t *other, uint32_t n_other) {
   uint64_t n = get_var(r);
-  if (r->bad || n > LKV_RAFT_MAX_MEMBERS) {
+  if (r->bad || n > LKV_RAFT_MAX_MEMBERS - n_other) {
     r->bad = 1;
     return 0;
   }

@@ -45,11 +45,11 @@ int lkv_raft_hard_state_decode(const uint8_t *buf, size_t len, lkv_raft_hard_sta
 
 /* Snapshot metadata (index, term, membership) for the durable log: bytes needed, and encoding into buf
  * (cap bytes; returns the length written, or 0 when cap is too small). The membership's counts must be
- * at most LKV_RAFT_MAX_MEMBERS. */
+ * at most LKV_RAFT_MAX_MEMBERS each (the decoder also refuses more than that together). */
 size_t lkv_raft_snapshot_meta_size(const lkv_raft_snapshot_meta_t *meta);
 size_t lkv_raft_snapshot_meta_encode(const lkv_raft_snapshot_meta_t *meta, uint8_t *buf, size_t cap);
-/* Decodes snapshot metadata. Returns 0, or LKV_EBADMSG (also for more than LKV_RAFT_MAX_MEMBERS voters or
- * learners, id 0, or an id listed twice); *meta is zeroed on failure. */
+/* Decodes snapshot metadata. Returns 0, or LKV_EBADMSG (also for more than LKV_RAFT_MAX_MEMBERS voters and
+ * learners together, id 0, or an id listed twice); *meta is zeroed on failure. */
 int lkv_raft_snapshot_meta_decode(const uint8_t *buf, size_t len, lkv_raft_snapshot_meta_t *meta);
 
 #endif

@@ -245,6 +245,15 @@ static void test_snapshot_meta(void **state) {
   for (int i = 0; i < LKV_RAFT_MAX_MEMBERS + 1; i++) bb_var(&w, (uint64_t)i + 1);
   bb_var(&w, 0);
   assert_int_equal(lkv_raft_snapshot_meta_decode(w.b, w.n, &d), LKV_EBADMSG); /* 33 voters */
+  w.n = 0;
+  bb_u8(&w, 1), bb_var(&w, 5), bb_var(&w, 2), bb_var(&w, 17);
+  for (int i = 0; i < 17; i++) bb_var(&w, (uint64_t)i + 1);
+  bb_var(&w, 16);
+  for (int i = 0; i < 16; i++) bb_var(&w, (uint64_t)i + 100);
+  assert_int_equal(lkv_raft_snapshot_meta_decode(w.b, w.n, &d), LKV_EBADMSG); /* 33 members in all */
+  w.b[3] = 16, memmove(w.b + 4, w.b + 5, w.n - 5), w.n--;                     /* drop a voter: 32 members */
+  assert_int_equal(lkv_raft_snapshot_meta_decode(w.b, w.n, &d), 0);
+  assert_true(d.conf.n_voters == 16 && d.conf.n_learners == 16 && d.conf.learners[15] == 115);
   const uint8_t dup_voter[] = {1, 5, 2, 2, 4, 4, 0};
   const uint8_t zero_voter[] = {1, 5, 2, 2, 4, 0, 0};
   const uint8_t dup_learner[] = {1, 5, 2, 1, 4, 2, 6, 6};
