@@ -212,8 +212,19 @@ void *lkv__xrealloc(void *p, size_t n);
 void lkv__grave_free(void *arg, void *p); /* free_fn for the log: arg is the lkv_raft_t */
 int lkv__is_voter(const lkv_raft_conf_state_t *c, lkv_raft_id_t id);
 int lkv__is_learner(const lkv_raft_conf_state_t *c, lkv_raft_id_t id);
-/* Appends entries on the leader (term and index set); returns the number appended. */
+
+/* ---- propose.c ---- */
+/* Appends one entry of the current term on the leader (its own copy counts once durable). */
 void lkv__leader_append(lkv_raft_t *r, uint8_t type, const uint8_t *data, size_t len);
+/* Leader: appends a proposal after the checks. Returns 0, LKV_EPROPOSALDROPPED or LKV_ECONFPENDING. */
+int lkv__leader_propose(lkv_raft_t *r, uint8_t type, const uint8_t *data, size_t len);
+/* Leader: a PROP from a follower; refused entries are dropped. */
+void lkv__step_prop(lkv_raft_t *r, const lkv_raft_msg_t *m);
+
+/* ---- step.c ---- */
+/* e[0..n) follow index contiguously with terms non-decreasing in [min_term, max_term]. */
+int lkv__entries_follow(const lkv_raft_entry_t *e, size_t n, uint64_t index, uint64_t min_term,
+                        uint64_t max_term);
 
 /* ---- ready.c ---- */
 /* Queues m (copied with its entries and context) to leave at once (after_persist 0) or after the batch. */
