@@ -261,13 +261,13 @@ static int read_saves(scan_t *s, stop_t *st) {
 /* Probes every aligned position after the stop for an intact record. One whose save began beyond c
  * proves that c was flushed past: the stop is damage, not a torn tail. Also finds the highest epoch in
  * the files, so that no later save reuses one a leftover carries. */
-static int probe_after_stop(scan_t *s, stop_t *st) {
+static int probe_after_c(scan_t *s, stop_t *st) {
   uint64_t salt = s->segs[0].hdr.salt;
   uint64_t c = lkv__wal_pos(s->segs[st->c_seg].seq, st->c_off);
-  for (size_t j = st->stop_seg; j < s->n_segs; j++) {
+  for (size_t j = st->c_seg; j < s->n_segs; j++) {
     const seg_t *g = &s->segs[j];
-    for (uint64_t o = j == st->stop_seg ? st->stop_off + 8 : LKV__WAL_SEG_HDR;
-         o + LKV__WAL_REC_HDR <= g->size; o += 8) {
+    for (uint64_t o = j == st->c_seg ? st->c_off : LKV__WAL_SEG_HDR; o + LKV__WAL_REC_HDR <= g->size;
+         o += 8) {
       lkv__wal_rec_t r;
       if (!lkv__wal_rec_parse(g->map + o, g->size - o, salt, lkv__wal_pos(g->seq, o), &r)) continue;
       if (r.epoch > st->max_epoch) st->max_epoch = r.epoch;
@@ -360,7 +360,7 @@ static int open_current(scan_t *s, const stop_t *st) {
 static int recover_segments(scan_t *s, lkv_raft_restore_t *restore) {
   stop_t st;
   int rc;
-  if ((rc = map_segments(s)) || (rc = read_saves(s, &st)) || (rc = probe_after_stop(s, &st))) return rc;
+  if ((rc = map_segments(s)) || (rc = read_saves(s, &st)) || (rc = probe_after_c(s, &st))) return rc;
   s->rep->torn_bytes = torn_bytes(s, &st);
   if ((rc = build_state(s, restore)) || (rc = cut_tail(s, &st)) || (rc = open_current(s, &st))) return rc;
   s->rep->segments = st.c_seg + 1;

@@ -65,6 +65,7 @@ int lkv_wal_open(const char *dir, const lkv_wal_options_t *opt, lkv_wal_t **out,
   if (!opt) opt = &defaults;
   lkv_wal_recovery_t *rep = opt->recovery ? opt->recovery : &scratch;
   memset(rep, 0, sizeof(*rep));
+  if (!dir || !out || !restore) return LKV_EINVAL;
   if ((rc = check_options(opt))) return rc;
   lkv_wal_t *w = calloc(1, sizeof(*w));
   if (!w) return LKV_ENOMEM;

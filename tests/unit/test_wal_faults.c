@@ -20,6 +20,7 @@ typedef struct {
   int falloc_errno;     /* every fallocate fails with it while set */
   int dirsync_fail;
   int tmp_sync_fail; /* fail the flush of a segment being created (seg.tmp) */
+  int writes_total, dirsyncs_total;
 } faults_t;
 
 static int is_tmp_segment(int fd) {
@@ -33,6 +34,7 @@ static int is_tmp_segment(int fd) {
 
 static ssize_t f_pwrite(void *arg, int fd, const void *buf, size_t len, uint64_t off) {
   faults_t *f = arg;
+  f->writes_total++;
   if (f->write_full) return -ENOSPC;
   if (f->write_at && ++f->writes == f->write_at) {
     f->write_at = 0;
@@ -57,6 +59,7 @@ static int f_fdatasync(void *arg, int fd) {
 
 static int f_fsync(void *arg, int fd) {
   faults_t *f = arg;
+  f->dirsyncs_total++;
   if (f->dirsync_fail) return -EIO;
   return lkv_wal_default_ops.fsync(NULL, fd);
 }
@@ -242,6 +245,33 @@ static void test_zero_fill_without_fallocate(void **state) {
   wt_rmrf(dir);
 }
 
+static void test_one_write_one_flush_per_save(void **state) {
+  (void)state;
+  char dir[64];
+  faults_t f = {0};
+  lkv_wal_t *w;
+  lkv_raft_restore_t r;
+  lkv_wal_options_t opt = with_faults(&f);
+  opt.segment_size = 1 << 20;
+  wt_tmpdir(dir);
+  assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), 0);
+  f.writes_total = f.syncs_total = f.dirsyncs_total = 0;
+  lkv_raft_hard_state_t hs = {.term = 1, .vote = 1};
+  for (uint64_t i = 0; i < 100; i++) {
+    hs.commit = i * 16;
+    assert_int_equal(wt_save_range(w, i * 16 + 1, i * 16 + 16, 1, &hs), 0);
+  }
+  /* Sixteen entries and a hard state per save: one pwrite and one fdatasync each, no directory sync. */
+  assert_int_equal(f.writes_total, 100);
+  assert_int_equal(f.syncs_total, 100);
+  assert_int_equal(f.dirsyncs_total, 0);
+  /* Nothing to save costs nothing. */
+  assert_int_equal(lkv_wal_save(w, NULL, NULL, NULL, 0), 0);
+  assert_int_equal(f.syncs_total, 100);
+  lkv_wal_close(w);
+  wt_rmrf(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_failed_flush_halts),
@@ -249,6 +279,7 @@ int main(void) {
       cmocka_unit_test(test_full_disk_on_write_is_survivable),
       cmocka_unit_test(test_full_disk_on_new_segment_is_survivable),
       cmocka_unit_test(test_zero_fill_without_fallocate),
+      cmocka_unit_test(test_one_write_one_flush_per_save),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
