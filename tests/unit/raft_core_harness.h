@@ -52,6 +52,10 @@ static uint8_t *wire[MAX_MSGS]; /* encoded messages in flight */
 static size_t wire_len[MAX_MSGS];
 static size_t n_wire;
 static uint64_t seed = 1;
+/* Config variations for the next started members: */
+#define PLAIN 1u      /* pre-vote and CheckQuorum off */
+#define TIGHT_FLOW 2u /* small byte limits on in-flight and uncommitted data */
+static unsigned variant;
 static char gmap[MAX_ENTS * 4][DATA_MAX]; /* index -> applied data ("" for none yet) */
 
 static uint64_t rnd(void *arg) {
@@ -65,6 +69,11 @@ static lkv_raft_config_t config(lkv_raft_id_t id) {
   lkv_raft_config_default(&c, id, rnd, NULL);
   c.max_size_per_msg = 64;
   c.max_inflight_msgs = 4;
+  if (variant & PLAIN) c.pre_vote = c.check_quorum = 0;
+  if (variant & TIGHT_FLOW) {
+    c.max_inflight_bytes = 40;
+    c.max_uncommitted_size = 60;
+  }
   if (getenv("RAFT_CORE_BUGS")) c.bugs = (unsigned)strtoul(getenv("RAFT_CORE_BUGS"), NULL, 0);
   return c;
 }

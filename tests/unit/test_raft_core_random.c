@@ -215,10 +215,30 @@ static void test_five_members(void **state) {
   run(5, first, count, 3000);
 }
 
+static void test_without_prevote_and_checkquorum(void **state) {
+  (void)state;
+  uint64_t first = 2000, count = 200;
+  seeds(&first, &count);
+  variant = PLAIN;
+  run(3, first, count, 3000);
+  variant = 0;
+}
+
+static void test_tight_flow_control(void **state) {
+  (void)state;
+  uint64_t first = 3000, count = 200;
+  seeds(&first, &count);
+  variant = TIGHT_FLOW;
+  run(5, first, count, 3000);
+  variant = 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_three_members),
       cmocka_unit_test(test_five_members),
+      cmocka_unit_test(test_without_prevote_and_checkquorum),
+      cmocka_unit_test(test_tight_flow_control),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
