@@ -31,7 +31,7 @@
 #define RT_MAX_TERM 512
 #define RT_MAX_LOG 4096
 #define RT_MAX_APPLIED 1024
-#define RT_MAX_READS 64
+#define RT_MAX_READS 256
 
 typedef struct {
   lkv_raft_msg_t m; /* its pointers point into the blocks below, owned by this copy */
@@ -90,6 +90,7 @@ typedef struct {
   uint64_t hist[RT_MAX_LOG];                      /* hash of the entry applied at each index, 0: none yet */
   rt_asked_read_t asked[RT_MAX_READS];
   size_t n_asked;
+  size_t reads_answered; /* read states handed out, all members */
   int violations;
   int v_two_leaders, v_double_vote, v_applied_diverged, v_stale_read, v_commit_back, v_contract;
   int v_two_pending;    /* a leader's log holds two unapplied membership changes */
@@ -427,6 +428,7 @@ static inline void rt_take_read(rt_cluster_t *c, rt_node_t *n, const lkv_raft_re
     if (!strcmp(c->asked[i].ctx, ctx) && rs->index < c->asked[i].min_index)
       rt_violation(c, &c->v_stale_read, "read %s answered at %llu, below commit %llu known when asked", ctx,
                    (unsigned long long)rs->index, (unsigned long long)c->asked[i].min_index);
+  c->reads_answered++;
   assert_true(n->n_reads < RT_MAX_READS);
   strcpy(n->reads[n->n_reads].ctx, ctx);
   n->reads[n->n_reads++].index = rs->index;
@@ -552,8 +554,13 @@ static inline int rt_deliver(rt_cluster_t *c, size_t i) {
   return rc;
 }
 
+/* Drops slot i (a lost SNAP is reported as failed, as a transport would). */
 static inline void rt_drop(rt_cluster_t *c, size_t i) {
-  rt_msg_free(rt_take(c, i));
+  rt_msg_t *m = rt_take(c, i);
+  lkv_raft_id_t from = m->m.from;
+  if (m->m.type == LKV_RAFT_MSG_SNAP && c->auto_report_snap && from < RT_MAX_NODES && c->nodes[from].r)
+    lkv_raft_report_snapshot(c->nodes[from].r, m->m.to, 0);
+  rt_msg_free(m);
 }
 
 /* Queues a second copy of slot i at the end (a duplicated or late message). */

@@ -1,0 +1,173 @@
+/* Seeded random scripts on the scripted harness: random delivery order, loss, duplication, partitions,
+ * crashes between the phases of a ready batch, compactions, reads and transfers; every safety check of
+ * the harness must stay silent, and the cluster must recover once the faults stop. (The simulator does
+ * this at scale; this is a quick per-commit net with the harness's own checks.) */
+#include "raft_testutil.h"
+
+#define SEEDS 150
+#define STEPS 4000
+
+typedef struct {
+  uint64_t s;
+} prng_t;
+
+static uint64_t pick(prng_t *p, uint64_t n) {
+  return rt_rand(&p->s) % n;
+}
+
+static int up(rt_cluster_t *c, lkv_raft_id_t id) {
+  return c->nodes[id].r != NULL;
+}
+
+static void cfg_random(lkv_raft_config_t *cfg, void *arg) {
+  prng_t *p = arg;
+  cfg->pre_vote = pick(p, 4) != 0;
+  cfg->check_quorum = cfg->pre_vote ? pick(p, 4) != 0 : 0;
+  cfg->max_size_per_msg = pick(p, 2) ? 16 : 1024;
+  cfg->max_inflight_msgs = 1 + pick(p, 4);
+  const char *bugs = getenv("RT_BUGS"); /* a bug switch to see whether random scripts find it */
+  cfg->bugs = bugs ? (unsigned)strtoul(bugs, NULL, 0) : 0;
+}
+
+static lkv_raft_id_t find_leader(rt_cluster_t *c) {
+  lkv_raft_id_t l = 0;
+  uint64_t best = 0;
+  for (lkv_raft_id_t id = 1; id <= c->n; id++)
+    if (up(c, id) && rt_role(c, id) == LKV_RAFT_LEADER && rt_term(c, id) >= best) {
+      best = rt_term(c, id);
+      l = id;
+    }
+  return l;
+}
+
+static void deliver_checked(rt_cluster_t *c, size_t i) {
+  int rc = rt_deliver(c, i);
+  assert_true(rc == 0 || rc == 1); /* the core never refuses what a core sent */
+}
+
+static void one_step(rt_cluster_t *c, prng_t *p, unsigned *props, unsigned *reads, uint64_t seed) {
+  lkv_raft_id_t id = 1 + pick(p, c->n);
+  unsigned a = (unsigned)pick(p, 100);
+  char buf[48];
+  if (a < 45) {
+    if (c->nq) deliver_checked(c, pick(p, c->nq > 4 ? 4 : c->nq)); /* mostly in order, some reordering */
+  } else if (a < 62) {
+    if (up(c, id))
+      rt_tick(c, id, 1);
+    else if (pick(p, 8) == 0)
+      rt_start(c, id); /* a crashed member comes back after a while */
+  } else if (a < 82) {
+    rt_process(c, id);
+  } else if (a < 88) {
+    if (up(c, id)) {
+      snprintf(buf, sizeof(buf), "s%llu-p%u", (unsigned long long)seed, (*props)++);
+      rt_propose(c, id, buf);
+    }
+  } else if (a < 90) {
+    if (up(c, id) && c->n_asked < RT_MAX_READS && rt_node(c, id)->n_reads < RT_MAX_READS - 4) {
+      snprintf(buf, sizeof(buf), "r%u", (*reads)++);
+      rt_read(c, id, buf);
+    }
+  } else if (a < 93) {
+    if (c->nq) rt_drop(c, pick(p, c->nq));
+  } else if (a < 95) {
+    if (c->nq && c->nq < 4000) rt_dup(c, pick(p, c->nq));
+  } else if (a < 96) {
+    if (up(c, id) && pick(p, 2)) {
+      rt_ready_partial(c, id, 1 + (int)pick(p, 3)); /* crash between phases of a batch */
+      rt_crash(c, id);
+    }
+  } else if (a < 97) {
+    if (pick(p, 3) == 0)
+      rt_isolate(c, id);
+    else
+      rt_heal(c);
+  } else if (a < 98) {
+    if (up(c, id)) {
+      lkv_raft_status_t st;
+      rt_status(c, id, &st);
+      if (st.applied > st.snapshot_index + 2) rt_compact(c, id);
+    }
+  } else if (a < 99) {
+    lkv_raft_id_t l = find_leader(c);
+    if (l && pick(p, 2)) lkv_raft_transfer_leader(rt_raft(c, l), 1 + pick(p, c->n));
+  } else {
+    if (up(c, id) && pick(p, 2)) lkv_raft_report_leader_lost(rt_raft(c, id));
+  }
+  while (c->nq > 3000) rt_drop(c, 0);
+}
+
+/* Faults stop: everyone up and connected; a leader must emerge and commit a new entry everywhere within
+ * a bounded number of election timeouts. */
+static void recover(rt_cluster_t *c, uint64_t seed) {
+  rt_heal(c);
+  for (lkv_raft_id_t id = 1; id <= c->n; id++)
+    if (!up(c, id)) rt_start(c, id);
+  rt_stabilize(c);
+  unsigned et = rt_node(c, 1)->cfg.election_tick;
+  char final[32];
+  snprintf(final, sizeof(final), "final-%llu", (unsigned long long)seed);
+  int proposed = 0;
+  for (unsigned t = 0; t < 20 * et; t++) {
+    rt_tick_all(c, 1);
+    lkv_raft_id_t l = find_leader(c);
+    if (l && !proposed && rt_propose(c, l, final) == 0) proposed = 1;
+    int all = proposed;
+    for (lkv_raft_id_t id = 1; all && id <= c->n; id++)
+      all = rt_log_find(c, id, final) && rt_node(c, id)->sm_applied >= rt_log_find(c, id, final);
+    if (all) return;
+  }
+  for (lkv_raft_id_t id = 1; id <= c->n; id++) {
+    lkv_raft_status_t st;
+    rt_status(c, id, &st);
+    lkv_raft_progress_t pr = {0};
+    lkv_raft_id_t l = find_leader(c);
+    if (l) lkv_raft_progress(rt_raft(c, l), id, &pr);
+    print_message(
+        "member %llu: %s term %llu vote %llu leader %llu commit %llu applied %llu last %llu snap %llu "
+        "voters %u | leader's view: match %llu next %llu state %u\n",
+        (unsigned long long)id, lkv_raft_role_name(st.role), (unsigned long long)st.hard_state.term,
+        (unsigned long long)st.hard_state.vote, (unsigned long long)st.leader,
+        (unsigned long long)st.hard_state.commit, (unsigned long long)st.applied,
+        (unsigned long long)st.last_index, (unsigned long long)st.snapshot_index, st.conf.n_voters,
+        (unsigned long long)pr.match, (unsigned long long)pr.next, pr.state);
+  }
+  fail_msg("seed %llu: no recovery within 20 election timeouts (RT_TRACE=1 and this seed replay it)",
+           (unsigned long long)seed);
+}
+
+static void run_seed(uint64_t seed) {
+  prng_t p = {seed * 0x9e3779b97f4a7c15ull + 7};
+  size_t n = pick(&p, 2) ? 3 : 5;
+  rt_cluster_t *c = rt_new_members(n, n, cfg_random, &p, seed);
+  unsigned props = 0, reads = 0;
+  for (int step = 0; step < STEPS; step++) {
+    one_step(c, &p, &props, &reads, seed);
+    if (c->violations) fail_msg("seed %llu step %d: %s", (unsigned long long)seed, step, c->last_violation);
+  }
+  if (getenv("RT_STATS"))
+    fprintf(stderr, "seed %llu n %zu props %u reads %u applied1 %llu answered %zu\n",
+            (unsigned long long)seed, n, props, reads, (unsigned long long)rt_node(c, 1)->sm_applied,
+            c->reads_answered);
+  recover(c, seed);
+  if (c->violations) fail_msg("seed %llu after recovery: %s", (unsigned long long)seed, c->last_violation);
+  rt_free(c);
+}
+
+static void test_random_scripts_keep_every_invariant(void **state) {
+  (void)state;
+  uint64_t first = 1, count = SEEDS;
+  const char *env = getenv("RT_SEED");
+  if (env) {
+    first = strtoull(env, NULL, 10);
+    count = 1;
+  }
+  for (uint64_t seed = first; seed < first + count; seed++) run_seed(seed);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_random_scripts_keep_every_invariant),
+  };
+  return cmocka_run_group_tests(tests, 0, NULL);
+}
