@@ -135,7 +135,8 @@ int lkv_raft_apply_conf_change(lkv_raft_t *r, const lkv_raft_entry_t *e, int acc
   lkv_raft_conf_change_t cc;
   if (lkv_raft_conf_change_decode(want->data, want->len, &cc) != 0) return LKV_ECORRUPT;
   b->n_cc_applied++;
-  if (accept && lkv__conf_apply(&r->conf, &cc)) lkv__conf_switch(r);
+  /* A snapshot installed since the batch left already holds this change in its membership. */
+  if (accept && want->index > r->log.base_index && lkv__conf_apply(&r->conf, &cc)) lkv__conf_switch(r);
   if (conf) *conf = r->conf;
   return 0;
 }

@@ -226,6 +226,67 @@ static void test_snapshot_catch_up(void **state) {
   assert_int_equal(nodes[1].n_applied, 1);
 }
 
+/* A batch stays valid while the log changes under it: a conflicting append truncates entries the caller
+ * is still writing. The durable index must not claim the replaced entries, and the old batch's data must
+ * stay readable until advance (ASan checks the latter). */
+static void test_truncation_while_batch_outstanding(void **state) {
+  (void)state;
+  lkv_raft_config_t c = config(2);
+  lkv_raft_t *r;
+  assert_int_equal(lkv_raft_new(&c, NULL, &r), 0);
+  lkv_raft_entry_t e1[] = {{.term = 1, .index = 1, .data = (const uint8_t *)"a", .len = 1},
+                           {.term = 1, .index = 2, .data = (const uint8_t *)"b", .len = 1},
+                           {.term = 1, .index = 3, .data = (const uint8_t *)"c", .len = 1}};
+  lkv_raft_msg_t app = {
+      .type = LKV_RAFT_MSG_APP, .from = 1, .to = 2, .term = 2, .commit = 1, .entries = e1, .n_entries = 3};
+  assert_int_equal(lkv_raft_step(r, &app), 0);
+  lkv_raft_ready_t rd1;
+  assert_int_equal(lkv_raft_ready(r, &rd1), 1);
+  assert_int_equal(rd1.n_entries, 3);
+  assert_int_equal(rd1.n_committed, 1);
+  assert_int_equal(lkv_raft_ready(r, &rd1), 0); /* one batch at a time */
+
+  /* A leader of term 3 replaces entries 2 and 3 before the caller acknowledged them. */
+  lkv_raft_entry_t e2[] = {{.term = 3, .index = 2, .data = (const uint8_t *)"X", .len = 1}};
+  lkv_raft_msg_t app2 = {.type = LKV_RAFT_MSG_APP,
+                         .from = 3,
+                         .to = 2,
+                         .term = 3,
+                         .index = 1,
+                         .log_term = 1,
+                         .commit = 1,
+                         .entries = e2,
+                         .n_entries = 1};
+  assert_int_equal(lkv_raft_step(r, &app2), 0);
+  assert_memory_equal(rd1.entries[1].data, "b", 1);
+  assert_memory_equal(rd1.entries[2].data, "c", 1);
+  lkv_raft_ready_t copy = rd1;
+  copy.entries = NULL;
+  assert_int_equal(lkv_raft_advance(r, &copy), LKV_EINVAL); /* not the batch's own arrays */
+  assert_int_equal(lkv_raft_advance(r, &rd1), 0);
+
+  lkv_raft_ready_t rd2;
+  assert_int_equal(lkv_raft_ready(r, &rd2), 1);
+  assert_int_equal(rd2.n_entries, 1); /* index 2 was replaced: it must be written again */
+  assert_int_equal(rd2.entries[0].index, 2);
+  assert_int_equal(rd2.entries[0].term, 3);
+  assert_true(rd2.has_hard_state);
+  assert_int_equal(rd2.hard_state.term, 3);
+  assert_int_equal(rd2.n_committed, 0);
+  assert_int_equal(rd2.n_msgs, 0);
+  assert_int_equal(rd2.n_msgs_after_persist, 1);
+  assert_int_equal(rd2.msgs_after_persist[0].type, LKV_RAFT_MSG_APP_RESP);
+  assert_int_equal(rd2.msgs_after_persist[0].to, 3);
+  assert_int_equal(rd2.msgs_after_persist[0].index, 2);
+  assert_int_equal(lkv_raft_advance(r, &rd2), 0);
+  lkv_raft_status_t s;
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.last_index, 2);
+  assert_int_equal(s.applied, 1);
+  assert_int_equal(lkv_raft_ready(r, &rd2), 0);
+  lkv_raft_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bootstrap_applies_membership, setup, teardown),
@@ -237,6 +298,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_transfer_leader, setup, teardown),
       cmocka_unit_test_setup_teardown(test_add_learner_and_promote, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_catch_up, setup, teardown),
+      cmocka_unit_test(test_truncation_while_batch_outstanding),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
