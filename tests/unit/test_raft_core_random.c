@@ -192,45 +192,38 @@ static void run(int members, uint64_t first, uint64_t count, int steps) {
   }
 }
 
-/* RAFT_CORE_SEEDS=first:count runs other seeds (RAFT_CORE_TRACE=1 prints every message and step). */
-static void seeds(uint64_t *first, uint64_t *count) {
+/* Runs count seeds from first with the given config variant; RAFT_CORE_SEEDS=first:count in the environment
+ * runs other seeds instead (RAFT_CORE_TRACE=1 prints every message and step). */
+static void run_variant(unsigned v, int members, uint64_t first, uint64_t count) {
   const char *e = getenv("RAFT_CORE_SEEDS");
-  if (!e) return;
-  char *end;
-  *first = strtoull(e, &end, 10);
-  if (*end == ':') *count = strtoull(end + 1, NULL, 10);
+  if (e) {
+    char *end;
+    first = strtoull(e, &end, 10);
+    if (*end == ':') count = strtoull(end + 1, NULL, 10);
+  }
+  variant = v;
+  run(members, first, count, 3000);
+  variant = 0;
 }
 
 static void test_three_members(void **state) {
   (void)state;
-  uint64_t first = 1, count = 300;
-  seeds(&first, &count);
-  run(3, first, count, 3000);
+  run_variant(0, 3, 1, 300);
 }
 
 static void test_five_members(void **state) {
   (void)state;
-  uint64_t first = 1000, count = 200;
-  seeds(&first, &count);
-  run(5, first, count, 3000);
+  run_variant(0, 5, 1000, 200);
 }
 
 static void test_without_prevote_and_checkquorum(void **state) {
   (void)state;
-  uint64_t first = 2000, count = 200;
-  seeds(&first, &count);
-  variant = PLAIN;
-  run(3, first, count, 3000);
-  variant = 0;
+  run_variant(PLAIN, 3, 2000, 200);
 }
 
 static void test_tight_flow_control(void **state) {
   (void)state;
-  uint64_t first = 3000, count = 200;
-  seeds(&first, &count);
-  variant = TIGHT_FLOW;
-  run(5, first, count, 3000);
-  variant = 0;
+  run_variant(TIGHT_FLOW, 5, 3000, 200);
 }
 
 int main(void) {
