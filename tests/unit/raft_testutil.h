@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "raft/codec.h"
 #include "raft/raft.h"
 
 /*
@@ -90,7 +91,8 @@ typedef struct {
   uint64_t hist[RT_MAX_LOG];                      /* hash of the entry applied at each index, 0: none yet */
   rt_asked_read_t asked[RT_MAX_READS];
   size_t n_asked;
-  size_t reads_answered; /* read states handed out, all members */
+  size_t reads_answered;         /* read states handed out, all members */
+  uint8_t removed[RT_MAX_NODES]; /* a removal of this member was applied somewhere (it is final) */
   int violations;
   int v_two_leaders, v_double_vote, v_applied_diverged, v_stale_read, v_commit_back, v_contract;
   int v_two_pending;    /* a leader's log holds two unapplied membership changes */
@@ -342,7 +344,9 @@ static inline void rt_check_conf_append(rt_cluster_t *c, rt_node_t *n, const lkv
     uint64_t first = e->index; /* the leader's first entry of its term */
     lkv_raft_entry_t p;
     while (first > st.first_index && lkv_raft_entry(n->r, first - 1, &p) == 0 && p.term == e->term) first--;
-    if (st.hard_state.commit < first)
+    /* at the compaction point the term may have started inside the snapshot: committed then */
+    int term_in_snapshot = first == st.first_index && n->snap.index + 1 == first && n->snap.term == e->term;
+    if (!term_in_snapshot && st.hard_state.commit < first)
       rt_violation(c, &c->v_conf_early,
                    "leader %llu appended a membership change at %llu, commit %llu < %llu",
                    (unsigned long long)n->id, (unsigned long long)e->index,
@@ -395,6 +399,10 @@ static inline void rt_apply(rt_cluster_t *c, rt_node_t *n, const lkv_raft_entry_
     int accept = !n->reject_next_cc;
     n->reject_next_cc = 0;
     assert_int_equal(lkv_raft_apply_conf_change(n->r, e, accept, &n->conf), 0);
+    lkv_raft_conf_change_t cc;
+    if (accept && lkv_raft_conf_change_decode(e->data, e->len, &cc) == 0 &&
+        cc.type == LKV_RAFT_CC_REMOVE_NODE && cc.node < RT_MAX_NODES)
+      c->removed[cc.node] = 1;
   }
   if (e->index <= n->sm_applied) return; /* re-delivered after a restart: already in the state machine */
   if (e->index != n->sm_applied + 1)

@@ -1,7 +1,7 @@
 /* Seeded random scripts on the scripted harness: random delivery order, loss, duplication, partitions,
- * crashes between the phases of a ready batch, compactions, reads and transfers; every safety check of
- * the harness must stay silent, and the cluster must recover once the faults stop. (The simulator does
- * this at scale; this is a quick per-commit net with the harness's own checks.) */
+ * crashes between the phases of a ready batch, compactions, reads, transfers and membership changes; every
+ * safety check of the harness must stay silent, and the cluster must recover once the faults stop. (The
+ * simulator does this at scale; this is a quick per-commit net with the harness's own checks.) */
 #include "raft_testutil.h"
 
 #define SEEDS 150
@@ -45,8 +45,33 @@ static void deliver_checked(rt_cluster_t *c, size_t i) {
   assert_true(rc == 0 || rc == 1); /* the core never refuses what a core sent */
 }
 
+static int in_list(const lkv_raft_id_t *v, uint32_t n, lkv_raft_id_t id) {
+  for (uint32_t i = 0; i < n; i++)
+    if (v[i] == id) return 1;
+  return 0;
+}
+
+/* One single-step membership change chosen from the leader's membership: add a learner, promote one,
+ * remove a learner or (keeping three voters) a voter; proposed on a random member (followers forward). */
+static void change_membership(rt_cluster_t *c, prng_t *p) {
+  lkv_raft_id_t l = find_leader(c), x = 1 + pick(p, c->n), via = 1 + pick(p, c->n);
+  if (!l || c->removed[x] || !c->nodes[via].r) return;
+  lkv_raft_conf_state_t cs = rt_st(c, l).conf;
+  uint8_t type;
+  if (in_list(cs.voters, cs.n_voters, x)) {
+    if (cs.n_voters <= 3) return;
+    type = LKV_RAFT_CC_REMOVE_NODE;
+  } else if (in_list(cs.learners, cs.n_learners, x)) {
+    type = pick(p, 3) ? LKV_RAFT_CC_ADD_NODE : LKV_RAFT_CC_REMOVE_NODE;
+  } else {
+    type = LKV_RAFT_CC_ADD_LEARNER;
+  }
+  rt_propose_cc(c, via, type, x);
+}
+
 static void one_step(rt_cluster_t *c, prng_t *p, unsigned *props, unsigned *reads, uint64_t seed) {
   lkv_raft_id_t id = 1 + pick(p, c->n);
+  if (c->n > 3 && pick(p, 100) < 2) change_membership(c, p);
   unsigned a = (unsigned)pick(p, 100);
   char buf[48];
   if (a < 45) {
@@ -54,7 +79,7 @@ static void one_step(rt_cluster_t *c, prng_t *p, unsigned *props, unsigned *read
   } else if (a < 62) {
     if (up(c, id))
       rt_tick(c, id, 1);
-    else if (pick(p, 8) == 0)
+    else if (pick(p, 8) == 0 && !c->removed[id])
       rt_start(c, id); /* a crashed member comes back after a while */
   } else if (a < 82) {
     rt_process(c, id);
@@ -95,6 +120,8 @@ static void one_step(rt_cluster_t *c, prng_t *p, unsigned *props, unsigned *read
     if (up(c, id) && pick(p, 2)) lkv_raft_report_leader_lost(rt_raft(c, id));
   }
   while (c->nq > 3000) rt_drop(c, 0);
+  for (lkv_raft_id_t k = 1; k <= c->n; k++)
+    if (c->removed[k] && up(c, k)) rt_crash(c, k); /* removed members stop for good, as etcd's do */
 }
 
 /* Faults stop: everyone up and connected; a leader must emerge and commit a new entry everywhere within
@@ -102,7 +129,7 @@ static void one_step(rt_cluster_t *c, prng_t *p, unsigned *props, unsigned *read
 static void recover(rt_cluster_t *c, uint64_t seed) {
   rt_heal(c);
   for (lkv_raft_id_t id = 1; id <= c->n; id++)
-    if (!up(c, id)) rt_start(c, id);
+    if (!up(c, id) && !c->removed[id]) rt_start(c, id);
   rt_stabilize(c);
   unsigned et = rt_node(c, 1)->cfg.election_tick;
   char final[32];
@@ -113,8 +140,12 @@ static void recover(rt_cluster_t *c, uint64_t seed) {
     lkv_raft_id_t l = find_leader(c);
     if (l && !proposed && rt_propose(c, l, final) == 0) proposed = 1;
     int all = proposed;
-    for (lkv_raft_id_t id = 1; all && id <= c->n; id++)
-      all = rt_log_find(c, id, final) && rt_node(c, id)->sm_applied >= rt_log_find(c, id, final);
+    lkv_raft_conf_state_t cs = l ? rt_st(c, l).conf : (lkv_raft_conf_state_t){0};
+    for (lkv_raft_id_t id = 1; all && id <= c->n; id++) {
+      if (!in_list(cs.voters, cs.n_voters, id) && !in_list(cs.learners, cs.n_learners, id)) continue;
+      uint64_t at = rt_log_find(c, id, final);
+      all = at && rt_node(c, id)->sm_applied >= at;
+    }
     if (all) return;
   }
   for (lkv_raft_id_t id = 1; id <= c->n; id++) {
@@ -138,8 +169,8 @@ static void recover(rt_cluster_t *c, uint64_t seed) {
 
 static void run_seed(uint64_t seed) {
   prng_t p = {seed * 0x9e3779b97f4a7c15ull + 7};
-  size_t n = pick(&p, 2) ? 3 : 5;
-  rt_cluster_t *c = rt_new_members(n, n, cfg_random, &p, seed);
+  size_t n = pick(&p, 2) ? 3 : 5, voters = n == 5 && pick(&p, 2) ? 3 : n; /* 4 and 5 may join later */
+  rt_cluster_t *c = rt_new_members(n, voters, cfg_random, &p, seed);
   unsigned props = 0, reads = 0;
   for (int step = 0; step < STEPS; step++) {
     one_step(c, &p, &props, &reads, seed);
