@@ -112,7 +112,4 @@ int lkv__wal_sync_dir(lkv_wal_t *w);
  * epoch, state, slots); fills *restore (owned by w) and *rep. Returns as lkv_wal_open. */
 int lkv__wal_recover(lkv_wal_t *w, lkv_raft_restore_t *restore, lkv_wal_recovery_t *rep);
 
-/* Room for n more slots. Returns 0 or LKV_ENOMEM. */
-int lkv__wal_slots_reserve(lkv_wal_t *w, size_t n);
-
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/grow.h"
 #include "raft/codec.h"
 #include "wal/internal.h"
 
@@ -62,17 +63,6 @@ static int corrupt(scan_t *s, uint64_t seq, uint64_t off, const char *fmt, ...) 
   return LKV_ECORRUPT;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap) return 0;
-  size_t c = *cap ? *cap * 2 : 64;
-  while (c < need) c *= 2;
-  void *q = realloc(*p, c * elem);
-  if (!q) return LKV_ENOMEM;
-  *p = q;
-  *cap = c;
-  return 0;
-}
-
 static int cmp_seq(const void *a, const void *b) {
   uint64_t x = ((const seg_t *)a)->seq, y = ((const seg_t *)b)->seq;
   return x < y ? -1 : x > y;
@@ -94,7 +84,7 @@ static int list_segments(scan_t *s) {
     uint64_t seq;
     if (!strcmp(de->d_name, LKV__WAL_TMP_NAME)) unlinkat(s->w->dirfd, de->d_name, 0);
     if (!lkv__wal_seg_name_parse(de->d_name, &seq)) continue;
-    if ((rc = grow((void **)&s->segs, &cap, s->n_segs + 1, sizeof(seg_t)))) break;
+    if ((rc = lkv_grow((void **)&s->segs, &cap, s->n_segs + 1, sizeof(seg_t)))) break;
     memset(&s->segs[s->n_segs], 0, sizeof(seg_t));
     s->segs[s->n_segs++].seq = seq;
   }
@@ -151,7 +141,7 @@ static int apply_entry(scan_t *s, const pending_t *p) {
   /* Writing entry i replaces every stored entry >= i. */
   if (s->n_ents && r->index <= last)
     s->n_ents = r->index < s->ents[0].index ? 0 : r->index - s->ents[0].index;
-  int rc = grow((void **)&s->ents, &s->cap_ents, s->n_ents + 1, sizeof(rentry_t));
+  int rc = lkv_grow((void **)&s->ents, &s->cap_ents, s->n_ents + 1, sizeof(rentry_t));
   if (rc) return rc;
   s->ents[s->n_ents++] = (rentry_t){
       .index = r->index, .term = r->term, .seq = p->seq, .data = r->payload, .len = r->len, .type = r->aux};
@@ -239,7 +229,8 @@ static int read_saves(scan_t *s, stop_t *st) {
     } else if (r.epoch != save_epoch || r.save_start != save_start) {
       break;
     }
-    if ((rc = grow((void **)&s->pending, &s->cap_pending, s->n_pending + 1, sizeof(pending_t)))) return rc;
+    if ((rc = lkv_grow((void **)&s->pending, &s->cap_pending, s->n_pending + 1, sizeof(pending_t))))
+      return rc;
     s->pending[s->n_pending++] = (pending_t){.rec = r, .seq = g->seq, .off = off};
     off += lkv__wal_rec_size(r.len);
     if (r.flags & LKV__WAL_FLAG_END) {
@@ -317,7 +308,7 @@ static int build_state(scan_t *s, lkv_raft_restore_t *restore) {
   if (n && (!(w->restore_entries = malloc(n * sizeof(lkv_raft_entry_t))) ||
             !(w->restore_data = malloc(data ? data : 1))))
     return LKV_ENOMEM;
-  if (lkv__wal_slots_reserve(w, s->n_ents)) return LKV_ENOMEM;
+  if (lkv_grow((void **)&w->slots, &w->cap_slots, s->n_ents, sizeof(*w->slots))) return LKV_ENOMEM;
   uint8_t *d = w->restore_data;
   for (size_t i = skip; i < s->n_ents; i++) {
     const rentry_t *e = &s->ents[i];

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/grow.h"
 #include "raft/codec.h"
 #include "wal/internal.h"
 
@@ -31,25 +32,9 @@ typedef struct {
   uint8_t hs_buf[LKV_RAFT_HARD_STATE_SIZE];
 } save_t;
 
-static int reserve(lkv_wal_t *w, size_t need) {
-  if (need <= w->wcap) return 0;
-  size_t c = w->wcap ? w->wcap : 1 << 16;
-  while (c < need) c *= 2;
-  uint8_t *b = realloc(w->wbuf, c);
-  if (!b) return LKV_ENOMEM;
-  w->wbuf = b;
-  w->wcap = c;
-  return 0;
-}
-
 static int add_piece(save_t *s, int fd, int created, uint64_t seq, uint64_t off, uint64_t size) {
-  if (s->n_pieces == s->cap_pieces) {
-    size_t c = s->cap_pieces ? s->cap_pieces * 2 : 4;
-    piece_t *p = realloc(s->pieces, c * sizeof(*p));
-    if (!p) return LKV_ENOMEM;
-    s->pieces = p;
-    s->cap_pieces = c;
-  }
+  int rc = lkv_grow((void **)&s->pieces, &s->cap_pieces, s->n_pieces + 1, sizeof(piece_t));
+  if (rc) return rc;
   s->pieces[s->n_pieces++] = (piece_t){.fd = fd,
                                        .created = created,
                                        .seq = seq,
@@ -66,7 +51,7 @@ static int put(save_t *s, lkv__wal_rec_t *r) {
   piece_t *p = &s->pieces[s->n_pieces - 1];
   uint64_t size = lkv__wal_rec_size(r->len);
   uint64_t pos = lkv__wal_pos(p->seq, p->file_off + p->len);
-  int rc = reserve(s->w, s->used + (size_t)size);
+  int rc = lkv_grow((void **)&s->w->wbuf, &s->w->wcap, s->used + (size_t)size, 1);
   if (rc) return rc;
   if (!s->started) {
     s->save_start = pos;
@@ -240,7 +225,7 @@ int lkv_wal_save(lkv_wal_t *w, const lkv_raft_hard_state_t *hs, const lkv_raft_s
   int rc = check(w, snap, entries, n, keep);
   if (rc) return rc;
   /* Room for the new slots now, so that nothing can fail once the save is durable. */
-  if ((rc = lkv__wal_slots_reserve(w, n))) return rc;
+  if ((rc = lkv_grow((void **)&w->slots, &w->cap_slots, w->n_slots + n, sizeof(*w->slots)))) return rc;
   save_t s = {.w = w, .epoch = w->epoch++};
   s.snap_len = lkv_raft_snapshot_meta_encode(&w->snap, s.snap_buf, sizeof(s.snap_buf));
   if ((rc = build(&s, hs, snap, entries, n, keep))) goto err;

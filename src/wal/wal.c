@@ -9,18 +9,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/grow.h"
 #include "wal/internal.h"
-
-int lkv__wal_slots_reserve(lkv_wal_t *w, size_t n) {
-  if (n <= w->cap_slots - w->n_slots) return 0;
-  size_t c = w->cap_slots ? w->cap_slots : 1024;
-  while (c - w->n_slots < n) c *= 2;
-  lkv__wal_slot_t *p = realloc(w->slots, c * sizeof(*p));
-  if (!p) return LKV_ENOMEM;
-  w->slots = p;
-  w->cap_slots = c;
-  return 0;
-}
 
 static int check_options(const lkv_wal_options_t *opt) {
   if (opt->segment_size && (opt->segment_size < LKV_WAL_MIN_SEGMENT_SIZE ||

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "common/error.h"
+#include "common/grow.h"
 #include "watch/internal.h"
 
 /* Rounds per lkv__shard_deliver call before the loop gets back to its sockets (the rest is rescheduled). */
@@ -19,17 +20,6 @@ void lkv__shard_scratch_free(lkv__shard_t *sh) {
   sh->refs = NULL;
   sh->chosen = NULL;
   sh->cap_evs = sh->cap_refs = sh->cap_chosen = 0;
-}
-
-static int grow(void **arr, size_t *cap, size_t need, size_t size) {
-  if (need <= *cap) return 0;
-  size_t n = *cap ? *cap * 2 : 256;
-  while (n < need) n *= 2;
-  void *p = realloc(*arr, n * size);
-  if (!p) return LKV_ENOMEM;
-  *arr = p;
-  *cap = n;
-  return 0;
 }
 
 static void round_begin(lkv__shard_t *sh) {
@@ -81,7 +71,7 @@ static void take(void *arg, lkv__watcher_t *w) {
     if (r->open) r->open--;
     return;
   }
-  if (grow((void **)&sh->refs, &sh->cap_refs, sh->n_refs + 1, sizeof(*sh->refs))) {
+  if (lkv_grow((void **)&sh->refs, &sh->cap_refs, sh->n_refs + 1, sizeof(*sh->refs))) {
     sh->round_oom = 1;
     return;
   }
@@ -103,7 +93,7 @@ static int on_change(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tomb) 
   (void)sub;
   round_t *r = arg;
   lkv__shard_t *sh = r->sh;
-  if (grow((void **)&sh->evs, &sh->cap_evs, sh->n_evs + 1, sizeof(*sh->evs))) return LKV_ENOMEM;
+  if (lkv_grow((void **)&sh->evs, &sh->cap_evs, sh->n_evs + 1, sizeof(*sh->evs))) return LKV_ENOMEM;
   lkv__wev_t *ev = &sh->evs[sh->n_evs++];
   ev->kv = *kv;
   ev->tomb = tomb;
@@ -178,7 +168,7 @@ static int64_t choose(lkv__shard_t *sh, int64_t compact, int *more) {
       lkv__shard_wait_for_drain(sh, st);
     } else {
       if (sh->n_chosen == LKV__WATCH_CHOOSE_MAX ||
-          grow((void **)&sh->chosen, &sh->cap_chosen, sh->n_chosen + 1, sizeof(*sh->chosen)) ||
+          lkv_grow((void **)&sh->chosen, &sh->cap_chosen, sh->n_chosen + 1, sizeof(*sh->chosen)) ||
           lkv__widx_add(&sh->catchup, w)) {
         *more = 1;
         continue;

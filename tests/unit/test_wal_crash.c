@@ -323,8 +323,7 @@ static void test_kill_and_power_cut(void **state) {
   assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), 0);
   uint64_t last = lkv_wal_last_index(w);
   assert_int_equal(wt_save_range(w, last + 1, last + 5, m.term + 1, NULL), 0);
-  lkv_wal_close(w);
-  assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), 0);
+  wt_reopen(dir, &opt, &w, &r);
   assert_int_equal(r.entries[r.n_entries - 1].index, last + 5);
   lkv_wal_close(w);
   fprintf(stderr,

@@ -151,8 +151,7 @@ static void test_garbage_after_last_record(void **state) {
   wt_expect(&r, 1, 23, 1, NULL);
   assert_int_equal(r.hard_state.term, 2);
   assert_int_equal(wt_save_range(w, 24, 24, 2, NULL), 0); /* overwrites part of the junk, not all of it */
-  lkv_wal_close(w);
-  assert_int_equal(lkv_wal_open(f.dir, &opt, &w, &r), 0);
+  wt_reopen(f.dir, &opt, &w, &r);
   assert_int_equal(r.n_entries, 24);
   lkv_wal_close(w);
   free_fixture(&f);
@@ -224,8 +223,7 @@ static void test_damage_in_older_segment_refused(void **state) {
   lkv_raft_restore_t r;
   lkv_wal_recovery_t rep;
   lkv_wal_options_t opt = {.segment_size = 4096, .recovery = &rep};
-  wt_tmpdir(dir);
-  assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), 0);
+  wt_open_new(dir, &opt, &w, &r);
   for (uint64_t i = 1; i <= 200; i += 5) assert_int_equal(wt_save_range(w, i, i + 4, 1, NULL), 0);
   lkv_wal_close(w);
   wt_seg_path(path, sizeof(path), dir, 2);
@@ -266,12 +264,10 @@ static void test_torn_save_across_segments(void **state) {
     assert_int_equal(rep.removed_segments, 1);
     assert_false(wt_exists(seg2));
     assert_int_equal(wt_save_range(w, 11, 50, 2, NULL), 0);
-    lkv_wal_close(w);
-    assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), 0);
+    wt_reopen(dir, &opt, &w, &r);
     assert_int_equal(r.n_entries, 50);
     assert_int_equal(r.entries[49].term, 2);
-    lkv_wal_close(w);
-    wt_rmrf(dir);
+    wt_done(dir, w);
   }
 }
 
@@ -319,12 +315,10 @@ static void test_stale_leftovers_never_mix(void **state) {
   /* And the next save goes on from entry 11 with an epoch above both attempts. */
   fixed_entries(e, buf, 11, 1, 3);
   assert_int_equal(lkv_wal_save(w, NULL, NULL, e, 1), 0);
-  lkv_wal_close(w);
-  assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), 0);
+  wt_reopen(dir, &opt, &w, &r);
   assert_int_equal(r.n_entries, 11);
   assert_int_equal(r.entries[10].term, 3);
-  lkv_wal_close(w);
-  wt_rmrf(dir);
+  wt_done(dir, w);
 }
 
 int main(void) {
