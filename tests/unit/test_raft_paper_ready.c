@@ -144,6 +144,14 @@ static void test_step_rejects_malformed_messages(void **state) {
   e[0].index = last + 5; /* not following m.index */
   e[1].index = last + 6;
   assert_refused_unchanged(c, 2, &m);
+  lkv_raft_msg_t snap = rt_msg(LKV_RAFT_MSG_SNAP, 1, 2, t + 1); /* a membership with a duplicate voter */
+  snap.snapshot.meta.index = last + 10;
+  snap.snapshot.meta.term = t + 1;
+  snap.snapshot.meta.conf.n_voters = 2;
+  snap.snapshot.meta.conf.voters[0] = snap.snapshot.meta.conf.voters[1] = 1;
+  assert_refused_unchanged(c, 2, &snap);
+  snap.snapshot.meta.conf.n_voters = LKV_RAFT_MAX_MEMBERS + 1; /* more than fit */
+  assert_refused_unchanged(c, 2, &snap);
   e[0].index = last + 1; /* decreasing terms */
   e[1].index = last + 2;
   e[0].term = t + 1;
@@ -269,6 +277,39 @@ static void test_bootstrap_validation(void **state) {
   lkv_raft_free(r);
 }
 
+/* A batch says what needs a flush: only batches with entries, hard state or a snapshot set must_sync;
+ * hard state is handed out only when it changed; soft state changes are flagged. */
+static void test_ready_flags(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(3, NULL, NULL);
+  rt_elect(c, 1);
+  rt_tick_all(c, 1);
+  lkv_raft_ready_t rd;
+  rt_tick(c, 1, rt_node(c, 1)->cfg.heartbeat_tick); /* heartbeats only */
+  assert_int_equal(lkv_raft_ready(rt_raft(c, 1), &rd), 1);
+  assert_true(rd.n_msgs > 0);
+  assert_false(rd.must_sync);
+  assert_false(rd.has_hard_state);
+  assert_int_equal(rd.n_entries, 0);
+  assert_int_equal(lkv_raft_advance(rt_raft(c, 1), &rd), 0);
+  rt_drop_matching(c, 0, 0, 0);
+  assert_int_equal(rt_propose(c, 1, "a"), 0);
+  assert_int_equal(lkv_raft_ready(rt_raft(c, 1), &rd), 1);
+  assert_true(rd.must_sync && rd.n_entries == 1);
+  rt_handle(c, 1, &rd, RT_UPTO_ALL);
+  rt_stabilize(c);
+  /* a follower that learns of a new leader flags the soft state change */
+  lkv_raft_msg_t hb = rt_msg(LKV_RAFT_MSG_HEARTBEAT, 3, 2, rt_term(c, 2) + 1);
+  assert_int_equal(lkv_raft_step(rt_raft(c, 2), &hb), 0);
+  assert_int_equal(lkv_raft_ready(rt_raft(c, 2), &rd), 1);
+  assert_true(rd.soft_state_changed);
+  assert_int_equal(rd.leader, 3);
+  assert_int_equal(rd.role, LKV_RAFT_FOLLOWER);
+  assert_true(rd.has_hard_state && rd.must_sync);
+  rt_handle(c, 2, &rd, RT_UPTO_ALL);
+  rt_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_votes_and_acks_only_after_persist),
@@ -279,6 +320,7 @@ int main(void) {
       cmocka_unit_test(test_restart_replays_committed_entries),
       cmocka_unit_test(test_new_refuses_bad_input),
       cmocka_unit_test(test_bootstrap_validation),
+      cmocka_unit_test(test_ready_flags),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }
