@@ -112,12 +112,21 @@ static int holds(const lkv_wal_t *w, uint64_t index, uint64_t term) {
          w->slots[index - w->slot_base].term == term;
 }
 
+/* Whether the codec reads meta back: a membership it refuses (duplicates, id 0, too many) would make the
+ * log unreadable at the next open. */
+static int snapshot_ok(const lkv_raft_snapshot_meta_t *meta) {
+  uint8_t buf[SNAP_MAX];
+  lkv_raft_snapshot_meta_t back;
+  if (lkv_raft_snapshot_meta_size(meta) > SNAP_MAX) return 0;
+  size_t len = lkv_raft_snapshot_meta_encode(meta, buf, sizeof(buf));
+  return len && lkv_raft_snapshot_meta_decode(buf, len, &back) == 0;
+}
+
 static int check(const lkv_wal_t *w, const lkv_raft_snapshot_meta_t *snap, const lkv_raft_entry_t *e,
                  size_t n, int keep) {
   uint64_t snap_index = snap ? snap->index : w->snap.index;
   uint64_t last = keep ? lkv_wal_last_index(w) : snap_index;
-  if (snap && (snap->index < w->snap.index || lkv_raft_snapshot_meta_size(snap) > SNAP_MAX))
-    return LKV_EINVAL;
+  if (snap && (snap->index < w->snap.index || !snapshot_ok(snap))) return LKV_EINVAL;
   if (last < snap_index) last = snap_index;
   if (n && (e[0].index <= snap_index || e[0].index > last + 1)) return LKV_EINVAL;
   for (size_t i = 0; i < n; i++)

@@ -124,6 +124,9 @@ static void test_snapshots_keep_or_discard(void **state) {
   assert_int_equal(L.r.snapshot.conf.learners[0], 9);
   wt_expect(&L.r, 41, 100, 2, NULL);
   /* An older snapshot, or entries at or below the snapshot, are refused. */
+  lkv_raft_snapshot_meta_t dup = snap_at(50, 2);
+  dup.conf.voters[1] = 1; /* a membership the codec would not read back */
+  assert_int_equal(lkv_wal_save(L.w, NULL, &dup, NULL, 0), LKV_EINVAL);
   lkv_raft_snapshot_meta_t old = snap_at(30, 2);
   assert_int_equal(lkv_wal_save(L.w, NULL, &old, NULL, 0), LKV_EINVAL);
   assert_int_equal(wt_save_range(L.w, 40, 41, 3, NULL), LKV_EINVAL);
