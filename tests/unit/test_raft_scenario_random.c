@@ -151,12 +151,14 @@ static void recover(rt_cluster_t *c, uint64_t seed) {
     lkv_raft_conf_state_t cs = l ? rt_st(c, l).conf : (lkv_raft_conf_state_t){0};
     for (lkv_raft_id_t id = 1; all && id <= c->n; id++) {
       if (!in_list(cs.voters, cs.n_voters, id) && !in_list(cs.learners, cs.n_learners, id)) continue;
+      if (c->removed[id]) continue; /* its removal is committed: the leader has yet to apply it */
       uint64_t at = rt_log_find(c, id, final);
       all = at && rt_node(c, id)->sm_applied >= at;
     }
     if (all) return;
   }
   for (lkv_raft_id_t id = 1; id <= c->n; id++) {
+    if (!up(c, id)) continue; /* removed */
     lkv_raft_status_t st;
     rt_status(c, id, &st);
     lkv_raft_progress_t pr = {0};
