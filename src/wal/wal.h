@@ -55,7 +55,8 @@
  * member's own snapshot); with aux = 0 it discards every stored entry (an installed snapshot the log did
  * not match), exactly as the core's log does.
  *
- * Recovery: records are read in order and applied one whole save at a time (a save counts only once its
+ * Recovery: every segment is mapped and read (the time grows with the log: compact it); the records are
+ * read in order and applied one whole save at a time (a save counts only once its
  * flagged last record has been read: a crash never leaves half of a save, so a truncated suffix comes back
  * either as the old one or as the new one, never a mix). Reading stops at the first position that does
  * not hold the next record of the log: a zeroed or half-written header, a bad checksum, a record of
@@ -64,8 +65,9 @@
  *
  *   A save is written only after the previous save's fdatasync returned, and every record carries the
  *   position where its save began (save_start), i.e. how far the log was durable when it was written. So
- *   if any intact record anywhere after the stop says save_start > c, where c is the end of the last
- *   complete save read, then data beyond c was durable (flushed) and could not be read: that is damage
+ *   if any intact record anywhere from c on (c: the end of the last complete save read; every aligned
+ *   offset up to the end of the files is probed) says save_start > c, then data beyond c was durable
+ *   (flushed) and could not be read: that is damage
  *   and open fails with LKV_ECORRUPT (segment and offset in the recovery report), never dropping what was
  *   acknowledged. Otherwise nothing beyond c was ever flushed: zero-filled space, a half-written record,
  *   records the disk wrote out of order within the last unflushed save are all a torn tail and are
@@ -75,6 +77,10 @@
  *   later save to prove it. That save is dropped as torn (no log without a later flush can prove it).
  *   Records that check out but make no sense (an entry index that leaves a gap, an undecodable hard
  *   state) were written that way and are refused with LKV_ECORRUPT too.
+ *
+ * After compaction the oldest segment's first save began in a removed segment: its records there are read
+ * from the checkpoint on, and the entries of the oldest segment may start above the checkpoint's snapshot
+ * (a later snapshot record covers the gap, or open refuses the log: entries missing).
  *
  * Epochs are never reused: after recovery the next epoch is above every epoch found anywhere in the
  * files, including stale leftovers, so a leftover can never be taken for part of a later save.
@@ -145,18 +151,20 @@ int lkv_wal_open(const char *dir, const lkv_wal_options_t *opt, lkv_wal_t **out,
 /* Makes durable, in this order and with one fdatasync (per segment touched): snap (may be NULL), the n
  * entries (entries[0].index must be in (snapshot index, last index + 1], indexes consecutive; they replace
  * the stored entries >= entries[0].index), then hs (may be NULL). Returns after the flush. The caller keeps
- * its buffers. Returns 0 (also when there is nothing to save), LKV_EINVAL (snapshot older than the saved
- * one, entries at or below the snapshot, not consecutive, leaving a gap, or larger than
- * LKV_WAL_MAX_ENTRY), LKV_EHALTED (a flush failed, now or before), LKV_ENOSPC (the log is unchanged),
- * LKV_ENOMEM or another negated errno from a write (the log is unchanged). */
+ * its buffers. A save that fills the current segment also creates the next one (and syncs the directory).
+ * Returns 0 (also when there is nothing to save), LKV_EINVAL (snapshot older than the saved one or with a
+ * membership the codec refuses, entries at or below the snapshot, not consecutive, leaving a gap, of an
+ * unknown type or larger than LKV_WAL_MAX_ENTRY), LKV_EHALTED (a flush failed, now or before), LKV_ENOSPC
+ * (the log is unchanged), LKV_ENOMEM or another negated errno from a write (the log is unchanged). */
 int lkv_wal_save(lkv_wal_t *wal, const lkv_raft_hard_state_t *hs, const lkv_raft_snapshot_meta_t *snap,
                  const lkv_raft_entry_t *entries, size_t n);
 
 /* Deletes the segments that hold nothing needed any more: every one before the segment holding entry
- * index + 1 (or before the current segment when there is none), and never the current one. index must be
- * at or below the saved snapshot's index: entries up to it are covered by the snapshot. Returns 0,
- * LKV_EINVAL (index above the saved snapshot), LKV_EHALTED, or a negated errno (the directory sync
- * failed: the log halts, since removed names might come back). */
+ * index + 1 (or the first stored entry, when the log starts above it; or before the current segment when
+ * no entry is stored), never the current one, oldest first, then syncs the directory. index must be at or
+ * below the saved snapshot's index: entries up to it are covered by the snapshot. Returns 0, LKV_EINVAL
+ * (index above the saved snapshot), LKV_EHALTED (now or before: a failed directory sync halts the log,
+ * since removed names might come back) or a negated errno from unlink. */
 int lkv_wal_compact(lkv_wal_t *wal, uint64_t index);
 
 /* The last stored entry's index (the snapshot's index when no entry follows it) and the oldest segment
