@@ -93,6 +93,7 @@ typedef struct {
   size_t n_asked;
   size_t reads_answered;         /* read states handed out, all members */
   uint8_t removed[RT_MAX_NODES]; /* a removal of this member was applied somewhere (it is final) */
+  int refuse_some_cc;            /* every member refuses (accept = 0) the same quarter of the changes */
   int violations;
   int v_two_leaders, v_double_vote, v_applied_diverged, v_stale_read, v_commit_back, v_contract;
   int v_two_pending;    /* a leader's log holds two unapplied membership changes */
@@ -231,6 +232,11 @@ static inline void rt_start(rt_cluster_t *c, lkv_raft_id_t id) {
   rs.applied = n->sm_applied > n->hs.commit ? n->hs.commit : n->sm_applied;
   int fresh = n->hs.term == 0 && n->snap.index == 0 && n->n_ents == 0;
   n->cfg.rand_arg = &n->rng;
+  if (getenv("RT_TRACE"))
+    fprintf(stderr, "start %llu: term %llu vote %llu commit %llu snap %llu last %llu applied %llu\n",
+            (unsigned long long)id, (unsigned long long)n->hs.term, (unsigned long long)n->hs.vote,
+            (unsigned long long)n->hs.commit, (unsigned long long)n->snap.index,
+            (unsigned long long)rt_store_last(n), (unsigned long long)rs.applied);
   assert_int_equal(lkv_raft_new(&n->cfg, fresh ? NULL : &rs, &n->r), 0);
   n->n_reads = 0;
 }
@@ -281,6 +287,7 @@ static inline void rt_free(rt_cluster_t *c) {
 /* Crash: the member loses everything not durable (including an outstanding ready batch). */
 static inline void rt_crash(rt_cluster_t *c, lkv_raft_id_t id) {
   rt_node_t *n = rt_node(c, id);
+  if (c->trace) fprintf(stderr, "crash %llu\n", (unsigned long long)id);
   if (n->r) lkv_raft_free(n->r);
   n->r = NULL;
   n->n_applied = 0; /* the applied list is volatile; the applied index is durable */
@@ -396,13 +403,17 @@ enum { RT_UPTO_SEND = 1, RT_UPTO_PERSIST = 2, RT_UPTO_SEND_AFTER = 3, RT_UPTO_AL
 
 static inline void rt_apply(rt_cluster_t *c, rt_node_t *n, const lkv_raft_entry_t *e) {
   if (e->type == LKV_RAFT_ENTRY_CONF_CHANGE) {
-    int accept = !n->reject_next_cc;
+    /* founding entries (term 1) are never refused: the decision must not depend on when it is made */
+    int accept = !n->reject_next_cc && !(c->refuse_some_cc && e->term > 1 && rt_hash_entry(e) % 4 == 0);
     n->reject_next_cc = 0;
     assert_int_equal(lkv_raft_apply_conf_change(n->r, e, accept, &n->conf), 0);
     lkv_raft_conf_change_t cc;
-    if (accept && lkv_raft_conf_change_decode(e->data, e->len, &cc) == 0 &&
-        cc.type == LKV_RAFT_CC_REMOVE_NODE && cc.node < RT_MAX_NODES)
-      c->removed[cc.node] = 1;
+    int ok = lkv_raft_conf_change_decode(e->data, e->len, &cc) == 0;
+    if (ok && accept && cc.type == LKV_RAFT_CC_REMOVE_NODE && cc.node < RT_MAX_NODES) c->removed[cc.node] = 1;
+    if (c->trace && ok)
+      fprintf(stderr, "conf %llu: entry %llu type %u node %llu accept %d -> %u voters %u learners\n",
+              (unsigned long long)n->id, (unsigned long long)e->index, cc.type, (unsigned long long)cc.node,
+              accept, n->conf.n_voters, n->conf.n_learners);
   }
   if (e->index <= n->sm_applied) return; /* re-delivered after a restart: already in the state machine */
   if (e->index != n->sm_applied + 1)
@@ -410,6 +421,9 @@ static inline void rt_apply(rt_cluster_t *c, rt_node_t *n, const lkv_raft_entry_
                  (unsigned long long)e->index, (unsigned long long)n->sm_applied);
   n->sm_applied = e->index;
   uint64_t h = rt_hash_entry(e);
+  if (c->trace)
+    fprintf(stderr, "apply %llu: %llu (term %llu, %zu bytes)\n", (unsigned long long)n->id,
+            (unsigned long long)e->index, (unsigned long long)e->term, e->len);
   if (e->index < RT_MAX_LOG) {
     if (c->hist[e->index] && c->hist[e->index] != h)
       rt_violation(c, &c->v_applied_diverged, "member %llu applied a different entry at %llu (term %llu)",
@@ -471,6 +485,9 @@ static inline int rt_handle(rt_cluster_t *c, lkv_raft_id_t id, const lkv_raft_re
   }
   if (upto < RT_UPTO_PERSIST) return 1;
   if (rd.has_snapshot) {
+    if (c->trace)
+      fprintf(stderr, "install %llu: snapshot %llu (term %llu)\n", (unsigned long long)id,
+              (unsigned long long)rd.snapshot.meta.index, (unsigned long long)rd.snapshot.meta.term);
     n->snap = rd.snapshot.meta;
     rt_store_truncate_from(n, 0);
     n->sm_applied = rd.snapshot.meta.index; /* the state machine installs the snapshot's data */
