@@ -136,12 +136,36 @@ static void test_crash_between_send_and_persist(void **state) {
   rt_free(c);
 }
 
+/* A change every member refused (accept = 0) stays refused for a member that restarts with an applied
+ * index before it: the change is handed out again and the caller decides again, the same way. */
+static void test_refused_change_after_replaying_restart(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(3, NULL, NULL);
+  rt_elect(c, 1);
+  for (lkv_raft_id_t id = 1; id <= 3; id++) rt_node(c, id)->reject_next_cc = 1;
+  assert_int_equal(rt_propose_cc(c, 1, LKV_RAFT_CC_REMOVE_NODE, 3), 0);
+  uint64_t cc_index = rt_last(c, 1);
+  rt_stabilize(c);
+  rt_tick_all(c, 2);
+  rt_crash(c, 2);
+  rt_node(c, 2)->sm_applied = cc_index - 1; /* the state machine's durable state predates the change */
+  rt_node(c, 2)->reject_next_cc = 1;        /* and it refuses the change again */
+  rt_start(c, 2);
+  rt_process(c, 2);
+  assert_int_equal(rt_node(c, 2)->reject_next_cc, 0); /* the change was handed out again */
+  assert_int_equal(rt_st(c, 2).conf.n_voters, 3);
+  assert_int_equal(rt_node(c, 2)->conf.n_voters, 3);
+  assert_int_equal(c->violations, 0);
+  rt_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_restart_after_compaction),
       cmocka_unit_test(test_restart_after_installing_snapshot),
       cmocka_unit_test(test_restart_keeps_applied_membership),
       cmocka_unit_test(test_crash_between_send_and_persist),
+      cmocka_unit_test(test_refused_change_after_replaying_restart),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }
