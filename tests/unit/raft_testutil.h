@@ -183,4 +183,31 @@ static inline void rt_cfg_bugs(lkv_raft_config_t *cfg, void *arg) {
   cfg->bugs = arg ? *(unsigned *)arg : 0;
 }
 
+/* Member id's last entry: its index and term. */
+static inline void rt_last_of(rt_cluster_t *c, lkv_raft_id_t id, uint64_t *index, uint64_t *term) {
+  *index = rt_last(c, id);
+  *term = rt_entry_term(c, id, *index);
+}
+
+/* A vote request from cand in term, claiming the last entry (index, log_term). */
+static inline lkv_raft_msg_t rt_vote_req(lkv_raft_id_t cand, lkv_raft_id_t to, uint64_t term, uint64_t index,
+                                         uint64_t log_term) {
+  lkv_raft_msg_t m = rt_msg(LKV_RAFT_MSG_VOTE, cand, to, term);
+  m.index = index;
+  m.log_term = log_term;
+  return m;
+}
+
+/* Steps m into `to`, processes its ready, and returns the VOTE_RESP it sent (-1: none, 0: grant, 1: reject).
+ */
+static inline int rt_vote_answer(rt_cluster_t *c, const lkv_raft_msg_t *m) {
+  assert_int_equal(lkv_raft_step(rt_raft(c, m->to), m), 0);
+  rt_process(c, m->to);
+  long i = rt_find(c, LKV_RAFT_MSG_VOTE_RESP, m->to, m->from);
+  if (i < 0) return -1;
+  int rej = c->q[i]->m.reject;
+  rt_drop(c, (size_t)i);
+  return rej;
+}
+
 #endif

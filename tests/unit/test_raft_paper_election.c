@@ -1,31 +1,5 @@
-/* Raft paper rules on terms and elections (Figure 2, §5.1, §5.2, §5.4.1, §9.6 PreVote, CheckQuorum). */
+/* Raft paper rules on terms and elections (Figure 2, §5.1, §5.2, §5.4.1). */
 #include "raft_testutil.h"
-
-static void last_of(rt_cluster_t *c, lkv_raft_id_t id, uint64_t *index, uint64_t *term) {
-  *index = rt_last(c, id);
-  *term = rt_entry_term(c, id, *index);
-}
-
-/* A vote request from cand in term, claiming the last entry (index, log_term). */
-static lkv_raft_msg_t vote_req(lkv_raft_id_t cand, lkv_raft_id_t to, uint64_t term, uint64_t index,
-                               uint64_t log_term) {
-  lkv_raft_msg_t m = rt_msg(LKV_RAFT_MSG_VOTE, cand, to, term);
-  m.index = index;
-  m.log_term = log_term;
-  return m;
-}
-
-/* Steps m into `to`, processes its ready, and returns the VOTE_RESP it sent (-1: none, 0: grant, 1: reject).
- */
-static int vote_answer(rt_cluster_t *c, const lkv_raft_msg_t *m) {
-  assert_int_equal(lkv_raft_step(rt_raft(c, m->to), m), 0);
-  rt_process(c, m->to);
-  long i = rt_find(c, LKV_RAFT_MSG_VOTE_RESP, m->to, m->from);
-  if (i < 0) return -1;
-  int rej = c->q[i]->m.reject;
-  rt_drop(c, (size_t)i);
-  return rej;
-}
 
 /* Makes member id follow `leader` in the next term by a heartbeat (as if leader had won an election). */
 static void follow_newer_leader(rt_cluster_t *c, lkv_raft_id_t id, lkv_raft_id_t leader) {
@@ -137,7 +111,7 @@ static void test_rejects_lower_term_pre_vote(void **state) {
   rt_elect(c, 1);
   follow_newer_leader(c, 3, 2);
   uint64_t t = rt_term(c, 3), idx, lt;
-  last_of(c, 3, &idx, &lt);
+  rt_last_of(c, 3, &idx, &lt);
   lkv_raft_msg_t pv = rt_msg(LKV_RAFT_MSG_PRE_VOTE, 1, 3, t - 1);
   pv.index = idx + 10;
   pv.log_term = lt;
@@ -288,14 +262,14 @@ static void test_one_vote_per_term_and_reset_on_new_term(void **state) {
   (void)state;
   rt_cluster_t *c = rt_new(3, rt_cfg_plain, NULL);
   uint64_t t = rt_term(c, 3), idx, lt;
-  last_of(c, 3, &idx, &lt);
-  lkv_raft_msg_t v1 = vote_req(1, 3, t + 1, idx, lt), v2 = vote_req(2, 3, t + 1, idx, lt);
-  assert_int_equal(vote_answer(c, &v1), 0);
+  rt_last_of(c, 3, &idx, &lt);
+  lkv_raft_msg_t v1 = rt_vote_req(1, 3, t + 1, idx, lt), v2 = rt_vote_req(2, 3, t + 1, idx, lt);
+  assert_int_equal(rt_vote_answer(c, &v1), 0);
   assert_int_equal(rt_node(c, 3)->hs.vote, 1);
-  assert_int_equal(vote_answer(c, &v2), 1);
-  assert_int_equal(vote_answer(c, &v1), 0); /* a retransmitted request is granted again */
-  lkv_raft_msg_t v3 = vote_req(2, 3, t + 2, idx, lt);
-  assert_int_equal(vote_answer(c, &v3), 0);
+  assert_int_equal(rt_vote_answer(c, &v2), 1);
+  assert_int_equal(rt_vote_answer(c, &v1), 0); /* a retransmitted request is granted again */
+  lkv_raft_msg_t v3 = rt_vote_req(2, 3, t + 2, idx, lt);
+  assert_int_equal(rt_vote_answer(c, &v3), 0);
   assert_int_equal(rt_node(c, 3)->hs.term, t + 2);
   assert_int_equal(rt_node(c, 3)->hs.vote, 2);
   assert_int_equal(c->violations, 0);
@@ -311,7 +285,7 @@ static void test_vote_requires_up_to_date_log(void **state) {
   assert_int_equal(rt_propose(c, 1, "b"), 0);
   rt_stabilize(c);
   uint64_t t = rt_term(c, 3), idx, lt;
-  last_of(c, 3, &idx, &lt);
+  rt_last_of(c, 3, &idx, &lt);
   assert_true(lt >= 2 && idx >= 3);
   struct {
     uint64_t index, log_term;
@@ -324,8 +298,8 @@ static void test_vote_requires_up_to_date_log(void **state) {
       {idx + 5, lt - 1, 1}, /* lower last term loses even with a longer log */
   };
   for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-    lkv_raft_msg_t v = vote_req(2, 3, t + 1 + k, cases[k].index, cases[k].log_term);
-    assert_int_equal(vote_answer(c, &v), cases[k].reject);
+    lkv_raft_msg_t v = rt_vote_req(2, 3, t + 1 + k, cases[k].index, cases[k].log_term);
+    assert_int_equal(rt_vote_answer(c, &v), cases[k].reject);
   }
   rt_free(c);
 }
@@ -349,122 +323,6 @@ static void test_leader_appends_empty_entry_on_election(void **state) {
   rt_free(c);
 }
 
-/* §9.6: pre-votes do not raise terms; a member partitioned away for long rejoins without deposing the
- * leader (its term never grew). */
-static void test_pre_vote_partitioned_member_does_not_disrupt(void **state) {
-  (void)state;
-  rt_cluster_t *c = rt_new(3, NULL, NULL);
-  rt_elect(c, 1);
-  uint64_t t = rt_term(c, 1);
-  rt_isolate(c, 3);
-  unsigned et = rt_node(c, 3)->cfg.election_tick;
-  for (unsigned i = 0; i < 5 * et; i++) {
-    rt_tick_all(c, 1);
-  }
-  assert_int_equal(rt_term(c, 3), t);
-  assert_true(rt_role(c, 3) != LKV_RAFT_CANDIDATE && rt_role(c, 3) != LKV_RAFT_LEADER);
-  rt_heal(c);
-  rt_tick_all(c, 3 * et);
-  assert_int_equal(rt_role(c, 1), LKV_RAFT_LEADER);
-  assert_int_equal(rt_term(c, 1), t);
-  assert_int_equal(rt_term(c, 3), t);
-  assert_int_equal(rt_leader(c, 3), 1);
-  assert_int_equal(c->violations, 0);
-  rt_free(c);
-}
-
-/* Without pre-vote the same partition raises the member's term and deposes the leader on return: the
- * behaviour pre-vote exists to prevent (so the test above can fail). */
-static void cfg_cq_only(lkv_raft_config_t *cfg, void *arg) {
-  (void)arg;
-  cfg->pre_vote = 0;
-}
-
-static void test_without_pre_vote_partitioned_member_raises_term(void **state) {
-  (void)state;
-  rt_cluster_t *c = rt_new(3, cfg_cq_only, NULL);
-  rt_elect(c, 1);
-  uint64_t t = rt_term(c, 1);
-  rt_isolate(c, 3);
-  rt_tick_all(c, 5 * rt_node(c, 3)->cfg.election_tick);
-  assert_true(rt_term(c, 3) > t);
-  rt_free(c);
-}
-
-/* CheckQuorum: a leader that has not heard from a quorum for an election timeout steps down. */
-static void test_check_quorum_leader_steps_down(void **state) {
-  (void)state;
-  rt_cluster_t *c = rt_new(3, NULL, NULL);
-  rt_elect(c, 1);
-  rt_tick_all(c, 3 * rt_node(c, 1)->cfg.election_tick); /* healthy: stays */
-  assert_int_equal(rt_role(c, 1), LKV_RAFT_LEADER);
-  rt_isolate(c, 1);
-  unsigned et = rt_node(c, 1)->cfg.election_tick;
-  for (unsigned i = 0; i < 2 * et; i++) {
-    rt_tick(c, 1, 1);
-    rt_process(c, 1);
-  }
-  assert_int_equal(rt_role(c, 1) == LKV_RAFT_LEADER, 0);
-  rt_free(c);
-}
-
-/* CheckQuorum lease: a member that heard from a live leader within the election timeout ignores a
- * higher-term vote (no term change, no answer). */
-static void test_lease_ignores_higher_term_votes(void **state) {
-  (void)state;
-  rt_cluster_t *c = rt_new(3, cfg_cq_only, NULL);
-  rt_elect(c, 1);
-  uint64_t t = rt_term(c, 3), idx, lt;
-  last_of(c, 3, &idx, &lt);
-  lkv_raft_msg_t v = vote_req(2, 3, t + 1, idx, lt);
-  assert_int_equal(vote_answer(c, &v), -1);
-  assert_int_equal(rt_term(c, 3), t);
-  assert_int_equal(rt_leader(c, 3), 1);
-  /* once the lease ran out (no leader heard for an election timeout) the vote is granted */
-  rt_isolate(c, 1);
-  rt_tick(c, 3, rt_node(c, 3)->cfg.election_tick);
-  rt_process(c, 3);
-  rt_drop_matching(c, 0, 0, 0);
-  t = rt_term(c, 3);
-  last_of(c, 3, &idx, &lt);
-  v = vote_req(2, 3, t + 1, idx, lt);
-  assert_int_equal(vote_answer(c, &v), 0);
-  rt_free(c);
-}
-
-/* Learners never campaign (neither on timeout nor on request) and are not counted in a quorum. */
-static void test_learner_does_not_vote_or_count(void **state) {
-  (void)state;
-  rt_cluster_t *c = rt_new_members(4, 3, NULL, NULL, 1);
-  rt_elect(c, 1);
-  rt_add_learner(c, 1, 4);
-  lkv_raft_status_t st;
-  rt_status(c, 4, &st);
-  assert_int_equal(st.conf.n_learners, 1);
-  assert_int_equal(st.conf.learners[0], 4);
-  assert_int_equal(st.leader, 1);
-  assert_int_equal(lkv_raft_campaign(rt_raft(c, 4)), LKV_EPERM);
-  rt_isolate(c, 1);
-  rt_tick(c, 4, 3 * rt_node(c, 4)->cfg.election_tick);
-  assert_int_equal(rt_role(c, 4), LKV_RAFT_FOLLOWER);
-  rt_heal(c);
-
-  /* 1 and learner 4 hold the entry, voters 2 and 3 do not: not committed */
-  rt_tick_all(c, 1);
-  rt_isolate(c, 2);
-  rt_isolate(c, 3);
-  assert_int_equal(rt_propose(c, 1, "x"), 0);
-  rt_stabilize(c);
-  uint64_t x = rt_log_find(c, 4, "x");
-  assert_true(x > 0);
-  assert_true(rt_commit(c, 1) < x);
-  rt_heal(c);
-  rt_tick_all(c, rt_node(c, 1)->cfg.election_tick);
-  assert_true(rt_commit(c, 1) >= x);
-  assert_true(rt_applied_data(c, 4, "x"));
-  rt_free(c);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_follower_updates_term_from_higher_term_message),
@@ -480,11 +338,6 @@ int main(void) {
       cmocka_unit_test(test_one_vote_per_term_and_reset_on_new_term),
       cmocka_unit_test(test_vote_requires_up_to_date_log),
       cmocka_unit_test(test_leader_appends_empty_entry_on_election),
-      cmocka_unit_test(test_pre_vote_partitioned_member_does_not_disrupt),
-      cmocka_unit_test(test_without_pre_vote_partitioned_member_raises_term),
-      cmocka_unit_test(test_check_quorum_leader_steps_down),
-      cmocka_unit_test(test_lease_ignores_higher_term_votes),
-      cmocka_unit_test(test_learner_does_not_vote_or_count),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }
