@@ -15,6 +15,19 @@ static const char *stored(rt_cluster_t *c, lkv_raft_id_t id, uint64_t index, uin
   return buf;
 }
 
+/* A leader of term `term` (member from) tells member id to put data at index i (after its entry i-1). */
+static void step_replacing_append(rt_cluster_t *c, lkv_raft_id_t from, lkv_raft_id_t id, uint64_t term,
+                                  uint64_t i, const char *data) {
+  lkv_raft_entry_t e = {.term = term, .index = i, .data = (const uint8_t *)data, .len = strlen(data)};
+  lkv_raft_msg_t m = rt_msg(LKV_RAFT_MSG_APP, from, id, term);
+  m.index = i - 1;
+  m.log_term = rt_entry_term(c, id, i - 1);
+  m.entries = &e;
+  m.n_entries = 1;
+  m.commit = i - 1 < rt_commit(c, id) ? i - 1 : rt_commit(c, id);
+  assert_int_equal(lkv_raft_step(rt_raft(c, id), &m), 0);
+}
+
 /* 2 takes a batch holding x at index i; before it is written, a new leader's append replaces x by y at i.
  * After the batch is written and advanced, the next batch must write y over x (else the durable log keeps
  * x while the member acknowledged y: lost on restart). */
@@ -32,14 +45,7 @@ static void test_conflicting_append_while_batch_outstanding(void **state) {
   assert_int_equal(lkv_raft_ready(rt_raft(c, 2), &rd), 1);
   assert_true(rd.n_entries == 1 && rd.entries[0].index == i);
 
-  lkv_raft_entry_t y = {.term = t + 1, .index = i, .data = (const uint8_t *)"y", .len = 1};
-  lkv_raft_msg_t m = rt_msg(LKV_RAFT_MSG_APP, 3, 2, t + 1);
-  m.index = i - 1;
-  m.log_term = rt_entry_term(c, 2, i - 1);
-  m.entries = &y;
-  m.n_entries = 1;
-  m.commit = i - 1;
-  assert_int_equal(lkv_raft_step(rt_raft(c, 2), &m), 0);
+  step_replacing_append(c, 3, 2, t + 1, i, "y");
   assert_int_equal(rt_entry_term(c, 2, i), t + 1);
 
   rt_handle(c, 2, &rd, RT_UPTO_ALL); /* x is written now */
@@ -68,13 +74,7 @@ static void test_leader_deposed_while_batch_outstanding(void **state) {
   lkv_raft_ready_t rd;
   assert_int_equal(lkv_raft_ready(rt_raft(c, 1), &rd), 1);
   assert_int_equal(rd.n_entries, 2);
-  lkv_raft_entry_t z = {.term = t + 1, .index = i, .data = (const uint8_t *)"z", .len = 1};
-  lkv_raft_msg_t m = rt_msg(LKV_RAFT_MSG_APP, 2, 1, t + 1);
-  m.index = i - 1;
-  m.log_term = rt_entry_term(c, 1, i - 1);
-  m.entries = &z;
-  m.n_entries = 1;
-  assert_int_equal(lkv_raft_step(rt_raft(c, 1), &m), 0);
+  step_replacing_append(c, 2, 1, t + 1, i, "z");
   assert_int_equal(rt_role(c, 1), LKV_RAFT_FOLLOWER);
   rt_handle(c, 1, &rd, RT_UPTO_ALL);
   rt_process(c, 1);
