@@ -196,6 +196,48 @@ static void test_change_forwarded_by_follower(void **state) {
   rt_free(c);
 }
 
+/* A leader demoted to learner steps down like a removed one, and may no longer campaign. */
+static void test_demoted_leader_steps_down(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(3, NULL, NULL);
+  rt_elect(c, 1);
+  assert_int_equal(rt_propose_cc(c, 1, LKV_RAFT_CC_ADD_LEARNER, 1), 0);
+  rt_stabilize(c);
+  lkv_raft_conf_state_t cs;
+  conf_of(c, 1, &cs);
+  assert_int_equal(cs.n_voters, 2);
+  assert_int_equal(cs.n_learners, 1);
+  assert_true(rt_role(c, 1) != LKV_RAFT_LEADER);
+  assert_int_equal(lkv_raft_campaign(rt_raft(c, 1)), LKV_EPERM);
+  rt_tick_all(c, 3 * rt_node(c, 2)->cfg.election_tick);
+  lkv_raft_id_t l = rt_role(c, 2) == LKV_RAFT_LEADER ? 2 : 3;
+  assert_int_equal(rt_role(c, l), LKV_RAFT_LEADER);
+  assert_int_equal(rt_propose(c, l, "after"), 0);
+  rt_stabilize(c);
+  assert_true(rt_applied_data(c, 1, "after")); /* it still learns as a learner */
+  assert_int_equal(c->violations, 0);
+  rt_free(c);
+}
+
+/* Removing the transferee of a transfer in progress abandons the transfer. */
+static void test_removing_transferee_abandons_transfer(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(4, NULL, NULL);
+  rt_elect(c, 1);
+  assert_int_equal(rt_propose_cc(c, 1, LKV_RAFT_CC_REMOVE_NODE, 4), 0);
+  rt_process(c, 1);
+  rt_isolate(c, 4); /* 4 cannot catch up, so the transfer waits */
+  assert_int_equal(rt_propose(c, 1, "x"), 0);
+  assert_int_equal(lkv_raft_transfer_leader(rt_raft(c, 1), 4), 0);
+  assert_int_equal(rt_st(c, 1).transferee, 4);
+  rt_stabilize(c); /* the removal commits (1, 2, 3) and is applied */
+  assert_int_equal(rt_st(c, 1).conf.n_voters, 3);
+  assert_int_equal(rt_st(c, 1).transferee, LKV_RAFT_NONE);
+  assert_int_equal(rt_role(c, 1), LKV_RAFT_LEADER);
+  assert_int_equal(rt_propose(c, 1, "y"), 0);
+  rt_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_change_pending_at_a_time),
@@ -206,6 +248,8 @@ int main(void) {
       cmocka_unit_test(test_promote_learner),
       cmocka_unit_test(test_rejected_change_is_cancelled),
       cmocka_unit_test(test_change_forwarded_by_follower),
+      cmocka_unit_test(test_demoted_leader_steps_down),
+      cmocka_unit_test(test_removing_transferee_abandons_transfer),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }
