@@ -323,6 +323,23 @@ static void test_leader_appends_empty_entry_on_election(void **state) {
   rt_free(c);
 }
 
+/* Figure 2 (persistent state): a vote made durable survives a restart, so the member cannot vote for
+ * another candidate in the same term afterwards. */
+static void test_vote_survives_restart(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(3, rt_cfg_plain, NULL);
+  uint64_t t = rt_term(c, 3), idx, lt;
+  rt_last_of(c, 3, &idx, &lt);
+  lkv_raft_msg_t v1 = rt_vote_req(1, 3, t + 1, idx, lt), v2 = rt_vote_req(2, 3, t + 1, idx, lt);
+  assert_int_equal(rt_vote_answer(c, &v1), 0);
+  rt_restart(c, 3);
+  assert_int_equal(rt_term(c, 3), t + 1);
+  assert_int_equal(rt_vote_answer(c, &v2), 1);
+  assert_int_equal(rt_vote_answer(c, &v1), 0);
+  assert_int_equal(c->violations, 0);
+  rt_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_follower_updates_term_from_higher_term_message),
@@ -336,6 +353,7 @@ int main(void) {
       cmocka_unit_test(test_candidate_wins_with_majority),
       cmocka_unit_test(test_split_vote_retries_in_next_term),
       cmocka_unit_test(test_one_vote_per_term_and_reset_on_new_term),
+      cmocka_unit_test(test_vote_survives_restart),
       cmocka_unit_test(test_vote_requires_up_to_date_log),
       cmocka_unit_test(test_leader_appends_empty_entry_on_election),
   };
