@@ -191,7 +191,9 @@ static void run_seed(uint64_t seed) {
   rt_cluster_t *c = rt_new_members(n, voters, cfg_random, &k, seed);
   c->refuse_some_cc = pick(&p, 2);
   unsigned props = 0, reads = 0;
-  for (int step = 0; step < STEPS; step++) {
+  const char *steps_env = getenv("RT_STEPS"); /* longer scripts for hunts */
+  int steps = steps_env ? atoi(steps_env) : STEPS;
+  for (int step = 0; step < steps; step++) {
     one_step(c, &p, &props, &reads, seed);
     if (c->violations) fail_msg("seed %llu step %d: %s", (unsigned long long)seed, step, c->last_violation);
   }
@@ -206,7 +208,7 @@ static void run_seed(uint64_t seed) {
 
 static void test_random_scripts_keep_every_invariant(void **state) {
   (void)state;
-  /* RT_SEED=s replays seed s; RT_SEEDS=n runs n seeds from RT_SEED (or 1) for longer hunts */
+  /* RT_SEED=s replays seed s; RT_SEEDS=n runs n seeds from RT_SEED (or 1); RT_STEPS=k steps each */
   const char *one = getenv("RT_SEED"), *many = getenv("RT_SEEDS");
   uint64_t first = one ? strtoull(one, NULL, 10) : 1;
   uint64_t count = many ? strtoull(many, NULL, 10) : one ? 1 : SEEDS;
