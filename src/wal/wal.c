@@ -21,6 +21,18 @@ static int check_options(const lkv_wal_options_t *opt) {
   return 0;
 }
 
+/* Syncs the directory holding dir, so that a log directory just created is not lost with the machine
+ * (its segments' names are synced in it, but its own name lives in the parent). */
+static int sync_parent(lkv_wal_t *w) {
+  char parent[sizeof(w->dir) + 4];
+  snprintf(parent, sizeof(parent), "%s/..", w->dir);
+  int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int rc = w->ops->fsync(w->ops_arg, fd);
+  close(fd);
+  return rc;
+}
+
 /* Takes the directory's lock file: two writers on one log would interleave saves. */
 static int lock_dir(lkv_wal_t *w) {
   w->lockfd = openat(w->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -72,7 +84,7 @@ int lkv_wal_open(const char *dir, const lkv_wal_options_t *opt, lkv_wal_t **out,
     rc = -errno;
     goto err;
   }
-  if ((rc = lock_dir(w)) || (rc = lkv__wal_recover(w, restore, rep))) goto err;
+  if ((rc = sync_parent(w)) || (rc = lock_dir(w)) || (rc = lkv__wal_recover(w, restore, rep))) goto err;
   if (w->halted) {
     rc = LKV_EHALTED;
     goto err;

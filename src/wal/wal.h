@@ -137,7 +137,8 @@ typedef struct {
   lkv_wal_recovery_t *recovery; /* optional, filled by lkv_wal_open (also when it fails) */
 } lkv_wal_options_t;
 
-/* Opens the log in dir (created with its parents, mode 0700, when missing; a new log is empty), recovering
+/* Opens the log in dir (created with its parents, mode 0700, when missing, and its parent directory
+ * synced; a new log is empty), recovering
  * as the contract above says. opt may be NULL (defaults). On success *out is the log and *restore what
  * lkv_raft_new needs: hard state, latest snapshot metadata (index 0: none), the entries after it
  * (contiguous from snapshot.index + 1), applied = 0. restore's pointers are owned by the log and stay
