@@ -23,6 +23,7 @@ static int up(rt_cluster_t *c, lkv_raft_id_t id) {
  * livelock each other, in etcd too: a lease holder ignores the votes of a member that ignores it). */
 typedef struct {
   int pre_vote, check_quorum;
+  unsigned election_tick, heartbeat_tick;
   size_t max_size_per_msg, max_inflight_msgs;
 } cluster_cfg_t;
 
@@ -30,6 +31,8 @@ static void cfg_random(lkv_raft_config_t *cfg, void *arg) {
   const cluster_cfg_t *k = arg;
   cfg->pre_vote = k->pre_vote;
   cfg->check_quorum = k->check_quorum;
+  cfg->election_tick = k->election_tick;
+  cfg->heartbeat_tick = k->heartbeat_tick;
   cfg->max_size_per_msg = k->max_size_per_msg;
   cfg->max_inflight_msgs = k->max_inflight_msgs;
   const char *bugs = getenv("RT_BUGS"); /* a bug switch to see whether random scripts find it */
@@ -186,6 +189,8 @@ static void run_seed(uint64_t seed) {
   size_t n = pick(&p, 2) ? 3 : 5, voters = n == 5 && pick(&p, 2) ? 3 : n; /* 4 and 5 may join later */
   cluster_cfg_t k = {.pre_vote = pick(&p, 4) != 0};
   k.check_quorum = pick(&p, 4) != 0;
+  k.heartbeat_tick = 1 + (unsigned)pick(&p, 2);
+  k.election_tick = k.heartbeat_tick + 2 + (unsigned)pick(&p, 12);
   k.max_size_per_msg = pick(&p, 2) ? 16 : 1024;
   k.max_inflight_msgs = 1 + pick(&p, 4);
   rt_cluster_t *c = rt_new_members(n, voters, cfg_random, &k, seed);
