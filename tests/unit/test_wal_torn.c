@@ -108,6 +108,17 @@ static void expect_save_a(const fixture_t *f, int go_on) {
   lkv_wal_close(w);
 }
 
+/* Opens the log and expects both saves, whole. */
+static void expect_both_saves(const fixture_t *f) {
+  lkv_wal_t *w;
+  lkv_raft_restore_t r;
+  lkv_wal_options_t opt = {.segment_size = SEG};
+  assert_int_equal(lkv_wal_open(f->dir, &opt, &w, &r), 0);
+  wt_expect(&r, 1, 23, 1, NULL);
+  assert_int_equal(r.hard_state.term, 2);
+  lkv_wal_close(w);
+}
+
 static void test_last_save_cut_at_every_byte(void **state) {
   (void)state;
   fixture_t f;
@@ -126,12 +137,7 @@ static void test_last_save_cut_at_every_byte(void **state) {
     if (changed) {
       expect_save_a(&f, x % 67 == 0);
     } else {
-      lkv_wal_t *w;
-      lkv_raft_restore_t r;
-      lkv_wal_options_t opt = {.segment_size = SEG};
-      assert_int_equal(lkv_wal_open(f.dir, &opt, &w, &r), 0);
-      wt_expect(&r, 1, 23, 1, NULL);
-      lkv_wal_close(w);
+      expect_both_saves(&f);
     }
   }
   free_fixture(&f);
@@ -210,64 +216,54 @@ static void test_damage_before_a_flushed_save_is_refused(void **state) {
   expect_save_a(&f, 0);
   /* The log is left untouched by a refused open: repairing the byte makes it whole again. */
   restore_fixture(&f);
-  assert_int_equal(lkv_wal_open(f.dir, &opt, &w, &r), 0);
-  wt_expect(&r, 1, 23, 1, NULL);
-  lkv_wal_close(w);
+  expect_both_saves(&f);
   free_fixture(&f);
 }
 
 static void test_damage_in_older_segment_refused(void **state) {
   (void)state;
-  char dir[64], path[128];
-  lkv_wal_t *w;
-  lkv_raft_restore_t r;
-  lkv_wal_recovery_t rep;
-  lkv_wal_options_t opt = {.segment_size = 4096, .recovery = &rep};
-  wt_open_new(dir, &opt, &w, &r);
-  for (uint64_t i = 1; i <= 200; i += 5) assert_int_equal(wt_save_range(w, i, i + 4, 1, NULL), 0);
-  lkv_wal_close(w);
-  wt_seg_path(path, sizeof(path), dir, 2);
+  char path[128];
+  wt_log_t L;
+  wt_start(&L, (lkv_wal_options_t){.segment_size = 4096});
+  for (uint64_t i = 1; i <= 200; i += 5) assert_int_equal(wt_save_range(L.w, i, i + 4, 1, NULL), 0);
+  lkv_wal_close(L.w);
+  wt_seg_path(path, sizeof(path), L.dir, 2);
   uint8_t b = 0xff;
   pwrite_at(path, &b, 1, LKV__WAL_SEG_HDR + 100);
-  assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), LKV_ECORRUPT);
-  assert_int_equal(rep.corrupt_segment, 2);
+  assert_int_equal(lkv_wal_open(L.dir, &L.opt, &L.w, &L.r), LKV_ECORRUPT);
+  assert_int_equal(L.rep.corrupt_segment, 2);
   /* A damaged segment header is refused as well. */
   pwrite_at(path, &b, 1, 20);
-  assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), LKV_ECORRUPT);
-  assert_non_null(strstr(rep.message, "header"));
-  wt_rmrf(dir);
+  assert_int_equal(lkv_wal_open(L.dir, &L.opt, &L.w, &L.r), LKV_ECORRUPT);
+  assert_non_null(strstr(L.rep.message, "header"));
+  wt_rmrf(L.dir);
 }
 
 static void test_torn_save_across_segments(void **state) {
   (void)state;
-  char dir[64], seg2[128];
-  lkv_wal_t *w;
-  lkv_raft_restore_t r;
-  lkv_wal_recovery_t rep;
-  lkv_wal_options_t opt = {.segment_size = 4096, .recovery = &rep};
+  char seg1[128], seg2[128];
   for (int variant = 0; variant < 3; variant++) {
-    wt_tmpdir(dir);
-    wt_seg_path(seg2, sizeof(seg2), dir, 2);
-    assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), 0);
-    assert_int_equal(wt_save_range(w, 1, 10, 1, NULL), 0);
-    uint64_t a_end = w->off;
-    assert_int_equal(wt_save_range(w, 11, 30, 1, NULL), 0); /* spans into segment 2 */
-    assert_int_equal(w->seq, 2);
-    lkv_wal_close(w);
-    char seg1[128];
-    wt_seg_path(seg1, sizeof(seg1), dir, 1);
+    wt_log_t L;
+    wt_start(&L, (lkv_wal_options_t){.segment_size = 4096});
+    wt_seg_path(seg1, sizeof(seg1), L.dir, 1);
+    wt_seg_path(seg2, sizeof(seg2), L.dir, 2);
+    assert_int_equal(wt_save_range(L.w, 1, 10, 1, NULL), 0);
+    uint64_t a_end = L.w->off;
+    assert_int_equal(wt_save_range(L.w, 11, 30, 1, NULL), 0); /* spans into segment 2 */
+    assert_int_equal(L.w->seq, 2);
+    lkv_wal_close(L.w);
     if (variant == 0) zero_range(seg1, a_end, a_end + 200);     /* its start in segment 1 lost */
     if (variant == 1) zero_range(seg2, LKV__WAL_SEG_HDR, 4096); /* its part in segment 2 lost */
     if (variant == 2) assert_int_equal(truncate(seg2, LKV__WAL_SEG_HDR + 100), 0); /* cut short */
-    assert_int_equal(lkv_wal_open(dir, &opt, &w, &r), 0);
-    wt_expect(&r, 1, 10, 1, NULL);
-    assert_int_equal(rep.removed_segments, 1);
+    assert_int_equal(lkv_wal_open(L.dir, &L.opt, &L.w, &L.r), 0);
+    wt_expect(&L.r, 1, 10, 1, NULL);
+    assert_int_equal(L.rep.removed_segments, 1);
     assert_false(wt_exists(seg2));
-    assert_int_equal(wt_save_range(w, 11, 50, 2, NULL), 0);
-    wt_reopen(dir, &opt, &w, &r);
-    assert_int_equal(r.n_entries, 50);
-    assert_int_equal(r.entries[49].term, 2);
-    wt_done(dir, w);
+    assert_int_equal(wt_save_range(L.w, 11, 50, 2, NULL), 0);
+    wt_log_reopen(&L);
+    assert_int_equal(L.r.n_entries, 50);
+    assert_int_equal(L.r.entries[49].term, 2);
+    wt_finish(&L);
   }
 }
 
