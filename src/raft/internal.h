@@ -23,6 +23,13 @@
  * - Term rules run first in lkv_raft_step (election.c: lkv__step_term), then the role's handler.
  * - The leader's own progress (in the tracker like every member) has match = stable: it counts its own copy
  *   only when the caller says the entries are durable.
+ * - rd.committed may include entries of the same batch's rd.entries: the caller makes them durable (step b)
+ *   before it applies (step d), as etcd's RawNode does; nothing beyond the batch's last entry is handed out.
+ * - A leader sends new entries and commit advances once per ready (bcast_pending), not once per proposal
+ *   or ack: a burst of proposals leaves as one APP per follower, bounded by max_size_per_msg.
+ * - Restore: CONF_CHANGE entries in (snapshot.index, applied] are put in force as accepted (the durable
+ *   state does not say which ones the caller cancelled; a caller that cancels changes should restart
+ *   from a snapshot at its applied index, or with applied = 0 and re-apply).
  * - Bug switches: LKV__BUG(r, NAME) is the test-build switch of raft.h's lkv_raft_bug_t; it is the
  *   constant 0 in release builds, so the deviations compile away.
  */
