@@ -186,7 +186,8 @@ static void recover(rt_cluster_t *c, uint64_t seed) {
 
 static void run_seed(uint64_t seed) {
   prng_t p = {seed * 0x9e3779b97f4a7c15ull + 7};
-  size_t n = pick(&p, 2) ? 3 : 5, voters = n == 5 && pick(&p, 2) ? 3 : n; /* 4 and 5 may join later */
+  static const size_t sizes[] = {3, 3, 5, 5, 7};
+  size_t n = sizes[pick(&p, 5)], voters = n > 3 && pick(&p, 2) ? 3 : n; /* the others may join later */
   cluster_cfg_t k = {.pre_vote = pick(&p, 4) != 0};
   k.check_quorum = pick(&p, 4) != 0;
   k.heartbeat_tick = 1 + (unsigned)pick(&p, 2);
