@@ -287,6 +287,67 @@ static void test_truncation_while_batch_outstanding(void **state) {
   lkv_raft_free(r);
 }
 
+/* A restart with a durable state machine: changes up to applied are in force at once, later ones are handed
+ * out to apply; inconsistent durable state is refused. */
+static void test_restore_membership_up_to_applied(void **state) {
+  (void)state;
+  uint8_t buf[4][32];
+  lkv_raft_entry_t ents[4];
+  for (int i = 0; i < 4; i++) {
+    lkv_raft_conf_change_t cc = {.type = i < 3 ? LKV_RAFT_CC_ADD_NODE : LKV_RAFT_CC_ADD_LEARNER,
+                                 .node = (lkv_raft_id_t)(i + 1)};
+    size_t n = lkv_raft_conf_change_encode(&cc, buf[i], sizeof(buf[i]));
+    assert_true(n > 0);
+    ents[i] = (lkv_raft_entry_t){
+        .term = 1, .index = (uint64_t)i + 1, .type = LKV_RAFT_ENTRY_CONF_CHANGE, .data = buf[i], .len = n};
+  }
+  lkv_raft_config_t c = config(1);
+  lkv_raft_restore_t rs = {
+      .hard_state = {.term = 2, .vote = 1, .commit = 4}, .entries = ents, .n_entries = 4};
+  lkv_raft_t *r;
+  lkv_raft_status_t s;
+
+  rs.applied = 4;
+  assert_int_equal(lkv_raft_new(&c, &rs, &r), 0);
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.conf.n_voters, 3);
+  assert_int_equal(s.conf.n_learners, 1);
+  assert_int_equal(s.applied, 4);
+  assert_int_equal(s.hard_state.vote, 1);
+  lkv_raft_ready_t rd;
+  assert_int_equal(lkv_raft_ready(r, &rd), 0); /* nothing new: all durable, all applied */
+  lkv_raft_free(r);
+
+  rs.applied = 2;
+  assert_int_equal(lkv_raft_new(&c, &rs, &r), 0);
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.conf.n_voters, 2);
+  assert_int_equal(lkv_raft_campaign(r), LKV_EPERM); /* committed changes wait to be applied */
+  assert_int_equal(lkv_raft_ready(r, &rd), 1);
+  assert_int_equal(rd.n_entries, 0);
+  assert_int_equal(rd.n_committed, 2);
+  assert_int_equal(rd.committed[0].index, 3);
+  assert_int_equal(lkv_raft_advance(r, &rd), LKV_EINVAL); /* the changes were not applied */
+  lkv_raft_conf_state_t conf;
+  assert_int_equal(lkv_raft_apply_conf_change(r, &rd.committed[1], 1, &conf), LKV_EINVAL); /* out of order */
+  assert_int_equal(lkv_raft_apply_conf_change(r, &rd.committed[0], 1, &conf), 0);
+  assert_int_equal(conf.n_voters, 3);
+  assert_int_equal(lkv_raft_apply_conf_change(r, &rd.committed[1], 0, &conf), 0); /* cancelled */
+  assert_int_equal(conf.n_learners, 0);
+  assert_int_equal(lkv_raft_advance(r, &rd), 0);
+  assert_int_equal(lkv_raft_campaign(r), 0);
+  lkv_raft_free(r);
+
+  rs.applied = 5; /* beyond commit */
+  assert_int_equal(lkv_raft_new(&c, &rs, &r), LKV_EINVAL);
+  rs.applied = 0;
+  rs.hard_state.commit = 5; /* beyond the last entry */
+  assert_int_equal(lkv_raft_new(&c, &rs, &r), LKV_EINVAL);
+  rs.hard_state.commit = 4;
+  ents[2].index = 7; /* not contiguous */
+  assert_int_equal(lkv_raft_new(&c, &rs, &r), LKV_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bootstrap_applies_membership, setup, teardown),
@@ -299,6 +360,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_add_learner_and_promote, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_catch_up, setup, teardown),
       cmocka_unit_test(test_truncation_while_batch_outstanding),
+      cmocka_unit_test(test_restore_membership_up_to_applied),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
