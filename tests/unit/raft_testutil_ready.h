@@ -152,6 +152,29 @@ static inline void rt_check_all(rt_cluster_t *c) {
   for (lkv_raft_id_t id = 1; id <= c->n; id++) rt_check_node(c, id);
 }
 
+/* Log Matching (Figure 3): an entry with the same index and term holds the same data on every member
+ * (checked on demand: it compares whole logs). */
+static inline void rt_check_log_matching(rt_cluster_t *c) {
+  for (lkv_raft_id_t a = 1; a <= c->n; a++)
+    for (lkv_raft_id_t b = a + 1; b <= c->n; b++) {
+      if (!c->nodes[a].r || !c->nodes[b].r) continue;
+      lkv_raft_status_t sa, sb;
+      lkv_raft_status(c->nodes[a].r, &sa);
+      lkv_raft_status(c->nodes[b].r, &sb);
+      uint64_t lo = sa.first_index > sb.first_index ? sa.first_index : sb.first_index;
+      uint64_t hi = sa.last_index < sb.last_index ? sa.last_index : sb.last_index;
+      for (uint64_t i = lo; i <= hi; i++) {
+        lkv_raft_entry_t ea, eb;
+        if (lkv_raft_entry(c->nodes[a].r, i, &ea) || lkv_raft_entry(c->nodes[b].r, i, &eb)) continue;
+        if (ea.term == eb.term && rt_hash_entry(&ea) != rt_hash_entry(&eb))
+          rt_violation(c, &c->v_log_matching,
+                       "members %llu and %llu hold different entries at %llu (term %llu)",
+                       (unsigned long long)a, (unsigned long long)b, (unsigned long long)i,
+                       (unsigned long long)ea.term);
+      }
+    }
+}
+
 static inline void rt_check_sent(rt_cluster_t *c, const lkv_raft_msg_t *m) {
   if (m->type == LKV_RAFT_MSG_VOTE_RESP && !m->reject && m->term < RT_MAX_TERM && m->from < RT_MAX_NODES) {
     lkv_raft_id_t *v = &c->voted[m->from][m->term];

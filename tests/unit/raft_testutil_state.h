@@ -99,6 +99,7 @@ typedef struct {
   int v_conf_early;     /* a leader appended a membership change before committing an entry of its term */
   int v_removed_leader; /* a leader that is not a voter of the membership in force */
   int v_stale_snapshot; /* a snapshot at or below the durable commit index was installed */
+  int v_log_matching;   /* two members hold different entries under the same index and term */
   char last_violation[256];
 } rt_cluster_t;
 

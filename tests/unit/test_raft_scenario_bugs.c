@@ -10,13 +10,14 @@ typedef struct {
 
 /* Summarizes the harness's counters (which kinds of violation it saw, and the last one). */
 static outcome_t finish(rt_cluster_t *c, int caught) {
+  rt_check_log_matching(c);
   outcome_t o = {.total = c->violations, .caught = caught};
   snprintf(o.what, sizeof(o.what),
            "two leaders %d, double votes %d, diverged %d, stale reads %d, commit back %d, contract %d, "
-           "two pending %d, early change %d, removed leader %d, stale snapshot %d; last: %s",
+           "two pending %d, early change %d, removed leader %d, stale snapshot %d, log matching %d; last: %s",
            c->v_two_leaders, c->v_double_vote, c->v_applied_diverged, c->v_stale_read, c->v_commit_back,
            c->v_contract, c->v_two_pending, c->v_conf_early, c->v_removed_leader, c->v_stale_snapshot,
-           c->last_violation);
+           c->v_log_matching, c->last_violation);
   rt_free(c);
   return o;
 }

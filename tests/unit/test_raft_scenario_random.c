@@ -201,6 +201,7 @@ static void run_seed(uint64_t seed) {
   int steps = steps_env ? atoi(steps_env) : STEPS;
   for (int step = 0; step < steps; step++) {
     one_step(c, &p, &props, &reads, seed);
+    if (step % 64 == 0) rt_check_log_matching(c);
     if (c->violations) fail_msg("seed %llu step %d: %s", (unsigned long long)seed, step, c->last_violation);
   }
   if (getenv("RT_STATS"))
@@ -208,6 +209,7 @@ static void run_seed(uint64_t seed) {
             (unsigned long long)seed, n, props, reads, (unsigned long long)rt_node(c, 1)->sm_applied,
             c->reads_answered);
   recover(c, seed);
+  rt_check_log_matching(c);
   if (c->violations) fail_msg("seed %llu after recovery: %s", (unsigned long long)seed, c->last_violation);
   rt_free(c);
 }
