@@ -148,6 +148,13 @@ int lkv__step_term(lkv_raft_t *r, const lkv_raft_msg_t *m) {
     } else if (m->type == LKV_RAFT_MSG_APP || m->type == LKV_RAFT_MSG_HEARTBEAT ||
                m->type == LKV_RAFT_MSG_SNAP) {
       lkv__become_follower(r, m->term, m->from);
+    } else if (m->type == LKV_RAFT_MSG_VOTE) {
+      /* Raft's rule: only a leader's append or a granted vote restarts the election timer. A candidate
+       * whose log we refuse must not hold our own campaign back: with a faster clock it would win every
+       * race and keep the cluster leaderless (without pre-vote nothing else stops it). */
+      unsigned elapsed = r->election_elapsed;
+      lkv__become_follower(r, m->term, LKV_RAFT_NONE);
+      r->election_elapsed = elapsed;
     } else {
       lkv__become_follower(r, m->term, LKV_RAFT_NONE);
     }

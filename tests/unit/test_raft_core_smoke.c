@@ -348,6 +348,55 @@ static void test_restore_membership_up_to_applied(void **state) {
   assert_int_equal(lkv_raft_new(&c, &rs, &r), LKV_EINVAL);
 }
 
+static uint64_t rand_nine(void *arg) {
+  (void)arg;
+  return 9; /* every randomized election timeout is election_tick + 9 */
+}
+
+/* Without pre-vote, a candidate with a stale log keeps raising terms. Refusing its vote must not restart
+ * our election timer (Raft: only a leader's append or a granted vote does), or a candidate with a faster
+ * clock would keep the cluster leaderless forever. */
+static void test_refused_vote_keeps_election_timer(void **state) {
+  (void)state;
+  lkv_raft_config_t c;
+  lkv_raft_config_default(&c, 1, rand_nine, NULL);
+  c.pre_vote = 0;
+  lkv_raft_t *r;
+  assert_int_equal(lkv_raft_new(&c, NULL, &r), 0);
+  lkv_raft_id_t ids[] = {1, 2, 3};
+  assert_int_equal(lkv_raft_bootstrap(r, ids, 3), 0);
+  lkv_raft_ready_t rd;
+  assert_int_equal(lkv_raft_ready(r, &rd), 1);
+  for (size_t k = 0; k < rd.n_committed; k++)
+    assert_int_equal(lkv_raft_apply_conf_change(r, &rd.committed[k], 1, NULL), 0);
+  assert_int_equal(lkv_raft_advance(r, &rd), 0);
+  for (int t = 0; t < 9; t++) lkv_raft_tick(r);
+  lkv_raft_msg_t vote = {.type = LKV_RAFT_MSG_VOTE, .from = 3, .to = 1, .term = 5, .index = 0, .log_term = 0};
+  assert_int_equal(lkv_raft_step(r, &vote), 0);
+  lkv_raft_status_t s;
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.hard_state.term, 5);
+  assert_int_equal(s.hard_state.vote, LKV_RAFT_NONE); /* refused: our log is longer */
+  for (int t = 0; t < 10; t++) lkv_raft_tick(r);
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.role, LKV_RAFT_CANDIDATE); /* 19 ticks since the last append or granted vote */
+  assert_int_equal(s.hard_state.term, 6);
+  /* A granted vote does restart it. */
+  lkv_raft_msg_t vote2 = {
+      .type = LKV_RAFT_MSG_VOTE, .from = 2, .to = 1, .term = 7, .index = 3, .log_term = 1};
+  for (int t = 0; t < 5; t++) lkv_raft_tick(r);
+  assert_int_equal(lkv_raft_step(r, &vote2), 0);
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.hard_state.vote, 2);
+  for (int t = 0; t < 18; t++) lkv_raft_tick(r);
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.role, LKV_RAFT_FOLLOWER);
+  lkv_raft_tick(r);
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.role, LKV_RAFT_CANDIDATE);
+  lkv_raft_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bootstrap_applies_membership, setup, teardown),
@@ -361,6 +410,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshot_catch_up, setup, teardown),
       cmocka_unit_test(test_truncation_while_batch_outstanding),
       cmocka_unit_test(test_restore_membership_up_to_applied),
+      cmocka_unit_test(test_refused_vote_keeps_election_timer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
