@@ -50,8 +50,7 @@ int lkv_raft_config_validate(const lkv_raft_config_t *cfg) {
 static int restore(lkv_raft_t *r, const lkv_raft_restore_t *rs) {
   const lkv_raft_snapshot_meta_t *s = &rs->snapshot;
   if (lkv__conf_validate(&s->conf) != 0 || (s->index && !s->term)) return LKV_EINVAL;
-  if (!lkv__entries_follow(rs->entries, rs->n_entries, s->index, s->term, rs->hard_state.term))
-    return LKV_EINVAL;
+  if (!lkv__entries_follow(rs->entries, rs->n_entries, s->index, s->term, UINT64_MAX)) return LKV_EINVAL;
   uint64_t last = s->index + rs->n_entries;
   uint64_t commit = rs->hard_state.commit > s->index ? rs->hard_state.commit : s->index;
   uint64_t applied = rs->applied ? rs->applied : s->index;
@@ -78,7 +77,14 @@ static int restore(lkv_raft_t *r, const lkv_raft_restore_t *rs) {
   }
   r->term = rs->hard_state.term;
   r->vote = rs->hard_state.vote;
-  r->prev_hs = (lkv_raft_hard_state_t){r->term, r->vote, rs->hard_state.commit};
+  if (lkv__log_last_term(l) > r->term) {
+    /* Entries of a later term were written but the crash lost the hard state of their batch: nothing of
+     * that batch was acknowledged (acks wait for the flush), so no vote of that term left either. Take
+     * the term the log shows, with no vote, as if a message of that term had just arrived. */
+    r->term = lkv__log_last_term(l);
+    r->vote = LKV_RAFT_NONE;
+  }
+  r->prev_hs = rs->hard_state;
   return 0;
 }
 

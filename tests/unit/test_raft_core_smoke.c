@@ -346,6 +346,20 @@ static void test_restore_membership_up_to_applied(void **state) {
   rs.hard_state.commit = 4;
   ents[2].index = 7; /* not contiguous */
   assert_int_equal(lkv_raft_new(&c, &rs, &r), LKV_EINVAL);
+  ents[2].index = 3;
+
+  /* A crash kept the entries of a batch but not its hard state: the log shows a later term than the
+   * hard state. The member takes that term, with no vote (none of that batch's answers left). */
+  ents[3].term = 3;
+  assert_int_equal(lkv_raft_new(&c, &rs, &r), 0);
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.hard_state.term, 3);
+  assert_int_equal(s.hard_state.vote, LKV_RAFT_NONE);
+  assert_int_equal(lkv_raft_ready(r, &rd), 1);
+  assert_true(rd.has_hard_state);
+  assert_true(rd.must_sync);
+  assert_int_equal(rd.hard_state.term, 3);
+  lkv_raft_free(r);
 }
 
 static uint64_t rand_nine(void *arg) {
