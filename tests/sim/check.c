@@ -213,7 +213,7 @@ void lkv__sim_check_leader_append(lkv__sim_t *s, int slot, const lkv_raft_entry_
   lkv__sim_node_t *n = &s->nodes[slot];
   lkv_raft_status_t st;
   lkv_raft_status(n->raft, &st);
-  if (e->term != st.hard_state.term) return;
+  if (e->term != st.hard_state.term || !s->rules) return;
   uint64_t c = st.hard_state.commit;
   uint64_t cterm = c >= n->s_first && c - n->s_first < n->s_n ? n->s_term[c - n->s_first] : n->s_base_term;
   if (cterm != e->term) {

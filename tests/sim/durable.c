@@ -23,7 +23,7 @@ static int durable_holds_own(const lkv__sim_node_t *n, uint64_t i) {
 void lkv__sim_check_promise(lkv__sim_t *s, int slot, const lkv_raft_msg_t *m) {
   const lkv__sim_node_t *n = &s->nodes[slot];
   const lkv_raft_hard_state_t *hs = &n->disk.durable.hs;
-  if (m->reject) return;
+  if (m->reject || !s->rules) return;
   if (m->type == LKV_RAFT_MSG_VOTE_RESP && (hs->term != m->term || hs->vote != m->to))
     lkv__sim_fail(s, "promise-before-durable",
                   "n%d grants its term-%llu vote to n%llu while its disk holds term %llu vote %llu", slot + 1,
@@ -37,7 +37,7 @@ void lkv__sim_check_promise(lkv__sim_t *s, int slot, const lkv_raft_msg_t *m) {
 void lkv__sim_check_leader_commit(lkv__sim_t *s, int slot, uint64_t from, const lkv_raft_status_t *st) {
   const lkv__sim_node_t *n = &s->nodes[slot];
   uint64_t c = st->hard_state.commit, term = 0;
-  if (c <= from) return;
+  if (c <= from || !s->rules) return;
   if (c >= n->s_first && c - n->s_first < n->s_n) term = n->s_term[c - n->s_first];
   if (term != st->hard_state.term) {
     lkv__sim_fail(s, "commit-rule", "leader n%d of term %llu commits %llu..%llu by an entry of term %llu",

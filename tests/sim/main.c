@@ -60,7 +60,10 @@ static void replay_cmd(const char *argv0, const args_t *a, uint64_t seed, unsign
   if (a->o.nodes && n > 0 && (size_t)n < cap)
     n += snprintf(out + n, cap - (size_t)n, " --nodes %d", a->o.nodes);
   if (a->o.fault_ticks && n > 0 && (size_t)n < cap)
-    snprintf(out + n, cap - (size_t)n, " --steps %llu", (unsigned long long)a->o.fault_ticks);
+    n += snprintf(out + n, cap - (size_t)n, " --steps %llu", (unsigned long long)a->o.fault_ticks);
+  if (a->o.consequences_only && n > 0 && (size_t)n < cap)
+    n += snprintf(out + n, cap - (size_t)n, " --consequences-only");
+  if (a->o.torn_any && n > 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, " --torn-any");
 }
 
 static int run_one(const args_t *a, uint64_t seed, unsigned bugs, int trace, int digest, lkv__sim_t *s) {
@@ -214,12 +217,16 @@ static int matrix(const char *argv0, const args_t *a) {
 }
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: raft-sim --seeds N --start S [--nodes K] [--steps M] [--bugs NAME,...] [--determinism D]\n"
-          "       raft-sim --seed S [--trace] [--bugs NAME,...] [--nodes K] [--steps M]\n"
-          "       raft-sim --matrix [--start S] [--max-seeds N] [--out FILE] [--steps M]\n"
-          "  --steps M: ticks of the fault phase (default 300); bugs: COMMIT_OLD_TERM, VOTE_BEFORE_DURABLE, "
-          "...\n");
+  fprintf(
+      stderr,
+      "usage: raft-sim --seeds N --start S [--nodes K] [--steps M] [--bugs NAME,...] [--determinism D]\n"
+      "       raft-sim --seed S [--trace] [--bugs NAME,...] [--nodes K] [--steps M] [--consequences-only]\n"
+      "       raft-sim --matrix [--start S] [--max-seeds N] [--out FILE] [--steps M] [--consequences-only]\n"
+      "  --steps M: ticks of the fault phase (default: 150..600 from the seed)\n"
+      "  --consequences-only: check only for damage (not the durable-promise, commit and membership rules)\n"
+      "  --torn-any: a crash may keep any prefix of the unflushed save's records (default: not records of a\n"
+      "    newer term without the hard state after them, which lkv_raft_new refuses)\n"
+      "  bugs: COMMIT_OLD_TERM, VOTE_BEFORE_DURABLE, ... (raft.h lkv_raft_bug_t)\n");
 }
 
 int main(int argc, char **argv) {
@@ -236,6 +243,14 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(k, "--matrix")) {
       a.matrix = 1;
+      continue;
+    }
+    if (!strcmp(k, "--consequences-only")) {
+      a.o.consequences_only = 1;
+      continue;
+    }
+    if (!strcmp(k, "--torn-any")) {
+      a.o.torn_any = 1;
       continue;
     }
     if (!v) {

@@ -74,12 +74,18 @@ void lkv__sim_node_start(lkv__sim_t *s, int slot, int bootstrap) {
     }
   }
   rs.entries = ents;
+  uint64_t first_index = rs.n_entries ? ents[0].index : 0;
   int fresh = !rs.snapshot.index && !rs.n_entries && !rs.hard_state.term;
   int rc = lkv_raft_new(&n->cfg, fresh ? NULL : &rs, &n->raft);
   free(ents);
   if (rc) {
-    lkv__sim_fail(s, "restart", "n%llu: lkv_raft_new refused its durable state: %s",
-                  (unsigned long long)n->id, lkv_err_name(rc));
+    lkv__sim_fail(s, "restart",
+                  "n%llu: lkv_raft_new refused its durable state (term %llu vote %llu commit %llu, snapshot "
+                  "%llu/%llu, %zu entries after it from %llu): %s",
+                  (unsigned long long)n->id, (unsigned long long)rs.hard_state.term,
+                  (unsigned long long)rs.hard_state.vote, (unsigned long long)rs.hard_state.commit,
+                  (unsigned long long)rs.snapshot.index, (unsigned long long)rs.snapshot.term, rs.n_entries,
+                  (unsigned long long)first_index, lkv_err_name(rc));
     return;
   }
   n->up = 1;
@@ -116,8 +122,10 @@ void lkv__sim_node_crash(lkv__sim_t *s, int slot, const char *where) {
   int torn;
   size_t kept;
   int pending = n->disk.pending;
-  lkv__sim_disk_crash(&n->disk, &s->rng, &torn, &kept);
-  n->down_until = s->now + 1 + lkv__sim_rng_below(&s->rng, s->healed ? 1 : 30 * LKV_SIM_TICK);
+  lkv__sim_disk_crash(&n->disk, &s->rng, s->torn_any, &torn, &kept);
+  /* Half the crashes are a quick process restart (messages sent before it may still arrive after it). */
+  uint64_t down = s->healed || lkv__sim_rng_chance(&s->rng, 500) ? LKV_SIM_TICK / 2 : 30 * LKV_SIM_TICK;
+  n->down_until = s->now + 1 + lkv__sim_rng_below(&s->rng, down);
   s->n_crashes++;
   lkv__sim_trace(s, "crash n%llu %s: unflushed write %s", (unsigned long long)n->id, where,
                  !pending ? "none"

@@ -1,4 +1,5 @@
 /* One run: the configuration drawn from the seed, the event loop, the fault phase and the liveness phase. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,8 @@ static void setup(lkv__sim_t *s, const lkv__sim_opts_t *o) {
   s->bugs = o->bugs;
   s->trace = o->trace;
   s->digest_on = o->digest;
+  s->rules = !o->consequences_only;
+  s->torn_any = o->torn_any;
   lkv__sim_rng_seed(&s->rng, o->seed);
   lkv__sim_rng_t *g = &s->rng;
   s->n_founders = o->nodes ? o->nodes : 3 + (int)lkv__sim_rng_below(g, 5);
@@ -33,10 +36,10 @@ static void setup(lkv__sim_t *s, const lkv__sim_opts_t *o) {
   s->net.loss_pm = (unsigned)lkv__sim_rng_below(g, 50);
   s->net.dup_pm = (unsigned)lkv__sim_rng_below(g, 50);
   s->net.long_pm = (unsigned)lkv__sim_rng_below(g, 50);
-  s->fault_ticks = o->fault_ticks ? o->fault_ticks : 300;
+  s->fault_ticks = o->fault_ticks ? o->fault_ticks : 150 + lkv__sim_rng_below(g, 451);
   for (int i = 0; i < s->n_slots; i++) {
     lkv__sim_rng_seed(&s->nodes[i].core_rng, lkv__sim_mix(o->seed, (uint64_t)i + 1));
-    s->nodes[i].tick_period = 70 + lkv__sim_rng_below(g, 61);
+    s->nodes[i].tick_period = 85 + lkv__sim_rng_below(g, 31); /* rates within ±15 % */
   }
   lkv__sim_trace(s,
                  "seed %llu: %d voters, %d slots, election %u heartbeat %u, pre-vote %d check-quorum %d, "
@@ -203,6 +206,76 @@ static int commit_one(lkv__sim_t *s, uint64_t bound) {
   return 0;
 }
 
+/* What every member believes, for the trace of a liveness failure. */
+static void dump(lkv__sim_t *s) {
+  for (int i = 0; i < s->n_slots; i++) {
+    lkv__sim_node_t *n = &s->nodes[i];
+    if (!n->up) {
+      lkv__sim_trace(s, "state n%d: %s", i + 1, n->retired ? "retired" : n->used ? "down" : "never started");
+      continue;
+    }
+    lkv_raft_status_t st;
+    lkv_raft_status(n->raft, &st);
+    char ids[200] = "";
+    size_t len = 0;
+    for (uint32_t k = 0; k < st.conf.n_voters + st.conf.n_learners && len + 24 < sizeof(ids); k++) {
+      int voter = k < st.conf.n_voters;
+      lkv_raft_id_t id = voter ? st.conf.voters[k] : st.conf.learners[k - st.conf.n_voters];
+      len += (size_t)snprintf(ids + len, sizeof(ids) - len, " %s%llu", voter ? "v" : "l",
+                              (unsigned long long)id);
+    }
+    lkv__sim_trace(
+        s, "state n%d: %s term %llu vote %llu leader %llu commit %llu applied %llu log %llu..%llu, members%s",
+        i + 1, lkv_raft_role_name(st.role), (unsigned long long)st.hard_state.term,
+        (unsigned long long)st.hard_state.vote, (unsigned long long)st.leader,
+        (unsigned long long)st.hard_state.commit, (unsigned long long)st.applied,
+        (unsigned long long)st.first_index, (unsigned long long)st.last_index, ids);
+  }
+}
+
+/* A stable leader with no transfer of its own in progress (a late transfer request from the fault phase
+ * may still have one going, and its TimeoutNow may win the race against the one under test). */
+static int quiet_leader(lkv__sim_t *s, void *arg) {
+  (void)arg;
+  int l = stable_leader(s);
+  if (l < 0) return 0;
+  lkv_raft_status_t st;
+  lkv_raft_status(s->nodes[l].raft, &st);
+  return st.transferee == LKV_RAFT_NONE;
+}
+
+/* One transfer to another voter must complete; a race lost to an older transfer gets two more tries, a
+ * transfer that cannot complete (the campaign is refused) fails every try. Returns 0 on a failure. */
+static int transfer_round(lkv__sim_t *s, uint64_t bound) {
+  int l = -1, to = -1;
+  for (int attempt = 0; attempt < 3 && !s->failed; attempt++) {
+    if (!await(s, bound, quiet_leader, NULL)) {
+      if (!s->failed) lkv__sim_fail(s, "liveness", "no stable leader before a transfer");
+      return 0;
+    }
+    l = stable_leader(s);
+    lkv_raft_status_t st;
+    lkv_raft_status(s->nodes[l].raft, &st);
+    to = -1;
+    for (uint32_t i = 0; i < st.conf.n_voters; i++) {
+      int k = lkv__sim_slot(s, st.conf.voters[i]);
+      if (k >= 0 && k != l && s->nodes[k].up && (to < 0 || lkv__sim_rng_chance(&s->rng, 500))) to = k;
+    }
+    if (to < 0) return 1; /* a single voter: nothing to transfer to */
+    int rc = lkv_raft_transfer_leader(s->nodes[l].raft, s->nodes[to].id);
+    lkv__sim_trace(s, "liveness: transfer n%d -> n%d: %s", l + 1, to + 1, rc ? lkv_err_name(rc) : "ok");
+    lkv__sim_node_process(s, l);
+    if (await(s, 3ull * 2 * s->election_tick, is_leader, &to)) {
+      s->n_transfers_ok++;
+      return 1;
+    }
+  }
+  if (!s->failed)
+    lkv__sim_fail(s, "transfer-liveness",
+                  "transfer n%d -> n%d in a healthy cluster did not complete (3 tries)", l + 1, to + 1);
+  return 0;
+}
+
 static void liveness(lkv__sim_t *s) {
   uint64_t bound = 20ull * 2 * s->election_tick; /* 20 election timeouts (of up to 2x election ticks) */
   lkv__sim_heal_all(s);
@@ -240,32 +313,8 @@ static void liveness(lkv__sim_t *s) {
   }
   /* Leadership transfers in a healthy cluster complete (a transferee's campaign must win). */
   (void)await(s, bound, old_drained, &healed_seq);
-  for (int round = 0; round < 2 && !s->failed; round++) {
-    int l = stable_leader(s);
-    if (l < 0 && !await(s, bound, has_leader, NULL)) {
-      lkv__sim_fail(s, "liveness", "no stable leader before transfer %d", round + 1);
-      return;
-    }
-    l = stable_leader(s);
-    lkv_raft_status_t st;
-    lkv_raft_status(s->nodes[l].raft, &st);
-    int to = -1;
-    for (uint32_t i = 0; i < st.conf.n_voters; i++) {
-      int k = lkv__sim_slot(s, st.conf.voters[i]);
-      if (k >= 0 && k != l && s->nodes[k].up && (to < 0 || lkv__sim_rng_chance(&s->rng, 500))) to = k;
-    }
-    if (to < 0) break;
-    int rc = lkv_raft_transfer_leader(s->nodes[l].raft, s->nodes[to].id);
-    lkv__sim_trace(s, "liveness: transfer n%d -> n%d: %s", l + 1, to + 1, rc ? lkv_err_name(rc) : "ok");
-    lkv__sim_node_process(s, l);
-    if (!await(s, 3ull * 2 * s->election_tick, is_leader, &to)) {
-      if (!s->failed)
-        lkv__sim_fail(s, "transfer-liveness", "transfer n%d -> n%d in a healthy cluster did not complete",
-                      l + 1, to + 1);
-      return;
-    }
-    s->n_transfers_ok++;
-  }
+  for (int round = 0; round < 2 && !s->failed; round++)
+    if (!transfer_round(s, bound)) return;
   if (!s->failed && !commit_one(s, bound))
     lkv__sim_fail(s, "liveness", "no proposal committed on every member after the transfers");
 }
@@ -274,6 +323,7 @@ int lkv__sim_run(lkv__sim_t *s, const lkv__sim_opts_t *o) {
   setup(s, o);
   lkv__sim_loop(s, s->fault_ticks * LKV_SIM_TICK);
   if (!s->failed) liveness(s);
+  if (s->failed) dump(s);
   lkv__sim_trace(s, "end: %s, committed %llu, %llu steps", s->failed ? "VIOLATION" : "ok",
                  (unsigned long long)s->gmax, (unsigned long long)s->steps);
   return s->failed;
