@@ -69,7 +69,10 @@ void lkv__conf_switch(lkv_raft_t *r) {
   lkv__tracker_set_conf(&r->trk, &r->conf, lkv__log_last(&r->log) + 1);
   if (r->role != LKV_RAFT_LEADER) return;
   if (!lkv__is_voter(&r->conf, r->cfg.id) && !LKV__BUG(r, REMOVED_LEADER_STAYS)) {
-    /* A leader removed (or demoted) steps down; the rest elect a leader among themselves. */
+    /* A leader removed (or demoted) steps down; the rest elect a leader among themselves. First it tells
+     * them the commit index once more: a member that never learns that the removal committed keeps
+     * needing the removed leader's vote under the old membership. */
+    lkv__bcast_heartbeat(r);
     lkv__become_follower(r, r->term, LKV_RAFT_NONE);
     return;
   }
