@@ -1,4 +1,6 @@
 /* Elections: term rules, randomized timeouts, pre-vote, votes, CheckQuorum, role changes. */
+#include <limits.h>
+
 #include "common/error.h"
 #include "raft/internal.h"
 
@@ -213,10 +215,12 @@ void lkv__handle_vote_resp(lkv_raft_t *r, const lkv_raft_msg_t *m) {
 }
 
 void lkv__tick_election(lkv_raft_t *r) {
-  r->election_elapsed++;
-  if (r->election_elapsed >= r->rand_timeout) {
+  if (r->election_elapsed < UINT_MAX) r->election_elapsed++;
+  /* A member that may not campaign keeps counting: its lease on the leader it last heard must expire, or
+   * it would ignore the votes of the members that now need it (a learner promoted while it was cut off). */
+  if (r->election_elapsed >= r->rand_timeout && lkv__promotable(r)) {
     r->election_elapsed = 0;
-    if (lkv__promotable(r)) lkv__hup(r, 0);
+    lkv__hup(r, 0);
   }
 }
 

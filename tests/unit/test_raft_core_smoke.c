@@ -411,6 +411,29 @@ static void test_refused_vote_keeps_election_timer(void **state) {
   lkv_raft_free(r);
 }
 
+/* A member that may not campaign (here one that is in no membership yet) still lets its lease on the
+ * last leader expire, so it answers the votes of members that count on it. */
+static void test_lease_expires_on_member_that_cannot_campaign(void **state) {
+  (void)state;
+  lkv_raft_config_t c;
+  lkv_raft_config_default(&c, 1, rand_nine, NULL);
+  lkv_raft_t *r;
+  assert_int_equal(lkv_raft_new(&c, NULL, &r), 0);
+  lkv_raft_msg_t hb = {.type = LKV_RAFT_MSG_HEARTBEAT, .from = 2, .to = 1, .term = 3};
+  assert_int_equal(lkv_raft_step(r, &hb), 0);
+  lkv_raft_msg_t vote = {.type = LKV_RAFT_MSG_VOTE, .from = 3, .to = 1, .term = 4};
+  assert_int_equal(lkv_raft_step(r, &vote), 0);
+  lkv_raft_status_t s;
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.hard_state.term, 3);        /* ignored: the leader was heard just now */
+  for (int t = 0; t < 20; t++) lkv_raft_tick(r); /* past the randomized timeout (19) */
+  assert_int_equal(lkv_raft_step(r, &vote), 0);
+  lkv_raft_status(r, &s);
+  assert_int_equal(s.hard_state.term, 4);
+  assert_int_equal(s.hard_state.vote, 3);
+  lkv_raft_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bootstrap_applies_membership, setup, teardown),
@@ -425,6 +448,7 @@ int main(void) {
       cmocka_unit_test(test_truncation_while_batch_outstanding),
       cmocka_unit_test(test_restore_membership_up_to_applied),
       cmocka_unit_test(test_refused_vote_keeps_election_timer),
+      cmocka_unit_test(test_lease_expires_on_member_that_cannot_campaign),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
