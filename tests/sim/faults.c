@@ -83,10 +83,12 @@ void lkv__sim_fault(lkv__sim_t *s) {
     if (v >= 0) lkv__sim_node_crash(s, v, "between events");
   } else if (k < 40 + s->crash_pm) { /* crash inside its next batch that writes */
     int v = pick_up(s, lkv__sim_rng_chance(&s->rng, 300));
+    if (v < 0) return;
     /* Mostly in the window where the batch's early messages are out and its write is not yet flushed. */
-    if (v >= 0)
-      s->nodes[v].crash_phase = lkv__sim_rng_chance(&s->rng, 600) ? 2 + (int)lkv__sim_rng_below(&s->rng, 2)
-                                                                  : 1 + (int)lkv__sim_rng_below(&s->rng, 6);
+    s->nodes[v].crash_phase = lkv__sim_rng_chance(&s->rng, 600) ? 2 + (int)lkv__sim_rng_below(&s->rng, 2)
+                                                                : 1 + (int)lkv__sim_rng_below(&s->rng, 6);
+    /* Some crashes wait for an election batch: a vote or a new term on its way to the disk. */
+    s->nodes[v].crash_on_hs = lkv__sim_rng_chance(&s->rng, 400);
   } else if (k < 40 + s->crash_pm + s->pause_pm) {
     int v = pick_up(s, lkv__sim_rng_chance(&s->rng, 500));
     if (v < 0) return;

@@ -174,6 +174,9 @@ void lkv__sim_node_process(lkv__sim_t *s, int slot) {
   while (n->up && !s->failed && lkv_raft_ready(n->raft, &rd)) {
     int writes = rd.has_hard_state || rd.n_entries || rd.has_snapshot;
     int armed = n->crash_phase && (writes || rd.n_msgs_after_persist);
+    if (armed && n->crash_on_hs)
+      armed = rd.has_hard_state && (rd.hard_state.term != n->disk.durable.hs.term ||
+                                    rd.hard_state.vote != n->disk.durable.hs.vote);
     lkv__sim_trace(s,
                    "ready n%llu: %s leader %llu, hs %s t%llu v%llu c%llu, snap %llu, ents %zu, msgs %zu+%zu, "
                    "apply %zu, reads %zu",

@@ -135,6 +135,7 @@ typedef struct {
   uint64_t tick_period, next_tick, paused_until, down_until;
   int was_member;  /* saw itself in its membership */
   int crash_phase; /* armed crash: before this phase (1..6) of the next batch that writes; 0 none */
+  int crash_on_hs; /* ... only a batch that changes the hard state's term or vote (an election) */
   lkv__sim_disk_t disk;
   /* The state machine: the applied sequence as (length, chain hash). */
   uint64_t applied, sm_chain;
@@ -162,11 +163,10 @@ typedef struct {
   uint32_t n, cap;
 } lkv__sim_seenv_t;
 
+/* A ReadIndex request: asked at slot when floor was the highest commit index anywhere. */
 typedef struct {
   int slot;
-  uint64_t life;
-  uint64_t floor; /* the highest commit index anywhere when asked */
-  uint64_t asked_at;
+  uint64_t floor;
   int answered;
 } lkv__sim_read_t;
 
@@ -176,10 +176,10 @@ typedef struct {
   int trace, digest_on;
   uint64_t digest;
   uint64_t fault_ticks; /* length of the fault phase in nominal ticks */
-  int want_nodes;       /* --nodes, 0 = from the seed */
-  int torn_any;         /* --torn-any: a torn save may stop at any record */
-  int rules;            /* also check the rules whose breach is not yet damage (durable promises, commit
-                           rule, membership proposals); 0: only consequences (--consequences-only) */
+
+  int torn_any; /* --torn-any: a torn save may stop at any record */
+  int rules;    /* also check the rules whose breach is not yet damage (durable promises, commit
+                   rule, membership proposals); 0: only consequences (--consequences-only) */
 
   lkv__sim_rng_t rng; /* faults, timing, workload */
   uint64_t now, steps;
@@ -213,7 +213,7 @@ typedef struct {
   char fail_msg[400];
   uint64_t fail_step;
   /* Stats. */
-  uint64_t n_delivered, n_crashes, n_committed_props, n_reads_ok, n_conf_applied, n_snap_installs;
+  uint64_t n_delivered, n_crashes, n_reads_ok, n_conf_applied, n_snap_installs;
   uint64_t n_transfers_ok;
   uint64_t *scratch; /* chain hashes of one batch's entries */
   size_t scratch_cap;

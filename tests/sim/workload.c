@@ -45,7 +45,7 @@ int lkv__sim_read(lkv__sim_t *s, int slot) {
   lkv__sim_trace(s, "read r%llu at n%d (committed %llu): %s", (unsigned long long)id, slot + 1,
                  (unsigned long long)s->gmax, rc ? lkv_err_name(rc) : "ok");
   if (rc) return -1;
-  s->reads[s->n_reads++] = (lkv__sim_read_t){slot, n->life, s->gmax, s->now, 0};
+  s->reads[s->n_reads++] = (lkv__sim_read_t){slot, s->gmax, 0};
   lkv__sim_node_process(s, slot);
   return (int)id;
 }
