@@ -168,8 +168,13 @@ int lkv__step_term(lkv_raft_t *r, const lkv_raft_msg_t *m) {
       /* A stale leader cut off by our lease or pre-votes would never learn of the new term otherwise. */
       lkv_raft_msg_t resp = {.type = LKV_RAFT_MSG_APP_RESP, .to = m->from};
       lkv__send(r, &resp, 1);
-    } else if (m->type == LKV_RAFT_MSG_PRE_VOTE) {
-      lkv_raft_msg_t resp = {.type = LKV_RAFT_MSG_PRE_VOTE_RESP, .to = m->from, .reject = 1};
+    } else if (m->type == LKV_RAFT_MSG_PRE_VOTE || m->type == LKV_RAFT_MSG_VOTE) {
+      /* Refuse with our term (Raft's RequestVote reply) so the candidate catches up: a member whose
+       * membership is behind may never send it anything else, and each would wait for the other's vote. */
+      lkv_raft_msg_t resp = {
+          .type = m->type == LKV_RAFT_MSG_VOTE ? LKV_RAFT_MSG_VOTE_RESP : LKV_RAFT_MSG_PRE_VOTE_RESP,
+          .to = m->from,
+          .reject = 1};
       lkv__send(r, &resp, 1);
     }
     return 0;

@@ -434,6 +434,35 @@ static void test_lease_expires_on_member_that_cannot_campaign(void **state) {
   lkv_raft_free(r);
 }
 
+/* A vote request of a lower term is refused with our term (Raft's RequestVote reply), so a candidate that
+ * nobody else contacts still learns the term it must beat. */
+static void test_lower_term_vote_answered_with_our_term(void **state) {
+  (void)state;
+  lkv_raft_config_t c = config(1);
+  lkv_raft_t *r;
+  assert_int_equal(lkv_raft_new(&c, NULL, &r), 0);
+  lkv_raft_msg_t hb = {.type = LKV_RAFT_MSG_HEARTBEAT, .from = 2, .to = 1, .term = 5};
+  assert_int_equal(lkv_raft_step(r, &hb), 0);
+  lkv_raft_msg_t vote = {.type = LKV_RAFT_MSG_VOTE, .from = 3, .to = 1, .term = 3, .index = 9, .log_term = 3};
+  assert_int_equal(lkv_raft_step(r, &vote), 0);
+  lkv_raft_ready_t rd;
+  assert_int_equal(lkv_raft_ready(r, &rd), 1);
+  int found = 0;
+  for (size_t k = 0; k < rd.n_msgs_after_persist; k++) {
+    const lkv_raft_msg_t *m = &rd.msgs_after_persist[k];
+    if (m->type != LKV_RAFT_MSG_VOTE_RESP) continue;
+    found = 1;
+    assert_int_equal(m->to, 3);
+    assert_true(m->reject);
+    assert_int_equal(m->term, 5);
+  }
+  assert_true(found);
+  assert_int_equal(rd.hard_state.term, 5);
+  assert_int_equal(rd.hard_state.vote, LKV_RAFT_NONE);
+  assert_int_equal(lkv_raft_advance(r, &rd), 0);
+  lkv_raft_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bootstrap_applies_membership, setup, teardown),
@@ -449,6 +478,7 @@ int main(void) {
       cmocka_unit_test(test_restore_membership_up_to_applied),
       cmocka_unit_test(test_refused_vote_keeps_election_timer),
       cmocka_unit_test(test_lease_expires_on_member_that_cannot_campaign),
+      cmocka_unit_test(test_lower_term_vote_answered_with_our_term),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
