@@ -104,19 +104,6 @@ void lkv__sim_fault(lkv__sim_t *s) {
   }
 }
 
-/* The membership as the member with the highest applied index knows it. */
-static int latest_conf(lkv__sim_t *s, lkv_raft_conf_state_t *c) {
-  uint64_t best = 0;
-  int found = 0;
-  for (int i = 0; i < s->n_slots; i++) {
-    lkv_raft_status_t st;
-    if (!s->nodes[i].up) continue;
-    lkv_raft_status(s->nodes[i].raft, &st);
-    if (!found || st.applied > best) *c = st.conf, best = st.applied, found = 1;
-  }
-  return found;
-}
-
 static int in_conf(const lkv_raft_conf_state_t *c, lkv_raft_id_t id) {
   for (uint32_t i = 0; i < c->n_voters; i++)
     if (c->voters[i] == id) return 1;
@@ -125,14 +112,26 @@ static int in_conf(const lkv_raft_conf_state_t *c, lkv_raft_id_t id) {
   return 0;
 }
 
+/* A removed member is shut down (like etcd) once the most advanced member that still belongs to its own
+ * membership (the highest applied index) no longer lists it. A member that applied its own removal does
+ * not judge (it may have applied a removal the others still need its vote to commit); judged only when
+ * every member is running, so no view is missing. */
 void lkv__sim_retire_removed(lkv__sim_t *s) {
-  lkv_raft_conf_state_t c;
-  memset(&c, 0, sizeof(c));
-  if (!latest_conf(s, &c)) return;
+  lkv_raft_conf_state_t conf;
+  uint64_t best = 0;
+  int found = 0;
   for (int i = 0; i < s->n_slots; i++) {
-    lkv__sim_node_t *n = &s->nodes[i];
-    if (n->used && !n->retired && n->was_member && !in_conf(&c, n->id)) lkv__sim_node_stop(s, i);
+    const lkv__sim_node_t *n = &s->nodes[i];
+    if (n->used && !n->retired && !n->up) return;
+    if (!n->up) continue;
+    lkv_raft_status_t st;
+    lkv_raft_status(n->raft, &st);
+    if (in_conf(&st.conf, n->id) && (!found || st.applied > best))
+      conf = st.conf, best = st.applied, found = 1;
   }
+  if (!found) return;
+  for (int i = 0; i < s->n_slots; i++)
+    if (s->nodes[i].up && s->nodes[i].was_member && !in_conf(&conf, s->nodes[i].id)) lkv__sim_node_stop(s, i);
 }
 
 void lkv__sim_heal_all(lkv__sim_t *s) {

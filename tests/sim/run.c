@@ -280,7 +280,6 @@ static void liveness(lkv__sim_t *s) {
   uint64_t bound = 20ull * 2 * s->election_tick; /* 20 election timeouts (of up to 2x election ticks) */
   lkv__sim_heal_all(s);
   uint64_t healed_seq = s->net.seq;
-  lkv__sim_retire_removed(s);
   if (!await(s, bound, has_leader, NULL)) {
     lkv__sim_fail(s, "liveness", "no stable leader %llu ticks after the faults stopped",
                   (unsigned long long)bound);
