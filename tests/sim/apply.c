@@ -11,15 +11,18 @@ static int has(const lkv_raft_id_t *v, uint32_t n, lkv_raft_id_t id) {
   return 0;
 }
 
-/* The state machine's validation at apply time, like etcd's: a function of the membership only, so every
- * member decides the same. */
-static int conf_change_valid(const lkv_raft_conf_change_t *cc, const lkv_raft_conf_state_t *c) {
+/* The state machine's validation at apply time, like etcd's: a function of the membership and of the
+ * committed history before index (an id once removed never comes back: etcd refuses reused member ids), so
+ * every member decides the same. */
+static int conf_change_valid(const lkv__sim_t *s, const lkv_raft_conf_change_t *cc,
+                             const lkv_raft_conf_state_t *c, uint64_t index) {
   int voter = has(c->voters, c->n_voters, cc->node), learner = has(c->learners, c->n_learners, cc->node);
+  int removed = cc->node <= LKV_SIM_MAX_NODES && s->removed_at[cc->node] && s->removed_at[cc->node] < index;
   switch (cc->type) {
     case LKV_RAFT_CC_ADD_NODE:
-      return !voter;
+      return !voter && !removed;
     case LKV_RAFT_CC_ADD_LEARNER:
-      return !voter && !learner;
+      return !voter && !learner && !removed;
     case LKV_RAFT_CC_REMOVE_NODE:
       return (voter || learner) && !(voter && c->n_voters == 1);
   }
@@ -36,7 +39,10 @@ static void apply_conf_change(lkv__sim_t *s, int slot, const lkv_raft_entry_t *e
   }
   lkv_raft_status_t st;
   lkv_raft_status(n->raft, &st);
-  int accept = conf_change_valid(&cc, &st.conf);
+  int accept = conf_change_valid(s, &cc, &st.conf, e->index);
+  if (accept && cc.type == LKV_RAFT_CC_REMOVE_NODE && cc.node <= LKV_SIM_MAX_NODES &&
+      (!s->removed_at[cc.node] || e->index < s->removed_at[cc.node]))
+    s->removed_at[cc.node] = e->index;
   lkv_raft_conf_state_t after;
   int rc = lkv_raft_apply_conf_change(n->raft, e, accept, &after);
   if (rc) {

@@ -115,36 +115,17 @@ const char *lkv__sim_disk_flush(lkv__sim_disk_t *d) {
   return land(d, records(d));
 }
 
-/* A torn prefix that stops before the hard state may keep records of a newer term than the durable hard
- * state (the batch that raised the term). etcd's raft restarts from that; lkv_raft_new refuses it (entries
- * of a term above hard_state.term), and src/wal never surfaces a partial save, so unless any_prefix the tear
- * stops before the first such record. */
-static size_t consistent_prefix(const lkv__sim_disk_t *d, size_t keep) {
-  uint64_t term = d->durable.hs.term;
-  size_t rec = 0;
-  if (d->p_has_snap) {
-    if (rec == keep) return keep;
-    if (d->p_snap.term > term) return rec;
-    rec++;
-  }
-  for (size_t i = 0; i < d->p_n; i++, rec++) {
-    if (rec == keep) return keep;
-    if (d->p_ents[i].term > term) return rec;
-  }
-  return keep;
-}
-
-void lkv__sim_disk_crash(lkv__sim_disk_t *d, lkv__sim_rng_t *g, int any_prefix, int *torn_out,
-                         size_t *kept_out) {
+void lkv__sim_disk_crash(lkv__sim_disk_t *d, lkv__sim_rng_t *g, int *torn_out, size_t *kept_out) {
   *torn_out = 0;
   *kept_out = 0;
   if (!d->pending) return;
   size_t n = records(d);
-  /* Half the time the write is simply lost; otherwise a prefix of its records made it (a torn tail). */
+  /* Half the time the write is simply lost; otherwise a prefix of its records made it (a torn tail): e.g.
+   * a batch's entries of a newer term without the hard state that raised it (etcd's WAL can leave that;
+   * src/wal drops incomplete saves, the core must restart from either). */
   size_t keep = 0;
   if (n > 0 && lkv__sim_rng_chance(g, 500)) {
     keep = (size_t)lkv__sim_rng_below(g, n + 1);
-    if (!any_prefix && !(d->p_has_hs && keep == n)) keep = consistent_prefix(d, keep);
     *torn_out = 1;
   }
   *kept_out = keep;

@@ -62,8 +62,7 @@ static void replay_cmd(const char *argv0, const args_t *a, uint64_t seed, unsign
   if (a->o.fault_ticks && n > 0 && (size_t)n < cap)
     n += snprintf(out + n, cap - (size_t)n, " --steps %llu", (unsigned long long)a->o.fault_ticks);
   if (a->o.consequences_only && n > 0 && (size_t)n < cap)
-    n += snprintf(out + n, cap - (size_t)n, " --consequences-only");
-  if (a->o.torn_any && n > 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, " --torn-any");
+    snprintf(out + n, cap - (size_t)n, " --consequences-only");
 }
 
 static int run_one(const args_t *a, uint64_t seed, unsigned bugs, int trace, int digest, lkv__sim_t *s) {
@@ -224,8 +223,6 @@ static void usage(void) {
       "       raft-sim --matrix [--start S] [--max-seeds N] [--out FILE] [--steps M] [--consequences-only]\n"
       "  --steps M: ticks of the fault phase (default: 150..600 from the seed)\n"
       "  --consequences-only: check only for damage (not the durable-promise, commit and membership rules)\n"
-      "  --torn-any: a crash may keep any prefix of the unflushed save's records (default: not records of a\n"
-      "    newer term without the hard state after them, which lkv_raft_new refuses)\n"
       "  bugs: COMMIT_OLD_TERM, VOTE_BEFORE_DURABLE, ... (raft.h lkv_raft_bug_t)\n");
 }
 
@@ -247,10 +244,6 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(k, "--consequences-only")) {
       a.o.consequences_only = 1;
-      continue;
-    }
-    if (!strcmp(k, "--torn-any")) {
-      a.o.torn_any = 1;
       continue;
     }
     if (!v) {

@@ -122,7 +122,7 @@ void lkv__sim_node_crash(lkv__sim_t *s, int slot, const char *where) {
   int torn;
   size_t kept;
   int pending = n->disk.pending;
-  lkv__sim_disk_crash(&n->disk, &s->rng, s->torn_any, &torn, &kept);
+  lkv__sim_disk_crash(&n->disk, &s->rng, &torn, &kept);
   /* Half the crashes are a quick process restart (messages sent before it may still arrive after it). */
   uint64_t down = s->healed || lkv__sim_rng_chance(&s->rng, 500) ? LKV_SIM_TICK / 2 : 30 * LKV_SIM_TICK;
   n->down_until = s->now + 1 + lkv__sim_rng_below(&s->rng, down);

@@ -13,7 +13,6 @@ static void setup(lkv__sim_t *s, const lkv__sim_opts_t *o) {
   s->trace = o->trace;
   s->digest_on = o->digest;
   s->rules = !o->consequences_only;
-  s->torn_any = o->torn_any;
   lkv__sim_rng_seed(&s->rng, o->seed);
   lkv__sim_rng_t *g = &s->rng;
   s->n_founders = o->nodes ? o->nodes : 3 + (int)lkv__sim_rng_below(g, 5);
@@ -39,7 +38,7 @@ static void setup(lkv__sim_t *s, const lkv__sim_opts_t *o) {
   s->fault_ticks = o->fault_ticks ? o->fault_ticks : 150 + lkv__sim_rng_below(g, 451);
   for (int i = 0; i < s->n_slots; i++) {
     lkv__sim_rng_seed(&s->nodes[i].core_rng, lkv__sim_mix(o->seed, (uint64_t)i + 1));
-    s->nodes[i].tick_period = 85 + lkv__sim_rng_below(g, 31); /* rates within ±15 % */
+    s->nodes[i].tick_period = 70 + lkv__sim_rng_below(g, 61); /* rates within ±30 % */
   }
   lkv__sim_trace(s,
                  "seed %llu: %d voters, %d slots, election %u heartbeat %u, pre-vote %d check-quorum %d, "

@@ -83,8 +83,7 @@ void lkv__sim_disk_write(lkv__sim_disk_t *d, const lkv_raft_ready_t *rd, const l
 /* Makes the buffered write durable. Returns NULL or a description of an impossible write (a gap). */
 const char *lkv__sim_disk_flush(lkv__sim_disk_t *d);
 /* A crash: the unflushed write is lost (torn == 0) or only its first keep records land (torn). */
-void lkv__sim_disk_crash(lkv__sim_disk_t *d, lkv__sim_rng_t *g, int any_prefix, int *torn_out,
-                         size_t *kept_out);
+void lkv__sim_disk_crash(lkv__sim_disk_t *d, lkv__sim_rng_t *g, int *torn_out, size_t *kept_out);
 /* The member's own snapshot (made durable at once) and log compaction up to upto. */
 void lkv__sim_disk_save_snapshot(lkv__sim_disk_t *d, const lkv_raft_snapshot_meta_t *meta,
                                  const lkv__sim_snapdata_t *data);
@@ -177,9 +176,8 @@ typedef struct {
   uint64_t digest;
   uint64_t fault_ticks; /* length of the fault phase in nominal ticks */
 
-  int torn_any; /* --torn-any: a torn save may stop at any record */
-  int rules;    /* also check the rules whose breach is not yet damage (durable promises, commit
-                   rule, membership proposals); 0: only consequences (--consequences-only) */
+  int rules; /* also check the rules whose breach is not yet damage (durable promises, commit
+                rule, membership proposals); 0: only consequences (--consequences-only) */
 
   lkv__sim_rng_t rng; /* faults, timing, workload */
   uint64_t now, steps;
@@ -201,6 +199,7 @@ typedef struct {
   lkv_raft_id_t *term_leader; /* leader seen in each term */
   uint64_t term_cap;
 
+  uint64_t removed_at[LKV_SIM_MAX_NODES + 1]; /* committed index that removed each id (0: never) */
   lkv__sim_read_t *reads;
   size_t n_reads, reads_cap;
   uint64_t next_prop;
@@ -283,7 +282,6 @@ typedef struct {
   int nodes;             /* 0: from the seed */
   uint64_t fault_ticks;  /* 0: from the seed */
   int consequences_only; /* skip the rule checks (lkv__sim_t.rules) */
-  int torn_any;          /* tear saves at any record (see disk.c) */
 } lkv__sim_opts_t;
 
 /* Runs one seed. Returns 0 when every invariant held, 1 on a violation (s->fail_*). s is freed by
