@@ -5,9 +5,14 @@
 #include "raft/codec.h"
 #include "sim.h"
 
-static int has(const lkv_raft_id_t *v, uint32_t n, lkv_raft_id_t id) {
+lkv_raft_id_t lkv__sim_conf_member(const lkv_raft_conf_state_t *c, uint32_t i) {
+  return i < c->n_voters ? c->voters[i] : c->learners[i - c->n_voters];
+}
+
+int lkv__sim_conf_has(const lkv_raft_conf_state_t *c, lkv_raft_id_t id, int learners_too) {
+  uint32_t n = c->n_voters + (learners_too ? c->n_learners : 0);
   for (uint32_t i = 0; i < n; i++)
-    if (v[i] == id) return 1;
+    if (lkv__sim_conf_member(c, i) == id) return 1;
   return 0;
 }
 
@@ -16,7 +21,7 @@ static int has(const lkv_raft_id_t *v, uint32_t n, lkv_raft_id_t id) {
  * every member decides the same. */
 static int conf_change_valid(const lkv__sim_t *s, const lkv_raft_conf_change_t *cc,
                              const lkv_raft_conf_state_t *c, uint64_t index) {
-  int voter = has(c->voters, c->n_voters, cc->node), learner = has(c->learners, c->n_learners, cc->node);
+  int voter = lkv__sim_conf_has(c, cc->node, 0), learner = !voter && lkv__sim_conf_has(c, cc->node, 1);
   int removed = cc->node <= LKV_SIM_MAX_NODES && s->removed_at[cc->node] && s->removed_at[cc->node] < index;
   switch (cc->type) {
     case LKV_RAFT_CC_ADD_NODE:

@@ -6,12 +6,6 @@
 #include "raft/codec.h"
 #include "sim.h"
 
-static int is_voter(const lkv_raft_conf_state_t *c, lkv_raft_id_t id) {
-  for (uint32_t i = 0; i < c->n_voters; i++)
-    if (c->voters[i] == id) return 1;
-  return 0;
-}
-
 /* Advances the member's agreement point: the highest index where its log holds the committed history
  * (chains agree there, so on the whole prefix). A member may hold other, uncommitted entries at committed
  * indexes (a deposed leader's tail): that is fine until they are overwritten; what it once held agreeing
@@ -111,7 +105,7 @@ static void check_leader(lkv__sim_t *s, int slot, const lkv_raft_status_t *st) {
     return;
   }
   s->term_leader[term] = n->id;
-  if (!is_voter(&st->conf, n->id)) {
+  if (!lkv__sim_conf_has(&st->conf, n->id, 0)) {
     lkv__sim_fail(s, "removed-leader", "n%llu leads term %llu but is not a voter of its applied membership",
                   (unsigned long long)n->id, (unsigned long long)term);
     return;
@@ -151,9 +145,7 @@ void lkv__sim_check_node(lkv__sim_t *s, int slot) {
   n->term = st.hard_state.term;
   n->role = st.role;
   n->leader = st.leader;
-  for (uint32_t i = 0; i < st.conf.n_voters + st.conf.n_learners; i++)
-    if ((i < st.conf.n_voters ? st.conf.voters[i] : st.conf.learners[i - st.conf.n_voters]) == n->id)
-      n->was_member = 1;
+  if (lkv__sim_conf_has(&st.conf, n->id, 1)) n->was_member = 1;
   if (n->commit > s->gmax) record_commit(s, slot, n->commit);
   if (s->failed) return;
   advance_agreement(s, slot);

@@ -104,14 +104,6 @@ void lkv__sim_fault(lkv__sim_t *s) {
   }
 }
 
-static int in_conf(const lkv_raft_conf_state_t *c, lkv_raft_id_t id) {
-  for (uint32_t i = 0; i < c->n_voters; i++)
-    if (c->voters[i] == id) return 1;
-  for (uint32_t i = 0; i < c->n_learners; i++)
-    if (c->learners[i] == id) return 1;
-  return 0;
-}
-
 /* A removed member is shut down (like etcd) once the most advanced member that still belongs to its own
  * membership (the highest applied index) no longer lists it. A member that applied its own removal does
  * not judge (it may have applied a removal the others still need its vote to commit); judged only when
@@ -126,12 +118,13 @@ void lkv__sim_retire_removed(lkv__sim_t *s) {
     if (!n->up) continue;
     lkv_raft_status_t st;
     lkv_raft_status(n->raft, &st);
-    if (in_conf(&st.conf, n->id) && (!found || st.applied > best))
+    if (lkv__sim_conf_has(&st.conf, n->id, 1) && (!found || st.applied > best))
       conf = st.conf, best = st.applied, found = 1;
   }
   if (!found) return;
   for (int i = 0; i < s->n_slots; i++)
-    if (s->nodes[i].up && s->nodes[i].was_member && !in_conf(&conf, s->nodes[i].id)) lkv__sim_node_stop(s, i);
+    if (s->nodes[i].up && s->nodes[i].was_member && !lkv__sim_conf_has(&conf, s->nodes[i].id, 1))
+      lkv__sim_node_stop(s, i);
 }
 
 void lkv__sim_heal_all(lkv__sim_t *s) {

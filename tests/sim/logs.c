@@ -10,7 +10,7 @@
  * prefix" and "a committed entry never changes" are one comparison each instead of a walk of the log.
  */
 
-static void shadow_push(lkv__sim_node_t *n, uint64_t term, uint64_t chain) {
+void lkv__sim_shadow_push(lkv__sim_node_t *n, uint64_t term, uint64_t chain) {
   if (n->s_n == n->s_cap) {
     n->s_cap = n->s_cap ? n->s_cap * 2 : 256;
     n->s_term = realloc(n->s_term, n->s_cap * sizeof(uint64_t));
@@ -95,7 +95,7 @@ void lkv__sim_check_new_entries(lkv__sim_t *s, int slot, const lkv_raft_entry_t 
     chain = lkv__sim_chain(chain, &ents[i]);
     chains[i] = chain;
     seen(s, slot, ents[i].index, ents[i].term, chain);
-    shadow_push(n, ents[i].term, chain);
+    lkv__sim_shadow_push(n, ents[i].term, chain);
   }
   uint64_t new_last = first + count - 1;
   (void)old_last;

@@ -40,14 +40,7 @@ static void shadow_from_disk(lkv__sim_t *s, lkv__sim_node_t *n) {
     if (chain != d->chain)
       lkv__sim_fail(s, "simulator", "durable chain of n%llu differs at %llu", (unsigned long long)n->id,
                     (unsigned long long)d->index);
-    if (n->s_n == n->s_cap) {
-      n->s_cap = n->s_cap ? n->s_cap * 2 : 256;
-      n->s_term = realloc(n->s_term, n->s_cap * sizeof(uint64_t));
-      n->s_chain = realloc(n->s_chain, n->s_cap * sizeof(uint64_t));
-      if (!n->s_term || !n->s_chain) abort();
-    }
-    n->s_term[n->s_n] = d->term;
-    n->s_chain[n->s_n++] = chain;
+    lkv__sim_shadow_push(n, d->term, chain);
   }
 }
 

@@ -35,10 +35,6 @@ uint64_t lkv__sim_rng_below(lkv__sim_rng_t *g, uint64_t n) {
   return (uint64_t)(((unsigned __int128)lkv__sim_rng_next(g) * n) >> 64);
 }
 
-uint64_t lkv__sim_rng_range(lkv__sim_rng_t *g, uint64_t lo, uint64_t hi) {
-  return lo + lkv__sim_rng_below(g, hi - lo + 1);
-}
-
 int lkv__sim_rng_chance(lkv__sim_rng_t *g, unsigned per_mille) {
   return lkv__sim_rng_below(g, 1000) < per_mille;
 }

@@ -128,7 +128,7 @@ static int stable_leader(lkv__sim_t *s) {
   lkv_raft_status_t st;
   lkv_raft_status(s->nodes[l].raft, &st);
   for (uint32_t i = 0; i < st.conf.n_voters + st.conf.n_learners; i++) {
-    lkv_raft_id_t id = i < st.conf.n_voters ? st.conf.voters[i] : st.conf.learners[i - st.conf.n_voters];
+    lkv_raft_id_t id = lkv__sim_conf_member(&st.conf, i);
     int k = lkv__sim_slot(s, id);
     if (k < 0 || !s->nodes[k].up || s->nodes[k].leader != s->nodes[l].id) return -1;
   }
@@ -164,7 +164,7 @@ static int all_applied(lkv__sim_t *s, void *arg) {
   lkv_raft_status_t st;
   lkv_raft_status(s->nodes[l].raft, &st);
   for (uint32_t i = 0; i < st.conf.n_voters + st.conf.n_learners; i++) {
-    lkv_raft_id_t id = i < st.conf.n_voters ? st.conf.voters[i] : st.conf.learners[i - st.conf.n_voters];
+    lkv_raft_id_t id = lkv__sim_conf_member(&st.conf, i);
     int k = lkv__sim_slot(s, id);
     if (k < 0 || !s->nodes[k].up || s->nodes[k].applied < t->index) return 0;
   }
@@ -219,7 +219,7 @@ static void dump(lkv__sim_t *s) {
     size_t len = 0;
     for (uint32_t k = 0; k < st.conf.n_voters + st.conf.n_learners && len + 24 < sizeof(ids); k++) {
       int voter = k < st.conf.n_voters;
-      lkv_raft_id_t id = voter ? st.conf.voters[k] : st.conf.learners[k - st.conf.n_voters];
+      lkv_raft_id_t id = lkv__sim_conf_member(&st.conf, k);
       len += (size_t)snprintf(ids + len, sizeof(ids) - len, " %s%llu", voter ? "v" : "l",
                               (unsigned long long)id);
     }

@@ -25,8 +25,7 @@ typedef struct {
 
 void lkv__sim_rng_seed(lkv__sim_rng_t *g, uint64_t seed);
 uint64_t lkv__sim_rng_next(lkv__sim_rng_t *g);
-uint64_t lkv__sim_rng_below(lkv__sim_rng_t *g, uint64_t n);               /* [0, n); n > 0 */
-uint64_t lkv__sim_rng_range(lkv__sim_rng_t *g, uint64_t lo, uint64_t hi); /* [lo, hi] */
+uint64_t lkv__sim_rng_below(lkv__sim_rng_t *g, uint64_t n); /* [0, n); n > 0 */
 int lkv__sim_rng_chance(lkv__sim_rng_t *g, unsigned per_mille);
 uint64_t lkv__sim_rng_core(void *arg); /* lkv_raft_rand_fn over an lkv__sim_rng_t */
 uint64_t lkv__sim_mix(uint64_t a, uint64_t b);
@@ -232,10 +231,15 @@ void lkv__sim_node_stop(lkv__sim_t *s, int slot); /* retire: shut down for good 
 /* Drives the member's ready batches until it has no work (or crashed). */
 void lkv__sim_node_process(lkv__sim_t *s, int slot);
 void lkv__sim_node_free(lkv__sim_node_t *n);
-/* The member's shadow chain hash at index (1 and *chain) when it holds that index in memory. */
-int lkv__sim_shadow_chain(const lkv__sim_node_t *n, uint64_t index, uint64_t *chain);
 
-/* apply.c: the state machine, snapshots and compaction. */
+/* logs.c: the member's shadow chain hash at index (1 and *chain) when it holds that index in memory;
+ * appending to the shadow. */
+int lkv__sim_shadow_chain(const lkv__sim_node_t *n, uint64_t index, uint64_t *chain);
+void lkv__sim_shadow_push(lkv__sim_node_t *n, uint64_t term, uint64_t chain);
+
+/* apply.c: the state machine, snapshots and compaction; membership lookups. */
+lkv_raft_id_t lkv__sim_conf_member(const lkv_raft_conf_state_t *c, uint32_t i); /* voters, then learners */
+int lkv__sim_conf_has(const lkv_raft_conf_state_t *c, lkv_raft_id_t id, int learners_too);
 void lkv__sim_apply(lkv__sim_t *s, int slot, const lkv_raft_ready_t *rd);
 void lkv__sim_install_snapshot(lkv__sim_t *s, int slot, const lkv_raft_snapshot_t *snap);
 void lkv__sim_maybe_snapshot(lkv__sim_t *s, int slot);

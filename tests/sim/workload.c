@@ -5,12 +5,6 @@
 #include "common/error.h"
 #include "sim.h"
 
-static int has(const lkv_raft_id_t *v, uint32_t n, lkv_raft_id_t id) {
-  for (uint32_t i = 0; i < n; i++)
-    if (v[i] == id) return 1;
-  return 0;
-}
-
 static int usable(const lkv__sim_t *s, int slot) {
   const lkv__sim_node_t *n = &s->nodes[slot];
   return n->up && !n->retired && n->paused_until <= s->now;
@@ -81,7 +75,7 @@ static void conf_change(lkv__sim_t *s, int slot) {
   } else if (pick < 90 && c->n_voters > 3) { /* remove a voter, often the leader itself */
     cc.type = LKV_RAFT_CC_REMOVE_NODE;
     cc.node = c->voters[lkv__sim_rng_below(&s->rng, c->n_voters)];
-    if (st.leader && has(c->voters, c->n_voters, st.leader) && lkv__sim_rng_chance(&s->rng, 400))
+    if (st.leader && lkv__sim_conf_has(c, st.leader, 0) && lkv__sim_rng_chance(&s->rng, 400))
       cc.node = st.leader;
   } else if (pick < 95 && c->n_voters) { /* refused at apply time: adds an existing voter */
     cc.type = LKV_RAFT_CC_ADD_NODE;
