@@ -216,9 +216,6 @@ struct lkv_raft_s {
 _Noreturn void lkv__fatal(const lkv_raft_t *r, const char *what, uint64_t a, uint64_t b);
 void *lkv__xmalloc(size_t n);
 void *lkv__xrealloc(void *p, size_t n);
-void lkv__grave_free(void *arg, void *p); /* free_fn for the log: arg is the lkv_raft_t */
-int lkv__is_voter(const lkv_raft_conf_state_t *c, lkv_raft_id_t id);
-int lkv__is_learner(const lkv_raft_conf_state_t *c, lkv_raft_id_t id);
 
 /* ---- propose.c ---- */
 /* Appends one entry of the current term on the leader (its own copy counts once durable). */
@@ -234,6 +231,8 @@ int lkv__entries_follow(const lkv_raft_entry_t *e, size_t n, uint64_t index, uin
                         uint64_t max_term);
 
 /* ---- ready.c ---- */
+/* free_fn for the log (arg is the lkv_raft_t): frees at once, or at advance while a batch is out. */
+void lkv__grave_free(void *arg, void *p);
 /* Queues m (copied with its entries and context) to leave at once (after_persist 0) or after the batch. */
 void lkv__send(lkv_raft_t *r, const lkv_raft_msg_t *m, int after_persist);
 void lkv__push_read_state(lkv_raft_t *r, uint64_t index, const uint8_t *ctx, size_t len);
@@ -285,6 +284,8 @@ void lkv__read_reset(lkv_raft_t *r);
 size_t lkv__read_round_ctx(const lkv_raft_t *r, uint8_t buf[8]);
 
 /* ---- membership.c ---- */
+int lkv__is_voter(const lkv_raft_conf_state_t *c, lkv_raft_id_t id);
+int lkv__is_learner(const lkv_raft_conf_state_t *c, lkv_raft_id_t id);
 int lkv__conf_validate(const lkv_raft_conf_state_t *c);
 /* Applies a decoded change to c. Returns 1 when it changed c. */
 int lkv__conf_apply(lkv_raft_conf_state_t *c, const lkv_raft_conf_change_t *cc);
