@@ -81,7 +81,7 @@ static int seeds(const char *argv0, const args_t *a) {
   if (!s) abort();
   for (uint64_t seed = a->start; seed < a->start + a->count; seed++) {
     int check = seed - a->start < a->determinism;
-    int failed = run_one(a, seed, a->o.bugs, 0, check, s);
+    int failed = run_one(a, seed, a->o.bugs, a->o.trace, check, s);
     uint64_t digest = s->digest;
     steps += s->steps;
     if (failed) {
