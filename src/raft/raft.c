@@ -47,6 +47,21 @@ int lkv_raft_config_validate(const lkv_raft_config_t *cfg) {
   return 0;
 }
 
+/* The term and vote a restarted member resumes with. */
+static void restore_term(lkv_raft_t *r, const lkv_raft_restore_t *rs) {
+  const lkv__log_t *l = &r->log;
+  r->term = rs->hard_state.term;
+  r->vote = rs->hard_state.vote;
+  if (lkv__log_last_term(l) > r->term) {
+    /* Entries of a later term were written but the crash lost the hard state of their batch: nothing of
+     * that batch was acknowledged (acks wait for the flush), so no vote of that term left either. Take
+     * the term the log shows, with no vote, as if a message of that term had just arrived. */
+    r->term = lkv__log_last_term(l);
+    r->vote = LKV_RAFT_NONE;
+  }
+  r->prev_hs = rs->hard_state;
+}
+
 static int restore(lkv_raft_t *r, const lkv_raft_restore_t *rs) {
   const lkv_raft_snapshot_meta_t *s = &rs->snapshot;
   if (lkv__conf_validate(&s->conf) != 0 || (s->index && !s->term)) return LKV_EINVAL;
@@ -66,25 +81,21 @@ static int restore(lkv_raft_t *r, const lkv_raft_restore_t *rs) {
   l->committed = commit;
   l->applied = applied;
   r->snap = *s;
-  r->conf = s->conf;
-  /* The state machine applied these changes before the restart: the membership includes them. */
-  for (uint64_t i = s->index + 1; i <= applied; i++) {
-    const lkv_raft_entry_t *e = lkv__log_at(l, i);
-    lkv_raft_conf_change_t cc;
-    if (e->type != LKV_RAFT_ENTRY_CONF_CHANGE) continue;
-    if (lkv_raft_conf_change_decode(e->data, e->len, &cc) != 0) return LKV_EINVAL;
-    lkv__conf_apply(&r->conf, &cc);
+  if (rs->conf) {
+    if (lkv__conf_validate(rs->conf) != 0) return LKV_EINVAL;
+    r->conf = *rs->conf;
+  } else {
+    /* The state machine applied these changes before the restart: the membership includes them. */
+    r->conf = s->conf;
+    for (uint64_t i = s->index + 1; i <= applied; i++) {
+      const lkv_raft_entry_t *e = lkv__log_at(l, i);
+      lkv_raft_conf_change_t cc;
+      if (e->type != LKV_RAFT_ENTRY_CONF_CHANGE) continue;
+      if (lkv_raft_conf_change_decode(e->data, e->len, &cc) != 0) return LKV_EINVAL;
+      lkv__conf_apply(&r->conf, &cc);
+    }
   }
-  r->term = rs->hard_state.term;
-  r->vote = rs->hard_state.vote;
-  if (lkv__log_last_term(l) > r->term) {
-    /* Entries of a later term were written but the crash lost the hard state of their batch: nothing of
-     * that batch was acknowledged (acks wait for the flush), so no vote of that term left either. Take
-     * the term the log shows, with no vote, as if a message of that term had just arrived. */
-    r->term = lkv__log_last_term(l);
-    r->vote = LKV_RAFT_NONE;
-  }
-  r->prev_hs = rs->hard_state;
+  restore_term(r, rs);
   return 0;
 }
 

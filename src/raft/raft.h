@@ -241,6 +241,11 @@ typedef struct {
   const lkv_raft_entry_t *entries;
   size_t n_entries;
   uint64_t applied; /* the state machine's applied index (>= snapshot.index); 0 means snapshot.index */
+  /* The membership in force at applied, as the state machine recorded it when it applied the changes.
+   * Required when applied > snapshot.index and the caller ever cancels a change (accept = 0): the log
+   * cannot tell which changes were cancelled. NULL derives it from snapshot.conf and the changes in
+   * (snapshot.index, applied], all taken as accepted. */
+  const lkv_raft_conf_state_t *conf;
 } lkv_raft_restore_t;
 
 typedef struct lkv_raft_s lkv_raft_t;

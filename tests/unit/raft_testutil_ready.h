@@ -17,6 +17,8 @@ static inline void rt_start(rt_cluster_t *c, lkv_raft_id_t id) {
   lkv_raft_restore_t rs = {
       .hard_state = n->hs, .snapshot = n->snap, .entries = n->ents, .n_entries = n->n_ents};
   rs.applied = n->sm_applied > n->hs.commit ? n->hs.commit : n->sm_applied;
+  /* the state machine's own record of the membership: cancelled changes stay cancelled */
+  if (rs.applied == n->sm_applied && rs.applied > n->snap.index) rs.conf = &n->sm_conf;
   int fresh = n->hs.term == 0 && n->snap.index == 0 && n->n_ents == 0;
   n->cfg.rand_arg = &n->rng;
   if (getenv("RT_TRACE"))
@@ -230,6 +232,7 @@ static inline void rt_apply(rt_cluster_t *c, rt_node_t *n, const lkv_raft_entry_
     rt_violation(c, &c->v_contract, "member %llu applies %llu after %llu", (unsigned long long)n->id,
                  (unsigned long long)e->index, (unsigned long long)n->sm_applied);
   n->sm_applied = e->index;
+  if (e->type == LKV_RAFT_ENTRY_CONF_CHANGE) n->sm_conf = n->conf;
   uint64_t h = rt_hash_entry(e);
   if (c->trace)
     fprintf(stderr, "apply %llu: %llu (term %llu, %zu bytes)\n", (unsigned long long)n->id,
@@ -301,6 +304,7 @@ static inline int rt_handle(rt_cluster_t *c, lkv_raft_id_t id, const lkv_raft_re
     n->snap = rd.snapshot.meta;
     rt_store_truncate_from(n, 0);
     n->sm_applied = rd.snapshot.meta.index; /* the state machine installs the snapshot's data */
+    n->sm_conf = rd.snapshot.meta.conf;
     n->n_applied = 0;
     if (n->hs.commit < n->snap.index) n->hs.commit = n->snap.index;
   }

@@ -62,6 +62,7 @@ typedef struct {
   lkv_raft_entry_t *ents; /* ents[i].index == snap.index + 1 + i; data owned */
   size_t n_ents, cap_ents;
   uint64_t sm_applied;
+  lkv_raft_conf_state_t sm_conf; /* the membership at sm_applied, as the state machine recorded it */
   /* volatile */
   rt_applied_t applied[RT_MAX_APPLIED];
   size_t n_applied;

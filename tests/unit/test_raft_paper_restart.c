@@ -159,6 +159,53 @@ static void test_refused_change_after_replaying_restart(void **state) {
   rt_free(c);
 }
 
+/* A change every member cancelled (accept = 0) stays cancelled for a member that restarts with an applied
+ * index beyond it: the restore carries the state machine's membership (restore.conf). */
+static void test_cancelled_change_stays_cancelled_after_restart(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new_members(4, 3, NULL, NULL, 1);
+  rt_elect(c, 1);
+  for (lkv_raft_id_t id = 1; id <= 3; id++) rt_node(c, id)->reject_next_cc = 1;
+  assert_int_equal(rt_propose_cc(c, 1, LKV_RAFT_CC_REMOVE_NODE, 3), 0);
+  rt_stabilize(c);
+  rt_tick_all(c, 2);
+  for (lkv_raft_id_t id = 1; id <= 3; id++) assert_int_equal(rt_st(c, id).conf.n_voters, 3);
+  rt_restart(c, 2); /* restore.applied = the state machine's applied index, beyond the change, and its
+                     membership (restore.conf) */
+  assert_int_equal(rt_st(c, 2).applied, rt_node(c, 2)->sm_applied);
+  assert_int_equal(rt_st(c, 2).conf.n_voters, 3);
+  rt_free(c);
+}
+
+/* The consequence: two cancelled removals (4, then 5) of a five-voter cluster; member 1 restarts and
+ * believes the voters are {1, 2, 3}. In one term, 1 wins with 2's vote (2 of its 3) while 3 wins with 4's
+ * and 5's (3 of 5): two leaders in one term. */
+static void test_cancelled_changes_after_restart_allow_two_leaders(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(5, rt_cfg_plain, NULL);
+  rt_elect(c, 1);
+  for (lkv_raft_id_t gone = 4; gone <= 5; gone++) {
+    for (lkv_raft_id_t id = 1; id <= 5; id++) rt_node(c, id)->reject_next_cc = 1;
+    assert_int_equal(rt_propose_cc(c, 1, LKV_RAFT_CC_REMOVE_NODE, gone), 0);
+    rt_stabilize(c);
+  }
+  rt_tick_all(c, 2);
+  for (lkv_raft_id_t id = 1; id <= 5; id++) assert_int_equal(rt_st(c, id).conf.n_voters, 5);
+  rt_restart(c, 1);
+  assert_int_equal(lkv_raft_campaign(rt_raft(c, 1)), 0);
+  assert_int_equal(lkv_raft_campaign(rt_raft(c, 3)), 0);
+  rt_process_all(c);
+  rt_deliver_matching(c, LKV_RAFT_MSG_VOTE, 1, 2);
+  rt_deliver_matching(c, LKV_RAFT_MSG_VOTE, 3, 4);
+  rt_deliver_matching(c, LKV_RAFT_MSG_VOTE, 3, 5);
+  rt_drop_matching(c, LKV_RAFT_MSG_VOTE, 0, 0);
+  rt_process_all(c);
+  rt_deliver_matching(c, LKV_RAFT_MSG_VOTE_RESP, 0, 0);
+  rt_check_all(c);
+  assert_int_equal(c->v_two_leaders, 0);
+  rt_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_restart_after_compaction),
@@ -166,6 +213,8 @@ int main(void) {
       cmocka_unit_test(test_restart_keeps_applied_membership),
       cmocka_unit_test(test_crash_between_send_and_persist),
       cmocka_unit_test(test_refused_change_after_replaying_restart),
+      cmocka_unit_test(test_cancelled_change_stays_cancelled_after_restart),
+      cmocka_unit_test(test_cancelled_changes_after_restart_allow_two_leaders),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }

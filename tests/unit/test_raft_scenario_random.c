@@ -111,10 +111,8 @@ static void one_step(rt_cluster_t *c, prng_t *p, unsigned *props, unsigned *read
     if (up(c, id) && pick(p, 2)) {
       rt_ready_partial(c, id, 1 + (int)pick(p, 3)); /* crash between phases of a batch */
       rt_crash(c, id);
-      /* sometimes the state machine restarts from its snapshot: committed entries are handed out again.
-       * Always so when changes get refused: the core rebuilds the membership of a restore from the
-       * changes in (snapshot, applied] as if all were accepted (reported defect). */
-      if (c->refuse_some_cc || pick(p, 3) == 0) rt_node(c, id)->sm_applied = rt_node(c, id)->snap.index;
+      /* sometimes the state machine restarts from its snapshot: committed entries are handed out again */
+      if (pick(p, 3) == 0) rt_node(c, id)->sm_applied = rt_node(c, id)->snap.index;
     }
   } else if (a < 97) {
     if (pick(p, 3) == 0)
