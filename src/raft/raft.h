@@ -222,7 +222,7 @@ typedef struct {
   int pre_vote;                /* campaign with a pre-vote round that does not raise terms */
   int check_quorum;            /* a leader without an active quorum for an election timeout steps down; a
                                   member that heard a leader within the election timeout ignores votes */
-  size_t max_size_per_msg;     /* bytes of entries per APP (at least one entry is always sent) */
+  size_t max_size_per_msg;     /* bytes of entries per APP, at least one entry (0: no limit, unlike etcd) */
   size_t max_inflight_msgs;    /* APPs in flight per follower in replicate state (>= 1) */
   size_t max_inflight_bytes;   /* bytes of entries in flight per follower (0: no byte limit) */
   size_t max_uncommitted_size; /* a leader drops proposals beyond this many uncommitted bytes (0: no limit) */
@@ -273,8 +273,9 @@ int lkv_raft_bootstrap(lkv_raft_t *r, const lkv_raft_id_t *voters, size_t n);
 void lkv_raft_tick(lkv_raft_t *r);
 
 /* Steps a message from a peer (m->to must be this member). Stale messages (lower term) are ignored or
- * answered as Raft says. Returns 0, or LKV_EINVAL for a malformed message (unknown type, wrong recipient,
- * entries not contiguous): the member's state is unchanged then. */
+ * answered as Raft says. The sender's membership is not checked: the transport refuses messages from
+ * removed members and other clusters. Returns 0, or LKV_EINVAL for a malformed message (unknown type, wrong
+ * recipient, entries not contiguous): the member's state is unchanged then. */
 int lkv_raft_step(lkv_raft_t *r, const lkv_raft_msg_t *m);
 
 /* Proposes data as a normal entry. A leader appends it (*index and *term, when not NULL, say where it
@@ -290,7 +291,9 @@ int lkv_raft_propose_conf_change(lkv_raft_t *r, const lkv_raft_conf_change_t *cc
 
 /* Puts into force the membership change in committed entry e (of type CONF_CHANGE, handed out in the
  * current ready batch). With accept == 0 the change is cancelled (the caller's validation refused it: etcd
- * refuses duplicate members and the like at apply time) but still counts as applied. A leader that is
+ * refuses duplicate members and the like at apply time) but still counts as applied. The caller must
+ * refuse what the core cannot carry out: removing or demoting the last voter, or a member beyond
+ * LKV_RAFT_MAX_MEMBERS, are no-ops when accepted, and ADD_LEARNER on a voter demotes it. A leader that is
  * removed steps down. *conf (optional) receives the resulting membership. Returns 0, LKV_EINVAL (e is not
  * the next unapplied conf change of the batch) or LKV_ECORRUPT (undecodable data). */
 int lkv_raft_apply_conf_change(lkv_raft_t *r, const lkv_raft_entry_t *e, int accept,
