@@ -180,6 +180,27 @@ static int old_drained(lkv__sim_t *s, void *arg) {
   return 1;
 }
 
+/* Every member holds the leader's whole log (the same chain at its last index) and its commit index. */
+static int converged(lkv__sim_t *s, void *arg) {
+  (void)arg;
+  int l = stable_leader(s);
+  if (l < 0) return 0;
+  const lkv__sim_node_t *ln = &s->nodes[l];
+  uint64_t last = ln->s_first + ln->s_n - 1, chain, other;
+  if (!lkv__sim_shadow_chain(ln, last, &chain)) return 0;
+  lkv_raft_status_t st;
+  lkv_raft_status(ln->raft, &st);
+  for (uint32_t i = 0; i < st.conf.n_voters + st.conf.n_learners; i++) {
+    int k = lkv__sim_slot(s, lkv__sim_conf_member(&st.conf, i));
+    if (k < 0) return 0;
+    const lkv__sim_node_t *n = &s->nodes[k];
+    if (n->commit != ln->commit || n->s_first + n->s_n - 1 != last ||
+        !lkv__sim_shadow_chain(n, last, &other) || other != chain)
+      return 0;
+  }
+  return 1;
+}
+
 static int read_answered(lkv__sim_t *s, void *arg) {
   return s->reads[*(int *)arg].answered;
 }
@@ -313,8 +334,13 @@ static void liveness(lkv__sim_t *s) {
   (void)await(s, bound, old_drained, &healed_seq);
   for (int round = 0; round < 2 && !s->failed; round++)
     if (!transfer_round(s, bound)) return;
-  if (!s->failed && !commit_one(s, bound))
+  if (!s->failed && !commit_one(s, bound)) {
     lkv__sim_fail(s, "liveness", "no proposal committed on every member after the transfers");
+    return;
+  }
+  if (!await(s, bound, converged, NULL) && !s->failed)
+    lkv__sim_fail(s, "liveness", "the members' logs did not converge on the leader's within %llu ticks",
+                  (unsigned long long)bound);
 }
 
 int lkv__sim_run(lkv__sim_t *s, const lkv__sim_opts_t *o) {
