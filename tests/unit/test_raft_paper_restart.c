@@ -1,6 +1,6 @@
 /* Restarts from durable state: after compaction, after installing a snapshot, after membership changes,
  * and a crash between the phases of a ready batch. */
-#include "raft_testutil.h"
+#include "raft_scenarios.h"
 
 static void all_apply(rt_cluster_t *c, const char *s) {
   for (lkv_raft_id_t id = 1; id <= c->n; id++)
@@ -191,17 +191,7 @@ static void test_cancelled_changes_after_restart_allow_two_leaders(void **state)
   }
   rt_tick_all(c, 2);
   for (lkv_raft_id_t id = 1; id <= 5; id++) assert_int_equal(rt_st(c, id).conf.n_voters, 5);
-  rt_restart(c, 1);
-  assert_int_equal(lkv_raft_campaign(rt_raft(c, 1)), 0);
-  assert_int_equal(lkv_raft_campaign(rt_raft(c, 3)), 0);
-  rt_process_all(c);
-  rt_deliver_matching(c, LKV_RAFT_MSG_VOTE, 1, 2);
-  rt_deliver_matching(c, LKV_RAFT_MSG_VOTE, 3, 4);
-  rt_deliver_matching(c, LKV_RAFT_MSG_VOTE, 3, 5);
-  rt_drop_matching(c, LKV_RAFT_MSG_VOTE, 0, 0);
-  rt_process_all(c);
-  rt_deliver_matching(c, LKV_RAFT_MSG_VOTE_RESP, 0, 0);
-  rt_check_all(c);
+  rs_split_election(c);
   assert_int_equal(c->v_two_leaders, 0);
   rt_free(c);
 }
