@@ -177,9 +177,11 @@ void lkv_raft_report_snapshot(lkv_raft_t *r, lkv_raft_id_t id, int ok) {
 }
 
 void lkv_raft_report_leader_lost(lkv_raft_t *r) {
-  if (r->role != LKV_RAFT_FOLLOWER) return;
+  /* Without pre-vote, forgetting the leader would drop the vote lease and let a disruptive candidate in:
+   * the fast path exists only with pre-vote. */
+  if (r->role != LKV_RAFT_FOLLOWER || !r->cfg.pre_vote) return;
   r->leader = LKV_RAFT_NONE;
-  if (r->cfg.pre_vote && lkv__promotable(r)) {
+  if (lkv__promotable(r)) {
     r->election_elapsed = 0;
     lkv__hup(r, 0);
   }

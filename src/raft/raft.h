@@ -322,7 +322,8 @@ void lkv_raft_report_snapshot(lkv_raft_t *r, lkv_raft_id_t id, int ok);
 
 /* Fast failover: the connection to the leader broke. A follower forgets the leader and, when pre-vote is
  * on, starts a pre-vote at once (a member that only lost its own link cannot win one against a live
- * leader, so it cannot disrupt it). Without pre-vote it only forgets the leader's lease. */
+ * leader, so it cannot disrupt it). Without pre-vote it does nothing: the fast path needs pre-vote (the
+ * cluster layer turns pre-vote on whenever it reports lost leaders). */
 void lkv_raft_report_leader_lost(lkv_raft_t *r);
 
 /* Records that the state machine has a snapshot at meta->index (<= applied; meta->term is filled by the

@@ -208,6 +208,28 @@ static void test_report_leader_lost(void **state) {
   rt_free(c);
 }
 
+static void cfg_check_quorum_only(lkv_raft_config_t *cfg, void *arg) {
+  (void)arg;
+  cfg->pre_vote = 0;
+}
+
+/* Without pre-vote, a lost leader report changes nothing: forgetting the leader would drop the vote lease
+ * that keeps a member cut off from a live leader from helping a disruptive candidate. */
+static void test_report_leader_lost_needs_pre_vote(void **state) {
+  (void)state;
+  rt_cluster_t *c = rt_new(3, cfg_check_quorum_only, NULL);
+  rt_elect(c, 1);
+  uint64_t t = rt_term(c, 1);
+  c->cut[1][3] = c->cut[3][1] = 1;
+  lkv_raft_report_leader_lost(rt_raft(c, 3));
+  assert_int_equal(rt_role(c, 3), LKV_RAFT_FOLLOWER);
+  assert_int_equal(rt_leader(c, 3), 1);
+  rt_stabilize(c);
+  assert_int_equal(rt_role(c, 1), LKV_RAFT_LEADER);
+  assert_int_equal(rt_term(c, 3), t);
+  rt_free(c);
+}
+
 /* An entry larger than every limit still moves: one per message, and one in flight when the window is
  * empty (otherwise the follower would never catch up). A large proposal is taken when nothing is
  * uncommitted. */
@@ -248,6 +270,7 @@ int main(void) {
       cmocka_unit_test(test_proposals_forwarded_or_refused),
       cmocka_unit_test(test_max_uncommitted_size_drops),
       cmocka_unit_test(test_report_leader_lost),
+      cmocka_unit_test(test_report_leader_lost_needs_pre_vote),
       cmocka_unit_test(test_oversized_entry_is_not_stuck),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
