@@ -59,6 +59,12 @@ static inline uint64_t rt_max_commit(rt_cluster_t *c) {
   return m;
 }
 
+/* Asserts that every up member takes member id for the leader. */
+static inline void rt_all_follow(rt_cluster_t *c, lkv_raft_id_t id) {
+  for (lkv_raft_id_t k = 1; k <= c->n; k++)
+    if (c->nodes[k].r) assert_int_equal(rt_leader(c, k), id);
+}
+
 /* Campaigns member id and runs the cluster until quiet; asserts it leads. */
 static inline void rt_elect(rt_cluster_t *c, lkv_raft_id_t id) {
   assert_int_equal(lkv_raft_campaign(rt_raft(c, id)), 0);
@@ -116,6 +122,28 @@ static inline int rt_applied_data(rt_cluster_t *c, lkv_raft_id_t id, const char 
   return 0;
 }
 
+/* An applied entry a client proposed: NORMAL with data (not a leader's empty entry or a change). */
+static inline int rt_is_client_entry(const rt_applied_t *a) {
+  return a->type == LKV_RAFT_ENTRY_NORMAL && a->len > 0;
+}
+
+/* How many client entries member id applied since its last start or snapshot install. */
+static inline size_t rt_applied_count(rt_cluster_t *c, lkv_raft_id_t id) {
+  rt_node_t *n = rt_node(c, id);
+  size_t k = 0;
+  for (size_t i = 0; i < n->n_applied; i++) k += rt_is_client_entry(&n->applied[i]) ? 1u : 0u;
+  return k;
+}
+
+/* The data (a prefix) of the k-th client entry member id applied since its last start or snapshot
+ * install, counting from 0; "" when it applied fewer. */
+static inline const char *rt_applied_nth(rt_cluster_t *c, lkv_raft_id_t id, size_t k) {
+  rt_node_t *n = rt_node(c, id);
+  for (size_t i = 0; i < n->n_applied; i++)
+    if (rt_is_client_entry(&n->applied[i]) && k-- == 0) return n->applied[i].data;
+  return "";
+}
+
 /* Index of the entry with data s in member id's log, or 0. */
 static inline uint64_t rt_log_find(rt_cluster_t *c, lkv_raft_id_t id, const char *s) {
   lkv_raft_status_t st;
@@ -135,18 +163,35 @@ static inline uint64_t rt_entry_term(rt_cluster_t *c, lkv_raft_id_t id, uint64_t
   return e.term;
 }
 
-/* Member id takes a snapshot at its applied index and compacts its log (in memory and in its store). */
-static inline uint64_t rt_compact(rt_cluster_t *c, lkv_raft_id_t id) {
+/* Member id's state machine takes a snapshot at its applied index: the core records it and the durable
+ * store keeps only the entries after it (the core's log is not compacted: see rt_compact). Returns the
+ * snapshot's metadata. */
+static inline lkv_raft_snapshot_meta_t rt_snapshot(rt_cluster_t *c, lkv_raft_id_t id) {
   rt_node_t *n = rt_node(c, id);
   lkv_raft_status_t st;
   rt_status(c, id, &st);
   lkv_raft_snapshot_meta_t meta = {
       .index = st.applied, .term = rt_entry_term(c, id, st.applied), .conf = st.conf};
-  assert_int_equal(lkv_raft_set_snapshot(n->r, &meta), 0);
-  assert_int_equal(lkv_raft_compact(n->r, st.applied), 0);
+  assert_int_equal(lkv_raft_set_snapshot(rt_raft(c, id), &meta), 0);
   rt_store_drop_upto(n, st.applied);
   n->snap = meta;
-  return st.applied;
+  return meta;
+}
+
+/* Member id takes a snapshot at its applied index and compacts its log (in memory and in its store). */
+static inline uint64_t rt_compact(rt_cluster_t *c, lkv_raft_id_t id) {
+  uint64_t at = rt_snapshot(c, id).index;
+  assert_int_equal(lkv_raft_compact(rt_raft(c, id), at), 0);
+  return at;
+}
+
+/* Member id (down) loses its state machine, as a volatile one would: at its next start it restarts from
+ * its snapshot, with the snapshot's membership, and the committed entries after it are handed out again. */
+static inline void rt_lose_state_machine(rt_cluster_t *c, lkv_raft_id_t id) {
+  rt_node_t *n = rt_node(c, id);
+  assert_null(n->r);
+  n->sm_applied = n->snap.index;
+  n->sm_conf = n->snap.conf;
 }
 
 /* Member lagger misses n proposals while down; the leader then compacts its log; lagger restarts, so it
@@ -181,6 +226,19 @@ static inline void rt_cfg_plain(lkv_raft_config_t *cfg, void *arg) {
 
 static inline void rt_cfg_bugs(lkv_raft_config_t *cfg, void *arg) {
   cfg->bugs = arg ? *(unsigned *)arg : 0;
+}
+
+/* A generator that always draws 9, so every randomized election timeout is election_tick + 9 (for an
+ * election_tick above 9, as the default 10). */
+static inline uint64_t rt_rand_nine(void *arg) {
+  (void)arg;
+  return 9;
+}
+
+/* For tests that count ticks to a timeout: the election timeout is fixed (rt_rand_nine). */
+static inline void rt_cfg_fixed_timeout(lkv_raft_config_t *cfg, void *arg) {
+  (void)arg;
+  cfg->rand = rt_rand_nine;
 }
 
 /* Member id's last entry: its index and term. */

@@ -1,7 +1,8 @@
 /* Seeded random scripts on the scripted harness: random delivery order, loss, duplication, partitions,
- * crashes between the phases of a ready batch, compactions, reads, transfers and membership changes; every
- * safety check of the harness must stay silent, and the cluster must recover once the faults stop. (The
- * simulator does this at scale; this is a quick per-commit net with the harness's own checks.) */
+ * crashes between the phases of a ready batch, compactions, reads, transfers and membership changes, with
+ * and without byte limits on flow control; every safety check of the harness must stay silent, and the
+ * cluster must recover once the faults stop. (The simulator does this at scale; this is a quick per-commit
+ * net with the harness's own checks.) */
 #include "raft_testutil.h"
 
 #define SEEDS 150
@@ -25,6 +26,7 @@ typedef struct {
   int pre_vote, check_quorum;
   unsigned election_tick, heartbeat_tick;
   size_t max_size_per_msg, max_inflight_msgs;
+  size_t max_inflight_bytes, max_uncommitted_size; /* 0: no limit */
 } cluster_cfg_t;
 
 static void cfg_random(lkv_raft_config_t *cfg, void *arg) {
@@ -35,6 +37,8 @@ static void cfg_random(lkv_raft_config_t *cfg, void *arg) {
   cfg->heartbeat_tick = k->heartbeat_tick;
   cfg->max_size_per_msg = k->max_size_per_msg;
   cfg->max_inflight_msgs = k->max_inflight_msgs;
+  cfg->max_inflight_bytes = k->max_inflight_bytes;
+  cfg->max_uncommitted_size = k->max_uncommitted_size;
   const char *bugs = getenv("RT_BUGS"); /* a bug switch to see whether random scripts find it */
   cfg->bugs = bugs ? (unsigned)strtoul(bugs, NULL, 0) : 0;
 }
@@ -112,7 +116,7 @@ static void one_step(rt_cluster_t *c, prng_t *p, unsigned *props, unsigned *read
       rt_ready_partial(c, id, 1 + (int)pick(p, 3)); /* crash between phases of a batch */
       rt_crash(c, id);
       /* sometimes the state machine restarts from its snapshot: committed entries are handed out again */
-      if (pick(p, 3) == 0) rt_node(c, id)->sm_applied = rt_node(c, id)->snap.index;
+      if (pick(p, 3) == 0) rt_lose_state_machine(c, id);
     }
   } else if (a < 97) {
     if (pick(p, 3) == 0)
@@ -192,6 +196,11 @@ static void run_seed(uint64_t seed) {
   k.election_tick = k.heartbeat_tick + 2 + (unsigned)pick(&p, 12);
   k.max_size_per_msg = pick(&p, 2) ? 16 : 1024;
   k.max_inflight_msgs = 1 + pick(&p, 4);
+  /* Byte limits, a few entries' worth (the simulator sets none): a window that loss, duplicates and
+   * restarts must never leave shut. Drawn from a generator of their own, so a seed's script is unchanged. */
+  prng_t q = {seed * 0x9e3779b97f4a7c15ull + 11};
+  if (pick(&q, 3) == 0) k.max_inflight_bytes = 16 + pick(&q, 48);
+  if (pick(&q, 3) == 0) k.max_uncommitted_size = 32 + pick(&q, 96);
   rt_cluster_t *c = rt_new_members(n, voters, cfg_random, &k, seed);
   c->refuse_some_cc = pick(&p, 2);
   unsigned props = 0, reads = 0;
