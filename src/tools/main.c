@@ -10,6 +10,7 @@
 #include "tools/bench_cmd.h"
 #include "tools/cpus_cmd.h"
 #include "tools/ledger_cmd.h"
+#include "tools/member_id_cmd.h"
 
 static int serve(int argc, char **argv) {
   lkv_config_t cfg;
@@ -60,5 +61,6 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "receipt") == 0) return lkv_cmd_receipt(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "verify-receipt") == 0) return lkv_cmd_verify_receipt(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "audit") == 0) return lkv_cmd_audit(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "member-id") == 0) return lkv_cmd_member_id(argc - 1, argv + 1);
   return serve(argc, argv);
 }
