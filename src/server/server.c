@@ -14,6 +14,7 @@
 #include "pool/pool.h"
 #include "replication/local.h"
 #include "server/checkpointer.h"
+#include "server/etcd_dir.h"
 #include "server/ledger_open.h"
 #include "server/version.h"
 #include "transport/transport.h"
@@ -138,9 +139,12 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   lkv_server_t *s = calloc(1, sizeof(*s));
   if (!s) return LKV_ENOMEM;
   s->threads = pick_threads(cfg);
+  /* Before the store opens: opening would create an empty store beside etcd's data. */
+  int rc = lkv__server_etcd_dir_check(cfg->data_dir, err, errlen);
+  if (rc != 0) goto err_after_alloc;
   lkv_mvcc_options_t mopts = {
       .dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes, .logged = cfg->ledger};
-  int rc = lkv_mvcc_open(&s->store, &mopts);
+  rc = lkv_mvcc_open(&s->store, &mopts);
   if (rc != 0) {
     snprintf(err, errlen, "cannot open data dir %s: %s%s", cfg->data_dir, lkv_strerror(rc),
              rc == LKV_ETORN ? "; start with --ledger=true to rebuild it from the ledger" : "");

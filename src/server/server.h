@@ -7,7 +7,8 @@
 typedef struct lkv_server_s lkv_server_t;
 
 /* Opens the data dir, starts the writer and the loop threads and listens on cfg's client URLs.
- * cfg must outlive the server. Returns 0 and sets *out, or a negative LKV_E* code with a message in err.
+ * cfg must outlive the server. Returns 0 and sets *out, or a negative LKV_E* code with a message in err
+ * (LKV_EUNSUPPORTED: the data dir holds an etcd member and no ledgerkv store, server/etcd_dir.h).
  * On failure nothing is left running. */
 int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, size_t errlen);
 
