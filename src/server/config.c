@@ -1,13 +1,17 @@
-/* The command line: a table of etcd's flags, Go flag-package syntax, defaults, --help and --version. */
+/* The command line: a table of the flags ledgerkv implements, Go flag-package syntax, defaults, and the
+ * order of etcd's inputs (flags, then ETCD_* variables, or a --config-file alone). */
 #include "server/config.h"
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "server/config_duration.h"
+#include "server/config_etcd.h"
+#include "server/config_internal.h"
 #include "server/config_url.h"
 #include "server/version.h"
 
@@ -15,13 +19,9 @@
 #define DEFAULT_LISTEN_URLS "http://127.0.0.1:2379"
 #define DEFAULT_PROGRESS_NOTIFY_MS (10u * 60u * 1000u)
 
-typedef struct parse_s {
-  lkv_config_t *cfg;
-  char *err;
-  size_t errlen;
-  int print_version;
-  int advertise_set; /* --advertise-client-urls given: no copy of the listen URLs */
-} parse_t;
+extern char **environ;
+
+typedef lkv__config_parse_t parse_t;
 
 /* The C type of a numeric flag's field. */
 typedef enum { NUM_U64, NUM_I64, NUM_INT } num_type_t;
@@ -37,7 +37,7 @@ struct flag_s {
   uint64_t min, max; /* numeric flags: accepted range */
 };
 
-static int fail(parse_t *p, const char *fmt, ...) {
+int lkv__config_fail(parse_t *p, const char *fmt, ...) {
   if (p->errlen > 0) {
     va_list ap;
     va_start(ap, fmt);
@@ -47,10 +47,14 @@ static int fail(parse_t *p, const char *fmt, ...) {
   return LKV_EINVAL;
 }
 
-static int nomem(parse_t *p) {
+#define fail lkv__config_fail
+
+int lkv__config_nomem(parse_t *p) {
   if (p->errlen > 0) snprintf(p->err, p->errlen, "out of memory");
   return LKV_ENOMEM;
 }
+
+#define nomem lkv__config_nomem
 
 static int replace_string(parse_t *p, char **field, const char *value) {
   char *copy = strdup(value);
@@ -201,6 +205,16 @@ static int set_checkpoint_interval(parse_t *p, const flag_t *f, const char *valu
   return 0;
 }
 
+static int set_config_file(parse_t *p, const flag_t *f, const char *value) {
+  (void)f;
+  if (value[0] == '\0') { /* empty: as not given, the flags and ETCD_* variables apply */
+    free(p->config_file);
+    p->config_file = NULL;
+    return 0;
+  }
+  return replace_string(p, &p->config_file, value);
+}
+
 #define NUMBER(name, def, help, field, type, min, max) \
   { name, def, help, set_number, offsetof(lkv_config_t, field), type, min, max }
 
@@ -222,8 +236,7 @@ static const flag_t flags[] = {
     NUMBER("worker-threads", "'0'",
            "Request-serving threads; 0: one per CPU we may run on, as many running at once as the CPU "
            "budget (ledgerkv cpus) and the cgroup's throttling allow.",
-           worker_threads,
-           NUM_INT, 0, 1024),
+           worker_threads, NUM_INT, 0, 1024),
     {"cpu-neighbour-aware", NULL,
      "Park request-serving threads while neighbours use our CPUs: yields CPU at our latency's cost (default "
      "false).",
@@ -244,6 +257,10 @@ static const flag_t flags[] = {
      "How often the store is copied so that a rebuild after a machine crash replays the ledger from there "
      "(0: never).",
      set_checkpoint_interval, 0, 0, 0, 0},
+    {"config-file", "''",
+     "Path to a YAML configuration file (etcd's keys); when given, other flags and ETCD_* variables are "
+     "ignored, as with etcd.",
+     set_config_file, 0, 0, 0, 0},
     {"version", NULL, "Print the version and exit.", set_version, 0, 0, 0, 0},
 };
 
@@ -254,28 +271,44 @@ static const flag_t *find_flag(const char *name, size_t len) {
   return NULL;
 }
 
-void lkv_config_usage(FILE *f) {
-  fputs(
-      "Usage:\n\n  ledgerkv [flags]\n  ledgerkv COMMAND [args]   (cpus, bench, ledger-key, receipt, "
-      "verify-receipt, audit;\n"
-      "                            each takes --help)\n\n"
-      "An etcd-compatible key-value server. Flags take etcd's names; --flag value, --flag=value and\n"
-      "-flag value are alike.\n\n",
-      f);
-  for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-    fprintf(f, "  --%s%s%s\n      %s\n", flags[i].name, flags[i].def ? " " : "",
-            flags[i].def ? flags[i].def : "", flags[i].help);
-  }
-  fputs("  -h, --help\n      Show this help and exit.\n", f);
+int lkv__config_own_flag(size_t i, const char **name, const char **def, const char **help) {
+  if (i >= sizeof(flags) / sizeof(flags[0])) return -1;
+  *name = flags[i].name;
+  *def = flags[i].def;
+  *help = flags[i].help;
+  return 0;
 }
 
-void lkv_config_version(FILE *f) {
-  fputs("ledgerkv Version: " LKV_VERSION
-        "\n"
-        "etcd API Version: " LKV_ETCD_API_VERSION
-        "\n"
-        "etcd Compatible Version: " LKV_ETCD_VERSION "\n",
-        f);
+int lkv__config_flag_kind(const char *name, size_t len) {
+  const flag_t *f = find_flag(name, len);
+  if (f != NULL) return f->def == NULL ? 2 : 1;
+  const lkv__etcd_flag_t *e = lkv__config_etcd_find(name, len);
+  if (e == NULL) return 0;
+  return e->kind == LKV__KIND_BOOL ? 2 : 1;
+}
+
+int lkv__config_set(parse_t *p, const char *name, size_t len, const char *value, lkv__config_src_t src,
+                    const char *key) {
+  const flag_t *f = find_flag(name, len);
+  const lkv__etcd_flag_t *e = lkv__config_etcd_find(name, len);
+  int rc;
+  if (f != NULL) {
+    rc = f->set(p, f, value);
+    if (rc == LKV_EINVAL && src == LKV__SRC_ENV && p->errlen > 0) {
+      char inner[512];
+      snprintf(inner, sizeof(inner), "%s", p->err);
+      fail(p, "invalid value \"%s\" for %s: %s", value, key, inner);
+    }
+  } else if (e != NULL) {
+    rc = lkv__config_set_given(p, e, value, src, key);
+  } else {
+    return fail(p, "flag provided but not defined: -%.*s", (int)len, name);
+  }
+  if (rc != 0) return rc;
+  const char *static_name = f ? f->name : e->name;
+  if (!lkv__config_was_set(p, static_name) && p->n_set < LKV__CONFIG_MAX_GIVEN)
+    p->set[p->n_set++] = static_name;
+  return 0;
 }
 
 void lkv_config_free(lkv_config_t *cfg) {
@@ -284,6 +317,8 @@ void lkv_config_free(lkv_config_t *cfg) {
   free(cfg->data_dir);
   lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);
   lkv__config_urls_free(cfg->advertise_client_urls, cfg->n_advertise_client_urls);
+  for (size_t i = 0; i < cfg->n_warnings; i++) free(cfg->warnings[i]);
+  free(cfg->warnings);
   memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -301,13 +336,13 @@ static int parse_arg(parse_t *p, int argc, char **argv, int *i) {
     lkv_config_usage(stdout);
     return LKV_CONFIG_PRINTED;
   }
-  const flag_t *f = find_flag(name, name_len);
-  if (f == NULL) return fail(p, "flag provided but not defined: %.*s", (int)(name - arg + name_len), arg);
-  if (eq != NULL) return f->set(p, f, eq + 1);
-  if (f->def == NULL) return f->set(p, f, "true"); /* a boolean flag alone means true */
+  int kind = lkv__config_flag_kind(name, name_len);
+  if (kind == 0) return fail(p, "flag provided but not defined: %.*s", (int)(name - arg + name_len), arg);
+  if (eq != NULL) return lkv__config_set(p, name, name_len, eq + 1, LKV__SRC_FLAG, NULL);
+  if (kind == 2) return lkv__config_set(p, name, name_len, "true", LKV__SRC_FLAG, NULL);
   if (*i + 1 >= argc) return fail(p, "flag needs an argument: %s", arg);
   *i += 1;
-  return f->set(p, f, argv[*i]);
+  return lkv__config_set(p, name, name_len, argv[*i], LKV__SRC_FLAG, NULL);
 }
 
 /* Fills what depends on other flags: the data dir from the name, advertise URLs from the listen URLs. */
@@ -329,10 +364,9 @@ static int resolve(parse_t *p) {
   return 0;
 }
 
-int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t errlen) {
-  parse_t p = {.cfg = cfg, .err = err, .errlen = errlen};
-  memset(cfg, 0, sizeof(*cfg));
-  if (errlen > 0) err[0] = '\0';
+/* Every default, into a zeroed cfg (warnings excepted). */
+int lkv__config_defaults(parse_t *p) {
+  lkv_config_t *cfg = p->cfg;
   cfg->max_request_bytes = 1572864;
   cfg->max_txn_ops = 128;
   cfg->watch_progress_notify_ms = DEFAULT_PROGRESS_NOTIFY_MS;
@@ -342,9 +376,17 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
   cfg->ledger = 1;
   cfg->ledger_sign_ms = 100;
   cfg->ledger_checkpoint_s = 300;
-  int rc = replace_string(&p, &cfg->name, DEFAULT_NAME);
-  if (rc != 0) goto release;
-  rc = set_listen(&p, find_flag("listen-client-urls", strlen("listen-client-urls")), DEFAULT_LISTEN_URLS);
+  p->advertise_set = 0;
+  int rc = replace_string(p, &cfg->name, DEFAULT_NAME);
+  if (rc != 0) return rc;
+  return set_listen(p, find_flag("listen-client-urls", strlen("listen-client-urls")), DEFAULT_LISTEN_URLS);
+}
+
+int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t errlen) {
+  parse_t p = {.cfg = cfg, .err = err, .errlen = errlen};
+  memset(cfg, 0, sizeof(*cfg));
+  if (errlen > 0) err[0] = '\0';
+  int rc = lkv__config_defaults(&p);
   if (rc != 0) goto release;
 
   for (int i = 1; i < argc; i++) {
@@ -356,13 +398,29 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
     if (rc != 0) goto release;
   }
   if (rc != 0) goto release;
-  rc = resolve(&p);
+  if (p.print_version) { /* as etcd: before the environment and the config file are looked at */
+    lkv_config_version(stdout);
+    rc = LKV_CONFIG_PRINTED;
+    goto release;
+  }
+  const char *file = p.config_file;
+  const char *env_file = getenv("ETCD_CONFIG_FILE");
+  if (file == NULL && env_file != NULL && env_file[0] != '\0') file = env_file;
+  if (file != NULL)
+    rc = lkv__config_file_use(&p, file, environ);
+  else
+    rc = lkv__config_env_apply(&p, environ);
+  if (rc == 0) rc = lkv__config_cluster_check(&p);
+  if (rc == 0) rc = resolve(&p);
   if (rc != 0) goto release;
-  if (!p.print_version) return 0;
-  lkv_config_version(stdout);
-  rc = LKV_CONFIG_PRINTED;
+  for (size_t i = 0; i < cfg->n_warnings; i++) fprintf(stderr, "ledgerkv: warning: %s\n", cfg->warnings[i]);
+  lkv__config_given_free(&p);
+  free(p.config_file);
+  return 0;
 
 release: /* errors, and --version: nothing of cfg is used */
+  lkv__config_given_free(&p);
+  free(p.config_file);
   lkv_config_free(cfg);
   return rc;
 }

@@ -46,6 +46,9 @@ typedef struct lkv_config_s {
   unsigned ledger_sign_ms;                 /* --ledger-sign-interval, 1ms..1m, default 100ms */
   unsigned ledger_checkpoint_s;            /* --ledger-checkpoint-interval in seconds, 0 (none) or 1s..24h,
                                             * default 5m: how often the store is copied for rebuilds */
+  char **warnings;                         /* one line each for the etcd flags accepted without effect, */
+  size_t n_warnings;                       /* ignored inputs, unrecognized ETCD_* variables; printed on
+                                            * stderr by lkv_config_parse too */
 } lkv_config_t;
 
 #define LKV_CONFIG_DEFAULT_QUOTA_BYTES ((int64_t)2 * 1024 * 1024 * 1024)
@@ -53,7 +56,12 @@ typedef struct lkv_config_s {
 /* lkv_config_parse's positive result: --help or --version was printed on stdout; exit with status 0. */
 #define LKV_CONFIG_PRINTED 1
 
-/* Parses the command line into *cfg, after filling every default.
+/* Parses etcd's start-up inputs into *cfg, after filling every default: the command line, then for each
+ * flag not given there its ETCD_<FLAG_NAME> environment variable (a variable shadowed by a given flag is an
+ * error, an unrecognized ETCD_ variable a warning, as in etcd); or, when --config-file (or
+ * ETCD_CONFIG_FILE) names a YAML file, that file alone, as etcd does. Every etcd 3.4 flag is known: those
+ * ledgerkv implements take effect, those without effect on a single node are accepted with a warning
+ * (cfg->warnings, also printed on stderr), the rest are refused with the reason (src/server/config_etcd.c).
  * cfg: out, overwritten (any previous contents are not freed). Holds memory only after a 0 return; free
  *      it then with lkv_config_free.
  * argc, argv: in, the program's arguments; argv[0] (the program name) is skipped. Not retained.
@@ -61,8 +69,9 @@ typedef struct lkv_config_s {
  *      (errlen may be 0 to skip it).
  * Returns 0 when the server should start with cfg; LKV_CONFIG_PRINTED when --help/-h was seen (usage is
  * printed at once, before later flags are looked at, as Go does) or --version was given on an otherwise
- * valid command line (versions printed); LKV_EINVAL for a command line to reject (unknown flag, missing
- * value, malformed number or URL, unsupported scheme, positional argument); LKV_ENOMEM.
+ * valid command line (versions printed); LKV_EINVAL for inputs to reject (unknown flag, missing value,
+ * malformed number or URL, unsupported scheme, positional argument, refused flag, shadowed environment
+ * variable, unreadable or malformed config file); LKV_ENOMEM.
  * On every nonzero return cfg holds nothing to free. */
 int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
 

@@ -1,0 +1,221 @@
+/* The class of every flag of etcd 3.4.23's --help: implemented, accepted with a warning, or refused. */
+#include "server/config_etcd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/config_duration.h"
+
+#define SEC                                                                                          \
+  "not in effect at this value|not implemented yet (issue 13): refusing to start rather than serve " \
+  "without the security you asked for"
+#define CLUSTER "cluster mode is not implemented yet"
+#define NOCLUSTER "has no effect until cluster mode (issue 12): a single node has no peers"
+#define LOGS "ledgerkv logs one line per event to stderr; etcd's logger settings do not apply"
+#define NOBOLT "ledgerkv's store is not bbolt; this tuning does not apply"
+#define NOPROXY "only used by the v2 proxy, which ledgerkv does not have"
+
+#define I(n, k) \
+  { n, LKV__FLAG_IMPLEMENTED, k, NULL, NULL }
+#define W(n, k, why) \
+  { n, LKV__FLAG_WARNED, k, NULL, why }
+#define C(n, k, off, why) \
+  { n, LKV__FLAG_CHECKED, k, off, why }
+#define S(n, k, off) \
+  { n, LKV__FLAG_SECURITY, k, off, SEC }
+#define R(n, k, why) \
+  { n, LKV__FLAG_REFUSED, k, NULL, why }
+
+static const lkv__etcd_flag_t table[] = {
+    I("name", LKV__KIND_STRING),
+    I("data-dir", LKV__KIND_STRING),
+    R("wal-dir", LKV__KIND_STRING,
+      "a separate WAL directory is not implemented: the ledger (our write-ahead log) lives in --data-dir"),
+    W("snapshot-count", LKV__KIND_UINT,
+      "a single node takes no Raft snapshots: checkpoints and the ledger replace them"),
+    C("heartbeat-interval", LKV__KIND_UINT, "*", NOCLUSTER "|" CLUSTER),
+    C("election-timeout", LKV__KIND_UINT, "*", NOCLUSTER "|" CLUSTER),
+    W("initial-election-tick-advance", LKV__KIND_BOOL, NOCLUSTER),
+    C("listen-peer-urls", LKV__KIND_STRING, "*", NOCLUSTER ", nothing listens on it|" CLUSTER),
+    I("listen-client-urls", LKV__KIND_STRING),
+    W("max-snapshots", LKV__KIND_UINT, "a single node keeps no Raft snapshot files"),
+    W("max-wals", LKV__KIND_UINT,
+      "the ledger is ledgerkv's write-ahead log and is kept whole (docs/ledger.md)"),
+    I("quota-backend-bytes", LKV__KIND_INT),
+    W("backend-batch-interval", LKV__KIND_DURATION, NOBOLT),
+    W("backend-batch-limit", LKV__KIND_UINT, NOBOLT),
+    I("max-txn-ops", LKV__KIND_UINT),
+    I("max-request-bytes", LKV__KIND_UINT),
+    W("max-concurrent-streams", LKV__KIND_UINT, "ledgerkv does not limit streams per client connection"),
+    W("grpc-keepalive-min-time", LKV__KIND_DURATION, "ledgerkv does not police client keepalive pings"),
+    W("grpc-keepalive-interval", LKV__KIND_DURATION, "ledgerkv sends no server-side keepalive pings"),
+    W("grpc-keepalive-timeout", LKV__KIND_DURATION, "ledgerkv sends no server-side keepalive pings"),
+    C("initial-advertise-peer-urls", LKV__KIND_STRING, "*", NOCLUSTER "|" CLUSTER),
+    C("initial-cluster", LKV__KIND_STRING, "*", NOCLUSTER "|" CLUSTER),
+    C("initial-cluster-state", LKV__KIND_STRING, "new",
+      NOCLUSTER "|" CLUSTER ": joining an existing cluster needs it"),
+    C("initial-cluster-token", LKV__KIND_STRING, "*", NOCLUSTER "|" CLUSTER),
+    I("advertise-client-urls", LKV__KIND_STRING),
+    C("discovery", LKV__KIND_STRING, "", "not in effect when empty|discovery bootstraps a cluster: " CLUSTER),
+    W("discovery-fallback", LKV__KIND_STRING, "only used with --discovery"),
+    C("discovery-proxy", LKV__KIND_STRING, "",
+      "not in effect when empty|discovery bootstraps a cluster: " CLUSTER),
+    C("discovery-srv", LKV__KIND_STRING, "",
+      "not in effect when empty|discovery bootstraps a cluster: " CLUSTER),
+    C("discovery-srv-name", LKV__KIND_STRING, "",
+      "not in effect when empty|discovery bootstraps a cluster: " CLUSTER),
+    W("strict-reconfig-check", LKV__KIND_BOOL, "a single node has no membership changes to check"),
+    W("pre-vote", LKV__KIND_BOOL, NOCLUSTER),
+    C("auto-compaction-retention", LKV__KIND_STRING, "0|",
+      "auto-compaction is off at 0|auto-compaction is not implemented yet: the store would grow without the "
+      "compaction you asked for (compact with etcdctl compact)"),
+    C("auto-compaction-mode", LKV__KIND_STRING, "periodic|revision|",
+      "only used with a nonzero --auto-compaction-retention, which is refused|etcd accepts only periodic or "
+      "revision"),
+    C("enable-v2", LKV__KIND_BOOL, "false|0|f|F|FALSE|False",
+      "the v2 API is off, as asked|the v2 API is not implemented (ledgerkv serves etcd's v3 API only)"),
+    S("cert-file", LKV__KIND_STRING, ""),
+    S("key-file", LKV__KIND_STRING, ""),
+    S("client-cert-auth", LKV__KIND_BOOL, "false|0|f|F|FALSE|False"),
+    S("client-crl-file", LKV__KIND_STRING, ""),
+    S("client-cert-allowed-hostname", LKV__KIND_STRING, ""),
+    S("trusted-ca-file", LKV__KIND_STRING, ""),
+    S("auto-tls", LKV__KIND_BOOL, "false|0|f|F|FALSE|False"),
+    S("peer-cert-file", LKV__KIND_STRING, ""),
+    S("peer-key-file", LKV__KIND_STRING, ""),
+    S("peer-client-cert-auth", LKV__KIND_BOOL, "false|0|f|F|FALSE|False"),
+    S("peer-trusted-ca-file", LKV__KIND_STRING, ""),
+    S("peer-cert-allowed-cn", LKV__KIND_STRING, ""),
+    S("peer-cert-allowed-hostname", LKV__KIND_STRING, ""),
+    S("peer-auto-tls", LKV__KIND_BOOL, "false|0|f|F|FALSE|False"),
+    S("peer-crl-file", LKV__KIND_STRING, ""),
+    S("cipher-suites", LKV__KIND_STRING, ""),
+    W("cors", LKV__KIND_STRING, "ledgerkv serves no HTTP/JSON gateway, the only endpoint CORS applies to"),
+    S("host-whitelist", LKV__KIND_STRING, "*|"),
+    S("auth-token", LKV__KIND_STRING, "simple"),
+    S("bcrypt-cost", LKV__KIND_UINT, "10"),
+    S("auth-token-ttl", LKV__KIND_UINT, "300"),
+    W("enable-pprof", LKV__KIND_BOOL, "ledgerkv serves no /debug/pprof endpoint"),
+    W("metrics", LKV__KIND_STRING, "ledgerkv serves no /metrics endpoint yet"),
+    W("listen-metrics-urls", LKV__KIND_STRING,
+      "ledgerkv serves no /metrics endpoint yet, nothing listens there"),
+    W("logger", LKV__KIND_STRING, LOGS),
+    W("log-outputs", LKV__KIND_STRING, LOGS),
+    W("log-level", LKV__KIND_STRING, LOGS),
+    C("proxy", LKV__KIND_STRING, "off", "the v2 proxy is off, as asked|the v2 proxy is not implemented"),
+    W("proxy-failure-wait", LKV__KIND_UINT, NOPROXY),
+    W("proxy-refresh-interval", LKV__KIND_UINT, NOPROXY),
+    W("proxy-dial-timeout", LKV__KIND_UINT, NOPROXY),
+    W("proxy-write-timeout", LKV__KIND_UINT, NOPROXY),
+    W("proxy-read-timeout", LKV__KIND_UINT, NOPROXY),
+    W("experimental-initial-corrupt-check", LKV__KIND_BOOL,
+      "compares hashes with peers, and a single node has none (ledgerkv audit checks the ledger)"),
+    W("experimental-corrupt-check-time", LKV__KIND_DURATION,
+      "compares hashes with peers, and a single node has none"),
+    C("experimental-enable-v2v3", LKV__KIND_STRING, "",
+      "not in effect when empty|the v2 API emulation is not implemented"),
+    W("experimental-backend-bbolt-freelist-type", LKV__KIND_STRING, NOBOLT),
+    W("experimental-enable-lease-checkpoint", LKV__KIND_BOOL,
+      "a single node's leases need no checkpoints for a leader change"),
+    W("experimental-compaction-batch-limit", LKV__KIND_INT, NOBOLT),
+    S("experimental-peer-skip-client-san-verification", LKV__KIND_BOOL, "false|0|f|F|FALSE|False"),
+    I("experimental-watch-progress-notify-interval", LKV__KIND_DURATION),
+    W("experimental-warning-apply-duration", LKV__KIND_DURATION, "ledgerkv does not log slow applies"),
+    C("force-new-cluster", LKV__KIND_BOOL, "false|0|f|F|FALSE|False",
+      "not in effect when false|" CLUSTER ": there is no cluster to force"),
+    W("debug", LKV__KIND_BOOL, LOGS),
+    W("log-package-levels", LKV__KIND_STRING, LOGS),
+    I("config-file", LKV__KIND_STRING),
+    I("version", LKV__KIND_BOOL),
+};
+
+const lkv__etcd_flag_t *lkv__config_etcd_find(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+    if (strlen(table[i].name) == len && memcmp(table[i].name, name, len) == 0) return &table[i];
+  }
+  return NULL;
+}
+
+const lkv__etcd_flag_t *lkv__config_etcd_all(size_t *n) {
+  *n = sizeof(table) / sizeof(table[0]);
+  return table;
+}
+
+const char *lkv__config_etcd_class_name(lkv__flag_class_t cls) {
+  switch (cls) {
+    case LKV__FLAG_IMPLEMENTED:
+      return "implemented";
+    case LKV__FLAG_WARNED:
+      return "warned";
+    case LKV__FLAG_CHECKED:
+      return "checked";
+    case LKV__FLAG_SECURITY:
+      return "security";
+    case LKV__FLAG_REFUSED:
+      return "refused";
+  }
+  return "?";
+}
+
+/* Whether value is one of the '|'-separated alternatives of list ("*" matches everything). */
+static int listed(const char *list, const char *value) {
+  if (strcmp(list, "*") == 0) return 1;
+  size_t vlen = strlen(value);
+  for (const char *s = list;; s++) {
+    const char *bar = strchr(s, '|');
+    size_t len = bar ? (size_t)(bar - s) : strlen(s);
+    if (len == vlen && memcmp(s, value, len) == 0) return 1;
+    if (bar == NULL) return 0;
+    s = bar;
+  }
+}
+
+int lkv__config_etcd_judge(const lkv__etcd_flag_t *f, const char *value, char *msg, size_t msglen) {
+  const char *why = f->why ? f->why : "";
+  const char *bar = strchr(why, '|');
+  switch (f->cls) {
+    case LKV__FLAG_WARNED:
+    case LKV__FLAG_IMPLEMENTED:
+      snprintf(msg, msglen, "%s", why);
+      return 0;
+    case LKV__FLAG_REFUSED:
+      snprintf(msg, msglen, "%s", why);
+      return 1;
+    case LKV__FLAG_CHECKED:
+    case LKV__FLAG_SECURITY:
+      break;
+  }
+  if (listed(f->off, value)) {
+    snprintf(msg, msglen, "%.*s", bar ? (int)(bar - why) : (int)strlen(why), why);
+    return 0;
+  }
+  snprintf(msg, msglen, "%s", bar ? bar + 1 : why);
+  return 1;
+}
+
+int lkv__config_etcd_valid(const lkv__etcd_flag_t *f, const char *value) {
+  static const char *const bools[] = {"1", "t", "T", "TRUE",  "true",  "True",
+                                      "0", "f", "F", "FALSE", "false", "False"};
+  const char *s = value;
+  int64_t ns;
+  switch (f->kind) {
+    case LKV__KIND_STRING:
+      return 0;
+    case LKV__KIND_BOOL:
+      for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++)
+        if (strcmp(value, bools[i]) == 0) return 0;
+      return -1;
+    case LKV__KIND_INT:
+      if (*s == '-' || *s == '+') s++;
+      /* fall through */
+    case LKV__KIND_UINT:
+      if (*s == '\0' || strlen(s) > 19) return -1;
+      for (; *s != '\0'; s++)
+        if (*s < '0' || *s > '9') return -1;
+      return 0;
+    case LKV__KIND_DURATION:
+      return lkv__config_duration_parse(value, &ns) == 0 ? 0 : -1;
+  }
+  return -1;
+}
