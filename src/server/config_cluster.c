@@ -32,7 +32,7 @@ static int check_timing(lkv__config_parse_t *p) {
 }
 
 /* etcd's types.NewURLs on one URL: a scheme it knows and host:port. */
-static int check_url(lkv__config_parse_t *p, const char *flag, const char *u, size_t len) {
+static int check_url(lkv__config_parse_t *p, const char *flag, const char *value, const char *u, size_t len) {
   static const char *const schemes[] = {"http://", "https://", "unix://", "unixs://"};
   for (size_t i = 0; i < 4; i++) {
     size_t sl = strlen(schemes[i]);
@@ -43,38 +43,106 @@ static int check_url(lkv__config_parse_t *p, const char *flag, const char *u, si
       for (size_t j = 0; j < hl && host[j] != '/'; j++)
         if (host[j] == ':') colon = host + j;
       if (colon == NULL || colon == host + hl - 1)
-        return lkv__config_fail(p, "%s: URL address does not have the form \"host:port\": %.*s", flag,
-                                (int)len, u);
+        return lkv__config_fail(p,
+                                "invalid value \"%s\" for flag -%s: URL address does not have the form "
+                                "\"host:port\": %.*s",
+                                value, flag, (int)len, u);
       return 0;
     }
   }
-  return lkv__config_fail(p, "%s: URL scheme must be http, https, unix, or unixs: %.*s", flag, (int)len, u);
+  return lkv__config_fail(
+      p, "invalid value \"%s\" for flag -%s: URL scheme must be http, https, unix, or unixs: %.*s", value,
+      flag, (int)len, u);
 }
 
 static int check_urls(lkv__config_parse_t *p, const char *name) {
   const char *v = lkv__config_given(p, name);
   if (v == NULL) return 0;
-  char flag[64];
-  snprintf(flag, sizeof(flag), "--%s", name);
   for (const char *s = v;;) {
     const char *comma = strchr(s, ',');
     size_t len = comma ? (size_t)(comma - s) : strlen(s);
-    int rc = check_url(p, flag, s, len);
+    int rc = check_url(p, name, v, s, len);
     if (rc != 0) return rc;
     if (comma == NULL) return 0;
     s = comma + 1;
   }
 }
 
-/* Whether the comma-separated list has an element equal to u[0..len). */
-static int has_url(const char *list, const char *u, size_t len) {
-  for (const char *s = list;;) {
-    const char *comma = strchr(s, ',');
-    size_t l = comma ? (size_t)(comma - s) : strlen(s);
-    if (l == len && memcmp(s, u, len) == 0) return 1;
-    if (comma == NULL) return 0;
-    s = comma + 1;
+#define MAX_URLS 8
+#define URL_LEN 256
+
+/* A list of peer URLs, sorted, as given and in the form compared. They are the same text: etcd resolves
+ * host names before comparing, we do not (and etcd 3.4 itself does not equate localhost and 127.0.0.1). */
+typedef struct urls_s {
+  char given[MAX_URLS][URL_LEN];
+  size_t n;
+} urls_t;
+
+static void urls_add(urls_t *u, const char *s, size_t len) {
+  if (u->n == MAX_URLS) return;
+  snprintf(u->given[u->n], URL_LEN, "%.*s", (int)len, s);
+  /* insertion sort: etcd compares sorted lists */
+  for (size_t i = u->n; i > 0 && strcmp(u->given[i - 1], u->given[i]) > 0; i--) {
+    char t[URL_LEN];
+    memcpy(t, u->given[i], URL_LEN), memcpy(u->given[i], u->given[i - 1], URL_LEN),
+        memcpy(u->given[i - 1], t, URL_LEN);
   }
+  u->n++;
+}
+
+static int urls_has(const urls_t *u, const char *norm) {
+  for (size_t i = 0; i < u->n; i++)
+    if (strcmp(u->given[i], norm) == 0) return 1;
+  return 0;
+}
+
+/* Go's %q of a []string: ["a" "b"]. */
+static void go_list(const urls_t *u, char *out, size_t len) {
+  size_t off = (size_t)snprintf(out, len, "[");
+  for (size_t i = 0; i < u->n && off < len; i++)
+    off += (size_t)snprintf(out + off, len - off, "%s\"%s\"", i ? " " : "", u->given[i]);
+  if (off < len) snprintf(out + off, len - off, "]");
+}
+
+/* etcd's advertiseMatchesCluster: this member's URLs in --initial-cluster and its advertised peer URLs
+ * must be the same set, with etcd's messages. */
+static int check_advertise(lkv__config_parse_t *p, const char *name, const urls_t *mine, const urls_t *ap,
+                           const char *apstr) {
+  char missing[1024] = "", why[1200];
+  size_t off = 0;
+  for (size_t i = 0; i < mine->n; i++)
+    if (!urls_has(ap, mine->given[i]) && off < sizeof(missing))
+      off += (size_t)snprintf(missing + off, sizeof(missing) - off, "%s%s=%s", off ? "," : "", name,
+                              mine->given[i]);
+  if (missing[0] != '\0') {
+    if (mine->n != ap->n) {
+      char a[512], b[512];
+      go_list(ap, a, sizeof(a));
+      go_list(mine, b, sizeof(b));
+      snprintf(why, sizeof(why), "len(%s) != len(%s)", a, b);
+    } else {
+      size_t i = 0;
+      while (i + 1 < ap->n && strcmp(ap->given[i], mine->given[i]) == 0) i++;
+      snprintf(why, sizeof(why), "resolved urls: \"%s\" != \"%s\"", ap->given[i], mine->given[i]);
+    }
+    return lkv__config_fail(p,
+                            "--initial-cluster has %s but missing from --initial-advertise-peer-urls=%s (%s)",
+                            missing, apstr, why);
+  }
+  off = 0;
+  for (size_t i = 0; i < ap->n; i++)
+    if (!urls_has(mine, ap->given[i]) && off < sizeof(missing))
+      off += (size_t)snprintf(missing + off, sizeof(missing) - off, "%s%s", off ? "," : "", ap->given[i]);
+  if (missing[0] != '\0') {
+    char pairs[1024];
+    size_t po = 0;
+    pairs[0] = '\0';
+    for (size_t i = 0; i < ap->n && po < sizeof(pairs); i++) /* etcd prints the advertised URLs here */
+      po += (size_t)snprintf(pairs + po, sizeof(pairs) - po, "%s%s=%s", i ? "," : "", name, ap->given[i]);
+    return lkv__config_fail(p, "--initial-advertise-peer-urls has %s but missing from --initial-cluster=%s",
+                            missing, pairs);
+  }
+  return 0;
 }
 
 /* --initial-cluster: name=url pairs. Only this member may appear (etcd's message when it does not), and
@@ -83,36 +151,39 @@ static int check_initial_cluster(lkv__config_parse_t *p) {
   const char *ic = lkv__config_given(p, "initial-cluster");
   if (ic == NULL) return 0; /* etcd's default: this member alone, at its advertised peer URLs */
   const char *name = p->cfg->name;
-  const char *apurls = lkv__config_given(p, "initial-advertise-peer-urls");
-  int found = 0, others = 0;
+  const char *apstr = lkv__config_given(p, "initial-advertise-peer-urls");
+  if (apstr == NULL) apstr = "http://localhost:2380"; /* etcd's default */
+  urls_t mine = {.n = 0}, ap = {.n = 0};
+  int others = 0;
   for (const char *s = ic; *s != '\0';) {
     const char *comma = strchr(s, ',');
     size_t len = comma ? (size_t)(comma - s) : strlen(s);
     const char *eq = memchr(s, '=', len);
     if (eq == NULL) return lkv__config_fail(p, "--initial-cluster: %.*s is not name=URL", (int)len, s);
     size_t nl = (size_t)(eq - s);
-    int rc = check_url(p, "--initial-cluster", eq + 1, len - nl - 1);
+    int rc = check_url(p, "initial-cluster", ic, eq + 1, len - nl - 1);
     if (rc != 0) return rc;
-    if (nl == strlen(name) && memcmp(s, name, nl) == 0) {
-      found = 1;
-      if (apurls != NULL && !has_url(apurls, eq + 1, len - nl - 1))
-        return lkv__config_fail(
-            p, "--initial-cluster has %.*s but missing from --initial-advertise-peer-urls=%s", (int)len, s,
-            apurls);
-    } else {
+    if (nl == strlen(name) && memcmp(s, name, nl) == 0)
+      urls_add(&mine, eq + 1, len - nl - 1);
+    else
       others++;
-    }
     if (comma == NULL) break;
     s = comma + 1;
   }
-  if (!found)
+  if (mine.n == 0)
     return lkv__config_fail(p, "couldn't find local name \"%s\" in the initial cluster configuration", name);
   if (others > 0)
     return lkv__config_fail(p,
                             "--initial-cluster: %s has %d other member%s: cluster mode is not implemented "
                             "yet (issue 12); a single ledgerkv node starts only as a one-member cluster",
                             ic, others, others == 1 ? "" : "s");
-  return 0;
+  for (const char *s = apstr;;) {
+    const char *comma = strchr(s, ',');
+    urls_add(&ap, s, comma ? (size_t)(comma - s) : strlen(s));
+    if (comma == NULL) break;
+    s = comma + 1;
+  }
+  return check_advertise(p, name, &mine, &ap, apstr);
 }
 
 int lkv__config_cluster_check(lkv__config_parse_t *p) {

@@ -40,6 +40,8 @@ int lkv__config_set_given(lkv__config_parse_t *p, const lkv__etcd_flag_t *e, con
   if (lkv__config_etcd_valid(e, value) != 0) {
     if (src == LKV__SRC_ENV)
       return lkv__config_fail(p, "invalid value \"%s\" for %s: parse error", value, key);
+    if (e->kind == LKV__KIND_BOOL) /* Go's flag package words booleans so */
+      return lkv__config_fail(p, "invalid boolean value \"%s\" for -%s: parse error", value, e->name);
     return lkv__config_fail(p, "invalid value \"%s\" for flag -%s: parse error", value, e->name);
   }
   size_t i = 0;

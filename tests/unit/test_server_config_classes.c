@@ -78,8 +78,8 @@ static void test_warned_flags(void **state) {
   assert_int_equal(accept_args(w, sizeof(w), "--log-level", "info", "--log-level=debug", NULL), 1);
   assert_non_null(strstr(w, "--log-level=debug ignored"));
   REJECT("invalid value \"abc\" for flag -snapshot-count: parse error", "--snapshot-count",
-         "abc"); /* etcd's */
-  REJECT("invalid value \"maybe\" for flag -debug: parse error", "--debug=maybe");
+         "abc");                                                                      /* etcd's */
+  REJECT("invalid boolean value \"maybe\" for -debug: parse error", "--debug=maybe"); /* Go's words */
   REJECT("'false' is not a valid flag", "--pre-vote", "false"); /* Go: a boolean takes no separate value */
 }
 
@@ -138,15 +138,31 @@ static void test_single_member_cluster(void **state) {
       "--initial-cluster: a=http://127.0.0.1:2380,b=http://127.0.0.1:2381 has 1 other member: cluster mode "
       "is not implemented yet (issue 12); a single ledgerkv node starts only as a one-member cluster",
       "--name", "a", "--initial-cluster", "a=http://127.0.0.1:2380,b=http://127.0.0.1:2381");
+  /* etcd's advertiseMatchesCluster messages, as etcd 3.4.23 prints them for the same flags. */
   REJECT(
-      "--initial-cluster has a=http://127.0.0.1:2380 but missing from "
-      "--initial-advertise-peer-urls=http://127.0.0.1:2390",
-      "--name", "a", "--initial-cluster", "a=http://127.0.0.1:2380", "--initial-advertise-peer-urls",
-      "http://127.0.0.1:2390");
-  REJECT("--listen-peer-urls: URL scheme must be http, https, unix, or unixs: ftp://x:1",
-         "--listen-peer-urls", "ftp://x:1");
-  REJECT("--listen-peer-urls: URL address does not have the form \"host:port\": http://x",
-         "--listen-peer-urls", "http://x");
+      "--initial-cluster has a=http://127.0.0.1:2380 but missing from --initial-advertise-peer-urls="
+      "http://localhost:2380 (resolved urls: \"http://localhost:2380\" != \"http://127.0.0.1:2380\")",
+      "--name", "a", "--initial-cluster", "a=http://127.0.0.1:2380");
+  REJECT(
+      "--initial-advertise-peer-urls has http://127.0.0.1:24805 but missing from --initial-cluster="
+      "a=http://127.0.0.1:24804,a=http://127.0.0.1:24805",
+      "--name", "a", "--initial-cluster", "a=http://127.0.0.1:24804", "--initial-advertise-peer-urls",
+      "http://127.0.0.1:24804,http://127.0.0.1:24805");
+  REJECT(
+      "--initial-cluster has a=http://127.0.0.1:24807 but missing from --initial-advertise-peer-urls="
+      "http://127.0.0.1:24806 (len([\"http://127.0.0.1:24806\"]) != len([\"http://127.0.0.1:24806\" "
+      "\"http://127.0.0.1:24807\"]))",
+      "--name", "a", "--initial-cluster", "a=http://127.0.0.1:24806,a=http://127.0.0.1:24807",
+      "--initial-advertise-peer-urls", "http://127.0.0.1:24806");
+  /* etcd's flag errors for peer URL lists */
+  REJECT(
+      "invalid value \"ftp://x:1\" for flag -listen-peer-urls: URL scheme must be http, https, unix, or "
+      "unixs: ftp://x:1",
+      "--listen-peer-urls", "ftp://x:1");
+  REJECT(
+      "invalid value \"http://x\" for flag -listen-peer-urls: URL address does not have the form "
+      "\"host:port\": http://x",
+      "--listen-peer-urls", "http://x");
 }
 
 static void test_security_flags(void **state) {

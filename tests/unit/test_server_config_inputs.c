@@ -169,6 +169,7 @@ static void test_config_file(void **state) {
                                 "enable-v2: false\n"
                                 "experimental-watch-progress-notify-interval: 3000000000\n"
                                 "initial-cluster: infile=http://127.0.0.1:4380\n"
+                                "initial-advertise-peer-urls: http://127.0.0.1:4380\n"
                                 "initial-cluster-state: new\n"
                                 "client-transport-security:\n"
                                 "  client-cert-auth: false\n"
