@@ -60,7 +60,9 @@ static int parse_one(const char *flag, const char *s, size_t len, int for_listen
   size_t scheme_len = (size_t)(sep - s);
   if ((scheme_len == 5 && strncasecmp(s, "https", 5) == 0) ||
       (scheme_len == 5 && strncasecmp(s, "unixs", 5) == 0))
-    return fail(err, errlen, flag, s, len, "TLS not supported yet");
+    return fail(err, errlen, flag, s, len,
+                "TLS is not implemented yet (issue 13): refusing to start rather than serve without the "
+                "security you asked for");
   if (scheme_len == 4 && strncasecmp(s, "unix", 4) == 0)
     return fail(err, errlen, flag, s, len, "unix sockets not supported");
   if (scheme_len != 4 || strncasecmp(s, "http", 4) != 0)

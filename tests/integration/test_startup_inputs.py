@@ -191,3 +191,37 @@ def test_help_lists_every_etcd_flag():
     assert len(flags) >= 80
     missing = [f for f in flags if f not in ours.split()]
     assert not missing, missing
+
+
+def kubeadm_args(c, p, m, scheme):
+    """The flags of kubeadm's etcd static-pod manifest (v1.2x), on loopback ports."""
+    args = ["--advertise-client-urls=%s://127.0.0.1:%d" % (scheme, c), "--data-dir=kdata",
+            "--experimental-initial-corrupt-check=true", "--experimental-watch-progress-notify-interval=5s",
+            "--initial-advertise-peer-urls=%s://127.0.0.1:%d" % (scheme, p),
+            "--initial-cluster=node1=%s://127.0.0.1:%d" % (scheme, p),
+            "--listen-client-urls=%s://127.0.0.1:%d" % (scheme, c),
+            "--listen-metrics-urls=http://127.0.0.1:%d" % m,
+            "--listen-peer-urls=%s://127.0.0.1:%d" % (scheme, p), "--name=node1", "--snapshot-count=10000"]
+    if scheme == "https":
+        pki = "/etc/kubernetes/pki/etcd/"
+        args += ["--cert-file=" + pki + "server.crt", "--client-cert-auth=true", "--key-file=" + pki + "server.key",
+                 "--peer-cert-file=" + pki + "peer.crt", "--peer-client-cert-auth=true",
+                 "--peer-key-file=" + pki + "peer.key", "--peer-trusted-ca-file=" + pki + "ca.crt",
+                 "--trusted-ca-file=" + pki + "ca.crt"]
+    return args
+
+
+def test_kubeadm_manifest_is_refused_until_tls(procs):
+    c, p, m = lkvtest.free_port(), lkvtest.free_port(), lkvtest.free_port()
+    proc = procs("ledgerkv", kubeadm_args(c, p, m, "https"))
+    assert proc.wait_exit() != 0
+    assert ("not implemented yet (issue 13): refusing to start rather than serve without the security you "
+            "asked for") in proc.log()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_kubeadm_flags_without_tls_start(procs, kind):
+    """kubeadm's other flags never stop start-up: the manifest's command line with http URLs and no TLS files."""
+    c, p, m = lkvtest.free_port(), lkvtest.free_port(), lkvtest.free_port()
+    proc = procs(kind, kubeadm_args(c, p, m, "http"), None, c)
+    proc.wait_serving()

@@ -270,9 +270,16 @@ static void test_rejects_numbers(void **state) {
 
 static void test_rejects_urls(void **state) {
   (void)state;
-  REJECT("--listen-client-urls: \"https://127.0.0.1:2379\": TLS not supported yet",
-         "--listen-client-urls=https://127.0.0.1:2379");
-  REJECT("--listen-client-urls: \"unixs://x:1\": TLS not supported yet", "--listen-client-urls=unixs://x:1");
+  REJECT(
+      "--listen-client-urls: \"https://127.0.0.1:2379\": TLS is not implemented yet (issue 13): refusing to "
+      "start rather than serve without the "
+      "security you asked for",
+      "--listen-client-urls=https://127.0.0.1:2379");
+  REJECT(
+      "--listen-client-urls: \"unixs://x:1\": TLS is not implemented yet (issue 13): refusing to start "
+      "rather than serve without the "
+      "security you asked for",
+      "--listen-client-urls=unixs://x:1");
   REJECT("--listen-client-urls: \"unix://localhost:2379\": unix sockets not supported",
          "--listen-client-urls=http://127.0.0.1:2379,unix://localhost:2379");
   REJECT("--listen-client-urls: \"ftp://1.2.3.4:21\": URL scheme must be http",
@@ -326,8 +333,11 @@ static void test_rejects_urls(void **state) {
          "--advertise-client-urls=http://no de:1");
   REJECT("--advertise-client-urls: \"http://[nope]:1\": invalid host",
          "--advertise-client-urls=http://[nope]:1");
-  REJECT("--advertise-client-urls: \"https://node1:2379\": TLS not supported yet",
-         "--advertise-client-urls=https://node1:2379");
+  REJECT(
+      "--advertise-client-urls: \"https://node1:2379\": TLS is not implemented yet (issue 13): refusing to "
+      "start rather than serve without the "
+      "security you asked for",
+      "--advertise-client-urls=https://node1:2379");
 }
 
 static void test_error_buffer_may_be_small_or_absent(void **state) {
