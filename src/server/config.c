@@ -284,7 +284,7 @@ int lkv__config_flag_kind(const char *name, size_t len) {
   if (f != NULL) return f->def == NULL ? 2 : 1;
   const lkv__etcd_flag_t *e = lkv__config_etcd_find(name, len);
   if (e == NULL) return 0;
-  return e->kind == LKV__KIND_BOOL ? 2 : 1;
+  return e->kind == LKV__KIND_BOOL || e->kind == LKV__KIND_IGNORED ? 2 : 1;
 }
 
 int lkv__config_set(parse_t *p, const char *name, size_t len, const char *value, lkv__config_src_t src,

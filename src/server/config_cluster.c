@@ -204,7 +204,10 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
   for (size_t i = 0; i < p->n_given; i++) {
     const lkv__config_given_t *g = &p->given[i];
     lkv__config_etcd_judge(g->flag, g->value, msg, sizeof(msg));
-    rc = lkv__config_warn(p, "--%s=%s ignored: %s", g->flag->name, g->value, msg);
+    if (g->flag->kind == LKV__KIND_IGNORED) /* etcd's own words for these */
+      rc = lkv__config_warn(p, "flag \"-%s\" is no longer supported - ignoring.", g->flag->name);
+    else
+      rc = lkv__config_warn(p, "--%s=%s ignored: %s", g->flag->name, g->value, msg);
     if (rc != 0) return rc;
   }
   return 0;

@@ -1,4 +1,5 @@
-/* The class of every flag of etcd 3.4.23's --help: implemented, accepted with a warning, or refused. */
+/* The class of every flag of etcd 3.4.23 (its --help, and the ones it accepts without listing them):
+ * implemented, accepted with a warning, or refused. */
 #include "server/config_etcd.h"
 
 #include <stdio.h>
@@ -128,6 +129,26 @@ static const lkv__etcd_flag_t table[] = {
     W("log-package-levels", LKV__KIND_STRING, LOGS),
     I("config-file", LKV__KIND_STRING),
     I("version", LKV__KIND_BOOL),
+    /* Not in --help, but etcd 3.4 accepts them. */
+    W("enable-grpc-gateway", LKV__KIND_BOOL, "ledgerkv serves no HTTP/JSON gateway"),
+    W("log-output", LKV__KIND_STRING, LOGS),
+    W("experimental-enable-lease-checkpoint-persist", LKV__KIND_BOOL,
+      "a single node's leases need no checkpoints for a leader change"),
+    W("unsafe-no-fsync", LKV__KIND_BOOL, "ledgerkv always flushes its ledger, the write-ahead log"),
+    /* etcd's flags.IgnoredFlag list (etcd 2 flags): it warns and goes on; so do we, in its words. */
+    W("cluster-active-size", LKV__KIND_IGNORED, NULL),
+    W("cluster-remove-delay", LKV__KIND_IGNORED, NULL),
+    W("cluster-sync-interval", LKV__KIND_IGNORED, NULL),
+    W("config", LKV__KIND_IGNORED, NULL),
+    W("force", LKV__KIND_IGNORED, NULL),
+    W("max-result-buffer", LKV__KIND_IGNORED, NULL),
+    W("max-retry-attempts", LKV__KIND_IGNORED, NULL),
+    W("peer-heartbeat-interval", LKV__KIND_IGNORED, NULL),
+    W("peer-election-timeout", LKV__KIND_IGNORED, NULL),
+    W("retry-interval", LKV__KIND_IGNORED, NULL),
+    W("snapshot", LKV__KIND_IGNORED, NULL),
+    W("v", LKV__KIND_IGNORED, NULL),
+    W("vv", LKV__KIND_IGNORED, NULL),
 };
 
 const lkv__etcd_flag_t *lkv__config_etcd_find(const char *name, size_t len) {
@@ -201,6 +222,7 @@ int lkv__config_etcd_valid(const lkv__etcd_flag_t *f, const char *value) {
   int64_t ns;
   switch (f->kind) {
     case LKV__KIND_STRING:
+    case LKV__KIND_IGNORED:
       return 0;
     case LKV__KIND_BOOL:
       for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++)

@@ -20,7 +20,9 @@ typedef enum {
   LKV__KIND_BOOL,
   LKV__KIND_UINT,
   LKV__KIND_INT,
-  LKV__KIND_DURATION
+  LKV__KIND_DURATION,
+  LKV__KIND_IGNORED /* etcd's IgnoredFlag: takes no separate value, any "=value", warns "no longer supported"
+                     */
 } lkv__flag_kind_t;
 
 typedef struct lkv__etcd_flag_s {
@@ -35,7 +37,8 @@ typedef struct lkv__etcd_flag_s {
 /* The flag named by name[0..len), or NULL when etcd 3.4 has no such flag. */
 const lkv__etcd_flag_t *lkv__config_etcd_find(const char *name, size_t len);
 
-/* Every entry, in etcd --help's order; *n receives the count. The array is static. */
+/* Every entry, in etcd --help's order, then the flags etcd 3.4 accepts without listing them; *n receives the
+ * count. The array is static. */
 const lkv__etcd_flag_t *lkv__config_etcd_all(size_t *n);
 
 /* A one-word name of a class as docs/compatibility.md and --help print it. */
