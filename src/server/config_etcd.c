@@ -68,7 +68,7 @@ static const lkv__etcd_flag_t table[] = {
       "not in effect when empty|discovery bootstraps a cluster: " CLUSTER),
     W("strict-reconfig-check", LKV__KIND_BOOL, "a single node has no membership changes to check"),
     W("pre-vote", LKV__KIND_BOOL, NOCLUSTER),
-    C("auto-compaction-retention", LKV__KIND_STRING, "0|",
+    C("auto-compaction-retention", LKV__KIND_STRING, "0|0s|0m|0h|",
       "auto-compaction is off at 0|auto-compaction is not implemented yet: the store would grow without the "
       "compaction you asked for (compact with etcdctl compact)"),
     C("auto-compaction-mode", LKV__KIND_STRING, "periodic|revision|",

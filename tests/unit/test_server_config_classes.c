@@ -91,6 +91,7 @@ static void test_checked_flags(void **state) {
   assert_int_equal(accept_args(w, sizeof(w), "--auto-compaction-retention", "0", "--auto-compaction-mode",
                                "periodic", NULL),
                    2);
+  assert_int_equal(accept_args(w, sizeof(w), "--auto-compaction-retention=0h", NULL), 1);
   REJECT(
       "--auto-compaction-retention: auto-compaction is not implemented yet: the store would grow without "
       "the compaction you asked for (compact with etcdctl compact)",
