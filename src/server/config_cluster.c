@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/initial_cluster.h"
 #include "common/error.h"
 #include "server/config_etcd.h"
 #include "server/config_internal.h"
@@ -29,43 +30,6 @@ static int check_timing(lkv__config_parse_t *p) {
     return lkv__config_fail(p, "--election-timeout[%llums] is too long, and should be set less than %dms", el,
                             MAX_ELECTION_MS);
   return 0;
-}
-
-/* etcd's types.NewURLs on one URL: a scheme it knows and host:port. */
-static int check_url(lkv__config_parse_t *p, const char *flag, const char *value, const char *u, size_t len) {
-  static const char *const schemes[] = {"http://", "https://", "unix://", "unixs://"};
-  for (size_t i = 0; i < 4; i++) {
-    size_t sl = strlen(schemes[i]);
-    if (len > sl && strncmp(u, schemes[i], sl) == 0) {
-      const char *host = u + sl;
-      size_t hl = len - sl;
-      const char *colon = NULL;
-      for (size_t j = 0; j < hl && host[j] != '/'; j++)
-        if (host[j] == ':') colon = host + j;
-      if (colon == NULL || colon == host + hl - 1)
-        return lkv__config_fail(p,
-                                "invalid value \"%s\" for flag -%s: URL address does not have the form "
-                                "\"host:port\": %.*s",
-                                value, flag, (int)len, u);
-      return 0;
-    }
-  }
-  return lkv__config_fail(
-      p, "invalid value \"%s\" for flag -%s: URL scheme must be http, https, unix, or unixs: %.*s", value,
-      flag, (int)len, u);
-}
-
-static int check_urls(lkv__config_parse_t *p, const char *name) {
-  const char *v = lkv__config_given(p, name);
-  if (v == NULL) return 0;
-  for (const char *s = v;;) {
-    const char *comma = strchr(s, ',');
-    size_t len = comma ? (size_t)(comma - s) : strlen(s);
-    int rc = check_url(p, name, v, s, len);
-    if (rc != 0) return rc;
-    if (comma == NULL) return 0;
-    s = comma + 1;
-  }
 }
 
 #define MAX_URLS 8
@@ -94,6 +58,25 @@ static int urls_has(const urls_t *u, const char *norm) {
   for (size_t i = 0; i < u->n; i++)
     if (strcmp(u->given[i], norm) == 0) return 1;
   return 0;
+}
+
+/* A URL list flag through etcd's types.NewURLs rules (cluster/initial_cluster.h), its message wrapped as
+ * Go's flag package wraps it; the URLs' canonical text goes into u when u is not NULL. */
+static int parse_urls(lkv__config_parse_t *p, const char *flag, const char *value, urls_t *u) {
+  for (const char *s = value;;) {
+    const char *comma = strchr(s, ',');
+    char *one = strndup(s, comma ? (size_t)(comma - s) : strlen(s)), *canon = NULL, err[512];
+    if (one == NULL) return LKV_ENOMEM;
+    int rc = lkv_cluster_url_parse(one, &canon, err, sizeof(err));
+    free(one);
+    if (rc == LKV_EINVAL)
+      return lkv__config_fail(p, "invalid value \"%s\" for flag -%s: %s", value, flag, err);
+    if (rc != 0) return rc;
+    if (u != NULL) urls_add(u, canon, strlen(canon));
+    free(canon);
+    if (comma == NULL) return 0;
+    s = comma + 1;
+  }
 }
 
 /* Go's %q of a []string: ["a" "b"]. */
@@ -145,44 +128,36 @@ static int check_advertise(lkv__config_parse_t *p, const char *name, const urls_
   return 0;
 }
 
-/* --initial-cluster: name=url pairs. Only this member may appear (etcd's message when it does not), and
- * its URLs must be the advertised peer URLs, as etcd checks on a new member. */
+/* --initial-cluster, parsed as etcd parses it (cluster/initial_cluster.h). Only this member may appear
+ * (etcd's message when it does not), and its URLs must be the advertised peer URLs, as etcd checks on a
+ * new member. */
 static int check_initial_cluster(lkv__config_parse_t *p) {
-  const char *ic = lkv__config_given(p, "initial-cluster");
-  if (ic == NULL) return 0; /* etcd's default: this member alone, at its advertised peer URLs */
+  const char *icstr = lkv__config_given(p, "initial-cluster");
+  if (icstr == NULL) return 0; /* etcd's default: this member alone, at its advertised peer URLs */
   const char *name = p->cfg->name;
   const char *apstr = lkv__config_given(p, "initial-advertise-peer-urls");
   if (apstr == NULL) apstr = "http://localhost:2380"; /* etcd's default */
+  lkv_cluster_initial_t ic;
+  char err[512];
+  int rc = lkv_cluster_initial_parse(icstr, &ic, err, sizeof(err));
+  if (rc == LKV_EINVAL) return lkv__config_fail(p, "--initial-cluster: %s", err);
+  if (rc != 0) return rc;
   urls_t mine = {.n = 0}, ap = {.n = 0};
-  int others = 0;
-  for (const char *s = ic; *s != '\0';) {
-    const char *comma = strchr(s, ',');
-    size_t len = comma ? (size_t)(comma - s) : strlen(s);
-    const char *eq = memchr(s, '=', len);
-    if (eq == NULL) return lkv__config_fail(p, "--initial-cluster: %.*s is not name=URL", (int)len, s);
-    size_t nl = (size_t)(eq - s);
-    int rc = check_url(p, "initial-cluster", ic, eq + 1, len - nl - 1);
-    if (rc != 0) return rc;
-    if (nl == strlen(name) && memcmp(s, name, nl) == 0)
-      urls_add(&mine, eq + 1, len - nl - 1);
-    else
-      others++;
-    if (comma == NULL) break;
-    s = comma + 1;
-  }
-  if (mine.n == 0)
+  const lkv_cluster_member_t *me = lkv_cluster_initial_find(&ic, name);
+  size_t others = ic.n_members - (me != NULL);
+  for (size_t i = 0; me != NULL && i < me->n_peer_urls; i++)
+    urls_add(&mine, me->peer_urls[i], strlen(me->peer_urls[i]));
+  int found = me != NULL;
+  lkv_cluster_initial_free(&ic);
+  if (!found)
     return lkv__config_fail(p, "couldn't find local name \"%s\" in the initial cluster configuration", name);
   if (others > 0)
     return lkv__config_fail(p,
-                            "--initial-cluster: %s has %d other member%s: cluster mode is not implemented "
+                            "--initial-cluster: %s has %zu other member%s: cluster mode is not implemented "
                             "yet (issue 12); a single ledgerkv node starts only as a one-member cluster",
-                            ic, others, others == 1 ? "" : "s");
-  for (const char *s = apstr;;) {
-    const char *comma = strchr(s, ',');
-    urls_add(&ap, s, comma ? (size_t)(comma - s) : strlen(s));
-    if (comma == NULL) break;
-    s = comma + 1;
-  }
+                            icstr, others, others == 1 ? "" : "s");
+  rc = parse_urls(p, "initial-advertise-peer-urls", apstr, &ap);
+  if (rc != 0) return rc;
   return check_advertise(p, name, &mine, &ap, apstr);
 }
 
@@ -191,8 +166,10 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
   if (state != NULL && strcmp(state, "new") != 0 && strcmp(state, "existing") != 0)
     return lkv__config_fail(p, "invalid value \"%s\" for flag -initial-cluster-state: invalid value", state);
   int rc = check_timing(p);
-  if (rc == 0) rc = check_urls(p, "listen-peer-urls");
-  if (rc == 0) rc = check_urls(p, "initial-advertise-peer-urls");
+  const char *lp = lkv__config_given(p, "listen-peer-urls");
+  const char *ap = lkv__config_given(p, "initial-advertise-peer-urls");
+  if (rc == 0 && lp != NULL) rc = parse_urls(p, "listen-peer-urls", lp, NULL);
+  if (rc == 0 && ap != NULL) rc = parse_urls(p, "initial-advertise-peer-urls", ap, NULL);
   if (rc == 0) rc = check_initial_cluster(p);
   if (rc != 0) return rc;
   char msg[256];
