@@ -1,6 +1,7 @@
 /* ETCD_<FLAG> environment variables for the flags not given on the command line, as etcd 3.4 reads them. */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -31,7 +32,7 @@ typedef struct keys_s {
   size_t n_shadowed;
 } keys_t;
 
-static int in(char (*list)[80], size_t n, const char *key, size_t len) {
+static int in(const char (*list)[80], size_t n, const char *key, size_t len) {
   for (size_t i = 0; i < n; i++)
     if (strlen(list[i]) == len && memcmp(list[i], key, len) == 0) return 1;
   return 0;
@@ -54,33 +55,39 @@ static int visit(lkv__config_parse_t *p, keys_t *k, char **envp, const char *nam
   return lkv__config_set(p, name, strlen(name), value, LKV__SRC_ENV, key);
 }
 
-int lkv__config_env_apply(lkv__config_parse_t *p, char **envp) {
-  static keys_t k; /* large; the command line is parsed once, on the main thread */
-  memset(&k, 0, sizeof(k));
-  int rc = 0;
-  const char *name, *def, *help;
-  for (size_t i = 0; rc == 0 && lkv__config_own_flag(i, &name, &def, &help) == 0; i++)
-    rc = visit(p, &k, envp, name);
-  size_t n;
-  const lkv__etcd_flag_t *all = lkv__config_etcd_all(&n);
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    if (all[i].cls == LKV__FLAG_IMPLEMENTED) continue; /* in config.c's own table, visited above */
-    rc = visit(p, &k, envp, all[i].name);
-  }
-  if (rc != 0) return rc;
+/* The variables nobody asked for: a shadowed one is an error, an unknown ETCD_ one a warning (etcd's). */
+static int check_rest(lkv__config_parse_t *p, const keys_t *k, char **envp) {
   for (char **e = envp; e != NULL && *e != NULL; e++) {
     const char *eq = strchr(*e, '=');
     size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
-    if (in(k.used, k.n_used, *e, len)) continue;
-    if (in(k.shadowed, k.n_shadowed, *e, len))
+    if (in(k->used, k->n_used, *e, len)) continue;
+    if (in(k->shadowed, k->n_shadowed, *e, len))
       return lkv__config_fail(p,
                               "conflicting environment variable \"%.*s\" is shadowed by corresponding "
                               "command-line flag (either unset environment variable or disable flag)",
                               (int)len, *e);
     if (strncmp(*e, "ETCD_", 5) == 0) {
-      rc = lkv__config_warn(p, "unrecognized environment variable %s", *e);
+      int rc = lkv__config_warn(p, "unrecognized environment variable %s", *e);
       if (rc != 0) return rc;
     }
   }
   return 0;
+}
+
+int lkv__config_env_apply(lkv__config_parse_t *p, char **envp) {
+  keys_t *k = calloc(1, sizeof(*k)); /* about 30 KiB: not on the stack */
+  if (k == NULL) return LKV_ENOMEM;
+  int rc = 0;
+  const char *name, *def, *help;
+  for (size_t i = 0; rc == 0 && lkv__config_own_flag(i, &name, &def, &help) == 0; i++)
+    rc = visit(p, k, envp, name);
+  size_t n;
+  const lkv__etcd_flag_t *all = lkv__config_etcd_all(&n);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (all[i].cls == LKV__FLAG_IMPLEMENTED) continue; /* in config.c's own table, visited above */
+    rc = visit(p, k, envp, all[i].name);
+  }
+  if (rc == 0) rc = check_rest(p, k, envp);
+  free(k);
+  return rc;
 }
