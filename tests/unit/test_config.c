@@ -12,32 +12,9 @@
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "config_testutil.h"
 #include "server/config.h"
 #include "server/version.h"
-
-#define MAX_ARGS 16
-
-/* Parses "ledgerkv" followed by the NULL-terminated arguments. */
-static int parse(lkv_config_t *cfg, char *err, size_t errlen, ...) {
-  char *argv[MAX_ARGS + 1] = {"ledgerkv"};
-  int argc = 1;
-  va_list ap;
-  va_start(ap, errlen);
-  for (char *a; (a = va_arg(ap, char *)) != NULL && argc < MAX_ARGS;) argv[argc++] = a;
-  va_end(ap);
-  return lkv_config_parse(cfg, argc, argv, err, errlen);
-}
-
-/* Expects the arguments to be rejected with exactly want as the message, and cfg left empty. */
-#define REJECT(want, ...)                                                              \
-  do {                                                                                 \
-    lkv_config_t cfg_;                                                                 \
-    char err_[256] = "";                                                               \
-    assert_int_equal(parse(&cfg_, err_, sizeof(err_), __VA_ARGS__, NULL), LKV_EINVAL); \
-    assert_string_equal(err_, want);                                                   \
-    assert_null(cfg_.name);                                                            \
-    assert_null(cfg_.listen_client_urls);                                              \
-  } while (0)
 
 /* stdout redirected into a temporary file, so that --help and --version output can be checked. */
 typedef struct capture_s {

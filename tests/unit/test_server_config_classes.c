@@ -13,44 +13,22 @@
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "config_testutil.h"
 #include "server/config.h"
 #include "server/config_etcd.h"
 
-#define MAX_ARGS 24
 #define SEC_WHY \
   "not implemented yet (issue 13): refusing to start rather than serve without the security you asked for"
 
-static int parse(lkv_config_t *cfg, char *err, size_t errlen, ...) {
-  char *argv[MAX_ARGS + 1] = {"ledgerkv"};
-  int argc = 1;
-  va_list ap;
-  va_start(ap, errlen);
-  for (char *a; (a = va_arg(ap, char *)) != NULL && argc < MAX_ARGS;) argv[argc++] = a;
-  va_end(ap);
-  return lkv_config_parse(cfg, argc, argv, err, errlen);
-}
-
-#define REJECT(want, ...)                                                              \
-  do {                                                                                 \
-    lkv_config_t cfg_;                                                                 \
-    char err_[512] = "";                                                               \
-    assert_int_equal(parse(&cfg_, err_, sizeof(err_), __VA_ARGS__, NULL), LKV_EINVAL); \
-    assert_string_equal(err_, want);                                                   \
-    assert_null(cfg_.name);                                                            \
-  } while (0)
-
 /* Parses, expects success, and returns the number of warnings; *first receives a copy of the first. */
 static size_t accept_args(char *first, size_t len, ...) {
-  char *argv[MAX_ARGS + 1] = {"ledgerkv"};
-  int argc = 1;
-  va_list ap;
-  va_start(ap, len);
-  for (char *a; (a = va_arg(ap, char *)) != NULL && argc < MAX_ARGS;) argv[argc++] = a;
-  va_end(ap);
   lkv_config_t cfg;
   char err[512] = "";
-  int rc = lkv_config_parse(&cfg, argc, argv, err, sizeof(err));
-  if (rc != 0) fail_msg("%s: %d %s", argv[1], rc, err);
+  va_list ap;
+  va_start(ap, len);
+  int rc = parse_v(&cfg, err, sizeof(err), ap);
+  va_end(ap);
+  if (rc != 0) fail_msg("%d %s", rc, err);
   size_t n = cfg.n_warnings;
   snprintf(first, len, "%s", n > 0 ? cfg.warnings[0] : "");
   lkv_config_free(&cfg);

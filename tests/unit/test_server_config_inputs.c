@@ -13,19 +13,8 @@
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "config_testutil.h"
 #include "server/config.h"
-
-#define MAX_ARGS 24
-
-static int parse(lkv_config_t *cfg, char *err, size_t errlen, ...) {
-  char *argv[MAX_ARGS + 1] = {"ledgerkv"};
-  int argc = 1;
-  va_list ap;
-  va_start(ap, errlen);
-  for (char *a; (a = va_arg(ap, char *)) != NULL && argc < MAX_ARGS;) argv[argc++] = a;
-  va_end(ap);
-  return lkv_config_parse(cfg, argc, argv, err, errlen);
-}
 
 /* Whether some warning of cfg contains text. */
 static int warned(const lkv_config_t *cfg, const char *text) {
