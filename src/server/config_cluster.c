@@ -131,18 +131,16 @@ static int check_advertise(lkv__config_parse_t *p, const char *name, const urls_
 /* --initial-cluster, parsed as etcd parses it (cluster/initial_cluster.h). Only this member may appear
  * (etcd's message when it does not), and its URLs must be the advertised peer URLs, as etcd checks on a
  * new member. */
-static int check_initial_cluster(lkv__config_parse_t *p) {
+static int check_initial_cluster(lkv__config_parse_t *p, const urls_t *ap, const char *apstr) {
   const char *icstr = lkv__config_given(p, "initial-cluster");
   if (icstr == NULL) return 0; /* etcd's default: this member alone, at its advertised peer URLs */
   const char *name = p->cfg->name;
-  const char *apstr = lkv__config_given(p, "initial-advertise-peer-urls");
-  if (apstr == NULL) apstr = "http://localhost:2380"; /* etcd's default */
   lkv_cluster_initial_t ic;
   char err[512];
   int rc = lkv_cluster_initial_parse(icstr, &ic, err, sizeof(err));
   if (rc == LKV_EINVAL) return lkv__config_fail(p, "--initial-cluster: %s", err);
   if (rc != 0) return rc;
-  urls_t mine = {.n = 0}, ap = {.n = 0};
+  urls_t mine = {.n = 0};
   const lkv_cluster_member_t *me = lkv_cluster_initial_find(&ic, name);
   size_t others = ic.n_members - (me != NULL);
   for (size_t i = 0; me != NULL && i < me->n_peer_urls; i++)
@@ -156,9 +154,7 @@ static int check_initial_cluster(lkv__config_parse_t *p) {
                             "--initial-cluster: %s has %zu other member%s: cluster mode is not implemented "
                             "yet (issue 12); a single ledgerkv node starts only as a one-member cluster",
                             icstr, others, others == 1 ? "" : "s");
-  rc = parse_urls(p, "initial-advertise-peer-urls", apstr, &ap);
-  if (rc != 0) return rc;
-  return check_advertise(p, name, &mine, &ap, apstr);
+  return check_advertise(p, name, &mine, ap, apstr);
 }
 
 int lkv__config_cluster_check(lkv__config_parse_t *p) {
@@ -167,10 +163,12 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
     return lkv__config_fail(p, "invalid value \"%s\" for flag -initial-cluster-state: invalid value", state);
   int rc = check_timing(p);
   const char *lp = lkv__config_given(p, "listen-peer-urls");
-  const char *ap = lkv__config_given(p, "initial-advertise-peer-urls");
+  const char *apstr = lkv__config_given(p, "initial-advertise-peer-urls");
+  if (apstr == NULL) apstr = "http://localhost:2380"; /* etcd's default */
+  urls_t ap = {.n = 0};
   if (rc == 0 && lp != NULL) rc = parse_urls(p, "listen-peer-urls", lp, NULL);
-  if (rc == 0 && ap != NULL) rc = parse_urls(p, "initial-advertise-peer-urls", ap, NULL);
-  if (rc == 0) rc = check_initial_cluster(p);
+  if (rc == 0) rc = parse_urls(p, "initial-advertise-peer-urls", apstr, &ap);
+  if (rc == 0) rc = check_initial_cluster(p, &ap, apstr);
   if (rc != 0) return rc;
   char msg[256];
   for (size_t i = 0; i < p->n_given; i++) {
