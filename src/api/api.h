@@ -49,6 +49,10 @@ void lkv_api_ledger_free(lkv_api_ledger_t *l);
  * UNAVAILABLE-style LKV_EAGAIN. Any thread. */
 void lkv_api_ledger_signed(void *arg, const lkv_ledger_signed_head_t *head);
 
+/* The replicator's applied listener (lkv_applied_cb, arg = the lkv_api_t): tells the lessor of every
+ * grant and revoke applied on this member, whoever proposed it. */
+void lkv_api_lease_applied(void *arg, const lkv_apply_req_t *req);
+
 /* Fills *out so that the transport dispatches calls to api's services. api must outlive the transport. */
 void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out);
 

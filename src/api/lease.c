@@ -1,5 +1,6 @@
 /* etcdserverpb.Lease: grants and revokes proposed; keep-alives, TTL lookups and listings served by the
  * lessor. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,17 +15,11 @@ typedef struct lease_write_s {
   uint8_t raw[]; /* the request as received (the ledger's claims cover it) */
 } lease_write_t;
 
-/* Runs on the replicator's thread once the outcome is durable. The lessor learns of the change before
- * the client does, so a keep-alive sent right after the grant's answer finds the lease. */
+/* Runs on the replicator's thread once the outcome is durable. The lessor has already learnt of the
+ * change (lkv_api_lease_applied), so a keep-alive sent right after the grant's answer finds the lease. */
 static void lease_write_done(lkv_proposal_t *p) {
   lease_write_t *w = (lease_write_t *)p;
   int err = p->req.err;
-  if (p->req.kind == LKV_OP_LEASE_GRANT && err == 0) {
-    const Etcdserverpb__LeaseGrantRequest *g = (const Etcdserverpb__LeaseGrantRequest *)p->req.msg;
-    err = lkv_lessor_granted(w->api->lessor, g->id, g->ttl);
-  } else if (p->req.kind == LKV_OP_LEASE_REVOKE && (err == 0 || err == LKV_ELEASENOTFOUND)) {
-    lkv_lessor_revoked(w->api->lessor, ((const Etcdserverpb__LeaseRevokeRequest *)p->req.msg)->id);
-  }
   if (err == 0)
     lkv__api_reply_packed(w->call, p->req.resp, p->req.resp_len);
   else
@@ -206,4 +201,16 @@ done:
   free(st);
   free(ptrs);
   free(ids);
+}
+
+void lkv_api_lease_applied(void *arg, const lkv_apply_req_t *req) {
+  lkv_api_t *api = arg;
+  if (req->kind == LKV_OP_LEASE_GRANT) {
+    const Etcdserverpb__LeaseGrantRequest *g = (const Etcdserverpb__LeaseGrantRequest *)req->msg;
+    /* Without memory the lease would never expire: say so (it is revoked at the next restart's expiry). */
+    if (lkv_lessor_granted(api->lessor, g->id, g->ttl) != 0)
+      fprintf(stderr, "ledgerkv: out of memory: lease %lld will not expire until a restart\n", (long long)g->id);
+  } else if (req->kind == LKV_OP_LEASE_REVOKE) {
+    lkv_lessor_revoked(api->lessor, ((const Etcdserverpb__LeaseRevokeRequest *)req->msg)->id);
+  }
 }

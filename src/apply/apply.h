@@ -105,6 +105,26 @@ typedef int (*lkv_apply_log_cb)(void *arg, const lkv_ledger_entry_t *entries, si
 int lkv_apply_batch_logged(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n,
                            lkv_apply_log_cb log, void *arg);
 
+/* The hooks of lkv_apply_batch_hooked; any may be NULL. */
+typedef struct lkv_apply_hooks_s {
+  lkv_apply_log_cb log; /* as lkv_apply_batch_logged's */
+  void *log_arg;
+  /* Called last in the batch's write transaction, before it commits, even when no request changed state:
+   * the replication layer records its position with the state (lkv_mvcc_repl_put), so both commit
+   * together. Returns 0, or a negative LKV_E* code that fails the whole batch with it. */
+  int (*record)(void *arg, lkv_mvcc_txn_t *t);
+  void *record_arg;
+} lkv_apply_hooks_t;
+
+/* lkv_apply_batch_logged with both hooks (hooks may be NULL). Returns as lkv_apply_batch_logged, plus
+ * the code record returned. */
+int lkv_apply_batch_hooked(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n,
+                           const lkv_apply_hooks_t *hooks);
+
+/* Whether an applied request took effect: err 0, or a revoke of a lease already gone (the lessor forgets it
+ * either way). Pure. */
+int lkv_apply_req_took_effect(const lkv_apply_req_t *req);
+
 /* What lkv_apply_replay found. */
 typedef struct lkv_apply_replay_info_s {
   int64_t store_revision;  /* the store's revision before the replay */

@@ -112,8 +112,20 @@ static int log_entries(lkv__rec_t *rec, lkv_apply_log_cb log, void *arg) {
   return log(arg, e, rec->n);
 }
 
+int lkv_apply_req_took_effect(const lkv_apply_req_t *req) {
+  return req->err == 0 || (req->kind == LKV_OP_LEASE_REVOKE && req->err == LKV_ELEASENOTFOUND);
+}
+
 int lkv_apply_batch_logged(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n,
                            lkv_apply_log_cb log, void *arg) {
+  lkv_apply_hooks_t hooks = {.log = log, .log_arg = arg};
+  return lkv_apply_batch_hooked(store, id, reqs, n, &hooks);
+}
+
+int lkv_apply_batch_hooked(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n,
+                           const lkv_apply_hooks_t *hooks) {
+  lkv_apply_log_cb log = hooks ? hooks->log : NULL;
+  void *arg = hooks ? hooks->log_arg : NULL;
   lkv_mvcc_txn_t *t;
   lkv__rec_t rec;
   lkv__rec_init(&rec);
@@ -161,6 +173,7 @@ int lkv_apply_batch_logged(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lk
     }
   }
   rc = log_entries(&rec, log, arg);
+  if (!rc && hooks && hooks->record) rc = hooks->record(hooks->record_arg, t);
   if (rc) {
     lkv_mvcc_txn_end(t);
     goto fail;

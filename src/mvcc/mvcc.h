@@ -270,4 +270,18 @@ int lkv_mvcc_alarms_get(lkv_mvcc_txn_t *t, uint32_t *mask);
  * LKV_EINVAL (no open request), LKV_ENOSPACE or LKV_EIO. */
 int lkv_mvcc_alarms_set(lkv_mvcc_txn_t *t, uint32_t mask);
 
+/* ---- replication records ---- */
+
+/* Small named records the replication layer keeps with the state it describes (the Raft applied index,
+ * the membership), so that both change in the same commit: a restart neither skips nor repeats entries.
+ * name: 1..64 bytes, NUL-terminated; stored apart from the store's own metadata. */
+
+/* Sets record name to val[0..len) in write transaction t, outside any request (it is not a revision
+ * change). Returns 0, LKV_EINVAL (read txn, a request open, bad name), LKV_ENOSPACE or LKV_EIO. */
+int lkv_mvcc_repl_put(lkv_mvcc_txn_t *t, const char *name, const void *val, size_t len);
+
+/* Reads record name as t sees it into a malloc'd copy (*val, *len; the caller frees). Returns 0,
+ * LKV_ENOENT (never set), LKV_EINVAL (bad name), LKV_ENOMEM or LKV_EIO. */
+int lkv_mvcc_repl_get(lkv_mvcc_txn_t *t, const char *name, uint8_t **val, size_t *len);
+
 #endif

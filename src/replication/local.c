@@ -9,7 +9,8 @@
 #include "common/clock.h"
 #include "common/error.h"
 
-struct lkv_replicator_s {
+typedef struct local_s {
+  lkv_replicator_t base; /* first: the interface's handle */
   lkv_mvcc_t *store;
   lkv_apply_identity_t id;
   pthread_t thread;
@@ -27,9 +28,12 @@ struct lkv_replicator_s {
   pthread_mutex_t sign_lock; /* guards on_sign */
   lkv_sign_cb on_sign;
   void *on_sign_arg;
-};
+  lkv_applied_cb on_applied; /* guarded by listen_lock */
+  void *on_applied_arg;
+} local_t;
 
-void lkv_local_on_sign(lkv_replicator_t *r, lkv_sign_cb cb, void *arg) {
+void lkv_local_on_sign(lkv_replicator_t *base, lkv_sign_cb cb, void *arg) {
+  local_t *r = (local_t *)base;
   pthread_mutex_lock(&r->sign_lock);
   r->on_sign = cb;
   r->on_sign_arg = arg;
@@ -38,7 +42,7 @@ void lkv_local_on_sign(lkv_replicator_t *r, lkv_sign_cb cb, void *arg) {
 
 /* Signs a tree head when something was appended since the last one. A failure is reported and retried
  * at the next interval: the entries themselves are durable, only their receipts wait. */
-static void sign_now(lkv_replicator_t *r) {
+static void sign_now(local_t *r) {
   if (!lkv_ledger_needs_sign(r->ledger)) return;
   lkv_ledger_signed_head_t head;
   int rc = lkv_ledger_sign(r->ledger, lkv_clock_ms(CLOCK_REALTIME), &head);
@@ -48,7 +52,7 @@ static void sign_now(lkv_replicator_t *r) {
   pthread_mutex_unlock(&r->sign_lock);
 }
 
-static void sign_if_due(lkv_replicator_t *r) {
+static void sign_if_due(local_t *r) {
   if (!r->ledger) return;
   uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
   if (now < r->next_sign_ms) return;
@@ -57,24 +61,37 @@ static void sign_if_due(lkv_replicator_t *r) {
 }
 
 static int append_to_ledger(void *arg, const lkv_ledger_entry_t *entries, size_t n) {
-  lkv_replicator_t *r = arg;
+  local_t *r = arg;
   return lkv_ledger_append(r->ledger, entries, n);
 }
 
-void lkv_local_listen(lkv_replicator_t *r, lkv_commit_cb cb, void *arg) {
+static void local_listen(lkv_replicator_t *base, lkv_commit_cb cb, void *arg) {
+  local_t *r = (local_t *)base;
   pthread_mutex_lock(&r->listen_lock);
   r->on_commit = cb;
   r->on_commit_arg = arg;
   pthread_mutex_unlock(&r->listen_lock);
 }
 
-static void tell_listener(lkv_replicator_t *r) {
+static void local_on_applied(lkv_replicator_t *base, lkv_applied_cb cb, void *arg) {
+  local_t *r = (local_t *)base;
   pthread_mutex_lock(&r->listen_lock);
-  if (r->on_commit) r->on_commit(r->on_commit_arg);
+  r->on_applied = cb;
+  r->on_applied_arg = arg;
   pthread_mutex_unlock(&r->listen_lock);
 }
 
-int lkv_replicator_propose(lkv_replicator_t *r, lkv_proposal_t *p) {
+static void tell_listeners(local_t *r, const lkv_apply_req_t *reqs, size_t n) {
+  pthread_mutex_lock(&r->listen_lock);
+  if (r->on_commit) r->on_commit(r->on_commit_arg);
+  if (r->on_applied)
+    for (size_t i = 0; i < n; i++)
+      if (lkv_apply_req_took_effect(&reqs[i])) r->on_applied(r->on_applied_arg, &reqs[i]);
+  pthread_mutex_unlock(&r->listen_lock);
+}
+
+static int local_propose(lkv_replicator_t *base, lkv_proposal_t *p) {
+  local_t *r = (local_t *)base;
   pthread_mutex_lock(&r->lock);
   if (r->stopping) {
     pthread_mutex_unlock(&r->lock);
@@ -93,7 +110,7 @@ int lkv_replicator_propose(lkv_replicator_t *r, lkv_proposal_t *p) {
 
 /* Detaches up to LKV_LOCAL_MAX_BATCH queued proposals; blocks while the queue is empty and not stopping.
  * Returns the number taken (0 only when stopping with an empty queue). */
-static size_t take_batch(lkv_replicator_t *r, lkv_proposal_t **batch) {
+static size_t take_batch(local_t *r, lkv_proposal_t **batch) {
   size_t n = 0;
   pthread_mutex_lock(&r->lock);
   while (!r->head && !r->stopping) {
@@ -122,7 +139,7 @@ static size_t take_batch(lkv_replicator_t *r, lkv_proposal_t **batch) {
   return n;
 }
 
-static void apply_and_complete(lkv_replicator_t *r, lkv_proposal_t **batch, lkv_apply_req_t *reqs, size_t n) {
+static void apply_and_complete(local_t *r, lkv_proposal_t **batch, lkv_apply_req_t *reqs, size_t n) {
   for (size_t i = 0; i < n; i++) reqs[i] = batch[i]->req;
   /* With a ledger, the batch's entries are durable in it before the store commits (docs/ledger.md §12). */
   int rc = r->ledger ? lkv_apply_batch_logged(r->store, &r->id, reqs, n, append_to_ledger, r)
@@ -137,12 +154,12 @@ static void apply_and_complete(lkv_replicator_t *r, lkv_proposal_t **batch, lkv_
     }
   }
   /* Before the answers: a client that saw its write acknowledged finds it in the history readers see. */
-  if (rc == 0) tell_listener(r);
+  if (rc == 0) tell_listeners(r, reqs, n);
   for (size_t i = 0; i < n; i++) batch[i]->done(batch[i]);
 }
 
 static void *writer_main(void *arg) {
-  lkv_replicator_t *r = arg;
+  local_t *r = arg;
   lkv_proposal_t **batch = malloc(sizeof(*batch) * LKV_LOCAL_MAX_BATCH);
   lkv_apply_req_t *reqs = malloc(sizeof(*reqs) * LKV_LOCAL_MAX_BATCH);
   if (!batch || !reqs) abort(); /* two fixed allocations at start-up; nothing sensible to do without them */
@@ -157,14 +174,38 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
+/* Single node: an acknowledged write is applied before its answer, so every read already sees it. */
+static int local_read_barrier(lkv_replicator_t *base, lkv_read_cb cb, void *arg) {
+  (void)base;
+  cb(arg, 0);
+  return 0;
+}
+
+static void local_status(lkv_replicator_t *base, lkv_replication_status_t *out) {
+  local_t *r = (local_t *)base;
+  *out = (lkv_replication_status_t){.member_id = r->id.member_id, .leader = r->id.member_id, .term = 1};
+}
+
+static void local_stop(lkv_replicator_t *base);
+
+static const lkv_replicator_ops_t local_ops = {
+    .propose = local_propose,
+    .read_barrier = local_read_barrier,
+    .status = local_status,
+    .listen = local_listen,
+    .on_applied = local_on_applied,
+    .stop = local_stop,
+};
+
 int lkv_local_start(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_apply_identity_t *id) {
   return lkv_local_start_ledger(out, store, id, NULL, 0);
 }
 
 int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_apply_identity_t *id,
                            lkv_ledger_t *ledger, unsigned sign_interval_ms) {
-  lkv_replicator_t *r = calloc(1, sizeof(*r));
+  local_t *r = calloc(1, sizeof(*r));
   if (!r) return LKV_ENOMEM;
+  r->base.ops = &local_ops;
   r->store = store;
   r->id = *id;
   r->ledger = ledger;
@@ -181,7 +222,7 @@ int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_
   pthread_condattr_destroy(&attr);
   if (cond_rc != 0) goto err_after_sign_lock;
   if (pthread_create(&r->thread, NULL, writer_main, r) != 0) goto err_after_cond;
-  *out = r;
+  *out = &r->base;
   return 0;
 err_after_cond:
   pthread_cond_destroy(&r->wake);
@@ -196,7 +237,8 @@ err_after_alloc:
   return LKV_ENOMEM;
 }
 
-void lkv_local_stop(lkv_replicator_t *r) {
+static void local_stop(lkv_replicator_t *base) {
+  local_t *r = (local_t *)base;
   pthread_mutex_lock(&r->lock);
   r->stopping = 1;
   pthread_cond_signal(&r->wake);

@@ -27,15 +27,11 @@ int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_
  * use it). */
 typedef void (*lkv_sign_cb)(void *arg, const lkv_ledger_signed_head_t *head);
 
-/* Sets (or with cb NULL clears) the sign listener; as lkv_local_listen. */
+/* Sets (or with cb NULL clears) the sign listener; as lkv_replicator_listen. */
 void lkv_local_on_sign(lkv_replicator_t *r, lkv_sign_cb cb, void *arg);
 
-/* Sets (or with cb NULL clears) the commit listener, see lkv_commit_cb. Any thread; when it returns, the
- * previous listener is no longer running and will not be called again. */
-void lkv_local_listen(lkv_replicator_t *r, lkv_commit_cb cb, void *arg);
-
-/* Refuses new proposals (LKV_ESTOPPED), applies everything already accepted, joins the thread and frees r.
- * Every accepted proposal has had its done callback called when this returns. */
-void lkv_local_stop(lkv_replicator_t *r);
+/* The rest of its interface is replication.h's. A read barrier is answered at once: every acknowledged
+ * write is already applied on the only member. Status: this member leads, term 1, no Raft indexes.
+ * lkv_replicator_stop applies everything already accepted before it returns. */
 
 #endif

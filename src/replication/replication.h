@@ -2,14 +2,19 @@
 #ifndef LKV_REPLICATION_REPLICATION_H
 #define LKV_REPLICATION_REPLICATION_H
 
+#include <stdint.h>
+
 #include "apply/apply.h"
 
 /*
  * A replicator orders write proposals, makes them durable and applies them through the state machine
- * (apply/apply.h), then reports each outcome through the proposal's done callback. The single-node
- * replicator (local.c) does this with group commit: every proposal that arrives while a batch is being
- * fsynced joins the next batch. A Raft or causal replicator will implement the same interface, so the API
- * layer never changes when replication does.
+ * (apply/apply.h), then reports each outcome through the proposal's done callback. Two implementations:
+ * the single-node replicator (local.h) does this with group commit (every proposal that arrives while a
+ * batch is being synced joins the next batch); the Raft replicator (raft_node.h) replicates a log to the
+ * cluster's members and applies what is committed, on every member. The API layer, the lessor and the
+ * watch hub use only this interface, so they do not change when replication does.
+ *
+ * Every implementation embeds lkv_replicator_t as its first member.
  */
 
 typedef struct lkv_proposal_s lkv_proposal_t;
@@ -23,6 +28,9 @@ struct lkv_proposal_s {
   lkv_proposal_done_cb done; /* required */
   void *data;                /* the proposer's */
   lkv_proposal_t *next;      /* owned by the replicator while the proposal is queued */
+  /* Owned by the replicator while the proposal is in flight. */
+  uint64_t seq;         /* the Raft replicator's id for it */
+  uint64_t deadline_ms; /* monotonic: when it fails with LKV_ETIMEDOUT if still unapplied */
 };
 
 typedef struct lkv_replicator_s lkv_replicator_t;
@@ -32,8 +40,73 @@ typedef struct lkv_replicator_s lkv_replicator_t;
  * wake their readers). */
 typedef void (*lkv_commit_cb)(void *arg);
 
+/* Told on the replicator's thread of every request that took effect (err == 0; for a lease revoke also
+ * LKV_ELEASENOTFOUND), whoever proposed it and on whichever member, after its batch committed and before
+ * the batch's done callbacks: the lessor learns of grants and revokes this way on every member. Must be
+ * quick and must not propose. */
+typedef void (*lkv_applied_cb)(void *arg, const lkv_apply_req_t *req);
+
+/* The answer to a read barrier: err 0 means every write acknowledged (by any member) before the barrier
+ * was asked for is now visible to read transactions on this member. Runs on the replicator's thread. */
+typedef void (*lkv_read_cb)(void *arg, int err);
+
+/* What the replicator knows of the cluster right now (Maintenance.Status, response headers). */
+typedef struct lkv_replication_status_s {
+  uint64_t member_id;
+  uint64_t leader;        /* member id, 0 when no leader is known */
+  uint64_t term;          /* Raft term (1 for the single-node replicator) */
+  uint64_t commit_index;  /* Raft commit index (0 for the single-node replicator) */
+  uint64_t applied_index; /* Raft applied index (0 for the single-node replicator) */
+  int is_learner;
+} lkv_replication_status_t;
+
+typedef struct lkv_replicator_ops_s {
+  int (*propose)(lkv_replicator_t *r, lkv_proposal_t *p);
+  int (*read_barrier)(lkv_replicator_t *r, lkv_read_cb cb, void *arg);
+  void (*status)(lkv_replicator_t *r, lkv_replication_status_t *out);
+  void (*listen)(lkv_replicator_t *r, lkv_commit_cb cb, void *arg);
+  void (*on_applied)(lkv_replicator_t *r, lkv_applied_cb cb, void *arg);
+  void (*stop)(lkv_replicator_t *r);
+} lkv_replicator_ops_t;
+
+struct lkv_replicator_s {
+  const lkv_replicator_ops_t *ops;
+};
+
 /* Hands p to the replicator; returns 0 and later calls p->done exactly once, or returns a negative LKV_E*
- * code (LKV_ESTOPPED after shutdown began) and never calls p->done. Any thread. */
-int lkv_replicator_propose(lkv_replicator_t *r, lkv_proposal_t *p);
+ * code (LKV_ESTOPPED after shutdown began, LKV_ENOLEADER, LKV_EPROPOSALDROPPED) and never calls p->done.
+ * Any thread. */
+static inline int lkv_replicator_propose(lkv_replicator_t *r, lkv_proposal_t *p) {
+  return r->ops->propose(r, p);
+}
+
+/* Asks for a linearizable read barrier (etcd's ReadIndex): returns 0 and later calls cb exactly once
+ * (err 0, or LKV_ENOLEADER / LKV_ETIMEDOUT / LKV_ESTOPPED), or returns a negative code and never calls cb.
+ * Any thread. */
+static inline int lkv_replicator_read_barrier(lkv_replicator_t *r, lkv_read_cb cb, void *arg) {
+  return r->ops->read_barrier(r, cb, arg);
+}
+
+/* Fills *out. Any thread. */
+static inline void lkv_replicator_status(lkv_replicator_t *r, lkv_replication_status_t *out) {
+  r->ops->status(r, out);
+}
+
+/* Sets (or with cb NULL clears) the commit listener, see lkv_commit_cb. Any thread; when it returns, the
+ * previous listener is no longer running and will not be called again. */
+static inline void lkv_replicator_listen(lkv_replicator_t *r, lkv_commit_cb cb, void *arg) {
+  r->ops->listen(r, cb, arg);
+}
+
+/* Sets (or with cb NULL clears) the applied listener, see lkv_applied_cb; as lkv_replicator_listen. */
+static inline void lkv_replicator_on_applied(lkv_replicator_t *r, lkv_applied_cb cb, void *arg) {
+  r->ops->on_applied(r, cb, arg);
+}
+
+/* Refuses new proposals (LKV_ESTOPPED), finishes or fails everything already accepted (every done
+ * callback and read callback has run when this returns), joins its threads and frees r. */
+static inline void lkv_replicator_stop(lkv_replicator_t *r) {
+  r->ops->stop(r);
+}
 
 #endif

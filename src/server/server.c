@@ -131,7 +131,7 @@ static int start_watch(lkv_server_t *s, const lkv_config_t *cfg) {
   int rc = lkv_watch_hub_new(&s->watch, &wopts);
   if (rc != 0) return rc;
   s->api.watch = s->watch;
-  lkv_local_listen(s->replicator, lkv_watch_hub_committed, s->watch);
+  lkv_replicator_listen(s->replicator, lkv_watch_hub_committed, s->watch);
   return 0;
 }
 
@@ -187,6 +187,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     goto err_after_replicator;
   }
   api->lessor = s->lessor;
+  lkv_replicator_on_applied(s->replicator, lkv_api_lease_applied, api);
   rc = start_watch(s, cfg);
   if (rc != 0) {
     snprintf(err, errlen, "cannot start the watch hub: %s", lkv_strerror(rc));
@@ -237,12 +238,13 @@ err_after_pool:
   lkv_pool_stop(s->pool);
   lkv_pool_free(s->pool);
 err_after_watch:
-  lkv_local_listen(s->replicator, NULL, NULL);
+  lkv_replicator_listen(s->replicator, NULL, NULL);
   lkv_watch_hub_free(s->watch);
 err_after_lessor:
+  lkv_replicator_on_applied(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
 err_after_replicator:
-  lkv_local_stop(s->replicator);
+  lkv_replicator_stop(s->replicator);
 err_after_store:
   lkv_api_ledger_free(s->api.ledger_waiters);
   lkv_ledger_close(s->ledger); /* after the replicator: it signed the last head */
@@ -275,9 +277,11 @@ void lkv_server_stop(lkv_server_t *s) {
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
   lkv_pool_free(s->pool); /* no loop thread is left to pass the gate */
-  /* Before the replicator: the lessor proposes revokes and waits for those in flight. */
+  /* Before the replicator: the lessor proposes revokes and waits for those in flight. It stops hearing of
+   * applied grants and revokes first: it is about to be freed. */
+  lkv_replicator_on_applied(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
-  lkv_local_stop(s->replicator);
+  lkv_replicator_stop(s->replicator);
   lkv_watch_hub_free(s->watch); /* after the replicator: its commit listener is the hub */
   /* After the replicator: its last signature answered every receipt waiter and covers every write. */
   lkv_api_ledger_free(s->api.ledger_waiters);

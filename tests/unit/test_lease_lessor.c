@@ -48,7 +48,7 @@ static void start(fixture_t *f, lkv_lessor_clock_fn clock) {
 
 static void stop(fixture_t *f) {
   lkv_lessor_close(f->l);
-  lkv_local_stop(f->r);
+  lkv_replicator_stop(f->r);
   lkvt_close(&f->ts);
 }
 
@@ -170,7 +170,7 @@ static void test_expiry_revokes(void **state) {
   wait_forgotten(f.l, 9); /* its revoke found no lease: forgotten too */
   assert_int_equal(lkv_lessor_lookup(f.l, 8, NULL, NULL), 0);
   lkv_lessor_close(f.l);
-  lkv_local_stop(f.r);
+  lkv_replicator_stop(f.r);
   /* both keys went in one revision, in key order; the other lease's key stays */
   assert_int_equal(lkvt_rev(&f.ts), rev + 1);
   char hist[256];

@@ -60,7 +60,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture_t *fx = *state;
-  if (fx->r) lkv_local_stop(fx->r);
+  if (fx->r) lkv_replicator_stop(fx->r);
   assert_int_equal(fx->bad, 0);
   lkv_ledger_close(fx->l);
   lkvt_rmrf(fx->dir);
@@ -111,7 +111,7 @@ static void test_entries_before_answers_and_signatures(void **state) {
 static void test_final_signature_at_stop(void **state) {
   fixture_t *fx = *state;
   lkv_replicator_t *r = fx->r;
-  lkv_local_stop(r); /* restart with an interval no test waits for: only the stop signs */
+  lkv_replicator_stop(r); /* restart with an interval no test waits for: only the stop signs */
   assert_int_equal(lkv_local_start_ledger(&fx->r, fx->ts.s, &lkvt_id, fx->l, 60000), 0);
   lkv_local_on_sign(fx->r, on_sign, fx);
   Etcdserverpb__PutRequest puts[2] = {lkvt_put_req("x", "1"), lkvt_put_req("y", "2")};
@@ -119,7 +119,7 @@ static void test_final_signature_at_stop(void **state) {
   propose_puts(fx, puts, ps, 2);
   wait_for(fx, &fx->done, 2);
   assert_int_equal(lkv_ledger_receipt(fx->l, 3, &(lkv_ledger_receipt_t){0}), LKV_ENOENT); /* unsigned */
-  lkv_local_stop(fx->r);
+  lkv_replicator_stop(fx->r);
   fx->r = NULL;
   assert_int_equal(fx->signs, 1);
   assert_int_equal(fx->last_size, 2);
