@@ -20,6 +20,10 @@
   X(LKV_ELEASETTLTOOLARGE, LKV_GRPC_OUT_OF_RANGE, "etcdserver: too large lease TTL")                       \
   X(LKV_ETOOLARGE, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: request is too large")                          \
   X(LKV_ESTOPPED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                      \
+  X(LKV_ENOLEADER, LKV_GRPC_UNAVAILABLE, "etcdserver: no leader")                                          \
+  X(LKV_ETIMEDOUT, LKV_GRPC_UNAVAILABLE, "etcdserver: request timed out")                                  \
+  X(LKV_ELEADERCHANGED, LKV_GRPC_UNAVAILABLE, "etcdserver: leader changed")                                \
+  X(LKV_EHALTED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                       \
   X(LKV_ECORRUPT, LKV_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")                                       \
   X(LKV_EUNSUPPORTED, LKV_GRPC_UNIMPLEMENTED, "ledgerkv: not supported yet")                               \
   X(LKV_ENOENT, LKV_GRPC_NOT_FOUND, "ledgerkv: no such ledger entry or signed head")                       \

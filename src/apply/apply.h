@@ -121,6 +121,14 @@ typedef struct lkv_apply_hooks_s {
 int lkv_apply_batch_hooked(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n,
                            const lkv_apply_hooks_t *hooks);
 
+/* Responses made by a replicated state machine must be the same on every member (the ledger's claims
+ * cover them), so they are made with member_id and raft_term 0 and the answering member adds its own:
+ * copies resp (a packed response whose header is field 1, as every etcd write response's) into a
+ * malloc'd *out (*out_len) with the header's member_id and raft_term set (0 leaves a field out). Pure.
+ * Returns 0, LKV_EBADMSG (no header first) or LKV_ENOMEM. */
+int lkv_apply_stamp_header(const uint8_t *resp, size_t len, uint64_t member_id, uint64_t raft_term,
+                           uint8_t **out, size_t *out_len);
+
 /* Whether an applied request took effect: err 0, or a revoke of a lease already gone (the lessor forgets it
  * either way). Pure. */
 int lkv_apply_req_took_effect(const lkv_apply_req_t *req);

@@ -47,7 +47,9 @@
   X(ENOLEADER, -30060, "raft: no leader")                                    \
   X(EPROPOSALDROPPED, -30061, "raft proposal dropped")                       \
   X(ECONFPENDING, -30062, "raft: a membership change is pending")            \
-  X(EHALTED, -30063, "raft log halted after a failed flush")
+  X(EHALTED, -30063, "raft log halted after a failed flush")                \
+  X(ETIMEDOUT, -30064, "request timed out")                                  \
+  X(ELEADERCHANGED, -30065, "leader changed")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

@@ -1,0 +1,196 @@
+/* Applying committed Raft entries: one state-machine batch per run of entries, answers to local proposers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "ledger/merkle.h"
+#include "replication/raft_entry.h"
+#include "replication/raft_internal.h"
+
+/* A run of committed entries applied as one store transaction. */
+typedef struct {
+  lkv_apply_req_t *reqs;
+  lkv_proposal_t **owners; /* this member's proposal for reqs[i], or NULL */
+  size_t n, cap;
+  uint64_t last_index; /* of the last entry of the run (those without a request included) */
+} run_t;
+
+/* Takes this member's proposal seq out of the pending list (NULL: it timed out, or was never ours). */
+static lkv_proposal_t *take_pending(lkv__raft_node_t *n, uint64_t seq) {
+  lkv_proposal_t *prev = NULL;
+  for (lkv_proposal_t *p = n->pending; p; prev = p, p = p->next) {
+    if (p->seq != seq) continue;
+    if (prev)
+      prev->next = p->next;
+    else
+      n->pending = p->next;
+    if (n->pending_tail == p) n->pending_tail = prev;
+    return p;
+  }
+  return NULL;
+}
+
+/* Appends the run's ledger entries; entries already in the ledger (a batch the store did not commit before
+ * a crash, applied again) must be the very same leaves. */
+static int ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t count) {
+  lkv__raft_node_t *n = arg;
+  lkv_ledger_log_t *log = lkv_ledger_log(n->o.ledger);
+  uint64_t have = lkv_ledger_log_count(log);
+  size_t i = 0;
+  for (; i < count && n->ledger_end + i < have; i++) {
+    lkv_ledger_leaf_t leaf;
+    uint8_t data[LKV_LEDGER_LEAF_DATA_LEN];
+    lkv_merkle_hash_t mine, stored;
+    lkv_ledger_entry_leaf(&e[i], &leaf);
+    lkv_ledger_leaf_data(&leaf, data);
+    lkv_merkle_leaf_hash(data, sizeof(data), &mine);
+    int rc = lkv_ledger_log_leaf(log, n->ledger_end + i, &stored);
+    if (rc) return rc;
+    if (memcmp(mine.b, stored.b, sizeof(mine.b)) != 0) return LKV_ECORRUPT;
+  }
+  int rc = i < count ? lkv_ledger_append(n->o.ledger, e + i, count - i) : 0;
+  if (rc == 0) n->ledger_end += count;
+  return rc;
+}
+
+/* Records where the store now stands, in the run's own transaction. */
+static int record_position(void *arg, lkv_mvcc_txn_t *t) {
+  lkv__raft_node_t *n = arg;
+  uint8_t v[16];
+  for (int i = 0; i < 8; i++) {
+    v[i] = (uint8_t)(n->applied >> (8 * i));
+    v[8 + i] = (uint8_t)(n->ledger_end >> (8 * i));
+  }
+  return lkv_mvcc_repl_put(t, "applied", v, sizeof(v));
+}
+
+static void tell_listeners(lkv__raft_node_t *n, const run_t *run) {
+  pthread_mutex_lock(&n->listen_mu);
+  if (n->on_commit) n->on_commit(n->on_commit_arg);
+  if (n->on_applied)
+    for (size_t i = 0; i < run->n; i++)
+      if (lkv_apply_req_took_effect(&run->reqs[i])) n->on_applied(n->on_applied_arg, &run->reqs[i]);
+  pthread_mutex_unlock(&n->listen_mu);
+}
+
+/* Answers the local proposers of the run with their response, stamped with this member and term. */
+static void answer_owners(lkv__raft_node_t *n, run_t *run, int halt_rc) {
+  lkv_raft_status_t st;
+  lkv_raft_status(n->raft, &st);
+  for (size_t i = 0; i < run->n; i++) {
+    lkv_apply_req_t *req = &run->reqs[i];
+    lkv_proposal_t *p = run->owners[i];
+    if (p) {
+      p->req.err = halt_rc ? halt_rc : req->err;
+      p->req.resp = NULL;
+      p->req.resp_len = 0;
+      if (!p->req.err && lkv_apply_stamp_header(req->resp, req->resp_len, n->o.member_id, st.hard_state.term,
+                                                &p->req.resp, &p->req.resp_len) != 0)
+        p->req.err = LKV_ENOMEM; /* applied, but the answer cannot be made: the client retries or reads */
+      p->done(p);
+    }
+    free(req->resp);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)req->msg, NULL);
+  }
+  run->n = 0;
+}
+
+static int flush_run(lkv__raft_node_t *n, run_t *run) {
+  if (run->n == 0) {
+    if (run->last_index > n->applied) n->applied = run->last_index;
+    return 0;
+  }
+  uint64_t before = n->applied;
+  n->applied = run->last_index;
+  n->ledger_end = n->ledger_pos;
+  /* The state machine answers with member 0 and term 0: the same bytes on every member. */
+  lkv_apply_identity_t id = {.cluster_id = n->o.cluster_id};
+  lkv_apply_hooks_t hooks = {
+      .log = n->o.ledger ? ledger_log : NULL, .log_arg = n, .record = record_position, .record_arg = n};
+  int rc = lkv_apply_batch_hooked(n->o.store, &id, run->reqs, run->n, &hooks);
+  if (rc) {
+    n->applied = before;
+    answer_owners(n, run, LKV_EHALTED);
+    lkv__raft_node_halt(n, "cannot apply committed entries", rc);
+    return rc;
+  }
+  n->ledger_pos = n->ledger_end;
+  tell_listeners(n, run);
+  answer_owners(n, run, 0);
+  return 0;
+}
+
+static int run_add(run_t *run, const lkv_apply_req_t *req, lkv_proposal_t *owner) {
+  if (run->n == run->cap) {
+    size_t cap = run->cap ? 2 * run->cap : 64;
+    lkv_apply_req_t *r = realloc(run->reqs, cap * sizeof(*r));
+    if (!r) return LKV_ENOMEM;
+    run->reqs = r;
+    lkv_proposal_t **o = realloc(run->owners, cap * sizeof(*o));
+    if (!o) return LKV_ENOMEM;
+    run->owners = o;
+    run->cap = cap;
+  }
+  run->reqs[run->n] = *req;
+  run->owners[run->n] = owner;
+  run->n++;
+  return 0;
+}
+
+/* Turns committed entry e into a request of the run. */
+static int add_entry(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_t *e) {
+  lkv_raft_entry_payload_t pl;
+  if (lkv_raft_entry_decode(e->data, e->len, &pl) != 0) {
+    lkv__raft_node_halt(n, "a committed entry this version cannot read (written by a newer ledgerkv?)",
+                        LKV_EBADMSG);
+    return LKV_EBADMSG;
+  }
+  lkv_proposal_t *owner = pl.origin == n->o.member_id ? take_pending(n, pl.seq) : NULL;
+  ProtobufCMessage *msg =
+      protobuf_c_message_unpack(lkv_raft_entry_descriptor(pl.kind), NULL, pl.request_len, pl.request);
+  if (!msg) {
+    /* Proposals are validated before they enter the log, so only memory can fail here. */
+    if (owner) lkv__raft_node_fail(owner, LKV_EHALTED);
+    lkv__raft_node_halt(n, "cannot decode a committed request", LKV_ENOMEM);
+    return LKV_ENOMEM;
+  }
+  lkv_apply_req_t req = {.kind = pl.kind,
+                         .msg = msg,
+                         .raw = pl.request,
+                         .raw_len = pl.request_len,
+                         .no_claims = (pl.flags & LKV_RAFT_ENTRY_NO_CLAIMS) != 0};
+  int rc = run_add(run, &req, owner);
+  if (rc) {
+    protobuf_c_message_free_unpacked(msg, NULL);
+    if (owner) lkv__raft_node_fail(owner, LKV_EHALTED);
+    lkv__raft_node_halt(n, "cannot apply committed entries", rc);
+  }
+  return rc;
+}
+
+int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
+  run_t run = {0};
+  int rc = 0;
+  for (size_t i = 0; i < rd->n_committed && rc == 0; i++) {
+    const lkv_raft_entry_t *e = &rd->committed[i];
+    if (e->type == LKV_RAFT_ENTRY_CONF_CHANGE) {
+      rc = flush_run(n, &run);
+      if (rc) break;
+      rc = lkv_raft_apply_conf_change(n->raft, e, 1, NULL);
+      if (rc) {
+        lkv__raft_node_halt(n, "cannot apply a membership change", rc);
+        break;
+      }
+      n->applied = e->index;
+      continue;
+    }
+    run.last_index = e->index;
+    if (e->len == 0) continue; /* a new leader's empty entry */
+    rc = add_entry(n, &run, e);
+  }
+  if (rc == 0) rc = flush_run(n, &run);
+  if (rc) answer_owners(n, &run, LKV_EHALTED);
+  free(run.reqs);
+  free(run.owners);
+  return rc;
+}

@@ -1,0 +1,67 @@
+/* The payload of a ledgerkv Raft log entry: encoding and decoding. */
+#include "replication/raft_entry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+#define LKV_RAFT_ENTRY_VERSION 1
+
+static void put_u64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+const ProtobufCMessageDescriptor *lkv_raft_entry_descriptor(lkv_op_kind_t kind) {
+  switch (kind) {
+    case LKV_OP_PUT:
+      return &etcdserverpb__put_request__descriptor;
+    case LKV_OP_DELETE_RANGE:
+      return &etcdserverpb__delete_range_request__descriptor;
+    case LKV_OP_TXN:
+      return &etcdserverpb__txn_request__descriptor;
+    case LKV_OP_COMPACT:
+      return &etcdserverpb__compaction_request__descriptor;
+    case LKV_OP_ALARM:
+      return &etcdserverpb__alarm_request__descriptor;
+    case LKV_OP_LEASE_GRANT:
+      return &etcdserverpb__lease_grant_request__descriptor;
+    case LKV_OP_LEASE_REVOKE:
+      return &etcdserverpb__lease_revoke_request__descriptor;
+  }
+  return NULL;
+}
+
+int lkv_raft_entry_encode(const lkv_raft_entry_payload_t *p, uint8_t **out, size_t *out_len) {
+  size_t n = LKV_RAFT_ENTRY_HEADER + p->request_len;
+  uint8_t *b = malloc(n);
+  if (!b) return LKV_ENOMEM;
+  b[0] = LKV_RAFT_ENTRY_VERSION;
+  b[1] = (uint8_t)p->kind;
+  b[2] = (uint8_t)p->flags;
+  put_u64(b + 3, p->origin);
+  put_u64(b + 11, p->seq);
+  if (p->request_len) memcpy(b + LKV_RAFT_ENTRY_HEADER, p->request, p->request_len);
+  *out = b;
+  *out_len = n;
+  return 0;
+}
+
+int lkv_raft_entry_decode(const uint8_t *buf, size_t len, lkv_raft_entry_payload_t *p) {
+  if (len < LKV_RAFT_ENTRY_HEADER || buf[0] != LKV_RAFT_ENTRY_VERSION) return LKV_EBADMSG;
+  if (!lkv_raft_entry_descriptor((lkv_op_kind_t)buf[1]) || (buf[2] & ~LKV_RAFT_ENTRY_NO_CLAIMS))
+    return LKV_EBADMSG;
+  p->kind = (lkv_op_kind_t)buf[1];
+  p->flags = buf[2];
+  p->origin = get_u64(buf + 3);
+  p->seq = get_u64(buf + 11);
+  p->request = buf + LKV_RAFT_ENTRY_HEADER;
+  p->request_len = len - LKV_RAFT_ENTRY_HEADER;
+  return 0;
+}

@@ -1,0 +1,40 @@
+/* The payload of a ledgerkv Raft log entry: one write request with who proposed it (pure codec). */
+#ifndef LKV_REPLICATION_RAFT_ENTRY_H
+#define LKV_REPLICATION_RAFT_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apply/apply.h"
+
+/*
+ * Layout (little-endian): version (u8, 1) ‖ kind (u8, lkv_op_kind_t) ‖ flags (u8; 0x1: no claims, a
+ * request the server made itself) ‖ origin member id (u64) ‖ origin sequence (u64) ‖ the request's
+ * protobuf bytes as the client sent them (the ledger's claims cover exactly these, on every member).
+ * (origin, seq) lets the proposing member find its waiting client when the entry is applied; other
+ * members ignore it. Nothing else member-specific enters the log.
+ */
+
+#define LKV_RAFT_ENTRY_HEADER 19
+#define LKV_RAFT_ENTRY_NO_CLAIMS 0x1u
+
+typedef struct lkv_raft_entry_payload_s {
+  lkv_op_kind_t kind;
+  unsigned flags;
+  uint64_t origin;
+  uint64_t seq;
+  const uint8_t *request; /* points into the decoded buffer */
+  size_t request_len;
+} lkv_raft_entry_payload_t;
+
+/* Encodes p into a malloc'd buffer (*out, *out_len). Returns 0 or LKV_ENOMEM. */
+int lkv_raft_entry_encode(const lkv_raft_entry_payload_t *p, uint8_t **out, size_t *out_len);
+
+/* Decodes buf; p->request points into buf. Returns 0 or LKV_EBADMSG (short, unknown version or kind,
+ * unknown flags). */
+int lkv_raft_entry_decode(const uint8_t *buf, size_t len, lkv_raft_entry_payload_t *p);
+
+/* The protobuf descriptor of kind's request message, or NULL for an unknown kind. */
+const ProtobufCMessageDescriptor *lkv_raft_entry_descriptor(lkv_op_kind_t kind);
+
+#endif

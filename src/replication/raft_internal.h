@@ -1,0 +1,92 @@
+/* Internal to the Raft replicator (raft_node.c, raft_ready.c, raft_apply.c): the node's state. */
+#ifndef LKV_REPLICATION_RAFT_INTERNAL_H
+#define LKV_REPLICATION_RAFT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "replication/raft_node.h"
+#include "wal/wal.h"
+
+/* A message from a peer, copied, waiting for the raft thread. */
+typedef struct lkv__raft_inmsg_s {
+  struct lkv__raft_inmsg_s *next;
+  size_t len;
+  uint8_t data[];
+} lkv__raft_inmsg_t;
+
+/* A read barrier: asked (queued), then waiting for its read index, then for the applied index. */
+typedef struct lkv__raft_read_s {
+  struct lkv__raft_read_s *next;
+  lkv_read_cb cb;
+  void *arg;
+  uint64_t seq;   /* the read-index context */
+  uint64_t index; /* the read index, once known */
+  int has_index;
+  uint64_t deadline_ms;
+} lkv__raft_read_t;
+
+/* A peer connection change reported by the transport. */
+typedef struct lkv__raft_peer_event_s {
+  struct lkv__raft_peer_event_s *next;
+  uint64_t peer;
+  int up;
+} lkv__raft_peer_event_t;
+
+typedef struct lkv__raft_node_s {
+  lkv_replicator_t base; /* first: the interface's handle */
+  lkv_raft_node_options_t o;
+  lkv_raft_t *raft;
+  lkv_wal_t *wal;
+  pthread_t thread;
+
+  pthread_mutex_t mu; /* guards the inbox, stopping and conf */
+  pthread_cond_t wake;
+  lkv_proposal_t *in_props, *in_props_tail;
+  lkv__raft_inmsg_t *in_msgs, *in_msgs_tail;
+  lkv__raft_read_t *in_reads, *in_reads_tail;
+  lkv__raft_peer_event_t *in_peers;
+  uint64_t in_transfer; /* 0: none asked */
+  int stopping;
+  lkv_raft_conf_state_t conf;
+
+  pthread_mutex_t listen_mu; /* guards the listeners: cleared ones never run afterwards */
+  lkv_commit_cb on_commit;
+  void *on_commit_arg;
+  lkv_applied_cb on_applied;
+  void *on_applied_arg;
+
+  /* Raft thread only. */
+  lkv_proposal_t *pending, *pending_tail; /* proposed, in sequence order, waiting to be applied */
+  lkv__raft_read_t *reads;                /* read barriers in the core or waiting for apply */
+  uint64_t next_seq;
+  uint64_t applied;    /* the store's applied index */
+  uint64_t ledger_pos; /* ledger records the store's state accounts for */
+  uint64_t ledger_end; /* the batch being applied: where its ledger entries end */
+  uint64_t next_tick_ms;
+  uint64_t rng;
+  int halted; /* a flush or an apply failed: the member no longer takes part */
+  uint8_t *sendbuf;
+  size_t sendcap;
+
+  /* Status, written by the raft thread, read by any. */
+  _Atomic uint64_t st_leader, st_term, st_commit, st_applied;
+  atomic_int st_learner;
+} lkv__raft_node_t;
+
+/* Handles every ready batch the core has (raft_ready.c). */
+void lkv__raft_node_drain_ready(lkv__raft_node_t *n);
+
+/* Applies rd's committed entries (raft_apply.c). Returns 0 or the code that halted the member. */
+int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd);
+
+/* Stops the member taking part: says why once, fails everything waiting with LKV_EHALTED. */
+void lkv__raft_node_halt(lkv__raft_node_t *n, const char *what, int rc);
+
+/* Fails a proposal that will never be applied here (calls its done callback). */
+void lkv__raft_node_fail(lkv_proposal_t *p, int err);
+
+/* Answers the read barriers whose index has been applied, and those past their deadline. */
+void lkv__raft_node_answer_reads(lkv__raft_node_t *n, uint64_t now_ms);
+
+#endif

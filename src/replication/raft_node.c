@@ -1,0 +1,555 @@
+/* The Raft replicator's thread: inbox, ticks, start, stop, and the replication interface. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "raft/codec.h"
+#include "replication/raft_entry.h"
+#include "replication/raft_internal.h"
+
+/* A paused process (SIGSTOP, a long GC-like stall) catches up at most this many election timeouts of
+ * ticks at once: enough to campaign, not a storm of heartbeats. */
+#define LKV_RAFT_NODE_MAX_CATCHUP_TIMEOUTS 2
+
+static uint64_t node_rand(void *arg) {
+  lkv__raft_node_t *n = arg;
+  /* xorshift64*: Raft needs spread election timeouts, not secrecy. */
+  n->rng ^= n->rng >> 12;
+  n->rng ^= n->rng << 25;
+  n->rng ^= n->rng >> 27;
+  return n->rng * UINT64_C(2685821657736338717);
+}
+
+void lkv__raft_node_fail(lkv_proposal_t *p, int err) {
+  p->req.err = err;
+  p->req.resp = NULL;
+  p->req.resp_len = 0;
+  p->done(p);
+}
+
+static void fail_all(lkv__raft_node_t *n, int err) {
+  while (n->pending) {
+    lkv_proposal_t *p = n->pending;
+    n->pending = p->next;
+    lkv__raft_node_fail(p, err);
+  }
+  n->pending_tail = NULL;
+  while (n->reads) {
+    lkv__raft_read_t *rd = n->reads;
+    n->reads = rd->next;
+    rd->cb(rd->arg, err);
+    free(rd);
+  }
+}
+
+void lkv__raft_node_halt(lkv__raft_node_t *n, const char *what, int rc) {
+  if (!n->halted)
+    fprintf(stderr, "ledgerkv: raft member %016llx halted: %s: %s; restart it to recover from its log\n",
+            (unsigned long long)n->o.member_id, what, lkv_strerror(rc));
+  n->halted = 1;
+  fail_all(n, LKV_EHALTED);
+  atomic_store(&n->st_leader, 0);
+}
+
+/* Encodes p's request as a log entry and proposes it; on failure answers it at once. */
+static void propose_one(lkv__raft_node_t *n, lkv_proposal_t *p, uint64_t now) {
+  if (n->halted) {
+    lkv__raft_node_fail(p, LKV_EHALTED);
+    return;
+  }
+  lkv_raft_entry_payload_t e = {.kind = p->req.kind,
+                                .flags = p->req.no_claims ? LKV_RAFT_ENTRY_NO_CLAIMS : 0,
+                                .origin = n->o.member_id,
+                                .seq = ++n->next_seq,
+                                .request = p->req.raw,
+                                .request_len = p->req.raw_len};
+  uint8_t *packed = NULL;
+  if (!e.request) { /* proposed by the server itself: the bytes are the message packed */
+    size_t len = protobuf_c_message_get_packed_size(p->req.msg);
+    packed = malloc(len ? len : 1);
+    if (!packed) {
+      lkv__raft_node_fail(p, LKV_ENOMEM);
+      return;
+    }
+    e.request_len = protobuf_c_message_pack(p->req.msg, packed);
+    e.request = packed;
+  }
+  uint8_t *data;
+  size_t len;
+  int rc = lkv_raft_entry_encode(&e, &data, &len);
+  free(packed);
+  if (rc == 0) {
+    rc = lkv_raft_propose(n->raft, data, len, NULL, NULL);
+    free(data);
+  }
+  if (rc != 0) {
+    lkv__raft_node_fail(p, rc);
+    return;
+  }
+  p->seq = e.seq;
+  p->deadline_ms = now + n->o.request_timeout_ms;
+  p->next = NULL;
+  if (n->pending_tail)
+    n->pending_tail->next = p;
+  else
+    n->pending = p;
+  n->pending_tail = p;
+}
+
+static void ask_read(lkv__raft_node_t *n, lkv__raft_read_t *rd, uint64_t now) {
+  if (n->halted) {
+    rd->cb(rd->arg, LKV_EHALTED);
+    free(rd);
+    return;
+  }
+  rd->seq = ++n->next_seq;
+  uint8_t ctx[8];
+  for (int i = 0; i < 8; i++) ctx[i] = (uint8_t)(rd->seq >> (8 * i));
+  int rc = lkv_raft_read_index(n->raft, ctx, sizeof(ctx));
+  if (rc != 0) {
+    rd->cb(rd->arg, rc);
+    free(rd);
+    return;
+  }
+  rd->deadline_ms = now + n->o.request_timeout_ms;
+  rd->next = n->reads;
+  n->reads = rd;
+}
+
+static void step_message(lkv__raft_node_t *n, const lkv__raft_inmsg_t *m) {
+  lkv_raft_msg_t msg;
+  lkv_raft_entry_t *entries = NULL;
+  if (lkv_raft_msg_decode(m->data, m->len, &msg, &entries) != 0) return; /* malformed: dropped */
+  if (msg.to == n->o.member_id) lkv_raft_step(n->raft, &msg);
+  free(entries);
+}
+
+static void peer_event(lkv__raft_node_t *n, const lkv__raft_peer_event_t *ev) {
+  if (ev->up) return;
+  lkv_raft_status_t st;
+  lkv_raft_status(n->raft, &st);
+  if (st.role == LKV_RAFT_LEADER)
+    lkv_raft_report_unreachable(n->raft, ev->peer);
+  else if (st.leader == ev->peer)
+    lkv_raft_report_leader_lost(n->raft); /* fast failover; the core needs pre-vote for it */
+}
+
+/* Fails proposals past their deadline: they may still be applied later (as with etcd, a timeout does
+ * not say the write did not happen). */
+static void expire_pending(lkv__raft_node_t *n, uint64_t now) {
+  lkv_proposal_t **pp = &n->pending;
+  lkv_proposal_t *last = NULL;
+  while (*pp) {
+    lkv_proposal_t *p = *pp;
+    if (p->deadline_ms <= now) {
+      *pp = p->next;
+      lkv__raft_node_fail(p, LKV_ETIMEDOUT);
+    } else {
+      last = p;
+      pp = &p->next;
+    }
+  }
+  n->pending_tail = last;
+}
+
+static void publish_status(lkv__raft_node_t *n) {
+  lkv_raft_status_t st;
+  lkv_raft_status(n->raft, &st);
+  atomic_store(&n->st_leader, n->halted ? 0 : st.leader);
+  atomic_store(&n->st_term, st.hard_state.term);
+  atomic_store(&n->st_commit, st.hard_state.commit);
+  atomic_store(&n->st_applied, n->applied);
+  int learner = 0;
+  for (uint32_t i = 0; i < st.conf.n_learners; i++) learner |= st.conf.learners[i] == n->o.member_id;
+  atomic_store(&n->st_learner, learner);
+  pthread_mutex_lock(&n->mu);
+  n->conf = st.conf;
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* One round: wait for input or the next tick, feed the core, handle what it has ready. Returns 0 once
+ * stopping. */
+static int round_once(lkv__raft_node_t *n) {
+  pthread_mutex_lock(&n->mu);
+  while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfer) {
+    uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
+    if (now >= n->next_tick_ms) break;
+    struct timespec until = {.tv_sec = (time_t)(n->next_tick_ms / 1000),
+                             .tv_nsec = (long)(n->next_tick_ms % 1000) * 1000000L};
+    pthread_cond_timedwait(&n->wake, &n->mu, &until);
+  }
+  int stopping = n->stopping;
+  lkv_proposal_t *props = n->in_props;
+  lkv__raft_inmsg_t *msgs = n->in_msgs;
+  lkv__raft_read_t *reads = n->in_reads;
+  lkv__raft_peer_event_t *peers = n->in_peers;
+  uint64_t transfer = n->in_transfer;
+  n->in_props = n->in_props_tail = NULL;
+  n->in_msgs = n->in_msgs_tail = NULL;
+  n->in_reads = n->in_reads_tail = NULL;
+  n->in_peers = NULL;
+  n->in_transfer = 0;
+  pthread_mutex_unlock(&n->mu);
+
+  uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
+  if (!n->halted && now >= n->next_tick_ms) {
+    uint64_t due = (now - n->next_tick_ms) / n->o.tick_ms + 1;
+    uint64_t cap = (uint64_t)n->o.election_ticks * LKV_RAFT_NODE_MAX_CATCHUP_TIMEOUTS;
+    for (uint64_t i = 0; i < (due < cap ? due : cap); i++) lkv_raft_tick(n->raft);
+    n->next_tick_ms += due * n->o.tick_ms;
+  }
+  while (msgs) {
+    lkv__raft_inmsg_t *m = msgs;
+    msgs = m->next;
+    if (!n->halted) step_message(n, m);
+    free(m);
+  }
+  while (peers) {
+    lkv__raft_peer_event_t *ev = peers;
+    peers = ev->next;
+    if (!n->halted) peer_event(n, ev);
+    free(ev);
+  }
+  if (transfer && !n->halted) lkv_raft_transfer_leader(n->raft, transfer);
+  while (props) {
+    lkv_proposal_t *p = props;
+    props = p->next;
+    propose_one(n, p, now);
+  }
+  while (reads) {
+    lkv__raft_read_t *rd = reads;
+    reads = rd->next;
+    ask_read(n, rd, now);
+  }
+  if (!n->halted) lkv__raft_node_drain_ready(n);
+  expire_pending(n, now);
+  lkv__raft_node_answer_reads(n, now);
+  publish_status(n);
+  return !stopping;
+}
+
+static void *raft_main(void *arg) {
+  lkv__raft_node_t *n = arg;
+  while (round_once(n)) {
+  }
+  /* Whatever was asked for is answered: nothing more will be applied by this process. */
+  pthread_mutex_lock(&n->mu);
+  lkv_proposal_t *props = n->in_props;
+  lkv__raft_read_t *reads = n->in_reads;
+  n->in_props = n->in_props_tail = NULL;
+  n->in_reads = n->in_reads_tail = NULL;
+  pthread_mutex_unlock(&n->mu);
+  while (props) {
+    lkv_proposal_t *p = props;
+    props = p->next;
+    lkv__raft_node_fail(p, LKV_ESTOPPED);
+  }
+  while (reads) {
+    lkv__raft_read_t *rd = reads;
+    reads = rd->next;
+    rd->cb(rd->arg, LKV_ESTOPPED);
+    free(rd);
+  }
+  fail_all(n, LKV_ESTOPPED);
+  return NULL;
+}
+
+/* ---- the replication interface ---- */
+
+static void wake_locked(lkv__raft_node_t *n) {
+  pthread_cond_signal(&n->wake);
+}
+
+static int node_propose(lkv_replicator_t *base, lkv_proposal_t *p) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  pthread_mutex_lock(&n->mu);
+  if (n->stopping) {
+    pthread_mutex_unlock(&n->mu);
+    return LKV_ESTOPPED;
+  }
+  p->next = NULL;
+  if (n->in_props_tail)
+    n->in_props_tail->next = p;
+  else
+    n->in_props = p;
+  n->in_props_tail = p;
+  wake_locked(n);
+  pthread_mutex_unlock(&n->mu);
+  return 0;
+}
+
+static int node_read_barrier(lkv_replicator_t *base, lkv_read_cb cb, void *arg) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  lkv__raft_read_t *rd = calloc(1, sizeof(*rd));
+  if (!rd) return LKV_ENOMEM;
+  rd->cb = cb;
+  rd->arg = arg;
+  pthread_mutex_lock(&n->mu);
+  if (n->stopping) {
+    pthread_mutex_unlock(&n->mu);
+    free(rd);
+    return LKV_ESTOPPED;
+  }
+  if (n->in_reads_tail)
+    n->in_reads_tail->next = rd;
+  else
+    n->in_reads = rd;
+  n->in_reads_tail = rd;
+  wake_locked(n);
+  pthread_mutex_unlock(&n->mu);
+  return 0;
+}
+
+static void node_status(lkv_replicator_t *base, lkv_replication_status_t *out) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  out->member_id = n->o.member_id;
+  out->leader = atomic_load(&n->st_leader);
+  out->term = atomic_load(&n->st_term);
+  out->commit_index = atomic_load(&n->st_commit);
+  out->applied_index = atomic_load(&n->st_applied);
+  out->is_learner = atomic_load(&n->st_learner);
+}
+
+static void node_listen(lkv_replicator_t *base, lkv_commit_cb cb, void *arg) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  pthread_mutex_lock(&n->listen_mu);
+  n->on_commit = cb;
+  n->on_commit_arg = arg;
+  pthread_mutex_unlock(&n->listen_mu);
+}
+
+static void node_on_applied(lkv_replicator_t *base, lkv_applied_cb cb, void *arg) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  pthread_mutex_lock(&n->listen_mu);
+  n->on_applied = cb;
+  n->on_applied_arg = arg;
+  pthread_mutex_unlock(&n->listen_mu);
+}
+
+static void free_node(lkv__raft_node_t *n) {
+  lkv_raft_free(n->raft);
+  lkv_wal_close(n->wal);
+  pthread_cond_destroy(&n->wake);
+  pthread_mutex_destroy(&n->listen_mu);
+  pthread_mutex_destroy(&n->mu);
+  free(n->sendbuf);
+  free(n);
+}
+
+static void node_stop(lkv_replicator_t *base) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  pthread_mutex_lock(&n->mu);
+  n->stopping = 1;
+  wake_locked(n);
+  pthread_mutex_unlock(&n->mu);
+  pthread_join(n->thread, NULL);
+  while (n->in_msgs) {
+    lkv__raft_inmsg_t *m = n->in_msgs;
+    n->in_msgs = m->next;
+    free(m);
+  }
+  while (n->in_peers) {
+    lkv__raft_peer_event_t *ev = n->in_peers;
+    n->in_peers = ev->next;
+    free(ev);
+  }
+  free_node(n);
+}
+
+static const lkv_replicator_ops_t raft_node_ops = {
+    .propose = node_propose,
+    .read_barrier = node_read_barrier,
+    .status = node_status,
+    .listen = node_listen,
+    .on_applied = node_on_applied,
+    .stop = node_stop,
+};
+
+void lkv_raft_node_receive(lkv_replicator_t *base, uint64_t from, const uint8_t *data, size_t len) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  (void)from; /* the message names its sender; the transport checked the connection's */
+  lkv__raft_inmsg_t *m = malloc(sizeof(*m) + len);
+  if (!m) return; /* dropped: Raft retries */
+  m->next = NULL;
+  m->len = len;
+  memcpy(m->data, data, len);
+  pthread_mutex_lock(&n->mu);
+  if (n->in_msgs_tail)
+    n->in_msgs_tail->next = m;
+  else
+    n->in_msgs = m;
+  n->in_msgs_tail = m;
+  wake_locked(n);
+  pthread_mutex_unlock(&n->mu);
+}
+
+void lkv_raft_node_peer_state(lkv_replicator_t *base, uint64_t peer, int up) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  lkv__raft_peer_event_t *ev = malloc(sizeof(*ev));
+  if (!ev) return;
+  ev->peer = peer;
+  ev->up = up;
+  pthread_mutex_lock(&n->mu);
+  ev->next = n->in_peers;
+  n->in_peers = ev;
+  wake_locked(n);
+  pthread_mutex_unlock(&n->mu);
+}
+
+void lkv_raft_node_membership(lkv_replicator_t *base, lkv_raft_conf_state_t *out) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  pthread_mutex_lock(&n->mu);
+  *out = n->conf;
+  pthread_mutex_unlock(&n->mu);
+}
+
+int lkv_raft_node_transfer(lkv_replicator_t *base, uint64_t to) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  pthread_mutex_lock(&n->mu);
+  int rc = n->stopping ? LKV_ESTOPPED : 0;
+  if (!rc) {
+    n->in_transfer = to;
+    wake_locked(n);
+  }
+  pthread_mutex_unlock(&n->mu);
+  return rc;
+}
+
+/* ---- start ---- */
+
+/* Reads the store's applied index and ledger position (0, 0 on a store that never had a Raft member). */
+static int read_position(lkv__raft_node_t *n, int *fresh) {
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(n->o.store, &t);
+  if (rc) return rc;
+  uint8_t *v;
+  size_t len;
+  rc = lkv_mvcc_repl_get(t, "applied", &v, &len);
+  lkv_mvcc_txn_end(t);
+  if (rc == LKV_ENOENT) {
+    *fresh = 1;
+    return 0;
+  }
+  if (rc) return rc;
+  *fresh = 0;
+  if (len != 16) rc = LKV_ECORRUPT;
+  for (int i = 0; !rc && i < 8; i++) {
+    n->applied |= (uint64_t)v[i] << (8 * i);
+    n->ledger_pos |= (uint64_t)v[8 + i] << (8 * i);
+  }
+  free(v);
+  return rc;
+}
+
+static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
+  int fresh;
+  int rc = read_position(n, &fresh);
+  if (rc) {
+    snprintf(err, errlen, "cannot read the applied index from the store: %s", lkv_strerror(rc));
+    return rc;
+  }
+  lkv_mvcc_stat_t st;
+  rc = lkv_mvcc_stat(n->o.store, &st);
+  if (rc) {
+    snprintf(err, errlen, "cannot read the store: %s", lkv_strerror(rc));
+    return rc;
+  }
+  uint64_t ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
+  if (fresh && (st.revision > 1 || ledger_count > 0 || st.compact_revision >= 0)) {
+    snprintf(err, errlen,
+             "the data dir holds data written by a single-member ledgerkv (revision %lld); a cluster member "
+             "cannot adopt it yet: start the member from an empty data dir",
+             (long long)st.revision);
+    return LKV_EUNSUPPORTED;
+  }
+  if (ledger_count < n->ledger_pos) {
+    snprintf(err, errlen,
+             "the ledger holds %llu entries but the store accounts for %llu: the ledger lost entries",
+             (unsigned long long)ledger_count, (unsigned long long)n->ledger_pos);
+    return LKV_ECORRUPT;
+  }
+  lkv_wal_recovery_t rec;
+  lkv_wal_options_t wopts = {.recovery = &rec};
+  lkv_raft_restore_t restore;
+  rc = lkv_wal_open(n->o.wal_dir, &wopts, &n->wal, &restore);
+  if (rc) {
+    snprintf(err, errlen, "cannot open the raft log in %s: %s%s%s", n->o.wal_dir, lkv_strerror(rc),
+             rec.message[0] ? ": " : "", rec.message);
+    return rc;
+  }
+  int empty_log = restore.n_entries == 0 && restore.snapshot.index == 0 && restore.hard_state.term == 0;
+  if (empty_log && n->applied > 0) {
+    snprintf(err, errlen,
+             "the raft log in %s is empty but the store has applied entry %llu: the log was lost",
+             n->o.wal_dir, (unsigned long long)n->applied);
+    return LKV_ECORRUPT;
+  }
+  if (n->applied > restore.hard_state.commit) {
+    snprintf(err, errlen, "the store has applied entry %llu beyond the raft log's commit index %llu",
+             (unsigned long long)n->applied, (unsigned long long)restore.hard_state.commit);
+    return LKV_ECORRUPT;
+  }
+  restore.applied = n->applied;
+  lkv_raft_config_t cfg;
+  lkv_raft_config_default(&cfg, n->o.member_id, node_rand, n);
+  cfg.election_tick = n->o.election_ticks;
+  cfg.heartbeat_tick = 1;
+  cfg.pre_vote = n->o.pre_vote;
+  rc = lkv_raft_new(&cfg, empty_log ? NULL : &restore, &n->raft);
+  if (rc) {
+    snprintf(err, errlen, "cannot restore the raft member from its log: %s", lkv_strerror(rc));
+    return rc;
+  }
+  if (empty_log) {
+    rc = lkv_raft_bootstrap(n->raft, n->o.voters, n->o.n_voters);
+    if (rc) {
+      snprintf(err, errlen, "cannot found the cluster: %s", lkv_strerror(rc));
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *opts, char *err,
+                        size_t errlen) {
+  if (!opts->store || !opts->wal_dir || !opts->member_id || !opts->send || opts->tick_ms == 0 ||
+      opts->election_ticks < 2) {
+    snprintf(err, errlen, "invalid raft member options");
+    return LKV_EINVAL;
+  }
+  lkv__raft_node_t *n = calloc(1, sizeof(*n));
+  if (!n) return LKV_ENOMEM;
+  n->base.ops = &raft_node_ops;
+  n->o = *opts;
+  if (getrandom(&n->rng, sizeof(n->rng), 0) != sizeof(n->rng)) n->rng = lkv_clock_ns(CLOCK_MONOTONIC);
+  n->rng ^= opts->member_id;
+  if (!n->rng) n->rng = 1;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* tick deadlines are monotonic */
+  if (pthread_mutex_init(&n->mu, NULL) || pthread_mutex_init(&n->listen_mu, NULL) ||
+      pthread_cond_init(&n->wake, &attr)) {
+    pthread_condattr_destroy(&attr);
+    free(n);
+    snprintf(err, errlen, "out of memory");
+    return LKV_ENOMEM;
+  }
+  pthread_condattr_destroy(&attr);
+  int rc = open_core(n, err, errlen);
+  if (rc) {
+    free_node(n);
+    return rc;
+  }
+  n->next_tick_ms = lkv_clock_ms(CLOCK_MONOTONIC) + n->o.tick_ms;
+  publish_status(n);
+  if (pthread_create(&n->thread, NULL, raft_main, n) != 0) {
+    free_node(n);
+    snprintf(err, errlen, "cannot start the raft thread");
+    return LKV_ENOMEM;
+  }
+  *out = &n->base;
+  return 0;
+}

@@ -1,0 +1,83 @@
+/* The Raft replicator: this member's Raft core, its durable log and the state machine, behind replication.h.
+ */
+#ifndef LKV_REPLICATION_RAFT_NODE_H
+#define LKV_REPLICATION_RAFT_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger/ledger.h"
+#include "raft/raft.h"
+#include "replication/replication.h"
+
+/*
+ * One thread (the *raft thread*) owns the Raft core (src/raft), the durable log (src/wal) and the
+ * store's writer side. It sleeps until something arrives or the next tick is due, feeds the core
+ * (ticks every tick_ms, messages from peers, proposals, read requests) and handles each ready batch in
+ * the order raft.h prescribes: messages that may leave at once go to the transport (so a leader sends
+ * to its followers while its own flush runs), then entries and hard state are saved with one flush,
+ * then the messages that promise durability leave, then committed entries are applied.
+ *
+ * Log entries carry the client's request bytes with (origin member, sequence) (raft_entry.h). Applying a
+ * run of committed entries is one lkv_apply_batch_hooked call: every member computes the same responses
+ * (made with member_id and raft_term 0, so nothing member-specific enters the ledger's claims) and the
+ * same ledger entries, and records the applied index (and the ledger's length) in the same store
+ * transaction ("repl/applied"), so a restart neither skips nor repeats entries. The proposing member
+ * stamps its id and the term into the response (lkv_apply_stamp_header) and answers its client.
+ *
+ * Ledger: appended (with its flush) before the store commits, as on a single node. After a crash the
+ * ledger may hold entries of a batch the store did not commit: they are applied again from the Raft log
+ * and must come out byte-identical (checked leaf by leaf, not appended twice); a difference is
+ * divergence and halts the member. No tree heads are signed in a cluster yet (they would be leaves,
+ * and leaves must be identical on every member).
+ *
+ * Failure: a flush that fails (EIO) or a batch that cannot be applied (map full, I/O error) halts the
+ * member (it stops taking part, answers LKV_EHALTED, and says why on stderr) rather than diverging.
+ *
+ * Not yet: snapshots (the log is never compacted, so a member never needs one), membership changes
+ * after bootstrap, learners.
+ */
+
+/* Hands an encoded Raft message (raft/codec.h) to the peer transport for member `to`. Must not block;
+ * may drop (Raft retries). Called on the raft thread. */
+typedef int (*lkv_raft_node_send_fn)(void *arg, uint64_t to, const uint8_t *msg, size_t len);
+
+typedef struct lkv_raft_node_options_s {
+  lkv_mvcc_t *store;      /* required; must outlive the node */
+  lkv_ledger_t *ledger;   /* NULL: none */
+  const char *wal_dir;    /* the Raft log's directory (<data-dir>/member/wal) */
+  uint64_t member_id;     /* this member, never 0 */
+  uint64_t cluster_id;    /* stamped into responses (it is the same on every member) */
+  const uint64_t *voters; /* a new cluster's founding voters, used only when the log and store are empty */
+  size_t n_voters;
+  unsigned tick_ms;            /* --heartbeat-interval */
+  unsigned election_ticks;     /* --election-timeout / --heartbeat-interval, > 1 */
+  int pre_vote;                /* --pre-vote */
+  unsigned request_timeout_ms; /* proposals and read barriers unanswered this long fail (LKV_ETIMEDOUT) */
+  lkv_raft_node_send_fn send;  /* required */
+  void *send_arg;
+} lkv_raft_node_options_t;
+
+/* Opens the log (recovering it), restores the core from it and the store's applied index, founds the
+ * cluster when everything is empty, and starts the raft thread. On failure returns a negative LKV_E*
+ * code with a message for the operator in err. */
+int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *opts, char *err,
+                        size_t errlen);
+
+/* A message from the peer transport (copied; decoded and checked on the raft thread: malformed ones are
+ * dropped). Any thread. */
+void lkv_raft_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len);
+
+/* The transport lost (up = 0) or regained (up = 1) its connection to peer: a follower whose leader's
+ * connection broke campaigns at once (with pre-vote, so it cannot disrupt a live leader); a leader sends
+ * that follower back to probing. Any thread. */
+void lkv_raft_node_peer_state(lkv_replicator_t *r, uint64_t peer, int up);
+
+/* The voters and learners in force. Any thread. */
+void lkv_raft_node_membership(lkv_replicator_t *r, lkv_raft_conf_state_t *out);
+
+/* Asks the leader to hand leadership to member `to` (Maintenance.MoveLeader). Any thread. Returns 0 or
+ * LKV_ESTOPPED; the outcome shows in status. */
+int lkv_raft_node_transfer(lkv_replicator_t *r, uint64_t to);
+
+#endif

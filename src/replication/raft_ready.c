@@ -1,0 +1,86 @@
+/* Handling the Raft core's ready batches: send, save with one flush, send what needed it, apply. */
+#include <stdlib.h>
+
+#include "common/error.h"
+#include "raft/codec.h"
+#include "replication/raft_internal.h"
+
+static void send_all(lkv__raft_node_t *n, const lkv_raft_msg_t *msgs, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    size_t need = lkv_raft_msg_size(&msgs[i]);
+    if (need > n->sendcap) {
+      uint8_t *b = realloc(n->sendbuf, need);
+      if (!b) continue; /* dropped: Raft retries */
+      n->sendbuf = b;
+      n->sendcap = need;
+    }
+    size_t len = lkv_raft_msg_encode(&msgs[i], n->sendbuf, n->sendcap);
+    if (len) n->o.send(n->o.send_arg, msgs[i].to, n->sendbuf, len);
+  }
+}
+
+/* Read states name the read index of each barrier; the barrier is answered once that index is applied. */
+static void note_read_states(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
+  for (size_t i = 0; i < rd->n_read_states; i++) {
+    const lkv_raft_read_state_t *rs = &rd->read_states[i];
+    if (rs->context_len != 8) continue;
+    uint64_t seq = 0;
+    for (int b = 0; b < 8; b++) seq |= (uint64_t)rs->context[b] << (8 * b);
+    for (lkv__raft_read_t *r = n->reads; r; r = r->next)
+      if (r->seq == seq) {
+        r->index = rs->index;
+        r->has_index = 1;
+        break;
+      }
+  }
+}
+
+void lkv__raft_node_answer_reads(lkv__raft_node_t *n, uint64_t now_ms) {
+  lkv__raft_read_t **pp = &n->reads;
+  while (*pp) {
+    lkv__raft_read_t *r = *pp;
+    int err = 1;
+    if (r->has_index && r->index <= n->applied)
+      err = 0;
+    else if (r->deadline_ms <= now_ms)
+      err = LKV_ETIMEDOUT;
+    if (err == 1) {
+      pp = &r->next;
+      continue;
+    }
+    *pp = r->next;
+    r->cb(r->arg, err);
+    free(r);
+  }
+}
+
+static int handle(lkv__raft_node_t *n, lkv_raft_ready_t *rd) {
+  send_all(n, rd->msgs, rd->n_msgs);
+  if (rd->has_snapshot) {
+    /* The log is never compacted yet, so no leader sends one; a newer peer might. */
+    lkv__raft_node_halt(n, "a snapshot arrived and installing snapshots is not supported yet",
+                        LKV_EUNSUPPORTED);
+    return LKV_EUNSUPPORTED;
+  }
+  if (rd->n_entries || rd->has_hard_state) {
+    int rc =
+        lkv_wal_save(n->wal, rd->has_hard_state ? &rd->hard_state : NULL, NULL, rd->entries, rd->n_entries);
+    if (rc) {
+      lkv__raft_node_halt(n, "cannot save to the raft log", rc);
+      return rc;
+    }
+  }
+  send_all(n, rd->msgs_after_persist, rd->n_msgs_after_persist);
+  note_read_states(n, rd);
+  int rc = lkv__raft_node_apply(n, rd);
+  if (rc) return rc;
+  rc = lkv_raft_advance(n->raft, rd);
+  if (rc) lkv__raft_node_halt(n, "the raft core refused the handled batch", rc);
+  return rc;
+}
+
+void lkv__raft_node_drain_ready(lkv__raft_node_t *n) {
+  lkv_raft_ready_t rd;
+  while (!n->halted && lkv_raft_ready(n->raft, &rd))
+    if (handle(n, &rd) != 0) return;
+}
