@@ -1,0 +1,192 @@
+/* Helpers for the peer transport tests: a sink that checks what arrives, nets on loopback, raw sockets. */
+#ifndef LKV_TESTS_PEER_TESTUTIL_H
+#define LKV_TESTS_PEER_TESTUTIL_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport/peer.h"
+
+/* What one net received and saw. Messages are test messages (pt_msg): a sequence number and a pattern
+ * derived from it, checked on arrival, so loss of order or bytes is caught where it happens. */
+typedef struct {
+  pthread_mutex_t mu;
+  uint64_t msgs, bytes;
+  uint64_t next_seq[16]; /* the sequence number expected next, per sender (indexed by its id % 16) */
+  int order_errors;      /* a message arrived out of order or twice */
+  int content_errors;    /* a message's bytes were not what was sent */
+  uint64_t last_from;
+  int ups, downs; /* on_peer_state events */
+  int last_state; /* last on_peer_state up value, -1 none */
+  int removed;    /* on_removed calls */
+} pt_sink_t;
+
+static inline void pt_sink_init(pt_sink_t *s) {
+  memset(s, 0, sizeof(*s));
+  pthread_mutex_init(&s->mu, NULL);
+  s->last_state = -1;
+}
+
+static inline uint8_t pt_byte(uint64_t seq, size_t i) {
+  return (uint8_t)(seq * 131 + i * 7 + (i >> 8));
+}
+
+/* A test message of len bytes (>= 8): seq (little-endian) then the pattern. Caller frees. */
+static inline uint8_t *pt_msg(uint64_t seq, size_t len) {
+  uint8_t *m = malloc(len);
+  for (int i = 0; i < 8; i++) m[i] = (uint8_t)(seq >> (8 * i));
+  for (size_t i = 8; i < len; i++) m[i] = pt_byte(seq, i);
+  return m;
+}
+
+static inline void pt_on_message(void *arg, uint64_t from, const uint8_t *data, size_t len) {
+  pt_sink_t *s = arg;
+  uint64_t seq = 0;
+  int bad = len < 8;
+  for (int i = 7; i >= 0 && !bad; i--) seq = (seq << 8) | data[i];
+  for (size_t i = 8; i < len && !bad; i++) bad = data[i] != pt_byte(seq, i);
+  pthread_mutex_lock(&s->mu);
+  if (bad) s->content_errors++;
+  if (!bad && seq != s->next_seq[from % 16]) s->order_errors++;
+  s->next_seq[from % 16] = seq + 1;
+  s->msgs++;
+  s->bytes += len;
+  s->last_from = from;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static inline void pt_on_state(void *arg, uint64_t peer, int up) {
+  (void)peer;
+  pt_sink_t *s = arg;
+  pthread_mutex_lock(&s->mu);
+  if (up)
+    s->ups++;
+  else
+    s->downs++;
+  s->last_state = up;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static inline void pt_on_removed(void *arg) {
+  pt_sink_t *s = arg;
+  pthread_mutex_lock(&s->mu);
+  s->removed++;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static inline uint64_t pt_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits up to ms for expr (read under the sink's lock) to hold; evaluates to whether it did. */
+#define PT_WAIT(s, expr, ms)                           \
+  ({                                                   \
+    uint64_t pt_deadline_ = pt_now_ms() + (ms);        \
+    int pt_ok_ = 0;                                    \
+    for (;;) {                                         \
+      pthread_mutex_lock(&(s)->mu);                    \
+      pt_ok_ = (expr);                                 \
+      pthread_mutex_unlock(&(s)->mu);                  \
+      if (pt_ok_ || pt_now_ms() > pt_deadline_) break; \
+      usleep(2000);                                    \
+    }                                                  \
+    pt_ok_;                                            \
+  })
+
+/* Reads field of a sink under its lock. */
+#define PT_GET(s, field)                    \
+  ({                                        \
+    pthread_mutex_lock(&(s)->mu);           \
+    __typeof__((s)->field) v_ = (s)->field; \
+    pthread_mutex_unlock(&(s)->mu);         \
+    v_;                                     \
+  })
+
+/* Starts a net with member id, cluster id, listening on host:port (port 0: free), reporting to sink. */
+static inline lkv_peer_net_t *pt_start_on(uint64_t id, uint64_t cluster, const char *host, int port,
+                                          pt_sink_t *s, size_t max_queue, int *rv_out) {
+  lkv_listen_addr_t a = {host, port};
+  lkv_peer_net_options_t o = {&a, 1, cluster, id, max_queue, s, pt_on_message, pt_on_state, pt_on_removed};
+  lkv_peer_net_t *n = NULL;
+  int rv = lkv_peer_net_start(&n, &o);
+  if (rv_out) *rv_out = rv;
+  return rv == 0 ? n : NULL;
+}
+
+static inline lkv_peer_net_t *pt_start(uint64_t id, uint64_t cluster, int port, pt_sink_t *s,
+                                       size_t max_queue) {
+  int rv;
+  lkv_peer_net_t *n = pt_start_on(id, cluster, "127.0.0.1", port, s, max_queue, &rv);
+  if (!n) fprintf(stderr, "lkv_peer_net_start: %d\n", rv);
+  return n;
+}
+
+/* Makes `to` (at host:port) a peer of n. */
+static inline int pt_add_peer(lkv_peer_net_t *n, uint64_t to, const char *host, int port) {
+  char url[128];
+  snprintf(url, sizeof(url), "http://%s:%d", host, port);
+  const char *urls[] = {url};
+  return lkv_peer_net_set_peer(n, to, urls, 1);
+}
+
+/* A loopback port that was free a moment ago (bound and released). */
+static inline int pt_free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+/* A raw TCP client on 127.0.0.1:port, or -1. */
+static inline int pt_raw_connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Reads from fd until it has len bytes, EOF or ms pass. Returns the bytes read; *eof set on end of stream
+ * (or a reset). */
+static inline size_t pt_raw_read(int fd, uint8_t *buf, size_t len, int ms, int *eof) {
+  size_t got = 0;
+  uint64_t deadline = pt_now_ms() + (uint64_t)ms;
+  *eof = 0;
+  while (got < len) {
+    uint64_t now = pt_now_ms();
+    if (now >= deadline) break;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, (int)(deadline - now)) <= 0) break;
+    ssize_t r = read(fd, buf + got, len - got);
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      *eof = 1;
+      break;
+    }
+    got += (size_t)r;
+  }
+  return got;
+}
+
+#endif
