@@ -9,6 +9,7 @@
 
 /* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
+#include <netdb.h>
 
 #include "common/error.h"
 #include "peer_testutil.h"
@@ -212,6 +213,30 @@ static void test_localhost_name(void **state) {
   lkv_peer_net_stop(b);
 }
 
+/* A peer's URLs are dialed in turn: a dead first URL costs one failed attempt, then the second one works. */
+static void test_urls_in_turn(void **state) {
+  (void)state;
+  pt_sink_t sa, sb;
+  pt_sink_init(&sa);
+  pt_sink_init(&sb);
+  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
+  assert_non_null(a);
+  assert_non_null(b);
+  char dead[64], good[64];
+  snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", pt_free_port());
+  snprintf(good, sizeof(good), "http://127.0.0.1:%d/", lkv_peer_net_bound_port(b, 0));
+  const char *urls[] = {dead, good};
+  assert_int_equal(lkv_peer_net_set_peer(a, 2, urls, 2), 0);
+  send_range(a, 2, 0, 100, 50);
+  assert_true(PT_WAIT(&sb, sb.msgs == 100, 5000));
+  lkv_peer_stats_t st;
+  assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
+  assert_int_equal(st.dial_failures, 1);
+  assert_int_equal(st.dials, 2);
+  lkv_peer_net_stop(a);
+  lkv_peer_net_stop(b);
+}
+
 /* A bracketed IPv6 literal, when the machine has IPv6 loopback. */
 static void test_ipv6_literal(void **state) {
   (void)state;
@@ -232,6 +257,92 @@ static void test_ipv6_literal(void **state) {
   assert_int_equal(PT_GET(&sb, order_errors), 0);
   lkv_peer_net_stop(a);
   lkv_peer_net_stop(b);
+}
+
+/* When "localhost" has both an IPv4 and an IPv6 address, a peer listening on ::1 alone is still reached:
+ * every address of a name is tried in turn (whichever comes first). */
+static void test_localhost_every_address(void **state) {
+  (void)state;
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_socktype = SOCK_STREAM;
+  int v4 = 0, v6 = 0;
+  if (getaddrinfo("localhost", NULL, &hints, &res) == 0) {
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+      v4 |= ai->ai_family == AF_INET;
+      v6 |= ai->ai_family == AF_INET6;
+    }
+    freeaddrinfo(res);
+  }
+  if (!v4 || !v6) {
+    printf("skipped: localhost does not resolve to both 127.0.0.1 and ::1 here\n");
+    skip();
+  }
+  pt_sink_t sa, sb;
+  pt_sink_init(&sa);
+  pt_sink_init(&sb);
+  int rv;
+  lkv_peer_net_t *b = pt_start_on(2, CLUSTER, "::1", 0, &sb, 0, &rv);
+  if (!b) {
+    printf("skipped: no IPv6 loopback here (binding [::1] failed: %s)\n", lkv_strerror(rv));
+    skip();
+  }
+  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0);
+  assert_non_null(a);
+  assert_int_equal(pt_add_peer(a, 2, "localhost", lkv_peer_net_bound_port(b, 0)), 0);
+  send_range(a, 2, 0, 100, 30);
+  assert_true(PT_WAIT(&sb, sb.msgs == 100, 5000));
+  lkv_peer_stats_t st;
+  assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
+  assert_int_equal(st.dial_failures, 0); /* one attempt, two addresses */
+  lkv_peer_net_stop(a);
+  lkv_peer_net_stop(b);
+}
+
+/* A name that does not resolve is a failed dial (reported down); URLs replaced meanwhile are used from the
+ * next attempt. */
+static void test_unresolvable_then_replaced(void **state) {
+  (void)state;
+  pt_sink_t sa, sb;
+  pt_sink_init(&sa);
+  pt_sink_init(&sb);
+  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
+  assert_non_null(a);
+  assert_non_null(b);
+  const char *bad[] = {"http://no-such-member.invalid:2380"}; /* RFC 6761: never resolves */
+  assert_int_equal(lkv_peer_net_set_peer(a, 2, bad, 1), 0);
+  send_range(a, 2, 0, 10, 30);
+  if (!PT_WAIT(&sa, sa.downs == 1, 8000)) {
+    lkv_peer_net_stop(a); /* also covers stopping while a resolution is pending */
+    lkv_peer_net_stop(b);
+    printf("skipped: the resolver did not answer for a .invalid name within 8 s\n");
+    skip();
+  }
+  assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", lkv_peer_net_bound_port(b, 0)), 0);
+  assert_true(PT_WAIT(&sb, sb.msgs == 10, 5000));
+  assert_int_equal(PT_GET(&sb, order_errors), 0);
+  assert_int_equal(PT_GET(&sa, ups), 1);
+  lkv_peer_net_stop(a);
+  lkv_peer_net_stop(b);
+}
+
+/* Stopping with megabytes queued and in flight on both sides frees everything (the ASan build checks). */
+static void test_stop_midway(void **state) {
+  (void)state;
+  pt_sink_t sa, sb;
+  pt_sink_init(&sa);
+  pt_sink_init(&sb);
+  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", lkv_peer_net_bound_port(b, 0)), 0);
+  assert_int_equal(pt_add_peer(b, 1, "127.0.0.1", lkv_peer_net_bound_port(a, 0)), 0);
+  send_range(a, 2, 0, 20, BIG_LEN);
+  send_range(b, 1, 0, 20, BIG_LEN);
+  assert_true(PT_WAIT(&sb, sb.msgs >= 1, 5000));
+  lkv_peer_net_stop(b); /* while a still writes to it */
+  lkv_peer_net_stop(a);
+  assert_int_equal(PT_GET(&sb, order_errors), 0);
+  assert_int_equal(PT_GET(&sb, content_errors), 0);
 }
 
 /* The API's refusals. */
@@ -279,9 +390,16 @@ static void test_api_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_both_ways),      cmocka_unit_test(test_peer_starts_later),
-      cmocka_unit_test(test_queue_bound),    cmocka_unit_test(test_reconnect_after_restart),
-      cmocka_unit_test(test_localhost_name), cmocka_unit_test(test_ipv6_literal),
+      cmocka_unit_test(test_both_ways),
+      cmocka_unit_test(test_peer_starts_later),
+      cmocka_unit_test(test_queue_bound),
+      cmocka_unit_test(test_reconnect_after_restart),
+      cmocka_unit_test(test_urls_in_turn),
+      cmocka_unit_test(test_localhost_name),
+      cmocka_unit_test(test_ipv6_literal),
+      cmocka_unit_test(test_localhost_every_address),
+      cmocka_unit_test(test_unresolvable_then_replaced),
+      cmocka_unit_test(test_stop_midway),
       cmocka_unit_test(test_api_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
