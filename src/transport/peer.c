@@ -187,6 +187,17 @@ void lkv_peer_net_stop(lkv_peer_net_t *n) {
 
 /* ---- the cross-thread API ---- */
 
+/* The entry set_peer and remove_peer work on (created if new), or NULL with *rv set. Caller holds n->mu. */
+static lkv__peer_t *entry_to_change(lkv_peer_net_t *n, uint64_t id, int *rv) {
+  if (n->stopping) {
+    *rv = LKV_ESTOPPED;
+    return NULL;
+  }
+  lkv__peer_t *p = lkv__peer_find(n, id, 1);
+  *rv = p ? 0 : LKV_ENOMEM;
+  return p;
+}
+
 int lkv_peer_net_set_peer(lkv_peer_net_t *n, uint64_t id, const char *const *urls, size_t n_urls) {
   if (id == 0 || id == n->opts.member_id || n_urls == 0 || !urls) return LKV_EINVAL;
   lkv__peer_url_t *parsed = calloc(n_urls, sizeof(*parsed));
@@ -198,16 +209,12 @@ int lkv_peer_net_set_peer(lkv_peer_net_t *n, uint64_t id, const char *const *url
       return LKV_EINVAL;
     }
   }
-  int rv = 0;
+  int rv;
   uv_mutex_lock(&n->mu);
-  lkv__peer_t *p = n->stopping ? NULL : lkv__peer_find(n, id, 1);
-  if (n->stopping) {
-    rv = LKV_ESTOPPED;
-  } else if (!p) {
-    rv = LKV_ENOMEM;
-  } else if (p->removed) {
+  lkv__peer_t *p = entry_to_change(n, id, &rv);
+  if (p && p->removed) {
     rv = LKV_EPERM;
-  } else {
+  } else if (p) {
     free(p->new_urls);
     p->new_urls = parsed;
     p->n_new_urls = n_urls;
@@ -224,15 +231,11 @@ int lkv_peer_net_remove_peer(lkv_peer_net_t *n, uint64_t id) {
   if (id == 0 || id == n->opts.member_id) return LKV_EINVAL;
   lkv__peer_msgq_t dropped = {0};
   lkv__peer_url_t *urls = NULL;
-  int rv = 0;
+  int rv;
   uv_mutex_lock(&n->mu);
   /* Created if unknown: the id must be refused even if it never was our peer. */
-  lkv__peer_t *p = n->stopping ? NULL : lkv__peer_find(n, id, 1);
-  if (n->stopping) {
-    rv = LKV_ESTOPPED;
-  } else if (!p) {
-    rv = LKV_ENOMEM;
-  } else {
+  lkv__peer_t *p = entry_to_change(n, id, &rv);
+  if (p) {
     p->removed = 1;
     p->known = 0;
     dropped = p->sq;

@@ -138,6 +138,48 @@ static inline int pt_add_peer(lkv_peer_net_t *n, uint64_t to, const char *host, 
   return lkv_peer_net_set_peer(n, to, urls, 1);
 }
 
+/* Sends test messages [first, first+n) of len bytes from net to peer `to`; each must be accepted. Needs
+ * cmocka.h. */
+static inline void pt_send_range(lkv_peer_net_t *net, uint64_t to, uint64_t first, uint64_t n, size_t len) {
+  for (uint64_t seq = first; seq < first + n; seq++) {
+    uint8_t *m = pt_msg(seq, len);
+    int rv = lkv_peer_net_send(net, to, m, len);
+    free(m);
+    if (rv != 0) fail_msg("send %llu: %d", (unsigned long long)seq, rv);
+  }
+}
+
+/* Two nets on 127.0.0.1, member 1 (a, in cluster ca) and member 2 (b, in cluster cb), each with its sink. */
+typedef struct {
+  pt_sink_t sa, sb;
+  lkv_peer_net_t *a, *b;
+} pt_pair_t;
+
+static inline void pt_pair_start(pt_pair_t *t, uint64_t ca, uint64_t cb) {
+  pt_sink_init(&t->sa);
+  pt_sink_init(&t->sb);
+  t->a = pt_start(1, ca, 0, &t->sa, 0);
+  t->b = pt_start(2, cb, 0, &t->sb, 0);
+  assert_non_null(t->a);
+  assert_non_null(t->b);
+}
+
+static inline void pt_stop_both(lkv_peer_net_t *a, lkv_peer_net_t *b) {
+  lkv_peer_net_stop(a);
+  lkv_peer_net_stop(b);
+}
+
+static inline void pt_pair_stop(pt_pair_t *t) {
+  pt_stop_both(t->a, t->b);
+}
+
+/* Waits up to ms for the sink to have received n messages, and checks they came in order and intact. */
+static inline void pt_expect(pt_sink_t *s, uint64_t n, int ms) {
+  assert_true(PT_WAIT(s, s->msgs == n, ms));
+  assert_int_equal(PT_GET(s, order_errors), 0);
+  assert_int_equal(PT_GET(s, content_errors), 0);
+}
+
 /* A loopback port that was free a moment ago (bound and released). */
 static inline int pt_free_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -16,16 +16,6 @@
 
 #define CLUSTER 0xc1u
 
-/* Sends msgs [first, first+n) of len bytes from n to peer `to`, asserting each is accepted. */
-static void send_range(lkv_peer_net_t *net, uint64_t to, uint64_t first, uint64_t n, size_t len) {
-  for (uint64_t seq = first; seq < first + n; seq++) {
-    uint8_t *m = pt_msg(seq, len);
-    int rv = lkv_peer_net_send(net, to, m, len);
-    free(m);
-    if (rv != 0) fail_msg("send %llu: %d", (unsigned long long)seq, rv);
-  }
-}
-
 /* Ten thousand small messages and a few multi-megabyte ones each way, interleaved, from two threads. */
 typedef struct {
   lkv_peer_net_t *net;
@@ -38,59 +28,54 @@ typedef struct {
 static void *send_mix(void *arg) {
   sender_t *s = arg;
   uint64_t seq = 0;
-  send_range(s->net, s->to, seq, SMALL / 2, 40), seq += SMALL / 2;
-  send_range(s->net, s->to, seq, 1, BIG_LEN), seq += 1;
-  send_range(s->net, s->to, seq, SMALL / 2, 100), seq += SMALL / 2;
-  send_range(s->net, s->to, seq, 2, BIG_LEN + 12345), seq += 2;
-  send_range(s->net, s->to, seq, 1, 8); /* the shortest test message */
+  pt_send_range(s->net, s->to, seq, SMALL / 2, 40), seq += SMALL / 2;
+  pt_send_range(s->net, s->to, seq, 1, BIG_LEN), seq += 1;
+  pt_send_range(s->net, s->to, seq, SMALL / 2, 100), seq += SMALL / 2;
+  pt_send_range(s->net, s->to, seq, 2, BIG_LEN + 12345), seq += 2;
+  pt_send_range(s->net, s->to, seq, 1, 8); /* the shortest test message */
   return NULL;
 }
 
 static void test_both_ways(void **state) {
   (void)state;
-  pt_sink_t sa, sb;
-  pt_sink_init(&sa);
-  pt_sink_init(&sb);
-  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
-  assert_non_null(a);
-  assert_non_null(b);
-  assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", lkv_peer_net_bound_port(b, 0)), 0);
-  assert_int_equal(pt_add_peer(b, 1, "127.0.0.1", lkv_peer_net_bound_port(a, 0)), 0);
-  assert_int_equal(lkv_peer_net_bound_port(a, 1), -1);
+  pt_pair_t t;
+  pt_pair_start(&t, CLUSTER, CLUSTER);
+  assert_int_equal(pt_add_peer(t.a, 2, "127.0.0.1", lkv_peer_net_bound_port(t.b, 0)), 0);
+  assert_int_equal(pt_add_peer(t.b, 1, "127.0.0.1", lkv_peer_net_bound_port(t.a, 0)), 0);
+  assert_int_equal(lkv_peer_net_bound_port(t.a, 1), -1);
 
-  sender_t ta = {a, 2}, tb = {b, 1};
+  sender_t ta = {t.a, 2}, tb = {t.b, 1};
   pthread_t t1, t2;
   pthread_create(&t1, NULL, send_mix, &ta);
   pthread_create(&t2, NULL, send_mix, &tb);
   pthread_join(t1, NULL);
   pthread_join(t2, NULL);
   const uint64_t total = SMALL + 4;
-  assert_true(PT_WAIT(&sb, sb.msgs == total, 8000));
-  assert_true(PT_WAIT(&sa, sa.msgs == total, 8000));
-  assert_int_equal(PT_GET(&sb, order_errors), 0);
-  assert_int_equal(PT_GET(&sb, content_errors), 0);
-  assert_int_equal(PT_GET(&sa, order_errors), 0);
-  assert_int_equal(PT_GET(&sa, content_errors), 0);
-  assert_int_equal(PT_GET(&sb, last_from), 1);
-  assert_int_equal(PT_GET(&sa, last_from), 2);
-  assert_true(PT_GET(&sa, ups) == 1 && PT_GET(&sb, ups) == 1);
+  assert_true(PT_WAIT(&t.sb, t.sb.msgs == total, 8000));
+  assert_true(PT_WAIT(&t.sa, t.sa.msgs == total, 8000));
+  assert_int_equal(PT_GET(&t.sb, order_errors), 0);
+  assert_int_equal(PT_GET(&t.sb, content_errors), 0);
+  assert_int_equal(PT_GET(&t.sa, order_errors), 0);
+  assert_int_equal(PT_GET(&t.sa, content_errors), 0);
+  assert_int_equal(PT_GET(&t.sb, last_from), 1);
+  assert_int_equal(PT_GET(&t.sa, last_from), 2);
+  assert_true(PT_GET(&t.sa, ups) == 1 && PT_GET(&t.sb, ups) == 1);
 
   lkv_peer_stats_t st;
-  assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
+  assert_int_equal(lkv_peer_net_stats(t.a, 2, &st), 0);
   assert_int_equal(st.msgs_sent, total);
   assert_int_equal(st.msgs_dropped, 0);
   assert_int_equal(st.queued_bytes, 0);
   assert_int_equal(st.connected, 1);
   assert_true(st.writes < total); /* at least some frames went out together */
-  assert_int_equal(lkv_peer_net_stats(b, 1, &st), 0);
+  assert_int_equal(lkv_peer_net_stats(t.b, 1, &st), 0);
   assert_int_equal(st.msgs_received, total);
-  assert_int_equal(st.bytes_received, PT_GET(&sb, bytes));
-  assert_int_equal(lkv_peer_net_stats(a, 99, &st), LKV_ENOENT);
+  assert_int_equal(st.bytes_received, PT_GET(&t.sb, bytes));
+  assert_int_equal(lkv_peer_net_stats(t.a, 99, &st), LKV_ENOENT);
   lkv_peer_stats_t all[4];
-  assert_int_equal(lkv_peer_net_stats_all(a, all, 4), 1);
+  assert_int_equal(lkv_peer_net_stats_all(t.a, all, 4), 1);
   assert_int_equal(all[0].id, 2);
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_pair_stop(&t);
 }
 
 /* A peer that starts later gets what was queued meanwhile, in few writes; on_peer_state says down, then up.
@@ -105,7 +90,7 @@ static void test_peer_starts_later(void **state) {
   lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0);
   assert_non_null(a);
   assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", port), 0);
-  send_range(a, 2, 0, 10000, 64);
+  pt_send_range(a, 2, 0, 10000, 64);
   assert_true(PT_WAIT(&sa, sa.downs == 1, 3000));
   assert_int_equal(PT_GET(&sa, last_state), 0);
   lkv_peer_stats_t st;
@@ -116,17 +101,14 @@ static void test_peer_starts_later(void **state) {
 
   lkv_peer_net_t *b = pt_start(2, CLUSTER, port, &sb, 0);
   assert_non_null(b);
-  assert_true(PT_WAIT(&sb, sb.msgs == 10000, 5000));
-  assert_int_equal(PT_GET(&sb, order_errors), 0);
-  assert_int_equal(PT_GET(&sb, content_errors), 0);
+  pt_expect(&sb, 10000, 5000);
   assert_true(PT_WAIT(&sa, sa.ups == 1, 1000));
   assert_int_equal(PT_GET(&sa, downs), 1); /* reported once however many retries failed */
   assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
   /* Coalesced: batches of up to 1024 frames, not one write per message. */
   assert_true(st.writes <= 20);
   assert_int_equal(st.msgs_sent, 10000);
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_stop_both(a, b);
 }
 
 /* Beyond max_queue_bytes: LKV_EAGAIN and a drop counted; what was accepted still arrives. */
@@ -139,7 +121,7 @@ static void test_queue_bound(void **state) {
   lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 100000);
   assert_non_null(a);
   assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", port), 0);
-  send_range(a, 2, 0, 100, 1000);
+  pt_send_range(a, 2, 0, 100, 1000);
   uint8_t *m = pt_msg(100, 1000);
   assert_int_equal(lkv_peer_net_send(a, 2, m, 1000), LKV_EAGAIN);
   assert_int_equal(lkv_peer_net_send(a, 2, m, 1), LKV_EAGAIN);
@@ -151,14 +133,11 @@ static void test_queue_bound(void **state) {
 
   lkv_peer_net_t *b = pt_start(2, CLUSTER, port, &sb, 0);
   assert_non_null(b);
-  assert_true(PT_WAIT(&sb, sb.msgs == 100, 5000));
-  assert_int_equal(PT_GET(&sb, order_errors), 0);
+  pt_expect(&sb, 100, 5000);
   /* Drained: room again. */
-  send_range(a, 2, 100, 50, 1000);
-  assert_true(PT_WAIT(&sb, sb.msgs == 150, 3000));
-  assert_int_equal(PT_GET(&sb, order_errors), 0);
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_send_range(a, 2, 100, 50, 1000);
+  pt_expect(&sb, 150, 3000);
+  pt_stop_both(a, b);
 }
 
 /* The receiver stops and restarts on the same port: the sender reconnects; what it sent while the peer was
@@ -174,67 +153,64 @@ static void test_reconnect_after_restart(void **state) {
   assert_non_null(b);
   int port = lkv_peer_net_bound_port(b, 0);
   assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", port), 0);
-  send_range(a, 2, 0, 100, 200);
+  pt_send_range(a, 2, 0, 100, 200);
   assert_true(PT_WAIT(&sb, sb.msgs == 100, 3000));
   assert_true(PT_WAIT(&sa, sa.ups == 1, 1000));
 
   lkv_peer_net_stop(b);
   assert_true(PT_WAIT(&sa, sa.downs == 1, 3000));
-  send_range(a, 2, 0, 500, 200); /* the new member expects sequence numbers from 0 again */
+  pt_send_range(a, 2, 0, 500, 200); /* the new member expects sequence numbers from 0 again */
 
   b = pt_start(2, CLUSTER, port, &sb2, 0);
   assert_non_null(b);
-  assert_true(PT_WAIT(&sb2, sb2.msgs == 500, 5000));
-  assert_int_equal(PT_GET(&sb2, order_errors), 0);
-  assert_int_equal(PT_GET(&sb2, content_errors), 0);
+  pt_expect(&sb2, 500, 5000);
   assert_true(PT_WAIT(&sa, sa.ups == 2, 1000));
   lkv_peer_stats_t st;
   assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
   assert_int_equal(st.connected, 1);
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_stop_both(a, b);
 }
 
 /* A host name is resolved when dialing ("localhost": maybe ::1 first, where nobody listens, then 127.0.0.1).
  */
 static void test_localhost_name(void **state) {
   (void)state;
-  pt_sink_t sa, sb;
-  pt_sink_init(&sa);
-  pt_sink_init(&sb);
-  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
-  assert_non_null(a);
-  assert_non_null(b);
-  assert_int_equal(pt_add_peer(a, 2, "localhost", lkv_peer_net_bound_port(b, 0)), 0);
-  send_range(a, 2, 0, 1000, 300);
-  assert_true(PT_WAIT(&sb, sb.msgs == 1000, 5000));
-  assert_int_equal(PT_GET(&sb, order_errors), 0);
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_pair_t t;
+  pt_pair_start(&t, CLUSTER, CLUSTER);
+  assert_int_equal(pt_add_peer(t.a, 2, "localhost", lkv_peer_net_bound_port(t.b, 0)), 0);
+  pt_send_range(t.a, 2, 0, 1000, 300);
+  pt_expect(&t.sb, 1000, 5000);
+  pt_pair_stop(&t);
 }
 
 /* A peer's URLs are dialed in turn: a dead first URL costs one failed attempt, then the second one works. */
 static void test_urls_in_turn(void **state) {
   (void)state;
-  pt_sink_t sa, sb;
-  pt_sink_init(&sa);
-  pt_sink_init(&sb);
-  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
-  assert_non_null(a);
-  assert_non_null(b);
+  pt_pair_t t;
+  pt_pair_start(&t, CLUSTER, CLUSTER);
   char dead[64], good[64];
   snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", pt_free_port());
-  snprintf(good, sizeof(good), "http://127.0.0.1:%d/", lkv_peer_net_bound_port(b, 0));
+  snprintf(good, sizeof(good), "http://127.0.0.1:%d/", lkv_peer_net_bound_port(t.b, 0));
   const char *urls[] = {dead, good};
-  assert_int_equal(lkv_peer_net_set_peer(a, 2, urls, 2), 0);
-  send_range(a, 2, 0, 100, 50);
-  assert_true(PT_WAIT(&sb, sb.msgs == 100, 5000));
+  assert_int_equal(lkv_peer_net_set_peer(t.a, 2, urls, 2), 0);
+  pt_send_range(t.a, 2, 0, 100, 50);
+  assert_true(PT_WAIT(&t.sb, t.sb.msgs == 100, 5000));
   lkv_peer_stats_t st;
-  assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
+  assert_int_equal(lkv_peer_net_stats(t.a, 2, &st), 0);
   assert_int_equal(st.dial_failures, 1);
   assert_int_equal(st.dials, 2);
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_pair_stop(&t);
+}
+
+/* A net on [::1], or the test is skipped (with the reason printed) when the machine has no IPv6 loopback. */
+static lkv_peer_net_t *start_v6_or_skip(uint64_t id, pt_sink_t *s) {
+  int rv;
+  lkv_peer_net_t *n = pt_start_on(id, CLUSTER, "::1", 0, s, 0, &rv);
+  if (!n) {
+    printf("skipped: no IPv6 loopback here (binding [::1] failed: %s)\n", lkv_strerror(rv));
+    skip();
+  }
+  return n;
 }
 
 /* A bracketed IPv6 literal, when the machine has IPv6 loopback. */
@@ -243,20 +219,12 @@ static void test_ipv6_literal(void **state) {
   pt_sink_t sa, sb;
   pt_sink_init(&sa);
   pt_sink_init(&sb);
-  int rv;
-  lkv_peer_net_t *b = pt_start_on(2, CLUSTER, "::1", 0, &sb, 0, &rv);
-  if (!b) {
-    printf("skipped: no IPv6 loopback here (binding [::1] failed: %s)\n", lkv_strerror(rv));
-    skip();
-  }
-  lkv_peer_net_t *a = pt_start_on(1, CLUSTER, "::1", 0, &sa, 0, &rv);
-  assert_non_null(a);
+  lkv_peer_net_t *b = start_v6_or_skip(2, &sb);
+  lkv_peer_net_t *a = start_v6_or_skip(1, &sa);
   assert_int_equal(pt_add_peer(a, 2, "[::1]", lkv_peer_net_bound_port(b, 0)), 0);
-  send_range(a, 2, 0, 1000, 300);
-  assert_true(PT_WAIT(&sb, sb.msgs == 1000, 5000));
-  assert_int_equal(PT_GET(&sb, order_errors), 0);
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_send_range(a, 2, 0, 1000, 300);
+  pt_expect(&sb, 1000, 5000);
+  pt_stop_both(a, b);
 }
 
 /* When "localhost" has both an IPv4 and an IPv6 address, a peer listening on ::1 alone is still reached:
@@ -280,69 +248,52 @@ static void test_localhost_every_address(void **state) {
   pt_sink_t sa, sb;
   pt_sink_init(&sa);
   pt_sink_init(&sb);
-  int rv;
-  lkv_peer_net_t *b = pt_start_on(2, CLUSTER, "::1", 0, &sb, 0, &rv);
-  if (!b) {
-    printf("skipped: no IPv6 loopback here (binding [::1] failed: %s)\n", lkv_strerror(rv));
-    skip();
-  }
+  lkv_peer_net_t *b = start_v6_or_skip(2, &sb);
   lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0);
   assert_non_null(a);
   assert_int_equal(pt_add_peer(a, 2, "localhost", lkv_peer_net_bound_port(b, 0)), 0);
-  send_range(a, 2, 0, 100, 30);
+  pt_send_range(a, 2, 0, 100, 30);
   assert_true(PT_WAIT(&sb, sb.msgs == 100, 5000));
   lkv_peer_stats_t st;
   assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
   assert_int_equal(st.dial_failures, 0); /* one attempt, two addresses */
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_stop_both(a, b);
 }
 
 /* A name that does not resolve is a failed dial (reported down); URLs replaced meanwhile are used from the
  * next attempt. */
 static void test_unresolvable_then_replaced(void **state) {
   (void)state;
-  pt_sink_t sa, sb;
-  pt_sink_init(&sa);
-  pt_sink_init(&sb);
-  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
-  assert_non_null(a);
-  assert_non_null(b);
+  pt_pair_t t;
+  pt_pair_start(&t, CLUSTER, CLUSTER);
   const char *bad[] = {"http://no-such-member.invalid:2380"}; /* RFC 6761: never resolves */
-  assert_int_equal(lkv_peer_net_set_peer(a, 2, bad, 1), 0);
-  send_range(a, 2, 0, 10, 30);
-  if (!PT_WAIT(&sa, sa.downs == 1, 8000)) {
-    lkv_peer_net_stop(a); /* also covers stopping while a resolution is pending */
-    lkv_peer_net_stop(b);
+  assert_int_equal(lkv_peer_net_set_peer(t.a, 2, bad, 1), 0);
+  pt_send_range(t.a, 2, 0, 10, 30);
+  if (!PT_WAIT(&t.sa, t.sa.downs == 1, 8000)) {
+    pt_pair_stop(&t); /* also covers stopping while a resolution is pending */
     printf("skipped: the resolver did not answer for a .invalid name within 8 s\n");
     skip();
   }
-  assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", lkv_peer_net_bound_port(b, 0)), 0);
-  assert_true(PT_WAIT(&sb, sb.msgs == 10, 5000));
-  assert_int_equal(PT_GET(&sb, order_errors), 0);
-  assert_int_equal(PT_GET(&sa, ups), 1);
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  assert_int_equal(pt_add_peer(t.a, 2, "127.0.0.1", lkv_peer_net_bound_port(t.b, 0)), 0);
+  pt_expect(&t.sb, 10, 5000);
+  assert_int_equal(PT_GET(&t.sa, ups), 1);
+  pt_pair_stop(&t);
 }
 
 /* Stopping with megabytes queued and in flight on both sides frees everything (the ASan build checks). */
 static void test_stop_midway(void **state) {
   (void)state;
-  pt_sink_t sa, sb;
-  pt_sink_init(&sa);
-  pt_sink_init(&sb);
-  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
-  assert_non_null(a);
-  assert_non_null(b);
-  assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", lkv_peer_net_bound_port(b, 0)), 0);
-  assert_int_equal(pt_add_peer(b, 1, "127.0.0.1", lkv_peer_net_bound_port(a, 0)), 0);
-  send_range(a, 2, 0, 20, BIG_LEN);
-  send_range(b, 1, 0, 20, BIG_LEN);
-  assert_true(PT_WAIT(&sb, sb.msgs >= 1, 5000));
-  lkv_peer_net_stop(b); /* while a still writes to it */
-  lkv_peer_net_stop(a);
-  assert_int_equal(PT_GET(&sb, order_errors), 0);
-  assert_int_equal(PT_GET(&sb, content_errors), 0);
+  pt_pair_t t;
+  pt_pair_start(&t, CLUSTER, CLUSTER);
+  assert_int_equal(pt_add_peer(t.a, 2, "127.0.0.1", lkv_peer_net_bound_port(t.b, 0)), 0);
+  assert_int_equal(pt_add_peer(t.b, 1, "127.0.0.1", lkv_peer_net_bound_port(t.a, 0)), 0);
+  pt_send_range(t.a, 2, 0, 20, BIG_LEN);
+  pt_send_range(t.b, 1, 0, 20, BIG_LEN);
+  assert_true(PT_WAIT(&t.sb, t.sb.msgs >= 1, 5000));
+  lkv_peer_net_stop(t.b); /* while a still writes to it */
+  lkv_peer_net_stop(t.a);
+  assert_int_equal(PT_GET(&t.sb, order_errors), 0);
+  assert_int_equal(PT_GET(&t.sb, content_errors), 0);
 }
 
 /* The API's refusals. */

@@ -16,15 +16,6 @@
 
 #define CLUSTER 0xc1u
 
-static void send_n(lkv_peer_net_t *net, uint64_t to, uint64_t first, uint64_t n) {
-  for (uint64_t seq = first; seq < first + n; seq++) {
-    uint8_t *m = pt_msg(seq, 64);
-    int rv = lkv_peer_net_send(net, to, m, 64);
-    free(m);
-    if (rv != 0) fail_msg("send %llu: %d", (unsigned long long)seq, rv);
-  }
-}
-
 static uint64_t dial_failures(lkv_peer_net_t *n, uint64_t id) {
   lkv_peer_stats_t st;
   assert_int_equal(lkv_peer_net_stats(n, id, &st), 0);
@@ -43,26 +34,21 @@ static int wait_failures(lkv_peer_net_t *n, uint64_t id, uint64_t k, int ms) {
 
 static void test_cluster_id_mismatch(void **state) {
   (void)state;
-  pt_sink_t sa, sb;
-  pt_sink_init(&sa);
-  pt_sink_init(&sb);
-  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER + 1, 0, &sb, 0);
-  assert_non_null(a);
-  assert_non_null(b);
-  assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", lkv_peer_net_bound_port(b, 0)), 0);
-  send_n(a, 2, 0, 10);
+  pt_pair_t t;
+  pt_pair_start(&t, CLUSTER, CLUSTER + 1);
+  assert_int_equal(pt_add_peer(t.a, 2, "127.0.0.1", lkv_peer_net_bound_port(t.b, 0)), 0);
+  pt_send_range(t.a, 2, 0, 10, 64);
   /* Refused again and again (the dialer keeps retrying), logged once; nothing delivered. */
-  assert_true(wait_failures(a, 2, 3, 5000));
-  assert_int_equal(PT_GET(&sb, msgs), 0);
-  assert_int_equal(PT_GET(&sa, ups), 0);
-  assert_int_equal(PT_GET(&sa, downs), 1);
-  assert_int_equal(PT_GET(&sa, removed), 0);
+  assert_true(wait_failures(t.a, 2, 3, 5000));
+  assert_int_equal(PT_GET(&t.sb, msgs), 0);
+  assert_int_equal(PT_GET(&t.sa, ups), 0);
+  assert_int_equal(PT_GET(&t.sa, downs), 1);
+  assert_int_equal(PT_GET(&t.sa, removed), 0);
   lkv_peer_stats_t st;
-  assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
+  assert_int_equal(lkv_peer_net_stats(t.a, 2, &st), 0);
   assert_int_equal(st.queued_bytes, 640); /* still queued: a refusal is not a delivery */
-  assert_int_equal(lkv_peer_net_stats(b, 1, &st), LKV_ENOENT);
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  assert_int_equal(lkv_peer_net_stats(t.b, 1, &st), LKV_ENOENT);
+  pt_pair_stop(&t);
 }
 
 static void test_removed_member(void **state) {
@@ -77,8 +63,8 @@ static void test_removed_member(void **state) {
   int port_b = lkv_peer_net_bound_port(b, 0);
   assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", port_b), 0);
   assert_int_equal(pt_add_peer(b, 1, "127.0.0.1", lkv_peer_net_bound_port(a, 0)), 0);
-  send_n(a, 2, 0, 50);
-  send_n(b, 1, 0, 50);
+  pt_send_range(a, 2, 0, 50, 64);
+  pt_send_range(b, 1, 0, 50, 64);
   assert_true(PT_WAIT(&sb, sb.msgs == 50, 3000));
   assert_true(PT_WAIT(&sa, sa.msgs == 50, 3000));
 
@@ -100,34 +86,28 @@ static void test_removed_member(void **state) {
   a = pt_start(1, CLUSTER, 0, &sa2, 0);
   assert_non_null(a);
   assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", port_b), 0);
-  send_n(a, 2, 0, 5);
+  pt_send_range(a, 2, 0, 5, 64);
   assert_true(PT_WAIT(&sa2, sa2.removed == 1, 3000));
   usleep(200000);
   assert_int_equal(PT_GET(&sa2, removed), 1); /* once */
   assert_int_equal(PT_GET(&sb, msgs), 50);
   assert_int_equal(dial_failures(a, 2), 1); /* no retry after "removed" */
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_stop_both(a, b);
 }
 
 static void test_wrong_recipient(void **state) {
   (void)state;
-  pt_sink_t sa, sb;
-  pt_sink_init(&sa);
-  pt_sink_init(&sb);
-  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
-  assert_non_null(a);
-  assert_non_null(b);
+  pt_pair_t t;
+  pt_pair_start(&t, CLUSTER, CLUSTER);
   /* a believes member 3 lives at b's address. */
-  assert_int_equal(pt_add_peer(a, 3, "127.0.0.1", lkv_peer_net_bound_port(b, 0)), 0);
-  send_n(a, 3, 0, 10);
-  assert_true(wait_failures(a, 3, 2, 5000));
-  assert_int_equal(PT_GET(&sb, msgs), 0);
-  assert_int_equal(PT_GET(&sa, removed), 0);
+  assert_int_equal(pt_add_peer(t.a, 3, "127.0.0.1", lkv_peer_net_bound_port(t.b, 0)), 0);
+  pt_send_range(t.a, 3, 0, 10, 64);
+  assert_true(wait_failures(t.a, 3, 2, 5000));
+  assert_int_equal(PT_GET(&t.sb, msgs), 0);
+  assert_int_equal(PT_GET(&t.sa, removed), 0);
   lkv_peer_stats_t st;
-  assert_int_equal(lkv_peer_net_stats(b, 1, &st), LKV_ENOENT); /* no entry for a refused sender */
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  assert_int_equal(lkv_peer_net_stats(t.b, 1, &st), LKV_ENOENT); /* no entry for a refused sender */
+  pt_pair_stop(&t);
 }
 
 /* A raw client's hello to member `to` of cluster `cluster`, from `from`. */
@@ -186,16 +166,12 @@ static void test_newer_version(void **state) {
  * frames written in pieces (and one larger than the resting receive buffer) arrive whole. */
 static void test_garbage_clients(void **state) {
   (void)state;
-  pt_sink_t sa, sb;
-  pt_sink_init(&sa);
-  pt_sink_init(&sb);
-  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
-  assert_non_null(a);
-  assert_non_null(b);
-  int port = lkv_peer_net_bound_port(b, 0);
-  assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", port), 0);
-  send_n(a, 2, 0, 100);
-  assert_true(PT_WAIT(&sb, sb.msgs == 100, 3000));
+  pt_pair_t t;
+  pt_pair_start(&t, CLUSTER, CLUSTER);
+  int port = lkv_peer_net_bound_port(t.b, 0);
+  assert_int_equal(pt_add_peer(t.a, 2, "127.0.0.1", port), 0);
+  pt_send_range(t.a, 2, 0, 100, 64);
+  assert_true(PT_WAIT(&t.sb, t.sb.msgs == 100, 3000));
 
   int silent = pt_raw_connect(port);
   assert_true(silent >= 0);
@@ -242,12 +218,10 @@ static void test_garbage_clients(void **state) {
   free(m1);
 
   /* The good peer never noticed. */
-  send_n(a, 2, 100, 100);
-  assert_true(PT_WAIT(&sb, sb.msgs == 202, 3000));
-  assert_int_equal(PT_GET(&sb, order_errors), 0);
-  assert_int_equal(PT_GET(&sb, content_errors), 0);
+  pt_send_range(t.a, 2, 100, 100, 64);
+  pt_expect(&t.sb, 202, 3000);
   lkv_peer_stats_t st;
-  assert_int_equal(lkv_peer_net_stats(b, 8, &st), 0);
+  assert_int_equal(lkv_peer_net_stats(t.b, 8, &st), 0);
   assert_int_equal(st.msgs_received, 2);
   assert_int_equal(st.bytes_received, 200020);
 
@@ -263,10 +237,9 @@ static void test_garbage_clients(void **state) {
   assert_true(closed_by_server(silent, 8000));
   assert_true(pt_now_ms() - silent_since >= 4500);
   close(silent);
-  send_n(a, 2, 200, 10);
-  assert_true(PT_WAIT(&sb, sb.msgs == 212, 3000));
-  lkv_peer_net_stop(a);
-  lkv_peer_net_stop(b);
+  pt_send_range(t.a, 2, 200, 10, 64);
+  assert_true(PT_WAIT(&t.sb, t.sb.msgs == 212, 3000));
+  pt_pair_stop(&t);
 }
 
 int main(void) {
