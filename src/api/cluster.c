@@ -7,9 +7,7 @@ void lkv__cluster_member_list(lkv_api_t *api, lkv_call_t *call, const uint8_t *d
   protobuf_c_message_free_unpacked(req, NULL);
   /* etcd's MemberList header carries no revision. */
   Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-  hdr.cluster_id = api->id.cluster_id;
-  hdr.member_id = api->id.member_id;
-  hdr.raft_term = api->id.raft_term;
+  lkv__api_header(api, &hdr, 0);
   Etcdserverpb__Member self = ETCDSERVERPB__MEMBER__INIT;
   self.id = api->id.member_id;
   self.name = (char *)api->member_name;

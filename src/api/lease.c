@@ -70,10 +70,7 @@ void lkv__lease_revoke(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, si
 
 /* etcd's header.fill: identity and the current revision. */
 static void fill_header(lkv_api_t *api, lkv_mvcc_txn_t *t, Etcdserverpb__ResponseHeader *h) {
-  h->cluster_id = api->id.cluster_id;
-  h->member_id = api->id.member_id;
-  h->raft_term = api->id.raft_term;
-  h->revision = lkv_mvcc_txn_rev(t);
+  lkv__api_header(api, h, lkv_mvcc_txn_rev(t));
 }
 
 /* One keep-alive message: renew in memory and answer on the stream. Unknown or expired leases get TTL 0,

@@ -1,16 +1,9 @@
-/* etcdserverpb.Maintenance: Status and Alarm (this single node is always its own leader). */
+/* etcdserverpb.Maintenance: Status (the replicator's view of the cluster) and Alarm. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "api/service.h"
 #include "common/error.h"
-
-static void fill_header(const lkv_api_t *api, Etcdserverpb__ResponseHeader *h, int64_t revision) {
-  h->cluster_id = api->id.cluster_id;
-  h->member_id = api->id.member_id;
-  h->raft_term = api->id.raft_term;
-  h->revision = revision;
-}
 
 void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
   ProtobufCMessage *req = lkv__api_unpack(call, &etcdserverpb__status_request__descriptor, data, len);
@@ -22,18 +15,22 @@ void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
     lkv__api_fail(call, rc);
     return;
   }
+  lkv_replication_status_t rs;
+  lkv_replicator_status(api->replicator, &rs);
   Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-  fill_header(api, &hdr, st.revision);
+  lkv__api_header(api, &hdr, st.revision);
   Etcdserverpb__StatusResponse resp = ETCDSERVERPB__STATUS_RESPONSE__INIT;
   resp.header = &hdr;
   resp.version = (char *)api->version;
   resp.dbsize = (int64_t)st.db_size;
   resp.dbsizeinuse = (int64_t)st.db_size_in_use;
-  resp.leader = api->id.member_id;
-  /* Single node: every applied write is one entry of the (implicit) log, so the revision counts them. */
-  resp.raftindex = (uint64_t)st.revision;
-  resp.raftappliedindex = (uint64_t)st.revision;
-  resp.raftterm = api->id.raft_term;
+  resp.leader = rs.leader;
+  resp.raftterm = rs.term;
+  resp.raftindex = rs.commit_index;
+  resp.raftappliedindex = rs.applied_index;
+  if (rs.commit_index ==
+      0) /* single node: no Raft log; every applied write is one entry of the implicit log */
+    resp.raftindex = resp.raftappliedindex = (uint64_t)st.revision;
   /* etcd lists each raised alarm as its AlarmMember in protobuf text form. */
   char nospace[64], corrupt[64];
   char *errors[2];
@@ -52,8 +49,8 @@ void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
 /* GET is a read served from a snapshot; ACTIVATE and DEACTIVATE change replicated state, so they are
  * proposed like any write. */
 void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
-  Etcdserverpb__AlarmRequest *req =
-      (Etcdserverpb__AlarmRequest *)lkv__api_unpack(call, &etcdserverpb__alarm_request__descriptor, data, len);
+  Etcdserverpb__AlarmRequest *req = (Etcdserverpb__AlarmRequest *)lkv__api_unpack(
+      call, &etcdserverpb__alarm_request__descriptor, data, len);
   if (!req) return;
   if (req->action != ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET) {
     int rc = lkv_apply_validate(LKV_OP_ALARM, &req->base, &api->limits);

@@ -4,11 +4,27 @@
 #include "api/service.h"
 #include "common/error.h"
 
-ProtobufCMessage *lkv__api_unpack(lkv_call_t *call, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
-                                  size_t len) {
+ProtobufCMessage *lkv__api_unpack(lkv_call_t *call, const ProtobufCMessageDescriptor *desc,
+                                  const uint8_t *data, size_t len) {
   ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, len, data);
   if (!msg) lkv_call_finish(call, LKV_GRPC_INTERNAL, "grpc: error unmarshalling request: malformed protobuf");
   return msg;
+}
+
+void lkv__api_identity(lkv_api_t *api, lkv_apply_identity_t *out) {
+  lkv_replication_status_t st;
+  lkv_replicator_status(api->replicator, &st);
+  *out = api->id;
+  out->raft_term = st.term;
+}
+
+void lkv__api_header(lkv_api_t *api, Etcdserverpb__ResponseHeader *h, int64_t revision) {
+  lkv_apply_identity_t id;
+  lkv__api_identity(api, &id);
+  h->cluster_id = id.cluster_id;
+  h->member_id = id.member_id;
+  h->raft_term = id.raft_term;
+  h->revision = revision;
 }
 
 void lkv__api_reply_packed(lkv_call_t *call, const uint8_t *resp, size_t len) {

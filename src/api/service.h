@@ -60,6 +60,12 @@ ProtobufCMessage *lkv__api_unpack_write(lkv_api_t *api, lkv_call_t *call, lkv_op
 void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
                       const uint8_t *data, size_t len);
 
+/* The identity to stamp into a response made now: this member, its cluster, the current Raft term. */
+void lkv__api_identity(lkv_api_t *api, lkv_apply_identity_t *out);
+
+/* Fills a response header: identity (lkv__api_identity) and revision. */
+void lkv__api_header(lkv_api_t *api, Etcdserverpb__ResponseHeader *h, int64_t revision);
+
 /* Sends already packed response bytes and finishes the call with OK. */
 void lkv__api_reply_packed(lkv_call_t *call, const uint8_t *resp, size_t len);
 

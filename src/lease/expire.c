@@ -61,9 +61,30 @@ static void propose_revoke(lkv_lessor_t *l, int64_t id) {
   revoke_finished(l, id, rc);
 }
 
+/* Only the leader expires leases (etcd's primary lessor): another member's clock and renewals do not
+ * count. A member that becomes leader gives every lease its full TTL again (etcd's Promote), since it
+ * never saw the renewals sent to the previous leader. Lock held. Returns whether this member may expire. */
+static int check_primary(lkv_lessor_t *l) {
+  lkv_replication_status_t st;
+  lkv_replicator_status(l->replicator, &st);
+  int primary = st.leader != 0 && st.leader == st.member_id;
+  if (primary && !l->primary) {
+    int64_t now = lkv__lessor_now(l);
+    for (size_t i = 0; i < l->n_buckets; i++)
+      for (lkv__lease_t *e = l->buckets[i]; e; e = e->next)
+        if (!e->revoking) (void)lkv__lessor_schedule(l, e, now + e->ttl * 1000);
+  }
+  l->primary = primary;
+  return primary;
+}
+
 size_t lkv_lessor_expire(lkv_lessor_t *l) {
   int64_t ids[EXPIRE_BATCH];
   size_t total = 0, n;
+  pthread_mutex_lock(&l->mu);
+  int primary = check_primary(l);
+  pthread_mutex_unlock(&l->mu);
+  if (!primary) return 0;
   do {
     n = 0;
     pthread_mutex_lock(&l->mu);
@@ -87,6 +108,17 @@ void *lkv__lessor_timer(void *arg) {
   lkv_lessor_t *l = arg;
   pthread_mutex_lock(&l->mu);
   while (!l->stopping) {
+    if (!check_primary(l)) { /* a follower looks again soon: it may be elected */
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      ts.tv_nsec += LKV_LEASE_FOLLOWER_POLL_MS * 1000000L;
+      if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait(&l->wake, &l->mu, &ts);
+      continue;
+    }
     lkv_heap_node_t *m = lkv_heap_min(&l->heap);
     if (!m) {
       pthread_cond_wait(&l->wake, &l->mu);

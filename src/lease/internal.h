@@ -27,6 +27,7 @@ struct lkv_lessor_s {
   size_t in_flight; /* revokes proposed and not yet completed */
   int stopping;
   int started;
+  int primary; /* expiring leases: this member leads (it was when expiry last looked) */
   pthread_t thread;
   uint64_t id_prefix, id_counter;
   /* constants after open */

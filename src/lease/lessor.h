@@ -21,6 +21,10 @@
  * The API layer tells the lessor about grants and revokes once they are applied (lkv_lessor_granted /
  * lkv_lessor_revoked, from the proposal's completion, before the client hears back).
  *
+ * Only the member that leads expires leases (lkv_replicator_status says who leads; the single-node
+ * replicator always does): a member that becomes leader first gives every lease its full TTL again, as
+ * etcd's Promote does.
+ *
  * Thread-safety: every function may be called from any thread (one mutex inside), except open/start/close.
  */
 
@@ -33,6 +37,9 @@ typedef struct lkv_lessor_s lkv_lessor_t;
 
 /* How long an expired lease whose revoke failed waits before the lessor tries again, in ms. */
 #define LKV_LEASE_RETRY_MS 1000
+
+/* How often a member that does not lead checks whether it became leader (then it starts expiring). */
+#define LKV_LEASE_FOLLOWER_POLL_MS 100
 
 /* A monotonic clock in milliseconds (tests inject their own). */
 typedef int64_t (*lkv_lessor_clock_fn)(void *arg);

@@ -458,7 +458,9 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
     return rc;
   }
   uint64_t ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
-  if (fresh && (st.revision > 1 || ledger_count > 0 || st.compact_revision >= 0)) {
+  /* A store discarded after a machine crash (lkv_mvcc_rebuilt) starts over: the log applies it again. */
+  if (fresh && !lkv_mvcc_rebuilt(n->o.store) &&
+      (st.revision > 1 || ledger_count > 0 || st.compact_revision >= 0)) {
     snprintf(err, errlen,
              "the data dir holds data written by a single-member ledgerkv (revision %lld); a cluster member "
              "cannot adopt it yet: start the member from an empty data dir",

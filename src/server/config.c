@@ -313,6 +313,8 @@ int lkv__config_set(parse_t *p, const char *name, size_t len, const char *value,
 
 void lkv_config_free(lkv_config_t *cfg) {
   if (cfg == NULL) return;
+  lkv_cluster_initial_free(&cfg->cluster.initial);
+  lkv__config_urls_free(cfg->cluster.listen_peer_urls, cfg->cluster.n_listen_peer_urls);
   free(cfg->name);
   free(cfg->data_dir);
   lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);

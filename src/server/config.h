@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cluster/initial_cluster.h"
+
 /*
  * Flags follow etcd's spelling and Go's flag package syntax: "--flag value", "--flag=value", "-flag value"
  * and "-flag=value" are the same; a boolean flag takes no separate value ("--version", "--version=false");
@@ -20,6 +22,18 @@ typedef struct lkv_config_url_s {
                    * "127.0.0.1"), ready for bind; advertise URLs: the host as given, brackets removed */
   int port;       /* 0..65535; 0 (listen only) asks the kernel for a free port */
 } lkv_config_url_t;
+
+/* The cluster this member belongs to, from etcd's cluster flags (checked together as etcd does). */
+typedef struct lkv_config_cluster_s {
+  lkv_cluster_initial_t initial;       /* --initial-cluster, or this member alone at its advertised peer
+                                        * URLs; every member's id computed (cluster/initial_cluster.h) */
+  uint64_t cluster_id;                 /* of a cluster founded with initial and --initial-cluster-token */
+  uint64_t member_id;                  /* this member's (--name's) id */
+  unsigned heartbeat_ms;               /* --heartbeat-interval, default 100 */
+  unsigned election_ms;                /* --election-timeout, default 1000 */
+  lkv_config_url_t *listen_peer_urls;  /* --listen-peer-urls (default http://localhost:2380), ready for */
+  size_t n_listen_peer_urls;           /* bind; parsed only for a cluster of several members */
+} lkv_config_cluster_t;
 
 typedef struct lkv_config_s {
   char *name;                              /* --name, default "default"; never empty */
@@ -46,6 +60,7 @@ typedef struct lkv_config_s {
   unsigned ledger_sign_ms;                 /* --ledger-sign-interval, 1ms..1m, default 100ms */
   unsigned ledger_checkpoint_s;            /* --ledger-checkpoint-interval in seconds, 0 (none) or 1s..24h,
                                             * default 5m: how often the store is copied for rebuilds */
+  lkv_config_cluster_t cluster;            /* the cluster flags */
   char **warnings;                         /* one line each for the etcd flags accepted without effect, */
   size_t n_warnings;                       /* ignored inputs, unrecognized ETCD_* variables; printed on
                                             * stderr by lkv_config_parse too */

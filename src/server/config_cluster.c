@@ -1,5 +1,5 @@
-/* The etcd flags ledgerkv does not implement: a warning or a refusal each, and etcd's checks of the
- * cluster flags, which must describe a one-member cluster of this member until cluster mode exists. */
+/* The etcd flags ledgerkv does not implement: a warning or a refusal each; and the cluster flags, checked
+ * together as etcd checks them, into lkv_config_cluster_t. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "server/config_etcd.h"
 #include "server/config_internal.h"
+#include "server/config_url.h"
 
 #define MAX_ELECTION_MS 50000 /* etcd's maxElectionMs */
 
@@ -128,40 +129,70 @@ static int check_advertise(lkv__config_parse_t *p, const char *name, const urls_
   return 0;
 }
 
-/* --initial-cluster, parsed as etcd parses it (cluster/initial_cluster.h). Only this member may appear
- * (etcd's message when it does not), and its URLs must be the advertised peer URLs, as etcd checks on a
- * new member. */
+/* The default --initial-cluster: this member at each of its advertised peer URLs (etcd's
+ * InitialClusterFromName). */
+static char *default_initial_cluster(const char *name, const urls_t *ap) {
+  size_t len = 1;
+  for (size_t i = 0; i < ap->n; i++) len += strlen(name) + strlen(ap->given[i]) + 2;
+  char *s = malloc(len);
+  if (s == NULL) return NULL;
+  size_t off = 0;
+  s[0] = '\0';
+  for (size_t i = 0; i < ap->n; i++)
+    off += (size_t)snprintf(s + off, len - off, "%s%s=%s", i ? "," : "", name, ap->given[i]);
+  return s;
+}
+
+/* --initial-cluster, parsed as etcd parses it (cluster/initial_cluster.h), with every member's id: this
+ * member must be in it, at exactly its advertised peer URLs, as etcd checks on a new member. */
 static int check_initial_cluster(lkv__config_parse_t *p, const urls_t *ap, const char *apstr) {
-  const char *icstr = lkv__config_given(p, "initial-cluster");
-  if (icstr == NULL) return 0; /* etcd's default: this member alone, at its advertised peer URLs */
+  const char *given = lkv__config_given(p, "initial-cluster");
+  char *fallback = given ? NULL : default_initial_cluster(p->cfg->name, ap);
+  if (given == NULL && fallback == NULL) return lkv__config_nomem(p);
+  const char *icstr = given ? given : fallback;
   const char *name = p->cfg->name;
-  lkv_cluster_initial_t ic;
+  lkv_config_cluster_t *c = &p->cfg->cluster;
   char err[512];
-  int rc = lkv_cluster_initial_parse(icstr, &ic, err, sizeof(err));
+  int rc = lkv_cluster_initial_parse(icstr, &c->initial, err, sizeof(err));
+  free(fallback);
   if (rc == LKV_EINVAL) return lkv__config_fail(p, "--initial-cluster: %s", err);
   if (rc != 0) return rc;
-  urls_t mine = {.n = 0};
-  const lkv_cluster_member_t *me = lkv_cluster_initial_find(&ic, name);
-  size_t others = ic.n_members - (me != NULL);
-  for (size_t i = 0; me != NULL && i < me->n_peer_urls; i++)
-    urls_add(&mine, me->peer_urls[i], strlen(me->peer_urls[i]));
-  int found = me != NULL;
-  lkv_cluster_initial_free(&ic);
-  if (!found)
+  const lkv_cluster_member_t *me = lkv_cluster_initial_find(&c->initial, name);
+  if (me == NULL)
     return lkv__config_fail(p, "couldn't find local name \"%s\" in the initial cluster configuration", name);
-  if (others > 0)
-    return lkv__config_fail(p,
-                            "--initial-cluster: %s has %zu other member%s: cluster mode is not implemented "
-                            "yet (issue 12); a single ledgerkv node starts only as a one-member cluster",
-                            icstr, others, others == 1 ? "" : "s");
-  return check_advertise(p, name, &mine, ap, apstr);
+  urls_t mine = {.n = 0};
+  for (size_t i = 0; i < me->n_peer_urls; i++) urls_add(&mine, me->peer_urls[i], strlen(me->peer_urls[i]));
+  rc = check_advertise(p, name, &mine, ap, apstr);
+  if (rc != 0) return rc;
+  const char *token = lkv__config_given(p, "initial-cluster-token");
+  rc = lkv_cluster_bootstrap(&c->initial, token ? token : "etcd-cluster", &c->cluster_id, err, sizeof(err));
+  if (rc == LKV_EINVAL) return lkv__config_fail(p, "%s", err);
+  if (rc != 0) return rc;
+  c->member_id = lkv_cluster_initial_find(&c->initial, name)->id;
+  return 0;
+}
+
+/* Where this member listens for its peers; only a cluster of several members opens the peer port (TLS on
+ * it arrives with issue 13: https is refused by the URL parser until then). */
+static int listen_peers(lkv__config_parse_t *p, const char *lp) {
+  lkv_config_cluster_t *c = &p->cfg->cluster;
+  if (c->initial.n_members < 2) return 0;
+  return lkv__config_urls_parse("--listen-peer-urls", lp ? lp : "http://localhost:2380", 1,
+                                &c->listen_peer_urls, &c->n_listen_peer_urls, p->err, p->errlen);
 }
 
 int lkv__config_cluster_check(lkv__config_parse_t *p) {
   const char *state = lkv__config_given(p, "initial-cluster-state");
   if (state != NULL && strcmp(state, "new") != 0 && strcmp(state, "existing") != 0)
     return lkv__config_fail(p, "invalid value \"%s\" for flag -initial-cluster-state: invalid value", state);
+  if (state != NULL && strcmp(state, "existing") == 0)
+    return lkv__config_fail(
+        p,
+        "--initial-cluster-state=existing: joining a running cluster (etcdctl member add) is "
+        "not implemented yet (issue 12)");
   int rc = check_timing(p);
+  p->cfg->cluster.heartbeat_ms = (unsigned)number(p, "heartbeat-interval", 100);
+  p->cfg->cluster.election_ms = (unsigned)number(p, "election-timeout", 1000);
   const char *lp = lkv__config_given(p, "listen-peer-urls");
   const char *apstr = lkv__config_given(p, "initial-advertise-peer-urls");
   if (apstr == NULL) apstr = "http://localhost:2380"; /* etcd's default */
@@ -169,6 +200,7 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
   if (rc == 0 && lp != NULL) rc = parse_urls(p, "listen-peer-urls", lp, NULL);
   if (rc == 0) rc = parse_urls(p, "initial-advertise-peer-urls", apstr, &ap);
   if (rc == 0) rc = check_initial_cluster(p, &ap, apstr);
+  if (rc == 0) rc = listen_peers(p, lp);
   if (rc != 0) return rc;
   char msg[256];
   for (size_t i = 0; i < p->n_given; i++) {
@@ -178,6 +210,7 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
   }
   for (size_t i = 0; i < p->n_given; i++) {
     const lkv__config_given_t *g = &p->given[i];
+    if (g->flag->cls == LKV__FLAG_CLUSTER) continue; /* implemented above */
     lkv__config_etcd_judge(g->flag, g->value, msg, sizeof(msg));
     if (g->flag->kind == LKV__KIND_IGNORED) /* etcd's own words for these */
       rc = lkv__config_warn(p, "flag \"-%s\" is no longer supported - ignoring.", g->flag->name);

@@ -11,8 +11,7 @@
 #define SEC                                                                                          \
   "not in effect at this value|not implemented yet (issue 13): refusing to start rather than serve " \
   "without the security you asked for"
-#define CLUSTER "cluster mode is not implemented yet"
-#define NOCLUSTER "has no effect until cluster mode (issue 12): a single node has no peers"
+#define DISCOVERY "discovery is not implemented: start the members with --initial-cluster"
 #define LOGS "ledgerkv logs one line per event to stderr; etcd's logger settings do not apply"
 #define NOBOLT "ledgerkv's store is not bbolt; this tuning does not apply"
 #define NOPROXY "only used by the v2 proxy, which ledgerkv does not have"
@@ -25,6 +24,8 @@
   { n, LKV__FLAG_CHECKED, k, off, why }
 #define S(n, k, off) \
   { n, LKV__FLAG_SECURITY, k, off, SEC }
+#define K(n, k) \
+  { n, LKV__FLAG_CLUSTER, k, NULL, NULL }
 #define R(n, k, why) \
   { n, LKV__FLAG_REFUSED, k, NULL, why }
 
@@ -34,15 +35,16 @@ static const lkv__etcd_flag_t table[] = {
     R("wal-dir", LKV__KIND_STRING,
       "a separate WAL directory is not implemented: the ledger (our write-ahead log) lives in --data-dir"),
     W("snapshot-count", LKV__KIND_UINT,
-      "a single node takes no Raft snapshots: checkpoints and the ledger replace them"),
-    C("heartbeat-interval", LKV__KIND_UINT, "*", NOCLUSTER "|" CLUSTER),
-    C("election-timeout", LKV__KIND_UINT, "*", NOCLUSTER "|" CLUSTER),
-    W("initial-election-tick-advance", LKV__KIND_BOOL, NOCLUSTER),
-    C("listen-peer-urls", LKV__KIND_STRING, "*", NOCLUSTER ", nothing listens on it|" CLUSTER),
+      "the Raft log is not compacted yet, so no Raft snapshot is taken (issue 12)"),
+    K("heartbeat-interval", LKV__KIND_UINT),
+    K("election-timeout", LKV__KIND_UINT),
+    W("initial-election-tick-advance", LKV__KIND_BOOL,
+      "a ledgerkv member always waits one election timeout before its first campaign"),
+    K("listen-peer-urls", LKV__KIND_STRING),
     I("listen-client-urls", LKV__KIND_STRING),
-    W("max-snapshots", LKV__KIND_UINT, "a single node keeps no Raft snapshot files"),
+    W("max-snapshots", LKV__KIND_UINT, "ledgerkv keeps no Raft snapshot files"),
     W("max-wals", LKV__KIND_UINT,
-      "the ledger is ledgerkv's write-ahead log and is kept whole (docs/ledger.md)"),
+      "ledgerkv's Raft log is kept whole until log compaction exists (issue 12)"),
     I("quota-backend-bytes", LKV__KIND_INT),
     W("backend-batch-interval", LKV__KIND_DURATION, NOBOLT),
     W("backend-batch-limit", LKV__KIND_UINT, NOBOLT),
@@ -52,22 +54,23 @@ static const lkv__etcd_flag_t table[] = {
     W("grpc-keepalive-min-time", LKV__KIND_DURATION, "ledgerkv does not police client keepalive pings"),
     W("grpc-keepalive-interval", LKV__KIND_DURATION, "ledgerkv sends no server-side keepalive pings"),
     W("grpc-keepalive-timeout", LKV__KIND_DURATION, "ledgerkv sends no server-side keepalive pings"),
-    C("initial-advertise-peer-urls", LKV__KIND_STRING, "*", NOCLUSTER "|" CLUSTER),
-    C("initial-cluster", LKV__KIND_STRING, "*", NOCLUSTER "|" CLUSTER),
-    C("initial-cluster-state", LKV__KIND_STRING, "new",
-      NOCLUSTER "|" CLUSTER ": joining an existing cluster needs it"),
-    C("initial-cluster-token", LKV__KIND_STRING, "*", NOCLUSTER "|" CLUSTER),
+    K("initial-advertise-peer-urls", LKV__KIND_STRING),
+    K("initial-cluster", LKV__KIND_STRING),
+    K("initial-cluster-state", LKV__KIND_STRING),
+    K("initial-cluster-token", LKV__KIND_STRING),
     I("advertise-client-urls", LKV__KIND_STRING),
-    C("discovery", LKV__KIND_STRING, "", "not in effect when empty|discovery bootstraps a cluster: " CLUSTER),
+    C("discovery", LKV__KIND_STRING, "", "not in effect when empty|" DISCOVERY),
     W("discovery-fallback", LKV__KIND_STRING, "only used with --discovery"),
     C("discovery-proxy", LKV__KIND_STRING, "",
-      "not in effect when empty|discovery bootstraps a cluster: " CLUSTER),
+      "not in effect when empty|" DISCOVERY),
     C("discovery-srv", LKV__KIND_STRING, "",
-      "not in effect when empty|discovery bootstraps a cluster: " CLUSTER),
+      "not in effect when empty|" DISCOVERY),
     C("discovery-srv-name", LKV__KIND_STRING, "",
-      "not in effect when empty|discovery bootstraps a cluster: " CLUSTER),
-    W("strict-reconfig-check", LKV__KIND_BOOL, "a single node has no membership changes to check"),
-    W("pre-vote", LKV__KIND_BOOL, NOCLUSTER),
+      "not in effect when empty|" DISCOVERY),
+    W("strict-reconfig-check", LKV__KIND_BOOL, "membership changes are not implemented yet (issue 12)"),
+    W("pre-vote", LKV__KIND_BOOL,
+      "ledgerkv members always campaign with a pre-vote (etcd 3.5's default), so that followers can "
+      "campaign at once when their leader's connection breaks without disrupting a live leader"),
     C("auto-compaction-retention", LKV__KIND_STRING, "0|0s|0m|0h|",
       "auto-compaction is off at 0|auto-compaction is not implemented yet: the store would grow without the "
       "compaction you asked for (compact with etcdctl compact)"),
@@ -118,13 +121,13 @@ static const lkv__etcd_flag_t table[] = {
       "not in effect when empty|the v2 API emulation is not implemented"),
     W("experimental-backend-bbolt-freelist-type", LKV__KIND_STRING, NOBOLT),
     W("experimental-enable-lease-checkpoint", LKV__KIND_BOOL,
-      "a single node's leases need no checkpoints for a leader change"),
+      "lease checkpoints are not implemented (issue 12)"),
     W("experimental-compaction-batch-limit", LKV__KIND_INT, NOBOLT),
     S("experimental-peer-skip-client-san-verification", LKV__KIND_BOOL, "false|0|f|F|FALSE|False"),
     I("experimental-watch-progress-notify-interval", LKV__KIND_DURATION),
     W("experimental-warning-apply-duration", LKV__KIND_DURATION, "ledgerkv does not log slow applies"),
     C("force-new-cluster", LKV__KIND_BOOL, "false|0|f|F|FALSE|False",
-      "not in effect when false|" CLUSTER ": there is no cluster to force"),
+      "not in effect when false|not implemented yet (issue 12): recovering from a lost quorum"),
     W("debug", LKV__KIND_BOOL, LOGS),
     W("log-package-levels", LKV__KIND_STRING, LOGS),
     I("config-file", LKV__KIND_STRING),
@@ -133,7 +136,7 @@ static const lkv__etcd_flag_t table[] = {
     W("enable-grpc-gateway", LKV__KIND_BOOL, "ledgerkv serves no HTTP/JSON gateway"),
     W("log-output", LKV__KIND_STRING, LOGS),
     W("experimental-enable-lease-checkpoint-persist", LKV__KIND_BOOL,
-      "a single node's leases need no checkpoints for a leader change"),
+      "lease checkpoints are not implemented (issue 12)"),
     W("unsafe-no-fsync", LKV__KIND_BOOL, "ledgerkv always flushes its ledger, the write-ahead log"),
     /* etcd's flags.IgnoredFlag list (etcd 2 flags): it warns and goes on; so do we, in its words. */
     W("cluster-active-size", LKV__KIND_IGNORED, NULL),
@@ -166,6 +169,7 @@ const lkv__etcd_flag_t *lkv__config_etcd_all(size_t *n) {
 const char *lkv__config_etcd_class_name(lkv__flag_class_t cls) {
   switch (cls) {
     case LKV__FLAG_IMPLEMENTED:
+    case LKV__FLAG_CLUSTER:
       return "implemented";
     case LKV__FLAG_WARNED:
       return "warned";
@@ -198,6 +202,7 @@ int lkv__config_etcd_judge(const lkv__etcd_flag_t *f, const char *value, char *m
   switch (f->cls) {
     case LKV__FLAG_WARNED:
     case LKV__FLAG_IMPLEMENTED:
+    case LKV__FLAG_CLUSTER:
       snprintf(msg, msglen, "%s", why);
       return 0;
     case LKV__FLAG_REFUSED:

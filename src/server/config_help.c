@@ -40,10 +40,10 @@ void lkv_config_usage(FILE *f) {
     fprintf(f, "  --%s%s%s\n      %s\n", name, def ? " " : "", def ? def : "", help);
   fputs("  -h, --help\n      Show this help and exit.\n", f);
   fputs("\netcd 3.4's other flags (docs/compatibility.md says why for each):\n", f);
-  print_class(f, LKV__FLAG_WARNED, "accepted with a warning (no effect on a single ledgerkv node):");
-  print_class(f, LKV__FLAG_CHECKED,
-              "accepted with a warning at a harmless value, refused otherwise (the cluster flags take a "
-              "one-member\n  cluster of this member only):");
+  print_class(f, LKV__FLAG_CLUSTER,
+              "the cluster flags, as etcd's (--initial-cluster-state existing is not implemented yet):");
+  print_class(f, LKV__FLAG_WARNED, "accepted with a warning (no effect on ledgerkv):");
+  print_class(f, LKV__FLAG_CHECKED, "accepted with a warning at a harmless value, refused otherwise:");
   print_class(
       f, LKV__FLAG_SECURITY,
       "TLS and auth, refused unless off (not implemented yet, issue 13; kubeadm's manifests set them):");

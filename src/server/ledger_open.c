@@ -5,8 +5,7 @@
 
 #include "common/error.h"
 
-int lkv__server_ledger_open(lkv_ledger_t **out, lkv_mvcc_t *store, const char *data_dir, char *err,
-                            size_t errlen) {
+int lkv__server_ledger_open_member(lkv_ledger_t **out, const char *data_dir, char *err, size_t errlen) {
   lkv_ledger_t *l;
   lkv_ledger_open_info_t info;
   int rc = lkv_ledger_open(&l, data_dir, &info);
@@ -26,6 +25,18 @@ int lkv__server_ledger_open(lkv_ledger_t **out, lkv_mvcc_t *store, const char *d
   if (info.log.truncated_bytes)
     fprintf(stderr, "ledgerkv: cut %llu bytes of an unfinished append off the ledger\n",
             (unsigned long long)info.log.truncated_bytes);
+  *out = l;
+  return 0;
+err_after_open:
+  lkv_ledger_close(l);
+  return rc;
+}
+
+int lkv__server_ledger_open(lkv_ledger_t **out, lkv_mvcc_t *store, const char *data_dir, char *err,
+                            size_t errlen) {
+  lkv_ledger_t *l;
+  int rc = lkv__server_ledger_open_member(&l, data_dir, err, errlen);
+  if (rc != 0) return rc;
   lkv_apply_replay_info_t rinfo;
   rc = lkv_apply_replay(store, lkv_ledger_log(l), &rinfo);
   if (rc == LKV_ECORRUPT && rinfo.bad_index == UINT64_MAX) {

@@ -16,4 +16,8 @@
 int lkv__server_ledger_open(lkv_ledger_t **out, lkv_mvcc_t *store, const char *data_dir, char *err,
                             size_t errlen);
 
+/* Opens the ledger of a cluster member, without replaying it: the Raft log is the write-ahead log, and
+ * the replicator applies again whatever the store has not committed (raft_node.h). Same codes. */
+int lkv__server_ledger_open_member(lkv_ledger_t **out, const char *data_dir, char *err, size_t errlen);
+
 #endif

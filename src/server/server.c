@@ -16,6 +16,7 @@
 #include "server/checkpointer.h"
 #include "server/etcd_dir.h"
 #include "server/ledger_open.h"
+#include "server/member.h"
 #include "server/version.h"
 #include "transport/transport.h"
 #include "watch/watch.h"
@@ -29,7 +30,8 @@
 struct lkv_server_s {
   lkv_mvcc_t *store;
   lkv_replicator_t *replicator;
-  lkv_ledger_t *ledger; /* NULL with --ledger=false */
+  lkv__member_t *member; /* a cluster of several members: peers and the Raft replicator; else NULL */
+  lkv_ledger_t *ledger;  /* NULL with --ledger=false */
   lkv_lessor_t *lessor;
   lkv_transport_t *transport;
   lkv_watch_hub_t *watch;
@@ -135,6 +137,62 @@ static int start_watch(lkv_server_t *s, const lkv_config_t *cfg) {
   return 0;
 }
 
+static int cluster_of_several(const lkv_config_t *cfg) {
+  return cfg->cluster.initial.n_members > 1;
+}
+
+/* A single node: the identity drawn when its data dir was created, the ledger as its write-ahead log,
+ * group commit, signed tree heads and receipts. */
+static int start_single(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
+  lkv_api_t *api = &s->api;
+  lkv_mvcc_identity(s->store, &api->id.cluster_id, &api->id.member_id);
+  api->id.raft_term = 1; /* no elections on a single node: the first and only term */
+  int rc;
+  if (cfg->ledger) {
+    rc = lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen);
+    if (rc != 0) return rc;
+    rc = lkv_api_ledger_new(&api->ledger_waiters);
+    if (rc != 0) {
+      snprintf(err, errlen, "out of memory");
+      return rc;
+    }
+    api->ledger = s->ledger;
+  }
+  rc = lkv_local_start_ledger(&s->replicator, s->store, &api->id, s->ledger, cfg->ledger_sign_ms);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot start the writer thread: %s", lkv_strerror(rc));
+    return rc;
+  }
+  if (s->ledger) lkv_local_on_sign(s->replicator, lkv_api_ledger_signed, api);
+  return 0;
+}
+
+/* A member of a cluster of several: the ids etcd computes from the cluster flags, the Raft log as the
+ * write-ahead log. The ledger records every applied entry, identical on every member; no tree head is
+ * signed yet (heads would be leaves, and leaves must be the same on every member), so the Ledger
+ * service is not offered (UNIMPLEMENTED) until signed heads move out of the tree. */
+static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
+  lkv_api_t *api = &s->api;
+  api->id.cluster_id = cfg->cluster.cluster_id;
+  api->id.member_id = cfg->cluster.member_id;
+  int rc;
+  if (cfg->ledger) {
+    rc = lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen);
+    if (rc != 0) return rc;
+  }
+  rc = lkv__member_start(&s->member, cfg, s->store, s->ledger, err, errlen);
+  if (rc != 0) return rc;
+  s->replicator = lkv__member_replicator(s->member);
+  return 0;
+}
+
+static void stop_replicator(lkv_server_t *s) {
+  if (s->member)
+    lkv__member_stop(s->member);
+  else
+    lkv_replicator_stop(s->replicator);
+}
+
 int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, size_t errlen) {
   lkv_server_t *s = calloc(1, sizeof(*s));
   if (!s) return LKV_ENOMEM;
@@ -151,30 +209,14 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     goto err_after_alloc;
   }
   lkv_api_t *api = &s->api;
-  lkv_mvcc_identity(s->store, &api->id.cluster_id, &api->id.member_id);
-  api->id.raft_term = 1; /* no elections on a single node: the first and only term */
   api->limits.max_txn_ops = cfg->max_txn_ops;
   api->max_request_bytes = cfg->max_request_bytes;
   api->store = s->store;
   api->version = LKV_ETCD_VERSION;
   api->member_name = cfg->name;
-  if (cfg->ledger) {
-    rc = lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen);
-    if (rc != 0) goto err_after_store;
-    rc = lkv_api_ledger_new(&api->ledger_waiters);
-    if (rc != 0) {
-      snprintf(err, errlen, "out of memory");
-      goto err_after_store;
-    }
-    api->ledger = s->ledger;
-  }
-  rc = lkv_local_start_ledger(&s->replicator, s->store, &api->id, s->ledger, cfg->ledger_sign_ms);
-  if (rc != 0) {
-    snprintf(err, errlen, "cannot start the writer thread: %s", lkv_strerror(rc));
-    goto err_after_store;
-  }
+  rc = cluster_of_several(cfg) ? start_member(s, cfg, err, errlen) : start_single(s, cfg, err, errlen);
+  if (rc != 0) goto err_after_store;
   api->replicator = s->replicator;
-  if (s->ledger) lkv_local_on_sign(s->replicator, lkv_api_ledger_signed, api);
   lkv_lessor_options_t lopts = {
       .store = s->store, .replicator = s->replicator, .member_id = api->id.member_id};
   rc = lkv_lessor_open(&s->lessor, &lopts);
@@ -244,7 +286,7 @@ err_after_lessor:
   lkv_replicator_on_applied(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
 err_after_replicator:
-  lkv_replicator_stop(s->replicator);
+  stop_replicator(s);
 err_after_store:
   lkv_api_ledger_free(s->api.ledger_waiters);
   lkv_ledger_close(s->ledger); /* after the replicator: it signed the last head */
@@ -281,7 +323,7 @@ void lkv_server_stop(lkv_server_t *s) {
    * applied grants and revokes first: it is about to be freed. */
   lkv_replicator_on_applied(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
-  lkv_replicator_stop(s->replicator);
+  stop_replicator(s);
   lkv_watch_hub_free(s->watch); /* after the replicator: its commit listener is the hub */
   /* After the replicator: its last signature answered every receipt waiter and covers every write. */
   lkv_api_ledger_free(s->api.ledger_waiters);

@@ -171,9 +171,11 @@ def test_local_name_missing_from_initial_cluster(procs, kind):
      "--cert-file: not implemented yet (issue 13): refusing to start rather than serve without the security "
      "you asked for"),
     (["--client-cert-auth=true"], "--client-cert-auth: not implemented yet (issue 13)"),
-    (["--name", "a", "--initial-cluster", "a=http://127.0.0.1:1,b=http://127.0.0.1:2"],
-     "cluster mode is not implemented yet"),
-    (["--initial-cluster-state", "existing"], "--initial-cluster-state: cluster mode is not implemented yet"),
+    (["--name", "a", "--initial-cluster", "a=http://127.0.0.1:1,b=http://127.0.0.1:2",
+      "--initial-advertise-peer-urls", "http://127.0.0.1:1", "--listen-peer-urls", "https://127.0.0.1:1"],
+     "--listen-peer-urls"),
+    (["--initial-cluster-state", "existing"],
+     "--initial-cluster-state=existing: joining a running cluster (etcdctl member add) is not implemented yet"),
     (["--enable-v2"], "--enable-v2: the v2 API is not implemented"),
 ])
 def test_refused_flags_exit_with_reason(procs, args, reason):

@@ -1,0 +1,143 @@
+/* A member of a cluster of several: peer messages in and out of the Raft replicator. */
+#include "server/member.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "replication/raft_node.h"
+#include "transport/peer.h"
+
+/* etcd's request timeout: 5 s plus two election timeouts. */
+#define LKV_MEMBER_REQUEST_TIMEOUT_MS 5000u
+
+struct lkv__member_s {
+  lkv_peer_net_t *peers;
+  lkv_replicator_t *raft;
+  pthread_rwlock_t in_lock; /* read: a peer callback delivering; write: raft being set or cleared */
+  lkv_replicator_t *in;     /* where peer callbacks deliver; NULL before start and once stopping */
+};
+
+static void on_message(void *arg, uint64_t from, const uint8_t *data, size_t len) {
+  lkv__member_t *m = arg;
+  pthread_rwlock_rdlock(&m->in_lock);
+  if (m->in) lkv_raft_node_receive(m->in, from, data, len);
+  pthread_rwlock_unlock(&m->in_lock);
+}
+
+static void on_peer_state(void *arg, uint64_t peer, int up) {
+  lkv__member_t *m = arg;
+  pthread_rwlock_rdlock(&m->in_lock);
+  if (m->in) lkv_raft_node_peer_state(m->in, peer, up);
+  pthread_rwlock_unlock(&m->in_lock);
+}
+
+static void on_removed(void *arg) {
+  (void)arg;
+  fprintf(stderr, "ledgerkv: the member has been permanently removed from the cluster\n");
+}
+
+static int send_to_peer(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
+  lkv__member_t *m = arg;
+  return lkv_peer_net_send(m->peers, to, msg, len);
+}
+
+static int start_peers(lkv__member_t *m, const lkv_config_t *cfg, char *err, size_t errlen) {
+  const lkv_config_cluster_t *c = &cfg->cluster;
+  lkv_listen_addr_t *addrs = calloc(c->n_listen_peer_urls, sizeof(*addrs));
+  if (!addrs) return LKV_ENOMEM;
+  for (size_t i = 0; i < c->n_listen_peer_urls; i++) {
+    addrs[i].host = c->listen_peer_urls[i].host;
+    addrs[i].port = c->listen_peer_urls[i].port;
+  }
+  lkv_peer_net_options_t o = {.addrs = addrs,
+                              .n_addrs = c->n_listen_peer_urls,
+                              .cluster_id = c->cluster_id,
+                              .member_id = c->member_id,
+                              .arg = m,
+                              .on_message = on_message,
+                              .on_peer_state = on_peer_state,
+                              .on_removed = on_removed};
+  int rc = lkv_peer_net_start(&m->peers, &o);
+  free(addrs);
+  if (rc) {
+    snprintf(err, errlen, "cannot listen on the peer URLs: %s", lkv_strerror(rc));
+    return rc;
+  }
+  for (size_t i = 0; i < c->initial.n_members; i++) {
+    const lkv_cluster_member_t *p = &c->initial.members[i];
+    if (p->id == c->member_id) continue;
+    rc = lkv_peer_net_set_peer(m->peers, p->id, (const char *const *)p->peer_urls, p->n_peer_urls);
+    if (rc) {
+      snprintf(err, errlen, "cannot use the peer URLs of member %s: %s", p->name, lkv_strerror(rc));
+      lkv_peer_net_stop(m->peers);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *store, lkv_ledger_t *ledger,
+                      char *err, size_t errlen) {
+  const lkv_config_cluster_t *c = &cfg->cluster;
+  lkv__member_t *m = calloc(1, sizeof(*m));
+  uint64_t *voters = calloc(c->initial.n_members, sizeof(*voters));
+  char *wal = malloc(strlen(cfg->data_dir) + sizeof("/member/wal"));
+  int rc = LKV_ENOMEM;
+  if (!m || !voters || !wal || pthread_rwlock_init(&m->in_lock, NULL) != 0) {
+    snprintf(err, errlen, "out of memory");
+    free(m);
+    m = NULL;
+    goto done;
+  }
+  rc = start_peers(m, cfg, err, errlen);
+  if (rc) goto err_after_lock;
+  /* Every founding member lists the voters in the same order: --initial-cluster sorted by name. */
+  for (size_t i = 0; i < c->initial.n_members; i++) voters[i] = c->initial.members[i].id;
+  sprintf(wal, "%s/member/wal", cfg->data_dir);
+  lkv_raft_node_options_t o = {.store = store,
+                               .ledger = ledger,
+                               .wal_dir = wal,
+                               .member_id = c->member_id,
+                               .cluster_id = c->cluster_id,
+                               .voters = voters,
+                               .n_voters = c->initial.n_members,
+                               .tick_ms = c->heartbeat_ms,
+                               .election_ticks = c->election_ms / c->heartbeat_ms,
+                               .pre_vote = 1,
+                               .request_timeout_ms = LKV_MEMBER_REQUEST_TIMEOUT_MS + 2 * c->election_ms,
+                               .send = send_to_peer,
+                               .send_arg = m};
+  rc = lkv_raft_node_start(&m->raft, &o, err, errlen);
+  if (rc) goto err_after_peers;
+  pthread_rwlock_wrlock(&m->in_lock);
+  m->in = m->raft;
+  pthread_rwlock_unlock(&m->in_lock);
+  *out = m;
+  goto done;
+err_after_peers:
+  lkv_peer_net_stop(m->peers);
+err_after_lock:
+  pthread_rwlock_destroy(&m->in_lock);
+  free(m);
+done:
+  free(voters);
+  free(wal);
+  return rc;
+}
+
+lkv_replicator_t *lkv__member_replicator(lkv__member_t *m) {
+  return m->raft;
+}
+
+void lkv__member_stop(lkv__member_t *m) {
+  pthread_rwlock_wrlock(&m->in_lock);
+  m->in = NULL; /* peers' messages are dropped from now on */
+  pthread_rwlock_unlock(&m->in_lock);
+  lkv_replicator_stop(m->raft); /* may still send on its way out: the peers outlive it */
+  lkv_peer_net_stop(m->peers);
+  pthread_rwlock_destroy(&m->in_lock);
+  free(m);
+}
