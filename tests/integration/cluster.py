@@ -1,0 +1,251 @@
+"""Multi-member clusters for the integration tests: N members on free loopback ports, started with etcd's own
+cluster flags (the same command line for etcd and ledgerkv), their leader, and faults: kill -9, SIGSTOP/SIGCONT,
+restart on the same data dir.
+
+Built on lkvtest.Server (process start under setpriv --pdeathsig, lifetime limit, logs, clean SIGTERM stop);
+LEDGERKV_TARGET picks the server as in lkvtest. Member ids are learnt from Maintenance.Status, never assumed.
+"""
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+
+import grpc
+
+import lkvtest
+from etcd3 import etcdrpc
+
+HEARTBEAT_MS = 50
+ELECTION_MS = 500
+STATUS_TIMEOUT = 1.0
+# A ledgerkv that cannot run multi-member clusters yet exits at start-up with a line that names the cluster
+# (or multi-member mode) and says it is not supported; anything else that stops a member is a failure, never
+# a skip.
+REFUSAL = re.compile(r"^(?=.*(cluster|multi-member))(?=.*(multi-member|not supported|not implemented)).*$",
+                     re.M | re.I)
+
+
+class ClusterRefused(lkvtest.ServerError):
+    """The server binary refused the multi-member command line (cluster mode not available)."""
+
+
+class Member(lkvtest.Server):
+    """One cluster member: an lkvtest.Server whose command line carries the whole cluster's flags."""
+
+    def __init__(self, kind, workdir, name, cluster):
+        super().__init__(kind, workdir, name=name)
+        self.cluster = cluster
+        self.id = None  # header.member_id, learnt from Status
+        self.paused = False
+        self._defer_wait = False
+
+    def start(self, timeout=lkvtest.READY_TIMEOUT, wait=True):
+        """lkvtest.Server.start; with wait=False it returns once the process runs (a member of a new cluster
+        answers only once a quorum runs): call wait_started() then. Call from a thread that outlives the
+        process: --pdeathsig fires when the thread that started it ends."""
+        self._defer_wait = not wait
+        try:
+            super().start(timeout)
+        finally:
+            self._defer_wait = False
+
+    def _wait_ready(self, timeout):
+        if not self._defer_wait:
+            super()._wait_ready(timeout)
+
+    def wait_started(self, timeout=lkvtest.READY_TIMEOUT):
+        """Waits until a member started with wait=False answers Status; kills it and raises
+        lkvtest.ServerError if it exits or times out first."""
+        try:
+            super()._wait_ready(timeout)
+        except Exception:
+            self.kill()
+            raise
+
+    @property
+    def peer_url(self):
+        return "http://127.0.0.1:%d" % self.peer_port
+
+    def command(self):
+        binary = lkvtest.ledgerkv_bin() if self.kind == "ledgerkv" else lkvtest.ETCD_BIN
+        return [binary] + self.cluster.flags(self)
+
+    def status(self, timeout=STATUS_TIMEOUT):
+        """Maintenance.Status of this member (raises grpc.RpcError)."""
+        resp = etcdrpc.MaintenanceStub(self.channel()).Status(etcdrpc.StatusRequest(), timeout=timeout)
+        self.id = resp.header.member_id
+        return resp
+
+    def last_start_log(self):
+        """The log written since the last start (the log file keeps every start)."""
+        text = self.log_text()
+        return text[text.rfind("=== start "):]
+
+
+class Cluster:
+    """N members of kind (default lkvtest.TARGET) in one temp dir; close() stops all and removes the dir."""
+
+    def __init__(self, size=3, kind=None, heartbeat_ms=HEARTBEAT_MS, election_ms=ELECTION_MS):
+        self.kind = kind or lkvtest.TARGET
+        self.size = size
+        self.heartbeat_ms = heartbeat_ms
+        self.election_ms = election_ms
+        self.dir = tempfile.mkdtemp(prefix="lkvtest-cluster-%s-" % self.kind)
+        self.token = "lkv-cluster-%s" % os.path.basename(self.dir)
+        self.members = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def election_timeout(self):
+        return self.election_ms / 1000.0
+
+    def flags(self, member):
+        """The command line of one member (without the binary): etcd's flags, identical for both servers."""
+        initial = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
+        return ["--name", member.name, "--data-dir", member.data_dir,
+                "--listen-client-urls", member.url, "--advertise-client-urls", member.url,
+                "--listen-peer-urls", member.peer_url, "--initial-advertise-peer-urls", member.peer_url,
+                "--initial-cluster", initial, "--initial-cluster-state", "new",
+                "--initial-cluster-token", self.token,
+                "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms)]
+
+    # start and stop ---------------------------------------------------------------------------------
+    def start(self, timeout=lkvtest.READY_TIMEOUT):
+        """Start every member at once (a member of a new cluster may wait for the others) and wait for a
+        leader; returns the leader. Retries with new ports if one was taken meanwhile. Raises ClusterRefused
+        if the binary refuses multi-member clusters, lkvtest.ServerError for any other failure."""
+        for attempt in range(3):
+            self._new_members()
+            errors = []
+            for m in self.members:  # started from this thread: see Member.start
+                m.start(timeout, wait=False)
+            for m in self.members:
+                try:
+                    m.wait_started(timeout)
+                except lkvtest.ServerError as e:
+                    errors.append("%s: %s" % (m.name, e))
+            if not errors:
+                return self.wait_ready(timeout)
+            self._check_refused()
+            in_use = any("in use" in m.last_start_log().lower() for m in self.members)
+            self._kill_all()
+            if not in_use or attempt == 2:
+                raise lkvtest.ServerError("cluster did not start:\n" + "\n".join(errors))
+
+    def _new_members(self):
+        self.members = []
+        for i in range(self.size):
+            name = "m%d" % (i + 1)
+            workdir = tempfile.mkdtemp(prefix=name + "-", dir=self.dir)
+            self.members.append(Member(self.kind, workdir, name, self))
+
+    def _check_refused(self):
+        """Raises ClusterRefused when every member of a ledgerkv cluster exited with the refusal message."""
+        if self.kind != "ledgerkv":
+            return
+        found = []
+        for m in self.members:
+            match = REFUSAL.search(m.last_start_log())
+            if m.proc is None or m.proc.returncode in (None, 0) or not match:
+                return
+            found.append(match.group(0).strip())
+        self._kill_all()
+        raise ClusterRefused(found[0])
+
+    def _kill_all(self):
+        for m in self.members:
+            if m.paused:
+                self.resume(m)
+            m.kill()
+
+    def close(self):
+        """Stop every running member with SIGTERM, one after the other (members stopping together make a
+        leader wait for a transferee that is going away), remove the temp dir; raises lkvtest.ServerError
+        listing the members that did not stop cleanly."""
+        errors = []
+        for m in self.members:
+            if m.paused:
+                self.resume(m)
+        for m in self.members:
+            try:
+                m.stop()
+            except lkvtest.ServerError as e:
+                errors.append("%s: %s" % (m.name, e))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if errors:
+            raise lkvtest.ServerError("\n".join(errors))
+
+    # leadership -------------------------------------------------------------------------------------
+    def running(self):
+        """The members whose process runs and is not paused."""
+        return [m for m in self.members if m.alive() and not m.paused]
+
+    def statuses(self, members=None):
+        """{member: StatusResponse or the grpc.RpcError it raised} for the given (default: running) members."""
+        out = {}
+        for m in members if members is not None else self.running():
+            try:
+                out[m] = m.status()
+            except grpc.RpcError as e:
+                out[m] = e
+        return out
+
+    def leader(self):
+        """The member every running member names as leader, or None (no leader, or they disagree)."""
+        st = self.statuses()
+        leaders = {s.leader if not isinstance(s, grpc.RpcError) else None for s in st.values()}
+        if len(leaders) != 1:
+            return None
+        lid = leaders.pop()
+        return next((m for m in st if m.id == lid and lid), None)
+
+    def wait_ready(self, timeout=lkvtest.READY_TIMEOUT):
+        """Waits until every running member answers Status and all name the same running leader; returns
+        that leader. Raises lkvtest.ServerError on timeout, with the last statuses and log tails."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lead = self.leader()
+            if lead is not None:
+                return lead
+            if time.monotonic() > deadline:
+                st = self.statuses()
+                raise lkvtest.ServerError("no common leader after %.0fs: %s\n%s" % (
+                    timeout, {m.name: (s if isinstance(s, grpc.RpcError) else "id %x leader %x" % (
+                        s.header.member_id, s.leader)) for m, s in st.items()},
+                    "\n".join(m.log_tail(15) for m in self.members)))
+            time.sleep(0.05)
+
+    def followers(self):
+        lead = self.wait_ready()
+        return [m for m in self.members if m is not lead]
+
+    # faults -----------------------------------------------------------------------------------------
+    def kill(self, member):
+        """kill -9 the member and reap it."""
+        member.kill()
+
+    def pause(self, member):
+        """SIGSTOP the member's process (setpriv has exec'd the server, so the pid is the server's)."""
+        os.kill(member.proc.pid, signal.SIGSTOP)
+        member.paused = True
+
+    def resume(self, member):
+        """SIGCONT a paused member."""
+        os.kill(member.proc.pid, signal.SIGCONT)
+        member.paused = False
+
+    def restart(self, member, timeout=lkvtest.READY_TIMEOUT):
+        """Start a killed or stopped member again with the same data dir, ports and flags; waits until it
+        answers Status. Call from a thread that outlives the process (see Member.start)."""
+        member.start(timeout)
+
+    def member(self, member_id):
+        """The member whose Status reported member_id."""
+        return next(m for m in self.members if m.id == member_id)
