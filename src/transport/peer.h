@@ -39,9 +39,11 @@
  *
  * Dialing: a peer's URLs are tried in turn, one per attempt. A host name is resolved (getaddrinfo) on every
  * attempt, since a member's DNS record may move; every address it returns is tried; IPv4 and bracketed
- * IPv6 literals are used as they are. Sockets get TCP_NODELAY. A failed attempt (refused, unreachable,
- * no answer to connect or hello within LKV_PEER_DIAL_TIMEOUT_MS, a refusal) waits a backoff that starts at
- * LKV_PEER_BACKOFF_MIN_MS and doubles up to LKV_PEER_BACKOFF_MAX_MS; a successful hello resets it.
+ * IPv6 literals are used as they are. A failed attempt (refused, unreachable, no answer to connect or hello
+ * within LKV_PEER_DIAL_TIMEOUT_MS, a refusal) waits a backoff that starts at LKV_PEER_BACKOFF_MIN_MS and
+ * doubles up to LKV_PEER_BACKOFF_MAX_MS; a successful hello resets it. Sockets get TCP_NODELAY, keepalive
+ * probes after 2 s idle and a 5 s TCP_USER_TIMEOUT: a member whose machine died (no FIN) is noticed within
+ * seconds, not after TCP's minutes of retransmissions.
  *
  * Sending is pipelined: every message queued while a write is in flight goes out in the next write, up to
  * 1024 frames in one uv_write (writev), so load costs one system call per batch, not per message. While a

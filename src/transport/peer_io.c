@@ -1,7 +1,28 @@
 /* The peer byte stream over plain TCP: connect, accept, read, gathered writes, close (see peer_io.h). */
 #include "transport/peer_io.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#define KEEPALIVE_IDLE_S 2   /* an idle connection is probed after this */
+#define USER_TIMEOUT_MS 5000 /* data or probes unacknowledged this long break the connection */
+
+/* Options of every peer socket. Raft messages are small and latency-bound: never let Nagle hold one back.
+ * A member whose machine died sends no FIN: without a bound on unacknowledged data (TCP_USER_TIMEOUT, also
+ * applied to keepalive probes) the connection would look up for the many minutes of TCP's retransmissions,
+ * and its messages would pile up there instead of in the queue. Best effort: a failure leaves defaults. */
+static void tune(lkv__peer_io_t *io) {
+  uv_tcp_nodelay(&io->tcp, 1);
+  uv_tcp_keepalive(&io->tcp, 1, KEEPALIVE_IDLE_S);
+#ifdef TCP_USER_TIMEOUT
+  uv_os_fd_t fd;
+  unsigned ms = USER_TIMEOUT_MS;
+  if (uv_fileno((uv_handle_t *)&io->tcp, &fd) == 0)
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+#endif
+}
 
 static void on_close_cb(uv_handle_t *h) {
   lkv__peer_io_t *io = h->data;
@@ -19,8 +40,7 @@ int lkv__peer_io_init(uv_loop_t *loop, lkv__peer_io_t *io) {
 
 static void on_connect_cb(uv_connect_t *req, int status) {
   lkv__peer_io_t *io = req->data;
-  /* Raft messages are small and latency-bound: never let Nagle hold one back. */
-  if (status == 0) uv_tcp_nodelay(&io->tcp, 1);
+  if (status == 0) tune(io);
   if (io->on_open) io->on_open(io, status);
 }
 
@@ -31,7 +51,7 @@ int lkv__peer_io_connect(lkv__peer_io_t *io, const struct sockaddr *sa) {
 
 int lkv__peer_io_accept(uv_stream_t *server, lkv__peer_io_t *io) {
   int rv = uv_accept(server, (uv_stream_t *)&io->tcp);
-  if (rv == 0) uv_tcp_nodelay(&io->tcp, 1);
+  if (rv == 0) tune(io);
   return rv;
 }
 
