@@ -85,7 +85,7 @@ def test_member_list_on_every_member(cluster):
         assert {x.name: (x.ID, list(x.peerURLs), list(x.clientURLs)) for x in resp.members} == want, m.name
 
 
-def test_leader_killed_during_workload(cluster):
+def test_leader_killed_during_workload(cluster, record_property):
     rec = Recorder(cluster.members, "cluster/kill/").start()
     try:
         time.sleep(WORKLOAD)
@@ -98,6 +98,7 @@ def test_leader_killed_during_workload(cluster):
         assert took is not None, "no write succeeded within 10 s of killing the leader: " + rec.summary()
         print("leader %s killed: new leader %s, first acknowledged write %.3f s after the kill "
               "(election timeout %.1f s)" % (lead.name, new.name, took, cluster.election_timeout))
+        record_property("first_write_after_leader_kill_s", round(took, 3))
         cluster.restart(lead)
         t_back = time.monotonic()
         time.sleep(WORKLOAD)

@@ -89,6 +89,12 @@ def test_unknown_write_cannot_take_effect_twice():
     illegal(H().write("a", 0, None).read("a", 5, 6).write("b", 7, 8).read("a", 9, 10))
 
 
+def test_unknown_write_needed_only_by_a_failed_cas():
+    # nothing reads 'b', but the CAS expecting 'a' failed: the unknown write must have taken effect before it
+    legal(H().write("a", 0, 1).write("b", 2, None).cas("a", "c", False, 5, 6))
+    illegal(H().write("a", 0, 1).cas("a", "c", False, 5, 6))
+
+
 def test_unknown_cas_taken_or_not():
     base = H().write("a", 0, 1).cas("a", "b", None, 2, None)
     legal(H(base).read("b", 5, 6))
