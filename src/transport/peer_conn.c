@@ -1,4 +1,4 @@
-/* Outgoing peer connections: dialing (resolve every time, URLs in turn), hello, backoff, batched writes. */
+/* Outgoing peer connections: the hello and its reply, backoff, batched writes, and what the net asks. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,7 +36,6 @@ static void set_connected(lkv__peer_t *p, int up) {
   uv_mutex_unlock(&p->net->mu);
 }
 
-static void dial(lkv__peer_t *p);
 static void on_timer(uv_timer_t *t);
 
 /* ---- closing, failing, backing off ---- */
@@ -47,7 +46,7 @@ static void schedule_backoff(lkv__peer_t *p) {
   p->backoff_ms = p->backoff_ms * 2 > LKV_PEER_BACKOFF_MAX_MS ? LKV_PEER_BACKOFF_MAX_MS : p->backoff_ms * 2;
 }
 
-static void close_io(lkv__peer_t *p, lkv__peer_after_t after) {
+void lkv__peer_close_io(lkv__peer_t *p, lkv__peer_after_t after) {
   p->state = LKV__OUT_CLOSING;
   p->after_close = after;
   uv_timer_stop(&p->timer);
@@ -60,8 +59,7 @@ static void attempt_failed(lkv__peer_t *p) {
   lkv__peer_report(p, 0);
 }
 
-/* Every address of the attempt failed to connect (or the name did not resolve). */
-static void dial_failed(lkv__peer_t *p, int err) {
+void lkv__peer_dial_failed(lkv__peer_t *p, int err) {
   conn_log(p, LOG_UNREACHABLE, "unreachable (%s); retrying with backoff", uv_strerror(err));
   attempt_failed(p);
   schedule_backoff(p);
@@ -70,7 +68,7 @@ static void dial_failed(lkv__peer_t *p, int err) {
 /* The hello stage failed (refused, timed out, malformed reply, connection closed). */
 static void hello_failed(lkv__peer_t *p) {
   attempt_failed(p);
-  close_io(p, LKV__AFTER_BACKOFF);
+  lkv__peer_close_io(p, LKV__AFTER_BACKOFF);
 }
 
 /* Drops the frames of the write in flight: they may or may not have arrived, and resending could deliver
@@ -95,7 +93,7 @@ static void broken(lkv__peer_t *p, const char *why) {
   conn_log(p, LOG_LOST, "connection lost (%s); reconnecting", why);
   set_connected(p, 0);
   lkv__peer_report(p, 0);
-  close_io(p, LKV__AFTER_BACKOFF);
+  lkv__peer_close_io(p, LKV__AFTER_BACKOFF);
 }
 
 /* ---- writing ---- */
@@ -236,14 +234,12 @@ static void on_read(lkv__peer_io_t *io, ssize_t nread) {
   }
 }
 
-static void connect_next(lkv__peer_t *p);
-
 static void on_open(lkv__peer_io_t *io, int status) {
   lkv__peer_t *p = io->owner;
   if (p->state != LKV__OUT_CONNECTING) return; /* cancelled by a close */
   if (status < 0) {
     p->last_err = status;
-    close_io(p, LKV__AFTER_NEXT_ADDR);
+    lkv__peer_close_io(p, LKV__AFTER_NEXT_ADDR);
     return;
   }
   lkv__peer_hello_t h = {LKV_PEER_PROTOCOL_VERSION, p->net->opts.cluster_id, p->net->opts.member_id, p->id};
@@ -258,7 +254,7 @@ static void on_open(lkv__peer_io_t *io, int status) {
     return;
   }
   p->state = LKV__OUT_HELLO;
-  uv_timer_start(&p->timer, on_timer, LKV_PEER_DIAL_TIMEOUT_MS, 0);
+  lkv__peer_conn_arm(p);
 }
 
 static void on_closed(lkv__peer_io_t *io) {
@@ -266,117 +262,20 @@ static void on_closed(lkv__peer_io_t *io) {
   drop_inflight(p, 0);
   if (p->state != LKV__OUT_CLOSING) return; /* killed meanwhile */
   if (p->after_close == LKV__AFTER_NEXT_ADDR)
-    connect_next(p);
+    lkv__peer_connect_next(p);
   else if (p->after_close == LKV__AFTER_BACKOFF)
     schedule_backoff(p);
-}
-
-/* ---- dialing ---- */
-
-static void connect_next(lkv__peer_t *p) {
-  if (p->addr_next >= p->n_addrs) {
-    dial_failed(p, p->last_err ? p->last_err : UV_EHOSTUNREACH);
-    return;
-  }
-  int rv = lkv__peer_io_init(&p->net->loop, &p->io);
-  if (rv != 0) {
-    dial_failed(p, rv);
-    return;
-  }
-  p->io.owner = p;
-  p->io.on_open = on_open;
-  p->io.on_alloc = on_alloc;
-  p->io.on_read = on_read;
-  p->io.on_written = on_written;
-  p->io.on_closed = on_closed;
-  p->state = LKV__OUT_CONNECTING;
-  rv = lkv__peer_io_connect(&p->io, (const struct sockaddr *)&p->addrs[p->addr_next++]);
-  if (rv != 0) {
-    p->last_err = rv;
-    close_io(p, LKV__AFTER_NEXT_ADDR);
-    return;
-  }
-  uv_timer_start(&p->timer, on_timer, LKV_PEER_DIAL_TIMEOUT_MS, 0);
-}
-
-static void set_addr(struct sockaddr_storage *ss, int family, const void *addr, uint16_t port) {
-  memset(ss, 0, sizeof(*ss));
-  if (family == AF_INET) {
-    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(port);
-    memcpy(&in4->sin_addr, addr, 4);
-  } else {
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    memcpy(&in6->sin6_addr, addr, 16);
-  }
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  lkv__peer_t *p = req->data;
-  p->gai_pending = 0;
-  if (p->state != LKV__OUT_RESOLVING) { /* killed meanwhile */
-    if (res) uv_freeaddrinfo(res);
-    return;
-  }
-  p->n_addrs = p->addr_next = 0;
-  p->last_err = 0;
-  for (struct addrinfo *a = status == 0 ? res : NULL; a && p->n_addrs < LKV__PEER_MAX_ADDRS; a = a->ai_next) {
-    if (a->ai_family == AF_INET)
-      set_addr(&p->addrs[p->n_addrs++], AF_INET, &((struct sockaddr_in *)a->ai_addr)->sin_addr, p->cur.port);
-    else if (a->ai_family == AF_INET6)
-      set_addr(&p->addrs[p->n_addrs++], AF_INET6, &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr,
-               p->cur.port);
-  }
-  if (res) uv_freeaddrinfo(res);
-  if (status < 0) {
-    dial_failed(p, status);
-    return;
-  }
-  connect_next(p);
-}
-
-static void dial(lkv__peer_t *p) {
-  if (p->n_urls == 0) {
-    p->state = LKV__OUT_IDLE;
-    return;
-  }
-  p->cur = p->urls[p->url_next++ % p->n_urls];
-  count(p, &p->st.dials);
-  p->n_addrs = p->addr_next = 0;
-  p->last_err = 0;
-  if (p->cur.family != AF_UNSPEC) {
-    set_addr(&p->addrs[0], p->cur.family, p->cur.addr, p->cur.port);
-    p->n_addrs = 1;
-    connect_next(p);
-    return;
-  }
-  /* A name is resolved on every attempt: the member's address may have moved since the last one. */
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  p->gai.data = p;
-  p->state = LKV__OUT_RESOLVING;
-  int rv = uv_getaddrinfo(&p->net->loop, &p->gai, on_resolved, p->cur.host, NULL, &hints);
-  if (rv != 0) {
-    dial_failed(p, rv);
-    return;
-  }
-  p->gai_pending = 1;
 }
 
 static void on_timer(uv_timer_t *t) {
   lkv__peer_t *p = t->data;
   switch (p->state) {
     case LKV__OUT_BACKOFF:
-      dial(p);
+      lkv__peer_dial(p);
       break;
     case LKV__OUT_CONNECTING:
       p->last_err = UV_ETIMEDOUT;
-      close_io(p, LKV__AFTER_NEXT_ADDR);
+      lkv__peer_close_io(p, LKV__AFTER_NEXT_ADDR);
       break;
     case LKV__OUT_HELLO:
       conn_log(p, LOG_UNREACHABLE, "no reply to our hello; retrying with backoff");
@@ -387,7 +286,23 @@ static void on_timer(uv_timer_t *t) {
   }
 }
 
-/* ---- what the rest of the net calls ---- */
+/* ---- what dialing (peer_dial.c) and the rest of the net call ---- */
+
+int lkv__peer_conn_io_init(lkv__peer_t *p) {
+  int rv = lkv__peer_io_init(&p->net->loop, &p->io);
+  if (rv != 0) return rv;
+  p->io.owner = p;
+  p->io.on_open = on_open;
+  p->io.on_alloc = on_alloc;
+  p->io.on_read = on_read;
+  p->io.on_written = on_written;
+  p->io.on_closed = on_closed;
+  return 0;
+}
+
+void lkv__peer_conn_arm(lkv__peer_t *p) {
+  uv_timer_start(&p->timer, on_timer, LKV_PEER_DIAL_TIMEOUT_MS, 0);
+}
 
 void lkv__peer_conn_poke(lkv__peer_t *p) {
   lkv_peer_net_t *n = p->net;
@@ -419,7 +334,7 @@ void lkv__peer_conn_poke(lkv__peer_t *p) {
   }
   if (self_removed) return;
   if (p->state == LKV__OUT_IDLE && p->n_urls > 0)
-    dial(p);
+    lkv__peer_dial(p);
   else if (p->state == LKV__OUT_UP)
     flush(p);
 }

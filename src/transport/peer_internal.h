@@ -146,6 +146,21 @@ void lkv__peer_conn_stop(lkv__peer_t *p);
 /* Frees p's URLs and messages once the loop has ended (its handles are closed by then). */
 void lkv__peer_conn_free(lkv__peer_t *p);
 
+/* Initialises p->io with the outgoing connection's callbacks. Returns 0 or a negative errno. */
+int lkv__peer_conn_io_init(lkv__peer_t *p);
+/* Starts the dial timeout (connect, or hello and reply). */
+void lkv__peer_conn_arm(lkv__peer_t *p);
+/* Closes p's connection; after says what follows once it is closed. */
+void lkv__peer_close_io(lkv__peer_t *p, lkv__peer_after_t after);
+/* Every address of the attempt failed (or the name did not resolve): logs once, reports down, backs off. */
+void lkv__peer_dial_failed(lkv__peer_t *p, int err);
+
+/* ---- peer_dial.c ---- */
+/* Starts the next attempt: the next URL, resolved unless it is a literal. Nothing to dial: state IDLE. */
+void lkv__peer_dial(lkv__peer_t *p);
+/* Connects to the attempt's next address; when none is left the attempt has failed. */
+void lkv__peer_connect_next(lkv__peer_t *p);
+
 /* ---- peer_accept.c (incoming) ---- */
 /* uv_listen's connection callback for the net's listeners. */
 void lkv__peer_accept_cb(uv_stream_t *server, int status);

@@ -1,0 +1,95 @@
+/* Dialing a peer: the next URL, its name resolved on every attempt, each of its addresses tried in turn. */
+#include <string.h>
+
+#include "transport/peer_internal.h"
+
+void lkv__peer_connect_next(lkv__peer_t *p) {
+  if (p->addr_next >= p->n_addrs) {
+    lkv__peer_dial_failed(p, p->last_err ? p->last_err : UV_EHOSTUNREACH);
+    return;
+  }
+  int rv = lkv__peer_conn_io_init(p);
+  if (rv != 0) {
+    lkv__peer_dial_failed(p, rv);
+    return;
+  }
+  p->state = LKV__OUT_CONNECTING;
+  rv = lkv__peer_io_connect(&p->io, (const struct sockaddr *)&p->addrs[p->addr_next++]);
+  if (rv != 0) {
+    p->last_err = rv;
+    lkv__peer_close_io(p, LKV__AFTER_NEXT_ADDR);
+    return;
+  }
+  lkv__peer_conn_arm(p);
+}
+
+static void set_addr(struct sockaddr_storage *ss, int family, const void *addr, uint16_t port) {
+  memset(ss, 0, sizeof(*ss));
+  if (family == AF_INET) {
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(port);
+    memcpy(&in4->sin_addr, addr, 4);
+  } else {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    memcpy(&in6->sin6_addr, addr, 16);
+  }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  lkv__peer_t *p = req->data;
+  p->gai_pending = 0;
+  if (p->state != LKV__OUT_RESOLVING) { /* killed meanwhile */
+    if (res) uv_freeaddrinfo(res);
+    return;
+  }
+  p->n_addrs = p->addr_next = 0;
+  p->last_err = 0;
+  for (struct addrinfo *a = status == 0 ? res : NULL; a && p->n_addrs < LKV__PEER_MAX_ADDRS; a = a->ai_next) {
+    if (a->ai_family == AF_INET)
+      set_addr(&p->addrs[p->n_addrs++], AF_INET, &((struct sockaddr_in *)a->ai_addr)->sin_addr, p->cur.port);
+    else if (a->ai_family == AF_INET6)
+      set_addr(&p->addrs[p->n_addrs++], AF_INET6, &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr,
+               p->cur.port);
+  }
+  if (res) uv_freeaddrinfo(res);
+  if (status < 0) {
+    lkv__peer_dial_failed(p, status);
+    return;
+  }
+  lkv__peer_connect_next(p);
+}
+
+void lkv__peer_dial(lkv__peer_t *p) {
+  if (p->n_urls == 0) {
+    p->state = LKV__OUT_IDLE;
+    return;
+  }
+  p->cur = p->urls[p->url_next++ % p->n_urls];
+  uv_mutex_lock(&p->net->mu);
+  p->st.dials++;
+  uv_mutex_unlock(&p->net->mu);
+  p->n_addrs = p->addr_next = 0;
+  p->last_err = 0;
+  if (p->cur.family != AF_UNSPEC) {
+    set_addr(&p->addrs[0], p->cur.family, p->cur.addr, p->cur.port);
+    p->n_addrs = 1;
+    lkv__peer_connect_next(p);
+    return;
+  }
+  /* A name is resolved on every attempt: the member's address may have moved since the last one. */
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  p->gai.data = p;
+  p->state = LKV__OUT_RESOLVING;
+  int rv = uv_getaddrinfo(&p->net->loop, &p->gai, on_resolved, p->cur.host, NULL, &hints);
+  if (rv != 0) {
+    lkv__peer_dial_failed(p, rv);
+    return;
+  }
+  p->gai_pending = 1;
+}
