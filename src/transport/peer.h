@@ -135,7 +135,8 @@ int lkv_peer_net_remove_peer(lkv_peer_net_t *n, uint64_t id);
 
 /* Queues a copy of data (len bytes, len <= LKV_PEER_MAX_FRAME) for peer `to`. Any thread; never blocks.
  * Returns 0; LKV_ENOENT (not a known peer: never set, or removed); LKV_EAGAIN (the peer's queue would
- * exceed max_queue_bytes: the message is dropped and counted); LKV_EMSGSIZE (len too large); LKV_EPERM
+ * exceed max_queue_bytes: the message is dropped and counted; so a message larger than max_queue_bytes is
+ * never accepted, and snapshot chunks must be smaller); LKV_EMSGSIZE (len too large); LKV_EPERM
  * (this member was removed, see on_removed); LKV_ESTOPPED (stop has begun); LKV_ENOMEM. */
 int lkv_peer_net_send(lkv_peer_net_t *n, uint64_t to, const uint8_t *data, size_t len);
 
