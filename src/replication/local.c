@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -30,6 +31,8 @@ typedef struct local_s {
   void *on_sign_arg;
   lkv_applied_cb on_applied; /* guarded by listen_lock */
   void *on_applied_arg;
+  uint8_t *attrs; /* published attributes, guarded by listen_lock */
+  size_t attrs_len;
 } local_t;
 
 void lkv_local_on_sign(lkv_replicator_t *base, lkv_sign_cb cb, void *arg) {
@@ -186,6 +189,41 @@ static void local_status(lkv_replicator_t *base, lkv_replication_status_t *out) 
   *out = (lkv_replication_status_t){.member_id = r->id.member_id, .leader = r->id.member_id, .term = 1};
 }
 
+static int local_publish(lkv_replicator_t *base, const uint8_t *attrs, size_t len) {
+  local_t *r = (local_t *)base;
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) return LKV_ENOMEM;
+  memcpy(copy, attrs, len);
+  pthread_mutex_lock(&r->listen_lock);
+  free(r->attrs);
+  r->attrs = copy;
+  r->attrs_len = len;
+  pthread_mutex_unlock(&r->listen_lock);
+  return 0;
+}
+
+/* The only member: this one. */
+static int local_members(lkv_replicator_t *base, lkv_replication_member_t **out, size_t *n) {
+  local_t *r = (local_t *)base;
+  lkv_replication_member_t *m = calloc(1, sizeof(*m));
+  if (!m) return LKV_ENOMEM;
+  m->id = r->id.member_id;
+  pthread_mutex_lock(&r->listen_lock);
+  if (r->attrs && (m->attrs = malloc(r->attrs_len ? r->attrs_len : 1)) != NULL) {
+    memcpy(m->attrs, r->attrs, r->attrs_len);
+    m->attrs_len = r->attrs_len;
+  }
+  int rc = r->attrs && !m->attrs ? LKV_ENOMEM : 0;
+  pthread_mutex_unlock(&r->listen_lock);
+  if (rc) {
+    free(m);
+    return rc;
+  }
+  *out = m;
+  *n = 1;
+  return 0;
+}
+
 static void local_stop(lkv_replicator_t *base);
 
 static const lkv_replicator_ops_t local_ops = {
@@ -194,6 +232,8 @@ static const lkv_replicator_ops_t local_ops = {
     .status = local_status,
     .listen = local_listen,
     .on_applied = local_on_applied,
+    .publish = local_publish,
+    .members = local_members,
     .stop = local_stop,
 };
 
@@ -248,5 +288,6 @@ static void local_stop(lkv_replicator_t *base) {
   pthread_mutex_destroy(&r->sign_lock);
   pthread_mutex_destroy(&r->listen_lock);
   pthread_mutex_destroy(&r->lock);
+  free(r->attrs);
   free(r);
 }

@@ -137,34 +137,44 @@ static int run_add(run_t *run, const lkv_apply_req_t *req, lkv_proposal_t *owner
   return 0;
 }
 
-/* Turns committed entry e into a request of the run. */
-static int add_entry(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_t *e) {
-  lkv_raft_entry_payload_t pl;
-  if (lkv_raft_entry_decode(e->data, e->len, &pl) != 0) {
-    lkv__raft_node_halt(n, "a committed entry this version cannot read (written by a newer ledgerkv?)",
-                        LKV_EBADMSG);
-    return LKV_EBADMSG;
-  }
-  lkv_proposal_t *owner = pl.origin == n->o.member_id ? take_pending(n, pl.seq) : NULL;
+/* Turns committed entry e, decoded into pl, into a request of the run. */
+static int add_entry(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_payload_t *pl) {
+  lkv_proposal_t *owner = pl->origin == n->o.member_id ? take_pending(n, pl->seq) : NULL;
   ProtobufCMessage *msg =
-      protobuf_c_message_unpack(lkv_raft_entry_descriptor(pl.kind), NULL, pl.request_len, pl.request);
+      protobuf_c_message_unpack(lkv_raft_entry_descriptor(pl->kind), NULL, pl->request_len, pl->request);
   if (!msg) {
     /* Proposals are validated before they enter the log, so only memory can fail here. */
     if (owner) lkv__raft_node_fail(owner, LKV_EHALTED);
     lkv__raft_node_halt(n, "cannot decode a committed request", LKV_ENOMEM);
     return LKV_ENOMEM;
   }
-  lkv_apply_req_t req = {.kind = pl.kind,
+  lkv_apply_req_t req = {.kind = pl->kind,
                          .msg = msg,
-                         .raw = pl.request,
-                         .raw_len = pl.request_len,
-                         .no_claims = (pl.flags & LKV_RAFT_ENTRY_NO_CLAIMS) != 0};
+                         .raw = pl->request,
+                         .raw_len = pl->request_len,
+                         .no_claims = (pl->flags & LKV_RAFT_ENTRY_NO_CLAIMS) != 0};
   int rc = run_add(run, &req, owner);
   if (rc) {
     protobuf_c_message_free_unpacked(msg, NULL);
     if (owner) lkv__raft_node_fail(owner, LKV_EHALTED);
     lkv__raft_node_halt(n, "cannot apply committed entries", rc);
   }
+  return rc;
+}
+
+/* A normal entry: a request joins the run; a member's attributes are recorded after the run so far. */
+static int apply_normal(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_t *e) {
+  lkv_raft_entry_payload_t pl;
+  if (lkv_raft_entry_decode(e->data, e->len, &pl) != 0) {
+    lkv__raft_node_halt(n, "a committed entry this version cannot read (written by a newer ledgerkv?)",
+                        LKV_EBADMSG);
+    return LKV_EBADMSG;
+  }
+  if ((unsigned)pl.kind != LKV_RAFT_ENTRY_ATTRS) return add_entry(n, run, &pl);
+  int rc = flush_run(n, run);
+  if (rc) return rc;
+  rc = lkv__raft_node_apply_attrs(n, pl.origin, pl.request, pl.request_len, e->index);
+  if (rc) lkv__raft_node_halt(n, "cannot record a member's attributes", rc);
   return rc;
 }
 
@@ -186,7 +196,7 @@ int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
     }
     run.last_index = e->index;
     if (e->len == 0) continue; /* a new leader's empty entry */
-    rc = add_entry(n, &run, e);
+    rc = apply_normal(n, &run, e);
   }
   if (rc == 0) rc = flush_run(n, &run);
   if (rc) answer_owners(n, &run, LKV_EHALTED);

@@ -33,6 +33,13 @@ typedef struct lkv__raft_peer_event_s {
   int up;
 } lkv__raft_peer_event_t;
 
+/* A member's recorded attributes (cluster/attrs.h encoding). */
+typedef struct lkv__raft_attrs_s {
+  uint64_t id;
+  uint8_t *data;
+  size_t len;
+} lkv__raft_attrs_t;
+
 typedef struct lkv__raft_node_s {
   lkv_replicator_t base; /* first: the interface's handle */
   lkv_raft_node_options_t o;
@@ -49,6 +56,9 @@ typedef struct lkv__raft_node_s {
   uint64_t in_transfer; /* 0: none asked */
   int stopping;
   lkv_raft_conf_state_t conf;
+  lkv__raft_attrs_t *attrs; /* recorded (applied) attributes, one per member that published */
+  size_t n_attrs;
+  lkv__raft_attrs_t self; /* this member's to publish (data NULL: none yet) */
 
   pthread_mutex_t listen_mu; /* guards the listeners: cleared ones never run afterwards */
   lkv_commit_cb on_commit;
@@ -64,6 +74,7 @@ typedef struct lkv__raft_node_s {
   uint64_t ledger_pos; /* ledger records the store's state accounts for */
   uint64_t ledger_end; /* the batch being applied: where its ledger entries end */
   uint64_t next_tick_ms;
+  uint64_t next_publish_ms; /* when this member may propose its attributes again */
   uint64_t rng;
   int halted; /* a flush or an apply failed: the member no longer takes part */
   uint8_t *sendbuf;
@@ -73,6 +84,16 @@ typedef struct lkv__raft_node_s {
   _Atomic uint64_t st_leader, st_term, st_commit, st_applied;
   atomic_int st_learner;
 } lkv__raft_node_t;
+
+/* raft_members.c: loads the recorded attributes (start-up); applies a published attributes entry
+ * (origin's attributes, recorded in the store with the applied index); proposes this member's attributes
+ * when they differ from the recorded ones and a leader is known. */
+int lkv__raft_node_load_attrs(lkv__raft_node_t *n);
+int lkv__raft_node_seed_attrs(lkv__raft_node_t *n, const lkv_raft_node_seed_t *seed);
+int lkv__raft_node_apply_attrs(lkv__raft_node_t *n, uint64_t origin, const uint8_t *data, size_t len,
+                               uint64_t index);
+void lkv__raft_node_publish_due(lkv__raft_node_t *n, uint64_t now_ms);
+void lkv__raft_node_free_attrs(lkv__raft_node_t *n);
 
 /* Handles every ready batch the core has (raft_ready.c). */
 void lkv__raft_node_drain_ready(lkv__raft_node_t *n);

@@ -225,6 +225,8 @@ static int round_once(lkv__raft_node_t *n) {
     ask_read(n, rd, now);
   }
   if (!n->halted) lkv__raft_node_drain_ready(n);
+  lkv__raft_node_publish_due(n, now);
+  if (!n->halted) lkv__raft_node_drain_ready(n); /* a leader's own proposal: appended at once */
   expire_pending(n, now);
   lkv__raft_node_answer_reads(n, now);
   publish_status(n);
@@ -329,7 +331,56 @@ static void node_on_applied(lkv_replicator_t *base, lkv_applied_cb cb, void *arg
   pthread_mutex_unlock(&n->listen_mu);
 }
 
+static int node_publish(lkv_replicator_t *base, const uint8_t *attrs, size_t len) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) return LKV_ENOMEM;
+  memcpy(copy, attrs, len);
+  pthread_mutex_lock(&n->mu);
+  free(n->self.data);
+  n->self = (lkv__raft_attrs_t){.id = n->o.member_id, .data = copy, .len = len};
+  wake_locked(n);
+  pthread_mutex_unlock(&n->mu);
+  return 0;
+}
+
+/* Appends member id (with a copy of its recorded attributes) to out[*k]. Lock held. */
+static int list_one(lkv__raft_node_t *n, uint64_t id, int learner, lkv_replication_member_t *out, size_t *k) {
+  lkv_replication_member_t *m = &out[(*k)++];
+  m->id = id;
+  m->is_learner = learner;
+  for (size_t i = 0; i < n->n_attrs; i++) {
+    if (n->attrs[i].id != id) continue;
+    m->attrs = malloc(n->attrs[i].len ? n->attrs[i].len : 1);
+    if (!m->attrs) return LKV_ENOMEM;
+    memcpy(m->attrs, n->attrs[i].data, n->attrs[i].len);
+    m->attrs_len = n->attrs[i].len;
+  }
+  return 0;
+}
+
+static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, size_t *count) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  lkv_replication_member_t *m = calloc(2 * LKV_RAFT_MAX_MEMBERS, sizeof(*m));
+  if (!m) return LKV_ENOMEM;
+  size_t k = 0;
+  int rc = 0;
+  pthread_mutex_lock(&n->mu);
+  for (uint32_t i = 0; rc == 0 && i < n->conf.n_voters; i++) rc = list_one(n, n->conf.voters[i], 0, m, &k);
+  for (uint32_t i = 0; rc == 0 && i < n->conf.n_learners; i++)
+    rc = list_one(n, n->conf.learners[i], 1, m, &k);
+  pthread_mutex_unlock(&n->mu);
+  if (rc) {
+    lkv_replication_members_free(m, k);
+    return rc;
+  }
+  *out = m;
+  *count = k;
+  return 0;
+}
+
 static void free_node(lkv__raft_node_t *n) {
+  lkv__raft_node_free_attrs(n);
   lkv_raft_free(n->raft);
   lkv_wal_close(n->wal);
   pthread_cond_destroy(&n->wake);
@@ -365,6 +416,8 @@ static const lkv_replicator_ops_t raft_node_ops = {
     .status = node_status,
     .listen = node_listen,
     .on_applied = node_on_applied,
+    .publish = node_publish,
+    .members = node_members,
     .stop = node_stop,
 };
 
@@ -541,6 +594,17 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
   }
   pthread_condattr_destroy(&attr);
   int rc = open_core(n, err, errlen);
+  if (rc == 0) {
+    rc = lkv__raft_node_load_attrs(n);
+    if (rc) snprintf(err, errlen, "cannot read the members' attributes from the store: %s", lkv_strerror(rc));
+  }
+  for (size_t i = 0; rc == 0 && i < opts->n_seeds; i++) {
+    int known = 0;
+    for (size_t j = 0; j < n->n_attrs; j++) known |= n->attrs[j].id == opts->seeds[i].id;
+    if (!known) rc = lkv__raft_node_seed_attrs(n, &opts->seeds[i]);
+  }
+  n->o.seeds = NULL; /* the caller's */
+  n->o.n_seeds = 0;
   if (rc) {
     free_node(n);
     return rc;

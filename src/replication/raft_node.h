@@ -42,6 +42,14 @@
  * may drop (Raft retries). Called on the raft thread. */
 typedef int (*lkv_raft_node_send_fn)(void *arg, uint64_t to, const uint8_t *msg, size_t len);
 
+/* What is known of a founding member before it publishes its attributes (etcd lists such a member with
+ * its peer URLs and no name). */
+typedef struct lkv_raft_node_seed_s {
+  uint64_t id;
+  const uint8_t *attrs; /* cluster/attrs.h encoding */
+  size_t len;
+} lkv_raft_node_seed_t;
+
 typedef struct lkv_raft_node_options_s {
   lkv_mvcc_t *store;      /* required; must outlive the node */
   lkv_ledger_t *ledger;   /* NULL: none */
@@ -54,7 +62,9 @@ typedef struct lkv_raft_node_options_s {
   unsigned election_ticks;     /* --election-timeout / --heartbeat-interval, > 1 */
   int pre_vote;                /* --pre-vote */
   unsigned request_timeout_ms; /* proposals and read barriers unanswered this long fail (LKV_ETIMEDOUT) */
-  lkv_raft_node_send_fn send;  /* required */
+  const lkv_raft_node_seed_t *seeds; /* founding members' attributes until they publish (copied) */
+  size_t n_seeds;
+  lkv_raft_node_send_fn send; /* required */
   void *send_arg;
 } lkv_raft_node_options_t;
 

@@ -20,7 +20,8 @@
 typedef struct lkv_proposal_s lkv_proposal_t;
 
 /* Called once per accepted proposal, on the replicator's thread, after the outcome is durable (or the
- * proposal failed as a whole: then p->req.err is negative and p->req.resp NULL). The callback owns p again. */
+ * proposal failed as a whole: then p->req.err is negative and p->req.resp NULL). The callback owns p again.
+ */
 typedef void (*lkv_proposal_done_cb)(lkv_proposal_t *p);
 
 struct lkv_proposal_s {
@@ -60,12 +61,23 @@ typedef struct lkv_replication_status_s {
   int is_learner;
 } lkv_replication_status_t;
 
+/* A member as MemberList shows it: its attributes (cluster/attrs.h encoding) as the cluster recorded them,
+ * or NULL when it has published none yet. */
+typedef struct lkv_replication_member_s {
+  uint64_t id;
+  int is_learner;
+  uint8_t *attrs; /* malloc'd, or NULL */
+  size_t attrs_len;
+} lkv_replication_member_t;
+
 typedef struct lkv_replicator_ops_s {
   int (*propose)(lkv_replicator_t *r, lkv_proposal_t *p);
   int (*read_barrier)(lkv_replicator_t *r, lkv_read_cb cb, void *arg);
   void (*status)(lkv_replicator_t *r, lkv_replication_status_t *out);
   void (*listen)(lkv_replicator_t *r, lkv_commit_cb cb, void *arg);
   void (*on_applied)(lkv_replicator_t *r, lkv_applied_cb cb, void *arg);
+  int (*publish)(lkv_replicator_t *r, const uint8_t *attrs, size_t len);
+  int (*members)(lkv_replicator_t *r, lkv_replication_member_t **out, size_t *n);
   void (*stop)(lkv_replicator_t *r);
 } lkv_replicator_ops_t;
 
@@ -102,6 +114,22 @@ static inline void lkv_replicator_listen(lkv_replicator_t *r, lkv_commit_cb cb, 
 static inline void lkv_replicator_on_applied(lkv_replicator_t *r, lkv_applied_cb cb, void *arg) {
   r->ops->on_applied(r, cb, arg);
 }
+
+/* Records this member's attributes (copied; cluster/attrs.h encoding) for MemberList: a cluster member
+ * publishes them through its log until they are applied (again whenever they change, e.g. new client
+ * URLs after a restart). Any thread. Returns 0 or LKV_ENOMEM. */
+static inline int lkv_replicator_publish(lkv_replicator_t *r, const uint8_t *attrs, size_t len) {
+  return r->ops->publish(r, attrs, len);
+}
+
+/* The members in force (voters, then learners) with their recorded attributes, in a malloc'd array;
+ * free with lkv_replication_members_free. Any thread. Returns 0 or LKV_ENOMEM. */
+static inline int lkv_replicator_members(lkv_replicator_t *r, lkv_replication_member_t **out, size_t *n) {
+  return r->ops->members(r, out, n);
+}
+
+/* Frees what lkv_replicator_members returned. */
+void lkv_replication_members_free(lkv_replication_member_t *m, size_t n);
 
 /* Refuses new proposals (LKV_ESTOPPED), finishes or fails everything already accepted (every done
  * callback and read callback has run when this returns), joins its threads and frees r. */

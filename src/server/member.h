@@ -20,6 +20,24 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
 /* The member's replicator (valid until lkv__member_stop). */
 lkv_replicator_t *lkv__member_replicator(lkv__member_t *m);
 
+/* Peer messages are multiplexed over one transport by their first byte, the channel. */
+typedef enum {
+  LKV__CHANNEL_RAFT = 1, /* Raft messages (raft/codec.h) for the replicator */
+  LKV__CHANNEL_LEASE = 2 /* lease keep-alives forwarded to the leader, and their answers */
+} lkv__channel_t;
+#define LKV__CHANNEL_MAX 8
+
+/* Receives a message of a channel (without its channel byte) from member `from`, on the peer thread:
+ * must be quick (copy and hand off). data is valid during the call only. */
+typedef void (*lkv__channel_cb)(void *arg, uint64_t from, const uint8_t *data, size_t len);
+
+/* Sets (cb NULL: clears) the receiver of channel ch (not LKV__CHANNEL_RAFT). Any thread; when it
+ * returns, a cleared receiver is no longer running. Returns 0 or LKV_EINVAL. */
+int lkv__member_on_channel(lkv__member_t *m, lkv__channel_t ch, lkv__channel_cb cb, void *arg);
+
+/* Sends data on channel ch to member `to` (copied; see lkv_peer_net_send for the codes). Any thread. */
+int lkv__member_send(lkv__member_t *m, uint64_t to, lkv__channel_t ch, const uint8_t *data, size_t len);
+
 /* Stops the replicator (see lkv_replicator_stop), then the peer transport; frees m. */
 void lkv__member_stop(lkv__member_t *m);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "cluster/attrs.h"
 #include "common/error.h"
 #include "lease/lessor.h"
 #include "mvcc/mvcc.h"
@@ -71,6 +72,23 @@ static int make_client_urls(lkv_server_t *s, const lkv_config_t *cfg) {
     if (!s->client_urls[i]) return LKV_ENOMEM;
   }
   return 0;
+}
+
+/* This member's attributes for MemberList, now that its client URLs are known: name, the peer URLs the
+ * cluster knows it by, client URLs. */
+static int publish(lkv_server_t *s, const lkv_config_t *cfg) {
+  const lkv_cluster_member_t *me = lkv_cluster_initial_find(&cfg->cluster.initial, cfg->name);
+  lkv_cluster_attrs_t a = {.name = cfg->name,
+                           .peer_urls = me ? me->peer_urls : NULL,
+                           .n_peer_urls = me ? me->n_peer_urls : 0,
+                           .client_urls = s->client_urls,
+                           .n_client_urls = s->n_client_urls};
+  uint8_t *data;
+  size_t len;
+  int rc = lkv_cluster_attrs_encode(&a, &data, &len);
+  if (rc == 0) rc = lkv_replicator_publish(s->replicator, data, len);
+  free(data);
+  return rc;
 }
 
 static void free_client_urls(lkv_server_t *s) {
@@ -269,6 +287,11 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   }
   api->client_urls = s->client_urls;
   __atomic_store_n(&api->n_client_urls, s->n_client_urls, __ATOMIC_RELEASE);
+  rc = publish(s, cfg);
+  if (rc != 0) {
+    snprintf(err, errlen, "out of memory");
+    goto err_after_transport;
+  }
   *out = s;
   return 0;
 err_after_transport:

@@ -1,0 +1,102 @@
+/* A member's attributes: encoding and decoding. */
+#include "cluster/attrs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+#define ATTRS_VERSION 1
+
+static size_t str_size(const char *s) {
+  return 4 + strlen(s);
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) *p++ = (uint8_t)(v >> (8 * i));
+  return p;
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s) {
+  size_t n = strlen(s);
+  p = put_u32(p, (uint32_t)n);
+  memcpy(p, s, n);
+  return p + n;
+}
+
+int lkv_cluster_attrs_encode(const lkv_cluster_attrs_t *a, uint8_t **out, size_t *out_len) {
+  size_t n = 1 + str_size(a->name ? a->name : "") + 8;
+  for (size_t i = 0; i < a->n_peer_urls; i++) n += str_size(a->peer_urls[i]);
+  for (size_t i = 0; i < a->n_client_urls; i++) n += str_size(a->client_urls[i]);
+  uint8_t *b = malloc(n), *p = b;
+  if (!b) return LKV_ENOMEM;
+  *p++ = ATTRS_VERSION;
+  p = put_str(p, a->name ? a->name : "");
+  p = put_u32(p, (uint32_t)a->n_peer_urls);
+  for (size_t i = 0; i < a->n_peer_urls; i++) p = put_str(p, a->peer_urls[i]);
+  p = put_u32(p, (uint32_t)a->n_client_urls);
+  for (size_t i = 0; i < a->n_client_urls; i++) p = put_str(p, a->client_urls[i]);
+  *out = b;
+  *out_len = n;
+  return 0;
+}
+
+typedef struct {
+  const uint8_t *p, *end;
+} reader_t;
+
+static int get_u32(reader_t *r, uint32_t *v) {
+  if (r->end - r->p < 4) return LKV_EBADMSG;
+  *v = 0;
+  for (int i = 0; i < 4; i++) *v |= (uint32_t)*r->p++ << (8 * i);
+  return 0;
+}
+
+static int get_str(reader_t *r, char **s) {
+  uint32_t n;
+  if (get_u32(r, &n) || (size_t)(r->end - r->p) < n) return LKV_EBADMSG;
+  *s = malloc((size_t)n + 1);
+  if (!*s) return LKV_ENOMEM;
+  memcpy(*s, r->p, n);
+  (*s)[n] = '\0';
+  r->p += n;
+  return 0;
+}
+
+/* A list: count, then strings. The count is checked against the bytes left before anything is allocated. */
+static int get_list(reader_t *r, char ***list, size_t *n) {
+  uint32_t count;
+  if (get_u32(r, &count) || count > (size_t)(r->end - r->p) / 4) return LKV_EBADMSG;
+  *list = calloc(count ? count : 1, sizeof(char *));
+  if (!*list) return LKV_ENOMEM;
+  for (*n = 0; *n < count; (*n)++) {
+    int rc = get_str(r, &(*list)[*n]);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+int lkv_cluster_attrs_decode(const uint8_t *buf, size_t len, lkv_cluster_attrs_t *a) {
+  memset(a, 0, sizeof(*a));
+  reader_t r = {.p = buf, .end = buf + len};
+  if (len < 1 || *r.p++ != ATTRS_VERSION) return LKV_EBADMSG;
+  int rc = get_str(&r, &a->name);
+  if (!rc) rc = get_list(&r, &a->peer_urls, &a->n_peer_urls);
+  if (!rc) rc = get_list(&r, &a->client_urls, &a->n_client_urls);
+  if (!rc && r.p != r.end) rc = LKV_EBADMSG;
+  if (rc) lkv_cluster_attrs_free(a);
+  return rc;
+}
+
+static void free_list(char **list, size_t n) {
+  for (size_t i = 0; i < n; i++) free(list[i]);
+  free(list);
+}
+
+void lkv_cluster_attrs_free(lkv_cluster_attrs_t *a) {
+  if (!a) return;
+  free(a->name);
+  free_list(a->peer_urls, a->n_peer_urls);
+  free_list(a->client_urls, a->n_client_urls);
+  memset(a, 0, sizeof(*a));
+}
