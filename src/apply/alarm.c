@@ -66,12 +66,14 @@ int lkv__apply_alarm(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, const Etc
       }
       return 0;
     case ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE:
-      /* Only this member's alarms live in this store; etcd answers an unknown type with no member. */
-      if (bit == 0 || a->memberid != id->member_id) return 0;
+      /* Only this member's alarms live in a single node's store; etcd answers an unknown type with no
+       * member. A replicated state machine (member id 0) keeps the cluster's alarms, whoever raised them:
+       * any member's NOSPACE caps every member, as in etcd. */
+      if (bit == 0 || (id->member_id && a->memberid != id->member_id)) return 0;
       if (!(mask & bit)) rc = lkv_mvcc_alarms_set(c->t, mask | bit);
       return rc ? rc : add_member(c, r, a->memberid, a->alarm);
     case ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__DEACTIVATE:
-      if (bit == 0 || a->memberid != id->member_id || !(mask & bit)) return 0;
+      if (bit == 0 || (id->member_id && a->memberid != id->member_id) || !(mask & bit)) return 0;
       rc = lkv_mvcc_alarms_set(c->t, mask & ~bit);
       return rc ? rc : add_member(c, r, a->memberid, a->alarm);
     default:

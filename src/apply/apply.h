@@ -114,6 +114,11 @@ typedef struct lkv_apply_hooks_s {
    * together. Returns 0, or a negative LKV_E* code that fails the whole batch with it. */
   int (*record)(void *arg, lkv_mvcc_txn_t *t);
   void *record_arg;
+  /* 1: the space quota is not checked here. Pages in use depend on each member's own history of
+   * batches, so in a replicated state machine the proposer checks it (lkv_apply_quota_check) and raises
+   * NOSPACE as a replicated alarm; applying then depends only on replicated state. A request that still
+   * runs out of space (the member's map is full) fails the whole batch with LKV_ENOSPACE. */
+  int no_quota;
 } lkv_apply_hooks_t;
 
 /* lkv_apply_batch_logged with both hooks (hooks may be NULL). Returns as lkv_apply_batch_logged, plus
@@ -128,6 +133,11 @@ int lkv_apply_batch_hooked(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lk
  * Returns 0, LKV_EBADMSG (no header first) or LKV_ENOMEM. */
 int lkv_apply_stamp_header(const uint8_t *resp, size_t len, uint64_t member_id, uint64_t raft_term,
                            uint8_t **out, size_t *out_len);
+
+/* etcd's quota check before a request enters the log: LKV_ENOSPACE when a put, a txn that could put, or
+ * a lease grant would take the store to its quota now; 0 otherwise (also for kinds the quota does not
+ * apply to), or a storage code. Any thread. */
+int lkv_apply_quota_check(lkv_mvcc_t *store, const lkv_apply_req_t *req);
 
 /* Whether an applied request took effect: err 0, or a revoke of a lease already gone (the lessor forgets it
  * either way). Pure. */
@@ -175,7 +185,7 @@ int lkv_apply_txn_read(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const 
  * are changed through lkv_apply_batch (LKV_OP_ALARM); a write refused for lack of space raises NOSPACE,
  * after which Put and Txn with a put are refused (LKV_ENOSPACE) until NOSPACE is deactivated.
  * Returns 0 with a malloc'd packed AlarmResponse, LKV_EINVAL (not a GET), or the codes of lkv_apply_range. */
-int lkv_apply_alarm_get(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__AlarmRequest *req,
-                        uint8_t **resp, size_t *resp_len);
+int lkv_apply_alarm_get(lkv_mvcc_t *store, const lkv_apply_identity_t *id,
+                        const Etcdserverpb__AlarmRequest *req, uint8_t **resp, size_t *resp_len);
 
 #endif

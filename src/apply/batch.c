@@ -95,6 +95,9 @@ static int apply_one(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, lkv_apply
     default:
       return LKV_EINVAL;
   }
+  /* Past the capped check, running out of space is the member's own disk (its map), not replicated
+   * state: a replicated member must not answer differently from the others, so the batch fails. */
+  if (rc == LKV_ENOSPACE && c->no_quota) c->storage_full = 1;
   if (rc) return rc;
   lkv__header_fill(*hdr, id); /* the outer header only, as etcd's v3rpc layer */
   return lkv__pack(resp, &req->resp, &req->resp_len);
@@ -110,6 +113,23 @@ static int log_entries(lkv__rec_t *rec, lkv_apply_log_cb log, void *arg) {
   const lkv_ledger_entry_t *e = lkv__rec_entries(rec);
   if (!e) return LKV_ENOMEM;
   return log(arg, e, rec->n);
+}
+
+int lkv_apply_quota_check(lkv_mvcc_t *store, const lkv_apply_req_t *req) {
+  uint64_t cost = 0;
+  if (req->kind == LKV_OP_PUT)
+    cost = lkv__cost_put((const Etcdserverpb__PutRequest *)req->msg);
+  else if (req->kind == LKV_OP_TXN)
+    cost = lkv__cost_txn((const Etcdserverpb__TxnRequest *)req->msg);
+  else if (req->kind == LKV_OP_LEASE_GRANT)
+    cost = LKV__LEASE_QUOTA_COST;
+  if (cost == 0) return 0;
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(store, &t);
+  if (rc) return rc;
+  rc = lkv_mvcc_quota_check(t, cost);
+  lkv_mvcc_txn_end(t);
+  return rc;
 }
 
 int lkv_apply_req_took_effect(const lkv_apply_req_t *req) {
@@ -139,7 +159,7 @@ int lkv_apply_batch_hooked(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lk
   for (size_t i = 0; i < n; i++) {
     lkv__arena_t arena;
     lkv__arena_init(&arena);
-    lkv__op_ctx_t c = {.t = t, .arena = &arena, .copy = 1};
+    lkv__op_ctx_t c = {.t = t, .arena = &arena, .copy = 1, .no_quota = hooks && hooks->no_quota};
     int64_t rev_before = lkv_mvcc_txn_rev(t);
     int err = lkv_mvcc_req_begin(t);
     if (!err) {
@@ -148,6 +168,11 @@ int lkv_apply_batch_hooked(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lk
       if (!err) err = end;
     }
     lkv__arena_free(&arena);
+    if (c.storage_full) {
+      rc = LKV_ENOSPACE;
+      lkv_mvcc_txn_end(t);
+      goto fail;
+    }
     if (!err && log) {
       /* The request is kept: without its entry the ledger would miss a change, so the batch fails. */
       rc = lkv__rec_request(&rec, t, &reqs[i], rev_before);

@@ -11,6 +11,8 @@ typedef struct lkv__op_ctx_s {
   lkv_mvcc_txn_t *t;
   lkv__arena_t *arena;
   int copy;
+  int no_quota;     /* the proposer checked the space quota (lkv_apply_hooks_t.no_quota) */
+  int storage_full; /* out: with no_quota, the store ran out of space (fails the batch) */
 } lkv__op_ctx_t;
 
 /* etcd's Range (applierV3backend.Range) on c->t: limit/sort/filter/keys_only/count_only rules. Sets *out
@@ -56,6 +58,9 @@ int lkv__apply_lease_grant(lkv__op_ctx_t *c, const Etcdserverpb__LeaseGrantReque
  * LKV_ELEASENOTFOUND or a storage code. */
 int lkv__apply_lease_revoke(lkv__op_ctx_t *c, const Etcdserverpb__LeaseRevokeRequest *r,
                             Etcdserverpb__LeaseRevokeResponse **out);
+
+/* etcd's leaseOverhead: what a lease costs against the space quota. */
+#define LKV__LEASE_QUOTA_COST 64
 
 /* etcd's quota cost of a put (kvOverhead 256 + key + value) and of a txn (the costlier branch). */
 uint64_t lkv__cost_put(const Etcdserverpb__PutRequest *p);

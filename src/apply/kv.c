@@ -46,7 +46,7 @@ int lkv__apply_put(lkv__op_ctx_t *c, const Etcdserverpb__PutRequest *p, int top,
     if (rc) return rc;
   }
   if ((p->ignore_value || p->ignore_lease) && !prev.kv) return LKV_EKEYNOTFOUND;
-  if (quota_cost) {
+  if (quota_cost && !c->no_quota) {
     int rc = lkv_mvcc_quota_check(c->t, quota_cost);
     if (rc) return rc;
   }

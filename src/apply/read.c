@@ -72,8 +72,8 @@ int lkv_apply_txn_read(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const 
   return serve(store, id, txn_op, req, resp, resp_len);
 }
 
-int lkv_apply_alarm_get(lkv_mvcc_t *store, const lkv_apply_identity_t *id, const Etcdserverpb__AlarmRequest *req,
-                        uint8_t **resp, size_t *resp_len) {
+int lkv_apply_alarm_get(lkv_mvcc_t *store, const lkv_apply_identity_t *id,
+                        const Etcdserverpb__AlarmRequest *req, uint8_t **resp, size_t *resp_len) {
   if (req->action != ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET) return LKV_EINVAL;
   return serve(store, id, alarm_op, req, resp, resp_len);
 }

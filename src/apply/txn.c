@@ -254,7 +254,7 @@ int lkv__apply_txn(lkv__op_ctx_t *c, const Etcdserverpb__TxnRequest *rt, uint64_
     rc = check_path(c, rt, &p, &idx, puts);
     if (rc) return rc;
   }
-  if (quota_cost) {
+  if (quota_cost && !c->no_quota) {
     rc = lkv_mvcc_quota_check(c->t, quota_cost);
     if (rc) return rc;
   }

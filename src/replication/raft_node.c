@@ -54,10 +54,41 @@ void lkv__raft_node_halt(lkv__raft_node_t *n, const char *what, int rc) {
   atomic_store(&n->st_leader, 0);
 }
 
+/* etcd's quota check before the log: a write that would take this member's store to its quota is
+ * refused, and the NOSPACE alarm is raised through the log (so every member refuses writes alike). */
+static int check_quota(lkv__raft_node_t *n, const lkv_proposal_t *p) {
+  int rc = lkv_apply_quota_check(n->o.store, &p->req);
+  if (rc != LKV_ENOSPACE) return rc;
+  lkv_mvcc_stat_t st;
+  if (lkv_mvcc_stat(n->o.store, &st) == 0 && (st.alarms & LKV_MVCC_ALARM_NOSPACE)) return rc;
+  Etcdserverpb__AlarmRequest a = ETCDSERVERPB__ALARM_REQUEST__INIT;
+  a.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE;
+  a.memberid = n->o.member_id;
+  a.alarm = ETCDSERVERPB__ALARM_TYPE__NOSPACE;
+  uint8_t buf[64], *data;
+  size_t len;
+  lkv_raft_entry_payload_t e = {.kind = LKV_OP_ALARM,
+                                .flags = LKV_RAFT_ENTRY_NO_CLAIMS,
+                                .origin = n->o.member_id,
+                                .seq = ++n->next_seq,
+                                .request = buf,
+                                .request_len = etcdserverpb__alarm_request__pack(&a, buf)};
+  if (lkv_raft_entry_encode(&e, &data, &len) == 0) {
+    lkv_raft_propose(n->raft, data, len, NULL, NULL); /* retried by the next refused write if lost */
+    free(data);
+  }
+  return rc;
+}
+
 /* Encodes p's request as a log entry and proposes it; on failure answers it at once. */
 static void propose_one(lkv__raft_node_t *n, lkv_proposal_t *p, uint64_t now) {
   if (n->halted) {
     lkv__raft_node_fail(p, LKV_EHALTED);
+    return;
+  }
+  int quota = check_quota(n, p);
+  if (quota != 0) {
+    lkv__raft_node_fail(p, quota);
     return;
   }
   lkv_raft_entry_payload_t e = {.kind = p->req.kind,

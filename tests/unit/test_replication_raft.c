@@ -76,21 +76,30 @@ static void stop_member(int i) {
   m->l = NULL;
 }
 
-static int setup(void **state) {
-  (void)state;
+static int setup_with_quota(uint64_t quota) {
   C = calloc(1, sizeof(*C));
   pthread_rwlock_init(&C->net, NULL);
   pthread_mutex_init(&C->mu, NULL);
   pthread_cond_init(&C->cv, NULL);
   for (int i = 0; i < N; i++) {
     C->ids[i] = 0x1000 + (uint64_t)i;
-    lkvt_open(&C->m[i].ts);
+    lkvt_open_quota(&C->m[i].ts, quota);
     lt_tmpdir(C->m[i].ldir);
     strcpy(C->m[i].wal, C->m[i].ts.dir);
     strcat(C->m[i].wal, "/wal");
   }
   for (int i = 0; i < N; i++) start_member(i);
   return 0;
+}
+
+static int setup(void **state) {
+  (void)state;
+  return setup_with_quota(64u << 20);
+}
+
+static int setup_small_quota(void **state) {
+  (void)state;
+  return setup_with_quota(1u << 20);
 }
 
 static int teardown(void **state) {
@@ -127,7 +136,7 @@ static int wait_leader(void) {
 typedef struct put_s {
   lkv_proposal_t p;
   Etcdserverpb__PutRequest req;
-  uint8_t raw[64];
+  uint8_t *raw; /* freed when answered */
   int64_t revision;
   uint64_t member, term;
 } put_t;
@@ -145,6 +154,8 @@ static void put_done(lkv_proposal_t *p) {
     etcdserverpb__put_response__free_unpacked(r, NULL);
   }
   free(p->req.resp);
+  free(w->raw);
+  w->raw = NULL;
   C->done++;
   pthread_cond_broadcast(&C->cv);
   pthread_mutex_unlock(&C->mu);
@@ -153,6 +164,7 @@ static void put_done(lkv_proposal_t *p) {
 static void put_via(int i, put_t *w, const char *k, const char *v) {
   memset(w, 0, sizeof(*w));
   w->req = lkvt_put_req(k, v);
+  w->raw = malloc(etcdserverpb__put_request__get_packed_size(&w->req));
   size_t len = etcdserverpb__put_request__pack(&w->req, w->raw);
   w->p.req.kind = LKV_OP_PUT;
   w->p.req.msg = &w->req.base;
@@ -291,6 +303,37 @@ static void test_leader_loss_elects_another(void **state) {
   assert_converged();
 }
 
+/* Near the quota every member refuses the same writes: the proposer checks the quota and raises NOSPACE
+ * through the log, so the stores end identical and every member has the alarm. */
+static void test_quota_is_decided_before_the_log(void **state) {
+  (void)state;
+  int leader = wait_leader();
+  static char big[48 << 10];
+  memset(big, 'x', sizeof(big) - 1);
+  put_t *w = calloc(200, sizeof(*w));
+  char k[16];
+  int i;
+  for (i = 0; i < 200; i++) {
+    snprintf(k, sizeof(k), "q%d", i);
+    put_via(leader, &w[i], k, big);
+    wait_done(i + 1);
+    if (C->failed) break;
+  }
+  assert_int_equal(C->failed, 1); /* refused once the quota is near, not before */
+  assert_true(i > 3);
+  for (int m = 0; m < N; m++) { /* the alarm, proposed with the refusal, reaches every member */
+    lkv_mvcc_stat_t st;
+    int tries = 0;
+    do {
+      assert_int_equal(lkv_mvcc_stat(C->m[m].ts.s, &st), 0);
+      if (!(st.alarms & LKV_MVCC_ALARM_NOSPACE)) usleep(10000);
+    } while (!(st.alarms & LKV_MVCC_ALARM_NOSPACE) && ++tries < 500);
+    assert_true(st.alarms & LKV_MVCC_ALARM_NOSPACE);
+  }
+  assert_converged();
+  free(w);
+}
+
 static void test_entry_codec(void **state) {
   (void)state;
   const uint8_t req[] = {1, 2, 3};
@@ -355,6 +398,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_read_barrier_on_follower_sees_acknowledged_write, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_neither_skips_nor_repeats, setup, teardown),
       cmocka_unit_test_setup_teardown(test_leader_loss_elects_another, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_quota_is_decided_before_the_log, setup_small_quota, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
