@@ -67,3 +67,24 @@ void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *dat
   }
   protobuf_c_message_free_unpacked(&req->base, NULL);
 }
+
+static void moved(void *arg, int err) {
+  lkv_call_t *call = arg;
+  if (err != 0) {
+    lkv__api_fail(call, err);
+    return;
+  }
+  Etcdserverpb__MoveLeaderResponse resp = ETCDSERVERPB__MOVE_LEADER_RESPONSE__INIT; /* etcd's: no header */
+  lkv__api_reply(call, &resp.base);
+}
+
+/* etcd's MoveLeader: only the leader moves leadership, to a voter; answered once the transferee leads. */
+void lkv__maintenance_move_leader(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
+  Etcdserverpb__MoveLeaderRequest *req = (Etcdserverpb__MoveLeaderRequest *)lkv__api_unpack(
+      call, &etcdserverpb__move_leader_request__descriptor, data, len);
+  if (!req) return;
+  uint64_t to = req->targetid;
+  protobuf_c_message_free_unpacked(&req->base, NULL);
+  int rc = lkv_replicator_move_leader(api->replicator, to, moved, call);
+  if (rc != 0) lkv__api_fail(call, rc);
+}

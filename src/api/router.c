@@ -27,6 +27,7 @@ static const lkv_route_t routes[] = {
     UNARY("/etcdserverpb.KV/Compact", lkv__kv_compact),
     UNARY("/etcdserverpb.Maintenance/Status", lkv__maintenance_status),
     UNARY("/etcdserverpb.Maintenance/Alarm", lkv__maintenance_alarm),
+    UNARY("/etcdserverpb.Maintenance/MoveLeader", lkv__maintenance_move_leader),
     UNARY("/etcdserverpb.Cluster/MemberList", lkv__cluster_member_list),
     UNARY("/etcdserverpb.Lease/LeaseGrant", lkv__lease_grant),
     UNARY("/etcdserverpb.Lease/LeaseRevoke", lkv__lease_revoke),

@@ -17,6 +17,8 @@ void lkv__kv_txn(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t l
 void lkv__kv_compact(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+/* MoveLeader answers once the transferee leads (from the replicator's thread). */
+void lkv__maintenance_move_leader(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__cluster_member_list(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__lease_grant(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__lease_revoke(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);

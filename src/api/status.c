@@ -24,6 +24,9 @@
   X(LKV_ETIMEDOUT, LKV_GRPC_UNAVAILABLE, "etcdserver: request timed out")                                  \
   X(LKV_ELEADERCHANGED, LKV_GRPC_UNAVAILABLE, "etcdserver: leader changed")                                \
   X(LKV_EHALTED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                       \
+  X(LKV_ENOTLEADER, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: not leader")                                \
+  X(LKV_EBADTRANSFEREE, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: bad leader transferee")                 \
+  X(LKV_ETRANSFERTIMEOUT, LKV_GRPC_UNKNOWN, "etcdserver: request timed out, leader transfer took too long") \
   X(LKV_ECORRUPT, LKV_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")                                       \
   X(LKV_EUNSUPPORTED, LKV_GRPC_UNIMPLEMENTED, "ledgerkv: not supported yet")                               \
   X(LKV_ENOENT, LKV_GRPC_NOT_FOUND, "ledgerkv: no such ledger entry or signed head")                       \

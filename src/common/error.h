@@ -49,7 +49,10 @@
   X(ECONFPENDING, -30062, "raft: a membership change is pending")            \
   X(EHALTED, -30063, "raft log halted after a failed flush")                \
   X(ETIMEDOUT, -30064, "request timed out")                                  \
-  X(ELEADERCHANGED, -30065, "leader changed")
+  X(ELEADERCHANGED, -30065, "leader changed")                                \
+  X(ENOTLEADER, -30066, "not leader")                                        \
+  X(EBADTRANSFEREE, -30067, "bad leader transferee")                         \
+  X(ETRANSFERTIMEOUT, -30068, "request timed out, leader transfer took too long")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

@@ -224,6 +224,13 @@ static int local_members(lkv_replicator_t *base, lkv_replication_member_t **out,
   return 0;
 }
 
+/* The only member leads already; there is no one else to lead. */
+static int local_move_leader(lkv_replicator_t *base, uint64_t to, lkv_read_cb cb, void *arg) {
+  local_t *r = (local_t *)base;
+  cb(arg, to == r->id.member_id ? 0 : LKV_EBADTRANSFEREE);
+  return 0;
+}
+
 static void local_stop(lkv_replicator_t *base);
 
 static const lkv_replicator_ops_t local_ops = {
@@ -233,6 +240,7 @@ static const lkv_replicator_ops_t local_ops = {
     .listen = local_listen,
     .on_applied = local_on_applied,
     .publish = local_publish,
+    .move_leader = local_move_leader,
     .members = local_members,
     .stop = local_stop,
 };

@@ -26,6 +26,15 @@ typedef struct lkv__raft_read_s {
   uint64_t deadline_ms;
 } lkv__raft_read_t;
 
+/* A leadership transfer asked for (MoveLeader, or a leader handing over as it stops). */
+typedef struct lkv__raft_transfer_s {
+  struct lkv__raft_transfer_s *next;
+  uint64_t to; /* 0: the most caught-up voter (hand over) */
+  lkv_read_cb cb;
+  void *arg;
+  uint64_t deadline_ms;
+} lkv__raft_transfer_t;
+
 /* A peer connection change reported by the transport. */
 typedef struct lkv__raft_peer_event_s {
   struct lkv__raft_peer_event_s *next;
@@ -53,7 +62,7 @@ typedef struct lkv__raft_node_s {
   lkv__raft_inmsg_t *in_msgs, *in_msgs_tail;
   lkv__raft_read_t *in_reads, *in_reads_tail;
   lkv__raft_peer_event_t *in_peers;
-  uint64_t in_transfer; /* 0: none asked */
+  lkv__raft_transfer_t *in_transfers;
   int stopping;
   lkv_raft_conf_state_t conf;
   lkv__raft_attrs_t *attrs; /* recorded (applied) attributes, one per member that published */
@@ -69,6 +78,7 @@ typedef struct lkv__raft_node_s {
   /* Raft thread only. */
   lkv_proposal_t *pending, *pending_tail; /* proposed, in sequence order, waiting to be applied */
   lkv__raft_read_t *reads;                /* read barriers in the core or waiting for apply */
+  lkv__raft_transfer_t *transfers;        /* started, waiting for their transferee to lead */
   uint64_t next_seq;
   uint64_t applied;    /* the store's applied index */
   uint64_t ledger_pos; /* ledger records the store's state accounts for */
@@ -94,6 +104,13 @@ int lkv__raft_node_apply_attrs(lkv__raft_node_t *n, uint64_t origin, const uint8
                                uint64_t index);
 void lkv__raft_node_publish_due(lkv__raft_node_t *n, uint64_t now_ms);
 void lkv__raft_node_free_attrs(lkv__raft_node_t *n);
+
+/* raft_transfer.c: starts the transfers asked for (answering those that cannot start); answers the
+ * waiting ones whose transferee leads or whose time is up; fails all (stopping). */
+void lkv__raft_node_start_transfers(lkv__raft_node_t *n, lkv__raft_transfer_t *list, uint64_t now_ms);
+void lkv__raft_node_check_transfers(lkv__raft_node_t *n, uint64_t now_ms);
+void lkv__raft_node_fail_transfers(lkv__raft_node_t *n, lkv__raft_transfer_t *list, int err);
+int lkv__raft_node_move_leader(lkv_replicator_t *base, uint64_t to, lkv_read_cb cb, void *arg);
 
 /* Handles every ready batch the core has (raft_ready.c). */
 void lkv__raft_node_drain_ready(lkv__raft_node_t *n);

@@ -205,7 +205,7 @@ static void publish_status(lkv__raft_node_t *n) {
  * stopping. */
 static int round_once(lkv__raft_node_t *n) {
   pthread_mutex_lock(&n->mu);
-  while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfer) {
+  while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfers) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     if (now >= n->next_tick_ms) break;
     struct timespec until = {.tv_sec = (time_t)(n->next_tick_ms / 1000),
@@ -217,12 +217,12 @@ static int round_once(lkv__raft_node_t *n) {
   lkv__raft_inmsg_t *msgs = n->in_msgs;
   lkv__raft_read_t *reads = n->in_reads;
   lkv__raft_peer_event_t *peers = n->in_peers;
-  uint64_t transfer = n->in_transfer;
+  lkv__raft_transfer_t *transfers = n->in_transfers;
   n->in_props = n->in_props_tail = NULL;
   n->in_msgs = n->in_msgs_tail = NULL;
   n->in_reads = n->in_reads_tail = NULL;
   n->in_peers = NULL;
-  n->in_transfer = 0;
+  n->in_transfers = NULL;
   pthread_mutex_unlock(&n->mu);
 
   uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
@@ -244,7 +244,7 @@ static int round_once(lkv__raft_node_t *n) {
     if (!n->halted) peer_event(n, ev);
     free(ev);
   }
-  if (transfer && !n->halted) lkv_raft_transfer_leader(n->raft, transfer);
+  lkv__raft_node_start_transfers(n, transfers, now);
   while (props) {
     lkv_proposal_t *p = props;
     props = p->next;
@@ -261,6 +261,7 @@ static int round_once(lkv__raft_node_t *n) {
   expire_pending(n, now);
   lkv__raft_node_answer_reads(n, now);
   publish_status(n);
+  lkv__raft_node_check_transfers(n, now);
   return !stopping;
 }
 
@@ -286,6 +287,13 @@ static void *raft_main(void *arg) {
     rd->cb(rd->arg, LKV_ESTOPPED);
     free(rd);
   }
+  pthread_mutex_lock(&n->mu);
+  lkv__raft_transfer_t *transfers = n->in_transfers;
+  n->in_transfers = NULL;
+  pthread_mutex_unlock(&n->mu);
+  lkv__raft_node_fail_transfers(n, transfers, LKV_ESTOPPED);
+  lkv__raft_node_fail_transfers(n, n->transfers, LKV_ESTOPPED);
+  n->transfers = NULL;
   fail_all(n, LKV_ESTOPPED);
   return NULL;
 }
@@ -448,6 +456,7 @@ static const lkv_replicator_ops_t raft_node_ops = {
     .listen = node_listen,
     .on_applied = node_on_applied,
     .publish = node_publish,
+    .move_leader = lkv__raft_node_move_leader,
     .members = node_members,
     .stop = node_stop,
 };
@@ -488,18 +497,6 @@ void lkv_raft_node_membership(lkv_replicator_t *base, lkv_raft_conf_state_t *out
   pthread_mutex_lock(&n->mu);
   *out = n->conf;
   pthread_mutex_unlock(&n->mu);
-}
-
-int lkv_raft_node_transfer(lkv_replicator_t *base, uint64_t to) {
-  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
-  pthread_mutex_lock(&n->mu);
-  int rc = n->stopping ? LKV_ESTOPPED : 0;
-  if (!rc) {
-    n->in_transfer = to;
-    wake_locked(n);
-  }
-  pthread_mutex_unlock(&n->mu);
-  return rc;
 }
 
 /* ---- start ---- */

@@ -86,8 +86,9 @@ void lkv_raft_node_peer_state(lkv_replicator_t *r, uint64_t peer, int up);
 /* The voters and learners in force. Any thread. */
 void lkv_raft_node_membership(lkv_replicator_t *r, lkv_raft_conf_state_t *out);
 
-/* Asks the leader to hand leadership to member `to` (Maintenance.MoveLeader). Any thread. Returns 0 or
- * LKV_ESTOPPED; the outcome shows in status. */
-int lkv_raft_node_transfer(lkv_replicator_t *r, uint64_t to);
+/* A leader about to stop hands leadership to its most caught-up voter and waits until that member leads,
+ * or at most the request timeout (etcd does this on SIGTERM), so clients see a short pause, not an
+ * election timeout. Returns at once on a member that does not lead. Not from the raft thread. */
+void lkv_raft_node_hand_over(lkv_replicator_t *r);
 
 #endif

@@ -77,6 +77,7 @@ typedef struct lkv_replicator_ops_s {
   void (*listen)(lkv_replicator_t *r, lkv_commit_cb cb, void *arg);
   void (*on_applied)(lkv_replicator_t *r, lkv_applied_cb cb, void *arg);
   int (*publish)(lkv_replicator_t *r, const uint8_t *attrs, size_t len);
+  int (*move_leader)(lkv_replicator_t *r, uint64_t to, lkv_read_cb cb, void *arg);
   int (*members)(lkv_replicator_t *r, lkv_replication_member_t **out, size_t *n);
   void (*stop)(lkv_replicator_t *r);
 } lkv_replicator_ops_t;
@@ -126,6 +127,14 @@ static inline int lkv_replicator_publish(lkv_replicator_t *r, const uint8_t *att
  * free with lkv_replication_members_free. Any thread. Returns 0 or LKV_ENOMEM. */
 static inline int lkv_replicator_members(lkv_replicator_t *r, lkv_replication_member_t **out, size_t *n) {
   return r->ops->members(r, out, n);
+}
+
+/* Hands leadership to voter `to` (Maintenance.MoveLeader): returns 0 and later calls cb(arg, err) once,
+ * on the replicator's thread: 0 once `to` leads, LKV_ENOTLEADER (this member does not lead),
+ * LKV_EBADTRANSFEREE (`to` is not a voter), LKV_ETRANSFERTIMEOUT; or returns a negative code and never
+ * calls cb. Any thread. */
+static inline int lkv_replicator_move_leader(lkv_replicator_t *r, uint64_t to, lkv_read_cb cb, void *arg) {
+  return r->ops->move_leader(r, to, cb, arg);
 }
 
 /* Frees what lkv_replicator_members returned. */

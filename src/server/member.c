@@ -182,6 +182,10 @@ lkv_replicator_t *lkv__member_replicator(lkv__member_t *m) {
   return m->raft;
 }
 
+void lkv__member_hand_over(lkv__member_t *m) {
+  lkv_raft_node_hand_over(m->raft);
+}
+
 void lkv__member_stop(lkv__member_t *m) {
   pthread_rwlock_wrlock(&m->in_lock);
   m->in = NULL; /* peers' messages are dropped from now on */

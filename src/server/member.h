@@ -38,6 +38,10 @@ int lkv__member_on_channel(lkv__member_t *m, lkv__channel_t ch, lkv__channel_cb 
 /* Sends data on channel ch to member `to` (copied; see lkv_peer_net_send for the codes). Any thread. */
 int lkv__member_send(lkv__member_t *m, uint64_t to, lkv__channel_t ch, const uint8_t *data, size_t len);
 
+/* If this member leads, hands leadership to the most caught-up voter and waits until it leads (at most
+ * the request timeout): called first when the server stops, so clients see a short pause. */
+void lkv__member_hand_over(lkv__member_t *m);
+
 /* Stops the replicator (see lkv_replicator_stop), then the peer transport; frees m. */
 void lkv__member_stop(lkv__member_t *m);
 
