@@ -9,7 +9,7 @@
 #include "ledger/internal.h"
 
 /* The fixed part of the largest body (a signed tree head). */
-#define BODY_HEAD_MAX 152
+#define BODY_HEAD_MAX LKV_LEDGER_SIGNED_HEAD_LEN
 #define OP_MIN 6 /* type, key length, one key byte */
 #define PUT_FIXED 28
 
@@ -23,7 +23,6 @@ static int has_ops(lkv_ledger_kind_t k) {
 
 /* Writes the body's fixed part (everything but the ops) into h; returns its length. */
 static size_t body_head(const lkv_ledger_entry_t *e, uint8_t h[BODY_HEAD_MAX]) {
-  const lkv_ledger_signed_head_t *s = &e->sth;
   switch (e->kind) {
     case LKV_LEDGER_REVISION:
       lkv__put_be32(h, e->n_ops);
@@ -40,12 +39,7 @@ static size_t body_head(const lkv_ledger_entry_t *e, uint8_t h[BODY_HEAD_MAX]) {
       lkv__put_be32(h + 8, e->n_ops);
       return 12;
     case LKV_LEDGER_SIGNED_TREE_HEAD:
-      lkv__put_be64(h, s->head.tree_size);
-      memcpy(h + 8, s->head.root.b, LKV_MERKLE_HASH_LEN);
-      lkv__put_be64(h + 40, (uint64_t)s->head.revision);
-      lkv__put_be64(h + 48, s->head.timestamp_ms);
-      memcpy(h + 56, s->public_key, LKV_LEDGER_KEY_LEN);
-      memcpy(h + 88, s->signature, LKV_LEDGER_SIG_LEN);
+      lkv_ledger_signed_head_encode(&e->sth, h);
       return BODY_HEAD_MAX;
   }
   return 0;
@@ -279,12 +273,7 @@ int lkv_ledger_entry_decode(const uint8_t *buf, size_t len, lkv_ledger_entry_t *
       return check_ops(out);
     case LKV_LEDGER_SIGNED_TREE_HEAD:
       if (bl != BODY_HEAD_MAX) return LKV_ECORRUPT;
-      s->head.tree_size = lkv__get_be64(b);
-      memcpy(s->head.root.b, b + 8, LKV_MERKLE_HASH_LEN);
-      s->head.revision = (int64_t)lkv__get_be64(b + 40);
-      s->head.timestamp_ms = lkv__get_be64(b + 48);
-      memcpy(s->public_key, b + 56, LKV_LEDGER_KEY_LEN);
-      memcpy(s->signature, b + 88, LKV_LEDGER_SIG_LEN);
+      lkv_ledger_signed_head_decode(b, s);
       return s->head.revision == out->revision ? 0 : LKV_ECORRUPT;
   }
   return LKV_ECORRUPT;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "ledger/head_log.h"
 #include "ledger/node_store.h"
 
 /* Leaves re-added to the node store per write while catching up. */
@@ -17,6 +18,7 @@
 
 struct lkv_ledger_s {
   lkv_ledger_log_t *log;
+  lkv_ledger_head_log_t *heads;
   lkv_ledger_nodes_t *nodes;
   lkv_ledger_signer_t *signer;
   lkv_merkle_hash_t *leaves; /* committer's scratch */
@@ -54,19 +56,37 @@ static int catch_up(lkv_ledger_t *l) {
   return l->nodes_err = rc;
 }
 
-/* Loads the last signed head in the log, which must verify. */
-static int load_head(lkv_ledger_t *l) {
+/* The last head of a version-1 log, signed before heads moved to ledger.heads. */
+static int last_head_leaf(lkv_ledger_t *l, lkv_ledger_signed_head_t *out) {
   lkv_ledger_log_record_t rec = {0};
   uint64_t i;
   int rc = lkv_ledger_log_find_last(l->log, LKV_LEDGER_SIGNED_TREE_HEAD, &i);
-  if (rc == LKV_ENOENT) return 0;
   if (!rc) rc = lkv_ledger_log_read(l->log, i, &rec);
-  if (!rc && lkv_ledger_sth_verify(&rec.entry.sth, NULL)) rc = LKV_ECORRUPT;
+  if (!rc) *out = rec.entry.sth;
+  lkv_ledger_log_record_free(&rec);
+  return rc;
+}
+
+/* Loads the latest signed head: the last of ledger.heads, or, before any was written there, the last head
+ * leaf of a version-1 log. It must verify and cover no more records than the log holds (the log is synced
+ * before its records are signed, so a head beyond it means records were lost). */
+static int load_head(lkv_ledger_t *l) {
+  lkv_ledger_signed_head_t h;
+  uint64_t n = lkv_ledger_head_log_count(l->heads);
+  int rc;
+  if (n > 0)
+    rc = lkv_ledger_head_log_read(l->heads, n - 1, &h);
+  else if (lkv_ledger_log_version(l->log) == 1)
+    rc = last_head_leaf(l, &h);
+  else
+    return 0;
+  if (rc == LKV_ENOENT && n == 0) return 0;
+  if (!rc && (lkv_ledger_sth_verify(&h, NULL) || h.head.tree_size > lkv_ledger_log_count(l->log)))
+    rc = LKV_ECORRUPT;
   if (!rc) {
-    l->head = rec.entry.sth;
+    l->head = h;
     l->has_head = 1;
   }
-  lkv_ledger_log_record_free(&rec);
   return rc;
 }
 
@@ -117,7 +137,8 @@ int lkv_ledger_open(lkv_ledger_t **out, const char *data_dir, lkv_ledger_open_in
   if ((rc = lkv_ledger_signer_open(&l->signer, data_dir, LKV_LEDGER_SIGNER_CREATE, &info->key_created)))
     goto err_after_mutex;
   if ((rc = lkv_ledger_log_open(&l->log, dir, &info->log))) goto err_after_signer;
-  if ((rc = open_nodes(l, nodes))) goto err_after_log;
+  if ((rc = lkv_ledger_head_log_open(&l->heads, dir, &info->heads))) goto err_after_log;
+  if ((rc = open_nodes(l, nodes))) goto err_after_heads;
   if ((rc = load_head(l)) || (rc = sync_store(l, info))) goto err_after_nodes;
   info->key_changed =
       l->has_head && memcmp(l->head.public_key, lkv_ledger_signer_public_key(l->signer), LKV_LEDGER_KEY_LEN);
@@ -126,6 +147,8 @@ int lkv_ledger_open(lkv_ledger_t **out, const char *data_dir, lkv_ledger_open_in
 
 err_after_nodes:
   lkv_ledger_nodes_close(l->nodes);
+err_after_heads:
+  lkv_ledger_head_log_close(l->heads);
 err_after_log:
   lkv_ledger_log_close(l->log);
 err_after_signer:
@@ -141,6 +164,7 @@ err_after_alloc:
 void lkv_ledger_close(lkv_ledger_t *l) {
   if (!l) return;
   lkv_ledger_nodes_close(l->nodes);
+  lkv_ledger_head_log_close(l->heads);
   lkv_ledger_log_close(l->log);
   lkv_ledger_signer_close(l->signer);
   pthread_mutex_destroy(&l->mu);
@@ -162,11 +186,11 @@ int lkv_ledger_append(lkv_ledger_t *l, const lkv_ledger_entry_t *entries, size_t
 
 int lkv_ledger_needs_sign(const lkv_ledger_t *l) {
   uint64_t count = lkv_ledger_log_count(l->log);
-  return l->has_head ? count > l->head.head.tree_size + 1 : count > 0;
+  return l->has_head ? count > l->head.head.tree_size : count > 0;
 }
 
 int lkv_ledger_sign(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_signed_head_t *out) {
-  lkv_ledger_entry_t e = {.kind = LKV_LEDGER_SIGNED_TREE_HEAD};
+  lkv_ledger_signed_head_t sh;
   lkv_ledger_sth_t h = {.tree_size = lkv_ledger_log_count(l->log),
                         .revision = lkv_ledger_log_last_revision(l->log),
                         .timestamp_ms = now_ms};
@@ -176,16 +200,13 @@ int lkv_ledger_sign(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_signed_head_t *
   /* Sync the nodes this head covers first: after a crash, open trusts exactly those. The index is synced
    * at the same pace so that open never rescans more than one interval of records. */
   if ((rc = lkv_ledger_nodes_sync(l->nodes)) || (rc = lkv_ledger_log_sync_index(l->log)) ||
-      (rc = lkv_ledger_signer_sign(l->signer, &h, &e.sth)))
+      (rc = lkv_ledger_signer_sign(l->signer, &h, &sh)) || (rc = lkv_ledger_head_log_append(l->heads, &sh)))
     return rc;
-  e.revision = h.revision;
-  lkv_ledger_claims_digest(NULL, 0, NULL, 0, e.claims);
-  if ((rc = lkv_ledger_append(l, &e, 1))) return rc;
   pthread_mutex_lock(&l->mu);
-  l->head = e.sth;
+  l->head = sh;
   l->has_head = 1;
   pthread_mutex_unlock(&l->mu);
-  if (out) *out = e.sth;
+  if (out) *out = sh;
   return 0;
 }
 

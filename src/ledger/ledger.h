@@ -6,24 +6,31 @@
 #include <stdint.h>
 
 #include "ledger/entry.h"
+#include "ledger/head_log.h"
 #include "ledger/log_file.h"
 #include "ledger/merkle.h"
 #include "ledger/receipt.h"
 #include "ledger/signer.h"
 
 /*
- * Files, all in <data-dir>/ledger/ (mode 0700): ledger.log and ledger.idx (log_file.h), ledger.nodes
- * (node_store.h), node.key (signer.h). Record i of the log is leaf i of the tree.
+ * Files, all in <data-dir>/ledger/ (mode 0700): ledger.log and ledger.idx (log_file.h), ledger.heads
+ * (head_log.h), ledger.nodes (node_store.h), node.key (signer.h). Record i of the log is leaf i of the
+ * tree; signed heads are not leaves (they are kept in ledger.heads), so the tree holds state changes only
+ * and is the same on every member of a cluster, each member signing its own heads over it. A version-1
+ * log (log_file.h) keeps the heads it holds as leaves; new heads go to ledger.heads there too.
  *
  * Integration contract:
  *  - The committer appends each batch's entries with lkv_ledger_append before acknowledging any of
  *    them: it returns after one fdatasync covering the batch.
  *  - A timer calls lkv_ledger_sign every --ledger-sign-interval when lkv_ledger_needs_sign says so, and
  *    once more at shutdown, on the committer's thread (appends and signs are serialised by the caller).
+ *    Every replicator signs the same way: the single-node writer thread, and in a cluster each member's
+ *    apply thread (the one that calls lkv_ledger_append), with the member's own key.
  *  - Receipts, heads and proofs may be asked for from any thread at any time.
  *
- * Crash consistency: the log is the source of truth. The node store is synced before each signed head
- * is appended, so on open every node the last head covers is durable; the nodes after it are recomputed
+ * Crash consistency: the log is the source of truth. The node store and the log's index are synced
+ * before each signed head is appended to ledger.heads, so on open every node the last head covers is
+ * durable; the nodes after it are recomputed
  * from the (verified) log records, and the root of the last head is checked against the store (on a
  * mismatch the store is rebuilt from the whole log, and if the log still disagrees with its own signed
  * head, open fails with LKV_ECORRUPT).
@@ -32,19 +39,20 @@
 typedef struct lkv_ledger_s lkv_ledger_t;
 
 typedef struct lkv_ledger_open_info_s {
-  lkv_ledger_log_info_t log;  /* the log's recovery report */
-  uint64_t leaves_recomputed; /* leaves re-added to the node store from the log */
-  int store_rebuilt;          /* the node store disagreed with the last signed head and was rebuilt */
-  int key_created;            /* node.key was created by this open */
-  int key_changed;            /* the last signed head was made with another key than node.key's: the
-                               * caller decides whether to refuse (earlier heads do not verify with
-                               * the new key; docs/ledger.md, key rotation) */
+  lkv_ledger_log_info_t log;        /* the log's recovery report */
+  lkv_ledger_head_log_info_t heads; /* ledger.heads' recovery report */
+  uint64_t leaves_recomputed;       /* leaves re-added to the node store from the log */
+  int store_rebuilt;                /* the node store disagreed with the last signed head and was rebuilt */
+  int key_created;                  /* node.key was created by this open */
+  int key_changed;                  /* the last signed head was made with another key than node.key's: the
+                                     * caller decides whether to refuse (earlier heads do not verify with
+                                     * the new key; docs/ledger.md, key rotation) */
 } lkv_ledger_open_info_t;
 
 /* Opens (creating on first use) the ledger of data_dir, recovering as described above. info may be NULL.
- * Returns 0 and sets *out, or the codes of lkv_ledger_log_open, lkv_ledger_nodes_open and
- * lkv_ledger_signer_open (LKV_EPERM: key file permissions), LKV_ECORRUPT (the last signed head does not
- * verify or does not match the log). */
+ * Returns 0 and sets *out, or the codes of lkv_ledger_log_open, lkv_ledger_head_log_open,
+ * lkv_ledger_nodes_open and lkv_ledger_signer_open (LKV_EPERM: key file permissions), LKV_ECORRUPT (the
+ * last signed head does not verify, covers more records than the log holds, or does not match the log). */
 int lkv_ledger_open(lkv_ledger_t **out, const char *data_dir, lkv_ledger_open_info_t *info);
 
 /* Closes the ledger (syncing the derived files). Does not sign: call lkv_ledger_sign first at shutdown.
@@ -57,13 +65,16 @@ void lkv_ledger_close(lkv_ledger_t *l);
  * durable); the store catches up later and lkv_ledger_sign reports the error if it cannot. */
 int lkv_ledger_append(lkv_ledger_t *l, const lkv_ledger_entry_t *entries, size_t n);
 
-/* Whether anything besides the latest signed head was appended since that head. Committer thread. */
+/* Whether records were appended since the latest signed head (or there are records and no head yet).
+ * Committer thread. */
 int lkv_ledger_needs_sign(const lkv_ledger_t *l);
 
-/* Signs the current tree (size = entries so far, its root, the last revision, now_ms) and appends the
- * head as a SIGNED_TREE_HEAD entry, durably. out (may be NULL) receives the signed head, which becomes
- * the one receipts are issued against. Committer thread. Returns 0, or an error of the node store
- * (catching up or syncing), the signer or lkv_ledger_log_append. */
+/* Signs the current tree (size = entries so far, its root, the revision of the last entry, now_ms: the
+ * signer's wall clock in ms since the epoch) with node.key and appends the head to ledger.heads, durably;
+ * the tree does not change. out (may be NULL) receives the signed head, which becomes the one receipts
+ * are issued against. Committer thread (the caller serialises it with lkv_ledger_append). Returns 0, or an
+ * error of the node store (catching up or syncing), the index sync, the signer or
+ * lkv_ledger_head_log_append (LKV_EIO after a failed sync: heads are refused until a restart). */
 int lkv_ledger_sign(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_signed_head_t *out);
 
 /* The latest signed head. Any thread. Returns 0 or LKV_ENOENT (nothing signed yet). */

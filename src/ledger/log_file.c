@@ -73,7 +73,7 @@ static int indexed_record_ok(lkv_ledger_log_t *log, uint64_t i, uint64_t log_siz
         lkv__frame_parse(log->salt, buf, LKV__FRAME_HDR + (size_t)m->len, &e, &leaf, &flen) == LKV__FRAME_OK;
     if (ok) lkv__meta_of(&e, m->offset, m->len, &have);
     rc = ok && have.revision == m->revision && have.kind == m->kind && have.produced == m->produced &&
-         lkv__order_check(prev.revision, i, &e) == 0;
+         lkv__order_check(log->version, prev.revision, i, &e) == 0;
   }
   free(buf);
   return rc;
@@ -97,7 +97,7 @@ static int scan_tail(lkv_ledger_log_t *log, uint64_t start, uint64_t size, uint6
           pos < size ? lkv__frame_parse(log->salt, map + pos, size - pos, &e, &leaf, &flen) : LKV__FRAME_TORN;
       if (r != LKV__FRAME_OK) break;
       /* A record that hashes right but breaks the order was written that way: not a torn write. */
-      if (lkv__order_check(last_rev, idx, &e)) {
+      if (lkv__order_check(log->version, last_rev, idx, &e)) {
         info->corrupt_offset = pos;
         rc = LKV_ECORRUPT;
         break;
@@ -185,8 +185,15 @@ int lkv_ledger_log_open(lkv_ledger_log_t **out, const char *dir, lkv_ledger_log_
   lkv_ledger_log_t *log = calloc(1, sizeof(*log));
   if (!log) return LKV_ENOMEM;
   randombytes_buf(log->salt, sizeof(log->salt)); /* used only if the log is new */
-  if ((rc = lkv__file_open(path, LKV__LOG_MAGIC, LKV__LOG_VERSION, log->salt, &log->fd, &size, &fresh)))
-    goto err_after_alloc;
+  /* A new log is version 2; a version-1 log (heads as leaves) is kept as it is: rewriting it would change
+   * every root its heads signed. The ledger appends only state changes to it from now on. */
+  log->version = LKV__LOG_VERSION;
+  rc = lkv__file_open(path, LKV__LOG_MAGIC, LKV__LOG_VERSION, log->salt, &log->fd, &size, &fresh);
+  if (rc == LKV_ECORRUPT) {
+    log->version = LKV__LOG_VERSION_HEAD_LEAVES;
+    rc = lkv__file_open(path, LKV__LOG_MAGIC, log->version, log->salt, &log->fd, &size, &fresh);
+  }
+  if (rc) goto err_after_alloc;
   if ((rc = open_index(log, ipath, &isize, &synced, info))) goto err_after_log;
   if ((rc = recover(log, size, isize, synced, info))) goto err_after_index;
   *out = log;
@@ -216,6 +223,10 @@ uint64_t lkv_ledger_log_count(const lkv_ledger_log_t *log) {
   return atomic_load_explicit(&((lkv_ledger_log_t *)log)->count, memory_order_acquire);
 }
 
+uint32_t lkv_ledger_log_version(const lkv_ledger_log_t *log) {
+  return log->version;
+}
+
 int64_t lkv_ledger_log_last_revision(const lkv_ledger_log_t *log) {
   return log->last_revision;
 }
@@ -227,7 +238,7 @@ static int encode_batch(lkv_ledger_log_t *log, const lkv_ledger_entry_t *entries
   size_t need = 0, pos = 0;
   int rc;
   for (size_t i = 0; i < n; i++) {
-    if (lkv__order_check(rev, count + i, &entries[i])) return LKV_EINVAL;
+    if (lkv__order_check(log->version, rev, count + i, &entries[i])) return LKV_EINVAL;
     rev = entries[i].revision;
     size_t es = lkv_ledger_entry_size(&entries[i]);
     if (es > LKV_LEDGER_ENTRY_MAX || need > SIZE_MAX / 2) return LKV_EINVAL;

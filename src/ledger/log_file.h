@@ -10,10 +10,13 @@
 
 /*
  * Two files in one directory (docs/ledger.md has the byte layouts):
- *  - ledger.log: "lkvledgr" ‖ u32 BE version 1 ‖ u32 0 ‖ salt (8 random bytes), then one frame per
+ *  - ledger.log: "lkvledgr" ‖ u32 BE version ‖ u32 0 ‖ salt (8 random bytes), then one frame per
  *    entry: salt ‖ len (u32 BE) ‖ leaf hash (32) ‖ entry (len bytes, entry.h's encoding).
  *    The leaf hash doubles as the frame's checksum: it commits to every byte of the entry. The salt
  *    makes frames impossible to fake inside stored values. Record i (0-based) is leaf i of the tree.
+ *    Version 2 (every new log) holds no SIGNED_TREE_HEAD record: signed heads live in ledger.heads
+ *    (head_log.h). Version 1, written before that, may hold them; it is still opened, read and appended
+ *    to (it stays version 1, its head records stay leaves).
  *  - ledger.idx: "lkvindex" ‖ version ‖ 0 ‖ synced count (u64), then 24 bytes per record: offset (u64)
  *    ‖ revision (i64) ‖ len (u32) ‖ kind (u8) ‖ flags (u8, bit 0: the entry produced its revision) ‖
  *    0 (2). Derived data, not synced on append: lkv_ledger_log_sync_index (and close) sync it and
@@ -21,7 +24,8 @@
  *
  * Order rules, checked on append and on recovery: an entry that produces a revision has a revision
  * greater than every earlier entry's; any other entry's revision is at least the previous one; a
- * SIGNED_TREE_HEAD entry at record i has tree_size i (it signs exactly the records before it).
+ * SIGNED_TREE_HEAD entry appears only in a version-1 log, and at record i has tree_size i (it signs exactly
+ * the records before it).
  *
  * Durability: lkv_ledger_log_append returns after one fdatasync covering the whole batch; the log
  * holds everything needed to replay the state (it can serve as the write-ahead log). After a failed
@@ -79,10 +83,12 @@ typedef struct lkv_ledger_log_iter_s {
   uint64_t buf_off;
 } lkv_ledger_log_iter_t;
 
-/* Opens the ledger in dir (created with parents, mode 0700, if missing), recovering as described above.
+/* Opens the ledger in dir (created with parents, mode 0700, if missing; a new log is version 2),
+ * recovering as described above.
  * info (may be NULL) is filled on success and, for LKV_ECORRUPT, its corrupt_offset. Returns 0 and sets
  * *out, or LKV_ECORRUPT (not a ledger file, an unknown version, damage before the tail, or records out
- * of order), LKV_ENOMEM, LKV_EINVAL (path too long) or a negated errno. */
+ * of order, including a SIGNED_TREE_HEAD record in a version-2 log), LKV_ENOMEM, LKV_EINVAL (path too long)
+ * or a negated errno. */
 int lkv_ledger_log_open(lkv_ledger_log_t **out, const char *dir, lkv_ledger_log_info_t *info);
 
 /* Syncs the index and closes. NULL is ignored. */
@@ -103,6 +109,10 @@ int lkv_ledger_log_sync_index(lkv_ledger_log_t *log);
 
 /* Number of records. Any thread. */
 uint64_t lkv_ledger_log_count(const lkv_ledger_log_t *log);
+
+/* The version of the log's header: 2, or 1 for a log written before signed heads left the tree (it may
+ * hold SIGNED_TREE_HEAD records). Any thread. */
+uint32_t lkv_ledger_log_version(const lkv_ledger_log_t *log);
 
 /* The revision of the last record (0 for an empty log). Writer thread. */
 int64_t lkv_ledger_log_last_revision(const lkv_ledger_log_t *log);

@@ -56,7 +56,9 @@ int lkv__meta_decode(const uint8_t in[LKV__META_LEN], lkv_ledger_log_meta_t *m) 
   return 0;
 }
 
-int lkv__order_check(int64_t last_revision, uint64_t index, const lkv_ledger_entry_t *e) {
+int lkv__order_check(uint32_t version, int64_t last_revision, uint64_t index, const lkv_ledger_entry_t *e) {
+  /* Heads live in ledger.heads since version 2: a head leaf there was not written by a ledgerkv. */
+  if (e->kind == LKV_LEDGER_SIGNED_TREE_HEAD && version != LKV__LOG_VERSION_HEAD_LEAVES) return LKV_EINVAL;
   if (lkv_ledger_entry_is_revision(e) ? e->revision <= last_revision : e->revision < last_revision)
     return LKV_EINVAL;
   if (e->kind == LKV_LEDGER_SIGNED_TREE_HEAD && e->sth.head.tree_size != index) return LKV_EINVAL;

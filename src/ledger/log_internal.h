@@ -10,13 +10,17 @@
 #define LKV__FRAME_HDR 44 /* salt (8) ‖ len (4) ‖ leaf hash (32) */
 #define LKV__META_LEN 24  /* one index entry */
 #define LKV__LOG_MAGIC "lkvledgr"
-#define LKV__LOG_VERSION 1
+/* Version 2 (written by every new log) holds state changes only; version 1 (written before signed heads
+ * moved to ledger.heads) may also hold SIGNED_TREE_HEAD records and is still read and appended to. */
+#define LKV__LOG_VERSION 2
+#define LKV__LOG_VERSION_HEAD_LEAVES 1
 #define LKV__LOG_HEADER_LEN (LKV__FILE_HEADER_LEN + LKV__SALT_LEN)
 #define LKV__IDX_HEADER_LEN (LKV__FILE_HEADER_LEN + LKV__HEADER_EXTRA_LEN)
 
 struct lkv_ledger_log_s {
   int fd;
   int idx_fd;
+  uint32_t version;            /* of the file header: LKV__LOG_VERSION or LKV__LOG_VERSION_HEAD_LEAVES */
   uint8_t salt[LKV__SALT_LEN]; /* from the log header; starts every frame */
   _Atomic uint64_t end;        /* offset after the last record; published (before count) once it is written */
   _Atomic uint64_t count;      /* published after the records and their index entries are written */
@@ -54,9 +58,9 @@ void lkv__meta_encode(const lkv_ledger_log_meta_t *m, uint8_t out[LKV__META_LEN]
 /* Returns 0 or LKV_ECORRUPT (unknown kind, flags or padding). */
 int lkv__meta_decode(const uint8_t in[LKV__META_LEN], lkv_ledger_log_meta_t *m);
 
-/* Checks the order rules for e as record `index` after a record of revision last_revision.
- * Returns 0 or LKV_EINVAL. */
-int lkv__order_check(int64_t last_revision, uint64_t index, const lkv_ledger_entry_t *e);
+/* Checks the order rules for e as record `index` of a log of the given version after a record of revision
+ * last_revision (a SIGNED_TREE_HEAD record only in a version-1 log). Returns 0 or LKV_EINVAL. */
+int lkv__order_check(uint32_t version, int64_t last_revision, uint64_t index, const lkv_ledger_entry_t *e);
 
 /* Reads index entry `index` (no bound check against count). Returns 0, LKV_ECORRUPT, LKV_EIO or -errno. */
 int lkv__meta_read(const lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_meta_t *m);

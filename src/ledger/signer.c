@@ -32,6 +32,26 @@ void lkv_ledger_sth_message(const lkv_ledger_sth_t *h, uint8_t out[LKV_LEDGER_ST
   lkv__put_be64(out + 64, h->timestamp_ms);
 }
 
+void lkv_ledger_signed_head_encode(const lkv_ledger_signed_head_t *sh,
+                                   uint8_t out[LKV_LEDGER_SIGNED_HEAD_LEN]) {
+  lkv__put_be64(out, sh->head.tree_size);
+  memcpy(out + 8, sh->head.root.b, LKV_MERKLE_HASH_LEN);
+  lkv__put_be64(out + 40, (uint64_t)sh->head.revision);
+  lkv__put_be64(out + 48, sh->head.timestamp_ms);
+  memcpy(out + 56, sh->public_key, LKV_LEDGER_KEY_LEN);
+  memcpy(out + 88, sh->signature, LKV_LEDGER_SIG_LEN);
+}
+
+void lkv_ledger_signed_head_decode(const uint8_t in[LKV_LEDGER_SIGNED_HEAD_LEN],
+                                   lkv_ledger_signed_head_t *out) {
+  out->head.tree_size = lkv__get_be64(in);
+  memcpy(out->head.root.b, in + 8, LKV_MERKLE_HASH_LEN);
+  out->head.revision = (int64_t)lkv__get_be64(in + 40);
+  out->head.timestamp_ms = lkv__get_be64(in + 48);
+  memcpy(out->public_key, in + 56, LKV_LEDGER_KEY_LEN);
+  memcpy(out->signature, in + 88, LKV_LEDGER_SIG_LEN);
+}
+
 int lkv_ledger_sth_verify(const lkv_ledger_signed_head_t *sh, const uint8_t *trusted_key) {
   uint8_t msg[LKV_LEDGER_STH_MSG_LEN];
   if (trusted_key && memcmp(trusted_key, sh->public_key, LKV_LEDGER_KEY_LEN)) return LKV_EVERIFY;

@@ -21,6 +21,8 @@
 #define LKV_LEDGER_KEY_LEN 32
 #define LKV_LEDGER_SIG_LEN 64
 #define LKV_LEDGER_STH_MSG_LEN 72
+/* Encoded signed head (lkv_ledger_signed_head_encode). */
+#define LKV_LEDGER_SIGNED_HEAD_LEN 152
 /* Text forms of a public key, with the terminating NUL. */
 #define LKV_LEDGER_KEY_HEX_LEN 65
 #define LKV_LEDGER_KEY_B64_LEN 45
@@ -48,6 +50,16 @@ typedef struct lkv_ledger_signer_s lkv_ledger_signer_t;
 
 /* Writes h's canonical encoding into out. Pure. */
 void lkv_ledger_sth_message(const lkv_ledger_sth_t *h, uint8_t out[LKV_LEDGER_STH_MSG_LEN]);
+
+/* Writes sh as tree_size (u64 BE) ‖ root (32) ‖ revision (i64 BE) ‖ timestamp_ms (u64 BE) ‖ public key (32)
+ * ‖ signature (64): the body of a version-1 log's SIGNED_TREE_HEAD entry and of a ledger.heads record.
+ * Pure. */
+void lkv_ledger_signed_head_encode(const lkv_ledger_signed_head_t *sh,
+                                   uint8_t out[LKV_LEDGER_SIGNED_HEAD_LEN]);
+
+/* Reads what lkv_ledger_signed_head_encode wrote (every byte string decodes). Pure. */
+void lkv_ledger_signed_head_decode(const uint8_t in[LKV_LEDGER_SIGNED_HEAD_LEN],
+                                   lkv_ledger_signed_head_t *out);
 
 /* Checks sh's signature with trusted_key (LKV_LEDGER_KEY_LEN bytes), or with sh->public_key when
  * trusted_key is NULL (which proves only self-consistency). A trusted_key different from

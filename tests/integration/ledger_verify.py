@@ -103,11 +103,15 @@ def parse_entry(buf):
     return e
 
 
-def read_log(path):
-    """Returns the list of entries of a ledger.log, each with its verified leaf hash."""
+def read_log(path, want_version=None):
+    """Returns the list of entries of a ledger.log, each with its verified leaf hash. A version-2 log
+    holds no signed tree head; a version-1 log may. want_version, if given, must match the header."""
     data = open(path, "rb").read()
-    if data[:8] != b"lkvledgr" or struct.unpack_from(">II", data, 8) != (1, 0):
+    version, zero = struct.unpack_from(">II", data, 8)
+    if data[:8] != b"lkvledgr" or zero != 0 or version not in (1, 2):
         raise ValueError("not a ledger")
+    if want_version is not None and version != want_version:
+        raise ValueError("ledger version %d, not %d" % (version, want_version))
     salt = data[16:24]
     p, out = 24, []
     while p < len(data):
@@ -118,8 +122,42 @@ def read_log(path):
         e = parse_entry(data[p + 44:p + 44 + n])
         if e["leaf"] != stored:
             raise ValueError("leaf mismatch at %d" % p)
+        if e["kind"] == SIGNED_TREE_HEAD and version != 1:
+            raise ValueError("signed tree head inside a version-2 ledger at %d" % p)
         out.append(e)
         p += 44 + n
+    return out
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli, reflected polynomial 0x82f63b78), bit by bit."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+HEAD_RECORD = 156
+
+
+def read_heads(path):
+    """Returns the signed heads of a ledger.heads (docs/ledger.md §9), checksums verified, in order."""
+    data = open(path, "rb").read()
+    if data[:8] != b"lkvheads" or struct.unpack_from(">II", data, 8) != (1, 0):
+        raise ValueError("not a heads file")
+    if (len(data) - 16) % HEAD_RECORD:
+        raise ValueError("partial head record at the end")
+    out = []
+    for p in range(16, len(data), HEAD_RECORD):
+        rec = data[p:p + HEAD_RECORD]
+        if struct.unpack_from(">I", rec, 152)[0] != crc32c(rec[:152]):
+            raise ValueError("head record at %d fails its checksum" % p)
+        size, = struct.unpack_from(">Q", rec, 0)
+        rev, ts = struct.unpack_from(">qQ", rec, 40)
+        out.append({"tree_size": size, "root": rec[8:40], "revision": rev, "timestamp_ms": ts,
+                    "public_key": rec[56:88], "signature": rec[88:152]})
     return out
 
 

@@ -2,7 +2,9 @@
 revocation (client and expiry) verify with `ledgerkv verify-receipt` and with ledger_verify.py, an
 independent verifier written from docs/ledger.md; a modified request, response, proof, signature or key
 fails both; consistency proofs between random pairs of signed heads verify; a forked ledger is caught;
-`ledgerkv audit` passes on a stopped data dir and fails on flipped bytes of the ledger or the store;
+`ledgerkv audit` passes on a stopped data dir, prints the tree size and root it verified (recomputed here
+from the files alone: the log holds no signed head, every head in ledger.heads signs a prefix of it), and
+fails on flipped bytes of the ledger, its heads or the store;
 after kill -9 under load and a restart the audit passes and every acknowledged write has a receipt; a
 ledger one batch ahead of the store (a crash between the two syncs) is replayed at start; a store torn by
 a machine restart is rebuilt from the ledger; --ledger=false.
@@ -248,21 +250,40 @@ def test_audit_and_tamper(server_factory, tmp_path):
     srv.stop()
     p = audit(srv.data_dir)
     assert p.returncode == 0 and "audit OK" in p.stdout, p.stderr
+    # The last line names the tree the audit verified; recompute it from the files alone.
+    m = re.fullmatch(r"tree size (\d+) root ([0-9a-f]{64})", p.stdout.strip().splitlines()[-1])
+    assert m, p.stdout
+    entries = lv.read_log(os.path.join(srv.data_dir, "ledger", "ledger.log"), want_version=2)
+    leaves = [e["leaf"] for e in entries]
+    assert int(m.group(1)) == len(leaves) and bytes.fromhex(m.group(2)) == lv.mth(leaves)
+    # Signed heads are not leaves: they live in ledger.heads, each signing a prefix of the tree.
+    assert all(e["kind"] != lv.SIGNED_TREE_HEAD for e in entries)
+    heads = lv.read_heads(os.path.join(srv.data_dir, "ledger", "ledger.heads"))
+    key = bytes.fromhex(node_key(srv))
+    assert len(heads) >= 2 and heads[-1]["tree_size"] == len(leaves)  # the stop signs everything
+    for a, b in zip(heads, heads[1:]):
+        assert a["tree_size"] <= b["tree_size"]
+    for h in heads:
+        assert h["public_key"] == key and lv.verify_sth(h, key)
+        assert h["root"] == lv.mth(leaves[:h["tree_size"]])
+        assert h["revision"] == (entries[h["tree_size"] - 1]["revision"] if h["tree_size"] else 0)
 
-    log = os.path.join("ledger", "ledger.log")
-    size = os.path.getsize(os.path.join(srv.data_dir, log))
-    rnd = random.Random(11)
-    for trial in range(8):
-        copy = str(tmp_path / ("ledger-%d" % trial))
-        shutil.copytree(srv.data_dir, copy)
-        with open(os.path.join(copy, log), "r+b") as f:
-            for off in rnd.sample(range(size), rnd.randint(1, 3)):
-                f.seek(off)
-                b = f.read(1)
-                f.seek(off)
-                f.write(bytes([b[0] ^ (1 << rnd.randrange(8))]))
-        p = audit(copy)
-        assert p.returncode == 1 and "audit FAILED" in p.stderr, (trial, p.stdout, p.stderr)
+    # Flipped bits anywhere in the log (1 to 3 of them) or in the heads (one) fail the audit.
+    for name, seed, trials, most in (("ledger.log", 11, 8, 3), ("ledger.heads", 5, 4, 1)):
+        path = os.path.join("ledger", name)
+        size = os.path.getsize(os.path.join(srv.data_dir, path))
+        rnd = random.Random(seed)
+        for trial in range(trials):
+            copy = str(tmp_path / ("%s-%d" % (name, trial)))
+            shutil.copytree(srv.data_dir, copy)
+            with open(os.path.join(copy, path), "r+b") as f:
+                for off in rnd.sample(range(size), rnd.randint(1, most)):
+                    f.seek(off)
+                    b = f.read(1)
+                    f.seek(off)
+                    f.write(bytes([b[0] ^ (1 << rnd.randrange(8))]))
+            p = audit(copy)
+            assert p.returncode == 1 and "audit FAILED" in p.stderr, (name, trial, p.stdout, p.stderr)
 
     # The store: a live value changed in place (a random byte of the file may fall on a free page,
     # which changes nothing a reader can see; the stored values are what must not change unnoticed).

@@ -2,6 +2,7 @@
 #ifndef LKV_TESTS_LEDGER_TESTUTIL_H
 #define LKV_TESTS_LEDGER_TESTUTIL_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -55,6 +56,21 @@ static inline void lt_flip(const char *path, uint64_t off, uint8_t mask) {
   assert_int_equal(pread(fd, &b, 1, (off_t)off), 1);
   b ^= mask;
   assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
+  close(fd);
+}
+
+/* Creates ledger_dir (mode 0700, parent must exist) holding an empty version-1 ledger.log: the header the
+ * ledger wrote before signed heads left the tree ("lkvledgr" ‖ u32 1 ‖ u32 0 ‖ salt). Opening it keeps
+ * it version 1, so head records can be appended as older versions did. */
+static inline void lt_v1_log(const char *ledger_dir) {
+  static const uint8_t header[24] = {'l', 'k', 'v', 'l', 'e', 'd', 'g', 'r', 0,   0,   0,   1,
+                                     0,   0,   0,   0,   'v', '1', 's', 'a', 'l', 't', '!', '!'};
+  char path[256];
+  if (mkdir(ledger_dir, 0700) != 0) assert_int_equal(errno, EEXIST);
+  lt_path(path, sizeof(path), ledger_dir, "ledger.log");
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, header, sizeof(header)), (ssize_t)sizeof(header));
   close(fd);
 }
 

@@ -30,16 +30,28 @@ static void fx_reopen(fixture_t *fx, lkv_ledger_log_info_t *info) {
   fx_open(fx, info);
 }
 
-static int setup(void **state) {
+/* A fresh log in a new temporary directory; v1: a version-1 log, the only kind that may hold
+ * SIGNED_TREE_HEAD records. */
+static int setup_version(void **state, int v1) {
   fixture_t *fx = calloc(1, sizeof(*fx));
   char base[64];
   lt_tmpdir(base);
   snprintf(fx->dir, sizeof(fx->dir), "%s/ledger", base);
   lt_path(fx->log_path, sizeof(fx->log_path), fx->dir, "ledger.log");
   lt_path(fx->idx_path, sizeof(fx->idx_path), fx->dir, "ledger.idx");
+  if (v1) lt_v1_log(fx->dir);
   fx_open(fx, NULL);
+  assert_int_equal(lkv_ledger_log_version(fx->log), v1 ? 1 : 2);
   *state = fx;
   return 0;
+}
+
+static int setup(void **state) {
+  return setup_version(state, 0);
+}
+
+static int setup_v1(void **state) {
+  return setup_version(state, 1);
 }
 
 static int teardown(void **state) {
@@ -188,6 +200,50 @@ static void test_order_rules(void **state) {
   assert_int_equal(lkv_ledger_log_append(fx->log, ok, 2, NULL), 0);
   lkv_ledger_ws_free(&ws);
   lkv_ledger_ws_free(&ws2);
+}
+
+/* A new log is version 2 and holds state changes only; a version-1 log keeps its version (and its head
+ * records) across reopens; a head record in a version-2 log is corruption; an unknown version is refused. */
+static void test_versions(void **state) {
+  fixture_t *fx = *state;
+  lkv_ledger_log_info_t info;
+  assert_int_equal(lkv_ledger_log_version(fx->log), 2);
+  append_revisions(fx, 2, 4, 3);
+  lkv_ledger_entry_t h = {.kind = LKV_LEDGER_SIGNED_TREE_HEAD, .revision = 4};
+  h.sth.head.tree_size = 3;
+  h.sth.head.revision = 4;
+  assert_int_equal(lkv_ledger_log_append(fx->log, &h, 1, NULL), LKV_EINVAL);
+  assert_int_equal(lkv_ledger_log_count(fx->log), 3);
+  fx_reopen(fx, NULL);
+  assert_int_equal(lkv_ledger_log_version(fx->log), 2);
+
+  /* a version-1 log with a head record, then the same bytes under a version-2 header */
+  lkv_ledger_log_close(fx->log);
+  unlink(fx->log_path);
+  unlink(fx->idx_path);
+  lt_v1_log(fx->dir);
+  fx_open(fx, NULL);
+  append_revisions(fx, 2, 4, 3);
+  assert_int_equal(lkv_ledger_log_append(fx->log, &h, 1, NULL), 0);
+  uint64_t head_offset = lt_file_size(fx->log_path) - FRAME_HDR - 41 - 152;
+  fx_reopen(fx, &info);
+  assert_int_equal(lkv_ledger_log_version(fx->log), 1);
+  assert_int_equal(info.records, 4);
+  append_revisions(fx, 5, 5, 1); /* appends keep the version-1 file as it is */
+  fx_reopen(fx, NULL);
+  assert_int_equal(lkv_ledger_log_version(fx->log), 1);
+  assert_int_equal(lkv_ledger_log_count(fx->log), 5);
+  lkv_ledger_log_close(fx->log);
+  fx->log = NULL;
+  unlink(fx->idx_path);            /* records a synced index covers are not re-read on open */
+  lt_flip(fx->log_path, 11, 0x03); /* version 1 -> 2 */
+  assert_int_equal(lkv_ledger_log_open(&fx->log, fx->dir, &info), LKV_ECORRUPT);
+  assert_int_equal(info.corrupt_offset, head_offset);
+  lt_flip(fx->log_path, 11, 0x01); /* version 3 */
+  assert_int_equal(lkv_ledger_log_open(&fx->log, fx->dir, &info), LKV_ECORRUPT);
+  lt_flip(fx->log_path, 11, 0x02); /* version 1 again */
+  fx_open(fx, NULL);
+  assert_int_equal(lkv_ledger_log_count(fx->log), 5);
 }
 
 /* Cutting the log anywhere inside its last record loses exactly that record, with or without an index
@@ -438,8 +494,9 @@ static void test_iterator(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_append_reopen_read, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_order_rules, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lookups, setup_v1, teardown),
+      cmocka_unit_test_setup_teardown(test_order_rules, setup_v1, teardown),
+      cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_torn_tail_every_offset, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flipped_byte_in_middle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_torn_record_containing_a_frame, setup, teardown),

@@ -123,6 +123,8 @@ static void test_final_signature_at_stop(void **state) {
   fx->r = NULL;
   assert_int_equal(fx->signs, 1);
   assert_int_equal(fx->last_size, 2);
+  /* the head went to ledger.heads: the tree still holds the two puts only */
+  assert_int_equal(lkv_ledger_log_count(lkv_ledger_log(fx->l)), 2);
   lkv_ledger_receipt_t rc;
   assert_int_equal(lkv_ledger_receipt(fx->l, 3, &rc), 0);
   assert_int_equal(lkv_ledger_needs_sign(fx->l), 0);
