@@ -4,7 +4,8 @@ independent verifier written from docs/ledger.md; a modified request, response, 
 fails both; consistency proofs between random pairs of signed heads verify; a forked ledger is caught;
 `ledgerkv audit` passes on a stopped data dir, prints the tree size and root it verified (recomputed here
 from the files alone: the log holds no signed head, every head in ledger.heads signs a prefix of it), and
-fails on flipped bytes of the ledger, its heads or the store;
+fails on flipped bytes of the ledger, its heads or the store; two data dirs with the same entries and
+different keys (members of a quiesced cluster) print the same tree size and root;
 after kill -9 under load and a restart the audit passes and every acknowledged write has a receipt; a
 ledger one batch ahead of the store (a crash between the two syncs) is replayed at start; a store torn by
 a machine restart is rebuilt from the ledger; --ledger=false.
@@ -239,6 +240,14 @@ def audit(data_dir):
     return cli("audit", "--data-dir", data_dir, check=False)
 
 
+def audit_pair(data_dir):
+    """Runs the audit; returns (tree size, root hex) from its last line."""
+    p = cli("audit", "--data-dir", data_dir)
+    m = re.fullmatch(r"tree size (\d+) root ([0-9a-f]{64})", p.stdout.strip().splitlines()[-1])
+    assert m, p.stdout
+    return int(m.group(1)), m.group(2)
+
+
 def test_audit_and_tamper(server_factory, tmp_path):
     srv = server_factory.start(args=SIGN)
     kv = srv.kv()
@@ -251,11 +260,10 @@ def test_audit_and_tamper(server_factory, tmp_path):
     p = audit(srv.data_dir)
     assert p.returncode == 0 and "audit OK" in p.stdout, p.stderr
     # The last line names the tree the audit verified; recompute it from the files alone.
-    m = re.fullmatch(r"tree size (\d+) root ([0-9a-f]{64})", p.stdout.strip().splitlines()[-1])
-    assert m, p.stdout
+    size, root = audit_pair(srv.data_dir)
     entries = lv.read_log(os.path.join(srv.data_dir, "ledger", "ledger.log"), want_version=2)
     leaves = [e["leaf"] for e in entries]
-    assert int(m.group(1)) == len(leaves) and bytes.fromhex(m.group(2)) == lv.mth(leaves)
+    assert size == len(leaves) and bytes.fromhex(root) == lv.mth(leaves)
     # Signed heads are not leaves: they live in ledger.heads, each signing a prefix of the tree.
     assert all(e["kind"] != lv.SIGNED_TREE_HEAD for e in entries)
     heads = lv.read_heads(os.path.join(srv.data_dir, "ledger", "ledger.heads"))
@@ -302,6 +310,32 @@ def test_audit_and_tamper(server_factory, tmp_path):
             f.write(data)
         p = audit(copy)
         assert p.returncode == 1 and "audit FAILED" in p.stderr, (needle, p.stdout, p.stderr)
+
+
+def test_same_tree_other_key_same_audit_pair(server_factory):
+    """What a quiesced cluster looks like to the audit: two data dirs with the same entries, each with its
+    own key and its own heads (heads are not leaves), print the same tree size and root; each one's heads
+    verify with its own key only."""
+    a = server_factory.start(args=SIGN)
+    for i in range(30):
+        a.kv().Put(etcdrpc.PutRequest(key=b"same/%d" % i, value=b"v%d" % i), timeout=10)
+    a.stop()
+    b = server_factory.start(args=SIGN)
+    b.stop()
+    shutil.rmtree(b.data_dir)
+    shutil.copytree(a.data_dir, b.data_dir)
+    for name in ("node.key", "ledger.heads"):  # another member: its own key, its own heads
+        os.remove(os.path.join(b.data_dir, "ledger", name))
+    b.start()
+    b.stop()
+    key_a, key_b = node_key(a), node_key(b)
+    assert key_a != key_b
+    pair = audit_pair(a.data_dir)
+    assert pair[0] >= 30 and audit_pair(b.data_dir) == pair
+    heads_b = lv.read_heads(os.path.join(b.data_dir, "ledger", "ledger.heads"))
+    assert heads_b and heads_b[-1]["tree_size"] == pair[0] and heads_b[-1]["root"].hex() == pair[1]
+    p = cli("audit", "--data-dir", b.data_dir, "--key", key_a, check=False)
+    assert p.returncode == 1 and "ledger.heads record 0" in p.stderr and "trusted key" in p.stderr, p.stderr
 
 
 class Writer(threading.Thread):
