@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "apply/apply.h"
+#include "lease/forward.h"
 #include "lease/lessor.h"
 #include "ledger/ledger.h"
 #include "replication/replication.h"
@@ -33,7 +34,20 @@ typedef struct lkv_api_s {
   size_t n_client_urls;
   lkv_ledger_t *ledger;                    /* NULL with --ledger=false: the Ledger service is UNIMPLEMENTED */
   struct lkv_api_ledger_s *ledger_waiters; /* with a ledger: GetReceipt calls waiting for a signature */
+  /* A member of a cluster of several (NULL on a single node, which always leads): */
+  struct lkv_lease_fwd_s *lease_fwd; /* keep-alives and TTL queries sent to the leader (lease/forward.h) */
+  struct lkv_api_leader_s *leader;   /* streams that require a leader, ended when none is known */
 } lkv_api_t;
+
+typedef struct lkv_api_leader_s lkv_api_leader_t;
+
+/* Creates the monitor of streams that require a leader (api->leader; etcd's hasleader metadata): they are
+ * ended with "etcdserver: no leader" once the member has seen no leader for 3 samples election_ms apart.
+ * Returns 0, LKV_EINVAL (election_ms 0) or LKV_ENOMEM. */
+int lkv_api_leader_new(lkv_api_leader_t **out, unsigned election_ms);
+
+/* Frees the monitor once the transport has stopped (no stream is registered any more). NULL is ignored. */
+void lkv_api_leader_free(lkv_api_leader_t *m);
 
 typedef struct lkv_api_ledger_s lkv_api_ledger_t;
 

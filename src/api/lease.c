@@ -1,5 +1,5 @@
-/* etcdserverpb.Lease: grants and revokes proposed; keep-alives, TTL lookups and listings served by the
- * lessor. */
+/* etcdserverpb.Lease: grants and revokes proposed; TTL lookups (the leader's lessor answers them) and
+ * listings served by the lessor. Keep-alives are in keepalive.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,39 +73,6 @@ static void fill_header(lkv_api_t *api, lkv_mvcc_txn_t *t, Etcdserverpb__Respons
   lkv__api_header(api, h, lkv_mvcc_txn_rev(t));
 }
 
-/* One keep-alive message: renew in memory and answer on the stream. Unknown or expired leases get TTL 0,
- * not an error (etcd's LeaseKeepAlive). The header is taken before the renewal, as etcd does, so the
- * revision a client sees never follows the lease's revocation. */
-void lkv__lease_keep_alive(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
-  Etcdserverpb__LeaseKeepAliveRequest *req = (Etcdserverpb__LeaseKeepAliveRequest *)lkv__api_unpack(
-      call, &etcdserverpb__lease_keep_alive_request__descriptor, data, len);
-  if (!req) return;
-  Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-  Etcdserverpb__LeaseKeepAliveResponse resp = ETCDSERVERPB__LEASE_KEEP_ALIVE_RESPONSE__INIT;
-  lkv_mvcc_txn_t *t;
-  int rc = lkv_mvcc_read_begin(api->store, &t);
-  if (rc) {
-    lkv__api_fail(call, rc);
-    goto done;
-  }
-  fill_header(api, t, &hdr);
-  lkv_mvcc_txn_end(t);
-  resp.header = &hdr;
-  resp.id = req->id;
-  if (lkv_lessor_renew(api->lessor, req->id, &resp.ttl) != 0) resp.ttl = 0;
-  uint8_t buf[128]; /* header and three integers: well below this */
-  size_t n = etcdserverpb__lease_keep_alive_response__pack(&resp, buf);
-  lkv_call_send(call, buf, n);
-done:
-  protobuf_c_message_free_unpacked(&req->base, NULL);
-}
-
-/* The client half-closed (etcd returns nil on io.EOF) or the stream went away. */
-void lkv__lease_keep_alive_end(lkv_api_t *api, lkv_call_t *call) {
-  (void)api;
-  lkv_call_finish(call, LKV_GRPC_OK, NULL);
-}
-
 /* Copies of a lease's keys for a TimeToLive response. */
 typedef struct keys_s {
   ProtobufCBinaryData *v;
@@ -128,26 +95,28 @@ static int add_key(void *arg, const uint8_t *key, size_t key_len) {
   return 0;
 }
 
-/* Unknown leases answer TTL -1 without an error (etcd's v3rpc LeaseTimeToLive). */
-void lkv__lease_time_to_live(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
-  Etcdserverpb__LeaseTimeToLiveRequest *req = (Etcdserverpb__LeaseTimeToLiveRequest *)lkv__api_unpack(
-      call, &etcdserverpb__lease_time_to_live_request__descriptor, data, len);
-  if (!req) return;
+/* Answers a TimeToLive with what the (local or leader's) lessor said; keys from this member's store. */
+static void ttl_reply(lkv_api_t *api, lkv_call_t *call, int64_t id, int keys, int found, int64_t granted_ttl,
+                      int64_t ttl) {
   Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
   Etcdserverpb__LeaseTimeToLiveResponse resp = ETCDSERVERPB__LEASE_TIME_TO_LIVE_RESPONSE__INIT;
-  keys_t keys = {0};
+  keys_t k = {0};
   lkv_mvcc_txn_t *t;
   int rc = lkv_mvcc_read_begin(api->store, &t);
   if (rc) goto done;
   fill_header(api, t, &hdr);
   resp.header = &hdr;
-  resp.id = req->id;
-  if (lkv_lessor_lookup(api->lessor, req->id, &resp.grantedttl, &resp.ttl) != 0) {
+  resp.id = id;
+  if (!found) { /* unknown leases answer TTL -1 without an error (etcd's v3rpc LeaseTimeToLive) */
     resp.ttl = -1;
-  } else if (req->keys) {
-    rc = lkv_mvcc_lease_keys(t, req->id, add_key, &keys);
-    resp.n_keys = keys.n;
-    resp.keys = keys.v;
+  } else {
+    resp.grantedttl = granted_ttl;
+    resp.ttl = ttl;
+    if (keys) {
+      rc = lkv_mvcc_lease_keys(t, id, add_key, &k);
+      resp.n_keys = k.n;
+      resp.keys = k.v;
+    }
   }
   lkv_mvcc_txn_end(t);
 done:
@@ -155,9 +124,56 @@ done:
     lkv__api_fail(call, rc);
   else
     lkv__api_reply(call, &resp.base);
-  for (size_t i = 0; i < keys.n; i++) free(keys.v[i].data);
-  free(keys.v);
+  for (size_t i = 0; i < k.n; i++) free(k.v[i].data);
+  free(k.v);
+}
+
+/* A TimeToLive waiting for the leader's answer. */
+typedef struct ttl_fwd_s {
+  lkv_api_t *api;
+  lkv_call_t *call;
+  int64_t id;
+  int keys;
+} ttl_fwd_t;
+
+/* Any thread (a unary call may be finished from any). The keys come from this member's store: the leader
+ * only tells how long the lease has left. */
+static void ttl_answered(void *arg, int err, int64_t ttl, int64_t granted_ttl) {
+  ttl_fwd_t *q = arg;
+  if (err == 0 || err == LKV_ELEASENOTFOUND)
+    ttl_reply(q->api, q->call, q->id, q->keys, err == 0, granted_ttl, ttl);
+  else
+    lkv__api_fail(q->call, err);
+  free(q);
+}
+
+static void ttl_forward(lkv_api_t *api, lkv_call_t *call, int64_t id, int keys) {
+  ttl_fwd_t *q = malloc(sizeof(*q));
+  int rc = LKV_ENOMEM;
+  if (q) {
+    *q = (ttl_fwd_t){.api = api, .call = call, .id = id, .keys = keys};
+    rc = lkv_lease_fwd_time_to_live(api->lease_fwd, id, ttl_answered, q);
+    if (rc == 0) return;
+    free(q);
+  }
+  lkv__api_fail(call, rc);
+}
+
+/* On a member that does not lead, the leader's lessor answers, as etcd's followers ask theirs. */
+void lkv__lease_time_to_live(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
+  Etcdserverpb__LeaseTimeToLiveRequest *req = (Etcdserverpb__LeaseTimeToLiveRequest *)lkv__api_unpack(
+      call, &etcdserverpb__lease_time_to_live_request__descriptor, data, len);
+  if (!req) return;
+  int64_t id = req->id;
+  int keys = req->keys;
   protobuf_c_message_free_unpacked(&req->base, NULL);
+  if (api->lease_fwd && lkv_lease_fwd_remote(api->lease_fwd)) {
+    ttl_forward(api, call, id, keys);
+    return;
+  }
+  int64_t granted = 0, ttl = 0;
+  int found = lkv_lessor_lookup(api->lessor, id, &granted, &ttl) == 0;
+  ttl_reply(api, call, id, keys, found, granted, ttl);
 }
 
 void lkv__lease_leases(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {

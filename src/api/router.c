@@ -1,7 +1,9 @@
 /* The route table: one row per gRPC method ledgerkv serves, and the transport callbacks that use it. */
 #include <string.h>
 
+#include "api/leader.h"
 #include "api/service.h"
+#include "common/error.h"
 
 typedef struct lkv_route_s {
   const char *path;
@@ -29,10 +31,14 @@ static const lkv_route_t routes[] = {
     UNARY("/etcdserverpb.Maintenance/Alarm", lkv__maintenance_alarm),
     UNARY("/etcdserverpb.Maintenance/MoveLeader", lkv__maintenance_move_leader),
     UNARY("/etcdserverpb.Cluster/MemberList", lkv__cluster_member_list),
+    UNARY("/etcdserverpb.Cluster/MemberAdd", lkv__cluster_member_add),
+    UNARY("/etcdserverpb.Cluster/MemberRemove", lkv__cluster_member_remove),
+    UNARY("/etcdserverpb.Cluster/MemberUpdate", lkv__cluster_member_update),
+    UNARY("/etcdserverpb.Cluster/MemberPromote", lkv__cluster_member_promote),
     UNARY("/etcdserverpb.Lease/LeaseGrant", lkv__lease_grant),
     UNARY("/etcdserverpb.Lease/LeaseRevoke", lkv__lease_revoke),
     STREAM("/etcdserverpb.Lease/LeaseKeepAlive", lkv__lease_keep_alive, lkv__lease_keep_alive_end,
-           lkv__lease_keep_alive_end),
+           lkv__lease_keep_alive_cancel),
     UNARY("/etcdserverpb.Lease/LeaseTimeToLive", lkv__lease_time_to_live),
     UNARY("/etcdserverpb.Lease/LeaseLeases", lkv__lease_leases),
     STREAM("/etcdserverpb.Watch/Watch", lkv__watch_message, NULL, lkv__watch_end),
@@ -63,7 +69,14 @@ static int route_has_service(void *app, const char *service, size_t service_len)
 }
 
 static void route_message(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {
-  ((const lkv_route_t *)route)->fn(app, call, data, len);
+  const lkv_route_t *r = route;
+  /* etcd's unary interceptor: a request that requires a leader fails on a member without one (streams
+   * check it when they open, see leader.h). */
+  if (!r->streaming && lkv__leader_required(call) && !lkv__leader_known(app)) {
+    lkv__api_fail(call, LKV_ENOLEADER);
+    return;
+  }
+  r->fn(app, call, data, len);
 }
 
 static void route_half_close(void *app, const void *route, lkv_call_t *call) {
@@ -82,7 +95,11 @@ static void route_wake(void *app, int loop_index) {
 
 static void route_tick(void *app, int loop_index) {
   lkv__watch_tick(app, loop_index);
+  lkv__leader_tick(app, loop_index);
 }
+
+/* The request metadata the services read (leader.h). */
+static const char *const metadata_keys[] = {LKV_API_REQUIRE_LEADER_KEY, NULL};
 
 void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out) {
   memset(out, 0, sizeof(*out));
@@ -96,4 +113,5 @@ void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out) {
   out->on_cancel = route_cancel;
   out->on_wake = route_wake; /* per-loop work that belongs to no single call: watch delivery */
   out->on_tick = route_tick;
+  out->metadata_keys = metadata_keys;
 }

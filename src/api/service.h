@@ -20,6 +20,11 @@ void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *dat
 /* MoveLeader answers once the transferee leads (from the replicator's thread). */
 void lkv__maintenance_move_leader(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__cluster_member_list(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+/* Membership changes answer once applied (from the replicator's thread), with the members after them. */
+void lkv__cluster_member_add(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__cluster_member_remove(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__cluster_member_update(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__cluster_member_promote(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__lease_grant(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__lease_revoke(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__lease_time_to_live(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
@@ -36,6 +41,8 @@ typedef void (*lkv__api_stream_end_fn)(lkv_api_t *api, lkv_call_t *call);
 /* LeaseKeepAlive (client streaming): one renewal and one response per message; ends with the stream. */
 void lkv__lease_keep_alive(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__lease_keep_alive_end(lkv_api_t *api, lkv_call_t *call);
+/* The LeaseKeepAlive stream went away (keepalive.c): it ends at once, renewals in flight are dropped. */
+void lkv__lease_keep_alive_cancel(lkv_api_t *api, lkv_call_t *call);
 
 /* Watch (bidirectional streaming, watch.c): each WatchRequest goes to the call's watch stream; the stream
  * stays open after the client half-closes (as etcd's does) and ends when the call is canceled. */

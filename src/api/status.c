@@ -27,6 +27,21 @@
   X(LKV_ENOTLEADER, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: not leader")                                \
   X(LKV_EBADTRANSFEREE, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: bad leader transferee")                 \
   X(LKV_ETRANSFERTIMEOUT, LKV_GRPC_UNKNOWN, "etcdserver: request timed out, leader transfer took too long") \
+  X(LKV_EMEMBEREXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: member ID already exist")                  \
+  X(LKV_EPEERURLEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: Peer URLs already exists")               \
+  X(LKV_EMEMBERNOTFOUND, LKV_GRPC_NOT_FOUND, "etcdserver: member not found")                               \
+  X(LKV_ENOTENOUGHSTARTED, LKV_GRPC_FAILED_PRECONDITION,                                                   \
+    "etcdserver: re-configuration failed due to not enough started members")                               \
+  X(LKV_ENOTLEARNER, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: can only promote a learner member")        \
+  X(LKV_ELEARNERNOTREADY, LKV_GRPC_FAILED_PRECONDITION,                                                    \
+    "etcdserver: can only promote a learner member which is in sync with leader")                          \
+  X(LKV_ETOOMANYLEARNERS, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: too many learner members in cluster") \
+  X(LKV_EBADURLS, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: given member URLs are invalid")                  \
+  X(LKV_ECONFPENDING, LKV_GRPC_UNAVAILABLE,                                                                \
+    "etcdserver: request timed out, another membership change is still pending; retry")                   \
+  X(LKV_ESINGLENODE, LKV_GRPC_FAILED_PRECONDITION,                                                         \
+    "ledgerkv: this member runs as a single node; membership changes need a cluster started with "          \
+    "--initial-cluster naming several members (growing a single node is not implemented yet)")              \
   X(LKV_ECORRUPT, LKV_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")                                       \
   X(LKV_EUNSUPPORTED, LKV_GRPC_UNIMPLEMENTED, "ledgerkv: not supported yet")                               \
   X(LKV_ENOENT, LKV_GRPC_NOT_FOUND, "ledgerkv: no such ledger entry or signed head")                       \

@@ -1,6 +1,9 @@
 /* The Watch service: a bidirectional stream of WatchRequests, answered by the watch hub (src/watch). */
 #include "watch/watch.h"
 
+#include <stdlib.h>
+
+#include "api/leader.h"
 #include "api/service.h"
 #include "common/error.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
@@ -19,11 +22,49 @@ static void sink_wake_when_drained(void *ctx, size_t below) {
 
 static const lkv_watch_sink_t call_sink = {sink_send, sink_pending, sink_wake_when_drained};
 
-/* Ends the call with err after closing its watch stream (stream may be NULL). */
-static void end_stream(lkv_call_t *call, lkv_watch_stream_t *st, int err) {
-  if (st) lkv_watch_stream_close(st);
+/* A Watch call's state: its hub stream, and its registration with the leader monitor when the client
+ * required a leader (etcd's hasleader metadata). */
+typedef struct watch_call_s {
+  lkv_watch_stream_t *st;
+  lkv__leader_stream_t lead;
+} watch_call_t;
+
+/* Ends the call with err after closing its watch stream (w may be NULL). */
+static void end_stream(lkv_api_t *api, lkv_call_t *call, watch_call_t *w, int err) {
+  if (w) {
+    lkv__leader_unwatch(api, &w->lead);
+    lkv_watch_stream_close(w->st);
+    free(w);
+  }
   lkv_call_set_data(call, NULL);
   if (err) lkv__api_fail(call, err);
+}
+
+/* The member has had no leader for a while (leader.h): the stream ends with "etcdserver: no leader". */
+static void cancel_no_leader(lkv_api_t *api, lkv__leader_stream_t *s) {
+  watch_call_t *w = (watch_call_t *)((char *)s - offsetof(watch_call_t, lead));
+  end_stream(api, s->call, w, LKV_ENOLEADER);
+}
+
+/* The call's state, created with its first message; NULL when the call has been answered. */
+static watch_call_t *open_stream(lkv_api_t *api, lkv_call_t *call) {
+  int require = lkv__leader_required(call);
+  if (require && !lkv__leader_known(api)) { /* etcd's stream interceptor refuses it */
+    end_stream(api, call, NULL, LKV_ENOLEADER);
+    return NULL;
+  }
+  watch_call_t *w = calloc(1, sizeof(*w));
+  int rc = w ? lkv_watch_stream_open(api->watch, lkv_call_loop_index(call), &call_sink, call, &w->st) : LKV_ENOMEM;
+  if (rc) {
+    free(w);
+    end_stream(api, call, NULL, rc);
+    return NULL;
+  }
+  w->lead.call = call;
+  w->lead.cancel = cancel_no_leader;
+  if (require) lkv__leader_watch(api, &w->lead);
+  lkv_call_set_data(call, w);
+  return w;
 }
 
 static int create(lkv_watch_stream_t *st, const Etcdserverpb__WatchCreateRequest *c) {
@@ -47,23 +88,16 @@ static int create(lkv_watch_stream_t *st, const Etcdserverpb__WatchCreateRequest
 }
 
 void lkv__watch_message(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
-  lkv_watch_stream_t *st = lkv_call_get_data(call);
-  int rc;
-  if (!st) {
-    rc = lkv_watch_stream_open(api->watch, lkv_call_loop_index(call), &call_sink, call, &st);
-    if (rc) {
-      end_stream(call, NULL, rc);
-      return;
-    }
-    lkv_call_set_data(call, st);
-  }
+  watch_call_t *w = lkv_call_get_data(call);
+  if (!w && !(w = open_stream(api, call))) return;
+  lkv_watch_stream_t *st = w->st;
   Etcdserverpb__WatchRequest *req = (Etcdserverpb__WatchRequest *)lkv__api_unpack(
       call, &etcdserverpb__watch_request__descriptor, data, len);
   if (!req) { /* answered INTERNAL, as grpc-go ends a stream whose message does not parse */
-    end_stream(call, st, 0);
+    end_stream(api, call, w, 0);
     return;
   }
-  rc = 0;
+  int rc = 0;
   /* A request without its body, or of a kind this version does not know, is skipped (etcd: "do nothing"). */
   switch (req->request_union_case) {
     case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST:
@@ -80,12 +114,11 @@ void lkv__watch_message(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, s
   }
   protobuf_c_message_free_unpacked(&req->base, NULL);
   /* LKV_ECANCELED: the stream is already gone and on_cancel ends it. */
-  if (rc && rc != LKV_ECANCELED) end_stream(call, st, rc);
+  if (rc && rc != LKV_ECANCELED) end_stream(api, call, w, rc);
 }
 
 void lkv__watch_end(lkv_api_t *api, lkv_call_t *call) {
-  (void)api;
-  end_stream(call, lkv_call_get_data(call), 0);
+  end_stream(api, call, lkv_call_get_data(call), 0);
   lkv_call_finish(call, LKV_GRPC_CANCELLED, "context canceled");
 }
 

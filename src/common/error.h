@@ -52,7 +52,16 @@
   X(ELEADERCHANGED, -30065, "leader changed")                                \
   X(ENOTLEADER, -30066, "not leader")                                        \
   X(EBADTRANSFEREE, -30067, "bad leader transferee")                         \
-  X(ETRANSFERTIMEOUT, -30068, "request timed out, leader transfer took too long")
+  X(ETRANSFERTIMEOUT, -30068, "request timed out, leader transfer took too long") \
+  X(EMEMBEREXIST, -30070, "member ID already exist")                         \
+  X(EPEERURLEXIST, -30071, "Peer URLs already exists")                       \
+  X(EMEMBERNOTFOUND, -30072, "member not found")                             \
+  X(ENOTENOUGHSTARTED, -30073, "re-configuration failed due to not enough started members") \
+  X(ENOTLEARNER, -30074, "can only promote a learner member")                \
+  X(ELEARNERNOTREADY, -30075, "can only promote a learner member which is in sync with leader") \
+  X(ETOOMANYLEARNERS, -30076, "too many learner members in cluster")        \
+  X(EBADURLS, -30077, "given member URLs are invalid")                       \
+  X(ESINGLENODE, -30078, "membership changes need a cluster member")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

@@ -231,6 +231,12 @@ static int local_move_leader(lkv_replicator_t *base, uint64_t to, lkv_read_cb cb
   return 0;
 }
 
+static int local_change_member(lkv_replicator_t *base, const lkv_member_change_t *c, lkv_read_cb cb,
+                               void *arg) {
+  (void)base, (void)c, (void)cb, (void)arg;
+  return LKV_ESINGLENODE;
+}
+
 static void local_stop(lkv_replicator_t *base);
 
 static const lkv_replicator_ops_t local_ops = {
@@ -241,6 +247,7 @@ static const lkv_replicator_ops_t local_ops = {
     .on_applied = local_on_applied,
     .publish = local_publish,
     .move_leader = local_move_leader,
+    .change_member = local_change_member,
     .members = local_members,
     .stop = local_stop,
 };

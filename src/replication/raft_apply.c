@@ -170,9 +170,12 @@ static int apply_normal(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_t 
                         LKV_EBADMSG);
     return LKV_EBADMSG;
   }
-  if ((unsigned)pl.kind != LKV_RAFT_ENTRY_ATTRS) return add_entry(n, run, &pl);
+  if ((unsigned)pl.kind != LKV_RAFT_ENTRY_ATTRS && (unsigned)pl.kind != LKV_RAFT_ENTRY_PEER_URLS)
+    return add_entry(n, run, &pl);
   int rc = flush_run(n, run);
   if (rc) return rc;
+  if ((unsigned)pl.kind == LKV_RAFT_ENTRY_PEER_URLS)
+    return lkv__raft_node_apply_peer_urls(n, pl.origin, pl.seq, pl.request, pl.request_len, e->index);
   rc = lkv__raft_node_apply_attrs(n, pl.origin, pl.request, pl.request_len, e->index);
   if (rc) lkv__raft_node_halt(n, "cannot record a member's attributes", rc);
   return rc;
@@ -186,12 +189,7 @@ int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
     if (e->type == LKV_RAFT_ENTRY_CONF_CHANGE) {
       rc = flush_run(n, &run);
       if (rc) break;
-      rc = lkv_raft_apply_conf_change(n->raft, e, 1, NULL);
-      if (rc) {
-        lkv__raft_node_halt(n, "cannot apply a membership change", rc);
-        break;
-      }
-      n->applied = e->index;
+      rc = lkv__raft_node_apply_conf(n, e);
       continue;
     }
     run.last_index = e->index;

@@ -55,7 +55,8 @@ int lkv_raft_entry_encode(const lkv_raft_entry_payload_t *p, uint8_t **out, size
 
 int lkv_raft_entry_decode(const uint8_t *buf, size_t len, lkv_raft_entry_payload_t *p) {
   if (len < LKV_RAFT_ENTRY_HEADER || buf[0] != LKV_RAFT_ENTRY_VERSION) return LKV_EBADMSG;
-  if ((buf[1] != LKV_RAFT_ENTRY_ATTRS && !lkv_raft_entry_descriptor((lkv_op_kind_t)buf[1])) ||
+  if ((buf[1] != LKV_RAFT_ENTRY_ATTRS && buf[1] != LKV_RAFT_ENTRY_PEER_URLS &&
+       !lkv_raft_entry_descriptor((lkv_op_kind_t)buf[1])) ||
       (buf[2] & ~LKV_RAFT_ENTRY_NO_CLAIMS))
     return LKV_EBADMSG;
   p->kind = (lkv_op_kind_t)buf[1];

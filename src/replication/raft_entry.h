@@ -20,6 +20,8 @@
 /* The kind of an entry that is not a request for the state machine: a member publishes its attributes
  * (cluster/attrs.h encoding in the request bytes; origin names the member). */
 #define LKV_RAFT_ENTRY_ATTRS 64
+/* MemberUpdate: the request bytes are the member's id (u64) ‖ its new attributes (peer URLs). */
+#define LKV_RAFT_ENTRY_PEER_URLS 65
 #define LKV_RAFT_ENTRY_NO_CLAIMS 0x1u
 
 typedef struct lkv_raft_entry_payload_s {
@@ -35,7 +37,7 @@ typedef struct lkv_raft_entry_payload_s {
 int lkv_raft_entry_encode(const lkv_raft_entry_payload_t *p, uint8_t **out, size_t *out_len);
 
 /* Decodes buf; p->request points into buf. Returns 0 or LKV_EBADMSG (short, unknown version or kind,
- * unknown flags). kind is an lkv_op_kind_t or LKV_RAFT_ENTRY_ATTRS. */
+ * unknown flags). kind is an lkv_op_kind_t, LKV_RAFT_ENTRY_ATTRS or LKV_RAFT_ENTRY_PEER_URLS. */
 int lkv_raft_entry_decode(const uint8_t *buf, size_t len, lkv_raft_entry_payload_t *p);
 
 /* The protobuf descriptor of kind's request message, or NULL for an unknown kind. */

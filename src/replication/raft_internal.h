@@ -35,6 +35,17 @@ typedef struct lkv__raft_transfer_s {
   uint64_t deadline_ms;
 } lkv__raft_transfer_t;
 
+/* A membership change asked for (the Cluster service), until it is applied or refused. */
+typedef struct lkv__raft_change_s {
+  struct lkv__raft_change_s *next;
+  lkv_member_change_t c; /* c.attrs points at attrs */
+  uint8_t *attrs;
+  lkv_read_cb cb;
+  void *arg;
+  uint64_t seq;
+  uint64_t deadline_ms;
+} lkv__raft_change_t;
+
 /* A peer connection change reported by the transport. */
 typedef struct lkv__raft_peer_event_s {
   struct lkv__raft_peer_event_s *next;
@@ -63,11 +74,16 @@ typedef struct lkv__raft_node_s {
   lkv__raft_read_t *in_reads, *in_reads_tail;
   lkv__raft_peer_event_t *in_peers;
   lkv__raft_transfer_t *in_transfers;
+  lkv__raft_change_t *in_changes;
   int stopping;
   lkv_raft_conf_state_t conf;
   lkv__raft_attrs_t *attrs; /* recorded (applied) attributes, one per member that published */
   size_t n_attrs;
-  lkv__raft_attrs_t self; /* this member's to publish (data NULL: none yet) */
+  lkv__raft_attrs_t self;   /* this member's to publish (data NULL: none yet) */
+  lkv__raft_attrs_t *seeds; /* shown and dialed until the log records a member's own attributes; never */
+  size_t n_seeds;           /* replicated state (validation uses the recorded table only) */
+  uint64_t *removed;        /* members removed from the cluster: never let back */
+  size_t n_removed;
 
   pthread_mutex_t listen_mu; /* guards the listeners: cleared ones never run afterwards */
   lkv_commit_cb on_commit;
@@ -79,6 +95,7 @@ typedef struct lkv__raft_node_s {
   lkv_proposal_t *pending, *pending_tail; /* proposed, in sequence order, waiting to be applied */
   lkv__raft_read_t *reads;                /* read barriers in the core or waiting for apply */
   lkv__raft_transfer_t *transfers;        /* started, waiting for their transferee to lead */
+  lkv__raft_change_t *changes;            /* proposed, waiting to be applied */
   uint64_t next_seq;
   uint64_t applied;    /* the store's applied index */
   uint64_t ledger_pos; /* ledger records the store's state accounts for */
@@ -100,6 +117,8 @@ typedef struct lkv__raft_node_s {
  * when they differ from the recorded ones and a leader is known. */
 int lkv__raft_node_load_attrs(lkv__raft_node_t *n);
 int lkv__raft_node_seed_attrs(lkv__raft_node_t *n, const lkv_raft_node_seed_t *seed);
+/* The attributes to show and dial for id: recorded, else seeded; NULL when neither. Lock held. */
+const lkv__raft_attrs_t *lkv__raft_node_shown_attrs(lkv__raft_node_t *n, uint64_t id);
 int lkv__raft_node_apply_attrs(lkv__raft_node_t *n, uint64_t origin, const uint8_t *data, size_t len,
                                uint64_t index);
 void lkv__raft_node_publish_due(lkv__raft_node_t *n, uint64_t now_ms);
@@ -111,6 +130,26 @@ void lkv__raft_node_start_transfers(lkv__raft_node_t *n, lkv__raft_transfer_t *l
 void lkv__raft_node_check_transfers(lkv__raft_node_t *n, uint64_t now_ms);
 void lkv__raft_node_fail_transfers(lkv__raft_node_t *n, lkv__raft_transfer_t *list, int err);
 int lkv__raft_node_move_leader(lkv_replicator_t *base, uint64_t to, lkv_read_cb cb, void *arg);
+
+/* raft_conf.c: membership changes. start_changes checks and proposes what was asked for; apply_conf
+ * applies a committed CONF_CHANGE entry (etcd's validation, then the core, the attributes table, the
+ * store and the member layer); apply_peer_urls applies a MemberUpdate entry; expire_changes fails those
+ * past their deadline; fail_changes answers a list with err. */
+void lkv__raft_node_start_changes(lkv__raft_node_t *n, lkv__raft_change_t *list, uint64_t now_ms);
+int lkv__raft_node_apply_conf(lkv__raft_node_t *n, const lkv_raft_entry_t *e);
+int lkv__raft_node_apply_peer_urls(lkv__raft_node_t *n, uint64_t origin, uint64_t seq, const uint8_t *data,
+                                   size_t len, uint64_t index);
+void lkv__raft_node_expire_changes(lkv__raft_node_t *n, uint64_t now_ms);
+void lkv__raft_node_fail_changes(lkv__raft_change_t *list, int err);
+int lkv__raft_node_change_member(lkv_replicator_t *base, const lkv_member_change_t *c, lkv_read_cb cb,
+                                 void *arg);
+
+/* raft_members.c: the attributes table (lock held for writes seen by other threads). */
+lkv__raft_attrs_t *lkv__raft_node_find_attrs(lkv__raft_node_t *n, uint64_t id);
+int lkv__raft_node_set_attrs(lkv__raft_node_t *n, uint64_t id, const uint8_t *data, size_t len);
+void lkv__raft_node_drop_attrs(lkv__raft_node_t *n, uint64_t id);
+/* Records the table, the removed members and the applied index (set to index) in an empty batch. */
+int lkv__raft_node_record_members(lkv__raft_node_t *n, uint64_t index);
 
 /* Handles every ready batch the core has (raft_ready.c). */
 void lkv__raft_node_drain_ready(lkv__raft_node_t *n);

@@ -10,18 +10,17 @@
 /* Store record "members": for each member, id (u64) ‖ length (u32) ‖ attributes; little-endian. */
 #define MEMBERS_RECORD "members"
 
-static lkv__raft_attrs_t *find(lkv__raft_node_t *n, uint64_t id) {
+lkv__raft_attrs_t *lkv__raft_node_find_attrs(lkv__raft_node_t *n, uint64_t id) {
   for (size_t i = 0; i < n->n_attrs; i++)
     if (n->attrs[i].id == id) return &n->attrs[i];
   return NULL;
 }
 
-/* Sets id's attributes to a copy of data. Lock held. */
-static int set_attrs(lkv__raft_node_t *n, uint64_t id, const uint8_t *data, size_t len) {
+int lkv__raft_node_set_attrs(lkv__raft_node_t *n, uint64_t id, const uint8_t *data, size_t len) {
   uint8_t *copy = malloc(len ? len : 1);
   if (!copy) return LKV_ENOMEM;
   memcpy(copy, data, len);
-  lkv__raft_attrs_t *a = find(n, id);
+  lkv__raft_attrs_t *a = lkv__raft_node_find_attrs(n, id);
   if (!a) {
     lkv__raft_attrs_t *grown = realloc(n->attrs, (n->n_attrs + 1) * sizeof(*grown));
     if (!grown) {
@@ -39,8 +38,49 @@ static int set_attrs(lkv__raft_node_t *n, uint64_t id, const uint8_t *data, size
   return 0;
 }
 
+void lkv__raft_node_drop_attrs(lkv__raft_node_t *n, uint64_t id) {
+  lkv__raft_attrs_t *a = lkv__raft_node_find_attrs(n, id);
+  if (!a) return;
+  free(a->data);
+  *a = n->attrs[--n->n_attrs];
+}
+
 int lkv__raft_node_seed_attrs(lkv__raft_node_t *n, const lkv_raft_node_seed_t *seed) {
-  return set_attrs(n, seed->id, seed->attrs, seed->len);
+  lkv__raft_attrs_t *grown = realloc(n->seeds, (n->n_seeds + 1) * sizeof(*grown));
+  if (!grown) return LKV_ENOMEM;
+  n->seeds = grown;
+  uint8_t *copy = malloc(seed->len ? seed->len : 1);
+  if (!copy) return LKV_ENOMEM;
+  memcpy(copy, seed->attrs, seed->len);
+  n->seeds[n->n_seeds++] = (lkv__raft_attrs_t){.id = seed->id, .data = copy, .len = seed->len};
+  return 0;
+}
+
+const lkv__raft_attrs_t *lkv__raft_node_shown_attrs(lkv__raft_node_t *n, uint64_t id) {
+  const lkv__raft_attrs_t *a = lkv__raft_node_find_attrs(n, id);
+  for (size_t i = 0; !a && i < n->n_seeds; i++)
+    if (n->seeds[i].id == id) a = &n->seeds[i];
+  return a;
+}
+
+/* Store record "removed": the ids (u64 each, little-endian) of members removed from the cluster. */
+#define REMOVED_RECORD "removed"
+
+static int load_removed(lkv__raft_node_t *n, lkv_mvcc_txn_t *t) {
+  uint8_t *v;
+  size_t len;
+  int rc = lkv_mvcc_repl_get(t, REMOVED_RECORD, &v, &len);
+  if (rc == LKV_ENOENT) return 0;
+  if (rc) return rc;
+  if (len % 8) rc = LKV_ECORRUPT;
+  if (!rc && len && !(n->removed = malloc(len))) rc = LKV_ENOMEM;
+  for (size_t i = 0; !rc && i < len / 8; i++) {
+    uint64_t id = 0;
+    for (int j = 0; j < 8; j++) id |= (uint64_t)v[8 * i + (size_t)j] << (8 * j);
+    n->removed[n->n_removed++] = id;
+  }
+  free(v);
+  return rc;
 }
 
 int lkv__raft_node_load_attrs(lkv__raft_node_t *n) {
@@ -49,7 +89,8 @@ int lkv__raft_node_load_attrs(lkv__raft_node_t *n) {
   if (rc) return rc;
   uint8_t *v;
   size_t len;
-  rc = lkv_mvcc_repl_get(t, MEMBERS_RECORD, &v, &len);
+  rc = load_removed(n, t);
+  if (rc == 0) rc = lkv_mvcc_repl_get(t, MEMBERS_RECORD, &v, &len);
   lkv_mvcc_txn_end(t);
   if (rc == LKV_ENOENT) return 0;
   if (rc) return rc;
@@ -67,7 +108,7 @@ int lkv__raft_node_load_attrs(lkv__raft_node_t *n) {
       rc = LKV_ECORRUPT;
       break;
     }
-    rc = set_attrs(n, id, v + off, l);
+    rc = lkv__raft_node_set_attrs(n, id, v + off, l);
     off += l;
   }
   free(v);
@@ -89,6 +130,12 @@ static int record_members(void *arg, lkv_mvcc_txn_t *t) {
   }
   int rc = lkv_mvcc_repl_put(t, MEMBERS_RECORD, b, total);
   free(b);
+  uint8_t *r = malloc(n->n_removed ? 8 * n->n_removed : 1);
+  if (!r) return LKV_ENOMEM;
+  for (size_t i = 0; i < n->n_removed; i++)
+    for (int j = 0; j < 8; j++) r[8 * i + (size_t)j] = (uint8_t)(n->removed[i] >> (8 * j));
+  if (!rc) rc = lkv_mvcc_repl_put(t, REMOVED_RECORD, r, 8 * n->n_removed);
+  free(r);
   uint8_t pos[16];
   for (int i = 0; i < 8; i++) {
     pos[i] = (uint8_t)(n->applied >> (8 * i));
@@ -100,10 +147,15 @@ static int record_members(void *arg, lkv_mvcc_txn_t *t) {
 int lkv__raft_node_apply_attrs(lkv__raft_node_t *n, uint64_t origin, const uint8_t *data, size_t len,
                                uint64_t index) {
   pthread_mutex_lock(&n->mu);
-  int rc = set_attrs(n, origin, data, len);
+  int rc = lkv__raft_node_set_attrs(n, origin, data, len);
   pthread_mutex_unlock(&n->mu);
   if (rc) return rc;
+  return lkv__raft_node_record_members(n, index);
+}
+
+int lkv__raft_node_record_members(lkv__raft_node_t *n, uint64_t index) {
   uint64_t before = n->applied;
+  int rc;
   n->applied = index;
   lkv_apply_identity_t id = {.cluster_id = n->o.cluster_id};
   lkv_apply_hooks_t hooks = {.record = record_members, .record_arg = n};
@@ -118,7 +170,7 @@ void lkv__raft_node_publish_due(lkv__raft_node_t *n, uint64_t now_ms) {
   lkv_raft_status(n->raft, &st);
   if (st.leader == LKV_RAFT_NONE) return; /* tried as soon as a leader is known */
   pthread_mutex_lock(&n->mu);
-  const lkv__raft_attrs_t *rec = find(n, n->o.member_id);
+  const lkv__raft_attrs_t *rec = lkv__raft_node_find_attrs(n, n->o.member_id);
   int due =
       n->self.data && (!rec || rec->len != n->self.len || memcmp(rec->data, n->self.data, rec->len) != 0);
   uint8_t *data = NULL;
@@ -138,6 +190,9 @@ void lkv__raft_node_publish_due(lkv__raft_node_t *n, uint64_t now_ms) {
 }
 
 void lkv__raft_node_free_attrs(lkv__raft_node_t *n) {
+  for (size_t i = 0; i < n->n_seeds; i++) free(n->seeds[i].data);
+  free(n->seeds);
+  free(n->removed);
   for (size_t i = 0; i < n->n_attrs; i++) free(n->attrs[i].data);
   free(n->attrs);
   free(n->self.data);

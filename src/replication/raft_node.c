@@ -205,7 +205,8 @@ static void publish_status(lkv__raft_node_t *n) {
  * stopping. */
 static int round_once(lkv__raft_node_t *n) {
   pthread_mutex_lock(&n->mu);
-  while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfers) {
+  while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfers &&
+         !n->in_changes) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     if (now >= n->next_tick_ms) break;
     struct timespec until = {.tv_sec = (time_t)(n->next_tick_ms / 1000),
@@ -218,11 +219,13 @@ static int round_once(lkv__raft_node_t *n) {
   lkv__raft_read_t *reads = n->in_reads;
   lkv__raft_peer_event_t *peers = n->in_peers;
   lkv__raft_transfer_t *transfers = n->in_transfers;
+  lkv__raft_change_t *changes = n->in_changes;
   n->in_props = n->in_props_tail = NULL;
   n->in_msgs = n->in_msgs_tail = NULL;
   n->in_reads = n->in_reads_tail = NULL;
   n->in_peers = NULL;
   n->in_transfers = NULL;
+  n->in_changes = NULL;
   pthread_mutex_unlock(&n->mu);
 
   uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
@@ -245,6 +248,7 @@ static int round_once(lkv__raft_node_t *n) {
     free(ev);
   }
   lkv__raft_node_start_transfers(n, transfers, now);
+  lkv__raft_node_start_changes(n, changes, now);
   while (props) {
     lkv_proposal_t *p = props;
     props = p->next;
@@ -259,6 +263,7 @@ static int round_once(lkv__raft_node_t *n) {
   lkv__raft_node_publish_due(n, now);
   if (!n->halted) lkv__raft_node_drain_ready(n); /* a leader's own proposal: appended at once */
   expire_pending(n, now);
+  lkv__raft_node_expire_changes(n, now);
   lkv__raft_node_answer_reads(n, now);
   publish_status(n);
   lkv__raft_node_check_transfers(n, now);
@@ -289,9 +294,14 @@ static void *raft_main(void *arg) {
   }
   pthread_mutex_lock(&n->mu);
   lkv__raft_transfer_t *transfers = n->in_transfers;
+  lkv__raft_change_t *changes = n->in_changes;
   n->in_transfers = NULL;
+  n->in_changes = NULL;
   pthread_mutex_unlock(&n->mu);
   lkv__raft_node_fail_transfers(n, transfers, LKV_ESTOPPED);
+  lkv__raft_node_fail_changes(changes, LKV_ESTOPPED);
+  lkv__raft_node_fail_changes(n->changes, LKV_ESTOPPED);
+  n->changes = NULL;
   lkv__raft_node_fail_transfers(n, n->transfers, LKV_ESTOPPED);
   n->transfers = NULL;
   fail_all(n, LKV_ESTOPPED);
@@ -388,13 +398,12 @@ static int list_one(lkv__raft_node_t *n, uint64_t id, int learner, lkv_replicati
   lkv_replication_member_t *m = &out[(*k)++];
   m->id = id;
   m->is_learner = learner;
-  for (size_t i = 0; i < n->n_attrs; i++) {
-    if (n->attrs[i].id != id) continue;
-    m->attrs = malloc(n->attrs[i].len ? n->attrs[i].len : 1);
-    if (!m->attrs) return LKV_ENOMEM;
-    memcpy(m->attrs, n->attrs[i].data, n->attrs[i].len);
-    m->attrs_len = n->attrs[i].len;
-  }
+  const lkv__raft_attrs_t *a = lkv__raft_node_shown_attrs(n, id);
+  if (!a) return 0;
+  m->attrs = malloc(a->len ? a->len : 1);
+  if (!m->attrs) return LKV_ENOMEM;
+  memcpy(m->attrs, a->data, a->len);
+  m->attrs_len = a->len;
   return 0;
 }
 
@@ -457,6 +466,7 @@ static const lkv_replicator_ops_t raft_node_ops = {
     .on_applied = node_on_applied,
     .publish = node_publish,
     .move_leader = lkv__raft_node_move_leader,
+    .change_member = lkv__raft_node_change_member,
     .members = node_members,
     .stop = node_stop,
 };
@@ -500,6 +510,61 @@ void lkv_raft_node_membership(lkv_replicator_t *base, lkv_raft_conf_state_t *out
 }
 
 /* ---- start ---- */
+
+#define IDENTITY_RECORD "identity" /* cluster id (u64) ‖ member id (u64), little-endian */
+
+int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *member_id) {
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(store, &t);
+  if (rc) return rc;
+  uint8_t *v;
+  size_t len;
+  rc = lkv_mvcc_repl_get(t, IDENTITY_RECORD, &v, &len);
+  lkv_mvcc_txn_end(t);
+  if (rc) return rc;
+  if (len != 16) rc = LKV_ECORRUPT;
+  *cluster_id = *member_id = 0;
+  for (int i = 0; !rc && i < 8; i++) {
+    *cluster_id |= (uint64_t)v[i] << (8 * i);
+    *member_id |= (uint64_t)v[8 + i] << (8 * i);
+  }
+  free(v);
+  return rc;
+}
+
+static int record_identity(void *arg, lkv_mvcc_txn_t *t) {
+  lkv__raft_node_t *n = arg;
+  uint8_t v[16];
+  for (int i = 0; i < 8; i++) {
+    v[i] = (uint8_t)(n->o.cluster_id >> (8 * i));
+    v[8 + i] = (uint8_t)(n->o.member_id >> (8 * i));
+  }
+  return lkv_mvcc_repl_put(t, IDENTITY_RECORD, v, sizeof(v));
+}
+
+/* The first start records who this member is; later starts must be the same member. */
+static int check_identity(lkv__raft_node_t *n, char *err, size_t errlen) {
+  uint64_t cid, mid;
+  int rc = lkv_raft_node_identity(n->o.store, &cid, &mid);
+  if (rc == LKV_ENOENT) {
+    lkv_apply_identity_t id = {.cluster_id = n->o.cluster_id};
+    lkv_apply_hooks_t hooks = {.record = record_identity, .record_arg = n};
+    rc = lkv_apply_batch_hooked(n->o.store, &id, NULL, 0, &hooks);
+    if (rc) snprintf(err, errlen, "cannot record the member's identity in the store: %s", lkv_strerror(rc));
+    return rc;
+  }
+  if (rc) {
+    snprintf(err, errlen, "cannot read the member's identity from the store: %s", lkv_strerror(rc));
+    return rc;
+  }
+  if (cid != n->o.cluster_id || mid != n->o.member_id) {
+    snprintf(err, errlen, "the data dir belongs to member %016llx of cluster %016llx, not %016llx of %016llx",
+             (unsigned long long)mid, (unsigned long long)cid, (unsigned long long)n->o.member_id,
+             (unsigned long long)n->o.cluster_id);
+    return LKV_EINVAL;
+  }
+  return 0;
+}
 
 /* Reads the store's applied index and ledger position (0, 0 on a store that never had a Raft member). */
 static int read_position(lkv__raft_node_t *n, int *fresh) {
@@ -586,7 +651,7 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
     snprintf(err, errlen, "cannot restore the raft member from its log: %s", lkv_strerror(rc));
     return rc;
   }
-  if (empty_log) {
+  if (empty_log && !n->o.join) {
     rc = lkv_raft_bootstrap(n->raft, n->o.voters, n->o.n_voters);
     if (rc) {
       snprintf(err, errlen, "cannot found the cluster: %s", lkv_strerror(rc));
@@ -594,6 +659,19 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
     }
   }
   return 0;
+}
+
+/* The member layer learns at start-up whom to dial (members added after the cluster was founded are not
+ * in --initial-cluster) and whom to refuse. */
+static void tell_membership(lkv__raft_node_t *n) {
+  if (!n->o.on_member_change) return;
+  for (size_t i = 0; i < n->n_removed; i++) n->o.on_member_change(n->o.member_arg, n->removed[i], 1, NULL, 0);
+  for (size_t i = 0; i < n->n_attrs; i++)
+    if (n->attrs[i].id != n->o.member_id)
+      n->o.on_member_change(n->o.member_arg, n->attrs[i].id, 0, n->attrs[i].data, n->attrs[i].len);
+  for (size_t i = 0; i < n->n_seeds; i++)
+    if (n->seeds[i].id != n->o.member_id && !lkv__raft_node_find_attrs(n, n->seeds[i].id))
+      n->o.on_member_change(n->o.member_arg, n->seeds[i].id, 0, n->seeds[i].data, n->seeds[i].len);
 }
 
 int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *opts, char *err,
@@ -621,16 +699,19 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
     return LKV_ENOMEM;
   }
   pthread_condattr_destroy(&attr);
-  int rc = open_core(n, err, errlen);
+  int rc = check_identity(n, err, errlen);
+  if (rc == 0) rc = open_core(n, err, errlen);
   if (rc == 0) {
     rc = lkv__raft_node_load_attrs(n);
     if (rc) snprintf(err, errlen, "cannot read the members' attributes from the store: %s", lkv_strerror(rc));
   }
-  for (size_t i = 0; rc == 0 && i < opts->n_seeds; i++) {
-    int known = 0;
-    for (size_t j = 0; j < n->n_attrs; j++) known |= n->attrs[j].id == opts->seeds[i].id;
-    if (!known) rc = lkv__raft_node_seed_attrs(n, &opts->seeds[i]);
-  }
+  for (size_t i = 0; rc == 0 && i < opts->n_seeds; i++) rc = lkv__raft_node_seed_attrs(n, &opts->seeds[i]);
+  for (size_t i = 0; rc == 0 && i < n->n_removed; i++)
+    if (n->removed[i] == opts->member_id) { /* etcd refuses to start a removed member alike */
+      snprintf(err, errlen, "the member has been permanently removed from the cluster");
+      rc = LKV_EPERM;
+    }
+  if (rc == 0) tell_membership(n);
   n->o.seeds = NULL; /* the caller's */
   n->o.n_seeds = 0;
   if (rc) {

@@ -34,8 +34,12 @@
  * Failure: a flush that fails (EIO) or a batch that cannot be applied (map full, I/O error) halts the
  * member (it stops taking part, answers LKV_EHALTED, and says why on stderr) rather than diverging.
  *
- * Not yet: snapshots (the log is never compacted, so a member never needs one), membership changes
- * after bootstrap, learners.
+ * Membership changes (raft_conf.c): single-step, one pending at a time, validated as etcd validates them
+ * when applied (a refused change is applied as cancelled: every member refuses it alike), with etcd's
+ * strict reconfiguration check before proposing.
+ *
+ * Not yet: snapshots (the log is never compacted, so a member never needs one: a new member is sent
+ * the whole log).
  */
 
 /* Hands an encoded Raft message (raft/codec.h) to the peer transport for member `to`. Must not block;
@@ -58,12 +62,20 @@ typedef struct lkv_raft_node_options_s {
   uint64_t cluster_id;    /* stamped into responses (it is the same on every member) */
   const uint64_t *voters; /* a new cluster's founding voters, used only when the log and store are empty */
   size_t n_voters;
+  int join;                    /* with an empty log: join a running cluster (its leader sends the log) instead
+                                * of founding one from voters */
   unsigned tick_ms;            /* --heartbeat-interval */
   unsigned election_ticks;     /* --election-timeout / --heartbeat-interval, > 1 */
   int pre_vote;                /* --pre-vote */
   unsigned request_timeout_ms; /* proposals and read barriers unanswered this long fail (LKV_ETIMEDOUT) */
   const lkv_raft_node_seed_t *seeds; /* founding members' attributes until they publish (copied) */
   size_t n_seeds;
+  /* Told on the raft thread after a membership change took effect on this member: member id joined or
+   * changed its peer URLs (removed 0; attrs its recorded attributes, valid during the call) or left
+   * (removed 1; when id is this member, it must stop: etcd's "the member has been permanently removed
+   * from the cluster"). The member layer updates the peer transport. May be NULL. */
+  void (*on_member_change)(void *arg, uint64_t id, int removed, const uint8_t *attrs, size_t len);
+  void *member_arg;
   lkv_raft_node_send_fn send; /* required */
   void *send_arg;
 } lkv_raft_node_options_t;
@@ -73,6 +85,11 @@ typedef struct lkv_raft_node_options_s {
  * code with a message for the operator in err. */
 int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *opts, char *err,
                         size_t errlen);
+
+/* The identity recorded in store by the member that first started on it (the member's id is not always
+ * computable from its flags: MemberAdd hashes the time in). Returns 0, LKV_ENOENT (never started as a
+ * cluster member) or a storage code. Any thread. */
+int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *member_id);
 
 /* A message from the peer transport (copied; decoded and checked on the raft thread: malformed ones are
  * dropped). Any thread. */

@@ -70,6 +70,22 @@ typedef struct lkv_replication_member_s {
   size_t attrs_len;
 } lkv_replication_member_t;
 
+/* A membership change (the Cluster service). */
+typedef enum {
+  LKV_MEMBER_ADD = 1,     /* a voter: id new, attrs its peer URLs */
+  LKV_MEMBER_ADD_LEARNER, /* a learner: likewise */
+  LKV_MEMBER_REMOVE,      /* id */
+  LKV_MEMBER_PROMOTE,     /* learner id becomes a voter */
+  LKV_MEMBER_UPDATE       /* id gets the peer URLs of attrs */
+} lkv_member_change_type_t;
+
+typedef struct lkv_member_change_s {
+  lkv_member_change_type_t type;
+  uint64_t id;
+  const uint8_t *attrs; /* ADD, ADD_LEARNER, UPDATE: cluster/attrs.h encoding, peer URLs set */
+  size_t attrs_len;
+} lkv_member_change_t;
+
 typedef struct lkv_replicator_ops_s {
   int (*propose)(lkv_replicator_t *r, lkv_proposal_t *p);
   int (*read_barrier)(lkv_replicator_t *r, lkv_read_cb cb, void *arg);
@@ -78,6 +94,7 @@ typedef struct lkv_replicator_ops_s {
   void (*on_applied)(lkv_replicator_t *r, lkv_applied_cb cb, void *arg);
   int (*publish)(lkv_replicator_t *r, const uint8_t *attrs, size_t len);
   int (*move_leader)(lkv_replicator_t *r, uint64_t to, lkv_read_cb cb, void *arg);
+  int (*change_member)(lkv_replicator_t *r, const lkv_member_change_t *c, lkv_read_cb cb, void *arg);
   int (*members)(lkv_replicator_t *r, lkv_replication_member_t **out, size_t *n);
   void (*stop)(lkv_replicator_t *r);
 } lkv_replicator_ops_t;
@@ -135,6 +152,17 @@ static inline int lkv_replicator_members(lkv_replicator_t *r, lkv_replication_me
  * calls cb. Any thread. */
 static inline int lkv_replicator_move_leader(lkv_replicator_t *r, uint64_t to, lkv_read_cb cb, void *arg) {
   return r->ops->move_leader(r, to, cb, arg);
+}
+
+/* Changes the membership as etcd's Cluster service does (c and its attrs are copied): returns 0 and later
+ * calls cb(arg, err) once, on the replicator's thread, after the change was applied on this member (0) or
+ * refused: LKV_EMEMBEREXIST, LKV_EPEERURLEXIST, LKV_EMEMBERNOTFOUND, LKV_ENOTENOUGHSTARTED (etcd's strict
+ * reconfiguration check), LKV_ENOTLEARNER, LKV_ELEARNERNOTREADY, LKV_ETOOMANYLEARNERS, LKV_ECONFPENDING,
+ * LKV_ENOLEADER, LKV_ETIMEDOUT, LKV_ENOTLEADER (promote asked of a member that does not lead),
+ * LKV_ESINGLENODE (the single-node replicator); or returns a negative code and never calls cb. */
+static inline int lkv_replicator_change_member(lkv_replicator_t *r, const lkv_member_change_t *c,
+                                               lkv_read_cb cb, void *arg) {
+  return r->ops->change_member(r, c, cb, arg);
 }
 
 /* Frees what lkv_replicator_members returned. */

@@ -29,6 +29,7 @@ typedef struct lkv_config_cluster_s {
                                         * URLs; every member's id computed (cluster/initial_cluster.h) */
   uint64_t cluster_id;                 /* of a cluster founded with initial and --initial-cluster-token */
   uint64_t member_id;                  /* this member's (--name's) id */
+  int existing;                        /* --initial-cluster-state existing: join a running cluster */
   unsigned heartbeat_ms;               /* --heartbeat-interval, default 100 */
   unsigned election_ms;                /* --election-timeout, default 1000 */
   lkv_config_url_t *listen_peer_urls;  /* --listen-peer-urls (default http://localhost:2380), ready for */

@@ -185,11 +185,7 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
   const char *state = lkv__config_given(p, "initial-cluster-state");
   if (state != NULL && strcmp(state, "new") != 0 && strcmp(state, "existing") != 0)
     return lkv__config_fail(p, "invalid value \"%s\" for flag -initial-cluster-state: invalid value", state);
-  if (state != NULL && strcmp(state, "existing") == 0)
-    return lkv__config_fail(
-        p,
-        "--initial-cluster-state=existing: joining a running cluster (etcdctl member add) is "
-        "not implemented yet (issue 12)");
+  p->cfg->cluster.existing = state != NULL && strcmp(state, "existing") == 0;
   int rc = check_timing(p);
   p->cfg->cluster.heartbeat_ms = (unsigned)number(p, "heartbeat-interval", 100);
   p->cfg->cluster.election_ms = (unsigned)number(p, "election-timeout", 1000);
@@ -200,6 +196,10 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
   if (rc == 0 && lp != NULL) rc = parse_urls(p, "listen-peer-urls", lp, NULL);
   if (rc == 0) rc = parse_urls(p, "initial-advertise-peer-urls", apstr, &ap);
   if (rc == 0) rc = check_initial_cluster(p, &ap, apstr);
+  if (rc == 0 && p->cfg->cluster.existing && p->cfg->cluster.initial.n_members < 2)
+    rc = lkv__config_fail(p,
+                          "--initial-cluster-state=existing: --initial-cluster must also name members of the "
+                          "running cluster, whom this member asks for its identity");
   if (rc == 0) rc = listen_peers(p, lp);
   if (rc != 0) return rc;
   char msg[256];

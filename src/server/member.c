@@ -2,9 +2,11 @@
 #include "server/member.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster/attrs.h"
 #include "common/error.h"
@@ -19,6 +21,8 @@ struct lkv__member_s {
   lkv_replicator_t *raft;
   pthread_rwlock_t in_lock; /* read: a peer callback delivering; write: a receiver being set or cleared */
   lkv_replicator_t *in;     /* where Raft messages go; NULL before start and once stopping */
+  uint64_t self;
+  uint64_t cluster_id;
   lkv__channel_cb channel_cb[LKV__CHANNEL_MAX];
   void *channel_arg[LKV__CHANNEL_MAX];
 };
@@ -61,16 +65,71 @@ static void on_peer_state(void *arg, uint64_t peer, int up) {
   pthread_rwlock_unlock(&m->in_lock);
 }
 
+/* This member was removed: etcd stops with this message. The server's own signal path stops it (a
+ * process-wide signal: the main thread waits for it). */
+static void removed_self(void) {
+  fprintf(stderr, "ledgerkv: the member has been permanently removed from the cluster\n");
+  kill(getpid(), SIGTERM);
+}
+
 static void on_removed(void *arg) {
   (void)arg;
-  fprintf(stderr, "ledgerkv: the member has been permanently removed from the cluster\n");
+  removed_self();
+}
+
+/* A membership change applied here: dial a new member (or its new URLs), refuse a removed one. */
+static void on_member_change(void *arg, uint64_t id, int removed, const uint8_t *attrs, size_t len) {
+  lkv__member_t *m = arg;
+  if (removed) {
+    if (id == m->self)
+      removed_self();
+    else
+      lkv_peer_net_remove_peer(m->peers, id);
+    return;
+  }
+  lkv_cluster_attrs_t a;
+  if (id == m->self || lkv_cluster_attrs_decode(attrs, len, &a) != 0) return;
+  if (a.n_peer_urls) lkv_peer_net_set_peer(m->peers, id, (const char *const *)a.peer_urls, a.n_peer_urls);
+  lkv_cluster_attrs_free(&a);
 }
 
 static int send_to_peer(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   return lkv__member_send(arg, to, LKV__CHANNEL_RAFT, msg, len);
 }
 
-static int start_peers(lkv__member_t *m, const lkv_config_t *cfg, char *err, size_t errlen) {
+/* Members answer a joining member's query (lkv_peer_query) with the members in force: u32 count, then
+ * per member its id (u64), learner flag (u8), attributes length (u32) and attributes; little-endian. */
+static int on_query(void *arg, uint8_t **blob, size_t *len) {
+  lkv__member_t *m = arg;
+  lkv_replication_member_t *rm = NULL;
+  size_t n = 0;
+  pthread_rwlock_rdlock(&m->in_lock);
+  int rc = m->in ? lkv_replicator_members(m->in, &rm, &n) : LKV_EAGAIN;
+  pthread_rwlock_unlock(&m->in_lock);
+  if (rc) return rc;
+  size_t total = 4;
+  for (size_t i = 0; i < n; i++) total += 13 + rm[i].attrs_len;
+  uint8_t *b = malloc(total), *p = b;
+  if (!b) {
+    lkv_replication_members_free(rm, n);
+    return LKV_ENOMEM;
+  }
+  for (int j = 0; j < 4; j++) *p++ = (uint8_t)(n >> (8 * j));
+  for (size_t i = 0; i < n; i++) {
+    for (int j = 0; j < 8; j++) *p++ = (uint8_t)(rm[i].id >> (8 * j));
+    *p++ = (uint8_t)rm[i].is_learner;
+    for (int j = 0; j < 4; j++) *p++ = (uint8_t)(rm[i].attrs_len >> (8 * j));
+    if (rm[i].attrs_len) memcpy(p, rm[i].attrs, rm[i].attrs_len);
+    p += rm[i].attrs_len;
+  }
+  lkv_replication_members_free(rm, n);
+  *blob = b;
+  *len = total;
+  return 0;
+}
+
+static int start_peers(lkv__member_t *m, const lkv_config_t *cfg, uint64_t cluster_id, char *err,
+                       size_t errlen) {
   const lkv_config_cluster_t *c = &cfg->cluster;
   lkv_listen_addr_t *addrs = calloc(c->n_listen_peer_urls, sizeof(*addrs));
   if (!addrs) return LKV_ENOMEM;
@@ -78,68 +137,172 @@ static int start_peers(lkv__member_t *m, const lkv_config_t *cfg, char *err, siz
     addrs[i].host = c->listen_peer_urls[i].host;
     addrs[i].port = c->listen_peer_urls[i].port;
   }
+  /* Whom to dial comes from the replicator (on_member_change): its members, not --initial-cluster, which
+   * is read only when the cluster is founded or joined. */
   lkv_peer_net_options_t o = {.addrs = addrs,
                               .n_addrs = c->n_listen_peer_urls,
-                              .cluster_id = c->cluster_id,
-                              .member_id = c->member_id,
+                              .cluster_id = cluster_id,
+                              .member_id = m->self,
                               .arg = m,
                               .on_message = on_message,
                               .on_peer_state = on_peer_state,
-                              .on_removed = on_removed};
+                              .on_removed = on_removed,
+                              .on_query = on_query};
   int rc = lkv_peer_net_start(&m->peers, &o);
   free(addrs);
-  if (rc) {
-    snprintf(err, errlen, "cannot listen on the peer URLs: %s", lkv_strerror(rc));
-    return rc;
-  }
-  for (size_t i = 0; i < c->initial.n_members; i++) {
-    const lkv_cluster_member_t *p = &c->initial.members[i];
-    if (p->id == c->member_id) continue;
-    rc = lkv_peer_net_set_peer(m->peers, p->id, (const char *const *)p->peer_urls, p->n_peer_urls);
-    if (rc) {
-      snprintf(err, errlen, "cannot use the peer URLs of member %s: %s", p->name, lkv_strerror(rc));
-      lkv_peer_net_stop(m->peers);
-      return rc;
-    }
-  }
-  return 0;
+  if (rc) snprintf(err, errlen, "cannot listen on the peer URLs: %s", lkv_strerror(rc));
+  return rc;
+}
+
+/* Who this member is and whom it knows at start: from its data dir after the first start; from the
+ * cluster it joins (--initial-cluster-state existing: its id was drawn by MemberAdd); else from the flags of
+ * a new cluster, as etcd computes them. */
+typedef struct identity_s {
+  uint64_t cluster_id, member_id;
+  int join;
+  lkv_raft_node_seed_t *seeds; /* attrs malloc'd */
+  size_t n_seeds;
+} identity_t;
+
+static void identity_free(identity_t *id) {
+  for (size_t i = 0; id->seeds && i < id->n_seeds; i++) free((void *)id->seeds[i].attrs);
+  free(id->seeds);
 }
 
 /* What MemberList shows of a founding member until it publishes: its peer URLs, no name (as etcd). */
-static int make_seeds(const lkv_config_cluster_t *c, lkv_raft_node_seed_t *seeds) {
+static int seeds_from_flags(const lkv_config_cluster_t *c, identity_t *id) {
+  id->seeds = calloc(c->initial.n_members, sizeof(*id->seeds));
+  if (!id->seeds) return LKV_ENOMEM;
   for (size_t i = 0; i < c->initial.n_members; i++) {
     const lkv_cluster_member_t *p = &c->initial.members[i];
     lkv_cluster_attrs_t a = {.name = "", .peer_urls = p->peer_urls, .n_peer_urls = p->n_peer_urls};
     uint8_t *data;
-    int rc = lkv_cluster_attrs_encode(&a, &data, &seeds[i].len);
+    int rc = lkv_cluster_attrs_encode(&a, &data, &id->seeds[i].len);
     if (rc) return rc;
-    seeds[i].id = p->id;
-    seeds[i].attrs = data;
+    id->seeds[i].id = p->id;
+    id->seeds[i].attrs = data;
+    id->n_seeds++;
   }
   return 0;
 }
 
-static void free_seeds(lkv_raft_node_seed_t *seeds, size_t n) {
-  for (size_t i = 0; seeds && i < n; i++) free((void *)seeds[i].attrs);
-  free(seeds);
+/* Whether attrs' peer URLs are exactly urls[0..n) (both sorted: attrs as MemberAdd recorded them). */
+static int same_urls(const lkv_cluster_attrs_t *a, char *const *urls, size_t n) {
+  if (a->n_peer_urls != n) return 0;
+  for (size_t i = 0; i < n; i++) {
+    int found = 0;
+    for (size_t j = 0; j < n; j++) found |= strcmp(a->peer_urls[i], urls[j]) == 0;
+    if (!found) return 0;
+  }
+  return 1;
+}
+
+/* Reads a query's answer (on_query's layout) into seeds, and finds this member by its peer URLs. */
+static int parse_members(const uint8_t *b, size_t len, const lkv_cluster_member_t *me, identity_t *id) {
+  if (len < 4) return LKV_EBADMSG;
+  uint32_t count = 0;
+  for (int j = 0; j < 4; j++) count |= (uint32_t)b[j] << (8 * j);
+  if (count > len / 13) return LKV_EBADMSG;
+  id->seeds = calloc(count ? count : 1, sizeof(*id->seeds));
+  if (!id->seeds) return LKV_ENOMEM;
+  size_t off = 4;
+  for (uint32_t i = 0; i < count; i++) {
+    if (len - off < 13) return LKV_EBADMSG;
+    uint64_t mid = 0;
+    uint32_t alen = 0;
+    for (int j = 0; j < 8; j++) mid |= (uint64_t)b[off + (size_t)j] << (8 * j);
+    for (int j = 0; j < 4; j++) alen |= (uint32_t)b[off + 9 + (size_t)j] << (8 * j);
+    off += 13;
+    if (alen > len - off) return LKV_EBADMSG;
+    uint8_t *copy = malloc(alen ? alen : 1);
+    if (!copy) return LKV_ENOMEM;
+    memcpy(copy, b + off, alen);
+    id->seeds[id->n_seeds++] = (lkv_raft_node_seed_t){.id = mid, .attrs = copy, .len = alen};
+    lkv_cluster_attrs_t a;
+    if (alen && lkv_cluster_attrs_decode(copy, alen, &a) == 0) {
+      if (same_urls(&a, me->peer_urls, me->n_peer_urls)) id->member_id = mid;
+      lkv_cluster_attrs_free(&a);
+    }
+    off += alen;
+  }
+  return 0;
+}
+
+/* etcd's GetClusterFromRemotePeers: ask the other members named in --initial-cluster. */
+static int join_identity(const lkv_config_t *cfg, identity_t *id, char *err, size_t errlen) {
+  const lkv_config_cluster_t *c = &cfg->cluster;
+  const lkv_cluster_member_t *me = lkv_cluster_initial_find(&c->initial, cfg->name);
+  size_t n = 0;
+  for (size_t i = 0; i < c->initial.n_members; i++) n += c->initial.members[i].n_peer_urls;
+  const char **urls = calloc(n ? n : 1, sizeof(char *));
+  if (!urls || !me) {
+    free(urls);
+    return LKV_ENOMEM;
+  }
+  n = 0;
+  for (size_t i = 0; i < c->initial.n_members; i++) {
+    if (&c->initial.members[i] == me) continue;
+    for (size_t k = 0; k < c->initial.members[i].n_peer_urls; k++)
+      urls[n++] = c->initial.members[i].peer_urls[k];
+  }
+  uint8_t *blob;
+  size_t len;
+  int rc = lkv_peer_query(urls, n, 0, &id->cluster_id, &blob, &len, err, errlen);
+  free(urls);
+  if (rc) return rc;
+  rc = parse_members(blob, len, me, id);
+  free(blob);
+  if (rc) {
+    snprintf(err, errlen, "could not read the member list the cluster sent: %s", lkv_strerror(rc));
+    return rc;
+  }
+  if (id->member_id == 0) {
+    snprintf(err, errlen,
+             "this member's peer URLs are not a member of the cluster it joins: add it first (etcdctl member "
+             "add %s --peer-urls=...)",
+             cfg->name);
+    return LKV_EINVAL;
+  }
+  id->join = 1;
+  return 0;
+}
+
+static int resolve_identity(const lkv_config_t *cfg, lkv_mvcc_t *store, identity_t *id, char *err,
+                            size_t errlen) {
+  const lkv_config_cluster_t *c = &cfg->cluster;
+  int rc = lkv_raft_node_identity(store, &id->cluster_id, &id->member_id);
+  if (rc == 0) return 0; /* a restart: the data dir says who we are; the log and store say whom we know */
+  if (rc != LKV_ENOENT) {
+    snprintf(err, errlen, "cannot read the member's identity: %s", lkv_strerror(rc));
+    return rc;
+  }
+  if (c->existing) return join_identity(cfg, id, err, errlen);
+  id->cluster_id = c->cluster_id;
+  id->member_id = c->member_id;
+  rc = seeds_from_flags(c, id);
+  if (rc) snprintf(err, errlen, "out of memory");
+  return rc;
 }
 
 int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *store, lkv_ledger_t *ledger,
                       char *err, size_t errlen) {
   const lkv_config_cluster_t *c = &cfg->cluster;
+  identity_t id = {0};
   lkv__member_t *m = calloc(1, sizeof(*m));
   uint64_t *voters = calloc(c->initial.n_members, sizeof(*voters));
-  lkv_raft_node_seed_t *seeds = calloc(c->initial.n_members, sizeof(*seeds));
   char *wal = malloc(strlen(cfg->data_dir) + sizeof("/member/wal"));
   int rc = LKV_ENOMEM;
-  if (!m || !voters || !wal || !seeds || make_seeds(c, seeds) != 0 ||
-      pthread_rwlock_init(&m->in_lock, NULL) != 0) {
+  if (!m || !voters || !wal || pthread_rwlock_init(&m->in_lock, NULL) != 0) {
     snprintf(err, errlen, "out of memory");
     free(m);
     m = NULL;
     goto done;
   }
-  rc = start_peers(m, cfg, err, errlen);
+  rc = resolve_identity(cfg, store, &id, err, errlen);
+  if (rc) goto err_after_lock;
+  m->self = id.member_id;
+  m->cluster_id = id.cluster_id;
+  rc = start_peers(m, cfg, id.cluster_id, err, errlen);
   if (rc) goto err_after_lock;
   /* Every founding member lists the voters in the same order: --initial-cluster sorted by name. */
   for (size_t i = 0; i < c->initial.n_members; i++) voters[i] = c->initial.members[i].id;
@@ -147,16 +310,19 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
   lkv_raft_node_options_t o = {.store = store,
                                .ledger = ledger,
                                .wal_dir = wal,
-                               .member_id = c->member_id,
-                               .cluster_id = c->cluster_id,
+                               .member_id = id.member_id,
+                               .cluster_id = id.cluster_id,
                                .voters = voters,
                                .n_voters = c->initial.n_members,
+                               .join = id.join,
                                .tick_ms = c->heartbeat_ms,
                                .election_ticks = c->election_ms / c->heartbeat_ms,
                                .pre_vote = 1,
                                .request_timeout_ms = LKV_MEMBER_REQUEST_TIMEOUT_MS + 2 * c->election_ms,
-                               .seeds = seeds,
-                               .n_seeds = c->initial.n_members,
+                               .seeds = id.seeds,
+                               .n_seeds = id.n_seeds,
+                               .on_member_change = on_member_change,
+                               .member_arg = m,
                                .send = send_to_peer,
                                .send_arg = m};
   rc = lkv_raft_node_start(&m->raft, &o, err, errlen);
@@ -172,10 +338,15 @@ err_after_lock:
   pthread_rwlock_destroy(&m->in_lock);
   free(m);
 done:
-  free_seeds(seeds, c->initial.n_members);
+  identity_free(&id);
   free(voters);
   free(wal);
   return rc;
+}
+
+void lkv__member_ids(const lkv__member_t *m, uint64_t *cluster_id, uint64_t *member_id) {
+  *cluster_id = m->cluster_id;
+  *member_id = m->self;
 }
 
 lkv_replicator_t *lkv__member_replicator(lkv__member_t *m) {

@@ -11,11 +11,17 @@
 
 typedef struct lkv__member_s lkv__member_t;
 
-/* Listens on cfg's peer URLs, dials the other members of cfg's cluster and starts the Raft replicator
- * over store (and ledger, may be NULL), its log in <data-dir>/member/wal. store and ledger must outlive
+/* Listens on cfg's peer URLs and starts the Raft replicator over store (and ledger, may be NULL), its log
+ * in <data-dir>/member/wal; it dials the members the replicator knows. Who this member is: recorded in
+ * the data dir after the first start; with --initial-cluster-state existing, asked of the members named
+ * in --initial-cluster (the id MemberAdd gave the member with these peer URLs); else computed from the
+ * flags as etcd does. store and ledger must outlive
  * the member. Returns 0 and sets *out, or a negative LKV_E* code with a message in err. */
 int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *store, lkv_ledger_t *ledger,
                       char *err, size_t errlen);
+
+/* This member's cluster and member ids (recorded in the data dir at the first start). */
+void lkv__member_ids(const lkv__member_t *m, uint64_t *cluster_id, uint64_t *member_id);
 
 /* The member's replicator (valid until lkv__member_stop). */
 lkv_replicator_t *lkv__member_replicator(lkv__member_t *m);

@@ -18,6 +18,7 @@
 #include "server/etcd_dir.h"
 #include "server/ledger_open.h"
 #include "server/member.h"
+#include "server/member_api.h"
 #include "server/version.h"
 #include "transport/transport.h"
 #include "watch/watch.h"
@@ -32,6 +33,7 @@ struct lkv_server_s {
   lkv_mvcc_t *store;
   lkv_replicator_t *replicator;
   lkv__member_t *member; /* a cluster of several members: peers and the Raft replicator; else NULL */
+  lkv__member_api_t *member_api; /* with member: lease forwarding to the leader, leader monitor */
   lkv_ledger_t *ledger;  /* NULL with --ledger=false */
   lkv_lessor_t *lessor;
   lkv_transport_t *transport;
@@ -191,8 +193,6 @@ static int start_single(lkv_server_t *s, const lkv_config_t *cfg, char *err, siz
  * service is not offered (UNIMPLEMENTED) until signed heads move out of the tree. */
 static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   lkv_api_t *api = &s->api;
-  api->id.cluster_id = cfg->cluster.cluster_id;
-  api->id.member_id = cfg->cluster.member_id;
   int rc;
   if (cfg->ledger) {
     rc = lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen);
@@ -200,6 +200,7 @@ static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, siz
   }
   rc = lkv__member_start(&s->member, cfg, s->store, s->ledger, err, errlen);
   if (rc != 0) return rc;
+  lkv__member_ids(s->member, &api->id.cluster_id, &api->id.member_id);
   s->replicator = lkv__member_replicator(s->member);
   return 0;
 }
@@ -248,6 +249,10 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   }
   api->lessor = s->lessor;
   lkv_replicator_on_applied(s->replicator, lkv_api_lease_applied, api);
+  if (s->member && (rc = lkv__member_api_start(&s->member_api, s->member, api, cfg)) != 0) {
+    snprintf(err, errlen, "cannot start lease forwarding: %s", lkv_strerror(rc));
+    goto err_after_lessor;
+  }
   rc = start_watch(s, cfg);
   if (rc != 0) {
     snprintf(err, errlen, "cannot start the watch hub: %s", lkv_strerror(rc));
@@ -306,6 +311,7 @@ err_after_watch:
   lkv_replicator_listen(s->replicator, NULL, NULL);
   lkv_watch_hub_free(s->watch);
 err_after_lessor:
+  lkv__member_api_stop(s->member_api);
   lkv_replicator_on_applied(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
 err_after_replicator:
@@ -344,6 +350,7 @@ void lkv_server_stop(lkv_server_t *s) {
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
   lkv_pool_free(s->pool); /* no loop thread is left to pass the gate */
+  lkv__member_api_stop(s->member_api); /* its forwarded requests use the lessor and the peers */
   /* Before the replicator: the lessor proposes revokes and waits for those in flight. It stops hearing of
    * applied grants and revokes first: it is about to be freed. */
   lkv_replicator_on_applied(s->replicator, NULL, NULL);

@@ -175,7 +175,7 @@ def test_local_name_missing_from_initial_cluster(procs, kind):
       "--initial-advertise-peer-urls", "http://127.0.0.1:1", "--listen-peer-urls", "https://127.0.0.1:1"],
      "--listen-peer-urls"),
     (["--initial-cluster-state", "existing"],
-     "--initial-cluster-state=existing: joining a running cluster (etcdctl member add) is not implemented yet"),
+     "--initial-cluster-state=existing: --initial-cluster must also name members of the running cluster"),
     (["--enable-v2"], "--enable-v2: the v2 API is not implemented"),
 ])
 def test_refused_flags_exit_with_reason(procs, args, reason):

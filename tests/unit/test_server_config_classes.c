@@ -74,10 +74,9 @@ static void test_checked_flags(void **state) {
       "--auto-compaction-retention: auto-compaction is not implemented yet: the store would grow without "
       "the compaction you asked for (compact with etcdctl compact)",
       "--auto-compaction-retention", "1h");
-  REJECT(
-      "--initial-cluster-state=existing: joining a running cluster (etcdctl member add) is not implemented "
-      "yet (issue 12)",
-      "--initial-cluster-state", "existing");
+  REJECT("--initial-cluster-state=existing: --initial-cluster must also name members of the running cluster, "
+         "whom this member asks for its identity",
+         "--initial-cluster-state", "existing");
   REJECT("invalid value \"old\" for flag -initial-cluster-state: invalid value", "--initial-cluster-state",
          "old");
   REJECT("--force-new-cluster: not implemented yet (issue 12): recovering from a lost quorum",
