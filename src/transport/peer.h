@@ -1,4 +1,5 @@
-/* The peer transport: opaque messages between cluster members over TCP on the peer port, one libuv thread. */
+/* The peer transport: opaque messages between cluster members over TCP on the peer port, one libuv thread;
+ * the membership query a joining member asks before it starts. */
 #ifndef LKV_TRANSPORT_PEER_H
 #define LKV_TRANSPORT_PEER_H
 
@@ -27,15 +28,26 @@
  *     Status 0 OK; 1 cluster id mismatch ("request cluster ID mismatch"); 2 the dialer was removed ("the
  *     member has been permanently removed from the cluster": the dialer calls on_removed and never dials
  *     again); 3 wrong recipient (to is not the acceptor's id); 4 newer version ("unsupported peer protocol
- *     version N"; decided from the first 8 bytes, so a later version may change the rest of its hello).
+ *     version N"; decided from the first 8 bytes, so a later version may change the rest of its hello);
+ *     5 a membership query refused (below).
  *     The acceptor checks in etcd's order: version, cluster id, removed, recipient. After a refusal the
  *     acceptor closes the connection; the dialer logs the reason once per peer and change of outcome
  *     (not every retry) and keeps retrying, except after "removed".
  *   frames (dialer -> acceptor, after an OK reply): u32 payload length ‖ payload, at most
  *     LKV_PEER_MAX_FRAME bytes. The acceptor never writes after its reply; the dialer treats any byte it
  *     receives after the reply as a protocol error.
+ *   query (lkv_peer_query, from a process that is not a member yet): a hello whose cluster id, from and to
+ *     are all 0 (no member has id 0; a member's hello with only one of them 0 stays malformed), same magic
+ *     and version byte (a newer version is refused with status 4, as for a member). The acceptor answers
+ *     with a reply carrying its cluster id and member id and, when the status is OK, one frame (the
+ *     layout above) whose payload is the blob on_query made, at most LKV_PEER_MAX_QUERY_BLOB bytes; then
+ *     it closes. Status 5 refuses: "this member does not answer membership queries" (no on_query),
+ *     "membership query failed: <why>" (on_query failed, or its blob is above the limit). A query is not
+ *     a member's connection: it creates no peer entry, counts in no stats, fires no callback but on_query,
+ *     and bytes after its hello are ignored.
  * Anything malformed (bad magic, version 0, member id 0, an oversized frame, a hello that does not arrive
- * within a few seconds) closes that connection alone; other connections go on.
+ * within a few seconds) closes that connection alone; other connections go on. A refusal or a query's
+ * answer that the other side does not read within those seconds is abandoned the same way.
  *
  * Dialing: a peer's URLs are tried in turn, one per attempt. A host name is resolved (getaddrinfo) on every
  * attempt, since a member's DNS record may move; every address it returns is tried; IPv4 and bracketed
@@ -66,7 +78,8 @@
 #define LKV_PEER_DEFAULT_QUEUE_BYTES ((size_t)64 << 20) /* max_queue_bytes == 0 means this (64 MiB) */
 #define LKV_PEER_BACKOFF_MIN_MS 50
 #define LKV_PEER_BACKOFF_MAX_MS 1000
-#define LKV_PEER_DIAL_TIMEOUT_MS 2000 /* connect, then hello and reply, each within this */
+#define LKV_PEER_DIAL_TIMEOUT_MS 2000      /* connect, then hello and reply, each within this */
+#define LKV_PEER_MAX_QUERY_BLOB (1u << 20) /* bytes of on_query's answer (1 MiB) */
 
 typedef struct lkv_peer_net_s lkv_peer_net_t;
 
@@ -90,6 +103,15 @@ typedef struct lkv_peer_net_options_s {
    * removed from the cluster"). Called once; from then on the net dials no one and sends fail with
    * LKV_EPERM. May be NULL. */
   void (*on_removed)(void *arg);
+  /* A membership query arrived (lkv_peer_query: a member being added asks for the cluster id and the
+   * members). Sets *blob to a malloc'd answer of *len bytes, at most LKV_PEER_MAX_QUERY_BLOB (*blob may be
+   * NULL when *len is 0), and returns 0: the net sends it with our cluster id, then frees it. Returns a
+   * negative LKV_E* code to refuse the query ("membership query failed: " and lkv_strerror's text); *blob
+   * is then not looked at (the callback frees what it allocated). A blob above the limit is freed and the
+   * query refused the same way. Must be quick (the peer thread reads every connection). May be NULL: every
+   * query is then refused ("this member does not answer membership queries"). Like every callback it may
+   * run as soon as the net listens, before lkv_peer_net_start has returned. */
+  int (*on_query)(void *arg, uint8_t **blob, size_t *len);
 } lkv_peer_net_options_t;
 
 /* Counters of one peer, as lkv_peer_net_stats reports them. Message and byte counts are payload only. */
@@ -147,6 +169,29 @@ int lkv_peer_net_stats(lkv_peer_net_t *n, uint64_t id, lkv_peer_stats_t *out);
 /* Fills out[0..cap) with the counters of every peer entry (in no particular order) and returns how many
  * entries there are (which may exceed cap). Any thread. */
 size_t lkv_peer_net_stats_all(lkv_peer_net_t *n, lkv_peer_stats_t *out, size_t cap);
+
+/* Asks a running member for the cluster id and its on_query answer (the member list), before this process
+ * runs a net: what a member added with `etcdctl member add` needs at start-up with
+ * --initial-cluster-state existing, since it can compute neither the cluster id nor its own member id
+ * (MemberAdd hashed the time into it). Like etcd's GetClusterFromRemotePeers, urls[0..n_urls) (the peer
+ * URLs of the other members in --initial-cluster, each "http://host:port" as lkv_peer_net_set_peer takes
+ * them) are tried in turn and the first answer wins. A host name is resolved (getaddrinfo, which
+ * timeout_ms does not bound) and up to 8 of its addresses are tried in turn; IPv4 and bracketed IPv6
+ * literals are used as they are; an https:// URL is skipped as unsupported (TLS on peers arrives with
+ * issue 13), a malformed one as invalid. Each address gets timeout_ms (0: LKV_PEER_DIAL_TIMEOUT_MS) for
+ * connecting, sending the query and receiving the whole answer. Blocking, on the caller's thread, with
+ * plain sockets (no libuv, no net needed); it keeps no state, so any thread may call it.
+ * Returns 0 with *cluster_id (the answering member's), *blob (malloc'd, never NULL even when *len is 0;
+ * the caller frees it) and *len. LKV_EIO when no URL answered: err then holds "could not retrieve cluster
+ * information from the given URLs" (etcd's words) and, in parentheses, what each URL gave, separated by
+ * "; " (e.g. "http://10.0.0.2:2380: Connection refused", "http://10.0.0.3:2380: refused: this member does
+ * not answer membership queries", "https://10.0.0.4:2380: https:// is not supported until TLS on peers
+ * (issue 13)", "http://m1:2380: 10.0.0.5: no answer in time, 10.0.0.6: Connection refused" for a name
+ * with two addresses). LKV_EINVAL for urls NULL, n_urls 0 or a NULL output pointer; LKV_ENOMEM. On failure
+ * *cluster_id, *blob and *len are untouched. err (errlen bytes, always NUL-terminated, cut to fit; may be
+ * NULL with errlen 0) is written on failure only. */
+int lkv_peer_query(const char *const *urls, size_t n_urls, unsigned timeout_ms, uint64_t *cluster_id,
+                   uint8_t **blob, size_t *len, char *err, size_t errlen);
 
 /* Closes every connection and listener, discards queued messages, joins the peer thread and frees n. A
  * host name being resolved at that moment is waited for (getaddrinfo cannot be interrupted). No callback

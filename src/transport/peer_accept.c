@@ -1,4 +1,5 @@
-/* Incoming peer connections: the hello and its checks, the reply, then reading frames into on_message. */
+/* Incoming peer connections: the hello and its checks, the reply, then reading frames into on_message;
+ * membership queries answered from on_query. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include "common/error.h"
 #include "transport/peer_internal.h"
 
-#define HELLO_DEADLINE_MS 5000 /* a connection that has not said hello by then is closed */
+#define HELLO_DEADLINE_MS 5000 /* a connection without an accepted hello by then is closed */
 #define LOG_GARBAGE 100        /* "status" of a connection that was not a peer at all, for the log ring */
 
 /* ---- logging (the acceptor's side of a refusal: once per sender and reason while it keeps retrying) ---- */
@@ -49,6 +50,7 @@ static void on_closed(lkv__peer_io_t *io) {
   else
     n->ins = in->next;
   if (in->next) in->next->prev = in->prev;
+  free(in->answer);
   free(in->rbuf);
   free(in);
 }
@@ -66,8 +68,10 @@ void lkv__peer_accept_close_from(lkv_peer_net_t *n, const lkv__peer_t *peer) {
 
 void lkv__peer_accept_reap(lkv_peer_net_t *n) {
   uint64_t now = uv_now(&n->loop);
+  /* Includes refusals and query answers still being written: a client that does not read them must not
+   * hold a connection (and a query's blob) until stop. Closing twice is harmless. */
   for (lkv__peer_in_t *in = n->ins; in; in = in->next)
-    if (!in->got_hello && !in->closing && now - in->accepted_ms > HELLO_DEADLINE_MS) close_in(in);
+    if (!in->got_hello && now - in->accepted_ms > HELLO_DEADLINE_MS) close_in(in);
 }
 
 /* ---- the reply ---- */
@@ -137,6 +141,54 @@ static int check_hello(lkv__peer_in_t *in, const lkv__peer_hello_t *h) {
   }
   in->peer = p;
   return 1;
+}
+
+/* ---- membership queries (lkv_peer_query: a process that is not a member yet) ---- */
+
+static void refuse_query(lkv__peer_in_t *in, const char *text) {
+  lkv_peer_net_t *n = in->net;
+  if (should_log(n, 0, LKV__PEER_QUERY_REFUSED)) {
+    char remote[INET6_ADDRSTRLEN + 16];
+    describe_remote(in, remote, sizeof(remote));
+    fprintf(stderr, "ledgerkv: peer: refused a membership query from %s: %s\n", remote, text);
+  }
+  reply(in, LKV__PEER_QUERY_REFUSED, text);
+}
+
+/* Answers a query hello: an OK reply and on_query's blob as one frame, then the connection closes. No peer
+ * entry, counters or on_peer_state: the querier is not a member. */
+static void answer_query(lkv__peer_in_t *in) {
+  lkv_peer_net_t *n = in->net;
+  char text[120];
+  if (!n->opts.on_query) {
+    refuse_query(in, "this member does not answer membership queries");
+    return;
+  }
+  uint8_t *blob = NULL;
+  size_t len = 0;
+  int rv = n->opts.on_query(n->opts.arg, &blob, &len);
+  if (rv == 0 && (len > LKV_PEER_MAX_QUERY_BLOB || (!blob && len))) {
+    snprintf(text, sizeof(text), "membership query failed: answer of %zu bytes (limit %u)", len,
+             (unsigned)LKV_PEER_MAX_QUERY_BLOB);
+    free(blob);
+    refuse_query(in, text);
+    return;
+  }
+  if (rv != 0) {
+    snprintf(text, sizeof(text), "membership query failed: %s", lkv_strerror(rv));
+    refuse_query(in, text);
+    return;
+  }
+  in->answer = blob; /* freed when the connection is */
+  lkv__peer_reply_t r = {
+      LKV__PEER_OK, LKV_PEER_PROTOCOL_VERSION, n->opts.cluster_id, n->opts.member_id, NULL, 0};
+  size_t head = lkv__peer_reply_encode(&r, in->reply, sizeof(in->reply));
+  lkv__peer_frame_head((uint32_t)len, in->answer_head);
+  uv_buf_t b[3] = {uv_buf_init((char *)in->reply, (unsigned)head),
+                   uv_buf_init((char *)in->answer_head, sizeof(in->answer_head)),
+                   uv_buf_init((char *)blob, (unsigned)len)};
+  in->closing = 1; /* on_written closes once the answer is out */
+  if (lkv__peer_io_write(&in->io, b, len ? 3 : 2) != 0) close_in(in);
 }
 
 /* ---- reading ---- */
@@ -216,6 +268,10 @@ static void on_read(lkv__peer_io_t *io, ssize_t nread) {
       if (should_log(n, 0, LKV__PEER_UNSUPPORTED_VERSION))
         fprintf(stderr, "ledgerkv: peer: refused: %s\n", text);
       reply(in, LKV__PEER_UNSUPPORTED_VERSION, text);
+      return;
+    }
+    if (rv == 0 && h.query) {
+      answer_query(in);
       return;
     }
     if (rv != 0) {

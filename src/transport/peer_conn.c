@@ -242,7 +242,10 @@ static void on_open(lkv__peer_io_t *io, int status) {
     lkv__peer_close_io(p, LKV__AFTER_NEXT_ADDR);
     return;
   }
-  lkv__peer_hello_t h = {LKV_PEER_PROTOCOL_VERSION, p->net->opts.cluster_id, p->net->opts.member_id, p->id};
+  lkv__peer_hello_t h = {.version = LKV_PEER_PROTOCOL_VERSION,
+                         .cluster_id = p->net->opts.cluster_id,
+                         .from = p->net->opts.member_id,
+                         .to = p->id};
   lkv__peer_hello_encode(&h, p->hello);
   p->reply_len = 0;
   uv_buf_t b = uv_buf_init((char *)p->hello, sizeof(p->hello));

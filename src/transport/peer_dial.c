@@ -23,21 +23,6 @@ void lkv__peer_connect_next(lkv__peer_t *p) {
   lkv__peer_conn_arm(p);
 }
 
-static void set_addr(struct sockaddr_storage *ss, int family, const void *addr, uint16_t port) {
-  memset(ss, 0, sizeof(*ss));
-  if (family == AF_INET) {
-    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(port);
-    memcpy(&in4->sin_addr, addr, 4);
-  } else {
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    memcpy(&in6->sin6_addr, addr, 16);
-  }
-}
-
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   lkv__peer_t *p = req->data;
   p->gai_pending = 0;
@@ -47,13 +32,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   }
   p->n_addrs = p->addr_next = 0;
   p->last_err = 0;
-  for (struct addrinfo *a = status == 0 ? res : NULL; a && p->n_addrs < LKV__PEER_MAX_ADDRS; a = a->ai_next) {
-    if (a->ai_family == AF_INET)
-      set_addr(&p->addrs[p->n_addrs++], AF_INET, &((struct sockaddr_in *)a->ai_addr)->sin_addr, p->cur.port);
-    else if (a->ai_family == AF_INET6)
-      set_addr(&p->addrs[p->n_addrs++], AF_INET6, &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr,
-               p->cur.port);
-  }
+  if (status == 0) p->n_addrs = lkv__peer_addrinfo_take(res, p->cur.port, p->addrs, LKV__PEER_MAX_ADDRS);
   if (res) uv_freeaddrinfo(res);
   if (status < 0) {
     lkv__peer_dial_failed(p, status);
@@ -74,7 +53,7 @@ void lkv__peer_dial(lkv__peer_t *p) {
   p->n_addrs = p->addr_next = 0;
   p->last_err = 0;
   if (p->cur.family != AF_UNSPEC) {
-    set_addr(&p->addrs[0], p->cur.family, p->cur.addr, p->cur.port);
+    lkv__peer_sockaddr(&p->addrs[0], p->cur.family, p->cur.addr, p->cur.port);
     p->n_addrs = 1;
     lkv__peer_connect_next(p);
     return;

@@ -1,5 +1,4 @@
-/* The peer wire codec: hello, reply and frame prefix; pure and bounds-checked (input comes from the network).
- */
+/* The peer wire codec: hello, reply, frame prefix, a query's answer; pure, bounds-checked (network input). */
 #include "transport/peer_frame.h"
 
 #include <string.h>
@@ -20,9 +19,9 @@ static uint64_t get_u64(const uint8_t *p) {
 void lkv__peer_hello_encode(const lkv__peer_hello_t *h, uint8_t *out) {
   memcpy(out, LKV__PEER_MAGIC, LKV__PEER_MAGIC_LEN);
   out[7] = h->version;
-  put_u64(out + 8, h->cluster_id);
-  put_u64(out + 16, h->from);
-  put_u64(out + 24, h->to);
+  put_u64(out + 8, h->query ? 0 : h->cluster_id);
+  put_u64(out + 16, h->query ? 0 : h->from);
+  put_u64(out + 24, h->query ? 0 : h->to);
 }
 
 int lkv__peer_hello_decode(const uint8_t *buf, size_t len, lkv__peer_hello_t *h) {
@@ -42,6 +41,11 @@ int lkv__peer_hello_decode(const uint8_t *buf, size_t len, lkv__peer_hello_t *h)
   h->cluster_id = get_u64(buf + 8);
   h->from = get_u64(buf + 16);
   h->to = get_u64(buf + 24);
+  /* All three ids 0 is a query from a member-to-be (lkv_peer_query); a member's hello names both ends. */
+  if (h->cluster_id == 0 && h->from == 0 && h->to == 0) {
+    h->query = 1;
+    return 0;
+  }
   if (h->from == 0 || h->to == 0) {
     memset(h, 0, sizeof(*h));
     return LKV_EPROTO;
@@ -104,4 +108,27 @@ int lkv__peer_frame_next(const uint8_t *buf, size_t len, size_t max, const uint8
   *payload = buf + LKV__PEER_FRAME_HEAD;
   *payload_len = n;
   return 0;
+}
+
+int lkv__peer_answer_decode(const uint8_t *buf, size_t len, size_t max, lkv__peer_reply_t *r,
+                            const uint8_t **blob, size_t *blob_len, size_t *used) {
+  size_t head;
+  *blob = NULL;
+  *blob_len = 0;
+  int rv = lkv__peer_reply_decode(buf, len, r, &head);
+  if (rv == LKV_EAGAIN) {
+    *used = len < LKV__PEER_REPLY_HEAD ? LKV__PEER_REPLY_HEAD
+                                       : LKV__PEER_REPLY_HEAD + ((size_t)buf[2] | (size_t)buf[3] << 8);
+    return rv;
+  }
+  if (rv != 0) return rv;
+  if (r->status != LKV__PEER_OK) { /* a refusal is the reply alone */
+    *used = head;
+    return 0;
+  }
+  size_t frame;
+  rv = lkv__peer_frame_next(buf + head, len - head, max, blob, blob_len, &frame);
+  if (rv == LKV_EMSGSIZE) return rv;
+  *used = head + frame;
+  return rv;
 }

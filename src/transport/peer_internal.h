@@ -36,7 +36,6 @@ typedef enum {
 
 typedef enum { LKV__AFTER_NOTHING = 0, LKV__AFTER_NEXT_ADDR, LKV__AFTER_BACKOFF } lkv__peer_after_t;
 
-#define LKV__PEER_MAX_ADDRS 8          /* addresses tried per resolved name */
 #define LKV__PEER_MAX_BATCH 1024       /* frames per write */
 #define LKV__PEER_RBUF_SIZE (64 << 10) /* a receive buffer's resting size */
 
@@ -92,6 +91,8 @@ struct lkv__peer_in_s {
   int closing;          /* refused or broken: no more reads are parsed */
   lkv__peer_t *peer;    /* the sender's entry once the hello was accepted */
   uint8_t reply[LKV__PEER_REPLY_HEAD + LKV__PEER_REPLY_MAX_TEXT];
+  uint8_t answer_head[LKV__PEER_FRAME_HEAD]; /* a query's answer: the frame prefix of answer */
+  uint8_t *answer;                           /* on_query's blob while it is written; freed on close */
   uint8_t *rbuf;
   size_t rcap, rlen;
   size_t want; /* bytes the frame at rbuf's start needs in all (grows the buffer up to it) */

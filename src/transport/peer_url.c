@@ -1,5 +1,7 @@
-/* Peer URL parsing for the dialer: scheme, host (name or literal) and port; pure. */
+/* Peer URL parsing for the dialers: scheme, host (name or literal) and port, and the addresses to try; pure.
+ */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -69,4 +71,31 @@ int lkv__peer_url_parse(const char *url, lkv__peer_url_t *out) {
     return LKV_EINVAL; /* includes an unbracketed IPv6 literal */
   }
   return 0;
+}
+
+void lkv__peer_sockaddr(struct sockaddr_storage *ss, int family, const void *addr, uint16_t port) {
+  memset(ss, 0, sizeof(*ss));
+  if (family == AF_INET) {
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(port);
+    memcpy(&in4->sin_addr, addr, 4);
+  } else {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    memcpy(&in6->sin6_addr, addr, 16);
+  }
+}
+
+size_t lkv__peer_addrinfo_take(const struct addrinfo *res, uint16_t port, struct sockaddr_storage *out,
+                               size_t max) {
+  size_t n = 0;
+  for (const struct addrinfo *a = res; a && n < max; a = a->ai_next) {
+    if (a->ai_family == AF_INET)
+      lkv__peer_sockaddr(&out[n++], AF_INET, &((const struct sockaddr_in *)a->ai_addr)->sin_addr, port);
+    else if (a->ai_family == AF_INET6)
+      lkv__peer_sockaddr(&out[n++], AF_INET6, &((const struct sockaddr_in6 *)a->ai_addr)->sin6_addr, port);
+  }
+  return n;
 }

@@ -1,4 +1,5 @@
-/* Helpers for the peer transport tests: a sink that checks what arrives, nets on loopback, raw sockets. */
+/* Helpers for the peer transport tests: a sink that checks what arrives (and answers queries), nets on
+ * loopback, raw sockets. */
 #ifndef LKV_TESTS_PEER_TESTUTIL_H
 #define LKV_TESTS_PEER_TESTUTIL_H
 
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "transport/peer.h"
 
 /* What one net received and saw. Messages are test messages (pt_msg): a sequence number and a pattern
@@ -26,6 +28,12 @@ typedef struct {
   int ups, downs; /* on_peer_state events */
   int last_state; /* last on_peer_state up value, -1 none */
   int removed;    /* on_removed calls */
+  /* Membership queries: set serve_queries before the net starts to give it on_query (pt_on_query), which
+   * answers answer_len bytes of pt_answer_byte, or fails with answer_rv when that is not 0. */
+  int serve_queries;
+  size_t answer_len;
+  int answer_rv;
+  int queries; /* on_query calls */
 } pt_sink_t;
 
 static inline void pt_sink_init(pt_sink_t *s) {
@@ -81,6 +89,26 @@ static inline void pt_on_removed(void *arg) {
   pthread_mutex_unlock(&s->mu);
 }
 
+static inline uint8_t pt_answer_byte(size_t i) {
+  return (uint8_t)(i * 31 + (i >> 10) + 5);
+}
+
+static inline int pt_on_query(void *arg, uint8_t **blob, size_t *len) {
+  pt_sink_t *s = arg;
+  pthread_mutex_lock(&s->mu);
+  s->queries++;
+  size_t n = s->answer_len;
+  int rv = s->answer_rv;
+  pthread_mutex_unlock(&s->mu);
+  if (rv != 0) return rv;
+  uint8_t *b = n ? malloc(n) : NULL;
+  if (n && !b) return LKV_ENOMEM;
+  for (size_t i = 0; i < n; i++) b[i] = pt_answer_byte(i);
+  *blob = b;
+  *len = n;
+  return 0;
+}
+
 static inline uint64_t pt_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -115,7 +143,16 @@ static inline uint64_t pt_now_ms(void) {
 static inline lkv_peer_net_t *pt_start_on(uint64_t id, uint64_t cluster, const char *host, int port,
                                           pt_sink_t *s, size_t max_queue, int *rv_out) {
   lkv_listen_addr_t a = {host, port};
-  lkv_peer_net_options_t o = {&a, 1, cluster, id, max_queue, s, pt_on_message, pt_on_state, pt_on_removed};
+  lkv_peer_net_options_t o = {.addrs = &a,
+                              .n_addrs = 1,
+                              .cluster_id = cluster,
+                              .member_id = id,
+                              .max_queue_bytes = max_queue,
+                              .arg = s,
+                              .on_message = pt_on_message,
+                              .on_peer_state = pt_on_state,
+                              .on_removed = pt_on_removed,
+                              .on_query = s->serve_queries ? pt_on_query : NULL};
   lkv_peer_net_t *n = NULL;
   int rv = lkv_peer_net_start(&n, &o);
   if (rv_out) *rv_out = rv;
@@ -127,6 +164,18 @@ static inline lkv_peer_net_t *pt_start(uint64_t id, uint64_t cluster, int port, 
   int rv;
   lkv_peer_net_t *n = pt_start_on(id, cluster, "127.0.0.1", port, s, max_queue, &rv);
   if (!n) fprintf(stderr, "lkv_peer_net_start: %d\n", rv);
+  return n;
+}
+
+/* A net on [::1], or the test is skipped (with the reason printed) when the machine has no IPv6 loopback.
+ * Needs cmocka.h. */
+static inline lkv_peer_net_t *pt_start_v6_or_skip(uint64_t id, uint64_t cluster, pt_sink_t *s) {
+  int rv;
+  lkv_peer_net_t *n = pt_start_on(id, cluster, "::1", 0, s, 0, &rv);
+  if (!n) {
+    printf("skipped: no IPv6 loopback here (binding [::1] failed: %s)\n", lkv_strerror(rv));
+    skip();
+  }
   return n;
 }
 

@@ -202,25 +202,14 @@ static void test_urls_in_turn(void **state) {
   pt_pair_stop(&t);
 }
 
-/* A net on [::1], or the test is skipped (with the reason printed) when the machine has no IPv6 loopback. */
-static lkv_peer_net_t *start_v6_or_skip(uint64_t id, pt_sink_t *s) {
-  int rv;
-  lkv_peer_net_t *n = pt_start_on(id, CLUSTER, "::1", 0, s, 0, &rv);
-  if (!n) {
-    printf("skipped: no IPv6 loopback here (binding [::1] failed: %s)\n", lkv_strerror(rv));
-    skip();
-  }
-  return n;
-}
-
 /* A bracketed IPv6 literal, when the machine has IPv6 loopback. */
 static void test_ipv6_literal(void **state) {
   (void)state;
   pt_sink_t sa, sb;
   pt_sink_init(&sa);
   pt_sink_init(&sb);
-  lkv_peer_net_t *b = start_v6_or_skip(2, &sb);
-  lkv_peer_net_t *a = start_v6_or_skip(1, &sa);
+  lkv_peer_net_t *b = pt_start_v6_or_skip(2, CLUSTER, &sb);
+  lkv_peer_net_t *a = pt_start_v6_or_skip(1, CLUSTER, &sa);
   assert_int_equal(pt_add_peer(a, 2, "[::1]", lkv_peer_net_bound_port(b, 0)), 0);
   pt_send_range(a, 2, 0, 1000, 300);
   pt_expect(&sb, 1000, 5000);
@@ -248,7 +237,7 @@ static void test_localhost_every_address(void **state) {
   pt_sink_t sa, sb;
   pt_sink_init(&sa);
   pt_sink_init(&sb);
-  lkv_peer_net_t *b = start_v6_or_skip(2, &sb);
+  lkv_peer_net_t *b = pt_start_v6_or_skip(2, CLUSTER, &sb);
   lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0);
   assert_non_null(a);
   assert_int_equal(pt_add_peer(a, 2, "localhost", lkv_peer_net_bound_port(b, 0)), 0);
@@ -327,7 +316,12 @@ static void test_api_errors(void **state) {
   assert_int_equal(lkv_peer_net_remove_peer(a, 1), LKV_EINVAL);
 
   lkv_listen_addr_t name = {"localhost", 0};
-  lkv_peer_net_options_t o = {&name, 1, CLUSTER, 3, 0, &sa, pt_on_message, NULL, NULL};
+  lkv_peer_net_options_t o = {.addrs = &name,
+                              .n_addrs = 1,
+                              .cluster_id = CLUSTER,
+                              .member_id = 3,
+                              .arg = &sa,
+                              .on_message = pt_on_message};
   lkv_peer_net_t *x = NULL;
   assert_int_equal(lkv_peer_net_start(&x, &o), LKV_EINVAL); /* listen hosts are numeric */
   lkv_listen_addr_t taken = {"127.0.0.1", lkv_peer_net_bound_port(a, 0)};

@@ -114,7 +114,7 @@ static void test_wrong_recipient(void **state) {
 static int raw_hello(int port, uint64_t cluster, uint64_t from, uint64_t to, uint8_t version) {
   int fd = pt_raw_connect(port);
   assert_true(fd >= 0);
-  lkv__peer_hello_t h = {version, cluster, from, to};
+  lkv__peer_hello_t h = {.version = version, .cluster_id = cluster, .from = from, .to = to};
   uint8_t buf[LKV__PEER_HELLO_SIZE];
   lkv__peer_hello_encode(&h, buf);
   assert_int_equal(write(fd, buf, sizeof(buf)), sizeof(buf));
