@@ -63,8 +63,8 @@ static void propose_revoke(lkv_lessor_t *l, int64_t id) {
 
 /* Only the leader expires leases (etcd's primary lessor): another member's clock and renewals do not
  * count. A member that becomes leader gives every lease its full TTL again (etcd's Promote), since it
- * never saw the renewals sent to the previous leader. Lock held. Returns whether this member may expire. */
-static int check_primary(lkv_lessor_t *l) {
+ * never saw the renewals sent to the previous leader. */
+int lkv__lessor_check_primary(lkv_lessor_t *l) {
   lkv_replication_status_t st;
   lkv_replicator_status(l->replicator, &st);
   int primary = st.leader != 0 && st.leader == st.member_id;
@@ -82,7 +82,7 @@ size_t lkv_lessor_expire(lkv_lessor_t *l) {
   int64_t ids[EXPIRE_BATCH];
   size_t total = 0, n;
   pthread_mutex_lock(&l->mu);
-  int primary = check_primary(l);
+  int primary = lkv__lessor_check_primary(l);
   pthread_mutex_unlock(&l->mu);
   if (!primary) return 0;
   do {
@@ -108,7 +108,7 @@ void *lkv__lessor_timer(void *arg) {
   lkv_lessor_t *l = arg;
   pthread_mutex_lock(&l->mu);
   while (!l->stopping) {
-    if (!check_primary(l)) { /* a follower looks again soon: it may be elected */
+    if (!lkv__lessor_check_primary(l)) { /* a follower looks again soon: it may be elected */
       struct timespec ts;
       clock_gettime(CLOCK_MONOTONIC, &ts);
       ts.tv_nsec += LKV_LEASE_FOLLOWER_POLL_MS * 1000000L;

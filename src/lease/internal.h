@@ -50,6 +50,10 @@ void lkv__lessor_drop(lkv_lessor_t *l, lkv__lease_t *e);
  * Lock held. Returns 0 or LKV_ENOMEM. */
 int lkv__lessor_schedule(lkv_lessor_t *l, lkv__lease_t *e, int64_t expiry);
 
+/* Whether this member leads now (expire.c); on becoming leader, every lease first gets its full TTL from
+ * now (etcd's Promote). Lock held. */
+int lkv__lessor_check_primary(lkv_lessor_t *l);
+
 /* The timer thread's body (expire.c). */
 void *lkv__lessor_timer(void *arg);
 

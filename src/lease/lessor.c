@@ -155,6 +155,11 @@ int lkv_lessor_open(lkv_lessor_t **out, const lkv_lessor_options_t *opts) {
   if (pthread_mutex_init(&l->mu, NULL) != 0) goto err_after_idle;
   rc = recover(l, opts->store);
   if (rc) goto err_after_mutex;
+  /* A member that already leads (a single node always does) counts from the TTLs just given: becoming
+   * primary later would give them again. */
+  lkv_replication_status_t st;
+  lkv_replicator_status(l->replicator, &st);
+  l->primary = st.leader != 0 && st.leader == st.member_id;
   *out = l;
   return 0;
 
@@ -227,6 +232,9 @@ void lkv_lessor_revoked(lkv_lessor_t *l, int64_t id) {
 int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl) {
   int rc = LKV_ELEASENOTFOUND;
   pthread_mutex_lock(&l->mu);
+  /* A member elected a moment ago renews only after every lease got its full TTL (the timer may not have
+   * looked yet): the expiry times it kept as a follower are stale. */
+  (void)lkv__lessor_check_primary(l);
   int64_t now = lkv__lessor_now(l);
   lkv__lease_t *e = lkv__lessor_find(l, id);
   /* An expired lease is as good as revoked (etcd waits for the revoke, then answers "not found"). */
@@ -241,6 +249,7 @@ int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl) {
 int lkv_lessor_lookup(lkv_lessor_t *l, int64_t id, int64_t *granted_ttl, int64_t *remaining) {
   int rc = LKV_ELEASENOTFOUND;
   pthread_mutex_lock(&l->mu);
+  (void)lkv__lessor_check_primary(l); /* as in renew: a new leader's remaining TTLs start full */
   lkv__lease_t *e = lkv__lessor_find(l, id);
   if (e) {
     if (granted_ttl) *granted_ttl = e->ttl;

@@ -55,6 +55,7 @@ static void maybe_free(lkv_call_t *call) {
   drop_output(call);
   lkv__grpc_deframer_free(&call->deframer);
   free(call->path);
+  free(call->metadata);
   free(call->message);
   free(call);
   lkv__loop_call_freed(loop);
@@ -146,11 +147,24 @@ static void apply_finish(lkv_call_t *call, int status, char *message) {
   maybe_free(call);
 }
 
+/* A function lkv_call_run hands to the loop thread, in the same queue as the call's sends. */
+typedef struct run_post_s {
+  lkv__post_t post;
+  lkv_call_run_fn fn;
+  void *arg;
+} run_post_t;
+
 void lkv__call_apply_post(lkv__post_t *post) {
   lkv_call_t *call = post->call;
   atomic_fetch_sub(&call->posted, 1); /* first: apply_finish may free the call */
   if (post->kind == LKV__POST_SEND) {
     apply_send(call, (lkv__chunk_t *)post);
+  } else if (post->kind == LKV__POST_RUN) {
+    run_post_t *r = (run_post_t *)post;
+    lkv_call_run_fn fn = r->fn;
+    void *arg = r->arg;
+    free(r);
+    fn(call, arg);
   } else {
     char *message = call->finish_message;
     call->finish_message = NULL;
@@ -197,6 +211,29 @@ void lkv_call_finish(lkv_call_t *call, int grpc_status, const char *message) {
   call->finish_post.call = call;
   atomic_fetch_add(&call->posted, 1);
   lkv__loop_post(call->loop, &call->finish_post);
+}
+
+int lkv_call_run(lkv_call_t *call, lkv_call_run_fn fn, void *arg) {
+  run_post_t *r = malloc(sizeof(*r));
+  if (!r) return LKV_ENOMEM;
+  r->post.kind = LKV__POST_RUN;
+  r->post.call = call;
+  r->fn = fn;
+  r->arg = arg;
+  /* Always through the queue, even on the loop thread: fn must not run inside its caller. */
+  atomic_fetch_add(&call->posted, 1);
+  lkv__loop_post(call->loop, &r->post);
+  return 0;
+}
+
+const char *lkv_call_metadata(const lkv_call_t *call, const char *key) {
+  const char *p = call->metadata, *end = p + call->metadata_len;
+  while (p && p < end) {
+    const char *value = p + strlen(p) + 1;
+    if (strcmp(p, key) == 0) return value;
+    p = value + strlen(value) + 1;
+  }
+  return NULL;
 }
 
 void lkv_call_set_data(lkv_call_t *call, void *data) {

@@ -13,7 +13,7 @@ struct lkv__loop_s;
 struct lkv__h2_conn_s;
 
 /* Work handed to a loop thread through its queue (loop.h). Embedded in the object it concerns. */
-typedef enum { LKV__POST_SEND, LKV__POST_FINISH, LKV__POST_STOP, LKV__POST_WAKE } lkv__post_kind_t;
+typedef enum { LKV__POST_SEND, LKV__POST_FINISH, LKV__POST_STOP, LKV__POST_WAKE, LKV__POST_RUN } lkv__post_kind_t;
 
 typedef struct lkv__post_s {
   struct lkv__post_s *next;
@@ -49,6 +49,8 @@ struct lkv_call_s {
   char *path;
   size_t path_len;
   char content_type[64]; /* truncated copy, for the error message only */
+  char *metadata;        /* handler.metadata_keys found in the request: "name\0value\0" pairs, or NULL */
+  size_t metadata_len;
   unsigned n_msgs;
   unsigned method_post : 1;
   unsigned content_type_ok : 1;

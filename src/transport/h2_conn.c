@@ -93,11 +93,40 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
   return 0;
 }
 
+/* Whether the application asked for this header (handler.metadata_keys; nghttp2 gives lower-case names). */
+static int wanted_metadata(const lkv__h2_conn_t *h2, const uint8_t *name, size_t namelen) {
+  const char *const *k = h2->cfg->handler.metadata_keys;
+  for (; k && *k; k++)
+    if (strlen(*k) == namelen && memcmp(*k, name, namelen) == 0) return 1;
+  return 0;
+}
+
+/* Appends "name\0value\0" to the call's metadata (values never contain NUL: nghttp2 refuses them). Only
+ * the first value of a name is kept, so a client repeating a header cannot grow it. */
+static int keep_metadata(lkv_call_t *call, const uint8_t *name, size_t namelen, const uint8_t *value,
+                         size_t valuelen) {
+  for (size_t off = 0; off < call->metadata_len;) {
+    const char *n = call->metadata + off, *v = n + strlen(n) + 1;
+    if (strlen(n) == namelen && memcmp(n, name, namelen) == 0) return 0;
+    off = (size_t)(v + strlen(v) + 1 - call->metadata);
+  }
+  size_t add = namelen + valuelen + 2;
+  char *m = realloc(call->metadata, call->metadata_len + add);
+  if (!m) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  memcpy(m + call->metadata_len, name, namelen);
+  m[call->metadata_len + namelen] = '\0';
+  memcpy(m + call->metadata_len + namelen + 1, value, valuelen);
+  m[call->metadata_len + add - 1] = '\0';
+  call->metadata = m;
+  call->metadata_len += add;
+  return 0;
+}
+
 #define LKV__NAME_IS(s) (namelen == sizeof(s) - 1 && memcmp(name, s, namelen) == 0)
 
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud) {
-  (void)flags, (void)ud;
+  (void)flags;
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   lkv_call_t *call = stream_call(session, frame->hd.stream_id);
   if (!call) return 0;
@@ -118,6 +147,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     call->content_type_ok = is_grpc_content_type(value, valuelen);
   } else if (LKV__NAME_IS("grpc-encoding")) {
     call->encoding_set = !(valuelen == 8 && memcmp(value, "identity", 8) == 0);
+  } else if (wanted_metadata(ud, name, namelen)) {
+    return keep_metadata(call, name, namelen, value, valuelen);
   }
   return 0;
 }

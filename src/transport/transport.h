@@ -90,6 +90,9 @@ typedef struct lkv_transport_handler_s {
   /* Runs on every loop every lkv_transport_options_t.tick_ms milliseconds until the transport begins to
    * stop (periodic work: retries, progress notifications). May be NULL. */
   void (*on_tick)(void *app, int loop_index);
+  /* Request metadata the application reads with lkv_call_metadata: lower-case header names, NULL-terminated
+   * array (it must outlive the transport). Other headers are not kept. May be NULL (none). */
+  const char *const *metadata_keys;
 } lkv_transport_handler_t;
 
 typedef struct lkv_listen_addr_s {
@@ -161,6 +164,19 @@ void lkv_call_finish(lkv_call_t *call, int grpc_status, const char *message);
 /* Per-call application pointer (e.g. a watch stream's state). Loop thread only. */
 void lkv_call_set_data(lkv_call_t *call, void *data);
 void *lkv_call_get_data(const lkv_call_t *call);
+
+/* The value of request header `key` (one of handler.metadata_keys; the first one if it was sent several
+ * times), NUL-terminated, or NULL when the client did not send it. Valid until the call is finished. Any
+ * thread that may use the call. */
+const char *lkv_call_metadata(const lkv_call_t *call, const char *key);
+
+/* Runs fn(call, arg) once on the call's loop thread, after every send and finish the application made on the
+ * call before (from any thread, in the order of lkv_call_send). Lets another thread hand a stream's state
+ * back to the thread that owns it (a streaming handler may then finish the call there, ordered with its
+ * other callbacks). The call must not be finished yet; fn runs even if the stream has gone away meanwhile
+ * (the call stays valid until it is finished). Any thread. Returns 0, or LKV_ENOMEM (fn will not run). */
+typedef void (*lkv_call_run_fn)(lkv_call_t *call, void *arg);
+int lkv_call_run(lkv_call_t *call, lkv_call_run_fn fn, void *arg);
 
 /* Index of the loop thread that owns the call, in [0, n_loops): lets handlers keep per-thread state
  * (read transactions, scratch buffers) without locks. */
