@@ -1,0 +1,204 @@
+"""Leases in a three-member cluster: only the leader's lessor counts, so keep-alives and TTL queries sent to a
+follower must reach it (etcd forwards them). A lease kept alive every TTL/3 through followers survives repeated
+kill -9 and restart of the leader; an abandoned lease expires on every member within about TTL + an election
+timeout; TimeToLive on a follower reports the leader's view; a follower that has lost its leader answers
+"etcdserver: no leader" once the request times out.
+
+Runs against etcd with LEDGERKV_TARGET=etcd (to validate the tests) and against ledgerkv otherwise.
+"""
+import concurrent.futures
+import random
+import threading
+import time
+
+import grpc
+import pytest
+from etcd3 import etcdrpc
+
+from cluster import Cluster, ClusterRefused
+
+TTL = 4  # seconds: above both servers' minimum TTL with a 500 ms election timeout
+SLACK = 1.5  # seconds of scheduling noise on a shared 2-core machine
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster(size=3)
+    try:
+        c.start()
+    except ClusterRefused as e:
+        c.close()
+        pytest.skip("ledgerkv does not start multi-member clusters yet (%s)" % e)
+    except BaseException:
+        c.close()
+        raise
+    yield c
+    c.close()
+
+
+def lease(member):
+    return etcdrpc.LeaseStub(member.channel())
+
+
+def grant(member, ttl):
+    """A lease with a client-chosen id (random, so that the module's leases never collide)."""
+    lid = random.getrandbits(62) + 1
+    assert lease(member).LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=ttl, ID=lid), timeout=10).ID == lid
+    return lid
+
+
+def keepalive_once(member, lease_id, timeout=10):
+    """One renewal on a LeaseKeepAlive stream that half-closes after its request (as python-etcd3 does);
+    returns the TTL answered, or None when the stream ended without an answer."""
+    resps = list(lease(member).LeaseKeepAlive(iter([etcdrpc.LeaseKeepAliveRequest(ID=lease_id)]),
+                                              timeout=timeout))
+    return resps[0].TTL if resps else None
+
+
+def time_to_live(member, lease_id, timeout=10):
+    return lease(member).LeaseTimeToLive(etcdrpc.LeaseTimeToLiveRequest(ID=lease_id), timeout=timeout)
+
+
+def exists_everywhere(cluster, key):
+    """{member name: whether a serializable read finds key} over the running members."""
+    return {m.name: m.kv().Range(etcdrpc.RangeRequest(key=key, serializable=True), timeout=5).count == 1
+            for m in cluster.running()}
+
+
+def test_time_to_live_and_renewals_on_a_follower_are_the_leaders(cluster):
+    lead = cluster.wait_ready()
+    follower = cluster.followers()[0]
+    lid = grant(follower, 6)
+    time.sleep(2.5)
+    # Renewed through the leader: a follower answering from its own clock would say about 3 s.
+    assert keepalive_once(lead, lid) == 6
+    st = time_to_live(follower, lid)
+    assert st.grantedTTL == 6 and st.TTL >= 5, st
+    time.sleep(2.5)
+    # Renewed through the follower: the leader must have seen it.
+    assert keepalive_once(follower, lid) == 6
+    st = time_to_live(lead, lid)
+    assert st.grantedTTL == 6 and st.TTL >= 5, st
+    assert lid in [x.ID for x in lease(follower).LeaseLeases(etcdrpc.LeaseLeasesRequest(), timeout=5).leases]
+    # etcd's answers for a lease that does not exist, through a follower too.
+    assert time_to_live(follower, lid + 1).TTL == -1
+    assert keepalive_once(follower, lid + 1) == 0
+    lease(lead).LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=lid), timeout=10)
+
+
+class KeepAliver(threading.Thread):
+    """Renews a lease every TTL/3 through a member that is not the leader last seen, moving on to another
+    member when one fails; records every TTL answered and every failure."""
+
+    def __init__(self, cluster, lease_id):
+        super().__init__(daemon=True)
+        self.cluster, self.lease_id = cluster, lease_id
+        self.ttls, self.failures = [], []
+        self.leader = cluster.wait_ready()
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.wait(TTL / 3.0):
+            for m in [m for m in self.cluster.members if m is not self.leader] + [self.leader]:
+                try:
+                    ttl = keepalive_once(m, self.lease_id, timeout=TTL)
+                except grpc.RpcError as e:
+                    self.failures.append("%s: %s %s" % (m.name, e.code(), e.details()))
+                    continue
+                self.ttls.append((m.name, ttl))
+                break
+
+
+def test_lease_kept_alive_through_followers_survives_leader_kills(cluster):
+    lead = cluster.wait_ready()
+    lid = grant(lead, TTL)
+    key = b"cluster-lease/kept"
+    lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
+    ka = KeepAliver(cluster, lid)
+    ka.start()
+    try:
+        for _ in range(3):
+            lead = cluster.wait_ready(timeout=10)
+            ka.leader = lead
+            cluster.kill(lead)
+            ka.leader = cluster.wait_ready(timeout=10)
+            time.sleep(TTL / 2.0)
+            cluster.restart(lead)
+            cluster.wait_ready(timeout=10)
+            time.sleep(TTL / 2.0)
+        time.sleep(TTL + SLACK)  # a lease the new leaders did not hear of would be gone by now
+    finally:
+        ka.stop.set()
+        ka.join()
+    print("renewals:", ka.ttls, "failures:", ka.failures)
+    assert ka.ttls and all(ttl == TTL for _, ttl in ka.ttls), ka.ttls
+    assert any(name != ka.leader.name for name, _ in ka.ttls)
+    st = time_to_live(cluster.wait_ready(), lid)
+    assert st.TTL > 0, st
+    assert all(exists_everywhere(cluster, key).values()), exists_everywhere(cluster, key)
+    lease(cluster.wait_ready()).LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=lid), timeout=10)
+
+
+def wait_gone_everywhere(cluster, key, timeout):
+    """Seconds until key is gone on every running member (asserts it happens within timeout)."""
+    start = time.monotonic()
+    while True:
+        views = exists_everywhere(cluster, key)
+        if not any(views.values()):
+            return time.monotonic() - start
+        assert time.monotonic() - start < timeout, "still there after %.1fs: %s" % (timeout, views)
+        time.sleep(0.05)
+
+
+def test_abandoned_lease_expires_on_every_member(cluster):
+    follower = cluster.followers()[0]
+    lid = grant(follower, TTL)
+    key = b"cluster-lease/abandoned"
+    follower.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
+    took = wait_gone_everywhere(cluster, key, TTL + cluster.election_timeout + SLACK)
+    print("abandoned lease gone everywhere after %.2fs (TTL %ds)" % (took, TTL))
+    assert took >= TTL - 1.0, "expired early: %.2fs" % took
+    assert time_to_live(follower, lid).TTL == -1
+
+
+def test_abandoned_lease_expires_after_a_leader_kill(cluster):
+    lead = cluster.wait_ready()
+    lid = grant(lead, TTL)
+    key = b"cluster-lease/abandoned-kill"
+    lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
+    cluster.kill(lead)
+    try:
+        # The new leader gives the lease its full TTL when it takes over, an election after the kill.
+        took = wait_gone_everywhere(cluster, key, TTL + 3 * cluster.election_timeout + SLACK)
+        print("gone everywhere %.2fs after the leader was killed (TTL %ds)" % (took, TTL))
+    finally:
+        cluster.restart(lead)
+    cluster.wait_ready(timeout=10)
+    assert not exists_everywhere(cluster, key)[lead.name]
+
+
+def test_follower_without_leader_answers_no_leader(cluster):
+    lead = cluster.wait_ready()
+    lid = grant(lead, 60)
+    follower = cluster.followers()[0]
+    others = [m for m in cluster.members if m is not follower]
+    for m in others:
+        cluster.pause(m)
+    try:
+        # Once the follower knows it has no leader (a request already on its way to the paused leader
+        # would time out instead: etcd then says "request timed out").
+        deadline = time.monotonic() + 10 * cluster.election_timeout
+        while follower.status().leader != 0:
+            assert time.monotonic() < deadline, "the follower still names a leader"
+            time.sleep(0.05)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:  # each waits for etcd's request timeout
+            calls = [pool.submit(time_to_live, follower, lid, 15), pool.submit(keepalive_once, follower, lid, 15)]
+            errors = [c.exception() for c in calls]
+    finally:
+        for m in others:
+            cluster.resume(m)
+    for err in errors:
+        assert isinstance(err, grpc.RpcError), err
+        assert err.code() == grpc.StatusCode.UNAVAILABLE and err.details() == "etcdserver: no leader", err
+    cluster.wait_ready(timeout=10)
+    assert keepalive_once(follower, lid) == 60
