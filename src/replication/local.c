@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "replication/signing.h"
 
 typedef struct local_s {
   lkv_replicator_t base; /* first: the interface's handle */
@@ -24,43 +25,15 @@ typedef struct local_s {
   lkv_commit_cb on_commit;
   void *on_commit_arg;
   lkv_ledger_t *ledger; /* NULL: no ledger */
-  uint64_t sign_interval_ms;
-  uint64_t next_sign_ms;     /* monotonic deadline of the next signature; writer thread only */
-  pthread_mutex_t sign_lock; /* guards on_sign */
-  lkv_sign_cb on_sign;
-  void *on_sign_arg;
+  lkv__signing_t signing;
   lkv_applied_cb on_applied; /* guarded by listen_lock */
   void *on_applied_arg;
   uint8_t *attrs; /* published attributes, guarded by listen_lock */
   size_t attrs_len;
 } local_t;
 
-void lkv_local_on_sign(lkv_replicator_t *base, lkv_sign_cb cb, void *arg) {
-  local_t *r = (local_t *)base;
-  pthread_mutex_lock(&r->sign_lock);
-  r->on_sign = cb;
-  r->on_sign_arg = arg;
-  pthread_mutex_unlock(&r->sign_lock);
-}
-
-/* Signs a tree head when something was appended since the last one. A failure is reported and retried
- * at the next interval: the entries themselves are durable, only their receipts wait. */
-static void sign_now(local_t *r) {
-  if (!lkv_ledger_needs_sign(r->ledger)) return;
-  lkv_ledger_signed_head_t head;
-  int rc = lkv_ledger_sign(r->ledger, lkv_clock_ms(CLOCK_REALTIME), &head);
-  if (rc != 0) fprintf(stderr, "ledgerkv: cannot sign the ledger's tree head: %s\n", lkv_strerror(rc));
-  pthread_mutex_lock(&r->sign_lock);
-  if (r->on_sign) r->on_sign(r->on_sign_arg, rc == 0 ? &head : NULL);
-  pthread_mutex_unlock(&r->sign_lock);
-}
-
-static void sign_if_due(local_t *r) {
-  if (!r->ledger) return;
-  uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
-  if (now < r->next_sign_ms) return;
-  sign_now(r);
-  r->next_sign_ms = now + r->sign_interval_ms;
+static void local_on_sign(lkv_replicator_t *base, lkv_sign_cb cb, void *arg) {
+  lkv__signing_listen(&((local_t *)base)->signing, cb, arg);
 }
 
 static int append_to_ledger(void *arg, const lkv_ledger_entry_t *entries, size_t n) {
@@ -123,14 +96,14 @@ static size_t take_batch(local_t *r, lkv_proposal_t **batch) {
     }
     /* Idle with a ledger: wake for the next signature. */
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
-    if (now >= r->next_sign_ms) {
+    if (now >= r->signing.next_ms) {
       pthread_mutex_unlock(&r->lock);
-      sign_if_due(r);
+      lkv__signing_due(&r->signing, now);
       pthread_mutex_lock(&r->lock);
       continue;
     }
-    struct timespec until = {.tv_sec = (time_t)(r->next_sign_ms / 1000),
-                             .tv_nsec = (long)(r->next_sign_ms % 1000) * 1000000L};
+    struct timespec until = {.tv_sec = (time_t)(r->signing.next_ms / 1000),
+                             .tv_nsec = (long)(r->signing.next_ms % 1000) * 1000000L};
     pthread_cond_timedwait(&r->wake, &r->lock, &until);
   }
   while (r->head && n < LKV_LOCAL_MAX_BATCH) {
@@ -169,9 +142,9 @@ static void *writer_main(void *arg) {
   size_t n;
   while ((n = take_batch(r, batch)) > 0) {
     apply_and_complete(r, batch, reqs, n);
-    sign_if_due(r);
+    lkv__signing_due(&r->signing, lkv_clock_ms(CLOCK_MONOTONIC));
   }
-  if (r->ledger) sign_now(r); /* the last head covers everything acknowledged */
+  lkv__signing_now(&r->signing); /* the last head covers everything acknowledged */
   free(batch);
   free(reqs);
   return NULL;
@@ -245,6 +218,7 @@ static const lkv_replicator_ops_t local_ops = {
     .status = local_status,
     .listen = local_listen,
     .on_applied = local_on_applied,
+    .on_sign = local_on_sign,
     .publish = local_publish,
     .move_leader = local_move_leader,
     .change_member = local_change_member,
@@ -264,12 +238,11 @@ int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_
   r->store = store;
   r->id = *id;
   r->ledger = ledger;
-  r->sign_interval_ms = sign_interval_ms ? sign_interval_ms : 1;
-  r->next_sign_ms = lkv_clock_ms(CLOCK_MONOTONIC) + r->sign_interval_ms;
+
   pthread_condattr_t attr;
   if (pthread_mutex_init(&r->lock, NULL) != 0) goto err_after_alloc;
   if (pthread_mutex_init(&r->listen_lock, NULL) != 0) goto err_after_mutex;
-  if (pthread_mutex_init(&r->sign_lock, NULL) != 0) goto err_after_listen_lock;
+  if (lkv__signing_init(&r->signing, ledger, sign_interval_ms) != 0) goto err_after_listen_lock;
   if (pthread_condattr_init(&attr) != 0) goto err_after_sign_lock;
   /* Signing deadlines are monotonic: a wall-clock jump must not stall or flood the signer. */
   int cond_rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -282,7 +255,7 @@ int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_
 err_after_cond:
   pthread_cond_destroy(&r->wake);
 err_after_sign_lock:
-  pthread_mutex_destroy(&r->sign_lock);
+  lkv__signing_destroy(&r->signing);
 err_after_listen_lock:
   pthread_mutex_destroy(&r->listen_lock);
 err_after_mutex:
@@ -300,7 +273,7 @@ static void local_stop(lkv_replicator_t *base) {
   pthread_mutex_unlock(&r->lock);
   pthread_join(r->thread, NULL);
   pthread_cond_destroy(&r->wake);
-  pthread_mutex_destroy(&r->sign_lock);
+  lkv__signing_destroy(&r->signing);
   pthread_mutex_destroy(&r->listen_lock);
   pthread_mutex_destroy(&r->lock);
   free(r->attrs);

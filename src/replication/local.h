@@ -22,16 +22,9 @@ int lkv_local_start(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_apply_i
 int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_apply_identity_t *id,
                            lkv_ledger_t *ledger, unsigned sign_interval_ms);
 
-/* Told on the writer thread after each signing attempt: head is the new signed head, durable (valid
- * during the call), or NULL when signing failed. Must be quick and must not propose (receipt waiters
- * use it). */
-typedef void (*lkv_sign_cb)(void *arg, const lkv_ledger_signed_head_t *head);
-
-/* Sets (or with cb NULL clears) the sign listener; as lkv_replicator_listen. */
-void lkv_local_on_sign(lkv_replicator_t *r, lkv_sign_cb cb, void *arg);
-
-/* The rest of its interface is replication.h's. A read barrier is answered at once: every acknowledged
- * write is already applied on the only member. Status: this member leads, term 1, no Raft indexes.
- * lkv_replicator_stop applies everything already accepted before it returns. */
+/* The rest of its interface is replication.h's (lkv_replicator_on_sign hears of the signed heads). A read
+ * barrier is answered at once: every acknowledged write is already applied on the only member. Status: this
+ * member leads, term 1, no Raft indexes. lkv_replicator_stop applies everything already accepted before it
+ * returns. */
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "replication/raft_node.h"
+#include "replication/signing.h"
 #include "wal/wal.h"
 
 /* A message from a peer, copied, waiting for the raft thread. */
@@ -90,6 +91,8 @@ typedef struct lkv__raft_node_s {
   void *on_commit_arg;
   lkv_applied_cb on_applied;
   void *on_applied_arg;
+
+  lkv__signing_t signing; /* the member's own signed heads over the common tree */
 
   /* Raft thread only. */
   lkv_proposal_t *pending, *pending_tail; /* proposed, in sequence order, waiting to be applied */

@@ -208,9 +208,11 @@ static int round_once(lkv__raft_node_t *n) {
   while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfers &&
          !n->in_changes) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
-    if (now >= n->next_tick_ms) break;
-    struct timespec until = {.tv_sec = (time_t)(n->next_tick_ms / 1000),
-                             .tv_nsec = (long)(n->next_tick_ms % 1000) * 1000000L};
+    uint64_t wake_ms = n->next_tick_ms;
+    if (n->o.ledger && n->signing.next_ms < wake_ms) wake_ms = n->signing.next_ms;
+    if (now >= wake_ms) break;
+    struct timespec until = {.tv_sec = (time_t)(wake_ms / 1000),
+                             .tv_nsec = (long)(wake_ms % 1000) * 1000000L};
     pthread_cond_timedwait(&n->wake, &n->mu, &until);
   }
   int stopping = n->stopping;
@@ -265,6 +267,7 @@ static int round_once(lkv__raft_node_t *n) {
   expire_pending(n, now);
   lkv__raft_node_expire_changes(n, now);
   lkv__raft_node_answer_reads(n, now);
+  if (!n->halted) lkv__signing_due(&n->signing, now);
   publish_status(n);
   lkv__raft_node_check_transfers(n, now);
   return !stopping;
@@ -305,6 +308,7 @@ static void *raft_main(void *arg) {
   lkv__raft_node_fail_transfers(n, n->transfers, LKV_ESTOPPED);
   n->transfers = NULL;
   fail_all(n, LKV_ESTOPPED);
+  if (!n->halted) lkv__signing_now(&n->signing); /* the last head covers everything applied */
   return NULL;
 }
 
@@ -372,6 +376,10 @@ static void node_listen(lkv_replicator_t *base, lkv_commit_cb cb, void *arg) {
   pthread_mutex_unlock(&n->listen_mu);
 }
 
+static void node_on_sign(lkv_replicator_t *base, lkv_sign_cb cb, void *arg) {
+  lkv__signing_listen(&((lkv__raft_node_t *)base)->signing, cb, arg);
+}
+
 static void node_on_applied(lkv_replicator_t *base, lkv_applied_cb cb, void *arg) {
   lkv__raft_node_t *n = (lkv__raft_node_t *)base;
   pthread_mutex_lock(&n->listen_mu);
@@ -429,6 +437,7 @@ static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, 
 
 static void free_node(lkv__raft_node_t *n) {
   lkv__raft_node_free_attrs(n);
+  lkv__signing_destroy(&n->signing);
   lkv_raft_free(n->raft);
   lkv_wal_close(n->wal);
   pthread_cond_destroy(&n->wake);
@@ -464,6 +473,7 @@ static const lkv_replicator_ops_t raft_node_ops = {
     .status = node_status,
     .listen = node_listen,
     .on_applied = node_on_applied,
+    .on_sign = node_on_sign,
     .publish = node_publish,
     .move_leader = lkv__raft_node_move_leader,
     .change_member = lkv__raft_node_change_member,
@@ -692,7 +702,8 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
   pthread_condattr_init(&attr);
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* tick deadlines are monotonic */
   if (pthread_mutex_init(&n->mu, NULL) || pthread_mutex_init(&n->listen_mu, NULL) ||
-      pthread_cond_init(&n->wake, &attr)) {
+      pthread_cond_init(&n->wake, &attr) ||
+      lkv__signing_init(&n->signing, opts->ledger, opts->sign_interval_ms)) {
     pthread_condattr_destroy(&attr);
     free(n);
     snprintf(err, errlen, "out of memory");

@@ -28,8 +28,8 @@
  * Ledger: appended (with its flush) before the store commits, as on a single node. After a crash the
  * ledger may hold entries of a batch the store did not commit: they are applied again from the Raft log
  * and must come out byte-identical (checked leaf by leaf, not appended twice); a difference is
- * divergence and halts the member. No tree heads are signed in a cluster yet (they would be leaves,
- * and leaves must be identical on every member).
+ * divergence and halts the member. Each member signs its own heads over the common tree every
+ * sign_interval_ms (heads are kept outside the tree, ledger.h), and once more when stopping.
  *
  * Failure: a flush that fails (EIO) or a batch that cannot be applied (map full, I/O error) halts the
  * member (it stops taking part, answers LKV_EHALTED, and says why on stderr) rather than diverging.
@@ -55,12 +55,13 @@ typedef struct lkv_raft_node_seed_s {
 } lkv_raft_node_seed_t;
 
 typedef struct lkv_raft_node_options_s {
-  lkv_mvcc_t *store;      /* required; must outlive the node */
-  lkv_ledger_t *ledger;   /* NULL: none */
-  const char *wal_dir;    /* the Raft log's directory (<data-dir>/member/wal) */
-  uint64_t member_id;     /* this member, never 0 */
-  uint64_t cluster_id;    /* stamped into responses (it is the same on every member) */
-  const uint64_t *voters; /* a new cluster's founding voters, used only when the log and store are empty */
+  lkv_mvcc_t *store;         /* required; must outlive the node */
+  lkv_ledger_t *ledger;      /* NULL: none */
+  unsigned sign_interval_ms; /* --ledger-sign-interval (0 counts as 1) */
+  const char *wal_dir;       /* the Raft log's directory (<data-dir>/member/wal) */
+  uint64_t member_id;        /* this member, never 0 */
+  uint64_t cluster_id;       /* stamped into responses (it is the same on every member) */
+  const uint64_t *voters;    /* a new cluster's founding voters, used only when the log and store are empty */
   size_t n_voters;
   int join;                    /* with an empty log: join a running cluster (its leader sends the log) instead
                                 * of founding one from voters */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "apply/apply.h"
+#include "ledger/ledger.h"
 
 /*
  * A replicator orders write proposals, makes them durable and applies them through the state machine
@@ -51,6 +52,11 @@ typedef void (*lkv_applied_cb)(void *arg, const lkv_apply_req_t *req);
  * was asked for is now visible to read transactions on this member. Runs on the replicator's thread. */
 typedef void (*lkv_read_cb)(void *arg, int err);
 
+/* Told on the replicator's thread after each signing of the ledger's tree head: head is the new signed
+ * head, durable (valid during the call), or NULL when signing failed. Must be quick and must not propose
+ * (receipt waiters use it). */
+typedef void (*lkv_sign_cb)(void *arg, const lkv_ledger_signed_head_t *head);
+
 /* What the replicator knows of the cluster right now (Maintenance.Status, response headers). */
 typedef struct lkv_replication_status_s {
   uint64_t member_id;
@@ -92,6 +98,7 @@ typedef struct lkv_replicator_ops_s {
   void (*status)(lkv_replicator_t *r, lkv_replication_status_t *out);
   void (*listen)(lkv_replicator_t *r, lkv_commit_cb cb, void *arg);
   void (*on_applied)(lkv_replicator_t *r, lkv_applied_cb cb, void *arg);
+  void (*on_sign)(lkv_replicator_t *r, lkv_sign_cb cb, void *arg);
   int (*publish)(lkv_replicator_t *r, const uint8_t *attrs, size_t len);
   int (*move_leader)(lkv_replicator_t *r, uint64_t to, lkv_read_cb cb, void *arg);
   int (*change_member)(lkv_replicator_t *r, const lkv_member_change_t *c, lkv_read_cb cb, void *arg);
@@ -131,6 +138,11 @@ static inline void lkv_replicator_listen(lkv_replicator_t *r, lkv_commit_cb cb, 
 /* Sets (or with cb NULL clears) the applied listener, see lkv_applied_cb; as lkv_replicator_listen. */
 static inline void lkv_replicator_on_applied(lkv_replicator_t *r, lkv_applied_cb cb, void *arg) {
   r->ops->on_applied(r, cb, arg);
+}
+
+/* Sets (or with cb NULL clears) the sign listener, see lkv_sign_cb; as lkv_replicator_listen. */
+static inline void lkv_replicator_on_sign(lkv_replicator_t *r, lkv_sign_cb cb, void *arg) {
+  r->ops->on_sign(r, cb, arg);
 }
 
 /* Records this member's attributes (copied; cluster/attrs.h encoding) for MemberList: a cluster member

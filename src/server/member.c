@@ -309,6 +309,7 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
   sprintf(wal, "%s/member/wal", cfg->data_dir);
   lkv_raft_node_options_t o = {.store = store,
                                .ledger = ledger,
+                               .sign_interval_ms = cfg->ledger_sign_ms,
                                .wal_dir = wal,
                                .member_id = id.member_id,
                                .cluster_id = id.cluster_id,

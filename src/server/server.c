@@ -32,9 +32,9 @@
 struct lkv_server_s {
   lkv_mvcc_t *store;
   lkv_replicator_t *replicator;
-  lkv__member_t *member; /* a cluster of several members: peers and the Raft replicator; else NULL */
+  lkv__member_t *member;         /* a cluster of several members: peers and the Raft replicator; else NULL */
   lkv__member_api_t *member_api; /* with member: lease forwarding to the leader, leader monitor */
-  lkv_ledger_t *ledger;  /* NULL with --ledger=false */
+  lkv_ledger_t *ledger;          /* NULL with --ledger=false */
   lkv_lessor_t *lessor;
   lkv_transport_t *transport;
   lkv_watch_hub_t *watch;
@@ -161,43 +161,42 @@ static int cluster_of_several(const lkv_config_t *cfg) {
   return cfg->cluster.initial.n_members > 1;
 }
 
+/* The ledger and the Ledger service's receipt waiters. A single node replays the ledger into its store
+ * (it is its write-ahead log); a cluster member does not (the Raft log is). */
+static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, int member, char *err, size_t errlen) {
+  if (!cfg->ledger) return 0;
+  int rc = member ? lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen)
+                  : lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen);
+  if (rc != 0) return rc;
+  rc = lkv_api_ledger_new(&s->api.ledger_waiters);
+  if (rc != 0) {
+    snprintf(err, errlen, "out of memory");
+    return rc;
+  }
+  s->api.ledger = s->ledger;
+  return 0;
+}
+
 /* A single node: the identity drawn when its data dir was created, the ledger as its write-ahead log,
- * group commit, signed tree heads and receipts. */
+ * group commit. */
 static int start_single(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   lkv_api_t *api = &s->api;
   lkv_mvcc_identity(s->store, &api->id.cluster_id, &api->id.member_id);
   api->id.raft_term = 1; /* no elections on a single node: the first and only term */
-  int rc;
-  if (cfg->ledger) {
-    rc = lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen);
-    if (rc != 0) return rc;
-    rc = lkv_api_ledger_new(&api->ledger_waiters);
-    if (rc != 0) {
-      snprintf(err, errlen, "out of memory");
-      return rc;
-    }
-    api->ledger = s->ledger;
-  }
+  int rc = open_ledger(s, cfg, 0, err, errlen);
+  if (rc != 0) return rc;
   rc = lkv_local_start_ledger(&s->replicator, s->store, &api->id, s->ledger, cfg->ledger_sign_ms);
-  if (rc != 0) {
-    snprintf(err, errlen, "cannot start the writer thread: %s", lkv_strerror(rc));
-    return rc;
-  }
-  if (s->ledger) lkv_local_on_sign(s->replicator, lkv_api_ledger_signed, api);
-  return 0;
+  if (rc != 0) snprintf(err, errlen, "cannot start the writer thread: %s", lkv_strerror(rc));
+  return rc;
 }
 
-/* A member of a cluster of several: the ids etcd computes from the cluster flags, the Raft log as the
- * write-ahead log. The ledger records every applied entry, identical on every member; no tree head is
- * signed yet (heads would be leaves, and leaves must be the same on every member), so the Ledger
- * service is not offered (UNIMPLEMENTED) until signed heads move out of the tree. */
+/* A member of a cluster of several: its identity from the data dir, the cluster or the flags
+ * (server/member.h), the Raft log as the write-ahead log; the ledger records every applied entry,
+ * identical on every member, and the member signs its own heads over it. */
 static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   lkv_api_t *api = &s->api;
-  int rc;
-  if (cfg->ledger) {
-    rc = lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen);
-    if (rc != 0) return rc;
-  }
+  int rc = open_ledger(s, cfg, 1, err, errlen);
+  if (rc != 0) return rc;
   rc = lkv__member_start(&s->member, cfg, s->store, s->ledger, err, errlen);
   if (rc != 0) return rc;
   lkv__member_ids(s->member, &api->id.cluster_id, &api->id.member_id);
@@ -235,6 +234,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   api->member_name = cfg->name;
   rc = cluster_of_several(cfg) ? start_member(s, cfg, err, errlen) : start_single(s, cfg, err, errlen);
   if (rc != 0) goto err_after_store;
+  if (s->ledger) lkv_replicator_on_sign(s->replicator, lkv_api_ledger_signed, api);
   api->replicator = s->replicator;
   lkv_lessor_options_t lopts = {
       .store = s->store, .replicator = s->replicator, .member_id = api->id.member_id};
@@ -349,7 +349,7 @@ void lkv_server_stop(lkv_server_t *s) {
   /* Parked loop threads must wake to see the stop: open the gate for good. */
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
-  lkv_pool_free(s->pool); /* no loop thread is left to pass the gate */
+  lkv_pool_free(s->pool);              /* no loop thread is left to pass the gate */
   lkv__member_api_stop(s->member_api); /* its forwarded requests use the lessor and the peers */
   /* Before the replicator: the lessor proposes revokes and waits for those in flight. It stops hearing of
    * applied grants and revokes first: it is about to be freed. */

@@ -53,7 +53,7 @@ static int setup(void **state) {
   pthread_mutex_init(&fx->mu, NULL);
   pthread_cond_init(&fx->cv, NULL);
   assert_int_equal(lkv_local_start_ledger(&fx->r, fx->ts.s, &lkvt_id, fx->l, 10), 0);
-  lkv_local_on_sign(fx->r, on_sign, fx);
+  lkv_replicator_on_sign(fx->r, on_sign, fx);
   *state = fx;
   return 0;
 }
@@ -113,7 +113,7 @@ static void test_final_signature_at_stop(void **state) {
   lkv_replicator_t *r = fx->r;
   lkv_replicator_stop(r); /* restart with an interval no test waits for: only the stop signs */
   assert_int_equal(lkv_local_start_ledger(&fx->r, fx->ts.s, &lkvt_id, fx->l, 60000), 0);
-  lkv_local_on_sign(fx->r, on_sign, fx);
+  lkv_replicator_on_sign(fx->r, on_sign, fx);
   Etcdserverpb__PutRequest puts[2] = {lkvt_put_req("x", "1"), lkvt_put_req("y", "2")};
   lkv_proposal_t ps[2];
   propose_puts(fx, puts, ps, 2);
