@@ -288,12 +288,46 @@ static void test_wire(void **state) {
   lkv_peer_net_stop(net);
 }
 
+/* A querier that does not read its answer does not hold the connection (nor the blob) until stop: the
+ * acceptor abandons it after its hello deadline (5 s). (On kernels that apply TCP_USER_TIMEOUT to
+ * zero-window probes the 5 s user timeout of peer sockets ends it too.) */
+static void test_unread_answer(void **state) {
+  (void)state;
+  pt_sink_t s;
+  lkv_peer_net_t *net = answering(&s, LKV_PEER_MAX_QUERY_BLOB);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 2048; /* a small window, so the answer cannot all sit in the kernel */
+  assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)lkv_peer_net_bound_port(net, 0));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  lkv__peer_hello_t h = {.version = LKV_PEER_PROTOCOL_VERSION, .query = 1};
+  uint8_t hello[LKV__PEER_HELLO_SIZE];
+  lkv__peer_hello_encode(&h, hello);
+  assert_int_equal(write(fd, hello, sizeof(hello)), sizeof(hello));
+  assert_true(PT_WAIT(&s, s.queries == 1, 3000));
+  sleep(7);
+  size_t cap = LKV_PEER_MAX_QUERY_BLOB + 64, got = 0;
+  uint8_t *buf = malloc(cap);
+  int eof = 0;
+  uint64_t t0 = pt_now_ms();
+  while (!eof && got < cap && pt_now_ms() - t0 < 3000)
+    got += pt_raw_read(fd, buf + got, cap - got, 500, &eof);
+  assert_true(eof);
+  assert_true(got < LKV__PEER_REPLY_HEAD + LKV__PEER_FRAME_HEAD + LKV_PEER_MAX_QUERY_BLOB);
+  free(buf);
+  close(fd);
+  lkv_peer_net_stop(net);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_answer),       cmocka_unit_test(test_dead_then_live),
       cmocka_unit_test(test_ipv6_literal), cmocka_unit_test(test_all_dead),
       cmocka_unit_test(test_refused),      cmocka_unit_test(test_timeout),
-      cmocka_unit_test(test_wire),
+      cmocka_unit_test(test_wire),         cmocka_unit_test(test_unread_answer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
