@@ -38,6 +38,7 @@ class Member(lkvtest.Server):
         super().__init__(kind, workdir, name=name)
         self.cluster = cluster
         self.id = None  # header.member_id, learnt from Status
+        self.state = "new"  # --initial-cluster-state: "existing" for a member added at run time
         self.paused = False
         self._defer_wait = False
 
@@ -112,7 +113,7 @@ class Cluster:
         return ["--name", member.name, "--data-dir", member.data_dir,
                 "--listen-client-urls", member.url, "--advertise-client-urls", member.url,
                 "--listen-peer-urls", member.peer_url, "--initial-advertise-peer-urls", member.peer_url,
-                "--initial-cluster", initial, "--initial-cluster-state", "new",
+                "--initial-cluster", initial, "--initial-cluster-state", member.state,
                 "--initial-cluster-token", self.token,
                 "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms)]
 
@@ -245,6 +246,14 @@ class Cluster:
         """Start a killed or stopped member again with the same data dir, ports and flags; waits until it
         answers Status. Call from a thread that outlives the process (see Member.start)."""
         member.start(timeout)
+
+    def new_member(self, name):
+        """A member to add at run time (etcdctl member add, then start it): its ports and data dir, with
+        --initial-cluster-state existing; it is in the next members' --initial-cluster. Not started."""
+        m = Member(self.kind, tempfile.mkdtemp(prefix=name + "-", dir=self.dir), name, self)
+        m.state = "existing"
+        self.members.append(m)
+        return m
 
     def member(self, member_id):
         """The member whose Status reported member_id."""

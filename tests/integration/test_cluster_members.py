@@ -1,0 +1,197 @@
+"""Membership and leadership of a running three-member cluster, as etcd 3.4 does them: a member added with
+MemberAdd joins with --initial-cluster-state existing, serves the cluster's data and is listed by every
+member; removing it stops it with etcd's message; MemberAdd/Remove/Update/Promote refuse with etcd's errors;
+MoveLeader moves leadership (and refuses as etcd does); a leader stopped with SIGTERM hands over first.
+
+Runs against etcd with LEDGERKV_TARGET=etcd (to validate the tests) and against ledgerkv otherwise.
+"""
+import subprocess
+import time
+
+import grpc
+import pytest
+
+import lkvtest
+from etcd3 import etcdrpc
+from cluster import Cluster
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def cluster():
+    c = Cluster(size=3)
+    try:
+        c.start()
+        c.wait_ready()
+        yield c
+    finally:
+        c.close()
+
+
+def cluster_stub(member):
+    return etcdrpc.ClusterStub(member.channel())
+
+
+def member_list(member):
+    resp = cluster_stub(member).MemberList(etcdrpc.MemberListRequest(), timeout=TIMEOUT)
+    return {m.ID: m for m in resp.members}
+
+
+def refused(call, code, message):
+    with pytest.raises(grpc.RpcError) as e:
+        call()
+    assert (e.value.code(), e.value.details()) == (code, message)
+
+
+def put(member, key, value):
+    etcdrpc.KVStub(member.channel()).Put(etcdrpc.PutRequest(key=key, value=value), timeout=TIMEOUT)
+
+
+def get(member, key, serializable=False):
+    resp = etcdrpc.KVStub(member.channel()).Range(
+        etcdrpc.RangeRequest(key=key, serializable=serializable), timeout=TIMEOUT)
+    return resp.kvs[0].value if resp.kvs else None
+
+
+def retry_unhealthy(call, timeout=15.0):
+    """etcd refuses membership changes for its first 5 s ("etcdserver: unhealthy cluster", until every member
+    has been connected for its health interval); retries that answer only."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as e:
+            if e.details() != "etcdserver: unhealthy cluster" or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def wait_for(what, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = what()
+            if got:
+                return got
+        except grpc.RpcError:
+            pass
+        assert time.monotonic() < deadline, "timed out waiting for %s" % what.__doc__
+        time.sleep(0.1)
+
+
+def test_add_join_serve_remove(cluster):
+    lead = cluster.wait_ready()
+    follower = cluster.followers()[0]
+    put(lead, b"before-join", b"1")
+    d = cluster.new_member("m4")
+    resp = retry_unhealthy(lambda: cluster_stub(follower).MemberAdd(
+        etcdrpc.MemberAddRequest(peerURLs=[d.peer_url]), timeout=TIMEOUT))
+    assert list(resp.member.peerURLs) == [d.peer_url]
+    assert len(resp.members) == 4
+    new_id = resp.member.ID
+    d.start()
+    d.status()
+    assert d.id == new_id  # the joiner found the id MemberAdd gave it
+
+    def joined():
+        """the new member to serve the data written before it joined"""
+        return get(d, b"before-join") == b"1"
+    wait_for(joined)
+    put(d, b"after-join", b"2")  # a write through the new member
+    assert get(follower, b"after-join") == b"2"
+
+    def everyone_lists_it():
+        """every member to list the new member with its name and URLs"""
+        for m in cluster.members:
+            listed = member_list(m).get(new_id)
+            if listed is None or listed.name != "m4" or list(listed.clientURLs) != [d.url]:
+                return False
+        return True
+    wait_for(everyone_lists_it)
+
+    lead = cluster.wait_ready()
+    retry_unhealthy(lambda: cluster_stub(lead).MemberRemove(etcdrpc.MemberRemoveRequest(ID=new_id), timeout=TIMEOUT))
+    deadline = time.monotonic() + 15
+    while d.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not d.alive(), "a removed member stops"
+    assert "the member has been permanently removed from the cluster" in d.log_text()
+    d.kill()  # reap it
+    cluster.members.remove(d)
+    assert set(member_list(cluster.wait_ready())) == {m.id for m in cluster.members}
+    put(cluster.wait_ready(), b"after-remove", b"3")
+
+
+def etcdctl(member, *args):
+    """etcdctl 3.4 against member (python-etcd3's protos predate learners)."""
+    return subprocess.run([lkvtest.ETCDCTL_BIN, "--endpoints", member.url.replace("http://", "")] + list(args),
+                          capture_output=True, text=True, env=lkvtest.child_env())
+
+
+def test_membership_errors(cluster):
+    lead = cluster.wait_ready()
+    # A learner that never starts: at most one, never in sync, removable. Added first: etcd refuses
+    # changes while its cluster is younger than its health interval.
+    spare = "http://127.0.0.1:%d" % lkvtest.free_port()
+    deadline = time.monotonic() + 15
+    while True:
+        out = etcdctl(lead, "member", "add", "spare", "--learner", "--peer-urls", spare)
+        if out.returncode == 0 or "unhealthy cluster" not in out.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert out.returncode == 0, out.stderr
+    learner_id = next(i for i, m in member_list(lead).items() if list(m.peerURLs) == [spare])
+    spare2 = "http://127.0.0.1:%d" % lkvtest.free_port()
+    out = etcdctl(lead, "member", "add", "spare2", "--learner", "--peer-urls", spare2)
+    assert out.returncode != 0 and "etcdserver: too many learner members in cluster" in out.stderr
+    out = etcdctl(lead, "member", "promote", "%x" % learner_id)
+    assert out.returncode != 0
+    assert "etcdserver: can only promote a learner member which is in sync with leader" in out.stderr
+    out = etcdctl(lead, "member", "promote", "%x" % lead.id)
+    assert out.returncode != 0 and "etcdserver: can only promote a learner member" in out.stderr
+    assert etcdctl(lead, "member", "remove", "%x" % learner_id).returncode == 0
+    assert learner_id not in member_list(lead)
+
+    stub = cluster_stub(lead)
+    FP, NF, IA = grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT
+    refused(lambda: stub.MemberAdd(etcdrpc.MemberAddRequest(peerURLs=["127.0.0.1:1"]), timeout=TIMEOUT), IA,
+            "etcdserver: given member URLs are invalid")
+    refused(lambda: stub.MemberAdd(etcdrpc.MemberAddRequest(peerURLs=[lead.peer_url]), timeout=TIMEOUT), FP,
+            "etcdserver: Peer URLs already exists")
+    refused(lambda: stub.MemberRemove(etcdrpc.MemberRemoveRequest(ID=12345), timeout=TIMEOUT), NF,
+            "etcdserver: member not found")
+    refused(lambda: stub.MemberRemove(etcdrpc.MemberRemoveRequest(ID=learner_id), timeout=TIMEOUT), NF,
+            "etcdserver: member not found")  # removed members stay removed
+    refused(lambda: stub.MemberUpdate(etcdrpc.MemberUpdateRequest(ID=12345, peerURLs=["http://127.0.0.1:9"]),
+                                      timeout=TIMEOUT), NF, "etcdserver: member not found")
+    other = cluster.followers()[0]
+    refused(lambda: stub.MemberUpdate(etcdrpc.MemberUpdateRequest(ID=lead.id, peerURLs=[other.peer_url]),
+                                      timeout=TIMEOUT), FP, "etcdserver: Peer URLs already exists")
+
+
+def test_move_leader(cluster):
+    lead = cluster.wait_ready()
+    follower, other = cluster.followers()
+    mstub = etcdrpc.MaintenanceStub
+    FP = grpc.StatusCode.FAILED_PRECONDITION
+    refused(lambda: mstub(follower.channel()).MoveLeader(etcdrpc.MoveLeaderRequest(targetID=other.id),
+                                                         timeout=TIMEOUT), FP, "etcdserver: not leader")
+    refused(lambda: mstub(lead.channel()).MoveLeader(etcdrpc.MoveLeaderRequest(targetID=4242), timeout=TIMEOUT),
+            FP, "etcdserver: bad leader transferee")
+    mstub(lead.channel()).MoveLeader(etcdrpc.MoveLeaderRequest(targetID=follower.id), timeout=TIMEOUT)
+    assert cluster.wait_ready() is follower
+
+
+def test_sigterm_on_leader_hands_over(cluster):
+    lead = cluster.wait_ready()
+    term = lead.status().raftTerm
+    lead.stop()
+    start = time.monotonic()
+    new = cluster.wait_ready()
+    took = time.monotonic() - start
+    assert new is not lead
+    # A hand-over, not an election after a timeout: one term later, well within an election timeout.
+    assert new.status().raftTerm == term + 1
+    assert took < cluster.election_timeout, took
+    cluster.restart(lead)
