@@ -20,11 +20,11 @@
  */
 
 typedef struct ka_stream_s {
-  pthread_mutex_t mu;     /* guards call and refs (answers come from other threads) */
-  lkv_call_t *call;       /* NULL once the stream is finished */
-  unsigned refs;          /* 1 while the stream runs, plus one per forwarded renewal not yet handed back */
-  unsigned in_flight;     /* loop thread: forwarded renewals not yet answered */
-  int half_closed;        /* loop thread: the client sent its last request */
+  pthread_mutex_t mu;        /* guards call and refs (answers come from other threads) */
+  lkv_call_t *call;          /* NULL once the stream is finished */
+  unsigned refs;             /* 1 while the stream runs, plus one per forwarded renewal not yet handed back */
+  unsigned in_flight;        /* loop thread: forwarded renewals not yet answered */
+  int half_closed;           /* loop thread: the client sent its last request */
   lkv__leader_stream_t lead; /* registered with the leader monitor when it required a leader */
 } ka_stream_t;
 
@@ -187,7 +187,7 @@ void lkv__lease_keep_alive(lkv_api_t *api, lkv_call_t *call, const uint8_t *data
   Etcdserverpb__LeaseKeepAliveRequest *req =
       (Etcdserverpb__LeaseKeepAliveRequest *)protobuf_c_message_unpack(desc, NULL, len, data);
   if (!req) {
-    if (ka) (void)detach(api, ka); /* before the call is finished: it may be freed at once */
+    if (ka) (void)detach(api, ka);                /* before the call is finished: it may be freed at once */
     (void)lkv__api_unpack(call, desc, data, len); /* fails again and answers as every handler does */
     return;
   }

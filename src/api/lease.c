@@ -222,7 +222,8 @@ void lkv_api_lease_applied(void *arg, const lkv_apply_req_t *req) {
     const Etcdserverpb__LeaseGrantRequest *g = (const Etcdserverpb__LeaseGrantRequest *)req->msg;
     /* Without memory the lease would never expire: say so (it is revoked at the next restart's expiry). */
     if (lkv_lessor_granted(api->lessor, g->id, g->ttl) != 0)
-      fprintf(stderr, "ledgerkv: out of memory: lease %lld will not expire until a restart\n", (long long)g->id);
+      fprintf(stderr, "ledgerkv: out of memory: lease %lld will not expire until a restart\n",
+              (long long)g->id);
   } else if (req->kind == LKV_OP_LEASE_REVOKE) {
     lkv_lessor_revoked(api->lessor, ((const Etcdserverpb__LeaseRevokeRequest *)req->msg)->id);
   }

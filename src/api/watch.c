@@ -54,7 +54,8 @@ static watch_call_t *open_stream(lkv_api_t *api, lkv_call_t *call) {
     return NULL;
   }
   watch_call_t *w = calloc(1, sizeof(*w));
-  int rc = w ? lkv_watch_stream_open(api->watch, lkv_call_loop_index(call), &call_sink, call, &w->st) : LKV_ENOMEM;
+  int rc =
+      w ? lkv_watch_stream_open(api->watch, lkv_call_loop_index(call), &call_sink, call, &w->st) : LKV_ENOMEM;
   if (rc) {
     free(w);
     end_stream(api, call, NULL, rc);

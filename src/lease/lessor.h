@@ -23,7 +23,8 @@
  *
  * Only the member that leads expires leases (lkv_replicator_status says who leads; the single-node
  * replicator always does): a member that becomes leader first gives every lease its full TTL again, as
- * etcd's Promote does.
+ * etcd's Promote does (the timer looks every LKV_LEASE_FOLLOWER_POLL_MS; renew and lookup look first).
+ * Renewals and TTL queries that reach another member are forwarded to the leader (forward.h).
  *
  * Thread-safety: every function may be called from any thread (one mutex inside), except open/start/close.
  */

@@ -19,7 +19,8 @@ static int send_lease(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   return lkv__member_send(arg, to, LKV__CHANNEL_LEASE, msg, len);
 }
 
-int lkv__member_api_start(lkv__member_api_t **out, lkv__member_t *m, lkv_api_t *api, const lkv_config_t *cfg) {
+int lkv__member_api_start(lkv__member_api_t **out, lkv__member_t *m, lkv_api_t *api,
+                          const lkv_config_t *cfg) {
   unsigned election_ms = (unsigned)cfg->cluster.election_ms;
   lkv__member_api_t *a = calloc(1, sizeof(*a));
   if (!a) return LKV_ENOMEM;
