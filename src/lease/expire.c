@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "lease/internal.h"
 
@@ -109,13 +110,7 @@ void *lkv__lessor_timer(void *arg) {
   pthread_mutex_lock(&l->mu);
   while (!l->stopping) {
     if (!lkv__lessor_check_primary(l)) { /* a follower looks again soon: it may be elected */
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      ts.tv_nsec += LKV_LEASE_FOLLOWER_POLL_MS * 1000000L;
-      if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-      }
+      struct timespec ts = lkv_clock_deadline(CLOCK_MONOTONIC, LKV_LEASE_FOLLOWER_POLL_MS);
       pthread_cond_timedwait(&l->wake, &l->mu, &ts);
       continue;
     }
@@ -126,14 +121,7 @@ void *lkv__lessor_timer(void *arg) {
     }
     int64_t wait_ms = CONTAINER(m)->expiry - lkv__lessor_now(l);
     if (wait_ms > 0) {
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      ts.tv_sec += wait_ms / 1000;
-      ts.tv_nsec += (wait_ms % 1000) * 1000000;
-      if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-      }
+      struct timespec ts = lkv_clock_deadline(CLOCK_MONOTONIC, (uint64_t)wait_ms);
       pthread_cond_timedwait(&l->wake, &l->mu, &ts);
       continue;
     }

@@ -192,13 +192,7 @@ static void *timer_main(void *arg) {
       pthread_mutex_lock(&f->mu);
       continue;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += LKV_LEASE_FWD_POLL_MS * 1000000L;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = lkv_clock_deadline(CLOCK_MONOTONIC, LKV_LEASE_FWD_POLL_MS);
     pthread_cond_timedwait(&f->wake, &f->mu, &ts);
   }
   pthread_mutex_unlock(&f->mu);

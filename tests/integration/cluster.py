@@ -85,6 +85,23 @@ class Member(lkvtest.Server):
         return text[text.rfind("=== start "):]
 
 
+def started(size=3, **kwargs):
+    """For a pytest fixture (`yield from cluster.started()`): a started Cluster, closed afterwards; skips
+    while the ledgerkv binary refuses multi-member command lines."""
+    import pytest
+    c = Cluster(size=size, **kwargs)
+    try:
+        c.start()
+    except ClusterRefused as e:
+        c.close()
+        pytest.skip("ledgerkv does not start multi-member clusters yet (%s)" % e)
+    except BaseException:
+        c.close()
+        raise
+    yield c
+    c.close()
+
+
 class Cluster:
     """N members of kind (default lkvtest.TARGET) in one temp dir; close() stops all and removes the dir."""
 

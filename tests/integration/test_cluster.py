@@ -11,7 +11,7 @@ import time
 import pytest
 
 from etcd3 import etcdrpc
-from cluster import REFUSAL, Cluster, ClusterRefused
+from cluster import REFUSAL, started
 from linearizability import check, lost_writes
 from recorder import Client, Recorder, range_prefix
 
@@ -21,17 +21,7 @@ CONVERGE_TIMEOUT = 10.0
 
 @pytest.fixture
 def cluster():
-    c = Cluster(size=3)
-    try:
-        c.start()
-    except ClusterRefused as e:
-        c.close()
-        pytest.skip("ledgerkv does not start multi-member clusters yet (%s)" % e)
-    except BaseException:
-        c.close()
-        raise
-    yield c
-    c.close()
+    yield from started()
 
 
 def converged(cluster, prefix):

@@ -15,7 +15,7 @@ import grpc
 import pytest
 from etcd3 import etcdrpc
 
-from cluster import Cluster, ClusterRefused
+from cluster import started
 
 TTL = 4  # seconds: above both servers' minimum TTL with a 500 ms election timeout
 SLACK = 1.5  # seconds of scheduling noise on a shared 2-core machine
@@ -23,17 +23,7 @@ SLACK = 1.5  # seconds of scheduling noise on a shared 2-core machine
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = Cluster(size=3)
-    try:
-        c.start()
-    except ClusterRefused as e:
-        c.close()
-        pytest.skip("ledgerkv does not start multi-member clusters yet (%s)" % e)
-    except BaseException:
-        c.close()
-        raise
-    yield c
-    c.close()
+    yield from started()
 
 
 def lease(member):

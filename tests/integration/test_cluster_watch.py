@@ -13,7 +13,7 @@ import grpc
 import pytest
 from etcd3 import etcdrpc
 
-from cluster import Cluster, ClusterRefused
+from cluster import started
 from recorder import prefix_end
 
 REQUIRE_LEADER = (("hasleader", "true"),)
@@ -22,17 +22,7 @@ NO_LEADER = "etcdserver: no leader"
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = Cluster(size=3)
-    try:
-        c.start()
-    except ClusterRefused as e:
-        c.close()
-        pytest.skip("ledgerkv does not start multi-member clusters yet (%s)" % e)
-    except BaseException:
-        c.close()
-        raise
-    yield c
-    c.close()
+    yield from started()
 
 
 class Stream:
