@@ -192,6 +192,11 @@ void h2c_abort(h2c_t *c) {
 }
 
 h2c_stream_t *h2c_request(h2c_t *c, const char *path, const char *method, const char *content_type) {
+  return h2c_request_md(c, path, method, content_type, NULL);
+}
+
+h2c_stream_t *h2c_request_md(h2c_t *c, const char *path, const char *method, const char *content_type,
+                             const char *const *metadata) {
   if (c->n_streams == H2C_MAX_STREAMS) return NULL;
   h2c_stream_t *s = calloc(1, sizeof(*s));
   s->grpc_status = -1;
@@ -199,15 +204,18 @@ h2c_stream_t *h2c_request(h2c_t *c, const char *path, const char *method, const 
   method = method ? method : "POST";
   content_type = content_type ? content_type : "application/grpc";
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
-  nghttp2_nv nva[] = {NV(":method", method),
-                      NV(":scheme", "http"),
-                      NV(":authority", "localhost"),
-                      NV(":path", path),
-                      NV("content-type", content_type),
-                      NV("te", "trailers")};
+  nghttp2_nv nva[6 + 2 * H2C_MAX_METADATA] = {NV(":method", method),
+                                              NV(":scheme", "http"),
+                                              NV(":authority", "localhost"),
+                                              NV(":path", path),
+                                              NV("content-type", content_type),
+                                              NV("te", "trailers")};
+  size_t n = 6;
+  for (size_t i = 0; metadata && metadata[i] && i < 2 * H2C_MAX_METADATA; i += 2)
+    nva[n++] = (nghttp2_nv)NV(metadata[i], metadata[i + 1]);
 #undef NV
   nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
-  s->id = nghttp2_submit_request(c->session, NULL, nva, sizeof(nva) / sizeof(nva[0]), &prd, s);
+  s->id = nghttp2_submit_request(c->session, NULL, nva, n, &prd, s);
   if (s->id < 0) {
     lkv__grpc_deframer_free(&s->deframer);
     free(s);

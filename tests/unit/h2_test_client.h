@@ -48,6 +48,13 @@ void h2c_abort(h2c_t *c);
  * application/grpc); the body follows with h2c_send_*. Returns the stream or NULL. */
 h2c_stream_t *h2c_request(h2c_t *c, const char *path, const char *method, const char *content_type);
 
+/* Header pairs h2c_request_md sends at most. */
+#define H2C_MAX_METADATA 8
+
+/* h2c_request with request metadata: name, value, name, value, ..., NULL (lower-case names). */
+h2c_stream_t *h2c_request_md(h2c_t *c, const char *path, const char *method, const char *content_type,
+                             const char *const *metadata);
+
 /* Queues one gRPC message (prefix added here) on s. */
 void h2c_send_msg(h2c_t *c, h2c_stream_t *s, const void *msg, size_t len);
 
