@@ -11,23 +11,26 @@ typedef struct lkv_route_s {
   /* Client-streaming routes only (streaming = 1): called once the client half-closed, or the stream ended
    * before the handler finished the call; NULL only where the handler always finishes by itself. */
   int streaming;
+  int learner_ok; /* a learner serves it (etcd: Status, and Range when serializable: checked by Range) */
   lkv__api_stream_end_fn on_half_close;
   lkv__api_stream_end_fn on_cancel;
 } lkv_route_t;
 
 #define UNARY(p, f) \
   { .path = (p), .fn = (f) }
+#define LEARNER_OK(p, f) \
+  { .path = (p), .fn = (f), .learner_ok = 1 }
 #define STREAM(p, f, half_close, cancel) \
   { .path = (p), .fn = (f), .streaming = 1, .on_half_close = (half_close), .on_cancel = (cancel) }
 
 /* Methods absent here are answered UNIMPLEMENTED by the transport; docs/compatibility.md lists them. */
 static const lkv_route_t routes[] = {
-    UNARY("/etcdserverpb.KV/Range", lkv__kv_range),
+    LEARNER_OK("/etcdserverpb.KV/Range", lkv__kv_range),
     UNARY("/etcdserverpb.KV/Put", lkv__kv_put),
     UNARY("/etcdserverpb.KV/DeleteRange", lkv__kv_delete_range),
     UNARY("/etcdserverpb.KV/Txn", lkv__kv_txn),
     UNARY("/etcdserverpb.KV/Compact", lkv__kv_compact),
-    UNARY("/etcdserverpb.Maintenance/Status", lkv__maintenance_status),
+    LEARNER_OK("/etcdserverpb.Maintenance/Status", lkv__maintenance_status),
     UNARY("/etcdserverpb.Maintenance/Alarm", lkv__maintenance_alarm),
     UNARY("/etcdserverpb.Maintenance/MoveLeader", lkv__maintenance_move_leader),
     UNARY("/etcdserverpb.Cluster/MemberList", lkv__cluster_member_list),
@@ -68,8 +71,21 @@ static int route_has_service(void *app, const char *service, size_t service_len)
   return 0;
 }
 
+/* etcd's unary interceptor: a learner serves Status and serializable reads only. (etcd also refuses every
+ * stream on a learner; ledgerkv's Watch and LeaseKeepAlive still serve it.) */
+static int learner_refuses(lkv_api_t *api, const lkv_route_t *r) {
+  if (r->learner_ok || r->streaming) return 0;
+  lkv_replication_status_t st;
+  lkv_replicator_status(api->replicator, &st);
+  return st.is_learner;
+}
+
 static void route_message(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {
   const lkv_route_t *r = route;
+  if (learner_refuses(app, r)) {
+    lkv__api_fail(call, LKV_ELEARNER);
+    return;
+  }
   /* etcd's unary interceptor: a request that requires a leader fails on a member without one (streams
    * check it when they open, see leader.h). */
   if (!r->streaming && lkv__leader_required(call) && !lkv__leader_known(app)) {

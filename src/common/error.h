@@ -61,7 +61,8 @@
   X(ELEARNERNOTREADY, -30075, "can only promote a learner member which is in sync with leader") \
   X(ETOOMANYLEARNERS, -30076, "too many learner members in cluster")        \
   X(EBADURLS, -30077, "given member URLs are invalid")                       \
-  X(ESINGLENODE, -30078, "membership changes need a cluster member")
+  X(ESINGLENODE, -30078, "membership changes need a cluster member")         \
+  X(ELEARNER, -30079, "rpc not supported for learner")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

@@ -195,3 +195,34 @@ def test_sigterm_on_leader_hands_over(cluster):
     assert new.status().raftTerm == term + 1
     assert took < cluster.election_timeout, took
     cluster.restart(lead)
+
+
+def test_learner_serves_serializable_reads_then_is_promoted(cluster):
+    lead = cluster.wait_ready()
+    put(lead, b"seen-by-learner", b"1")
+    e = cluster.new_member("m4")
+    deadline = time.monotonic() + 15
+    while True:
+        out = etcdctl(lead, "member", "add", "m4", "--learner", "--peer-urls", e.peer_url)
+        if out.returncode == 0 or "unhealthy cluster" not in out.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert out.returncode == 0, out.stderr
+    e.start()
+
+    def caught_up():
+        """the learner to serve a serializable read of earlier data"""
+        return get(e, b"seen-by-learner", serializable=True) == b"1"
+    wait_for(caught_up)
+    assert e.status().header.member_id == e.id
+    UN = grpc.StatusCode.UNAVAILABLE
+    refused(lambda: get(e, b"seen-by-learner"), UN, "etcdserver: rpc not supported for learner")
+    refused(lambda: put(e, b"k", b"v"), UN, "etcdserver: rpc not supported for learner")
+    refused(lambda: member_list(e), UN, "etcdserver: rpc not supported for learner")
+
+    def promoted():
+        """the leader to promote the caught-up learner"""
+        return etcdctl(cluster.wait_ready(), "member", "promote", "%x" % e.id).returncode == 0
+    wait_for(promoted)
+    wait_for(lambda: get(e, b"seen-by-learner") == b"1")  # linearizable once a voter
+    put(e, b"by-promoted", b"2")
