@@ -56,8 +56,18 @@ void lkv__lease_grant(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, siz
   Etcdserverpb__LeaseGrantRequest *req = (Etcdserverpb__LeaseGrantRequest *)lkv__api_unpack_write(
       api, call, LKV_OP_LEASE_GRANT, &etcdserverpb__lease_grant_request__descriptor, data, len);
   if (!req) return;
+  int chosen = req->id == 0 || req->ttl < lkv_lessor_min_ttl(api->lessor);
   if (req->id == 0) req->id = lkv_lessor_next_id(api->lessor);
   if (req->ttl < lkv_lessor_min_ttl(api->lessor)) req->ttl = lkv_lessor_min_ttl(api->lessor);
+  if (chosen && api->lease_fwd) {
+    /* A cluster's log carries request bytes, and every member applies what they say: they must carry the
+     * id and TTL chosen here (the claims then cover these, which the client can rebuild from the
+     * response). Two integer fields: well below the buffer. */
+    uint8_t packed[32];
+    size_t n = etcdserverpb__lease_grant_request__pack(req, packed);
+    propose_lease(api, call, LKV_OP_LEASE_GRANT, &req->base, packed, n);
+    return;
+  }
   /* The claims cover what the client sent (id 0, its TTL), which is what it can recompute. */
   propose_lease(api, call, LKV_OP_LEASE_GRANT, &req->base, data, len);
 }

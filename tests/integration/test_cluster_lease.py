@@ -30,11 +30,11 @@ def lease(member):
     return etcdrpc.LeaseStub(member.channel())
 
 
-def grant(member, ttl):
-    """A lease with a client-chosen id (random, so that the module's leases never collide)."""
-    lid = random.getrandbits(62) + 1
-    assert lease(member).LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=ttl, ID=lid), timeout=10).ID == lid
-    return lid
+def grant(member, ttl, lid=0):
+    """A lease with the server's id (lid 0) or the client's; returns its id."""
+    resp = lease(member).LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=ttl, ID=lid), timeout=10)
+    assert resp.ID != 0 and lid in (0, resp.ID) and resp.TTL == ttl, resp
+    return resp.ID
 
 
 def keepalive_once(member, lease_id, timeout=10):
@@ -101,7 +101,7 @@ class KeepAliver(threading.Thread):
 
 def test_lease_kept_alive_through_followers_survives_leader_kills(cluster):
     lead = cluster.wait_ready()
-    lid = grant(lead, TTL)
+    lid = grant(lead, TTL, random.getrandbits(62) + 1)  # a client-chosen id, for once
     key = b"cluster-lease/kept"
     lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
     ka = KeepAliver(cluster, lid)
