@@ -128,5 +128,9 @@ void lkv__watch_wake(lkv_api_t *api, int loop_index) {
 }
 
 void lkv__watch_tick(lkv_api_t *api, int loop_index) {
-  if (api->watch) lkv_watch_shard_tick(api->watch, loop_index);
+  if (!api->watch) return;
+  lkv_replication_status_t st;
+  lkv_replicator_status(api->replicator, &st);
+  lkv_watch_hub_set_term(api->watch, st.term); /* headers follow the cluster's term within a tick */
+  lkv_watch_shard_tick(api->watch, loop_index);
 }

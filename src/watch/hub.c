@@ -15,6 +15,7 @@ int lkv_watch_hub_new(lkv_watch_hub_t **out, const lkv_watch_options_t *opts) {
   lkv_watch_hub_t *hub = calloc(1, sizeof(*hub));
   if (!hub) return LKV_ENOMEM;
   hub->opts = *opts;
+  atomic_init(&hub->raft_term, opts->raft_term);
   if (!hub->opts.progress_ms) hub->opts.progress_ms = LKV_WATCH_DEFAULT_PROGRESS_MS;
   if (hub->opts.progress_ms < LKV_WATCH_MIN_PROGRESS_MS) hub->opts.progress_ms = LKV_WATCH_MIN_PROGRESS_MS;
   if (!hub->opts.high_water) hub->opts.high_water = LKV_WATCH_DEFAULT_HIGH_WATER;
@@ -119,4 +120,8 @@ void lkv_watch_shard_tick(lkv_watch_hub_t *hub, int shard) {
 
 size_t lkv_watch_shard_watchers(lkv_watch_hub_t *hub, int shard) {
   return hub->shards[shard].n_watchers;
+}
+
+void lkv_watch_hub_set_term(lkv_watch_hub_t *hub, uint64_t term) {
+  atomic_store_explicit(&hub->raft_term, term, memory_order_relaxed);
 }

@@ -93,6 +93,7 @@ typedef struct lkv__shard_s {
 
 struct lkv_watch_hub_s {
   lkv_watch_options_t opts;
+  _Atomic uint64_t raft_term; /* for headers: opts.raft_term, then lkv_watch_hub_set_term's */
   lkv__shard_t *shards;
   pthread_mutex_t wake_lock; /* guards wake/wake_ctx against lkv_watch_hub_set_waker */
   void (*wake)(void *ctx, int shard);

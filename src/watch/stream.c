@@ -70,7 +70,7 @@ void lkv__stream_header(const lkv_watch_stream_t *st, int64_t rev, lkv__wresp_t 
   memset(r, 0, sizeof(*r));
   r->cluster_id = o->cluster_id;
   r->member_id = o->member_id;
-  r->raft_term = o->raft_term;
+  r->raft_term = atomic_load_explicit(&st->shard->hub->raft_term, memory_order_relaxed);
   r->revision = rev;
 }
 

@@ -52,6 +52,9 @@ typedef struct lkv_watch_options_s {
  * LKV_ENOMEM. */
 int lkv_watch_hub_new(lkv_watch_hub_t **out, const lkv_watch_options_t *opts);
 
+/* The Raft term to put in response headers from now on (a cluster's term changes). Any thread. */
+void lkv_watch_hub_set_term(lkv_watch_hub_t *hub, uint64_t term);
+
 /* Frees the hub. Every stream must have been closed and no shard function may be running. NULL is ignored. */
 void lkv_watch_hub_free(lkv_watch_hub_t *hub);
 
