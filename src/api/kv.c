@@ -28,10 +28,18 @@ static void serve_read(read_t *r) {
   free(r);
 }
 
+static void serve_on_loop(lkv_call_t *call, void *arg) {
+  (void)call;
+  serve_read(arg);
+}
+
+/* Runs on the replicator's thread: the read itself goes back to the call's loop thread, so linearizable
+ * reads run in parallel on every loop, not one after another on the replicator's thread. */
 static void barrier_passed(void *arg, int err) {
   read_t *r = arg;
+  if (err == 0 && lkv_call_run(r->call, serve_on_loop, r) == 0) return;
   if (err == 0) {
-    serve_read(r);
+    serve_read(r); /* no memory to hand it over: serve it here */
     return;
   }
   lkv__api_fail(r->call, err);
@@ -39,9 +47,10 @@ static void barrier_passed(void *arg, int err) {
   free(r);
 }
 
-/* etcd's default reads are linearizable: they pass a read barrier (ReadIndex in a cluster; at once on a
- * single node, where every acknowledged write is already applied) and see everything acknowledged before
- * they arrived. Serializable reads are served from this member's store as it stands. Takes msg. */
+/* etcd's default reads are linearizable: in a cluster they pass a read barrier (ReadIndex) and see
+ * everything acknowledged before they arrived; a single node serves them at once (every acknowledged
+ * write is already applied). Serializable reads are served from this member's store as it stands.
+ * Takes msg. */
 static void start_read(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, int txn, int serializable) {
   read_t *r = malloc(sizeof(*r));
   if (!r) {
@@ -50,7 +59,9 @@ static void start_read(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, 
     return;
   }
   *r = (read_t){.api = api, .call = call, .msg = msg, .txn = txn};
-  if (serializable) {
+  lkv_replication_status_t st;
+  lkv_replicator_status(api->replicator, &st);
+  if (serializable || st.single) {
     serve_read(r);
     return;
   }

@@ -360,12 +360,12 @@ static int node_read_barrier(lkv_replicator_t *base, lkv_read_cb cb, void *arg) 
 
 static void node_status(lkv_replicator_t *base, lkv_replication_status_t *out) {
   lkv__raft_node_t *n = (lkv__raft_node_t *)base;
-  out->member_id = n->o.member_id;
-  out->leader = atomic_load(&n->st_leader);
-  out->term = atomic_load(&n->st_term);
-  out->commit_index = atomic_load(&n->st_commit);
-  out->applied_index = atomic_load(&n->st_applied);
-  out->is_learner = atomic_load(&n->st_learner);
+  *out = (lkv_replication_status_t){.member_id = n->o.member_id,
+                                    .leader = atomic_load(&n->st_leader),
+                                    .term = atomic_load(&n->st_term),
+                                    .commit_index = atomic_load(&n->st_commit),
+                                    .applied_index = atomic_load(&n->st_applied),
+                                    .is_learner = atomic_load(&n->st_learner)};
 }
 
 static void node_listen(lkv_replicator_t *base, lkv_commit_cb cb, void *arg) {

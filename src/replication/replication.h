@@ -65,6 +65,7 @@ typedef struct lkv_replication_status_s {
   uint64_t commit_index;  /* Raft commit index (0 for the single-node replicator) */
   uint64_t applied_index; /* Raft applied index (0 for the single-node replicator) */
   int is_learner;
+  int single; /* the single-node replicator: every acknowledged write is applied, reads need no barrier */
 } lkv_replication_status_t;
 
 /* A member as MemberList shows it: its attributes (cluster/attrs.h encoding) as the cluster recorded them,
