@@ -85,11 +85,12 @@ class Member(lkvtest.Server):
         return text[text.rfind("=== start "):]
 
 
-def started(size=3, **kwargs):
-    """For a pytest fixture (`yield from cluster.started()`): a started Cluster, closed afterwards; skips
-    while the ledgerkv binary refuses multi-member command lines."""
+def started(size=3, cls=None, **kwargs):
+    """For a pytest fixture (`yield from cluster.started()`): a started Cluster (or cls, a subclass such as
+    peer_proxy.ProxiedCluster), closed afterwards; skips while the ledgerkv binary refuses multi-member
+    command lines."""
     import pytest
-    c = Cluster(size=size, **kwargs)
+    c = (cls or Cluster)(size=size, **kwargs)
     try:
         c.start()
     except ClusterRefused as e:

@@ -8,6 +8,9 @@ the member it is dialed to. Who dialed it is found from /proc: the process that 
 accepted connection (all members are our children). A connection is held while its dialer or its target is
 cut off; new connections to or from a cut-off member are accepted and held the same way.
 
+mute(member) holds only what member sends (one way): the bytes it writes on every peer connection, whichever
+side dialed; what the others send it still arrives.
+
 Not like a real drop: the proxy's kernel acknowledges what the held member sends, so its TCP keepalive and
 TCP_USER_TIMEOUT never fire; a held connection breaks only when its process dies. For the first seconds after
 the cut (elections, failover) both look the same to the members: silence.
@@ -56,22 +59,26 @@ class _Pipe:
         self.proxy, self.client, self.dialer = proxy, client, dialer
         self.server = None
 
-    def held(self):
+    def held(self, sender=None):
+        """True while this connection is cut off, or while sender (the member writing in the direction asked
+        about; None: the connection as a whole) is muted."""
         cut = self.proxy.cluster.cut_names
-        return self.proxy.member.name in cut or (self.dialer is not None and self.dialer.name in cut)
+        if self.proxy.member.name in cut or (self.dialer is not None and self.dialer.name in cut):
+            return True
+        return sender is not None and sender.name in self.proxy.cluster.muted_names
 
-    def _wait(self):
-        while self.held() and not self.proxy.closing:
+    def _wait(self, sender=None):
+        while self.held(sender) and not self.proxy.closing:
             time.sleep(HOLD_POLL)
 
-    def _pump(self, src, dst):
+    def _pump(self, src, dst, sender):
         try:
             while True:
-                self._wait()
+                self._wait(sender)
                 data = src.recv(65536)
                 if not data:
                     break
-                self._wait()
+                self._wait(sender)
                 dst.sendall(data)
         except OSError:
             pass
@@ -90,9 +97,9 @@ class _Pipe:
         except OSError:
             self.client.close()
             return
-        back = threading.Thread(target=self._pump, args=(self.server, self.client), daemon=True)
+        back = threading.Thread(target=self._pump, args=(self.server, self.client, self.proxy.member), daemon=True)
         back.start()
-        self._pump(self.client, self.server)
+        self._pump(self.client, self.server, self.dialer)
         back.join()
         self.client.close()
         self.server.close()
@@ -139,12 +146,14 @@ class PeerProxy:
 
 
 class ProxiedCluster(Cluster):
-    """A Cluster whose members advertise proxy ports; cut_off(member) silences it, heal(member) undoes it."""
+    """A Cluster whose members advertise proxy ports; cut_off(member) silences it, mute(member) silences only
+    what it sends, heal(member) undoes both."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.proxies = {}
         self.cut_names = set()
+        self.muted_names = set()
 
     def _new_members(self):
         self._close_proxies()
@@ -164,8 +173,14 @@ class ProxiedCluster(Cluster):
         """Holds every peer connection to or from member from now on."""
         self.cut_names.add(member.name)
 
+    def mute(self, member):
+        """Holds what member sends to its peers from now on (one way): it still receives theirs."""
+        self.muted_names.add(member.name)
+
     def heal(self, member):
+        """Undoes cut_off and mute: held bytes flow again, in order."""
         self.cut_names.discard(member.name)
+        self.muted_names.discard(member.name)
 
     def _close_proxies(self):
         for p in self.proxies.values():
@@ -174,6 +189,7 @@ class ProxiedCluster(Cluster):
 
     def close(self):
         self.cut_names.clear()
+        self.muted_names.clear()
         try:
             super().close()
         finally:
