@@ -37,6 +37,22 @@ def grant(member, ttl, lid=0):
     return resp.ID
 
 
+def settled(cluster, fn, timeout=10):
+    """fn(leader), retried while the cluster holds an election (UNAVAILABLE: no leader, leader changed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn(cluster.wait_ready(timeout=timeout))
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def revoke(member, lid):
+    lease(member).LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=lid), timeout=10)
+
+
 def keepalive_once(member, lease_id, timeout=10):
     """One renewal on a LeaseKeepAlive stream that half-closes after its request (as python-etcd3 does);
     returns the TTL answered, or None when the stream ended without an answer."""
@@ -73,7 +89,7 @@ def test_time_to_live_and_renewals_on_a_follower_are_the_leaders(cluster):
     # etcd's answers for a lease that does not exist, through a follower too.
     assert time_to_live(follower, lid + 1).TTL == -1
     assert keepalive_once(follower, lid + 1) == 0
-    lease(lead).LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=lid), timeout=10)
+    revoke(lead, lid)
 
 
 class KeepAliver(threading.Thread):
@@ -123,10 +139,10 @@ def test_lease_kept_alive_through_followers_survives_leader_kills(cluster):
     print("renewals:", ka.ttls, "failures:", ka.failures)
     assert ka.ttls and all(ttl == TTL for _, ttl in ka.ttls), ka.ttls
     assert any(name != ka.leader.name for name, _ in ka.ttls)
-    st = time_to_live(cluster.wait_ready(), lid)
+    st = settled(cluster, lambda lead: time_to_live(lead, lid))
     assert st.TTL > 0, st
     assert all(exists_everywhere(cluster, key).values()), exists_everywhere(cluster, key)
-    lease(cluster.wait_ready()).LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=lid), timeout=10)
+    settled(cluster, lambda lead: revoke(lead, lid))
 
 
 def wait_gone_everywhere(cluster, key, timeout):
@@ -141,8 +157,8 @@ def wait_gone_everywhere(cluster, key, timeout):
 
 
 def test_abandoned_lease_expires_on_every_member(cluster):
+    lid = settled(cluster, lambda lead: grant(lead, TTL))
     follower = cluster.followers()[0]
-    lid = grant(follower, TTL)
     key = b"cluster-lease/abandoned"
     follower.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
     took = wait_gone_everywhere(cluster, key, TTL + cluster.election_timeout + SLACK)
@@ -152,10 +168,10 @@ def test_abandoned_lease_expires_on_every_member(cluster):
 
 
 def test_abandoned_lease_expires_after_a_leader_kill(cluster):
-    lead = cluster.wait_ready()
-    lid = grant(lead, TTL)
+    lid = settled(cluster, lambda lead: grant(lead, TTL))
     key = b"cluster-lease/abandoned-kill"
-    lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
+    settled(cluster, lambda lead: lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10))
+    lead = cluster.wait_ready()
     cluster.kill(lead)
     try:
         # The new leader gives the lease its full TTL when it takes over, an election after the kill.
@@ -164,12 +180,11 @@ def test_abandoned_lease_expires_after_a_leader_kill(cluster):
     finally:
         cluster.restart(lead)
     cluster.wait_ready(timeout=10)
-    assert not exists_everywhere(cluster, key)[lead.name]
+    wait_gone_everywhere(cluster, key, 10)  # the restarted member too, once it has caught up
 
 
 def test_follower_without_leader_answers_no_leader(cluster):
-    lead = cluster.wait_ready()
-    lid = grant(lead, 60)
+    lid = settled(cluster, lambda lead: grant(lead, 60))
     follower = cluster.followers()[0]
     others = [m for m in cluster.members if m is not follower]
     for m in others:
@@ -190,5 +205,4 @@ def test_follower_without_leader_answers_no_leader(cluster):
     for err in errors:
         assert isinstance(err, grpc.RpcError), err
         assert err.code() == grpc.StatusCode.UNAVAILABLE and err.details() == "etcdserver: no leader", err
-    cluster.wait_ready(timeout=10)
-    assert keepalive_once(follower, lid) == 60
+    assert settled(cluster, lambda lead: keepalive_once(follower, lid)) == 60
