@@ -105,6 +105,10 @@ typedef struct lkv__raft_node_s {
   uint64_t ledger_end; /* the batch being applied: where its ledger entries end */
   uint64_t next_tick_ms;
   uint64_t next_publish_ms; /* when this member may propose its attributes again */
+  uint64_t lost_leader;     /* the leader whose connection broke (0: none), reported at lost_at_ms */
+  uint64_t lost_at_ms;
+  uint64_t heard_leader; /* the leader last heard from, and when (monotonic ms) */
+  uint64_t heard_at_ms;
   uint64_t rng;
   int halted; /* a flush or an apply failed: the member no longer takes part */
   uint8_t *sendbuf;

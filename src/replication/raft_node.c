@@ -150,22 +150,57 @@ static void ask_read(lkv__raft_node_t *n, lkv__raft_read_t *rd, uint64_t now) {
   n->reads = rd;
 }
 
-static void step_message(lkv__raft_node_t *n, const lkv__raft_inmsg_t *m) {
+static void step_message(lkv__raft_node_t *n, const lkv__raft_inmsg_t *m, uint64_t now) {
   lkv_raft_msg_t msg;
   lkv_raft_entry_t *entries = NULL;
   if (lkv_raft_msg_decode(m->data, m->len, &msg, &entries) != 0) return; /* malformed: dropped */
-  if (msg.to == n->o.member_id) lkv_raft_step(n->raft, &msg);
+  if (msg.to == n->o.member_id && lkv_raft_step(n->raft, &msg) == 0) {
+    lkv_raft_status_t st;
+    lkv_raft_status(n->raft, &st);
+    if (msg.from == st.leader) n->heard_leader = st.leader, n->heard_at_ms = now;
+  }
   free(entries);
 }
 
-static void peer_event(lkv__raft_node_t *n, const lkv__raft_peer_event_t *ev) {
+/* Fast failover: a follower whose connection to its leader broke campaigns without waiting out the
+ * election timeout (the core needs pre-vote for it). Every follower sees the break at the same moment,
+ * so each waits a random part of half a heartbeat interval first: campaigns at the same instant split
+ * the vote and cost a whole election timeout. */
+static void peer_event(lkv__raft_node_t *n, const lkv__raft_peer_event_t *ev, uint64_t now) {
   if (ev->up) return;
   lkv_raft_status_t st;
   lkv_raft_status(n->raft, &st);
-  if (st.role == LKV_RAFT_LEADER)
+  if (st.role == LKV_RAFT_LEADER) {
     lkv_raft_report_unreachable(n->raft, ev->peer);
-  else if (st.leader == ev->peer)
-    lkv_raft_report_leader_lost(n->raft); /* fast failover; the core needs pre-vote for it */
+  } else if (st.leader == ev->peer && n->lost_leader != ev->peer) {
+    n->lost_leader = ev->peer;
+    n->lost_at_ms = now + node_rand(n) % (n->o.tick_ms / 2 + 1);
+  }
+}
+
+/* A leader silent for 2/5 of an election timeout (four heartbeats by default: paused, cut off, its
+ * machine gone without closing connections) is suspected like one whose connection broke: the pre-vote
+ * that follows cannot disrupt a leader the others still hear, and a paused leader is replaced in less
+ * than half of etcd's time. The price: a leader stalled that long (a disk stall) may be replaced. */
+static void suspect_silent_leader(lkv__raft_node_t *n, const lkv_raft_status_t *st, uint64_t now) {
+  if (st->role != LKV_RAFT_FOLLOWER || st->leader == LKV_RAFT_NONE || n->lost_leader) return;
+  if (n->heard_leader != st->leader) { /* a new leader: count from now */
+    n->heard_leader = st->leader;
+    n->heard_at_ms = now;
+    return;
+  }
+  if (now - n->heard_at_ms < (uint64_t)n->o.tick_ms * n->o.election_ticks * 2 / 5) return;
+  n->lost_leader = st->leader;
+  n->lost_at_ms = now + node_rand(n) % (n->o.tick_ms / 2 + 1);
+}
+
+static void report_lost_leader(lkv__raft_node_t *n, uint64_t now) {
+  lkv_raft_status_t st;
+  lkv_raft_status(n->raft, &st);
+  suspect_silent_leader(n, &st, now);
+  if (!n->lost_leader || now < n->lost_at_ms) return;
+  if (st.leader == n->lost_leader) lkv_raft_report_leader_lost(n->raft); /* still the one that went away */
+  n->lost_leader = 0;
 }
 
 /* Fails proposals past their deadline: they may still be applied later (as with etcd, a timeout does
@@ -209,6 +244,7 @@ static int round_once(lkv__raft_node_t *n) {
          !n->in_changes) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     uint64_t wake_ms = n->next_tick_ms;
+    if (n->lost_leader && n->lost_at_ms < wake_ms) wake_ms = n->lost_at_ms;
     if (n->o.ledger && n->signing.next_ms < wake_ms) wake_ms = n->signing.next_ms;
     if (now >= wake_ms) break;
     struct timespec until = {.tv_sec = (time_t)(wake_ms / 1000),
@@ -240,15 +276,16 @@ static int round_once(lkv__raft_node_t *n) {
   while (msgs) {
     lkv__raft_inmsg_t *m = msgs;
     msgs = m->next;
-    if (!n->halted) step_message(n, m);
+    if (!n->halted) step_message(n, m, now);
     free(m);
   }
   while (peers) {
     lkv__raft_peer_event_t *ev = peers;
     peers = ev->next;
-    if (!n->halted) peer_event(n, ev);
+    if (!n->halted) peer_event(n, ev, now);
     free(ev);
   }
+  if (!n->halted) report_lost_leader(n, now);
   lkv__raft_node_start_transfers(n, transfers, now);
   lkv__raft_node_start_changes(n, changes, now);
   while (props) {
