@@ -134,7 +134,10 @@ def test_streams_requiring_a_leader_end_when_it_is_lost(cluster):
         took = max(required.ended_at, keepalive.ended_at) - t0
         print("streams requiring a leader ended %.2fs after the other members stopped (election %.1fs)" % (
             took, cluster.election_timeout))
-        assert took >= 3 * cluster.election_timeout, "ended before 3 election timeouts: %.2fs" % took
+        # Not at the first sign of trouble: etcd's monitor waits for 3 samples without a leader. (A ledgerkv
+        # follower gives up on a silent leader after 2/5 of an election timeout, etcd's after one or two,
+        # so the samples start earlier here: the bound is the samples' spacing, not etcd's total.)
+        assert took >= cluster.election_timeout, "ended within one election timeout: %.2fs" % took
         assert plain.ended_at is None, plain.error
         # New requests that require a leader are refused at once.
         t1 = time.monotonic()
