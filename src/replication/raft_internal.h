@@ -30,7 +30,8 @@ typedef struct lkv__raft_read_s {
 /* A leadership transfer asked for (MoveLeader, or a leader handing over as it stops). */
 typedef struct lkv__raft_transfer_s {
   struct lkv__raft_transfer_s *next;
-  uint64_t to; /* 0: the most caught-up voter (hand over) */
+  uint64_t to;   /* 0: the most caught-up voter (hand over) */
+  int hand_over; /* asked with to 0: give up as soon as this member no longer leads */
   lkv_read_cb cb;
   void *arg;
   uint64_t deadline_ms;

@@ -30,13 +30,14 @@ static int is_voter(const lkv_raft_status_t *st, uint64_t id) {
   return 0;
 }
 
-/* The voter (not this member) whose log matches the leader's furthest: it can lead soonest. */
+/* The voter (not this member) heard from lately whose log matches the leader's furthest: it can lead
+ * soonest. 0 when no other voter is active (etcd then skips the hand-over too). */
 static uint64_t most_caught_up(lkv__raft_node_t *n, const lkv_raft_status_t *st) {
   uint64_t best = 0, best_match = 0;
   for (uint32_t i = 0; i < st->conf.n_voters; i++) {
     lkv_raft_progress_t pr;
     uint64_t id = st->conf.voters[i];
-    if (id == n->o.member_id || lkv_raft_progress(n->raft, id, &pr) != 0) continue;
+    if (id == n->o.member_id || lkv_raft_progress(n->raft, id, &pr) != 0 || !pr.recent_active) continue;
     if (!best || pr.match > best_match) best = id, best_match = pr.match;
   }
   return best;
@@ -57,7 +58,10 @@ void lkv__raft_node_start_transfers(lkv__raft_node_t *n, lkv__raft_transfer_t *l
       answer(t, n->halted ? LKV_EHALTED : LKV_ENOTLEADER);
       continue;
     }
-    if (t->to == 0) t->to = most_caught_up(n, &st);
+    if (t->to == 0) {
+      t->hand_over = 1;
+      t->to = most_caught_up(n, &st);
+    }
     if (t->to == n->o.member_id) { /* already leads */
       answer(t, 0);
       continue;
@@ -81,6 +85,8 @@ void lkv__raft_node_check_transfers(lkv__raft_node_t *n, uint64_t now_ms) {
     int err = 1;
     if (st.leader == t->to)
       err = 0;
+    else if (t->hand_over && st.role != LKV_RAFT_LEADER)
+      err = LKV_ENOTLEADER; /* stepped down (lost its quorum): nothing left to hand over */
     else if (n->halted)
       err = LKV_EHALTED;
     else if (t->deadline_ms <= now_ms)
