@@ -8,6 +8,8 @@ Runs against etcd with LEDGERKV_TARGET=etcd (to validate the tests) and against 
 """
 import concurrent.futures
 import random
+import re
+import subprocess
 import threading
 import time
 
@@ -15,6 +17,7 @@ import grpc
 import pytest
 from etcd3 import etcdrpc
 
+import lkvtest
 from cluster import started
 
 TTL = 4  # seconds: above both servers' minimum TTL with a 500 ms election timeout
@@ -90,6 +93,25 @@ def test_time_to_live_and_renewals_on_a_follower_are_the_leaders(cluster):
     assert time_to_live(follower, lid + 1).TTL == -1
     assert keepalive_once(follower, lid + 1) == 0
     revoke(lead, lid)
+
+
+def test_etcdctl_keeps_a_lease_alive_through_a_follower(cluster):
+    """clientv3 (etcdctl): a server-chosen id granted on a follower, renewed there on one stream that
+    requires a leader (clientv3's keep-alive context) for twice its TTL."""
+    follower = settled(cluster, lambda lead: cluster.followers()[0])
+    out = lkvtest.etcdctl(follower, "lease", "grant", "2").stdout
+    hexid = re.search(r"lease ([0-9a-f]+) granted with TTL\(2s\)", out).group(1)
+    ka = subprocess.Popen([lkvtest.ETCDCTL_BIN, "--endpoints=" + follower.endpoint, "lease", "keep-alive", hexid],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=lkvtest.child_env({"ETCDCTL_API": "3"}))
+    try:
+        time.sleep(5)
+        st = settled(cluster, lambda lead: time_to_live(lead, int(hexid, 16)))
+    finally:
+        ka.terminate()
+        out = ka.communicate(timeout=10)[0]
+    assert st.TTL > 0 and st.grantedTTL == 2, st
+    assert out.count("keepalived with TTL(2)") >= 4, out
 
 
 class KeepAliver(threading.Thread):
