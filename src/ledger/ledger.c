@@ -24,6 +24,7 @@ struct lkv_ledger_s {
   lkv_merkle_hash_t *leaves; /* committer's scratch */
   size_t leaves_cap;
   int nodes_err;      /* the node store's last failure, reported by sign */
+  int deferred;       /* appends do not flush the log (lkv_ledger_defer_sync) */
   pthread_mutex_t mu; /* guards has_head/head for readers; only the committer writes them */
   int has_head;
   lkv_ledger_signed_head_t head;
@@ -184,6 +185,15 @@ int lkv_ledger_append(lkv_ledger_t *l, const lkv_ledger_entry_t *entries, size_t
   return 0;
 }
 
+void lkv_ledger_defer_sync(lkv_ledger_t *l) {
+  l->deferred = 1;
+  lkv_ledger_log_defer_sync(l->log);
+}
+
+int lkv_ledger_flush(lkv_ledger_t *l) {
+  return lkv_ledger_log_sync(l->log);
+}
+
 int lkv_ledger_needs_sign(const lkv_ledger_t *l) {
   uint64_t count = lkv_ledger_log_count(l->log);
   return l->has_head ? count > l->head.head.tree_size : count > 0;
@@ -197,10 +207,12 @@ int lkv_ledger_sign(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_signed_head_t *
   int rc = 0;
   if (lkv_ledger_nodes_size(l->nodes) != h.tree_size && (rc = catch_up(l))) return rc;
   lkv_ledger_nodes_root(l->nodes, &h.root);
-  /* Sync the nodes this head covers first: after a crash, open trusts exactly those. The index is synced
-   * at the same pace so that open never rescans more than one interval of records. */
-  if ((rc = lkv_ledger_nodes_sync(l->nodes)) || (rc = lkv_ledger_log_sync_index(l->log)) ||
-      (rc = lkv_ledger_signer_sign(l->signer, &h, &sh)) || (rc = lkv_ledger_head_log_append(l->heads, &sh)))
+  /* Sync the records and nodes this head covers first: after a crash, open trusts exactly those (records
+   * are flushed here only when appends defer it). The index is synced at the same pace so that open never
+   * rescans more than one interval of records. */
+  if ((l->deferred && (rc = lkv_ledger_log_sync(l->log))) || (rc = lkv_ledger_nodes_sync(l->nodes)) ||
+      (rc = lkv_ledger_log_sync_index(l->log)) || (rc = lkv_ledger_signer_sign(l->signer, &h, &sh)) ||
+      (rc = lkv_ledger_head_log_append(l->heads, &sh)))
     return rc;
   pthread_mutex_lock(&l->mu);
   l->head = sh;

@@ -65,6 +65,16 @@ void lkv_ledger_close(lkv_ledger_t *l);
  * durable); the store catches up later and lkv_ledger_sign reports the error if it cannot. */
 int lkv_ledger_append(lkv_ledger_t *l, const lkv_ledger_entry_t *entries, size_t n);
 
+/* For a committer whose own write-ahead log holds everything the entries hold (a cluster member's Raft
+ * log, from which a lost tail is made again identically): from now on lkv_ledger_append returns without
+ * its fdatasync; lkv_ledger_sign flushes the log before a head may cover it, and lkv_ledger_flush (any
+ * thread) makes every entry appended before the call durable. Committer thread, before appending. */
+void lkv_ledger_defer_sync(lkv_ledger_t *l);
+
+/* Makes every entry appended before the call durable. Any thread (a checkpoint copy calls it before the
+ * copy may be trusted). Returns 0 or LKV_EIO (sticky: appends fail from then on). */
+int lkv_ledger_flush(lkv_ledger_t *l);
+
 /* Whether records were appended since the latest signed head (or there are records and no head yet).
  * Committer thread. */
 int lkv_ledger_needs_sign(const lkv_ledger_t *l);

@@ -209,8 +209,22 @@ err_after_alloc:
   return rc;
 }
 
+void lkv_ledger_log_defer_sync(lkv_ledger_log_t *log) {
+  log->deferred = 1;
+}
+
+int lkv_ledger_log_sync(lkv_ledger_log_t *log) {
+  int failed = atomic_load(&log->failed);
+  if (failed) return failed;
+  if (fdatasync(log->fd) == 0) return 0;
+  /* As after a failed append's flush: the pages may be gone, and a later flush might not say so. */
+  atomic_store(&log->failed, LKV_EIO);
+  return LKV_EIO;
+}
+
 void lkv_ledger_log_close(lkv_ledger_log_t *log) {
   if (!log) return;
+  if (log->deferred) lkv_ledger_log_sync(log);
   if (lkv_ledger_log_sync_index(log) == 0) fdatasync(log->idx_fd);
   close(log->idx_fd);
   close(log->fd);
@@ -273,15 +287,16 @@ int lkv_ledger_log_append(lkv_ledger_log_t *log, const lkv_ledger_entry_t *entri
   uint64_t end = atomic_load_explicit(&log->end, memory_order_relaxed);
   size_t total;
   int rc;
-  if (log->failed) return log->failed;
+  int failed = atomic_load(&log->failed);
+  if (failed) return failed;
   if (n == 0) return 0;
   if ((rc = encode_batch(log, entries, n, leaves, count, end, &total))) return rc;
   if ((rc = lkv__pwrite_full(log->fd, log->wbuf, total, end)) ||
       (rc = lkv__pwrite_full(log->idx_fd, log->ibuf, n * LKV__META_LEN, meta_pos(count))))
     goto err_rollback;
-  if (fdatasync(log->fd)) {
+  if (!log->deferred && fdatasync(log->fd)) {
     /* The kernel may have dropped the pages it failed to write: nothing later can be trusted. */
-    log->failed = LKV_EIO;
+    atomic_store(&log->failed, LKV_EIO);
     return LKV_EIO;
   }
   log->last_revision = entries[n - 1].revision;
@@ -290,6 +305,7 @@ int lkv_ledger_log_append(lkv_ledger_log_t *log, const lkv_ledger_entry_t *entri
   return 0;
 
 err_rollback:
-  if (ftruncate(log->fd, (off_t)end) || ftruncate(log->idx_fd, (off_t)meta_pos(count))) log->failed = LKV_EIO;
+  if (ftruncate(log->fd, (off_t)end) || ftruncate(log->idx_fd, (off_t)meta_pos(count)))
+    atomic_store(&log->failed, LKV_EIO);
   return rc;
 }

@@ -102,6 +102,15 @@ void lkv_ledger_log_close(lkv_ledger_log_t *log);
 int lkv_ledger_log_append(lkv_ledger_log_t *log, const lkv_ledger_entry_t *entries, size_t n,
                           lkv_merkle_hash_t *leaves);
 
+/* From now on appends return without their fdatasync: for a caller whose own write-ahead log already holds
+ * what the records hold (a cluster member's Raft log), so that a lost tail is made again identically.
+ * lkv_ledger_log_sync (and close) make them durable. Writer thread, before appending. */
+void lkv_ledger_log_defer_sync(lkv_ledger_log_t *log);
+
+/* Makes every record appended before the call durable (one fdatasync). Any thread. A failure is sticky:
+ * it and every later append and sync return LKV_EIO. Returns 0 or LKV_EIO. */
+int lkv_ledger_log_sync(lkv_ledger_log_t *log);
+
 /* Makes the index durable up to the current record and records that in its header, so the next open
  * only scans the records after it. Writer thread (the ledger calls it before each signed head). Returns
  * 0 or a negated errno. */

@@ -26,7 +26,8 @@ struct lkv_ledger_log_s {
   _Atomic uint64_t count;      /* published after the records and their index entries are written */
   int64_t last_revision;       /* writer */
   uint64_t idx_synced;         /* writer: index entries known durable (the count in the index header) */
-  int failed;                  /* writer: sticky error after a failed sync */
+  _Atomic int failed;          /* sticky error after a failed sync (lkv_ledger_log_sync may set it too) */
+  int deferred;                /* appends do not flush (lkv_ledger_log_defer_sync) */
   uint8_t *wbuf;               /* writer: frames of the batch being appended */
   size_t wcap;
   uint8_t *ibuf; /* writer: index entries being written */

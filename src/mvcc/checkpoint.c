@@ -128,6 +128,8 @@ static int drain_to_file(int in, int out, const growth_guard_t *guard) {
 typedef struct checkpoint_arg_s {
   const lkv_mvcc_t *s;
   const atomic_int *stop;
+  int (*before_publish)(void *arg);
+  void *before_arg;
 } checkpoint_arg_t;
 
 static int fill_checkpoint(int fd, const void *arg) {
@@ -151,13 +153,21 @@ static int fill_checkpoint(int fd, const void *arg) {
   int rc = drain_to_file(p[0], fd, &guard);
   close(p[0]); /* an abandoned copy fails its next write and ends */
   pthread_join(t, NULL);
-  return rc ? rc : job.rc;
+  if (!rc) rc = job.rc;
+  const checkpoint_arg_t *ca = arg;
+  if (!rc && ca->before_publish) rc = ca->before_publish(ca->before_arg);
+  return rc;
 }
 
 int lkv_mvcc_checkpoint(lkv_mvcc_t *s, const atomic_int *stop) {
+  return lkv_mvcc_checkpoint_before(s, stop, NULL, NULL);
+}
+
+int lkv_mvcc_checkpoint_before(lkv_mvcc_t *s, const atomic_int *stop, int (*before_publish)(void *arg),
+                               void *arg) {
   if (!s->logged) return LKV_EINVAL; /* a flushed store is its own checkpoint */
-  checkpoint_arg_t arg = {.s = s, .stop = stop};
-  return lkv__publish(s->db_dir, LKV__CHECKPOINT_NAME, fill_checkpoint, &arg);
+  checkpoint_arg_t ca = {.s = s, .stop = stop, .before_publish = before_publish, .before_arg = arg};
+  return lkv__publish(s->db_dir, LKV__CHECKPOINT_NAME, fill_checkpoint, &ca);
 }
 
 /* Copies the file named by arg into fd, at full speed: the server is starting and waits for it. */

@@ -109,6 +109,13 @@ int lkv_mvcc_rebuilt(const lkv_mvcc_t *s);
  * failure the previous checkpoint stays. */
 int lkv_mvcc_checkpoint(lkv_mvcc_t *s, const atomic_int *stop);
 
+/* lkv_mvcc_checkpoint, calling before_publish(arg) (may be NULL) once the copy is complete and before it
+ * replaces the previous checkpoint: a non-zero result abandons the copy and is returned. A caller whose
+ * log is not flushed on every append flushes it there, so that the log is durable at least as far as the
+ * copy (whose state was committed before the copy began) reaches. */
+int lkv_mvcc_checkpoint_before(lkv_mvcc_t *s, const atomic_int *stop, int (*before_publish)(void *arg),
+                               void *arg);
+
 /* Closes the store; a logged store is flushed first. Every transaction must have ended. NULL is
  * ignored. */
 void lkv_mvcc_close(lkv_mvcc_t *s);

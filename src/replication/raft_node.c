@@ -766,6 +766,9 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
     free_node(n);
     return rc;
   }
+  /* The Raft log is the write-ahead log: ledger appends need no flush of their own (one flush per batch,
+   * the log's); a tail lost in a machine crash is applied again from the log, identically. */
+  if (n->o.ledger) lkv_ledger_defer_sync(n->o.ledger);
   n->next_tick_ms = lkv_clock_ms(CLOCK_MONOTONIC) + n->o.tick_ms;
   publish_status(n);
   if (pthread_create(&n->thread, NULL, raft_main, n) != 0) {

@@ -25,10 +25,12 @@
  * transaction ("repl/applied"), so a restart neither skips nor repeats entries. The proposing member
  * stamps its id and the term into the response (lkv_apply_stamp_header) and answers its client.
  *
- * Ledger: appended (with its flush) before the store commits, as on a single node. After a crash the
- * ledger may hold entries of a batch the store did not commit: they are applied again from the Raft log
- * and must come out byte-identical (checked leaf by leaf, not appended twice); a difference is
- * divergence and halts the member. Each member signs its own heads over the common tree every
+ * Ledger: appended before the store commits, without a flush of its own (lkv_ledger_defer_sync: the Raft
+ * log already holds every applied entry durably; heads and checkpoints flush it before they rely on it).
+ * After a crash the ledger may hold entries of a batch the store did not commit, or (machine crash) lack a
+ * tail the store rebuilt from its checkpoint does not need: either way the entries are applied again from
+ * the Raft log and must come out byte-identical (checked leaf by leaf, not appended twice); a difference
+ * is divergence and halts the member. Each member signs its own heads over the common tree every
  * sign_interval_ms (heads are kept outside the tree, ledger.h), and once more when stopping.
  *
  * Failure: a flush that fails (EIO) or a batch that cannot be applied (map full, I/O error) halts the

@@ -10,10 +10,15 @@
 
 struct lkv__checkpointer_s {
   lkv_mvcc_t *store;
+  lkv_ledger_t *ledger;
   unsigned interval_s;
   pthread_t thread;
   lkv_sleeper_t sleeper; /* between copies; its stop flag also ends a copy in progress */
 };
+
+static int flush_ledger(void *arg) {
+  return lkv_ledger_flush(arg);
+}
 
 static void *checkpointer_main(void *arg) {
   lkv__checkpointer_t *c = arg;
@@ -21,7 +26,7 @@ static void *checkpointer_main(void *arg) {
   while (!lkv_sleeper_sleep_ms(&c->sleeper, (uint64_t)c->interval_s * 1000u)) {
     lkv_mvcc_stat_t st;
     if (lkv_mvcc_stat(c->store, &st) != 0 || st.revision == last_rev) continue;
-    int rc = lkv_mvcc_checkpoint(c->store, &c->sleeper.stop);
+    int rc = lkv_mvcc_checkpoint_before(c->store, &c->sleeper.stop, flush_ledger, c->ledger);
     if (rc == 0)
       last_rev = st.revision;
     else if (rc == LKV_ECANCELED)
@@ -36,10 +41,12 @@ static void *checkpointer_main(void *arg) {
   return NULL;
 }
 
-int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, unsigned interval_s) {
+int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
+                            unsigned interval_s) {
   lkv__checkpointer_t *c = calloc(1, sizeof(*c));
   if (!c) return LKV_ENOMEM;
   c->store = store;
+  c->ledger = ledger;
   c->interval_s = interval_s;
   if (lkv_sleeper_init(&c->sleeper) != 0) goto err_after_alloc;
   if (pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) goto err_after_sleeper;

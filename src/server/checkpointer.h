@@ -2,6 +2,7 @@
 #ifndef LKV_SERVER_CHECKPOINTER_H
 #define LKV_SERVER_CHECKPOINTER_H
 
+#include "ledger/ledger.h"
 #include "mvcc/mvcc.h"
 
 /*
@@ -14,9 +15,12 @@
 
 typedef struct lkv__checkpointer_s lkv__checkpointer_t;
 
-/* Starts the thread for store (a logged store that outlives the checkpointer) with interval_s >= 1.
- * Returns 0 and sets *out, or LKV_ENOMEM. */
-int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, unsigned interval_s);
+/* Starts the thread for store (a logged store that outlives the checkpointer) with interval_s >= 1. Each
+ * copy is published only after ledger (which must outlive the checkpointer) was flushed: a cluster
+ * member's ledger appends do not flush (lkv_ledger_defer_sync), and a rebuild from the copy must not
+ * find the ledger shorter than the copy. Returns 0 and sets *out, or LKV_ENOMEM. */
+int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
+                            unsigned interval_s);
 
 /* Ends a copy in progress (the previous checkpoint stays), joins the thread and frees c. NULL is
  * ignored. */

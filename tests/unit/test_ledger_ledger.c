@@ -193,6 +193,28 @@ static void test_consistency_between_heads(void **state) {
   assert_int_equal(lkv_ledger_consistency(fx->l, 5, 4, &p), LKV_EINVAL);
 }
 
+/* A cluster member's ledger: appends without their own flush, the same heads, receipts and recovery. */
+static void test_deferred_sync(void **state) {
+  fixture_t *fx = *state;
+  lkv_ledger_signed_head_t head, again;
+  lkv_ledger_open_info_t info;
+  lkv_ledger_defer_sync(fx->l);
+  for (int i = 0; i < 10; i++) append_batch(fx, 3);
+  assert_int_equal(lkv_ledger_flush(fx->l), 0);
+  sign(fx, 7000, &head);
+  check_receipt(fx, 2);
+  append_batch(fx, 2); /* after the last head: flushed by close */
+  uint64_t count = lkv_ledger_log_count(lkv_ledger_log(fx->l));
+  fx_reopen(fx, &info);
+  assert_int_equal(info.log.truncated_bytes, 0);
+  assert_int_equal(lkv_ledger_log_count(lkv_ledger_log(fx->l)), count);
+  assert_int_equal(lkv_ledger_latest_head(fx->l, &again), 0);
+  assert_memory_equal(&again, &head, sizeof(head));
+  lkv_ledger_audit_t report;
+  assert_int_equal(lkv_ledger_audit_dir(fx->ldir, lkv_ledger_public_key(fx->l), NULL, NULL, &report), 0);
+  assert_int_equal(report.records, count);
+}
+
 static void test_reopen_and_store_recovery(void **state) {
   fixture_t *fx = *state;
   lkv_ledger_signed_head_t head, again;
@@ -590,6 +612,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reopen_and_store_recovery, setup, teardown),
       cmocka_unit_test_setup_teardown(test_torn_head_and_forged_heads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deferred_sync, setup, teardown),
       cmocka_unit_test_setup_teardown(test_version1_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readers_during_appends, setup, teardown),
   };

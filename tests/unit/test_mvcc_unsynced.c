@@ -220,6 +220,35 @@ static void test_rebuild_starts_from_checkpoint(void **state) {
   lkvt_close(&ts);
 }
 
+static int hook_calls;
+
+static int hook(void *arg) {
+  hook_calls++;
+  return *(int *)arg;
+}
+
+/* The hook runs once the copy is complete; its refusal keeps the previous checkpoint in place. */
+static void test_checkpoint_hook_before_publish(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  strcpy(ts.dir, "/tmp/lkv-mvcc-test-XXXXXX");
+  assert_non_null(mkdtemp(ts.dir));
+  ts.s = open_logged(ts.dir, "boot-a", 1, 0);
+  lkvt_put(&ts, "a", "1");
+  char path[256];
+  snprintf(path, sizeof(path), "%s/member/db/checkpoint.mdb", ts.dir);
+  int verdict = LKV_EIO;
+  hook_calls = 0;
+  assert_int_equal(lkv_mvcc_checkpoint_before(ts.s, NULL, hook, &verdict), LKV_EIO);
+  assert_int_equal(hook_calls, 1);
+  assert_int_equal(access(path, F_OK), -1); /* refused: nothing published */
+  verdict = 0;
+  assert_int_equal(lkv_mvcc_checkpoint_before(ts.s, NULL, hook, &verdict), 0);
+  assert_int_equal(hook_calls, 2);
+  assert_int_equal(access(path, F_OK), 0);
+  lkvt_close(&ts);
+}
+
 typedef struct churn_s {
   lkv_mvcc_t *s;
   atomic_int stop;
@@ -321,6 +350,7 @@ int main(void) {
       cmocka_unit_test(test_unflushable_file_is_not_trusted),
       cmocka_unit_test(test_read_only_open_writes_nothing),
       cmocka_unit_test(test_rebuild_starts_from_checkpoint),
+      cmocka_unit_test(test_checkpoint_hook_before_publish),
       cmocka_unit_test(test_checkpoint_abandoned_when_file_grows),
       cmocka_unit_test(test_kernel_boot_id),
   };
