@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/le.h"
 
 #define ATTRS_VERSION 1
 
@@ -13,8 +14,8 @@ static size_t str_size(const char *s) {
 }
 
 static uint8_t *put_u32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) *p++ = (uint8_t)(v >> (8 * i));
-  return p;
+  lkv_le32_put(p, v);
+  return p + 4;
 }
 
 static uint8_t *put_str(uint8_t *p, const char *s) {
@@ -47,8 +48,8 @@ typedef struct {
 
 static int get_u32(reader_t *r, uint32_t *v) {
   if (r->end - r->p < 4) return LKV_EBADMSG;
-  *v = 0;
-  for (int i = 0; i < 4; i++) *v |= (uint32_t)*r->p++ << (8 * i);
+  *v = lkv_le32_get(r->p);
+  r->p += 4;
   return 0;
 }
 

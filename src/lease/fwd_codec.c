@@ -4,16 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
-
-static void put_u64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
+#include "common/le.h"
 
 static int valid_op(uint8_t op) {
   return op == LKV_LEASE_FWD_RENEW || op == LKV_LEASE_FWD_TIME_TO_LIVE;
@@ -30,12 +21,12 @@ size_t lkv_lease_fwd_encode(const lkv_lease_fwd_msg_t *m, uint8_t *buf) {
     return 0;
   buf[0] = m->kind;
   buf[1] = m->op;
-  put_u64(buf + 2, m->request_id);
-  put_u64(buf + 10, (uint64_t)m->lease_id);
+  lkv_le64_put(buf + 2, m->request_id);
+  lkv_le64_put(buf + 10, (uint64_t)m->lease_id);
   if (!answer) return LKV_LEASE_FWD_REQUEST_LEN;
   buf[18] = m->status;
-  put_u64(buf + 19, (uint64_t)m->ttl);
-  put_u64(buf + 27, (uint64_t)m->granted_ttl);
+  lkv_le64_put(buf + 19, (uint64_t)m->ttl);
+  lkv_le64_put(buf + 27, (uint64_t)m->granted_ttl);
   return LKV_LEASE_FWD_ANSWER_LEN;
 }
 
@@ -52,12 +43,12 @@ int lkv_lease_fwd_decode(const uint8_t *buf, size_t len, lkv_lease_fwd_msg_t *ou
   }
   out->op = buf[1];
   if (!valid_op(out->op)) return LKV_EBADMSG;
-  out->request_id = get_u64(buf + 2);
-  out->lease_id = (int64_t)get_u64(buf + 10);
+  out->request_id = lkv_le64_get(buf + 2);
+  out->lease_id = (int64_t)lkv_le64_get(buf + 10);
   if (out->kind == LKV_LEASE_FWD_REQUEST) return 0;
   out->status = buf[18];
   if (!valid_status(out->status)) return LKV_EBADMSG;
-  out->ttl = (int64_t)get_u64(buf + 19);
-  out->granted_ttl = (int64_t)get_u64(buf + 27);
+  out->ttl = (int64_t)lkv_le64_get(buf + 19);
+  out->granted_ttl = (int64_t)lkv_le64_get(buf + 27);
   return 0;
 }

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/le.h"
 #include "raft/internal.h"
 
 /*
@@ -12,19 +13,9 @@
  * committed beyond the index it recorded.
  */
 
-static void put_u64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-
 size_t lkv__read_round_ctx(const lkv_raft_t *r, uint8_t buf[8]) {
   if (!r->round_inflight) return 0;
-  put_u64(buf, r->round_inflight);
+  lkv_le64_put(buf, r->round_inflight);
   return 8;
 }
 
@@ -112,7 +103,7 @@ void lkv__read_on_term_commit(lkv_raft_t *r) {
 
 void lkv__read_ack(lkv_raft_t *r, lkv_raft_id_t from, const uint8_t *ctx, size_t len) {
   if (len != 8) return;
-  uint64_t round = get_u64(ctx);
+  uint64_t round = lkv_le64_get(ctx);
   lkv__progress_t *pr = lkv__tracker_get(&r->trk, from);
   if (!pr || round > r->read_round) return;
   if (round > pr->read_ack) pr->read_ack = round;

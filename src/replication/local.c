@@ -159,7 +159,8 @@ static int local_read_barrier(lkv_replicator_t *base, lkv_read_cb cb, void *arg)
 
 static void local_status(lkv_replicator_t *base, lkv_replication_status_t *out) {
   local_t *r = (local_t *)base;
-  *out = (lkv_replication_status_t){.member_id = r->id.member_id, .leader = r->id.member_id, .term = 1, .single = 1};
+  *out = (lkv_replication_status_t){
+      .member_id = r->id.member_id, .leader = r->id.member_id, .term = 1, .single = 1};
 }
 
 static int local_publish(lkv_replicator_t *base, const uint8_t *attrs, size_t len) {

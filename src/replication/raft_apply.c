@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/le.h"
 #include "ledger/merkle.h"
 #include "replication/raft_entry.h"
 #include "replication/raft_internal.h"
@@ -53,15 +54,17 @@ static int ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t count) {
   return rc;
 }
 
+int lkv__raft_node_put_position(lkv_mvcc_txn_t *t, uint64_t applied, uint64_t ledger_len) {
+  uint8_t v[16];
+  lkv_le64_put(v, applied);
+  lkv_le64_put(v + 8, ledger_len);
+  return lkv_mvcc_repl_put(t, "applied", v, sizeof(v));
+}
+
 /* Records where the store now stands, in the run's own transaction. */
 static int record_position(void *arg, lkv_mvcc_txn_t *t) {
   lkv__raft_node_t *n = arg;
-  uint8_t v[16];
-  for (int i = 0; i < 8; i++) {
-    v[i] = (uint8_t)(n->applied >> (8 * i));
-    v[8 + i] = (uint8_t)(n->ledger_end >> (8 * i));
-  }
-  return lkv_mvcc_repl_put(t, "applied", v, sizeof(v));
+  return lkv__raft_node_put_position(t, n->applied, n->ledger_end);
 }
 
 static void tell_listeners(lkv__raft_node_t *n, const run_t *run) {

@@ -4,6 +4,7 @@
 
 #include "cluster/attrs.h"
 #include "common/error.h"
+#include "common/le.h"
 #include "raft/codec.h"
 #include "replication/raft_entry.h"
 #include "replication/raft_internal.h"
@@ -19,16 +20,6 @@
 
 /* etcd's readyPercent: a learner may be promoted once its log matches 90% of the leader's commit. */
 #define LEARNER_READY_PERCENT 90
-
-static void put_u64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
 
 int lkv__raft_node_change_member(lkv_replicator_t *base, const lkv_member_change_t *c, lkv_read_cb cb,
                                  void *arg) {
@@ -141,7 +132,7 @@ static int propose_change(lkv__raft_node_t *n, lkv__raft_change_t *ch, uint64_t 
     uint8_t *req = malloc(8 + c->attrs_len), *data;
     size_t len;
     if (!req) return LKV_ENOMEM;
-    put_u64(req, c->id);
+    lkv_le64_put(req, c->id);
     memcpy(req + 8, c->attrs, c->attrs_len);
     lkv_raft_entry_payload_t e = {.kind = (lkv_op_kind_t)LKV_RAFT_ENTRY_PEER_URLS,
                                   .origin = n->o.member_id,
@@ -159,8 +150,8 @@ static int propose_change(lkv__raft_node_t *n, lkv__raft_change_t *ch, uint64_t 
     uint8_t *ctx = malloc(len);
     if (!ctx) return LKV_ENOMEM;
     ctx[0] = CTX_VERSION;
-    put_u64(ctx + 1, n->o.member_id);
-    put_u64(ctx + 9, ch->seq);
+    lkv_le64_put(ctx + 1, n->o.member_id);
+    lkv_le64_put(ctx + 9, ch->seq);
     ctx[17] = c->type == LKV_MEMBER_PROMOTE ? CTX_PROMOTE : 0;
     if (c->attrs_len) memcpy(ctx + CTX_HEADER, c->attrs, c->attrs_len);
     lkv_raft_conf_change_t cc = {.type = c->type == LKV_MEMBER_ADD_LEARNER ? LKV_RAFT_CC_ADD_LEARNER
@@ -295,8 +286,8 @@ int lkv__raft_node_apply_conf(lkv__raft_node_t *n, const lkv_raft_entry_t *e) {
       lkv__raft_node_halt(n, "a membership change this version cannot read", LKV_EBADMSG);
       return LKV_EBADMSG;
     }
-    origin = get_u64(cc.context + 1);
-    seq = get_u64(cc.context + 9);
+    origin = lkv_le64_get(cc.context + 1);
+    seq = lkv_le64_get(cc.context + 9);
     flags = cc.context[17];
     attrs = cc.context + CTX_HEADER;
     attrs_len = cc.context_len - CTX_HEADER;
@@ -335,7 +326,7 @@ int lkv__raft_node_apply_peer_urls(lkv__raft_node_t *n, uint64_t origin, uint64_
     lkv__raft_node_halt(n, "a member update this version cannot read", LKV_EBADMSG);
     return LKV_EBADMSG;
   }
-  uint64_t id = get_u64(data);
+  uint64_t id = lkv_le64_get(data);
   int verdict = 0, rc = 0;
   pthread_mutex_lock(&n->mu);
   lkv__raft_attrs_t *a = lkv__raft_node_find_attrs(n, id);

@@ -5,18 +5,9 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/le.h"
 
 #define LKV_RAFT_ENTRY_VERSION 1
-
-static void put_u64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
 
 const ProtobufCMessageDescriptor *lkv_raft_entry_descriptor(lkv_op_kind_t kind) {
   switch (kind) {
@@ -45,8 +36,8 @@ int lkv_raft_entry_encode(const lkv_raft_entry_payload_t *p, uint8_t **out, size
   b[0] = LKV_RAFT_ENTRY_VERSION;
   b[1] = (uint8_t)p->kind;
   b[2] = (uint8_t)p->flags;
-  put_u64(b + 3, p->origin);
-  put_u64(b + 11, p->seq);
+  lkv_le64_put(b + 3, p->origin);
+  lkv_le64_put(b + 11, p->seq);
   if (p->request_len) memcpy(b + LKV_RAFT_ENTRY_HEADER, p->request, p->request_len);
   *out = b;
   *out_len = n;
@@ -61,8 +52,8 @@ int lkv_raft_entry_decode(const uint8_t *buf, size_t len, lkv_raft_entry_payload
     return LKV_EBADMSG;
   p->kind = (lkv_op_kind_t)buf[1];
   p->flags = buf[2];
-  p->origin = get_u64(buf + 3);
-  p->seq = get_u64(buf + 11);
+  p->origin = lkv_le64_get(buf + 3);
+  p->seq = lkv_le64_get(buf + 11);
   p->request = buf + LKV_RAFT_ENTRY_HEADER;
   p->request_len = len - LKV_RAFT_ENTRY_HEADER;
   return 0;

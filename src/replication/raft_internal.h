@@ -159,6 +159,9 @@ void lkv__raft_node_drop_attrs(lkv__raft_node_t *n, uint64_t id);
 /* Records the table, the removed members and the applied index (set to index) in an empty batch. */
 int lkv__raft_node_record_members(lkv__raft_node_t *n, uint64_t index);
 
+/* raft_apply.c: writes the store's position (applied index, ledger length) in transaction t. */
+int lkv__raft_node_put_position(lkv_mvcc_txn_t *t, uint64_t applied, uint64_t ledger_len);
+
 /* Handles every ready batch the core has (raft_ready.c). */
 void lkv__raft_node_drain_ready(lkv__raft_node_t *n);
 

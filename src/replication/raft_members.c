@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/le.h"
 #include "replication/raft_entry.h"
 #include "replication/raft_internal.h"
 
@@ -75,9 +76,7 @@ static int load_removed(lkv__raft_node_t *n, lkv_mvcc_txn_t *t) {
   if (len % 8) rc = LKV_ECORRUPT;
   if (!rc && len && !(n->removed = malloc(len))) rc = LKV_ENOMEM;
   for (size_t i = 0; !rc && i < len / 8; i++) {
-    uint64_t id = 0;
-    for (int j = 0; j < 8; j++) id |= (uint64_t)v[8 * i + (size_t)j] << (8 * j);
-    n->removed[n->n_removed++] = id;
+    n->removed[n->n_removed++] = lkv_le64_get(v + 8 * i);
   }
   free(v);
   return rc;
@@ -99,10 +98,8 @@ int lkv__raft_node_load_attrs(lkv__raft_node_t *n) {
       rc = LKV_ECORRUPT;
       break;
     }
-    uint64_t id = 0;
-    uint32_t l = 0;
-    for (int i = 0; i < 8; i++) id |= (uint64_t)v[off + (size_t)i] << (8 * i);
-    for (int i = 0; i < 4; i++) l |= (uint32_t)v[off + 8 + (size_t)i] << (8 * i);
+    uint64_t id = lkv_le64_get(v + off);
+    uint32_t l = lkv_le32_get(v + off + 8);
     off += 12;
     if (l > len - off) {
       rc = LKV_ECORRUPT;
@@ -123,25 +120,19 @@ static int record_members(void *arg, lkv_mvcc_txn_t *t) {
   uint8_t *b = malloc(total ? total : 1), *p = b;
   if (!b) return LKV_ENOMEM;
   for (size_t i = 0; i < n->n_attrs; i++) {
-    for (int j = 0; j < 8; j++) *p++ = (uint8_t)(n->attrs[i].id >> (8 * j));
-    for (int j = 0; j < 4; j++) *p++ = (uint8_t)(n->attrs[i].len >> (8 * j));
-    memcpy(p, n->attrs[i].data, n->attrs[i].len);
-    p += n->attrs[i].len;
+    lkv_le64_put(p, n->attrs[i].id);
+    lkv_le32_put(p + 8, (uint32_t)n->attrs[i].len);
+    memcpy(p + 12, n->attrs[i].data, n->attrs[i].len);
+    p += 12 + n->attrs[i].len;
   }
   int rc = lkv_mvcc_repl_put(t, MEMBERS_RECORD, b, total);
   free(b);
   uint8_t *r = malloc(n->n_removed ? 8 * n->n_removed : 1);
   if (!r) return LKV_ENOMEM;
-  for (size_t i = 0; i < n->n_removed; i++)
-    for (int j = 0; j < 8; j++) r[8 * i + (size_t)j] = (uint8_t)(n->removed[i] >> (8 * j));
+  for (size_t i = 0; i < n->n_removed; i++) lkv_le64_put(r + 8 * i, n->removed[i]);
   if (!rc) rc = lkv_mvcc_repl_put(t, REMOVED_RECORD, r, 8 * n->n_removed);
   free(r);
-  uint8_t pos[16];
-  for (int i = 0; i < 8; i++) {
-    pos[i] = (uint8_t)(n->applied >> (8 * i));
-    pos[8 + i] = (uint8_t)(n->ledger_pos >> (8 * i));
-  }
-  return rc ? rc : lkv_mvcc_repl_put(t, "applied", pos, sizeof(pos));
+  return rc ? rc : lkv__raft_node_put_position(t, n->applied, n->ledger_pos);
 }
 
 int lkv__raft_node_apply_attrs(lkv__raft_node_t *n, uint64_t origin, const uint8_t *data, size_t len,

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/le.h"
 #include "raft/codec.h"
 #include "replication/raft_entry.h"
 #include "replication/raft_internal.h"
@@ -138,7 +139,7 @@ static void ask_read(lkv__raft_node_t *n, lkv__raft_read_t *rd, uint64_t now) {
   }
   rd->seq = ++n->next_seq;
   uint8_t ctx[8];
-  for (int i = 0; i < 8; i++) ctx[i] = (uint8_t)(rd->seq >> (8 * i));
+  lkv_le64_put(ctx, rd->seq);
   int rc = lkv_raft_read_index(n->raft, ctx, sizeof(ctx));
   if (rc != 0) {
     rd->cb(rd->arg, rc);
@@ -570,10 +571,9 @@ int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *me
   lkv_mvcc_txn_end(t);
   if (rc) return rc;
   if (len != 16) rc = LKV_ECORRUPT;
-  *cluster_id = *member_id = 0;
-  for (int i = 0; !rc && i < 8; i++) {
-    *cluster_id |= (uint64_t)v[i] << (8 * i);
-    *member_id |= (uint64_t)v[8 + i] << (8 * i);
+  if (!rc) {
+    *cluster_id = lkv_le64_get(v);
+    *member_id = lkv_le64_get(v + 8);
   }
   free(v);
   return rc;
@@ -582,10 +582,8 @@ int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *me
 static int record_identity(void *arg, lkv_mvcc_txn_t *t) {
   lkv__raft_node_t *n = arg;
   uint8_t v[16];
-  for (int i = 0; i < 8; i++) {
-    v[i] = (uint8_t)(n->o.cluster_id >> (8 * i));
-    v[8 + i] = (uint8_t)(n->o.member_id >> (8 * i));
-  }
+  lkv_le64_put(v, n->o.cluster_id);
+  lkv_le64_put(v + 8, n->o.member_id);
   return lkv_mvcc_repl_put(t, IDENTITY_RECORD, v, sizeof(v));
 }
 
@@ -629,9 +627,9 @@ static int read_position(lkv__raft_node_t *n, int *fresh) {
   if (rc) return rc;
   *fresh = 0;
   if (len != 16) rc = LKV_ECORRUPT;
-  for (int i = 0; !rc && i < 8; i++) {
-    n->applied |= (uint64_t)v[i] << (8 * i);
-    n->ledger_pos |= (uint64_t)v[8 + i] << (8 * i);
+  if (!rc) {
+    n->applied = lkv_le64_get(v);
+    n->ledger_pos = lkv_le64_get(v + 8);
   }
   free(v);
   return rc;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "common/error.h"
+#include "common/le.h"
 #include "raft/codec.h"
 #include "replication/raft_internal.h"
 
@@ -24,8 +25,7 @@ static void note_read_states(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
   for (size_t i = 0; i < rd->n_read_states; i++) {
     const lkv_raft_read_state_t *rs = &rd->read_states[i];
     if (rs->context_len != 8) continue;
-    uint64_t seq = 0;
-    for (int b = 0; b < 8; b++) seq |= (uint64_t)rs->context[b] << (8 * b);
+    uint64_t seq = lkv_le64_get(rs->context);
     for (lkv__raft_read_t *r = n->reads; r; r = r->next)
       if (r->seq == seq) {
         r->index = rs->index;

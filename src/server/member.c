@@ -10,6 +10,7 @@
 
 #include "cluster/attrs.h"
 #include "common/error.h"
+#include "common/le.h"
 #include "replication/raft_node.h"
 #include "transport/peer.h"
 
@@ -114,11 +115,13 @@ static int on_query(void *arg, uint8_t **blob, size_t *len) {
     lkv_replication_members_free(rm, n);
     return LKV_ENOMEM;
   }
-  for (int j = 0; j < 4; j++) *p++ = (uint8_t)(n >> (8 * j));
+  lkv_le32_put(p, (uint32_t)n);
+  p += 4;
   for (size_t i = 0; i < n; i++) {
-    for (int j = 0; j < 8; j++) *p++ = (uint8_t)(rm[i].id >> (8 * j));
-    *p++ = (uint8_t)rm[i].is_learner;
-    for (int j = 0; j < 4; j++) *p++ = (uint8_t)(rm[i].attrs_len >> (8 * j));
+    lkv_le64_put(p, rm[i].id);
+    p[8] = (uint8_t)rm[i].is_learner;
+    lkv_le32_put(p + 9, (uint32_t)rm[i].attrs_len);
+    p += 13;
     if (rm[i].attrs_len) memcpy(p, rm[i].attrs, rm[i].attrs_len);
     p += rm[i].attrs_len;
   }
@@ -200,18 +203,15 @@ static int same_urls(const lkv_cluster_attrs_t *a, char *const *urls, size_t n) 
 /* Reads a query's answer (on_query's layout) into seeds, and finds this member by its peer URLs. */
 static int parse_members(const uint8_t *b, size_t len, const lkv_cluster_member_t *me, identity_t *id) {
   if (len < 4) return LKV_EBADMSG;
-  uint32_t count = 0;
-  for (int j = 0; j < 4; j++) count |= (uint32_t)b[j] << (8 * j);
+  uint32_t count = lkv_le32_get(b);
   if (count > len / 13) return LKV_EBADMSG;
   id->seeds = calloc(count ? count : 1, sizeof(*id->seeds));
   if (!id->seeds) return LKV_ENOMEM;
   size_t off = 4;
   for (uint32_t i = 0; i < count; i++) {
     if (len - off < 13) return LKV_EBADMSG;
-    uint64_t mid = 0;
-    uint32_t alen = 0;
-    for (int j = 0; j < 8; j++) mid |= (uint64_t)b[off + (size_t)j] << (8 * j);
-    for (int j = 0; j < 4; j++) alen |= (uint32_t)b[off + 9 + (size_t)j] << (8 * j);
+    uint64_t mid = lkv_le64_get(b + off);
+    uint32_t alen = lkv_le32_get(b + off + 9);
     off += 13;
     if (alen > len - off) return LKV_EBADMSG;
     uint8_t *copy = malloc(alen ? alen : 1);

@@ -4,24 +4,15 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/le.h"
 #include "transport/peer.h"
-
-static void put_u64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
 
 void lkv__peer_hello_encode(const lkv__peer_hello_t *h, uint8_t *out) {
   memcpy(out, LKV__PEER_MAGIC, LKV__PEER_MAGIC_LEN);
   out[7] = h->version;
-  put_u64(out + 8, h->query ? 0 : h->cluster_id);
-  put_u64(out + 16, h->query ? 0 : h->from);
-  put_u64(out + 24, h->query ? 0 : h->to);
+  lkv_le64_put(out + 8, h->query ? 0 : h->cluster_id);
+  lkv_le64_put(out + 16, h->query ? 0 : h->from);
+  lkv_le64_put(out + 24, h->query ? 0 : h->to);
 }
 
 int lkv__peer_hello_decode(const uint8_t *buf, size_t len, lkv__peer_hello_t *h) {
@@ -38,9 +29,9 @@ int lkv__peer_hello_decode(const uint8_t *buf, size_t len, lkv__peer_hello_t *h)
   }
   if (len < LKV__PEER_HELLO_SIZE) return LKV_EAGAIN;
   h->version = buf[7];
-  h->cluster_id = get_u64(buf + 8);
-  h->from = get_u64(buf + 16);
-  h->to = get_u64(buf + 24);
+  h->cluster_id = lkv_le64_get(buf + 8);
+  h->from = lkv_le64_get(buf + 16);
+  h->to = lkv_le64_get(buf + 24);
   /* All three ids 0 is a query from a member-to-be (lkv_peer_query); a member's hello names both ends. */
   if (h->cluster_id == 0 && h->from == 0 && h->to == 0) {
     h->query = 1;
@@ -65,8 +56,8 @@ size_t lkv__peer_reply_encode(const lkv__peer_reply_t *r, uint8_t *out, size_t c
   out[1] = r->version;
   out[2] = (uint8_t)r->text_len;
   out[3] = (uint8_t)(r->text_len >> 8);
-  put_u64(out + 4, r->cluster_id);
-  put_u64(out + 12, r->member_id);
+  lkv_le64_put(out + 4, r->cluster_id);
+  lkv_le64_put(out + 12, r->member_id);
   if (r->text_len) memcpy(out + LKV__PEER_REPLY_HEAD, r->text, r->text_len);
   return need;
 }
@@ -80,8 +71,8 @@ int lkv__peer_reply_decode(const uint8_t *buf, size_t len, lkv__peer_reply_t *r,
   if (len < LKV__PEER_REPLY_HEAD + text_len) return LKV_EAGAIN;
   r->status = buf[0];
   r->version = buf[1];
-  r->cluster_id = get_u64(buf + 4);
-  r->member_id = get_u64(buf + 12);
+  r->cluster_id = lkv_le64_get(buf + 4);
+  r->member_id = lkv_le64_get(buf + 12);
   r->text = (const char *)buf + LKV__PEER_REPLY_HEAD;
   r->text_len = text_len;
   *used = LKV__PEER_REPLY_HEAD + text_len;
