@@ -284,7 +284,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     goto err_after_transport;
   }
   if (s->ledger && cfg->ledger_checkpoint_s) {
-    rc = lkv__checkpointer_start(&s->checkpointer, s->store, cfg->ledger_checkpoint_s);
+    rc = lkv__checkpointer_start(&s->checkpointer, s->store, s->ledger, cfg->ledger_checkpoint_s);
     if (rc != 0) {
       snprintf(err, errlen, "cannot start the checkpoint thread: %s", lkv_strerror(rc));
       goto err_after_transport;
