@@ -76,6 +76,7 @@ typedef struct lkv__raft_node_s {
   lkv__raft_read_t *in_reads, *in_reads_tail;
   lkv__raft_peer_event_t *in_peers;
   lkv__raft_transfer_t *in_transfers;
+  uint64_t in_wind_down_ms; /* lkv_raft_node_wind_down's limit, taken by the raft thread (0: none) */
   lkv__raft_change_t *in_changes;
   int stopping;
   lkv_raft_conf_state_t conf;
@@ -97,6 +98,7 @@ typedef struct lkv__raft_node_s {
 
   /* Raft thread only. */
   lkv_proposal_t *pending, *pending_tail; /* proposed, in sequence order, waiting to be applied */
+  lkv_proposal_t *stalled;                /* dropped by a leader handing over: proposed again next round */
   lkv__raft_read_t *reads;                /* read barriers in the core or waiting for apply */
   lkv__raft_transfer_t *transfers;        /* started, waiting for their transferee to lead */
   lkv__raft_change_t *changes;            /* proposed, waiting to be applied */

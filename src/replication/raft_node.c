@@ -32,6 +32,11 @@ void lkv__raft_node_fail(lkv_proposal_t *p, int err) {
 }
 
 static void fail_all(lkv__raft_node_t *n, int err) {
+  while (n->stalled) {
+    lkv_proposal_t *p = n->stalled;
+    n->stalled = p->next;
+    lkv__raft_node_fail(p, err);
+  }
   while (n->pending) {
     lkv_proposal_t *p = n->pending;
     n->pending = p->next;
@@ -117,12 +122,17 @@ static void propose_one(lkv__raft_node_t *n, lkv_proposal_t *p, uint64_t now) {
     rc = lkv_raft_propose(n->raft, data, len, NULL, NULL);
     free(data);
   }
+  if (rc == LKV_EPROPOSALDROPPED && now < p->deadline_ms) {
+    /* A leadership transfer is under way: tried again each round until the new leader takes it. */
+    p->next = n->stalled;
+    n->stalled = p;
+    return;
+  }
   if (rc != 0) {
     lkv__raft_node_fail(p, rc);
     return;
   }
   p->seq = e.seq;
-  p->deadline_ms = now + n->o.request_timeout_ms;
   p->next = NULL;
   if (n->pending_tail)
     n->pending_tail->next = p;
@@ -204,6 +214,8 @@ static void report_lost_leader(lkv__raft_node_t *n, uint64_t now) {
   n->lost_leader = 0;
 }
 
+static void wind_down(lkv__raft_node_t *n, uint64_t limit_ms);
+
 /* Fails proposals past their deadline: they may still be applied later (as with etcd, a timeout does
  * not say the write did not happen). */
 static void expire_pending(lkv__raft_node_t *n, uint64_t now) {
@@ -242,7 +254,7 @@ static void publish_status(lkv__raft_node_t *n) {
 static int round_once(lkv__raft_node_t *n) {
   pthread_mutex_lock(&n->mu);
   while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfers &&
-         !n->in_changes) {
+         !n->in_changes && !n->in_wind_down_ms) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     uint64_t wake_ms = n->next_tick_ms;
     if (n->lost_leader && n->lost_at_ms < wake_ms) wake_ms = n->lost_at_ms;
@@ -265,7 +277,10 @@ static int round_once(lkv__raft_node_t *n) {
   n->in_peers = NULL;
   n->in_transfers = NULL;
   n->in_changes = NULL;
+  uint64_t wind_down_ms = n->in_wind_down_ms;
+  n->in_wind_down_ms = 0;
   pthread_mutex_unlock(&n->mu);
+  if (wind_down_ms) wind_down(n, wind_down_ms);
 
   uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
   if (!n->halted && now >= n->next_tick_ms) {
@@ -289,9 +304,24 @@ static int round_once(lkv__raft_node_t *n) {
   if (!n->halted) report_lost_leader(n, now);
   lkv__raft_node_start_transfers(n, transfers, now);
   lkv__raft_node_start_changes(n, changes, now);
+  lkv_proposal_t *stalled = n->stalled; /* first: they came first (reversed: the oldest is last) */
+  n->stalled = NULL;
+  lkv_proposal_t *ordered = NULL;
+  while (stalled) {
+    lkv_proposal_t *p = stalled;
+    stalled = p->next;
+    p->next = ordered;
+    ordered = p;
+  }
+  while (ordered) {
+    lkv_proposal_t *p = ordered;
+    ordered = p->next;
+    propose_one(n, p, now);
+  }
   while (props) {
     lkv_proposal_t *p = props;
     props = p->next;
+    p->deadline_ms = now + n->o.request_timeout_ms;
     propose_one(n, p, now);
   }
   while (reads) {
@@ -548,6 +578,25 @@ void lkv_raft_node_peer_state(lkv_replicator_t *base, uint64_t peer, int up) {
   n->in_peers = ev;
   wake_locked(n);
   pthread_mutex_unlock(&n->mu);
+}
+
+void lkv_raft_node_wind_down(lkv_replicator_t *base, unsigned ms) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  pthread_mutex_lock(&n->mu);
+  n->in_wind_down_ms = lkv_clock_ms(CLOCK_MONOTONIC) + ms;
+  wake_locked(n);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Brings every waiting deadline forward to limit_ms (a stopping member). */
+static void wind_down(lkv__raft_node_t *n, uint64_t limit_ms) {
+  for (lkv_proposal_t *p = n->pending; p; p = p->next)
+    if (p->deadline_ms > limit_ms) p->deadline_ms = limit_ms;
+  for (lkv_proposal_t *p = n->stalled; p; p = p->next)
+    if (p->deadline_ms > limit_ms) p->deadline_ms = limit_ms;
+  for (lkv__raft_read_t *r = n->reads; r; r = r->next)
+    if (r->deadline_ms > limit_ms) r->deadline_ms = limit_ms;
+  n->o.request_timeout_ms = 1; /* and new ones give up at once: this member is going away */
 }
 
 void lkv_raft_node_membership(lkv_replicator_t *base, lkv_raft_conf_state_t *out) {

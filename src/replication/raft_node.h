@@ -103,6 +103,10 @@ void lkv_raft_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *da
  * that follower back to probing. Any thread. */
 void lkv_raft_node_peer_state(lkv_replicator_t *r, uint64_t peer, int up);
 
+/* The member is about to stop: requests still waiting are answered within ms (applied, or "request timed
+ * out", which clients retry elsewhere) instead of the whole request timeout. Any thread. */
+void lkv_raft_node_wind_down(lkv_replicator_t *r, unsigned ms);
+
 /* The voters and learners in force. Any thread. */
 void lkv_raft_node_membership(lkv_replicator_t *r, lkv_raft_conf_state_t *out);
 

@@ -354,8 +354,9 @@ lkv_replicator_t *lkv__member_replicator(lkv__member_t *m) {
   return m->raft;
 }
 
-void lkv__member_hand_over(lkv__member_t *m) {
+void lkv__member_hand_over(lkv__member_t *m, unsigned grace_ms) {
   lkv_raft_node_hand_over(m->raft);
+  lkv_raft_node_wind_down(m->raft, grace_ms);
 }
 
 void lkv__member_stop(lkv__member_t *m) {

@@ -45,8 +45,9 @@ int lkv__member_on_channel(lkv__member_t *m, lkv__channel_t ch, lkv__channel_cb 
 int lkv__member_send(lkv__member_t *m, uint64_t to, lkv__channel_t ch, const uint8_t *data, size_t len);
 
 /* If this member leads, hands leadership to the most caught-up voter and waits until it leads (at most
- * the request timeout): called first when the server stops, so clients see a short pause. */
-void lkv__member_hand_over(lkv__member_t *m);
+ * the request timeout), then has every request still waiting answered within grace_ms: called first when
+ * the server stops, so clients see a short pause and the stop does not wait for request timeouts. */
+void lkv__member_hand_over(lkv__member_t *m, unsigned grace_ms);
 
 /* Stops the replicator (see lkv_replicator_stop), then the peer transport; frees m. */
 void lkv__member_stop(lkv__member_t *m);

@@ -340,7 +340,7 @@ int lkv_server_running_threads(const lkv_server_t *s) {
 
 void lkv_server_stop(lkv_server_t *s) {
   /* A leader hands over before it stops answering (etcd's TransferLeadership on SIGTERM). */
-  if (s->member) lkv__member_hand_over(s->member);
+  if (s->member) lkv__member_hand_over(s->member, LKV_SERVER_GRACE_MS / 2);
   lkv__checkpointer_stop(s->checkpointer); /* a copy in progress ends: the previous checkpoint stays */
   /* Transport first: it waits for every accepted call to be finished, which includes writes the
    * replicator is still syncing; then nothing can propose any more. */

@@ -87,6 +87,12 @@ void lkv__h2_call_output(lkv_call_t *call) {
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *ud) {
   lkv__h2_conn_t *h2 = ud;
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (h2->going_away && frame->hd.stream_id > h2->goaway_last) {
+    /* Opened after our GOAWAY was submitted but before it left: the GOAWAY tells the client this stream
+     * was not processed (it retries it elsewhere), so it must not be; REFUSED_STREAM says the same. */
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
   lkv_call_t *call = lkv__call_new(h2->loop, h2, frame->hd.stream_id);
   if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* nghttp2 resets the stream */
   nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, call);
@@ -312,7 +318,15 @@ int lkv__h2_conn_init(lkv__h2_conn_t *h2, const lkv__h2_config_t *cfg, struct lk
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-  if (nghttp2_session_server_new(&session, cbs, h2) != 0) goto err_after_callbacks;
+  /* nghttp2's HTTP checks refuse an :authority that is a whole URL ("http://host:port"), which etcdctl 3.4
+   * sends when it dials the client URLs of MemberList (endpoint status --cluster), and grpc-go accepts; the
+   * gRPC rules that matter (POST, a path, the content-type) are checked when the headers end. */
+  nghttp2_option *opt;
+  if (nghttp2_option_new(&opt) != 0) goto err_after_callbacks;
+  nghttp2_option_set_no_http_messaging(opt, 1);
+  int rv = nghttp2_session_server_new2(&session, cbs, h2, opt);
+  nghttp2_option_del(opt);
+  if (rv != 0) goto err_after_callbacks;
 
   nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LKV__H2_STREAM_WINDOW}};
   if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, 1) != 0 ||
@@ -374,6 +388,8 @@ int lkv__h2_conn_done(lkv__h2_conn_t *h2) {
 void lkv__h2_conn_shutdown(lkv__h2_conn_t *h2) {
   int32_t last = nghttp2_session_get_last_proc_stream_id(h2->session);
   nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
+  h2->going_away = 1;
+  h2->goaway_last = last;
   for (lkv_call_t *call = h2->calls; call; call = call->next) {
     if (call->client_streaming) lkv__call_answer(call, LKV_GRPC_UNAVAILABLE, "server is shutting down");
   }

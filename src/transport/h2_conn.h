@@ -13,7 +13,7 @@
 typedef struct lkv__h2_config_s {
   lkv_transport_handler_t handler;
   size_t max_recv_msg_bytes;
-  unsigned tick_ms; /* handler.on_tick period, 0 for none */
+  unsigned tick_ms;          /* handler.on_tick period, 0 for none */
   lkv_transport_gate_t gate; /* loops pass it around each round when gate.enter is set */
 } lkv__h2_config_t;
 
@@ -28,6 +28,8 @@ typedef struct lkv__h2_conn_s {
   struct lkv__loop_s *loop;
   lkv_call_t *calls; /* calls whose stream is live */
   void (*want_flush)(struct lkv__h2_conn_s *h2);
+  int going_away;      /* GOAWAY submitted: streams above goaway_last are refused */
+  int32_t goaway_last; /* the last stream id that GOAWAY lets finish */
 } lkv__h2_conn_t;
 
 /* Creates the server session and queues our SETTINGS (large receive windows). cfg and loop must outlive h2.
