@@ -164,6 +164,21 @@ int lkv__raft_node_record_members(lkv__raft_node_t *n, uint64_t index);
 /* raft_apply.c: writes the store's position (applied index, ledger length) in transaction t. */
 int lkv__raft_node_put_position(lkv_mvcc_txn_t *t, uint64_t applied, uint64_t ledger_len);
 
+/* raft_node.c: the thread (lkv__raft_node_main), the generator handed to the core, and the status other
+ * threads read (published after each round). */
+void *lkv__raft_node_main(void *arg);
+uint64_t lkv__raft_node_rand(void *arg);
+void lkv__raft_node_publish_status(lkv__raft_node_t *n);
+
+/* raft_propose.c: proposes p (answering it at once when it cannot be; a proposal a handing-over leader
+ * dropped waits in n->stalled for the next round), and asks the core for a read index for rd. */
+void lkv__raft_node_propose(lkv__raft_node_t *n, lkv_proposal_t *p, uint64_t now);
+void lkv__raft_node_ask_read(lkv__raft_node_t *n, lkv__raft_read_t *rd, uint64_t now);
+
+/* raft_ops.c: the interface's operations, and freeing a node that no thread uses any more. */
+extern const lkv_replicator_ops_t lkv__raft_node_ops;
+void lkv__raft_node_free(lkv__raft_node_t *n);
+
 /* Handles every ready batch the core has (raft_ready.c). */
 void lkv__raft_node_drain_ready(lkv__raft_node_t *n);
 

@@ -1,0 +1,229 @@
+/* Starting a Raft member: its identity, the store's position, the log's recovery, founding or joining. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/le.h"
+#include "replication/raft_internal.h"
+
+#define IDENTITY_RECORD "identity" /* cluster id (u64) ‖ member id (u64), little-endian */
+
+int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *member_id) {
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(store, &t);
+  if (rc) return rc;
+  uint8_t *v;
+  size_t len;
+  rc = lkv_mvcc_repl_get(t, IDENTITY_RECORD, &v, &len);
+  lkv_mvcc_txn_end(t);
+  if (rc) return rc;
+  if (len != 16) rc = LKV_ECORRUPT;
+  if (!rc) {
+    *cluster_id = lkv_le64_get(v);
+    *member_id = lkv_le64_get(v + 8);
+  }
+  free(v);
+  return rc;
+}
+
+static int record_identity(void *arg, lkv_mvcc_txn_t *t) {
+  lkv__raft_node_t *n = arg;
+  uint8_t v[16];
+  lkv_le64_put(v, n->o.cluster_id);
+  lkv_le64_put(v + 8, n->o.member_id);
+  return lkv_mvcc_repl_put(t, IDENTITY_RECORD, v, sizeof(v));
+}
+
+/* The first start records who this member is; later starts must be the same member. */
+static int check_identity(lkv__raft_node_t *n, char *err, size_t errlen) {
+  uint64_t cid, mid;
+  int rc = lkv_raft_node_identity(n->o.store, &cid, &mid);
+  if (rc == LKV_ENOENT) {
+    lkv_apply_identity_t id = {.cluster_id = n->o.cluster_id};
+    lkv_apply_hooks_t hooks = {.record = record_identity, .record_arg = n};
+    rc = lkv_apply_batch_hooked(n->o.store, &id, NULL, 0, &hooks);
+    if (rc) snprintf(err, errlen, "cannot record the member's identity in the store: %s", lkv_strerror(rc));
+    return rc;
+  }
+  if (rc) {
+    snprintf(err, errlen, "cannot read the member's identity from the store: %s", lkv_strerror(rc));
+    return rc;
+  }
+  if (cid != n->o.cluster_id || mid != n->o.member_id) {
+    snprintf(err, errlen, "the data dir belongs to member %016llx of cluster %016llx, not %016llx of %016llx",
+             (unsigned long long)mid, (unsigned long long)cid, (unsigned long long)n->o.member_id,
+             (unsigned long long)n->o.cluster_id);
+    return LKV_EINVAL;
+  }
+  return 0;
+}
+
+/* Reads the store's applied index and ledger position (0, 0 on a store that never had a Raft member). */
+static int read_position(lkv__raft_node_t *n, int *fresh) {
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(n->o.store, &t);
+  if (rc) return rc;
+  uint8_t *v;
+  size_t len;
+  rc = lkv_mvcc_repl_get(t, "applied", &v, &len);
+  lkv_mvcc_txn_end(t);
+  if (rc == LKV_ENOENT) {
+    *fresh = 1;
+    return 0;
+  }
+  if (rc) return rc;
+  *fresh = 0;
+  if (len != 16) rc = LKV_ECORRUPT;
+  if (!rc) {
+    n->applied = lkv_le64_get(v);
+    n->ledger_pos = lkv_le64_get(v + 8);
+  }
+  free(v);
+  return rc;
+}
+
+static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
+  int fresh;
+  int rc = read_position(n, &fresh);
+  if (rc) {
+    snprintf(err, errlen, "cannot read the applied index from the store: %s", lkv_strerror(rc));
+    return rc;
+  }
+  lkv_mvcc_stat_t st;
+  rc = lkv_mvcc_stat(n->o.store, &st);
+  if (rc) {
+    snprintf(err, errlen, "cannot read the store: %s", lkv_strerror(rc));
+    return rc;
+  }
+  uint64_t ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
+  /* A store discarded after a machine crash (lkv_mvcc_rebuilt) starts over: the log applies it again. */
+  if (fresh && !lkv_mvcc_rebuilt(n->o.store) &&
+      (st.revision > 1 || ledger_count > 0 || st.compact_revision >= 0)) {
+    snprintf(err, errlen,
+             "the data dir holds data written by a single-member ledgerkv (revision %lld); a cluster member "
+             "cannot adopt it yet: start the member from an empty data dir",
+             (long long)st.revision);
+    return LKV_EUNSUPPORTED;
+  }
+  if (ledger_count < n->ledger_pos) {
+    snprintf(err, errlen,
+             "the ledger holds %llu entries but the store accounts for %llu: the ledger lost entries",
+             (unsigned long long)ledger_count, (unsigned long long)n->ledger_pos);
+    return LKV_ECORRUPT;
+  }
+  lkv_wal_recovery_t rec;
+  lkv_wal_options_t wopts = {.recovery = &rec};
+  lkv_raft_restore_t restore;
+  rc = lkv_wal_open(n->o.wal_dir, &wopts, &n->wal, &restore);
+  if (rc) {
+    snprintf(err, errlen, "cannot open the raft log in %s: %s%s%s", n->o.wal_dir, lkv_strerror(rc),
+             rec.message[0] ? ": " : "", rec.message);
+    return rc;
+  }
+  int empty_log = restore.n_entries == 0 && restore.snapshot.index == 0 && restore.hard_state.term == 0;
+  if (empty_log && n->applied > 0) {
+    snprintf(err, errlen,
+             "the raft log in %s is empty but the store has applied entry %llu: the log was lost",
+             n->o.wal_dir, (unsigned long long)n->applied);
+    return LKV_ECORRUPT;
+  }
+  if (n->applied > restore.hard_state.commit) {
+    snprintf(err, errlen, "the store has applied entry %llu beyond the raft log's commit index %llu",
+             (unsigned long long)n->applied, (unsigned long long)restore.hard_state.commit);
+    return LKV_ECORRUPT;
+  }
+  restore.applied = n->applied;
+  lkv_raft_config_t cfg;
+  lkv_raft_config_default(&cfg, n->o.member_id, lkv__raft_node_rand, n);
+  cfg.election_tick = n->o.election_ticks;
+  cfg.heartbeat_tick = 1;
+  cfg.pre_vote = n->o.pre_vote;
+  rc = lkv_raft_new(&cfg, empty_log ? NULL : &restore, &n->raft);
+  if (rc) {
+    snprintf(err, errlen, "cannot restore the raft member from its log: %s", lkv_strerror(rc));
+    return rc;
+  }
+  if (empty_log && !n->o.join) {
+    rc = lkv_raft_bootstrap(n->raft, n->o.voters, n->o.n_voters);
+    if (rc) {
+      snprintf(err, errlen, "cannot found the cluster: %s", lkv_strerror(rc));
+      return rc;
+    }
+  }
+  return 0;
+}
+
+/* The member layer learns at start-up whom to dial (members added after the cluster was founded are not
+ * in --initial-cluster) and whom to refuse. */
+static void tell_membership(lkv__raft_node_t *n) {
+  if (!n->o.on_member_change) return;
+  for (size_t i = 0; i < n->n_removed; i++) n->o.on_member_change(n->o.member_arg, n->removed[i], 1, NULL, 0);
+  for (size_t i = 0; i < n->n_attrs; i++)
+    if (n->attrs[i].id != n->o.member_id)
+      n->o.on_member_change(n->o.member_arg, n->attrs[i].id, 0, n->attrs[i].data, n->attrs[i].len);
+  for (size_t i = 0; i < n->n_seeds; i++)
+    if (n->seeds[i].id != n->o.member_id && !lkv__raft_node_find_attrs(n, n->seeds[i].id))
+      n->o.on_member_change(n->o.member_arg, n->seeds[i].id, 0, n->seeds[i].data, n->seeds[i].len);
+}
+
+int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *opts, char *err,
+                        size_t errlen) {
+  if (!opts->store || !opts->wal_dir || !opts->member_id || !opts->send || opts->tick_ms == 0 ||
+      opts->election_ticks < 2) {
+    snprintf(err, errlen, "invalid raft member options");
+    return LKV_EINVAL;
+  }
+  lkv__raft_node_t *n = calloc(1, sizeof(*n));
+  if (!n) return LKV_ENOMEM;
+  n->base.ops = &lkv__raft_node_ops;
+  n->o = *opts;
+  if (getrandom(&n->rng, sizeof(n->rng), 0) != sizeof(n->rng)) n->rng = lkv_clock_ns(CLOCK_MONOTONIC);
+  n->rng ^= opts->member_id;
+  if (!n->rng) n->rng = 1;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* tick deadlines are monotonic */
+  if (pthread_mutex_init(&n->mu, NULL) || pthread_mutex_init(&n->listen_mu, NULL) ||
+      pthread_cond_init(&n->wake, &attr) ||
+      lkv__signing_init(&n->signing, opts->ledger, opts->sign_interval_ms)) {
+    pthread_condattr_destroy(&attr);
+    free(n);
+    snprintf(err, errlen, "out of memory");
+    return LKV_ENOMEM;
+  }
+  pthread_condattr_destroy(&attr);
+  int rc = check_identity(n, err, errlen);
+  if (rc == 0) rc = open_core(n, err, errlen);
+  if (rc == 0) {
+    rc = lkv__raft_node_load_attrs(n);
+    if (rc) snprintf(err, errlen, "cannot read the members' attributes from the store: %s", lkv_strerror(rc));
+  }
+  for (size_t i = 0; rc == 0 && i < opts->n_seeds; i++) rc = lkv__raft_node_seed_attrs(n, &opts->seeds[i]);
+  for (size_t i = 0; rc == 0 && i < n->n_removed; i++)
+    if (n->removed[i] == opts->member_id) { /* etcd refuses to start a removed member alike */
+      snprintf(err, errlen, "the member has been permanently removed from the cluster");
+      rc = LKV_EPERM;
+    }
+  if (rc == 0) tell_membership(n);
+  n->o.seeds = NULL; /* the caller's */
+  n->o.n_seeds = 0;
+  if (rc) {
+    lkv__raft_node_free(n);
+    return rc;
+  }
+  /* The Raft log is the write-ahead log: ledger appends need no flush of their own (one flush per batch,
+   * the log's); a tail lost in a machine crash is applied again from the log, identically. */
+  if (n->o.ledger) lkv_ledger_defer_sync(n->o.ledger);
+  n->next_tick_ms = lkv_clock_ms(CLOCK_MONOTONIC) + n->o.tick_ms;
+  lkv__raft_node_publish_status(n);
+  if (pthread_create(&n->thread, NULL, lkv__raft_node_main, n) != 0) {
+    lkv__raft_node_free(n);
+    snprintf(err, errlen, "cannot start the raft thread");
+    return LKV_ENOMEM;
+  }
+  *out = &n->base;
+  return 0;
+}
