@@ -113,7 +113,61 @@ static int learner_ready(lkv__raft_node_t *n, const lkv_raft_status_t *st, uint6
   return pr.match * 100 >= st->hard_state.commit * LEARNER_READY_PERCENT ? 0 : LKV_ELEARNERNOTREADY;
 }
 
-/* Proposes ch; returns 0 (then it waits in n->changes) or the code to answer it with. */
+/* Membership messages between members (send_member): a follower forwards a promote to the leader, the only
+ * member that knows whether the learner caught up, as etcd forwards it over HTTP. Layout (little-endian):
+ * MSG_PROMOTE ‖ request id (u64) ‖ learner id (u64); MSG_ANSWER ‖ request id (u64) ‖ LKV_E* code (i32). */
+#define MSG_PROMOTE 1
+#define MSG_ANSWER 2
+
+static void reply_forwarded(void *arg, int err) {
+  lkv__raft_change_t *ch = arg;
+  lkv__raft_node_t *n = ch->node;
+  uint8_t b[13];
+  b[0] = MSG_ANSWER;
+  lkv_le64_put(b + 1, ch->req);
+  lkv_le32_put(b + 9, (uint32_t)err);
+  n->o.send_member(n->o.send_arg, ch->from, b, sizeof(b)); /* lost: the follower times out */
+}
+
+/* Sends this member's promote to the leader and waits for its answer in n->forwarded. */
+static int forward(lkv__raft_node_t *n, lkv__raft_change_t *ch, uint64_t leader, uint64_t now_ms) {
+  uint8_t b[17];
+  ch->req = ++n->next_seq;
+  b[0] = MSG_PROMOTE;
+  lkv_le64_put(b + 1, ch->req);
+  lkv_le64_put(b + 9, ch->c.id);
+  n->o.send_member(n->o.send_arg, leader, b, sizeof(b));
+  ch->deadline_ms = now_ms + n->o.request_timeout_ms;
+  ch->next = n->forwarded;
+  n->forwarded = ch;
+  return 0;
+}
+
+void lkv__raft_node_member_message(lkv__raft_node_t *n, const lkv__raft_inmsg_t *m, uint64_t now_ms) {
+  if (m->len == 17 && m->data[0] == MSG_PROMOTE) {
+    lkv__raft_change_t *ch = calloc(1, sizeof(*ch));
+    if (!ch) return; /* the follower times out */
+    ch->c.type = LKV_MEMBER_PROMOTE;
+    ch->c.id = lkv_le64_get(m->data + 9);
+    ch->from = m->from;
+    ch->req = lkv_le64_get(m->data + 1);
+    ch->node = n;
+    ch->cb = reply_forwarded;
+    ch->arg = ch;
+    lkv__raft_node_start_changes(n, ch, now_ms);
+  } else if (m->len == 13 && m->data[0] == MSG_ANSWER) {
+    uint64_t req = lkv_le64_get(m->data + 1);
+    for (lkv__raft_change_t **pp = &n->forwarded; *pp; pp = &(*pp)->next) {
+      if ((*pp)->req != req) continue;
+      lkv__raft_change_t *ch = *pp;
+      *pp = ch->next;
+      answer(ch, (int32_t)lkv_le32_get(m->data + 9));
+      return;
+    }
+  } /* anything else: a newer peer's message, dropped */
+}
+
+/* Proposes ch; returns 0 (then it waits in n->changes or n->forwarded) or the code to answer it with. */
 static int propose_change(lkv__raft_node_t *n, lkv__raft_change_t *ch, uint64_t now_ms) {
   if (n->halted) return LKV_EHALTED;
   lkv_raft_status_t st;
@@ -121,6 +175,8 @@ static int propose_change(lkv__raft_node_t *n, lkv__raft_change_t *ch, uint64_t 
   const lkv_member_change_t *c = &ch->c;
   int rc = 0;
   if (c->type == LKV_MEMBER_PROMOTE) rc = learner_ready(n, &st, c->id);
+  if (rc == LKV_ENOTLEADER && !ch->from && n->o.send_member && st.leader != LKV_RAFT_NONE)
+    return forward(n, ch, st.leader, now_ms);
   pthread_mutex_lock(&n->mu);
   if (!rc && (c->type == LKV_MEMBER_ADD || c->type == LKV_MEMBER_PROMOTE ||
               (c->type == LKV_MEMBER_REMOVE && in_list(st.conf.voters, st.conf.n_voters, c->id))))
@@ -179,8 +235,7 @@ void lkv__raft_node_start_changes(lkv__raft_node_t *n, lkv__raft_change_t *list,
   }
 }
 
-void lkv__raft_node_expire_changes(lkv__raft_node_t *n, uint64_t now_ms) {
-  lkv__raft_change_t **pp = &n->changes;
+static void expire_list(lkv__raft_change_t **pp, uint64_t now_ms) {
   while (*pp) {
     lkv__raft_change_t *ch = *pp;
     if (ch->deadline_ms > now_ms) {
@@ -190,6 +245,11 @@ void lkv__raft_node_expire_changes(lkv__raft_node_t *n, uint64_t now_ms) {
     *pp = ch->next;
     answer(ch, LKV_ETIMEDOUT);
   }
+}
+
+void lkv__raft_node_expire_changes(lkv__raft_node_t *n, uint64_t now_ms) {
+  expire_list(&n->changes, now_ms);
+  expire_list(&n->forwarded, now_ms);
 }
 
 /* Answers this member's change seq, if it still waits. */

@@ -12,6 +12,7 @@
 /* A message from a peer, copied, waiting for the raft thread. */
 typedef struct lkv__raft_inmsg_s {
   struct lkv__raft_inmsg_s *next;
+  uint64_t from; /* the sending member (as its connection's hello said) */
   size_t len;
   uint8_t data[];
 } lkv__raft_inmsg_t;
@@ -40,7 +41,10 @@ typedef struct lkv__raft_transfer_s {
 /* A membership change asked for (the Cluster service), until it is applied or refused. */
 typedef struct lkv__raft_change_s {
   struct lkv__raft_change_s *next;
-  lkv_member_change_t c; /* c.attrs points at attrs */
+  uint64_t from;                 /* a promote forwarded by member `from` (answered to it), else 0 */
+  struct lkv__raft_node_s *node; /* forwarded: the node that answers it */
+  uint64_t req;                  /* forwarded: the sender's request id */
+  lkv_member_change_t c;         /* c.attrs points at attrs */
   uint8_t *attrs;
   lkv_read_cb cb;
   void *arg;
@@ -78,6 +82,7 @@ typedef struct lkv__raft_node_s {
   lkv__raft_transfer_t *in_transfers;
   uint64_t in_wind_down_ms; /* lkv_raft_node_wind_down's limit, taken by the raft thread (0: none) */
   lkv__raft_change_t *in_changes;
+  lkv__raft_inmsg_t *in_member, *in_member_tail; /* membership messages (from ‖ payload) */
   int stopping;
   lkv_raft_conf_state_t conf;
   lkv__raft_attrs_t *attrs; /* recorded (applied) attributes, one per member that published */
@@ -102,6 +107,7 @@ typedef struct lkv__raft_node_s {
   lkv__raft_read_t *reads;                /* read barriers in the core or waiting for apply */
   lkv__raft_transfer_t *transfers;        /* started, waiting for their transferee to lead */
   lkv__raft_change_t *changes;            /* proposed, waiting to be applied */
+  lkv__raft_change_t *forwarded;          /* promotes sent to the leader, waiting for its answer */
   uint64_t next_seq;
   uint64_t applied;    /* the store's applied index */
   uint64_t ledger_pos; /* ledger records the store's state accounts for */
@@ -151,6 +157,8 @@ int lkv__raft_node_apply_peer_urls(lkv__raft_node_t *n, uint64_t origin, uint64_
                                    size_t len, uint64_t index);
 void lkv__raft_node_expire_changes(lkv__raft_node_t *n, uint64_t now_ms);
 void lkv__raft_node_fail_changes(lkv__raft_change_t *list, int err);
+/* raft_conf.c: a membership message from a peer (a forwarded promote, or the answer to ours). */
+void lkv__raft_node_member_message(lkv__raft_node_t *n, const lkv__raft_inmsg_t *m, uint64_t now_ms);
 int lkv__raft_node_change_member(lkv_replicator_t *base, const lkv_member_change_t *c, lkv_read_cb cb,
                                  void *arg);
 

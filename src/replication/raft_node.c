@@ -152,7 +152,7 @@ void lkv__raft_node_publish_status(lkv__raft_node_t *n) {
 static int round_once(lkv__raft_node_t *n) {
   pthread_mutex_lock(&n->mu);
   while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfers &&
-         !n->in_changes && !n->in_wind_down_ms) {
+         !n->in_member && !n->in_changes && !n->in_wind_down_ms) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     uint64_t wake_ms = n->next_tick_ms;
     if (n->lost_leader && n->lost_at_ms < wake_ms) wake_ms = n->lost_at_ms;
@@ -169,6 +169,8 @@ static int round_once(lkv__raft_node_t *n) {
   lkv__raft_peer_event_t *peers = n->in_peers;
   lkv__raft_transfer_t *transfers = n->in_transfers;
   lkv__raft_change_t *changes = n->in_changes;
+  lkv__raft_inmsg_t *member_msgs = n->in_member;
+  n->in_member = n->in_member_tail = NULL;
   n->in_props = n->in_props_tail = NULL;
   n->in_msgs = n->in_msgs_tail = NULL;
   n->in_reads = n->in_reads_tail = NULL;
@@ -202,6 +204,12 @@ static int round_once(lkv__raft_node_t *n) {
   if (!n->halted) report_lost_leader(n, now);
   lkv__raft_node_start_transfers(n, transfers, now);
   lkv__raft_node_start_changes(n, changes, now);
+  while (member_msgs) {
+    lkv__raft_inmsg_t *m = member_msgs;
+    member_msgs = m->next;
+    lkv__raft_node_member_message(n, m, now);
+    free(m);
+  }
   lkv_proposal_t *stalled = n->stalled; /* first: they came first (reversed: the oldest is last) */
   n->stalled = NULL;
   lkv_proposal_t *ordered = NULL;
@@ -271,6 +279,8 @@ void *lkv__raft_node_main(void *arg) {
   lkv__raft_node_fail_changes(changes, LKV_ESTOPPED);
   lkv__raft_node_fail_changes(n->changes, LKV_ESTOPPED);
   n->changes = NULL;
+  lkv__raft_node_fail_changes(n->forwarded, LKV_ESTOPPED);
+  n->forwarded = NULL;
   lkv__raft_node_fail_transfers(n, n->transfers, LKV_ESTOPPED);
   n->transfers = NULL;
   fail_all(n, LKV_ESTOPPED);

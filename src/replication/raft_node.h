@@ -79,6 +79,11 @@ typedef struct lkv_raft_node_options_s {
    * from the cluster"). The member layer updates the peer transport. May be NULL. */
   void (*on_member_change)(void *arg, uint64_t id, int removed, const uint8_t *attrs, size_t len);
   void *member_arg;
+  /* Sends a membership message (a MemberPromote a follower forwards to the leader, which alone knows
+   * whether the learner caught up, and its answer) to member `to`; lkv_raft_node_receive_member is
+   * given what arrives. Called on the raft thread with send_arg; may drop. NULL: promotes are decided
+   * by the member asked only. */
+  lkv_raft_node_send_fn send_member;
   lkv_raft_node_send_fn send; /* required */
   void *send_arg;
 } lkv_raft_node_options_t;
@@ -97,6 +102,9 @@ int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *me
 /* A message from the peer transport (copied; decoded and checked on the raft thread: malformed ones are
  * dropped). Any thread. */
 void lkv_raft_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len);
+
+/* A membership message from member `from` (see send_member; copied, decoded on the raft thread). */
+void lkv_raft_node_receive_member(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len);
 
 /* The transport lost (up = 0) or regained (up = 1) its connection to peer: a follower whose leader's
  * connection broke campaigns at once (with pre-vote, so it cannot disrupt a live leader); a leader sends

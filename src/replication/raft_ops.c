@@ -151,6 +151,11 @@ static void node_stop(lkv_replicator_t *base) {
     n->in_msgs = m->next;
     free(m);
   }
+  while (n->in_member) {
+    lkv__raft_inmsg_t *m = n->in_member;
+    n->in_member = m->next;
+    free(m);
+  }
   while (n->in_peers) {
     lkv__raft_peer_event_t *ev = n->in_peers;
     n->in_peers = ev->next;
@@ -173,22 +178,33 @@ const lkv_replicator_ops_t lkv__raft_node_ops = {
     .stop = node_stop,
 };
 
-void lkv_raft_node_receive(lkv_replicator_t *base, uint64_t from, const uint8_t *data, size_t len) {
-  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
-  (void)from; /* the message names its sender; the transport checked the connection's */
+/* Copies a message into one of the raft thread's inboxes. */
+static void enqueue(lkv__raft_node_t *n, lkv__raft_inmsg_t **head, lkv__raft_inmsg_t **tail, uint64_t from,
+                    const uint8_t *data, size_t len) {
   lkv__raft_inmsg_t *m = malloc(sizeof(*m) + len);
-  if (!m) return; /* dropped: Raft retries */
+  if (!m) return; /* dropped: Raft retries, a forwarded promote times out */
   m->next = NULL;
+  m->from = from;
   m->len = len;
   memcpy(m->data, data, len);
   pthread_mutex_lock(&n->mu);
-  if (n->in_msgs_tail)
-    n->in_msgs_tail->next = m;
+  if (*tail)
+    (*tail)->next = m;
   else
-    n->in_msgs = m;
-  n->in_msgs_tail = m;
+    *head = m;
+  *tail = m;
   wake_locked(n);
   pthread_mutex_unlock(&n->mu);
+}
+
+void lkv_raft_node_receive(lkv_replicator_t *base, uint64_t from, const uint8_t *data, size_t len) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  enqueue(n, &n->in_msgs, &n->in_msgs_tail, from, data, len);
+}
+
+void lkv_raft_node_receive_member(lkv_replicator_t *base, uint64_t from, const uint8_t *data, size_t len) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  enqueue(n, &n->in_member, &n->in_member_tail, from, data, len);
 }
 
 void lkv_raft_node_peer_state(lkv_replicator_t *base, uint64_t peer, int up) {

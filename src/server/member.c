@@ -34,6 +34,8 @@ static void on_message(void *arg, uint64_t from, const uint8_t *data, size_t len
   pthread_rwlock_rdlock(&m->in_lock);
   if (data[0] == LKV__CHANNEL_RAFT) {
     if (m->in) lkv_raft_node_receive(m->in, from, data + 1, len - 1);
+  } else if (data[0] == LKV__CHANNEL_MEMBER) {
+    if (m->in) lkv_raft_node_receive_member(m->in, from, data + 1, len - 1);
   } else if (data[0] < LKV__CHANNEL_MAX && m->channel_cb[data[0]]) {
     m->channel_cb[data[0]](m->channel_arg[data[0]], from, data + 1, len - 1);
   }
@@ -41,7 +43,7 @@ static void on_message(void *arg, uint64_t from, const uint8_t *data, size_t len
 }
 
 int lkv__member_on_channel(lkv__member_t *m, lkv__channel_t ch, lkv__channel_cb cb, void *arg) {
-  if (ch == LKV__CHANNEL_RAFT || ch >= LKV__CHANNEL_MAX) return LKV_EINVAL;
+  if (ch == LKV__CHANNEL_RAFT || ch == LKV__CHANNEL_MEMBER || ch >= LKV__CHANNEL_MAX) return LKV_EINVAL;
   pthread_rwlock_wrlock(&m->in_lock);
   m->channel_cb[ch] = cb;
   m->channel_arg[ch] = arg;
@@ -96,6 +98,10 @@ static void on_member_change(void *arg, uint64_t id, int removed, const uint8_t 
 
 static int send_to_peer(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   return lkv__member_send(arg, to, LKV__CHANNEL_RAFT, msg, len);
+}
+
+static int send_member_message(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
+  return lkv__member_send(arg, to, LKV__CHANNEL_MEMBER, msg, len);
 }
 
 /* Members answer a joining member's query (lkv_peer_query) with the members in force: u32 count, then
@@ -324,6 +330,7 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .n_seeds = id.n_seeds,
                                .on_member_change = on_member_change,
                                .member_arg = m,
+                               .send_member = send_member_message,
                                .send = send_to_peer,
                                .send_arg = m};
   rc = lkv_raft_node_start(&m->raft, &o, err, errlen);

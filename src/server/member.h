@@ -28,8 +28,9 @@ lkv_replicator_t *lkv__member_replicator(lkv__member_t *m);
 
 /* Peer messages are multiplexed over one transport by their first byte, the channel. */
 typedef enum {
-  LKV__CHANNEL_RAFT = 1, /* Raft messages (raft/codec.h) for the replicator */
-  LKV__CHANNEL_LEASE = 2 /* lease keep-alives forwarded to the leader, and their answers */
+  LKV__CHANNEL_RAFT = 1,  /* Raft messages (raft/codec.h) for the replicator */
+  LKV__CHANNEL_LEASE = 2, /* lease keep-alives forwarded to the leader, and their answers */
+  LKV__CHANNEL_MEMBER = 3 /* membership requests forwarded to the leader (MemberPromote), and answers */
 } lkv__channel_t;
 #define LKV__CHANNEL_MAX 8
 

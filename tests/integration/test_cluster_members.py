@@ -145,9 +145,10 @@ def test_membership_errors(cluster):
     spare2 = "http://127.0.0.1:%d" % lkvtest.free_port()
     out = etcdctl(lead, "member", "add", "spare2", "--learner", "--peer-urls", spare2)
     assert out.returncode != 0 and "etcdserver: too many learner members in cluster" in out.stderr
-    out = etcdctl(lead, "member", "promote", "%x" % learner_id)
-    assert out.returncode != 0
-    assert "etcdserver: can only promote a learner member which is in sync with leader" in out.stderr
+    for asked in (lead, cluster.followers()[0]):  # a follower forwards it to the leader
+        out = etcdctl(asked, "member", "promote", "%x" % learner_id)
+        assert out.returncode != 0
+        assert "etcdserver: can only promote a learner member which is in sync with leader" in out.stderr
     out = etcdctl(lead, "member", "promote", "%x" % lead.id)
     assert out.returncode != 0 and "etcdserver: can only promote a learner member" in out.stderr
     assert etcdctl(lead, "member", "remove", "%x" % learner_id).returncode == 0
@@ -220,9 +221,11 @@ def test_learner_serves_serializable_reads_then_is_promoted(cluster):
     refused(lambda: put(e, b"k", b"v"), UN, "etcdserver: rpc not supported for learner")
     refused(lambda: member_list(e), UN, "etcdserver: rpc not supported for learner")
 
+    voter_follower = next(m for m in cluster.followers() if m is not e)
+
     def promoted():
-        """the leader to promote the caught-up learner"""
-        return etcdctl(cluster.wait_ready(), "member", "promote", "%x" % e.id).returncode == 0
+        """the caught-up learner to be promoted, asked of a follower (which forwards it to the leader)"""
+        return etcdctl(voter_follower, "member", "promote", "%x" % e.id).returncode == 0
     wait_for(promoted)
     wait_for(lambda: get(e, b"seen-by-learner") == b"1")  # linearizable once a voter
     put(e, b"by-promoted", b"2")
