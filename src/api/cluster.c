@@ -93,6 +93,16 @@ static void change_free(change_t *c) {
   free(c);
 }
 
+/* Remove, promote and update answer with the same fields: the header and the members after the change. */
+#define REPLY_MEMBERS(Type, INIT)      \
+  do {                                 \
+    Type r_ = INIT;                    \
+    r_.header = &hdr;                  \
+    r_.members = l.ptrs;               \
+    r_.n_members = l.n;                \
+    lkv__api_reply(c->call, &r_.base); \
+  } while (0)
+
 /* Answers a change once applied: etcd's responses carry the header and the members after it (add: the
  * new member too). */
 static void changed(void *arg, int err) {
@@ -122,30 +132,15 @@ static void changed(void *arg, int err) {
       lkv__api_reply(c->call, &r.base);
       break;
     }
-    case LKV_MEMBER_REMOVE: {
-      Etcdserverpb__MemberRemoveResponse r = ETCDSERVERPB__MEMBER_REMOVE_RESPONSE__INIT;
-      r.header = &hdr;
-      r.members = l.ptrs;
-      r.n_members = l.n;
-      lkv__api_reply(c->call, &r.base);
+    case LKV_MEMBER_REMOVE:
+      REPLY_MEMBERS(Etcdserverpb__MemberRemoveResponse, ETCDSERVERPB__MEMBER_REMOVE_RESPONSE__INIT);
       break;
-    }
-    case LKV_MEMBER_PROMOTE: {
-      Etcdserverpb__MemberPromoteResponse r = ETCDSERVERPB__MEMBER_PROMOTE_RESPONSE__INIT;
-      r.header = &hdr;
-      r.members = l.ptrs;
-      r.n_members = l.n;
-      lkv__api_reply(c->call, &r.base);
+    case LKV_MEMBER_PROMOTE:
+      REPLY_MEMBERS(Etcdserverpb__MemberPromoteResponse, ETCDSERVERPB__MEMBER_PROMOTE_RESPONSE__INIT);
       break;
-    }
-    case LKV_MEMBER_UPDATE: {
-      Etcdserverpb__MemberUpdateResponse r = ETCDSERVERPB__MEMBER_UPDATE_RESPONSE__INIT;
-      r.header = &hdr;
-      r.members = l.ptrs;
-      r.n_members = l.n;
-      lkv__api_reply(c->call, &r.base);
+    case LKV_MEMBER_UPDATE:
+      REPLY_MEMBERS(Etcdserverpb__MemberUpdateResponse, ETCDSERVERPB__MEMBER_UPDATE_RESPONSE__INIT);
       break;
-    }
   }
   list_free(&l);
   change_free(c);
