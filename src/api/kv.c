@@ -61,6 +61,10 @@ static void start_read(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, 
   *r = (read_t){.api = api, .call = call, .msg = msg, .txn = txn};
   lkv_replication_status_t st;
   lkv_replicator_status(api->replicator, &st);
+  if (st.is_learner && !serializable) { /* a learner may lag: etcd serves it serializable reads only */
+    barrier_passed(r, LKV_ELEARNER);
+    return;
+  }
   if (serializable || st.single) {
     serve_read(r);
     return;
@@ -72,15 +76,7 @@ static void start_read(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, 
 void lkv__kv_range(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
   Etcdserverpb__RangeRequest *req = (Etcdserverpb__RangeRequest *)lkv__api_unpack(
       call, &etcdserverpb__range_request__descriptor, data, len);
-  if (!req) return;
-  lkv_replication_status_t st;
-  lkv_replicator_status(api->replicator, &st);
-  if (st.is_learner && !req->serializable) { /* a learner may lag: etcd serves it serializable reads only */
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-    lkv__api_fail(call, LKV_ELEARNER);
-    return;
-  }
-  start_read(api, call, &req->base, 0, req->serializable);
+  if (req) start_read(api, call, &req->base, 0, req->serializable);
 }
 
 /* etcd's isTxnSerializable: every op of both branches is a serializable Range. */

@@ -71,6 +71,12 @@ static void step_message(lkv__raft_node_t *n, const lkv__raft_inmsg_t *m, uint64
   free(entries);
 }
 
+/* Marks leader as lost, to be reported after a random part of half a heartbeat (see peer_event). */
+static void suspect(lkv__raft_node_t *n, uint64_t leader, uint64_t now) {
+  n->lost_leader = leader;
+  n->lost_at_ms = now + lkv__raft_node_rand(n) % (n->o.tick_ms / 2 + 1);
+}
+
 /* Fast failover: a follower whose connection to its leader broke campaigns without waiting out the
  * election timeout (the core needs pre-vote for it). Every follower sees the break at the same moment,
  * so each waits a random part of half a heartbeat interval first: campaigns at the same instant split
@@ -82,8 +88,7 @@ static void peer_event(lkv__raft_node_t *n, const lkv__raft_peer_event_t *ev, ui
   if (st.role == LKV_RAFT_LEADER) {
     lkv_raft_report_unreachable(n->raft, ev->peer);
   } else if (st.leader == ev->peer && n->lost_leader != ev->peer) {
-    n->lost_leader = ev->peer;
-    n->lost_at_ms = now + lkv__raft_node_rand(n) % (n->o.tick_ms / 2 + 1);
+    suspect(n, ev->peer, now);
   }
 }
 
@@ -99,8 +104,7 @@ static void suspect_silent_leader(lkv__raft_node_t *n, const lkv_raft_status_t *
     return;
   }
   if (now - n->heard_at_ms < (uint64_t)n->o.tick_ms * n->o.election_ticks * 2 / 5) return;
-  n->lost_leader = st->leader;
-  n->lost_at_ms = now + lkv__raft_node_rand(n) % (n->o.tick_ms / 2 + 1);
+  suspect(n, st->leader, now);
 }
 
 static void report_lost_leader(lkv__raft_node_t *n, uint64_t now) {
