@@ -115,9 +115,6 @@ void lkv_raft_node_peer_state(lkv_replicator_t *r, uint64_t peer, int up);
  * out", which clients retry elsewhere) instead of the whole request timeout. Any thread. */
 void lkv_raft_node_wind_down(lkv_replicator_t *r, unsigned ms);
 
-/* The voters and learners in force. Any thread. */
-void lkv_raft_node_membership(lkv_replicator_t *r, lkv_raft_conf_state_t *out);
-
 /* A leader about to stop hands leadership to its most caught-up voter and waits until that member leads,
  * or at most the request timeout (etcd does this on SIGTERM), so clients see a short pause, not an
  * election timeout. Returns at once on a member that does not lead. Not from the raft thread. */

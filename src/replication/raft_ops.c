@@ -227,10 +227,3 @@ void lkv_raft_node_wind_down(lkv_replicator_t *base, unsigned ms) {
   wake_locked(n);
   pthread_mutex_unlock(&n->mu);
 }
-
-void lkv_raft_node_membership(lkv_replicator_t *base, lkv_raft_conf_state_t *out) {
-  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
-  pthread_mutex_lock(&n->mu);
-  *out = n->conf;
-  pthread_mutex_unlock(&n->mu);
-}
