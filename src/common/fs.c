@@ -2,9 +2,11 @@
 #include "common/fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/error.h"
 
@@ -21,4 +23,12 @@ int lkv_fs_mkdirs(const char *path, mode_t mode) {
   }
   if (mkdir(copy, mode) && errno != EEXIST) return -errno;
   return 0;
+}
+
+int lkv_fs_sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int rc = fsync(fd) == 0 ? 0 : -errno;
+  close(fd);
+  return rc;
 }

@@ -8,4 +8,8 @@
  * errno (LKV_EINVAL when the path is empty or too long). */
 int lkv_fs_mkdirs(const char *path, mode_t mode);
 
+/* Flushes directory dir (a created, renamed or deleted name in it becomes durable). Returns 0 or a negated
+ * errno. */
+int lkv_fs_sync_dir(const char *dir);
+
 #endif

@@ -167,7 +167,17 @@ int lkv_mvcc_checkpoint_before(lkv_mvcc_t *s, const atomic_int *stop, int (*befo
                                void *arg) {
   if (!s->logged) return LKV_EINVAL; /* a flushed store is its own checkpoint */
   checkpoint_arg_t ca = {.s = s, .stop = stop, .before_publish = before_publish, .before_arg = arg};
-  return lkv__publish(s->db_dir, LKV__CHECKPOINT_NAME, fill_checkpoint, &ca);
+  pthread_mutex_lock(&s->ckpt_mu);
+  uint64_t installs = s->installs;
+  pthread_mutex_unlock(&s->ckpt_mu);
+  int rc = lkv__publish_prepare(s->db_dir, LKV__CHECKPOINT_NAME, fill_checkpoint, &ca);
+  if (rc) return rc;
+  /* A copy installed meanwhile (lkv_mvcc_install) is newer than this one and already the checkpoint. */
+  pthread_mutex_lock(&s->ckpt_mu);
+  int stale = s->installs != installs;
+  rc = lkv__publish_commit(s->db_dir, LKV__CHECKPOINT_NAME, !stale);
+  pthread_mutex_unlock(&s->ckpt_mu);
+  return rc ? rc : stale ? LKV_EAGAIN : 0;
 }
 
 /* Copies the file named by arg into fd, at full speed: the server is starting and waits for it. */

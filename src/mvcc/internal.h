@@ -25,6 +25,8 @@ struct lkv_mvcc_s {
   uint64_t cluster_id;
   uint64_t member_id;
   uint64_t serial; /* process-unique store number: tells thread caches of closed stores apart */
+  pthread_mutex_t ckpt_mu; /* orders publishing a checkpoint with installing a copy (install.c) */
+  uint64_t installs;       /* copies installed (ckpt_mu): a checkpoint copied before one is stale */
   pthread_mutex_t slots_mu;
   lkv__read_slot_t *slots; /* every thread's cached read transaction, freed at close */
 };
@@ -131,6 +133,12 @@ int lkv__db_path(const char *db_dir, const char *name, char *out, size_t cap);
  * name, and the directory flushed. A crash leaves the old file or the new one, never a part. Returns 0,
  * fill's error or an I/O error (the temporary file is removed). */
 int lkv__publish(const char *db_dir, const char *name, int (*fill)(int fd, const void *arg), const void *arg);
+
+/* lkv__publish in two steps: prepare writes and flushes name.tmp (removed on failure); commit renames it
+ * over name (keep 1) or removes it (keep 0). */
+int lkv__publish_prepare(const char *db_dir, const char *name, int (*fill)(int fd, const void *arg),
+                         const void *arg);
+int lkv__publish_commit(const char *db_dir, const char *name, int keep);
 
 /* Deletes db_dir/name durably. Returns 0 (also when there was none) or a negative errno. */
 int lkv__remove_file(const char *db_dir, const char *name);

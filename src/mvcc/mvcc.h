@@ -105,8 +105,9 @@ int lkv_mvcc_rebuilt(const lkv_mvcc_t *s);
  * the writer; takes as long as copying the live data at 64 MiB/s, or until *stop (may be NULL) becomes
  * non-zero. Returns 0; LKV_EINVAL (the store is not logged: it is flushed on every commit); LKV_ECANCELED
  * when commits during the copy grew the file by a quarter of the quota (the copy's snapshot keeps LMDB
- * from reusing freed pages) and it was abandoned; LKV_ESTOPPED when *stop ended it; or an I/O error. On
- * failure the previous checkpoint stays. */
+ * from reusing freed pages) and it was abandoned; LKV_ESTOPPED when *stop ended it; LKV_EAGAIN when a copy
+ * was installed meanwhile (lkv_mvcc_install: it is the checkpoint, newer than this one); or an I/O error.
+ * On failure the previous checkpoint stays. */
 int lkv_mvcc_checkpoint(lkv_mvcc_t *s, const atomic_int *stop);
 
 /* lkv_mvcc_checkpoint, calling before_publish(arg) (may be NULL) once the copy is complete and before it
@@ -115,6 +116,29 @@ int lkv_mvcc_checkpoint(lkv_mvcc_t *s, const atomic_int *stop);
  * copy (whose state was committed before the copy began) reaches. */
 int lkv_mvcc_checkpoint_before(lkv_mvcc_t *s, const atomic_int *stop, int (*before_publish)(void *arg),
                                void *arg);
+
+/* ---- store copies (a checkpoint, or a copy received from a cluster peer) ---- */
+
+/* The path of the store's checkpoint file (lkv_mvcc_checkpoint), which may not exist. Returns 0 or
+ * LKV_EINVAL (cap too small). */
+int lkv_mvcc_checkpoint_path(const lkv_mvcc_t *s, char *out, size_t cap);
+
+/* Reads replication record `name` (see lkv_mvcc_repl_get) from the store copy at path, opened read-only
+ * for the call. Any thread. Returns 0 with *val malloc'd, LKV_ENOENT (no such record), LKV_ECORRUPT (not a
+ * store copy) or an LMDB / I/O error. */
+int lkv_mvcc_copy_repl_get(const char *path, const char *name, uint8_t **val, size_t *len);
+
+/* Replaces the whole content of the store by the copy at path (a checkpoint file of another store, e.g. a
+ * cluster peer's): the copy first becomes this store's own (its identity is set to this store's and
+ * record(arg, t), may be NULL, writes the caller's replication records into it, flushed); for a logged
+ * store it then becomes the checkpoint (renamed to lkv_mvcc_checkpoint_path, durably: a rebuild after a
+ * machine crash never starts from before it; path is gone afterwards); finally one write transaction
+ * copies every database into the store. Readers see the old content or the new, never a mix. The
+ * caller serialises it with the writer (it is one). Returns 0, LKV_ECORRUPT (not a store copy), LKV_EINVAL
+ * (read-only store) or an LMDB / I/O error; the store is unchanged unless the last step failed, which
+ * leaves the checkpoint newer than the store (a restart rebuilds from it only after a machine crash:
+ * the caller must halt). */
+int lkv_mvcc_install(lkv_mvcc_t *s, const char *path, int (*record)(void *arg, lkv_mvcc_txn_t *t), void *arg);
 
 /* Closes the store; a logged store is flushed first. Every transaction must have ended. NULL is
  * ignored. */

@@ -182,7 +182,7 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   }
   s->quota = opts->quota_bytes ? opts->quota_bytes : LKV_MVCC_DEFAULT_QUOTA;
   s->serial = atomic_fetch_add(&store_serials, 1);
-  if (pthread_mutex_init(&s->slots_mu, NULL) != 0) {
+  if (pthread_mutex_init(&s->slots_mu, NULL) != 0 || pthread_mutex_init(&s->ckpt_mu, NULL) != 0) {
     rc = LKV_ENOMEM;
     goto err_after_alloc;
   }
@@ -208,6 +208,7 @@ err_after_env:
   mdb_env_close(s->env);
 err_after_mutex:
   pthread_mutex_destroy(&s->slots_mu);
+  pthread_mutex_destroy(&s->ckpt_mu);
 err_after_alloc:
   free(s);
   return rc;
@@ -219,6 +220,7 @@ void lkv_mvcc_close(lkv_mvcc_t *s) {
   lkv__unsynced_at_close(s);
   mdb_env_close(s->env);
   pthread_mutex_destroy(&s->slots_mu);
+  pthread_mutex_destroy(&s->ckpt_mu);
   free(s);
 }
 

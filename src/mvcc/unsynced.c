@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "mvcc/internal.h"
 
 /*
@@ -60,16 +61,8 @@ static int trusted(const lkv__unsynced_t *m, const char *boot_id) {
   return boot_id[0] != '\0' && strcmp(m->boot_id, boot_id) == 0;
 }
 
-static int sync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  int rc = fsync(fd) == 0 ? 0 : -errno;
-  close(fd);
-  return rc;
-}
-
-int lkv__publish(const char *db_dir, const char *name, int (*fill)(int fd, const void *arg),
-                 const void *arg) {
+int lkv__publish_prepare(const char *db_dir, const char *name, int (*fill)(int fd, const void *arg),
+                         const void *arg) {
   char path[PATH_MAX], tmp[PATH_MAX];
   int rc = lkv__db_path(db_dir, name, path, sizeof(path));
   if (!rc && snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) rc = LKV_EINVAL;
@@ -79,10 +72,25 @@ int lkv__publish(const char *db_dir, const char *name, int (*fill)(int fd, const
   rc = fill(fd, arg);
   if (!rc && fdatasync(fd) != 0) rc = -errno;
   close(fd);
-  if (!rc && rename(tmp, path) != 0) rc = -errno;
-  if (!rc) rc = sync_dir(db_dir);
   if (rc) unlink(tmp);
   return rc;
+}
+
+int lkv__publish_commit(const char *db_dir, const char *name, int keep) {
+  char path[PATH_MAX], tmp[PATH_MAX];
+  int rc = lkv__db_path(db_dir, name, path, sizeof(path));
+  if (!rc && snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) rc = LKV_EINVAL;
+  if (rc) return rc;
+  if (keep && rename(tmp, path) != 0) rc = -errno;
+  if (keep && !rc) rc = lkv_fs_sync_dir(db_dir);
+  if (rc || !keep) unlink(tmp);
+  return rc;
+}
+
+int lkv__publish(const char *db_dir, const char *name, int (*fill)(int fd, const void *arg),
+                 const void *arg) {
+  int rc = lkv__publish_prepare(db_dir, name, fill, arg);
+  return rc ? rc : lkv__publish_commit(db_dir, name, 1);
 }
 
 static int fill_marker(int fd, const void *arg) {
@@ -102,7 +110,7 @@ int lkv__remove_file(const char *db_dir, const char *name) {
   int rc = lkv__db_path(db_dir, name, path, sizeof(path));
   if (rc) return rc;
   if (unlink(path) != 0) return errno == ENOENT ? 0 : -errno;
-  return sync_dir(db_dir);
+  return lkv_fs_sync_dir(db_dir);
 }
 
 /* Flushes LMDB's data file: a write-back the kernel failed since (a crashed process never saw it) is
@@ -127,7 +135,7 @@ static int discard_store(const char *db_dir) {
     if (rc) return rc;
     if (unlink(path) != 0 && errno != ENOENT) return -errno;
   }
-  return sync_dir(db_dir);
+  return lkv_fs_sync_dir(db_dir);
 }
 
 int lkv__unsynced_before_open(const char *db_dir, const char *boot_id, int logged,

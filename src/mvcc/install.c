@@ -1,0 +1,158 @@
+/* Store copies (a checkpoint, or one received from a peer): reading their records, installing one. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "mvcc/internal.h"
+
+/*
+ * A copy is a whole LMDB data file (checkpoint.c writes one). It is opened here as an environment of its
+ * own without a lock file (MDB_NOSUBDIR | MDB_NOLOCK): nothing else opens it while we do.
+ */
+
+/* The databases a copy holds, with the flags they were created with; the handles of s for each. */
+static const struct {
+  const char *name;
+  unsigned flags;
+  size_t off; /* of the handle in lkv_mvcc_t */
+} dbs[] = {
+    {"rev", 0, offsetof(lkv_mvcc_t, rev_dbi)},
+    {"key", MDB_DUPSORT, offsetof(lkv_mvcc_t, key_dbi)},
+    {"meta", 0, offsetof(lkv_mvcc_t, meta_dbi)},
+    {"lease", 0, offsetof(lkv_mvcc_t, lease_dbi)},
+    {"lease_key", 0, offsetof(lkv_mvcc_t, lease_key_dbi)},
+};
+#define N_DBS (sizeof(dbs) / sizeof(dbs[0]))
+
+static MDB_dbi *handle(lkv_mvcc_t *s, size_t i) {
+  return (MDB_dbi *)((char *)s + dbs[i].off);
+}
+
+/* Opens the copy at path into c (env and the handles of every database), read-only or for writing. */
+static int open_copy(lkv_mvcc_t *c, const char *path, uint64_t map, int write) {
+  memset(c, 0, sizeof(*c));
+  int rc = lkv__mdb_err(mdb_env_create(&c->env));
+  if (rc) return rc;
+  rc = lkv__mdb_err(mdb_env_set_maxdbs(c->env, 6));
+  if (!rc && map) rc = lkv__mdb_err(mdb_env_set_mapsize(c->env, map));
+  unsigned flags = MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS | (write ? 0 : MDB_RDONLY);
+  if (!rc) rc = lkv__mdb_err(mdb_env_open(c->env, path, flags, 0600));
+  MDB_txn *txn = NULL;
+  if (!rc) rc = lkv__mdb_err(mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn));
+  for (size_t i = 0; !rc && i < N_DBS; i++) {
+    rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags, handle(c, i));
+    rc = rc == MDB_NOTFOUND ? LKV_ECORRUPT : lkv__mdb_err(rc); /* not a store copy */
+  }
+  /* Committed, not aborted: an aborted transaction closes the handles it opened. */
+  if (txn && !rc)
+    rc = lkv__mdb_err(mdb_txn_commit(txn));
+  else if (txn)
+    mdb_txn_abort(txn);
+  if (rc) mdb_env_close(c->env);
+  return rc;
+}
+
+int lkv_mvcc_copy_repl_get(const char *path, const char *name, uint8_t **val, size_t *len) {
+  lkv_mvcc_t c;
+  int rc = open_copy(&c, path, 0, 0);
+  if (rc) return rc;
+  lkv_mvcc_txn_t t = {.s = &c};
+  rc = lkv__mdb_err(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &t.txn));
+  if (!rc) {
+    t.top = t.txn;
+    rc = lkv_mvcc_repl_get(&t, name, val, len);
+    mdb_txn_abort(t.txn);
+  }
+  mdb_env_close(c.env);
+  return rc;
+}
+
+int lkv_mvcc_checkpoint_path(const lkv_mvcc_t *s, char *out, size_t cap) {
+  return lkv__db_path(s->db_dir, LKV__CHECKPOINT_NAME, out, cap);
+}
+
+/* Makes the copy this store's own: its identity, and the caller's records, flushed (a commit of an
+ * environment opened without MDB_NOSYNC is durable when it returns). */
+static int adopt(lkv_mvcc_t *s, lkv_mvcc_t *c, int (*record)(void *, lkv_mvcc_txn_t *), void *arg) {
+  lkv_mvcc_txn_t t = {.s = c, .write = 1};
+  int rc = lkv__mdb_err(mdb_txn_begin(c->env, NULL, 0, &t.top));
+  if (rc) return rc;
+  t.txn = t.top;
+  uint8_t id[16];
+  for (int i = 0; i < 8; i++) {
+    id[i] = (uint8_t)(s->cluster_id >> (56 - 8 * i));
+    id[8 + i] = (uint8_t)(s->member_id >> (56 - 8 * i));
+  }
+  MDB_val k = {.mv_size = strlen(LKV__META_IDENTITY), .mv_data = LKV__META_IDENTITY};
+  MDB_val v = {.mv_size = sizeof(id), .mv_data = id};
+  rc = lkv__mdb_err(mdb_put(t.top, c->meta_dbi, &k, &v, 0));
+  if (!rc && record) rc = record(arg, &t);
+  if (rc) {
+    mdb_txn_abort(t.top);
+    return rc;
+  }
+  return lkv__mdb_err(mdb_txn_commit(t.top));
+}
+
+/* Replaces the content of database i of s (in txn) by the copy's (in from). */
+static int replace_db(lkv_mvcc_t *s, MDB_txn *txn, lkv_mvcc_t *c, MDB_txn *from, size_t i) {
+  MDB_dbi dst = *handle(s, i);
+  int rc = lkv__mdb_err(mdb_drop(txn, dst, 0));
+  MDB_cursor *cur = NULL;
+  if (!rc) rc = lkv__mdb_err(mdb_cursor_open(from, *handle(c, i), &cur));
+  /* The copy's order is the store's: every record goes at the end (MDB_APPEND), page after page. */
+  unsigned put = (dbs[i].flags & MDB_DUPSORT) ? MDB_APPENDDUP : MDB_APPEND;
+  MDB_val k, v;
+  for (int op = MDB_FIRST; !rc; op = MDB_NEXT) {
+    int got = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
+    if (got == MDB_NOTFOUND) break;
+    rc = lkv__mdb_err(got);
+    if (!rc) rc = lkv__mdb_err(mdb_put(txn, dst, &k, &v, put));
+  }
+  if (cur) mdb_cursor_close(cur);
+  return rc;
+}
+
+/* One write transaction: every database of s gets the copy's content. */
+static int replace_all(lkv_mvcc_t *s, lkv_mvcc_t *c) {
+  MDB_txn *from, *txn;
+  int rc = lkv__mdb_err(mdb_txn_begin(c->env, NULL, MDB_RDONLY, &from));
+  if (rc) return rc;
+  rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, 0, &txn));
+  for (size_t i = 0; !rc && i < N_DBS; i++) rc = replace_db(s, txn, c, from, i);
+  mdb_txn_abort(from);
+  if (rc) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  return lkv__mdb_err(mdb_txn_commit(txn));
+}
+
+int lkv_mvcc_install(lkv_mvcc_t *s, const char *path, int (*record)(void *arg, lkv_mvcc_txn_t *t),
+                     void *arg) {
+  if (s->read_only) return LKV_EINVAL;
+  MDB_envinfo info;
+  int rc = lkv__mdb_err(mdb_env_info(s->env, &info));
+  lkv_mvcc_t c;
+  if (!rc) rc = open_copy(&c, path, info.me_mapsize, 1);
+  if (rc) return rc;
+  rc = adopt(s, &c, record, arg);
+  if (!rc) rc = lkv__mdb_err(mdb_env_sync(c.env, 1));
+  /* A logged store is rebuilt from its checkpoint after a machine crash: the copy becomes it before the
+   * store changes, so a rebuild never starts from a state older than one the caller already relied on. */
+  char ckpt[PATH_MAX];
+  if (!rc && s->logged) rc = lkv__db_path(s->db_dir, LKV__CHECKPOINT_NAME, ckpt, sizeof(ckpt));
+  if (!rc && s->logged) {
+    pthread_mutex_lock(&s->ckpt_mu);
+    s->installs++;
+    if (rename(path, ckpt) != 0) rc = -errno;
+    if (!rc) rc = lkv_fs_sync_dir(s->db_dir);
+    pthread_mutex_unlock(&s->ckpt_mu);
+  }
+  if (!rc) rc = replace_all(s, &c);
+  mdb_env_close(c.env);
+  return rc;
+}
