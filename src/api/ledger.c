@@ -1,9 +1,11 @@
-/* ledgerkvpb.Ledger: receipts (waiting for the next signed head when needed), heads, consistency proofs. */
+/* ledgerkvpb.Ledger: receipts (waiting for the next signed head when needed), heads, consistency proofs,
+ * members' keys. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/service.h"
+#include "cluster/attrs.h"
 #include "common/error.h"
 #include "ledgerkv.pb-c.h"
 
@@ -216,4 +218,67 @@ void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t
   resp.n_proof = proof.n;
   resp.proof = hashes;
   lkv__api_reply(call, &resp.base);
+}
+
+/* The membership's keys as protobuf, with the memory behind them. */
+typedef struct member_keys_s {
+  lkv_replication_member_t *rm;
+  size_t n;
+  lkv_cluster_attrs_t *attrs;
+  Ledgerkvpb__MemberKey *keys;
+  Ledgerkvpb__MemberKey **ptrs;
+} member_keys_t;
+
+static void member_keys_free(member_keys_t *k) {
+  for (size_t i = 0; k->attrs && i < k->n; i++) lkv_cluster_attrs_free(&k->attrs[i]);
+  free(k->attrs);
+  free(k->keys);
+  free(k->ptrs);
+  lkv_replication_members_free(k->rm, k->n);
+}
+
+static int member_keys_load(lkv_api_t *api, member_keys_t *k) {
+  memset(k, 0, sizeof(*k));
+  int rc = lkv_replicator_members(api->replicator, &k->rm, &k->n);
+  if (rc) return rc;
+  size_t cap = k->n ? k->n : 1;
+  k->attrs = calloc(cap, sizeof(*k->attrs));
+  k->keys = calloc(cap, sizeof(*k->keys));
+  k->ptrs = calloc(cap, sizeof(*k->ptrs));
+  if (!k->attrs || !k->keys || !k->ptrs) {
+    member_keys_free(k);
+    return LKV_ENOMEM;
+  }
+  for (size_t i = 0; i < k->n; i++) {
+    Ledgerkvpb__MemberKey *m = &k->keys[i];
+    ledgerkvpb__member_key__init(m);
+    k->ptrs[i] = m;
+    m->id = k->rm[i].id;
+    m->is_learner = k->rm[i].is_learner;
+    /* Not published yet (or unreadable): listed by id without a key, as MemberList lists it. */
+    if (!k->rm[i].attrs || lkv_cluster_attrs_decode(k->rm[i].attrs, k->rm[i].attrs_len, &k->attrs[i]) != 0)
+      continue;
+    m->name = k->attrs[i].name;
+    if (k->attrs[i].has_ledger_key)
+      m->public_key = (ProtobufCBinaryData){.len = LKV_CLUSTER_KEY_LEN, .data = k->attrs[i].ledger_key};
+  }
+  return 0;
+}
+
+void lkv__ledger_get_member_keys(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
+  ProtobufCMessage *req = lkv__api_unpack(call, &ledgerkvpb__member_keys_request__descriptor, data, len);
+  if (!req) return;
+  protobuf_c_message_free_unpacked(req, NULL);
+  member_keys_t k;
+  int rc = member_keys_load(api, &k);
+  if (rc != 0) {
+    lkv__api_fail(call, rc);
+    return;
+  }
+  Ledgerkvpb__MemberKeysResponse resp = LEDGERKVPB__MEMBER_KEYS_RESPONSE__INIT;
+  resp.member_id = api->id.member_id;
+  resp.n_members = k.n;
+  resp.members = k.ptrs;
+  lkv__api_reply(call, &resp.base);
+  member_keys_free(&k);
 }

@@ -48,6 +48,7 @@ static const lkv_route_t routes[] = {
     UNARY("/ledgerkvpb.Ledger/GetReceipt", lkv__ledger_get_receipt),
     UNARY("/ledgerkvpb.Ledger/GetSignedTreeHead", lkv__ledger_get_head),
     UNARY("/ledgerkvpb.Ledger/GetConsistencyProof", lkv__ledger_get_consistency),
+    UNARY("/ledgerkvpb.Ledger/GetMemberKeys", lkv__ledger_get_member_keys),
 };
 
 static const void *route_lookup(void *app, const char *path, size_t path_len, int *client_streaming) {

@@ -33,6 +33,8 @@ void lkv__lease_leases(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, si
 void lkv__ledger_get_receipt(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__ledger_get_head(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+/* Every member's ledger key from the membership; served with or without a ledger of this member's own. */
+void lkv__ledger_get_member_keys(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 
 /* A client-streaming route's end of input: the client half-closed, or the stream went away (then sends are
  * dropped). Either way the handler must finish the call if it has not already. */

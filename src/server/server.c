@@ -77,14 +77,18 @@ static int make_client_urls(lkv_server_t *s, const lkv_config_t *cfg) {
 }
 
 /* This member's attributes for MemberList, now that its client URLs are known: name, the peer URLs the
- * cluster knows it by, client URLs. */
+ * cluster knows it by, client URLs, and its ledger's public key (a replaced node.key is published again at
+ * the next start: the replicator publishes whenever what it recorded differs). */
 static int publish(lkv_server_t *s, const lkv_config_t *cfg) {
   const lkv_cluster_member_t *me = lkv_cluster_initial_find(&cfg->cluster.initial, cfg->name);
   lkv_cluster_attrs_t a = {.name = cfg->name,
                            .peer_urls = me ? me->peer_urls : NULL,
                            .n_peer_urls = me ? me->n_peer_urls : 0,
                            .client_urls = s->client_urls,
-                           .n_client_urls = s->n_client_urls};
+                           .n_client_urls = s->n_client_urls,
+                           .has_ledger_key = s->ledger != NULL};
+  _Static_assert(LKV_CLUSTER_KEY_LEN == LKV_LEDGER_KEY_LEN, "the membership records a ledger key");
+  if (s->ledger) memcpy(a.ledger_key, lkv_ledger_public_key(s->ledger), LKV_CLUSTER_KEY_LEN);
   uint8_t *data;
   size_t len;
   int rc = lkv_cluster_attrs_encode(&a, &data, &len);

@@ -1,4 +1,7 @@
-/* `ledgerkv receipt`: asks a node's Ledger service for a receipt, its latest head or a consistency proof. */
+/* `ledgerkv receipt`: asks a node's Ledger service for a receipt, its latest head, a consistency proof or
+ * the members' keys. */
+#include "tools/ledger_client.h"
+
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -7,6 +10,7 @@
 
 #include "bench/receipt_pb.h"
 #include "common/error.h"
+#include "ledger/signer.h"
 #include "tools/ledger_cmd.h"
 #include "tools/receipt_json.h"
 #include "transport/grpc_client.h"
@@ -48,6 +52,23 @@ static int call(const char *host, int port, const char *path, const ProtobufCMes
   if (rc == 0) lkv_grpc_loop_run(loop);
   lkv_grpc_loop_free(loop);
   return rc;
+}
+
+/* call(), with its failure (the call could not be made, or a gRPC error) reported on stderr after cmd.
+ * Returns 0 with r->resp set (free it), or 1. */
+static int ask(const char *cmd, const char *host, int port, const char *path, const ProtobufCMessage *req,
+               result_t *r) {
+  int rc = call(host, port, path, req, r);
+  if (rc != 0) {
+    fprintf(stderr, "ledgerkv %s: cannot call %s:%d: %s\n", cmd, host, port, lkv_strerror(rc));
+    return 1;
+  }
+  if (r->status != LKV_GRPC_OK) {
+    fprintf(stderr, "ledgerkv %s: %s: %s\n", cmd, lkv_grpc_status_name(r->status), r->message);
+    free(r->resp);
+    return 1;
+  }
+  return 0;
 }
 
 /* "host:port" or "http://host:port" (the first of a comma-separated list) into host and port. */
@@ -112,6 +133,61 @@ static int print_consistency(const result_t *r) {
   return ok ? 0 : 1;
 }
 
+/* s as a JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+#define MEMBER_KEYS_PATH "/ledgerkvpb.Ledger/GetMemberKeys"
+
+/* {"member_id": HEX, "members": [{"id": HEX, "name": S, "public_key": HEX or "", "is_learner": B}, ...]}:
+ * ids in hex as etcdctl's tables print them. */
+static int print_member_keys(const result_t *r) {
+  Ledgerkvpb__MemberKeysResponse *m = ledgerkvpb__member_keys_response__unpack(NULL, r->len, r->resp);
+  if (!m) return 1;
+  printf("{\"member_id\": \"%" PRIx64 "\", \"members\": [", m->member_id);
+  for (size_t i = 0; i < m->n_members; i++) {
+    const Ledgerkvpb__MemberKey *k = m->members[i];
+    char hex[LKV_LEDGER_KEY_HEX_LEN] = "";
+    if (k->public_key.len == LKV_LEDGER_KEY_LEN) lkv_ledger_key_hex(k->public_key.data, hex);
+    printf("%s{\"id\": \"%" PRIx64 "\", \"name\": ", i ? ", " : "", k->id);
+    json_string(stdout, k->name);
+    printf(", \"public_key\": \"%s\", \"is_learner\": %s}", hex, k->is_learner ? "true" : "false");
+  }
+  puts("]}");
+  ledgerkvpb__member_keys_response__free_unpacked(m, NULL);
+  return 0;
+}
+
+int lkv__tools_member_keys(const char *cmd, const char *endpoint, Ledgerkvpb__MemberKeysResponse **out) {
+  char host[256];
+  int port;
+  if (parse_endpoint(endpoint, host, sizeof(host), &port) != 0) {
+    fprintf(stderr, "ledgerkv %s: --endpoints: expected HOST:PORT, got \"%s\"\n", cmd, endpoint);
+    return 2;
+  }
+  Ledgerkvpb__MemberKeysRequest req = LEDGERKVPB__MEMBER_KEYS_REQUEST__INIT;
+  result_t r = {0};
+  if (ask(cmd, host, port, MEMBER_KEYS_PATH, &req.base, &r) != 0) return 1;
+  *out = ledgerkvpb__member_keys_response__unpack(NULL, r.len, r.resp);
+  free(r.resp);
+  if (!*out) {
+    fprintf(stderr, "ledgerkv %s: malformed response\n", cmd);
+    return 1;
+  }
+  return 0;
+}
+
 /* 64 hex digits into a digest. Returns 0 or LKV_EINVAL. */
 static int parse_digest(const char *s, uint8_t out[LKV_LEDGER_DIGEST_LEN]) {
   if (strlen(s) != 2 * LKV_LEDGER_DIGEST_LEN) return LKV_EINVAL;
@@ -128,13 +204,14 @@ static int parse_digest(const char *s, uint8_t out[LKV_LEDGER_DIGEST_LEN]) {
 static void usage(FILE *f) {
   fputs(
       "Usage: ledgerkv receipt [--endpoints HOST:PORT] (--revision N [--claims HEX] | --head |\n"
-      "                        --consistency OLD:NEW)\n"
+      "                        --consistency OLD:NEW | --member-keys)\n"
       "Asks a ledgerkv node's Ledger service and prints JSON on stdout (docs/ledger.md):\n"
       "  --revision N         the receipt of the entry that produced revision N (waits for its signature)\n"
       "  --claims HEX         with --revision: the entry at revision N with this claims digest (any kind:\n"
       "                       compaction, lease grant, revoke)\n"
       "  --head               the latest signed tree head\n"
       "  --consistency O:N    the consistency proof from tree size O to tree size N\n"
+      "  --member-keys        every member's ledger public key as the cluster's membership records it\n"
       "  --endpoints E        the node (default 127.0.0.1:2379; the first of a list)\n",
       f);
 }
@@ -142,7 +219,7 @@ static void usage(FILE *f) {
 int lkv_cmd_receipt(int argc, char **argv) {
   const char *endpoint = "127.0.0.1:2379", *revision = NULL, *consistency = NULL, *claims = NULL;
   uint8_t digest[LKV_LEDGER_DIGEST_LEN];
-  int head = 0;
+  int head = 0, keys = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -151,6 +228,8 @@ int lkv_cmd_receipt(int argc, char **argv) {
     }
     if (strcmp(a, "--head") == 0) {
       head = 1;
+    } else if (strcmp(a, "--member-keys") == 0) {
+      keys = 1;
     } else if (i + 1 < argc && strcmp(a, "--endpoints") == 0) {
       endpoint = argv[++i];
     } else if (i + 1 < argc && strcmp(a, "--revision") == 0) {
@@ -167,24 +246,25 @@ int lkv_cmd_receipt(int argc, char **argv) {
   }
   char host[256];
   int port;
-  if ((!!revision + head + !!consistency) != 1 || parse_endpoint(endpoint, host, sizeof(host), &port) != 0 ||
+  if ((!!revision + head + keys + !!consistency) != 1 ||
+      parse_endpoint(endpoint, host, sizeof(host), &port) != 0 ||
       (claims && (!revision || parse_digest(claims, digest) != 0))) {
     usage(stderr);
     return 2;
   }
   result_t r = {0};
   int rc;
-  const char *what;
   if (revision) {
     Ledgerkvpb__ReceiptRequest req = LEDGERKVPB__RECEIPT_REQUEST__INIT;
     req.revision = strtoll(revision, NULL, 10);
     if (claims) req.claims_digest = (ProtobufCBinaryData){.len = sizeof(digest), .data = digest};
-    what = "/ledgerkvpb.Ledger/GetReceipt";
-    rc = call(host, port, what, &req.base, &r);
+    rc = ask("receipt", host, port, "/ledgerkvpb.Ledger/GetReceipt", &req.base, &r);
   } else if (head) {
     Ledgerkvpb__SignedTreeHeadRequest req = LEDGERKVPB__SIGNED_TREE_HEAD_REQUEST__INIT;
-    what = "/ledgerkvpb.Ledger/GetSignedTreeHead";
-    rc = call(host, port, what, &req.base, &r);
+    rc = ask("receipt", host, port, "/ledgerkvpb.Ledger/GetSignedTreeHead", &req.base, &r);
+  } else if (keys) {
+    Ledgerkvpb__MemberKeysRequest req = LEDGERKVPB__MEMBER_KEYS_REQUEST__INIT;
+    rc = ask("receipt", host, port, MEMBER_KEYS_PATH, &req.base, &r);
   } else {
     Ledgerkvpb__ConsistencyProofRequest req = LEDGERKVPB__CONSISTENCY_PROOF_REQUEST__INIT;
     char *colon;
@@ -194,19 +274,13 @@ int lkv_cmd_receipt(int argc, char **argv) {
       return 2;
     }
     req.new_size = strtoull(colon + 1, NULL, 10);
-    what = "/ledgerkvpb.Ledger/GetConsistencyProof";
-    rc = call(host, port, what, &req.base, &r);
+    rc = ask("receipt", host, port, "/ledgerkvpb.Ledger/GetConsistencyProof", &req.base, &r);
   }
-  if (rc != 0) {
-    fprintf(stderr, "ledgerkv receipt: cannot call %s:%d: %s\n", host, port, lkv_strerror(rc));
-    return 1;
-  }
-  if (r.status != LKV_GRPC_OK) {
-    fprintf(stderr, "ledgerkv receipt: %s: %s\n", lkv_grpc_status_name(r.status), r.message);
-    free(r.resp);
-    return 1;
-  }
-  int status = revision ? print_receipt(&r) : head ? print_head_response(&r) : print_consistency(&r);
+  if (rc != 0) return 1;
+  int status = revision ? print_receipt(&r)
+               : head   ? print_head_response(&r)
+               : keys   ? print_member_keys(&r)
+                        : print_consistency(&r);
   if (status) fprintf(stderr, "ledgerkv receipt: malformed response\n");
   free(r.resp);
   return status;

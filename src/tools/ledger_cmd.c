@@ -1,11 +1,14 @@
-/* `ledgerkv ledger-key` and `ledgerkv verify-receipt`: the node's key, and offline receipt checks. */
+/* `ledgerkv ledger-key` and `ledgerkv verify-receipt`: the node's key, and receipt checks (offline with a
+ * key, or against the keys a cluster's membership records). */
 #include "tools/ledger_cmd.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
+#include "tools/ledger_client.h"
 #include "tools/receipt_json.h"
 
 int lkv_cmd_ledger_key(int argc, char **argv) {
@@ -74,9 +77,38 @@ static int slurp(const char *path, uint8_t **out, size_t *len) {
   return 0;
 }
 
-static int verify(const char *key_text, const char *file, const char *req_file, const char *resp_file) {
+/* The key a receipt signed with public_key must verify with: the one the membership at endpoint records
+ * for one of its members (whom *who names, "" when none). Returns 0, or the exit status after a message. */
+static int member_key(const char *endpoint, const uint8_t *public_key, uint8_t key[LKV_LEDGER_KEY_LEN],
+                      char *who, size_t cap) {
+  Ledgerkvpb__MemberKeysResponse *m;
+  int status = lkv__tools_member_keys("verify-receipt", endpoint, &m);
+  if (status) return status;
+  status = 1;
+  for (size_t i = 0; status && i < m->n_members; i++) {
+    const Ledgerkvpb__MemberKey *k = m->members[i];
+    if (k->public_key.len != LKV_LEDGER_KEY_LEN || memcmp(k->public_key.data, public_key, LKV_LEDGER_KEY_LEN))
+      continue;
+    memcpy(key, k->public_key.data, LKV_LEDGER_KEY_LEN);
+    snprintf(who, cap, "; signed by member %s (%" PRIx64 ")", k->name, k->id);
+    status = 0;
+  }
+  ledgerkvpb__member_keys_response__free_unpacked(m, NULL);
+  if (status) {
+    char hex[LKV_LEDGER_KEY_HEX_LEN];
+    lkv_ledger_key_hex(public_key, hex);
+    fprintf(stderr,
+            "ledgerkv verify-receipt: FAILED: the cluster's membership records no member with the key %s\n",
+            hex);
+  }
+  return status;
+}
+
+static int verify(const char *key_text, const char *endpoint, const char *file, const char *req_file,
+                  const char *resp_file) {
   uint8_t key[LKV_LEDGER_KEY_LEN];
-  if (lkv_ledger_key_parse(key_text, key) != 0) {
+  char who[300] = "";
+  if (key_text && lkv_ledger_key_parse(key_text, key) != 0) {
     fputs("ledgerkv verify-receipt: --key: expected 64 hex digits or 44 base64 characters\n", stderr);
     return 2;
   }
@@ -94,6 +126,8 @@ static int verify(const char *key_text, const char *file, const char *req_file, 
     fprintf(stderr, "ledgerkv verify-receipt: %s: not a receipt: %s\n", file, why);
     goto out;
   }
+  if (!key_text && (status = member_key(endpoint, r.sth.public_key, key, who, sizeof(who))) != 0) goto out;
+  status = 1;
   if (lkv_ledger_receipt_verify(&r, key) != 0) {
     fputs("ledgerkv verify-receipt: FAILED: the signature, the leaf or the inclusion proof does not verify\n",
           stderr);
@@ -111,9 +145,9 @@ static int verify(const char *key_text, const char *file, const char *req_file, 
       goto out;
     }
   }
-  printf("OK: revision %lld is entry %llu of the tree of %llu entries signed at revision %lld%s\n",
+  printf("OK: revision %lld is entry %llu of the tree of %llu entries signed at revision %lld%s%s\n",
          (long long)r.leaf.revision, (unsigned long long)r.leaf_index,
-         (unsigned long long)r.sth.head.tree_size, (long long)r.sth.head.revision,
+         (unsigned long long)r.sth.head.tree_size, (long long)r.sth.head.revision, who,
          req_file ? "; request and response match" : "");
   status = 0;
 out:
@@ -124,18 +158,22 @@ out:
 }
 
 int lkv_cmd_verify_receipt(int argc, char **argv) {
-  const char *key = NULL, *file = NULL, *req = NULL, *resp = NULL;
+  const char *key = NULL, *endpoint = NULL, *file = NULL, *req = NULL, *resp = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       puts(
-          "Usage: ledgerkv verify-receipt --key K RECEIPT.json [--request-file F --response-file F]\n"
-          "Verifies a receipt offline against the node's public key K (hex or base64), and with the two\n"
-          "files (the packed request and response protobufs) that it claims exactly them.");
+          "Usage: ledgerkv verify-receipt (--key K | --endpoints E) RECEIPT.json\n"
+          "                               [--request-file F --response-file F]\n"
+          "Verifies a receipt offline against the node's public key K (hex or base64), or against the key\n"
+          "that the membership of the cluster at E records for the member that signed it; with the two\n"
+          "files (the packed request and response protobufs), that it claims exactly them.");
       return 0;
     }
     if (i + 1 < argc && strcmp(a, "--key") == 0) {
       key = argv[++i];
+    } else if (i + 1 < argc && strcmp(a, "--endpoints") == 0) {
+      endpoint = argv[++i];
     } else if (i + 1 < argc && strcmp(a, "--request-file") == 0) {
       req = argv[++i];
     } else if (i + 1 < argc && strcmp(a, "--response-file") == 0) {
@@ -147,12 +185,12 @@ int lkv_cmd_verify_receipt(int argc, char **argv) {
       return 2;
     }
   }
-  if (!key || !file || !req != !resp) {
+  if (!key == !endpoint || !file || !req != !resp) {
     fputs(
-        "ledgerkv verify-receipt: needs --key and a receipt file (and both or neither of "
+        "ledgerkv verify-receipt: needs --key or --endpoints, and a receipt file (and both or neither of "
         "--request-file/--response-file)\n",
         stderr);
     return 2;
   }
-  return verify(key, file, req, resp);
+  return verify(key, endpoint, file, req, resp);
 }

@@ -9,12 +9,13 @@
 /* `ledgerkv ledger-key --data-dir D`: prints the node's Ed25519 public key (hex, then base64). */
 int lkv_cmd_ledger_key(int argc, char **argv);
 
-/* `ledgerkv receipt [--endpoints E] (--revision N | --head | --consistency OLD:NEW)`: asks a node's
- * Ledger service and prints the answer as JSON. */
+/* `ledgerkv receipt [--endpoints E] (--revision N | --head | --consistency OLD:NEW | --member-keys)`: asks
+ * a node's Ledger service and prints the answer as JSON. */
 int lkv_cmd_receipt(int argc, char **argv);
 
-/* `ledgerkv verify-receipt --key K FILE [--request-file F --response-file F]`: verifies a receipt JSON
- * offline (signature with K, leaf, inclusion proof; claims when the request and response are given). */
+/* `ledgerkv verify-receipt (--key K | --endpoints E) FILE [--request-file F --response-file F]`: verifies a
+ * receipt JSON (signature with K, or with the key the membership of the cluster at E records for one of
+ * its members; leaf, inclusion proof; claims when the request and response are given). */
 int lkv_cmd_verify_receipt(int argc, char **argv);
 
 /* `ledgerkv audit --data-dir D [--key K]`: audits the whole ledger (every record, order, head and

@@ -1,0 +1,14 @@
+/* The ledger commands' client side shared between them: asking a node for the members' keys. */
+#ifndef LKV_TOOLS_LEDGER_CLIENT_H
+#define LKV_TOOLS_LEDGER_CLIENT_H
+
+#include "ledgerkv.pb-c.h"
+
+/* Asks the node at endpoint ("host:port" or "http://host:port"; the first of a comma-separated list) for
+ * every member's ledger key (Ledger.GetMemberKeys). Returns 0 and sets *out (free it with
+ * ledgerkvpb__member_keys_response__free_unpacked), or an exit status after a message on stderr that starts
+ * with "ledgerkv <cmd>: ": 2 for an endpoint that does not parse, 1 when the node could not be asked or
+ * answered an error. */
+int lkv__tools_member_keys(const char *cmd, const char *endpoint, Ledgerkvpb__MemberKeysResponse **out);
+
+#endif
