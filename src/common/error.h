@@ -44,6 +44,7 @@
   X(ELEASETTLTOOLARGE, -30021, "too large lease TTL")                        \
   X(EVERIFY, -30040, "verification failed")                                  \
   X(ETORN, -30041, "the store was not flushed before the machine restarted") \
+  X(ELEDGERPRUNED, -30042, "ledger record pruned by the retention policy")   \
   X(ENOLEADER, -30060, "raft: no leader")                                    \
   X(EPROPOSALDROPPED, -30061, "raft proposal dropped")                       \
   X(ECONFPENDING, -30062, "raft: a membership change is pending")            \

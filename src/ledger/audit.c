@@ -33,6 +33,7 @@ typedef struct walk_s {
   mapped_t heads;
   uint64_t n_heads; /* whole records of ledger.heads that count (a torn last one excluded) */
   uint64_t next;    /* the next of them to check */
+  uint64_t start;   /* offset of the first stored record (the base's) */
 } walk_t;
 
 static int fail(lkv_ledger_audit_t *r, int rc, uint64_t offset, const char *why) {
@@ -79,6 +80,17 @@ static int check_file_heads(walk_t *w) {
     if (lkv_ledger_head_record_decode(rec, &sh))
       return fail_head(w, LKV_ECORRUPT, "signed head record fails its checksum and valid records follow it");
     if (sh.head.tree_size > w->r->records) return 0;
+    if (sh.head.tree_size < w->r->base) {
+      /* Signed before the base: its root cannot be recomputed, its signature and order still can. */
+      if (w->r->has_head && sh.head.tree_size < w->r->last_head.head.tree_size)
+        return fail_head(w, LKV_ECORRUPT, "signed head covers fewer records than the head before it");
+      if (lkv_ledger_sth_verify(&sh, w->trusted_key))
+        return fail_head(w, LKV_EVERIFY, "signed tree head signature does not verify with the trusted key");
+      count_head(w->r, &sh);
+      w->r->heads_below_base++;
+      w->next++;
+      continue;
+    }
     if (sh.head.tree_size < w->r->records)
       return fail_head(w, LKV_ECORRUPT, "signed head covers fewer records than the head before it");
     if ((why = head_problem(w, &sh))) return fail_head(w, LKV_EVERIFY, why);
@@ -92,7 +104,7 @@ static int check_file_heads(walk_t *w) {
 static int walk_log(walk_t *w, const mapped_t *log, lkv_ledger_audit_cb cb, void *arg) {
   lkv_ledger_audit_t *r = w->r;
   const uint8_t *salt = log->p + LKV__FILE_HEADER_LEN;
-  uint64_t pos = LKV__LOG_HEADER_LEN;
+  uint64_t pos = w->start;
   int rc;
   while (pos < log->size) {
     lkv_ledger_entry_t e;
@@ -190,6 +202,20 @@ static int prepare_heads(walk_t *w) {
   return 0;
 }
 
+/* Starts the walk at the base ledger.base records: its frontier, revision and offset. */
+static int start_at_base(const char *dir, walk_t *w, uint64_t log_size) {
+  lkv__log_base_t b;
+  int rc = lkv__log_base_load(dir, &b);
+  if (rc == LKV_ECORRUPT) return fail(w->r, rc, 0, "ledger.base is damaged");
+  if (rc) return rc;
+  if (b.offset > log_size) return fail(w->r, LKV_ECORRUPT, log_size, "ledger.log ends before its base");
+  lkv_ledger_frontier_to_merkle(&b.f, &w->f);
+  w->start = b.offset;
+  w->r->base = w->r->records = b.f.size;
+  w->r->last_revision = b.f.last_revision;
+  return 0;
+}
+
 int lkv_ledger_audit_dir(const char *dir, const uint8_t *trusted_key, lkv_ledger_audit_cb cb, void *arg,
                          lkv_ledger_audit_t *report) {
   char log_path[PATH_MAX], heads_path[PATH_MAX];
@@ -214,6 +240,7 @@ int lkv_ledger_audit_dir(const char *dir, const uint8_t *trusted_key, lkv_ledger
     rc = fail(report, LKV_ECORRUPT, 0, "not a ledger file of a known version");
     goto out;
   }
+  if ((rc = start_at_base(dir, &w, log.size))) goto out;
   if (!(rc = prepare_heads(&w))) rc = walk_log(&w, &log, cb, arg);
 out:
   unmap_file(&w.heads);

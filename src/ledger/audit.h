@@ -19,19 +19,25 @@
  *    (0 for an empty tree), and its signature verifies with the trusted key (or, without one, with the key
  *    the head names); ledger.heads' records have good checksums and non-decreasing tree sizes, none beyond
  *    the log's records. A missing ledger.heads holds no head.
+ * A ledger with a base (ledger.base, log_file.h) is audited from it: the tree starts from the base's
+ * frontier, the order rules from its revision; a head of a tree smaller than the base has its signature
+ * and order checked, not its root (the records are gone); a head of exactly the base's size is checked
+ * against the frontier's root.
  * A last record cut short (a torn tail, or a writer still appending) is reported in tail_bytes (the log)
  * or heads_tail_bytes (ledger.heads: also a whole last record whose checksum fails), not an error. The
  * callback sees every verified entry in order, which is what a replay into a fresh store needs.
  */
 
 typedef struct lkv_ledger_audit_s {
-  uint64_t records;       /* verified records: the size of the tree the audit recomputed */
-  lkv_merkle_hash_t root; /* that tree's root (MTH of all verified records) */
-  uint32_t log_version;   /* of ledger.log's header */
-  uint64_t revisions;     /* records that produced a revision */
-  uint64_t heads;         /* signed heads verified, in ledger.heads and (version 1) in the log */
-  uint64_t head_leaves;   /* of which records of a version-1 log */
-  uint64_t ops;           /* writes in all write sets */
+  uint64_t records;       /* the size of the tree the audit recomputed: the base and the records after it */
+  lkv_merkle_hash_t root; /* that tree's root (MTH of all its records) */
+  uint64_t base;          /* records below the base (ledger.base): summarised by its frontier, not stored */
+  uint64_t heads_below_base; /* signed heads of trees smaller than the base: signature checked, root not */
+  uint32_t log_version;      /* of ledger.log's header */
+  uint64_t revisions;        /* records that produced a revision */
+  uint64_t heads;            /* signed heads verified, in ledger.heads and (version 1) in the log */
+  uint64_t head_leaves;      /* of which records of a version-1 log */
+  uint64_t ops;              /* writes in all write sets */
   int64_t last_revision;
   uint64_t tail_bytes;                /* incomplete bytes after the log's last record */
   uint64_t heads_tail_bytes;          /* bytes after ledger.heads' last good record */

@@ -10,25 +10,11 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "ledger/handle.h"
 #include "ledger/head_log.h"
-#include "ledger/node_store.h"
 
 /* Leaves re-added to the node store per write while catching up. */
 #define CATCH_UP_CHUNK 1024
-
-struct lkv_ledger_s {
-  lkv_ledger_log_t *log;
-  lkv_ledger_head_log_t *heads;
-  lkv_ledger_nodes_t *nodes;
-  lkv_ledger_signer_t *signer;
-  lkv_merkle_hash_t *leaves; /* committer's scratch */
-  size_t leaves_cap;
-  int nodes_err;      /* the node store's last failure, reported by sign */
-  int deferred;       /* appends do not flush the log (lkv_ledger_defer_sync) */
-  pthread_mutex_t mu; /* guards has_head/head for readers; only the committer writes them */
-  int has_head;
-  lkv_ledger_signed_head_t head;
-};
 
 static int reserve_leaves(lkv_ledger_t *l, size_t n) {
   if (n <= l->leaves_cap) return 0;
@@ -93,6 +79,9 @@ static int load_head(lkv_ledger_t *l) {
 
 static int root_matches_head(lkv_ledger_t *l, int *match) {
   lkv_merkle_hash_t root;
+  /* A head below the base cannot be recomputed; it was checked when it was made (docs/ledger.md). */
+  *match = 1;
+  if (l->head.head.tree_size < lkv_ledger_nodes_base(l->nodes)) return 0;
   int rc = lkv_merkle_root_at(l->head.head.tree_size, lkv_ledger_nodes_get, l->nodes, &root);
   if (!rc) *match = memcmp(root.b, l->head.head.root.b, LKV_MERKLE_HASH_LEN) == 0;
   return rc;
@@ -101,26 +90,33 @@ static int root_matches_head(lkv_ledger_t *l, int *match) {
 /* Brings the node store in line with the log (see ledger.h, crash consistency). */
 static int sync_store(lkv_ledger_t *l, lkv_ledger_open_info_t *info) {
   uint64_t covered = l->has_head ? l->head.head.tree_size : 0, have = lkv_ledger_nodes_size(l->nodes);
+  uint64_t base = lkv_ledger_nodes_base(l->nodes);
   int match = 1, rc;
-  /* Nodes up to the last head were synced before it was written; the rest may be stale. */
-  uint64_t keep = have >= covered ? covered : 0;
+  /* Nodes up to the last head were synced before it was written; the rest may be stale (and nodes of a
+   * head below the base may predate a reset). Below the base nothing is recomputed: it is not stored. */
+  uint64_t keep = have >= covered && covered >= base ? covered : base;
   if ((rc = lkv_ledger_nodes_truncate(l->nodes, keep)) || (rc = catch_up(l))) return rc;
   info->leaves_recomputed = lkv_ledger_log_count(l->log) - keep;
   if (!l->has_head || (rc = root_matches_head(l, &match)) || match) return rc;
   info->store_rebuilt = 1;
-  if ((rc = lkv_ledger_nodes_truncate(l->nodes, 0)) || (rc = catch_up(l)) ||
+  if ((rc = lkv_ledger_nodes_truncate(l->nodes, base)) || (rc = catch_up(l)) ||
       (rc = root_matches_head(l, &match)))
     return rc;
-  info->leaves_recomputed = lkv_ledger_log_count(l->log);
+  info->leaves_recomputed = lkv_ledger_log_count(l->log) - base;
   return match ? 0 : LKV_ECORRUPT;
 }
 
-/* Opens the node store; one with a foreign header is derived data gone bad: start it afresh. */
+/* Opens the node store at the log's base; one with a foreign header is derived data gone bad: start it
+ * afresh. */
 static int open_nodes(lkv_ledger_t *l, const char *path) {
-  int rc = lkv_ledger_nodes_open(&l->nodes, path, NULL);
+  lkv_ledger_frontier_t f;
+  lkv_merkle_frontier_t base;
+  lkv_ledger_log_base_frontier(l->log, &f);
+  lkv_ledger_frontier_to_merkle(&f, &base);
+  int rc = lkv_ledger_nodes_open(&l->nodes, path, &base, NULL);
   if (rc != LKV_ECORRUPT) return rc;
   if (unlink(path)) return -errno;
-  return lkv_ledger_nodes_open(&l->nodes, path, NULL);
+  return lkv_ledger_nodes_open(&l->nodes, path, &base, NULL);
 }
 
 int lkv_ledger_open(lkv_ledger_t **out, const char *data_dir, lkv_ledger_open_info_t *info) {
@@ -135,12 +131,16 @@ int lkv_ledger_open(lkv_ledger_t **out, const char *data_dir, lkv_ledger_open_in
   lkv_ledger_t *l = calloc(1, sizeof(*l));
   if (!l) return LKV_ENOMEM;
   if ((rc = -pthread_mutex_init(&l->mu, NULL))) goto err_after_alloc;
+  if ((rc = -pthread_rwlock_init(&l->rw, NULL))) goto err_after_mutex;
+  if ((rc = -pthread_mutex_init(&l->base_mu, NULL))) goto err_after_rwlock;
   if ((rc = lkv_ledger_signer_open(&l->signer, data_dir, LKV_LEDGER_SIGNER_CREATE, &info->key_created)))
-    goto err_after_mutex;
+    goto err_after_base_mu;
   if ((rc = lkv_ledger_log_open(&l->log, dir, &info->log))) goto err_after_signer;
   if ((rc = lkv_ledger_head_log_open(&l->heads, dir, &info->heads))) goto err_after_log;
   if ((rc = open_nodes(l, nodes))) goto err_after_heads;
   if ((rc = load_head(l)) || (rc = sync_store(l, info))) goto err_after_nodes;
+  /* After a crash between a base change and freeing what lies below it. */
+  if (lkv_ledger_nodes_base(l->nodes) > 0) lkv_ledger_nodes_punch(l->nodes);
   info->key_changed =
       l->has_head && memcmp(l->head.public_key, lkv_ledger_signer_public_key(l->signer), LKV_LEDGER_KEY_LEN);
   *out = l;
@@ -154,6 +154,10 @@ err_after_log:
   lkv_ledger_log_close(l->log);
 err_after_signer:
   lkv_ledger_signer_close(l->signer);
+err_after_base_mu:
+  pthread_mutex_destroy(&l->base_mu);
+err_after_rwlock:
+  pthread_rwlock_destroy(&l->rw);
 err_after_mutex:
   pthread_mutex_destroy(&l->mu);
 err_after_alloc:
@@ -168,6 +172,8 @@ void lkv_ledger_close(lkv_ledger_t *l) {
   lkv_ledger_head_log_close(l->heads);
   lkv_ledger_log_close(l->log);
   lkv_ledger_signer_close(l->signer);
+  pthread_mutex_destroy(&l->base_mu);
+  pthread_rwlock_destroy(&l->rw);
   pthread_mutex_destroy(&l->mu);
   free(l->leaves);
   free(l);
@@ -230,11 +236,12 @@ int lkv_ledger_latest_head(lkv_ledger_t *l, lkv_ledger_signed_head_t *out) {
   return has ? 0 : LKV_ENOENT;
 }
 
-int lkv_ledger_receipt_at(lkv_ledger_t *l, uint64_t index, lkv_ledger_receipt_t *out) {
+static int receipt_locked(lkv_ledger_t *l, uint64_t index, lkv_ledger_receipt_t *out) {
   lkv_ledger_log_record_t rec = {0};
   int rc = lkv_ledger_latest_head(l, &out->sth);
   if (rc) return rc;
   if (index >= lkv_ledger_log_count(l->log)) return LKV_ENOENT;
+  if (index < lkv_ledger_log_base(l->log)) return LKV_ELEDGERPRUNED;
   if (index >= out->sth.head.tree_size) return LKV_EAGAIN;
   if ((rc = lkv_ledger_log_read(l->log, index, &rec))) goto out;
   lkv_ledger_entry_leaf(&rec.entry, &out->leaf);
@@ -246,6 +253,13 @@ out:
   return rc;
 }
 
+int lkv_ledger_receipt_at(lkv_ledger_t *l, uint64_t index, lkv_ledger_receipt_t *out) {
+  pthread_rwlock_rdlock(&l->rw);
+  int rc = receipt_locked(l, index, out);
+  pthread_rwlock_unlock(&l->rw);
+  return rc;
+}
+
 int lkv_ledger_receipt(lkv_ledger_t *l, int64_t revision, lkv_ledger_receipt_t *out) {
   uint64_t index;
   int rc = lkv_ledger_log_find_revision(l->log, revision, &index);
@@ -254,7 +268,12 @@ int lkv_ledger_receipt(lkv_ledger_t *l, int64_t revision, lkv_ledger_receipt_t *
 
 int lkv_ledger_consistency(lkv_ledger_t *l, uint64_t old_size, uint64_t new_size, lkv_merkle_proof_t *out) {
   if (new_size > lkv_ledger_nodes_size(l->nodes)) return LKV_EINVAL;
-  return lkv_merkle_consistency_proof(old_size, new_size, lkv_ledger_nodes_get, l->nodes, out);
+  /* Below the base the node store answers only the subtrees it keeps: a proof that needs another one
+   * fails with LKV_ELEDGERPRUNED. */
+  pthread_rwlock_rdlock(&l->rw);
+  int rc = lkv_merkle_consistency_proof(old_size, new_size, lkv_ledger_nodes_get, l->nodes, out);
+  pthread_rwlock_unlock(&l->rw);
+  return rc;
 }
 
 const uint8_t *lkv_ledger_public_key(const lkv_ledger_t *l) {

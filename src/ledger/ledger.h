@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ledger/entry.h"
+#include "ledger/frontier.h"
 #include "ledger/head_log.h"
 #include "ledger/log_file.h"
 #include "ledger/merkle.h"
@@ -103,6 +104,57 @@ int lkv_ledger_receipt(lkv_ledger_t *l, int64_t revision, lkv_ledger_receipt_t *
  * current size). Any thread. Returns 0, LKV_EINVAL (old_size > new_size or new_size too large), LKV_EIO
  * or a negated errno. */
 int lkv_ledger_consistency(lkv_ledger_t *l, uint64_t old_size, uint64_t new_size, lkv_merkle_proof_t *out);
+
+/*
+ * The base and retention (docs/ledger.md, "The base" and "Retention"). A ledger may start at a base b > 0:
+ * records [0, b) are summarised by their frontier (frontier.h) and not stored. Its size, roots and signed
+ * heads are those of the whole tree; lkv_ledger_append continues at leaf size. Receipts and consistency
+ * proofs work for every record and tree size at or after the base; a record below it is refused with
+ * LKV_ELEDGERPRUNED (and a consistency proof from an older size too, when it needs a pruned subtree).
+ * Signed heads made before stay in ledger.heads; open checks the last one against the tree only when it
+ * is not below the base (one below was checked when it was made).
+ */
+
+/* The ledger's base: the first record it stores (0 when it holds its whole history). Any thread. */
+uint64_t lkv_ledger_base(lkv_ledger_t *l);
+
+/* *out = the frontier of the tree of the first `size` records, with the revision of record size - 1: what
+ * a member that starts from a copy of the store taken at that ledger length needs (lkv_ledger_reset).
+ * size may be anything from the base to the current size. Any thread. Returns 0, LKV_ELEDGERPRUNED
+ * (size below the base), LKV_EINVAL (size beyond the tree), or an I/O error of the node store or index. */
+int lkv_ledger_frontier_at(lkv_ledger_t *l, uint64_t size, lkv_ledger_frontier_t *out);
+
+/* Replaces the ledger's whole content by "records [0, f->size) summarised by f, none stored": afterwards
+ * the size is f->size, the root lkv_ledger_frontier_root(f), and appends continue at leaf f->size. The
+ * caller has checked f (its root against a signed head of that size). Durable and atomic: a crash
+ * leaves the old ledger or the new one (the log is flushed, then ledger.base is renamed into place).
+ * Signed heads stay. Committer thread; readers on other threads get a valid answer or an error
+ * (LKV_ELEDGERPRUNED, LKV_EAGAIN) meanwhile. Returns 0, LKV_EINVAL (f is not a frontier, or f->size is
+ * below the latest signed head's tree size: the tree would go back past a head this member signed), or
+ * the errors of lkv_ledger_log_reset (and of the node store: then the ledger must be reopened). */
+int lkv_ledger_reset(lkv_ledger_t *l, const lkv_ledger_frontier_t *f);
+
+/* Drops the records below `base` (no more than the tree holds) and frees their disk space: ledger.base
+ * records the new base first, then holes are punched in ledger.log, ledger.idx and ledger.nodes. The
+ * caller makes sure nothing still needs them as a write-ahead log (lkv_ledger_retention_base). Any
+ * thread, concurrently with appends and readers. Returns 0 (also when base is not above the current
+ * base), LKV_EINVAL (base beyond the tree), the I/O errors of lkv_ledger_frontier_at and
+ * lkv_ledger_log_set_base (then nothing changed), or a negated errno from punching (-EOPNOTSUPP: the file
+ * system cannot; the records are dropped all the same, their space is not freed). */
+int lkv_ledger_retain(lkv_ledger_t *l, uint64_t base);
+
+/* A retention policy (--ledger-retention). Both 0 keeps everything. */
+typedef struct lkv_ledger_retention_s {
+  uint64_t records; /* keep at least the newest `records` records */
+  uint64_t bytes;   /* keep at least the newest records that fit in `bytes` bytes of ledger.log */
+} lkv_ledger_retention_t;
+
+/* *base = where the policy lets the base move now: never past the first record of revision
+ * covered_revision or later (the revision of the store's latest published checkpoint, at least: a
+ * rebuild replays from there), and never below the current base. Any thread. Returns 0 or an I/O error
+ * of the index. */
+int lkv_ledger_retention_base(lkv_ledger_t *l, const lkv_ledger_retention_t *p, int64_t covered_revision,
+                              uint64_t *base);
 
 /* The node's public key (LKV_LEDGER_KEY_LEN bytes), valid until close. Any thread. */
 const uint8_t *lkv_ledger_public_key(const lkv_ledger_t *l);

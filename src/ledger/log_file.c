@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,11 +59,16 @@ static int indexed_record_ok(lkv_ledger_log_t *log, uint64_t i, uint64_t log_siz
   lkv_ledger_entry_t e;
   lkv_merkle_hash_t leaf;
   size_t flen;
+  uint64_t base = atomic_load_explicit(&log->base, memory_order_relaxed);
   int rc = lkv__meta_read(log, i, m);
   if (rc) return rc == LKV_ECORRUPT || rc == LKV_EIO ? 0 : rc;
-  if (i > 0 && (rc = lkv__meta_read(log, i - 1, &prev))) return rc == LKV_ECORRUPT || rc == LKV_EIO ? 0 : rc;
-  uint64_t want = i > 0 ? prev.offset + LKV__FRAME_HDR + prev.len : LKV__LOG_HEADER_LEN;
-  if (m->offset != want || m->offset > log_size || LKV__FRAME_HDR + (uint64_t)m->len > log_size - m->offset)
+  if (i > base && (rc = lkv__meta_read(log, i - 1, &prev)))
+    return rc == LKV_ECORRUPT || rc == LKV_EIO ? 0 : rc;
+  /* Entries left from before a reset point below the base's offset; record `base` starts exactly there. */
+  if (i == base) prev.revision = log->base_revision;
+  uint64_t want = i > base ? prev.offset + LKV__FRAME_HDR + prev.len : log->base_offset;
+  if (m->offset != want || m->offset < log->base_offset || m->offset > log_size ||
+      LKV__FRAME_HDR + (uint64_t)m->len > log_size - m->offset)
     return 0;
   uint8_t *buf = malloc(LKV__FRAME_HDR + (size_t)m->len);
   if (!buf) return LKV_ENOMEM;
@@ -145,23 +151,30 @@ int lkv_ledger_log_sync_index(lkv_ledger_log_t *log) {
 
 static int recover(lkv_ledger_log_t *log, uint64_t log_size, uint64_t idx_size, uint64_t synced,
                    lkv_ledger_log_info_t *info) {
-  uint64_t have = (idx_size - LKV__IDX_HEADER_LEN) / LKV__META_LEN, start = LKV__LOG_HEADER_LEN;
+  uint64_t have = (idx_size - LKV__IDX_HEADER_LEN) / LKV__META_LEN, start = log->base_offset;
+  uint64_t base = atomic_load_explicit(&log->base, memory_order_relaxed);
   uint64_t trusted = synced < have ? synced : have;
-  int64_t last_rev = 0;
+  int64_t last_rev = log->base_revision;
   lkv_ledger_log_meta_t m;
+  if (start > log_size) { /* the records the base was set after are gone: not a torn tail */
+    info->corrupt_offset = log_size;
+    return LKV_ECORRUPT;
+  }
   /* Entries past the synced count may be missing or garbage after a crash (pages reach the disk in any
    * order): only the synced prefix is kept, and only if its last entry matches the log. */
-  if (trusted > 0) {
+  if (trusted > base) {
     int rc = indexed_record_ok(log, trusted - 1, log_size, &m);
     if (rc < 0) return rc;
     if (rc) {
       start = m.offset + LKV__FRAME_HDR + m.len;
       last_rev = m.revision;
     } else {
-      trusted = 0;
+      trusted = base;
     }
+  } else {
+    trusted = base;
   }
-  info->index_dropped += have - trusted;
+  info->index_dropped += have > trusted ? have - trusted : 0;
   if (ftruncate(log->idx_fd, (off_t)meta_pos(trusted))) return -errno;
   int rc = scan_tail(log, start, log_size, trusted, last_rev, info);
   if (rc) return rc;
@@ -182,8 +195,19 @@ int lkv_ledger_log_open(lkv_ledger_log_t **out, const char *dir, lkv_ledger_log_
     return LKV_EINVAL;
   if ((rc = lkv_fs_mkdirs(dir, 0700))) return rc;
   if (sodium_init() < 0) return LKV_EIO;
+  lkv__log_base_t base;
+  if ((rc = lkv__log_base_load(dir, &base))) return rc;
   lkv_ledger_log_t *log = calloc(1, sizeof(*log));
   if (!log) return LKV_ENOMEM;
+  if (!(log->dir = strdup(dir))) {
+    free(log);
+    return LKV_ENOMEM;
+  }
+  pthread_mutex_init(&log->base_mu, NULL);
+  log->base_offset = base.offset;
+  log->base_revision = base.f.last_revision;
+  log->base_frontier = base.f;
+  atomic_store(&log->base, base.f.size);
   randombytes_buf(log->salt, sizeof(log->salt)); /* used only if the log is new */
   /* A new log is version 2; a version-1 log (heads as leaves) is kept as it is: rewriting it would change
    * every root its heads signed. The ledger appends only state changes to it from now on. */
@@ -196,6 +220,9 @@ int lkv_ledger_log_open(lkv_ledger_log_t **out, const char *dir, lkv_ledger_log_
   if (rc) goto err_after_alloc;
   if ((rc = open_index(log, ipath, &isize, &synced, info))) goto err_after_log;
   if ((rc = recover(log, size, isize, synced, info))) goto err_after_index;
+  /* A crash may have come between a base change and freeing the space below it; a file system that
+   * cannot punch holes keeps the bytes, which are never read. */
+  if (base.f.size > 0) lkv_ledger_log_punch(log);
   *out = log;
   return 0;
 
@@ -204,6 +231,8 @@ err_after_index:
 err_after_log:
   close(log->fd);
 err_after_alloc:
+  pthread_mutex_destroy(&log->base_mu);
+  free(log->dir);
   free(log->ibuf);
   free(log);
   return rc;
@@ -228,6 +257,8 @@ void lkv_ledger_log_close(lkv_ledger_log_t *log) {
   if (lkv_ledger_log_sync_index(log) == 0) fdatasync(log->idx_fd);
   close(log->idx_fd);
   close(log->fd);
+  pthread_mutex_destroy(&log->base_mu);
+  free(log->dir);
   free(log->wbuf);
   free(log->ibuf);
   free(log);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ledger/entry.h"
+#include "ledger/frontier.h"
 #include "ledger/merkle.h"
 
 /*
@@ -163,5 +164,42 @@ int lkv_ledger_log_iter_next(lkv_ledger_log_iter_t *it, lkv_ledger_entry_t *e, l
 
 /* Frees the iterator's buffer. */
 void lkv_ledger_log_iter_free(lkv_ledger_log_iter_t *it);
+
+/*
+ * The base (docs/ledger.md, "The base"): the log may start at record `base` > 0, the records below it
+ * summarised by a frontier kept in ledger.base (written whole through a rename: the moment the base
+ * changes). Record numbers, file offsets and index positions stay absolute; what lies below the base is
+ * a hole in the files. Every function above that is given a record below the base returns
+ * LKV_ELEDGERPRUNED (lower_bound and find_revision too when the revision asked for is older than the
+ * base's), and one that raced with a reset returns LKV_EAGAIN rather than what it read meanwhile.
+ */
+
+/* The first stored record (0 unless retention or a reset moved it). Any thread. */
+uint64_t lkv_ledger_log_base(const lkv_ledger_log_t *log);
+
+/* *out = the frontier of the records below the base (size 0 for a log that starts at record 0). Any
+ * thread. */
+void lkv_ledger_log_base_frontier(lkv_ledger_log_t *log, lkv_ledger_frontier_t *out);
+
+/* Moves the base up to f->size (at most the record count), durably; f must be the frontier of the records
+ * below it (the ledger computes it from its node store). Records below it are refused from then on, but
+ * their space is freed only by lkv_ledger_log_punch. Any thread, concurrently with appends and readers;
+ * never concurrently with itself or lkv_ledger_log_reset. Returns 0 (also when f->size is the base
+ * already), LKV_EINVAL (f->size below the base or beyond the records), or the I/O errors of reading the
+ * index and writing ledger.base. */
+int lkv_ledger_log_set_base(lkv_ledger_log_t *log, const lkv_ledger_frontier_t *f);
+
+/* Replaces every record by f: the log then holds f->size records, all below its base, none stored; the
+ * next append is record f->size. Durable and atomic across a crash (the rename of ledger.base); the log
+ * is flushed first. Writer thread. Returns 0, the errors of lkv_ledger_log_sync and of writing
+ * ledger.base (then nothing changed), or a negated errno from cutting the index (then the new base holds
+ * but appends fail with LKV_EIO until the log is opened again, which recovers the index). */
+int lkv_ledger_log_reset(lkv_ledger_log_t *log, const lkv_ledger_frontier_t *f);
+
+/* Frees the disk space of the records below the base: holes punched in ledger.log and ledger.idx (the
+ * offsets of the later records do not move). Any thread; never concurrently with itself or a reset.
+ * Returns 0 or a negated errno (-EOPNOTSUPP: the file system cannot punch holes; the records stay
+ * refused). */
+int lkv_ledger_log_punch(lkv_ledger_log_t *log);
 
 #endif

@@ -2,8 +2,10 @@
 #ifndef LKV_LEDGER_LOG_INTERNAL_H
 #define LKV_LEDGER_LOG_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
+#include "ledger/frontier.h"
 #include "ledger/internal.h"
 #include "ledger/log_file.h"
 
@@ -32,7 +34,34 @@ struct lkv_ledger_log_s {
   size_t wcap;
   uint8_t *ibuf; /* writer: index entries being written */
   size_t icap;
+  char *dir; /* holds ledger.base */
+  /* The base (log_base.c): records below it are not stored. base is read lock-free (a record below it
+   * is pruned); base_mu makes the other fields consistent with it for readers that need them. */
+  _Atomic uint64_t base;
+  _Atomic uint64_t epoch; /* odd while a reset replaces the records under readers' feet */
+  pthread_mutex_t base_mu;
+  uint64_t base_offset;  /* offset of record base's frame (the log's end when none is stored) */
+  int64_t base_revision; /* revision of record base - 1 (0 when base is 0) */
+  lkv_ledger_frontier_t base_frontier;
 };
+
+/* ledger.base, the durable record of the base (docs/ledger.md has the layout). */
+typedef struct lkv__log_base_s {
+  lkv_ledger_frontier_t f; /* of the records below the base; f.size is the base */
+  uint64_t offset;         /* of record f.size's frame in ledger.log */
+} lkv__log_base_t;
+
+/* Reads dir/ledger.base into *b; a missing file is base 0 at the first frame. Returns 0, LKV_ECORRUPT
+ * (bad header, checksum or frontier), LKV_EINVAL (path too long) or a negated errno. */
+int lkv__log_base_load(const char *dir, lkv__log_base_t *b);
+
+/* Replaces dir/ledger.base by *b atomically and durably (temporary file, flush, rename, directory flush).
+ * Returns 0 or a negated errno / LKV_EINVAL. */
+int lkv__log_base_store(const char *dir, const lkv__log_base_t *b);
+
+/* What a read of record `index` that started at epoch `epoch` and ended with rc may return: the record
+ * was pruned meanwhile (LKV_ELEDGERPRUNED), a reset ran meanwhile (LKV_EAGAIN), or rc. */
+int lkv__log_settle(lkv_ledger_log_t *log, uint64_t epoch, uint64_t index, int rc);
 
 /* Outcome of parsing a frame from memory. */
 enum { LKV__FRAME_OK, LKV__FRAME_TORN, LKV__FRAME_BAD };

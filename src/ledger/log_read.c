@@ -1,4 +1,5 @@
 /* Reading the ledger log from any thread: index lookups, verified record reads, sequential iteration. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "common/error.h"
@@ -14,19 +15,45 @@ int lkv__meta_read(const lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_m
   return rc ? rc : lkv__meta_decode(b, m);
 }
 
-int lkv_ledger_log_meta(lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_meta_t *out) {
+static uint64_t epoch_of(lkv_ledger_log_t *log) {
+  return atomic_load_explicit(&log->epoch, memory_order_acquire);
+}
+
+/* Reads index entry `index` of a stored record; the caller settles the result (lkv__log_settle). */
+static int stored_meta(lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_meta_t *out) {
   if (index >= lkv_ledger_log_count(log)) return LKV_ENOENT;
+  if (index < lkv_ledger_log_base(log)) return LKV_ELEDGERPRUNED;
   return lkv__meta_read(log, index, out);
+}
+
+int lkv_ledger_log_meta(lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_meta_t *out) {
+  uint64_t epoch = epoch_of(log);
+  return lkv__log_settle(log, epoch, index, stored_meta(log, index, out));
 }
 
 int lkv_ledger_log_leaf(lkv_ledger_log_t *log, uint64_t index, lkv_merkle_hash_t *out) {
   lkv_ledger_log_meta_t m;
-  int rc = lkv_ledger_log_meta(log, index, &m);
-  return rc ? rc : lkv__pread_full(log->fd, out->b, LKV_MERKLE_HASH_LEN, m.offset + LKV__SALT_LEN + 4);
+  uint64_t epoch = epoch_of(log);
+  int rc = stored_meta(log, index, &m);
+  if (!rc) rc = lkv__pread_full(log->fd, out->b, LKV_MERKLE_HASH_LEN, m.offset + LKV__SALT_LEN + 4);
+  /* A hole punched meanwhile reads as zeros: only the base, checked after the read, tells. */
+  return lkv__log_settle(log, epoch, index, rc);
+}
+
+/* The base and the revision of the record before it, consistently. */
+static void base_of(lkv_ledger_log_t *log, uint64_t *base, int64_t *revision) {
+  pthread_mutex_lock(&log->base_mu);
+  *base = atomic_load_explicit(&log->base, memory_order_relaxed);
+  *revision = log->base_revision;
+  pthread_mutex_unlock(&log->base_mu);
 }
 
 int lkv_ledger_log_lower_bound(lkv_ledger_log_t *log, int64_t revision, uint64_t *index) {
-  uint64_t lo = 0, hi = lkv_ledger_log_count(log);
+  uint64_t lo, hi = lkv_ledger_log_count(log);
+  int64_t base_rev;
+  base_of(log, &lo, &base_rev);
+  /* Records of revisions below the base's may only be below the base. */
+  if (lo > 0 && revision < base_rev) return LKV_ELEDGERPRUNED;
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     lkv_ledger_log_meta_t m;
@@ -43,7 +70,11 @@ int lkv_ledger_log_lower_bound(lkv_ledger_log_t *log, int64_t revision, uint64_t
 
 int lkv_ledger_log_find_revision(lkv_ledger_log_t *log, int64_t revision, uint64_t *index) {
   lkv_ledger_log_meta_t m;
-  uint64_t i;
+  uint64_t i, base;
+  int64_t base_rev;
+  base_of(log, &base, &base_rev);
+  /* The record producing the base's revision, and every older one, is below the base. */
+  if (base > 0 && revision <= base_rev) return LKV_ELEDGERPRUNED;
   int rc = lkv_ledger_log_lower_bound(log, revision, &i);
   if (rc) return rc;
   /* The entry producing a revision comes before every other entry carrying it. */
@@ -55,12 +86,12 @@ int lkv_ledger_log_find_revision(lkv_ledger_log_t *log, int64_t revision, uint64
 
 int lkv_ledger_log_find_last(lkv_ledger_log_t *log, lkv_ledger_kind_t kind, uint64_t *index) {
   enum { CHUNK = 4096 };
-  uint64_t hi = lkv_ledger_log_count(log);
+  uint64_t hi = lkv_ledger_log_count(log), base = lkv_ledger_log_base(log);
   uint8_t *buf = malloc((size_t)CHUNK * LKV__META_LEN);
   int rc = LKV_ENOENT;
   if (!buf) return LKV_ENOMEM;
-  while (hi > 0 && rc == LKV_ENOENT) {
-    uint64_t lo = hi > CHUNK ? hi - CHUNK : 0;
+  while (hi > base && rc == LKV_ENOENT) {
+    uint64_t lo = hi - base > CHUNK ? hi - CHUNK : base;
     int r = lkv__pread_full(log->idx_fd, buf, (size_t)(hi - lo) * LKV__META_LEN,
                             LKV__IDX_HEADER_LEN + (uint64_t)LKV__META_LEN * lo);
     if (r) {
@@ -99,10 +130,10 @@ static int matches(const lkv_ledger_log_meta_t *m, const lkv_ledger_entry_t *e, 
   return flen == LKV__FRAME_HDR + (size_t)m->len && e->revision == m->revision && e->kind == m->kind;
 }
 
-int lkv_ledger_log_read(lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_record_t *rec) {
+static int read_record(lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_record_t *rec) {
   lkv_ledger_log_meta_t m;
   size_t flen;
-  int rc = lkv_ledger_log_meta(log, index, &m);
+  int rc = stored_meta(log, index, &m);
   if (rc) return rc;
   size_t need = LKV__FRAME_HDR + (size_t)m.len;
   if ((rc = grow(&rec->buf, &rec->cap, need)) || (rc = lkv__pread_full(log->fd, rec->buf, need, m.offset)))
@@ -112,6 +143,11 @@ int lkv_ledger_log_read(lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_re
     return LKV_ECORRUPT;
   rec->index = index;
   return 0;
+}
+
+int lkv_ledger_log_read(lkv_ledger_log_t *log, uint64_t index, lkv_ledger_log_record_t *rec) {
+  uint64_t epoch = epoch_of(log);
+  return lkv__log_settle(log, epoch, index, read_record(log, index, rec));
 }
 
 void lkv_ledger_log_record_free(lkv_ledger_log_record_t *rec) {
@@ -128,8 +164,12 @@ int lkv_ledger_log_iter_init(lkv_ledger_log_iter_t *it, lkv_ledger_log_t *log, u
   it->log = log;
   it->index = start;
   if (start > count) return LKV_ENOENT;
-  if (start == 0) {
-    it->offset = LKV__LOG_HEADER_LEN;
+  pthread_mutex_lock(&log->base_mu);
+  uint64_t base = atomic_load_explicit(&log->base, memory_order_relaxed), base_offset = log->base_offset;
+  pthread_mutex_unlock(&log->base_mu);
+  if (start < base) return LKV_ELEDGERPRUNED;
+  if (start == base) {
+    it->offset = base_offset;
   } else if (start < count) {
     if ((rc = lkv__meta_read(log, start, &m))) return rc;
     it->offset = m.offset;

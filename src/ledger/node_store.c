@@ -2,6 +2,7 @@
 #include "ledger/node_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@ struct lkv_ledger_nodes_s {
   lkv_merkle_frontier_t frontier; /* writer's */
   uint8_t *wbuf;                  /* reused write buffer */
   size_t wcap;
+  lkv_merkle_frontier_t base; /* the subtrees below the base (base.size), kept in memory, not in the file */
 };
 
 /* Nodes held by a tree of n leaves. */
@@ -35,15 +37,25 @@ static int read_node(const lkv_ledger_nodes_t *ns, unsigned level, uint64_t inde
   return lkv__pread_full(ns->fd, out->b, H, node_offset(level, index));
 }
 
+/* Reads subtree (level, index) of a tree of at least `base` leaves. A subtree ending below the base is
+ * one of the base's own (in memory) or gone; every other one ends at or after the base and was written
+ * by an append after it (docs/ledger.md, "The base": the proofs need no other). */
 static int get_unchecked(void *arg, unsigned level, uint64_t index, lkv_merkle_hash_t *out) {
-  return read_node(arg, level, index, out);
+  lkv_ledger_nodes_t *ns = arg;
+  uint64_t base = ns->base.size;
+  if (((index + 1) << level) > base) return read_node(ns, level, index, out);
+  if (((base >> level) & 1) && index == (base >> level) - 1) {
+    *out = ns->base.h[level];
+    return 0;
+  }
+  return LKV_ELEDGERPRUNED;
 }
 
 int lkv_ledger_nodes_get(void *arg, unsigned level, uint64_t index, lkv_merkle_hash_t *out) {
   lkv_ledger_nodes_t *ns = arg;
   uint64_t size = atomic_load_explicit(&ns->size, memory_order_acquire);
   if (level >= LKV_MERKLE_LEVELS || index >= (size >> level)) return LKV_EINVAL;
-  return read_node(ns, level, index, out);
+  return get_unchecked(ns, level, index, out);
 }
 
 /* Whether the nodes completed by leaf `last` hash up from their children (a torn or zeroed tail does
@@ -54,8 +66,9 @@ static int last_group_ok(const lkv_ledger_nodes_t *ns, uint64_t last) {
     uint64_t index = last >> level;
     lkv_merkle_hash_t l, r, want, have;
     int rc;
-    if ((rc = read_node(ns, level - 1, 2 * index, &l)) ||
-        (rc = read_node(ns, level - 1, 2 * index + 1, &r)) || (rc = read_node(ns, level, index, &have)))
+    if ((rc = get_unchecked((void *)ns, level - 1, 2 * index, &l)) ||
+        (rc = get_unchecked((void *)ns, level - 1, 2 * index + 1, &r)) ||
+        (rc = read_node(ns, level, index, &have)))
       return rc;
     lkv_merkle_node_hash(&l, &r, &want);
     if (memcmp(want.b, have.b, H)) return 0;
@@ -83,24 +96,27 @@ static int set_size(lkv_ledger_nodes_t *ns, uint64_t size) {
   return lkv_merkle_frontier_load(&ns->frontier, size, get_unchecked, ns);
 }
 
-int lkv_ledger_nodes_open(lkv_ledger_nodes_t **out, const char *path, uint64_t *dropped) {
+int lkv_ledger_nodes_open(lkv_ledger_nodes_t **out, const char *path, const lkv_merkle_frontier_t *base,
+                          uint64_t *dropped) {
   uint64_t file_size;
   int fresh, rc;
   lkv_ledger_nodes_t *ns = calloc(1, sizeof(*ns));
   if (!ns) return LKV_ENOMEM;
+  if (base) ns->base = *base;
   if ((rc = lkv__file_open(path, NODES_MAGIC, NODES_VERSION, NULL, &ns->fd, &file_size, &fresh)))
     goto err_after_alloc;
   uint64_t whole = leaves_in((file_size - LKV__FILE_HEADER_LEN) / H), size = whole;
+  if (size < ns->base.size) size = ns->base.size;
   /* Without a sync the file system may keep a later block and lose an earlier one; walk back over
    * leaves whose nodes do not check out. */
-  while (size > 0) {
+  while (size > ns->base.size) {
     rc = last_group_ok(ns, size - 1);
     if (rc < 0) goto err_after_file;
     if (rc == 1) break;
     size--;
   }
   if ((rc = set_size(ns, size))) goto err_after_file;
-  if (dropped) *dropped = whole - size;
+  if (dropped) *dropped = whole > size ? whole - size : 0;
   *out = ns;
   return 0;
 
@@ -155,8 +171,37 @@ int lkv_ledger_nodes_append(lkv_ledger_nodes_t *ns, const lkv_merkle_hash_t *lea
 }
 
 int lkv_ledger_nodes_truncate(lkv_ledger_nodes_t *ns, uint64_t size) {
-  if (size > atomic_load_explicit(&ns->size, memory_order_relaxed)) return LKV_EINVAL;
+  if (size > atomic_load_explicit(&ns->size, memory_order_relaxed) || size < ns->base.size) return LKV_EINVAL;
   return set_size(ns, size);
+}
+
+uint64_t lkv_ledger_nodes_base(const lkv_ledger_nodes_t *ns) {
+  return ns->base.size;
+}
+
+int lkv_ledger_nodes_set_base(lkv_ledger_nodes_t *ns, const lkv_merkle_frontier_t *base) {
+  if (base->size < ns->base.size || base->size > atomic_load_explicit(&ns->size, memory_order_relaxed))
+    return LKV_EINVAL;
+  ns->base = *base;
+  return 0;
+}
+
+int lkv_ledger_nodes_reset(lkv_ledger_nodes_t *ns, const lkv_merkle_frontier_t *base) {
+  ns->base = *base;
+  ns->frontier = *base;
+  atomic_store_explicit(&ns->size, base->size, memory_order_release);
+  /* Nothing written before stays: the file becomes a hole up to where the base's successors go. */
+  if (ftruncate(ns->fd, LKV__FILE_HEADER_LEN) ||
+      ftruncate(ns->fd, (off_t)(LKV__FILE_HEADER_LEN + (uint64_t)H * nodes_for(base->size))))
+    return -errno;
+  return 0;
+}
+
+int lkv_ledger_nodes_punch(lkv_ledger_nodes_t *ns) {
+  uint64_t len = (uint64_t)H * nodes_for(ns->base.size);
+  if (len && fallocate(ns->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, LKV__FILE_HEADER_LEN, (off_t)len))
+    return -errno;
+  return 0;
 }
 
 int lkv_ledger_nodes_sync(lkv_ledger_nodes_t *ns) {

@@ -58,7 +58,7 @@ static void test_layout_and_reopen(void **state) {
   uint64_t dropped = 99;
   lt_tmpdir(dir);
   lt_path(path, sizeof(path), dir, "nodes");
-  assert_int_equal(lkv_ledger_nodes_open(&ns, path, &dropped), 0);
+  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL, &dropped), 0);
   assert_int_equal(dropped, 0);
   check_root(ns, 0);
   append_leaves(ns, 0, 100, 1);
@@ -85,7 +85,7 @@ static void test_layout_and_reopen(void **state) {
   }
   assert_int_equal(lkv_ledger_nodes_sync(ns), 0);
   lkv_ledger_nodes_close(ns);
-  assert_int_equal(lkv_ledger_nodes_open(&ns, path, &dropped), 0);
+  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL, &dropped), 0);
   assert_int_equal(dropped, 0);
   check_root(ns, N);
   append_leaves(ns, N, N + 5, 5);
@@ -102,7 +102,7 @@ static void test_proofs_from_file(void **state) {
   lkv_merkle_hash_t leaf, root, old_root;
   lt_tmpdir(dir);
   lt_path(path, sizeof(path), dir, "nodes");
-  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL), 0);
+  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL, NULL), 0);
   append_leaves(ns, 0, 77, 10);
   root_of(77, &root);
   for (uint64_t i = 0; i < 77; i++) {
@@ -130,7 +130,7 @@ static void test_torn_tail(void **state) {
   lt_tmpdir(dir);
   lt_path(path, sizeof(path), dir, "nodes");
   snprintf(copy, sizeof(copy), "%s.copy", path);
-  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL), 0);
+  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL, NULL), 0);
   append_leaves(ns, 0, 64, 16);
   lkv_ledger_nodes_close(ns);
   lt_copy(path, copy);
@@ -139,7 +139,7 @@ static void test_torn_tail(void **state) {
   for (uint64_t cut = full - 7 * 32; cut < full; cut++) {
     lt_copy(copy, path);
     lt_truncate(path, cut);
-    assert_int_equal(lkv_ledger_nodes_open(&ns, path, &dropped), 0);
+    assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL, &dropped), 0);
     assert_int_equal(dropped, 0);
     check_root(ns, 63);
     append_leaves(ns, 63, 64, 1);
@@ -152,13 +152,13 @@ static void test_torn_tail(void **state) {
   uint8_t zeros[64] = {0};
   assert_int_equal(pwrite(fd, zeros, sizeof(zeros), (off_t)(full - sizeof(zeros))), (ssize_t)sizeof(zeros));
   close(fd);
-  assert_int_equal(lkv_ledger_nodes_open(&ns, path, &dropped), 0);
+  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL, &dropped), 0);
   assert_int_equal(dropped, 1);
   check_root(ns, 63);
   lkv_ledger_nodes_close(ns);
   /* a foreign file is refused */
   lt_flip(path, 2, 0x01);
-  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL), LKV_ECORRUPT);
+  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL, NULL), LKV_ECORRUPT);
   unlink(copy);
   lkvt_rmrf(dir);
 }
@@ -169,7 +169,7 @@ static void test_truncate(void **state) {
   lkv_ledger_nodes_t *ns;
   lt_tmpdir(dir);
   lt_path(path, sizeof(path), dir, "nodes");
-  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL), 0);
+  assert_int_equal(lkv_ledger_nodes_open(&ns, path, NULL, NULL), 0);
   append_leaves(ns, 0, 50, 8);
   assert_int_equal(lkv_ledger_nodes_truncate(ns, 51), LKV_EINVAL);
   for (uint64_t n = 50; n-- > 0;) {
