@@ -9,48 +9,65 @@
 #include "cluster/initial_cluster.h"
 #include "common/error.h"
 
+void lkv__api_members_free(lkv__api_members_t *ms) {
+  for (size_t i = 0; ms->attrs && i < ms->n; i++) lkv_cluster_attrs_free(&ms->attrs[i]);
+  free(ms->attrs);
+  lkv_replication_members_free(ms->rm, ms->n);
+}
+
+int lkv__api_members_load(lkv_api_t *api, lkv__api_members_t *ms) {
+  memset(ms, 0, sizeof(*ms));
+  int rc = lkv_replicator_members(api->replicator, &ms->rm, &ms->n);
+  if (rc) return rc;
+  ms->attrs = calloc(ms->n ? ms->n : 1, sizeof(*ms->attrs));
+  if (!ms->attrs) {
+    lkv__api_members_free(ms);
+    return LKV_ENOMEM;
+  }
+  for (size_t i = 0; i < ms->n; i++)
+    if (ms->rm[i].attrs) lkv_cluster_attrs_decode(ms->rm[i].attrs, ms->rm[i].attrs_len, &ms->attrs[i]);
+  return 0;
+}
+
 /* The members in force as protobuf, with the memory behind them. */
 typedef struct list_s {
-  lkv_replication_member_t *rm;
+  lkv__api_members_t ms;
   size_t n;
   Etcdserverpb__Member *members;
   Etcdserverpb__Member **ptrs;
-  lkv_cluster_attrs_t *attrs;
 } list_t;
 
 static void list_free(list_t *l) {
-  for (size_t i = 0; l->attrs && i < l->n; i++) lkv_cluster_attrs_free(&l->attrs[i]);
-  free(l->attrs);
   free(l->ptrs);
   free(l->members);
-  lkv_replication_members_free(l->rm, l->n);
+  lkv__api_members_free(&l->ms);
 }
 
 static int list_load(lkv_api_t *api, list_t *l) {
   memset(l, 0, sizeof(*l));
-  int rc = lkv_replicator_members(api->replicator, &l->rm, &l->n);
+  int rc = lkv__api_members_load(api, &l->ms);
   if (rc) return rc;
-  size_t cap = l->n ? l->n : 1;
-  l->members = calloc(cap, sizeof(*l->members));
-  l->ptrs = calloc(cap, sizeof(*l->ptrs));
-  l->attrs = calloc(cap, sizeof(*l->attrs));
-  if (!l->members || !l->ptrs || !l->attrs) {
+  l->n = l->ms.n;
+  l->members = calloc(l->n ? l->n : 1, sizeof(*l->members));
+  l->ptrs = calloc(l->n ? l->n : 1, sizeof(*l->ptrs));
+  if (!l->members || !l->ptrs) {
     list_free(l);
     return LKV_ENOMEM;
   }
   for (size_t i = 0; i < l->n; i++) {
     Etcdserverpb__Member *m = &l->members[i];
+    const lkv_cluster_attrs_t *a = &l->ms.attrs[i];
     etcdserverpb__member__init(m);
     l->ptrs[i] = m;
-    m->id = l->rm[i].id;
-    m->islearner = l->rm[i].is_learner;
+    m->id = l->ms.rm[i].id;
+    m->islearner = l->ms.rm[i].is_learner;
     /* A member that has not published yet is listed by id (and peer URLs), as etcd lists an unstarted one. */
-    if (l->rm[i].attrs && lkv_cluster_attrs_decode(l->rm[i].attrs, l->rm[i].attrs_len, &l->attrs[i]) == 0) {
-      m->name = l->attrs[i].name;
-      m->peerurls = l->attrs[i].peer_urls;
-      m->n_peerurls = l->attrs[i].n_peer_urls;
-      m->clienturls = l->attrs[i].client_urls;
-      m->n_clienturls = l->attrs[i].n_client_urls;
+    if (a->name) {
+      m->name = a->name;
+      m->peerurls = a->peer_urls;
+      m->n_peerurls = a->n_peer_urls;
+      m->clienturls = a->client_urls;
+      m->n_clienturls = a->n_client_urls;
     }
   }
   return 0;

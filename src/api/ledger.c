@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "api/service.h"
-#include "cluster/attrs.h"
 #include "common/error.h"
 #include "ledgerkv.pb-c.h"
 
@@ -222,45 +221,38 @@ void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t
 
 /* The membership's keys as protobuf, with the memory behind them. */
 typedef struct member_keys_s {
-  lkv_replication_member_t *rm;
-  size_t n;
-  lkv_cluster_attrs_t *attrs;
+  lkv__api_members_t ms;
   Ledgerkvpb__MemberKey *keys;
   Ledgerkvpb__MemberKey **ptrs;
 } member_keys_t;
 
 static void member_keys_free(member_keys_t *k) {
-  for (size_t i = 0; k->attrs && i < k->n; i++) lkv_cluster_attrs_free(&k->attrs[i]);
-  free(k->attrs);
   free(k->keys);
   free(k->ptrs);
-  lkv_replication_members_free(k->rm, k->n);
+  lkv__api_members_free(&k->ms);
 }
 
 static int member_keys_load(lkv_api_t *api, member_keys_t *k) {
   memset(k, 0, sizeof(*k));
-  int rc = lkv_replicator_members(api->replicator, &k->rm, &k->n);
+  int rc = lkv__api_members_load(api, &k->ms);
   if (rc) return rc;
-  size_t cap = k->n ? k->n : 1;
-  k->attrs = calloc(cap, sizeof(*k->attrs));
-  k->keys = calloc(cap, sizeof(*k->keys));
-  k->ptrs = calloc(cap, sizeof(*k->ptrs));
-  if (!k->attrs || !k->keys || !k->ptrs) {
+  k->keys = calloc(k->ms.n ? k->ms.n : 1, sizeof(*k->keys));
+  k->ptrs = calloc(k->ms.n ? k->ms.n : 1, sizeof(*k->ptrs));
+  if (!k->keys || !k->ptrs) {
     member_keys_free(k);
     return LKV_ENOMEM;
   }
-  for (size_t i = 0; i < k->n; i++) {
+  for (size_t i = 0; i < k->ms.n; i++) {
     Ledgerkvpb__MemberKey *m = &k->keys[i];
+    lkv_cluster_attrs_t *a = &k->ms.attrs[i];
     ledgerkvpb__member_key__init(m);
     k->ptrs[i] = m;
-    m->id = k->rm[i].id;
-    m->is_learner = k->rm[i].is_learner;
-    /* Not published yet (or unreadable): listed by id without a key, as MemberList lists it. */
-    if (!k->rm[i].attrs || lkv_cluster_attrs_decode(k->rm[i].attrs, k->rm[i].attrs_len, &k->attrs[i]) != 0)
-      continue;
-    m->name = k->attrs[i].name;
-    if (k->attrs[i].has_ledger_key)
-      m->public_key = (ProtobufCBinaryData){.len = LKV_CLUSTER_KEY_LEN, .data = k->attrs[i].ledger_key};
+    m->id = k->ms.rm[i].id;
+    m->is_learner = k->ms.rm[i].is_learner;
+    /* Not published yet: listed by id without a key, as MemberList lists it. */
+    if (a->name) m->name = a->name;
+    if (a->has_ledger_key)
+      m->public_key = (ProtobufCBinaryData){.len = LKV_CLUSTER_KEY_LEN, .data = a->ledger_key};
   }
   return 0;
 }
@@ -277,7 +269,7 @@ void lkv__ledger_get_member_keys(lkv_api_t *api, lkv_call_t *call, const uint8_t
   }
   Ledgerkvpb__MemberKeysResponse resp = LEDGERKVPB__MEMBER_KEYS_RESPONSE__INIT;
   resp.member_id = api->id.member_id;
-  resp.n_members = k.n;
+  resp.n_members = k.ms.n;
   resp.members = k.ptrs;
   lkv__api_reply(call, &resp.base);
   member_keys_free(&k);

@@ -5,6 +5,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "api/api.h"
+#include "cluster/attrs.h"
 
 /* A unary handler: data/len is the request message, valid during the call only. The handler (or the
  * completion it arranges) finishes the call exactly once. */
@@ -53,6 +54,19 @@ void lkv__watch_end(lkv_api_t *api, lkv_call_t *call);
 /* The transport's per-loop wake and tick, handed to the watch hub's shard for that loop. */
 void lkv__watch_wake(lkv_api_t *api, int loop_index);
 void lkv__watch_tick(lkv_api_t *api, int loop_index);
+
+/* The members in force (cluster.c), with the attributes each published decoded: attrs[i] is all zero
+ * (name NULL) for a member whose attributes are missing or do not decode. */
+typedef struct lkv__api_members_s {
+  lkv_replication_member_t *rm;
+  lkv_cluster_attrs_t *attrs;
+  size_t n;
+} lkv__api_members_t;
+
+/* Loads the members from the replicator into *ms. Returns 0 (free with lkv__api_members_free), or what
+ * lkv_replicator_members returns, or LKV_ENOMEM (then *ms holds nothing). */
+int lkv__api_members_load(lkv_api_t *api, lkv__api_members_t *ms);
+void lkv__api_members_free(lkv__api_members_t *ms);
 
 /* Unpacks a request; on malformed input finishes the call with INTERNAL (as grpc-go does) and returns NULL.
  * The caller frees the result with protobuf_c_message_free_unpacked(msg, NULL). */

@@ -9,11 +9,12 @@ import json
 import os
 import time
 
+import pytest
+
 import lkvtest
 from cluster import started
 from etcd3 import etcdrpc
-
-import pytest
+from test_ledger import cli
 
 
 @pytest.fixture
@@ -21,15 +22,6 @@ def cluster():
     if lkvtest.TARGET != "ledgerkv":
         pytest.skip("ledgerkv's own Ledger service")
     yield from started(size=3)
-
-
-def cli(*args, check=True):
-    import subprocess
-    p = subprocess.run([lkvtest.ledgerkv_bin()] + [str(a) for a in args], capture_output=True, text=True,
-                       timeout=60, env=lkvtest.child_env())
-    if check:
-        assert p.returncode == 0, "ledgerkv %s: %s%s" % (" ".join(map(str, args)), p.stdout, p.stderr)
-    return p
 
 
 def own_key(member):
