@@ -78,7 +78,9 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
  * key), LKV_ENOSPACE (a put, a lease grant, or a txn that could put, while the store is over its quota;
  * deletes, revokes, reads and compaction still pass),
  * LKV_ECOMPACTED / LKV_EFUTUREREV (compaction revision; revision of a range inside a txn), LKV_ENOMEM,
- * LKV_EIO, LKV_ECORRUPT. A compaction is complete (etcd's "physical") when the batch is committed.
+ * LKV_EIO, LKV_ECORRUPT. A compaction moves the compact revision when the batch commits; a physical one
+ * (CompactionRequest.physical) has also removed the superseded history then, other ones leave that to
+ * lkv_apply_background_step.
  * Leases: a grant stores the lease and takes no revision (response: header, id, TTL); a revoke deletes
  * the lease's keys in one revision (DELETE events like a DeleteRange's) and removes it. Expiry is not
  * decided here: the lessor (src/lease) proposes a revoke when a lease's time is up.
@@ -142,6 +144,19 @@ int lkv_apply_quota_check(lkv_mvcc_t *store, const lkv_apply_req_t *req);
 /* Whether an applied request took effect: err 0, or a revoke of a lease already gone (the lessor forgets it
  * either way). Pure. */
 int lkv_apply_req_took_effect(const lkv_apply_req_t *req);
+
+/* Work units of one background step (see lkv_mvcc_compact_run): a few milliseconds at most, so that
+ * the writes queued behind it wait little (bench/compaction measures puts' latency meanwhile). */
+#define LKV_APPLY_BACKGROUND_STEP 1000
+
+/* The replicators' hook for the state machine's background work, called on the writer's thread (the
+ * single-node writer, the Raft thread on every member) between batches and, while it returns 1, instead
+ * of sleeping when idle: one bounded step of a compaction's removal of superseded history
+ * (lkv_mvcc_compact_step), in its own write transaction. Cheap when nothing is pending (an atomic load).
+ * Returns 1 when more work is pending (call again soon), 0 when none is or the step failed: a failure
+ * (LKV_ENOSPACE, LKV_EIO) stores nothing and changes nothing any read sees; it is logged on stderr once
+ * and the step is tried again at the next call (after the next batch). */
+int lkv_apply_background_step(lkv_mvcc_t *store);
 
 /* What lkv_apply_replay found. */
 typedef struct lkv_apply_replay_info_s {

@@ -27,10 +27,13 @@ int lkv__pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len) {
   return 0;
 }
 
-/* etcd's Compaction: the response revision is the store's current one. */
+/* etcd's Compaction: the response revision is the store's current one. A physical one is answered
+ * once the history is removed (etcd waits for it): here in the request itself, the same on every member;
+ * otherwise the writer removes it in steps afterwards (lkv_apply_background_step). */
 static int apply_compact(lkv__op_ctx_t *c, const Etcdserverpb__CompactionRequest *r,
                          Etcdserverpb__CompactionResponse **out) {
   int rc = lkv_mvcc_compact(c->t, r->revision);
+  if (!rc && r->physical) rc = lkv_mvcc_compact_run(c->t, 0);
   if (rc) return rc;
   Etcdserverpb__CompactionResponse *resp = lkv__arena_alloc(c->arena, sizeof(*resp));
   if (!resp) return LKV_ENOMEM;

@@ -20,6 +20,12 @@ int lkv_mvcc_history(lkv_mvcc_txn_t *t, int64_t from_rev, int64_t to_rev, lkv_mv
     rc = lkv__rec_decode(v.mv_data, v.mv_size, &r);
     if (rc) break;
     int tomb = (r.flags & LKV__REC_TOMBSTONE) != 0;
+    /* A tombstone at the compact revision goes with the compaction's removal: never shown, so that the
+     * answer does not depend on how far that removal has come. */
+    if (tomb && main == t->compact_rev) {
+      m = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+      continue;
+    }
     lkv_mvcc_kv_t kv = {.key = r.key, .key_len = r.key_len, .mod_revision = main};
     if (!tomb) {
       kv.value = r.value;

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,12 +25,16 @@ struct lkv_mvcc_s {
   int rebuilt;           /* open discarded a file the machine's restart may have torn */
   uint64_t cluster_id;
   uint64_t member_id;
-  uint64_t serial; /* process-unique store number: tells thread caches of closed stores apart */
+  uint64_t serial;         /* process-unique store number: tells thread caches of closed stores apart */
   pthread_mutex_t ckpt_mu; /* orders publishing a checkpoint with installing a copy (install.c) */
   uint64_t installs;       /* copies installed (ckpt_mu): a checkpoint copied before one is stale */
   pthread_mutex_t slots_mu;
-  lkv__read_slot_t *slots; /* every thread's cached read transaction, freed at close */
+  lkv__read_slot_t *slots;    /* every thread's cached read transaction, freed at close */
+  atomic_int compact_pending; /* a compaction's removal is pending as of the last commit (compact.c) */
 };
+
+/* What a write transaction did to the pending compaction, published at its commit. */
+enum { LKV__COMPACT_UNTOUCHED = 0, LKV__COMPACT_PENDING, LKV__COMPACT_DONE };
 
 struct lkv_mvcc_txn_s {
   lkv_mvcc_t *s;
@@ -45,6 +50,7 @@ struct lkv_mvcc_txn_s {
   MDB_cursor *key_cur;                  /* read txns: key-DB cursor kept for reuse, or NULL */
   int key_cur_stale;                    /* key_cur belongs to an earlier use of txn: renew before use */
   lkv__read_slot_t *slot;               /* read txns: the thread cache slot this struct lives in, or NULL */
+  int compact_mark; /* write txns: LKV__COMPACT_*, the last change to the pending removal */
 };
 
 /* Meta keys. */
@@ -58,6 +64,9 @@ int lkv__mdb_err(int rc);
 int lkv__meta_revs_get(lkv_mvcc_t *s, MDB_txn *txn, int64_t *rev, int64_t *compact);
 /* Writes the revision pair to meta in txn. */
 int lkv__meta_revs_put(lkv_mvcc_t *s, MDB_txn *txn, int64_t rev, int64_t compact);
+
+/* Sets s->compact_pending from the meta record in txn (at open). Returns 0 or an LKV_E* code. */
+int lkv__compact_load(lkv_mvcc_t *s, MDB_txn *txn);
 
 /* Positions c (on the key DB, at some entry of a key) and finds the key's latest entry with main
  * revision <= rev. Sets *found to 1 and *out, or *found to 0. The cursor stays on that key.

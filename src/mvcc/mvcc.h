@@ -31,7 +31,9 @@
  * Concurrency: any number of read transactions on any threads, concurrently with one write transaction
  * (callers serialise writers). A write transaction holds a batch of requests; each request runs in an
  * LMDB nested transaction so that a failing request rolls back alone (lkv_mvcc_req_begin/_end).
- * Compaction runs inside the write transaction and is complete (physical) when the batch commits.
+ * A compaction moves the compact revision in its request's transaction; the superseded history is
+ * removed afterwards in bounded steps (lkv_mvcc_compact_step), each its own write transaction, so that a
+ * large compaction does not hold the writer for long.
  *
  * Pointers handed out by reads (lkv_mvcc_kv_t) point into the database map. In a read transaction they
  * stay valid until the transaction ends; in a write transaction only until the next write operation.
@@ -225,7 +227,8 @@ typedef int (*lkv_mvcc_event_cb)(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub
  * (inclusive; <= 0 means the transaction's revision), calling cb for each change still stored
  * (compaction removes superseded ones). Returns 0, a code from cb, LKV_ECOMPACTED (from_rev < compact
  * revision: the history there is incomplete; like etcd's watch, from_rev == compact revision is allowed,
- * though tombstones at exactly that revision are gone), LKV_ECORRUPT or LKV_EIO. */
+ * though tombstones at exactly that revision are never shown, removed yet or not), LKV_ECORRUPT or
+ * LKV_EIO. */
 int lkv_mvcc_history(lkv_mvcc_txn_t *t, int64_t from_rev, int64_t to_rev, lkv_mvcc_event_cb cb, void *arg);
 
 /* ---- writes (inside lkv_mvcc_req_begin/_end) ---- */
@@ -243,11 +246,33 @@ int lkv_mvcc_put(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len, const ui
 int lkv_mvcc_delete_range(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len, const uint8_t *end,
                           size_t end_len, int64_t *deleted);
 
-/* Compacts history at rev: for every key, its latest revision <= rev stays (unless it is a tombstone),
- * older ones are removed; reads below rev then fail with LKV_ECOMPACTED. Work is proportional to the
- * history removed. Returns 0, LKV_ECOMPACTED (rev <= compact revision), LKV_EFUTUREREV (rev > current
- * revision), LKV_EINVAL (no open request), LKV_ENOSPACE, LKV_ECORRUPT, LKV_EIO. */
+/* Compacts history at rev (inside lkv_mvcc_req_begin/_end): the compact revision becomes rev at once, so
+ * reads below rev fail with LKV_ECOMPACTED (in t, and for everyone once the batch commits); for every key
+ * its latest revision <= rev stays (unless it is a tombstone), and the older ones are removed later, by
+ * lkv_mvcc_compact_run or _step (the "physical" compaction), which never changes what a read at a
+ * revision >= rev returns. What is left to remove is stored with the data, so a reopened store (or a
+ * checkpoint) goes on from there; a compaction while a removal is pending takes it over towards the new
+ * revision. Cheap: no history is read or removed here. Returns 0, LKV_ECOMPACTED (rev <= compact
+ * revision), LKV_EFUTUREREV (rev > current revision), LKV_EINVAL (no open request), LKV_ENOSPACE,
+ * LKV_ECORRUPT, LKV_EIO. */
 int lkv_mvcc_compact(lkv_mvcc_txn_t *t, int64_t rev);
+
+/* Removes superseded history of the pending compaction in write transaction t (inside a request or
+ * not): at most `budget` units of work, one per history record visited and one per revision removed
+ * (0: no limit, i.e. finish it). Work is proportional to the history removed plus the records written
+ * since the previous compaction. Returns 1 when some removal is still pending, 0 when none is (also
+ * when there was none), LKV_EINVAL (a read transaction), LKV_ENOSPACE, LKV_ECORRUPT, LKV_EIO. */
+int lkv_mvcc_compact_run(lkv_mvcc_txn_t *t, size_t budget);
+
+/* One step of the pending removal in a write transaction of its own: lkv_mvcc_compact_run(budget), then
+ * commit (durably, as lkv_mvcc_write_commit). The writer's thread only (callers serialise writers).
+ * Returns 1 (more is pending), 0 (nothing is), or an error of lkv_mvcc_write_begin, _compact_run or
+ * _write_commit (then nothing of the step is stored). */
+int lkv_mvcc_compact_step(lkv_mvcc_t *s, size_t budget);
+
+/* 1 when a removal is pending as of the last commit (or open), else 0: whether the writer should call
+ * lkv_mvcc_compact_step. Any thread; an atomic load. */
+int lkv_mvcc_compact_pending(lkv_mvcc_t *s);
 
 /* Quota check for a write that adds about `cost` bytes (etcd's cost: 256 + key + value per put):
  * returns LKV_ENOSPACE when the pages in use plus cost reach the quota, else 0. */

@@ -149,6 +149,7 @@ static int open_dbs(lkv_mvcc_t *s) {
   if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease", create, &s->lease_dbi));
   if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease_key", create, &s->lease_key_dbi));
   if (!rc) rc = init_meta(s, txn);
+  if (!rc) rc = lkv__compact_load(s, txn);
   if (rc) {
     mdb_txn_abort(txn);
     return rc;

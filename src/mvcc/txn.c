@@ -56,6 +56,8 @@ int lkv_mvcc_write_commit(lkv_mvcc_txn_t *t) {
     return rc;
   }
   rc = lkv__mdb_err(mdb_txn_commit(t->top)); /* frees the txn, also on failure */
+  if (!rc && t->compact_mark != LKV__COMPACT_UNTOUCHED)
+    atomic_store(&t->s->compact_pending, t->compact_mark == LKV__COMPACT_PENDING);
   free(t);
   return rc;
 }
@@ -113,6 +115,8 @@ int lkv_mvcc_req_end(lkv_mvcc_txn_t *t, int keep) {
     if (t->changes > 0) t->rev++;
   } else {
     t->compact_rev = t->req_compact_rev;
+    /* What the request did to a pending removal is undone: let the next step find out what is left. */
+    if (t->compact_mark != LKV__COMPACT_UNTOUCHED) t->compact_mark = LKV__COMPACT_PENDING;
   }
   t->txn = t->top;
   t->in_req = 0;

@@ -84,12 +84,12 @@ static int local_propose(lkv_replicator_t *base, lkv_proposal_t *p) {
   return 0;
 }
 
-/* Detaches up to LKV_LOCAL_MAX_BATCH queued proposals; blocks while the queue is empty and not stopping.
- * Returns the number taken (0 only when stopping with an empty queue). */
-static size_t take_batch(local_t *r, lkv_proposal_t **batch) {
+/* Detaches up to LKV_LOCAL_MAX_BATCH queued proposals; blocks while the queue is empty, unless stopping
+ * (then *stop is set) or busy with background work. Returns the number taken. */
+static size_t take_batch(local_t *r, lkv_proposal_t **batch, int busy, int *stop) {
   size_t n = 0;
   pthread_mutex_lock(&r->lock);
-  while (!r->head && !r->stopping) {
+  while (!r->head && !r->stopping && !busy) {
     if (!r->ledger) {
       pthread_cond_wait(&r->wake, &r->lock);
       continue;
@@ -111,6 +111,7 @@ static size_t take_batch(local_t *r, lkv_proposal_t **batch) {
     r->head = r->head->next;
   }
   if (!r->head) r->tail = NULL;
+  *stop = n == 0 && r->stopping;
   pthread_mutex_unlock(&r->lock);
   return n;
 }
@@ -139,9 +140,12 @@ static void *writer_main(void *arg) {
   lkv_proposal_t **batch = malloc(sizeof(*batch) * LKV_LOCAL_MAX_BATCH);
   lkv_apply_req_t *reqs = malloc(sizeof(*reqs) * LKV_LOCAL_MAX_BATCH);
   if (!batch || !reqs) abort(); /* two fixed allocations at start-up; nothing sensible to do without them */
-  size_t n;
-  while ((n = take_batch(r, batch)) > 0) {
-    apply_and_complete(r, batch, reqs, n);
+  int stop = 0, busy = 1;       /* a compaction's removal may be pending from the previous run */
+  while (!stop) {
+    size_t n = take_batch(r, batch, busy, &stop);
+    if (n > 0) apply_and_complete(r, batch, reqs, n);
+    /* Between batches, and instead of sleeping while there is more: one bounded step. */
+    if (!stop) busy = lkv_apply_background_step(r->store);
     lkv__signing_due(&r->signing, lkv_clock_ms(CLOCK_MONOTONIC));
   }
   lkv__signing_now(&r->signing); /* the last head covers everything acknowledged */

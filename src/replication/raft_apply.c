@@ -205,3 +205,7 @@ int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
   free(run.owners);
   return rc;
 }
+
+void lkv__raft_node_background(lkv__raft_node_t *n) {
+  n->compacting = !n->halted && lkv_apply_background_step(n->o.store);
+}

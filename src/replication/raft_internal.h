@@ -119,7 +119,8 @@ typedef struct lkv__raft_node_s {
   uint64_t heard_leader; /* the leader last heard from, and when (monotonic ms) */
   uint64_t heard_at_ms;
   uint64_t rng;
-  int halted; /* a flush or an apply failed: the member no longer takes part */
+  int halted;     /* a flush or an apply failed: the member no longer takes part */
+  int compacting; /* the state machine has background work: the next round does not wait */
   uint8_t *sendbuf;
   size_t sendcap;
 
@@ -192,6 +193,10 @@ void lkv__raft_node_drain_ready(lkv__raft_node_t *n);
 
 /* Applies rd's committed entries (raft_apply.c). Returns 0 or the code that halted the member. */
 int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd);
+
+/* Runs one step of the state machine's background work (lkv_apply_background_step) after a round, and
+ * sets n->compacting while more is pending. */
+void lkv__raft_node_background(lkv__raft_node_t *n);
 
 /* Stops the member taking part: says why once, fails everything waiting with LKV_EHALTED. */
 void lkv__raft_node_halt(lkv__raft_node_t *n, const char *what, int rc);

@@ -156,7 +156,7 @@ void lkv__raft_node_publish_status(lkv__raft_node_t *n) {
 static int round_once(lkv__raft_node_t *n) {
   pthread_mutex_lock(&n->mu);
   while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfers &&
-         !n->in_member && !n->in_changes && !n->in_wind_down_ms) {
+         !n->in_member && !n->in_changes && !n->in_wind_down_ms && !n->compacting) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     uint64_t wake_ms = n->next_tick_ms;
     if (n->lost_leader && n->lost_at_ms < wake_ms) wake_ms = n->lost_at_ms;
@@ -248,6 +248,7 @@ static int round_once(lkv__raft_node_t *n) {
   if (!n->halted) lkv__signing_due(&n->signing, now);
   lkv__raft_node_publish_status(n);
   lkv__raft_node_check_transfers(n, now);
+  lkv__raft_node_background(n);
   return !stopping;
 }
 

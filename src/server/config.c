@@ -205,6 +205,15 @@ static int set_checkpoint_interval(parse_t *p, const flag_t *f, const char *valu
   return 0;
 }
 
+static int set_revision_interval(parse_t *p, const flag_t *f, const char *value) {
+  int64_t ns;
+  if (lkv__config_duration_parse(value, &ns) != 0 || ns < 1000000)
+    return fail(p, "--%s: invalid value \"%s\": expected a duration of at least 1ms, such as 5m", f->name,
+                value);
+  p->cfg->auto_compaction_check_ms = (uint64_t)ns / 1000000;
+  return 0;
+}
+
 static int set_config_file(parse_t *p, const flag_t *f, const char *value) {
   (void)f;
   if (value[0] == '\0') { /* empty: as not given, the flags and ETCD_* variables apply */
@@ -257,6 +266,9 @@ static const flag_t flags[] = {
      "How often the store is copied so that a rebuild after a machine crash replays the ledger from there "
      "(0: never).",
      set_checkpoint_interval, 0, 0, 0, 0},
+    {"auto-compaction-revision-interval", "'5m0s'",
+     "How often auto-compaction in revision mode compacts (etcd 3.4: every 5 minutes).",
+     set_revision_interval, 0, 0, 0, 0},
     {"config-file", "''",
      "Path to a YAML configuration file (etcd's keys); when given, other flags and ETCD_* variables are "
      "ignored, as with etcd.",
@@ -378,6 +390,7 @@ int lkv__config_defaults(parse_t *p) {
   cfg->ledger = 1;
   cfg->ledger_sign_ms = 100;
   cfg->ledger_checkpoint_s = 300;
+  cfg->auto_compaction_check_ms = 5u * 60u * 1000u;
   p->advertise_set = 0;
   int rc = replace_string(p, &cfg->name, DEFAULT_NAME);
   if (rc != 0) return rc;
@@ -413,6 +426,7 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
   else
     rc = lkv__config_env_apply(&p, environ);
   if (rc == 0) rc = lkv__config_cluster_check(&p);
+  if (rc == 0) rc = lkv__config_compaction_check(&p);
   if (rc == 0) rc = resolve(&p);
   if (rc != 0) goto release;
   for (size_t i = 0; i < cfg->n_warnings; i++) fprintf(stderr, "ledgerkv: warning: %s\n", cfg->warnings[i]);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "cluster/initial_cluster.h"
+#include "server/compactor_policy.h"
 
 /*
  * Flags follow etcd's spelling and Go's flag package syntax: "--flag value", "--flag=value", "-flag value"
@@ -25,15 +26,15 @@ typedef struct lkv_config_url_s {
 
 /* The cluster this member belongs to, from etcd's cluster flags (checked together as etcd does). */
 typedef struct lkv_config_cluster_s {
-  lkv_cluster_initial_t initial;       /* --initial-cluster, or this member alone at its advertised peer
-                                        * URLs; every member's id computed (cluster/initial_cluster.h) */
-  uint64_t cluster_id;                 /* of a cluster founded with initial and --initial-cluster-token */
-  uint64_t member_id;                  /* this member's (--name's) id */
-  int existing;                        /* --initial-cluster-state existing: join a running cluster */
-  unsigned heartbeat_ms;               /* --heartbeat-interval, default 100 */
-  unsigned election_ms;                /* --election-timeout, default 1000 */
-  lkv_config_url_t *listen_peer_urls;  /* --listen-peer-urls (default http://localhost:2380), ready for */
-  size_t n_listen_peer_urls;           /* bind; parsed only for a cluster of several members */
+  lkv_cluster_initial_t initial;      /* --initial-cluster, or this member alone at its advertised peer
+                                       * URLs; every member's id computed (cluster/initial_cluster.h) */
+  uint64_t cluster_id;                /* of a cluster founded with initial and --initial-cluster-token */
+  uint64_t member_id;                 /* this member's (--name's) id */
+  int existing;                       /* --initial-cluster-state existing: join a running cluster */
+  unsigned heartbeat_ms;              /* --heartbeat-interval, default 100 */
+  unsigned election_ms;               /* --election-timeout, default 1000 */
+  lkv_config_url_t *listen_peer_urls; /* --listen-peer-urls (default http://localhost:2380), ready for */
+  size_t n_listen_peer_urls;          /* bind; parsed only for a cluster of several members */
 } lkv_config_cluster_t;
 
 typedef struct lkv_config_s {
@@ -61,10 +62,18 @@ typedef struct lkv_config_s {
   unsigned ledger_sign_ms;                 /* --ledger-sign-interval, 1ms..1m, default 100ms */
   unsigned ledger_checkpoint_s;            /* --ledger-checkpoint-interval in seconds, 0 (none) or 1s..24h,
                                             * default 5m: how often the store is copied for rebuilds */
-  lkv_config_cluster_t cluster;            /* the cluster flags */
-  char **warnings;                         /* one line each for the etcd flags accepted without effect, */
-  size_t n_warnings;                       /* ignored inputs, unrecognized ETCD_* variables; printed on
-                                            * stderr by lkv_config_parse too */
+  lkv_compaction_mode_t auto_compaction_mode; /* --auto-compaction-mode (default periodic); OFF when
+                                               * --auto-compaction-retention is 0 (the default) */
+  int64_t auto_compaction_retention;          /* --auto-compaction-retention as etcd reads it: periodic, in
+                                               * milliseconds (a duration, or a whole number of hours);
+                                               * revision, the revisions to keep */
+  uint64_t auto_compaction_check_ms;          /* --auto-compaction-revision-interval (ledgerkv's own),
+                                               * default 5m, etcd 3.4's fixed interval: how often revision
+                                               * mode looks */
+  lkv_config_cluster_t cluster;               /* the cluster flags */
+  char **warnings;                            /* one line each for the etcd flags accepted without effect, */
+  size_t n_warnings;                          /* ignored inputs, unrecognized ETCD_* variables; printed on
+                                               * stderr by lkv_config_parse too */
 } lkv_config_t;
 
 #define LKV_CONFIG_DEFAULT_QUOTA_BYTES ((int64_t)2 * 1024 * 1024 * 1024)

@@ -67,12 +67,8 @@ static const lkv__etcd_flag_t table[] = {
     W("pre-vote", LKV__KIND_BOOL,
       "ledgerkv members always campaign with a pre-vote (etcd 3.5's default), so that followers can "
       "campaign at once when their leader's connection breaks without disrupting a live leader"),
-    C("auto-compaction-retention", LKV__KIND_STRING, "0|0s|0m|0h|",
-      "auto-compaction is off at 0|auto-compaction is not implemented yet: the store would grow without the "
-      "compaction you asked for (compact with etcdctl compact)"),
-    C("auto-compaction-mode", LKV__KIND_STRING, "periodic|revision|",
-      "only used with a nonzero --auto-compaction-retention, which is refused|etcd accepts only periodic or "
-      "revision"),
+    K("auto-compaction-retention", LKV__KIND_STRING),
+    K("auto-compaction-mode", LKV__KIND_STRING),
     C("enable-v2", LKV__KIND_BOOL, "false|0|f|F|FALSE|False",
       "the v2 API is off, as asked|the v2 API is not implemented (ledgerkv serves etcd's v3 API only)"),
     S("cert-file", LKV__KIND_STRING, ""),

@@ -12,8 +12,9 @@ typedef enum {
   LKV__FLAG_CHECKED,     /* accepted with a warning at a harmless value, refused otherwise (see check) */
   LKV__FLAG_SECURITY,    /* TLS/auth: accepted with a warning only at its "off" default, else refused */
   LKV__FLAG_REFUSED,     /* always refused */
-  LKV__FLAG_CLUSTER      /* implemented by config_cluster.c from the value kept as given (the cluster flags,
-                          * which etcd checks together); docs/compatibility.md calls it implemented */
+  LKV__FLAG_CLUSTER      /* implemented from the value kept as given by config_cluster.c (the cluster flags,
+                          * which etcd checks together) or config_compaction.c (auto-compaction's two);
+                          * docs/compatibility.md calls it implemented */
 } lkv__flag_class_t;
 
 /* The syntax of a flag's value, as etcd's flag set parses it. */

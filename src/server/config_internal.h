@@ -89,4 +89,8 @@ int lkv__config_file_apply(lkv__config_parse_t *p, const char *path);
  * cluster flags together as etcd does (a one-member cluster of this member only). Returns 0 or LKV_EINVAL. */
 int lkv__config_cluster_check(lkv__config_parse_t *p);
 
+/* config_compaction.c: reads --auto-compaction-mode and --auto-compaction-retention (kept as given)
+ * together as etcd 3.4 does, with its errors, into p->cfg. Returns 0 or LKV_EINVAL. */
+int lkv__config_compaction_check(lkv__config_parse_t *p);
+
 #endif

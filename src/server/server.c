@@ -15,6 +15,7 @@
 #include "pool/pool.h"
 #include "replication/local.h"
 #include "server/checkpointer.h"
+#include "server/compactor.h"
 #include "server/etcd_dir.h"
 #include "server/ledger_open.h"
 #include "server/member.h"
@@ -44,6 +45,7 @@ struct lkv_server_s {
   size_t n_client_urls;
   int threads;
   lkv__checkpointer_t *checkpointer; /* NULL without the ledger or with --ledger-checkpoint-interval 0 */
+  lkv__compactor_t *compactor;       /* NULL without --auto-compaction-retention */
 };
 
 /* A pinned count, or one thread per CPU we may be scheduled on: the pool's gate lets the budget's worth
@@ -301,6 +303,19 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     snprintf(err, errlen, "out of memory");
     goto err_after_transport;
   }
+  if (cfg->auto_compaction_mode != LKV_COMPACTION_OFF) {
+    lkv__compactor_options_t copts = {.mode = cfg->auto_compaction_mode,
+                                      .retention = cfg->auto_compaction_retention,
+                                      .check_ms = cfg->auto_compaction_check_ms,
+                                      .store = s->store,
+                                      .replicator = s->replicator};
+    rc = lkv__compactor_start(&s->compactor, &copts);
+    if (rc != 0) {
+      snprintf(err, errlen, "cannot start auto-compaction: %s", lkv_strerror(rc));
+      lkv__checkpointer_stop(s->checkpointer);
+      goto err_after_transport;
+    }
+  }
   *out = s;
   return 0;
 err_after_transport:
@@ -346,6 +361,7 @@ void lkv_server_stop(lkv_server_t *s) {
   /* A leader hands over before it stops answering (etcd's TransferLeadership on SIGTERM). */
   if (s->member) lkv__member_hand_over(s->member, LKV_SERVER_GRACE_MS / 2);
   lkv__checkpointer_stop(s->checkpointer); /* a copy in progress ends: the previous checkpoint stays */
+  lkv__compactor_stop(s->compactor);       /* proposes through the replicator: stopped before it */
   /* Transport first: it waits for every accepted call to be finished, which includes writes the
    * replicator is still syncing; then nothing can propose any more. */
   /* No wakes once the transport begins to stop (it frees its loops); watch streams end with it. */

@@ -90,12 +90,14 @@ static inline int64_t lkvt_del(lkvt_store_t *ts, const char *k, const char *end)
   return n;
 }
 
-/* One batch compacting at rev. Returns the mvcc code. */
+/* One batch compacting at rev, physically (the history removed in the same batch). Returns the mvcc
+ * code. */
 static inline int lkvt_compact(lkvt_store_t *ts, int64_t rev) {
   lkv_mvcc_txn_t *t;
   assert_int_equal(lkv_mvcc_write_begin(ts->s, &t), 0);
   assert_int_equal(lkv_mvcc_req_begin(t), 0);
   int rc = lkv_mvcc_compact(t, rev);
+  if (rc == 0) rc = lkv_mvcc_compact_run(t, 0);
   assert_int_equal(lkv_mvcc_req_end(t, rc == 0), 0);
   assert_int_equal(lkv_mvcc_write_commit(t), 0);
   return rc;

@@ -269,6 +269,7 @@ static int churn_once(lkv_mvcc_t *s) {
   }
   if (!rc && !(rc = lkv_mvcc_req_begin(t))) {
     rc = lkv_mvcc_compact(t, lkv_mvcc_txn_rev(t));
+    if (!rc) rc = lkv_mvcc_compact_run(t, 0);
     int end = lkv_mvcc_req_end(t, rc == 0);
     rc = rc ? rc : end;
   }

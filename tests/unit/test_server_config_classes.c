@@ -66,14 +66,6 @@ static void test_checked_flags(void **state) {
   char w[512];
   assert_int_equal(accept_args(w, sizeof(w), "--enable-v2=false", NULL), 1);
   REJECT("--enable-v2: the v2 API is not implemented (ledgerkv serves etcd's v3 API only)", "--enable-v2");
-  assert_int_equal(accept_args(w, sizeof(w), "--auto-compaction-retention", "0", "--auto-compaction-mode",
-                               "periodic", NULL),
-                   2);
-  assert_int_equal(accept_args(w, sizeof(w), "--auto-compaction-retention=0h", NULL), 1);
-  REJECT(
-      "--auto-compaction-retention: auto-compaction is not implemented yet: the store would grow without "
-      "the compaction you asked for (compact with etcdctl compact)",
-      "--auto-compaction-retention", "1h");
   REJECT("--initial-cluster-state=existing: --initial-cluster must also name members of the running cluster, "
          "whom this member asks for its identity",
          "--initial-cluster-state", "existing");
