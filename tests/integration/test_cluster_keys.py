@@ -2,8 +2,8 @@
 the same keys (Ledger.GetMemberKeys, `ledgerkv receipt --member-keys`), each the key in that member's own
 node.key; a receipt fetched from each member is signed with the key the membership lists for that member,
 and `ledgerkv verify-receipt --endpoints` accepts it while refusing a receipt whose key the cluster did not
-record. A member whose node.key is replaced publishes its new key when it starts again, and every member
-lists it. MemberList is unchanged (its fields are etcd's).
+record (a single node's, which lists its own key). A member whose node.key is replaced publishes its new
+key when it starts again, and every member lists it. MemberList is unchanged (its fields are etcd's).
 """
 import json
 import os
@@ -86,6 +86,9 @@ def test_receipts_chain_back_to_the_membership(cluster, tmp_path):
     try:
         srev = put(single, b"k", b"v").header.revision
         foreign = receipt(single, srev)
+        single_id, single_keys = member_keys(single)  # a single node lists itself, with its key
+        assert single_keys == {single_id: ("node1", own_key(single))}
+        assert foreign["head"]["public_key"] == own_key(single)
     finally:
         single.stop()
     p = verify_against(tmp_path, cluster.members[1], foreign)
