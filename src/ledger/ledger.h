@@ -156,6 +156,14 @@ typedef struct lkv_ledger_retention_s {
 int lkv_ledger_retention_base(lkv_ledger_t *l, const lkv_ledger_retention_t *p, int64_t covered_revision,
                               uint64_t *base);
 
+/* Sets the policy lkv_ledger_apply_retention follows (a new ledger keeps everything). Any thread. */
+void lkv_ledger_set_retention(lkv_ledger_t *l, const lkv_ledger_retention_t *p);
+
+/* Applies the policy once the store's checkpoint covering covered_revision is published (the
+ * checkpointer calls it after each copy): lkv_ledger_retention_base, then lkv_ledger_retain. Any thread.
+ * Returns 0 or their errors. */
+int lkv_ledger_apply_retention(lkv_ledger_t *l, int64_t covered_revision);
+
 /* The node's public key (LKV_LEDGER_KEY_LEN bytes), valid until close. Any thread. */
 const uint8_t *lkv_ledger_public_key(const lkv_ledger_t *l);
 

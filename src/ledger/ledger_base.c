@@ -110,3 +110,18 @@ int lkv_ledger_retention_base(lkv_ledger_t *l, const lkv_ledger_retention_t *p, 
   if (want > cur) *base = want;
   return 0;
 }
+
+void lkv_ledger_set_retention(lkv_ledger_t *l, const lkv_ledger_retention_t *p) {
+  pthread_mutex_lock(&l->base_mu);
+  l->retention = *p;
+  pthread_mutex_unlock(&l->base_mu);
+}
+
+int lkv_ledger_apply_retention(lkv_ledger_t *l, int64_t covered_revision) {
+  uint64_t base;
+  pthread_mutex_lock(&l->base_mu);
+  lkv_ledger_retention_t p = l->retention;
+  pthread_mutex_unlock(&l->base_mu);
+  int rc = lkv_ledger_retention_base(l, &p, covered_revision, &base);
+  return rc ? rc : lkv_ledger_retain(l, base);
+}

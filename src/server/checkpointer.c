@@ -27,6 +27,11 @@ static void *checkpointer_main(void *arg) {
     lkv_mvcc_stat_t st;
     if (lkv_mvcc_stat(c->store, &st) != 0 || st.revision == last_rev) continue;
     int rc = lkv_mvcc_checkpoint_before(c->store, &c->sleeper.stop, flush_ledger, c->ledger);
+    /* Retention drops only records a rebuild from this copy no longer replays (docs/ledger.md). */
+    int retain = rc == 0 && c->ledger ? lkv_ledger_apply_retention(c->ledger, st.revision) : 0;
+    if (retain)
+      fprintf(stderr, "ledgerkv: cannot drop ledger records older than the retention: %s\n",
+              lkv_strerror(retain));
     if (rc == 0)
       last_rev = st.revision;
     else if (rc == LKV_ECANCELED)

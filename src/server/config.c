@@ -214,6 +214,38 @@ static int set_revision_interval(parse_t *p, const flag_t *f, const char *value)
   return 0;
 }
 
+/* "all", a number of records, or a size of ledger.log with a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB). */
+static int set_ledger_retention(parse_t *p, const flag_t *f, const char *value) {
+  static const struct {
+    const char *unit;
+    uint64_t scale;
+  } units[] = {{"B", 1},
+               {"KB", 1000},
+               {"MB", 1000000},
+               {"GB", 1000000000},
+               {"TB", 1000000000000},
+               {"KiB", 1ull << 10},
+               {"MiB", 1ull << 20},
+               {"GiB", 1ull << 30},
+               {"TiB", 1ull << 40}};
+  char *end;
+  p->cfg->ledger_retention_records = p->cfg->ledger_retention_bytes = 0;
+  if (strcmp(value, "all") == 0) return 0;
+  errno = 0;
+  unsigned long long n = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
+  if (n > 0 && errno == 0 && *end == '\0') {
+    p->cfg->ledger_retention_records = n;
+    return 0;
+  }
+  for (size_t i = 0; n > 0 && errno == 0 && i < sizeof(units) / sizeof(units[0]); i++) {
+    if (strcmp(end, units[i].unit) || n > UINT64_MAX / units[i].scale) continue;
+    p->cfg->ledger_retention_bytes = n * units[i].scale;
+    return 0;
+  }
+  return fail(p, "--%s: invalid value \"%s\": expected all, a number of records (1000000) or a size (4GiB)",
+              f->name, value);
+}
+
 static int set_config_file(parse_t *p, const flag_t *f, const char *value) {
   (void)f;
   if (value[0] == '\0') { /* empty: as not given, the flags and ETCD_* variables apply */
@@ -262,6 +294,10 @@ static const flag_t flags[] = {
      set_ledger, 0, 0, 0, 0},
     {"ledger-sign-interval", "'100ms'", "How often the ledger's tree head is signed (1ms..1m).",
      set_sign_interval, 0, 0, 0, 0},
+    {"ledger-retention", "'4GiB'",
+     "How much ledger history to keep: all, a number of records, or a size of ledger.log (4GiB); older "
+     "records are dropped once a store checkpoint covers them (receipts already given still verify).",
+     set_ledger_retention, 0, 0, 0, 0},
     {"ledger-checkpoint-interval", "'5m0s'",
      "How often the store is copied so that a rebuild after a machine crash replays the ledger from there "
      "(0: never).",
@@ -390,6 +426,7 @@ int lkv__config_defaults(parse_t *p) {
   cfg->ledger = 1;
   cfg->ledger_sign_ms = 100;
   cfg->ledger_checkpoint_s = 300;
+  cfg->ledger_retention_bytes = 4ull << 30;
   cfg->auto_compaction_check_ms = 5u * 60u * 1000u;
   p->advertise_set = 0;
   int rc = replace_string(p, &cfg->name, DEFAULT_NAME);

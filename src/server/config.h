@@ -62,6 +62,10 @@ typedef struct lkv_config_s {
   unsigned ledger_sign_ms;                 /* --ledger-sign-interval, 1ms..1m, default 100ms */
   unsigned ledger_checkpoint_s;            /* --ledger-checkpoint-interval in seconds, 0 (none) or 1s..24h,
                                             * default 5m: how often the store is copied for rebuilds */
+  uint64_t ledger_retention_records;       /* --ledger-retention: keep at least this many of the newest
+                                            * records (0: no limit by count) */
+  uint64_t ledger_retention_bytes;         /* --ledger-retention: keep the newest records within this many
+                                            * bytes of ledger.log (0: no limit by size); both 0 keep all */
   lkv_compaction_mode_t auto_compaction_mode; /* --auto-compaction-mode (default periodic); OFF when
                                                * --auto-compaction-retention is 0 (the default) */
   int64_t auto_compaction_retention;          /* --auto-compaction-retention as etcd reads it: periodic, in

@@ -174,6 +174,8 @@ static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, int member, cha
   int rc = member ? lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen)
                   : lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen);
   if (rc != 0) return rc;
+  lkv_ledger_retention_t keep = {cfg->ledger_retention_records, cfg->ledger_retention_bytes};
+  lkv_ledger_set_retention(s->ledger, &keep);
   rc = lkv_api_ledger_new(&s->api.ledger_waiters);
   if (rc != 0) {
     snprintf(err, errlen, "out of memory");

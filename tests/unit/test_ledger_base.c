@@ -350,26 +350,35 @@ static void test_retain_frees_space(void **state) {
   assert_true(blocks(dir, "ledger.nodes") < node_blocks);
   assert_int_equal(lkv_ledger_retain(l, 100), 0); /* never back */
   assert_int_equal(lkv_ledger_base(l), 230);
+  /* the policy a checkpointer applies: here the newest 40 records, then nothing past revision 250's */
+  lkv_ledger_retention_t keep = {.records = 40};
+  assert_int_equal(lkv_ledger_apply_retention(l, 1000), 0); /* a new ledger keeps everything */
+  assert_int_equal(lkv_ledger_base(l), 230);
+  lkv_ledger_set_retention(l, &keep);
+  assert_int_equal(lkv_ledger_apply_retention(l, 236), 0);
+  assert_int_equal(lkv_ledger_base(l), 234); /* record 234 has revision 236 */
+  assert_int_equal(lkv_ledger_apply_retention(l, 1000), 0);
+  assert_int_equal(lkv_ledger_base(l), 240);
   /* the log as a write-ahead log: replays start at the base, nothing before it */
   lkv_ledger_log_t *log = lkv_ledger_log(l);
-  assert_int_equal(lkv_ledger_log_iter_init(&it, log, 229), LKV_ELEDGERPRUNED);
+  assert_int_equal(lkv_ledger_log_iter_init(&it, log, 239), LKV_ELEDGERPRUNED);
   assert_int_equal(lkv_ledger_log_lower_bound(log, 100, &index), LKV_ELEDGERPRUNED);
-  assert_int_equal(lkv_ledger_log_lower_bound(log, 240, &index), 0);
-  assert_int_equal(index, 238);
-  assert_int_equal(lkv_ledger_log_iter_init(&it, log, 230), 0);
+  assert_int_equal(lkv_ledger_log_lower_bound(log, 250, &index), 0);
+  assert_int_equal(index, 248);
+  assert_int_equal(lkv_ledger_log_iter_init(&it, log, 240), 0);
   lkv_ledger_entry_t e;
   assert_int_equal(lkv_ledger_log_iter_next(&it, &e, NULL), 1);
-  assert_int_equal(e.revision, 232);
+  assert_int_equal(e.revision, 242);
   lkv_ledger_log_iter_free(&it);
   append_range(l, 280, N);
   signed_root(l, &root);
   assert_memory_equal(root.b, R.roots[N].b, LKV_MERKLE_HASH_LEN);
-  check_against_full(l, 230);
+  check_against_full(l, 240);
   lkv_ledger_close(l);
-  check_audit(dir, 230);
+  check_audit(dir, 240);
   assert_int_equal(lkv_ledger_open(&l, dir, NULL), 0);
-  assert_int_equal(lkv_ledger_base(l), 230);
-  check_against_full(l, 230);
+  assert_int_equal(lkv_ledger_base(l), 240);
+  check_against_full(l, 240);
   lkv_ledger_close(l);
   lkvt_rmrf(dir);
 }
