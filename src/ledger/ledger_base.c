@@ -72,23 +72,6 @@ out:
   return rc;
 }
 
-/* The first record at or after `from` whose frame starts at or after `offset` (count when none). */
-static int first_at_offset(lkv_ledger_log_t *log, uint64_t from, uint64_t offset, uint64_t *index) {
-  uint64_t lo = from, hi = lkv_ledger_log_count(log);
-  while (lo < hi) {
-    uint64_t mid = lo + (hi - lo) / 2;
-    lkv_ledger_log_meta_t m;
-    int rc = lkv_ledger_log_meta(log, mid, &m);
-    if (rc) return rc;
-    if (m.offset < offset)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  *index = lo;
-  return 0;
-}
-
 int lkv_ledger_retention_base(lkv_ledger_t *l, const lkv_ledger_retention_t *p, int64_t covered_revision,
                               uint64_t *base) {
   uint64_t cur = lkv_ledger_log_base(l->log), count = lkv_ledger_log_count(l->log), limit = cur, by_size;
@@ -103,7 +86,7 @@ int lkv_ledger_retention_base(lkv_ledger_t *l, const lkv_ledger_retention_t *p, 
   if (p->records) want = count > p->records ? count - p->records : 0;
   if (p->bytes) {
     uint64_t end = atomic_load_explicit(&l->log->end, memory_order_acquire);
-    if ((rc = first_at_offset(l->log, cur, end > p->bytes ? end - p->bytes : 0, &by_size))) return rc;
+    if ((rc = lkv_ledger_log_offset_bound(l->log, end > p->bytes ? end - p->bytes : 0, &by_size))) return rc;
     if (!p->records || by_size < want) want = by_size;
   }
   if (want > limit) want = limit;

@@ -137,6 +137,11 @@ int lkv_ledger_log_leaf(lkv_ledger_log_t *log, uint64_t index, lkv_merkle_hash_t
  * everything after revision - 1 starts. O(log n) index reads. Returns 0, LKV_EIO or a negated errno. */
 int lkv_ledger_log_lower_bound(lkv_ledger_log_t *log, int64_t revision, uint64_t *index);
 
+/* *index = the first stored record whose frame starts at or after `offset` in ledger.log (count when
+ * there is none): where the newest records that fit in a given number of bytes begin. O(log n) index
+ * reads. Returns 0, LKV_EIO or a negated errno. */
+int lkv_ledger_log_offset_bound(lkv_ledger_log_t *log, uint64_t offset, uint64_t *index);
+
 /* *index = the record that produced `revision`. Returns 0, LKV_ENOENT (no record produced it), LKV_EIO or
  * a negated errno. */
 int lkv_ledger_log_find_revision(lkv_ledger_log_t *log, int64_t revision, uint64_t *index);

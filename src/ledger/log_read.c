@@ -1,5 +1,6 @@
 /* Reading the ledger log from any thread: index lookups, verified record reads, sequential iteration. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "common/error.h"
@@ -48,24 +49,36 @@ static void base_of(lkv_ledger_log_t *log, uint64_t *base, int64_t *revision) {
   pthread_mutex_unlock(&log->base_mu);
 }
 
-int lkv_ledger_log_lower_bound(lkv_ledger_log_t *log, int64_t revision, uint64_t *index) {
-  uint64_t lo, hi = lkv_ledger_log_count(log);
-  int64_t base_rev;
-  base_of(log, &lo, &base_rev);
-  /* Records of revisions below the base's may only be below the base. */
-  if (lo > 0 && revision < base_rev) return LKV_ELEDGERPRUNED;
+/* *index = the first record in [lo, count) whose revision (by_offset 0) or frame offset (by_offset 1) is
+ * not below key: both grow with the record number. */
+static int search(lkv_ledger_log_t *log, uint64_t lo, int by_offset, int64_t key, uint64_t *index) {
+  uint64_t hi = lkv_ledger_log_count(log);
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     lkv_ledger_log_meta_t m;
     int rc = lkv__meta_read(log, mid, &m);
     if (rc) return rc;
-    if (m.revision < revision)
+    if (by_offset ? m.offset < (uint64_t)key : m.revision < key)
       lo = mid + 1;
     else
       hi = mid;
   }
   *index = lo;
   return 0;
+}
+
+int lkv_ledger_log_lower_bound(lkv_ledger_log_t *log, int64_t revision, uint64_t *index) {
+  uint64_t base;
+  int64_t base_rev;
+  base_of(log, &base, &base_rev);
+  /* Records of revisions below the base's may only be below the base. */
+  if (base > 0 && revision < base_rev) return LKV_ELEDGERPRUNED;
+  return search(log, base, 0, revision, index);
+}
+
+int lkv_ledger_log_offset_bound(lkv_ledger_log_t *log, uint64_t offset, uint64_t *index) {
+  if (offset > INT64_MAX) offset = INT64_MAX;
+  return search(log, lkv_ledger_log_base(log), 1, (int64_t)offset, index);
 }
 
 int lkv_ledger_log_find_revision(lkv_ledger_log_t *log, int64_t revision, uint64_t *index) {

@@ -154,6 +154,20 @@ static void check_against_full(lkv_ledger_t *l, uint64_t base) {
   }
 }
 
+/* A ledger of `size` records starting at `base`: its root (signed) is the reference's; appending the
+ * reference's remaining records gives the full root, and every proof from the base on. */
+static void go_on(lkv_ledger_t *l, uint64_t size, uint64_t base) {
+  lkv_merkle_hash_t root;
+  if (size > 0) {
+    signed_root(l, &root);
+    assert_memory_equal(root.b, R.roots[size].b, LKV_MERKLE_HASH_LEN);
+  }
+  append_range(l, size, N);
+  signed_root(l, &root);
+  assert_memory_equal(root.b, R.roots[N].b, LKV_MERKLE_HASH_LEN);
+  check_against_full(l, base);
+}
+
 static void check_audit(const char *dir, uint64_t base) {
   char ldir[96];
   lkv_ledger_audit_t rep;
@@ -172,21 +186,13 @@ static void test_reset_then_append(void **state) {
     char dir[64];
     lkv_ledger_t *l;
     lkv_ledger_frontier_t f;
-    lkv_merkle_hash_t root;
     lt_tmpdir(dir);
     assert_int_equal(lkv_ledger_open(&l, dir, NULL), 0);
     assert_int_equal(lkv_ledger_frontier_at(R.l, b, &f), 0);
     assert_int_equal(lkv_ledger_reset(l, &f), 0);
     assert_int_equal(lkv_ledger_base(l), b);
     assert_int_equal(lkv_ledger_log_count(lkv_ledger_log(l)), b);
-    if (b > 0) {
-      signed_root(l, &root);
-      assert_memory_equal(root.b, R.roots[b].b, LKV_MERKLE_HASH_LEN);
-    }
-    append_range(l, b, N);
-    signed_root(l, &root);
-    assert_memory_equal(root.b, R.roots[N].b, LKV_MERKLE_HASH_LEN);
-    check_against_full(l, b);
+    go_on(l, b, b);
     /* reopened, it is the same ledger (its last head checked against the tree again) */
     lkv_ledger_open_info_t info;
     lkv_ledger_close(l);
@@ -200,16 +206,22 @@ static void test_reset_then_append(void **state) {
   }
 }
 
+/* A new ledger in a new directory holding the reference's first n records, signed. */
+static lkv_ledger_t *fresh(char dir[64], uint64_t n) {
+  lkv_ledger_t *l;
+  lt_tmpdir(dir);
+  assert_int_equal(lkv_ledger_open(&l, dir, NULL), 0);
+  append_range(l, 0, n);
+  assert_int_equal(lkv_ledger_sign(l, 1, NULL), 0);
+  return l;
+}
+
 static void test_reset_refusals(void **state) {
   (void)state;
   char dir[64];
-  lkv_ledger_t *l;
+  lkv_ledger_t *l = fresh(dir, 40);
   lkv_ledger_frontier_t f;
   lkv_ledger_receipt_t r;
-  lt_tmpdir(dir);
-  assert_int_equal(lkv_ledger_open(&l, dir, NULL), 0);
-  append_range(l, 0, 40);
-  assert_int_equal(lkv_ledger_sign(l, 1, NULL), 0);
   /* the tree may not go back past a head this member signed */
   assert_int_equal(lkv_ledger_frontier_at(R.l, 39, &f), 0);
   assert_int_equal(lkv_ledger_reset(l, &f), LKV_EINVAL);
@@ -253,16 +265,10 @@ static void image(const char *dir, const char *to, int restore) {
  * reference, and that it goes on to the reference's full root. */
 static void check_recovered(const char *dir, uint64_t size, uint64_t base) {
   lkv_ledger_t *l;
-  lkv_merkle_hash_t root;
   assert_int_equal(lkv_ledger_open(&l, dir, NULL), 0);
   assert_int_equal(lkv_ledger_base(l), base);
   assert_int_equal(lkv_ledger_log_count(lkv_ledger_log(l)), size);
-  signed_root(l, &root);
-  assert_memory_equal(root.b, R.roots[size].b, LKV_MERKLE_HASH_LEN);
-  append_range(l, size, N);
-  signed_root(l, &root);
-  assert_memory_equal(root.b, R.roots[N].b, LKV_MERKLE_HASH_LEN);
-  check_against_full(l, base);
+  go_on(l, size, base);
   lkv_ledger_close(l);
 }
 
@@ -332,14 +338,10 @@ static uint64_t blocks(const char *dir, const char *name) {
 static void test_retain_frees_space(void **state) {
   (void)state;
   char dir[64];
-  lkv_ledger_t *l;
+  lkv_ledger_t *l = fresh(dir, 280);
   lkv_merkle_hash_t root;
   lkv_ledger_log_iter_t it;
   uint64_t index;
-  lt_tmpdir(dir);
-  assert_int_equal(lkv_ledger_open(&l, dir, NULL), 0);
-  append_range(l, 0, 280);
-  assert_int_equal(lkv_ledger_sign(l, 1, NULL), 0);
   uint64_t log_blocks = blocks(dir, "ledger.log"), idx_blocks = blocks(dir, "ledger.idx");
   uint64_t node_blocks = blocks(dir, "ledger.nodes");
   assert_int_equal(lkv_ledger_retain(l, 290), LKV_EINVAL); /* beyond the tree */
@@ -448,10 +450,7 @@ static void test_readers_during_base_changes(void **state) {
   race_t r = {0};
   pthread_t t[2];
   lkv_ledger_frontier_t f;
-  lt_tmpdir(dir);
-  assert_int_equal(lkv_ledger_open(&r.l, dir, NULL), 0);
-  append_range(r.l, 0, 60);
-  assert_int_equal(lkv_ledger_sign(r.l, 1, NULL), 0);
+  r.l = fresh(dir, 60);
   for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, reader, &r), 0);
   uint64_t size = 60;
   for (uint64_t base = 10; base < 60; base += 10) {
