@@ -22,7 +22,7 @@ struct lkv_ledger_s {
   /* Readers of records and nodes hold it shared; a base change holds it exclusively while it changes what
    * they would read (never while appending: records and nodes above the base do not move). */
   pthread_rwlock_t rw;
-  pthread_mutex_t base_mu; /* one base change at a time: retain (any thread) and reset (committer) */
+  pthread_mutex_t base_mu;          /* one base change at a time: retain (any thread) and reset (committer) */
   lkv_ledger_retention_t retention; /* under base_mu */
 };
 
