@@ -103,8 +103,46 @@ def parse_entry(buf):
     return e
 
 
-def read_log(path, want_version=None):
-    """Returns the list of entries of a ledger.log, each with its verified leaf hash. A version-2 log
+def read_base(path):
+    """Reads a ledger.base (docs/ledger.md §16): returns (size, last_revision, frontier hashes largest
+    first, offset of the first stored record), or None when the file does not exist."""
+    try:
+        data = open(path, "rb").read()
+    except FileNotFoundError:
+        return None
+    if data[:8] != b"lkvlbase" or struct.unpack_from(">II", data, 8) != (1, 0):
+        raise ValueError("not a ledger.base")
+    offset, flen = struct.unpack_from(">QI", data, 16)
+    f = data[28:28 + flen]
+    if len(data) != 32 + flen or struct.unpack_from(">I", data, 28 + flen)[0] != crc32c(data[:28 + flen]):
+        raise ValueError("ledger.base fails its checksum")
+    version, size, last_revision, n = struct.unpack_from(">BQqB", f)
+    if version != 1 or n != bin(size).count("1") or len(f) != 18 + 32 * n:
+        raise ValueError("bad frontier")
+    return size, last_revision, [f[18 + 32 * i:50 + 32 * i] for i in range(n)], offset
+
+
+def root_after(size, frontier, leaves):
+    """MTH of the tree of `size` leaves a frontier (hashes largest first) summarises, with the given leaf
+    hashes appended: each new leaf merges with the subtrees of its own size on the right, as a binary
+    counter carries; the root folds the subtrees from the right."""
+    stack = list(zip([level for level in range(63, -1, -1) if size >> level & 1], frontier))
+    for leaf in leaves:
+        level, h = 0, leaf
+        while stack and stack[-1][0] == level:
+            h, level = node(stack.pop()[1], h), level + 1
+        stack.append((level, h))
+    if not stack:
+        return sha(b"")
+    acc = stack[-1][1]
+    for _, h in reversed(stack[:-1]):
+        acc = node(h, acc)
+    return acc
+
+
+def read_log(path, want_version=None, start=24):
+    """Returns the list of entries of a ledger.log, each with its verified leaf hash, from the frame at
+    offset start (24: the first; a ledger with a base starts at the base's offset). A version-2 log
     holds no signed tree head; a version-1 log may. want_version, if given, must match the header."""
     data = open(path, "rb").read()
     version, zero = struct.unpack_from(">II", data, 8)
@@ -113,7 +151,7 @@ def read_log(path, want_version=None):
     if want_version is not None and version != want_version:
         raise ValueError("ledger version %d, not %d" % (version, want_version))
     salt = data[16:24]
-    p, out = 24, []
+    p, out = start, []
     while p < len(data):
         if data[p:p + 8] != salt:
             raise ValueError("bad salt at %d" % p)

@@ -1,7 +1,8 @@
 """Ledger retention on a single node (docs/ledger.md, "Retention"): with --ledger-retention 50 and a
 checkpoint every second, the records older than both the newest 50 and the checkpoint are dropped (their
-disk blocks freed), yet the audit prints the same tree size and root as a copy of the data dir that kept
-the whole history; receipts for recent revisions verify, a pruned one is refused with OUT_OF_RANGE and a
+disk blocks freed), yet the audit, and ledger_verify.py reading ledger.base and ledger.log as
+docs/ledger.md describes them, print the same tree size and root as a copy of the data dir that kept the
+whole history; receipts for recent revisions verify, a pruned one is refused with OUT_OF_RANGE and a
 message that says so; receipts taken before the pruning still verify offline; a consistency proof from a
 head signed before the pruning to a later one verifies; after kill -9 under load and a restart (the store
 rebuilt from its checkpoint and the ledger after it) every acknowledged write is there and has a receipt,
@@ -10,10 +11,11 @@ and the audit passes.
 import json
 import os
 import shutil
-import struct
 import time
 
 from etcd3 import etcdrpc
+
+import ledger_verify as lv
 
 from test_ledger import SIGN, assert_acked_present, audit, audit_pair, both_verify, cli, consistent, \
     fetch, load_then_kill, node_key
@@ -22,14 +24,17 @@ RETAIN = SIGN + ["--ledger-checkpoint-interval", "1s", "--ledger-retention", "50
 
 
 def base_of(data_dir):
-    """The base ledger.base records (docs/ledger.md has the layout), or 0 without one."""
-    path = os.path.join(data_dir, "ledger", "ledger.base")
-    if not os.path.exists(path):
-        return 0
-    with open(path, "rb") as f:
-        b = f.read()
-    assert b[:8] == b"lkvlbase"
-    return struct.unpack(">Q", b[29:37])[0]  # header 16, offset 8, frontier length 4, version 1
+    """The base ledger.base records, or 0 without one."""
+    b = lv.read_base(os.path.join(data_dir, "ledger", "ledger.base"))
+    return b[0] if b else 0
+
+
+def independent_pair(data_dir):
+    """(tree size, root hex) from ledger.base and ledger.log, read as docs/ledger.md describes them."""
+    ldir = os.path.join(data_dir, "ledger")
+    size, _, frontier, offset = lv.read_base(os.path.join(ldir, "ledger.base")) or (0, 0, [], 24)
+    leaves = [e["leaf"] for e in lv.read_log(os.path.join(ldir, "ledger.log"), start=offset)]
+    return size + len(leaves), lv.root_after(size, frontier, leaves).hex()
 
 
 def wait_base(data_dir, above, timeout=20):
@@ -80,6 +85,7 @@ def test_retention_single_node(server_factory, tmp_path):
     assert p.returncode == 0 and "history starts at the base" in p.stdout, p.stdout + p.stderr
     assert "history starts" not in audit(full).stdout
     assert audit_pair(srv.data_dir) == audit_pair(full) == (200, old_head["root"])
+    assert independent_pair(srv.data_dir) == independent_pair(full) == (200, old_head["root"])
 
     # The tree goes on: a head signed before the pruning is consistent with one signed after it.
     srv.start()
