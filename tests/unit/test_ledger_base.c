@@ -241,6 +241,22 @@ static void test_reset_refusals(void **state) {
   assert_int_equal(lkv_ledger_receipt_verify(&r, lkv_ledger_public_key(l)), 0);
   assert_int_equal(lkv_ledger_frontier_at(l, 99, &f), LKV_ELEDGERPRUNED);
   lkv_ledger_close(l);
+  /* the audit checks the head below the base by its signature alone, the one after it against the tree */
+  char ldir[96], path[160];
+  lkv_ledger_audit_t rep;
+  snprintf(ldir, sizeof(ldir), "%s/ledger", dir);
+  assert_int_equal(lkv_ledger_audit_dir(ldir, NULL, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.base, 100);
+  assert_int_equal(rep.records, 110);
+  assert_int_equal(rep.heads, 2);
+  assert_int_equal(rep.heads_below_base, 1);
+  assert_memory_equal(rep.root.b, R.roots[110].b, LKV_MERKLE_HASH_LEN);
+  /* ledger.base is never written in place: any damage is refused, by the audit and by open */
+  snprintf(path, sizeof(path), "%s/ledger.base", ldir);
+  lt_flip(path, 40, 0x10);
+  assert_int_equal(lkv_ledger_audit_dir(ldir, NULL, NULL, NULL, &rep), LKV_ECORRUPT);
+  assert_string_equal(rep.failure, "ledger.base is damaged");
+  assert_int_equal(lkv_ledger_open(&l, dir, NULL), LKV_ECORRUPT);
   lkvt_rmrf(dir);
 }
 
