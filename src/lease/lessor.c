@@ -128,6 +128,16 @@ static void free_table(lkv_lessor_t *l) {
   lkv_heap_free(&l->heap);
 }
 
+int lkv_lessor_reload(lkv_lessor_t *l, lkv_mvcc_t *store) {
+  pthread_mutex_lock(&l->mu);
+  for (size_t i = 0; i < l->n_buckets; i++)
+    while (l->buckets[i]) lkv__lessor_drop(l, l->buckets[i]);
+  int rc = recover(l, store);
+  pthread_cond_signal(&l->wake);
+  pthread_mutex_unlock(&l->mu);
+  return rc;
+}
+
 int lkv_lessor_open(lkv_lessor_t **out, const lkv_lessor_options_t *opts) {
   if (!opts || !opts->store || !opts->replicator) return LKV_EINVAL;
   int rc = LKV_ENOMEM;

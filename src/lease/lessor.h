@@ -63,6 +63,11 @@ int lkv_lessor_open(lkv_lessor_t **out, const lkv_lessor_options_t *opts);
  * Returns 0 or LKV_ENOMEM (no thread; the lessor still works without expiry). At most once. */
 int lkv_lessor_start(lkv_lessor_t *l);
 
+/* The store's content was replaced (a cluster member installed a snapshot): forgets every lease and takes
+ * the store's, each expiring its full TTL from now (as after a restart). Any thread. Returns 0, LKV_ENOMEM
+ * or a storage code. */
+int lkv_lessor_reload(lkv_lessor_t *l, lkv_mvcc_t *store);
+
 /* Stops the timer thread, waits until every revoke the lessor proposed has completed (the replicator must
  * still be running), and frees l. Call after no other thread uses l. NULL is ignored. */
 void lkv_lessor_close(lkv_lessor_t *l);

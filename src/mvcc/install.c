@@ -123,6 +123,7 @@ static int replace_all(lkv_mvcc_t *s, lkv_mvcc_t *c) {
   if (rc) return rc;
   rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, 0, &txn));
   for (size_t i = 0; !rc && i < N_DBS; i++) rc = replace_db(s, txn, c, from, i);
+  if (!rc) rc = lkv__compact_load(s, txn); /* the copy's pending removal, if any, is the writer's now */
   mdb_txn_abort(from);
   if (rc) {
     mdb_txn_abort(txn);

@@ -7,6 +7,7 @@
 
 #include "replication/raft_node.h"
 #include "replication/signing.h"
+#include "replication/snap_stream.h"
 #include "wal/wal.h"
 
 /* A message from a peer, copied, waiting for the raft thread. */
@@ -59,6 +60,15 @@ typedef struct lkv__raft_peer_event_s {
   int up;
 } lkv__raft_peer_event_t;
 
+/* A snapshot transfer to one member (raft_snap.c). */
+typedef struct lkv__raft_snap_out_s {
+  struct lkv__raft_snap_out_s *next;
+  struct lkv__raft_node_s *node;
+  uint64_t to;
+  lkv_snap_sender_t *sender;
+  int finished, ok; /* set by the sender's thread when it ended (node mu) */
+} lkv__raft_snap_out_t;
+
 /* A member's recorded attributes (cluster/attrs.h encoding). */
 typedef struct lkv__raft_attrs_s {
   uint64_t id;
@@ -93,11 +103,25 @@ typedef struct lkv__raft_node_s {
   uint64_t *removed;        /* members removed from the cluster: never let back */
   size_t n_removed;
 
+  /* Snapshots (raft_snap.c, raft_install.c). */
+  pthread_mutex_t rx_mu;           /* guards rx (fed by the peer thread) */
+  lkv_snap_receiver_t rx;          /* the transfer being received */
+  lkv_snap_received_t *in_snap;    /* received, waiting for the raft thread (mu) */
+  int in_checkpointed;             /* a checkpoint was published (mu) */
+  int in_snap_done;                /* a transfer to a member ended (mu) */
+  lkv__raft_snap_out_t *snap_outs; /* transfers to members (the list: raft thread; finished, ok: mu) */
+  lkv_snap_received_t stepped;     /* raft thread: the snapshot given to the core, until installed */
+  uint64_t snap_index;             /* raft thread: the adopted checkpoint's applied index (the core's) */
+  uint64_t snap_ledger;            /* ... and its ledger length */
+  uint64_t ckpt_asked;             /* raft thread: the applied index when a checkpoint was last asked for */
+
   pthread_mutex_t listen_mu; /* guards the listeners: cleared ones never run afterwards */
   lkv_commit_cb on_commit;
   void *on_commit_arg;
   lkv_applied_cb on_applied;
   void *on_applied_arg;
+  lkv_restored_cb on_restored;
+  void *on_restored_arg;
 
   lkv__signing_t signing; /* the member's own signed heads over the common tree */
 
@@ -169,6 +193,40 @@ int lkv__raft_node_set_attrs(lkv__raft_node_t *n, uint64_t id, const uint8_t *da
 void lkv__raft_node_drop_attrs(lkv__raft_node_t *n, uint64_t id);
 /* Records the table, the removed members and the applied index (set to index) in an empty batch. */
 int lkv__raft_node_record_members(lkv__raft_node_t *n, uint64_t index);
+
+/* raft_snap.c: snapshots on the raft thread. take_checkpoint adopts a newly published checkpoint as the
+ * core's snapshot and compacts the log below it (keeping catch-up entries), and asks for a checkpoint when
+ * the log grew by --snapshot-count entries since the last; send_snapshot streams the snapshot a SNAP
+ * message announces; reap_senders reports finished transfers to the core; step_received gives a received
+ * snapshot to the core; stop_snapshots ends every transfer; snap_round does what arrived for the raft
+ * thread (a checkpoint, a received snapshot, a finished transfer). read_copy reads a store copy's
+ * position and (conf not NULL) membership. */
+int lkv__raft_node_read_copy(const char *path, uint64_t *applied, uint64_t *ledger_len,
+                             lkv_raft_conf_state_t *conf);
+void lkv__raft_node_snap_round(lkv__raft_node_t *n);
+void lkv__raft_node_take_checkpoint(lkv__raft_node_t *n);
+void lkv__raft_node_maybe_checkpoint(lkv__raft_node_t *n);
+void lkv__raft_node_send_snapshot(lkv__raft_node_t *n, const lkv_raft_msg_t *m);
+void lkv__raft_node_reap_senders(lkv__raft_node_t *n);
+void lkv__raft_node_step_received(lkv__raft_node_t *n, lkv_snap_received_t *rs);
+void lkv__raft_node_stop_snapshots(lkv__raft_node_t *n);
+
+/* raft_start.c: records this member's identity in t (a lkv_apply_hooks_t record hook, arg the node);
+ * tells the member layer every member to dial and every removed one. */
+int lkv__raft_node_put_identity(void *arg, lkv_mvcc_txn_t *t);
+void lkv__raft_node_tell_membership(lkv__raft_node_t *n);
+
+/* raft_install.c: installs the snapshot of rd (store, ledger, membership) before the log records it
+ * (returns 0 or the code that halted the member); at start-up, finishes an install a crash interrupted
+ * (the store holds a snapshot the log, as restore shows it, or the ledger does not): returns 0, 1 when
+ * it wrote to the log (restore is stale: open the log again), or an error with err saying why. */
+int lkv__raft_node_install(lkv__raft_node_t *n, const lkv_raft_ready_t *rd);
+int lkv__raft_node_finish_install(lkv__raft_node_t *n, const lkv_raft_restore_t *restore, char *err,
+                                  size_t errlen);
+/* Records the membership in force (the core's) in t, as of the applied index; ensure_conf records it
+ * (with the members' table) in a store that lacks it. */
+int lkv__raft_node_put_conf(lkv__raft_node_t *n, lkv_mvcc_txn_t *t);
+int lkv__raft_node_ensure_conf(lkv__raft_node_t *n);
 
 /* raft_apply.c: writes the store's position (applied index, ledger length) in transaction t. */
 int lkv__raft_node_put_position(lkv_mvcc_txn_t *t, uint64_t applied, uint64_t ledger_len);

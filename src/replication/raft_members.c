@@ -132,6 +132,7 @@ static int record_members(void *arg, lkv_mvcc_txn_t *t) {
   for (size_t i = 0; i < n->n_removed; i++) lkv_le64_put(r + 8 * i, n->removed[i]);
   if (!rc) rc = lkv_mvcc_repl_put(t, REMOVED_RECORD, r, 8 * n->n_removed);
   free(r);
+  if (!rc) rc = lkv__raft_node_put_conf(n, t);
   return rc ? rc : lkv__raft_node_put_position(t, n->applied, n->ledger_pos);
 }
 

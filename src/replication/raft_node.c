@@ -156,7 +156,8 @@ void lkv__raft_node_publish_status(lkv__raft_node_t *n) {
 static int round_once(lkv__raft_node_t *n) {
   pthread_mutex_lock(&n->mu);
   while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfers &&
-         !n->in_member && !n->in_changes && !n->in_wind_down_ms && !n->compacting) {
+         !n->in_member && !n->in_changes && !n->in_wind_down_ms && !n->compacting && !n->in_snap &&
+         !n->in_checkpointed && !n->in_snap_done) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     uint64_t wake_ms = n->next_tick_ms;
     if (n->lost_leader && n->lost_at_ms < wake_ms) wake_ms = n->lost_at_ms;
@@ -206,6 +207,7 @@ static int round_once(lkv__raft_node_t *n) {
     free(ev);
   }
   if (!n->halted) report_lost_leader(n, now);
+  lkv__raft_node_snap_round(n);
   lkv__raft_node_start_transfers(n, transfers, now);
   lkv__raft_node_start_changes(n, changes, now);
   while (member_msgs) {
@@ -254,6 +256,7 @@ static int round_once(lkv__raft_node_t *n) {
 
 void *lkv__raft_node_main(void *arg) {
   lkv__raft_node_t *n = arg;
+  lkv__raft_node_take_checkpoint(n); /* the snapshot lagging members get, until the next checkpoint */
   while (round_once(n)) {
   }
   /* Whatever was asked for is answered: nothing more will be applied by this process. */

@@ -40,8 +40,12 @@
  * when applied (a refused change is applied as cancelled: every member refuses it alike), with etcd's
  * strict reconfiguration check before proposing.
  *
- * Not yet: snapshots (the log is never compacted, so a member never needs one: a new member is sent
- * the whole log).
+ * Snapshots (raft_snap.c, raft_install.c): the store's checkpoint is the snapshot (a compact, flushed copy
+ * at a known applied index, which a machine crash rebuilds from anyway), so the log is compacted below
+ * the latest checkpoint and nothing else is copied for it. A member that is new or too far behind
+ * receives the leader's checkpoint file in chunks with the ledger's frontier, installs both (the file
+ * becomes its own checkpoint first, then replaces the store in one transaction; the ledger restarts from
+ * the frontier), then the log from there.
  */
 
 /* Hands an encoded Raft message (raft/codec.h) to the peer transport for member `to`. Must not block;
@@ -84,6 +88,19 @@ typedef struct lkv_raft_node_options_s {
    * given what arrives. Called on the raft thread with send_arg; may drop. NULL: promotes are decided
    * by the member asked only. */
   lkv_raft_node_send_fn send_member;
+  /* Snapshots: a checkpoint of the store (server/checkpointer.h) is the member's snapshot. The log is
+   * compacted below each new one (keeping catchup_entries, etcd's 5000 when 0), a member too far behind
+   * is streamed it (send_snap: the peer connection's snapshot channel; lkv_raft_node_receive_snap is given
+   * what arrives) with the ledger's frontier, and once the log grew by snapshot_count entries (etcd's
+   * --snapshot-count; 0: 100000) since the last one, request_checkpoint(arg) asks for a new one (it must
+   * not block; lkv_raft_node_checkpointed tells the node it was published). snap_dir holds transfers
+   * (<data-dir>/member/snap). */
+  const char *snap_dir;
+  uint64_t snapshot_count;
+  uint64_t catchup_entries;
+  lkv_raft_node_send_fn send_snap;
+  void (*request_checkpoint)(void *arg);
+  void *checkpoint_arg;
   lkv_raft_node_send_fn send; /* required */
   void *send_arg;
 } lkv_raft_node_options_t;
@@ -105,6 +122,13 @@ void lkv_raft_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *da
 
 /* A membership message from member `from` (see send_member; copied, decoded on the raft thread). */
 void lkv_raft_node_receive_member(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len);
+
+/* A message of the snapshot channel from member `from` (decoded on the calling thread; a received
+ * transfer's chunks are written to snap_dir there). The peer thread. */
+void lkv_raft_node_receive_snap(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len);
+
+/* A new checkpoint of the store was published: it becomes the member's snapshot. Any thread. */
+void lkv_raft_node_checkpointed(lkv_replicator_t *r);
 
 /* The transport lost (up = 0) or regained (up = 1) its connection to peer: a follower whose leader's
  * connection broke campaigns at once (with pre-vote, so it cannot disrupt a live leader); a leader sends

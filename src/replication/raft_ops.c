@@ -1,6 +1,7 @@
 /* The Raft replicator's interface: replication.h's operations and raft_node.h's calls from other threads. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/error.h"
@@ -128,6 +129,9 @@ static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, 
 }
 
 void lkv__raft_node_free(lkv__raft_node_t *n) {
+  lkv__raft_node_stop_snapshots(n);
+  lkv_snap_receiver_close(&n->rx);
+  pthread_mutex_destroy(&n->rx_mu);
   lkv__raft_node_free_attrs(n);
   lkv__signing_destroy(&n->signing);
   lkv_raft_free(n->raft);
@@ -136,6 +140,7 @@ void lkv__raft_node_free(lkv__raft_node_t *n) {
   pthread_mutex_destroy(&n->listen_mu);
   pthread_mutex_destroy(&n->mu);
   free(n->sendbuf);
+  free((char *)n->o.snap_dir);
   free(n);
 }
 
@@ -164,6 +169,14 @@ static void node_stop(lkv_replicator_t *base) {
   lkv__raft_node_free(n);
 }
 
+static void node_on_restored(lkv_replicator_t *base, lkv_restored_cb cb, void *arg) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  pthread_mutex_lock(&n->listen_mu);
+  n->on_restored = cb;
+  n->on_restored_arg = arg;
+  pthread_mutex_unlock(&n->listen_mu);
+}
+
 const lkv_replicator_ops_t lkv__raft_node_ops = {
     .propose = node_propose,
     .read_barrier = node_read_barrier,
@@ -171,6 +184,7 @@ const lkv_replicator_ops_t lkv__raft_node_ops = {
     .listen = node_listen,
     .on_applied = node_on_applied,
     .on_sign = node_on_sign,
+    .on_restored = node_on_restored,
     .publish = node_publish,
     .move_leader = lkv__raft_node_move_leader,
     .change_member = lkv__raft_node_change_member,
@@ -205,6 +219,48 @@ void lkv_raft_node_receive(lkv_replicator_t *base, uint64_t from, const uint8_t 
 void lkv_raft_node_receive_member(lkv_replicator_t *base, uint64_t from, const uint8_t *data, size_t len) {
   lkv__raft_node_t *n = (lkv__raft_node_t *)base;
   enqueue(n, &n->in_member, &n->in_member_tail, from, data, len);
+}
+
+void lkv_raft_node_receive_snap(lkv_replicator_t *base, uint64_t from, const uint8_t *data, size_t len) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  lkv_snap_msg_t m;
+  if (!n->o.snap_dir || lkv_snap_msg_decode(data, len, &m) != 0) return;
+  if (m.type == LKV_SNAP_ACK) {
+    pthread_mutex_lock(&n->mu);
+    for (lkv__raft_snap_out_t *o = n->snap_outs; o; o = o->next)
+      if (o->to == from && o->sender) lkv_snap_sender_ack(o->sender, &m);
+    pthread_mutex_unlock(&n->mu);
+    return;
+  }
+  lkv_snap_received_t got;
+  pthread_mutex_lock(&n->rx_mu);
+  int complete = lkv_snap_receiver_feed(&n->rx, from, &m, &got);
+  pthread_mutex_unlock(&n->rx_mu);
+  if (!complete) return;
+  lkv_snap_received_t *rs = malloc(sizeof(*rs));
+  if (!rs) {
+    unlink(got.path); /* the leader sends it again */
+    lkv_snap_received_free(&got);
+    return;
+  }
+  *rs = got;
+  pthread_mutex_lock(&n->mu);
+  if (n->in_snap) { /* a newer one replaces one the raft thread has not taken */
+    unlink(n->in_snap->path);
+    lkv_snap_received_free(n->in_snap);
+    free(n->in_snap);
+  }
+  n->in_snap = rs;
+  wake_locked(n);
+  pthread_mutex_unlock(&n->mu);
+}
+
+void lkv_raft_node_checkpointed(lkv_replicator_t *base) {
+  lkv__raft_node_t *n = (lkv__raft_node_t *)base;
+  pthread_mutex_lock(&n->mu);
+  n->in_checkpointed = 1;
+  wake_locked(n);
+  pthread_mutex_unlock(&n->mu);
 }
 
 void lkv_raft_node_peer_state(lkv_replicator_t *base, uint64_t peer, int up) {

@@ -8,6 +8,10 @@
 
 static void send_all(lkv__raft_node_t *n, const lkv_raft_msg_t *msgs, size_t count) {
   for (size_t i = 0; i < count; i++) {
+    if (msgs[i].type == LKV_RAFT_MSG_SNAP) { /* the file goes on its own channel, in chunks */
+      lkv__raft_node_send_snapshot(n, &msgs[i]);
+      continue;
+    }
     size_t need = lkv_raft_msg_size(&msgs[i]);
     if (need > n->sendcap) {
       uint8_t *b = realloc(n->sendbuf, need);
@@ -56,20 +60,16 @@ void lkv__raft_node_answer_reads(lkv__raft_node_t *n, uint64_t now_ms) {
 
 static int handle(lkv__raft_node_t *n, lkv_raft_ready_t *rd) {
   send_all(n, rd->msgs, rd->n_msgs);
-  if (rd->has_snapshot) {
-    /* The log is never compacted yet, so no leader sends one; a newer peer might. */
-    lkv__raft_node_halt(n, "a snapshot arrived and installing snapshots is not supported yet",
-                        LKV_EUNSUPPORTED);
-    return LKV_EUNSUPPORTED;
-  }
-  if (rd->n_entries || rd->has_hard_state) {
-    int rc =
-        lkv_wal_save(n->wal, rd->has_hard_state ? &rd->hard_state : NULL, NULL, rd->entries, rd->n_entries);
+  if (rd->has_snapshot && lkv__raft_node_install(n, rd) != 0) return LKV_EHALTED;
+  if (rd->n_entries || rd->has_hard_state || rd->has_snapshot) {
+    int rc = lkv_wal_save(n->wal, rd->has_hard_state ? &rd->hard_state : NULL,
+                          rd->has_snapshot ? &rd->snapshot.meta : NULL, rd->entries, rd->n_entries);
     if (rc) {
       lkv__raft_node_halt(n, "cannot save to the raft log", rc);
       return rc;
     }
   }
+  if (rd->has_snapshot) lkv__raft_node_take_checkpoint(n); /* the installed copy is the checkpoint now */
   send_all(n, rd->msgs_after_persist, rd->n_msgs_after_persist);
   note_read_states(n, rd);
   int rc = lkv__raft_node_apply(n, rd);

@@ -29,7 +29,7 @@ int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *me
   return rc;
 }
 
-static int record_identity(void *arg, lkv_mvcc_txn_t *t) {
+int lkv__raft_node_put_identity(void *arg, lkv_mvcc_txn_t *t) {
   lkv__raft_node_t *n = arg;
   uint8_t v[16];
   lkv_le64_put(v, n->o.cluster_id);
@@ -43,7 +43,7 @@ static int check_identity(lkv__raft_node_t *n, char *err, size_t errlen) {
   int rc = lkv_raft_node_identity(n->o.store, &cid, &mid);
   if (rc == LKV_ENOENT) {
     lkv_apply_identity_t id = {.cluster_id = n->o.cluster_id};
-    lkv_apply_hooks_t hooks = {.record = record_identity, .record_arg = n};
+    lkv_apply_hooks_t hooks = {.record = lkv__raft_node_put_identity, .record_arg = n};
     rc = lkv_apply_batch_hooked(n->o.store, &id, NULL, 0, &hooks);
     if (rc) snprintf(err, errlen, "cannot record the member's identity in the store: %s", lkv_strerror(rc));
     return rc;
@@ -108,20 +108,28 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
              (long long)st.revision);
     return LKV_EUNSUPPORTED;
   }
+  lkv_wal_recovery_t rec;
+  lkv_wal_options_t wopts = {.recovery = &rec};
+  lkv_raft_restore_t restore;
+  for (int reopened = 0;; reopened = 1) {
+    rc = lkv_wal_open(n->o.wal_dir, &wopts, &n->wal, &restore);
+    if (rc) {
+      snprintf(err, errlen, "cannot open the raft log in %s: %s%s%s", n->o.wal_dir, lkv_strerror(rc),
+               rec.message[0] ? ": " : "", rec.message);
+      return rc;
+    }
+    rc = reopened ? 0 : lkv__raft_node_finish_install(n, &restore, err, errlen);
+    if (rc < 0) return rc;
+    if (rc == 0) break;
+    lkv_wal_close(n->wal);
+    n->wal = NULL;
+  }
+  ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
   if (ledger_count < n->ledger_pos) {
     snprintf(err, errlen,
              "the ledger holds %llu entries but the store accounts for %llu: the ledger lost entries",
              (unsigned long long)ledger_count, (unsigned long long)n->ledger_pos);
     return LKV_ECORRUPT;
-  }
-  lkv_wal_recovery_t rec;
-  lkv_wal_options_t wopts = {.recovery = &rec};
-  lkv_raft_restore_t restore;
-  rc = lkv_wal_open(n->o.wal_dir, &wopts, &n->wal, &restore);
-  if (rc) {
-    snprintf(err, errlen, "cannot open the raft log in %s: %s%s%s", n->o.wal_dir, lkv_strerror(rc),
-             rec.message[0] ? ": " : "", rec.message);
-    return rc;
   }
   int empty_log = restore.n_entries == 0 && restore.snapshot.index == 0 && restore.hard_state.term == 0;
   if (empty_log && n->applied > 0) {
@@ -158,7 +166,7 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
 
 /* The member layer learns at start-up whom to dial (members added after the cluster was founded are not
  * in --initial-cluster) and whom to refuse. */
-static void tell_membership(lkv__raft_node_t *n) {
+void lkv__raft_node_tell_membership(lkv__raft_node_t *n) {
   if (!n->o.on_member_change) return;
   for (size_t i = 0; i < n->n_removed; i++) n->o.on_member_change(n->o.member_arg, n->removed[i], 1, NULL, 0);
   for (size_t i = 0; i < n->n_attrs; i++)
@@ -180,14 +188,20 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
   if (!n) return LKV_ENOMEM;
   n->base.ops = &lkv__raft_node_ops;
   n->o = *opts;
+  n->o.snap_dir = opts->snap_dir ? strdup(opts->snap_dir) : NULL; /* the caller's string is not kept */
+  if (opts->snap_dir && !n->o.snap_dir) {
+    free(n);
+    return LKV_ENOMEM;
+  }
   if (getrandom(&n->rng, sizeof(n->rng), 0) != sizeof(n->rng)) n->rng = lkv_clock_ns(CLOCK_MONOTONIC);
   n->rng ^= opts->member_id;
   if (!n->rng) n->rng = 1;
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* tick deadlines are monotonic */
+  n->rx.fd = -1;                                     /* nothing being received */
   if (pthread_mutex_init(&n->mu, NULL) || pthread_mutex_init(&n->listen_mu, NULL) ||
-      pthread_cond_init(&n->wake, &attr) ||
+      pthread_mutex_init(&n->rx_mu, NULL) || pthread_cond_init(&n->wake, &attr) ||
       lkv__signing_init(&n->signing, opts->ledger, opts->sign_interval_ms)) {
     pthread_condattr_destroy(&attr);
     free(n);
@@ -201,13 +215,21 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
     rc = lkv__raft_node_load_attrs(n);
     if (rc) snprintf(err, errlen, "cannot read the members' attributes from the store: %s", lkv_strerror(rc));
   }
+  if (rc == 0) {
+    rc = lkv__raft_node_ensure_conf(n);
+    if (rc) snprintf(err, errlen, "cannot record the membership in the store: %s", lkv_strerror(rc));
+  }
+  if (rc == 0 && opts->snap_dir) {
+    rc = lkv_snap_receiver_init(&n->rx, opts->snap_dir, opts->send_snap, opts->send_arg);
+    if (rc) snprintf(err, errlen, "cannot prepare %s for snapshots: %s", opts->snap_dir, lkv_strerror(rc));
+  }
   for (size_t i = 0; rc == 0 && i < opts->n_seeds; i++) rc = lkv__raft_node_seed_attrs(n, &opts->seeds[i]);
   for (size_t i = 0; rc == 0 && i < n->n_removed; i++)
     if (n->removed[i] == opts->member_id) { /* etcd refuses to start a removed member alike */
       snprintf(err, errlen, "the member has been permanently removed from the cluster");
       rc = LKV_EPERM;
     }
-  if (rc == 0) tell_membership(n);
+  if (rc == 0) lkv__raft_node_tell_membership(n);
   n->o.seeds = NULL; /* the caller's */
   n->o.n_seeds = 0;
   if (rc) {

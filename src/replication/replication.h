@@ -57,6 +57,11 @@ typedef void (*lkv_read_cb)(void *arg, int err);
  * (receipt waiters use it). */
 typedef void (*lkv_sign_cb)(void *arg, const lkv_ledger_signed_head_t *head);
 
+/* Told on the replicator's thread after the store's whole content was replaced (a cluster member too far
+ * behind installed a snapshot from its leader), after the commit listener ran for it. Must not propose
+ * (the lessor reloads its leases from the store). */
+typedef void (*lkv_restored_cb)(void *arg);
+
 /* What the replicator knows of the cluster right now (Maintenance.Status, response headers). */
 typedef struct lkv_replication_status_s {
   uint64_t member_id;
@@ -100,6 +105,7 @@ typedef struct lkv_replicator_ops_s {
   void (*listen)(lkv_replicator_t *r, lkv_commit_cb cb, void *arg);
   void (*on_applied)(lkv_replicator_t *r, lkv_applied_cb cb, void *arg);
   void (*on_sign)(lkv_replicator_t *r, lkv_sign_cb cb, void *arg);
+  void (*on_restored)(lkv_replicator_t *r, lkv_restored_cb cb, void *arg); /* NULL: never replaces it */
   int (*publish)(lkv_replicator_t *r, const uint8_t *attrs, size_t len);
   int (*move_leader)(lkv_replicator_t *r, uint64_t to, lkv_read_cb cb, void *arg);
   int (*change_member)(lkv_replicator_t *r, const lkv_member_change_t *c, lkv_read_cb cb, void *arg);
@@ -144,6 +150,12 @@ static inline void lkv_replicator_on_applied(lkv_replicator_t *r, lkv_applied_cb
 /* Sets (or with cb NULL clears) the sign listener, see lkv_sign_cb; as lkv_replicator_listen. */
 static inline void lkv_replicator_on_sign(lkv_replicator_t *r, lkv_sign_cb cb, void *arg) {
   r->ops->on_sign(r, cb, arg);
+}
+
+/* Sets (or with cb NULL clears) the restore listener, see lkv_restored_cb; as lkv_replicator_listen. A
+ * replicator that never replaces the store's content (the single-node one) ignores it. */
+static inline void lkv_replicator_on_restored(lkv_replicator_t *r, lkv_restored_cb cb, void *arg) {
+  if (r->ops->on_restored) r->ops->on_restored(r, cb, arg);
 }
 
 /* Records this member's attributes (copied; cluster/attrs.h encoding) for MemberList: a cluster member

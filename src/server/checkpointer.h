@@ -16,11 +16,20 @@
 typedef struct lkv__checkpointer_s lkv__checkpointer_t;
 
 /* Starts the thread for store (a logged store that outlives the checkpointer) with interval_s >= 1. Each
- * copy is published only after ledger (which must outlive the checkpointer) was flushed: a cluster
- * member's ledger appends do not flush (lkv_ledger_defer_sync), and a rebuild from the copy must not
- * find the ledger shorter than the copy. Returns 0 and sets *out, or LKV_ENOMEM. */
+ * copy is published only after ledger (which must outlive the checkpointer; may be NULL) was flushed: a
+ * cluster member's ledger appends do not flush (lkv_ledger_defer_sync), and a rebuild from the copy must
+ * not find the ledger shorter than the copy. Returns 0 and sets *out, or LKV_ENOMEM. */
 int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
                             unsigned interval_s);
+
+/* lkv__checkpointer_start with interval_s 0 allowed (copies only when kicked), and published(arg) (may
+ * be NULL) called on the checkpointer's thread after each copy is published: a cluster member's copy is
+ * its Raft snapshot. */
+int lkv__checkpointer_start_notify(lkv__checkpointer_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
+                                   unsigned interval_s, void (*published)(void *arg), void *arg);
+
+/* Asks for a copy now (once the one in progress, if any, is done). Any thread; never blocks. */
+void lkv__checkpointer_kick(lkv__checkpointer_t *c);
 
 /* Ends a copy in progress (the previous checkpoint stays), joins the thread and frees c. NULL is
  * ignored. */

@@ -290,6 +290,9 @@ static const flag_t flags[] = {
     {"experimental-watch-progress-notify-interval", "'10m0s'",
      "Duration of periodic watch progress notifications (at least 100ms).", set_progress_interval, 0, 0, 0,
      0},
+    NUMBER("experimental-snapshot-catchup-entries", "'5000'",
+           "Raft log entries a cluster member keeps below its snapshot for slow followers (etcd 3.5's flag).",
+           snapshot_catchup_entries, NUM_U64, 1, UINT32_MAX),
     {"ledger", NULL, "Keep the verifiable ledger of every change in <data-dir>/ledger (default true).",
      set_ledger, 0, 0, 0, 0},
     {"ledger-sign-interval", "'100ms'", "How often the ledger's tree head is signed (1ms..1m).",
@@ -427,6 +430,7 @@ int lkv__config_defaults(parse_t *p) {
   cfg->ledger_sign_ms = 100;
   cfg->ledger_checkpoint_s = 300;
   cfg->ledger_retention_bytes = 4ull << 30;
+  cfg->snapshot_catchup_entries = 5000;
   cfg->auto_compaction_check_ms = 5u * 60u * 1000u;
   p->advertise_set = 0;
   int rc = replace_string(p, &cfg->name, DEFAULT_NAME);

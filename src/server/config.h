@@ -33,6 +33,8 @@ typedef struct lkv_config_cluster_s {
   int existing;                       /* --initial-cluster-state existing: join a running cluster */
   unsigned heartbeat_ms;              /* --heartbeat-interval, default 100 */
   unsigned election_ms;               /* --election-timeout, default 1000 */
+  uint64_t snapshot_count;            /* --snapshot-count, default 100000: applied entries between
+                                       * checkpoints (the Raft snapshots; 0 counts as the default) */
   lkv_config_url_t *listen_peer_urls; /* --listen-peer-urls (default http://localhost:2380), ready for */
   size_t n_listen_peer_urls;          /* bind; parsed only for a cluster of several members */
 } lkv_config_cluster_t;
@@ -60,6 +62,7 @@ typedef struct lkv_config_s {
   int ledger;                              /* --ledger (ledgerkv's own, default true): keep the verifiable
                                             * ledger in <data-dir>/ledger (docs/ledger.md) */
   unsigned ledger_sign_ms;                 /* --ledger-sign-interval, 1ms..1m, default 100ms */
+  uint64_t snapshot_catchup_entries;       /* --experimental-snapshot-catchup-entries (default 5000) */
   unsigned ledger_checkpoint_s;            /* --ledger-checkpoint-interval in seconds, 0 (none) or 1s..24h,
                                             * default 5m: how often the store is copied for rebuilds */
   uint64_t ledger_retention_records;       /* --ledger-retention: keep at least this many of the newest
@@ -71,9 +74,8 @@ typedef struct lkv_config_s {
   int64_t auto_compaction_retention;          /* --auto-compaction-retention as etcd reads it: periodic, in
                                                * milliseconds (a duration, or a whole number of hours);
                                                * revision, the revisions to keep */
-  uint64_t auto_compaction_check_ms;          /* --auto-compaction-revision-interval (ledgerkv's own),
-                                               * default 5m, etcd 3.4's fixed interval: how often revision
-                                               * mode looks */
+  uint64_t auto_compaction_check_ms;          /* --auto-compaction-revision-interval (ledgerkv's own), default
+                                               * 5m, etcd 3.4's fixed interval: how often revision mode looks */
   lkv_config_cluster_t cluster;               /* the cluster flags */
   char **warnings;                            /* one line each for the etcd flags accepted without effect, */
   size_t n_warnings;                          /* ignored inputs, unrecognized ETCD_* variables; printed on

@@ -189,6 +189,7 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
   int rc = check_timing(p);
   p->cfg->cluster.heartbeat_ms = (unsigned)number(p, "heartbeat-interval", 100);
   p->cfg->cluster.election_ms = (unsigned)number(p, "election-timeout", 1000);
+  p->cfg->cluster.snapshot_count = number(p, "snapshot-count", 100000);
   const char *lp = lkv__config_given(p, "listen-peer-urls");
   const char *apstr = lkv__config_given(p, "initial-advertise-peer-urls");
   if (apstr == NULL) apstr = "http://localhost:2380"; /* etcd's default */

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/le.h"
 #include "replication/raft_node.h"
+#include "server/checkpointer.h"
 #include "transport/peer.h"
 
 /* etcd's request timeout: 5 s plus two election timeouts. */
@@ -20,6 +21,7 @@
 struct lkv__member_s {
   lkv_peer_net_t *peers;
   lkv_replicator_t *raft;
+  lkv__checkpointer_t *checkpointer; /* the store's checkpoints: the member's Raft snapshots */
   pthread_rwlock_t in_lock; /* read: a peer callback delivering; write: a receiver being set or cleared */
   lkv_replicator_t *in;     /* where Raft messages go; NULL before start and once stopping */
   uint64_t self;
@@ -36,6 +38,8 @@ static void on_message(void *arg, uint64_t from, const uint8_t *data, size_t len
     if (m->in) lkv_raft_node_receive(m->in, from, data + 1, len - 1);
   } else if (data[0] == LKV__CHANNEL_MEMBER) {
     if (m->in) lkv_raft_node_receive_member(m->in, from, data + 1, len - 1);
+  } else if (data[0] == LKV__CHANNEL_SNAP) {
+    if (m->in) lkv_raft_node_receive_snap(m->in, from, data + 1, len - 1);
   } else if (data[0] < LKV__CHANNEL_MAX && m->channel_cb[data[0]]) {
     m->channel_cb[data[0]](m->channel_arg[data[0]], from, data + 1, len - 1);
   }
@@ -43,7 +47,9 @@ static void on_message(void *arg, uint64_t from, const uint8_t *data, size_t len
 }
 
 int lkv__member_on_channel(lkv__member_t *m, lkv__channel_t ch, lkv__channel_cb cb, void *arg) {
-  if (ch == LKV__CHANNEL_RAFT || ch == LKV__CHANNEL_MEMBER || ch >= LKV__CHANNEL_MAX) return LKV_EINVAL;
+  if (ch == LKV__CHANNEL_RAFT || ch == LKV__CHANNEL_MEMBER || ch == LKV__CHANNEL_SNAP ||
+      ch >= LKV__CHANNEL_MAX)
+    return LKV_EINVAL;
   pthread_rwlock_wrlock(&m->in_lock);
   m->channel_cb[ch] = cb;
   m->channel_arg[ch] = arg;
@@ -102,6 +108,23 @@ static int send_to_peer(void *arg, uint64_t to, const uint8_t *msg, size_t len) 
 
 static int send_member_message(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   return lkv__member_send(arg, to, LKV__CHANNEL_MEMBER, msg, len);
+}
+
+static int send_snapshot_message(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
+  return lkv__member_send(arg, to, LKV__CHANNEL_SNAP, msg, len);
+}
+
+/* A checkpoint was published: the replicator's new snapshot. */
+static void checkpoint_published(void *arg) {
+  lkv__member_t *m = arg;
+  pthread_rwlock_rdlock(&m->in_lock);
+  if (m->in) lkv_raft_node_checkpointed(m->in);
+  pthread_rwlock_unlock(&m->in_lock);
+}
+
+static void checkpoint_wanted(void *arg) {
+  lkv__member_t *m = arg;
+  lkv__checkpointer_kick(m->checkpointer);
 }
 
 /* Members answer a joining member's query (lkv_peer_query) with the members in force: u32 count, then
@@ -297,8 +320,9 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
   lkv__member_t *m = calloc(1, sizeof(*m));
   uint64_t *voters = calloc(c->initial.n_members, sizeof(*voters));
   char *wal = malloc(strlen(cfg->data_dir) + sizeof("/member/wal"));
+  char *snap = malloc(strlen(cfg->data_dir) + sizeof("/member/snap"));
   int rc = LKV_ENOMEM;
-  if (!m || !voters || !wal || pthread_rwlock_init(&m->in_lock, NULL) != 0) {
+  if (!m || !voters || !wal || !snap || pthread_rwlock_init(&m->in_lock, NULL) != 0) {
     snprintf(err, errlen, "out of memory");
     free(m);
     m = NULL;
@@ -310,9 +334,16 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
   m->cluster_id = id.cluster_id;
   rc = start_peers(m, cfg, id.cluster_id, err, errlen);
   if (rc) goto err_after_lock;
+  rc = lkv__checkpointer_start_notify(&m->checkpointer, store, ledger, cfg->ledger_checkpoint_s,
+                                      checkpoint_published, m);
+  if (rc) {
+    snprintf(err, errlen, "cannot start the checkpoint thread: %s", lkv_strerror(rc));
+    goto err_after_peers;
+  }
   /* Every founding member lists the voters in the same order: --initial-cluster sorted by name. */
   for (size_t i = 0; i < c->initial.n_members; i++) voters[i] = c->initial.members[i].id;
   sprintf(wal, "%s/member/wal", cfg->data_dir);
+  sprintf(snap, "%s/member/snap", cfg->data_dir);
   lkv_raft_node_options_t o = {.store = store,
                                .ledger = ledger,
                                .sign_interval_ms = cfg->ledger_sign_ms,
@@ -331,15 +362,23 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .on_member_change = on_member_change,
                                .member_arg = m,
                                .send_member = send_member_message,
+                               .snap_dir = snap,
+                               .snapshot_count = c->snapshot_count,
+                               .catchup_entries = cfg->snapshot_catchup_entries,
+                               .send_snap = send_snapshot_message,
+                               .request_checkpoint = checkpoint_wanted,
+                               .checkpoint_arg = m,
                                .send = send_to_peer,
                                .send_arg = m};
   rc = lkv_raft_node_start(&m->raft, &o, err, errlen);
-  if (rc) goto err_after_peers;
+  if (rc) goto err_after_checkpointer;
   pthread_rwlock_wrlock(&m->in_lock);
   m->in = m->raft;
   pthread_rwlock_unlock(&m->in_lock);
   *out = m;
   goto done;
+err_after_checkpointer:
+  lkv__checkpointer_stop(m->checkpointer);
 err_after_peers:
   lkv_peer_net_stop(m->peers);
 err_after_lock:
@@ -349,6 +388,7 @@ done:
   identity_free(&id);
   free(voters);
   free(wal);
+  free(snap);
   return rc;
 }
 
@@ -370,7 +410,8 @@ void lkv__member_stop(lkv__member_t *m) {
   pthread_rwlock_wrlock(&m->in_lock);
   m->in = NULL; /* peers' messages are dropped from now on */
   pthread_rwlock_unlock(&m->in_lock);
-  lkv_replicator_stop(m->raft); /* may still send on its way out: the peers outlive it */
+  lkv_replicator_stop(m->raft);            /* may still send on its way out: the peers outlive it */
+  lkv__checkpointer_stop(m->checkpointer); /* the replicator asked it for copies: stopped after it */
   lkv_peer_net_stop(m->peers);
   pthread_rwlock_destroy(&m->in_lock);
   free(m);

@@ -15,8 +15,9 @@ typedef struct lkv__member_s lkv__member_t;
  * in <data-dir>/member/wal; it dials the members the replicator knows. Who this member is: recorded in
  * the data dir after the first start; with --initial-cluster-state existing, asked of the members named
  * in --initial-cluster (the id MemberAdd gave the member with these peer URLs); else computed from the
- * flags as etcd does. store and ledger must outlive
- * the member. Returns 0 and sets *out, or a negative LKV_E* code with a message in err. */
+ * flags as etcd does. The member also checkpoints the store (a logged store): every
+ * --ledger-checkpoint-interval and every --snapshot-count applied entries, its Raft snapshot. store and
+ * ledger must outlive the member. Returns 0 and sets *out, or a negative LKV_E* code with a message in err. */
 int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *store, lkv_ledger_t *ledger,
                       char *err, size_t errlen);
 
@@ -30,7 +31,8 @@ lkv_replicator_t *lkv__member_replicator(lkv__member_t *m);
 typedef enum {
   LKV__CHANNEL_RAFT = 1,  /* Raft messages (raft/codec.h) for the replicator */
   LKV__CHANNEL_LEASE = 2, /* lease keep-alives forwarded to the leader, and their answers */
-  LKV__CHANNEL_MEMBER = 3 /* membership requests forwarded to the leader (MemberPromote), and answers */
+  LKV__CHANNEL_MEMBER = 3, /* membership requests forwarded to the leader (MemberPromote), and answers */
+  LKV__CHANNEL_SNAP = 4    /* a snapshot streamed to a member, and its acknowledgements */
 } lkv__channel_t;
 #define LKV__CHANNEL_MAX 8
 
@@ -50,7 +52,7 @@ int lkv__member_send(lkv__member_t *m, uint64_t to, lkv__channel_t ch, const uin
  * the server stops, so clients see a short pause and the stop does not wait for request timeouts. */
 void lkv__member_hand_over(lkv__member_t *m, unsigned grace_ms);
 
-/* Stops the replicator (see lkv_replicator_stop), then the peer transport; frees m. */
+/* Stops the replicator (see lkv_replicator_stop), the checkpoints, then the peer transport; frees m. */
 void lkv__member_stop(lkv__member_t *m);
 
 #endif

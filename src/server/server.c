@@ -163,6 +163,13 @@ static int start_watch(lkv_server_t *s, const lkv_config_t *cfg) {
   return 0;
 }
 
+/* A cluster member installed a snapshot: the leases are the store's now. */
+static void store_restored(void *arg) {
+  lkv_server_t *s = arg;
+  int rc = lkv_lessor_reload(s->lessor, s->store);
+  if (rc) fprintf(stderr, "ledgerkv: cannot reload the leases after a snapshot: %s\n", lkv_strerror(rc));
+}
+
 static int cluster_of_several(const lkv_config_t *cfg) {
   return cfg->cluster.initial.n_members > 1;
 }
@@ -226,8 +233,9 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   /* Before the store opens: opening would create an empty store beside etcd's data. */
   int rc = lkv__server_etcd_dir_check(cfg->data_dir, err, errlen);
   if (rc != 0) goto err_after_alloc;
-  lkv_mvcc_options_t mopts = {
-      .dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes, .logged = cfg->ledger};
+  lkv_mvcc_options_t mopts = {.dir = cfg->data_dir,
+                              .quota_bytes = (uint64_t)cfg->quota_backend_bytes,
+                              .logged = cfg->ledger || cluster_of_several(cfg)};
   rc = lkv_mvcc_open(&s->store, &mopts);
   if (rc != 0) {
     snprintf(err, errlen, "cannot open data dir %s: %s%s", cfg->data_dir, lkv_strerror(rc),
@@ -257,6 +265,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   }
   api->lessor = s->lessor;
   lkv_replicator_on_applied(s->replicator, lkv_api_lease_applied, api);
+  lkv_replicator_on_restored(s->replicator, store_restored, s);
   if (s->member && (rc = lkv__member_api_start(&s->member_api, s->member, api, cfg)) != 0) {
     snprintf(err, errlen, "cannot start lease forwarding: %s", lkv_strerror(rc));
     goto err_after_lessor;
@@ -291,7 +300,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     snprintf(err, errlen, "out of memory");
     goto err_after_transport;
   }
-  if (s->ledger && cfg->ledger_checkpoint_s) {
+  if (!s->member && s->ledger && cfg->ledger_checkpoint_s) { /* a member checkpoints (its snapshots) */
     rc = lkv__checkpointer_start(&s->checkpointer, s->store, s->ledger, cfg->ledger_checkpoint_s);
     if (rc != 0) {
       snprintf(err, errlen, "cannot start the checkpoint thread: %s", lkv_strerror(rc));
@@ -334,6 +343,7 @@ err_after_watch:
 err_after_lessor:
   lkv__member_api_stop(s->member_api);
   lkv_replicator_on_applied(s->replicator, NULL, NULL);
+  lkv_replicator_on_restored(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
 err_after_replicator:
   stop_replicator(s);
@@ -376,6 +386,7 @@ void lkv_server_stop(lkv_server_t *s) {
   /* Before the replicator: the lessor proposes revokes and waits for those in flight. It stops hearing of
    * applied grants and revokes first: it is about to be freed. */
   lkv_replicator_on_applied(s->replicator, NULL, NULL);
+  lkv_replicator_on_restored(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
   stop_replicator(s);
   lkv_watch_hub_free(s->watch); /* after the replicator: its commit listener is the hub */

@@ -106,8 +106,9 @@ def started(size=3, cls=None, **kwargs):
 class Cluster:
     """N members of kind (default lkvtest.TARGET) in one temp dir; close() stops all and removes the dir."""
 
-    def __init__(self, size=3, kind=None, heartbeat_ms=HEARTBEAT_MS, election_ms=ELECTION_MS):
+    def __init__(self, size=3, kind=None, heartbeat_ms=HEARTBEAT_MS, election_ms=ELECTION_MS, extra_flags=()):
         self.kind = kind or lkvtest.TARGET
+        self.extra_flags = list(extra_flags)
         self.size = size
         self.heartbeat_ms = heartbeat_ms
         self.election_ms = election_ms
@@ -133,7 +134,8 @@ class Cluster:
                 "--listen-peer-urls", member.peer_url, "--initial-advertise-peer-urls", member.peer_url,
                 "--initial-cluster", initial, "--initial-cluster-state", member.state,
                 "--initial-cluster-token", self.token,
-                "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms)]
+                "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms)
+                ] + self.extra_flags
 
     # start and stop ---------------------------------------------------------------------------------
     def start(self, timeout=lkvtest.READY_TIMEOUT):

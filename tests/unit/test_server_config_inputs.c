@@ -134,9 +134,10 @@ static void test_env_bad_values(void **state) {
                       "--cert-file: not implemented yet (issue 13): refusing to start rather than serve "
                       "without the security you asked for");
   unsetenv("ETCD_CERT_FILE");
-  setenv("ETCD_SNAPSHOT_COUNT", "10000", 1); /* a warned one warns */
+  setenv("ETCD_MAX_WALS", "10", 1); /* a warned one warns */
   assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
-  assert_true(warned(&cfg, "--snapshot-count=10000 ignored: "));
+  assert_true(warned(&cfg, "--max-wals=10 ignored: "));
+  unsetenv("ETCD_MAX_WALS");
   lkv_config_free(&cfg);
 }
 
@@ -154,6 +155,7 @@ static void test_config_file(void **state) {
                                 "heartbeat-interval: 100\n"
                                 "election-timeout: 1000\n"
                                 "snapshot-count: 5000\n"
+                                "max-wals: 7\n"
                                 "log-outputs: [stderr]\n"
                                 "enable-v2: false\n"
                                 "experimental-watch-progress-notify-interval: 3000000000\n"
@@ -176,7 +178,8 @@ static void test_config_file(void **state) {
   assert_int_equal(cfg.watch_progress_notify_ms, 3000);
   assert_true(warned(&cfg, "command-line flags other than --config-file are ignored"));
   assert_true(warned(&cfg, "ETCD_* environment variables are ignored"));
-  assert_true(warned(&cfg, "--snapshot-count=5000 ignored"));
+  assert_true(warned(&cfg, "--max-wals=7 ignored"));
+  assert_int_equal(cfg.cluster.snapshot_count, 5000);
   assert_true(warned(&cfg, "--log-outputs=stderr ignored"));
   assert_true(warned(&cfg, "unknown key unknown-key ignored"));
   lkv_config_free(&cfg);
