@@ -278,3 +278,18 @@ class Cluster:
     def member(self, member_id):
         """The member whose Status reported member_id."""
         return next(m for m in self.members if m.id == member_id)
+
+
+def wait_for(what, timeout=15.0):
+    """Calls what() until it returns something true (gRPC errors count as not yet) and returns that; fails
+    the test after timeout seconds, naming what by its docstring."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = what()
+            if got:
+                return got
+        except grpc.RpcError:
+            pass
+        assert time.monotonic() < deadline, "timed out waiting for %s" % what.__doc__
+        time.sleep(0.1)

@@ -13,7 +13,7 @@ import pytest
 
 import lkvtest
 from etcd3 import etcdrpc
-from cluster import Cluster
+from cluster import Cluster, wait_for
 
 TIMEOUT = 5.0
 
@@ -65,19 +65,6 @@ def retry_unhealthy(call, timeout=15.0):
             if e.details() != "etcdserver: unhealthy cluster" or time.monotonic() > deadline:
                 raise
         time.sleep(0.2)
-
-
-def wait_for(what, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = what()
-            if got:
-                return got
-        except grpc.RpcError:
-            pass
-        assert time.monotonic() < deadline, "timed out waiting for %s" % what.__doc__
-        time.sleep(0.1)
 
 
 def test_add_join_serve_remove(cluster):

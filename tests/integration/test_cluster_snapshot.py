@@ -11,7 +11,7 @@ import pytest
 
 import lkvtest
 from etcd3 import etcdrpc
-from cluster import Cluster
+from cluster import Cluster, wait_for
 
 TIMEOUT = 5.0
 FLAGS = ["--snapshot-count", "200", "--experimental-snapshot-catchup-entries", "20"]
@@ -44,19 +44,6 @@ def everything(member):
     """(revision, [(key, value, mod_revision, version)]) as member serves it locally."""
     resp = kv(member).Range(etcdrpc.RangeRequest(key=b"\0", range_end=b"\0", serializable=True), timeout=TIMEOUT)
     return resp.header.revision, [(x.key, x.value, x.mod_revision, x.version) for x in resp.kvs]
-
-
-def wait_for(what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = what()
-            if got:
-                return got
-        except grpc.RpcError:
-            pass
-        assert time.monotonic() < deadline, "timed out waiting for %s" % what.__doc__
-        time.sleep(0.1)
 
 
 def same_everywhere(cluster):
