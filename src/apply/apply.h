@@ -145,9 +145,10 @@ int lkv_apply_quota_check(lkv_mvcc_t *store, const lkv_apply_req_t *req);
  * either way). Pure. */
 int lkv_apply_req_took_effect(const lkv_apply_req_t *req);
 
-/* Work units of one background step (see lkv_mvcc_compact_run): a few milliseconds at most, so that
- * the writes queued behind it wait little (bench/compaction measures puts' latency meanwhile). */
-#define LKV_APPLY_BACKGROUND_STEP 1000
+/* Work units of one background step (see lkv_mvcc_compact_run): about half a millisecond with the commit
+ * (whose cost grows with the pages the step dirtied, so smaller steps cost little more in all), so that
+ * a write arriving during a step waits little (bench/compaction measures puts' latency meanwhile). */
+#define LKV_APPLY_BACKGROUND_STEP 64
 
 /* The replicators' hook for the state machine's background work, called on the writer's thread (the
  * single-node writer, the Raft thread on every member) between batches and, while it returns 1, instead

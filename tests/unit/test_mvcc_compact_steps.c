@@ -22,20 +22,26 @@ static lkv_mvcc_stat_t stat_of(lkvt_store_t *ts) {
   return st;
 }
 
-/* Random puts and deletes over NKEYS keys, the same on every store given: n batches. */
-static void churn(lkvt_store_t **stores, size_t n_stores, uint64_t *seed, int n) {
+/* Random puts and deletes over NKEYS keys, the same on a and on b (may be NULL): n batches. */
+static void churn(lkvt_store_t *a, lkvt_store_t *b, uint64_t *seed, int n) {
   for (int i = 0; i < n; i++) {
     char key[8], val[16];
     uint64_t r = lkvt_rand(seed);
     snprintf(key, sizeof(key), "k%02d", (int)(r % NKEYS));
     snprintf(val, sizeof(val), "v%d", i);
-    for (size_t s = 0; s < n_stores; s++) {
+    for (lkvt_store_t *s = a; s; s = s == a ? b : NULL) {
       if ((r >> 8) % 5 == 0)
-        lkvt_del(stores[s], key, NULL);
+        lkvt_del(s, key, NULL);
       else
-        lkvt_put(stores[s], key, val);
+        lkvt_put(s, key, val);
     }
   }
+}
+
+/* Opens ref, a reference store (compacted physically to compare with), and churns both alike. */
+static void twins(lkvt_store_t *ts, lkvt_store_t *ref, uint64_t *seed, int n) {
+  lkvt_open(ref);
+  churn(ts, ref, seed, n);
 }
 
 /* Everything a reader can ask at revisions >= from: every key at every revision up to the current one
@@ -81,10 +87,8 @@ static int steps_until_done(lkvt_store_t *ts, size_t budget, int64_t from, const
 static void test_steps_keep_answers(void **state) {
   lkvt_store_t *ts = lkvt_fix_store(state), ref;
   lkvt_kvs_t *r = lkvt_fix_kvs(state);
-  lkvt_open(&ref);
-  lkvt_store_t *both[] = {ts, &ref};
   uint64_t seed = 42;
-  churn(both, 2, &seed, 150);
+  twins(ts, &ref, &seed, 150);
   int64_t c = lkvt_rev(ts) - 20;
   uint64_t records = stat_of(ts).records;
   char *before = answers(ts, c, r);
@@ -131,10 +135,8 @@ static void test_hot_key_bounded(void **state) {
 static void test_restart_in_the_middle(void **state) {
   lkvt_store_t *ts = lkvt_fix_store(state), ref;
   lkvt_kvs_t *r = lkvt_fix_kvs(state);
-  lkvt_open(&ref);
-  lkvt_store_t *both[] = {ts, &ref};
   uint64_t seed = 7;
-  churn(both, 2, &seed, 200);
+  twins(ts, &ref, &seed, 200);
   int64_t c = lkvt_rev(ts) - 5;
   char *want = answers(ts, c, r);
   assert_int_equal(compact_deferred(ts, c), 0);
@@ -159,14 +161,12 @@ static void test_restart_in_the_middle(void **state) {
 static void test_second_compaction_while_pending(void **state) {
   lkvt_store_t *ts = lkvt_fix_store(state), ref;
   lkvt_kvs_t *r = lkvt_fix_kvs(state);
-  lkvt_open(&ref);
-  lkvt_store_t *both[] = {ts, &ref};
   uint64_t seed = 99;
-  churn(both, 2, &seed, 120);
+  twins(ts, &ref, &seed, 120);
   int64_t c1 = lkvt_rev(ts) - 60;
   assert_int_equal(compact_deferred(ts, c1), 0);
   assert_int_equal(lkv_mvcc_compact_step(ts->s, 20), 1);
-  churn(both, 2, &seed, 40); /* writes while the removal is pending */
+  churn(ts, &ref, &seed, 40); /* writes while the removal is pending */
   assert_int_equal(lkv_mvcc_compact_step(ts->s, 20), 1);
   int64_t c2 = lkvt_rev(ts) - 10;
   assert_int_equal(compact_deferred(ts, c1 + 1), 0);
@@ -213,11 +213,54 @@ static void test_rollback_and_physical(void **state) {
   lkv_mvcc_txn_end(rt);
 }
 
+static lkv_mvcc_t *open_logged(const char *dir) {
+  lkv_mvcc_options_t o = {.dir = dir, .quota_bytes = 64u << 20, .logged = 1};
+  lkv_mvcc_t *s = NULL;
+  assert_int_equal(lkv_mvcc_open(&s, &o), 0);
+  return s;
+}
+
+/* A checkpoint copied while a removal is pending is a correct store that carries it: installed on
+ * another member (a Raft snapshot), the removal is pending there and the steps finish it, to the same
+ * answers and the same history as the store it came from. */
+static void test_checkpoint_in_the_middle(void **state) {
+  (void)state;
+  lkvt_store_t a, b;
+  lkvt_kvs_t *r = lkvt_kvs_new();
+  strcpy(a.dir, "/tmp/lkv-mvcc-test-XXXXXX");
+  strcpy(b.dir, "/tmp/lkv-mvcc-test-XXXXXX");
+  assert_non_null(mkdtemp(a.dir));
+  assert_non_null(mkdtemp(b.dir));
+  a.s = open_logged(a.dir);
+  b.s = open_logged(b.dir);
+  uint64_t seed = 5;
+  churn(&a, NULL, &seed, 150);
+  int64_t c = lkvt_rev(&a) - 3;
+  char *want = answers(&a, c, r);
+  assert_int_equal(compact_deferred(&a, c), 0);
+  assert_int_equal(lkv_mvcc_compact_step(a.s, 25), 1);
+  assert_int_equal(lkv_mvcc_checkpoint(a.s, NULL), 0);
+  char path[512];
+  assert_int_equal(lkv_mvcc_checkpoint_path(a.s, path, sizeof(path)), 0);
+  lkvt_put(&b, "b-only", "x");
+  assert_int_equal(lkv_mvcc_compact_pending(b.s), 0);
+  assert_int_equal(lkv_mvcc_install(b.s, path, NULL, NULL), 0);
+  assert_int_equal(lkv_mvcc_compact_pending(b.s), 1);
+  assert_int_equal(stat_of(&b).compact_revision, c);
+  steps_until_done(&b, 25, c, want, r);
+  steps_until_done(&a, 25, c, want, r);
+  assert_int_equal(stat_of(&a).records, stat_of(&b).records);
+  free(want);
+  lkvt_kvs_free(r);
+  lkvt_close(&a);
+  lkvt_close(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       LKVT_TEST(test_steps_keep_answers),    LKVT_TEST(test_hot_key_bounded),
       LKVT_TEST(test_restart_in_the_middle), LKVT_TEST(test_second_compaction_while_pending),
-      LKVT_TEST(test_rollback_and_physical),
+      LKVT_TEST(test_rollback_and_physical), cmocka_unit_test(test_checkpoint_in_the_middle),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,45 +17,42 @@
 #include "server/compactor_policy.h"
 #include "server/config.h"
 
-/* Parses the arguments (NULL-terminated), expects success without warnings, returns the config. */
-static lkv_config_t accept(const char *first, ...) {
+/* Parses "ledgerkv" and the arguments in ap (NULL-terminated), expects success without warnings. */
+static lkv_config_t accept_v(va_list ap) {
   lkv_config_t cfg;
   char err[512] = "";
-  va_list ap;
-  va_start(ap, first);
-  char *argv[CT_MAX_ARGS + 1] = {"ledgerkv", (char *)first};
-  int argc = 2;
-  for (char *a; (a = va_arg(ap, char *)) != NULL && argc < CT_MAX_ARGS;) argv[argc++] = a;
-  va_end(ap);
-  int rc = lkv_config_parse(&cfg, argc, argv, err, sizeof(err));
+  int rc = parse_v(&cfg, err, sizeof(err), ap);
   if (rc != 0) fail_msg("%d %s", rc, err);
   assert_int_equal(cfg.n_warnings, 0);
   return cfg;
 }
 
-static void expect(lkv_compaction_mode_t mode, int64_t retention, const char *first, ...) {
-  lkv_config_t cfg;
-  char err[512] = "";
+/* Expects the arguments (NULL-terminated) to parse into auto-compaction's mode and retention. */
+static void expect(lkv_compaction_mode_t mode, int64_t retention, ...) {
   va_list ap;
-  va_start(ap, first);
-  char *argv[CT_MAX_ARGS + 1] = {"ledgerkv", (char *)first};
-  int argc = 2;
-  for (char *a; (a = va_arg(ap, char *)) != NULL && argc < CT_MAX_ARGS;) argv[argc++] = a;
+  va_start(ap, retention);
+  lkv_config_t cfg = accept_v(ap);
   va_end(ap);
-  int rc = lkv_config_parse(&cfg, argc, argv, err, sizeof(err));
-  if (rc != 0) fail_msg("%d %s", rc, err);
-  assert_int_equal(cfg.n_warnings, 0);
   assert_int_equal(cfg.auto_compaction_mode, mode);
   assert_int_equal(cfg.auto_compaction_retention, retention);
   lkv_config_free(&cfg);
 }
 
+/* Parses the arguments (NULL-terminated) and returns revision mode's interval. */
+static uint64_t check_ms(int unused, ...) {
+  va_list ap;
+  va_start(ap, unused);
+  lkv_config_t cfg = accept_v(ap);
+  va_end(ap);
+  uint64_t ms = cfg.auto_compaction_check_ms;
+  lkv_config_free(&cfg);
+  return ms;
+}
+
 static void test_flags(void **state) {
   (void)state;
-  lkv_config_t cfg = accept("--name", "a", NULL);
-  assert_int_equal(cfg.auto_compaction_mode, LKV_COMPACTION_OFF); /* retention 0 by default */
-  assert_int_equal(cfg.auto_compaction_check_ms, 5 * 60 * 1000);
-  lkv_config_free(&cfg);
+  expect(LKV_COMPACTION_OFF, 0, "--name", "a", NULL); /* retention 0 by default */
+  assert_int_equal(check_ms(0, "--name", "a", NULL), 5 * 60 * 1000);
   /* periodic (the default mode): a bare number is hours, else a Go duration */
   expect(LKV_COMPACTION_PERIODIC, 3600000, "--auto-compaction-retention", "1", NULL);
   expect(LKV_COMPACTION_PERIODIC, 72 * 3600000LL, "--auto-compaction-retention=72", NULL);
@@ -80,9 +77,7 @@ static void test_flags(void **state) {
          "1d");
   REJECT("--auto-compaction-retention: invalid value \"-5m\": must not be negative",
          "--auto-compaction-retention", "-5m");
-  cfg = accept("--auto-compaction-revision-interval", "250ms", NULL);
-  assert_int_equal(cfg.auto_compaction_check_ms, 250);
-  lkv_config_free(&cfg);
+  assert_int_equal(check_ms(0, "--auto-compaction-revision-interval", "250ms", NULL), 250);
   REJECT(
       "--auto-compaction-revision-interval: invalid value \"0\": expected a duration of at least 1ms, "
       "such as 5m",
