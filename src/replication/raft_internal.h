@@ -151,6 +151,7 @@ typedef struct lkv__raft_node_s {
   /* Status, written by the raft thread, read by any. */
   _Atomic uint64_t st_leader, st_term, st_commit, st_applied;
   atomic_int st_learner;
+  atomic_int st_single; /* the sole voter, leading: every acknowledged write is applied here */
 } lkv__raft_node_t;
 
 /* raft_members.c: loads the recorded attributes (start-up); applies a published attributes entry

@@ -118,6 +118,15 @@ static void report_lost_leader(lkv__raft_node_t *n, uint64_t now) {
 
 static void wind_down(lkv__raft_node_t *n, uint64_t limit_ms);
 
+/* A sole voter has no one to wait for: it leads at once, not an election timeout after it starts (etcd's
+ * --initial-election-tick-advance has the same aim). */
+static void lead_alone(lkv__raft_node_t *n) {
+  lkv_raft_status_t st;
+  lkv_raft_status(n->raft, &st);
+  if (st.role != LKV_RAFT_FOLLOWER || st.conf.n_voters != 1 || st.conf.voters[0] != n->o.member_id) return;
+  if (lkv_raft_campaign(n->raft) == 0) lkv__raft_node_drain_ready(n);
+}
+
 /* Fails proposals past their deadline: they may still be applied later (as with etcd, a timeout does
  * not say the write did not happen). */
 static void expire_pending(lkv__raft_node_t *n, uint64_t now) {
@@ -146,6 +155,7 @@ void lkv__raft_node_publish_status(lkv__raft_node_t *n) {
   int learner = 0;
   for (uint32_t i = 0; i < st.conf.n_learners; i++) learner |= st.conf.learners[i] == n->o.member_id;
   atomic_store(&n->st_learner, learner);
+  atomic_store(&n->st_single, !n->halted && st.leader == n->o.member_id && st.conf.n_voters == 1);
   pthread_mutex_lock(&n->mu);
   n->conf = st.conf;
   pthread_mutex_unlock(&n->mu);
@@ -244,6 +254,7 @@ static int round_once(lkv__raft_node_t *n) {
   if (!n->halted) lkv__raft_node_drain_ready(n);
   lkv__raft_node_publish_due(n, now);
   if (!n->halted) lkv__raft_node_drain_ready(n); /* a leader's own proposal: appended at once */
+  if (!n->halted) lead_alone(n);
   expire_pending(n, now);
   lkv__raft_node_expire_changes(n, now);
   lkv__raft_node_answer_reads(n, now);

@@ -58,7 +58,8 @@ static void node_status(lkv_replicator_t *base, lkv_replication_status_t *out) {
                                     .term = atomic_load(&n->st_term),
                                     .commit_index = atomic_load(&n->st_commit),
                                     .applied_index = atomic_load(&n->st_applied),
-                                    .is_learner = atomic_load(&n->st_learner)};
+                                    .is_learner = atomic_load(&n->st_learner),
+                                    .single = atomic_load(&n->st_single)};
 }
 
 static void node_listen(lkv_replicator_t *base, lkv_commit_cb cb, void *arg) {

@@ -99,8 +99,13 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
     return rc;
   }
   uint64_t ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
-  /* A store discarded after a machine crash (lkv_mvcc_rebuilt) starts over: the log applies it again. */
-  if (fresh && !lkv_mvcc_rebuilt(n->o.store) &&
+  /* A store discarded after a machine crash (lkv_mvcc_rebuilt) starts over: the log applies it again. A
+   * sole founding voter adopts what a single node (before it ran on Raft) wrote: its state is the state
+   * before the log's first entry, and the ledger goes on from its length. Several founders cannot: each
+   * would bring its own history. */
+  int adopt = fresh && !n->o.join && n->o.n_voters == 1 && n->o.voters[0] == n->o.member_id;
+  if (adopt) n->ledger_pos = ledger_count;
+  if (fresh && !adopt && !lkv_mvcc_rebuilt(n->o.store) &&
       (st.revision > 1 || ledger_count > 0 || st.compact_revision >= 0)) {
     snprintf(err, errlen,
              "the data dir holds data written by a single-member ledgerkv (revision %lld); a cluster member "

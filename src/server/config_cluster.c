@@ -172,11 +172,10 @@ static int check_initial_cluster(lkv__config_parse_t *p, const urls_t *ap, const
   return 0;
 }
 
-/* Where this member listens for its peers; only a cluster of several members opens the peer port (TLS on
- * it arrives with issue 13: https is refused by the URL parser until then). */
+/* Where this member listens for its peers, as etcd: a one-member cluster too, so that `member add` can grow
+ * it (TLS on the port arrives with issue 13: https is refused by the URL parser until then). */
 static int listen_peers(lkv__config_parse_t *p, const char *lp) {
   lkv_config_cluster_t *c = &p->cfg->cluster;
-  if (c->initial.n_members < 2) return 0;
   return lkv__config_urls_parse("--listen-peer-urls", lp ? lp : "http://localhost:2380", 1,
                                 &c->listen_peer_urls, &c->n_listen_peer_urls, p->err, p->errlen);
 }

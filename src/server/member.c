@@ -313,6 +313,17 @@ static int resolve_identity(const lkv_config_t *cfg, lkv_mvcc_t *store, identity
   return rc;
 }
 
+/* A sole voter leads within its first rounds: waiting for that here means the clients of a node that just
+ * started never see "no leader". Gives up after ms (a member of a cluster that has grown since). */
+static void wait_for_leader(lkv_replicator_t *r, unsigned ms) {
+  for (unsigned waited = 0; waited < ms; waited += 5) {
+    lkv_replication_status_t st;
+    lkv_replicator_status(r, &st);
+    if (st.leader) return;
+    usleep(5000);
+  }
+}
+
 int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *store, lkv_ledger_t *ledger,
                       char *err, size_t errlen) {
   const lkv_config_cluster_t *c = &cfg->cluster;
@@ -375,6 +386,7 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
   pthread_rwlock_wrlock(&m->in_lock);
   m->in = m->raft;
   pthread_rwlock_unlock(&m->in_lock);
+  if (c->initial.n_members == 1 && !id.join) wait_for_leader(m->raft, 2 * c->election_ms);
   *out = m;
   goto done;
 err_after_checkpointer:

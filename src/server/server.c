@@ -13,8 +13,7 @@
 #include "mvcc/mvcc.h"
 #include "pool/cpu_budget.h"
 #include "pool/pool.h"
-#include "replication/local.h"
-#include "server/checkpointer.h"
+#include "replication/raft_node.h"
 #include "server/compactor.h"
 #include "server/etcd_dir.h"
 #include "server/ledger_open.h"
@@ -33,8 +32,8 @@
 struct lkv_server_s {
   lkv_mvcc_t *store;
   lkv_replicator_t *replicator;
-  lkv__member_t *member;         /* a cluster of several members: peers and the Raft replicator; else NULL */
-  lkv__member_api_t *member_api; /* with member: lease forwarding to the leader, leader monitor */
+  lkv__member_t *member;         /* this member of its cluster: peers, the Raft replicator, checkpoints */
+  lkv__member_api_t *member_api; /* lease forwarding to the leader, leader monitor */
   lkv_ledger_t *ledger;          /* NULL with --ledger=false */
   lkv_lessor_t *lessor;
   lkv_transport_t *transport;
@@ -44,7 +43,6 @@ struct lkv_server_s {
   char **client_urls; /* advertised URLs with bound ports filled in */
   size_t n_client_urls;
   int threads;
-  lkv__checkpointer_t *checkpointer; /* NULL without the ledger or with --ledger-checkpoint-interval 0 */
   lkv__compactor_t *compactor;       /* NULL without --auto-compaction-retention */
 };
 
@@ -170,16 +168,15 @@ static void store_restored(void *arg) {
   if (rc) fprintf(stderr, "ledgerkv: cannot reload the leases after a snapshot: %s\n", lkv_strerror(rc));
 }
 
-static int cluster_of_several(const lkv_config_t *cfg) {
-  return cfg->cluster.initial.n_members > 1;
-}
-
-/* The ledger and the Ledger service's receipt waiters. A single node replays the ledger into its store
- * (it is its write-ahead log); a cluster member does not (the Raft log is). */
-static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, int member, char *err, size_t errlen) {
+/* The ledger and the Ledger service's receipt waiters. The Raft log is the write-ahead log; a data dir a
+ * single node wrote before it ran on Raft (no member identity yet) had the ledger as its write-ahead log,
+ * so its store is first brought up to the ledger (replayed), then adopted by the one-member cluster. */
+static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   if (!cfg->ledger) return 0;
-  int rc = member ? lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen)
-                  : lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen);
+  uint64_t cluster_id, member_id;
+  int adopt = lkv_raft_node_identity(s->store, &cluster_id, &member_id) == LKV_ENOENT;
+  int rc = adopt ? lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen)
+                 : lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen);
   if (rc != 0) return rc;
   lkv_ledger_retention_t keep = {cfg->ledger_retention_records, cfg->ledger_retention_bytes};
   lkv_ledger_set_retention(s->ledger, &keep);
@@ -192,38 +189,18 @@ static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, int member, cha
   return 0;
 }
 
-/* A single node: the identity drawn when its data dir was created, the ledger as its write-ahead log,
- * group commit. */
-static int start_single(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
-  lkv_api_t *api = &s->api;
-  lkv_mvcc_identity(s->store, &api->id.cluster_id, &api->id.member_id);
-  api->id.raft_term = 1; /* no elections on a single node: the first and only term */
-  int rc = open_ledger(s, cfg, 0, err, errlen);
-  if (rc != 0) return rc;
-  rc = lkv_local_start_ledger(&s->replicator, s->store, &api->id, s->ledger, cfg->ledger_sign_ms);
-  if (rc != 0) snprintf(err, errlen, "cannot start the writer thread: %s", lkv_strerror(rc));
-  return rc;
-}
-
-/* A member of a cluster of several: its identity from the data dir, the cluster or the flags
- * (server/member.h), the Raft log as the write-ahead log; the ledger records every applied entry,
- * identical on every member, and the member signs its own heads over it. */
+/* Every node is a member of a Raft cluster, of one member or of several: its identity from the data dir,
+ * the cluster or the flags (server/member.h), the Raft log as the write-ahead log; the ledger records every
+ * applied entry, identical on every member, and the member signs its own heads over it. */
 static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   lkv_api_t *api = &s->api;
-  int rc = open_ledger(s, cfg, 1, err, errlen);
+  int rc = open_ledger(s, cfg, err, errlen);
   if (rc != 0) return rc;
   rc = lkv__member_start(&s->member, cfg, s->store, s->ledger, err, errlen);
   if (rc != 0) return rc;
   lkv__member_ids(s->member, &api->id.cluster_id, &api->id.member_id);
   s->replicator = lkv__member_replicator(s->member);
   return 0;
-}
-
-static void stop_replicator(lkv_server_t *s) {
-  if (s->member)
-    lkv__member_stop(s->member);
-  else
-    lkv_replicator_stop(s->replicator);
 }
 
 int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, size_t errlen) {
@@ -233,9 +210,9 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   /* Before the store opens: opening would create an empty store beside etcd's data. */
   int rc = lkv__server_etcd_dir_check(cfg->data_dir, err, errlen);
   if (rc != 0) goto err_after_alloc;
-  lkv_mvcc_options_t mopts = {.dir = cfg->data_dir,
-                              .quota_bytes = (uint64_t)cfg->quota_backend_bytes,
-                              .logged = cfg->ledger || cluster_of_several(cfg)};
+  /* Logged: the Raft log is the store's write-ahead log, so commits do not flush (mvcc.h). */
+  lkv_mvcc_options_t mopts = {
+      .dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes, .logged = 1};
   rc = lkv_mvcc_open(&s->store, &mopts);
   if (rc != 0) {
     snprintf(err, errlen, "cannot open data dir %s: %s%s", cfg->data_dir, lkv_strerror(rc),
@@ -248,7 +225,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   api->store = s->store;
   api->version = LKV_ETCD_VERSION;
   api->member_name = cfg->name;
-  rc = cluster_of_several(cfg) ? start_member(s, cfg, err, errlen) : start_single(s, cfg, err, errlen);
+  rc = start_member(s, cfg, err, errlen);
   if (rc != 0) goto err_after_store;
   if (s->ledger) lkv_replicator_on_sign(s->replicator, lkv_api_ledger_signed, api);
   api->replicator = s->replicator;
@@ -266,7 +243,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   api->lessor = s->lessor;
   lkv_replicator_on_applied(s->replicator, lkv_api_lease_applied, api);
   lkv_replicator_on_restored(s->replicator, store_restored, s);
-  if (s->member && (rc = lkv__member_api_start(&s->member_api, s->member, api, cfg)) != 0) {
+  if ((rc = lkv__member_api_start(&s->member_api, s->member, api, cfg)) != 0) {
     snprintf(err, errlen, "cannot start lease forwarding: %s", lkv_strerror(rc));
     goto err_after_lessor;
   }
@@ -300,13 +277,6 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     snprintf(err, errlen, "out of memory");
     goto err_after_transport;
   }
-  if (!s->member && s->ledger && cfg->ledger_checkpoint_s) { /* a member checkpoints (its snapshots) */
-    rc = lkv__checkpointer_start(&s->checkpointer, s->store, s->ledger, cfg->ledger_checkpoint_s);
-    if (rc != 0) {
-      snprintf(err, errlen, "cannot start the checkpoint thread: %s", lkv_strerror(rc));
-      goto err_after_transport;
-    }
-  }
   api->client_urls = s->client_urls;
   __atomic_store_n(&api->n_client_urls, s->n_client_urls, __ATOMIC_RELEASE);
   rc = publish(s, cfg);
@@ -323,7 +293,6 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     rc = lkv__compactor_start(&s->compactor, &copts);
     if (rc != 0) {
       snprintf(err, errlen, "cannot start auto-compaction: %s", lkv_strerror(rc));
-      lkv__checkpointer_stop(s->checkpointer);
       goto err_after_transport;
     }
   }
@@ -346,7 +315,7 @@ err_after_lessor:
   lkv_replicator_on_restored(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
 err_after_replicator:
-  stop_replicator(s);
+  lkv__member_stop(s->member);
 err_after_store:
   lkv_api_ledger_free(s->api.ledger_waiters);
   lkv_ledger_close(s->ledger); /* after the replicator: it signed the last head */
@@ -371,8 +340,7 @@ int lkv_server_running_threads(const lkv_server_t *s) {
 
 void lkv_server_stop(lkv_server_t *s) {
   /* A leader hands over before it stops answering (etcd's TransferLeadership on SIGTERM). */
-  if (s->member) lkv__member_hand_over(s->member, LKV_SERVER_GRACE_MS / 2);
-  lkv__checkpointer_stop(s->checkpointer); /* a copy in progress ends: the previous checkpoint stays */
+  lkv__member_hand_over(s->member, LKV_SERVER_GRACE_MS / 2);
   lkv__compactor_stop(s->compactor);       /* proposes through the replicator: stopped before it */
   /* Transport first: it waits for every accepted call to be finished, which includes writes the
    * replicator is still syncing; then nothing can propose any more. */
@@ -388,7 +356,7 @@ void lkv_server_stop(lkv_server_t *s) {
   lkv_replicator_on_applied(s->replicator, NULL, NULL);
   lkv_replicator_on_restored(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
-  stop_replicator(s);
+  lkv__member_stop(s->member);
   lkv_watch_hub_free(s->watch); /* after the replicator: its commit listener is the hub */
   /* After the replicator: its last signature answered every receipt waiter and covers every write. */
   lkv_api_ledger_free(s->api.ledger_waiters);

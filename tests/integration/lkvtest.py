@@ -51,6 +51,14 @@ def _kill_all_at_exit():
 atexit.register(_kill_all_at_exit)
 
 
+def peer_flags(name="default"):
+    """Peer flags for a one-member server on a free port (every node listens on one, like etcd; the default
+    2380 may be taken by another test's server)."""
+    peer = "http://127.0.0.1:%d" % free_port()
+    return ["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster",
+            "%s=%s" % (name, peer)]
+
+
 def ledgerkv_bin():
     """Path of the server under test: LEDGERKV_BIN, else the default build directory's binary."""
     path = os.environ.get("LEDGERKV_BIN") or os.path.join(REPO, "build", "ledgerkv")
@@ -117,15 +125,14 @@ class Server:
         return "http://" + self.endpoint
 
     def command(self):
-        common = ["--name", self.name, "--data-dir", self.data_dir,
-                  "--listen-client-urls", self.url, "--advertise-client-urls", self.url]
-        if self.kind == "ledgerkv":
-            return [ledgerkv_bin()] + common + self.args
+        # Both listen on a peer port (a one-member cluster can grow): a free one, not the default 2380.
         peer = "http://127.0.0.1:%d" % self.peer_port
-        return [ETCD_BIN] + common + [
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", "%s=%s" % (self.name, peer),
-            "--initial-cluster-token", "lkv-test-%d" % self.port] + self.args
+        common = ["--name", self.name, "--data-dir", self.data_dir,
+                  "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+                  "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                  "--initial-cluster", "%s=%s" % (self.name, peer),
+                  "--initial-cluster-token", "lkv-test-%d" % self.port]
+        return [ledgerkv_bin() if self.kind == "ledgerkv" else ETCD_BIN] + common + self.args
 
     def start(self, timeout=READY_TIMEOUT):
         """Start the process and wait until it answers Maintenance.Status; raises ServerError."""

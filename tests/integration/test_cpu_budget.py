@@ -130,7 +130,8 @@ def test_server_sizes_threads_from_quota(quota_cgroup, tmp_path):
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg, "setpriv", "--pdeathsig", "KILL", "--",
-             lkvtest.ledgerkv_bin(), "--data-dir", str(tmp_path / "data"), "--listen-client-urls", url],
+             lkvtest.ledgerkv_bin(), "--data-dir", str(tmp_path / "data"), "--listen-client-urls", url
+             ] + lkvtest.peer_flags(),
             stdout=out, stderr=out, env=lkvtest.child_env())
     try:
         deadline = time.monotonic() + 60

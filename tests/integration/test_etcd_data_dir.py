@@ -9,7 +9,8 @@ import lkvtest
 def run_ledgerkv(data_dir):
     url = "http://127.0.0.1:%d" % lkvtest.free_port()
     return subprocess.run(["setpriv", "--pdeathsig", "KILL", "--", lkvtest.ledgerkv_bin(), "--name", "x",
-                           "--data-dir", data_dir, "--listen-client-urls", url, "--advertise-client-urls", url],
+                           "--data-dir", data_dir, "--listen-client-urls", url, "--advertise-client-urls", url
+                           ] + lkvtest.peer_flags("x"),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
                           env=lkvtest.child_env())
 
