@@ -143,8 +143,8 @@ typedef struct lkv__raft_node_s {
   uint64_t heard_leader; /* the leader last heard from, and when (monotonic ms) */
   uint64_t heard_at_ms;
   uint64_t rng;
-  int halted;     /* a flush or an apply failed: the member no longer takes part */
-  int compacting; /* the state machine has background work: the next round does not wait */
+  int halted;             /* a flush or an apply failed: the member no longer takes part */
+  uint64_t compact_at_ms; /* when the state machine's next background step is due (0: none pending) */
   uint8_t *sendbuf;
   size_t sendcap;
 
@@ -252,8 +252,8 @@ void lkv__raft_node_drain_ready(lkv__raft_node_t *n);
 /* Applies rd's committed entries (raft_apply.c). Returns 0 or the code that halted the member. */
 int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd);
 
-/* Runs one step of the state machine's background work (lkv_apply_background_step) after a round, and
- * sets n->compacting while more is pending. */
+/* Runs one step of the state machine's background work (lkv_apply_background_step) after a round once
+ * n->compact_at_ms is due, and sets when the next one is while more is pending (a round waits no longer). */
 void lkv__raft_node_background(lkv__raft_node_t *n);
 
 /* Stops the member taking part: says why once, fails everything waiting with LKV_EHALTED. */
