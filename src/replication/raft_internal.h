@@ -184,6 +184,11 @@ void lkv__raft_node_expire_changes(lkv__raft_node_t *n, uint64_t now_ms);
 void lkv__raft_node_fail_changes(lkv__raft_change_t *list, int err);
 /* raft_conf.c: a membership message from a peer (a forwarded promote, or the answer to ours). */
 void lkv__raft_node_member_message(lkv__raft_node_t *n, const lkv__raft_inmsg_t *m, uint64_t now_ms);
+/* raft_conf.c: the context of a CONF_CHANGE entry written by member origin (its sequence number seq, 0 for
+ * none; promote: a learner made a voter; attrs: an added member's attributes). *ctx is malloc'd. Returns 0
+ * or LKV_ENOMEM. */
+int lkv__raft_node_conf_context(uint64_t origin, uint64_t seq, int promote, const uint8_t *attrs,
+                                size_t attrs_len, uint8_t **ctx, size_t *len);
 int lkv__raft_node_change_member(lkv_replicator_t *base, const lkv_member_change_t *c, lkv_read_cb cb,
                                  void *arg);
 
@@ -215,6 +220,13 @@ void lkv__raft_node_stop_snapshots(lkv__raft_node_t *n);
  * tells the member layer every member to dial and every removed one. */
 int lkv__raft_node_put_identity(void *arg, lkv_mvcc_txn_t *t);
 void lkv__raft_node_tell_membership(lkv__raft_node_t *n);
+
+/* raft_force.c: --force-new-cluster (o.force_new_cluster) on the recovered log (restore, from n->wal):
+ * discards the entries after the commit index and appends and commits the membership changes that leave
+ * this member the only voter. Returns 0 (nothing to write: the log was empty, or already so), 1 when it
+ * wrote to the log (restore is stale: open the log again), or an error with err saying why. */
+int lkv__raft_node_force_alone(lkv__raft_node_t *n, const lkv_raft_restore_t *restore, char *err,
+                               size_t errlen);
 
 /* raft_install.c: installs the snapshot of rd (store, ledger, membership) before the log records it
  * (returns 0 or the code that halted the member); at start-up, finishes an install a crash interrupted
