@@ -3,8 +3,9 @@ to kill -9 (writes and linearizable reads fail with etcd's errors), the survivor
 --force-new-cluster and the same other flags, serves every acknowledged write (the write that failed is gone)
 and takes writes as a one-member cluster of the same cluster id; a restart without the flag keeps it so; a
 member added with MemberAdd joins with --initial-cluster-state existing and a fresh data dir and serves
-everything; a removed member that comes back is stopped with etcd's message. On an empty data dir the flag
-has no effect (etcd starts such a member as --initial-cluster-state says).
+everything; a removed member that comes back is stopped with etcd's message; the two members' ledgers audit
+to the same tree. On an empty data dir the flag has no effect (etcd starts such a member as
+--initial-cluster-state says).
 
 Runs against etcd with LEDGERKV_TARGET=etcd (to validate the test) and against ledgerkv otherwise.
 """
@@ -14,6 +15,7 @@ import pytest
 import lkvtest
 from etcd3 import etcdrpc
 from cluster import Cluster, started, wait_for
+from test_cluster_partition import same_ledger
 
 TIMEOUT = 5.0
 # etcd answers a proposal that cannot commit after its request timeout (5 s + 2 election timeouts).
@@ -146,6 +148,10 @@ def test_quorum_loss_drill(cluster):
     assert "the member has been permanently removed from the cluster" in back.last_start_log()
     back.kill()  # reap it
     assert member_ids(survivor) == sorted([survivor.id, new.id])
+
+    # The ledger went through all of it: both members audit to the same tree.
+    cluster.members = [survivor, new]  # the others are killed and reaped
+    same_ledger(cluster)
 
 
 def test_force_new_cluster_on_an_empty_data_dir_has_no_effect():
