@@ -84,12 +84,17 @@ static int local_propose(lkv_replicator_t *base, lkv_proposal_t *p) {
   return 0;
 }
 
-/* Detaches up to LKV_LOCAL_MAX_BATCH queued proposals; blocks while the queue is empty, unless stopping
- * (then *stop is set) or busy with background work. Returns the number taken. */
+/* Detaches up to LKV_LOCAL_MAX_BATCH queued proposals; blocks while the queue is empty and not stopping
+ * (then *stop is set), busy with background work for a short rest at most. Returns the number taken. */
 static size_t take_batch(local_t *r, lkv_proposal_t **batch, int busy, int *stop) {
   size_t n = 0;
   pthread_mutex_lock(&r->lock);
-  while (!r->head && !r->stopping && !busy) {
+  while (!r->head && !r->stopping) {
+    if (busy) { /* the next background step comes after the rest, or a proposal */
+      struct timespec until = lkv_clock_deadline(CLOCK_MONOTONIC, LKV_APPLY_BACKGROUND_PAUSE_MS);
+      pthread_cond_timedwait(&r->wake, &r->lock, &until);
+      break;
+    }
     if (!r->ledger) {
       pthread_cond_wait(&r->wake, &r->lock);
       continue;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/le.h"
 #include "ledger/merkle.h"
@@ -207,5 +208,7 @@ int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
 }
 
 void lkv__raft_node_background(lkv__raft_node_t *n) {
-  n->compacting = !n->halted && lkv_apply_background_step(n->o.store);
+  uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
+  if (n->halted || now < n->compact_at_ms) return;
+  n->compact_at_ms = lkv_apply_background_step(n->o.store) ? now + LKV_APPLY_BACKGROUND_PAUSE_MS : 0;
 }

@@ -15,6 +15,19 @@
 #define CTX_HEADER 18
 #define CTX_PROMOTE 0x1u
 
+int lkv__raft_node_conf_context(uint64_t origin, uint64_t seq, int promote, const uint8_t *attrs,
+                                size_t attrs_len, uint8_t **ctx, size_t *len) {
+  *len = CTX_HEADER + attrs_len;
+  uint8_t *b = *ctx = malloc(*len);
+  if (!b) return LKV_ENOMEM;
+  b[0] = CTX_VERSION;
+  lkv_le64_put(b + 1, origin);
+  lkv_le64_put(b + 9, seq);
+  b[17] = promote ? CTX_PROMOTE : 0;
+  if (attrs_len) memcpy(b + CTX_HEADER, attrs, attrs_len);
+  return 0;
+}
+
 /* etcd's maxLearners. */
 #define LKV_MAX_LEARNERS 1
 
@@ -202,14 +215,11 @@ static int propose_change(lkv__raft_node_t *n, lkv__raft_change_t *ch, uint64_t 
       free(data);
     }
   } else {
-    size_t len = CTX_HEADER + c->attrs_len;
-    uint8_t *ctx = malloc(len);
-    if (!ctx) return LKV_ENOMEM;
-    ctx[0] = CTX_VERSION;
-    lkv_le64_put(ctx + 1, n->o.member_id);
-    lkv_le64_put(ctx + 9, ch->seq);
-    ctx[17] = c->type == LKV_MEMBER_PROMOTE ? CTX_PROMOTE : 0;
-    if (c->attrs_len) memcpy(ctx + CTX_HEADER, c->attrs, c->attrs_len);
+    size_t len;
+    uint8_t *ctx;
+    rc = lkv__raft_node_conf_context(n->o.member_id, ch->seq, c->type == LKV_MEMBER_PROMOTE, c->attrs,
+                                     c->attrs_len, &ctx, &len);
+    if (rc) return rc;
     lkv_raft_conf_change_t cc = {.type = c->type == LKV_MEMBER_ADD_LEARNER ? LKV_RAFT_CC_ADD_LEARNER
                                          : c->type == LKV_MEMBER_REMOVE    ? LKV_RAFT_CC_REMOVE_NODE
                                                                            : LKV_RAFT_CC_ADD_NODE,

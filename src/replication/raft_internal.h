@@ -143,8 +143,8 @@ typedef struct lkv__raft_node_s {
   uint64_t heard_leader; /* the leader last heard from, and when (monotonic ms) */
   uint64_t heard_at_ms;
   uint64_t rng;
-  int halted;     /* a flush or an apply failed: the member no longer takes part */
-  int compacting; /* the state machine has background work: the next round does not wait */
+  int halted;             /* a flush or an apply failed: the member no longer takes part */
+  uint64_t compact_at_ms; /* when the state machine's next background step is due (0: none pending) */
   uint8_t *sendbuf;
   size_t sendcap;
 
@@ -185,6 +185,11 @@ void lkv__raft_node_expire_changes(lkv__raft_node_t *n, uint64_t now_ms);
 void lkv__raft_node_fail_changes(lkv__raft_change_t *list, int err);
 /* raft_conf.c: a membership message from a peer (a forwarded promote, or the answer to ours). */
 void lkv__raft_node_member_message(lkv__raft_node_t *n, const lkv__raft_inmsg_t *m, uint64_t now_ms);
+/* raft_conf.c: the context of a CONF_CHANGE entry written by member origin (its sequence number seq, 0 for
+ * none; promote: a learner made a voter; attrs: an added member's attributes). *ctx is malloc'd. Returns 0
+ * or LKV_ENOMEM. */
+int lkv__raft_node_conf_context(uint64_t origin, uint64_t seq, int promote, const uint8_t *attrs,
+                                size_t attrs_len, uint8_t **ctx, size_t *len);
 int lkv__raft_node_change_member(lkv_replicator_t *base, const lkv_member_change_t *c, lkv_read_cb cb,
                                  void *arg);
 
@@ -216,6 +221,13 @@ void lkv__raft_node_stop_snapshots(lkv__raft_node_t *n);
  * tells the member layer every member to dial and every removed one. */
 int lkv__raft_node_put_identity(void *arg, lkv_mvcc_txn_t *t);
 void lkv__raft_node_tell_membership(lkv__raft_node_t *n);
+
+/* raft_force.c: --force-new-cluster (o.force_new_cluster) on the recovered log (restore, from n->wal):
+ * discards the entries after the commit index and appends and commits the membership changes that leave
+ * this member the only voter. Returns 0 (nothing to write: the log was empty, or already so), 1 when it
+ * wrote to the log (restore is stale: open the log again), or an error with err saying why. */
+int lkv__raft_node_force_alone(lkv__raft_node_t *n, const lkv_raft_restore_t *restore, char *err,
+                               size_t errlen);
 
 /* raft_install.c: installs the snapshot of rd (store, ledger, membership) before the log records it
  * (returns 0 or the code that halted the member); at start-up, finishes an install a crash interrupted
@@ -253,8 +265,8 @@ void lkv__raft_node_drain_ready(lkv__raft_node_t *n);
 /* Applies rd's committed entries (raft_apply.c). Returns 0 or the code that halted the member. */
 int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd);
 
-/* Runs one step of the state machine's background work (lkv_apply_background_step) after a round, and
- * sets n->compacting while more is pending. */
+/* Runs one step of the state machine's background work (lkv_apply_background_step) after a round once
+ * n->compact_at_ms is due, and sets when the next one is while more is pending (a round waits no longer). */
 void lkv__raft_node_background(lkv__raft_node_t *n);
 
 /* Stops the member taking part: says why once, fails everything waiting with LKV_EHALTED. */

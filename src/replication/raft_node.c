@@ -166,12 +166,13 @@ void lkv__raft_node_publish_status(lkv__raft_node_t *n) {
 static int round_once(lkv__raft_node_t *n) {
   pthread_mutex_lock(&n->mu);
   while (!n->stopping && !n->in_props && !n->in_msgs && !n->in_reads && !n->in_peers && !n->in_transfers &&
-         !n->in_member && !n->in_changes && !n->in_wind_down_ms && !n->compacting && !n->in_snap &&
-         !n->in_checkpointed && !n->in_snap_done) {
+         !n->in_member && !n->in_changes && !n->in_wind_down_ms && !n->in_snap && !n->in_checkpointed &&
+         !n->in_snap_done) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     uint64_t wake_ms = n->next_tick_ms;
     if (n->lost_leader && n->lost_at_ms < wake_ms) wake_ms = n->lost_at_ms;
     if (n->o.ledger && n->signing.next_ms < wake_ms) wake_ms = n->signing.next_ms;
+    if (n->compact_at_ms && n->compact_at_ms < wake_ms) wake_ms = n->compact_at_ms;
     if (now >= wake_ms) break;
     struct timespec until = {.tv_sec = (time_t)(wake_ms / 1000),
                              .tv_nsec = (long)(wake_ms % 1000) * 1000000L};

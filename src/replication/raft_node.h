@@ -71,6 +71,9 @@ typedef struct lkv_raft_node_options_s {
   size_t n_voters;
   int join;                    /* with an empty log: join a running cluster (its leader sends the log) instead
                                 * of founding one from voters */
+  int force_new_cluster;       /* --force-new-cluster: with a log, restart as the only voter of the same
+                                * cluster, keeping what was committed (raft_force.c); with an empty log it
+                                * has no effect (as in etcd) */
   unsigned tick_ms;            /* --heartbeat-interval */
   unsigned election_ticks;     /* --election-timeout / --heartbeat-interval, > 1 */
   int pre_vote;                /* --pre-vote */

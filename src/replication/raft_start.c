@@ -116,6 +116,7 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
   lkv_wal_recovery_t rec;
   lkv_wal_options_t wopts = {.recovery = &rec};
   lkv_raft_restore_t restore;
+  int forced = !n->o.force_new_cluster;
   for (int reopened = 0;; reopened = 1) {
     rc = lkv_wal_open(n->o.wal_dir, &wopts, &n->wal, &restore);
     if (rc) {
@@ -124,6 +125,10 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
       return rc;
     }
     rc = reopened ? 0 : lkv__raft_node_finish_install(n, &restore, err, errlen);
+    if (rc == 0 && !forced) { /* on the log as a finished install left it */
+      forced = 1;
+      rc = lkv__raft_node_force_alone(n, &restore, err, errlen);
+    }
     if (rc < 0) return rc;
     if (rc == 0) break;
     lkv_wal_close(n->wal);

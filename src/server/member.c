@@ -364,6 +364,7 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .voters = voters,
                                .n_voters = c->initial.n_members,
                                .join = id.join,
+                               .force_new_cluster = c->force_new_cluster,
                                .tick_ms = c->heartbeat_ms,
                                .election_ticks = c->election_ms / c->heartbeat_ms,
                                .pre_vote = 1,

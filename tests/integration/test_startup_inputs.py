@@ -90,14 +90,14 @@ def test_environment_variables(procs, kind):
     env = {"ETCD_NAME": "envnode", "ETCD_DATA_DIR": "envdata", "ETCD_LISTEN_CLIENT_URLS": curl,
            "ETCD_ADVERTISE_CLIENT_URLS": curl, "ETCD_LISTEN_PEER_URLS": purl,
            "ETCD_INITIAL_ADVERTISE_PEER_URLS": purl, "ETCD_INITIAL_CLUSTER": "envnode=" + purl,
-           "ETCD_SNAPSHOT_COUNT": "10000", "ETCD_NOT_A_FLAG": "1"}
+           "ETCD_MAX_WALS": "10", "ETCD_NOT_A_FLAG": "1"}
     p = procs(kind, [], env, c)
     p.wait_serving()
     assert os.path.isdir(os.path.join(p.workdir, "envdata"))
     log = p.log()
     assert "unrecognized environment variable ETCD_NOT_A_FLAG=1" in log
     if kind == "ledgerkv":
-        assert "--snapshot-count=10000 ignored: " in log
+        assert "--max-wals=10 ignored: " in log
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -67,13 +67,12 @@ static void test_checked_flags(void **state) {
   char w[512];
   assert_int_equal(accept_args(w, sizeof(w), "--enable-v2=false", NULL), 1);
   REJECT("--enable-v2: the v2 API is not implemented (ledgerkv serves etcd's v3 API only)", "--enable-v2");
-  REJECT("--initial-cluster-state=existing: --initial-cluster must also name members of the running cluster, "
-         "whom this member asks for its identity",
-         "--initial-cluster-state", "existing");
+  REJECT(
+      "--initial-cluster-state=existing: --initial-cluster must also name members of the running cluster, "
+      "whom this member asks for its identity",
+      "--initial-cluster-state", "existing");
   REJECT("invalid value \"old\" for flag -initial-cluster-state: invalid value", "--initial-cluster-state",
          "old");
-  REJECT("--force-new-cluster: not implemented yet (issue 12): recovering from a lost quorum",
-         "--force-new-cluster");
   REJECT("--proxy: the v2 proxy is not implemented", "--proxy", "on");
   REJECT("--discovery: discovery is not implemented: start the members with --initial-cluster", "--discovery",
          "https://discovery.etcd.io/x");
@@ -139,6 +138,32 @@ static void test_multi_member_cluster(void **state) {
                  NULL};
   assert_int_equal(lkv_config_parse(&cfg, 9, tls, err, sizeof(err)), LKV_EINVAL);
   assert_non_null(strstr(err, "--listen-peer-urls"));
+}
+
+/* --force-new-cluster reaches the member (raft_node.h); on a one-member --initial-cluster, a single node, it
+ * is ignored with a warning that says why. */
+static void test_force_new_cluster(void **state) {
+  (void)state;
+  const char *values[] = {"--force-new-cluster", "--force-new-cluster=true", "--force-new-cluster=1",
+                          "--force-new-cluster=false", "--force-new-cluster=F"};
+  for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    lkv_config_t cfg;
+    char err[512] = "";
+    int rc = parse(&cfg, err, sizeof(err), "--name", "b", "--initial-cluster",
+                   "a=http://127.0.0.1:2380,b=http://127.0.0.1:2381", "--initial-advertise-peer-urls",
+                   "http://127.0.0.1:2381", values[i], NULL);
+    if (rc != 0) fail_msg("%s: %s", values[i], err);
+    assert_int_equal(cfg.cluster.force_new_cluster, i < 3);
+    assert_int_equal(cfg.n_warnings, 0);
+    lkv_config_free(&cfg);
+  }
+  char w[512];
+  assert_int_equal(accept_args(w, sizeof(w), "--force-new-cluster", NULL), 1);
+  assert_string_equal(
+      w,
+      "--force-new-cluster ignored: --initial-cluster names this member alone, which starts a "
+      "single node; a cluster member restarts with the --initial-cluster it was started with");
+  assert_int_equal(accept_args(w, sizeof(w), "--force-new-cluster=false", NULL), 0);
 }
 
 static void test_single_member_cluster(void **state) {
@@ -290,6 +315,7 @@ int main(void) {
       cmocka_unit_test(test_warned_flags),
       cmocka_unit_test(test_checked_flags),
       cmocka_unit_test(test_timing_checks),
+      cmocka_unit_test(test_force_new_cluster),
       cmocka_unit_test(test_single_member_cluster),
       cmocka_unit_test(test_multi_member_cluster),
       cmocka_unit_test(test_security_flags),
