@@ -136,6 +136,11 @@ int lkv_apply_batch_hooked(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lk
 int lkv_apply_stamp_header(const uint8_t *resp, size_t len, uint64_t member_id, uint64_t raft_term,
                            uint8_t **out, size_t *out_len);
 
+/* The inverse, for a verifier: copies resp into a malloc'd *out (*out_len) without its header's member_id
+ * and raft_term, i.e. the bytes every member's state machine made and the ledger's claims cover. Pure.
+ * Returns 0, LKV_EBADMSG (no header first, or one that is not varints only) or LKV_ENOMEM. */
+int lkv_apply_unstamp_header(const uint8_t *resp, size_t len, uint8_t **out, size_t *out_len);
+
 /* etcd's quota check before a request enters the log: LKV_ENOSPACE when a put, a txn that could put, or
  * a lease grant would take the store to its quota now; 0 otherwise (also for kinds the quota does not
  * apply to), or a storage code. Any thread. */

@@ -42,3 +42,41 @@ int lkv_apply_stamp_header(const uint8_t *resp, size_t len, uint64_t member_id, 
   *out_len = total;
   return 0;
 }
+
+int lkv_apply_unstamp_header(const uint8_t *resp, size_t len, uint8_t **out, size_t *out_len) {
+  uint64_t l;
+  size_t n = len < 2 || resp[0] != 0x0a ? 0 : lkv_varint_get(resp + 1, len - 1, &l);
+  size_t pos = 1 + n;
+  if (n == 0 || l > len - pos) return LKV_EBADMSG;
+  const uint8_t *hdr = resp + pos, *end = hdr + l;
+  uint8_t *kept = malloc(l ? l : 1);
+  if (!kept) return LKV_ENOMEM;
+  size_t k = 0;
+  /* ResponseHeader holds varints only (cluster_id 1, member_id 2, revision 3, raft_term 4). */
+  for (const uint8_t *p = hdr; p < end;) {
+    uint64_t tag, v;
+    size_t a = lkv_varint_get(p, (size_t)(end - p), &tag);
+    size_t b = a ? lkv_varint_get(p + a, (size_t)(end - p - a), &v) : 0;
+    if (!a || !b || (tag & 7) != 0) {
+      free(kept);
+      return LKV_EBADMSG;
+    }
+    if (tag >> 3 != 2 && tag >> 3 != 4) memcpy(kept + k, p, a + b), k += a + b;
+    p += a + b;
+  }
+  uint8_t lenbuf[10];
+  size_t n_len = lkv_varint_put(lenbuf, k), rest = len - pos - (size_t)l;
+  uint8_t *o = malloc(1 + n_len + k + rest);
+  if (!o) {
+    free(kept);
+    return LKV_ENOMEM;
+  }
+  o[0] = 0x0a;
+  memcpy(o + 1, lenbuf, n_len);
+  if (k) memcpy(o + 1 + n_len, kept, k);
+  memcpy(o + 1 + n_len + k, end, rest);
+  free(kept);
+  *out = o;
+  *out_len = 1 + n_len + k + rest;
+  return 0;
+}

@@ -98,21 +98,6 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
     snprintf(err, errlen, "cannot read the store: %s", lkv_strerror(rc));
     return rc;
   }
-  uint64_t ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
-  /* A store discarded after a machine crash (lkv_mvcc_rebuilt) starts over: the log applies it again. A
-   * sole founding voter adopts what a single node (before it ran on Raft) wrote: its state is the state
-   * before the log's first entry, and the ledger goes on from its length. Several founders cannot: each
-   * would bring its own history. */
-  int adopt = fresh && !n->o.join && n->o.n_voters == 1 && n->o.voters[0] == n->o.member_id;
-  if (adopt) n->ledger_pos = ledger_count;
-  if (fresh && !adopt && !lkv_mvcc_rebuilt(n->o.store) &&
-      (st.revision > 1 || ledger_count > 0 || st.compact_revision >= 0)) {
-    snprintf(err, errlen,
-             "the data dir holds data written by a single-member ledgerkv (revision %lld); a cluster member "
-             "cannot adopt it yet: start the member from an empty data dir",
-             (long long)st.revision);
-    return LKV_EUNSUPPORTED;
-  }
   lkv_wal_recovery_t rec;
   lkv_wal_options_t wopts = {.recovery = &rec};
   lkv_raft_restore_t restore;
@@ -134,14 +119,42 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
     lkv_wal_close(n->wal);
     n->wal = NULL;
   }
-  ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
+  int empty_log = restore.n_entries == 0 && restore.snapshot.index == 0 && restore.hard_state.term == 0;
+  /* A store discarded after a machine crash (lkv_mvcc_rebuilt) starts over: the log applies it again. A
+   * sole founding voter without a log yet adopts what a single node (before it ran on Raft) wrote: its
+   * state is the state before the log's first entry, and the ledger goes on from its length. Several
+   * founders cannot: each would bring its own history. */
+  uint64_t ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
+  int has_data = st.revision > 1 || ledger_count > 0 || st.compact_revision >= 0;
+  int adopt = fresh && empty_log && has_data && !n->o.join && n->o.n_voters == 1 &&
+              n->o.voters[0] == n->o.member_id;
+  if (adopt) n->ledger_pos = ledger_count;
+  if (fresh && !adopt && !lkv_mvcc_rebuilt(n->o.store) && has_data) {
+    snprintf(err, errlen,
+             "the data dir holds data written by a single-member ledgerkv (revision %lld); a member of a "
+             "cluster of several cannot adopt it: start the member from an empty data dir",
+             (long long)st.revision);
+    return LKV_EUNSUPPORTED;
+  }
+  if (n->o.ledger && !fresh && ledger_count == 0 && n->ledger_pos == 0 && st.revision > 1) {
+    snprintf(err, errlen,
+             "the store is at revision %lld but its ledger is empty: the store is ahead of its ledger (it was "
+             "written with --ledger=false), which cannot vouch for it; keep --ledger=false or start from an "
+             "empty data dir",
+             (long long)st.revision);
+    return LKV_ECORRUPT;
+  }
+  if (lkv_mvcc_rebuilt(n->o.store))
+    fprintf(stderr,
+            "ledgerkv: the store was not flushed before the machine restarted: it starts from its checkpoint "
+            "at index %llu (revision %lld) and the Raft log applies the rest\n",
+            (unsigned long long)n->applied, (long long)st.revision);
   if (ledger_count < n->ledger_pos) {
     snprintf(err, errlen,
              "the ledger holds %llu entries but the store accounts for %llu: the ledger lost entries",
              (unsigned long long)ledger_count, (unsigned long long)n->ledger_pos);
     return LKV_ECORRUPT;
   }
-  int empty_log = restore.n_entries == 0 && restore.snapshot.index == 0 && restore.hard_state.term == 0;
   if (empty_log && n->applied > 0) {
     snprintf(err, errlen,
              "the raft log in %s is empty but the store has applied entry %llu: the log was lost",

@@ -1,10 +1,12 @@
 /* Wiring of one node: open the store, start the replicator, bind the services to the transport. */
 #include "server/server.h"
 
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "cluster/attrs.h"
@@ -169,12 +171,13 @@ static void store_restored(void *arg) {
 }
 
 /* The ledger and the Ledger service's receipt waiters. The Raft log is the write-ahead log; a data dir a
- * single node wrote before it ran on Raft (no member identity yet) had the ledger as its write-ahead log,
+ * single node wrote before it ran on Raft (no Raft log yet) had the ledger as its write-ahead log,
  * so its store is first brought up to the ledger (replayed), then adopted by the one-member cluster. */
 static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   if (!cfg->ledger) return 0;
-  uint64_t cluster_id, member_id;
-  int adopt = lkv_raft_node_identity(s->store, &cluster_id, &member_id) == LKV_ENOENT;
+  char wal[PATH_MAX];
+  snprintf(wal, sizeof(wal), "%s/member/wal", cfg->data_dir);
+  int adopt = access(wal, F_OK) != 0; /* no Raft log yet: a new data dir, or one a single node wrote */
   int rc = adopt ? lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen)
                  : lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen);
   if (rc != 0) return rc;
@@ -210,6 +213,18 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   /* Before the store opens: opening would create an empty store beside etcd's data. */
   int rc = lkv__server_etcd_dir_check(cfg->data_dir, err, errlen);
   if (rc != 0) goto err_after_alloc;
+  if (!cfg->ledger) { /* entries applied without the ledger would leave it behind the store for good */
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/ledger/ledger.log", cfg->data_dir);
+    if (access(path, F_OK) == 0) {
+      snprintf(err, errlen,
+               "%s holds a ledger: --ledger=false would let the store go ahead of it; start with "
+               "--ledger=true",
+               cfg->data_dir);
+      rc = LKV_EINVAL;
+      goto err_after_alloc;
+    }
+  }
   /* Logged: the Raft log is the store's write-ahead log, so commits do not flush (mvcc.h). */
   lkv_mvcc_options_t mopts = {
       .dir = cfg->data_dir, .quota_bytes = (uint64_t)cfg->quota_backend_bytes, .logged = 1};

@@ -18,7 +18,45 @@ def sha(b):
     return hashlib.sha256(b).digest()
 
 
+def _varint(b, i):
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return v, i
+
+
+def _put_varint(v):
+    out = bytearray()
+    while True:
+        c = v & 0x7F
+        v >>= 7
+        out.append(c | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def unstamp(response):
+    """The response as every member's state machine made it: the header (field 1, first) without the
+    answering member's member_id (2) and raft_term (4), which the ledger's claims do not cover."""
+    if len(response) < 2 or response[0] != 0x0A:
+        return response
+    hlen, i = _varint(response, 1)
+    hdr, rest, kept, j = response[i:i + hlen], response[i + hlen:], b"", 0
+    while j < len(hdr):
+        tag, k = _varint(hdr, j)
+        _, k = _varint(hdr, k)
+        if tag >> 3 not in (2, 4):
+            kept += hdr[j:k]
+        j = k
+    return b"\x0a" + _put_varint(len(kept)) + kept + rest
+
+
 def claims_digest(request, response):
+    response = unstamp(response)
     return sha(struct.pack(">Q", len(request)) + request + struct.pack(">Q", len(response)) + response)
 
 
