@@ -7,9 +7,10 @@
 #include "common/error.h"
 
 /*
- * A single node (and a leader) renews in memory and answers on the loop thread; such a stream keeps no
- * state unless it required a leader. A member that does not lead forwards each renewal (lease/forward.h)
- * and answers when the leader has: the answer arrives on another thread and is handed back to the call's
+ * A single node renews in memory and answers on the loop thread; such a stream keeps no state unless it
+ * required a leader. A cluster member hands each renewal to the forwarder (lease/forward.h), which serves
+ * it here when this member leads (answered once a majority of voters recorded it: lease/sync.h) and
+ * sends it to the leader otherwise. The answer arrives on another thread and is handed back to the call's
  * loop thread (lkv_call_run), where everything that ends the stream happens, so the stream's state is only
  * freed once no answer can still refer to it (refs).
  *
@@ -203,11 +204,11 @@ void lkv__lease_keep_alive(lkv_api_t *api, lkv_call_t *call, const uint8_t *data
   }
   lkv__api_header(api, &hdr, lkv_mvcc_txn_rev(t));
   lkv_mvcc_txn_end(t);
-  if (api->lease_fwd && lkv_lease_fwd_remote(api->lease_fwd)) {
+  if (api->lease_fwd) { /* a cluster: even the leader answers once a majority recorded the renewal */
     forward(api, ka, &hdr, req->id);
   } else {
     int64_t ttl;
-    if (lkv_lessor_renew(api->lessor, req->id, &ttl) != 0) ttl = 0;
+    if (lkv_lessor_renew(api->lessor, req->id, &ttl, NULL) != 0) ttl = 0;
     send_response(call, &hdr, req->id, ttl);
   }
 done:

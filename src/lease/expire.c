@@ -63,15 +63,18 @@ static void propose_revoke(lkv_lessor_t *l, int64_t id) {
 }
 
 /* Only the leader expires leases (etcd's primary lessor): another member's clock and renewals do not
- * count. A member that becomes leader gives every lease its full TTL again (etcd's Promote), since it
- * never saw the renewals sent to the previous leader. */
+ * count. A member that becomes leader, or leads again in a later term (another may have led between),
+ * gives every lease its full TTL again (etcd's Promote), since it never saw the renewals sent to the
+ * previous leader; with handoff it waits for a majority's records instead (handoff.c). */
 int lkv__lessor_check_primary(lkv_lessor_t *l) {
   lkv_replication_status_t st;
   lkv_replicator_status(l->replicator, &st);
   int primary = st.leader != 0 && st.leader == st.member_id;
-  if (primary && !l->primary) {
+  if (primary && (!l->primary || st.term != l->primary_term)) {
+    l->primary_term = st.term;
+    l->collecting = l->handoff;
     int64_t now = lkv__lessor_now(l);
-    for (size_t i = 0; i < l->n_buckets; i++)
+    for (size_t i = 0; !l->handoff && i < l->n_buckets; i++)
       for (lkv__lease_t *e = l->buckets[i]; e; e = e->next)
         if (!e->revoking) (void)lkv__lessor_schedule(l, e, now + e->ttl * 1000);
   }
@@ -83,7 +86,7 @@ size_t lkv_lessor_expire(lkv_lessor_t *l) {
   int64_t ids[EXPIRE_BATCH];
   size_t total = 0, n;
   pthread_mutex_lock(&l->mu);
-  int primary = lkv__lessor_check_primary(l);
+  int primary = lkv__lessor_check_primary(l) && !l->collecting;
   pthread_mutex_unlock(&l->mu);
   if (!primary) return 0;
   do {
@@ -109,7 +112,8 @@ void *lkv__lessor_timer(void *arg) {
   lkv_lessor_t *l = arg;
   pthread_mutex_lock(&l->mu);
   while (!l->stopping) {
-    if (!lkv__lessor_check_primary(l)) { /* a follower looks again soon: it may be elected */
+    /* A follower looks again soon (it may be elected), and so does a leader still taking over. */
+    if (!lkv__lessor_check_primary(l) || l->collecting) {
       struct timespec ts = lkv_clock_deadline(CLOCK_MONOTONIC, LKV_LEASE_FOLLOWER_POLL_MS);
       pthread_cond_timedwait(&l->wake, &l->mu, &ts);
       continue;

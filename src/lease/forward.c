@@ -39,13 +39,32 @@ static void send_request(lkv_lease_fwd_t *f, lkv__fwd_pending_t *p, uint64_t to,
   p->sent_to = to;
   p->sent_at = now;
   if (to == f->self) {
-    p->serve_here =
-        1; /* after the lock is released: serving takes the lessor's lock and may answer at once */
+    /* After the lock is released: serving takes the lessor's lock and may answer at once. */
+    p->serve_here = 1;
     return;
   }
   uint8_t buf[LKV_LEASE_FWD_MAX_LEN];
   size_t n = lkv_lease_fwd_encode(&m, buf);
   (void)f->send(f->send_arg, to, buf, n); /* a lost request is sent again after resend_ms */
+}
+
+/* Serves the requests this member must answer itself (it became leader while they were parked). */
+static void serve_here(lkv_lease_fwd_t *f) {
+  for (;;) {
+    lkv_lease_fwd_msg_t m = {0};
+    int found = 0;
+    pthread_mutex_lock(&f->mu);
+    for (lkv__fwd_pending_t *p = f->head; p && !found; p = p->next) {
+      if (!p->serve_here) continue;
+      p->serve_here = 0;
+      m = (lkv_lease_fwd_msg_t){
+          .kind = LKV_LEASE_FWD_REQUEST, .op = p->op, .request_id = p->id, .lease_id = p->lease_id};
+      found = 1;
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (!found) return;
+    lkv__fwd_serve(f, f->self, &m); /* may complete the request at once: found again by its id */
+  }
 }
 
 static int submit(lkv_lease_fwd_t *f, uint8_t op, int64_t lease_id, lkv_lease_fwd_cb cb, void *arg) {
@@ -77,11 +96,12 @@ static int submit(lkv_lease_fwd_t *f, uint8_t op, int64_t lease_id, lkv_lease_fw
     f->head = p;
   f->tail = p;
   f->count++;
-  /* Another leader is known: ask it now. Otherwise the timer looks for one (or serves it, if this member
-   * has just been elected) within LKV_LEASE_FWD_POLL_MS. */
-  if (st.leader != 0 && st.leader != f->self) send_request(f, p, st.leader, now);
+  /* A leader is known: ask it now (this member: served below, outside the lock). Otherwise the timer
+   * looks for one within LKV_LEASE_FWD_POLL_MS. */
+  if (st.leader != 0) send_request(f, p, st.leader, now);
   pthread_cond_signal(&f->wake);
   pthread_mutex_unlock(&f->mu);
+  if (st.leader == f->self) serve_here(f);
   return 0;
 }
 
@@ -156,25 +176,6 @@ static lkv__fwd_pending_t *poll_pending(lkv_lease_fwd_t *f, int *serve) {
   return failed;
 }
 
-/* Serves the requests this member must answer itself (it became leader while they were parked). */
-static void serve_here(lkv_lease_fwd_t *f) {
-  for (;;) {
-    lkv_lease_fwd_msg_t m = {0};
-    int found = 0;
-    pthread_mutex_lock(&f->mu);
-    for (lkv__fwd_pending_t *p = f->head; p && !found; p = p->next) {
-      if (!p->serve_here) continue;
-      p->serve_here = 0;
-      m = (lkv_lease_fwd_msg_t){
-          .kind = LKV_LEASE_FWD_REQUEST, .op = p->op, .request_id = p->id, .lease_id = p->lease_id};
-      found = 1;
-    }
-    pthread_mutex_unlock(&f->mu);
-    if (!found) return;
-    lkv__fwd_serve(f, f->self, &m); /* may complete the request at once: found again by its id */
-  }
-}
-
 static void *timer_main(void *arg) {
   lkv_lease_fwd_t *f = arg;
   pthread_mutex_lock(&f->mu);
@@ -206,6 +207,7 @@ int lkv_lease_fwd_start(lkv_lease_fwd_t **out, const lkv_lease_fwd_options_t *op
   if (!f) return LKV_ENOMEM;
   f->lessor = opts->lessor;
   f->replicator = opts->replicator;
+  f->sync = opts->sync;
   f->send = opts->send;
   f->send_arg = opts->send_arg;
   f->timeout_ms = opts->timeout_ms;

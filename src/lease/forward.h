@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "lease/lessor.h"
+#include "lease/sync.h"
 #include "replication/replication.h"
 
 /*
@@ -21,11 +22,15 @@
  *    (etcd's "etcdserver: no leader"), LKV_ETIMEDOUT otherwise ("etcdserver: request timed out").
  *  - answering (this member leads): lkv_lease_fwd_receive hands requests to the lessor. A lease the lessor
  *    does not know may be one whose grant is committed and not yet applied here: the answer then waits for
- *    a read barrier (etcd's wait for the applied index) before it says "not found".
+ *    a read barrier (etcd's wait for the applied index) before it says "not found". With a handoff module
+ *    (sync.h) a renewal is answered once a majority of voters recorded it; if that fails the asker is told
+ *    that this member does not lead, and asks the leader of then.
  *
  * The number of parked requests is bounded (max_pending); beyond it requests fail at once with
  * LKV_EAGAIN. A member that leads itself never parks: the API serves it from the local lessor (single
- * nodes have no forwarder at all).
+ * nodes have no forwarder at all). A cluster member that leads may still send its own renewals through the
+ * forwarder: they are served here at once, and one that fails because leadership moved goes to the new
+ * leader like any other.
  *
  * Threads: one timer thread (deadlines, resends, waiting for a leader). Every function may be called from
  * any thread. Callbacks run without the forwarder's lock, on the peer thread (answers), the timer thread,
@@ -51,6 +56,7 @@ typedef void (*lkv_lease_fwd_cb)(void *arg, int err, int64_t ttl, int64_t grante
 typedef struct lkv_lease_fwd_options_s {
   lkv_lessor_t *lessor; /* answers requests while this member leads; required, outlives the forwarder */
   lkv_replicator_t *replicator; /* who leads, and read barriers; required, outlives the forwarder */
+  lkv_lease_sync_t *sync;       /* renewals recorded by a majority before they are answered; NULL: none */
   lkv_lease_fwd_send_fn send;   /* required */
   void *send_arg;
   unsigned timeout_ms; /* a request's deadline (etcd's request timeout), > 0 */
@@ -71,9 +77,10 @@ void lkv_lease_fwd_stop(lkv_lease_fwd_t *f);
  * leads (serve them from the local lessor). */
 int lkv_lease_fwd_remote(lkv_lease_fwd_t *f);
 
-/* Forwards a renewal of lease id (LeaseKeepAlive). Returns 0 and later calls cb exactly once, or
- * LKV_EAGAIN (too many requests parked), LKV_ESTOPPED, LKV_ENOMEM and never calls cb. Never calls cb
- * before returning. */
+/* Forwards a renewal of lease id (LeaseKeepAlive). Returns 0 and calls cb exactly once, or LKV_EAGAIN
+ * (too many requests parked), LKV_ESTOPPED, LKV_ENOMEM and never calls cb. When this member leads the
+ * request is served at once, so cb may run on the calling thread before this returns (set up everything
+ * cb needs first). */
 int lkv_lease_fwd_renew(lkv_lease_fwd_t *f, int64_t id, lkv_lease_fwd_cb cb, void *arg);
 
 /* Forwards a TTL query of lease id (LeaseTimeToLive); as lkv_lease_fwd_renew. */

@@ -39,6 +39,7 @@ struct lkv_lease_fwd_s {
   uint64_t self;
   lkv_lessor_t *lessor;
   lkv_replicator_t *replicator;
+  lkv_lease_sync_t *sync;
   lkv_lease_fwd_send_fn send;
   void *send_arg;
   unsigned timeout_ms, resend_ms;
@@ -50,7 +51,8 @@ struct lkv_lease_fwd_s {
 void lkv__fwd_answered(lkv_lease_fwd_t *f, const lkv_lease_fwd_msg_t *m);
 
 /* Answers request m from member `from` (possibly this member) with the local lessor, if this member
- * leads; a lease not found waits for a read barrier first. Takes the lock only briefly. */
+ * leads; a lease not found waits for a read barrier first, a renewal for its records (sync.h). Takes the
+ * lock only briefly. */
 void lkv__fwd_serve(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t *m);
 
 #endif

@@ -23,39 +23,96 @@ static void reply(lkv_lease_fwd_t *f, uint64_t to, const lkv_lease_fwd_msg_t *re
   (void)f->send(f->send_arg, to, buf, n); /* a lost answer: the asker sends its request again */
 }
 
-/* The request's op on the local lessor: 0 with its results, or LKV_ELEASENOTFOUND. */
-static int run_op(lkv_lease_fwd_t *f, const lkv_lease_fwd_msg_t *m, int64_t *ttl, int64_t *granted_ttl) {
-  *ttl = *granted_ttl = 0;
-  if (m->op == LKV_LEASE_FWD_RENEW) return lkv_lessor_renew(f->lessor, m->lease_id, ttl);
-  return lkv_lessor_lookup(f->lessor, m->lease_id, granted_ttl, ttl);
-}
-
-/* A request whose lease was not found, waiting for everything committed to be applied here. */
-typedef struct barrier_s {
+/* A request being answered later: after a read barrier (its lease was not found), or after a majority
+ * recorded its renewal. */
+typedef struct parked_s {
   lkv_lease_fwd_t *f;
   uint64_t from;
   lkv_lease_fwd_msg_t m;
-} barrier_t;
+  int64_t ttl; /* a renewal's, for its answer */
+} parked_t;
 
-static void serving_done(lkv_lease_fwd_t *f) {
+/* Counts a request being answered later (stop waits for it); NULL when stopping or out of memory. */
+static parked_t *park(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t *m) {
+  parked_t *b = malloc(sizeof(*b));
+  pthread_mutex_lock(&f->mu);
+  int stopping = f->stopping;
+  if (b && !stopping) f->serving++;
+  pthread_mutex_unlock(&f->mu);
+  if (!b || stopping) {
+    free(b);
+    return NULL;
+  }
+  *b = (parked_t){.f = f, .from = from, .m = *m};
+  return b;
+}
+
+static void unpark(parked_t *b) {
+  lkv_lease_fwd_t *f = b->f;
+  free(b);
   pthread_mutex_lock(&f->mu);
   if (--f->serving == 0) pthread_cond_broadcast(&f->idle);
   pthread_mutex_unlock(&f->mu);
 }
 
+static void answer(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t *m, int after_barrier);
+
+/* A majority recorded the renewal (err 0), or it could not be: the asker tries the leader of then. */
+static void renewal_recorded(void *arg, int err) {
+  parked_t *b = arg;
+  reply(b->f, b->from, &b->m, err ? LKV_LEASE_FWD_NOT_LEADER : LKV_LEASE_FWD_OK, err ? 0 : b->ttl, 0);
+  unpark(b);
+}
+
 /* On the replicator's thread: the grant the asker may have seen is applied now, if it was committed. */
 static void barrier_done(void *arg, int err) {
-  barrier_t *b = arg;
-  lkv_lease_fwd_t *f = b->f;
-  int64_t ttl, granted;
+  parked_t *b = arg;
   if (err) /* no leader (any more) or timed out: the asker tries the leader of then */
-    reply(f, b->from, &b->m, LKV_LEASE_FWD_NOT_LEADER, 0, 0);
-  else if (run_op(f, &b->m, &ttl, &granted) == 0)
-    reply(f, b->from, &b->m, LKV_LEASE_FWD_OK, ttl, granted);
+    reply(b->f, b->from, &b->m, LKV_LEASE_FWD_NOT_LEADER, 0, 0);
   else
-    reply(f, b->from, &b->m, LKV_LEASE_FWD_NOT_FOUND, 0, 0);
-  free(b);
-  serving_done(f);
+    answer(b->f, b->from, &b->m, 1);
+  unpark(b);
+}
+
+/* Not found may mean not applied yet: a grant the asker applied (and answered) is committed, so it is
+ * applied here once a read barrier passes (etcd's leader waits for its applied index the same way). */
+static void after_barrier(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t *m) {
+  parked_t *b = park(f, from, m);
+  if (b && lkv_replicator_read_barrier(f->replicator, barrier_done, b) == 0) return;
+  if (b) unpark(b);
+  reply(f, from, m, LKV_LEASE_FWD_NOT_LEADER, 0, 0);
+}
+
+/* A renewal the lessor made: answered once a majority recorded it (without a handoff module, at once). */
+static void after_renewal(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t *m, int64_t ttl,
+                          uint64_t term) {
+  if (!f->sync) {
+    reply(f, from, m, LKV_LEASE_FWD_OK, ttl, 0);
+    return;
+  }
+  parked_t *b = park(f, from, m);
+  if (b) b->ttl = ttl;
+  if (b && lkv_lease_sync_renewed(f->sync, term, m->lease_id, ttl, renewal_recorded, b) == 0) return;
+  if (b) unpark(b);
+  reply(f, from, m, LKV_LEASE_FWD_NOT_LEADER, 0, 0);
+}
+
+/* Runs m on the local lessor and answers it, now or later. */
+static void answer(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t *m, int after_barrier_done) {
+  int64_t ttl = 0, granted = 0;
+  uint64_t term = 0;
+  int rc = m->op == LKV_LEASE_FWD_RENEW ? lkv_lessor_renew(f->lessor, m->lease_id, &ttl, &term)
+                                        : lkv_lessor_lookup(f->lessor, m->lease_id, &granted, &ttl);
+  if (rc == 0 && m->op == LKV_LEASE_FWD_RENEW)
+    after_renewal(f, from, m, ttl, term);
+  else if (rc == 0)
+    reply(f, from, m, LKV_LEASE_FWD_OK, ttl, granted);
+  else if (rc == LKV_ELEASENOTFOUND && !after_barrier_done)
+    after_barrier(f, from, m);
+  else if (rc == LKV_ELEASENOTFOUND)
+    reply(f, from, m, LKV_LEASE_FWD_NOT_FOUND, 0, 0);
+  else /* this member no longer leads, or a later term fenced it */
+    reply(f, from, m, LKV_LEASE_FWD_NOT_LEADER, 0, 0);
 }
 
 void lkv__fwd_serve(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t *m) {
@@ -65,29 +122,7 @@ void lkv__fwd_serve(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t
     reply(f, from, m, LKV_LEASE_FWD_NOT_LEADER, 0, 0);
     return;
   }
-  int64_t ttl, granted;
-  if (run_op(f, m, &ttl, &granted) == 0) {
-    reply(f, from, m, LKV_LEASE_FWD_OK, ttl, granted);
-    return;
-  }
-  /* Not found may mean not applied yet: a grant the asker applied (and answered) is committed, so it is
-   * applied here once a read barrier passes (etcd's leader waits for its applied index the same way). */
-  barrier_t *b = malloc(sizeof(*b));
-  pthread_mutex_lock(&f->mu);
-  int stopping = f->stopping;
-  if (b && !stopping) f->serving++;
-  pthread_mutex_unlock(&f->mu);
-  if (!b || stopping) {
-    free(b);
-    reply(f, from, m, LKV_LEASE_FWD_NOT_LEADER, 0, 0);
-    return;
-  }
-  *b = (barrier_t){.f = f, .from = from, .m = *m};
-  if (lkv_replicator_read_barrier(f->replicator, barrier_done, b) != 0) {
-    free(b);
-    serving_done(f);
-    reply(f, from, m, LKV_LEASE_FWD_NOT_LEADER, 0, 0);
-  }
+  answer(f, from, m, 0);
 }
 
 void lkv_lease_fwd_receive(void *arg, uint64_t from, const uint8_t *data, size_t len) {

@@ -16,6 +16,10 @@ int64_t lkv__lessor_now(const lkv_lessor_t *l) {
   return l->clock(l->clock_arg);
 }
 
+int64_t lkv_lessor_now(const lkv_lessor_t *l) {
+  return lkv__lessor_now(l);
+}
+
 /* Earlier expiry first; ids break ties so that the order is total. */
 static int expiry_less(const lkv_heap_node_t *a, const lkv_heap_node_t *b) {
   const lkv__lease_t *x = CONTAINER(a), *y = CONTAINER(b);
@@ -72,10 +76,21 @@ void lkv__lessor_drop(lkv_lessor_t *l, lkv__lease_t *e) {
   *p = e->next;
   lkv_heap_remove(&l->heap, &e->node);
   l->count--;
+  if (e->orphan) l->orphans--;
   free(e);
 }
 
-/* Adds or refreshes id with ttl, expiring ttl seconds from now. Lock held. */
+void lkv__lessor_link(lkv_lessor_t *l, lkv__lease_t *e) {
+  size_t k = bucket_of(l, e->id);
+  e->next = l->buckets[k];
+  l->buckets[k] = e;
+  l->count++;
+  if (e->orphan) l->orphans++;
+  maybe_grow(l);
+}
+
+/* Adds or refreshes id with ttl, expiring ttl seconds from now; a renewal recorded for it before its grant
+ * was applied here (an orphan) counts when it is later. Lock held. */
 static int put_lease(lkv_lessor_t *l, int64_t id, int64_t ttl) {
   lkv__lease_t *e = lkv__lessor_find(l, id);
   int fresh = e == NULL;
@@ -85,20 +100,18 @@ static int put_lease(lkv_lessor_t *l, int64_t id, int64_t ttl) {
     e->id = id;
     lkv_heap_node_init(&e->node);
   }
-  e->ttl = ttl;
-  e->revoking = 0;
-  int rc = lkv__lessor_schedule(l, e, lkv__lessor_now(l) + ttl * 1000);
+  int64_t expiry = lkv__lessor_now(l) + ttl * 1000;
+  if (e->orphan && e->expiry > expiry) expiry = e->expiry;
+  int rc = lkv__lessor_schedule(l, e, expiry);
   if (rc) {
     if (fresh) free(e);
     return rc;
   }
-  if (fresh) {
-    size_t k = bucket_of(l, id);
-    e->next = l->buckets[k];
-    l->buckets[k] = e;
-    l->count++;
-    maybe_grow(l);
-  }
+  e->ttl = ttl;
+  e->revoking = 0;
+  if (e->orphan) l->orphans--;
+  e->orphan = 0;
+  if (fresh) lkv__lessor_link(l, e);
   return 0;
 }
 
@@ -132,6 +145,7 @@ int lkv_lessor_reload(lkv_lessor_t *l, lkv_mvcc_t *store) {
   pthread_mutex_lock(&l->mu);
   for (size_t i = 0; i < l->n_buckets; i++)
     while (l->buckets[i]) lkv__lessor_drop(l, l->buckets[i]);
+  l->filled_at = lkv__lessor_now(l);
   int rc = recover(l, store);
   pthread_cond_signal(&l->wake);
   pthread_mutex_unlock(&l->mu);
@@ -147,6 +161,7 @@ int lkv_lessor_open(lkv_lessor_t **out, const lkv_lessor_options_t *opts) {
   l->min_ttl = opts->min_ttl > 0 ? opts->min_ttl : LKV_LEASE_MIN_TTL;
   l->clock = opts->clock ? opts->clock : monotonic_ms;
   l->clock_arg = opts->clock_arg;
+  l->handoff = opts->handoff != 0;
   /* etcd's id generator: 16 bits of the member id, then a counter that starts from the wall clock, so
    * ids differ across restarts and members. */
   l->id_prefix = (opts->member_id & 0xffff) << 48;
@@ -163,13 +178,17 @@ int lkv_lessor_open(lkv_lessor_t **out, const lkv_lessor_options_t *opts) {
   if (cond_rc != 0) goto err_after_buckets;
   if (pthread_cond_init(&l->idle, NULL) != 0) goto err_after_wake;
   if (pthread_mutex_init(&l->mu, NULL) != 0) goto err_after_idle;
+  l->filled_at = lkv__lessor_now(l);
   rc = recover(l, opts->store);
   if (rc) goto err_after_mutex;
   /* A member that already leads (a single node always does) counts from the TTLs just given: becoming
-   * primary later would give them again. */
+   * primary later would give them again. With handoff it still takes over: other members may have
+   * recorded later renewals, and older leaders must be fenced. */
   lkv_replication_status_t st;
   lkv_replicator_status(l->replicator, &st);
   l->primary = st.leader != 0 && st.leader == st.member_id;
+  l->primary_term = st.term;
+  l->collecting = l->primary && l->handoff;
   *out = l;
   return 0;
 
@@ -239,18 +258,24 @@ void lkv_lessor_revoked(lkv_lessor_t *l, int64_t id) {
   pthread_mutex_unlock(&l->mu);
 }
 
-int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl) {
+int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl, uint64_t *term) {
   int rc = LKV_ELEASENOTFOUND;
   pthread_mutex_lock(&l->mu);
   /* A member elected a moment ago renews only after every lease got its full TTL (the timer may not have
-   * looked yet): the expiry times it kept as a follower are stale. */
-  (void)lkv__lessor_check_primary(l);
+   * looked yet): the expiry times it kept as a follower are stale. With handoff a renewal needs a
+   * leader that no later term has fenced: its majority of records must reach that term's takeover. */
+  int primary = lkv__lessor_check_primary(l);
+  if (l->handoff && (!primary || l->fence > l->primary_term)) {
+    pthread_mutex_unlock(&l->mu);
+    return LKV_ENOTLEADER;
+  }
   int64_t now = lkv__lessor_now(l);
   lkv__lease_t *e = lkv__lessor_find(l, id);
   /* An expired lease is as good as revoked (etcd waits for the revoke, then answers "not found"). */
-  if (e && !e->revoking && e->expiry > now) {
+  if (e && !e->orphan && !e->revoking && e->expiry > now) {
     rc = lkv__lessor_schedule(l, e, now + e->ttl * 1000);
     if (!rc) *ttl = e->ttl;
+    if (!rc && term) *term = l->primary_term;
   }
   pthread_mutex_unlock(&l->mu);
   return rc;
@@ -261,7 +286,7 @@ int lkv_lessor_lookup(lkv_lessor_t *l, int64_t id, int64_t *granted_ttl, int64_t
   pthread_mutex_lock(&l->mu);
   (void)lkv__lessor_check_primary(l); /* as in renew: a new leader's remaining TTLs start full */
   lkv__lease_t *e = lkv__lessor_find(l, id);
-  if (e) {
+  if (e && !e->orphan) {
     if (granted_ttl) *granted_ttl = e->ttl;
     if (remaining) *remaining = (e->expiry - lkv__lessor_now(l)) / 1000;
     rc = 0;
@@ -285,11 +310,12 @@ int lkv_lessor_list(lkv_lessor_t *l, int64_t **ids, size_t *n) {
   *ids = NULL;
   *n = 0;
   pthread_mutex_lock(&l->mu);
-  size_t count = l->count;
+  size_t count = l->count - l->orphans;
   by_expiry_t *v = count ? malloc(count * sizeof(*v)) : NULL;
   if (count && !v) rc = LKV_ENOMEM;
   for (size_t i = 0, k = 0; !rc && i < l->n_buckets; i++)
-    for (lkv__lease_t *e = l->buckets[i]; e; e = e->next) v[k++] = (by_expiry_t){e->expiry, e->id};
+    for (lkv__lease_t *e = l->buckets[i]; e; e = e->next)
+      if (!e->orphan) v[k++] = (by_expiry_t){e->expiry, e->id};
   pthread_mutex_unlock(&l->mu);
   if (rc || count == 0) return rc;
   qsort(v, count, sizeof(*v), by_expiry_cmp);

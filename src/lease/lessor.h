@@ -22,9 +22,18 @@
  * lkv_lessor_revoked, from the proposal's completion, before the client hears back).
  *
  * Only the member that leads expires leases (lkv_replicator_status says who leads; the single-node
- * replicator always does): a member that becomes leader first gives every lease its full TTL again, as
- * etcd's Promote does (the timer looks every LKV_LEASE_FOLLOWER_POLL_MS; renew and lookup look first).
+ * replicator always does; the timer looks every LKV_LEASE_FOLLOWER_POLL_MS, renew and lookup look first).
  * Renewals and TTL queries that reach another member are forwarded to the leader (forward.h).
+ *
+ * What a member that becomes leader does with the expiry times depends on options.handoff:
+ *  - 0 (a single node): every lease gets its full TTL again, as etcd's Promote does;
+ *  - 1 (a cluster member, with lease/sync.h): the *handoff*. While it follows, a member records the
+ *    renewals its leader reports (lkv_lessor_record: remaining TTLs, as durations); once it leads in a
+ *    term it expires nothing until the remaining TTLs that a majority of voters recorded have been merged
+ *    (lkv_lessor_takeover, each answer made by lkv_lessor_remaining), every lease keeping the latest
+ *    expiry any answer gives it. Answering a term's query *fences* older terms: their leaders' renewals
+ *    are refused from then on (by lkv_lessor_record, and by lkv_lessor_renew on this member), so no
+ *    renewal acknowledged by a majority can be missed by a later leader's majority of answers.
  *
  * Thread-safety: every function may be called from any thread (one mutex inside), except open/start/close.
  */
@@ -52,7 +61,18 @@ typedef struct lkv_lessor_options_s {
   int64_t min_ttl;              /* seconds; 0 = LKV_LEASE_MIN_TTL */
   lkv_lessor_clock_fn clock;    /* NULL = CLOCK_MONOTONIC */
   void *clock_arg;
+  int handoff; /* 1: a new leader's expiry times come from lkv_lessor_takeover (see above) */
 } lkv_lessor_options_t;
+
+/* A lease and how long it has left, in ms (may be <= 0: due), as one member saw it at one moment. */
+typedef struct lkv_lease_remaining_s {
+  int64_t id;
+  int64_t ms;
+} lkv_lease_remaining_t;
+
+/* Orphan records kept at most: renewals recorded for leases whose grant this member has not applied yet
+ * (beyond it, lkv_lessor_record refuses a batch rather than forget a renewal). */
+#define LKV_LEASE_MAX_ORPHANS 65536
 
 /* Creates a lessor holding every lease of opts->store, each expiring its full TTL from now. Expiry is
  * not watched until lkv_lessor_start (or lkv_lessor_expire is called). Returns 0 and sets *out, or
@@ -86,9 +106,11 @@ int lkv_lessor_granted(lkv_lessor_t *l, int64_t id, int64_t ttl);
 /* Forgets lease id (its revoke was applied). Unknown ids are ignored. */
 void lkv_lessor_revoked(lkv_lessor_t *l, int64_t id);
 
-/* Renews lease id: it expires its full TTL from now. Returns 0 with the granted TTL in *ttl, or
- * LKV_ELEASENOTFOUND when the lease is unknown or already expired (its revoke is under way). */
-int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl);
+/* Renews lease id: it expires its full TTL from now. Returns 0 with the granted TTL in *ttl and (term
+ * may be NULL) the Raft term this member leads in (the term the renewal must be recorded under), or
+ * LKV_ELEASENOTFOUND when the lease is unknown or already expired (its revoke is under way), or (handoff
+ * only) LKV_ENOTLEADER when this member does not lead or has answered a later term's query. */
+int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl, uint64_t *term);
 
 /* The granted TTL and the whole seconds left (truncated toward zero, as etcd's int64(Seconds()); may be
  * <= 0 for an expired lease whose revoke is under way). Either output may be NULL. Returns 0 or
@@ -104,5 +126,33 @@ int lkv_lessor_list(lkv_lessor_t *l, int64_t **ids, size_t *n);
  * (or found already gone), and retried LKV_LEASE_RETRY_MS later when the revoke failed. Returns the
  * number of revokes proposed. */
 size_t lkv_lessor_expire(lkv_lessor_t *l);
+
+/* The lessor's clock now, in ms (the clock of every expiry time above). */
+int64_t lkv_lessor_now(const lkv_lessor_t *l);
+
+/* Handoff (handoff.c). Records renewals that the leader of `term` made: lease v[i].id has v[i].ms left,
+ * counted from now (a message's age only makes it later). Each lease keeps the later of its expiry and
+ * this one; a lease not granted here yet is kept as an orphan until its grant is applied (the grant then
+ * keeps the later expiry) or its revoke. Returns 0 (acknowledge), LKV_ENOTLEADER (term is older than a
+ * query this member answered: refuse) or LKV_ENOMEM / LKV_EAGAIN (too many orphans; nothing lost, refuse).
+ */
+int lkv_lessor_record(lkv_lessor_t *l, uint64_t term, const lkv_lease_remaining_t *v, size_t n);
+
+/* Answers the query of the leader of `term`: fences every older term (see above), then sets *v to a
+ * malloc'd array (caller frees; NULL when *n is 0) of every lease and orphan with the ms it has left, and
+ * *uptime_ms to the ms since this lessor's table was filled from the store (open or reload: renewals
+ * recorded before then are lost, but each lease counted its full TTL from then). Returns 0 or LKV_ENOMEM.
+ */
+int lkv_lessor_remaining(lkv_lessor_t *l, uint64_t term, lkv_lease_remaining_t **v, size_t *n,
+                         int64_t *uptime_ms);
+
+/* Merges one member's answer (lkv_lessor_remaining's v, n and uptime_ms, counted from now) while this
+ * member leads in `term` and has not finished its takeover: each lease keeps the later of its expiry and
+ * the answer's, and every lease expires no earlier than its full TTL after the answering member's table
+ * was filled. With last set (a majority of voters has now answered) expiry starts. Returns 0, or
+ * LKV_ENOTLEADER (this member does not lead in `term`, or its takeover of it is over: nothing merged),
+ * LKV_ENOMEM (an orphan not kept: the takeover is not finished). */
+int lkv_lessor_takeover(lkv_lessor_t *l, uint64_t term, const lkv_lease_remaining_t *v, size_t n,
+                        int64_t uptime_ms, int last);
 
 #endif

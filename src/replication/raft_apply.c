@@ -197,6 +197,7 @@ int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
       continue;
     }
     run.last_index = e->index;
+    n->log_bytes += e->len; /* held in the core's memory until a snapshot covers it (raft_snap.c) */
     if (e->len == 0) continue; /* a new leader's empty entry */
     rc = apply_normal(n, &run, e);
   }

@@ -114,6 +114,8 @@ typedef struct lkv__raft_node_s {
   uint64_t snap_index;             /* raft thread: the adopted checkpoint's applied index (the core's) */
   uint64_t snap_ledger;            /* ... and its ledger length */
   uint64_t ckpt_asked;             /* raft thread: the applied index when a checkpoint was last asked for */
+  uint64_t log_bytes;              /* raft thread: bytes of entries applied since the adopted checkpoint */
+  uint64_t log_bytes_asked;        /* ... when a checkpoint was last asked for because of them */
 
   pthread_mutex_t listen_mu; /* guards the listeners: cleared ones never run afterwards */
   lkv_commit_cb on_commit;

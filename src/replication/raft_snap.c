@@ -16,6 +16,13 @@
 #define DEFAULT_SNAPSHOT_COUNT 100000
 #define DEFAULT_CATCHUP_ENTRIES 5000
 
+/* The core keeps every entry since its snapshot in memory (as etcd's MemoryStorage): large values would
+ * hold hundreds of megabytes before --snapshot-count entries. So a checkpoint is also asked for once the
+ * entries applied since the last one reach LOG_BYTES, and the catch-up entries kept below a snapshot
+ * stop at CATCHUP_BYTES: a follower further behind gets the snapshot. */
+#define LOG_BYTES ((uint64_t)16 << 20)
+#define CATCHUP_BYTES ((uint64_t)4 << 20)
+
 /* The checkpoint adopted at index, kept under its own name: the next checkpoint replaces the store's. */
 static void kept_path(const lkv__raft_node_t *n, uint64_t index, char *out, size_t cap) {
   snprintf(out, cap, "%s/%016llx.ckpt", n->o.snap_dir, (unsigned long long)index);
@@ -61,10 +68,15 @@ int lkv__raft_node_read_copy(const char *path, uint64_t *applied, uint64_t *ledg
  * the whole snapshot: the last catchup_entries stay. */
 static void compact_below(lkv__raft_node_t *n, uint64_t snap) {
   uint64_t keep = n->o.catchup_entries ? n->o.catchup_entries : DEFAULT_CATCHUP_ENTRIES;
-  if (snap <= keep) return;
-  uint64_t to = snap - keep;
   lkv_raft_status_t st;
   lkv_raft_status(n->raft, &st);
+  uint64_t to = snap, bytes = 0;
+  while (to >= st.first_index && snap - to < keep && bytes < CATCHUP_BYTES) {
+    lkv_raft_entry_t e;
+    if (lkv_raft_entry(n->raft, to, &e) != 0) break;
+    bytes += e.len;
+    to--;
+  }
   if (to < st.first_index) return;
   if (lkv_raft_compact(n->raft, to) != 0) return;
   int rc = lkv_wal_compact(n->wal, to);
@@ -97,15 +109,18 @@ void lkv__raft_node_take_checkpoint(lkv__raft_node_t *n) {
   }
   n->snap_index = meta.index;
   n->snap_ledger = ledger_len;
+  n->log_bytes = n->log_bytes_asked = 0;
   drop_kept_except(n, meta.index);
   compact_below(n, meta.index);
 }
 
 void lkv__raft_node_maybe_checkpoint(lkv__raft_node_t *n) {
   uint64_t count = n->o.snapshot_count ? n->o.snapshot_count : DEFAULT_SNAPSHOT_COUNT;
-  if (!n->o.request_checkpoint || n->applied - n->snap_index < count || n->applied - n->ckpt_asked < count)
-    return;
+  int by_count = n->applied - n->snap_index >= count && n->applied - n->ckpt_asked >= count;
+  int by_bytes = n->log_bytes - n->log_bytes_asked >= LOG_BYTES;
+  if (!n->o.request_checkpoint || (!by_count && !by_bytes)) return;
   n->ckpt_asked = n->applied;
+  n->log_bytes_asked = n->log_bytes;
   n->o.request_checkpoint(n->o.checkpoint_arg);
 }
 

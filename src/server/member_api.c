@@ -1,9 +1,12 @@
-/* A cluster member's lease forwarding and leader monitor, wired to the peer transport's lease channel. */
+/* A cluster member's lease forwarding, lease handoff and leader monitor, wired to the peer transport's
+ * lease channel. */
 #include "server/member_api.h"
 
 #include <stdlib.h>
 
 #include "common/error.h"
+#include "lease/fwd_codec.h"
+#include "lease/sync.h"
 
 /* etcd's request timeout (5 s plus two election timeouts), the deadline of a forwarded lease request. */
 #define LKV_MEMBER_API_REQUEST_TIMEOUT_MS 5000u
@@ -12,11 +15,21 @@ struct lkv__member_api_s {
   lkv__member_t *member;
   lkv_api_t *api;
   lkv_lease_fwd_t *fwd;
+  lkv_lease_sync_t *sync;
   lkv_api_leader_t *leader;
 };
 
 static int send_lease(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   return lkv__member_send(arg, to, LKV__CHANNEL_LEASE, msg, len);
+}
+
+/* The lease channel carries the forwarder's messages and the handoff's, told apart by their first byte. */
+static void on_lease_message(void *arg, uint64_t from, const uint8_t *data, size_t len) {
+  lkv__member_api_t *a = arg;
+  if (len >= 1 && (data[0] == LKV_LEASE_FWD_REQUEST || data[0] == LKV_LEASE_FWD_ANSWER))
+    lkv_lease_fwd_receive(a->fwd, from, data, len);
+  else
+    lkv_lease_sync_receive(a->sync, from, data, len);
 }
 
 int lkv__member_api_start(lkv__member_api_t **out, lkv__member_t *m, lkv_api_t *api,
@@ -26,17 +39,29 @@ int lkv__member_api_start(lkv__member_api_t **out, lkv__member_t *m, lkv_api_t *
   if (!a) return LKV_ENOMEM;
   a->member = m;
   a->api = api;
+  unsigned timeout_ms = LKV_MEMBER_API_REQUEST_TIMEOUT_MS + 2 * election_ms;
+  /* Records and queries are resent after a heartbeat interval: a lost one then costs a keep-alive about
+   * what a lost Raft message costs a write. */
+  lkv_lease_sync_options_t so = {.lessor = api->lessor,
+                                 .replicator = api->replicator,
+                                 .send = send_lease,
+                                 .send_arg = m,
+                                 .timeout_ms = timeout_ms,
+                                 .resend_ms = (unsigned)cfg->cluster.heartbeat_ms};
+  int rc = lkv_lease_sync_start(&a->sync, &so);
+  if (rc) goto err_after_alloc;
   lkv_lease_fwd_options_t o = {.lessor = api->lessor,
                                .replicator = api->replicator,
+                               .sync = a->sync,
                                .send = send_lease,
                                .send_arg = m,
-                               .timeout_ms = LKV_MEMBER_API_REQUEST_TIMEOUT_MS + 2 * election_ms,
+                               .timeout_ms = timeout_ms,
                                .resend_ms = election_ms};
-  int rc = lkv_lease_fwd_start(&a->fwd, &o);
-  if (rc) goto err_after_alloc;
+  rc = lkv_lease_fwd_start(&a->fwd, &o);
+  if (rc) goto err_after_sync;
   rc = lkv_api_leader_new(&a->leader, election_ms);
   if (rc) goto err_after_fwd;
-  rc = lkv__member_on_channel(m, LKV__CHANNEL_LEASE, lkv_lease_fwd_receive, a->fwd);
+  rc = lkv__member_on_channel(m, LKV__CHANNEL_LEASE, on_lease_message, a);
   if (rc) goto err_after_leader;
   api->lease_fwd = a->fwd;
   api->leader = a->leader;
@@ -46,6 +71,8 @@ err_after_leader:
   lkv_api_leader_free(a->leader);
 err_after_fwd:
   lkv_lease_fwd_stop(a->fwd);
+err_after_sync:
+  lkv_lease_sync_free(a->sync);
 err_after_alloc:
   free(a);
   return rc;
@@ -56,7 +83,11 @@ void lkv__member_api_stop(lkv__member_api_t *a) {
   (void)lkv__member_on_channel(a->member, LKV__CHANNEL_LEASE, NULL, NULL); /* waits for a delivery running */
   a->api->lease_fwd = NULL;
   a->api->leader = NULL;
+  /* Renewals waiting for records fail first (the forwarder's stop waits for them), then the forwarder's
+   * requests, some of which may still hand a renewal to the stopped module: it refuses them. */
+  lkv_lease_sync_stop(a->sync);
   lkv_lease_fwd_stop(a->fwd);
+  lkv_lease_sync_free(a->sync);
   lkv_api_leader_free(a->leader);
   free(a);
 }

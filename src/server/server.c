@@ -244,8 +244,10 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   if (rc != 0) goto err_after_store;
   if (s->ledger) lkv_replicator_on_sign(s->replicator, lkv_api_ledger_signed, api);
   api->replicator = s->replicator;
-  lkv_lessor_options_t lopts = {
-      .store = s->store, .replicator = s->replicator, .member_id = api->id.member_id};
+  lkv_lessor_options_t lopts = {.store = s->store,
+                                .replicator = s->replicator,
+                                .member_id = api->id.member_id,
+                                .handoff = s->member != NULL}; /* member_api.c starts the handoff */
   rc = lkv_lessor_open(&s->lessor, &lopts);
   if (rc == 0) {
     rc = lkv_lessor_start(s->lessor);

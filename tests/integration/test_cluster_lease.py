@@ -137,28 +137,22 @@ class KeepAliver(threading.Thread):
                 break
 
 
-def test_lease_kept_alive_through_followers_survives_leader_kills(cluster):
-    lead = cluster.wait_ready()
-    lid = grant(lead, TTL, random.getrandbits(62) + 1)  # a client-chosen id, for once
-    key = b"cluster-lease/kept"
-    lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
+def kept_alive_through(cluster, lid, key, rounds, change_leader):
+    """Keeps lease lid (holding key) alive every TTL/3 (KeepAliver) while change_leader(round, leader)
+    runs `rounds` times; asserts that every renewal was answered with the full TTL (a lease whose
+    renewals did not reach the leader of the moment would have expired, and a renewal after that
+    answers TTL 0), some through a follower, and that the lease and its key are still there."""
     ka = KeepAliver(cluster, lid)
     ka.start()
     try:
-        for _ in range(3):
+        for i in range(rounds):
             lead = cluster.wait_ready(timeout=10)
             ka.leader = lead
-            cluster.kill(lead)
+            change_leader(i, lead)
             ka.leader = cluster.wait_ready(timeout=10)
-            time.sleep(TTL / 2.0)
-            cluster.restart(lead)
-            cluster.wait_ready(timeout=10)
-            time.sleep(TTL / 2.0)
     finally:
         ka.stop.set()
         ka.join()
-    # Three rounds of TTL each: a lease whose renewals did not reach the leader of the moment would have
-    # expired, and a renewal after that answers TTL 0.
     print("renewals:", ka.ttls, "failures:", ka.failures)
     assert ka.ttls and all(ttl == TTL for _, ttl in ka.ttls), ka.ttls
     assert any(name != ka.leader.name for name, _ in ka.ttls)
@@ -168,9 +162,27 @@ def test_lease_kept_alive_through_followers_survives_leader_kills(cluster):
     settled(cluster, lambda lead: revoke(lead, lid))
 
 
-def wait_gone_everywhere(cluster, key, timeout):
-    """Seconds until key is gone on every running member (asserts it happens within timeout)."""
-    start = time.monotonic()
+def test_lease_kept_alive_through_followers_survives_leader_kills(cluster):
+    lead = cluster.wait_ready()
+    lid = grant(lead, TTL, random.getrandbits(62) + 1)  # a client-chosen id, for once
+    key = b"cluster-lease/kept"
+    lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
+
+    def kill_then_restart(i, lead):  # three rounds of TTL each
+        cluster.kill(lead)
+        cluster.wait_ready(timeout=10)
+        time.sleep(TTL / 2.0)
+        cluster.restart(lead)
+        cluster.wait_ready(timeout=10)
+        time.sleep(TTL / 2.0)
+
+    kept_alive_through(cluster, lid, key, 3, kill_then_restart)
+
+
+def wait_gone_everywhere(cluster, key, timeout, since=None):
+    """Seconds from since (a monotonic time; default now) until key is gone on every running member
+    (asserts it happens within timeout seconds of since)."""
+    start = time.monotonic() if since is None else since
     while True:
         views = exists_everywhere(cluster, key)
         if not any(views.values()):
@@ -229,3 +241,102 @@ def test_follower_without_leader_answers_no_leader(cluster):
         assert isinstance(err, grpc.RpcError), err
         assert err.code() == grpc.StatusCode.UNAVAILABLE and err.details() == "etcdserver: no leader", err
     assert settled(cluster, lambda lead: keepalive_once(follower, lid)) == 60
+
+
+# ---- remaining TTLs across leader changes (the handoff: docs/cluster.md "Leases") ----------------------
+
+LONG_TTL = 10
+
+
+def timed_keepalive(member, lid):
+    """One renewal; returns (sent, answered) monotonic times. The lease's true expiry is no earlier than
+    sent + TTL (the server renewed it after the request left)."""
+    sent = time.monotonic()
+    assert keepalive_once(member, lid) == LONG_TTL
+    return sent, time.monotonic()
+
+
+def move_leader(cluster, lead, to):
+    etcdrpc.MaintenanceStub(lead.channel()).MoveLeader(etcdrpc.MoveLeaderRequest(targetID=to.id), timeout=10)
+    assert cluster.wait_ready(timeout=10) is to
+
+
+def kept_then_left_alone(cluster, key):
+    """A lease of LONG_TTL with key, renewed through every member in turn (the last renewal through a
+    follower), then left alone for 4 s; returns (lease id, time the last renewal was sent, answered)."""
+    lid = settled(cluster, lambda lead: grant(lead, LONG_TTL))
+    settled(cluster, lambda lead: lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10))
+    lead = cluster.wait_ready()
+    for m in [lead] + cluster.followers():
+        sent, answered = timed_keepalive(m, lid)
+        time.sleep(0.5)
+    time.sleep(4 - (time.monotonic() - answered))
+    return lid, sent, answered
+
+
+def check_remaining_then_expiry(cluster, lid, key, sent, answered):
+    """On the new leader the lease has what is left of its TTL (not a fresh TTL, as etcd gives), and it is
+    revoked when the old leader would have revoked it: never before sent + TTL, and not much after."""
+    asked = time.monotonic()
+    st = settled(cluster, lambda lead: time_to_live(lead, lid))
+    left = LONG_TTL - (asked - answered)  # what the client can count on, give or take the round trip
+    print("after the leader change: TTL %d on the new leader, %.2fs left by the client's clock" % (st.TTL, left))
+    assert st.grantedTTL == LONG_TTL and left - 1.5 <= st.TTL <= left + 0.5, (st, left)
+    took = wait_gone_everywhere(cluster, key, LONG_TTL + SLACK, since=sent)
+    print("lease gone everywhere %.2fs after its last renewal was sent (TTL %ds)" % (took, LONG_TTL))
+    assert took >= LONG_TTL, "expired early: %.2fs after the last renewal" % took
+
+
+def test_remaining_ttl_survives_move_leader(cluster):
+    key = b"cluster-lease/handoff-move"
+    lid, sent, answered = kept_then_left_alone(cluster, key)
+    lead = cluster.wait_ready()
+    move_leader(cluster, lead, cluster.followers()[0])
+    check_remaining_then_expiry(cluster, lid, key, sent, answered)
+
+
+def test_remaining_ttl_survives_a_leader_kill(cluster):
+    key = b"cluster-lease/handoff-kill"
+    lid, sent, answered = kept_then_left_alone(cluster, key)
+    lead = cluster.wait_ready()
+    cluster.kill(lead)
+    try:
+        check_remaining_then_expiry(cluster, lid, key, sent, answered)
+    finally:
+        cluster.restart(lead)
+    cluster.wait_ready(timeout=10)
+
+
+@pytest.mark.parametrize("through", ["follower", "leader"])
+def test_renewal_just_before_a_leader_kill_never_expires_early(cluster, through):
+    """Renewed TTL/2 after its grant, the leader killed as soon as the renewal is answered: the lease
+    lives at least TTL after the renewal was sent (counting from the grant, or from a record the new
+    leader missed, would be early), and is gone soon after (etcd: an election plus a whole TTL later)."""
+    for round in range(2):
+        lid = settled(cluster, lambda lead: grant(lead, TTL))
+        key = b"cluster-lease/renewed-before-kill-%d" % round
+        settled(cluster, lambda lead: lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10))
+        lead = cluster.wait_ready()
+        time.sleep(TTL / 2.0)
+        sent = time.monotonic()
+        assert keepalive_once(cluster.followers()[0] if through == "follower" else lead, lid) == TTL
+        cluster.kill(lead)
+        try:
+            took = wait_gone_everywhere(cluster, key, TTL + 2 * cluster.election_timeout + SLACK, since=sent)
+            print("renewed then leader killed: gone %.2fs after the renewal was sent (TTL %ds)" % (took, TTL))
+            assert took >= TTL, "expired early: %.2fs after the renewal" % took
+        finally:
+            cluster.restart(lead)
+        cluster.wait_ready(timeout=10)
+
+
+def test_lease_kept_alive_across_twenty_leader_moves(cluster):
+    lid = settled(cluster, lambda lead: grant(lead, TTL))
+    key = b"cluster-lease/twenty-moves"
+    settled(cluster, lambda lead: lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10))
+
+    def move(i, lead):
+        move_leader(cluster, lead, cluster.followers()[i % 2])
+        time.sleep(TTL / 4.0)
+
+    kept_alive_through(cluster, lid, key, 20, move)

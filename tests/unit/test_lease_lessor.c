@@ -94,7 +94,7 @@ static void test_recover_renew_lookup(void **state) {
   fake_now += 2500;
   assert_int_equal(lkv_lessor_lookup(f.l, 2, NULL, &left), 0);
   assert_int_equal(left, 0); /* 0.5 s left truncates to 0, as etcd's int64(Seconds()) */
-  assert_int_equal(lkv_lessor_renew(f.l, 2, &ttl), 0);
+  assert_int_equal(lkv_lessor_renew(f.l, 2, &ttl, NULL), 0);
   assert_int_equal(ttl, 3);
   assert_int_equal(lkv_lessor_lookup(f.l, 2, NULL, &left), 0);
   assert_int_equal(left, 3);
@@ -102,8 +102,8 @@ static void test_recover_renew_lookup(void **state) {
   assert_int_equal(ids[0], 2);
   free(ids);
   fake_now += 3000; /* exactly at expiry: too late to renew */
-  assert_int_equal(lkv_lessor_renew(f.l, 2, &ttl), LKV_ELEASENOTFOUND);
-  assert_int_equal(lkv_lessor_renew(f.l, 99, &ttl), LKV_ELEASENOTFOUND);
+  assert_int_equal(lkv_lessor_renew(f.l, 2, &ttl, NULL), LKV_ELEASENOTFOUND);
+  assert_int_equal(lkv_lessor_renew(f.l, 99, &ttl, NULL), LKV_ELEASENOTFOUND);
   assert_int_equal(lkv_lessor_lookup(f.l, 99, NULL, NULL), LKV_ELEASENOTFOUND);
   /* grants and revokes applied elsewhere */
   assert_int_equal(lkv_lessor_granted(f.l, 50, 7), 0);
@@ -164,7 +164,7 @@ static void test_expiry_revokes(void **state) {
   fake_now = 2000;
   assert_int_equal(lkv_lessor_expire(f.l), 2);
   int64_t ttl;
-  assert_int_equal(lkv_lessor_renew(f.l, 7, &ttl), LKV_ELEASENOTFOUND);
+  assert_int_equal(lkv_lessor_renew(f.l, 7, &ttl, NULL), LKV_ELEASENOTFOUND);
   assert_int_equal(lkv_lessor_expire(f.l), 0); /* already on its way */
   wait_forgotten(f.l, 7);
   wait_forgotten(f.l, 9); /* its revoke found no lease: forgotten too */
