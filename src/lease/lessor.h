@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lease/remaining.h"
 #include "mvcc/mvcc.h"
 #include "replication/replication.h"
 
@@ -63,12 +64,6 @@ typedef struct lkv_lessor_options_s {
   void *clock_arg;
   int handoff; /* 1: a new leader's expiry times come from lkv_lessor_takeover (see above) */
 } lkv_lessor_options_t;
-
-/* A lease and how long it has left, in ms (may be <= 0: due), as one member saw it at one moment. */
-typedef struct lkv_lease_remaining_s {
-  int64_t id;
-  int64_t ms;
-} lkv_lease_remaining_t;
 
 /* Orphan records kept at most: renewals recorded for leases whose grant this member has not applied yet
  * (beyond it, lkv_lessor_record refuses a batch rather than forget a renewal). */

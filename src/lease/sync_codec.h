@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lease/lessor.h"
+#include "lease/remaining.h"
 
 /*
  * They share the lease channel with the forwarder's messages (fwd_codec.h: kinds 1 and 2), told apart by

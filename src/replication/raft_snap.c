@@ -114,7 +114,24 @@ void lkv__raft_node_take_checkpoint(lkv__raft_node_t *n) {
   compact_below(n, meta.index);
 }
 
+/* A sole voter (without learners) sends its log to no one, so the core need not hold applied entries in
+ * memory: it records a snapshot at the applied index that has no file of its own and drops them (they stay
+ * in the Raft log on disk until a checkpoint covers them). Once a member is added the next checkpoint is
+ * the snapshot the newcomer gets (send_snapshot asks for it). */
+#define ALONE_TRIM_ENTRIES 256
+
+static void trim_alone(lkv__raft_node_t *n) {
+  lkv_raft_status_t st;
+  lkv_raft_status(n->raft, &st);
+  if (st.conf.n_voters != 1 || st.conf.n_learners || st.conf.voters[0] != n->o.member_id ||
+      n->applied < st.first_index + ALONE_TRIM_ENTRIES)
+    return;
+  lkv_raft_snapshot_meta_t meta = {.index = n->applied, .conf = st.conf};
+  if (lkv_raft_set_snapshot(n->raft, &meta) == 0) lkv_raft_compact(n->raft, n->applied);
+}
+
 void lkv__raft_node_maybe_checkpoint(lkv__raft_node_t *n) {
+  trim_alone(n);
   uint64_t count = n->o.snapshot_count ? n->o.snapshot_count : DEFAULT_SNAPSHOT_COUNT;
   int by_count = n->applied - n->snap_index >= count && n->applied - n->ckpt_asked >= count;
   int by_bytes = n->log_bytes - n->log_bytes_asked >= LOG_BYTES;
@@ -138,7 +155,15 @@ static void sender_done(void *arg, uint64_t to, int ok) {
 
 /* Starts the transfer m announces; 0, or an error (the core is told the snapshot failed). */
 static int start_sender(lkv__raft_node_t *n, const lkv_raft_msg_t *m, lkv__raft_snap_out_t *out) {
-  if (!n->o.send_snap || m->snapshot.meta.index != n->snap_index) return LKV_EINVAL;
+  if (!n->o.send_snap) return LKV_EINVAL;
+  if (m->snapshot.meta.index != n->snap_index) {
+    /* A snapshot without a file (a sole voter's, trim_alone): the next checkpoint will be one. */
+    if (n->o.request_checkpoint && n->ckpt_asked != n->applied) {
+      n->ckpt_asked = n->applied;
+      n->o.request_checkpoint(n->o.checkpoint_arg);
+    }
+    return LKV_EAGAIN;
+  }
   uint8_t frontier[LKV_LEDGER_FRONTIER_MAX];
   size_t frontier_len = 0;
   if (n->o.ledger) {
@@ -176,9 +201,10 @@ void lkv__raft_node_send_snapshot(lkv__raft_node_t *n, const lkv_raft_msg_t *m) 
   out->node = n;
   out->to = m->to;
   int rc = start_sender(n, m, out);
-  if (rc) {
+  if (rc && rc != LKV_EAGAIN)
     fprintf(stderr, "ledgerkv: raft member %016llx cannot send a snapshot to %016llx: %s\n",
             (unsigned long long)n->o.member_id, (unsigned long long)m->to, lkv_strerror(rc));
+  if (rc) {
     out->finished = 1; /* reported failed in the next round (not while the core's batch is out) */
     n->in_snap_done = 1;
   }

@@ -24,10 +24,11 @@ static int flush_ledger(void *arg) {
   return arg ? lkv_ledger_flush(arg) : 0;
 }
 
-/* Sleeps until the interval is over or a kick arrives; 1 when stopped. */
-static int wait_round(lkv__checkpointer_t *c) {
+/* Sleeps until the interval is over or a kick arrives (*kicked = 1); 1 when stopped. */
+static int wait_round(lkv__checkpointer_t *c, int *kicked) {
   uint64_t slept = 0, limit = c->interval_s ? (uint64_t)c->interval_s * 1000u : UINT64_MAX;
-  while (slept < limit && !atomic_exchange(&c->kicked, 0)) {
+  *kicked = 0;
+  while (slept < limit && !(*kicked = atomic_exchange(&c->kicked, 0))) {
     if (lkv_sleeper_sleep_ms(&c->sleeper, 100)) return 1;
     slept += 100;
   }
@@ -37,9 +38,11 @@ static int wait_round(lkv__checkpointer_t *c) {
 static void *checkpointer_main(void *arg) {
   lkv__checkpointer_t *c = arg;
   int64_t last_rev = 0;
-  while (!wait_round(c)) {
+  int kicked;
+  while (!wait_round(c, &kicked)) {
+    /* A copy asked for is made even without a new revision: the asker's index moved (membership). */
     lkv_mvcc_stat_t st;
-    if (lkv_mvcc_stat(c->store, &st) != 0 || st.revision == last_rev) continue;
+    if (lkv_mvcc_stat(c->store, &st) != 0 || (!kicked && st.revision == last_rev)) continue;
     int rc = lkv_mvcc_checkpoint_before(c->store, &c->sleeper.stop, flush_ledger, c->ledger);
     /* Retention drops only records a rebuild from this copy no longer replays (docs/ledger.md). */
     int retain = rc == 0 && c->ledger ? lkv_ledger_apply_retention(c->ledger, st.revision) : 0;

@@ -138,8 +138,8 @@ class KeepAliver(threading.Thread):
 
 
 def kept_alive_through(cluster, lid, key, rounds, change_leader):
-    """Keeps lease lid (holding key) alive every TTL/3 (KeepAliver) while change_leader(round, leader)
-    runs `rounds` times; asserts that every renewal was answered with the full TTL (a lease whose
+    """Keeps lease lid (holding key) alive every TTL/3 (KeepAliver) while change_leader(round, leader, ka)
+    runs `rounds` times (it sets ka.leader to the new leader as soon as there is one); asserts that every renewal was answered with the full TTL (a lease whose
     renewals did not reach the leader of the moment would have expired, and a renewal after that
     answers TTL 0), some through a follower, and that the lease and its key are still there."""
     ka = KeepAliver(cluster, lid)
@@ -148,8 +148,7 @@ def kept_alive_through(cluster, lid, key, rounds, change_leader):
         for i in range(rounds):
             lead = cluster.wait_ready(timeout=10)
             ka.leader = lead
-            change_leader(i, lead)
-            ka.leader = cluster.wait_ready(timeout=10)
+            change_leader(i, lead, ka)
     finally:
         ka.stop.set()
         ka.join()
@@ -168,9 +167,9 @@ def test_lease_kept_alive_through_followers_survives_leader_kills(cluster):
     key = b"cluster-lease/kept"
     lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
 
-    def kill_then_restart(i, lead):  # three rounds of TTL each
+    def kill_then_restart(i, lead, ka):  # three rounds of TTL each
         cluster.kill(lead)
-        cluster.wait_ready(timeout=10)
+        ka.leader = cluster.wait_ready(timeout=10)
         time.sleep(TTL / 2.0)
         cluster.restart(lead)
         cluster.wait_ready(timeout=10)
@@ -335,8 +334,9 @@ def test_lease_kept_alive_across_twenty_leader_moves(cluster):
     key = b"cluster-lease/twenty-moves"
     settled(cluster, lambda lead: lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10))
 
-    def move(i, lead):
+    def move(i, lead, ka):
         move_leader(cluster, lead, cluster.followers()[i % 2])
+        ka.leader = cluster.wait_ready(timeout=10)
         time.sleep(TTL / 4.0)
 
     kept_alive_through(cluster, lid, key, 20, move)
