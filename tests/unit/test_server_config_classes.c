@@ -166,6 +166,24 @@ static void test_force_new_cluster(void **state) {
   assert_int_equal(accept_args(w, sizeof(w), "--force-new-cluster=false", NULL), 0);
 }
 
+/* --strict-reconfig-check (default true, as etcd) reaches the member (raft_node.h), without a warning. */
+static void test_strict_reconfig_check(void **state) {
+  (void)state;
+  const char *values[] = {NULL, "--strict-reconfig-check", "--strict-reconfig-check=True",
+                          "--strict-reconfig-check=false", "--strict-reconfig-check=0"};
+  for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    lkv_config_t cfg;
+    char err[512] = "";
+    int rc = parse(&cfg, err, sizeof(err), "--name", "b", "--initial-cluster",
+                   "a=http://127.0.0.1:2380,b=http://127.0.0.1:2381", "--initial-advertise-peer-urls",
+                   "http://127.0.0.1:2381", values[i], NULL);
+    if (rc != 0) fail_msg("%s: %s", values[i] ? values[i] : "(default)", err);
+    assert_int_equal(cfg.cluster.strict_reconfig_check, i < 3);
+    assert_int_equal(cfg.n_warnings, 0);
+    lkv_config_free(&cfg);
+  }
+}
+
 static void test_single_member_cluster(void **state) {
   (void)state;
   char w[512];
@@ -316,6 +334,7 @@ int main(void) {
       cmocka_unit_test(test_checked_flags),
       cmocka_unit_test(test_timing_checks),
       cmocka_unit_test(test_force_new_cluster),
+      cmocka_unit_test(test_strict_reconfig_check),
       cmocka_unit_test(test_single_member_cluster),
       cmocka_unit_test(test_multi_member_cluster),
       cmocka_unit_test(test_security_flags),
