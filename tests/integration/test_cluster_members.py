@@ -63,10 +63,10 @@ def watch(member, *keys):
     return etcdrpc.WatchStub(member.channel()).Watch(iter(creates), timeout=TIMEOUT)
 
 
-def keepalive(member, lease_id):
-    """The responses of a LeaseKeepAlive stream that sends one renewal and half-closes."""
+def keepalive(member, *lease_ids):
+    """The responses of a LeaseKeepAlive stream that sends a renewal of each lease and half-closes."""
     return list(etcdrpc.LeaseStub(member.channel()).LeaseKeepAlive(
-        iter([etcdrpc.LeaseKeepAliveRequest(ID=lease_id)]), timeout=TIMEOUT))
+        iter([etcdrpc.LeaseKeepAliveRequest(ID=i) for i in lease_ids]), timeout=TIMEOUT))
 
 
 def retry_unhealthy(call, timeout=15.0):
@@ -276,7 +276,7 @@ def test_learner_serves_serializable_reads_then_is_promoted(cluster):
     # Streams too (etcd's stream interceptor), ended with the same status.
     lease_id = etcdrpc.LeaseStub(lead.channel()).LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=60), timeout=TIMEOUT).ID
     refused(lambda: list(watch(e, b"a", b"b")), UN, "etcdserver: rpc not supported for learner")
-    refused(lambda: keepalive(e, lease_id), UN, "etcdserver: rpc not supported for learner")
+    refused(lambda: keepalive(e, lease_id, lease_id), UN, "etcdserver: rpc not supported for learner")
 
     voter_follower = next(m for m in cluster.followers() if m is not e)
 
