@@ -168,12 +168,13 @@ void lkv__lease_keep_alive(lkv_api_t *api, lkv_call_t *call, const uint8_t *data
   ka_stream_t *ka = lkv_call_get_data(call);
   if (ka == &finished_stream) return;
   if (!ka) {
-    int require = lkv__leader_required(call);
-    if (require && !lkv__leader_known(api)) { /* etcd's stream interceptor refuses it */
+    int refused = lkv__api_stream_refusal(api, call);
+    if (refused) {
       lkv_call_set_data(call, &finished_stream);
-      lkv__api_fail(call, LKV_ENOLEADER);
+      lkv__api_fail(call, refused);
       return;
     }
+    int require = lkv__leader_required(call);
     /* A single node needs no state (its renewals are answered at once, it always leads). */
     if (api->lease_fwd || (api->leader && require)) {
       ka = new_stream(api, call, require);

@@ -72,13 +72,20 @@ static int route_has_service(void *app, const char *service, size_t service_len)
   return 0;
 }
 
-/* etcd's unary interceptor: a learner serves Status and serializable reads only. (etcd also refuses every
- * stream on a learner; ledgerkv's Watch and LeaseKeepAlive still serve it.) */
+/* etcd's unary interceptor: a learner serves Status and serializable reads only. Streams are checked by
+ * their handlers when they open (lkv__api_stream_refusal). */
 static int learner_refuses(lkv_api_t *api, const lkv_route_t *r) {
   if (r->learner_ok || r->streaming) return 0;
   lkv_replication_status_t st;
   lkv_replicator_status(api->replicator, &st);
   return st.is_learner;
+}
+
+int lkv__api_stream_refusal(lkv_api_t *api, const lkv_call_t *call) {
+  lkv_replication_status_t st;
+  lkv_replicator_status(api->replicator, &st);
+  if (st.is_learner) return LKV_ELEARNER;
+  return lkv__leader_required(call) && st.leader == 0 ? LKV_ENOLEADER : 0;
 }
 
 static void route_message(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {

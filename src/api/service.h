@@ -37,6 +37,14 @@ void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t
 /* Every member's ledger key from the membership; served with or without a ledger of this member's own. */
 void lkv__ledger_get_member_keys(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 
+/* etcd's stream interceptor, for Watch and LeaseKeepAlive when they open (here: with their first message,
+ * which is when the router first sees them): a learner refuses every stream (LKV_ELEARNER), then a stream
+ * that requires a leader (leader.h) fails on a member without one (LKV_ENOLEADER). Returns 0 when the
+ * stream may run, else the code to end it with; the handler finishes the call with it exactly once and
+ * marks the call so that its later callbacks do nothing (the router cannot: it does not know the
+ * streams' state). Loop thread. */
+int lkv__api_stream_refusal(lkv_api_t *api, const lkv_call_t *call);
+
 /* A client-streaming route's end of input: the client half-closed, or the stream went away (then sends are
  * dropped). Either way the handler must finish the call if it has not already. */
 typedef void (*lkv__api_stream_end_fn)(lkv_api_t *api, lkv_call_t *call);

@@ -38,6 +38,7 @@
   X(LKV_ETOOMANYLEARNERS, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: too many learner members in cluster") \
   X(LKV_EBADURLS, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: given member URLs are invalid")                  \
   X(LKV_ELEARNER, LKV_GRPC_UNAVAILABLE, "etcdserver: rpc not supported for learner")                       \
+  X(LKV_EUNHEALTHY, LKV_GRPC_UNAVAILABLE, "etcdserver: unhealthy cluster")                                 \
   X(LKV_ECONFPENDING, LKV_GRPC_UNAVAILABLE,                                                                \
     "etcdserver: request timed out, another membership change is still pending; retry")                   \
   X(LKV_ESINGLENODE, LKV_GRPC_FAILED_PRECONDITION,                                                         \

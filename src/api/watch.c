@@ -29,14 +29,19 @@ typedef struct watch_call_s {
   lkv__leader_stream_t lead;
 } watch_call_t;
 
-/* Ends the call with err after closing its watch stream (w may be NULL). */
+/* The call data of a call that is finished (or being finished): later callbacks for it do nothing, even
+ * if the transport still has some to give before it applies the finish. */
+static watch_call_t finished_call;
+
+/* Ends the call with err after closing its watch stream (w may be NULL); with err 0 the caller finishes
+ * it. */
 static void end_stream(lkv_api_t *api, lkv_call_t *call, watch_call_t *w, int err) {
   if (w) {
     lkv__leader_unwatch(api, &w->lead);
     lkv_watch_stream_close(w->st);
     free(w);
   }
-  lkv_call_set_data(call, NULL);
+  lkv_call_set_data(call, &finished_call);
   if (err) lkv__api_fail(call, err);
 }
 
@@ -48,13 +53,13 @@ static void cancel_no_leader(lkv_api_t *api, lkv__leader_stream_t *s) {
 
 /* The call's state, created with its first message; NULL when the call has been answered. */
 static watch_call_t *open_stream(lkv_api_t *api, lkv_call_t *call) {
-  int require = lkv__leader_required(call);
-  if (require && !lkv__leader_known(api)) { /* etcd's stream interceptor refuses it */
-    end_stream(api, call, NULL, LKV_ENOLEADER);
+  int rc = lkv__api_stream_refusal(api, call);
+  if (rc) {
+    end_stream(api, call, NULL, rc);
     return NULL;
   }
   watch_call_t *w = calloc(1, sizeof(*w));
-  int rc =
+  rc =
       w ? lkv_watch_stream_open(api->watch, lkv_call_loop_index(call), &call_sink, call, &w->st) : LKV_ENOMEM;
   if (rc) {
     free(w);
@@ -63,7 +68,7 @@ static watch_call_t *open_stream(lkv_api_t *api, lkv_call_t *call) {
   }
   w->lead.call = call;
   w->lead.cancel = cancel_no_leader;
-  if (require) lkv__leader_watch(api, &w->lead);
+  if (lkv__leader_required(call)) lkv__leader_watch(api, &w->lead);
   lkv_call_set_data(call, w);
   return w;
 }
@@ -90,7 +95,7 @@ static int create(lkv_watch_stream_t *st, const Etcdserverpb__WatchCreateRequest
 
 void lkv__watch_message(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
   watch_call_t *w = lkv_call_get_data(call);
-  if (!w && !(w = open_stream(api, call))) return;
+  if (w == &finished_call || (!w && !(w = open_stream(api, call)))) return;
   lkv_watch_stream_t *st = w->st;
   Etcdserverpb__WatchRequest *req = (Etcdserverpb__WatchRequest *)lkv__api_unpack(
       call, &etcdserverpb__watch_request__descriptor, data, len);
@@ -119,7 +124,9 @@ void lkv__watch_message(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, s
 }
 
 void lkv__watch_end(lkv_api_t *api, lkv_call_t *call) {
-  end_stream(api, call, lkv_call_get_data(call), 0);
+  watch_call_t *w = lkv_call_get_data(call);
+  if (w == &finished_call) return;
+  end_stream(api, call, w, 0);
   lkv_call_finish(call, LKV_GRPC_CANCELLED, "context canceled");
 }
 

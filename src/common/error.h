@@ -63,7 +63,8 @@
   X(ETOOMANYLEARNERS, -30076, "too many learner members in cluster")        \
   X(EBADURLS, -30077, "given member URLs are invalid")                       \
   X(ESINGLENODE, -30078, "membership changes need a cluster member")         \
-  X(ELEARNER, -30079, "rpc not supported for learner")
+  X(ELEARNER, -30079, "rpc not supported for learner")                      \
+  X(EUNHEALTHY, -30080, "unhealthy cluster")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

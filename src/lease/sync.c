@@ -171,13 +171,23 @@ static void fail_all(lkv_lease_sync_t *s, int err, renewal_t **done) {
   s->pending_tail = &s->pending;
 }
 
+/* Whether a pass must know the voters: to start a batch or a takeover (not to resend). */
+static int needs_voters(lkv_lease_sync_t *s, uint64_t term) {
+  pthread_mutex_lock(&s->mu);
+  int need = s->pending || (s->done_term != term && s->query_term != term);
+  pthread_mutex_unlock(&s->mu);
+  return need;
+}
+
 /* One pass of the thread: deadlines, resends, new batches, the takeover. */
 static void pass(lkv_lease_sync_t *s) {
   lkv_replication_status_t st;
   lkv_replicator_status(s->replicator, &st);
-  lkv_replication_member_t *members = NULL;
+  int leading = st.leader == s->self;
+  lkv_replication_member_t *members = NULL; /* NULL: nothing is started this pass (retried at the next) */
   size_t n = 0;
-  int leading = st.leader == s->self && lkv_replicator_members(s->replicator, &members, &n) == 0;
+  if (leading && needs_voters(s, st.term) && lkv_replicator_members(s->replicator, &members, &n) != 0)
+    members = NULL;
   renewal_t *done = NULL;
   pthread_mutex_lock(&s->mu);
   int64_t now = lkv__sync_now();
@@ -196,7 +206,7 @@ static void pass(lkv_lease_sync_t *s) {
       if (now - b->sent_at >= (int64_t)s->resend_ms) send_batch(s, b, now);
       p = &b->next;
     }
-    if (s->pending) start_batch(s, st.term, members, n, now, &done);
+    if (s->pending && members) start_batch(s, st.term, members, n, now, &done);
     lkv__sync_takeover_pass(s, st.term, members, n, now);
   }
   pthread_mutex_unlock(&s->mu);

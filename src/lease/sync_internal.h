@@ -54,8 +54,8 @@ void lkv__sync_quorum_free(lkv__sync_quorum_t *q);
 void lkv__sync_send_missing(lkv_lease_sync_t *s, const lkv__sync_quorum_t *q, const lkv_lease_sync_msg_t *m,
                             const lkv_lease_remaining_t *v);
 
-/* One pass of the takeover: starts the query of `term` (this member leads in it) or asks the voters that
- * have not answered again. Lock held. */
+/* One pass of the takeover: starts the query of `term` (this member leads in it; not when members is
+ * NULL) or asks the voters that have not answered again. Lock held. */
 void lkv__sync_takeover_pass(lkv_lease_sync_t *s, uint64_t term, const lkv_replication_member_t *members,
                              size_t n, int64_t now);
 

@@ -32,6 +32,7 @@ void lkv__sync_takeover_pass(lkv_lease_sync_t *s, uint64_t term, const lkv_repli
     if (now - s->query_sent_at >= (int64_t)s->resend_ms) send_query(s, now);
     return;
   }
+  if (!members) return; /* the voters are not known this pass */
   lkv__sync_quorum_free(&s->query);
   if (lkv__sync_quorum_init(&s->query, s, members, n) != 0) return; /* tried again at the next pass */
   s->query_term = term;

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/le.h"
 #include "raft/codec.h"
+#include "replication/health.h"
 #include "replication/raft_entry.h"
 #include "replication/raft_internal.h"
 
@@ -190,11 +191,22 @@ static int propose_change(lkv__raft_node_t *n, lkv__raft_change_t *ch, uint64_t 
   if (c->type == LKV_MEMBER_PROMOTE) rc = learner_ready(n, &st, c->id);
   if (rc == LKV_ENOTLEADER && !ch->from && n->o.send_member && st.leader != LKV_RAFT_NONE)
     return forward(n, ch, st.leader, now_ms);
+  int removes_voter = c->type == LKV_MEMBER_REMOVE && in_list(st.conf.voters, st.conf.n_voters, c->id);
+  int strict = !n->o.no_strict_reconfig;
   pthread_mutex_lock(&n->mu);
-  if (!rc && (c->type == LKV_MEMBER_ADD || c->type == LKV_MEMBER_PROMOTE ||
-              (c->type == LKV_MEMBER_REMOVE && in_list(st.conf.voters, st.conf.n_voters, c->id))))
+  if (!rc && strict && (c->type == LKV_MEMBER_ADD || c->type == LKV_MEMBER_PROMOTE || removes_voter))
     rc = strict_check(n, &st, c);
   pthread_mutex_unlock(&n->mu);
+  if (!rc && strict && n->o.connected_since) { /* after the started-members check, as etcd orders them */
+    lkv_health_view_t v = {.self = n->o.member_id,
+                           .voters = st.conf.voters,
+                           .n_voters = st.conf.n_voters,
+                           .since = n->o.connected_since,
+                           .arg = n->o.member_arg,
+                           .now_ms = now_ms};
+    if (c->type == LKV_MEMBER_ADD || c->type == LKV_MEMBER_ADD_LEARNER) rc = lkv_health_may_add(&v);
+    if (removes_voter) rc = lkv_health_may_remove(&v, c->id);
+  }
   if (rc) return rc;
   ch->seq = ++n->next_seq;
   if (c->type == LKV_MEMBER_UPDATE) {

@@ -38,7 +38,8 @@
  *
  * Membership changes (raft_conf.c): single-step, one pending at a time, validated as etcd validates them
  * when applied (a refused change is applied as cancelled: every member refuses it alike), with etcd's
- * strict reconfiguration check before proposing.
+ * strict reconfiguration check (started members, and the health of this member's peer connections:
+ * health.h) before proposing.
  *
  * Snapshots (raft_snap.c, raft_install.c): the store's checkpoint is the snapshot (a compact, flushed copy
  * at a known applied index, which a machine crash rebuilds from anyway), so the log is compacted below
@@ -86,6 +87,13 @@ typedef struct lkv_raft_node_options_s {
    * from the cluster"). The member layer updates the peer transport. May be NULL. */
   void (*on_member_change)(void *arg, uint64_t id, int removed, const uint8_t *attrs, size_t len);
   void *member_arg;
+  /* etcd's ActiveSince, for its "unhealthy cluster" check before MemberAdd and MemberRemove (health.h):
+   * the CLOCK_MONOTONIC millisecond since which this member's connection to peer has been up, 0 while it
+   * is down. Called on the raft thread with member_arg; must not block. NULL: no such check. */
+  uint64_t (*connected_since)(void *arg, uint64_t peer);
+  /* --strict-reconfig-check=false: membership changes are proposed without etcd's started-members and
+   * health checks (a promote still needs a caught-up learner), as etcd does then. */
+  int no_strict_reconfig;
   /* Sends a membership message (a MemberPromote a follower forwards to the leader, which alone knows
    * whether the learner caught up, and its answer) to member `to`; lkv_raft_node_receive_member is
    * given what arrives. Called on the raft thread with send_arg; may drop. NULL: promotes are decided

@@ -181,10 +181,11 @@ static inline int lkv_replicator_move_leader(lkv_replicator_t *r, uint64_t to, l
 
 /* Changes the membership as etcd's Cluster service does (c and its attrs are copied): returns 0 and later
  * calls cb(arg, err) once, on the replicator's thread, after the change was applied on this member (0) or
- * refused: LKV_EMEMBEREXIST, LKV_EPEERURLEXIST, LKV_EMEMBERNOTFOUND, LKV_ENOTENOUGHSTARTED (etcd's strict
- * reconfiguration check), LKV_ENOTLEARNER, LKV_ELEARNERNOTREADY, LKV_ETOOMANYLEARNERS, LKV_ECONFPENDING,
- * LKV_ENOLEADER, LKV_ETIMEDOUT, LKV_ENOTLEADER (promote asked of a member that does not lead),
- * LKV_ESINGLENODE (the single-node replicator); or returns a negative code and never calls cb. */
+ * refused: LKV_EMEMBEREXIST, LKV_EPEERURLEXIST, LKV_EMEMBERNOTFOUND, LKV_ENOTENOUGHSTARTED and
+ * LKV_EUNHEALTHY (etcd's strict reconfiguration check), LKV_ENOTLEARNER, LKV_ELEARNERNOTREADY,
+ * LKV_ETOOMANYLEARNERS, LKV_ECONFPENDING, LKV_ENOLEADER, LKV_ETIMEDOUT, LKV_ENOTLEADER (promote asked of a
+ * member that does not lead), LKV_ESINGLENODE (the single-node replicator); or returns a negative code and
+ * never calls cb. */
 static inline int lkv_replicator_change_member(lkv_replicator_t *r, const lkv_member_change_t *c,
                                                lkv_read_cb cb, void *arg) {
   return r->ops->change_member(r, c, cb, arg);

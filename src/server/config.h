@@ -32,6 +32,8 @@ typedef struct lkv_config_cluster_s {
   uint64_t member_id;                 /* this member's (--name's) id */
   int existing;                       /* --initial-cluster-state existing: join a running cluster */
   int force_new_cluster;              /* --force-new-cluster: restart as the only member (raft_node.h) */
+  int strict_reconfig_check;          /* --strict-reconfig-check, default true: etcd's checks before
+                                       * membership changes (raft_node.h) */
   unsigned heartbeat_ms;              /* --heartbeat-interval, default 100 */
   unsigned election_ms;               /* --election-timeout, default 1000 */
   uint64_t snapshot_count;            /* --snapshot-count, default 100000: applied entries between

@@ -17,6 +17,13 @@ static unsigned long long number(const lkv__config_parse_t *p, const char *name,
   return v ? strtoull(v, NULL, 10) : def; /* validated as an unsigned integer when given */
 }
 
+/* A boolean flag, validated when given as Go's flag package takes them: 1, t, T, true, TRUE, True or the
+ * false ones. */
+static int boolean(const lkv__config_parse_t *p, const char *name, int def) {
+  const char *v = lkv__config_given(p, name);
+  return v ? v[0] != '\0' && strchr("1tT", v[0]) != NULL : def;
+}
+
 /* etcd's embed.Config.Validate on the Raft timing flags, with its messages. */
 static int check_timing(lkv__config_parse_t *p) {
   unsigned long long hb = number(p, "heartbeat-interval", 100), el = number(p, "election-timeout", 1000);
@@ -185,8 +192,8 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
   if (state != NULL && strcmp(state, "new") != 0 && strcmp(state, "existing") != 0)
     return lkv__config_fail(p, "invalid value \"%s\" for flag -initial-cluster-state: invalid value", state);
   p->cfg->cluster.existing = state != NULL && strcmp(state, "existing") == 0;
-  const char *force = lkv__config_given(p, "force-new-cluster"); /* a boolean etcd accepts: 1, t, true... */
-  p->cfg->cluster.force_new_cluster = force != NULL && force[0] && strchr("1tT", force[0]) != NULL;
+  p->cfg->cluster.force_new_cluster = boolean(p, "force-new-cluster", 0);
+  p->cfg->cluster.strict_reconfig_check = boolean(p, "strict-reconfig-check", 1);
   int rc = check_timing(p);
   p->cfg->cluster.heartbeat_ms = (unsigned)number(p, "heartbeat-interval", 100);
   p->cfg->cluster.election_ms = (unsigned)number(p, "election-timeout", 1000);
@@ -202,11 +209,6 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
     rc = lkv__config_fail(p,
                           "--initial-cluster-state=existing: --initial-cluster must also name members of the "
                           "running cluster, whom this member asks for its identity");
-  if (rc == 0 && p->cfg->cluster.force_new_cluster && p->cfg->cluster.initial.n_members < 2)
-    rc = lkv__config_warn(
-        p,
-        "--force-new-cluster ignored: --initial-cluster names this member alone, which starts "
-        "a single node; a cluster member restarts with the --initial-cluster it was started with");
   if (rc == 0) rc = listen_peers(p, lp);
   if (rc != 0) return rc;
   char msg[256];

@@ -64,7 +64,7 @@ static const lkv__etcd_flag_t table[] = {
     C("discovery-proxy", LKV__KIND_STRING, "", "not in effect when empty|" DISCOVERY),
     C("discovery-srv", LKV__KIND_STRING, "", "not in effect when empty|" DISCOVERY),
     C("discovery-srv-name", LKV__KIND_STRING, "", "not in effect when empty|" DISCOVERY),
-    W("strict-reconfig-check", LKV__KIND_BOOL, "membership changes are not implemented yet (issue 12)"),
+    K("strict-reconfig-check", LKV__KIND_BOOL),
     W("pre-vote", LKV__KIND_BOOL,
       "ledgerkv members always campaign with a pre-vote (etcd 3.5's default), so that followers can "
       "campaign at once when their leader's connection breaks without disrupting a live leader"),

@@ -102,6 +102,13 @@ static void on_member_change(void *arg, uint64_t id, int removed, const uint8_t 
   lkv_cluster_attrs_free(&a);
 }
 
+/* The replicator's view of our connections, for etcd's health check before membership changes. */
+static uint64_t connected_since(void *arg, uint64_t peer) {
+  lkv__member_t *m = arg;
+  lkv_peer_stats_t st;
+  return lkv_peer_net_stats(m->peers, peer, &st) == 0 ? st.up_since_ms : 0;
+}
+
 static int send_to_peer(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   return lkv__member_send(arg, to, LKV__CHANNEL_RAFT, msg, len);
 }
@@ -373,6 +380,8 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .n_seeds = id.n_seeds,
                                .on_member_change = on_member_change,
                                .member_arg = m,
+                               .connected_since = connected_since,
+                               .no_strict_reconfig = !c->strict_reconfig_check,
                                .send_member = send_member_message,
                                .snap_dir = snap,
                                .snapshot_count = c->snapshot_count,

@@ -117,9 +117,11 @@ typedef struct lkv_peer_net_options_s {
 /* Counters of one peer, as lkv_peer_net_stats reports them. Message and byte counts are payload only. */
 typedef struct lkv_peer_stats_s {
   uint64_t id;
-  int connected;      /* our outgoing connection to it is up (hello accepted) */
-  int removed;        /* lkv_peer_net_remove_peer was called for it */
-  uint64_t msgs_sent; /* handed to the kernel on our connection */
+  int connected;        /* our outgoing connection to it is up (hello accepted) */
+  uint64_t up_since_ms; /* CLOCK_MONOTONIC ms at which that connection came up; 0 while it is down (etcd's
+                         * ActiveSince: the health check before membership changes counts from it) */
+  int removed;          /* lkv_peer_net_remove_peer was called for it */
+  uint64_t msgs_sent;   /* handed to the kernel on our connection */
   uint64_t bytes_sent;
   uint64_t writes;        /* write calls on our connection: one per batch of frames, so far fewer than msgs */
   uint64_t msgs_received; /* delivered to on_message from it */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "transport/peer_internal.h"
 
@@ -33,6 +34,7 @@ static void count(lkv__peer_t *p, uint64_t *counter) {
 static void set_connected(lkv__peer_t *p, int up) {
   uv_mutex_lock(&p->net->mu);
   p->st.connected = up;
+  p->st.up_since_ms = up ? lkv_clock_ms(CLOCK_MONOTONIC) : 0;
   uv_mutex_unlock(&p->net->mu);
 }
 

@@ -276,8 +276,7 @@ def kept_then_left_alone(cluster, key):
 def check_remaining_then_expiry(cluster, lid, key, sent, answered):
     """On the new leader the lease has what is left of its TTL (not a fresh TTL, as etcd gives), and it is
     revoked when the old leader would have revoked it: never before sent + TTL, and not much after."""
-    asked = time.monotonic()
-    st = settled(cluster, lambda lead: time_to_live(lead, lid))
+    asked, st = settled(cluster, lambda lead: (time.monotonic(), time_to_live(lead, lid)))
     left = LONG_TTL - (asked - answered)  # what the client can count on, give or take the round trip
     print("after the leader change: TTL %d on the new leader, %.2fs left by the client's clock" % (st.TTL, left))
     assert st.grantedTTL == LONG_TTL and left - 1.5 <= st.TTL <= left + 0.5, (st, left)

@@ -1,7 +1,9 @@
 """Membership and leadership of a running three-member cluster, as etcd 3.4 does them: a member added with
 MemberAdd joins with --initial-cluster-state existing, serves the cluster's data and is listed by every
 member; removing it stops it with etcd's message; MemberAdd/Remove/Update/Promote refuse with etcd's errors;
-MoveLeader moves leadership (and refuses as etcd does); a leader stopped with SIGTERM hands over first.
+MoveLeader moves leadership (and refuses as etcd does); a leader stopped with SIGTERM hands over first;
+etcd's "unhealthy cluster" check (members connected for less than 5 s, or down) refuses MemberAdd and
+MemberRemove; a learner refuses every request but Status and serializable reads, streams included.
 
 Runs against etcd with LEDGERKV_TARGET=etcd (to validate the tests) and against ledgerkv otherwise.
 """
@@ -52,6 +54,19 @@ def get(member, key, serializable=False):
     resp = etcdrpc.KVStub(member.channel()).Range(
         etcdrpc.RangeRequest(key=key, serializable=serializable), timeout=TIMEOUT)
     return resp.kvs[0].value if resp.kvs else None
+
+
+def watch(member, *keys):
+    """A Watch stream with a watch on each key (its request stream half-closes after the creates; the
+    watches stay open)."""
+    creates = [etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=k)) for k in keys]
+    return etcdrpc.WatchStub(member.channel()).Watch(iter(creates), timeout=TIMEOUT)
+
+
+def keepalive(member, *lease_ids):
+    """The responses of a LeaseKeepAlive stream that sends a renewal of each lease and half-closes."""
+    return list(etcdrpc.LeaseStub(member.channel()).LeaseKeepAlive(
+        iter([etcdrpc.LeaseKeepAliveRequest(ID=i) for i in lease_ids]), timeout=TIMEOUT))
 
 
 def retry_unhealthy(call, timeout=15.0):
@@ -114,6 +129,57 @@ def etcdctl(member, *args):
     """etcdctl 3.4 against member (python-etcd3's protos predate learners)."""
     return subprocess.run([lkvtest.ETCDCTL_BIN, "--endpoints", member.url.replace("http://", "")] + list(args),
                           capture_output=True, text=True, env=lkvtest.child_env())
+
+
+def test_unhealthy_cluster_refuses_membership_changes(cluster):
+    """etcd's mayAddMember / mayRemoveMember: the member asked must have been connected to every voter for
+    5 s to add one, and removing a live voter must leave a quorum of members connected that long; a member
+    that is down may always be removed."""
+    lead = cluster.wait_ready()
+    live, down = cluster.followers()
+    UN = grpc.StatusCode.UNAVAILABLE
+    unhealthy = "etcdserver: unhealthy cluster"
+    stub = cluster_stub(lead)
+
+    def add():
+        spare = "http://127.0.0.1:%d" % lkvtest.free_port()  # never started
+        return stub.MemberAdd(etcdrpc.MemberAddRequest(peerURLs=[spare]), timeout=TIMEOUT).member.ID
+
+    def remove(member_id):
+        stub.MemberRemove(etcdrpc.MemberRemoveRequest(ID=member_id), timeout=TIMEOUT)
+
+    remove(retry_unhealthy(add))  # healthy once 5 s old; a member never started is down: removable at once
+
+    cluster.kill(down)
+    time.sleep(1)  # for the leader to see the connection close (etcd's stream reader, our dialer's read)
+    refused(lambda: remove(live.id), UN, unhealthy)  # would leave one of two members connected
+    refused(add, UN, unhealthy)
+    out = etcdctl(lead, "member", "add", "spare", "--learner", "--peer-urls",
+                  "http://127.0.0.1:%d" % lkvtest.free_port())
+    assert out.returncode != 0 and unhealthy in out.stderr  # learners too
+    came_back = time.monotonic()
+    cluster.restart(down)
+    cluster.wait_ready()
+    refused(add, UN, unhealthy)  # connected again, for less than 5 s
+    spare_id = retry_unhealthy(add)
+    assert time.monotonic() - came_back >= 5.0
+    remove(spare_id)
+    assert set(member_list(lead)) == {m.id for m in cluster.members}
+
+
+def test_no_strict_reconfig_check_skips_the_health_check():
+    """With --strict-reconfig-check=false a change is proposed without etcd's checks: a learner is added
+    while a member is down (refused with "unhealthy cluster" otherwise, as the test above shows)."""
+    with Cluster(size=3, extra_flags=["--strict-reconfig-check=false"]) as c:
+        lead = c.start()
+        down = c.followers()[0]
+        c.kill(down)
+        spare = "http://127.0.0.1:%d" % lkvtest.free_port()
+        out = etcdctl(lead, "member", "add", "spare", "--learner", "--peer-urls", spare)
+        assert out.returncode == 0, out.stderr
+        learner_id = next(i for i, m in member_list(lead).items() if list(m.peerURLs) == [spare])
+        assert etcdctl(lead, "member", "remove", "%x" % learner_id).returncode == 0
+        c.restart(down)
 
 
 def test_membership_errors(cluster):
@@ -207,6 +273,10 @@ def test_learner_serves_serializable_reads_then_is_promoted(cluster):
     refused(lambda: get(e, b"seen-by-learner"), UN, "etcdserver: rpc not supported for learner")
     refused(lambda: put(e, b"k", b"v"), UN, "etcdserver: rpc not supported for learner")
     refused(lambda: member_list(e), UN, "etcdserver: rpc not supported for learner")
+    # Streams too (etcd's stream interceptor), ended with the same status.
+    lease_id = etcdrpc.LeaseStub(lead.channel()).LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=60), timeout=TIMEOUT).ID
+    refused(lambda: list(watch(e, b"a", b"b")), UN, "etcdserver: rpc not supported for learner")
+    refused(lambda: keepalive(e, lease_id, lease_id), UN, "etcdserver: rpc not supported for learner")
 
     voter_follower = next(m for m in cluster.followers() if m is not e)
 
@@ -215,4 +285,11 @@ def test_learner_serves_serializable_reads_then_is_promoted(cluster):
         return etcdctl(voter_follower, "member", "promote", "%x" % e.id).returncode == 0
     wait_for(promoted)
     wait_for(lambda: get(e, b"seen-by-learner") == b"1")  # linearizable once a voter
-    put(e, b"by-promoted", b"2")
+    events = watch(e, b"by-promoted")
+    try:
+        assert next(events).created
+        put(e, b"by-promoted", b"2")
+        assert [(ev.kv.key, ev.kv.value) for ev in next(events).events] == [(b"by-promoted", b"2")]
+    finally:
+        events.cancel()
+    assert [r.TTL > 0 for r in keepalive(e, lease_id)] == [True]

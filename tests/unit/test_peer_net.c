@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <netdb.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "peer_testutil.h"
 
@@ -156,18 +157,26 @@ static void test_reconnect_after_restart(void **state) {
   pt_send_range(a, 2, 0, 100, 200);
   assert_true(PT_WAIT(&sb, sb.msgs == 100, 3000));
   assert_true(PT_WAIT(&sa, sa.ups == 1, 1000));
+  /* Up since the first connection (etcd's ActiveSince), and that time is forgotten when it breaks. */
+  lkv_peer_stats_t st;
+  assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
+  uint64_t first_up = st.up_since_ms;
+  assert_true(first_up != 0 && first_up <= lkv_clock_ms(CLOCK_MONOTONIC));
 
   lkv_peer_net_stop(b);
   assert_true(PT_WAIT(&sa, sa.downs == 1, 3000));
+  assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
+  assert_int_equal(st.up_since_ms, 0);
   pt_send_range(a, 2, 0, 500, 200); /* the new member expects sequence numbers from 0 again */
 
+  uint64_t restarted = lkv_clock_ms(CLOCK_MONOTONIC);
   b = pt_start(2, CLUSTER, port, &sb2, 0);
   assert_non_null(b);
   pt_expect(&sb2, 500, 5000);
   assert_true(PT_WAIT(&sa, sa.ups == 2, 1000));
-  lkv_peer_stats_t st;
   assert_int_equal(lkv_peer_net_stats(a, 2, &st), 0);
   assert_int_equal(st.connected, 1);
+  assert_true(st.up_since_ms >= restarted && st.up_since_ms > first_up);
   pt_stop_both(a, b);
 }
 

@@ -140,30 +140,48 @@ static void test_multi_member_cluster(void **state) {
   assert_non_null(strstr(err, "--listen-peer-urls"));
 }
 
-/* --force-new-cluster reaches the member (raft_node.h); on a one-member --initial-cluster, a single node, it
- * is ignored with a warning that says why. */
+/* Parses member b of a two-member cluster with one more flag (NULL: none), which must be accepted
+ * without a warning; returns what the member is given of --force-new-cluster (*force) and
+ * --strict-reconfig-check (*strict). */
+static void member_flags(const char *flag, int *force, int *strict) {
+  lkv_config_t cfg;
+  char err[512] = "";
+  int rc = parse(&cfg, err, sizeof(err), "--name", "b", "--initial-cluster",
+                 "a=http://127.0.0.1:2380,b=http://127.0.0.1:2381", "--initial-advertise-peer-urls",
+                 "http://127.0.0.1:2381", flag, NULL);
+  if (rc != 0) fail_msg("%s: %s", flag ? flag : "(no flag)", err);
+  assert_int_equal(cfg.n_warnings, 0);
+  *force = cfg.cluster.force_new_cluster;
+  *strict = cfg.cluster.strict_reconfig_check;
+  lkv_config_free(&cfg);
+}
+
+/* --force-new-cluster reaches the member (raft_node.h), also on a one-member --initial-cluster. */
 static void test_force_new_cluster(void **state) {
   (void)state;
   const char *values[] = {"--force-new-cluster", "--force-new-cluster=true", "--force-new-cluster=1",
                           "--force-new-cluster=false", "--force-new-cluster=F"};
   for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-    lkv_config_t cfg;
-    char err[512] = "";
-    int rc = parse(&cfg, err, sizeof(err), "--name", "b", "--initial-cluster",
-                   "a=http://127.0.0.1:2380,b=http://127.0.0.1:2381", "--initial-advertise-peer-urls",
-                   "http://127.0.0.1:2381", values[i], NULL);
-    if (rc != 0) fail_msg("%s: %s", values[i], err);
-    assert_int_equal(cfg.cluster.force_new_cluster, i < 3);
-    assert_int_equal(cfg.n_warnings, 0);
-    lkv_config_free(&cfg);
+    int force, strict;
+    member_flags(values[i], &force, &strict);
+    assert_true(force == (i < 3) && strict);
   }
+  /* A single node is a one-member cluster (which may have grown since): the flag is taken, no warning. */
   char w[512];
-  assert_int_equal(accept_args(w, sizeof(w), "--force-new-cluster", NULL), 1);
-  assert_string_equal(
-      w,
-      "--force-new-cluster ignored: --initial-cluster names this member alone, which starts a "
-      "single node; a cluster member restarts with the --initial-cluster it was started with");
+  assert_int_equal(accept_args(w, sizeof(w), "--force-new-cluster", NULL), 0);
   assert_int_equal(accept_args(w, sizeof(w), "--force-new-cluster=false", NULL), 0);
+}
+
+/* --strict-reconfig-check (default true, as etcd) reaches the member (raft_node.h), without a warning. */
+static void test_strict_reconfig_check(void **state) {
+  (void)state;
+  const char *values[] = {NULL, "--strict-reconfig-check", "--strict-reconfig-check=True",
+                          "--strict-reconfig-check=false", "--strict-reconfig-check=0"};
+  for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    int force, strict;
+    member_flags(values[i], &force, &strict);
+    assert_true(strict == (i < 3) && !force);
+  }
 }
 
 static void test_single_member_cluster(void **state) {
@@ -316,6 +334,7 @@ int main(void) {
       cmocka_unit_test(test_checked_flags),
       cmocka_unit_test(test_timing_checks),
       cmocka_unit_test(test_force_new_cluster),
+      cmocka_unit_test(test_strict_reconfig_check),
       cmocka_unit_test(test_single_member_cluster),
       cmocka_unit_test(test_multi_member_cluster),
       cmocka_unit_test(test_security_flags),
