@@ -110,6 +110,7 @@ class Server:
         self.args = list(args)
         self.port = free_port()
         self.peer_port = free_port()
+        self.initial_cluster = None  # default: this server alone at its peer port
         self.proc = None
         self._timer = None
         self._channel = None
@@ -130,7 +131,7 @@ class Server:
         common = ["--name", self.name, "--data-dir", self.data_dir,
                   "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                  "--initial-cluster", "%s=%s" % (self.name, peer),
+                  "--initial-cluster", self.initial_cluster or "%s=%s" % (self.name, peer),
                   "--initial-cluster-token", "lkv-test-%d" % self.port]
         return [ledgerkv_bin() if self.kind == "ledgerkv" else ETCD_BIN] + common + self.args
 
