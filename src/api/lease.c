@@ -37,7 +37,8 @@ static void grant_renewed(void *arg, int err, int64_t ttl, int64_t granted_ttl) 
  * change (lkv_api_lease_applied), so a keep-alive sent right after the grant's answer finds the lease.
  * In a cluster a grant is answered after a renewal made through the leader: every member counts the
  * lease from when it applied the grant, and this member may have applied it after the leader of a later
- * term did; the renewal, recorded by a majority (lease/sync.h), is later than this member's apply. */
+ * term did; the renewal, recorded by a majority (lease/sync.h), is later than this member's apply. The
+ * forwarder is still there: the server stops it after the transport, whose stop waits for this call. */
 static void lease_write_done(lkv_proposal_t *p) {
   lease_write_t *w = (lease_write_t *)p;
   if (p->req.err == 0 && p->req.kind == LKV_OP_LEASE_GRANT && w->api->lease_fwd) {
