@@ -15,18 +15,37 @@ typedef struct lease_write_s {
   uint8_t raw[]; /* the request as received (the ledger's claims cover it) */
 } lease_write_t;
 
-/* Runs on the replicator's thread once the outcome is durable. The lessor has already learnt of the
- * change (lkv_api_lease_applied), so a keep-alive sent right after the grant's answer finds the lease. */
-static void lease_write_done(lkv_proposal_t *p) {
-  lease_write_t *w = (lease_write_t *)p;
-  int err = p->req.err;
-  if (err == 0)
+/* Answers the client with the write's outcome and frees w. Any thread. */
+static void lease_write_reply(lease_write_t *w) {
+  lkv_proposal_t *p = &w->p;
+  if (p->req.err == 0)
     lkv__api_reply_packed(w->call, p->req.resp, p->req.resp_len);
   else
-    lkv__api_fail(w->call, err);
+    lkv__api_fail(w->call, p->req.err);
   free(p->req.resp);
   protobuf_c_message_free_unpacked((ProtobufCMessage *)p->req.msg, NULL);
   free(w);
+}
+
+/* The grant's first renewal is done (or failed: the grant stands all the same). */
+static void grant_renewed(void *arg, int err, int64_t ttl, int64_t granted_ttl) {
+  (void)err, (void)ttl, (void)granted_ttl;
+  lease_write_reply(arg);
+}
+
+/* Runs on the replicator's thread once the outcome is durable. The lessor has already learnt of the
+ * change (lkv_api_lease_applied), so a keep-alive sent right after the grant's answer finds the lease.
+ * In a cluster a grant is answered after a renewal made through the leader: every member counts the
+ * lease from when it applied the grant, and this member may have applied it after the leader of a later
+ * term did; the renewal, recorded by a majority (lease/sync.h), is later than this member's apply. The
+ * forwarder is still there: the server stops it after the transport, whose stop waits for this call. */
+static void lease_write_done(lkv_proposal_t *p) {
+  lease_write_t *w = (lease_write_t *)p;
+  if (p->req.err == 0 && p->req.kind == LKV_OP_LEASE_GRANT && w->api->lease_fwd) {
+    int64_t id = ((const Etcdserverpb__LeaseGrantRequest *)p->req.msg)->id;
+    if (lkv_lease_fwd_renew(w->api->lease_fwd, id, grant_renewed, w) == 0) return;
+  }
+  lease_write_reply(w);
 }
 
 static void propose_lease(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,

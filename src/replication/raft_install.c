@@ -30,7 +30,7 @@ int lkv__raft_node_put_conf(lkv__raft_node_t *n, lkv_mvcc_txn_t *t) {
   return len ? lkv_mvcc_repl_put(t, CONF_RECORD, buf, len) : LKV_EINVAL;
 }
 
-int lkv__raft_node_ensure_conf(lkv__raft_node_t *n) {
+int lkv__raft_node_recorded_conf(lkv__raft_node_t *n, lkv_raft_conf_state_t *out) {
   lkv_mvcc_txn_t *t;
   int rc = lkv_mvcc_read_begin(n->o.store, &t);
   if (rc) return rc;
@@ -38,7 +38,17 @@ int lkv__raft_node_ensure_conf(lkv__raft_node_t *n) {
   size_t len;
   rc = lkv_mvcc_repl_get(t, CONF_RECORD, &v, &len);
   lkv_mvcc_txn_end(t);
-  if (rc == 0) free(v);
+  if (rc) return rc;
+  lkv_raft_snapshot_meta_t meta;
+  rc = lkv_raft_snapshot_meta_decode(v, len, &meta) ? LKV_ECORRUPT : 0;
+  free(v);
+  if (!rc) *out = meta.conf;
+  return rc;
+}
+
+int lkv__raft_node_ensure_conf(lkv__raft_node_t *n) {
+  lkv_raft_conf_state_t conf;
+  int rc = lkv__raft_node_recorded_conf(n, &conf);
   /* A store from before the membership was recorded with it: recorded now, as of its applied index. */
   return rc == LKV_ENOENT ? lkv__raft_node_record_members(n, n->applied) : rc;
 }

@@ -242,6 +242,8 @@ int lkv__raft_node_finish_install(lkv__raft_node_t *n, const lkv_raft_restore_t 
  * (with the members' table) in a store that lacks it. */
 int lkv__raft_node_put_conf(lkv__raft_node_t *n, lkv_mvcc_txn_t *t);
 int lkv__raft_node_ensure_conf(lkv__raft_node_t *n);
+/* The membership the store recorded with its applied index (LKV_ENOENT: none recorded yet). */
+int lkv__raft_node_recorded_conf(lkv__raft_node_t *n, lkv_raft_conf_state_t *out);
 
 /* raft_apply.c: writes the store's position (applied index, ledger length) in transaction t. */
 int lkv__raft_node_put_position(lkv_mvcc_txn_t *t, uint64_t applied, uint64_t ledger_len);

@@ -167,6 +167,11 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
     return LKV_ECORRUPT;
   }
   restore.applied = n->applied;
+  /* The membership as applied (a change refused when applied is in the log all the same): the core would
+   * otherwise take every change in the log after its snapshot as accepted. */
+  lkv_raft_conf_state_t recorded;
+  if (n->applied > restore.snapshot.index && lkv__raft_node_recorded_conf(n, &recorded) == 0)
+    restore.conf = &recorded;
   lkv_raft_config_t cfg;
   lkv_raft_config_default(&cfg, n->o.member_id, lkv__raft_node_rand, n);
   cfg.election_tick = n->o.election_ticks;

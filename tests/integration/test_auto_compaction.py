@@ -2,13 +2,15 @@
 --auto-compaction-retention, as etcd 3.4's v3compactor runs it: a single node compacts on its own; in a
 three-member cluster only the leader proposes compactions (a member that stops leading pauses, the new leader
 takes over) and every member ends with the same compact revision. Also KV.Compact with and without
-`physical`, whose history removal runs in steps after the answer.
+`physical`, whose history removal runs in steps after the answer, and a kill -9 in the middle of that
+removal (the restarted server has the same data and finishes it).
 
 Runs against etcd with LEDGERKV_TARGET=etcd (to validate the tests) and against ledgerkv otherwise; revision
 mode needs ledgerkv's --auto-compaction-revision-interval (etcd 3.4 looks every 5 minutes), so it is
 ledgerkv-only.
 """
 import re
+import subprocess
 import threading
 import time
 
@@ -164,6 +166,31 @@ def test_compact_physical_and_not(server_factory):
     with pytest.raises(grpc.RpcError) as e:
         kv.Compact(etcdrpc.CompactionRequest(revision=last - 1), timeout=10)
     assert COMPACTED in e.value.details()
+
+
+def test_restart_during_removal(server_factory):
+    """kill -9 while a large compaction's history is being removed: the restarted server has the compact
+    revision and the same data, and finishes the removal (etcd resumes its scheduled compaction too)."""
+    srv = server_factory.start()
+    subprocess.run([lkvtest.ledgerkv_bin(), "bench", "put", "--endpoints", srv.endpoint, "--total", "50000",
+                    "--key-space", "100", "--clients", "32", "--conns", "4", "--no-progress"],
+                   check=True, capture_output=True, env=lkvtest.child_env(), timeout=300)
+    kv = srv.kv()
+    last = kv.Put(etcdrpc.PutRequest(key=b"/restart/last", value=b"x"), timeout=5).header.revision
+    want = kv.Range(etcdrpc.RangeRequest(key=b"\0", range_end=b"\0"), timeout=10)
+    kv.Compact(etcdrpc.CompactionRequest(revision=last), timeout=10)
+    time.sleep(0.3)
+    if srv.kind == "ledgerkv":
+        assert "finished scheduled compaction" not in srv.log_text()  # still removing: the kill comes mid-way
+    srv.kill()
+    srv.start()
+    assert compact_revision(srv) == last
+    got = srv.kv().Range(etcdrpc.RangeRequest(key=b"\0", range_end=b"\0"), timeout=10)
+    assert got.count == want.count
+    assert [(x.key, x.value, x.mod_revision, x.version) for x in got.kvs] == \
+        [(x.key, x.value, x.mod_revision, x.version) for x in want.kvs]
+    if srv.kind == "ledgerkv":
+        assert srv.wait_log("finished scheduled compaction at %d " % last, timeout=60), srv.log_tail()
 
 
 class CompactingCluster(Cluster):

@@ -1,5 +1,6 @@
-/* Tests for auto-compaction: the two flags read as etcd 3.4 reads them (config_compaction.c) and etcd's
- * schedule of both modes (compactor_policy.c), on a simulated clock. */
+/* Tests for auto-compaction: the two flags read as etcd 3.4 reads them (config_compaction.c; from flags,
+ * ETCD_* variables and a config file) and etcd's schedule of both modes (compactor_policy.c), on a
+ * simulated clock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,6 +95,19 @@ static void test_environment(void **state) {
   unsetenv("ETCD_AUTO_COMPACTION_RETENTION");
 }
 
+/* And from a --config-file, etcd's YAML keys. */
+static void test_config_file(void **state) {
+  (void)state;
+  char path[] = "/tmp/lkv-compactor-test-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  const char yaml[] = "name: a\nauto-compaction-mode: revision\nauto-compaction-retention: \"500\"\n";
+  assert_int_equal(write(fd, yaml, sizeof(yaml) - 1), (ssize_t)(sizeof(yaml) - 1));
+  close(fd);
+  expect(LKV_COMPACTION_REVISION, 500, "--config-file", path, NULL);
+  unlink(path);
+}
+
 /* Periodic, one hour: ticks every 6 minutes; nothing in the first hour; then the revision of an hour
  * ago, and again every hour after a success; a failure is retried at the next tick. */
 static void test_periodic_hour(void **state) {
@@ -161,8 +175,11 @@ static void test_revision(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_flags),         cmocka_unit_test(test_environment),
-      cmocka_unit_test(test_periodic_hour), cmocka_unit_test(test_periodic_long_and_paused),
+      cmocka_unit_test(test_flags),
+      cmocka_unit_test(test_environment),
+      cmocka_unit_test(test_config_file),
+      cmocka_unit_test(test_periodic_hour),
+      cmocka_unit_test(test_periodic_long_and_paused),
       cmocka_unit_test(test_revision),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
