@@ -313,6 +313,7 @@ int lkv_lease_sync_start(lkv_lease_sync_t **out, const lkv_lease_sync_options_t 
   s->send_arg = opts->send_arg;
   s->timeout_ms = opts->timeout_ms;
   s->resend_ms = opts->resend_ms;
+  s->query_resend_ms = opts->query_resend_ms ? opts->query_resend_ms : opts->resend_ms;
   s->pending_tail = &s->pending;
   lkv_replication_status_t st;
   lkv_replicator_status(s->replicator, &st);

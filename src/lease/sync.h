@@ -23,7 +23,7 @@
  *  - takeover (this member has just become leader in a term): it asks every voter for its recorded
  *    remaining TTLs (lkv_lessor_remaining, which fences older terms) and merges each answer as it arrives
  *    (lkv_lessor_takeover); the lessor expires nothing until a majority, itself included, has answered.
- *    Unanswered voters are asked again every resend_ms.
+ *    Unanswered voters are asked again every query_resend_ms.
  *  - on every member: records are recorded and acknowledged, queries answered.
  *
  * Why no lease expires early: a renewal acknowledged to a client was recorded by a majority in its term
@@ -56,7 +56,10 @@ typedef struct lkv_lease_sync_options_s {
   lkv_lease_sync_send_fn send;  /* required */
   void *send_arg;
   unsigned timeout_ms; /* a renewal's deadline, > 0 */
-  unsigned resend_ms;  /* unanswered records and queries are sent again this often, > 0 */
+  unsigned resend_ms;  /* unacknowledged records are sent again this often, > 0 */
+  /* Unanswered queries are sent again this often (0: resend_ms). An answer lists every lease: asking a
+   * slow member again too soon only makes it send that list again. */
+  unsigned query_resend_ms;
 } lkv_lease_sync_options_t;
 
 /* Starts the module (its thread). Returns 0 and sets *out, or LKV_EINVAL (a required option missing, a

@@ -34,7 +34,7 @@ struct lkv_lease_sync_s {
   lkv_replicator_t *replicator;
   lkv_lease_sync_send_fn send;
   void *send_arg;
-  unsigned timeout_ms, resend_ms;
+  unsigned timeout_ms, resend_ms, query_resend_ms;
 };
 
 /* A monotonic clock in ms for deadlines and resends. */

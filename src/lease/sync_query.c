@@ -29,7 +29,7 @@ void lkv__sync_takeover_pass(lkv_lease_sync_t *s, uint64_t term, const lkv_repli
                              size_t n, int64_t now) {
   if (s->done_term == term) return;
   if (s->query_term == term) {
-    if (now - s->query_sent_at >= (int64_t)s->resend_ms) send_query(s, now);
+    if (now - s->query_sent_at >= (int64_t)s->query_resend_ms) send_query(s, now);
     return;
   }
   if (!members) return; /* the voters are not known this pass */

@@ -40,14 +40,15 @@ int lkv__member_api_start(lkv__member_api_t **out, lkv__member_t *m, lkv_api_t *
   a->member = m;
   a->api = api;
   unsigned timeout_ms = LKV_MEMBER_API_REQUEST_TIMEOUT_MS + 2 * election_ms;
-  /* Records and queries are resent after a heartbeat interval: a lost one then costs a keep-alive about
-   * what a lost Raft message costs a write. */
+  /* Records are resent after a heartbeat interval: a lost one then costs a keep-alive about what a lost
+   * Raft message costs a write. Queries (answered with every lease) after an election timeout. */
   lkv_lease_sync_options_t so = {.lessor = api->lessor,
                                  .replicator = api->replicator,
                                  .send = send_lease,
                                  .send_arg = m,
                                  .timeout_ms = timeout_ms,
-                                 .resend_ms = (unsigned)cfg->cluster.heartbeat_ms};
+                                 .resend_ms = (unsigned)cfg->cluster.heartbeat_ms,
+                                 .query_resend_ms = election_ms};
   int rc = lkv_lease_sync_start(&a->sync, &so);
   if (rc) goto err_after_alloc;
   lkv_lease_fwd_options_t o = {.lessor = api->lessor,

@@ -4,7 +4,14 @@ kill -9 and restart of the leader; an abandoned lease expires on every member wi
 timeout; TimeToLive on a follower reports the leader's view; a follower that has lost its leader answers
 "etcdserver: no leader" once the request times out.
 
-Runs against etcd with LEDGERKV_TARGET=etcd (to validate the tests) and against ledgerkv otherwise.
+Remaining TTLs across leader changes (ledgerkv's handoff, docs/cluster.md "Leases"): a lease left alone
+keeps what was left of its TTL on a new leader and is revoked when the old leader would have revoked it; a
+renewal just before a leader kill, or one sent to a leader that was cut off, never makes a lease expire early;
+a lease kept alive every TTL/3 survives 20 MoveLeaders.
+
+Runs against etcd with LEDGERKV_TARGET=etcd (to validate the tests) and against ledgerkv otherwise; the
+handoff tests are ledgerkv's only (etcd gives a new leader's leases their full TTL, and a cut-off etcd leader
+answers renewals until it steps down).
 """
 import concurrent.futures
 import random
@@ -19,6 +26,7 @@ from etcd3 import etcdrpc
 
 import lkvtest
 from cluster import started
+from peer_proxy import ProxiedCluster
 
 TTL = 4  # seconds: above both servers' minimum TTL with a 500 ms election timeout
 SLACK = 1.5  # seconds of scheduling noise on a shared 2-core machine
@@ -244,6 +252,8 @@ def test_follower_without_leader_answers_no_leader(cluster):
 
 # ---- remaining TTLs across leader changes (the handoff: docs/cluster.md "Leases") ----------------------
 
+handoff_only = pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="etcd does not hand remaining TTLs over")
+
 LONG_TTL = 10
 
 
@@ -285,6 +295,7 @@ def check_remaining_then_expiry(cluster, lid, key, sent, answered):
     assert took >= LONG_TTL, "expired early: %.2fs after the last renewal" % took
 
 
+@handoff_only
 def test_remaining_ttl_survives_move_leader(cluster):
     key = b"cluster-lease/handoff-move"
     lid, sent, answered = kept_then_left_alone(cluster, key)
@@ -293,6 +304,7 @@ def test_remaining_ttl_survives_move_leader(cluster):
     check_remaining_then_expiry(cluster, lid, key, sent, answered)
 
 
+@handoff_only
 def test_remaining_ttl_survives_a_leader_kill(cluster):
     key = b"cluster-lease/handoff-kill"
     lid, sent, answered = kept_then_left_alone(cluster, key)
@@ -339,3 +351,47 @@ def test_lease_kept_alive_across_twenty_leader_moves(cluster):
         time.sleep(TTL / 4.0)
 
     kept_alive_through(cluster, lid, key, 20, move)
+
+
+@pytest.fixture(scope="module")
+def proxied():
+    yield from started(cls=ProxiedCluster)
+
+
+@handoff_only
+def test_cut_off_leader_acknowledges_no_renewal_it_could_lose(proxied):
+    """A leader cut off from its peers (packets held, not a crash) believes it leads until it steps down:
+    a renewal it acknowledged then would be lost to the new leader. It must acknowledge none (each needs
+    a majority's records), so the majority revokes the lease TTL after its last renewal acknowledged
+    before the cut, never earlier."""
+    lead = proxied.wait_ready()
+    rest = [m for m in proxied.members if m is not lead]
+    lid = grant(lead, TTL)
+    key = b"cluster-lease/cut-off"
+    lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
+    acked = [time.monotonic()]
+    assert keepalive_once(lead, lid) == TTL
+    proxied.cut_off(lead)
+    try:
+        after_cut = []
+        deadline = time.monotonic() + 2 * proxied.election_timeout
+        while time.monotonic() < deadline:
+            sent = time.monotonic()
+            try:
+                if keepalive_once(lead, lid, timeout=0.5) == TTL:
+                    after_cut.append(sent)
+            except grpc.RpcError:  # no majority: timed out, or "no leader" once it stepped down
+                pass
+        print("renewals acknowledged by the cut-off leader:", len(after_cut))
+        assert not after_cut
+        start = max(acked)
+        while any(m.kv().Range(etcdrpc.RangeRequest(key=key, serializable=True), timeout=5).count for m in rest):
+            assert time.monotonic() - start < TTL + 3 * proxied.election_timeout + SLACK, "never revoked"
+            time.sleep(0.05)
+        took = time.monotonic() - start
+        print("revoked by the majority %.2fs after the last acknowledged renewal (TTL %ds)" % (took, TTL))
+        assert took >= TTL, "expired early: %.2fs" % took
+    finally:
+        proxied.heal(lead)
+    proxied.wait_ready(timeout=10)
+    wait_gone_everywhere(proxied, key, 10)

@@ -11,7 +11,7 @@ import pytest
 
 import lkvtest
 from etcd3 import etcdrpc
-from cluster import Cluster, wait_for
+from cluster import started, wait_for
 
 TIMEOUT = 5.0
 FLAGS = ["--snapshot-count", "200", "--experimental-snapshot-catchup-entries", "20"]
@@ -21,13 +21,7 @@ pytestmark = pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="ledgerkv's
 
 @pytest.fixture
 def cluster():
-    c = Cluster(size=3, extra_flags=FLAGS)
-    try:
-        c.start()
-        c.wait_ready()
-        yield c
-    finally:
-        c.close()
+    yield from started(extra_flags=FLAGS)
 
 
 def kv(member):

@@ -306,6 +306,22 @@ static void test_unanswered_records_are_resent_then_time_out(void **state) {
   stop_members();
 }
 
+static void test_unanswered_queries_are_resent(void **state) {
+  (void)state;
+  start_members(60000, 50);
+  lead(2, 3);
+  int before = sent_count();
+  wait_sent(before + 2);
+  pump(0); /* the new leader's queries are lost */
+  wait_sent(before + 4);
+  fake_now = 10000;
+  assert_int_equal(lkv_lessor_expire(members[1].l), 0); /* lease 5 is due, but nobody answered */
+  assert_true(pump(2u | 4u) >= 2);                      /* asked again: member 3 answers */
+  assert_int_equal(lkv_lessor_expire(members[1].l), 1);
+  assert_int_equal(members[1].rep.revoked[0], 5);
+  stop_members();
+}
+
 static void test_stop_fails_waiting_renewals(void **state) {
   (void)state;
   start_members(60000, 60000);
@@ -329,6 +345,7 @@ int main(void) {
       cmocka_unit_test(test_new_leader_expires_when_the_old_one_would_have),
       cmocka_unit_test(test_leadership_loss_fails_renewals),
       cmocka_unit_test(test_unanswered_records_are_resent_then_time_out),
+      cmocka_unit_test(test_unanswered_queries_are_resent),
       cmocka_unit_test(test_stop_fails_waiting_renewals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
