@@ -59,7 +59,14 @@ int lkv__raft_node_put_position(lkv_mvcc_txn_t *t, uint64_t applied, uint64_t le
   uint8_t v[16];
   lkv_le64_put(v, applied);
   lkv_le64_put(v + 8, ledger_len);
-  return lkv_mvcc_repl_put(t, "applied", v, sizeof(v));
+  return lkv_mvcc_repl_put(t, LKV__RAFT_POSITION_RECORD, v, sizeof(v));
+}
+
+int lkv__raft_node_decode_position(const uint8_t *v, size_t len, uint64_t *applied, uint64_t *ledger_len) {
+  if (len != 16) return LKV_ECORRUPT;
+  *applied = lkv_le64_get(v);
+  *ledger_len = lkv_le64_get(v + 8);
+  return 0;
 }
 
 /* Records where the store now stands, in the run's own transaction. */
@@ -197,7 +204,7 @@ int lkv__raft_node_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
       continue;
     }
     run.last_index = e->index;
-    n->log_bytes += e->len; /* held in the core's memory until a snapshot covers it (raft_snap.c) */
+    n->log_bytes += e->len;    /* held in the core's memory until a snapshot covers it (raft_snap.c) */
     if (e->len == 0) continue; /* a new leader's empty entry */
     rc = apply_normal(n, &run, e);
   }

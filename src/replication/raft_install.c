@@ -19,7 +19,6 @@
  * Store record "snapshot": u32 length of the metadata ‖ the metadata (raft/codec.h) ‖ the frontier.
  */
 #define SNAPSHOT_RECORD "snapshot"
-#define CONF_RECORD "conf"
 
 int lkv__raft_node_put_conf(lkv__raft_node_t *n, lkv_mvcc_txn_t *t) {
   lkv_raft_status_t st;
@@ -27,7 +26,14 @@ int lkv__raft_node_put_conf(lkv__raft_node_t *n, lkv_mvcc_txn_t *t) {
   lkv_raft_snapshot_meta_t meta = {.index = n->applied, .conf = st.conf};
   uint8_t buf[LKV_RAFT_MAX_MEMBERS * 16 + 64];
   size_t len = lkv_raft_snapshot_meta_encode(&meta, buf, sizeof(buf));
-  return len ? lkv_mvcc_repl_put(t, CONF_RECORD, buf, len) : LKV_EINVAL;
+  return len ? lkv_mvcc_repl_put(t, LKV__RAFT_CONF_RECORD, buf, len) : LKV_EINVAL;
+}
+
+int lkv__raft_node_decode_conf(const uint8_t *v, size_t len, lkv_raft_conf_state_t *conf) {
+  lkv_raft_snapshot_meta_t meta;
+  if (lkv_raft_snapshot_meta_decode(v, len, &meta) != 0) return LKV_ECORRUPT;
+  *conf = meta.conf;
+  return 0;
 }
 
 int lkv__raft_node_recorded_conf(lkv__raft_node_t *n, lkv_raft_conf_state_t *out) {
@@ -36,13 +42,11 @@ int lkv__raft_node_recorded_conf(lkv__raft_node_t *n, lkv_raft_conf_state_t *out
   if (rc) return rc;
   uint8_t *v;
   size_t len;
-  rc = lkv_mvcc_repl_get(t, CONF_RECORD, &v, &len);
+  rc = lkv_mvcc_repl_get(t, LKV__RAFT_CONF_RECORD, &v, &len);
   lkv_mvcc_txn_end(t);
   if (rc) return rc;
-  lkv_raft_snapshot_meta_t meta;
-  rc = lkv_raft_snapshot_meta_decode(v, len, &meta) ? LKV_ECORRUPT : 0;
+  rc = lkv__raft_node_decode_conf(v, len, out);
   free(v);
-  if (!rc) *out = meta.conf;
   return rc;
 }
 

@@ -245,6 +245,14 @@ int lkv__raft_node_ensure_conf(lkv__raft_node_t *n);
 /* The membership the store recorded with its applied index (LKV_ENOENT: none recorded yet). */
 int lkv__raft_node_recorded_conf(lkv__raft_node_t *n, lkv_raft_conf_state_t *out);
 
+/* Store records (lkv_mvcc_repl_put) of the replicator that a store copy carries too: the position
+ * (applied index ‖ ledger length, u64 LE each) and the membership in force (raft/codec.h snapshot metadata).
+ * The decoders serve the live store and copies alike; they return 0 or LKV_ECORRUPT. */
+#define LKV__RAFT_POSITION_RECORD "applied"
+#define LKV__RAFT_CONF_RECORD "conf"
+int lkv__raft_node_decode_position(const uint8_t *v, size_t len, uint64_t *applied, uint64_t *ledger_len);
+int lkv__raft_node_decode_conf(const uint8_t *v, size_t len, lkv_raft_conf_state_t *conf);
+
 /* raft_apply.c: writes the store's position (applied index, ledger length) in transaction t. */
 int lkv__raft_node_put_position(lkv_mvcc_txn_t *t, uint64_t applied, uint64_t ledger_len);
 

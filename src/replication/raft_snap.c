@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "common/le.h"
 #include "raft/codec.h"
 #include "replication/raft_internal.h"
 
@@ -46,21 +45,15 @@ int lkv__raft_node_read_copy(const char *path, uint64_t *applied, uint64_t *ledg
                              lkv_raft_conf_state_t *conf) {
   uint8_t *v;
   size_t len;
-  int rc = lkv_mvcc_copy_repl_get(path, "applied", &v, &len);
+  int rc = lkv_mvcc_copy_repl_get(path, LKV__RAFT_POSITION_RECORD, &v, &len);
   if (rc) return rc;
-  if (len != 16) rc = LKV_ECORRUPT;
-  if (!rc) {
-    *applied = lkv_le64_get(v);
-    *ledger_len = lkv_le64_get(v + 8);
-  }
+  rc = lkv__raft_node_decode_position(v, len, applied, ledger_len);
   free(v);
   if (rc || !conf) return rc;
-  rc = lkv_mvcc_copy_repl_get(path, "conf", &v, &len);
+  rc = lkv_mvcc_copy_repl_get(path, LKV__RAFT_CONF_RECORD, &v, &len);
   if (rc) return rc;
-  lkv_raft_snapshot_meta_t meta;
-  rc = lkv_raft_snapshot_meta_decode(v, len, &meta) ? LKV_ECORRUPT : 0;
+  rc = lkv__raft_node_decode_conf(v, len, conf);
   free(v);
-  if (!rc) *conf = meta.conf;
   return rc;
 }
 

@@ -68,7 +68,7 @@ static int read_position(lkv__raft_node_t *n, int *fresh) {
   if (rc) return rc;
   uint8_t *v;
   size_t len;
-  rc = lkv_mvcc_repl_get(t, "applied", &v, &len);
+  rc = lkv_mvcc_repl_get(t, LKV__RAFT_POSITION_RECORD, &v, &len);
   lkv_mvcc_txn_end(t);
   if (rc == LKV_ENOENT) {
     *fresh = 1;
@@ -76,11 +76,7 @@ static int read_position(lkv__raft_node_t *n, int *fresh) {
   }
   if (rc) return rc;
   *fresh = 0;
-  if (len != 16) rc = LKV_ECORRUPT;
-  if (!rc) {
-    n->applied = lkv_le64_get(v);
-    n->ledger_pos = lkv_le64_get(v + 8);
-  }
+  rc = lkv__raft_node_decode_position(v, len, &n->applied, &n->ledger_pos);
   free(v);
   return rc;
 }
