@@ -58,10 +58,21 @@ void lkv__raft_node_answer_reads(lkv__raft_node_t *n, uint64_t now_ms) {
   }
 }
 
+/* Whether the batch changes what must survive a crash. A hard state whose term and vote are as saved only
+ * moves the commit index, which Raft keeps in volatile state: saving it would cost a flush per batch (a
+ * sole voter's every batch is followed by one that only commits it), and a restart raises the saved commit
+ * index to the store's applied index anyway (raft_start.c). */
+static int must_save(const lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
+  if (rd->n_entries || rd->has_snapshot) return 1;
+  if (!rd->has_hard_state) return 0;
+  lkv_raft_hard_state_t saved = lkv_wal_hard_state(n->wal);
+  return rd->hard_state.term != saved.term || rd->hard_state.vote != saved.vote;
+}
+
 static int handle(lkv__raft_node_t *n, lkv_raft_ready_t *rd) {
   send_all(n, rd->msgs, rd->n_msgs);
   if (rd->has_snapshot && lkv__raft_node_install(n, rd) != 0) return LKV_EHALTED;
-  if (rd->n_entries || rd->has_hard_state || rd->has_snapshot) {
+  if (must_save(n, rd)) {
     int rc = lkv_wal_save(n->wal, rd->has_hard_state ? &rd->hard_state : NULL,
                           rd->has_snapshot ? &rd->snapshot.meta : NULL, rd->entries, rd->n_entries);
     if (rc) {

@@ -81,6 +81,16 @@ static int read_position(lkv__raft_node_t *n, int *fresh) {
   return rc;
 }
 
+/* The log does not save a change of the commit index alone (raft_ready.c), so its commit index may lag
+ * what the store applied. Every applied entry was committed, and was saved before it was applied, so while
+ * the log still holds the applied index the commit index is at least that. (A log that ends below it lost
+ * entries: the checks below refuse it.) */
+static void raise_commit(const lkv__raft_node_t *n, lkv_raft_restore_t *restore) {
+  uint64_t last =
+      restore->n_entries ? restore->entries[restore->n_entries - 1].index : restore->snapshot.index;
+  if (n->applied > restore->hard_state.commit && n->applied <= last) restore->hard_state.commit = n->applied;
+}
+
 static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
   int fresh;
   int rc = read_position(n, &fresh);
@@ -105,6 +115,7 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
                rec.message[0] ? ": " : "", rec.message);
       return rc;
     }
+    raise_commit(n, &restore);
     rc = reopened ? 0 : lkv__raft_node_finish_install(n, &restore, err, errlen);
     if (rc == 0 && !forced) { /* on the log as a finished install left it */
       forced = 1;
@@ -122,8 +133,8 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
    * founders cannot: each would bring its own history. */
   uint64_t ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
   int has_data = st.revision > 1 || ledger_count > 0 || st.compact_revision >= 0;
-  int adopt = fresh && empty_log && has_data && !n->o.join && n->o.n_voters == 1 &&
-              n->o.voters[0] == n->o.member_id;
+  int adopt =
+      fresh && empty_log && has_data && !n->o.join && n->o.n_voters == 1 && n->o.voters[0] == n->o.member_id;
   if (adopt) n->ledger_pos = ledger_count;
   if (fresh && !adopt && !lkv_mvcc_rebuilt(n->o.store) && has_data) {
     snprintf(err, errlen,
@@ -133,11 +144,12 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
     return LKV_EUNSUPPORTED;
   }
   if (n->o.ledger && !fresh && ledger_count == 0 && n->ledger_pos == 0 && st.revision > 1) {
-    snprintf(err, errlen,
-             "the store is at revision %lld but its ledger is empty: the store is ahead of its ledger (it was "
-             "written with --ledger=false), which cannot vouch for it; keep --ledger=false or start from an "
-             "empty data dir",
-             (long long)st.revision);
+    snprintf(
+        err, errlen,
+        "the store is at revision %lld but its ledger is empty: the store is ahead of its ledger (it was "
+        "written with --ledger=false), which cannot vouch for it; keep --ledger=false or start from an "
+        "empty data dir",
+        (long long)st.revision);
     return LKV_ECORRUPT;
   }
   if (lkv_mvcc_rebuilt(n->o.store))

@@ -127,6 +127,10 @@ uint64_t lkv_wal_last_index(const lkv_wal_t *w) {
   return w->n_slots ? w->slot_base + w->n_slots - 1 : w->snap.index;
 }
 
+lkv_raft_hard_state_t lkv_wal_hard_state(const lkv_wal_t *w) {
+  return w->hs;
+}
+
 uint64_t lkv_wal_first_segment(const lkv_wal_t *w) {
   return w->first_seq;
 }

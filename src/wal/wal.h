@@ -171,6 +171,9 @@ int lkv_wal_compact(lkv_wal_t *wal, uint64_t index);
 /* The last stored entry's index (the snapshot's index when no entry follows it) and the oldest segment
  * still present. */
 uint64_t lkv_wal_last_index(const lkv_wal_t *wal);
+
+/* The hard state as last saved (zeros before any). */
+lkv_raft_hard_state_t lkv_wal_hard_state(const lkv_wal_t *wal);
 uint64_t lkv_wal_first_segment(const lkv_wal_t *wal);
 
 /* Closes the files and frees the log (everything durable already is). NULL is ignored. */
