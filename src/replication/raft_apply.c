@@ -12,7 +12,7 @@
 /* A run of committed entries applied as one store transaction. */
 typedef struct {
   lkv_apply_req_t *reqs;
-  lkv_proposal_t **owners; /* this member's proposal for reqs[i], or NULL */
+  lkv_proposal_t **owners; /* this member's proposal for reqs[i] (reqs[i].msg is its message), or NULL */
   size_t n, cap;
   uint64_t last_index; /* of the last entry of the run (those without a request included) */
 } run_t;
@@ -101,7 +101,7 @@ static void answer_owners(lkv__raft_node_t *n, run_t *run, int halt_rc) {
       p->done(p);
     }
     free(req->resp);
-    protobuf_c_message_free_unpacked((ProtobufCMessage *)req->msg, NULL);
+    if (!p) protobuf_c_message_free_unpacked((ProtobufCMessage *)req->msg, NULL); /* else the proposer's */
   }
   run->n = 0;
 }
@@ -151,8 +151,10 @@ static int run_add(run_t *run, const lkv_apply_req_t *req, lkv_proposal_t *owner
 /* Turns committed entry e, decoded into pl, into a request of the run. */
 static int add_entry(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_payload_t *pl) {
   lkv_proposal_t *owner = pl->origin == n->o.member_id ? take_pending(n, pl->seq) : NULL;
-  ProtobufCMessage *msg =
-      protobuf_c_message_unpack(lkv_raft_entry_descriptor(pl->kind), NULL, pl->request_len, pl->request);
+  /* The proposer's message is the entry's request before it was packed: decoding it again is only work. */
+  ProtobufCMessage *msg = owner ? (ProtobufCMessage *)owner->req.msg
+                                : protobuf_c_message_unpack(lkv_raft_entry_descriptor(pl->kind), NULL,
+                                                            pl->request_len, pl->request);
   if (!msg) {
     /* Proposals are validated before they enter the log, so only memory can fail here. */
     if (owner) lkv__raft_node_fail(owner, LKV_EHALTED);
@@ -166,7 +168,7 @@ static int add_entry(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_paylo
                          .no_claims = (pl->flags & LKV_RAFT_ENTRY_NO_CLAIMS) != 0};
   int rc = run_add(run, &req, owner);
   if (rc) {
-    protobuf_c_message_free_unpacked(msg, NULL);
+    if (!owner) protobuf_c_message_free_unpacked(msg, NULL);
     if (owner) lkv__raft_node_fail(owner, LKV_EHALTED);
     lkv__raft_node_halt(n, "cannot apply committed entries", rc);
   }
