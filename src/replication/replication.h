@@ -26,7 +26,8 @@ typedef struct lkv_proposal_s lkv_proposal_t;
 typedef void (*lkv_proposal_done_cb)(lkv_proposal_t *p);
 
 struct lkv_proposal_s {
-  lkv_apply_req_t req;       /* in: kind and msg; out: err, resp, resp_len */
+  lkv_apply_req_t req; /* in: kind and msg (valid and unchanged until done: it may be applied as is); out:
+                          err, resp, resp_len */
   lkv_proposal_done_cb done; /* required */
   void *data;                /* the proposer's */
   lkv_proposal_t *next;      /* owned by the replicator while the proposal is queued */

@@ -137,6 +137,7 @@ typedef struct put_s {
   lkv_proposal_t p;
   Etcdserverpb__PutRequest req;
   uint8_t *raw; /* freed when answered */
+  char key[64]; /* the request's key: the message must stay valid until it is answered */
   int64_t revision;
   uint64_t member, term;
 } put_t;
@@ -163,7 +164,8 @@ static void put_done(lkv_proposal_t *p) {
 
 static void put_via(int i, put_t *w, const char *k, const char *v) {
   memset(w, 0, sizeof(*w));
-  w->req = lkvt_put_req(k, v);
+  snprintf(w->key, sizeof(w->key), "%s", k);
+  w->req = lkvt_put_req(w->key, v);
   w->raw = malloc(etcdserverpb__put_request__get_packed_size(&w->req));
   size_t len = etcdserverpb__put_request__pack(&w->req, w->raw);
   w->p.req.kind = LKV_OP_PUT;
