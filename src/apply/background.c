@@ -8,7 +8,7 @@
 #include "common/error.h"
 
 /* Logs the end of a removal as etcd logs its scheduled compaction's, with the time since this thread's
- * first step of it (one writer thread steps one store). */
+ * first step of it (one raft thread steps one store). */
 static void log_finished(lkv_mvcc_t *store, uint64_t started_ms) {
   lkv_mvcc_stat_t st;
   if (lkv_mvcc_stat(store, &st) != 0) return;

@@ -25,8 +25,8 @@
  *    them: it returns after one fdatasync covering the batch.
  *  - A timer calls lkv_ledger_sign every --ledger-sign-interval when lkv_ledger_needs_sign says so, and
  *    once more at shutdown, on the committer's thread (appends and signs are serialised by the caller).
- *    Every replicator signs the same way: the single-node writer thread, and in a cluster each member's
- *    apply thread (the one that calls lkv_ledger_append), with the member's own key.
+ *    Each member (a single node too) signs on its raft thread (the one that calls lkv_ledger_append),
+ *    with the member's own key.
  *  - Receipts, heads and proofs may be asked for from any thread at any time.
  *
  * Crash consistency: the log is the source of truth. The node store and the log's index are synced

@@ -9,11 +9,11 @@
 
 /*
  * A replicator orders write proposals, makes them durable and applies them through the state machine
- * (apply/apply.h), then reports each outcome through the proposal's done callback. Two implementations:
- * the single-node replicator (local.h) does this with group commit (every proposal that arrives while a
- * batch is being synced joins the next batch); the Raft replicator (raft_node.h) replicates a log to the
- * cluster's members and applies what is committed, on every member. The API layer, the lessor and the
- * watch hub use only this interface, so they do not change when replication does.
+ * (apply/apply.h), then reports each outcome through the proposal's done callback. The Raft replicator
+ * (raft_node.h) replicates a log to the cluster's members and applies what is committed, on every member;
+ * a single node is a one-member cluster on the same code. The API layer, the lessor and the watch hub use
+ * only this interface, so they do not change when replication does (the causal mode of issue 16 is to be
+ * its second implementation).
  *
  * Every implementation embeds lkv_replicator_t as its first member.
  */

@@ -1,12 +1,12 @@
 /* Unit tests for the lessor (src/lease): recovery with full TTLs, renewals and lookups on an injected clock,
- * listing order, server-chosen ids, and expiry proposing revokes through a real single-node replicator
+ * listing order, server-chosen ids, and expiry proposing revokes through a real single node's replicator
  * (keys deleted in one revision), also driven by the timer thread on the real clock. */
 #include <pthread.h>
 #include <time.h>
 
 #include "apply_testutil.h"
 #include "lease/lessor.h"
-#include "replication/local.h"
+#include "sole_testutil.h"
 
 static int64_t fake_now;
 
@@ -41,7 +41,7 @@ typedef struct fixture_s {
 } fixture_t;
 
 static void start(fixture_t *f, lkv_lessor_clock_fn clock) {
-  assert_int_equal(lkv_local_start(&f->r, f->ts.s, &lkvt_id), 0);
+  f->r = lkvt_sole_start(&f->ts, NULL, 100);
   lkv_lessor_options_t o = {.store = f->ts.s, .replicator = f->r, .member_id = 0xabcd1234, .clock = clock};
   assert_int_equal(lkv_lessor_open(&f->l, &o), 0);
 }

@@ -1,10 +1,11 @@
-/* The single-node replicator with a ledger: entries durable before answers, timed and final signatures. */
+/* A single node (a one-member Raft replicator) with a ledger: entries durable before answers, timed and
+ * final signatures. */
 #include <pthread.h>
 
 #include "apply_testutil.h"
 #include "ledger/ledger.h"
 #include "ledger_testutil.h"
-#include "replication/local.h"
+#include "sole_testutil.h"
 
 /* Proposals answered so far, and the signatures the listener saw. */
 typedef struct fixture_s {
@@ -52,7 +53,7 @@ static int setup(void **state) {
   assert_int_equal(lkv_ledger_open(&fx->l, fx->dir, NULL), 0);
   pthread_mutex_init(&fx->mu, NULL);
   pthread_cond_init(&fx->cv, NULL);
-  assert_int_equal(lkv_local_start_ledger(&fx->r, fx->ts.s, &lkvt_id, fx->l, 10), 0);
+  fx->r = lkvt_sole_start(&fx->ts, fx->l, 10);
   lkv_replicator_on_sign(fx->r, on_sign, fx);
   *state = fx;
   return 0;
@@ -112,7 +113,7 @@ static void test_final_signature_at_stop(void **state) {
   fixture_t *fx = *state;
   lkv_replicator_t *r = fx->r;
   lkv_replicator_stop(r); /* restart with an interval no test waits for: only the stop signs */
-  assert_int_equal(lkv_local_start_ledger(&fx->r, fx->ts.s, &lkvt_id, fx->l, 60000), 0);
+  fx->r = lkvt_sole_start(&fx->ts, fx->l, 60000);
   lkv_replicator_on_sign(fx->r, on_sign, fx);
   Etcdserverpb__PutRequest puts[2] = {lkvt_put_req("x", "1"), lkvt_put_req("y", "2")};
   lkv_proposal_t ps[2];
