@@ -34,7 +34,7 @@ typedef struct lkv_api_s {
   size_t n_client_urls;
   lkv_ledger_t *ledger;                    /* NULL with --ledger=false: the Ledger service is UNIMPLEMENTED */
   struct lkv_api_ledger_s *ledger_waiters; /* with a ledger: GetReceipt calls waiting for a signature */
-  /* A member of a cluster of several (NULL on a single node, which always leads): */
+  /* Forwarding and leader tracking (every node is a cluster member; a one-member cluster always leads): */
   struct lkv_lease_fwd_s *lease_fwd; /* keep-alives and TTL queries sent to the leader (lease/forward.h) */
   struct lkv_api_leader_s *leader;   /* streams that require a leader, ended when none is known */
 } lkv_api_t;

@@ -7,12 +7,12 @@
 #include "common/error.h"
 
 /*
- * A single node renews in memory and answers on the loop thread; such a stream keeps no state unless it
- * required a leader. A cluster member hands each renewal to the forwarder (lease/forward.h), which serves
- * it here when this member leads (answered once a majority of voters recorded it: lease/sync.h) and
- * sends it to the leader otherwise. The answer arrives on another thread and is handed back to the call's
- * loop thread (lkv_call_run), where everything that ends the stream happens, so the stream's state is only
- * freed once no answer can still refer to it (refs).
+ * Without a forwarder (only while the server stops) a renewal is made in memory and answered on the loop
+ * thread, and the stream keeps no state unless it required a leader. Every member hands each renewal to the
+ * forwarder (lease/forward.h), which serves it here when this member leads (answered once a majority of
+ * voters recorded it: lease/sync.h) and sends it to the leader otherwise. The answer arrives on another
+ * thread and is handed back to the call's loop thread (lkv_call_run), where everything that ends the stream
+ * happens, so the stream's state is only freed once no answer can still refer to it (refs).
  *
  * Ending: the client's half-close ends the stream once the renewals in flight are answered (etcd's loop
  * answers each request before it reads the end); a forwarding error (no leader, timed out) ends it with
@@ -175,7 +175,7 @@ void lkv__lease_keep_alive(lkv_api_t *api, lkv_call_t *call, const uint8_t *data
       return;
     }
     int require = lkv__leader_required(call);
-    /* A single node needs no state (its renewals are answered at once, it always leads). */
+    /* Without a forwarder (stopping) renewals are answered at once: no state unless a leader is required. */
     if (api->lease_fwd || (api->leader && require)) {
       ka = new_stream(api, call, require);
       if (!ka) {

@@ -47,10 +47,10 @@ static void barrier_passed(void *arg, int err) {
   free(r);
 }
 
-/* etcd's default reads are linearizable: in a cluster they pass a read barrier (ReadIndex) and see
- * everything acknowledged before they arrived; a single node serves them at once (every acknowledged
- * write is already applied). Serializable reads are served from this member's store as it stands.
- * Takes msg. */
+/* etcd's default reads are linearizable: they pass a read barrier (ReadIndex) and see everything
+ * acknowledged before they arrived; a one-member cluster serves them at once (no other member can lead,
+ * and every acknowledged write is already applied). Serializable reads are
+ * served from this member's store as it stands. Takes msg. */
 static void start_read(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, int txn, int serializable) {
   read_t *r = malloc(sizeof(*r));
   if (!r) {

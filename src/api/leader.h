@@ -37,8 +37,8 @@ int lkv__leader_required(const lkv_call_t *call);
 /* Whether this member knows a leader now. */
 int lkv__leader_known(lkv_api_t *api);
 
-/* Registers a stream that required a leader (no-op without a monitor: single nodes always lead). s->call,
- * s->cancel must be set. Loop thread. */
+/* Registers a stream that required a leader (no-op without a monitor, which exists from start-up until the
+ * server stops). s->call, s->cancel must be set. Loop thread. */
 void lkv__leader_watch(lkv_api_t *api, lkv__leader_stream_t *s);
 
 /* Unregisters s (no-op when it is not registered). Loop thread. */

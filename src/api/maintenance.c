@@ -28,9 +28,6 @@ void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
   resp.raftterm = rs.term;
   resp.raftindex = rs.commit_index;
   resp.raftappliedindex = rs.applied_index;
-  if (rs.commit_index ==
-      0) /* single node: no Raft log; every applied write is one entry of the implicit log */
-    resp.raftindex = resp.raftappliedindex = (uint64_t)st.revision;
   /* etcd lists each raised alarm as its AlarmMember in protobuf text form. */
   char nospace[64], corrupt[64];
   char *errors[2];

@@ -5,51 +5,48 @@
 #include "common/error.h"
 
 /* clientv3 recognises errors by these exact strings (rpctypes), so they are facts we must reproduce. */
-#define LKV_API_STATUS_MAP(X)                                                                              \
-  X(LKV_EEMPTYKEY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: key is not provided")                           \
-  X(LKV_EKEYNOTFOUND, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: key not found")                              \
-  X(LKV_EVALUEPROVIDED, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: value is provided")                        \
-  X(LKV_ELEASEPROVIDED, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: lease is provided")                        \
-  X(LKV_ETOOMANYOPS, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: too many operations in txn request")          \
-  X(LKV_EDUPKEY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request")              \
-  X(LKV_ECOMPACTED, LKV_GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted")       \
-  X(LKV_EFUTUREREV, LKV_GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision")     \
-  X(LKV_ENOSPACE, LKV_GRPC_RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded")                \
-  X(LKV_ELEASENOTFOUND, LKV_GRPC_NOT_FOUND, "etcdserver: requested lease not found")                       \
-  X(LKV_ELEASEEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: lease already exists")                     \
-  X(LKV_ELEASETTLTOOLARGE, LKV_GRPC_OUT_OF_RANGE, "etcdserver: too large lease TTL")                       \
-  X(LKV_ETOOLARGE, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: request is too large")                          \
-  X(LKV_ESTOPPED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                      \
-  X(LKV_ENOLEADER, LKV_GRPC_UNAVAILABLE, "etcdserver: no leader")                                          \
-  X(LKV_ETIMEDOUT, LKV_GRPC_UNAVAILABLE, "etcdserver: request timed out")                                  \
-  X(LKV_ELEADERCHANGED, LKV_GRPC_UNAVAILABLE, "etcdserver: leader changed")                                \
-  X(LKV_EHALTED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                       \
-  X(LKV_ENOTLEADER, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: not leader")                                \
-  X(LKV_EBADTRANSFEREE, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: bad leader transferee")                 \
+#define LKV_API_STATUS_MAP(X)                                                                               \
+  X(LKV_EEMPTYKEY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: key is not provided")                            \
+  X(LKV_EKEYNOTFOUND, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: key not found")                               \
+  X(LKV_EVALUEPROVIDED, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: value is provided")                         \
+  X(LKV_ELEASEPROVIDED, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: lease is provided")                         \
+  X(LKV_ETOOMANYOPS, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: too many operations in txn request")           \
+  X(LKV_EDUPKEY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request")               \
+  X(LKV_ECOMPACTED, LKV_GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted")        \
+  X(LKV_EFUTUREREV, LKV_GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision")      \
+  X(LKV_ENOSPACE, LKV_GRPC_RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded")                 \
+  X(LKV_ELEASENOTFOUND, LKV_GRPC_NOT_FOUND, "etcdserver: requested lease not found")                        \
+  X(LKV_ELEASEEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: lease already exists")                      \
+  X(LKV_ELEASETTLTOOLARGE, LKV_GRPC_OUT_OF_RANGE, "etcdserver: too large lease TTL")                        \
+  X(LKV_ETOOLARGE, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: request is too large")                           \
+  X(LKV_ESTOPPED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                       \
+  X(LKV_ENOLEADER, LKV_GRPC_UNAVAILABLE, "etcdserver: no leader")                                           \
+  X(LKV_ETIMEDOUT, LKV_GRPC_UNAVAILABLE, "etcdserver: request timed out")                                   \
+  X(LKV_ELEADERCHANGED, LKV_GRPC_UNAVAILABLE, "etcdserver: leader changed")                                 \
+  X(LKV_EHALTED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                        \
+  X(LKV_ENOTLEADER, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: not leader")                                 \
+  X(LKV_EBADTRANSFEREE, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: bad leader transferee")                  \
   X(LKV_ETRANSFERTIMEOUT, LKV_GRPC_UNKNOWN, "etcdserver: request timed out, leader transfer took too long") \
   X(LKV_EMEMBEREXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: member ID already exist")                  \
-  X(LKV_EPEERURLEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: Peer URLs already exists")               \
-  X(LKV_EMEMBERNOTFOUND, LKV_GRPC_NOT_FOUND, "etcdserver: member not found")                               \
-  X(LKV_ENOTENOUGHSTARTED, LKV_GRPC_FAILED_PRECONDITION,                                                   \
-    "etcdserver: re-configuration failed due to not enough started members")                               \
-  X(LKV_ENOTLEARNER, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: can only promote a learner member")        \
-  X(LKV_ELEARNERNOTREADY, LKV_GRPC_FAILED_PRECONDITION,                                                    \
-    "etcdserver: can only promote a learner member which is in sync with leader")                          \
-  X(LKV_ETOOMANYLEARNERS, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: too many learner members in cluster") \
-  X(LKV_EBADURLS, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: given member URLs are invalid")                  \
-  X(LKV_ELEARNER, LKV_GRPC_UNAVAILABLE, "etcdserver: rpc not supported for learner")                       \
-  X(LKV_EUNHEALTHY, LKV_GRPC_UNAVAILABLE, "etcdserver: unhealthy cluster")                                 \
-  X(LKV_ECONFPENDING, LKV_GRPC_UNAVAILABLE,                                                                \
-    "etcdserver: request timed out, another membership change is still pending; retry")                   \
-  X(LKV_ESINGLENODE, LKV_GRPC_FAILED_PRECONDITION,                                                         \
-    "ledgerkv: this member runs as a single node; membership changes need a cluster started with "          \
-    "--initial-cluster naming several members (growing a single node is not implemented yet)")              \
-  X(LKV_ECORRUPT, LKV_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")                                       \
-  X(LKV_EUNSUPPORTED, LKV_GRPC_UNIMPLEMENTED, "ledgerkv: not supported yet")                               \
-  X(LKV_ENOENT, LKV_GRPC_NOT_FOUND, "ledgerkv: no such ledger entry or signed head")                       \
-  X(LKV_EAGAIN, LKV_GRPC_UNAVAILABLE, "ledgerkv: not available yet, try again")                            \
-  X(LKV_ELEDGERPRUNED, LKV_GRPC_OUT_OF_RANGE,                                                              \
-    "ledgerkv: ledger record pruned by the retention policy (below the ledger's base)")                    \
+  X(LKV_EPEERURLEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: Peer URLs already exists")                \
+  X(LKV_EMEMBERNOTFOUND, LKV_GRPC_NOT_FOUND, "etcdserver: member not found")                                \
+  X(LKV_ENOTENOUGHSTARTED, LKV_GRPC_FAILED_PRECONDITION,                                                    \
+    "etcdserver: re-configuration failed due to not enough started members")                                \
+  X(LKV_ENOTLEARNER, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: can only promote a learner member")         \
+  X(LKV_ELEARNERNOTREADY, LKV_GRPC_FAILED_PRECONDITION,                                                     \
+    "etcdserver: can only promote a learner member which is in sync with leader")                           \
+  X(LKV_ETOOMANYLEARNERS, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: too many learner members in cluster")  \
+  X(LKV_EBADURLS, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: given member URLs are invalid")                   \
+  X(LKV_ELEARNER, LKV_GRPC_UNAVAILABLE, "etcdserver: rpc not supported for learner")                        \
+  X(LKV_EUNHEALTHY, LKV_GRPC_UNAVAILABLE, "etcdserver: unhealthy cluster")                                  \
+  X(LKV_ECONFPENDING, LKV_GRPC_UNAVAILABLE,                                                                 \
+    "etcdserver: request timed out, another membership change is still pending; retry")                     \
+  X(LKV_ECORRUPT, LKV_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")                                        \
+  X(LKV_EUNSUPPORTED, LKV_GRPC_UNIMPLEMENTED, "ledgerkv: not supported yet")                                \
+  X(LKV_ENOENT, LKV_GRPC_NOT_FOUND, "ledgerkv: no such ledger entry or signed head")                        \
+  X(LKV_EAGAIN, LKV_GRPC_UNAVAILABLE, "ledgerkv: not available yet, try again")                             \
+  X(LKV_ELEDGERPRUNED, LKV_GRPC_OUT_OF_RANGE,                                                               \
+    "ledgerkv: ledger record pruned by the retention policy (below the ledger's base)")                     \
   X(LKV_ENOMEM, LKV_GRPC_RESOURCE_EXHAUSTED, "ledgerkv: out of memory")
 
 /* The gRPC status and etcd's message for err; unknown codes map to UNKNOWN with lkv_strerror's text. */

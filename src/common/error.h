@@ -13,57 +13,56 @@
  * The mapping from these codes to gRPC status codes and etcd's exact message strings lives in one place:
  * src/api/status.c.
  */
-#define LKV_ERRNO_MAP(X)                                                     \
-  X(ENOMEM, -ENOMEM, "out of memory")                                        \
-  X(EINVAL, -EINVAL, "invalid argument")                                     \
-  X(EIO, -EIO, "i/o error")                                                  \
-  X(ENOENT, -ENOENT, "no such file or directory")                            \
-  X(EEXIST, -EEXIST, "already exists")                                       \
-  X(EAGAIN, -EAGAIN, "try again")                                            \
-  X(ECANCELED, -ECANCELED, "operation canceled")                             \
-  X(EMSGSIZE, -EMSGSIZE, "message too long")                                 \
-  X(EPROTO, -EPROTO, "protocol error")                                       \
-  X(EPERM, -EPERM, "operation not permitted")                                \
-  X(ENOSPC, -ENOSPC, "no space left on device")                              \
-  X(ECOMPACTED, -30000, "required revision has been compacted")              \
-  X(EFUTUREREV, -30001, "required revision is a future revision")            \
-  X(ENOSPACE, -30002, "database space exceeded")                             \
-  X(EEMPTYKEY, -30003, "key is not provided")                                \
-  X(ELEASENOTFOUND, -30004, "requested lease not found")                     \
-  X(EVALUEPROVIDED, -30005, "value is provided")                             \
-  X(ELEASEPROVIDED, -30006, "lease is provided")                             \
-  X(ETOOMANYOPS, -30007, "too many operations in txn request")               \
-  X(EDUPKEY, -30008, "duplicate key given in txn request")                   \
-  X(ETOOLARGE, -30009, "request is too large")                               \
-  X(EKEYNOTFOUND, -30010, "key not found")                                   \
-  X(ECORRUPT, -30011, "stored data is corrupt")                              \
-  X(ESTOPPED, -30012, "server stopped")                                      \
-  X(EBADMSG, -30013, "malformed request message")                            \
-  X(EUNSUPPORTED, -30014, "not supported by this server")                    \
-  X(ELEASEEXIST, -30020, "lease already exists")                             \
-  X(ELEASETTLTOOLARGE, -30021, "too large lease TTL")                        \
-  X(EVERIFY, -30040, "verification failed")                                  \
-  X(ETORN, -30041, "the store was not flushed before the machine restarted") \
-  X(ELEDGERPRUNED, -30042, "ledger record pruned by the retention policy")   \
-  X(ENOLEADER, -30060, "raft: no leader")                                    \
-  X(EPROPOSALDROPPED, -30061, "raft proposal dropped")                       \
-  X(ECONFPENDING, -30062, "raft: a membership change is pending")            \
-  X(EHALTED, -30063, "raft log halted after a failed flush")                \
-  X(ETIMEDOUT, -30064, "request timed out")                                  \
-  X(ELEADERCHANGED, -30065, "leader changed")                                \
-  X(ENOTLEADER, -30066, "not leader")                                        \
-  X(EBADTRANSFEREE, -30067, "bad leader transferee")                         \
-  X(ETRANSFERTIMEOUT, -30068, "request timed out, leader transfer took too long") \
-  X(EMEMBEREXIST, -30070, "member ID already exist")                         \
-  X(EPEERURLEXIST, -30071, "Peer URLs already exists")                       \
-  X(EMEMBERNOTFOUND, -30072, "member not found")                             \
-  X(ENOTENOUGHSTARTED, -30073, "re-configuration failed due to not enough started members") \
-  X(ENOTLEARNER, -30074, "can only promote a learner member")                \
+#define LKV_ERRNO_MAP(X)                                                                        \
+  X(ENOMEM, -ENOMEM, "out of memory")                                                           \
+  X(EINVAL, -EINVAL, "invalid argument")                                                        \
+  X(EIO, -EIO, "i/o error")                                                                     \
+  X(ENOENT, -ENOENT, "no such file or directory")                                               \
+  X(EEXIST, -EEXIST, "already exists")                                                          \
+  X(EAGAIN, -EAGAIN, "try again")                                                               \
+  X(ECANCELED, -ECANCELED, "operation canceled")                                                \
+  X(EMSGSIZE, -EMSGSIZE, "message too long")                                                    \
+  X(EPROTO, -EPROTO, "protocol error")                                                          \
+  X(EPERM, -EPERM, "operation not permitted")                                                   \
+  X(ENOSPC, -ENOSPC, "no space left on device")                                                 \
+  X(ECOMPACTED, -30000, "required revision has been compacted")                                 \
+  X(EFUTUREREV, -30001, "required revision is a future revision")                               \
+  X(ENOSPACE, -30002, "database space exceeded")                                                \
+  X(EEMPTYKEY, -30003, "key is not provided")                                                   \
+  X(ELEASENOTFOUND, -30004, "requested lease not found")                                        \
+  X(EVALUEPROVIDED, -30005, "value is provided")                                                \
+  X(ELEASEPROVIDED, -30006, "lease is provided")                                                \
+  X(ETOOMANYOPS, -30007, "too many operations in txn request")                                  \
+  X(EDUPKEY, -30008, "duplicate key given in txn request")                                      \
+  X(ETOOLARGE, -30009, "request is too large")                                                  \
+  X(EKEYNOTFOUND, -30010, "key not found")                                                      \
+  X(ECORRUPT, -30011, "stored data is corrupt")                                                 \
+  X(ESTOPPED, -30012, "server stopped")                                                         \
+  X(EBADMSG, -30013, "malformed request message")                                               \
+  X(EUNSUPPORTED, -30014, "not supported by this server")                                       \
+  X(ELEASEEXIST, -30020, "lease already exists")                                                \
+  X(ELEASETTLTOOLARGE, -30021, "too large lease TTL")                                           \
+  X(EVERIFY, -30040, "verification failed")                                                     \
+  X(ETORN, -30041, "the store was not flushed before the machine restarted")                    \
+  X(ELEDGERPRUNED, -30042, "ledger record pruned by the retention policy")                      \
+  X(ENOLEADER, -30060, "raft: no leader")                                                       \
+  X(EPROPOSALDROPPED, -30061, "raft proposal dropped")                                          \
+  X(ECONFPENDING, -30062, "raft: a membership change is pending")                               \
+  X(EHALTED, -30063, "raft log halted after a failed flush")                                    \
+  X(ETIMEDOUT, -30064, "request timed out")                                                     \
+  X(ELEADERCHANGED, -30065, "leader changed")                                                   \
+  X(ENOTLEADER, -30066, "not leader")                                                           \
+  X(EBADTRANSFEREE, -30067, "bad leader transferee")                                            \
+  X(ETRANSFERTIMEOUT, -30068, "request timed out, leader transfer took too long")               \
+  X(EMEMBEREXIST, -30070, "member ID already exist")                                            \
+  X(EPEERURLEXIST, -30071, "Peer URLs already exists")                                          \
+  X(EMEMBERNOTFOUND, -30072, "member not found")                                                \
+  X(ENOTENOUGHSTARTED, -30073, "re-configuration failed due to not enough started members")     \
+  X(ENOTLEARNER, -30074, "can only promote a learner member")                                   \
   X(ELEARNERNOTREADY, -30075, "can only promote a learner member which is in sync with leader") \
-  X(ETOOMANYLEARNERS, -30076, "too many learner members in cluster")        \
-  X(EBADURLS, -30077, "given member URLs are invalid")                       \
-  X(ESINGLENODE, -30078, "membership changes need a cluster member")         \
-  X(ELEARNER, -30079, "rpc not supported for learner")                      \
+  X(ETOOMANYLEARNERS, -30076, "too many learner members in cluster")                            \
+  X(EBADURLS, -30077, "given member URLs are invalid")                                          \
+  X(ELEARNER, -30079, "rpc not supported for learner")                                          \
   X(EUNHEALTHY, -30080, "unhealthy cluster")
 
 enum {

@@ -185,8 +185,7 @@ static inline int lkv_replicator_move_leader(lkv_replicator_t *r, uint64_t to, l
  * refused: LKV_EMEMBEREXIST, LKV_EPEERURLEXIST, LKV_EMEMBERNOTFOUND, LKV_ENOTENOUGHSTARTED and
  * LKV_EUNHEALTHY (etcd's strict reconfiguration check), LKV_ENOTLEARNER, LKV_ELEARNERNOTREADY,
  * LKV_ETOOMANYLEARNERS, LKV_ECONFPENDING, LKV_ENOLEADER, LKV_ETIMEDOUT, LKV_ENOTLEADER (promote asked of a
- * member that does not lead), LKV_ESINGLENODE (the single-node replicator); or returns a negative code and
- * never calls cb. */
+ * member that does not lead); or returns a negative code and never calls cb. */
 static inline int lkv_replicator_change_member(lkv_replicator_t *r, const lkv_member_change_t *c,
                                                lkv_read_cb cb, void *arg) {
   return r->ops->change_member(r, c, cb, arg);

@@ -130,7 +130,7 @@ static const lkv__etcd_flag_t table[] = {
     W("experimental-enable-lease-checkpoint-persist", LKV__KIND_BOOL,
       "lease checkpoints are not implemented (issue 12)"),
     W("unsafe-no-fsync", LKV__KIND_BOOL,
-      "ledgerkv always flushes its write-ahead log (the ledger on a single node, the Raft log in a cluster)"),
+      "ledgerkv always flushes its write-ahead log (the Raft log)"),
     /* etcd's flags.IgnoredFlag list (etcd 2 flags): it warns and goes on; so do we, in its words. */
     W("cluster-active-size", LKV__KIND_IGNORED, NULL),
     W("cluster-remove-delay", LKV__KIND_IGNORED, NULL),
