@@ -49,6 +49,8 @@ typedef struct lkv_config_s {
   size_t n_listen_client_urls;             /* at least one, no two with the same host and port */
   lkv_config_url_t *advertise_client_urls; /* --advertise-client-urls, default: a copy of the listen URLs */
   size_t n_advertise_client_urls;          /* (then possibly port 0: the caller substitutes the bound port) */
+  lkv_config_url_t *listen_metrics_urls;   /* --listen-metrics-urls: http:// only, where /metrics and /health */
+  size_t n_listen_metrics_urls;            /* are served besides; none by default */
   uint64_t max_request_bytes;              /* --max-request-bytes, default 1572864, 1..4294967295 */
   uint64_t max_txn_ops;                    /* --max-txn-ops, default 128, 1..4294967295 */
   int64_t quota_backend_bytes;             /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is

@@ -20,6 +20,7 @@
 #include "server/ledger_open.h"
 #include "server/member.h"
 #include "server/member_api.h"
+#include "server/metrics_http.h"
 #include "server/version.h"
 #include "transport/transport.h"
 #include "watch/watch.h"
@@ -46,6 +47,7 @@ struct lkv_server_s {
   int threads;
   lkv__checkpointer_t *checkpointer; /* NULL without the ledger or with --ledger-checkpoint-interval 0 */
   lkv__compactor_t *compactor;       /* NULL without --auto-compaction-retention */
+  lkv__metrics_http_t *metrics;      /* NULL without --listen-metrics-urls */
 };
 
 /* A pinned count, or one thread per CPU we may be scheduled on: the pool's gate lets the budget's worth
@@ -329,6 +331,23 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
       goto err_after_transport;
     }
   }
+  if (cfg->n_listen_metrics_urls) {
+    lkv__metrics_http_options_t mopts = {.urls = cfg->listen_metrics_urls,
+                                         .n_urls = cfg->n_listen_metrics_urls,
+                                         .store = s->store,
+                                         .replicator = s->replicator,
+                                         .ledger = s->ledger,
+                                         .pool = s->pool,
+                                         .threads = s->threads,
+                                         .version = LKV_ETCD_VERSION};
+    rc = lkv__metrics_http_start(&s->metrics, &mopts);
+    if (rc != 0) {
+      snprintf(err, errlen, "cannot listen on the metrics URLs: %s", lkv_strerror(rc));
+      lkv__compactor_stop(s->compactor);
+      lkv__checkpointer_stop(s->checkpointer);
+      goto err_after_transport;
+    }
+  }
   *out = s;
   return 0;
 err_after_transport:
@@ -372,6 +391,7 @@ int lkv_server_running_threads(const lkv_server_t *s) {
 }
 
 void lkv_server_stop(lkv_server_t *s) {
+  lkv__metrics_http_stop(s->metrics); /* its answers read the store and the replicator */
   /* A leader hands over before it stops answering (etcd's TransferLeadership on SIGTERM). */
   if (s->member) lkv__member_hand_over(s->member, LKV_SERVER_GRACE_MS / 2);
   lkv__checkpointer_stop(s->checkpointer); /* a copy in progress ends: the previous checkpoint stays */
