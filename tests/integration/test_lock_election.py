@@ -1,0 +1,165 @@
+"""etcd's Lock and Election gRPC services (v3lockpb, v3electionpb; issue 15 item 2), driven by a Go program
+with the generated clients (tests/go/lockelect): a contended lock handed over by Unlock and by the holder's
+lease expiring, a waiter that gives up (its key is deleted), Campaign waiting for a resignation, Proclaim,
+Leader, Observe, and etcd's errors (gRPC code and message). The same program runs against etcd 3.4 and
+must print the same lines. Then the services mixed with etcdctl's client-side lock and election (the same
+keys), and the services on a cluster follower.
+"""
+import queue
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import lkvtest
+from cluster import started
+
+# What the program prints against etcd 3.4 (no ids or revisions in it).
+EXPECTED = """\
+lock with an unknown lease: code=Unknown msg="etcdserver: requested lease not found"
+unlock without a key: code=Unknown msg="etcdserver: key is not provided"
+lock without a lease gets a session lease of: 60
+lock uncontended: ok
+lock same lease again: true
+waiter key created: true
+canceled waiter key deleted: true
+lock handed over by unlock: true true
+lock taken over after the holder's lease expired: true true
+leader without candidates: code=Unknown msg="election: no leader"
+campaign uncontended: true true true true
+observed: a
+leader: a true
+observed after proclaim: a2
+proclaim by a waiting candidate: code=Unknown msg="election: not leader"
+proclaim without a leader key: code=Unknown msg="\\"leader\\" field must be provided"
+resign without a leader key: code=Unknown msg="\\"leader\\" field must be provided"
+campaign won after resign: true true
+observed after resign: b
+resign with a stale revision: ok true
+leader after every resign: code=Unknown msg="election: no leader"
+observed: c
+canceled campaign resigned: true
+observed after the leader's lease was revoked: e
+observe after the client canceled: code=Canceled msg="context canceled"
+--- lockelect PASS
+"""
+
+
+@pytest.fixture(scope="module")
+def lockelect():
+    return lkvtest.go_build("lockelect")
+
+
+def run(binary, srv, *args):
+    res = subprocess.run([binary, "-endpoint", srv.endpoint] + list(args), capture_output=True, text=True,
+                         timeout=60, env=lkvtest.child_env())
+    assert res.returncode == 0, "lockelect against %s failed (rc %d)\nstdout: %s\nstderr: %s" % (
+        srv.kind, res.returncode, res.stdout, res.stderr[-4000:])
+    return res.stdout
+
+
+def test_services_answer_as_etcd(lockelect, ledgerkv, etcd):
+    ours = run(lockelect, ledgerkv, "-prefix", "services/")
+    assert ours == EXPECTED
+    assert run(lockelect, etcd, "-prefix", "services/") == ours
+
+
+class Lines:
+    """A child process whose stdout lines are read by a thread, with a timeout per line."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     env=lkvtest.child_env({"ETCDCTL_API": "3"}))
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def next(self, timeout=10):
+        return self.lines.get(timeout=timeout)
+
+    def wait_for(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.next(max(0.01, deadline - time.monotonic()))
+            if text in line:
+                return line
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def ctl(srv, *args):
+    return [lkvtest.ETCDCTL_BIN, "--endpoints=" + srv.endpoint] + list(args)
+
+
+def holder(lockelect, srv, *args):
+    return Lines([lockelect, "-endpoint", srv.endpoint] + list(args))
+
+
+def test_lock_service_and_etcdctl_lock_exclude_each_other(lockelect, ledgerkv):
+    name = "mixed-lock"
+    # etcdctl (clientv3's Mutex) holds; the Lock service's caller waits until etcdctl unlocks on SIGINT.
+    cli = Lines(ctl(ledgerkv, "lock", name))
+    svc = None
+    try:
+        assert cli.next().startswith(name + "/")
+        svc = holder(lockelect, ledgerkv, "-mode", "lock", "-name", name, "-hold", "0s")
+        with pytest.raises(queue.Empty):
+            svc.next(timeout=1.0)
+        cli.proc.send_signal(signal.SIGINT)
+        assert svc.next().startswith("locked " + name + "/")
+        assert svc.proc.wait(10) == 0
+    finally:
+        cli.close()
+        if svc:
+            svc.close()
+    # The service holds for 1.5 s; etcdctl lock waits for it.
+    svc = holder(lockelect, ledgerkv, "-mode", "lock", "-name", name, "-hold", "1.5s")
+    try:
+        assert svc.next().startswith("locked ")
+        start = time.monotonic()
+        res = lkvtest.etcdctl(ledgerkv, "lock", name, "echo", "etcdctl-got-it")
+        assert "etcdctl-got-it" in res.stdout
+        assert time.monotonic() - start >= 1.0, "etcdctl took the lock while the service held it"
+        assert svc.proc.wait(10) == 0
+    finally:
+        svc.close()
+
+
+def test_etcdctl_elect_and_the_election_service_share_elections(lockelect, ledgerkv):
+    name = "mixed-elect"
+    observer = Lines(ctl(ledgerkv, "elect", "-l", name))
+    cand = cli_cand = None
+    try:
+        # The service's leader is what etcdctl observes; etcdctl's candidate waits for its resignation.
+        cand = holder(lockelect, ledgerkv, "-mode", "campaign", "-name", name, "-value", "svc-leader",
+                      "-hold", "1.5s")
+        assert cand.next().startswith("elected " + name + "/")
+        observer.wait_for("svc-leader")
+        cli_cand = Lines(ctl(ledgerkv, "elect", name, "cli-leader"))
+        start = time.monotonic()
+        observer.wait_for("cli-leader")
+        assert time.monotonic() - start >= 0.5, "etcdctl was elected while the service's candidate led"
+        assert cand.proc.wait(10) == 0
+    finally:
+        for p in (observer, cand, cli_cand):
+            if p:
+                p.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    yield from started()
+
+
+def test_services_on_a_cluster_follower(lockelect, cluster):
+    cluster.wait_ready()
+    follower = cluster.followers()[0]
+    assert run(lockelect, follower, "-prefix", "follower/") == EXPECTED
