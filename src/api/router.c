@@ -1,6 +1,7 @@
 /* The route table: one row per gRPC method ledgerkv serves, and the transport callbacks that use it. */
 #include <string.h>
 
+#include "api/grpc_metrics.h"
 #include "api/leader.h"
 #include "api/service.h"
 #include "common/error.h"
@@ -70,6 +71,7 @@ static const void *route_lookup(void *app, const char *path, size_t path_len, in
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
     if (strlen(routes[i].path) == path_len && memcmp(routes[i].path, path, path_len) == 0) {
       *client_streaming = routes[i].streaming;
+      lkv__grpc_metrics_started(i);
       return &routes[i];
     }
   }
@@ -127,6 +129,16 @@ static void route_cancel(void *app, const void *route, lkv_call_t *call) {
   if (r->on_cancel) r->on_cancel(app, call);
 }
 
+static void route_finished(void *app, const void *route, int grpc_status) {
+  (void)app;
+  lkv__grpc_metrics_handled((size_t)((const lkv_route_t *)route - routes), grpc_status);
+}
+
+static const char *route_method(size_t i, int *streaming) {
+  *streaming = routes[i].streaming;
+  return routes[i].path;
+}
+
 static void route_wake(void *app, int loop_index) {
   lkv__watch_wake(app, loop_index);
   lkv__snapshot_wake(app, loop_index);
@@ -146,6 +158,8 @@ void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out) {
   out->lookup = route_lookup;
   out->on_message = route_message;
   out->has_service = route_has_service;
+  lkv__grpc_metrics_register(sizeof(routes) / sizeof(routes[0]), route_method);
+  out->on_finished = route_finished;
   /* Unary calls finish on their own (reads before returning, writes when the replicator answers): only
    * streaming routes and the waiting ones (Lock, Campaign, Observe) have stream-end hooks. */
   out->on_half_close = route_half_close;

@@ -10,10 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "ledger/internal.h"
 #include "ledger/log_internal.h"
+#include "metrics/catalog.h"
 
 #define IDX_MAGIC "lkvindex"
 #define IDX_VERSION 1
@@ -325,10 +327,15 @@ int lkv_ledger_log_append(lkv_ledger_log_t *log, const lkv_ledger_entry_t *entri
   if ((rc = lkv__pwrite_full(log->fd, log->wbuf, total, end)) ||
       (rc = lkv__pwrite_full(log->idx_fd, log->ibuf, n * LKV__META_LEN, meta_pos(count))))
     goto err_rollback;
-  if (!log->deferred && fdatasync(log->fd)) {
-    /* The kernel may have dropped the pages it failed to write: nothing later can be trusted. */
-    atomic_store(&log->failed, LKV_EIO);
-    return LKV_EIO;
+  if (!log->deferred) {
+    uint64_t start = lkv_clock_ns(CLOCK_MONOTONIC);
+    int bad = fdatasync(log->fd);
+    lkv_metric_observe_since(LKV_METRIC(wal_fsync), 0, start); /* a single node's write-ahead log */
+    if (bad) {
+      /* The kernel may have dropped the pages it failed to write: nothing later can be trusted. */
+      atomic_store(&log->failed, LKV_EIO);
+      return LKV_EIO;
+    }
   }
   log->last_revision = entries[n - 1].revision;
   atomic_store_explicit(&log->end, end + total, memory_order_release);

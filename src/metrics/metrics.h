@@ -79,6 +79,9 @@ void lkv_metric_set(lkv_metric_t *m, size_t series, double v);
 /* Records one observation in a histogram series. As lkv_metric_add. */
 void lkv_metric_observe(lkv_metric_t *m, size_t series, double v);
 
+/* Observes the seconds elapsed since start_ns (lkv_clock_ns(CLOCK_MONOTONIC) taken before the timed work). */
+void lkv_metric_observe_since(lkv_metric_t *m, size_t series, uint64_t start_ns);
+
 /* A counter's or gauge's current value (a histogram's sum). 0 for NULL. */
 double lkv_metric_value(const lkv_metric_t *m, size_t series);
 

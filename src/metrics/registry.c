@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/grow.h"
 #include "metrics/internal.h"
@@ -172,6 +173,10 @@ void lkv_metric_observe(lkv_metric_t *m, size_t series, double v) {
   while (b < m->d.n_bounds && v > m->d.bounds[b]) b++; /* Prometheus buckets: v <= le */
   atomic_fetch_add_explicit(&w[b], 1, memory_order_relaxed);
   add_double(&w[m->d.n_bounds + 1], v);
+}
+
+void lkv_metric_observe_since(lkv_metric_t *m, size_t series, uint64_t start_ns) {
+  if (m) lkv_metric_observe(m, series, (double)(lkv_clock_ns(CLOCK_MONOTONIC) - start_ns) / 1e9);
 }
 
 double lkv_metric_value(const lkv_metric_t *m, size_t series) {

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "replication/signing.h"
 
 typedef struct local_s {
@@ -79,6 +80,7 @@ static int local_propose(lkv_replicator_t *base, lkv_proposal_t *p) {
   else
     r->head = p;
   r->tail = p;
+  lkv_metric_inc(LKV_METRIC(proposals_pending), 0);
   pthread_cond_signal(&r->wake);
   pthread_mutex_unlock(&r->lock);
   return 0;
@@ -137,6 +139,14 @@ static void apply_and_complete(local_t *r, lkv_proposal_t **batch, lkv_apply_req
   }
   /* Before the answers: a client that saw its write acknowledged finds it in the history readers see. */
   if (rc == 0) tell_listeners(r, reqs, n);
+  /* A single node commits and applies in one step; etcd's gauges count proposals (Raft indices here) */
+  lkv_metric_add(LKV_METRIC(proposals_pending), 0, -(double)n);
+  if (rc == 0) {
+    lkv_metric_add(LKV_METRIC(proposals_committed), 0, (double)n);
+    lkv_metric_add(LKV_METRIC(proposals_applied), 0, (double)n);
+  } else {
+    lkv_metric_add(LKV_METRIC(proposals_failed), 0, (double)n);
+  }
   for (size_t i = 0; i < n; i++) batch[i]->done(batch[i]);
 }
 
@@ -260,6 +270,7 @@ int lkv_local_start_ledger(lkv_replicator_t **out, lkv_mvcc_t *store, const lkv_
   pthread_condattr_destroy(&attr);
   if (cond_rc != 0) goto err_after_sign_lock;
   if (pthread_create(&r->thread, NULL, writer_main, r) != 0) goto err_after_cond;
+  lkv_metric_inc(LKV_METRIC(leader_changes), 0); /* a single node leads from its start, as etcd's does */
   *out = &r->base;
   return 0;
 err_after_cond:

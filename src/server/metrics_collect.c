@@ -23,6 +23,10 @@ void lkv__metrics_collect(void *arg) {
   lkv_replicator_status(m->o.replicator, &st);
   lkv_metric_set(c->has_leader, 0, st.leader != 0);
   lkv_metric_set(c->is_leader, 0, st.leader != 0 && st.leader == st.member_id);
+  if (!st.single) { /* etcd's gauges are the Raft indices; the single-node replicator counts its batches */
+    lkv_metric_set(c->proposals_committed, 0, (double)st.commit_index);
+    lkv_metric_set(c->proposals_applied, 0, (double)st.applied_index);
+  }
   lkv_mvcc_stat_t ms;
   if (lkv_mvcc_stat(m->o.store, &ms) == 0) {
     lkv_metric_set(c->db_size, 0, (double)ms.db_size);

@@ -135,7 +135,9 @@ static void apply_send(lkv_call_t *call, lkv__chunk_t *chunk) {
 
 /* Takes ownership of message (already percent-encoded). */
 static void apply_finish(lkv_call_t *call, int status, char *message) {
+  const lkv_transport_handler_t *handler = &call->loop->cfg->handler;
   call->app_finished = 1;
+  if (handler->on_finished) handler->on_finished(handler->app, call->route, status);
   if (!call->answered && call->h2) {
     call->answered = 1;
     call->status = status;
