@@ -280,13 +280,17 @@ void lkv__conc_guarded(lkv__conc_t *c, const lkv__conc_guard_t *g, lkv__conc_fn 
 static void serve_get(lkv__conc_t *c, int err) {
   if (err == 0) {
     Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
-    req.key = (ProtobufCBinaryData){c->pfx_len, c->pfx};
-    req.range_end = (ProtobufCBinaryData){c->pfx_len, (uint8_t *)lkv__conc_prefix_end(c)};
-    req.sort_target = ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__CREATE;
-    req.sort_order = c->get_last ? ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__DESCEND
-                                 : ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__ASCEND;
-    req.limit = 1;
-    req.max_create_revision = c->get_last ? c->max_create_rev : 0;
+    if (c->get_what == LKV__CONC_KEY) {
+      req.key = (ProtobufCBinaryData){c->key_len, c->key};
+    } else {
+      req.key = (ProtobufCBinaryData){c->pfx_len, c->pfx};
+      req.range_end = (ProtobufCBinaryData){c->pfx_len, (uint8_t *)lkv__conc_prefix_end(c)};
+      req.sort_target = ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__CREATE;
+      req.sort_order = c->get_what == LKV__CONC_LAST ? ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__DESCEND
+                                                     : ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__ASCEND;
+      req.limit = 1;
+      if (c->get_what == LKV__CONC_LAST) req.max_create_revision = c->max_create_rev;
+    }
     lkv_apply_identity_t id;
     lkv__api_identity(c->api, &id);
     err = lkv_apply_range(c->api->store, &id, &req, &c->resp, &c->resp_len);
@@ -300,10 +304,10 @@ static void barrier_passed(void *arg, int err) {
   hand_back(arg, err);
 }
 
-void lkv__conc_get(lkv__conc_t *c, int last, int64_t max_create_rev, lkv__conc_fn next) {
+void lkv__conc_get(lkv__conc_t *c, lkv__conc_get_t what, int64_t max_create_rev, lkv__conc_fn next) {
   step(c, serve_get);
   c->after = next;
-  c->get_last = last;
+  c->get_what = what;
   c->max_create_rev = max_create_rev;
   /* clientv3's gets are linearizable: a cluster member passes a read barrier first. A single node has
    * applied every acknowledged write; the get still runs from the loop's queue, as every step does. */

@@ -20,6 +20,9 @@
 
 typedef struct lkv__conc_s lkv__conc_t;
 
+/* What lkv__conc_get reads. */
+typedef enum { LKV__CONC_FIRST, LKV__CONC_LAST, LKV__CONC_KEY } lkv__conc_get_t;
+
 /* A step's continuation: err 0, or the step's LKV_E* code. Loop thread. */
 typedef void (*lkv__conc_fn)(lkv__conc_t *c, int err);
 
@@ -53,7 +56,7 @@ struct lkv__conc_s {
   int watch_err;
   int step_err;
   lkv__conc_fn after; /* the caller's continuation of a composite step */
-  int get_last;
+  lkv__conc_get_t get_what;
   int64_t max_create_rev; /* lkv__conc_get, lkv__conc_wait_deletes */
   lkv__conc_fn waited;
 };
@@ -98,9 +101,10 @@ typedef struct lkv__conc_guard_s {
 } lkv__conc_guard_t;
 void lkv__conc_guarded(lkv__conc_t *c, const lkv__conc_guard_t *g, lkv__conc_fn next);
 
-/* A linearizable get of the prefix's first-created key, or with last its last-created key whose create
- * revision is at most max_create_rev (0: any): c->range holds the response. */
-void lkv__conc_get(lkv__conc_t *c, int last, int64_t max_create_rev, lkv__conc_fn next);
+/* A linearizable get (c->range holds the response) of the prefix's first-created key (LKV__CONC_FIRST), of
+ * its last-created key whose create revision is at most max_create_rev (LKV__CONC_LAST; 0: any), or of
+ * c->key (LKV__CONC_KEY). */
+void lkv__conc_get(lkv__conc_t *c, lkv__conc_get_t what, int64_t max_create_rev, lkv__conc_fn next);
 
 /* Watches [key, range_end) (range_end NULL: the key alone) from rev and hands each event to on_event
  * until it returns 1; then continues with next (err 0). A compacted start revision continues with

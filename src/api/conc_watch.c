@@ -92,7 +92,7 @@ static void deleted(lkv__conc_t *c, int err) {
   if (err)
     c->waited(c, err);
   else
-    lkv__conc_get(c, 1, c->max_create_rev, got_last);
+    lkv__conc_get(c, LKV__CONC_LAST, c->max_create_rev, got_last);
 }
 
 /* The last-created key before the caller's, if any: wait for its deletion from the get's revision on (a
@@ -109,5 +109,5 @@ static void got_last(lkv__conc_t *c, int err) {
 
 void lkv__conc_wait_deletes(lkv__conc_t *c, int64_t max_create_rev, lkv__conc_fn next) {
   c->waited = next;
-  lkv__conc_get(c, 1, max_create_rev, got_last);
+  lkv__conc_get(c, LKV__CONC_LAST, max_create_rev, got_last);
 }

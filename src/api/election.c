@@ -244,6 +244,6 @@ void lkv__election_leader(lkv_api_t *api, lkv_call_t *call, const uint8_t *data,
       call, &v3electionpb__leader_request__descriptor, data, len);
   if (!req) return;
   elect_op_t *op = op_new(api, call, req->name, (ProtobufCBinaryData){0, NULL});
-  if (op) lkv__conc_get(&op->c, 0, 0, got_leader);
+  if (op) lkv__conc_get(&op->c, LKV__CONC_FIRST, 0, got_leader);
   v3electionpb__leader_request__free_unpacked(req, NULL);
 }

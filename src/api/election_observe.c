@@ -112,7 +112,7 @@ static void got_first(lkv__conc_t *c, int err) {
 }
 
 static void observe_get(lkv__conc_t *c) {
-  lkv__conc_get(c, 0, 0, got_first);
+  lkv__conc_get(c, LKV__CONC_FIRST, 0, got_first);
 }
 
 void lkv__election_observe(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {

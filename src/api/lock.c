@@ -9,15 +9,17 @@
  * Lock (etcd's v3lock server with concurrency.Mutex): the key "<name>/<lease in hex>" is created with the
  * request's lease unless it exists (the same lease asked before), in one txn that also reads the prefix's
  * first-created key. The lock is held once every key under the prefix created before it is deleted
- * (waitDeletes). A request without a lease gets a session lease of 60 s, as etcd's does. If the client
- * goes away while waiting, the key is deleted again (etcd's Unlock after a failed wait); so is it after
- * a failed wait.
+ * (waitDeletes) and the key itself still exists: a key whose lease expired while it waited is not a lock
+ * ("mutex: session is expired", as etcd 3.5 checks; 3.4 answered such a lock held). A request without a lease
+ * gets a session lease of 60 s, as etcd's does. If the client goes away while waiting, the key is deleted
+ * again (etcd's Unlock after a failed wait); so is it after a failed wait.
  */
 
 typedef struct lock_op_s {
   lkv__conc_t c;
-  int64_t my_rev; /* the key's create revision */
-  int err;        /* the wait's error, answered once the key is deleted */
+  int64_t my_rev;                   /* the key's create revision */
+  int err;                          /* the wait's error, answered once the key is deleted */
+  Etcdserverpb__ResponseHeader hdr; /* waitDeletes' last get's, the answer's */
 } lock_op_t;
 
 static void free_op(lkv__conc_t *c) {
@@ -52,11 +54,23 @@ static void on_cancel(lkv__conc_t *c) {
     lkv__conc_end(c, NULL, LKV_ECANCELED);
 }
 
-static void waited(lkv__conc_t *c, int err) {
+/* The key is gone (its lease expired while it waited): the lock is not held (etcd 3.5's check). */
+static void key_checked(lkv__conc_t *c, int err) {
+  if (!err && c->range->n_kvs == 0) err = LKV_ESESSIONEXPIRED;
   if (err)
-    release(c, err);
+    lkv__conc_end(c, NULL, err);
   else
-    answer(c, c->range->header);
+    answer(c, &((lock_op_t *)c)->hdr);
+}
+
+static void waited(lkv__conc_t *c, int err) {
+  if (err) {
+    release(c, err);
+    return;
+  }
+  static const Etcdserverpb__ResponseHeader no_header = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+  ((lock_op_t *)c)->hdr = c->range->header ? *c->range->header : no_header;
+  lkv__conc_get(c, LKV__CONC_KEY, 0, key_checked);
 }
 
 static void txn_done(lkv__conc_t *c, int err) {

@@ -53,7 +53,8 @@
   X(LKV_ENOMEM, LKV_GRPC_RESOURCE_EXHAUSTED, "ledgerkv: out of memory")                                    \
   X(LKV_ENOELECTLEADER, LKV_GRPC_UNKNOWN, "election: no leader")                                           \
   X(LKV_ENOTELECTLEADER, LKV_GRPC_UNKNOWN, "election: not leader")                                         \
-  X(LKV_ENOLEADERKEY, LKV_GRPC_UNKNOWN, "\"leader\" field must be provided")
+  X(LKV_ENOLEADERKEY, LKV_GRPC_UNKNOWN, "\"leader\" field must be provided")                               \
+  X(LKV_ESESSIONEXPIRED, LKV_GRPC_UNKNOWN, "mutex: session is expired")
 
 /* The gRPC status and etcd's message for err; unknown codes map to UNKNOWN with lkv_strerror's text. */
 static void status_of(int err, int *grpc_status, const char **message) {

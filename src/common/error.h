@@ -67,7 +67,8 @@
   X(EUNHEALTHY, -30080, "unhealthy cluster")                                \
   X(ENOELECTLEADER, -30100, "election: no leader")                          \
   X(ENOTELECTLEADER, -30101, "election: not leader")                        \
-  X(ENOLEADERKEY, -30102, "\"leader\" field must be provided")
+  X(ENOLEADERKEY, -30102, "\"leader\" field must be provided")              \
+  X(ESESSIONEXPIRED, -30103, "mutex: session is expired")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

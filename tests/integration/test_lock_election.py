@@ -163,3 +163,38 @@ def test_services_on_a_cluster_follower(lockelect, cluster):
     cluster.wait_ready()
     follower = cluster.followers()[0]
     assert run(lockelect, follower, "-prefix", "follower/") == EXPECTED
+
+
+def test_a_waiter_whose_lease_expired_is_not_given_the_lock(lockelect, ledgerkv, etcd):
+    """The issue's rule, as etcd 3.5's Mutex checks it: the lock is refused once the waiter's key is gone.
+    etcd 3.4 (the reference elsewhere) answers such a lock held, without a key behind it."""
+    ours = run(lockelect, ledgerkv, "-mode", "expired", "-name", "expired-waiter")
+    assert ours == ("waiter's key expired: true\n"
+                    "expired waiter's lock: code=Unknown msg=\"mutex: session is expired\"\n")
+    if lkvtest.TARGET != "etcd":
+        theirs = run(lockelect, etcd, "-mode", "expired", "-name", "expired-waiter")
+        assert theirs == "waiter's key expired: true\nexpired waiter's lock: ok\n"
+
+
+def test_server_stops_with_calls_waiting(lockelect, server_factory):
+    """SIGTERM while Lock and Campaign calls wait and Observe streams: the server ends them and stops
+    cleanly (lkvtest checks the exit status, and ASan builds their frees)."""
+    srv = server_factory.start()
+    procs = []
+    try:
+        for mode, extra in (("lock", ()), ("campaign", ("-value", "v"))):
+            first = holder(lockelect, srv, "-mode", mode, "-name", "stop-" + mode, "-hold", "60s", *extra)
+            procs.append(first)
+            assert first.next().split()[0] in ("locked", "elected")
+            procs.append(holder(lockelect, srv, "-mode", mode, "-name", "stop-" + mode, "-hold", "0s", *extra))
+        obs = holder(lockelect, srv, "-mode", "observe", "-name", "stop-campaign")
+        procs.append(obs)
+        assert obs.next() == "observed v"
+        time.sleep(0.3)
+        start = time.monotonic()
+        srv.stop()
+        assert time.monotonic() - start < 10
+        assert obs.wait_for("observe ended:").startswith("observe ended: code=")
+    finally:
+        for p in procs:
+            p.close()

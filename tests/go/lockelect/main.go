@@ -346,10 +346,52 @@ func holdLeadership(cli *clientv3.Client, el v3electionpb.ElectionClient, name, 
 	must("revoke", err)
 }
 
+// expiredWaiter checks a waiter whose lease expires while it waits: once the holder unlocks, its Lock call
+// ends with the line printed (etcd 3.4 answers "ok", a lock whose key is gone; 3.5 and ledgerkv refuse).
+func expiredWaiter(cli *clientv3.Client, lk v3lockpb.LockClient, name string) {
+	holder, short := grant(cli, 30), grant(cli, 2)
+	c, cancel := ctx()
+	defer cancel()
+	r, err := lk.Lock(c, &v3lockpb.LockRequest{Name: []byte(name), Lease: int64(holder)})
+	must("lock holder", err)
+	ch := lockAsync(c, lk, name, short)
+	key := []byte(fmt.Sprintf("%s/%x", name, int64(short)))
+	stillWaiting("short-lived waiter", ch, 500*time.Millisecond)
+	for i := 0; i < 100 && exists(cli, key); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Println("waiter's key expired:", !exists(cli, key))
+	_, err = lk.Unlock(c, &v3lockpb.UnlockRequest{Key: r.Key})
+	must("unlock holder", err)
+	select {
+	case res := <-ch:
+		fmt.Println("expired waiter's lock:", errLine(res.err))
+	case <-time.After(5 * time.Second):
+		failf("the expired waiter still waits after the unlock")
+	}
+	_, err = cli.Revoke(c, holder)
+	must("revoke", err)
+}
+
+// observe prints each leader value Observe sends until the stream ends, then how it ended.
+func observe(el v3electionpb.ElectionClient, name string) {
+	obs, err := el.Observe(context.Background(), &v3electionpb.LeaderRequest{Name: []byte(name)})
+	must("observe", err)
+	for {
+		r, err := obs.Recv()
+		if err != nil {
+			fmt.Println("observe ended:", errLine(err))
+			return
+		}
+		fmt.Println("observed", string(r.Kv.Value))
+	}
+}
+
 func main() {
 	endpoint := flag.String("endpoint", "127.0.0.1:2379", "client endpoint")
 	prefix := flag.String("prefix", "lockelect/", "key prefix")
-	mode := flag.String("mode", "all", "all (the checks), lock or campaign (one holder, see -name)")
+	mode := flag.String("mode", "all", "all (the checks), lock or campaign (one holder, see -name), "+
+		"expired (a waiter whose lease expires) or observe")
 	name := flag.String("name", "", "lock or election name (modes lock and campaign)")
 	value := flag.String("value", "", "the campaign's value (mode campaign)")
 	hold := flag.Duration("hold", time.Second, "how long the lock or leadership is held")
@@ -365,6 +407,12 @@ func main() {
 		return
 	case "campaign":
 		holdLeadership(cli, el, *name, *value, *hold)
+		return
+	case "expired":
+		expiredWaiter(cli, lk, *name)
+		return
+	case "observe":
+		observe(el, *name)
 		return
 	}
 	testLockErrors(cli, lk, *prefix)
