@@ -109,7 +109,8 @@ static int write_alarms(out_t *o, lkv_mvcc_txn_t *t) {
 
 static int write_meta(out_t *o, lkv_mvcc_txn_t *t) {
   uint8_t ci[8], rev[REV_KEY_LEN];
-  put_be64(ci, o->m->consistent_index);
+  /* a single node has no Raft log: each revision is an entry of its implicit one */
+  put_be64(ci, o->m->consistent_index ? o->m->consistent_index : (uint64_t)lkv_mvcc_txn_rev(t));
   int rc = bucket(o->w, "meta");
   if (!rc) rc = put_str(o->w, "consistent_index", ci, sizeof(ci));
   int64_t compact = lkv_mvcc_txn_compact_rev(t);

@@ -30,7 +30,7 @@ typedef struct lkv_snapshot_member_s {
 } lkv_snapshot_member_t;
 
 typedef struct lkv_snapshot_meta_s {
-  uint64_t consistent_index; /* the applied Raft index; a single node: its revision */
+  uint64_t consistent_index; /* the applied Raft index; 0 (a single node): the snapshot's revision */
   uint64_t member_id;        /* whose alarms the store holds */
   const lkv_snapshot_member_t *members;
   size_t n_members;
