@@ -15,8 +15,9 @@ static const char *const code_names[N_CODES] = {
     "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
     "DataLoss", "Unauthenticated"};
 
-static const char *const started_labels[] = {"grpc_type", "grpc_service", "grpc_method"};
-static const char *const handled_labels[] = {"grpc_type", "grpc_service", "grpc_method", "grpc_code"};
+/* In Prometheus' Go client's order (sorted), so that the text reads like etcd's. */
+static const char *const started_labels[] = {"grpc_method", "grpc_service", "grpc_type"};
+static const char *const handled_labels[] = {"grpc_code", "grpc_method", "grpc_service", "grpc_type"};
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static lkv_metric_t *started, *handled;
@@ -31,11 +32,12 @@ static void label(size_t i, const char *path, int streaming) {
   memcpy(service, path + 1, len);
   service[len] = '\0';
   const char *type = streaming ? "bidi_stream" : "unary";
-  const char *v[] = {type, service, slash ? slash + 1 : path, NULL};
-  lkv_metric_label(started, i, v);
+  const char *name = slash ? slash + 1 : path;
+  const char *s[] = {name, service, type};
+  lkv_metric_label(started, i, s);
   for (size_t c = 0; c < N_CODES; c++) {
-    v[3] = code_names[c];
-    lkv_metric_label(handled, i * N_CODES + c, v);
+    const char *h[] = {code_names[c], name, service, type};
+    lkv_metric_label(handled, i * N_CODES + c, h);
   }
 }
 

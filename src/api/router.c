@@ -68,6 +68,7 @@ static const lkv_route_t routes[] = {
     UNARY("/ledgerkvpb.Ledger/GetSignedTreeHead", lkv__ledger_get_head),
     UNARY("/ledgerkvpb.Ledger/GetConsistencyProof", lkv__ledger_get_consistency),
     UNARY("/ledgerkvpb.Ledger/GetMemberKeys", lkv__ledger_get_member_keys),
+    LEARNER_OK("/grpc.health.v1.Health/Check", lkv__health_check),
 };
 
 static const void *route_lookup(void *app, const char *path, size_t path_len, int *client_streaming) {
