@@ -41,10 +41,6 @@ static const lkv_route_t routes[] = {
     {.path = "/etcdserverpb.Maintenance/Snapshot",
      .fn = lkv__maintenance_snapshot,
      .on_cancel = lkv__maintenance_snapshot_cancel},
-    /* a server stream in etcd: told when the client leaves (a copy in progress stops) */
-    {.path = "/etcdserverpb.Maintenance/Snapshot",
-     .fn = lkv__maintenance_snapshot,
-     .on_cancel = lkv__maintenance_snapshot_cancel},
     UNARY("/etcdserverpb.Cluster/MemberList", lkv__cluster_member_list),
     UNARY("/etcdserverpb.Cluster/MemberAdd", lkv__cluster_member_add),
     UNARY("/etcdserverpb.Cluster/MemberRemove", lkv__cluster_member_remove),
@@ -146,7 +142,6 @@ static const char *route_method(size_t i, int *streaming) {
 
 static void route_wake(void *app, int loop_index) {
   lkv__watch_wake(app, loop_index);
-  lkv__snapshot_wake(app, loop_index);
   lkv__snapshot_wake(app, loop_index);
 }
 

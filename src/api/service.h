@@ -26,12 +26,6 @@ void lkv__maintenance_move_leader(lkv_api_t *api, lkv_call_t *call, const uint8_
 void lkv__maintenance_snapshot(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__maintenance_snapshot_cancel(lkv_api_t *api, lkv_call_t *call);
 void lkv__snapshot_wake(lkv_api_t *api, int loop_index);
-/* Snapshot (snapshot.c): a worker thread copies the store's etcd backend file into a temporary file, then
- * the call's loop streams it with back-pressure, resumed by the loop's wakes (lkv__snapshot_wake); the
- * cancel hook stops a copy or a stream whose client went away. */
-void lkv__maintenance_snapshot(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
-void lkv__maintenance_snapshot_cancel(lkv_api_t *api, lkv_call_t *call);
-void lkv__snapshot_wake(lkv_api_t *api, int loop_index);
 void lkv__cluster_member_list(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 /* Membership changes answer once applied (from the replicator's thread), with the members after them. */
 void lkv__cluster_member_add(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
