@@ -8,6 +8,7 @@ listener keeps serving; https:// is refused at start. A 3-member cluster with tw
 etcd's no-leader answer. grpc.health.v1.Health/Check answers SERVING, as etcd's does.
 """
 import json
+import shutil
 import socket
 import subprocess
 import time
@@ -180,6 +181,23 @@ def test_metrics_present_and_moving(pair):
     assert 'grpc_server_started_total{grpc_method="Watch",grpc_service="etcdserverpb.Watch",' \
            'grpc_type="bidi_stream"}' in after
     assert after["etcd_mvcc_db_total_size_in_bytes"] >= after["etcd_mvcc_db_total_size_in_use_in_bytes"] > 0
+
+
+def promtool_problems(port):
+    """promtool's lint of one scrape: the set of its complaints; a text it cannot parse fails."""
+    text = get(port, "/metrics")[2]
+    res = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert "parsing error" not in res.stderr + res.stdout, res.stderr
+    return {line.strip() for line in (res.stdout + res.stderr).splitlines() if line.strip()}
+
+
+def test_promtool_reads_it_as_etcds(pair):
+    """Prometheus' own parser accepts the text; its naming lints are only those etcd's own names earn."""
+    if not shutil.which("promtool"):
+        pytest.skip("promtool (Debian's prometheus) is not installed")
+    (_, lport), (_, eport) = pair
+    ours, etcds = promtool_problems(lport), promtool_problems(eport)
+    assert ours <= etcds, ours - etcds
 
 
 def raw(port, data):
