@@ -62,7 +62,7 @@ typedef struct lkv_bbolt_info_s {
   uint32_t page_size;
   uint64_t txid;       /* of the meta page in use */
   uint64_t high_water; /* pages in use: the file's data ends at high_water * page_size */
-  uint64_t free_pages; /* listed in the freelist */
+  uint64_t free_pages; /* listed in the freelist, or (no freelist stored: etcd's way) not reached */
   uint64_t file_size;
 } lkv_bbolt_info_t;
 

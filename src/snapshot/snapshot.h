@@ -43,6 +43,19 @@ typedef struct lkv_snapshot_meta_s {
  * or a negative errno from writing. */
 int lkv_snapshot_write(lkv_mvcc_txn_t *t, const lkv_snapshot_meta_t *m, int fd, uint64_t *size);
 
+/* What `etcdctl snapshot status` reports of a backend file, computed as etcdctl 3.4 does. */
+typedef struct lkv_snapshot_status_s {
+  uint32_t hash;    /* CRC-32C over each top-level bucket's name, then its direct keys and values in order */
+  int64_t revision; /* main revision of the "key" bucket's last key (0 without one) */
+  uint64_t total_key;  /* direct entries of the top-level buckets (nested buckets count as one) */
+  uint64_t total_size; /* bytes of the pages in use (not the file's length: etcd's SHA-256 may follow) */
+} lkv_snapshot_status_t;
+
+/* Reads the bbolt file on fd (lkv_bbolt_read: every check it makes) and fills *out. err (errlen bytes) says
+ * why a file is refused. Returns 0, LKV_ECORRUPT (damaged, truncated or not a bbolt file), LKV_ENOMEM or a
+ * negative errno. */
+int lkv_snapshot_status(int fd, lkv_snapshot_status_t *out, char *err, size_t errlen);
+
 /* ---- the Maintenance.Snapshot stream ---- */
 
 typedef struct lkv_snapshot_file_s lkv_snapshot_file_t;

@@ -112,6 +112,10 @@ def test_snapshot_restores_into_etcd_and_matches_etcds_own(server_factory, bbolt
         assert [k for k, _ in mine["meta"]] == [k for k, _ in theirs["meta"]]
         assert dict(mine["meta"])[b"finishedCompactRev"] == dict(theirs["meta"])[b"finishedCompactRev"]
 
+        for path in (lpath, epath):
+            for fmt in ("simple", "table", "json", "fields"):
+                assert ledgerkv_status(path, fmt) == lkvtest.etcdctl(lkv, "snapshot", "status", path, "-w", fmt).stdout
+
         restored = restore_and_start(server_factory, lpath)
         assert everything(restored) == want
         assert everything(restored, compact) == everything(lkv, compact)
@@ -124,6 +128,34 @@ def test_snapshot_restores_into_etcd_and_matches_etcds_own(server_factory, bbolt
         # and the restored etcd goes on from the snapshot's revision
         rev = restored.kv().Put(etcdrpc.PutRequest(key=b"/snap/new", value=b"n"), timeout=10).header.revision
         assert rev == lstatus["revision"] + 1
+
+
+def ledgerkv_status(path, fmt="simple", code=0):
+    """`ledgerkv snapshot status` (issue 14 item 2's status): its output, or its error with exit status code."""
+    res = subprocess.run([lkvtest.ledgerkv_bin(), "snapshot", "status", path, "-w", fmt], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == code, res.stdout + res.stderr
+    return res.stdout if code == 0 else res.stderr
+
+
+def test_ledgerkv_snapshot_status_refusals(ledgerkv, tmp_path):
+    """Truncated, damaged and foreign files are refused with the reason (etcdctl says "invalid database"
+    or panics); an output format etcdctl has but status cannot print is a usage error."""
+    ledgerkv.kv().Put(etcdrpc.PutRequest(key=b"/refuse/x", value=b"v" * 20000), timeout=10)
+    path, _ = snapshot(ledgerkv, str(tmp_path))
+    data = open(path, "rb").read()
+    assert ledgerkv_status(path).count(", ") == 3
+    (tmp_path / "short.db").write_bytes(data[:len(data) - 32 - 4096])
+    assert "file truncated" in ledgerkv_status(str(tmp_path / "short.db"), code=1)
+    damaged = bytearray(data)
+    damaged[16 + 20] ^= 0xff  # meta 0's page size
+    damaged[4096 + 16 + 20] ^= 0xff  # meta 1's
+    (tmp_path / "damaged.db").write_bytes(bytes(damaged))
+    assert "checksum mismatch" in ledgerkv_status(str(tmp_path / "damaged.db"), code=1)
+    src = os.path.join(lkvtest.REPO, "tests", "integration", "test_snapshot.py")
+    assert "not a bbolt file" in ledgerkv_status(src, code=1)
+    assert "No such file" in ledgerkv_status(str(tmp_path / "missing.db"), code=1)
+    assert "unknown output format" in ledgerkv_status(path, fmt="protobuf", code=2)
 
 
 def test_snapshot_stream_chunks_and_digest(ledgerkv, bboltdump):

@@ -274,6 +274,29 @@ static void test_damage(void **state) {
   close(fd);
 }
 
+/* etcd runs bbolt without storing its freelist (meta freelist = all ones): every page not reached is then
+ * free, the freelist page we wrote included. */
+static void test_no_stored_freelist(void **state) {
+  (void)state;
+  int fd = write_many(NULL, 2000, 11, 20);
+  for (off_t meta = 16; meta < 2 * 4096; meta += 4096) {
+    uint8_t m[64];
+    assert_int_equal(pread(fd, m, sizeof(m), meta), (ssize_t)sizeof(m));
+    memset(m + 32, 0xff, 8);
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 of the 56 bytes before the checksum */
+    for (int i = 0; i < 56; i++) h = (h ^ m[i]) * 0x100000001b3ull;
+    for (int i = 0; i < 8; i++) m[56 + i] = (uint8_t)(h >> (8 * i));
+    assert_int_equal(pwrite(fd, m, sizeof(m), meta), (ssize_t)sizeof(m));
+  }
+  lkv_bbolt_info_t info;
+  seen_t s = {0};
+  char err[256];
+  assert_int_equal(lkv_bbolt_read(fd, &info, visit, &s, err, sizeof(err)), 0);
+  assert_int_equal(info.free_pages, 1);
+  assert_int_equal(s.kvs, 2000);
+  close(fd);
+}
+
 /* A key out of order on disk (two leaves swapped in their parent's view) is refused. */
 static void test_order_damage(void **state) {
   (void)state;
@@ -296,9 +319,13 @@ static void test_order_damage(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_small_roundtrip), cmocka_unit_test(test_many_keys),
-      cmocka_unit_test(test_big_values),      cmocka_unit_test(test_writer_refusals),
-      cmocka_unit_test(test_damage),          cmocka_unit_test(test_order_damage),
+      cmocka_unit_test(test_small_roundtrip),
+      cmocka_unit_test(test_many_keys),
+      cmocka_unit_test(test_big_values),
+      cmocka_unit_test(test_writer_refusals),
+      cmocka_unit_test(test_damage),
+      cmocka_unit_test(test_order_damage),
+      cmocka_unit_test(test_no_stored_freelist),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
