@@ -73,6 +73,8 @@ void lkv__conc_end(lkv__conc_t *c, const ProtobufCMessage *msg, int err) {
   lkv_call_set_data(call, &conc_finished);
   if (err == LKV_ECANCELED)
     lkv_call_finish(call, LKV_GRPC_CANCELLED, "context canceled");
+  else if (err && err == c->abort_err) /* the server ended it, as etcd's interceptors end streams */
+    lkv__api_fail(call, err);
   else if (err)
     lkv__api_fail_unknown(call, err);
   else if (msg)
@@ -91,7 +93,7 @@ static void run_cancel(lkv__conc_t *c) {
   if (c->on_cancel)
     c->on_cancel(c);
   else
-    lkv__conc_end(c, NULL, LKV_ECANCELED);
+    lkv__conc_end(c, NULL, c->abort_err);
 }
 
 void lkv__conc_continue(lkv__conc_t *c, int err) {
@@ -104,13 +106,18 @@ void lkv__conc_continue(lkv__conc_t *c, int err) {
   next(c, err);
 }
 
+void lkv__conc_abort(lkv__conc_t *c, int err) {
+  if (c->canceled) return;
+  c->canceled = 1;
+  c->abort_err = err;
+  lkv__conc_unwatch(c);
+  if (!c->busy) run_cancel(c);
+}
+
 void lkv__conc_cancel(lkv_api_t *api, lkv_call_t *call) {
   (void)api;
   lkv__conc_t *c = lkv_call_get_data(call);
-  if (!c || c == (lkv__conc_t *)&conc_finished || c->canceled) return;
-  c->canceled = 1;
-  lkv__conc_unwatch(c);
-  if (!c->busy) run_cancel(c);
+  if (c && c != (lkv__conc_t *)&conc_finished) lkv__conc_abort(c, LKV_ECANCELED);
 }
 
 /* Runs on the loop thread: a step's outcome is back. */

@@ -50,8 +50,9 @@ struct lkv__conc_s {
   lkv__conc_fn next;
   lkv__conc_event_fn on_event;
   lkv_watch_stream_t *watch;
-  int busy;     /* a proposal, read or hand-back is on its way to the loop thread */
-  int canceled; /* the client went away */
+  int busy;      /* a proposal, read or hand-back is on its way to the loop thread */
+  int canceled;  /* the client went away, or the server ends the call (lkv__conc_abort) */
+  int abort_err; /* what the call ends with then: LKV_ECANCELED (the client left) or lkv__conc_abort's */
   int watch_done;
   int watch_err;
   int step_err;
@@ -79,6 +80,10 @@ int lkv__conc_use_key(lkv__conc_t *c, const uint8_t *key, size_t key_len);
 void lkv__conc_end(lkv__conc_t *c, const ProtobufCMessage *msg, int err);
 
 /* lkv__conc_cancel (service.h) is the routes' on_cancel: the client went away. Loop thread. */
+
+/* Ends the call as if the client had gone (c->on_cancel, if any, runs first, once nothing is outstanding),
+ * but with err's own gRPC status (lkv__api_fail): the leader monitor's "no leader". Loop thread. */
+void lkv__conc_abort(lkv__conc_t *c, int err);
 
 /* Proposes msg (kind; built by the caller, packed and unpacked here, validated as a client's request) and
  * continues with next once its outcome is durable: c->resp holds the packed response. */

@@ -1,9 +1,11 @@
 /* v3electionpb.Election/Observe: streams an election's leader and every change of it, as clientv3's
  * Election.Observe does in etcd's server. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/conc.h"
+#include "api/leader.h"
 #include "common/error.h"
 #include "etcd/etcdserver/api/v3election/v3electionpb/v3election.pb-c.h"
 
@@ -12,11 +14,14 @@
  * that get's revision for the first put and take its key as the leader (header revision = the put's).
  * Send the leader, then watch its key from the next revision: each put is sent (a new value proclaimed),
  * a delete starts the loop again. A failed get or watch (compacted) ends the stream with OK, as etcd's
- * Observe returns when its channel closes; a client gone away ends it.
+ * Observe returns when its channel closes; a client gone away ends it. A stream that asked for a leader
+ * (hasleader) is ended with "etcdserver: no leader" by the leader monitor, as etcd's stream interceptor
+ * ends it.
  */
 
 typedef struct observe_op_s {
   lkv__conc_t c;
+  lkv__leader_stream_t lead; /* registered with the leader monitor when the client required a leader */
   uint8_t
       *leader; /* the leader's key while it is watched (lkv__conc_watch reads the key only at its start) */
   size_t leader_len;
@@ -25,6 +30,7 @@ typedef struct observe_op_s {
 
 static void free_op(lkv__conc_t *c) {
   observe_op_t *op = (observe_op_t *)c;
+  lkv__leader_unwatch(c->api, &op->lead);
   free(op->leader);
   free(op);
 }
@@ -42,6 +48,12 @@ static void send_leader(lkv__conc_t *c, const Etcdserverpb__ResponseHeader *hdr,
 }
 
 static void observe_get(lkv__conc_t *c);
+
+/* The member has had no leader for a while (leader.h). */
+static void no_leader(lkv_api_t *api, lkv__leader_stream_t *s) {
+  (void)api;
+  lkv__conc_abort(&((observe_op_t *)((char *)s - offsetof(observe_op_t, lead)))->c, LKV_ENOLEADER);
+}
 
 static int leader_event(lkv__conc_t *c, const Etcdserverpb__ResponseHeader *hdr, const Mvccpb__Event *ev) {
   if (ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE) return 1;
@@ -128,5 +140,8 @@ void lkv__election_observe(lkv_api_t *api, lkv_call_t *call, const uint8_t *data
     return;
   }
   op->c.free_op = free_op;
+  op->lead.call = call;
+  op->lead.cancel = no_leader;
+  if (lkv__leader_required(call)) lkv__leader_watch(api, &op->lead);
   observe_get(&op->c);
 }

@@ -373,9 +373,14 @@ func expiredWaiter(cli *clientv3.Client, lk v3lockpb.LockClient, name string) {
 	must("revoke", err)
 }
 
-// observe prints each leader value Observe sends until the stream ends, then how it ended.
-func observe(el v3electionpb.ElectionClient, name string) {
-	obs, err := el.Observe(context.Background(), &v3electionpb.LeaderRequest{Name: []byte(name)})
+// observe prints each leader value Observe sends until the stream ends, then how it ended; with
+// requireLeader the stream asks for a leader (clientv3's WithRequireLeader).
+func observe(el v3electionpb.ElectionClient, name string, requireLeader bool) {
+	c := context.Background()
+	if requireLeader {
+		c = clientv3.WithRequireLeader(c)
+	}
+	obs, err := el.Observe(c, &v3electionpb.LeaderRequest{Name: []byte(name)})
 	must("observe", err)
 	for {
 		r, err := obs.Recv()
@@ -395,6 +400,7 @@ func main() {
 	name := flag.String("name", "", "lock or election name (modes lock and campaign)")
 	value := flag.String("value", "", "the campaign's value (mode campaign)")
 	hold := flag.Duration("hold", time.Second, "how long the lock or leadership is held")
+	requireLeader := flag.Bool("require-leader", false, "mode observe: the stream requires a leader")
 	flag.Parse()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{*endpoint}, DialTimeout: 5 * time.Second})
 	must("connect", err)
@@ -412,7 +418,7 @@ func main() {
 		expiredWaiter(cli, lk, *name)
 		return
 	case "observe":
-		observe(el, *name)
+		observe(el, *name, *requireLeader)
 		return
 	}
 	testLockErrors(cli, lk, *prefix)
