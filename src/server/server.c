@@ -15,6 +15,7 @@
 #include "pool/pool.h"
 #include "replication/local.h"
 #include "server/checkpointer.h"
+#include "server/client_tls.h"
 #include "server/compactor.h"
 #include "server/etcd_dir.h"
 #include "server/ledger_open.h"
@@ -39,6 +40,7 @@ struct lkv_server_s {
   lkv_ledger_t *ledger;          /* NULL with --ledger=false */
   lkv_lessor_t *lessor;
   lkv_transport_t *transport;
+  lkv_tls_t *client_tls; /* the https:// listen URLs' context; NULL without any */
   lkv_watch_hub_t *watch;
   lkv_pool_t *pool;
   lkv_api_t api;
@@ -70,10 +72,10 @@ static int make_client_urls(lkv_server_t *s, const lkv_config_t *cfg) {
       s->client_urls[i] = strdup(u->url);
     } else {
       int port = lkv_transport_bound_port(s->transport, i < cfg->n_listen_client_urls ? i : 0);
-      const char *fmt = strchr(u->host, ':') ? "http://[%s]:%d" : "http://%s:%d";
+      const char *fmt = strchr(u->host, ':') ? "%s://[%s]:%d" : "%s://%s:%d";
       size_t len = strlen(u->host) + 32;
       s->client_urls[i] = malloc(len);
-      if (s->client_urls[i]) snprintf(s->client_urls[i], len, fmt, u->host, port);
+      if (s->client_urls[i]) snprintf(s->client_urls[i], len, fmt, u->tls ? "https" : "http", u->host, port);
     }
     if (!s->client_urls[i]) return LKV_ENOMEM;
   }
@@ -116,14 +118,21 @@ static void gate_leave(void *gate, int entered) {
 
 static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
   lkv_listen_addr_t *addrs = calloc(cfg->n_listen_client_urls, sizeof(*addrs));
-  if (!addrs) return LKV_ENOMEM;
+  lkv_tls_t **tls = calloc(cfg->n_listen_client_urls, sizeof(*tls));
+  if (!addrs || !tls) {
+    free(addrs);
+    free(tls);
+    return LKV_ENOMEM;
+  }
   for (size_t i = 0; i < cfg->n_listen_client_urls; i++) {
     addrs[i].host = cfg->listen_client_urls[i].host;
     addrs[i].port = cfg->listen_client_urls[i].port;
+    tls[i] = cfg->listen_client_urls[i].tls ? s->client_tls : NULL;
   }
   lkv_transport_options_t topts = {
       .addrs = addrs,
       .n_addrs = cfg->n_listen_client_urls,
+      .tls = tls,
       .n_loops = s->threads,
       /* gRPC's own limit sits above etcd's request limit by etcd's allowance for gRPC overhead; requests
        * between the two get etcd's "request is too large" from the API layer. */
@@ -139,6 +148,7 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
   lkv_api_handler(&s->api, &handler);
   int rc = lkv_transport_start(&s->transport, &topts, &handler);
   free(addrs);
+  free(tls);
   return rc;
 }
 
@@ -289,10 +299,12 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     snprintf(err, errlen, "cannot start the worker pool: %s", lkv_strerror(rc));
     goto err_after_watch;
   }
+  rc = lkv__server_client_tls(cfg, &s->client_tls, err, errlen);
+  if (rc != 0) goto err_after_pool;
   rc = start_transport(s, cfg);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on the client URLs: %s", lkv_strerror(rc));
-    goto err_after_pool;
+    goto err_after_tls;
   }
   /* Until now commits could not wake the loops (there were none); streams opened in between are served by
    * the loops' ticks. */
@@ -355,6 +367,8 @@ err_after_transport:
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, 0);
   free_client_urls(s);
+err_after_tls:
+  lkv_tls_free(s->client_tls);
 err_after_pool:
   lkv_pool_stop(s->pool);
   lkv_pool_free(s->pool);
@@ -403,6 +417,7 @@ void lkv_server_stop(lkv_server_t *s) {
   /* Parked loop threads must wake to see the stop: open the gate for good. */
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
+  lkv_tls_free(s->client_tls);         /* no connection uses it any more */
   lkv_pool_free(s->pool);              /* no loop thread is left to pass the gate */
   lkv__member_api_stop(s->member_api); /* its forwarded requests use the lessor and the peers */
   /* Before the replicator: the lessor proposes revokes and waits for those in flight. It stops hearing of

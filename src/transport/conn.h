@@ -1,4 +1,4 @@
-/* TCP connections: libuv reads and batched writes around one HTTP/2 session (h2_conn.h). */
+/* TCP connections: libuv reads and batched writes around one HTTP/2 session (h2_conn.h), in TLS or not. */
 #ifndef LKV_TRANSPORT_CONN_H
 #define LKV_TRANSPORT_CONN_H
 
@@ -8,6 +8,7 @@
 
 #include "transport/h2_conn.h"
 #include "transport/loop.h"
+#include "transport/tls_internal.h"
 
 typedef struct lkv__conn_s {
   uv_tcp_t tcp;
@@ -21,11 +22,13 @@ typedef struct lkv__conn_s {
   size_t wlen, wcap;
   int writing;
   int closing;
+  lkv__tls_conn_t *tls; /* NULL on a cleartext listener */
 } lkv__conn_t;
 
-/* Accepts one pending connection from server into a new conn on loop and starts reading. Returns 0 or a
- * negative libuv/LKV error (the pending connection is then dropped by libuv or left for a retry). */
-int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server);
+/* Accepts one pending connection from server into a new conn on loop and starts reading; with tls (not
+ * NULL) the connection speaks TLS with that context. Returns 0 or a negative libuv/LKV error (the pending
+ * connection is then dropped by libuv or left for a retry). */
+int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server, lkv_tls_t *tls);
 
 /* Writes everything the session has pending (up to a batch limit) in one uv_write, unless a write is still
  * in flight (its completion schedules the next flush). Closes the connection when the session is done. */

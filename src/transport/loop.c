@@ -173,7 +173,7 @@ void lkv__loop_request_stop(lkv__loop_t *loop, int grace_ms) {
 static void on_connection(uv_stream_t *server, int status) {
   lkv__loop_t *loop = server->data;
   if (status < 0 || loop->stopping) return;
-  lkv__conn_accept(loop, server);
+  lkv__conn_accept(loop, server, loop->listener_tls[(uv_tcp_t *)server - loop->listeners]);
 }
 
 int lkv__loop_init(lkv__loop_t *loop, int index, const lkv__h2_config_t *cfg, size_t n_listeners) {
@@ -182,7 +182,11 @@ int lkv__loop_init(lkv__loop_t *loop, int index, const lkv__h2_config_t *cfg, si
   loop->index = index;
   loop->cfg = cfg;
   loop->listeners = calloc(n_listeners ? n_listeners : 1, sizeof(*loop->listeners));
-  if (!loop->listeners) return LKV_ENOMEM;
+  loop->listener_tls = calloc(n_listeners ? n_listeners : 1, sizeof(*loop->listener_tls));
+  if (!loop->listeners || !loop->listener_tls) {
+    rv = LKV_ENOMEM;
+    goto err_after_alloc;
+  }
   if ((rv = uv_loop_init(&loop->uv)) != 0) goto err_after_alloc;
   if ((rv = uv_mutex_init(&loop->mu)) != 0) goto err_after_loop;
   if ((rv = uv_async_init(&loop->uv, &loop->async, on_async)) != 0) goto err_after_mutex;
@@ -205,14 +209,16 @@ err_after_loop:
   uv_loop_close(&loop->uv);
 err_after_alloc:
   free(loop->listeners);
+  free(loop->listener_tls);
   return rv;
 }
 
-int lkv__loop_listen(lkv__loop_t *loop, const char *host, int port, int *bound_port) {
+int lkv__loop_listen(lkv__loop_t *loop, const char *host, int port, lkv_tls_t *tls, int *bound_port) {
   uv_tcp_t *tcp = &loop->listeners[loop->n_listeners];
   int rv = lkv__listener_open(&loop->uv, tcp, host, port, on_connection, bound_port);
   if (rv != 0) return rv;
   tcp->data = loop;
+  loop->listener_tls[loop->n_listeners] = tls;
   loop->n_listeners++;
   return 0;
 }
@@ -262,6 +268,7 @@ static void release(lkv__loop_t *loop) {
   uv_loop_close(&loop->uv);
   uv_mutex_destroy(&loop->mu);
   free(loop->listeners);
+  free(loop->listener_tls);
 }
 
 void lkv__loop_destroy(lkv__loop_t *loop) {
