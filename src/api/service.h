@@ -42,8 +42,12 @@ void lkv__ledger_get_head(lkv_api_t *api, lkv_call_t *call, const uint8_t *data,
 void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 /* Every member's ledger key from the membership; served with or without a ledger of this member's own. */
 void lkv__ledger_get_member_keys(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
-/* health.c: grpc.health.v1.Health/Check. */
+/* health.c: grpc.health.v1.Health/Check and Watch (a server stream: its end hooks keep it open until the
+ * client goes). */
 void lkv__health_check(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__health_watch(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__health_watch_end(lkv_api_t *api, lkv_call_t *call);
+void lkv__health_watch_cancel(lkv_api_t *api, lkv_call_t *call);
 
 /* etcd's stream interceptor, for Watch and LeaseKeepAlive when they open (here: with their first message,
  * which is when the router first sees them): a learner refuses every stream (LKV_ELEARNER), then a stream

@@ -252,6 +252,40 @@ def test_grpc_health_check_as_etcd(pair):
         assert e.value.code() == grpc.StatusCode.NOT_FOUND and e.value.details() == "unknown service"
 
 
+def grpc_health_watch(srv, service=b""):
+    """The first answer of grpc.health.v1.Health/Watch; the stream is then canceled."""
+    call = srv.channel().unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda b: b,
+                                      response_deserializer=lambda b: b)
+    req = b"\x0a" + bytes([len(service)]) + service if service else b""
+    stream = call(req, timeout=10)
+    first = next(stream)
+    stream.cancel()
+    return first
+
+
+def test_grpc_health_watch_as_etcd(pair):
+    (lkv, lport), (etcd, _) = pair
+    for srv in (lkv, etcd):
+        assert grpc_health_watch(srv) == b"\x08\x01"  # SERVING, and the stream stays open
+        assert grpc_health_watch(srv, b"etcdserverpb.KV") == b"\x08\x03"  # SERVICE_UNKNOWN
+    assert get(lport, "/health")[0] == 200
+
+
+def test_stop_with_a_health_watch_open():
+    with lkvtest.Factory() as f:
+        srv = f.start()
+        call = srv.channel().unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda b: b,
+                                          response_deserializer=lambda b: b)
+        stream = call(b"", timeout=30)
+        assert next(stream) == b"\x08\x01"
+        began = time.time()
+        srv.stop()  # clean (exit 0), and the open stream does not hold it up for the grace period
+        assert time.time() - began < 1.5
+        with pytest.raises(grpc.RpcError) as e:
+            next(stream)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
 class MetricsCluster(cluster.Cluster):
     """A cluster whose members each listen for metrics on a port of their own."""
 
