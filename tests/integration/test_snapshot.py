@@ -12,6 +12,7 @@ import tempfile
 import grpc
 import pytest
 
+import cluster as clusters
 import lkvtest
 from etcd3 import etcdrpc
 
@@ -207,3 +208,33 @@ def test_snapshot_client_leaving_midway(ledgerkv):
         stream.cancel()
     parts = list(stub.Snapshot(etcdrpc.SnapshotRequest(), timeout=30))
     assert parts[-1].blob == hashlib.sha256(b"".join(p.blob for p in parts[:-1])).digest()
+
+
+@pytest.fixture
+def three():
+    yield from clusters.started(size=3)
+
+
+def test_cluster_member_snapshot(three, server_factory, bboltdump):
+    """A follower's snapshot of a 3-member cluster: its members bucket lists the three members under their
+    hex ids with etcd's JSON, meta's consistent_index is the member's applied Raft index, and etcd 3.4
+    restored from it serves the cluster's keys."""
+    leader = three.leader()
+    follower = three.followers()[0]
+    stub = leader.kv()
+    for i in range(50):
+        stub.Put(etcdrpc.PutRequest(key=b"/c/%02d" % i, value=b"v%d" % i), timeout=10)
+    clusters.wait_for(lambda: everything(follower) == everything(leader))
+    members = etcdrpc.ClusterStub(leader.channel()).MemberList(etcdrpc.MemberListRequest(), timeout=10).members
+    with tempfile.TemporaryDirectory() as tmp:
+        path, status = snapshot(follower, tmp)
+        committed = follower.status().raftIndex  # this stub predates raftAppliedIndex: applied <= committed
+        assert status["revision"] == follower.kv().Range(etcdrpc.RangeRequest(key=b"/"), timeout=10).header.revision
+        buckets = dump(bboltdump, path)
+        got = {k.decode(): json.loads(v) for k, v in buckets["members"]}
+        assert got == {"%x" % m.ID: {"id": m.ID, "peerURLs": list(m.peerURLs), "name": m.name,
+                                     "clientURLs": list(m.clientURLs)} for m in members}
+        index = int.from_bytes(dict(buckets["meta"])[b"consistent_index"], "big")
+        assert 50 < index <= committed
+        restored = restore_and_start(server_factory, path)
+        assert everything(restored) == everything(follower)
