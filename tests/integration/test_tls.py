@@ -174,6 +174,14 @@ def test_mutual_tls_with_etcdctl_and_refusals(pki, servers):
     ctl(srv, *tls_args(pki, "both"), "put", "k2", "v2")
 
 
+def test_trusted_ca_alone_requires_client_certificates(pki, servers):
+    # etcd 3.4: --trusted-ca-file without --client-cert-auth still asks for and verifies client certificates
+    srv = servers(["--cert-file", pki.path("server.pem"), "--key-file", pki.path("server.key"),
+                   "--trusted-ca-file", pki.path("ca.pem")])
+    ctl(srv, *tls_args(pki, "client"), "put", "k", "v")
+    assert_refused(srv, "--cacert", pki.path("ca.pem"), log="peer did not return a certificate")
+
+
 def test_revoked_certificate(pki, servers):
     srv = servers(mtls(pki, "--client-crl-file", pki.path("crl.pem")))
     ctl(srv, *tls_args(pki, "client"), "put", "k", "v")
