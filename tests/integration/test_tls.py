@@ -202,6 +202,13 @@ def test_python_etcd3(pki, servers):
     try:
         c.put("py", "thon")
         assert c.get("py")[0] == b"thon"
+        # a value of many TLS records each way, and a watch's events on the same connection
+        big = os.urandom(1 << 20)
+        events, cancel = c.watch("big")
+        c.put("big", big)
+        assert c.get("big")[0] == big
+        assert next(events).value == big
+        cancel()
     finally:
         c.close()
     bad = etcd3.client(host="127.0.0.1", port=srv.port, ca_cert=pki.path("ca.pem"),
