@@ -88,4 +88,8 @@ typedef int (*lkv_bbolt_visit_fn)(void *arg, lkv_bbolt_event_t ev, size_t depth,
 int lkv_bbolt_read(int fd, lkv_bbolt_info_t *info, lkv_bbolt_visit_fn fn, void *arg, char *err,
                    size_t errlen);
 
+/* lkv_bbolt_read of a file's bytes buf[0..len) (a pure function of them; buf may be NULL when len is 0). */
+int lkv_bbolt_read_buf(const uint8_t *buf, size_t len, lkv_bbolt_info_t *info, lkv_bbolt_visit_fn fn,
+                       void *arg, char *err, size_t errlen);
+
 #endif

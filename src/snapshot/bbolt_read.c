@@ -240,20 +240,26 @@ static int read_map(rd_t *r, lkv_bbolt_info_t *info) {
   return 0;
 }
 
-int lkv_bbolt_read(int fd, lkv_bbolt_info_t *info, lkv_bbolt_visit_fn fn, void *arg, char *err,
-                   size_t errlen) {
-  rd_t r = {.fn = fn, .arg = arg, .err = err, .errlen = errlen};
+int lkv_bbolt_read_buf(const uint8_t *buf, size_t len, lkv_bbolt_info_t *info, lkv_bbolt_visit_fn fn,
+                       void *arg, char *err, size_t errlen) {
+  rd_t r = {.map = buf, .size = len, .fn = fn, .arg = arg, .err = err, .errlen = errlen};
   if (err && errlen) err[0] = '\0';
-  struct stat st;
-  if (fstat(fd, &st) != 0) return -errno;
-  r.size = (uint64_t)st.st_size;
   if (r.size < 2 * 1024) return bad(&r, "file too short for a bbolt file (%" PRIu64 " bytes)", r.size);
-  void *map = mmap(NULL, (size_t)r.size, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) return -errno;
-  r.map = map;
   int rc = read_map(&r, info);
-  munmap(map, (size_t)r.size);
   free(r.seen);
   free(r.free);
+  return rc;
+}
+
+int lkv_bbolt_read(int fd, lkv_bbolt_info_t *info, lkv_bbolt_visit_fn fn, void *arg, char *err,
+                   size_t errlen) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  size_t size = (size_t)st.st_size;
+  if (size == 0) return lkv_bbolt_read_buf(NULL, 0, info, fn, arg, err, errlen);
+  void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return -errno;
+  int rc = lkv_bbolt_read_buf(map, size, info, fn, arg, err, errlen);
+  munmap(map, size);
   return rc;
 }
