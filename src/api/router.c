@@ -66,7 +66,8 @@ static const lkv_route_t routes[] = {
     UNARY("/ledgerkvpb.Ledger/GetMemberKeys", lkv__ledger_get_member_keys),
     LEARNER_OK("/grpc.health.v1.Health/Check", lkv__health_check),
     /* A server stream, routed as a client stream so that stopping the server ends it at once. */
-    STREAM("/grpc.health.v1.Health/Watch", lkv__health_watch, lkv__health_watch_end, lkv__health_watch_cancel),
+    STREAM("/grpc.health.v1.Health/Watch", lkv__health_watch, lkv__health_watch_end,
+           lkv__health_watch_cancel),
 };
 
 static const void *route_lookup(void *app, const char *path, size_t path_len, int *client_streaming) {
