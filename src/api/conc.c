@@ -157,8 +157,13 @@ static void proposal_done(lkv_proposal_t *p) {
   lkv__conc_t *c = cp->c;
   c->resp = p->req.resp;
   c->resp_len = p->req.resp_len;
-  protobuf_c_message_free_unpacked((ProtobufCMessage *)p->req.msg, NULL);
   int err = p->req.err;
+  /* Unpacked here, not in the continuation: a client gone meanwhile skips it, and on_cancel needs to know
+   * whether the txn created the call's key. */
+  if (err == 0 && p->req.kind == LKV_OP_TXN &&
+      !(c->txn = etcdserverpb__txn_response__unpack(NULL, c->resp_len, c->resp)))
+    err = LKV_ENOMEM;
+  protobuf_c_message_free_unpacked((ProtobufCMessage *)p->req.msg, NULL);
   free(cp);
   hand_back(c, err);
 }
@@ -221,14 +226,6 @@ void lkv__conc_session(lkv__conc_t *c, lkv__conc_fn next) {
   lkv__conc_propose(c, LKV_OP_LEASE_GRANT, &req.base, session_granted);
 }
 
-static void guarded_done(lkv__conc_t *c, int err) {
-  if (err == 0) {
-    c->txn = etcdserverpb__txn_response__unpack(NULL, c->resp_len, c->resp);
-    if (!c->txn) err = LKV_ENOMEM;
-  }
-  c->after(c, err);
-}
-
 void lkv__conc_guarded(lkv__conc_t *c, const lkv__conc_guard_t *g, lkv__conc_fn next) {
   ProtobufCBinaryData key = {c->key_len, c->key};
   Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT;
@@ -277,8 +274,7 @@ void lkv__conc_guarded(lkv__conc_t *c, const lkv__conc_guard_t *g, lkv__conc_fn 
   /* Without the get of the key, the else branch holds the owner's get alone (or nothing). */
   txn.n_failure = (size_t)(g->else_get != 0) + (size_t)(g->owner != 0);
   txn.failure = g->else_get ? else_ops : else_ops + 1;
-  c->after = next;
-  lkv__conc_propose(c, LKV_OP_TXN, &txn.base, guarded_done);
+  lkv__conc_propose(c, LKV_OP_TXN, &txn.base, next);
 }
 
 /* ---- linearizable reads ---- */

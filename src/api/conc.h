@@ -86,7 +86,8 @@ void lkv__conc_end(lkv__conc_t *c, const ProtobufCMessage *msg, int err);
 void lkv__conc_abort(lkv__conc_t *c, int err);
 
 /* Proposes msg (kind; built by the caller, packed and unpacked here, validated as a client's request) and
- * continues with next once its outcome is durable: c->resp holds the packed response. */
+ * continues with next once its outcome is durable: c->resp holds the packed response, and c->txn the
+ * unpacked one of a txn (set before on_cancel runs too, so that it knows what the txn did). */
 void lkv__conc_propose(lkv__conc_t *c, lkv_op_kind_t kind, const ProtobufCMessage *msg, lkv__conc_fn next);
 
 /* clientv3's session: with c->lease 0 grants a lease of 60 s (concurrency's default TTL) and sets

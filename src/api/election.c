@@ -76,8 +76,20 @@ static void resign_then_fail(lkv__conc_t *c, int err) {
   lkv__conc_guarded(c, &del, resigned);
 }
 
+/* The key the creating txn made or found: its create revision, or 0 when t is malformed. */
+static int64_t created_rev(const Etcdserverpb__TxnResponse *t) {
+  if (!t->header) return 0;
+  if (t->succeeded) return t->header->revision;
+  if (t->n_responses != 1 || !t->responses[0]->response_range || t->responses[0]->response_range->n_kvs == 0)
+    return 0;
+  return t->responses[0]->response_range->kvs[0]->create_revision;
+}
+
+/* A client gone while the creating txn was in flight: c->txn is its response (conc.h). */
 static void campaign_cancel(lkv__conc_t *c) {
-  if (((elect_op_t *)c)->rev)
+  elect_op_t *op = (elect_op_t *)c;
+  if (!op->rev && c->txn) op->rev = created_rev(c->txn);
+  if (op->rev)
     resign_then_fail(c, LKV_ECANCELED);
   else
     lkv__conc_end(c, NULL, LKV_ECANCELED);
@@ -112,22 +124,18 @@ static void reproclaimed(lkv__conc_t *c, int err) {
 static void created(lkv__conc_t *c, int err) {
   elect_op_t *op = (elect_op_t *)c;
   const Etcdserverpb__TxnResponse *t = c->txn;
-  if (!err && (!t->header || (!t->succeeded && (t->n_responses != 1 || !t->responses[0]->response_range ||
-                                                t->responses[0]->response_range->n_kvs == 0))))
-    err = LKV_EIO;
+  if (!err && !(op->rev = created_rev(t))) err = LKV_EIO;
   if (err) {
     lkv__conc_end(c, NULL, err);
     return;
   }
   op->hdr = *t->header;
-  op->rev = t->header->revision;
   if (t->succeeded) {
     lkv__conc_wait_deletes(c, op->rev - 1, elected);
     return;
   }
   /* The key exists (this lease campaigned before): campaign with it, under the new value. */
   const Mvccpb__KeyValue *kv = t->responses[0]->response_range->kvs[0];
-  op->rev = kv->create_revision;
   if (kv->value.len == op->value_len &&
       (!op->value_len || memcmp(kv->value.data, op->value, op->value_len) == 0)) {
     lkv__conc_wait_deletes(c, op->rev - 1, elected);

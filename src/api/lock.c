@@ -47,10 +47,12 @@ static void release(lkv__conc_t *c, int err) {
   lkv__conc_propose(c, LKV_OP_DELETE_RANGE, &del.base, unlocked);
 }
 
+/* The key exists once the creating txn succeeded, even if the client left before its answer came back
+ * (c->txn is then that txn's response). */
 static void on_cancel(lkv__conc_t *c) {
-  if (((lock_op_t *)c)->my_rev)
+  if (((lock_op_t *)c)->my_rev || c->txn)
     release(c, LKV_ECANCELED);
-  else /* the txn failed: no key of ours exists */
+  else /* before the txn, or it failed: no key of ours exists */
     lkv__conc_end(c, NULL, LKV_ECANCELED);
 }
 
