@@ -51,16 +51,29 @@ class Pki:
         self.sign("noclientauth", "serverAuth", "DNS:client.example")
         self.sign("revoked", "clientAuth", "DNS:client.example")
         self.sign("foreign", "clientAuth", "DNS:client.example", ca="ca2")
+        # an intermediate CA restricted to serverAuth: Go (and so etcd) refuses the clientAuth leaf below it
+        self.sign("inter", "serverAuth", "DNS:inter.example", ca="ca", extra="basicConstraints=critical,CA:TRUE\n")
+        self.sign("interleaf", "clientAuth", "DNS:client.example", ca="inter")
+        # ... and the same shape with the intermediate allowing clientAuth, which is served
+        self.sign("interok", "serverAuth,clientAuth", "DNS:inter.example", ca="ca",
+                  extra="basicConstraints=critical,CA:TRUE\n")
+        self.sign("interokleaf", "clientAuth", "DNS:client.example", ca="interok")
+        for chain, names in (("interchain", ("interleaf", "inter")), ("interokchain", ("interokleaf", "interok"))):
+            with open(self.path(chain + ".pem"), "w") as out:
+                for name in names:
+                    with open(self.path(name + ".pem")) as f:
+                        out.write(f.read())
         openssl("ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-revoke", "revoked.pem",
                 cwd=d)
         openssl("ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-gencrl", "-out",
                 "crl.pem", cwd=d)
 
-    def sign(self, name, eku, san, ca="ca"):
+    def sign(self, name, eku, san, ca="ca", extra=""):
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
                 name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=self.dir)
+        usage = "keyCertSign" if extra else "digitalSignature"
         with open(os.path.join(self.dir, name + ".ext"), "w") as f:
-            f.write("extendedKeyUsage=%s\nsubjectAltName=%s\nkeyUsage=critical,digitalSignature\n" % (eku, san))
+            f.write("extendedKeyUsage=%s\nsubjectAltName=%s\nkeyUsage=critical,%s\n%s" % (eku, san, usage, extra))
         openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
                 "-CAcreateserial", "-out", name + ".pem", "-days", "1", "-extfile", name + ".ext",
                 cwd=self.dir)
@@ -160,7 +173,11 @@ def test_mutual_tls_with_etcdctl_and_refusals(pki, servers):
     assert ctl(srv, *tls_args(pki, "client"), "get", "k", "--print-value-only").stdout == "v\n"
     assert_refused(srv, "--cacert", pki.path("ca.pem"), log="peer did not return a certificate")
     assert_refused(srv, *tls_args(pki, "foreign"), log="unable to get local issuer certificate")
-    assert_refused(srv, *tls_args(pki, "noclientauth"), log="lacks the clientAuth extended key usage")
+    assert_refused(srv, *tls_args(pki, "noclientauth"), log="certificate at depth 0 lacks the clientAuth")
+    assert_refused(srv, "--cacert", pki.path("ca.pem"), "--cert", pki.path("interchain.pem"), "--key",
+                   pki.path("interleaf.key"), log="certificate at depth 1 lacks the clientAuth")
+    ctl(srv, "--cacert", pki.path("ca.pem"), "--cert", pki.path("interokchain.pem"), "--key",
+        pki.path("interokleaf.key"), "get", "k")
     # the server's certificate from the wrong CA: the client refuses it
     assert_refused(srv, *tls_args(pki, "client", ca="ca2"))
     # plain HTTP/2 (h2c) on the TLS port
