@@ -26,6 +26,9 @@ typedef struct lkv_metrics_catalog_s {
   /* Disk. */
   lkv_metric_t *wal_fsync;      /* etcd_disk_wal_fsync_duration_seconds */
   lkv_metric_t *backend_commit; /* etcd_disk_backend_commit_duration_seconds */
+  /* Network. */
+  lkv_metric_t *client_grpc_sent;     /* etcd_network_client_grpc_sent_bytes_total */
+  lkv_metric_t *client_grpc_received; /* etcd_network_client_grpc_received_bytes_total */
   /* MVCC. */
   lkv_metric_t *db_size;        /* etcd_mvcc_db_total_size_in_bytes */
   lkv_metric_t *db_size_legacy; /* etcd_debugging_mvcc_db_total_size_in_bytes (the dashboard's name) */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "transport/h2_conn.h"
 #include "transport/loop.h"
 
@@ -185,6 +186,7 @@ int lkv_call_send(lkv_call_t *call, const uint8_t *msg, size_t len) {
   if (len > UINT32_MAX) return LKV_EMSGSIZE;
   lkv__chunk_t *chunk = malloc(sizeof(*chunk) + LKV__GRPC_PREFIX_LEN + len);
   if (!chunk) return LKV_ENOMEM;
+  lkv_metric_add(LKV_METRIC(client_grpc_sent), 0, (double)len);
   chunk->len = LKV__GRPC_PREFIX_LEN + len;
   chunk->off = 0;
   lkv__grpc_frame_prefix(chunk->data, (uint32_t)len);

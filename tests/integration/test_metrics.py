@@ -32,7 +32,8 @@ REQUIRED = [
     "etcd_mvcc_db_total_size_in_use_in_bytes", "etcd_server_quota_backend_bytes",
     "etcd_disk_wal_fsync_duration_seconds_bucket", "etcd_disk_backend_commit_duration_seconds_bucket",
     "etcd_debugging_mvcc_keys_total", "etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_range_total",
-    "etcd_mvcc_txn_total", "etcd_server_version", "grpc_server_started_total", "grpc_server_handled_total",
+    "etcd_mvcc_txn_total", "etcd_server_version", "etcd_network_client_grpc_sent_bytes_total",
+    "etcd_network_client_grpc_received_bytes_total", "grpc_server_started_total", "grpc_server_handled_total",
     "process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds", "process_max_fds",
     "process_start_time_seconds", "ledgerkv_ledger_size", "ledgerkv_ledger_signed_heads_total",
     "ledgerkv_pool_threads",
@@ -172,6 +173,9 @@ def test_metrics_present_and_moving(pair):
     assert after["etcd_disk_wal_fsync_duration_seconds_count"] > before["etcd_disk_wal_fsync_duration_seconds_count"]
     assert after["etcd_disk_backend_commit_duration_seconds_count"] > \
         before["etcd_disk_backend_commit_duration_seconds_count"]
+    # 5 puts of a 4-byte key and value: more than 5 * 8 bytes received, the answers' headers sent
+    for name in ("etcd_network_client_grpc_received_bytes_total", "etcd_network_client_grpc_sent_bytes_total"):
+        assert after[name] - before[name] > 40, name
     put_ok = 'grpc_server_handled_total{grpc_code="OK",grpc_method="Put",grpc_service="etcdserverpb.KV",' \
              'grpc_type="unary"}'
     assert after[put_ok] - before[put_ok] == 5
