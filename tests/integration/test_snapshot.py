@@ -238,3 +238,22 @@ def test_cluster_member_snapshot(three, server_factory, bboltdump):
         assert 50 < index <= committed
         restored = restore_and_start(server_factory, path)
         assert everything(restored) == everything(follower)
+
+
+def test_stop_with_a_stalled_snapshot_stream(server_factory):
+    """A client that stops reading after the first piece: writes go on, and SIGTERM still stops the server
+    cleanly, ending the stream."""
+    srv = server_factory.start("ledgerkv")
+    kv = srv.kv()
+    for i in range(40):
+        kv.Put(etcdrpc.PutRequest(key=b"/stall/%02d" % i, value=bytes([i]) * 200000), timeout=10)
+    channel = grpc.insecure_channel(srv.endpoint)
+    stream = etcdrpc.MaintenanceStub(channel).Snapshot(etcdrpc.SnapshotRequest(), timeout=60)
+    first = next(stream)  # the copy is done; the rest waits on the client
+    assert first.remaining_bytes > 4 << 20
+    kv.Put(etcdrpc.PutRequest(key=b"/stall/during", value=b"x"), timeout=5)
+    srv.stop()  # raises unless ledgerkv exits 0 (and, under ASan, without leaks)
+    with pytest.raises(grpc.RpcError):
+        for _ in stream:
+            pass
+    channel.close()
