@@ -58,6 +58,15 @@ int lkv__conc_use_key(lkv__conc_t *c, const uint8_t *key, size_t key_len) {
   return 0;
 }
 
+void lkv__conc_copy_header(Etcdserverpb__ResponseHeader *dst, const Etcdserverpb__ResponseHeader *src) {
+  etcdserverpb__response_header__init(dst);
+  if (!src) return;
+  dst->cluster_id = src->cluster_id;
+  dst->member_id = src->member_id;
+  dst->revision = src->revision;
+  dst->raft_term = src->raft_term;
+}
+
 static void clear_results(lkv__conc_t *c) {
   if (c->txn) etcdserverpb__txn_response__free_unpacked(c->txn, NULL);
   if (c->range) etcdserverpb__range_response__free_unpacked(c->range, NULL);

@@ -75,6 +75,10 @@ int lkv__conc_set_key(lkv__conc_t *c);
 /* Sets c->key to a copy of key (a leader key the client names). Returns 0 or LKV_ENOMEM. */
 int lkv__conc_use_key(lkv__conc_t *c, const uint8_t *key, size_t key_len);
 
+/* Copies src's fields into dst (initialised; src NULL leaves it empty): a header kept after the response
+ * that held it is freed. */
+void lkv__conc_copy_header(Etcdserverpb__ResponseHeader *dst, const Etcdserverpb__ResponseHeader *src);
+
 /* Ends the call: with err 0 sends msg (if not NULL) and finishes OK, otherwise fails it as etcd's
  * concurrency services do (lkv__api_fail_unknown); then frees c's results and the op (free_op). */
 void lkv__conc_end(lkv__conc_t *c, const ProtobufCMessage *msg, int err);

@@ -21,14 +21,14 @@ static int sink_send(void *ctx, const uint8_t *msg, size_t len) {
   if (c->watch_done) return 0;
   Etcdserverpb__WatchResponse *wr = etcdserverpb__watch_response__unpack(NULL, len, msg);
   if (!wr) return LKV_ENOMEM;
-  static const Etcdserverpb__ResponseHeader no_header = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-  const Etcdserverpb__ResponseHeader *hdr = wr->header ? wr->header : &no_header;
+  Etcdserverpb__ResponseHeader hdr;
+  lkv__conc_copy_header(&hdr, wr->header);
   if (wr->canceled) { /* the only cancel a watcher of ours gets: its start revision was compacted */
     c->watch_err = LKV_ECOMPACTED;
     c->watch_done = 1;
   }
   for (size_t i = 0; i < wr->n_events && !c->watch_done; i++)
-    c->watch_done = c->on_event(c, hdr, wr->events[i]);
+    c->watch_done = c->on_event(c, &hdr, wr->events[i]);
   etcdserverpb__watch_response__free_unpacked(wr, NULL);
   if (!c->watch_done) return 0;
   c->busy = 1;

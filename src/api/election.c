@@ -129,7 +129,7 @@ static void created(lkv__conc_t *c, int err) {
     lkv__conc_end(c, NULL, err);
     return;
   }
-  op->hdr = *t->header;
+  lkv__conc_copy_header(&op->hdr, t->header);
   if (t->succeeded) {
     lkv__conc_wait_deletes(c, op->rev - 1, elected);
     return;

@@ -90,7 +90,8 @@ static void watch_leader(lkv__conc_t *c) {
 /* Waiting for a first candidate: the first put under the prefix is the leader. */
 static int first_put(lkv__conc_t *c, const Etcdserverpb__ResponseHeader *hdr, const Mvccpb__Event *ev) {
   if (ev->type != MVCCPB__EVENT__EVENT_TYPE__PUT || !ev->kv) return 0;
-  Etcdserverpb__ResponseHeader h = *hdr;
+  Etcdserverpb__ResponseHeader h;
+  lkv__conc_copy_header(&h, hdr);
   h.revision = ev->kv->mod_revision; /* the response may hold later revisions */
   (void)follow(c, &h, ev->kv);       /* without memory first_seen ends the stream */
   return 1;
@@ -116,8 +117,9 @@ static void got_first(lkv__conc_t *c, int err) {
     lkv__conc_watch(c, c->pfx, c->pfx_len, lkv__conc_prefix_end(c), c->pfx_len, rev, first_put, first_seen);
     return;
   }
-  static const Etcdserverpb__ResponseHeader no_header = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-  if (follow(c, r->header ? r->header : &no_header, r->kvs[0]) == 0)
+  Etcdserverpb__ResponseHeader h;
+  lkv__conc_copy_header(&h, r->header);
+  if (follow(c, &h, r->kvs[0]) == 0)
     watch_leader(c);
   else
     lkv__conc_end(c, NULL, LKV_ENOMEM);

@@ -70,8 +70,7 @@ static void waited(lkv__conc_t *c, int err) {
     release(c, err);
     return;
   }
-  static const Etcdserverpb__ResponseHeader no_header = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-  ((lock_op_t *)c)->hdr = c->range->header ? *c->range->header : no_header;
+  lkv__conc_copy_header(&((lock_op_t *)c)->hdr, c->range->header);
   lkv__conc_get(c, LKV__CONC_KEY, 0, key_checked);
 }
 
