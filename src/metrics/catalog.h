@@ -38,6 +38,12 @@ typedef struct lkv_metrics_catalog_s {
   lkv_metric_t *delete_total;   /* etcd_mvcc_delete_total */
   lkv_metric_t *range_total;    /* etcd_mvcc_range_total */
   lkv_metric_t *txn_total;      /* etcd_mvcc_txn_total */
+  /* Watch and lease. */
+  lkv_metric_t *watchers;      /* etcd_debugging_mvcc_watcher_total */
+  lkv_metric_t *slow_watchers; /* etcd_debugging_mvcc_slow_watcher_total */
+  lkv_metric_t *lease_granted; /* etcd_debugging_lease_granted_total */
+  lkv_metric_t *lease_revoked; /* etcd_debugging_lease_revoked_total */
+  lkv_metric_t *lease_renewed; /* etcd_debugging_lease_renewed_total */
   /* ledgerkv's own. */
   lkv_metric_t *ledger_size;         /* ledgerkv_ledger_size: records in the ledger's tree */
   lkv_metric_t *ledger_signed_heads; /* ledgerkv_ledger_signed_heads_total */

@@ -11,6 +11,7 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +37,9 @@ REQUIRED = [
     "etcd_network_client_grpc_received_bytes_total", "grpc_server_started_total", "grpc_server_handled_total",
     "process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds", "process_max_fds",
     "process_start_time_seconds", "ledgerkv_ledger_size", "ledgerkv_ledger_signed_heads_total",
-    "ledgerkv_pool_threads",
+    "ledgerkv_pool_threads", "etcd_debugging_mvcc_watcher_total", "etcd_debugging_mvcc_slow_watcher_total",
+    "etcd_debugging_lease_granted_total", "etcd_debugging_lease_revoked_total",
+    "etcd_debugging_lease_renewed_total",
 ]
 
 
@@ -185,6 +188,34 @@ def test_metrics_present_and_moving(pair):
     assert 'grpc_server_started_total{grpc_method="Watch",grpc_service="etcdserverpb.Watch",' \
            'grpc_type="bidi_stream"}' in after
     assert after["etcd_mvcc_db_total_size_in_bytes"] >= after["etcd_mvcc_db_total_size_in_use_in_bytes"] > 0
+
+
+def test_watch_and_lease_metrics(pair):
+    (lkv, lport), _ = pair
+    before = scrape(lport)
+    done = threading.Event()
+
+    def requests():
+        yield etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"/w"))
+        done.wait(10)
+
+    stream = etcdrpc.WatchStub(lkv.channel()).Watch(requests(), timeout=20)
+    assert next(stream).created
+    during = scrape(lport)
+    done.set()
+    stream.cancel()
+    assert during["etcd_debugging_mvcc_watcher_total"] == before["etcd_debugging_mvcc_watcher_total"] + 1
+    lease = lkvtest.etcdctl(lkv, "lease", "grant", "60").stdout.split()[1]
+    lkvtest.etcdctl(lkv, "lease", "keep-alive", "--once", lease)
+    lkvtest.etcdctl(lkv, "lease", "revoke", lease)
+    after = scrape(lport)
+    for name in ("granted", "renewed", "revoked"):
+        metric = "etcd_debugging_lease_%s_total" % name
+        assert after[metric] == before[metric] + 1, metric
+    deadline = time.time() + 5  # the canceled stream's watcher goes when the server sees the reset
+    while scrape(lport)["etcd_debugging_mvcc_watcher_total"] != before["etcd_debugging_mvcc_watcher_total"]:
+        assert time.time() < deadline
+        time.sleep(0.1)
 
 
 def promtool_problems(port):
