@@ -161,14 +161,16 @@ def test_ledgerkv_snapshot_status_refusals(ledgerkv, tmp_path):
 
 def test_snapshot_stream_chunks_and_digest(ledgerkv, bboltdump):
     """etcd's stream: 32 KiB pieces counting down remaining_bytes, then the SHA-256 of the file. The copy
-    is the state when the call came: a write while the stream is open is answered at once and not in it."""
-    ledgerkv.kv().Put(etcdrpc.PutRequest(key=b"/stream/x", value=b"y" * 200000), timeout=10)
+    is the state when the call came: a write while the stream is open is answered at once and not in it.
+    Over 2 MB, so the stream waits for the client to drain it (512 KiB queued at most) several times."""
+    for i in range(10):
+        ledgerkv.kv().Put(etcdrpc.PutRequest(key=b"/stream/x%d" % i, value=bytes([i]) * 200000), timeout=10)
     stream = etcdrpc.MaintenanceStub(ledgerkv.channel()).Snapshot(etcdrpc.SnapshotRequest(), timeout=30)
     parts = [next(stream)]
     ledgerkv.kv().Put(etcdrpc.PutRequest(key=b"/stream/during", value=b"d"), timeout=5)
     parts += list(stream)
     data = b"".join(p.blob for p in parts[:-1])
-    assert len(data) % 4096 == 0 and len(data) > 200000
+    assert len(data) % 4096 == 0 and len(data) > 2000000
     assert [len(p.blob) for p in parts[:-2]] == [32 * 1024] * (len(parts) - 2)
     assert [p.remaining_bytes for p in parts[:-1]] == [len(data) - sum(len(q.blob) for q in parts[:i + 1])
                                                        for i in range(len(parts) - 1)]
