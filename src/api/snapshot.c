@@ -16,8 +16,9 @@
 #define HIGH_BYTES (512 * 1024)
 #define LOW_BYTES (128 * 1024)
 
-/* One Snapshot call. The worker thread owns it while it copies (phase COPYING); from then on only the
- * call's loop thread touches it. */
+/* One Snapshot call. While it copies (phase COPYING) the worker thread writes file and rc, and the loop
+ * thread only sets canceled and stop; from the worker's hand-back (lkv_call_run) on only the call's loop
+ * thread touches it. */
 typedef struct snap_s {
   lkv_api_t *api;
   lkv_call_t *call;

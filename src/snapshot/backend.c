@@ -1,6 +1,4 @@
 /* etcd 3.4's backend buckets written from a read snapshot of the store (lkv_snapshot_write). */
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

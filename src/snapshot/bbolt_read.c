@@ -12,7 +12,8 @@
 #include "snapshot/bbolt.h"
 #include "snapshot/bbolt_format.h"
 
-#define MAX_TREE_DEPTH 64 /* branch levels; bbolt's trees of 4 KiB pages are a handful deep */
+#define MAX_TREE_DEPTH 64   /* branch levels; bbolt's trees of 4 KiB pages are a handful deep */
+#define MAX_BUCKET_DEPTH 64 /* nested buckets (etcd nests none) */
 
 typedef struct rd_s {
   const uint8_t *map;
@@ -96,7 +97,7 @@ static int check_key(rd_t *r, order_t *o, uint64_t id, const uint8_t *k, size_t 
 /* A nested bucket: its own page tree, or an inline leaf page inside its value. */
 static int walk_bucket(rd_t *r, uint64_t id, const uint8_t *name, size_t nlen, const uint8_t *v, size_t vlen,
                        size_t depth) {
-  if (depth >= LKV_BBOLT_MAX_DEPTH * 4) return bad(r, "page %" PRIu64 ": buckets nested too deep", id);
+  if (depth >= MAX_BUCKET_DEPTH) return bad(r, "page %" PRIu64 ": buckets nested too deep", id);
   if (vlen < LKV__BB_BUCKET_HDR) return bad(r, "page %" PRIu64 ": short bucket header", id);
   int rc = r->fn ? r->fn(r->arg, LKV_BBOLT_BUCKET_BEGIN, depth, name, nlen, NULL, 0) : 0;
   if (rc) return rc;
