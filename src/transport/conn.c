@@ -14,6 +14,9 @@
 #define LKV__CONN_BATCH (1 << 20)
 /* A write buffer larger than this is released after use rather than kept for the connection's lifetime. */
 #define LKV__CONN_KEEP_WBUF (256 * 1024)
+/* A TLS handshake takes a few round trips; one not done by then is refused (grpc-go, behind etcd, allows
+ * 120 s; a stalled client should not hold a session that long). */
+#define LKV__CONN_HANDSHAKE_MS 10000
 
 static lkv__conn_t *conn_of(lkv__h2_conn_t *h2) {
   return (lkv__conn_t *)((char *)h2 - offsetof(lkv__conn_t, h2));
@@ -99,6 +102,14 @@ void lkv__conn_flush(lkv__conn_t *c) {
   c->writing = 1;
 }
 
+void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now) {
+  if (c->closing || !c->tls || lkv__tls_conn_ready(c->tls) || lkv__tls_conn_failed(c->tls) ||
+      now - c->accepted_ms < LKV__CONN_HANDSHAKE_MS)
+    return;
+  lkv__tls_conn_expire(c->tls, LKV__CONN_HANDSHAKE_MS);
+  lkv__conn_close(c);
+}
+
 void lkv__conn_shutdown(lkv__conn_t *c) {
   if (!c->closing) lkv__h2_conn_shutdown(&c->h2);
 }
@@ -147,6 +158,7 @@ int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server, lkv_tls_t *tls) {
   lkv__conn_t *c = calloc(1, sizeof(*c));
   if (!c) return LKV_ENOMEM;
   c->loop = loop;
+  c->accepted_ms = uv_now(&loop->uv);
   if ((rv = uv_tcp_init(&loop->uv, &c->tcp)) != 0) goto err_after_alloc;
   c->tcp.data = c;
   if ((rv = uv_accept(server, (uv_stream_t *)&c->tcp)) != 0) goto err_after_tcp;

@@ -63,6 +63,16 @@ int lkv__tls_conn_failed(const lkv__tls_conn_t *c) {
   return c->failed;
 }
 
+int lkv__tls_conn_ready(const lkv__tls_conn_t *c) {
+  return c->ready;
+}
+
+void lkv__tls_conn_expire(lkv__tls_conn_t *c, unsigned after_ms) {
+  c->failed = 1;
+  fprintf(stderr, "ledgerkv: tls: refused a connection from %s: no handshake within %u ms\n", c->remote,
+          after_ms);
+}
+
 /* The session cannot go on: says why in one line (the verify callback's reason, else OpenSSL's). A peer
  * that simply went away (close_notify, or nothing to say) is not worth a line. */
 static int failed(lkv__tls_conn_t *c, int ssl_error) {

@@ -80,4 +80,11 @@ int lkv__tls_conn_send(lkv__tls_conn_t *c, lkv__tls_produce_fn produce, void *ar
 /* 1 once the session failed: nothing more is read or sent but a pending alert. */
 int lkv__tls_conn_failed(const lkv__tls_conn_t *c);
 
+/* 1 once the handshake is done. */
+int lkv__tls_conn_ready(const lkv__tls_conn_t *c);
+
+/* The handshake took too long (the owner's deadline): logs the refusal with after_ms and marks the session
+ * failed. */
+void lkv__tls_conn_expire(lkv__tls_conn_t *c, unsigned after_ms);
+
 #endif
