@@ -22,7 +22,10 @@ file(CREATE_LINK "${LKV_ETCD_SRC}" "${LKV_PROTO_ROOT}/etcd" SYMBOLIC)
 
 set(LKV_PROTO_FILES
   etcd/etcdserver/etcdserverpb/rpc.proto
+  etcd/etcdserver/api/v3election/v3electionpb/v3election.proto
+  etcd/etcdserver/api/v3lock/v3lockpb/v3lock.proto
   etcd/mvcc/mvccpb/kv.proto
+  etcd/lease/leasepb/lease.proto
   etcd/auth/authpb/auth.proto
   gogoproto/gogo.proto
   google/api/annotations.proto

@@ -41,7 +41,10 @@ static void grant_renewed(void *arg, int err, int64_t ttl, int64_t granted_ttl) 
  * forwarder is still there: the server stops it after the transport, whose stop waits for this call. */
 static void lease_write_done(lkv_proposal_t *p) {
   lease_write_t *w = (lease_write_t *)p;
-  if (p->req.err == 0 && p->req.kind == LKV_OP_LEASE_GRANT && w->api->lease_fwd) {
+  lkv_replication_status_t st;
+  lkv_replicator_status(w->api->replicator, &st);
+  /* A sole voter applied the grant as the leader: no later term can have applied it first. */
+  if (p->req.err == 0 && p->req.kind == LKV_OP_LEASE_GRANT && w->api->lease_fwd && !st.single) {
     int64_t id = ((const Etcdserverpb__LeaseGrantRequest *)p->req.msg)->id;
     if (lkv_lease_fwd_renew(w->api->lease_fwd, id, grant_renewed, w) == 0) return;
   }

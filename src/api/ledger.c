@@ -7,6 +7,7 @@
 #include "api/service.h"
 #include "common/error.h"
 #include "ledgerkv.pb-c.h"
+#include "metrics/catalog.h"
 
 /* A GetReceipt call waiting for a head that covers its entry. */
 typedef struct waiter_s {
@@ -159,6 +160,7 @@ void lkv__ledger_get_receipt(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
 void lkv_api_ledger_signed(void *arg, const lkv_ledger_signed_head_t *head) {
   lkv_api_t *api = arg;
   lkv_api_ledger_t *l = api->ledger_waiters;
+  if (head) lkv_metric_inc(LKV_METRIC(ledger_signed_heads), 0);
   pthread_mutex_lock(&l->lock);
   waiter_t *w = l->waiters;
   l->waiters = NULL;

@@ -1,6 +1,7 @@
 /* The route table: one row per gRPC method ledgerkv serves, and the transport callbacks that use it. */
 #include <string.h>
 
+#include "api/grpc_metrics.h"
 #include "api/leader.h"
 #include "api/service.h"
 #include "common/error.h"
@@ -20,6 +21,9 @@ typedef struct lkv_route_s {
   { .path = (p), .fn = (f) }
 #define LEARNER_OK(p, f) \
   { .path = (p), .fn = (f), .learner_ok = 1 }
+/* A unary route that may wait (Lock, Campaign, Observe's stream of answers): told when the client leaves. */
+#define WAITING(p, f, cancel) \
+  { .path = (p), .fn = (f), .on_cancel = (cancel) }
 #define STREAM(p, f, half_close, cancel) \
   { .path = (p), .fn = (f), .streaming = 1, .on_half_close = (half_close), .on_cancel = (cancel) }
 
@@ -33,6 +37,10 @@ static const lkv_route_t routes[] = {
     LEARNER_OK("/etcdserverpb.Maintenance/Status", lkv__maintenance_status),
     UNARY("/etcdserverpb.Maintenance/Alarm", lkv__maintenance_alarm),
     UNARY("/etcdserverpb.Maintenance/MoveLeader", lkv__maintenance_move_leader),
+    /* a server stream in etcd: told when the client leaves (a copy in progress stops) */
+    {.path = "/etcdserverpb.Maintenance/Snapshot",
+     .fn = lkv__maintenance_snapshot,
+     .on_cancel = lkv__maintenance_snapshot_cancel},
     UNARY("/etcdserverpb.Cluster/MemberList", lkv__cluster_member_list),
     UNARY("/etcdserverpb.Cluster/MemberAdd", lkv__cluster_member_add),
     UNARY("/etcdserverpb.Cluster/MemberRemove", lkv__cluster_member_remove),
@@ -45,10 +53,21 @@ static const lkv_route_t routes[] = {
     UNARY("/etcdserverpb.Lease/LeaseTimeToLive", lkv__lease_time_to_live),
     UNARY("/etcdserverpb.Lease/LeaseLeases", lkv__lease_leases),
     STREAM("/etcdserverpb.Watch/Watch", lkv__watch_message, NULL, lkv__watch_end),
+    WAITING("/v3lockpb.Lock/Lock", lkv__lock_lock, lkv__conc_cancel),
+    UNARY("/v3lockpb.Lock/Unlock", lkv__lock_unlock),
+    WAITING("/v3electionpb.Election/Campaign", lkv__election_campaign, lkv__conc_cancel),
+    UNARY("/v3electionpb.Election/Proclaim", lkv__election_proclaim),
+    UNARY("/v3electionpb.Election/Leader", lkv__election_leader),
+    WAITING("/v3electionpb.Election/Observe", lkv__election_observe, lkv__conc_cancel),
+    UNARY("/v3electionpb.Election/Resign", lkv__election_resign),
     UNARY("/ledgerkvpb.Ledger/GetReceipt", lkv__ledger_get_receipt),
     UNARY("/ledgerkvpb.Ledger/GetSignedTreeHead", lkv__ledger_get_head),
     UNARY("/ledgerkvpb.Ledger/GetConsistencyProof", lkv__ledger_get_consistency),
     UNARY("/ledgerkvpb.Ledger/GetMemberKeys", lkv__ledger_get_member_keys),
+    LEARNER_OK("/grpc.health.v1.Health/Check", lkv__health_check),
+    /* A server stream, routed as a client stream so that stopping the server ends it at once. */
+    STREAM("/grpc.health.v1.Health/Watch", lkv__health_watch, lkv__health_watch_end,
+           lkv__health_watch_cancel),
 };
 
 static const void *route_lookup(void *app, const char *path, size_t path_len, int *client_streaming) {
@@ -56,6 +75,7 @@ static const void *route_lookup(void *app, const char *path, size_t path_len, in
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
     if (strlen(routes[i].path) == path_len && memcmp(routes[i].path, path, path_len) == 0) {
       *client_streaming = routes[i].streaming;
+      lkv__grpc_metrics_started(i);
       return &routes[i];
     }
   }
@@ -113,8 +133,19 @@ static void route_cancel(void *app, const void *route, lkv_call_t *call) {
   if (r->on_cancel) r->on_cancel(app, call);
 }
 
+static void route_finished(void *app, const void *route, int grpc_status) {
+  (void)app;
+  lkv__grpc_metrics_handled((size_t)((const lkv_route_t *)route - routes), grpc_status);
+}
+
+static const char *route_method(size_t i, int *streaming) {
+  *streaming = routes[i].streaming;
+  return routes[i].path;
+}
+
 static void route_wake(void *app, int loop_index) {
   lkv__watch_wake(app, loop_index);
+  lkv__snapshot_wake(app, loop_index);
 }
 
 static void route_tick(void *app, int loop_index) {
@@ -131,8 +162,10 @@ void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out) {
   out->lookup = route_lookup;
   out->on_message = route_message;
   out->has_service = route_has_service;
+  lkv__grpc_metrics_register(sizeof(routes) / sizeof(routes[0]), route_method);
+  out->on_finished = route_finished;
   /* Unary calls finish on their own (reads before returning, writes when the replicator answers): only
-   * streaming routes have stream-end hooks. */
+   * streaming routes and the waiting ones (Lock, Campaign, Observe) have stream-end hooks. */
   out->on_half_close = route_half_close;
   out->on_cancel = route_cancel;
   out->on_wake = route_wake; /* per-loop work that belongs to no single call: watch delivery */

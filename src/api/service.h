@@ -20,6 +20,12 @@ void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
 void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 /* MoveLeader answers once the transferee leads (from the replicator's thread). */
 void lkv__maintenance_move_leader(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+/* Snapshot (snapshot.c): a worker thread copies the store's etcd backend file into a temporary file, then
+ * the call's loop streams it with back-pressure, resumed by the loop's wakes (lkv__snapshot_wake); the
+ * cancel hook stops a copy or a stream whose client went away. */
+void lkv__maintenance_snapshot(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__maintenance_snapshot_cancel(lkv_api_t *api, lkv_call_t *call);
+void lkv__snapshot_wake(lkv_api_t *api, int loop_index);
 void lkv__cluster_member_list(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 /* Membership changes answer once applied (from the replicator's thread), with the members after them. */
 void lkv__cluster_member_add(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
@@ -36,6 +42,12 @@ void lkv__ledger_get_head(lkv_api_t *api, lkv_call_t *call, const uint8_t *data,
 void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 /* Every member's ledger key from the membership; served with or without a ledger of this member's own. */
 void lkv__ledger_get_member_keys(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+/* health.c: grpc.health.v1.Health/Check and Watch (a server stream: its end hooks keep it open until the
+ * client goes). */
+void lkv__health_check(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__health_watch(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__health_watch_end(lkv_api_t *api, lkv_call_t *call);
+void lkv__health_watch_cancel(lkv_api_t *api, lkv_call_t *call);
 
 /* etcd's stream interceptor, for Watch and LeaseKeepAlive when they open (here: with their first message,
  * which is when the router first sees them): a learner refuses every stream (LKV_ELEARNER), then a stream
@@ -111,5 +123,21 @@ void lkv__api_reply(lkv_call_t *call, const ProtobufCMessage *msg);
 
 /* Finishes the call with the gRPC status and etcd message that err maps to (status.c). */
 void lkv__api_fail(lkv_call_t *call, int err);
+
+/* Finishes the call with etcd's message for err but gRPC UNKNOWN: etcd's Lock and Election services run
+ * clientv3 against their own server, and an error they pass on has lost its gRPC code (status.c). */
+void lkv__api_fail_unknown(lkv_call_t *call, int err);
+
+/* etcd's v3lockpb.Lock (lock.c) and v3electionpb.Election (election.c, election_observe.c): recipes of
+ * clientv3/concurrency run in the server (conc.h). Lock, Campaign and Observe wait, and end when the
+ * client goes away (lkv__conc_cancel, their on_cancel). */
+void lkv__lock_lock(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__lock_unlock(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__election_campaign(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__election_proclaim(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__election_leader(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__election_observe(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__election_resign(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__conc_cancel(lkv_api_t *api, lkv_call_t *call);
 
 #endif

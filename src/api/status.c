@@ -47,7 +47,11 @@
   X(LKV_EAGAIN, LKV_GRPC_UNAVAILABLE, "ledgerkv: not available yet, try again")                             \
   X(LKV_ELEDGERPRUNED, LKV_GRPC_OUT_OF_RANGE,                                                               \
     "ledgerkv: ledger record pruned by the retention policy (below the ledger's base)")                     \
-  X(LKV_ENOMEM, LKV_GRPC_RESOURCE_EXHAUSTED, "ledgerkv: out of memory")
+  X(LKV_ENOMEM, LKV_GRPC_RESOURCE_EXHAUSTED, "ledgerkv: out of memory")                                     \
+  X(LKV_ENOELECTLEADER, LKV_GRPC_UNKNOWN, "election: no leader")                                            \
+  X(LKV_ENOTELECTLEADER, LKV_GRPC_UNKNOWN, "election: not leader")                                          \
+  X(LKV_ENOLEADERKEY, LKV_GRPC_UNKNOWN, "\"leader\" field must be provided")                                \
+  X(LKV_ESESSIONEXPIRED, LKV_GRPC_UNKNOWN, "mutex: session is expired")
 
 /* The gRPC status and etcd's message for err; unknown codes map to UNKNOWN with lkv_strerror's text. */
 static void status_of(int err, int *grpc_status, const char **message) {
@@ -69,4 +73,11 @@ void lkv__api_fail(lkv_call_t *call, int err) {
   const char *message;
   status_of(err, &status, &message);
   lkv_call_finish(call, status, message);
+}
+
+void lkv__api_fail_unknown(lkv_call_t *call, int err) {
+  int status;
+  const char *message;
+  status_of(err, &status, &message);
+  lkv_call_finish(call, LKV_GRPC_UNKNOWN, message);
 }

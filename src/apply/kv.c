@@ -3,6 +3,7 @@
 
 #include "apply/internal.h"
 #include "common/error.h"
+#include "metrics/catalog.h"
 
 /* The key's current kv, copied into the arena (the put that follows invalidates storage pointers). */
 typedef struct prev_s {
@@ -35,6 +36,7 @@ uint64_t lkv__cost_put(const Etcdserverpb__PutRequest *p) {
 
 int lkv__apply_put(lkv__op_ctx_t *c, const Etcdserverpb__PutRequest *p, int top, uint64_t quota_cost,
                    Etcdserverpb__PutResponse **out) {
+  lkv_metric_inc(LKV_METRIC(put_total), 0);
   if (top && p->lease != 0) {
     int rc = lkv_mvcc_lease_get(c->t, p->lease, NULL);
     if (rc) return rc;
@@ -67,6 +69,7 @@ int lkv__apply_put(lkv__op_ctx_t *c, const Etcdserverpb__PutRequest *p, int top,
 
 int lkv__apply_delete(lkv__op_ctx_t *c, const Etcdserverpb__DeleteRangeRequest *d,
                       Etcdserverpb__DeleteRangeResponse **out) {
+  lkv_metric_inc(LKV_METRIC(delete_total), 0);
   Etcdserverpb__DeleteRangeResponse *resp = lkv__arena_alloc(c->arena, sizeof(*resp));
   if (!resp) return LKV_ENOMEM;
   etcdserverpb__delete_range_response__init(resp);

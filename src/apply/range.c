@@ -4,6 +4,7 @@
 
 #include "apply/internal.h"
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "mvcc/keyenc.h"
 
 typedef struct collect_s {
@@ -114,6 +115,7 @@ static void merge_sort(Mvccpb__KeyValue **v, Mvccpb__KeyValue **tmp, size_t n,
 
 int lkv__apply_range(lkv__op_ctx_t *c, const Etcdserverpb__RangeRequest *r,
                      Etcdserverpb__RangeResponse **out) {
+  lkv_metric_inc(LKV_METRIC(range_total), 0);
   Etcdserverpb__RangeRequest__SortOrder order = r->sort_order;
   if (r->sort_target != ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__KEY &&
       order == ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__NONE)

@@ -3,6 +3,7 @@
 
 #include "apply/internal.h"
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "mvcc/keyenc.h"
 
 /* The outcome of every compare on the path, in etcd's order (this txn, then nested txns of the chosen
@@ -244,6 +245,7 @@ uint64_t lkv__cost_txn(const Etcdserverpb__TxnRequest *rt) {
 
 int lkv__apply_txn(lkv__op_ctx_t *c, const Etcdserverpb__TxnRequest *rt, uint64_t quota_cost,
                    Etcdserverpb__TxnResponse **out) {
+  lkv_metric_inc(LKV_METRIC(txn_total), 0);
   path_t p = {0};
   size_t idx;
   int rc = compute_path(c, rt, &p);

@@ -63,7 +63,11 @@
   X(ETOOMANYLEARNERS, -30076, "too many learner members in cluster")                            \
   X(EBADURLS, -30077, "given member URLs are invalid")                                          \
   X(ELEARNER, -30079, "rpc not supported for learner")                                          \
-  X(EUNHEALTHY, -30080, "unhealthy cluster")
+  X(EUNHEALTHY, -30080, "unhealthy cluster")                                                    \
+  X(ENOELECTLEADER, -30100, "election: no leader")                                              \
+  X(ENOTELECTLEADER, -30101, "election: not leader")                                            \
+  X(ENOLEADERKEY, -30102, "\"leader\" field must be provided")                                  \
+  X(ESESSIONEXPIRED, -30103, "mutex: session is expired")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

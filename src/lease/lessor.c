@@ -4,6 +4,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "lease/internal.h"
+#include "metrics/catalog.h"
 
 #define CONTAINER(n) ((lkv__lease_t *)((char *)(n)-offsetof(lkv__lease_t, node)))
 
@@ -248,6 +249,7 @@ int lkv_lessor_granted(lkv_lessor_t *l, int64_t id, int64_t ttl) {
   pthread_mutex_lock(&l->mu);
   int rc = put_lease(l, id, ttl);
   pthread_mutex_unlock(&l->mu);
+  lkv_metric_inc(LKV_METRIC(lease_granted), 0);
   return rc;
 }
 
@@ -256,6 +258,7 @@ void lkv_lessor_revoked(lkv_lessor_t *l, int64_t id) {
   lkv__lease_t *e = lkv__lessor_find(l, id);
   if (e) lkv__lessor_drop(l, e);
   pthread_mutex_unlock(&l->mu);
+  if (e) lkv_metric_inc(LKV_METRIC(lease_revoked), 0);
 }
 
 int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl, uint64_t *term) {
@@ -278,6 +281,7 @@ int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl, uint64_t *term) 
     if (!rc && term) *term = l->primary_term;
   }
   pthread_mutex_unlock(&l->mu);
+  if (!rc) lkv_metric_inc(LKV_METRIC(lease_renewed), 0);
   return rc;
 }
 

@@ -2,6 +2,19 @@
 #include "common/error.h"
 #include "mvcc/internal.h"
 
+int lkv__history_emit(const lkv__rec_t *r, int64_t main, int64_t sub, lkv_mvcc_event_cb cb, void *arg) {
+  int tomb = (r->flags & LKV__REC_TOMBSTONE) != 0;
+  lkv_mvcc_kv_t kv = {.key = r->key, .key_len = r->key_len, .mod_revision = main};
+  if (!tomb) {
+    kv.value = r->value;
+    kv.value_len = r->value_len;
+    kv.create_revision = r->create;
+    kv.version = r->version;
+    kv.lease = r->lease;
+  }
+  return cb(arg, &kv, sub, tomb);
+}
+
 int lkv_mvcc_history(lkv_mvcc_txn_t *t, int64_t from_rev, int64_t to_rev, lkv_mvcc_event_cb cb, void *arg) {
   if (to_rev <= 0) to_rev = lkv_mvcc_txn_rev(t);
   if (from_rev < t->compact_rev) return LKV_ECOMPACTED;
@@ -26,15 +39,7 @@ int lkv_mvcc_history(lkv_mvcc_txn_t *t, int64_t from_rev, int64_t to_rev, lkv_mv
       m = mdb_cursor_get(c, &k, &v, MDB_NEXT);
       continue;
     }
-    lkv_mvcc_kv_t kv = {.key = r.key, .key_len = r.key_len, .mod_revision = main};
-    if (!tomb) {
-      kv.value = r.value;
-      kv.value_len = r.value_len;
-      kv.create_revision = r.create;
-      kv.version = r.version;
-      kv.lease = r.lease;
-    }
-    rc = cb(arg, &kv, sub, tomb);
+    rc = lkv__history_emit(&r, main, sub, cb, arg);
     if (rc) break;
     m = mdb_cursor_get(c, &k, &v, MDB_NEXT);
   }

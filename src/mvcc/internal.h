@@ -74,6 +74,10 @@ int lkv__compact_load(lkv_mvcc_t *s, MDB_txn *txn);
 int lkv__latest_le(MDB_cursor *c, const uint8_t *enc, size_t enc_len, int64_t rev, lkv__dup_t *out,
                    int *found);
 
+/* Calls cb with the history entry of record r at (main, sub) (lkv_mvcc_event_cb's form) and returns its
+ * result. */
+int lkv__history_emit(const lkv__rec_t *r, int64_t main, int64_t sub, lkv_mvcc_event_cb cb, void *arg);
+
 /* Reads and decodes the record at (main, sub). Returns 0, LKV_ECORRUPT (missing or bad), LKV_EIO. */
 int lkv__rec_get(lkv_mvcc_txn_t *t, int64_t main, int64_t sub, lkv__rec_t *out);
 

@@ -231,6 +231,13 @@ typedef int (*lkv_mvcc_event_cb)(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub
  * LKV_EIO. */
 int lkv_mvcc_history(lkv_mvcc_txn_t *t, int64_t from_rev, int64_t to_rev, lkv_mvcc_event_cb cb, void *arg);
 
+/* Walks every revision record an etcd backend in t's state holds (an etcd snapshot's "key" bucket), in
+ * revision order: what lkv_mvcc_history shows from the start, except that revisions at or below the compact
+ * revision are left out when the compaction removes them (superseded at it, or a tombstone), whether that
+ * removal is done yet or still pending (lkv_mvcc_compact_step). The callback may not use t. Read or write
+ * transactions. Returns 0, a code from cb, LKV_ECORRUPT or LKV_EIO. */
+int lkv_mvcc_records(lkv_mvcc_txn_t *t, lkv_mvcc_event_cb cb, void *arg);
+
 /* ---- writes (inside lkv_mvcc_req_begin/_end) ---- */
 
 /* Writes key = value with lease at revision (lkv_mvcc_txn_rev-after-the-write, next sub revision). The

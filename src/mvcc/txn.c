@@ -1,7 +1,9 @@
 /* Read and write transactions, and the per-request nested transactions of a write batch. */
 #include <stdlib.h>
 
+#include "common/clock.h"
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "mvcc/internal.h"
 
 int lkv_mvcc_read_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out) {
@@ -55,7 +57,9 @@ int lkv_mvcc_write_commit(lkv_mvcc_txn_t *t) {
     lkv_mvcc_txn_end(t);
     return rc;
   }
+  uint64_t start = lkv_clock_ns(CLOCK_MONOTONIC);
   rc = lkv__mdb_err(mdb_txn_commit(t->top)); /* frees the txn, also on failure */
+  lkv_metric_observe_since(LKV_METRIC(backend_commit), 0, start);
   if (!rc && t->compact_mark != LKV__COMPACT_UNTOUCHED)
     atomic_store(&t->s->compact_pending, t->compact_mark == LKV__COMPACT_PENDING);
   free(t);

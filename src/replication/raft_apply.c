@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/le.h"
 #include "ledger/merkle.h"
+#include "metrics/catalog.h"
 #include "replication/raft_entry.h"
 #include "replication/raft_internal.h"
 
@@ -98,6 +99,7 @@ static void answer_owners(lkv__raft_node_t *n, run_t *run, int halt_rc) {
       if (!p->req.err && lkv_apply_stamp_header(req->resp, req->resp_len, n->o.member_id, st.hard_state.term,
                                                 &p->req.resp, &p->req.resp_len) != 0)
         p->req.err = LKV_ENOMEM; /* applied, but the answer cannot be made: the client retries or reads */
+      lkv_metric_add(LKV_METRIC(proposals_pending), 0, -1);
       p->done(p);
     }
     free(req->resp);

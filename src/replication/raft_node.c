@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "raft/codec.h"
 #include "replication/raft_internal.h"
 
@@ -24,6 +25,8 @@ uint64_t lkv__raft_node_rand(void *arg) {
 }
 
 void lkv__raft_node_fail(lkv_proposal_t *p, int err) {
+  lkv_metric_inc(LKV_METRIC(proposals_failed), 0);
+  lkv_metric_add(LKV_METRIC(proposals_pending), 0, -1);
   p->req.err = err;
   p->req.resp = NULL;
   p->req.resp_len = 0;
@@ -148,7 +151,9 @@ static void expire_pending(lkv__raft_node_t *n, uint64_t now) {
 void lkv__raft_node_publish_status(lkv__raft_node_t *n) {
   lkv_raft_status_t st;
   lkv_raft_status(n->raft, &st);
-  atomic_store(&n->st_leader, n->halted ? 0 : st.leader);
+  uint64_t lead = n->halted ? 0 : st.leader;
+  /* etcd's count: a leader is known and it is not the one known before */
+  if (atomic_exchange(&n->st_leader, lead) != lead && lead) lkv_metric_inc(LKV_METRIC(leader_changes), 0);
   atomic_store(&n->st_term, st.hard_state.term);
   atomic_store(&n->st_commit, st.hard_state.commit);
   atomic_store(&n->st_applied, n->applied);

@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "replication/raft_internal.h"
 
 static void wake_locked(lkv__raft_node_t *n) {
@@ -24,6 +25,8 @@ static int node_propose(lkv_replicator_t *base, lkv_proposal_t *p) {
   else
     n->in_props = p;
   n->in_props_tail = p;
+  /* until answered (raft_apply.c) or failed (raft_node.c) */
+  lkv_metric_inc(LKV_METRIC(proposals_pending), 0);
   wake_locked(n);
   pthread_mutex_unlock(&n->mu);
   return 0;

@@ -67,11 +67,11 @@ typedef void (*lkv_restored_cb)(void *arg);
 typedef struct lkv_replication_status_s {
   uint64_t member_id;
   uint64_t leader;        /* member id, 0 when no leader is known */
-  uint64_t term;          /* Raft term (1 for the single-node replicator) */
-  uint64_t commit_index;  /* Raft commit index (0 for the single-node replicator) */
-  uint64_t applied_index; /* Raft applied index (0 for the single-node replicator) */
+  uint64_t term;          /* Raft term */
+  uint64_t commit_index;  /* Raft commit index */
+  uint64_t applied_index; /* Raft applied index */
   int is_learner;
-  int single; /* the single-node replicator: every acknowledged write is applied, reads need no barrier */
+  int single; /* the sole voter, leading: every acknowledged write is applied here, reads need no barrier */
 } lkv_replication_status_t;
 
 /* A member as MemberList shows it: its attributes (cluster/attrs.h encoding) as the cluster recorded them,

@@ -77,11 +77,11 @@ static int compact(lkv__compactor_t *c, int64_t rev) {
   return c->p.req.err;
 }
 
-/* Whether this member acts on the schedule: it leads, or it is a single node. */
+/* Whether this member acts on the schedule: it leads (a single node always does). */
 static int leads(const lkv__compactor_t *c) {
   lkv_replication_status_t st;
   lkv_replicator_status(c->o.replicator, &st);
-  return st.single || (st.leader != 0 && st.leader == st.member_id);
+  return st.leader != 0 && st.leader == st.member_id;
 }
 
 static void *compactor_main(void *arg) {

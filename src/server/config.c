@@ -96,6 +96,24 @@ static int set_listen(parse_t *p, const flag_t *f, const char *value) {
   return set_urls(p, f, value, 1, &p->cfg->listen_client_urls, &p->cfg->n_listen_client_urls);
 }
 
+/* etcd serves /metrics and /health there too. https:// would need the TLS flags for this listener: refused
+ * until the metrics listener speaks TLS. Empty: none, etcd's default. */
+static int set_metrics_listen(parse_t *p, const flag_t *f, const char *value) {
+  if (value[0] == '\0') {
+    lkv__config_urls_free(p->cfg->listen_metrics_urls, p->cfg->n_listen_metrics_urls);
+    p->cfg->listen_metrics_urls = NULL;
+    p->cfg->n_listen_metrics_urls = 0;
+    return 0;
+  }
+  int rc = set_urls(p, f, value, 1, &p->cfg->listen_metrics_urls, &p->cfg->n_listen_metrics_urls);
+  for (size_t i = 0; rc == 0 && i < p->cfg->n_listen_metrics_urls; i++)
+    if (strncasecmp(p->cfg->listen_metrics_urls[i].url, "https", 5) == 0)
+      rc = fail(p, "--listen-metrics-urls: \"%s\": TLS on the metrics listener is not implemented: refusing to "
+                "start rather than serve without the security you asked for",
+                p->cfg->listen_metrics_urls[i].url);
+  return rc;
+}
+
 static int set_advertise(parse_t *p, const flag_t *f, const char *value) {
   p->advertise_set = 1;
   return set_urls(p, f, value, 0, &p->cfg->advertise_client_urls, &p->cfg->n_advertise_client_urls);
@@ -267,6 +285,9 @@ static const flag_t flags[] = {
      0, 0},
     {"advertise-client-urls", "the listen URLs",
      "List of this member's client URLs to advertise to the public.", set_advertise, 0, 0, 0, 0},
+    {"listen-metrics-urls", "''",
+     "List of URLs to listen on for the metrics and health endpoints (http only; numeric IP or localhost).",
+     set_metrics_listen, 0, 0, 0, 0},
     NUMBER("max-request-bytes", "'1572864'", "Maximum client request size in bytes the server will accept.",
            max_request_bytes, NUM_U64, 1, UINT32_MAX),
     NUMBER("max-txn-ops", "'128'", "Maximum number of operations permitted in a transaction.", max_txn_ops,
@@ -370,6 +391,10 @@ void lkv_config_free(lkv_config_t *cfg) {
   free(cfg->data_dir);
   lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);
   lkv__config_urls_free(cfg->advertise_client_urls, cfg->n_advertise_client_urls);
+  lkv__config_urls_free(cfg->listen_metrics_urls, cfg->n_listen_metrics_urls);
+  lkv_config_tls_t *t = &cfg->client_tls;
+  free(t->cert_file), free(t->key_file), free(t->trusted_ca_file);
+  free(t->crl_file), free(t->allowed_hostname), free(t->cipher_suites);
   for (size_t i = 0; i < cfg->n_warnings; i++) free(cfg->warnings[i]);
   free(cfg->warnings);
   memset(cfg, 0, sizeof(*cfg));
@@ -469,6 +494,7 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
   if (rc == 0) rc = lkv__config_cluster_check(&p);
   if (rc == 0) rc = lkv__config_compaction_check(&p);
   if (rc == 0) rc = resolve(&p);
+  if (rc == 0) rc = lkv__config_tls_check(&p);
   if (rc != 0) goto release;
   for (size_t i = 0; i < cfg->n_warnings; i++) fprintf(stderr, "ledgerkv: warning: %s\n", cfg->warnings[i]);
   lkv__config_given_free(&p);

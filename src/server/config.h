@@ -16,9 +16,10 @@
  * earlier one.
  */
 
-/* One client URL: http://host:port, nothing after the port. */
+/* One client URL: http://host:port or https://host:port, nothing after the port. */
 typedef struct lkv_config_url_s {
   char *url;      /* the URL as given, surrounding white space trimmed */
+  int tls;        /* 1 for https:// */
   char host[256]; /* listen URLs: a numeric IPv4 or IPv6 address without brackets ("localhost" becomes
                    * "127.0.0.1"), ready for bind; advertise URLs: the host as given, brackets removed */
   int port;       /* 0..65535; 0 (listen only) asks the kernel for a free port */
@@ -42,6 +43,20 @@ typedef struct lkv_config_cluster_s {
   size_t n_listen_peer_urls;          /* bind; parsed only for a cluster of several members */
 } lkv_config_cluster_t;
 
+/* etcd's client TLS flags (config_tls.c); a string not given or empty is NULL. They take effect on the
+ * https:// listen URLs only, as in etcd. */
+typedef struct lkv_config_tls_s {
+  char *cert_file;        /* --cert-file */
+  char *key_file;         /* --key-file */
+  char *trusted_ca_file;  /* --trusted-ca-file: client certificates are then required, as in etcd 3.4 */
+  char *crl_file;         /* --client-crl-file */
+  char *allowed_hostname; /* --client-cert-allowed-hostname */
+  char *cipher_suites;    /* --cipher-suites, Go's names (checked when parsed) */
+  int client_cert_auth;   /* --client-cert-auth */
+  int auto_tls;           /* --auto-tls, and no --cert-file/--key-file: a self-signed certificate in
+                           * <data-dir>/fixtures/client (server/client_tls.h) */
+} lkv_config_tls_t;
+
 typedef struct lkv_config_s {
   char *name;                              /* --name, default "default"; never empty */
   char *data_dir;                          /* --data-dir, default "<name>.ledgerkv" */
@@ -49,6 +64,8 @@ typedef struct lkv_config_s {
   size_t n_listen_client_urls;             /* at least one, no two with the same host and port */
   lkv_config_url_t *advertise_client_urls; /* --advertise-client-urls, default: a copy of the listen URLs */
   size_t n_advertise_client_urls;          /* (then possibly port 0: the caller substitutes the bound port) */
+  lkv_config_url_t *listen_metrics_urls;   /* --listen-metrics-urls: http:// only, where /metrics and /health */
+  size_t n_listen_metrics_urls;            /* are served besides; none by default */
   uint64_t max_request_bytes;              /* --max-request-bytes, default 1572864, 1..4294967295 */
   uint64_t max_txn_ops;                    /* --max-txn-ops, default 128, 1..4294967295 */
   int64_t quota_backend_bytes;             /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
@@ -80,6 +97,7 @@ typedef struct lkv_config_s {
   uint64_t auto_compaction_check_ms;          /* --auto-compaction-revision-interval (ledgerkv's own), default
                                                * 5m, etcd 3.4's fixed interval: how often revision mode looks */
   lkv_config_cluster_t cluster;               /* the cluster flags */
+  lkv_config_tls_t client_tls;                /* the client TLS flags */
   char **warnings;                            /* one line each for the etcd flags accepted without effect, */
   size_t n_warnings;                          /* ignored inputs, unrecognized ETCD_* variables; printed on
                                                * stderr by lkv_config_parse too */

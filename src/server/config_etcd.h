@@ -13,7 +13,8 @@ typedef enum {
   LKV__FLAG_SECURITY,    /* TLS/auth: accepted with a warning only at its "off" default, else refused */
   LKV__FLAG_REFUSED,     /* always refused */
   LKV__FLAG_CLUSTER      /* implemented from the value kept as given by config_cluster.c (the cluster flags,
-                          * which etcd checks together) or config_compaction.c (auto-compaction's two);
+                          * which etcd checks together), config_compaction.c (auto-compaction's two) or
+                          * config_tls.c (the client TLS flags);
                           * docs/compatibility.md calls it implemented */
 } lkv__flag_class_t;
 

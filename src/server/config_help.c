@@ -41,12 +41,12 @@ void lkv_config_usage(FILE *f) {
   fputs("  -h, --help\n      Show this help and exit.\n", f);
   fputs("\netcd 3.4's other flags (docs/compatibility.md says why for each):\n", f);
   print_class(f, LKV__FLAG_CLUSTER,
-              "the cluster flags, as etcd's (--initial-cluster-state existing is not implemented yet):");
+              "implemented, read together as etcd does (cluster, auto-compaction, client TLS):");
   print_class(f, LKV__FLAG_WARNED, "accepted with a warning (no effect on ledgerkv):");
   print_class(f, LKV__FLAG_CHECKED, "accepted with a warning at a harmless value, refused otherwise:");
   print_class(
       f, LKV__FLAG_SECURITY,
-      "TLS and auth, refused unless off (not implemented yet, issue 13; kubeadm's manifests set them):");
+      "peer TLS and auth, refused unless off (not implemented yet, issue 13; kubeadm's manifests set them):");
   print_class(f, LKV__FLAG_REFUSED, "refused:");
 }
 

@@ -93,4 +93,8 @@ int lkv__config_cluster_check(lkv__config_parse_t *p);
  * together as etcd 3.4 does, with its errors, into p->cfg. Returns 0 or LKV_EINVAL. */
 int lkv__config_compaction_check(lkv__config_parse_t *p);
 
+/* config_tls.c: reads the client TLS flags (kept as given) into p->cfg->client_tls and checks them against
+ * the client URLs as etcd 3.4 does, with its errors and warnings. Returns 0, LKV_EINVAL or LKV_ENOMEM. */
+int lkv__config_tls_check(lkv__config_parse_t *p);
+
 #endif

@@ -1,4 +1,4 @@
-/* Client URL lists of the command line: http://host:port parsing, validation and copies. */
+/* Client URL lists of the command line: http(s)://host:port parsing, validation and copies. */
 #include "server/config_url.h"
 
 #include <arpa/inet.h>
@@ -56,17 +56,14 @@ static int parse_one(const char *flag, const char *s, size_t len, int for_listen
       break;
     }
   }
-  if (sep == NULL) return fail(err, errlen, flag, s, len, "URL must have the form http://host:port");
+  if (sep == NULL) return fail(err, errlen, flag, s, len, "URL must have the form http(s)://host:port");
   size_t scheme_len = (size_t)(sep - s);
-  if ((scheme_len == 5 && strncasecmp(s, "https", 5) == 0) ||
+  if ((scheme_len == 4 && strncasecmp(s, "unix", 4) == 0) ||
       (scheme_len == 5 && strncasecmp(s, "unixs", 5) == 0))
-    return fail(err, errlen, flag, s, len,
-                "TLS is not implemented yet (issue 13): refusing to start rather than serve without the "
-                "security you asked for");
-  if (scheme_len == 4 && strncasecmp(s, "unix", 4) == 0)
     return fail(err, errlen, flag, s, len, "unix sockets not supported");
-  if (scheme_len != 4 || strncasecmp(s, "http", 4) != 0)
-    return fail(err, errlen, flag, s, len, "URL scheme must be http");
+  u->tls = scheme_len == 5 && strncasecmp(s, "https", 5) == 0;
+  if (!u->tls && (scheme_len != 4 || strncasecmp(s, "http", 4) != 0))
+    return fail(err, errlen, flag, s, len, "URL scheme must be http or https");
 
   const char *auth = sep + 3;
   const char *auth_end = auth;

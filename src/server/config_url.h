@@ -6,7 +6,8 @@
 
 #include "server/config.h"
 
-/* Parses a comma-separated list of http://host:port URLs given to flag ("--listen-client-urls").
+/* Parses a comma-separated list of http://host:port or https://host:port URLs (tls set) given to flag
+ * ("--listen-client-urls").
  * for_listen: 1 for addresses to bind (host must be a numeric IPv4 address, a bracketed IPv6 address or
  *   "localhost", which becomes 127.0.0.1; port 0 allowed); 0 for advertised ones (any host name, port
  *   1..65535). Entries naming the same host and port as an earlier one are dropped.

@@ -16,11 +16,13 @@
 #include "pool/cpu_budget.h"
 #include "pool/pool.h"
 #include "replication/raft_node.h"
+#include "server/client_tls.h"
 #include "server/compactor.h"
 #include "server/etcd_dir.h"
 #include "server/ledger_open.h"
 #include "server/member.h"
 #include "server/member_api.h"
+#include "server/metrics_http.h"
 #include "server/version.h"
 #include "transport/transport.h"
 #include "watch/watch.h"
@@ -39,13 +41,15 @@ struct lkv_server_s {
   lkv_ledger_t *ledger;          /* NULL with --ledger=false */
   lkv_lessor_t *lessor;
   lkv_transport_t *transport;
+  lkv_tls_t *client_tls; /* the https:// listen URLs' context; NULL without any */
   lkv_watch_hub_t *watch;
   lkv_pool_t *pool;
   lkv_api_t api;
   char **client_urls; /* advertised URLs with bound ports filled in */
   size_t n_client_urls;
   int threads;
-  lkv__compactor_t *compactor;       /* NULL without --auto-compaction-retention */
+  lkv__compactor_t *compactor;  /* NULL without --auto-compaction-retention */
+  lkv__metrics_http_t *metrics; /* NULL without --listen-metrics-urls */
 };
 
 /* A pinned count, or one thread per CPU we may be scheduled on: the pool's gate lets the budget's worth
@@ -68,10 +72,10 @@ static int make_client_urls(lkv_server_t *s, const lkv_config_t *cfg) {
       s->client_urls[i] = strdup(u->url);
     } else {
       int port = lkv_transport_bound_port(s->transport, i < cfg->n_listen_client_urls ? i : 0);
-      const char *fmt = strchr(u->host, ':') ? "http://[%s]:%d" : "http://%s:%d";
+      const char *fmt = strchr(u->host, ':') ? "%s://[%s]:%d" : "%s://%s:%d";
       size_t len = strlen(u->host) + 32;
       s->client_urls[i] = malloc(len);
-      if (s->client_urls[i]) snprintf(s->client_urls[i], len, fmt, u->host, port);
+      if (s->client_urls[i]) snprintf(s->client_urls[i], len, fmt, u->tls ? "https" : "http", u->host, port);
     }
     if (!s->client_urls[i]) return LKV_ENOMEM;
   }
@@ -114,14 +118,21 @@ static void gate_leave(void *gate, int entered) {
 
 static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
   lkv_listen_addr_t *addrs = calloc(cfg->n_listen_client_urls, sizeof(*addrs));
-  if (!addrs) return LKV_ENOMEM;
+  lkv_tls_t **tls = calloc(cfg->n_listen_client_urls, sizeof(*tls));
+  if (!addrs || !tls) {
+    free(addrs);
+    free(tls);
+    return LKV_ENOMEM;
+  }
   for (size_t i = 0; i < cfg->n_listen_client_urls; i++) {
     addrs[i].host = cfg->listen_client_urls[i].host;
     addrs[i].port = cfg->listen_client_urls[i].port;
+    tls[i] = cfg->listen_client_urls[i].tls ? s->client_tls : NULL;
   }
   lkv_transport_options_t topts = {
       .addrs = addrs,
       .n_addrs = cfg->n_listen_client_urls,
+      .tls = tls,
       .n_loops = s->threads,
       /* gRPC's own limit sits above etcd's request limit by etcd's allowance for gRPC overhead; requests
        * between the two get etcd's "request is too large" from the API layer. */
@@ -137,6 +148,7 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
   lkv_api_handler(&s->api, &handler);
   int rc = lkv_transport_start(&s->transport, &topts, &handler);
   free(addrs);
+  free(tls);
   return rc;
 }
 
@@ -279,10 +291,12 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     snprintf(err, errlen, "cannot start the worker pool: %s", lkv_strerror(rc));
     goto err_after_watch;
   }
+  rc = lkv__server_client_tls(cfg, &s->client_tls, err, errlen);
+  if (rc != 0) goto err_after_pool;
   rc = start_transport(s, cfg);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on the client URLs: %s", lkv_strerror(rc));
-    goto err_after_pool;
+    goto err_after_tls;
   }
   /* Until now commits could not wake the loops (there were none); streams opened in between are served by
    * the loops' ticks. */
@@ -313,6 +327,22 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
       goto err_after_transport;
     }
   }
+  if (cfg->n_listen_metrics_urls) {
+    lkv__metrics_http_options_t mopts = {.urls = cfg->listen_metrics_urls,
+                                         .n_urls = cfg->n_listen_metrics_urls,
+                                         .store = s->store,
+                                         .replicator = s->replicator,
+                                         .ledger = s->ledger,
+                                         .pool = s->pool,
+                                         .threads = s->threads,
+                                         .version = LKV_ETCD_VERSION};
+    rc = lkv__metrics_http_start(&s->metrics, &mopts);
+    if (rc != 0) {
+      snprintf(err, errlen, "cannot listen on the metrics URLs: %s", lkv_strerror(rc));
+      lkv__compactor_stop(s->compactor);
+      goto err_after_transport;
+    }
+  }
   *out = s;
   return 0;
 err_after_transport:
@@ -320,6 +350,8 @@ err_after_transport:
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, 0);
   free_client_urls(s);
+err_after_tls:
+  lkv_tls_free(s->client_tls);
 err_after_pool:
   lkv_pool_stop(s->pool);
   lkv_pool_free(s->pool);
@@ -356,9 +388,10 @@ int lkv_server_running_threads(const lkv_server_t *s) {
 }
 
 void lkv_server_stop(lkv_server_t *s) {
+  lkv__metrics_http_stop(s->metrics); /* its answers read the store and the replicator */
   /* A leader hands over before it stops answering (etcd's TransferLeadership on SIGTERM). */
   lkv__member_hand_over(s->member, LKV_SERVER_GRACE_MS / 2);
-  lkv__compactor_stop(s->compactor);       /* proposes through the replicator: stopped before it */
+  lkv__compactor_stop(s->compactor); /* proposes through the replicator: stopped before it */
   /* Transport first: it waits for every accepted call to be finished, which includes writes the
    * replicator is still syncing; then nothing can propose any more. */
   /* No wakes once the transport begins to stop (it frees its loops); watch streams end with it. */
@@ -366,6 +399,7 @@ void lkv_server_stop(lkv_server_t *s) {
   /* Parked loop threads must wake to see the stop: open the gate for good. */
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
+  lkv_tls_free(s->client_tls);         /* no connection uses it any more */
   lkv_pool_free(s->pool);              /* no loop thread is left to pass the gate */
   lkv__member_api_stop(s->member_api); /* its forwarded requests use the lessor and the peers */
   /* Before the replicator: the lessor proposes revokes and waits for those in flight. It stops hearing of

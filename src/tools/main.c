@@ -11,6 +11,7 @@
 #include "tools/cpus_cmd.h"
 #include "tools/ledger_cmd.h"
 #include "tools/member_id_cmd.h"
+#include "tools/snapshot_cmd.h"
 
 static int serve(int argc, char **argv) {
   lkv_config_t cfg;
@@ -62,5 +63,6 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "verify-receipt") == 0) return lkv_cmd_verify_receipt(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "audit") == 0) return lkv_cmd_audit(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "member-id") == 0) return lkv_cmd_member_id(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "snapshot") == 0) return lkv_cmd_snapshot(argc - 1, argv + 1);
   return serve(argc, argv);
 }

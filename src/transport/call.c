@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "transport/h2_conn.h"
 #include "transport/loop.h"
 
@@ -135,7 +136,9 @@ static void apply_send(lkv_call_t *call, lkv__chunk_t *chunk) {
 
 /* Takes ownership of message (already percent-encoded). */
 static void apply_finish(lkv_call_t *call, int status, char *message) {
+  const lkv_transport_handler_t *handler = &call->loop->cfg->handler;
   call->app_finished = 1;
+  if (handler->on_finished) handler->on_finished(handler->app, call->route, status);
   if (!call->answered && call->h2) {
     call->answered = 1;
     call->status = status;
@@ -183,6 +186,7 @@ int lkv_call_send(lkv_call_t *call, const uint8_t *msg, size_t len) {
   if (len > UINT32_MAX) return LKV_EMSGSIZE;
   lkv__chunk_t *chunk = malloc(sizeof(*chunk) + LKV__GRPC_PREFIX_LEN + len);
   if (!chunk) return LKV_ENOMEM;
+  lkv_metric_add(LKV_METRIC(client_grpc_sent), 0, (double)len);
   chunk->len = LKV__GRPC_PREFIX_LEN + len;
   chunk->off = 0;
   lkv__grpc_frame_prefix(chunk->data, (uint32_t)len);

@@ -1,7 +1,10 @@
-/* TCP connections: accept, read into the HTTP/2 session, batched writes, close. */
+/* TCP connections: accept, read into the HTTP/2 session (through a TLS session or not), batched writes,
+ * close. */
 #include "transport/conn.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/error.h"
@@ -11,6 +14,9 @@
 #define LKV__CONN_BATCH (1 << 20)
 /* A write buffer larger than this is released after use rather than kept for the connection's lifetime. */
 #define LKV__CONN_KEEP_WBUF (256 * 1024)
+/* A TLS handshake takes a few round trips; one not done by then is refused (grpc-go, behind etcd, allows
+ * 120 s; a stalled client should not hold a session that long). */
+#define LKV__CONN_HANDSHAKE_MS 10000
 
 static lkv__conn_t *conn_of(lkv__h2_conn_t *h2) {
   return (lkv__conn_t *)((char *)h2 - offsetof(lkv__conn_t, h2));
@@ -28,6 +34,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof(c->loop->read_buf);
 }
 
+static int recv_plain(void *arg, const uint8_t *data, size_t len) {
+  lkv__conn_t *c = arg;
+  return lkv__h2_conn_recv(&c->h2, data, len);
+}
+
+static int send_plain(void *arg, uint8_t **buf, size_t *len, size_t *cap, size_t limit) {
+  lkv__conn_t *c = arg;
+  return lkv__h2_conn_send(&c->h2, buf, len, cap, limit);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   lkv__conn_t *c = s->data;
   if (nread < 0) {
@@ -35,10 +51,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0 || c->closing) return;
-  if (lkv__h2_conn_recv(&c->h2, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+  const uint8_t *data = (const uint8_t *)buf->base;
+  /* TLS decrypts into the loop's read buffer, which the ciphertext has left by then. */
+  int rv = c->tls ? lkv__tls_conn_recv(c->tls, data, (size_t)nread, c->loop->read_buf,
+                                       sizeof(c->loop->read_buf), recv_plain, c)
+                  : lkv__h2_conn_recv(&c->h2, data, (size_t)nread);
+  if (rv != 0 && !(c->tls && lkv__tls_conn_failed(c->tls))) {
     lkv__conn_close(c); /* not HTTP/2 (bad preface), or fatal: nothing useful to say to this peer */
     return;
   }
+  if (rv != 0) uv_read_stop(s); /* a refused handshake: its alert goes out, then the flush closes */
   lkv__loop_want_flush(c->loop, c);
 }
 
@@ -61,12 +83,14 @@ static void on_write(uv_write_t *req, int status) {
 
 void lkv__conn_flush(lkv__conn_t *c) {
   if (c->closing || c->writing) return;
-  if (lkv__h2_conn_send(&c->h2, &c->wbuf, &c->wlen, &c->wcap, LKV__CONN_BATCH) != 0) {
+  int rv = c->tls ? lkv__tls_conn_send(c->tls, send_plain, c, &c->wbuf, &c->wlen, &c->wcap, LKV__CONN_BATCH)
+                  : send_plain(c, &c->wbuf, &c->wlen, &c->wcap, LKV__CONN_BATCH);
+  if (rv != 0) {
     lkv__conn_close(c);
     return;
   }
   if (c->wlen == 0) {
-    if (lkv__h2_conn_done(&c->h2)) lkv__conn_close(c);
+    if ((c->tls && lkv__tls_conn_failed(c->tls)) || lkv__h2_conn_done(&c->h2)) lkv__conn_close(c);
     return;
   }
   uv_buf_t b = uv_buf_init((char *)c->wbuf, (unsigned)c->wlen);
@@ -78,6 +102,14 @@ void lkv__conn_flush(lkv__conn_t *c) {
   c->writing = 1;
 }
 
+void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now) {
+  if (c->closing || !c->tls || lkv__tls_conn_ready(c->tls) || lkv__tls_conn_failed(c->tls) ||
+      now - c->accepted_ms < LKV__CONN_HANDSHAKE_MS)
+    return;
+  lkv__tls_conn_expire(c->tls, LKV__CONN_HANDSHAKE_MS);
+  lkv__conn_close(c);
+}
+
 void lkv__conn_shutdown(lkv__conn_t *c) {
   if (!c->closing) lkv__h2_conn_shutdown(&c->h2);
 }
@@ -85,6 +117,7 @@ void lkv__conn_shutdown(lkv__conn_t *c) {
 static void on_closed(uv_handle_t *h) {
   lkv__conn_t *c = h->data;
   lkv__loop_conn_removed(c->loop, c);
+  lkv__tls_conn_free(c->tls);
   free(c->wbuf);
   free(c);
 }
@@ -98,18 +131,39 @@ void lkv__conn_close(lkv__conn_t *c) {
 }
 
 static void free_handle(uv_handle_t *h) {
-  free(h->data);
+  lkv__conn_t *c = h->data;
+  lkv__tls_conn_free(c->tls);
+  free(c);
 }
 
-int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server) {
+/* A TLS session for c, named by the client's address in log lines. */
+static int start_tls(lkv__conn_t *c, lkv_tls_t *tls) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  char remote[64] = "?", host[INET6_ADDRSTRLEN] = "?";
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    int port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+    else
+      uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+    snprintf(remote, sizeof(remote), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+  }
+  return lkv__tls_conn_new(tls, remote, &c->tls);
+}
+
+int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server, lkv_tls_t *tls) {
   int rv;
   lkv__conn_t *c = calloc(1, sizeof(*c));
   if (!c) return LKV_ENOMEM;
   c->loop = loop;
+  c->accepted_ms = uv_now(&loop->uv);
   if ((rv = uv_tcp_init(&loop->uv, &c->tcp)) != 0) goto err_after_alloc;
   c->tcp.data = c;
   if ((rv = uv_accept(server, (uv_stream_t *)&c->tcp)) != 0) goto err_after_tcp;
   uv_tcp_nodelay(&c->tcp, 1);
+  if (tls != NULL && (rv = start_tls(c, tls)) != 0) goto err_after_tcp;
   if ((rv = lkv__h2_conn_init(&c->h2, loop->cfg, loop, want_flush)) != 0) goto err_after_tcp;
   lkv__loop_conn_added(loop, c);
   if ((rv = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) != 0) {

@@ -1,4 +1,4 @@
-/* TCP connections: libuv reads and batched writes around one HTTP/2 session (h2_conn.h). */
+/* TCP connections: libuv reads and batched writes around one HTTP/2 session (h2_conn.h), in TLS or not. */
 #ifndef LKV_TRANSPORT_CONN_H
 #define LKV_TRANSPORT_CONN_H
 
@@ -8,6 +8,7 @@
 
 #include "transport/h2_conn.h"
 #include "transport/loop.h"
+#include "transport/tls_internal.h"
 
 typedef struct lkv__conn_s {
   uv_tcp_t tcp;
@@ -21,15 +22,22 @@ typedef struct lkv__conn_s {
   size_t wlen, wcap;
   int writing;
   int closing;
+  lkv__tls_conn_t *tls; /* NULL on a cleartext listener */
+  uint64_t accepted_ms; /* uv_now at accept: the TLS handshake's deadline counts from it */
 } lkv__conn_t;
 
-/* Accepts one pending connection from server into a new conn on loop and starts reading. Returns 0 or a
- * negative libuv/LKV error (the pending connection is then dropped by libuv or left for a retry). */
-int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server);
+/* Accepts one pending connection from server into a new conn on loop and starts reading; with tls (not
+ * NULL) the connection speaks TLS with that context. Returns 0 or a negative libuv/LKV error (the pending
+ * connection is then dropped by libuv or left for a retry). */
+int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server, lkv_tls_t *tls);
 
 /* Writes everything the session has pending (up to a batch limit) in one uv_write, unless a write is still
  * in flight (its completion schedules the next flush). Closes the connection when the session is done. */
 void lkv__conn_flush(lkv__conn_t *c);
+
+/* Closes a TLS connection whose handshake has not finished within its deadline (a client that connects
+ * and stalls must not hold a connection and a TLS session for ever). now: the loop's uv_now. */
+void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now);
 
 /* Starts a graceful shutdown of the connection (GOAWAY). */
 void lkv__conn_shutdown(lkv__conn_t *c);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "transport/h2_common.h"
 
 static lkv_call_t *stream_call(nghttp2_session *session, int32_t stream_id) {
@@ -242,6 +243,7 @@ static int deliver(void *ud, const uint8_t *msg, size_t len) {
   }
   call->n_msgs++;
   call->owned = 1;
+  lkv_metric_add(LKV_METRIC(client_grpc_received), 0, (double)len); /* etcd's codec counts messages */
   handler->on_message(handler->app, call->route, call, msg, len);
   return call->answered ? 1 : 0;
 }

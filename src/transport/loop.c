@@ -29,6 +29,7 @@ static void maybe_exit(lkv__loop_t *loop) {
   uv_close((uv_handle_t *)&loop->flush, NULL);
   uv_close((uv_handle_t *)&loop->grace, NULL);
   uv_close((uv_handle_t *)&loop->tick, NULL);
+  uv_close((uv_handle_t *)&loop->handshakes, NULL);
   /* uv_run returns once these closes complete: the listeners were closed when the stop began. */
 }
 
@@ -118,6 +119,7 @@ static void on_grace_expired(uv_timer_t *h) {
 static void begin_stop(lkv__loop_t *loop) {
   loop->stopping = 1;
   uv_timer_stop(&loop->tick);
+  uv_timer_stop(&loop->handshakes); /* the grace period bounds every connection now */
   for (size_t i = 0; i < loop->n_listeners; i++) uv_close((uv_handle_t *)&loop->listeners[i], NULL);
   for (lkv__conn_t *conn = loop->conns; conn; conn = conn->next) lkv__conn_shutdown(conn);
   uv_timer_start(&loop->grace, on_grace_expired, (uint64_t)(loop->grace_ms > 0 ? loop->grace_ms : 0), 0);
@@ -170,10 +172,17 @@ void lkv__loop_request_stop(lkv__loop_t *loop, int grace_ms) {
 
 /* ---- life cycle ---- */
 
+static void on_handshakes(uv_timer_t *h) {
+  lkv__loop_t *loop = h->data;
+  uint64_t now = uv_now(&loop->uv);
+  /* Closing only unlinks a connection later (on_closed): the walk stays valid. */
+  for (lkv__conn_t *conn = loop->conns; conn; conn = conn->next) lkv__conn_check_handshake(conn, now);
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   lkv__loop_t *loop = server->data;
   if (status < 0 || loop->stopping) return;
-  lkv__conn_accept(loop, server);
+  lkv__conn_accept(loop, server, loop->listener_tls[(uv_tcp_t *)server - loop->listeners]);
 }
 
 int lkv__loop_init(lkv__loop_t *loop, int index, const lkv__h2_config_t *cfg, size_t n_listeners) {
@@ -182,7 +191,11 @@ int lkv__loop_init(lkv__loop_t *loop, int index, const lkv__h2_config_t *cfg, si
   loop->index = index;
   loop->cfg = cfg;
   loop->listeners = calloc(n_listeners ? n_listeners : 1, sizeof(*loop->listeners));
-  if (!loop->listeners) return LKV_ENOMEM;
+  loop->listener_tls = calloc(n_listeners ? n_listeners : 1, sizeof(*loop->listener_tls));
+  if (!loop->listeners || !loop->listener_tls) {
+    rv = LKV_ENOMEM;
+    goto err_after_alloc;
+  }
   if ((rv = uv_loop_init(&loop->uv)) != 0) goto err_after_alloc;
   if ((rv = uv_mutex_init(&loop->mu)) != 0) goto err_after_loop;
   if ((rv = uv_async_init(&loop->uv, &loop->async, on_async)) != 0) goto err_after_mutex;
@@ -194,6 +207,8 @@ int lkv__loop_init(lkv__loop_t *loop, int index, const lkv__h2_config_t *cfg, si
   loop->grace.data = loop;
   uv_timer_init(&loop->uv, &loop->tick);
   loop->tick.data = loop;
+  uv_timer_init(&loop->uv, &loop->handshakes);
+  loop->handshakes.data = loop;
   atomic_init(&loop->wake_pending, 0);
   if (cfg->tick_ms > 0 && cfg->handler.on_tick)
     uv_timer_start(&loop->tick, on_tick, cfg->tick_ms, cfg->tick_ms);
@@ -205,14 +220,18 @@ err_after_loop:
   uv_loop_close(&loop->uv);
 err_after_alloc:
   free(loop->listeners);
+  free(loop->listener_tls);
   return rv;
 }
 
-int lkv__loop_listen(lkv__loop_t *loop, const char *host, int port, int *bound_port) {
+int lkv__loop_listen(lkv__loop_t *loop, const char *host, int port, lkv_tls_t *tls, int *bound_port) {
   uv_tcp_t *tcp = &loop->listeners[loop->n_listeners];
   int rv = lkv__listener_open(&loop->uv, tcp, host, port, on_connection, bound_port);
   if (rv != 0) return rv;
   tcp->data = loop;
+  loop->listener_tls[loop->n_listeners] = tls;
+  if (tls && !uv_is_active((uv_handle_t *)&loop->handshakes))
+    uv_timer_start(&loop->handshakes, on_handshakes, 1000, 1000);
   loop->n_listeners++;
   return 0;
 }
@@ -262,6 +281,7 @@ static void release(lkv__loop_t *loop) {
   uv_loop_close(&loop->uv);
   uv_mutex_destroy(&loop->mu);
   free(loop->listeners);
+  free(loop->listener_tls);
 }
 
 void lkv__loop_destroy(lkv__loop_t *loop) {
@@ -270,6 +290,7 @@ void lkv__loop_destroy(lkv__loop_t *loop) {
   uv_close((uv_handle_t *)&loop->flush, NULL);
   uv_close((uv_handle_t *)&loop->grace, NULL);
   uv_close((uv_handle_t *)&loop->tick, NULL);
+  uv_close((uv_handle_t *)&loop->handshakes, NULL);
   uv_run(&loop->uv, UV_RUN_DEFAULT); /* completes the closes, including a failed listener's */
   release(loop);
 }

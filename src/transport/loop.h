@@ -9,6 +9,7 @@
 
 #include "transport/call.h"
 #include "transport/h2_conn.h"
+#include "transport/tls.h"
 
 #define LKV__LOOP_READ_BUF (64 * 1024)
 
@@ -24,12 +25,14 @@ typedef struct lkv__loop_s {
   uv_mutex_t mu;    /* guards posts_* and async_closed */
   lkv__post_t *posts_head, *posts_tail;
   int async_closed;
-  uv_prepare_t flush;  /* writes what the iteration produced, once per connection */
-  uv_timer_t grace;    /* shutdown deadline */
-  uv_timer_t tick;     /* handler.on_tick, when configured */
+  uv_prepare_t flush;      /* writes what the iteration produced, once per connection */
+  uv_timer_t grace;        /* shutdown deadline */
+  uv_timer_t tick;         /* handler.on_tick, when configured */
+  uv_timer_t handshakes;   /* with a TLS listener: closes connections whose handshake is overdue */
   atomic_int wake_pending; /* wake_post is queued and on_wake has not started yet */
   lkv__post_t wake_post;
-  uv_tcp_t *listeners; /* one per listen address */
+  uv_tcp_t *listeners;      /* one per listen address */
+  lkv_tls_t **listener_tls; /* the TLS context of each listener, NULL for cleartext */
   size_t n_listeners;
 
   struct lkv__conn_s *conns; /* every open connection */
@@ -53,8 +56,9 @@ int lkv__loop_start(lkv__loop_t *loop);
 /* Releases a loop whose thread never started (closes its handles and listeners). */
 void lkv__loop_destroy(lkv__loop_t *loop);
 
-/* Opens a listener for host:port on the loop (before lkv__loop_start); see lkv__listener_open. */
-int lkv__loop_listen(lkv__loop_t *loop, const char *host, int port, int *bound_port);
+/* Opens a listener for host:port on the loop (before lkv__loop_start); see lkv__listener_open. Its
+ * connections speak TLS with tls unless it is NULL. */
+int lkv__loop_listen(lkv__loop_t *loop, const char *host, int port, lkv_tls_t *tls, int *bound_port);
 
 /* Asks a started loop to shut down within grace_ms (see lkv_transport_stop). Any thread but the loop's. */
 void lkv__loop_request_stop(lkv__loop_t *loop, int grace_ms);

@@ -31,7 +31,8 @@ static int listen_all(lkv_transport_t *t, const lkv_transport_options_t *opts) {
   for (size_t a = 0; a < opts->n_addrs; a++) {
     t->ports[a] = opts->addrs[a].port;
     for (int i = 0; i < t->n_loops; i++) {
-      int rv = lkv__loop_listen(&t->loops[i], opts->addrs[a].host, t->ports[a], &t->ports[a]);
+      int rv = lkv__loop_listen(&t->loops[i], opts->addrs[a].host, t->ports[a],
+                                opts->tls ? opts->tls[a] : NULL, &t->ports[a]);
       if (rv != 0) return rv;
     }
   }

@@ -1,9 +1,11 @@
-/* gRPC server transport: cleartext HTTP/2 (h2c) on libuv loops, one loop per worker thread. */
+/* gRPC server transport: HTTP/2 in cleartext (h2c) or TLS on libuv loops, one loop per worker thread. */
 #ifndef LKV_TRANSPORT_TRANSPORT_H
 #define LKV_TRANSPORT_TRANSPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "transport/tls.h"
 
 /*
  * The transport knows HTTP/2 and gRPC framing, nothing about etcd. It accepts connections on every
@@ -83,6 +85,10 @@ typedef struct lkv_transport_handler_s {
   /* Only used to word the answer to an unknown path: returns 1 when the service ("etcdserverpb.KV", not
    * NUL-terminated) has other methods here. May be NULL: every unknown path is then an unknown service. */
   int (*has_service)(void *app, const char *service, size_t service_len);
+  /* The application finished a call it had received, with this status (lkv_call_finish's, even when the
+   * stream was gone by then): for the application's call counters. Runs on the call's loop thread. May be
+   * NULL. */
+  void (*on_finished)(void *app, const void *route, int grpc_status);
   /* Runs on loop loop_index after lkv_transport_wake(t, loop_index): at least once after each wake, wakes
    * made before it started running coalesce into one call. Lets other threads hand a loop work that is not
    * tied to one call (a watch hub's new revisions). May be NULL (wakes are then ignored). */
@@ -113,17 +119,20 @@ typedef struct lkv_transport_gate_s {
 typedef struct lkv_transport_options_s {
   const lkv_listen_addr_t *addrs;
   size_t n_addrs;
-  int n_loops;              /* worker loop threads, >= 1 */
+  lkv_tls_t *const *tls; /* NULL: every address cleartext HTTP/2; else n_addrs entries: addrs[i] speaks TLS
+                          * (ALPN h2) with tls[i] unless it is NULL. The contexts must outlive the
+                          * transport; the array is not retained */
+  int n_loops;           /* worker loop threads, >= 1 */
   size_t max_recv_msg_bytes; /* > 0; larger request messages are refused (gRPC's receive limit) */
-  unsigned tick_ms;              /* period of handler->on_tick; 0 = no ticks */
-  lkv_transport_gate_t gate;     /* optional (enter == NULL: loops run freely); copied */
+  unsigned tick_ms;          /* period of handler->on_tick; 0 = no ticks */
+  lkv_transport_gate_t gate; /* optional (enter == NULL: loops run freely); copied */
 } lkv_transport_options_t;
 
 /* Binds every address, starts the loop threads and returns once all are listening.
  * Returns 0 and sets *out, or a negative LKV_E* code (e.g. -EADDRINUSE from bind, LKV_EINVAL for missing
  * options or callbacks, n_loops < 1, no address, max_recv_msg_bytes == 0, or a host that is not a numeric
- * address); on failure nothing is left running and *out is untouched. The handler struct is copied; opts need not outlive the call. handler->lookup and on_message are
- * required. */
+ * address); on failure nothing is left running and *out is untouched. The handler struct is copied; opts need
+ * not outlive the call. handler->lookup and on_message are required. */
 int lkv_transport_start(lkv_transport_t **out, const lkv_transport_options_t *opts,
                         const lkv_transport_handler_t *handler);
 

@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "wal/internal.h"
 
 static ssize_t sys_pwrite(void *arg, int fd, const void *buf, size_t len, uint64_t off) {
@@ -53,7 +55,9 @@ int lkv__wal_write_full(lkv_wal_t *w, int fd, const void *buf, uint64_t len, uin
 
 int lkv__wal_sync(lkv_wal_t *w, int fd) {
   /* Never retried: after a failed flush the kernel may have marked the dirty pages clean. */
+  uint64_t start = lkv_clock_ns(CLOCK_MONOTONIC);
   if (w->ops->fdatasync(w->ops_arg, fd)) w->halted = 1;
+  lkv_metric_observe_since(LKV_METRIC(wal_fsync), 0, start);
   return w->halted ? LKV_EHALTED : 0;
 }
 

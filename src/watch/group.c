@@ -1,5 +1,6 @@
 /* Synced and unsynced watcher groups: their indexes, the unsynced list, and the stream counters. */
 #include "common/error.h"
+#include "metrics/catalog.h"
 #include "watch/internal.h"
 
 static void count_in(lkv__shard_t *sh, lkv__watcher_t *w, uint8_t group) {
@@ -7,12 +8,16 @@ static void count_in(lkv__shard_t *sh, lkv__watcher_t *w, uint8_t group) {
   w->stream->n_live++;
   if (group == LKV__WG_UNSYNCED) w->stream->n_unsynced++;
   sh->n_watchers++;
+  lkv_metric_add(LKV_METRIC(watchers), 0, 1);
+  if (group == LKV__WG_UNSYNCED) lkv_metric_add(LKV_METRIC(slow_watchers), 0, 1);
 }
 
 static void count_out(lkv__shard_t *sh, lkv__watcher_t *w) {
   w->stream->n_live--;
   if (w->group == LKV__WG_UNSYNCED) w->stream->n_unsynced--;
   sh->n_watchers--;
+  lkv_metric_add(LKV_METRIC(watchers), 0, -1);
+  if (w->group == LKV__WG_UNSYNCED) lkv_metric_add(LKV_METRIC(slow_watchers), 0, -1);
   w->group = LKV__WG_NONE;
 }
 

@@ -248,20 +248,19 @@ static void test_rejects_numbers(void **state) {
 static void test_rejects_urls(void **state) {
   (void)state;
   REJECT(
-      "--listen-client-urls: \"https://127.0.0.1:2379\": TLS is not implemented yet (issue 13): refusing to "
-      "start rather than serve without the "
-      "security you asked for",
+      "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2379 with "
+      "HTTPS "
+      "scheme",
       "--listen-client-urls=https://127.0.0.1:2379");
-  REJECT(
-      "--listen-client-urls: \"unixs://x:1\": TLS is not implemented yet (issue 13): refusing to start "
-      "rather than serve without the "
-      "security you asked for",
-      "--listen-client-urls=unixs://x:1");
+  REJECT("KeyFile and CertFile must both be present[key: , cert: /s.pem]", "--cert-file=/s.pem",
+         "--listen-client-urls=https://127.0.0.1:2379");
+  REJECT("--listen-client-urls: \"unixs://x:1\": unix sockets not supported",
+         "--listen-client-urls=unixs://x:1");
   REJECT("--listen-client-urls: \"unix://localhost:2379\": unix sockets not supported",
          "--listen-client-urls=http://127.0.0.1:2379,unix://localhost:2379");
-  REJECT("--listen-client-urls: \"ftp://1.2.3.4:21\": URL scheme must be http",
+  REJECT("--listen-client-urls: \"ftp://1.2.3.4:21\": URL scheme must be http or https",
          "--listen-client-urls=ftp://1.2.3.4:21");
-  REJECT("--listen-client-urls: \"127.0.0.1:2379\": URL must have the form http://host:port",
+  REJECT("--listen-client-urls: \"127.0.0.1:2379\": URL must have the form http(s)://host:port",
          "--listen-client-urls=127.0.0.1:2379");
   REJECT("--listen-client-urls: \"http://127.0.0.1:2379/\": URL must not contain a path",
          "--listen-client-urls=http://127.0.0.1:2379/");
@@ -310,11 +309,31 @@ static void test_rejects_urls(void **state) {
          "--advertise-client-urls=http://no de:1");
   REJECT("--advertise-client-urls: \"http://[nope]:1\": invalid host",
          "--advertise-client-urls=http://[nope]:1");
-  REJECT(
-      "--advertise-client-urls: \"https://node1:2379\": TLS is not implemented yet (issue 13): refusing to "
-      "start rather than serve without the "
-      "security you asked for",
-      "--advertise-client-urls=https://node1:2379");
+}
+
+/* https:// URLs: listen ones need a certificate (or --auto-tls), advertised ones are taken as they are. */
+static void test_https_urls(void **state) {
+  (void)state;
+  lkv_config_t cfg;
+  char err[256];
+  assert_int_equal(
+      parse(&cfg, err, sizeof(err), "--listen-client-urls=https://127.0.0.1:2379,http://127.0.0.1:2380",
+            "--cert-file", "/s.pem", "--key-file", "/s.key", "--advertise-client-urls=https://node1:2379",
+            NULL),
+      0);
+  assert_int_equal(cfg.n_listen_client_urls, 2);
+  assert_int_equal(cfg.listen_client_urls[0].tls, 1);
+  assert_int_equal(cfg.listen_client_urls[1].tls, 0);
+  assert_int_equal(cfg.advertise_client_urls[0].tls, 1);
+  assert_string_equal(cfg.client_tls.cert_file, "/s.pem");
+  assert_string_equal(cfg.client_tls.key_file, "/s.key");
+  assert_null(cfg.client_tls.trusted_ca_file);
+  assert_int_equal(cfg.client_tls.auto_tls, 0);
+  lkv_config_free(&cfg);
+  assert_int_equal(
+      parse(&cfg, err, sizeof(err), "--listen-client-urls=https://127.0.0.1:2379", "--auto-tls", NULL), 0);
+  assert_int_equal(cfg.client_tls.auto_tls, 1);
+  lkv_config_free(&cfg);
 }
 
 static void test_error_buffer_may_be_small_or_absent(void **state) {
@@ -324,7 +343,7 @@ static void test_error_buffer_may_be_small_or_absent(void **state) {
   assert_int_equal(parse(&cfg, NULL, 0, "--bogus", NULL), LKV_EINVAL);
   assert_int_equal(parse(&cfg, err, sizeof(err), "--listen-client-urls=https://127.0.0.1:2379", NULL),
                    LKV_EINVAL);
-  assert_string_equal(err, "--liste"); /* truncated, still terminated */
+  assert_string_equal(err, "TLS key"); /* truncated, still terminated */
 }
 
 static void test_ledger_flags(void **state) {
@@ -438,6 +457,7 @@ int main(void) {
       cmocka_unit_test(test_rejects_flag_syntax),
       cmocka_unit_test(test_rejects_numbers),
       cmocka_unit_test(test_rejects_urls),
+      cmocka_unit_test(test_https_urls),
       cmocka_unit_test(test_error_buffer_may_be_small_or_absent),
       cmocka_unit_test(test_ledger_flags),
       cmocka_unit_test(test_help),

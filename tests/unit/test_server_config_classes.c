@@ -227,13 +227,28 @@ static void test_single_member_cluster(void **state) {
 static void test_security_flags(void **state) {
   (void)state;
   char w[512];
-  REJECT("--cert-file: " SEC_WHY, "--cert-file", "/etc/kubernetes/pki/etcd/server.crt");
-  REJECT("--client-cert-auth: " SEC_WHY, "--client-cert-auth=true");
+  REJECT("--peer-cert-file: " SEC_WHY, "--peer-cert-file", "/etc/kubernetes/pki/etcd/peer.crt");
+  REJECT("--peer-client-cert-auth: " SEC_WHY, "--peer-client-cert-auth=true");
   REJECT("--peer-auto-tls: " SEC_WHY, "--peer-auto-tls");
   REJECT("--auth-token: " SEC_WHY, "--auth-token", "jwt,pub-key=a.pub");
   /* Off, they ask for no security: accepted, with a warning. */
-  assert_int_equal(accept_args(w, sizeof(w), "--client-cert-auth=false", NULL), 1);
-  assert_string_equal(w, "--client-cert-auth=false ignored: not in effect at this value");
+  assert_int_equal(accept_args(w, sizeof(w), "--peer-client-cert-auth=false", NULL), 1);
+  assert_string_equal(w, "--peer-client-cert-auth=false ignored: not in effect at this value");
+  /* The client TLS flags are implemented: no warning, whatever their value. */
+  assert_int_equal(
+      accept_args(w, sizeof(w), "--listen-client-urls=https://127.0.0.1:2379", "--cert-file=/s.pem",
+                  "--key-file=/s.key", "--client-cert-auth", "--trusted-ca-file=/ca.pem",
+                  "--client-crl-file=/crl.pem", "--client-cert-allowed-hostname=c.example",
+                  "--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", NULL),
+      0);
+  REJECT("unexpected TLS cipher suite \"TLS_NOPE\"",
+         "--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_NOPE");
+  REJECT(
+      "--listen-peer-urls: \"https://127.0.0.1:2380\": TLS on the peer port is not implemented yet (issue "
+      "13): "
+      "refusing to start rather than serve without the security you asked for",
+      "--listen-peer-urls=https://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
+      "--initial-cluster=default=http://127.0.0.1:2380,b=http://127.0.0.1:2390");
   assert_int_equal(accept_args(w, sizeof(w), "--auth-token", "simple", NULL), 1);
   REJECT(
       "--wal-dir: a separate WAL directory is not implemented: the ledger (our write-ahead log) lives in "

@@ -128,12 +128,12 @@ static void test_env_bad_values(void **state) {
                       "invalid value \"x\" for ETCD_MAX_TXN_OPS: --max-txn-ops: invalid value \"x\": "
                       "expected an integer");
   unsetenv("ETCD_MAX_TXN_OPS");
-  setenv("ETCD_CERT_FILE", "/etc/etcd/server.crt", 1); /* a refused flag is refused from the environment */
+  setenv("ETCD_PEER_CERT_FILE", "/etc/etcd/peer.crt", 1); /* a refused flag is refused from the environment */
   assert_int_equal(parse(&cfg, err, sizeof(err), NULL), LKV_EINVAL);
   assert_string_equal(err,
-                      "--cert-file: not implemented yet (issue 13): refusing to start rather than serve "
+                      "--peer-cert-file: not implemented yet (issue 13): refusing to start rather than serve "
                       "without the security you asked for");
-  unsetenv("ETCD_CERT_FILE");
+  unsetenv("ETCD_PEER_CERT_FILE");
   setenv("ETCD_MAX_WALS", "10", 1); /* a warned one warns */
   assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
   assert_true(warned(&cfg, "--max-wals=10 ignored: "));
@@ -199,18 +199,22 @@ static void test_config_file_refusals_and_errors(void **state) {
   (void)state;
   lkv_config_t cfg;
   char err[512];
-  const char *tls = write_file(1, "name: a\nclient-transport-security:\n  cert-file: /etc/server.crt\n");
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", tls, NULL), LKV_EINVAL);
-  assert_string_equal(err,
-                      "--cert-file: not implemented yet (issue 13): refusing to start rather than serve "
-                      "without the security you asked for");
+  const char *tls = write_file(1,
+                               "name: a\nclient-transport-security:\n  cert-file: /etc/server.crt\n"
+                               "  key-file: /etc/server.key\n  client-cert-auth: true\n");
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", tls, NULL),
+                   0); /* client TLS: implemented */
+  assert_string_equal(cfg.client_tls.cert_file, "/etc/server.crt");
+  assert_string_equal(cfg.client_tls.key_file, "/etc/server.key");
+  assert_int_equal(cfg.client_tls.client_cert_auth, 1);
+  lkv_config_free(&cfg);
   const char *peer = write_file(2, "peer-transport-security:\n  client-cert-auth: true\n");
   assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", peer, NULL), LKV_EINVAL);
   assert_non_null(strstr(err, "--peer-client-cert-auth: not implemented yet (issue 13)"));
   /* A refused flag on the command line is not dropped silently because a file is given. */
   const char *ok = write_file(3, "name: a\n");
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", ok, "--auto-tls", NULL), LKV_EINVAL);
-  assert_non_null(strstr(err, "--auto-tls: not implemented yet (issue 13)"));
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", ok, "--peer-auto-tls", NULL), LKV_EINVAL);
+  assert_non_null(strstr(err, "--peer-auto-tls: not implemented yet (issue 13)"));
   unlink(tls);
   unlink(peer);
 

@@ -1,0 +1,117 @@
+/* The process's standard metrics, registered once: names, types and help texts as etcd 3.4 has them. */
+#include "metrics/catalog.h"
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "metrics/process.h"
+
+typedef struct def_s {
+  size_t field; /* offset of the lkv_metric_t * in the catalog */
+  lkv_metric_desc_t d;
+} def_t;
+
+#define F(field) offsetof(lkv_metrics_catalog_t, field)
+#define COUNTER(field, name, help)                        \
+  {                                                       \
+    F(field), {                                           \
+      name, help, LKV_METRIC_COUNTER, NULL, 0, 0, NULL, 0 \
+    }                                                     \
+  }
+#define GAUGE(field, name, help)                        \
+  {                                                     \
+    F(field), {                                         \
+      name, help, LKV_METRIC_GAUGE, NULL, 0, 0, NULL, 0 \
+    }                                                   \
+  }
+#define DISK_HISTOGRAM(field, name, help)                                                              \
+  {                                                                                                    \
+    F(field), {                                                                                        \
+      name, help, LKV_METRIC_HISTOGRAM, NULL, 0, 0, lkv_metrics_disk_buckets, LKV_METRICS_DISK_BUCKETS \
+    }                                                                                                  \
+  }
+
+static const char *const version_label[] = {"server_version"};
+
+static const def_t defs[] = {
+    GAUGE(has_leader, "etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not."),
+    GAUGE(is_leader, "etcd_server_is_leader",
+          "Whether or not this member is a leader. 1 if is, 0 otherwise."),
+    COUNTER(leader_changes, "etcd_server_leader_changes_seen_total", "The number of leader changes seen."),
+    GAUGE(proposals_committed, "etcd_server_proposals_committed_total",
+          "The total number of consensus proposals committed."),
+    GAUGE(proposals_applied, "etcd_server_proposals_applied_total",
+          "The total number of consensus proposals applied."),
+    GAUGE(proposals_pending, "etcd_server_proposals_pending",
+          "The current number of pending proposals to commit."),
+    COUNTER(proposals_failed, "etcd_server_proposals_failed_total",
+            "The total number of failed proposals seen."),
+    COUNTER(health_success, "etcd_server_health_success", "The total number of successful health checks"),
+    COUNTER(health_failures, "etcd_server_health_failures", "The total number of failed health checks"),
+    {F(server_version),
+     {"etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",
+      LKV_METRIC_GAUGE, version_label, 1, 1, NULL, 0}},
+    GAUGE(quota_bytes, "etcd_server_quota_backend_bytes", "Current backend storage quota size in bytes."),
+    DISK_HISTOGRAM(wal_fsync, "etcd_disk_wal_fsync_duration_seconds",
+                   "The latency distributions of fsync called by WAL."),
+    DISK_HISTOGRAM(backend_commit, "etcd_disk_backend_commit_duration_seconds",
+                   "The latency distributions of commit called by backend."),
+    COUNTER(client_grpc_sent, "etcd_network_client_grpc_sent_bytes_total",
+            "The total number of bytes sent to grpc clients."),
+    COUNTER(client_grpc_received, "etcd_network_client_grpc_received_bytes_total",
+            "The total number of bytes received from grpc clients."),
+    GAUGE(db_size, "etcd_mvcc_db_total_size_in_bytes",
+          "Total size of the underlying database physically allocated in bytes."),
+    GAUGE(db_size_legacy, "etcd_debugging_mvcc_db_total_size_in_bytes",
+          "Total size of the underlying database physically allocated in bytes."),
+    GAUGE(db_in_use, "etcd_mvcc_db_total_size_in_use_in_bytes",
+          "Total size of the underlying database logically in use in bytes."),
+    GAUGE(keys_total, "etcd_debugging_mvcc_keys_total", "Total number of keys."),
+    COUNTER(put_total, "etcd_mvcc_put_total", "Total number of puts seen by this member."),
+    COUNTER(delete_total, "etcd_mvcc_delete_total", "Total number of deletes seen by this member."),
+    COUNTER(range_total, "etcd_mvcc_range_total", "Total number of ranges seen by this member."),
+    COUNTER(txn_total, "etcd_mvcc_txn_total", "Total number of txns seen by this member."),
+    GAUGE(watchers, "etcd_debugging_mvcc_watcher_total", "Total number of watchers."),
+    GAUGE(slow_watchers, "etcd_debugging_mvcc_slow_watcher_total", "Total number of unsynced slow watchers."),
+    COUNTER(lease_granted, "etcd_debugging_lease_granted_total", "The total number of granted leases."),
+    COUNTER(lease_revoked, "etcd_debugging_lease_revoked_total", "The total number of revoked leases."),
+    COUNTER(lease_renewed, "etcd_debugging_lease_renewed_total",
+            "The number of renewed leases seen by the leader."),
+    GAUGE(ledger_size, "ledgerkv_ledger_size", "Records in the verifiable ledger's Merkle tree."),
+    COUNTER(ledger_signed_heads, "ledgerkv_ledger_signed_heads_total",
+            "Signed tree heads this member produced since it started."),
+    GAUGE(pool_threads, "ledgerkv_pool_threads", "Request-serving loop threads."),
+    GAUGE(pool_running, "ledgerkv_pool_running_threads",
+          "Request-serving loop threads the worker pool lets run at once right now."),
+    GAUGE(resident_memory, "process_resident_memory_bytes", "Resident memory size in bytes."),
+    GAUGE(virtual_memory, "process_virtual_memory_bytes", "Virtual memory size in bytes."),
+    COUNTER(cpu_seconds, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds."),
+    GAUGE(open_fds, "process_open_fds", "Number of open file descriptors."),
+    GAUGE(max_fds, "process_max_fds", "Maximum number of open file descriptors."),
+    GAUGE(start_time, "process_start_time_seconds", "Start time of the process since unix epoch in seconds."),
+};
+
+static lkv_metrics_catalog_t catalog;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void register_all(void) {
+  lkv_metrics_t *reg = lkv_metrics_global();
+  if (!reg) return;
+  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+    lkv_metric_t *m;
+    if (lkv_metrics_add(reg, &defs[i].d, &m) == 0)
+      *(lkv_metric_t **)(void *)((char *)&catalog + defs[i].field) = m;
+  }
+  lkv__metrics_process_start(reg, &catalog);
+}
+
+const lkv_metrics_catalog_t *lkv_metrics_catalog(void) {
+  pthread_once(&once, register_all);
+  return &catalog;
+}
+
+void lkv_metrics_catalog_version(const char *version) {
+  const char *values[] = {version};
+  if (lkv_metric_label(LKV_METRIC(server_version), 0, values) == 0)
+    lkv_metric_set(catalog.server_version, 0, 1);
+}

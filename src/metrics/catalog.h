@@ -1,0 +1,71 @@
+/* The process's standard metrics: etcd's names where the meaning is the same, and ledgerkv's own. */
+#ifndef LKV_METRICS_CATALOG_H
+#define LKV_METRICS_CATALOG_H
+
+#include "metrics/metrics.h"
+
+/*
+ * One set per process, registered in lkv_metrics_global() at the first lkv_metrics_catalog() call, as
+ * etcd's are package globals: the modules where the events happen update them directly (docs/metrics.md
+ * lists each with its meaning). A field is NULL only if its registration failed (out of memory); the update
+ * functions accept NULL, so callers never check.
+ */
+typedef struct lkv_metrics_catalog_s {
+  /* Raft / replication (scrape-time gauges set by the server's collector, counters where they happen). */
+  lkv_metric_t *has_leader;          /* etcd_server_has_leader */
+  lkv_metric_t *is_leader;           /* etcd_server_is_leader */
+  lkv_metric_t *leader_changes;      /* etcd_server_leader_changes_seen_total */
+  lkv_metric_t *proposals_committed; /* etcd_server_proposals_committed_total (a gauge in etcd) */
+  lkv_metric_t *proposals_applied;   /* etcd_server_proposals_applied_total (a gauge in etcd) */
+  lkv_metric_t *proposals_pending;   /* etcd_server_proposals_pending */
+  lkv_metric_t *proposals_failed;    /* etcd_server_proposals_failed_total */
+  lkv_metric_t *health_success;      /* etcd_server_health_success */
+  lkv_metric_t *health_failures;     /* etcd_server_health_failures */
+  lkv_metric_t *server_version;      /* etcd_server_version{server_version} */
+  lkv_metric_t *quota_bytes;         /* etcd_server_quota_backend_bytes */
+  /* Disk. */
+  lkv_metric_t *wal_fsync;      /* etcd_disk_wal_fsync_duration_seconds */
+  lkv_metric_t *backend_commit; /* etcd_disk_backend_commit_duration_seconds */
+  /* Network. */
+  lkv_metric_t *client_grpc_sent;     /* etcd_network_client_grpc_sent_bytes_total */
+  lkv_metric_t *client_grpc_received; /* etcd_network_client_grpc_received_bytes_total */
+  /* MVCC. */
+  lkv_metric_t *db_size;        /* etcd_mvcc_db_total_size_in_bytes */
+  lkv_metric_t *db_size_legacy; /* etcd_debugging_mvcc_db_total_size_in_bytes (the dashboard's name) */
+  lkv_metric_t *db_in_use;      /* etcd_mvcc_db_total_size_in_use_in_bytes */
+  lkv_metric_t *keys_total;     /* etcd_debugging_mvcc_keys_total */
+  lkv_metric_t *put_total;      /* etcd_mvcc_put_total */
+  lkv_metric_t *delete_total;   /* etcd_mvcc_delete_total */
+  lkv_metric_t *range_total;    /* etcd_mvcc_range_total */
+  lkv_metric_t *txn_total;      /* etcd_mvcc_txn_total */
+  /* Watch and lease. */
+  lkv_metric_t *watchers;      /* etcd_debugging_mvcc_watcher_total */
+  lkv_metric_t *slow_watchers; /* etcd_debugging_mvcc_slow_watcher_total */
+  lkv_metric_t *lease_granted; /* etcd_debugging_lease_granted_total */
+  lkv_metric_t *lease_revoked; /* etcd_debugging_lease_revoked_total */
+  lkv_metric_t *lease_renewed; /* etcd_debugging_lease_renewed_total */
+  /* ledgerkv's own. */
+  lkv_metric_t *ledger_size;         /* ledgerkv_ledger_size: records in the ledger's tree */
+  lkv_metric_t *ledger_signed_heads; /* ledgerkv_ledger_signed_heads_total */
+  lkv_metric_t *pool_threads;        /* ledgerkv_pool_threads */
+  lkv_metric_t *pool_running;        /* ledgerkv_pool_running_threads */
+  /* The process (scrape-time, from /proc: metrics/process.c). */
+  lkv_metric_t *resident_memory; /* process_resident_memory_bytes */
+  lkv_metric_t *virtual_memory;  /* process_virtual_memory_bytes */
+  lkv_metric_t *cpu_seconds;     /* process_cpu_seconds_total */
+  lkv_metric_t *open_fds;        /* process_open_fds */
+  lkv_metric_t *max_fds;         /* process_max_fds */
+  lkv_metric_t *start_time;      /* process_start_time_seconds */
+} lkv_metrics_catalog_t;
+
+/* The catalog, registered (with the process collector) at the first call. Never NULL: when the registry
+ * cannot be allocated every field is NULL. Any thread; after the first call it costs one load. */
+const lkv_metrics_catalog_t *lkv_metrics_catalog(void);
+
+/* Shorthand for call sites: lkv_metric_inc(LKV_METRIC(put_total), 0). */
+#define LKV_METRIC(field) (lkv_metrics_catalog()->field)
+
+/* Sets etcd_server_version's one series to version ("3.4.23"). Once; later calls are ignored. */
+void lkv_metrics_catalog_version(const char *version);
+
+#endif

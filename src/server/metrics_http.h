@@ -1,0 +1,39 @@
+/* The metrics listener (--listen-metrics-urls): /metrics, /health, /livez, /readyz and /version over
+ * HTTP/1.1. */
+#ifndef LKV_SERVER_METRICS_HTTP_H
+#define LKV_SERVER_METRICS_HTTP_H
+
+#include <stddef.h>
+
+#include "ledger/ledger.h"
+#include "mvcc/mvcc.h"
+#include "pool/pool.h"
+#include "replication/replication.h"
+#include "server/config.h"
+
+typedef struct lkv__metrics_http_s lkv__metrics_http_t;
+
+/* What the answers are built from. Everything must outlive the listener (stop it first). */
+typedef struct lkv__metrics_http_options_s {
+  const lkv_config_url_t *urls; /* where to listen (http://, parsed by the config) */
+  size_t n_urls;
+  lkv_mvcc_t *store;
+  lkv_replicator_t *replicator;
+  lkv_ledger_t *ledger; /* NULL with --ledger=false */
+  lkv_pool_t *pool;
+  int threads;         /* loop threads serving clients */
+  const char *version; /* the etcd version reported (/version, etcd_server_version) */
+} lkv__metrics_http_options_t;
+
+/* Registers the server's collector (scrape-time gauges: leader, sizes, keys, ledger, pool) in the process
+ * registry and starts the listener's thread. Returns 0 and sets *out, or LKV_ENOMEM or a negative errno
+ * from bind (-EADDRINUSE); on failure nothing is left running. */
+int lkv__metrics_http_start(lkv__metrics_http_t **out, const lkv__metrics_http_options_t *opts);
+
+/* The port bound for opts->urls[i] (port 0 asks the kernel), or -1. */
+int lkv__metrics_http_port(const lkv__metrics_http_t *m, size_t i);
+
+/* Stops the listener, removes the collector and frees m. NULL is accepted. */
+void lkv__metrics_http_stop(lkv__metrics_http_t *m);
+
+#endif

@@ -1,0 +1,54 @@
+/* Internal to the HTTP/1.1 server: the server and connection layouts shared by http_server.c and http_conn.c.
+ */
+#ifndef LKV_TRANSPORT_HTTP_INTERNAL_H
+#define LKV_TRANSPORT_HTTP_INTERNAL_H
+
+#include <http_parser.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "transport/http_server.h"
+
+typedef struct lkv__http_conn_s lkv__http_conn_t;
+
+struct lkv__http_conn_s {
+  uv_tcp_t tcp; /* tcp.data == this */
+  lkv_http_server_t *srv;
+  lkv__http_conn_t *prev, *next;
+  http_parser parser; /* parser.data == this */
+  char *url;          /* the request in progress' target, url_len bytes, at most max_request_bytes */
+  size_t url_len, url_cap;
+  size_t head_bytes, body_bytes;
+  int refused;         /* status of the answer the server gives by itself (431, 413), or 0 */
+  int in_request;      /* bytes of a request arrived, its answer not yet queued */
+  uint64_t started_ms; /* when the request in progress began */
+  uint64_t last_ms;    /* last bytes read or answer written */
+  unsigned writing;    /* answers queued and not yet written */
+  int close_after;     /* close once the queued answers are written */
+  int closing;
+  char rbuf[4096];
+};
+
+struct lkv_http_server_s {
+  uv_loop_t loop;
+  uv_async_t stop_async;
+  uv_timer_t reaper;
+  uv_thread_t thread;
+  uv_tcp_t *listeners;
+  int *ports;
+  size_t n_listeners;
+  lkv_http_server_options_t opts; /* with defaults filled in; addrs not kept */
+  lkv__http_conn_t *conns;
+  unsigned n_conns;
+};
+
+/* The listeners' accept callback: a new connection, read from at once. */
+void lkv__http_on_connection(uv_stream_t *listener, int status);
+
+/* Closes c (idempotent); it is unlinked and freed once libuv is done with it. */
+void lkv__http_conn_close(lkv__http_conn_t *c);
+
+/* Closes connections whose request is overdue (head timeout) or that idled too long. */
+void lkv__http_conn_reap(lkv_http_server_t *s);
+
+#endif

@@ -1,0 +1,90 @@
+/* Internal to the TLS module (tls*.c) and the connections that use it: contexts, checks, sessions. */
+#ifndef LKV_TRANSPORT_TLS_INTERNAL_H
+#define LKV_TRANSPORT_TLS_INTERNAL_H
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport/tls.h"
+
+/* Room for the reason a handshake was refused (the verify callback writes it, the session logs it). */
+#define LKV__TLS_WHY 200
+
+/* The context's current SSL_CTX with a reference the caller drops with SSL_CTX_free (an SSL made from it
+ * keeps its own). At most once a second it first looks at the files' stamps and, when one changed, builds a
+ * new SSL_CTX from them; a build that fails is logged and the previous context stays. Any thread. Returns
+ * NULL only when out of memory. */
+SSL_CTX *lkv__tls_acquire(lkv_tls_t *tls);
+
+/* Writes a formatted reason into err (errlen may be 0), clears OpenSSL's error queue; returns LKV_EINVAL. */
+int lkv__tls_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* OpenSSL's reason for its last error on this thread (a static string), or "unreadable". */
+const char *lkv__tls_reason(void);
+
+/* tls_verify.c. Whether cert's extended key usage allows a TLS client, as Go's x509 verification asks for
+ * every certificate of a client's chain: no extension at all, anyExtendedKeyUsage or clientAuth. Pure. */
+int lkv__tls_eku_allows_client(X509 *cert);
+
+/* tls_verify.c. Whether cert matches host as Go's Certificate.VerifyHostname does (etcd's
+ * --client-cert-allowed-hostname): an IP address against the IP SANs, a name against the DNS SANs
+ * (wildcards in the leftmost label), never the subject's CN. Pure. */
+int lkv__tls_host_matches(X509 *cert, const char *host);
+
+/* tls_verify.c. Sets ctx to require and verify client certificates with opts' rules: the chain to the
+ * trusted CAs (or the system's), the clientAuth usage on every certificate of the chain, the CRL's serials,
+ * the allowed host name. Reads the CA and CRL files. Returns 0 or LKV_EINVAL (reason in err). */
+int lkv__tls_verify_setup(SSL_CTX *ctx, const lkv_tls_options_t *opts, char *err, size_t errlen);
+
+/* tls_verify.c. Makes why (LKV__TLS_WHY bytes, owned by the caller for the SSL's life) the place where the
+ * verify callback writes why ssl's peer was refused. */
+void lkv__tls_set_why(SSL *ssl, char *why);
+
+/*
+ * A session: one TLS connection over memory buffers, for a transport that does its own reads and writes on
+ * a libuv loop (so a handshake never blocks the thread). Received bytes go in with lkv__tls_conn_recv, which
+ * hands the plaintext on; bytes to write come out of lkv__tls_conn_send, which encrypts what the producer
+ * gives it. One thread at a time.
+ */
+typedef struct lkv__tls_conn_s lkv__tls_conn_t;
+
+/* Hands len bytes of plaintext on; returns 0 or an error that ends the connection. */
+typedef int (*lkv__tls_consume_fn)(void *arg, const uint8_t *data, size_t len);
+/* Appends up to about limit bytes of plaintext to *buf (grown as needed); the shape of
+ * lkv__h2_conn_send. Returns 0 or an error. */
+typedef int (*lkv__tls_produce_fn)(void *arg, uint8_t **buf, size_t *len, size_t *cap, size_t limit);
+
+/* Starts a server session on tls's current context. remote: in, the peer's address for log lines
+ * (copied). Returns 0 and *out, or LKV_ENOMEM. */
+int lkv__tls_conn_new(lkv_tls_t *tls, const char *remote, lkv__tls_conn_t **out);
+
+/* Frees a session. NULL is ignored. */
+void lkv__tls_conn_free(lkv__tls_conn_t *c);
+
+/* Feeds len received bytes: advances the handshake, then decrypts records and passes their plaintext to
+ * consume through scratch (scratch_len bytes; it may be the very buffer data points into: data is taken
+ * first). Returns 0; LKV_EPROTO when the handshake or a record failed (the refusal is logged with the
+ * reason, lkv__tls_conn_failed turns true, and lkv__tls_conn_send still yields the alert to send before
+ * closing) or when the peer ended the session (close_notify); LKV_ENOMEM; or consume's error. */
+int lkv__tls_conn_recv(lkv__tls_conn_t *c, const uint8_t *data, size_t len, uint8_t *scratch,
+                       size_t scratch_len, lkv__tls_consume_fn consume, void *arg);
+
+/* Appends the bytes to write to *buf (grown as needed; *len and *cap updated): handshake records and
+ * alerts, and once the handshake is done, produce's plaintext (asked for up to limit bytes) encrypted.
+ * Returns 0, LKV_ENOMEM, LKV_EPROTO, or produce's error. */
+int lkv__tls_conn_send(lkv__tls_conn_t *c, lkv__tls_produce_fn produce, void *arg, uint8_t **buf, size_t *len,
+                       size_t *cap, size_t limit);
+
+/* 1 once the session failed: nothing more is read or sent but a pending alert. */
+int lkv__tls_conn_failed(const lkv__tls_conn_t *c);
+
+/* 1 once the handshake is done. */
+int lkv__tls_conn_ready(const lkv__tls_conn_t *c);
+
+/* The handshake took too long (the owner's deadline): logs the refusal with after_ms and marks the session
+ * failed. */
+void lkv__tls_conn_expire(lkv__tls_conn_t *c, unsigned after_ms);
+
+#endif
