@@ -146,6 +146,10 @@ int lkv_apply_unstamp_header(const uint8_t *resp, size_t len, uint8_t **out, siz
  * apply to), or a storage code. Any thread. */
 int lkv_apply_quota_check(lkv_mvcc_t *store, const lkv_apply_req_t *req);
 
+/* The bytes the quota check counts for req: nonzero exactly for the requests the quota and the NOSPACE
+ * alarm refuse (a put, a txn that could put, a lease grant). Pure. */
+uint64_t lkv_apply_quota_cost(const lkv_apply_req_t *req);
+
 /* Whether an applied request took effect: err 0, or a revoke of a lease already gone (the lessor forgets it
  * either way). Pure. */
 int lkv_apply_req_took_effect(const lkv_apply_req_t *req);

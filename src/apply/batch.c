@@ -118,14 +118,15 @@ static int log_entries(lkv__rec_t *rec, lkv_apply_log_cb log, void *arg) {
   return log(arg, e, rec->n);
 }
 
+uint64_t lkv_apply_quota_cost(const lkv_apply_req_t *req) {
+  if (req->kind == LKV_OP_PUT) return lkv__cost_put((const Etcdserverpb__PutRequest *)req->msg);
+  if (req->kind == LKV_OP_TXN) return lkv__cost_txn((const Etcdserverpb__TxnRequest *)req->msg);
+  if (req->kind == LKV_OP_LEASE_GRANT) return LKV__LEASE_QUOTA_COST;
+  return 0;
+}
+
 int lkv_apply_quota_check(lkv_mvcc_t *store, const lkv_apply_req_t *req) {
-  uint64_t cost = 0;
-  if (req->kind == LKV_OP_PUT)
-    cost = lkv__cost_put((const Etcdserverpb__PutRequest *)req->msg);
-  else if (req->kind == LKV_OP_TXN)
-    cost = lkv__cost_txn((const Etcdserverpb__TxnRequest *)req->msg);
-  else if (req->kind == LKV_OP_LEASE_GRANT)
-    cost = LKV__LEASE_QUOTA_COST;
+  uint64_t cost = lkv_apply_quota_cost(req);
   if (cost == 0) return 0;
   lkv_mvcc_txn_t *t;
   int rc = lkv_mvcc_read_begin(store, &t);

@@ -32,6 +32,7 @@ typedef struct def_s {
   }
 
 static const char *const version_label[] = {"server_version"};
+static const char *const part_label[] = {"part"};
 
 static const def_t defs[] = {
     GAUGE(has_leader, "etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not."),
@@ -83,6 +84,12 @@ static const def_t defs[] = {
     GAUGE(pool_threads, "ledgerkv_pool_threads", "Request-serving loop threads."),
     GAUGE(pool_running, "ledgerkv_pool_running_threads",
           "Request-serving loop threads the worker pool lets run at once right now."),
+    {F(disk_bytes),
+     {"ledgerkv_disk_bytes",
+      "Disk space the data dir's parts take (allocated blocks): the store, the Raft log, the ledger.",
+      LKV_METRIC_GAUGE, part_label, 1, LKV_METRIC_DISK_PARTS, NULL, 0}},
+    GAUGE(disk_free, "ledgerkv_disk_free_bytes",
+          "Free space on the data dir's file system; below --disk-reserve-bytes writes raise NOSPACE."),
     GAUGE(resident_memory, "process_resident_memory_bytes", "Resident memory size in bytes."),
     GAUGE(virtual_memory, "process_virtual_memory_bytes", "Virtual memory size in bytes."),
     COUNTER(cpu_seconds, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds."),
@@ -102,6 +109,8 @@ static void register_all(void) {
     if (lkv_metrics_add(reg, &defs[i].d, &m) == 0)
       *(lkv_metric_t **)(void *)((char *)&catalog + defs[i].field) = m;
   }
+  static const char *const parts[LKV_METRIC_DISK_PARTS] = {"store", "raft_log", "ledger"};
+  for (size_t i = 0; i < LKV_METRIC_DISK_PARTS; i++) lkv_metric_label(catalog.disk_bytes, i, &parts[i]);
   lkv__metrics_process_start(reg, &catalog);
 }
 

@@ -49,6 +49,8 @@ typedef struct lkv_metrics_catalog_s {
   lkv_metric_t *ledger_signed_heads; /* ledgerkv_ledger_signed_heads_total */
   lkv_metric_t *pool_threads;        /* ledgerkv_pool_threads */
   lkv_metric_t *pool_running;        /* ledgerkv_pool_running_threads */
+  lkv_metric_t *disk_bytes;          /* ledgerkv_disk_bytes{part}: series LKV_METRIC_DISK_* */
+  lkv_metric_t *disk_free;           /* ledgerkv_disk_free_bytes */
   /* The process (scrape-time, from /proc: metrics/process.c). */
   lkv_metric_t *resident_memory; /* process_resident_memory_bytes */
   lkv_metric_t *virtual_memory;  /* process_virtual_memory_bytes */
@@ -57,6 +59,9 @@ typedef struct lkv_metrics_catalog_s {
   lkv_metric_t *max_fds;         /* process_max_fds */
   lkv_metric_t *start_time;      /* process_start_time_seconds */
 } lkv_metrics_catalog_t;
+
+/* ledgerkv_disk_bytes's series: what the data dir holds, by part. */
+enum { LKV_METRIC_DISK_STORE, LKV_METRIC_DISK_RAFT_LOG, LKV_METRIC_DISK_LEDGER, LKV_METRIC_DISK_PARTS };
 
 /* The catalog, registered (with the process collector) at the first call. Never NULL: when the registry
  * cannot be allocated every field is NULL. Any thread; after the first call it costs one load. */

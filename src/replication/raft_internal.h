@@ -135,9 +135,11 @@ typedef struct lkv__raft_node_s {
   lkv__raft_change_t *changes;            /* proposed, waiting to be applied */
   lkv__raft_change_t *forwarded;          /* promotes sent to the leader, waiting for its answer */
   uint64_t next_seq;
-  uint64_t applied;    /* the store's applied index */
-  uint64_t ledger_pos; /* ledger records the store's state accounts for */
-  uint64_t ledger_end; /* the batch being applied: where its ledger entries end */
+  uint64_t disk_checked_ms; /* when the free space was last looked at (raft_propose.c) */
+  int disk_low;             /* it was below o.disk_reserve then */
+  uint64_t applied;         /* the store's applied index */
+  uint64_t ledger_pos;      /* ledger records the store's state accounts for */
+  uint64_t ledger_end;      /* the batch being applied: where its ledger entries end */
   uint64_t next_tick_ms;
   uint64_t next_publish_ms; /* when this member may propose its attributes again */
   uint64_t lost_leader;     /* the leader whose connection broke (0: none), reported at lost_at_ms */

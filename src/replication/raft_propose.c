@@ -3,14 +3,30 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/le.h"
 #include "replication/raft_entry.h"
 #include "replication/raft_internal.h"
 
+/* Whether the data dir's file system is below its reserve (looked at every LKV_RAFT_NODE_DISK_CHECK_MS:
+ * a proposal costs far less than statvfs). */
+static int disk_low(lkv__raft_node_t *n, uint64_t now) {
+  if (!n->o.disk_reserve || !n->o.disk_dir) return 0;
+  if (now - n->disk_checked_ms >= LKV_RAFT_NODE_DISK_CHECK_MS) {
+    uint64_t free_bytes;
+    n->disk_checked_ms = now;
+    n->disk_low = lkv_fs_free_bytes(n->o.disk_dir, &free_bytes) == 0 && free_bytes < n->o.disk_reserve;
+  }
+  return n->disk_low;
+}
+
 /* etcd's quota check before the log: a write that would take this member's store to its quota is
- * refused, and the NOSPACE alarm is raised through the log (so every member refuses writes alike). */
-static int check_quota(lkv__raft_node_t *n, const lkv_proposal_t *p) {
+ * refused, and the NOSPACE alarm is raised through the log (so every member refuses writes alike). The
+ * same happens when the disk that holds the store, the Raft log and the ledger runs low (one alarm for
+ * all three: any of them failing to grow would halt the member). */
+static int check_quota(lkv__raft_node_t *n, const lkv_proposal_t *p, uint64_t now) {
   int rc = lkv_apply_quota_check(n->o.store, &p->req);
+  if (rc == 0 && lkv_apply_quota_cost(&p->req) > 0 && disk_low(n, now)) rc = LKV_ENOSPACE;
   if (rc != LKV_ENOSPACE) return rc;
   lkv_mvcc_stat_t st;
   if (lkv_mvcc_stat(n->o.store, &st) == 0 && (st.alarms & LKV_MVCC_ALARM_NOSPACE)) return rc;
@@ -39,7 +55,7 @@ void lkv__raft_node_propose(lkv__raft_node_t *n, lkv_proposal_t *p, uint64_t now
     lkv__raft_node_fail(p, LKV_EHALTED);
     return;
   }
-  int quota = check_quota(n, p);
+  int quota = check_quota(n, p, now);
   if (quota != 0) {
     lkv__raft_node_fail(p, quota);
     return;

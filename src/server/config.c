@@ -108,7 +108,8 @@ static int set_metrics_listen(parse_t *p, const flag_t *f, const char *value) {
   int rc = set_urls(p, f, value, 1, &p->cfg->listen_metrics_urls, &p->cfg->n_listen_metrics_urls);
   for (size_t i = 0; rc == 0 && i < p->cfg->n_listen_metrics_urls; i++)
     if (strncasecmp(p->cfg->listen_metrics_urls[i].url, "https", 5) == 0)
-      rc = fail(p, "--listen-metrics-urls: \"%s\": TLS on the metrics listener is not implemented: refusing to "
+      rc = fail(p,
+                "--listen-metrics-urls: \"%s\": TLS on the metrics listener is not implemented: refusing to "
                 "start rather than serve without the security you asked for",
                 p->cfg->listen_metrics_urls[i].url);
   return rc;
@@ -295,6 +296,11 @@ static const flag_t flags[] = {
     NUMBER("quota-backend-bytes", "'0'",
            "Raise alarms when backend size exceeds the given quota. 0 means use the default quota (2 GiB).",
            quota_backend_bytes, NUM_I64, 0, INT64_MAX),
+    NUMBER(
+        "disk-reserve-bytes", "'134217728'",
+        "Raise the NOSPACE alarm (writes refused, as at the quota) when the data dir's file system has less "
+        "free than this; the store, the Raft log and the ledger share it (0: off).",
+        disk_reserve_bytes, NUM_U64, 0, UINT64_MAX),
     NUMBER("worker-threads", "'0'",
            "Request-serving threads; 0: one per CPU we may run on, as many running at once as the CPU "
            "budget (ledgerkv cpus) and the cgroup's throttling allow.",
@@ -456,6 +462,7 @@ int lkv__config_defaults(parse_t *p) {
   cfg->ledger_checkpoint_s = 300;
   cfg->ledger_retention_bytes = 4ull << 30;
   cfg->snapshot_catchup_entries = 5000;
+  cfg->disk_reserve_bytes = 128u << 20;
   cfg->auto_compaction_check_ms = 5u * 60u * 1000u;
   p->advertise_set = 0;
   int rc = replace_string(p, &cfg->name, DEFAULT_NAME);

@@ -389,6 +389,8 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .send_snap = send_snapshot_message,
                                .request_checkpoint = checkpoint_wanted,
                                .checkpoint_arg = m,
+                               .disk_dir = cfg->data_dir,
+                               .disk_reserve = cfg->disk_reserve_bytes,
                                .send = send_to_peer,
                                .send_arg = m};
   rc = lkv_raft_node_start(&m->raft, &o, err, errlen);

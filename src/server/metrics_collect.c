@@ -1,6 +1,10 @@
-/* The server's collector: the gauges read at each scrape (leadership, store sizes, keys, ledger, pool). */
+/* The server's collector: the gauges read at each scrape (leadership, store sizes, keys, ledger, disk, pool).
+ */
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "common/fs.h"
 #include "metrics/catalog.h"
 #include "server/metrics_internal.h"
 
@@ -14,6 +18,18 @@ static void count_keys(lkv_mvcc_t *store, const lkv_metrics_catalog_t *c) {
   size_t n;
   if (lkv_mvcc_range(t, &q, NULL, NULL, &n) == 0) lkv_metric_set(c->keys_total, 0, (double)n);
   lkv_mvcc_txn_end(t);
+}
+
+/* The data dir's parts (server.c and member.c lay them out) and the free space beside them. */
+static void disk_usage(const char *data_dir, const lkv_metrics_catalog_t *c) {
+  static const char *const parts[LKV_METRIC_DISK_PARTS] = {"member/db", "member/wal", "ledger"};
+  char path[PATH_MAX];
+  uint64_t bytes;
+  for (size_t i = 0; i < LKV_METRIC_DISK_PARTS; i++)
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", data_dir, parts[i]) < sizeof(path) &&
+        lkv_fs_tree_bytes(path, &bytes) == 0)
+      lkv_metric_set(c->disk_bytes, i, (double)bytes);
+  if (lkv_fs_free_bytes(data_dir, &bytes) == 0) lkv_metric_set(c->disk_free, 0, (double)bytes);
 }
 
 void lkv__metrics_collect(void *arg) {
@@ -36,6 +52,7 @@ void lkv__metrics_collect(void *arg) {
   lkv_ledger_signed_head_t h;
   if (m->o.ledger && lkv_ledger_latest_head(m->o.ledger, &h) == 0)
     lkv_metric_set(c->ledger_size, 0, (double)h.head.tree_size);
+  disk_usage(m->o.data_dir, c);
   lkv_metric_set(c->pool_threads, 0, m->o.threads);
   lkv_metric_set(c->pool_running, 0, lkv_pool_active(m->o.pool));
 }

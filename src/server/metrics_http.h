@@ -21,8 +21,9 @@ typedef struct lkv__metrics_http_options_s {
   lkv_replicator_t *replicator;
   lkv_ledger_t *ledger; /* NULL with --ledger=false */
   lkv_pool_t *pool;
-  int threads;         /* loop threads serving clients */
-  const char *version; /* the etcd version reported (/version, etcd_server_version) */
+  int threads;          /* loop threads serving clients */
+  const char *version;  /* the etcd version reported (/version, etcd_server_version) */
+  const char *data_dir; /* ledgerkv_disk_bytes and _free_bytes look here */
 } lkv__metrics_http_options_t;
 
 /* Registers the server's collector (scrape-time gauges: leader, sizes, keys, ledger, pool) in the process

@@ -335,7 +335,8 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
                                          .ledger = s->ledger,
                                          .pool = s->pool,
                                          .threads = s->threads,
-                                         .version = LKV_ETCD_VERSION};
+                                         .version = LKV_ETCD_VERSION,
+                                         .data_dir = cfg->data_dir};
     rc = lkv__metrics_http_start(&s->metrics, &mopts);
     if (rc != 0) {
       snprintf(err, errlen, "cannot listen on the metrics URLs: %s", lkv_strerror(rc));
