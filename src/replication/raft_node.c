@@ -152,8 +152,19 @@ void lkv__raft_node_publish_status(lkv__raft_node_t *n) {
   lkv_raft_status_t st;
   lkv_raft_status(n->raft, &st);
   uint64_t lead = n->halted ? 0 : st.leader;
-  /* etcd's count: a leader is known and it is not the one known before */
-  if (atomic_exchange(&n->st_leader, lead) != lead && lead) lkv_metric_inc(LKV_METRIC(leader_changes), 0);
+  /* etcd's count: a leader is known and it is not the one known before; logged as etcd's raft logs it */
+  uint64_t before = atomic_exchange(&n->st_leader, lead);
+  if (before != lead) {
+    if (lead) lkv_metric_inc(LKV_METRIC(leader_changes), 0);
+    if (lead)
+      fprintf(stderr, "ledgerkv: raft member %016llx: elected leader %016llx at term %llu\n",
+              (unsigned long long)n->o.member_id, (unsigned long long)lead,
+              (unsigned long long)st.hard_state.term);
+    else
+      fprintf(stderr, "ledgerkv: raft member %016llx: lost leader %016llx at term %llu\n",
+              (unsigned long long)n->o.member_id, (unsigned long long)before,
+              (unsigned long long)st.hard_state.term);
+  }
   atomic_store(&n->st_term, st.hard_state.term);
   atomic_store(&n->st_commit, st.hard_state.commit);
   atomic_store(&n->st_applied, n->applied);
