@@ -9,6 +9,7 @@ import pytest
 
 from etcd3 import etcdrpc
 
+import cluster as clusters
 from lkvtest import etcdctl
 
 RPC_TIMEOUT = 10
@@ -131,6 +132,30 @@ def test_hash_follows_state_not_history_layout(server_factory):
     assert h2.hash != h1.hash and h2.header.revision == 2  # a lease is no revision, but it is state
     out = etcdctl(lkv.srv, "endpoint", "hashkv").stdout
     assert "%d" % lkv.hashkv(0)[1] in out
+
+
+@pytest.fixture
+def three():
+    yield from clusters.started(size=3)
+
+
+def test_hashkv_agrees_across_cluster_members(three):
+    """Members that applied the same log answer the same HashKV, whatever each one's removal of compacted
+    history has reached; `etcdctl endpoint hashkv --cluster` lists every member with that hash."""
+    leader = Node(three.leader())
+    for name, req in workload_before_compaction():
+        leader.apply(name, req)
+    mid = leader.apply("Put", etcdrpc.PutRequest(key=b"mid", value=b"m"))
+    leader.apply("Compact", etcdrpc.CompactionRequest(revision=mid - 3))
+    for name, req in workload_after_compaction():
+        last = leader.apply(name, req)
+    members = [Node(m) for m in three.members]
+    for rev in (0, mid, last):
+        clusters.wait_for(lambda: len({n.hashkv(rev) for n in members}) == 1)
+    assert leader.hashkv(0)[0] == "ok" and leader.hashkv(0)[2] == mid - 3
+    out = etcdctl(three.leader(), "endpoint", "hashkv", "--cluster", "-w", "json").stdout
+    got = json.loads(out)
+    assert len(got) == 3 and {e["HashKV"]["hash"] for e in got} == {leader.hashkv(0)[1]}, out
 
 
 NOSPACE = "etcdserver: mvcc: database space exceeded"
