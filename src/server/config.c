@@ -392,9 +392,10 @@ void lkv_config_free(lkv_config_t *cfg) {
   lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);
   lkv__config_urls_free(cfg->advertise_client_urls, cfg->n_advertise_client_urls);
   lkv__config_urls_free(cfg->listen_metrics_urls, cfg->n_listen_metrics_urls);
-  lkv_config_tls_t *t = &cfg->client_tls;
-  free(t->cert_file), free(t->key_file), free(t->trusted_ca_file);
-  free(t->crl_file), free(t->allowed_hostname), free(t->cipher_suites);
+  for (lkv_config_tls_t *t = &cfg->client_tls; t; t = t == &cfg->client_tls ? &cfg->peer_tls : NULL) {
+    free(t->cert_file), free(t->key_file), free(t->trusted_ca_file), free(t->crl_file);
+    free(t->allowed_hostname), free(t->allowed_cn), free(t->cipher_suites);
+  }
   for (size_t i = 0; i < cfg->n_warnings; i++) free(cfg->warnings[i]);
   free(cfg->warnings);
   memset(cfg, 0, sizeof(*cfg));
