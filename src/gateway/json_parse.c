@@ -198,9 +198,9 @@ static int fill_field(parse_t *ps, ProtobufCMessage *m, const ProtobufCFieldDesc
   *(void **)(base + f->offset) = items;
   size_t *count = (size_t *)(base + f->quantifier_offset);
   for (size_t i = 0; i < n; i++) {
+    (*count)++; /* first: an element filled half-way is freed with the message (zeroed ones are skipped) */
     int rc = fill_value(ps, f, json_object_array_get_idx(v, i), items + i * lkv__json_pb_elem_size(f->type));
     if (rc != 0) return rc;
-    (*count)++;
   }
   return 0;
 }
@@ -215,8 +215,8 @@ static int fill_message(parse_t *ps, const ProtobufCMessageDescriptor *d, json_o
   *out = m; /* the caller frees it, whole or half-filled */
   json_object_object_foreach(obj, key, v) {
     const ProtobufCFieldDescriptor *f = find_field(d, key);
-    if (!f) return fail(ps, "unknown field \"%s\" in %s", key, d->name);
-    if (json_object_is_type(v, json_type_null)) continue; /* jsonpb: null leaves the default */
+    /* etcd 3.4's gateway ignores fields the message does not have; null leaves the default */
+    if (!f || json_object_is_type(v, json_type_null)) continue;
     int rc = fill_field(ps, m, f, v);
     if (rc != 0) return rc;
   }

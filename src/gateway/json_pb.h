@@ -13,7 +13,7 @@
  * bytes in standard base64; 64-bit integers as decimal strings, 32-bit ones as numbers; enums by name.
  * Decoding accepts what jsonpb accepts: the .proto name or its lowerCamelCase form, integers as numbers or
  * strings, bytes in standard or URL-safe base64 (with or without padding), enums by name or number, null
- * for "not set"; an unknown field is an error, as it is for jsonpb.
+ * for "not set"; a field the message does not have is ignored, as etcd 3.4's gateway does.
  */
 
 /* Renders the message of type desc packed in pb (len bytes) as JSON text. Returns 0 and sets *out

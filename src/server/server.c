@@ -438,8 +438,8 @@ void lkv_server_stop(lkv_server_t *s) {
   /* Parked loop threads must wake to see the stop: open the gate for good. */
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
-  lkv_gateway_free(s->gateway);       /* no connection uses it any more */
-  lkv__metrics_http_stop(s->metrics); /* before the store and the replicator its answers read */
+  lkv_gateway_free(s->gateway);        /* no connection uses it any more */
+  lkv__metrics_http_stop(s->metrics);  /* before the store and the replicator its answers read */
   lkv_tls_free(s->client_tls);         /* no connection uses it any more */
   lkv_pool_free(s->pool);              /* no loop thread is left to pass the gate */
   lkv__member_api_stop(s->member_api); /* its forwarded requests use the lessor and the peers */

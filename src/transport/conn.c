@@ -72,7 +72,8 @@ static int recv_plain(void *arg, const uint8_t *data, size_t len) {
 static int send_plain(void *arg, uint8_t **buf, size_t *len, size_t *cap, size_t limit) {
   lkv__conn_t *c = arg;
   if (!c->sniffed) return 0;
-  return c->h1 ? lkv__h1_conn_send(c->h1, buf, len, cap, limit) : lkv__h2_conn_send(&c->h2, buf, len, cap, limit);
+  return c->h1 ? lkv__h1_conn_send(c->h1, buf, len, cap, limit)
+               : lkv__h2_conn_send(&c->h2, buf, len, cap, limit);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
