@@ -37,6 +37,8 @@ static const lkv_route_t routes[] = {
     LEARNER_OK("/etcdserverpb.Maintenance/Status", lkv__maintenance_status),
     UNARY("/etcdserverpb.Maintenance/Alarm", lkv__maintenance_alarm),
     UNARY("/etcdserverpb.Maintenance/MoveLeader", lkv__maintenance_move_leader),
+    UNARY("/etcdserverpb.Maintenance/HashKV", lkv__maintenance_hash_kv),
+    UNARY("/etcdserverpb.Maintenance/Hash", lkv__maintenance_hash),
     /* a server stream in etcd: told when the client leaves (a copy in progress stops) */
     {.path = "/etcdserverpb.Maintenance/Snapshot",
      .fn = lkv__maintenance_snapshot,

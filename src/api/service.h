@@ -20,6 +20,9 @@ void lkv__maintenance_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
 void lkv__maintenance_alarm(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 /* MoveLeader answers once the transferee leads (from the replicator's thread). */
 void lkv__maintenance_move_leader(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+/* HashKV and Hash (hash.c): a worker thread walks a read snapshot and answers the call. */
+void lkv__maintenance_hash_kv(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__maintenance_hash(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 /* Snapshot (snapshot.c): a worker thread copies the store's etcd backend file into a temporary file, then
  * the call's loop streams it with back-pressure, resumed by the loop's wakes (lkv__snapshot_wake); the
  * cancel hook stops a copy or a stream whose client went away. */

@@ -238,6 +238,14 @@ int lkv_mvcc_history(lkv_mvcc_txn_t *t, int64_t from_rev, int64_t to_rev, lkv_mv
  * transactions. Returns 0, a code from cb, LKV_ECORRUPT or LKV_EIO. */
 int lkv_mvcc_records(lkv_mvcc_txn_t *t, lkv_mvcc_event_cb cb, void *arg);
 
+/* Walks the records etcd 3.4's HashKV at rev covers, in revision order: those lkv_mvcc_records walks with
+ * a main revision <= rev, where the ones at or below the compact revision stay only while they are their
+ * key's live revision at rev (etcd's keep set), or all of them when no key is live at rev (etcd does not
+ * filter with an empty keep set). Requires compact revision <= rev <= lkv_mvcc_txn_rev(t). The callback may
+ * not use t. Returns 0, a code from cb, LKV_EFUTUREREV, LKV_ECOMPACTED, LKV_ENOMEM, LKV_ECORRUPT or
+ * LKV_EIO. */
+int lkv_mvcc_records_at(lkv_mvcc_txn_t *t, int64_t rev, lkv_mvcc_event_cb cb, void *arg);
+
 /* ---- writes (inside lkv_mvcc_req_begin/_end) ---- */
 
 /* Writes key = value with lease at revision (lkv_mvcc_txn_rev-after-the-write, next sub revision). The

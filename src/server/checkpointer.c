@@ -65,17 +65,12 @@ static void *checkpointer_main(void *arg) {
   return NULL;
 }
 
-int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
-                            unsigned interval_s) {
-  return lkv__checkpointer_start_notify(out, store, ledger, interval_s, NULL, NULL);
-}
-
 void lkv__checkpointer_kick(lkv__checkpointer_t *c) {
   atomic_store(&c->kicked, 1);
 }
 
-int lkv__checkpointer_start_notify(lkv__checkpointer_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
-                                   unsigned interval_s, void (*published)(void *arg), void *arg) {
+int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
+                            unsigned interval_s, void (*published)(void *arg), void *arg) {
   lkv__checkpointer_t *c = calloc(1, sizeof(*c));
   if (!c) return LKV_ENOMEM;
   c->store = store;

@@ -15,18 +15,14 @@
 
 typedef struct lkv__checkpointer_s lkv__checkpointer_t;
 
-/* Starts the thread for store (a logged store that outlives the checkpointer) with interval_s >= 1. Each
- * copy is published only after ledger (which must outlive the checkpointer; may be NULL) was flushed: a
- * cluster member's ledger appends do not flush (lkv_ledger_defer_sync), and a rebuild from the copy must
- * not find the ledger shorter than the copy. Returns 0 and sets *out, or LKV_ENOMEM. */
+/* Starts the thread for store (a logged store that outlives the checkpointer), copying it every interval_s
+ * (0: only when kicked). Each copy is published only after ledger (which must outlive the checkpointer;
+ * may be NULL) was flushed: a member's ledger appends do not flush (lkv_ledger_defer_sync), and a rebuild
+ * from the copy must not find the ledger shorter than the copy; then published(arg) (may be NULL) is
+ * called on the checkpointer's thread: the copy is the member's Raft snapshot. Returns 0 and sets *out,
+ * or LKV_ENOMEM. */
 int lkv__checkpointer_start(lkv__checkpointer_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
-                            unsigned interval_s);
-
-/* lkv__checkpointer_start with interval_s 0 allowed (copies only when kicked), and published(arg) (may
- * be NULL) called on the checkpointer's thread after each copy is published: a cluster member's copy is
- * its Raft snapshot. */
-int lkv__checkpointer_start_notify(lkv__checkpointer_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
-                                   unsigned interval_s, void (*published)(void *arg), void *arg);
+                            unsigned interval_s, void (*published)(void *arg), void *arg);
 
 /* Asks for a copy now (once the one in progress, if any, is done). Any thread; never blocks. */
 void lkv__checkpointer_kick(lkv__checkpointer_t *c);

@@ -398,9 +398,12 @@ void lkv_config_free(lkv_config_t *cfg) {
   lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);
   lkv__config_urls_free(cfg->advertise_client_urls, cfg->n_advertise_client_urls);
   lkv__config_urls_free(cfg->listen_metrics_urls, cfg->n_listen_metrics_urls);
-  lkv_config_tls_t *t = &cfg->client_tls;
-  free(t->cert_file), free(t->key_file), free(t->trusted_ca_file);
-  free(t->crl_file), free(t->allowed_hostname), free(t->cipher_suites);
+  lkv__config_list_free(cfg->cors, cfg->n_cors);
+  lkv__config_list_free(cfg->host_whitelist, cfg->n_host_whitelist);
+  for (lkv_config_tls_t *t = &cfg->client_tls; t; t = t == &cfg->client_tls ? &cfg->peer_tls : NULL) {
+    free(t->cert_file), free(t->key_file), free(t->trusted_ca_file), free(t->crl_file);
+    free(t->allowed_hostname), free(t->allowed_cn), free(t->cipher_suites);
+  }
   for (size_t i = 0; i < cfg->n_warnings; i++) free(cfg->warnings[i]);
   free(cfg->warnings);
   memset(cfg, 0, sizeof(*cfg));
@@ -502,6 +505,7 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
   if (rc == 0) rc = lkv__config_compaction_check(&p);
   if (rc == 0) rc = resolve(&p);
   if (rc == 0) rc = lkv__config_tls_check(&p);
+  if (rc == 0) rc = lkv__config_gateway_check(&p);
   if (rc != 0) goto release;
   for (size_t i = 0; i < cfg->n_warnings; i++) fprintf(stderr, "ledgerkv: warning: %s\n", cfg->warnings[i]);
   lkv__config_given_free(&p);

@@ -43,18 +43,21 @@ typedef struct lkv_config_cluster_s {
   size_t n_listen_peer_urls;          /* bind; parsed only for a cluster of several members */
 } lkv_config_cluster_t;
 
-/* etcd's client TLS flags (config_tls.c); a string not given or empty is NULL. They take effect on the
- * https:// listen URLs only, as in etcd. */
+/* etcd's TLS flags of one side (config_tls.c), the client's or the peers' (--peer-... and the experimental
+ * SAN switch); a string not given or empty is NULL. The client side takes effect on the https:// listen
+ * URLs, the peer side on https:// peer URLs, listened on or dialed, as in etcd. */
 typedef struct lkv_config_tls_s {
-  char *cert_file;        /* --cert-file */
-  char *key_file;         /* --key-file */
-  char *trusted_ca_file;  /* --trusted-ca-file: client certificates are then required, as in etcd 3.4 */
-  char *crl_file;         /* --client-crl-file */
-  char *allowed_hostname; /* --client-cert-allowed-hostname */
-  char *cipher_suites;    /* --cipher-suites, Go's names (checked when parsed) */
-  int client_cert_auth;   /* --client-cert-auth */
-  int auto_tls;           /* --auto-tls, and no --cert-file/--key-file: a self-signed certificate in
-                           * <data-dir>/fixtures/client (server/client_tls.h) */
+  char *cert_file;        /* --cert-file, --peer-cert-file */
+  char *key_file;         /* --key-file, --peer-key-file */
+  char *trusted_ca_file;  /* --(peer-)trusted-ca-file: client certificates are then required, as in etcd */
+  char *crl_file;         /* --client-crl-file, --peer-crl-file */
+  char *allowed_hostname; /* --client-cert-allowed-hostname, --peer-cert-allowed-hostname */
+  char *allowed_cn;       /* --peer-cert-allowed-cn (peers only) */
+  char *cipher_suites;    /* --cipher-suites (both sides), Go's names (checked when parsed) */
+  int client_cert_auth;   /* --client-cert-auth, --peer-client-cert-auth */
+  int auto_tls;           /* --(peer-)auto-tls, and no certificate files: a self-signed certificate in
+                           * <data-dir>/fixtures/client or fixtures/peer (server/tls_setup.h) */
+  int skip_san;           /* --experimental-peer-skip-client-san-verification (peers only) */
 } lkv_config_tls_t;
 
 typedef struct lkv_config_s {
@@ -66,6 +69,10 @@ typedef struct lkv_config_s {
   size_t n_advertise_client_urls;          /* (then possibly port 0: the caller substitutes the bound port) */
   lkv_config_url_t *listen_metrics_urls; /* --listen-metrics-urls: http:// only, where /metrics and /health */
   size_t n_listen_metrics_urls;          /* are served besides; none by default */
+  char **cors;                           /* --cors: origins allowed by the HTTP answers' CORS headers ("*": */
+  size_t n_cors;                         /* any; the default); as given, compared with Origin */
+  char **host_whitelist;                 /* --host-whitelist: Host names served over cleartext HTTP/1.1 */
+  size_t n_host_whitelist;               /* ("*": any, the default; an empty value too) */
   uint64_t max_request_bytes;            /* --max-request-bytes, default 1572864, 1..4294967295 */
   uint64_t max_txn_ops;                  /* --max-txn-ops, default 128, 1..4294967295 */
   int64_t quota_backend_bytes;           /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
@@ -100,6 +107,7 @@ typedef struct lkv_config_s {
                                                * 5m, etcd 3.4's fixed interval: how often revision mode looks */
   lkv_config_cluster_t cluster;               /* the cluster flags */
   lkv_config_tls_t client_tls;                /* the client TLS flags */
+  lkv_config_tls_t peer_tls;                  /* the peer TLS flags */
   char **warnings;                            /* one line each for the etcd flags accepted without effect, */
   size_t n_warnings;                          /* ignored inputs, unrecognized ETCD_* variables; printed on
                                                * stderr by lkv_config_parse too */

@@ -180,20 +180,11 @@ static int check_initial_cluster(lkv__config_parse_t *p, const urls_t *ap, const
 }
 
 /* Where this member listens for its peers, as etcd: a one-member cluster too, so that `member add` can grow
- * it (TLS on the peer port is not implemented yet: https is refused). */
+ * it. */
 static int listen_peers(lkv__config_parse_t *p, const char *lp) {
   lkv_config_cluster_t *c = &p->cfg->cluster;
-  int rc = lkv__config_urls_parse("--listen-peer-urls", lp ? lp : "http://localhost:2380", 1,
-                                  &c->listen_peer_urls, &c->n_listen_peer_urls, p->err, p->errlen);
-  for (size_t i = 0; rc == 0 && i < c->n_listen_peer_urls; i++) {
-    if (c->listen_peer_urls[i].tls)
-      rc = lkv__config_fail(
-          p,
-          "--listen-peer-urls: \"%s\": TLS on the peer port is not implemented yet (issue 13): "
-          "refusing to start rather than serve without the security you asked for",
-          c->listen_peer_urls[i].url);
-  }
-  return rc;
+  return lkv__config_urls_parse("--listen-peer-urls", lp ? lp : "http://localhost:2380", 1,
+                                &c->listen_peer_urls, &c->n_listen_peer_urls, p->err, p->errlen);
 }
 
 int lkv__config_cluster_check(lkv__config_parse_t *p) {

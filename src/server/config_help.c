@@ -46,7 +46,7 @@ void lkv_config_usage(FILE *f) {
   print_class(f, LKV__FLAG_CHECKED, "accepted with a warning at a harmless value, refused otherwise:");
   print_class(
       f, LKV__FLAG_SECURITY,
-      "peer TLS and auth, refused unless off (not implemented yet, issue 13; kubeadm's manifests set them):");
+      "auth, refused unless off (not implemented yet, issue 13):");
   print_class(f, LKV__FLAG_REFUSED, "refused:");
 }
 

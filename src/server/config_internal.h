@@ -93,8 +93,17 @@ int lkv__config_cluster_check(lkv__config_parse_t *p);
  * together as etcd 3.4 does, with its errors, into p->cfg. Returns 0 or LKV_EINVAL. */
 int lkv__config_compaction_check(lkv__config_parse_t *p);
 
-/* config_tls.c: reads the client TLS flags (kept as given) into p->cfg->client_tls and checks them against
- * the client URLs as etcd 3.4 does, with its errors and warnings. Returns 0, LKV_EINVAL or LKV_ENOMEM. */
+/* config_tls.c: reads the client and peer TLS flags (kept as given) into p->cfg->client_tls and peer_tls and
+ * checks them against the client and peer listen URLs as etcd 3.4 does, with its errors and warnings.
+ * Returns 0, LKV_EINVAL or LKV_ENOMEM. */
 int lkv__config_tls_check(lkv__config_parse_t *p);
+
+/* Sets cfg->cors and cfg->host_whitelist from --cors and --host-whitelist (config_gateway.c): comma-
+ * separated, "*" any (the default); --cors entries must be URLs as etcd requires. Returns 0, LKV_EINVAL
+ * (message in p->err) or LKV_ENOMEM. */
+int lkv__config_gateway_check(lkv__config_parse_t *p);
+
+/* Frees a list of n strings and the list; NULL is accepted. */
+void lkv__config_list_free(char **l, size_t n);
 
 #endif

@@ -13,6 +13,7 @@
 #include "common/le.h"
 #include "replication/raft_node.h"
 #include "server/checkpointer.h"
+#include "server/tls_setup.h"
 #include "transport/peer.h"
 
 /* etcd's request timeout: 5 s plus two election timeouts. */
@@ -20,6 +21,7 @@
 
 struct lkv__member_s {
   lkv_peer_net_t *peers;
+  lkv_tls_t *peer_tls; /* https:// peer URLs' context; NULL without peer TLS flags */
   lkv_replicator_t *raft;
   lkv__checkpointer_t *checkpointer; /* the store's checkpoints: the member's Raft snapshots */
   pthread_rwlock_t in_lock; /* read: a peer callback delivering; write: a receiver being set or cleared */
@@ -171,15 +173,23 @@ static int start_peers(lkv__member_t *m, const lkv_config_t *cfg, uint64_t clust
                        size_t errlen) {
   const lkv_config_cluster_t *c = &cfg->cluster;
   lkv_listen_addr_t *addrs = calloc(c->n_listen_peer_urls, sizeof(*addrs));
-  if (!addrs) return LKV_ENOMEM;
+  int *tls = calloc(c->n_listen_peer_urls, sizeof(*tls));
+  if (!addrs || !tls) {
+    free(addrs);
+    free(tls);
+    return LKV_ENOMEM;
+  }
   for (size_t i = 0; i < c->n_listen_peer_urls; i++) {
     addrs[i].host = c->listen_peer_urls[i].host;
     addrs[i].port = c->listen_peer_urls[i].port;
+    tls[i] = c->listen_peer_urls[i].tls;
   }
   /* Whom to dial comes from the replicator (on_member_change): its members, not --initial-cluster, which
    * is read only when the cluster is founded or joined. */
   lkv_peer_net_options_t o = {.addrs = addrs,
                               .n_addrs = c->n_listen_peer_urls,
+                              .tls = m->peer_tls,
+                              .listen_tls = tls,
                               .cluster_id = cluster_id,
                               .member_id = m->self,
                               .arg = m,
@@ -189,6 +199,7 @@ static int start_peers(lkv__member_t *m, const lkv_config_t *cfg, uint64_t clust
                               .on_query = on_query};
   int rc = lkv_peer_net_start(&m->peers, &o);
   free(addrs);
+  free(tls);
   if (rc) snprintf(err, errlen, "cannot listen on the peer URLs: %s", lkv_strerror(rc));
   return rc;
 }
@@ -264,8 +275,9 @@ static int parse_members(const uint8_t *b, size_t len, const lkv_cluster_member_
   return 0;
 }
 
-/* etcd's GetClusterFromRemotePeers: ask the other members named in --initial-cluster. */
-static int join_identity(const lkv_config_t *cfg, identity_t *id, char *err, size_t errlen) {
+/* etcd's GetClusterFromRemotePeers: ask the other members named in --initial-cluster (https:// ones in TLS
+ * with tls). */
+static int join_identity(const lkv_config_t *cfg, lkv_tls_t *tls, identity_t *id, char *err, size_t errlen) {
   const lkv_config_cluster_t *c = &cfg->cluster;
   const lkv_cluster_member_t *me = lkv_cluster_initial_find(&c->initial, cfg->name);
   size_t n = 0;
@@ -283,7 +295,7 @@ static int join_identity(const lkv_config_t *cfg, identity_t *id, char *err, siz
   }
   uint8_t *blob;
   size_t len;
-  int rc = lkv_peer_query(urls, n, 0, &id->cluster_id, &blob, &len, err, errlen);
+  int rc = lkv_peer_query(urls, n, 0, tls, &id->cluster_id, &blob, &len, err, errlen);
   free(urls);
   if (rc) return rc;
   rc = parse_members(blob, len, me, id);
@@ -303,8 +315,8 @@ static int join_identity(const lkv_config_t *cfg, identity_t *id, char *err, siz
   return 0;
 }
 
-static int resolve_identity(const lkv_config_t *cfg, lkv_mvcc_t *store, identity_t *id, char *err,
-                            size_t errlen) {
+static int resolve_identity(const lkv_config_t *cfg, lkv_mvcc_t *store, lkv_tls_t *tls, identity_t *id,
+                            char *err, size_t errlen) {
   const lkv_config_cluster_t *c = &cfg->cluster;
   int rc = lkv_raft_node_identity(store, &id->cluster_id, &id->member_id);
   if (rc == 0) return 0; /* a restart: the data dir says who we are; the log and store say whom we know */
@@ -312,7 +324,7 @@ static int resolve_identity(const lkv_config_t *cfg, lkv_mvcc_t *store, identity
     snprintf(err, errlen, "cannot read the member's identity: %s", lkv_strerror(rc));
     return rc;
   }
-  if (c->existing) return join_identity(cfg, id, err, errlen);
+  if (c->existing) return join_identity(cfg, tls, id, err, errlen);
   id->cluster_id = c->cluster_id;
   id->member_id = c->member_id;
   rc = seeds_from_flags(c, id);
@@ -346,14 +358,16 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
     m = NULL;
     goto done;
   }
-  rc = resolve_identity(cfg, store, &id, err, errlen);
+  rc = lkv__server_peer_tls(cfg, &m->peer_tls, err, errlen);
   if (rc) goto err_after_lock;
+  rc = resolve_identity(cfg, store, m->peer_tls, &id, err, errlen);
+  if (rc) goto err_after_tls;
   m->self = id.member_id;
   m->cluster_id = id.cluster_id;
   rc = start_peers(m, cfg, id.cluster_id, err, errlen);
-  if (rc) goto err_after_lock;
-  rc = lkv__checkpointer_start_notify(&m->checkpointer, store, ledger, cfg->ledger_checkpoint_s,
-                                      checkpoint_published, m);
+  if (rc) goto err_after_tls;
+  rc = lkv__checkpointer_start(&m->checkpointer, store, ledger, cfg->ledger_checkpoint_s,
+                               checkpoint_published, m);
   if (rc) {
     snprintf(err, errlen, "cannot start the checkpoint thread: %s", lkv_strerror(rc));
     goto err_after_peers;
@@ -405,6 +419,8 @@ err_after_checkpointer:
   lkv__checkpointer_stop(m->checkpointer);
 err_after_peers:
   lkv_peer_net_stop(m->peers);
+err_after_tls:
+  lkv_tls_free(m->peer_tls);
 err_after_lock:
   pthread_rwlock_destroy(&m->in_lock);
   free(m);
@@ -437,6 +453,7 @@ void lkv__member_stop(lkv__member_t *m) {
   lkv_replicator_stop(m->raft);            /* may still send on its way out: the peers outlive it */
   lkv__checkpointer_stop(m->checkpointer); /* the replicator asked it for copies: stopped after it */
   lkv_peer_net_stop(m->peers);
+  lkv_tls_free(m->peer_tls); /* no peer connection uses it any more */
   pthread_rwlock_destroy(&m->in_lock);
   free(m);
 }

@@ -1,4 +1,5 @@
-/* The metrics listener: routes /metrics and /version here, the health endpoints to health_http.c. */
+/* The metrics answers (the listener's and the client port's): /metrics and /version here, the health
+ * endpoints in health_http.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ static void serve_version(lkv__metrics_http_t *m, const char *method, lkv_http_r
   lkv__metrics_reply(resp, 200, "application/json", NULL, body);
 }
 
-static void handle(void *app, const lkv_http_request_t *req, lkv_http_response_t *resp) {
+void lkv__metrics_http_handle(void *app, const lkv_http_request_t *req, lkv_http_response_t *resp) {
   lkv__metrics_http_t *m = app;
   char path[MAX_PATH];
   if (req->path_len >= sizeof(path)) {
@@ -79,7 +80,7 @@ static void handle(void *app, const lkv_http_request_t *req, lkv_http_response_t
 
 int lkv__metrics_http_start(lkv__metrics_http_t **out, const lkv__metrics_http_options_t *opts) {
   lkv__metrics_http_t *m = calloc(1, sizeof(*m));
-  lkv_listen_addr_t *addrs = calloc(opts->n_urls, sizeof(*addrs));
+  lkv_listen_addr_t *addrs = calloc(opts->n_urls ? opts->n_urls : 1, sizeof(*addrs));
   lkv_metrics_t *reg = lkv_metrics_global();
   int rc = LKV_ENOMEM;
   if (!m || !addrs || !reg) goto err_after_alloc;
@@ -90,8 +91,9 @@ int lkv__metrics_http_start(lkv__metrics_http_t **out, const lkv__metrics_http_o
     addrs[i].port = opts->urls[i].port;
   }
   if ((rc = lkv_metrics_on_collect(reg, lkv__metrics_collect, m)) != 0) goto err_after_alloc;
-  lkv_http_server_options_t hopts = {.addrs = addrs, .n_addrs = opts->n_urls, .handle = handle, .app = m};
-  if ((rc = lkv_http_server_start(&m->http, &hopts)) != 0) goto err_after_collector;
+  lkv_http_server_options_t hopts = {
+      .addrs = addrs, .n_addrs = opts->n_urls, .handle = lkv__metrics_http_handle, .app = m};
+  if (opts->n_urls && (rc = lkv_http_server_start(&m->http, &hopts)) != 0) goto err_after_collector;
   free(addrs);
   *out = m;
   return 0;
@@ -104,7 +106,7 @@ err_after_alloc:
 }
 
 int lkv__metrics_http_port(const lkv__metrics_http_t *m, size_t i) {
-  return lkv_http_server_bound_port(m->http, i);
+  return m->http ? lkv_http_server_bound_port(m->http, i) : -1;
 }
 
 void lkv__metrics_http_stop(lkv__metrics_http_t *m) {

@@ -1,5 +1,5 @@
 /* The metrics listener (--listen-metrics-urls): /metrics, /health, /livez, /readyz and /version over
- * HTTP/1.1. */
+ * HTTP/1.1; the same answers on the client port. */
 #ifndef LKV_SERVER_METRICS_HTTP_H
 #define LKV_SERVER_METRICS_HTTP_H
 
@@ -10,6 +10,7 @@
 #include "pool/pool.h"
 #include "replication/replication.h"
 #include "server/config.h"
+#include "transport/http_server.h"
 
 typedef struct lkv__metrics_http_s lkv__metrics_http_t;
 
@@ -27,9 +28,15 @@ typedef struct lkv__metrics_http_options_s {
 } lkv__metrics_http_options_t;
 
 /* Registers the server's collector (scrape-time gauges: leader, sizes, keys, ledger, pool) in the process
- * registry and starts the listener's thread. Returns 0 and sets *out, or LKV_ENOMEM or a negative errno
- * from bind (-EADDRINUSE); on failure nothing is left running. */
+ * registry and, with n_urls > 0, starts the listener's thread (without, only lkv__metrics_http_handle
+ * serves the answers: the client port's). Returns 0 and sets *out, or LKV_ENOMEM or a negative errno from
+ * bind (-EADDRINUSE); on failure nothing is left running. */
 int lkv__metrics_http_start(lkv__metrics_http_t **out, const lkv__metrics_http_options_t *opts);
+
+/* Answers one request as the metrics listener does (app = the lkv__metrics_http_t): /metrics, /version,
+ * /health, /livez, /readyz, else 404. Any thread; /health may wait up to a second for a linearizable
+ * read. An lkv_http_handle_fn, also the client port's answer to these paths (the gateway's `other`). */
+void lkv__metrics_http_handle(void *app, const lkv_http_request_t *req, lkv_http_response_t *resp);
 
 /* The port bound for opts->urls[i] (port 0 asks the kernel), or -1. */
 int lkv__metrics_http_port(const lkv__metrics_http_t *m, size_t i);

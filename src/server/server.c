@@ -11,18 +11,19 @@
 #include "api/api.h"
 #include "cluster/attrs.h"
 #include "common/error.h"
+#include "gateway/gateway.h"
 #include "lease/lessor.h"
 #include "mvcc/mvcc.h"
 #include "pool/cpu_budget.h"
 #include "pool/pool.h"
 #include "replication/raft_node.h"
-#include "server/client_tls.h"
 #include "server/compactor.h"
 #include "server/etcd_dir.h"
 #include "server/ledger_open.h"
 #include "server/member.h"
 #include "server/member_api.h"
 #include "server/metrics_http.h"
+#include "server/tls_setup.h"
 #include "server/version.h"
 #include "transport/transport.h"
 #include "watch/watch.h"
@@ -49,7 +50,8 @@ struct lkv_server_s {
   size_t n_client_urls;
   int threads;
   lkv__compactor_t *compactor;  /* NULL without --auto-compaction-retention */
-  lkv__metrics_http_t *metrics; /* NULL without --listen-metrics-urls */
+  lkv__metrics_http_t *metrics; /* /metrics, /health, /version answers (a listener with */
+  lkv_gateway_t *gateway;       /* --listen-metrics-urls); the client port's HTTP/1.1 side */
 };
 
 /* A pinned count, or one thread per CPU we may be scheduled on: the pool's gate lets the budget's worth
@@ -146,9 +148,42 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
   }
   lkv_transport_handler_t handler;
   lkv_api_handler(&s->api, &handler);
+  handler.on_http = lkv_gateway_on_http; /* HTTP/1.1 on the client port: etcd's JSON gateway */
+  handler.http_app = s->gateway;
   int rc = lkv_transport_start(&s->transport, &topts, &handler);
   free(addrs);
   free(tls);
+  return rc;
+}
+
+/* The metrics answers (and their listener with --listen-metrics-urls) and the gateway that also serves
+ * them on the client port. */
+static int start_http(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
+  lkv__metrics_http_options_t mopts = {.urls = cfg->listen_metrics_urls,
+                                       .n_urls = cfg->n_listen_metrics_urls,
+                                       .store = s->store,
+                                       .replicator = s->replicator,
+                                       .ledger = s->ledger,
+                                       .pool = s->pool,
+                                       .threads = s->threads,
+                                       .version = LKV_ETCD_VERSION,
+                                       .data_dir = cfg->data_dir};
+  int rc = lkv__metrics_http_start(&s->metrics, &mopts);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot listen on the metrics URLs: %s", lkv_strerror(rc));
+    return rc;
+  }
+  lkv_gateway_options_t gopts = {.other = lkv__metrics_http_handle,
+                                 .other_app = s->metrics,
+                                 .cors = (const char *const *)cfg->cors,
+                                 .n_cors = cfg->n_cors,
+                                 .hosts = (const char *const *)cfg->host_whitelist,
+                                 .n_hosts = cfg->n_host_whitelist};
+  rc = lkv_gateway_new(&s->gateway, &gopts);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot start the gateway: %s", lkv_strerror(rc));
+    lkv__metrics_http_stop(s->metrics);
+  }
   return rc;
 }
 
@@ -293,10 +328,12 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   }
   rc = lkv__server_client_tls(cfg, &s->client_tls, err, errlen);
   if (rc != 0) goto err_after_pool;
+  rc = start_http(s, cfg, err, errlen);
+  if (rc != 0) goto err_after_tls;
   rc = start_transport(s, cfg);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on the client URLs: %s", lkv_strerror(rc));
-    goto err_after_tls;
+    goto err_after_http;
   }
   /* Until now commits could not wake the loops (there were none); streams opened in between are served by
    * the loops' ticks. */
@@ -327,23 +364,6 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
       goto err_after_transport;
     }
   }
-  if (cfg->n_listen_metrics_urls) {
-    lkv__metrics_http_options_t mopts = {.urls = cfg->listen_metrics_urls,
-                                         .n_urls = cfg->n_listen_metrics_urls,
-                                         .store = s->store,
-                                         .replicator = s->replicator,
-                                         .ledger = s->ledger,
-                                         .pool = s->pool,
-                                         .threads = s->threads,
-                                         .version = LKV_ETCD_VERSION,
-                                         .data_dir = cfg->data_dir};
-    rc = lkv__metrics_http_start(&s->metrics, &mopts);
-    if (rc != 0) {
-      snprintf(err, errlen, "cannot listen on the metrics URLs: %s", lkv_strerror(rc));
-      lkv__compactor_stop(s->compactor);
-      goto err_after_transport;
-    }
-  }
   *out = s;
   return 0;
 err_after_transport:
@@ -351,6 +371,9 @@ err_after_transport:
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, 0);
   free_client_urls(s);
+err_after_http:
+  lkv_gateway_free(s->gateway);
+  lkv__metrics_http_stop(s->metrics);
 err_after_tls:
   lkv_tls_free(s->client_tls);
 err_after_pool:
@@ -389,7 +412,6 @@ int lkv_server_running_threads(const lkv_server_t *s) {
 }
 
 void lkv_server_stop(lkv_server_t *s) {
-  lkv__metrics_http_stop(s->metrics); /* its answers read the store and the replicator */
   /* A leader hands over before it stops answering (etcd's TransferLeadership on SIGTERM). */
   lkv__member_hand_over(s->member, LKV_SERVER_GRACE_MS / 2);
   lkv__compactor_stop(s->compactor); /* proposes through the replicator: stopped before it */
@@ -400,6 +422,8 @@ void lkv_server_stop(lkv_server_t *s) {
   /* Parked loop threads must wake to see the stop: open the gate for good. */
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
+  lkv_gateway_free(s->gateway);        /* no connection uses it any more */
+  lkv__metrics_http_stop(s->metrics);  /* before the store and the replicator its answers read */
   lkv_tls_free(s->client_tls);         /* no connection uses it any more */
   lkv_pool_free(s->pool);              /* no loop thread is left to pass the gate */
   lkv__member_api_stop(s->member_api); /* its forwarded requests use the lessor and the peers */

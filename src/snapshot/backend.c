@@ -4,42 +4,19 @@
 
 #include "common/error.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
-#include "etcd/lease/leasepb/lease.pb-c.h"
-#include "etcd/mvcc/mvccpb/kv.pb-c.h"
 #include "snapshot/internal.h"
 
-#define REV_KEY_LEN 17        /* main(8 BE) ‖ '_' ‖ sub(8 BE), etcd's revision bytes */
 #define STOP_CHECK_EVERY 1024 /* records between looks at the stop flag */
 
 typedef struct out_s {
   lkv_bbolt_writer_t *w;
   const lkv_snapshot_meta_t *m;
-  uint8_t *buf; /* packed values */
-  size_t cap;
   uint64_t records;
+  lkv__entry_t entry; /* the entry being written */
 } out_t;
 
 static void put_be64(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static void rev_key(uint8_t out[REV_KEY_LEN], int64_t main, int64_t sub) {
-  put_be64(out, (uint64_t)main);
-  out[8] = '_';
-  put_be64(out + 9, (uint64_t)sub);
-}
-
-/* Packs msg into o->buf, grown as needed. */
-static int pack(out_t *o, const ProtobufCMessage *msg, size_t *len) {
-  size_t n = protobuf_c_message_get_packed_size(msg);
-  if (n > o->cap) {
-    uint8_t *b = realloc(o->buf, n);
-    if (!b) return LKV_ENOMEM;
-    o->buf = b;
-    o->cap = n;
-  }
-  *len = protobuf_c_message_pack(msg, o->buf);
-  return 0;
 }
 
 static int put_str(lkv_bbolt_writer_t *w, const char *k, const void *v, size_t vlen) {
@@ -55,37 +32,18 @@ static int empty_bucket(lkv_bbolt_writer_t *w, const char *name) {
   return rc ? rc : lkv_bbolt_bucket_end(w);
 }
 
-/* One record of the "key" bucket: a put is the whole KeyValue, a tombstone (key ending in 't') its key. */
+/* One record of the "key" bucket. */
 static int on_record(void *arg, const lkv_mvcc_kv_t *kv, int64_t sub, int tombstone) {
   out_t *o = arg;
   if (++o->records % STOP_CHECK_EVERY == 0 && o->m->stop && atomic_load(o->m->stop)) return LKV_ECANCELED;
-  uint8_t k[REV_KEY_LEN + 1];
-  rev_key(k, kv->mod_revision, sub);
-  k[REV_KEY_LEN] = 't';
-  Mvccpb__KeyValue m = MVCCPB__KEY_VALUE__INIT;
-  m.key = (ProtobufCBinaryData){.len = kv->key_len, .data = (uint8_t *)kv->key};
-  if (!tombstone) {
-    m.create_revision = kv->create_revision;
-    m.mod_revision = kv->mod_revision;
-    m.version = kv->version;
-    m.value = (ProtobufCBinaryData){.len = kv->value_len, .data = (uint8_t *)kv->value};
-    m.lease = kv->lease;
-  }
-  size_t len;
-  int rc = pack(o, &m.base, &len);
-  return rc ? rc : lkv_bbolt_put(o->w, k, REV_KEY_LEN + (tombstone ? 1 : 0), o->buf, len);
+  int rc = lkv__key_entry_encode(&o->entry, kv, sub, tombstone);
+  return rc ? rc : lkv_bbolt_put(o->w, o->entry.key, o->entry.key_len, o->entry.val, o->entry.val_len);
 }
 
 static int on_lease(void *arg, int64_t id, int64_t ttl) {
   out_t *o = arg;
-  uint8_t k[8];
-  put_be64(k, (uint64_t)id);
-  Leasepb__Lease l = LEASEPB__LEASE__INIT;
-  l.id = id;
-  l.ttl = ttl;
-  size_t len;
-  int rc = pack(o, &l.base, &len);
-  return rc ? rc : lkv_bbolt_put(o->w, k, sizeof(k), o->buf, len);
+  int rc = lkv__lease_entry_encode(&o->entry, id, ttl);
+  return rc ? rc : lkv_bbolt_put(o->w, o->entry.key, o->entry.key_len, o->entry.val, o->entry.val_len);
 }
 
 /* etcd's alarm bucket: each raised alarm's AlarmMember as the key, no value. */
@@ -98,22 +56,21 @@ static int write_alarms(out_t *o, lkv_mvcc_txn_t *t) {
     Etcdserverpb__AlarmMember a = ETCDSERVERPB__ALARM_MEMBER__INIT;
     a.memberid = o->m->member_id;
     a.alarm = (Etcdserverpb__AlarmType)type;
-    size_t len;
-    rc = pack(o, &a.base, &len);
-    if (!rc) rc = lkv_bbolt_put(o->w, o->buf, len, NULL, 0);
+    rc = lkv__entry_pack(&o->entry, &a.base);
+    if (!rc) rc = lkv_bbolt_put(o->w, o->entry.val, o->entry.val_len, NULL, 0);
   }
   return rc ? rc : lkv_bbolt_bucket_end(o->w);
 }
 
 static int write_meta(out_t *o, lkv_mvcc_txn_t *t) {
-  uint8_t ci[8], rev[REV_KEY_LEN];
+  uint8_t ci[8], rev[LKV__REV_KEY_LEN];
   /* a single node has no Raft log: each revision is an entry of its implicit one */
   put_be64(ci, o->m->consistent_index ? o->m->consistent_index : (uint64_t)lkv_mvcc_txn_rev(t));
   int rc = bucket(o->w, "meta");
   if (!rc) rc = put_str(o->w, "consistent_index", ci, sizeof(ci));
   int64_t compact = lkv_mvcc_txn_compact_rev(t);
   if (compact > 0) { /* the removal is complete in the copy (lkv_mvcc_records): finished = scheduled */
-    rev_key(rev, compact, 0);
+    lkv__rev_key(rev, compact, 0);
     if (!rc) rc = put_str(o->w, "finishedCompactRev", rev, sizeof(rev));
     if (!rc) rc = put_str(o->w, "scheduledCompactRev", rev, sizeof(rev));
   }
@@ -146,6 +103,6 @@ int lkv_snapshot_write(lkv_mvcc_txn_t *t, const lkv_snapshot_meta_t *m, int fd, 
   /* bbolt's copies carry the transaction id they were taken at; any id >= 1 is valid */
   if (!rc) rc = lkv_bbolt_writer_finish(o.w, 2, size);
   lkv_bbolt_writer_free(o.w);
-  free(o.buf);
+  free(o.entry.val);
   return rc;
 }

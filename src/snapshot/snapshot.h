@@ -56,6 +56,29 @@ typedef struct lkv_snapshot_status_s {
  * negative errno. */
 int lkv_snapshot_status(int fd, lkv_snapshot_status_t *out, char *err, size_t errlen);
 
+/* ---- hashes of the backend (Maintenance.HashKV and Hash) ---- */
+
+typedef struct lkv_snapshot_hash_s {
+  uint32_t hash;            /* CRC-32C (Castagnoli) */
+  int64_t revision;         /* the store's current revision as t sees it */
+  int64_t compact_revision; /* its compact revision (-1 if never compacted), as etcd's HashKV reports it */
+} lkv_snapshot_hash_t;
+
+/* etcd 3.4's HashKV (mvcc's HashByRev) of the state t sees at revision rev (0: the current one): CRC-32C
+ * over "key", then each "key" bucket entry's key and value as etcd stores them, in key order, for the
+ * records lkv_mvcc_records_at(rev) walks, so that a ledgerkv member and an etcd member that applied the
+ * same requests agree. A negative rev hashes "key" alone, as etcd does. Takes as long as walking the
+ * history up to rev. Returns 0, LKV_ECOMPACTED (0 < rev <= compact revision: out->compact_revision is set),
+ * LKV_EFUTUREREV (rev > current revision), LKV_ENOMEM, LKV_ECORRUPT or LKV_EIO. */
+int lkv_snapshot_hashkv(lkv_mvcc_txn_t *t, int64_t rev, lkv_snapshot_hash_t *out);
+
+/* ledgerkv's Hash (etcd hashes its whole backend file, whose other buckets hold member-local state): the
+ * CRC-32C of the "key" and "lease" buckets an etcd snapshot of t's state holds, in the form etcd's backend
+ * hash takes (each bucket's name, then its entries' keys and values in order). Equal on members that
+ * applied the same requests, compacted or not. out->compact_revision is set too. Returns 0, LKV_ENOMEM,
+ * LKV_ECORRUPT or LKV_EIO. */
+int lkv_snapshot_hash(lkv_mvcc_txn_t *t, lkv_snapshot_hash_t *out);
+
 /* ---- the Maintenance.Snapshot stream ---- */
 
 typedef struct lkv_snapshot_file_s lkv_snapshot_file_t;

@@ -1,30 +1,57 @@
 /* Call lifetime, the per-call output queue, and the lkv_call_* functions usable from any thread. */
 #include "transport/call.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "metrics/catalog.h"
+#include "transport/h1_conn.h"
 #include "transport/h2_conn.h"
 #include "transport/loop.h"
 
-lkv_call_t *lkv__call_new(struct lkv__loop_s *loop, struct lkv__h2_conn_s *h2, int32_t stream_id) {
+static lkv_call_t *call_alloc(struct lkv__loop_s *loop, size_t max_recv) {
   lkv_call_t *call = calloc(1, sizeof(*call));
   if (!call) return NULL;
   call->loop = loop;
-  call->h2 = h2;
-  call->stream_id = stream_id;
   call->http_status = 200;
-  lkv__grpc_deframer_init(&call->deframer, h2->cfg->max_recv_msg_bytes);
+  lkv__grpc_deframer_init(&call->deframer, max_recv);
   atomic_init(&call->pending, 0);
   atomic_init(&call->cancelled, 0);
   atomic_init(&call->posted, 0);
+  lkv__loop_call_added(loop);
+  return call;
+}
+
+lkv_call_t *lkv__call_new_h1(struct lkv__loop_s *loop, struct lkv__h1_conn_s *h1, size_t max_recv) {
+  lkv_call_t *call = call_alloc(loop, max_recv);
+  if (call) call->h1 = h1;
+  return call;
+}
+
+lkv_call_t *lkv__call_new(struct lkv__loop_s *loop, struct lkv__h2_conn_s *h2, int32_t stream_id) {
+  lkv_call_t *call = call_alloc(loop, h2->cfg->max_recv_msg_bytes);
+  if (!call) return NULL;
+  call->h2 = h2;
+  call->stream_id = stream_id;
   call->next = h2->calls;
   if (h2->calls) h2->calls->prev = call;
   h2->calls = call;
-  lkv__loop_call_added(loop);
   return call;
+}
+
+/* Whether the call still has its stream (HTTP/2) or exchange (HTTP/1.1). */
+static int live(const lkv_call_t *call) {
+  return call->h2 || call->h1;
+}
+
+/* New output or a final status for whichever protocol carries the call. */
+static void output(lkv_call_t *call) {
+  if (call->h2)
+    lkv__h2_call_output(call);
+  else
+    lkv__h1_call_output(call);
 }
 
 /* Percent-encoded copy of message, or NULL for no message (or no memory: the status still goes out). */
@@ -51,7 +78,7 @@ static void drop_output(lkv_call_t *call) {
 }
 
 static void maybe_free(lkv_call_t *call) {
-  if (call->h2 || call->in_callback || (call->owned && !call->app_finished)) return;
+  if (live(call) || call->in_callback || (call->owned && !call->app_finished)) return;
   struct lkv__loop_s *loop = call->loop;
   drop_output(call);
   lkv__grpc_deframer_free(&call->deframer);
@@ -73,29 +100,61 @@ static void notify_cancel(lkv_call_t *call) {
 }
 
 void lkv__call_answer(lkv_call_t *call, int status, const char *message) {
-  if (call->answered || !call->h2) return;
+  if (call->answered || !live(call)) return;
   call->answered = 1;
   call->status = status;
   call->message = encode_message(message);
   atomic_store(&call->cancelled, 1);
   notify_cancel(call);
-  lkv__h2_call_output(call);
+  output(call);
+}
+
+void lkv__call_answer_unknown(lkv_call_t *call, const lkv_transport_handler_t *handler, const char *path) {
+  char msg[300];
+  const char *sm = path[0] == '/' ? path + 1 : path;
+  const char *slash = strrchr(sm, '/');
+  if (!slash) {
+    snprintf(msg, sizeof(msg), "malformed method name: \"%.200s\"", path);
+  } else {
+    int service_len = (int)(slash - sm);
+    if (handler->has_service && handler->has_service(handler->app, sm, (size_t)service_len)) {
+      snprintf(msg, sizeof(msg), "unknown method %.120s for service %.*s", slash + 1,
+               service_len < 120 ? service_len : 120, sm);
+    } else {
+      snprintf(msg, sizeof(msg), "unknown service %.*s", service_len < 200 ? service_len : 200, sm);
+    }
+  }
+  lkv__call_answer(call, LKV_GRPC_UNIMPLEMENTED, msg);
 }
 
 void lkv__call_detach(lkv_call_t *call) {
   lkv__h2_conn_t *h2 = call->h2;
-  if (!h2) return;
-  if (call->prev)
-    call->prev->next = call->next;
-  else
-    h2->calls = call->next;
-  if (call->next) call->next->prev = call->prev;
-  call->prev = call->next = NULL;
-  call->h2 = NULL;
+  if (!live(call)) return;
+  if (h2) {
+    if (call->prev)
+      call->prev->next = call->next;
+    else
+      h2->calls = call->next;
+    if (call->next) call->next->prev = call->prev;
+    call->prev = call->next = NULL;
+    call->h2 = NULL;
+  } else {
+    if (call->h1->call == call) call->h1->call = NULL;
+    call->h1 = NULL;
+  }
   atomic_store(&call->cancelled, 1);
   drop_output(call);
   notify_cancel(call);
   maybe_free(call);
+}
+
+/* n pending bytes were taken for writing: wakes the loop once they fell below an armed drain threshold. */
+static void took(lkv_call_t *call, size_t n) {
+  size_t left = atomic_fetch_sub(&call->pending, n) - n;
+  if (call->drain_armed && left <= call->drain_below) {
+    call->drain_armed = 0;
+    lkv__loop_wake(call->loop); /* through the queue: the taker (nghttp2) is mid-send here */
+  }
 }
 
 size_t lkv__call_take_output(lkv_call_t *call, uint8_t *buf, size_t cap) {
@@ -112,16 +171,21 @@ size_t lkv__call_take_output(lkv_call_t *call, uint8_t *buf, size_t cap) {
     if (!call->out_head) call->out_tail = NULL;
     free(chunk);
   }
-  size_t left = atomic_fetch_sub(&call->pending, n) - n;
-  if (call->drain_armed && left <= call->drain_below) {
-    call->drain_armed = 0;
-    lkv__loop_wake(call->loop); /* through the queue: nghttp2 is mid-send here */
-  }
+  took(call, n);
   return n;
 }
 
+lkv__chunk_t *lkv__call_take_message(lkv_call_t *call) {
+  lkv__chunk_t *chunk = call->out_head;
+  if (!chunk) return NULL;
+  call->out_head = (lkv__chunk_t *)chunk->post.next;
+  if (!call->out_head) call->out_tail = NULL;
+  took(call, chunk->len);
+  return chunk;
+}
+
 static void apply_send(lkv_call_t *call, lkv__chunk_t *chunk) {
-  if (call->answered || !call->h2) {
+  if (call->answered || !live(call)) {
     drop_chunk(call, chunk);
     return;
   }
@@ -131,7 +195,7 @@ static void apply_send(lkv_call_t *call, lkv__chunk_t *chunk) {
   else
     call->out_head = chunk;
   call->out_tail = chunk;
-  lkv__h2_call_output(call);
+  output(call);
 }
 
 /* Takes ownership of message (already percent-encoded). */
@@ -139,11 +203,11 @@ static void apply_finish(lkv_call_t *call, int status, char *message) {
   const lkv_transport_handler_t *handler = &call->loop->cfg->handler;
   call->app_finished = 1;
   if (handler->on_finished) handler->on_finished(handler->app, call->route, status);
-  if (!call->answered && call->h2) {
+  if (!call->answered && live(call)) {
     call->answered = 1;
     call->status = status;
     call->message = message;
-    lkv__h2_call_output(call);
+    output(call);
   } else {
     free(message);
   }

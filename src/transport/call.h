@@ -11,9 +11,16 @@
 
 struct lkv__loop_s;
 struct lkv__h2_conn_s;
+struct lkv__h1_conn_s;
 
 /* Work handed to a loop thread through its queue (loop.h). Embedded in the object it concerns. */
-typedef enum { LKV__POST_SEND, LKV__POST_FINISH, LKV__POST_STOP, LKV__POST_WAKE, LKV__POST_RUN } lkv__post_kind_t;
+typedef enum {
+  LKV__POST_SEND,
+  LKV__POST_FINISH,
+  LKV__POST_STOP,
+  LKV__POST_WAKE,
+  LKV__POST_RUN
+} lkv__post_kind_t;
 
 typedef struct lkv__post_s {
   struct lkv__post_s *next;
@@ -39,6 +46,7 @@ typedef struct lkv__chunk_s {
 struct lkv_call_s {
   struct lkv__loop_s *loop;
   struct lkv__h2_conn_s *h2; /* NULL once the stream is gone */
+  struct lkv__h1_conn_s *h1; /* instead of h2: an HTTP/1.1 exchange's call (exchange.h), NULL once over */
   lkv_call_t *prev, *next;   /* the connection's list of calls with a live stream */
   int32_t stream_id;
   const void *route; /* NULL until the headers were accepted */
@@ -86,11 +94,24 @@ struct lkv_call_s {
 /* Allocates a call for stream_id on h2, owned by loop. Returns NULL when out of memory. */
 lkv_call_t *lkv__call_new(struct lkv__loop_s *loop, struct lkv__h2_conn_s *h2, int32_t stream_id);
 
+/* Allocates the call of an HTTP/1.1 exchange on h1 (h1_call.c), owned by loop, accepting request messages
+ * of max_recv bytes. Returns NULL when out of memory. */
+lkv_call_t *lkv__call_new_h1(struct lkv__loop_s *loop, struct lkv__h1_conn_s *h1, size_t max_recv);
+
+/* Removes the first queued response message (prefix included) and returns it (free() it), or NULL when
+ * none is queued (loop thread, for HTTP/1.1 answers that render message by message). */
+lkv__chunk_t *lkv__call_take_message(lkv_call_t *call);
+
 /* The transport answers the call itself (protocol error, oversize, shutdown, or an empty client stream):
  * records status and message (a plain string, NULL for none; percent-encoded here), drops further
  * application output, and tells the application through on_cancel if it holds the call. Output already
  * queued is still sent before the trailers. No-op when the call is already answered or its stream gone. */
 void lkv__call_answer(lkv_call_t *call, int status, const char *message);
+
+/* Answers UNIMPLEMENTED for a path no route serves (lookup returned NULL), in grpc-go's words: "unknown
+ * service S", or "unknown method M for service S" when handler->has_service(S) says S is served, or
+ * "malformed method name: \"<path>\"" without a service part. */
+void lkv__call_answer_unknown(lkv_call_t *call, const lkv_transport_handler_t *handler, const char *path);
 
 /* The stream is gone (closed, reset or its connection lost): releases the output queue, notifies the
  * application (on_cancel) if it still owes a finish, and frees the call if nothing else holds it. */

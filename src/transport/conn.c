@@ -1,11 +1,12 @@
-/* TCP connections: accept, read into the HTTP/2 session (through a TLS session or not), batched writes,
- * close. */
+/* TCP connections: accept, read into the HTTP/2 or HTTP/1.1 session (through a TLS session or not), batched
+ * writes, close. */
 #include "transport/conn.h"
 
 #include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/error.h"
 
@@ -34,14 +35,45 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof(c->loop->read_buf);
 }
 
+static void want_flush_h1(lkv__h1_conn_t *h1) {
+  lkv__conn_t *c = h1->owner;
+  if (!c->closing) lkv__loop_want_flush(c->loop, c);
+}
+
+/* Every HTTP/2 client opens with this preface; anything else is served as HTTP/1.1 (etcd's gateway). */
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define PREFACE_LEN (sizeof(h2_preface) - 1)
+
+static int to_h1(lkv__conn_t *c) {
+  if (!c->loop->cfg->handler.on_http) return LKV_EPROTO; /* not HTTP/2 and nobody serves HTTP/1.1 */
+  c->h1 = malloc(sizeof(*c->h1));
+  if (!c->h1) return LKV_ENOMEM;
+  lkv__h1_conn_init(c->h1, c->loop->cfg, c->loop, c->tls != NULL, want_flush_h1, c);
+  lkv__h2_conn_free(&c->h2); /* its SETTINGS never left: nothing is sent before the protocol is known */
+  return 0;
+}
+
+/* Received plaintext: the first bytes decide the protocol (kept until they do), then go to its session. */
 static int recv_plain(void *arg, const uint8_t *data, size_t len) {
   lkv__conn_t *c = arg;
-  return lkv__h2_conn_recv(&c->h2, data, len);
+  if (c->sniffed) return c->h1 ? lkv__h1_conn_recv(c->h1, data, len) : lkv__h2_conn_recv(&c->h2, data, len);
+  size_t take = len < PREFACE_LEN - c->sniff_len ? len : PREFACE_LEN - c->sniff_len;
+  memcpy(c->sniff + c->sniff_len, data, take);
+  c->sniff_len += take;
+  int h2 = memcmp(c->sniff, h2_preface, c->sniff_len) == 0;
+  if (h2 && c->sniff_len < PREFACE_LEN) return 0; /* so far it could still be the preface */
+  c->sniffed = 1;
+  int rv = h2 ? 0 : to_h1(c);
+  if (rv == 0) rv = recv_plain(c, c->sniff, c->sniff_len);
+  if (rv == 0 && len > take) rv = recv_plain(c, data + take, len - take);
+  return rv;
 }
 
 static int send_plain(void *arg, uint8_t **buf, size_t *len, size_t *cap, size_t limit) {
   lkv__conn_t *c = arg;
-  return lkv__h2_conn_send(&c->h2, buf, len, cap, limit);
+  if (!c->sniffed) return 0;
+  return c->h1 ? lkv__h1_conn_send(c->h1, buf, len, cap, limit)
+               : lkv__h2_conn_send(&c->h2, buf, len, cap, limit);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -55,9 +87,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   /* TLS decrypts into the loop's read buffer, which the ciphertext has left by then. */
   int rv = c->tls ? lkv__tls_conn_recv(c->tls, data, (size_t)nread, c->loop->read_buf,
                                        sizeof(c->loop->read_buf), recv_plain, c)
-                  : lkv__h2_conn_recv(&c->h2, data, (size_t)nread);
+                  : recv_plain(c, data, (size_t)nread);
   if (rv != 0 && !(c->tls && lkv__tls_conn_failed(c->tls))) {
-    lkv__conn_close(c); /* not HTTP/2 (bad preface), or fatal: nothing useful to say to this peer */
+    lkv__conn_close(c); /* a bad HTTP/2 preface, or fatal: nothing useful to say to this peer */
     return;
   }
   if (rv != 0) uv_read_stop(s); /* a refused handshake: its alert goes out, then the flush closes */
@@ -90,7 +122,8 @@ void lkv__conn_flush(lkv__conn_t *c) {
     return;
   }
   if (c->wlen == 0) {
-    if ((c->tls && lkv__tls_conn_failed(c->tls)) || lkv__h2_conn_done(&c->h2)) lkv__conn_close(c);
+    int done = c->h1 ? lkv__h1_conn_done(c->h1) : c->sniffed && lkv__h2_conn_done(&c->h2);
+    if ((c->tls && lkv__tls_conn_failed(c->tls)) || done) lkv__conn_close(c);
     return;
   }
   uv_buf_t b = uv_buf_init((char *)c->wbuf, (unsigned)c->wlen);
@@ -111,7 +144,13 @@ void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now) {
 }
 
 void lkv__conn_shutdown(lkv__conn_t *c) {
-  if (!c->closing) lkv__h2_conn_shutdown(&c->h2);
+  if (c->closing) return;
+  if (!c->sniffed)
+    lkv__conn_close(c); /* no request yet */
+  else if (c->h1)
+    lkv__h1_conn_shutdown(c->h1);
+  else
+    lkv__h2_conn_shutdown(&c->h2);
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -127,6 +166,11 @@ void lkv__conn_close(lkv__conn_t *c) {
   c->closing = 1;
   lkv__loop_unschedule(c->loop, c);
   lkv__h2_conn_free(&c->h2); /* on_cancel for open calls; a pending write is cancelled by uv_close */
+  if (c->h1) {
+    lkv__h1_conn_free(c->h1);
+    free(c->h1);
+    c->h1 = NULL;
+  }
   uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
@@ -136,21 +180,21 @@ static void free_handle(uv_handle_t *h) {
   free(c);
 }
 
-/* A TLS session for c, named by the client's address in log lines. */
+/* A TLS session for c; the client's address names it in log lines. */
 static int start_tls(lkv__conn_t *c, lkv_tls_t *tls) {
   struct sockaddr_storage ss;
-  int len = sizeof(ss);
-  char remote[64] = "?", host[INET6_ADDRSTRLEN] = "?";
+  int len = sizeof(ss), port = 0;
+  char host[INET6_ADDRSTRLEN] = "?";
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    int port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                              : ((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
+    if (ss.ss_family == AF_INET6) {
       uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-    else
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
       uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-    snprintf(remote, sizeof(remote), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
   }
-  return lkv__tls_conn_new(tls, remote, &c->tls);
+  return lkv__tls_conn_new(tls, host, port, NULL, &c->tls);
 }
 
 int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server, lkv_tls_t *tls) {
@@ -170,8 +214,7 @@ int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server, lkv_tls_t *tls) {
     lkv__conn_close(c);
     return rv;
   }
-  lkv__loop_want_flush(loop, c); /* our SETTINGS */
-  return 0;
+  return 0; /* our SETTINGS go out once the first bytes tell HTTP/2 */
 
 err_after_tcp:
   uv_close((uv_handle_t *)&c->tcp, free_handle);

@@ -1,4 +1,5 @@
-/* TCP connections: libuv reads and batched writes around one HTTP/2 session (h2_conn.h), in TLS or not. */
+/* TCP connections: libuv reads and batched writes around one HTTP/2 session (h2_conn.h) or HTTP/1.1 one
+ * (h1_conn.h), in TLS or not. */
 #ifndef LKV_TRANSPORT_CONN_H
 #define LKV_TRANSPORT_CONN_H
 
@@ -6,6 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "transport/h1_conn.h"
 #include "transport/h2_conn.h"
 #include "transport/loop.h"
 #include "transport/tls_internal.h"
@@ -13,6 +15,10 @@
 typedef struct lkv__conn_s {
   uv_tcp_t tcp;
   lkv__h2_conn_t h2;
+  lkv__h1_conn_t *h1; /* the connection speaks HTTP/1.1: its first bytes were not HTTP/2's preface */
+  int sniffed;        /* the protocol is decided (h1 or h2) */
+  uint8_t sniff[24];  /* the first bytes, until they decide it */
+  size_t sniff_len;
   lkv__loop_t *loop;
   struct lkv__conn_s *prev, *next;             /* loop->conns */
   struct lkv__conn_s *dirty_prev, *dirty_next; /* loop->dirty */

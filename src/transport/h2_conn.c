@@ -160,26 +160,6 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
   return 0;
 }
 
-/* UNIMPLEMENTED for a path no route serves, in grpc-go's words (clients and tests compare them). */
-static void answer_unknown(lkv__h2_conn_t *h2, lkv_call_t *call, const char *path) {
-  const lkv_transport_handler_t *handler = &h2->cfg->handler;
-  char msg[300];
-  const char *sm = path[0] == '/' ? path + 1 : path;
-  const char *slash = strrchr(sm, '/');
-  if (!slash) {
-    snprintf(msg, sizeof(msg), "malformed method name: \"%.200s\"", path);
-  } else {
-    int service_len = (int)(slash - sm);
-    if (handler->has_service && handler->has_service(handler->app, sm, (size_t)service_len)) {
-      snprintf(msg, sizeof(msg), "unknown method %.120s for service %.*s", slash + 1,
-               service_len < 120 ? service_len : 120, sm);
-    } else {
-      snprintf(msg, sizeof(msg), "unknown service %.*s", service_len < 200 ? service_len : 200, sm);
-    }
-  }
-  lkv__call_answer(call, LKV_GRPC_UNIMPLEMENTED, msg);
-}
-
 /* The request headers are complete: refuse what is not gRPC (as grpc-go does: 415 for the content-type,
  * 405 for the method, each with grpc-status INTERNAL) and resolve the route. */
 static void start_call(lkv__h2_conn_t *h2, lkv_call_t *call) {
@@ -199,7 +179,7 @@ static void start_call(lkv__h2_conn_t *h2, lkv_call_t *call) {
   const char *path = call->path ? call->path : "";
   const void *route = h2->cfg->handler.lookup(h2->cfg->handler.app, path, call->path_len, &streaming);
   if (!route) {
-    answer_unknown(h2, call, path);
+    lkv__call_answer_unknown(call, &h2->cfg->handler, path);
     return;
   }
   call->route = route;

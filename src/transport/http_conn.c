@@ -16,29 +16,6 @@ typedef struct answer_s {
   char data[];
 } answer_t;
 
-static const char *reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 413:
-      return "Request Entity Too Large";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Unknown";
-  }
-}
-
 /* ---- closing ---- */
 
 static void on_closed(uv_handle_t *h) {
@@ -83,15 +60,13 @@ static void on_written(uv_write_t *req, int status) {
 static void answer(lkv__http_conn_t *c, const lkv_http_response_t *r, int head_only, int close) {
   char head[512];
   int keep_alive_10 = !close && c->parser.http_major == 1 && c->parser.http_minor == 0;
-  int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s%sContent-Length: %zu\r\n%s\r\n", r->status,
-                   reason(r->status), r->content_type ? "Content-Type: " : "",
-                   r->content_type ? r->content_type : "", r->content_type ? "\r\n" : "",
-                   r->headers ? r->headers : "", r->body_len,
-                   close           ? "Connection: close\r\n"
-                   : keep_alive_10 ? "Connection: keep-alive\r\n"
-                                   : "");
+  int n =
+      lkv__http_head(head, sizeof(head), r->status, r->content_type, r->headers, NULL, (long long)r->body_len,
+                     close           ? "Connection: close\r\n"
+                     : keep_alive_10 ? "Connection: keep-alive\r\n"
+                                     : NULL);
   size_t body = head_only ? 0 : r->body_len;
-  answer_t *a = n > 0 && (size_t)n < sizeof(head) ? malloc(sizeof(*a) + (size_t)n + body) : NULL;
+  answer_t *a = n > 0 ? malloc(sizeof(*a) + (size_t)n + body) : NULL;
   if (!a) {
     free(r->body);
     lkv__http_conn_close(c);
@@ -118,7 +93,7 @@ static void answer(lkv__http_conn_t *c, const lkv_http_response_t *r, int head_o
 static void refuse(lkv__http_conn_t *c, int status) {
   lkv_http_response_t r = {.status = status, .content_type = "text/plain; charset=utf-8"};
   char text[64];
-  int n = snprintf(text, sizeof(text), "%d %s", status, reason(status));
+  int n = snprintf(text, sizeof(text), "%d %s", status, lkv__http_reason(status));
   r.body = malloc((size_t)n);
   if (r.body) {
     memcpy(r.body, text, (size_t)n);

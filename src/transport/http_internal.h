@@ -42,6 +42,16 @@ struct lkv_http_server_s {
   unsigned n_conns;
 };
 
+/* The reason phrase of an HTTP status ("Not Found"), "Unknown" for one not listed. */
+const char *lkv__http_reason(int status);
+
+/* Writes an answer's status line and headers, up to the empty line, into buf (cap bytes): Content-Type
+ * when content_type is not NULL, the header lines of headers and more_headers (each "Name: value\r\n", or
+ * NULL), Content-Length (or "Transfer-Encoding: chunked" when content_length is -1) and connection (a
+ * "Connection: ...\r\n" line or NULL). Returns the length, or -1 when it does not fit. */
+int lkv__http_head(char *buf, size_t cap, int status, const char *content_type, const char *headers,
+                   const char *more_headers, long long content_length, const char *connection);
+
 /* The listeners' accept callback: a new connection, read from at once. */
 void lkv__http_on_connection(uv_stream_t *listener, int status);
 

@@ -127,10 +127,12 @@ int lkv_peer_net_start(lkv_peer_net_t **out, const lkv_peer_net_options_t *opts)
   if (!n) return LKV_ENOMEM;
   n->opts = *opts;
   n->opts.addrs = NULL;
+  n->opts.listen_tls = NULL;
   n->max_queue_bytes = opts->max_queue_bytes ? opts->max_queue_bytes : LKV_PEER_DEFAULT_QUEUE_BYTES;
   n->listeners = calloc(opts->n_addrs ? opts->n_addrs : 1, sizeof(*n->listeners));
   n->ports = calloc(opts->n_addrs ? opts->n_addrs : 1, sizeof(*n->ports));
-  if (!n->listeners || !n->ports) {
+  n->listen_tls = calloc(opts->n_addrs ? opts->n_addrs : 1, sizeof(*n->listen_tls));
+  if (!n->listeners || !n->ports || !n->listen_tls) {
     rv = LKV_ENOMEM;
     goto err_after_alloc;
   }
@@ -141,8 +143,14 @@ int lkv_peer_net_start(lkv_peer_net_t **out, const lkv_peer_net_options_t *opts)
   uv_timer_init(&n->loop, &n->tick);
   n->tick.data = n;
   uv_timer_start(&n->tick, on_tick, 1000, 1000);
-  for (size_t i = 0; i < opts->n_addrs; i++)
+  for (size_t i = 0; i < opts->n_addrs; i++) {
+    n->listen_tls[i] = opts->listen_tls && opts->listen_tls[i];
+    if (n->listen_tls[i] && !opts->tls) {
+      rv = LKV_EINVAL;
+      goto err_after_handles;
+    }
     if ((rv = listen_one(n, i, &opts->addrs[i])) != 0) goto err_after_handles;
+  }
   /* The loop was set up on this thread and runs on the new one from here on. */
   if ((rv = uv_thread_create(&n->thread, run, n)) != 0) goto err_after_handles;
   *out = n;
@@ -157,6 +165,7 @@ err_after_loop:
 err_after_alloc:
   free(n->listeners);
   free(n->ports);
+  free(n->listen_tls);
   free(n);
   return rv;
 }
@@ -182,6 +191,7 @@ void lkv_peer_net_stop(lkv_peer_net_t *n) {
   uv_mutex_destroy(&n->mu);
   free(n->listeners);
   free(n->ports);
+  free(n->listen_tls);
   free(n);
 }
 
@@ -203,8 +213,8 @@ int lkv_peer_net_set_peer(lkv_peer_net_t *n, uint64_t id, const char *const *url
   lkv__peer_url_t *parsed = calloc(n_urls, sizeof(*parsed));
   if (!parsed) return LKV_ENOMEM;
   for (size_t i = 0; i < n_urls; i++) {
-    /* LKV_EUNSUPPORTED (https://, TLS arrives with issue 13) is an invalid peer URL to the caller. */
-    if (lkv__peer_url_parse(urls[i], &parsed[i]) != 0) {
+    /* https:// without a TLS context could only be dialed in clear: invalid. */
+    if (lkv__peer_url_parse(urls[i], &parsed[i]) != 0 || (parsed[i].tls && !n->opts.tls)) {
       free(parsed);
       return LKV_EINVAL;
     }

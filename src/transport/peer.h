@@ -68,9 +68,10 @@
  * one frame at a time: it grows as a large frame's bytes arrive (never ahead of them) and shrinks back to
  * 64 KiB after it. Peer entries are kept until stop (ids of removed members must be remembered anyway).
  *
- * TLS: https:// peer URLs are refused (LKV_EINVAL) until TLS on peers arrives with issue 13; every byte
- * goes through a small internal stream layer (peer_io.c) so that TLS can be slotted in there without
- * touching the dialing, framing or queueing code.
+ * TLS: https:// peer URLs are dialed in TLS (options.tls; without it they are refused, LKV_EINVAL), and
+ * the listen addresses marked https:// accept TLS only; every byte goes through a small internal stream
+ * layer (peer_io.c), so that the dialing, framing and queueing code is the same either way. The hello
+ * deadline bounds a stalled handshake too.
  */
 
 #define LKV_PEER_PROTOCOL_VERSION 1
@@ -86,6 +87,10 @@ typedef struct lkv_peer_net_s lkv_peer_net_t;
 typedef struct lkv_peer_net_options_s {
   const lkv_listen_addr_t *addrs; /* --listen-peer-urls hosts (numeric) and ports (0 picks a free port); */
   size_t n_addrs;                 /* may be 0: the net then only dials */
+  lkv_tls_t *tls;                 /* https:// peers are dialed with it (their certificate must name the host
+                                   * dialed) and the addresses marked in listen_tls accept TLS with it; it
+                                   * must outlive the net. NULL: https:// peer URLs are refused */
+  const int *listen_tls;          /* NULL, or n_addrs flags: addrs[i] accepts TLS (https://); copied */
   uint64_t cluster_id;
   uint64_t member_id;     /* this member; never 0 */
   size_t max_queue_bytes; /* per peer, payload bytes not yet written; 0 = LKV_PEER_DEFAULT_QUEUE_BYTES */
@@ -179,21 +184,22 @@ size_t lkv_peer_net_stats_all(lkv_peer_net_t *n, lkv_peer_stats_t *out, size_t c
  * URLs of the other members in --initial-cluster, each "http://host:port" as lkv_peer_net_set_peer takes
  * them) are tried in turn and the first answer wins. A host name is resolved (getaddrinfo, which
  * timeout_ms does not bound) and up to 8 of its addresses are tried in turn; IPv4 and bracketed IPv6
- * literals are used as they are; an https:// URL is skipped as unsupported (TLS on peers arrives with
- * issue 13), a malformed one as invalid. Each address gets timeout_ms (0: LKV_PEER_DIAL_TIMEOUT_MS) for
- * connecting, sending the query and receiving the whole answer. Blocking, on the caller's thread, with
+ * literals are used as they are; an https:// URL is queried in TLS with tls (the member's certificate must
+ * name the host, as when dialing members), or skipped as unsupported when tls is NULL; a malformed one is
+ * skipped as invalid. Each address gets timeout_ms (0: LKV_PEER_DIAL_TIMEOUT_MS) for connecting, the TLS
+ * handshake, sending the query and receiving the whole answer. Blocking, on the caller's thread, with
  * plain sockets (no libuv, no net needed); it keeps no state, so any thread may call it.
  * Returns 0 with *cluster_id (the answering member's), *blob (malloc'd, never NULL even when *len is 0;
  * the caller frees it) and *len. LKV_EIO when no URL answered: err then holds "could not retrieve cluster
  * information from the given URLs" (etcd's words) and, in parentheses, what each URL gave, separated by
  * "; " (e.g. "http://10.0.0.2:2380: Connection refused", "http://10.0.0.3:2380: refused: this member does
- * not answer membership queries", "https://10.0.0.4:2380: https:// is not supported until TLS on peers
- * (issue 13)", "http://m1:2380: 10.0.0.5: no answer in time, 10.0.0.6: Connection refused" for a name
+ * not answer membership queries", "https://10.0.0.4:2380: TLS handshake failed (see the log line)",
+ * "http://m1:2380: 10.0.0.5: no answer in time, 10.0.0.6: Connection refused" for a name
  * with two addresses). LKV_EINVAL for urls NULL, n_urls 0 or a NULL output pointer; LKV_ENOMEM. On failure
  * *cluster_id, *blob and *len are untouched. err (errlen bytes, always NUL-terminated, cut to fit; may be
  * NULL with errlen 0) is written on failure only. */
-int lkv_peer_query(const char *const *urls, size_t n_urls, unsigned timeout_ms, uint64_t *cluster_id,
-                   uint8_t **blob, size_t *len, char *err, size_t errlen);
+int lkv_peer_query(const char *const *urls, size_t n_urls, unsigned timeout_ms, lkv_tls_t *tls,
+                   uint64_t *cluster_id, uint8_t **blob, size_t *len, char *err, size_t errlen);
 
 /* Closes every connection and listener, discards queued messages, joins the peer thread and frees n. A
  * host name being resolved at that moment is waited for (getaddrinfo cannot be interrupted). No callback

@@ -335,5 +335,8 @@ void lkv__peer_accept_cb(uv_stream_t *server, int status) {
   in->next = n->ins;
   if (n->ins) n->ins->prev = in;
   n->ins = in;
-  if (lkv__peer_io_accept(server, &in->io) != 0 || lkv__peer_io_read_start(&in->io) != 0) close_in(in);
+  int tls = n->listen_tls[(uv_tcp_t *)server - n->listeners];
+  if ((tls && lkv__peer_io_use_tls(&in->io, n->opts.tls, NULL) != 0) ||
+      lkv__peer_io_accept(server, &in->io) != 0 || lkv__peer_io_read_start(&in->io) != 0)
+    close_in(in);
 }

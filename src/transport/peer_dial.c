@@ -14,6 +14,11 @@ void lkv__peer_connect_next(lkv__peer_t *p) {
     return;
   }
   p->state = LKV__OUT_CONNECTING;
+  if (p->cur.tls && (rv = lkv__peer_io_use_tls(&p->io, p->net->opts.tls, p->cur.host)) != 0) {
+    p->last_err = UV_ENOMEM;
+    lkv__peer_close_io(p, LKV__AFTER_NEXT_ADDR);
+    return;
+  }
   rv = lkv__peer_io_connect(&p->io, (const struct sockaddr *)&p->addrs[p->addr_next++]);
   if (rv != 0) {
     p->last_err = rv;

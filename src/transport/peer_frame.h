@@ -95,11 +95,11 @@ typedef struct {
   uint16_t port;
   int family; /* AF_INET or AF_INET6 for a literal (addr holds it), AF_UNSPEC for a name to resolve */
   uint8_t addr[16];
+  int tls; /* https:// */
 } lkv__peer_url_t;
 
-/* Parses "http://host:port" (host: a DNS name, an IPv4 literal, or an IPv6 literal in brackets; port
- * 1..65535; nothing after the port but an optional "/"). Returns 0, LKV_EUNSUPPORTED for an https:// URL
- * (TLS on peers arrives with issue 13), or LKV_EINVAL. */
+/* Parses "http://host:port" or "https://host:port" (host: a DNS name, an IPv4 literal, or an IPv6 literal
+ * in brackets; port 1..65535; nothing after the port but an optional "/"). Returns 0 or LKV_EINVAL. */
 int lkv__peer_url_parse(const char *url, lkv__peer_url_t *out);
 
 /* Fills *ss with an address of family (AF_INET: addr holds 4 bytes, AF_INET6: 16) and port. */

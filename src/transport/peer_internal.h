@@ -111,6 +111,7 @@ struct lkv_peer_net_s {
   uv_timer_t tick; /* closes incoming connections whose hello is late */
   uv_tcp_t *listeners;
   int *ports;
+  int *listen_tls; /* per listener: accepts TLS with opts.tls */
   size_t n_listeners;
 
   uv_mutex_t mu;

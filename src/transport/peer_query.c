@@ -14,8 +14,10 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/grow.h"
 #include "transport/peer.h"
 #include "transport/peer_frame.h"
+#include "transport/tls_internal.h"
 
 /* It runs once, on the main thread, before any loop exists: plain blocking steps bounded by poll are
  * simpler than a libuv loop and need no thread. */
@@ -91,6 +93,102 @@ static int send_all(int fd, const uint8_t *b, size_t n, uint64_t deadline) {
   return 0;
 }
 
+/* Bytes received from fd, waiting until the deadline: > 0, 0 at the end of the stream, or a negative
+ * errno (-ETIMEDOUT). */
+static ssize_t recv_some(int fd, uint8_t *b, size_t cap, uint64_t deadline) {
+  for (;;) {
+    ssize_t k = recv(fd, b, cap, 0);
+    if (k >= 0) return k;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+    int rv = wait_fd(fd, POLLIN, deadline);
+    if (rv != 0) return rv;
+  }
+}
+
+/* The query's connection: the socket, and over it a TLS session for an https:// URL (its decrypted bytes
+ * wait in plain until read). */
+typedef struct stream_s {
+  int fd;
+  lkv__tls_conn_t *tls;
+  uint8_t *out; /* ciphertext to send */
+  size_t out_len, out_cap;
+  uint8_t *plain;
+  size_t plain_len, plain_off, plain_cap;
+} stream_t;
+
+static int keep_plain(void *arg, const uint8_t *data, size_t len) {
+  stream_t *st = arg;
+  void *p = st->plain;
+  if (lkv_grow(&p, &st->plain_cap, st->plain_len + len, 1) != 0) return LKV_ENOMEM;
+  st->plain = p;
+  memcpy(st->plain + st->plain_len, data, len);
+  st->plain_len += len;
+  return 0;
+}
+
+/* Sends what the session has to send (handshake records, encrypted bytes). */
+static int tls_flush(stream_t *st, uint64_t deadline) {
+  st->out_len = 0;
+  int rv = lkv__tls_conn_send(st->tls, NULL, NULL, &st->out, &st->out_len, &st->out_cap, 0);
+  return rv != 0 ? rv : send_all(st->fd, st->out, st->out_len, deadline);
+}
+
+/* Receives ciphertext once and decrypts it. Returns 0, or the end of the stream (LKV_EPROTO), or an
+ * error. */
+static int tls_pull(stream_t *st, uint64_t deadline) {
+  uint8_t buf[16384];
+  ssize_t k = recv_some(st->fd, buf, sizeof(buf), deadline);
+  if (k <= 0) return k == 0 ? LKV_EPROTO : (int)k;
+  int rv = lkv__tls_conn_recv(st->tls, buf, (size_t)k, buf, sizeof(buf), keep_plain, st);
+  int fv = tls_flush(st, deadline); /* the handshake's next records, or an alert */
+  return rv != 0 ? rv : fv;
+}
+
+static int stream_send(stream_t *st, const uint8_t *b, size_t n, uint64_t deadline) {
+  if (!st->tls) return send_all(st->fd, b, n, deadline);
+  int rv = lkv__tls_conn_write(st->tls, b, n);
+  return rv != 0 ? rv : tls_flush(st, deadline);
+}
+
+/* Like recv_some, through the session when there is one. */
+static ssize_t stream_recv(stream_t *st, uint8_t *b, size_t cap, uint64_t deadline) {
+  if (!st->tls) return recv_some(st->fd, b, cap, deadline);
+  while (st->plain_off == st->plain_len) {
+    st->plain_off = st->plain_len = 0;
+    int rv = tls_pull(st, deadline);
+    if (rv == LKV_EPROTO && !lkv__tls_conn_failed(st->tls)) return 0;
+    if (rv != 0) return rv;
+  }
+  size_t k = st->plain_len - st->plain_off < cap ? st->plain_len - st->plain_off : cap;
+  memcpy(b, st->plain + st->plain_off, k);
+  st->plain_off += k;
+  return (ssize_t)k;
+}
+
+/* Dials the session over st->fd; the handshake is done before the deadline or it failed (logged). */
+static int stream_tls(stream_t *st, lkv_tls_t *tls, const char *host, const struct sockaddr_storage *sa,
+                      uint64_t deadline) {
+  char addr[INET6_ADDRSTRLEN] = "?";
+  const void *ip = sa->ss_family == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                                            : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+  inet_ntop(sa->ss_family, ip, addr, sizeof(addr));
+  int port = ntohs(sa->ss_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+                                            : ((const struct sockaddr_in6 *)sa)->sin6_port);
+  int rv = lkv__tls_conn_new(tls, addr, port, host, &st->tls);
+  if (rv != 0) return rv;
+  rv = tls_flush(st, deadline); /* the ClientHello */
+  while (rv == 0 && !lkv__tls_conn_ready(st->tls)) rv = tls_pull(st, deadline);
+  return rv;
+}
+
+static void stream_close(stream_t *st) {
+  lkv__tls_conn_free(st->tls);
+  free(st->out);
+  free(st->plain);
+  close(st->fd);
+}
+
 /* One attempt's result. */
 typedef struct {
   uint64_t cluster_id;
@@ -100,7 +198,7 @@ typedef struct {
 
 /* Reads the answer to our query from fd. Returns 0 (*a filled, a->blob malloc'd), LKV_EPERM (the member
  * refused: why says how), a negative errno or LKV_EPROTO / LKV_EMSGSIZE / LKV_ENOMEM; why says what. */
-static int read_answer(int fd, uint64_t deadline, answer_t *a, why_t *why) {
+static int read_answer(stream_t *st, uint64_t deadline, answer_t *a, why_t *why) {
   size_t cap = LKV__PEER_REPLY_HEAD + LKV__PEER_REPLY_MAX_TEXT + LKV__PEER_FRAME_HEAD, len = 0;
   uint8_t *buf = malloc(cap);
   if (!buf) return LKV_ENOMEM;
@@ -141,7 +239,7 @@ static int read_answer(int fd, uint64_t deadline, answer_t *a, why_t *why) {
       buf = b;
       cap = need;
     }
-    ssize_t k = recv(fd, buf + len, cap - len, 0);
+    ssize_t k = stream_recv(st, buf + len, cap - len, deadline);
     if (k > 0) {
       len += (size_t)k;
       continue;
@@ -152,38 +250,43 @@ static int read_answer(int fd, uint64_t deadline, answer_t *a, why_t *why) {
       rv = LKV_EPROTO;
       break;
     }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      rv = -errno;
-      why_add(why, "%s", strerror(errno));
-      break;
-    }
-    if ((rv = wait_fd(fd, POLLIN, deadline)) != 0) {
-      why_add(why, "%s", rv == -ETIMEDOUT ? "no answer in time" : strerror(-rv));
-      break;
-    }
+    rv = (int)k;
+    why_add(why, "%s",
+            rv == -ETIMEDOUT       ? "no answer in time"
+            : rv < 0 && rv > -4096 ? strerror(-rv)
+                                   : lkv_strerror(rv));
+    break;
   }
   free(buf);
   return rv;
 }
 
 /* Queries one address: connect, hello, answer, all before the deadline. */
-static int query_addr(const struct sockaddr_storage *sa, unsigned timeout_ms, answer_t *a, why_t *why) {
+/* Queries one address of u: connect (and a TLS handshake for https://), hello, answer, all before the
+ * deadline. */
+static int query_addr(const lkv__peer_url_t *u, const struct sockaddr_storage *sa, lkv_tls_t *tls,
+                      unsigned timeout_ms, answer_t *a, why_t *why) {
   uint64_t deadline = lkv_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
-  int fd = connect_to(sa, deadline);
-  if (fd < 0) {
-    why_add(why, "%s", fd == -ETIMEDOUT ? "no connection in time" : strerror(-fd));
-    return fd;
+  stream_t st = {.fd = connect_to(sa, deadline)};
+  if (st.fd < 0) {
+    why_add(why, "%s", st.fd == -ETIMEDOUT ? "no connection in time" : strerror(-st.fd));
+    return st.fd;
+  }
+  int rv = u->tls ? stream_tls(&st, tls, u->host, sa, deadline) : 0;
+  if (rv != 0) {
+    why_add(why, "TLS handshake failed (%s)", rv == -ETIMEDOUT ? "not done in time" : "see the log line");
+    stream_close(&st);
+    return rv == LKV_ENOMEM ? rv : LKV_EPROTO;
   }
   uint8_t hello[LKV__PEER_HELLO_SIZE];
   lkv__peer_hello_t h = {.version = LKV_PEER_PROTOCOL_VERSION, .query = 1};
   lkv__peer_hello_encode(&h, hello);
-  int rv = send_all(fd, hello, sizeof(hello), deadline);
+  rv = stream_send(&st, hello, sizeof(hello), deadline);
   if (rv != 0)
     why_add(why, "query not sent (%s)", strerror(-rv));
   else
-    rv = read_answer(fd, deadline, a, why);
-  close(fd);
+    rv = read_answer(&st, deadline, a, why);
+  stream_close(&st);
   return rv;
 }
 
@@ -210,12 +313,13 @@ static size_t addresses(const lkv__peer_url_t *u, struct sockaddr_storage *out, 
 
 /* Tries one URL: each of its addresses in turn. Returns 0 (answered), LKV_ENOMEM, or another negative code
  * (this URL failed; why says how). */
-static int query_url(const char *url, unsigned timeout_ms, answer_t *a, why_t *why) {
+static int query_url(const char *url, lkv_tls_t *tls, unsigned timeout_ms, answer_t *a, why_t *why) {
   lkv__peer_url_t u;
   int rv = lkv__peer_url_parse(url, &u);
-  if (rv == LKV_EUNSUPPORTED) {
-    why_add(why, "https:// is not supported until TLS on peers (issue 13)");
-    return rv;
+  if (rv == 0 && u.tls && !tls) {
+    why_add(why,
+            "https:// needs the peer TLS flags (--peer-cert-file and --peer-key-file, or --peer-auto-tls)");
+    return LKV_EUNSUPPORTED;
   }
   if (rv != 0) {
     why_add(why, "not a peer URL (http://host:port)");
@@ -233,14 +337,14 @@ static int query_url(const char *url, unsigned timeout_ms, answer_t *a, why_t *w
       inet_ntop(addrs[i].ss_family, ip, host, sizeof(host));
       why_add(why, "%s%s: ", i ? ", " : "", host);
     }
-    rv = query_addr(&addrs[i], timeout_ms, a, why);
+    rv = query_addr(&u, &addrs[i], tls, timeout_ms, a, why);
     if (rv == 0 || rv == LKV_ENOMEM) return rv;
   }
   return rv;
 }
 
-int lkv_peer_query(const char *const *urls, size_t n_urls, unsigned timeout_ms, uint64_t *cluster_id,
-                   uint8_t **blob, size_t *len, char *err, size_t errlen) {
+int lkv_peer_query(const char *const *urls, size_t n_urls, unsigned timeout_ms, lkv_tls_t *tls,
+                   uint64_t *cluster_id, uint8_t **blob, size_t *len, char *err, size_t errlen) {
   if (!urls || n_urls == 0 || !cluster_id || !blob || !len) {
     if (err && errlen) snprintf(err, errlen, "lkv_peer_query: no URLs, or no place for the answer");
     return LKV_EINVAL;
@@ -254,7 +358,7 @@ int lkv_peer_query(const char *const *urls, size_t n_urls, unsigned timeout_ms, 
   for (size_t i = 0; i < n_urls; i++) {
     answer_t a = {0, NULL, 0};
     why_add(&why, "%s%s: ", i ? "; " : "", urls[i] ? urls[i] : "(null)");
-    int rv = query_url(urls[i], timeout_ms, &a, &why);
+    int rv = query_url(urls[i], tls, timeout_ms, &a, &why);
     if (rv == 0) {
       *cluster_id = a.cluster_id;
       *blob = a.blob;

@@ -37,10 +37,9 @@ static int parse_port(const char *s, uint16_t *port) {
 int lkv__peer_url_parse(const char *url, lkv__peer_url_t *out) {
   memset(out, 0, sizeof(*out));
   if (!url) return LKV_EINVAL;
-  /* TLS on peers arrives with issue 13; until then an https:// peer is refused, never dialed in clear. */
-  if (strncmp(url, "https://", 8) == 0) return LKV_EUNSUPPORTED;
-  if (strncmp(url, "http://", 7) != 0) return LKV_EINVAL;
-  const char *h = url + 7;
+  out->tls = strncmp(url, "https://", 8) == 0;
+  if (!out->tls && strncmp(url, "http://", 7) != 0) return LKV_EINVAL;
+  const char *h = url + (out->tls ? 8 : 7);
   const char *host, *colon;
   size_t host_len;
   if (*h == '[') {

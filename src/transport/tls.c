@@ -1,4 +1,5 @@
-/* TLS contexts: building an SSL_CTX from etcd's TLS flags, and rebuilding it when its files change. */
+/* TLS contexts: building the accepting and dialing SSL_CTX from etcd's TLS flags, and rebuilding them when
+ * their files change. */
 #include <openssl/err.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -30,10 +31,12 @@ typedef struct stamp_s {
 struct lkv_tls_s {
   lkv_tls_options_t o; /* strings owned */
   char ciphers[CIPHERS_LEN];
-  int n_ciphers; /* TLS 1.2 suites in ciphers; 0 with --cipher-suites given means TLS 1.3 only */
+  int n_ciphers;           /* TLS 1.2 suites in ciphers; 0 with --cipher-suites given means TLS 1.3 only */
+  unsigned char alpn[256]; /* o.alpn in ALPN's wire form (length byte, name) */
   pthread_mutex_t mu;
-  SSL_CTX *ctx;            /* guarded by mu; replaced by a reload */
-  stamp_t stamps[N_FILES]; /* of the files ctx was built from */
+  SSL_CTX *ctx;            /* accepting; guarded by mu, replaced by a reload */
+  SSL_CTX *client_ctx;     /* dialing; likewise */
+  stamp_t stamps[N_FILES]; /* of the files the contexts were built from */
   uint64_t checked_ms;     /* CLOCK_MONOTONIC of the last look */
 };
 
@@ -66,58 +69,90 @@ const char *lkv__tls_reason(void) {
   return r ? r : "unreadable";
 }
 
-/* ALPN: gRPC runs on "h2". A client that offers protocols but not h2 is refused, as Go's server does. */
+/* ALPN: the one protocol of the context (gRPC's "h2"). A client that offers protocols, none of them ours, is
+ * refused, as Go's server does; one that offers none goes on. */
 static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg) {
-  static const unsigned char h2[] = {2, 'h', '2'};
+  const unsigned char *ours = arg;
   unsigned char *sel;
-  (void)ssl, (void)arg;
-  if (SSL_select_next_proto(&sel, outlen, h2, sizeof(h2), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+  (void)ssl;
+  if (SSL_select_next_proto(&sel, outlen, ours, 1u + ours[0], in, inlen) != OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   *out = sel;
   return SSL_TLSEXT_ERR_OK;
 }
 
-static int build(const lkv_tls_t *t, SSL_CTX **out, char *err, size_t errlen) {
+/* What both ends of a context share: versions, suites, our certificate (etcd's peers present theirs when
+ * dialing too). No renegotiation (Go never allows it on a server); no resumption, so that every
+ * connection's certificate meets the current CA, CRL and rules (etcd checks the CRL on every accept). */
+static int common(const lkv_tls_t *t, SSL_CTX *ctx, char *err, size_t errlen) {
+  const lkv_tls_options_t *o = &t->o;
+  SSL_CTX_set_min_proto_version(
+      ctx, t->n_ciphers == 0 && t->ciphers[0] == '\0' && o->cipher_suites ? TLS1_3_VERSION : TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  if (t->n_ciphers > 0 && SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1)
+    return lkv__tls_fail(err, errlen, "OpenSSL supports none of the cipher suites %s", o->cipher_suites);
+  if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1)
+    return lkv__tls_fail(err, errlen, "cannot read certificate file %s: %s", o->cert_file, lkv__tls_reason());
+  if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1)
+    return lkv__tls_fail(err, errlen, "cannot read key file %s: %s", o->key_file, lkv__tls_reason());
+  return 0;
+}
+
+static int build_server(const lkv_tls_t *t, SSL_CTX **out, char *err, size_t errlen) {
   const lkv_tls_options_t *o = &t->o;
   SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
   if (ctx == NULL) return LKV_ENOMEM;
-  int rc = LKV_EINVAL;
-  SSL_CTX_set_min_proto_version(
-      ctx, t->n_ciphers == 0 && t->ciphers[0] == '\0' && o->cipher_suites ? TLS1_3_VERSION : TLS1_2_VERSION);
-  /* No renegotiation (Go never allows it on a server); no resumption, so that every connection's
-   * certificate meets the current CA, CRL and rules (etcd checks the CRL on every accept). */
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  int rc = common(t, ctx, err, errlen);
   SSL_CTX_set_num_tickets(ctx, 0);
-  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
-  if (t->n_ciphers > 0 && SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1) {
-    rc = lkv__tls_fail(err, errlen, "--cipher-suites: OpenSSL supports none of %s", o->cipher_suites);
-    goto err_after_ctx;
-  }
-  if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
-    rc = lkv__tls_fail(err, errlen, "cannot read --cert-file %s: %s", o->cert_file, lkv__tls_reason());
-    goto err_after_ctx;
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1) {
-    rc = lkv__tls_fail(err, errlen, "cannot read --key-file %s: %s", o->key_file, lkv__tls_reason());
-    goto err_after_ctx;
-  }
-  if ((o->trusted_ca_file && o->trusted_ca_file[0]) || o->client_cert_auth) {
+  if (o->alpn) SSL_CTX_set_alpn_select_cb(ctx, select_alpn, (void *)t->alpn);
+  if (rc == 0 && ((o->trusted_ca_file && o->trusted_ca_file[0]) || o->client_cert_auth))
     rc = lkv__tls_verify_setup(ctx, o, err, errlen);
-    if (rc != 0) goto err_after_ctx;
+  if (rc != 0) {
+    SSL_CTX_free(ctx);
+    return rc;
   }
   *out = ctx;
   return 0;
+}
 
-err_after_ctx:
-  SSL_CTX_free(ctx);
+/* Dialing verifies the server's chain against the trusted CAs (the system's without a file) and, per
+ * connection, the host dialed (tls_conn.c); not a self-signed --auto-tls certificate's, as etcd. */
+static int build_client(const lkv_tls_t *t, SSL_CTX **out, char *err, size_t errlen) {
+  const lkv_tls_options_t *o = &t->o;
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == NULL) return LKV_ENOMEM;
+  int rc = common(t, ctx, err, errlen);
+  if (rc == 0 && !o->self_signed) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (o->trusted_ca_file && SSL_CTX_load_verify_locations(ctx, o->trusted_ca_file, NULL) != 1)
+      rc = lkv__tls_fail(err, errlen, "cannot read trusted CA file %s: %s", o->trusted_ca_file,
+                         lkv__tls_reason());
+    else if (!o->trusted_ca_file && SSL_CTX_set_default_verify_paths(ctx) != 1)
+      rc = lkv__tls_fail(err, errlen, "cannot load the system's CA certificates: %s", lkv__tls_reason());
+  }
+  if (rc != 0) {
+    SSL_CTX_free(ctx);
+    return rc;
+  }
+  *out = ctx;
+  return 0;
+}
+
+/* Both contexts from the files as they are now. */
+static int build(const lkv_tls_t *t, SSL_CTX **server, SSL_CTX **client, char *err, size_t errlen) {
+  int rc = build_server(t, server, err, errlen);
+  if (rc != 0) return rc;
+  rc = build_client(t, client, err, errlen);
+  if (rc != 0) SSL_CTX_free(*server);
   return rc;
 }
 
 static void free_strings(lkv_tls_options_t *o) {
   free((char *)o->cert_file), free((char *)o->key_file), free((char *)o->trusted_ca_file);
   free((char *)o->crl_file), free((char *)o->allowed_hostname), free((char *)o->cipher_suites);
+  free((char *)o->alpn), free((char *)o->allowed_cn);
 }
 
 /* A copy of s, NULL for NULL or ""; sets *oom when the copy fails. */
@@ -141,14 +176,31 @@ int lkv_tls_new(lkv_tls_t **out, const lkv_tls_options_t *opts, char *err, size_
   t->o.crl_file = copy(opts->crl_file, &oom);
   t->o.allowed_hostname = copy(opts->allowed_hostname, &oom);
   t->o.cipher_suites = copy(opts->cipher_suites, &oom);
+  t->o.alpn = copy(opts->alpn, &oom);
+  t->o.allowed_cn = copy(opts->allowed_cn, &oom);
+  t->o.check_client_san = opts->check_client_san;
+  t->o.self_signed = opts->self_signed;
   if (oom) goto err_after_alloc;
+  rc = LKV_EINVAL;
+  if (t->o.allowed_cn && t->o.allowed_hostname) { /* etcd's words */
+    lkv__tls_fail(err, errlen,
+                  "AllowedCN and AllowedHostname are mutually exclusive (cn=\"%s\", hostname=\"%s\")",
+                  t->o.allowed_cn, t->o.allowed_hostname);
+    goto err_after_alloc;
+  }
+  if (t->o.alpn) {
+    size_t n = strlen(t->o.alpn);
+    if (n > 255) goto err_after_alloc;
+    t->alpn[0] = (unsigned char)n;
+    memcpy(t->alpn + 1, t->o.alpn, n);
+  }
   if (t->o.cipher_suites) {
     rc = lkv_tls_cipher_list(t->o.cipher_suites, t->ciphers, sizeof(t->ciphers), err, errlen);
     if (rc < 0) goto err_after_alloc;
     t->n_ciphers = rc;
   }
   read_stamps(t, t->stamps);
-  if ((rc = build(t, &t->ctx, err, errlen)) != 0) goto err_after_alloc;
+  if ((rc = build(t, &t->ctx, &t->client_ctx, err, errlen)) != 0) goto err_after_alloc;
   if (pthread_mutex_init(&t->mu, NULL) != 0) {
     rc = LKV_ENOMEM;
     goto err_after_ctx;
@@ -159,6 +211,7 @@ int lkv_tls_new(lkv_tls_t **out, const lkv_tls_options_t *opts, char *err, size_
 
 err_after_ctx:
   SSL_CTX_free(t->ctx);
+  SSL_CTX_free(t->client_ctx);
 err_after_alloc:
   free_strings(&t->o);
   free(t);
@@ -168,6 +221,7 @@ err_after_alloc:
 void lkv_tls_free(lkv_tls_t *tls) {
   if (tls == NULL) return;
   SSL_CTX_free(tls->ctx);
+  SSL_CTX_free(tls->client_ctx);
   pthread_mutex_destroy(&tls->mu);
   free_strings(&tls->o);
   free(tls);
@@ -183,21 +237,23 @@ static void maybe_reload(lkv_tls_t *t) {
   read_stamps(t, s);
   if (memcmp(s, t->stamps, sizeof(s)) == 0) return;
   char err[256];
-  SSL_CTX *ctx;
-  if (build(t, &ctx, err, sizeof(err)) != 0) {
+  SSL_CTX *ctx, *client_ctx;
+  if (build(t, &ctx, &client_ctx, err, sizeof(err)) != 0) {
     fprintf(stderr, "ledgerkv: tls: keeping the previous certificates: %s\n", err);
     return;
   }
-  SSL_CTX_free(t->ctx); /* connections that use it hold their own reference */
+  SSL_CTX_free(t->ctx); /* connections that use them hold their own references */
+  SSL_CTX_free(t->client_ctx);
   t->ctx = ctx;
+  t->client_ctx = client_ctx;
   memcpy(t->stamps, s, sizeof(s));
   fprintf(stderr, "ledgerkv: tls: certificates re-read from %s\n", t->o.cert_file);
 }
 
-SSL_CTX *lkv__tls_acquire(lkv_tls_t *tls) {
+SSL_CTX *lkv__tls_acquire(lkv_tls_t *tls, int client) {
   pthread_mutex_lock(&tls->mu);
   maybe_reload(tls);
-  SSL_CTX *ctx = tls->ctx;
+  SSL_CTX *ctx = client ? tls->client_ctx : tls->ctx;
   SSL_CTX_up_ref(ctx);
   pthread_mutex_unlock(&tls->mu);
   return ctx;

@@ -6,12 +6,13 @@
 #include <stddef.h>
 
 /*
- * A TLS context is the set of certificates and rules one listener (or, later, the peer transport) uses for
- * every handshake. It mirrors etcd 3.4's TLSInfo.ServerConfig: TLS 1.2 at least, ALPN "h2", client
- * certificates required and verified when a trusted CA file is given or client_cert_auth is set, and the
- * files re-read when they change on disk (looked at, at most once a second, when a connection arrives), so
- * that rotating a certificate needs no restart. A context is shared by every loop thread; libssl stays
- * inside src/transport.
+ * A TLS context is the set of certificates and rules a listener uses for every handshake it accepts, and the
+ * peer transport also for the connections it dials (with the same certificate, as etcd's peers do). It
+ * mirrors etcd 3.4's TLSInfo.ServerConfig and ClientConfig: TLS 1.2 at least, client certificates required
+ * and verified when a trusted CA file is given or client_cert_auth is set, servers verified against the
+ * trusted CAs and the host dialed, and the files re-read when they change on disk (looked at, at most once
+ * a second, when a connection begins), so that rotating a certificate needs no restart. A context is shared
+ * by every thread; libssl stays inside src/transport.
  */
 
 typedef struct lkv_tls_s lkv_tls_t;
@@ -28,13 +29,22 @@ typedef struct lkv_tls_options_s {
                                  * SANs); NULL or "" for any */
   const char *cipher_suites;    /* comma-separated Go cipher-suite names (etcd's --cipher-suites); NULL or
                                  * "" for OpenSSL's defaults. TLS 1.3 suites are always on, as in Go */
+  const char *alpn;             /* the one ALPN protocol accepted connections speak ("h2" for gRPC): a client
+                                 * offering others only is refused, as Go's server does; NULL for none */
+  const char *allowed_cn;       /* a client certificate's subject CN must be exactly this (etcd's
+                                 * --peer-cert-allowed-cn); NULL or "" for any; not with allowed_hostname */
+  int check_client_san;         /* a client certificate with IP or DNS SANs must name the address it connects
+                                 * from (etcd's peer listener; DNS names are resolved, which blocks the
+                                 * calling thread) */
+  int self_signed;              /* cert_file is --auto-tls's: connections dialed do not verify the server,
+                                 * as etcd does with its self-signed certificates */
 } lkv_tls_options_t;
 
 /* Creates a context and loads its files once, so that a bad file is reported at start-up.
  * out: out, the context (free with lkv_tls_free). opts: in, copied (strings included).
  * err, errlen: out, on LKV_EINVAL a one-line reason naming the file or the suite.
- * Returns 0, LKV_EINVAL (unreadable or mismatched files, unknown cipher suite, no usable suite) or
- * LKV_ENOMEM; *out is then untouched. */
+ * Returns 0, LKV_EINVAL (unreadable or mismatched files, unknown cipher suite, no usable suite, both
+ * allowed_cn and allowed_hostname) or LKV_ENOMEM; *out is then untouched. */
 int lkv_tls_new(lkv_tls_t **out, const lkv_tls_options_t *opts, char *err, size_t errlen);
 
 /* Frees a context. Every connection that used it must be closed (the transport that used it stopped). NULL

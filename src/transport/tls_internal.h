@@ -12,11 +12,17 @@
 /* Room for the reason a handshake was refused (the verify callback writes it, the session logs it). */
 #define LKV__TLS_WHY 200
 
-/* The context's current SSL_CTX with a reference the caller drops with SSL_CTX_free (an SSL made from it
- * keeps its own). At most once a second it first looks at the files' stamps and, when one changed, builds a
- * new SSL_CTX from them; a build that fails is logged and the previous context stays. Any thread. Returns
- * NULL only when out of memory. */
-SSL_CTX *lkv__tls_acquire(lkv_tls_t *tls);
+/* What the verify callback knows of one connection: where it comes from, and where it says why it refused. */
+typedef struct lkv__tls_info_s {
+  char why[LKV__TLS_WHY];
+  char remote_host[64]; /* numeric address of the other end */
+} lkv__tls_info_t;
+
+/* The context's current SSL_CTX for accepting (client 0) or dialing (client 1), with a reference the caller
+ * drops with SSL_CTX_free (an SSL made from it keeps its own). At most once a second it first looks at the
+ * files' stamps and, when one changed, builds new contexts from them; a build that fails is logged and the
+ * previous contexts stay. Any thread. Returns NULL only when out of memory. */
+SSL_CTX *lkv__tls_acquire(lkv_tls_t *tls, int client);
 
 /* Writes a formatted reason into err (errlen may be 0), clears OpenSSL's error queue; returns LKV_EINVAL. */
 int lkv__tls_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -33,14 +39,21 @@ int lkv__tls_eku_allows_client(X509 *cert);
  * (wildcards in the leftmost label), never the subject's CN. Pure. */
 int lkv__tls_host_matches(X509 *cert, const char *host);
 
+/* tls_verify.c. Whether cert's SANs name host, the address a client connects from, as etcd's peer listener
+ * asks (checkCertSAN): no IP or DNS SAN at all, an IP SAN equal to it, or a DNS SAN that resolves to it or
+ * that its reverse lookup gives (the lookups block). On a mismatch writes the reason to why (LKV__TLS_WHY
+ * bytes) and returns 0; else 1. */
+int lkv__tls_san_names(X509 *cert, const char *host, char *why);
+
 /* tls_verify.c. Sets ctx to require and verify client certificates with opts' rules: the chain to the
  * trusted CAs (or the system's), the clientAuth usage on every certificate of the chain, the CRL's serials,
- * the allowed host name. Reads the CA and CRL files. Returns 0 or LKV_EINVAL (reason in err). */
+ * the allowed CN or host name, the SANs against the client's address. Reads the CA and CRL files. Returns 0
+ * or LKV_EINVAL (reason in err). */
 int lkv__tls_verify_setup(SSL_CTX *ctx, const lkv_tls_options_t *opts, char *err, size_t errlen);
 
-/* tls_verify.c. Makes why (LKV__TLS_WHY bytes, owned by the caller for the SSL's life) the place where the
- * verify callback writes why ssl's peer was refused. */
-void lkv__tls_set_why(SSL *ssl, char *why);
+/* tls_verify.c. Hands the verify callback info (owned by the caller for the SSL's life): the client's
+ * address, and the place to write why it was refused (cleared here). */
+void lkv__tls_set_info(SSL *ssl, lkv__tls_info_t *info);
 
 /*
  * A session: one TLS connection over memory buffers, for a transport that does its own reads and writes on
@@ -56,9 +69,12 @@ typedef int (*lkv__tls_consume_fn)(void *arg, const uint8_t *data, size_t len);
  * lkv__h2_conn_send. Returns 0 or an error. */
 typedef int (*lkv__tls_produce_fn)(void *arg, uint8_t **buf, size_t *len, size_t *cap, size_t limit);
 
-/* Starts a server session on tls's current context. remote: in, the peer's address for log lines
- * (copied). Returns 0 and *out, or LKV_ENOMEM. */
-int lkv__tls_conn_new(lkv_tls_t *tls, const char *remote, lkv__tls_conn_t **out);
+/* Starts a session on tls's current context: accepting when server_name is NULL, else dialing server_name
+ * (a host name or numeric address, without brackets), whose certificate must name it unless the context is
+ * self-signed. remote_host, remote_port: in, the other end's numeric address (log lines, the client SAN
+ * check), copied. Returns 0 and *out, or LKV_ENOMEM. */
+int lkv__tls_conn_new(lkv_tls_t *tls, const char *remote_host, int remote_port, const char *server_name,
+                      lkv__tls_conn_t **out);
 
 /* Frees a session. NULL is ignored. */
 void lkv__tls_conn_free(lkv__tls_conn_t *c);
@@ -71,11 +87,16 @@ void lkv__tls_conn_free(lkv__tls_conn_t *c);
 int lkv__tls_conn_recv(lkv__tls_conn_t *c, const uint8_t *data, size_t len, uint8_t *scratch,
                        size_t scratch_len, lkv__tls_consume_fn consume, void *arg);
 
-/* Appends the bytes to write to *buf (grown as needed; *len and *cap updated): handshake records and
- * alerts, and once the handshake is done, produce's plaintext (asked for up to limit bytes) encrypted.
+/* Appends the bytes to write to *buf (grown as needed; *len and *cap updated): handshake records (a dialing
+ * session's first call starts the handshake) and alerts, and once the handshake is done, produce's
+ * plaintext (asked for up to limit bytes; produce may be NULL) encrypted.
  * Returns 0, LKV_ENOMEM, LKV_EPROTO, or produce's error. */
 int lkv__tls_conn_send(lkv__tls_conn_t *c, lkv__tls_produce_fn produce, void *arg, uint8_t **buf, size_t *len,
                        size_t *cap, size_t limit);
+
+/* Encrypts len bytes of plaintext into the session's output, which the next lkv__tls_conn_send yields.
+ * Only once the handshake is done. Returns 0, or LKV_EPROTO (failed; logged). */
+int lkv__tls_conn_write(lkv__tls_conn_t *c, const uint8_t *data, size_t len);
 
 /* 1 once the session failed: nothing more is read or sent but a pending alert. */
 int lkv__tls_conn_failed(const lkv__tls_conn_t *c);

@@ -43,6 +43,7 @@
 
 typedef struct lkv_transport_s lkv_transport_t;
 typedef struct lkv_call_s lkv_call_t;
+struct lkv_http_exchange_s; /* exchange.h */
 
 /* gRPC status codes (grpc/doc/statuscodes.md). */
 typedef enum {
@@ -99,6 +100,10 @@ typedef struct lkv_transport_handler_s {
   /* Request metadata the application reads with lkv_call_metadata: lower-case header names, NULL-terminated
    * array (it must outlive the transport). Other headers are not kept. May be NULL (none). */
   const char *const *metadata_keys;
+  /* A complete HTTP/1.1 request on a client port (exchange.h), answered before it returns. May be NULL:
+   * connections that do not open with HTTP/2's preface are then dropped. */
+  void (*on_http)(void *http_app, struct lkv_http_exchange_s *x);
+  void *http_app; /* on_http's first argument */
 } lkv_transport_handler_t;
 
 typedef struct lkv_listen_addr_s {

@@ -187,14 +187,19 @@ class Cluster:
             m.kill()
 
     def close(self):
-        """Stop every running member with SIGTERM, one after the other (members stopping together make a
-        leader wait for a transferee that is going away), remove the temp dir; raises lkvtest.ServerError
-        listing the members that did not stop cleanly."""
+        """Stop every running member with SIGTERM, one after the other, the leader last, remove the temp dir;
+        raises lkvtest.ServerError listing the members that did not stop cleanly.
+
+        A leader stopping hands over to a follower it heard from lately. Members stopping together, or a
+        leader stopped just after a follower, make it pick one that is going away, and ledgerkv then waits
+        for it until the request timeout (about 6 s here). Stopped last, once its followers are gone, it
+        stops when CheckQuorum makes it step down (about an election timeout)."""
         errors = []
         for m in self.members:
             if m.paused:
                 self.resume(m)
-        for m in self.members:
+        lead = self.leader() if self.running() else None
+        for m in sorted(self.members, key=lambda m: m is lead):
             try:
                 m.stop()
             except lkvtest.ServerError as e:

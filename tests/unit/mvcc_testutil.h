@@ -77,6 +77,17 @@ static inline int lkvt_put(lkvt_store_t *ts, const char *k, const char *v) {
   return lkvt_put_n(ts, k, strlen(k), v, strlen(v));
 }
 
+/* One batch that grants lease (unless 0, TTL 100) and puts k=v with it. */
+static inline void lkvt_put_lease(lkvt_store_t *ts, const char *k, const char *v, int64_t lease) {
+  lkv_mvcc_txn_t *t;
+  assert_int_equal(lkv_mvcc_write_begin(ts->s, &t), 0);
+  assert_int_equal(lkv_mvcc_req_begin(t), 0);
+  if (lease) assert_int_equal(lkv_mvcc_lease_grant(t, lease, 100), 0);
+  assert_int_equal(lkv_mvcc_put(t, (const uint8_t *)k, strlen(k), (const uint8_t *)v, strlen(v), lease), 0);
+  assert_int_equal(lkv_mvcc_req_end(t, 1), 0);
+  assert_int_equal(lkv_mvcc_write_commit(t), 0);
+}
+
 /* One batch deleting [k, end) (end NULL: the single key). Returns the number deleted. */
 static inline int64_t lkvt_del(lkvt_store_t *ts, const char *k, const char *end) {
   lkv_mvcc_txn_t *t;

@@ -233,8 +233,12 @@ static void test_urls(void **state) {
   assert_string_equal(u.host, "etcd-0.etcd.kube-system.svc");
   assert_int_equal(u.port, 12380);
   assert_int_equal(u.family, AF_UNSPEC);
-  /* TLS is refused (issue 13), not dialed in clear. */
-  assert_int_equal(lkv__peer_url_parse("https://10.0.0.1:2380", &u), LKV_EUNSUPPORTED);
+  assert_int_equal(u.tls, 0);
+  /* https:// is marked: dialed in TLS, never in clear. */
+  assert_int_equal(lkv__peer_url_parse("https://10.0.0.1:2380", &u), 0);
+  assert_int_equal(u.tls, 1);
+  assert_string_equal(u.host, "10.0.0.1");
+  assert_int_equal(u.port, 2380);
   const char *bad[] = {"10.0.0.1:2380",
                        "unix://x:1",
                        "http://10.0.0.1",

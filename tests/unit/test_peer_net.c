@@ -302,7 +302,7 @@ static void test_api_errors(void **state) {
   lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0);
   assert_non_null(a);
   const char *tls[] = {"https://127.0.0.1:2380"};
-  assert_int_equal(lkv_peer_net_set_peer(a, 2, tls, 1), LKV_EINVAL); /* TLS arrives with issue 13 */
+  assert_int_equal(lkv_peer_net_set_peer(a, 2, tls, 1), LKV_EINVAL); /* no TLS context: never in clear */
   const char *bad[] = {"http://127.0.0.1"};
   assert_int_equal(lkv_peer_net_set_peer(a, 2, bad, 1), LKV_EINVAL);
   const char *good[] = {"http://127.0.0.1:9", "http://[::1]:9"};

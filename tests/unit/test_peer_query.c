@@ -38,7 +38,7 @@ static void expect_answer(const char *const *urls, size_t n_urls, unsigned timeo
   uint8_t *blob = NULL;
   size_t len = 1;
   char err[512] = "untouched";
-  int rv = lkv_peer_query(urls, n_urls, timeout_ms, &cid, &blob, &len, err, sizeof(err));
+  int rv = lkv_peer_query(urls, n_urls, timeout_ms, NULL, &cid, &blob, &len, err, sizeof(err));
   if (rv != 0) fail_msg("lkv_peer_query: %d: %s", rv, err);
   assert_string_equal(err, "untouched"); /* written on failure only */
   assert_true(cid == CLUSTER);
@@ -55,7 +55,7 @@ static void expect_failure(const char *const *urls, size_t n_urls, unsigned time
   uint64_t cid = 99;
   uint8_t sentinel, *blob = &sentinel;
   size_t len = 77;
-  assert_int_equal(lkv_peer_query(urls, n_urls, timeout_ms, &cid, &blob, &len, err, cap), LKV_EIO);
+  assert_int_equal(lkv_peer_query(urls, n_urls, timeout_ms, NULL, &cid, &blob, &len, err, cap), LKV_EIO);
   assert_true(cid == 99 && blob == &sentinel && len == 77);
   assert_memory_equal(err, PREFIX, strlen(PREFIX));
   assert_int_equal(err[strlen(err) - 1], ')');
@@ -144,7 +144,10 @@ static void test_all_dead(void **state) {
   expect_failure(urls, 4, 0, err, sizeof(err));
   snprintf(want, sizeof(want), "%s: Connection refused; https://", a);
   expect_in(err, want);
-  expect_in(err, "https://127.0.0.1:2380: https:// is not supported until TLS on peers (issue 13); ");
+  expect_in(
+      err,
+      "https://127.0.0.1:2380: https:// needs the peer TLS flags (--peer-cert-file and --peer-key-file, "
+      "or --peer-auto-tls); ");
   snprintf(want, sizeof(want), "; %s: Connection refused; ", b);
   expect_in(err, want);
   expect_in(err, "ftp://x: not a peer URL (http://host:port))");
@@ -154,14 +157,14 @@ static void test_all_dead(void **state) {
   uint64_t cid;
   uint8_t *blob;
   size_t len;
-  assert_int_equal(lkv_peer_query(urls, 1, 0, &cid, &blob, &len, small, sizeof(small)), LKV_EIO);
+  assert_int_equal(lkv_peer_query(urls, 1, 0, NULL, &cid, &blob, &len, small, sizeof(small)), LKV_EIO);
   assert_int_equal(strlen(small), sizeof(small) - 1);
   assert_memory_equal(small, PREFIX, sizeof(small) - 1);
-  assert_int_equal(lkv_peer_query(urls, 1, 0, &cid, &blob, &len, NULL, 0), LKV_EIO);
+  assert_int_equal(lkv_peer_query(urls, 1, 0, NULL, &cid, &blob, &len, NULL, 0), LKV_EIO);
   /* Arguments. */
-  assert_int_equal(lkv_peer_query(NULL, 1, 0, &cid, &blob, &len, err, sizeof(err)), LKV_EINVAL);
-  assert_int_equal(lkv_peer_query(urls, 0, 0, &cid, &blob, &len, err, sizeof(err)), LKV_EINVAL);
-  assert_int_equal(lkv_peer_query(urls, 1, 0, &cid, NULL, &len, err, sizeof(err)), LKV_EINVAL);
+  assert_int_equal(lkv_peer_query(NULL, 1, 0, NULL, &cid, &blob, &len, err, sizeof(err)), LKV_EINVAL);
+  assert_int_equal(lkv_peer_query(urls, 0, 0, NULL, &cid, &blob, &len, err, sizeof(err)), LKV_EINVAL);
+  assert_int_equal(lkv_peer_query(urls, 1, 0, NULL, &cid, NULL, &len, err, sizeof(err)), LKV_EINVAL);
 }
 
 /* A member that cannot answer says why; the next URL is tried. */

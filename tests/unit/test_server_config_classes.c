@@ -125,7 +125,7 @@ static void test_multi_member_cluster(void **state) {
   assert_string_equal(cfg.cluster.listen_peer_urls[0].host, "127.0.0.1");
   assert_int_equal(cfg.cluster.listen_peer_urls[0].port, 2381);
   lkv_config_free(&cfg);
-  /* TLS on the peer port arrives with the security issue: refused, not served in cleartext. */
+  /* https:// on the peer port needs a certificate (etcd's error), never serves in cleartext. */
   char *tls[] = {"ledgerkv",
                  "--name",
                  "b",
@@ -137,7 +137,34 @@ static void test_multi_member_cluster(void **state) {
                  "https://127.0.0.1:2381",
                  NULL};
   assert_int_equal(lkv_config_parse(&cfg, 9, tls, err, sizeof(err)), LKV_EINVAL);
-  assert_non_null(strstr(err, "--listen-peer-urls"));
+  assert_string_equal(err,
+                      "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url "
+                      "https://127.0.0.1:2381 with HTTPS scheme");
+  char *tls_ok[] = {"ledgerkv",
+                    "--name",
+                    "b",
+                    "--initial-cluster",
+                    "a=https://127.0.0.1:2380,b=https://127.0.0.1:2381",
+                    "--initial-advertise-peer-urls",
+                    "https://127.0.0.1:2381",
+                    "--listen-peer-urls",
+                    "https://127.0.0.1:2381",
+                    "--peer-cert-file=/p.pem",
+                    "--peer-key-file=/p.key",
+                    "--peer-trusted-ca-file=/ca.pem",
+                    "--peer-client-cert-auth",
+                    "--peer-cert-allowed-cn=member",
+                    "--experimental-peer-skip-client-san-verification",
+                    NULL};
+  assert_int_equal(lkv_config_parse(&cfg, 15, tls_ok, err, sizeof(err)), 0);
+  assert_int_equal(cfg.cluster.listen_peer_urls[0].tls, 1);
+  assert_string_equal(cfg.peer_tls.cert_file, "/p.pem");
+  assert_string_equal(cfg.peer_tls.allowed_cn, "member");
+  assert_int_equal(cfg.peer_tls.client_cert_auth, 1);
+  assert_int_equal(cfg.peer_tls.skip_san, 1);
+  assert_null(cfg.client_tls.cert_file); /* the sides are apart */
+  assert_int_equal(cfg.n_warnings, 0);
+  lkv_config_free(&cfg);
 }
 
 /* Parses member b of a two-member cluster with one more flag (NULL: none), which must be accepted
@@ -227,13 +254,20 @@ static void test_single_member_cluster(void **state) {
 static void test_security_flags(void **state) {
   (void)state;
   char w[512];
-  REJECT("--peer-cert-file: " SEC_WHY, "--peer-cert-file", "/etc/kubernetes/pki/etcd/peer.crt");
-  REJECT("--peer-client-cert-auth: " SEC_WHY, "--peer-client-cert-auth=true");
-  REJECT("--peer-auto-tls: " SEC_WHY, "--peer-auto-tls");
+  REJECT("--bcrypt-cost: " SEC_WHY, "--bcrypt-cost", "12");
+  REJECT("--auth-token-ttl: " SEC_WHY, "--auth-token-ttl=60");
+  REJECT("--host-whitelist: " SEC_WHY, "--host-whitelist", "example.com");
   REJECT("--auth-token: " SEC_WHY, "--auth-token", "jwt,pub-key=a.pub");
   /* Off, they ask for no security: accepted, with a warning. */
-  assert_int_equal(accept_args(w, sizeof(w), "--peer-client-cert-auth=false", NULL), 1);
-  assert_string_equal(w, "--peer-client-cert-auth=false ignored: not in effect at this value");
+  assert_int_equal(accept_args(w, sizeof(w), "--bcrypt-cost=10", NULL), 1);
+  assert_string_equal(w, "--bcrypt-cost=10 ignored: not in effect at this value");
+  REJECT("AllowedCN and AllowedHostname are mutually exclusive (cn=\"a\", hostname=\"b\")",
+         "--peer-cert-allowed-cn=a", "--peer-cert-allowed-hostname=b");
+  REJECT(
+      "--peer-auto-tls: etcd 3.4 ignores the peer certificate checks (--peer-client-cert-auth, "
+      "--peer-trusted-ca-file, --peer-crl-file, the allowed names) with a self-signed certificate; refusing "
+      "to start rather than serve without the client certificate checks you asked for",
+      "--peer-auto-tls", "--peer-client-cert-auth");
   /* The client TLS flags are implemented: no warning, whatever their value. */
   assert_int_equal(
       accept_args(w, sizeof(w), "--listen-client-urls=https://127.0.0.1:2379", "--cert-file=/s.pem",
@@ -244,9 +278,8 @@ static void test_security_flags(void **state) {
   REJECT("unexpected TLS cipher suite \"TLS_NOPE\"",
          "--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_NOPE");
   REJECT(
-      "--listen-peer-urls: \"https://127.0.0.1:2380\": TLS on the peer port is not implemented yet (issue "
-      "13): "
-      "refusing to start rather than serve without the security you asked for",
+      "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url https://127.0.0.1:2380 "
+      "with HTTPS scheme",
       "--listen-peer-urls=https://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
       "--initial-cluster=default=http://127.0.0.1:2380,b=http://127.0.0.1:2390");
   assert_int_equal(accept_args(w, sizeof(w), "--auth-token", "simple", NULL), 1);

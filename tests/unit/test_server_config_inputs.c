@@ -128,12 +128,12 @@ static void test_env_bad_values(void **state) {
                       "invalid value \"x\" for ETCD_MAX_TXN_OPS: --max-txn-ops: invalid value \"x\": "
                       "expected an integer");
   unsetenv("ETCD_MAX_TXN_OPS");
-  setenv("ETCD_PEER_CERT_FILE", "/etc/etcd/peer.crt", 1); /* a refused flag is refused from the environment */
+  setenv("ETCD_AUTH_TOKEN", "jwt", 1); /* a refused flag is refused from the environment */
   assert_int_equal(parse(&cfg, err, sizeof(err), NULL), LKV_EINVAL);
   assert_string_equal(err,
-                      "--peer-cert-file: not implemented yet (issue 13): refusing to start rather than serve "
+                      "--auth-token: not implemented yet (issue 13): refusing to start rather than serve "
                       "without the security you asked for");
-  unsetenv("ETCD_PEER_CERT_FILE");
+  unsetenv("ETCD_AUTH_TOKEN");
   setenv("ETCD_MAX_WALS", "10", 1); /* a warned one warns */
   assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
   assert_true(warned(&cfg, "--max-wals=10 ignored: "));
@@ -208,13 +208,16 @@ static void test_config_file_refusals_and_errors(void **state) {
   assert_string_equal(cfg.client_tls.key_file, "/etc/server.key");
   assert_int_equal(cfg.client_tls.client_cert_auth, 1);
   lkv_config_free(&cfg);
-  const char *peer = write_file(2, "peer-transport-security:\n  client-cert-auth: true\n");
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", peer, NULL), LKV_EINVAL);
-  assert_non_null(strstr(err, "--peer-client-cert-auth: not implemented yet (issue 13)"));
+  const char *peer =
+      write_file(2, "peer-transport-security:\n  client-cert-auth: true\n  cert-file: /p.pem\n");
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", peer, NULL), 0); /* peer TLS too */
+  assert_int_equal(cfg.peer_tls.client_cert_auth, 1);
+  assert_string_equal(cfg.peer_tls.cert_file, "/p.pem");
+  lkv_config_free(&cfg);
   /* A refused flag on the command line is not dropped silently because a file is given. */
   const char *ok = write_file(3, "name: a\n");
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", ok, "--peer-auto-tls", NULL), LKV_EINVAL);
-  assert_non_null(strstr(err, "--peer-auto-tls: not implemented yet (issue 13)"));
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", ok, "--auth-token=jwt", NULL), LKV_EINVAL);
+  assert_non_null(strstr(err, "--auth-token: not implemented yet (issue 13)"));
   unlink(tls);
   unlink(peer);
 

@@ -53,16 +53,6 @@ static void snapshot(lkvt_store_t *ts, const lkv_snapshot_meta_t *m, dump_t *d) 
   close(fd);
 }
 
-static void put_lease(lkvt_store_t *ts, const char *k, const char *v, int64_t lease) {
-  lkv_mvcc_txn_t *t;
-  assert_int_equal(lkv_mvcc_write_begin(ts->s, &t), 0);
-  assert_int_equal(lkv_mvcc_req_begin(t), 0);
-  if (lease) assert_int_equal(lkv_mvcc_lease_grant(t, lease, 100), 0);
-  assert_int_equal(lkv_mvcc_put(t, (const uint8_t *)k, strlen(k), (const uint8_t *)v, strlen(v), lease), 0);
-  assert_int_equal(lkv_mvcc_req_end(t, 1), 0);
-  assert_int_equal(lkv_mvcc_write_commit(t), 0);
-}
-
 /* The same requests given to etcd 3.4.23 (put a 1, put a 2, put b x, del b, put c y with lease
  * 0x390da2456b975009 of TTL 100, put d z, compact 3) left these buckets in its snapshot, byte for byte
  * apart from the member's identity and the consistent index (11 there: its Raft log's entries). */
@@ -101,7 +91,7 @@ static void test_buckets_as_etcd_writes_them(void **state) {
   lkvt_put(&ts, "a", "2");
   lkvt_put(&ts, "b", "x");
   assert_int_equal(lkvt_del(&ts, "b", NULL), 1);
-  put_lease(&ts, "c", "y", 0x390da2456b975009);
+  lkvt_put_lease(&ts, "c", "y", 0x390da2456b975009);
   lkvt_put(&ts, "d", "z");
   lkv_mvcc_txn_t *t; /* compact 3, the removal left pending */
   assert_int_equal(lkv_mvcc_write_begin(ts.s, &t), 0);

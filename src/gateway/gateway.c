@@ -1,0 +1,286 @@
+/* The gateway's routes, its access control (host whitelist, CORS) and the dispatch of each request. */
+#include "gateway/gateway.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "etcd/etcdserver/api/v3election/v3electionpb/v3election.pb-c.h"
+#include "etcd/etcdserver/api/v3lock/v3lockpb/v3lock.pb-c.h"
+#include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
+#include "gateway/internal.h"
+
+#define MAX_MESSAGES 64 /* request objects in one streaming body */
+
+#define PB(name) &etcdserverpb__##name##__descriptor
+#define ROUTE(h, g, rq, rs) \
+  { h, g, PB(rq), PB(rs), 0 }
+#define STREAM(h, g, rq, rs) \
+  { h, g, PB(rq), PB(rs), 1 }
+
+/* etcd 3.4's google.api.http annotations (all POST). /v3/maintenance/hash is annotated on both Hash and
+ * HashKV; etcd 3.4's gateway answers it with Hash. */
+static const lkv__gateway_route_t routes[] = {
+    ROUTE("kv/range", "/etcdserverpb.KV/Range", range_request, range_response),
+    ROUTE("kv/put", "/etcdserverpb.KV/Put", put_request, put_response),
+    ROUTE("kv/deleterange", "/etcdserverpb.KV/DeleteRange", delete_range_request, delete_range_response),
+    ROUTE("kv/txn", "/etcdserverpb.KV/Txn", txn_request, txn_response),
+    ROUTE("kv/compaction", "/etcdserverpb.KV/Compact", compaction_request, compaction_response),
+    STREAM("watch", "/etcdserverpb.Watch/Watch", watch_request, watch_response),
+    ROUTE("lease/grant", "/etcdserverpb.Lease/LeaseGrant", lease_grant_request, lease_grant_response),
+    ROUTE("lease/revoke", "/etcdserverpb.Lease/LeaseRevoke", lease_revoke_request, lease_revoke_response),
+    ROUTE("kv/lease/revoke", "/etcdserverpb.Lease/LeaseRevoke", lease_revoke_request, lease_revoke_response),
+    STREAM("lease/keepalive", "/etcdserverpb.Lease/LeaseKeepAlive", lease_keep_alive_request,
+           lease_keep_alive_response),
+    ROUTE("lease/timetolive", "/etcdserverpb.Lease/LeaseTimeToLive", lease_time_to_live_request,
+          lease_time_to_live_response),
+    ROUTE("kv/lease/timetolive", "/etcdserverpb.Lease/LeaseTimeToLive", lease_time_to_live_request,
+          lease_time_to_live_response),
+    ROUTE("lease/leases", "/etcdserverpb.Lease/LeaseLeases", lease_leases_request, lease_leases_response),
+    ROUTE("kv/lease/leases", "/etcdserverpb.Lease/LeaseLeases", lease_leases_request, lease_leases_response),
+    ROUTE("cluster/member/add", "/etcdserverpb.Cluster/MemberAdd", member_add_request, member_add_response),
+    ROUTE("cluster/member/remove", "/etcdserverpb.Cluster/MemberRemove", member_remove_request,
+          member_remove_response),
+    ROUTE("cluster/member/update", "/etcdserverpb.Cluster/MemberUpdate", member_update_request,
+          member_update_response),
+    ROUTE("cluster/member/list", "/etcdserverpb.Cluster/MemberList", member_list_request,
+          member_list_response),
+    ROUTE("cluster/member/promote", "/etcdserverpb.Cluster/MemberPromote", member_promote_request,
+          member_promote_response),
+    ROUTE("maintenance/alarm", "/etcdserverpb.Maintenance/Alarm", alarm_request, alarm_response),
+    ROUTE("maintenance/status", "/etcdserverpb.Maintenance/Status", status_request, status_response),
+    ROUTE("maintenance/defragment", "/etcdserverpb.Maintenance/Defragment", defragment_request,
+          defragment_response),
+    ROUTE("maintenance/hash", "/etcdserverpb.Maintenance/Hash", hash_request, hash_response),
+    STREAM("maintenance/snapshot", "/etcdserverpb.Maintenance/Snapshot", snapshot_request, snapshot_response),
+    ROUTE("maintenance/transfer-leadership", "/etcdserverpb.Maintenance/MoveLeader", move_leader_request,
+          move_leader_response),
+    {"lock/lock", "/v3lockpb.Lock/Lock", &v3lockpb__lock_request__descriptor,
+     &v3lockpb__lock_response__descriptor, 0},
+    {"lock/unlock", "/v3lockpb.Lock/Unlock", &v3lockpb__unlock_request__descriptor,
+     &v3lockpb__unlock_response__descriptor, 0},
+    {"election/campaign", "/v3electionpb.Election/Campaign", &v3electionpb__campaign_request__descriptor,
+     &v3electionpb__campaign_response__descriptor, 0},
+    {"election/proclaim", "/v3electionpb.Election/Proclaim", &v3electionpb__proclaim_request__descriptor,
+     &v3electionpb__proclaim_response__descriptor, 0},
+    {"election/leader", "/v3electionpb.Election/Leader", &v3electionpb__leader_request__descriptor,
+     &v3electionpb__leader_response__descriptor, 0},
+    {"election/observe", "/v3electionpb.Election/Observe", &v3electionpb__leader_request__descriptor,
+     &v3electionpb__leader_response__descriptor, 1},
+    {"election/resign", "/v3electionpb.Election/Resign", &v3electionpb__resign_request__descriptor,
+     &v3electionpb__resign_response__descriptor, 0},
+};
+
+struct lkv_gateway_s {
+  lkv_http_handle_fn other;
+  void *other_app;
+  char **cors, **hosts; /* NULL-terminated; NULL: any */
+};
+
+/* ---- options ---- */
+
+static void free_list(char **l) {
+  for (char **p = l; p && *p; p++) free(*p);
+  free(l);
+}
+
+/* A copy of the list, or NULL for "any" (empty, or containing "*", as etcd's AccessController reads it). */
+static int copy_list(const char *const *in, size_t n, char ***out) {
+  *out = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(in[i], "*") == 0) return 0;
+  if (n == 0) return 0;
+  char **l = calloc(n + 1, sizeof(*l));
+  if (!l) return LKV_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    if (!(l[i] = strdup(in[i]))) {
+      free_list(l);
+      return LKV_ENOMEM;
+    }
+  }
+  *out = l;
+  return 0;
+}
+
+int lkv_gateway_new(lkv_gateway_t **out, const lkv_gateway_options_t *opts) {
+  if (!opts->other) return LKV_EINVAL;
+  lkv_gateway_t *g = calloc(1, sizeof(*g));
+  if (!g) return LKV_ENOMEM;
+  g->other = opts->other;
+  g->other_app = opts->other_app;
+  if (copy_list(opts->cors, opts->n_cors, &g->cors) != 0 ||
+      copy_list(opts->hosts, opts->n_hosts, &g->hosts) != 0) {
+    lkv_gateway_free(g);
+    return LKV_ENOMEM;
+  }
+  *out = g;
+  return 0;
+}
+
+void lkv_gateway_free(lkv_gateway_t *g) {
+  if (!g) return;
+  free_list(g->cors);
+  free_list(g->hosts);
+  free(g);
+}
+
+static int listed(char **l, const char *s) {
+  if (!l) return 1;
+  for (; *l; l++)
+    if (strcmp(*l, s) == 0) return 1;
+  return 0;
+}
+
+/* ---- access control (etcd's accessController) ---- */
+
+/* The Host header without its port, as Go's net.SplitHostPort leaves it ("[::1]:2379" -> "::1"). */
+static void host_name(const char *host, char *out, size_t cap) {
+  const char *colon = strrchr(host, ':');
+  size_t n = strlen(host);
+  if (host[0] == '[' && colon && colon > host && colon[-1] == ']')
+    host++, n = (size_t)(colon - 1 - host);
+  else if (colon && strchr(host, ':') == colon)
+    n = (size_t)(colon - host);
+  if (n >= cap) n = cap - 1;
+  memcpy(out, host, n);
+  out[n] = '\0';
+}
+
+static void text_answer(lkv_http_exchange_t *x, int status, const char *text) {
+  lkv_http_response_t r = {.status = status,
+                           .content_type = "text/plain; charset=utf-8",
+                           .headers = "X-Content-Type-Options: nosniff\r\n"};
+  size_t n = strlen(text);
+  r.body = malloc(n);
+  if (r.body) {
+    memcpy(r.body, text, n);
+    r.body_len = n;
+  }
+  lkv_http_exchange_reply(x, &r);
+}
+
+/* etcd's errCVE20185702, word for word. */
+static void refuse_host(lkv_http_exchange_t *x, const char *host) {
+  char text[1024];
+  snprintf(
+      text, sizeof(text),
+      "\netcd received your request, but the Host header was unrecognized.\n\nTo fix this, choose one of "
+      "the following options:\n- Enable TLS, then any HTTPS request will be allowed.\n- Add the hostname "
+      "you want to use to the whitelist in settings.\n  - e.g. etcd --host-whitelist \"%s\"\n\nThis "
+      "requirement has been added to help prevent \"DNS Rebinding\" attacks (CVE-2018-5702).\n\n",
+      host);
+  text_answer(x, 421, text);
+}
+
+/* etcd's addCORSHeader, for "*" or the request's allowed origin. */
+static int cors_headers(lkv_gateway_t *g, lkv_http_exchange_t *x, const char *origin) {
+  const char *allow = !g->cors ? "*" : listed(g->cors, origin) ? origin : NULL;
+  if (!allow) return 0;
+  char lines[600];
+  snprintf(lines, sizeof(lines),
+           "Access-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\nAccess-Control-Allow-Origin: "
+           "%.300s\r\nAccess-Control-Allow-Headers: accept, content-type, authorization\r\n",
+           allow);
+  return lkv_http_exchange_set_headers(x, lines);
+}
+
+/* ---- /v3/ ---- */
+
+static void json_error(lkv_http_exchange_t *x, int grpc_code, const char *message) {
+  lkv_http_response_t r = {.status = lkv__gateway_http_status(grpc_code), .content_type = "application/json"};
+  if (lkv__gateway_error_body(grpc_code, message, &r.body, &r.body_len) != 0) r.status = 500;
+  lkv_http_exchange_reply(x, &r);
+}
+
+/* The body's request objects (one for a unary route; as many as there are for a stream), then the call. */
+static void call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t *r) {
+  const lkv_http_exchange_request_t *req = lkv_http_exchange_request(x);
+  const char *body = (const char *)req->body;
+  uint8_t *msgs[MAX_MESSAGES];
+  size_t lens[MAX_MESSAGES], n = 0, off = 0;
+  char err[256];
+  int rc = 0;
+  for (;;) {
+    while (off < req->body_len && isspace((unsigned char)body[off])) off++;
+    if (off == req->body_len) break;
+    size_t used;
+    if (n == MAX_MESSAGES) {
+      snprintf(err, sizeof(err), "more than %d request objects in one body", MAX_MESSAGES);
+      rc = LKV_EINVAL;
+      break;
+    }
+    if ((rc = lkv_json_pb_parse(r->req, body + off, req->body_len - off, &used, &msgs[n], &lens[n], err,
+                                sizeof(err))) != 0)
+      break;
+    n++;
+    off += used;
+    if (!r->stream) break; /* grpc-gateway decodes one object; what follows is ignored */
+  }
+  if (rc == 0 && n == 0 && !r->stream) { /* an empty body is an empty request (io.EOF is no error) */
+    msgs[0] = NULL;
+    lens[0] = 0;
+    n = 1;
+  }
+  lkv_http_call_codec_t codec;
+  lkv__gateway_codec(r, &codec);
+  if (rc == LKV_EINVAL)
+    json_error(x, 3 /* InvalidArgument */, err);
+  else if (rc != 0 || lkv_http_exchange_call(x, r->grpc, (const uint8_t *const *)msgs, lens, n, &codec) != 0)
+    json_error(x, 8 /* ResourceExhausted */, "grpc: out of memory");
+  for (size_t i = 0; i < n; i++) free(msgs[i]);
+}
+
+static void serve_v3(lkv_http_exchange_t *x, const char *rest) {
+  const lkv_http_exchange_request_t *req = lkv_http_exchange_request(x);
+  for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    if (strcmp(routes[i].http, rest) != 0) continue;
+    if (strcmp(req->method, "POST") != 0) {
+      text_answer(x, 405, "Method Not Allowed\n");
+      return;
+    }
+    call_route(x, &routes[i]);
+    return;
+  }
+  text_answer(x, 404, "Not Found\n");
+}
+
+void lkv_gateway_on_http(void *gateway, lkv_http_exchange_t *x) {
+  lkv_gateway_t *g = gateway;
+  const lkv_http_exchange_request_t *req = lkv_http_exchange_request(x);
+  if (!req->tls) {
+    char host[256];
+    host_name(req->host, host, sizeof(host));
+    if (!listed(g->hosts, host)) {
+      refuse_host(x, host);
+      return;
+    }
+  }
+  if (cors_headers(g, x, req->origin) != 0) {
+    text_answer(x, 500, "out of memory\n");
+    return;
+  }
+  if (strcmp(req->method, "OPTIONS") == 0) {
+    lkv_http_response_t r = {.status = 200};
+    lkv_http_exchange_reply(x, &r);
+    return;
+  }
+  const char *path = req->path;
+  if (strncmp(path, "/v3/", 4) == 0) {
+    serve_v3(x, path + 4);
+    return;
+  }
+  if (strncmp(path, "/v3beta/", 8) == 0) { /* etcd 3.4 rewrites it to /v3/ */
+    serve_v3(x, path + 8);
+    return;
+  }
+  lkv_http_request_t other = {.method = req->method,
+                              .path = req->path,
+                              .path_len = req->path_len,
+                              .query = req->query,
+                              .query_len = req->query_len};
+  lkv_http_response_t r = {.status = 500};
+  g->other(g->other_app, &other, &r);
+  lkv_http_exchange_reply(x, &r);
+}

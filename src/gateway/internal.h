@@ -1,0 +1,31 @@
+/* Internal to the gateway module: what its files share. */
+#ifndef LKV_GATEWAY_INTERNAL_H
+#define LKV_GATEWAY_INTERNAL_H
+
+#include <stddef.h>
+
+#include "gateway/json_pb.h"
+#include "transport/exchange.h"
+
+/* One gateway route: its path under /v3/, the gRPC method it calls, the message types, chunked or not. */
+typedef struct lkv__gateway_route_s {
+  const char *http; /* "kv/range" */
+  const char *grpc; /* "/etcdserverpb.KV/Range" */
+  const ProtobufCMessageDescriptor *req, *resp;
+  int stream; /* the response is a stream: chunked {"result":...} lines */
+} lkv__gateway_route_t;
+
+/* The HTTP status grpc-gateway gives a gRPC code (HTTPStatusFromCode). */
+int lkv__gateway_http_status(int grpc_code);
+
+/* grpc-gateway's error body {"error":message,"message":message,"code":grpc_code}. Returns 0 and sets *out
+ * (malloc'd) and *out_len, or LKV_ENOMEM. */
+int lkv__gateway_error_body(int grpc_code, const char *message, char **out, size_t *out_len);
+
+/* The codec that answers route r's calls (answer.c). */
+void lkv__gateway_codec(const lkv__gateway_route_t *r, lkv_http_call_codec_t *c);
+
+/* The bytes one value of a field of type t takes in a protobuf-c message (an element of a repeated field). */
+size_t lkv__json_pb_elem_size(ProtobufCType t);
+
+#endif
