@@ -2,9 +2,7 @@
  * writes, close. */
 #include "transport/conn.h"
 
-#include <arpa/inet.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,18 +181,9 @@ static void free_handle(uv_handle_t *h) {
 /* A TLS session for c; the client's address names it in log lines. */
 static int start_tls(lkv__conn_t *c, lkv_tls_t *tls) {
   struct sockaddr_storage ss;
-  int len = sizeof(ss), port = 0;
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    }
-  }
-  return lkv__tls_conn_new(tls, host, port, NULL, &c->tls);
+  int len = sizeof(ss);
+  int known = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0;
+  return lkv__tls_conn_new(tls, known ? (struct sockaddr *)&ss : NULL, NULL, &c->tls);
 }
 
 int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server, lkv_tls_t *tls) {

@@ -2,7 +2,6 @@
  * peer_io.h). */
 #include "transport/peer_io.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -200,18 +199,10 @@ static void tls_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 static int tls_start(lkv__peer_io_t *io) {
   struct lkv__peer_tls_s *t = io->tls;
   struct sockaddr_storage ss;
-  int len = sizeof(ss), port = 0;
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (uv_tcp_getpeername(&io->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    }
-  }
-  if (lkv__tls_conn_new(t->ctx, host, port, t->server_name, &t->s) != 0) return UV_ENOMEM;
+  int len = sizeof(ss);
+  int known = uv_tcp_getpeername(&io->tcp, (struct sockaddr *)&ss, &len) == 0;
+  if (lkv__tls_conn_new(t->ctx, known ? (struct sockaddr *)&ss : NULL, t->server_name, &t->s) != 0)
+    return UV_ENOMEM;
   if (!t->server_name) return 0;
   int rv = uv_read_start((uv_stream_t *)&io->tcp, tls_alloc_cb, tls_read_cb);
   if (rv == 0) t->started = 1;

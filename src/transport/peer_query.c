@@ -169,13 +169,7 @@ static ssize_t stream_recv(stream_t *st, uint8_t *b, size_t cap, uint64_t deadli
 /* Dials the session over st->fd; the handshake is done before the deadline or it failed (logged). */
 static int stream_tls(stream_t *st, lkv_tls_t *tls, const char *host, const struct sockaddr_storage *sa,
                       uint64_t deadline) {
-  char addr[INET6_ADDRSTRLEN] = "?";
-  const void *ip = sa->ss_family == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-                                            : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-  inet_ntop(sa->ss_family, ip, addr, sizeof(addr));
-  int port = ntohs(sa->ss_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
-                                            : ((const struct sockaddr_in6 *)sa)->sin6_port);
-  int rv = lkv__tls_conn_new(tls, addr, port, host, &st->tls);
+  int rv = lkv__tls_conn_new(tls, (const struct sockaddr *)sa, host, &st->tls);
   if (rv != 0) return rv;
   rv = tls_flush(st, deadline); /* the ClientHello */
   while (rv == 0 && !lkv__tls_conn_ready(st->tls)) rv = tls_pull(st, deadline);

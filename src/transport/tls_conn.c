@@ -34,7 +34,23 @@ static int set_server(SSL *ssl, const char *name) {
   return SSL_set1_host(ssl, name) == 1 && SSL_set_tlsext_host_name(ssl, name) == 1 ? 0 : -1;
 }
 
-int lkv__tls_conn_new(lkv_tls_t *tls, const char *remote_host, int remote_port, const char *server_name,
+/* The numeric host of remote into host (INET6_ADDRSTRLEN bytes) and its port; "?" and 0 when unknown. */
+static int address(const struct sockaddr *remote, char *host) {
+  snprintf(host, INET6_ADDRSTRLEN, "?");
+  if (remote && remote->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)remote;
+    inet_ntop(AF_INET6, &a->sin6_addr, host, INET6_ADDRSTRLEN);
+    return ntohs(a->sin6_port);
+  }
+  if (remote && remote->sa_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)remote;
+    inet_ntop(AF_INET, &a->sin_addr, host, INET6_ADDRSTRLEN);
+    return ntohs(a->sin_port);
+  }
+  return 0;
+}
+
+int lkv__tls_conn_new(lkv_tls_t *tls, const struct sockaddr *remote, const char *server_name,
                       lkv__tls_conn_t **out) {
   lkv__tls_conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL) return LKV_ENOMEM;
@@ -58,10 +74,10 @@ int lkv__tls_conn_new(lkv_tls_t *tls, const char *remote_host, int remote_port, 
   } else {
     SSL_set_accept_state(c->ssl);
   }
-  snprintf(c->info.remote_host, sizeof(c->info.remote_host), "%s", remote_host);
+  int port = address(remote, c->info.remote_host);
   lkv__tls_set_info(c->ssl, &c->info);
-  snprintf(c->remote, sizeof(c->remote), strchr(remote_host, ':') ? "[%s]:%d" : "%s:%d", remote_host,
-           remote_port);
+  snprintf(c->remote, sizeof(c->remote), strchr(c->info.remote_host, ':') ? "[%s]:%d" : "%s:%d",
+           c->info.remote_host, port);
   *out = c;
   return 0;
 

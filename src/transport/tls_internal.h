@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "transport/tls.h"
 
@@ -71,9 +72,9 @@ typedef int (*lkv__tls_produce_fn)(void *arg, uint8_t **buf, size_t *len, size_t
 
 /* Starts a session on tls's current context: accepting when server_name is NULL, else dialing server_name
  * (a host name or numeric address, without brackets), whose certificate must name it unless the context is
- * self-signed. remote_host, remote_port: in, the other end's numeric address (log lines, the client SAN
- * check), copied. Returns 0 and *out, or LKV_ENOMEM. */
-int lkv__tls_conn_new(lkv_tls_t *tls, const char *remote_host, int remote_port, const char *server_name,
+ * self-signed. remote: in, the other end's IPv4 or IPv6 address (log lines, the client SAN check), or NULL
+ * when unknown. Returns 0 and *out, or LKV_ENOMEM. */
+int lkv__tls_conn_new(lkv_tls_t *tls, const struct sockaddr *remote, const char *server_name,
                       lkv__tls_conn_t **out);
 
 /* Frees a session. NULL is ignored. */

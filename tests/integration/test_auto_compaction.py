@@ -27,8 +27,11 @@ FINISHED = re.compile(r"(?i)finished auto.?(periodic |revision )?compaction")
 
 
 def compact_revision(srv):
-    """The member's compact revision, as a watch from revision 1 is told when it is canceled (-1 if none)."""
-    req = etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"\0", start_revision=1))
+    """The member's compact revision, as a watch from revision 1 is told when it is canceled (-1 if none).
+    It watches every key, so that history from revision 1 shows at once as an event (only a store without
+    any write makes it wait for its deadline)."""
+    req = etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"\0", range_end=b"\0",
+                                                                         start_revision=1))
     call = etcdrpc.WatchStub(srv.channel()).Watch(iter([req]), timeout=5)
     try:
         for resp in call:
@@ -124,7 +127,11 @@ def test_revision_single_node(server_factory):
     srv = server_factory.start(args=["--auto-compaction-mode", "revision", "--auto-compaction-retention", "10",
                                      "--auto-compaction-revision-interval", "300ms"])
     kv = srv.kv()
-    assert compact_revision(srv) == -1  # 1 revision: nothing to compact (current - 10 <= 0)
+    time.sleep(0.7)  # a few looks at revision 1
+    for i in range(9):
+        kv.Put(etcdrpc.PutRequest(key=b"/rev/%d" % (i % 5), value=b"w"), timeout=5)
+    time.sleep(1.0)  # a few looks at revision 10
+    assert compact_revision(srv) == -1  # nothing to compact while current - 10 <= 0
     for i in range(50):
         last = kv.Put(etcdrpc.PutRequest(key=b"/rev/%d" % (i % 5), value=b"x"), timeout=5).header.revision
     assert wait_for(lambda: compact_revision(srv) == last - 10, 5), (compact_revision(srv), last)

@@ -20,8 +20,7 @@ from cluster import Cluster, wait_for
 TIMEOUT = 5.0
 
 
-@pytest.fixture
-def cluster():
+def three_members():
     c = Cluster(size=3)
     try:
         c.start()
@@ -29,6 +28,20 @@ def cluster():
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One cluster for the tests that leave it as they found it (three voters, all running: a member they
+    add is removed, a member they stop is started again), so that etcd's 5 s health interval after a start
+    is waited for once, not by each test."""
+    yield from three_members()
+
+
+@pytest.fixture
+def fresh_cluster():
+    """A cluster of its own, for a test that leaves four voters."""
+    yield from three_members()
 
 
 def cluster_stub(member):
@@ -251,7 +264,8 @@ def test_sigterm_on_leader_hands_over(cluster):
     cluster.restart(lead)
 
 
-def test_learner_serves_serializable_reads_then_is_promoted(cluster):
+def test_learner_serves_serializable_reads_then_is_promoted(fresh_cluster):
+    cluster = fresh_cluster
     lead = cluster.wait_ready()
     put(lead, b"seen-by-learner", b"1")
     e = cluster.new_member("m4")

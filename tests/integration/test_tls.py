@@ -18,18 +18,9 @@ import etcd3
 import pytest
 
 import lkvtest
-from tlspki import Pki
+from tlspki import pki  # noqa: F401 (a fixture)
 
 LEDGERKV = lkvtest.TARGET == "ledgerkv"
-
-
-@pytest.fixture(scope="module")
-def pki():
-    d = tempfile.mkdtemp(prefix="lkv-pki-")
-    try:
-        yield Pki(d)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 class TlsServer(lkvtest.Server):

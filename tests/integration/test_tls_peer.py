@@ -5,9 +5,7 @@ connects from is refused, unless --experimental-peer-skip-client-san-verificatio
 bytes on a TLS peer port. With LEDGERKV_TARGET=etcd the same tests run against Debian's etcd 3.4 (log
 lines then unchecked), which shows the expectations are etcd's. Certificates: tlspki.py, made per run.
 """
-import shutil
 import socket
-import tempfile
 import time
 
 import grpc
@@ -16,18 +14,9 @@ import pytest
 import cluster
 import lkvtest
 from etcd3 import etcdrpc
-from tlspki import Pki
+from tlspki import pki  # noqa: F401 (a fixture)
 
 LEDGERKV = lkvtest.TARGET == "ledgerkv"
-
-
-@pytest.fixture(scope="module")
-def pki():
-    d = tempfile.mkdtemp(prefix="lkv-pki-")
-    try:
-        yield Pki(d)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 class TlsMember(cluster.Member):

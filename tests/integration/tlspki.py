@@ -2,7 +2,11 @@
 key is committed): a CA and a second one, server, client and member certificates signed by them with the
 usages and SANs each test needs, a revoked one with its CRL, intermediates."""
 import os
+import shutil
 import subprocess
+import tempfile
+
+import pytest
 
 
 def openssl(*args, cwd):
@@ -68,3 +72,13 @@ class Pki:
 
     def path(self, name):
         return os.path.join(self.dir, name)
+
+
+@pytest.fixture(scope="module")
+def pki():
+    """A Pki in a temporary directory, removed after the module's tests (import it into a test module)."""
+    d = tempfile.mkdtemp(prefix="lkv-pki-")
+    try:
+        yield Pki(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

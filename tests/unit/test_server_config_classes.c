@@ -256,7 +256,13 @@ static void test_security_flags(void **state) {
   char w[512];
   REJECT("--bcrypt-cost: " SEC_WHY, "--bcrypt-cost", "12");
   REJECT("--auth-token-ttl: " SEC_WHY, "--auth-token-ttl=60");
-  REJECT("--host-whitelist: " SEC_WHY, "--host-whitelist", "example.com");
+  /* --host-whitelist and --cors are the gateway's access control, implemented: no warning; --cors takes
+   * URLs (and "*") as etcd does */
+  assert_int_equal(accept_args(w, sizeof(w), "--host-whitelist", "example.com,localhost", "--cors",
+                               "http://a.example:8080,*", NULL),
+                   0);
+  REJECT("--cors: \"http://a.example\": URL address does not have the form \"host:port\"", "--cors",
+         "http://a.example");
   REJECT("--auth-token: " SEC_WHY, "--auth-token", "jwt,pub-key=a.pub");
   /* Off, they ask for no security: accepted, with a warning. */
   assert_int_equal(accept_args(w, sizeof(w), "--bcrypt-cost=10", NULL), 1);

@@ -130,6 +130,29 @@ static void test_host_matching(void **state) {
   X509_free(x);
 }
 
+/* etcd's SAN check of a member's client certificate against the address it connects from. */
+static void test_san_names_the_remote_address(void **state) {
+  (void)state;
+  char why[LKV__TLS_WHY] = "";
+  X509 *x = cert_with(NID_subject_alt_name, "IP:10.0.0.1,IP:::1", 0);
+  assert_true(lkv__tls_san_names(x, "10.0.0.1", why));
+  assert_true(lkv__tls_san_names(x, "::1", why));
+  assert_false(lkv__tls_san_names(x, "10.0.0.2", why));
+  assert_string_equal(why, "the certificate's SANs do not name 10.0.0.2, the address it connects from");
+  X509_free(x);
+  x = cert_with(0, NULL); /* no SANs: nothing to check, as etcd */
+  assert_true(lkv__tls_san_names(x, "10.9.9.9", why));
+  X509_free(x);
+  /* a DNS SAN counts when it resolves to the address (localhost: /etc/hosts, no DNS server needed) */
+  x = cert_with(NID_subject_alt_name, "DNS:localhost", 0);
+  assert_true(lkv__tls_san_names(x, "127.0.0.1", why));
+  assert_false(lkv__tls_san_names(x, "10.9.9.9", why));
+  X509_free(x);
+  x = cert_with(NID_subject_alt_name, "IP:10.0.0.1,DNS:localhost", 0); /* either kind may name it */
+  assert_true(lkv__tls_san_names(x, "127.0.0.1", why));
+  X509_free(x);
+}
+
 static X509 *read_cert(const char *path) {
   FILE *f = fopen(path, "r");
   assert_non_null(f);
@@ -192,8 +215,11 @@ static void test_self_cert(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_cipher_names),      cmocka_unit_test(test_cipher_refusals),
-      cmocka_unit_test(test_client_auth_usage), cmocka_unit_test(test_host_matching),
+      cmocka_unit_test(test_cipher_names),
+      cmocka_unit_test(test_cipher_refusals),
+      cmocka_unit_test(test_client_auth_usage),
+      cmocka_unit_test(test_host_matching),
+      cmocka_unit_test(test_san_names_the_remote_address),
       cmocka_unit_test(test_self_cert),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
