@@ -16,9 +16,20 @@
 
 #define PB(name) &etcdserverpb__##name##__descriptor
 #define ROUTE(h, g, rq, rs) \
-  { h, g, PB(rq), PB(rs), 0 }
+  { h, g, PB(rq), PB(rs), 0, 0 }
+/* one request, a stream of answers */
 #define STREAM(h, g, rq, rs) \
-  { h, g, PB(rq), PB(rs), 1 }
+  { h, g, PB(rq), PB(rs), 1, 0 }
+#define LOCK(h, m, rq, rs) \
+  { h, "/v3lockpb.Lock/" m, &v3lockpb__##rq##__descriptor, &v3lockpb__##rs##__descriptor, 0, 0 }
+#define ELECTION(h, m, rq, rs, stream)                                                                    \
+  {                                                                                                       \
+    h, "/v3electionpb.Election/" m, &v3electionpb__##rq##__descriptor, &v3electionpb__##rs##__descriptor, \
+        stream, 0                                                                                         \
+  }
+/* streams both ways */
+#define BIDI(h, g, rq, rs) \
+  { h, g, PB(rq), PB(rs), 1, 1 }
 
 /* etcd 3.4's google.api.http annotations (all POST). /v3/maintenance/hash is annotated on both Hash and
  * HashKV; etcd 3.4's gateway answers it with Hash. */
@@ -28,12 +39,12 @@ static const lkv__gateway_route_t routes[] = {
     ROUTE("kv/deleterange", "/etcdserverpb.KV/DeleteRange", delete_range_request, delete_range_response),
     ROUTE("kv/txn", "/etcdserverpb.KV/Txn", txn_request, txn_response),
     ROUTE("kv/compaction", "/etcdserverpb.KV/Compact", compaction_request, compaction_response),
-    STREAM("watch", "/etcdserverpb.Watch/Watch", watch_request, watch_response),
+    BIDI("watch", "/etcdserverpb.Watch/Watch", watch_request, watch_response),
     ROUTE("lease/grant", "/etcdserverpb.Lease/LeaseGrant", lease_grant_request, lease_grant_response),
     ROUTE("lease/revoke", "/etcdserverpb.Lease/LeaseRevoke", lease_revoke_request, lease_revoke_response),
     ROUTE("kv/lease/revoke", "/etcdserverpb.Lease/LeaseRevoke", lease_revoke_request, lease_revoke_response),
-    STREAM("lease/keepalive", "/etcdserverpb.Lease/LeaseKeepAlive", lease_keep_alive_request,
-           lease_keep_alive_response),
+    BIDI("lease/keepalive", "/etcdserverpb.Lease/LeaseKeepAlive", lease_keep_alive_request,
+         lease_keep_alive_response),
     ROUTE("lease/timetolive", "/etcdserverpb.Lease/LeaseTimeToLive", lease_time_to_live_request,
           lease_time_to_live_response),
     ROUTE("kv/lease/timetolive", "/etcdserverpb.Lease/LeaseTimeToLive", lease_time_to_live_request,
@@ -57,20 +68,13 @@ static const lkv__gateway_route_t routes[] = {
     STREAM("maintenance/snapshot", "/etcdserverpb.Maintenance/Snapshot", snapshot_request, snapshot_response),
     ROUTE("maintenance/transfer-leadership", "/etcdserverpb.Maintenance/MoveLeader", move_leader_request,
           move_leader_response),
-    {"lock/lock", "/v3lockpb.Lock/Lock", &v3lockpb__lock_request__descriptor,
-     &v3lockpb__lock_response__descriptor, 0},
-    {"lock/unlock", "/v3lockpb.Lock/Unlock", &v3lockpb__unlock_request__descriptor,
-     &v3lockpb__unlock_response__descriptor, 0},
-    {"election/campaign", "/v3electionpb.Election/Campaign", &v3electionpb__campaign_request__descriptor,
-     &v3electionpb__campaign_response__descriptor, 0},
-    {"election/proclaim", "/v3electionpb.Election/Proclaim", &v3electionpb__proclaim_request__descriptor,
-     &v3electionpb__proclaim_response__descriptor, 0},
-    {"election/leader", "/v3electionpb.Election/Leader", &v3electionpb__leader_request__descriptor,
-     &v3electionpb__leader_response__descriptor, 0},
-    {"election/observe", "/v3electionpb.Election/Observe", &v3electionpb__leader_request__descriptor,
-     &v3electionpb__leader_response__descriptor, 1},
-    {"election/resign", "/v3electionpb.Election/Resign", &v3electionpb__resign_request__descriptor,
-     &v3electionpb__resign_response__descriptor, 0},
+    LOCK("lock/lock", "Lock", lock_request, lock_response),
+    LOCK("lock/unlock", "Unlock", unlock_request, unlock_response),
+    ELECTION("election/campaign", "Campaign", campaign_request, campaign_response, 0),
+    ELECTION("election/proclaim", "Proclaim", proclaim_request, proclaim_response, 0),
+    ELECTION("election/leader", "Leader", leader_request, leader_response, 0),
+    ELECTION("election/observe", "Observe", leader_request, leader_response, 1),
+    ELECTION("election/resign", "Resign", resign_request, resign_response, 0),
 };
 
 struct lkv_gateway_s {
@@ -216,9 +220,9 @@ static void call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t *r) {
       break;
     n++;
     off += used;
-    if (!r->stream) break; /* grpc-gateway decodes one object; what follows is ignored */
+    if (!r->bidi) break; /* grpc-gateway decodes one object; what follows is ignored */
   }
-  if (rc == 0 && n == 0 && !r->stream) { /* an empty body is an empty request (io.EOF is no error) */
+  if (rc == 0 && n == 0 && !r->bidi) { /* an empty body is an empty request (io.EOF is no error) */
     msgs[0] = NULL;
     lens[0] = 0;
     n = 1;
@@ -227,8 +231,12 @@ static void call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t *r) {
   lkv__gateway_codec(r, &codec);
   if (rc == LKV_EINVAL)
     json_error(x, 3 /* InvalidArgument */, err);
-  else if (rc != 0 || lkv_http_exchange_call(x, r->grpc, (const uint8_t *const *)msgs, lens, n, &codec) != 0)
-    json_error(x, 8 /* ResourceExhausted */, "grpc: out of memory");
+  else if (rc == 0 &&
+           (rc = lkv_http_exchange_call(x, r->grpc, (const uint8_t *const *)msgs, lens, n, &codec)) != 0)
+    json_error(x, 13 /* Internal */,
+               rc == LKV_ENOMEM ? "grpc: out of memory" : "gateway: the route does not match");
+  else if (rc != 0)
+    json_error(x, 13, "grpc: out of memory");
   for (size_t i = 0; i < n; i++) free(msgs[i]);
 }
 

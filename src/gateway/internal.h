@@ -13,6 +13,7 @@ typedef struct lkv__gateway_route_s {
   const char *grpc; /* "/etcdserverpb.KV/Range" */
   const ProtobufCMessageDescriptor *req, *resp;
   int stream; /* the response is a stream: chunked {"result":...} lines */
+  int bidi;   /* the request is a stream too: the body may hold several objects, or none */
 } lkv__gateway_route_t;
 
 /* The HTTP status grpc-gateway gives a gRPC code (HTTPStatusFromCode). */

@@ -69,17 +69,27 @@ const char *lkv__tls_reason(void) {
   return r ? r : "unreadable";
 }
 
+/* Whether the client's ALPN list (wire form) offers HTTP/1.1. */
+static int offers_http11(const unsigned char *in, unsigned int inlen) {
+  for (unsigned i = 0; i < inlen; i += 1u + in[i])
+    if (in[i] == 8 && i + 9 <= inlen && memcmp(in + i + 1, "http/1.1", 8) == 0) return 1;
+  return 0;
+}
+
 /* ALPN: the one protocol of the context (gRPC's "h2"). A client that offers protocols, none of them ours, is
- * refused, as Go's server does; one that offers none goes on. */
+ * refused, as Go's server does, but for Go's exception: an HTTP/1.1 client of an h2 server goes on without
+ * ALPN (the JSON gateway serves it). One that offers none goes on too. */
 static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg) {
   const unsigned char *ours = arg;
   unsigned char *sel;
   (void)ssl;
-  if (SSL_select_next_proto(&sel, outlen, ours, 1u + ours[0], in, inlen) != OPENSSL_NPN_NEGOTIATED)
-    return SSL_TLSEXT_ERR_ALERT_FATAL;
-  *out = sel;
-  return SSL_TLSEXT_ERR_OK;
+  if (SSL_select_next_proto(&sel, outlen, ours, 1u + ours[0], in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  int h2 = ours[0] == 2 && memcmp(ours + 1, "h2", 2) == 0;
+  return h2 && offers_http11(in, inlen) ? SSL_TLSEXT_ERR_NOACK : SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
 /* What both ends of a context share: versions, suites, our certificate (etcd's peers present theirs when

@@ -4,7 +4,7 @@ The same requests go to ledgerkv and etcd; answers are compared field by field (
 between the two: only their presence is compared), with status lines, content types and CORS headers.
 Covers KV (base64 bytes, int64 as strings, a txn), leases (keepalive as a chunked stream), watch (chunked
 {"result":...} lines, one chunk per message, a compacted start revision), cluster and maintenance
-routes, errors (bad JSON, unknown path, wrong method, a compacted revision), /v3beta, /health, /version and
+routes (a snapshot streamed as base64 blobs), lock and election, errors (bad JSON, unknown path, wrong method, a compacted revision), /v3beta, /health, /version and
 /metrics on the client port, --cors, --host-whitelist, pipelining, malformed HTTP, and gRPC on the same
 port afterwards.
 """
@@ -148,6 +148,26 @@ def test_cluster_and_maintenance(both):
     assert alarms[0].get("alarms") == alarms[1].get("alarms")
     hashes = [call(s, "/v3/maintenance/hash") for s in both]
     assert set(hashes[0]) == set(hashes[1]) == {"header", "hash"}
+
+
+def test_snapshot_lock_election(both):
+    for s in both:
+        status, headers, data = post(s, "/v3/maintenance/snapshot")
+        assert status == 200 and headers.get("transfer-encoding") == "chunked", (s.kind, status, data[:200])
+        msgs = [json.loads(line)["result"] for line in data.decode().splitlines()]
+        blob = b"".join(base64.b64decode(m.get("blob", "")) for m in msgs)
+        assert len(blob) >= 16384 and "remaining_bytes" not in msgs[-1], (s.kind, len(blob), msgs[-1].keys())
+        lease = call(s, "/v3/lease/grant", {"TTL": 30})["ID"]
+        key = call(s, "/v3/lock/lock", {"name": b64("gw-lock"), "lease": lease})["key"]
+        assert base64.b64decode(key).startswith(b"gw-lock/"), key
+        call(s, "/v3/lock/unlock", {"key": key})
+        leader = call(s, "/v3/election/campaign", {"name": b64("gw-el"), "lease": lease, "value": b64("me")})
+        got = call(s, "/v3/election/leader", {"name": b64("gw-el")})
+        assert got["kv"]["value"] == b64("me") and got["kv"]["key"] == leader["leader"]["key"]
+        call(s, "/v3/election/resign", {"leader": leader["leader"]})
+        call(s, "/v3/lease/revoke", {"ID": lease})
+    # etcd's "election: no leader" is a plain Go error: gRPC Unknown, HTTP 500
+    same(both, "/v3/election/leader", {"name": b64("gw-el")})
 
 
 def read_chunks(sock, want, with_head=True, timeout=5.0):

@@ -228,7 +228,8 @@ def test_auto_tls(servers):
 
 
 def s_client(srv, *args):
-    res = subprocess.run(["openssl", "s_client", "-connect", srv.endpoint, "-alpn", "h2"] + list(args),
+    alpn = [] if "-alpn" in args else ["-alpn", "h2"]
+    res = subprocess.run(["openssl", "s_client", "-connect", srv.endpoint] + alpn + list(args),
                          input=b"", capture_output=True, timeout=20)
     return (res.stdout + res.stderr).decode("utf-8", "replace")
 
@@ -244,6 +245,11 @@ def test_cipher_suites_and_versions(pki, servers):
     assert "Cipher is (NONE)" in out or "alert" in out, out
     out = s_client(srv, "-tls1_3")
     assert "TLSv1.3" in out and "ALPN protocol: h2" in out, out
+    # ALPN as Go's server: an HTTP/1.1 client goes on without ALPN, other protocols are refused
+    out = s_client(srv, "-tls1_3", "-alpn", "http/1.1")
+    assert "TLSv1.3" in out and "No ALPN negotiated" in out, out
+    out = s_client(srv, "-tls1_3", "-alpn", "spdy/3")
+    assert "no application protocol" in out, out
 
 
 @pytest.mark.skipif(not LEDGERKV, reason="checks ledgerkv's start-up messages")
