@@ -1,6 +1,7 @@
 /* The route table: one row per gRPC method ledgerkv serves, and the transport callbacks that use it. */
 #include <string.h>
 
+#include "api/auth.h"
 #include "api/grpc_metrics.h"
 #include "api/leader.h"
 #include "api/service.h"
@@ -48,6 +49,22 @@ static const lkv_route_t routes[] = {
     UNARY("/etcdserverpb.Cluster/MemberRemove", lkv__cluster_member_remove),
     UNARY("/etcdserverpb.Cluster/MemberUpdate", lkv__cluster_member_update),
     UNARY("/etcdserverpb.Cluster/MemberPromote", lkv__cluster_member_promote),
+    UNARY("/etcdserverpb.Auth/AuthEnable", lkv__authsvc_enable),
+    UNARY("/etcdserverpb.Auth/AuthDisable", lkv__authsvc_disable),
+    UNARY("/etcdserverpb.Auth/Authenticate", lkv__authsvc_authenticate),
+    UNARY("/etcdserverpb.Auth/UserAdd", lkv__authsvc_user_add),
+    UNARY("/etcdserverpb.Auth/UserGet", lkv__authsvc_user_get),
+    UNARY("/etcdserverpb.Auth/UserList", lkv__authsvc_user_list),
+    UNARY("/etcdserverpb.Auth/UserDelete", lkv__authsvc_user_delete),
+    UNARY("/etcdserverpb.Auth/UserChangePassword", lkv__authsvc_user_change_password),
+    UNARY("/etcdserverpb.Auth/UserGrantRole", lkv__authsvc_user_grant_role),
+    UNARY("/etcdserverpb.Auth/UserRevokeRole", lkv__authsvc_user_revoke_role),
+    UNARY("/etcdserverpb.Auth/RoleAdd", lkv__authsvc_role_add),
+    UNARY("/etcdserverpb.Auth/RoleGet", lkv__authsvc_role_get),
+    UNARY("/etcdserverpb.Auth/RoleList", lkv__authsvc_role_list),
+    UNARY("/etcdserverpb.Auth/RoleDelete", lkv__authsvc_role_delete),
+    UNARY("/etcdserverpb.Auth/RoleGrantPermission", lkv__authsvc_role_grant_permission),
+    UNARY("/etcdserverpb.Auth/RoleRevokePermission", lkv__authsvc_role_revoke_permission),
     UNARY("/etcdserverpb.Lease/LeaseGrant", lkv__lease_grant),
     UNARY("/etcdserverpb.Lease/LeaseRevoke", lkv__lease_revoke),
     STREAM("/etcdserverpb.Lease/LeaseKeepAlive", lkv__lease_keep_alive, lkv__lease_keep_alive_end,

@@ -40,8 +40,40 @@ typedef enum {
   LKV_OP_ALARM = 5,        /* Etcdserverpb__AlarmRequest with ACTIVATE or DEACTIVATE */
   LKV_OP_LEASE_GRANT = 6,  /* Etcdserverpb__LeaseGrantRequest, id chosen and TTL raised to the minimum
                             * before proposing (the state machine stores them as given) */
-  LKV_OP_LEASE_REVOKE = 7  /* Etcdserverpb__LeaseRevokeRequest: from a client, or the lessor on expiry */
+  LKV_OP_LEASE_REVOKE = 7, /* Etcdserverpb__LeaseRevokeRequest: from a client, or the lessor on expiry */
+  /* etcd's Auth service, each with its Etcdserverpb__Auth*Request (src/apply/auth*.c). UserAdd's and
+   * UserChangePassword's password field carries the bcrypt hash made before proposing, not the
+   * password. Responses carry the store's revision; none takes a revision or enters the ledger (auth
+   * state is access control, not key-value state). */
+  LKV_OP_AUTH_ENABLE = 8,
+  LKV_OP_AUTH_DISABLE = 9,
+  LKV_OP_AUTH_USER_ADD = 10,
+  LKV_OP_AUTH_USER_GET = 11,
+  LKV_OP_AUTH_USER_LIST = 12,
+  LKV_OP_AUTH_USER_DELETE = 13,
+  LKV_OP_AUTH_USER_CHANGE_PASSWORD = 14,
+  LKV_OP_AUTH_USER_GRANT_ROLE = 15,
+  LKV_OP_AUTH_USER_REVOKE_ROLE = 16,
+  LKV_OP_AUTH_ROLE_ADD = 17,
+  LKV_OP_AUTH_ROLE_GET = 18,
+  LKV_OP_AUTH_ROLE_LIST = 19,
+  LKV_OP_AUTH_ROLE_DELETE = 20,
+  LKV_OP_AUTH_ROLE_GRANT_PERMISSION = 21,
+  LKV_OP_AUTH_ROLE_REVOKE_PERMISSION = 22
 } lkv_op_kind_t;
+
+/* The request message of an LKV_OP_AUTH_* kind (its Etcdserverpb__Auth*Request descriptor), NULL for
+ * any other kind. Pure. */
+const ProtobufCMessageDescriptor *lkv_apply_auth_descriptor(lkv_op_kind_t kind);
+
+/* Reads whether auth is enabled and the auth revision (1 in a store whose auth state never changed, as
+ * etcd's starts) from a read snapshot. Any thread. Returns 0 or the codes of lkv_apply_range. */
+int lkv_apply_auth_status(lkv_mvcc_t *store, int *enabled, uint64_t *revision);
+
+/* etcd's conditions for AuthEnable on a read snapshot: 0 when the root user exists and holds the root
+ * role, else LKV_EROOTUSERNOTEXIST or LKV_EROOTROLENOTEXIST (or the codes of lkv_apply_range). Any
+ * thread. */
+int lkv_apply_auth_enable_check(lkv_mvcc_t *store);
 
 /* etcd's largest lease TTL in seconds (lease.MaxLeaseTTL); a grant above it is LKV_ELEASETTLTOOLARGE. */
 #define LKV_APPLY_LEASE_MAX_TTL INT64_C(9000000000)
@@ -78,7 +110,10 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
  * key), LKV_ENOSPACE (a put, a lease grant, or a txn that could put, while the store is over its quota;
  * deletes, revokes, reads and compaction still pass),
  * LKV_ECOMPACTED / LKV_EFUTUREREV (compaction revision; revision of a range inside a txn), LKV_ENOMEM,
- * LKV_EIO, LKV_ECORRUPT. A compaction moves the compact revision when the batch commits; a physical one
+ * LKV_EIO, LKV_ECORRUPT; the auth ops' errors as etcd's auth store's: LKV_EUSEREMPTY, LKV_EUSEREXIST,
+ * LKV_EUSERNOTFOUND, LKV_EROLEEMPTY, LKV_EROLEEXIST, LKV_EROLENOTFOUND, LKV_EROLENOTGRANTED,
+ * LKV_EPERMNOTGRANTED, LKV_EROOTUSERNOTEXIST, LKV_EROOTROLENOTEXIST, LKV_EINVALIDAUTHMGMT (root's user,
+ * role or grant touched while auth is on). A compaction moves the compact revision when the batch commits; a physical one
  * (CompactionRequest.physical) has also removed the superseded history then, other ones leave that to
  * lkv_apply_background_step.
  * Leases: a grant stores the lease and takes no revision (response: header, id, TTL); a revoke deletes

@@ -1,6 +1,7 @@
 /* The write path: a batch of requests in one durable transaction, each request atomic on its own. */
 #include <stdlib.h>
 
+#include "apply/auth_internal.h"
 #include "apply/internal.h"
 #include "common/error.h"
 
@@ -96,7 +97,8 @@ static int apply_one(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, lkv_apply
       break;
     }
     default:
-      return LKV_EINVAL;
+      rc = lkv__apply_auth(c, req, &resp, &hdr);
+      break;
   }
   /* Past the capped check, running out of space is the member's own disk (its map), not replicated
    * state: a replicated member must not answer differently from the others, so the batch fails. */

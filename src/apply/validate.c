@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apply/auth_internal.h"
 #include "apply/internal.h"
 #include "common/error.h"
 #include "mvcc/keyenc.h"
@@ -222,6 +223,6 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
                  : LKV_EINVAL;
     }
     default:
-      return LKV_EINVAL;
+      return lkv__auth_is_op(kind) ? 0 : LKV_EINVAL;
   }
 }

@@ -341,6 +341,40 @@ int lkv_mvcc_alarms_get(lkv_mvcc_txn_t *t, uint32_t *mask);
  * LKV_EINVAL (no open request), LKV_ENOSPACE or LKV_EIO. */
 int lkv_mvcc_alarms_set(lkv_mvcc_txn_t *t, uint32_t mask);
 
+/* ---- auth (etcd's users, roles, enabled flag and auth revision; src/mvcc/auth.c) ---- */
+
+/* Which records: users or roles, each by name (bytes, up to 4096). Values are opaque to the store (the
+ * apply layer keeps etcd's authpb.User / authpb.Role messages packed). */
+typedef enum { LKV_MVCC_AUTH_USER = 1, LKV_MVCC_AUTH_ROLE = 2 } lkv_mvcc_auth_kind_t;
+
+/* Looks up a record: *val and *val_len point into storage memory, valid until t's next write or its end.
+ * Returns 0, LKV_ENOENT (no such record, or a name too long to exist), LKV_EIO. */
+int lkv_mvcc_auth_get(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_t *name, size_t len,
+                      const uint8_t **val, size_t *val_len);
+
+/* Creates or replaces a record (inside lkv_mvcc_req_begin/_end; not a revision change). val is copied.
+ * Returns 0, LKV_EINVAL (no open request, or a name over 4096 bytes), LKV_ENOSPACE, LKV_EIO. */
+int lkv_mvcc_auth_put(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_t *name, size_t len,
+                      const uint8_t *val, size_t val_len);
+
+/* Removes a record (inside a request bracket). Returns 0, LKV_ENOENT, LKV_EINVAL (no open request), LKV_EIO. */
+int lkv_mvcc_auth_del(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_t *name, size_t len);
+
+/* Called for each record of a kind in name byte order; name and val are valid during the call only.
+ * Return 0 to go on, a negative code to stop (lkv_mvcc_auth_each returns it). */
+typedef int (*lkv_mvcc_auth_cb)(void *arg, const uint8_t *name, size_t name_len, const uint8_t *val,
+                                size_t val_len);
+
+/* Visits every record of kind that t sees. Returns 0, a code from cb, LKV_EIO. */
+int lkv_mvcc_auth_each(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, lkv_mvcc_auth_cb cb, void *arg);
+
+/* Reads whether auth is enabled and the auth revision (both 0 in a store that never had auth state).
+ * Returns 0, LKV_ECORRUPT, LKV_EIO. */
+int lkv_mvcc_auth_state_get(lkv_mvcc_txn_t *t, int *enabled, uint64_t *revision);
+
+/* Replaces both (inside a request bracket). Returns 0, LKV_EINVAL (no open request), LKV_ENOSPACE, LKV_EIO. */
+int lkv_mvcc_auth_state_set(lkv_mvcc_txn_t *t, int enabled, uint64_t revision);
+
 /* ---- replication records ---- */
 
 /* Small named records the replication layer keeps with the state it describes (the Raft applied index,

@@ -25,8 +25,10 @@ const ProtobufCMessageDescriptor *lkv_raft_entry_descriptor(lkv_op_kind_t kind) 
       return &etcdserverpb__lease_grant_request__descriptor;
     case LKV_OP_LEASE_REVOKE:
       return &etcdserverpb__lease_revoke_request__descriptor;
+    default:
+      break;
   }
-  return NULL;
+  return lkv_apply_auth_descriptor(kind);
 }
 
 int lkv_raft_entry_encode(const lkv_raft_entry_payload_t *p, uint8_t **out, size_t *out_len) {

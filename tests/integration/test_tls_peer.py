@@ -139,6 +139,23 @@ def test_client_san_must_name_the_members_address(pki):
         put_and_read_everywhere(c, b"skip-san")
 
 
+def test_allowed_cn(pki):
+    # --peer-cert-allowed-cn: m3's certificate (CN member2) is refused by the others, whose quorum goes on
+    def flags(name):
+        return mtls(pki, "member2" if name == "m3" else "member", "ca",
+                    "--peer-cert-allowed-cn", "member", "--experimental-peer-skip-client-san-verification")
+
+    with TlsCluster(flags, hosts={"m3": "127.0.0.2"}) as c:
+        c.start_all()
+        m1, m2, m3 = c.members
+        m1.wait_started()
+        m2.wait_started()
+        wait_quorum_of(c, [m1, m2])
+        if LEDGERKV:
+            why = 'CN "member2" is not the allowed CN "member"'
+            assert m1.wait_log(why, timeout=15) or m2.wait_log(why, timeout=1), m1.log_tail()
+
+
 def test_member_joins_over_tls(pki):
     # etcdctl member add, then a member started with --initial-cluster-state existing asks the others for
     # the cluster through https:// (its membership query in TLS) and joins

@@ -1,0 +1,74 @@
+/* Passwords hashed with bcrypt before they are proposed, one detached worker thread per request. */
+#include <crypt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/auth.h"
+#include "common/error.h"
+
+/* UserAdd and UserChangePassword are rare administrative calls, so a thread each costs nothing that
+ * matters; the thread hands the request to the replicator and touches nothing after that (the call is
+ * answered from the replicator's thread, and the transport's stop waits for every call to finish). */
+typedef struct hash_job_s {
+  lkv_api_t *api;
+  lkv_call_t *call;
+  lkv_op_kind_t kind;
+  ProtobufCMessage *msg;
+  char **password;
+} hash_job_t;
+
+/* Go's bcrypt writes "$2a$" hashes, and etcd stores what Go makes: libxcrypt makes the same form. */
+static int bcrypt_hash(const char *password, char **out) {
+  char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+  if (!crypt_gensalt_rn("$2a$", LKV__AUTH_BCRYPT_COST, NULL, 0, setting, sizeof(setting))) return LKV_EINVAL;
+  struct crypt_data *cd = calloc(1, sizeof(*cd)); /* about 32 KiB: not on a small thread stack */
+  if (!cd) return LKV_ENOMEM;
+  const char *h = crypt_r(password, setting, cd);
+  int rc = h && h[0] == '$' ? 0 : LKV_EINVAL; /* libxcrypt fails with "*0"/"*1", never NULL-or-hash */
+  if (!rc) {
+    *out = strdup(h);
+    if (!*out) rc = LKV_ENOMEM;
+  }
+  explicit_bzero(cd, sizeof(*cd));
+  free(cd);
+  return rc;
+}
+
+static void *hash_main(void *arg) {
+  hash_job_t *j = arg;
+  char *hash = NULL;
+  int rc = bcrypt_hash(*j->password, &hash);
+  if (rc) {
+    protobuf_c_message_free_unpacked(j->msg, NULL);
+    lkv__api_fail(j->call, rc);
+  } else {
+    explicit_bzero(*j->password, strlen(*j->password));
+    free(*j->password); /* protobuf-c's default allocator: malloc */
+    *j->password = hash;
+    lkv__api_propose(j->api, j->call, j->kind, j->msg, NULL, 0);
+  }
+  free(j);
+  return NULL;
+}
+
+void lkv__auth_hash_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
+                            char **password) {
+  hash_job_t *j = malloc(sizeof(*j));
+  int rc = LKV_ENOMEM;
+  if (j) {
+    *j = (hash_job_t){.api = api, .call = call, .kind = kind, .msg = msg, .password = password};
+    pthread_attr_t attr;
+    pthread_t th;
+    rc = -pthread_attr_init(&attr);
+    if (!rc) {
+      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+      rc = -pthread_create(&th, &attr, hash_main, j);
+      pthread_attr_destroy(&attr);
+    }
+    if (!rc) return;
+    free(j);
+  }
+  protobuf_c_message_free_unpacked(msg, NULL);
+  lkv__api_fail(call, rc);
+}

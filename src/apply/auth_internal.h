@@ -1,0 +1,69 @@
+/* Apply-layer internals of etcd's auth state: stored user and role records, the auth revision, the ops. */
+#ifndef LKV_APPLY_AUTH_INTERNAL_H
+#define LKV_APPLY_AUTH_INTERNAL_H
+
+#include "apply/internal.h"
+#include "etcd/auth/authpb/auth.pb-c.h"
+
+/* etcd's reserved names: the root user, and the role that makes a user an administrator. */
+#define LKV__AUTH_ROOT "root"
+
+/* Whether kind is one of the LKV_OP_AUTH_* ops. Pure. */
+int lkv__auth_is_op(lkv_op_kind_t kind);
+
+/* Runs an auth op on c->t inside the request's bracket: sets *resp (built in c->arena, header with the
+ * store's revision) and *hdr to its header field. Returns 0 or the op's LKV_E* code (see apply.h). */
+int lkv__apply_auth(lkv__op_ctx_t *c, const lkv_apply_req_t *req, ProtobufCMessage **resp,
+                    Etcdserverpb__ResponseHeader ***hdr);
+
+/* Loads a user (a role) record by name into a malloc'd message (free with
+ * protobuf_c_message_free_unpacked). Returns 0, LKV_EUSERNOTFOUND (LKV_EROLENOTFOUND), LKV_ECORRUPT,
+ * LKV_EIO. */
+int lkv__auth_user_load(lkv_mvcc_txn_t *t, const char *name, Authpb__User **out);
+int lkv__auth_role_load(lkv_mvcc_txn_t *t, const char *name, Authpb__Role **out);
+
+/* Stores a user (a role) record under its name field, replacing any. Returns 0 or a storage code. */
+int lkv__auth_user_save(lkv_mvcc_txn_t *t, const Authpb__User *u);
+int lkv__auth_role_save(lkv_mvcc_txn_t *t, const Authpb__Role *r);
+
+/* Counts one change of the auth state: the auth revision goes up by one (etcd's commitRevision).
+ * Returns 0 or a storage code. */
+int lkv__auth_commit(lkv_mvcc_txn_t *t);
+
+/* The users' and roles' ops (auth_user.c, auth_role.c): req and resp are the kind's request and response
+ * messages, resp already initialised with its header. Return 0 or an LKV_E* code. */
+int lkv__auth_user_add(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_user_get(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_user_list(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_user_delete(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_user_password(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_user_grant(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_user_revoke(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_role_add(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_role_get(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_role_list(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_role_delete(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_role_grant(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int lkv__auth_role_revoke(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+
+/* A list of names built in an arena (a response's repeated string field). */
+typedef struct lkv__auth_names_s {
+  lkv__arena_t *arena;
+  char **v;
+  size_t n, cap;
+} lkv__auth_names_t;
+
+/* Appends a copy of name (len bytes, NUL added). Returns 0 or LKV_ENOMEM. */
+int lkv__auth_names_add(lkv__auth_names_t *l, const uint8_t *name, size_t len);
+
+/* Fills l with the names of every record of kind (in name order). Returns 0, LKV_ENOMEM, LKV_EIO. */
+int lkv__auth_names_all(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, lkv__auth_names_t *l);
+
+/* Moves the roles of u other than role to the front, in order, and returns how many there are (u keeps
+ * owning every string: set n_roles to the result only while saving). Pure. */
+size_t lkv__auth_user_drop_role(Authpb__User *u, const char *role);
+
+/* Whether the user record holds role (its roles are kept sorted, as etcd keeps them). Pure. */
+int lkv__auth_user_has_role(const Authpb__User *u, const char *role);
+
+#endif

@@ -1,0 +1,291 @@
+/* Unit tests for etcd's auth state in the state machine: users, roles and permissions as etcd's auth store
+ * changes them, its error codes, root's rules once auth is on, the auth revision, and persistence. */
+#include "apply_testutil.h"
+#include "etcd/auth/authpb/auth.pb-c.h"
+
+/* Applies one auth op; with desc, unpacks the response into *out (free with
+ * protobuf_c_message_free_unpacked). Returns the op's error. */
+static int op(lkvt_store_t *ts, lkv_op_kind_t kind, const void *msg, const ProtobufCMessageDescriptor *desc,
+              ProtobufCMessage **out) {
+  uint8_t *b;
+  size_t n;
+  int err = lkvt_apply(ts, kind, msg, &b, &n);
+  if (err) return err;
+  if (desc) {
+    *out = protobuf_c_message_unpack(desc, NULL, n, b);
+    assert_non_null(*out);
+  }
+  free(b);
+  return 0;
+}
+
+static uint64_t auth_rev(lkvt_store_t *ts, int *enabled) {
+  uint64_t rev;
+  int en;
+  assert_int_equal(lkv_apply_auth_status(ts->s, &en, &rev), 0);
+  if (enabled) *enabled = en;
+  return rev;
+}
+
+static int user_add(lkvt_store_t *ts, const char *name, const char *hash, int no_password) {
+  Etcdserverpb__AuthUserAddRequest r = ETCDSERVERPB__AUTH_USER_ADD_REQUEST__INIT;
+  Authpb__UserAddOptions o = AUTHPB__USER_ADD_OPTIONS__INIT;
+  o.no_password = no_password;
+  r.name = (char *)name;
+  r.password = (char *)hash;
+  r.options = &o;
+  return op(ts, LKV_OP_AUTH_USER_ADD, &r, NULL, NULL);
+}
+
+static int role_add(lkvt_store_t *ts, const char *name) {
+  Etcdserverpb__AuthRoleAddRequest r = ETCDSERVERPB__AUTH_ROLE_ADD_REQUEST__INIT;
+  r.name = (char *)name;
+  return op(ts, LKV_OP_AUTH_ROLE_ADD, &r, NULL, NULL);
+}
+
+static int grant_role(lkvt_store_t *ts, const char *user, const char *role) {
+  Etcdserverpb__AuthUserGrantRoleRequest r = ETCDSERVERPB__AUTH_USER_GRANT_ROLE_REQUEST__INIT;
+  r.user = (char *)user;
+  r.role = (char *)role;
+  return op(ts, LKV_OP_AUTH_USER_GRANT_ROLE, &r, NULL, NULL);
+}
+
+static int revoke_role(lkvt_store_t *ts, const char *user, const char *role) {
+  Etcdserverpb__AuthUserRevokeRoleRequest r = ETCDSERVERPB__AUTH_USER_REVOKE_ROLE_REQUEST__INIT;
+  r.name = (char *)user;
+  r.role = (char *)role;
+  return op(ts, LKV_OP_AUTH_USER_REVOKE_ROLE, &r, NULL, NULL);
+}
+
+static int grant_perm(lkvt_store_t *ts, const char *role, int type, const char *key, const char *end) {
+  Etcdserverpb__AuthRoleGrantPermissionRequest r = ETCDSERVERPB__AUTH_ROLE_GRANT_PERMISSION_REQUEST__INIT;
+  Authpb__Permission p = AUTHPB__PERMISSION__INIT;
+  p.permtype = type;
+  p.key = lkvt_bin(key);
+  p.range_end = lkvt_end(end);
+  r.name = (char *)role;
+  r.perm = &p;
+  return op(ts, LKV_OP_AUTH_ROLE_GRANT_PERMISSION, &r, NULL, NULL);
+}
+
+static int revoke_perm(lkvt_store_t *ts, const char *role, const char *key, const char *end) {
+  Etcdserverpb__AuthRoleRevokePermissionRequest r = ETCDSERVERPB__AUTH_ROLE_REVOKE_PERMISSION_REQUEST__INIT;
+  r.role = (char *)role;
+  r.key = lkvt_bin(key);
+  r.range_end = lkvt_end(end);
+  return op(ts, LKV_OP_AUTH_ROLE_REVOKE_PERMISSION, &r, NULL, NULL);
+}
+
+/* A user's roles as "a b " (or the error's text). */
+static const char *user_roles(lkvt_store_t *ts, const char *name, char *buf, size_t len) {
+  Etcdserverpb__AuthUserGetRequest r = ETCDSERVERPB__AUTH_USER_GET_REQUEST__INIT;
+  r.name = (char *)name;
+  ProtobufCMessage *m;
+  int err = op(ts, LKV_OP_AUTH_USER_GET, &r, &etcdserverpb__auth_user_get_response__descriptor, &m);
+  if (err) return lkv_strerror(err);
+  Etcdserverpb__AuthUserGetResponse *g = (Etcdserverpb__AuthUserGetResponse *)m;
+  assert_int_equal(g->header->member_id, 22);
+  size_t o = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < g->n_roles; i++) o += (size_t)snprintf(buf + o, len - o, "%s ", g->roles[i]);
+  protobuf_c_message_free_unpacked(m, NULL);
+  return buf;
+}
+
+/* A role's permissions as "type:key-end " with end "*" for from-key and "" for a single key. */
+static const char *role_perms(lkvt_store_t *ts, const char *name, char *buf, size_t len) {
+  Etcdserverpb__AuthRoleGetRequest r = ETCDSERVERPB__AUTH_ROLE_GET_REQUEST__INIT;
+  r.role = (char *)name;
+  ProtobufCMessage *m;
+  int err = op(ts, LKV_OP_AUTH_ROLE_GET, &r, &etcdserverpb__auth_role_get_response__descriptor, &m);
+  if (err) return lkv_strerror(err);
+  Etcdserverpb__AuthRoleGetResponse *g = (Etcdserverpb__AuthRoleGetResponse *)m;
+  size_t o = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < g->n_perm; i++) {
+    const Authpb__Permission *p = g->perm[i];
+    int from_key = p->range_end.len == 1 && p->range_end.data[0] == 0;
+    o += (size_t)snprintf(buf + o, len - o, "%d:%.*s-%.*s ", p->permtype, (int)p->key.len, p->key.data,
+                          from_key ? 1 : (int)p->range_end.len,
+                          from_key ? "*" : (const char *)p->range_end.data);
+  }
+  protobuf_c_message_free_unpacked(m, NULL);
+  return buf;
+}
+
+/* The names a list op answers, as "a b ". */
+static const char *list(lkvt_store_t *ts, int users, char *buf, size_t len) {
+  Etcdserverpb__AuthUserListRequest ur = ETCDSERVERPB__AUTH_USER_LIST_REQUEST__INIT;
+  Etcdserverpb__AuthRoleListRequest rr = ETCDSERVERPB__AUTH_ROLE_LIST_REQUEST__INIT;
+  ProtobufCMessage *m;
+  if (users)
+    assert_int_equal(
+        op(ts, LKV_OP_AUTH_USER_LIST, &ur, &etcdserverpb__auth_user_list_response__descriptor, &m), 0);
+  else
+    assert_int_equal(
+        op(ts, LKV_OP_AUTH_ROLE_LIST, &rr, &etcdserverpb__auth_role_list_response__descriptor, &m), 0);
+  char **v = users ? ((Etcdserverpb__AuthUserListResponse *)m)->users
+                   : ((Etcdserverpb__AuthRoleListResponse *)m)->roles;
+  size_t n = users ? ((Etcdserverpb__AuthUserListResponse *)m)->n_users
+                   : ((Etcdserverpb__AuthRoleListResponse *)m)->n_roles;
+  size_t o = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < n; i++) o += (size_t)snprintf(buf + o, len - o, "%s ", v[i]);
+  protobuf_c_message_free_unpacked(m, NULL);
+  return buf;
+}
+
+static void test_users(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  char buf[512];
+  assert_int_equal(auth_rev(ts, NULL), 1); /* etcd's first auth revision */
+  assert_int_equal(user_add(ts, "", "h", 0), LKV_EUSEREMPTY);
+  assert_int_equal(user_add(ts, "bob", "$2a$10$hash", 0), 0);
+  assert_int_equal(user_add(ts, "bob", "$2a$10$hash", 0), LKV_EUSEREXIST);
+  assert_int_equal(user_add(ts, "al", "", 1), 0);
+  assert_int_equal(auth_rev(ts, NULL), 3);
+  assert_string_equal(list(ts, 1, buf, sizeof(buf)), "al bob ");
+  assert_int_equal(grant_role(ts, "bob", "r"), LKV_EROLENOTFOUND);
+  assert_int_equal(grant_role(ts, "nobody", "root"), LKV_EUSERNOTFOUND);
+  assert_int_equal(role_add(ts, "r"), 0);
+  assert_int_equal(role_add(ts, "r"), LKV_EROLEEXIST);
+  assert_int_equal(role_add(ts, ""), LKV_EROLEEMPTY);
+  assert_int_equal(role_add(ts, "b"), 0);
+  assert_int_equal(grant_role(ts, "bob", "r"), 0);
+  assert_int_equal(grant_role(ts, "bob", "root"), 0); /* root need not exist as a role */
+  assert_int_equal(grant_role(ts, "bob", "b"), 0);
+  uint64_t rev = auth_rev(ts, NULL);
+  assert_int_equal(grant_role(ts, "bob", "b"), 0); /* granted already: no change, no revision */
+  assert_int_equal(auth_rev(ts, NULL), rev);
+  assert_string_equal(user_roles(ts, "bob", buf, sizeof(buf)), "b r root "); /* kept sorted */
+  assert_int_equal(revoke_role(ts, "bob", "x"), LKV_EROLENOTGRANTED);
+  assert_int_equal(revoke_role(ts, "bob", "r"), 0);
+  assert_string_equal(user_roles(ts, "bob", buf, sizeof(buf)), "b root ");
+  assert_string_equal(user_roles(ts, "zed", buf, sizeof(buf)), lkv_strerror(LKV_EUSERNOTFOUND));
+  /* a role's deletion takes it from every user */
+  Etcdserverpb__AuthRoleDeleteRequest rd = ETCDSERVERPB__AUTH_ROLE_DELETE_REQUEST__INIT;
+  rd.role = "b";
+  assert_int_equal(op(ts, LKV_OP_AUTH_ROLE_DELETE, &rd, NULL, NULL), 0);
+  assert_int_equal(op(ts, LKV_OP_AUTH_ROLE_DELETE, &rd, NULL, NULL), LKV_EROLENOTFOUND);
+  assert_string_equal(user_roles(ts, "bob", buf, sizeof(buf)), "root ");
+  assert_string_equal(list(ts, 0, buf, sizeof(buf)), "r ");
+  Etcdserverpb__AuthUserDeleteRequest ud = ETCDSERVERPB__AUTH_USER_DELETE_REQUEST__INIT;
+  ud.name = "al";
+  assert_int_equal(op(ts, LKV_OP_AUTH_USER_DELETE, &ud, NULL, NULL), 0);
+  assert_int_equal(op(ts, LKV_OP_AUTH_USER_DELETE, &ud, NULL, NULL), LKV_EUSERNOTFOUND);
+  assert_string_equal(list(ts, 1, buf, sizeof(buf)), "bob ");
+}
+
+/* The stored user record: the hash as proposed, options, roles. */
+static void test_password_record(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  assert_int_equal(user_add(ts, "u", "$2a$10$first", 0), 0);
+  assert_int_equal(user_add(ts, "n", "ignored", 1), 0);
+  Etcdserverpb__AuthUserChangePasswordRequest cp = ETCDSERVERPB__AUTH_USER_CHANGE_PASSWORD_REQUEST__INIT;
+  cp.name = "u";
+  cp.password = "$2a$10$second";
+  assert_int_equal(op(ts, LKV_OP_AUTH_USER_CHANGE_PASSWORD, &cp, NULL, NULL), 0);
+  cp.name = "x";
+  assert_int_equal(op(ts, LKV_OP_AUTH_USER_CHANGE_PASSWORD, &cp, NULL, NULL), LKV_EUSERNOTFOUND);
+  lkv_mvcc_txn_t *t;
+  const uint8_t *v;
+  size_t n;
+  assert_int_equal(lkv_mvcc_read_begin(ts->s, &t), 0);
+  assert_int_equal(lkv_mvcc_auth_get(t, LKV_MVCC_AUTH_USER, (const uint8_t *)"u", 1, &v, &n), 0);
+  Authpb__User *u = authpb__user__unpack(NULL, n, v);
+  assert_non_null(u);
+  assert_int_equal(u->password.len, strlen("$2a$10$second"));
+  assert_memory_equal(u->password.data, "$2a$10$second", u->password.len);
+  assert_false(u->options->no_password);
+  authpb__user__free_unpacked(u, NULL);
+  assert_int_equal(lkv_mvcc_auth_get(t, LKV_MVCC_AUTH_USER, (const uint8_t *)"n", 1, &v, &n), 0);
+  u = authpb__user__unpack(NULL, n, v);
+  assert_non_null(u);
+  assert_int_equal(u->password.len, 0); /* --no-password: nothing stored */
+  assert_true(u->options->no_password);
+  authpb__user__free_unpacked(u, NULL);
+  lkv_mvcc_txn_end(t);
+}
+
+static void test_permissions(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  char buf[512];
+  assert_int_equal(grant_perm(ts, "r", 0, "a", NULL), LKV_EROLENOTFOUND);
+  assert_int_equal(role_add(ts, "r"), 0);
+  assert_int_equal(grant_perm(ts, "r", AUTHPB__PERMISSION__TYPE__READWRITE, "m", "n"), 0);
+  assert_int_equal(grant_perm(ts, "r", AUTHPB__PERMISSION__TYPE__READ, "a", NULL), 0);
+  assert_int_equal(grant_perm(ts, "r", AUTHPB__PERMISSION__TYPE__WRITE, "z", ""), 0);
+  assert_int_equal(grant_perm(ts, "r", AUTHPB__PERMISSION__TYPE__WRITE, "m", "p"), 0);
+  assert_string_equal(role_perms(ts, "r", buf, sizeof(buf)), "0:a- 2:m-n 1:m-p 1:z-* ");
+  /* same key and range end: the type changes in place */
+  assert_int_equal(grant_perm(ts, "r", AUTHPB__PERMISSION__TYPE__READ, "m", "n"), 0);
+  assert_string_equal(role_perms(ts, "r", buf, sizeof(buf)), "0:a- 0:m-n 1:m-p 1:z-* ");
+  assert_int_equal(revoke_perm(ts, "r", "m", NULL), LKV_EPERMNOTGRANTED);
+  assert_int_equal(revoke_perm(ts, "x", "m", NULL), LKV_EROLENOTFOUND);
+  assert_int_equal(revoke_perm(ts, "r", "m", "n"), 0);
+  assert_int_equal(revoke_perm(ts, "r", "z", ""), 0);
+  assert_string_equal(role_perms(ts, "r", buf, sizeof(buf)), "0:a- 1:m-p ");
+  assert_string_equal(role_perms(ts, "q", buf, sizeof(buf)), lkv_strerror(LKV_EROLENOTFOUND));
+}
+
+/* AuthEnable's conditions, root's protection while enabled, AuthDisable's revision, and a reopen. */
+static void test_enable_and_root(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  Etcdserverpb__AuthEnableRequest en = ETCDSERVERPB__AUTH_ENABLE_REQUEST__INIT;
+  Etcdserverpb__AuthDisableRequest dis = ETCDSERVERPB__AUTH_DISABLE_REQUEST__INIT;
+  assert_int_equal(op(ts, LKV_OP_AUTH_ENABLE, &en, NULL, NULL), LKV_EROOTUSERNOTEXIST);
+  assert_int_equal(lkv_apply_auth_enable_check(ts->s), LKV_EROOTUSERNOTEXIST);
+  assert_int_equal(user_add(ts, "root", "$2a$10$x", 0), 0);
+  assert_int_equal(op(ts, LKV_OP_AUTH_ENABLE, &en, NULL, NULL), LKV_EROOTROLENOTEXIST);
+  assert_int_equal(lkv_apply_auth_enable_check(ts->s), LKV_EROOTROLENOTEXIST);
+  assert_int_equal(role_add(ts, "root"), 0);
+  assert_int_equal(grant_role(ts, "root", "root"), 0);
+  assert_int_equal(lkv_apply_auth_enable_check(ts->s), 0);
+  int enabled;
+  uint64_t rev = auth_rev(ts, &enabled);
+  assert_false(enabled);
+  assert_int_equal(op(ts, LKV_OP_AUTH_ENABLE, &en, NULL, NULL), 0);
+  assert_int_equal(auth_rev(ts, &enabled), rev); /* enabling is not an auth revision (etcd's) */
+  assert_true(enabled);
+  assert_int_equal(op(ts, LKV_OP_AUTH_ENABLE, &en, NULL, NULL), 0); /* enabled already */
+  assert_int_equal(revoke_role(ts, "root", "root"), LKV_EINVALIDAUTHMGMT);
+  Etcdserverpb__AuthUserDeleteRequest ud = ETCDSERVERPB__AUTH_USER_DELETE_REQUEST__INIT;
+  ud.name = "root";
+  assert_int_equal(op(ts, LKV_OP_AUTH_USER_DELETE, &ud, NULL, NULL), LKV_EINVALIDAUTHMGMT);
+  Etcdserverpb__AuthRoleDeleteRequest rd = ETCDSERVERPB__AUTH_ROLE_DELETE_REQUEST__INIT;
+  rd.role = "root";
+  assert_int_equal(op(ts, LKV_OP_AUTH_ROLE_DELETE, &rd, NULL, NULL), LKV_EINVALIDAUTHMGMT);
+  lkvt_reopen(ts);
+  assert_int_equal(auth_rev(ts, &enabled), rev);
+  assert_true(enabled);
+  assert_int_equal(op(ts, LKV_OP_AUTH_DISABLE, &dis, NULL, NULL), 0);
+  assert_int_equal(auth_rev(ts, &enabled), rev + 1);
+  assert_false(enabled);
+  assert_int_equal(op(ts, LKV_OP_AUTH_DISABLE, &dis, NULL, NULL), 0); /* disabled already: no revision */
+  assert_int_equal(auth_rev(ts, NULL), rev + 1);
+  assert_int_equal(revoke_role(ts, "root", "root"), 0); /* allowed again while off */
+  assert_int_equal(op(ts, LKV_OP_AUTH_USER_DELETE, &ud, NULL, NULL), 0);
+  /* auth ops take no KV revision */
+  assert_int_equal(lkvt_rev(ts), 1);
+}
+
+/* Every auth kind has its request descriptor (the Raft entry codec decodes by it); others have none. */
+static void test_descriptors(void **state) {
+  (void)state;
+  assert_ptr_equal(lkv_apply_auth_descriptor(LKV_OP_AUTH_ENABLE),
+                   &etcdserverpb__auth_enable_request__descriptor);
+  assert_ptr_equal(lkv_apply_auth_descriptor(LKV_OP_AUTH_ROLE_REVOKE_PERMISSION),
+                   &etcdserverpb__auth_role_revoke_permission_request__descriptor);
+  for (int k = LKV_OP_AUTH_ENABLE; k <= LKV_OP_AUTH_ROLE_REVOKE_PERMISSION; k++)
+    assert_non_null(lkv_apply_auth_descriptor((lkv_op_kind_t)k));
+  assert_null(lkv_apply_auth_descriptor(LKV_OP_PUT));
+  assert_null(lkv_apply_auth_descriptor((lkv_op_kind_t)(LKV_OP_AUTH_ROLE_REVOKE_PERMISSION + 1)));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      LKVT_TEST(test_users),           LKVT_TEST(test_password_record), LKVT_TEST(test_permissions),
+      LKVT_TEST(test_enable_and_root), LKVT_TEST(test_descriptors),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
