@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/grow.h"
 #include "transport/http_internal.h"
+#include "transport/loop.h"
 
 #define MAX_HEAD_BYTES (16 * 1024) /* request line and headers, as the metrics listener allows */
 #define MAX_BACKLOG (64 * 1024)    /* bytes a client may send ahead while its answer is pending */
@@ -92,6 +93,8 @@ static int on_message_begin(http_parser *p) {
   h1->url_len = h1->head_bytes = h1->body_len = 0;
   h1->host[0] = h1->origin[0] = '\0';
   h1->header = 0;
+  h1->in_request = 1;
+  h1->started_ms = uv_now(&h1->loop->uv);
   return 0;
 }
 
@@ -150,6 +153,7 @@ static int on_message_complete(http_parser *p) {
   lkv__h1_conn_t *h1 = p->data;
   struct http_parser_url u;
   http_parser_url_init(&u);
+  h1->in_request = 0;
   h1->busy = 1;
   h1->x = (lkv_http_exchange_t){.h1 = h1};
   h1->keep_alive = http_should_keep_alive(p) && !p->upgrade;
@@ -275,6 +279,13 @@ int lkv__h1_conn_send(lkv__h1_conn_t *h1, uint8_t **buf, size_t *len, size_t *ca
   h1->out_len -= k;
   if (h1->out_len) h1->want_flush(h1); /* the rest after this write */
   return 0;
+}
+
+int lkv__h1_conn_check_overdue(lkv__h1_conn_t *h1, uint64_t now) {
+  if (!h1->in_request || h1->busy || h1->close_after || now - h1->started_ms <= LKV__H1_REQUEST_MS) return 0;
+  h1->in_request = 0;
+  refuse(h1, 408); /* Go's words for it; nothing more is read */
+  return 1;
 }
 
 int lkv__h1_conn_done(const lkv__h1_conn_t *h1) {
