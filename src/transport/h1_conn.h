@@ -31,8 +31,8 @@ typedef struct lkv__h1_conn_s {
   /* The request being read. */
   char *url;
   size_t url_len, url_cap;
-  char host[256], origin[256];
-  int header;        /* the header whose value is being read: 1 Host, 2 Origin, 0 another */
+  char host[256], origin[256], expect[16];
+  int header;        /* the header whose value is being read: 1 Host, 2 Origin, 3 Expect, 0 another */
   size_t head_bytes; /* request line and headers so far */
   uint8_t *body;
   size_t body_len, body_cap;
