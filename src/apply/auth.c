@@ -223,3 +223,13 @@ size_t lkv__auth_user_drop_role(Authpb__User *u, const char *role) {
   }
   return kept;
 }
+
+void **lkv__auth_insert(void *const *v, size_t n, size_t at, void *x) {
+  void **out = malloc(sizeof(*out) * (n + 1));
+  if (!out) return NULL;
+  /* memcpy may not be given v == NULL, even for no bytes: an empty list unpacks as NULL */
+  for (size_t i = 0; i < at; i++) out[i] = v[i];
+  out[at] = x;
+  for (size_t i = at; i < n; i++) out[i + 1] = v[i];
+  return out;
+}

@@ -63,6 +63,10 @@ int lkv__auth_names_all(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, lkv__auth_
  * owning every string: set n_roles to the result only while saving). Pure. */
 size_t lkv__auth_user_drop_role(Authpb__User *u, const char *role);
 
+/* A malloc'd copy of the n pointers v with x inserted at position at (0..n); NULL when memory runs out.
+ * The caller frees the array only (its elements stay the caller's). */
+void **lkv__auth_insert(void *const *v, size_t n, size_t at, void *x);
+
 /* Whether the user record holds role (its roles are kept sorted, as etcd keeps them). Pure. */
 int lkv__auth_user_has_role(const Authpb__User *u, const char *role);
 

@@ -139,14 +139,12 @@ int lkv__auth_role_grant(lkv__op_ctx_t *c, const ProtobufCMessage *req, Protobuf
     }
     at = i + 1; /* after the permissions with an equal key */
   }
-  Authpb__Permission **perms = malloc(sizeof(*perms) * (role->n_keypermission + 1));
+  Authpb__Permission **perms = (Authpb__Permission **)lkv__auth_insert((void *const *)role->keypermission,
+                                                                       role->n_keypermission, at, (void *)p);
   if (!perms) {
     role_free(role);
     return LKV_ENOMEM;
   }
-  memcpy(perms, role->keypermission, sizeof(*perms) * at);
-  perms[at] = (Authpb__Permission *)p;
-  memcpy(perms + at + 1, role->keypermission + at, sizeof(*perms) * (role->n_keypermission - at));
   Authpb__Permission **own = role->keypermission;
   size_t n_own = role->n_keypermission;
   role->keypermission = perms;

@@ -114,14 +114,11 @@ int lkv__auth_user_grant(lkv__op_ctx_t *c, const ProtobufCMessage *req, Protobuf
   }
   if (lkv__auth_user_has_role(u, r->role)) goto out; /* granted already: no change */
   /* Roles stay sorted (etcd's sort.Strings): insert at the first greater name. */
-  char **roles = malloc(sizeof(*roles) * (u->n_roles + 1));
-  rc = LKV_ENOMEM;
-  if (!roles) goto out;
   size_t at = 0;
   while (at < u->n_roles && strcmp(u->roles[at], r->role) < 0) at++;
-  memcpy(roles, u->roles, sizeof(*roles) * at);
-  roles[at] = r->role;
-  memcpy(roles + at + 1, u->roles + at, sizeof(*roles) * (u->n_roles - at));
+  char **roles = (char **)lkv__auth_insert((void *const *)u->roles, u->n_roles, at, r->role);
+  rc = LKV_ENOMEM;
+  if (!roles) goto out;
   char **own = u->roles;
   size_t n_own = u->n_roles;
   u->roles = roles;

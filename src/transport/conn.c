@@ -134,6 +134,10 @@ void lkv__conn_flush(lkv__conn_t *c) {
 }
 
 void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now) {
+  if (!c->closing && c->h1) {
+    lkv__h1_conn_check_overdue(c->h1, now);
+    return;
+  }
   if (c->closing || !c->tls || lkv__tls_conn_ready(c->tls) || lkv__tls_conn_failed(c->tls) ||
       now - c->accepted_ms < LKV__CONN_HANDSHAKE_MS)
     return;

@@ -42,7 +42,8 @@ int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server, lkv_tls_t *tls);
 void lkv__conn_flush(lkv__conn_t *c);
 
 /* Closes a TLS connection whose handshake has not finished within its deadline (a client that connects
- * and stalls must not hold a connection and a TLS session for ever). now: the loop's uv_now. */
+ * and stalls must not hold a connection and a TLS session for ever), and answers 408 to an HTTP/1.1
+ * request that is not complete within its own (lkv__h1_conn_check_overdue). now: the loop's uv_now. */
 void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now);
 
 /* Starts a graceful shutdown of the connection (GOAWAY). */

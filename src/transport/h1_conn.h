@@ -31,14 +31,16 @@ typedef struct lkv__h1_conn_s {
   /* The request being read. */
   char *url;
   size_t url_len, url_cap;
-  char host[256], origin[256];
-  int header;        /* the header whose value is being read: 1 Host, 2 Origin, 0 another */
+  char host[256], origin[256], expect[16];
+  int header;        /* the header whose value is being read: 1 Host, 2 Origin, 3 Expect, 0 another */
   size_t head_bytes; /* request line and headers so far */
   uint8_t *body;
   size_t body_len, body_cap;
-  int refused;    /* the transport's own answer (413, 431), or 0 */
-  int keep_alive; /* of the request being answered */
-  int head_only;  /* HEAD */
+  int refused;         /* the transport's own answer (413, 431), or 0 */
+  int in_request;      /* bytes of a request arrived, not all of it yet */
+  uint64_t started_ms; /* when its first bytes did (the loop's clock) */
+  int keep_alive;      /* of the request being answered */
+  int head_only;       /* HEAD */
 
   /* The exchange being answered; bytes read meanwhile wait in `in`. */
   lkv_http_exchange_t x;
@@ -79,6 +81,11 @@ int lkv__h1_conn_send(lkv__h1_conn_t *h1, uint8_t **buf, size_t *len, size_t *ca
 
 /* 1 when the connection is to be closed now (everything written and nothing more will be). */
 int lkv__h1_conn_done(const lkv__h1_conn_t *h1);
+
+/* A request begun more than LKV__H1_REQUEST_MS before now (the loop's clock) and still not complete (a
+ * slow or stalled client) is answered 408 and the connection closes after it. Returns 1 when it was. */
+#define LKV__H1_REQUEST_MS 10000
+int lkv__h1_conn_check_overdue(lkv__h1_conn_t *h1, uint64_t now);
 
 /* Graceful shutdown: a streaming call is ended (UNAVAILABLE "server is shutting down"); the connection
  * closes once the answer in progress is written. */

@@ -230,7 +230,7 @@ int lkv__loop_listen(lkv__loop_t *loop, const char *host, int port, lkv_tls_t *t
   if (rv != 0) return rv;
   tcp->data = loop;
   loop->listener_tls[loop->n_listeners] = tls;
-  if (tls && !uv_is_active((uv_handle_t *)&loop->handshakes))
+  if ((tls || loop->cfg->handler.on_http) && !uv_is_active((uv_handle_t *)&loop->handshakes))
     uv_timer_start(&loop->handshakes, on_handshakes, 1000, 1000);
   loop->n_listeners++;
   return 0;

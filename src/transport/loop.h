@@ -28,7 +28,7 @@ typedef struct lkv__loop_s {
   uv_prepare_t flush;      /* writes what the iteration produced, once per connection */
   uv_timer_t grace;        /* shutdown deadline */
   uv_timer_t tick;         /* handler.on_tick, when configured */
-  uv_timer_t handshakes;   /* with a TLS listener: closes connections whose handshake is overdue */
+  uv_timer_t handshakes;   /* with a TLS listener or HTTP/1.1 served: ends overdue handshakes and requests */
   atomic_int wake_pending; /* wake_post is queued and on_wake has not started yet */
   lkv__post_t wake_post;
   uv_tcp_t *listeners;      /* one per listen address */

@@ -5,8 +5,8 @@ between the two: only their presence is compared), with status lines, content ty
 Covers KV (base64 bytes, int64 as strings, a txn), leases (keepalive as a chunked stream), watch (chunked
 {"result":...} lines, one chunk per message, a compacted start revision), cluster and maintenance
 routes (a snapshot streamed as base64 blobs), lock and election, errors (bad JSON, unknown path, wrong method, a compacted revision), /v3beta, /health, /version and
-/metrics on the client port, --cors, --host-whitelist, pipelining, malformed HTTP, and gRPC on the same
-port afterwards.
+/metrics on the client port, --cors, --host-whitelist, pipelining, malformed HTTP, a stalled request (408),
+HTTP/1.1 over TLS, Expect: 100-continue, and gRPC on the same port afterwards.
 """
 import base64
 import http.client
@@ -313,6 +313,46 @@ def test_pipelining_bad_http_and_grpc(ledgerkv):
     call(ledgerkv, "/v3/kv/put", {"key": b64("gw/g"), "value": b64("v")})
     r = ledgerkv.kv().Range(etcdrpc.RangeRequest(key=b"gw/g"), timeout=5)
     assert r.kvs[0].value == b"v"
+
+
+def test_expect_continue(both):
+    """curl asks for "100 Continue" before a body above 1 KiB; Go's server sends it, and so must we (curl
+    would otherwise wait a second for it)."""
+    value = b64(b"x" * 4096)
+    body = json.dumps({"key": b64("gw/big"), "value": value}).encode()
+    for srv in both:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(b"POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n" % len(body))
+        assert s.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), srv.kind
+        s.sendall(body)
+        data = b""
+        while True:
+            got = s.recv(65536)
+            if not got:
+                break
+            data += got
+        s.close()
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n"), (srv.kind, data[:200])
+        assert call(srv, "/v3/kv/range", {"key": b64("gw/big")})["kvs"][0]["value"] == value
+
+
+def test_stalled_request(ledgerkv):
+    """A request not complete 10 s after its first byte gets 408 and the connection closes (etcd sets no
+    read timeout; a stalled client must not hold a connection for ever); others are served meanwhile."""
+    s = socket.create_connection(("127.0.0.1", ledgerkv.port), timeout=20)
+    s.sendall(b"POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    started = time.monotonic()
+    assert call(ledgerkv, "/v3/kv/range", {"key": b64("gw/s")})["header"]
+    data = b""
+    while True:
+        got = s.recv(4096)
+        if not got:
+            break
+        data += got
+    s.close()
+    assert data.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and b"Connection: close" in data, data
+    assert 9 < time.monotonic() - started < 15
 
 
 def test_tls_http11(tmp_path):

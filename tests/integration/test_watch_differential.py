@@ -95,6 +95,7 @@ class Pair:
     def __init__(self, ref, sut):
         self.srvs = (ref, sut)
         self.streams = [Stream(s) for s in self.srvs]
+        self.replayed_at = 0.0  # monotonic time by which etcd has replayed to every watcher created
 
     def watch(self, **kw):
         for st in self.streams:
@@ -126,11 +127,16 @@ class Pair:
                             % (wid, i, len(a), len(b), a[i:i + 2], b[i:i + 2]))
         return t[0]
 
-    def replayed(self):
-        """etcd replays history to new watchers in a loop every 100 ms, and cancels one that a later
-        compaction overtakes before that (reporting that compaction): let it replay before going on."""
-        time.sleep(0.3)
-        self.settle()
+    def replaying(self):
+        """Called after a watcher that starts in the past was created. etcd replays history to such
+        watchers in a loop every 100 ms, and cancels one that a later compaction overtakes before that
+        (reporting that compaction): the next compaction waits until it has replayed (writes need not,
+        events are compared flattened)."""
+        self.replayed_at = time.monotonic() + 0.3
+
+    def compact(self, revision):
+        time.sleep(max(0.0, self.replayed_at - time.monotonic()))
+        return self.write("Compact", etcdrpc.CompactionRequest(revision=revision))
 
     def close(self):
         for st in self.streams:
@@ -171,14 +177,14 @@ def run_seed(seed, ref, sut):
                 p.watch(key=r.choice([b"d/", b"d/k1", b"e"]), range_end=r.choice([b"", b"d0", b"\0"]),
                         start_revision=start, watch_id=later, prev_kv=r.random() < 0.5)
                 later += 1
-                p.replayed()
+                p.replaying()
             elif x < 0.08 and rev > compacted + 5:
                 compacted = r.randrange(compacted + 1, rev)
-                p.write("Compact", etcdrpc.CompactionRequest(revision=compacted))
+                p.compact(compacted)
             elif x < 0.09 and compacted > 1:  # starts below the compaction: canceled with its revision
                 p.watch(key=b"d/", range_end=b"d0", start_revision=compacted - 1, watch_id=later)
                 later += 1
-                p.replayed()
+                p.replaying()
             else:
                 rev = random_write(p, r)
         p.settle()
