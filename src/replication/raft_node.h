@@ -112,10 +112,10 @@ typedef struct lkv_raft_node_options_s {
   lkv_raft_node_send_fn send_snap;
   void (*request_checkpoint)(void *arg);
   void *checkpoint_arg;
-  /* The disk alarm: while the file system holding disk_dir (the data dir: store, Raft log and ledger) has
-   * fewer than disk_reserve bytes free, writes that the quota would count are refused with LKV_ENOSPACE
-   * and NOSPACE is raised through the log, as for the quota (0 or NULL: off). Looked at most every
-   * LKV_RAFT_NODE_DISK_CHECK_MS. */
+  /* The disk alarm: while the file system holding disk_dir (the data dir: store and ledger) or the one
+   * holding wal_dir has fewer than disk_reserve bytes free, writes that the quota would count are refused
+   * with LKV_ENOSPACE and NOSPACE is raised through the log, as for the quota (0 or NULL: off). Looked at
+   * most every LKV_RAFT_NODE_DISK_CHECK_MS. */
   const char *disk_dir;
   uint64_t disk_reserve;
   lkv_raft_node_send_fn send; /* required */

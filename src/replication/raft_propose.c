@@ -8,14 +8,18 @@
 #include "replication/raft_entry.h"
 #include "replication/raft_internal.h"
 
-/* Whether the data dir's file system is below its reserve (looked at every LKV_RAFT_NODE_DISK_CHECK_MS:
- * a proposal costs far less than statvfs). */
+static int below_reserve(const lkv__raft_node_t *n, const char *dir) {
+  uint64_t free_bytes;
+  return lkv_fs_free_bytes(dir, &free_bytes) == 0 && free_bytes < n->o.disk_reserve;
+}
+
+/* Whether the data dir's file system, or the Raft log's if it is elsewhere (--wal-dir), is below the
+ * reserve (looked at every LKV_RAFT_NODE_DISK_CHECK_MS: a proposal costs far less than statvfs). */
 static int disk_low(lkv__raft_node_t *n, uint64_t now) {
   if (!n->o.disk_reserve || !n->o.disk_dir) return 0;
   if (now - n->disk_checked_ms >= LKV_RAFT_NODE_DISK_CHECK_MS) {
-    uint64_t free_bytes;
     n->disk_checked_ms = now;
-    n->disk_low = lkv_fs_free_bytes(n->o.disk_dir, &free_bytes) == 0 && free_bytes < n->o.disk_reserve;
+    n->disk_low = below_reserve(n, n->o.disk_dir) || below_reserve(n, n->o.wal_dir);
   }
   return n->disk_low;
 }

@@ -78,6 +78,15 @@ static int set_data_dir(parse_t *p, const flag_t *f, const char *value) {
   return 0;
 }
 
+/* --wal-dir: the Raft log elsewhere (a dedicated disk, as etcd's); empty means the default. */
+static int set_wal_dir(parse_t *p, const flag_t *f, const char *value) {
+  (void)f;
+  if (value[0] != '\0') return replace_string(p, &p->cfg->wal_dir, value);
+  free(p->cfg->wal_dir);
+  p->cfg->wal_dir = NULL;
+  return 0;
+}
+
 static int set_urls(parse_t *p, const flag_t *f, const char *value, int for_listen, lkv_config_url_t **urls,
                     size_t *n) {
   char flag[64];
@@ -281,6 +290,8 @@ static int set_config_file(parse_t *p, const flag_t *f, const char *value) {
 static const flag_t flags[] = {
     {"name", "'" DEFAULT_NAME "'", "Human-readable name for this member.", set_name, 0, 0, 0, 0},
     {"data-dir", "'${name}.ledgerkv'", "Path to the data directory.", set_data_dir, 0, 0, 0, 0},
+    {"wal-dir", "''", "Path to the dedicated wal directory (the Raft log; default <data-dir>/member/wal).",
+     set_wal_dir, 0, 0, 0, 0},
     {"listen-client-urls", "'" DEFAULT_LISTEN_URLS "'",
      "List of URLs to listen on for client traffic (http only; numeric IP or localhost).", set_listen, 0, 0,
      0, 0},
@@ -395,6 +406,7 @@ void lkv_config_free(lkv_config_t *cfg) {
   lkv__config_urls_free(cfg->cluster.listen_peer_urls, cfg->cluster.n_listen_peer_urls);
   free(cfg->name);
   free(cfg->data_dir);
+  free(cfg->wal_dir);
   lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);
   lkv__config_urls_free(cfg->advertise_client_urls, cfg->n_advertise_client_urls);
   lkv__config_urls_free(cfg->listen_metrics_urls, cfg->n_listen_metrics_urls);
@@ -440,6 +452,12 @@ static int resolve(parse_t *p) {
     cfg->data_dir = malloc(len);
     if (cfg->data_dir == NULL) return nomem(p);
     snprintf(cfg->data_dir, len, "%s.ledgerkv", cfg->name);
+  }
+  if (cfg->wal_dir == NULL) {
+    size_t len = strlen(cfg->data_dir) + sizeof("/member/wal");
+    cfg->wal_dir = malloc(len);
+    if (cfg->wal_dir == NULL) return nomem(p);
+    snprintf(cfg->wal_dir, len, "%s/member/wal", cfg->data_dir);
   }
   if (!p->advertise_set) {
     int rc = lkv__config_urls_copy(cfg->listen_client_urls, cfg->n_listen_client_urls,

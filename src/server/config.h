@@ -61,8 +61,10 @@ typedef struct lkv_config_tls_s {
 } lkv_config_tls_t;
 
 typedef struct lkv_config_s {
-  char *name;                              /* --name, default "default"; never empty */
-  char *data_dir;                          /* --data-dir, default "<name>.ledgerkv" */
+  char *name;     /* --name, default "default"; never empty */
+  char *data_dir; /* --data-dir, default "<name>.ledgerkv" */
+  char *wal_dir;  /* --wal-dir: the Raft log's directory, default "<data-dir>/member/wal"
+                   * (never NULL after parsing) */
   lkv_config_url_t *listen_client_urls;    /* --listen-client-urls, default http://127.0.0.1:2379; */
   size_t n_listen_client_urls;             /* at least one, no two with the same host and port */
   lkv_config_url_t *advertise_client_urls; /* --advertise-client-urls, default: a copy of the listen URLs */

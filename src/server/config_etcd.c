@@ -32,8 +32,7 @@
 static const lkv__etcd_flag_t table[] = {
     I("name", LKV__KIND_STRING),
     I("data-dir", LKV__KIND_STRING),
-    R("wal-dir", LKV__KIND_STRING,
-      "a separate WAL directory is not implemented: the ledger (our write-ahead log) lives in --data-dir"),
+    K("wal-dir", LKV__KIND_STRING),
     K("snapshot-count", LKV__KIND_UINT),
     K("heartbeat-interval", LKV__KIND_UINT),
     K("election-timeout", LKV__KIND_UINT),
@@ -132,8 +131,7 @@ static const lkv__etcd_flag_t table[] = {
     W("log-output", LKV__KIND_STRING, LOGS),
     W("experimental-enable-lease-checkpoint-persist", LKV__KIND_BOOL,
       "lease checkpoints are not implemented (issue 12)"),
-    W("unsafe-no-fsync", LKV__KIND_BOOL,
-      "ledgerkv always flushes its write-ahead log (the Raft log)"),
+    W("unsafe-no-fsync", LKV__KIND_BOOL, "ledgerkv always flushes its write-ahead log (the Raft log)"),
     /* etcd's flags.IgnoredFlag list (etcd 2 flags): it warns and goes on; so do we, in its words. */
     W("cluster-active-size", LKV__KIND_IGNORED, NULL),
     W("cluster-remove-delay", LKV__KIND_IGNORED, NULL),

@@ -349,10 +349,9 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
   identity_t id = {0};
   lkv__member_t *m = calloc(1, sizeof(*m));
   uint64_t *voters = calloc(c->initial.n_members, sizeof(*voters));
-  char *wal = malloc(strlen(cfg->data_dir) + sizeof("/member/wal"));
   char *snap = malloc(strlen(cfg->data_dir) + sizeof("/member/snap"));
   int rc = LKV_ENOMEM;
-  if (!m || !voters || !wal || !snap || pthread_rwlock_init(&m->in_lock, NULL) != 0) {
+  if (!m || !voters || !snap || pthread_rwlock_init(&m->in_lock, NULL) != 0) {
     snprintf(err, errlen, "out of memory");
     free(m);
     m = NULL;
@@ -374,12 +373,11 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
   }
   /* Every founding member lists the voters in the same order: --initial-cluster sorted by name. */
   for (size_t i = 0; i < c->initial.n_members; i++) voters[i] = c->initial.members[i].id;
-  sprintf(wal, "%s/member/wal", cfg->data_dir);
   sprintf(snap, "%s/member/snap", cfg->data_dir);
   lkv_raft_node_options_t o = {.store = store,
                                .ledger = ledger,
                                .sign_interval_ms = cfg->ledger_sign_ms,
-                               .wal_dir = wal,
+                               .wal_dir = cfg->wal_dir,
                                .member_id = id.member_id,
                                .cluster_id = id.cluster_id,
                                .voters = voters,
@@ -427,7 +425,6 @@ err_after_lock:
 done:
   identity_free(&id);
   free(voters);
-  free(wal);
   free(snap);
   return rc;
 }

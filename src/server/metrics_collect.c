@@ -21,15 +21,18 @@ static void count_keys(lkv_mvcc_t *store, const lkv_metrics_catalog_t *c) {
 }
 
 /* The data dir's parts (server.c and member.c lay them out) and the free space beside them. */
-static void disk_usage(const char *data_dir, const lkv_metrics_catalog_t *c) {
-  static const char *const parts[LKV_METRIC_DISK_PARTS] = {"member/db", "member/wal", "ledger"};
-  char path[PATH_MAX];
+static void disk_usage(const lkv__metrics_http_options_t *o, const lkv_metrics_catalog_t *c) {
+  char store[PATH_MAX], ledger[PATH_MAX];
+  snprintf(store, sizeof(store), "%s/member/db", o->data_dir);
+  snprintf(ledger, sizeof(ledger), "%s/ledger", o->data_dir);
+  const char *parts[LKV_METRIC_DISK_PARTS];
+  parts[LKV_METRIC_DISK_STORE] = store;
+  parts[LKV_METRIC_DISK_RAFT_LOG] = o->wal_dir;
+  parts[LKV_METRIC_DISK_LEDGER] = ledger;
   uint64_t bytes;
   for (size_t i = 0; i < LKV_METRIC_DISK_PARTS; i++)
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", data_dir, parts[i]) < sizeof(path) &&
-        lkv_fs_tree_bytes(path, &bytes) == 0)
-      lkv_metric_set(c->disk_bytes, i, (double)bytes);
-  if (lkv_fs_free_bytes(data_dir, &bytes) == 0) lkv_metric_set(c->disk_free, 0, (double)bytes);
+    if (lkv_fs_tree_bytes(parts[i], &bytes) == 0) lkv_metric_set(c->disk_bytes, i, (double)bytes);
+  if (lkv_fs_free_bytes(o->data_dir, &bytes) == 0) lkv_metric_set(c->disk_free, 0, (double)bytes);
 }
 
 void lkv__metrics_collect(void *arg) {
@@ -52,7 +55,7 @@ void lkv__metrics_collect(void *arg) {
   lkv_ledger_signed_head_t h;
   if (m->o.ledger && lkv_ledger_latest_head(m->o.ledger, &h) == 0)
     lkv_metric_set(c->ledger_size, 0, (double)h.head.tree_size);
-  disk_usage(m->o.data_dir, c);
+  disk_usage(&m->o, c);
   lkv_metric_set(c->pool_threads, 0, m->o.threads);
   lkv_metric_set(c->pool_running, 0, lkv_pool_active(m->o.pool));
 }

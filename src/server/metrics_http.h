@@ -25,6 +25,7 @@ typedef struct lkv__metrics_http_options_s {
   int threads;          /* loop threads serving clients */
   const char *version;  /* the etcd version reported (/version, etcd_server_version) */
   const char *data_dir; /* ledgerkv_disk_bytes and _free_bytes look here */
+  const char *wal_dir;  /* and the Raft log's part here */
 } lkv__metrics_http_options_t;
 
 /* Registers the server's collector (scrape-time gauges: leader, sizes, keys, ledger, pool) in the process

@@ -167,7 +167,8 @@ static int start_http(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_
                                        .pool = s->pool,
                                        .threads = s->threads,
                                        .version = LKV_ETCD_VERSION,
-                                       .data_dir = cfg->data_dir};
+                                       .data_dir = cfg->data_dir,
+                                       .wal_dir = cfg->wal_dir};
   int rc = lkv__metrics_http_start(&s->metrics, &mopts);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on the metrics URLs: %s", lkv_strerror(rc));
@@ -222,9 +223,8 @@ static void store_restored(void *arg) {
  * so its store is first brought up to the ledger (replayed), then adopted by the one-member cluster. */
 static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   if (!cfg->ledger) return 0;
-  char wal[PATH_MAX];
-  snprintf(wal, sizeof(wal), "%s/member/wal", cfg->data_dir);
-  int adopt = access(wal, F_OK) != 0; /* no Raft log yet: a new data dir, or one a single node wrote */
+  int adopt =
+      access(cfg->wal_dir, F_OK) != 0; /* no Raft log yet: a new data dir, or one a single node wrote */
   int rc = adopt ? lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen)
                  : lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen);
   if (rc != 0) return rc;

@@ -108,6 +108,11 @@ static void test_each_flag_in_every_form(void **state) {
 
   parse_all_forms(&cfg, "data-dir", "/var/lib/lkv");
   assert_string_equal(cfg.data_dir, "/var/lib/lkv");
+  assert_string_equal(cfg.wal_dir, "/var/lib/lkv/member/wal"); /* the default follows the data dir */
+  lkv_config_free(&cfg);
+
+  parse_all_forms(&cfg, "wal-dir", "/ssd/wal");
+  assert_string_equal(cfg.wal_dir, "/ssd/wal");
   lkv_config_free(&cfg);
 
   parse_all_forms(&cfg, "listen-client-urls", "http://0.0.0.0:12379");
