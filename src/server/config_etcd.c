@@ -91,7 +91,7 @@ static const lkv__etcd_flag_t table[] = {
     K("cors", LKV__KIND_STRING),
     K("host-whitelist", LKV__KIND_STRING),
     S("auth-token", LKV__KIND_STRING, "simple"),
-    S("bcrypt-cost", LKV__KIND_UINT, "10"),
+    I("bcrypt-cost", LKV__KIND_UINT),
     S("auth-token-ttl", LKV__KIND_UINT, "300"),
     W("enable-pprof", LKV__KIND_BOOL, "ledgerkv serves no /debug/pprof endpoint"),
     W("metrics", LKV__KIND_STRING,
