@@ -11,14 +11,8 @@ static void set_term(lkv_raft_t *r, uint64_t term) {
 }
 
 static void reset_timeout(lkv_raft_t *r) {
-  unsigned e = r->cfg.election_tick, s = r->cfg.silence_tick;
+  unsigned e = r->cfg.election_tick;
   r->rand_timeout = e + (unsigned)(r->cfg.rand(r->cfg.rand_arg) % e);
-  if (s) r->rand_silence = s + (unsigned)(r->cfg.rand(r->cfg.rand_arg) % (s / 2 + 1));
-}
-
-/* How long this member trusts the leader it last heard: it ignores campaigns meanwhile. */
-static unsigned lease_ticks(const lkv_raft_t *r) {
-  return r->cfg.silence_tick ? r->cfg.silence_tick : r->cfg.election_tick;
 }
 
 void lkv__reset(lkv_raft_t *r, uint64_t term) {
@@ -145,7 +139,7 @@ int lkv__step_term(lkv_raft_t *r, const lkv_raft_msg_t *m) {
     if (is_vote) {
       int forced = (m->flags & LKV_RAFT_MSG_FLAG_TRANSFER) != 0;
       int in_lease =
-          r->cfg.check_quorum && r->leader != LKV_RAFT_NONE && r->election_elapsed < lease_ticks(r);
+          r->cfg.check_quorum && r->leader != LKV_RAFT_NONE && r->election_elapsed < r->cfg.election_tick;
       /* A member that heard a live leader recently ignores disruptive campaigns entirely. */
       if (in_lease && (!forced || LKV__BUG(r, TRANSFER_BLOCKED_BY_LEASE))) return 0;
     }
@@ -229,8 +223,7 @@ void lkv__tick_election(lkv_raft_t *r) {
   if (r->election_elapsed < UINT_MAX) r->election_elapsed++;
   /* A member that may not campaign keeps counting: its lease on the leader it last heard must expire, or
    * it would ignore the votes of the members that now need it (a learner promoted while it was cut off). */
-  unsigned timeout = r->cfg.silence_tick && r->leader != LKV_RAFT_NONE ? r->rand_silence : r->rand_timeout;
-  if (r->election_elapsed >= timeout && lkv__promotable(r)) {
+  if (r->election_elapsed >= r->rand_timeout && lkv__promotable(r)) {
     r->election_elapsed = 0;
     lkv__hup(r, 0);
   }

@@ -188,7 +188,6 @@ struct lkv_raft_s {
   lkv_raft_conf_state_t conf;    /* membership in force */
   lkv__tracker_t trk;
   unsigned election_elapsed, heartbeat_elapsed, rand_timeout;
-  unsigned rand_silence;       /* with cfg.silence_tick: the timeout while a leader is known */
   uint64_t pending_conf_index; /* leader: a conf change may be pending up to here */
   size_t uncommitted;          /* leader: payload bytes appended and not yet applied */
   lkv_raft_id_t transferee;

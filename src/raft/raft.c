@@ -42,9 +42,7 @@ void lkv_raft_config_default(lkv_raft_config_t *cfg, lkv_raft_id_t id, lkv_raft_
 
 int lkv_raft_config_validate(const lkv_raft_config_t *cfg) {
   if (!cfg || cfg->id == LKV_RAFT_NONE || cfg->heartbeat_tick < 1 ||
-      cfg->election_tick <= cfg->heartbeat_tick || cfg->max_inflight_msgs < 1 || !cfg->rand ||
-      (cfg->silence_tick &&
-       (cfg->silence_tick <= cfg->heartbeat_tick || cfg->silence_tick >= cfg->election_tick)))
+      cfg->election_tick <= cfg->heartbeat_tick || cfg->max_inflight_msgs < 1 || !cfg->rand)
     return LKV_EINVAL;
   return 0;
 }

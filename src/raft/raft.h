@@ -222,13 +222,6 @@ typedef struct {
   int pre_vote;                /* campaign with a pre-vote round that does not raise terms */
   int check_quorum;            /* a leader without an active quorum for an election timeout steps down; a
                                   member that heard a leader within the election timeout ignores votes */
-  unsigned silence_tick;       /* 0: off. Else in (heartbeat_tick, election_tick): a follower that heard
-                                  nothing from its leader for this long takes it for gone (it was sending a
-                                  heartbeat every heartbeat_tick): it campaigns after a timeout drawn in
-                                  [silence, 1.5 * silence) instead of [election, 2 * election), and its
-                                  lease on that leader (check_quorum) ends there too, so that the other
-                                  followers, silent as long, grant it. A paused leader is replaced sooner;
-                                  a leader slower than that pays an election. */
   size_t max_size_per_msg;     /* bytes of entries per APP, at least one entry (0: no limit, unlike etcd) */
   size_t max_inflight_msgs;    /* APPs in flight per follower in replicate state (>= 1) */
   size_t max_inflight_bytes;   /* bytes of entries in flight per follower (0: no byte limit) */

@@ -146,6 +146,8 @@ typedef struct lkv__raft_node_s {
   uint64_t lost_at_ms;
   uint64_t heard_leader; /* the leader last heard from, and when (monotonic ms) */
   uint64_t heard_at_ms;
+  uint64_t retry_at_ms;    /* after a lost leader was reported: campaign again then if nobody won (0: no) */
+  uint64_t retry_until_ms; /* and no later than this (then the core's election timeout retries) */
   uint64_t rng;
   int halted;             /* a flush or an apply failed: the member no longer takes part */
   uint64_t compact_at_ms; /* when the state machine's next background step is due (0: none pending) */

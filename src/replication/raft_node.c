@@ -110,12 +110,38 @@ static void suspect_silent_leader(lkv__raft_node_t *n, const lkv_raft_status_t *
   suspect(n, st->leader, now);
 }
 
+/* One to two heartbeat intervals from now, drawn anew each time. */
+static uint64_t retry_time(lkv__raft_node_t *n, uint64_t now) {
+  return now + n->o.tick_ms + lkv__raft_node_rand(n) % n->o.tick_ms;
+}
+
+/* Followers that lost the same leader campaign within a few milliseconds of each other now and then
+ * (the jitter is short so that failover is fast): each votes for itself and the vote splits. Raft's answer
+ * is the next election timeout, one to two of them; here a member still campaigning a heartbeat or two
+ * after its report campaigns again, with a fresh random delay, for one election timeout (then the core's
+ * timer takes over). Pre-votes keep these retries from raising terms while no quorum answers. */
+static void retry_campaign(lkv__raft_node_t *n, const lkv_raft_status_t *st, uint64_t now) {
+  if (!n->retry_at_ms || now < n->retry_at_ms) return;
+  int campaigning = st->role == LKV_RAFT_CANDIDATE || st->role == LKV_RAFT_PRE_CANDIDATE;
+  if (!campaigning || now >= n->retry_until_ms) {
+    n->retry_at_ms = 0;
+    return;
+  }
+  lkv_raft_campaign(n->raft);
+  n->retry_at_ms = retry_time(n, now);
+}
+
 static void report_lost_leader(lkv__raft_node_t *n, uint64_t now) {
   lkv_raft_status_t st;
   lkv_raft_status(n->raft, &st);
   suspect_silent_leader(n, &st, now);
+  retry_campaign(n, &st, now);
   if (!n->lost_leader || now < n->lost_at_ms) return;
-  if (st.leader == n->lost_leader) lkv_raft_report_leader_lost(n->raft); /* still the one that went away */
+  if (st.leader == n->lost_leader) { /* still the one that went away */
+    lkv_raft_report_leader_lost(n->raft);
+    n->retry_at_ms = retry_time(n, now);
+    n->retry_until_ms = now + (uint64_t)n->o.tick_ms * n->o.election_ticks;
+  }
   n->lost_leader = 0;
 }
 
@@ -187,6 +213,7 @@ static int round_once(lkv__raft_node_t *n) {
     uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
     uint64_t wake_ms = n->next_tick_ms;
     if (n->lost_leader && n->lost_at_ms < wake_ms) wake_ms = n->lost_at_ms;
+    if (n->retry_at_ms && n->retry_at_ms < wake_ms) wake_ms = n->retry_at_ms;
     if (n->o.ledger && n->signing.next_ms < wake_ms) wake_ms = n->signing.next_ms;
     if (n->compact_at_ms && n->compact_at_ms < wake_ms) wake_ms = n->compact_at_ms;
     if (now >= wake_ms) break;

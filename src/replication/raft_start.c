@@ -185,10 +185,6 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
   cfg.election_tick = n->o.election_ticks;
   cfg.heartbeat_tick = 1;
   cfg.pre_vote = n->o.pre_vote;
-  /* A leader that sent nothing for half an election timeout (five heartbeats by default) is taken for
-   * paused or gone: replaced in about 0.6 of the timeout instead of 1 to 2 of them (a broken connection
-   * is acted on at once: lkv_raft_report_leader_lost). */
-  if (n->o.election_ticks / 2 > cfg.heartbeat_tick) cfg.silence_tick = n->o.election_ticks / 2;
   rc = lkv_raft_new(&cfg, empty_log ? NULL : &restore, &n->raft);
   if (rc) {
     snprintf(err, errlen, "cannot restore the raft member from its log: %s", lkv_strerror(rc));

@@ -16,7 +16,6 @@ static void config(lkv__sim_t *s, lkv__sim_node_t *n) {
   n->cfg.heartbeat_tick = s->heartbeat_tick;
   n->cfg.pre_vote = s->pre_vote;
   n->cfg.check_quorum = s->check_quorum;
-  n->cfg.silence_tick = s->silence_tick;
   n->cfg.max_size_per_msg = s->max_size_per_msg;
   n->cfg.max_inflight_msgs = s->max_inflight_msgs;
   n->cfg.max_uncommitted_size = s->max_uncommitted;

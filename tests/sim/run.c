@@ -23,10 +23,6 @@ static void setup(lkv__sim_t *s, const lkv__sim_opts_t *o) {
   s->heartbeat_tick = lkv__sim_rng_chance(g, 200) ? 2 : 1;
   s->pre_vote = lkv__sim_rng_chance(g, 750);
   s->check_quorum = lkv__sim_rng_chance(g, 750);
-  /* Drawn apart from the seed's stream, so the other choices of each seed stay as they were. */
-  if (lkv__sim_mix(o->seed, 0x51e9ce) % 3 == 0)
-    s->silence_tick =
-        s->election_tick / 2 > s->heartbeat_tick + 1 ? s->election_tick / 2 : s->heartbeat_tick + 1;
   s->max_size_per_msg = lkv__sim_rng_chance(g, 500) ? 1u << 20 : 32 + (size_t)lkv__sim_rng_below(g, 512);
   s->max_inflight_msgs = lkv__sim_rng_chance(g, 300) ? 1 + (size_t)lkv__sim_rng_below(g, 4) : 256;
   s->max_uncommitted = lkv__sim_rng_chance(g, 200) ? 200 + (size_t)lkv__sim_rng_below(g, 2000) : 0;
@@ -44,13 +40,12 @@ static void setup(lkv__sim_t *s, const lkv__sim_opts_t *o) {
     lkv__sim_rng_seed(&s->nodes[i].core_rng, lkv__sim_mix(o->seed, (uint64_t)i + 1));
     s->nodes[i].tick_period = 70 + lkv__sim_rng_below(g, 61); /* rates within ±30 % */
   }
-  lkv__sim_trace(
-      s,
-      "seed %llu: %d voters, %d slots, election %u heartbeat %u silence %u, pre-vote %d check-quorum %d, "
-      "msg %zu bytes, inflight %zu, uncommitted %zu, bugs 0x%x",
-      (unsigned long long)o->seed, s->n_founders, s->n_slots, s->election_tick, s->heartbeat_tick,
-      s->silence_tick, s->pre_vote, s->check_quorum, s->max_size_per_msg, s->max_inflight_msgs,
-      s->max_uncommitted, s->bugs);
+  lkv__sim_trace(s,
+                 "seed %llu: %d voters, %d slots, election %u heartbeat %u, pre-vote %d check-quorum %d, "
+                 "msg %zu bytes, inflight %zu, uncommitted %zu, bugs 0x%x",
+                 (unsigned long long)o->seed, s->n_founders, s->n_slots, s->election_tick, s->heartbeat_tick,
+                 s->pre_vote, s->check_quorum, s->max_size_per_msg, s->max_inflight_msgs, s->max_uncommitted,
+                 s->bugs);
   for (int i = 0; i < s->n_founders && !s->failed; i++) lkv__sim_node_start(s, i, 1);
   s->next_fault = 5 * LKV_SIM_TICK * s->election_tick;
   s->next_work = LKV_SIM_TICK;

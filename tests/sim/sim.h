@@ -187,7 +187,6 @@ typedef struct {
   /* The run's configuration (from the seed). */
   unsigned election_tick, heartbeat_tick;
   int pre_vote, check_quorum;
-  unsigned silence_tick; /* 0: off (lkv_raft_config_t) */
   size_t max_size_per_msg, max_inflight_msgs, max_uncommitted;
   unsigned crash_pm, pause_pm, snap_pm;
 

@@ -117,57 +117,6 @@ static void test_learner_does_not_vote_or_count(void **state) {
   rt_free(c);
 }
 
-static void cfg_silence(lkv_raft_config_t *cfg, void *arg) {
-  (void)arg;
-  cfg->silence_tick = 4; /* of an election timeout of 10 */
-}
-
-/* silence_tick: a leader that says nothing (paused: its connections stay up) is replaced within 1.5 silence
- * timeouts of the followers' clocks, before an election timeout: each follower's lease on it ends with the
- * silence, so they grant each other's campaign. Without it, nobody campaigns before an election timeout;
- * and with it, a follower that heard the leader within the silence still ignores a campaign. */
-static void test_silent_leader_replaced_before_an_election_timeout(void **state) {
-  (void)state;
-  for (int with = 0; with <= 1; with++) {
-    rt_cluster_t *c = rt_new(3, with ? cfg_silence : NULL, NULL);
-    rt_elect(c, 1);
-    uint64_t t = rt_term(c, 1);
-    rt_isolate(c, 1);
-    for (unsigned i = 0; i < 7; i++) {
-      rt_tick(c, 2, 1);
-      rt_tick(c, 3, 1);
-      rt_stabilize(c);
-    }
-    int replaced = rt_role(c, 2) == LKV_RAFT_LEADER || rt_role(c, 3) == LKV_RAFT_LEADER;
-    assert_int_equal(replaced, with);
-    assert_int_equal(rt_term(c, 2) > t, with);
-    assert_int_equal(c->violations, 0);
-    rt_free(c);
-  }
-  rt_cluster_t *c = rt_new(3, cfg_silence, NULL);
-  rt_elect(c, 1);
-  rt_tick(c, 3, 3); /* three ticks without the leader: within the silence */
-  uint64_t t = rt_term(c, 3), idx, lt;
-  rt_last_of(c, 3, &idx, &lt);
-  lkv_raft_msg_t v = rt_vote_req(2, 3, t + 1, idx, lt);
-  assert_int_equal(rt_vote_answer(c, &v), -1);
-  assert_int_equal(rt_leader(c, 3), 1);
-  rt_free(c);
-}
-
-/* A silence is shorter than an election timeout and longer than a heartbeat interval. */
-static void test_silence_tick_validated(void **state) {
-  (void)state;
-  lkv_raft_config_t cfg;
-  lkv_raft_config_default(&cfg, 1, rt_rand_nine, NULL);
-  cfg.silence_tick = cfg.election_tick;
-  assert_int_equal(lkv_raft_config_validate(&cfg), LKV_EINVAL);
-  cfg.silence_tick = cfg.heartbeat_tick;
-  assert_int_equal(lkv_raft_config_validate(&cfg), LKV_EINVAL);
-  cfg.silence_tick = cfg.election_tick - 1;
-  assert_int_equal(lkv_raft_config_validate(&cfg), 0);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pre_vote_partitioned_member_does_not_disrupt),
@@ -175,8 +124,6 @@ int main(void) {
       cmocka_unit_test(test_check_quorum_leader_steps_down),
       cmocka_unit_test(test_lease_ignores_higher_term_votes),
       cmocka_unit_test(test_learner_does_not_vote_or_count),
-      cmocka_unit_test(test_silent_leader_replaced_before_an_election_timeout),
-      cmocka_unit_test(test_silence_tick_validated),
   };
   return cmocka_run_group_tests(tests, 0, NULL);
 }
