@@ -26,11 +26,9 @@ void lkv__authsvc_role_delete(lkv_api_t *api, lkv_call_t *call, const uint8_t *d
 void lkv__authsvc_role_grant_permission(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__authsvc_role_revoke_permission(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 
-/* etcd's bcrypt cost (--bcrypt-cost's default; the flag is refused at any other value for now). */
-#define LKV__AUTH_BCRYPT_COST 10
-
 /* Replaces *password (a string of msg, which the caller unpacked with protobuf-c's default allocator) by
- * its bcrypt hash ("$2a$10$...", as Go's bcrypt makes them) on a worker thread, then proposes msg as kind
+ * its bcrypt hash at api->bcrypt_cost ("$2a$10$..." at etcd's default cost 10, as Go's bcrypt makes
+ * them) on a worker thread, then proposes msg as kind
  * (lkv__api_propose, without raw bytes: the log gets the hash, never the password). bcrypt takes tens
  * of milliseconds, which a loop thread must not spend. Takes ownership of msg; the call is answered
  * exactly once (LKV_ENOMEM or a thread creation failure at once; LKV_EINVAL if libcrypt cannot hash). */

@@ -19,9 +19,9 @@ typedef struct hash_job_s {
 } hash_job_t;
 
 /* Go's bcrypt writes "$2a$" hashes, and etcd stores what Go makes: libxcrypt makes the same form. */
-static int bcrypt_hash(const char *password, char **out) {
+static int bcrypt_hash(const char *password, int cost, char **out) {
   char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-  if (!crypt_gensalt_rn("$2a$", LKV__AUTH_BCRYPT_COST, NULL, 0, setting, sizeof(setting))) return LKV_EINVAL;
+  if (!crypt_gensalt_rn("$2a$", (unsigned long)cost, NULL, 0, setting, sizeof(setting))) return LKV_EINVAL;
   struct crypt_data *cd = calloc(1, sizeof(*cd)); /* about 32 KiB: not on a small thread stack */
   if (!cd) return LKV_ENOMEM;
   const char *h = crypt_r(password, setting, cd);
@@ -38,7 +38,7 @@ static int bcrypt_hash(const char *password, char **out) {
 static void *hash_main(void *arg) {
   hash_job_t *j = arg;
   char *hash = NULL;
-  int rc = bcrypt_hash(*j->password, &hash);
+  int rc = bcrypt_hash(*j->password, j->api->bcrypt_cost, &hash);
   if (rc) {
     protobuf_c_message_free_unpacked(j->msg, NULL);
     lkv__api_fail(j->call, rc);

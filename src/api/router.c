@@ -40,6 +40,8 @@ static const lkv_route_t routes[] = {
     UNARY("/etcdserverpb.Maintenance/MoveLeader", lkv__maintenance_move_leader),
     UNARY("/etcdserverpb.Maintenance/HashKV", lkv__maintenance_hash_kv),
     UNARY("/etcdserverpb.Maintenance/Hash", lkv__maintenance_hash),
+    WAITING("/etcdserverpb.Maintenance/Defragment", lkv__maintenance_defragment,
+            lkv__maintenance_defragment_cancel),
     /* a server stream in etcd: told when the client leaves (a copy in progress stops) */
     {.path = "/etcdserverpb.Maintenance/Snapshot",
      .fn = lkv__maintenance_snapshot,

@@ -23,6 +23,10 @@ void lkv__maintenance_move_leader(lkv_api_t *api, lkv_call_t *call, const uint8_
 /* HashKV and Hash (hash.c): a worker thread walks a read snapshot and answers the call. */
 void lkv__maintenance_hash_kv(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__maintenance_hash(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+/* Defragment (defrag.c): a worker thread rewrites the store (lkv_mvcc_defrag) and hands the call back to
+ * its loop thread; the cancel hook (the client left, the server stops) asks it to stop early. */
+void lkv__maintenance_defragment(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__maintenance_defragment_cancel(lkv_api_t *api, lkv_call_t *call);
 /* Snapshot (snapshot.c): a worker thread copies the store's etcd backend file into a temporary file, then
  * the call's loop streams it with back-pressure, resumed by the loop's wakes (lkv__snapshot_wake); the
  * cancel hook stops a copy or a stream whose client went away. */

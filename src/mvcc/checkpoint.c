@@ -170,7 +170,9 @@ int lkv_mvcc_checkpoint_before(lkv_mvcc_t *s, const atomic_int *stop, int (*befo
   pthread_mutex_lock(&s->ckpt_mu);
   uint64_t installs = s->installs;
   pthread_mutex_unlock(&s->ckpt_mu);
+  lkv__gate_enter(s); /* the copy reads the environment: no defragment may swap it meanwhile */
   int rc = lkv__publish_prepare(s->db_dir, LKV__CHECKPOINT_NAME, fill_checkpoint, &ca);
+  lkv__gate_leave(s);
   if (rc) return rc;
   /* A copy installed meanwhile (lkv_mvcc_install) is newer than this one and already the checkpoint. */
   pthread_mutex_lock(&s->ckpt_mu);

@@ -77,6 +77,8 @@ static int del_entry(lkv_mvcc_txn_t *t, const uint8_t *enc, size_t enc_len, cons
   uint8_t kb[LKV__REVKEY_LEN];
   lkv__revkey_encode(d->main, d->sub, kb);
   MDB_val k = {.mv_size = sizeof(kb), .mv_data = kb};
+  lkv__touched(t, LKV__DB_REV, kb, sizeof(kb));
+  lkv__touched(t, LKV__DB_KEY, enc, enc_len);
   int rc = mdb_del(t->txn, t->s->rev_dbi, &k, NULL);
   if (rc) return rc == MDB_NOTFOUND ? LKV_ECORRUPT : lkv__mdb_err(rc);
   MDB_val ek = {.mv_size = enc_len, .mv_data = (void *)enc},

@@ -13,7 +13,8 @@
  * own without a lock file (MDB_NOSUBDIR | MDB_NOLOCK): nothing else opens it while we do.
  */
 
-/* The databases a copy holds, with the flags they were created with; the handles of s for each. */
+/* The databases a copy holds, with the flags they were created with; the handles of s for each (in the
+ * order of LKV__DB_*). */
 static const struct {
   const char *name;
   unsigned flags;
@@ -26,24 +27,25 @@ static const struct {
     {"lease_key", 0, offsetof(lkv_mvcc_t, lease_key_dbi)},
 };
 #define N_DBS (sizeof(dbs) / sizeof(dbs[0]))
+_Static_assert(N_DBS == LKV__N_DBS, "install.c's table lists every database");
 
-static MDB_dbi *handle(lkv_mvcc_t *s, size_t i) {
+MDB_dbi *lkv__db_handle(lkv_mvcc_t *s, int i) {
   return (MDB_dbi *)((char *)s + dbs[i].off);
 }
 
-/* Opens the copy at path into c (env and the handles of every database), read-only or for writing. */
-static int open_copy(lkv_mvcc_t *c, const char *path, uint64_t map, int write) {
+int lkv__copy_open(lkv_mvcc_t *c, const char *path, uint64_t map, int mode) {
   memset(c, 0, sizeof(*c));
   int rc = lkv__mdb_err(mdb_env_create(&c->env));
   if (rc) return rc;
   rc = lkv__mdb_err(mdb_env_set_maxdbs(c->env, 6));
   if (!rc && map) rc = lkv__mdb_err(mdb_env_set_mapsize(c->env, map));
-  unsigned flags = MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS | (write ? 0 : MDB_RDONLY);
+  unsigned flags = MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS | (mode == LKV__COPY_READ ? MDB_RDONLY : 0);
   if (!rc) rc = lkv__mdb_err(mdb_env_open(c->env, path, flags, 0600));
   MDB_txn *txn = NULL;
-  if (!rc) rc = lkv__mdb_err(mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn));
+  unsigned create = mode == LKV__COPY_CREATE ? MDB_CREATE : 0;
+  if (!rc) rc = lkv__mdb_err(mdb_txn_begin(c->env, NULL, create ? 0 : MDB_RDONLY, &txn));
   for (size_t i = 0; !rc && i < N_DBS; i++) {
-    rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags, handle(c, i));
+    rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | create, lkv__db_handle(c, (int)i));
     rc = rc == MDB_NOTFOUND ? LKV_ECORRUPT : lkv__mdb_err(rc); /* not a store copy */
   }
   /* Committed, not aborted: an aborted transaction closes the handles it opened. */
@@ -57,7 +59,7 @@ static int open_copy(lkv_mvcc_t *c, const char *path, uint64_t map, int write) {
 
 int lkv_mvcc_copy_repl_get(const char *path, const char *name, uint8_t **val, size_t *len) {
   lkv_mvcc_t c;
-  int rc = open_copy(&c, path, 0, 0);
+  int rc = lkv__copy_open(&c, path, 0, LKV__COPY_READ);
   if (rc) return rc;
   lkv_mvcc_txn_t t = {.s = &c};
   rc = lkv__mdb_err(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &t.txn));
@@ -97,12 +99,11 @@ static int adopt(lkv_mvcc_t *s, lkv_mvcc_t *c, int (*record)(void *, lkv_mvcc_tx
   return lkv__mdb_err(mdb_txn_commit(t.top));
 }
 
-/* Replaces the content of database i of s (in txn) by the copy's (in from). */
-static int replace_db(lkv_mvcc_t *s, MDB_txn *txn, lkv_mvcc_t *c, MDB_txn *from, size_t i) {
-  MDB_dbi dst = *handle(s, i);
+int lkv__copy_db(lkv_mvcc_t *s, MDB_txn *txn, lkv_mvcc_t *c, MDB_txn *from, int i) {
+  MDB_dbi dst = *lkv__db_handle(s, i);
   int rc = lkv__mdb_err(mdb_drop(txn, dst, 0));
   MDB_cursor *cur = NULL;
-  if (!rc) rc = lkv__mdb_err(mdb_cursor_open(from, *handle(c, i), &cur));
+  if (!rc) rc = lkv__mdb_err(mdb_cursor_open(from, *lkv__db_handle(c, i), &cur));
   /* The copy's order is the store's: every record goes at the end (MDB_APPEND), page after page. */
   unsigned put = (dbs[i].flags & MDB_DUPSORT) ? MDB_APPENDDUP : MDB_APPEND;
   MDB_val k, v;
@@ -122,7 +123,7 @@ static int replace_all(lkv_mvcc_t *s, lkv_mvcc_t *c) {
   int rc = lkv__mdb_err(mdb_txn_begin(c->env, NULL, MDB_RDONLY, &from));
   if (rc) return rc;
   rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, 0, &txn));
-  for (size_t i = 0; !rc && i < N_DBS; i++) rc = replace_db(s, txn, c, from, i);
+  for (int i = 0; !rc && i < LKV__N_DBS; i++) rc = lkv__copy_db(s, txn, c, from, i);
   if (!rc) rc = lkv__compact_load(s, txn); /* the copy's pending removal, if any, is the writer's now */
   mdb_txn_abort(from);
   if (rc) {
@@ -132,13 +133,11 @@ static int replace_all(lkv_mvcc_t *s, lkv_mvcc_t *c) {
   return lkv__mdb_err(mdb_txn_commit(txn));
 }
 
-int lkv_mvcc_install(lkv_mvcc_t *s, const char *path, int (*record)(void *arg, lkv_mvcc_txn_t *t),
-                     void *arg) {
-  if (s->read_only) return LKV_EINVAL;
+static int install(lkv_mvcc_t *s, const char *path, int (*record)(void *arg, lkv_mvcc_txn_t *t), void *arg) {
   MDB_envinfo info;
   int rc = lkv__mdb_err(mdb_env_info(s->env, &info));
   lkv_mvcc_t c;
-  if (!rc) rc = open_copy(&c, path, info.me_mapsize, 1);
+  if (!rc) rc = lkv__copy_open(&c, path, info.me_mapsize, LKV__COPY_WRITE);
   if (rc) return rc;
   rc = adopt(s, &c, record, arg);
   if (!rc) rc = lkv__mdb_err(mdb_env_sync(c.env, 1));
@@ -155,5 +154,15 @@ int lkv_mvcc_install(lkv_mvcc_t *s, const char *path, int (*record)(void *arg, l
   }
   if (!rc) rc = replace_all(s, &c);
   mdb_env_close(c.env);
+  return rc;
+}
+
+int lkv_mvcc_install(lkv_mvcc_t *s, const char *path, int (*record)(void *arg, lkv_mvcc_txn_t *t),
+                     void *arg) {
+  if (s->read_only) return LKV_EINVAL;
+  atomic_store(&s->defrag_spoiled, 1); /* a defragment's copy predates this: it must not replace it */
+  lkv__gate_enter(s);
+  int rc = install(s, path, record, arg);
+  lkv__gate_leave(s);
   return rc;
 }

@@ -31,6 +31,17 @@ struct lkv_mvcc_s {
   pthread_mutex_t slots_mu;
   lkv__read_slot_t *slots;    /* every thread's cached read transaction, freed at close */
   atomic_int compact_pending; /* a compaction's removal is pending as of the last commit (compact.c) */
+  /* The gate (gate.c): users of env counted, so that a defragment can swap it. */
+  pthread_mutex_t gate_mu;
+  pthread_cond_t gate_cv;
+  atomic_int gate_active;  /* transactions and copies using env */
+  atomic_int gate_closing; /* a defragment waits for env to be unused */
+  /* What a defragment in progress must bring over again (defrag.c): the keys writes touched. */
+  pthread_mutex_t touched_mu;
+  atomic_int tracking;            /* writes record the keys they touch */
+  struct lkv__touched_s *touched; /* the keys recorded so far (touched_mu) */
+  atomic_int defrag_spoiled;      /* the copy cannot be trusted: a copy was installed, or memory ran out */
+  pthread_mutex_t defrag_mu;      /* one defragment at a time */
 };
 
 /* What a write transaction did to the pending compaction, published at its commit. */
@@ -50,12 +61,57 @@ struct lkv_mvcc_txn_s {
   MDB_cursor *key_cur;                  /* read txns: key-DB cursor kept for reuse, or NULL */
   int key_cur_stale;                    /* key_cur belongs to an earlier use of txn: renew before use */
   lkv__read_slot_t *slot;               /* read txns: the thread cache slot this struct lives in, or NULL */
-  int compact_mark; /* write txns: LKV__COMPACT_*, the last change to the pending removal */
+  int compact_mark;               /* write txns: LKV__COMPACT_*, the last change to the pending removal */
+  struct lkv__touched_s *touched; /* write txns: keys changed while a defragment copies (defrag.c) */
 };
 
 /* Meta keys. */
 #define LKV__META_REVS "revs"         /* current(8 BE) ‖ compact(8 BE, two's complement) */
 #define LKV__META_IDENTITY "identity" /* cluster_id(8 BE) ‖ member_id(8 BE) */
+
+/* ---- the gate (gate.c) ---- */
+
+/* Every use of env passes the gate: lkv__gate_enter before (waits while a defragment swaps the file),
+ * lkv__gate_leave after. Transactions do it in lkv_mvcc_read_begin / _write_begin and when they end. */
+void lkv__gate_enter(lkv_mvcc_t *s);
+void lkv__gate_leave(lkv_mvcc_t *s);
+
+/* Closes the gate: waits up to timeout_ms until no one uses env and returns 0 with the gate closed
+ * (lkv__gate_open reopens it), or reopens it and returns LKV_EAGAIN. One closer at a time. */
+int lkv__gate_close(lkv_mvcc_t *s, unsigned timeout_ms);
+void lkv__gate_open(lkv_mvcc_t *s);
+
+/* ---- keys touched during a defragment (defrag.c) ---- */
+
+/* The databases a store copy holds, in the order of install.c's table (lkv__copy_db's index). */
+enum { LKV__DB_REV = 0, LKV__DB_KEY, LKV__DB_META, LKV__DB_LEASE, LKV__DB_LEASE_KEY, LKV__N_DBS };
+
+/* Store copies (install.c): a whole LMDB data file opened as an environment of its own, no lock file. */
+enum { LKV__COPY_READ, LKV__COPY_WRITE, LKV__COPY_CREATE };
+
+/* Opens the copy at path into c (env and every database's handle): read-only, for writing, or created
+ * (the file and its databases made if missing). map 0: LMDB's default map size. Returns 0, LKV_ECORRUPT
+ * (not a store copy) or an LMDB / I/O error. Close it with mdb_env_close(c->env). */
+int lkv__copy_open(lkv_mvcc_t *c, const char *path, uint64_t map, int mode);
+
+/* The handle of database i (LKV__DB_*) in s. */
+MDB_dbi *lkv__db_handle(lkv_mvcc_t *s, int i);
+
+/* Replaces the content of database i of s (write txn txn) by c's (read in from), appending in order.
+ * Returns 0 or an LKV_E* code. */
+int lkv__copy_db(lkv_mvcc_t *s, MDB_txn *txn, lkv_mvcc_t *c, MDB_txn *from, int i);
+
+/* Records that a write in t changed (or may have changed) key of database db (LKV__DB_*, not META: the
+ * meta database is copied whole) while a defragment copies the store: it brings the key's state over
+ * again once t committed. Every change to the rev, key, lease and lease_key databases must call it. Cheap
+ * when no defragment runs (one atomic load). */
+void lkv__touched(lkv_mvcc_txn_t *t, int db, const void *key, size_t len);
+
+/* t committed: its touched keys join the defragment's (lkv__touched_commit, after the commit, so that a
+ * catch-up round that takes them reads a snapshot with the change); or t ended without a commit
+ * (lkv__touched_drop). */
+void lkv__touched_commit(lkv_mvcc_txn_t *t);
+void lkv__touched_drop(lkv_mvcc_txn_t *t);
 
 /* Translates an LMDB or errno result into an LKV_E* code (0 stays 0). */
 int lkv__mdb_err(int rc);
@@ -91,10 +147,13 @@ int lkv__lease_detach(lkv_mvcc_txn_t *t, int64_t id, const uint8_t *enc, size_t 
 /* Thread cache of read transactions (readcache.c). lkv__read_cache_take returns the calling thread's
  * cached transaction struct with its LMDB txn renewed (t->txn, or NULL when the caller must begin one),
  * or NULL when the slot is busy (a nested read) or cannot be made. lkv__read_cache_give resets the
- * struct's txn and returns it to its slot. lkv__read_cache_close aborts and frees every slot of s. */
+ * struct's txn and returns it to its slot. lkv__read_cache_close aborts and frees every slot of s;
+ * lkv__read_cache_reset aborts every slot's transaction and keeps the slots (the environment is about to
+ * be replaced: the gate is closed, so no slot is in use). */
 lkv_mvcc_txn_t *lkv__read_cache_take(lkv_mvcc_t *s);
 void lkv__read_cache_give(lkv_mvcc_txn_t *t);
 void lkv__read_cache_close(lkv_mvcc_t *s);
+void lkv__read_cache_reset(lkv_mvcc_t *s);
 
 /* The key-DB cursor for t: the read txn's cached one, or a new one (write txns; close it with
  * lkv__key_cursor_done). Returns 0 or an LKV_E* code. */
@@ -138,6 +197,12 @@ void lkv__unsynced_at_close(lkv_mvcc_t *s);
 /* ---- files next to LMDB's (unsynced.c, checkpoint.c) ---- */
 
 #define LKV__CHECKPOINT_NAME "checkpoint.mdb"
+#define LKV__DEFRAG_NAME "defrag.mdb" /* a defragment's compact copy until it replaces data.mdb */
+
+/* Opens s->env on s->db_dir (s->quota, logged and read_only set) and every database's handle, creating
+ * them (unless read-only), loading the identity and the pending compaction. Returns 0 or an LKV_E* code
+ * (env closed). */
+int lkv__env_open(lkv_mvcc_t *s);
 
 /* db_dir/name into out (cap bytes). Returns 0 or LKV_EINVAL (too long). */
 int lkv__db_path(const char *db_dir, const char *name, char *out, size_t cap);

@@ -30,6 +30,7 @@ int lkv__lease_attach(lkv_mvcc_txn_t *t, int64_t id, const uint8_t *enc, size_t 
   int is_long = lkv__key_enc_is_long(enc_len);
   MDB_val k = {.mv_size = ID_LEN + enc_len, .mv_data = kb};
   MDB_val v = {.mv_size = is_long ? key_len : 0, .mv_data = is_long ? (void *)key : NULL};
+  lkv__touched(t, LKV__DB_LEASE_KEY, kb, k.mv_size);
   return lkv__mdb_err(mdb_put(t->txn, t->s->lease_key_dbi, &k, &v, 0));
 }
 
@@ -39,6 +40,7 @@ int lkv__lease_detach(lkv_mvcc_txn_t *t, int64_t id, const uint8_t *enc, size_t 
   id_encode(id, kb);
   memcpy(kb + ID_LEN, enc, enc_len);
   MDB_val k = {.mv_size = ID_LEN + enc_len, .mv_data = kb};
+  lkv__touched(t, LKV__DB_LEASE_KEY, kb, k.mv_size);
   int rc = mdb_del(t->txn, t->s->lease_key_dbi, &k, NULL);
   return rc == MDB_NOTFOUND ? 0 : lkv__mdb_err(rc);
 }
@@ -49,6 +51,7 @@ int lkv_mvcc_lease_grant(lkv_mvcc_txn_t *t, int64_t id, int64_t ttl) {
   id_encode(id, kb);
   id_encode(ttl, vb);
   MDB_val k = {.mv_size = sizeof(kb), .mv_data = kb}, v = {.mv_size = sizeof(vb), .mv_data = vb};
+  lkv__touched(t, LKV__DB_LEASE, kb, sizeof(kb));
   int rc = mdb_put(t->txn, t->s->lease_dbi, &k, &v, MDB_NOOVERWRITE);
   return rc == MDB_KEYEXIST ? LKV_ELEASEEXIST : lkv__mdb_err(rc);
 }
@@ -183,6 +186,7 @@ static int drop_attachments(lkv_mvcc_txn_t *t, int64_t id) {
   MDB_val k = {.mv_size = sizeof(prefix), .mv_data = prefix}, v;
   int mrc;
   while ((mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) == 0 && attached_to(&k, prefix)) {
+    lkv__touched(t, LKV__DB_LEASE_KEY, k.mv_data, k.mv_size);
     mrc = mdb_cursor_del(c, 0);
     if (mrc) break;
     k = (MDB_val){.mv_size = sizeof(prefix), .mv_data = prefix};
@@ -211,5 +215,6 @@ int lkv_mvcc_lease_revoke(lkv_mvcc_txn_t *t, int64_t id, int64_t *deleted) {
   uint8_t kb[ID_LEN];
   id_encode(id, kb);
   MDB_val k = {.mv_size = sizeof(kb), .mv_data = kb};
+  lkv__touched(t, LKV__DB_LEASE, kb, sizeof(kb));
   return lkv__mdb_err(mdb_del(t->txn, t->s->lease_dbi, &k, NULL));
 }

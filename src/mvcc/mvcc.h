@@ -119,6 +119,27 @@ int lkv_mvcc_checkpoint(lkv_mvcc_t *s, const atomic_int *stop);
 int lkv_mvcc_checkpoint_before(lkv_mvcc_t *s, const atomic_int *stop, int (*before_publish)(void *arg),
                                void *arg);
 
+/* ---- defragment ---- */
+
+typedef struct lkv_mvcc_defrag_s {
+  uint64_t size_before; /* bytes of the database file before and after (etcd's dbSize) */
+  uint64_t size_after;
+  uint64_t pause_ns; /* how long readers and the writer waited for the swap */
+} lkv_mvcc_defrag_t;
+
+/* Rewrites the store into a compact file and swaps it in, so that the file shrinks to the pages in use
+ * (LMDB reuses freed pages but never returns them). Online: the copy is made from a read snapshot while
+ * reads and writes go on, the writes meanwhile are brought over in rounds, and only the swap pauses every
+ * transaction (at most 100 ms waiting for open ones to end, then the last changes and the reopen;
+ * a reader that stays longer makes it retry, for about half a minute). While it copies, the file grows
+ * by what is written meanwhile (the snapshot keeps LMDB from reusing pages). Any thread but the writer's,
+ * one at a time (a second call waits); a thread must not hold a transaction of s while calling it. A crash
+ * at any point leaves a complete store: the old file, or the new one. *stop (may be NULL) non-zero ends it
+ * early between rounds. Returns 0 with *out filled; LKV_EINVAL (read-only store); LKV_EAGAIN (no swap was
+ * possible: transactions stayed open, a copy was installed meanwhile (lkv_mvcc_install), or memory ran out
+ * recording writes); LKV_ESTOPPED; or an LMDB / I/O error. On failure the store is unchanged. */
+int lkv_mvcc_defrag(lkv_mvcc_t *s, const atomic_int *stop, lkv_mvcc_defrag_t *out);
+
 /* ---- store copies (a checkpoint, or a copy received from a cluster peer) ---- */
 
 /* The path of the store's checkpoint file (lkv_mvcc_checkpoint), which may not exist. Returns 0 or

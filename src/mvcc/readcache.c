@@ -67,6 +67,17 @@ void lkv__read_cache_give(lkv_mvcc_txn_t *t) {
   t->slot->busy = 0;
 }
 
+void lkv__read_cache_reset(lkv_mvcc_t *s) {
+  pthread_mutex_lock(&s->slots_mu);
+  for (lkv__read_slot_t *slot = s->slots; slot; slot = slot->next) {
+    if (slot->t.key_cur) mdb_cursor_close(slot->t.key_cur);
+    if (slot->t.txn) mdb_txn_abort(slot->t.txn);
+    slot->t.txn = slot->t.top = NULL;
+    slot->t.key_cur = NULL;
+  }
+  pthread_mutex_unlock(&s->slots_mu);
+}
+
 void lkv__read_cache_close(lkv_mvcc_t *s) {
   pthread_mutex_lock(&s->slots_mu);
   lkv__read_slot_t *slot = s->slots;

@@ -157,6 +157,31 @@ static int open_dbs(lkv_mvcc_t *s) {
   return lkv__mdb_err(mdb_txn_commit(txn));
 }
 
+int lkv__env_open(lkv_mvcc_t *s) {
+  int rc = lkv__mdb_err(mdb_env_create(&s->env));
+  if (rc) return rc;
+  rc = lkv__mdb_err(mdb_env_set_maxdbs(s->env, 6));
+  if (!rc) rc = lkv__mdb_err(mdb_env_set_maxreaders(s->env, LKV__MAX_READERS));
+  if (!rc) rc = lkv__mdb_err(mdb_env_set_mapsize(s->env, map_size(s->quota)));
+  /* MDB_NOTLS: read txns are not bound to threads (they are cached per thread and may be reused by
+   * another). Default sync: a commit is on disk when it returns; with a log in front, commits do not
+   * flush at all and the unsynced marker guards the file (unsynced.c). */
+  unsigned flags = MDB_NOTLS | (s->logged ? MDB_NOSYNC : 0) | (s->read_only ? MDB_RDONLY : 0);
+  if (!rc) rc = lkv__mdb_err(mdb_env_open(s->env, s->db_dir, flags, 0600));
+  if (!rc) rc = open_dbs(s);
+  if (rc) mdb_env_close(s->env);
+  return rc;
+}
+
+static void destroy_mutexes(lkv_mvcc_t *s) {
+  pthread_mutex_destroy(&s->slots_mu);
+  pthread_mutex_destroy(&s->ckpt_mu);
+  pthread_mutex_destroy(&s->gate_mu);
+  pthread_cond_destroy(&s->gate_cv);
+  pthread_mutex_destroy(&s->touched_mu);
+  pthread_mutex_destroy(&s->defrag_mu);
+}
+
 int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   char path[PATH_MAX];
   int rc;
@@ -183,24 +208,17 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
   }
   s->quota = opts->quota_bytes ? opts->quota_bytes : LKV_MVCC_DEFAULT_QUOTA;
   s->serial = atomic_fetch_add(&store_serials, 1);
-  if (pthread_mutex_init(&s->slots_mu, NULL) != 0 || pthread_mutex_init(&s->ckpt_mu, NULL) != 0) {
+  if (pthread_mutex_init(&s->slots_mu, NULL) != 0 || pthread_mutex_init(&s->ckpt_mu, NULL) != 0 ||
+      pthread_mutex_init(&s->gate_mu, NULL) != 0 || pthread_cond_init(&s->gate_cv, NULL) != 0 ||
+      pthread_mutex_init(&s->touched_mu, NULL) != 0 || pthread_mutex_init(&s->defrag_mu, NULL) != 0) {
     rc = LKV_ENOMEM;
     goto err_after_alloc;
   }
-  rc = lkv__mdb_err(mdb_env_create(&s->env));
+  /* A defragment's copy left by a crash is of no use: the file it was to replace is still there. */
+  if (!s->read_only && (rc = lkv__remove_file(s->db_dir, LKV__DEFRAG_NAME)) != 0) goto err_after_mutex;
+  rc = lkv__env_open(s);
   if (rc) goto err_after_mutex;
-  rc = lkv__mdb_err(mdb_env_set_maxdbs(s->env, 6));
-  if (!rc) rc = lkv__mdb_err(mdb_env_set_maxreaders(s->env, LKV__MAX_READERS));
-  if (!rc) rc = lkv__mdb_err(mdb_env_set_mapsize(s->env, map_size(s->quota)));
-  if (rc) goto err_after_env;
-  /* MDB_NOTLS: read txns are not bound to threads (they are cached per thread and may be reused by
-   * another). Default sync: a commit is on disk when it returns; with a log in front, commits do not
-   * flush at all and the unsynced marker guards the file (unsynced.c). */
-  unsigned flags = MDB_NOTLS | (opts->logged ? MDB_NOSYNC : 0) | (opts->read_only ? MDB_RDONLY : 0);
-  rc = lkv__mdb_err(mdb_env_open(s->env, path, flags, 0600));
-  if (rc) goto err_after_env;
-  rc = open_dbs(s);
-  if (!rc) rc = lkv__unsynced_after_open(s, &uo);
+  rc = lkv__unsynced_after_open(s, &uo);
   if (rc) goto err_after_env;
   *out = s;
   return 0;
@@ -208,8 +226,7 @@ int lkv_mvcc_open(lkv_mvcc_t **out, const lkv_mvcc_options_t *opts) {
 err_after_env:
   mdb_env_close(s->env);
 err_after_mutex:
-  pthread_mutex_destroy(&s->slots_mu);
-  pthread_mutex_destroy(&s->ckpt_mu);
+  destroy_mutexes(s);
 err_after_alloc:
   free(s);
   return rc;
@@ -220,8 +237,7 @@ void lkv_mvcc_close(lkv_mvcc_t *s) {
   lkv__read_cache_close(s);
   lkv__unsynced_at_close(s);
   mdb_env_close(s->env);
-  pthread_mutex_destroy(&s->slots_mu);
-  pthread_mutex_destroy(&s->ckpt_mu);
+  destroy_mutexes(s);
   free(s);
 }
 
@@ -273,9 +289,9 @@ int lkv_mvcc_stat(lkv_mvcc_t *s, lkv_mvcc_stat_t *out) {
   if (!rc) rc = lkv__mdb_err(mdb_stat(t->txn, s->rev_dbi, &ms));
   if (!rc) out->records = ms.ms_entries;
   if (!rc) rc = lkv_mvcc_alarms_get(t, &out->alarms);
+  /* inside the transaction: a defragment may swap the file once it ends */
+  if (!rc && (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)) rc = LKV_EIO;
+  if (!rc) out->db_size = (uint64_t)st.st_size;
   lkv_mvcc_txn_end(t);
-  if (rc) return rc;
-  if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0) return LKV_EIO;
-  out->db_size = (uint64_t)st.st_size;
-  return 0;
+  return rc;
 }

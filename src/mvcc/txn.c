@@ -7,9 +7,13 @@
 #include "mvcc/internal.h"
 
 int lkv_mvcc_read_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out) {
+  lkv__gate_enter(s); /* left by lkv_mvcc_txn_end */
   lkv_mvcc_txn_t *t = lkv__read_cache_take(s);
   int rc = 0;
-  if (!t && !(t = calloc(1, sizeof(*t)))) return LKV_ENOMEM;
+  if (!t && !(t = calloc(1, sizeof(*t)))) {
+    lkv__gate_leave(s);
+    return LKV_ENOMEM;
+  }
   t->s = s;
   if (!t->txn) {
     rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn));
@@ -29,6 +33,7 @@ err:
 int lkv_mvcc_write_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out) {
   lkv_mvcc_txn_t *t = calloc(1, sizeof(*t));
   if (!t) return LKV_ENOMEM;
+  lkv__gate_enter(s); /* left when the transaction ends */
   t->s = s;
   t->write = 1;
   int rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, 0, &t->top));
@@ -44,6 +49,7 @@ int lkv_mvcc_write_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out) {
 err_after_txn:
   mdb_txn_abort(t->top);
 err_after_alloc:
+  lkv__gate_leave(s);
   free(t);
   return rc;
 }
@@ -57,24 +63,31 @@ int lkv_mvcc_write_commit(lkv_mvcc_txn_t *t) {
     lkv_mvcc_txn_end(t);
     return rc;
   }
+  lkv_mvcc_t *s = t->s;
   uint64_t start = lkv_clock_ns(CLOCK_MONOTONIC);
   rc = lkv__mdb_err(mdb_txn_commit(t->top)); /* frees the txn, also on failure */
   lkv_metric_observe_since(LKV_METRIC(backend_commit), 0, start);
   if (!rc && t->compact_mark != LKV__COMPACT_UNTOUCHED)
     atomic_store(&t->s->compact_pending, t->compact_mark == LKV__COMPACT_PENDING);
+  if (!rc) lkv__touched_commit(t);
+  lkv__touched_drop(t);
   free(t);
+  lkv__gate_leave(s);
   return rc;
 }
 
 void lkv_mvcc_txn_end(lkv_mvcc_txn_t *t) {
   if (!t) return;
+  lkv_mvcc_t *s = t->s;
   if (t->slot) {
     lkv__read_cache_give(t);
-    return;
+  } else {
+    if (t->key_cur) mdb_cursor_close(t->key_cur);
+    if (t->top) mdb_txn_abort(t->top); /* a write txn's open child goes with it */
+    lkv__touched_drop(t);
+    free(t);
   }
-  if (t->key_cur) mdb_cursor_close(t->key_cur);
-  if (t->top) mdb_txn_abort(t->top); /* a write txn's open child goes with it */
-  free(t);
+  lkv__gate_leave(s);
 }
 
 int lkv__key_cursor(lkv_mvcc_txn_t *t, MDB_cursor **out) {

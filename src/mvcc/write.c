@@ -16,6 +16,8 @@ static int append(lkv_mvcc_txn_t *t, const uint8_t *enc, size_t enc_len, const l
   int rc = mdb_put(t->txn, t->s->rev_dbi, &k, &v, MDB_APPEND | MDB_RESERVE);
   if (rc) return rc == MDB_KEYEXIST ? LKV_ECORRUPT : lkv__mdb_err(rc);
   lkv__rec_encode(r, v.mv_data);
+  lkv__touched(t, LKV__DB_REV, kb, sizeof(kb));
+  lkv__touched(t, LKV__DB_KEY, enc, enc_len);
   lkv__dup_encode(d, db);
   k = (MDB_val){.mv_size = enc_len, .mv_data = (void *)enc};
   v = (MDB_val){.mv_size = sizeof(db), .mv_data = db};

@@ -304,6 +304,8 @@ static const flag_t flags[] = {
            max_request_bytes, NUM_U64, 1, UINT32_MAX),
     NUMBER("max-txn-ops", "'128'", "Maximum number of operations permitted in a transaction.", max_txn_ops,
            NUM_U64, 1, UINT32_MAX),
+    NUMBER("bcrypt-cost", "'10'", "Specify bcrypt algorithm cost factor for auth password hashing.",
+           bcrypt_cost, NUM_U64, 0, UINT64_MAX), /* a Go uint: any value parses */
     NUMBER("quota-backend-bytes", "'0'",
            "Raise alarms when backend size exceeds the given quota. 0 means use the default quota (2 GiB).",
            quota_backend_bytes, NUM_I64, 0, INT64_MAX),
@@ -466,6 +468,13 @@ static int resolve(parse_t *p) {
     cfg->n_advertise_client_urls = cfg->n_listen_client_urls;
   }
   if (cfg->quota_backend_bytes == 0) cfg->quota_backend_bytes = LKV_CONFIG_DEFAULT_QUOTA_BYTES;
+  /* etcd takes any cost and falls back to bcrypt's default outside bcrypt's range, with a warning. */
+  if (cfg->bcrypt_cost < 4 || cfg->bcrypt_cost > 31) {
+    int rc = lkv__config_warn(p, "--bcrypt-cost=%llu is outside bcrypt's 4..31: using the default cost 10",
+                              (unsigned long long)cfg->bcrypt_cost);
+    if (rc) return rc;
+    cfg->bcrypt_cost = 10;
+  }
   return 0;
 }
 
@@ -474,6 +483,7 @@ int lkv__config_defaults(parse_t *p) {
   lkv_config_t *cfg = p->cfg;
   cfg->max_request_bytes = 1572864;
   cfg->max_txn_ops = 128;
+  cfg->bcrypt_cost = 10;
   cfg->watch_progress_notify_ms = DEFAULT_PROGRESS_NOTIFY_MS;
   cfg->cpu_neighbour_aware = 0; /* measured to cost our tail latency under greedy neighbours: opt-in */
   cfg->cpu_sample_ms = 100;

@@ -77,6 +77,8 @@ typedef struct lkv_config_s {
   size_t n_host_whitelist;               /* ("*": any, the default; an empty value too) */
   uint64_t max_request_bytes;            /* --max-request-bytes, default 1572864, 1..4294967295 */
   uint64_t max_txn_ops;                  /* --max-txn-ops, default 128, 1..4294967295 */
+  uint64_t bcrypt_cost;                  /* --bcrypt-cost, default 10; outside 4..31 it is 10, with etcd's
+                                          * warning */
   int64_t quota_backend_bytes;           /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
                                           * stored as such: this field is never 0 after parsing */
   uint64_t disk_reserve_bytes;           /* --disk-reserve-bytes (ledgerkv's own), default 128 MiB (two Raft

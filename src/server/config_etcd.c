@@ -90,7 +90,7 @@ static const lkv__etcd_flag_t table[] = {
     K("cors", LKV__KIND_STRING),
     K("host-whitelist", LKV__KIND_STRING),
     S("auth-token", LKV__KIND_STRING, "simple"),
-    S("bcrypt-cost", LKV__KIND_UINT, "10"),
+    I("bcrypt-cost", LKV__KIND_UINT),
     S("auth-token-ttl", LKV__KIND_UINT, "300"),
     W("enable-pprof", LKV__KIND_BOOL, "ledgerkv serves no /debug/pprof endpoint"),
     W("metrics", LKV__KIND_STRING,
@@ -126,8 +126,7 @@ static const lkv__etcd_flag_t table[] = {
     /* Not in --help, but etcd 3.4 accepts them. */
     C("enable-grpc-gateway", LKV__KIND_BOOL, "true|1|t|T|TRUE|True",
       "the JSON gateway is served, as etcd's default|turning the JSON gateway off is not implemented: "
-      "refusing "
-      "to start rather than serve the HTTP API you asked to be off"),
+      "refusing to start rather than serve the HTTP API you asked to be off"),
     W("log-output", LKV__KIND_STRING, LOGS),
     W("experimental-enable-lease-checkpoint-persist", LKV__KIND_BOOL,
       "lease checkpoints are not implemented (issue 12)"),

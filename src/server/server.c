@@ -284,6 +284,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   lkv_api_t *api = &s->api;
   api->limits.max_txn_ops = cfg->max_txn_ops;
   api->max_request_bytes = cfg->max_request_bytes;
+  api->bcrypt_cost = (int)cfg->bcrypt_cost;
   api->store = s->store;
   api->version = LKV_ETCD_VERSION;
   api->member_name = cfg->name;

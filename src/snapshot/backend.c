@@ -62,6 +62,32 @@ static int write_alarms(out_t *o, lkv_mvcc_txn_t *t) {
   return rc ? rc : lkv_bbolt_bucket_end(o->w);
 }
 
+static int on_auth_record(void *arg, const uint8_t *name, size_t name_len, const uint8_t *val,
+                          size_t val_len) {
+  return lkv_bbolt_put(arg, name, name_len, val, val_len);
+}
+
+/* etcd's auth buckets: the enabled flag (only once auth was on, as etcd writes it) and the auth revision
+ * (8 bytes BE); users and roles by name, their values the packed authpb.User and authpb.Role the store
+ * keeps, so that an etcd restored from the file knows them (and their bcrypt hashes) as its own. */
+static int write_auth(out_t *o, lkv_mvcc_txn_t *t) {
+  int enabled;
+  uint64_t rev;
+  uint8_t revb[8];
+  int rc = lkv_mvcc_auth_state_get(t, &enabled, &rev);
+  put_be64(revb, rev ? rev : 1); /* a store whose auth never changed is at etcd's first revision */
+  if (!rc) rc = bucket(o->w, "auth");
+  if (!rc && enabled) rc = put_str(o->w, "authEnabled", (const uint8_t[1]){1}, 1);
+  if (!rc) rc = put_str(o->w, "authRevision", revb, sizeof(revb));
+  if (!rc) rc = lkv_bbolt_bucket_end(o->w);
+  if (!rc) rc = bucket(o->w, "authRoles");
+  if (!rc) rc = lkv_mvcc_auth_each(t, LKV_MVCC_AUTH_ROLE, on_auth_record, o->w);
+  if (!rc) rc = lkv_bbolt_bucket_end(o->w);
+  if (!rc) rc = bucket(o->w, "authUsers");
+  if (!rc) rc = lkv_mvcc_auth_each(t, LKV_MVCC_AUTH_USER, on_auth_record, o->w);
+  return rc ? rc : lkv_bbolt_bucket_end(o->w);
+}
+
 static int write_meta(out_t *o, lkv_mvcc_txn_t *t) {
   uint8_t ci[8], rev[LKV__REV_KEY_LEN];
   /* a single node has no Raft log: each revision is an entry of its implicit one */
@@ -83,11 +109,7 @@ int lkv_snapshot_write(lkv_mvcc_txn_t *t, const lkv_snapshot_meta_t *m, int fd, 
   if (rc) return rc;
   /* The root bucket's names in byte order. */
   rc = write_alarms(&o, t);
-  if (!rc) rc = bucket(o.w, "auth");
-  if (!rc) rc = put_str(o.w, "authRevision", (const uint8_t[8]){0, 0, 0, 0, 0, 0, 0, 1}, 8);
-  if (!rc) rc = lkv_bbolt_bucket_end(o.w);
-  if (!rc) rc = empty_bucket(o.w, "authRoles");
-  if (!rc) rc = empty_bucket(o.w, "authUsers");
+  if (!rc) rc = write_auth(&o, t);
   if (!rc) rc = bucket(o.w, "cluster");
   if (!rc) rc = put_str(o.w, "clusterVersion", "3.4.0", 5);
   if (!rc) rc = lkv_bbolt_bucket_end(o.w);

@@ -19,8 +19,15 @@ WORKLOAD = 1.0  # seconds of recorded load before a fault and after recovery
 CONVERGE_TIMEOUT = 10.0
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster():
+    """One cluster for the tests that inject no fault (each works under its own key prefix)."""
+    yield from started()
+
+
+@pytest.fixture
+def fresh_cluster():
+    """A cluster of its own, for a test that kills or pauses a member."""
     yield from started()
 
 
@@ -75,7 +82,8 @@ def test_member_list_on_every_member(cluster):
         assert {x.name: (x.ID, list(x.peerURLs), list(x.clientURLs)) for x in resp.members} == want, m.name
 
 
-def test_leader_killed_during_workload(cluster, record_property):
+def test_leader_killed_during_workload(fresh_cluster, record_property):
+    cluster = fresh_cluster
     rec = Recorder(cluster.members, "cluster/kill/").start()
     try:
         time.sleep(WORKLOAD)
@@ -100,7 +108,8 @@ def test_leader_killed_during_workload(cluster, record_property):
     assert st.leader == cluster.wait_ready().id, "the restarted member does not follow the leader"
 
 
-def test_follower_paused_during_workload(cluster):
+def test_follower_paused_during_workload(fresh_cluster):
+    cluster = fresh_cluster
     rec = Recorder(cluster.members, "cluster/pause/").start()
     try:
         time.sleep(WORKLOAD)

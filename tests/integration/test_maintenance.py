@@ -3,6 +3,8 @@ several revisions, before and after a compaction, errors for compacted and futur
 endpoint hashkv`, and Hash.
 """
 import json
+import threading
+import time
 
 import grpc
 import pytest
@@ -156,6 +158,11 @@ def test_hashkv_agrees_across_cluster_members(three):
     out = etcdctl(three.leader(), "endpoint", "hashkv", "--cluster", "-w", "json").stdout
     got = json.loads(out)
     assert len(got) == 3 and {e["HashKV"]["hash"] for e in got} == {leader.hashkv(0)[1]}, out
+    out = etcdctl(three.leader(), "defrag", "--cluster").stdout
+    assert sorted(out.splitlines()) == sorted("Finished defragmenting etcd member[%s]" % m.url
+                                              for m in three.members), out
+    for rev in (0, mid, last):  # the same state after it, on every member
+        clusters.wait_for(lambda: len({n.hashkv(rev) for n in members}) == 1)
 
 
 NOSPACE = "etcdserver: mvcc: database space exceeded"
@@ -168,7 +175,8 @@ def status(srv):
 
 def test_nospace_alarm_list_disarm_and_recovery(server_factory):
     """A small quota trips NOSPACE: puts refused, the alarm listed (etcdctl alarm list, Status errors) and
-    kept across a restart; reads and deletes still served; compaction, disarm, and writes go through again."""
+    kept across a restart; reads and deletes still served; compaction, defragment (the file shrinks), disarm,
+    and writes go through again."""
     srv = server_factory.start(args=["--quota-backend-bytes", str(4 * 1024 * 1024)])
     node = Node(srv)
     for n in range(400):
@@ -197,11 +205,88 @@ def test_nospace_alarm_list_disarm_and_recovery(server_factory):
     rev = node.apply("DeleteRange", etcdrpc.DeleteRangeRequest(key=b"k4"))  # capped: deletes still go
 
     etcdctl(srv, "compact", str(rev), "--physical")
-    if srv.kind == "etcd":  # its quota counts the file's size, which only a defragment shrinks
-        etcdctl(srv, "defrag")
+    full = status(srv)["dbSize"]
+    etcdctl(srv, "defrag")  # etcd's quota counts the file's size, which only a defragment shrinks
+    assert status(srv)["dbSize"] < full // 2
     assert etcdctl(srv, "alarm", "disarm").stdout == line
     assert etcdctl(srv, "alarm", "list").stdout == ""
     assert etcdctl(srv, "alarm", "disarm").stdout == ""  # nothing left to disarm
     assert etcdctl(srv, "put", "a", "b").stdout == "OK\n"
     after = status(srv)
     assert "errors" not in after and after["dbSizeInUse"] < 2 * 1024 * 1024, after
+
+
+def fill(node, prefix, n, size):
+    """n puts of size bytes under prefix, in txns of 10 (fewer round trips)."""
+    for i in range(0, n, 10):
+        ops = [put(b"%s%05d" % (prefix, j), b"%d" % j * (size // 6)) for j in range(i, min(n, i + 10))]
+        node.apply("Txn", etcdrpc.TxnRequest(success=ops))
+
+
+def test_defrag_shrinks_and_keeps_the_data(server_factory):
+    """Deleting and compacting frees pages; etcdctl defrag gives them back: dbSize drops to about dbSizeInUse,
+    the keys, HashKV and Hash are what they were, and writes go on after it."""
+    srv = server_factory.start()
+    node = Node(srv)
+    fill(node, b"big/", 400, 20000)
+    fill(node, b"keep/", 20, 100)
+    rev = node.apply("DeleteRange", etcdrpc.DeleteRangeRequest(key=b"big/", range_end=b"big0"))
+    node.apply("Compact", etcdrpc.CompactionRequest(revision=rev, physical=True))
+    before = status(srv)
+    hashes = (node.hashkv(0), node.maint.Hash(etcdrpc.HashRequest(), timeout=RPC_TIMEOUT).hash)
+    assert before["dbSize"] > 3 * 1024 * 1024, before
+
+    out = etcdctl(srv, "defrag").stdout
+    assert out == "Finished defragmenting etcd member[%s]\n" % srv.endpoint
+    after = status(srv)
+    assert after["dbSize"] < 512 * 1024 and after["dbSize"] < before["dbSize"] // 8, after
+    assert after["dbSize"] - after["dbSizeInUse"] < 256 * 1024, after  # little left free in the file
+    assert (node.hashkv(0), node.maint.Hash(etcdrpc.HashRequest(), timeout=RPC_TIMEOUT).hash) == hashes
+    got = node.kv.Range(etcdrpc.RangeRequest(key=b"keep/", range_end=b"keep0"), timeout=RPC_TIMEOUT)
+    assert [kv.key for kv in got.kvs] == [b"keep/%05d" % i for i in range(20)]
+    assert node.apply("Put", etcdrpc.PutRequest(key=b"after", value=b"1")) == rev + 1
+    if srv.kind == "ledgerkv":
+        assert "defragment finished: db size %d -> " % before["dbSize"] in srv.log_text()
+
+
+def test_kill_during_defrag_loses_nothing(server_factory):
+    """kill -9 at several points of a defragment that runs under concurrent writes: every acknowledged
+    write is there after the restart, and the store defragments fine afterwards."""
+    srv = server_factory.start()
+    node = Node(srv)
+    fill(node, b"big/", 1000, 30000)  # ~20 MB to copy: the kills land inside the defragment
+    acked = []
+    for delay in (0.0, 0.02, 0.06, 0.15):
+        stop = threading.Event()
+
+        def writer():
+            kv = etcdrpc.KVStub(srv.channel())
+            while not stop.is_set():
+                key = b"w/%06d" % len(acked)
+                try:
+                    kv.Put(etcdrpc.PutRequest(key=key, value=b"x" * 5000), timeout=RPC_TIMEOUT)
+                except grpc.RpcError:
+                    return
+                acked.append(key)
+
+        w = threading.Thread(target=writer)
+        w.start()
+        fut = node.maint.Defragment.future(etcdrpc.DefragmentRequest(), timeout=30)
+        time.sleep(delay)
+        srv.kill()
+        stop.set()
+        w.join()
+        fut.cancel()
+        srv.start()
+        node = Node(srv)
+        got = node.kv.Range(etcdrpc.RangeRequest(key=b"w/", range_end=b"w0", keys_only=True),
+                            timeout=RPC_TIMEOUT)
+        assert set(acked) <= {kv.key for kv in got.kvs}, delay
+    if srv.kind == "ledgerkv":
+        log = srv.log_text()
+        assert log.count("defragment: starting") - log.count("defragment finished") >= 2, log[-2000:]
+    assert etcdctl(srv, "defrag").stdout.startswith("Finished defragmenting")
+    got = node.kv.Range(etcdrpc.RangeRequest(key=b"w/", range_end=b"w0", count_only=True), timeout=RPC_TIMEOUT)
+    assert got.count >= len(acked)
+    assert node.kv.Range(etcdrpc.RangeRequest(key=b"big/", range_end=b"big0", count_only=True),
+                         timeout=RPC_TIMEOUT).count == 1000

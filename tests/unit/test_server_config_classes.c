@@ -251,10 +251,31 @@ static void test_single_member_cluster(void **state) {
       "--listen-peer-urls", "http://x");
 }
 
+/* --bcrypt-cost as etcd's: any uint parses, bcrypt's range 4..31 is used, other values fall back to 10. */
+static void test_bcrypt_cost(void **state) {
+  (void)state;
+  lkv_config_t cfg;
+  char err[256];
+  char *args[][3] = {{"ledgerkv", "--bcrypt-cost", "12"},
+                     {"ledgerkv", "--bcrypt-cost", "3"},
+                     {"ledgerkv", "--bcrypt-cost", "32"}};
+  const uint64_t want[] = {12, 10, 10};
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(lkv_config_parse(&cfg, 3, args[i], err, sizeof(err)), 0);
+    assert_int_equal(cfg.bcrypt_cost, want[i]);
+    assert_int_equal(cfg.n_warnings, i == 0 ? 0 : 1);
+    if (i) assert_non_null(strstr(cfg.warnings[0], "outside bcrypt's 4..31: using the default cost 10"));
+    lkv_config_free(&cfg);
+  }
+  char *none[] = {"ledgerkv"};
+  assert_int_equal(lkv_config_parse(&cfg, 1, none, err, sizeof(err)), 0);
+  assert_int_equal(cfg.bcrypt_cost, 10);
+  lkv_config_free(&cfg);
+}
+
 static void test_security_flags(void **state) {
   (void)state;
   char w[512];
-  REJECT("--bcrypt-cost: " SEC_WHY, "--bcrypt-cost", "12");
   REJECT("--auth-token-ttl: " SEC_WHY, "--auth-token-ttl=60");
   /* --host-whitelist and --cors are the gateway's access control, implemented: no warning; --cors takes
    * URLs (and "*") as etcd does */
@@ -265,8 +286,8 @@ static void test_security_flags(void **state) {
          "http://a.example");
   REJECT("--auth-token: " SEC_WHY, "--auth-token", "jwt,pub-key=a.pub");
   /* Off, they ask for no security: accepted, with a warning. */
-  assert_int_equal(accept_args(w, sizeof(w), "--bcrypt-cost=10", NULL), 1);
-  assert_string_equal(w, "--bcrypt-cost=10 ignored: not in effect at this value");
+  assert_int_equal(accept_args(w, sizeof(w), "--auth-token-ttl=300", NULL), 1);
+  assert_string_equal(w, "--auth-token-ttl=300 ignored: not in effect at this value");
   REJECT("AllowedCN and AllowedHostname are mutually exclusive (cn=\"a\", hostname=\"b\")",
          "--peer-cert-allowed-cn=a", "--peer-cert-allowed-hostname=b");
   REJECT(
@@ -388,6 +409,7 @@ int main(void) {
       cmocka_unit_test(test_single_member_cluster),
       cmocka_unit_test(test_multi_member_cluster),
       cmocka_unit_test(test_security_flags),
+      cmocka_unit_test(test_bcrypt_cost),
       cmocka_unit_test(test_every_flag_by_class),
       cmocka_unit_test(test_doc_lists_every_flag),
   };
