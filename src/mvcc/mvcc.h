@@ -378,7 +378,8 @@ int lkv_mvcc_auth_get(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_
 int lkv_mvcc_auth_put(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_t *name, size_t len,
                       const uint8_t *val, size_t val_len);
 
-/* Removes a record (inside a request bracket). Returns 0, LKV_ENOENT, LKV_EINVAL (no open request), LKV_EIO. */
+/* Removes a record (inside a request bracket). Returns 0, LKV_ENOENT, LKV_EINVAL (no open request), LKV_EIO.
+ */
 int lkv_mvcc_auth_del(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_t *name, size_t len);
 
 /* Called for each record of a kind in name byte order; name and val are valid during the call only.
@@ -393,7 +394,8 @@ int lkv_mvcc_auth_each(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, lkv_mvcc_au
  * Returns 0, LKV_ECORRUPT, LKV_EIO. */
 int lkv_mvcc_auth_state_get(lkv_mvcc_txn_t *t, int *enabled, uint64_t *revision);
 
-/* Replaces both (inside a request bracket). Returns 0, LKV_EINVAL (no open request), LKV_ENOSPACE, LKV_EIO. */
+/* Replaces both (inside a request bracket). Returns 0, LKV_EINVAL (no open request), LKV_ENOSPACE, LKV_EIO.
+ */
 int lkv_mvcc_auth_state_set(lkv_mvcc_txn_t *t, int enabled, uint64_t revision);
 
 /* ---- replication records ---- */
@@ -409,5 +411,9 @@ int lkv_mvcc_repl_put(lkv_mvcc_txn_t *t, const char *name, const void *val, size
 /* Reads record name as t sees it into a malloc'd copy (*val, *len; the caller frees). Returns 0,
  * LKV_ENOENT (never set), LKV_EINVAL (bad name), LKV_ENOMEM or LKV_EIO. */
 int lkv_mvcc_repl_get(lkv_mvcc_txn_t *t, const char *name, uint8_t **val, size_t *len);
+
+/* lkv_mvcc_repl_get in a read transaction of its own (the latest committed state). Any thread. Returns as
+ * lkv_mvcc_repl_get, or an error from beginning the read. */
+int lkv_mvcc_repl_read(lkv_mvcc_t *s, const char *name, uint8_t **val, size_t *len);
 
 #endif

@@ -28,6 +28,15 @@ int lkv_mvcc_repl_put(lkv_mvcc_txn_t *t, const char *name, const void *val, size
   return lkv__mdb_err(mdb_put(t->top, t->s->meta_dbi, &k, &v, 0));
 }
 
+int lkv_mvcc_repl_read(lkv_mvcc_t *s, const char *name, uint8_t **val, size_t *len) {
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(s, &t);
+  if (rc) return rc;
+  rc = lkv_mvcc_repl_get(t, name, val, len);
+  lkv_mvcc_txn_end(t);
+  return rc;
+}
+
 int lkv_mvcc_repl_get(lkv_mvcc_txn_t *t, const char *name, uint8_t **val, size_t *len) {
   char buf[sizeof(LKV__REPL_PREFIX) + LKV__REPL_NAME_MAX];
   MDB_val k, v;

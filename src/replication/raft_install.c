@@ -37,13 +37,9 @@ int lkv__raft_node_decode_conf(const uint8_t *v, size_t len, lkv_raft_conf_state
 }
 
 int lkv__raft_node_recorded_conf(lkv__raft_node_t *n, lkv_raft_conf_state_t *out) {
-  lkv_mvcc_txn_t *t;
-  int rc = lkv_mvcc_read_begin(n->o.store, &t);
-  if (rc) return rc;
   uint8_t *v;
   size_t len;
-  rc = lkv_mvcc_repl_get(t, LKV__RAFT_CONF_RECORD, &v, &len);
-  lkv_mvcc_txn_end(t);
+  int rc = lkv_mvcc_repl_read(n->o.store, LKV__RAFT_CONF_RECORD, &v, &len);
   if (rc) return rc;
   rc = lkv__raft_node_decode_conf(v, len, out);
   free(v);
@@ -156,12 +152,8 @@ int lkv__raft_node_install(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
 /* Reads the "snapshot" record: its metadata and (pointing into *buf, which the caller frees) frontier. */
 static int read_snapshot_record(lkv__raft_node_t *n, uint8_t **buf, lkv_raft_snapshot_meta_t *meta,
                                 const uint8_t **frontier, size_t *frontier_len) {
-  lkv_mvcc_txn_t *t;
-  int rc = lkv_mvcc_read_begin(n->o.store, &t);
-  if (rc) return rc;
   size_t len;
-  rc = lkv_mvcc_repl_get(t, SNAPSHOT_RECORD, buf, &len);
-  lkv_mvcc_txn_end(t);
+  int rc = lkv_mvcc_repl_read(n->o.store, SNAPSHOT_RECORD, buf, &len);
   if (rc) return rc;
   uint32_t mlen = len >= 4 ? lkv_le32_get(*buf) : 0;
   if (len < 4 || mlen > len - 4 || lkv_raft_snapshot_meta_decode(*buf + 4, mlen, meta) != 0) {

@@ -12,13 +12,9 @@
 #define IDENTITY_RECORD "identity" /* cluster id (u64) ‖ member id (u64), little-endian */
 
 int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *member_id) {
-  lkv_mvcc_txn_t *t;
-  int rc = lkv_mvcc_read_begin(store, &t);
-  if (rc) return rc;
   uint8_t *v;
   size_t len;
-  rc = lkv_mvcc_repl_get(t, IDENTITY_RECORD, &v, &len);
-  lkv_mvcc_txn_end(t);
+  int rc = lkv_mvcc_repl_read(store, IDENTITY_RECORD, &v, &len);
   if (rc) return rc;
   if (len != 16) rc = LKV_ECORRUPT;
   if (!rc) {
@@ -63,13 +59,9 @@ static int check_identity(lkv__raft_node_t *n, char *err, size_t errlen) {
 
 /* Reads the store's applied index and ledger position (0, 0 on a store that never had a Raft member). */
 static int read_position(lkv__raft_node_t *n, int *fresh) {
-  lkv_mvcc_txn_t *t;
-  int rc = lkv_mvcc_read_begin(n->o.store, &t);
-  if (rc) return rc;
   uint8_t *v;
   size_t len;
-  rc = lkv_mvcc_repl_get(t, LKV__RAFT_POSITION_RECORD, &v, &len);
-  lkv_mvcc_txn_end(t);
+  int rc = lkv_mvcc_repl_read(n->o.store, LKV__RAFT_POSITION_RECORD, &v, &len);
   if (rc == LKV_ENOENT) {
     *fresh = 1;
     return 0;
