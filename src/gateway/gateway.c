@@ -20,6 +20,9 @@
 /* one request, a stream of answers */
 #define STREAM(h, g, rq, rs) \
   { h, g, PB(rq), PB(rs), 1, 0 }
+/* etcd's Auth service (UNIMPLEMENTED from the transport where the router does not route it) */
+#define AUTH(h, m, name) \
+  { h, "/etcdserverpb.Auth/" m, PB(name##_request), PB(name##_response), 0, 0 }
 #define LOCK(h, m, rq, rs) \
   { h, "/v3lockpb.Lock/" m, &v3lockpb__##rq##__descriptor, &v3lockpb__##rs##__descriptor, 0, 0 }
 #define ELECTION(h, m, rq, rs, stream)                                                                    \
@@ -68,6 +71,22 @@ static const lkv__gateway_route_t routes[] = {
     STREAM("maintenance/snapshot", "/etcdserverpb.Maintenance/Snapshot", snapshot_request, snapshot_response),
     ROUTE("maintenance/transfer-leadership", "/etcdserverpb.Maintenance/MoveLeader", move_leader_request,
           move_leader_response),
+    AUTH("auth/enable", "AuthEnable", auth_enable),
+    AUTH("auth/disable", "AuthDisable", auth_disable),
+    AUTH("auth/authenticate", "Authenticate", authenticate),
+    AUTH("auth/user/add", "UserAdd", auth_user_add),
+    AUTH("auth/user/get", "UserGet", auth_user_get),
+    AUTH("auth/user/list", "UserList", auth_user_list),
+    AUTH("auth/user/delete", "UserDelete", auth_user_delete),
+    AUTH("auth/user/changepw", "UserChangePassword", auth_user_change_password),
+    AUTH("auth/user/grant", "UserGrantRole", auth_user_grant_role),
+    AUTH("auth/user/revoke", "UserRevokeRole", auth_user_revoke_role),
+    AUTH("auth/role/add", "RoleAdd", auth_role_add),
+    AUTH("auth/role/get", "RoleGet", auth_role_get),
+    AUTH("auth/role/list", "RoleList", auth_role_list),
+    AUTH("auth/role/delete", "RoleDelete", auth_role_delete),
+    AUTH("auth/role/grant", "RoleGrantPermission", auth_role_grant_permission),
+    AUTH("auth/role/revoke", "RoleRevokePermission", auth_role_revoke_permission),
     LOCK("lock/lock", "Lock", lock_request, lock_response),
     LOCK("lock/unlock", "Unlock", unlock_request, unlock_response),
     ELECTION("election/campaign", "Campaign", campaign_request, campaign_response, 0),

@@ -15,14 +15,15 @@
  *   - lkv_http_exchange_reply: a whole answer (health, errors, CORS preflight);
  *   - lkv_http_exchange_call: the request becomes a call of a gRPC route, exactly as if it had come over
  *     HTTP/2 (handler.lookup, on_message, on_half_close, on_cancel, lkv_call_send/finish all as
- *     transport.h says), with the application's codec turning the call's messages and status into the
- *     HTTP answer: one body (Content-Length) for a unary route, or with codec.stream one chunk per message
- *     (Transfer-Encoding: chunked) until the call ends.
- * Requests on a connection are answered in order: the next one is read once the previous answer is
- * complete. The transport answers by itself, closing after it: malformed HTTP 400, a request line and
- * headers above 16 KiB 431, a body above max_recv_msg_bytes 413. A client that does not read its answers
- * holds at most about 256 KiB of them: a streaming call's further messages wait in the call (its
- * lkv_call_pending_bytes grows, which is what streams use for back-pressure).
+ *     transport.h says; lkv_call_metadata gives the handler.metadata_keys that grpc-gateway would forward:
+ *     "Authorization" as "authorization", "Grpc-Metadata-<key>" as <key>), with the application's codec
+ * turning the call's messages and status into the HTTP answer: one body (Content-Length) for a unary route,
+ * or with codec.stream one chunk per message (Transfer-Encoding: chunked) until the call ends. Requests on a
+ * connection are answered in order: the next one is read once the previous answer is complete. The transport
+ * answers by itself, closing after it: malformed HTTP 400, a request line and headers above 16 KiB 431, a
+ * body above max_recv_msg_bytes 413. A client that does not read its answers holds at most about 256 KiB of
+ * them: a streaming call's further messages wait in the call (its lkv_call_pending_bytes grows, which is what
+ * streams use for back-pressure).
  */
 
 typedef struct lkv_http_exchange_s lkv_http_exchange_t;

@@ -25,6 +25,10 @@ int lkv_http_exchange_call(lkv_http_exchange_t *x, const char *grpc_path, const 
   if (route && !streaming && n != 1) return LKV_EINVAL;
   lkv_call_t *call = lkv__call_new_h1(h1->loop, h1, h1->cfg->max_recv_msg_bytes);
   if (!call) return LKV_ENOMEM;
+  if (h1->metadata_len && (call->metadata = malloc(h1->metadata_len)) != NULL) {
+    memcpy(call->metadata, h1->metadata, h1->metadata_len);
+    call->metadata_len = h1->metadata_len;
+  }
   x->answered = 1;
   h1->call = call;
   h1->codec = *codec;

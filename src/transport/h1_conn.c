@@ -92,7 +92,8 @@ static int on_message_begin(http_parser *p) {
   lkv__h1_conn_t *h1 = p->data;
   h1->url_len = h1->head_bytes = h1->body_len = 0;
   h1->host[0] = h1->origin[0] = h1->expect[0] = '\0';
-  h1->header = 0;
+  h1->header = h1->in_name = 0;
+  h1->metadata_len = 0;
   h1->in_request = 1;
   h1->started_ms = uv_now(&h1->loop->uv);
   return 0;
@@ -115,18 +116,68 @@ static int on_url(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
-/* Header names arrive whole in practice; one split across reads is simply not recognised. */
+static int meta_add(lkv__h1_conn_t *h1, const char *data, size_t len) {
+  if (lkv_grow((void **)&h1->metadata, &h1->metadata_cap, h1->metadata_len + len, 1) != 0) return 1;
+  memcpy(h1->metadata + h1->metadata_len, data, len);
+  h1->metadata_len += len;
+  return 0;
+}
+
+/* The metadata key a header carries as grpc-gateway forwards headers ("Authorization", and
+ * "Grpc-Metadata-<key>" as <key>), if the application asked for it (the first value only), else NULL. */
+static const char *wanted_key(const lkv__h1_conn_t *h1, const char *name, size_t len) {
+  static const char prefix[] = "grpc-metadata-";
+  size_t k = sizeof(prefix) - 1;
+  if (len > k && strncasecmp(name, prefix, k) == 0)
+    name += k, len -= k;
+  else if (!(len == 13 && strncasecmp(name, "authorization", 13) == 0))
+    return NULL;
+  for (const char *const *key = h1->cfg->handler.metadata_keys; key && *key; key++) {
+    if (strlen(*key) != len || strncasecmp(*key, name, len) != 0) continue;
+    for (size_t off = 0; off < h1->metadata_len;) { /* complete name, value pairs */
+      const char *n = h1->metadata + off, *v = n + strlen(n) + 1;
+      if (strcmp(n, *key) == 0) return NULL;
+      off = (size_t)(v + strlen(v) + 1 - h1->metadata);
+    }
+    return *key;
+  }
+  return NULL;
+}
+
+/* A header name may arrive in pieces (split across reads): it is gathered, and known once its value begins.
+ */
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   lkv__h1_conn_t *h1 = p->data;
-  h1->header = len == 4 && strncasecmp(at, "host", 4) == 0     ? 1
-               : len == 6 && strncasecmp(at, "origin", 6) == 0 ? 2
-               : len == 6 && strncasecmp(at, "expect", 6) == 0 ? 3
-                                                               : 0;
+  if (!h1->in_name) {
+    if (h1->header == 4 && meta_add(h1, "", 1) != 0) return 1; /* ends the previous value */
+    h1->header = 0;
+    h1->in_name = 1;
+    h1->hname_len = 0;
+  }
+  size_t k = len < sizeof(h1->hname) - h1->hname_len ? len : sizeof(h1->hname) - h1->hname_len;
+  memcpy(h1->hname + h1->hname_len, at, k);
+  h1->hname_len += k;
   return count_head(h1, len);
+}
+
+/* Which header the value belongs to (h1->header), from its whole name. */
+static int name_done(lkv__h1_conn_t *h1) {
+  const char *n = h1->hname;
+  size_t len = h1->hname_len;
+  const char *key = len < sizeof(h1->hname) ? wanted_key(h1, n, len) : NULL;
+  h1->in_name = 0;
+  h1->header = len == 4 && strncasecmp(n, "host", 4) == 0     ? 1
+               : len == 6 && strncasecmp(n, "origin", 6) == 0 ? 2
+               : len == 6 && strncasecmp(n, "expect", 6) == 0 ? 3
+               : key                                          ? 4
+                                                              : 0;
+  return key ? meta_add(h1, key, strlen(key) + 1) : 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   lkv__h1_conn_t *h1 = p->data;
+  if (h1->in_name && name_done(h1) != 0) return 1;
+  if (h1->header == 4 && meta_add(h1, at, len) != 0) return 1;
   char *dst = h1->header == 1 ? h1->host : h1->header == 2 ? h1->origin : h1->header == 3 ? h1->expect : NULL;
   if (dst) {
     size_t have = strlen(dst), cap = (h1->header == 3 ? sizeof(h1->expect) : sizeof(h1->host)) - 1;
@@ -141,6 +192,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
  * once, as Go's server sends it when the handler reads the body; one that will be refused does not. */
 static int on_headers_complete(http_parser *p) {
   lkv__h1_conn_t *h1 = p->data;
+  if (h1->in_name && name_done(h1) != 0) return 1; /* a last header without a value */
+  if (h1->header == 4 && meta_add(h1, "", 1) != 0) return 1;
+  h1->header = 0;
   static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
   if (strcasecmp(h1->expect, "100-continue") != 0 || p->content_length > h1->cfg->max_recv_msg_bytes)
     return 0;
@@ -267,6 +321,7 @@ void lkv__h1_conn_free(lkv__h1_conn_t *h1) {
   free(h1->out);
   free(h1->extra_headers);
   free(h1->unary_body);
+  free(h1->metadata);
 }
 
 int lkv__h1_conn_send(lkv__h1_conn_t *h1, uint8_t **buf, size_t *len, size_t *cap, size_t limit) {

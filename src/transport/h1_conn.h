@@ -32,7 +32,12 @@ typedef struct lkv__h1_conn_s {
   char *url;
   size_t url_len, url_cap;
   char host[256], origin[256], expect[16];
-  int header;        /* the header whose value is being read: 1 Host, 2 Origin, 3 Expect, 0 another */
+  char hname[64]; /* the header name being read (it may come in pieces); longer ones are none of ours */
+  size_t hname_len;
+  int in_name; /* pieces of a header name are arriving (a value ends it) */
+  int header;  /* the header whose value is being read: 1 Host, 2 Origin, 3 Expect, 4 metadata, 0 another */
+  char *metadata; /* handler.metadata_keys found, as grpc-gateway forwards them: "name\0value\0" pairs */
+  size_t metadata_len, metadata_cap;
   size_t head_bytes; /* request line and headers so far */
   uint8_t *body;
   size_t body_len, body_cap;

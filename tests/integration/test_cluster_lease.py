@@ -175,7 +175,7 @@ def test_lease_kept_alive_through_followers_survives_leader_kills(cluster):
     key = b"cluster-lease/kept"
     lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10)
 
-    def kill_then_restart(i, lead, ka):  # three rounds of TTL each
+    def kill_then_restart(i, lead, ka):  # rounds of TTL each
         cluster.kill(lead)
         ka.leader = cluster.wait_ready(timeout=10)
         time.sleep(TTL / 2.0)
@@ -183,7 +183,10 @@ def test_lease_kept_alive_through_followers_survives_leader_kills(cluster):
         cluster.wait_ready(timeout=10)
         time.sleep(TTL / 2.0)
 
-    kept_alive_through(cluster, lid, key, 3, kill_then_restart)
+    # Two rounds: the lease outlives two TTLs on renewals that reach a leader elected after a kill, and the
+    # second kill comes after a restart (the restarted member's records are gone); a third round added
+    # nothing of its own.
+    kept_alive_through(cluster, lid, key, 2, kill_then_restart)
 
 
 def wait_gone_everywhere(cluster, key, timeout, since=None):
@@ -254,7 +257,10 @@ def test_follower_without_leader_answers_no_leader(cluster):
 
 handoff_only = pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="etcd does not hand remaining TTLs over")
 
-LONG_TTL = 10
+# A lease left alone for LEFT_ALONE seconds has LONG_TTL - LEFT_ALONE left on the new leader: a full TTL
+# (etcd's answer) is 3 s above that, six times the check's tolerance, and 5 s cover the leader change.
+LONG_TTL = 8
+LEFT_ALONE = 3
 
 
 def timed_keepalive(member, lid):
@@ -272,14 +278,14 @@ def move_leader(cluster, lead, to):
 
 def kept_then_left_alone(cluster, key):
     """A lease of LONG_TTL with key, renewed through every member in turn (the last renewal through a
-    follower), then left alone for 4 s; returns (lease id, time the last renewal was sent, answered)."""
+    follower), then left alone for LEFT_ALONE s; returns (lease id, time the last renewal was sent, answered)."""
     lid = settled(cluster, lambda lead: grant(lead, LONG_TTL))
     settled(cluster, lambda lead: lead.kv().Put(etcdrpc.PutRequest(key=key, value=b"v", lease=lid), timeout=10))
     lead = cluster.wait_ready()
     for m in [lead] + cluster.followers():
         sent, answered = timed_keepalive(m, lid)
         time.sleep(0.5)
-    time.sleep(4 - (time.monotonic() - answered))
+    time.sleep(LEFT_ALONE - (time.monotonic() - answered))
     return lid, sent, answered
 
 
@@ -348,7 +354,10 @@ def test_lease_kept_alive_across_twenty_leader_moves(cluster):
     def move(i, lead, ka):
         move_leader(cluster, lead, cluster.followers()[i % 2])
         ka.leader = cluster.wait_ready(timeout=10)
-        time.sleep(TTL / 4.0)
+        # Any pause will do (issue 12 asks for 20 moves, at no pace): TTL/8 makes the 20 moves last about
+        # 3 TTLs, so the lease outlives its TTL several times over on renewals that each reach the leader
+        # of the moment, with a hand-over or two between consecutive renewals.
+        time.sleep(TTL / 8.0)
 
     kept_alive_through(cluster, lid, key, 20, move)
 

@@ -16,17 +16,35 @@ def leaseclient():
     return lkvtest.go_build("leaseclient")
 
 
-def run_leaseclient(binary, srv):
-    res = subprocess.run([binary, "-endpoint", srv.endpoint, "-prefix", "/leases/"],
-                         capture_output=True, text=True, timeout=180, env=lkvtest.child_env())
-    assert res.returncode == 0 and "leaseclient PASS" in res.stdout, \
+@pytest.fixture(scope="module")
+def runs(leaseclient, etcd, ledgerkv):
+    """leaseclient against etcd and against the server under test, started together (each run mostly waits
+    for TTLs to pass): {"etcd": (server, process), "sut": (server, process)}."""
+    procs = {}
+    try:
+        for name, srv in (("etcd", etcd), ("sut", ledgerkv)):
+            procs[name] = (srv, subprocess.Popen([leaseclient, "-endpoint", srv.endpoint, "-prefix", "/leases/"],
+                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                                 env=lkvtest.child_env()))
+        yield procs
+    finally:
+        for _, proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+def finished(run):
+    srv, proc = run
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0 and "leaseclient PASS" in stdout, \
         "leaseclient against %s failed (rc %d)\nstdout: %s\nstderr: %s" % (
-            srv.kind, res.returncode, res.stdout, res.stderr[-6000:])
+            srv.kind, proc.returncode, stdout, stderr[-6000:])
 
 
-def test_leaseclient_against_etcd(leaseclient, etcd):
-    run_leaseclient(leaseclient, etcd)
+def test_leaseclient_against_etcd(runs):
+    finished(runs["etcd"])
 
 
-def test_leaseclient_against_ledgerkv(leaseclient, ledgerkv):
-    run_leaseclient(leaseclient, ledgerkv)
+def test_leaseclient_against_ledgerkv(runs):
+    finished(runs["sut"])

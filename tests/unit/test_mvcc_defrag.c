@@ -3,6 +3,7 @@
  * removed at open. */
 #include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/crc32c.h"
 #include "mvcc_testutil.h"
@@ -172,6 +173,46 @@ static void test_online(void **state) {
   lkvt_close(&ts);
 }
 
+typedef struct holder_s {
+  lkvt_store_t *ts;
+  atomic_int holding;
+} holder_t;
+
+/* Holds a read transaction for 400 ms (a long snapshot copy would). */
+static void *hold_txn(void *arg) {
+  holder_t *h = arg;
+  lkv_mvcc_txn_t *t;
+  assert_int_equal(lkv_mvcc_read_begin(h->ts->s, &t), 0);
+  atomic_store(&h->holding, 1);
+  struct timespec ts = {.tv_sec = 0, .tv_nsec = 400000000L};
+  nanosleep(&ts, NULL);
+  lkv_mvcc_txn_end(t);
+  return NULL;
+}
+
+/* A transaction held longer than the swap may wait: each attempt gives up and reopens the gate (the
+ * reader thread keeps reading meanwhile), and the swap happens once the holder let go. */
+static void test_waits_out_a_long_reader(void **state) {
+  (void)state;
+  lkvt_store_t ts;
+  lkvt_open(&ts);
+  fill_and_free(&ts);
+  holder_t h = {.ts = &ts};
+  load_t l = {.ts = &ts};
+  pthread_t ht, r;
+  assert_int_equal(pthread_create(&ht, NULL, hold_txn, &h), 0);
+  while (!atomic_load(&h.holding)) sched_yield();
+  assert_int_equal(pthread_create(&r, NULL, reader, &l), 0);
+  lkv_mvcc_defrag_t d;
+  assert_int_equal(lkv_mvcc_defrag(ts.s, NULL, &d), 0);
+  assert_true(d.size_after < d.size_before);
+  atomic_store(&l.done, 1);
+  pthread_join(ht, NULL);
+  pthread_join(r, NULL);
+  assert_true(l.reads > 0);
+  lkvt_close(&ts);
+}
+
 /* A copy a crash left behind is deleted when the store opens. */
 static void test_stray_copy_removed(void **state) {
   (void)state;
@@ -193,6 +234,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_shrinks_and_keeps_everything),
       cmocka_unit_test(test_online),
+      cmocka_unit_test(test_waits_out_a_long_reader),
       cmocka_unit_test(test_stray_copy_removed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
