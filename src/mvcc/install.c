@@ -13,26 +13,6 @@
  * own without a lock file (MDB_NOSUBDIR | MDB_NOLOCK): nothing else opens it while we do.
  */
 
-/* The databases a copy holds, with the flags they were created with; the handles of s for each (in the
- * order of LKV__DB_*). */
-static const struct {
-  const char *name;
-  unsigned flags;
-  size_t off; /* of the handle in lkv_mvcc_t */
-} dbs[] = {
-    {"rev", 0, offsetof(lkv_mvcc_t, rev_dbi)},
-    {"key", MDB_DUPSORT, offsetof(lkv_mvcc_t, key_dbi)},
-    {"meta", 0, offsetof(lkv_mvcc_t, meta_dbi)},
-    {"lease", 0, offsetof(lkv_mvcc_t, lease_dbi)},
-    {"lease_key", 0, offsetof(lkv_mvcc_t, lease_key_dbi)},
-};
-#define N_DBS (sizeof(dbs) / sizeof(dbs[0]))
-_Static_assert(N_DBS == LKV__N_DBS, "install.c's table lists every database");
-
-MDB_dbi *lkv__db_handle(lkv_mvcc_t *s, int i) {
-  return (MDB_dbi *)((char *)s + dbs[i].off);
-}
-
 int lkv__copy_open(lkv_mvcc_t *c, const char *path, uint64_t map, int mode) {
   memset(c, 0, sizeof(*c));
   int rc = lkv__mdb_err(mdb_env_create(&c->env));
@@ -44,10 +24,8 @@ int lkv__copy_open(lkv_mvcc_t *c, const char *path, uint64_t map, int mode) {
   MDB_txn *txn = NULL;
   unsigned create = mode == LKV__COPY_CREATE ? MDB_CREATE : 0;
   if (!rc) rc = lkv__mdb_err(mdb_txn_begin(c->env, NULL, create ? 0 : MDB_RDONLY, &txn));
-  for (size_t i = 0; !rc && i < N_DBS; i++) {
-    rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | create, lkv__db_handle(c, (int)i));
-    rc = rc == MDB_NOTFOUND ? LKV_ECORRUPT : lkv__mdb_err(rc); /* not a store copy */
-  }
+  if (!rc) rc = lkv__dbs_open(c, txn, create);
+  if (rc == LKV_ENOENT) rc = LKV_ECORRUPT; /* not a store copy */
   /* Committed, not aborted: an aborted transaction closes the handles it opened. */
   if (txn && !rc)
     rc = lkv__mdb_err(mdb_txn_commit(txn));
@@ -105,7 +83,7 @@ int lkv__copy_db(lkv_mvcc_t *s, MDB_txn *txn, lkv_mvcc_t *c, MDB_txn *from, int 
   MDB_cursor *cur = NULL;
   if (!rc) rc = lkv__mdb_err(mdb_cursor_open(from, *lkv__db_handle(c, i), &cur));
   /* The copy's order is the store's: every record goes at the end (MDB_APPEND), page after page. */
-  unsigned put = (dbs[i].flags & MDB_DUPSORT) ? MDB_APPENDDUP : MDB_APPEND;
+  unsigned put = (lkv__db_flags(i) & MDB_DUPSORT) ? MDB_APPENDDUP : MDB_APPEND;
   MDB_val k, v;
   for (int op = MDB_FIRST; !rc; op = MDB_NEXT) {
     int got = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);

@@ -83,8 +83,12 @@ void lkv__gate_open(lkv_mvcc_t *s);
 
 /* ---- keys touched during a defragment (defrag.c) ---- */
 
-/* The databases a store copy holds, in the order of install.c's table (lkv__copy_db's index). */
+/* The named databases of a store (and of its copies), in the order of store.c's table. */
 enum { LKV__DB_REV = 0, LKV__DB_KEY, LKV__DB_META, LKV__DB_LEASE, LKV__DB_LEASE_KEY, LKV__N_DBS };
+
+/* Opens every named database of s's environment in txn into s's handles, creating them with create
+ * (MDB_CREATE or 0). Returns 0, LKV_ENOENT (one is missing and create is 0) or an LMDB error. */
+int lkv__dbs_open(lkv_mvcc_t *s, MDB_txn *txn, unsigned create);
 
 /* Store copies (install.c): a whole LMDB data file opened as an environment of its own, no lock file. */
 enum { LKV__COPY_READ, LKV__COPY_WRITE, LKV__COPY_CREATE };
@@ -94,8 +98,9 @@ enum { LKV__COPY_READ, LKV__COPY_WRITE, LKV__COPY_CREATE };
  * (not a store copy) or an LMDB / I/O error. Close it with mdb_env_close(c->env). */
 int lkv__copy_open(lkv_mvcc_t *c, const char *path, uint64_t map, int mode);
 
-/* The handle of database i (LKV__DB_*) in s. */
+/* The handle of database i (LKV__DB_*) in s, and the flags it is created with. */
 MDB_dbi *lkv__db_handle(lkv_mvcc_t *s, int i);
+unsigned lkv__db_flags(int i);
 
 /* Replaces the content of database i of s (write txn txn) by c's (read in from), appending in order.
  * Returns 0 or an LKV_E* code. */

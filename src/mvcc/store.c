@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,17 +138,44 @@ static int init_meta(lkv_mvcc_t *s, MDB_txn *txn) {
   return lkv__mdb_err(mdb_put(txn, s->meta_dbi, &k, &v, 0));
 }
 
+/* The named databases, with the flags they are created with, and where s keeps each one's handle (in the
+ * order of LKV__DB_*). */
+static const struct {
+  const char *name;
+  unsigned flags;
+  size_t off; /* of the handle in lkv_mvcc_t */
+} dbs[] = {
+    {"rev", 0, offsetof(lkv_mvcc_t, rev_dbi)},
+    {"key", MDB_DUPSORT, offsetof(lkv_mvcc_t, key_dbi)},
+    {"meta", 0, offsetof(lkv_mvcc_t, meta_dbi)},
+    {"lease", 0, offsetof(lkv_mvcc_t, lease_dbi)},
+    {"lease_key", 0, offsetof(lkv_mvcc_t, lease_key_dbi)},
+};
+_Static_assert(sizeof(dbs) / sizeof(dbs[0]) == LKV__N_DBS, "the table lists every database");
+
+MDB_dbi *lkv__db_handle(lkv_mvcc_t *s, int i) {
+  return (MDB_dbi *)((char *)s + dbs[i].off);
+}
+
+unsigned lkv__db_flags(int i) {
+  return dbs[i].flags;
+}
+
+int lkv__dbs_open(lkv_mvcc_t *s, MDB_txn *txn, unsigned create) {
+  for (int i = 0; i < LKV__N_DBS; i++) {
+    int rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | create, lkv__db_handle(s, i));
+    if (rc) return rc == MDB_NOTFOUND ? LKV_ENOENT : lkv__mdb_err(rc);
+  }
+  return 0;
+}
+
 static int open_dbs(lkv_mvcc_t *s) {
   MDB_txn *txn;
   int rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn));
   if (rc) return rc;
   unsigned create = s->read_only ? 0 : MDB_CREATE;
   rc = lkv__mdb_err(mdb_dbi_open(txn, NULL, 0, &s->main_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "rev", create, &s->rev_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "key", create | MDB_DUPSORT, &s->key_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "meta", create, &s->meta_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease", create, &s->lease_dbi));
-  if (!rc) rc = lkv__mdb_err(mdb_dbi_open(txn, "lease_key", create, &s->lease_key_dbi));
+  if (!rc) rc = lkv__dbs_open(s, txn, create);
   if (!rc) rc = init_meta(s, txn);
   if (!rc) rc = lkv__compact_load(s, txn);
   if (rc) {
