@@ -73,13 +73,14 @@ def longest_write_outage(rec, start, end):
     return max((b - a, a) for a, b in zip(edges, edges[1:]))
 
 
-@pytest.fixture
-def fresh_cluster():
+@pytest.fixture(scope="module")
+def cluster():
+    """One cluster for the module: the rolling restart leaves every member running, as the etcdctl tests
+    need them."""
     yield from started()
 
 
-def test_rolling_restart_under_load(fresh_cluster, record_property):
-    cluster = fresh_cluster
+def test_rolling_restart_under_load(cluster, record_property):
     client = type("FailoverClient", (FailoverClient,), {"endpoints": [m.endpoint for m in cluster.members]})
     seed = random.randrange(1 << 30)
     order = list(cluster.members)
@@ -114,11 +115,6 @@ def test_rolling_restart_under_load(fresh_cluster, record_property):
 
 
 # etcdctl's cluster commands ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def cluster():
-    yield from started()
-
-
 def everyone(cluster):
     """An etcdctl target (for lkvtest.etcdctl) naming every member's endpoint."""
     return types.SimpleNamespace(endpoint=",".join(m.endpoint for m in cluster.members))

@@ -44,6 +44,18 @@ def call(srv, path, body=None):
     return json.loads(data)
 
 
+def read_all(sock):
+    """Everything sock receives until the server closes it; closes sock."""
+    data = b""
+    while True:
+        got = sock.recv(65536)
+        if not got:
+            break
+        data += got
+    sock.close()
+    return data
+
+
 def normal(obj):
     """The answer with what legitimately differs between two servers removed from response headers."""
     if isinstance(obj, dict):
@@ -297,13 +309,7 @@ def test_pipelining_bad_http_and_grpc(ledgerkv):
     body = json.dumps({"key": b64("gw/p")}).encode()
     req = (b"POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
     s.sendall(req + req + b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    data = b""
-    while True:
-        got = s.recv(65536)
-        if not got:
-            break
-        data += got
-    s.close()
+    data = read_all(s)
     assert data.count(b"HTTP/1.1 200 OK") == 3 and data.rstrip().endswith(b'"etcdcluster":"3.4.0"}'), data
     s = socket.create_connection(("127.0.0.1", ledgerkv.port), timeout=5)
     s.sendall(b"GARBAGE / HTTP/1.1\r\n\r\n")
@@ -326,13 +332,7 @@ def test_expect_continue(both):
                   b"Connection: close\r\n\r\n" % len(body))
         assert s.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), srv.kind
         s.sendall(body)
-        data = b""
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            data += got
-        s.close()
+        data = read_all(s)
         assert data.startswith(b"HTTP/1.1 200 OK\r\n"), (srv.kind, data[:200])
         assert call(srv, "/v3/kv/range", {"key": b64("gw/big")})["kvs"][0]["value"] == value
 
@@ -344,13 +344,7 @@ def test_stalled_request(ledgerkv):
     s.sendall(b"POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
     started = time.monotonic()
     assert call(ledgerkv, "/v3/kv/range", {"key": b64("gw/s")})["header"]
-    data = b""
-    while True:
-        got = s.recv(4096)
-        if not got:
-            break
-        data += got
-    s.close()
+    data = read_all(s)
     assert data.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and b"Connection: close" in data, data
     assert 9 < time.monotonic() - started < 15
 
