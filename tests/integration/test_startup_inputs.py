@@ -10,6 +10,7 @@ import time
 import pytest
 
 import lkvtest
+from tlspki import pki  # noqa: F401 (a fixture)
 
 KINDS = ["ledgerkv", "etcd"]
 
@@ -167,13 +168,12 @@ def test_local_name_missing_from_initial_cluster(procs, kind):
 
 
 @pytest.mark.parametrize("args,reason", [
-    (["--cert-file", "/etc/kubernetes/pki/etcd/server.crt", "--key-file", "/k"],
-     "--cert-file: not implemented yet (issue 13): refusing to start rather than serve without the security "
+    (["--auth-token", "jwt,pub-key=/k.pub,priv-key=/k,sign-method=RS256"],
+     "--auth-token: not implemented yet (issue 13): refusing to start rather than serve without the security "
      "you asked for"),
-    (["--client-cert-auth=true"], "--client-cert-auth: not implemented yet (issue 13)"),
-    (["--name", "a", "--initial-cluster", "a=http://127.0.0.1:1,b=http://127.0.0.1:2",
-      "--initial-advertise-peer-urls", "http://127.0.0.1:1", "--listen-peer-urls", "https://127.0.0.1:1"],
-     "--listen-peer-urls"),
+    (["--name", "a", "--initial-cluster", "a=https://127.0.0.1:1,b=https://127.0.0.1:2",
+      "--initial-advertise-peer-urls", "https://127.0.0.1:1", "--listen-peer-urls", "https://127.0.0.1:1"],
+     "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url https://127.0.0.1:1"),
     (["--initial-cluster-state", "existing"],
      "--initial-cluster-state=existing: --initial-cluster must also name members of the running cluster"),
     (["--enable-v2"], "--enable-v2: the v2 API is not implemented"),
@@ -195,7 +195,7 @@ def test_help_lists_every_etcd_flag():
     assert not missing, missing
 
 
-def kubeadm_args(c, p, m, scheme):
+def kubeadm_args(c, p, m, scheme, pki=None):
     """The flags of kubeadm's etcd static-pod manifest (v1.2x), on loopback ports."""
     args = ["--advertise-client-urls=%s://127.0.0.1:%d" % (scheme, c), "--data-dir=kdata",
             "--experimental-initial-corrupt-check=true", "--experimental-watch-progress-notify-interval=5s",
@@ -204,21 +204,29 @@ def kubeadm_args(c, p, m, scheme):
             "--listen-client-urls=%s://127.0.0.1:%d" % (scheme, c),
             "--listen-metrics-urls=http://127.0.0.1:%d" % m,
             "--listen-peer-urls=%s://127.0.0.1:%d" % (scheme, p), "--name=node1", "--snapshot-count=10000"]
-    if scheme == "https":
-        pki = "/etc/kubernetes/pki/etcd/"
-        args += ["--cert-file=" + pki + "server.crt", "--client-cert-auth=true", "--key-file=" + pki + "server.key",
-                 "--peer-cert-file=" + pki + "peer.crt", "--peer-client-cert-auth=true",
-                 "--peer-key-file=" + pki + "peer.key", "--peer-trusted-ca-file=" + pki + "ca.crt",
-                 "--trusted-ca-file=" + pki + "ca.crt"]
+    if scheme == "https":  # kubeadm's files (/etc/kubernetes/pki/etcd/...) made by tlspki instead
+        args += ["--cert-file=" + pki.path("server.pem"), "--client-cert-auth=true",
+                 "--key-file=" + pki.path("server.key"), "--peer-cert-file=" + pki.path("member.pem"),
+                 "--peer-client-cert-auth=true", "--peer-key-file=" + pki.path("member.key"),
+                 "--peer-trusted-ca-file=" + pki.path("ca.pem"), "--trusted-ca-file=" + pki.path("ca.pem")]
     return args
 
 
-def test_kubeadm_manifest_is_refused_until_tls(procs):
+@pytest.mark.parametrize("kind", KINDS)
+def test_kubeadm_manifest_with_tls_serves(procs, pki, kind):
+    """kubeadm's manifest as it is, mutual TLS on both ports: the server serves a client with a certificate
+    of the cluster's CA (as kube-apiserver connects) and nobody without one."""
     c, p, m = lkvtest.free_port(), lkvtest.free_port(), lkvtest.free_port()
-    proc = procs("ledgerkv", kubeadm_args(c, p, m, "https"))
-    assert proc.wait_exit() != 0
-    assert ("not implemented yet (issue 13): refusing to start rather than serve without the security you "
-            "asked for") in proc.log()
+    proc = procs(kind, kubeadm_args(c, p, m, "https", pki), None, c)
+    tls = {"ETCDCTL_CACERT": pki.path("ca.pem"), "ETCDCTL_CERT": pki.path("client.pem"),
+           "ETCDCTL_KEY": pki.path("client.key")}
+    deadline = time.monotonic() + lkvtest.READY_TIMEOUT
+    while lkvtest.etcdctl(proc, "put", "inputs", "tls", check=False, env=tls).returncode != 0:
+        assert time.monotonic() < deadline and proc.proc.poll() is None, proc.log()
+        time.sleep(0.2)
+    assert lkvtest.etcdctl(proc, "get", "inputs", "--print-value-only", env=tls).stdout.strip() == "tls"
+    anonymous = {"ETCDCTL_CACERT": pki.path("ca.pem")}
+    assert lkvtest.etcdctl(proc, "--command-timeout=3s", "get", "inputs", check=False, env=anonymous).returncode != 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
