@@ -51,19 +51,21 @@
   X(LKV_ENOELECTLEADER, LKV_GRPC_UNKNOWN, "election: no leader")                                            \
   X(LKV_ENOTELECTLEADER, LKV_GRPC_UNKNOWN, "election: not leader")                                          \
   X(LKV_ENOLEADERKEY, LKV_GRPC_UNKNOWN, "\"leader\" field must be provided")                                \
-  X(LKV_ESESSIONEXPIRED, LKV_GRPC_UNKNOWN, "mutex: session is expired")                                   \
+  X(LKV_ESESSIONEXPIRED, LKV_GRPC_UNKNOWN, "mutex: session is expired")                                     \
   X(LKV_EAUTHNOTENABLED, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: authentication is not enabled")         \
-  X(LKV_EUSEREMPTY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: user name is empty")                           \
-  X(LKV_EUSEREXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: user name already exists")                  \
-  X(LKV_EUSERNOTFOUND, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: user name not found")                    \
-  X(LKV_EROLEEMPTY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: role name is empty")                           \
-  X(LKV_EROLEEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: role name already exists")                  \
-  X(LKV_EROLENOTFOUND, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: role name not found")                    \
-  X(LKV_EROLENOTGRANTED, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: role is not granted to the user")      \
+  X(LKV_EUSEREMPTY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: user name is empty")                            \
+  X(LKV_EUSEREXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: user name already exists")                   \
+  X(LKV_EUSERNOTFOUND, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: user name not found")                     \
+  X(LKV_EROLEEMPTY, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: role name is empty")                            \
+  X(LKV_EROLEEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: role name already exists")                   \
+  X(LKV_EROLENOTFOUND, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: role name not found")                     \
+  X(LKV_EROLENOTGRANTED, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: role is not granted to the user")       \
   X(LKV_EPERMNOTGRANTED, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: permission is not granted to the role") \
-  X(LKV_EROOTUSERNOTEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: root user does not exist")           \
-  X(LKV_EROOTROLENOTEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: root user does not have root role")  \
-  X(LKV_EINVALIDAUTHMGMT, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: invalid auth management")
+  X(LKV_EROOTUSERNOTEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: root user does not exist")            \
+  X(LKV_EROOTROLENOTEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: root user does not have root role")   \
+  X(LKV_EINVALIDAUTHMGMT, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: invalid auth management")                 \
+  X(LKV_EPERMDENIED, LKV_GRPC_PERMISSION_DENIED, "etcdserver: permission denied")                           \
+  X(LKV_EAUTHOLDREV, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: revision of auth store is old")
 
 /* The gRPC status and etcd's message for err; unknown codes map to UNKNOWN with lkv_strerror's text. */
 static void status_of(int err, int *grpc_status, const char **message) {

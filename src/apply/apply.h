@@ -75,6 +75,28 @@ int lkv_apply_auth_status(lkv_mvcc_t *store, int *enabled, uint64_t *revision);
  * thread. */
 int lkv_apply_auth_enable_check(lkv_mvcc_t *store);
 
+/* Who a request runs as: the user its token (or certificate) named, and the auth revision it was
+ * checked at (0: no user given). The caller owns user. */
+typedef struct lkv_apply_auth_s {
+  const char *user;
+  uint64_t revision;
+} lkv_apply_auth_t;
+
+/* etcd's IsRangePermitted (write = 0) and IsPutPermitted / IsDeleteRangePermitted (write = 1) on a read
+ * snapshot: whether who may read (write) key (key_len bytes), or the range [key, end) when end_len > 0
+ * (end "\0": every key from key on). 0 when auth is off, the user holds the root role, or the union of
+ * its roles' READ (WRITE) and READWRITE permissions covers the key or the whole range; else
+ * LKV_EUSEREMPTY (who is NULL or its revision 0), LKV_EAUTHOLDREV (who->revision is below the store's),
+ * LKV_EPERMDENIED (also for a user that does not exist), LKV_ENOMEM, or the codes of lkv_apply_range.
+ * Any thread. */
+int lkv_apply_auth_permitted(lkv_mvcc_t *store, const lkv_apply_auth_t *who, int write, const uint8_t *key,
+                             size_t key_len, const uint8_t *end, size_t end_len);
+
+/* etcd's IsAdminPermitted on a read snapshot: 0 when auth is off or who's user holds the root role, else
+ * LKV_EUSEREMPTY (no user), LKV_EUSERNOTFOUND, LKV_EPERMDENIED, or the codes of lkv_apply_range. Any
+ * thread. */
+int lkv_apply_auth_admin(lkv_mvcc_t *store, const lkv_apply_auth_t *who);
+
 /* etcd's largest lease TTL in seconds (lease.MaxLeaseTTL); a grant above it is LKV_ELEASETTLTOOLARGE. */
 #define LKV_APPLY_LEASE_MAX_TTL INT64_C(9000000000)
 

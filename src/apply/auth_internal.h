@@ -67,6 +67,16 @@ size_t lkv__auth_user_drop_role(Authpb__User *u, const char *role);
  * The caller frees the array only (its elements stay the caller's). */
 void **lkv__auth_insert(void *const *v, size_t n, size_t at, void *x);
 
+/* Sets *covered to whether perms (n of a role's key permissions) grant write (1) or read (0) access to
+ * key, or to all of [key, end) when end_len > 0, as etcd's range permission cache decides (a READWRITE
+ * permission grants both; range end "\0" means every key from key on). Returns 0 or LKV_ENOMEM. */
+int lkv__auth_perm_covers(Authpb__Permission *const *perms, size_t n, int write, const uint8_t *key,
+                          size_t key_len, const uint8_t *end, size_t end_len, int *covered);
+
+/* lkv_apply_auth_permitted on an open transaction (the check a write is applied with). Same returns. */
+int lkv__auth_permitted(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who, int write, const uint8_t *key,
+                        size_t key_len, const uint8_t *end, size_t end_len);
+
 /* Whether the user record holds role (its roles are kept sorted, as etcd keeps them). Pure. */
 int lkv__auth_user_has_role(const Authpb__User *u, const char *role);
 

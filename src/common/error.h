@@ -67,19 +67,21 @@
   X(ENOELECTLEADER, -30100, "election: no leader")                                              \
   X(ENOTELECTLEADER, -30101, "election: not leader")                                            \
   X(ENOLEADERKEY, -30102, "\"leader\" field must be provided")                                  \
-  X(ESESSIONEXPIRED, -30103, "mutex: session is expired")                   \
-  X(EAUTHNOTENABLED, -30120, "authentication is not enabled")               \
-  X(EUSEREMPTY, -30121, "user name is empty")                               \
-  X(EUSEREXIST, -30122, "user name already exists")                         \
-  X(EUSERNOTFOUND, -30123, "user name not found")                           \
-  X(EROLEEMPTY, -30124, "role name is empty")                               \
-  X(EROLEEXIST, -30125, "role name already exists")                         \
-  X(EROLENOTFOUND, -30126, "role name not found")                           \
-  X(EROLENOTGRANTED, -30127, "role is not granted to the user")             \
-  X(EPERMNOTGRANTED, -30128, "permission is not granted to the role")       \
-  X(EROOTUSERNOTEXIST, -30129, "root user does not exist")                  \
-  X(EROOTROLENOTEXIST, -30130, "root user does not have root role")         \
-  X(EINVALIDAUTHMGMT, -30131, "invalid auth management")
+  X(ESESSIONEXPIRED, -30103, "mutex: session is expired")                                       \
+  X(EAUTHNOTENABLED, -30120, "authentication is not enabled")                                   \
+  X(EUSEREMPTY, -30121, "user name is empty")                                                   \
+  X(EUSEREXIST, -30122, "user name already exists")                                             \
+  X(EUSERNOTFOUND, -30123, "user name not found")                                               \
+  X(EROLEEMPTY, -30124, "role name is empty")                                                   \
+  X(EROLEEXIST, -30125, "role name already exists")                                             \
+  X(EROLENOTFOUND, -30126, "role name not found")                                               \
+  X(EROLENOTGRANTED, -30127, "role is not granted to the user")                                 \
+  X(EPERMNOTGRANTED, -30128, "permission is not granted to the role")                           \
+  X(EROOTUSERNOTEXIST, -30129, "root user does not exist")                                      \
+  X(EROOTROLENOTEXIST, -30130, "root user does not have root role")                             \
+  X(EINVALIDAUTHMGMT, -30131, "invalid auth management")                                        \
+  X(EPERMDENIED, -30132, "permission denied")                                                   \
+  X(EAUTHOLDREV, -30133, "revision of auth store is old")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

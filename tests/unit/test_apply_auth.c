@@ -269,6 +269,49 @@ static void test_enable_and_root(void **state) {
   assert_int_equal(lkvt_rev(ts), 1);
 }
 
+/* The checks a request is made with (etcd's isOpPermitted, IsAdminPermitted): nothing while auth is off,
+ * then no user, an old auth revision, an unknown user, root, and a user's roles' permissions. */
+static void test_permitted(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  const uint8_t *k = (const uint8_t *)"foo/1";
+  lkv_apply_auth_t nobody = {0};
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &nobody, 1, k, 5, NULL, 0), 0); /* auth off */
+  assert_int_equal(lkv_apply_auth_admin(ts->s, &nobody), 0);
+  assert_int_equal(user_add(ts, "root", "x", 1), 0);
+  assert_int_equal(role_add(ts, "root"), 0);
+  assert_int_equal(grant_role(ts, "root", "root"), 0);
+  assert_int_equal(user_add(ts, "u", "x", 1), 0);
+  assert_int_equal(role_add(ts, "r"), 0);
+  assert_int_equal(grant_role(ts, "u", "r"), 0);
+  assert_int_equal(grant_perm(ts, "r", AUTHPB__PERMISSION__TYPE__READ, "foo/", "foo0"), 0);
+  Etcdserverpb__AuthEnableRequest en = ETCDSERVERPB__AUTH_ENABLE_REQUEST__INIT;
+  assert_int_equal(op(ts, LKV_OP_AUTH_ENABLE, &en, NULL, NULL), 0);
+  uint64_t rev = auth_rev(ts, NULL);
+  lkv_apply_auth_t root = {.user = "root", .revision = rev}, u = {.user = "u", .revision = rev};
+  lkv_apply_auth_t ghost = {.user = "ghost", .revision = rev}, old = {.user = "u", .revision = rev - 1};
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, NULL, 0, k, 5, NULL, 0), LKV_EUSEREMPTY);
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &nobody, 0, k, 5, NULL, 0), LKV_EUSEREMPTY);
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &old, 0, k, 5, NULL, 0), LKV_EAUTHOLDREV);
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &ghost, 0, k, 5, NULL, 0), LKV_EPERMDENIED);
+  assert_int_equal(
+      lkv_apply_auth_permitted(ts->s, &root, 1, (const uint8_t *)"\0", 1, (const uint8_t *)"\0", 1), 0);
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &u, 0, k, 5, NULL, 0), 0);
+  assert_int_equal(
+      lkv_apply_auth_permitted(ts->s, &u, 0, (const uint8_t *)"foo/", 4, (const uint8_t *)"foo0", 4), 0);
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &u, 1, k, 5, NULL, 0), LKV_EPERMDENIED);
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &u, 0, (const uint8_t *)"bar", 3, NULL, 0),
+                   LKV_EPERMDENIED);
+  assert_int_equal(lkv_apply_auth_admin(ts->s, &root), 0);
+  assert_int_equal(lkv_apply_auth_admin(ts->s, &u), LKV_EPERMDENIED);
+  assert_int_equal(lkv_apply_auth_admin(ts->s, &ghost), LKV_EUSERNOTFOUND);
+  assert_int_equal(lkv_apply_auth_admin(ts->s, &nobody), LKV_EUSEREMPTY);
+  /* a role granted to the user later counts at once; any auth change makes earlier checks old */
+  assert_int_equal(grant_perm(ts, "r", AUTHPB__PERMISSION__TYPE__WRITE, "foo/", "foo0"), 0);
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &u, 1, k, 5, NULL, 0), LKV_EAUTHOLDREV);
+  u.revision = auth_rev(ts, NULL);
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &u, 1, k, 5, NULL, 0), 0);
+}
+
 /* Every auth kind has its request descriptor (the Raft entry codec decodes by it); others have none. */
 static void test_descriptors(void **state) {
   (void)state;
@@ -285,7 +328,7 @@ static void test_descriptors(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       LKVT_TEST(test_users),           LKVT_TEST(test_password_record), LKVT_TEST(test_permissions),
-      LKVT_TEST(test_enable_and_root), LKVT_TEST(test_descriptors),
+      LKVT_TEST(test_enable_and_root), LKVT_TEST(test_descriptors),     LKVT_TEST(test_permitted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
