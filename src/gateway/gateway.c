@@ -100,6 +100,7 @@ struct lkv_gateway_s {
   lkv_http_handle_fn other;
   void *other_app;
   char **cors, **hosts; /* NULL-terminated; NULL: any */
+  int web_view;
 };
 
 /* ---- options ---- */
@@ -133,6 +134,7 @@ int lkv_gateway_new(lkv_gateway_t **out, const lkv_gateway_options_t *opts) {
   if (!g) return LKV_ENOMEM;
   g->other = opts->other;
   g->other_app = opts->other_app;
+  g->web_view = opts->web_view;
   if (copy_list(opts->cors, opts->n_cors, &g->cors) != 0 ||
       copy_list(opts->hosts, opts->n_hosts, &g->hosts) != 0) {
     lkv_gateway_free(g);
@@ -171,7 +173,7 @@ static void host_name(const char *host, char *out, size_t cap) {
   out[n] = '\0';
 }
 
-static void text_answer(lkv_http_exchange_t *x, int status, const char *text) {
+void lkv__gateway_text_answer(lkv_http_exchange_t *x, int status, const char *text) {
   lkv_http_response_t r = {.status = status,
                            .content_type = "text/plain; charset=utf-8",
                            .headers = "X-Content-Type-Options: nosniff\r\n"};
@@ -194,7 +196,7 @@ static void refuse_host(lkv_http_exchange_t *x, const char *host) {
       "you want to use to the whitelist in settings.\n  - e.g. etcd --host-whitelist \"%s\"\n\nThis "
       "requirement has been added to help prevent \"DNS Rebinding\" attacks (CVE-2018-5702).\n\n",
       host);
-  text_answer(x, 421, text);
+  lkv__gateway_text_answer(x, 421, text);
 }
 
 /* etcd's addCORSHeader, for "*" or the request's allowed origin. */
@@ -218,7 +220,7 @@ static void json_error(lkv_http_exchange_t *x, int grpc_code, const char *messag
 }
 
 /* The body's request objects (one for a unary route; as many as there are for a stream), then the call. */
-static void call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t *r) {
+void lkv__gateway_call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t *r) {
   const lkv_http_exchange_request_t *req = lkv_http_exchange_request(x);
   const char *body = (const char *)req->body;
   uint8_t *msgs[MAX_MESSAGES];
@@ -264,13 +266,13 @@ static void serve_v3(lkv_http_exchange_t *x, const char *rest) {
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
     if (strcmp(routes[i].http, rest) != 0) continue;
     if (strcmp(req->method, "POST") != 0) {
-      text_answer(x, 405, "Method Not Allowed\n");
+      lkv__gateway_text_answer(x, 405, "Method Not Allowed\n");
       return;
     }
-    call_route(x, &routes[i]);
+    lkv__gateway_call_route(x, &routes[i]);
     return;
   }
-  text_answer(x, 404, "Not Found\n");
+  lkv__gateway_text_answer(x, 404, "Not Found\n");
 }
 
 void lkv_gateway_on_http(void *gateway, lkv_http_exchange_t *x) {
@@ -285,7 +287,7 @@ void lkv_gateway_on_http(void *gateway, lkv_http_exchange_t *x) {
     }
   }
   if (cors_headers(g, x, req->origin) != 0) {
-    text_answer(x, 500, "out of memory\n");
+    lkv__gateway_text_answer(x, 500, "out of memory\n");
     return;
   }
   if (strcmp(req->method, "OPTIONS") == 0) {
@@ -300,6 +302,10 @@ void lkv_gateway_on_http(void *gateway, lkv_http_exchange_t *x) {
   }
   if (strncmp(path, "/v3beta/", 8) == 0) { /* etcd 3.4 rewrites it to /v3/ */
     serve_v3(x, path + 8);
+    return;
+  }
+  if (g->web_view && strncmp(path, "/ui/", 4) == 0) {
+    lkv__web_view_serve(x, path + 4);
     return;
   }
   lkv_http_request_t other = {.method = req->method,

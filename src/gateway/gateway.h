@@ -16,6 +16,7 @@
  *     writes them: {"error":..,"message":..,"code":N} with the HTTP status of the gRPC code; a body that is
  *     not JSON of the request type is 400 / code 3. An unknown /v3/ path is 404 "Not Found", a known one
  *     with another method than POST 405 "Method Not Allowed" (grpc-gateway's mux);
+ *   - with web_view, /ui/... is the live web view (web_view.c, docs/web-view.md);
  *   - any other path goes to the `other` handler (/health, /version, /metrics);
  *   - first of all, as etcd's access controller: a cleartext request whose Host is not in the host
  *     whitelist is refused (421, etcd's text); every answer carries etcd's CORS headers when the origin is
@@ -31,6 +32,7 @@ typedef struct lkv_gateway_options_s {
   size_t n_cors;
   const char *const *hosts; /* --host-whitelist: host names accepted over cleartext; "*" or none: any */
   size_t n_hosts;
+  int web_view; /* --enable-web-view: serve the page at /ui/ and its events */
 } lkv_gateway_options_t;
 
 /* Creates the gateway (the lists are copied). Returns 0 and sets *out, or LKV_EINVAL (no `other`) or

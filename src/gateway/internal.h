@@ -26,6 +26,21 @@ int lkv__gateway_error_body(int grpc_code, const char *message, char **out, size
 /* The codec that answers route r's calls (answer.c). */
 void lkv__gateway_codec(const lkv__gateway_route_t *r, lkv_http_call_codec_t *c);
 
+/* Answers x with text (text/plain) and the given HTTP status (gateway.c). */
+void lkv__gateway_text_answer(lkv_http_exchange_t *x, int status, const char *text);
+
+/* Answers x by a call of route r with the request's JSON body as its message(s), or a JSON error when the
+ * body does not parse (gateway.c). */
+void lkv__gateway_call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t *r);
+
+/* The live web view's requests under /ui/ (rest: the path after it): the page, its events, the Ledger
+ * reads (web_view.c). */
+void lkv__web_view_serve(lkv_http_exchange_t *x, const char *rest);
+
+/* web/ui.html, embedded at build time (the generated web_ui.c). */
+extern const unsigned char lkv__web_ui_html[];
+extern const size_t lkv__web_ui_html_len;
+
 /* The bytes one value of a field of type t takes in a protobuf-c message (an element of a repeated field). */
 size_t lkv__json_pb_elem_size(ProtobufCType t);
 

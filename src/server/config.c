@@ -32,7 +32,7 @@ struct flag_s {
   const char *def; /* default as the usage shows it; NULL for boolean flags */
   const char *help;
   int (*set)(parse_t *p, const flag_t *f, const char *value);
-  size_t offset;     /* numeric flags: the field in lkv_config_t */
+  size_t offset;     /* numeric and switch flags: the field in lkv_config_t */
   num_type_t type;   /* numeric flags: the field's type */
   uint64_t min, max; /* numeric flags: accepted range */
 };
@@ -191,10 +191,11 @@ static int set_version(parse_t *p, const flag_t *f, const char *value) {
   return 0;
 }
 
-static int set_neighbour_aware(parse_t *p, const flag_t *f, const char *value) {
+/* A boolean flag of the config's int field at f->offset. */
+static int set_switch(parse_t *p, const flag_t *f, const char *value) {
   int b = parse_bool(value);
   if (b < 0) return fail(p, "--%s: invalid value \"%s\": expected true or false", f->name, value);
-  p->cfg->cpu_neighbour_aware = b;
+  *(int *)((char *)p->cfg + f->offset) = b;
   return 0;
 }
 
@@ -321,7 +322,11 @@ static const flag_t flags[] = {
     {"cpu-neighbour-aware", NULL,
      "Park request-serving threads while neighbours use our CPUs: yields CPU at our latency's cost (default "
      "false).",
-     set_neighbour_aware, 0, 0, 0, 0},
+     set_switch, offsetof(lkv_config_t, cpu_neighbour_aware), 0, 0, 0},
+    {"enable-web-view", NULL,
+     "Serve the live web view at /ui/ on the client URLs: keys under a prefix updated live, members, the "
+     "ledger's head, receipts checked in the browser; read-only (default false).",
+     set_switch, offsetof(lkv_config_t, enable_web_view), 0, 0, 0},
     {"cpu-sample-interval", "'100ms'", "How often the worker pool's controller samples CPU use.",
      set_sample_interval, 0, 0, 0, 0},
     NUMBER("cpu-overcommit-percent", "'100'",

@@ -88,6 +88,7 @@ typedef struct lkv_config_s {
   uint64_t watch_progress_notify_ms;     /* --experimental-watch-progress-notify-interval, a Go duration
                                           * (default 10m); 0 or negative given means the default, as in
                                           * etcd; stored in milliseconds, never 0 after parsing */
+  int enable_web_view;                   /* --enable-web-view (default false): the page at /ui/ */
   int cpu_neighbour_aware;               /* --cpu-neighbour-aware (default false): park threads while
                                           * neighbours use our CPUs (src/pool/controller.h) */
   unsigned cpu_sample_ms;                /* --cpu-sample-interval, 1ms..1m, default 100ms */

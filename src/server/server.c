@@ -179,7 +179,8 @@ static int start_http(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_
                                  .cors = (const char *const *)cfg->cors,
                                  .n_cors = cfg->n_cors,
                                  .hosts = (const char *const *)cfg->host_whitelist,
-                                 .n_hosts = cfg->n_host_whitelist};
+                                 .n_hosts = cfg->n_host_whitelist,
+                                 .web_view = cfg->enable_web_view};
   rc = lkv_gateway_new(&s->gateway, &gopts);
   if (rc != 0) {
     snprintf(err, errlen, "cannot start the gateway: %s", lkv_strerror(rc));
