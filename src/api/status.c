@@ -65,7 +65,8 @@
   X(LKV_EROOTROLENOTEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: root user does not have root role")   \
   X(LKV_EINVALIDAUTHMGMT, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: invalid auth management")                 \
   X(LKV_EPERMDENIED, LKV_GRPC_PERMISSION_DENIED, "etcdserver: permission denied")                           \
-  X(LKV_EAUTHOLDREV, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: revision of auth store is old")
+  X(LKV_EAUTHOLDREV, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: revision of auth store is old")                \
+  X(LKV_EINVALIDTOKEN, LKV_GRPC_UNAUTHENTICATED, "etcdserver: invalid auth token")
 
 /* The gRPC status and etcd's message for err; unknown codes map to UNKNOWN with lkv_strerror's text. */
 static void status_of(int err, int *grpc_status, const char **message) {

@@ -81,7 +81,8 @@
   X(EROOTROLENOTEXIST, -30130, "root user does not have root role")                             \
   X(EINVALIDAUTHMGMT, -30131, "invalid auth management")                                        \
   X(EPERMDENIED, -30132, "permission denied")                                                   \
-  X(EAUTHOLDREV, -30133, "revision of auth store is old")
+  X(EAUTHOLDREV, -30133, "revision of auth store is old")                                       \
+  X(EINVALIDTOKEN, -30134, "invalid auth token")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),
