@@ -63,8 +63,8 @@ int lkv__server_etcd_dir_check(const char *data_dir, char *err, size_t errlen) {
   if (errlen > 0)
     snprintf(err, errlen,
              "%s holds an etcd data directory (%s%s%s); ledgerkv cannot serve it directly: take a snapshot "
-             "with `etcdctl snapshot save` and restore it with `ledgerkv snapshot restore` (not implemented "
-             "yet), or start on another --data-dir",
+             "with `etcdctl snapshot save` and restore it with `ledgerkv snapshot restore` (or restore "
+             "member/snap/db with --skip-hash-check), or start on another --data-dir",
              data_dir, snap ? "member/snap/db" : "", snap && rc ? ", " : "", rc ? wal : "");
   return LKV_EUNSUPPORTED;
 err_stat:

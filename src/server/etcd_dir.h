@@ -12,7 +12,7 @@
  * etcd's. A missing or empty data_dir is fine (a new store).
  * data_dir: in, NUL-terminated; not retained.
  * err, errlen: out, on LKV_EUNSUPPORTED one line naming what was found and the way over (an etcd
- *   snapshot restored with a ledgerkv command that does not exist yet); errlen may be 0.
+ *   snapshot restored with `ledgerkv snapshot restore`); errlen may be 0.
  * Returns 0 when the store may be opened, LKV_EUNSUPPORTED for an etcd data dir, or a negated errno when
  * the dir cannot be examined (other than ENOENT), with a message in err. */
 int lkv__server_etcd_dir_check(const char *data_dir, char *err, size_t errlen);

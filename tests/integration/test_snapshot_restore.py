@@ -94,6 +94,21 @@ def test_restore_from_ledgerkv(server_factory, tmp_path):
 
 
 @pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="restores into ledgerkv")
+def test_restore_etcd_backend_db(server_factory, tmp_path):
+    """A stopped etcd's member/snap/db (no SHA-256 after it) with --skip-hash-check, refused without."""
+    etcd = server_factory.start("etcd")
+    last = workload(etcd)
+    want = everything(etcd)
+    etcd.stop()
+    db = os.path.join(etcd.data_dir, "member", "snap", "db")
+    res = restore(db, "--data-dir", str(tmp_path / "x"))
+    assert res.returncode != 0 and "snapshot missing hash but --skip-hash-check=false" in res.stderr
+    srv = restored_server(server_factory, db, "--skip-hash-check")
+    assert everything(srv) == want
+    assert srv.kv().Put(etcdrpc.PutRequest(key=b"/r/next", value=b"n"), timeout=10).header.revision == last + 1
+
+
+@pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="restores into ledgerkv")
 def test_restore_refusals(server_factory, tmp_path):
     src = server_factory.start("etcd")
     kv = src.kv()
