@@ -1,4 +1,5 @@
-/* etcd's alarms: NOSPACE raised when a write hits the quota, and the capped mode it puts writes in. */
+/* etcd's alarms: NOSPACE raised when a write hits the quota, CORRUPT by the corruption checks, and the
+ * capped and corrupt modes they put writes in. */
 #include "apply/internal.h"
 #include "common/error.h"
 
@@ -9,12 +10,29 @@ static uint32_t alarm_bit(Etcdserverpb__AlarmType type) {
 int lkv__alarm_check(lkv_mvcc_txn_t *t, const lkv_apply_req_t *req) {
   uint32_t mask;
   int rc = lkv_mvcc_alarms_get(t, &mask);
-  if (rc || !(mask & LKV_MVCC_ALARM_NOSPACE)) return rc;
-  /* etcd's capped applier: no Put, no LeaseGrant, and no Txn that would write a value (it asks the quota
-   * cost). */
-  if (req->kind == LKV_OP_PUT || req->kind == LKV_OP_LEASE_GRANT) return LKV_ENOSPACE;
-  if (req->kind == LKV_OP_TXN && lkv__cost_txn((const Etcdserverpb__TxnRequest *)req->msg) > 0)
-    return LKV_ENOSPACE;
+  if (rc) return rc;
+  /* etcd's capped applier (it wraps the corrupt one, so it answers first): no Put, no LeaseGrant, and no
+   * Txn that would write a value (it asks the quota cost). */
+  if (mask & LKV_MVCC_ALARM_NOSPACE) {
+    if (req->kind == LKV_OP_PUT || req->kind == LKV_OP_LEASE_GRANT) return LKV_ENOSPACE;
+    if (req->kind == LKV_OP_TXN && lkv__cost_txn((const Etcdserverpb__TxnRequest *)req->msg) > 0)
+      return LKV_ENOSPACE;
+  }
+  /* etcd's corrupt applier: every request of the KV and Lease services that goes through the log ("corrupt
+   * cluster"); alarms and auth requests still apply, so that the alarm can be disarmed. */
+  if (mask & LKV_MVCC_ALARM_CORRUPT) {
+    switch (req->kind) {
+      case LKV_OP_PUT:
+      case LKV_OP_DELETE_RANGE:
+      case LKV_OP_TXN:
+      case LKV_OP_COMPACT:
+      case LKV_OP_LEASE_GRANT:
+      case LKV_OP_LEASE_REVOKE:
+        return LKV_ECORRUPT;
+      default:
+        break;
+    }
+  }
   return 0;
 }
 
@@ -57,10 +75,11 @@ int lkv__apply_alarm(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, const Etc
   uint32_t bit = alarm_bit(a->alarm);
   switch (a->action) {
     case ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET:
-      /* NONE lists every alarm, a type lists that one (etcd's alarmStore.Get). */
+      /* NONE lists every alarm, a type lists that one (etcd's alarmStore.Get). The store keeps no member
+       * per alarm: CORRUPT is listed for member 0, whom etcd 3.4's corruption check raises it for. */
       for (int type = ETCDSERVERPB__ALARM_TYPE__NOSPACE; type <= ETCDSERVERPB__ALARM_TYPE__CORRUPT; type++) {
         if ((mask & (1u << type)) && (bit == 0 || bit == 1u << type)) {
-          rc = add_member(c, r, id->member_id, type);
+          rc = add_member(c, r, type == ETCDSERVERPB__ALARM_TYPE__CORRUPT ? 0 : id->member_id, type);
           if (rc) return rc;
         }
       }

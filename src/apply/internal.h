@@ -36,7 +36,8 @@ int lkv__apply_txn(lkv__op_ctx_t *c, const Etcdserverpb__TxnRequest *rt, uint64_
                    Etcdserverpb__TxnResponse **out);
 
 /* Returns LKV_ENOSPACE when the NOSPACE alarm is raised and req would add data (etcd's capped applier),
- * 0 when req may run, or an LKV_E* storage code. */
+ * LKV_ECORRUPT when CORRUPT is raised and req is a KV or lease write (etcd's corrupt applier), 0 when req
+ * may run, or an LKV_E* storage code. */
 int lkv__alarm_check(lkv_mvcc_txn_t *t, const lkv_apply_req_t *req);
 
 /* Raises an alarm bit (LKV_MVCC_ALARM_*) in a request bracket of its own; no-op when already raised.

@@ -35,6 +35,8 @@ typedef struct lkv_config_cluster_s {
   int force_new_cluster;              /* --force-new-cluster: restart as the only member (raft_node.h) */
   int strict_reconfig_check;          /* --strict-reconfig-check, default true: etcd's checks before
                                        * membership changes (raft_node.h) */
+  int initial_corrupt_check;          /* --experimental-initial-corrupt-check (server/corrupt.h) */
+  uint64_t corrupt_check_ms;          /* --experimental-corrupt-check-time, 0 (default): no periodic check */
   unsigned heartbeat_ms;              /* --heartbeat-interval, default 100 */
   unsigned election_ms;               /* --election-timeout, default 1000 */
   uint64_t snapshot_count;            /* --snapshot-count, default 100000: applied entries between

@@ -6,6 +6,7 @@
 
 #include "cluster/initial_cluster.h"
 #include "common/error.h"
+#include "server/config_duration.h"
 #include "server/config_etcd.h"
 #include "server/config_internal.h"
 #include "server/config_url.h"
@@ -22,6 +23,15 @@ static unsigned long long number(const lkv__config_parse_t *p, const char *name,
 static int boolean(const lkv__config_parse_t *p, const char *name, int def) {
   const char *v = lkv__config_given(p, name);
   return v ? v[0] != '\0' && strchr("1tT", v[0]) != NULL : def;
+}
+
+/* --experimental-corrupt-check-time in milliseconds (validated as a duration when given; etcd checks
+ * nothing at 0 or below), sub-millisecond values rounded up. */
+static uint64_t corrupt_check_time(const lkv__config_parse_t *p) {
+  const char *v = lkv__config_given(p, "experimental-corrupt-check-time");
+  int64_t ns;
+  if (!v || lkv__config_duration_parse(v, &ns) != 0 || ns <= 0) return 0;
+  return ((uint64_t)ns + 999999) / 1000000;
 }
 
 /* etcd's embed.Config.Validate on the Raft timing flags, with its messages. */
@@ -194,6 +204,8 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
   p->cfg->cluster.existing = state != NULL && strcmp(state, "existing") == 0;
   p->cfg->cluster.force_new_cluster = boolean(p, "force-new-cluster", 0);
   p->cfg->cluster.strict_reconfig_check = boolean(p, "strict-reconfig-check", 1);
+  p->cfg->cluster.initial_corrupt_check = boolean(p, "experimental-initial-corrupt-check", 0);
+  p->cfg->cluster.corrupt_check_ms = corrupt_check_time(p);
   int rc = check_timing(p);
   p->cfg->cluster.heartbeat_ms = (unsigned)number(p, "heartbeat-interval", 100);
   p->cfg->cluster.election_ms = (unsigned)number(p, "election-timeout", 1000);

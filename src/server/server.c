@@ -18,6 +18,7 @@
 #include "pool/pool.h"
 #include "replication/raft_node.h"
 #include "server/compactor.h"
+#include "server/corrupt.h"
 #include "server/etcd_dir.h"
 #include "server/ledger_open.h"
 #include "server/member.h"
@@ -49,9 +50,10 @@ struct lkv_server_s {
   char **client_urls; /* advertised URLs with bound ports filled in */
   size_t n_client_urls;
   int threads;
-  lkv__compactor_t *compactor;  /* NULL without --auto-compaction-retention */
-  lkv__metrics_http_t *metrics; /* /metrics, /health, /version answers (a listener with */
-  lkv_gateway_t *gateway;       /* --listen-metrics-urls); the client port's HTTP/1.1 side */
+  lkv__compactor_t *compactor;     /* NULL without --auto-compaction-retention */
+  lkv__corrupt_checker_t *corrupt; /* NULL without --experimental-corrupt-check-time */
+  lkv__metrics_http_t *metrics;    /* /metrics, /health, /version answers (a listener with */
+  lkv_gateway_t *gateway;          /* --listen-metrics-urls); the client port's HTTP/1.1 side */
 };
 
 /* A pinned count, or one thread per CPU we may be scheduled on: the pool's gate lets the budget's worth
@@ -243,6 +245,11 @@ static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, char *err, size
 /* Every node is a member of a Raft cluster, of one member or of several: its identity from the data dir,
  * the cluster or the flags (server/member.h), the Raft log as the write-ahead log; the ledger records every
  * applied entry, identical on every member, and the member signs its own heads over it. */
+/* etcd's request timeout, which bounds each question to a peer of the corruption checks. */
+static unsigned corrupt_timeout_ms(const lkv_config_t *cfg) {
+  return 5000u + 2u * cfg->cluster.election_ms;
+}
+
 static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   lkv_api_t *api = &s->api;
   int rc = open_ledger(s, cfg, err, errlen);
@@ -251,7 +258,15 @@ static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, siz
   if (rc != 0) return rc;
   lkv__member_ids(s->member, &api->id.cluster_id, &api->id.member_id);
   s->replicator = lkv__member_replicator(s->member);
-  return 0;
+  if (cfg->cluster.initial_corrupt_check) { /* before serving, as etcd */
+    rc = lkv__corrupt_initial_check(s->store, s->replicator, corrupt_timeout_ms(cfg), err, errlen);
+    if (rc != 0) {
+      lkv__member_stop(s->member);
+      s->member = NULL;
+      s->replicator = NULL;
+    }
+  }
+  return rc;
 }
 
 int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, size_t errlen) {
@@ -366,6 +381,15 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
       goto err_after_transport;
     }
   }
+  if (cfg->cluster.corrupt_check_ms) {
+    rc = lkv__corrupt_checker_start(&s->corrupt, s->store, s->replicator, cfg->cluster.corrupt_check_ms,
+                                    corrupt_timeout_ms(cfg));
+    if (rc != 0) {
+      snprintf(err, errlen, "cannot start the corruption checks: %s", lkv_strerror(rc));
+      lkv__compactor_stop(s->compactor);
+      goto err_after_transport;
+    }
+  }
   *out = s;
   return 0;
 err_after_transport:
@@ -416,7 +440,8 @@ int lkv_server_running_threads(const lkv_server_t *s) {
 void lkv_server_stop(lkv_server_t *s) {
   /* A leader hands over before it stops answering (etcd's TransferLeadership on SIGTERM). */
   lkv__member_hand_over(s->member, LKV_SERVER_GRACE_MS / 2);
-  lkv__compactor_stop(s->compactor); /* proposes through the replicator: stopped before it */
+  lkv__compactor_stop(s->compactor);     /* proposes through the replicator: stopped before it */
+  lkv__corrupt_checker_stop(s->corrupt); /* so does this */
   /* Transport first: it waits for every accepted call to be finished, which includes writes the
    * replicator is still syncing; then nothing can propose any more. */
   /* No wakes once the transport begins to stop (it frees its loops); watch streams end with it. */

@@ -1,5 +1,5 @@
 /* Unit tests for the write path: Put and DeleteRange semantics, batches with per-request rollback,
- * Compaction requests and the space quota. */
+ * Compaction requests, the space quota and the corrupt mode. */
 #include "apply_testutil.h"
 
 static char buf[4096];
@@ -247,6 +247,66 @@ static void test_nospace(void **state) {
   lkvt_close(&ts);
 }
 
+/* Applies (or, for GET, answers) action on CORRUPT for this member; returns how many alarms the response
+ * lists and sets *member to the first one's member. */
+static size_t alarm_do(lkvt_store_t *ts, Etcdserverpb__AlarmRequest__AlarmAction action, uint64_t *member) {
+  Etcdserverpb__AlarmRequest a = ETCDSERVERPB__ALARM_REQUEST__INIT;
+  a.action = action;
+  a.alarm = ETCDSERVERPB__ALARM_TYPE__CORRUPT;
+  a.memberid = lkvt_id.member_id;
+  uint8_t *b;
+  size_t n;
+  if (action == ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET)
+    assert_int_equal(lkv_apply_alarm_get(ts->s, &lkvt_id, &a, &b, &n), 0);
+  else
+    assert_int_equal(lkvt_apply(ts, LKV_OP_ALARM, &a, &b, &n), 0);
+  Etcdserverpb__AlarmResponse *ar = etcdserverpb__alarm_response__unpack(NULL, n, b);
+  free(b);
+  assert_non_null(ar);
+  size_t count = ar->n_alarms;
+  if (count) *member = ar->alarms[0]->memberid;
+  etcdserverpb__alarm_response__free_unpacked(ar, NULL);
+  return count;
+}
+
+/* CORRUPT (the corruption checks raise it) refuses KV writes and compactions as etcd's corrupt applier,
+ * with "corrupt cluster"; reads still answer, and disarming lets writes in again. */
+static void test_corrupt_mode(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  int err;
+  lkvt_aput(ts, "k", "v");
+  uint64_t member = 99;
+  assert_int_equal(alarm_do(ts, ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE, &member), 1);
+  assert_int_equal(alarm_do(ts, ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET, &member), 1);
+  assert_true(member == 0); /* etcd 3.4's check raises it for member 0 */
+  Etcdserverpb__PutRequest p = lkvt_put_req("k", "v2");
+  assert_null(lkvt_do_put(ts, &p, &err));
+  assert_int_equal(err, LKV_ECORRUPT);
+  Etcdserverpb__DeleteRangeRequest d = lkvt_del_req("k", NULL);
+  assert_null(lkvt_do_del(ts, &d, &err));
+  assert_int_equal(err, LKV_ECORRUPT);
+  Etcdserverpb__RequestOp o = lkvt_op_del(&d);
+  Etcdserverpb__RequestOp *os[1] = {&o};
+  Etcdserverpb__TxnRequest t = lkvt_txn_req(NULL, 0, os, 1, NULL, 0);
+  assert_null(lkvt_do_txn(ts, &t, &err));
+  assert_int_equal(err, LKV_ECORRUPT);
+  Etcdserverpb__CompactionRequest c = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
+  c.revision = lkvt_rev(ts);
+  uint8_t *b;
+  size_t n;
+  assert_int_equal(lkvt_apply(ts, LKV_OP_COMPACT, &c, &b, &n), LKV_ECORRUPT);
+  Etcdserverpb__RangeRequest q = lkvt_range_req("k", NULL);
+  Etcdserverpb__RangeResponse *rr;
+  assert_int_equal(lkvt_do_range(ts, &q, &rr), 0);
+  assert_int_equal(rr->count, 1);
+  etcdserverpb__range_response__free_unpacked(rr, NULL);
+  assert_int_equal(alarm_do(ts, ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__DEACTIVATE, &member), 1);
+  assert_int_equal(alarm_do(ts, ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET, &member), 0);
+  Etcdserverpb__PutResponse *pr = lkvt_do_put(ts, &p, &err);
+  assert_int_equal(err, 0);
+  etcdserverpb__put_response__free_unpacked(pr, NULL);
+}
+
 static void test_long_keys_through_apply(void **state) {
   lkvt_store_t *ts = lkvt_fix_store(state);
   int err;
@@ -297,6 +357,7 @@ int main(void) {
       LKVT_TEST(test_batch_rollback),
       LKVT_TEST(test_compaction_request),
       cmocka_unit_test(test_nospace),
+      LKVT_TEST(test_corrupt_mode),
       LKVT_TEST(test_long_keys_through_apply),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
