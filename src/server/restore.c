@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apply/apply.h"
 #include "cluster/initial_cluster.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -24,6 +25,13 @@
 
 #define REV_KEY_LEN 17 /* main (8 B BE) '_' sub (8 B BE), then 't' after a tombstone */
 
+/* A user or role of the snapshot (copies). */
+typedef struct lkv_restore_auth_s {
+  lkv_mvcc_auth_kind_t kind;
+  uint8_t *name, *val;
+  size_t name_len, val_len;
+} lkv_restore_auth_t;
+
 /* What the walk of the snapshot collected: the ledger's records, in the order they are appended. */
 typedef struct restore_s {
   const char *bucket; /* the top-level bucket being walked, or NULL */
@@ -33,7 +41,10 @@ typedef struct restore_s {
   size_t n_revs, cap_revs;
   lkv_ledger_entry_t *leases;
   size_t n_leases, cap_leases;
-  int compacted, auth_entries;
+  int compacted, auth_enabled;
+  uint64_t auth_revision;
+  lkv_restore_auth_t *auth; /* users and roles, etcd's authpb messages as the store keeps them */
+  size_t n_auth, cap_auth;
   char *err;
   size_t errlen;
 } restore_t;
@@ -122,10 +133,47 @@ static int on_lease(restore_t *r, const uint8_t *val, size_t val_len) {
   return rc;
 }
 
+static int on_auth(restore_t *r, lkv_mvcc_auth_kind_t kind, const uint8_t *key, size_t key_len,
+                   const uint8_t *val, size_t val_len) {
+  if (r->n_auth == r->cap_auth) {
+    size_t ncap = r->cap_auth ? r->cap_auth * 2 : 16;
+    lkv_restore_auth_t *b = realloc(r->auth, ncap * sizeof(*b));
+    if (!b) return LKV_ENOMEM;
+    r->auth = b;
+    r->cap_auth = ncap;
+  }
+  lkv_restore_auth_t *a = &r->auth[r->n_auth];
+  *a = (lkv_restore_auth_t){.kind = kind,
+                            .name = malloc(key_len + 1),
+                            .val = malloc(val_len + 1),
+                            .name_len = key_len,
+                            .val_len = val_len};
+  if (!a->name || !a->val) {
+    free(a->name);
+    free(a->val);
+    return LKV_ENOMEM;
+  }
+  memcpy(a->name, key, key_len);
+  if (val_len) memcpy(a->val, val, val_len);
+  r->n_auth++;
+  return 0;
+}
+
+/* The "auth" bucket: whether auth is on, and its revision (8 B BE). */
+static int on_auth_state(restore_t *r, const uint8_t *key, size_t key_len, const uint8_t *val,
+                         size_t val_len) {
+  if (key_len == 11 && memcmp(key, "authEnabled", 11) == 0) r->auth_enabled = val_len == 1 && val[0] == 1;
+  if (key_len == 12 && memcmp(key, "authRevision", 12) == 0) {
+    if (val_len != 8) return refuse(r, LKV_ECORRUPT, "the auth bucket's authRevision is not 8 bytes");
+    r->auth_revision = (uint64_t)be64(val);
+  }
+  return 0;
+}
+
 static int visit(void *arg, lkv_bbolt_event_t ev, size_t depth, const uint8_t *key, size_t key_len,
                  const uint8_t *value, size_t value_len) {
   restore_t *r = arg;
-  static const char *const names[] = {"key", "lease", "meta", "authUsers", "authRoles"};
+  static const char *const names[] = {"key", "lease", "meta", "auth", "authUsers", "authRoles"};
   if (depth != 0) return 0; /* etcd 3.4 nests no bucket */
   if (ev == LKV_BBOLT_BUCKET_END) {
     r->bucket = NULL;
@@ -146,14 +194,17 @@ static int visit(void *arg, lkv_bbolt_event_t ev, size_t depth, const uint8_t *k
       r->compacted = 1;
     return 0;
   }
-  r->auth_entries++;
-  return 0;
+  if (strcmp(r->bucket, "auth") == 0) return on_auth_state(r, key, key_len, value, value_len);
+  return on_auth(r, strcmp(r->bucket, "authUsers") == 0 ? LKV_MVCC_AUTH_USER : LKV_MVCC_AUTH_ROLE, key,
+                 key_len, value, value_len);
 }
 
 static void restore_free(restore_t *r) {
   for (size_t i = 0; i < r->n_revs; i++) free((void *)r->revs[i].ops);
   free(r->revs);
   free(r->leases);
+  for (size_t i = 0; i < r->n_auth; i++) free(r->auth[i].name), free(r->auth[i].val);
+  free(r->auth);
   lkv_ledger_ws_free(&r->ws);
 }
 
@@ -215,9 +266,11 @@ static int read_snapshot(const lkv_restore_opts_t *o, restore_t *r, char *err, s
                "the snapshot was compacted (etcd's compact revision is set): restoring compacted history is "
                "not implemented yet"),
           rc = LKV_EINVAL;
-    if (!rc && r->auth_entries)
+    /* An enabled auth would be served without the permission checks it promises (docs/auth.md). */
+    if (!rc && r->auth_enabled)
       snprintf(why, sizeof(why), "%s",
-               "the snapshot holds users or roles: restoring auth is not implemented yet"),
+               "authentication is enabled in the snapshot, and ledgerkv does not check permissions yet: "
+               "disable it (etcdctl auth disable) and save the snapshot again"),
           rc = LKV_EINVAL;
     if (rc) snprintf(err, errlen, "%s: %s", o->snapshot, why[0] ? why : lkv_strerror(rc));
   }
@@ -270,6 +323,35 @@ static int remove_one(const char *path, const struct stat *sb, int flag, struct 
   return remove(path);
 }
 
+/* The store the first start would replay from the ledger, built now so that the users and roles (not
+ * ledger records: docs/auth.md) go in beside it. The member's identity stays unset: the first start takes
+ * it from the flags. */
+static int write_store(const char *dir, lkv_ledger_t *l, const restore_t *r) {
+  lkv_mvcc_t *store;
+  lkv_mvcc_options_t mo = {.dir = dir, .logged = 1};
+  int rc = lkv_mvcc_open(&store, &mo);
+  if (rc) return rc;
+  rc = lkv_apply_replay(store, lkv_ledger_log(l), NULL);
+  lkv_mvcc_txn_t *t;
+  if (!rc && (r->n_auth || r->auth_revision) && !(rc = lkv_mvcc_write_begin(store, &t))) {
+    rc = lkv_mvcc_req_begin(t);
+    if (!rc) {
+      for (size_t i = 0; !rc && i < r->n_auth; i++)
+        rc = lkv_mvcc_auth_put(t, r->auth[i].kind, r->auth[i].name, r->auth[i].name_len, r->auth[i].val,
+                               r->auth[i].val_len);
+      if (!rc) rc = lkv_mvcc_auth_state_set(t, 0, r->auth_revision);
+      int end = lkv_mvcc_req_end(t, rc == 0);
+      if (!rc) rc = end;
+    }
+    if (!rc)
+      rc = lkv_mvcc_write_commit(t);
+    else
+      lkv_mvcc_txn_end(t);
+  }
+  lkv_mvcc_close(store);
+  return rc;
+}
+
 static int write_ledger(const char *dir, restore_t *r) {
   lkv_ledger_t *l;
   int rc = lkv_ledger_open(&l, dir, NULL);
@@ -283,6 +365,7 @@ static int write_ledger(const char *dir, restore_t *r) {
     lkv_ledger_signed_head_t sth;
     rc = lkv_ledger_sign(l, (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000, &sth);
   }
+  if (!rc) rc = write_store(dir, l, r);
   lkv_ledger_close(l);
   return rc;
 }
@@ -305,9 +388,11 @@ int lkv_server_restore(const lkv_restore_opts_t *o, lkv_restore_info_t *info, ch
     rc = lkv_fs_mkdirs(dir, 0700);
     if (!rc) rc = write_ledger(dir, &r);
     if (rc) {
-      snprintf(err, errlen, "cannot write the ledger in %s: %s", dir, lkv_strerror(rc));
+      snprintf(err, errlen, "cannot write the ledger and store in %s: %s", dir, lkv_strerror(rc));
       char sub[4200];
       snprintf(sub, sizeof(sub), "%s/ledger", dir);
+      nftw(sub, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+      snprintf(sub, sizeof(sub), "%s/member", dir);
       nftw(sub, remove_one, 16, FTW_DEPTH | FTW_PHYS);
       if (!existed) rmdir(dir);
     }

@@ -6,11 +6,13 @@
 #include <stdint.h>
 
 /*
- * The data dir gets a ledger and nothing else: one LEASE_GRANT record per lease of the snapshot, then one
- * REVISION record per revision of its "key" bucket (its puts with their create revision, version and
- * lease, its tombstones as deletes, in sub-revision order). The first start replays the ledger into a new
- * store and adopts it as a one-member cluster (server.c open_ledger), so every key keeps its revisions and
- * `ledgerkv audit` checks the result like any other history. docs/snapshots.md "snapshot restore".
+ * The data dir gets a ledger: one LEASE_GRANT record per lease of the snapshot, then one REVISION record
+ * per revision of its "key" bucket (its puts with their create revision, version and lease, its tombstones
+ * as deletes, in sub-revision order); and the store that ledger replays into, with the snapshot's users and
+ * roles beside it (auth ops are no ledger records: docs/auth.md). The store has no member identity: the
+ * first start takes it from the flags and adopts the store as a one-member cluster (server.c
+ * open_ledger), so every key keeps its revisions and `ledgerkv audit` checks the result like any other
+ * history. docs/snapshots.md "snapshot restore".
  */
 
 typedef struct lkv_restore_opts_s {
@@ -33,9 +35,10 @@ typedef struct lkv_restore_info_s {
  * is refused with the way to build it) and that the data dir is absent or
  * empty ("data-dir \"D\" exists"), then writes the data dir's ledger. Refused, with the reason in err:
  * a damaged, truncated or foreign file; history an etcd compaction shortened (compact revision set or
- * revisions missing); users or roles (auth is not restored). The data dir is removed again when the
- * ledger could not be written whole. info may be NULL. Returns 0, LKV_EINVAL (flags, data dir, hash,
- * refused contents), LKV_ECORRUPT (the reader's checks), LKV_ENOMEM or a negative errno. */
+ * revisions missing); authentication enabled (permissions are not checked yet). What was written is
+ * removed again when the ledger or store could not be written whole. info may be NULL. Returns 0, LKV_EINVAL
+ * (flags, data dir, hash, refused contents), LKV_ECORRUPT (the reader's checks), LKV_ENOMEM or a negative
+ * errno. */
 int lkv_server_restore(const lkv_restore_opts_t *o, lkv_restore_info_t *info, char *err, size_t errlen);
 
 #endif

@@ -109,6 +109,38 @@ def test_restore_etcd_backend_db(server_factory, tmp_path):
 
 
 @pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="restores into ledgerkv")
+def test_restore_users_and_roles(server_factory, tmp_path):
+    """Users and roles (auth disabled) come over as etcd shows them; a snapshot with auth enabled is refused
+    (ledgerkv does not check permissions yet)."""
+    etcd = server_factory.start("etcd")
+    ctl = lambda srv, *a, **kw: lkvtest.etcdctl(srv, *a, **kw).stdout
+    ctl(etcd, "user", "add", "alice:secret")
+    ctl(etcd, "role", "add", "reader")
+    ctl(etcd, "role", "grant-permission", "reader", "read", "/r/", "--prefix=true")
+    ctl(etcd, "user", "grant-role", "alice", "reader")
+    etcd.kv().Put(etcdrpc.PutRequest(key=b"/r/a", value=b"1"), timeout=10)
+    path = str(tmp_path / "auth.db")
+    ctl(etcd, "snapshot", "save", path, timeout=60)
+    srv = restored_server(server_factory, path)
+    for args in (("user", "list"), ("role", "list"), ("user", "get", "alice"), ("role", "get", "reader")):
+        assert ctl(srv, *args) == ctl(etcd, *args), args
+    srv.stop()
+    res = subprocess.run([lkvtest.ledgerkv_bin(), "audit", "--data-dir", srv.data_dir], capture_output=True,
+                         text=True, timeout=60, env=lkvtest.child_env())
+    assert res.returncode == 0, res.stderr + res.stdout
+
+    ctl(etcd, "user", "add", "root:rootpw")
+    ctl(etcd, "role", "add", "root")
+    ctl(etcd, "user", "grant-role", "root", "root")
+    ctl(etcd, "auth", "enable")
+    enabled = str(tmp_path / "enabled.db")
+    ctl(etcd, "--user", "root:rootpw", "snapshot", "save", enabled, timeout=60)
+    res = restore(enabled, "--data-dir", str(tmp_path / "e"))
+    assert res.returncode != 0 and "authentication is enabled in the snapshot" in res.stderr
+    assert not os.path.exists(str(tmp_path / "e"))
+
+
+@pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="restores into ledgerkv")
 def test_restore_refusals(server_factory, tmp_path):
     src = server_factory.start("etcd")
     kv = src.kv()
