@@ -86,24 +86,28 @@ static int fail_unary(const void *arg, int grpc_code, const char *message, char 
   return rc != 0 ? rc : lkv__gateway_http_status(grpc_code);
 }
 
+int lkv__gateway_render_framed(const ProtobufCMessageDescriptor *desc, const uint8_t *msg, size_t len,
+                               const char *head, const char *tail, char **out, size_t *out_len) {
+  char *text;
+  size_t n, h = strlen(head), t = strlen(tail);
+  int rc = lkv_json_pb_render(desc, msg, len, &text, &n);
+  if (rc != 0) return rc;
+  char *framed = malloc(h + n + t + 1);
+  if (framed) {
+    memcpy(framed, head, h);
+    memcpy(framed + h, text, n);
+    memcpy(framed + h + n, tail, t + 1);
+    *out = framed;
+    *out_len = h + n + t;
+  }
+  free(text);
+  return framed ? 0 : LKV_ENOMEM;
+}
+
 /* A stream's codec: {"result":<message>} and a newline per message; {"error":{...}} at a failure. */
 static int render_stream(const void *arg, const uint8_t *msg, size_t len, char **out, size_t *out_len) {
   const lkv__gateway_route_t *r = arg;
-  char *text;
-  size_t n;
-  int rc = lkv_json_pb_render(r->resp, msg, len, &text, &n);
-  if (rc != 0) return rc;
-  static const char head[] = "{\"result\":", tail[] = "}\n";
-  char *chunk = malloc(sizeof(head) - 1 + n + sizeof(tail));
-  if (chunk) {
-    memcpy(chunk, head, sizeof(head) - 1);
-    memcpy(chunk + sizeof(head) - 1, text, n);
-    memcpy(chunk + sizeof(head) - 1 + n, tail, sizeof(tail));
-    *out = chunk;
-    *out_len = sizeof(head) - 1 + n + sizeof(tail) - 1;
-  }
-  free(text);
-  return chunk ? 0 : LKV_ENOMEM;
+  return lkv__gateway_render_framed(r->resp, msg, len, "{\"result\":", "}\n", out, out_len);
 }
 
 static int fail_stream(const void *arg, int grpc_code, const char *message, char **out, size_t *out_len) {

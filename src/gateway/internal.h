@@ -23,6 +23,11 @@ int lkv__gateway_http_status(int grpc_code);
  * (malloc'd) and *out_len, or LKV_ENOMEM. */
 int lkv__gateway_error_body(int grpc_code, const char *message, char **out, size_t *out_len);
 
+/* Message msg (len bytes of type desc) as JSON between head and tail (a stream's chunk, an event). Returns 0
+ * and sets *out (malloc'd, NUL-terminated) and *out_len, or lkv_json_pb_render's errors. */
+int lkv__gateway_render_framed(const ProtobufCMessageDescriptor *desc, const uint8_t *msg, size_t len,
+                               const char *head, const char *tail, char **out, size_t *out_len);
+
 /* The codec that answers route r's calls (answer.c). */
 void lkv__gateway_codec(const lkv__gateway_route_t *r, lkv_http_call_codec_t *c);
 

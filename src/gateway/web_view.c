@@ -24,21 +24,8 @@ static const lkv__gateway_route_t ledger_routes[] = {
 /* One WatchResponse -> "data: <its JSON>\n\n". */
 static int render_event(const void *arg, const uint8_t *msg, size_t len, char **out, size_t *out_len) {
   (void)arg;
-  char *json;
-  size_t n;
-  int rc = lkv_json_pb_render(&etcdserverpb__watch_response__descriptor, msg, len, &json, &n);
-  if (rc != 0) return rc;
-  static const char head[] = "data: ", tail[] = "\n\n";
-  char *ev = malloc(sizeof(head) - 1 + n + sizeof(tail));
-  if (ev) {
-    memcpy(ev, head, sizeof(head) - 1);
-    memcpy(ev + sizeof(head) - 1, json, n);
-    memcpy(ev + sizeof(head) - 1 + n, tail, sizeof(tail));
-    *out = ev;
-    *out_len = sizeof(head) - 1 + n + sizeof(tail) - 1;
-  }
-  free(json);
-  return ev ? 0 : LKV_ENOMEM;
+  return lkv__gateway_render_framed(&etcdserverpb__watch_response__descriptor, msg, len, "data: ", "\n\n",
+                                    out, out_len);
 }
 
 /* The watch ended with an error: an "error" event holding grpc-gateway's error body. */
@@ -178,7 +165,7 @@ void lkv__web_view_serve(lkv_http_exchange_t *x, const char *rest) {
   const char *method = lkv_http_exchange_request(x)->method;
   int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
   if (strcmp(rest, "") == 0 || strcmp(rest, "index.html") == 0 || strcmp(rest, "events") == 0) {
-    if (!get)
+    if (!get || (rest[0] == 'e' && strcmp(method, "GET") != 0)) /* a stream has no HEAD */
       lkv__gateway_text_answer(x, 405, "Method Not Allowed\n");
     else if (rest[0] == 'e')
       serve_events(x);

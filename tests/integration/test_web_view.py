@@ -179,6 +179,8 @@ def test_events_and_guards(server):
     conn.close()
     assert post(server, "/ui/events?prefix=%zz", method="GET")[0] == 400
     assert post(server, "/ui/", method="POST")[0] == 405
+    assert post(server, "/ui/events", method="HEAD")[0] == 405
+    assert post(server, "/ui/", method="HEAD")[0] == 200
     assert post(server, "/ui/api/ledger/receipt", method="GET")[0] == 405
     assert post(server, "/ui/nothing", method="GET")[0] == 404
     # the gateway's DNS-rebinding guard covers the page
