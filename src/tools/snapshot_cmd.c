@@ -167,9 +167,12 @@ static int restore(int argc, char **argv) {
     fprintf(stderr, "Error: %s\n", err[0] ? err : lkv_strerror(rc));
     return rc == LKV_EINVAL && !err[0] ? 2 : 1;
   }
-  printf("restored %llu revisions (up to revision %lld) and %llu leases into %s\n",
+  printf("restored %llu revisions (up to revision %lld) and %llu leases into %s%s\n",
          (unsigned long long)info.revisions, (long long)info.revision, (unsigned long long)info.leases,
-         o.data_dir ? o.data_dir : "the data dir");
+         o.data_dir ? o.data_dir
+         : o.name   ? o.name
+                    : "default",
+         o.data_dir ? "" : ".etcd");
   return 0;
 }
 
