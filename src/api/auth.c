@@ -41,16 +41,22 @@ void lkv__authsvc_enable(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, 
   lkv__api_fail(call, rc ? rc : LKV_EUNSUPPORTED);
 }
 
-/* Auth is never on (see lkv__authsvc_enable), so etcd's answer is "authentication is not enabled", which
- * clients take as "go on without a token". */
+/* etcd's CheckPassword: with auth off, "authentication is not enabled", which clients take as "go on
+ * without a token"; an unknown user, a --no-password user or a wrong password fail as etcd's; the bcrypt
+ * comparison runs on a worker thread. */
 void lkv__authsvc_authenticate(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
-  ProtobufCMessage *msg = lkv__api_unpack(call, &etcdserverpb__authenticate_request__descriptor, data, len);
-  if (!msg) return;
-  protobuf_c_message_free_unpacked(msg, NULL);
-  int enabled;
+  Etcdserverpb__AuthenticateRequest *r = (Etcdserverpb__AuthenticateRequest *)lkv__api_unpack(
+      call, &etcdserverpb__authenticate_request__descriptor, data, len);
+  if (!r) return;
+  char *hash = NULL;
   uint64_t rev;
-  int rc = lkv_apply_auth_status(api->store, &enabled, &rev);
-  lkv__api_fail(call, rc ? rc : enabled ? LKV_EUNSUPPORTED : LKV_EAUTHNOTENABLED);
+  int rc = lkv_apply_auth_password(api->store, r->name, &hash, &rev);
+  if (rc) {
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    lkv__api_fail(call, rc);
+    return;
+  }
+  lkv__auth_check_password(api, call, &r->base, &r->password, hash);
 }
 
 void lkv__authsvc_user_add(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {

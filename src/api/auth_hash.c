@@ -1,4 +1,5 @@
-/* Passwords hashed with bcrypt before they are proposed, one detached worker thread per request. */
+/* bcrypt off the loop thread, one detached worker thread per request: passwords hashed before they are
+ * proposed, and checked for Authenticate. */
 #include <crypt.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,12 +17,11 @@ typedef struct hash_job_s {
   lkv_op_kind_t kind;
   ProtobufCMessage *msg;
   char **password;
+  char *hash; /* a check's stored hash; NULL for a hashing job */
 } hash_job_t;
 
-/* Go's bcrypt writes "$2a$" hashes, and etcd stores what Go makes: libxcrypt makes the same form. */
-static int bcrypt_hash(const char *password, int cost, char **out) {
-  char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-  if (!crypt_gensalt_rn("$2a$", (unsigned long)cost, NULL, 0, setting, sizeof(setting))) return LKV_EINVAL;
+/* *out: a malloc'd crypt of password with setting (a hash's salt and cost, or a whole hash). */
+static int bcrypt_crypt(const char *password, const char *setting, char **out) {
   struct crypt_data *cd = calloc(1, sizeof(*cd)); /* about 32 KiB: not on a small thread stack */
   if (!cd) return LKV_ENOMEM;
   const char *h = crypt_r(password, setting, cd);
@@ -35,8 +35,41 @@ static int bcrypt_hash(const char *password, int cost, char **out) {
   return rc;
 }
 
+/* Go's bcrypt writes "$2a$" hashes, and etcd stores what Go makes: libxcrypt makes the same form. */
+static int bcrypt_hash(const char *password, int cost, char **out) {
+  char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+  if (!crypt_gensalt_rn("$2a$", (unsigned long)cost, NULL, 0, setting, sizeof(setting))) return LKV_EINVAL;
+  return bcrypt_crypt(password, setting, out);
+}
+
+int lkv__auth_bcrypt_check(const char *password, const char *hash) {
+  char *again = NULL;
+  int rc = bcrypt_crypt(password, hash, &again);
+  if (rc == LKV_ENOMEM) return rc;
+  size_t n = strlen(hash);
+  unsigned diff = rc || strlen(again) != n;
+  for (size_t i = 0; !rc && !diff && i < n; i++) diff |= (unsigned char)(again[i] ^ hash[i]);
+  free(again);
+  return diff ? LKV_EAUTHFAILED : 0;
+}
+
+/* A check's answer: tokens are not issued yet (the replicated Authenticate op that records them on every
+ * member is missing), so a right password is refused as unsupported. */
+static void check_main(hash_job_t *j) {
+  int rc = lkv__auth_bcrypt_check(*j->password, j->hash);
+  explicit_bzero(*j->password, strlen(*j->password));
+  protobuf_c_message_free_unpacked(j->msg, NULL);
+  free(j->hash);
+  lkv__api_fail(j->call, rc ? rc : LKV_EUNSUPPORTED);
+}
+
 static void *hash_main(void *arg) {
   hash_job_t *j = arg;
+  if (j->hash) {
+    check_main(j);
+    free(j);
+    return NULL;
+  }
   char *hash = NULL;
   int rc = bcrypt_hash(*j->password, j->api->bcrypt_cost, &hash);
   if (rc) {
@@ -52,12 +85,12 @@ static void *hash_main(void *arg) {
   return NULL;
 }
 
-void lkv__auth_hash_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
-                            char **password) {
+/* Runs job on a detached thread; on failure frees what the job owns and answers the call. */
+static void start(const hash_job_t *job) {
   hash_job_t *j = malloc(sizeof(*j));
   int rc = LKV_ENOMEM;
   if (j) {
-    *j = (hash_job_t){.api = api, .call = call, .kind = kind, .msg = msg, .password = password};
+    *j = *job;
     pthread_attr_t attr;
     pthread_t th;
     rc = -pthread_attr_init(&attr);
@@ -69,6 +102,17 @@ void lkv__auth_hash_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind
     if (!rc) return;
     free(j);
   }
-  protobuf_c_message_free_unpacked(msg, NULL);
-  lkv__api_fail(call, rc);
+  protobuf_c_message_free_unpacked(job->msg, NULL);
+  free(job->hash);
+  lkv__api_fail(job->call, rc);
+}
+
+void lkv__auth_hash_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
+                            char **password) {
+  start(&(hash_job_t){.api = api, .call = call, .kind = kind, .msg = msg, .password = password});
+}
+
+void lkv__auth_check_password(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, char **password,
+                              char *hash) {
+  start(&(hash_job_t){.api = api, .call = call, .msg = msg, .password = password, .hash = hash});
 }

@@ -66,7 +66,11 @@
   X(LKV_EINVALIDAUTHMGMT, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: invalid auth management")                 \
   X(LKV_EPERMDENIED, LKV_GRPC_PERMISSION_DENIED, "etcdserver: permission denied")                           \
   X(LKV_EAUTHOLDREV, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: revision of auth store is old")                \
-  X(LKV_EINVALIDTOKEN, LKV_GRPC_UNAUTHENTICATED, "etcdserver: invalid auth token")
+  X(LKV_EINVALIDTOKEN, LKV_GRPC_UNAUTHENTICATED, "etcdserver: invalid auth token")                          \
+  X(LKV_EAUTHFAILED, LKV_GRPC_INVALID_ARGUMENT,                                                             \
+    "etcdserver: authentication failed, invalid user ID or password")                                       \
+  X(LKV_ENOPASSWORDUSER, LKV_GRPC_UNKNOWN,                                                                  \
+    "auth: authentication failed, password was given for no password user")
 
 /* The gRPC status and etcd's message for err; unknown codes map to UNKNOWN with lkv_strerror's text. */
 static void status_of(int err, int *grpc_status, const char **message) {

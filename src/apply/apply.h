@@ -97,6 +97,13 @@ int lkv_apply_auth_permitted(lkv_mvcc_t *store, const lkv_apply_auth_t *who, int
  * thread. */
 int lkv_apply_auth_admin(lkv_mvcc_t *store, const lkv_apply_auth_t *who);
 
+/* The first half of etcd's CheckPassword on a read snapshot (the bcrypt comparison is the caller's, off
+ * the loop thread): sets *hash to a malloc'd, NUL-terminated copy of user's stored bcrypt hash (the caller
+ * frees it) and *revision to the auth revision. Returns 0, LKV_EAUTHNOTENABLED, LKV_EAUTHFAILED (no such
+ * user), LKV_ENOPASSWORDUSER (a --no-password user), LKV_ENOMEM, or the codes of lkv_apply_range. Any
+ * thread. */
+int lkv_apply_auth_password(lkv_mvcc_t *store, const char *user, char **hash, uint64_t *revision);
+
 /* etcd's largest lease TTL in seconds (lease.MaxLeaseTTL); a grant above it is LKV_ELEASETTLTOOLARGE. */
 #define LKV_APPLY_LEASE_MAX_TTL INT64_C(9000000000)
 

@@ -155,3 +155,31 @@ int lkv__auth_user_revoke(lkv__op_ctx_t *c, const ProtobufCMessage *req, Protobu
   user_free(u);
   return rc;
 }
+
+static int password_of(lkv_mvcc_txn_t *t, const char *user, char **hash, uint64_t *revision) {
+  int enabled;
+  int rc = lkv_mvcc_auth_state_get(t, &enabled, revision);
+  if (rc) return rc;
+  if (!enabled) return LKV_EAUTHNOTENABLED;
+  if (*revision == 0) *revision = 1;
+  Authpb__User *u;
+  rc = lkv__auth_user_load(t, user, &u);
+  if (rc) return rc == LKV_EUSERNOTFOUND ? LKV_EAUTHFAILED : rc;
+  if (u->options && u->options->no_password) {
+    rc = LKV_ENOPASSWORDUSER;
+  } else {
+    *hash = strndup((const char *)u->password.data, u->password.len);
+    rc = *hash ? 0 : LKV_ENOMEM;
+  }
+  user_free(u);
+  return rc;
+}
+
+int lkv_apply_auth_password(lkv_mvcc_t *store, const char *user, char **hash, uint64_t *revision) {
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(store, &t);
+  if (rc) return rc;
+  rc = password_of(t, user, hash, revision);
+  lkv_mvcc_txn_end(t);
+  return rc;
+}

@@ -82,7 +82,9 @@
   X(EINVALIDAUTHMGMT, -30131, "invalid auth management")                                        \
   X(EPERMDENIED, -30132, "permission denied")                                                   \
   X(EAUTHOLDREV, -30133, "revision of auth store is old")                                       \
-  X(EINVALIDTOKEN, -30134, "invalid auth token")
+  X(EINVALIDTOKEN, -30134, "invalid auth token")                                                \
+  X(EAUTHFAILED, -30135, "authentication failed, invalid user ID or password")                  \
+  X(ENOPASSWORDUSER, -30136, "authentication failed, password was given for no password user")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

@@ -312,6 +312,26 @@ static void test_permitted(void **state) {
   assert_int_equal(lkv_apply_auth_permitted(ts->s, &u, 1, k, 5, NULL, 0), 0);
 }
 
+/* The first half of Authenticate's CheckPassword: the stored hash, or etcd's refusals. */
+static void test_password_lookup(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  char *hash = NULL;
+  uint64_t rev = 0;
+  assert_int_equal(user_add(ts, "root", "$2a$10$roothash", 0), 0);
+  assert_int_equal(lkv_apply_auth_password(ts->s, "root", &hash, &rev), LKV_EAUTHNOTENABLED);
+  assert_int_equal(role_add(ts, "root"), 0);
+  assert_int_equal(grant_role(ts, "root", "root"), 0);
+  assert_int_equal(user_add(ts, "np", "", 1), 0);
+  Etcdserverpb__AuthEnableRequest en = ETCDSERVERPB__AUTH_ENABLE_REQUEST__INIT;
+  assert_int_equal(op(ts, LKV_OP_AUTH_ENABLE, &en, NULL, NULL), 0);
+  assert_int_equal(lkv_apply_auth_password(ts->s, "root", &hash, &rev), 0);
+  assert_string_equal(hash, "$2a$10$roothash");
+  assert_int_equal(rev, auth_rev(ts, NULL));
+  free(hash);
+  assert_int_equal(lkv_apply_auth_password(ts->s, "ghost", &hash, &rev), LKV_EAUTHFAILED);
+  assert_int_equal(lkv_apply_auth_password(ts->s, "np", &hash, &rev), LKV_ENOPASSWORDUSER);
+}
+
 /* Every auth kind has its request descriptor (the Raft entry codec decodes by it); others have none. */
 static void test_descriptors(void **state) {
   (void)state;
@@ -329,6 +349,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       LKVT_TEST(test_users),           LKVT_TEST(test_password_record), LKVT_TEST(test_permissions),
       LKVT_TEST(test_enable_and_root), LKVT_TEST(test_descriptors),     LKVT_TEST(test_permitted),
+      LKVT_TEST(test_password_lookup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
