@@ -5,11 +5,13 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cluster/ids.h"
 #include "common/error.h"
 #include "common/sleeper.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
+#include "ledger/frontier.h"
 #include "snapshot/snapshot.h"
 
 /* The store's HashKV at its current revision. */
@@ -57,7 +59,7 @@ int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, unsigned 
   }
   lkv__peer_hash_t *peers;
   size_t n;
-  rc = lkv__peer_hashes(r, self_id(r), h.revision, timeout_ms, &peers, &n);
+  rc = lkv__peer_hashes(r, self_id(r), h.revision, 0, timeout_ms, &peers, &n);
   if (rc) {
     snprintf(err, errlen, "%s failed to fetch the peers' hashes (%s)", me, lkv_strerror(rc));
     return rc;
@@ -94,6 +96,7 @@ int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, unsigned 
 
 struct lkv__corrupt_checker_s {
   lkv_mvcc_t *store;
+  lkv_ledger_t *ledger; /* NULL: no ledger roots to compare */
   lkv_replicator_t *r;
   uint64_t interval_ms;
   unsigned timeout_ms;
@@ -174,6 +177,22 @@ static int peer_mismatch(const lkv__peer_hash_t *p, const lkv_snapshot_hash_t *h
   return bad;
 }
 
+/* A follower's latest signed head against this member's tree at its size (ledgerkv's own check: every
+ * member's tree holds the same entries). Returns 1 on a different root, logged, 0 on the same; -1 when
+ * there is nothing to compare: no head, or one beyond this tree or below its retained base. */
+static int root_mismatch(lkv_ledger_t *ledger, const lkv__peer_hash_t *p) {
+  lkv_ledger_frontier_t f;
+  if (!ledger || !p->has_head || lkv_ledger_frontier_at(ledger, p->tree_size, &f) != 0) return -1;
+  lkv_merkle_hash_t root;
+  lkv_ledger_frontier_root(&f, &root);
+  if (memcmp(root.b, p->root.b, LKV_MERKLE_HASH_LEN) == 0) return 0;
+  char peer[LKV_CLUSTER_ID_HEX_LEN];
+  lkv_cluster_id_format(p->id, peer);
+  fprintf(stderr, "ledgerkv: ledger root at tree size %llu from member %s differs from the leader's\n",
+          (unsigned long long)p->tree_size, peer);
+  return 1;
+}
+
 /* etcd's checkHashKV. Returns 0 or why the round could not be made. */
 static int check(lkv__corrupt_checker_t *c) {
   lkv_snapshot_hash_t h, h2;
@@ -181,7 +200,7 @@ static int check(lkv__corrupt_checker_t *c) {
   if (rc) return rc;
   lkv__peer_hash_t *peers;
   size_t n;
-  rc = lkv__peer_hashes(c->r, self_id(c->r), h.revision, c->timeout_ms, &peers, &n);
+  rc = lkv__peer_hashes(c->r, self_id(c->r), h.revision, c->ledger != NULL, c->timeout_ms, &peers, &n);
   if (rc) return rc;
   c->done = 0;
   rc = lkv_replicator_read_barrier(c->r, barrier_done, c);
@@ -206,9 +225,18 @@ static int check(lkv__corrupt_checker_t *c) {
     checked++;
     mismatch |= peer_mismatch(&peers[i], &h, &h2);
   }
+  size_t roots = 0;
+  for (size_t i = 0; i < n; i++) {
+    int m = root_mismatch(c->ledger, &peers[i]);
+    if (m >= 0) roots++;
+    if (m > 0) mismatch = 1;
+  }
   free(peers);
   if (mismatch) raise_corrupt(c);
-  fprintf(stderr, "ledgerkv: finished peer corruption check (number of peers checked: %zu)\n", checked);
+  fprintf(
+      stderr,
+      "ledgerkv: finished peer corruption check (number of peers checked: %zu, ledger roots compared: %zu)\n",
+      checked, roots);
   return 0;
 }
 
@@ -226,11 +254,12 @@ static void *checker_main(void *arg) {
   return NULL;
 }
 
-int lkv__corrupt_checker_start(lkv__corrupt_checker_t **out, lkv_mvcc_t *store, lkv_replicator_t *r,
-                               uint64_t interval_ms, unsigned timeout_ms) {
+int lkv__corrupt_checker_start(lkv__corrupt_checker_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
+                               lkv_replicator_t *r, uint64_t interval_ms, unsigned timeout_ms) {
   lkv__corrupt_checker_t *c = calloc(1, sizeof(*c));
   if (!c) return LKV_ENOMEM;
-  *c = (lkv__corrupt_checker_t){.store = store, .r = r, .interval_ms = interval_ms, .timeout_ms = timeout_ms};
+  *c = (lkv__corrupt_checker_t){
+      .store = store, .ledger = ledger, .r = r, .interval_ms = interval_ms, .timeout_ms = timeout_ms};
   if (pthread_mutex_init(&c->mu, NULL) != 0) goto err_after_alloc;
   if (pthread_cond_init(&c->answered, NULL) != 0) goto err_after_mutex;
   if (lkv_sleeper_init(&c->sleeper) != 0) goto err_after_cond;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ledger/ledger.h"
 #include "mvcc/mvcc.h"
 #include "replication/replication.h"
 
@@ -25,12 +26,15 @@ typedef struct lkv__peer_hash_s {
   uint32_t hash;            /* when err == 0: its HashKV */
   int64_t revision;         /* when err == 0: its current revision (the answer's header) */
   int64_t compact_revision; /* when err == 0: its compact revision */
+  int has_head;             /* asked for heads, and it answered with its latest signed tree head: */
+  uint64_t tree_size;       /* its size */
+  lkv_merkle_hash_t root;   /* its root */
 } lkv__peer_hash_t;
 
-/* Asks every member of r's membership but self (learners too, as etcd) for its HashKV at rev. Returns 0
- * with *out a malloc'd array of *n answers (free()), one per peer that lists a client URL, or
- * LKV_ENOMEM. */
-int lkv__peer_hashes(lkv_replicator_t *r, uint64_t self, int64_t rev, unsigned timeout_ms,
+/* Asks every member of r's membership but self (learners too, as etcd) for its HashKV at rev, and with
+ * heads for its ledger's latest signed tree head. Returns 0 with *out a malloc'd array of *n answers
+ * (free()), one per peer that lists a client URL, or LKV_ENOMEM. */
+int lkv__peer_hashes(lkv_replicator_t *r, uint64_t self, int64_t rev, int heads, unsigned timeout_ms,
                      lkv__peer_hash_t **out, size_t *n);
 
 /* etcd's CheckInitialHashKV: before serving, compares the current HashKV with the peers' at its revision;
@@ -44,11 +48,13 @@ typedef struct lkv__corrupt_checker_s lkv__corrupt_checker_t;
 
 /* Starts etcd's monitorKVHash: every interval_ms, while this member leads, compares its HashKV before and
  * after a read barrier and the followers' at its revision (etcd 3.4's rules: a follower ahead of the
- * leader, with a later compaction, or with another hash at the leader's compact revision), and on a
- * mismatch proposes Alarm ACTIVATE CORRUPT for member 0, which puts the cluster in etcd's corrupt mode
- * (apply.h). store and r outlive the checker. Returns 0 with *out set, or LKV_ENOMEM. */
-int lkv__corrupt_checker_start(lkv__corrupt_checker_t **out, lkv_mvcc_t *store, lkv_replicator_t *r,
-                               uint64_t interval_ms, unsigned timeout_ms);
+ * leader, with a later compaction, or with another hash at the leader's compact revision); with a ledger
+ * (may be NULL) also each follower's latest signed tree head with its own tree's root at that size (the
+ * tree holds the same entries on every member). On a mismatch it proposes Alarm ACTIVATE CORRUPT for
+ * member 0, which puts the cluster in etcd's corrupt mode (apply.h). store, ledger and r outlive the
+ * checker. Returns 0 with *out set, or LKV_ENOMEM. */
+int lkv__corrupt_checker_start(lkv__corrupt_checker_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
+                               lkv_replicator_t *r, uint64_t interval_ms, unsigned timeout_ms);
 
 /* Stops the thread (waiting for an alarm it proposed, which the replicator answers before it stops) and
  * frees c. Call before the replicator stops. NULL is ignored. */

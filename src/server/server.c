@@ -382,8 +382,8 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     }
   }
   if (cfg->cluster.corrupt_check_ms) {
-    rc = lkv__corrupt_checker_start(&s->corrupt, s->store, s->replicator, cfg->cluster.corrupt_check_ms,
-                                    corrupt_timeout_ms(cfg));
+    rc = lkv__corrupt_checker_start(&s->corrupt, s->store, s->ledger, s->replicator,
+                                    cfg->cluster.corrupt_check_ms, corrupt_timeout_ms(cfg));
     if (rc != 0) {
       snprintf(err, errlen, "cannot start the corruption checks: %s", lkv_strerror(rc));
       lkv__compactor_stop(s->compactor);
