@@ -3,9 +3,11 @@ ledgerkv data dir that serves the same keys, revisions, versions, values and lea
 snapshot's revision and passes `ledgerkv audit`; damaged, foreign and unsupported snapshots refused."""
 import os
 import subprocess
+import time
 
 import pytest
 
+import cluster as clusters
 import lkvtest
 from etcd3 import etcdrpc
 
@@ -109,6 +111,43 @@ def test_restore_etcd_backend_db(server_factory, tmp_path):
 
 
 @pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="restores into ledgerkv")
+@pytest.mark.xfail(strict=True, reason="a member added to an adopted one-member cluster is sent the Raft log, "
+                   "which starts after the adopted state, instead of a snapshot (docs/snapshots.md)")
+def test_restore_three_members(server_factory, tmp_path):
+    """A cluster of three grown from a restored member with etcdctl member add: each newcomer must get the
+    restored state (the next write gets the next revision on every member)."""
+    src = server_factory.start("etcd")
+    last = workload(src)
+    want = everything(src)
+    path = str(tmp_path / "three.db")
+    lkvtest.etcdctl(src, "snapshot", "save", path, timeout=60)
+    with clusters.Cluster(size=1, kind="ledgerkv") as c:
+        c._new_members()
+        first = c.members[0]
+        res = restore(path, "--data-dir", first.data_dir, "--name", first.name, "--initial-cluster",
+                      "%s=%s" % (first.name, first.peer_url), "--initial-cluster-token", c.token)
+        assert res.returncode == 0, res.stderr
+        first.start()
+        for name in ("m2", "m3"):
+            m = c.new_member(name)
+            deadline = time.monotonic() + 15
+            while True:  # etcd's rules: no member add in a member's first 5 s, nor before m2 is started
+                res = lkvtest.etcdctl(first, "member", "add", name, "--peer-urls", m.peer_url, check=False)
+                busy = "unhealthy cluster" in res.stderr or "not enough started members" in res.stderr
+                if res.returncode == 0 or not busy or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert res.returncode == 0, res.stderr
+            m.start()
+        put = c.members[2].kv().Put(etcdrpc.PutRequest(key=b"/r/next", value=b"n"), timeout=10)
+        assert put.header.revision == last + 1
+        want.append((b"/r/next", b"n", last + 1, last + 1, 1, 0))
+        want.sort()
+        for m in c.members:
+            clusters.wait_for(lambda: everything(m) == want, timeout=20)
+
+
+@pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="restores into ledgerkv")
 def test_restore_users_and_roles(server_factory, tmp_path):
     """Users and roles (auth disabled) come over as etcd shows them; a snapshot with auth enabled is refused
     (ledgerkv does not check permissions yet)."""
@@ -169,7 +208,8 @@ def test_restore_refusals(server_factory, tmp_path):
     assert "not implemented" in refused(data, "--bump-revision", "10")
     assert "couldn't find local name \"nobody\"" in refused(data, "--name", "nobody")
     three = ",".join("m%d=http://127.0.0.1:%d" % (i, lkvtest.free_port()) for i in range(3))
-    assert "etcdctl member add" in refused(data, "--name", "m0", "--initial-cluster", three)
+    assert "restoring a cluster of 3 members is not implemented yet" in refused(data, "--name", "m0",
+                                                                                "--initial-cluster", three)
 
     # The data dir must be absent or empty (etcd's message); an empty one is filled.
     full = tmp_path / "full"
