@@ -114,6 +114,7 @@ typedef struct lkv__raft_node_s {
   uint64_t snap_index;             /* raft thread: the adopted checkpoint's applied index (the core's) */
   uint64_t snap_ledger;            /* ... and its ledger length */
   uint64_t ckpt_asked;             /* raft thread: the applied index when a checkpoint was last asked for */
+  int alone_trimmed;               /* raft thread: a sole voter trimmed its log since this start */
   uint64_t log_bytes;              /* raft thread: bytes of entries applied since the adopted checkpoint */
   uint64_t log_bytes_asked;        /* ... when a checkpoint was last asked for because of them */
 

@@ -110,17 +110,22 @@ void lkv__raft_node_take_checkpoint(lkv__raft_node_t *n) {
 /* A sole voter (without learners) sends its log to no one, so the core need not hold applied entries in
  * memory: it records a snapshot at the applied index that has no file of its own and drops them (they stay
  * in the Raft log on disk until a checkpoint covers them). Once a member is added the next checkpoint is
- * the snapshot the newcomer gets (send_snapshot asks for it). */
+ * the snapshot the newcomer gets (send_snapshot asks for it). The first trim after a start does not wait for
+ * ALONE_TRIM_ENTRIES: a store adopted at the founding (a restore, a pre-Raft single node's) holds state from
+ * before the log's first entry, so the log alone must never be what a newcomer gets. */
 #define ALONE_TRIM_ENTRIES 256
 
 static void trim_alone(lkv__raft_node_t *n) {
   lkv_raft_status_t st;
   lkv_raft_status(n->raft, &st);
   if (st.conf.n_voters != 1 || st.conf.n_learners || st.conf.voters[0] != n->o.member_id ||
-      n->applied < st.first_index + ALONE_TRIM_ENTRIES)
+      n->applied < st.first_index + (n->alone_trimmed ? ALONE_TRIM_ENTRIES : 1))
     return;
   lkv_raft_snapshot_meta_t meta = {.index = n->applied, .conf = st.conf};
-  if (lkv_raft_set_snapshot(n->raft, &meta) == 0) lkv_raft_compact(n->raft, n->applied);
+  if (lkv_raft_set_snapshot(n->raft, &meta) == 0) {
+    lkv_raft_compact(n->raft, n->applied);
+    n->alone_trimmed = 1;
+  }
 }
 
 void lkv__raft_node_maybe_checkpoint(lkv__raft_node_t *n) {

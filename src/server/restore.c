@@ -291,12 +291,11 @@ static int check_cluster(const lkv_restore_opts_t *o, const char *name, char *er
     rc = LKV_EINVAL;
   }
   /* Each member would found the cluster with a history of its own (raft_start.c refuses that at start),
-   * and a member added to an adopted store replays the Raft log alone, which lacks the adopted state
-   * (docs/snapshots.md): refused until the Raft log's founding state covers it. */
+   * so the others join the restored member instead and get its store's checkpoint (raft_snap.c). */
   if (!rc && ic.n_members > 1) {
     snprintf(err, errlen,
-             "restoring a cluster of %zu members is not implemented yet (nor is growing a restored member "
-             "into a cluster: a member added to it does not receive the restored state yet)",
+             "restoring a cluster of %zu members is not implemented yet: restore one member, start it and "
+             "add the others with `etcdctl member add` (each starts from its snapshot)",
              ic.n_members);
     rc = LKV_EINVAL;
   }

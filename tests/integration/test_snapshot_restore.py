@@ -111,8 +111,6 @@ def test_restore_etcd_backend_db(server_factory, tmp_path):
 
 
 @pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="restores into ledgerkv")
-@pytest.mark.xfail(strict=True, reason="a member added to an adopted one-member cluster is sent the Raft log, "
-                   "which starts after the adopted state, instead of a snapshot (docs/snapshots.md)")
 def test_restore_three_members(server_factory, tmp_path):
     """A cluster of three grown from a restored member with etcdctl member add: each newcomer must get the
     restored state (the next write gets the next revision on every member)."""
