@@ -3,9 +3,10 @@
 One PostgreSQL is bootstrapped by Patroni on ledgerkv (Patroni's `etcd3:` settings: /version, then the
 /v3/ routes: lease grant and keep-alive, txns, ranges, a watch); `patronictl list` shows it as the
 leader, the leader key /service/<scope>/leader holds its name in ledgerkv, and after ledgerkv restarts the
-cluster is still healthy: the same leader on the same timeline, PostgreSQL still a primary. Skipped when
-the packages are not installed (scripts/deps.sh --test installs them). The failover, replica and
-pg_rewind parts of issue 15 item 5 are not covered yet.
+cluster is still healthy: the same leader on the same timeline, PostgreSQL still a primary. With two members:
+a replica joins, a switchover, a crashed primary fails over and rejoins as a replica. Skipped when
+the packages are not installed (scripts/deps.sh --test installs them). Whether the rejoin needed
+pg_rewind is not checked (use_pg_rewind is on; a primary killed before it wrote past the fork needs none).
 """
 import base64
 import json
@@ -32,11 +33,11 @@ pytestmark = pytest.mark.skipif(
 SCOPE = "lkvtest"
 
 
-def config(workdir, lkv_port):
+def config(workdir, lkv_port, name="pg1"):
     api, pg = lkvtest.free_port(), lkvtest.free_port()
     return """scope: %(scope)s
 namespace: /service/
-name: pg1
+name: %(name)s
 restapi:
   listen: 127.0.0.1:%(api)d
   connect_address: 127.0.0.1:%(api)d
@@ -55,6 +56,7 @@ postgresql:
   data_dir: %(dir)s/pgdata
   bin_dir: %(bin)s
   pgpass: %(dir)s/pgpass
+  use_pg_rewind: true
   authentication:
     superuser: {username: postgres, password: pw}
     replication: {username: replicator, password: rpw}
@@ -63,7 +65,8 @@ postgresql:
   pg_hba:
   - host all all 127.0.0.1/32 md5
   - host replication replicator 127.0.0.1/32 md5
-""" % {"scope": SCOPE, "api": api, "pg": pg, "lkv": lkv_port, "dir": workdir, "bin": PG_BIN}, pg
+""" % {"scope": SCOPE, "api": api, "pg": pg, "lkv": lkv_port, "dir": workdir, "bin": PG_BIN,
+          "name": name}, pg
 
 
 def as_postgres():
@@ -102,21 +105,72 @@ def primary(pg_port, workdir):
     return out.stdout.strip() == "f"
 
 
+class Member:
+    """One Patroni (and its PostgreSQL) in a directory of its own, run as postgres when we are root."""
+
+    def __init__(self, base, lkv_port, name):
+        self.name = name
+        self.dir = os.path.join(base, name)
+        os.mkdir(self.dir)
+        if os.getuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        text, self.pg_port = config(self.dir, lkv_port, name)
+        self.cfg = os.path.join(self.dir, "patroni.yml")
+        with open(self.cfg, "w") as fh:
+            fh.write(text)
+        os.chmod(self.cfg, 0o644)
+        self.log_path = os.path.join(self.dir, "patroni.log")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(as_postgres() + [PATRONI, self.cfg], stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def crash(self):
+        """Patroni and its PostgreSQL killed at once: a crashed primary."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # Patroni stops PostgreSQL and leaves
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.crash()
+        # a PostgreSQL left behind by a crash, still in its own session
+        subprocess.run(as_postgres() + [os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(self.dir, "pgdata"),
+                        "-m", "immediate", "stop"], capture_output=True, timeout=20)
+
+    def log(self):
+        with open(self.log_path, "rb") as fh:
+            return fh.read().decode(errors="replace")
+
+
+def wait_for(cfg, check, timeout):
+    """Polls patronictl list until check(members) holds; returns the last list."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = members(cfg)
+        if check(m) or time.monotonic() > deadline:
+            return m
+        time.sleep(0.5)
+
+
+def roles(m):
+    return sorted((x["Member"], x["Role"], x["State"]) for x in m)
+
+
 def test_patroni_on_ledgerkv():
     workdir = tempfile.mkdtemp(prefix="lkvtest-patroni-")
-    if os.getuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        os.chown(workdir, pw.pw_uid, pw.pw_gid)
+    os.chmod(workdir, 0o755)  # the members' directories inside belong to postgres
     with lkvtest.Factory() as f:
         srv = f.start("ledgerkv")
-        text, pg_port = config(workdir, srv.port)
-        cfg = os.path.join(workdir, "patroni.yml")
-        with open(cfg, "w") as fh:
-            fh.write(text)
-        os.chmod(cfg, 0o644)
-        log = open(os.path.join(workdir, "patroni.log"), "wb")
-        proc = subprocess.Popen(as_postgres() + [PATRONI, cfg], stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        pg1 = Member(workdir, srv.port, "pg1")
+        cfg, pg_port, proc = pg1.cfg, pg1.pg_port, pg1.proc
         try:
             m = wait_leader(cfg, 40)
             assert [(x["Member"], x["Role"], x["State"]) for x in m] == [("pg1", "Leader", "running")], m
@@ -135,13 +189,42 @@ def test_patroni_on_ledgerkv():
             assert primary(pg_port, workdir)
             assert proc.poll() is None
         finally:
-            proc.send_signal(signal.SIGTERM)  # Patroni stops PostgreSQL and leaves
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            log.close()
-            with open(os.path.join(workdir, "patroni.log"), "rb") as fh:
-                print(fh.read().decode(errors="replace")[-4000:])
+            pg1.stop()
+            print(pg1.log()[-4000:])
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_replica_switchover_failover():
+    workdir = tempfile.mkdtemp(prefix="lkvtest-patroni-")
+    os.chmod(workdir, 0o755)  # the members' directories inside belong to postgres
+    with lkvtest.Factory() as f:
+        srv = f.start("ledgerkv")
+        pg1 = Member(workdir, srv.port, "pg1")
+        pg2 = None
+        try:
+            assert ("pg1", "Leader", "running") in roles(wait_leader(pg1.cfg, 40))
+            pg2 = Member(workdir, srv.port, "pg2")  # a replica joins (pg_basebackup from the leader)
+            want = [("pg1", "Leader", "running"), ("pg2", "Replica", "running")]
+            assert roles(wait_for(pg1.cfg, lambda m: roles(m) == want, 30)) == want
+
+            out = subprocess.run([PATRONICTL, "-c", pg1.cfg, "switchover", "--leader", "pg1", "--candidate",
+                                  "pg2", "--force"], capture_output=True, text=True, timeout=40)
+            assert out.returncode == 0, out.stdout + out.stderr
+            want = [("pg1", "Replica", "running"), ("pg2", "Leader", "running")]
+            assert roles(wait_for(pg1.cfg, lambda m: roles(m) == want, 30)) == want
+            assert leader_key(srv) == "pg2"
+
+            pg2.crash()  # the primary crashes: pg1 takes the leader key once its lease expires (ttl 10)
+            m = wait_for(pg1.cfg, lambda m: ("pg1", "Leader", "running") in roles(m), 30)
+            assert ("pg1", "Leader", "running") in roles(m), m
+            assert leader_key(srv) == "pg1"
+            pg2.stop()  # its PostgreSQL, left running without Patroni
+            pg2.start()  # rejoins as a replica, rewound to the new timeline
+            want = [("pg1", "Leader", "running"), ("pg2", "Replica", "running")]
+            assert roles(wait_for(pg1.cfg, lambda m: roles(m) == want, 40)) == want
+        finally:
+            for m in (pg2, pg1):
+                if m:
+                    m.stop()
+                    print(m.log()[-3000:])
     shutil.rmtree(workdir, ignore_errors=True)
