@@ -52,8 +52,12 @@ class Browser:
         self._buf = b""
         self._id = 0
         self.session = None
-        target = self.call("Target.createTarget", {"url": url})["targetId"]
-        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        try:
+            target = self.call("Target.createTarget", {"url": url})["targetId"]
+            self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        except BaseException:
+            self.close()  # no browser or profile left behind
+            raise
 
     def call(self, method, params=None):
         self._id += 1
