@@ -76,7 +76,7 @@ static void test_etcd_wal(void **state) {
   assert_non_null(
       strstr(err, "holds an etcd data directory (member/wal/0000000000000000-0000000000000000.wal)"));
   assert_non_null(strstr(err, "etcdctl snapshot save"));
-  assert_non_null(strstr(err, "not implemented yet"));
+  assert_non_null(strstr(err, "restore it with `ledgerkv snapshot restore`"));
   assert_int_equal(lkv__server_etcd_dir_check(g_dir, NULL, 0), LKV_EUNSUPPORTED); /* no message wanted */
 }
 
