@@ -38,6 +38,9 @@ static uint64_t most_caught_up(lkv__raft_node_t *n, const lkv_raft_status_t *st)
     lkv_raft_progress_t pr;
     uint64_t id = st->conf.voters[i];
     if (id == n->o.member_id || lkv_raft_progress(n->raft, id, &pr) != 0 || !pr.recent_active) continue;
+    /* Heard from within an election timeout is not enough: a member stopping right now (a rolling restart
+     * stops one after another) may still count as active; as etcd, only a peer still connected. */
+    if (n->o.connected_since && n->o.connected_since(n->o.member_arg, id) == 0) continue;
     if (!best || pr.match > best_match) best = id, best_match = pr.match;
   }
   return best;

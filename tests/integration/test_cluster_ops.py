@@ -235,3 +235,23 @@ def test_etcdctl_member_add_remove_round_trip(cluster):
     d.kill()  # reap it
     cluster.members.remove(d)
     assert set(member_list_text(cluster.wait_ready())) == set(ids(cluster).values())
+
+
+@pytest.fixture
+def own_cluster():
+    yield from started()
+
+
+def test_leader_stopped_after_a_follower_hands_over_to_the_live_one(own_cluster):
+    """A rolling restart stops members one after another: a leader stopped right after a follower must
+    hand over to the follower still connected (as etcd does), not to the one just stopped, which would hold
+    its stop for a whole request timeout."""
+    c = own_cluster
+    lead = c.wait_ready()
+    gone = c.followers()[0]
+    gone.stop()
+    began = time.monotonic()
+    lead.stop()
+    took = time.monotonic() - began
+    print("leader stopped %.2f s after SIGTERM, a follower stopped just before" % took)
+    assert took < 3 * c.election_timeout, took
