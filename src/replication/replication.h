@@ -132,6 +132,15 @@ static inline int lkv_replicator_read_barrier(lkv_replicator_t *r, lkv_read_cb c
   return r->ops->read_barrier(r, cb, arg);
 }
 
+/* lkv_replicator_propose, then waits for the outcome, for a background thread of the server (never the
+ * replicator's thread, which answers, nor a loop thread, which must not block). Sets p->done and p->data;
+ * p->req.resp is freed (a caller that wants the answer proposes itself). Returns the propose error or the
+ * proposal's p->req.err. (wait.c) */
+int lkv_replicator_propose_wait(lkv_replicator_t *r, lkv_proposal_t *p);
+
+/* lkv_replicator_read_barrier, then waits for it, on the same terms. Returns the barrier's outcome. */
+int lkv_replicator_read_barrier_wait(lkv_replicator_t *r);
+
 /* Fills *out. Any thread. */
 static inline void lkv_replicator_status(lkv_replicator_t *r, lkv_replication_status_t *out) {
   r->ops->status(r, out);

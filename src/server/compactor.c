@@ -15,12 +15,6 @@ struct lkv__compactor_s {
   lkv__compactor_policy_t policy;
   pthread_t thread;
   lkv_sleeper_t sleeper;
-  /* The compaction in flight: its request, and its outcome from the replicator's thread. */
-  lkv_proposal_t p;
-  Etcdserverpb__CompactionRequest req;
-  pthread_mutex_t mu;
-  pthread_cond_t answered;
-  int done;
 };
 
 /* The retention as etcd prints it: a Go duration ("1h0m0s", "1.5s", "300ms") or a revision count. */
@@ -51,30 +45,12 @@ static void retention_text(const lkv__compactor_options_t *o, char *out, size_t 
   snprintf(out + n, cap - (size_t)n, "%llu.%ss", (unsigned long long)s, f);
 }
 
-static void compaction_done(lkv_proposal_t *p) {
-  lkv__compactor_t *c = p->data;
-  free(p->req.resp);
-  p->req.resp = NULL;
-  pthread_mutex_lock(&c->mu);
-  c->done = 1;
-  pthread_cond_signal(&c->answered);
-  pthread_mutex_unlock(&c->mu);
-}
-
 /* Proposes a compaction to rev and waits for its outcome. Returns 0 or the error it ended with. */
 static int compact(lkv__compactor_t *c, int64_t rev) {
-  etcdserverpb__compaction_request__init(&c->req);
-  c->req.revision = rev;
-  c->p = (lkv_proposal_t){.req = {.kind = LKV_OP_COMPACT, .msg = &c->req.base, .no_claims = 1},
-                          .done = compaction_done,
-                          .data = c};
-  c->done = 0;
-  int rc = lkv_replicator_propose(c->o.replicator, &c->p);
-  if (rc) return rc;
-  pthread_mutex_lock(&c->mu);
-  while (!c->done) pthread_cond_wait(&c->answered, &c->mu);
-  pthread_mutex_unlock(&c->mu);
-  return c->p.req.err;
+  Etcdserverpb__CompactionRequest req = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
+  req.revision = rev;
+  lkv_proposal_t p = {.req = {.kind = LKV_OP_COMPACT, .msg = &req.base, .no_claims = 1}};
+  return lkv_replicator_propose_wait(c->o.replicator, &p);
 }
 
 /* Whether this member acts on the schedule: it leads (a single node always does). */
@@ -120,18 +96,12 @@ int lkv__compactor_start(lkv__compactor_t **out, const lkv__compactor_options_t 
                                   lkv_clock_ms(CLOCK_MONOTONIC), st.revision);
   if (rc) goto err_after_alloc;
   rc = LKV_ENOMEM;
-  if (pthread_mutex_init(&c->mu, NULL) != 0) goto err_after_policy;
-  if (pthread_cond_init(&c->answered, NULL) != 0) goto err_after_mutex;
-  if (lkv_sleeper_init(&c->sleeper) != 0) goto err_after_cond;
+  if (lkv_sleeper_init(&c->sleeper) != 0) goto err_after_policy;
   if (pthread_create(&c->thread, NULL, compactor_main, c) != 0) goto err_after_sleeper;
   *out = c;
   return 0;
 err_after_sleeper:
   lkv_sleeper_destroy(&c->sleeper);
-err_after_cond:
-  pthread_cond_destroy(&c->answered);
-err_after_mutex:
-  pthread_mutex_destroy(&c->mu);
 err_after_policy:
   lkv__compactor_policy_free(&c->policy);
 err_after_alloc:
@@ -144,8 +114,6 @@ void lkv__compactor_stop(lkv__compactor_t *c) {
   lkv_sleeper_stop(&c->sleeper);
   pthread_join(c->thread, NULL);
   lkv_sleeper_destroy(&c->sleeper);
-  pthread_cond_destroy(&c->answered);
-  pthread_mutex_destroy(&c->mu);
   lkv__compactor_policy_free(&c->policy);
   free(c);
 }

@@ -102,53 +102,16 @@ struct lkv__corrupt_checker_s {
   unsigned timeout_ms;
   pthread_t thread;
   lkv_sleeper_t sleeper;
-  pthread_mutex_t mu;
-  pthread_cond_t answered;
-  int done; /* the read barrier's or the alarm's answer arrived */
-  int err;  /* the read barrier's outcome */
-  lkv_proposal_t p;
-  Etcdserverpb__AlarmRequest alarm;
 };
-
-static void signal_done(lkv__corrupt_checker_t *c) {
-  pthread_mutex_lock(&c->mu);
-  c->done = 1;
-  pthread_cond_signal(&c->answered);
-  pthread_mutex_unlock(&c->mu);
-}
-
-static void wait_done(lkv__corrupt_checker_t *c) {
-  pthread_mutex_lock(&c->mu);
-  while (!c->done) pthread_cond_wait(&c->answered, &c->mu);
-  pthread_mutex_unlock(&c->mu);
-}
-
-static void barrier_done(void *arg, int err) {
-  lkv__corrupt_checker_t *c = arg;
-  c->err = err;
-  signal_done(c);
-}
-
-static void alarm_done(lkv_proposal_t *p) {
-  free(p->req.resp);
-  p->req.resp = NULL;
-  signal_done(p->data);
-}
 
 /* etcd's mismatch(): CORRUPT for member 0, since it is not clear whose data is wrong. */
 static void raise_corrupt(lkv__corrupt_checker_t *c) {
-  etcdserverpb__alarm_request__init(&c->alarm);
-  c->alarm.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE;
-  c->alarm.alarm = ETCDSERVERPB__ALARM_TYPE__CORRUPT;
-  c->alarm.memberid = 0;
-  c->p = (lkv_proposal_t){
-      .req = {.kind = LKV_OP_ALARM, .msg = &c->alarm.base, .no_claims = 1}, .done = alarm_done, .data = c};
-  c->done = 0;
-  int rc = lkv_replicator_propose(c->r, &c->p);
-  if (rc == 0) {
-    wait_done(c);
-    rc = c->p.req.err;
-  }
+  Etcdserverpb__AlarmRequest alarm = ETCDSERVERPB__ALARM_REQUEST__INIT;
+  alarm.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE;
+  alarm.alarm = ETCDSERVERPB__ALARM_TYPE__CORRUPT;
+  alarm.memberid = 0;
+  lkv_proposal_t p = {.req = {.kind = LKV_OP_ALARM, .msg = &alarm.base, .no_claims = 1}};
+  int rc = lkv_replicator_propose_wait(c->r, &p);
   if (rc) fprintf(stderr, "ledgerkv: failed to activate the CORRUPT alarm: %s\n", lkv_strerror(rc));
 }
 
@@ -202,12 +165,7 @@ static int check(lkv__corrupt_checker_t *c) {
   size_t n;
   rc = lkv__peer_hashes(c->r, self_id(c->r), h.revision, c->ledger != NULL, c->timeout_ms, &peers, &n);
   if (rc) return rc;
-  c->done = 0;
-  rc = lkv_replicator_read_barrier(c->r, barrier_done, c);
-  if (rc == 0) {
-    wait_done(c);
-    rc = c->err;
-  }
+  rc = lkv_replicator_read_barrier_wait(c->r);
   if (rc == 0) rc = local_hash(c->store, &h2);
   if (rc) {
     free(peers);
@@ -260,18 +218,12 @@ int lkv__corrupt_checker_start(lkv__corrupt_checker_t **out, lkv_mvcc_t *store, 
   if (!c) return LKV_ENOMEM;
   *c = (lkv__corrupt_checker_t){
       .store = store, .ledger = ledger, .r = r, .interval_ms = interval_ms, .timeout_ms = timeout_ms};
-  if (pthread_mutex_init(&c->mu, NULL) != 0) goto err_after_alloc;
-  if (pthread_cond_init(&c->answered, NULL) != 0) goto err_after_mutex;
-  if (lkv_sleeper_init(&c->sleeper) != 0) goto err_after_cond;
+  if (lkv_sleeper_init(&c->sleeper) != 0) goto err_after_alloc;
   if (pthread_create(&c->thread, NULL, checker_main, c) != 0) goto err_after_sleeper;
   *out = c;
   return 0;
 err_after_sleeper:
   lkv_sleeper_destroy(&c->sleeper);
-err_after_cond:
-  pthread_cond_destroy(&c->answered);
-err_after_mutex:
-  pthread_mutex_destroy(&c->mu);
 err_after_alloc:
   free(c);
   return LKV_ENOMEM;
@@ -282,7 +234,5 @@ void lkv__corrupt_checker_stop(lkv__corrupt_checker_t *c) {
   lkv_sleeper_stop(&c->sleeper);
   pthread_join(c->thread, NULL);
   lkv_sleeper_destroy(&c->sleeper);
-  pthread_cond_destroy(&c->answered);
-  pthread_mutex_destroy(&c->mu);
   free(c);
 }
