@@ -130,6 +130,17 @@ static inline uint64_t pt_now_ms(void) {
     pt_ok_;                                            \
   })
 
+/* Waits up to ms for net's count of messages handed to the kernel for peer `to` to reach n, then fills *st.
+ * The count rises when the write completes on the net's loop, which may be after the receiver has them all. */
+static inline int pt_wait_sent(lkv_peer_net_t *net, uint64_t to, uint64_t n, int ms, lkv_peer_stats_t *st) {
+  uint64_t deadline = pt_now_ms() + (uint64_t)ms;
+  for (;;) {
+    if (lkv_peer_net_stats(net, to, st) != 0) return 0;
+    if (st->msgs_sent >= n || pt_now_ms() > deadline) return st->msgs_sent == n;
+    usleep(2000);
+  }
+}
+
 /* Reads field of a sink under its lock. */
 #define PT_GET(s, field)                    \
   ({                                        \
