@@ -1,0 +1,215 @@
+/* Tests of the limiter (src/ratelimit/limiter.c, exempt.c): identities, exemptions, eviction, reloads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+/* cmocka.h relies on the standard headers above. */
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "ratelimit/ratelimit.h"
+
+#define SEC 1000000000ull
+#define PUT "/etcdserverpb.KV/Put"
+#define KEEPALIVE "/etcdserverpb.Lease/LeaseKeepAlive"
+
+static lkv_ratelimit_verdict_t admit(lkv_ratelimit_t *rl, const char *method, const char *id, uint64_t bytes,
+                                     uint64_t now, uint64_t *limit) {
+  return lkv_ratelimit_admit(rl, method, strlen(method), id, strlen(id), bytes, now, limit);
+}
+
+static lkv_ratelimit_t *make(const lkv_ratelimit_policy_t *p) {
+  lkv_ratelimit_t *rl = NULL;
+  char err[200] = "";
+  int rc = lkv_ratelimit_new(&rl, p, err, sizeof(err));
+  if (rc) fail_msg("lkv_ratelimit_new: %s", err);
+  return rl;
+}
+
+/* Each identity has its own buckets: one over its limit does not slow another. */
+static void test_identities_apart(void **state) {
+  (void)state;
+  lkv_ratelimit_policy_t p = {.requests = 3, .max_identities = 100};
+  lkv_ratelimit_t *rl = make(&p);
+  uint64_t limit = 0;
+  for (int i = 0; i < 3; i++) assert_int_equal(admit(rl, PUT, "address 127.0.0.1", 10, SEC, &limit), 0);
+  assert_int_equal(admit(rl, PUT, "address 127.0.0.1", 10, SEC, &limit), LKV_RATELIMIT_OVER_REQUESTS);
+  assert_int_equal(limit, 3);
+  assert_int_equal(admit(rl, PUT, "address 127.0.0.2", 10, SEC, NULL), LKV_RATELIMIT_ADMITTED);
+  lkv_ratelimit_stats_t st;
+  lkv_ratelimit_stats(rl, &st);
+  assert_int_equal(st.identities, 2);
+  /* A third of a second later one token is back; .2's bucket is full again and it is forgotten. */
+  assert_int_equal(admit(rl, PUT, "address 127.0.0.1", 10, SEC + SEC / 3 + 1, NULL), LKV_RATELIMIT_ADMITTED);
+  lkv_ratelimit_stats(rl, &st);
+  assert_int_equal(st.identities, 1);
+  assert_int_equal(st.evicted_idle, 1);
+  lkv_ratelimit_free(rl);
+}
+
+/* The burst flag sets the bucket apart from the rate; a refused request takes nothing from the other
+ * bucket (the bytes limit names itself). */
+static void test_burst_and_bytes(void **state) {
+  (void)state;
+  lkv_ratelimit_policy_t p = {
+      .requests = 1, .burst = 4, .bytes = 100, .bytes_burst = 250, .max_identities = 8};
+  lkv_ratelimit_t *rl = make(&p);
+  uint64_t limit = 0;
+  assert_int_equal(admit(rl, PUT, "u", 100, 0, NULL), 0);
+  assert_int_equal(admit(rl, PUT, "u", 100, 0, NULL), 0);
+  assert_int_equal(admit(rl, PUT, "u", 100, 0, &limit), LKV_RATELIMIT_OVER_BYTES); /* 50 bytes left */
+  assert_int_equal(limit, 100);
+  assert_int_equal(admit(rl, PUT, "u", 50, 0, NULL), 0); /* the refusal took no request token either */
+  assert_int_equal(admit(rl, PUT, "u", 0, 0, NULL), 0);  /* the fourth token of the burst */
+  assert_int_equal(admit(rl, PUT, "u", 0, 0, &limit), LKV_RATELIMIT_OVER_REQUESTS);
+  assert_int_equal(limit, 1);
+  lkv_ratelimit_free(rl);
+}
+
+/* Exempt methods pass whatever the buckets hold: bare names match any service, full names one. */
+static void test_exempt(void **state) {
+  (void)state;
+  lkv_ratelimit_policy_t p = {
+      .requests = 1, .exempt = " LeaseKeepAlive, /etcdserverpb.KV/Range", .max_identities = 8};
+  lkv_ratelimit_t *rl = make(&p);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), 0);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS);
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(admit(rl, KEEPALIVE, "a", 0, 0, NULL), 0);
+    assert_int_equal(admit(rl, "/etcdserverpb.KV/Range", "a", 0, 0, NULL), 0);
+  }
+  assert_int_equal(admit(rl, "/other.KV/Range", "a", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS);
+  assert_int_equal(admit(rl, "/etcdserverpb.Lease/XLeaseKeepAlive", "a", 0, 0, NULL),
+                   LKV_RATELIMIT_OVER_REQUESTS);
+  lkv_ratelimit_free(rl);
+}
+
+static void test_bad_policies(void **state) {
+  (void)state;
+  const char *bad[] = {"Lease Keep", "a//b", "/", "a/b/c", "x,,y", "Put;"};
+  char err[200];
+  lkv_ratelimit_t *rl = NULL;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    lkv_ratelimit_policy_t p = {.requests = 1, .exempt = bad[i], .max_identities = 1};
+    err[0] = '\0';
+    assert_int_equal(lkv_ratelimit_new(&rl, &p, err, sizeof(err)), LKV_EINVAL);
+    assert_non_null(strstr(err, "is not a gRPC method"));
+  }
+  lkv_ratelimit_policy_t p = {.requests = 1, .max_identities = 0};
+  assert_int_equal(lkv_ratelimit_new(&rl, &p, err, sizeof(err)), LKV_EINVAL);
+  assert_non_null(strstr(err, "at least 1"));
+}
+
+/* Idle identities whose buckets filled up again are dropped as new ones come; busy ones stay. */
+static void test_idle_eviction(void **state) {
+  (void)state;
+  lkv_ratelimit_policy_t p = {.requests = 10, .max_identities = 1000};
+  lkv_ratelimit_t *rl = make(&p);
+  char id[32];
+  for (int i = 0; i < 50; i++) {
+    snprintf(id, sizeof(id), "address 10.0.0.%d", i);
+    assert_int_equal(admit(rl, PUT, id, 0, 0, NULL), 0);
+  }
+  lkv_ratelimit_stats_t st;
+  lkv_ratelimit_stats(rl, &st);
+  assert_int_equal(st.identities, 50); /* none full again yet: nobody dropped */
+  assert_int_equal(st.evicted_idle, 0);
+  /* A second later every bucket is full: each new identity's admission drops old idle ones. */
+  for (int i = 0; i < 30; i++) {
+    snprintf(id, sizeof(id), "address 10.0.1.%d", i);
+    assert_int_equal(admit(rl, PUT, id, 0, SEC, NULL), 0);
+  }
+  lkv_ratelimit_stats(rl, &st);
+  assert_int_equal(st.evicted_idle, 50);
+  assert_int_equal(st.identities, 30);
+  assert_int_equal(st.evicted_cap, 0);
+  lkv_ratelimit_free(rl);
+}
+
+/* The cap: the least recently seen identity makes room, even a busy one. */
+static void test_cap_lru(void **state) {
+  (void)state;
+  lkv_ratelimit_policy_t p = {.requests = 1, .max_identities = 3};
+  lkv_ratelimit_t *rl = make(&p);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), 0);
+  assert_int_equal(admit(rl, PUT, "b", 0, 0, NULL), 0);
+  assert_int_equal(admit(rl, PUT, "c", 0, 0, NULL), 0);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS); /* a is now the newest */
+  assert_int_equal(admit(rl, PUT, "d", 0, 0, NULL), 0);                           /* b goes */
+  lkv_ratelimit_stats_t st;
+  lkv_ratelimit_stats(rl, &st);
+  assert_int_equal(st.identities, 3);
+  assert_int_equal(st.evicted_cap, 1);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS); /* kept: still empty */
+  assert_int_equal(admit(rl, PUT, "c", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS);
+  assert_int_equal(admit(rl, PUT, "b", 0, 0, NULL), 0); /* forgotten: a full bucket again; d goes */
+  lkv_ratelimit_stats(rl, &st);
+  assert_int_equal(st.evicted_cap, 2);
+  lkv_ratelimit_free(rl);
+}
+
+/* Many identities: the table grows and every one is found again. */
+static void test_many_identities(void **state) {
+  (void)state;
+  lkv_ratelimit_policy_t p = {.requests = 1, .max_identities = 5000};
+  lkv_ratelimit_t *rl = make(&p);
+  char id[32];
+  for (int i = 0; i < 5000; i++) {
+    snprintf(id, sizeof(id), "user u%d", i);
+    assert_int_equal(admit(rl, PUT, id, 0, 0, NULL), 0);
+  }
+  for (int i = 0; i < 5000; i++) {
+    snprintf(id, sizeof(id), "user u%d", i);
+    assert_int_equal(admit(rl, PUT, id, 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS);
+  }
+  lkv_ratelimit_stats_t st;
+  lkv_ratelimit_stats(rl, &st);
+  assert_int_equal(st.identities, 5000);
+  assert_int_equal(st.evicted_cap + st.evicted_idle, 0);
+  lkv_ratelimit_free(rl);
+}
+
+/* A reload: a lower burst applies at once, a higher rate refills faster, no limit admits everything and
+ * empties the table, a bad policy leaves the old one in force. */
+static void test_reload(void **state) {
+  (void)state;
+  lkv_ratelimit_policy_t p = {.requests = 10, .max_identities = 8};
+  lkv_ratelimit_t *rl = make(&p);
+  char err[200];
+  assert_true(lkv_ratelimit_enabled(rl));
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), 0); /* 9 left */
+  p.requests = 2;
+  assert_int_equal(lkv_ratelimit_set_policy(rl, &p, err, sizeof(err)), 0);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), 0);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), 0);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS);
+  lkv_ratelimit_policy_t bad = p;
+  bad.exempt = "no such";
+  assert_int_equal(lkv_ratelimit_set_policy(rl, &bad, err, sizeof(err)), LKV_EINVAL);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS);
+  p.requests = 0;
+  assert_int_equal(lkv_ratelimit_set_policy(rl, &p, err, sizeof(err)), 0);
+  assert_false(lkv_ratelimit_enabled(rl));
+  for (int i = 0; i < 100; i++) assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), 0);
+  lkv_ratelimit_stats_t st;
+  lkv_ratelimit_stats(rl, &st);
+  assert_int_equal(st.identities, 0);
+  p.requests = 1;
+  p.by = LKV_RATELIMIT_BY_USER;
+  assert_int_equal(lkv_ratelimit_set_policy(rl, &p, err, sizeof(err)), 0);
+  assert_int_equal(lkv_ratelimit_by(rl), LKV_RATELIMIT_BY_USER);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), 0);
+  assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS);
+  lkv_ratelimit_free(rl);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_identities_apart), cmocka_unit_test(test_burst_and_bytes),
+      cmocka_unit_test(test_exempt),           cmocka_unit_test(test_bad_policies),
+      cmocka_unit_test(test_idle_eviction),    cmocka_unit_test(test_cap_lru),
+      cmocka_unit_test(test_many_identities),  cmocka_unit_test(test_reload),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
