@@ -84,7 +84,9 @@
   X(EAUTHOLDREV, -30133, "revision of auth store is old")                                       \
   X(EINVALIDTOKEN, -30134, "invalid auth token")                                                \
   X(EAUTHFAILED, -30135, "authentication failed, invalid user ID or password")                  \
-  X(ENOPASSWORDUSER, -30136, "authentication failed, password was given for no password user")
+  X(ENOPASSWORDUSER, -30136, "authentication failed, password was given for no password user")  \
+  X(ECLOCKAHEAD, -30160, "clock stamp too far ahead of local time")                             \
+  X(EBUFFERFULL, -30161, "too many events wait for their causal dependencies")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),

@@ -1,0 +1,88 @@
+/* The write-set codec: puts and deletes of keys, checked once when opened. */
+#include "causal/mutation.h"
+
+#include <string.h>
+
+#include "common/error.h"
+#include "common/le.h"
+
+static size_t one_size(const lkv_causal_mutation_t *m) {
+  return 1 + 4 + m->key_len + (m->kind == LKV_CAUSAL_PUT ? 4 + m->value_len : 0);
+}
+
+size_t lkv_causal_mutations_size(const lkv_causal_mutation_t *muts, size_t n) {
+  size_t size = 4;
+  for (size_t i = 0; i < n; i++) size += one_size(&muts[i]);
+  return size;
+}
+
+static int valid(const lkv_causal_mutation_t *m) {
+  return m->key_len > 0 && (m->kind == LKV_CAUSAL_PUT || m->kind == LKV_CAUSAL_DEL);
+}
+
+int lkv_causal_mutations_encode(const lkv_causal_mutation_t *muts, size_t n, uint8_t *out, size_t cap,
+                                size_t *len) {
+  if (n > UINT32_MAX) return LKV_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (!valid(&muts[i])) return LKV_EINVAL;
+  size_t size = lkv_causal_mutations_size(muts, n);
+  if (cap < size) return LKV_EMSGSIZE;
+  uint8_t *p = out;
+  lkv_le32_put(p, (uint32_t)n);
+  p += 4;
+  for (size_t i = 0; i < n; i++) {
+    const lkv_causal_mutation_t *m = &muts[i];
+    *p++ = m->kind;
+    lkv_le32_put(p, (uint32_t)m->key_len);
+    memcpy(p + 4, m->key, m->key_len);
+    p += 4 + m->key_len;
+    if (m->kind != LKV_CAUSAL_PUT) continue;
+    lkv_le32_put(p, (uint32_t)m->value_len);
+    if (m->value_len) memcpy(p + 4, m->value, m->value_len);
+    p += 4 + m->value_len;
+  }
+  *len = size;
+  return 0;
+}
+
+/* Reads a u32 length and that many bytes. */
+static int take(lkv_causal_mutation_iter_t *it, const uint8_t **bytes, size_t *n) {
+  if (it->end - it->p < 4) return -1;
+  uint32_t len = lkv_le32_get(it->p);
+  it->p += 4;
+  if ((size_t)(it->end - it->p) < len) return -1;
+  *bytes = it->p;
+  *n = len;
+  it->p += len;
+  return 0;
+}
+
+/* Decodes the next mutation without the final checks; -1 on a malformed one. */
+static int step(lkv_causal_mutation_iter_t *it, lkv_causal_mutation_t *m) {
+  if (it->p == it->end) return -1;
+  memset(m, 0, sizeof(*m));
+  m->kind = *it->p++;
+  if (take(it, &m->key, &m->key_len)) return -1;
+  if (m->kind == LKV_CAUSAL_PUT && take(it, &m->value, &m->value_len)) return -1;
+  if (m->kind == LKV_CAUSAL_DEL) m->value = NULL;
+  return 0;
+}
+
+int lkv_causal_mutations_open(const uint8_t *buf, size_t len, lkv_causal_mutation_iter_t *it) {
+  if (len < 4) return LKV_EBADMSG;
+  lkv_causal_mutation_iter_t first = {.p = buf + 4, .end = buf + len, .left = lkv_le32_get(buf)};
+  lkv_causal_mutation_iter_t walk = first;
+  lkv_causal_mutation_t m;
+  for (uint32_t i = 0; i < first.left; i++)
+    if (step(&walk, &m) || !valid(&m)) return LKV_EBADMSG;
+  if (walk.p != walk.end) return LKV_EBADMSG;
+  *it = first;
+  return 0;
+}
+
+int lkv_causal_mutations_next(lkv_causal_mutation_iter_t *it, lkv_causal_mutation_t *m) {
+  if (it->left == 0) return 0;
+  if (step(it, m)) return 0; /* cannot happen after a successful open */
+  it->left--;
+  return 1;
+}

@@ -1,0 +1,51 @@
+/* The causal event's payload: a write set of puts and deletes of distinct keys (a pure codec). */
+#ifndef LKV_CAUSAL_MUTATION_H
+#define LKV_CAUSAL_MUTATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A write set is what the origin decided: a Put, a Delete of the keys a DeleteRange found, or a Txn's
+ * writes after its compares were evaluated on the origin's state. Every replica applies the same write
+ * set, whatever its own state. Encoding (little-endian):
+ *   count u32 ‖ count × (kind u8 ‖ key_len u32 ‖ key ‖ [value_len u32 ‖ value, for a put])
+ * Keys are non-empty. A key written twice in one write set counts once, with its last mutation (etcd
+ * refuses such Txns before they become events; the rule only makes every replica agree).
+ */
+
+typedef enum {
+  LKV_CAUSAL_PUT = 1,
+  LKV_CAUSAL_DEL = 2,
+} lkv_causal_kind_t;
+
+typedef struct {
+  uint8_t kind; /* lkv_causal_kind_t */
+  const uint8_t *key;
+  size_t key_len;
+  const uint8_t *value; /* NULL/0 for a delete */
+  size_t value_len;
+} lkv_causal_mutation_t;
+
+/* Bytes of the encoding of muts[0..n). */
+size_t lkv_causal_mutations_size(const lkv_causal_mutation_t *muts, size_t n);
+
+/* Encodes muts[0..n) into out (cap bytes); *len receives the size. Returns 0, LKV_EINVAL for an empty key
+ * or a bad kind, LKV_EMSGSIZE when cap is too small. */
+int lkv_causal_mutations_encode(const lkv_causal_mutation_t *muts, size_t n, uint8_t *out, size_t cap,
+                                size_t *len);
+
+/* A decoder over an encoded write set; mutations borrow the buffer. */
+typedef struct {
+  const uint8_t *p, *end;
+  uint32_t left;
+} lkv_causal_mutation_iter_t;
+
+/* Checks the whole encoding (form, kinds, non-empty keys, nothing after the last mutation) and starts
+ * *it at the first mutation. Returns 0 or LKV_EBADMSG. */
+int lkv_causal_mutations_open(const uint8_t *buf, size_t len, lkv_causal_mutation_iter_t *it);
+
+/* The next mutation of a checked write set into *m: 1, or 0 after the last. */
+int lkv_causal_mutations_next(lkv_causal_mutation_iter_t *it, lkv_causal_mutation_t *m);
+
+#endif
