@@ -29,6 +29,7 @@ typedef struct lkv_api_s {
   lkv_apply_limits_t limits;
   size_t max_request_bytes; /* --max-request-bytes: larger writes get "etcdserver: request is too large" */
   int bcrypt_cost;          /* --bcrypt-cost (4..31): the cost of the password hashes UserAdd stores */
+  int metrics_extensive;    /* --metrics extensive: grpc_server_handling_seconds per method */
   const char *version;      /* etcd-compatible semver reported by Maintenance.Status */
   const char *member_name;  /* --name */
   char *const *client_urls; /* --advertise-client-urls */

@@ -69,6 +69,7 @@ static void reply_receipt(lkv_call_t *call, const lkv_ledger_receipt_t *r) {
   head_to_pb(&r->sth, &head);
   resp.head = &head;
   lkv__api_reply(call, &resp.base);
+  lkv_metric_inc(LKV_METRIC(receipts_served), 0);
 }
 
 /* Answers with the receipt of record index, or returns LKV_EAGAIN (not signed yet) without answering. */
@@ -193,6 +194,7 @@ void lkv__ledger_get_head(lkv_api_t *api, lkv_call_t *call, const uint8_t *data,
   Ledgerkvpb__SignedTreeHeadResponse resp = LEDGERKVPB__SIGNED_TREE_HEAD_RESPONSE__INIT;
   resp.head = &head;
   lkv__api_reply(call, &resp.base);
+  lkv_metric_inc(LKV_METRIC(receipts_served), 0);
 }
 
 void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {

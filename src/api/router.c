@@ -4,6 +4,7 @@
 #include "api/auth.h"
 #include "api/grpc_metrics.h"
 #include "api/leader.h"
+#include "api/rate_limit.h"
 #include "api/service.h"
 #include "common/error.h"
 
@@ -14,6 +15,7 @@ typedef struct lkv_route_s {
    * before the handler finished the call; NULL only where the handler always finishes by itself. */
   int streaming;
   int learner_ok; /* a learner serves it (etcd: Status, and Range when serializable: checked by Range) */
+  int admin;      /* with auth on, root's role only (etcd's maintenance and membership checks) */
   lkv__api_stream_end_fn on_half_close;
   lkv__api_stream_end_fn on_cancel;
 } lkv_route_t;
@@ -25,6 +27,8 @@ typedef struct lkv_route_s {
 /* A unary route that may wait (Lock, Campaign, Observe's stream of answers): told when the client leaves. */
 #define WAITING(p, f, cancel) \
   { .path = (p), .fn = (f), .on_cancel = (cancel) }
+#define ADMIN(p, f) \
+  { .path = (p), .fn = (f), .admin = 1 }
 #define STREAM(p, f, half_close, cancel) \
   { .path = (p), .fn = (f), .streaming = 1, .on_half_close = (half_close), .on_cancel = (cancel) }
 
@@ -38,19 +42,22 @@ static const lkv_route_t routes[] = {
     LEARNER_OK("/etcdserverpb.Maintenance/Status", lkv__maintenance_status),
     UNARY("/etcdserverpb.Maintenance/Alarm", lkv__maintenance_alarm),
     UNARY("/etcdserverpb.Maintenance/MoveLeader", lkv__maintenance_move_leader),
-    UNARY("/etcdserverpb.Maintenance/HashKV", lkv__maintenance_hash_kv),
-    UNARY("/etcdserverpb.Maintenance/Hash", lkv__maintenance_hash),
-    WAITING("/etcdserverpb.Maintenance/Defragment", lkv__maintenance_defragment,
-            lkv__maintenance_defragment_cancel),
+    ADMIN("/etcdserverpb.Maintenance/HashKV", lkv__maintenance_hash_kv),
+    ADMIN("/etcdserverpb.Maintenance/Hash", lkv__maintenance_hash),
+    {.path = "/etcdserverpb.Maintenance/Defragment",
+     .fn = lkv__maintenance_defragment,
+     .on_cancel = lkv__maintenance_defragment_cancel,
+     .admin = 1},
     /* a server stream in etcd: told when the client leaves (a copy in progress stops) */
     {.path = "/etcdserverpb.Maintenance/Snapshot",
      .fn = lkv__maintenance_snapshot,
-     .on_cancel = lkv__maintenance_snapshot_cancel},
+     .on_cancel = lkv__maintenance_snapshot_cancel,
+     .admin = 1},
     UNARY("/etcdserverpb.Cluster/MemberList", lkv__cluster_member_list),
-    UNARY("/etcdserverpb.Cluster/MemberAdd", lkv__cluster_member_add),
-    UNARY("/etcdserverpb.Cluster/MemberRemove", lkv__cluster_member_remove),
-    UNARY("/etcdserverpb.Cluster/MemberUpdate", lkv__cluster_member_update),
-    UNARY("/etcdserverpb.Cluster/MemberPromote", lkv__cluster_member_promote),
+    ADMIN("/etcdserverpb.Cluster/MemberAdd", lkv__cluster_member_add),
+    ADMIN("/etcdserverpb.Cluster/MemberRemove", lkv__cluster_member_remove),
+    ADMIN("/etcdserverpb.Cluster/MemberUpdate", lkv__cluster_member_update),
+    ADMIN("/etcdserverpb.Cluster/MemberPromote", lkv__cluster_member_promote),
     UNARY("/etcdserverpb.Auth/AuthEnable", lkv__authsvc_enable),
     UNARY("/etcdserverpb.Auth/AuthDisable", lkv__authsvc_disable),
     UNARY("/etcdserverpb.Auth/Authenticate", lkv__authsvc_authenticate),
@@ -129,8 +136,19 @@ int lkv__api_stream_refusal(lkv_api_t *api, const lkv_call_t *call) {
   return lkv__leader_required(call) && st.leader == 0 ? LKV_ENOLEADER : 0;
 }
 
+/* The route's own checks, then its handler. */
+static void dispatch(lkv_api_t *api, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {
+  const lkv_route_t *r = route;
+  int rc = r->admin ? lkv__auth_admin_check(api, call) : 0;
+  if (rc)
+    lkv__api_fail(call, rc);
+  else
+    r->fn(api, call, data, len);
+}
+
 static void route_message(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {
   const lkv_route_t *r = route;
+  if (lkv__api_rate_limited(app, r->path, r->streaming, call, len)) return; /* before any work is done */
   if (learner_refuses(app, r)) {
     lkv__api_fail(call, LKV_ELEARNER);
     return;
@@ -141,7 +159,9 @@ static void route_message(void *app, const void *route, lkv_call_t *call, const 
     lkv__api_fail(call, LKV_ENOLEADER);
     return;
   }
-  r->fn(app, call, data, len);
+  /* a token from an Authenticate this member has not applied yet: the call waits for it (etcd's) */
+  if (!r->streaming && lkv__auth_defer(app, call, dispatch, r, data, len)) return;
+  dispatch(app, r, call, data, len);
 }
 
 static void route_half_close(void *app, const void *route, lkv_call_t *call) {
@@ -154,9 +174,9 @@ static void route_cancel(void *app, const void *route, lkv_call_t *call) {
   if (r->on_cancel) r->on_cancel(app, call);
 }
 
-static void route_finished(void *app, const void *route, int grpc_status) {
+static void route_finished(void *app, const void *route, int grpc_status, uint64_t elapsed_ns) {
   (void)app;
-  lkv__grpc_metrics_handled((size_t)((const lkv_route_t *)route - routes), grpc_status);
+  lkv__grpc_metrics_handled((size_t)((const lkv_route_t *)route - routes), grpc_status, elapsed_ns);
 }
 
 static const char *route_method(size_t i, int *streaming) {
@@ -175,7 +195,8 @@ static void route_tick(void *app, int loop_index) {
 }
 
 /* The request metadata the services read (leader.h). */
-static const char *const metadata_keys[] = {LKV_API_REQUIRE_LEADER_KEY, NULL};
+static const char *const metadata_keys[] = {LKV_API_REQUIRE_LEADER_KEY, LKV_API_TOKEN_KEY,
+                                            LKV_API_TOKEN_GATEWAY_KEY, NULL};
 
 void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out) {
   memset(out, 0, sizeof(*out));
@@ -183,7 +204,7 @@ void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out) {
   out->lookup = route_lookup;
   out->on_message = route_message;
   out->has_service = route_has_service;
-  lkv__grpc_metrics_register(sizeof(routes) / sizeof(routes[0]), route_method);
+  lkv__grpc_metrics_register(sizeof(routes) / sizeof(routes[0]), route_method, api->metrics_extensive);
   out->on_finished = route_finished;
   /* Unary calls finish on their own (reads before returning, writes when the replicator answers): only
    * streaming routes and the waiting ones (Lock, Campaign, Observe) have stream-end hooks. */

@@ -250,6 +250,7 @@ int lkv_lessor_granted(lkv_lessor_t *l, int64_t id, int64_t ttl) {
   int rc = put_lease(l, id, ttl);
   pthread_mutex_unlock(&l->mu);
   lkv_metric_inc(LKV_METRIC(lease_granted), 0);
+  lkv_metric_observe(LKV_METRIC(lease_ttl), 0, (double)ttl);
   return rc;
 }
 

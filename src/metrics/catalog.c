@@ -1,8 +1,11 @@
 /* The process's standard metrics, registered once: names, types and help texts as etcd 3.4 has them. */
 #include "metrics/catalog.h"
 
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "metrics/process.h"
 
@@ -31,8 +34,18 @@ typedef struct def_s {
     }                                                                                                  \
   }
 
+#define LABELLED(field, name, help, type, label, n, bounds, n_bounds) \
+  {                                                                   \
+    F(field), {                                                       \
+      name, help, type, label, 1, n, bounds, n_bounds                 \
+    }                                                                 \
+  }
+
 static const char *const version_label[] = {"server_version"};
 static const char *const part_label[] = {"part"};
+static const char *const direction_label[] = {"direction"};
+static const char *const to_label[] = {"To"};
+static const char *const from_label[] = {"From"};
 
 static const def_t defs[] = {
     GAUGE(has_leader, "etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not."),
@@ -49,9 +62,9 @@ static const def_t defs[] = {
             "The total number of failed proposals seen."),
     COUNTER(health_success, "etcd_server_health_success", "The total number of successful health checks"),
     COUNTER(health_failures, "etcd_server_health_failures", "The total number of failed health checks"),
-    {F(server_version),
-     {"etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",
-      LKV_METRIC_GAUGE, version_label, 1, 1, NULL, 0}},
+    LABELLED(server_version, "etcd_server_version",
+             "Which version is running. 1 for 'server_version' label with current version.", LKV_METRIC_GAUGE,
+             version_label, 1, NULL, 0),
     GAUGE(quota_bytes, "etcd_server_quota_backend_bytes", "Current backend storage quota size in bytes."),
     DISK_HISTOGRAM(wal_fsync, "etcd_disk_wal_fsync_duration_seconds",
                    "The latency distributions of fsync called by WAL."),
@@ -61,6 +74,17 @@ static const def_t defs[] = {
             "The total number of bytes sent to grpc clients."),
     COUNTER(client_grpc_received, "etcd_network_client_grpc_received_bytes_total",
             "The total number of bytes received from grpc clients."),
+    LABELLED(peer_rtt, "etcd_network_peer_round_trip_time_seconds", "Round-Trip-Time histogram between peers",
+             LKV_METRIC_HISTOGRAM, to_label, LKV_METRICS_MAX_PEERS, lkv_metrics_rtt_buckets,
+             LKV_METRICS_RTT_BUCKETS),
+    LABELLED(peer_sent, "etcd_network_peer_sent_bytes_total", "The total number of bytes sent to peers.",
+             LKV_METRIC_COUNTER, to_label, LKV_METRICS_MAX_PEERS, NULL, 0),
+    LABELLED(peer_received, "etcd_network_peer_received_bytes_total",
+             "The total number of bytes received from peers.", LKV_METRIC_COUNTER, from_label,
+             LKV_METRICS_MAX_PEERS, NULL, 0),
+    LABELLED(peer_failures, "etcd_network_peer_sent_failures_total",
+             "The total number of send failures from peers.", LKV_METRIC_COUNTER, to_label,
+             LKV_METRICS_MAX_PEERS, NULL, 0),
     GAUGE(db_size, "etcd_mvcc_db_total_size_in_bytes",
           "Total size of the underlying database physically allocated in bytes."),
     GAUGE(db_size_legacy, "etcd_debugging_mvcc_db_total_size_in_bytes",
@@ -78,16 +102,26 @@ static const def_t defs[] = {
     COUNTER(lease_revoked, "etcd_debugging_lease_revoked_total", "The total number of revoked leases."),
     COUNTER(lease_renewed, "etcd_debugging_lease_renewed_total",
             "The number of renewed leases seen by the leader."),
+    {F(lease_ttl),
+     {"etcd_debugging_lease_ttl_total", "Bucketed histogram of lease TTLs.", LKV_METRIC_HISTOGRAM, NULL, 0, 0,
+      lkv_metrics_ttl_buckets, LKV_METRICS_TTL_BUCKETS}},
     GAUGE(ledger_size, "ledgerkv_ledger_size", "Records in the verifiable ledger's Merkle tree."),
     COUNTER(ledger_signed_heads, "ledgerkv_ledger_signed_heads_total",
             "Signed tree heads this member produced since it started."),
+    COUNTER(receipts_served, "ledgerkv_ledger_receipts_served_total",
+            "Receipts (inclusion proofs under a signed tree head) served to clients."),
     GAUGE(pool_threads, "ledgerkv_pool_threads", "Request-serving loop threads."),
     GAUGE(pool_running, "ledgerkv_pool_running_threads",
           "Request-serving loop threads the worker pool lets run at once right now."),
-    {F(disk_bytes),
-     {"ledgerkv_disk_bytes",
-      "Disk space the data dir's parts take (allocated blocks): the store, the Raft log, the ledger.",
-      LKV_METRIC_GAUGE, part_label, 1, LKV_METRIC_DISK_PARTS, NULL, 0}},
+    LABELLED(pool_changes, "ledgerkv_pool_limit_changes_total",
+             "Decisions of the worker pool that changed how many loop threads may run at once: park (fewer) "
+             "or unpark (more).",
+             LKV_METRIC_COUNTER, direction_label, LKV_METRIC_POOL_DIRECTIONS, NULL, 0),
+    COUNTER(pool_gate_wait, "ledgerkv_pool_gate_wait_seconds_total",
+            "Time loop threads with work waited at the worker pool's gate while parked."),
+    LABELLED(disk_bytes, "ledgerkv_disk_bytes",
+             "Disk space the data dir's parts take (allocated blocks): the store, the Raft log, the ledger.",
+             LKV_METRIC_GAUGE, part_label, LKV_METRIC_DISK_PARTS, NULL, 0),
     GAUGE(disk_free, "ledgerkv_disk_free_bytes",
           "Free space on the data dir's file system; below --disk-reserve-bytes writes raise NOSPACE."),
     GAUGE(resident_memory, "process_resident_memory_bytes", "Resident memory size in bytes."),
@@ -111,12 +145,47 @@ static void register_all(void) {
   }
   static const char *const parts[LKV_METRIC_DISK_PARTS] = {"store", "raft_log", "ledger"};
   for (size_t i = 0; i < LKV_METRIC_DISK_PARTS; i++) lkv_metric_label(catalog.disk_bytes, i, &parts[i]);
+  static const char *const directions[LKV_METRIC_POOL_DIRECTIONS] = {"park", "unpark"};
+  for (size_t i = 0; i < LKV_METRIC_POOL_DIRECTIONS; i++)
+    lkv_metric_label(catalog.pool_changes, i, &directions[i]);
   lkv__metrics_process_start(reg, &catalog);
 }
 
 const lkv_metrics_catalog_t *lkv_metrics_catalog(void) {
   pthread_once(&once, register_all);
   return &catalog;
+}
+
+/* Members seen, in series order; a member keeps its series for the process's life (as etcd's vectors). */
+static pthread_mutex_t peers_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t peer_ids[LKV_METRICS_MAX_PEERS];
+static _Atomic size_t n_peers;
+
+long lkv_metrics_peer_series(uint64_t id) {
+  const lkv_metrics_catalog_t *c = lkv_metrics_catalog();
+  if (!c->peer_rtt || !c->peer_sent || !c->peer_received || !c->peer_failures) return -1;
+  size_t n = atomic_load(&n_peers);
+  for (size_t i = 0; i < n; i++)
+    if (atomic_load(&peer_ids[i]) == id) return (long)i;
+  long found = -1;
+  pthread_mutex_lock(&peers_mu);
+  n = atomic_load(&n_peers);
+  for (size_t i = 0; i < n && found < 0; i++)
+    if (atomic_load(&peer_ids[i]) == id) found = (long)i;
+  if (found < 0 && n < LKV_METRICS_MAX_PEERS) {
+    char hex[17];
+    snprintf(hex, sizeof(hex), "%" PRIx64, id);
+    const char *v[] = {hex};
+    lkv_metric_label(c->peer_rtt, n, v);
+    lkv_metric_label(c->peer_sent, n, v);
+    lkv_metric_label(c->peer_received, n, v);
+    lkv_metric_label(c->peer_failures, n, v);
+    atomic_store(&peer_ids[n], id);
+    atomic_store(&n_peers, n + 1); /* after the id: a reader that sees the count sees the id */
+    found = (long)n;
+  }
+  pthread_mutex_unlock(&peers_mu);
+  return found;
 }
 
 void lkv_metrics_catalog_version(const char *version) {

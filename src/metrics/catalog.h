@@ -29,6 +29,11 @@ typedef struct lkv_metrics_catalog_s {
   /* Network. */
   lkv_metric_t *client_grpc_sent;     /* etcd_network_client_grpc_sent_bytes_total */
   lkv_metric_t *client_grpc_received; /* etcd_network_client_grpc_received_bytes_total */
+  /* Peers, one series per member (lkv_metrics_peer_series gives it): */
+  lkv_metric_t *peer_rtt;      /* etcd_network_peer_round_trip_time_seconds{To} (server/peer_probe.c) */
+  lkv_metric_t *peer_sent;     /* etcd_network_peer_sent_bytes_total{To} (the peer transport's counts) */
+  lkv_metric_t *peer_received; /* etcd_network_peer_received_bytes_total{From} */
+  lkv_metric_t *peer_failures; /* etcd_network_peer_sent_failures_total{To} */
   /* MVCC. */
   lkv_metric_t *db_size;        /* etcd_mvcc_db_total_size_in_bytes */
   lkv_metric_t *db_size_legacy; /* etcd_debugging_mvcc_db_total_size_in_bytes (the dashboard's name) */
@@ -44,11 +49,15 @@ typedef struct lkv_metrics_catalog_s {
   lkv_metric_t *lease_granted; /* etcd_debugging_lease_granted_total */
   lkv_metric_t *lease_revoked; /* etcd_debugging_lease_revoked_total */
   lkv_metric_t *lease_renewed; /* etcd_debugging_lease_renewed_total */
+  lkv_metric_t *lease_ttl;     /* etcd_debugging_lease_ttl_total: a histogram of granted TTLs */
   /* ledgerkv's own. */
   lkv_metric_t *ledger_size;         /* ledgerkv_ledger_size: records in the ledger's tree */
   lkv_metric_t *ledger_signed_heads; /* ledgerkv_ledger_signed_heads_total */
+  lkv_metric_t *receipts_served;     /* ledgerkv_ledger_receipts_served_total */
   lkv_metric_t *pool_threads;        /* ledgerkv_pool_threads */
   lkv_metric_t *pool_running;        /* ledgerkv_pool_running_threads */
+  lkv_metric_t *pool_changes;        /* ledgerkv_pool_limit_changes_total{direction}: LKV_METRIC_POOL_* */
+  lkv_metric_t *pool_gate_wait;      /* ledgerkv_pool_gate_wait_seconds_total */
   lkv_metric_t *disk_bytes;          /* ledgerkv_disk_bytes{part}: series LKV_METRIC_DISK_* */
   lkv_metric_t *disk_free;           /* ledgerkv_disk_free_bytes */
   /* The process (scrape-time, from /proc: metrics/process.c). */
@@ -62,6 +71,19 @@ typedef struct lkv_metrics_catalog_s {
 
 /* ledgerkv_disk_bytes's series: what the data dir holds, by part. */
 enum { LKV_METRIC_DISK_STORE, LKV_METRIC_DISK_RAFT_LOG, LKV_METRIC_DISK_LEDGER, LKV_METRIC_DISK_PARTS };
+
+/* ledgerkv_pool_limit_changes_total's series: the worker pool parked threads (lowered the limit of threads
+ * running at once) or let parked ones run again. */
+enum { LKV_METRIC_POOL_PARK, LKV_METRIC_POOL_UNPARK, LKV_METRIC_POOL_DIRECTIONS };
+
+/* Series per peer family: members beyond this many (over the process's life) get no series. */
+#define LKV_METRICS_MAX_PEERS 64
+
+/* The series of member id in the peer families, labelled at its first call with the id in hex as etcd
+ * prints it (types.ID: lowercase, no leading zeros). Returns the series, or -1 when the families are full
+ * (more than LKV_METRICS_MAX_PEERS members seen) or were not registered; an update with -1 converted to
+ * size_t is ignored (out of range). Any thread; takes a mutex only on a member's first call. */
+long lkv_metrics_peer_series(uint64_t id);
 
 /* The catalog, registered (with the process collector) at the first call. Never NULL: when the registry
  * cannot be allocated every field is NULL. Any thread; after the first call it costs one load. */

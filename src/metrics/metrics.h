@@ -39,11 +39,17 @@ typedef struct lkv_metric_desc_s {
 } lkv_metric_desc_t;
 
 /* etcd's buckets for disk durations (ExponentialBuckets(0.001, 2, 14): 1 ms .. 8.192 s), for the WAL fsync
- * and backend commit histograms; and for peer round trips (ExponentialBuckets(0.0001, 2, 14)). */
+ * and backend commit histograms; for peer round trips (ExponentialBuckets(0.0001, 2, 16): 0.1 ms ..
+ * 3.2768 s); for lease TTLs (ExponentialBuckets(1, 2, 24): 1 s .. 97 days); and Prometheus' default
+ * buckets (DefBuckets: 5 ms .. 10 s), go-grpc-prometheus' for handling times. */
 #define LKV_METRICS_DISK_BUCKETS 14
 extern const double lkv_metrics_disk_buckets[LKV_METRICS_DISK_BUCKETS];
-#define LKV_METRICS_RTT_BUCKETS 14
+#define LKV_METRICS_RTT_BUCKETS 16
 extern const double lkv_metrics_rtt_buckets[LKV_METRICS_RTT_BUCKETS];
+#define LKV_METRICS_TTL_BUCKETS 24
+extern const double lkv_metrics_ttl_buckets[LKV_METRICS_TTL_BUCKETS];
+#define LKV_METRICS_DEF_BUCKETS 11
+extern const double lkv_metrics_def_buckets[LKV_METRICS_DEF_BUCKETS];
 
 /* Creates an empty registry. Returns 0 and sets *out, or LKV_ENOMEM. Free with lkv_metrics_free. */
 int lkv_metrics_new(lkv_metrics_t **out);

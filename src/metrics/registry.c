@@ -10,9 +10,14 @@
 
 const double lkv_metrics_disk_buckets[LKV_METRICS_DISK_BUCKETS] = {
     0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192};
-const double lkv_metrics_rtt_buckets[LKV_METRICS_RTT_BUCKETS] = {0.0001, 0.0002, 0.0004, 0.0008, 0.0016,
-                                                                 0.0032, 0.0064, 0.0128, 0.0256, 0.0512,
-                                                                 0.1024, 0.2048, 0.4096, 0.8192};
+const double lkv_metrics_rtt_buckets[LKV_METRICS_RTT_BUCKETS] = {
+    0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032, 0.0064, 0.0128,
+    0.0256, 0.0512, 0.1024, 0.2048, 0.4096, 0.8192, 1.6384, 3.2768};
+const double lkv_metrics_ttl_buckets[LKV_METRICS_TTL_BUCKETS] = {
+    1,    2,    4,     8,     16,    32,     64,     128,    256,     512,     1024,    2048,
+    4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576, 2097152, 4194304, 8388608};
+const double lkv_metrics_def_buckets[LKV_METRICS_DEF_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                                 0.5,   1,    2.5,   5,    10};
 
 static uint64_t to_bits(double v) {
   uint64_t b;

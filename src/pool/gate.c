@@ -14,6 +14,8 @@ int lkv_cpu_gate_init(lkv_cpu_gate_t *g, int workers) {
   atomic_init(&g->limit, g->workers);
   atomic_init(&g->parked, 0);
   atomic_init(&g->waited_ns, 0);
+  atomic_init(&g->lowered, 0);
+  atomic_init(&g->raised, 0);
   g->inside = 0;
   g->next_ticket = 0;
   g->serving = 0;
@@ -31,6 +33,7 @@ void lkv_cpu_gate_set_limit(lkv_cpu_gate_t *g, int limit) {
   pthread_mutex_lock(&g->mu);
   int old = atomic_exchange(&g->limit, limit);
   if (limit > old) pthread_cond_broadcast(&g->room);
+  if (limit != old) atomic_fetch_add(limit > old ? &g->raised : &g->lowered, 1);
   pthread_mutex_unlock(&g->mu);
 }
 

@@ -28,6 +28,8 @@ typedef struct lkv_cpu_gate_s {
   int workers;                    /* workers that use the gate */
   atomic_int parked;              /* workers waiting at the gate right now (for metrics and tests) */
   atomic_uint_fast64_t waited_ns; /* all the time workers have waited at the gate (with work to do) */
+  atomic_uint_fast64_t lowered;   /* lkv_cpu_gate_set_limit calls that lowered the limit (parked workers) */
+  atomic_uint_fast64_t raised;    /* and that raised it (let parked workers run again) */
 } lkv_cpu_gate_t;
 
 /* Initialises g for `workers` threads with every worker allowed (an open gate). Returns 0 or LKV_ENOMEM. */
@@ -36,7 +38,8 @@ int lkv_cpu_gate_init(lkv_cpu_gate_t *g, int workers);
 /* Destroys g; no thread may be at or inside the gate. */
 void lkv_cpu_gate_destroy(lkv_cpu_gate_t *g);
 
-/* Sets how many workers may be inside (clamped to [1, workers]) and wakes waiters if it grew. Any thread. */
+/* Sets how many workers may be inside (clamped to [1, workers]) and wakes waiters if it grew; counts the
+ * change in g->lowered or g->raised (the pool's decisions, read by the metrics). Any thread. */
 void lkv_cpu_gate_set_limit(lkv_cpu_gate_t *g, int limit);
 
 /* Current limit. */

@@ -199,6 +199,14 @@ static int set_switch(parse_t *p, const flag_t *f, const char *value) {
   return 0;
 }
 
+/* etcd's --metrics: "extensive" adds the gRPC handling-time histograms; any other value is the basic set,
+ * as etcd takes it (no check). */
+static int set_metrics(parse_t *p, const flag_t *f, const char *value) {
+  (void)f;
+  p->cfg->metrics_extensive = strcmp(value, "extensive") == 0;
+  return 0;
+}
+
 static int set_sample_interval(parse_t *p, const flag_t *f, const char *value) {
   int64_t ns;
   if (lkv__config_duration_parse(value, &ns) != 0 || ns < 1000000 || ns > (int64_t)60 * 1000000000)
@@ -275,6 +283,11 @@ static int set_ledger_retention(parse_t *p, const flag_t *f, const char *value) 
               f->name, value);
 }
 
+/* --rate-limit-by, -exempt and -file (config_rate_limit.c). */
+static int set_rate_limit(parse_t *p, const flag_t *f, const char *value) {
+  return lkv__config_rate_limit_set(p, f->name, value);
+}
+
 static int set_config_file(parse_t *p, const flag_t *f, const char *value) {
   (void)f;
   if (value[0] == '\0') { /* empty: as not given, the flags and ETCD_* variables apply */
@@ -301,12 +314,17 @@ static const flag_t flags[] = {
     {"listen-metrics-urls", "''",
      "List of URLs to listen on for the metrics and health endpoints (http only; numeric IP or localhost).",
      set_metrics_listen, 0, 0, 0, 0},
+    {"metrics", "'basic'",
+     "Set level of detail for exported metrics, specify 'extensive' to include histogram metrics.",
+     set_metrics, 0, 0, 0, 0},
     NUMBER("max-request-bytes", "'1572864'", "Maximum client request size in bytes the server will accept.",
            max_request_bytes, NUM_U64, 1, UINT32_MAX),
     NUMBER("max-txn-ops", "'128'", "Maximum number of operations permitted in a transaction.", max_txn_ops,
            NUM_U64, 1, UINT32_MAX),
     NUMBER("bcrypt-cost", "'10'", "Specify bcrypt algorithm cost factor for auth password hashing.",
            bcrypt_cost, NUM_U64, 0, UINT64_MAX), /* a Go uint: any value parses */
+    NUMBER("auth-token-ttl", "'300'", "The lifetime in seconds of the auth token.", auth_token_ttl, NUM_U64,
+           0, UINT32_MAX), /* 0: etcd's default, 300 */
     NUMBER("quota-backend-bytes", "'0'",
            "Raise alarms when backend size exceeds the given quota. 0 means use the default quota (2 GiB).",
            quota_backend_bytes, NUM_I64, 0, INT64_MAX),
@@ -353,6 +371,29 @@ static const flag_t flags[] = {
     {"auto-compaction-revision-interval", "'5m0s'",
      "How often auto-compaction in revision mode compacts (etcd 3.4: every 5 minutes).",
      set_revision_interval, 0, 0, 0, 0},
+    NUMBER("rate-limit-requests", "'0'",
+           "Requests (messages) a second each client identity may send (0: no limit); see --rate-limit-by.",
+           rate_limit.requests, NUM_U64, 0, UINT32_MAX),
+    NUMBER("rate-limit-burst", "'0'", "Requests a client may send at once (0: --rate-limit-requests).",
+           rate_limit.burst, NUM_U64, 0, UINT32_MAX),
+    NUMBER("rate-limit-bytes", "'0'", "Request bytes a second each client identity may send (0: no limit).",
+           rate_limit.bytes, NUM_U64, 0, UINT64_MAX / 2),
+    NUMBER("rate-limit-bytes-burst", "'0'",
+           "Request bytes a client may send at once (0: --rate-limit-bytes).", rate_limit.bytes_burst,
+           NUM_U64, 0, UINT64_MAX / 2),
+    {"rate-limit-by", "'user'",
+     "What a client is for the rate limits: user (the authenticated user, else as cn), cn (the TLS client "
+     "certificate's CN, else as address) or address (the remote IP address).",
+     set_rate_limit, 0, 0, 0, 0},
+    {"rate-limit-exempt", "'LeaseKeepAlive'",
+     "Comma-separated gRPC methods never rate limited (Method, or package.Service/Method).", set_rate_limit,
+     0, 0, 0, 0},
+    NUMBER("rate-limit-max-identities", "'10000'",
+           "Client identities the rate limiter keeps at most (the least recently seen make room).",
+           rate_limit.max_identities, NUM_U64, 1, UINT32_MAX),
+    {"rate-limit-file", "''",
+     "A YAML file of rate-limit-* keys that override these flags, read at start and again on SIGHUP.",
+     set_rate_limit, 0, 0, 0, 0},
     {"config-file", "''",
      "Path to a YAML configuration file (etcd's keys); when given, other flags and ETCD_* variables are "
      "ignored, as with etcd.",
@@ -414,6 +455,8 @@ void lkv_config_free(lkv_config_t *cfg) {
   free(cfg->name);
   free(cfg->data_dir);
   free(cfg->wal_dir);
+  free(cfg->rate_limit.exempt);
+  free(cfg->rate_limit.file);
   lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);
   lkv__config_urls_free(cfg->advertise_client_urls, cfg->n_advertise_client_urls);
   lkv__config_urls_free(cfg->listen_metrics_urls, cfg->n_listen_metrics_urls);
@@ -489,6 +532,7 @@ int lkv__config_defaults(parse_t *p) {
   cfg->max_request_bytes = 1572864;
   cfg->max_txn_ops = 128;
   cfg->bcrypt_cost = 10;
+  cfg->auth_token_ttl = 300;
   cfg->watch_progress_notify_ms = DEFAULT_PROGRESS_NOTIFY_MS;
   cfg->cpu_neighbour_aware = 0; /* measured to cost our tail latency under greedy neighbours: opt-in */
   cfg->cpu_sample_ms = 100;
@@ -500,6 +544,7 @@ int lkv__config_defaults(parse_t *p) {
   cfg->snapshot_catchup_entries = 5000;
   cfg->disk_reserve_bytes = 128u << 20;
   cfg->auto_compaction_check_ms = 5u * 60u * 1000u;
+  if (lkv__config_rate_limit_defaults(p) != 0) return nomem(p);
   p->advertise_set = 0;
   int rc = replace_string(p, &cfg->name, DEFAULT_NAME);
   if (rc != 0) return rc;

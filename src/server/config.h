@@ -62,6 +62,18 @@ typedef struct lkv_config_tls_s {
   int skip_san;           /* --experimental-peer-skip-client-san-verification (peers only) */
 } lkv_config_tls_t;
 
+/* ledgerkv's per-client rate limits (--rate-limit-*, server/config_rate_limit.h; ratelimit/ratelimit.h). */
+typedef struct lkv_config_rate_limit_s {
+  uint64_t requests;       /* --rate-limit-requests: a second per identity, 0 (default): no limit */
+  uint64_t burst;          /* --rate-limit-burst: 0 (default): one second's worth */
+  uint64_t bytes;          /* --rate-limit-bytes: request bytes a second per identity, 0 (default): none */
+  uint64_t bytes_burst;    /* --rate-limit-bytes-burst: 0 (default): one second's worth */
+  uint64_t max_identities; /* --rate-limit-max-identities, default 10000 */
+  int by;                  /* --rate-limit-by: an lkv_ratelimit_by_t, default user (then cn, address) */
+  char *exempt;            /* --rate-limit-exempt, default "LeaseKeepAlive"; never NULL after parsing */
+  char *file;              /* --rate-limit-file: re-read on SIGHUP; NULL when not given */
+} lkv_config_rate_limit_t;
+
 typedef struct lkv_config_s {
   char *name;     /* --name, default "default"; never empty */
   char *data_dir; /* --data-dir, default "<name>.ledgerkv" */
@@ -73,6 +85,7 @@ typedef struct lkv_config_s {
   size_t n_advertise_client_urls;          /* (then possibly port 0: the caller substitutes the bound port) */
   lkv_config_url_t *listen_metrics_urls; /* --listen-metrics-urls: http:// only, where /metrics and /health */
   size_t n_listen_metrics_urls;          /* are served besides; none by default */
+  int metrics_extensive;                 /* --metrics extensive (default basic): gRPC handling times */
   char **cors;                           /* --cors: origins allowed by the HTTP answers' CORS headers ("*": */
   size_t n_cors;                         /* any; the default); as given, compared with Origin */
   char **host_whitelist;                 /* --host-whitelist: Host names served over cleartext HTTP/1.1 */
@@ -81,6 +94,7 @@ typedef struct lkv_config_s {
   uint64_t max_txn_ops;                  /* --max-txn-ops, default 128, 1..4294967295 */
   uint64_t bcrypt_cost;                  /* --bcrypt-cost, default 10; outside 4..31 it is 10, with etcd's
                                           * warning */
+  uint64_t auth_token_ttl;               /* --auth-token-ttl in seconds, default 300 (0: the default) */
   int64_t quota_backend_bytes;           /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
                                           * stored as such: this field is never 0 after parsing */
   uint64_t disk_reserve_bytes;           /* --disk-reserve-bytes (ledgerkv's own), default 128 MiB (two Raft
@@ -115,6 +129,7 @@ typedef struct lkv_config_s {
   lkv_config_cluster_t cluster;               /* the cluster flags */
   lkv_config_tls_t client_tls;                /* the client TLS flags */
   lkv_config_tls_t peer_tls;                  /* the peer TLS flags */
+  lkv_config_rate_limit_t rate_limit;         /* the rate limit flags */
   char **warnings;                            /* one line each for the etcd flags accepted without effect, */
   size_t n_warnings;                          /* ignored inputs, unrecognized ETCD_* variables; printed on
                                                * stderr by lkv_config_parse too */

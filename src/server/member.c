@@ -13,6 +13,7 @@
 #include "common/le.h"
 #include "replication/raft_node.h"
 #include "server/checkpointer.h"
+#include "server/peer_probe.h"
 #include "server/tls_setup.h"
 #include "transport/peer.h"
 
@@ -24,6 +25,7 @@ struct lkv__member_s {
   lkv_tls_t *peer_tls; /* https:// peer URLs' context; NULL without peer TLS flags */
   lkv_replicator_t *raft;
   lkv__checkpointer_t *checkpointer; /* the store's checkpoints: the member's Raft snapshots */
+  lkv__peer_probe_t *probe;          /* round trips and the peer counters (metrics) */
   pthread_rwlock_t in_lock; /* read: a peer callback delivering; write: a receiver being set or cleared */
   lkv_replicator_t *in;     /* where Raft messages go; NULL before start and once stopping */
   uint64_t self;
@@ -371,6 +373,11 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
     snprintf(err, errlen, "cannot start the checkpoint thread: %s", lkv_strerror(rc));
     goto err_after_peers;
   }
+  rc = lkv__peer_probe_start(&m->probe, m);
+  if (rc) {
+    snprintf(err, errlen, "cannot start the peer probe: %s", lkv_strerror(rc));
+    goto err_after_checkpointer;
+  }
   /* Every founding member lists the voters in the same order: --initial-cluster sorted by name. */
   for (size_t i = 0; i < c->initial.n_members; i++) voters[i] = c->initial.members[i].id;
   sprintf(snap, "%s/member/snap", cfg->data_dir);
@@ -406,13 +413,15 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .send = send_to_peer,
                                .send_arg = m};
   rc = lkv_raft_node_start(&m->raft, &o, err, errlen);
-  if (rc) goto err_after_checkpointer;
+  if (rc) goto err_after_probe;
   pthread_rwlock_wrlock(&m->in_lock);
   m->in = m->raft;
   pthread_rwlock_unlock(&m->in_lock);
   if (c->initial.n_members == 1 && !id.join) wait_for_leader(m->raft, 2 * c->election_ms);
   *out = m;
   goto done;
+err_after_probe:
+  lkv__peer_probe_stop(m->probe);
 err_after_checkpointer:
   lkv__checkpointer_stop(m->checkpointer);
 err_after_peers:
@@ -443,7 +452,12 @@ void lkv__member_hand_over(lkv__member_t *m, unsigned grace_ms) {
   lkv_raft_node_wind_down(m->raft, grace_ms);
 }
 
+size_t lkv__member_peer_stats(lkv__member_t *m, lkv_peer_stats_t *out, size_t cap) {
+  return lkv_peer_net_stats_all(m->peers, out, cap);
+}
+
 void lkv__member_stop(lkv__member_t *m) {
+  lkv__peer_probe_stop(m->probe);
   pthread_rwlock_wrlock(&m->in_lock);
   m->in = NULL; /* peers' messages are dropped from now on */
   pthread_rwlock_unlock(&m->in_lock);

@@ -8,6 +8,7 @@
 #include "mvcc/mvcc.h"
 #include "replication/replication.h"
 #include "server/config.h"
+#include "transport/peer.h"
 
 typedef struct lkv__member_s lkv__member_t;
 
@@ -17,7 +18,8 @@ typedef struct lkv__member_s lkv__member_t;
  * in --initial-cluster (the id MemberAdd gave the member with these peer URLs); else computed from the
  * flags as etcd does. The member also checkpoints the store (a logged store): every
  * --ledger-checkpoint-interval and every --snapshot-count applied entries, its Raft snapshot. store and
- * ledger must outlive the member. Returns 0 and sets *out, or a negative LKV_E* code with a message in err. */
+ * ledger must outlive the member. Returns 0 and sets *out, or a negative LKV_E* code with a message in err.
+ */
 int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *store, lkv_ledger_t *ledger,
                       char *err, size_t errlen);
 
@@ -29,10 +31,11 @@ lkv_replicator_t *lkv__member_replicator(lkv__member_t *m);
 
 /* Peer messages are multiplexed over one transport by their first byte, the channel. */
 typedef enum {
-  LKV__CHANNEL_RAFT = 1,  /* Raft messages (raft/codec.h) for the replicator */
-  LKV__CHANNEL_LEASE = 2, /* lease keep-alives forwarded to the leader, and their answers */
+  LKV__CHANNEL_RAFT = 1,   /* Raft messages (raft/codec.h) for the replicator */
+  LKV__CHANNEL_LEASE = 2,  /* lease keep-alives forwarded to the leader, and their answers */
   LKV__CHANNEL_MEMBER = 3, /* membership requests forwarded to the leader (MemberPromote), and answers */
-  LKV__CHANNEL_SNAP = 4    /* a snapshot streamed to a member, and its acknowledgements */
+  LKV__CHANNEL_SNAP = 4,   /* a snapshot streamed to a member, and its acknowledgements */
+  LKV__CHANNEL_PROBE = 5   /* round-trip pings and their answers (peer_probe.h) */
 } lkv__channel_t;
 #define LKV__CHANNEL_MAX 8
 
@@ -46,6 +49,10 @@ int lkv__member_on_channel(lkv__member_t *m, lkv__channel_t ch, lkv__channel_cb 
 
 /* Sends data on channel ch to member `to` (copied; see lkv_peer_net_send for the codes). Any thread. */
 int lkv__member_send(lkv__member_t *m, uint64_t to, lkv__channel_t ch, const uint8_t *data, size_t len);
+
+/* The peer transport's counters of every member it knows (lkv_peer_net_stats_all): fills out[0..cap) and
+ * returns how many there are (may exceed cap). Any thread. */
+size_t lkv__member_peer_stats(lkv__member_t *m, lkv_peer_stats_t *out, size_t cap);
 
 /* If this member leads, hands leadership to the most caught-up voter and waits until it leads (at most
  * the request timeout), then has every request still waiting answered within grace_ms: called first when

@@ -58,4 +58,8 @@ void lkv__metrics_collect(void *arg) {
   disk_usage(&m->o, c);
   lkv_metric_set(c->pool_threads, 0, m->o.threads);
   lkv_metric_set(c->pool_running, 0, lkv_pool_active(m->o.pool));
+  lkv_cpu_gate_t *g = lkv_pool_gate(m->o.pool);
+  lkv_metric_set(c->pool_changes, LKV_METRIC_POOL_PARK, (double)atomic_load(&g->lowered));
+  lkv_metric_set(c->pool_changes, LKV_METRIC_POOL_UNPARK, (double)atomic_load(&g->raised));
+  lkv_metric_set(c->pool_gate_wait, 0, (double)lkv_cpu_gate_waited_ns(g) / 1e9);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/auth_token.h"
 #include "cluster/attrs.h"
 #include "common/error.h"
 #include "gateway/gateway.h"
@@ -24,6 +25,7 @@
 #include "server/member.h"
 #include "server/member_api.h"
 #include "server/metrics_http.h"
+#include "server/rate_limit.h"
 #include "server/tls_setup.h"
 #include "server/version.h"
 #include "transport/transport.h"
@@ -54,6 +56,7 @@ struct lkv_server_s {
   lkv__corrupt_checker_t *corrupt; /* NULL without --experimental-corrupt-check-time */
   lkv__metrics_http_t *metrics;    /* /metrics, /health, /version answers (a listener with */
   lkv_gateway_t *gateway;          /* --listen-metrics-urls); the client port's HTTP/1.1 side */
+  lkv__rate_limit_t *rate_limit;   /* per-client rate limits (api->ratelimit), reloaded on SIGHUP */
 };
 
 /* A pinned count, or one thread per CPU we may be scheduled on: the pool's gate lets the budget's worth
@@ -301,9 +304,15 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   api->limits.max_txn_ops = cfg->max_txn_ops;
   api->max_request_bytes = cfg->max_request_bytes;
   api->bcrypt_cost = (int)cfg->bcrypt_cost;
+  api->metrics_extensive = cfg->metrics_extensive;
   api->store = s->store;
   api->version = LKV_ETCD_VERSION;
   api->member_name = cfg->name;
+  rc = lkv_api_tokens_new(&api->tokens, cfg->auth_token_ttl * 1000);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot start: %s", lkv_strerror(rc));
+    goto err_after_store;
+  }
   rc = start_member(s, cfg, err, errlen);
   if (rc != 0) goto err_after_store;
   if (s->ledger) lkv_replicator_on_sign(s->replicator, lkv_api_ledger_signed, api);
@@ -347,6 +356,8 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   if (rc != 0) goto err_after_pool;
   rc = start_http(s, cfg, err, errlen);
   if (rc != 0) goto err_after_tls;
+  rc = lkv__rate_limit_start(&s->rate_limit, cfg, api, err, errlen);
+  if (rc != 0) goto err_after_http;
   rc = start_transport(s, cfg);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on the client URLs: %s", lkv_strerror(rc));
@@ -398,6 +409,7 @@ err_after_transport:
   lkv_transport_stop(s->transport, 0);
   free_client_urls(s);
 err_after_http:
+  lkv__rate_limit_stop(s->rate_limit);
   lkv_gateway_free(s->gateway);
   lkv__metrics_http_stop(s->metrics);
 err_after_tls:
@@ -416,6 +428,7 @@ err_after_lessor:
 err_after_replicator:
   lkv__member_stop(s->member);
 err_after_store:
+  lkv_api_tokens_free(s->api.tokens);
   lkv_api_ledger_free(s->api.ledger_waiters);
   lkv_ledger_close(s->ledger); /* after the replicator: it signed the last head */
   lkv_mvcc_close(s->store);
@@ -427,6 +440,10 @@ err_after_alloc:
 void lkv_server_housekeeping(lkv_server_t *s) {
   (void)s;
   malloc_trim(0);
+}
+
+int lkv_server_reload(lkv_server_t *s) {
+  return lkv__rate_limit_reload(s->rate_limit);
 }
 
 int lkv_server_threads(const lkv_server_t *s) {
@@ -450,6 +467,7 @@ void lkv_server_stop(lkv_server_t *s) {
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
   lkv_gateway_free(s->gateway);        /* no connection uses it any more */
+  lkv__rate_limit_stop(s->rate_limit); /* no call uses it any more */
   lkv__metrics_http_stop(s->metrics);  /* before the store and the replicator its answers read */
   lkv_tls_free(s->client_tls);         /* no connection uses it any more */
   lkv_pool_free(s->pool);              /* no loop thread is left to pass the gate */
@@ -463,6 +481,7 @@ void lkv_server_stop(lkv_server_t *s) {
   lkv_watch_hub_free(s->watch); /* after the replicator: its commit listener is the hub */
   /* After the replicator: its last signature answered every receipt waiter and covers every write. */
   lkv_api_ledger_free(s->api.ledger_waiters);
+  lkv_api_tokens_free(s->api.tokens); /* after the replicator: its applied listener records them */
   lkv_ledger_close(s->ledger);
   lkv_mvcc_close(s->store);
   free_client_urls(s);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "metrics/catalog.h"
 #include "transport/h1_conn.h"
@@ -16,6 +17,7 @@ static lkv_call_t *call_alloc(struct lkv__loop_s *loop, size_t max_recv) {
   if (!call) return NULL;
   call->loop = loop;
   call->http_status = 200;
+  call->started_ns = lkv_clock_ns(CLOCK_MONOTONIC);
   lkv__grpc_deframer_init(&call->deframer, max_recv);
   atomic_init(&call->pending, 0);
   atomic_init(&call->cancelled, 0);
@@ -202,7 +204,8 @@ static void apply_send(lkv_call_t *call, lkv__chunk_t *chunk) {
 static void apply_finish(lkv_call_t *call, int status, char *message) {
   const lkv_transport_handler_t *handler = &call->loop->cfg->handler;
   call->app_finished = 1;
-  if (handler->on_finished) handler->on_finished(handler->app, call->route, status);
+  if (handler->on_finished)
+    handler->on_finished(handler->app, call->route, status, lkv_clock_ns(CLOCK_MONOTONIC) - call->started_ns);
   if (!call->answered && live(call)) {
     call->answered = 1;
     call->status = status;

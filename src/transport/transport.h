@@ -87,9 +87,9 @@ typedef struct lkv_transport_handler_s {
    * NUL-terminated) has other methods here. May be NULL: every unknown path is then an unknown service. */
   int (*has_service)(void *app, const char *service, size_t service_len);
   /* The application finished a call it had received, with this status (lkv_call_finish's, even when the
-   * stream was gone by then): for the application's call counters. Runs on the call's loop thread. May be
-   * NULL. */
-  void (*on_finished)(void *app, const void *route, int grpc_status);
+   * stream was gone by then), elapsed_ns after the request's headers arrived: for the application's call
+   * counters and handling times. Runs on the call's loop thread. May be NULL. */
+  void (*on_finished)(void *app, const void *route, int grpc_status, uint64_t elapsed_ns);
   /* Runs on loop loop_index after lkv_transport_wake(t, loop_index): at least once after each wake, wakes
    * made before it started running coalesce into one call. Lets other threads hand a loop work that is not
    * tied to one call (a watch hub's new revisions). May be NULL (wakes are then ignored). */
