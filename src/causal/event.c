@@ -9,11 +9,11 @@
 
 static const uint8_t magic[8] = {'l', 'k', 'v', 'c', 'e', 'v', 't', '1'};
 
-/* magic, origin, seq, wall, logical, n_deps; then deps; then payload_len. */
-#define HEAD_LEN (8 + 8 + 8 + 8 + 4 + 4)
+/* magic, origin, seq, wall, logical; then deps (a vector's encoding), payload_len, payload. */
+#define HEAD_LEN (8 + 8 + 8 + 8 + 4)
 
 size_t lkv_causal_event_size(const lkv_causal_event_t *e) {
-  return HEAD_LEN + (size_t)e->deps.n * 16 + 4 + e->payload_len + LKV_CAUSAL_SIG_LEN;
+  return HEAD_LEN + lkv_causal_vv_encoded_size(&e->deps) + 4 + e->payload_len + LKV_CAUSAL_SIG_LEN;
 }
 
 /* The canonical rules the decoder enforces (deps are sorted and non-zero by the vector's own rules). */
@@ -33,12 +33,9 @@ int lkv_causal_event_encode_signed(lkv_causal_event_t *e, const uint8_t sk[LKV_C
   lkv_le64_put(p + 16, e->seq);
   lkv_le64_put(p + 24, e->hlc.wall);
   lkv_le32_put(p + 32, e->hlc.logical);
-  lkv_le32_put(p + 36, e->deps.n);
   p += HEAD_LEN;
-  for (uint32_t i = 0; i < e->deps.n; i++, p += 16) {
-    lkv_le64_put(p, e->deps.e[i].origin);
-    lkv_le64_put(p + 8, e->deps.e[i].seq);
-  }
+  lkv_causal_vv_encode(&e->deps, p);
+  p += lkv_causal_vv_encoded_size(&e->deps);
   lkv_le32_put(p, (uint32_t)e->payload_len);
   p += 4;
   if (e->payload_len) memcpy(p, e->payload, e->payload_len);
@@ -55,19 +52,12 @@ int lkv_causal_event_decode(const uint8_t *buf, size_t len, lkv_causal_event_t *
   e->seq = lkv_le64_get(buf + 16);
   e->hlc.wall = lkv_le64_get(buf + 24);
   e->hlc.logical = lkv_le32_get(buf + 32);
-  uint32_t n = lkv_le32_get(buf + 36);
-  if (n > LKV_CAUSAL_MAX_ORIGINS) return LKV_EBADMSG;
-  size_t rest = len - HEAD_LEN - 4 - LKV_CAUSAL_SIG_LEN;
-  if ((size_t)n * 16 > rest) return LKV_EBADMSG;
-  const uint8_t *p = buf + HEAD_LEN;
-  e->deps.n = n;
-  for (uint32_t i = 0; i < n; i++, p += 16) {
-    e->deps.e[i].origin = lkv_le64_get(p);
-    e->deps.e[i].seq = lkv_le64_get(p + 8);
-    if (e->deps.e[i].origin == 0 || e->deps.e[i].seq == 0) return LKV_EBADMSG;
-    if (i && e->deps.e[i].origin <= e->deps.e[i - 1].origin) return LKV_EBADMSG;
-  }
-  rest -= (size_t)n * 16;
+  size_t rest = len - HEAD_LEN - LKV_CAUSAL_SIG_LEN, used = 0;
+  if (lkv_causal_vv_decode(buf + HEAD_LEN, rest, &e->deps, &used)) return LKV_EBADMSG;
+  rest -= used;
+  const uint8_t *p = buf + HEAD_LEN + used;
+  if (rest < 4) return LKV_EBADMSG;
+  rest -= 4;
   e->payload_len = lkv_le32_get(p);
   if (e->payload_len != rest) return LKV_EBADMSG;
   e->payload = p + 4;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/le.h"
 
 void lkv_causal_vv_init(lkv_causal_vv_t *v) {
   v->n = 0;
@@ -123,4 +124,31 @@ size_t lkv_causal_vv_missing(const lkv_causal_vv_t *mine, const lkv_causal_vv_t 
     n++;
   }
   return n;
+}
+
+size_t lkv_causal_vv_encoded_size(const lkv_causal_vv_t *v) {
+  return 4 + (size_t)v->n * 16;
+}
+
+void lkv_causal_vv_encode(const lkv_causal_vv_t *v, uint8_t *out) {
+  lkv_le32_put(out, v->n);
+  for (uint32_t i = 0; i < v->n; i++) {
+    lkv_le64_put(out + 4 + 16 * i, v->e[i].origin);
+    lkv_le64_put(out + 12 + 16 * i, v->e[i].seq);
+  }
+}
+
+int lkv_causal_vv_decode(const uint8_t *buf, size_t len, lkv_causal_vv_t *v, size_t *used) {
+  if (len < 4) return LKV_EBADMSG;
+  uint32_t n = lkv_le32_get(buf);
+  if (n > LKV_CAUSAL_MAX_ORIGINS || (len - 4) / 16 < n) return LKV_EBADMSG;
+  for (uint32_t i = 0; i < n; i++) {
+    v->e[i].origin = lkv_le64_get(buf + 4 + 16 * i);
+    v->e[i].seq = lkv_le64_get(buf + 12 + 16 * i);
+    if (v->e[i].origin == 0 || v->e[i].seq == 0) return LKV_EBADMSG;
+    if (i && v->e[i].origin <= v->e[i - 1].origin) return LKV_EBADMSG;
+  }
+  v->n = n;
+  *used = 4 + (size_t)n * 16;
+  return 0;
 }

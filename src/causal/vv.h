@@ -68,4 +68,15 @@ int lkv_causal_vv_merge(lkv_causal_vv_t *into, const lkv_causal_vv_t *from);
 size_t lkv_causal_vv_missing(const lkv_causal_vv_t *mine, const lkv_causal_vv_t *other,
                              lkv_causal_range_t *out, size_t cap);
 
+/* Bytes of v's encoding: n u32 ‖ n × (origin u64 ‖ seq u64), little-endian, in origin order. */
+size_t lkv_causal_vv_encoded_size(const lkv_causal_vv_t *v);
+
+/* Writes v's encoding (lkv_causal_vv_encoded_size bytes) to out. */
+void lkv_causal_vv_encode(const lkv_causal_vv_t *v, uint8_t *out);
+
+/* Reads a vector's encoding from the start of buf (len bytes available) into *v; *used receives its size.
+ * Returns 0 or LKV_EBADMSG (truncated, too many origins, origins not strictly increasing, a zero origin
+ * or sequence: one vector has one encoding). */
+int lkv_causal_vv_decode(const uint8_t *buf, size_t len, lkv_causal_vv_t *v, size_t *used);
+
 #endif

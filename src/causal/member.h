@@ -1,0 +1,163 @@
+/* A causal-mode member's core: local writes, remote events and vectors, time in; a batch of work out. */
+#ifndef LKV_CAUSAL_MEMBER_H
+#define LKV_CAUSAL_MEMBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "causal/event.h"
+#include "causal/key.h"
+#include "causal/mutation.h"
+#include "causal/pending.h"
+#include "causal/vv.h"
+
+/*
+ * The contract (docs/causal.md §9).
+ *
+ * The core does no I/O: no threads, clocks, sockets or files; the caller passes its physical time in
+ * milliseconds (now). One lkv_causal_member_t is one member; not thread-safe. Allocation failure aborts
+ * the process (as the Raft core: a member that half-applied an event is worse than one that stopped; it
+ * restarts from its durable events).
+ *
+ * The caller's loop:
+ *   1. Feed input: lkv_causal_member_write (a client's write set), _recv_event and _recv_vv (from peers),
+ *      _tick (every anti-entropy period).
+ *   2. When lkv_causal_member_batch returns 1, handle the batch in this order:
+ *      a. make rb.applied durable, in order, with one flush: each is an event (its encoding) this member
+ *         applied at revision rb.first_rev + i;
+ *      b. only then send rb.msgs (an own event that left before it was durable could be lost in a crash and
+ *         its sequence reused for another write; a vector sent must not claim what a crash can take back);
+ *      c. answer rb.acks: the local writes, with their revisions;
+ *      d. call lkv_causal_member_advance.
+ *   Inputs between batch and advance are refused with LKV_EAGAIN (the batch points into the member).
+ *
+ * Restart: a new member is given its durable events, in their local order, with lkv_causal_member_replay
+ * before any other input; that gives back its vector, revisions, key states and clock. Events it had
+ * applied but not made durable come again from its peers.
+ */
+
+typedef struct {
+  uint64_t id; /* never 0 */
+  uint8_t pk[LKV_CAUSAL_PK_LEN];
+} lkv_causal_peer_t;
+
+#ifdef LKV_CAUSAL_TESTING
+/* Classic bugs of causal replication, switchable only in the lkv_causal_testing library, so that the
+ * simulator proves it catches each (docs/causal.md §11, docs/testing.md). */
+typedef enum {
+  LKV_CAUSAL_BUG_APPLY_UNREADY = 1u << 0,    /* a remote event applied once its origin's earlier ones are,
+                                                whatever else its deps name */
+  LKV_CAUSAL_BUG_WINNER_NOT_TOTAL = 1u << 1, /* winner by clock wall only; a tie keeps the first applied */
+  LKV_CAUSAL_BUG_SHIP_SKIPS_FIRST = 1u << 2, /* anti-entropy ships each range from its second event */
+  LKV_CAUSAL_BUG_PURGE_UNSTABLE = 1u << 3,   /* a sole tombstone purged at once, stable or not */
+} lkv_causal_bug_t;
+#define LKV_CAUSAL_BUG_COUNT 4
+/* The switch's name ("APPLY_UNREADY"), or NULL for a value that is not exactly one bug. */
+const char *lkv_causal_bug_name(unsigned bug);
+#endif
+
+typedef struct {
+  uint64_t id;                            /* this member: one of members[] */
+  uint8_t sk[LKV_CAUSAL_SK_LEN];          /* its signing key (libsodium Ed25519 secret key) */
+  const lkv_causal_peer_t *members;       /* every member with its public key, this one included; copied */
+  size_t n_members;                       /* 1..LKV_CAUSAL_MAX_ORIGINS */
+  uint64_t max_ahead;                     /* ms a remote stamp may be ahead of now before it is refused */
+  size_t max_held_events, max_held_bytes; /* the causal-ready buffer's bounds (> 0) */
+  size_t max_ship_events, max_ship_bytes; /* per anti-entropy answer to one peer (> 0; at least one event) */
+#ifdef LKV_CAUSAL_TESTING
+  unsigned bugs; /* lkv_causal_bug_t bits */
+#endif
+} lkv_causal_config_t;
+
+typedef enum {
+  LKV_CAUSAL_MSG_EVENT = 1, /* an event's encoding: the peer calls lkv_causal_member_recv_event */
+  LKV_CAUSAL_MSG_VV = 2,    /* a vector's encoding: the peer calls lkv_causal_member_recv_vv */
+} lkv_causal_msg_kind_t;
+
+typedef struct {
+  uint64_t to;  /* a peer's id */
+  uint8_t kind; /* lkv_causal_msg_kind_t: the caller's framing carries it */
+  const uint8_t *data;
+  size_t len;
+} lkv_causal_msg_t;
+
+typedef struct {
+  uint64_t token; /* the caller's, from lkv_causal_member_write */
+  uint64_t rev;
+} lkv_causal_ack_t;
+
+/* Everything points into the member and stays valid until lkv_causal_member_advance. */
+typedef struct {
+  const lkv_causal_held_t *applied; /* events in local order; applied[i] has revision first_rev + i */
+  size_t n_applied;
+  uint64_t first_rev;
+  const lkv_causal_msg_t *msgs;
+  size_t n_msgs;
+  const lkv_causal_ack_t *acks;
+  size_t n_acks;
+} lkv_causal_batch_t;
+
+typedef struct lkv_causal_member_s lkv_causal_member_t;
+
+/* Creates a member. Returns 0 and *out, LKV_EINVAL for a bad configuration (id not among members, a
+ * member id 0 or repeated, too many members, zero bounds), or LKV_ENOMEM. */
+int lkv_causal_member_new(const lkv_causal_config_t *cfg, lkv_causal_member_t **out);
+
+/* Frees m and everything it owns. NULL is allowed. */
+void lkv_causal_member_free(lkv_causal_member_t *m);
+
+/* Restores one durable event (encoded, as a batch's applied gave it) in local order; before any other
+ * input. *rev receives its revision. Returns 0, LKV_EBADMSG (malformed, an unknown origin, not causally
+ * ready: the log is not this member's), or LKV_EAGAIN after other input. */
+int lkv_causal_member_replay(lkv_causal_member_t *m, const uint8_t *buf, size_t len, uint64_t *rev);
+
+/* A local write of muts[0..n) at physical time now: it becomes the next own event, signed, applied at the
+ * next revision (*rev), pushed to every peer and acknowledged with token in the batch. Returns 0,
+ * LKV_EINVAL (no mutations, an empty key, a bad kind), LKV_EAGAIN (a batch is out). */
+int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
+                            uint64_t token, uint64_t *rev);
+
+/* An event received from a peer at physical time now. Applied at once when causally ready (then every held
+ * event it makes ready too), else held. Returns 0 (applied, held, or a copy of one already here),
+ * LKV_EBADMSG (malformed event or write set), LKV_EVERIFY (an unknown origin or a bad signature),
+ * LKV_EEXIST (another event with the same origin and seq is here: the origin equivocated),
+ * LKV_ECLOCKAHEAD (its stamp is too far ahead of now; it comes again later), LKV_EBUFFERFULL,
+ * LKV_EAGAIN (a batch is out). Nothing changes on an error. */
+int lkv_causal_member_recv_event(lkv_causal_member_t *m, uint64_t now, const uint8_t *buf, size_t len);
+
+/* A peer's vector: remembered (for stability) and answered with the events the peer lacks, in this
+ * member's local order, within max_ship_events/bytes. Returns 0, LKV_EBADMSG, LKV_EINVAL (from is not a
+ * member or is this one), LKV_EAGAIN. */
+int lkv_causal_member_recv_vv(lkv_causal_member_t *m, uint64_t from, const uint8_t *buf, size_t len);
+
+/* An anti-entropy round: this member's vector to every peer; stable sole tombstones purged. Returns 0 or
+ * LKV_EAGAIN. */
+int lkv_causal_member_tick(lkv_causal_member_t *m);
+
+/* The batch of work (see the contract): 1 and *rb when there is any, else 0. */
+int lkv_causal_member_batch(lkv_causal_member_t *m, lkv_causal_batch_t *rb);
+
+/* Ends the batch handed out by lkv_causal_member_batch. */
+void lkv_causal_member_advance(lkv_causal_member_t *m);
+
+/* ---- Reads (valid until the next input). */
+
+const lkv_causal_vv_t *lkv_causal_member_vv(const lkv_causal_member_t *m);
+uint64_t lkv_causal_member_revision(const lkv_causal_member_t *m); /* the last revision applied */
+size_t lkv_causal_member_held(const lkv_causal_member_t *m);       /* events waiting for their deps */
+
+/* The key's state, or NULL when it has none (never written, or its tombstone purged). */
+const lkv_causal_key_t *lkv_causal_member_key(const lkv_causal_member_t *m, const uint8_t *key, size_t len);
+
+/* Keys with state, in byte order of their names: count and the i-th. */
+size_t lkv_causal_member_n_keys(const lkv_causal_member_t *m);
+const lkv_causal_key_t *lkv_causal_member_key_at(const lkv_causal_member_t *m, size_t i);
+
+/* The winner of k (a key of m), or NULL when it has no siblings. */
+const lkv_causal_sibling_t *lkv_causal_member_winner(const lkv_causal_member_t *m, const lkv_causal_key_t *k);
+
+/* The applied event (origin, seq) and its revision: its held form, or NULL when not applied here. */
+const lkv_causal_held_t *lkv_causal_member_event(const lkv_causal_member_t *m, uint64_t origin, uint64_t seq,
+                                                 uint64_t *rev);
+
+#endif

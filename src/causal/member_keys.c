@@ -1,0 +1,109 @@
+/* The member's keys: a table sorted by name, write sets applied to it, the winner, tombstone purging. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "causal/member_internal.h"
+#include "common/error.h"
+
+static int name_cmp(const lkv_causal_key_t *k, const uint8_t *key, size_t len) {
+  size_t n = k->key_len < len ? k->key_len : len;
+  int c = n ? memcmp(k->key, key, n) : 0;
+  if (c) return c;
+  return k->key_len < len ? -1 : k->key_len > len;
+}
+
+/* The table index of (key, len), or where it would go (*found says which). */
+static size_t locate(const lkv_causal_member_t *m, const uint8_t *key, size_t len, int *found) {
+  size_t lo = 0, hi = m->keys.n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (name_cmp(m->keys.v[mid], key, len) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = lo < m->keys.n && name_cmp(m->keys.v[lo], key, len) == 0;
+  return lo;
+}
+
+lkv_causal_key_t *lkv__causal_key_get(lkv_causal_member_t *m, const uint8_t *key, size_t len, int create) {
+  int found;
+  size_t i = locate(m, key, len, &found);
+  if (found) return m->keys.v[i];
+  if (!create) return NULL;
+  lkv_causal_key_t *k = malloc(sizeof(*k));
+  if (!k || lkv_causal_key_init(k, key, len)) abort();
+  LKV__CAUSAL_PUSH(m->keys);
+  memmove(&m->keys.v[i + 1], &m->keys.v[i], (m->keys.n - 1 - i) * sizeof(m->keys.v[0]));
+  m->keys.v[i] = k;
+  return k;
+}
+
+void lkv__causal_keys_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev, uint64_t rev) {
+  lkv_causal_mutation_iter_t it;
+  lkv_causal_mutation_t mu;
+  if (lkv_causal_mutations_open(ev->payload, ev->payload_len, &it)) abort(); /* checked on arrival */
+  while (lkv_causal_mutations_next(&it, &mu)) {
+    lkv_causal_write_t w = {.origin = ev->origin,
+                            .seq = ev->seq,
+                            .hlc = ev->hlc,
+                            .deps = &ev->deps,
+                            .tombstone = mu.kind == LKV_CAUSAL_DEL,
+                            .value = mu.value,
+                            .value_len = mu.value_len,
+                            .rev = rev};
+    if (lkv_causal_key_apply(lkv__causal_key_get(m, mu.key, mu.key_len, 1), &w)) abort();
+  }
+}
+
+const lkv_causal_sibling_t *lkv_causal_member_winner(const lkv_causal_member_t *m,
+                                                     const lkv_causal_key_t *k) {
+  if (!LKV__CAUSAL_BUG(m, WINNER_NOT_TOTAL)) return lkv_causal_key_winner(k);
+  const lkv_causal_sibling_t *w = NULL;
+  for (size_t i = 0; i < k->n; i++)
+    if (!w || k->sib[i].hlc.wall > w->hlc.wall) w = &k->sib[i];
+  return w;
+}
+
+/* A sole tombstone t is stable here when every other member reported a vector covering t and this member
+ * applied every event that member had originated by then: a write concurrent with t was made before its
+ * origin applied t, so it is among those and already here; every later write saw t. */
+static int stable(const lkv_causal_member_t *m, const lkv_causal_sibling_t *t) {
+  for (size_t i = 0; i < m->cfg.n_members; i++) {
+    if (i == m->self) continue;
+    const lkv_causal_vv_t *r = &m->reports[i];
+    uint64_t id = m->members[i].id;
+    if (!lkv_causal_vv_covers(r, t->origin, t->seq) ||
+        lkv_causal_vv_get(&m->vv, id) < lkv_causal_vv_get(r, id))
+      return 0;
+  }
+  return 1;
+}
+
+void lkv__causal_keys_purge(lkv_causal_member_t *m) {
+  size_t kept = 0;
+  for (size_t i = 0; i < m->keys.n; i++) {
+    lkv_causal_key_t *k = m->keys.v[i];
+    if (lkv_causal_key_sole_tombstone(k) && (LKV__CAUSAL_BUG(m, PURGE_UNSTABLE) || stable(m, &k->sib[0]))) {
+      lkv_causal_key_free(k);
+      free(k);
+      continue;
+    }
+    m->keys.v[kept++] = k;
+  }
+  m->keys.n = kept;
+}
+
+const lkv_causal_key_t *lkv_causal_member_key(const lkv_causal_member_t *m, const uint8_t *key, size_t len) {
+  int found;
+  size_t i = locate(m, key, len, &found);
+  return found ? m->keys.v[i] : NULL;
+}
+
+size_t lkv_causal_member_n_keys(const lkv_causal_member_t *m) {
+  return m->keys.n;
+}
+
+const lkv_causal_key_t *lkv_causal_member_key_at(const lkv_causal_member_t *m, size_t i) {
+  return i < m->keys.n ? m->keys.v[i] : NULL;
+}

@@ -1,0 +1,73 @@
+/* The member's anti-entropy: vectors sent each round, peers' vectors answered with what they lack. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "causal/member_internal.h"
+#include "common/error.h"
+
+/* This member's vector encoded into the batch's scratch (freed at advance). */
+static const uint8_t *encode_vv(lkv_causal_member_t *m, size_t *len) {
+  *len = lkv_causal_vv_encoded_size(&m->vv);
+  uint8_t *buf = malloc(*len);
+  if (!buf) abort();
+  lkv_causal_vv_encode(&m->vv, buf);
+  *LKV__CAUSAL_PUSH(m->scratch) = buf;
+  return buf;
+}
+
+int lkv_causal_member_tick(lkv_causal_member_t *m) {
+  if (m->out) return LKV_EAGAIN;
+  m->started = 1;
+  size_t len;
+  const uint8_t *vv = encode_vv(m, &len);
+  for (size_t i = 0; i < m->cfg.n_members; i++)
+    if (i != m->self) lkv__causal_send(m, m->members[i].id, LKV_CAUSAL_MSG_VV, vv, len);
+  lkv__causal_keys_purge(m);
+  return 0;
+}
+
+/* The first sequence of a missing range to ship (the SHIP_SKIPS_FIRST bug starts one later). */
+static uint64_t first_missing(const lkv_causal_member_t *m, const lkv_causal_range_t *r) {
+  return r->from + 1 + (LKV__CAUSAL_BUG(m, SHIP_SKIPS_FIRST) ? 1 : 0);
+}
+
+/* Ships to peer `to` the events its reported vector `theirs` lacks, in local order (a causal order: each
+ * event's deps are at the peer or shipped before it), from the earliest log position any range starts at,
+ * within the configured bounds. */
+static void ship(lkv_causal_member_t *m, uint64_t to, const lkv_causal_vv_t *theirs) {
+  lkv_causal_range_t r[LKV_CAUSAL_MAX_ORIGINS];
+  size_t n = lkv_causal_vv_missing(&m->vv, theirs, r, LKV_CAUSAL_MAX_ORIGINS);
+  if (!n) return;
+  size_t start = m->log.n;
+  lkv_causal_vv_t floor = m->vv; /* what not to ship: everything but the ranges */
+  for (size_t i = 0; i < n; i++) {
+    uint64_t seq = first_missing(m, &r[i]), rev;
+    if (lkv_causal_vv_set(&floor, r[i].origin, seq - 1)) abort();
+    const lkv_causal_held_t *h = lkv_causal_member_event(m, r[i].origin, seq, &rev);
+    if (h && rev - 1 < start) start = rev - 1;
+  }
+  size_t events = 0, bytes = 0;
+  for (size_t i = start; i < m->log.n; i++) {
+    const lkv_causal_held_t *h = &m->log.v[i];
+    if (lkv_causal_vv_covers(&floor, h->ev.origin, h->ev.seq)) continue;
+    if (events && (events >= m->cfg.max_ship_events || bytes + h->len > m->cfg.max_ship_bytes)) break;
+    lkv__causal_send(m, to, LKV_CAUSAL_MSG_EVENT, h->bytes, h->len);
+    events++;
+    bytes += h->len;
+  }
+}
+
+int lkv_causal_member_recv_vv(lkv_causal_member_t *m, uint64_t from, const uint8_t *buf, size_t len) {
+  if (m->out) return LKV_EAGAIN;
+  m->started = 1;
+  int idx = lkv__causal_index(m, from);
+  if (idx < 0 || (size_t)idx == m->self) return LKV_EINVAL;
+  lkv_causal_vv_t theirs;
+  size_t used;
+  if (lkv_causal_vv_decode(buf, len, &theirs, &used) || used != len) return LKV_EBADMSG;
+  for (size_t i = 0; i < theirs.n; i++)
+    if (lkv__causal_index(m, theirs.e[i].origin) < 0) return LKV_EBADMSG;
+  if (lkv_causal_vv_merge(&m->reports[idx], &theirs)) abort(); /* members only: always room */
+  ship(m, from, &m->reports[idx]);
+  return 0;
+}

@@ -1,0 +1,378 @@
+/* Unit tests for the causal member core: writes and batches, siblings across members, causal delivery,
+ * refusals (tampering, unknown origin, clock ahead, full buffer, equivocation), anti-entropy, replay, purge.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* cmocka.h relies on the standard headers above. */
+#include <cmocka.h>
+
+#include "causal_testutil.h"
+#include "common/error.h"
+
+/* A message in flight between test members (a copy). */
+typedef struct {
+  uint64_t from, to;
+  uint8_t kind;
+  uint8_t *data;
+  size_t len;
+} flight_t;
+
+typedef struct {
+  ct_cluster_t cl;
+  lkv_causal_member_t *m[CT_MAX];
+  flight_t q[4096];
+  size_t nq;
+  /* Durable events per member, in local order (what the batches' applied made durable). */
+  uint8_t *log[CT_MAX][256];
+  size_t loglen[CT_MAX][256], nlog[CT_MAX];
+  uint64_t now;
+  size_t most_events_to_one; /* the most event messages one batch sent to one peer */
+} net_t;
+
+static net_t *net_new(size_t n, size_t ship, size_t held) {
+  net_t *t = calloc(1, sizeof(*t));
+  assert_non_null(t);
+  ct_cluster(&t->cl, n);
+  t->now = 1000;
+  for (size_t i = 0; i < n; i++) {
+    lkv_causal_config_t cfg = ct_config(&t->cl, i + 1);
+    cfg.max_ship_events = ship;
+    cfg.max_held_events = held;
+    assert_int_equal(lkv_causal_member_new(&cfg, &t->m[i]), 0);
+  }
+  return t;
+}
+
+static void net_free(net_t *t) {
+  for (size_t i = 0; i < t->cl.n; i++) {
+    lkv_causal_member_free(t->m[i]);
+    for (size_t j = 0; j < t->nlog[i]; j++) free(t->log[i][j]);
+  }
+  for (size_t i = 0; i < t->nq; i++) free(t->q[i].data);
+  free(t);
+}
+
+/* Handles member i's batch: durable log, queued messages; returns the acks' last revision (0: none). */
+static uint64_t flush(net_t *t, size_t i) {
+  lkv_causal_batch_t rb;
+  uint64_t acked = 0;
+  if (!lkv_causal_member_batch(t->m[i], &rb)) return 0;
+  assert_int_equal(rb.first_rev, t->nlog[i] + 1); /* gap-free */
+  for (size_t j = 0; j < rb.n_applied; j++) {
+    uint8_t *copy = malloc(rb.applied[j].len);
+    memcpy(copy, rb.applied[j].bytes, rb.applied[j].len);
+    t->loglen[i][t->nlog[i]] = rb.applied[j].len;
+    t->log[i][t->nlog[i]++] = copy;
+  }
+  for (size_t j = 0; j < rb.n_msgs; j++) {
+    flight_t *f = &t->q[t->nq++];
+    *f = (flight_t){.from = i + 1, .to = rb.msgs[j].to, .kind = rb.msgs[j].kind, .len = rb.msgs[j].len};
+    f->data = malloc(f->len);
+    memcpy(f->data, rb.msgs[j].data, f->len);
+  }
+  for (size_t j = 0; j < rb.n_acks; j++) acked = rb.acks[j].rev;
+  for (uint64_t to = 1; to <= t->cl.n; to++) {
+    size_t events = 0;
+    for (size_t j = 0; j < rb.n_msgs; j++)
+      events += rb.msgs[j].to == to && rb.msgs[j].kind == LKV_CAUSAL_MSG_EVENT;
+    if (events > t->most_events_to_one) t->most_events_to_one = events;
+  }
+  /* Inputs are refused while the batch is out. */
+  assert_int_equal(lkv_causal_member_tick(t->m[i]), LKV_EAGAIN);
+  lkv_causal_member_advance(t->m[i]);
+  return acked;
+}
+
+static void flush_all(net_t *t) {
+  for (size_t i = 0; i < t->cl.n; i++) flush(t, i);
+}
+
+/* Delivers queued message k (then drops it), returning the receiver's answer. */
+static int deliver(net_t *t, size_t k) {
+  flight_t f = t->q[k];
+  memmove(&t->q[k], &t->q[k + 1], (t->nq - k - 1) * sizeof(t->q[0]));
+  t->nq--;
+  lkv_causal_member_t *to = t->m[f.to - 1];
+  int rc = f.kind == LKV_CAUSAL_MSG_EVENT ? lkv_causal_member_recv_event(to, t->now, f.data, f.len)
+                                          : lkv_causal_member_recv_vv(to, f.from, f.data, f.len);
+  free(f.data);
+  flush(t, f.to - 1);
+  return rc;
+}
+
+/* Delivers everything in order until nothing is in flight. */
+static void settle(net_t *t) {
+  while (t->nq) assert_int_equal(deliver(t, 0), 0);
+}
+
+/* Drops every message in flight (a partition). */
+static void drop_all(net_t *t) {
+  for (size_t i = 0; i < t->nq; i++) free(t->q[i].data);
+  t->nq = 0;
+}
+
+static uint64_t put(net_t *t, size_t i, const char *key, const char *value) {
+  lkv_causal_mutation_t mu = {.kind = value ? LKV_CAUSAL_PUT : LKV_CAUSAL_DEL,
+                              .key = (const uint8_t *)key,
+                              .key_len = strlen(key),
+                              .value = (const uint8_t *)value,
+                              .value_len = value ? strlen(value) : 0};
+  uint64_t rev = 0;
+  assert_int_equal(lkv_causal_member_write(t->m[i], t->now++, &mu, 1, 77, &rev), 0);
+  assert_int_equal(flush(t, i), rev);
+  return rev;
+}
+
+static const lkv_causal_key_t *key(net_t *t, size_t i, const char *k) {
+  return lkv_causal_member_key(t->m[i], (const uint8_t *)k, strlen(k));
+}
+
+/* The winner's value of k on member i ("" when deleted or absent). */
+static const char *value(net_t *t, size_t i, const char *k) {
+  static char out[64];
+  const lkv_causal_key_t *kk = key(t, i, k);
+  const lkv_causal_sibling_t *w = kk ? lkv_causal_member_winner(t->m[i], kk) : NULL;
+  out[0] = 0;
+  if (w && !w->tombstone) snprintf(out, sizeof(out), "%.*s", (int)w->value_len, (const char *)w->value);
+  return out;
+}
+
+static void test_write_batch_and_push(void **state) {
+  (void)state;
+  net_t *t = net_new(3, 100, 64);
+  lkv_causal_mutation_t mu = {.kind = LKV_CAUSAL_PUT, .key = (const uint8_t *)"a", .key_len = 1};
+  uint64_t rev = 0;
+  assert_int_equal(lkv_causal_member_write(t->m[0], 5, &mu, 1, 42, &rev), 0);
+  assert_int_equal(rev, 1);
+  lkv_causal_batch_t rb;
+  assert_int_equal(lkv_causal_member_batch(t->m[0], &rb), 1);
+  assert_int_equal(rb.n_applied, 1);
+  assert_int_equal(rb.first_rev, 1);
+  assert_int_equal(rb.n_msgs, 2); /* pushed to both peers */
+  assert_int_equal(rb.msgs[0].to, 2);
+  assert_int_equal(rb.msgs[1].to, 3);
+  assert_int_equal(rb.msgs[0].kind, LKV_CAUSAL_MSG_EVENT);
+  assert_int_equal(rb.n_acks, 1);
+  assert_int_equal(rb.acks[0].token, 42);
+  assert_int_equal(rb.acks[0].rev, 1);
+  assert_int_equal(lkv_causal_member_write(t->m[0], 5, &mu, 1, 43, &rev), LKV_EAGAIN);
+  assert_int_equal(lkv_causal_member_batch(t->m[0], &rb), 0); /* one batch at a time */
+  lkv_causal_member_advance(t->m[0]);
+  assert_int_equal(lkv_causal_member_batch(t->m[0], &rb), 0);
+  assert_int_equal(lkv_causal_member_write(t->m[0], 5, &mu, 0, 43, &rev), LKV_EINVAL);
+  mu.key_len = 0;
+  assert_int_equal(lkv_causal_member_write(t->m[0], 5, &mu, 1, 43, &rev), LKV_EINVAL);
+  net_free(t);
+}
+
+static void test_siblings_and_supersede(void **state) {
+  (void)state;
+  net_t *t = net_new(3, 100, 64);
+  put(t, 0, "k", "a1");
+  settle(t);
+  assert_string_equal(value(t, 1, "k"), "a1");
+  /* A and B write k concurrently (neither sees the other's). */
+  put(t, 0, "k", "a2");
+  put(t, 1, "k", "b1");
+  settle(t);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(key(t, i, "k")->n, 2);
+    assert_string_equal(value(t, i, "k"), "b1"); /* B's stamp is later (same clock, written after) */
+  }
+  /* A plain put on C, which saw both, supersedes both everywhere. */
+  put(t, 2, "k", "c1");
+  settle(t);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(key(t, i, "k")->n, 1);
+    assert_string_equal(value(t, i, "k"), "c1");
+    assert_int_equal(lkv_causal_member_revision(t->m[i]), 4); /* every applied event took a revision */
+  }
+  net_free(t);
+}
+
+static void test_causal_delivery_out_of_order(void **state) {
+  (void)state;
+  net_t *t = net_new(3, 100, 64);
+  put(t, 0, "x", "1");
+  put(t, 0, "x", "2"); /* supersedes 1 */
+  put(t, 0, "y", "3");
+  /* C gets A's events newest first: held until their deps are in. */
+  while (t->nq) assert_int_equal(deliver(t, t->nq - 1), 0);
+  assert_int_equal(lkv_causal_member_held(t->m[2]), 0);
+  assert_string_equal(value(t, 2, "x"), "2");
+  assert_int_equal(key(t, 2, "x")->n, 1); /* 1 was not kept as a sibling of 2 */
+  assert_string_equal(value(t, 2, "y"), "3");
+  assert_int_equal(lkv_causal_member_revision(t->m[2]), 3);
+  net_free(t);
+}
+
+static void test_refusals(void **state) {
+  (void)state;
+  net_t *t = net_new(3, 100, 2);
+  uint8_t buf[512];
+  /* Tampered: one value byte changed after signing. */
+  size_t len = ct_event(&t->cl, 1, 1, 1000, NULL, "k", "v", buf, sizeof(buf));
+  buf[len - 65] ^= 1;
+  assert_int_equal(lkv_causal_member_recv_event(t->m[1], t->now, buf, len), LKV_EVERIFY);
+  /* Signed by another member's key. */
+  ct_cluster_t other;
+  ct_cluster(&other, 3);
+  memcpy(other.sk[0], other.sk[1], LKV_CAUSAL_SK_LEN);
+  len = ct_event(&other, 1, 1, 1000, NULL, "k", "v", buf, sizeof(buf));
+  assert_int_equal(lkv_causal_member_recv_event(t->m[1], t->now, buf, len), LKV_EVERIFY);
+  /* From an origin that is not a member. */
+  ct_cluster(&other, 4);
+  len = ct_event(&other, 4, 1, 1000, NULL, "k", "v", buf, sizeof(buf));
+  assert_int_equal(lkv_causal_member_recv_event(t->m[1], t->now, buf, len), LKV_EVERIFY);
+  /* A stamp too far ahead (max_ahead 1000 ms): refused, later accepted. */
+  len = ct_event(&t->cl, 1, 1, t->now + 1001, NULL, "k", "v", buf, sizeof(buf));
+  assert_int_equal(lkv_causal_member_recv_event(t->m[1], t->now, buf, len), LKV_ECLOCKAHEAD);
+  assert_int_equal(lkv_causal_member_revision(t->m[1]), 0);
+  assert_int_equal(lkv_causal_member_recv_event(t->m[1], t->now + 1, buf, len), 0);
+  assert_int_equal(lkv_causal_member_revision(t->m[1]), 1);
+  assert_int_equal(lkv_causal_member_recv_event(t->m[1], t->now + 1, buf, len), 0); /* a copy */
+  assert_int_equal(lkv_causal_member_revision(t->m[1]), 1);
+  /* Equivocation: another validly signed event with the same origin and seq. */
+  uint8_t twin[512];
+  size_t tlen = ct_event(&t->cl, 1, 1, t->now, NULL, "k", "w", twin, sizeof(twin));
+  assert_int_equal(lkv_causal_member_recv_event(t->m[1], t->now, twin, tlen), LKV_EEXIST);
+  /* The buffer (2 events) fills with events whose deps never come. */
+  lkv_causal_vv_t deps;
+  lkv_causal_vv_init(&deps);
+  assert_int_equal(lkv_causal_vv_set(&deps, 3, 5), 0);
+  for (uint64_t s = 1; s <= 3; s++) {
+    assert_int_equal(lkv_causal_vv_set(&deps, 2, s - 1), 0);
+    len = ct_event(&t->cl, 2, s, t->now, &deps, "k", "v", buf, sizeof(buf));
+    assert_int_equal(lkv_causal_member_recv_event(t->m[0], t->now, buf, len), s <= 2 ? 0 : LKV_EBUFFERFULL);
+  }
+  assert_int_equal(lkv_causal_member_held(t->m[0]), 2);
+  /* Malformed bytes. */
+  assert_int_equal(lkv_causal_member_recv_event(t->m[0], t->now, buf, 10), LKV_EBADMSG);
+  assert_int_equal(lkv_causal_member_recv_vv(t->m[0], 2, buf, 3), LKV_EBADMSG);
+  assert_int_equal(lkv_causal_member_recv_vv(t->m[0], 9, buf, 4), LKV_EINVAL);
+  net_free(t);
+}
+
+static void test_anti_entropy_ships_exactly_what_lacks(void **state) {
+  (void)state;
+  net_t *t = net_new(3, 2, 64); /* at most two events per answer */
+  for (int i = 0; i < 3; i++) put(t, 0, "a", "x");
+  for (int i = 0; i < 2; i++) put(t, 1, "b", "y");
+  drop_all(t); /* C heard nothing; A and B nothing of each other */
+  t->most_events_to_one = 0;
+  int rounds = 0;
+  while (lkv_causal_member_revision(t->m[2]) < 5 && rounds++ < 10) {
+    for (size_t i = 0; i < 3; i++) assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
+    flush_all(t);
+    settle(t);
+  }
+  assert_int_equal(t->most_events_to_one, 2); /* every answer within max_ship_events */
+  assert_int_equal(rounds, 2);                /* three of A's: two rounds */
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(lkv_causal_vv_get(lkv_causal_member_vv(t->m[i]), 1), 3);
+    assert_int_equal(lkv_causal_vv_get(lkv_causal_member_vv(t->m[i]), 2), 2);
+    assert_int_equal(lkv_causal_member_revision(t->m[i]), 5);
+  }
+  /* A vector that lacks A's last event only is answered with exactly that one event. */
+  lkv_causal_vv_t v = *lkv_causal_member_vv(t->m[2]);
+  assert_int_equal(lkv_causal_vv_set(&v, 1, 2), 0);
+  uint8_t enc[256];
+  lkv_causal_vv_encode(&v, enc);
+  lkv_causal_member_t *fresh;
+  lkv_causal_config_t cfg = ct_config(&t->cl, 1);
+  assert_int_equal(lkv_causal_member_new(&cfg, &fresh), 0);
+  for (size_t j = 0; j < t->nlog[0]; j++) {
+    uint64_t rev;
+    assert_int_equal(lkv_causal_member_replay(fresh, t->log[0][j], t->loglen[0][j], &rev), 0);
+  }
+  assert_int_equal(lkv_causal_member_recv_vv(fresh, 3, enc, lkv_causal_vv_encoded_size(&v)), 0);
+  lkv_causal_batch_t rb;
+  assert_int_equal(lkv_causal_member_batch(fresh, &rb), 1);
+  assert_int_equal(rb.n_msgs, 1);
+  lkv_causal_event_t ev;
+  assert_int_equal(lkv_causal_event_decode(rb.msgs[0].data, rb.msgs[0].len, &ev), 0);
+  assert_int_equal(ev.origin, 1);
+  assert_int_equal(ev.seq, 3);
+  lkv_causal_member_advance(fresh);
+  lkv_causal_member_free(fresh);
+  net_free(t);
+}
+
+static void test_replay_restores(void **state) {
+  (void)state;
+  net_t *t = net_new(2, 100, 64);
+  put(t, 0, "k", "1");
+  put(t, 1, "k", "2");
+  settle(t);
+  put(t, 0, "j", NULL);
+  settle(t);
+  lkv_causal_member_t *again;
+  lkv_causal_config_t cfg = ct_config(&t->cl, 1);
+  assert_int_equal(lkv_causal_member_new(&cfg, &again), 0);
+  for (size_t j = 0; j < t->nlog[0]; j++) {
+    uint64_t rev = 0;
+    assert_int_equal(lkv_causal_member_replay(again, t->log[0][j], t->loglen[0][j], &rev), 0);
+    assert_int_equal(rev, j + 1);
+  }
+  assert_int_equal(lkv_causal_vv_compare(lkv_causal_member_vv(again), lkv_causal_member_vv(t->m[0])),
+                   LKV_CAUSAL_EQUAL);
+  assert_int_equal(lkv_causal_member_n_keys(again), lkv_causal_member_n_keys(t->m[0]));
+  const lkv_causal_key_t *a = lkv_causal_member_key(again, (const uint8_t *)"k", 1), *b = key(t, 0, "k");
+  assert_int_equal(a->n, b->n);
+  assert_int_equal(a->mod_rev, b->mod_rev);
+  assert_int_equal(a->version, b->version);
+  lkv_causal_batch_t rb;
+  assert_int_equal(lkv_causal_member_batch(again, &rb), 0); /* replayed events are durable already */
+  /* The next own write continues the sequence and the clock. */
+  lkv_causal_mutation_t mu = {.kind = LKV_CAUSAL_PUT, .key = (const uint8_t *)"k", .key_len = 1};
+  uint64_t rev;
+  assert_int_equal(lkv_causal_member_write(again, 0, &mu, 1, 1, &rev), 0);
+  assert_int_equal(rev, t->nlog[0] + 1);
+  assert_int_equal(lkv_causal_vv_get(lkv_causal_member_vv(again), 1), 3);
+  assert_int_equal(lkv_causal_member_replay(again, t->log[0][0], t->loglen[0][0], &rev), LKV_EAGAIN);
+  lkv_causal_member_advance(again);
+  lkv_causal_member_free(again);
+  net_free(t);
+}
+
+static void test_tombstone_purged_when_stable(void **state) {
+  (void)state;
+  net_t *t = net_new(3, 100, 64);
+  put(t, 0, "k", "v");
+  put(t, 0, "k", NULL);
+  settle(t);
+  for (size_t i = 0; i < 3; i++) assert_true(lkv_causal_key_sole_tombstone(key(t, i, "k")));
+  /* Only A ticks: B and C learn A's vector, A learns nothing: nobody can purge yet. */
+  assert_int_equal(lkv_causal_member_tick(t->m[0]), 0);
+  flush(t, 0);
+  settle(t);
+  for (size_t i = 0; i < 3; i++) assert_non_null(key(t, i, "k"));
+  /* Everyone reports; the round after that purges everywhere. */
+  for (int round = 0; round < 2; round++) {
+    for (size_t i = 0; i < 3; i++) assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
+    flush_all(t);
+    settle(t);
+  }
+  for (size_t i = 0; i < 3; i++) {
+    assert_null(key(t, i, "k"));
+    assert_string_equal(value(t, i, "k"), "");
+  }
+  net_free(t);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_write_batch_and_push),
+      cmocka_unit_test(test_siblings_and_supersede),
+      cmocka_unit_test(test_causal_delivery_out_of_order),
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_anti_entropy_ships_exactly_what_lacks),
+      cmocka_unit_test(test_replay_restores),
+      cmocka_unit_test(test_tombstone_purged_when_stable),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
