@@ -91,7 +91,7 @@ static void put(lkv_bbolt_writer_t *w, const char *k, size_t vlen) {
 void lkv_fuzz_seeds(lkv_fuzz_add_fn add, void *arg) {
   for (int shape = 0; shape < 3; shape++) {
     int fd = memfd_create("bbolt-seed", 0);
-    lkv_bbolt_writer_t *w;
+    lkv_bbolt_writer_t *w = NULL;
     lkv_fuzz_require(fd >= 0 && lkv_bbolt_writer_new(&w, fd) == 0);
     lkv_fuzz_require(lkv_bbolt_bucket_begin(w, (const uint8_t *)"a", 1) == 0);
     if (shape == 1) {

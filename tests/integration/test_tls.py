@@ -150,6 +150,27 @@ def test_revoked_certificate(pki, servers):
     ctl(srv, *tls_args(pki, "client"), "get", "k")
 
 
+def test_expired_certificate(pki, servers):
+    srv = servers(mtls(pki))
+    assert_refused(srv, *tls_args(pki, "expired"), log="certificate has expired")
+    ctl(srv, *tls_args(pki, "client"), "put", "k", "v")
+
+
+def test_renegotiation_is_refused(pki, servers):
+    # TLS 1.3 has no renegotiation; a TLS 1.2 client asking for one is refused (as Go's server does), and a
+    # handshake can never be re-run to swap the certificate the connection was checked with
+    srv = servers(mtls(pki))
+    res = subprocess.run(["openssl", "s_client", "-connect", srv.endpoint, "-tls1_2", "-alpn", "h2", "-CAfile",
+                          pki.path("ca.pem"), "-cert", pki.path("client.pem"), "-key", pki.path("client.key")],
+                         input="R\n", capture_output=True, text=True, errors="replace", timeout=30)
+    out = res.stdout + res.stderr
+    assert "Verify return code: 0 (ok)" in out and "RENEGOTIATING" in out, out
+    assert "SSL routines" in out.split("RENEGOTIATING", 1)[1], out  # the renegotiation failed
+    if LEDGERKV:
+        assert "no renegotiation" in out, out
+    ctl(srv, *tls_args(pki, "client"), "put", "k", "v")
+
+
 def test_allowed_hostname(pki, servers):
     srv = servers(mtls(pki, "--client-cert-allowed-hostname", "client.example"))
     ctl(srv, *tls_args(pki, "client"), "put", "k", "v")
