@@ -39,6 +39,7 @@ typedef struct lkv_api_s {
   /* Forwarding and leader tracking (every node is a cluster member; a one-member cluster always leads): */
   struct lkv_lease_fwd_s *lease_fwd; /* keep-alives and TTL queries sent to the leader (lease/forward.h) */
   struct lkv_api_leader_s *leader;   /* streams that require a leader, ended when none is known */
+  struct lkv_ratelimit_s *ratelimit; /* per-client rate limits (api/rate_limit.h); NULL: none */
 } lkv_api_t;
 
 typedef struct lkv_api_leader_s lkv_api_leader_t;

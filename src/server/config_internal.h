@@ -103,6 +103,13 @@ int lkv__config_tls_check(lkv__config_parse_t *p);
  * (message in p->err) or LKV_ENOMEM. */
 int lkv__config_gateway_check(lkv__config_parse_t *p);
 
+/* config_rate_limit.c: sets --rate-limit-by, --rate-limit-exempt or --rate-limit-file (name, without
+ * dashes) from value, checked. Returns 0, LKV_EINVAL (message in p->err) or LKV_ENOMEM. */
+int lkv__config_rate_limit_set(lkv__config_parse_t *p, const char *name, const char *value);
+
+/* config_rate_limit.c: the rate limit defaults into p->cfg->rate_limit. Returns 0 or LKV_ENOMEM. */
+int lkv__config_rate_limit_defaults(lkv__config_parse_t *p);
+
 /* Frees a list of n strings and the list; NULL is accepted. */
 void lkv__config_list_free(char **l, size_t n);
 

@@ -23,6 +23,10 @@ int lkv_server_running_threads(const lkv_server_t *s);
  * with 128 clients, of which 3.5 MiB were in use). */
 void lkv_server_housekeeping(lkv_server_t *s);
 
+/* What SIGHUP does: re-reads --rate-limit-file and applies it (server/rate_limit.h; logged either way).
+ * Any thread. Returns 0, LKV_ENOENT (no --rate-limit-file) or the file's error (the limits in force stay). */
+int lkv_server_reload(lkv_server_t *s);
+
 /* Stops gracefully: GOAWAY to clients, answers for every accepted request, writes made durable, store
  * closed. Frees s. */
 void lkv_server_stop(lkv_server_t *s);

@@ -28,6 +28,7 @@ static int serve(int argc, char **argv) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGHUP); /* reload (lkv_server_reload), not a stop */
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
 
@@ -47,7 +48,12 @@ static int serve(int argc, char **argv) {
   /* The main thread has nothing else to do: it waits for a stop signal and does the housekeeping. */
   int sig;
   const struct timespec second = {.tv_sec = 1};
-  while ((sig = sigtimedwait(&stop, NULL, &second)) < 0) lkv_server_housekeeping(server);
+  while ((sig = sigtimedwait(&stop, NULL, &second)) < 0 || sig == SIGHUP) {
+    if (sig == SIGHUP)
+      lkv_server_reload(server);
+    else
+      lkv_server_housekeeping(server);
+  }
   fprintf(stderr, "ledgerkv: received %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   lkv_server_stop(server);
   lkv_config_free(&cfg);

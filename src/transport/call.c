@@ -111,6 +111,10 @@ void lkv__call_answer(lkv_call_t *call, int status, const char *message) {
   output(call);
 }
 
+void lkv_call_abort(lkv_call_t *call, int grpc_status, const char *message) {
+  lkv__call_answer(call, grpc_status, message);
+}
+
 void lkv__call_answer_unknown(lkv_call_t *call, const lkv_transport_handler_t *handler, const char *path) {
   char msg[300];
   const char *sm = path[0] == '/' ? path + 1 : path;

@@ -30,6 +30,7 @@ typedef struct lkv__conn_s {
   int closing;
   lkv__tls_conn_t *tls; /* NULL on a cleartext listener */
   uint64_t accepted_ms; /* uv_now at accept: the TLS handshake's deadline counts from it */
+  char peer_host[48];   /* the client's numeric address once asked for (call_peer.c), "" before */
 } lkv__conn_t;
 
 /* Accepts one pending connection from server into a new conn on loop and starts reading; with tls (not

@@ -23,6 +23,8 @@ struct lkv__tls_conn_s {
   size_t plen, pcap;
   char remote[80];
   lkv__tls_info_t info; /* the verify callback's view: the client's address, its reason for a refusal */
+  char cn[72];          /* the verified client certificate's subject CN once asked for, "" for none */
+  int cn_read;
 };
 
 /* A dialing session checks that the server's certificate names the host dialed (Go's ServerName), and
@@ -108,6 +110,18 @@ static const char *what(const lkv__tls_conn_t *c) {
   return c->ready    ? "closed the connection of"
          : c->client ? "handshake failed with"
                      : "refused a connection from";
+}
+
+const char *lkv__tls_conn_peer_cn(lkv__tls_conn_t *c) {
+  if (c->client || !c->ready) return NULL;
+  if (!c->cn_read) { /* read once: the certificate cannot change within a session (no renegotiation) */
+    c->cn_read = 1;
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    if (cert == NULL || SSL_get_verify_result(c->ssl) != X509_V_OK ||
+        X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, c->cn, sizeof(c->cn)) <= 0)
+      c->cn[0] = '\0';
+  }
+  return c->cn[0] ? c->cn : NULL;
 }
 
 void lkv__tls_conn_expire(lkv__tls_conn_t *c, unsigned after_ms) {

@@ -109,4 +109,8 @@ int lkv__tls_conn_ready(const lkv__tls_conn_t *c);
  * failed. */
 void lkv__tls_conn_expire(lkv__tls_conn_t *c, unsigned after_ms);
 
+/* The subject CN of the certificate an accepted session's client presented and the context verified, or NULL
+ * (no certificate, none asked for, no CN, handshake not done, a dialing session). Valid as long as c. */
+const char *lkv__tls_conn_peer_cn(lkv__tls_conn_t *c);
+
 #endif

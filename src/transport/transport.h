@@ -196,6 +196,20 @@ int lkv_call_run(lkv_call_t *call, lkv_call_run_fn fn, void *arg);
  * (read transactions, scratch buffers) without locks. */
 int lkv_call_loop_index(const lkv_call_t *call);
 
+/* Who is calling, for per-client rules (rate limits). Loop thread, while the call's stream is live (inside
+ * on_message); the strings belong to the connection: use them before the callback returns.
+ * lkv_call_peer_address: the client's numeric IP address, without port ("127.0.0.2", "::1"; an IPv4-mapped
+ * IPv6 address in its IPv4 form), or NULL when unknown. lkv_call_peer_cn: the subject CN of the TLS client
+ * certificate the connection presented and the server verified (--client-cert-auth), or NULL. */
+const char *lkv_call_peer_address(lkv_call_t *call);
+const char *lkv_call_peer_cn(lkv_call_t *call);
+
+/* Answers the call now with grpc_status and message (plain text, NULL for none), as the transport's own
+ * answers are given (see above): further sends are dropped, and the application is told through on_cancel
+ * (it must still finish the call: for a stream whose handler keeps state, which must end it). Messages the
+ * client sends after it are not delivered. Loop thread; no-op when the call is already answered. */
+void lkv_call_abort(lkv_call_t *call, int grpc_status, const char *message);
+
 /* Bytes (gRPC prefixes included) given to lkv_call_send and not yet taken by HTTP/2 framing, which writes
  * them to the socket within the same loop iteration unless the client's flow-control window is closed; the
  * measure of a slow reader, for back-pressure on streams. Any thread. Dropped messages stop counting. */
