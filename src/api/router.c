@@ -5,7 +5,6 @@
 #include "api/grpc_metrics.h"
 #include "api/leader.h"
 #include "api/rate_limit.h"
-#include "api/rate_limit.h"
 #include "api/service.h"
 #include "common/error.h"
 
@@ -149,7 +148,6 @@ static void dispatch(lkv_api_t *api, const void *route, lkv_call_t *call, const 
 
 static void route_message(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {
   const lkv_route_t *r = route;
-  if (lkv__api_rate_limited(app, r->path, r->streaming, call, len)) return; /* before any work is done */
   if (lkv__api_rate_limited(app, r->path, r->streaming, call, len)) return; /* before any work is done */
   if (learner_refuses(app, r)) {
     lkv__api_fail(call, LKV_ELEARNER);

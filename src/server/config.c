@@ -288,11 +288,6 @@ static int set_rate_limit(parse_t *p, const flag_t *f, const char *value) {
   return lkv__config_rate_limit_set(p, f->name, value);
 }
 
-/* --rate-limit-by, -exempt and -file (config_rate_limit.c). */
-static int set_rate_limit(parse_t *p, const flag_t *f, const char *value) {
-  return lkv__config_rate_limit_set(p, f->name, value);
-}
-
 static int set_config_file(parse_t *p, const flag_t *f, const char *value) {
   (void)f;
   if (value[0] == '\0') { /* empty: as not given, the flags and ETCD_* variables apply */
@@ -399,28 +394,6 @@ static const flag_t flags[] = {
     {"rate-limit-file", "''",
      "A YAML file of rate-limit-* keys that override these flags, read at start and again on SIGHUP.",
      set_rate_limit, 0, 0, 0, 0},
-    NUMBER("rate-limit-requests", "'0'",
-           "Requests (messages) a second each client identity may send (0: no limit); see --rate-limit-by.",
-           rate_limit.requests, NUM_U64, 0, UINT32_MAX),
-    NUMBER("rate-limit-burst", "'0'", "Requests a client may send at once (0: --rate-limit-requests).",
-           rate_limit.burst, NUM_U64, 0, UINT32_MAX),
-    NUMBER("rate-limit-bytes", "'0'", "Request bytes a second each client identity may send (0: no limit).",
-           rate_limit.bytes, NUM_U64, 0, UINT64_MAX / 2),
-    NUMBER("rate-limit-bytes-burst", "'0'", "Request bytes a client may send at once (0: --rate-limit-bytes).",
-           rate_limit.bytes_burst, NUM_U64, 0, UINT64_MAX / 2),
-    {"rate-limit-by", "'user'",
-     "What a client is for the rate limits: user (the authenticated user, else as cn), cn (the TLS client "
-     "certificate's CN, else as address) or address (the remote IP address).",
-     set_rate_limit, 0, 0, 0, 0},
-    {"rate-limit-exempt", "'LeaseKeepAlive'",
-     "Comma-separated gRPC methods never rate limited (Method, or package.Service/Method).", set_rate_limit,
-     0, 0, 0, 0},
-    NUMBER("rate-limit-max-identities", "'10000'",
-           "Client identities the rate limiter keeps at most (the least recently seen make room).",
-           rate_limit.max_identities, NUM_U64, 1, UINT32_MAX),
-    {"rate-limit-file", "''",
-     "A YAML file of rate-limit-* keys that override these flags, read at start and again on SIGHUP.",
-     set_rate_limit, 0, 0, 0, 0},
     {"config-file", "''",
      "Path to a YAML configuration file (etcd's keys); when given, other flags and ETCD_* variables are "
      "ignored, as with etcd.",
@@ -482,8 +455,6 @@ void lkv_config_free(lkv_config_t *cfg) {
   free(cfg->name);
   free(cfg->data_dir);
   free(cfg->wal_dir);
-  free(cfg->rate_limit.exempt);
-  free(cfg->rate_limit.file);
   free(cfg->rate_limit.exempt);
   free(cfg->rate_limit.file);
   lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);
@@ -573,7 +544,6 @@ int lkv__config_defaults(parse_t *p) {
   cfg->snapshot_catchup_entries = 5000;
   cfg->disk_reserve_bytes = 128u << 20;
   cfg->auto_compaction_check_ms = 5u * 60u * 1000u;
-  if (lkv__config_rate_limit_defaults(p) != 0) return nomem(p);
   if (lkv__config_rate_limit_defaults(p) != 0) return nomem(p);
   p->advertise_set = 0;
   int rc = replace_string(p, &cfg->name, DEFAULT_NAME);

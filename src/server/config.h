@@ -74,18 +74,6 @@ typedef struct lkv_config_rate_limit_s {
   char *file;              /* --rate-limit-file: re-read on SIGHUP; NULL when not given */
 } lkv_config_rate_limit_t;
 
-/* ledgerkv's per-client rate limits (--rate-limit-*, server/config_rate_limit.h; ratelimit/ratelimit.h). */
-typedef struct lkv_config_rate_limit_s {
-  uint64_t requests;       /* --rate-limit-requests: a second per identity, 0 (default): no limit */
-  uint64_t burst;          /* --rate-limit-burst: 0 (default): one second's worth */
-  uint64_t bytes;          /* --rate-limit-bytes: request bytes a second per identity, 0 (default): none */
-  uint64_t bytes_burst;    /* --rate-limit-bytes-burst: 0 (default): one second's worth */
-  uint64_t max_identities; /* --rate-limit-max-identities, default 10000 */
-  int by;                  /* --rate-limit-by: an lkv_ratelimit_by_t, default user (then cn, address) */
-  char *exempt;            /* --rate-limit-exempt, default "LeaseKeepAlive"; never NULL after parsing */
-  char *file;              /* --rate-limit-file: re-read on SIGHUP; NULL when not given */
-} lkv_config_rate_limit_t;
-
 typedef struct lkv_config_s {
   char *name;     /* --name, default "default"; never empty */
   char *data_dir; /* --data-dir, default "<name>.ledgerkv" */
@@ -141,7 +129,6 @@ typedef struct lkv_config_s {
   lkv_config_cluster_t cluster;               /* the cluster flags */
   lkv_config_tls_t client_tls;                /* the client TLS flags */
   lkv_config_tls_t peer_tls;                  /* the peer TLS flags */
-  lkv_config_rate_limit_t rate_limit;         /* the rate limit flags */
   lkv_config_rate_limit_t rate_limit;         /* the rate limit flags */
   char **warnings;                            /* one line each for the etcd flags accepted without effect, */
   size_t n_warnings;                          /* ignored inputs, unrecognized ETCD_* variables; printed on

@@ -26,7 +26,6 @@
 #include "server/member_api.h"
 #include "server/metrics_http.h"
 #include "server/rate_limit.h"
-#include "server/rate_limit.h"
 #include "server/tls_setup.h"
 #include "server/version.h"
 #include "transport/transport.h"
@@ -359,8 +358,6 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   if (rc != 0) goto err_after_tls;
   rc = lkv__rate_limit_start(&s->rate_limit, cfg, api, err, errlen);
   if (rc != 0) goto err_after_http;
-  rc = lkv__rate_limit_start(&s->rate_limit, cfg, api, err, errlen);
-  if (rc != 0) goto err_after_http;
   rc = start_transport(s, cfg);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen on the client URLs: %s", lkv_strerror(rc));
@@ -413,7 +410,6 @@ err_after_transport:
   free_client_urls(s);
 err_after_http:
   lkv__rate_limit_stop(s->rate_limit);
-  lkv__rate_limit_stop(s->rate_limit);
   lkv_gateway_free(s->gateway);
   lkv__metrics_http_stop(s->metrics);
 err_after_tls:
@@ -450,10 +446,6 @@ int lkv_server_reload(lkv_server_t *s) {
   return lkv__rate_limit_reload(s->rate_limit);
 }
 
-int lkv_server_reload(lkv_server_t *s) {
-  return lkv__rate_limit_reload(s->rate_limit);
-}
-
 int lkv_server_threads(const lkv_server_t *s) {
   return s->threads;
 }
@@ -475,7 +467,6 @@ void lkv_server_stop(lkv_server_t *s) {
   lkv_pool_stop(s->pool);
   lkv_transport_stop(s->transport, LKV_SERVER_GRACE_MS);
   lkv_gateway_free(s->gateway);        /* no connection uses it any more */
-  lkv__rate_limit_stop(s->rate_limit); /* no call uses it any more */
   lkv__rate_limit_stop(s->rate_limit); /* no call uses it any more */
   lkv__metrics_http_stop(s->metrics);  /* before the store and the replicator its answers read */
   lkv_tls_free(s->client_tls);         /* no connection uses it any more */
