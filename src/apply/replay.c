@@ -1,6 +1,7 @@
 /* Replaying ledger entries into the store: the ledger as write-ahead log, and rebuilds for the audit. */
 #include "apply/apply.h"
 #include "common/error.h"
+#include "ledger/state.h"
 
 /* Entries applied per store transaction: bounds the transaction of a rebuild from a long ledger. */
 #define REPLAY_TXN_ENTRIES 1024
@@ -23,6 +24,35 @@ static int replay_ops(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e) {
   return rc;
 }
 
+/* A STATE record: a fresh store becomes that state (its leases, its keys with their own revisions, its
+ * revision, compacted there); a store at or beyond it already reflects it. */
+static int replay_state(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *applied) {
+  lkv_ledger_state_iter_t it;
+  lkv_ledger_state_key_t k;
+  int64_t id, ttl;
+  int rc;
+  if (lkv_mvcc_txn_rev(t) >= e->revision && lkv_mvcc_txn_compact_rev(t) >= e->revision) return 0;
+  lkv_ledger_state_begin(e, &it);
+  while ((rc = lkv_ledger_state_next_lease(&it, &id, &ttl)) == 1)
+    if ((rc = lkv_mvcc_lease_grant(t, id, ttl))) return rc == LKV_EINVAL ? LKV_ECORRUPT : rc;
+  while (!rc && (rc = lkv_ledger_state_next_key(&it, &k)) == 1) {
+    lkv_mvcc_kv_t kv = {.key = k.key,
+                        .key_len = k.key_len,
+                        .value = k.value,
+                        .value_len = k.value_len,
+                        .create_revision = k.create_revision,
+                        .mod_revision = k.mod_revision,
+                        .version = k.version,
+                        .lease = k.lease};
+    rc = lkv_mvcc_state_put(t, &kv, k.mod_sub);
+  }
+  if (!rc) rc = lkv_mvcc_state_finish(t, e->revision);
+  /* Not a fresh store: the state cannot be laid over another history. */
+  if (rc) return rc == LKV_EINVAL ? LKV_ECORRUPT : rc;
+  *applied = 1;
+  return 0;
+}
+
 /* Applies e unless the store already reflects it. Producing entries: skipped when at or below the
  * store's revision, else they must make exactly the next one. Other entries carry the current revision;
  * they are applied when the store does not show them yet (a lease that is not there, a compaction
@@ -32,6 +62,7 @@ static int replay_one(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *appli
   int produces = lkv_ledger_entry_is_revision(e);
   *applied = 0;
   if (e->kind == LKV_LEDGER_SIGNED_TREE_HEAD) return 0;
+  if (e->kind == LKV_LEDGER_STATE) return replay_state(t, e, applied);
   if (produces && e->revision <= rev) return 0;
   if (produces ? e->revision != rev + 1 : e->revision != rev) return LKV_ECORRUPT;
   int rc = 0;

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "ledger/internal.h"
+#include "ledger/state.h"
 
 /* The fixed part of the largest body (a signed tree head). */
 #define BODY_HEAD_MAX LKV_LEDGER_SIGNED_HEAD_LEN
@@ -14,11 +15,16 @@
 #define PUT_FIXED 28
 
 static int kind_valid(unsigned k) {
-  return k >= LKV_LEDGER_REVISION && k <= LKV_LEDGER_SIGNED_TREE_HEAD;
+  return k >= LKV_LEDGER_REVISION && k <= LKV_LEDGER_KIND_MAX;
 }
 
 static int has_ops(lkv_ledger_kind_t k) {
   return k == LKV_LEDGER_REVISION || k == LKV_LEDGER_LEASE_REVOKE;
+}
+
+/* Kinds whose body ends in the variable part e->ops/ops_len: write sets, and a STATE's leases and keys. */
+static int has_tail(lkv_ledger_kind_t k) {
+  return has_ops(k) || k == LKV_LEDGER_STATE;
 }
 
 /* Writes the body's fixed part (everything but the ops) into h; returns its length. */
@@ -41,6 +47,10 @@ static size_t body_head(const lkv_ledger_entry_t *e, uint8_t h[BODY_HEAD_MAX]) {
     case LKV_LEDGER_SIGNED_TREE_HEAD:
       lkv_ledger_signed_head_encode(&e->sth, h);
       return BODY_HEAD_MAX;
+    case LKV_LEDGER_STATE:
+      lkv__put_be32(h, e->n_leases);
+      lkv__put_be32(h + 4, e->n_ops);
+      return 8;
   }
   return 0;
 }
@@ -193,7 +203,7 @@ void lkv_ledger_entry_leaf(const lkv_ledger_entry_t *e, lkv_ledger_leaf_t *leaf)
   crypto_hash_sha256_state st;
   crypto_hash_sha256_init(&st);
   crypto_hash_sha256_update(&st, head, body_head(e, head));
-  if (has_ops(e->kind) && e->ops_len) crypto_hash_sha256_update(&st, e->ops, e->ops_len);
+  if (has_tail(e->kind) && e->ops_len) crypto_hash_sha256_update(&st, e->ops, e->ops_len);
   crypto_hash_sha256_final(&st, leaf->ws_digest);
   leaf->kind = e->kind;
   leaf->revision = e->revision;
@@ -217,15 +227,16 @@ void lkv_ledger_leaf_hash(const lkv_ledger_leaf_t *leaf, lkv_merkle_hash_t *out)
 
 size_t lkv_ledger_entry_size(const lkv_ledger_entry_t *e) {
   uint8_t head[BODY_HEAD_MAX];
-  return LKV_LEDGER_ENTRY_HEADER_LEN + body_head(e, head) + (has_ops(e->kind) ? e->ops_len : 0);
+  return LKV_LEDGER_ENTRY_HEADER_LEN + body_head(e, head) + (has_tail(e->kind) ? e->ops_len : 0);
 }
 
 int lkv_ledger_entry_encode(const lkv_ledger_entry_t *e, uint8_t *out, size_t cap, size_t *len) {
   uint8_t head[BODY_HEAD_MAX];
   if (!kind_valid(e->kind)) return LKV_EINVAL;
   if (has_ops(e->kind) && check_ops(e)) return LKV_EINVAL;
+  if (e->kind == LKV_LEDGER_STATE && lkv_ledger_state_check(e)) return LKV_EINVAL;
   if (e->kind == LKV_LEDGER_SIGNED_TREE_HEAD && e->sth.head.revision != e->revision) return LKV_EINVAL;
-  size_t hl = body_head(e, head), ol = has_ops(e->kind) ? e->ops_len : 0;
+  size_t hl = body_head(e, head), ol = has_tail(e->kind) ? e->ops_len : 0;
   if (ol > LKV_LEDGER_ENTRY_MAX - LKV_LEDGER_ENTRY_HEADER_LEN - hl) return LKV_EINVAL;
   size_t n = LKV_LEDGER_ENTRY_HEADER_LEN + hl + ol;
   if (n > cap) return LKV_EMSGSIZE;
@@ -275,6 +286,13 @@ int lkv_ledger_entry_decode(const uint8_t *buf, size_t len, lkv_ledger_entry_t *
       if (bl != BODY_HEAD_MAX) return LKV_ECORRUPT;
       lkv_ledger_signed_head_decode(b, s);
       return s->head.revision == out->revision ? 0 : LKV_ECORRUPT;
+    case LKV_LEDGER_STATE:
+      if (bl < 8) return LKV_ECORRUPT;
+      out->n_leases = lkv__get_be32(b);
+      out->n_ops = lkv__get_be32(b + 4);
+      out->ops = b + 8;
+      out->ops_len = bl - 8;
+      return lkv_ledger_state_check(out);
   }
   return LKV_ECORRUPT;
 }

@@ -18,6 +18,7 @@
  *     LEASE_REVOKE      lease_id (i64) ‖ n_ops (u32) ‖ ops (DELETE only: the keys the lease held)
  *     SIGNED_TREE_HEAD  tree_size (u64) ‖ root (32) ‖ revision (i64) ‖ timestamp_ms (u64) ‖
  *                       public key (32) ‖ signature (64)
+ *     STATE             n_leases (u32) ‖ n_keys (u32) ‖ leases ‖ keys (ledger/state.h)
  *   op = type (u8: 1 PUT, 2 DELETE) ‖ key_len (u32, >= 1) ‖ key ‖
  *        PUT only: create_revision (i64) ‖ version (i64) ‖ lease (i64) ‖ value_len (u32) ‖ value
  * The ops of one entry are its write set in order: op i happened at (revision, sub revision i).
@@ -45,8 +46,11 @@ typedef enum {
   LKV_LEDGER_COMPACTION = 2,
   LKV_LEDGER_LEASE_GRANT = 3,
   LKV_LEDGER_LEASE_REVOKE = 4,
-  LKV_LEDGER_SIGNED_TREE_HEAD = 5
+  LKV_LEDGER_SIGNED_TREE_HEAD = 5,
+  LKV_LEDGER_STATE = 6 /* a whole state taken as given (state.h): only as a ledger's first record */
 } lkv_ledger_kind_t;
+
+#define LKV_LEDGER_KIND_MAX LKV_LEDGER_STATE
 
 typedef enum { LKV_LEDGER_OP_PUT = 1, LKV_LEDGER_OP_DELETE = 2 } lkv_ledger_op_type_t;
 
@@ -77,10 +81,12 @@ typedef struct lkv_ledger_entry_s {
   lkv_ledger_kind_t kind;
   int64_t revision;
   uint8_t claims[LKV_LEDGER_DIGEST_LEN];
-  /* REVISION, LEASE_REVOKE: the encoded ops (e.g. a ws's buf/len/n_ops) */
+  /* REVISION, LEASE_REVOKE: the encoded ops (e.g. a ws's buf/len/n_ops); STATE: its leases and keys
+   * (n_ops: the number of keys) */
   const uint8_t *ops;
   size_t ops_len;
   uint32_t n_ops;
+  uint32_t n_leases;            /* STATE */
   int64_t compact_revision;     /* COMPACTION */
   int64_t lease_id;             /* LEASE_GRANT, LEASE_REVOKE */
   int64_t lease_ttl;            /* LEASE_GRANT, seconds */
@@ -152,6 +158,7 @@ void lkv_ledger_leaf_hash(const lkv_ledger_leaf_t *leaf, lkv_merkle_hash_t *out)
 size_t lkv_ledger_entry_size(const lkv_ledger_entry_t *e);
 
 /* Encodes e into out[0..cap) and sets *len. Returns 0, LKV_EINVAL (unknown kind, REVISION without ops,
+ * a STATE body breaking state.h's rules,
  * malformed ops, a non-DELETE op in LEASE_REVOKE, a head whose revision differs from e->revision, or
  * larger than LKV_LEDGER_ENTRY_MAX) or LKV_EMSGSIZE (cap too small; nothing useful written). */
 int lkv_ledger_entry_encode(const lkv_ledger_entry_t *e, uint8_t *out, size_t cap, size_t *len);

@@ -46,7 +46,7 @@ void lkv__meta_encode(const lkv_ledger_log_meta_t *m, uint8_t out[LKV__META_LEN]
 }
 
 int lkv__meta_decode(const uint8_t in[LKV__META_LEN], lkv_ledger_log_meta_t *m) {
-  if (in[20] < LKV_LEDGER_REVISION || in[20] > LKV_LEDGER_SIGNED_TREE_HEAD || in[21] > 1 || in[22] || in[23])
+  if (in[20] < LKV_LEDGER_REVISION || in[20] > LKV_LEDGER_KIND_MAX || in[21] > 1 || in[22] || in[23])
     return LKV_ECORRUPT;
   m->offset = lkv__get_be64(in);
   m->revision = (int64_t)lkv__get_be64(in + 8);
@@ -62,6 +62,8 @@ int lkv__order_check(uint32_t version, int64_t last_revision, uint64_t index, co
   if (lkv_ledger_entry_is_revision(e) ? e->revision <= last_revision : e->revision < last_revision)
     return LKV_EINVAL;
   if (e->kind == LKV_LEDGER_SIGNED_TREE_HEAD && e->sth.head.tree_size != index) return LKV_EINVAL;
+  /* A state taken as given starts a history: after any other record it would replace what they did. */
+  if (e->kind == LKV_LEDGER_STATE && index != 0) return LKV_EINVAL;
   return 0;
 }
 

@@ -139,6 +139,12 @@ int lkv__latest_le(MDB_cursor *c, const uint8_t *enc, size_t enc_len, int64_t re
  * result. */
 int lkv__history_emit(const lkv__rec_t *r, int64_t main, int64_t sub, lkv_mvcc_event_cb cb, void *arg);
 
+/* Appends record r at (d->main, d->sub) to the history and its index entry d under the encoded key
+ * (write.c; revisions only grow, so the record goes at the end: LKV_ECORRUPT when it would not). Counts
+ * one change of t. Returns 0 or an LKV_E* code. */
+int lkv__rev_append(lkv_mvcc_txn_t *t, const uint8_t *enc, size_t enc_len, const lkv__rec_t *r,
+                    const lkv__dup_t *d);
+
 /* Reads and decodes the record at (main, sub). Returns 0, LKV_ECORRUPT (missing or bad), LKV_EIO. */
 int lkv__rec_get(lkv_mvcc_txn_t *t, int64_t main, int64_t sub, lkv__rec_t *out);
 

@@ -293,6 +293,18 @@ int lkv_mvcc_delete_range(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len,
  * LKV_ECORRUPT, LKV_EIO. */
 int lkv_mvcc_compact(lkv_mvcc_txn_t *t, int64_t rev);
 
+/* A whole state written as given (a compacted snapshot's restore, the ledger's STATE record): in one
+ * request of a batch that began on a fresh store (revision 1, never compacted, nothing written since),
+ * lkv_mvcc_state_put writes each live key with its own revisions, version and lease, in increasing
+ * (mod_revision, sub) order, then lkv_mvcc_state_finish(rev) makes rev both the current and the compact
+ * revision (reads below it: LKV_ECOMPACTED). The request adds no revision of its own. Leases are granted
+ * with lkv_mvcc_lease_grant in the same request. If the request is not kept, end the batch without
+ * committing it. put returns 0, LKV_EINVAL (not such a batch, or numbers out of order: create > mod,
+ * version < 1), LKV_ECORRUPT (a key given twice, or (mod, sub) not above the previous key's), LKV_ENOSPACE,
+ * LKV_EIO; finish returns 0, LKV_EINVAL (not such a batch, or a key above rev) or an LMDB error's code. */
+int lkv_mvcc_state_put(lkv_mvcc_txn_t *t, const lkv_mvcc_kv_t *kv, int64_t sub);
+int lkv_mvcc_state_finish(lkv_mvcc_txn_t *t, int64_t rev);
+
 /* Removes superseded history of the pending compaction in write transaction t (inside a request or
  * not): at most `budget` units of work, one per history record visited and one per revision removed
  * (0: no limit, i.e. finish it). Work is proportional to the history removed plus the records written

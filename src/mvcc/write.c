@@ -6,9 +6,8 @@
 #include "mvcc/internal.h"
 #include "mvcc/keyenc.h"
 
-/* Appends record r at (main, sub) and its index entry d under the encoded key. */
-static int append(lkv_mvcc_txn_t *t, const uint8_t *enc, size_t enc_len, const lkv__rec_t *r,
-                  const lkv__dup_t *d) {
+int lkv__rev_append(lkv_mvcc_txn_t *t, const uint8_t *enc, size_t enc_len, const lkv__rec_t *r,
+                    const lkv__dup_t *d) {
   uint8_t kb[LKV__REVKEY_LEN], db[LKV__DUP_LEN];
   lkv__revkey_encode(d->main, d->sub, kb);
   MDB_val k = {.mv_size = sizeof(kb), .mv_data = kb}, v = {.mv_size = lkv__rec_size(r), .mv_data = NULL};
@@ -82,7 +81,7 @@ int lkv_mvcc_put(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len, const ui
                   .key_len = key_len,
                   .value = value,
                   .value_len = value_len};
-  return append(t, enc, enc_len, &r, &d);
+  return lkv__rev_append(t, enc, enc_len, &r, &d);
 }
 
 /* Keys collected by a range, copied out of the map before the deletes modify it. */
@@ -135,7 +134,7 @@ int lkv_mvcc_delete_range(lkv_mvcc_txn_t *t, const uint8_t *key, size_t key_len,
     size_t enc_len = lkv__key_encode(l.buf + off, l.ends[i] - off, enc);
     lkv__rec_t r = {.flags = LKV__REC_TOMBSTONE, .key = l.buf + off, .key_len = l.ends[i] - off};
     lkv__dup_t d = {.main = t->rev + 1, .sub = t->changes, .flags = LKV__REC_TOMBSTONE};
-    rc = append(t, enc, enc_len, &r, &d);
+    rc = lkv__rev_append(t, enc, enc_len, &r, &d);
     if (!rc) rc = lkv__lease_detach(t, l.leases[i], enc, enc_len);
   }
   if (!rc && deleted) *deleted = (int64_t)l.n;

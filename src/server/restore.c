@@ -21,9 +21,8 @@
 #include "etcd/lease/leasepb/lease.pb-c.h"
 #include "etcd/mvcc/mvccpb/kv.pb-c.h"
 #include "ledger/ledger.h"
+#include "server/restore_internal.h"
 #include "snapshot/bbolt.h"
-
-#define REV_KEY_LEN 17 /* main (8 B BE) '_' sub (8 B BE), then 't' after a tombstone */
 
 /* A user or role of the snapshot (copies). */
 typedef struct lkv_restore_auth_s {
@@ -32,16 +31,11 @@ typedef struct lkv_restore_auth_s {
   size_t name_len, val_len;
 } lkv_restore_auth_t;
 
-/* What the walk of the snapshot collected: the ledger's records, in the order they are appended. */
+/* What the walk of the snapshot collected. */
 typedef struct restore_s {
   const char *bucket; /* the top-level bucket being walked, or NULL */
-  lkv_ledger_ws_t ws; /* the revision being gathered */
-  int64_t rev;        /* its main revision (0: none yet) */
-  lkv_ledger_entry_t *revs;
-  size_t n_revs, cap_revs;
-  lkv_ledger_entry_t *leases;
-  size_t n_leases, cap_leases;
-  int compacted, auth_enabled;
+  lkv__rhist_t hist;  /* the key history and leases, then the ledger records they plan */
+  int auth_enabled;
   uint64_t auth_revision;
   lkv_restore_auth_t *auth; /* users and roles, etcd's authpb messages as the store keeps them */
   size_t n_auth, cap_auth;
@@ -55,81 +49,8 @@ static int64_t be64(const uint8_t *p) {
   return (int64_t)v;
 }
 
-static int grow(lkv_ledger_entry_t **a, size_t *cap, size_t n) {
-  if (n < *cap) return 0;
-  size_t ncap = *cap ? *cap * 2 : 64;
-  lkv_ledger_entry_t *b = realloc(*a, ncap * sizeof(*b));
-  if (!b) return LKV_ENOMEM;
-  *a = b;
-  *cap = ncap;
-  return 0;
-}
-
-/* Ends the revision being gathered: its ops become a REVISION record (which owns the buffer). */
-static int flush_rev(restore_t *r) {
-  if (r->rev == 0) return 0;
-  int rc = grow(&r->revs, &r->cap_revs, r->n_revs);
-  if (rc) return rc;
-  lkv_ledger_entry_t *e = &r->revs[r->n_revs++];
-  *e = (lkv_ledger_entry_t){.kind = LKV_LEDGER_REVISION, .revision = r->rev};
-  lkv_ledger_claims_digest(NULL, 0, NULL, 0, e->claims); /* no client asked for it here */
-  lkv_ledger_entry_set_ws(e, &r->ws);
-  lkv_ledger_ws_init(&r->ws); /* the record keeps the buffer */
-  return 0;
-}
-
 static int refuse(restore_t *r, int rc, const char *msg) {
   snprintf(r->err, r->errlen, "%s", msg);
-  return rc;
-}
-
-/* One record of the "key" bucket. Revisions must follow each other from 2 (etcd's first write) with sub
- * revisions from 0: a gap is history an etcd compaction removed, which the ledger cannot replay. */
-static int on_key(restore_t *r, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len) {
-  if ((key_len != REV_KEY_LEN && key_len != REV_KEY_LEN + 1) || key[8] != '_' ||
-      (key_len == REV_KEY_LEN + 1 && key[REV_KEY_LEN] != 't'))
-    return refuse(r, LKV_ECORRUPT, "the key bucket holds a key that is not a revision");
-  int64_t main = be64(key), sub = be64(key + 9);
-  if (main != r->rev) {
-    int rc = flush_rev(r);
-    if (rc) return rc;
-    if (main != (r->n_revs ? r->revs[r->n_revs - 1].revision : 1) + 1) {
-      r->compacted = 1;
-      return refuse(r, LKV_EINVAL,
-                    "the snapshot's history is not whole (an etcd compaction removed revisions): restoring "
-                    "compacted history is not implemented yet");
-    }
-    r->rev = main;
-  }
-  if (sub != (int64_t)r->ws.n_ops) return refuse(r, LKV_ECORRUPT, "the key bucket skips a sub revision");
-  Mvccpb__KeyValue *kv = mvccpb__key_value__unpack(NULL, val_len, val);
-  if (!kv) return refuse(r, LKV_ECORRUPT, "the key bucket holds a value that is not an mvccpb.KeyValue");
-  int rc;
-  if (kv->key.len == 0)
-    rc = refuse(r, LKV_ECORRUPT, "the key bucket holds a record without a key");
-  else if (key_len > REV_KEY_LEN)
-    rc = lkv_ledger_ws_delete(&r->ws, kv->key.data, kv->key.len);
-  else if (kv->mod_revision != main)
-    rc = refuse(r, LKV_ECORRUPT, "a record's mod revision is not the revision it is stored under");
-  else
-    rc = lkv_ledger_ws_put(&r->ws, kv->key.data, kv->key.len, kv->value.data, kv->value.len,
-                           kv->create_revision, kv->version, kv->lease);
-  mvccpb__key_value__free_unpacked(kv, NULL);
-  return rc;
-}
-
-static int on_lease(restore_t *r, const uint8_t *val, size_t val_len) {
-  Leasepb__Lease *l = leasepb__lease__unpack(NULL, val_len, val);
-  if (!l) return refuse(r, LKV_ECORRUPT, "the lease bucket holds a value that is not a leasepb.Lease");
-  int rc = grow(&r->leases, &r->cap_leases, r->n_leases);
-  if (!rc) {
-    /* Leases are granted before the first revision: the store is at revision 1 then. */
-    lkv_ledger_entry_t *e = &r->leases[r->n_leases++];
-    *e = (lkv_ledger_entry_t){
-        .kind = LKV_LEDGER_LEASE_GRANT, .revision = 1, .lease_id = l->id, .lease_ttl = l->ttl};
-    lkv_ledger_claims_digest(NULL, 0, NULL, 0, e->claims);
-  }
-  leasepb__lease__free_unpacked(l, NULL);
   return rc;
 }
 
@@ -185,13 +106,14 @@ static int visit(void *arg, lkv_bbolt_event_t ev, size_t depth, const uint8_t *k
     return 0;
   }
   if (!r->bucket) return 0;
-  if (strcmp(r->bucket, "key") == 0) return on_key(r, key, key_len, value, value_len);
-  if (strcmp(r->bucket, "lease") == 0) return on_lease(r, value, value_len);
+  if (strcmp(r->bucket, "key") == 0)
+    return lkv__rhist_key(&r->hist, key, key_len, value, value_len, r->err, r->errlen);
+  if (strcmp(r->bucket, "lease") == 0) return lkv__rhist_lease(&r->hist, value, value_len, r->err, r->errlen);
   if (strcmp(r->bucket, "meta") == 0) {
     static const char sched[] = "scheduledCompactRev", fin[] = "finishedCompactRev";
     if ((key_len == sizeof(sched) - 1 && memcmp(key, sched, key_len) == 0) ||
         (key_len == sizeof(fin) - 1 && memcmp(key, fin, key_len) == 0))
-      r->compacted = 1;
+      return lkv__rhist_compact(&r->hist, value, value_len, r->err, r->errlen);
     return 0;
   }
   if (strcmp(r->bucket, "auth") == 0) return on_auth_state(r, key, key_len, value, value_len);
@@ -200,12 +122,9 @@ static int visit(void *arg, lkv_bbolt_event_t ev, size_t depth, const uint8_t *k
 }
 
 static void restore_free(restore_t *r) {
-  for (size_t i = 0; i < r->n_revs; i++) free((void *)r->revs[i].ops);
-  free(r->revs);
-  free(r->leases);
+  lkv__rhist_free(&r->hist);
   for (size_t i = 0; i < r->n_auth; i++) free(r->auth[i].name), free(r->auth[i].val);
   free(r->auth);
-  lkv_ledger_ws_free(&r->ws);
 }
 
 /* etcdctl's check of the SHA-256 etcd appends: a file of 512-byte multiples plus 32 bytes carries one. */
@@ -260,12 +179,7 @@ static int read_snapshot(const lkv_restore_opts_t *o, restore_t *r, char *err, s
     r->err = why;
     r->errlen = sizeof(why);
     rc = lkv_bbolt_read_buf(buf, db_len, NULL, visit, r, why, sizeof(why));
-    if (!rc) rc = flush_rev(r);
-    if (!rc && r->compacted)
-      snprintf(why, sizeof(why), "%s",
-               "the snapshot was compacted (etcd's compact revision is set): restoring compacted history is "
-               "not implemented yet"),
-          rc = LKV_EINVAL;
+    if (!rc) rc = lkv__rhist_plan(&r->hist, o->bump_revision, o->mark_compacted, why, sizeof(why));
     /* An enabled auth would be served without the permission checks it promises (docs/auth.md). */
     if (!rc && r->auth_enabled)
       snprintf(why, sizeof(why), "%s",
@@ -356,9 +270,9 @@ static int write_ledger(const char *dir, restore_t *r) {
   lkv_ledger_t *l;
   int rc = lkv_ledger_open(&l, dir, NULL);
   if (rc) return rc;
-  if (r->n_leases) rc = lkv_ledger_append(l, r->leases, r->n_leases);
-  for (size_t i = 0; !rc && i < r->n_revs; i += 1024)
-    rc = lkv_ledger_append(l, r->revs + i, r->n_revs - i < 1024 ? r->n_revs - i : 1024);
+  const lkv__rhist_t *h = &r->hist;
+  for (size_t i = 0; !rc && i < h->n_entries; i += 1024)
+    rc = lkv_ledger_append(l, h->entries + i, h->n_entries - i < 1024 ? h->n_entries - i : 1024);
   if (!rc && lkv_ledger_needs_sign(l)) {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -379,6 +293,12 @@ int lkv_server_restore(const lkv_restore_opts_t *o, lkv_restore_info_t *info, ch
     dir = def_dir;
   }
   int existed;
+  if (o->bump_revision < 0 || (o->bump_revision > 0 && !o->mark_compacted)) {
+    snprintf(err, errlen, "%s",
+             o->bump_revision < 0 ? "--bump-revision must not be negative"
+                                  : "--mark-compacted required if --bump-revision > 0");
+    return LKV_EINVAL;
+  }
   int rc = check_cluster(o, name, err, errlen);
   if (!rc) rc = check_dir(dir, &existed, err, errlen);
   if (rc) return rc;
@@ -398,9 +318,10 @@ int lkv_server_restore(const lkv_restore_opts_t *o, lkv_restore_info_t *info, ch
     }
   }
   if (!rc && info)
-    *info = (lkv_restore_info_t){.revision = r.n_revs ? r.revs[r.n_revs - 1].revision : 1,
-                                 .revisions = r.n_revs,
-                                 .leases = r.n_leases};
+    *info = (lkv_restore_info_t){.revision = r.hist.revision,
+                                 .revisions = r.hist.revisions,
+                                 .leases = r.hist.n_leases,
+                                 .compacted = r.hist.has_state};
   restore_free(&r);
   return rc;
 }

@@ -201,7 +201,7 @@ static int receipt_member(cur_t *c, const char *name, size_t len, void *arg) {
   uint64_t v;
   if (is(name, len, "kind")) {
     if (once(c, p, 1u << 0) || num(c, &v)) return LKV_EINVAL;
-    if (v < LKV_LEDGER_REVISION || v > LKV_LEDGER_SIGNED_TREE_HEAD) return bad(c, "unknown kind");
+    if (v < LKV_LEDGER_REVISION || v > LKV_LEDGER_KIND_MAX) return bad(c, "unknown kind");
     r->leaf.kind = (lkv_ledger_kind_t)v;
     return 0;
   }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,8 +23,13 @@ static void usage(FILE *f) {
       "\n"
       "Usage: ledgerkv snapshot restore FILE [--data-dir D] [--name N] [--initial-cluster C]\n"
       "         [--initial-cluster-token T] [--initial-advertise-peer-urls U] [--skip-hash-check]\n"
+      "         [--bump-revision N --mark-compacted]\n"
       "Writes a new data dir (default N.etcd) whose ledger holds the snapshot's leases and key\n"
-      "history; the first start replays it. Start the server with the same cluster flags.\n",
+      "history (from a STATE record of the live keys when the snapshot was compacted); the first\n"
+      "start replays it. Start the server with the same cluster flags.\n"
+      "  --bump-revision N   raise the revision by N (etcd 3.6), so that the next write is above\n"
+      "                      every revision a client saw; requires --mark-compacted\n"
+      "  --mark-compacted    compact at the (bumped) latest revision: older watches get \"compacted\"\n",
       f);
 }
 
@@ -144,14 +150,15 @@ static int restore(int argc, char **argv) {
       o.skip_hash_check = 1;
     else if (strcmp(argv[i], "--skip-hash-check=false") == 0)
       o.skip_hash_check = 0;
-    else if (strcmp(argv[i], "--bump-revision") == 0 || strncmp(argv[i], "--bump-revision=", 16) == 0 ||
-             strncmp(argv[i], "--mark-compacted", 16) == 0) {
-      fprintf(stderr,
-              "ledgerkv snapshot restore: %s is not implemented yet (the ledger has no record that "
-              "raises the revision without a write)\n",
-              argv[i]);
-      return 2;
-    } else if (argv[i][0] == '-' || o.snapshot)
+    else if ((v = flag_value("--bump-revision", argc, argv, &i, &bad))) {
+      char *end;
+      o.bump_revision = strtoll(v, &end, 10);
+      bad = *v == '\0' || *end != '\0';
+    } else if (strcmp(argv[i], "--mark-compacted") == 0 || strcmp(argv[i], "--mark-compacted=true") == 0)
+      o.mark_compacted = 1;
+    else if (strcmp(argv[i], "--mark-compacted=false") == 0)
+      o.mark_compacted = 0;
+    else if (argv[i][0] == '-' || o.snapshot)
       bad = 1;
     else
       o.snapshot = argv[i];
@@ -167,8 +174,9 @@ static int restore(int argc, char **argv) {
     fprintf(stderr, "Error: %s\n", err[0] ? err : lkv_strerror(rc));
     return rc == LKV_EINVAL && !err[0] ? 2 : 1;
   }
-  printf("restored %llu revisions (up to revision %lld) and %llu leases into %s%s\n",
-         (unsigned long long)info.revisions, (long long)info.revision, (unsigned long long)info.leases,
+  printf("restored %s%llu revisions (up to revision %lld) and %llu leases into %s%s\n",
+         info.compacted ? "the state compacted at its revision and " : "", (unsigned long long)info.revisions,
+         (long long)info.revision, (unsigned long long)info.leases,
          o.data_dir ? o.data_dir
          : o.name   ? o.name
                     : "default",

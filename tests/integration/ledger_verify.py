@@ -9,7 +9,7 @@ import struct
 import nacl.exceptions
 import nacl.signing
 
-REVISION, COMPACTION, LEASE_GRANT, LEASE_REVOKE, SIGNED_TREE_HEAD = 1, 2, 3, 4, 5
+REVISION, COMPACTION, LEASE_GRANT, LEASE_REVOKE, SIGNED_TREE_HEAD, STATE = 1, 2, 3, 4, 5, 6
 PUT, DELETE = 1, 2
 STH_PREFIX = b"ledgerkv-sth-v1\n"
 
@@ -105,6 +105,34 @@ def parse_ops(body, n_ops, revoke):
     return ops
 
 
+def parse_state(body, revision):
+    """A STATE body (docs/ledger.md §3): ([(lease_id, ttl)], [(key, value, create, mod, mod_sub, version,
+    lease)]), every rule checked."""
+    n_leases, n_keys = struct.unpack_from(">II", body, 0)
+    p, leases, keys = 8, [], []
+    for _ in range(n_leases):
+        lease_id, ttl = struct.unpack_from(">qq", body, p)
+        if lease_id == 0 or (leases and lease_id <= leases[-1][0]):
+            raise ValueError("state leases out of order")
+        leases.append((lease_id, ttl))
+        p += 16
+    for _ in range(n_keys):
+        (klen,) = struct.unpack_from(">I", body, p)
+        key = body[p + 4:p + 4 + klen]
+        p += 4 + klen
+        create, mod, sub, version, lease, vlen = struct.unpack_from(">qqqqqI", body, p)
+        p += 44
+        value = body[p:p + vlen]
+        p += vlen
+        if klen == 0 or len(key) != klen or len(value) != vlen or not 1 <= create <= mod <= revision \
+                or sub < 0 or version < 1 or (keys and (mod, sub) <= (keys[-1][3], keys[-1][4])):
+            raise ValueError("bad state key")
+        keys.append((key, value, create, mod, sub, version, lease))
+    if p != len(body):
+        raise ValueError("trailing bytes in a state")
+    return leases, keys
+
+
 def parse_entry(buf):
     kind, revision = struct.unpack_from(">Bq", buf, 0)
     claims = buf[9:41]
@@ -134,6 +162,8 @@ def parse_entry(buf):
         rev, ts = struct.unpack_from(">qQ", body, 40)
         e["sth"] = {"tree_size": size, "root": root, "revision": rev, "timestamp_ms": ts,
                     "public_key": body[56:88], "signature": body[88:152]}
+    elif kind == STATE:
+        e["leases"], e["keys"] = parse_state(body, revision)
     else:
         raise ValueError("unknown kind %d" % kind)
     e["ws_digest"] = sha(body)
@@ -200,6 +230,8 @@ def read_log(path, want_version=None, start=24):
             raise ValueError("leaf mismatch at %d" % p)
         if e["kind"] == SIGNED_TREE_HEAD and version != 1:
             raise ValueError("signed tree head inside a version-2 ledger at %d" % p)
+        if e["kind"] == STATE and (p != 24 or start != 24):
+            raise ValueError("a state record that is not the ledger's first at %d" % p)
         out.append(e)
         p += 44 + n
     return out

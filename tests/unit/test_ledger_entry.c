@@ -12,8 +12,12 @@
 
 #include "common/error.h"
 #include "ledger/entry.h"
+#include "ledger/state.h"
 
-/* One valid entry of each kind; ws backs the two kinds with ops. */
+/* Backs the sample STATE entry (freed at the end of main). */
+static lkv_ledger_state_t sample_state;
+
+/* One valid entry of each kind; ws backs the two kinds with ops, sample_state the STATE. */
 static void sample(lkv_ledger_kind_t kind, lkv_ledger_entry_t *e, lkv_ledger_ws_t *ws) {
   memset(e, 0, sizeof(*e));
   lkv_ledger_ws_reset(ws);
@@ -48,6 +52,25 @@ static void sample(lkv_ledger_kind_t kind, lkv_ledger_entry_t *e, lkv_ledger_ws_
         e->sth.head.root.b[i] = (uint8_t)i, e->sth.public_key[i] = (uint8_t)(255 - i);
       for (int i = 0; i < 64; i++) e->sth.signature[i] = (uint8_t)(i * 3);
       break;
+    case LKV_LEDGER_STATE: {
+      lkv_ledger_state_key_t k = {.key = (const uint8_t *)"k",
+                                  .key_len = 1,
+                                  .value = (const uint8_t *)"v",
+                                  .value_len = 1,
+                                  .create_revision = 2,
+                                  .mod_revision = 3,
+                                  .version = 2,
+                                  .lease = 9};
+      if (!sample_state.n_keys) {
+        assert_int_equal(lkv_ledger_state_lease(&sample_state, 9, 30), 0);
+        assert_int_equal(lkv_ledger_state_key(&sample_state, &k), 0);
+      }
+      uint8_t claims[LKV_LEDGER_DIGEST_LEN];
+      memcpy(claims, e->claims, sizeof(claims));
+      lkv_ledger_state_entry(&sample_state, e->revision, e);
+      memcpy(e->claims, claims, sizeof(claims));
+      break;
+    }
   }
 }
 
@@ -69,7 +92,7 @@ static void test_roundtrip_every_kind(void **state) {
   (void)state;
   lkv_ledger_ws_t ws = {0};
   uint8_t buf[1024], again[1024];
-  for (int k = LKV_LEDGER_REVISION; k <= LKV_LEDGER_SIGNED_TREE_HEAD; k++) {
+  for (int k = LKV_LEDGER_REVISION; k <= LKV_LEDGER_KIND_MAX; k++) {
     lkv_ledger_entry_t e, d;
     lkv_merkle_hash_t le, ld;
     sample((lkv_ledger_kind_t)k, &e, &ws);
@@ -79,6 +102,7 @@ static void test_roundtrip_every_kind(void **state) {
     assert_int_equal(d.revision, e.revision);
     assert_memory_equal(d.claims, e.claims, LKV_LEDGER_DIGEST_LEN);
     assert_int_equal(d.n_ops, e.n_ops);
+    assert_int_equal(d.n_leases, e.n_leases);
     assert_int_equal(d.compact_revision, e.compact_revision);
     assert_int_equal(d.lease_id, e.lease_id);
     assert_int_equal(d.lease_ttl, e.lease_ttl);
@@ -214,7 +238,7 @@ static void test_decode_rejects_truncation_and_trailing(void **state) {
   (void)state;
   lkv_ledger_ws_t ws = {0};
   uint8_t buf[1024];
-  for (int k = LKV_LEDGER_REVISION; k <= LKV_LEDGER_SIGNED_TREE_HEAD; k++) {
+  for (int k = LKV_LEDGER_REVISION; k <= LKV_LEDGER_KIND_MAX; k++) {
     lkv_ledger_entry_t e, d;
     sample((lkv_ledger_kind_t)k, &e, &ws);
     size_t len = encode(&e, buf, sizeof(buf) - 1);
@@ -233,7 +257,7 @@ static void test_decode_bit_flips(void **state) {
   (void)state;
   lkv_ledger_ws_t ws = {0};
   uint8_t buf[1024];
-  for (int k = LKV_LEDGER_REVISION; k <= LKV_LEDGER_SIGNED_TREE_HEAD; k++) {
+  for (int k = LKV_LEDGER_REVISION; k <= LKV_LEDGER_KIND_MAX; k++) {
     lkv_ledger_entry_t e, d;
     lkv_merkle_hash_t want, got;
     sample((lkv_ledger_kind_t)k, &e, &ws);
@@ -309,7 +333,7 @@ static void test_digests_and_leaf_layout(void **state) {
   /* moving a byte from the request to the response changes the digest */
   lkv_ledger_claims_digest("re", 2, "qresp", 5, want);
   assert_memory_not_equal(e.claims, want, 32);
-  for (int k = LKV_LEDGER_REVISION; k <= LKV_LEDGER_SIGNED_TREE_HEAD; k++) {
+  for (int k = LKV_LEDGER_REVISION; k <= LKV_LEDGER_KIND_MAX; k++) {
     sample((lkv_ledger_kind_t)k, &e, &ws);
     size_t len = encode(&e, buf, sizeof(buf));
     /* write-set digest = SHA-256 of everything after the 41-byte entry header */
@@ -388,5 +412,7 @@ int main(void) {
       cmocka_unit_test(test_digests_and_leaf_layout),
       cmocka_unit_test(test_documented_example),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  lkv_ledger_state_free(&sample_state);
+  return failed;
 }
