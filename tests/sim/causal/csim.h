@@ -1,0 +1,110 @@
+/* The deterministic causal-mode simulator's types: members, their durable logs, the run and its checks. */
+#ifndef LKV_CSIM_H
+#define LKV_CSIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "causal/member.h"
+#include "sim.h" /* the Raft simulator's generators (rng.c) and packet queue (net.c), shared */
+
+/*
+ * One lkv__csim_t is one run of one seed: every choice (members, clock skews, bounds, faults, delays, the
+ * workload) comes from generators seeded by it and time is simulated (milliseconds), so a seed replays
+ * byte for byte. The fault phase writes through random members while packets are lost, duplicated,
+ * delayed and reordered, links are cut, members crash (losing the batch they had not made durable) and
+ * clocks are skewed; then everything heals and the members run anti-entropy until they agree, and the
+ * checks of check.c run.
+ */
+
+#define LKV_CSIM_MAX 7  /* members */
+#define LKV_CSIM_KEYS 6 /* the workload's key space: small, so that writes collide */
+
+typedef struct {
+  uint8_t *bytes;
+  size_t len;
+} lkv__csim_rec_t;
+
+typedef struct {
+  lkv__csim_rec_t *v;
+  size_t n, cap;
+} lkv__csim_log_t;
+
+typedef struct {
+  lkv_causal_member_t *m; /* NULL while down */
+  uint64_t down_until;
+  int64_t skew;       /* the member's physical clock = the run's time + skew */
+  uint64_t next_tick; /* its next anti-entropy round */
+  uint64_t period;
+  lkv__csim_log_t log; /* durable events in local order */
+} lkv__csim_node_t;
+
+/* A write some client had acknowledged: the event (origin, seq). */
+typedef struct {
+  uint64_t origin, seq;
+} lkv__csim_ack_t;
+
+typedef struct {
+  uint64_t seed;
+  unsigned bugs;
+  int trace, digest_on;
+  uint64_t digest;
+  lkv__sim_rng_t rng;
+  uint64_t now, steps;
+
+  int n;
+  lkv_causal_peer_t peers[LKV_CSIM_MAX];
+  uint8_t sk[LKV_CSIM_MAX][LKV_CAUSAL_SK_LEN];
+  lkv__csim_node_t nodes[LKV_CSIM_MAX];
+  lkv__sim_net_t net; /* packets: kind = lkv_causal_msg_kind_t, from/to = member indexes */
+  size_t max_held, max_ship;
+  uint64_t max_ahead;
+  unsigned crash_pm, corrupt_pm;
+  uint64_t fault_ms, next_fault, next_write, write_gap;
+  int healed;
+
+  /* Every event made durable by its origin, by origin index and seq - 1 (for equivocation and deps). */
+  lkv__csim_log_t origin_log[LKV_CSIM_MAX];
+  lkv__csim_ack_t *acks;
+  size_t n_acks, acks_cap;
+  uint64_t next_value;
+
+  /* Result and statistics. */
+  int failed;
+  char fail_inv[48];
+  char fail_msg[400];
+  uint64_t n_writes, n_acked, n_delivered, n_crashes, n_refused_ahead, n_refused_full, n_corrupt_refused;
+  uint64_t quiesce_ms;
+} lkv__csim_t;
+
+typedef struct {
+  uint64_t seed;
+  unsigned bugs;
+  int trace, digest;
+  int members;       /* 0: from the seed */
+  uint64_t fault_ms; /* 0: from the seed */
+} lkv__csim_opts_t;
+
+/* run.c: one seed. Returns 0 when every check held, 1 on a violation (s->fail_*). */
+int lkv__csim_run(lkv__csim_t *s, const lkv__csim_opts_t *o);
+void lkv__csim_free(lkv__csim_t *s);
+void lkv__csim_trace(lkv__csim_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lkv__csim_fail(lkv__csim_t *s, const char *inv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* member.c: members' lives, their batches and the network between them. */
+lkv_causal_config_t lkv__csim_config(const lkv__csim_t *s, int i);
+void lkv__csim_start(lkv__csim_t *s, int i); /* a new member, or a restart from its durable log */
+void lkv__csim_crash(lkv__csim_t *s, int i, const char *why);
+void lkv__csim_process(lkv__csim_t *s, int i); /* handles the member's batch (may crash inside it) */
+void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p); /* takes p's buffer */
+uint64_t lkv__csim_clock(const lkv__csim_t *s, int i);     /* member i's physical clock */
+void lkv__csim_log_push(lkv__csim_log_t *l, const uint8_t *bytes, size_t len);
+void lkv__csim_log_free(lkv__csim_log_t *l);
+
+/* check.c: the end-of-run checks over the quiesced members. */
+void lkv__csim_check_final(lkv__csim_t *s);
+/* 1 when every member is up with the same vector and nothing is in flight. */
+int lkv__csim_agreed(const lkv__csim_t *s);
+
+#endif

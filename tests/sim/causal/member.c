@@ -1,0 +1,184 @@
+/* The simulated members: start and replay, crashes inside a batch, the batch contract, the lossy network. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "csim.h"
+
+void lkv__csim_log_push(lkv__csim_log_t *l, const uint8_t *bytes, size_t len) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 64;
+    l->v = realloc(l->v, l->cap * sizeof(*l->v));
+    if (!l->v) abort();
+  }
+  lkv__csim_rec_t *r = &l->v[l->n++];
+  r->bytes = malloc(len);
+  if (!r->bytes) abort();
+  memcpy(r->bytes, bytes, len);
+  r->len = len;
+}
+
+void lkv__csim_log_free(lkv__csim_log_t *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->v[i].bytes);
+  free(l->v);
+  memset(l, 0, sizeof(*l));
+}
+
+uint64_t lkv__csim_clock(const lkv__csim_t *s, int i) {
+  return (uint64_t)((int64_t)s->now + s->nodes[i].skew);
+}
+
+lkv_causal_config_t lkv__csim_config(const lkv__csim_t *s, int i) {
+  lkv_causal_config_t c = {.id = s->peers[i].id,
+                           .members = s->peers,
+                           .n_members = (size_t)s->n,
+                           .max_ahead = s->max_ahead,
+                           .max_held_events = s->max_held,
+                           .max_held_bytes = 1u << 20,
+                           .max_ship_events = s->max_ship,
+                           .max_ship_bytes = 1u << 20,
+                           .bugs = s->bugs};
+  memcpy(c.sk, s->sk[i], LKV_CAUSAL_SK_LEN);
+  return c;
+}
+
+void lkv__csim_start(lkv__csim_t *s, int i) {
+  lkv__csim_node_t *n = &s->nodes[i];
+  lkv_causal_config_t cfg = lkv__csim_config(s, i);
+  if (lkv_causal_member_new(&cfg, &n->m)) abort();
+  for (size_t j = 0; j < n->log.n; j++) {
+    uint64_t rev = 0;
+    int rc = lkv_causal_member_replay(n->m, n->log.v[j].bytes, n->log.v[j].len, &rev);
+    if (rc || rev != j + 1) {
+      lkv__csim_fail(s, "replay", "m%d: durable event %zu replayed with %s at revision %llu", i + 1, j + 1,
+                     lkv_err_name(rc), (unsigned long long)rev);
+      return;
+    }
+  }
+  n->next_tick = s->now + 1 + lkv__sim_rng_below(&s->rng, n->period);
+  lkv__csim_trace(s, "m%d: up, %zu durable events", i + 1, n->log.n);
+}
+
+void lkv__csim_crash(lkv__csim_t *s, int i, const char *why) {
+  lkv__csim_node_t *n = &s->nodes[i];
+  lkv_causal_member_free(n->m);
+  n->m = NULL;
+  n->down_until = s->now + 20 + lkv__sim_rng_below(&s->rng, 1500);
+  s->n_crashes++;
+  lkv__csim_trace(s, "m%d: crash %s", i + 1, why);
+}
+
+/* Records an own event made durable: each (origin, seq) once, without gaps; never another one later. */
+static void record_own(lkv__csim_t *s, int i, const lkv_causal_held_t *h) {
+  lkv__csim_log_t *own = &s->origin_log[i];
+  if (own->n != h->ev.seq - 1) {
+    lkv__csim_fail(s, "equivocation", "m%d made event seq %llu durable with %zu already durable", i + 1,
+                   (unsigned long long)h->ev.seq, own->n);
+    return;
+  }
+  lkv__csim_log_push(own, h->bytes, h->len);
+}
+
+/* Sends one message over the simulated links: cut, lost, corrupted, duplicated, delayed. */
+static void send(lkv__csim_t *s, int from, const lkv_causal_msg_t *msg) {
+  int to = -1;
+  for (int j = 0; j < s->n; j++)
+    if (s->peers[j].id == msg->to) to = j;
+  if (to < 0) {
+    lkv__csim_fail(s, "message", "m%d sent to unknown member %llu", from + 1, (unsigned long long)msg->to);
+    return;
+  }
+  if (s->net.cut[from][to] || lkv__sim_rng_chance(&s->rng, s->net.loss_pm)) return;
+  int copies = lkv__sim_rng_chance(&s->rng, s->net.dup_pm) ? 2 : 1;
+  for (int c = 0; c < copies; c++) {
+    uint64_t delay = 1 + lkv__sim_rng_below(&s->rng, s->net.delay_max);
+    if (lkv__sim_rng_chance(&s->rng, s->net.long_pm))
+      delay += lkv__sim_rng_below(&s->rng, s->net.long_delay_max);
+    lkv__sim_pkt_t p = {.at = s->now + delay, .kind = msg->kind, .from = from, .to = to, .len = msg->len};
+    p.buf = malloc(msg->len);
+    if (!p.buf) abort();
+    memcpy(p.buf, msg->data, msg->len);
+    if (msg->kind == LKV_CAUSAL_MSG_EVENT && lkv__sim_rng_chance(&s->rng, s->corrupt_pm)) {
+      p.ok = 1; /* marks a corrupted packet: it must be refused */
+      p.buf[lkv__sim_rng_below(&s->rng, p.len)] ^= (uint8_t)(1u << lkv__sim_rng_below(&s->rng, 8));
+    }
+    lkv__sim_net_push(&s->net, &p);
+  }
+}
+
+/* The client learns its write's revision: the acknowledged event is the applied one at that revision. */
+static void acknowledge(lkv__csim_t *s, int i, const lkv_causal_batch_t *rb, const lkv_causal_ack_t *a) {
+  const lkv_causal_held_t *h = &rb->applied[a->rev - rb->first_rev];
+  if (a->rev < rb->first_rev || a->rev - rb->first_rev >= rb->n_applied || h->ev.origin != s->peers[i].id) {
+    lkv__csim_fail(s, "ack", "m%d acknowledged revision %llu outside its batch", i + 1,
+                   (unsigned long long)a->rev);
+    return;
+  }
+  if (s->n_acks == s->acks_cap) {
+    s->acks_cap = s->acks_cap ? s->acks_cap * 2 : 64;
+    s->acks = realloc(s->acks, s->acks_cap * sizeof(*s->acks));
+    if (!s->acks) abort();
+  }
+  s->acks[s->n_acks++] = (lkv__csim_ack_t){.origin = h->ev.origin, .seq = h->ev.seq};
+  s->n_acked++;
+}
+
+void lkv__csim_process(lkv__csim_t *s, int i) {
+  lkv__csim_node_t *n = &s->nodes[i];
+  lkv_causal_batch_t rb;
+  if (!n->m || !lkv_causal_member_batch(n->m, &rb)) return;
+  /* A crash before the flush (the batch is lost), after it (nothing sent), or before the answers. */
+  int crash_at =
+      !s->healed && lkv__sim_rng_chance(&s->rng, s->crash_pm) ? 1 + (int)lkv__sim_rng_below(&s->rng, 3) : 0;
+  if (crash_at == 1) {
+    lkv__csim_crash(s, i, "before the flush");
+    return;
+  }
+  if (rb.first_rev != n->log.n + 1) {
+    lkv__csim_fail(s, "revision-gap", "m%d: batch starts at revision %llu after %zu durable", i + 1,
+                   (unsigned long long)rb.first_rev, n->log.n);
+    return;
+  }
+  for (size_t j = 0; j < rb.n_applied; j++) {
+    lkv__csim_log_push(&n->log, rb.applied[j].bytes, rb.applied[j].len);
+    if (rb.applied[j].ev.origin == s->peers[i].id) record_own(s, i, &rb.applied[j]);
+  }
+  if (crash_at == 2) {
+    lkv__csim_crash(s, i, "after the flush");
+    return;
+  }
+  for (size_t j = 0; j < rb.n_msgs && !s->failed; j++) send(s, i, &rb.msgs[j]);
+  if (crash_at == 3) {
+    lkv__csim_crash(s, i, "before the answers");
+    return;
+  }
+  for (size_t j = 0; j < rb.n_acks && !s->failed; j++) acknowledge(s, i, &rb, &rb.acks[j]);
+  lkv_causal_member_advance(n->m);
+}
+
+void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
+  lkv__csim_node_t *n = &s->nodes[p->to];
+  if (!n->m) {
+    free(p->buf);
+    return;
+  }
+  s->n_delivered++;
+  int rc = p->kind == LKV_CAUSAL_MSG_EVENT
+               ? lkv_causal_member_recv_event(n->m, lkv__csim_clock(s, p->to), p->buf, p->len)
+               : lkv_causal_member_recv_vv(n->m, s->peers[p->from].id, p->buf, p->len);
+  free(p->buf);
+  if (p->ok) { /* corrupted on the way */
+    if (rc != LKV_EVERIFY && rc != LKV_EBADMSG)
+      lkv__csim_fail(s, "tamper", "m%d took a corrupted event from m%d (%s)", p->to + 1, p->from + 1,
+                     lkv_err_name(rc));
+    s->n_corrupt_refused++;
+  } else if (rc == LKV_ECLOCKAHEAD) {
+    s->n_refused_ahead++;
+  } else if (rc == LKV_EBUFFERFULL) {
+    s->n_refused_full++;
+  } else if (rc) {
+    lkv__csim_fail(s, "refused", "m%d refused a message of m%d: %s", p->to + 1, p->from + 1,
+                   lkv_err_name(rc));
+  }
+  lkv__csim_process(s, p->to);
+}

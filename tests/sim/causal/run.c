@@ -1,0 +1,239 @@
+/* One run of the causal simulator: the seed's configuration, the event loop, faults, writes, quiescence. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csim.h"
+
+void lkv__csim_trace(lkv__csim_t *s, const char *fmt, ...) {
+  if (!s->trace && !s->digest_on) return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int len = vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (len < 0) return;
+  if ((size_t)len >= sizeof(line)) len = sizeof(line) - 1;
+  s->digest =
+      lkv__sim_mix(lkv__sim_mix(s->digest, s->now), lkv__sim_hash_bytes((const uint8_t *)line, (size_t)len));
+  if (s->trace) printf("%10llu %s\n", (unsigned long long)s->now, line);
+}
+
+void lkv__csim_fail(lkv__csim_t *s, const char *inv, const char *fmt, ...) {
+  if (s->failed) return;
+  s->failed = 1;
+  snprintf(s->fail_inv, sizeof(s->fail_inv), "%s", inv);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->fail_msg, sizeof(s->fail_msg), fmt, ap);
+  va_end(ap);
+  lkv__csim_trace(s, "VIOLATION %s: %s", s->fail_inv, s->fail_msg);
+}
+
+#define START_MS 1000000ull /* the run's time starts here, so that skewed clocks stay positive */
+
+static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
+  memset(s, 0, sizeof(*s));
+  s->seed = o->seed;
+  s->bugs = o->bugs;
+  s->trace = o->trace;
+  s->digest_on = o->digest;
+  s->now = START_MS;
+  lkv__sim_rng_t *g = &s->rng;
+  lkv__sim_rng_seed(g, o->seed);
+  s->n = o->members ? o->members : 2 + (int)lkv__sim_rng_below(g, 4);
+  s->max_ahead = 300 + lkv__sim_rng_below(g, 700);
+  s->max_held = lkv__sim_rng_chance(g, 300) ? 2 + lkv__sim_rng_below(g, 8) : 1000;
+  s->max_ship = lkv__sim_rng_chance(g, 500) ? 1 + lkv__sim_rng_below(g, 4) : 64;
+  s->crash_pm = (unsigned)lkv__sim_rng_below(g, 40);
+  s->corrupt_pm = (unsigned)lkv__sim_rng_below(g, 20);
+  s->net.loss_pm = (unsigned)lkv__sim_rng_below(g, 300);
+  s->net.dup_pm = (unsigned)lkv__sim_rng_below(g, 100);
+  s->net.long_pm = (unsigned)lkv__sim_rng_below(g, 100);
+  s->net.delay_max = 1 + lkv__sim_rng_below(g, 50);
+  s->net.long_delay_max = 200 + lkv__sim_rng_below(g, 2000);
+  s->fault_ms = o->fault_ms ? o->fault_ms : 2000 + lkv__sim_rng_below(g, 8000);
+  s->write_gap = 5 + lkv__sim_rng_below(g, 60);
+  for (int i = 0; i < s->n; i++) {
+    /* Distinct ids in a random order, so that the winner rule's origin tie-break is exercised both ways. */
+    uint64_t id;
+    int dup;
+    do {
+      id = 1 + lkv__sim_rng_below(g, 1000);
+      dup = 0;
+      for (int j = 0; j < i; j++) dup |= s->peers[j].id == id;
+    } while (dup);
+    s->peers[i].id = id;
+    uint8_t seed[32];
+    for (int b = 0; b < 4; b++) {
+      uint64_t x = lkv__sim_rng_next(g);
+      memcpy(seed + 8 * b, &x, 8);
+    }
+    if (lkv_causal_keypair_from_seed(seed, s->peers[i].pk, s->sk[i])) abort();
+    /* Skews within the bound most of the time; now and then one clock far ahead (its events wait). */
+    uint64_t spread = lkv__sim_rng_chance(g, 100) ? 2 * s->max_ahead : s->max_ahead / 3;
+    s->nodes[i].skew = (int64_t)lkv__sim_rng_below(g, 2 * spread + 1) - (int64_t)spread;
+    s->nodes[i].period = 20 + lkv__sim_rng_below(g, 200);
+  }
+  lkv__csim_trace(
+      s,
+      "seed %llu: %d members, max ahead %llu ms, held %zu, ship %zu, crash %u/1000, loss %u/1000, "
+      "dup %u/1000, corrupt %u/1000, faults %llu ms, bugs 0x%x",
+      (unsigned long long)o->seed, s->n, (unsigned long long)s->max_ahead, s->max_held, s->max_ship,
+      s->crash_pm, s->net.loss_pm, s->net.dup_pm, s->corrupt_pm, (unsigned long long)s->fault_ms, s->bugs);
+  for (int i = 0; i < s->n; i++) lkv__csim_start(s, i);
+  s->next_fault = s->now + 100 + lkv__sim_rng_below(g, 500);
+  s->next_write = s->now + 1;
+}
+
+/* A client's write through member i: one or two keys, puts (unique values) and deletes. */
+static void write_one(lkv__csim_t *s, int i) {
+  lkv__sim_rng_t *g = &s->rng;
+  lkv_causal_mutation_t mu[2];
+  char keys[2][8], values[2][32];
+  size_t n = lkv__sim_rng_chance(g, 200) ? 2 : 1;
+  uint64_t first = lkv__sim_rng_below(g, LKV_CSIM_KEYS);
+  for (size_t k = 0; k < n; k++) {
+    snprintf(keys[k], sizeof(keys[k]), "k%llu", (unsigned long long)((first + k) % LKV_CSIM_KEYS));
+    int del = lkv__sim_rng_chance(g, 250);
+    snprintf(values[k], sizeof(values[k]), "v%llu", (unsigned long long)++s->next_value);
+    mu[k] = (lkv_causal_mutation_t){.kind = del ? LKV_CAUSAL_DEL : LKV_CAUSAL_PUT,
+                                    .key = (const uint8_t *)keys[k],
+                                    .key_len = strlen(keys[k]),
+                                    .value = del ? NULL : (const uint8_t *)values[k],
+                                    .value_len = del ? 0 : strlen(values[k])};
+  }
+  uint64_t rev = 0;
+  int rc = lkv_causal_member_write(s->nodes[i].m, lkv__csim_clock(s, i), mu, n, s->n_writes, &rev);
+  if (rc) {
+    lkv__csim_fail(s, "write", "m%d refused a write: %d", i + 1, rc);
+    return;
+  }
+  s->n_writes++;
+  lkv__csim_trace(s, "m%d: write %s%s%s at revision %llu", i + 1,
+                  mu[0].kind == LKV_CAUSAL_PUT ? "put " : "del ", keys[0], n > 1 ? " +1" : "",
+                  (unsigned long long)rev);
+  lkv__csim_process(s, i);
+}
+
+/* A fault: a partition of some shape, healed links, a crash, a changed loss rate. */
+static void fault(lkv__csim_t *s) {
+  lkv__sim_rng_t *g = &s->rng;
+  int v = (int)lkv__sim_rng_below(g, (uint64_t)s->n);
+  switch (lkv__sim_rng_below(g, 5)) {
+    case 0: /* isolate one member */
+      for (int j = 0; j < s->n; j++) s->net.cut[v][j] = s->net.cut[j][v] = (uint8_t)(j != v);
+      lkv__csim_trace(s, "partition: m%d isolated", v + 1);
+      break;
+    case 1: { /* a split into two sides */
+      uint8_t side[LKV_CSIM_MAX];
+      for (int j = 0; j < s->n; j++) side[j] = (uint8_t)lkv__sim_rng_below(g, 2);
+      for (int a = 0; a < s->n; a++)
+        for (int b = 0; b < s->n; b++) s->net.cut[a][b] = side[a] != side[b];
+      lkv__csim_trace(s, "partition: split");
+      break;
+    }
+    case 2: /* one link, one way */
+      s->net.cut[v][lkv__sim_rng_below(g, (uint64_t)s->n)] ^= 1;
+      lkv__csim_trace(s, "partition: a one-way link of m%d flips", v + 1);
+      break;
+    case 3:
+      memset(s->net.cut, 0, sizeof(s->net.cut));
+      lkv__csim_trace(s, "links healed");
+      break;
+    default:
+      if (s->nodes[v].m) lkv__csim_crash(s, v, "between events");
+  }
+  s->next_fault = s->now + 50 + lkv__sim_rng_below(g, 1000);
+}
+
+/* The next thing to happen at or before until; returns 0 when nothing does. */
+static int step(lkv__csim_t *s, uint64_t until) {
+  enum { NONE, PKT, TICK, RESTART, FAULT, WRITE } ev = NONE;
+  uint64_t best = UINT64_MAX;
+  int who = -1;
+  for (int i = 0; i < s->n; i++) {
+    lkv__csim_node_t *n = &s->nodes[i];
+    uint64_t t = n->m ? n->next_tick : n->down_until;
+    if (t < best) best = t, ev = n->m ? TICK : RESTART, who = i;
+  }
+  if (s->net.n && s->net.heap[0].at < best) best = s->net.heap[0].at, ev = PKT;
+  if (!s->healed && s->next_fault < best) best = s->next_fault, ev = FAULT;
+  if (!s->healed && s->next_write < best) best = s->next_write, ev = WRITE;
+  if (ev == NONE || best > until) return 0;
+  s->now = best;
+  s->steps++;
+  if (ev == PKT) {
+    lkv__sim_pkt_t p;
+    lkv__sim_net_pop(&s->net, &p);
+    lkv__csim_deliver(s, &p);
+  } else if (ev == TICK) {
+    lkv__csim_node_t *n = &s->nodes[who];
+    n->next_tick = s->now + n->period;
+    if (lkv_causal_member_tick(n->m)) abort();
+    lkv__csim_process(s, who);
+  } else if (ev == RESTART) {
+    lkv__csim_start(s, who);
+  } else if (ev == FAULT) {
+    fault(s);
+  } else {
+    s->next_write = s->now + 1 + lkv__sim_rng_below(&s->rng, s->write_gap);
+    int i = (int)lkv__sim_rng_below(&s->rng, (uint64_t)s->n);
+    if (s->nodes[i].m) write_one(s, i);
+  }
+  return 1;
+}
+
+/* Heals everything: links, loss, far-off clocks; restarts the crashed members; no more writes. */
+static void heal(lkv__csim_t *s) {
+  s->healed = 1;
+  memset(s->net.cut, 0, sizeof(s->net.cut));
+  s->net.loss_pm = 0;
+  s->corrupt_pm = 0;
+  for (int i = 0; i < s->n; i++) {
+    lkv__csim_node_t *n = &s->nodes[i];
+    if (n->skew > (int64_t)s->max_ahead / 3 || n->skew < -(int64_t)s->max_ahead / 3) n->skew /= 4;
+    if (!n->m) lkv__csim_start(s, i);
+  }
+  lkv__csim_trace(s, "healed");
+}
+
+#define QUIESCE_LIMIT_MS 120000ull
+#define STEP_LIMIT 2000000ull
+
+int lkv__csim_run(lkv__csim_t *s, const lkv__csim_opts_t *o) {
+  setup(s, o);
+  uint64_t end = s->now + s->fault_ms;
+  while (!s->failed && s->steps < STEP_LIMIT && step(s, end)) {
+  }
+  s->now = end;
+  heal(s);
+  /* Quiesce: run until every member agrees, then a few more rounds so that every member has heard every
+   * other's final vector (tombstones purge on those). */
+  uint64_t healed_at = s->now, agreed_at = 0, longest = 0;
+  for (int i = 0; i < s->n; i++)
+    if (s->nodes[i].period > longest) longest = s->nodes[i].period;
+  while (!s->failed && s->steps < STEP_LIMIT && s->now - healed_at < QUIESCE_LIMIT_MS) {
+    if (!agreed_at && lkv__csim_agreed(s)) agreed_at = s->now;
+    if (agreed_at && s->now - agreed_at > 3 * longest + 200) break;
+    if (!step(s, UINT64_MAX)) break;
+  }
+  s->quiesce_ms = (agreed_at ? agreed_at : s->now) - healed_at;
+  if (!s->failed && !agreed_at)
+    lkv__csim_fail(s, "convergence", "members still disagree %llu ms after healing",
+                   (unsigned long long)(s->now - healed_at));
+  if (!s->failed) lkv__csim_check_final(s);
+  return s->failed;
+}
+
+void lkv__csim_free(lkv__csim_t *s) {
+  for (int i = 0; i < s->n; i++) {
+    lkv_causal_member_free(s->nodes[i].m);
+    lkv__csim_log_free(&s->nodes[i].log);
+    lkv__csim_log_free(&s->origin_log[i]);
+  }
+  lkv__sim_net_free(&s->net);
+  free(s->acks);
+  memset(s, 0, sizeof(*s));
+}
