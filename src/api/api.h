@@ -40,6 +40,7 @@ typedef struct lkv_api_s {
   struct lkv_lease_fwd_s *lease_fwd; /* keep-alives and TTL queries sent to the leader (lease/forward.h) */
   struct lkv_api_leader_s *leader;   /* streams that require a leader, ended when none is known */
   struct lkv_ratelimit_s *ratelimit; /* per-client rate limits (api/rate_limit.h); NULL: none */
+  struct lkv_api_tokens_s *tokens;   /* etcd's simple tokens (auth_token.h), recorded by every member */
 } lkv_api_t;
 
 typedef struct lkv_api_leader_s lkv_api_leader_t;
@@ -67,8 +68,15 @@ void lkv_api_ledger_free(lkv_api_ledger_t *l);
 void lkv_api_ledger_signed(void *arg, const lkv_ledger_signed_head_t *head);
 
 /* The replicator's applied listener (lkv_applied_cb, arg = the lkv_api_t): tells the lessor of every
- * grant and revoke applied on this member, whoever proposed it. */
+ * grant and revoke applied on this member, whoever proposed it, and the token keeper of every applied
+ * Authenticate, user deletion, password change and AuthDisable. */
 void lkv_api_lease_applied(void *arg, const lkv_apply_req_t *req);
+
+/* The user a call runs as, for per-client accounting (rate limits): sets *user to a malloc'd copy of
+ * the user its token names, or NULL when it carries none or one this member does not know (expired,
+ * unknown: the call itself then fails "invalid auth token"). Looking a token up renews its TTL, as any
+ * use does. Any thread that may use the call. Returns 0 or LKV_ENOMEM. */
+int lkv_api_call_user(lkv_api_t *api, const lkv_call_t *call, char **user);
 
 /* Fills *out so that the transport dispatches calls to api's services. api must outlive the transport. */
 void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out);

@@ -1,8 +1,12 @@
-/* etcd's Auth service: every request becomes a replicated auth op (as etcd sends them through its log);
- * passwords are hashed first, off the loop thread (auth_hash.c). AuthEnable is refused until every call's
- * permission check exists. */
+/* etcd's Auth service: every request becomes a replicated auth op (as etcd sends them through its log),
+ * checked when applied (an administrator's, with auth on); passwords are hashed first, and checked for
+ * Authenticate, off the loop thread (auth_hash.c). */
 #include "api/auth.h"
 
+#include <stdio.h>
+
+#include "api/auth_token.h"
+#include "common/clock.h"
 #include "common/error.h"
 
 /* Unpacks the request of an auth op and proposes it (the raw bytes hold no password: UserAdd and
@@ -17,6 +21,7 @@ static void propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, const 
     propose(api, call, kind, data, len);                                       \
   }
 
+AUTH_OP(lkv__authsvc_enable, LKV_OP_AUTH_ENABLE)
 AUTH_OP(lkv__authsvc_disable, LKV_OP_AUTH_DISABLE)
 AUTH_OP(lkv__authsvc_user_get, LKV_OP_AUTH_USER_GET)
 AUTH_OP(lkv__authsvc_user_list, LKV_OP_AUTH_USER_LIST)
@@ -29,17 +34,6 @@ AUTH_OP(lkv__authsvc_role_list, LKV_OP_AUTH_ROLE_LIST)
 AUTH_OP(lkv__authsvc_role_delete, LKV_OP_AUTH_ROLE_DELETE)
 AUTH_OP(lkv__authsvc_role_grant_permission, LKV_OP_AUTH_ROLE_GRANT_PERMISSION)
 AUTH_OP(lkv__authsvc_role_revoke_permission, LKV_OP_AUTH_ROLE_REVOKE_PERMISSION)
-
-/* etcd's own conditions are answered as etcd answers them (root user, root role); when they hold, the
- * request is refused: with auth on, every call would have to pass permission checks that ledgerkv does
- * not make yet, and serving it unchecked would be worse than refusing. */
-void lkv__authsvc_enable(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {
-  ProtobufCMessage *msg = lkv__api_unpack(call, &etcdserverpb__auth_enable_request__descriptor, data, len);
-  if (!msg) return;
-  protobuf_c_message_free_unpacked(msg, NULL);
-  int rc = lkv_apply_auth_enable_check(api->store);
-  lkv__api_fail(call, rc ? rc : LKV_EUNSUPPORTED);
-}
 
 /* etcd's CheckPassword: with auth off, "authentication is not enabled", which clients take as "go on
  * without a token"; an unknown user, a --no-password user or a wrong password fail as etcd's; the bcrypt
@@ -77,4 +71,32 @@ void lkv__authsvc_user_change_password(lkv_api_t *api, lkv_call_t *call, const u
           api, call, LKV_OP_AUTH_USER_CHANGE_PASSWORD,
           &etcdserverpb__auth_user_change_password_request__descriptor, data, len);
   if (r) lkv__auth_hash_propose(api, call, LKV_OP_AUTH_USER_CHANGE_PASSWORD, &r->base, &r->password);
+}
+
+void lkv__auth_applied(lkv_api_t *api, const lkv_apply_req_t *req) {
+  if (!api->tokens || req->err) return;
+  switch (req->kind) {
+    case LKV_OP_AUTH_AUTHENTICATE: {
+      const Etcdserverpb__AuthenticateRequest *r = (const Etcdserverpb__AuthenticateRequest *)req->msg;
+      char token[LKV_API_TOKEN_PREFIX_LEN + 32];
+      /* the same token the state machine answered: prefix (in the password field) and this entry's index */
+      int rc = lkv_api_tokens_assign(api->tokens, r->password, req->index, r->name,
+                                     lkv_clock_ms(CLOCK_MONOTONIC), token, sizeof(token));
+      if (rc)
+        fprintf(stderr, "ledgerkv: cannot record an auth token of user %s: %s\n", r->name, lkv_strerror(rc));
+      break;
+    }
+    case LKV_OP_AUTH_USER_DELETE:
+      lkv_api_tokens_drop_user(api->tokens, ((const Etcdserverpb__AuthUserDeleteRequest *)req->msg)->name);
+      break;
+    case LKV_OP_AUTH_USER_CHANGE_PASSWORD:
+      lkv_api_tokens_drop_user(api->tokens,
+                               ((const Etcdserverpb__AuthUserChangePasswordRequest *)req->msg)->name);
+      break;
+    case LKV_OP_AUTH_DISABLE:
+      lkv_api_tokens_clear(api->tokens);
+      break;
+    default:
+      break;
+  }
 }

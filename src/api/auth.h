@@ -6,10 +6,8 @@
 #include "api/service.h"
 
 /* The Auth service's unary handlers (etcdserverpb.Auth/<Method>). Each answers the call exactly once:
- * AuthEnable refuses (LKV_EROOTUSERNOTEXIST, LKV_EROOTROLENOTEXIST as etcd, else LKV_EUNSUPPORTED: the
- * permission checks are not implemented yet), Authenticate answers LKV_EAUTHNOTENABLED while auth is off
- * (else see lkv__auth_check_password), the others are
- * proposed as LKV_OP_AUTH_* ops and answered once applied. */
+ * Authenticate answers LKV_EAUTHNOTENABLED while auth is off (else see lkv__auth_check_password), the
+ * others are proposed as LKV_OP_AUTH_* ops and answered once applied. */
 void lkv__authsvc_enable(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__authsvc_disable(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__authsvc_authenticate(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
@@ -36,16 +34,72 @@ void lkv__authsvc_role_revoke_permission(lkv_api_t *api, lkv_call_t *call, const
 void lkv__auth_hash_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
                             char **password);
 
-/* Authenticate's password check (the second half of etcd's CheckPassword) on a worker thread: *password
- * (a string of msg) hashed with hash's salt and cost must give hash. A wrong password is answered
- * LKV_EAUTHFAILED; a right one LKV_EUNSUPPORTED, as tokens are not issued yet. Takes ownership of msg and
- * hash (malloc'd); the call is answered exactly once. */
 /* etcd's bcrypt comparison: password hashed with hash's salt and cost gives hash again (compared in
  * constant time). Blocks for bcrypt's time: worker threads only. Returns 0, LKV_EAUTHFAILED (also for a
  * hash bcrypt cannot read), LKV_ENOMEM. */
 int lkv__auth_bcrypt_check(const char *password, const char *hash);
 
+/* Authenticate's password check (the second half of etcd's CheckPassword) on a worker thread: *password
+ * (a string of msg, an AuthenticateRequest) hashed with hash's salt and cost must give hash. A wrong
+ * password is answered LKV_EAUTHFAILED; after a right one, *password is replaced by a fresh token prefix
+ * and msg proposed as LKV_OP_AUTH_AUTHENTICATE (etcd's InternalAuthenticateRequest), answered with the
+ * token once applied. Takes ownership of msg and hash (malloc'd); the call is answered exactly once. */
 void lkv__auth_check_password(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, char **password,
                               char *hash);
+
+/* The metadata keys a token arrives in: clientv3's, and the JSON gateway's Authorization header (etcd's
+ * rpctypes.TokenFieldNameGRPC and TokenFieldNameSwagger), read in that order. */
+#define LKV_API_TOKEN_KEY "token"
+#define LKV_API_TOKEN_GATEWAY_KEY "authorization"
+
+/* Who a call runs as (auth_who.c): the user its token names (malloc'd; NULL when the call carries no
+ * token) and the store's auth revision when the token was resolved (what etcd checks against). */
+typedef struct lkv__who_s {
+  char *user;
+  uint64_t revision;
+} lkv__who_t;
+
+/* etcd's AuthInfoFromCtx: resolves the call's token (renewing its TTL). Sets *who (zero without a token).
+ * Returns 0, LKV_EINVALIDTOKEN (unknown or expired), LKV_ENOMEM, or a storage code; *who holds nothing
+ * then. Any thread that may use the call. */
+int lkv__auth_who(lkv_api_t *api, const lkv_call_t *call, lkv__who_t *who);
+
+/* The bytes lkv__who_attach copies (0 without a user). Pure. */
+size_t lkv__who_size(const lkv__who_t *who);
+
+/* Copies who's user to dst (lkv__who_size bytes, living as long as req) and points req->auth at it,
+ * so that the proposal's log entry carries it; frees who's own copy. */
+void lkv__who_attach(lkv__who_t *who, lkv_apply_req_t *req, char *dst);
+
+/* Frees who's user (idempotent). */
+void lkv__who_free(lkv__who_t *who);
+
+/* etcd's checks made outside the log, for the call's user: read (write = 0) or write access to key, or to
+ * [key, end) when end has bytes (end may be NULL); the admin check (IsAdminPermitted). Return 0 or the
+ * codes of lkv__auth_who and lkv_apply_auth_permitted / lkv_apply_auth_admin. */
+int lkv__auth_read_check(lkv_api_t *api, const lkv_call_t *call, int write, const ProtobufCBinaryData *key,
+                         const ProtobufCBinaryData *end);
+int lkv__auth_admin_check(lkv_api_t *api, const lkv_call_t *call);
+
+/* Fails the call as etcd's maintenance server does when its admin check fails: the auth store's error
+ * unmapped, gRPC UNKNOWN "auth: permission denied" (user name is empty, user name not found, invalid auth
+ * token); other codes as lkv__api_fail. */
+void lkv__auth_fail_raw(lkv_call_t *call, int err);
+
+/* How a deferred call resumes: route is what lkv__auth_defer was given. */
+typedef void (*lkv__auth_resume_fn)(lkv_api_t *api, const void *route, lkv_call_t *call, const uint8_t *data,
+                                    size_t len);
+
+/* etcd's wait for a token's index: when the call's token names a log index this member has not applied
+ * yet, asks for a read barrier and runs fn(api, route, call, data, len) on the call's loop thread once it
+ * passed (data copied), and returns 1; the call fails with the barrier's error instead. Returns 0 (run
+ * the call now) otherwise. Loop thread. */
+int lkv__auth_defer(lkv_api_t *api, lkv_call_t *call, lkv__auth_resume_fn fn, const void *route,
+                    const uint8_t *data, size_t len);
+
+/* The replicator's applied listener's auth part (every member): records the token of an applied
+ * Authenticate, drops a user's tokens when it is deleted or its password changes, every token when auth
+ * is disabled (etcd's simple token store). Replicator thread. */
+void lkv__auth_applied(lkv_api_t *api, const lkv_apply_req_t *req);
 
 #endif

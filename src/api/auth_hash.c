@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/auth.h"
+#include "api/auth_token.h"
 #include "common/error.h"
 
 /* UserAdd and UserChangePassword are rare administrative calls, so a thread each costs nothing that
@@ -53,14 +54,24 @@ int lkv__auth_bcrypt_check(const char *password, const char *hash) {
   return diff ? LKV_EAUTHFAILED : 0;
 }
 
-/* A check's answer: tokens are not issued yet (the replicated Authenticate op that records them on every
- * member is missing), so a right password is refused as unsupported. */
+/* A check's answer: a right password is followed, as in etcd, by the replicated Authenticate that every
+ * member records the token of; the log gets the token's random prefix in place of the password. */
 static void check_main(hash_job_t *j) {
   int rc = lkv__auth_bcrypt_check(*j->password, j->hash);
   explicit_bzero(*j->password, strlen(*j->password));
-  protobuf_c_message_free_unpacked(j->msg, NULL);
   free(j->hash);
-  lkv__api_fail(j->call, rc ? rc : LKV_EUNSUPPORTED);
+  char prefix[LKV_API_TOKEN_PREFIX_LEN + 1];
+  if (!rc) rc = lkv_api_tokens_prefix(prefix);
+  char *copy = rc ? NULL : strdup(prefix);
+  if (!rc && !copy) rc = LKV_ENOMEM;
+  if (rc) {
+    protobuf_c_message_free_unpacked(j->msg, NULL);
+    lkv__api_fail(j->call, rc);
+    return;
+  }
+  free(*j->password); /* protobuf-c's default allocator: malloc */
+  *j->password = copy;
+  lkv__api_propose(j->api, j->call, LKV_OP_AUTH_AUTHENTICATE, j->msg, NULL, 0);
 }
 
 static void *hash_main(void *arg) {

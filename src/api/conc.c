@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/auth.h"
 #include "common/error.h"
 
 /* The call data of a finished call: a late on_cancel for it does nothing. */
@@ -157,7 +158,7 @@ static void step(lkv__conc_t *c, lkv__conc_fn next) {
 typedef struct conc_prop_s {
   lkv_proposal_t p;
   lkv__conc_t *c;
-  uint8_t raw[]; /* the packed request: the ledger's claims cover it */
+  uint8_t raw[]; /* the packed request (the ledger's claims cover it), then the user's name */
 } conc_prop_t;
 
 /* Replicator's thread: the outcome is durable. */
@@ -182,10 +183,17 @@ void lkv__conc_propose(lkv__conc_t *c, lkv_op_kind_t kind, const ProtobufCMessag
   size_t len = protobuf_c_message_get_packed_size(msg);
   int rc = LKV_ETOOLARGE;
   if (len > c->api->max_request_bytes) goto err;
+  lkv__who_t who; /* run as the client: its user is checked when the txn is applied */
+  rc = lkv__auth_who(c->api, c->call, &who);
+  if (rc) goto err;
   rc = LKV_ENOMEM;
-  conc_prop_t *cp = calloc(1, sizeof(*cp) + len);
-  if (!cp) goto err;
+  conc_prop_t *cp = calloc(1, sizeof(*cp) + len + lkv__who_size(&who));
+  if (!cp) {
+    lkv__who_free(&who);
+    goto err;
+  }
   protobuf_c_message_pack(msg, cp->raw);
+  lkv__who_attach(&who, &cp->p.req, (char *)cp->raw + len);
   /* The replicator and the state machine take an unpacked message, as from a client. */
   ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, len, cp->raw);
   if (!copy) goto err_after_alloc;
@@ -305,7 +313,8 @@ static void serve_get(lkv__conc_t *c, int err) {
     }
     lkv_apply_identity_t id;
     lkv__api_identity(c->api, &id);
-    err = lkv_apply_range(c->api->store, &id, &req, &c->resp, &c->resp_len);
+    err = lkv__auth_read_check(c->api, c->call, 0, &req.key, &req.range_end); /* the client's own get */
+    if (err == 0) err = lkv_apply_range(c->api->store, &id, &req, &c->resp, &c->resp_len);
     if (err == 0 && !(c->range = etcdserverpb__range_response__unpack(NULL, c->resp_len, c->resp)))
       err = LKV_ENOMEM;
   }

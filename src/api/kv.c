@@ -2,6 +2,7 @@
  * DeleteRange, Txn and Compact proposed. */
 #include <stdlib.h>
 
+#include "api/auth.h"
 #include "api/service.h"
 #include "common/error.h"
 
@@ -13,16 +14,32 @@ typedef struct read_s {
   int txn;
 } read_t;
 
+/* etcd's doSerialize check for the call's user: read access to the range, or checkTxnAuth. */
+static int read_permitted(read_t *r) {
+  lkv__who_t w;
+  int rc = lkv__auth_who(r->api, r->call, &w);
+  if (rc) return rc;
+  lkv_apply_auth_t who = {.user = w.user, .revision = w.revision};
+  const Etcdserverpb__RangeRequest *range = (const Etcdserverpb__RangeRequest *)r->msg;
+  rc = r->txn ? lkv_apply_auth_txn_permitted(r->api->store, &who, (const Etcdserverpb__TxnRequest *)r->msg)
+              : lkv_apply_auth_permitted(r->api->store, &who, 0, range->key.data, range->key.len,
+                                         range->range_end.data, range->range_end.len);
+  lkv__who_free(&w);
+  return rc;
+}
+
 /* Serves r from a snapshot on the calling thread, answers and frees it. */
 static void serve_read(read_t *r) {
   lkv_apply_identity_t id;
   lkv__api_identity(r->api, &id);
   uint8_t *resp = NULL;
   size_t resp_len = 0;
-  int rc =
-      r->txn
-          ? lkv_apply_txn_read(r->api->store, &id, (const Etcdserverpb__TxnRequest *)r->msg, &resp, &resp_len)
-          : lkv_apply_range(r->api->store, &id, (const Etcdserverpb__RangeRequest *)r->msg, &resp, &resp_len);
+  int rc = read_permitted(r);
+  if (!rc)
+    rc = r->txn ? lkv_apply_txn_read(r->api->store, &id, (const Etcdserverpb__TxnRequest *)r->msg, &resp,
+                                     &resp_len)
+                : lkv_apply_range(r->api->store, &id, (const Etcdserverpb__RangeRequest *)r->msg, &resp,
+                                  &resp_len);
   lkv__api_reply_result(r->call, rc, resp, resp_len);
   protobuf_c_message_free_unpacked(r->msg, NULL);
   free(r);

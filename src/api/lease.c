@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/auth.h"
 #include "api/service.h"
 #include "common/error.h"
 
@@ -12,7 +13,7 @@ typedef struct lease_write_s {
   lkv_proposal_t p;
   lkv_api_t *api;
   lkv_call_t *call;
-  uint8_t raw[]; /* the request as received (the ledger's claims cover it) */
+  uint8_t raw[]; /* the request as received (the ledger's claims cover it), then the user's name */
 } lease_write_t;
 
 /* Answers the client with the write's outcome and frees w. Any thread. */
@@ -53,9 +54,15 @@ static void lease_write_done(lkv_proposal_t *p) {
 
 static void propose_lease(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
                           const uint8_t *data, size_t len) {
-  int rc = LKV_ENOMEM;
-  lease_write_t *w = calloc(1, sizeof(*w) + len);
-  if (!w) goto err_after_unpack;
+  lkv__who_t who; /* LeaseRevoke needs write access to the lease's keys when applied */
+  int rc = lkv__auth_who(api, call, &who);
+  if (rc) goto err_after_unpack;
+  rc = LKV_ENOMEM;
+  lease_write_t *w = calloc(1, sizeof(*w) + len + lkv__who_size(&who));
+  if (!w) {
+    lkv__who_free(&who);
+    goto err_after_unpack;
+  }
   w->api = api;
   w->call = call;
   w->p.req.kind = kind;
@@ -63,6 +70,7 @@ static void propose_lease(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, 
   memcpy(w->raw, data, len);
   w->p.req.raw = w->raw;
   w->p.req.raw_len = len;
+  lkv__who_attach(&who, &w->p.req, (char *)w->raw + len);
   w->p.done = lease_write_done;
   rc = lkv_replicator_propose(api->replicator, &w->p);
   if (rc == 0) return;
@@ -258,5 +266,7 @@ void lkv_api_lease_applied(void *arg, const lkv_apply_req_t *req) {
               (long long)g->id);
   } else if (req->kind == LKV_OP_LEASE_REVOKE) {
     lkv_lessor_revoked(api->lessor, ((const Etcdserverpb__LeaseRevokeRequest *)req->msg)->id);
+  } else {
+    lkv__auth_applied(api, req);
   }
 }

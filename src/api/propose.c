@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/auth.h"
 #include "api/service.h"
 #include "common/error.h"
 
@@ -19,10 +20,17 @@ void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, Prot
    * read-only txn included) never meet this limit. */
   int rc = LKV_ETOOLARGE;
   if (len > api->max_request_bytes) goto err_after_unpack;
+  lkv__who_t who; /* etcd's processInternalRaftRequestOnce: the entry carries who asked */
+  rc = lkv__auth_who(api, call, &who);
+  if (rc) goto err_after_unpack;
   rc = LKV_ENOMEM;
-  /* The request's bytes live right after the proposal, freed with it. */
-  lkv_proposal_t *p = calloc(1, sizeof(*p) + len);
-  if (!p) goto err_after_unpack;
+  /* The request's bytes, then the user's name, live right after the proposal, freed with it. */
+  lkv_proposal_t *p = calloc(1, sizeof(*p) + len + lkv__who_size(&who));
+  if (!p) {
+    lkv__who_free(&who);
+    goto err_after_unpack;
+  }
+  lkv__who_attach(&who, &p->req, (char *)(p + 1) + len);
   p->req.kind = kind;
   p->req.msg = msg;
   if (data) {
@@ -41,7 +49,8 @@ err_after_unpack:
 }
 
 ProtobufCMessage *lkv__api_unpack_write(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind,
-                                      const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len) {
+                                        const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                        size_t len) {
   ProtobufCMessage *msg = lkv__api_unpack(call, desc, data, len);
   if (!msg) return NULL;
   int rc = lkv_apply_validate(kind, msg, &api->limits);

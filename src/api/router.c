@@ -15,7 +15,9 @@ typedef struct lkv_route_s {
    * before the handler finished the call; NULL only where the handler always finishes by itself. */
   int streaming;
   int learner_ok; /* a learner serves it (etcd: Status, and Range when serializable: checked by Range) */
-  int admin;      /* with auth on, root's role only (etcd's maintenance and membership checks) */
+  /* With auth on, root's role only: ADMIN_GRPC as etcd's membership checks answer (gRPC status and text),
+   * ADMIN_RAW as its maintenance checks do (the auth store's own error, UNKNOWN "auth: ...") */
+  int admin;
   lkv__api_stream_end_fn on_half_close;
   lkv__api_stream_end_fn on_cancel;
 } lkv_route_t;
@@ -27,8 +29,9 @@ typedef struct lkv_route_s {
 /* A unary route that may wait (Lock, Campaign, Observe's stream of answers): told when the client leaves. */
 #define WAITING(p, f, cancel) \
   { .path = (p), .fn = (f), .on_cancel = (cancel) }
-#define ADMIN(p, f) \
-  { .path = (p), .fn = (f), .admin = 1 }
+enum { ADMIN_GRPC = 1, ADMIN_RAW };
+#define ADMIN(p, f, how) \
+  { .path = (p), .fn = (f), .admin = (how) }
 #define STREAM(p, f, half_close, cancel) \
   { .path = (p), .fn = (f), .streaming = 1, .on_half_close = (half_close), .on_cancel = (cancel) }
 
@@ -42,22 +45,22 @@ static const lkv_route_t routes[] = {
     LEARNER_OK("/etcdserverpb.Maintenance/Status", lkv__maintenance_status),
     UNARY("/etcdserverpb.Maintenance/Alarm", lkv__maintenance_alarm),
     UNARY("/etcdserverpb.Maintenance/MoveLeader", lkv__maintenance_move_leader),
-    ADMIN("/etcdserverpb.Maintenance/HashKV", lkv__maintenance_hash_kv),
-    ADMIN("/etcdserverpb.Maintenance/Hash", lkv__maintenance_hash),
+    ADMIN("/etcdserverpb.Maintenance/HashKV", lkv__maintenance_hash_kv, ADMIN_RAW),
+    ADMIN("/etcdserverpb.Maintenance/Hash", lkv__maintenance_hash, ADMIN_RAW),
     {.path = "/etcdserverpb.Maintenance/Defragment",
      .fn = lkv__maintenance_defragment,
      .on_cancel = lkv__maintenance_defragment_cancel,
-     .admin = 1},
+     .admin = ADMIN_RAW},
     /* a server stream in etcd: told when the client leaves (a copy in progress stops) */
     {.path = "/etcdserverpb.Maintenance/Snapshot",
      .fn = lkv__maintenance_snapshot,
      .on_cancel = lkv__maintenance_snapshot_cancel,
-     .admin = 1},
+     .admin = ADMIN_RAW},
     UNARY("/etcdserverpb.Cluster/MemberList", lkv__cluster_member_list),
-    ADMIN("/etcdserverpb.Cluster/MemberAdd", lkv__cluster_member_add),
-    ADMIN("/etcdserverpb.Cluster/MemberRemove", lkv__cluster_member_remove),
-    ADMIN("/etcdserverpb.Cluster/MemberUpdate", lkv__cluster_member_update),
-    ADMIN("/etcdserverpb.Cluster/MemberPromote", lkv__cluster_member_promote),
+    ADMIN("/etcdserverpb.Cluster/MemberAdd", lkv__cluster_member_add, ADMIN_GRPC),
+    ADMIN("/etcdserverpb.Cluster/MemberRemove", lkv__cluster_member_remove, ADMIN_GRPC),
+    ADMIN("/etcdserverpb.Cluster/MemberUpdate", lkv__cluster_member_update, ADMIN_GRPC),
+    ADMIN("/etcdserverpb.Cluster/MemberPromote", lkv__cluster_member_promote, ADMIN_GRPC),
     UNARY("/etcdserverpb.Auth/AuthEnable", lkv__authsvc_enable),
     UNARY("/etcdserverpb.Auth/AuthDisable", lkv__authsvc_disable),
     UNARY("/etcdserverpb.Auth/Authenticate", lkv__authsvc_authenticate),
@@ -140,10 +143,12 @@ int lkv__api_stream_refusal(lkv_api_t *api, const lkv_call_t *call) {
 static void dispatch(lkv_api_t *api, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {
   const lkv_route_t *r = route;
   int rc = r->admin ? lkv__auth_admin_check(api, call) : 0;
-  if (rc)
-    lkv__api_fail(call, rc);
-  else
+  if (rc == 0)
     r->fn(api, call, data, len);
+  else if (r->admin == ADMIN_RAW)
+    lkv__auth_fail_raw(call, rc);
+  else
+    lkv__api_fail(call, rc);
 }
 
 static void route_message(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {

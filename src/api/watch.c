@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "api/auth.h"
 #include "api/leader.h"
 #include "api/service.h"
 #include "common/error.h"
@@ -73,8 +74,38 @@ static watch_call_t *open_stream(lkv_api_t *api, lkv_call_t *call) {
   return w;
 }
 
-static int create(lkv_watch_stream_t *st, const Etcdserverpb__WatchCreateRequest *c) {
+/* etcd's isWatchPermitted: read access to the watched key or range, else a created and canceled answer
+ * with the check's error as its status text. (etcd 3.4 checks a from-key watch as its first key only;
+ * ledgerkv checks the whole range.) */
+static const char *refusal(lkv_api_t *api, const lkv_call_t *call, const Etcdserverpb__WatchCreateRequest *c,
+                           int *rc) {
+  static const uint8_t zero = 0; /* an empty key is "\0", the smallest key */
+  ProtobufCBinaryData key = c->key.len ? c->key : (ProtobufCBinaryData){1, (uint8_t *)&zero};
+  *rc = lkv__auth_read_check(api, call, 0, &key, &c->range_end);
+  switch (*rc) {
+    case 0:
+      return NULL;
+    case LKV_EINVALIDTOKEN:
+      return "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token";
+    case LKV_EAUTHOLDREV:
+      return "rpc error: code = InvalidArgument desc = etcdserver: revision of auth store is old";
+    case LKV_EUSEREMPTY:
+      return "rpc error: code = InvalidArgument desc = etcdserver: user name is empty";
+    case LKV_EPERMDENIED:
+    case LKV_EUSERNOTFOUND:
+      return "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+    default:
+      return NULL; /* the store failed: the stream ends with rc */
+  }
+}
+
+static int create(lkv_api_t *api, lkv_call_t *call, lkv_watch_stream_t *st,
+                  const Etcdserverpb__WatchCreateRequest *c) {
+  int rc;
+  const char *refused = refusal(api, call, c, &rc);
+  if (rc && !refused) return rc;
   lkv_watch_create_t req = {
+      .refusal = refused,
       .key = c->key.data,
       .key_len = c->key.len,
       .range_end = c->range_end.data,
@@ -107,7 +138,7 @@ void lkv__watch_message(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, s
   /* A request without its body, or of a kind this version does not know, is skipped (etcd: "do nothing"). */
   switch (req->request_union_case) {
     case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST:
-      if (req->create_request) rc = create(st, req->create_request);
+      if (req->create_request) rc = create(api, call, st, req->create_request);
       break;
     case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CANCEL_REQUEST:
       if (req->cancel_request) rc = lkv_watch_cancel(st, req->cancel_request->watch_id);

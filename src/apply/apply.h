@@ -59,7 +59,12 @@ typedef enum {
   LKV_OP_AUTH_ROLE_LIST = 19,
   LKV_OP_AUTH_ROLE_DELETE = 20,
   LKV_OP_AUTH_ROLE_GRANT_PERMISSION = 21,
-  LKV_OP_AUTH_ROLE_REVOKE_PERMISSION = 22
+  LKV_OP_AUTH_ROLE_REVOKE_PERMISSION = 22,
+  /* etcd's InternalAuthenticateRequest: an Etcdserverpb__AuthenticateRequest whose password field carries
+   * the token prefix the API drew after checking the password (never the password). Applied with auth
+   * on to a user that exists and has a password, it answers the token "<prefix>.<log index>" (the
+   * request's index), the same on every member; else LKV_EAUTHNOTENABLED, LKV_EAUTHFAILED. */
+  LKV_OP_AUTH_AUTHENTICATE = 23
 } lkv_op_kind_t;
 
 /* The request message of an LKV_OP_AUTH_* kind (its Etcdserverpb__Auth*Request descriptor), NULL for
@@ -92,6 +97,13 @@ typedef struct lkv_apply_auth_s {
 int lkv_apply_auth_permitted(lkv_mvcc_t *store, const lkv_apply_auth_t *who, int write, const uint8_t *key,
                              size_t key_len, const uint8_t *end, size_t end_len);
 
+/* etcd's checkTxnAuth on a read snapshot, for a txn served without the log: every compare needs read
+ * access to its key or range, every op its own (Range read; Put write; DeleteRange write, and read with
+ * prev_kv), nested txns' too (etcd 3.4 does not look into them: ledgerkv does). Returns as
+ * lkv_apply_auth_permitted. Any thread. */
+int lkv_apply_auth_txn_permitted(lkv_mvcc_t *store, const lkv_apply_auth_t *who,
+                                 const Etcdserverpb__TxnRequest *req);
+
 /* etcd's IsAdminPermitted on a read snapshot: 0 when auth is off or who's user holds the root role, else
  * LKV_EUSEREMPTY (no user), LKV_EUSERNOTFOUND, LKV_EPERMDENIED, or the codes of lkv_apply_range. Any
  * thread. */
@@ -115,7 +127,10 @@ typedef struct lkv_apply_req_s {
                                 * cover exactly these), or NULL: msg is packed again for the claims */
   size_t raw_len;              /* in */
   int no_claims;               /* in: proposed by the server itself (lease expiry), not a client: its
-                                * ledger entry carries the claims of an empty request and response */
+                                * ledger entry carries the claims of an empty request and response;
+                                * no permission is checked (etcd runs them as root) */
+  lkv_apply_auth_t auth;       /* in: who asked, checked again when applied (lkv_apply_batch) */
+  uint64_t index;              /* in: the request's log index (Authenticate's token); 0 outside a log */
   int err;                     /* out: 0, or an LKV_E* code (then resp is NULL and nothing was changed) */
   uint8_t *resp;               /* out: the packed response message, malloc'd; the caller frees it */
   size_t resp_len;             /* out */
@@ -142,7 +157,9 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
  * LKV_EIO, LKV_ECORRUPT; the auth ops' errors as etcd's auth store's: LKV_EUSEREMPTY, LKV_EUSEREXIST,
  * LKV_EUSERNOTFOUND, LKV_EROLEEMPTY, LKV_EROLEEXIST, LKV_EROLENOTFOUND, LKV_EROLENOTGRANTED,
  * LKV_EPERMNOTGRANTED, LKV_EROOTUSERNOTEXIST, LKV_EROOTROLENOTEXIST, LKV_EINVALIDAUTHMGMT (root's user,
- * role or grant touched while auth is on). A compaction moves the compact revision when the batch commits; a physical one
+ * role or grant touched while auth is on). With auth on, each request (but no_claims ones) is first
+ * checked against req->auth as etcd 3.4's authApplierV3 checks it (apply/auth_check.c): LKV_EUSEREMPTY,
+ * LKV_EAUTHOLDREV, LKV_EPERMDENIED, LKV_EUSERNOTFOUND. A compaction moves the compact revision when the batch commits; a physical one
  * (CompactionRequest.physical) has also removed the superseded history then, other ones leave that to
  * lkv_apply_background_step.
  * Leases: a grant stores the lease and takes no revision (response: header, id, TTL); a revoke deletes

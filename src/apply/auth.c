@@ -46,6 +46,8 @@ static const struct {
      &etcdserverpb__auth_role_grant_permission_response__descriptor, lkv__auth_role_grant},
     {LKV_OP_AUTH_ROLE_REVOKE_PERMISSION, &etcdserverpb__auth_role_revoke_permission_request__descriptor,
      &etcdserverpb__auth_role_revoke_permission_response__descriptor, lkv__auth_role_revoke},
+    {LKV_OP_AUTH_AUTHENTICATE, &etcdserverpb__authenticate_request__descriptor,
+     &etcdserverpb__authenticate_response__descriptor, lkv__auth_authenticate},
 };
 
 #define N_OPS (sizeof(ops) / sizeof(ops[0]))

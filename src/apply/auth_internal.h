@@ -77,6 +77,19 @@ int lkv__auth_perm_covers(Authpb__Permission *const *perms, size_t n, int write,
 int lkv__auth_permitted(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who, int write, const uint8_t *key,
                         size_t key_len, const uint8_t *end, size_t end_len);
 
+/* lkv_apply_auth_admin on an open transaction. Same returns. */
+int lkv__auth_admin(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who);
+
+/* etcd 3.4's authApplierV3 checks for req against req->auth on an open transaction (nothing when auth is
+ * off or req->no_claims): Put write (and its lease's keys write, prev_kv read), DeleteRange write (prev_kv
+ * read), Txn as lkv_apply_auth_txn_permitted, LeaseRevoke write on every key attached to the lease, the
+ * auth ops admin (UserGet also for oneself, RoleGet also for a role one holds; Authenticate none).
+ * Returns 0 or the codes of lkv__auth_permitted / lkv__auth_admin. */
+int lkv__auth_check(lkv_mvcc_txn_t *t, const lkv_apply_req_t *req);
+
+/* The Authenticate op (LKV_OP_AUTH_AUTHENTICATE, auth_user.c): the token for c->index. */
+int lkv__auth_authenticate(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp);
+
 /* Whether the user record holds role (its roles are kept sorted, as etcd keeps them). Pure. */
 int lkv__auth_user_has_role(const Authpb__User *u, const char *role);
 

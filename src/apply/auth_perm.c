@@ -156,19 +156,23 @@ int lkv_apply_auth_permitted(lkv_mvcc_t *store, const lkv_apply_auth_t *who, int
   return rc;
 }
 
+int lkv__auth_admin(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who) {
+  int enabled;
+  uint64_t rev;
+  int rc = lkv_mvcc_auth_state_get(t, &enabled, &rev);
+  if (rc || !enabled) return rc;
+  Authpb__User *u = NULL;
+  rc = !who || !who->user || !who->user[0] ? LKV_EUSEREMPTY : lkv__auth_user_load(t, who->user, &u);
+  if (!rc && !lkv__auth_user_has_role(u, LKV__AUTH_ROOT)) rc = LKV_EPERMDENIED;
+  if (u) protobuf_c_message_free_unpacked(&u->base, NULL);
+  return rc;
+}
+
 int lkv_apply_auth_admin(lkv_mvcc_t *store, const lkv_apply_auth_t *who) {
   lkv_mvcc_txn_t *t;
   int rc = lkv_mvcc_read_begin(store, &t);
   if (rc) return rc;
-  int enabled;
-  uint64_t rev;
-  rc = lkv_mvcc_auth_state_get(t, &enabled, &rev);
-  if (!rc && enabled) {
-    Authpb__User *u = NULL;
-    rc = !who || !who->user || !who->user[0] ? LKV_EUSEREMPTY : lkv__auth_user_load(t, who->user, &u);
-    if (!rc && !lkv__auth_user_has_role(u, LKV__AUTH_ROOT)) rc = LKV_EPERMDENIED;
-    if (u) protobuf_c_message_free_unpacked(&u->base, NULL);
-  }
+  rc = lkv__auth_admin(t, who);
   lkv_mvcc_txn_end(t);
   return rc;
 }

@@ -1,4 +1,5 @@
 /* etcd's user ops on the stored auth state (auth/store.go's semantics; passwords arrive already hashed). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,4 +183,27 @@ int lkv_apply_auth_password(lkv_mvcc_t *store, const char *user, char **hash, ui
   rc = password_of(t, user, hash, revision);
   lkv_mvcc_txn_end(t);
   return rc;
+}
+
+/* etcd's Authenticate as applied (its InternalAuthenticateRequest): the password was checked by the API,
+ * which drew the token's random prefix (here in the password field); every member answers the same
+ * token, "<prefix>.<index of this entry>", and the API records it for the user. */
+int lkv__auth_authenticate(lkv__op_ctx_t *c, const ProtobufCMessage *req, ProtobufCMessage *resp) {
+  const Etcdserverpb__AuthenticateRequest *r = (const Etcdserverpb__AuthenticateRequest *)req;
+  Etcdserverpb__AuthenticateResponse *out = (Etcdserverpb__AuthenticateResponse *)resp;
+  int enabled;
+  int rc = auth_enabled(c->t, &enabled);
+  if (rc) return rc;
+  if (!enabled) return LKV_EAUTHNOTENABLED;
+  Authpb__User *u;
+  rc = lkv__auth_user_load(c->t, r->name, &u);
+  if (rc) return rc == LKV_EUSERNOTFOUND ? LKV_EAUTHFAILED : rc;
+  int no_password = u->options && u->options->no_password;
+  user_free(u);
+  if (no_password) return LKV_EAUTHFAILED;
+  size_t cap = strlen(r->password) + 24; /* '.', 20 digits, NUL */
+  out->token = lkv__arena_alloc(c->arena, cap);
+  if (!out->token) return LKV_ENOMEM;
+  snprintf(out->token, cap, "%s.%llu", r->password, (unsigned long long)c->index);
+  return 0;
 }

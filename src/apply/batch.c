@@ -50,6 +50,7 @@ static int apply_one(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, lkv_apply
   ProtobufCMessage *resp = NULL;
   Etcdserverpb__ResponseHeader **hdr = NULL;
   int rc = lkv__alarm_check(c->t, req);
+  if (!rc) rc = lkv__auth_check(c->t, req);
   if (rc) return rc;
   switch (req->kind) {
     case LKV_OP_PUT: {
@@ -165,7 +166,8 @@ int lkv_apply_batch_hooked(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lk
   for (size_t i = 0; i < n; i++) {
     lkv__arena_t arena;
     lkv__arena_init(&arena);
-    lkv__op_ctx_t c = {.t = t, .arena = &arena, .copy = 1, .no_quota = hooks && hooks->no_quota};
+    lkv__op_ctx_t c = {
+        .t = t, .arena = &arena, .copy = 1, .no_quota = hooks && hooks->no_quota, .index = reqs[i].index};
     int64_t rev_before = lkv_mvcc_txn_rev(t);
     int err = lkv_mvcc_req_begin(t);
     if (!err) {

@@ -13,6 +13,7 @@ typedef struct lkv__op_ctx_s {
   int copy;
   int no_quota;     /* the proposer checked the space quota (lkv_apply_hooks_t.no_quota) */
   int storage_full; /* out: with no_quota, the store ran out of space (fails the batch) */
+  uint64_t index;   /* the log index of the request being applied (lkv_apply_req_t.index) */
 } lkv__op_ctx_t;
 
 /* etcd's Range (applierV3backend.Range) on c->t: limit/sort/filter/keys_only/count_only rules. Sets *out

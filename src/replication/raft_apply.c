@@ -151,7 +151,7 @@ static int run_add(run_t *run, const lkv_apply_req_t *req, lkv_proposal_t *owner
 }
 
 /* Turns committed entry e, decoded into pl, into a request of the run. */
-static int add_entry(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_payload_t *pl) {
+static int add_entry(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_payload_t *pl, uint64_t index) {
   lkv_proposal_t *owner = pl->origin == n->o.member_id ? take_pending(n, pl->seq) : NULL;
   /* The proposer's message is the entry's request before it was packed: decoding it again is only work. */
   ProtobufCMessage *msg = owner ? (ProtobufCMessage *)owner->req.msg
@@ -167,7 +167,9 @@ static int add_entry(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_paylo
                          .msg = msg,
                          .raw = pl->request,
                          .raw_len = pl->request_len,
-                         .no_claims = (pl->flags & LKV_RAFT_ENTRY_NO_CLAIMS) != 0};
+                         .no_claims = (pl->flags & LKV_RAFT_ENTRY_NO_CLAIMS) != 0,
+                         .auth = pl->auth,
+                         .index = index};
   int rc = run_add(run, &req, owner);
   if (rc) {
     if (!owner) protobuf_c_message_free_unpacked(msg, NULL);
@@ -186,7 +188,7 @@ static int apply_normal(lkv__raft_node_t *n, run_t *run, const lkv_raft_entry_t 
     return LKV_EBADMSG;
   }
   if ((unsigned)pl.kind != LKV_RAFT_ENTRY_ATTRS && (unsigned)pl.kind != LKV_RAFT_ENTRY_PEER_URLS)
-    return add_entry(n, run, &pl);
+    return add_entry(n, run, &pl, e->index);
   int rc = flush_run(n, run);
   if (rc) return rc;
   if ((unsigned)pl.kind == LKV_RAFT_ENTRY_PEER_URLS)

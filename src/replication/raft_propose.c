@@ -65,11 +65,13 @@ void lkv__raft_node_propose(lkv__raft_node_t *n, lkv_proposal_t *p, uint64_t now
     return;
   }
   lkv_raft_entry_payload_t e = {.kind = p->req.kind,
-                                .flags = p->req.no_claims ? LKV_RAFT_ENTRY_NO_CLAIMS : 0,
+                                .flags = (p->req.no_claims ? LKV_RAFT_ENTRY_NO_CLAIMS : 0) |
+                                         (p->req.auth.user ? LKV_RAFT_ENTRY_AUTH : 0),
                                 .origin = n->o.member_id,
                                 .seq = ++n->next_seq,
                                 .request = p->req.raw,
-                                .request_len = p->req.raw_len};
+                                .request_len = p->req.raw_len,
+                                .auth = p->req.auth};
   uint8_t *packed = NULL;
   if (!e.request) { /* proposed by the server itself: the bytes are the message packed */
     size_t len = protobuf_c_message_get_packed_size(p->req.msg);

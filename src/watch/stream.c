@@ -217,6 +217,7 @@ int lkv_watch_create(lkv_watch_stream_t *st, const lkv_watch_create_t *req) {
   int64_t rev, compact;
   int rc = snapshot_revs(st->shard, &rev, &compact);
   if (rc) return rc;
+  if (req->refusal) return refuse(st, rev, req->refusal);
   lkv__watcher_t *w = new_watcher(req);
   if (!w) return LKV_ENOMEM;
   if (empty_range(w)) {

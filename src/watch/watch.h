@@ -116,14 +116,15 @@ typedef struct lkv_watch_create_s {
   int64_t start_revision;
   int64_t watch_id;
   unsigned flags;
+  const char *refusal; /* non-NULL: refused with this cancel reason (the caller's permission check) */
 } lkv_watch_create_t;
 
 /* Creates a watcher and queues etcd's answer on the stream: a "created" response (header revision = the
  * current revision), followed by a canceled response with compact_revision when start_revision is
  * compacted; or a created+canceled response with watch_id -1 and etcd's cancel_reason for an empty range
- * ("mvcc: watcher range is empty") or an id in use ("mvcc: duplicate watch ID provided on the
- * WatchStream"). Returns 0 when the client has been answered, or LKV_ENOMEM / LKV_EIO / LKV_ECANCELED:
- * then the stream cannot go on (close it and end the call). Shard thread. */
+ * ("mvcc: watcher range is empty"), an id in use ("mvcc: duplicate watch ID provided on the
+ * WatchStream") or req->refusal. Returns 0 when the client has been answered, or LKV_ENOMEM / LKV_EIO /
+ * LKV_ECANCELED: then the stream cannot go on (close it and end the call). Shard thread. */
 int lkv_watch_create(lkv_watch_stream_t *st, const lkv_watch_create_t *req);
 
 /* Cancels watcher watch_id and queues a canceled response, after the events of every revision committed

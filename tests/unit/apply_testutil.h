@@ -40,9 +40,11 @@ static inline Etcdserverpb__RangeRequest lkvt_range_req(const char *k, const cha
 }
 
 /* Applies one request in its own batch. Returns its err; *resp gets the packed response (free it). */
-static inline int lkvt_apply(lkvt_store_t *ts, lkv_op_kind_t kind, const void *msg, uint8_t **resp,
-                             size_t *len) {
-  lkv_apply_req_t r = {.kind = kind, .msg = msg};
+/* Applies one request as who (NULL: no user) at log index 1. */
+static inline int lkvt_apply_as(lkvt_store_t *ts, lkv_op_kind_t kind, const void *msg,
+                                const lkv_apply_auth_t *who, uint8_t **resp, size_t *len) {
+  lkv_apply_req_t r = {.kind = kind, .msg = msg, .index = 1};
+  if (who) r.auth = *who;
   assert_int_equal(lkv_apply_batch(ts->s, &lkvt_id, &r, 1), 0);
   if (r.err) {
     assert_null(r.resp);
@@ -52,6 +54,11 @@ static inline int lkvt_apply(lkvt_store_t *ts, lkv_op_kind_t kind, const void *m
   *resp = r.resp;
   *len = r.resp_len;
   return r.err;
+}
+
+static inline int lkvt_apply(lkvt_store_t *ts, lkv_op_kind_t kind, const void *msg, uint8_t **resp,
+                             size_t *len) {
+  return lkvt_apply_as(ts, kind, msg, NULL, resp, len);
 }
 
 static inline Etcdserverpb__PutResponse *lkvt_do_put(lkvt_store_t *ts, const Etcdserverpb__PutRequest *p,

@@ -3,13 +3,16 @@
 #include "apply_testutil.h"
 #include "etcd/auth/authpb/auth.pb-c.h"
 
-/* Applies one auth op; with desc, unpacks the response into *out (free with
+/* Root at an auth revision that never gets old: once auth is on, the ops need an administrator. */
+static const lkv_apply_auth_t as_root = {.user = "root", .revision = UINT64_MAX};
+
+/* Applies one auth op as root; with desc, unpacks the response into *out (free with
  * protobuf_c_message_free_unpacked). Returns the op's error. */
 static int op(lkvt_store_t *ts, lkv_op_kind_t kind, const void *msg, const ProtobufCMessageDescriptor *desc,
               ProtobufCMessage **out) {
   uint8_t *b;
   size_t n;
-  int err = lkvt_apply(ts, kind, msg, &b, &n);
+  int err = lkvt_apply_as(ts, kind, msg, &as_root, &b, &n);
   if (err) return err;
   if (desc) {
     *out = protobuf_c_message_unpack(desc, NULL, n, b);
@@ -339,10 +342,12 @@ static void test_descriptors(void **state) {
                    &etcdserverpb__auth_enable_request__descriptor);
   assert_ptr_equal(lkv_apply_auth_descriptor(LKV_OP_AUTH_ROLE_REVOKE_PERMISSION),
                    &etcdserverpb__auth_role_revoke_permission_request__descriptor);
-  for (int k = LKV_OP_AUTH_ENABLE; k <= LKV_OP_AUTH_ROLE_REVOKE_PERMISSION; k++)
+  assert_ptr_equal(lkv_apply_auth_descriptor(LKV_OP_AUTH_AUTHENTICATE),
+                   &etcdserverpb__authenticate_request__descriptor);
+  for (int k = LKV_OP_AUTH_ENABLE; k <= LKV_OP_AUTH_AUTHENTICATE; k++)
     assert_non_null(lkv_apply_auth_descriptor((lkv_op_kind_t)k));
   assert_null(lkv_apply_auth_descriptor(LKV_OP_PUT));
-  assert_null(lkv_apply_auth_descriptor((lkv_op_kind_t)(LKV_OP_AUTH_ROLE_REVOKE_PERMISSION + 1)));
+  assert_null(lkv_apply_auth_descriptor((lkv_op_kind_t)(LKV_OP_AUTH_AUTHENTICATE + 1)));
 }
 
 int main(void) {

@@ -375,6 +375,40 @@ static void test_entry_codec(void **state) {
   free(b);
 }
 
+/* Who asked travels with the request (flag 0x2): the auth revision and the user, NUL-terminated. */
+static void test_entry_codec_auth(void **state) {
+  (void)state;
+  const uint8_t req[] = {1, 2, 3};
+  lkv_raft_entry_payload_t in = {.kind = LKV_OP_PUT,
+                                 .flags = LKV_RAFT_ENTRY_AUTH,
+                                 .origin = 9,
+                                 .seq = 5,
+                                 .request = req,
+                                 .request_len = sizeof(req),
+                                 .auth = {.user = "alice", .revision = 77}};
+  uint8_t *b;
+  size_t len;
+  assert_int_equal(lkv_raft_entry_encode(&in, &b, &len), 0);
+  assert_int_equal(len, LKV_RAFT_ENTRY_HEADER + 8 + 6 + 3);
+  lkv_raft_entry_payload_t out;
+  assert_int_equal(lkv_raft_entry_decode(b, len, &out), 0);
+  assert_int_equal(out.flags, LKV_RAFT_ENTRY_AUTH);
+  assert_string_equal(out.auth.user, "alice");
+  assert_int_equal(out.auth.revision, 77);
+  assert_int_equal(out.request_len, 3);
+  assert_memory_equal(out.request, req, 3);
+  b[LKV_RAFT_ENTRY_HEADER + 8 + 5] = 'x'; /* the user's NUL gone: the request bytes hold none either */
+  assert_int_equal(lkv_raft_entry_decode(b, len, &out), LKV_EBADMSG);
+  assert_int_equal(lkv_raft_entry_decode(b, LKV_RAFT_ENTRY_HEADER + 7, &out), LKV_EBADMSG);
+  free(b);
+  in.flags = 0; /* without the flag nothing is written, nothing read */
+  assert_int_equal(lkv_raft_entry_encode(&in, &b, &len), 0);
+  assert_int_equal(lkv_raft_entry_decode(b, len, &out), 0);
+  assert_null(out.auth.user);
+  assert_int_equal(out.request_len, 3);
+  free(b);
+}
+
 static void test_stamp_header(void **state) {
   (void)state;
   Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
@@ -404,6 +438,7 @@ static void test_stamp_header(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_entry_codec),
+      cmocka_unit_test(test_entry_codec_auth),
       cmocka_unit_test(test_stamp_header),
       cmocka_unit_test_setup_teardown(test_writes_on_every_member, setup, teardown),
       cmocka_unit_test_setup_teardown(test_read_barrier_on_follower_sees_acknowledged_write, setup, teardown),

@@ -1,0 +1,242 @@
+"""etcd's Auth with auth on (issue 13 item 2): the same etcdctl sequence run against ledgerkv and Debian's
+etcd 3.4, step by step (output, error text, exit status): root, read-only, prefix and single-key users
+doing get/put/del/txn/watch/compaction/member list/defrag and the Auth calls, a wrong password, no user, a
+revoked permission taking effect, a password change ending the old password's use, AuthDisable by root
+only. Also: leases (LeaseRevoke needs write access to the lease's keys), tokens expiring with a short
+--auth-token-ttl, python-etcd3 with a user and password, and a 3-member cluster where a token from
+Authenticate on one member works on the others.
+"""
+import functools
+import shutil
+import tempfile
+import time
+
+import etcd3
+import grpc
+import pytest
+from etcd3 import etcdrpc
+
+import cluster
+import lkvtest
+from test_tls import TlsServer, ctl
+from tlspki import pki  # noqa: F401 (a fixture)
+
+SETUP = [
+    ["user", "add", "root:rootpw"],
+    ["user", "add", "alice:apw"],
+    ["user", "add", "bob:bpw"],
+    ["role", "add", "reader"],
+    ["role", "grant-permission", "reader", "read", "--prefix", "app/"],
+    ["role", "add", "writer"],
+    ["role", "grant-permission", "writer", "readwrite", "--prefix", "app/"],
+    ["role", "grant-permission", "writer", "write", "k1"],
+    ["user", "grant-role", "alice", "reader"],
+    ["user", "grant-role", "bob", "writer"],
+    ["put", "app/a", "1"],
+    ["put", "other", "2"],
+    ["auth", "enable"],
+]
+
+ALICE = ["--user", "alice:apw"]
+BOB = ["--user", "bob:bpw"]
+ROOT = ["--user", "root:rootpw"]
+
+# Each step: etcdctl's arguments (stdin after "<<"); "rc" first: only the exit status and error text are
+# compared (the output names the member or endpoint).
+SEQUENCE = [
+    ["get", "app/a"],
+    ["put", "app/a", "x"],
+    ROOT + ["get", "app/a"],
+    ["--user", "root:wrong", "get", "app/a"],
+    ["--user", "ghost:x", "get", "app/a"],
+    ALICE + ["get", "app/a"],
+    ALICE + ["get", "app/", "--prefix"],
+    ALICE + ["get", "other"],
+    ALICE + ["get", "", "--from-key"],
+    ALICE + ["put", "app/b", "2"],
+    ALICE + ["del", "app/a"],
+    BOB + ["put", "app/b", "2"],
+    BOB + ["put", "k1", "v"],
+    BOB + ["get", "k1"],
+    BOB + ["put", "k1", "v2", "--prev-kv"],
+    BOB + ["put", "other", "v"],
+    BOB + ["del", "app/b", "--prev-kv"],
+    BOB + ["put", "app/b", "3"],
+    BOB + ["txn", "--interactive=false", "<<", 'value("app/b") = "3"\n\nput app/c 4\nget app/a\n\nput app/d 5\n\n'],
+    BOB + ["txn", "--interactive=false", "<<", 'value("other") = "2"\n\nput app/c 4\n\n\n'],
+    BOB + ["txn", "--interactive=false", "<<", 'value("app/b") = "3"\n\nput k1 z\n\n\n'],
+    BOB + ["txn", "--interactive=false", "<<", 'value("app/b") = "3"\n\nget k1\n\n\n'],
+    BOB + ["txn", "--interactive=false", "<<", '\n\nput other x\n\n\n'],
+    ALICE + ["txn", "--interactive=false", "<<", 'value("app/a") = "1"\n\nget app/a\n\nget app/b\n\n'],
+    ALICE + ["compaction", "2"],
+    ALICE + ["user", "list"],
+    ALICE + ["user", "get", "alice"],
+    ALICE + ["user", "get", "bob"],
+    ALICE + ["role", "get", "reader"],
+    ALICE + ["role", "get", "writer"],
+    ALICE + ["role", "list"],
+    ALICE + ["role", "add", "x"],
+    ALICE + ["user", "add", "eve:pw"],
+    ["user", "list"],
+    ROOT + ["user", "list"],
+    ROOT + ["role", "list"],
+    ROOT + ["role", "add", "x"],
+    ROOT + ["user", "add", "eve:pw"],
+    ALICE + ["alarm", "list"],
+    ["rc", "member", "list"],
+    ["rc"] + ALICE + ["member", "list"],
+    ["rc"] + ALICE + ["endpoint", "status"],
+    ["rc"] + ALICE + ["endpoint", "hashkv"],
+    ["rc"] + ROOT + ["endpoint", "hashkv"],
+    ["rc"] + ALICE + ["defrag"],
+    ["rc"] + ROOT + ["defrag"],
+    ROOT + ["role", "revoke-permission", "reader", "app/", "--prefix"],
+    ALICE + ["get", "app/a"],
+    ROOT + ["role", "grant-permission", "reader", "read", "app/a"],
+    ALICE + ["get", "app/a"],
+    ALICE + ["get", "app/b"],
+    ROOT + ["user", "passwd", "alice", "--interactive=false", "<<", "apw2\n"],
+    ALICE + ["get", "app/a"],
+    ["--user", "alice:apw2", "get", "app/a"],
+    ALICE + ["auth", "disable"],
+    BOB + ["auth", "disable"],
+    ROOT + ["auth", "disable"],
+    ["get", "app/", "--prefix"],
+    ["user", "list"],
+]
+
+
+def run(srv, step):
+    rc_only = step[0] == "rc"
+    step = step[1:] if rc_only else step
+    args, stdin = (step[:step.index("<<")], step[step.index("<<") + 1]) if "<<" in step else (step, None)
+    res = lkvtest.etcdctl(srv, *args, input=stdin, check=False)
+    # clientv3 logs its retries as JSON lines with times and ids; the answer is the rest
+    err = "\n".join(l for l in res.stderr.splitlines() if not l.startswith('{"level"'))
+    if rc_only:
+        return res.returncode, err.replace(srv.endpoint, "ENDPOINT") if res.returncode else ""
+    return res.returncode, res.stdout, err
+
+
+def start_pair(f, args=()):
+    # bcrypt at its least cost: every etcdctl --user checks a password
+    args = ["--bcrypt-cost", "4"] + list(args)
+    return f.start(kind="ledgerkv", args=args), f.start(kind="etcd", args=args)
+
+
+def test_checks_match_etcd():
+    with lkvtest.Factory() as f:
+        lkv, etcd = start_pair(f)
+        for step in SETUP + SEQUENCE:
+            assert run(lkv, step) == run(etcd, step), step
+
+
+def test_watch_and_leases_match_etcd():
+    with lkvtest.Factory() as f:
+        servers = start_pair(f)
+        answers = []
+        for srv in servers:
+            for step in SETUP:
+                run(srv, step)
+            got = []
+            # a watch the user may not read is created and canceled at once, with etcd's reason
+            for who, key in ((ALICE, "other"), ([], "app/a"), (ALICE, "")):
+                res = lkvtest.etcdctl(srv, *(who + ["watch", key, "--prefix"]), check=False)
+                got.append((res.returncode, res.stdout, res.stderr))
+            # leases: granted by anyone, revoked only with write access to every key attached
+            lease = lkvtest.etcdctl(srv, *(BOB + ["lease", "grant", "100"])).stdout.split()[1]
+            got.append(run(srv, BOB + ["put", "app/l", "v", "--lease", lease])[0])
+            got.append(run(srv, ROOT + ["put", "other", "v", "--lease", lease])[0])
+            got.append(run(srv, BOB + ["put", "app/m", "v", "--lease", lease])[1:])
+            got.append(run(srv, BOB + ["lease", "revoke", lease])[::2])
+            got.append(run(srv, ["rc"] + ROOT + ["lease", "revoke", lease]))
+            got.append(run(srv, ROOT + ["get", "", "--from-key", "--keys-only"]))
+            answers.append(got)
+        assert answers[0] == answers[1]
+
+
+def rpc_auth(srv, name, password):
+    return etcdrpc.AuthStub(srv.channel()).Authenticate(
+        etcdrpc.AuthenticateRequest(name=name, password=password), timeout=10).token
+
+
+def rpc_get(srv, token, key=b"app/a"):
+    try:
+        r = srv.kv().Range(etcdrpc.RangeRequest(key=key), metadata=[("token", token)], timeout=10)
+        return [kv.value for kv in r.kvs]
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+
+
+def test_token_ttl_matches_etcd():
+    with lkvtest.Factory() as f:
+        servers = start_pair(f, ["--auth-token-ttl", "2"])
+        answers = []
+        for srv in servers:
+            for step in SETUP:
+                run(srv, step)
+            token = rpc_auth(srv, "alice", "apw")
+            got = [rpc_get(srv, token), rpc_get(srv, "bogus.1"), rpc_get(srv, token + "x")]
+            time.sleep(1.2)
+            got.append(rpc_get(srv, token))  # used again within its TTL: renewed
+            time.sleep(1.2)
+            got.append(rpc_get(srv, token))
+            time.sleep(3.5)
+            got.append(rpc_get(srv, token))  # unused for longer than the TTL
+            answers.append(got)
+        assert answers[0] == answers[1]
+        assert answers[0][-1] == (grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token")
+
+
+def test_python_etcd3_with_user(pki):
+    """python-etcd3 sends its token as call credentials, which grpcio sends over TLS only."""
+    srv = TlsServer(tempfile.mkdtemp(prefix="lkv-authtls-"),
+                    args=["--cert-file", pki.path("server.pem"), "--key-file", pki.path("server.key"),
+                          "--bcrypt-cost", "4"])
+    srv.start()
+    try:
+        for step in SETUP:
+            ctl(srv, "--cacert", pki.path("ca.pem"), *step)
+        client = functools.partial(etcd3.client, host="127.0.0.1", port=srv.port, ca_cert=pki.path("ca.pem"),
+                                   timeout=10)
+        c = client(user="bob", password="bpw")
+        c.put("app/py", "1")
+        assert c.get("app/py")[0] == b"1"
+        with pytest.raises(grpc.RpcError) as e:
+            c.get("other")
+        assert (e.value.code(), e.value.details()) == (grpc.StatusCode.PERMISSION_DENIED,
+                                                       "etcdserver: permission denied")
+        c.close()
+        with pytest.raises(grpc.RpcError) as e:
+            client(user="bob", password="wrong")
+        assert (e.value.code(), e.value.details()) == (
+            grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: authentication failed, invalid user ID or password")
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def three():
+    yield from cluster.started(size=3, kind="ledgerkv", extra_flags=["--bcrypt-cost", "4"])
+
+
+def test_cluster_token_on_every_member(three):
+    a, b, d = three.members
+    for step in SETUP:
+        run(a, step)
+    for _ in range(5):  # a fresh token each round, used at once on the other members
+        token = rpc_auth(a, "alice", "apw")
+        assert [rpc_get(m, token) for m in (b, d, a)] == [[b"1"]] * 3
+    # a write checked on one member is applied as that user everywhere
+    token = rpc_auth(d, "bob", "bpw")
+    b.kv().Put(etcdrpc.PutRequest(key=b"app/c", value=b"3"), metadata=[("token", token)], timeout=10)
+    assert rpc_get(a, token, b"app/c") == [b"3"]
+    with pytest.raises(grpc.RpcError) as e:
+        b.kv().Put(etcdrpc.PutRequest(key=b"other", value=b"3"), metadata=[("token", token)], timeout=10)
+    assert e.value.details() == "etcdserver: permission denied"
+    # a password change drops the user's tokens on every member
+    run(b, ROOT + ["user", "passwd", "bob", "--interactive=false", "<<", "new\n"])
+    time.sleep(0.5)
+    assert [rpc_get(m, token) for m in (a, b, d)] == [
+        (grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token")] * 3
