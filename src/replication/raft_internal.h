@@ -140,6 +140,7 @@ typedef struct lkv__raft_node_s {
   int disk_low;             /* it was below o.disk_reserve then */
   uint64_t applied;         /* the store's applied index */
   uint64_t ledger_pos;      /* ledger records the store's state accounts for */
+  int restored;             /* a snapshot restore wrote the store for this member (raft_start.c) */
   uint64_t ledger_end;      /* the batch being applied: where its ledger entries end */
   uint64_t next_tick_ms;
   uint64_t next_publish_ms; /* when this member may propose its attributes again */

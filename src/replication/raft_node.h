@@ -135,6 +135,12 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
  * cluster member) or a storage code. Any thread. */
 int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *member_id);
 
+/* Marks a store that `snapshot restore` wrote for member_id of cluster_id (write transaction t, outside a
+ * request). Its first start adopts the store as the state before the Raft log's first entry whatever the
+ * number of founding voters (every member restored from the same file holds the same state), and refuses
+ * to start as another member or cluster. Returns 0 or a storage code. */
+int lkv_raft_node_mark_restored(lkv_mvcc_txn_t *t, uint64_t cluster_id, uint64_t member_id);
+
 /* A message from the peer transport (copied; decoded and checked on the raft thread: malformed ones are
  * dropped). Any thread. */
 void lkv_raft_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len);

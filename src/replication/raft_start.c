@@ -10,6 +10,7 @@
 #include "replication/raft_internal.h"
 
 #define IDENTITY_RECORD "identity" /* cluster id (u64) ‖ member id (u64), little-endian */
+#define RESTORED_RECORD "restored" /* the same, for the member a snapshot restore wrote the store for */
 
 int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *member_id) {
   uint8_t *v;
@@ -31,6 +32,41 @@ int lkv__raft_node_put_identity(void *arg, lkv_mvcc_txn_t *t) {
   lkv_le64_put(v, n->o.cluster_id);
   lkv_le64_put(v + 8, n->o.member_id);
   return lkv_mvcc_repl_put(t, IDENTITY_RECORD, v, sizeof(v));
+}
+
+int lkv_raft_node_mark_restored(lkv_mvcc_txn_t *t, uint64_t cluster_id, uint64_t member_id) {
+  uint8_t v[16];
+  lkv_le64_put(v, cluster_id);
+  lkv_le64_put(v + 8, member_id);
+  return lkv_mvcc_repl_put(t, RESTORED_RECORD, v, sizeof(v));
+}
+
+/* Whether a snapshot restore wrote the store for this member (n->restored), refusing another member's:
+ * before the identity is recorded, so that a start with the wrong flags leaves the data dir as it was. */
+static int check_restored(lkv__raft_node_t *n, char *err, size_t errlen) {
+  uint8_t *v = NULL;
+  size_t len;
+  int rc = lkv_mvcc_repl_read(n->o.store, RESTORED_RECORD, &v, &len);
+  if (rc == LKV_ENOENT) return 0;
+  if (rc == 0 && len != 16) rc = LKV_ECORRUPT;
+  if (rc) {
+    free(v);
+    snprintf(err, errlen, "cannot read the restored member's identity from the store: %s", lkv_strerror(rc));
+    return rc;
+  }
+  uint64_t cid = lkv_le64_get(v), mid = lkv_le64_get(v + 8);
+  free(v);
+  if (cid != n->o.cluster_id || mid != n->o.member_id) {
+    snprintf(
+        err, errlen,
+        "the data dir was restored for member %016llx of cluster %016llx, not %016llx of %016llx: start it "
+        "with the --name, --initial-cluster and --initial-cluster-token given to snapshot restore",
+        (unsigned long long)mid, (unsigned long long)cid, (unsigned long long)n->o.member_id,
+        (unsigned long long)n->o.cluster_id);
+    return LKV_EINVAL;
+  }
+  n->restored = 1;
+  return 0;
 }
 
 /* The first start records who this member is; later starts must be the same member. */
@@ -122,11 +158,12 @@ static int open_core(lkv__raft_node_t *n, char *err, size_t errlen) {
   /* A store discarded after a machine crash (lkv_mvcc_rebuilt) starts over: the log applies it again. A
    * sole founding voter without a log yet adopts what a single node (before it ran on Raft) wrote: its
    * state is the state before the log's first entry, and the ledger goes on from its length. Several
-   * founders cannot: each would bring its own history. */
+   * founders cannot (each would bring its own history), unless each was restored from the same snapshot
+   * for this cluster (lkv_raft_node_mark_restored). */
   uint64_t ledger_count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;
   int has_data = st.revision > 1 || ledger_count > 0 || st.compact_revision >= 0;
-  int adopt =
-      fresh && empty_log && has_data && !n->o.join && n->o.n_voters == 1 && n->o.voters[0] == n->o.member_id;
+  int adopt = fresh && empty_log && has_data && !n->o.join &&
+              (n->restored || (n->o.n_voters == 1 && n->o.voters[0] == n->o.member_id));
   if (adopt) n->ledger_pos = ledger_count;
   if (fresh && !adopt && !lkv_mvcc_rebuilt(n->o.store) && has_data) {
     snprintf(err, errlen,
@@ -237,7 +274,8 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
     return LKV_ENOMEM;
   }
   pthread_condattr_destroy(&attr);
-  int rc = check_identity(n, err, errlen);
+  int rc = check_restored(n, err, errlen);
+  if (rc == 0) rc = check_identity(n, err, errlen);
   if (rc == 0) rc = open_core(n, err, errlen);
   if (rc == 0) {
     rc = lkv__raft_node_load_attrs(n);

@@ -21,6 +21,7 @@
 #include "etcd/lease/leasepb/lease.pb-c.h"
 #include "etcd/mvcc/mvccpb/kv.pb-c.h"
 #include "ledger/ledger.h"
+#include "replication/raft_node.h"
 #include "server/restore_internal.h"
 #include "snapshot/bbolt.h"
 
@@ -33,8 +34,9 @@ typedef struct lkv_restore_auth_s {
 
 /* What the walk of the snapshot collected. */
 typedef struct restore_s {
-  const char *bucket; /* the top-level bucket being walked, or NULL */
-  lkv__rhist_t hist;  /* the key history and leases, then the ledger records they plan */
+  const char *bucket;             /* the top-level bucket being walked, or NULL */
+  lkv__rhist_t hist;              /* the key history and leases, then the ledger records they plan */
+  uint64_t cluster_id, member_id; /* the member the data dir is restored for (etcd's ids from the flags) */
   int auth_enabled;
   uint64_t auth_revision;
   lkv_restore_auth_t *auth; /* users and roles, etcd's authpb messages as the store keeps them */
@@ -192,27 +194,21 @@ static int read_snapshot(const lkv_restore_opts_t *o, restore_t *r, char *err, s
   return rc;
 }
 
-/* etcdctl's cluster checks: --initial-cluster parses, bootstraps with the token and names this member. */
-static int check_cluster(const lkv_restore_opts_t *o, const char *name, char *err, size_t errlen) {
+/* etcdctl's cluster checks: --initial-cluster parses, bootstraps with the token and names this member,
+ * whose ids (etcd's, from the flags) the store is marked with. */
+static int check_cluster(const lkv_restore_opts_t *o, const char *name, uint64_t *cluster_id,
+                         uint64_t *member_id, char *err, size_t errlen) {
   const char *ic_text = o->initial_cluster ? o->initial_cluster : "default=http://localhost:2380";
   lkv_cluster_initial_t ic;
   int rc = lkv_cluster_initial_parse(ic_text, &ic, err, errlen);
   if (rc) return rc;
-  uint64_t cid;
-  rc = lkv_cluster_bootstrap(&ic, o->token ? o->token : "etcd-cluster", &cid, err, errlen);
-  if (!rc && !lkv_cluster_initial_find(&ic, name)) {
+  rc = lkv_cluster_bootstrap(&ic, o->token ? o->token : "etcd-cluster", cluster_id, err, errlen);
+  const lkv_cluster_member_t *me = rc ? NULL : lkv_cluster_initial_find(&ic, name);
+  if (!rc && !me) {
     snprintf(err, errlen, "couldn't find local name \"%s\" in the initial cluster configuration", name);
     rc = LKV_EINVAL;
   }
-  /* Each member would found the cluster with a history of its own (raft_start.c refuses that at start),
-   * so the others join the restored member instead and get its store's checkpoint (raft_snap.c). */
-  if (!rc && ic.n_members > 1) {
-    snprintf(err, errlen,
-             "restoring a cluster of %zu members is not implemented yet: restore one member, start it and "
-             "add the others with `etcdctl member add` (each starts from its snapshot)",
-             ic.n_members);
-    rc = LKV_EINVAL;
-  }
+  if (me) *member_id = me->id;
   lkv_cluster_initial_free(&ic);
   return rc;
 }
@@ -238,8 +234,9 @@ static int remove_one(const char *path, const struct stat *sb, int flag, struct 
 }
 
 /* The store the first start would replay from the ledger, built now so that the users and roles (not
- * ledger records: docs/auth.md) go in beside it. The member's identity stays unset: the first start takes
- * it from the flags. */
+ * ledger records: docs/auth.md) go in beside it, marked as restored for this member of this cluster: the
+ * first start takes its identity from the flags, which must name that member, and adopts the store as the
+ * state before its Raft log, with every other member restored from the same file (raft_start.c). */
 static int write_store(const char *dir, lkv_ledger_t *l, const restore_t *r) {
   lkv_mvcc_t *store;
   lkv_mvcc_options_t mo = {.dir = dir, .logged = 1};
@@ -247,9 +244,9 @@ static int write_store(const char *dir, lkv_ledger_t *l, const restore_t *r) {
   if (rc) return rc;
   rc = lkv_apply_replay(store, lkv_ledger_log(l), NULL);
   lkv_mvcc_txn_t *t;
-  if (!rc && (r->n_auth || r->auth_revision) && !(rc = lkv_mvcc_write_begin(store, &t))) {
-    rc = lkv_mvcc_req_begin(t);
-    if (!rc) {
+  if (!rc && !(rc = lkv_mvcc_write_begin(store, &t))) {
+    rc = lkv_raft_node_mark_restored(t, r->cluster_id, r->member_id);
+    if (!rc && (r->n_auth || r->auth_revision) && !(rc = lkv_mvcc_req_begin(t))) {
       for (size_t i = 0; !rc && i < r->n_auth; i++)
         rc = lkv_mvcc_auth_put(t, r->auth[i].kind, r->auth[i].name, r->auth[i].name_len, r->auth[i].val,
                                r->auth[i].val_len);
@@ -299,10 +296,10 @@ int lkv_server_restore(const lkv_restore_opts_t *o, lkv_restore_info_t *info, ch
                                   : "--mark-compacted required if --bump-revision > 0");
     return LKV_EINVAL;
   }
-  int rc = check_cluster(o, name, err, errlen);
+  restore_t r = {0};
+  int rc = check_cluster(o, name, &r.cluster_id, &r.member_id, err, errlen);
   if (!rc) rc = check_dir(dir, &existed, err, errlen);
   if (rc) return rc;
-  restore_t r = {0};
   rc = read_snapshot(o, &r, err, errlen);
   if (!rc) {
     rc = lkv_fs_mkdirs(dir, 0700);

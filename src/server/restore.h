@@ -17,9 +17,11 @@
  *   latest + N, compacted there (watches from older revisions are told "compacted", the next write gets
  *   latest + N + 1).
  * The snapshot's users and roles go in beside the store (auth ops are no ledger records: docs/auth.md).
- * The store has no member identity: the first start takes it from the flags and adopts the store as a
- * one-member cluster (server.c open_ledger), and `ledgerkv audit` checks the result like any other
- * history. docs/snapshots.md "snapshot restore".
+ * The store is marked as restored for this member (etcd's member and cluster ids from --name,
+ * --initial-cluster and --initial-cluster-token): its first start, with those flags, adopts it as the state
+ * before the Raft log's first entry, every member of a several-member --initial-cluster restored from the
+ * same file alike, so they found one cluster with one history (raft_start.c); `ledgerkv audit` checks the
+ * result like any other history. docs/snapshots.md "snapshot restore".
  */
 
 typedef struct lkv_restore_opts_s {
@@ -41,8 +43,7 @@ typedef struct lkv_restore_info_s {
 } lkv_restore_info_t;
 
 /* Checks the snapshot (etcd's SHA-256 unless skip_hash_check, then every bbolt page), the cluster flags
- * (etcd's messages: the name must be a member of --initial-cluster; one member only: a cluster of several
- * is refused with the way to build it) and that the data dir is absent or
+ * (etcd's messages: the name must be a member of --initial-cluster) and that the data dir is absent or
  * empty ("data-dir \"D\" exists"), then writes the data dir's ledger. Refused, with the reason in err:
  * a damaged, truncated or foreign file; revisions missing without a compaction recorded; authentication
  * enabled (permissions are not checked yet); --bump-revision without --mark-compacted. What was written is
