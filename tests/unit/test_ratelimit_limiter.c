@@ -27,6 +27,15 @@ static lkv_ratelimit_t *make(const lkv_ratelimit_policy_t *p) {
   return rl;
 }
 
+/* The limiter's counters are these. */
+static void expect_stats(lkv_ratelimit_t *rl, uint64_t identities, uint64_t idle, uint64_t cap) {
+  lkv_ratelimit_stats_t st;
+  lkv_ratelimit_stats(rl, &st);
+  assert_int_equal(st.identities, identities);
+  assert_int_equal(st.evicted_idle, idle);
+  assert_int_equal(st.evicted_cap, cap);
+}
+
 /* Each identity has its own buckets: one over its limit does not slow another. */
 static void test_identities_apart(void **state) {
   (void)state;
@@ -37,14 +46,10 @@ static void test_identities_apart(void **state) {
   assert_int_equal(admit(rl, PUT, "address 127.0.0.1", 10, SEC, &limit), LKV_RATELIMIT_OVER_REQUESTS);
   assert_int_equal(limit, 3);
   assert_int_equal(admit(rl, PUT, "address 127.0.0.2", 10, SEC, NULL), LKV_RATELIMIT_ADMITTED);
-  lkv_ratelimit_stats_t st;
-  lkv_ratelimit_stats(rl, &st);
-  assert_int_equal(st.identities, 2);
+  expect_stats(rl, 2, 0, 0);
   /* A third of a second later one token is back; .2's bucket is full again and it is forgotten. */
   assert_int_equal(admit(rl, PUT, "address 127.0.0.1", 10, SEC + SEC / 3 + 1, NULL), LKV_RATELIMIT_ADMITTED);
-  lkv_ratelimit_stats(rl, &st);
-  assert_int_equal(st.identities, 1);
-  assert_int_equal(st.evicted_idle, 1);
+  expect_stats(rl, 1, 1, 0);
   lkv_ratelimit_free(rl);
 }
 
@@ -111,19 +116,13 @@ static void test_idle_eviction(void **state) {
     snprintf(id, sizeof(id), "address 10.0.0.%d", i);
     assert_int_equal(admit(rl, PUT, id, 0, 0, NULL), 0);
   }
-  lkv_ratelimit_stats_t st;
-  lkv_ratelimit_stats(rl, &st);
-  assert_int_equal(st.identities, 50); /* none full again yet: nobody dropped */
-  assert_int_equal(st.evicted_idle, 0);
+  expect_stats(rl, 50, 0, 0); /* none full again yet: nobody dropped */
   /* A second later every bucket is full: each new identity's admission drops old idle ones. */
   for (int i = 0; i < 30; i++) {
     snprintf(id, sizeof(id), "address 10.0.1.%d", i);
     assert_int_equal(admit(rl, PUT, id, 0, SEC, NULL), 0);
   }
-  lkv_ratelimit_stats(rl, &st);
-  assert_int_equal(st.evicted_idle, 50);
-  assert_int_equal(st.identities, 30);
-  assert_int_equal(st.evicted_cap, 0);
+  expect_stats(rl, 30, 50, 0);
   lkv_ratelimit_free(rl);
 }
 
@@ -137,15 +136,11 @@ static void test_cap_lru(void **state) {
   assert_int_equal(admit(rl, PUT, "c", 0, 0, NULL), 0);
   assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS); /* a is now the newest */
   assert_int_equal(admit(rl, PUT, "d", 0, 0, NULL), 0);                           /* b goes */
-  lkv_ratelimit_stats_t st;
-  lkv_ratelimit_stats(rl, &st);
-  assert_int_equal(st.identities, 3);
-  assert_int_equal(st.evicted_cap, 1);
+  expect_stats(rl, 3, 0, 1);
   assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS); /* kept: still empty */
   assert_int_equal(admit(rl, PUT, "c", 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS);
   assert_int_equal(admit(rl, PUT, "b", 0, 0, NULL), 0); /* forgotten: a full bucket again; d goes */
-  lkv_ratelimit_stats(rl, &st);
-  assert_int_equal(st.evicted_cap, 2);
+  expect_stats(rl, 3, 0, 2);
   lkv_ratelimit_free(rl);
 }
 
@@ -163,10 +158,7 @@ static void test_many_identities(void **state) {
     snprintf(id, sizeof(id), "user u%d", i);
     assert_int_equal(admit(rl, PUT, id, 0, 0, NULL), LKV_RATELIMIT_OVER_REQUESTS);
   }
-  lkv_ratelimit_stats_t st;
-  lkv_ratelimit_stats(rl, &st);
-  assert_int_equal(st.identities, 5000);
-  assert_int_equal(st.evicted_cap + st.evicted_idle, 0);
+  expect_stats(rl, 5000, 0, 0);
   lkv_ratelimit_free(rl);
 }
 
@@ -192,9 +184,7 @@ static void test_reload(void **state) {
   assert_int_equal(lkv_ratelimit_set_policy(rl, &p, err, sizeof(err)), 0);
   assert_false(lkv_ratelimit_enabled(rl));
   for (int i = 0; i < 100; i++) assert_int_equal(admit(rl, PUT, "a", 0, 0, NULL), 0);
-  lkv_ratelimit_stats_t st;
-  lkv_ratelimit_stats(rl, &st);
-  assert_int_equal(st.identities, 0);
+  expect_stats(rl, 0, 0, 0);
   p.requests = 1;
   p.by = LKV_RATELIMIT_BY_USER;
   assert_int_equal(lkv_ratelimit_set_policy(rl, &p, err, sizeof(err)), 0);
