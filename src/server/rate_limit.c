@@ -15,19 +15,22 @@ struct lkv__rate_limit_s {
   lkv_ratelimit_t *rl;
 };
 
-/* The policy cfg's flags and file give, as one line for the log. */
+/* The limits c sets, as one line for the log: "off", or each limit set, with its burst. */
 static void describe(const lkv_config_rate_limit_t *c, char *buf, size_t cap) {
   static const char *const by[] = {"address", "cn", "user"};
   if (!c->requests && !c->bytes) {
     snprintf(buf, cap, "off");
     return;
   }
-  snprintf(buf, cap,
-           "%llu requests/s (burst %llu), %llu request bytes/s (burst %llu) per %s (0: no limit), exempt "
-           "\"%s\", at most %llu identities",
-           (unsigned long long)c->requests, (unsigned long long)(c->burst ? c->burst : c->requests),
-           (unsigned long long)c->bytes, (unsigned long long)(c->bytes_burst ? c->bytes_burst : c->bytes),
-           by[c->by], c->exempt, (unsigned long long)c->max_identities);
+  char req[64] = "", bytes[80] = "";
+  if (c->requests)
+    snprintf(req, sizeof(req), "%llu requests/s (burst %llu)%s", (unsigned long long)c->requests,
+             (unsigned long long)(c->burst ? c->burst : c->requests), c->bytes ? ", " : "");
+  if (c->bytes)
+    snprintf(bytes, sizeof(bytes), "%llu request bytes/s (burst %llu)", (unsigned long long)c->bytes,
+             (unsigned long long)(c->bytes_burst ? c->bytes_burst : c->bytes));
+  snprintf(buf, cap, "%s%s per %s, exempt \"%s\", at most %llu identities", req, bytes, by[c->by], c->exempt,
+           (unsigned long long)c->max_identities);
 }
 
 int lkv__rate_limit_start(lkv__rate_limit_t **out, const lkv_config_t *cfg, lkv_api_t *api, char *err,

@@ -88,10 +88,10 @@ def put(stub, key, value=b"v"):
         return e.code(), e.details()
 
 
-def exhaust(stub, most=20):
-    """Puts until the first refusal (the bucket is empty then); returns it."""
+def exhaust(stub, most=20, value=b"v"):
+    """Puts until the first refusal (a bucket is empty then); returns it."""
     for i in range(most):
-        refused = put(stub, b"fill%d" % i)
+        refused = put(stub, b"fill%d" % i, value)
         if refused:
             return refused
     raise AssertionError("no refusal after %d puts" % most)
@@ -183,8 +183,9 @@ def test_sighup_reloads_the_file(limited):
     srv, _, _, path = limited
     kv = srv.kv()
     exhaust(kv)
-    reload(srv, "rate-limit-requests: 1000\nrate-limit-bytes: 3000\n", path, "rate limits reloaded")
-    time.sleep(0.1)  # 1000 a second refill the empty bucket
+    reload(srv, "rate-limit-requests: 1000\nrate-limit-burst: 1000\nrate-limit-bytes: 3000\n", path,
+           "rate limits reloaded")
+    time.sleep(0.1)  # 1000 a second refill the empty bucket: 100 tokens
     assert [put(kv, b"after%d" % i) for i in range(20)] == [None] * 20
     before = metric(srv, "bytes")
     time.sleep(1.1)  # a full bytes bucket: 3000
@@ -195,7 +196,7 @@ def test_sighup_reloads_the_file(limited):
     reload(srv, "rate-limit-requests: many\n", path, "rate limits not reloaded")
     assert "--rate-limit-requests: invalid value \"many\"" in srv.log_text()
     reload(srv, "rate-limit-bytez: 1\n", path, "rate limits not reloaded")
-    assert put(kv, b"big", b"x" * 2000) == (EXHAUSTED, msg("address 127.0.0.1", 3000, "request bytes"))
+    assert exhaust(kv, 5, b"x" * 2000) == (EXHAUSTED, msg("address 127.0.0.1", 3000, "request bytes"))
     # an empty file: the flags' limits again
     reload(srv, "", path, "rate limits reloaded")
     assert exhaust(kv) == (EXHAUSTED, msg("address 127.0.0.1", 1))
