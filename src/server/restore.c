@@ -182,12 +182,6 @@ static int read_snapshot(const lkv_restore_opts_t *o, restore_t *r, char *err, s
     r->errlen = sizeof(why);
     rc = lkv_bbolt_read_buf(buf, db_len, NULL, visit, r, why, sizeof(why));
     if (!rc) rc = lkv__rhist_plan(&r->hist, o->bump_revision, o->mark_compacted, why, sizeof(why));
-    /* An enabled auth would be served without the permission checks it promises (docs/auth.md). */
-    if (!rc && r->auth_enabled)
-      snprintf(why, sizeof(why), "%s",
-               "authentication is enabled in the snapshot, and ledgerkv does not check permissions yet: "
-               "disable it (etcdctl auth disable) and save the snapshot again"),
-          rc = LKV_EINVAL;
     if (rc) snprintf(err, errlen, "%s: %s", o->snapshot, why[0] ? why : lkv_strerror(rc));
   }
   if (buf) munmap(buf, len);
@@ -246,11 +240,11 @@ static int write_store(const char *dir, lkv_ledger_t *l, const restore_t *r) {
   lkv_mvcc_txn_t *t;
   if (!rc && !(rc = lkv_mvcc_write_begin(store, &t))) {
     rc = lkv_raft_node_mark_restored(t, r->cluster_id, r->member_id);
-    if (!rc && (r->n_auth || r->auth_revision) && !(rc = lkv_mvcc_req_begin(t))) {
+    if (!rc && (r->n_auth || r->auth_revision || r->auth_enabled) && !(rc = lkv_mvcc_req_begin(t))) {
       for (size_t i = 0; !rc && i < r->n_auth; i++)
         rc = lkv_mvcc_auth_put(t, r->auth[i].kind, r->auth[i].name, r->auth[i].name_len, r->auth[i].val,
                                r->auth[i].val_len);
-      if (!rc) rc = lkv_mvcc_auth_state_set(t, 0, r->auth_revision);
+      if (!rc) rc = lkv_mvcc_auth_state_set(t, r->auth_enabled, r->auth_revision);
       int end = lkv_mvcc_req_end(t, rc == 0);
       if (!rc) rc = end;
     }

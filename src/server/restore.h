@@ -16,7 +16,8 @@
  * - --mark-compacted [--bump-revision N] (etcd 3.6): a STATE record of the latest state at revision
  *   latest + N, compacted there (watches from older revisions are told "compacted", the next write gets
  *   latest + N + 1).
- * The snapshot's users and roles go in beside the store (auth ops are no ledger records: docs/auth.md).
+ * The snapshot's users, roles, auth revision and enabled flag go in beside the store (auth ops are no
+ * ledger records: docs/auth.md).
  * The store is marked as restored for this member (etcd's member and cluster ids from --name,
  * --initial-cluster and --initial-cluster-token): its first start, with those flags, adopts it as the state
  * before the Raft log's first entry, every member of a several-member --initial-cluster restored from the
@@ -45,8 +46,8 @@ typedef struct lkv_restore_info_s {
 /* Checks the snapshot (etcd's SHA-256 unless skip_hash_check, then every bbolt page), the cluster flags
  * (etcd's messages: the name must be a member of --initial-cluster) and that the data dir is absent or
  * empty ("data-dir \"D\" exists"), then writes the data dir's ledger. Refused, with the reason in err:
- * a damaged, truncated or foreign file; revisions missing without a compaction recorded; authentication
- * enabled (permissions are not checked yet); --bump-revision without --mark-compacted. What was written is
+ * a damaged, truncated or foreign file; revisions missing without a compaction recorded; --bump-revision
+ * without --mark-compacted. What was written is
  * removed again when the ledger or store could not be written whole. info may be NULL. Returns 0, LKV_EINVAL
  * (flags, data dir, hash, refused contents), LKV_ECORRUPT (the reader's checks), LKV_ENOMEM or a negative
  * errno. */

@@ -147,8 +147,8 @@ def test_restore_three_members(server_factory, tmp_path):
 
 @pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="restores into ledgerkv")
 def test_restore_users_and_roles(server_factory, tmp_path):
-    """Users and roles (auth disabled) come over as etcd shows them; a snapshot with auth enabled is refused
-    (ledgerkv does not check permissions yet)."""
+    """Users and roles come over as etcd shows them; a snapshot with auth enabled restores with auth on:
+    etcdctl gets etcd's answers with no user, a reader, root and a wrong password."""
     etcd = server_factory.start("etcd")
     ctl = lambda srv, *a, **kw: lkvtest.etcdctl(srv, *a, **kw).stdout
     ctl(etcd, "user", "add", "alice:secret")
@@ -172,9 +172,14 @@ def test_restore_users_and_roles(server_factory, tmp_path):
     ctl(etcd, "auth", "enable")
     enabled = str(tmp_path / "enabled.db")
     ctl(etcd, "--user", "root:rootpw", "snapshot", "save", enabled, timeout=60)
-    res = restore(enabled, "--data-dir", str(tmp_path / "e"))
-    assert res.returncode != 0 and "authentication is enabled in the snapshot" in res.stderr
-    assert not os.path.exists(str(tmp_path / "e"))
+    on = restored_server(server_factory, enabled)
+    # Auth stays on: the same answers as the etcd that saved the file, with and without a user.
+    for user in ((), ("--user", "alice:secret"), ("--user", "root:rootpw"), ("--user", "alice:wrong")):
+        for args in (("get", "/r/a"), ("put", "/r/a", "2"), ("user", "list")):
+            got = lkvtest.etcdctl(on, *(user + args), check=False)
+            want = lkvtest.etcdctl(etcd, *(user + args), check=False)
+            assert (got.returncode, got.stdout) == (want.returncode, want.stdout), (user, args, got.stderr)
+            assert want.stderr.splitlines()[-1:] == got.stderr.splitlines()[-1:], (user, args)
 
 
 @pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="restores into ledgerkv")
