@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
@@ -52,11 +53,11 @@ void lkv_api_rate_limit_collect(void *arg) {
 }
 
 const char *lkv__api_caller_user(lkv_api_t *api, lkv_call_t *call, char *buf, size_t cap) {
-  /* Auth cannot be enabled yet (AuthEnable is refused until permission checks exist, api/auth.c), so no
-   * call has a user: requests count under their certificate's CN or address. The auth work fills this in
-   * (the user of the call's token, or its certificate's CN with --client-cert-auth). */
-  (void)api, (void)call, (void)buf, (void)cap;
-  return NULL;
+  char *user = NULL; /* the user of the call's token, or its certificate's CN with --client-cert-auth */
+  if (lkv_api_call_user(api, call, &user) != 0 || !user) return NULL;
+  snprintf(buf, cap, "%s", user);
+  free(user);
+  return buf;
 }
 
 /* The identity the policy counts the call under, "user alice", "cn client1" or "address 127.0.0.2", into
@@ -74,7 +75,8 @@ static size_t identity(lkv_api_t *api, lkv_call_t *call, lkv_ratelimit_by_t by, 
   return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
-int lkv__api_rate_limited(lkv_api_t *api, const char *path, int streaming, lkv_call_t *call, size_t len) {
+int lkv__api_rate_refusal(lkv_api_t *api, lkv_call_t *call, const char *path, size_t len, char *msg,
+                          size_t cap) {
   lkv_ratelimit_t *rl = api->ratelimit;
   if (!rl || !lkv_ratelimit_enabled(rl)) return 0;
   char id[320];
@@ -83,10 +85,18 @@ int lkv__api_rate_limited(lkv_api_t *api, const char *path, int streaming, lkv_c
   lkv_ratelimit_verdict_t v =
       lkv_ratelimit_admit(rl, path, strlen(path), id, n, len, lkv_clock_ns(CLOCK_MONOTONIC), &limit);
   if (v == LKV_RATELIMIT_ADMITTED) return 0;
-  char msg[400];
-  snprintf(msg, sizeof(msg), "ledgerkv: rate limit exceeded for %s: %llu %s/s", id, (unsigned long long)limit,
+  snprintf(msg, cap, "ledgerkv: rate limit exceeded for %s: %llu %s/s", id, (unsigned long long)limit,
            v == LKV_RATELIMIT_OVER_REQUESTS ? "requests" : "request bytes");
   lkv_metric_inc(limited, v == LKV_RATELIMIT_OVER_REQUESTS ? 0 : 1);
+  return 1;
+}
+
+int lkv__api_rate_limited(lkv_api_t *api, const char *path, int streaming, lkv_call_t *call, size_t len) {
+  char msg[400];
+  /* A Watch's creates are checked one by one by watch.c: a refused one is canceled alone, and the stream
+   * with its other watchers (clientv3 puts a client's watches on one stream) goes on. */
+  if (strcmp(path, LKV_API_WATCH_PATH) == 0 || !lkv__api_rate_refusal(api, call, path, len, msg, sizeof(msg)))
+    return 0;
   if (streaming)
     lkv_call_abort(call, LKV_GRPC_RESOURCE_EXHAUSTED, msg);
   else

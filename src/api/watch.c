@@ -1,10 +1,12 @@
 /* The Watch service: a bidirectional stream of WatchRequests, answered by the watch hub (src/watch). */
 #include "watch/watch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "api/auth.h"
 #include "api/leader.h"
+#include "api/rate_limit.h"
 #include "api/service.h"
 #include "common/error.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
@@ -99,10 +101,19 @@ static const char *refusal(lkv_api_t *api, const lkv_call_t *call, const Etcdser
   }
 }
 
+/* A create over its client's rate limit (len: the request message's bytes) is refused alone, as etcd refuses
+ * one it does not permit; the stream and its other watchers go on. */
 static int create(lkv_api_t *api, lkv_call_t *call, lkv_watch_stream_t *st,
-                  const Etcdserverpb__WatchCreateRequest *c) {
-  int rc;
-  const char *refused = refusal(api, call, c, &rc);
+                  const Etcdserverpb__WatchCreateRequest *c, size_t len) {
+  int rc = 0;
+  char msg[400], limited[460];
+  const char *refused = NULL;
+  if (lkv__api_rate_refusal(api, call, LKV_API_WATCH_PATH, len, msg, sizeof(msg))) {
+    snprintf(limited, sizeof(limited), "rpc error: code = ResourceExhausted desc = %s", msg);
+    refused = limited;
+  } else {
+    refused = refusal(api, call, c, &rc);
+  }
   if (rc && !refused) return rc;
   lkv_watch_create_t req = {
       .refusal = refused,
@@ -138,7 +149,7 @@ void lkv__watch_message(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, s
   /* A request without its body, or of a kind this version does not know, is skipped (etcd: "do nothing"). */
   switch (req->request_union_case) {
     case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST:
-      if (req->create_request) rc = create(api, call, st, req->create_request);
+      if (req->create_request) rc = create(api, call, st, req->create_request, len);
       break;
     case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CANCEL_REQUEST:
       if (req->cancel_request) rc = lkv_watch_cancel(st, req->cancel_request->watch_id);

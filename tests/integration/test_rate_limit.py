@@ -1,6 +1,6 @@
 """Per-client rate limits (issue 13 item 3): a client over its limit is refused RESOURCE_EXHAUSTED with a
 message naming the limit, while another client (another source address, another certificate CN) is served;
-LeaseKeepAlive is exempt, a Watch's messages count; the JSON gateway answers 429; etcdctl's output; the
+LeaseKeepAlive is exempt, a Watch's creates count (refused one by one); the JSON gateway answers 429; etcdctl's output; the
 refusals counted in /metrics; SIGHUP re-reads --rate-limit-file (a bad one leaves the limits in force).
 
 The second client address is 127.0.0.2: a small TCP forwarder of ours dials the server from it, so any
@@ -9,7 +9,7 @@ etcd.
 """
 import http.client
 import json
-import os
+import queue
 import re
 import signal
 import socket
@@ -141,18 +141,31 @@ def test_etcdctl_output(limited):
     assert ("Error: rpc error: code = ResourceExhausted desc = " + msg("address 127.0.0.1", 1)) in res.stderr
 
 
-def test_keepalive_exempt_watch_counted(limited):
+def test_keepalive_exempt_watch_creates_counted(limited):
     srv, _, other, _ = limited
     lease = etcdrpc.LeaseStub(other).LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=30), timeout=10)
     exhaust(srv.kv())
     answers = list(etcdrpc.LeaseStub(srv.channel()).LeaseKeepAlive(
         iter([etcdrpc.LeaseKeepAliveRequest(ID=lease.ID)] * 20), timeout=10))
     assert len(answers) == 20 and all(a.TTL > 0 for a in answers)
-    # a Watch's create is a request like any other: the stream ends with the refusal
+    # a Watch's create is a request like any other: refused alone (created and canceled, as etcd refuses
+    # one it does not permit), the stream goes on and serves a create once the bucket has a token again
+    requests = queue.Queue()
     create = etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"w"))
-    with pytest.raises(grpc.RpcError) as e:
-        list(etcdrpc.WatchStub(srv.channel()).Watch(iter([create]), timeout=10))
-    assert (e.value.code(), e.value.details()) == (EXHAUSTED, msg("address 127.0.0.1", 1))
+    requests.put(create)
+    call = etcdrpc.WatchStub(srv.channel()).Watch(iter(requests.get, None), timeout=10)
+    try:
+        refused = next(call)
+        assert refused.created and refused.canceled
+        assert refused.cancel_reason == ("rpc error: code = ResourceExhausted desc = " +
+                                         msg("address 127.0.0.1", 1))
+        time.sleep(1.1)
+        requests.put(create)
+        created = next(call)
+        assert created.created and not created.canceled and created.watch_id >= 0
+    finally:
+        requests.put(None)
+        call.cancel()
 
 
 def test_gateway_answers_429(limited):
