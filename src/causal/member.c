@@ -31,6 +31,8 @@ const char *lkv_causal_bug_name(unsigned bug) {
       return "SHIP_SKIPS_FIRST";
     case LKV_CAUSAL_BUG_PURGE_UNSTABLE:
       return "PURGE_UNSTABLE";
+    case LKV_CAUSAL_BUG_PURGE_COVERED_ONLY:
+      return "PURGE_COVERED_ONLY";
     default:
       return NULL;
   }

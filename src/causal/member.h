@@ -45,13 +45,15 @@ typedef struct {
 /* Classic bugs of causal replication, switchable only in the lkv_causal_testing library, so that the
  * simulator proves it catches each (docs/causal.md §11, docs/testing.md). */
 typedef enum {
-  LKV_CAUSAL_BUG_APPLY_UNREADY = 1u << 0,    /* a remote event applied once its origin's earlier ones are,
-                                                whatever else its deps name */
-  LKV_CAUSAL_BUG_WINNER_NOT_TOTAL = 1u << 1, /* winner by clock wall only; a tie keeps the first applied */
-  LKV_CAUSAL_BUG_SHIP_SKIPS_FIRST = 1u << 2, /* anti-entropy ships each range from its second event */
-  LKV_CAUSAL_BUG_PURGE_UNSTABLE = 1u << 3,   /* a sole tombstone purged at once, stable or not */
+  LKV_CAUSAL_BUG_APPLY_UNREADY = 1u << 0,      /* a remote event applied once its origin's earlier ones are,
+                                                  whatever else its deps name */
+  LKV_CAUSAL_BUG_WINNER_NOT_TOTAL = 1u << 1,   /* winner by clock wall only; a tie keeps the first applied */
+  LKV_CAUSAL_BUG_SHIP_SKIPS_FIRST = 1u << 2,   /* anti-entropy ships each range from its second event */
+  LKV_CAUSAL_BUG_PURGE_UNSTABLE = 1u << 3,     /* a sole tombstone purged at once, stable or not */
+  LKV_CAUSAL_BUG_PURGE_COVERED_ONLY = 1u << 4, /* purged once every member's vector covers it, without
+                                                  having what they had originated by then */
 } lkv_causal_bug_t;
-#define LKV_CAUSAL_BUG_COUNT 4
+#define LKV_CAUSAL_BUG_COUNT 5
 /* The switch's name ("APPLY_UNREADY"), or NULL for a value that is not exactly one bug. */
 const char *lkv_causal_bug_name(unsigned bug);
 #endif

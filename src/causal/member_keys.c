@@ -74,7 +74,7 @@ static int stable(const lkv_causal_member_t *m, const lkv_causal_sibling_t *t) {
     const lkv_causal_vv_t *r = &m->reports[i];
     uint64_t id = m->members[i].id;
     if (!lkv_causal_vv_covers(r, t->origin, t->seq) ||
-        lkv_causal_vv_get(&m->vv, id) < lkv_causal_vv_get(r, id))
+        (!LKV__CAUSAL_BUG(m, PURGE_COVERED_ONLY) && lkv_causal_vv_get(&m->vv, id) < lkv_causal_vv_get(r, id)))
       return 0;
   }
   return 1;

@@ -141,6 +141,19 @@ static const char *value(net_t *t, size_t i, const char *k) {
   return out;
 }
 
+/* A new member i rebuilt from the durable log of member i; each event takes the next revision. */
+static lkv_causal_member_t *replayed(net_t *t, size_t i) {
+  lkv_causal_member_t *m;
+  lkv_causal_config_t cfg = ct_config(&t->cl, i + 1);
+  assert_int_equal(lkv_causal_member_new(&cfg, &m), 0);
+  for (size_t j = 0; j < t->nlog[i]; j++) {
+    uint64_t rev = 0;
+    assert_int_equal(lkv_causal_member_replay(m, t->log[i][j], t->loglen[i][j], &rev), 0);
+    assert_int_equal(rev, j + 1);
+  }
+  return m;
+}
+
 static void test_write_batch_and_push(void **state) {
   (void)state;
   net_t *t = net_new(3, 100, 64);
@@ -282,13 +295,7 @@ static void test_anti_entropy_ships_exactly_what_lacks(void **state) {
   assert_int_equal(lkv_causal_vv_set(&v, 1, 2), 0);
   uint8_t enc[256];
   lkv_causal_vv_encode(&v, enc);
-  lkv_causal_member_t *fresh;
-  lkv_causal_config_t cfg = ct_config(&t->cl, 1);
-  assert_int_equal(lkv_causal_member_new(&cfg, &fresh), 0);
-  for (size_t j = 0; j < t->nlog[0]; j++) {
-    uint64_t rev;
-    assert_int_equal(lkv_causal_member_replay(fresh, t->log[0][j], t->loglen[0][j], &rev), 0);
-  }
+  lkv_causal_member_t *fresh = replayed(t, 0);
   assert_int_equal(lkv_causal_member_recv_vv(fresh, 3, enc, lkv_causal_vv_encoded_size(&v)), 0);
   lkv_causal_batch_t rb;
   assert_int_equal(lkv_causal_member_batch(fresh, &rb), 1);
@@ -310,14 +317,7 @@ static void test_replay_restores(void **state) {
   settle(t);
   put(t, 0, "j", NULL);
   settle(t);
-  lkv_causal_member_t *again;
-  lkv_causal_config_t cfg = ct_config(&t->cl, 1);
-  assert_int_equal(lkv_causal_member_new(&cfg, &again), 0);
-  for (size_t j = 0; j < t->nlog[0]; j++) {
-    uint64_t rev = 0;
-    assert_int_equal(lkv_causal_member_replay(again, t->log[0][j], t->loglen[0][j], &rev), 0);
-    assert_int_equal(rev, j + 1);
-  }
+  lkv_causal_member_t *again = replayed(t, 0);
   assert_int_equal(lkv_causal_vv_compare(lkv_causal_member_vv(again), lkv_causal_member_vv(t->m[0])),
                    LKV_CAUSAL_EQUAL);
   assert_int_equal(lkv_causal_member_n_keys(again), lkv_causal_member_n_keys(t->m[0]));
@@ -364,6 +364,62 @@ static void test_tombstone_purged_when_stable(void **state) {
   net_free(t);
 }
 
+/* The index of the first queued message from -> to of kind, or -1. */
+static int find(net_t *t, uint64_t from, uint64_t to, uint8_t kind) {
+  for (size_t k = 0; k < t->nq; k++)
+    if (t->q[k].from == from && t->q[k].to == to && t->q[k].kind == kind) return (int)k;
+  return -1;
+}
+
+/* Anti-entropy rounds in which only vectors get through (every event shipped is lost). */
+static void vectors_only(net_t *t, int rounds) {
+  for (int r = 0; r < rounds; r++) {
+    for (size_t i = 0; i < t->cl.n; i++) assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
+    flush_all(t);
+    for (size_t k = 0; k < t->nq;) {
+      if (t->q[k].kind == LKV_CAUSAL_MSG_VV) {
+        assert_int_equal(deliver(t, k), 0);
+        continue;
+      }
+      free(t->q[k].data);
+      memmove(&t->q[k], &t->q[k + 1], (t->nq - k - 1) * sizeof(t->q[0]));
+      t->nq--;
+    }
+  }
+}
+
+/* A tombstone every member's vector covers still waits while a write concurrent with it, which its origin
+ * had made before applying the tombstone, has not arrived: purging it would let that write win alone here
+ * and lose to the tombstone elsewhere. */
+static void test_tombstone_waits_for_concurrent_write(void **state) {
+  (void)state;
+  net_t *t = net_new(3, 100, 64);
+  put(t, 0, "k", "v");
+  settle(t);
+  put(t, 0, "k", NULL); /* A deletes */
+  put(t, 2, "k", "c");  /* C writes concurrently */
+  assert_int_equal(deliver(t, (size_t)find(t, 1, 2, LKV_CAUSAL_MSG_EVENT)), 0);
+  assert_int_equal(deliver(t, (size_t)find(t, 1, 3, LKV_CAUSAL_MSG_EVENT)), 0);
+  assert_int_equal(deliver(t, (size_t)find(t, 3, 1, LKV_CAUSAL_MSG_EVENT)), 0);
+  int late = find(t, 3, 2, LKV_CAUSAL_MSG_EVENT); /* C's write to B is late */
+  assert_true(late >= 0);
+  flight_t parked = t->q[late];
+  memmove(&t->q[late], &t->q[late + 1], (t->nq - (size_t)late - 1) * sizeof(t->q[0]));
+  t->nq--;
+  assert_true(lkv_causal_key_sole_tombstone(key(t, 1, "k")));
+  vectors_only(t, 3);
+  /* B has heard from A and C that both applied the tombstone, but not yet C's earlier write. */
+  assert_non_null(key(t, 1, "k"));
+  assert_true(lkv_causal_key_sole_tombstone(key(t, 1, "k")));
+  t->q[t->nq++] = parked;
+  settle(t);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(key(t, i, "k")->n, 2);
+    assert_string_equal(value(t, i, "k"), "c"); /* C's write came later: its stamp wins */
+  }
+  net_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_write_batch_and_push),
@@ -373,6 +429,7 @@ int main(void) {
       cmocka_unit_test(test_anti_entropy_ships_exactly_what_lacks),
       cmocka_unit_test(test_replay_restores),
       cmocka_unit_test(test_tombstone_purged_when_stable),
+      cmocka_unit_test(test_tombstone_waits_for_concurrent_write),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,8 +47,8 @@ typedef struct {
 typedef struct {
   uint64_t seed;
   unsigned bugs;
-  int trace, digest_on;
-  uint64_t digest;
+  int trace;
+  uint64_t digest; /* of every scheduling decision and packet (determinism) */
   lkv__sim_rng_t rng;
   uint64_t now, steps;
 
@@ -71,16 +71,17 @@ typedef struct {
 
   /* Result and statistics. */
   int failed;
-  char fail_inv[48];
+  const char *fail_inv; /* the check that failed: a string literal */
   char fail_msg[400];
   uint64_t n_writes, n_acked, n_delivered, n_crashes, n_refused_ahead, n_refused_full, n_corrupt_refused;
   uint64_t quiesce_ms;
 } lkv__csim_t;
 
+/* What a run is asked for; everything else comes from the seed. */
 typedef struct {
   uint64_t seed;
-  unsigned bugs;
-  int trace, digest;
+  unsigned bugs;     /* lkv_causal_bug_t bits */
+  int trace;         /* print the run's events */
   int members;       /* 0: from the seed */
   uint64_t fault_ms; /* 0: from the seed */
 } lkv__csim_opts_t;
