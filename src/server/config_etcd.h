@@ -14,7 +14,7 @@ typedef enum {
   LKV__FLAG_REFUSED,     /* always refused */
   LKV__FLAG_CLUSTER      /* implemented from the value kept as given by config_cluster.c (the cluster flags,
                           * which etcd checks together), config_compaction.c (auto-compaction's two) or
-                          * config_tls.c (the client TLS flags);
+                          * config_tls.c (the client TLS flags), config_grpc.c (gRPC's streams and keepalive);
                           * docs/compatibility.md calls it implemented */
 } lkv__flag_class_t;
 

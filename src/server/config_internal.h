@@ -98,6 +98,11 @@ int lkv__config_compaction_check(lkv__config_parse_t *p);
  * Returns 0, LKV_EINVAL or LKV_ENOMEM. */
 int lkv__config_tls_check(lkv__config_parse_t *p);
 
+/* config_grpc.c: reads --max-concurrent-streams and the --grpc-keepalive-* flags (kept as given) into
+ * p->cfg with etcd's defaults, and the values grpc-go takes when etcd passes it none. Returns 0 or
+ * LKV_EINVAL (a stream count beyond uint32). */
+int lkv__config_grpc_check(lkv__config_parse_t *p);
+
 /* Sets cfg->cors and cfg->host_whitelist from --cors and --host-whitelist (config_gateway.c): comma-
  * separated, "*" any (the default); --cors entries must be URLs as etcd requires. Returns 0, LKV_EINVAL
  * (message in p->err) or LKV_ENOMEM. */

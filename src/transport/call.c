@@ -10,6 +10,7 @@
 #include "metrics/catalog.h"
 #include "transport/h1_conn.h"
 #include "transport/h2_conn.h"
+#include "transport/h2_flow.h"
 #include "transport/loop.h"
 
 static lkv_call_t *call_alloc(struct lkv__loop_s *loop, size_t max_recv) {
@@ -22,6 +23,7 @@ static lkv_call_t *call_alloc(struct lkv__loop_s *loop, size_t max_recv) {
   atomic_init(&call->pending, 0);
   atomic_init(&call->cancelled, 0);
   atomic_init(&call->posted, 0);
+  atomic_init(&call->floor, 0);
   lkv__loop_call_added(loop);
   return call;
 }
@@ -137,6 +139,7 @@ void lkv__call_detach(lkv_call_t *call) {
   lkv__h2_conn_t *h2 = call->h2;
   if (!live(call)) return;
   if (h2) {
+    lkv__flow_detach(call);
     if (call->prev)
       call->prev->next = call->next;
     else
@@ -154,13 +157,18 @@ void lkv__call_detach(lkv_call_t *call) {
   maybe_free(call);
 }
 
-/* n pending bytes were taken for writing: wakes the loop once they fell below an armed drain threshold. */
-static void took(lkv_call_t *call, size_t n) {
-  size_t left = atomic_fetch_sub(&call->pending, n) - n;
-  if (call->drain_armed && left <= call->drain_below) {
+void lkv__call_drain_check(lkv_call_t *call) {
+  if (call->drain_armed && lkv_call_pending_bytes(call) <= call->drain_below) {
     call->drain_armed = 0;
     lkv__loop_wake(call->loop); /* through the queue: the taker (nghttp2) is mid-send here */
   }
+}
+
+/* n pending bytes were taken for writing: wakes the loop once they fell below an armed drain threshold. */
+static void took(lkv_call_t *call, size_t n) {
+  atomic_fetch_sub(&call->pending, n);
+  if (call->h2) lkv__flow_taken(call, n);
+  lkv__call_drain_check(call);
 }
 
 size_t lkv__call_take_output(lkv_call_t *call, uint8_t *buf, size_t cap) {
@@ -201,6 +209,7 @@ static void apply_send(lkv_call_t *call, lkv__chunk_t *chunk) {
   else
     call->out_head = chunk;
   call->out_tail = chunk;
+  if (call->h2) lkv__flow_queued(call, chunk->len);
   output(call);
 }
 
@@ -324,11 +333,12 @@ int lkv_call_loop_index(const lkv_call_t *call) {
 }
 
 size_t lkv_call_pending_bytes(const lkv_call_t *call) {
-  return atomic_load(&call->pending);
+  size_t pending = atomic_load(&call->pending), floor = atomic_load(&call->floor);
+  return pending > floor ? pending : floor;
 }
 
 void lkv_call_wake_when_drained(lkv_call_t *call, size_t below) {
-  if (atomic_load(&call->pending) <= below) {
+  if (lkv_call_pending_bytes(call) <= below) {
     call->drain_armed = 0;
     lkv__loop_wake(call->loop);
     return;

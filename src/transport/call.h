@@ -87,6 +87,17 @@ struct lkv_call_s {
   int finish_status;
   char *finish_message;
 
+  /* Back-pressure and deadline (h2_flow.c, deadline.c); HTTP/2 calls only. */
+  struct lkv__held_s *held_head, *held_tail; /* request messages waiting for the backlog to fall */
+  lkv_call_t *wait_next;                     /* the connection's wait list */
+  unsigned waiting : 1;                      /* in the wait list */
+  unsigned half_close_held : 1;              /* END_STREAM arrived behind held messages */
+  unsigned timeout_bad : 1;                  /* a malformed grpc-timeout: the stream is reset */
+  size_t unconsumed;                /* DATA bytes received, not yet given back to the stream's window */
+  uint64_t deadline_ns;             /* grpc-timeout: uv_hrtime() by which to answer; 0 for none */
+  struct lkv__deadline_s *deadline; /* its timer, NULL for none */
+  atomic_size_t floor;              /* lkv_call_pending_bytes' least value (congested connection) */
+
   atomic_size_t pending; /* bytes sent by the application and not yet taken by nghttp2 */
   atomic_int cancelled;  /* sends are dropped from now on */
   atomic_int posted;     /* posts queued for this call: owner-thread calls queue behind them to keep order */
@@ -121,6 +132,10 @@ void lkv__call_detach(lkv_call_t *call);
 /* Copies up to cap queued output bytes into buf and returns how many (loop thread, from nghttp2's data
  * provider). */
 size_t lkv__call_take_output(lkv_call_t *call, uint8_t *buf, size_t cap);
+
+/* Runs handler->on_wake (through the loop's queue) if the call's drain notice is armed and its pending bytes
+ * (lkv_call_pending_bytes) are down to its threshold: after bytes were taken or its connection unblocked. */
+void lkv__call_drain_check(lkv_call_t *call);
 
 /* Applies a post of kind SEND or FINISH on the owning loop thread. */
 void lkv__call_apply_post(lkv__post_t *post);

@@ -3,10 +3,12 @@
 #include "transport/conn.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
+#include "transport/h2_ping.h"
 
 /* One write carries at most this much (more stays queued in nghttp2 until the write completes), which bounds
  * the bytes a slow reader makes us hold. */
@@ -143,6 +145,14 @@ void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now) {
     return;
   lkv__tls_conn_expire(c->tls, LKV__CONN_HANDSHAKE_MS);
   lkv__conn_close(c);
+}
+
+void lkv__conn_check_keepalive(lkv__conn_t *c, uint64_t now) {
+  if (c->closing || !c->sniffed || c->h1) return;
+  if (!lkv__ping_keepalive(&c->h2, now)) return;
+  fprintf(stderr, "ledgerkv: closing a client connection: no answer to the keepalive ping within %llu ms\n",
+          (unsigned long long)c->loop->cfg->keepalive.timeout_ms);
+  lkv__conn_close(c); /* half-open: grpc-go closes without GOAWAY */
 }
 
 void lkv__conn_shutdown(lkv__conn_t *c) {

@@ -7,7 +7,11 @@
 
 #include "common/error.h"
 #include "metrics/catalog.h"
+#include "transport/deadline.h"
 #include "transport/h2_common.h"
+#include "transport/h2_flow.h"
+#include "transport/h2_ping.h"
+#include "transport/loop.h"
 
 static lkv_call_t *stream_call(nghttp2_session *session, int32_t stream_id) {
   return nghttp2_session_get_stream_user_data(session, stream_id);
@@ -97,6 +101,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
   lkv_call_t *call = lkv__call_new(h2->loop, h2, frame->hd.stream_id);
   if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* nghttp2 resets the stream */
   nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, call);
+  lkv__flow_attach(call);
   return 0;
 }
 
@@ -154,6 +159,12 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     call->content_type_ok = is_grpc_content_type(value, valuelen);
   } else if (LKV__NAME_IS("grpc-encoding")) {
     call->encoding_set = !(valuelen == 8 && memcmp(value, "identity", 8) == 0);
+  } else if (LKV__NAME_IS("grpc-timeout")) {
+    uint64_t ns;
+    if (lkv__deadline_parse(value, valuelen, &ns) == 0)
+      lkv__deadline_set(call, ns);
+    else
+      call->timeout_bad = 1;
   } else if (wanted_metadata(ud, name, namelen)) {
     return keep_metadata(call, name, namelen, value, valuelen);
   }
@@ -164,6 +175,10 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
  * 405 for the method, each with grpc-status INTERNAL) and resolve the route. */
 static void start_call(lkv__h2_conn_t *h2, lkv_call_t *call) {
   char msg[160];
+  if (call->timeout_bad) { /* grpc-go: "malformed time-out", the stream reset */
+    nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_PROTOCOL_ERROR);
+    return;
+  }
   if (!call->content_type_ok) {
     call->http_status = 415;
     snprintf(msg, sizeof(msg), "invalid gRPC request content-type \"%s\"", call->content_type);
@@ -184,12 +199,13 @@ static void start_call(lkv__h2_conn_t *h2, lkv_call_t *call) {
   }
   call->route = route;
   call->client_streaming = streaming != 0;
+  if (call->deadline_ns) lkv__deadline_start(call); /* without a timer, still checked before each message */
 }
 
-/* The client half-closed. Unary calls must have had exactly one message by now; a client stream that never
- * sent a message was never shown to the application, so the transport ends it with OK itself. */
-static void end_of_stream(lkv__h2_conn_t *h2, lkv_call_t *call) {
-  if (call->answered || !call->route) return;
+/* Unary calls must have had exactly one message by now; a client stream that never sent a message was never
+ * shown to the application, so the transport ends it with OK itself. */
+void lkv__h2_end_of_stream(lkv__h2_conn_t *h2, lkv_call_t *call) {
+  if (call->answered || !call->route || lkv__flow_half_close(call)) return;
   if (lkv__grpc_deframer_partial(&call->deframer)) {
     lkv__call_answer(call, LKV_GRPC_INTERNAL, "grpc: request stream ended inside a message");
   } else if (!call->client_streaming) {
@@ -205,26 +221,25 @@ static void end_of_stream(lkv__h2_conn_t *h2, lkv_call_t *call) {
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *ud) {
   lkv__h2_conn_t *h2 = ud;
+  if (frame->hd.type == NGHTTP2_PING) lkv__ping_received(h2, frame->hd.flags & NGHTTP2_FLAG_ACK);
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   lkv_call_t *call = stream_call(session, frame->hd.stream_id);
   if (!call) return 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) start_call(h2, call);
-  if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) end_of_stream(h2, call);
+  if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) lkv__h2_end_of_stream(h2, call);
   return 0;
 }
 
 /* Deframer callback: one complete request message. Returns 1 to stop once the call is answered. */
 static int deliver(void *ud, const uint8_t *msg, size_t len) {
   lkv_call_t *call = ud;
-  const lkv_transport_handler_t *handler = &call->h2->cfg->handler;
   if (!call->client_streaming && call->n_msgs > 0) {
     lkv__call_answer(call, LKV_GRPC_INTERNAL, "grpc: unary call with more than one request message");
     return 1;
   }
   call->n_msgs++;
-  call->owned = 1;
   lkv_metric_add(LKV_METRIC(client_grpc_received), 0, (double)len); /* etcd's codec counts messages */
-  handler->on_message(handler->app, call->route, call, msg, len);
+  lkv__flow_message(call, msg, len);
   return call->answered ? 1 : 0;
 }
 
@@ -241,7 +256,10 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
   lkv__h2_conn_t *h2 = ud;
   (void)flags;
   lkv_call_t *call = stream_call(session, stream_id);
-  if (!call || call->answered || !call->route) return 0; /* answered: the rest of the body is ignored */
+  if (!call || call->answered || !call->route) { /* answered: the rest of the body is ignored */
+    lkv__flow_received(h2, stream_id, call, len);
+    return 0;
+  }
   switch (lkv__grpc_deframer_feed(&call->deframer, data, len, deliver, call)) {
     case LKV_EMSGSIZE:
       answer_too_large(call, h2->cfg->max_recv_msg_bytes);
@@ -265,13 +283,14 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
       break;
   }
   if (call->answered) lkv__grpc_deframer_free(&call->deframer);
+  lkv__flow_received(h2, stream_id, call, len); /* after the feed: it may have held messages */
   return 0;
 }
 
 /* gRPC servers end a stream the client has not half-closed with RST_STREAM(NO_ERROR) after the trailers,
  * so that the client stops sending (an oversized upload, a stream answered early). */
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *ud) {
-  (void)ud;
+  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) lkv__ping_data_sent(ud);
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
       nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
@@ -306,21 +325,26 @@ int lkv__h2_conn_init(lkv__h2_conn_t *h2, const lkv__h2_config_t *cfg, struct lk
   nghttp2_option *opt;
   if (nghttp2_option_new(&opt) != 0) goto err_after_callbacks;
   nghttp2_option_set_no_http_messaging(opt, 1);
+  nghttp2_option_set_no_auto_window_update(opt, 1); /* h2_flow.c gives back what it no longer holds */
   int rv = nghttp2_session_server_new2(&session, cbs, h2, opt);
   nghttp2_option_del(opt);
   if (rv != 0) goto err_after_callbacks;
 
-  nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LKV__H2_STREAM_WINDOW}};
-  if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, 1) != 0 ||
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LKV__H2_STREAM_WINDOW},
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg->max_concurrent_streams}};
+  size_t n_settings = cfg->max_concurrent_streams ? 2 : 1; /* grpc-go advertises no limit for 0 */
+  if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, n_settings) != 0 ||
       nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, LKV__H2_CONN_WINDOW) != 0) {
     goto err_after_session;
   }
   nghttp2_session_callbacks_del(cbs);
+  memset(h2, 0, sizeof(*h2));
   h2->session = session;
   h2->cfg = cfg;
   h2->loop = loop;
-  h2->calls = NULL;
   h2->want_flush = want_flush;
+  h2->last_read_ms = uv_now(&loop->uv);
   return 0;
 
 err_after_session:
@@ -337,12 +361,14 @@ void lkv__h2_conn_free(lkv__h2_conn_t *h2) {
 }
 
 int lkv__h2_conn_recv(lkv__h2_conn_t *h2, const uint8_t *data, size_t len) {
+  h2->last_read_ms = uv_now(&h2->loop->uv); /* any bytes answer our keepalive PING, as in grpc-go */
   ssize_t n = nghttp2_session_mem_recv(h2->session, data, len);
   if (n == NGHTTP2_ERR_NOMEM) return LKV_ENOMEM;
   return n < 0 ? LKV_EPROTO : 0;
 }
 
-int lkv__h2_conn_send(lkv__h2_conn_t *h2, uint8_t **buf, size_t *len, size_t *cap, size_t limit) {
+/* Appends what nghttp2 has to send to *buf until nothing is left or *len reaches limit. */
+static int send_pending(lkv__h2_conn_t *h2, uint8_t **buf, size_t *len, size_t *cap, size_t limit) {
   while (*len < limit) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(h2->session, &data);
@@ -363,7 +389,16 @@ int lkv__h2_conn_send(lkv__h2_conn_t *h2, uint8_t **buf, size_t *len, size_t *ca
   return 0;
 }
 
+int lkv__h2_conn_send(lkv__h2_conn_t *h2, uint8_t **buf, size_t *len, size_t *cap, size_t limit) {
+  for (;;) {
+    int rv = send_pending(h2, buf, len, cap, limit);
+    if (rv != 0 || !h2->resume_wanted || *len >= limit) return rv;
+    lkv__flow_resume(h2); /* replies were taken: held requests may run, and their answers go out too */
+  }
+}
+
 int lkv__h2_conn_done(lkv__h2_conn_t *h2) {
+  if (h2->close_after_goaway && !nghttp2_session_want_write(h2->session)) return 1;
   return !nghttp2_session_want_read(h2->session) && !nghttp2_session_want_write(h2->session);
 }
 

@@ -30,6 +30,7 @@ static void maybe_exit(lkv__loop_t *loop) {
   uv_close((uv_handle_t *)&loop->grace, NULL);
   uv_close((uv_handle_t *)&loop->tick, NULL);
   uv_close((uv_handle_t *)&loop->handshakes, NULL);
+  uv_close((uv_handle_t *)&loop->keepalive, NULL);
   /* uv_run returns once these closes complete: the listeners were closed when the stop began. */
 }
 
@@ -120,6 +121,7 @@ static void begin_stop(lkv__loop_t *loop) {
   loop->stopping = 1;
   uv_timer_stop(&loop->tick);
   uv_timer_stop(&loop->handshakes); /* the grace period bounds every connection now */
+  uv_timer_stop(&loop->keepalive);
   for (size_t i = 0; i < loop->n_listeners; i++) uv_close((uv_handle_t *)&loop->listeners[i], NULL);
   for (lkv__conn_t *conn = loop->conns; conn; conn = conn->next) lkv__conn_shutdown(conn);
   uv_timer_start(&loop->grace, on_grace_expired, (uint64_t)(loop->grace_ms > 0 ? loop->grace_ms : 0), 0);
@@ -179,6 +181,18 @@ static void on_handshakes(uv_timer_t *h) {
   for (lkv__conn_t *conn = loop->conns; conn; conn = conn->next) lkv__conn_check_handshake(conn, now);
 }
 
+static void on_keepalive(uv_timer_t *h) {
+  lkv__loop_t *loop = h->data;
+  uint64_t now = uv_now(&loop->uv);
+  for (lkv__conn_t *conn = loop->conns; conn; conn = conn->next) lkv__conn_check_keepalive(conn, now);
+}
+
+/* How often keepalive looks at the connections: a quarter of the shorter of its two times, 10 ms to 1 s. */
+static uint64_t keepalive_period(const lkv_transport_keepalive_t *ka) {
+  uint64_t t = (ka->interval_ms < ka->timeout_ms ? ka->interval_ms : ka->timeout_ms) / 4;
+  return t < 10 ? 10 : t > 1000 ? 1000 : t;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   lkv__loop_t *loop = server->data;
   if (status < 0 || loop->stopping) return;
@@ -209,6 +223,12 @@ int lkv__loop_init(lkv__loop_t *loop, int index, const lkv__h2_config_t *cfg, si
   loop->tick.data = loop;
   uv_timer_init(&loop->uv, &loop->handshakes);
   loop->handshakes.data = loop;
+  uv_timer_init(&loop->uv, &loop->keepalive);
+  loop->keepalive.data = loop;
+  if (cfg->keepalive.interval_ms && cfg->keepalive.timeout_ms) {
+    uint64_t period = keepalive_period(&cfg->keepalive);
+    uv_timer_start(&loop->keepalive, on_keepalive, period, period);
+  }
   atomic_init(&loop->wake_pending, 0);
   if (cfg->tick_ms > 0 && cfg->handler.on_tick)
     uv_timer_start(&loop->tick, on_tick, cfg->tick_ms, cfg->tick_ms);
@@ -291,6 +311,7 @@ void lkv__loop_destroy(lkv__loop_t *loop) {
   uv_close((uv_handle_t *)&loop->grace, NULL);
   uv_close((uv_handle_t *)&loop->tick, NULL);
   uv_close((uv_handle_t *)&loop->handshakes, NULL);
+  uv_close((uv_handle_t *)&loop->keepalive, NULL);
   uv_run(&loop->uv, UV_RUN_DEFAULT); /* completes the closes, including a failed listener's */
   release(loop);
 }

@@ -29,6 +29,7 @@ typedef struct lkv__loop_s {
   uv_timer_t grace;        /* shutdown deadline */
   uv_timer_t tick;         /* handler.on_tick, when configured */
   uv_timer_t handshakes;   /* with a TLS listener or HTTP/1.1 served: ends overdue handshakes and requests */
+  uv_timer_t keepalive;    /* with server keepalive configured: pings idle connections, reaps dead ones */
   atomic_int wake_pending; /* wake_post is queued and on_wake has not started yet */
   lkv__post_t wake_post;
   uv_tcp_t *listeners;      /* one per listen address */

@@ -56,6 +56,11 @@ int lkv_transport_start(lkv_transport_t **out, const lkv_transport_options_t *op
   t->cfg.max_recv_msg_bytes = opts->max_recv_msg_bytes;
   t->cfg.tick_ms = opts->tick_ms;
   t->cfg.gate = opts->gate;
+  t->cfg.max_concurrent_streams = opts->max_concurrent_streams;
+  t->cfg.stream_reply_bytes =
+      opts->stream_reply_bytes ? opts->stream_reply_bytes : LKV_TRANSPORT_STREAM_REPLY_BYTES;
+  t->cfg.conn_reply_bytes = opts->conn_reply_bytes ? opts->conn_reply_bytes : LKV_TRANSPORT_CONN_REPLY_BYTES;
+  t->cfg.keepalive = opts->keepalive;
   t->n_addrs = opts->n_addrs;
   t->n_loops = opts->n_loops;
   t->ports = calloc(opts->n_addrs, sizeof(*t->ports));

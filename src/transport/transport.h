@@ -39,6 +39,18 @@
  * Responses: the first lkv_call_send sends HEADERS (:status 200, content-type application/grpc), messages
  * go out as DATA within the client's flow-control windows, and lkv_call_finish adds the trailers
  * (grpc-status, grpc-message). A call finished before any send gets a single Trailers-Only HEADERS frame.
+ *
+ * Back-pressure (HTTP/2): replies wait in memory only as long as the client does not read them, so queued
+ * reply bytes are bounded per stream and per connection (options). A request message that arrives while
+ * its stream or its connection is over its bound is held (in arrival order, with the stream's half-close)
+ * and handed to on_message once half of the backlog has gone out; meanwhile the bytes it came in are not
+ * given back to the client's flow-control windows, so what a client can make us hold is bounded too.
+ * Control frames and the streams' queued replies keep flowing. lkv_call_pending_bytes reports a congested
+ * connection to streaming handlers (watch) so that they stop feeding it as well.
+ *
+ * Deadlines: a request with grpc-timeout is answered DEADLINE_EXCEEDED ("context deadline exceeded", as a
+ * grpc-go client reports it) and not handed to on_message when its deadline has passed by its turn; a call
+ * still open when its deadline passes gets that answer too (on_cancel for a call the application holds).
  */
 
 typedef struct lkv_transport_s lkv_transport_t;
@@ -121,6 +133,16 @@ typedef struct lkv_transport_gate_s {
   void (*leave)(void *arg, int entered);
 } lkv_transport_gate_t;
 
+/* Server keepalive and the client ping policy, grpc-go's keepalive.ServerParameters and EnforcementPolicy
+ * (PermitWithoutStream false). 0 turns each part off. */
+typedef struct lkv_transport_keepalive_s {
+  uint64_t interval_ms; /* a connection that sent nothing for this long gets a PING... */
+  uint64_t timeout_ms;  /* ...and is closed if it still sent nothing this long after (both > 0 to ping) */
+  uint64_t min_time_ms; /* a client PING sooner than this after its previous one, while it has streams (2 h
+                         * without), is a strike unless we sent HEADERS or DATA since; the third strike is
+                         * answered GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and the connection closed */
+} lkv_transport_keepalive_t;
+
 typedef struct lkv_transport_options_s {
   const lkv_listen_addr_t *addrs;
   size_t n_addrs;
@@ -128,10 +150,22 @@ typedef struct lkv_transport_options_s {
                           * (ALPN h2) with tls[i] unless it is NULL. The contexts must outlive the
                           * transport; the array is not retained */
   int n_loops;           /* worker loop threads, >= 1 */
-  size_t max_recv_msg_bytes; /* > 0; larger request messages are refused (gRPC's receive limit) */
-  unsigned tick_ms;          /* period of handler->on_tick; 0 = no ticks */
-  lkv_transport_gate_t gate; /* optional (enter == NULL: loops run freely); copied */
+  size_t max_recv_msg_bytes;           /* > 0; larger request messages are refused (gRPC's receive limit) */
+  unsigned tick_ms;                    /* period of handler->on_tick; 0 = no ticks */
+  lkv_transport_gate_t gate;           /* optional (enter == NULL: loops run freely); copied */
+  uint32_t max_concurrent_streams;     /* advertised in SETTINGS (nghttp2 refuses streams beyond it with
+                                        * REFUSED_STREAM); 0 advertises none, as grpc-go */
+  size_t stream_reply_bytes;           /* reply bytes queued on one HTTP/2 stream above which its further
+                                        * request messages wait until half of them are sent; 0: the default */
+  size_t conn_reply_bytes;             /* the same for a connection's streams together: above it, none of its
+                                        * requests runs (the client's reads decide); 0: the default */
+  lkv_transport_keepalive_t keepalive; /* zeroed: no server pings, client pings not policed */
 } lkv_transport_options_t;
+
+/* Defaults of the reply bounds: a stream's is the watch hub's high-water mark; a connection's is the
+ * receive window we give clients (about what a fast client has in flight). */
+#define LKV_TRANSPORT_STREAM_REPLY_BYTES ((size_t)1 << 20)
+#define LKV_TRANSPORT_CONN_REPLY_BYTES ((size_t)16 << 20)
 
 /* Binds every address, starts the loop threads and returns once all are listening.
  * Returns 0 and sets *out, or a negative LKV_E* code (e.g. -EADDRINUSE from bind, LKV_EINVAL for missing
@@ -212,11 +246,14 @@ void lkv_call_abort(lkv_call_t *call, int grpc_status, const char *message);
 
 /* Bytes (gRPC prefixes included) given to lkv_call_send and not yet taken by HTTP/2 framing, which writes
  * them to the socket within the same loop iteration unless the client's flow-control window is closed; the
- * measure of a slow reader, for back-pressure on streams. Any thread. Dropped messages stop counting. */
+ * measure of a slow reader, for back-pressure on streams. While the call's connection is over its reply
+ * bound (see Back-pressure above), at least that bound plus one: the whole connection is slow. Any thread.
+ * Dropped messages stop counting. */
 size_t lkv_call_pending_bytes(const lkv_call_t *call);
 
-/* One-shot drain notice for back-pressure: once the call's pending bytes fall to `below` or less as HTTP/2
- * takes them, the call's loop runs handler->on_wake (at once if they already have). A later call replaces
+/* One-shot drain notice for back-pressure: once the call's pending bytes (as lkv_call_pending_bytes counts
+ * them) fall to `below` or less as HTTP/2 takes them, the call's loop runs handler->on_wake (at once if they
+ * already have). A later call replaces
  * the threshold. Loop thread only. */
 void lkv_call_wake_when_drained(lkv_call_t *call, size_t below);
 

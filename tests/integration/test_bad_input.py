@@ -50,12 +50,12 @@ class H2Client:
         if data:
             self.sock.sendall(data)
 
-    def open(self, path, content_type="application/grpc"):
+    def open(self, path, content_type="application/grpc", headers=()):
         sid = self.conn.get_next_available_stream_id()
         self.conn.send_headers(sid, [
             (":method", "POST"), (":scheme", "http"), (":path", path),
             (":authority", "127.0.0.1:%d" % self.port), ("content-type", content_type),
-            ("te", "trailers")])
+            ("te", "trailers")] + list(headers))
         self.streams[sid] = {"headers": {}, "data": b"", "trailers": {}, "reset": None, "ended": False}
         self.flush()
         return sid

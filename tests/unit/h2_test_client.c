@@ -24,6 +24,8 @@ struct h2c_s {
   int ended; /* EOF, socket error or fatal session error */
   int goaway;
   int32_t goaway_last;
+  uint32_t goaway_code;
+  char goaway_debug[64];
   int ping_acks;
 };
 
@@ -88,6 +90,11 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     c->goaway = 1;
     c->goaway_last = frame->goaway.last_stream_id;
+    c->goaway_code = frame->goaway.error_code;
+    size_t n = frame->goaway.opaque_data_len;
+    n = n < sizeof(c->goaway_debug) - 1 ? n : sizeof(c->goaway_debug) - 1;
+    if (n) memcpy(c->goaway_debug, frame->goaway.opaque_data, n);
+    c->goaway_debug[n] = '\0';
     return 0;
   }
   if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
@@ -265,6 +272,19 @@ int h2c_ping_acks(const h2c_t *c) {
 int h2c_goaway(const h2c_t *c, int32_t *last) {
   if (last) *last = c->goaway_last;
   return c->goaway;
+}
+
+uint32_t h2c_goaway_code(const h2c_t *c, char *debug, size_t debug_cap) {
+  if (debug_cap) snprintf(debug, debug_cap, "%s", c->goaway_debug);
+  return c->goaway_code;
+}
+
+void h2c_open_window(h2c_t *c, h2c_stream_t *s, int32_t delta) {
+  nghttp2_submit_window_update(c->session, NGHTTP2_FLAG_NONE, s ? s->id : 0, delta);
+}
+
+uint32_t h2c_remote_setting(const h2c_t *c, int id) {
+  return nghttp2_session_get_remote_settings(c->session, (nghttp2_settings_id)id);
 }
 
 /* Writes everything nghttp2 has to send. Blocking, but the server always reads, so it cannot stall long. */

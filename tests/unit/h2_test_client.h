@@ -85,6 +85,16 @@ h2c_stream_t *h2c_unary(h2c_t *c, const char *path, const void *msg, size_t len,
 /* 1 once the server sent GOAWAY; its last-stream-id in *last if non-NULL. */
 int h2c_goaway(const h2c_t *c, int32_t *last);
 
+/* The error code of the server's GOAWAY, and its debug data (NUL-terminated, truncated) in debug. */
+uint32_t h2c_goaway_code(const h2c_t *c, char *debug, size_t debug_cap);
+
+/* Grows the client's receive window of s (NULL: of the connection) by delta bytes with WINDOW_UPDATE (sent
+ * by the next h2c_run): lets a client that opened with a closed window read. */
+void h2c_open_window(h2c_t *c, h2c_stream_t *s, int32_t delta);
+
+/* The value of a SETTINGS entry the server sent (NGHTTP2_SETTINGS_*), as nghttp2 keeps it. */
+uint32_t h2c_remote_setting(const h2c_t *c, int id);
+
 /* Writes raw bytes on a plain socket to 127.0.0.1:port and waits up to timeout_ms for the server to close
  * the connection. Returns 1 if it closed, 0 if it stayed open, -1 if the connect failed. */
 int h2c_raw_closes(int port, const void *bytes, size_t len, int timeout_ms);
