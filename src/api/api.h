@@ -41,6 +41,7 @@ typedef struct lkv_api_s {
   struct lkv_api_leader_s *leader;   /* streams that require a leader, ended when none is known */
   struct lkv_ratelimit_s *ratelimit; /* per-client rate limits (api/rate_limit.h); NULL: none */
   struct lkv_api_tokens_s *tokens;   /* etcd's simple tokens (auth_token.h), recorded by every member */
+  int client_cert_auth; /* --client-cert-auth: a call without a token runs as its certificate's CN */
 } lkv_api_t;
 
 typedef struct lkv_api_leader_s lkv_api_leader_t;
@@ -73,10 +74,11 @@ void lkv_api_ledger_signed(void *arg, const lkv_ledger_signed_head_t *head);
 void lkv_api_lease_applied(void *arg, const lkv_apply_req_t *req);
 
 /* The user a call runs as, for per-client accounting (rate limits): sets *user to a malloc'd copy of
- * the user its token names, or NULL when it carries none or one this member does not know (expired,
- * unknown: the call itself then fails "invalid auth token"). Looking a token up renews its TTL, as any
- * use does. Any thread that may use the call. Returns 0 or LKV_ENOMEM. */
-int lkv_api_call_user(lkv_api_t *api, const lkv_call_t *call, char **user);
+ * the user its token names (with --client-cert-auth and no token: its client certificate's CN), or NULL
+ * when it carries none or a token this member does not know (expired, unknown: the call itself then
+ * fails "invalid auth token"). Looking a token up renews its TTL, as any use does. The call's loop
+ * thread, inside a callback of the call. Returns 0 or LKV_ENOMEM. */
+int lkv_api_call_user(lkv_api_t *api, lkv_call_t *call, char **user);
 
 /* Fills *out so that the transport dispatches calls to api's services. api must outlive the transport. */
 void lkv_api_handler(lkv_api_t *api, lkv_transport_handler_t *out);

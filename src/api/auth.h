@@ -59,13 +59,20 @@ typedef struct lkv__who_s {
   uint64_t revision;
 } lkv__who_t;
 
-/* etcd's AuthInfoFromCtx: resolves the call's token (renewing its TTL). Sets *who (zero without a token).
- * Returns 0, LKV_EINVALIDTOKEN (unknown or expired), LKV_ENOMEM, or a storage code; *who holds nothing
- * then. Any thread that may use the call. */
-int lkv__auth_who(lkv_api_t *api, const lkv_call_t *call, lkv__who_t *who);
+/* etcd's AuthInfoFromCtx: resolves the call's token (renewing its TTL); without one, with
+ * --client-cert-auth (api->client_cert_auth), the verified client certificate's CN is the user (etcd's
+ * AuthInfoFromTLS). Sets *who (zero when neither names a user). Returns 0, LKV_EINVALIDTOKEN (unknown or
+ * expired), LKV_ENOMEM, or a storage code; *who holds nothing then. The call's loop thread, while it
+ * runs a callback of the call (the certificate belongs to its connection). */
+int lkv__auth_who(lkv_api_t *api, lkv_call_t *call, lkv__who_t *who);
 
 /* The bytes lkv__who_attach copies (0 without a user). Pure. */
 size_t lkv__who_size(const lkv__who_t *who);
+
+/* lkv__api_propose for a request whose user was resolved before (on the call's loop thread, where the
+ * client certificate can be read): takes ownership of msg and of who's user. Any thread. */
+void lkv__api_propose_as(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
+                         const uint8_t *data, size_t len, lkv__who_t *who);
 
 /* Copies who's user to dst (lkv__who_size bytes, living as long as req) and points req->auth at it,
  * so that the proposal's log entry carries it; frees who's own copy. */
@@ -77,9 +84,9 @@ void lkv__who_free(lkv__who_t *who);
 /* etcd's checks made outside the log, for the call's user: read (write = 0) or write access to key, or to
  * [key, end) when end has bytes (end may be NULL); the admin check (IsAdminPermitted). Return 0 or the
  * codes of lkv__auth_who and lkv_apply_auth_permitted / lkv_apply_auth_admin. */
-int lkv__auth_read_check(lkv_api_t *api, const lkv_call_t *call, int write, const ProtobufCBinaryData *key,
+int lkv__auth_read_check(lkv_api_t *api, lkv_call_t *call, int write, const ProtobufCBinaryData *key,
                          const ProtobufCBinaryData *end);
-int lkv__auth_admin_check(lkv_api_t *api, const lkv_call_t *call);
+int lkv__auth_admin_check(lkv_api_t *api, lkv_call_t *call);
 
 /* Fails the call as etcd's maintenance server does when its admin check fails: the auth store's error
  * unmapped, gRPC UNKNOWN "auth: permission denied" (user name is empty, user name not found, invalid auth

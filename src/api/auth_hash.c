@@ -18,7 +18,8 @@ typedef struct hash_job_s {
   lkv_op_kind_t kind;
   ProtobufCMessage *msg;
   char **password;
-  char *hash; /* a check's stored hash; NULL for a hashing job */
+  char *hash;     /* a check's stored hash; NULL for a hashing job */
+  lkv__who_t who; /* who asked, resolved before the job starts */
 } hash_job_t;
 
 /* *out: a malloc'd crypt of password with setting (a hash's salt and cost, or a whole hash). */
@@ -54,24 +55,31 @@ int lkv__auth_bcrypt_check(const char *password, const char *hash) {
   return diff ? LKV_EAUTHFAILED : 0;
 }
 
+/* Frees what the job owns and answers the call with rc. */
+static void job_fail(hash_job_t *j, int rc) {
+  protobuf_c_message_free_unpacked(j->msg, NULL);
+  free(j->hash);
+  lkv__who_free(&j->who);
+  lkv__api_fail(j->call, rc);
+}
+
 /* A check's answer: a right password is followed, as in etcd, by the replicated Authenticate that every
  * member records the token of; the log gets the token's random prefix in place of the password. */
 static void check_main(hash_job_t *j) {
   int rc = lkv__auth_bcrypt_check(*j->password, j->hash);
   explicit_bzero(*j->password, strlen(*j->password));
-  free(j->hash);
   char prefix[LKV_API_TOKEN_PREFIX_LEN + 1];
   if (!rc) rc = lkv_api_tokens_prefix(prefix);
   char *copy = rc ? NULL : strdup(prefix);
   if (!rc && !copy) rc = LKV_ENOMEM;
   if (rc) {
-    protobuf_c_message_free_unpacked(j->msg, NULL);
-    lkv__api_fail(j->call, rc);
+    job_fail(j, rc);
     return;
   }
+  free(j->hash);
   free(*j->password); /* protobuf-c's default allocator: malloc */
   *j->password = copy;
-  lkv__api_propose(j->api, j->call, LKV_OP_AUTH_AUTHENTICATE, j->msg, NULL, 0);
+  lkv__api_propose_as(j->api, j->call, LKV_OP_AUTH_AUTHENTICATE, j->msg, NULL, 0, &j->who);
 }
 
 static void *hash_main(void *arg) {
@@ -84,24 +92,29 @@ static void *hash_main(void *arg) {
   char *hash = NULL;
   int rc = bcrypt_hash(*j->password, j->api->bcrypt_cost, &hash);
   if (rc) {
-    protobuf_c_message_free_unpacked(j->msg, NULL);
-    lkv__api_fail(j->call, rc);
+    job_fail(j, rc);
   } else {
     explicit_bzero(*j->password, strlen(*j->password));
     free(*j->password); /* protobuf-c's default allocator: malloc */
     *j->password = hash;
-    lkv__api_propose(j->api, j->call, j->kind, j->msg, NULL, 0);
+    lkv__api_propose_as(j->api, j->call, j->kind, j->msg, NULL, 0, &j->who);
   }
   free(j);
   return NULL;
 }
 
-/* Runs job on a detached thread; on failure frees what the job owns and answers the call. */
-static void start(const hash_job_t *job) {
+/* Runs job on a detached thread; on failure frees what the job owns and answers the call. Who asked is
+ * resolved here, on the call's loop thread (a client certificate can only be read there). */
+static void start(hash_job_t job) {
+  int rc = lkv__auth_who(job.api, job.call, &job.who);
+  if (rc) {
+    job_fail(&job, rc);
+    return;
+  }
   hash_job_t *j = malloc(sizeof(*j));
-  int rc = LKV_ENOMEM;
+  rc = LKV_ENOMEM;
   if (j) {
-    *j = *job;
+    *j = job;
     pthread_attr_t attr;
     pthread_t th;
     rc = -pthread_attr_init(&attr);
@@ -113,17 +126,15 @@ static void start(const hash_job_t *job) {
     if (!rc) return;
     free(j);
   }
-  protobuf_c_message_free_unpacked(job->msg, NULL);
-  free(job->hash);
-  lkv__api_fail(job->call, rc);
+  job_fail(&job, rc);
 }
 
 void lkv__auth_hash_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
                             char **password) {
-  start(&(hash_job_t){.api = api, .call = call, .kind = kind, .msg = msg, .password = password});
+  start((hash_job_t){.api = api, .call = call, .kind = kind, .msg = msg, .password = password});
 }
 
 void lkv__auth_check_password(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, char **password,
                               char *hash) {
-  start(&(hash_job_t){.api = api, .call = call, .msg = msg, .password = password, .hash = hash});
+  start((hash_job_t){.api = api, .call = call, .msg = msg, .password = password, .hash = hash});
 }

@@ -15,13 +15,19 @@ static const char *call_token(const lkv_call_t *call) {
   return t ? t : lkv_call_metadata(call, LKV_API_TOKEN_GATEWAY_KEY);
 }
 
-int lkv__auth_who(lkv_api_t *api, const lkv_call_t *call, lkv__who_t *who) {
+int lkv__auth_who(lkv_api_t *api, lkv_call_t *call, lkv__who_t *who) {
   *who = (lkv__who_t){0};
-  const char *token = call_token(call);
-  if (!token || !api->tokens) return 0; /* etcd: no user; a check then says "user name is empty" */
+  const char *token = call_token(call), *cn;
   char *user;
-  int rc = lkv_api_tokens_user(api->tokens, token, lkv_clock_ms(CLOCK_MONOTONIC), &user);
-  if (rc) return rc;
+  int rc;
+  if (token && api->tokens) {
+    rc = lkv_api_tokens_user(api->tokens, token, lkv_clock_ms(CLOCK_MONOTONIC), &user);
+    if (rc) return rc;
+  } else if (api->client_cert_auth && (cn = lkv_call_peer_cn(call)) != NULL) {
+    if (!(user = strdup(cn))) return LKV_ENOMEM;
+  } else {
+    return 0; /* etcd: no user; a check then says "user name is empty" */
+  }
   int enabled;
   rc = lkv_apply_auth_status(api->store, &enabled, &who->revision);
   if (rc) {
@@ -32,7 +38,7 @@ int lkv__auth_who(lkv_api_t *api, const lkv_call_t *call, lkv__who_t *who) {
   return 0;
 }
 
-int lkv_api_call_user(lkv_api_t *api, const lkv_call_t *call, char **user) {
+int lkv_api_call_user(lkv_api_t *api, lkv_call_t *call, char **user) {
   lkv__who_t w;
   int rc = lkv__auth_who(api, call, &w);
   *user = rc ? NULL : w.user;
@@ -56,7 +62,7 @@ void lkv__who_free(lkv__who_t *who) {
   who->user = NULL;
 }
 
-int lkv__auth_read_check(lkv_api_t *api, const lkv_call_t *call, int write, const ProtobufCBinaryData *key,
+int lkv__auth_read_check(lkv_api_t *api, lkv_call_t *call, int write, const ProtobufCBinaryData *key,
                          const ProtobufCBinaryData *end) {
   lkv__who_t w;
   int rc = lkv__auth_who(api, call, &w);
@@ -68,7 +74,7 @@ int lkv__auth_read_check(lkv_api_t *api, const lkv_call_t *call, int write, cons
   return rc;
 }
 
-int lkv__auth_admin_check(lkv_api_t *api, const lkv_call_t *call) {
+int lkv__auth_admin_check(lkv_api_t *api, lkv_call_t *call) {
   lkv__who_t w;
   int rc = lkv__auth_who(api, call, &w);
   if (rc) return rc;

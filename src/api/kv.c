@@ -54,12 +54,9 @@ static void serve_on_loop(lkv_call_t *call, void *arg) {
  * reads run in parallel on every loop, not one after another on the replicator's thread. */
 static void barrier_passed(void *arg, int err) {
   read_t *r = arg;
-  if (err == 0 && lkv_call_run(r->call, serve_on_loop, r) == 0) return;
-  if (err == 0) {
-    serve_read(r); /* no memory to hand it over: serve it here */
-    return;
-  }
-  lkv__api_fail(r->call, err);
+  if (err == 0) err = lkv_call_run(r->call, serve_on_loop, r);
+  if (err == 0) return;
+  lkv__api_fail(r->call, err); /* the read's checks belong on the call's loop thread, not here */
   protobuf_c_message_free_unpacked(r->msg, NULL);
   free(r);
 }

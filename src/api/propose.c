@@ -16,21 +16,27 @@ static void write_done(lkv_proposal_t *p) {
 
 void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
                       const uint8_t *data, size_t len) {
+  lkv__who_t who; /* etcd's processInternalRaftRequestOnce: the entry carries who asked */
+  int rc = lkv__auth_who(api, call, &who);
+  if (rc) {
+    protobuf_c_message_free_unpacked(msg, NULL);
+    lkv__api_fail(call, rc);
+    return;
+  }
+  lkv__api_propose_as(api, call, kind, msg, data, len, &who);
+}
+
+void lkv__api_propose_as(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, ProtobufCMessage *msg,
+                         const uint8_t *data, size_t len, lkv__who_t *who) {
   /* etcd refuses what would make a too large log entry; only proposals enter the log, so reads (a
    * read-only txn included) never meet this limit. */
   int rc = LKV_ETOOLARGE;
   if (len > api->max_request_bytes) goto err_after_unpack;
-  lkv__who_t who; /* etcd's processInternalRaftRequestOnce: the entry carries who asked */
-  rc = lkv__auth_who(api, call, &who);
-  if (rc) goto err_after_unpack;
   rc = LKV_ENOMEM;
   /* The request's bytes, then the user's name, live right after the proposal, freed with it. */
-  lkv_proposal_t *p = calloc(1, sizeof(*p) + len + lkv__who_size(&who));
-  if (!p) {
-    lkv__who_free(&who);
-    goto err_after_unpack;
-  }
-  lkv__who_attach(&who, &p->req, (char *)(p + 1) + len);
+  lkv_proposal_t *p = calloc(1, sizeof(*p) + len + lkv__who_size(who));
+  if (!p) goto err_after_unpack;
+  lkv__who_attach(who, &p->req, (char *)(p + 1) + len);
   p->req.kind = kind;
   p->req.msg = msg;
   if (data) {
@@ -44,6 +50,7 @@ void lkv__api_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, Prot
   if (rc == 0) return;
   free(p);
 err_after_unpack:
+  lkv__who_free(who);
   protobuf_c_message_free_unpacked(msg, NULL);
   lkv__api_fail(call, rc);
 }

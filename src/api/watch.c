@@ -79,7 +79,7 @@ static watch_call_t *open_stream(lkv_api_t *api, lkv_call_t *call) {
 /* etcd's isWatchPermitted: read access to the watched key or range, else a created and canceled answer
  * with the check's error as its status text. (etcd 3.4 checks a from-key watch as its first key only;
  * ledgerkv checks the whole range.) */
-static const char *refusal(lkv_api_t *api, const lkv_call_t *call, const Etcdserverpb__WatchCreateRequest *c,
+static const char *refusal(lkv_api_t *api, lkv_call_t *call, const Etcdserverpb__WatchCreateRequest *c,
                            int *rc) {
   static const uint8_t zero = 0; /* an empty key is "\0", the smallest key */
   ProtobufCBinaryData key = c->key.len ? c->key : (ProtobufCBinaryData){1, (uint8_t *)&zero};

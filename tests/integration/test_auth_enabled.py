@@ -7,6 +7,7 @@ only. Also: leases (LeaseRevoke needs write access to the lease's keys), tokens 
 Authenticate on one member works on the others.
 """
 import functools
+import json
 import shutil
 import tempfile
 import time
@@ -18,6 +19,7 @@ from etcd3 import etcdrpc
 
 import cluster
 import lkvtest
+from test_gateway import b64, normal, post
 from test_tls import TlsServer, ctl
 from tlspki import pki  # noqa: F401 (a fixture)
 
@@ -214,6 +216,66 @@ def test_python_etcd3_with_user(pki):
     finally:
         srv.stop()
         shutil.rmtree(srv.workdir, ignore_errors=True)
+
+
+def test_gateway_token_matches_etcd():
+    """The JSON gateway: /v3/auth/authenticate answers a token, sent back in the Authorization header."""
+    with lkvtest.Factory() as f:
+        servers = start_pair(f)
+        answers = []
+        for srv in servers:
+            for step in SETUP:
+                run(srv, step)
+            status, _, body = post(srv, "/v3/auth/authenticate", {"name": "alice", "password": "apw"})
+            token = json.loads(body).get("token", "")
+            got = [status, bool(token)]
+            for headers, key in (({"Authorization": token}, "app/a"), ({"Authorization": token}, "other"),
+                                 ({}, "app/a"), ({"Authorization": "bogus.1"}, "app/a")):
+                status, _, body = post(srv, "/v3/kv/range", {"key": b64(key)}, headers=headers)
+                got.append((status, normal(json.loads(body))))
+            status, _, body = post(srv, "/v3/auth/authenticate", {"name": "alice", "password": "no"})
+            got.append((status, json.loads(body)))
+            answers.append(got)
+        assert answers[0] == answers[1]
+
+
+class KindTlsServer(TlsServer):
+    """test_tls's server (its first client URL https://) of either kind."""
+
+    def __init__(self, kind, workdir, args):
+        lkvtest.Server.__init__(self, kind, workdir, args=args)
+        self.http_port = None
+
+
+def test_client_certificate_cn_is_the_user_as_in_etcd(pki):
+    """With --client-cert-auth and no token, the verified certificate's CN is the user (etcd's
+    AuthInfoFromTLS); a token wins over it."""
+    args = ["--cert-file", pki.path("server.pem"), "--key-file", pki.path("server.key"), "--trusted-ca-file",
+            pki.path("ca.pem"), "--client-cert-auth", "--bcrypt-cost", "4"]
+    answers = []
+    for kind in ("ledgerkv", "etcd"):
+        srv = KindTlsServer(kind, tempfile.mkdtemp(prefix="lkv-authcn-"), args)
+        srv.start()
+        try:
+            cert = ["--cacert", pki.path("ca.pem"), "--cert", pki.path("client.pem"), "--key",
+                    pki.path("client.key")]
+            other = ["--cacert", pki.path("ca.pem"), "--cert", pki.path("both.pem"), "--key", pki.path("both.key")]
+            for step in SETUP[:-1] + [["user", "add", "client", "--no-password"],
+                                      ["user", "grant-role", "client", "reader"], SETUP[-1]]:
+                ctl(srv, *(cert + step))
+            got = []
+            for step in (cert + ["get", "app/a"], cert + ["put", "app/a", "x"], cert + ["get", "other"],
+                         other + ["get", "app/a"], cert + ROOT + ["put", "other", "3"], cert + ["user", "list"],
+                         cert + ROOT + ["get", "other", "--print-value-only"]):
+                res = ctl(srv, *step, check=False)
+                err = "\n".join(l for l in res.stderr.splitlines() if not l.startswith('{"level"'))
+                got.append((res.returncode, res.stdout, err))
+            answers.append(got)
+        finally:
+            srv.stop()
+            shutil.rmtree(srv.workdir, ignore_errors=True)
+    assert answers[0] == answers[1]
+    assert answers[0][0][0] == 0 and answers[0][1][2] == "Error: etcdserver: permission denied"
 
 
 @pytest.fixture
