@@ -105,8 +105,8 @@ static int set_listen(parse_t *p, const flag_t *f, const char *value) {
   return set_urls(p, f, value, 1, &p->cfg->listen_client_urls, &p->cfg->n_listen_client_urls);
 }
 
-/* etcd serves /metrics and /health there too. https:// would need the TLS flags for this listener: refused
- * until the metrics listener speaks TLS. Empty: none, etcd's default. */
+/* etcd serves /metrics and /health there too; https:// with the client TLS flags (config_tls.c checks
+ * them). Empty: none, etcd's default. */
 static int set_metrics_listen(parse_t *p, const flag_t *f, const char *value) {
   if (value[0] == '\0') {
     lkv__config_urls_free(p->cfg->listen_metrics_urls, p->cfg->n_listen_metrics_urls);
@@ -114,14 +114,7 @@ static int set_metrics_listen(parse_t *p, const flag_t *f, const char *value) {
     p->cfg->n_listen_metrics_urls = 0;
     return 0;
   }
-  int rc = set_urls(p, f, value, 1, &p->cfg->listen_metrics_urls, &p->cfg->n_listen_metrics_urls);
-  for (size_t i = 0; rc == 0 && i < p->cfg->n_listen_metrics_urls; i++)
-    if (strncasecmp(p->cfg->listen_metrics_urls[i].url, "https", 5) == 0)
-      rc = fail(p,
-                "--listen-metrics-urls: \"%s\": TLS on the metrics listener is not implemented: refusing to "
-                "start rather than serve without the security you asked for",
-                p->cfg->listen_metrics_urls[i].url);
-  return rc;
+  return set_urls(p, f, value, 1, &p->cfg->listen_metrics_urls, &p->cfg->n_listen_metrics_urls);
 }
 
 static int set_advertise(parse_t *p, const flag_t *f, const char *value) {
@@ -312,7 +305,7 @@ static const flag_t flags[] = {
     {"advertise-client-urls", "the listen URLs",
      "List of this member's client URLs to advertise to the public.", set_advertise, 0, 0, 0, 0},
     {"listen-metrics-urls", "''",
-     "List of URLs to listen on for the metrics and health endpoints (http only; numeric IP or localhost).",
+     "List of URLs to listen on for the metrics and health endpoints (numeric IP or localhost).",
      set_metrics_listen, 0, 0, 0, 0},
     {"metrics", "'basic'",
      "Set level of detail for exported metrics, specify 'extensive' to include histogram metrics.",
@@ -584,7 +577,6 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
   if (rc == 0) rc = resolve(&p);
   if (rc == 0) rc = lkv__config_tls_check(&p);
   if (rc == 0) rc = lkv__config_gateway_check(&p);
-  if (rc == 0) rc = lkv__config_grpc_check(&p);
   if (rc != 0) goto release;
   for (size_t i = 0; i < cfg->n_warnings; i++) fprintf(stderr, "ledgerkv: warning: %s\n", cfg->warnings[i]);
   lkv__config_given_free(&p);

@@ -121,6 +121,13 @@ int lkv__config_tls_check(lkv__config_parse_t *p) {
     if (rc < 0) return lkv__config_nomem(p);
   }
   int rc = read_side(p, &client_side, &cfg->client_tls, cfg->listen_client_urls, cfg->n_listen_client_urls);
+  /* https:// metrics URLs are served with the client side's settings (etcd's serveMetrics). */
+  for (size_t i = 0; rc == 0 && i < cfg->n_listen_metrics_urls; i++) {
+    const lkv_config_url_t *u = &cfg->listen_metrics_urls[i];
+    if (u->tls && !cfg->client_tls.cert_file && !cfg->client_tls.auto_tls)
+      rc = lkv__config_fail(p, "cannot listen on TLS for %s:%d: KeyFile and CertFile are not presented",
+                            u->host, u->port);
+  }
   if (rc == 0)
     rc = read_side(p, &peer_side, &cfg->peer_tls, cfg->cluster.listen_peer_urls,
                    cfg->cluster.n_listen_peer_urls);

@@ -81,26 +81,34 @@ void lkv__metrics_http_handle(void *app, const lkv_http_request_t *req, lkv_http
 int lkv__metrics_http_start(lkv__metrics_http_t **out, const lkv__metrics_http_options_t *opts) {
   lkv__metrics_http_t *m = calloc(1, sizeof(*m));
   lkv_listen_addr_t *addrs = calloc(opts->n_urls ? opts->n_urls : 1, sizeof(*addrs));
+  int *tls = calloc(opts->n_urls ? opts->n_urls : 1, sizeof(*tls));
   lkv_metrics_t *reg = lkv_metrics_global();
   int rc = LKV_ENOMEM;
-  if (!m || !addrs || !reg) goto err_after_alloc;
+  if (!m || !addrs || !tls || !reg) goto err_after_alloc;
   m->o = *opts;
   lkv_metrics_catalog_version(opts->version);
   for (size_t i = 0; i < opts->n_urls; i++) {
     addrs[i].host = opts->urls[i].host;
     addrs[i].port = opts->urls[i].port;
+    tls[i] = opts->urls[i].tls;
   }
   if ((rc = lkv_metrics_on_collect(reg, lkv__metrics_collect, m)) != 0) goto err_after_alloc;
-  lkv_http_server_options_t hopts = {
-      .addrs = addrs, .n_addrs = opts->n_urls, .handle = lkv__metrics_http_handle, .app = m};
+  lkv_http_server_options_t hopts = {.addrs = addrs,
+                                     .n_addrs = opts->n_urls,
+                                     .handle = lkv__metrics_http_handle,
+                                     .app = m,
+                                     .tls = opts->tls,
+                                     .listen_tls = tls};
   if (opts->n_urls && (rc = lkv_http_server_start(&m->http, &hopts)) != 0) goto err_after_collector;
   free(addrs);
+  free(tls);
   *out = m;
   return 0;
 err_after_collector:
   lkv_metrics_remove_collector(reg, lkv__metrics_collect, m);
 err_after_alloc:
   free(addrs);
+  free(tls);
   free(m);
   return rc;
 }
@@ -113,5 +121,6 @@ void lkv__metrics_http_stop(lkv__metrics_http_t *m) {
   if (!m) return;
   lkv_http_server_stop(m->http);
   lkv_metrics_remove_collector(lkv_metrics_global(), lkv__metrics_collect, m);
+  lkv_tls_free(m->o.tls); /* no connection uses it any more */
   free(m);
 }

@@ -1,5 +1,5 @@
 /* The metrics listener (--listen-metrics-urls): /metrics, /health, /livez, /readyz and /version over
- * HTTP/1.1; the same answers on the client port. */
+ * HTTP/1.1, in cleartext or TLS; the same answers on the client port. */
 #ifndef LKV_SERVER_METRICS_HTTP_H
 #define LKV_SERVER_METRICS_HTTP_H
 
@@ -16,8 +16,10 @@ typedef struct lkv__metrics_http_s lkv__metrics_http_t;
 
 /* What the answers are built from. Everything must outlive the listener (stop it first). */
 typedef struct lkv__metrics_http_options_s {
-  const lkv_config_url_t *urls; /* where to listen (http://, parsed by the config) */
+  const lkv_config_url_t *urls; /* where to listen (http:// or https://, parsed by the config) */
   size_t n_urls;
+  lkv_tls_t *tls; /* the https:// URLs' context (lkv__server_metrics_tls), or NULL without any; the
+                   * listener owns it from a successful start and frees it when it stops */
   lkv_mvcc_t *store;
   lkv_replicator_t *replicator;
   lkv_ledger_t *ledger; /* NULL with --ledger=false */
@@ -42,7 +44,7 @@ void lkv__metrics_http_handle(void *app, const lkv_http_request_t *req, lkv_http
 /* The port bound for opts->urls[i] (port 0 asks the kernel), or -1. */
 int lkv__metrics_http_port(const lkv__metrics_http_t *m, size_t i);
 
-/* Stops the listener, removes the collector and frees m. NULL is accepted. */
+/* Stops the listener, removes the collector, frees opts->tls and m. NULL is accepted. */
 void lkv__metrics_http_stop(lkv__metrics_http_t *m);
 
 #endif

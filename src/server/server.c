@@ -145,10 +145,6 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
        * between the two get etcd's "request is too large" from the API layer. */
       .max_recv_msg_bytes = cfg->max_request_bytes + LKV_GRPC_OVERHEAD_BYTES,
       .tick_ms = LKV_WATCH_TICK_MS,
-      .max_concurrent_streams = cfg->max_concurrent_streams,
-      .keepalive = {.interval_ms = cfg->grpc_keepalive_interval_ms,
-                    .timeout_ms = cfg->grpc_keepalive_timeout_ms,
-                    .min_time_ms = cfg->grpc_keepalive_min_time_ms},
   };
   if (cfg->cpu_neighbour_aware || cfg->worker_threads == 0) { /* a pinned count runs without the gate */
     topts.gate.arg = lkv_pool_gate(s->pool);
@@ -178,8 +174,11 @@ static int start_http(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_
                                        .version = LKV_ETCD_VERSION,
                                        .data_dir = cfg->data_dir,
                                        .wal_dir = cfg->wal_dir};
-  int rc = lkv__metrics_http_start(&s->metrics, &mopts);
+  int rc = lkv__server_metrics_tls(cfg, &mopts.tls, err, errlen);
+  if (rc != 0) return rc;
+  rc = lkv__metrics_http_start(&s->metrics, &mopts);
   if (rc != 0) {
+    lkv_tls_free(mopts.tls);
     snprintf(err, errlen, "cannot listen on the metrics URLs: %s", lkv_strerror(rc));
     return rc;
   }
@@ -312,7 +311,6 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   api->store = s->store;
   api->version = LKV_ETCD_VERSION;
   api->member_name = cfg->name;
-  api->client_cert_auth = cfg->client_tls.client_cert_auth;
   rc = lkv_api_tokens_new(&api->tokens, cfg->auth_token_ttl * 1000);
   if (rc != 0) {
     snprintf(err, errlen, "cannot start: %s", lkv_strerror(rc));

@@ -60,6 +60,18 @@ int lkv__server_client_tls(const lkv_config_t *cfg, lkv_tls_t **out, char *err, 
                    out, err, errlen);
 }
 
+int lkv__server_metrics_tls(const lkv_config_t *cfg, lkv_tls_t **out, char *err, size_t errlen) {
+  int any = 0;
+  for (size_t i = 0; i < cfg->n_listen_metrics_urls; i++) any |= cfg->listen_metrics_urls[i].tls;
+  *out = NULL;
+  if (!any) return 0;
+  /* etcd's metrics listener (transport.NewListener) also checks a client certificate's SANs against the
+   * client's address, as its peer listener does. */
+  lkv_tls_options_t o = {.check_client_san = 1};
+  return open_side(cfg, "client", &cfg->client_tls, cfg->listen_client_urls, cfg->n_listen_client_urls, &o,
+                   out, err, errlen);
+}
+
 int lkv__server_peer_tls(const lkv_config_t *cfg, lkv_tls_t **out, char *err, size_t errlen) {
   const lkv_config_tls_t *t = &cfg->peer_tls;
   *out = NULL;

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "transport/http_server.h"
+#include "transport/tls_internal.h"
 
 typedef struct lkv__http_conn_s lkv__http_conn_t;
 
@@ -26,6 +27,9 @@ struct lkv__http_conn_s {
   unsigned writing;    /* answers queued and not yet written */
   int close_after;     /* close once the queued answers are written */
   int closing;
+  lkv__tls_conn_t *tls; /* the session of a TLS listener's connection, else NULL */
+  uint64_t accepted_ms; /* the handshake must be done within the head timeout of it */
+  int in_recv;          /* inside lkv__tls_conn_recv: answers are flushed when it returns */
   char rbuf[4096];
 };
 
@@ -36,6 +40,7 @@ struct lkv_http_server_s {
   uv_thread_t thread;
   uv_tcp_t *listeners;
   int *ports;
+  int *listen_tls; /* per listener: accepts TLS with opts.tls */
   size_t n_listeners;
   lkv_http_server_options_t opts; /* with defaults filled in; addrs not kept */
   lkv__http_conn_t *conns;

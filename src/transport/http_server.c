@@ -40,6 +40,7 @@ static void finish_loop(lkv_http_server_t *s) {
   uv_loop_close(&s->loop);
   free(s->listeners);
   free(s->ports);
+  free(s->listen_tls);
   free(s);
 }
 
@@ -55,8 +56,15 @@ int lkv_http_server_start(lkv_http_server_t **out, const lkv_http_server_options
   if (!s->opts.max_connections) s->opts.max_connections = DEFAULT_MAX_CONNECTIONS;
   s->listeners = calloc(opts->n_addrs, sizeof(*s->listeners));
   s->ports = calloc(opts->n_addrs, sizeof(*s->ports));
+  s->listen_tls = calloc(opts->n_addrs, sizeof(*s->listen_tls));
+  s->opts.listen_tls = NULL;
   int rc = LKV_ENOMEM;
-  if (!s->listeners || !s->ports) goto err_after_alloc;
+  if (!s->listeners || !s->ports || !s->listen_tls) goto err_after_alloc;
+  for (size_t i = 0; opts->listen_tls && i < opts->n_addrs; i++) {
+    s->listen_tls[i] = opts->listen_tls[i] != 0;
+    rc = s->listen_tls[i] && !opts->tls ? LKV_EINVAL : rc;
+  }
+  if (rc == LKV_EINVAL) goto err_after_alloc;
   if ((rc = uv_loop_init(&s->loop)) != 0) goto err_after_alloc;
   s->loop.data = s;                                 /* the accept callback's way back */
   uv_async_init(&s->loop, &s->stop_async, on_stop); /* cannot fail on Linux once the loop exists */
@@ -81,6 +89,7 @@ err_after_loop:
 err_after_alloc:
   free(s->listeners);
   free(s->ports);
+  free(s->listen_tls);
   free(s);
   return rc;
 }

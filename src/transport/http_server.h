@@ -4,12 +4,13 @@
 
 #include <stddef.h>
 
+#include "transport/tls.h"
 #include "transport/transport.h"
 
 /*
- * Cleartext HTTP/1.1 (requests parsed by Debian's http-parser), one thread, one libuv loop for every
- * listener and connection. It knows nothing of what it serves: each complete request goes to the
- * application's handle callback, on the server's thread, which fills in a response; the server writes it.
+ * HTTP/1.1 (requests parsed by Debian's http-parser), in cleartext or TLS per listener, one thread, one libuv
+ * loop for every listener and connection. It knows nothing of what it serves: each complete request goes to
+ * the application's handle callback, on the server's thread, which fills in a response; the server writes it.
  * Requests on a connection are answered in order (keep-alive and pipelining as HTTP/1.1 has them;
  * "Connection: close" and HTTP/1.0 without keep-alive close after the answer).
  *
@@ -18,6 +19,7 @@
  *   - a request line and headers above max_request_bytes: 431 "Request Header Fields Too Large";
  *   - a body above max_request_bytes: 413 "Request Entity Too Large" (bodies are otherwise read and ignored);
  *   - a request not complete within the head timeout (a slow or stalled client): closed without answer.
+ * A TLS handshake not done within the head timeout is refused (logged) and the connection closed.
  * An idle keep-alive connection is closed after the idle timeout; beyond max_connections, new connections
  * are closed at once. A client that does not read its answers is closed once 1 MiB of them is queued.
  */
@@ -55,10 +57,14 @@ typedef struct lkv_http_server_options_s {
   unsigned head_timeout_ms; /* a request must be complete this long after its first byte; 0: 10 s */
   unsigned idle_timeout_ms; /* keep-alive connections without a request are closed after it; 0: 60 s */
   unsigned max_connections; /* 0: 256 */
+  lkv_tls_t *tls;           /* the context of the listeners marked in listen_tls (HTTP/1.1 in TLS, no ALPN
+                             * needed); must outlive the server. NULL: every listener is cleartext */
+  const int *listen_tls;    /* NULL, or n_addrs flags: addrs[i] accepts TLS only (https://); copied */
 } lkv_http_server_options_t;
 
 /* Binds every address, starts the thread and returns once it listens. Returns 0 and sets *out, or
- * LKV_EINVAL (no address, no handler, a host that is not a numeric address), LKV_ENOMEM or a negative errno
+ * LKV_EINVAL (no address, no handler, a host that is not a numeric address, a TLS listener without tls),
+ * LKV_ENOMEM or a negative errno
  * (-EADDRINUSE); on failure nothing is left running. opts need not outlive the call. */
 int lkv_http_server_start(lkv_http_server_t **out, const lkv_http_server_options_t *opts);
 

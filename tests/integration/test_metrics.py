@@ -4,7 +4,7 @@
 body) with Debian's etcd 3.4 on its own metrics URL; /version with etcd's client URL (etcd 3.4 serves it
 there only). /metrics is parsed: every metric etcd's alert rules and dashboard read is there, counters move
 after writes, and the gRPC counters count calls by method and code. Malformed HTTP gets 400 and the
-listener keeps serving; https:// is refused at start. A 3-member cluster with two members stopped gives
+listener keeps serving (https:// in test_metrics_tls.py). A 3-member cluster with two members stopped gives
 etcd's no-leader answer. grpc.health.v1.Health/Check answers SERVING, as etcd's does.
 """
 import json
@@ -259,15 +259,6 @@ def test_bad_http_keeps_serving(pair):
     two = raw(lport, b"GET /health HTTP/1.1\r\n\r\nGET /version HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert two.count(b"HTTP/1.1 200 OK\r\n") == 2 and b'{"health":"true"}' in two
     assert get(lport, "/health")[0] == 200
-
-
-def test_https_metrics_url_refused(tmp_path):
-    res = subprocess.run([lkvtest.ledgerkv_bin(), "--data-dir", str(tmp_path / "d"), "--listen-client-urls",
-                          "http://127.0.0.1:%d" % lkvtest.free_port(), "--listen-metrics-urls",
-                          "https://127.0.0.1:%d" % lkvtest.free_port()],
-                         capture_output=True, text=True, timeout=20, env=lkvtest.child_env())
-    assert res.returncode != 0
-    assert "TLS on the metrics listener is not implemented" in res.stderr
 
 
 def grpc_health(srv, service=b""):
