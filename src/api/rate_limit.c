@@ -53,8 +53,8 @@ void lkv_api_rate_limit_collect(void *arg) {
 }
 
 const char *lkv__api_caller_user(lkv_api_t *api, lkv_call_t *call, char *buf, size_t cap) {
-  char *user = NULL; /* the user of the call's token, or its certificate's CN with --client-cert-auth */
-  if (lkv_api_call_user(api, call, &user) != 0 || !user) return NULL;
+  char *user = NULL;
+  if (lkv_api_call_user(api, call, &user) != 0 || !user) return NULL; /* no token, or unknown: as none */
   snprintf(buf, cap, "%s", user);
   free(user);
   return buf;

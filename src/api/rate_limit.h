@@ -40,8 +40,9 @@ int lkv__api_rate_refusal(lkv_api_t *api, lkv_call_t *call, const char *path, si
  * on_cancel). Else returns 0. */
 int lkv__api_rate_limited(lkv_api_t *api, const char *path, int streaming, lkv_call_t *call, size_t len);
 
-/* The authenticated user the call was made by, written into buf (cap bytes, truncated), or NULL when it
- * has none. Loop thread, inside on_message. */
+/* The user whose token the call carries (lkv_api_call_user), written into buf (cap bytes, truncated), or
+ * NULL without one (auth off, no token, a token this member does not know). Loop thread, inside
+ * on_message. */
 const char *lkv__api_caller_user(lkv_api_t *api, lkv_call_t *call, char *buf, size_t cap);
 
 #endif

@@ -1,7 +1,8 @@
 """Per-client rate limits (issue 13 item 3): a client over its limit is refused RESOURCE_EXHAUSTED with a
-message naming the limit, while another client (another source address, another certificate CN) is served;
-LeaseKeepAlive is exempt, a Watch's creates count (refused one by one); the JSON gateway answers 429; etcdctl's output; the
-refusals counted in /metrics; SIGHUP re-reads --rate-limit-file (a bad one leaves the limits in force).
+message naming the limit, while another client (another source address, another certificate CN, another
+authenticated user) is served; LeaseKeepAlive is exempt, a Watch's creates count (refused one by one); the
+JSON gateway answers 429; etcdctl's output; the refusals counted in /metrics; SIGHUP re-reads
+--rate-limit-file (a bad one leaves the limits in force).
 
 The second client address is 127.0.0.2: a small TCP forwarder of ours dials the server from it, so any
 client (gRPC, etcdctl) pointed at the forwarder is that other client. ledgerkv's own flags: skipped against
@@ -230,3 +231,31 @@ def test_certificate_cn_is_the_identity(pki, tmp_path):
         ctl(srv, *tls_args(pki, "both"), "put", "other", "v")  # same address, another certificate
     finally:
         srv.stop()
+
+
+def test_authenticated_user_is_the_identity(tmp_path):
+    path = str(tmp_path / "limits.yaml")
+    open(path, "w").close()  # no limit while auth is set up
+    with lkvtest.Factory() as fac:
+        srv = fac.start(args=["--rate-limit-by=user", "--rate-limit-file", path, "--bcrypt-cost", "4"])
+        for step in (["user", "add", "root:rootpw"], ["user", "add", "alice:apw"], ["user", "add", "bob:bpw"],
+                     ["role", "add", "rw"], ["role", "grant-permission", "rw", "readwrite", "--prefix", "k"],
+                     ["user", "grant-role", "alice", "rw"], ["user", "grant-role", "bob", "rw"],
+                     ["auth", "enable"]):
+            lkvtest.etcdctl(srv, *step)
+        reload(srv, "rate-limit-requests: 1\nrate-limit-burst: 3\n", path, "rate limits reloaded")
+        auth = etcdrpc.AuthStub(srv.channel())
+        tokens = {u: auth.Authenticate(etcdrpc.AuthenticateRequest(name=u, password=u[0] + "pw"),
+                                       timeout=10).token for u in ("alice", "bob")}
+        kv = srv.kv()
+
+        def put_as(user, key):
+            try:
+                kv.Put(etcdrpc.PutRequest(key=key, value=b"v"), metadata=[("token", tokens[user])], timeout=10)
+                return None
+            except grpc.RpcError as e:
+                return e.code(), e.details()
+
+        answers = [put_as("alice", b"k%d" % i) for i in range(6)]
+        assert None in answers and answers[-1] == (EXHAUSTED, msg("user alice", 1)), answers
+        assert put_as("bob", b"kb") is None  # same address, another user
