@@ -109,8 +109,9 @@ int lkv_causal_member_new(const lkv_causal_config_t *cfg, lkv_causal_member_t **
 void lkv_causal_member_free(lkv_causal_member_t *m);
 
 /* Restores one durable event (encoded, as a batch's applied gave it) in local order; before any other
- * input. *rev receives its revision. Returns 0, LKV_EBADMSG (malformed, an unknown origin, not causally
- * ready: the log is not this member's), or LKV_EAGAIN after other input. */
+ * input. Its signature is not checked again (it was when the event arrived). *rev receives its revision.
+ * Returns 0, LKV_EBADMSG (malformed, an unknown origin, not causally ready: the log is not this member's), or
+ * LKV_EAGAIN after other input. */
 int lkv_causal_member_replay(lkv_causal_member_t *m, const uint8_t *buf, size_t len, uint64_t *rev);
 
 /* A local write of muts[0..n) at physical time now: it becomes the next own event, signed, applied at the

@@ -18,11 +18,12 @@ static const uint8_t *encode_vv(lkv_causal_member_t *m, size_t *len) {
 int lkv_causal_member_tick(lkv_causal_member_t *m) {
   if (m->out) return LKV_EAGAIN;
   m->started = 1;
+  lkv__causal_keys_purge(m);
+  if (m->cfg.n_members == 1) return 0; /* no peer: nothing to send (and no scratch to keep) */
   size_t len;
   const uint8_t *vv = encode_vv(m, &len);
   for (size_t i = 0; i < m->cfg.n_members; i++)
     if (i != m->self) lkv__causal_send(m, m->members[i].id, LKV_CAUSAL_MSG_VV, vv, len);
-  lkv__causal_keys_purge(m);
   return 0;
 }
 

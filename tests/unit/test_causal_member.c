@@ -420,6 +420,23 @@ static void test_tombstone_waits_for_concurrent_write(void **state) {
   net_free(t);
 }
 
+/* A one-member cluster: writes are acknowledged with nothing to send; a tick sends nothing, keeps nothing
+ * for a batch, and purges a sole tombstone at once (no other member can hold a concurrent write). */
+static void test_single_member(void **state) {
+  (void)state;
+  net_t *t = net_new(1, 100, 64);
+  put(t, 0, "k", "v");
+  put(t, 0, "k", NULL);
+  assert_int_equal(t->nq, 0);
+  assert_true(lkv_causal_key_sole_tombstone(key(t, 0, "k")));
+  assert_int_equal(lkv_causal_member_tick(t->m[0]), 0);
+  lkv_causal_batch_t rb;
+  assert_int_equal(lkv_causal_member_batch(t->m[0], &rb), 0);
+  assert_null(key(t, 0, "k"));
+  assert_int_equal(lkv_causal_member_revision(t->m[0]), 2);
+  net_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_write_batch_and_push),
@@ -430,6 +447,7 @@ int main(void) {
       cmocka_unit_test(test_replay_restores),
       cmocka_unit_test(test_tombstone_purged_when_stable),
       cmocka_unit_test(test_tombstone_waits_for_concurrent_write),
+      cmocka_unit_test(test_single_member),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -188,6 +188,7 @@ static void heal(lkv__csim_t *s) {
   s->healed = 1;
   memset(s->net.cut, 0, sizeof(s->net.cut));
   s->net.loss_pm = 0;
+  s->net.long_pm = 0; /* the final rounds of vectors must arrive within the settling time */
   s->corrupt_pm = 0;
   for (int i = 0; i < s->n; i++) {
     lkv__csim_node_t *n = &s->nodes[i];
