@@ -4,6 +4,8 @@
 #include <stddef.h>
 /* cmocka.h relies on the standard headers above. */
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -194,12 +196,51 @@ static void test_reload(void **state) {
   lkv_ratelimit_free(rl);
 }
 
+/* Loop threads admit at once while the policy is reloaded: one clock reading, so exactly the burst passes. */
+typedef struct racer_s {
+  lkv_ratelimit_t *rl;
+  atomic_int *admitted, *failed; /* (cmocka's checks belong to the main thread) */
+  int reload;                    /* this thread reloads instead */
+} racer_t;
+
+static void *race(void *arg) {
+  racer_t *r = arg;
+  for (int i = 0; i < 2000; i++) {
+    if (r->reload) {
+      lkv_ratelimit_policy_t p = {.requests = 1, .burst = 100, .max_identities = 2 + (uint64_t)(i % 5)};
+      char err[100];
+      if (lkv_ratelimit_set_policy(r->rl, &p, err, sizeof(err)) != 0) atomic_fetch_add(r->failed, 1);
+    } else if (admit(r->rl, PUT, "x", 0, 0, NULL) == LKV_RATELIMIT_ADMITTED) {
+      atomic_fetch_add(r->admitted, 1);
+    }
+  }
+  return NULL;
+}
+
+static void test_threads(void **state) {
+  (void)state;
+  lkv_ratelimit_policy_t p = {.requests = 1, .burst = 100, .max_identities = 2};
+  lkv_ratelimit_t *rl = make(&p);
+  atomic_int admitted = 0, failed = 0;
+  pthread_t t[5];
+  racer_t r[5];
+  for (int i = 0; i < 5; i++) {
+    r[i] = (racer_t){rl, &admitted, &failed, i == 4};
+    assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
+  }
+  for (int i = 0; i < 5; i++) pthread_join(t[i], NULL);
+  assert_int_equal(atomic_load(&failed), 0);
+  assert_int_equal(atomic_load(&admitted), 100); /* reloads keep the bucket: the burst once, no more */
+  lkv_ratelimit_free(rl);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_identities_apart), cmocka_unit_test(test_burst_and_bytes),
       cmocka_unit_test(test_exempt),           cmocka_unit_test(test_bad_policies),
       cmocka_unit_test(test_idle_eviction),    cmocka_unit_test(test_cap_lru),
       cmocka_unit_test(test_many_identities),  cmocka_unit_test(test_reload),
+      cmocka_unit_test(test_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
