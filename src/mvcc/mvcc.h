@@ -420,6 +420,10 @@ int lkv_mvcc_auth_state_set(lkv_mvcc_txn_t *t, int enabled, uint64_t revision);
  * change). Returns 0, LKV_EINVAL (read txn, a request open, bad name), LKV_ENOSPACE or LKV_EIO. */
 int lkv_mvcc_repl_put(lkv_mvcc_txn_t *t, const char *name, const void *val, size_t len);
 
+/* Removes record name in write transaction t, outside any request (nothing to do when it is not set).
+ * Returns 0, LKV_EINVAL (read txn, a request open, bad name) or LKV_EIO. */
+int lkv_mvcc_repl_del(lkv_mvcc_txn_t *t, const char *name);
+
 /* Reads record name as t sees it into a malloc'd copy (*val, *len; the caller frees). Returns 0,
  * LKV_ENOENT (never set), LKV_EINVAL (bad name), LKV_ENOMEM or LKV_EIO. */
 int lkv_mvcc_repl_get(lkv_mvcc_txn_t *t, const char *name, uint8_t **val, size_t *len);

@@ -37,6 +37,16 @@ int lkv_mvcc_repl_read(lkv_mvcc_t *s, const char *name, uint8_t **val, size_t *l
   return rc;
 }
 
+int lkv_mvcc_repl_del(lkv_mvcc_txn_t *t, const char *name) {
+  if (!t->write || t->in_req) return LKV_EINVAL;
+  char buf[sizeof(LKV__REPL_PREFIX) + LKV__REPL_NAME_MAX];
+  MDB_val k;
+  int rc = repl_key(name, buf, &k);
+  if (rc) return rc;
+  rc = mdb_del(t->top, t->s->meta_dbi, &k, NULL);
+  return rc == MDB_NOTFOUND ? 0 : lkv__mdb_err(rc);
+}
+
 int lkv_mvcc_repl_get(lkv_mvcc_txn_t *t, const char *name, uint8_t **val, size_t *len) {
   char buf[sizeof(LKV__REPL_PREFIX) + LKV__REPL_NAME_MAX];
   MDB_val k, v;

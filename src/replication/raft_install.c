@@ -18,7 +18,6 @@
  *
  * Store record "snapshot": u32 length of the metadata ‖ the metadata (raft/codec.h) ‖ the frontier.
  */
-#define SNAPSHOT_RECORD "snapshot"
 
 int lkv__raft_node_put_conf(lkv__raft_node_t *n, lkv_mvcc_txn_t *t) {
   lkv_raft_status_t st;
@@ -70,7 +69,7 @@ static int record_install(void *arg, lkv_mvcc_txn_t *t) {
   lkv_le32_put(b, (uint32_t)mlen);
   lkv_raft_snapshot_meta_encode(in->meta, b + 4, mlen);
   if (in->frontier_len) memcpy(b + 4 + mlen, in->frontier, in->frontier_len);
-  rc = lkv_mvcc_repl_put(t, SNAPSHOT_RECORD, b, 4 + mlen + in->frontier_len);
+  rc = lkv_mvcc_repl_put(t, LKV__RAFT_SNAPSHOT_RECORD, b, 4 + mlen + in->frontier_len);
   free(b);
   return rc;
 }
@@ -153,7 +152,7 @@ int lkv__raft_node_install(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
 static int read_snapshot_record(lkv__raft_node_t *n, uint8_t **buf, lkv_raft_snapshot_meta_t *meta,
                                 const uint8_t **frontier, size_t *frontier_len) {
   size_t len;
-  int rc = lkv_mvcc_repl_read(n->o.store, SNAPSHOT_RECORD, buf, &len);
+  int rc = lkv_mvcc_repl_read(n->o.store, LKV__RAFT_SNAPSHOT_RECORD, buf, &len);
   if (rc) return rc;
   uint32_t mlen = len >= 4 ? lkv_le32_get(*buf) : 0;
   if (len < 4 || mlen > len - 4 || lkv_raft_snapshot_meta_decode(*buf + 4, mlen, meta) != 0) {

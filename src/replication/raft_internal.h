@@ -256,6 +256,14 @@ int lkv__raft_node_recorded_conf(lkv__raft_node_t *n, lkv_raft_conf_state_t *out
  * The decoders serve the live store and copies alike; they return 0 or LKV_ECORRUPT. */
 #define LKV__RAFT_POSITION_RECORD "applied"
 #define LKV__RAFT_CONF_RECORD "conf"
+/* The others: the member's identity (cluster id ‖ member id, u64 LE each; raft_start.c), the same for the
+ * member a restore wrote the store for (restored.c), members' attributes (raft_members.c), removed members'
+ * ids (raft_members.c) and an installed snapshot's metadata (raft_install.c). */
+#define LKV__RAFT_IDENTITY_RECORD "identity"
+#define LKV__RAFT_RESTORED_RECORD "restored"
+#define LKV__RAFT_MEMBERS_RECORD "members"
+#define LKV__RAFT_REMOVED_RECORD "removed"
+#define LKV__RAFT_SNAPSHOT_RECORD "snapshot"
 int lkv__raft_node_decode_position(const uint8_t *v, size_t len, uint64_t *applied, uint64_t *ledger_len);
 int lkv__raft_node_decode_conf(const uint8_t *v, size_t len, lkv_raft_conf_state_t *conf);
 

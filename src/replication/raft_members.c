@@ -9,7 +9,6 @@
 #include "replication/raft_internal.h"
 
 /* Store record "members": for each member, id (u64) ‖ length (u32) ‖ attributes; little-endian. */
-#define MEMBERS_RECORD "members"
 
 lkv__raft_attrs_t *lkv__raft_node_find_attrs(lkv__raft_node_t *n, uint64_t id) {
   for (size_t i = 0; i < n->n_attrs; i++)
@@ -65,12 +64,11 @@ const lkv__raft_attrs_t *lkv__raft_node_shown_attrs(lkv__raft_node_t *n, uint64_
 }
 
 /* Store record "removed": the ids (u64 each, little-endian) of members removed from the cluster. */
-#define REMOVED_RECORD "removed"
 
 static int load_removed(lkv__raft_node_t *n, lkv_mvcc_txn_t *t) {
   uint8_t *v;
   size_t len;
-  int rc = lkv_mvcc_repl_get(t, REMOVED_RECORD, &v, &len);
+  int rc = lkv_mvcc_repl_get(t, LKV__RAFT_REMOVED_RECORD, &v, &len);
   if (rc == LKV_ENOENT) return 0;
   if (rc) return rc;
   if (len % 8) rc = LKV_ECORRUPT;
@@ -89,7 +87,7 @@ int lkv__raft_node_load_attrs(lkv__raft_node_t *n) {
   uint8_t *v;
   size_t len;
   rc = load_removed(n, t);
-  if (rc == 0) rc = lkv_mvcc_repl_get(t, MEMBERS_RECORD, &v, &len);
+  if (rc == 0) rc = lkv_mvcc_repl_get(t, LKV__RAFT_MEMBERS_RECORD, &v, &len);
   lkv_mvcc_txn_end(t);
   if (rc == LKV_ENOENT) return 0;
   if (rc) return rc;
@@ -125,12 +123,12 @@ static int record_members(void *arg, lkv_mvcc_txn_t *t) {
     memcpy(p + 12, n->attrs[i].data, n->attrs[i].len);
     p += 12 + n->attrs[i].len;
   }
-  int rc = lkv_mvcc_repl_put(t, MEMBERS_RECORD, b, total);
+  int rc = lkv_mvcc_repl_put(t, LKV__RAFT_MEMBERS_RECORD, b, total);
   free(b);
   uint8_t *r = malloc(n->n_removed ? 8 * n->n_removed : 1);
   if (!r) return LKV_ENOMEM;
   for (size_t i = 0; i < n->n_removed; i++) lkv_le64_put(r + 8 * i, n->removed[i]);
-  if (!rc) rc = lkv_mvcc_repl_put(t, REMOVED_RECORD, r, 8 * n->n_removed);
+  if (!rc) rc = lkv_mvcc_repl_put(t, LKV__RAFT_REMOVED_RECORD, r, 8 * n->n_removed);
   free(r);
   if (!rc) rc = lkv__raft_node_put_conf(n, t);
   return rc ? rc : lkv__raft_node_put_position(t, n->applied, n->ledger_pos);

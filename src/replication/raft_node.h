@@ -135,11 +135,21 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
  * cluster member) or a storage code. Any thread. */
 int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *member_id);
 
-/* Marks a store that `snapshot restore` wrote for member_id of cluster_id (write transaction t, outside a
- * request). Its first start adopts the store as the state before the Raft log's first entry whatever the
- * number of founding voters (every member restored from the same file holds the same state), and refuses
- * to start as another member or cluster. Returns 0 or a storage code. */
+/* Marks a store that a restore wrote for member_id of cluster_id (write transaction t, outside a request;
+ * restored.c), dropping what the store recorded of the member and cluster that wrote it (identity, applied
+ * index, membership, members' attributes, removed members, installed snapshot), as a store copied from a
+ * backup holds them. Its first start adopts the store as the state before the Raft log's first entry
+ * whatever the number of founding voters (every member restored from the same file holds the same state),
+ * and refuses to start as another member or cluster. Returns 0 or a storage code. */
 int lkv_raft_node_mark_restored(lkv_mvcc_txn_t *t, uint64_t cluster_id, uint64_t member_id);
+
+/* One member's attributes as the store recorded them (cluster/attrs.h's encoding, valid during the call).
+ * Returns 0 to go on, or a code that stops the walk. */
+typedef int (*lkv_raft_node_member_cb)(void *arg, uint64_t id, const uint8_t *attrs, size_t len);
+
+/* Calls cb for every member whose attributes store records (none for a store that never ran as a cluster
+ * member). Any thread. Returns 0, a code from cb, LKV_ECORRUPT or a storage code. */
+int lkv_raft_node_stored_members(lkv_mvcc_t *store, lkv_raft_node_member_cb cb, void *arg);
 
 /* A message from the peer transport (copied; decoded and checked on the raft thread: malformed ones are
  * dropped). Any thread. */

@@ -9,13 +9,10 @@
 #include "common/le.h"
 #include "replication/raft_internal.h"
 
-#define IDENTITY_RECORD "identity" /* cluster id (u64) ‖ member id (u64), little-endian */
-#define RESTORED_RECORD "restored" /* the same, for the member a snapshot restore wrote the store for */
-
 int lkv_raft_node_identity(lkv_mvcc_t *store, uint64_t *cluster_id, uint64_t *member_id) {
   uint8_t *v;
   size_t len;
-  int rc = lkv_mvcc_repl_read(store, IDENTITY_RECORD, &v, &len);
+  int rc = lkv_mvcc_repl_read(store, LKV__RAFT_IDENTITY_RECORD, &v, &len);
   if (rc) return rc;
   if (len != 16) rc = LKV_ECORRUPT;
   if (!rc) {
@@ -31,14 +28,7 @@ int lkv__raft_node_put_identity(void *arg, lkv_mvcc_txn_t *t) {
   uint8_t v[16];
   lkv_le64_put(v, n->o.cluster_id);
   lkv_le64_put(v + 8, n->o.member_id);
-  return lkv_mvcc_repl_put(t, IDENTITY_RECORD, v, sizeof(v));
-}
-
-int lkv_raft_node_mark_restored(lkv_mvcc_txn_t *t, uint64_t cluster_id, uint64_t member_id) {
-  uint8_t v[16];
-  lkv_le64_put(v, cluster_id);
-  lkv_le64_put(v + 8, member_id);
-  return lkv_mvcc_repl_put(t, RESTORED_RECORD, v, sizeof(v));
+  return lkv_mvcc_repl_put(t, LKV__RAFT_IDENTITY_RECORD, v, sizeof(v));
 }
 
 /* Whether a snapshot restore wrote the store for this member (n->restored), refusing another member's:
@@ -46,7 +36,7 @@ int lkv_raft_node_mark_restored(lkv_mvcc_txn_t *t, uint64_t cluster_id, uint64_t
 static int check_restored(lkv__raft_node_t *n, char *err, size_t errlen) {
   uint8_t *v = NULL;
   size_t len;
-  int rc = lkv_mvcc_repl_read(n->o.store, RESTORED_RECORD, &v, &len);
+  int rc = lkv_mvcc_repl_read(n->o.store, LKV__RAFT_RESTORED_RECORD, &v, &len);
   if (rc == LKV_ENOENT) return 0;
   if (rc == 0 && len != 16) rc = LKV_ECORRUPT;
   if (rc) {

@@ -190,13 +190,13 @@ static int read_snapshot(const lkv_restore_opts_t *o, restore_t *r, char *err, s
 
 /* etcdctl's cluster checks: --initial-cluster parses, bootstraps with the token and names this member,
  * whose ids (etcd's, from the flags) the store is marked with. */
-static int check_cluster(const lkv_restore_opts_t *o, const char *name, uint64_t *cluster_id,
-                         uint64_t *member_id, char *err, size_t errlen) {
-  const char *ic_text = o->initial_cluster ? o->initial_cluster : "default=http://localhost:2380";
+int lkv__restore_check_cluster(const char *initial_cluster, const char *token, const char *name,
+                               uint64_t *cluster_id, uint64_t *member_id, char *err, size_t errlen) {
+  const char *ic_text = initial_cluster ? initial_cluster : "default=http://localhost:2380";
   lkv_cluster_initial_t ic;
   int rc = lkv_cluster_initial_parse(ic_text, &ic, err, errlen);
   if (rc) return rc;
-  rc = lkv_cluster_bootstrap(&ic, o->token ? o->token : "etcd-cluster", cluster_id, err, errlen);
+  rc = lkv_cluster_bootstrap(&ic, token ? token : "etcd-cluster", cluster_id, err, errlen);
   const lkv_cluster_member_t *me = rc ? NULL : lkv_cluster_initial_find(&ic, name);
   if (!rc && !me) {
     snprintf(err, errlen, "couldn't find local name \"%s\" in the initial cluster configuration", name);
@@ -207,8 +207,7 @@ static int check_cluster(const lkv_restore_opts_t *o, const char *name, uint64_t
   return rc;
 }
 
-/* etcd's rule: the data dir must not exist (an empty one is accepted: nothing would be lost). */
-static int check_dir(const char *dir, int *existed, char *err, size_t errlen) {
+int lkv__restore_check_dir(const char *dir, int *existed, char *err, size_t errlen) {
   DIR *d = opendir(dir);
   *existed = d != NULL;
   if (!d) return errno == ENOENT ? 0 : (snprintf(err, errlen, "data-dir \"%s\" exists", dir), LKV_EINVAL);
@@ -225,6 +224,15 @@ static int check_dir(const char *dir, int *existed, char *err, size_t errlen) {
 static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
   (void)sb, (void)flag, (void)ftw;
   return remove(path);
+}
+
+void lkv__restore_remove(const char *dir, int existed) {
+  char sub[4200];
+  snprintf(sub, sizeof(sub), "%s/ledger", dir);
+  nftw(sub, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  snprintf(sub, sizeof(sub), "%s/member", dir);
+  nftw(sub, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  if (!existed) rmdir(dir);
 }
 
 /* The store the first start would replay from the ledger, built now so that the users and roles (not
@@ -291,8 +299,9 @@ int lkv_server_restore(const lkv_restore_opts_t *o, lkv_restore_info_t *info, ch
     return LKV_EINVAL;
   }
   restore_t r = {0};
-  int rc = check_cluster(o, name, &r.cluster_id, &r.member_id, err, errlen);
-  if (!rc) rc = check_dir(dir, &existed, err, errlen);
+  int rc = lkv__restore_check_cluster(o->initial_cluster, o->token, name, &r.cluster_id, &r.member_id, err,
+                                      errlen);
+  if (!rc) rc = lkv__restore_check_dir(dir, &existed, err, errlen);
   if (rc) return rc;
   rc = read_snapshot(o, &r, err, errlen);
   if (!rc) {
@@ -300,12 +309,7 @@ int lkv_server_restore(const lkv_restore_opts_t *o, lkv_restore_info_t *info, ch
     if (!rc) rc = write_ledger(dir, &r);
     if (rc) {
       snprintf(err, errlen, "cannot write the ledger and store in %s: %s", dir, lkv_strerror(rc));
-      char sub[4200];
-      snprintf(sub, sizeof(sub), "%s/ledger", dir);
-      nftw(sub, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-      snprintf(sub, sizeof(sub), "%s/member", dir);
-      nftw(sub, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-      if (!existed) rmdir(dir);
+      lkv__restore_remove(dir, existed);
     }
   }
   if (!rc && info)

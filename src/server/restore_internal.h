@@ -57,4 +57,18 @@ int lkv__rhist_plan(lkv__rhist_t *h, int64_t bump, int mark_compacted, char *why
 
 void lkv__rhist_free(lkv__rhist_t *h);
 
+/* restore.c, for every restore (a snapshot, a backup): etcdctl's checks of the cluster flags (the
+ * --initial-cluster parses, bootstraps with the token, and names this member: etcd's messages), setting
+ * the cluster's and this member's ids. Returns 0 or LKV_EINVAL with err. */
+int lkv__restore_check_cluster(const char *initial_cluster, const char *token, const char *name,
+                               uint64_t *cluster_id, uint64_t *member_id, char *err, size_t errlen);
+
+/* etcd's rule: the data dir must not exist (an empty one is accepted: nothing would be lost); *existed
+ * says whether it did. Returns 0 or LKV_EINVAL ("data-dir \"D\" exists"). */
+int lkv__restore_check_dir(const char *dir, int *existed, char *err, size_t errlen);
+
+/* Removes what a failed restore wrote in dir (its ledger and member directories, dir itself unless it
+ * existed). */
+void lkv__restore_remove(const char *dir, int existed);
+
 #endif

@@ -7,6 +7,7 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "server/version.h"
+#include "tools/backup_cmd.h"
 #include "tools/bench_cmd.h"
 #include "tools/cpus_cmd.h"
 #include "tools/ledger_cmd.h"
@@ -70,5 +71,6 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "audit") == 0) return lkv_cmd_audit(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "member-id") == 0) return lkv_cmd_member_id(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "snapshot") == 0) return lkv_cmd_snapshot(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "backup") == 0) return lkv_cmd_backup(argc - 1, argv + 1);
   return serve(argc, argv);
 }

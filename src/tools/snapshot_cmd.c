@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "server/restore.h"
 #include "snapshot/snapshot.h"
+#include "tools/flag_value.h"
 
 static void usage(FILE *f) {
   fputs(
@@ -116,41 +117,28 @@ static int status(const char *path, const char *format) {
   return 0;
 }
 
-/* The value of flag a (as "--flag V" or "--flag=V"), or NULL when a is another flag. */
-static const char *flag_value(const char *flag, int argc, char **argv, int *i, int *bad) {
-  size_t n = strlen(flag);
-  if (strncmp(argv[*i], flag, n) != 0) return NULL;
-  if (argv[*i][n] == '=') return argv[*i] + n + 1;
-  if (argv[*i][n] != '\0') return NULL;
-  if (*i + 1 == argc) {
-    *bad = 1;
-    return NULL;
-  }
-  return argv[++*i];
-}
-
 static int restore(int argc, char **argv) {
   lkv_restore_opts_t o = {0};
   const char *ignored;
   int bad = 0;
   for (int i = 2; i < argc && !bad; i++) {
     const char *v;
-    if ((v = flag_value("--data-dir", argc, argv, &i, &bad)))
+    if ((v = lkv_tools_flag_value("--data-dir", argc, argv, &i, &bad)))
       o.data_dir = v;
-    else if ((v = flag_value("--name", argc, argv, &i, &bad)))
+    else if ((v = lkv_tools_flag_value("--name", argc, argv, &i, &bad)))
       o.name = v;
-    else if ((v = flag_value("--initial-cluster", argc, argv, &i, &bad)))
+    else if ((v = lkv_tools_flag_value("--initial-cluster", argc, argv, &i, &bad)))
       o.initial_cluster = v;
-    else if ((v = flag_value("--initial-cluster-token", argc, argv, &i, &bad)))
+    else if ((v = lkv_tools_flag_value("--initial-cluster-token", argc, argv, &i, &bad)))
       o.token = v;
     /* etcdctl takes it for the member's own URLs; ours come from the server's flags at the first start. */
-    else if ((ignored = flag_value("--initial-advertise-peer-urls", argc, argv, &i, &bad)))
+    else if ((ignored = lkv_tools_flag_value("--initial-advertise-peer-urls", argc, argv, &i, &bad)))
       continue;
     else if (strcmp(argv[i], "--skip-hash-check") == 0 || strcmp(argv[i], "--skip-hash-check=true") == 0)
       o.skip_hash_check = 1;
     else if (strcmp(argv[i], "--skip-hash-check=false") == 0)
       o.skip_hash_check = 0;
-    else if ((v = flag_value("--bump-revision", argc, argv, &i, &bad))) {
+    else if ((v = lkv_tools_flag_value("--bump-revision", argc, argv, &i, &bad))) {
       char *end;
       o.bump_revision = strtoll(v, &end, 10);
       bad = *v == '\0' || *end != '\0';
