@@ -40,7 +40,6 @@ typedef struct lkv__h2_conn_s {
   int blocked;                       /* backlog went over cfg->conn_reply_bytes, not yet down to half */
   int resume_wanted;                 /* held requests may run now: done after the send loop */
   lkv_call_t *wait_head, *wait_tail; /* calls holding request messages, oldest first */
-  size_t n_waiting;
   size_t conn_unconsumed; /* DATA bytes received while blocked, not yet given back to the client's window */
 
   /* Keepalive (h2_ping.c); times are the loop's uv_now. */

@@ -52,7 +52,6 @@ static void unlink_waiting(lkv__h2_conn_t *h2, lkv_call_t *call) {
   if (h2->wait_tail == call) h2->wait_tail = prev;
   call->wait_next = NULL;
   call->waiting = 0;
-  h2->n_waiting--;
 }
 
 void lkv__flow_detach(lkv_call_t *call) {
@@ -105,7 +104,6 @@ void lkv__flow_message(lkv_call_t *call, const uint8_t *msg, size_t len) {
   else
     h2->wait_head = call;
   h2->wait_tail = call;
-  h2->n_waiting++;
 }
 
 int lkv__flow_half_close(lkv_call_t *call) {

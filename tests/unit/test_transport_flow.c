@@ -76,8 +76,7 @@ static void on_cancel(void *app, const void *route, lkv_call_t *call) {
   lkv_call_finish(call, LKV_GRPC_CANCELLED, NULL);
 }
 
-static int setup(void **state) {
-  (void)state;
+static int start(size_t stream_bound) {
   for (int i = 0; i < 5; i++) atomic_store(&runs[i], 0);
   atomic_store(&cancels, 0);
   lkv_listen_addr_t addr = {"127.0.0.1", 0};
@@ -85,13 +84,23 @@ static int setup(void **state) {
                                   .n_addrs = 1,
                                   .n_loops = 1,
                                   .max_recv_msg_bytes = 1 << 20,
-                                  .stream_reply_bytes = STREAM_BOUND,
+                                  .stream_reply_bytes = stream_bound,
                                   .conn_reply_bytes = CONN_BOUND};
   lkv_transport_handler_t h = {
       .lookup = lookup, .on_message = on_message, .on_half_close = on_half_close, .on_cancel = on_cancel};
   if (lkv_transport_start(&transport, &opts, &h) != 0) return -1;
   port = lkv_transport_bound_port(transport, 0);
   return 0;
+}
+
+static int setup(void **state) {
+  (void)state;
+  return start(STREAM_BOUND);
+}
+
+static int setup_small_streams(void **state) {
+  (void)state;
+  return start(4 * 1024);
 }
 
 static int teardown(void **state) {
@@ -206,6 +215,35 @@ static void test_stream_backlog_holds_messages(void **state) {
   h2c_free(c);
 }
 
+#define N_HELD 20
+#define HELD_MSG (60 * 1024)
+
+/* Streams that hold messages keep only their own window: 20 of them holding about 1 MiB each (their whole
+ * stream window) take more than the 16 MiB connection window, yet another stream's request still gets in. */
+static void test_held_streams_keep_connection_window(void **state) {
+  (void)state;
+  h2c_t *c = h2c_connect_window(port, 0);
+  uint8_t *msg = calloc(1, HELD_MSG);
+  for (int i = 0; i < N_HELD; i++) {
+    h2c_stream_t *st = h2c_request(c, "/t.S/Stream", NULL, NULL);
+    size_msg(msg, 5 * 1024, (uint8_t)i); /* the first reply puts the stream over its 4 KiB bound */
+    for (int k = 0; k < 17; k++) h2c_send_msg(c, st, msg, HELD_MSG);
+  }
+  free(msg);
+  h2c_run(c, NULL, NULL, 1500);
+  assert_int_equal(atomic_load(&runs[R_STREAM]), N_HELD); /* one message each ran, 16 each are held */
+  h2c_stream_t *e = h2c_request(c, "/t.S/Echo", NULL, NULL);
+  h2c_send_msg(c, e, "abc", 3);
+  h2c_close_send(c, e);
+  h2c_run(c, NULL, NULL, 50);
+  h2c_open_window(c, NULL, 1 << 20);
+  h2c_open_window(c, e, 1 << 16);
+  assert_int_equal(h2c_wait_closed(c, e, 3000), 1);
+  assert_int_equal(e->grpc_status, 0);
+  assert_int_equal(atomic_load(&runs[R_ECHO]), 1);
+  h2c_free(c);
+}
+
 static h2c_stream_t *timed_request(h2c_t *c, const char *path, const char *timeout) {
   const char *md[] = {"grpc-timeout", timeout, NULL};
   h2c_stream_t *s = h2c_request_md(c, path, NULL, NULL, md);
@@ -263,6 +301,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_connection_backlog_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_backlog_holds_messages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_held_streams_keep_connection_window, setup_small_streams,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_deadlines, setup, teardown),
       cmocka_unit_test(test_deadline_parse),
   };
