@@ -9,6 +9,7 @@ Authenticate on one member works on the others.
 import functools
 import json
 import shutil
+import subprocess
 import tempfile
 import time
 
@@ -108,22 +109,39 @@ SEQUENCE = [
 ]
 
 
+def answer(res):
+    """etcdctl's exit status, output and error text: clientv3 logs its retries as JSON lines with times and
+    ids, the answer is the rest."""
+    return res.returncode, res.stdout, "\n".join(l for l in res.stderr.splitlines() if not l.startswith('{"level"'))
+
+
 def run(srv, step):
     rc_only = step[0] == "rc"
     step = step[1:] if rc_only else step
     args, stdin = (step[:step.index("<<")], step[step.index("<<") + 1]) if "<<" in step else (step, None)
-    res = lkvtest.etcdctl(srv, *args, input=stdin, check=False)
-    # clientv3 logs its retries as JSON lines with times and ids; the answer is the rest
-    err = "\n".join(l for l in res.stderr.splitlines() if not l.startswith('{"level"'))
+    code, out, err = answer(lkvtest.etcdctl(srv, *args, input=stdin, check=False))
     if rc_only:
-        return res.returncode, err.replace(srv.endpoint, "ENDPOINT") if res.returncode else ""
-    return res.returncode, res.stdout, err
+        return code, err.replace(srv.endpoint, "ENDPOINT") if code else ""
+    return code, out, err
 
 
 def start_pair(f, args=()):
     # bcrypt at its least cost: every etcdctl --user checks a password
     args = ["--bcrypt-cost", "4"] + list(args)
     return f.start(kind="ledgerkv", args=args), f.start(kind="etcd", args=args)
+
+
+def same_as_etcd(probe, args=()):
+    """Runs SETUP, then probe(server) on ledgerkv and on etcd 3.4; their answers must be equal. Returns
+    ledgerkv's."""
+    with lkvtest.Factory() as f:
+        answers = []
+        for srv in start_pair(f, args):
+            for step in SETUP:
+                run(srv, step)
+            answers.append(probe(srv))
+        assert answers[0] == answers[1]
+        return answers[0]
 
 
 def test_checks_match_etcd():
@@ -134,27 +152,23 @@ def test_checks_match_etcd():
 
 
 def test_watch_and_leases_match_etcd():
-    with lkvtest.Factory() as f:
-        servers = start_pair(f)
-        answers = []
-        for srv in servers:
-            for step in SETUP:
-                run(srv, step)
-            got = []
-            # a watch the user may not read is created and canceled at once, with etcd's reason
-            for who, key in ((ALICE, "other"), ([], "app/a"), (ALICE, "")):
-                res = lkvtest.etcdctl(srv, *(who + ["watch", key, "--prefix"]), check=False)
-                got.append((res.returncode, res.stdout, res.stderr))
-            # leases: granted by anyone, revoked only with write access to every key attached
-            lease = lkvtest.etcdctl(srv, *(BOB + ["lease", "grant", "100"])).stdout.split()[1]
-            got.append(run(srv, BOB + ["put", "app/l", "v", "--lease", lease])[0])
-            got.append(run(srv, ROOT + ["put", "other", "v", "--lease", lease])[0])
-            got.append(run(srv, BOB + ["put", "app/m", "v", "--lease", lease])[1:])
-            got.append(run(srv, BOB + ["lease", "revoke", lease])[::2])
-            got.append(run(srv, ["rc"] + ROOT + ["lease", "revoke", lease]))
-            got.append(run(srv, ROOT + ["get", "", "--from-key", "--keys-only"]))
-            answers.append(got)
-        assert answers[0] == answers[1]
+    def probe(srv):
+        got = []
+        # a watch the user may not read is created and canceled at once, with etcd's reason
+        for who, key in ((ALICE, "other"), ([], "app/a"), (ALICE, "")):
+            res = lkvtest.etcdctl(srv, *(who + ["watch", key, "--prefix"]), check=False)
+            got.append((res.returncode, res.stdout, res.stderr))
+        # leases: granted by anyone, revoked only with write access to every key attached
+        lease = lkvtest.etcdctl(srv, *(BOB + ["lease", "grant", "100"])).stdout.split()[1]
+        got.append(run(srv, BOB + ["put", "app/l", "v", "--lease", lease])[0])
+        got.append(run(srv, ROOT + ["put", "other", "v", "--lease", lease])[0])
+        got.append(run(srv, BOB + ["put", "app/m", "v", "--lease", lease])[1:])
+        got.append(run(srv, BOB + ["lease", "revoke", lease])[::2])
+        got.append(run(srv, ["rc"] + ROOT + ["lease", "revoke", lease]))
+        got.append(run(srv, ROOT + ["get", "", "--from-key", "--keys-only"]))
+        return got
+
+    same_as_etcd(probe)
 
 
 def rpc_auth(srv, name, password):
@@ -171,23 +185,19 @@ def rpc_get(srv, token, key=b"app/a"):
 
 
 def test_token_ttl_matches_etcd():
-    with lkvtest.Factory() as f:
-        servers = start_pair(f, ["--auth-token-ttl", "2"])
-        answers = []
-        for srv in servers:
-            for step in SETUP:
-                run(srv, step)
-            token = rpc_auth(srv, "alice", "apw")
-            got = [rpc_get(srv, token), rpc_get(srv, "bogus.1"), rpc_get(srv, token + "x")]
-            time.sleep(1.2)
-            got.append(rpc_get(srv, token))  # used again within its TTL: renewed
-            time.sleep(1.2)
-            got.append(rpc_get(srv, token))
-            time.sleep(3.5)
-            got.append(rpc_get(srv, token))  # unused for longer than the TTL
-            answers.append(got)
-        assert answers[0] == answers[1]
-        assert answers[0][-1] == (grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token")
+    def probe(srv):
+        token = rpc_auth(srv, "alice", "apw")
+        got = [rpc_get(srv, token), rpc_get(srv, "bogus.1"), rpc_get(srv, token + "x")]
+        time.sleep(1.2)
+        got.append(rpc_get(srv, token))  # used again within its TTL: renewed
+        time.sleep(1.2)
+        got.append(rpc_get(srv, token))
+        time.sleep(3.5)
+        got.append(rpc_get(srv, token))  # unused for longer than the TTL
+        return got
+
+    got = same_as_etcd(probe, ["--auth-token-ttl", "2"])
+    assert got[-1] == (grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token")
 
 
 def test_python_etcd3_with_user(pki):
@@ -220,23 +230,18 @@ def test_python_etcd3_with_user(pki):
 
 def test_gateway_token_matches_etcd():
     """The JSON gateway: /v3/auth/authenticate answers a token, sent back in the Authorization header."""
-    with lkvtest.Factory() as f:
-        servers = start_pair(f)
-        answers = []
-        for srv in servers:
-            for step in SETUP:
-                run(srv, step)
-            status, _, body = post(srv, "/v3/auth/authenticate", {"name": "alice", "password": "apw"})
-            token = json.loads(body).get("token", "")
-            got = [status, bool(token)]
-            for headers, key in (({"Authorization": token}, "app/a"), ({"Authorization": token}, "other"),
-                                 ({}, "app/a"), ({"Authorization": "bogus.1"}, "app/a")):
-                status, _, body = post(srv, "/v3/kv/range", {"key": b64(key)}, headers=headers)
-                got.append((status, normal(json.loads(body))))
-            status, _, body = post(srv, "/v3/auth/authenticate", {"name": "alice", "password": "no"})
-            got.append((status, json.loads(body)))
-            answers.append(got)
-        assert answers[0] == answers[1]
+    def probe(srv):
+        status, _, body = post(srv, "/v3/auth/authenticate", {"name": "alice", "password": "apw"})
+        token = json.loads(body).get("token", "")
+        got = [status, bool(token)]
+        for headers, key in (({"Authorization": token}, "app/a"), ({"Authorization": token}, "other"),
+                             ({}, "app/a"), ({"Authorization": "bogus.1"}, "app/a")):
+            status, _, body = post(srv, "/v3/kv/range", {"key": b64(key)}, headers=headers)
+            got.append((status, normal(json.loads(body))))
+        status, _, body = post(srv, "/v3/auth/authenticate", {"name": "alice", "password": "no"})
+        return got + [(status, json.loads(body))]
+
+    same_as_etcd(probe)
 
 
 class KindTlsServer(TlsServer):
@@ -267,9 +272,7 @@ def test_client_certificate_cn_is_the_user_as_in_etcd(pki):
             for step in (cert + ["get", "app/a"], cert + ["put", "app/a", "x"], cert + ["get", "other"],
                          other + ["get", "app/a"], cert + ROOT + ["put", "other", "3"], cert + ["user", "list"],
                          cert + ROOT + ["get", "other", "--print-value-only"]):
-                res = ctl(srv, *step, check=False)
-                err = "\n".join(l for l in res.stderr.splitlines() if not l.startswith('{"level"'))
-                got.append((res.returncode, res.stdout, err))
+                got.append(answer(ctl(srv, *step, check=False)))
             answers.append(got)
         finally:
             srv.stop()
@@ -302,3 +305,16 @@ def test_cluster_token_on_every_member(three):
     time.sleep(0.5)
     assert [rpc_get(m, token) for m in (a, b, d)] == [
         (grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token")] * 3
+
+
+def test_go_clientv3_with_user():
+    """Go clientv3 with Username/Password (tests/go/authclient) against etcd 3.4 and ledgerkv alike,
+    including a token expired by a 2 s --auth-token-ttl that the client renews on its own."""
+    binary = lkvtest.go_build("authclient")
+    with lkvtest.Factory() as f:
+        for srv in reversed(start_pair(f, ["--auth-token-ttl", "2"])):  # etcd first: the program is right
+            for step in SETUP:
+                run(srv, step)
+            res = subprocess.run([binary, "-endpoint", srv.endpoint, "-ttl-wait", "4s"], capture_output=True,
+                                 text=True, timeout=120, env=lkvtest.child_env())
+            assert res.returncode == 0 and "authclient PASS" in res.stdout, (srv.kind, res.stdout, res.stderr[-3000:])

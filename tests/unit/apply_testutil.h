@@ -3,6 +3,7 @@
 #define LKV_TESTS_APPLY_TESTUTIL_H
 
 #include "apply/apply.h"
+#include "etcd/auth/authpb/auth.pb-c.h"
 #include "mvcc_testutil.h"
 
 static const lkv_apply_identity_t lkvt_id = {.cluster_id = 11, .member_id = 22, .raft_term = 3};
@@ -59,6 +60,24 @@ static inline int lkvt_apply_as(lkvt_store_t *ts, lkv_op_kind_t kind, const void
 static inline int lkvt_apply(lkvt_store_t *ts, lkv_op_kind_t kind, const void *msg, uint8_t **resp,
                              size_t *len) {
   return lkvt_apply_as(ts, kind, msg, NULL, resp, len);
+}
+
+/* Grants role a permission of type (AUTHPB__PERMISSION__TYPE__*) on key (end: as lkvt_end's) as who.
+ * Returns the op's error. */
+static inline int lkvt_grant_perm(lkvt_store_t *ts, const lkv_apply_auth_t *who, const char *role, int type,
+                                  const char *key, const char *end) {
+  Etcdserverpb__AuthRoleGrantPermissionRequest r = ETCDSERVERPB__AUTH_ROLE_GRANT_PERMISSION_REQUEST__INIT;
+  Authpb__Permission p = AUTHPB__PERMISSION__INIT;
+  p.permtype = type;
+  p.key = lkvt_bin(key);
+  p.range_end = lkvt_end(end);
+  r.name = (char *)role;
+  r.perm = &p;
+  uint8_t *b = NULL;
+  size_t n;
+  int err = lkvt_apply_as(ts, LKV_OP_AUTH_ROLE_GRANT_PERMISSION, &r, who, &b, &n);
+  free(b);
+  return err;
 }
 
 static inline Etcdserverpb__PutResponse *lkvt_do_put(lkvt_store_t *ts, const Etcdserverpb__PutRequest *p,

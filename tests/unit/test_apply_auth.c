@@ -61,14 +61,7 @@ static int revoke_role(lkvt_store_t *ts, const char *user, const char *role) {
 }
 
 static int grant_perm(lkvt_store_t *ts, const char *role, int type, const char *key, const char *end) {
-  Etcdserverpb__AuthRoleGrantPermissionRequest r = ETCDSERVERPB__AUTH_ROLE_GRANT_PERMISSION_REQUEST__INIT;
-  Authpb__Permission p = AUTHPB__PERMISSION__INIT;
-  p.permtype = type;
-  p.key = lkvt_bin(key);
-  p.range_end = lkvt_end(end);
-  r.name = (char *)role;
-  r.perm = &p;
-  return op(ts, LKV_OP_AUTH_ROLE_GRANT_PERMISSION, &r, NULL, NULL);
+  return lkvt_grant_perm(ts, &as_root, role, type, key, end);
 }
 
 static int revoke_perm(lkvt_store_t *ts, const char *role, const char *key, const char *end) {

@@ -31,14 +31,7 @@ static void user(lkvt_store_t *ts, const char *name, const char *role) {
 }
 
 static void grant(lkvt_store_t *ts, const char *role, int type, const char *key, const char *end) {
-  Etcdserverpb__AuthRoleGrantPermissionRequest r = ETCDSERVERPB__AUTH_ROLE_GRANT_PERMISSION_REQUEST__INIT;
-  Authpb__Permission p = AUTHPB__PERMISSION__INIT;
-  p.permtype = type;
-  p.key = lkvt_bin(key);
-  p.range_end = lkvt_end(end);
-  r.name = (char *)role;
-  r.perm = &p;
-  assert_int_equal(as(ts, &as_root, LKV_OP_AUTH_ROLE_GRANT_PERMISSION, &r), 0);
+  assert_int_equal(lkvt_grant_perm(ts, &as_root, role, type, key, end), 0);
 }
 
 static uint64_t auth_rev(lkvt_store_t *ts) {
