@@ -44,6 +44,25 @@ typedef struct {
   uint64_t origin, seq;
 } lkv__csim_ack_t;
 
+/* A write of one key, as its origin made it durable (history.c). */
+typedef struct {
+  uint64_t origin, seq;
+  lkv_causal_vv_t deps;
+} lkv__csim_wrec_t;
+
+typedef struct {
+  lkv__csim_wrec_t *v;
+  size_t n, cap;
+} lkv__csim_writes_t;
+
+/* A client pinned to one member, with the causal past of everything it wrote or read. */
+typedef struct {
+  int member;
+  lkv_causal_vv_t seen;
+} lkv__csim_client_t;
+
+#define LKV_CSIM_CLIENTS (2 * LKV_CSIM_MAX)
+
 typedef struct {
   uint64_t seed;
   unsigned bugs;
@@ -59,12 +78,16 @@ typedef struct {
   lkv__sim_net_t net; /* packets: kind = lkv_causal_msg_kind_t, from/to = member indexes */
   size_t max_held, max_ship;
   uint64_t max_ahead;
+  uint64_t granularity; /* ms: members' clocks advance in steps of this */
   unsigned crash_pm, corrupt_pm;
   uint64_t fault_ms, next_fault, next_write, write_gap;
   int healed;
 
   /* Every event made durable by its origin, by origin index and seq - 1 (for equivocation and deps). */
   lkv__csim_log_t origin_log[LKV_CSIM_MAX];
+  lkv__csim_writes_t writes[LKV_CSIM_KEYS]; /* every durable write of each key */
+  lkv__csim_client_t clients[LKV_CSIM_CLIENTS];
+  int n_clients;
   lkv__csim_ack_t *acks;
   size_t n_acks, acks_cap;
   uint64_t next_value;
@@ -73,7 +96,8 @@ typedef struct {
   int failed;
   const char *fail_inv; /* the check that failed: a string literal */
   char fail_msg[400];
-  uint64_t n_writes, n_acked, n_delivered, n_crashes, n_refused_ahead, n_refused_full, n_corrupt_refused;
+  uint64_t n_writes, n_acked, n_reads, n_delivered, n_crashes, n_refused_ahead, n_refused_full,
+      n_corrupt_refused;
   uint64_t quiesce_ms;
 } lkv__csim_t;
 
@@ -102,6 +126,12 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p); /* takes p's buffer *
 uint64_t lkv__csim_clock(const lkv__csim_t *s, int i);     /* member i's physical clock */
 void lkv__csim_log_push(lkv__csim_log_t *l, const uint8_t *bytes, size_t len);
 void lkv__csim_log_free(lkv__csim_log_t *l);
+
+/* history.c: durable writes by key, clients' acknowledged writes and their reads (checked at once). */
+void lkv__csim_history_write(lkv__csim_t *s, const lkv_causal_event_t *ev);
+void lkv__csim_history_acked(lkv__csim_t *s, int client, const lkv_causal_event_t *ev);
+void lkv__csim_history_read(lkv__csim_t *s, int client);
+void lkv__csim_history_free(lkv__csim_t *s);
 
 /* check.c: the end-of-run checks over the quiesced members. */
 void lkv__csim_check_final(lkv__csim_t *s);

@@ -79,11 +79,11 @@ static int run_one(const char *argv0, lkv__csim_opts_t o) {
   int failed = lkv__csim_run(s, &o);
   if (failed) print_failure(argv0, &o, s);
   printf(
-      "seed %llu: %s; %d members, %llu writes, %llu acknowledged, %llu delivered, %llu crashes, converged "
-      "%llu ms after healing, digest %016llx\n",
+      "seed %llu: %s; %d members, %llu writes, %llu acknowledged, %llu reads, %llu delivered, %llu crashes, "
+      "converged %llu ms after healing, digest %016llx\n",
       (unsigned long long)o.seed, failed ? "VIOLATION" : "ok", s->n, (unsigned long long)s->n_writes,
-      (unsigned long long)s->n_acked, (unsigned long long)s->n_delivered, (unsigned long long)s->n_crashes,
-      (unsigned long long)s->quiesce_ms, (unsigned long long)s->digest);
+      (unsigned long long)s->n_acked, (unsigned long long)s->n_reads, (unsigned long long)s->n_delivered,
+      (unsigned long long)s->n_crashes, (unsigned long long)s->quiesce_ms, (unsigned long long)s->digest);
   lkv__csim_free(s);
   free(s);
   return failed;

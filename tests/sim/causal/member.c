@@ -25,7 +25,8 @@ void lkv__csim_log_free(lkv__csim_log_t *l) {
 }
 
 uint64_t lkv__csim_clock(const lkv__csim_t *s, int i) {
-  return (uint64_t)((int64_t)s->now + s->nodes[i].skew);
+  uint64_t t = (uint64_t)((int64_t)s->now + s->nodes[i].skew);
+  return t - t % s->granularity; /* a coarse clock: stamps tie on the wall and the counter orders them */
 }
 
 lkv_causal_config_t lkv__csim_config(const lkv__csim_t *s, int i) {
@@ -77,6 +78,7 @@ static void record_own(lkv__csim_t *s, int i, const lkv_causal_held_t *h) {
     return;
   }
   lkv__csim_log_push(own, h->bytes, h->len);
+  lkv__csim_history_write(s, &h->ev);
 }
 
 /* Sends one message over the simulated links: cut, lost, corrupted, duplicated, delayed. */
@@ -121,6 +123,7 @@ static void acknowledge(lkv__csim_t *s, int i, const lkv_causal_batch_t *rb, con
   }
   s->acks[s->n_acks++] = (lkv__csim_ack_t){.origin = h->ev.origin, .seq = h->ev.seq};
   s->n_acked++;
+  lkv__csim_history_acked(s, (int)a->token, &h->ev);
   /* Read your writes, and a plain write supersedes every sibling its member had seen: each key written is
    * now this event alone. */
   lkv_causal_mutation_iter_t it;

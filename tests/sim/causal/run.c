@@ -39,6 +39,7 @@ static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
   lkv__sim_rng_seed(g, o->seed);
   s->n = o->members ? o->members : 2 + (int)lkv__sim_rng_below(g, 4);
   s->max_ahead = 300 + lkv__sim_rng_below(g, 700);
+  s->granularity = lkv__sim_rng_chance(g, 500) ? 1 : lkv__sim_rng_chance(g, 500) ? 10 : 100;
   s->max_held = lkv__sim_rng_chance(g, 300) ? 2 + lkv__sim_rng_below(g, 8) : 1000;
   s->max_ship = lkv__sim_rng_chance(g, 500) ? 1 + lkv__sim_rng_below(g, 4) : 64;
   s->crash_pm = (unsigned)lkv__sim_rng_below(g, 40);
@@ -71,19 +72,26 @@ static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
     s->nodes[i].skew = (int64_t)lkv__sim_rng_below(g, 2 * spread + 1) - (int64_t)spread;
     s->nodes[i].period = 20 + lkv__sim_rng_below(g, 200);
   }
-  lkv__csim_trace(
-      s,
-      "seed %llu: %d members, max ahead %llu ms, held %zu, ship %zu, crash %u/1000, loss %u/1000, "
-      "dup %u/1000, corrupt %u/1000, faults %llu ms, bugs 0x%x",
-      (unsigned long long)o->seed, s->n, (unsigned long long)s->max_ahead, s->max_held, s->max_ship,
-      s->crash_pm, s->net.loss_pm, s->net.dup_pm, s->corrupt_pm, (unsigned long long)s->fault_ms, s->bugs);
+  lkv__csim_trace(s,
+                  "seed %llu: %d members, clock steps %llu ms, max ahead %llu ms, held %zu, ship %zu, crash "
+                  "%u/1000, loss %u/1000, "
+                  "dup %u/1000, corrupt %u/1000, faults %llu ms, bugs 0x%x",
+                  (unsigned long long)o->seed, s->n, (unsigned long long)s->granularity,
+                  (unsigned long long)s->max_ahead, s->max_held, s->max_ship, s->crash_pm, s->net.loss_pm,
+                  s->net.dup_pm, s->corrupt_pm, (unsigned long long)s->fault_ms, s->bugs);
   for (int i = 0; i < s->n; i++) lkv__csim_start(s, i);
+  s->n_clients = s->n + (int)lkv__sim_rng_below(g, (uint64_t)s->n + 1);
+  for (int c = 0; c < s->n_clients; c++) {
+    s->clients[c].member = c % s->n;
+    lkv_causal_vv_init(&s->clients[c].seen);
+  }
   s->next_fault = s->now + 100 + lkv__sim_rng_below(g, 500);
   s->next_write = s->now + 1;
 }
 
-/* A client's write through member i: one or two keys, puts (unique values) and deletes. */
-static void write_one(lkv__csim_t *s, int i) {
+/* Client c's write through its member: one or two keys, puts (unique values) and deletes. */
+static void write_one(lkv__csim_t *s, int c) {
+  int i = s->clients[c].member;
   lkv__sim_rng_t *g = &s->rng;
   lkv_causal_mutation_t mu[2];
   char keys[2][8], values[2][32];
@@ -100,7 +108,7 @@ static void write_one(lkv__csim_t *s, int i) {
                                     .value_len = del ? 0 : strlen(values[k])};
   }
   uint64_t rev = 0;
-  int rc = lkv_causal_member_write(s->nodes[i].m, lkv__csim_clock(s, i), mu, n, s->n_writes, &rev);
+  int rc = lkv_causal_member_write(s->nodes[i].m, lkv__csim_clock(s, i), mu, n, (uint64_t)c, &rev);
   if (rc) {
     lkv__csim_fail(s, "write", "m%d refused a write: %d", i + 1, rc);
     return;
@@ -177,8 +185,11 @@ static int step(lkv__csim_t *s, uint64_t until) {
     fault(s);
   } else {
     s->next_write = s->now + 1 + lkv__sim_rng_below(&s->rng, s->write_gap);
-    int i = (int)lkv__sim_rng_below(&s->rng, (uint64_t)s->n);
-    if (s->nodes[i].m) write_one(s, i);
+    int c = (int)lkv__sim_rng_below(&s->rng, (uint64_t)s->n_clients);
+    if (lkv__sim_rng_chance(&s->rng, 300))
+      lkv__csim_history_read(s, c);
+    else if (s->nodes[s->clients[c].member].m)
+      write_one(s, c);
   }
   return 1;
 }
@@ -233,6 +244,7 @@ void lkv__csim_free(lkv__csim_t *s) {
     lkv__csim_log_free(&s->origin_log[i]);
   }
   lkv__sim_net_free(&s->net);
+  lkv__csim_history_free(s);
   free(s->acks);
   memset(s, 0, sizeof(*s));
 }
