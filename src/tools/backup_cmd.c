@@ -57,19 +57,11 @@ static int save(int argc, char **argv) {
 
 static int restore(int argc, char **argv) {
   lkv_backup_restore_opts_t o = {0};
-  const char *v;
+  lkv_tools_restore_flags_t f = {0};
   int bad = 0;
   for (int i = 2; i < argc && !bad; i++) {
-    if ((v = lkv_tools_flag_value("--data-dir", argc, argv, &i, &bad)))
-      o.data_dir = v;
-    else if ((v = lkv_tools_flag_value("--name", argc, argv, &i, &bad)))
-      o.name = v;
-    else if ((v = lkv_tools_flag_value("--initial-cluster", argc, argv, &i, &bad)))
-      o.initial_cluster = v;
-    else if ((v = lkv_tools_flag_value("--initial-cluster-token", argc, argv, &i, &bad)))
-      o.token = v;
-    else if (lkv_tools_flag_value("--initial-advertise-peer-urls", argc, argv, &i, &bad))
-      continue; /* as for snapshot restore: the server's own flag decides */
+    if (lkv_tools_restore_flag(&f, argc, argv, &i, &bad))
+      continue;
     else if (argv[i][0] == '-' || o.file)
       bad = 1;
     else
@@ -79,6 +71,7 @@ static int restore(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  o.data_dir = f.data_dir, o.name = f.name, o.initial_cluster = f.initial_cluster, o.token = f.token;
   char err[512] = "", *keys = NULL;
   lkv_backup_info_t info;
   int rc = lkv_server_backup_restore(&o, &info, &keys, err, sizeof(err));

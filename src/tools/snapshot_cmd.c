@@ -119,20 +119,11 @@ static int status(const char *path, const char *format) {
 
 static int restore(int argc, char **argv) {
   lkv_restore_opts_t o = {0};
-  const char *ignored;
+  lkv_tools_restore_flags_t f = {0};
   int bad = 0;
   for (int i = 2; i < argc && !bad; i++) {
     const char *v;
-    if ((v = lkv_tools_flag_value("--data-dir", argc, argv, &i, &bad)))
-      o.data_dir = v;
-    else if ((v = lkv_tools_flag_value("--name", argc, argv, &i, &bad)))
-      o.name = v;
-    else if ((v = lkv_tools_flag_value("--initial-cluster", argc, argv, &i, &bad)))
-      o.initial_cluster = v;
-    else if ((v = lkv_tools_flag_value("--initial-cluster-token", argc, argv, &i, &bad)))
-      o.token = v;
-    /* etcdctl takes it for the member's own URLs; ours come from the server's flags at the first start. */
-    else if ((ignored = lkv_tools_flag_value("--initial-advertise-peer-urls", argc, argv, &i, &bad)))
+    if (lkv_tools_restore_flag(&f, argc, argv, &i, &bad))
       continue;
     else if (strcmp(argv[i], "--skip-hash-check") == 0 || strcmp(argv[i], "--skip-hash-check=true") == 0)
       o.skip_hash_check = 1;
@@ -155,6 +146,7 @@ static int restore(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  o.data_dir = f.data_dir, o.name = f.name, o.initial_cluster = f.initial_cluster, o.token = f.token;
   lkv_restore_info_t info;
   char err[512] = "";
   int rc = lkv_server_restore(&o, &info, err, sizeof(err));

@@ -97,13 +97,7 @@ def test_backup_refusals(server_factory, tmp_path):
     data = open(path, "rb").read()
 
     def refused(body, *args):
-        p = str(tmp_path / "in.lkvb")
-        with open(p, "wb") as f:
-            f.write(body)
-        target = str(tmp_path / "target")
-        res = tl.cli("backup", "restore", p, "--data-dir", target, *args, check=False)
-        assert res.returncode != 0 and not os.path.exists(target)
-        return res.stderr
+        return sr.refused_by(["backup", "restore"], tmp_path, body, *args)
 
     damaged = bytearray(data)
     damaged[len(data) // 2] ^= 1

@@ -43,6 +43,20 @@ def restore(path, *args):
                           capture_output=True, text=True, timeout=60, env=lkvtest.child_env())
 
 
+def refused_by(command, tmp_path, body, *args):
+    """`ledgerkv <command> FILE --data-dir D args` on a file holding body: refused, nothing half-written left
+    behind; returns its stderr."""
+    p = str(tmp_path / "in.file")
+    with open(p, "wb") as f:
+        f.write(body)
+    target = str(tmp_path / "target")
+    res = subprocess.run([lkvtest.ledgerkv_bin()] + command + [p, "--data-dir", target] + list(args),
+                         capture_output=True, text=True, timeout=60, env=lkvtest.child_env())
+    assert res.returncode != 0
+    assert not os.path.exists(target)
+    return res.stderr
+
+
 def restored_server(fac, path, *extra):
     """A ledgerkv server whose data dir `ledgerkv snapshot restore` wrote with the server's cluster flags."""
     srv = lkvtest.Server("ledgerkv", fac_dir(fac))
@@ -192,14 +206,7 @@ def test_restore_refusals(server_factory, tmp_path):
     data = open(path, "rb").read()
 
     def refused(body, *args):
-        p = str(tmp_path / "in.db")
-        with open(p, "wb") as f:
-            f.write(body)
-        target = str(tmp_path / "target")
-        res = restore(p, "--data-dir", target, *args)
-        assert res.returncode != 0
-        assert not os.path.exists(target)  # nothing half-written is left behind
-        return res.stderr
+        return refused_by(["snapshot", "restore"], tmp_path, body, *args)
 
     assert "snapshot missing hash but --skip-hash-check=false" in refused(data[:-32])
     damaged = bytearray(data)
