@@ -145,6 +145,7 @@ int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_caus
   if (m->out) return LKV_EAGAIN;
   if (n == 0) return LKV_EINVAL;
   size_t plen = lkv_causal_mutations_size(muts, n);
+  if (plen > LKV_CAUSAL_EVENT_MAX_PAYLOAD) return LKV_ETOOLARGE;
   uint8_t *payload = malloc(plen);
   if (!payload) abort();
   int rc = lkv_causal_mutations_encode(muts, n, payload, plen, &plen);

@@ -116,7 +116,8 @@ int lkv_causal_member_replay(lkv_causal_member_t *m, const uint8_t *buf, size_t 
 
 /* A local write of muts[0..n) at physical time now: it becomes the next own event, signed, applied at the
  * next revision (*rev), pushed to every peer and acknowledged with token in the batch. Returns 0,
- * LKV_EINVAL (no mutations, an empty key, a bad kind), LKV_EAGAIN (a batch is out). */
+ * LKV_EINVAL (no mutations, an empty key, a bad kind), LKV_ETOOLARGE (a write set over
+ * LKV_CAUSAL_EVENT_MAX_PAYLOAD), LKV_EAGAIN (a batch is out). */
 int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
                             uint64_t token, uint64_t *rev);
 

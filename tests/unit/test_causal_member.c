@@ -179,6 +179,12 @@ static void test_write_batch_and_push(void **state) {
   assert_int_equal(lkv_causal_member_write(t->m[0], 5, &mu, 0, 43, &rev), LKV_EINVAL);
   mu.key_len = 0;
   assert_int_equal(lkv_causal_member_write(t->m[0], 5, &mu, 1, 43, &rev), LKV_EINVAL);
+  /* A write set too large for one event is refused, not half made (the size is checked before any copy). */
+  mu.key_len = 1;
+  mu.value = (const uint8_t *)"";
+  mu.value_len = LKV_CAUSAL_EVENT_MAX_PAYLOAD;
+  assert_int_equal(lkv_causal_member_write(t->m[0], 5, &mu, 1, 43, &rev), LKV_ETOOLARGE);
+  assert_int_equal(lkv_causal_member_revision(t->m[0]), 1);
   net_free(t);
 }
 
