@@ -26,7 +26,7 @@ def compacted_workload(srv, physical):
     sr.workload(srv)
     compact = kv.Put(etcdrpc.PutRequest(key=b"/r/k01", value=b"at-compact"), timeout=10).header.revision
     kv.Put(etcdrpc.PutRequest(key=b"/r/k02", value=b"above"), timeout=10)
-    kv.Compact(etcdrpc.CompactionRequest(revision=compact, physical=physical), timeout=10)
+    lkvtest.etcdctl(srv, "compaction", compact, *(["--physical"] if physical else []))
     kv.Put(etcdrpc.PutRequest(key=b"/r/k03", value=b"above2"), timeout=10)
     kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=b"/r/k04"), timeout=10)
     kv.Put(etcdrpc.PutRequest(key=b"/r/leased2", value=b"l2", lease=sr.LEASE_ID), timeout=10)
