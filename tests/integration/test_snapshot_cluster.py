@@ -70,6 +70,22 @@ def test_restore_three_members_together(server_factory, tmp_path):
             m.stop()
         roots = [sc.audit(m.data_dir).splitlines()[-1] for m in c.members]
         assert roots[0].startswith("tree size ") and roots.count(roots[0]) == 3, roots
+        # A member's backup carries every member's public key, and restores as a node of its own.
+        backup = str(tmp_path / "m1.lkvb")
+        saved = subprocess.run([lkvtest.ledgerkv_bin(), "backup", "save", "--data-dir", c.members[0].data_dir, backup],
+                               capture_output=True, text=True, timeout=60, env=lkvtest.child_env())
+        assert saved.returncode == 0 and "3 public keys" in saved.stdout, saved.stderr
+        single = lkvtest.Server("ledgerkv", sr.fac_dir(server_factory))
+        server_factory.servers.append(single)
+        res = subprocess.run([lkvtest.ledgerkv_bin(), "backup", "restore", backup, "--data-dir", single.data_dir,
+                              "--name", single.name, "--initial-cluster",
+                              "%s=http://127.0.0.1:%d" % (single.name, single.peer_port), "--initial-cluster-token",
+                              "lkv-test-%d" % single.port], capture_output=True, text=True, timeout=60,
+                             env=lkvtest.child_env())
+        assert res.returncode == 0 and len(res.stdout.splitlines()) == 4, res.stdout + res.stderr
+        single.start()
+        assert sr.everything(single) == want
+        assert single.kv().Put(etcdrpc.PutRequest(key=b"/r/after", value=b"a"), timeout=10).header.revision == last + 2
 
 
 def test_restored_member_started_as_another(server_factory, tmp_path):
