@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/grow.h"
 #include "ledger/internal.h"
 
 #define LEASE_LEN 16
@@ -13,14 +14,7 @@
 
 static int reserve(lkv_ledger_state_t *s, size_t need) {
   if (need > LKV_LEDGER_ENTRY_MAX - LKV_LEDGER_ENTRY_HEADER_LEN - COUNTS_LEN - s->len) return LKV_EINVAL;
-  if (s->len + need <= s->cap) return 0;
-  size_t cap = s->cap ? s->cap : 4096;
-  while (cap < s->len + need) cap *= 2;
-  uint8_t *b = realloc(s->buf, cap);
-  if (!b) return LKV_ENOMEM;
-  s->buf = b;
-  s->cap = cap;
-  return 0;
+  return lkv_grow((void **)&s->buf, &s->cap, s->len + need, 1);
 }
 
 int lkv_ledger_state_lease(lkv_ledger_state_t *s, int64_t id, int64_t ttl) {

@@ -15,6 +15,7 @@
 #include "cluster/attrs.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/grow.h"
 #include "ledger/ledger.h"
 #include "ledger/log_file.h"
 #include "ledger/signer.h"
@@ -47,14 +48,8 @@ typedef struct keys_s {
 static int keys_add(keys_t *k, uint64_t id, const char *name, const uint8_t key[LKV_LEDGER_KEY_LEN]) {
   size_t nl = strlen(name) > UINT16_MAX ? UINT16_MAX : strlen(name), need = 10 + nl + LKV_LEDGER_KEY_LEN;
   if (!k->len) k->len = 4;
-  if (k->len + need > k->cap) {
-    size_t cap = k->cap ? 2 * k->cap : 256;
-    while (cap < k->len + need) cap *= 2;
-    uint8_t *b = realloc(k->buf, cap);
-    if (!b) return LKV_ENOMEM;
-    k->buf = b;
-    k->cap = cap;
-  }
+  int rc = lkv_grow((void **)&k->buf, &k->cap, k->len + need, 1);
+  if (rc) return rc;
   uint8_t *p = k->buf + k->len;
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(id >> (56 - 8 * i));
   p[8] = (uint8_t)(nl >> 8), p[9] = (uint8_t)nl;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/grow.h"
 #include "etcd/lease/leasepb/lease.pb-c.h"
 #include "etcd/mvcc/mvccpb/kv.pb-c.h"
 #include "server/restore_internal.h"
@@ -21,22 +22,12 @@ static int refuse(int rc, char *why, size_t whylen, const char *msg) {
   return rc;
 }
 
-static int grow_to(void **a, size_t *cap, size_t n, size_t size) {
-  if (n < *cap) return 0;
-  size_t ncap = *cap ? *cap * 2 : 64;
-  void *b = realloc(*a, ncap * size);
-  if (!b) return LKV_ENOMEM;
-  *a = b;
-  *cap = ncap;
-  return 0;
-}
-
 int lkv__rhist_key(lkv__rhist_t *h, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len,
                    char *why, size_t whylen) {
   if ((key_len != REV_KEY_LEN && key_len != REV_KEY_LEN + 1) || key[8] != '_' ||
       (key_len == REV_KEY_LEN + 1 && key[REV_KEY_LEN] != 't'))
     return refuse(LKV_ECORRUPT, why, whylen, "the key bucket holds a key that is not a revision");
-  int rc = grow_to((void **)&h->recs, &h->cap_recs, h->n_recs, sizeof(*h->recs));
+  int rc = lkv_grow((void **)&h->recs, &h->cap_recs, h->n_recs + 1, sizeof(*h->recs));
   if (rc) return rc;
   Mvccpb__KeyValue *kv = mvccpb__key_value__unpack(NULL, val_len, val);
   if (!kv)
@@ -73,8 +64,8 @@ int lkv__rhist_lease(lkv__rhist_t *h, const uint8_t *val, size_t val_len, char *
   if (!l)
     return refuse(LKV_ECORRUPT, why, whylen, "the lease bucket holds a value that is not a leasepb.Lease");
   size_t cap = h->cap_leases;
-  int rc = grow_to((void **)&h->lease_ids, &cap, h->n_leases, sizeof(int64_t));
-  if (!rc) rc = grow_to((void **)&h->lease_ttls, &h->cap_leases, h->n_leases, sizeof(int64_t));
+  int rc = lkv_grow((void **)&h->lease_ids, &cap, h->n_leases + 1, sizeof(int64_t));
+  if (!rc) rc = lkv_grow((void **)&h->lease_ttls, &h->cap_leases, h->n_leases + 1, sizeof(int64_t));
   if (!rc) {
     h->lease_ids[h->n_leases] = l->id;
     h->lease_ttls[h->n_leases++] = l->ttl;
@@ -92,7 +83,7 @@ int lkv__rhist_compact(lkv__rhist_t *h, const uint8_t *val, size_t val_len, char
 }
 
 static int add_entry(lkv__rhist_t *h, size_t *cap, const lkv_ledger_entry_t *e) {
-  int rc = grow_to((void **)&h->entries, cap, h->n_entries, sizeof(*h->entries));
+  int rc = lkv_grow((void **)&h->entries, cap, h->n_entries + 1, sizeof(*h->entries));
   if (!rc) h->entries[h->n_entries++] = *e;
   return rc;
 }
