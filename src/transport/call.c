@@ -11,6 +11,7 @@
 #include "transport/h1_conn.h"
 #include "transport/h2_conn.h"
 #include "transport/h2_flow.h"
+#include "transport/h2_gateway.h"
 #include "transport/loop.h"
 
 static lkv_call_t *call_alloc(struct lkv__loop_s *loop, size_t max_recv) {
@@ -89,6 +90,7 @@ static void maybe_free(lkv_call_t *call) {
   free(call->path);
   free(call->metadata);
   free(call->message);
+  lkv__h2x_free(call->gw);
   free(call);
   lkv__loop_call_freed(loop);
 }

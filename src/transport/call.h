@@ -49,9 +49,10 @@ struct lkv_call_s {
   struct lkv__h1_conn_s *h1; /* instead of h2: an HTTP/1.1 exchange's call (exchange.h), NULL once over */
   lkv_call_t *prev, *next;   /* the connection's list of calls with a live stream */
   int32_t stream_id;
-  const void *route;   /* NULL until the headers were accepted */
-  uint64_t started_ns; /* CLOCK_MONOTONIC when the stream (or exchange) began: on_finished's elapsed time */
-  void *data;          /* lkv_call_set_data */
+  const void *route;     /* NULL until the headers were accepted */
+  uint64_t started_ns;   /* CLOCK_MONOTONIC when the stream (or exchange) began: on_finished's elapsed time */
+  void *data;            /* lkv_call_set_data */
+  struct lkv__h2x_s *gw; /* an HTTP/2 stream that is the gateway's (h2_gateway.h), else NULL */
 
   /* Request side (h2_conn.c). */
   lkv__grpc_deframer_t deframer;

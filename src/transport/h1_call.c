@@ -1,12 +1,13 @@
-/* HTTP/1.1 exchanges answered by a call: messages delivered to the route, its output through the codec. */
+/* HTTP/1.1 exchanges answered by a call: its output through the codec, chunked for streams. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
-#include "metrics/catalog.h"
 #include "transport/call.h"
+#include "transport/exchange_internal.h"
 #include "transport/h1_conn.h"
+#include "transport/h2_gateway.h"
 
 /* Output held for a slow client before the call's further messages are left waiting in the call. */
 #define OUT_WINDOW (256 * 1024)
@@ -17,6 +18,7 @@ void lkv__h1_call_output(lkv_call_t *call) {
 
 int lkv_http_exchange_call(lkv_http_exchange_t *x, const char *grpc_path, const uint8_t *const *msgs,
                            const size_t *lens, size_t n, const lkv_http_call_codec_t *codec) {
+  if (x->h2x) return lkv__h2x_call(x->h2x, grpc_path, msgs, lens, n, codec);
   lkv__h1_conn_t *h1 = x->h1;
   const lkv_transport_handler_t *handler = &h1->cfg->handler;
   int streaming = 0;
@@ -33,26 +35,7 @@ int lkv_http_exchange_call(lkv_http_exchange_t *x, const char *grpc_path, const 
   h1->call = call;
   h1->codec = *codec;
   h1->chunked_started = 0;
-  call->route = route;
-  call->client_streaming = streaming != 0;
-  if (!route) {
-    lkv__call_answer_unknown(call, handler, grpc_path);
-    return 0;
-  }
-  for (size_t i = 0; i < n && !call->answered; i++) {
-    call->n_msgs++;
-    call->owned = 1;
-    lkv_metric_add(LKV_METRIC(client_grpc_received), 0, (double)lens[i]); /* as over HTTP/2 */
-    handler->on_message(handler->app, route, call, msgs[i], lens[i]);
-  }
-  /* The request body is all the client sends: a client stream half-closes after it (as grpc-gateway's
-   * CloseSend at the body's end). */
-  if (streaming && !call->answered) {
-    if (!call->owned)
-      lkv__call_answer(call, LKV_GRPC_OK, NULL);
-    else if (handler->on_half_close)
-      handler->on_half_close(handler->app, route, call);
-  }
+  lkv__exchange_deliver(call, handler, route, streaming, grpc_path, msgs, lens, n);
   return 0;
 }
 
@@ -75,15 +58,9 @@ static int out_chunk(lkv__h1_conn_t *h1, int status, const char *data, size_t le
 static void take_messages(lkv__h1_conn_t *h1, lkv_call_t *call) {
   lkv__chunk_t *chunk;
   while (h1->out_len < OUT_WINDOW && (chunk = lkv__call_take_message(call)) != NULL) {
-    char *text = NULL;
-    size_t text_len = 0;
-    int rc = h1->codec.render(h1->codec.arg, chunk->data + LKV__GRPC_PREFIX_LEN,
-                              chunk->len - LKV__GRPC_PREFIX_LEN, &text, &text_len);
-    free(chunk);
-    if (rc != 0) {
-      lkv__call_answer(call, LKV_GRPC_INTERNAL, "cannot render the response as JSON");
-      return;
-    }
+    char *text;
+    size_t text_len;
+    if (lkv__exchange_render(call, &h1->codec, chunk, &text, &text_len) != 0) return;
     if (h1->codec.stream) {
       if (out_chunk(h1, 200, text, text_len) != 0) h1->keep_alive = 0;
       free(text);
@@ -97,28 +74,10 @@ static void take_messages(lkv__h1_conn_t *h1, lkv_call_t *call) {
 
 /* The call's status is known and its messages taken: the end of the answer. */
 static void finish_answer(lkv__h1_conn_t *h1, lkv_call_t *call) {
-  int status = call->status;
-  char *message =
-      call->message ? lkv__grpc_percent_decode((const uint8_t *)call->message, strlen(call->message)) : NULL;
-  char *body = NULL;
-  size_t body_len = 0;
-  int http = 200;
-  if (status != LKV_GRPC_OK || (!h1->codec.stream && !h1->unary_body)) {
-    if (status == LKV_GRPC_OK) status = LKV_GRPC_INTERNAL; /* a unary call must answer with a message */
-    http = h1->codec.fail(h1->codec.arg, status, message ? message : "", &body, &body_len);
-    if (http < 0) {
-      http = 500;
-      body = NULL;
-      body_len = 0;
-    }
-  }
-  free(message);
+  char *body;
+  size_t body_len;
+  int http = lkv__exchange_final(call, &h1->codec, &h1->unary_body, h1->unary_len, &body, &body_len);
   if (!h1->codec.stream) {
-    if (http == 200) {
-      body = h1->unary_body;
-      body_len = h1->unary_len;
-      h1->unary_body = NULL;
-    }
     lkv__h1_answer(h1, http, h1->codec.content_type, h1->codec.headers, body, body_len);
     return;
   }

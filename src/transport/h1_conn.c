@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/grow.h"
+#include "transport/h2_gateway.h"
 #include "transport/http_internal.h"
 #include "transport/loop.h"
 
@@ -71,12 +72,18 @@ const lkv_http_exchange_request_t *lkv_http_exchange_request(const lkv_http_exch
 int lkv_http_exchange_set_headers(lkv_http_exchange_t *x, const char *lines) {
   char *copy = strdup(lines);
   if (!copy) return LKV_ENOMEM;
-  free(x->h1->extra_headers);
-  x->h1->extra_headers = copy;
+  char **slot = x->h2x ? lkv__h2x_extra_headers(x->h2x) : &x->h1->extra_headers;
+  free(*slot);
+  *slot = copy;
   return 0;
 }
 
 void lkv_http_exchange_reply(lkv_http_exchange_t *x, lkv_http_response_t *resp) {
+  if (x->h2x && !x->answered) {
+    x->answered = 1;
+    lkv__h2x_reply(x->h2x, resp);
+    return;
+  }
   if (x->answered) {
     free(resp->body);
     return;

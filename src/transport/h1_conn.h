@@ -9,9 +9,10 @@
 #include "transport/exchange.h"
 #include "transport/h2_conn.h"
 
-/* The exchange of the request being answered (one at a time per connection). */
+/* The exchange of the request being answered (one at a time per connection), or of an HTTP/2 stream. */
 struct lkv_http_exchange_s {
   struct lkv__h1_conn_s *h1;
+  struct lkv__h2x_s *h2x; /* instead of h1: an HTTP/2 stream's exchange (h2_gateway.h) */
   lkv_http_exchange_request_t req;
   int answered;
 };

@@ -10,6 +10,7 @@
 #include "transport/deadline.h"
 #include "transport/h2_common.h"
 #include "transport/h2_flow.h"
+#include "transport/h2_gateway.h"
 #include "transport/h2_ping.h"
 #include "transport/loop.h"
 
@@ -66,6 +67,10 @@ void lkv__h2_call_output(lkv_call_t *call) {
   lkv__h2_conn_t *h2 = call->h2;
   int rv = 0;
   if (!h2) return;
+  if (call->gw) { /* the gateway's: rendered by its codec */
+    lkv__h2x_output(call);
+    return;
+  }
   if (!call->headers_sent) {
     if (call->answered) {
       rv = submit_trailers_only(call);
@@ -142,6 +147,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   lkv_call_t *call = stream_call(session, frame->hd.stream_id);
   if (!call) return 0;
+  if (lkv__h2x_header(call, name, namelen, value, valuelen) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   if (LKV__NAME_IS(":method")) {
     call->method_post = valuelen == 4 && memcmp(value, "POST", 4) == 0;
   } else if (LKV__NAME_IS(":path")) {
@@ -167,6 +174,9 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
       call->timeout_bad = 1;
   } else if (wanted_metadata(ud, name, namelen)) {
     return keep_metadata(call, name, namelen, value, valuelen);
+  } else if (namelen > 14 && memcmp(name, "grpc-metadata-", 14) == 0 &&
+             wanted_metadata(ud, name + 14, namelen - 14)) {
+    return keep_metadata(call, name + 14, namelen - 14, value, valuelen); /* grpc-gateway's forwarding */
   }
   return 0;
 }
@@ -175,6 +185,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
  * 405 for the method, each with grpc-status INTERNAL) and resolve the route. */
 static void start_call(lkv__h2_conn_t *h2, lkv_call_t *call) {
   char msg[160];
+  if (lkv__h2x_begin(h2, call, call->content_type_ok)) return; /* not gRPC: the gateway's (h2_gateway.h) */
   if (call->timeout_bad) { /* grpc-go: "malformed time-out", the stream reset */
     nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_PROTOCOL_ERROR);
     return;
@@ -205,6 +216,10 @@ static void start_call(lkv__h2_conn_t *h2, lkv_call_t *call) {
 /* Unary calls must have had exactly one message by now; a client stream that never sent a message was never
  * shown to the application, so the transport ends it with OK itself. */
 void lkv__h2_end_of_stream(lkv__h2_conn_t *h2, lkv_call_t *call) {
+  if (call->gw && !call->route) {
+    lkv__h2x_run(h2, call);
+    return;
+  }
   if (call->answered || !call->route || lkv__flow_half_close(call)) return;
   if (lkv__grpc_deframer_partial(&call->deframer)) {
     lkv__call_answer(call, LKV_GRPC_INTERNAL, "grpc: request stream ended inside a message");
@@ -256,6 +271,11 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
   lkv__h2_conn_t *h2 = ud;
   (void)flags;
   lkv_call_t *call = stream_call(session, stream_id);
+  if (call && call->gw && !call->route) { /* an exchange's request body */
+    lkv__h2x_body(call, data, len);
+    lkv__flow_received(h2, stream_id, call, len);
+    return 0;
+  }
   if (!call || call->answered || !call->route) { /* answered: the rest of the body is ignored */
     lkv__flow_received(h2, stream_id, call, len);
     return 0;
