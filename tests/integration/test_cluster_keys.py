@@ -49,7 +49,16 @@ def put(member, key, value):
 
 
 def receipt(member, revision):
-    return json.loads(cli("receipt", "--endpoints", member.endpoint, "--revision", revision).stdout)
+    """The member's receipt for revision, once the member has applied it (a write acknowledged by another
+    member reaches a follower a moment later: until then it answers "future revision", as etcd would)."""
+    deadline = time.monotonic() + 10
+    while True:
+        p = cli("receipt", "--endpoints", member.endpoint, "--revision", revision, check=False)
+        if p.returncode == 0 or "future revision" not in p.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert p.returncode == 0, "receipt --revision %s on %s: %s%s" % (revision, member.name, p.stdout, p.stderr)
+    return json.loads(p.stdout)
 
 
 def verify_against(tmp_path, member, r):
