@@ -76,6 +76,24 @@ typedef struct lkv__raft_attrs_s {
   size_t len;
 } lkv__raft_attrs_t;
 
+/* An encoding buffer for outgoing messages, one per sending thread. */
+typedef struct lkv__raft_sendbuf_s {
+  uint8_t *b;
+  size_t cap;
+} lkv__raft_sendbuf_t;
+
+/* The flusher thread (raft_flush.c). */
+typedef struct lkv__raft_flusher_s {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  const lkv_raft_ready_t *rd; /* the batch being saved (mu); NULL once saved */
+  int rc;                     /* the save's result (mu) */
+  int stop;                   /* (mu) */
+  int started;                /* raft thread */
+  lkv__raft_sendbuf_t out;    /* the flusher's own */
+} lkv__raft_flusher_t;
+
 typedef struct lkv__raft_node_s {
   lkv_replicator_t base; /* first: the interface's handle */
   lkv_raft_node_options_t o;
@@ -153,8 +171,8 @@ typedef struct lkv__raft_node_s {
   uint64_t rng;
   int halted;             /* a flush or an apply failed: the member no longer takes part */
   uint64_t compact_at_ms; /* when the state machine's next background step is due (0: none pending) */
-  uint8_t *sendbuf;
-  size_t sendcap;
+  lkv__raft_sendbuf_t out;
+  lkv__raft_flusher_t flusher;
 
   /* Status, written by the raft thread, read by any. */
   _Atomic uint64_t st_leader, st_term, st_commit, st_applied;
@@ -284,6 +302,16 @@ void lkv__raft_node_ask_read(lkv__raft_node_t *n, lkv__raft_read_t *rd, uint64_t
 /* raft_ops.c: the interface's operations, and freeing a node that no thread uses any more. */
 extern const lkv_replicator_ops_t lkv__raft_node_ops;
 void lkv__raft_node_free(lkv__raft_node_t *n);
+
+/* raft_flush.c: encodes and sends msgs with buf (a SNAP message goes through the snapshot sender: the raft
+ * thread only); starts and stops the flusher thread (without it, every batch is saved on the raft thread);
+ * saves rd when must_save, sends its msgs_after_persist once it is durable and applies rd->committed: side
+ * by side when the committed entries were durable before rd, else one after the other. Halts the member
+ * and returns the code when the save or the apply fails. */
+void lkv__raft_send(lkv__raft_node_t *n, lkv__raft_sendbuf_t *buf, const lkv_raft_msg_t *msgs, size_t count);
+int lkv__raft_flusher_start(lkv__raft_node_t *n);
+void lkv__raft_flusher_stop(lkv__raft_node_t *n);
+int lkv__raft_save_and_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd, int must_save);
 
 /* Handles every ready batch the core has (raft_ready.c). */
 void lkv__raft_node_drain_ready(lkv__raft_node_t *n);

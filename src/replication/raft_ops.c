@@ -133,6 +133,7 @@ static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, 
 }
 
 void lkv__raft_node_free(lkv__raft_node_t *n) {
+  lkv__raft_flusher_stop(n);
   lkv__raft_node_stop_snapshots(n);
   lkv_snap_receiver_close(&n->rx);
   pthread_mutex_destroy(&n->rx_mu);
@@ -143,7 +144,7 @@ void lkv__raft_node_free(lkv__raft_node_t *n) {
   pthread_cond_destroy(&n->wake);
   pthread_mutex_destroy(&n->listen_mu);
   pthread_mutex_destroy(&n->mu);
-  free(n->sendbuf);
+  free(n->out.b);
   free((char *)n->o.snap_dir);
   free(n);
 }

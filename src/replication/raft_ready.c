@@ -1,28 +1,10 @@
-/* Handling the Raft core's ready batches: send, save with one flush, send what needed it, apply. */
+/* Handling the Raft core's ready batches: send, save with one flush, send what needed it, apply (the save
+ * and the apply side by side when they can be: raft_flush.c). */
 #include <stdlib.h>
 
 #include "common/error.h"
 #include "common/le.h"
-#include "raft/codec.h"
 #include "replication/raft_internal.h"
-
-static void send_all(lkv__raft_node_t *n, const lkv_raft_msg_t *msgs, size_t count) {
-  for (size_t i = 0; i < count; i++) {
-    if (msgs[i].type == LKV_RAFT_MSG_SNAP) { /* the file goes on its own channel, in chunks */
-      lkv__raft_node_send_snapshot(n, &msgs[i]);
-      continue;
-    }
-    size_t need = lkv_raft_msg_size(&msgs[i]);
-    if (need > n->sendcap) {
-      uint8_t *b = realloc(n->sendbuf, need);
-      if (!b) continue; /* dropped: Raft retries */
-      n->sendbuf = b;
-      n->sendcap = need;
-    }
-    size_t len = lkv_raft_msg_encode(&msgs[i], n->sendbuf, n->sendcap);
-    if (len) n->o.send(n->o.send_arg, msgs[i].to, n->sendbuf, len);
-  }
-}
 
 /* Read states name the read index of each barrier; the barrier is answered once that index is applied. */
 static void note_read_states(lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
@@ -70,20 +52,10 @@ static int must_save(const lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
 }
 
 static int handle(lkv__raft_node_t *n, lkv_raft_ready_t *rd) {
-  send_all(n, rd->msgs, rd->n_msgs);
+  lkv__raft_send(n, &n->out, rd->msgs, rd->n_msgs);
   if (rd->has_snapshot && lkv__raft_node_install(n, rd) != 0) return LKV_EHALTED;
-  if (must_save(n, rd)) {
-    int rc = lkv_wal_save(n->wal, rd->has_hard_state ? &rd->hard_state : NULL,
-                          rd->has_snapshot ? &rd->snapshot.meta : NULL, rd->entries, rd->n_entries);
-    if (rc) {
-      lkv__raft_node_halt(n, "cannot save to the raft log", rc);
-      return rc;
-    }
-  }
-  if (rd->has_snapshot) lkv__raft_node_take_checkpoint(n); /* the installed copy is the checkpoint now */
-  send_all(n, rd->msgs_after_persist, rd->n_msgs_after_persist);
   note_read_states(n, rd);
-  int rc = lkv__raft_node_apply(n, rd);
+  int rc = lkv__raft_save_and_apply(n, rd, must_save(n, rd));
   if (rc) return rc;
   rc = lkv_raft_advance(n->raft, rd);
   if (rc) lkv__raft_node_halt(n, "the raft core refused the handled batch", rc);

@@ -297,6 +297,8 @@ int lkv_raft_node_start(lkv_replicator_t **out, const lkv_raft_node_options_t *o
   if (n->o.ledger) lkv_ledger_defer_sync(n->o.ledger);
   n->next_tick_ms = lkv_clock_ms(CLOCK_MONOTONIC) + n->o.tick_ms;
   lkv__raft_node_publish_status(n);
+  if (lkv__raft_flusher_start(n) != 0) /* without it, batches are saved and applied one after the other */
+    fprintf(stderr, "ledgerkv: raft: cannot start the flusher thread; saving on the raft thread\n");
   if (pthread_create(&n->thread, NULL, lkv__raft_node_main, n) != 0) {
     lkv__raft_node_free(n);
     snprintf(err, errlen, "cannot start the raft thread");
