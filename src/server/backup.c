@@ -142,18 +142,7 @@ out:
 static int write_file(const char *dir, const char *name, const lkv__bsec_t *s) {
   char path[PATH_MAX], rel[PATH_MAX];
   int rc = join(rel, "/", name);
-  if (rc || (rc = join(path, dir, rel))) return rc;
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return -errno;
-  for (uint64_t off = 0; !rc && off < s->len;) {
-    ssize_t n = write(fd, s->data + off, s->len - off > (1u << 30) ? (1u << 30) : (size_t)(s->len - off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) rc = n < 0 ? -errno : LKV_EIO;
-    off += n > 0 ? (uint64_t)n : 0;
-  }
-  if (!rc && fdatasync(fd)) rc = -errno;
-  close(fd);
-  return rc;
+  return rc || (rc = join(path, dir, rel)) ? rc : lkv__bfile_extract(s, path);
 }
 
 /* The KEYS section as text lines "<id hex> <name> <key hex>". */

@@ -14,6 +14,8 @@
  *   kinds:    1 FILE  a file of the data dir, name its path in it: member/db/data.mdb (the store),
  *                     ledger/ledger.log, ledger/ledger.heads, ledger/ledger.base (if any), ledger/node.key
  *                     (only with the private key flag)
+ *             3 SPARSE  the same for a file with holes (a pruned ledger.log): size (u64) ‖ n (u32) ‖
+ *                     (offset (u64) ‖ length (u64)) × n ‖ the extents' bytes
  *             2 KEYS  name "keys": n (u32) ‖ (member id (u64) ‖ name_len (u16) ‖ name ‖ public key (32))
  *                     × n: the node's own key first (its member id, or 0 on a store that never ran as a
  *                     cluster member), then every other member whose key the store records

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/grow.h"
 #include "server/backup.h"
 #include "server/backup_internal.h"
 
@@ -67,22 +68,111 @@ int lkv__bw_section(lkv__bw_t *w, uint8_t kind, const char *name, const void *bu
   return rc ? rc : write_all(w, buf, len);
 }
 
+/* Copies [off, off + len) of fd into w. */
+static int copy_range(lkv__bw_t *w, int fd, uint64_t off, uint64_t len, uint8_t *buf, size_t chunk) {
+  int rc = 0;
+  while (!rc && len) {
+    ssize_t n = pread(fd, buf, len < chunk ? (size_t)len : chunk, (off_t)off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) rc = n < 0 ? -errno : LKV_EIO; /* the file shrank while copied */
+    if (!rc) rc = write_all(w, buf, (size_t)n), off += (uint64_t)n, len -= (uint64_t)n;
+  }
+  return rc;
+}
+
+/* The file's data extents (offset, length pairs) up to size, as SEEK_DATA / SEEK_HOLE see them; one
+ * extent of the whole file where the file system cannot tell. Returns the count, or a negative code. */
+static long extents(int fd, uint64_t size, uint64_t (**out)[2]) {
+  size_t n = 0, cap = 0;
+  *out = NULL;
+  for (uint64_t off = 0; off < size;) {
+    off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break; /* only a hole up to the end */
+    off_t hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+    if (data < 0 || hole < 0) {
+      if (errno != EINVAL) return free(*out), -errno;
+      data = (off_t)off, hole = (off_t)size; /* no hole support: all data */
+    }
+    if ((uint64_t)hole > size) hole = (off_t)size;
+    if (lkv_grow((void **)out, &cap, n + 1, sizeof(**out))) return free(*out), LKV_ENOMEM;
+    (*out)[n][0] = (uint64_t)data, (*out)[n++][1] = (uint64_t)(hole - data);
+    off = (uint64_t)hole;
+  }
+  return (long)n;
+}
+
 int lkv__bw_file(lkv__bw_t *w, const char *name, const char *path, int optional) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? (optional ? 0 : LKV_ENOENT) : -errno;
   struct stat st;
   enum { CHUNK = 1 << 20 };
-  uint8_t *buf = malloc(CHUNK);
-  int rc = !buf             ? LKV_ENOMEM
-           : fstat(fd, &st) ? -errno
-                            : section_header(w, LKV__BACKUP_FILE, name, (uint64_t)st.st_size);
-  for (uint64_t left = (uint64_t)st.st_size; !rc && left;) {
-    ssize_t n = read(fd, buf, left < CHUNK ? (size_t)left : CHUNK);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) rc = n < 0 ? -errno : LKV_EIO; /* the file shrank while copied */
-    if (!rc) rc = write_all(w, buf, (size_t)n), left -= (uint64_t)n;
+  uint64_t(*ext)[2] = NULL;
+  uint8_t *buf = malloc(CHUNK), head[12];
+  long n = 0;
+  int rc = !buf ? LKV_ENOMEM : fstat(fd, &st) ? -errno : 0;
+  if (!rc && (n = extents(fd, (uint64_t)st.st_size, &ext)) < 0) rc = (int)n;
+  uint64_t size = rc ? 0 : (uint64_t)st.st_size, data = 0;
+  for (long i = 0; i < n; i++) data += ext[i][1];
+  if (!rc && data == size) { /* no hole: the bytes as they are */
+    rc = section_header(w, LKV__BACKUP_FILE, name, size);
+    if (!rc) rc = copy_range(w, fd, 0, size, buf, CHUNK);
+  } else if (!rc) { /* holes (a ledger's records below its base): only the data extents travel */
+    rc = section_header(w, LKV__BACKUP_SPARSE, name, 12 + 16 * (uint64_t)n + data);
+    put_be(head, size, 8);
+    put_be(head + 8, (uint64_t)n, 4);
+    if (!rc) rc = write_all(w, head, sizeof(head));
+    for (long i = 0; !rc && i < n; i++) {
+      uint8_t e[16];
+      put_be(e, ext[i][0], 8);
+      put_be(e + 8, ext[i][1], 8);
+      rc = write_all(w, e, sizeof(e));
+    }
+    for (long i = 0; !rc && i < n; i++) rc = copy_range(w, fd, ext[i][0], ext[i][1], buf, CHUNK);
   }
+  free(ext);
   free(buf);
+  close(fd);
+  return rc;
+}
+
+/* Writes [p, p + len) at off. */
+static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off) {
+  while (len) {
+    ssize_t n = pwrite(fd, p, len > (1u << 30) ? (1u << 30) : (size_t)len, (off_t)off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? -errno : LKV_EIO;
+    p += n, off += (uint64_t)n, len -= (uint64_t)n;
+  }
+  return 0;
+}
+
+/* A SPARSE section's extents: within the size, in order, and exactly the data that follows. */
+static int write_sparse(int fd, const lkv__bsec_t *s) {
+  if (s->len < 12) return LKV_ECORRUPT;
+  uint64_t size = get_be(s->data, 8), n = get_be(s->data + 8, 4), end = 0, data = 0;
+  if (n > (s->len - 12) / 16) return LKV_ECORRUPT;
+  const uint8_t *e = s->data + 12, *p = e + 16 * n;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t off = get_be(e + 16 * i, 8), len = get_be(e + 16 * i + 8, 8);
+    if (off < end || len > size || off > size - len || len > s->len - 12 - 16 * n - data) return LKV_ECORRUPT;
+    end = off + len, data += len;
+  }
+  if (12 + 16 * n + data != s->len) return LKV_ECORRUPT;
+  int rc = 0;
+  for (uint64_t i = 0; !rc && i < n; i++) {
+    uint64_t len = get_be(e + 16 * i + 8, 8);
+    rc = pwrite_all(fd, p, len, get_be(e + 16 * i, 8));
+    p += len;
+  }
+  if (!rc && ftruncate(fd, (off_t)size)) rc = -errno; /* the holes stay holes */
+  return rc;
+}
+
+int lkv__bfile_extract(const lkv__bsec_t *s, const char *path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return -errno;
+  int rc = s->kind == LKV__BACKUP_SPARSE ? write_sparse(fd, s) : pwrite_all(fd, s->data, s->len, 0);
+  if (!rc && fdatasync(fd)) rc = -errno;
   close(fd);
   return rc;
 }
@@ -125,7 +215,7 @@ static int parse(lkv__bfile_t *f, size_t body_len, char *err, size_t errlen) {
     if (len > body_len - off) return damaged(err, errlen, "a section is longer than the file");
     if (p[0] == LKV__BACKUP_END)
       return nl || len || off != body_len ? damaged(err, errlen, "bytes after the end") : 0;
-    if (p[0] != LKV__BACKUP_FILE && p[0] != LKV__BACKUP_KEYS)
+    if (p[0] != LKV__BACKUP_FILE && p[0] != LKV__BACKUP_KEYS && p[0] != LKV__BACKUP_SPARSE)
       return damaged(err, errlen, "an unknown section");
     if (f->n == LKV__BACKUP_MAX_SECTIONS) return damaged(err, errlen, "too many sections");
     lkv__bsec_t s = {
@@ -176,7 +266,8 @@ int lkv__bfile_read(const char *path, lkv__bfile_t *f, char *err, size_t errlen)
 const lkv__bsec_t *lkv__bfile_find(const lkv__bfile_t *f, uint8_t kind, const char *name) {
   size_t nl = strlen(name);
   for (size_t i = 0; i < f->n; i++)
-    if (f->secs[i].kind == kind && f->secs[i].name_len == nl && memcmp(f->secs[i].name, name, nl) == 0)
+    if ((f->secs[i].kind == kind || (kind == LKV__BACKUP_FILE && f->secs[i].kind == LKV__BACKUP_SPARSE)) &&
+        f->secs[i].name_len == nl && memcmp(f->secs[i].name, name, nl) == 0)
       return &f->secs[i];
   return NULL;
 }
