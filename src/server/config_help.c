@@ -45,7 +45,7 @@ void lkv_config_usage(FILE *f) {
   print_class(f, LKV__FLAG_WARNED, "accepted with a warning (no effect on ledgerkv):");
   print_class(f, LKV__FLAG_CHECKED, "accepted with a warning at a harmless value, refused otherwise:");
   print_class(f, LKV__FLAG_SECURITY,
-              "auth, refused unless off (JWT tokens are not implemented yet, issue 13):");
+              "auth tokens: simple only (JWT tokens are not implemented yet, issue 13):");
   print_class(f, LKV__FLAG_REFUSED, "refused:");
 }
 
