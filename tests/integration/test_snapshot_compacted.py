@@ -11,6 +11,7 @@ import pytest
 
 import ledger_verify as lv
 import lkvtest
+import test_ledger as tl
 import test_snapshot_restore as sr
 from etcd3 import etcdrpc
 
@@ -92,6 +93,11 @@ def check_compacted(fac, source, tmp_path, physical):
         etcdrpc.LeaseTimeToLiveRequest(ID=sr.LEASE_ID, keys=True), timeout=10)
     assert (ttl.grantedTTL, sorted(ttl.keys)) == (300, [b"/r/leased", b"/r/leased2"])
     assert srv.kv().Put(etcdrpc.PutRequest(key=b"/r/next", value=b"n"), timeout=10).header.revision == last + 1
+    # The STATE record has a receipt like any other (the claims of no request), verified by both verifiers.
+    tl.cli("receipt", "--endpoints", srv.endpoint, "--head")
+    receipt = tl.fetch(srv, compact, claims=lv.claims_digest(b"", b""))
+    assert (receipt["kind"], receipt["revision"], receipt["leaf_index"]) == (lv.STATE, compact, 0)
+    assert tl.both_verify(str(tmp_path), receipt, tl.node_key(srv))
     srv.stop()
     out = audit(srv.data_dir)
     entries = ledger_state(srv.data_dir)
