@@ -457,6 +457,12 @@ int lkv_server_running_threads(const lkv_server_t *s) {
   return lkv_pool_active(s->pool);
 }
 
+uint64_t lkv_server_leader(const lkv_server_t *s) {
+  lkv_replication_status_t st;
+  lkv_replicator_status(s->replicator, &st);
+  return st.leader;
+}
+
 void lkv_server_stop(lkv_server_t *s) {
   /* A leader hands over before it stops answering (etcd's TransferLeadership on SIGTERM). */
   lkv__member_hand_over(s->member, LKV_SERVER_GRACE_MS / 2);

@@ -2,6 +2,8 @@
 #ifndef LKV_SERVER_SERVER_H
 #define LKV_SERVER_SERVER_H
 
+#include <stdint.h>
+
 #include "server/config.h"
 
 typedef struct lkv_server_s lkv_server_t;
@@ -17,6 +19,10 @@ int lkv_server_threads(const lkv_server_t *s);
 
 /* How many of them may run at once right now (the worker pool's gate; all of them with a pinned count). */
 int lkv_server_running_threads(const lkv_server_t *s);
+
+/* The member this one knows as the cluster's leader (its own id when it leads), or 0 while it knows none
+ * (a member of a new cluster whose other members have not started yet). Any thread. */
+uint64_t lkv_server_leader(const lkv_server_t *s);
 
 /* Periodic upkeep, called about once a second from one thread: returns memory freed after a burst of
  * requests to the OS (glibc keeps it in its per-thread arenas otherwise: 90 MiB after loading 300k keys

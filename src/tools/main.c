@@ -1,10 +1,12 @@
 /* The ledgerkv command: the server (etcd's flags) and its subcommands. */
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "server/config.h"
+#include "server/sd_notify.h"
 #include "server/server.h"
 #include "server/version.h"
 #include "tools/backup_cmd.h"
@@ -13,6 +15,21 @@
 #include "tools/ledger_cmd.h"
 #include "tools/member_id_cmd.h"
 #include "tools/snapshot_cmd.h"
+
+/* systemd's status line (Type=notify): whether a leader is known, sent when that changes. A member of a
+ * new cluster is ready once it serves, before its peers are up (docs/operations.md says why). */
+static void notify_status(lkv_server_t *server, int *had_leader) {
+  uint64_t leader = lkv_server_leader(server);
+  if (*had_leader == (leader != 0)) return;
+  *had_leader = leader != 0;
+  char line[128];
+  if (leader)
+    snprintf(line, sizeof(line), "STATUS=serving client requests; leader %" PRIx64, leader);
+  else
+    snprintf(line, sizeof(line),
+             "STATUS=serving client requests; no leader yet (waiting for the cluster's members)");
+  lkv_sd_notify(line);
+}
 
 static int serve(int argc, char **argv) {
   lkv_config_t cfg;
@@ -46,6 +63,11 @@ static int serve(int argc, char **argv) {
   fprintf(stderr, " (data dir %s, %d worker threads, %d may run at once)\n", cfg.data_dir,
           lkv_server_threads(server), lkv_server_running_threads(server));
 
+  lkv_sd_notify("READY=1");
+  int had_leader = -1;
+  notify_status(server, &had_leader);
+  int watchdog = lkv_sd_watchdog_usec() != 0; /* pinged every second: systemd's minimum is a second */
+
   /* The main thread has nothing else to do: it waits for a stop signal and does the housekeeping. */
   int sig;
   const struct timespec second = {.tv_sec = 1};
@@ -54,8 +76,11 @@ static int serve(int argc, char **argv) {
       lkv_server_reload(server);
     else
       lkv_server_housekeeping(server);
+    notify_status(server, &had_leader);
+    if (watchdog) lkv_sd_notify("WATCHDOG=1");
   }
   fprintf(stderr, "ledgerkv: received %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  lkv_sd_notify("STOPPING=1\nSTATUS=shutting down");
   lkv_server_stop(server);
   lkv_config_free(&cfg);
   fprintf(stderr, "ledgerkv: stopped\n");

@@ -88,25 +88,22 @@ class AutoTlsServer(TlsServer):
 
 
 def tls_server(kind):
+    """A running --auto-tls server of kind, stopped and removed after the module."""
     srv = AutoTlsServer(kind, tempfile.mkdtemp(prefix="lkv-h2-"))
     srv.start()
-    return srv
+    yield srv
+    srv.stop()
+    shutil.rmtree(srv.workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def ledgerkv():
-    srv = tls_server("ledgerkv")
-    yield srv
-    srv.stop()
-    shutil.rmtree(srv.workdir, ignore_errors=True)
+    yield from tls_server("ledgerkv")
 
 
 @pytest.fixture(scope="module")
 def etcd():
-    srv = tls_server("etcd")
-    yield srv
-    srv.stop()
-    shutil.rmtree(srv.workdir, ignore_errors=True)
+    yield from tls_server("etcd")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ https (HTTP/1.1: etcd's listener also offers h2 in ALPN, ledgerkv's does not) is
 An https:// metrics URL without a certificate is refused at start with etcd's words.
 """
 import shutil
+import socket
 import ssl
 import subprocess
 import urllib.request
@@ -15,6 +16,7 @@ import urllib.request
 import pytest
 
 import lkvtest
+from test_gateway import read_all
 from tlspki import pki  # noqa: F401 (a fixture)
 
 
@@ -82,15 +84,9 @@ def test_mutual_tls(factory, pki):
         with urllib.request.urlopen("https://127.0.0.1:%d/metrics" % port, context=ctx, timeout=10) as r:
             assert r.status == 200
     # pipelined requests on one TLS connection are answered in order
-    with ctx.wrap_socket(__import__("socket").create_connection(("127.0.0.1", port), timeout=5),
-                         server_hostname="127.0.0.1") as s:
-        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        got = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="127.0.0.1")
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    got = read_all(s)
     assert got.count(b"HTTP/1.1 ") == 2 and got.index(b"200 OK") < got.index(b"404 Not Found")
 
 
