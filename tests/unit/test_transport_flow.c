@@ -23,20 +23,24 @@
 /* Routes: Big answers a reply of the size it is sent (size_msg: the request's index, then the size in
  * multiples of 256 bytes), its first byte the index; Stream
  * answers every message so, in order, and OK at half-close; Echo echoes; Hang answers only when cancelled. */
-enum { R_BIG = 1, R_STREAM, R_ECHO, R_HANG };
-static const int route_ids[] = {0, R_BIG, R_STREAM, R_ECHO, R_HANG};
+enum { R_BIG = 1, R_STREAM, R_ECHO, R_HANG, R_PROBE, N_ROUTES };
+static const int route_ids[] = {0, R_BIG, R_STREAM, R_ECHO, R_HANG, R_PROBE};
 
 static lkv_transport_t *transport;
 static int port;
-static atomic_int runs[5]; /* on_message per route */
+static atomic_int runs[N_ROUTES]; /* on_message per route */
 static atomic_int cancels;
+/* Probe: a client stream whose call on_tick watches as a watch stream would (loop thread only). */
+static lkv_call_t *probe;
+static atomic_int probe_congested, wakes;
 
 static const void *lookup(void *app, const char *path, size_t len, int *streaming) {
   (void)app;
-  static const char *const paths[] = {NULL, "/t.S/Big", "/t.S/Stream", "/t.S/Echo", "/t.S/Hang"};
-  for (int r = R_BIG; r <= R_HANG; r++) {
+  static const char *const paths[] = {NULL,        "/t.S/Big",  "/t.S/Stream",
+                                      "/t.S/Echo", "/t.S/Hang", "/t.S/Probe"};
+  for (int r = R_BIG; r < N_ROUTES; r++) {
     if (strlen(paths[r]) == len && memcmp(paths[r], path, len) == 0) {
-      *streaming = r == R_STREAM;
+      *streaming = r == R_STREAM || r == R_PROBE;
       return &route_ids[r];
     }
   }
@@ -56,7 +60,8 @@ static void on_message(void *app, const void *route, lkv_call_t *call, const uin
   (void)app;
   int r = *(const int *)route;
   atomic_fetch_add(&runs[r], 1);
-  if (r == R_HANG) return;
+  if (r == R_PROBE) probe = call;
+  if (r == R_HANG || r == R_PROBE) return;
   if (r == R_ECHO) {
     lkv_call_send(call, data, len);
   } else {
@@ -67,27 +72,50 @@ static void on_message(void *app, const void *route, lkv_call_t *call, const uin
 
 static void on_half_close(void *app, const void *route, lkv_call_t *call) {
   (void)app, (void)route;
+  if (call == probe) probe = NULL;
   lkv_call_finish(call, LKV_GRPC_OK, NULL);
 }
 
 static void on_cancel(void *app, const void *route, lkv_call_t *call) {
   (void)app, (void)route;
   atomic_fetch_add(&cancels, 1);
+  if (call == probe) probe = NULL;
   lkv_call_finish(call, LKV_GRPC_CANCELLED, NULL);
 }
 
+/* What the watch hub does: a stream whose pending bytes are over its mark stops being fed and asks for a
+ * wake once they are down to a low mark. */
+static void on_tick(void *app, int loop) {
+  (void)app, (void)loop;
+  if (!probe || atomic_load(&probe_congested) || lkv_call_pending_bytes(probe) <= CONN_BOUND) return;
+  atomic_store(&probe_congested, 1);
+  lkv_call_wake_when_drained(probe, 1000);
+}
+
+static void on_wake(void *app, int loop) {
+  (void)app, (void)loop;
+  atomic_fetch_add(&wakes, 1);
+}
+
 static int start(size_t stream_bound) {
-  for (int i = 0; i < 5; i++) atomic_store(&runs[i], 0);
+  for (int i = 0; i < N_ROUTES; i++) atomic_store(&runs[i], 0);
   atomic_store(&cancels, 0);
+  atomic_store(&probe_congested, 0);
+  atomic_store(&wakes, 0);
   lkv_listen_addr_t addr = {"127.0.0.1", 0};
   lkv_transport_options_t opts = {.addrs = &addr,
                                   .n_addrs = 1,
                                   .n_loops = 1,
                                   .max_recv_msg_bytes = 1 << 20,
                                   .stream_reply_bytes = stream_bound,
-                                  .conn_reply_bytes = CONN_BOUND};
-  lkv_transport_handler_t h = {
-      .lookup = lookup, .on_message = on_message, .on_half_close = on_half_close, .on_cancel = on_cancel};
+                                  .conn_reply_bytes = CONN_BOUND,
+                                  .tick_ms = 20};
+  lkv_transport_handler_t h = {.lookup = lookup,
+                               .on_message = on_message,
+                               .on_half_close = on_half_close,
+                               .on_cancel = on_cancel,
+                               .on_tick = on_tick,
+                               .on_wake = on_wake};
   if (lkv_transport_start(&transport, &opts, &h) != 0) return -1;
   port = lkv_transport_bound_port(transport, 0);
   return 0;
@@ -244,6 +272,32 @@ static void test_held_streams_keep_connection_window(void **state) {
   h2c_free(c);
 }
 
+static int is_set(void *arg) {
+  return atomic_load((atomic_int *)arg) > 0;
+}
+
+/* A stream of a congested connection reports the connection's backlog (so a watch stream stops being fed
+ * though its own bytes are few), and its drain notice fires once the connection has drained. */
+static void test_congested_connection_seen_by_streams(void **state) {
+  (void)state;
+  h2c_t *c = h2c_connect_window(port, 0);
+  h2c_stream_t *p = h2c_request(c, "/t.S/Probe", NULL, NULL);
+  h2c_send_msg(c, p, "", 0);
+  h2c_run(c, NULL, NULL, 100);
+  assert_int_equal(atomic_load(&runs[R_PROBE]), 1);
+  h2c_stream_t *s[N_BIG];
+  for (int i = 0; i < N_BIG; i++) s[i] = big_request(c, (uint8_t)i);
+  assert_int_equal(h2c_run(c, is_set, &probe_congested, 2000), 1);
+  h2c_run(c, NULL, NULL, 100);
+  assert_int_equal(atomic_load(&wakes), 0); /* still congested */
+  h2c_open_window(c, NULL, 64 << 20);
+  for (int i = 0; i < N_BIG; i++) h2c_open_window(c, s[i], 1 << 20);
+  assert_int_equal(h2c_run(c, is_set, &wakes, 10000), 1);
+  streams_t w = {s, N_BIG};
+  assert_int_equal(h2c_run(c, all_closed, &w, 10000), 1);
+  h2c_free(c);
+}
+
 static h2c_stream_t *timed_request(h2c_t *c, const char *path, const char *timeout) {
   const char *md[] = {"grpc-timeout", timeout, NULL};
   h2c_stream_t *s = h2c_request_md(c, path, NULL, NULL, md);
@@ -303,6 +357,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stream_backlog_holds_messages, setup, teardown),
       cmocka_unit_test_setup_teardown(test_held_streams_keep_connection_window, setup_small_streams,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_congested_connection_seen_by_streams, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deadlines, setup, teardown),
       cmocka_unit_test(test_deadline_parse),
   };
