@@ -41,7 +41,8 @@ typedef struct lkv_api_s {
   struct lkv_api_leader_s *leader;   /* streams that require a leader, ended when none is known */
   struct lkv_ratelimit_s *ratelimit; /* per-client rate limits (api/rate_limit.h); NULL: none */
   struct lkv_api_tokens_s *tokens;   /* etcd's simple tokens (auth_token.h), recorded by every member */
-  int client_cert_auth; /* --client-cert-auth: a call without a token runs as its certificate's CN */
+  int client_cert_auth;      /* --client-cert-auth: a call without a token runs as its certificate's CN */
+  struct lkv_api_jwt_s *jwt; /* --auth-token jwt: JWT tokens (auth_jwt.h) instead of simple ones; NULL */
 } lkv_api_t;
 
 typedef struct lkv_api_leader_s lkv_api_leader_t;

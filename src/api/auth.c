@@ -74,7 +74,7 @@ void lkv__authsvc_user_change_password(lkv_api_t *api, lkv_call_t *call, const u
 }
 
 void lkv__auth_applied(lkv_api_t *api, const lkv_apply_req_t *req) {
-  if (!api->tokens || req->err) return;
+  if (!api->tokens || api->jwt || req->err) return; /* JWT tokens are not kept */
   switch (req->kind) {
     case LKV_OP_AUTH_AUTHENTICATE: {
       const Etcdserverpb__AuthenticateRequest *r = (const Etcdserverpb__AuthenticateRequest *)req->msg;

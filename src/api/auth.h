@@ -88,6 +88,11 @@ int lkv__auth_read_check(lkv_api_t *api, lkv_call_t *call, int write, const Prot
                          const ProtobufCBinaryData *end);
 int lkv__auth_admin_check(lkv_api_t *api, lkv_call_t *call);
 
+/* With JWT tokens (api->jwt), Authenticate's answer: the replicated op answered a simple token, which is
+ * replaced by a JWT for the user at the current auth revision (etcd signs it when applying). On failure
+ * req->err is set and req->resp freed. Any thread. */
+void lkv__auth_jwt_answer(lkv_api_t *api, lkv_apply_req_t *req);
+
 /* Fails the call as etcd's maintenance server does when its admin check fails: the auth store's error
  * unmapped, gRPC UNKNOWN "auth: permission denied" (user name is empty, user name not found, invalid auth
  * token); other codes as lkv__api_fail. */

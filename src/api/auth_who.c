@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/auth.h"
+#include "api/auth_jwt.h"
 #include "api/auth_token.h"
 #include "common/clock.h"
 #include "common/error.h"
@@ -20,7 +21,10 @@ int lkv__auth_who(lkv_api_t *api, lkv_call_t *call, lkv__who_t *who) {
   const char *token = call_token(call), *cn;
   char *user;
   int rc;
-  if (token && api->tokens) {
+  if (token && api->jwt) { /* etcd's JWT info: the user and the auth revision its claims hold */
+    return lkv_api_jwt_verify(api->jwt, token, lkv_clock_ms(CLOCK_REALTIME) / 1000, &who->user,
+                              &who->revision);
+  } else if (token && api->tokens) {
     rc = lkv_api_tokens_user(api->tokens, token, lkv_clock_ms(CLOCK_MONOTONIC), &user);
     if (rc) return rc;
   } else if (api->client_cert_auth && (cn = lkv_call_peer_cn(call)) != NULL) {
@@ -123,7 +127,7 @@ static int token_ahead(lkv_api_t *api, const char *token) {
 int lkv__auth_defer(lkv_api_t *api, lkv_call_t *call, lkv__auth_resume_fn fn, const void *route,
                     const uint8_t *data, size_t len) {
   const char *token = call_token(call);
-  if (!token || !api->tokens || !token_ahead(api, token)) return 0;
+  if (!token || !api->tokens || api->jwt || !token_ahead(api, token)) return 0;
   deferred_t *d = malloc(sizeof(*d) + len);
   if (!d) return 0; /* then the call runs now, and its token is unknown as yet */
   *d = (deferred_t){.api = api, .call = call, .fn = fn, .route = route, .len = len};
@@ -142,4 +146,38 @@ void lkv__auth_fail_raw(lkv_call_t *call, int err) {
   char msg[64];
   snprintf(msg, sizeof(msg), "auth: %s", lkv_strerror(err)); /* the auth store's errors.New texts */
   lkv_call_finish(call, LKV_GRPC_UNKNOWN, msg);
+}
+
+void lkv__auth_jwt_answer(lkv_api_t *api, lkv_apply_req_t *req) {
+  if (req->err) return;
+  const Etcdserverpb__AuthenticateRequest *r = (const Etcdserverpb__AuthenticateRequest *)req->msg;
+  Etcdserverpb__AuthenticateResponse *resp =
+      etcdserverpb__authenticate_response__unpack(NULL, req->resp_len, req->resp);
+  int enabled;
+  uint64_t rev = 0;
+  char *token = NULL;
+  int rc = resp ? lkv_apply_auth_status(api->store, &enabled, &rev) : LKV_ENOMEM;
+  if (!rc) rc = lkv_api_jwt_sign(api->jwt, r->name, rev, lkv_clock_ms(CLOCK_REALTIME) / 1000, &token);
+  uint8_t *packed = NULL;
+  if (!rc) {
+    resp->token = token; /* the simple token the state machine answered is replaced */
+    packed = malloc(etcdserverpb__authenticate_response__get_packed_size(resp) + 1);
+    if (!packed) rc = LKV_ENOMEM;
+  }
+  if (!rc) {
+    size_t n = etcdserverpb__authenticate_response__pack(resp, packed);
+    free(req->resp);
+    req->resp = packed;
+    req->resp_len = n;
+  } else {
+    free(req->resp);
+    req->resp = NULL;
+    req->resp_len = 0;
+    req->err = rc;
+  }
+  free(token);
+  if (resp) {
+    resp->token = NULL; /* token is freed above; protobuf-c frees what it unpacked */
+    etcdserverpb__authenticate_response__free_unpacked(resp, NULL);
+  }
 }

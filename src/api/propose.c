@@ -6,9 +6,17 @@
 #include "api/service.h"
 #include "common/error.h"
 
+/* A proposal of the API's, with the services it answers for. */
+typedef struct api_proposal_s {
+  lkv_proposal_t p;
+  lkv_api_t *api;
+} api_proposal_t;
+
 /* Runs on the replicator's thread once the outcome is durable. */
 static void write_done(lkv_proposal_t *p) {
   lkv_call_t *call = p->data;
+  lkv_api_t *api = ((api_proposal_t *)p)->api;
+  if (p->req.kind == LKV_OP_AUTH_AUTHENTICATE && api->jwt) lkv__auth_jwt_answer(api, &p->req);
   lkv__api_reply_result(call, p->req.err, p->req.resp, p->req.resp_len);
   protobuf_c_message_free_unpacked((ProtobufCMessage *)p->req.msg, NULL);
   free(p);
@@ -34,21 +42,23 @@ void lkv__api_propose_as(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind, P
   if (len > api->max_request_bytes) goto err_after_unpack;
   rc = LKV_ENOMEM;
   /* The request's bytes, then the user's name, live right after the proposal, freed with it. */
-  lkv_proposal_t *p = calloc(1, sizeof(*p) + len + lkv__who_size(who));
-  if (!p) goto err_after_unpack;
-  lkv__who_attach(who, &p->req, (char *)(p + 1) + len);
+  api_proposal_t *ap = calloc(1, sizeof(*ap) + len + lkv__who_size(who));
+  if (!ap) goto err_after_unpack;
+  ap->api = api;
+  lkv_proposal_t *p = &ap->p;
+  lkv__who_attach(who, &p->req, (char *)(ap + 1) + len);
   p->req.kind = kind;
   p->req.msg = msg;
   if (data) {
-    memcpy(p + 1, data, len);
-    p->req.raw = (const uint8_t *)(p + 1);
+    memcpy(ap + 1, data, len);
+    p->req.raw = (const uint8_t *)(ap + 1);
     p->req.raw_len = len;
   }
   p->done = write_done;
   p->data = call;
   rc = lkv_replicator_propose(api->replicator, p);
   if (rc == 0) return;
-  free(p);
+  free(ap);
 err_after_unpack:
   lkv__who_free(who);
   protobuf_c_message_free_unpacked(msg, NULL);

@@ -194,6 +194,11 @@ static int set_switch(parse_t *p, const flag_t *f, const char *value) {
 
 /* etcd's --metrics: "extensive" adds the gRPC handling-time histograms; any other value is the basic set,
  * as etcd takes it (no check). */
+static int set_auth_token(parse_t *p, const flag_t *f, const char *value) {
+  (void)f;
+  return lkv__config_auth_token_set(p, value);
+}
+
 static int set_metrics(parse_t *p, const flag_t *f, const char *value) {
   (void)f;
   p->cfg->metrics_extensive = strcmp(value, "extensive") == 0;
@@ -316,6 +321,9 @@ static const flag_t flags[] = {
            NUM_U64, 1, UINT32_MAX),
     NUMBER("bcrypt-cost", "'10'", "Specify bcrypt algorithm cost factor for auth password hashing.",
            bcrypt_cost, NUM_U64, 0, UINT64_MAX), /* a Go uint: any value parses */
+    {"auth-token", "'simple'",
+     "Specify auth token specific options. 'simple', or 'jwt,pub-key=,priv-key=,sign-method=[,ttl=]'.",
+     set_auth_token, 0, 0, 0, 0},
     NUMBER("auth-token-ttl", "'300'", "The lifetime in seconds of the auth token.", auth_token_ttl, NUM_U64,
            0, UINT32_MAX), /* 0: etcd's default, 300 */
     NUMBER("quota-backend-bytes", "'0'",
@@ -450,6 +458,7 @@ void lkv_config_free(lkv_config_t *cfg) {
   free(cfg->wal_dir);
   free(cfg->rate_limit.exempt);
   free(cfg->rate_limit.file);
+  lkv__config_auth_token_free(&cfg->auth_token);
   lkv__config_urls_free(cfg->listen_client_urls, cfg->n_listen_client_urls);
   lkv__config_urls_free(cfg->advertise_client_urls, cfg->n_advertise_client_urls);
   lkv__config_urls_free(cfg->listen_metrics_urls, cfg->n_listen_metrics_urls);
@@ -526,6 +535,7 @@ int lkv__config_defaults(parse_t *p) {
   cfg->max_txn_ops = 128;
   cfg->bcrypt_cost = 10;
   cfg->auth_token_ttl = 300;
+  cfg->auth_token.ttl_s = LKV_CONFIG_JWT_TTL_S;
   cfg->watch_progress_notify_ms = DEFAULT_PROGRESS_NOTIFY_MS;
   cfg->cpu_neighbour_aware = 0; /* measured to cost our tail latency under greedy neighbours: opt-in */
   cfg->cpu_sample_ms = 100;

@@ -74,6 +74,18 @@ typedef struct lkv_config_rate_limit_s {
   char *file;              /* --rate-limit-file: re-read on SIGHUP; NULL when not given */
 } lkv_config_rate_limit_t;
 
+/* etcd's default lifetime of a JWT token (its ttl option). */
+#define LKV_CONFIG_JWT_TTL_S 300
+
+/* --auth-token: etcd's simple tokens (the default), or JWT ones with its options. */
+typedef struct lkv_config_auth_token_s {
+  int jwt;           /* "jwt,...": JWT tokens */
+  char *pub_key;     /* pub-key=, NULL when not given */
+  char *priv_key;    /* priv-key=, NULL when not given (then tokens are verified, never signed) */
+  char *sign_method; /* sign-method= (RS256, PS384, ES512...), NULL when not given */
+  int64_t ttl_s;     /* ttl= in seconds, default LKV_CONFIG_JWT_TTL_S */
+} lkv_config_auth_token_t;
+
 typedef struct lkv_config_s {
   char *name;     /* --name, default "default"; never empty */
   char *data_dir; /* --data-dir, default "<name>.ledgerkv" */
@@ -95,6 +107,7 @@ typedef struct lkv_config_s {
   uint64_t bcrypt_cost;                  /* --bcrypt-cost, default 10; outside 4..31 it is 10, with etcd's
                                           * warning */
   uint64_t auth_token_ttl;               /* --auth-token-ttl in seconds, default 300 (0: the default) */
+  lkv_config_auth_token_t auth_token;    /* --auth-token, default simple */
   int64_t quota_backend_bytes;           /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
                                           * stored as such: this field is never 0 after parsing */
   uint64_t disk_reserve_bytes;           /* --disk-reserve-bytes (ledgerkv's own), default 128 MiB (two Raft

@@ -233,8 +233,6 @@ int lkv__config_cluster_check(lkv__config_parse_t *p) {
     const lkv__config_given_t *g = &p->given[i];
     if (g->flag->cls == LKV__FLAG_CLUSTER) continue; /* implemented above */
     lkv__config_etcd_judge(g->flag, g->value, msg, sizeof(msg));
-    /* accepted, and in effect at this value (--auth-token=simple) */
-    if (msg[0] == '\0' && g->flag->kind != LKV__KIND_IGNORED) continue;
     if (g->flag->kind == LKV__KIND_IGNORED) /* etcd's own words for these */
       rc = lkv__config_warn(p, "flag \"-%s\" is no longer supported - ignoring.", g->flag->name);
     else

@@ -8,10 +8,6 @@
 
 #include "server/config_duration.h"
 
-/* --auth-token: simple tokens are served (no warning), JWT ones are not. */
-#define SEC                                                                                    \
-  "|not implemented yet (issue 13): refusing to start rather than serve without the security " \
-  "you asked for"
 #define DISCOVERY "discovery is not implemented: start the members with --initial-cluster"
 #define LOGS "ledgerkv logs one line per event to stderr; etcd's logger settings do not apply"
 #define NOBOLT "ledgerkv's store is not bbolt; this tuning does not apply"
@@ -23,8 +19,6 @@
   { n, LKV__FLAG_WARNED, k, NULL, why }
 #define C(n, k, off, why) \
   { n, LKV__FLAG_CHECKED, k, off, why }
-#define S(n, k, off) \
-  { n, LKV__FLAG_SECURITY, k, off, SEC }
 #define K(n, k) \
   { n, LKV__FLAG_CLUSTER, k, NULL, NULL }
 #define R(n, k, why) \
@@ -90,7 +84,7 @@ static const lkv__etcd_flag_t table[] = {
     K("cipher-suites", LKV__KIND_STRING),
     K("cors", LKV__KIND_STRING),
     K("host-whitelist", LKV__KIND_STRING),
-    S("auth-token", LKV__KIND_STRING, "simple"),
+    I("auth-token", LKV__KIND_STRING),
     I("bcrypt-cost", LKV__KIND_UINT),
     I("auth-token-ttl", LKV__KIND_UINT),
     W("enable-pprof", LKV__KIND_BOOL, "ledgerkv serves no /debug/pprof endpoint"),
@@ -166,8 +160,6 @@ const char *lkv__config_etcd_class_name(lkv__flag_class_t cls) {
       return "warned";
     case LKV__FLAG_CHECKED:
       return "checked";
-    case LKV__FLAG_SECURITY:
-      return "security";
     case LKV__FLAG_REFUSED:
       return "refused";
   }
@@ -200,7 +192,6 @@ int lkv__config_etcd_judge(const lkv__etcd_flag_t *f, const char *value, char *m
       snprintf(msg, msglen, "%s", why);
       return 1;
     case LKV__FLAG_CHECKED:
-    case LKV__FLAG_SECURITY:
       break;
   }
   if (listed(f->off, value)) {

@@ -10,7 +10,6 @@ typedef enum {
   LKV__FLAG_IMPLEMENTED, /* handled by config.c's own table, with etcd's meaning */
   LKV__FLAG_WARNED,      /* accepted, has no effect on a single ledgerkv node: one warning at start */
   LKV__FLAG_CHECKED,     /* accepted with a warning at a harmless value, refused otherwise (see check) */
-  LKV__FLAG_SECURITY,    /* TLS/auth: accepted with a warning only at its "off" default, else refused */
   LKV__FLAG_REFUSED,     /* always refused */
   LKV__FLAG_CLUSTER      /* implemented from the value kept as given by config_cluster.c (the cluster flags,
                           * which etcd checks together), config_compaction.c (auto-compaction's two) or
@@ -33,9 +32,9 @@ typedef struct lkv__etcd_flag_s {
   const char *name; /* without dashes */
   lkv__flag_class_t cls;
   lkv__flag_kind_t kind;
-  const char *off; /* CHECKED/SECURITY: the values that are harmless, '|'-separated ("" = empty) */
-  const char *why; /* WARNED/CHECKED/SECURITY: why it has no effect; REFUSED, CHECKED, SECURITY:
-                    * the refusal's reason (after the '|' for CHECKED and SECURITY) */
+  const char *off; /* CHECKED: the values that are harmless, '|'-separated ("" = empty) */
+  const char *why; /* WARNED/CHECKED: why it has no effect; REFUSED, CHECKED: the refusal's reason
+                    * (after the '|' for CHECKED) */
 } lkv__etcd_flag_t;
 
 /* The flag named by name[0..len), or NULL when etcd 3.4 has no such flag. */

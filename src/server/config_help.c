@@ -44,8 +44,6 @@ void lkv_config_usage(FILE *f) {
               "implemented, read together as etcd does (cluster, auto-compaction, client TLS):");
   print_class(f, LKV__FLAG_WARNED, "accepted with a warning (no effect on ledgerkv):");
   print_class(f, LKV__FLAG_CHECKED, "accepted with a warning at a harmless value, refused otherwise:");
-  print_class(f, LKV__FLAG_SECURITY,
-              "auth tokens: simple only (JWT tokens are not implemented yet, issue 13):");
   print_class(f, LKV__FLAG_REFUSED, "refused:");
 }
 

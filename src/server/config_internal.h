@@ -108,6 +108,13 @@ int lkv__config_grpc_check(lkv__config_parse_t *p);
  * (message in p->err) or LKV_ENOMEM. */
 int lkv__config_gateway_check(lkv__config_parse_t *p);
 
+/* config_auth.c: sets --auth-token from value ("simple", or "jwt," and etcd's JWT options), checked as
+ * etcd checks the text. Returns 0, LKV_EINVAL (message in p->err) or LKV_ENOMEM. */
+int lkv__config_auth_token_set(lkv__config_parse_t *p, const char *value);
+
+/* Frees t's strings and resets it to simple tokens. */
+void lkv__config_auth_token_free(lkv_config_auth_token_t *t);
+
 /* config_rate_limit.c: sets --rate-limit-by, --rate-limit-exempt or --rate-limit-file (name, without
  * dashes) from value, checked. Returns 0, LKV_EINVAL (message in p->err) or LKV_ENOMEM. */
 int lkv__config_rate_limit_set(lkv__config_parse_t *p, const char *name, const char *value);

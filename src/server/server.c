@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/auth_jwt.h"
 #include "api/auth_token.h"
 #include "cluster/attrs.h"
 #include "common/error.h"
@@ -316,6 +317,13 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     snprintf(err, errlen, "cannot start: %s", lkv_strerror(rc));
     goto err_after_store;
   }
+  const lkv_config_auth_token_t *at = &cfg->auth_token;
+  char why[160];
+  if (at->jwt && (rc = lkv_api_jwt_new(&api->jwt, at->sign_method, at->pub_key, at->priv_key, at->ttl_s, why,
+                                       sizeof(why))) != 0) {
+    snprintf(err, errlen, "--auth-token: %s", why);
+    goto err_after_store;
+  }
   rc = start_member(s, cfg, err, errlen);
   if (rc != 0) goto err_after_store;
   if (s->ledger) lkv_replicator_on_sign(s->replicator, lkv_api_ledger_signed, api);
@@ -432,6 +440,7 @@ err_after_replicator:
   lkv__member_stop(s->member);
 err_after_store:
   lkv_api_tokens_free(s->api.tokens);
+  lkv_api_jwt_free(s->api.jwt);
   lkv_api_ledger_free(s->api.ledger_waiters);
   lkv_ledger_close(s->ledger); /* after the replicator: it signed the last head */
   lkv_mvcc_close(s->store);
@@ -491,6 +500,7 @@ void lkv_server_stop(lkv_server_t *s) {
   /* After the replicator: its last signature answered every receipt waiter and covers every write. */
   lkv_api_ledger_free(s->api.ledger_waiters);
   lkv_api_tokens_free(s->api.tokens); /* after the replicator: its applied listener records them */
+  lkv_api_jwt_free(s->api.jwt);
   lkv_ledger_close(s->ledger);
   lkv_mvcc_close(s->store);
   free_client_urls(s);

@@ -318,3 +318,32 @@ def test_go_clientv3_with_user():
             res = subprocess.run([binary, "-endpoint", srv.endpoint, "-ttl-wait", "4s"], capture_output=True,
                                  text=True, timeout=120, env=lkvtest.child_env())
             assert res.returncode == 0 and "authclient PASS" in res.stdout, (srv.kind, res.stdout, res.stderr[-3000:])
+
+
+@pytest.mark.parametrize("method", ["RS256", "ES256"])
+def test_jwt_tokens_match_etcd(method, tmp_path):
+    """--auth-token jwt with the same key on ledgerkv and etcd 3.4: the same etcdctl answers, and each
+    one's tokens accepted by the other (the same claims, signed with OpenSSL here and Go's jwt there);
+    an auth change makes earlier tokens old on both."""
+    key, pub = str(tmp_path / "jwt.key"), str(tmp_path / "jwt.pub")
+    if method == "RS256":
+        subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True, capture_output=True)
+    else:
+        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key], check=True,
+                       capture_output=True)
+    subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True, capture_output=True)
+    spec = "jwt,pub-key=%s,priv-key=%s,sign-method=%s" % (pub, key, method)
+    with lkvtest.Factory() as f:
+        lkv, etcd = start_pair(f, ["--auth-token", spec])
+        for step in SETUP + [ALICE + ["get", "app/a"], ALICE + ["get", "other"], BOB + ["put", "app/j", "2"],
+                             ["get", "app/a"], ["--user", "alice:no", "get", "app/a"]]:
+            assert run(lkv, step) == run(etcd, step), step
+        tokens = {srv.kind: rpc_auth(srv, "alice", "apw") for srv in (lkv, etcd)}
+        assert tokens["ledgerkv"].count(".") == 2
+        for srv in (lkv, etcd):
+            assert [rpc_get(srv, t) for t in tokens.values()] == [[b"1"]] * 2, srv.kind
+            assert rpc_get(srv, tokens["ledgerkv"] + "x") == (grpc.StatusCode.UNAUTHENTICATED,
+                                                              "etcdserver: invalid auth token")
+            run(srv, ROOT + ["role", "add", "later"])
+        old = (grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: revision of auth store is old")
+        assert [rpc_get(srv, t) for srv in (lkv, etcd) for t in tokens.values()] == [old] * 4

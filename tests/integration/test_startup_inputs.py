@@ -169,8 +169,8 @@ def test_local_name_missing_from_initial_cluster(procs, kind):
 
 @pytest.mark.parametrize("args,reason", [
     (["--auth-token", "jwt,pub-key=/k.pub,priv-key=/k,sign-method=RS256"],
-     "--auth-token: not implemented yet (issue 13): refusing to start rather than serve without the security "
-     "you asked for"),
+     "--auth-token: cannot read a PEM key from the key file"),
+    (["--auth-token", "jwt,pub-key=/k.pub,sign-method=RS1"], "--auth-token: auth: invalid auth signature method"),
     (["--name", "a", "--initial-cluster", "a=https://127.0.0.1:1,b=https://127.0.0.1:2",
       "--initial-advertise-peer-urls", "https://127.0.0.1:1", "--listen-peer-urls", "https://127.0.0.1:1"],
      "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url https://127.0.0.1:1"),

@@ -17,9 +17,6 @@
 #include "server/config.h"
 #include "server/config_etcd.h"
 
-#define SEC_WHY \
-  "not implemented yet (issue 13): refusing to start rather than serve without the security you asked for"
-
 /* Parses, expects success, and returns the number of warnings; *first receives a copy of the first. */
 static size_t accept_args(char *first, size_t len, ...) {
   lkv_config_t cfg;
@@ -285,7 +282,16 @@ static void test_security_flags(void **state) {
                    0);
   REJECT("--cors: \"http://a.example\": URL address does not have the form \"host:port\"", "--cors",
          "http://a.example");
-  REJECT("--auth-token: " SEC_WHY, "--auth-token", "jwt,pub-key=a.pub");
+  /* --auth-token: simple or JWT tokens, etcd's options (the keys are read at start) */
+  assert_int_equal(
+      accept_args(w, sizeof(w), "--auth-token", "jwt,pub-key=a.pub,sign-method=RS256,ttl=10m", NULL), 0);
+  assert_int_equal(accept_args(w, sizeof(w), "--auth-token", "jwt,sign-method=ES256,size=2", NULL), 1);
+  assert_string_equal(w, "--auth-token: unknown JWT option \"size\" ignored");
+  REJECT("--auth-token: unknown token type \"jws\": auth: invalid auth options", "--auth-token", "jws");
+  REJECT("--auth-token: \"sign-method=RS512\": auth: invalid auth options", "--auth-token",
+         "jwt,sign-method=RS256,sign-method=RS512");
+  REJECT("--auth-token: \"ttl\": auth: invalid auth options", "--auth-token", "jwt,ttl");
+  REJECT("--auth-token: \"ttl=5x\": auth: invalid auth options", "--auth-token", "jwt,ttl=5x");
   REJECT("AllowedCN and AllowedHostname are mutually exclusive (cn=\"a\", hostname=\"b\")",
          "--peer-cert-allowed-cn=a", "--peer-cert-allowed-hostname=b");
   REJECT(
@@ -342,13 +348,12 @@ static void test_every_flag_by_class(void **state) {
       assert_string_equal(cfg.warnings[0], f->kind == LKV__KIND_IGNORED ? ignored : cfg.warnings[0]);
       if (f->kind != LKV__KIND_IGNORED) assert_non_null(strstr(cfg.warnings[0], arg));
       lkv_config_free(&cfg);
-    } else if (f->cls == LKV__FLAG_REFUSED || f->cls == LKV__FLAG_SECURITY) {
+    } else if (f->cls == LKV__FLAG_REFUSED) {
       assert_int_equal(refused, 1);
       assert_int_equal(rc, LKV_EINVAL);
       char want[384];
       snprintf(want, sizeof(want), "--%s: %s", f->name, msg);
       assert_string_equal(err, want);
-      if (f->cls == LKV__FLAG_SECURITY) assert_non_null(strstr(err, "(issue 13)"));
     } else { /* CHECKED: this value may be either; either way a message names the flag */
       if (rc == 0) {
         assert_non_null(strstr(cfg.warnings[0], f->name));

@@ -128,11 +128,11 @@ static void test_env_bad_values(void **state) {
                       "invalid value \"x\" for ETCD_MAX_TXN_OPS: --max-txn-ops: invalid value \"x\": "
                       "expected an integer");
   unsetenv("ETCD_MAX_TXN_OPS");
-  setenv("ETCD_AUTH_TOKEN", "jwt", 1); /* a refused flag is refused from the environment */
+  setenv("ETCD_AUTH_TOKEN", "jws", 1); /* a refused value is refused from the environment */
   assert_int_equal(parse(&cfg, err, sizeof(err), NULL), LKV_EINVAL);
   assert_string_equal(err,
-                      "--auth-token: not implemented yet (issue 13): refusing to start rather than serve "
-                      "without the security you asked for");
+                      "invalid value \"jws\" for ETCD_AUTH_TOKEN: --auth-token: unknown token type \"jws\": "
+                      "auth: invalid auth options");
   unsetenv("ETCD_AUTH_TOKEN");
   setenv("ETCD_MAX_WALS", "10", 1); /* a warned one warns */
   assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
@@ -216,8 +216,8 @@ static void test_config_file_refusals_and_errors(void **state) {
   lkv_config_free(&cfg);
   /* A refused flag on the command line is not dropped silently because a file is given. */
   const char *ok = write_file(3, "name: a\n");
-  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", ok, "--auth-token=jwt", NULL), LKV_EINVAL);
-  assert_non_null(strstr(err, "--auth-token: not implemented yet (issue 13)"));
+  assert_int_equal(parse(&cfg, err, sizeof(err), "--config-file", ok, "--auth-token=jws", NULL), LKV_EINVAL);
+  assert_non_null(strstr(err, "--auth-token: unknown token type"));
   unlink(tls);
   unlink(peer);
 
