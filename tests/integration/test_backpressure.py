@@ -10,6 +10,8 @@ import subprocess
 import time
 
 import etcd3
+import h2.errors
+import h2.settings
 import pytest
 
 import lkvtest
@@ -36,10 +38,12 @@ def srv():
 
 @pytest.fixture(scope="module")
 def eager():
-    """Server keepalive every 300 ms of silence, 700 ms to answer. (An idle python-grpc channel does not
-    answer pings: nothing polls its socket between calls; etcd closes it the same way.)"""
+    """Server keepalive every 300 ms of silence, 700 ms to answer (an idle python-grpc channel does not
+    answer pings: nothing polls its socket between calls; etcd closes it the same way), and at most 3
+    streams at once per connection."""
     with lkvtest.Factory() as f:
-        yield f.start("ledgerkv", args=["--grpc-keepalive-interval=300ms", "--grpc-keepalive-timeout=700ms"])
+        yield f.start("ledgerkv", args=["--grpc-keepalive-interval=300ms", "--grpc-keepalive-timeout=700ms",
+                                        "--max-concurrent-streams=3"])
 
 
 def client(srv):
@@ -85,6 +89,32 @@ def test_never_reading_client_is_bounded(srv):
         assert resp.kvs[0].value == VALUE
     stalled.close()
     assert c.get("bp/late") == (None, None)
+    c.close()
+
+
+def advertised_streams(c):
+    """The server's SETTINGS_MAX_CONCURRENT_STREAMS, once its SETTINGS frame has been read."""
+    first = c.conn.remote_settings.get(h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS)
+    for _ in range(10):
+        c.pump()
+        value = c.conn.remote_settings.get(h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS)
+        if value != first:
+            return value
+    return first
+
+
+def test_max_concurrent_streams(srv, eager):
+    c = H2Client(eager.port)
+    sids = [c.open("/etcdserverpb.KV/Range") for _ in range(4)]  # before the server's SETTINGS are read
+    assert advertised_streams(c) == 3
+    body = grpc_frame(etcdrpc.RangeRequest(key=b"bp/none").SerializeToString())
+    for sid in sids[:3]:
+        c.send(sid, body, end=True)
+        assert outcome(c.wait(sid))[1] == "0"
+    assert c.wait(sids[3])["reset"] == h2.errors.ErrorCodes.REFUSED_STREAM  # as grpc-go refuses it
+    c.close()
+    c = H2Client(srv.port)  # etcd's default, advertised as grpc-go does
+    assert advertised_streams(c) == 4294967295
     c.close()
 
 
