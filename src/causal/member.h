@@ -66,6 +66,13 @@ typedef struct {
   uint64_t max_ahead;                     /* ms a remote stamp may be ahead of now before it is refused */
   size_t max_held_events, max_held_bytes; /* the causal-ready buffer's bounds (> 0) */
   size_t max_ship_events, max_ship_bytes; /* per anti-entropy answer to one peer (> 0; at least one event) */
+  /* Told, during the input that applies an event (replay included), of each key whose etcd view (winner
+   * live or not, create and mod revision, version) that event changed, at revision rev: a store showing
+   * the winners follows it (also told when the event became the winner with an unchanged view: a key
+   * written twice in one event, the last call holds). k is valid during the call only; the callee must
+   * not call the member. May be NULL. */
+  void (*on_change)(void *arg, uint64_t rev, const lkv_causal_key_t *k);
+  void *change_arg;
 #ifdef LKV_CAUSAL_TESTING
   unsigned bugs; /* lkv_causal_bug_t bits */
 #endif

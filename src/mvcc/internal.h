@@ -57,6 +57,7 @@ struct lkv_mvcc_txn_s {
   int64_t compact_rev;                  /* -1 if never compacted */
   int64_t begin_rev, begin_compact_rev; /* write: the pair when the batch began */
   int64_t changes;                      /* changes made by the open request */
+  int take_rev;                         /* the open request takes a revision even without changes */
   int64_t req_compact_rev;              /* compact_rev when the open request began, restored on rollback */
   MDB_cursor *key_cur;                  /* read txns: key-DB cursor kept for reuse, or NULL */
   int key_cur_stale;                    /* key_cur belongs to an earlier use of txn: renew before use */

@@ -201,6 +201,11 @@ void lkv_mvcc_txn_end(lkv_mvcc_txn_t *t);
 int lkv_mvcc_req_begin(lkv_mvcc_txn_t *t);
 int lkv_mvcc_req_end(lkv_mvcc_txn_t *t, int keep);
 
+/* Makes the open request take a new main revision when kept, even if it changes nothing (a causal-mode
+ * event that changes no key's winner still takes its member's next revision: docs/causal.md §3; reads and
+ * the history show no change at it). Returns 0 or LKV_EINVAL (no open request). */
+int lkv_mvcc_req_take_rev(lkv_mvcc_txn_t *t);
+
 /* The revision a read in t sees: the snapshot's revision for a read transaction; for a write transaction
  * the last revision of the batch so far, plus one when the open request has already changed something
  * (etcd's read-your-own-writes view). */

@@ -116,6 +116,7 @@ int lkv_mvcc_req_begin(lkv_mvcc_txn_t *t) {
   }
   t->in_req = 1;
   t->changes = 0;
+  t->take_rev = 0;
   t->req_compact_rev = t->compact_rev;
   return 0;
 }
@@ -129,7 +130,7 @@ int lkv_mvcc_req_end(lkv_mvcc_txn_t *t, int keep) {
     mdb_txn_abort(t->txn);
   }
   if (keep && !rc) {
-    if (t->changes > 0) t->rev++;
+    if (t->changes > 0 || t->take_rev) t->rev++;
   } else {
     t->compact_rev = t->req_compact_rev;
     /* What the request did to a pending removal is undone: let the next step find out what is left. */
@@ -138,11 +139,18 @@ int lkv_mvcc_req_end(lkv_mvcc_txn_t *t, int keep) {
   t->txn = t->top;
   t->in_req = 0;
   t->changes = 0;
+  t->take_rev = 0;
   return rc;
 }
 
+int lkv_mvcc_req_take_rev(lkv_mvcc_txn_t *t) {
+  if (!t->in_req) return LKV_EINVAL;
+  t->take_rev = 1;
+  return 0;
+}
+
 int64_t lkv_mvcc_txn_rev(const lkv_mvcc_txn_t *t) {
-  return t->rev + (t->changes > 0 ? 1 : 0);
+  return t->rev + (t->changes > 0 || t->take_rev ? 1 : 0);
 }
 
 int64_t lkv_mvcc_txn_compact_rev(const lkv_mvcc_txn_t *t) {

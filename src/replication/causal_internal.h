@@ -1,0 +1,102 @@
+/* The causal replicator's state, shared by causal_node.c (thread, start), causal_ops.c and causal_store.c. */
+#ifndef LKV_REPLICATION_CAUSAL_INTERNAL_H
+#define LKV_REPLICATION_CAUSAL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "replication/causal_log.h"
+#include "replication/causal_node.h"
+
+/* A message received from a peer, queued for the causal thread. */
+typedef struct lkv__causal_in_s {
+  struct lkv__causal_in_s *next;
+  uint64_t from;
+  size_t len;
+  uint8_t data[];
+} lkv__causal_in_t;
+
+typedef struct lkv__causal_read_s {
+  struct lkv__causal_read_s *next;
+  lkv_read_cb cb;
+  void *arg;
+} lkv__causal_read_t;
+
+/* A key's winner changed by the event at core revision rev (owned copies). */
+typedef struct {
+  uint64_t rev;
+  uint8_t *key;
+  size_t key_len;
+  int deleted;
+  uint8_t *value;
+  size_t value_len;
+} lkv__causal_change_t;
+
+typedef struct {
+  lkv_replicator_t base;
+  lkv_causal_node_options_t o;
+  lkv_causal_peer_t members[LKV_CAUSAL_MAX_ORIGINS];
+  uint8_t sk[LKV_CAUSAL_SK_LEN];
+  lkv_causal_member_t *m;
+  lkv__causal_log_t *log;
+  uint64_t applied; /* the core revision the store reflects */
+
+  /* Winner changes of events the store does not reflect yet, in revision order (causal thread). */
+  lkv__causal_change_t *changes;
+  size_t n_changes, cap_changes;
+
+  pthread_t thread;
+  pthread_mutex_t mu; /* guards the queues below, stopping, self attrs and the status copy */
+  pthread_cond_t wake;
+  int stopping;
+  lkv_proposal_t *props, *props_tail;
+  lkv__causal_in_t *in, *in_tail;
+  lkv__causal_read_t *reads, *reads_tail;
+  uint8_t *attrs; /* this member's published attributes */
+  size_t attrs_len;
+  lkv_causal_vv_t st_vv; /* copied after each batch */
+  uint64_t st_rev;
+  int halted; /* 0, or the error that stopped the member's writes */
+
+  pthread_mutex_t listen_mu;
+  lkv_commit_cb on_commit;
+  void *on_commit_arg;
+  lkv_applied_cb on_applied;
+  void *on_applied_arg;
+} lkv__causal_node_t;
+
+#define LKV__CAUSAL_APPLIED "causal/applied" /* store record: the core revision the store reflects */
+
+/* causal_store.c: the core's on_change callback (arg: the node): buffers a winner change of an event the
+ * store does not reflect yet. */
+void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k);
+
+/* causal_store.c: dry run of a Put, DeleteRange or Txn on the store: *muts (malloc'd, *n; keys and values
+ * point into *keep, which the caller frees with free()) is its write set, n 0 when it writes nothing.
+ * Returns 0, LKV_EUNSUPPORTED (a put with a lease), or the request's error (it would fail as a whole). */
+int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *req, lkv_causal_mutation_t **muts,
+                        size_t *cnt, void **keep);
+
+/* causal_store.c: applies req as is, alone, without an event (it changes no revision); tells the listeners.
+ */
+void lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req);
+
+/* causal_store.c: applies to the store the events of core revisions (n->applied, last]: the one at
+ * local_rev (0: none) by local (its original request, answered in place), every other one by its buffered
+ * winner changes. Tells the listeners. Returns 0 or the code that must halt the member. */
+int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t local_rev,
+                               lkv_apply_req_t *local);
+
+/* causal_store.c: frees the buffered changes. */
+void lkv__causal_changes_clear(lkv__causal_node_t *n);
+
+/* causal_ops.c: the ops table. */
+extern const lkv_replicator_ops_t lkv__causal_ops;
+
+/* causal_node.c: the thread's body. */
+void *lkv__causal_thread(void *arg);
+
+/* causal_node.c: frees what the node owns (the thread has ended). */
+void lkv__causal_node_free(lkv__causal_node_t *n);
+
+#endif

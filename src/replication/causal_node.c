@@ -1,0 +1,267 @@
+/* The causal replicator's thread (rounds: reads, a proposal, peers' messages, ticks, the batch) and start-up.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "replication/causal_internal.h"
+
+/* ---- one round's inputs */
+
+/* Takes one proposal: a write becomes the core's next local event (*local, its request applied to the
+ * store once the batch is durable); anything else is answered here. Returns 1 when *local was set. */
+static int take_proposal(lkv__causal_node_t *n, lkv_proposal_t *p, uint64_t now, lkv_proposal_t **local) {
+  lkv_apply_req_t *req = &p->req;
+  req->err = 0, req->resp = NULL, req->resp_len = 0;
+  if (n->halted) {
+    req->err = n->halted;
+  } else if (req->kind == LKV_OP_COMPACT || req->kind == LKV_OP_ALARM) {
+    lkv__causal_apply_alone(n, req); /* this member's own history and alarms */
+  } else if (req->kind != LKV_OP_PUT && req->kind != LKV_OP_DELETE_RANGE && req->kind != LKV_OP_TXN) {
+    req->err = LKV_EUNSUPPORTED; /* leases and auth: not in causal mode yet (causal_node.h) */
+  } else {
+    lkv_causal_mutation_t *muts;
+    size_t cnt;
+    void *keep;
+    uint64_t rev;
+    req->err = lkv__causal_dry_run(n, req, &muts, &cnt, &keep);
+    if (!req->err && cnt) {
+      req->err = lkv_causal_member_write(n->m, now, muts, cnt, (uintptr_t)p, &rev);
+      free(muts);
+      free(keep);
+      if (!req->err) {
+        *local = p;
+        return 1;
+      }
+    }
+  }
+  p->done(p);
+  return 0;
+}
+
+/* Hands a peer's message to the core; refused ones are dropped (anti-entropy offers events again). */
+static void take_message(lkv__causal_node_t *n, const lkv__causal_in_t *in, uint64_t now) {
+  if (in->len < 1) return;
+  if (in->data[0] == LKV_CAUSAL_MSG_EVENT)
+    lkv_causal_member_recv_event(n->m, now, in->data + 1, in->len - 1);
+  else if (in->data[0] == LKV_CAUSAL_MSG_VV)
+    lkv_causal_member_recv_vv(n->m, in->from, in->data + 1, in->len - 1);
+}
+
+/* ---- the batch */
+
+static void halt(lkv__causal_node_t *n, const char *what, int rc) {
+  fprintf(stderr, "ledgerkv: causal member %016llx halted: %s: %s\n", (unsigned long long)n->o.member_id,
+          what, lkv_strerror(rc));
+  pthread_mutex_lock(&n->mu);
+  n->halted = LKV_EHALTED;
+  pthread_mutex_unlock(&n->mu);
+}
+
+static void send_all(lkv__causal_node_t *n, const lkv_causal_batch_t *rb) {
+  uint8_t *buf = NULL;
+  size_t cap = 0;
+  for (size_t i = 0; i < rb->n_msgs; i++) {
+    const lkv_causal_msg_t *m = &rb->msgs[i];
+    if (m->len + 1 > cap) {
+      free(buf);
+      cap = m->len + 1;
+      if (!(buf = malloc(cap))) return; /* dropped: anti-entropy sends them again */
+    }
+    buf[0] = m->kind;
+    memcpy(buf + 1, m->data, m->len);
+    n->o.send(n->o.send_arg, m->to, buf, m->len + 1);
+  }
+  free(buf);
+}
+
+/* Handles the core's batch: durable, applied to the store, sent, answered (member.h's order). */
+static void handle_batch(lkv__causal_node_t *n, lkv_proposal_t *local) {
+  lkv_causal_batch_t rb;
+  if (!lkv_causal_member_batch(n->m, &rb)) return;
+  int rc = 0;
+  if (rb.n_applied) {
+    const uint8_t **ev = malloc(rb.n_applied * sizeof(*ev));
+    size_t *len = malloc(rb.n_applied * sizeof(*len));
+    rc = ev && len ? 0 : LKV_ENOMEM;
+    for (size_t i = 0; !rc && i < rb.n_applied; i++) ev[i] = rb.applied[i].bytes, len[i] = rb.applied[i].len;
+    if (!rc) rc = lkv__causal_log_append(n->log, ev, len, rb.n_applied);
+    free(ev);
+    free(len);
+    if (rc) halt(n, "cannot make events durable", rc);
+  }
+  uint64_t local_rev = rb.n_acks ? rb.acks[0].rev : 0; /* at most one local write per batch */
+  if (!rc && rb.n_applied) {
+    rc =
+        lkv__causal_store_catch_up(n, rb.first_rev + rb.n_applied - 1, local_rev, local ? &local->req : NULL);
+    if (rc) halt(n, "cannot apply events to the store", rc);
+  } else {
+    lkv__causal_changes_clear(n);
+  }
+  if (!rc) send_all(n, &rb);
+  if (local) {
+    if (rc) local->req.err = LKV_EHALTED;
+    local->done(local);
+  }
+  lkv_causal_member_advance(n->m);
+  pthread_mutex_lock(&n->mu);
+  n->st_vv = *lkv_causal_member_vv(n->m);
+  n->st_rev = lkv_causal_member_revision(n->m);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* ---- the thread */
+
+static int has_input(const lkv__causal_node_t *n) {
+  return n->props || n->in || n->reads;
+}
+
+void *lkv__causal_thread(void *arg) {
+  lkv__causal_node_t *n = arg;
+  unsigned sync_ms = n->o.sync_ms ? n->o.sync_ms : 100;
+  uint64_t next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
+  pthread_mutex_lock(&n->mu);
+  for (;;) {
+    struct timespec until = lkv_clock_deadline(CLOCK_MONOTONIC, 0);
+    uint64_t mono = lkv_clock_ms(CLOCK_MONOTONIC);
+    if (next_tick > mono) until = lkv_clock_deadline(CLOCK_MONOTONIC, next_tick - mono);
+    while (!has_input(n) && !n->stopping && lkv_clock_ms(CLOCK_MONOTONIC) < next_tick)
+      pthread_cond_timedwait(&n->wake, &n->mu, &until);
+    if (n->stopping && !has_input(n)) break;
+    lkv__causal_read_t *reads = n->reads;
+    lkv__causal_in_t *in = n->in;
+    n->reads = n->reads_tail = NULL;
+    n->in = n->in_tail = NULL;
+    pthread_mutex_unlock(&n->mu);
+
+    uint64_t now = lkv_clock_ms(CLOCK_REALTIME);
+    for (lkv__causal_read_t *rd; (rd = reads) != NULL; free(rd)) {
+      reads = rd->next;
+      rd->cb(rd->arg, 0); /* reads are local: everything acknowledged here is applied here */
+    }
+    /* Proposals first: a dry run needs the store as the core is (nothing of this round received yet). */
+    lkv_proposal_t *local = NULL;
+    for (;;) {
+      pthread_mutex_lock(&n->mu);
+      lkv_proposal_t *p = n->props;
+      if (p && !(n->props = p->next)) n->props_tail = NULL;
+      pthread_mutex_unlock(&n->mu);
+      if (!p || take_proposal(n, p, now, &local)) break;
+    }
+    for (lkv__causal_in_t *m; (m = in) != NULL; free(m)) {
+      in = m->next;
+      if (!n->halted) take_message(n, m, now);
+    }
+    if (lkv_clock_ms(CLOCK_MONOTONIC) >= next_tick) {
+      if (!n->halted) lkv_causal_member_tick(n->m);
+      next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
+    }
+    handle_batch(n, local);
+    pthread_mutex_lock(&n->mu);
+  }
+  pthread_mutex_unlock(&n->mu);
+  return NULL;
+}
+
+/* ---- start-up */
+
+static int replay_one(void *arg, const uint8_t *ev, size_t len) {
+  uint64_t rev;
+  return lkv_causal_member_replay(((lkv__causal_node_t *)arg)->m, ev, len, &rev) ? LKV_ECORRUPT : 0;
+}
+
+/* The core revision the store reflects: its record, or 0 for a fresh store. */
+static int store_position(lkv__causal_node_t *n, char *err, size_t errlen) {
+  uint8_t *val;
+  size_t len;
+  lkv_mvcc_stat_t st;
+  int rc = lkv_mvcc_stat(n->o.store, &st);
+  if (rc) return rc;
+  rc = lkv_mvcc_repl_read(n->o.store, LKV__CAUSAL_APPLIED, &val, &len);
+  if (rc == LKV_ENOENT) {
+    if (st.revision == 1) return 0;
+    snprintf(err, errlen, "the store holds data that was not written in causal mode");
+    return LKV_ECORRUPT;
+  }
+  if (rc) return rc;
+  if (len != 8) rc = LKV_ECORRUPT;
+  for (size_t i = 0; !rc && i < 8; i++) n->applied |= (uint64_t)val[i] << (8 * i);
+  free(val);
+  if (!rc && (int64_t)n->applied + 1 != st.revision) rc = LKV_ECORRUPT;
+  if (rc) snprintf(err, errlen, "the store's causal position does not match its revision");
+  return rc;
+}
+
+static int valid(const lkv_causal_node_options_t *o) {
+  return o->store && o->dir && o->member_id && o->sk && o->members && o->n_members &&
+         o->n_members <= LKV_CAUSAL_MAX_ORIGINS && o->send;
+}
+
+int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_t *opts, char *err,
+                          size_t errlen) {
+  snprintf(err, errlen, "cannot start the causal replicator");
+  if (!valid(opts)) return LKV_EINVAL;
+  lkv__causal_node_t *n = calloc(1, sizeof(*n));
+  if (!n) return LKV_ENOMEM;
+  n->base.ops = &lkv__causal_ops;
+  n->o = *opts;
+  memcpy(n->members, opts->members, opts->n_members * sizeof(n->members[0]));
+  memcpy(n->sk, opts->sk, sizeof(n->sk));
+  n->o.members = n->members;
+  n->o.sk = n->sk;
+  pthread_mutex_init(&n->mu, NULL);
+  pthread_mutex_init(&n->listen_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&n->wake, &ca);
+  pthread_condattr_destroy(&ca);
+  lkv_causal_config_t cfg = {.id = opts->member_id,
+                             .members = n->members,
+                             .n_members = opts->n_members,
+                             .max_ahead = opts->max_ahead_ms ? opts->max_ahead_ms : 60000,
+                             .max_held_events = 4096,
+                             .max_held_bytes = 64u << 20,
+                             .max_ship_events = 256,
+                             .max_ship_bytes = 4u << 20,
+                             .on_change = lkv__causal_collect,
+                             .change_arg = n};
+  memcpy(cfg.sk, n->sk, sizeof(cfg.sk));
+  int rc = store_position(n, err, errlen);
+  if (!rc && (rc = lkv_causal_member_new(&cfg, &n->m)) != 0) snprintf(err, errlen, "bad causal membership");
+  if (!rc && (rc = lkv__causal_log_open(opts->dir, replay_one, n, &n->log)) != 0)
+    snprintf(err, errlen, "cannot recover the causal event log in %s: %s", opts->dir, lkv_strerror(rc));
+  uint64_t logged = n->log ? lkv__causal_log_count(n->log) : 0;
+  if (!rc && logged < n->applied) {
+    snprintf(err, errlen, "the store holds %llu events, the event log only %llu",
+             (unsigned long long)n->applied, (unsigned long long)logged);
+    rc = LKV_ECORRUPT;
+  }
+  if (!rc && logged > n->applied && (rc = lkv__causal_store_catch_up(n, logged, 0, NULL)) != 0)
+    snprintf(err, errlen, "cannot apply the event log's tail to the store: %s", lkv_strerror(rc));
+  if (!rc) {
+    n->st_vv = *lkv_causal_member_vv(n->m);
+    n->st_rev = lkv_causal_member_revision(n->m);
+    rc = pthread_create(&n->thread, NULL, lkv__causal_thread, n) ? LKV_ENOMEM : 0;
+  }
+  if (rc) {
+    lkv__causal_node_free(n);
+    return rc;
+  }
+  *out = &n->base;
+  return 0;
+}
+
+void lkv__causal_node_free(lkv__causal_node_t *n) {
+  lkv__causal_changes_clear(n);
+  free(n->changes);
+  lkv_causal_member_free(n->m);
+  lkv__causal_log_close(n->log);
+  free(n->attrs);
+  pthread_cond_destroy(&n->wake);
+  pthread_mutex_destroy(&n->mu);
+  pthread_mutex_destroy(&n->listen_mu);
+  free(n);
+}

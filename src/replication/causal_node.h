@@ -1,0 +1,73 @@
+/* The causal replicator (issue 16): this member's causal core, its event log and the store, behind
+ * replication.h. */
+#ifndef LKV_REPLICATION_CAUSAL_NODE_H
+#define LKV_REPLICATION_CAUSAL_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "causal/member.h"
+#include "replication/replication.h"
+
+/*
+ * One thread (the *causal thread*) owns the causal core (src/causal/member.h), the event log
+ * (<data-dir>/member/causal, causal_log.h) and the store's writer side. Each round it answers read barriers
+ * at once (reads are local in this mode), takes proposals, feeds the core what peers sent and, every
+ * sync_ms, an anti-entropy tick; then it handles the core's batch in the order member.h prescribes: the
+ * applied events appended to the log with one flush, applied to the store, sent, and the local writes
+ * answered.
+ *
+ * Proposals: a Put, DeleteRange or Txn is first applied to the store in a transaction that is rolled back
+ * (a dry run: Txn compares evaluated on this member's state), which yields its write set (keys written and
+ * deleted); a write set becomes the next local event, one proposal per batch (the next dry run must see
+ * it). A request that writes nothing (a read-only Txn, a delete of no key) is applied as is and answered.
+ * Compaction and alarms are this member's own business and applied as is. Lease grants and revokes, puts
+ * with a lease, and the Auth service's requests are refused with LKV_EUNSUPPORTED until the causal mode
+ * has owner-tagged leases and replicated auth (docs/causal.md §10).
+ *
+ * The store: every applied event takes the member's next revision; core revision r is store revision
+ * r + 1 (a fresh store starts at 1, as etcd's). A local event is applied by its original request (its
+ * answer is etcd's); a remote one by a Txn of the winner changes it made (puts of the new winners' values,
+ * deletes where a tombstone now wins), and an event that changed no winner takes an empty revision. The
+ * core revision the store reflects is recorded in the same store transaction ("causal/applied"), so a
+ * restart replays the log into the core and applies to the store exactly the events it lacks.
+ *
+ * Not yet (docs/causal.md §10): the ledger does not record events; leases and auth are refused; members
+ * are fixed at start (move_leader and change_member answer LKV_EUNSUPPORTED); key states (siblings) are
+ * kept in memory by the core, not in the store.
+ */
+
+/* Hands a message (kind byte ‖ body, see lkv_causal_node_receive) to the peer transport for member `to`.
+ * Must not block; may drop (anti-entropy ships it again). Called on the causal thread. */
+typedef int (*lkv_causal_node_send_fn)(void *arg, uint64_t to, const uint8_t *msg, size_t len);
+
+typedef struct lkv_causal_node_options_s {
+  lkv_mvcc_t *store;                /* required; must outlive the node */
+  const char *dir;                  /* the event log's directory (<data-dir>/member/causal) */
+  uint64_t member_id;               /* this member: one of members, never 0 */
+  uint64_t cluster_id;              /* stamped into responses */
+  const uint8_t *sk;                /* this member's Ed25519 secret key (LKV_CAUSAL_SK_LEN bytes; copied) */
+  const lkv_causal_peer_t *members; /* every member with its public key, this one included (copied) */
+  size_t n_members;
+  unsigned sync_ms;      /* anti-entropy period (0: 100) */
+  uint64_t max_ahead_ms; /* a remote stamp further ahead of this member's clock is refused (0: 60000) */
+  lkv_causal_node_send_fn send; /* required */
+  void *send_arg;
+} lkv_causal_node_options_t;
+
+/* Opens the event log (cutting a torn tail), replays it into a new core, applies to the store the events
+ * it lacks, and starts the causal thread. On failure returns a negative LKV_E* code (LKV_EINVAL: bad
+ * options; LKV_ECORRUPT: the log is damaged, is not this member's, or the store holds more than the log
+ * or was not written in causal mode; storage codes) with a message for the operator in err. */
+int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_t *opts, char *err,
+                          size_t errlen);
+
+/* A message from member `from` as its send function framed it (copied; handed to the core on the causal
+ * thread, where malformed or refused ones are dropped). Any thread. */
+void lkv_causal_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len);
+
+/* The member's version vector (what it has applied from each origin) and its last core revision. Any
+ * thread. */
+void lkv_causal_node_vv(lkv_replicator_t *r, lkv_causal_vv_t *vv, uint64_t *rev);
+
+#endif

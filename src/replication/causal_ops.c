@@ -1,0 +1,169 @@
+/* The causal replicator's interface: replication.h's operations and causal_node.h's calls from other threads.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "replication/causal_internal.h"
+
+#define NODE(base) ((lkv__causal_node_t *)(base))
+
+/* Appends item to the queue (head, tail) and wakes the thread: 0, or LKV_ESTOPPED once stopping. n->mu held.
+ */
+#define ENQUEUE(n, head, tail, item)                                                                    \
+  ((n)->stopping ? LKV_ESTOPPED                                                                         \
+                 : ((item)->next = NULL, *((tail) ? &(tail)->next : &(head)) = (item), (tail) = (item), \
+                    pthread_cond_signal(&(n)->wake), 0))
+
+static int node_propose(lkv_replicator_t *base, lkv_proposal_t *p) {
+  lkv__causal_node_t *n = NODE(base);
+  pthread_mutex_lock(&n->mu);
+  int rc = ENQUEUE(n, n->props, n->props_tail, p);
+  pthread_mutex_unlock(&n->mu);
+  return rc;
+}
+
+static int node_read_barrier(lkv_replicator_t *base, lkv_read_cb cb, void *arg) {
+  lkv__causal_node_t *n = NODE(base);
+  lkv__causal_read_t *rd = calloc(1, sizeof(*rd));
+  if (!rd) return LKV_ENOMEM;
+  rd->cb = cb;
+  rd->arg = arg;
+  pthread_mutex_lock(&n->mu);
+  int rc = ENQUEUE(n, n->reads, n->reads_tail, rd);
+  pthread_mutex_unlock(&n->mu);
+  if (rc) free(rd);
+  return rc;
+}
+
+/* No leader in this mode: the member names itself, so that requests needing one are served (reads and
+ * writes are local), and is "single": reads need no barrier. Indexes are its core revision. */
+static void node_status(lkv_replicator_t *base, lkv_replication_status_t *out) {
+  lkv__causal_node_t *n = NODE(base);
+  pthread_mutex_lock(&n->mu);
+  uint64_t rev = n->st_rev;
+  pthread_mutex_unlock(&n->mu);
+  *out = (lkv_replication_status_t){.member_id = n->o.member_id,
+                                    .leader = n->o.member_id,
+                                    .commit_index = rev,
+                                    .applied_index = rev,
+                                    .single = 1};
+}
+
+void lkv_causal_node_vv(lkv_replicator_t *r, lkv_causal_vv_t *vv, uint64_t *rev) {
+  lkv__causal_node_t *n = NODE(r);
+  pthread_mutex_lock(&n->mu);
+  *vv = n->st_vv;
+  *rev = n->st_rev;
+  pthread_mutex_unlock(&n->mu);
+}
+
+static void node_listen(lkv_replicator_t *base, lkv_commit_cb cb, void *arg) {
+  lkv__causal_node_t *n = NODE(base);
+  pthread_mutex_lock(&n->listen_mu);
+  n->on_commit = cb;
+  n->on_commit_arg = arg;
+  pthread_mutex_unlock(&n->listen_mu);
+}
+
+static void node_on_applied(lkv_replicator_t *base, lkv_applied_cb cb, void *arg) {
+  lkv__causal_node_t *n = NODE(base);
+  pthread_mutex_lock(&n->listen_mu);
+  n->on_applied = cb;
+  n->on_applied_arg = arg;
+  pthread_mutex_unlock(&n->listen_mu);
+}
+
+/* The ledger does not record events yet (docs/causal.md §10 step 5): nothing is ever signed. */
+static void node_on_sign(lkv_replicator_t *base, lkv_sign_cb cb, void *arg) {
+  (void)base, (void)cb, (void)arg;
+}
+
+static int node_publish(lkv_replicator_t *base, const uint8_t *attrs, size_t len) {
+  lkv__causal_node_t *n = NODE(base);
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) return LKV_ENOMEM;
+  memcpy(copy, attrs, len);
+  pthread_mutex_lock(&n->mu);
+  free(n->attrs);
+  n->attrs = copy;
+  n->attrs_len = len;
+  pthread_mutex_unlock(&n->mu);
+  return 0;
+}
+
+/* The fixed members; only this member's attributes are known (they are not replicated in this mode yet). */
+static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, size_t *count) {
+  lkv__causal_node_t *n = NODE(base);
+  lkv_replication_member_t *m = calloc(n->o.n_members, sizeof(*m));
+  if (!m) return LKV_ENOMEM;
+  int rc = 0;
+  pthread_mutex_lock(&n->mu);
+  for (size_t i = 0; i < n->o.n_members; i++) {
+    m[i].id = n->members[i].id;
+    if (m[i].id != n->o.member_id || !n->attrs) continue;
+    if (!(m[i].attrs = malloc(n->attrs_len ? n->attrs_len : 1))) {
+      rc = LKV_ENOMEM;
+      break;
+    }
+    memcpy(m[i].attrs, n->attrs, n->attrs_len);
+    m[i].attrs_len = n->attrs_len;
+  }
+  pthread_mutex_unlock(&n->mu);
+  if (rc) {
+    lkv_replication_members_free(m, n->o.n_members);
+    return rc;
+  }
+  *out = m;
+  *count = n->o.n_members;
+  return 0;
+}
+
+/* No leader to move, and no membership changes in the causal core yet (docs/causal.md §12). */
+static int node_move_leader(lkv_replicator_t *base, uint64_t to, lkv_read_cb cb, void *arg) {
+  (void)base, (void)to, (void)cb, (void)arg;
+  return LKV_EUNSUPPORTED;
+}
+
+static int node_change_member(lkv_replicator_t *base, const lkv_member_change_t *c, lkv_read_cb cb,
+                              void *arg) {
+  (void)base, (void)c, (void)cb, (void)arg;
+  return LKV_EUNSUPPORTED;
+}
+
+void lkv_causal_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len) {
+  lkv__causal_node_t *n = NODE(r);
+  lkv__causal_in_t *in = malloc(sizeof(*in) + len);
+  if (!in) return; /* dropped: anti-entropy offers it again */
+  in->from = from;
+  in->len = len;
+  memcpy(in->data, data, len);
+  pthread_mutex_lock(&n->mu);
+  int rc = ENQUEUE(n, n->in, n->in_tail, in);
+  pthread_mutex_unlock(&n->mu);
+  if (rc) free(in);
+}
+
+/* Refuses new input, lets the thread finish what was accepted (proposals answered, reads told), joins it. */
+static void node_stop(lkv_replicator_t *base) {
+  lkv__causal_node_t *n = NODE(base);
+  pthread_mutex_lock(&n->mu);
+  n->stopping = 1;
+  pthread_cond_signal(&n->wake);
+  pthread_mutex_unlock(&n->mu);
+  pthread_join(n->thread, NULL);
+  lkv__causal_node_free(n);
+}
+
+const lkv_replicator_ops_t lkv__causal_ops = {.propose = node_propose,
+                                              .read_barrier = node_read_barrier,
+                                              .status = node_status,
+                                              .listen = node_listen,
+                                              .on_applied = node_on_applied,
+                                              .on_sign = node_on_sign,
+                                              .on_restored = NULL,
+                                              .publish = node_publish,
+                                              .move_leader = node_move_leader,
+                                              .change_member = node_change_member,
+                                              .members = node_members,
+                                              .stop = node_stop};

@@ -1,0 +1,256 @@
+/* The causal replicator and the store: proposals' dry runs, events applied at their revisions. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/grow.h"
+#include "replication/causal_internal.h"
+
+/* ---- winner changes the core reports */
+
+void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k) {
+  lkv__causal_node_t *n = arg;
+  if (rev <= n->applied) return; /* replayed into the core, already in the store */
+  const lkv_causal_sibling_t *w = lkv_causal_key_winner(k);
+  lkv__causal_change_t c = {.rev = rev, .deleted = !w || w->tombstone};
+  c.key = malloc(k->key_len);
+  c.value = malloc(c.deleted || !w->value_len ? 1 : w->value_len);
+  if (!c.key || !c.value) abort(); /* as the core: a half-applied event is worse than a stop */
+  memcpy(c.key, k->key, k->key_len);
+  c.key_len = k->key_len;
+  if (!c.deleted && w->value_len) memcpy(c.value, w->value, w->value_len);
+  c.value_len = c.deleted ? 0 : w->value_len;
+  /* A key told twice for one event: the last holds. */
+  for (size_t i = n->n_changes; i-- > 0 && n->changes[i].rev == rev;) {
+    lkv__causal_change_t *o = &n->changes[i];
+    if (o->key_len == c.key_len && memcmp(o->key, c.key, c.key_len) == 0) {
+      free(o->key);
+      free(o->value);
+      *o = c;
+      return;
+    }
+  }
+  if (lkv_grow((void **)&n->changes, &n->cap_changes, n->n_changes + 1, sizeof(c))) abort();
+  n->changes[n->n_changes++] = c;
+}
+
+void lkv__causal_changes_clear(lkv__causal_node_t *n) {
+  for (size_t i = 0; i < n->n_changes; i++) {
+    free(n->changes[i].key);
+    free(n->changes[i].value);
+  }
+  n->n_changes = 0;
+}
+
+/* ---- dry runs */
+
+typedef struct {
+  int called, rc;
+  lkv_causal_mutation_t *muts;
+  size_t n;
+  uint8_t *bytes;
+} dry_t;
+
+#define DRY_ABORT LKV_ECANCELED /* what the capture returns: the dry run's transaction is rolled back */
+
+/* Copies the write set of the request's REVISION entry, then rolls the batch back. */
+static int capture(void *arg, const lkv_ledger_entry_t *e, size_t n) {
+  dry_t *d = arg;
+  d->called = 1;
+  lkv_ledger_op_iter_t it;
+  lkv_ledger_op_t op;
+  size_t ops = 0, bytes = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (e[i].kind != LKV_LEDGER_REVISION) continue;
+    for (lkv_ledger_ops_begin(&e[i], &it); lkv_ledger_ops_next(&it, &op) == 1; ops++) {
+      if (op.type == LKV_LEDGER_OP_PUT && op.lease) d->rc = LKV_EUNSUPPORTED;
+      bytes += op.key_len + op.value_len;
+    }
+  }
+  d->muts = calloc(ops ? ops : 1, sizeof(*d->muts));
+  d->bytes = malloc(bytes ? bytes : 1);
+  if (!d->muts || !d->bytes) {
+    d->rc = LKV_ENOMEM;
+    return DRY_ABORT;
+  }
+  uint8_t *p = d->bytes;
+  for (size_t i = 0; i < n; i++) {
+    if (e[i].kind != LKV_LEDGER_REVISION) continue;
+    for (lkv_ledger_ops_begin(&e[i], &it); lkv_ledger_ops_next(&it, &op) == 1;) {
+      lkv_causal_mutation_t *m = &d->muts[d->n++];
+      m->kind = op.type == LKV_LEDGER_OP_PUT ? LKV_CAUSAL_PUT : LKV_CAUSAL_DEL;
+      memcpy(p, op.key, op.key_len);
+      m->key = p;
+      m->key_len = op.key_len;
+      p += op.key_len;
+      if (op.type == LKV_LEDGER_OP_PUT && op.value_len) memcpy(p, op.value, op.value_len);
+      m->value = m->kind == LKV_CAUSAL_PUT ? p : NULL;
+      m->value_len = m->kind == LKV_CAUSAL_PUT ? op.value_len : 0;
+      p += m->value_len;
+    }
+  }
+  return DRY_ABORT;
+}
+
+static lkv_apply_identity_t identity(const lkv__causal_node_t *n) {
+  return (lkv_apply_identity_t){.cluster_id = n->o.cluster_id, .member_id = n->o.member_id};
+}
+
+/* Tells the listeners of applied requests (after the commit listener). */
+static void tell(lkv__causal_node_t *n, lkv_apply_req_t *reqs, size_t cnt) {
+  pthread_mutex_lock(&n->listen_mu);
+  if (n->on_commit) n->on_commit(n->on_commit_arg);
+  if (n->on_applied)
+    for (size_t i = 0; i < cnt; i++)
+      if (lkv_apply_req_took_effect(&reqs[i])) n->on_applied(n->on_applied_arg, &reqs[i]);
+  pthread_mutex_unlock(&n->listen_mu);
+}
+
+int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *req, lkv_causal_mutation_t **muts,
+                        size_t *cnt, void **keep) {
+  dry_t d = {0};
+  lkv_apply_identity_t id = identity(n);
+  lkv_apply_req_t copy = *req;
+  lkv_apply_hooks_t hooks = {.log = capture, .log_arg = &d};
+  int rc = lkv_apply_batch_hooked(n->o.store, &id, &copy, 1, &hooks);
+  *muts = NULL, *cnt = 0, *keep = NULL;
+  if (d.called) { /* it writes: rolled back, its write set captured */
+    if (d.rc || !d.n) {
+      free(d.muts);
+      free(d.bytes);
+      return d.rc ? d.rc : LKV_ECORRUPT; /* a revision without a write set cannot be */
+    }
+    *muts = d.muts, *cnt = d.n, *keep = d.bytes;
+    return 0;
+  }
+  if (rc) return rc; /* the batch failed as a whole */
+  /* It wrote nothing: the dry run was its application (a read-only txn, a delete of no key, or refused). */
+  req->err = copy.err, req->resp = copy.resp, req->resp_len = copy.resp_len;
+  if (!copy.err) tell(n, req, 1);
+  return 0;
+}
+
+void lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req) {
+  lkv_apply_identity_t id = identity(n);
+  lkv_apply_batch(n->o.store, &id, req, 1);
+  tell(n, req, 1);
+}
+
+/* ---- events into the store */
+
+/* The record hook of a chunk of events: the empty revision of a last event that changed nothing, the check
+ * that the store is at the chunk's last revision, and the core revision it now reflects. */
+typedef struct {
+  uint64_t last;
+  int empty;
+} chunk_t;
+
+static int record(void *arg, lkv_mvcc_txn_t *t) {
+  const chunk_t *c = arg;
+  int rc;
+  if (c->empty &&
+      ((rc = lkv_mvcc_req_begin(t)) || (rc = lkv_mvcc_req_take_rev(t)) || (rc = lkv_mvcc_req_end(t, 1))))
+    return rc;
+  if (lkv_mvcc_txn_rev(t) != (int64_t)c->last + 1) return LKV_ECORRUPT; /* store and core disagree */
+  uint8_t le[8];
+  for (int i = 0; i < 8; i++) le[i] = (uint8_t)(c->last >> (8 * i));
+  return lkv_mvcc_repl_put(t, LKV__CAUSAL_APPLIED, le, sizeof(le));
+}
+
+/* A remote event's winner changes changes[0..k) as one Txn without compares (built in the caller's
+ * zeroed storage: ops, op, put, del each of k elements). */
+typedef struct {
+  Etcdserverpb__TxnRequest txn;
+  Etcdserverpb__RequestOp **ops, *op;
+  Etcdserverpb__PutRequest *put;
+  Etcdserverpb__DeleteRangeRequest *del;
+} synth_t;
+
+static int synth_build(synth_t *s, const lkv__causal_change_t *c, size_t k) {
+  etcdserverpb__txn_request__init(&s->txn);
+  s->ops = calloc(k, sizeof(*s->ops));
+  s->op = calloc(k, sizeof(*s->op));
+  s->put = calloc(k, sizeof(*s->put));
+  s->del = calloc(k, sizeof(*s->del));
+  if (!s->ops || !s->op || !s->put || !s->del) return LKV_ENOMEM;
+  for (size_t i = 0; i < k; i++) {
+    etcdserverpb__request_op__init(&s->op[i]);
+    s->ops[i] = &s->op[i];
+    if (c[i].deleted) {
+      etcdserverpb__delete_range_request__init(&s->del[i]);
+      s->del[i].key = (ProtobufCBinaryData){.data = c[i].key, .len = c[i].key_len};
+      s->op[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+      s->op[i].request_delete_range = &s->del[i];
+    } else {
+      etcdserverpb__put_request__init(&s->put[i]);
+      s->put[i].key = (ProtobufCBinaryData){.data = c[i].key, .len = c[i].key_len};
+      s->put[i].value = (ProtobufCBinaryData){.data = c[i].value, .len = c[i].value_len};
+      s->op[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+      s->op[i].request_put = &s->put[i];
+    }
+  }
+  s->txn.n_success = k;
+  s->txn.success = s->ops;
+  return 0;
+}
+
+static void synth_free(synth_t *s) {
+  free(s->ops), free(s->op), free(s->put), free(s->del);
+}
+
+/* Applies reqs[0..k) (the chunk's events up to c->last) and checks that each took effect. */
+static int apply_chunk(lkv__causal_node_t *n, lkv_apply_req_t *reqs, size_t k, chunk_t *c) {
+  lkv_apply_identity_t id = identity(n);
+  lkv_apply_hooks_t hooks = {.record = record, .record_arg = c, .no_quota = 1};
+  int rc = lkv_apply_batch_hooked(n->o.store, &id, reqs, k, &hooks);
+  if (rc) return rc;
+  n->applied = c->last;
+  tell(n, reqs, k);
+  return 0;
+}
+
+int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t local_rev,
+                               lkv_apply_req_t *local) {
+  size_t cap = (size_t)(last - n->applied), ci = 0, k = 0;
+  lkv_apply_req_t *reqs = calloc(cap ? cap : 1, sizeof(*reqs));
+  synth_t *syn = calloc(cap ? cap : 1, sizeof(*syn));
+  int rc = reqs && syn ? 0 : LKV_ENOMEM;
+  uint64_t r = n->applied + 1;
+  while (!rc && r <= last) {
+    chunk_t c = {.last = n->applied};
+    size_t first = k;
+    for (; !rc && r <= last; r++) {
+      size_t cj;
+      while (ci < n->n_changes && n->changes[ci].rev < r) ci++; /* a local event's own changes */
+      for (cj = ci; cj < n->n_changes && n->changes[cj].rev == r; cj++) continue;
+      c.last = r;
+      if (r == local_rev) {
+        reqs[k++] = *local;
+      } else if (cj > ci) {
+        rc = synth_build(&syn[k], &n->changes[ci], cj - ci);
+        reqs[k] = (lkv_apply_req_t){.kind = LKV_OP_TXN, .msg = &syn[k].txn.base, .no_claims = 1};
+        k++;
+      } else {
+        c.empty = 1; /* it changed no winner: an empty revision ends the chunk */
+        r++;
+        break;
+      }
+      ci = cj;
+    }
+    if (!rc) rc = apply_chunk(n, reqs + first, k - first, &c);
+    for (size_t i = first; !rc && i < k; i++)
+      if (reqs[i].err) rc = LKV_ECORRUPT; /* each applied on the state it was made for: cannot fail */
+  }
+  for (size_t i = 0; i < k; i++) {
+    if (local && reqs[i].msg == local->msg) {
+      local->err = rc ? rc : reqs[i].err, local->resp = reqs[i].resp, local->resp_len = reqs[i].resp_len;
+      continue;
+    }
+    free(reqs[i].resp);
+    synth_free(&syn[i]);
+  }
+  free(reqs);
+  free(syn);
+  lkv__causal_changes_clear(n);
+  return rc;
+}
