@@ -28,11 +28,14 @@ static void peer_host(lkv__conn_t *c, char *host) {
   }
 }
 
-const char *lkv_call_peer_address(lkv_call_t *call) {
-  lkv__conn_t *c = conn_of_call(call);
-  if (!c) return NULL;
+const char *lkv__conn_peer_address(lkv__conn_t *c) {
   if (!c->peer_host[0]) peer_host(c, c->peer_host); /* once per connection: a system call */
   return c->peer_host[0] ? c->peer_host : NULL;
+}
+
+const char *lkv_call_peer_address(lkv_call_t *call) {
+  lkv__conn_t *c = conn_of_call(call);
+  return c ? lkv__conn_peer_address(c) : NULL;
 }
 
 const char *lkv_call_peer_cn(lkv_call_t *call) {

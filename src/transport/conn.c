@@ -150,8 +150,10 @@ void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now) {
 void lkv__conn_check_keepalive(lkv__conn_t *c, uint64_t now) {
   if (c->closing || !c->sniffed || c->h1) return;
   if (!lkv__ping_keepalive(&c->h2, now)) return;
-  fprintf(stderr, "ledgerkv: closing a client connection: no answer to the keepalive ping within %llu ms\n",
-          (unsigned long long)c->loop->cfg->keepalive.timeout_ms);
+  const char *from = lkv__conn_peer_address(c);
+  fprintf(stderr,
+          "ledgerkv: closing the client connection from %s: no answer to the keepalive ping within %llu ms\n",
+          from ? from : "an unknown address", (unsigned long long)c->loop->cfg->keepalive.timeout_ms);
   lkv__conn_close(c); /* half-open: grpc-go closes without GOAWAY */
 }
 

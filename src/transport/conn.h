@@ -47,6 +47,10 @@ void lkv__conn_flush(lkv__conn_t *c);
  * request that is not complete within its own (lkv__h1_conn_check_overdue). now: the loop's uv_now. */
 void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now);
 
+/* The client's numeric IP address (as lkv_call_peer_address gives it; call_peer.c), or NULL when unknown.
+ * Owned by c. */
+const char *lkv__conn_peer_address(lkv__conn_t *c);
+
 /* Server keepalive of an HTTP/2 connection (h2_ping.h): pings it when idle, closes it when the ping goes
  * unanswered. now: the loop's uv_now. */
 void lkv__conn_check_keepalive(lkv__conn_t *c, uint64_t now);

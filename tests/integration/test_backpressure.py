@@ -133,7 +133,7 @@ def test_keepalive_reaps_a_silent_connection(eager):
     sock.close()
     assert 0.9 < elapsed < 5, elapsed  # 300 ms idle + 700 ms unanswered
     assert b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" in got  # a PING frame came first
-    eager.wait_log("no answer to the keepalive ping within 700 ms")
+    eager.wait_log("closing the client connection from 127.0.0.1: no answer to the keepalive ping within 700 ms")
 
 
 def test_etcdctl_keepalive_not_sent_goaway(eager):
