@@ -214,6 +214,16 @@ static int set_sample_interval(parse_t *p, const flag_t *f, const char *value) {
   return 0;
 }
 
+/* --consistency: raft is the only mode served. causal (issue 16) is refused until the peer transport carries
+ * its messages and real processes converge in a test: its replicator exists (replication/causal_node.h)
+ * but a member could not reach another one yet. */
+static int set_consistency(parse_t *p, const flag_t *f, const char *value) {
+  if (strcmp(value, "raft") == 0) return 0;
+  if (strcmp(value, "causal") == 0)
+    return fail(p, "--%s=causal: causal mode is not complete yet: issue 16", f->name);
+  return fail(p, "--%s: invalid value \"%s\": expected raft or causal", f->name, value);
+}
+
 static int set_ledger(parse_t *p, const flag_t *f, const char *value) {
   int b = parse_bool(value);
   if (b < 0) return fail(p, "--%s: invalid value \"%s\": expected true or false", f->name, value);
@@ -357,6 +367,10 @@ static const flag_t flags[] = {
     NUMBER("experimental-snapshot-catchup-entries", "'5000'",
            "Raft log entries a cluster member keeps below its snapshot for slow followers (etcd 3.5's flag).",
            snapshot_catchup_entries, NUM_U64, 1, UINT32_MAX),
+    {"consistency", "'raft'",
+     "How writes are replicated: raft (one order for the cluster, as etcd); causal (every member accepts "
+     "writes through partitions, issue 16) is not available yet.",
+     set_consistency, 0, 0, 0, 0},
     {"ledger", NULL, "Keep the verifiable ledger of every change in <data-dir>/ledger (default true).",
      set_ledger, 0, 0, 0, 0},
     {"ledger-sign-interval", "'100ms'", "How often the ledger's tree head is signed (1ms..1m).",
