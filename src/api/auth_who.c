@@ -159,8 +159,9 @@ void lkv__auth_jwt_answer(lkv_api_t *api, lkv_apply_req_t *req) {
   int rc = resp ? lkv_apply_auth_status(api->store, &enabled, &rev) : LKV_ENOMEM;
   if (!rc) rc = lkv_api_jwt_sign(api->jwt, r->name, rev, lkv_clock_ms(CLOCK_REALTIME) / 1000, &token);
   uint8_t *packed = NULL;
+  char *simple = resp ? resp->token : NULL; /* the state machine's answer, protobuf-c's to free */
   if (!rc) {
-    resp->token = token; /* the simple token the state machine answered is replaced */
+    resp->token = token; /* replaced by the JWT */
     packed = malloc(etcdserverpb__authenticate_response__get_packed_size(resp) + 1);
     if (!packed) rc = LKV_ENOMEM;
   }
@@ -177,7 +178,7 @@ void lkv__auth_jwt_answer(lkv_api_t *api, lkv_apply_req_t *req) {
   }
   free(token);
   if (resp) {
-    resp->token = NULL; /* token is freed above; protobuf-c frees what it unpacked */
+    resp->token = simple; /* token is freed above; protobuf-c frees what it unpacked */
     etcdserverpb__authenticate_response__free_unpacked(resp, NULL);
   }
 }
