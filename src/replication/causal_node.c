@@ -122,12 +122,15 @@ void *lkv__causal_thread(void *arg) {
   lkv__causal_node_t *n = arg;
   unsigned sync_ms = n->o.sync_ms ? n->o.sync_ms : 100;
   uint64_t next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
+  int background = 0; /* a compaction's removal of history is pending: rest only briefly */
   pthread_mutex_lock(&n->mu);
   for (;;) {
-    struct timespec until = lkv_clock_deadline(CLOCK_MONOTONIC, 0);
     uint64_t mono = lkv_clock_ms(CLOCK_MONOTONIC);
-    if (next_tick > mono) until = lkv_clock_deadline(CLOCK_MONOTONIC, next_tick - mono);
-    while (!has_input(n) && !n->stopping && lkv_clock_ms(CLOCK_MONOTONIC) < next_tick)
+    uint64_t wake_at = background && mono + LKV_APPLY_BACKGROUND_PAUSE_MS < next_tick
+                           ? mono + LKV_APPLY_BACKGROUND_PAUSE_MS
+                           : next_tick;
+    struct timespec until = lkv_clock_deadline(CLOCK_MONOTONIC, wake_at > mono ? wake_at - mono : 0);
+    while (!has_input(n) && !n->stopping && lkv_clock_ms(CLOCK_MONOTONIC) < wake_at)
       pthread_cond_timedwait(&n->wake, &n->mu, &until);
     if (n->stopping && !has_input(n)) break;
     lkv__causal_read_t *reads = n->reads;
@@ -159,6 +162,7 @@ void *lkv__causal_thread(void *arg) {
       next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
     }
     handle_batch(n, local);
+    background = !n->halted && lkv_apply_background_step(n->o.store); /* the writer's thread does it */
     pthread_mutex_lock(&n->mu);
   }
   pthread_mutex_unlock(&n->mu);

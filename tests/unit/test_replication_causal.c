@@ -285,6 +285,27 @@ static void test_restart_replays_and_catches_up(void **state) {
   partition(0);
 }
 
+/* Compaction is the member's own (no event, no revision), and its removal of history runs on the causal
+ * thread between batches. */
+static void test_compaction_is_local(void **state) {
+  (void)state;
+  for (int i = 0; i < 3; i++) assert_int_equal(put(0, "k", i ? "later" : "first"), 0);
+  Etcdserverpb__CompactionRequest c = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
+  c.revision = 3;
+  lkv_proposal_t p = {.req = {.kind = LKV_OP_COMPACT, .msg = &c.base}};
+  assert_int_equal(lkv_replicator_propose_wait(net.node[0], &p), 0);
+  for (int tries = 0; tries < 500 && lkv_mvcc_compact_pending(net.store[0].s); tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  assert_int_equal(lkv_mvcc_compact_pending(net.store[0].s), 0);
+  lkv_mvcc_stat_t st;
+  assert_int_equal(lkv_mvcc_stat(net.store[0].s, &st), 0);
+  assert_int_equal(st.compact_revision, 3);
+  assert_int_equal(st.revision, 4);
+  converge(3);
+  assert_int_equal(lkv_mvcc_stat(net.store[1].s, &st), 0);
+  assert_int_equal(st.compact_revision, -1); /* not replicated */
+}
+
 static void barrier_cb(void *arg, int err) {
   *(int *)arg = err + 1;
 }
@@ -314,6 +335,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_partition_converges, setup, teardown),
       cmocka_unit_test_setup_teardown(test_txn_compares_are_local, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_replays_and_catches_up, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_compaction_is_local, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refusals_and_reads, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
