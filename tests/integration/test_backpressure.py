@@ -7,9 +7,11 @@ deadline shorter than the call.
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import etcd3
+import grpc
 import h2.errors
 import h2.settings
 import pytest
@@ -160,6 +162,41 @@ def test_etcdctl_keepalive_not_sent_goaway(eager):
     finally:
         watch.kill()
         watch.wait()
+
+
+def pinging_watch_ends(server):
+    """A gRPC (C-core) client that pings every second with a Watch open: how its call ends, and when."""
+    opts = lkvtest.GRPC_OPTIONS + [("grpc.keepalive_time_ms", 1000), ("grpc.keepalive_timeout_ms", 5000),
+                                   ("grpc.http2.max_pings_without_data", 0)]
+    with grpc.insecure_channel(server.endpoint, options=opts) as ch:
+        create = etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"bp/pinged"))
+        stop = threading.Event()
+
+        def requests():
+            yield create
+            stop.wait(20)
+
+        t0 = time.monotonic()
+        try:
+            for _ in etcdrpc.WatchStub(ch).Watch(requests(), timeout=15):
+                pass
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as e:
+            code = e.code()
+        finally:
+            stop.set()
+        return code, time.monotonic() - t0
+
+
+def test_client_pinging_too_often(srv, etcd):
+    """etcd's --grpc-keepalive-min-time (5 s): the fourth ping within it gets GOAWAY ENHANCE_YOUR_CALM
+    "too_many_pings" (the C-core client logs it and backs off) and the connection is closed: after about
+    3 s, the same with etcd 3.4."""
+    for server in (srv, etcd):
+        code, elapsed = pinging_watch_ends(server)
+        assert code == grpc.StatusCode.UNAVAILABLE, (server.kind, code)
+        assert 2.5 < elapsed < 6, (server.kind, elapsed)
+    srv.wait_log("closing a client connection: too many pings (more often than every 5000 ms)")
 
 
 def test_deadlines(srv):
