@@ -601,6 +601,7 @@ int lkv_config_parse(lkv_config_t *cfg, int argc, char **argv, char *err, size_t
   if (rc == 0) rc = resolve(&p);
   if (rc == 0) rc = lkv__config_tls_check(&p);
   if (rc == 0) rc = lkv__config_gateway_check(&p);
+  if (rc == 0) rc = lkv__config_grpc_check(&p);
   if (rc != 0) goto release;
   for (size_t i = 0; i < cfg->n_warnings; i++) fprintf(stderr, "ledgerkv: warning: %s\n", cfg->warnings[i]);
   lkv__config_given_free(&p);

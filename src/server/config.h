@@ -104,6 +104,12 @@ typedef struct lkv_config_s {
   size_t n_host_whitelist;               /* ("*": any, the default; an empty value too) */
   uint64_t max_request_bytes;            /* --max-request-bytes, default 1572864, 1..4294967295 */
   uint64_t max_txn_ops;                  /* --max-txn-ops, default 128, 1..4294967295 */
+  uint32_t max_concurrent_streams;       /* --max-concurrent-streams, default 4294967295 (etcd's); 0: none
+                                          * advertised, as grpc-go */
+  uint64_t grpc_keepalive_min_time_ms;   /* --grpc-keepalive-min-time, default 5s; <= 0 given: grpc-go's 5m */
+  uint64_t grpc_keepalive_interval_ms;   /* --grpc-keepalive-interval, default 2h, and */
+  uint64_t grpc_keepalive_timeout_ms;    /* --grpc-keepalive-timeout, default 20s; either <= 0 given: both
+                                          * grpc-go's (2h, 20s). Never 0 after parsing */
   uint64_t bcrypt_cost;                  /* --bcrypt-cost, default 10; outside 4..31 it is 10, with etcd's
                                           * warning */
   uint64_t auth_token_ttl;               /* --auth-token-ttl in seconds, default 300 (0: the default) */

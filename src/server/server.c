@@ -146,6 +146,10 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
        * between the two get etcd's "request is too large" from the API layer. */
       .max_recv_msg_bytes = cfg->max_request_bytes + LKV_GRPC_OVERHEAD_BYTES,
       .tick_ms = LKV_WATCH_TICK_MS,
+      .max_concurrent_streams = cfg->max_concurrent_streams,
+      .keepalive = {.interval_ms = cfg->grpc_keepalive_interval_ms,
+                    .timeout_ms = cfg->grpc_keepalive_timeout_ms,
+                    .min_time_ms = cfg->grpc_keepalive_min_time_ms},
   };
   if (cfg->cpu_neighbour_aware || cfg->worker_threads == 0) { /* a pinned count runs without the gate */
     topts.gate.arg = lkv_pool_gate(s->pool);
