@@ -11,6 +11,7 @@ receipts counter move.
 import gzip
 import json
 import re
+import shutil
 import subprocess
 import time
 
@@ -18,7 +19,7 @@ import pytest
 
 import cluster
 import lkvtest
-from test_metrics import MetricsCluster, family, get, scrape, start_with_metrics
+from test_metrics import MetricsCluster, family, promtool_problems, scrape, start_with_metrics
 
 MIXIN = "/usr/share/doc/etcd-server/etcd-mixin/mixin.libsonnet.gz"
 
@@ -109,6 +110,18 @@ def test_mixin_alerts_see_series(members):
     c = members
     served = {k.split("{")[0] for k in scrape(c.metrics_ports[c.members[0].name])}
     assert names <= served, sorted(names - served)
+
+
+def test_promtool_reads_the_cluster_scrape(members):
+    """Prometheus' parser accepts a member's scrape with the peer and handling-time families; its naming
+    lints are only those etcd's own scrape (--metrics extensive) earns."""
+    if not shutil.which("promtool"):
+        pytest.skip("promtool (Debian's prometheus) is not installed")
+    with lkvtest.Factory() as f:
+        _, eport = start_with_metrics(f, kind="etcd", extra=["--metrics", "extensive"])
+        etcds = promtool_problems(eport)
+    ours = promtool_problems(members.metrics_ports[members.members[0].name])
+    assert ours <= etcds, ours - etcds
 
 
 def test_basic_metrics_lease_ttl_receipts_pool():
