@@ -32,6 +32,7 @@ typedef struct lkv_api_s {
   int metrics_extensive;    /* --metrics extensive: grpc_server_handling_seconds per method */
   const char *version;      /* etcd-compatible semver reported by Maintenance.Status */
   const char *member_name;  /* --name */
+  int causal;               /* --consistency=causal: Lock and Election refused (docs/causal.md §4) */
   char *const *client_urls; /* --advertise-client-urls */
   size_t n_client_urls;
   lkv_ledger_t *ledger;                    /* NULL with --ledger=false: the Ledger service is UNIMPLEMENTED */

@@ -132,6 +132,12 @@ static int learner_refuses(lkv_api_t *api, const lkv_route_t *r) {
   return st.is_learner;
 }
 
+/* Causal mode: a lock or a leader could have two holders across a partition (docs/causal.md §4). */
+static int causal_refuses(const lkv_api_t *api, const lkv_route_t *r) {
+  return api->causal &&
+         (strncmp(r->path, "/v3lockpb.", 10) == 0 || strncmp(r->path, "/v3electionpb.", 14) == 0);
+}
+
 int lkv__api_stream_refusal(lkv_api_t *api, const lkv_call_t *call) {
   lkv_replication_status_t st;
   lkv_replicator_status(api->replicator, &st);
@@ -156,6 +162,12 @@ static void route_message(void *app, const void *route, lkv_call_t *call, const 
   if (lkv__api_rate_limited(app, r->path, r->streaming, call, len)) return; /* before any work is done */
   if (learner_refuses(app, r)) {
     lkv__api_fail(call, LKV_ELEARNER);
+    return;
+  }
+  if (causal_refuses(app, r)) {
+    lkv_call_finish(call, LKV_GRPC_FAILED_PRECONDITION,
+                    "ledgerkv: Lock and Election are not served in causal mode: two members can both grant "
+                    "them during a partition (docs/causal.md)");
     return;
   }
   /* etcd's unary interceptor: a request that requires a leader fails on a member without one (streams

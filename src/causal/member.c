@@ -16,6 +16,20 @@ int lkv__causal_index(const lkv_causal_member_t *m, uint64_t id) {
   return -1;
 }
 
+static int key_known(const lkv_causal_peer_t *p) {
+  static const uint8_t unknown[LKV_CAUSAL_PK_LEN];
+  return memcmp(p->pk, unknown, sizeof(unknown)) != 0;
+}
+
+int lkv_causal_member_set_key(lkv_causal_member_t *m, uint64_t id, const uint8_t pk[LKV_CAUSAL_PK_LEN]) {
+  int idx = lkv__causal_index(m, id);
+  if (idx < 0) return LKV_EINVAL;
+  lkv_causal_peer_t *p = &m->members[idx];
+  if (key_known(p)) return memcmp(p->pk, pk, LKV_CAUSAL_PK_LEN) == 0 ? 0 : LKV_EEXIST;
+  memcpy(p->pk, pk, LKV_CAUSAL_PK_LEN);
+  return 0;
+}
+
 void lkv__causal_send(lkv_causal_member_t *m, uint64_t to, uint8_t kind, const uint8_t *data, size_t len) {
   *LKV__CAUSAL_PUSH(m->msgs) = (lkv_causal_msg_t){.to = to, .kind = kind, .data = data, .len = len};
 }
@@ -196,7 +210,8 @@ int lkv_causal_member_recv_event(lkv_causal_member_t *m, uint64_t now, const uin
   const lkv_causal_held_t *here = known(m, &ev);
   if (here && here->len == len && memcmp(here->bytes, buf, len) == 0) return 0; /* a copy */
   int idx = lkv__causal_index(m, ev.origin);
-  if (lkv_causal_event_verify(buf, len, m->members[idx].pk)) return LKV_EVERIFY;
+  if (!key_known(&m->members[idx]) || lkv_causal_event_verify(buf, len, m->members[idx].pk))
+    return LKV_EVERIFY;
   if (here) return LKV_EEXIST;
   if (lkv_causal_hlc_too_far(now, &ev.hlc, m->cfg.max_ahead)) return LKV_ECLOCKAHEAD;
   if (!ready_now(m, &ev)) {

@@ -37,8 +37,8 @@
  */
 
 typedef struct {
-  uint64_t id; /* never 0 */
-  uint8_t pk[LKV_CAUSAL_PK_LEN];
+  uint64_t id;                   /* never 0 */
+  uint8_t pk[LKV_CAUSAL_PK_LEN]; /* all zero: not known yet (lkv_causal_member_set_key); its events refused */
 } lkv_causal_peer_t;
 
 #ifdef LKV_CAUSAL_TESTING
@@ -114,6 +114,11 @@ int lkv_causal_member_new(const lkv_causal_config_t *cfg, lkv_causal_member_t **
 
 /* Frees m and everything it owns. NULL is allowed. */
 void lkv_causal_member_free(lkv_causal_member_t *m);
+
+/* Records the public key of member id, which was not known (all zero) when m was created: events from id are
+ * refused (LKV_EVERIFY) until then. Returns 0 (set, or the same key already known), LKV_EINVAL (id is not a
+ * member), LKV_EEXIST (another key is known for id: it is kept). */
+int lkv_causal_member_set_key(lkv_causal_member_t *m, uint64_t id, const uint8_t pk[LKV_CAUSAL_PK_LEN]);
 
 /* Restores one durable event (encoded, as a batch's applied gave it) in local order; before any other
  * input. Its signature is not checked again (it was when the event arrived). *rev receives its revision.

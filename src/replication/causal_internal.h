@@ -35,6 +35,7 @@ typedef struct {
 typedef struct {
   lkv_replicator_t base;
   lkv_causal_node_options_t o;
+  char *dir; /* o.dir's copy */
   lkv_causal_peer_t members[LKV_CAUSAL_MAX_ORIGINS];
   uint8_t sk[LKV_CAUSAL_SK_LEN];
   lkv_causal_member_t *m;
@@ -54,7 +55,10 @@ typedef struct {
   lkv__causal_read_t *reads, *reads_tail;
   uint8_t *attrs; /* this member's published attributes */
   size_t attrs_len;
-  lkv_causal_vv_t st_vv; /* copied after each batch */
+  uint8_t *peer_attrs[LKV_CAUSAL_MAX_ORIGINS]; /* members[i]'s attributes from its last hello, or NULL */
+  size_t peer_attrs_len[LKV_CAUSAL_MAX_ORIGINS];
+  uint8_t key_warned[LKV_CAUSAL_MAX_ORIGINS]; /* members[i] announced another key (logged once; thread) */
+  lkv_causal_vv_t st_vv;                      /* copied after each batch */
   uint64_t st_rev;
   int halted; /* 0, or the error that stopped the member's writes */
 
@@ -64,6 +68,10 @@ typedef struct {
   lkv_applied_cb on_applied;
   void *on_applied_arg;
 } lkv__causal_node_t;
+
+/* The node's own message kind beside the core's (LKV_CAUSAL_MSG_EVENT, _VV): a member's hello, its public
+ * key (LKV_CAUSAL_PK_LEN bytes) then its published attributes (cluster/attrs.h). */
+#define LKV__CAUSAL_MSG_HELLO 3
 
 #define LKV__CAUSAL_APPLIED "causal/applied" /* store record: the core revision the store reflects */
 
@@ -89,6 +97,17 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t lo
 
 /* causal_store.c: frees the buffered changes. */
 void lkv__causal_changes_clear(lkv__causal_node_t *n);
+
+/* causal_keys.c: sets members[i].pk of the members whose key was learned earlier (<dir>/peers). Before the
+ * core is created. Returns 0 or a negated errno with a message in err. */
+int lkv__causal_keys_load(lkv__causal_node_t *n, char *err, size_t errlen);
+
+/* causal_keys.c: a peer's hello (after its kind byte): its key recorded durably and given to the core when
+ * it was not known, refused (logged) when another one is; its attributes kept. Causal thread. */
+void lkv__causal_keys_take_hello(lkv__causal_node_t *n, uint64_t from, const uint8_t *data, size_t len);
+
+/* causal_keys.c: sends this member's hello to every peer. Causal thread. */
+void lkv__causal_keys_hello(lkv__causal_node_t *n);
 
 /* causal_ops.c: the ops table. */
 extern const lkv_replicator_ops_t lkv__causal_ops;

@@ -48,6 +48,8 @@ static void take_message(lkv__causal_node_t *n, const lkv__causal_in_t *in, uint
     lkv_causal_member_recv_event(n->m, now, in->data + 1, in->len - 1);
   else if (in->data[0] == LKV_CAUSAL_MSG_VV)
     lkv_causal_member_recv_vv(n->m, in->from, in->data + 1, in->len - 1);
+  else if (in->data[0] == LKV__CAUSAL_MSG_HELLO)
+    lkv__causal_keys_take_hello(n, in->from, in->data + 1, in->len - 1);
 }
 
 /* ---- the batch */
@@ -159,6 +161,7 @@ void *lkv__causal_thread(void *arg) {
     }
     if (lkv_clock_ms(CLOCK_MONOTONIC) >= next_tick) {
       if (!n->halted) lkv_causal_member_tick(n->m);
+      lkv__causal_keys_hello(n);
       next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
     }
     handle_batch(n, local);
@@ -233,7 +236,9 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
                              .on_change = lkv__causal_collect,
                              .change_arg = n};
   memcpy(cfg.sk, n->sk, sizeof(cfg.sk));
-  int rc = store_position(n, err, errlen);
+  n->o.dir = n->dir = strdup(opts->dir); /* the keys' files are written after start */
+  int rc = n->dir ? store_position(n, err, errlen) : LKV_ENOMEM;
+  if (!rc) rc = lkv__causal_keys_load(n, err, errlen);
   if (!rc && (rc = lkv_causal_member_new(&cfg, &n->m)) != 0) snprintf(err, errlen, "bad causal membership");
   if (!rc && (rc = lkv__causal_log_open(opts->dir, replay_one, n, &n->log)) != 0)
     snprintf(err, errlen, "cannot recover the causal event log in %s: %s", opts->dir, lkv_strerror(rc));
@@ -264,6 +269,8 @@ void lkv__causal_node_free(lkv__causal_node_t *n) {
   lkv_causal_member_free(n->m);
   lkv__causal_log_close(n->log);
   free(n->attrs);
+  free(n->dir);
+  for (size_t i = 0; i < LKV_CAUSAL_MAX_ORIGINS; i++) free(n->peer_attrs[i]);
   pthread_cond_destroy(&n->wake);
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->listen_mu);

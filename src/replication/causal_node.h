@@ -37,6 +37,22 @@
  * kept in memory by the core, not in the store.
  */
 
+/*
+ * Members' keys (docs/causal.md §10): each member's Ed25519 key pair comes from its own seed file,
+ * <dir>/member.key (lkv_causal_node_key). Every anti-entropy tick a member sends each peer a hello (its
+ * public key and its published attributes). A key not known yet is recorded durably in <dir>/peers on its
+ * first hello (trust on first use, over the peer transport: mutual TLS between peers authenticates it) and
+ * given to the core, which refuses the events of an origin whose key it does not know; once recorded, a hello
+ * with another key is refused and logged. A restart reads <dir>/peers. MemberList shows a peer's attributes
+ * from its last hello.
+ */
+
+/* This member's causal key pair: from the 32-byte seed in <dir>/member.key, created (mode 0600, durably,
+ * with dir) at the first start. Returns 0, LKV_ECORRUPT (a file of another size) or a negated errno, with a
+ * message in err. */
+int lkv_causal_node_key(const char *dir, uint8_t pk[LKV_CAUSAL_PK_LEN], uint8_t sk[LKV_CAUSAL_SK_LEN],
+                        char *err, size_t errlen);
+
 /* Hands a message (kind byte ‖ body, see lkv_causal_node_receive) to the peer transport for member `to`.
  * Must not block; may drop (anti-entropy ships it again). Called on the causal thread. */
 typedef int (*lkv_causal_node_send_fn)(void *arg, uint64_t to, const uint8_t *msg, size_t len);
@@ -47,7 +63,8 @@ typedef struct lkv_causal_node_options_s {
   uint64_t member_id;               /* this member: one of members, never 0 */
   uint64_t cluster_id;              /* stamped into responses */
   const uint8_t *sk;                /* this member's Ed25519 secret key (LKV_CAUSAL_SK_LEN bytes; copied) */
-  const lkv_causal_peer_t *members; /* every member with its public key, this one included (copied) */
+  const lkv_causal_peer_t *members; /* every member, this one with its public key; the others' keys may be all
+                                     * zero (unknown): learned from their hellos (below), copied */
   size_t n_members;
   unsigned sync_ms;      /* anti-entropy period (0: 100) */
   uint64_t max_ahead_ms; /* a remote stamp further ahead of this member's clock is refused (0: 60000) */

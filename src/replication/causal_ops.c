@@ -92,7 +92,7 @@ static int node_publish(lkv_replicator_t *base, const uint8_t *attrs, size_t len
   return 0;
 }
 
-/* The fixed members; only this member's attributes are known (they are not replicated in this mode yet). */
+/* The fixed members: this member's published attributes, the others' from their last hello (none before). */
 static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, size_t *count) {
   lkv__causal_node_t *n = NODE(base);
   lkv_replication_member_t *m = calloc(n->o.n_members, sizeof(*m));
@@ -101,13 +101,16 @@ static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, 
   pthread_mutex_lock(&n->mu);
   for (size_t i = 0; i < n->o.n_members; i++) {
     m[i].id = n->members[i].id;
-    if (m[i].id != n->o.member_id || !n->attrs) continue;
-    if (!(m[i].attrs = malloc(n->attrs_len ? n->attrs_len : 1))) {
+    int self = m[i].id == n->o.member_id;
+    const uint8_t *attrs = self ? n->attrs : n->peer_attrs[i];
+    size_t len = self ? n->attrs_len : n->peer_attrs_len[i];
+    if (!attrs) continue;
+    if (!(m[i].attrs = malloc(len ? len : 1))) {
       rc = LKV_ENOMEM;
       break;
     }
-    memcpy(m[i].attrs, n->attrs, n->attrs_len);
-    m[i].attrs_len = n->attrs_len;
+    memcpy(m[i].attrs, attrs, len);
+    m[i].attrs_len = len;
   }
   pthread_mutex_unlock(&n->mu);
   if (rc) {

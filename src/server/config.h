@@ -32,6 +32,7 @@ typedef struct lkv_config_cluster_s {
   uint64_t cluster_id;                /* of a cluster founded with initial and --initial-cluster-token */
   uint64_t member_id;                 /* this member's (--name's) id */
   int existing;                       /* --initial-cluster-state existing: join a running cluster */
+  int causal;                         /* --consistency=causal (docs/causal.md): server/member_causal.h */
   int force_new_cluster;              /* --force-new-cluster: restart as the only member (raft_node.h) */
   int strict_reconfig_check;          /* --strict-reconfig-check, default true: etcd's checks before
                                        * membership changes (raft_node.h) */

@@ -1,4 +1,4 @@
-/* A member of a cluster of several: peer messages in and out of the Raft replicator. */
+/* A member of a cluster of several: peer messages in and out of its replicator (Raft, or causal). */
 #include "server/member.h"
 
 #include <pthread.h>
@@ -11,8 +11,10 @@
 #include "cluster/attrs.h"
 #include "common/error.h"
 #include "common/le.h"
+#include "replication/causal_node.h"
 #include "replication/raft_node.h"
 #include "server/checkpointer.h"
+#include "server/member_causal.h"
 #include "server/peer_probe.h"
 #include "server/tls_setup.h"
 #include "transport/peer.h"
@@ -22,8 +24,9 @@
 
 struct lkv__member_s {
   lkv_peer_net_t *peers;
-  lkv_tls_t *peer_tls; /* https:// peer URLs' context; NULL without peer TLS flags */
-  lkv_replicator_t *raft;
+  lkv_tls_t *peer_tls;               /* https:// peer URLs' context; NULL without peer TLS flags */
+  lkv_replicator_t *repl;            /* the Raft replicator, or the causal one (causal) */
+  int causal;                        /* --consistency=causal: no Raft channels, no checkpoints, no leader */
   lkv__checkpointer_t *checkpointer; /* the store's checkpoints: the member's Raft snapshots */
   lkv__peer_probe_t *probe;          /* round trips and the peer counters (metrics) */
   pthread_rwlock_t in_lock; /* read: a peer callback delivering; write: a receiver being set or cleared */
@@ -38,7 +41,9 @@ static void on_message(void *arg, uint64_t from, const uint8_t *data, size_t len
   lkv__member_t *m = arg;
   if (len < 1) return; /* no channel: dropped */
   pthread_rwlock_rdlock(&m->in_lock);
-  if (data[0] == LKV__CHANNEL_RAFT) {
+  if (m->causal) { /* a Raft member's messages would be taken for the causal replicator's: dropped */
+    if (data[0] == LKV__CHANNEL_CAUSAL && m->in) lkv_causal_node_receive(m->in, from, data + 1, len - 1);
+  } else if (data[0] == LKV__CHANNEL_RAFT) {
     if (m->in) lkv_raft_node_receive(m->in, from, data + 1, len - 1);
   } else if (data[0] == LKV__CHANNEL_MEMBER) {
     if (m->in) lkv_raft_node_receive_member(m->in, from, data + 1, len - 1);
@@ -52,7 +57,7 @@ static void on_message(void *arg, uint64_t from, const uint8_t *data, size_t len
 
 int lkv__member_on_channel(lkv__member_t *m, lkv__channel_t ch, lkv__channel_cb cb, void *arg) {
   if (ch == LKV__CHANNEL_RAFT || ch == LKV__CHANNEL_MEMBER || ch == LKV__CHANNEL_SNAP ||
-      ch >= LKV__CHANNEL_MAX)
+      ch == LKV__CHANNEL_CAUSAL || ch >= LKV__CHANNEL_MAX)
     return LKV_EINVAL;
   pthread_rwlock_wrlock(&m->in_lock);
   m->channel_cb[ch] = cb;
@@ -74,7 +79,7 @@ int lkv__member_send(lkv__member_t *m, uint64_t to, lkv__channel_t ch, const uin
 static void on_peer_state(void *arg, uint64_t peer, int up) {
   lkv__member_t *m = arg;
   pthread_rwlock_rdlock(&m->in_lock);
-  if (m->in) lkv_raft_node_peer_state(m->in, peer, up);
+  if (m->in && !m->causal) lkv_raft_node_peer_state(m->in, peer, up);
   pthread_rwlock_unlock(&m->in_lock);
 }
 
@@ -326,7 +331,7 @@ static int resolve_identity(const lkv_config_t *cfg, lkv_mvcc_t *store, lkv_tls_
     snprintf(err, errlen, "cannot read the member's identity: %s", lkv_strerror(rc));
     return rc;
   }
-  if (c->existing) return join_identity(cfg, tls, id, err, errlen);
+  if (c->existing && !c->causal) return join_identity(cfg, tls, id, err, errlen); /* causal: refused later */
   id->cluster_id = c->cluster_id;
   id->member_id = c->member_id;
   rc = seeds_from_flags(c, id);
@@ -367,8 +372,10 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
   m->cluster_id = id.cluster_id;
   rc = start_peers(m, cfg, id.cluster_id, err, errlen);
   if (rc) goto err_after_tls;
-  rc = lkv__checkpointer_start(&m->checkpointer, store, ledger, cfg->ledger_checkpoint_s,
-                               checkpoint_published, m);
+  m->causal = c->causal;
+  rc = c->causal ? 0 /* the event log is the member's history: no Raft snapshots */
+                 : lkv__checkpointer_start(&m->checkpointer, store, ledger, cfg->ledger_checkpoint_s,
+                                           checkpoint_published, m);
   if (rc) {
     snprintf(err, errlen, "cannot start the checkpoint thread: %s", lkv_strerror(rc));
     goto err_after_peers;
@@ -412,12 +419,13 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .disk_reserve = cfg->disk_reserve_bytes,
                                .send = send_to_peer,
                                .send_arg = m};
-  rc = lkv_raft_node_start(&m->raft, &o, err, errlen);
+  rc = c->causal ? lkv__member_causal_start(m, m->peers, cfg, store, &m->repl, err, errlen)
+                 : lkv_raft_node_start(&m->repl, &o, err, errlen);
   if (rc) goto err_after_probe;
   pthread_rwlock_wrlock(&m->in_lock);
-  m->in = m->raft;
+  m->in = m->repl;
   pthread_rwlock_unlock(&m->in_lock);
-  if (c->initial.n_members == 1 && !id.join) wait_for_leader(m->raft, 2 * c->election_ms);
+  if (c->initial.n_members == 1 && !id.join && !c->causal) wait_for_leader(m->repl, 2 * c->election_ms);
   *out = m;
   goto done;
 err_after_probe:
@@ -444,12 +452,13 @@ void lkv__member_ids(const lkv__member_t *m, uint64_t *cluster_id, uint64_t *mem
 }
 
 lkv_replicator_t *lkv__member_replicator(lkv__member_t *m) {
-  return m->raft;
+  return m->repl;
 }
 
 void lkv__member_hand_over(lkv__member_t *m, unsigned grace_ms) {
-  lkv_raft_node_hand_over(m->raft);
-  lkv_raft_node_wind_down(m->raft, grace_ms);
+  if (m->causal) return; /* no leader, and writes are answered once durable here: nothing waits on peers */
+  lkv_raft_node_hand_over(m->repl);
+  lkv_raft_node_wind_down(m->repl, grace_ms);
 }
 
 size_t lkv__member_peer_stats(lkv__member_t *m, lkv_peer_stats_t *out, size_t cap) {
@@ -461,7 +470,7 @@ void lkv__member_stop(lkv__member_t *m) {
   pthread_rwlock_wrlock(&m->in_lock);
   m->in = NULL; /* peers' messages are dropped from now on */
   pthread_rwlock_unlock(&m->in_lock);
-  lkv_replicator_stop(m->raft);            /* may still send on its way out: the peers outlive it */
+  lkv_replicator_stop(m->repl);            /* may still send on its way out: the peers outlive it */
   lkv__checkpointer_stop(m->checkpointer); /* the replicator asked it for copies: stopped after it */
   lkv_peer_net_stop(m->peers);
   lkv_tls_free(m->peer_tls); /* no peer connection uses it any more */

@@ -35,7 +35,8 @@ typedef enum {
   LKV__CHANNEL_LEASE = 2,  /* lease keep-alives forwarded to the leader, and their answers */
   LKV__CHANNEL_MEMBER = 3, /* membership requests forwarded to the leader (MemberPromote), and answers */
   LKV__CHANNEL_SNAP = 4,   /* a snapshot streamed to a member, and its acknowledgements */
-  LKV__CHANNEL_PROBE = 5   /* round-trip pings and their answers (peer_probe.h) */
+  LKV__CHANNEL_PROBE = 5,  /* round-trip pings and their answers (peer_probe.h) */
+  LKV__CHANNEL_CAUSAL = 7  /* causal mode: events, vectors and hellos (replication/causal_node.h) */
 } lkv__channel_t;
 #define LKV__CHANNEL_MAX 8
 

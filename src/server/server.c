@@ -236,7 +236,7 @@ static void store_restored(void *arg) {
  * single node wrote before it ran on Raft (no Raft log yet) had the ledger as its write-ahead log,
  * so its store is first brought up to the ledger (replayed), then adopted by the one-member cluster. */
 static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
-  if (!cfg->ledger) return 0;
+  if (!cfg->ledger || cfg->cluster.causal) return 0; /* causal: no ledger records of events yet (causal.md) */
   int adopt =
       access(cfg->wal_dir, F_OK) != 0; /* no Raft log yet: a new data dir, or one a single node wrote */
   int rc = adopt ? lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen)
@@ -316,6 +316,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   api->store = s->store;
   api->version = LKV_ETCD_VERSION;
   api->member_name = cfg->name;
+  api->causal = cfg->cluster.causal;
   rc = lkv_api_tokens_new(&api->tokens, cfg->auth_token_ttl * 1000);
   if (rc != 0) {
     snprintf(err, errlen, "cannot start: %s", lkv_strerror(rc));

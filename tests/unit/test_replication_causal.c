@@ -16,6 +16,7 @@ static struct {
   lkvt_store_t store[N];
   lkv_causal_peer_t peers[N];
   uint8_t sk[N][LKV_CAUSAL_SK_LEN];
+  int learn; /* members start knowing only their own key: the others' come from hellos */
 } net = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int net_send(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
@@ -46,6 +47,10 @@ static void start(size_t i) {
                                  .sync_ms = 10,
                                  .send = net_send,
                                  .send_arg = (void *)(uintptr_t)i};
+  lkv_causal_peer_t known[N];
+  for (size_t k = 0; k < N; k++) known[k] = (lkv_causal_peer_t){.id = net.peers[k].id};
+  known[i] = net.peers[i];
+  if (net.learn) o.members = known;
   char err[256] = "";
   lkv_replicator_t *r;
   if (lkv_causal_node_start(&r, &o, err, sizeof(err))) fail_msg("member %zu: %s", i + 1, err);
@@ -71,6 +76,7 @@ static int setup(void **state) {
     lkvt_open(&net.store[i]);
   }
   partition(0);
+  net.learn = 0;
   for (size_t i = 0; i < N; i++) start(i);
   return 0;
 }
@@ -306,6 +312,40 @@ static void test_compaction_is_local(void **state) {
   assert_int_equal(st.compact_revision, -1); /* not replicated */
 }
 
+/* Members that know only their own key learn the others' from their hellos (events converge), record them
+ * (a restart knows them without a hello), and refuse the events of a member that announces another key
+ * than the one recorded. */
+static void test_keys_learned_from_hellos(void **state) {
+  (void)state;
+  for (size_t i = 0; i < N; i++) stop(i);
+  net.learn = 1;
+  for (size_t i = 0; i < N; i++) start(i);
+  assert_int_equal(put(0, "a", "1"), 0);
+  assert_int_equal(put(2, "c", "3"), 0);
+  converge(2);
+
+  /* Member 3 comes back with a new key pair: its hello's key differs from the recorded one. */
+  stop(2);
+  uint8_t seed[32] = {42};
+  assert_int_equal(lkv_causal_keypair_from_seed(seed, net.peers[2].pk, net.sk[2]), 0);
+  start(2);
+  assert_int_equal(put(2, "c", "new-key"), 0);
+  /* Member 1 restarts knowing only its own key and what it recorded; member 2 writes. */
+  stop(0);
+  start(0);
+  assert_int_equal(put(1, "b", "2"), 0);
+  lkv_causal_vv_t vv;
+  for (int tries = 0; tries < 500 && (vv_total(0, &vv) != 3 || vv_total(2, &vv) != 4); tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL); /* many hellos and vectors later */
+  assert_int_equal(vv_total(0, &vv), 3); /* a, c, b: not member 3's write with its new key */
+  assert_int_equal(vv_total(1, &vv), 3);
+  assert_int_equal(vv_total(2, &vv), 4); /* member 3 still takes the others' events */
+  dump_t d;
+  dump(0, &d);
+  assert_string_equal(d.buf, "a=1;b=2;c=3;");
+}
+
 static void barrier_cb(void *arg, int err) {
   *(int *)arg = err + 1;
 }
@@ -337,6 +377,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_restart_replays_and_catches_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_compaction_is_local, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refusals_and_reads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_keys_learned_from_hellos, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,26 @@
+/* A member in causal mode (--consistency=causal): the causal replicator started over the peer transport. */
+#ifndef LKV_SERVER_MEMBER_CAUSAL_H
+#define LKV_SERVER_MEMBER_CAUSAL_H
+
+#include <stddef.h>
+
+#include "mvcc/mvcc.h"
+#include "replication/replication.h"
+#include "server/config.h"
+#include "server/member.h"
+#include "transport/peer.h"
+
+/*
+ * Members are fixed: every member named in --initial-cluster, with the ids etcd computes from the flags
+ * (cfg->cluster); joining (--initial-cluster-state existing) and --force-new-cluster are refused. The
+ * replicator's event log and keys live in <data-dir>/member/causal (replication/causal_node.h); its
+ * messages travel on LKV__CHANNEL_CAUSAL (m delivers them with lkv_causal_node_receive). peers is told to
+ * dial every other member at its --initial-cluster peer URLs.
+ */
+
+/* Starts the causal replicator of member m over store (which must outlive it). Returns 0 and *out, or a
+ * negative LKV_E* code with a message in err. */
+int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_config_t *cfg,
+                             lkv_mvcc_t *store, lkv_replicator_t **out, char *err, size_t errlen);
+
+#endif

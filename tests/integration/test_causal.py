@@ -1,0 +1,116 @@
+"""Causal mode with real processes (issue 16, docs/causal.md): three ledgerkv members started with
+--consistency=causal on loopback, their peer traffic through peer_proxy's proxies.
+
+- Puts on every member reach every member; MemberList names all three (their hellos carry their attributes).
+- A member cut off keeps accepting writes, as do the other two; a key written on both sides meanwhile is a
+  conflict. After the heal every member returns the same value for every key, and each member's revision is
+  1 + the number of writes made in the whole cluster (every event, local or remote, takes exactly one local
+  revision: gap-free, none twice).
+- A member stopped while the others write catches up after its restart.
+- Lock and Election are refused (FAILED_PRECONDITION) in this mode.
+
+ledgerkv only: etcd has no causal mode.
+"""
+import time
+
+import grpc
+import pytest
+
+import lkvtest
+from cluster import started, wait_for
+from etcd3 import etcdrpc
+from peer_proxy import ProxiedCluster
+
+pytestmark = pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="causal mode is ledgerkv's own")
+
+CONVERGE_TIMEOUT = 15.0
+PUT_TIMEOUT = 2.0  # a write in causal mode is answered once durable on its member: no peer is waited for
+
+
+class CausalCluster(ProxiedCluster):
+    """Members have no common leader in causal mode: each names itself. Ready once every one answers."""
+
+    def __init__(self, **kwargs):
+        super().__init__(extra_flags=["--consistency=causal"], **kwargs)
+
+    def wait_ready(self, timeout=lkvtest.READY_TIMEOUT):
+        for m in self.running():
+            st = wait_for(m.status, timeout)
+            assert st.leader == st.header.member_id, "a causal member names itself as leader"
+        return self.members[0]
+
+    def leader(self):
+        return None
+
+
+@pytest.fixture
+def cluster():
+    yield from started(cls=CausalCluster)
+
+
+def put(member, key, value):
+    return member.kv().Put(etcdrpc.PutRequest(key=key.encode(), value=value.encode()), timeout=PUT_TIMEOUT)
+
+
+def contents(member):
+    """(revision, {key: value}) of everything member holds."""
+    resp = member.kv().Range(etcdrpc.RangeRequest(key=b"\0", range_end=b"\0"), timeout=2)
+    return resp.header.revision, {kv.key.decode(): kv.value.decode() for kv in resp.kvs}
+
+
+def converged(members, writes):
+    """every member holds the same keys and values, at revision 1 + writes"""
+    seen = [contents(m) for m in members]
+    return all(s == (writes + 1, seen[0][1]) for s in seen)
+
+
+def test_partition_heal_restart(cluster):
+    a, b, c = cluster.members
+    writes = 0
+    for m in cluster.members:
+        for i in range(3):
+            put(m, "before/%s/%d" % (m.name, i), "v%d" % i)
+            writes += 1
+    wait_for(lambda: converged(cluster.members, writes), CONVERGE_TIMEOUT)
+    _, data = contents(a)
+    assert sorted(data) == sorted("before/%s/%d" % (m.name, i) for m in cluster.members for i in range(3))
+    names = {m.name for m in etcdrpc.ClusterStub(b.channel()).MemberList(etcdrpc.MemberListRequest()).members}
+    assert names == {"m1", "m2", "m3"}
+
+    # c cut off: both sides keep accepting writes, also to a key written on both sides (a conflict).
+    cluster.cut_off(c)
+    for m in cluster.members:
+        for i in range(3):
+            put(m, "during/%s/%d" % (m.name, i), "w%d" % i)
+            put(m, "both", "from-%s-%d" % (m.name, i))
+            writes += 2
+    time.sleep(0.5)  # several anti-entropy rounds: nothing crosses the cut
+    rev_c, data_c = contents(c)
+    assert rev_c == 1 + 9 + 6 and "during/m1/0" not in data_c and data_c["both"] == "from-m3-2"
+    rev_a, data_a = contents(a)
+    assert rev_a == 1 + 9 + 12 and "during/m3/0" not in data_a
+
+    cluster.heal(c)
+    wait_for(lambda: converged(cluster.members, writes), CONVERGE_TIMEOUT)
+    _, data = contents(b)
+    assert all(data["during/%s/%d" % (m.name, i)] == "w%d" % i for m in cluster.members for i in range(3))
+    assert data["both"] in ("from-m1-2", "from-m2-2", "from-m3-2")  # one winner, the same on every member
+
+    # b stopped while the others write; restarted, it replays its log and catches up.
+    b.stop()
+    for m in (a, c):
+        put(m, "while-b-away/%s" % m.name, "x")
+        writes += 1
+    cluster.restart(b)
+    wait_for(lambda: converged(cluster.members, writes), CONVERGE_TIMEOUT)
+    assert contents(b)[1]["while-b-away/m3"] == "x"
+
+
+def test_lock_and_election_refused(cluster):
+    ch = cluster.members[0].channel()
+    for method in ("/v3lockpb.Lock/Lock", "/v3electionpb.Election/Campaign"):
+        call = ch.unary_unary(method, request_serializer=lambda x: x, response_deserializer=lambda x: x)
+        with pytest.raises(grpc.RpcError) as e:
+            call(b"", timeout=2)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "causal mode" in e.value.details()
