@@ -133,6 +133,7 @@ static void test_queue_bound(void **state) {
   lkv_peer_net_t *b = pt_start(2, CLUSTER, port, &sb, 0);
   assert_non_null(b);
   pt_expect(&sb, 100, 5000);
+  assert_true(pt_wait_sent(a, 2, 100, 3000, &st)); /* the queue empties as the writes complete */
   /* Drained: room again. */
   pt_send_range(a, 2, 100, 50, 1000);
   pt_expect(&sb, 150, 3000);
