@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "replication/causal_node.h"
@@ -12,6 +13,21 @@
  * transport queues or drops; anti-entropy sends again). */
 static int send_causal(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   return lkv__member_send(arg, to, LKV__CHANNEL_CAUSAL, msg, len);
+}
+
+int lkv__member_mode_check(const lkv_config_t *cfg, char *err, size_t errlen) {
+  char causal[4096];
+  snprintf(causal, sizeof(causal), "%s/member/causal", cfg->data_dir);
+  if (cfg->cluster.causal && access(cfg->wal_dir, F_OK) == 0) {
+    snprintf(err, errlen, "--consistency=causal: %s holds a Raft log: the data dir was written in Raft mode",
+             cfg->wal_dir);
+    return LKV_EINVAL;
+  }
+  if (!cfg->cluster.causal && access(causal, F_OK) == 0) {
+    snprintf(err, errlen, "%s was written in causal mode: start it with --consistency=causal", cfg->data_dir);
+    return LKV_EINVAL;
+  }
+  return 0;
 }
 
 int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_config_t *cfg,

@@ -18,6 +18,10 @@
  * dial every other member at its --initial-cluster peer URLs.
  */
 
+/* Refuses a data dir written in the other mode (a Raft log, member/wal, in causal mode; an event log,
+ * member/causal, in Raft mode): 0, or LKV_EINVAL with a message in err. Before the store is served. */
+int lkv__member_mode_check(const lkv_config_t *cfg, char *err, size_t errlen);
+
 /* Starts the causal replicator of member m over store (which must outlive it). Returns 0 and *out, or a
  * negative LKV_E* code with a message in err. */
 int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_config_t *cfg,

@@ -25,6 +25,7 @@
 #include "server/ledger_open.h"
 #include "server/member.h"
 #include "server/member_api.h"
+#include "server/member_causal.h"
 #include "server/metrics_http.h"
 #include "server/rate_limit.h"
 #include "server/tls_setup.h"
@@ -263,7 +264,8 @@ static unsigned corrupt_timeout_ms(const lkv_config_t *cfg) {
 
 static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   lkv_api_t *api = &s->api;
-  int rc = open_ledger(s, cfg, err, errlen);
+  int rc = lkv__member_mode_check(cfg, err, errlen); /* before the ledger's own checks */
+  if (rc == 0) rc = open_ledger(s, cfg, err, errlen);
   if (rc != 0) return rc;
   rc = lkv__member_start(&s->member, cfg, s->store, s->ledger, err, errlen);
   if (rc != 0) return rc;

@@ -7,12 +7,16 @@
   1 + the number of writes made in the whole cluster (every event, local or remote, takes exactly one local
   revision: gap-free, none twice).
 - A member stopped while the others write catches up after its restart.
-- Lock and Election are refused (FAILED_PRECONDITION) in this mode.
+- A watch open on the member that was cut off sees the other side's writes arrive after the heal.
+- Lock and Election are refused (FAILED_PRECONDITION) in this mode; a data dir is served only in the mode
+  that wrote it.
 
 ledgerkv only: etcd has no causal mode.
 """
+import queue
 import time
 
+import etcd3
 import grpc
 import pytest
 
@@ -21,7 +25,11 @@ from cluster import started, wait_for
 from etcd3 import etcdrpc
 from peer_proxy import ProxiedCluster
 
-pytestmark = pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="causal mode is ledgerkv's own")
+pytestmark = [
+    pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="causal mode is ledgerkv's own"),
+    # python3-etcd3's watch thread re-opens its stream after client.close() and dies on the closed channel.
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+]
 
 CONVERGE_TIMEOUT = 15.0
 PUT_TIMEOUT = 2.0  # a write in causal mode is answered once durable on its member: no peer is waited for
@@ -78,6 +86,9 @@ def test_partition_heal_restart(cluster):
     assert names == {"m1", "m2", "m3"}
 
     # c cut off: both sides keep accepting writes, also to a key written on both sides (a conflict).
+    watcher = etcd3.client(host="127.0.0.1", port=c.port, timeout=10, grpc_options=lkvtest.GRPC_OPTIONS)
+    seen = queue.Queue()
+    watch_id = watcher.add_watch_prefix_callback("during/m1/", seen.put)
     cluster.cut_off(c)
     for m in cluster.members:
         for i in range(3):
@@ -95,6 +106,13 @@ def test_partition_heal_restart(cluster):
     _, data = contents(b)
     assert all(data["during/%s/%d" % (m.name, i)] == "w%d" % i for m in cluster.members for i in range(3))
     assert data["both"] in ("from-m1-2", "from-m2-2", "from-m3-2")  # one winner, the same on every member
+    events = []
+    while len(events) < 3:
+        events += seen.get(timeout=CONVERGE_TIMEOUT).events
+    watcher.cancel_watch(watch_id)
+    watcher.close()
+    assert [(e.key, e.value) for e in events] == [(b"during/m1/%d" % i, b"w%d" % i) for i in range(3)]
+    assert events[0].mod_revision < events[1].mod_revision < events[2].mod_revision
 
     # b stopped while the others write; restarted, it replays its log and catches up.
     b.stop()
@@ -114,3 +132,19 @@ def test_lock_and_election_refused(cluster):
             call(b"", timeout=2)
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "causal mode" in e.value.details()
+
+
+def test_data_dir_served_only_in_its_mode():
+    with lkvtest.Factory() as f:
+        raft = f.start()
+        raft.kv().Put(etcdrpc.PutRequest(key=b"k", value=b"v"), timeout=PUT_TIMEOUT)
+        raft.stop()
+        raft.args = ["--consistency=causal"]
+        with pytest.raises(lkvtest.ServerError, match="holds a Raft log: the data dir was written in Raft mode"):
+            raft.start()
+        causal = f.start(args=["--consistency=causal"])
+        put(causal, "k", "v")
+        causal.stop()
+        causal.args = []
+        with pytest.raises(lkvtest.ServerError, match="was written in causal mode: start it with --consistency=causal"):
+            causal.start()
