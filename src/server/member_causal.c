@@ -23,6 +23,15 @@ int lkv__member_mode_check(const lkv_config_t *cfg, char *err, size_t errlen) {
              cfg->wal_dir);
     return LKV_EINVAL;
   }
+  if (cfg->cluster.causal && (cfg->cluster.corrupt_check_ms || cfg->cluster.initial_corrupt_check)) {
+    snprintf(err, errlen,
+             "--consistency=causal: the corruption checks compare the members' hashes at one revision, and a "
+             "revision is another write on each member in this mode: --experimental-%scorrupt-check%s is "
+             "not supported",
+             cfg->cluster.initial_corrupt_check ? "initial-" : "",
+             cfg->cluster.initial_corrupt_check ? "" : "-time");
+    return LKV_EINVAL;
+  }
   if (!cfg->cluster.causal && access(causal, F_OK) == 0) {
     snprintf(err, errlen, "%s was written in causal mode: start it with --consistency=causal", cfg->data_dir);
     return LKV_EINVAL;

@@ -19,7 +19,8 @@
  */
 
 /* Refuses a data dir written in the other mode (a Raft log, member/wal, in causal mode; an event log,
- * member/causal, in Raft mode): 0, or LKV_EINVAL with a message in err. Before the store is served. */
+ * member/causal, in Raft mode), and in causal mode the corruption checks (members' revisions differ): 0, or
+ * LKV_EINVAL with a message in err. Before the store is served. */
 int lkv__member_mode_check(const lkv_config_t *cfg, char *err, size_t errlen);
 
 /* Starts the causal replicator of member m over store (which must outlive it). Returns 0 and *out, or a

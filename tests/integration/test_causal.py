@@ -32,7 +32,7 @@ pytestmark = [
 ]
 
 CONVERGE_TIMEOUT = 15.0
-PUT_TIMEOUT = 2.0  # a write in causal mode is answered once durable on its member: no peer is waited for
+PUT_TIMEOUT = 5.0  # a write in causal mode is answered once durable on its member: no peer is waited for
 
 
 class CausalCluster(ProxiedCluster):
@@ -147,4 +147,7 @@ def test_data_dir_served_only_in_its_mode():
         causal.stop()
         causal.args = []
         with pytest.raises(lkvtest.ServerError, match="was written in causal mode: start it with --consistency=causal"):
+            causal.start()
+        causal.args = ["--consistency=causal", "--experimental-corrupt-check-time=1m"]
+        with pytest.raises(lkvtest.ServerError, match="--experimental-corrupt-check-time is not supported"):
             causal.start()
