@@ -28,12 +28,12 @@ static int read_exact(const char *path, uint8_t *buf, size_t len) {
   return rc;
 }
 
-/* Appends len bytes to path (created with mode) and makes them durable. */
-static int append_durable(const char *dir, const char *path, int flags, mode_t mode, const uint8_t *buf,
-                          size_t len) {
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | flags, mode);
+/* Writes len bytes to path (created 0600; appended to with O_APPEND, else replaced) and makes them durable.
+ */
+static int write_durable(const char *dir, const char *path, int flags, const uint8_t *buf, size_t len) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0600);
   if (fd < 0) return -errno;
-  int rc = write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : (errno ? -errno : LKV_EIO);
+  int rc = write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : LKV_EIO;
   close(fd);
   return rc ? rc : lkv_fs_sync_dir(dir);
 }
@@ -45,8 +45,12 @@ int lkv_causal_node_key(const char *dir, uint8_t pk[LKV_CAUSAL_PK_LEN], uint8_t 
   if (snprintf(path, sizeof(path), "%s/member.key", dir) >= (int)sizeof(path)) return LKV_EINVAL;
   int rc = lkv_fs_mkdirs(dir, 0700);
   if (!rc && (rc = read_exact(path, seed, sizeof(seed))) == LKV_ENOENT) {
+    /* Written aside and renamed: a crash leaves no key file, or a whole one. */
+    char tmp[4100];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     randombytes_buf(seed, sizeof(seed));
-    rc = append_durable(dir, path, O_EXCL, 0600, seed, sizeof(seed));
+    rc = write_durable(dir, tmp, O_TRUNC, seed, sizeof(seed));
+    if (!rc) rc = rename(tmp, path) == 0 ? lkv_fs_sync_dir(dir) : -errno;
   }
   if (!rc) rc = lkv_causal_keypair_from_seed(seed, pk, sk);
   sodium_memzero(seed, sizeof(seed));
@@ -66,15 +70,21 @@ int lkv__causal_keys_load(lkv__causal_node_t *n, char *err, size_t errlen) {
     return -errno;
   }
   uint8_t rec[PEER_RECORD];
-  /* A record cut short by a crash is ignored: its key was not used yet (it is set after the append). */
-  while (fread(rec, 1, sizeof(rec), f) == sizeof(rec)) {
+  size_t got, whole = 0;
+  while ((got = fread(rec, 1, sizeof(rec), f)) == sizeof(rec)) {
+    whole += sizeof(rec);
     uint64_t id = lkv_le64_get(rec);
     for (size_t i = 0; i < n->o.n_members; i++)
       if (n->members[i].id == id && id != n->o.member_id)
         memcpy(n->members[i].pk, rec + 8, LKV_CAUSAL_PK_LEN);
   }
+  int rc = ferror(f) ? LKV_EIO : 0;
   fclose(f);
-  return 0;
+  /* A record cut short by a crash is cut off (the next append must start a whole record): its key was not
+   * used yet, it is given to the core only once recorded. */
+  if (!rc && got && truncate(path, (off_t)whole) != 0) rc = -errno;
+  if (rc) snprintf(err, errlen, "cannot read %s: %s", path, lkv_strerror(rc));
+  return rc;
 }
 
 static int member_index(const lkv__causal_node_t *n, uint64_t id) {
@@ -97,7 +107,7 @@ void lkv__causal_keys_take_hello(lkv__causal_node_t *n, uint64_t from, const uin
     lkv_le64_put(rec, from);
     memcpy(rec + 8, data, LKV_CAUSAL_PK_LEN);
     snprintf(path, sizeof(path), "%s/peers", n->o.dir);
-    int rc = append_durable(n->o.dir, path, 0, 0600, rec, sizeof(rec));
+    int rc = write_durable(n->o.dir, path, O_APPEND, rec, sizeof(rec));
     if (rc) {
       fprintf(stderr, "ledgerkv: cannot record the key of causal member %016llx: %s\n",
               (unsigned long long)from, lkv_strerror(rc));
