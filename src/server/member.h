@@ -44,8 +44,9 @@ typedef enum {
  * must be quick (copy and hand off). data is valid during the call only. */
 typedef void (*lkv__channel_cb)(void *arg, uint64_t from, const uint8_t *data, size_t len);
 
-/* Sets (cb NULL: clears) the receiver of channel ch (not LKV__CHANNEL_RAFT). Any thread; when it
- * returns, a cleared receiver is no longer running. Returns 0 or LKV_EINVAL. */
+/* Sets (cb NULL: clears) the receiver of channel ch (not one the member delivers itself: Raft, membership,
+ * snapshots, causal). Any thread; when it returns, a cleared receiver is no longer running. Returns 0 or
+ * LKV_EINVAL. */
 int lkv__member_on_channel(lkv__member_t *m, lkv__channel_t ch, lkv__channel_cb cb, void *arg);
 
 /* Sends data on channel ch to member `to` (copied; see lkv_peer_net_send for the codes). Any thread. */
