@@ -1,5 +1,6 @@
 /* Unit tests for the causal member core: writes and batches, siblings across members, causal delivery,
- * refusals (tampering, unknown origin, clock ahead, full buffer, equivocation), anti-entropy, replay, purge.
+ * refusals (tampering, unknown origin or key, clock ahead, full buffer, equivocation), anti-entropy, replay,
+ * purge.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -276,6 +277,31 @@ static void test_refusals(void **state) {
   net_free(t);
 }
 
+/* A member whose key is not known (all zero) yet: its events are refused until it is set; a key set once
+ * stays (another refused). */
+static void test_key_set_later(void **state) {
+  (void)state;
+  ct_cluster_t cl;
+  ct_cluster(&cl, 2);
+  lkv_causal_peer_t known[2] = {cl.peers[0], {.id = 2}};
+  lkv_causal_config_t cfg = ct_config(&cl, 1);
+  cfg.members = known;
+  lkv_causal_member_t *m;
+  assert_int_equal(lkv_causal_member_new(&cfg, &m), 0);
+  uint8_t buf[512];
+  size_t len = ct_event(&cl, 2, 1, 1000, NULL, "k", "v", buf, sizeof(buf));
+  assert_int_equal(lkv_causal_member_recv_event(m, 1000, buf, len), LKV_EVERIFY);
+  uint8_t wrong[LKV_CAUSAL_PK_LEN];
+  memcpy(wrong, cl.peers[0].pk, sizeof(wrong));
+  assert_int_equal(lkv_causal_member_set_key(m, 3, cl.peers[1].pk), LKV_EINVAL); /* not a member */
+  assert_int_equal(lkv_causal_member_set_key(m, 2, cl.peers[1].pk), 0);
+  assert_int_equal(lkv_causal_member_set_key(m, 2, cl.peers[1].pk), 0); /* the same again */
+  assert_int_equal(lkv_causal_member_set_key(m, 2, wrong), LKV_EEXIST);
+  assert_int_equal(lkv_causal_member_recv_event(m, 1000, buf, len), 0);
+  assert_int_equal(lkv_causal_member_revision(m), 1);
+  lkv_causal_member_free(m);
+}
+
 static void test_anti_entropy_ships_exactly_what_lacks(void **state) {
   (void)state;
   net_t *t = net_new(3, 2, 64); /* at most two events per answer */
@@ -449,6 +475,7 @@ int main(void) {
       cmocka_unit_test(test_siblings_and_supersede),
       cmocka_unit_test(test_causal_delivery_out_of_order),
       cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_key_set_later),
       cmocka_unit_test(test_anti_entropy_ships_exactly_what_lacks),
       cmocka_unit_test(test_replay_restores),
       cmocka_unit_test(test_tombstone_purged_when_stable),
