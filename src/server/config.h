@@ -96,49 +96,49 @@ typedef struct lkv_config_s {
   size_t n_listen_client_urls;             /* at least one, no two with the same host and port */
   lkv_config_url_t *advertise_client_urls; /* --advertise-client-urls, default: a copy of the listen URLs */
   size_t n_advertise_client_urls;          /* (then possibly port 0: the caller substitutes the bound port) */
-  lkv_config_url_t *listen_metrics_urls; /* --listen-metrics-urls: where /metrics and /health are served */
-  size_t n_listen_metrics_urls;          /* besides (https://: client TLS flags); none by default */
-  int metrics_extensive;                 /* --metrics extensive (default basic): gRPC handling times */
-  char **cors;                           /* --cors: origins allowed by the HTTP answers' CORS headers ("*": */
-  size_t n_cors;                         /* any; the default); as given, compared with Origin */
-  char **host_whitelist;                 /* --host-whitelist: Host names served over cleartext HTTP/1.1 */
-  size_t n_host_whitelist;               /* ("*": any, the default; an empty value too) */
-  uint64_t max_request_bytes;            /* --max-request-bytes, default 1572864, 1..4294967295 */
-  uint64_t max_txn_ops;                  /* --max-txn-ops, default 128, 1..4294967295 */
-  uint32_t max_concurrent_streams;       /* --max-concurrent-streams, default 4294967295 (etcd's); 0: none
-                                          * advertised, as grpc-go */
-  uint64_t grpc_keepalive_min_time_ms;   /* --grpc-keepalive-min-time, default 5s; <= 0 given: grpc-go's 5m */
-  uint64_t grpc_keepalive_interval_ms;   /* --grpc-keepalive-interval, default 2h, and */
-  uint64_t grpc_keepalive_timeout_ms;    /* --grpc-keepalive-timeout, default 20s; either <= 0 given: both
-                                          * grpc-go's (2h, 20s). Never 0 after parsing */
-  uint64_t bcrypt_cost;                  /* --bcrypt-cost, default 10; outside 4..31 it is 10, with etcd's
-                                          * warning */
-  uint64_t auth_token_ttl;               /* --auth-token-ttl in seconds, default 300 (0: the default) */
-  lkv_config_auth_token_t auth_token;    /* --auth-token, default simple */
-  int64_t quota_backend_bytes;           /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
-                                          * stored as such: this field is never 0 after parsing */
-  uint64_t disk_reserve_bytes;           /* --disk-reserve-bytes (ledgerkv's own), default 128 MiB (two Raft
-                                          * log segments); 0: no disk alarm */
-  int worker_threads;                    /* --worker-threads (ledgerkv's own), 0..1024; 0 means size the
-                                          * pool from the CPU budget (src/pool/cpu_budget.h) */
-  uint64_t watch_progress_notify_ms;     /* --experimental-watch-progress-notify-interval, a Go duration
-                                          * (default 10m); 0 or negative given means the default, as in
-                                          * etcd; stored in milliseconds, never 0 after parsing */
-  int enable_web_view;                   /* --enable-web-view (default false): the page at /ui/ */
-  int cpu_neighbour_aware;               /* --cpu-neighbour-aware (default false): park threads while
-                                          * neighbours use our CPUs (src/pool/controller.h) */
-  unsigned cpu_sample_ms;                /* --cpu-sample-interval, 1ms..1m, default 100ms */
-  int cpu_overcommit_percent;            /* --cpu-overcommit-percent, 100..1000, default 100 */
-  int ledger;                            /* --ledger (ledgerkv's own, default true): keep the verifiable
-                                          * ledger in <data-dir>/ledger (docs/ledger.md) */
-  unsigned ledger_sign_ms;               /* --ledger-sign-interval, 1ms..1m, default 100ms */
-  uint64_t snapshot_catchup_entries;     /* --experimental-snapshot-catchup-entries (default 5000) */
-  unsigned ledger_checkpoint_s;          /* --ledger-checkpoint-interval in seconds, 0 (none) or 1s..24h,
-                                          * default 5m: how often the store is copied for rebuilds */
-  uint64_t ledger_retention_records;     /* --ledger-retention: keep at least this many of the newest
-                                          * records (0: no limit by count) */
-  uint64_t ledger_retention_bytes;       /* --ledger-retention: keep the newest records within this many
-                                          * bytes of ledger.log (0: no limit by size); both 0 keep all */
+  lkv_config_url_t *listen_metrics_urls;   /* --listen-metrics-urls: where /metrics and /health are served */
+  size_t n_listen_metrics_urls;            /* besides (https://: client TLS flags); none by default */
+  int metrics_extensive;                   /* --metrics extensive (default basic): gRPC handling times */
+  char **cors;                         /* --cors: origins allowed by the HTTP answers' CORS headers ("*": */
+  size_t n_cors;                       /* any; the default); as given, compared with Origin */
+  char **host_whitelist;               /* --host-whitelist: Host names served over cleartext HTTP/1.1 */
+  size_t n_host_whitelist;             /* ("*": any, the default; an empty value too) */
+  uint64_t max_request_bytes;          /* --max-request-bytes, default 1572864, 1..4294967295 */
+  uint64_t max_txn_ops;                /* --max-txn-ops, default 128, 1..4294967295 */
+  uint32_t max_concurrent_streams;     /* --max-concurrent-streams, default 4294967295 (etcd's); 0: none
+                                        * advertised, as grpc-go */
+  uint64_t grpc_keepalive_min_time_ms; /* --grpc-keepalive-min-time, default 5s; <= 0 given: grpc-go's 5m */
+  uint64_t grpc_keepalive_interval_ms; /* --grpc-keepalive-interval, default 2h, and */
+  uint64_t grpc_keepalive_timeout_ms;  /* --grpc-keepalive-timeout, default 20s; either <= 0 given: both
+                                        * grpc-go's (2h, 20s). Never 0 after parsing */
+  uint64_t bcrypt_cost;                /* --bcrypt-cost, default 10; outside 4..31 it is 10, with etcd's
+                                        * warning */
+  uint64_t auth_token_ttl;             /* --auth-token-ttl in seconds, default 300 (0: the default) */
+  lkv_config_auth_token_t auth_token;  /* --auth-token, default simple */
+  int64_t quota_backend_bytes;         /* --quota-backend-bytes; 0 given means the default, 2 GiB, and is
+                                        * stored as such: this field is never 0 after parsing */
+  uint64_t disk_reserve_bytes;         /* --disk-reserve-bytes (ledgerkv's own), default 128 MiB (two Raft
+                                        * log segments); 0: no disk alarm */
+  int worker_threads;                  /* --worker-threads (ledgerkv's own), 0..1024; 0 means size the
+                                        * pool from the CPU budget (src/pool/cpu_budget.h) */
+  uint64_t watch_progress_notify_ms;   /* --experimental-watch-progress-notify-interval, a Go duration
+                                        * (default 10m); 0 or negative given means the default, as in
+                                        * etcd; stored in milliseconds, never 0 after parsing */
+  int enable_web_view;                 /* --enable-web-view (default false): the page at /ui/ */
+  int cpu_neighbour_aware;             /* --cpu-neighbour-aware (default false): park threads while
+                                        * neighbours use our CPUs (src/pool/controller.h) */
+  unsigned cpu_sample_ms;              /* --cpu-sample-interval, 1ms..1m, default 100ms */
+  int cpu_overcommit_percent;          /* --cpu-overcommit-percent, 100..1000, default 100 */
+  int ledger;                          /* --ledger (ledgerkv's own, default true): keep the verifiable
+                                        * ledger in <data-dir>/ledger (docs/ledger.md) */
+  unsigned ledger_sign_ms;             /* --ledger-sign-interval, 1ms..1m, default 100ms */
+  uint64_t snapshot_catchup_entries;   /* --experimental-snapshot-catchup-entries (default 5000) */
+  unsigned ledger_checkpoint_s;        /* --ledger-checkpoint-interval in seconds, 0 (none) or 1s..24h,
+                                        * default 5m: how often the store is copied for rebuilds */
+  uint64_t ledger_retention_records;   /* --ledger-retention: keep at least this many of the newest
+                                        * records (0: no limit by count) */
+  uint64_t ledger_retention_bytes;     /* --ledger-retention: keep the newest records within this many
+                                        * bytes of ledger.log (0: no limit by size); both 0 keep all */
   lkv_compaction_mode_t auto_compaction_mode; /* --auto-compaction-mode (default periodic); OFF when
                                                * --auto-compaction-retention is 0 (the default) */
   int64_t auto_compaction_retention;          /* --auto-compaction-retention as etcd reads it: periodic, in

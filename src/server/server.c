@@ -319,6 +319,7 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   api->version = LKV_ETCD_VERSION;
   api->member_name = cfg->name;
   api->causal = cfg->cluster.causal;
+  api->client_cert_auth = cfg->client_tls.client_cert_auth;
   rc = lkv_api_tokens_new(&api->tokens, cfg->auth_token_ttl * 1000);
   if (rc != 0) {
     snprintf(err, errlen, "cannot start: %s", lkv_strerror(rc));
