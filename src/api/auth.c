@@ -50,7 +50,7 @@ void lkv__authsvc_authenticate(lkv_api_t *api, lkv_call_t *call, const uint8_t *
     lkv__api_fail(call, rc);
     return;
   }
-  lkv__auth_check_password(api, call, &r->base, &r->password, hash);
+  lkv__auth_check_password(api, call, &r->base, &r->password, hash, rev);
 }
 
 void lkv__authsvc_user_add(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len) {

@@ -42,10 +42,12 @@ int lkv__auth_bcrypt_check(const char *password, const char *hash);
 /* Authenticate's password check (the second half of etcd's CheckPassword) on a worker thread: *password
  * (a string of msg, an AuthenticateRequest) hashed with hash's salt and cost must give hash. A wrong
  * password is answered LKV_EAUTHFAILED; after a right one, *password is replaced by a fresh token prefix
- * and msg proposed as LKV_OP_AUTH_AUTHENTICATE (etcd's InternalAuthenticateRequest), answered with the
- * token once applied. Takes ownership of msg and hash (malloc'd); the call is answered exactly once. */
+ * and msg proposed as LKV_OP_AUTH_AUTHENTICATE (etcd's InternalAuthenticateRequest) as the user it names,
+ * checked at auth revision checked_rev (the store's when hash was read): the state machine refuses it with
+ * LKV_EAUTHOLDREV when users or roles changed since (a password changed meanwhile gives no token), else
+ * answers with the token. Takes ownership of msg and hash (malloc'd); the call is answered exactly once. */
 void lkv__auth_check_password(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, char **password,
-                              char *hash);
+                              char *hash, uint64_t checked_rev);
 
 /* The metadata keys a token arrives in: clientv3's, and the JSON gateway's Authorization header (etcd's
  * rpctypes.TokenFieldNameGRPC and TokenFieldNameSwagger), read in that order. */

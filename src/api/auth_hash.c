@@ -18,8 +18,9 @@ typedef struct hash_job_s {
   lkv_op_kind_t kind;
   ProtobufCMessage *msg;
   char **password;
-  char *hash;     /* a check's stored hash; NULL for a hashing job */
-  lkv__who_t who; /* who asked, resolved before the job starts */
+  char *hash;           /* a check's stored hash; NULL for a hashing job */
+  uint64_t checked_rev; /* a check's: the auth revision hash was read at */
+  lkv__who_t who;       /* who asked, resolved before the job starts */
 } hash_job_t;
 
 /* *out: a malloc'd crypt of password with setting (a hash's salt and cost, or a whole hash). */
@@ -79,6 +80,15 @@ static void check_main(hash_job_t *j) {
   free(j->hash);
   free(*j->password); /* protobuf-c's default allocator: malloc */
   *j->password = copy;
+  /* Proposed as the user it authenticates, at the revision its password was checked at: applied after a
+   * change of users or roles (a new password), it is refused rather than issue a token (etcd retries). */
+  lkv__who_free(&j->who);
+  j->who.user = strdup(((const Etcdserverpb__AuthenticateRequest *)j->msg)->name);
+  j->who.revision = j->checked_rev;
+  if (!j->who.user) {
+    job_fail(j, LKV_ENOMEM);
+    return;
+  }
   lkv__api_propose_as(j->api, j->call, LKV_OP_AUTH_AUTHENTICATE, j->msg, NULL, 0, &j->who);
 }
 
@@ -135,6 +145,7 @@ void lkv__auth_hash_propose(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind
 }
 
 void lkv__auth_check_password(lkv_api_t *api, lkv_call_t *call, ProtobufCMessage *msg, char **password,
-                              char *hash) {
-  start((hash_job_t){.api = api, .call = call, .msg = msg, .password = password, .hash = hash});
+                              char *hash, uint64_t checked_rev) {
+  start((hash_job_t){
+      .api = api, .call = call, .msg = msg, .password = password, .hash = hash, .checked_rev = checked_rev});
 }

@@ -118,8 +118,8 @@ int lkv__auth_check(lkv_mvcc_txn_t *t, const lkv_apply_req_t *req) {
       return self_or_admin(t, who, ((const Etcdserverpb__AuthUserGetRequest *)req->msg)->name, NULL);
     case LKV_OP_AUTH_ROLE_GET:
       return self_or_admin(t, who, NULL, ((const Etcdserverpb__AuthRoleGetRequest *)req->msg)->role);
-    case LKV_OP_AUTH_AUTHENTICATE:
-      return 0;
+    case LKV_OP_AUTH_AUTHENTICATE: /* its password was checked at who->revision */
+      return who->user && who->revision < rev ? LKV_EAUTHOLDREV : 0;
     default:
       return lkv__auth_is_op(req->kind) ? lkv__auth_admin(t, who) : 0;
   }

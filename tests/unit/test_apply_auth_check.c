@@ -207,6 +207,16 @@ static void test_authenticate(void **state) {
   assert_string_equal(resp->token, "abcdefghABCDEFGH.42");
   etcdserverpb__authenticate_response__free_unpacked(resp, NULL);
   free(r.resp);
+  /* Its password was checked before users or roles changed (a new password): no token. */
+  const lkv_apply_auth_t checked = {.user = "u", .revision = auth_rev(ts)};
+  assert_int_equal(as(ts, &checked, LKV_OP_AUTH_AUTHENTICATE, &a), 0);
+  Etcdserverpb__AuthUserChangePasswordRequest cp = ETCDSERVERPB__AUTH_USER_CHANGE_PASSWORD_REQUEST__INIT;
+  cp.name = "u";
+  cp.password = "$2a$10$other";
+  assert_int_equal(as(ts, &as_root, LKV_OP_AUTH_USER_CHANGE_PASSWORD, &cp), 0);
+  assert_int_equal(as(ts, &checked, LKV_OP_AUTH_AUTHENTICATE, &a), LKV_EAUTHOLDREV);
+  const lkv_apply_auth_t rechecked = {.user = "u", .revision = auth_rev(ts)};
+  assert_int_equal(as(ts, &rechecked, LKV_OP_AUTH_AUTHENTICATE, &a), 0);
   a.name = "ghost";
   assert_int_equal(as(ts, NULL, LKV_OP_AUTH_AUTHENTICATE, &a), LKV_EAUTHFAILED);
   a.name = "np";
