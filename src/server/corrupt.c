@@ -46,8 +46,8 @@ static void log_unchecked(const char *me, const lkv__peer_hash_t *p, int64_t rev
     fprintf(stderr, "ledgerkv: %s cannot check the hash of peer %s: it did not answer\n", me, peer);
 }
 
-int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, unsigned timeout_ms, char *err,
-                               size_t errlen) {
+int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, lkv__peer_hash_svc_t *svc,
+                               unsigned timeout_ms, char *err, size_t errlen) {
   char me[LKV_CLUSTER_ID_HEX_LEN];
   lkv_cluster_id_format(self_id(r), me);
   fprintf(stderr, "ledgerkv: %s starting initial corruption check with timeout %ums...\n", me, timeout_ms);
@@ -59,7 +59,7 @@ int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, unsigned 
   }
   lkv__peer_hash_t *peers;
   size_t n;
-  rc = lkv__peer_hashes(r, self_id(r), h.revision, 0, timeout_ms, &peers, &n);
+  rc = lkv__peer_hashes(r, svc, self_id(r), h.revision, 0, timeout_ms, &peers, &n);
   if (rc) {
     snprintf(err, errlen, "%s failed to fetch the peers' hashes (%s)", me, lkv_strerror(rc));
     return rc;
@@ -98,6 +98,7 @@ struct lkv__corrupt_checker_s {
   lkv_mvcc_t *store;
   lkv_ledger_t *ledger; /* NULL: no ledger roots to compare */
   lkv_replicator_t *r;
+  lkv__peer_hash_svc_t *svc;
   uint64_t interval_ms;
   unsigned timeout_ms;
   pthread_t thread;
@@ -163,7 +164,8 @@ static int check(lkv__corrupt_checker_t *c) {
   if (rc) return rc;
   lkv__peer_hash_t *peers;
   size_t n;
-  rc = lkv__peer_hashes(c->r, self_id(c->r), h.revision, c->ledger != NULL, c->timeout_ms, &peers, &n);
+  rc =
+      lkv__peer_hashes(c->r, c->svc, self_id(c->r), h.revision, c->ledger != NULL, c->timeout_ms, &peers, &n);
   if (rc) return rc;
   rc = lkv_replicator_read_barrier_wait(c->r);
   if (rc == 0) rc = local_hash(c->store, &h2);
@@ -213,11 +215,16 @@ static void *checker_main(void *arg) {
 }
 
 int lkv__corrupt_checker_start(lkv__corrupt_checker_t **out, lkv_mvcc_t *store, lkv_ledger_t *ledger,
-                               lkv_replicator_t *r, uint64_t interval_ms, unsigned timeout_ms) {
+                               lkv_replicator_t *r, lkv__peer_hash_svc_t *svc, uint64_t interval_ms,
+                               unsigned timeout_ms) {
   lkv__corrupt_checker_t *c = calloc(1, sizeof(*c));
   if (!c) return LKV_ENOMEM;
-  *c = (lkv__corrupt_checker_t){
-      .store = store, .ledger = ledger, .r = r, .interval_ms = interval_ms, .timeout_ms = timeout_ms};
+  *c = (lkv__corrupt_checker_t){.store = store,
+                                .ledger = ledger,
+                                .r = r,
+                                .svc = svc,
+                                .interval_ms = interval_ms,
+                                .timeout_ms = timeout_ms};
   if (lkv_sleeper_init(&c->sleeper) != 0) goto err_after_alloc;
   if (pthread_create(&c->thread, NULL, checker_main, c) != 0) goto err_after_sleeper;
   *out = c;

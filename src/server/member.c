@@ -15,6 +15,7 @@
 #include "replication/raft_node.h"
 #include "server/checkpointer.h"
 #include "server/member_causal.h"
+#include "server/peer_hash.h"
 #include "server/peer_probe.h"
 #include "server/tls_setup.h"
 #include "transport/peer.h"
@@ -29,6 +30,7 @@ struct lkv__member_s {
   int causal;                        /* --consistency=causal: no Raft channels, no checkpoints, no leader */
   lkv__checkpointer_t *checkpointer; /* the store's checkpoints: the member's Raft snapshots */
   lkv__peer_probe_t *probe;          /* round trips and the peer counters (metrics) */
+  lkv__peer_hash_svc_t *hashes;      /* the corruption checks' questions, ours and the peers' */
   pthread_rwlock_t in_lock; /* read: a peer callback delivering; write: a receiver being set or cleared */
   lkv_replicator_t *in;     /* where Raft messages go; NULL before start and once stopping */
   uint64_t self;
@@ -385,6 +387,11 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
     snprintf(err, errlen, "cannot start the peer probe: %s", lkv_strerror(rc));
     goto err_after_checkpointer;
   }
+  rc = lkv__peer_hash_start(&m->hashes, m, store, ledger);
+  if (rc) {
+    snprintf(err, errlen, "cannot start answering the corruption checks: %s", lkv_strerror(rc));
+    goto err_after_probe;
+  }
   /* Every founding member lists the voters in the same order: --initial-cluster sorted by name. */
   for (size_t i = 0; i < c->initial.n_members; i++) voters[i] = c->initial.members[i].id;
   sprintf(snap, "%s/member/snap", cfg->data_dir);
@@ -421,13 +428,15 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .send_arg = m};
   rc = c->causal ? lkv__member_causal_start(m, m->peers, cfg, store, &m->repl, err, errlen)
                  : lkv_raft_node_start(&m->repl, &o, err, errlen);
-  if (rc) goto err_after_probe;
+  if (rc) goto err_after_hashes;
   pthread_rwlock_wrlock(&m->in_lock);
   m->in = m->repl;
   pthread_rwlock_unlock(&m->in_lock);
   if (c->initial.n_members == 1 && !id.join && !c->causal) wait_for_leader(m->repl, 2 * c->election_ms);
   *out = m;
   goto done;
+err_after_hashes:
+  lkv__peer_hash_stop(m->hashes);
 err_after_probe:
   lkv__peer_probe_stop(m->probe);
 err_after_checkpointer:
@@ -455,6 +464,10 @@ lkv_replicator_t *lkv__member_replicator(lkv__member_t *m) {
   return m->repl;
 }
 
+lkv__peer_hash_svc_t *lkv__member_hashes(lkv__member_t *m) {
+  return m->hashes;
+}
+
 void lkv__member_hand_over(lkv__member_t *m, unsigned grace_ms) {
   if (m->causal) return; /* no leader, and writes are answered once durable here: nothing waits on peers */
   lkv_raft_node_hand_over(m->repl);
@@ -467,6 +480,7 @@ size_t lkv__member_peer_stats(lkv__member_t *m, lkv_peer_stats_t *out, size_t ca
 
 void lkv__member_stop(lkv__member_t *m) {
   lkv__peer_probe_stop(m->probe);
+  lkv__peer_hash_stop(m->hashes); /* the corruption checker asking through it stopped before */
   pthread_rwlock_wrlock(&m->in_lock);
   m->in = NULL; /* peers' messages are dropped from now on */
   pthread_rwlock_unlock(&m->in_lock);

@@ -29,6 +29,10 @@ void lkv__member_ids(const lkv__member_t *m, uint64_t *cluster_id, uint64_t *mem
 /* The member's replicator (valid until lkv__member_stop). */
 lkv_replicator_t *lkv__member_replicator(lkv__member_t *m);
 
+/* The service that asks the other members for their hashes and answers theirs (peer_hash.h; valid until
+ * lkv__member_stop). */
+struct lkv__peer_hash_svc_s *lkv__member_hashes(lkv__member_t *m);
+
 /* Peer messages are multiplexed over one transport by their first byte, the channel. */
 typedef enum {
   LKV__CHANNEL_RAFT = 1,   /* Raft messages (raft/codec.h) for the replicator */
@@ -36,6 +40,7 @@ typedef enum {
   LKV__CHANNEL_MEMBER = 3, /* membership requests forwarded to the leader (MemberPromote), and answers */
   LKV__CHANNEL_SNAP = 4,   /* a snapshot streamed to a member, and its acknowledgements */
   LKV__CHANNEL_PROBE = 5,  /* round-trip pings and their answers (peer_probe.h) */
+  LKV__CHANNEL_HASH = 6,   /* the corruption checks' questions and answers (peer_hash.h) */
   LKV__CHANNEL_CAUSAL = 7  /* causal mode: events, vectors and hellos (replication/causal_node.h) */
 } lkv__channel_t;
 #define LKV__CHANNEL_MAX 8

@@ -272,7 +272,8 @@ static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, siz
   lkv__member_ids(s->member, &api->id.cluster_id, &api->id.member_id);
   s->replicator = lkv__member_replicator(s->member);
   if (cfg->cluster.initial_corrupt_check) { /* before serving, as etcd */
-    rc = lkv__corrupt_initial_check(s->store, s->replicator, corrupt_timeout_ms(cfg), err, errlen);
+    rc = lkv__corrupt_initial_check(s->store, s->replicator, lkv__member_hashes(s->member),
+                                    corrupt_timeout_ms(cfg), err, errlen);
     if (rc != 0) {
       lkv__member_stop(s->member);
       s->member = NULL;
@@ -413,7 +414,8 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   }
   if (cfg->cluster.corrupt_check_ms) {
     rc = lkv__corrupt_checker_start(&s->corrupt, s->store, s->ledger, s->replicator,
-                                    cfg->cluster.corrupt_check_ms, corrupt_timeout_ms(cfg));
+                                    lkv__member_hashes(s->member), cfg->cluster.corrupt_check_ms,
+                                    corrupt_timeout_ms(cfg));
     if (rc != 0) {
       snprintf(err, errlen, "cannot start the corruption checks: %s", lkv_strerror(rc));
       lkv__compactor_stop(s->compactor);

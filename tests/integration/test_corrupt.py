@@ -8,6 +8,9 @@ of one value rewritten in place in its backend file: neither LMDB nor bbolt chec
   revision and raises CORRUPT for member 0: `etcdctl alarm list` shows it, and writes are refused with etcd's
   "etcdserver: corrupt cluster" (DataLoss) while reads still answer.
 
+The same periodic check finds the altered follower in a cluster whose members talk over mutual TLS and
+advertise only https:// client URLs (both servers ask their peers over the peer port).
+
 Runs against etcd with LEDGERKV_TARGET=etcd (to validate the test) and against ledgerkv otherwise.
 """
 import os
@@ -18,6 +21,8 @@ import pytest
 import lkvtest
 from etcd3 import etcdrpc
 from cluster import Cluster, wait_for
+from test_tls_peer import TlsCluster, mtls
+from tlspki import pki  # noqa: F401 (a fixture)
 
 ORIGINAL = b"corrupt-check-value-AAAAAAAA"
 ALTERED = b"corrupt-check-value-BBBBBBBB"
@@ -103,3 +108,40 @@ def test_initial_and_periodic_checks(cluster):
     lkvtest.etcdctl(lead, "alarm", "disarm")
     assert alarms(lead) == ""
     kv.Put(etcdrpc.PutRequest(key=b"k2", value=b"v"), timeout=5)
+
+
+class TlsCheckedCluster(TlsCluster):
+    """Members over mutual TLS whose only advertised client URL is https:// (the tests' own calls use a
+    cleartext listener beside it)."""
+
+    def __init__(self, pki, **kwargs):
+        super().__init__(lambda name: mtls(pki), **kwargs)
+        self.pki = pki
+
+    def flags(self, member):
+        f = super().flags(member)
+        if not hasattr(member, "https_port"):
+            member.https_port = lkvtest.free_port()
+        https = "https://127.0.0.1:%d" % member.https_port
+        f[f.index("--listen-client-urls") + 1] += "," + https
+        f[f.index("--advertise-client-urls") + 1] = https
+        return f + ["--cert-file", self.pki.path("server.pem"), "--key-file", self.pki.path("server.key")]
+
+
+def test_periodic_check_over_tls_peers(pki):
+    c = TlsCheckedCluster(pki, extra_flags=["--experimental-corrupt-check-time", "1s"])
+    try:
+        lead = c.start()
+        kv = etcdrpc.KVStub(lead.channel())
+        kv.Put(etcdrpc.PutRequest(key=b"k", value=ORIGINAL), timeout=5)
+        f = c.followers()[0]
+        wait_for(lambda: etcdrpc.KVStub(f.channel()).Range(
+            etcdrpc.RangeRequest(key=b"k", serializable=True), timeout=2).kvs[0].value == ORIGINAL)
+        if lead.kind == "ledgerkv":  # both followers answered, over the peer port
+            lead.wait_log("number of peers checked: 2")
+        f.stop()
+        assert alter_store(f) >= 1
+        c.restart(f)
+        wait_for(lambda: "alarm:CORRUPT" in alarms(lead), timeout=15)
+    finally:
+        c.close()
