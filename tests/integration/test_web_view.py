@@ -196,3 +196,32 @@ def test_off_by_default():
         srv = f.start("ledgerkv")
         assert post(srv, "/ui/", method="GET")[0] == 404
         assert post(srv, "/ui/events", method="GET")[0] == 404
+
+
+def test_sign_in_with_auth_on():
+    """With auth on, the page without a token is refused like any client; signed in as a user who may read
+    web/, it shows those keys and their changes (the events carry the token too)."""
+    with lkvtest.Factory() as f:
+        srv = f.start("ledgerkv", args=["--enable-web-view", "--bcrypt-cost", "4"])
+        root = ["--user", "root:rootpw"]
+        for step in (["user", "add", "root", "--new-user-password", "rootpw"], ["role", "add", "viewer"],
+                     ["role", "grant-permission", "viewer", "read", "web/", "--prefix"],
+                     ["user", "add", "eve", "--new-user-password", "evepw"], ["user", "grant-role", "eve", "viewer"],
+                     ["auth", "enable"], root + ["put", "web/a", "one"]):
+            lkvtest.etcdctl(srv, *step)
+        browser = Browser(srv.url + "/ui/?prefix=web/")
+        try:
+            live = "document.getElementById('live').textContent"
+            assert browser.wait(live + ".startsWith('refused: ')", True), browser.eval(live)
+            assert "user name is empty" in browser.eval(live)
+            browser.eval("document.getElementById('user').value = 'eve'; "
+                         "document.getElementById('pw').value = 'evepw'; "
+                         "document.getElementById('af').requestSubmit(); true")
+            assert browser.wait("document.getElementById('who').textContent", "signed in as eve") == "signed in as eve"
+            assert browser.wait(cell("web/a", 1), "one") == "one"
+            assert browser.wait(live, "live") == "live"
+            lkvtest.etcdctl(srv, *root, "put", "web/a", "two")
+            assert browser.wait(cell("web/a", 1), "two") == "two"
+            assert browser.eval("document.getElementById('pw').value") == ""  # the password is not kept
+        finally:
+            browser.close()
