@@ -14,11 +14,17 @@
  * thread and is handed back to the call's loop thread (lkv_call_run), where everything that ends the stream
  * happens, so the stream's state is only freed once no answer can still refer to it (refs).
  *
+ * Order: etcd answers a stream's requests one by one, in order; forwarded renewals may come back in
+ * another (an unknown lease is answered before a known one's majority has recorded it), so each carries
+ * its place in the stream and an answer waits until those before it are sent.
+ *
  * Ending: the client's half-close ends the stream once the renewals in flight are answered (etcd's loop
  * answers each request before it reads the end); a forwarding error (no leader, timed out) ends it with
  * that error (etcd's LeaseRenew error returned from the stream); a stream that required a leader is ended
  * by the leader monitor (leader.h); a stream gone away ends at once.
  */
+
+typedef struct ka_renewal_s ka_renewal_t;
 
 typedef struct ka_stream_s {
   pthread_mutex_t mu;        /* guards call and refs (answers come from other threads) */
@@ -26,6 +32,9 @@ typedef struct ka_stream_s {
   unsigned refs;             /* 1 while the stream runs, plus one per forwarded renewal not yet handed back */
   unsigned in_flight;        /* loop thread: forwarded renewals not yet answered */
   int half_closed;           /* loop thread: the client sent its last request */
+  uint64_t next_seq;         /* loop thread: the place of the next renewal forwarded */
+  uint64_t send_seq;         /* loop thread: the place of the next answer to send */
+  ka_renewal_t *answered;    /* loop thread: answers waiting for earlier ones, by place */
   lkv__leader_stream_t lead; /* registered with the leader monitor when it required a leader */
 } ka_stream_t;
 
@@ -33,14 +42,16 @@ typedef struct ka_stream_s {
 static ka_stream_t finished_stream;
 
 /* A forwarded renewal: the response header is taken before the renewal, as etcd does. */
-typedef struct ka_renewal_s {
+struct ka_renewal_s {
   ka_stream_t *ka;
   lkv_api_t *api;
   Etcdserverpb__ResponseHeader hdr;
   int64_t id;
   int err;
   int64_t ttl;
-} ka_renewal_t;
+  uint64_t seq;       /* its place in the stream */
+  ka_renewal_t *next; /* in ka->answered */
+};
 
 static void unref(ka_stream_t *ka) {
   pthread_mutex_lock(&ka->mu);
@@ -59,6 +70,12 @@ static lkv_call_t *detach(lkv_api_t *api, ka_stream_t *ka) {
   ka->call = NULL; /* answers still in flight are dropped from now on */
   pthread_mutex_unlock(&ka->mu);
   if (!call) return NULL;
+  while (ka->answered) { /* answers that waited for one that never came */
+    ka_renewal_t *r = ka->answered;
+    ka->answered = r->next;
+    unref(ka);
+    free(r);
+  }
   lkv__leader_unwatch(api, &ka->lead);
   lkv_call_set_data(call, &finished_stream);
   unref(ka);
@@ -106,24 +123,34 @@ static void send_response(lkv_call_t *call, Etcdserverpb__ResponseHeader *hdr, i
   lkv_call_send(call, buf, n);
 }
 
-/* Back on the loop thread with the leader's answer. */
+/* Back on the loop thread with the leader's answer: sent with every answer it let through, in order. */
 static void renewal_on_loop(lkv_call_t *call, void *arg) {
   ka_renewal_t *r = arg;
   ka_stream_t *ka = r->ka;
+  lkv_api_t *api = r->api;
   pthread_mutex_lock(&ka->mu);
   int running = ka->call != NULL;
   pthread_mutex_unlock(&ka->mu);
-  if (running) {
-    ka->in_flight--;
-    if (r->err == 0 || r->err == LKV_ELEASENOTFOUND) {
-      send_response(call, &r->hdr, r->id, r->err ? 0 : r->ttl);
-      if (ka->half_closed && ka->in_flight == 0) end_stream(r->api, ka, 0);
-    } else {
-      end_stream(r->api, ka, r->err);
-    }
+  if (!running || (r->err != 0 && r->err != LKV_ELEASENOTFOUND)) {
+    if (running) end_stream(api, ka, r->err);
+    unref(ka);
+    free(r);
+    return;
   }
-  unref(ka);
-  free(r);
+  ka_renewal_t **pp = &ka->answered;
+  while (*pp && (*pp)->seq < r->seq) pp = &(*pp)->next;
+  r->next = *pp;
+  *pp = r;
+  while (ka->answered && ka->answered->seq == ka->send_seq) {
+    ka_renewal_t *a = ka->answered;
+    ka->answered = a->next;
+    ka->send_seq++;
+    ka->in_flight--;
+    send_response(call, &a->hdr, a->id, a->err ? 0 : a->ttl);
+    free(a);
+    unref(ka); /* never the last reference: the stream holds its own while it runs */
+  }
+  if (ka->half_closed && ka->in_flight == 0) end_stream(api, ka, 0);
 }
 
 /* The forwarder's answer, on any thread: handed to the call's loop while the stream runs. */
@@ -148,13 +175,16 @@ static void forward(lkv_api_t *api, ka_stream_t *ka, const Etcdserverpb__Respons
   ka_renewal_t *r = malloc(sizeof(*r));
   int rc = LKV_ENOMEM;
   if (r) {
-    *r = (ka_renewal_t){.ka = ka, .api = api, .hdr = *hdr, .id = id};
+    *r = (ka_renewal_t){.ka = ka, .api = api, .hdr = *hdr, .id = id, .seq = ka->next_seq};
     pthread_mutex_lock(&ka->mu);
     ka->refs++;
     pthread_mutex_unlock(&ka->mu);
     ka->in_flight++;
     rc = lkv_lease_fwd_renew(api->lease_fwd, id, renewed, r);
-    if (rc == 0) return;
+    if (rc == 0) {
+      ka->next_seq++;
+      return;
+    }
     ka->in_flight--;
     unref(ka);
     free(r);
