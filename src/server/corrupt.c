@@ -14,16 +14,6 @@
 #include "ledger/frontier.h"
 #include "snapshot/snapshot.h"
 
-/* The store's HashKV at its current revision. */
-static int local_hash(lkv_mvcc_t *store, lkv_snapshot_hash_t *h) {
-  lkv_mvcc_txn_t *t;
-  int rc = lkv_mvcc_read_begin(store, &t);
-  if (rc) return rc;
-  rc = lkv_snapshot_hashkv(t, 0, h);
-  lkv_mvcc_txn_end(t);
-  return rc;
-}
-
 static uint64_t self_id(lkv_replicator_t *r) {
   lkv_replication_status_t st;
   lkv_replicator_status(r, &st);
@@ -52,7 +42,7 @@ int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, lkv__peer
   lkv_cluster_id_format(self_id(r), me);
   fprintf(stderr, "ledgerkv: %s starting initial corruption check with timeout %ums...\n", me, timeout_ms);
   lkv_snapshot_hash_t h;
-  int rc = local_hash(store, &h);
+  int rc = lkv__peer_hash_local(store, 0, &h);
   if (rc) {
     snprintf(err, errlen, "%s failed to fetch hash (%s)", me, lkv_strerror(rc));
     return rc;
@@ -160,7 +150,7 @@ static int root_mismatch(lkv_ledger_t *ledger, const lkv__peer_hash_t *p) {
 /* etcd's checkHashKV. Returns 0 or why the round could not be made. */
 static int check(lkv__corrupt_checker_t *c) {
   lkv_snapshot_hash_t h, h2;
-  int rc = local_hash(c->store, &h);
+  int rc = lkv__peer_hash_local(c->store, 0, &h);
   if (rc) return rc;
   lkv__peer_hash_t *peers;
   size_t n;
@@ -168,7 +158,7 @@ static int check(lkv__corrupt_checker_t *c) {
       lkv__peer_hashes(c->r, c->svc, self_id(c->r), h.revision, c->ledger != NULL, c->timeout_ms, &peers, &n);
   if (rc) return rc;
   rc = lkv_replicator_read_barrier_wait(c->r);
-  if (rc == 0) rc = local_hash(c->store, &h2);
+  if (rc == 0) rc = lkv__peer_hash_local(c->store, 0, &h2);
   if (rc) {
     free(peers);
     return rc;

@@ -8,7 +8,6 @@
 
 #include "common/error.h"
 #include "common/le.h"
-#include "snapshot/snapshot.h"
 
 enum { ASK = 1, ANSWER = 2 };
 enum { ANSWERED = 0, FUTURE = 1, COMPACTED = 2, FAILED = 3 };
@@ -95,15 +94,20 @@ struct lkv__peer_hash_svc_s {
   uint64_t next_id;
 };
 
+int lkv__peer_hash_local(lkv_mvcc_t *store, int64_t rev, lkv_snapshot_hash_t *out) {
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(store, &t);
+  if (rc) return rc;
+  rc = lkv_snapshot_hashkv(t, rev, out);
+  lkv_mvcc_txn_end(t);
+  return rc;
+}
+
 /* This member's answer to a question. */
 static void answer(lkv__peer_hash_svc_t *s, const question_t *q, lkv__peer_hash_t *a) {
   memset(a, 0, sizeof(*a));
-  lkv_mvcc_txn_t *t;
-  a->err = lkv_mvcc_read_begin(s->store, &t);
-  if (a->err) return;
   lkv_snapshot_hash_t h;
-  a->err = lkv_snapshot_hashkv(t, q->revision, &h);
-  lkv_mvcc_txn_end(t);
+  a->err = lkv__peer_hash_local(s->store, q->revision, &h);
   if (a->err) return;
   a->hash = h.hash;
   a->revision = h.revision;

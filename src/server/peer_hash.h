@@ -8,6 +8,7 @@
 #include "ledger/ledger.h"
 #include "mvcc/mvcc.h"
 #include "server/member.h"
+#include "snapshot/snapshot.h"
 
 /*
  * etcd 3.4 asks a peer for its HashKV with an HTTP request to the peer's /members/hashkv over the peer
@@ -48,6 +49,10 @@ int lkv__peer_hash_ask_decode(const uint8_t *in, size_t len, uint64_t *id, int64
 void lkv__peer_hash_answer_encode(uint64_t id, const lkv__peer_hash_t *a,
                                   uint8_t out[LKV__PEER_HASH_ANSWER_LEN]);
 int lkv__peer_hash_answer_decode(const uint8_t *in, size_t len, uint64_t *id, lkv__peer_hash_t *a);
+
+/* This member's HashKV at rev (0: its current revision), what the checks compare and what a question is
+ * answered with. Returns lkv_snapshot_hashkv's codes or the store's. */
+int lkv__peer_hash_local(lkv_mvcc_t *store, int64_t rev, lkv_snapshot_hash_t *out);
 
 typedef struct lkv__peer_hash_svc_s lkv__peer_hash_svc_t;
 
