@@ -91,26 +91,26 @@ static int may_overlap(const lkv__raft_node_t *n, const lkv_raft_ready_t *rd) {
 }
 
 int lkv__raft_save_and_apply(lkv__raft_node_t *n, const lkv_raft_ready_t *rd, int must_save) {
+  int rc = 0, applied = 0;
   if (!must_save || !may_overlap(n, rd)) {
-    int rc = must_save ? save(n, rd) : 0;
-    if (rc) {
-      lkv__raft_node_halt(n, "cannot save to the raft log", rc);
-      return rc;
+    if (must_save) rc = save(n, rd);
+    if (rc == 0) {
+      if (rd->has_snapshot) lkv__raft_node_take_checkpoint(n); /* the installed copy is the checkpoint now */
+      lkv__raft_send(n, &n->out, rd->msgs_after_persist, rd->n_msgs_after_persist);
+      applied = lkv__raft_node_apply(n, rd);
     }
-    if (rd->has_snapshot) lkv__raft_node_take_checkpoint(n); /* the installed copy is the checkpoint now */
-    lkv__raft_send(n, &n->out, rd->msgs_after_persist, rd->n_msgs_after_persist);
-    return lkv__raft_node_apply(n, rd);
+  } else {
+    lkv__raft_flusher_t *f = &n->flusher;
+    pthread_mutex_lock(&f->mu);
+    f->rd = rd;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    applied = lkv__raft_node_apply(n, rd);
+    pthread_mutex_lock(&f->mu);
+    while (f->rd) pthread_cond_wait(&f->cv, &f->mu);
+    rc = f->rc;
+    pthread_mutex_unlock(&f->mu);
   }
-  lkv__raft_flusher_t *f = &n->flusher;
-  pthread_mutex_lock(&f->mu);
-  f->rd = rd;
-  pthread_cond_broadcast(&f->cv);
-  pthread_mutex_unlock(&f->mu);
-  int applied = lkv__raft_node_apply(n, rd);
-  pthread_mutex_lock(&f->mu);
-  while (f->rd) pthread_cond_wait(&f->cv, &f->mu);
-  int rc = f->rc;
-  pthread_mutex_unlock(&f->mu);
   if (rc) {
     lkv__raft_node_halt(n, "cannot save to the raft log", rc);
     return rc;
