@@ -8,6 +8,7 @@
 #include "lease/forward.h"
 #include "lease/lessor.h"
 #include "ledger/ledger.h"
+#include "replication/causal_node.h"
 #include "replication/replication.h"
 #include "transport/transport.h"
 #include "watch/watch.h"
@@ -44,7 +45,24 @@ typedef struct lkv_api_s {
   struct lkv_api_tokens_s *tokens;   /* etcd's simple tokens (auth_token.h), recorded by every member */
   int client_cert_auth;      /* --client-cert-auth: a call without a token runs as its certificate's CN */
   struct lkv_api_jwt_s *jwt; /* --auth-token jwt: JWT tokens (auth_jwt.h) instead of simple ones; NULL */
+  struct lkv_api_conflicts_s *conflicts; /* causal mode: the WatchConflicts streams; NULL in Raft mode */
 } lkv_api_t;
+
+typedef struct lkv_api_conflicts_s lkv_api_conflicts_t;
+
+/* Causal mode (api->causal, api->replicator the causal replicator): creates the registry of WatchConflicts
+ * streams (api->conflicts) and makes lkv_api_conflicts_keys the replicator's keys listener
+ * (lkv_causal_node_on_keys). Nothing in Raft mode. Returns 0 or LKV_ENOMEM. */
+int lkv_api_conflicts_start(lkv_api_t *api);
+
+/* The keys listener (lkv_causal_keys_cb, arg = the lkv_api_t): tells the WatchConflicts streams whose range
+ * holds k of a change of its siblings while it is or was in conflict. Causal thread. */
+void lkv_api_conflicts_keys(void *arg, const lkv_causal_member_t *m, const lkv_causal_key_t *k,
+                            int64_t store_rev);
+
+/* Frees the registry once the replicator has stopped (no listing or listener runs any more) and the
+ * transport too (every stream ended). NULL registry: nothing. */
+void lkv_api_conflicts_free(lkv_api_t *api);
 
 typedef struct lkv_api_leader_s lkv_api_leader_t;
 

@@ -95,6 +95,13 @@ static const lkv_route_t routes[] = {
     UNARY("/ledgerkvpb.Ledger/GetSignedTreeHead", lkv__ledger_get_head),
     UNARY("/ledgerkvpb.Ledger/GetConsistencyProof", lkv__ledger_get_consistency),
     UNARY("/ledgerkvpb.Ledger/GetMemberKeys", lkv__ledger_get_member_keys),
+    /* causal mode's conflicts (conflicts.c, conflicts_watch.c); FAILED_PRECONDITION in Raft mode */
+    UNARY("/ledgerkvpb.Conflicts/Siblings", lkv__conflicts_siblings),
+    UNARY("/ledgerkvpb.Conflicts/Resolve", lkv__conflicts_resolve),
+    UNARY("/ledgerkvpb.Conflicts/ReplicationStatus", lkv__conflicts_replication_status),
+    /* A server stream, routed as a client stream so that stopping the server ends it at once. */
+    STREAM("/ledgerkvpb.Conflicts/WatchConflicts", lkv__conflicts_watch, lkv__conflicts_watch_end,
+           lkv__conflicts_watch_cancel),
     LEARNER_OK("/grpc.health.v1.Health/Check", lkv__health_check),
     /* A server stream, routed as a client stream so that stopping the server ends it at once. */
     STREAM("/grpc.health.v1.Health/Watch", lkv__health_watch, lkv__health_watch_end,

@@ -49,6 +49,15 @@ void lkv__ledger_get_head(lkv_api_t *api, lkv_call_t *call, const uint8_t *data,
 void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 /* Every member's ledger key from the membership; served with or without a ledger of this member's own. */
 void lkv__ledger_get_member_keys(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+/* ledgerkvpb.Conflicts (causal mode; FAILED_PRECONDITION in Raft mode): Siblings, Resolve and
+ * ReplicationStatus (conflicts.c) answer from the causal thread; WatchConflicts (conflicts_watch.c) is a
+ * server stream fed by the causal replicator's keys listener, ended by its cancel hook. */
+void lkv__conflicts_siblings(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__conflicts_resolve(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__conflicts_replication_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__conflicts_watch(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__conflicts_watch_end(lkv_api_t *api, lkv_call_t *call);
+void lkv__conflicts_watch_cancel(lkv_api_t *api, lkv_call_t *call);
 /* health.c: grpc.health.v1.Health/Check and Watch (a server stream: its end hooks keep it open until the
  * client goes). */
 void lkv__health_check(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
@@ -97,13 +106,14 @@ void lkv__api_members_free(lkv__api_members_t *ms);
 
 /* Unpacks a request; on malformed input finishes the call with INTERNAL (as grpc-go does) and returns NULL.
  * The caller frees the result with protobuf_c_message_free_unpacked(msg, NULL). */
-ProtobufCMessage *lkv__api_unpack(lkv_call_t *call, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
-                                  size_t len);
+ProtobufCMessage *lkv__api_unpack(lkv_call_t *call, const ProtobufCMessageDescriptor *desc,
+                                  const uint8_t *data, size_t len);
 
 /* Unpacks a write request and runs lkv_apply_validate on it; returns NULL when the call has been answered
  * with an error. Free the result with protobuf_c_message_free_unpacked or pass it to lkv__api_propose. */
 ProtobufCMessage *lkv__api_unpack_write(lkv_api_t *api, lkv_call_t *call, lkv_op_kind_t kind,
-                                        const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
+                                        const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                        size_t len);
 
 /* Hands a validated request to the replicator, which answers the call once the outcome is durable; a
  * request above --max-request-bytes is refused (LKV_ETOOLARGE) as etcd refuses too large log entries.

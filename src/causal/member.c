@@ -156,6 +156,11 @@ int lkv_causal_member_replay(lkv_causal_member_t *m, const uint8_t *buf, size_t 
 
 int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
                             uint64_t token, uint64_t *rev) {
+  return lkv__causal_write(m, now, muts, n, &m->vv, token, rev);
+}
+
+int lkv__causal_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
+                      const lkv_causal_vv_t *deps, uint64_t token, uint64_t *rev) {
   if (m->out) return LKV_EAGAIN;
   if (n == 0) return LKV_EINVAL;
   size_t plen = lkv_causal_mutations_size(muts, n);
@@ -170,7 +175,7 @@ int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_caus
   m->started = 1;
   lkv_causal_event_t ev = {.origin = m->cfg.id,
                            .seq = lkv_causal_vv_get(&m->vv, m->cfg.id) + 1,
-                           .deps = m->vv,
+                           .deps = *deps,
                            .payload = payload,
                            .payload_len = plen};
   lkv_causal_hlc_now(&m->clock, now, &ev.hlc);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "causal/context.h"
 #include "causal/event.h"
 #include "causal/key.h"
 #include "causal/mutation.h"
@@ -133,6 +134,18 @@ int lkv_causal_member_replay(lkv_causal_member_t *m, const uint8_t *buf, size_t 
 int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
                             uint64_t token, uint64_t *rev);
 
+/* A resolve (the conflicts service, docs/causal.md §13): a local write of one key (*mu) that supersedes
+ * exactly the key's siblings named in named[0..n_named) (a decoded context, sorted by origin) and no other:
+ * its deps are the member's vector lowered, for each current sibling of the key that is not named, below
+ * that sibling (so it stays a sibling beside the resolve, here and on every member). Otherwise as
+ * lkv_causal_member_write. Returns 0, LKV_EINVAL (a bad mutation), LKV_ENOENT (the context names an event
+ * this member has not applied), LKV_EEXIST (the key has a sibling this member wrote itself that the context
+ * does not name: an event always follows its origin's earlier ones, so it cannot be spared; the caller lists
+ * the siblings again), LKV_ETOOLARGE, LKV_EAGAIN (a batch is out). */
+int lkv_causal_member_resolve(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *mu,
+                              const lkv_causal_event_id_t *named, size_t n_named, uint64_t token,
+                              uint64_t *rev);
+
 /* An event received from a peer at physical time now. Applied at once when causally ready (then every held
  * event it makes ready too), else held. Returns 0 (applied, held, or a copy of one already here),
  * LKV_EBADMSG (malformed event or write set), LKV_EVERIFY (an unknown origin or a bad signature),
@@ -171,6 +184,10 @@ const lkv_causal_key_t *lkv_causal_member_key_at(const lkv_causal_member_t *m, s
 
 /* The winner of k (a key of m), or NULL when it has no siblings. */
 const lkv_causal_sibling_t *lkv_causal_member_winner(const lkv_causal_member_t *m, const lkv_causal_key_t *k);
+
+/* The vector member id last reported to this member through anti-entropy (merged: it only grows), this
+ * member's own vector for its own id, or NULL when id is not a member. */
+const lkv_causal_vv_t *lkv_causal_member_report(const lkv_causal_member_t *m, uint64_t id);
 
 /* The applied event (origin, seq) and its revision: its held form, or NULL when not applied here. */
 const lkv_causal_held_t *lkv_causal_member_event(const lkv_causal_member_t *m, uint64_t origin, uint64_t seq,

@@ -53,6 +53,11 @@ int lkv__causal_index(const lkv_causal_member_t *m, uint64_t id);
 /* member.c: queues a message (data owned elsewhere, valid until advance). */
 void lkv__causal_send(lkv_causal_member_t *m, uint64_t to, uint8_t kind, const uint8_t *data, size_t len);
 
+/* member.c: a local write of muts[0..n) whose deps are *deps (lkv_causal_member_write: the member's vector;
+ * a resolve: less, member_resolve.c); deps must be covered by m->vv and hold m->vv's own entry. */
+int lkv__causal_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
+                      const lkv_causal_vv_t *deps, uint64_t token, uint64_t *rev);
+
 /* member_keys.c: the key named (key, len), created with no siblings when create is set (else NULL). */
 lkv_causal_key_t *lkv__causal_key_get(lkv_causal_member_t *m, const uint8_t *key, size_t len, int create);
 /* member_keys.c: applies an applied event's write set to its keys at revision rev. */

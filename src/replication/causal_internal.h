@@ -62,11 +62,16 @@ typedef struct {
   uint64_t st_rev;
   int halted; /* 0, or the error that stopped the member's writes */
 
+  lkv_causal_query_t *queries, *queries_tail;     /* the conflicts service's (causal_conflicts.c) */
+  lkv_causal_resolve_t *resolves, *resolves_tail; /* idem */
+
   pthread_mutex_t listen_mu;
   lkv_commit_cb on_commit;
   void *on_commit_arg;
   lkv_applied_cb on_applied;
   void *on_applied_arg;
+  lkv_causal_keys_cb on_keys;
+  void *on_keys_arg;
 } lkv__causal_node_t;
 
 /* The node's own message kind beside the core's (LKV_CAUSAL_MSG_EVENT, _VV): a member's hello, its public
@@ -108,6 +113,25 @@ void lkv__causal_keys_take_hello(lkv__causal_node_t *n, uint64_t from, const uin
 
 /* causal_keys.c: sends this member's hello to every peer. Causal thread. */
 void lkv__causal_keys_hello(lkv__causal_node_t *n);
+
+/* causal_conflicts.c: takes queued resolves until the core accepts one (*rs, answered after the batch by
+ * lkv__causal_resolve_done) or none is left (those refused are answered here). Returns 1 when *rs was set. */
+int lkv__causal_take_resolve(lkv__causal_node_t *n, uint64_t now, lkv_causal_resolve_t **rs);
+
+/* causal_conflicts.c: tells the keys listener of the batch's keys (the core's batch is still out) and
+ * answers the resolve taken for it (rs may be NULL; err: the batch's outcome). */
+void lkv__causal_batch_done(lkv__causal_node_t *n, const lkv_causal_batch_t *rb, lkv_causal_resolve_t *rs,
+                            int err);
+
+/* causal_conflicts.c: runs the queries (a list taken off the queue), each once. */
+void lkv__causal_run_queries(lkv__causal_node_t *n, lkv_causal_query_t *q);
+
+/* causal_ops.c: appends item to the queue (head, tail) and wakes the thread: 0, or LKV_ESTOPPED once
+ * stopping. n->mu held. */
+#define LKV__CAUSAL_ENQUEUE(n, head, tail, item)                                                        \
+  ((n)->stopping ? LKV_ESTOPPED                                                                         \
+                 : ((item)->next = NULL, *((tail) ? &(tail)->next : &(head)) = (item), (tail) = (item), \
+                    pthread_cond_signal(&(n)->wake), 0))
 
 /* causal_ops.c: the ops table. */
 extern const lkv_replicator_ops_t lkv__causal_ops;

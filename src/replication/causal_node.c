@@ -79,8 +79,10 @@ static void send_all(lkv__causal_node_t *n, const lkv_causal_batch_t *rb) {
   free(buf);
 }
 
-/* Handles the core's batch: durable, applied to the store, sent, answered (member.h's order). */
-static void handle_batch(lkv__causal_node_t *n, lkv_proposal_t *local) {
+/* Handles the core's batch: durable, applied to the store, sent, answered (member.h's order). The round's
+ * local write is a proposal (local) or a resolve (rs), not both: the store applies a resolve by its winner
+ * changes, as a remote event. */
+static void handle_batch(lkv__causal_node_t *n, lkv_proposal_t *local, lkv_causal_resolve_t *rs) {
   lkv_causal_batch_t rb;
   if (!lkv_causal_member_batch(n->m, &rb)) return;
   int rc = 0;
@@ -94,7 +96,7 @@ static void handle_batch(lkv__causal_node_t *n, lkv_proposal_t *local) {
     free(len);
     if (rc) halt(n, "cannot make events durable", rc);
   }
-  uint64_t local_rev = rb.n_acks ? rb.acks[0].rev : 0; /* at most one local write per batch */
+  uint64_t local_rev = local && rb.n_acks ? rb.acks[0].rev : 0; /* at most one local write per batch */
   if (!rc && rb.n_applied) {
     rc =
         lkv__causal_store_catch_up(n, rb.first_rev + rb.n_applied - 1, local_rev, local ? &local->req : NULL);
@@ -103,6 +105,7 @@ static void handle_batch(lkv__causal_node_t *n, lkv_proposal_t *local) {
     lkv__causal_changes_clear(n);
   }
   if (!rc) send_all(n, &rb);
+  lkv__causal_batch_done(n, &rb, rs, rc);
   if (local) {
     if (rc) local->req.err = LKV_EHALTED;
     local->done(local);
@@ -117,7 +120,7 @@ static void handle_batch(lkv__causal_node_t *n, lkv_proposal_t *local) {
 /* ---- the thread */
 
 static int has_input(const lkv__causal_node_t *n) {
-  return n->props || n->in || n->reads;
+  return n->props || n->in || n->reads || n->queries || n->resolves;
 }
 
 void *lkv__causal_thread(void *arg) {
@@ -137,6 +140,8 @@ void *lkv__causal_thread(void *arg) {
     if (n->stopping && !has_input(n)) break;
     lkv__causal_read_t *reads = n->reads;
     lkv__causal_in_t *in = n->in;
+    lkv_causal_query_t *queries = n->queries;
+    n->queries = n->queries_tail = NULL;
     n->reads = n->reads_tail = NULL;
     n->in = n->in_tail = NULL;
     pthread_mutex_unlock(&n->mu);
@@ -155,6 +160,8 @@ void *lkv__causal_thread(void *arg) {
       pthread_mutex_unlock(&n->mu);
       if (!p || take_proposal(n, p, now, &local)) break;
     }
+    lkv_causal_resolve_t *rs = NULL;
+    if (!local) lkv__causal_take_resolve(n, now, &rs); /* the next round's dry run sees it */
     for (lkv__causal_in_t *m; (m = in) != NULL; free(m)) {
       in = m->next;
       if (!n->halted) take_message(n, m, now);
@@ -164,7 +171,8 @@ void *lkv__causal_thread(void *arg) {
       lkv__causal_keys_hello(n);
       next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
     }
-    handle_batch(n, local);
+    handle_batch(n, local, rs);
+    lkv__causal_run_queries(n, queries); /* they see what this round made durable */
     background = !n->halted && lkv_apply_background_step(n->o.store); /* the writer's thread does it */
     pthread_mutex_lock(&n->mu);
   }

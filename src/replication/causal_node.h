@@ -87,4 +87,51 @@ void lkv_causal_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *
  * thread. */
 void lkv_causal_node_vv(lkv_replicator_t *r, lkv_causal_vv_t *vv, uint64_t *rev);
 
+/*
+ * The conflicts service's entry points (docs/causal.md §13). The key states (siblings) live in the core, on
+ * the causal thread: queries run there, between rounds, never beside an input.
+ */
+
+/* A query: run(q, m) is called once on the causal thread, after the round's batch was made durable and
+ * applied, with the core to read (valid during the call only; it must not be kept or changed). next is the
+ * node's. */
+typedef struct lkv_causal_query_s {
+  void (*run)(struct lkv_causal_query_s *q, const lkv_causal_member_t *m);
+  struct lkv_causal_query_s *next;
+} lkv_causal_query_t;
+
+/* Queues q (caller-owned until run is called). Any thread. Returns 0 (run will be called exactly once),
+ * or LKV_ESTOPPED (the node is stopping: run is never called). */
+int lkv_causal_node_query(lkv_replicator_t *r, lkv_causal_query_t *q);
+
+/* A resolve: a write of key (value, or a tombstone) superseding exactly the siblings named
+ * (lkv_causal_member_resolve). The node fills rev (the store revision of the write) and seq (its sequence
+ * as an event of this member), then calls done(rs, err) once on the causal thread after the write is
+ * durable and applied to the store: err 0, a code of lkv_causal_member_resolve, or LKV_EHALTED. The
+ * caller owns rs and the bytes it points to until done. */
+typedef struct lkv_causal_resolve_s {
+  const uint8_t *key, *value;
+  size_t key_len, value_len;
+  int tombstone;
+  lkv_causal_event_id_t named[LKV_CAUSAL_CONTEXT_MAX];
+  size_t n_named;
+  int64_t rev;
+  uint64_t seq;
+  void (*done)(struct lkv_causal_resolve_s *rs, int err);
+  struct lkv_causal_resolve_s *next;
+} lkv_causal_resolve_t;
+
+/* Queues rs. Any thread. Returns 0 (done will be called exactly once) or LKV_ESTOPPED (never called). */
+int lkv_causal_node_resolve(lkv_replicator_t *r, lkv_causal_resolve_t *rs);
+
+/* Told, on the causal thread, once per key written by an event of a batch (local or remote), after the
+ * batch was made durable and applied to the store: k is the key's state now (valid during the call only),
+ * store_rev the store's revision. The callee must not call into the node. */
+typedef void (*lkv_causal_keys_cb)(void *arg, const lkv_causal_member_t *m, const lkv_causal_key_t *k,
+                                   int64_t store_rev);
+
+/* Sets (or with cb NULL clears) the keys listener; as lkv_replicator_listen: when it returns the previous
+ * listener is not running and will not be called again. Any thread. */
+void lkv_causal_node_on_keys(lkv_replicator_t *r, lkv_causal_keys_cb cb, void *arg);
+
 #endif

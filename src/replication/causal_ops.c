@@ -8,17 +8,10 @@
 
 #define NODE(base) ((lkv__causal_node_t *)(base))
 
-/* Appends item to the queue (head, tail) and wakes the thread: 0, or LKV_ESTOPPED once stopping. n->mu held.
- */
-#define ENQUEUE(n, head, tail, item)                                                                    \
-  ((n)->stopping ? LKV_ESTOPPED                                                                         \
-                 : ((item)->next = NULL, *((tail) ? &(tail)->next : &(head)) = (item), (tail) = (item), \
-                    pthread_cond_signal(&(n)->wake), 0))
-
 static int node_propose(lkv_replicator_t *base, lkv_proposal_t *p) {
   lkv__causal_node_t *n = NODE(base);
   pthread_mutex_lock(&n->mu);
-  int rc = ENQUEUE(n, n->props, n->props_tail, p);
+  int rc = LKV__CAUSAL_ENQUEUE(n, n->props, n->props_tail, p);
   pthread_mutex_unlock(&n->mu);
   return rc;
 }
@@ -30,7 +23,7 @@ static int node_read_barrier(lkv_replicator_t *base, lkv_read_cb cb, void *arg) 
   rd->cb = cb;
   rd->arg = arg;
   pthread_mutex_lock(&n->mu);
-  int rc = ENQUEUE(n, n->reads, n->reads_tail, rd);
+  int rc = LKV__CAUSAL_ENQUEUE(n, n->reads, n->reads_tail, rd);
   pthread_mutex_unlock(&n->mu);
   if (rc) free(rd);
   return rc;
@@ -142,7 +135,7 @@ void lkv_causal_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *
   in->len = len;
   memcpy(in->data, data, len);
   pthread_mutex_lock(&n->mu);
-  int rc = ENQUEUE(n, n->in, n->in_tail, in);
+  int rc = LKV__CAUSAL_ENQUEUE(n, n->in, n->in_tail, in);
   pthread_mutex_unlock(&n->mu);
   if (rc) free(in);
 }

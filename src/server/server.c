@@ -337,6 +337,10 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
   if (rc != 0) goto err_after_store;
   if (s->ledger) lkv_replicator_on_sign(s->replicator, lkv_api_ledger_signed, api);
   api->replicator = s->replicator;
+  if ((rc = lkv_api_conflicts_start(api)) != 0) {
+    snprintf(err, errlen, "cannot start the conflicts service: %s", lkv_strerror(rc));
+    goto err_after_replicator;
+  }
   lkv_lessor_options_t lopts = {.store = s->store,
                                 .replicator = s->replicator,
                                 .member_id = api->id.member_id,
@@ -448,6 +452,7 @@ err_after_lessor:
   lkv_lessor_close(s->lessor);
 err_after_replicator:
   lkv__member_stop(s->member);
+  lkv_api_conflicts_free(&s->api); /* after the replicator: its listings and keys listener use it */
 err_after_store:
   lkv_api_tokens_free(s->api.tokens);
   lkv_api_jwt_free(s->api.jwt);
@@ -506,7 +511,8 @@ void lkv_server_stop(lkv_server_t *s) {
   lkv_replicator_on_restored(s->replicator, NULL, NULL);
   lkv_lessor_close(s->lessor);
   lkv__member_stop(s->member);
-  lkv_watch_hub_free(s->watch); /* after the replicator: its commit listener is the hub */
+  lkv_api_conflicts_free(&s->api); /* after the replicator: its listings and keys listener use it */
+  lkv_watch_hub_free(s->watch);    /* after the replicator: its commit listener is the hub */
   /* After the replicator: its last signature answered every receipt waiter and covers every write. */
   lkv_api_ledger_free(s->api.ledger_waiters);
   lkv_api_tokens_free(s->api.tokens); /* after the replicator: its applied listener records them */
