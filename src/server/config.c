@@ -214,14 +214,14 @@ static int set_sample_interval(parse_t *p, const flag_t *f, const char *value) {
   return 0;
 }
 
-/* --consistency: raft (the default) or causal (issue 16, docs/causal.md), whose conflicts service, leases and
- * ledger records are not done yet: said at every start. */
+/* --consistency: raft (the default) or causal (issue 16, docs/causal.md), whose leases and ledger records
+ * are not done yet: said at every start. */
 static int set_consistency(parse_t *p, const flag_t *f, const char *value) {
   p->cfg->cluster.causal = strcmp(value, "causal") == 0;
   if (p->cfg->cluster.causal)
     return lkv__config_warn(p,
                             "--%s=causal: every member accepts writes and replicates them in the "
-                            "background; not done yet: the conflicts service, leases (refused), auth "
+                            "background; not done yet: leases (refused), auth "
                             "(refused), ledger records of events, membership changes (docs/causal.md)",
                             f->name);
   if (strcmp(value, "raft") == 0) return 0;
