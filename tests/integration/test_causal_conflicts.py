@@ -8,6 +8,7 @@ whose peer traffic passes through peer_proxy's proxies (test_causal.py's cluster
 - ReplicationStatus: every member's vector covers the winner once all have it.
 - Resolve with a context naming one sibling supersedes exactly that one (the other stays, beside the resolve,
   on every member); a resolve with the full context leaves one sibling, the resolved value, everywhere.
+- A member stops cleanly with a WatchConflicts stream open.
 - Refusals: a context that leaves out a sibling the serving member wrote, a context naming a write the member
   has not applied, a malformed context; Raft mode answers FAILED_PRECONDITION.
 
@@ -135,6 +136,7 @@ def test_conflict_listed_watched_resolved(cluster):
     a, b, c = cluster.members
     ids = {m.name: member_id(m) for m in cluster.members}
     watch = ConflictWatch(a, "conf/")
+    ConflictWatch(c, "conf/")  # left open: the members must stop cleanly with it
     first = watch.got.get(timeout=CONVERGE_TIMEOUT)
     assert list(first.events) == [] and first.member_id == ids["m1"]  # nothing in conflict yet
 
