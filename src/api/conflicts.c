@@ -8,12 +8,23 @@
 #include "common/error.h"
 #include "replication/causal_node.h"
 
+/* Who asked: the answer goes to call, stamped with api's identity. */
+typedef struct {
+  lkv_api_t *api;
+  lkv_call_t *call;
+} asker_t;
+
+/* A request refused before it reached the causal thread: its state freed, the call failed with rc. */
+static void refuse(lkv_call_t *call, void *state, int rc) {
+  free(state);
+  lkv__api_fail(call, rc);
+}
+
 /* ---- Siblings */
 
 typedef struct {
   lkv_causal_query_t q; /* first: the node hands it back */
-  lkv_api_t *api;
-  lkv_call_t *call;
+  asker_t who;
   size_t key_len;
   uint8_t key[];
 } siblings_query_t;
@@ -23,12 +34,12 @@ static void siblings_run(lkv_causal_query_t *q, const lkv_causal_member_t *m) {
   lkv__conflicts_sibs_t s;
   lkv__conflicts_sibs(&s, m, lkv_causal_member_key(m, sq->key, sq->key_len));
   Ledgerkvpb__SiblingsResponse resp = LEDGERKVPB__SIBLINGS_RESPONSE__INIT;
-  resp.member_id = sq->api->id.member_id;
+  resp.member_id = sq->who.api->id.member_id;
   resp.revision = (int64_t)lkv_causal_member_revision(m) + 1;
   resp.n_siblings = s.n;
   resp.siblings = s.ptrs;
   resp.context = (ProtobufCBinaryData){.len = s.ctx_len, .data = s.ctx};
-  lkv__api_reply(sq->call, &resp.base);
+  lkv__api_reply(sq->who.call, &resp.base);
   free(sq);
 }
 
@@ -41,23 +52,19 @@ void lkv__conflicts_siblings(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
   siblings_query_t *sq = rc ? NULL : malloc(sizeof(*sq) + req->key.len);
   if (!rc && !sq) rc = LKV_ENOMEM;
   if (!rc) {
-    *sq = (siblings_query_t){.q = {.run = siblings_run}, .api = api, .call = call, .key_len = req->key.len};
+    *sq = (siblings_query_t){.q = {.run = siblings_run}, .who = {api, call}, .key_len = req->key.len};
     memcpy(sq->key, req->key.data, req->key.len);
     rc = lkv_causal_node_query(api->replicator, &sq->q);
   }
   protobuf_c_message_free_unpacked(&req->base, NULL);
-  if (rc) {
-    free(sq);
-    lkv__api_fail(call, rc);
-  }
+  if (rc) refuse(call, sq, rc);
 }
 
 /* ---- Resolve */
 
 typedef struct {
   lkv_causal_resolve_t rs; /* first: the node hands it back */
-  lkv_api_t *api;
-  lkv_call_t *call;
+  asker_t who;
   uint8_t bytes[]; /* key ‖ value */
 } resolve_t;
 
@@ -65,28 +72,28 @@ static void resolve_done(lkv_causal_resolve_t *rs, int err) {
   resolve_t *r = (resolve_t *)rs;
   if (err == LKV_ENOENT)
     lkv_call_finish(
-        r->call, LKV_GRPC_FAILED_PRECONDITION,
+        r->who.call, LKV_GRPC_FAILED_PRECONDITION,
         "ledgerkv: the context names a write this member has not applied yet: resolve on the member "
         "that listed the siblings, or once this one has them");
   else if (err == LKV_EEXIST)
     lkv_call_finish(
-        r->call, LKV_GRPC_FAILED_PRECONDITION,
+        r->who.call, LKV_GRPC_FAILED_PRECONDITION,
         "ledgerkv: the key has a sibling written through this member that the context does not name: "
         "list the siblings again");
   else if (err)
-    lkv__api_fail(r->call, err);
+    lkv__api_fail(r->who.call, err);
   if (err) {
     free(r);
     return;
   }
   Ledgerkvpb__EventId id = LEDGERKVPB__EVENT_ID__INIT;
-  id.origin = r->api->id.member_id;
+  id.origin = r->who.api->id.member_id;
   id.seq = rs->seq;
   Ledgerkvpb__ResolveResponse resp = LEDGERKVPB__RESOLVE_RESPONSE__INIT;
-  resp.member_id = r->api->id.member_id;
+  resp.member_id = r->who.api->id.member_id;
   resp.revision = rs->rev;
   resp.event = &id;
-  lkv__api_reply(r->call, &resp.base);
+  lkv__api_reply(r->who.call, &resp.base);
   free(r);
 }
 
@@ -100,7 +107,7 @@ static int resolve_build(lkv_api_t *api, const Ledgerkvpb__ResolveRequest *req, 
   if (lkv_causal_context_decode(req->context.data, req->context.len, named, &n_named)) return LKV_EINVAL;
   resolve_t *r = malloc(sizeof(*r) + req->key.len + req->value.len);
   if (!r) return LKV_ENOMEM;
-  *r = (resolve_t){.api = api};
+  *r = (resolve_t){.who.api = api};
   memcpy(r->bytes, req->key.data, req->key.len);
   if (req->value.len) memcpy(r->bytes + req->key.len, req->value.data, req->value.len);
   r->rs = (lkv_causal_resolve_t){.key = r->bytes,
@@ -129,21 +136,17 @@ void lkv__conflicts_resolve(lkv_api_t *api, lkv_call_t *call, const uint8_t *dat
     return;
   }
   if (!rc) {
-    r->call = call;
+    r->who.call = call;
     rc = lkv_causal_node_resolve(api->replicator, &r->rs);
   }
-  if (rc) {
-    free(r);
-    lkv__api_fail(call, rc);
-  }
+  if (rc) refuse(call, r, rc);
 }
 
 /* ---- ReplicationStatus */
 
 typedef struct {
   lkv_causal_query_t q; /* first: the node hands it back */
-  lkv_api_t *api;
-  lkv_call_t *call;
+  asker_t who;
   lkv_causal_event_id_t event; /* origin 0: none asked, or the key's winner (below) */
   uint64_t members[LKV_CAUSAL_MAX_ORIGINS];
   size_t n_members;
@@ -177,7 +180,7 @@ static void status_run(lkv_causal_query_t *q, const lkv_causal_member_t *m) {
     const lkv_causal_key_t *k = lkv_causal_member_key(m, sq->key, sq->key_len);
     const lkv_causal_sibling_t *w = k ? lkv_causal_member_winner(m, k) : NULL;
     if (!w) {
-      lkv_call_finish(sq->call, LKV_GRPC_NOT_FOUND, "ledgerkv: the key has no write on this member");
+      lkv_call_finish(sq->who.call, LKV_GRPC_NOT_FOUND, "ledgerkv: the key has no write on this member");
       free(sq);
       return;
     }
@@ -185,7 +188,7 @@ static void status_run(lkv_causal_query_t *q, const lkv_causal_member_t *m) {
   }
   status_pb_t *pb = malloc(sizeof(*pb));
   if (!pb) {
-    lkv__api_fail(sq->call, LKV_ENOMEM);
+    lkv__api_fail(sq->who.call, LKV_ENOMEM);
     free(sq);
     return;
   }
@@ -204,11 +207,11 @@ static void status_run(lkv_causal_query_t *q, const lkv_causal_member_t *m) {
     ev.seq = sq->event.seq;
     resp.event = &ev;
   }
-  resp.member_id = sq->api->id.member_id;
+  resp.member_id = sq->who.api->id.member_id;
   resp.revision = (int64_t)lkv_causal_member_revision(m) + 1;
   resp.n_members = sq->n_members;
   resp.members = pb->mvp;
-  lkv__api_reply(sq->call, &resp.base);
+  lkv__api_reply(sq->who.call, &resp.base);
   free(pb);
   free(sq);
 }
@@ -237,8 +240,7 @@ void lkv__conflicts_replication_status(lkv_api_t *api, lkv_call_t *call, const u
   if (!rc && !sq) rc = LKV_ENOMEM;
   if (!rc) {
     sq->q.run = status_run;
-    sq->api = api;
-    sq->call = call;
+    sq->who = (asker_t){api, call};
     sq->key_len = req->key.len;
     if (req->key.len) memcpy(sq->key, req->key.data, req->key.len);
     if (req->event) sq->event = (lkv_causal_event_id_t){.origin = req->event->origin, .seq = req->event->seq};
@@ -246,10 +248,11 @@ void lkv__conflicts_replication_status(lkv_api_t *api, lkv_call_t *call, const u
   }
   if (!rc) rc = lkv_causal_node_query(api->replicator, &sq->q);
   protobuf_c_message_free_unpacked(&req->base, NULL);
-  if (rc) free(sq);
-  if (rc == LKV_EINVAL)
+  if (rc == LKV_EINVAL) {
+    free(sq);
     lkv_call_finish(call, LKV_GRPC_INVALID_ARGUMENT,
                     "ledgerkv: give a key or an event (origin and seq, both non-zero), not both");
-  else if (rc)
-    lkv__api_fail(call, rc);
+  } else if (rc) {
+    refuse(call, sq, rc);
+  }
 }

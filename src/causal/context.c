@@ -3,21 +3,12 @@
 
 #include "causal/vv.h"
 #include "common/error.h"
+#include "common/le.h"
 
 _Static_assert(LKV_CAUSAL_CONTEXT_MAX == LKV_CAUSAL_MAX_ORIGINS, "one sibling per origin at most");
 
 #define VERSION 1
 #define ENTRY 16 /* origin u64 ‖ seq u64 */
-
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
 
 size_t lkv_causal_context_of_key(const lkv_causal_key_t *k, lkv_causal_event_id_t *ids) {
   size_t n = 0;
@@ -38,8 +29,8 @@ void lkv_causal_context_encode(const lkv_causal_event_id_t *ids, size_t n, uint8
   if (!n) return;
   out[0] = VERSION;
   for (size_t i = 0; i < n; i++) {
-    put64(out + 1 + i * ENTRY, ids[i].origin);
-    put64(out + 1 + i * ENTRY + 8, ids[i].seq);
+    lkv_le64_put(out + 1 + i * ENTRY, ids[i].origin);
+    lkv_le64_put(out + 1 + i * ENTRY + 8, ids[i].seq);
   }
 }
 
@@ -50,7 +41,7 @@ int lkv_causal_context_decode(const uint8_t *buf, size_t len, lkv_causal_event_i
     return LKV_EBADMSG;
   size_t cnt = (len - 1) / ENTRY;
   for (size_t i = 0; i < cnt; i++) {
-    uint64_t origin = get64(buf + 1 + i * ENTRY), seq = get64(buf + 1 + i * ENTRY + 8);
+    uint64_t origin = lkv_le64_get(buf + 1 + i * ENTRY), seq = lkv_le64_get(buf + 1 + i * ENTRY + 8);
     if (!origin || !seq || (i && origin <= ids[i - 1].origin)) return LKV_EBADMSG;
     ids[i] = (lkv_causal_event_id_t){.origin = origin, .seq = seq};
   }
