@@ -74,6 +74,15 @@ def build_dir():
     return path
 
 
+def sanitized():
+    """True when the build dir is an ASan/UBSan build (LKV_SANITIZE in its CMake cache)."""
+    try:
+        with open(os.path.join(build_dir(), "CMakeCache.txt")) as f:
+            return any(line.strip() == "LKV_SANITIZE:BOOL=ON" for line in f)
+    except OSError:
+        return False
+
+
 def free_port():
     """A loopback TCP port that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -322,15 +331,16 @@ def etcdctl(server, *args, input=None, check=True, timeout=30, env=None):
 
 
 def go_build(program, src=None):
-    """Builds tests/go/<program> (or the Go program in src) in GOPATH mode against Debian's Go packages,
-    with its cache under the build dir, and returns the binary's path; a lock serialises builds of
-    concurrent test sessions."""
+    """Builds tests/go/<program> (or the Go program in src) in GOPATH mode against Debian's Go packages into
+    the build dir and returns the binary's path; a lock serialises builds of concurrent test sessions. The
+    compile cache (.gocache at the repository's root) is shared by the release and ASan runs: compiling
+    clientv3's dependencies once instead of once per build saves most of a minute of CI."""
     out_dir = build_dir()
     binary = os.path.join(out_dir, program)
     env = child_env({
         "GO111MODULE": "off",
         "GOPATH": "%s:/usr/share/gocode" % os.path.join(out_dir, "gopath"),
-        "GOCACHE": os.path.join(out_dir, "gocache"),
+        "GOCACHE": os.path.join(REPO, ".gocache"),
         "GOFLAGS": "",
         "CGO_ENABLED": "0",
     })
