@@ -31,6 +31,24 @@ void lkv_causal_node_on_keys(lkv_replicator_t *r, lkv_causal_keys_cb cb, void *a
   pthread_mutex_unlock(&n->listen_mu);
 }
 
+/* A resolve that writes a value is refused where a Put of it would be (the NOSPACE alarm, the quota): the
+ * Put is dry-run on the store and rolled back. A tombstone is refused by nothing a Delete would be. */
+static int put_refusal(lkv__causal_node_t *n, const lkv_causal_resolve_t *rs) {
+  if (rs->tombstone) return 0;
+  Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
+  put.key = (ProtobufCBinaryData){.len = rs->key_len, .data = (uint8_t *)rs->key};
+  put.value = (ProtobufCBinaryData){.len = rs->value_len, .data = (uint8_t *)rs->value};
+  lkv_apply_req_t req = {.kind = LKV_OP_PUT, .msg = &put.base};
+  lkv_causal_mutation_t *muts;
+  size_t cnt;
+  void *keep;
+  int rc = lkv__causal_dry_run(n, &req, &muts, &cnt, &keep);
+  free(muts);
+  free(keep);
+  free(req.resp);
+  return rc ? rc : req.err;
+}
+
 int lkv__causal_take_resolve(lkv__causal_node_t *n, uint64_t now, lkv_causal_resolve_t **out) {
   for (;;) {
     pthread_mutex_lock(&n->mu);
@@ -44,9 +62,8 @@ int lkv__causal_take_resolve(lkv__causal_node_t *n, uint64_t now, lkv_causal_res
                                 .value = rs->tombstone ? NULL : rs->value,
                                 .value_len = rs->tombstone ? 0 : rs->value_len};
     uint64_t rev;
-    int rc = n->halted
-                 ? n->halted
-                 : lkv_causal_member_resolve(n->m, now, &mu, rs->named, rs->n_named, (uintptr_t)rs, &rev);
+    int rc = n->halted ? n->halted : put_refusal(n, rs);
+    if (!rc) rc = lkv_causal_member_resolve(n->m, now, &mu, rs->named, rs->n_named, (uintptr_t)rs, &rev);
     if (!rc) {
       rs->rev = (int64_t)rev + 1; /* core revision r is store revision r + 1 (causal_node.h) */
       rs->seq = lkv_causal_vv_get(lkv_causal_member_vv(n->m), n->o.member_id);

@@ -107,8 +107,9 @@ int lkv_causal_node_query(lkv_replicator_t *r, lkv_causal_query_t *q);
 /* A resolve: a write of key (value, or a tombstone) superseding exactly the siblings named
  * (lkv_causal_member_resolve). The node fills rev (the store revision of the write) and seq (its sequence
  * as an event of this member), then calls done(rs, err) once on the causal thread after the write is
- * durable and applied to the store: err 0, a code of lkv_causal_member_resolve, or LKV_EHALTED. The
- * caller owns rs and the bytes it points to until done. */
+ * durable and applied to the store: err 0, a code of lkv_causal_member_resolve, LKV_EHALTED, or the error a
+ * Put of the value would meet (LKV_ENOSPACE: the NOSPACE alarm or the quota). The caller owns rs and the
+ * bytes it points to until done. */
 typedef struct lkv_causal_resolve_s {
   const uint8_t *key, *value;
   size_t key_len, value_len;

@@ -10,7 +10,8 @@ whose peer traffic passes through peer_proxy's proxies (test_causal.py's cluster
   on every member); a resolve with the full context leaves one sibling, the resolved value, everywhere.
 - A member stops cleanly with a WatchConflicts stream open.
 - Refusals: a context that leaves out a sibling the serving member wrote, a context naming a write the member
-  has not applied, a malformed context; Raft mode answers FAILED_PRECONDITION.
+  has not applied, a malformed context; under the NOSPACE alarm a resolve to a value is refused as a Put
+  (a resolve by deletion goes through); Raft mode answers FAILED_PRECONDITION.
 
 The Python stubs come from src/proto/ledgerkv.proto through protoc at import (as clients would build them).
 ledgerkv only: etcd has no causal mode.
@@ -83,7 +84,7 @@ def context_of(*ids):
 
 
 def member_id(member):
-    return member.status().header.member_id
+    return etcdrpc.MaintenanceStub(member.channel()).Status(etcdrpc.StatusRequest(), timeout=5).header.member_id
 
 
 def range_value(member, key):
@@ -197,3 +198,18 @@ def test_refused_in_raft_mode():
                                   ("ReplicationStatus", pb.ReplicationStatusRequest(), pb.ReplicationStatusResponse)):
             expect_refusal(lambda: call(srv, method, req, resp), grpc.StatusCode.FAILED_PRECONDITION,
                            "causal mode only")
+
+
+def test_resolve_refused_like_a_put_under_nospace():
+    with lkvtest.Factory() as f:
+        srv = f.start(args=["--consistency=causal"])
+        put(srv, "k", "v")
+        ctx = siblings(srv, "k").context
+        maint = etcdrpc.MaintenanceStub(srv.channel())
+        maint.Alarm(etcdrpc.AlarmRequest(action=etcdrpc.AlarmRequest.ACTIVATE, memberID=member_id(srv),
+                                         alarm=etcdrpc.NOSPACE), timeout=5)
+        expect_refusal(lambda: resolve(srv, "k", ctx, "x"), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                       "database space exceeded")
+        gone = call(srv, "Resolve", pb.ResolveRequest(key=b"k", context=ctx, tombstone=True), pb.ResolveResponse)
+        assert gone.revision == 3 and range_value(srv, "k") is None
+        assert [s.tombstone for s in siblings(srv, "k").siblings] == [True]
