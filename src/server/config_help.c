@@ -29,8 +29,8 @@ static void print_class(FILE *f, lkv__flag_class_t cls, const char *title) {
 void lkv_config_usage(FILE *f) {
   fputs(
       "Usage:\n\n  ledgerkv [flags]\n  ledgerkv COMMAND [args]   (cpus, bench, ledger-key, receipt, "
-      "verify-receipt, audit;\n"
-      "                            each takes --help)\n\n"
+      "verify-receipt, audit,\n"
+      "                            causal-status; each takes --help)\n\n"
       "An etcd-compatible key-value server. Flags take etcd's names; --flag value, --flag=value and\n"
       "-flag value are alike. A flag not given is read from ETCD_<FLAG_NAME> (e.g. ETCD_DATA_DIR); a\n"
       "--config-file (YAML, etcd's keys) replaces both, as with etcd.\n\n",

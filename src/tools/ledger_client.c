@@ -1,5 +1,5 @@
 /* `ledgerkv receipt`: asks a node's Ledger service for a receipt, its latest head, a consistency proof or
- * the members' keys. */
+ * the members' keys; the one-call client the other commands that ask a node share (lkv__tools_ask). */
 #include "tools/ledger_client.h"
 
 #include <ctype.h>
@@ -42,8 +42,14 @@ static int call(const char *host, int port, const char *path, const ProtobufCMes
   lkv_grpc_loop_t *loop;
   int rc = lkv_grpc_loop_new(&loop);
   if (rc) return rc;
-  uint8_t buf[64];
-  size_t n = protobuf_c_message_pack(req, buf); /* the requests here are a few varints */
+  uint8_t small[64]; /* most requests here are a few varints */
+  size_t n = protobuf_c_message_get_packed_size(req);
+  uint8_t *buf = n <= sizeof(small) ? small : malloc(n);
+  if (!buf) {
+    lkv_grpc_loop_free(loop);
+    return LKV_ENOMEM;
+  }
+  protobuf_c_message_pack(req, buf);
   rc = lkv_grpc_conn_open(loop, host, port, NULL, NULL, &r->conn);
   if (rc == 0) {
     rc = lkv_grpc_unary(r->conn, path, buf, n, on_done, r);
@@ -51,6 +57,7 @@ static int call(const char *host, int port, const char *path, const ProtobufCMes
   }
   if (rc == 0) lkv_grpc_loop_run(loop);
   lkv_grpc_loop_free(loop);
+  if (buf != small) free(buf);
   return rc;
 }
 
@@ -169,18 +176,29 @@ static int print_member_keys(const result_t *r) {
   return 0;
 }
 
-int lkv__tools_member_keys(const char *cmd, const char *endpoint, Ledgerkvpb__MemberKeysResponse **out) {
+int lkv__tools_ask(const char *cmd, const char *endpoint, const char *path, const ProtobufCMessage *req,
+                   uint8_t **resp, size_t *len) {
   char host[256];
   int port;
   if (parse_endpoint(endpoint, host, sizeof(host), &port) != 0) {
     fprintf(stderr, "ledgerkv %s: --endpoints: expected HOST:PORT, got \"%s\"\n", cmd, endpoint);
     return 2;
   }
-  Ledgerkvpb__MemberKeysRequest req = LEDGERKVPB__MEMBER_KEYS_REQUEST__INIT;
   result_t r = {0};
-  if (ask(cmd, host, port, MEMBER_KEYS_PATH, &req.base, &r) != 0) return 1;
-  *out = ledgerkvpb__member_keys_response__unpack(NULL, r.len, r.resp);
-  free(r.resp);
+  if (ask(cmd, host, port, path, req, &r) != 0) return 1;
+  *resp = r.resp;
+  *len = r.len;
+  return 0;
+}
+
+int lkv__tools_member_keys(const char *cmd, const char *endpoint, Ledgerkvpb__MemberKeysResponse **out) {
+  Ledgerkvpb__MemberKeysRequest req = LEDGERKVPB__MEMBER_KEYS_REQUEST__INIT;
+  uint8_t *resp;
+  size_t len;
+  int rc = lkv__tools_ask(cmd, endpoint, MEMBER_KEYS_PATH, &req.base, &resp, &len);
+  if (rc) return rc;
+  *out = ledgerkvpb__member_keys_response__unpack(NULL, len, resp);
+  free(resp);
   if (!*out) {
     fprintf(stderr, "ledgerkv %s: malformed response\n", cmd);
     return 1;

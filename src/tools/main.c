@@ -11,6 +11,7 @@
 #include "server/version.h"
 #include "tools/backup_cmd.h"
 #include "tools/bench_cmd.h"
+#include "tools/causal_status_cmd.h"
 #include "tools/cpus_cmd.h"
 #include "tools/ledger_cmd.h"
 #include "tools/member_id_cmd.h"
@@ -95,6 +96,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "verify-receipt") == 0) return lkv_cmd_verify_receipt(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "audit") == 0) return lkv_cmd_audit(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "member-id") == 0) return lkv_cmd_member_id(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "causal-status") == 0) return lkv_cmd_causal_status(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "snapshot") == 0) return lkv_cmd_snapshot(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "backup") == 0) return lkv_cmd_backup(argc - 1, argv + 1);
   return serve(argc, argv);

@@ -5,7 +5,8 @@ whose peer traffic passes through peer_proxy's proxies (test_causal.py's cluster
   the same winner and context; Range shows that winner everywhere.
 - WatchConflicts on one member starts with the conflicts in range (none), sees the conflict appear and, after
   the resolve, disappear.
-- ReplicationStatus: every member's vector covers the winner once all have it.
+- ReplicationStatus: every member's vector covers the winner once all have it; `ledgerkv causal-status`
+  prints the vectors and which cover a write.
 - Resolve with a context naming one sibling supersedes exactly that one (the other stays, beside the resolve,
   on every member); a resolve with the full context leaves one sibling, the resolved value, everywhere.
 - A member stops cleanly with a WatchConflicts stream open.
@@ -16,6 +17,7 @@ whose peer traffic passes through peer_proxy's proxies (test_causal.py's cluster
 The Python stubs come from src/proto/ledgerkv.proto through protoc at import (as clients would build them).
 ledgerkv only: etcd has no causal mode.
 """
+import json
 import os
 import queue
 import struct
@@ -189,6 +191,16 @@ def test_conflict_listed_watched_resolved(cluster):
     assert ev.key == b"conf/k" and not ev.conflicted and [s.value for s in ev.siblings] == [b"resolved"]
     wait_for(lambda: all(v.covers for v in status(a, event=full.event).members), CONVERGE_TIMEOUT)
     watch.close()
+
+    # The operator's view: `ledgerkv causal-status` prints the same (vectors only grow).
+    out = subprocess.run([lkvtest.ledgerkv_bin(), "causal-status", "--endpoints", a.endpoint, "--event",
+                          "%x:%d" % (full.event.origin, full.event.seq)], capture_output=True, text=True,
+                         timeout=10, check=True).stdout
+    seen = json.loads(out)
+    assert seen["member_id"] == "%x" % ids["m1"] and seen["event"] == {"origin": "%x" % ids["m2"],
+                                                                      "seq": full.event.seq}
+    assert [m["id"] for m in seen["members"]][0] == "%x" % ids["m1"]
+    assert all(m["covers"] and m["vector"]["%x" % ids["m2"]] >= full.event.seq for m in seen["members"])
 
 
 def test_refused_in_raft_mode():
