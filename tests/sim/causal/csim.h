@@ -20,6 +20,10 @@
 #define LKV_CSIM_MAX 7  /* members */
 #define LKV_CSIM_KEYS 6 /* the workload's key space: small, so that writes collide */
 
+/* A write's token: the client's index, with LKV_CSIM_RESOLVE set for a resolve (docs/causal.md §13). */
+#define LKV_CSIM_CLIENT_MASK 0xffffffffull
+#define LKV_CSIM_RESOLVE (1ull << 32)
+
 typedef struct {
   uint8_t *bytes;
   size_t len;

@@ -123,15 +123,23 @@ static void acknowledge(lkv__csim_t *s, int i, const lkv_causal_batch_t *rb, con
   }
   s->acks[s->n_acks++] = (lkv__csim_ack_t){.origin = h->ev.origin, .seq = h->ev.seq};
   s->n_acked++;
-  lkv__csim_history_acked(s, (int)a->token, &h->ev);
+  lkv__csim_history_acked(s, (int)(a->token & LKV_CSIM_CLIENT_MASK), &h->ev);
   /* Read your writes, and a plain write supersedes every sibling its member had seen: each key written is
-   * now this event alone. */
+   * now this event alone. A resolve leaves the siblings it did not name, all concurrent with it. */
+  int resolve = (a->token & LKV_CSIM_RESOLVE) != 0;
   lkv_causal_mutation_iter_t it;
   lkv_causal_mutation_t mu;
   if (lkv_causal_mutations_open(h->ev.payload, h->ev.payload_len, &it)) abort();
   while (lkv_causal_mutations_next(&it, &mu)) {
     const lkv_causal_key_t *k = lkv_causal_member_key(s->nodes[i].m, mu.key, mu.key_len);
-    if (!k || k->n != 1 || k->sib[0].origin != h->ev.origin || k->sib[0].seq != h->ev.seq) {
+    size_t self = 0, spared = 0;
+    for (size_t j = 0; k && j < k->n; j++) {
+      if (k->sib[j].origin == h->ev.origin && k->sib[j].seq == h->ev.seq)
+        self++;
+      else
+        spared += resolve && !lkv_causal_vv_covers(&h->ev.deps, k->sib[j].origin, k->sib[j].seq);
+    }
+    if (!k || self != 1 || k->n != 1 + spared) {
       lkv__csim_fail(s, "own-write", "m%d: key %.*s after its write %llu:%llu has %zu siblings", i + 1,
                      (int)mu.key_len, (const char *)mu.key, (unsigned long long)h->ev.origin,
                      (unsigned long long)h->ev.seq, k ? k->n : 0);

@@ -89,7 +89,20 @@ static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
   s->next_write = s->now + 1;
 }
 
-/* Client c's write through its member: one or two keys, puts (unique values) and deletes. */
+/* A resolve's context (docs/causal.md §13): a random part of the key's siblings on member i, always with the
+ * member's own (which it cannot spare). The others must stay siblings, on every member. Returns how many. */
+static size_t resolve_names(lkv__csim_t *s, int i, const lkv_causal_mutation_t *mu,
+                            lkv_causal_event_id_t *named) {
+  lkv_causal_event_id_t ids[LKV_CAUSAL_CONTEXT_MAX];
+  size_t n = lkv_causal_context_of_key(lkv_causal_member_key(s->nodes[i].m, mu->key, mu->key_len), ids),
+         out = 0;
+  for (size_t j = 0; j < n; j++)
+    if (ids[j].origin == s->peers[i].id || lkv__sim_rng_chance(&s->rng, 500)) named[out++] = ids[j];
+  return out;
+}
+
+/* Client c's write through its member: one or two keys, puts (unique values) and deletes; now and then a
+ * one-key write is a resolve of some of the key's siblings. */
 static void write_one(lkv__csim_t *s, int c) {
   int i = s->clients[c].member;
   lkv__sim_rng_t *g = &s->rng;
@@ -108,13 +121,18 @@ static void write_one(lkv__csim_t *s, int c) {
                                     .value_len = del ? 0 : strlen(values[k])};
   }
   uint64_t rev = 0;
-  int rc = lkv_causal_member_write(s->nodes[i].m, lkv__csim_clock(s, i), mu, n, (uint64_t)c, &rev);
+  lkv_causal_event_id_t named[LKV_CAUSAL_CONTEXT_MAX];
+  int resolve = n == 1 && lkv__sim_rng_chance(g, 100);
+  size_t n_named = resolve ? resolve_names(s, i, mu, named) : 0;
+  int rc = resolve ? lkv_causal_member_resolve(s->nodes[i].m, lkv__csim_clock(s, i), mu, named, n_named,
+                                               (uint64_t)c | LKV_CSIM_RESOLVE, &rev)
+                   : lkv_causal_member_write(s->nodes[i].m, lkv__csim_clock(s, i), mu, n, (uint64_t)c, &rev);
   if (rc) {
     lkv__csim_fail(s, "write", "m%d refused a write: %d", i + 1, rc);
     return;
   }
   s->n_writes++;
-  lkv__csim_trace(s, "m%d: write %s%s%s at revision %llu", i + 1,
+  lkv__csim_trace(s, "m%d: %s %s%s%s at revision %llu", i + 1, resolve ? "resolve" : "write",
                   mu[0].kind == LKV_CAUSAL_PUT ? "put " : "del ", keys[0], n > 1 ? " +1" : "",
                   (unsigned long long)rev);
   lkv__csim_process(s, i);
