@@ -85,10 +85,12 @@ static void abort_on_loop(lkv_call_t *call, void *arg) {
   lkv_call_abort(call, LKV_GRPC_RESOURCE_EXHAUSTED, arg);
 }
 
-/* Sends one response; a stream too far behind is dropped. registry->mu held. Returns 0, or -1 when the
- * watcher left the registry (DROPPED). */
-static int send(lkv_api_conflicts_t *reg, watcher_t *w, const Ledgerkvpb__WatchConflictsResponse *resp) {
-  static char too_slow[] = "ledgerkv: the conflicts watch fell too far behind: watch again";
+/* Sends one response; a stream too far behind (or out of memory) leaves the registry (DROPPED) and is
+ * ended. registry->mu held. */
+static void send(lkv_api_conflicts_t *reg, watcher_t *w, const Ledgerkvpb__WatchConflictsResponse *resp) {
+  static char too_slow[] =
+      "ledgerkv: the conflicts watch cannot keep up (its client reads too slowly, or memory ran out): watch "
+      "again";
   size_t len = protobuf_c_message_get_packed_size(&resp->base);
   uint8_t *buf = malloc(len ? len : 1);
   int rc = buf && lkv_call_pending_bytes(w->call) < MAX_BEHIND ? 0 : LKV_ENOMEM;
@@ -97,15 +99,15 @@ static int send(lkv_api_conflicts_t *reg, watcher_t *w, const Ledgerkvpb__WatchC
     rc = lkv_call_send(w->call, buf, len);
   }
   free(buf);
-  if (rc == 0 || rc == LKV_ECANCELED) return 0; /* gone: the cancel hook is coming */
+  if (rc == 0 || rc == LKV_ECANCELED) return; /* gone: the cancel hook is coming */
   for (watcher_t **p = &reg->head; *p; p = &(*p)->next)
     if (*p == w) {
       *p = w->next;
       break;
     }
   w->state = DROPPED;
+  /* not even the abort could be posted: kept, and tried again at its next event */
   if (lkv_call_run(w->call, abort_on_loop, too_slow)) w->state = ACTIVE, w->next = reg->head, reg->head = w;
-  return w->state == DROPPED ? -1 : 0;
 }
 
 /* The first listing: every key in range with siblings, then the watcher joins the registry. */
