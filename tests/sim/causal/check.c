@@ -161,8 +161,13 @@ static void check_acked(lkv__csim_t *s) {
 }
 
 /* A fresh member of slot i fed recs in the given order (indexes into log); NULL after a failure. */
-static lkv_causal_member_t *rebuild(lkv__csim_t *s, int i, const lkv__csim_log_t *log, const size_t *order) {
+static lkv_causal_member_t *rebuild(lkv__csim_t *s, int i, const lkv__csim_log_t *log, const size_t *order,
+                                    lkv__csim_changes_t *changes) {
   lkv_causal_config_t cfg = lkv__csim_config(s, i);
+  if (changes) {
+    cfg.on_change = lkv__csim_on_change;
+    cfg.change_arg = changes;
+  }
   lkv_causal_member_t *m;
   if (lkv_causal_member_new(&cfg, &m)) abort();
   for (size_t j = 0; j < log->n; j++) {
@@ -226,18 +231,22 @@ void lkv__csim_check_final(lkv__csim_t *s) {
                      (unsigned long long)total);
   }
   if (!s->failed) check_acked(s);
-  /* The durable log replayed in its order gives the live state, local view included. */
+  /* The durable log replayed in its order gives the live state, local view included, and reports the
+   * changes a watch from revision 1 saw live. */
   for (int i = 0; i < s->n && !s->failed; i++) {
-    lkv_causal_member_t *m = rebuild(s, i, &s->nodes[i].log, NULL);
+    lkv__csim_changes_t changes = {0};
+    lkv_causal_member_t *m = rebuild(s, i, &s->nodes[i].log, NULL, &changes);
     if (m) compare(s, "replay", "replayed log differs", s->nodes[i].m, m, SKIP_SOLE_TOMBSTONES | WITH_VIEW);
+    if (m && !s->failed) lkv__csim_watch_replayed(s, i, &changes, "at the end");
     lkv_causal_member_free(m);
+    lkv__csim_changes_free(&changes);
   }
   /* The same events in another causal order give the same winners and siblings. */
   lkv__sim_rng_t g;
   lkv__sim_rng_seed(&g, lkv__sim_mix(s->seed, 0x6f72646572ull));
   for (int round = 0; round < 2 && !s->failed; round++) {
     size_t *order = causal_order(s, &s->nodes[0].log, &g);
-    lkv_causal_member_t *m = s->failed ? NULL : rebuild(s, 0, &s->nodes[0].log, order);
+    lkv_causal_member_t *m = s->failed ? NULL : rebuild(s, 0, &s->nodes[0].log, order, NULL);
     if (m) compare(s, "causal-order", "another causal order differs", first, m, SKIP_SOLE_TOMBSTONES);
     lkv_causal_member_free(m);
     free(order);

@@ -34,6 +34,18 @@ typedef struct {
   size_t n, cap;
 } lkv__csim_log_t;
 
+/* One change of a key's etcd view as a store following the member applies it: what a watch reports
+ * (watch.c). Digests stand for the key and the winner's value. */
+typedef struct {
+  uint64_t rev, key, value, create_rev, mod_rev, version;
+  int live;
+} lkv__csim_change_t;
+
+typedef struct {
+  lkv__csim_change_t *v;
+  size_t n, cap;
+} lkv__csim_changes_t;
+
 typedef struct {
   lkv_causal_member_t *m; /* NULL while down */
   uint64_t down_until;
@@ -41,6 +53,9 @@ typedef struct {
   uint64_t next_tick; /* its next anti-entropy round */
   uint64_t period;
   lkv__csim_log_t log; /* durable events in local order */
+  /* The changes of its durable revisions, as first served (a watch from revision 1 would have reported
+   * them), and those of the revisions applied but not yet durable. */
+  lkv__csim_changes_t served, pending;
 } lkv__csim_node_t;
 
 /* A write some client had acknowledged: the event (origin, seq). */
@@ -136,6 +151,15 @@ void lkv__csim_history_write(lkv__csim_t *s, const lkv_causal_event_t *ev);
 void lkv__csim_history_acked(lkv__csim_t *s, int client, const lkv_causal_event_t *ev);
 void lkv__csim_history_read(lkv__csim_t *s, int client);
 void lkv__csim_history_free(lkv__csim_t *s);
+
+/* watch.c: the watch history. Every member's on_change appends to a changes list (arg); the pending
+ * changes are served once their batch is durable and dropped by a crash before that; a replay of the
+ * durable log must report exactly the served changes again (a watch resumed after a restart, or from
+ * revision 1, sees the history the live watch saw). */
+void lkv__csim_on_change(void *arg, uint64_t rev, const lkv_causal_key_t *k);
+void lkv__csim_watch_durable(lkv__csim_t *s, int i, uint64_t first_rev, size_t n); /* batch flushed */
+void lkv__csim_watch_replayed(lkv__csim_t *s, int i, const lkv__csim_changes_t *replayed, const char *when);
+void lkv__csim_changes_free(lkv__csim_changes_t *c);
 
 /* check.c: the end-of-run checks over the quiesced members. */
 void lkv__csim_check_final(lkv__csim_t *s);

@@ -46,6 +46,8 @@ lkv_causal_config_t lkv__csim_config(const lkv__csim_t *s, int i) {
 void lkv__csim_start(lkv__csim_t *s, int i) {
   lkv__csim_node_t *n = &s->nodes[i];
   lkv_causal_config_t cfg = lkv__csim_config(s, i);
+  cfg.on_change = lkv__csim_on_change;
+  cfg.change_arg = &n->pending;
   if (lkv_causal_member_new(&cfg, &n->m)) abort();
   for (size_t j = 0; j < n->log.n; j++) {
     uint64_t rev = 0;
@@ -56,6 +58,8 @@ void lkv__csim_start(lkv__csim_t *s, int i) {
       return;
     }
   }
+  lkv__csim_watch_replayed(s, i, &n->pending, "restarted");
+  n->pending.n = 0;
   n->next_tick = s->now + 1 + lkv__sim_rng_below(&s->rng, n->period);
   lkv__csim_trace(s, "m%d: up, %zu durable events", i + 1, n->log.n);
 }
@@ -64,6 +68,7 @@ void lkv__csim_crash(lkv__csim_t *s, int i, const char *why) {
   lkv__csim_node_t *n = &s->nodes[i];
   lkv_causal_member_free(n->m);
   n->m = NULL;
+  n->pending.n = 0; /* the changes of revisions that were not durable: never served */
   n->down_until = s->now + 20 + lkv__sim_rng_below(&s->rng, 1500);
   s->n_crashes++;
   lkv__csim_trace(s, "m%d: crash %s", i + 1, why);
@@ -168,6 +173,7 @@ void lkv__csim_process(lkv__csim_t *s, int i) {
     lkv__csim_log_push(&n->log, rb.applied[j].bytes, rb.applied[j].len);
     if (rb.applied[j].ev.origin == s->peers[i].id) record_own(s, i, &rb.applied[j]);
   }
+  lkv__csim_watch_durable(s, i, rb.first_rev, rb.n_applied);
   if (crash_at == 2) {
     lkv__csim_crash(s, i, "after the flush");
     return;

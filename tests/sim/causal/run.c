@@ -259,6 +259,8 @@ void lkv__csim_free(lkv__csim_t *s) {
   for (int i = 0; i < s->n; i++) {
     lkv_causal_member_free(s->nodes[i].m);
     lkv__csim_log_free(&s->nodes[i].log);
+    lkv__csim_changes_free(&s->nodes[i].served);
+    lkv__csim_changes_free(&s->nodes[i].pending);
     lkv__csim_log_free(&s->origin_log[i]);
   }
   lkv__sim_net_free(&s->net);
