@@ -53,7 +53,26 @@ static void proof_to_pb(const lkv_merkle_proof_t *p, ProtobufCBinaryData *out) {
     out[i] = (ProtobufCBinaryData){.len = LKV_MERKLE_HASH_LEN, .data = (uint8_t *)p->h[i].b};
 }
 
-static void reply_receipt(lkv_call_t *call, const lkv_ledger_receipt_t *r) {
+/* A causal mode record discloses its body (the origin's signed event and the changes it made here): what a
+ * verifier needs to check who wrote it and what this member served. Other kinds disclose digests only. */
+static int disclose(lkv_api_t *api, const lkv_ledger_receipt_t *r, lkv_ledger_log_record_t *rec,
+                    ProtobufCBinaryData *body) {
+  if (r->leaf.kind != LKV_LEDGER_CAUSAL_EVENT) return 0;
+  int rc = lkv_ledger_log_read(lkv_ledger_log(api->ledger), r->leaf_index, rec);
+  if (rc) return rc;
+  const uint8_t *start = rec->entry.event - 8; /* n_ops ‖ event_len ‖ event ‖ ops (entry.h) */
+  *body = (ProtobufCBinaryData){.len = (size_t)(rec->entry.ops + rec->entry.ops_len - start), .data = (uint8_t *)start};
+  return 0;
+}
+
+static void reply_receipt(lkv_api_t *api, lkv_call_t *call, const lkv_ledger_receipt_t *r) {
+  lkv_ledger_log_record_t rec = {0};
+  ProtobufCBinaryData body = {0};
+  int rc = disclose(api, r, &rec, &body);
+  if (rc) {
+    lkv__api_fail(call, rc);
+    return;
+  }
   ProtobufCBinaryData proof[LKV_MERKLE_PROOF_MAX];
   Ledgerkvpb__SignedTreeHead head;
   Ledgerkvpb__ReceiptResponse resp = LEDGERKVPB__RECEIPT_RESPONSE__INIT;
@@ -68,7 +87,9 @@ static void reply_receipt(lkv_call_t *call, const lkv_ledger_receipt_t *r) {
   resp.proof = proof;
   head_to_pb(&r->sth, &head);
   resp.head = &head;
+  resp.write_set = body;
   lkv__api_reply(call, &resp.base);
+  lkv_ledger_log_record_free(&rec);
   lkv_metric_inc(LKV_METRIC(receipts_served), 0);
 }
 
@@ -79,7 +100,7 @@ static int try_receipt(lkv_api_t *api, lkv_call_t *call, uint64_t index) {
   /* The record exists (resolve found it): ENOENT means no head was signed yet, the first is coming. */
   if (rc == LKV_EAGAIN || rc == LKV_ENOENT) return LKV_EAGAIN;
   if (rc == 0)
-    reply_receipt(call, &r);
+    reply_receipt(api, call, &r);
   else
     lkv__api_fail(call, rc);
   return 0;
@@ -257,6 +278,9 @@ static int member_keys_load(lkv_api_t *api, member_keys_t *k) {
     if (a->name) m->name = a->name;
     if (a->has_ledger_key)
       m->public_key = (ProtobufCBinaryData){.len = LKV_CLUSTER_KEY_LEN, .data = a->ledger_key};
+    if (k->ms.rm[i].has_event_key)
+      m->event_public_key =
+          (ProtobufCBinaryData){.len = sizeof(k->ms.rm[i].event_key), .data = k->ms.rm[i].event_key};
   }
   return 0;
 }

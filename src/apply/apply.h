@@ -274,6 +274,13 @@ typedef struct lkv_apply_replay_info_s {
  * entry does not fit the store: info->bad_index), or the codes of the ledger iterator and the store. */
 int lkv_apply_replay(lkv_mvcc_t *store, lkv_ledger_log_t *log, lkv_apply_replay_info_t *info);
 
+/* Applies records [start, end) of log to store by lkv_apply_replay's rules (each skipped when the store
+ * reflects it already), without its check of the store against the ledger's end: the causal replicator's
+ * records beyond what its store accounts for (info->store_revision and ledger_revision are not set). Single
+ * writer. info may be NULL. Returns as lkv_apply_replay. */
+int lkv_apply_replay_records(lkv_mvcc_t *store, lkv_ledger_log_t *log, uint64_t start, uint64_t end,
+                             lkv_apply_replay_info_t *info);
+
 /* Serves a Range from a read snapshot (the latest committed batch). Any thread, concurrently with
  * lkv_apply_batch and other reads; no locks. The response is packed straight from storage memory.
  * On success returns 0 and a malloc'd packed RangeResponse in *resp / *resp_len (caller frees);

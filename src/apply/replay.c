@@ -70,6 +70,9 @@ static int replay_one(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *appli
     case LKV_LEDGER_REVISION:
       rc = replay_ops(t, e);
       break;
+    case LKV_LEDGER_CAUSAL_EVENT: /* its winner changes; one that changed none still took its revision */
+      rc = e->n_ops ? replay_ops(t, e) : lkv_mvcc_req_take_rev(t);
+      break;
     case LKV_LEDGER_COMPACTION:
       if (e->compact_revision <= lkv_mvcc_txn_compact_rev(t)) return 0;
       rc = lkv_mvcc_compact(t, e->compact_revision);
@@ -95,15 +98,16 @@ static int replay_one(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *appli
   return 0;
 }
 
-/* Replays every entry the iterator still has, REPLAY_TXN_ENTRIES per transaction. */
-static int replay_from(lkv_mvcc_t *store, lkv_ledger_log_iter_t *it, lkv_apply_replay_info_t *info) {
+/* Replays the entries the iterator still has before record `end`, REPLAY_TXN_ENTRIES per transaction. */
+static int replay_from(lkv_mvcc_t *store, lkv_ledger_log_iter_t *it, uint64_t end, lkv_apply_replay_info_t *info) {
   lkv_ledger_entry_t e;
   int more = 1, rc = 0;
   while (more == 1) {
     lkv_mvcc_txn_t *t;
     rc = lkv_mvcc_write_begin(store, &t);
     if (rc) return rc;
-    for (size_t k = 0; k < REPLAY_TXN_ENTRIES && (more = lkv_ledger_log_iter_next(it, &e, NULL)) == 1; k++) {
+    for (size_t k = 0; k < REPLAY_TXN_ENTRIES && (more = it->index < end ? lkv_ledger_log_iter_next(it, &e, NULL) : 0) == 1;
+         k++) {
       int applied;
       rc = lkv_mvcc_req_begin(t);
       if (rc) break;
@@ -148,7 +152,20 @@ int lkv_apply_replay(lkv_mvcc_t *store, lkv_ledger_log_t *log, lkv_apply_replay_
   lkv_ledger_log_iter_t it;
   rc = lkv_ledger_log_iter_init(&it, log, start);
   if (rc) return rc;
-  rc = replay_from(store, &it, info);
+  rc = replay_from(store, &it, UINT64_MAX, info);
+  lkv_ledger_log_iter_free(&it);
+  return rc;
+}
+
+int lkv_apply_replay_records(lkv_mvcc_t *store, lkv_ledger_log_t *log, uint64_t start, uint64_t end,
+                             lkv_apply_replay_info_t *info) {
+  lkv_apply_replay_info_t local;
+  if (!info) info = &local;
+  *info = (lkv_apply_replay_info_t){.bad_index = UINT64_MAX};
+  lkv_ledger_log_iter_t it;
+  int rc = lkv_ledger_log_iter_init(&it, log, start);
+  if (rc) return rc;
+  rc = replay_from(store, &it, end, info);
   lkv_ledger_log_iter_free(&it);
   return rc;
 }

@@ -264,6 +264,10 @@ size_t lkv_causal_member_held(const lkv_causal_member_t *m) {
   return m->pending.n;
 }
 
+const lkv_causal_held_t *lkv_causal_member_event_at(const lkv_causal_member_t *m, uint64_t rev) {
+  return rev >= 1 && rev <= m->log.n ? &m->log.v[rev - 1] : NULL;
+}
+
 const lkv_causal_held_t *lkv_causal_member_event(const lkv_causal_member_t *m, uint64_t origin, uint64_t seq,
                                                  uint64_t *rev) {
   int idx = lkv__causal_index(m, origin);

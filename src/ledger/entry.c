@@ -19,7 +19,12 @@ static int kind_valid(unsigned k) {
 }
 
 static int has_ops(lkv_ledger_kind_t k) {
-  return k == LKV_LEDGER_REVISION || k == LKV_LEDGER_LEASE_REVOKE;
+  return k == LKV_LEDGER_REVISION || k == LKV_LEDGER_LEASE_REVOKE || k == LKV_LEDGER_CAUSAL_EVENT;
+}
+
+/* The variable part between the body's fixed part and its ops: a CAUSAL_EVENT's event bytes. */
+static size_t mid_len(const lkv_ledger_entry_t *e) {
+  return e->kind == LKV_LEDGER_CAUSAL_EVENT ? e->event_len : 0;
 }
 
 /* Kinds whose body ends in the variable part e->ops/ops_len: write sets, and a STATE's leases and keys. */
@@ -50,6 +55,10 @@ static size_t body_head(const lkv_ledger_entry_t *e, uint8_t h[BODY_HEAD_MAX]) {
     case LKV_LEDGER_STATE:
       lkv__put_be32(h, e->n_leases);
       lkv__put_be32(h + 4, e->n_ops);
+      return 8;
+    case LKV_LEDGER_CAUSAL_EVENT:
+      lkv__put_be32(h, e->n_ops);
+      lkv__put_be32(h + 4, (uint32_t)e->event_len);
       return 8;
   }
   return 0;
@@ -203,6 +212,7 @@ void lkv_ledger_entry_leaf(const lkv_ledger_entry_t *e, lkv_ledger_leaf_t *leaf)
   crypto_hash_sha256_state st;
   crypto_hash_sha256_init(&st);
   crypto_hash_sha256_update(&st, head, body_head(e, head));
+  if (mid_len(e)) crypto_hash_sha256_update(&st, e->event, e->event_len);
   if (has_tail(e->kind) && e->ops_len) crypto_hash_sha256_update(&st, e->ops, e->ops_len);
   crypto_hash_sha256_final(&st, leaf->ws_digest);
   leaf->kind = e->kind;
@@ -227,7 +237,7 @@ void lkv_ledger_leaf_hash(const lkv_ledger_leaf_t *leaf, lkv_merkle_hash_t *out)
 
 size_t lkv_ledger_entry_size(const lkv_ledger_entry_t *e) {
   uint8_t head[BODY_HEAD_MAX];
-  return LKV_LEDGER_ENTRY_HEADER_LEN + body_head(e, head) + (has_tail(e->kind) ? e->ops_len : 0);
+  return LKV_LEDGER_ENTRY_HEADER_LEN + body_head(e, head) + mid_len(e) + (has_tail(e->kind) ? e->ops_len : 0);
 }
 
 int lkv_ledger_entry_encode(const lkv_ledger_entry_t *e, uint8_t *out, size_t cap, size_t *len) {
@@ -236,15 +246,18 @@ int lkv_ledger_entry_encode(const lkv_ledger_entry_t *e, uint8_t *out, size_t ca
   if (has_ops(e->kind) && check_ops(e)) return LKV_EINVAL;
   if (e->kind == LKV_LEDGER_STATE && lkv_ledger_state_check(e)) return LKV_EINVAL;
   if (e->kind == LKV_LEDGER_SIGNED_TREE_HEAD && e->sth.head.revision != e->revision) return LKV_EINVAL;
-  size_t hl = body_head(e, head), ol = has_tail(e->kind) ? e->ops_len : 0;
-  if (ol > LKV_LEDGER_ENTRY_MAX - LKV_LEDGER_ENTRY_HEADER_LEN - hl) return LKV_EINVAL;
-  size_t n = LKV_LEDGER_ENTRY_HEADER_LEN + hl + ol;
+  if (e->kind == LKV_LEDGER_CAUSAL_EVENT && (!e->event || !e->event_len)) return LKV_EINVAL;
+  size_t hl = body_head(e, head), ml = mid_len(e), ol = has_tail(e->kind) ? e->ops_len : 0;
+  if (ml > LKV_LEDGER_ENTRY_MAX || ol > LKV_LEDGER_ENTRY_MAX - LKV_LEDGER_ENTRY_HEADER_LEN - hl - ml)
+    return LKV_EINVAL;
+  size_t n = LKV_LEDGER_ENTRY_HEADER_LEN + hl + ml + ol;
   if (n > cap) return LKV_EMSGSIZE;
   out[0] = (uint8_t)e->kind;
   lkv__put_be64(out + 1, (uint64_t)e->revision);
   memcpy(out + 9, e->claims, LKV_LEDGER_DIGEST_LEN);
   memcpy(out + LKV_LEDGER_ENTRY_HEADER_LEN, head, hl);
-  if (ol) memcpy(out + LKV_LEDGER_ENTRY_HEADER_LEN + hl, e->ops, ol);
+  if (ml) memcpy(out + LKV_LEDGER_ENTRY_HEADER_LEN + hl, e->event, ml);
+  if (ol) memcpy(out + LKV_LEDGER_ENTRY_HEADER_LEN + hl + ml, e->ops, ol);
   *len = n;
   return 0;
 }
@@ -293,10 +306,20 @@ int lkv_ledger_entry_decode(const uint8_t *buf, size_t len, lkv_ledger_entry_t *
       out->ops = b + 8;
       out->ops_len = bl - 8;
       return lkv_ledger_state_check(out);
+    case LKV_LEDGER_CAUSAL_EVENT:
+      if (bl < 8) return LKV_ECORRUPT;
+      out->n_ops = lkv__get_be32(b);
+      out->event_len = lkv__get_be32(b + 4);
+      if (out->event_len == 0 || out->event_len > bl - 8) return LKV_ECORRUPT;
+      out->event = b + 8;
+      out->ops = b + 8 + out->event_len;
+      out->ops_len = bl - 8 - out->event_len;
+      return check_ops(out);
   }
   return LKV_ECORRUPT;
 }
 
 int lkv_ledger_entry_is_revision(const lkv_ledger_entry_t *e) {
-  return e->kind == LKV_LEDGER_REVISION || (e->kind == LKV_LEDGER_LEASE_REVOKE && e->n_ops > 0);
+  return e->kind == LKV_LEDGER_REVISION || e->kind == LKV_LEDGER_CAUSAL_EVENT ||
+         (e->kind == LKV_LEDGER_LEASE_REVOKE && e->n_ops > 0);
 }

@@ -19,11 +19,15 @@
  *     SIGNED_TREE_HEAD  tree_size (u64) ‖ root (32) ‖ revision (i64) ‖ timestamp_ms (u64) ‖
  *                       public key (32) ‖ signature (64)
  *     STATE             n_leases (u32) ‖ n_keys (u32) ‖ leases ‖ keys (ledger/state.h)
+ *     CAUSAL_EVENT      n_ops (u32, >= 0) ‖ event_len (u32, >= 1) ‖ event ‖ ops: an event applied by a member
+ *                       in causal mode (docs/causal.md): the origin's signed event bytes (causal/event.h,
+ *                       opaque here) and the winner changes it made on this member, possibly none
  *   op = type (u8: 1 PUT, 2 DELETE) ‖ key_len (u32, >= 1) ‖ key ‖
  *        PUT only: create_revision (i64) ‖ version (i64) ‖ lease (i64) ‖ value_len (u32) ‖ value
  * The ops of one entry are its write set in order: op i happened at (revision, sub revision i).
  *
- * `revision` is the store revision the entry produced (REVISION; LEASE_REVOKE with keys), or the store's
+ * `revision` is the store revision the entry produced (REVISION; LEASE_REVOKE with keys; CAUSAL_EVENT,
+ * always: every applied event takes the member's next revision, even one that changed no key), or the store's
  * current revision when the entry changes no key (COMPACTION, LEASE_GRANT, LEASE_REVOKE without keys,
  * SIGNED_TREE_HEAD, where it equals the head's revision).
  *
@@ -47,10 +51,11 @@ typedef enum {
   LKV_LEDGER_LEASE_GRANT = 3,
   LKV_LEDGER_LEASE_REVOKE = 4,
   LKV_LEDGER_SIGNED_TREE_HEAD = 5,
-  LKV_LEDGER_STATE = 6 /* a whole state taken as given (state.h): only as a ledger's first record */
+  LKV_LEDGER_STATE = 6, /* a whole state taken as given (state.h): only as a ledger's first record */
+  LKV_LEDGER_CAUSAL_EVENT = 7 /* an event applied in causal mode: the origin's signed bytes and its changes */
 } lkv_ledger_kind_t;
 
-#define LKV_LEDGER_KIND_MAX LKV_LEDGER_STATE
+#define LKV_LEDGER_KIND_MAX LKV_LEDGER_CAUSAL_EVENT
 
 typedef enum { LKV_LEDGER_OP_PUT = 1, LKV_LEDGER_OP_DELETE = 2 } lkv_ledger_op_type_t;
 
@@ -81,7 +86,7 @@ typedef struct lkv_ledger_entry_s {
   lkv_ledger_kind_t kind;
   int64_t revision;
   uint8_t claims[LKV_LEDGER_DIGEST_LEN];
-  /* REVISION, LEASE_REVOKE: the encoded ops (e.g. a ws's buf/len/n_ops); STATE: its leases and keys
+  /* REVISION, LEASE_REVOKE, CAUSAL_EVENT: the encoded ops (e.g. a ws's buf/len/n_ops); STATE: its leases and keys
    * (n_ops: the number of keys) */
   const uint8_t *ops;
   size_t ops_len;
@@ -91,6 +96,8 @@ typedef struct lkv_ledger_entry_s {
   int64_t lease_id;             /* LEASE_GRANT, LEASE_REVOKE */
   int64_t lease_ttl;            /* LEASE_GRANT, seconds */
   lkv_ledger_signed_head_t sth; /* SIGNED_TREE_HEAD */
+  const uint8_t *event;         /* CAUSAL_EVENT: the origin's signed event (at least one byte) */
+  size_t event_len;
 } lkv_ledger_entry_t;
 
 /* What a leaf commits to, and what a receipt discloses. */
@@ -158,6 +165,7 @@ void lkv_ledger_leaf_hash(const lkv_ledger_leaf_t *leaf, lkv_merkle_hash_t *out)
 size_t lkv_ledger_entry_size(const lkv_ledger_entry_t *e);
 
 /* Encodes e into out[0..cap) and sets *len. Returns 0, LKV_EINVAL (unknown kind, REVISION without ops,
+ * CAUSAL_EVENT without event bytes,
  * a STATE body breaking state.h's rules,
  * malformed ops, a non-DELETE op in LEASE_REVOKE, a head whose revision differs from e->revision, or
  * larger than LKV_LEDGER_ENTRY_MAX) or LKV_EMSGSIZE (cap too small; nothing useful written). */
@@ -167,7 +175,7 @@ int lkv_ledger_entry_encode(const lkv_ledger_entry_t *e, uint8_t *out, size_t ca
  * checked and no trailing byte is allowed. Returns 0 or LKV_ECORRUPT. */
 int lkv_ledger_entry_decode(const uint8_t *buf, size_t len, lkv_ledger_entry_t *out);
 
-/* Whether e produced a new store revision (REVISION; LEASE_REVOKE with keys). */
+/* Whether e produced a new store revision (REVISION; LEASE_REVOKE with keys; CAUSAL_EVENT). */
 int lkv_ledger_entry_is_revision(const lkv_ledger_entry_t *e);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "replication/causal_log.h"
 #include "replication/causal_node.h"
+#include "replication/signing.h"
 
 /* A message received from a peer, queued for the causal thread. */
 typedef struct lkv__causal_in_s {
@@ -41,6 +42,8 @@ typedef struct {
   lkv_causal_member_t *m;
   lkv__causal_log_t *log;
   uint64_t applied; /* the core revision the store reflects */
+  uint64_t ledger_end; /* the ledger records the store accounts for (o.ledger set) */
+  lkv__signing_t signing;
 
   /* Winner changes of events the store does not reflect yet, in revision order (causal thread). */
   lkv__causal_change_t *changes;
@@ -102,6 +105,23 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t lo
 
 /* causal_store.c: frees the buffered changes. */
 void lkv__causal_changes_clear(lkv__causal_node_t *n);
+
+#define LKV__CAUSAL_LEDGER "causal/ledger" /* store record: the ledger length it accounts for */
+
+/* causal_ledger.c: the apply hook (arg: the node) turning a batch's entries into ledger records: a
+ * REVISION (an event applied by its request or a Txn of its winner changes) becomes the CAUSAL_EVENT of the
+ * event at that revision, other kinds (a compaction) stay as they are. Causal thread. */
+int lkv__causal_ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t cnt);
+
+/* causal_ledger.c: in the store's transaction t, last: the CAUSAL_EVENT record of the event of core revision
+ * rev that changed no winner (its store revision just taken) when empty is set, then the ledger length
+ * the store now accounts for. Causal thread. Returns 0 or the codes of the append and the store. */
+int lkv__causal_ledger_record(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, int empty, uint64_t rev);
+
+/* causal_ledger.c: at start-up, after the store's position: the ledger length the store accounts for,
+ * checked against the ledger, and a compaction the ledger holds beyond it applied to the store. Returns 0
+ * or LKV_ECORRUPT (the store holds events the ledger lacks) with a message in err. */
+int lkv__causal_ledger_start(lkv__causal_node_t *n, char *err, size_t errlen);
 
 /* causal_keys.c: sets members[i].pk of the members whose key was learned earlier (<dir>/peers). Before the
  * core is created. Returns 0 or a negated errno with a message in err. */

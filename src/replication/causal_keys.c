@@ -113,7 +113,9 @@ void lkv__causal_keys_take_hello(lkv__causal_node_t *n, uint64_t from, const uin
               (unsigned long long)from, lkv_strerror(rc));
       return;
     }
+    pthread_mutex_lock(&n->mu); /* node_members reads it */
     memcpy(p->pk, data, LKV_CAUSAL_PK_LEN);
+    pthread_mutex_unlock(&n->mu);
     (void)lkv_causal_member_set_key(n->m, from, p->pk); /* unknown there too: cannot be refused */
   } else if (memcmp(p->pk, data, LKV_CAUSAL_PK_LEN) != 0) {
     if (!n->key_warned[i])

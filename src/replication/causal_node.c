@@ -134,6 +134,7 @@ void *lkv__causal_thread(void *arg) {
     uint64_t wake_at = background && mono + LKV_APPLY_BACKGROUND_PAUSE_MS < next_tick
                            ? mono + LKV_APPLY_BACKGROUND_PAUSE_MS
                            : next_tick;
+    if (n->o.ledger && n->signing.next_ms < wake_at) wake_at = n->signing.next_ms;
     struct timespec until = lkv_clock_deadline(CLOCK_MONOTONIC, wake_at > mono ? wake_at - mono : 0);
     while (!has_input(n) && !n->stopping && lkv_clock_ms(CLOCK_MONOTONIC) < wake_at)
       pthread_cond_timedwait(&n->wake, &n->mu, &until);
@@ -173,10 +174,12 @@ void *lkv__causal_thread(void *arg) {
     }
     handle_batch(n, local, rs);
     lkv__causal_run_queries(n, queries); /* they see what this round made durable */
+    if (!n->halted) lkv__signing_due(&n->signing, lkv_clock_ms(CLOCK_MONOTONIC));
     background = !n->halted && lkv_apply_background_step(n->o.store); /* the writer's thread does it */
     pthread_mutex_lock(&n->mu);
   }
   pthread_mutex_unlock(&n->mu);
+  if (!n->halted) lkv__signing_now(&n->signing); /* the last head covers everything applied */
   return NULL;
 }
 
@@ -233,6 +236,10 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&n->wake, &ca);
   pthread_condattr_destroy(&ca);
+  if (lkv__signing_init(&n->signing, opts->ledger, opts->sign_interval_ms)) {
+    lkv__causal_node_free(n);
+    return LKV_ENOMEM;
+  }
   lkv_causal_config_t cfg = {.id = opts->member_id,
                              .members = n->members,
                              .n_members = opts->n_members,
@@ -256,6 +263,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
              (unsigned long long)n->applied, (unsigned long long)logged);
     rc = LKV_ECORRUPT;
   }
+  if (!rc) rc = lkv__causal_ledger_start(n, err, errlen);
   if (!rc && logged > n->applied && (rc = lkv__causal_store_catch_up(n, logged, 0, NULL)) != 0)
     snprintf(err, errlen, "cannot apply the event log's tail to the store: %s", lkv_strerror(rc));
   if (!rc) {
@@ -279,6 +287,7 @@ void lkv__causal_node_free(lkv__causal_node_t *n) {
   free(n->attrs);
   free(n->dir);
   for (size_t i = 0; i < LKV_CAUSAL_MAX_ORIGINS; i++) free(n->peer_attrs[i]);
+  lkv__signing_destroy(&n->signing);
   pthread_cond_destroy(&n->wake);
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->listen_mu);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "causal/member.h"
+#include "ledger/ledger.h"
 #include "replication/replication.h"
 
 /*
@@ -32,9 +33,20 @@
  * core revision the store reflects is recorded in the same store transaction ("causal/applied"), so a
  * restart replays the log into the core and applies to the store exactly the events it lacks.
  *
- * Not yet (docs/causal.md §10): the ledger does not record events; leases and auth are refused; members
+ * Not yet (docs/causal.md §10): leases and auth are refused; members
  * are fixed at start (move_leader and change_member answer LKV_EUNSUPPORTED); key states (siblings) are
  * kept in memory by the core, not in the store.
+ */
+
+/*
+ * The ledger (docs/causal.md, "Ledger in causal mode"): every event the store applies, local or remote, is a
+ * CAUSAL_EVENT record (ledger/entry.h) at its store revision: the origin's signed event bytes and the winner
+ * changes it made here, read back from the store; a compaction is a COMPACTION record. The records are
+ * appended, flushed, before the store commits the events (the event log was flushed before that), and the
+ * store records the ledger length it accounts for ("causal/ledger") in the same commit as its core revision:
+ * a restart re-applies the events the store lacks and checks that the records they make again are those the
+ * ledger already holds. Heads are signed by the ledger's key (node.key) on the causal thread every
+ * sign_interval_ms, and once more when the node stops.
  */
 
 /*
@@ -70,6 +82,8 @@ typedef struct lkv_causal_node_options_s {
   uint64_t max_ahead_ms; /* a remote stamp further ahead of this member's clock is refused (0: 60000) */
   lkv_causal_node_send_fn send; /* required */
   void *send_arg;
+  lkv_ledger_t *ledger;      /* NULL: no ledger (--ledger=false); else owned by the caller, outlives the node */
+  unsigned sign_interval_ms; /* --ledger-sign-interval */
 } lkv_causal_node_options_t;
 
 /* Opens the event log (cutting a torn tail), replays it into a new core, applies to the store the events

@@ -67,9 +67,8 @@ static void node_on_applied(lkv_replicator_t *base, lkv_applied_cb cb, void *arg
   pthread_mutex_unlock(&n->listen_mu);
 }
 
-/* The ledger does not record events yet (docs/causal.md §10 step 5): nothing is ever signed. */
 static void node_on_sign(lkv_replicator_t *base, lkv_sign_cb cb, void *arg) {
-  (void)base, (void)cb, (void)arg;
+  lkv__signing_listen(&NODE(base)->signing, cb, arg);
 }
 
 static int node_publish(lkv_replicator_t *base, const uint8_t *attrs, size_t len) {
@@ -85,7 +84,8 @@ static int node_publish(lkv_replicator_t *base, const uint8_t *attrs, size_t len
   return 0;
 }
 
-/* The fixed members: this member's published attributes, the others' from their last hello (none before). */
+/* The fixed members: this member's published attributes, the others' from their last hello (none before),
+ * and the event keys known (a peer's is written under mu when learned). */
 static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, size_t *count) {
   lkv__causal_node_t *n = NODE(base);
   lkv_replication_member_t *m = calloc(n->o.n_members, sizeof(*m));
@@ -93,7 +93,11 @@ static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, 
   int rc = 0;
   pthread_mutex_lock(&n->mu);
   for (size_t i = 0; i < n->o.n_members; i++) {
+    static const uint8_t unknown[LKV_CAUSAL_PK_LEN];
+    _Static_assert(sizeof(m[i].event_key) == LKV_CAUSAL_PK_LEN, "an event key is an Ed25519 key");
     m[i].id = n->members[i].id;
+    m[i].has_event_key = memcmp(n->members[i].pk, unknown, LKV_CAUSAL_PK_LEN) != 0;
+    memcpy(m[i].event_key, n->members[i].pk, LKV_CAUSAL_PK_LEN);
     int self = m[i].id == n->o.member_id;
     const uint8_t *attrs = self ? n->attrs : n->peer_attrs[i];
     size_t len = self ? n->attrs_len : n->peer_attrs_len[i];

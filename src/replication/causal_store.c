@@ -130,17 +130,28 @@ int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *req, lkv_causal_
   return 0;
 }
 
+/* A request applied alone (a compaction) changes the ledger's length, not the core revision. */
+static int record_alone(void *arg, lkv_mvcc_txn_t *t) {
+  return lkv__causal_ledger_record(arg, t, 0, 0);
+}
+
 void lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req) {
   lkv_apply_identity_t id = identity(n);
-  lkv_apply_batch(n->o.store, &id, req, 1);
+  lkv_apply_hooks_t hooks = {.log = n->o.ledger ? lkv__causal_ledger_log : NULL,
+                             .log_arg = n,
+                             .record = record_alone,
+                             .record_arg = n};
+  int rc = lkv_apply_batch_hooked(n->o.store, &id, req, 1, &hooks);
+  if (rc && !req->err) req->err = rc;
   tell(n, req, 1);
 }
 
 /* ---- events into the store */
 
 /* The record hook of a chunk of events: the empty revision of a last event that changed nothing, the check
- * that the store is at the chunk's last revision, and the core revision it now reflects. */
+ * that the store is at the chunk's last revision, the core revision it now reflects and the ledger. */
 typedef struct {
+  lkv__causal_node_t *n;
   uint64_t last;
   int empty;
 } chunk_t;
@@ -154,7 +165,8 @@ static int record(void *arg, lkv_mvcc_txn_t *t) {
   if (lkv_mvcc_txn_rev(t) != (int64_t)c->last + 1) return LKV_ECORRUPT; /* store and core disagree */
   uint8_t le[8];
   for (int i = 0; i < 8; i++) le[i] = (uint8_t)(c->last >> (8 * i));
-  return lkv_mvcc_repl_put(t, LKV__CAUSAL_APPLIED, le, sizeof(le));
+  rc = lkv_mvcc_repl_put(t, LKV__CAUSAL_APPLIED, le, sizeof(le));
+  return rc ? rc : lkv__causal_ledger_record(c->n, t, c->empty, c->last);
 }
 
 /* A remote event's winner changes changes[0..k) as one Txn without compares (built in the caller's
@@ -201,7 +213,11 @@ static void synth_free(synth_t *s) {
 /* Applies reqs[0..k) (the chunk's events up to c->last) and checks that each took effect. */
 static int apply_chunk(lkv__causal_node_t *n, lkv_apply_req_t *reqs, size_t k, chunk_t *c) {
   lkv_apply_identity_t id = identity(n);
-  lkv_apply_hooks_t hooks = {.record = record, .record_arg = c, .no_quota = 1};
+  lkv_apply_hooks_t hooks = {.log = n->o.ledger ? lkv__causal_ledger_log : NULL,
+                             .log_arg = n,
+                             .record = record,
+                             .record_arg = c,
+                             .no_quota = 1};
   int rc = lkv_apply_batch_hooked(n->o.store, &id, reqs, k, &hooks);
   if (rc) return rc;
   n->applied = c->last;
@@ -217,7 +233,7 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t lo
   int rc = reqs && syn ? 0 : LKV_ENOMEM;
   uint64_t r = n->applied + 1;
   while (!rc && r <= last) {
-    chunk_t c = {.last = n->applied};
+    chunk_t c = {.n = n, .last = n->applied};
     size_t first = k;
     for (; !rc && r <= last; r++) {
       size_t cj;

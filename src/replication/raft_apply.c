@@ -5,8 +5,8 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/le.h"
-#include "ledger/merkle.h"
 #include "metrics/catalog.h"
+#include "replication/ledger_append.h"
 #include "replication/raft_entry.h"
 #include "replication/raft_internal.h"
 
@@ -37,21 +37,7 @@ static lkv_proposal_t *take_pending(lkv__raft_node_t *n, uint64_t seq) {
  * a crash, applied again) must be the very same leaves. */
 static int ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t count) {
   lkv__raft_node_t *n = arg;
-  lkv_ledger_log_t *log = lkv_ledger_log(n->o.ledger);
-  uint64_t have = lkv_ledger_log_count(log);
-  size_t i = 0;
-  for (; i < count && n->ledger_end + i < have; i++) {
-    lkv_ledger_leaf_t leaf;
-    uint8_t data[LKV_LEDGER_LEAF_DATA_LEN];
-    lkv_merkle_hash_t mine, stored;
-    lkv_ledger_entry_leaf(&e[i], &leaf);
-    lkv_ledger_leaf_data(&leaf, data);
-    lkv_merkle_leaf_hash(data, sizeof(data), &mine);
-    int rc = lkv_ledger_log_leaf(log, n->ledger_end + i, &stored);
-    if (rc) return rc;
-    if (memcmp(mine.b, stored.b, sizeof(mine.b)) != 0) return LKV_ECORRUPT;
-  }
-  int rc = i < count ? lkv_ledger_append(n->o.ledger, e + i, count - i) : 0;
+  int rc = lkv__ledger_append_at(n->o.ledger, n->ledger_end, e, count, LKV__LEDGER_SAME_LEAF);
   if (rc == 0) n->ledger_end += count;
   return rc;
 }

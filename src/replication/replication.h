@@ -81,6 +81,8 @@ typedef struct lkv_replication_member_s {
   int is_learner;
   uint8_t *attrs; /* malloc'd, or NULL */
   size_t attrs_len;
+  int has_event_key;     /* causal mode: event_key is the key the member signs its events with */
+  uint8_t event_key[32]; /* Ed25519 public key (causal/event.h's LKV_CAUSAL_PK_LEN) */
 } lkv_replication_member_t;
 
 /* A membership change (the Cluster service). */

@@ -222,7 +222,7 @@ static int set_consistency(parse_t *p, const flag_t *f, const char *value) {
     return lkv__config_warn(p,
                             "--%s=causal: every member accepts writes and replicates them in the "
                             "background; not done yet: leases (refused), auth "
-                            "(refused), ledger records of events, membership changes (docs/causal.md)",
+                            "(refused), membership changes (docs/causal.md)",
                             f->name);
   if (strcmp(value, "raft") == 0) return 0;
   return fail(p, "--%s: invalid value \"%s\": expected raft or causal", f->name, value);

@@ -426,7 +426,7 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .disk_reserve = cfg->disk_reserve_bytes,
                                .send = send_to_peer,
                                .send_arg = m};
-  rc = c->causal ? lkv__member_causal_start(m, m->peers, cfg, store, &m->repl, err, errlen)
+  rc = c->causal ? lkv__member_causal_start(m, m->peers, cfg, store, ledger, &m->repl, err, errlen)
                  : lkv_raft_node_start(&m->repl, &o, err, errlen);
   if (rc) goto err_after_hashes;
   pthread_rwlock_wrlock(&m->in_lock);

@@ -40,7 +40,8 @@ int lkv__member_mode_check(const lkv_config_t *cfg, char *err, size_t errlen) {
 }
 
 int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_config_t *cfg,
-                             lkv_mvcc_t *store, lkv_replicator_t **out, char *err, size_t errlen) {
+                             lkv_mvcc_t *store, lkv_ledger_t *ledger, lkv_replicator_t **out, char *err,
+                             size_t errlen) {
   const lkv_config_cluster_t *c = &cfg->cluster;
   if (c->existing || c->force_new_cluster) {
     snprintf(err, errlen, "--consistency=causal: members are fixed at start: %s is not supported",
@@ -73,7 +74,9 @@ int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_
                                  .members = members,
                                  .n_members = c->initial.n_members,
                                  .send = send_causal,
-                                 .send_arg = m};
+                                 .send_arg = m,
+                                 .ledger = ledger,
+                                 .sign_interval_ms = cfg->ledger_sign_ms};
   rc = lkv_causal_node_start(out, &o, err, errlen);
   sodium_memzero(sk, sizeof(sk));
   if (rc) return rc;

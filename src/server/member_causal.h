@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "ledger/ledger.h"
 #include "mvcc/mvcc.h"
 #include "replication/replication.h"
 #include "server/config.h"
@@ -23,9 +24,10 @@
  * LKV_EINVAL with a message in err. Before the store is served. */
 int lkv__member_mode_check(const lkv_config_t *cfg, char *err, size_t errlen);
 
-/* Starts the causal replicator of member m over store (which must outlive it). Returns 0 and *out, or a
- * negative LKV_E* code with a message in err. */
+/* Starts the causal replicator of member m over store and ledger (NULL with --ledger=false; both must
+ * outlive it). Returns 0 and *out, or a negative LKV_E* code with a message in err. */
 int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_config_t *cfg,
-                             lkv_mvcc_t *store, lkv_replicator_t **out, char *err, size_t errlen);
+                             lkv_mvcc_t *store, lkv_ledger_t *ledger, lkv_replicator_t **out, char *err,
+                             size_t errlen);
 
 #endif

@@ -237,9 +237,10 @@ static void store_restored(void *arg) {
  * single node wrote before it ran on Raft (no Raft log yet) had the ledger as its write-ahead log,
  * so its store is first brought up to the ledger (replayed), then adopted by the one-member cluster. */
 static int open_ledger(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
-  if (!cfg->ledger || cfg->cluster.causal) return 0; /* causal: no ledger records of events yet (causal.md) */
-  int adopt =
-      access(cfg->wal_dir, F_OK) != 0; /* no Raft log yet: a new data dir, or one a single node wrote */
+  if (!cfg->ledger) return 0;
+  /* No Raft log yet: a new data dir, or one a single node wrote. Causal mode: the causal replicator brings
+   * the store and the ledger in step itself (causal_node.h). */
+  int adopt = !cfg->cluster.causal && access(cfg->wal_dir, F_OK) != 0;
   int rc = adopt ? lkv__server_ledger_open(&s->ledger, s->store, cfg->data_dir, err, errlen)
                  : lkv__server_ledger_open_member(&s->ledger, cfg->data_dir, err, errlen);
   if (rc != 0) return rc;

@@ -106,10 +106,9 @@ static int print_receipt(const result_t *r) {
   if (!m) return 1;
   lkv_ledger_receipt_t rc;
   int bad = lkv_bench_receipt_from_pb(m, &rc);
+  if (!bad) lkv_receipt_json_write(stdout, &rc, m->write_set.len ? m->write_set.data : NULL, m->write_set.len);
   ledgerkvpb__receipt_response__free_unpacked(m, NULL);
-  if (bad) return 1;
-  lkv_receipt_json_write(stdout, &rc);
-  return 0;
+  return bad ? 1 : 0;
 }
 
 static int print_head_response(const result_t *r) {
@@ -158,7 +157,7 @@ static void json_string(FILE *f, const char *s) {
 #define MEMBER_KEYS_PATH "/ledgerkvpb.Ledger/GetMemberKeys"
 
 /* {"member_id": HEX, "members": [{"id": HEX, "name": S, "public_key": HEX or "", "is_learner": B}, ...]}:
- * ids in hex as etcdctl's tables print them. */
+ * ids in hex as etcdctl's tables print them; in causal mode a member also has "event_public_key": HEX. */
 static int print_member_keys(const result_t *r) {
   Ledgerkvpb__MemberKeysResponse *m = ledgerkvpb__member_keys_response__unpack(NULL, r->len, r->resp);
   if (!m) return 1;
@@ -169,7 +168,12 @@ static int print_member_keys(const result_t *r) {
     if (k->public_key.len == LKV_LEDGER_KEY_LEN) lkv_ledger_key_hex(k->public_key.data, hex);
     printf("%s{\"id\": \"%" PRIx64 "\", \"name\": ", i ? ", " : "", k->id);
     json_string(stdout, k->name);
-    printf(", \"public_key\": \"%s\", \"is_learner\": %s}", hex, k->is_learner ? "true" : "false");
+    printf(", \"public_key\": \"%s\", \"is_learner\": %s", hex, k->is_learner ? "true" : "false");
+    if (k->event_public_key.len == LKV_LEDGER_KEY_LEN) {
+      lkv_ledger_key_hex(k->event_public_key.data, hex);
+      printf(", \"event_public_key\": \"%s\"", hex);
+    }
+    putchar('}');
   }
   puts("]}");
   ledgerkvpb__member_keys_response__free_unpacked(m, NULL);

@@ -9,6 +9,7 @@
 
 #include "apply/apply.h"
 #include "common/error.h"
+#include "tools/causal_check.h"
 #include "tools/ledger_client.h"
 #include "tools/receipt_json.h"
 
@@ -105,16 +106,22 @@ static int member_key(const char *endpoint, const uint8_t *public_key, uint8_t k
   return status;
 }
 
-static int verify(const char *key_text, const char *endpoint, const char *file, const char *req_file,
-                  const char *resp_file) {
+typedef struct {
+  const char *key_text, *endpoint, *file, *req_file, *resp_file;
+  const char *origin_key, *kv; /* causal mode receipts */
+} verify_opts_t;
+
+static int verify(const verify_opts_t *o) {
+  const char *key_text = o->key_text, *endpoint = o->endpoint, *file = o->file, *req_file = o->req_file,
+             *resp_file = o->resp_file;
   uint8_t key[LKV_LEDGER_KEY_LEN];
-  char who[300] = "";
+  char who[600] = "";
   if (key_text && lkv_ledger_key_parse(key_text, key) != 0) {
     fputs("ledgerkv verify-receipt: --key: expected 64 hex digits or 44 base64 characters\n", stderr);
     return 2;
   }
-  uint8_t *text, *req = NULL, *resp = NULL;
-  size_t len, req_len = 0, resp_len = 0;
+  uint8_t *text, *req = NULL, *resp = NULL, *body = NULL;
+  size_t len, req_len = 0, resp_len = 0, body_len = 0;
   int rc = slurp(file, &text, &len);
   if (rc) {
     fprintf(stderr, "ledgerkv verify-receipt: %s: %s\n", file, lkv_strerror(rc));
@@ -123,7 +130,7 @@ static int verify(const char *key_text, const char *endpoint, const char *file, 
   lkv_ledger_receipt_t r;
   const char *why;
   int status = 1;
-  if (lkv_receipt_json_parse((const char *)text, len, &r, &why) != 0) {
+  if (lkv_receipt_json_parse((const char *)text, len, &r, &body, &body_len, &why) != 0) {
     fprintf(stderr, "ledgerkv verify-receipt: %s: not a receipt: %s\n", file, why);
     goto out;
   }
@@ -134,6 +141,10 @@ static int verify(const char *key_text, const char *endpoint, const char *file, 
           stderr);
     goto out;
   }
+  if (r.leaf.kind == LKV_LEDGER_CAUSAL_EVENT &&
+      (status = lkv__tools_causal_check(&r, body, body_len, o->origin_key, endpoint, o->kv, who, sizeof(who))) != 0)
+    goto out;
+  status = 1;
   if (req_file) {
     if ((rc = slurp(req_file, &req, &req_len)) != 0 || (rc = slurp(resp_file, &resp, &resp_len)) != 0) {
       fprintf(stderr, "ledgerkv verify-receipt: cannot read the request or response file: %s\n",
@@ -160,45 +171,52 @@ static int verify(const char *key_text, const char *endpoint, const char *file, 
   status = 0;
 out:
   free(text);
+  free(body);
   free(req);
   free(resp);
   return status;
 }
 
 int lkv_cmd_verify_receipt(int argc, char **argv) {
-  const char *key = NULL, *endpoint = NULL, *file = NULL, *req = NULL, *resp = NULL;
+  verify_opts_t o = {0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       puts(
           "Usage: ledgerkv verify-receipt (--key K | --endpoints E) RECEIPT.json\n"
-          "                               [--request-file F --response-file F]\n"
+          "                               [--request-file F --response-file F] [--origin-key K] [--kv KEY=VALUE]\n"
           "Verifies a receipt offline against the node's public key K (hex or base64), or against the key\n"
           "that the membership of the cluster at E records for the member that signed it; with the two\n"
-          "files (the packed request and response protobufs), that it claims exactly them.");
+          "files (the packed request and response protobufs), that it claims exactly them. A causal mode\n"
+          "receipt: also the origin's signature over the event, with --origin-key or the event key E lists\n"
+          "for the origin, and with --kv that the record put KEY=VALUE (what Range served at the revision).");
       return 0;
     }
     if (i + 1 < argc && strcmp(a, "--key") == 0) {
-      key = argv[++i];
+      o.key_text = argv[++i];
     } else if (i + 1 < argc && strcmp(a, "--endpoints") == 0) {
-      endpoint = argv[++i];
+      o.endpoint = argv[++i];
     } else if (i + 1 < argc && strcmp(a, "--request-file") == 0) {
-      req = argv[++i];
+      o.req_file = argv[++i];
     } else if (i + 1 < argc && strcmp(a, "--response-file") == 0) {
-      resp = argv[++i];
-    } else if (a[0] != '-' && !file) {
-      file = a;
+      o.resp_file = argv[++i];
+    } else if (i + 1 < argc && strcmp(a, "--origin-key") == 0) {
+      o.origin_key = argv[++i];
+    } else if (i + 1 < argc && strcmp(a, "--kv") == 0) {
+      o.kv = argv[++i];
+    } else if (a[0] != '-' && !o.file) {
+      o.file = a;
     } else {
       fprintf(stderr, "ledgerkv verify-receipt: unexpected argument \"%s\"\n", a);
       return 2;
     }
   }
-  if (!key == !endpoint || !file || !req != !resp) {
+  if (!o.key_text == !o.endpoint || !o.file || !o.req_file != !o.resp_file) {
     fputs(
         "ledgerkv verify-receipt: needs --key or --endpoints, and a receipt file (and both or neither of "
         "--request-file/--response-file)\n",
         stderr);
     return 2;
   }
-  return verify(key, endpoint, file, req, resp);
+  return verify(&o);
 }

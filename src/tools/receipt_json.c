@@ -33,7 +33,7 @@ void lkv_receipt_json_write_proof(FILE *f, const lkv_merkle_proof_t *p) {
   fputc(']', f);
 }
 
-void lkv_receipt_json_write(FILE *f, const lkv_ledger_receipt_t *r) {
+void lkv_receipt_json_write(FILE *f, const lkv_ledger_receipt_t *r, const uint8_t *write_set, size_t len) {
   fprintf(f, "{\"kind\": %d, \"revision\": %" PRId64 ", \"write_set_digest\": ", (int)r->leaf.kind,
           r->leaf.revision);
   hex(f, r->leaf.ws_digest, LKV_LEDGER_DIGEST_LEN);
@@ -43,6 +43,10 @@ void lkv_receipt_json_write(FILE *f, const lkv_ledger_receipt_t *r) {
   lkv_receipt_json_write_proof(f, &r->proof);
   fputs(", \"head\": ", f);
   lkv_receipt_json_write_head(f, &r->sth);
+  if (write_set) {
+    fputs(", \"write_set\": ", f);
+    hex(f, write_set, len);
+  }
   fputs("}\n", f);
 }
 
@@ -104,6 +108,22 @@ static int bytes(cur_t *c, uint8_t *out, size_t n) {
   return 0;
 }
 
+/* A hex string of any even length into a malloc'd *out (*n bytes). */
+static int bytes_alloc(cur_t *c, uint8_t **out, size_t *n) {
+  const char *s;
+  size_t len;
+  if (str(c, &s, &len)) return LKV_EINVAL;
+  if (len % 2) return bad(c, "hex value of the wrong length");
+  if (!(*out = malloc(len / 2 + 1))) return bad(c, "out of memory");
+  *n = len / 2;
+  for (size_t i = 0; i < *n; i++) {
+    int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+    if (hi < 0 || lo < 0) return bad(c, "bad hex digit");
+    (*out)[i] = (uint8_t)(hi << 4 | lo);
+  }
+  return 0;
+}
+
 /* A non-negative integer (signed fields of a receipt are never negative) up to INT64_MAX. */
 static int num(cur_t *c, uint64_t *out) {
   ws(c);
@@ -147,6 +167,8 @@ static int is(const char *name, size_t len, const char *want) {
 
 typedef struct parse_s {
   lkv_ledger_receipt_t *r;
+  uint8_t **write_set;
+  size_t *write_set_len;
   unsigned seen;
 } parse_t;
 
@@ -195,6 +217,8 @@ static int proof(cur_t *c, lkv_merkle_proof_t *out) {
   }
 }
 
+#define WRITE_SET (1u << 7) /* the one optional member */
+
 static int receipt_member(cur_t *c, const char *name, size_t len, void *arg) {
   parse_t *p = arg;
   lkv_ledger_receipt_t *r = p->r;
@@ -217,20 +241,28 @@ static int receipt_member(cur_t *c, const char *name, size_t len, void *arg) {
   if (is(name, len, "leaf_index")) return once(c, p, 1u << 4) || num(c, &r->leaf_index);
   if (is(name, len, "proof")) return once(c, p, 1u << 5) || proof(c, &r->proof);
   if (is(name, len, "head")) return once(c, p, 1u << 6) || object(c, head_member, p);
+  if (is(name, len, "write_set")) return once(c, p, WRITE_SET) || bytes_alloc(c, p->write_set, p->write_set_len);
   return bad(c, "unknown member");
 }
 
-int lkv_receipt_json_parse(const char *text, size_t len, lkv_ledger_receipt_t *out, const char **why) {
+int lkv_receipt_json_parse(const char *text, size_t len, lkv_ledger_receipt_t *out, uint8_t **write_set,
+                           size_t *write_set_len, const char **why) {
   cur_t c = {.p = text, .end = text + len};
   memset(out, 0, sizeof(*out));
-  parse_t p = {.r = out};
+  *write_set = NULL;
+  *write_set_len = 0;
+  parse_t p = {.r = out, .write_set = write_set, .write_set_len = write_set_len};
   int rc = object(&c, receipt_member, &p);
   if (!rc) {
     ws(&c);
     if (c.p != c.end) rc = bad(&c, "trailing text");
   }
-  if (!rc && p.seen != 0x3f7fu) rc = bad(&c, "a member is missing");
+  if (!rc && (p.seen & ~WRITE_SET) != 0x3f7fu) rc = bad(&c, "a member is missing");
+  if (!rc && (p.seen & WRITE_SET) && out->leaf.kind != LKV_LEDGER_CAUSAL_EVENT)
+    rc = bad(&c, "write_set on a receipt of another kind than a causal event");
   if (rc) {
+    free(*write_set);
+    *write_set = NULL;
     *why = c.why ? c.why : "malformed";
     return LKV_EINVAL;
   }

@@ -14,6 +14,9 @@
 #include "ledger/entry.h"
 #include "ledger/state.h"
 
+/* Stands for an origin's signed event: opaque to the ledger. */
+#define SAMPLE_EVENT "lkvcevt1 origin seq clock deps payload signature"
+
 /* Backs the sample STATE entry (freed at the end of main). */
 static lkv_ledger_state_t sample_state;
 
@@ -71,6 +74,13 @@ static void sample(lkv_ledger_kind_t kind, lkv_ledger_entry_t *e, lkv_ledger_ws_
       memcpy(e->claims, claims, sizeof(claims));
       break;
     }
+    case LKV_LEDGER_CAUSAL_EVENT:
+      assert_int_equal(lkv_ledger_ws_put(ws, "won", 3, "value", 5, 3, 1, 0), 0);
+      assert_int_equal(lkv_ledger_ws_delete(ws, "gone", 4), 0);
+      lkv_ledger_entry_set_ws(e, ws);
+      e->event = (const uint8_t *)SAMPLE_EVENT;
+      e->event_len = sizeof(SAMPLE_EVENT) - 1;
+      break;
   }
 }
 
@@ -110,8 +120,11 @@ static void test_roundtrip_every_kind(void **state) {
     assert_int_equal(d.sth.head.tree_size, e.sth.head.tree_size);
     assert_int_equal(d.sth.head.timestamp_ms, e.sth.head.timestamp_ms);
     assert_memory_equal(d.sth.signature, e.sth.signature, 64);
-    assert_int_equal(lkv_ledger_entry_is_revision(&d),
-                     k == LKV_LEDGER_REVISION || k == LKV_LEDGER_LEASE_REVOKE);
+    assert_int_equal(lkv_ledger_entry_is_revision(&d), k == LKV_LEDGER_REVISION ||
+                                                           k == LKV_LEDGER_LEASE_REVOKE ||
+                                                           k == LKV_LEDGER_CAUSAL_EVENT);
+    assert_int_equal(d.event_len, e.event_len);
+    if (e.event_len) assert_memory_equal(d.event, e.event, e.event_len);
     /* the encoding is canonical, and both views give the same leaf */
     assert_int_equal(encode(&d, again, sizeof(again)), len);
     assert_memory_equal(again, buf, len);
@@ -194,6 +207,49 @@ static void test_ws_builder(void **state) {
   assert_null(ws.buf);
 }
 
+/* A causal event's body is n_ops ‖ event_len ‖ event ‖ ops (docs/ledger.md §3); one that changed no key on
+ * this member has no ops but still its event; the event is required. */
+static void test_causal_event_layout(void **state) {
+  (void)state;
+  lkv_ledger_ws_t ws = {0};
+  lkv_ledger_entry_t e, d;
+  uint8_t buf[1024], body[1024];
+  size_t len, ev_len = sizeof(SAMPLE_EVENT) - 1;
+  sample(LKV_LEDGER_CAUSAL_EVENT, &e, &ws);
+  len = encode(&e, buf, sizeof(buf));
+  assert_int_equal(buf[0], 7);
+  const uint8_t *b = buf + LKV_LEDGER_ENTRY_HEADER_LEN;
+  assert_memory_equal(b, "\0\0\0\2", 4);
+  assert_int_equal(((size_t)b[6] << 8) | b[7], ev_len);
+  assert_memory_equal(b + 8, SAMPLE_EVENT, ev_len);
+  assert_memory_equal(b + 8 + ev_len, ws.buf, ws.len);
+  assert_int_equal(len, LKV_LEDGER_ENTRY_HEADER_LEN + 8 + ev_len + ws.len);
+  /* the write-set digest is SHA-256 of that body */
+  lkv_ledger_leaf_t leaf;
+  uint8_t digest[32];
+  lkv_ledger_entry_leaf(&e, &leaf);
+  crypto_hash_sha256(digest, b, len - LKV_LEDGER_ENTRY_HEADER_LEN);
+  assert_memory_equal(leaf.ws_digest, digest, 32);
+  /* no ops: an event that changed no winner here */
+  e.ops = NULL, e.ops_len = 0, e.n_ops = 0;
+  len = encode(&e, buf, sizeof(buf));
+  assert_int_equal(lkv_ledger_entry_decode(buf, len, &d), 0);
+  assert_int_equal(d.n_ops, 0);
+  assert_true(lkv_ledger_entry_is_revision(&d));
+  /* without an event: refused both ways */
+  e.event_len = 0;
+  assert_int_equal(lkv_ledger_entry_encode(&e, body, sizeof(body), &len), LKV_EINVAL);
+  e.event = NULL, e.event_len = 3;
+  assert_int_equal(lkv_ledger_entry_encode(&e, body, sizeof(body), &len), LKV_EINVAL);
+  memcpy(body, buf, LKV_LEDGER_ENTRY_HEADER_LEN);
+  memset(body + LKV_LEDGER_ENTRY_HEADER_LEN, 0, 8);
+  assert_int_equal(lkv_ledger_entry_decode(body, LKV_LEDGER_ENTRY_HEADER_LEN + 8, &d), LKV_ECORRUPT);
+  /* an event length beyond the body */
+  body[LKV_LEDGER_ENTRY_HEADER_LEN + 7] = 1;
+  assert_int_equal(lkv_ledger_entry_decode(body, LKV_LEDGER_ENTRY_HEADER_LEN + 8, &d), LKV_ECORRUPT);
+  lkv_ledger_ws_free(&ws);
+}
+
 static void test_encode_refuses_invalid(void **state) {
   (void)state;
   lkv_ledger_ws_t ws = {0};
@@ -205,6 +261,8 @@ static void test_encode_refuses_invalid(void **state) {
   e.kind = (lkv_ledger_kind_t)6;
   assert_int_equal(lkv_ledger_entry_encode(&e, buf, sizeof(buf), &len), LKV_EINVAL);
   e.kind = (lkv_ledger_kind_t)0;
+  assert_int_equal(lkv_ledger_entry_encode(&e, buf, sizeof(buf), &len), LKV_EINVAL);
+  e.kind = (lkv_ledger_kind_t)(LKV_LEDGER_KIND_MAX + 1);
   assert_int_equal(lkv_ledger_entry_encode(&e, buf, sizeof(buf), &len), LKV_EINVAL);
   /* a revision must change something */
   e.kind = LKV_LEDGER_REVISION;
@@ -405,6 +463,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_every_kind),
       cmocka_unit_test(test_ops_roundtrip),
       cmocka_unit_test(test_ws_builder),
+      cmocka_unit_test(test_causal_event_layout),
       cmocka_unit_test(test_encode_refuses_invalid),
       cmocka_unit_test(test_decode_rejects_truncation_and_trailing),
       cmocka_unit_test(test_decode_bit_flips),

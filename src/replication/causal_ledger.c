@@ -1,0 +1,99 @@
+/* The causal member's ledger: each applied event as a CAUSAL_EVENT record, its length kept with the store. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/error.h"
+#include "common/le.h"
+#include "replication/causal_internal.h"
+#include "replication/ledger_append.h"
+
+/* Fills e as the CAUSAL_EVENT record of the event at core revision rev (store revision rev + 1), its ops
+ * (and claims) those of the entry the store made for it, or none. */
+static int event_record(const lkv__causal_node_t *n, uint64_t rev, const lkv_ledger_entry_t *made,
+                        lkv_ledger_entry_t *e) {
+  const lkv_causal_held_t *h = lkv_causal_member_event_at(n->m, rev);
+  if (!h) return LKV_ECORRUPT; /* the store is at a revision the core has not applied */
+  *e = made ? *made : (lkv_ledger_entry_t){.revision = (int64_t)rev + 1};
+  if (!made) lkv_ledger_claims_digest(NULL, 0, NULL, 0, e->claims);
+  e->kind = LKV_LEDGER_CAUSAL_EVENT;
+  e->event = h->bytes;
+  e->event_len = h->len;
+  return 0;
+}
+
+int lkv__causal_ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t cnt) {
+  lkv__causal_node_t *n = arg;
+  lkv_ledger_entry_t *out = malloc(cnt * sizeof(*out));
+  if (!out) return LKV_ENOMEM;
+  int rc = 0;
+  for (size_t i = 0; !rc && i < cnt; i++) {
+    out[i] = e[i];
+    if (e[i].kind == LKV_LEDGER_REVISION) rc = event_record(n, (uint64_t)e[i].revision - 1, &e[i], &out[i]);
+  }
+  if (!rc) rc = lkv__ledger_append_at(n->o.ledger, n->ledger_end, out, cnt, LKV__LEDGER_SAME_CHANGE);
+  if (!rc) n->ledger_end += cnt;
+  free(out);
+  return rc;
+}
+
+/* No ledger: a length no ledger has, so that a later start with the ledger refuses the store. */
+#define NOT_KEPT UINT64_MAX
+
+int lkv__causal_ledger_record(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, int empty, uint64_t rev) {
+  int rc = 0;
+  if (n->o.ledger && empty) {
+    lkv_ledger_entry_t e;
+    rc = event_record(n, rev, NULL, &e);
+    if (!rc) rc = lkv__ledger_append_at(n->o.ledger, n->ledger_end, &e, 1, LKV__LEDGER_SAME_CHANGE);
+    if (!rc) n->ledger_end++;
+  }
+  uint8_t le[8];
+  lkv_le64_put(le, n->o.ledger ? n->ledger_end : NOT_KEPT);
+  return rc ? rc : lkv_mvcc_repl_put(t, LKV__CAUSAL_LEDGER, le, sizeof(le));
+}
+
+/* The records from `from` on that are not events (a compaction the store did not commit before a crash):
+ * applied to the store, which shows them at once if it had committed them (a replay is idempotent). */
+static int replay_others(lkv__causal_node_t *n, lkv_ledger_log_t *log, uint64_t count) {
+  uint64_t end = n->ledger_end;
+  lkv_ledger_log_meta_t meta;
+  int rc = 0;
+  while (!rc && end < count && !(rc = lkv_ledger_log_meta(log, end, &meta)) &&
+         meta.kind != LKV_LEDGER_CAUSAL_EVENT)
+    end++;
+  if (rc || end == n->ledger_end) return rc;
+  rc = lkv_apply_replay_records(n->o.store, log, n->ledger_end, end, NULL);
+  if (!rc) n->ledger_end = end;
+  return rc;
+}
+
+int lkv__causal_ledger_start(lkv__causal_node_t *n, char *err, size_t errlen) {
+  uint8_t *val;
+  size_t len;
+  int rc = lkv_mvcc_repl_read(n->o.store, LKV__CAUSAL_LEDGER, &val, &len);
+  uint64_t kept = 0; /* a fresh store accounts for no record */
+  if (rc == 0) {
+    kept = len == 8 ? lkv_le64_get(val) : NOT_KEPT;
+    free(val);
+  } else if (rc != LKV_ENOENT) {
+    return rc;
+  } else if (n->applied > 0) {
+    kept = NOT_KEPT; /* written before the ledger recorded events */
+  }
+  if (!n->o.ledger) return 0;
+  if (kept == NOT_KEPT) {
+    snprintf(err, errlen, "the store holds events the ledger does not record (written with --ledger=false)");
+    return LKV_ECORRUPT;
+  }
+  lkv_ledger_log_t *log = lkv_ledger_log(n->o.ledger);
+  uint64_t count = lkv_ledger_log_count(log);
+  if (count < kept) {
+    snprintf(err, errlen, "the ledger holds %llu records, the store accounts for %llu", (unsigned long long)count,
+             (unsigned long long)kept);
+    return LKV_ECORRUPT;
+  }
+  n->ledger_end = kept;
+  rc = replay_others(n, log, count);
+  if (rc) snprintf(err, errlen, "cannot apply the ledger's last records to the store: %s", lkv_strerror(rc));
+  return rc;
+}
