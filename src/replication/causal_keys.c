@@ -60,31 +60,65 @@ int lkv_causal_node_key(const char *dir, uint8_t pk[LKV_CAUSAL_PK_LEN], uint8_t 
 
 /* ---- keys learned from peers: <dir>/peers, records of PEER_RECORD bytes */
 
+/* Reads the whole records of <dir>/peers into out[0..*n) (at most cap); *whole: their bytes, *torn: whether
+ * a record cut short follows. No file: none. Returns 0, LKV_ECORRUPT (more than cap records) or -errno. */
+static int read_peers(const char *dir, lkv_causal_peer_t *out, size_t cap, size_t *n, size_t *whole, int *torn) {
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/peers", dir);
+  *n = *whole = 0;
+  *torn = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return errno == ENOENT ? 0 : -errno;
+  uint8_t rec[PEER_RECORD];
+  size_t got;
+  int rc = 0;
+  while (!rc && (got = fread(rec, 1, sizeof(rec), f)) == sizeof(rec)) {
+    if (*n == cap) {
+      rc = LKV_ECORRUPT;
+      break;
+    }
+    *whole += sizeof(rec);
+    out[*n].id = lkv_le64_get(rec);
+    memcpy(out[(*n)++].pk, rec + 8, LKV_CAUSAL_PK_LEN);
+  }
+  if (!rc && ferror(f)) rc = LKV_EIO;
+  *torn = !rc && got > 0;
+  fclose(f);
+  return rc;
+}
+
 int lkv__causal_keys_load(lkv__causal_node_t *n, char *err, size_t errlen) {
+  lkv_causal_peer_t rec[LKV_CAUSAL_MAX_ORIGINS];
+  size_t cnt, whole;
+  int torn;
   char path[4096];
   snprintf(path, sizeof(path), "%s/peers", n->o.dir);
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    if (errno == ENOENT) return 0;
-    snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-    return -errno;
-  }
-  uint8_t rec[PEER_RECORD];
-  size_t got, whole = 0;
-  while ((got = fread(rec, 1, sizeof(rec), f)) == sizeof(rec)) {
-    whole += sizeof(rec);
-    uint64_t id = lkv_le64_get(rec);
+  int rc = read_peers(n->o.dir, rec, LKV_CAUSAL_MAX_ORIGINS, &cnt, &whole, &torn);
+  for (size_t r = 0; !rc && r < cnt; r++)
     for (size_t i = 0; i < n->o.n_members; i++)
-      if (n->members[i].id == id && id != n->o.member_id)
-        memcpy(n->members[i].pk, rec + 8, LKV_CAUSAL_PK_LEN);
-  }
-  int rc = ferror(f) ? LKV_EIO : 0;
-  fclose(f);
+      if (n->members[i].id == rec[r].id && rec[r].id != n->o.member_id)
+        memcpy(n->members[i].pk, rec[r].pk, LKV_CAUSAL_PK_LEN);
   /* A record cut short by a crash is cut off (the next append must start a whole record): its key was not
    * used yet, it is given to the core only once recorded. */
-  if (!rc && got && truncate(path, (off_t)whole) != 0) rc = -errno;
+  if (!rc && torn && truncate(path, (off_t)whole) != 0) rc = -errno;
   if (rc) snprintf(err, errlen, "cannot read %s: %s", path, lkv_strerror(rc));
   return rc;
+}
+
+int lkv_causal_node_keys_read(const char *dir, uint8_t self[LKV_CAUSAL_PK_LEN], int *has_self,
+                              lkv_causal_peer_t *peers, size_t cap, size_t *n) {
+  char path[4096];
+  uint8_t seed[SEED_LEN], sk[LKV_CAUSAL_SK_LEN];
+  size_t whole;
+  int torn;
+  if (snprintf(path, sizeof(path), "%s/member.key", dir) >= (int)sizeof(path)) return LKV_EINVAL;
+  int rc = read_exact(path, seed, sizeof(seed));
+  *has_self = rc == 0;
+  if (!rc) rc = lkv_causal_keypair_from_seed(seed, self, sk);
+  sodium_memzero(seed, sizeof(seed));
+  sodium_memzero(sk, sizeof(sk));
+  if (rc && rc != LKV_ENOENT) return rc;
+  return read_peers(dir, peers, cap, n, &whole, &torn);
 }
 
 static int member_index(const lkv__causal_node_t *n, uint64_t id) {

@@ -65,6 +65,12 @@
 int lkv_causal_node_key(const char *dir, uint8_t pk[LKV_CAUSAL_PK_LEN], uint8_t sk[LKV_CAUSAL_SK_LEN],
                         char *err, size_t errlen);
 
+/* The event keys a stopped member's <dir> records, read-only (an offline audit): its own from member.key
+ * (*has_self 0 without the file), and those learned from peers (peers[0..*n), at most cap). Returns 0,
+ * LKV_ECORRUPT (a key file of another size, more than cap peers) or a negated errno. */
+int lkv_causal_node_keys_read(const char *dir, uint8_t self[LKV_CAUSAL_PK_LEN], int *has_self,
+                              lkv_causal_peer_t *peers, size_t cap, size_t *n);
+
 /* Hands a message (kind byte ‖ body, see lkv_causal_node_receive) to the peer transport for member `to`.
  * Must not block; may drop (anti-entropy ships it again). Called on the causal thread. */
 typedef int (*lkv_causal_node_send_fn)(void *arg, uint64_t to, const uint8_t *msg, size_t len);

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "ledger/audit.h"
 #include "ledger/log_file.h"
+#include "tools/audit_causal.h"
 #include "tools/ledger_cmd.h"
 
 /* One revision of a store's history, reduced to a digest of its changes. */
@@ -209,8 +210,19 @@ static int audit(const char *dir, const char *key_text) {
   char ledger_dir[4096], log_path[4200];
   snprintf(ledger_dir, sizeof(ledger_dir), "%s/ledger", dir);
   snprintf(log_path, sizeof(log_path), "%s/ledger.log", ledger_dir);
+  lkv__audit_causal_t causal;
+  int rc = lkv__audit_causal_load(&causal, dir);
+  if (rc) {
+    fprintf(stderr, "ledgerkv audit: cannot read the causal members' keys in %s/member/causal: %s\n", dir,
+            lkv_strerror(rc));
+    return 1;
+  }
   lkv_ledger_audit_t rep;
-  int rc = lkv_ledger_audit_dir(ledger_dir, key, NULL, NULL, &rep);
+  rc = lkv_ledger_audit_dir(ledger_dir, key, lkv__audit_causal_cb, &causal, &rep);
+  if (rc && causal.why) {
+    fprintf(stderr, "audit FAILED: ledger record %" PRIu64 ": %s\n", causal.bad_index, causal.why);
+    return 1;
+  }
   if (rc) {
     fprintf(stderr, "audit FAILED: %s %" PRIu64 " (offset %" PRIu64 "): %s\n",
             rep.failed_in_heads ? "ledger.heads record" : "ledger record", rep.failed_index,
@@ -273,6 +285,7 @@ static int audit(const char *dir, const char *key_text) {
     printf("audit OK: %" PRIu64 " records (%" PRIu64 " revisions, %" PRIu64 " signed heads, %" PRIu64
            " unsigned at the end), store at revision %" PRId64 " matches the ledger\n",
            rep.records, rep.revisions, rep.heads, rep.unsigned_records, got.rev);
+    if (causal.events) printf("causal mode: %" PRIu64 " events' origin signatures verified\n", causal.events);
     print_tree(&rep);
   }
 out:
@@ -293,7 +306,8 @@ int lkv_cmd_audit(int argc, char **argv) {
           "store. The server must not be running on D. Exits 1 naming the first bad record or revision;\n"
           "on success the last line is \"tree size N root HEX\": the tree it verified. A ledger whose\n"
           "history starts at a base (retention, or a member that joined from a snapshot) is verified from\n"
-          "the base's frontier on, and the store is not rebuilt.");
+          "the base's frontier on, and the store is not rebuilt. In a causal member's data dir every\n"
+          "event's origin signature is checked too, with the keys member/causal records.");
       return 0;
     }
     if (i + 1 < argc && strcmp(argv[i], "--data-dir") == 0) {

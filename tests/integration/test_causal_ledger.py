@@ -168,6 +168,17 @@ def test_receipts_audit_and_restarts(cluster, tmp_path):
     assert served(c, "after/a") == (6, "va") and contents(c)[0] == 6
     c.stop()
     assert audit_pair(c.data_dir) == before
+    p = audit(c.data_dir)
+    assert "causal mode: 5 events' origin signatures verified" in p.stdout, p.stdout
+
+    # Another key recorded for a peer: its events' signatures no longer verify.
+    copy = str(tmp_path / "other-key")
+    shutil.copytree(c.data_dir, copy)
+    with open(os.path.join(copy, "member", "causal", "peers"), "r+b") as f:
+        f.seek(8)
+        f.write(bytes.fromhex(keys["m3"]["event_public_key"]))
+    p = audit(copy)
+    assert p.returncode == 1 and "the origin's signature over its event does not verify" in p.stderr, p.stderr
 
     # A value changed in the store fails the audit.
     copy = str(tmp_path / "tampered")
