@@ -61,7 +61,8 @@ static int disclose(lkv_api_t *api, const lkv_ledger_receipt_t *r, lkv_ledger_lo
   int rc = lkv_ledger_log_read(lkv_ledger_log(api->ledger), r->leaf_index, rec);
   if (rc) return rc;
   const uint8_t *start = rec->entry.event - 8; /* n_ops ‖ event_len ‖ event ‖ ops (entry.h) */
-  *body = (ProtobufCBinaryData){.len = (size_t)(rec->entry.ops + rec->entry.ops_len - start), .data = (uint8_t *)start};
+  *body = (ProtobufCBinaryData){.len = (size_t)(rec->entry.ops + rec->entry.ops_len - start),
+                                .data = (uint8_t *)start};
   return 0;
 }
 

@@ -159,16 +159,15 @@ int lkv_apply_validate(lkv_op_kind_t kind, const ProtobufCMessage *msg, const lk
  * LKV_EPERMNOTGRANTED, LKV_EROOTUSERNOTEXIST, LKV_EROOTROLENOTEXIST, LKV_EINVALIDAUTHMGMT (root's user,
  * role or grant touched while auth is on). With auth on, each request (but no_claims ones) is first
  * checked against req->auth as etcd 3.4's authApplierV3 checks it (apply/auth_check.c): LKV_EUSEREMPTY,
- * LKV_EAUTHOLDREV, LKV_EPERMDENIED, LKV_EUSERNOTFOUND. A compaction moves the compact revision when the batch commits; a physical one
- * (CompactionRequest.physical) has also removed the superseded history then, other ones leave that to
- * lkv_apply_background_step.
- * Leases: a grant stores the lease and takes no revision (response: header, id, TTL); a revoke deletes
- * the lease's keys in one revision (DELETE events like a DeleteRange's) and removes it. Expiry is not
- * decided here: the lessor (src/lease) proposes a revoke when a lease's time is up.
- * Returns 0 when the batch was committed (per-request outcomes are in reqs), or a negative LKV_E* code
- * when the transaction could not be committed: then no request took effect, every reqs[i].resp is NULL
- * and every reqs[i].err is that code.
- * Single writer: callers serialise calls (the committer thread does). */
+ * LKV_EAUTHOLDREV, LKV_EPERMDENIED, LKV_EUSERNOTFOUND. A compaction moves the compact revision when the batch
+ * commits; a physical one (CompactionRequest.physical) has also removed the superseded history then, other
+ * ones leave that to lkv_apply_background_step. Leases: a grant stores the lease and takes no revision
+ * (response: header, id, TTL); a revoke deletes the lease's keys in one revision (DELETE events like a
+ * DeleteRange's) and removes it. Expiry is not decided here: the lessor (src/lease) proposes a revoke when a
+ * lease's time is up. Returns 0 when the batch was committed (per-request outcomes are in reqs), or a
+ * negative LKV_E* code when the transaction could not be committed: then no request took effect, every
+ * reqs[i].resp is NULL and every reqs[i].err is that code. Single writer: callers serialise calls (the
+ * committer thread does). */
 int lkv_apply_batch(lkv_mvcc_t *store, const lkv_apply_identity_t *id, lkv_apply_req_t *reqs, size_t n);
 
 /* Receives a batch's ledger entries (in apply order; pointers valid during the call only) before the

@@ -99,14 +99,16 @@ static int replay_one(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *appli
 }
 
 /* Replays the entries the iterator still has before record `end`, REPLAY_TXN_ENTRIES per transaction. */
-static int replay_from(lkv_mvcc_t *store, lkv_ledger_log_iter_t *it, uint64_t end, lkv_apply_replay_info_t *info) {
+static int replay_from(lkv_mvcc_t *store, lkv_ledger_log_iter_t *it, uint64_t end,
+                       lkv_apply_replay_info_t *info) {
   lkv_ledger_entry_t e;
   int more = 1, rc = 0;
   while (more == 1) {
     lkv_mvcc_txn_t *t;
     rc = lkv_mvcc_write_begin(store, &t);
     if (rc) return rc;
-    for (size_t k = 0; k < REPLAY_TXN_ENTRIES && (more = it->index < end ? lkv_ledger_log_iter_next(it, &e, NULL) : 0) == 1;
+    for (size_t k = 0;
+         k < REPLAY_TXN_ENTRIES && (more = it->index < end ? lkv_ledger_log_iter_next(it, &e, NULL) : 0) == 1;
          k++) {
       int applied;
       rc = lkv_mvcc_req_begin(t);

@@ -189,7 +189,8 @@ const lkv_causal_sibling_t *lkv_causal_member_winner(const lkv_causal_member_t *
  * member's own vector for its own id, or NULL when id is not a member. */
 const lkv_causal_vv_t *lkv_causal_member_report(const lkv_causal_member_t *m, uint64_t id);
 
-/* The event applied at revision rev (1 .. lkv_causal_member_revision), or NULL. Valid until the next input. */
+/* The event applied at revision rev (1 .. lkv_causal_member_revision), or NULL. Valid until the next input.
+ */
 const lkv_causal_held_t *lkv_causal_member_event_at(const lkv_causal_member_t *m, uint64_t rev);
 
 /* The applied event (origin, seq) and its revision: its held form, or NULL when not applied here. */

@@ -51,7 +51,7 @@ typedef enum {
   LKV_LEDGER_LEASE_GRANT = 3,
   LKV_LEDGER_LEASE_REVOKE = 4,
   LKV_LEDGER_SIGNED_TREE_HEAD = 5,
-  LKV_LEDGER_STATE = 6, /* a whole state taken as given (state.h): only as a ledger's first record */
+  LKV_LEDGER_STATE = 6,       /* a whole state taken as given (state.h): only as a ledger's first record */
   LKV_LEDGER_CAUSAL_EVENT = 7 /* an event applied in causal mode: the origin's signed bytes and its changes */
 } lkv_ledger_kind_t;
 
@@ -86,8 +86,8 @@ typedef struct lkv_ledger_entry_s {
   lkv_ledger_kind_t kind;
   int64_t revision;
   uint8_t claims[LKV_LEDGER_DIGEST_LEN];
-  /* REVISION, LEASE_REVOKE, CAUSAL_EVENT: the encoded ops (e.g. a ws's buf/len/n_ops); STATE: its leases and keys
-   * (n_ops: the number of keys) */
+  /* REVISION, LEASE_REVOKE, CAUSAL_EVENT: the encoded ops (e.g. a ws's buf/len/n_ops); STATE: its leases and
+   * keys (n_ops: the number of keys) */
   const uint8_t *ops;
   size_t ops_len;
   uint32_t n_ops;

@@ -41,7 +41,7 @@ typedef struct {
   uint8_t sk[LKV_CAUSAL_SK_LEN];
   lkv_causal_member_t *m;
   lkv__causal_log_t *log;
-  uint64_t applied; /* the core revision the store reflects */
+  uint64_t applied;    /* the core revision the store reflects */
   uint64_t ledger_end; /* the ledger records the store accounts for (o.ledger set) */
   lkv__signing_t signing;
 

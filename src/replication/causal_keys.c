@@ -62,7 +62,8 @@ int lkv_causal_node_key(const char *dir, uint8_t pk[LKV_CAUSAL_PK_LEN], uint8_t 
 
 /* Reads the whole records of <dir>/peers into out[0..*n) (at most cap); *whole: their bytes, *torn: whether
  * a record cut short follows. No file: none. Returns 0, LKV_ECORRUPT (more than cap records) or -errno. */
-static int read_peers(const char *dir, lkv_causal_peer_t *out, size_t cap, size_t *n, size_t *whole, int *torn) {
+static int read_peers(const char *dir, lkv_causal_peer_t *out, size_t cap, size_t *n, size_t *whole,
+                      int *torn) {
   char path[4096];
   snprintf(path, sizeof(path), "%s/peers", dir);
   *n = *whole = 0;

@@ -88,8 +88,8 @@ int lkv__causal_ledger_start(lkv__causal_node_t *n, char *err, size_t errlen) {
   lkv_ledger_log_t *log = lkv_ledger_log(n->o.ledger);
   uint64_t count = lkv_ledger_log_count(log);
   if (count < kept) {
-    snprintf(err, errlen, "the ledger holds %llu records, the store accounts for %llu", (unsigned long long)count,
-             (unsigned long long)kept);
+    snprintf(err, errlen, "the ledger holds %llu records, the store accounts for %llu",
+             (unsigned long long)count, (unsigned long long)kept);
     return LKV_ECORRUPT;
   }
   n->ledger_end = kept;

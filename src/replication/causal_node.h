@@ -88,7 +88,7 @@ typedef struct lkv_causal_node_options_s {
   uint64_t max_ahead_ms; /* a remote stamp further ahead of this member's clock is refused (0: 60000) */
   lkv_causal_node_send_fn send; /* required */
   void *send_arg;
-  lkv_ledger_t *ledger;      /* NULL: no ledger (--ledger=false); else owned by the caller, outlives the node */
+  lkv_ledger_t *ledger; /* NULL: no ledger (--ledger=false); else owned by the caller, outlives the node */
   unsigned sign_interval_ms; /* --ledger-sign-interval */
 } lkv_causal_node_options_t;
 

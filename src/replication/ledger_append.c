@@ -36,7 +36,8 @@ int lkv__ledger_append_at(lkv_ledger_t *l, uint64_t end, const lkv_ledger_entry_
   for (; i < count && end + i < have; i++) {
     lkv_ledger_leaf_t leaf;
     lkv_ledger_entry_leaf(&e[i], &leaf);
-    int rc = same == LKV__LEDGER_SAME_LEAF ? same_leaf(log, end + i, &leaf) : same_change(log, end + i, &leaf);
+    int rc =
+        same == LKV__LEDGER_SAME_LEAF ? same_leaf(log, end + i, &leaf) : same_change(log, end + i, &leaf);
     if (rc) return rc;
   }
   return i < count ? lkv_ledger_append(l, e + i, count - i) : 0;

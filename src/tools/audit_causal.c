@@ -24,7 +24,8 @@ int lkv__audit_causal_cb(void *arg, uint64_t index, const lkv_ledger_entry_t *e)
   lkv__audit_causal_t *a = arg;
   if (e->kind != LKV_LEDGER_CAUSAL_EVENT) return 0;
   lkv_causal_event_t ev;
-  if (lkv_causal_event_decode(e->event, e->event_len, &ev)) return fail(a, index, "its event does not decode");
+  if (lkv_causal_event_decode(e->event, e->event_len, &ev))
+    return fail(a, index, "its event does not decode");
   const uint8_t *pk = a->has_self ? a->self : NULL; /* the member's own id is in no peers record */
   for (size_t i = 0; i < a->n_peers; i++)
     if (a->peers[i].id == ev.origin) pk = a->peers[i].pk;

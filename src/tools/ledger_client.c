@@ -106,7 +106,8 @@ static int print_receipt(const result_t *r) {
   if (!m) return 1;
   lkv_ledger_receipt_t rc;
   int bad = lkv_bench_receipt_from_pb(m, &rc);
-  if (!bad) lkv_receipt_json_write(stdout, &rc, m->write_set.len ? m->write_set.data : NULL, m->write_set.len);
+  if (!bad)
+    lkv_receipt_json_write(stdout, &rc, m->write_set.len ? m->write_set.data : NULL, m->write_set.len);
   ledgerkvpb__receipt_response__free_unpacked(m, NULL);
   return bad ? 1 : 0;
 }
@@ -306,4 +307,13 @@ int lkv_cmd_receipt(int argc, char **argv) {
   if (status) fprintf(stderr, "ledgerkv receipt: malformed response\n");
   free(r.resp);
   return status;
+}
+
+const Ledgerkvpb__MemberKey *lkv__tools_member_find(const Ledgerkvpb__MemberKeysResponse *m,
+                                                    int (*match)(const Ledgerkvpb__MemberKey *k,
+                                                                 const void *arg),
+                                                    const void *arg) {
+  for (size_t i = 0; i < m->n_members; i++)
+    if (match(m->members[i], arg)) return m->members[i];
+  return NULL;
 }

@@ -18,4 +18,10 @@ int lkv__tools_ask(const char *cmd, const char *endpoint, const char *path, cons
  * answered an error. */
 int lkv__tools_member_keys(const char *cmd, const char *endpoint, Ledgerkvpb__MemberKeysResponse **out);
 
+/* The first member of m that match accepts (arg passed through), or NULL. */
+const Ledgerkvpb__MemberKey *lkv__tools_member_find(const Ledgerkvpb__MemberKeysResponse *m,
+                                                    int (*match)(const Ledgerkvpb__MemberKey *k,
+                                                                 const void *arg),
+                                                    const void *arg);
+
 #endif

@@ -79,6 +79,11 @@ static int slurp(const char *path, uint8_t **out, size_t *len) {
   return 0;
 }
 
+static int has_ledger_key(const Ledgerkvpb__MemberKey *k, const void *public_key) {
+  return k->public_key.len == LKV_LEDGER_KEY_LEN &&
+         memcmp(k->public_key.data, public_key, LKV_LEDGER_KEY_LEN) == 0;
+}
+
 /* The key a receipt signed with public_key must verify with: the one the membership at endpoint records
  * for one of its members (whom *who names, "" when none). Returns 0, or the exit status after a message. */
 static int member_key(const char *endpoint, const uint8_t *public_key, uint8_t key[LKV_LEDGER_KEY_LEN],
@@ -86,15 +91,12 @@ static int member_key(const char *endpoint, const uint8_t *public_key, uint8_t k
   Ledgerkvpb__MemberKeysResponse *m;
   int status = lkv__tools_member_keys("verify-receipt", endpoint, &m);
   if (status) return status;
-  status = 1;
-  for (size_t i = 0; status && i < m->n_members; i++) {
-    const Ledgerkvpb__MemberKey *k = m->members[i];
-    if (k->public_key.len != LKV_LEDGER_KEY_LEN || memcmp(k->public_key.data, public_key, LKV_LEDGER_KEY_LEN))
-      continue;
+  const Ledgerkvpb__MemberKey *k = lkv__tools_member_find(m, has_ledger_key, public_key);
+  if (k) {
     memcpy(key, k->public_key.data, LKV_LEDGER_KEY_LEN);
     snprintf(who, cap, "; signed by member %s (%" PRIx64 ")", k->name, k->id);
-    status = 0;
   }
+  status = k ? 0 : 1;
   ledgerkvpb__member_keys_response__free_unpacked(m, NULL);
   if (status) {
     char hex[LKV_LEDGER_KEY_HEX_LEN];
@@ -142,7 +144,8 @@ static int verify(const verify_opts_t *o) {
     goto out;
   }
   if (r.leaf.kind == LKV_LEDGER_CAUSAL_EVENT &&
-      (status = lkv__tools_causal_check(&r, body, body_len, o->origin_key, endpoint, o->kv, who, sizeof(who))) != 0)
+      (status = lkv__tools_causal_check(&r, body, body_len, o->origin_key, endpoint, o->kv, who,
+                                        sizeof(who))) != 0)
     goto out;
   status = 1;
   if (req_file) {
@@ -184,7 +187,8 @@ int lkv_cmd_verify_receipt(int argc, char **argv) {
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       puts(
           "Usage: ledgerkv verify-receipt (--key K | --endpoints E) RECEIPT.json\n"
-          "                               [--request-file F --response-file F] [--origin-key K] [--kv KEY=VALUE]\n"
+          "                               [--request-file F --response-file F] [--origin-key K] [--kv "
+          "KEY=VALUE]\n"
           "Verifies a receipt offline against the node's public key K (hex or base64), or against the key\n"
           "that the membership of the cluster at E records for the member that signed it; with the two\n"
           "files (the packed request and response protobufs), that it claims exactly them. A causal mode\n"

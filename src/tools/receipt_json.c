@@ -241,7 +241,8 @@ static int receipt_member(cur_t *c, const char *name, size_t len, void *arg) {
   if (is(name, len, "leaf_index")) return once(c, p, 1u << 4) || num(c, &r->leaf_index);
   if (is(name, len, "proof")) return once(c, p, 1u << 5) || proof(c, &r->proof);
   if (is(name, len, "head")) return once(c, p, 1u << 6) || object(c, head_member, p);
-  if (is(name, len, "write_set")) return once(c, p, WRITE_SET) || bytes_alloc(c, p->write_set, p->write_set_len);
+  if (is(name, len, "write_set"))
+    return once(c, p, WRITE_SET) || bytes_alloc(c, p->write_set, p->write_set_len);
   return bad(c, "unknown member");
 }
 

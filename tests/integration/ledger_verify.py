@@ -9,7 +9,7 @@ import struct
 import nacl.exceptions
 import nacl.signing
 
-REVISION, COMPACTION, LEASE_GRANT, LEASE_REVOKE, SIGNED_TREE_HEAD, STATE = 1, 2, 3, 4, 5, 6
+REVISION, COMPACTION, LEASE_GRANT, LEASE_REVOKE, SIGNED_TREE_HEAD, STATE, CAUSAL_EVENT = 1, 2, 3, 4, 5, 6, 7
 PUT, DELETE = 1, 2
 STH_PREFIX = b"ledgerkv-sth-v1\n"
 
@@ -164,6 +164,12 @@ def parse_entry(buf):
                     "public_key": body[56:88], "signature": body[88:152]}
     elif kind == STATE:
         e["leases"], e["keys"] = parse_state(body, revision)
+    elif kind == CAUSAL_EVENT:
+        n, event_len = struct.unpack_from(">II", body, 0)
+        e["event"] = body[8:8 + event_len]
+        if event_len == 0 or len(e["event"]) != event_len:
+            raise ValueError("bad causal event")
+        e["ops"] = parse_ops(body[8 + event_len:], n, False)
     else:
         raise ValueError("unknown kind %d" % kind)
     e["ws_digest"] = sha(body)

@@ -14,7 +14,6 @@ members, writes on two of them, receipts from the third.
 
 ledgerkv only: etcd has no causal mode.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -33,9 +32,6 @@ from test_causal import CONVERGE_TIMEOUT, CausalCluster, contents, converged, pu
 from test_ledger import audit, audit_pair, cli
 
 pytestmark = pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="causal mode is ledgerkv's own")
-
-CAUSAL_EVENT = 7
-
 
 class SignedCausalCluster(CausalCluster):
     def flags(self, member):
@@ -61,24 +57,6 @@ def served(member, key):
     return resp.kvs[0].mod_revision, resp.kvs[0].value.decode()
 
 
-def parse_body(body):
-    """docs/ledger.md §3, CAUSAL_EVENT: n_ops ‖ event_len ‖ event ‖ ops; ops as in every write set."""
-    n_ops, event_len = struct.unpack(">II", body[:8])
-    event, ops, i = body[8:8 + event_len], {}, 8 + event_len
-    for _ in range(n_ops):
-        typ, klen = struct.unpack(">BI", body[i:i + 5])
-        key = body[i + 5:i + 5 + klen]
-        i += 5 + klen
-        if typ == 1:  # PUT: create_revision, version, lease, value
-            vlen = struct.unpack(">I", body[i + 24:i + 28])[0]
-            ops[key] = body[i + 28:i + 28 + vlen]
-            i += 28 + vlen
-        else:
-            ops[key] = None
-    assert i == len(body)
-    return event, ops
-
-
 def py_check(r, ledger_key_hex, origin_key_hex, key, value):
     """The independent check of a causal receipt: head signature, leaf and inclusion, the body against the
     leaf, the origin's signature (docs/causal.md §1: event = body ‖ Ed25519 signature; origin at byte 8), the
@@ -88,15 +66,20 @@ def py_check(r, ledger_key_hex, origin_key_hex, key, value):
            "timestamp_ms": h["timestamp_ms"], "signature": bytes.fromhex(h["signature"])}
     if h["public_key"] != ledger_key_hex or not lv.verify_sth(sth, bytes.fromhex(ledger_key_hex)):
         return None
-    body = bytes.fromhex(r["write_set"])
-    if hashlib.sha256(body).hexdigest() != r["write_set_digest"] or r["kind"] != CAUSAL_EVENT:
+    if r["kind"] != lv.CAUSAL_EVENT:
         return None
-    leaf = lv.leaf_hash(r["kind"], r["revision"], bytes.fromhex(r["write_set_digest"]),
-                        bytes.fromhex(r["claims_digest"]))
-    if not lv.verify_inclusion(r["leaf_index"], h["tree_size"], leaf, [bytes.fromhex(p) for p in r["proof"]],
+    # The entry the leaf commits to: its header from the receipt, its body disclosed (docs/ledger.md §3, §4).
+    try:
+        e = lv.parse_entry(struct.pack(">Bq", r["kind"], r["revision"]) + bytes.fromhex(r["claims_digest"]) +
+                           bytes.fromhex(r["write_set"]))
+    except (ValueError, struct.error):
+        return None
+    if e["ws_digest"].hex() != r["write_set_digest"]:
+        return None
+    if not lv.verify_inclusion(r["leaf_index"], h["tree_size"], e["leaf"], [bytes.fromhex(p) for p in r["proof"]],
                                sth["root"]):
         return None
-    event, ops = parse_body(body)
+    event, ops = e["event"], {op[1]: op[2] for op in e["ops"] if op[0] == "put"}
     try:
         nacl.signing.VerifyKey(bytes.fromhex(origin_key_hex)).verify(event[:-64], event[-64:])
     except nacl.exceptions.BadSignatureError:
@@ -131,7 +114,7 @@ def test_receipts_audit_and_restarts(cluster, tmp_path):
         rev, got = served(c, key)
         assert got == value
         r = receipt(c, rev)
-        assert r["kind"] == CAUSAL_EVENT and r["revision"] == rev
+        assert r["kind"] == lv.CAUSAL_EVENT and r["revision"] == rev
         origin_key = keys[name]["event_public_key"]
         assert py_check(r, c_key, origin_key, key, value) == ids[name]
         p = verify_cli(tmp_path, r, "--endpoints", c.endpoint, "--kv", "%s=%s" % (key, value))
@@ -161,6 +144,11 @@ def test_receipts_audit_and_restarts(cluster, tmp_path):
         m.stop()
     pairs = [audit_pair(m.data_dir) for m in cluster.members]
     assert all(size == 5 for size, _ in pairs)  # one record per event; the trees differ (local orders)
+    for m, (size, root) in zip(cluster.members, pairs):  # the independent reader agrees, event by event
+        entries = lv.read_log(os.path.join(m.data_dir, "ledger", "ledger.log"), want_version=2)
+        assert bytes.fromhex(root) == lv.mth([e["leaf"] for e in entries])
+        assert [e["revision"] for e in entries] == [2, 3, 4, 5, 6]
+        assert all(e["kind"] == lv.CAUSAL_EVENT for e in entries)
     before = pairs[2]
     shutil.rmtree(os.path.join(c.data_dir, "member", "db"))
     shutil.copytree(saved, os.path.join(c.data_dir, "member", "db"))

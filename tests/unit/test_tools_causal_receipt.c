@@ -39,7 +39,8 @@ static int setup(void **state) {
   assert_int_equal(lkv_causal_event_encode_signed(&ev, sk, f->event, sizeof(f->event), &ev_len), 0);
   lkv_ledger_ws_t ws = {0};
   assert_int_equal(lkv_ledger_ws_put(&ws, "k", 1, "v", 1, 5, 1, 0), 0);
-  lkv_ledger_entry_t e = {.kind = LKV_LEDGER_CAUSAL_EVENT, .revision = 5, .event = f->event, .event_len = ev_len};
+  lkv_ledger_entry_t e = {
+      .kind = LKV_LEDGER_CAUSAL_EVENT, .revision = 5, .event = f->event, .event_len = ev_len};
   lkv_ledger_entry_set_ws(&e, &ws);
   lkv_ledger_claims_digest(NULL, 0, NULL, 0, e.claims);
   assert_int_equal(lkv_ledger_entry_encode(&e, f->entry, sizeof(f->entry), &f->entry_len), 0);
