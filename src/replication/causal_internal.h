@@ -99,7 +99,8 @@ void lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req);
 
 /* causal_store.c: applies to the store the events of core revisions (n->applied, last]: the one at
  * local_rev (0: none) by local (its original request, answered in place), every other one by its buffered
- * winner changes. Tells the listeners. Returns 0 or the code that must halt the member. */
+ * winner changes (freed then; those of later revisions stay). Tells the listeners. Returns 0 or the code
+ * that must halt the member. */
 int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t local_rev,
                                lkv_apply_req_t *local);
 
@@ -118,10 +119,12 @@ int lkv__causal_ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t cnt);
  * the store now accounts for. Causal thread. Returns 0 or the codes of the append and the store. */
 int lkv__causal_ledger_record(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, int empty, uint64_t rev);
 
-/* causal_ledger.c: at start-up, after the store's position: the ledger length the store accounts for,
- * checked against the ledger, and a compaction the ledger holds beyond it applied to the store. Returns 0
- * or LKV_ECORRUPT (the store holds events the ledger lacks) with a message in err. */
-int lkv__causal_ledger_start(lkv__causal_node_t *n, char *err, size_t errlen);
+/* causal_ledger.c: at start-up, once the event log (logged events) is replayed into the core: the ledger
+ * length the store accounts for, checked against the ledger, and the store brought up to the records the
+ * ledger holds beyond it, in their order (events applied again from the core, their records compared with
+ * the ledger's; a compaction applied from its record). Returns 0 or LKV_ECORRUPT (the store holds events
+ * the ledger lacks, a record made again differs) or a storage code, with a message in err. */
+int lkv__causal_ledger_start(lkv__causal_node_t *n, uint64_t logged, char *err, size_t errlen);
 
 /* causal_keys.c: sets members[i].pk of the members whose key was learned earlier (<dir>/peers). Before the
  * core is created. Returns 0 or a negated errno with a message in err. */

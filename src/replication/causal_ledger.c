@@ -52,22 +52,44 @@ int lkv__causal_ledger_record(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, int empt
   return rc ? rc : lkv_mvcc_repl_put(t, LKV__CAUSAL_LEDGER, le, sizeof(le));
 }
 
-/* The records from `from` on that are not events (a compaction the store did not commit before a crash):
- * applied to the store, which shows them at once if it had committed them (a replay is idempotent). */
-static int replay_others(lkv__causal_node_t *n, lkv_ledger_log_t *log, uint64_t count) {
-  uint64_t end = n->ledger_end;
+/* The end of the run of records from `from` on that are (events) or are not (others) CAUSAL_EVENTs; *last:
+ * the revision of the run's last record. */
+static int run_end(lkv_ledger_log_t *log, uint64_t from, uint64_t count, int events, uint64_t *end,
+                   int64_t *last) {
   lkv_ledger_log_meta_t meta;
   int rc = 0;
-  while (!rc && end < count && !(rc = lkv_ledger_log_meta(log, end, &meta)) &&
-         meta.kind != LKV_LEDGER_CAUSAL_EVENT)
-    end++;
-  if (rc || end == n->ledger_end) return rc;
-  rc = lkv_apply_replay_records(n->o.store, log, n->ledger_end, end, NULL);
-  if (!rc) n->ledger_end = end;
+  for (*end = from; *end < count && !(rc = lkv_ledger_log_meta(log, *end, &meta)) &&
+                    (meta.kind == LKV_LEDGER_CAUSAL_EVENT) == events;
+       ++*end)
+    *last = meta.revision;
   return rc;
 }
 
-int lkv__causal_ledger_start(lkv__causal_node_t *n, char *err, size_t errlen) {
+/* Brings the store up to the records the ledger holds beyond what it accounts for, in their order: runs of
+ * events applied again from the event log (their records made again are compared with these), and other
+ * records (a compaction) applied from the ledger (a replay skips what the store shows already). */
+static int catch_up_ledger(lkv__causal_node_t *n, lkv_ledger_log_t *log, uint64_t count, uint64_t logged) {
+  int rc = 0;
+  while (!rc && n->ledger_end < count) {
+    uint64_t end;
+    int64_t last = 0;
+    lkv_ledger_log_meta_t meta;
+    if ((rc = lkv_ledger_log_meta(log, n->ledger_end, &meta))) break;
+    int events = meta.kind == LKV_LEDGER_CAUSAL_EVENT;
+    if ((rc = run_end(log, n->ledger_end, count, events, &end, &last))) break;
+    if (!events) {
+      rc = lkv_apply_replay_records(n->o.store, log, n->ledger_end, end, NULL);
+      if (!rc) n->ledger_end = end;
+    } else if ((uint64_t)last - 1 <= n->applied || (uint64_t)last - 1 > logged) {
+      rc = LKV_ECORRUPT; /* events the store has, or the event log (flushed before the ledger) lacks */
+    } else {
+      rc = lkv__causal_store_catch_up(n, (uint64_t)last - 1, 0, NULL);
+    }
+  }
+  return rc;
+}
+
+int lkv__causal_ledger_start(lkv__causal_node_t *n, uint64_t logged, char *err, size_t errlen) {
   uint8_t *val;
   size_t len;
   int rc = lkv_mvcc_repl_read(n->o.store, LKV__CAUSAL_LEDGER, &val, &len);
@@ -93,7 +115,7 @@ int lkv__causal_ledger_start(lkv__causal_node_t *n, char *err, size_t errlen) {
     return LKV_ECORRUPT;
   }
   n->ledger_end = kept;
-  rc = replay_others(n, log, count);
-  if (rc) snprintf(err, errlen, "cannot apply the ledger's last records to the store: %s", lkv_strerror(rc));
+  rc = catch_up_ledger(n, log, count, logged);
+  if (rc) snprintf(err, errlen, "cannot bring the store up to the ledger's records: %s", lkv_strerror(rc));
   return rc;
 }

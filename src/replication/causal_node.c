@@ -263,7 +263,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
              (unsigned long long)n->applied, (unsigned long long)logged);
     rc = LKV_ECORRUPT;
   }
-  if (!rc) rc = lkv__causal_ledger_start(n, err, errlen);
+  if (!rc) rc = lkv__causal_ledger_start(n, logged, err, errlen);
   if (!rc && logged > n->applied && (rc = lkv__causal_store_catch_up(n, logged, 0, NULL)) != 0)
     snprintf(err, errlen, "cannot apply the event log's tail to the store: %s", lkv_strerror(rc));
   if (!rc) {

@@ -34,12 +34,19 @@ void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k) {
   n->changes[n->n_changes++] = c;
 }
 
-void lkv__causal_changes_clear(lkv__causal_node_t *n) {
-  for (size_t i = 0; i < n->n_changes; i++) {
-    free(n->changes[i].key);
-    free(n->changes[i].value);
+/* Frees the buffered changes of revisions up to last, keeping the later ones (in order). */
+static void changes_drop(lkv__causal_node_t *n, uint64_t last) {
+  size_t k = 0;
+  for (; k < n->n_changes && n->changes[k].rev <= last; k++) {
+    free(n->changes[k].key);
+    free(n->changes[k].value);
   }
-  n->n_changes = 0;
+  if (k && k < n->n_changes) memmove(n->changes, n->changes + k, (n->n_changes - k) * sizeof(*n->changes));
+  n->n_changes -= k;
+}
+
+void lkv__causal_changes_clear(lkv__causal_node_t *n) {
+  changes_drop(n, UINT64_MAX);
 }
 
 /* ---- dry runs */
@@ -267,6 +274,6 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t lo
   }
   free(reqs);
   free(syn);
-  lkv__causal_changes_clear(n);
+  changes_drop(n, last); /* a start-up that catches up in steps (the ledger's order) keeps the later ones */
   return rc;
 }

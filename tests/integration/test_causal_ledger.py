@@ -8,8 +8,8 @@ members, writes on two of them, receipts from the third.
   set, another origin key or another value fail.
 - `ledgerkv audit` passes on every stopped member's data dir, and fails once a stored value is changed.
 - A store older than its ledger and event log (what a crash between the ledger's append and the store's
-  commit leaves, here over several batches) is brought up to them at the next start, the ledger neither
-  skipping nor duplicating a record (the audit's tree size and root are unchanged); kill -9 under load
+  commit leaves, here over several batches and a compaction) is brought up to them at the next start, the
+  ledger neither skipping nor duplicating a record (the audit's tree size and root are unchanged); kill -9 under load
   leaves a data dir whose audit passes and which holds every acknowledged write.
 
 ledgerkv only: etcd has no causal mode.
@@ -20,6 +20,7 @@ import shutil
 import struct
 import threading
 
+import grpc
 import nacl.exceptions
 import nacl.signing
 import pytest
@@ -138,22 +139,27 @@ def test_receipts_audit_and_restarts(cluster, tmp_path):
     shutil.copytree(os.path.join(c.data_dir, "member", "db"), saved)
     cluster.restart(c)
     put(c, "after/c", "vc")
+    c.kv().Compact(etcdrpc.CompactionRequest(revision=3), timeout=5)  # a COMPACTION record between events
     put(a, "after/a", "va")
     wait_for(lambda: converged(cluster.members, 5), CONVERGE_TIMEOUT)
     for m in cluster.members:
         m.stop()
     pairs = [audit_pair(m.data_dir) for m in cluster.members]
-    assert all(size == 5 for size, _ in pairs)  # one record per event; the trees differ (local orders)
+    # One record per event (and c's compaction); the trees differ (local orders).
+    assert [size for size, _ in pairs] == [5, 5, 6]
     for m, (size, root) in zip(cluster.members, pairs):  # the independent reader agrees, event by event
         entries = lv.read_log(os.path.join(m.data_dir, "ledger", "ledger.log"), want_version=2)
         assert bytes.fromhex(root) == lv.mth([e["leaf"] for e in entries])
-        assert [e["revision"] for e in entries] == [2, 3, 4, 5, 6]
-        assert all(e["kind"] == lv.CAUSAL_EVENT for e in entries)
+        events = [e for e in entries if e["kind"] == lv.CAUSAL_EVENT]
+        assert [e["revision"] for e in events] == [2, 3, 4, 5, 6]
+    assert [e["kind"] for e in entries] == [lv.CAUSAL_EVENT] * 4 + [lv.COMPACTION, lv.CAUSAL_EVENT]
     before = pairs[2]
     shutil.rmtree(os.path.join(c.data_dir, "member", "db"))
     shutil.copytree(saved, os.path.join(c.data_dir, "member", "db"))
     cluster.restart(c)
     assert served(c, "after/a") == (6, "va") and contents(c)[0] == 6
+    with pytest.raises(grpc.RpcError, match="compacted"):  # the compaction, applied from its record
+        c.kv().Range(etcdrpc.RangeRequest(key=b"from/a", revision=2), timeout=2)
     c.stop()
     assert audit_pair(c.data_dir) == before
     p = audit(c.data_dir)
