@@ -220,3 +220,45 @@ def test_kill_under_load(cluster):
         m.stop()
         p = audit(m.data_dir)
         assert p.returncode == 0 and "audit OK" in p.stdout, p.stdout + p.stderr
+
+
+def test_machine_restart_and_ledger_false(tmp_path):
+    """One causal member: after a simulated machine restart (the store's unflushed commits lost: its file
+    discarded) the store is rebuilt from the event log and the ledger's records, in their order (the
+    compaction among them), each record made again compared with the ledger's; the audit passes on the same
+    tree. A data dir written with --ledger=false is refused with the ledger afterwards."""
+    causal = ["--consistency=causal", "--ledger-sign-interval", "20ms"]
+    with lkvtest.Factory() as f:
+        srv = f.start(args=causal)
+        for i in range(5):
+            put(srv, "k%d" % i, "v%d" % i)
+        srv.kv().Compact(etcdrpc.CompactionRequest(revision=4), timeout=5)
+        for i in range(5, 10):
+            put(srv, "k%d" % i, "v%d" % i)
+        srv.kill()
+        marker = os.path.join(srv.data_dir, "member", "db", "unsynced")
+        with open(marker) as fh:
+            _, cluster_hex, member_hex = fh.read().split()
+        with open(marker, "w") as fh:
+            fh.write("00000000-0000-4000-8000-000000000000 %s %s\n" % (cluster_hex, member_hex))
+        srv.start()
+        _, data = contents(srv)
+        assert data == {"k%d" % i: "v%d" % i for i in range(10)}
+        with pytest.raises(grpc.RpcError, match="compacted"):
+            srv.kv().Range(etcdrpc.RangeRequest(key=b"k0", revision=3), timeout=2)
+        # the store was rebuilt: its compaction made again from the ledger's record
+        assert srv.log_text().count("finished scheduled compaction at 4") == 2, srv.log_tail()
+        srv.stop()
+        size, root = audit_pair(srv.data_dir)
+        entries = lv.read_log(os.path.join(srv.data_dir, "ledger", "ledger.log"), want_version=2)
+        assert size == 11 and bytes.fromhex(root) == lv.mth([e["leaf"] for e in entries])
+        assert [e["kind"] for e in entries] == [lv.CAUSAL_EVENT] * 5 + [lv.COMPACTION] + [lv.CAUSAL_EVENT] * 5
+        assert [e["revision"] for e in entries if e["kind"] == lv.CAUSAL_EVENT] == list(range(2, 12))
+
+        plain = f.start(args=causal + ["--ledger=false"])
+        put(plain, "k", "v")
+        plain.stop()
+        shutil.rmtree(os.path.join(plain.data_dir, "ledger"), ignore_errors=True)
+        plain.args = causal
+        with pytest.raises(lkvtest.ServerError, match="written with --ledger=false"):
+            plain.start()
