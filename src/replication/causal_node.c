@@ -229,6 +229,11 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   memcpy(n->sk, opts->sk, sizeof(n->sk));
   n->o.members = n->members;
   n->o.sk = n->sk;
+  /* First: every later failure goes through lkv__causal_node_free, which destroys it. */
+  if (lkv__signing_init(&n->signing, opts->ledger, opts->sign_interval_ms)) {
+    free(n);
+    return LKV_ENOMEM;
+  }
   pthread_mutex_init(&n->mu, NULL);
   pthread_mutex_init(&n->listen_mu, NULL);
   pthread_condattr_t ca;
@@ -236,10 +241,6 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&n->wake, &ca);
   pthread_condattr_destroy(&ca);
-  if (lkv__signing_init(&n->signing, opts->ledger, opts->sign_interval_ms)) {
-    lkv__causal_node_free(n);
-    return LKV_ENOMEM;
-  }
   lkv_causal_config_t cfg = {.id = opts->member_id,
                              .members = n->members,
                              .n_members = opts->n_members,
