@@ -33,28 +33,33 @@ static uint64_t first_missing(const lkv_causal_member_t *m, const lkv_causal_ran
 }
 
 /* Ships to peer `to` the events its reported vector `theirs` lacks, in local order (a causal order: each
- * event's deps are at the peer or shipped before it), from the earliest log position any range starts at,
- * within the configured bounds. */
+ * event's deps are at the peer or shipped before it), within the configured bounds. Each origin's missing
+ * events sit at increasing log positions (m->pos), so the answer merges those per-origin runs by position:
+ * it costs the events shipped times the origins, whatever the length of the log behind them. */
 static void ship(lkv_causal_member_t *m, uint64_t to, const lkv_causal_vv_t *theirs) {
   lkv_causal_range_t r[LKV_CAUSAL_MAX_ORIGINS];
   size_t n = lkv_causal_vv_missing(&m->vv, theirs, r, LKV_CAUSAL_MAX_ORIGINS);
-  if (!n) return;
-  size_t start = m->log.n;
-  lkv_causal_vv_t floor = m->vv; /* what not to ship: everything but the ranges */
+  const size_t *run[LKV_CAUSAL_MAX_ORIGINS]; /* each range's next log position, up to its end */
+  size_t left[LKV_CAUSAL_MAX_ORIGINS];
   for (size_t i = 0; i < n; i++) {
-    uint64_t seq = first_missing(m, &r[i]), rev;
-    if (lkv_causal_vv_set(&floor, r[i].origin, seq - 1)) abort();
-    const lkv_causal_held_t *h = lkv_causal_member_event(m, r[i].origin, seq, &rev);
-    if (h && rev - 1 < start) start = rev - 1;
+    int idx = lkv__causal_index(m, r[i].origin);
+    uint64_t first = first_missing(m, &r[i]);
+    run[i] = m->pos[idx].v + (first - 1);
+    left[i] = first <= r[i].to ? (size_t)(r[i].to - first + 1) : 0;
   }
   size_t events = 0, bytes = 0;
-  for (size_t i = start; i < m->log.n; i++) {
-    const lkv_causal_held_t *h = &m->log.v[i];
-    if (lkv_causal_vv_covers(&floor, h->ev.origin, h->ev.seq)) continue;
-    if (events && (events >= m->cfg.max_ship_events || bytes + h->len > m->cfg.max_ship_bytes)) break;
+  for (;;) {
+    size_t best = n;
+    for (size_t i = 0; i < n; i++)
+      if (left[i] && (best == n || *run[i] < *run[best])) best = i;
+    if (best == n) return;
+    const lkv_causal_held_t *h = &m->log.v[*run[best]];
+    if (events && (events >= m->cfg.max_ship_events || bytes + h->len > m->cfg.max_ship_bytes)) return;
     lkv__causal_send(m, to, LKV_CAUSAL_MSG_EVENT, h->bytes, h->len);
     events++;
     bytes += h->len;
+    run[best]++;
+    left[best]--;
   }
 }
 
