@@ -65,6 +65,11 @@ typedef struct {
   uint64_t st_rev;
   int halted; /* 0, or the error that stopped the member's writes */
 
+  /* The corruption check (causal_check.c; causal thread). */
+  lkv__causal_in_t *checks; /* peers' check messages, taken after the round's batch */
+  uint64_t next_check;      /* monotonic ms of this member's next check */
+  int corrupt_raised;       /* the CORRUPT alarm was raised by this process */
+
   lkv_causal_query_t *queries, *queries_tail;     /* the conflicts service's (causal_conflicts.c) */
   lkv_causal_resolve_t *resolves, *resolves_tail; /* idem */
 
@@ -80,6 +85,8 @@ typedef struct {
 /* The node's own message kind beside the core's (LKV_CAUSAL_MSG_EVENT, _VV): a member's hello, its public
  * key (LKV_CAUSAL_PK_LEN bytes) then its published attributes (cluster/attrs.h). */
 #define LKV__CAUSAL_MSG_HELLO 3
+/* A corruption check: digests of key ranges at the sender's vector (causal_check.c). */
+#define LKV__CAUSAL_MSG_CHECK 4
 
 #define LKV__CAUSAL_APPLIED "causal/applied" /* store record: the core revision the store reflects */
 
@@ -148,6 +155,14 @@ void lkv__causal_batch_done(lkv__causal_node_t *n, const lkv_causal_batch_t *rb,
 
 /* causal_conflicts.c: runs the queries (a list taken off the queue), each once. */
 void lkv__causal_run_queries(lkv__causal_node_t *n, lkv_causal_query_t *q);
+
+/* causal_check.c: keeps a peer's check message in (1: n owns it now) for the end of the round, when the
+ * store reflects the core; 0 for any other message. Causal thread. */
+int lkv__causal_check_keep(lkv__causal_node_t *n, lkv__causal_in_t *in);
+
+/* causal_check.c: after the round's batch: answers the peers' checks kept this round and, every o.check_ms
+ * (mono: the monotonic clock in ms), sends this member's digests to every peer. Causal thread. */
+void lkv__causal_check_round(lkv__causal_node_t *n, uint64_t mono);
 
 /* causal_ops.c: appends item to the queue (head, tail) and wakes the thread: 0, or LKV_ESTOPPED once
  * stopping. n->mu held. */

@@ -127,6 +127,7 @@ void *lkv__causal_thread(void *arg) {
   lkv__causal_node_t *n = arg;
   unsigned sync_ms = n->o.sync_ms ? n->o.sync_ms : 100;
   uint64_t next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
+  n->next_check = next_tick - sync_ms + n->o.check_ms;
   int background = 0; /* a compaction's removal of history is pending: rest only briefly */
   pthread_mutex_lock(&n->mu);
   for (;;) {
@@ -163,9 +164,11 @@ void *lkv__causal_thread(void *arg) {
     }
     lkv_causal_resolve_t *rs = NULL;
     if (!local) lkv__causal_take_resolve(n, now, &rs); /* the next round's dry run sees it */
-    for (lkv__causal_in_t *m; (m = in) != NULL; free(m)) {
+    for (lkv__causal_in_t *m; (m = in) != NULL;) {
       in = m->next;
+      if (lkv__causal_check_keep(n, m)) continue;
       if (!n->halted) take_message(n, m, now);
+      free(m);
     }
     if (lkv_clock_ms(CLOCK_MONOTONIC) >= next_tick) {
       if (!n->halted) lkv_causal_member_tick(n->m);
@@ -173,7 +176,8 @@ void *lkv__causal_thread(void *arg) {
       next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
     }
     handle_batch(n, local, rs);
-    lkv__causal_run_queries(n, queries); /* they see what this round made durable */
+    lkv__causal_run_queries(n, queries);                       /* they see what this round made durable */
+    lkv__causal_check_round(n, lkv_clock_ms(CLOCK_MONOTONIC)); /* the store reflects the core now */
     if (!n->halted) lkv__signing_due(&n->signing, lkv_clock_ms(CLOCK_MONOTONIC));
     background = !n->halted && lkv_apply_background_step(n->o.store); /* the writer's thread does it */
     pthread_mutex_lock(&n->mu);

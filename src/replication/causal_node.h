@@ -85,6 +85,7 @@ typedef struct lkv_causal_node_options_s {
                                      * zero (unknown): learned from their hellos (below), copied */
   size_t n_members;
   unsigned sync_ms;      /* anti-entropy period (0: 100) */
+  uint64_t check_ms;     /* corruption check period: digests of key states sent to every peer (0: none) */
   uint64_t max_ahead_ms; /* a remote stamp further ahead of this member's clock is refused (0: 60000) */
   lkv_causal_node_send_fn send; /* required */
   void *send_arg;

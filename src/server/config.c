@@ -214,6 +214,17 @@ static int set_sample_interval(parse_t *p, const flag_t *f, const char *value) {
   return 0;
 }
 
+/* --causal-check-time: the causal members' corruption check period (docs/causal.md §6); 0 turns it off. */
+static int set_causal_check_time(parse_t *p, const flag_t *f, const char *value) {
+  int64_t ns;
+  if (lkv__config_duration_parse(value, &ns) != 0 || ns < 0)
+    return fail(p, "--%s: invalid value \"%s\": expected a duration such as 5m or 500ms (0: no check)",
+                f->name, value);
+  p->cfg->cluster.causal_check_ms = ((uint64_t)ns + 999999) / 1000000;
+  p->cfg->cluster.causal_check_given = 1;
+  return 0;
+}
+
 /* --consistency: raft (the default) or causal (issue 16, docs/causal.md), whose leases and ledger records
  * are not done yet: said at every start. */
 static int set_consistency(parse_t *p, const flag_t *f, const char *value) {
@@ -375,6 +386,10 @@ static const flag_t flags[] = {
      "How writes are replicated: raft (one order for the cluster, as etcd); causal (every member accepts "
      "writes through partitions and converges; docs/causal.md).",
      set_consistency, 0, 0, 0, 0},
+    {"causal-check-time", "'5m0s'",
+     "With --consistency=causal: how often members compare digests of their key states to find corruption "
+     "(0: never; docs/causal.md).",
+     set_causal_check_time, 0, 0, 0, 0},
     {"ledger", NULL, "Keep the verifiable ledger of every change in <data-dir>/ledger (default true).",
      set_ledger, 0, 0, 0, 0},
     {"ledger-sign-interval", "'100ms'", "How often the ledger's tree head is signed (1ms..1m).",
@@ -557,6 +572,7 @@ int lkv__config_defaults(parse_t *p) {
   cfg->watch_progress_notify_ms = DEFAULT_PROGRESS_NOTIFY_MS;
   cfg->cpu_neighbour_aware = 0; /* measured to cost our tail latency under greedy neighbours: opt-in */
   cfg->cpu_sample_ms = 100;
+  cfg->cluster.causal_check_ms = 5 * 60 * 1000;
   cfg->cpu_overcommit_percent = 100;
   cfg->ledger = 1;
   cfg->ledger_sign_ms = 100;

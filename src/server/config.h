@@ -38,6 +38,8 @@ typedef struct lkv_config_cluster_s {
                                        * membership changes (raft_node.h) */
   int initial_corrupt_check;          /* --experimental-initial-corrupt-check (server/corrupt.h) */
   uint64_t corrupt_check_ms;          /* --experimental-corrupt-check-time, 0 (default): no periodic check */
+  uint64_t causal_check_ms;           /* --causal-check-time, default 5 minutes; 0: none (causal mode) */
+  int causal_check_given;             /* --causal-check-time was given (refused in Raft mode) */
   unsigned heartbeat_ms;              /* --heartbeat-interval, default 100 */
   unsigned election_ms;               /* --election-timeout, default 1000 */
   uint64_t snapshot_count;            /* --snapshot-count, default 100000: applied entries between

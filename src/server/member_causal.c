@@ -32,6 +32,12 @@ int lkv__member_mode_check(const lkv_config_t *cfg, char *err, size_t errlen) {
              cfg->cluster.initial_corrupt_check ? "" : "-time");
     return LKV_EINVAL;
   }
+  if (!cfg->cluster.causal && cfg->cluster.causal_check_given) {
+    snprintf(err, errlen,
+             "--causal-check-time is the causal members' check (--consistency=causal); in Raft mode use "
+             "--experimental-corrupt-check-time");
+    return LKV_EINVAL;
+  }
   if (!cfg->cluster.causal && access(causal, F_OK) == 0) {
     snprintf(err, errlen, "%s was written in causal mode: start it with --consistency=causal", cfg->data_dir);
     return LKV_EINVAL;
@@ -73,6 +79,7 @@ int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_
                                  .sk = sk,
                                  .members = members,
                                  .n_members = c->initial.n_members,
+                                 .check_ms = cfg->cluster.causal_check_ms,
                                  .send = send_causal,
                                  .send_arg = m,
                                  .ledger = ledger,
