@@ -11,11 +11,15 @@ cut off; new connections to or from a cut-off member are accepted and held the s
 mute(member) holds only what member sends (one way): the bytes it writes on every peer connection, whichever
 side dialed; what the others send it still arrives.
 
+With a delay (ProxiedCluster(delay_ms=...)), every chunk read is written on delay_ms later, in order: an
+added one-way latency on every peer link (bench/causal), without tc/netem or root.
+
 Not like a real drop: the proxy's kernel acknowledges what the held member sends, so its TCP keepalive and
 TCP_USER_TIMEOUT never fire; a held connection breaks only when its process dies. For the first seconds after
 the cut (elections, failover) both look the same to the members: silence.
 """
 import os
+import queue
 import socket
 import threading
 import time
@@ -72,6 +76,11 @@ class _Pipe:
             time.sleep(HOLD_POLL)
 
     def _pump(self, src, dst, sender):
+        delay = self.proxy.cluster.delay_s
+        later = queue.Queue() if delay else None
+        if later:
+            writer = threading.Thread(target=self._deliver, args=(later, dst), daemon=True)
+            writer.start()
         try:
             while True:
                 self._wait(sender)
@@ -79,14 +88,37 @@ class _Pipe:
                 if not data:
                     break
                 self._wait(sender)
-                dst.sendall(data)
+                self.proxy.cluster.carried(len(data))
+                if later:
+                    later.put((time.monotonic() + delay, data))
+                else:
+                    dst.sendall(data)
         except OSError:
             pass
+        if later:
+            later.put((0, b""))  # what was read before the end still arrives, then the end
+            writer.join()
         for s in (src, dst):  # one side ended: end both, as a direct connection would
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    @staticmethod
+    def _deliver(later, dst):
+        """Writes each chunk queued by _pump at its due time, in order (a FIFO: every chunk has the same
+        delay, so due times never decrease)."""
+        while True:
+            due, data = later.get()
+            if not data:
+                return
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
 
     def run(self):
         try:
@@ -147,10 +179,13 @@ class PeerProxy:
 
 class ProxiedCluster(Cluster):
     """A Cluster whose members advertise proxy ports; cut_off(member) silences it, mute(member) silences only
-    what it sends, heal(member) undoes both."""
+    what it sends, heal(member) undoes both; delay_ms delays every chunk on every peer link."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, delay_ms=0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.delay_s = delay_ms / 1000.0  # added to every chunk on every peer link, each way
+        self.carried_bytes = 0  # bytes the proxies passed on, all links, both ways
+        self._carried_lock = threading.Lock()
         self.proxies = {}
         self.cut_names = set()
         self.muted_names = set()
@@ -168,6 +203,10 @@ class ProxiedCluster(Cluster):
         f[f.index("--initial-advertise-peer-urls") + 1] = self.advertised(member)
         f[f.index("--initial-cluster") + 1] = ",".join("%s=%s" % (m.name, self.advertised(m)) for m in self.members)
         return f
+
+    def carried(self, n):
+        with self._carried_lock:
+            self.carried_bytes += n
 
     def cut_off(self, member):
         """Holds every peer connection to or from member from now on."""
