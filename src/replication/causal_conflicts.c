@@ -38,15 +38,12 @@ static int put_refusal(lkv__causal_node_t *n, const lkv_causal_resolve_t *rs) {
   Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
   put.key = (ProtobufCBinaryData){.len = rs->key_len, .data = (uint8_t *)rs->key};
   put.value = (ProtobufCBinaryData){.len = rs->value_len, .data = (uint8_t *)rs->value};
-  lkv_apply_req_t req = {.kind = LKV_OP_PUT, .msg = &put.base};
-  lkv_causal_mutation_t *muts;
-  size_t cnt;
-  void *keep;
-  int rc = lkv__causal_dry_run(n, &req, &muts, &cnt, &keep);
-  free(muts);
-  free(keep);
+  lkv_apply_req_t req = {.kind = LKV_OP_PUT, .msg = &put.base}, *reqs[1] = {&req};
+  lkv__causal_dry_t out;
+  int rc = lkv__causal_dry_run(n, reqs, 1, &out);
+  if (!rc) lkv__causal_dry_free(&out, 1);
   free(req.resp);
-  return rc ? rc : req.err;
+  return rc ? rc : out.answered ? req.err : out.err;
 }
 
 int lkv__causal_take_resolve(lkv__causal_node_t *n, uint64_t now, lkv_causal_resolve_t **out) {

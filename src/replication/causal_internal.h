@@ -94,22 +94,43 @@ typedef struct {
  * store does not reflect yet. */
 void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k);
 
-/* causal_store.c: dry run of a Put, DeleteRange or Txn on the store: *muts (malloc'd, *n; keys and values
- * point into *keep, which the caller frees with free()) is its write set, n 0 when it writes nothing.
- * Returns 0, LKV_EUNSUPPORTED (a put with a lease), or the request's error (it would fail as a whole). */
-int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *req, lkv_causal_mutation_t **muts,
-                        size_t *cnt, void **keep);
+/* causal_store.c: one proposal's dry run. */
+typedef struct {
+  int err;                     /* its own error: it fails as a whole (nothing to write) */
+  int answered;                /* nothing in its dry run wrote: that run was its application, req answered */
+  lkv_causal_mutation_t *muts; /* its write set (cnt; keys and values point into keep), NULL if none */
+  size_t cnt;
+  void *keep;
+} lkv__causal_dry_t;
+
+/* causal_store.c: dry run of the Puts, DeleteRanges and Txns reqs[0..k) in order in one transaction that is
+ * rolled back, each seeing the ones before it; out[i] (the caller's k elements) is reqs[i]'s outcome (free
+ * with lkv__causal_dry_free). out[i].err is LKV_EUNSUPPORTED for a put with a lease, which did take effect
+ * in the dry run. When none wrote, the run is kept as their application: every out[i].answered is set,
+ * reqs[i] answered. Returns 0, LKV_EAGAIN when k > 1 and one that succeeded wrote nothing (which revision
+ * is whose cannot be told: dry-run the first alone), or an error that fails them all. */
+int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *const *reqs, size_t k,
+                        lkv__causal_dry_t *out);
+
+/* causal_store.c: frees out[0..k)'s write sets. */
+void lkv__causal_dry_free(lkv__causal_dry_t *out, size_t k);
 
 /* causal_store.c: applies req as is, alone, without an event (it changes no revision); tells the listeners.
  */
 void lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req);
 
-/* causal_store.c: applies to the store the events of core revisions (n->applied, last]: the one at
- * local_rev (0: none) by local (its original request, answered in place), every other one by its buffered
- * winner changes (freed then; those of later revisions stay). Tells the listeners. Returns 0 or the code
- * that must halt the member. */
-int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t local_rev,
-                               lkv_apply_req_t *local);
+/* A local event: its core revision and the request it was made from (answered in place when applied). */
+typedef struct {
+  uint64_t rev;
+  lkv_apply_req_t *req;
+} lkv__causal_local_t;
+
+/* causal_store.c: applies to the store the events of core revisions (n->applied, last]: the local ones
+ * locals[0..n_locals) (ascending revisions) by their original requests, every other one by its buffered
+ * winner changes (freed then; those of later revisions stay). Tells the listeners. Returns 0 or the code that
+ * must halt the member. */
+int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__causal_local_t *locals,
+                               size_t n_locals);
 
 /* causal_store.c: frees the buffered changes. */
 void lkv__causal_changes_clear(lkv__causal_node_t *n);

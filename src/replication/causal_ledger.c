@@ -83,7 +83,7 @@ static int catch_up_ledger(lkv__causal_node_t *n, lkv_ledger_log_t *log, uint64_
     } else if ((uint64_t)last - 1 <= n->applied || (uint64_t)last - 1 > logged) {
       rc = LKV_ECORRUPT; /* events the store has, or the event log (flushed before the ledger) lacks */
     } else {
-      rc = lkv__causal_store_catch_up(n, (uint64_t)last - 1, 0, NULL);
+      rc = lkv__causal_store_catch_up(n, (uint64_t)last - 1, NULL, 0);
     }
   }
   return rc;

@@ -10,35 +10,96 @@
 
 /* ---- one round's inputs */
 
-/* Takes one proposal: a write becomes the core's next local event (*local, its request applied to the
- * store once the batch is durable); anything else is answered here. Returns 1 when *local was set. */
-static int take_proposal(lkv__causal_node_t *n, lkv_proposal_t *p, uint64_t now, lkv_proposal_t **local) {
+/* Local writes taken in one round (one flush for all): beyond this many, the next round takes the rest. */
+#define MAX_GROUP 64
+
+static int is_write(const lkv_proposal_t *p) {
+  return p->req.kind == LKV_OP_PUT || p->req.kind == LKV_OP_DELETE_RANGE || p->req.kind == LKV_OP_TXN;
+}
+
+/* Answers a proposal that is not a write here: compactions and alarms applied as they are, the rest
+ * refused (leases and auth: not in causal mode yet, causal_node.h). */
+static void take_other(lkv__causal_node_t *n, lkv_proposal_t *p) {
   lkv_apply_req_t *req = &p->req;
   req->err = 0, req->resp = NULL, req->resp_len = 0;
-  if (n->halted) {
+  if (n->halted)
     req->err = n->halted;
-  } else if (req->kind == LKV_OP_COMPACT || req->kind == LKV_OP_ALARM) {
+  else if (req->kind == LKV_OP_COMPACT || req->kind == LKV_OP_ALARM)
     lkv__causal_apply_alone(n, req); /* this member's own history and alarms */
-  } else if (req->kind != LKV_OP_PUT && req->kind != LKV_OP_DELETE_RANGE && req->kind != LKV_OP_TXN) {
-    req->err = LKV_EUNSUPPORTED; /* leases and auth: not in causal mode yet (causal_node.h) */
-  } else {
-    lkv_causal_mutation_t *muts;
-    size_t cnt;
-    void *keep;
+  else
+    req->err = LKV_EUNSUPPORTED;
+  p->done(p);
+}
+
+/* Takes the queued proposals up to the first write that follows a non-write (answering the non-writes
+ * before it) and at most MAX_GROUP writes into group; returns how many. */
+static size_t take_group(lkv__causal_node_t *n, lkv_proposal_t **group) {
+  size_t k = 0;
+  for (;;) {
+    pthread_mutex_lock(&n->mu);
+    lkv_proposal_t *p = n->props;
+    int write = p && is_write(p) && !n->halted;
+    if (p && (k == 0 || write) && k < MAX_GROUP) {
+      if (!(n->props = p->next)) n->props_tail = NULL;
+    } else {
+      p = NULL; /* a non-write after writes waits for the next round: proposals keep their order */
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (!p) return k;
+    if (write)
+      group[k++] = p;
+    else
+      take_other(n, p);
+  }
+}
+
+/* Puts group[0..k) back at the head of the queue, in order. */
+static void put_back(lkv__causal_node_t *n, lkv_proposal_t **group, size_t k) {
+  if (!k) return;
+  pthread_mutex_lock(&n->mu);
+  group[k - 1]->next = n->props;
+  if (!n->props) n->props_tail = group[k - 1];
+  for (size_t i = k - 1; i-- > 0;) group[i]->next = group[i + 1];
+  n->props = group[0];
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Makes group[0..k)'s writes the core's next local events, dry-run together so that each sees the ones
+ * before it; they are answered once the batch is durable (the acks), the others of the group after it
+ * (later[], *n_later: their outcome may depend on the writes before them). At the first write that took
+ * effect in the dry run but cannot become an event, the rest of the group goes back to the queue. */
+static void take_writes(lkv__causal_node_t *n, lkv_proposal_t **group, size_t k, uint64_t now,
+                        lkv_proposal_t **later, size_t *n_later) {
+  lkv__causal_dry_t out[MAX_GROUP];
+  lkv_apply_req_t *reqs[MAX_GROUP];
+  for (size_t i = 0; i < k; i++) {
+    reqs[i] = &group[i]->req;
+    reqs[i]->err = 0, reqs[i]->resp = NULL, reqs[i]->resp_len = 0;
+  }
+  int rc = lkv__causal_dry_run(n, reqs, k, out);
+  if (rc == LKV_EAGAIN) { /* one wrote nothing: the first alone, the rest in the next round */
+    put_back(n, group + 1, k - 1);
+    k = 1;
+    rc = lkv__causal_dry_run(n, reqs, 1, out);
+  }
+  size_t i = 0;
+  for (; i < k; i++) {
+    lkv_proposal_t *p = group[i];
+    if (rc || out[i].answered || out[i].err) {
+      if (rc || out[i].err) p->req.err = rc ? rc : out[i].err;
+      later[(*n_later)++] = p;
+      if (!rc && out[i].err == LKV_EUNSUPPORTED) break; /* it took effect in the dry run */
+      continue;
+    }
     uint64_t rev;
-    req->err = lkv__causal_dry_run(n, req, &muts, &cnt, &keep);
-    if (!req->err && cnt) {
-      req->err = lkv_causal_member_write(n->m, now, muts, cnt, (uintptr_t)p, &rev);
-      free(muts);
-      free(keep);
-      if (!req->err) {
-        *local = p;
-        return 1;
-      }
+    p->req.err = lkv_causal_member_write(n->m, now, out[i].muts, out[i].cnt, (uintptr_t)p, &rev);
+    if (p->req.err) {
+      later[(*n_later)++] = p;
+      break;
     }
   }
-  p->done(p);
-  return 0;
+  if (i < k) put_back(n, group + i + 1, k - i - 1);
+  if (!rc) lkv__causal_dry_free(out, k);
 }
 
 /* Hands a peer's message to the core; refused ones are dropped (anti-entropy offers events again). */
@@ -80,13 +141,20 @@ static void send_all(lkv__causal_node_t *n, const lkv_causal_batch_t *rb) {
 }
 
 /* Handles the core's batch: durable, applied to the store, sent, answered (member.h's order). The round's
- * local write is a proposal (local) or a resolve (rs), not both: the store applies a resolve by its winner
- * changes, as a remote event. */
-static void handle_batch(lkv__causal_node_t *n, lkv_proposal_t *local, lkv_causal_resolve_t *rs) {
+ * local writes are proposals (their acks) or a resolve (rs), not both: the store applies a resolve by its
+ * winner changes, as a remote event. */
+static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs) {
   lkv_causal_batch_t rb;
   if (!lkv_causal_member_batch(n->m, &rb)) return;
   int rc = 0;
-  if (rb.n_applied) {
+  lkv__causal_local_t *locals = rb.n_acks ? malloc(rb.n_acks * sizeof(*locals)) : NULL;
+  size_t n_locals = 0;
+  if (rb.n_acks && !locals) rc = LKV_ENOMEM;
+  for (size_t i = 0; !rc && i < rb.n_acks; i++)
+    if (!rs || rb.acks[i].token != (uintptr_t)rs)
+      locals[n_locals++] =
+          (lkv__causal_local_t){.rev = rb.acks[i].rev, .req = &((lkv_proposal_t *)rb.acks[i].token)->req};
+  if (!rc && rb.n_applied) {
     const uint8_t **ev = malloc(rb.n_applied * sizeof(*ev));
     size_t *len = malloc(rb.n_applied * sizeof(*len));
     rc = ev && len ? 0 : LKV_ENOMEM;
@@ -94,22 +162,23 @@ static void handle_batch(lkv__causal_node_t *n, lkv_proposal_t *local, lkv_causa
     if (!rc) rc = lkv__causal_log_append(n->log, ev, len, rb.n_applied);
     free(ev);
     free(len);
-    if (rc) halt(n, "cannot make events durable", rc);
   }
-  uint64_t local_rev = local && rb.n_acks ? rb.acks[0].rev : 0; /* at most one local write per batch */
+  if (rc) halt(n, "cannot make events durable", rc);
   if (!rc && rb.n_applied) {
-    rc =
-        lkv__causal_store_catch_up(n, rb.first_rev + rb.n_applied - 1, local_rev, local ? &local->req : NULL);
+    rc = lkv__causal_store_catch_up(n, rb.first_rev + rb.n_applied - 1, locals, n_locals);
     if (rc) halt(n, "cannot apply events to the store", rc);
   } else {
     lkv__causal_changes_clear(n);
   }
   if (!rc) send_all(n, &rb);
   lkv__causal_batch_done(n, &rb, rs, rc);
-  if (local) {
-    if (rc) local->req.err = LKV_EHALTED;
-    local->done(local);
+  for (size_t i = 0; i < rb.n_acks; i++) {
+    if (rs && rb.acks[i].token == (uintptr_t)rs) continue; /* answered by lkv__causal_batch_done */
+    lkv_proposal_t *p = (lkv_proposal_t *)rb.acks[i].token;
+    if (rc) p->req.err = LKV_EHALTED;
+    p->done(p);
   }
+  free(locals);
   lkv_causal_member_advance(n->m);
   pthread_mutex_lock(&n->mu);
   n->st_vv = *lkv_causal_member_vv(n->m);
@@ -154,16 +223,11 @@ void *lkv__causal_thread(void *arg) {
       rd->cb(rd->arg, 0); /* reads are local: everything acknowledged here is applied here */
     }
     /* Proposals first: a dry run needs the store as the core is (nothing of this round received yet). */
-    lkv_proposal_t *local = NULL;
-    for (;;) {
-      pthread_mutex_lock(&n->mu);
-      lkv_proposal_t *p = n->props;
-      if (p && !(n->props = p->next)) n->props_tail = NULL;
-      pthread_mutex_unlock(&n->mu);
-      if (!p || take_proposal(n, p, now, &local)) break;
-    }
+    lkv_proposal_t *group[MAX_GROUP], *later[MAX_GROUP];
+    size_t k = take_group(n, group), n_later = 0;
+    if (k) take_writes(n, group, k, now, later, &n_later);
     lkv_causal_resolve_t *rs = NULL;
-    if (!local) lkv__causal_take_resolve(n, now, &rs); /* the next round's dry run sees it */
+    if (!k) lkv__causal_take_resolve(n, now, &rs); /* the next round's dry run sees it */
     for (lkv__causal_in_t *m; (m = in) != NULL;) {
       in = m->next;
       if (lkv__causal_check_keep(n, m)) continue;
@@ -175,7 +239,8 @@ void *lkv__causal_thread(void *arg) {
       lkv__causal_keys_hello(n);
       next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
     }
-    handle_batch(n, local, rs);
+    handle_batch(n, rs);
+    for (size_t i = 0; i < n_later; i++) later[i]->done(later[i]);
     lkv__causal_run_queries(n, queries);                       /* they see what this round made durable */
     lkv__causal_check_round(n, lkv_clock_ms(CLOCK_MONOTONIC)); /* the store reflects the core now */
     if (!n->halted) lkv__signing_due(&n->signing, lkv_clock_ms(CLOCK_MONOTONIC));
@@ -269,7 +334,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
     rc = LKV_ECORRUPT;
   }
   if (!rc) rc = lkv__causal_ledger_start(n, logged, err, errlen);
-  if (!rc && logged > n->applied && (rc = lkv__causal_store_catch_up(n, logged, 0, NULL)) != 0)
+  if (!rc && logged > n->applied && (rc = lkv__causal_store_catch_up(n, logged, NULL, 0)) != 0)
     snprintf(err, errlen, "cannot apply the event log's tail to the store: %s", lkv_strerror(rc));
   if (!rc) {
     n->st_vv = *lkv_causal_member_vv(n->m);

@@ -52,49 +52,65 @@ void lkv__causal_changes_clear(lkv__causal_node_t *n) {
 /* ---- dry runs */
 
 typedef struct {
-  int called, rc;
-  lkv_causal_mutation_t *muts;
-  size_t n;
-  uint8_t *bytes;
+  int called, rc, ambiguous;
+  const lkv_apply_req_t *copies; /* the dry run's requests: their outcomes are read before the rollback */
+  size_t k;
+  lkv__causal_dry_t *out;
 } dry_t;
 
 #define DRY_ABORT LKV_ECANCELED /* what the capture returns: the dry run's transaction is rolled back */
 
-/* Copies the write set of the request's REVISION entry, then rolls the batch back. */
-static int capture(void *arg, const lkv_ledger_entry_t *e, size_t n) {
-  dry_t *d = arg;
-  d->called = 1;
+/* One REVISION entry's write set into *o (o->err LKV_EUNSUPPORTED for a put with a lease). */
+static int write_set(const lkv_ledger_entry_t *e, lkv__causal_dry_t *o) {
   lkv_ledger_op_iter_t it;
   lkv_ledger_op_t op;
   size_t ops = 0, bytes = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (e[i].kind != LKV_LEDGER_REVISION) continue;
-    for (lkv_ledger_ops_begin(&e[i], &it); lkv_ledger_ops_next(&it, &op) == 1; ops++) {
-      if (op.type == LKV_LEDGER_OP_PUT && op.lease) d->rc = LKV_EUNSUPPORTED;
-      bytes += op.key_len + op.value_len;
-    }
+  for (lkv_ledger_ops_begin(e, &it); lkv_ledger_ops_next(&it, &op) == 1; ops++) {
+    if (op.type == LKV_LEDGER_OP_PUT && op.lease) o->err = LKV_EUNSUPPORTED;
+    bytes += op.key_len + op.value_len;
   }
-  d->muts = calloc(ops ? ops : 1, sizeof(*d->muts));
-  d->bytes = malloc(bytes ? bytes : 1);
-  if (!d->muts || !d->bytes) {
-    d->rc = LKV_ENOMEM;
+  if (o->err) return 0;
+  if (!ops) return LKV_ECORRUPT; /* a revision without a write set cannot be */
+  lkv_causal_mutation_t *muts = calloc(ops, sizeof(*muts));
+  uint8_t *p = malloc(bytes ? bytes : 1);
+  if (!muts || !p) {
+    free(muts);
+    free(p);
+    return LKV_ENOMEM;
+  }
+  o->muts = muts, o->keep = p;
+  for (lkv_ledger_ops_begin(e, &it); lkv_ledger_ops_next(&it, &op) == 1;) {
+    lkv_causal_mutation_t *m = &muts[o->cnt++];
+    m->kind = op.type == LKV_LEDGER_OP_PUT ? LKV_CAUSAL_PUT : LKV_CAUSAL_DEL;
+    memcpy(p, op.key, op.key_len);
+    m->key = p;
+    m->key_len = op.key_len;
+    p += op.key_len;
+    if (op.type == LKV_LEDGER_OP_PUT && op.value_len) memcpy(p, op.value, op.value_len);
+    m->value = m->kind == LKV_CAUSAL_PUT ? p : NULL;
+    m->value_len = m->kind == LKV_CAUSAL_PUT ? op.value_len : 0;
+    p += m->value_len;
+  }
+  return 0;
+}
+
+/* Gives each request that succeeded its REVISION entry's write set, then rolls the batch back. Each
+ * request makes at most one revision, so when as many succeeded as there are revisions, the i-th revision
+ * is the i-th successful request's; otherwise one of them wrote nothing and the mapping is ambiguous. */
+static int capture(void *arg, const lkv_ledger_entry_t *e, size_t n) {
+  dry_t *d = arg;
+  size_t ok = 0, revs = 0, ei = 0;
+  d->called = 1;
+  for (size_t i = 0; i < d->k; i++) ok += (d->out[i].err = d->copies[i].err) == 0;
+  for (size_t i = 0; i < n; i++) revs += e[i].kind == LKV_LEDGER_REVISION;
+  if (ok != revs) {
+    d->ambiguous = 1;
     return DRY_ABORT;
   }
-  uint8_t *p = d->bytes;
-  for (size_t i = 0; i < n; i++) {
-    if (e[i].kind != LKV_LEDGER_REVISION) continue;
-    for (lkv_ledger_ops_begin(&e[i], &it); lkv_ledger_ops_next(&it, &op) == 1;) {
-      lkv_causal_mutation_t *m = &d->muts[d->n++];
-      m->kind = op.type == LKV_LEDGER_OP_PUT ? LKV_CAUSAL_PUT : LKV_CAUSAL_DEL;
-      memcpy(p, op.key, op.key_len);
-      m->key = p;
-      m->key_len = op.key_len;
-      p += op.key_len;
-      if (op.type == LKV_LEDGER_OP_PUT && op.value_len) memcpy(p, op.value, op.value_len);
-      m->value = m->kind == LKV_CAUSAL_PUT ? p : NULL;
-      m->value_len = m->kind == LKV_CAUSAL_PUT ? op.value_len : 0;
-      p += m->value_len;
-    }
+  for (size_t i = 0; i < d->k && !d->rc; i++) {
+    if (d->out[i].err) continue;
+    while (e[ei].kind != LKV_LEDGER_REVISION) ei++;
+    d->rc = write_set(&e[ei++], &d->out[i]);
   }
   return DRY_ABORT;
 }
@@ -113,28 +129,39 @@ static void tell(lkv__causal_node_t *n, lkv_apply_req_t *reqs, size_t cnt) {
   pthread_mutex_unlock(&n->listen_mu);
 }
 
-int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *req, lkv_causal_mutation_t **muts,
-                        size_t *cnt, void **keep) {
-  dry_t d = {0};
-  lkv_apply_identity_t id = identity(n);
-  lkv_apply_req_t copy = *req;
-  lkv_apply_hooks_t hooks = {.log = capture, .log_arg = &d};
-  int rc = lkv_apply_batch_hooked(n->o.store, &id, &copy, 1, &hooks);
-  *muts = NULL, *cnt = 0, *keep = NULL;
-  if (d.called) { /* it writes: rolled back, its write set captured */
-    if (d.rc || !d.n) {
-      free(d.muts);
-      free(d.bytes);
-      return d.rc ? d.rc : LKV_ECORRUPT; /* a revision without a write set cannot be */
-    }
-    *muts = d.muts, *cnt = d.n, *keep = d.bytes;
-    return 0;
+void lkv__causal_dry_free(lkv__causal_dry_t *out, size_t k) {
+  for (size_t i = 0; i < k; i++) {
+    free(out[i].muts);
+    free(out[i].keep);
+    out[i].muts = NULL, out[i].keep = NULL, out[i].cnt = 0;
   }
-  if (rc) return rc; /* the batch failed as a whole */
-  /* It wrote nothing: the dry run was its application (a read-only txn, a delete of no key, or refused). */
-  req->err = copy.err, req->resp = copy.resp, req->resp_len = copy.resp_len;
-  if (!copy.err) tell(n, req, 1);
-  return 0;
+}
+
+int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *const *reqs, size_t k,
+                        lkv__causal_dry_t *out) {
+  lkv_apply_req_t *copies = malloc(k * sizeof(*copies));
+  if (!copies) return LKV_ENOMEM;
+  memset(out, 0, k * sizeof(*out));
+  for (size_t i = 0; i < k; i++) copies[i] = *reqs[i];
+  dry_t d = {.copies = copies, .k = k, .out = out};
+  lkv_apply_identity_t id = identity(n);
+  lkv_apply_hooks_t hooks = {.log = capture, .log_arg = &d};
+  int rc = lkv_apply_batch_hooked(n->o.store, &id, copies, k, &hooks);
+  if (d.called) { /* something wrote: rolled back, the write sets captured */
+    rc = d.ambiguous ? (k > 1 ? LKV_EAGAIN : LKV_ECORRUPT) : d.rc;
+    if (rc) lkv__causal_dry_free(out, k);
+  } else if (!rc) {
+    /* Nothing wrote: the dry run was their application (read-only txns, deletes of no key, refusals). */
+    int any = 0;
+    for (size_t i = 0; i < k; i++) {
+      reqs[i]->err = copies[i].err, reqs[i]->resp = copies[i].resp, reqs[i]->resp_len = copies[i].resp_len;
+      out[i].answered = 1;
+      any |= !copies[i].err;
+    }
+    if (any) tell(n, copies, k);
+  }
+  free(copies);
+  return rc;
 }
 
 /* A request applied alone (a compaction) changes the ledger's length, not the core revision. */
@@ -232,12 +259,13 @@ static int apply_chunk(lkv__causal_node_t *n, lkv_apply_req_t *reqs, size_t k, c
   return 0;
 }
 
-int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t local_rev,
-                               lkv_apply_req_t *local) {
-  size_t cap = (size_t)(last - n->applied), ci = 0, k = 0;
+int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__causal_local_t *locals,
+                               size_t n_locals) {
+  size_t cap = (size_t)(last - n->applied), ci = 0, k = 0, li = 0;
   lkv_apply_req_t *reqs = calloc(cap ? cap : 1, sizeof(*reqs));
+  lkv_apply_req_t **dest = calloc(cap ? cap : 1, sizeof(*dest)); /* a local event's request, else NULL */
   synth_t *syn = calloc(cap ? cap : 1, sizeof(*syn));
-  int rc = reqs && syn ? 0 : LKV_ENOMEM;
+  int rc = reqs && dest && syn ? 0 : LKV_ENOMEM;
   uint64_t r = n->applied + 1;
   while (!rc && r <= last) {
     chunk_t c = {.n = n, .last = n->applied};
@@ -246,9 +274,11 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t lo
       size_t cj;
       while (ci < n->n_changes && n->changes[ci].rev < r) ci++; /* a local event's own changes */
       for (cj = ci; cj < n->n_changes && n->changes[cj].rev == r; cj++) continue;
+      while (li < n_locals && locals[li].rev < r) li++;
       c.last = r;
-      if (r == local_rev) {
-        reqs[k++] = *local;
+      if (li < n_locals && locals[li].rev == r) {
+        dest[k] = locals[li].req;
+        reqs[k++] = *locals[li].req;
       } else if (cj > ci) {
         rc = synth_build(&syn[k], &n->changes[ci], cj - ci);
         reqs[k] = (lkv_apply_req_t){.kind = LKV_OP_TXN, .msg = &syn[k].txn.base, .no_claims = 1};
@@ -265,14 +295,16 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, uint64_t lo
       if (reqs[i].err) rc = LKV_ECORRUPT; /* each applied on the state it was made for: cannot fail */
   }
   for (size_t i = 0; i < k; i++) {
-    if (local && reqs[i].msg == local->msg) {
-      local->err = rc ? rc : reqs[i].err, local->resp = reqs[i].resp, local->resp_len = reqs[i].resp_len;
+    if (dest[i]) {
+      dest[i]->err = rc ? rc : reqs[i].err, dest[i]->resp = reqs[i].resp,
+      dest[i]->resp_len = reqs[i].resp_len;
       continue;
     }
     free(reqs[i].resp);
     synth_free(&syn[i]);
   }
   free(reqs);
+  free(dest);
   free(syn);
   changes_drop(n, last); /* a start-up that catches up in steps (the ledger's order) keeps the later ones */
   return rc;

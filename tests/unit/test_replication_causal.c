@@ -108,26 +108,38 @@ static int del(size_t i, const char *k) {
   return lkv_replicator_propose_wait(net.node[i], &p);
 }
 
-/* Txn: if k does not exist (mod_revision == 0), put k = v (propose_wait drops the answer: the tests read
- * the outcome from the store). */
+/* Txn: if k does not exist (mod_revision == 0), put k = v; built in caller-owned storage. */
+typedef struct {
+  Etcdserverpb__Compare cmp, *cmps[1];
+  Etcdserverpb__PutRequest put;
+  Etcdserverpb__RequestOp op, *ops[1];
+  Etcdserverpb__TxnRequest txn;
+} cia_t;
+
+static void cia_build(cia_t *c, const char *k, const char *v) {
+  etcdserverpb__compare__init(&c->cmp);
+  c->cmp.key = (ProtobufCBinaryData){.data = (uint8_t *)k, .len = strlen(k)};
+  c->cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+  c->cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+  c->cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+  c->cmp.mod_revision = 0;
+  c->cmps[0] = &c->cmp;
+  etcdserverpb__put_request__init(&c->put);
+  c->put.key = c->cmp.key;
+  c->put.value = (ProtobufCBinaryData){.data = (uint8_t *)v, .len = strlen(v)};
+  etcdserverpb__request_op__init(&c->op);
+  c->op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+  c->op.request_put = &c->put;
+  c->ops[0] = &c->op;
+  etcdserverpb__txn_request__init(&c->txn);
+  c->txn.n_compare = 1, c->txn.compare = c->cmps, c->txn.n_success = 1, c->txn.success = c->ops;
+}
+
+/* propose_wait drops the answer: the tests read the outcome from the store. */
 static int create_if_absent(size_t i, const char *k, const char *v) {
-  Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT;
-  cmp.key = (ProtobufCBinaryData){.data = (uint8_t *)k, .len = strlen(k)};
-  cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
-  cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
-  cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
-  cmp.mod_revision = 0;
-  Etcdserverpb__Compare *cmps[1] = {&cmp};
-  Etcdserverpb__PutRequest pr = ETCDSERVERPB__PUT_REQUEST__INIT;
-  pr.key = cmp.key;
-  pr.value = (ProtobufCBinaryData){.data = (uint8_t *)v, .len = strlen(v)};
-  Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT;
-  op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
-  op.request_put = &pr;
-  Etcdserverpb__RequestOp *ops[1] = {&op};
-  Etcdserverpb__TxnRequest txn = ETCDSERVERPB__TXN_REQUEST__INIT;
-  txn.n_compare = 1, txn.compare = cmps, txn.n_success = 1, txn.success = ops;
-  lkv_proposal_t p = {.req = {.kind = LKV_OP_TXN, .msg = &txn.base}};
+  cia_t c;
+  cia_build(&c, k, v);
+  lkv_proposal_t p = {.req = {.kind = LKV_OP_TXN, .msg = &c.txn.base}};
   return lkv_replicator_propose_wait(net.node[i], &p);
 }
 
@@ -376,6 +388,87 @@ static void test_node_key(void **state) {
   assert_non_null(strstr(err, "member.key"));
 }
 
+/* ---- many writes at once */
+
+#define GROUP 40
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int left;
+} answers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void answered(lkv_proposal_t *p) {
+  (void)p;
+  pthread_mutex_lock(&answers.mu);
+  answers.left--;
+  pthread_cond_broadcast(&answers.cv);
+  pthread_mutex_unlock(&answers.mu);
+}
+
+static int txn_succeeded(const lkv_proposal_t *p) {
+  Etcdserverpb__TxnResponse *r = etcdserverpb__txn_response__unpack(NULL, p->req.resp_len, p->req.resp);
+  assert_non_null(r);
+  int ok = r->succeeded;
+  etcdserverpb__txn_response__free_unpacked(r, NULL);
+  return ok;
+}
+
+/* Writes queued while the causal thread is busy are taken together (one flush), each dry-run on the
+ * state the ones before it leave: of ten create-if-absent Txns on one key only the first succeeds, a
+ * delete removes a key put earlier in the same round; one revision per write, the same after a restart. */
+static void test_queued_writes_see_each_other(void **state) {
+  (void)state;
+  static lkv_proposal_t p[GROUP];
+  static Etcdserverpb__PutRequest put[GROUP];
+  static cia_t cia[GROUP];
+  static char keys[GROUP][16], vals[GROUP][16];
+  Etcdserverpb__DeleteRangeRequest dr = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+  dr.key = (ProtobufCBinaryData){.data = (uint8_t *)"g/20", .len = 4};
+  memset(p, 0, sizeof(p));
+  answers.left = GROUP;
+  lkv_mvcc_txn_t *hold; /* the causal thread waits for the store meanwhile: the writes queue up */
+  assert_int_equal(lkv_mvcc_write_begin(net.store[0].s, &hold), 0);
+  for (int i = 0; i < GROUP; i++) {
+    snprintf(keys[i], sizeof(keys[i]), "g/%02d", i);
+    snprintf(vals[i], sizeof(vals[i]), "v%d", i);
+    if (i >= 1 && i <= 10) { /* create-if-absent of key "c" */
+      cia_build(&cia[i], "c", vals[i]);
+      p[i].req = (lkv_apply_req_t){.kind = LKV_OP_TXN, .msg = &cia[i].txn.base};
+    } else if (i == GROUP - 1) {
+      p[i].req = (lkv_apply_req_t){.kind = LKV_OP_DELETE_RANGE, .msg = &dr.base};
+    } else {
+      etcdserverpb__put_request__init(&put[i]);
+      put[i].key = (ProtobufCBinaryData){.data = (uint8_t *)keys[i], .len = strlen(keys[i])};
+      put[i].value = (ProtobufCBinaryData){.data = (uint8_t *)vals[i], .len = strlen(vals[i])};
+      p[i].req = (lkv_apply_req_t){.kind = LKV_OP_PUT, .msg = &put[i].base};
+    }
+    p[i].done = answered;
+    assert_int_equal(lkv_replicator_propose(net.node[0], &p[i]), 0);
+  }
+  lkv_mvcc_txn_end(hold);
+  pthread_mutex_lock(&answers.mu);
+  while (answers.left) pthread_cond_wait(&answers.cv, &answers.mu);
+  pthread_mutex_unlock(&answers.mu);
+  for (int i = 0; i < GROUP; i++) {
+    assert_int_equal(p[i].req.err, 0);
+    if (i >= 1 && i <= 10) assert_int_equal(txn_succeeded(&p[i]), i == 1);
+    free(p[i].req.resp);
+  }
+  /* Events: the puts g/00 and g/11..g/38, the first Txn, the delete of g/20 (put in the same round). */
+  dump_t d, again;
+  dump(0, &d);
+  assert_non_null(strstr(d.buf, "c=v1;g/00=v0;g/11=v11;"));
+  assert_null(strstr(d.buf, "g/20="));
+  assert_null(strstr(d.buf, "g/39"));
+  converge(31);
+  stop(0);
+  start(0);
+  assert_int_equal(store_rev(0), 32);
+  dump(0, &again);
+  assert_string_equal(again.buf, d.buf);
+}
+
 static void barrier_cb(void *arg, int err) {
   *(int *)arg = err + 1;
 }
@@ -409,6 +502,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refusals_and_reads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_keys_learned_from_hellos, setup, teardown),
       cmocka_unit_test_setup_teardown(test_node_key, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_queued_writes_see_each_other, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
