@@ -75,7 +75,10 @@ int lkv_causal_member_new(const lkv_causal_config_t *cfg, lkv_causal_member_t **
   m->cfg.members = m->members;
   m->self = (size_t)lkv__causal_index(m, cfg->id);
   lkv_causal_vv_init(&m->vv);
-  for (size_t i = 0; i < LKV_CAUSAL_MAX_ORIGINS; i++) lkv_causal_vv_init(&m->reports[i]);
+  for (size_t i = 0; i < LKV_CAUSAL_MAX_ORIGINS; i++) {
+    lkv_causal_vv_init(&m->reports[i]);
+    lkv_causal_vv_init(&m->shipped[i]);
+  }
   lkv_causal_pending_init(&m->pending, cfg->max_held_events, cfg->max_held_bytes);
   *out = m;
   return 0;

@@ -34,6 +34,10 @@ struct lkv_causal_member_s {
   lkv_causal_pending_t pending;
   /* The latest vector each member reported (merged: a member's durable vector only grows). */
   lkv_causal_vv_t reports[LKV_CAUSAL_MAX_ORIGINS];
+  /* Per member: the last events shipped to it by answers since the last tick. Answering vectors that
+   * arrive together (held by a partition, then released at once) ships the next events, not the same
+   * ones again; cleared every tick, so that what a lossy link dropped is shipped again. */
+  lkv_causal_vv_t shipped[LKV_CAUSAL_MAX_ORIGINS];
 
   /* The batch being gathered, and whether it is out. */
   size_t persisted; /* log entries before this one were in an earlier batch */

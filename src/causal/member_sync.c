@@ -19,6 +19,7 @@ int lkv_causal_member_tick(lkv_causal_member_t *m) {
   if (m->out) return LKV_EAGAIN;
   m->started = 1;
   lkv__causal_keys_purge(m);
+  for (size_t i = 0; i < m->cfg.n_members; i++) lkv_causal_vv_init(&m->shipped[i]);
   if (m->cfg.n_members == 1) return 0; /* no peer: nothing to send (and no scratch to keep) */
   size_t len;
   const uint8_t *vv = encode_vv(m, &len);
@@ -32,13 +33,17 @@ static uint64_t first_missing(const lkv_causal_member_t *m, const lkv_causal_ran
   return r->from + 1 + (LKV__CAUSAL_BUG(m, SHIP_SKIPS_FIRST) ? 1 : 0);
 }
 
-/* Ships to peer `to` the events its reported vector `theirs` lacks, in local order (a causal order: each
- * event's deps are at the peer or shipped before it), within the configured bounds. Each origin's missing
- * events sit at increasing log positions (m->pos), so the answer merges those per-origin runs by position:
- * it costs the events shipped times the origins, whatever the length of the log behind them. */
-static void ship(lkv_causal_member_t *m, uint64_t to, const lkv_causal_vv_t *theirs) {
+/* Ships to member `peer` the events neither its reported vector nor this tick's answers cover, in local
+ * order (a causal order: each event's deps are at the peer or shipped before it), within the configured
+ * bounds. Each origin's missing events sit at increasing log positions (m->pos), so the answer merges those
+ * per-origin runs by position: it costs the events shipped times the origins, whatever the length of the
+ * log behind them. Per origin the events shipped follow on from what the peer has, so the last one shipped
+ * bounds them (m->shipped). */
+static void ship(lkv_causal_member_t *m, size_t peer) {
   lkv_causal_range_t r[LKV_CAUSAL_MAX_ORIGINS];
-  size_t n = lkv_causal_vv_missing(&m->vv, theirs, r, LKV_CAUSAL_MAX_ORIGINS);
+  lkv_causal_vv_t theirs = m->reports[peer];
+  if (lkv_causal_vv_merge(&theirs, &m->shipped[peer])) abort(); /* members only: always room */
+  size_t n = lkv_causal_vv_missing(&m->vv, &theirs, r, LKV_CAUSAL_MAX_ORIGINS);
   const size_t *run[LKV_CAUSAL_MAX_ORIGINS]; /* each range's next log position, up to its end */
   size_t left[LKV_CAUSAL_MAX_ORIGINS];
   for (size_t i = 0; i < n; i++) {
@@ -55,7 +60,8 @@ static void ship(lkv_causal_member_t *m, uint64_t to, const lkv_causal_vv_t *the
     if (best == n) return;
     const lkv_causal_held_t *h = &m->log.v[*run[best]];
     if (events && (events >= m->cfg.max_ship_events || bytes + h->len > m->cfg.max_ship_bytes)) return;
-    lkv__causal_send(m, to, LKV_CAUSAL_MSG_EVENT, h->bytes, h->len);
+    lkv__causal_send(m, m->members[peer].id, LKV_CAUSAL_MSG_EVENT, h->bytes, h->len);
+    if (lkv_causal_vv_set(&m->shipped[peer], h->ev.origin, h->ev.seq)) abort();
     events++;
     bytes += h->len;
     run[best]++;
@@ -74,6 +80,6 @@ int lkv_causal_member_recv_vv(lkv_causal_member_t *m, uint64_t from, const uint8
   for (size_t i = 0; i < theirs.n; i++)
     if (lkv__causal_index(m, theirs.e[i].origin) < 0) return LKV_EBADMSG;
   if (lkv_causal_vv_merge(&m->reports[idx], &theirs)) abort(); /* members only: always room */
-  ship(m, from, &m->reports[idx]);
+  ship(m, (size_t)idx);
   return 0;
 }
