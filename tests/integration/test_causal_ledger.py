@@ -248,7 +248,7 @@ def test_machine_restart_and_ledger_false(tmp_path):
             srv.kv().Range(etcdrpc.RangeRequest(key=b"k0", revision=3), timeout=2)
         # the store was rebuilt: its compaction made again from the ledger's record (its removal of history
         # runs in the background and logs when it is done: waited for, not read once)
-        srv.wait_log("finished scheduled compaction at 4", count=2)
+        assert srv.wait_log("finished scheduled compaction at 4", count=2), srv.log_tail()
         srv.stop()
         size, root = audit_pair(srv.data_dir)
         entries = lv.read_log(os.path.join(srv.data_dir, "ledger", "ledger.log"), want_version=2)
