@@ -9,6 +9,7 @@ static uint32_t alarm_bit(Etcdserverpb__AlarmType type) {
 
 int lkv__alarm_check(lkv_mvcc_txn_t *t, const lkv_apply_req_t *req) {
   uint32_t mask;
+  if (req->no_alarms) return 0;
   int rc = lkv_mvcc_alarms_get(t, &mask);
   if (rc) return rc;
   /* etcd's capped applier (it wraps the corrupt one, so it answers first): no Put, no LeaseGrant, and no
@@ -61,6 +62,14 @@ static int add_member(lkv__op_ctx_t *c, Etcdserverpb__AlarmResponse *r, uint64_t
   return 0;
 }
 
+/* Whether alarm request a is about this store's member: a replicated state machine (member id 0) keeps every
+ * member's; a member's own store its own, and CORRUPT as listed, for member 0 (a causal member's check raises
+ * it there, docs/causal.md §6, and etcdctl disarms what it listed). */
+static int for_this_store(const lkv_apply_identity_t *id, const Etcdserverpb__AlarmRequest *a) {
+  return !id->member_id || a->memberid == id->member_id ||
+         (a->alarm == ETCDSERVERPB__ALARM_TYPE__CORRUPT && a->memberid == 0);
+}
+
 int lkv__apply_alarm(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, const Etcdserverpb__AlarmRequest *a,
                      Etcdserverpb__AlarmResponse **out) {
   Etcdserverpb__AlarmResponse *r = lkv__arena_alloc(c->arena, sizeof(*r));
@@ -88,11 +97,11 @@ int lkv__apply_alarm(lkv__op_ctx_t *c, const lkv_apply_identity_t *id, const Etc
       /* Only this member's alarms live in a single node's store; etcd answers an unknown type with no
        * member. A replicated state machine (member id 0) keeps the cluster's alarms, whoever raised them:
        * any member's NOSPACE caps every member, as in etcd. */
-      if (bit == 0 || (id->member_id && a->memberid != id->member_id)) return 0;
+      if (bit == 0 || !for_this_store(id, a)) return 0;
       if (!(mask & bit)) rc = lkv_mvcc_alarms_set(c->t, mask | bit);
       return rc ? rc : add_member(c, r, a->memberid, a->alarm);
     case ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__DEACTIVATE:
-      if (bit == 0 || (id->member_id && a->memberid != id->member_id) || !(mask & bit)) return 0;
+      if (bit == 0 || !for_this_store(id, a) || !(mask & bit)) return 0;
       rc = lkv_mvcc_alarms_set(c->t, mask & ~bit);
       return rc ? rc : add_member(c, r, a->memberid, a->alarm);
     default:

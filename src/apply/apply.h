@@ -131,6 +131,8 @@ typedef struct lkv_apply_req_s {
                                 * no permission is checked (etcd runs them as root) */
   lkv_apply_auth_t auth;       /* in: who asked, checked again when applied (lkv_apply_batch) */
   uint64_t index;              /* in: the request's log index (Authenticate's token); 0 outside a log */
+  int no_alarms;               /* in: applied whatever this store's alarms: a causal member's remote event,
+                                * decided on another member (its alarms are its own, docs/causal.md §6) */
   int err;                     /* out: 0, or an LKV_E* code (then resp is NULL and nothing was changed) */
   uint8_t *resp;               /* out: the packed response message, malloc'd; the caller frees it */
   size_t resp_len;             /* out */

@@ -48,16 +48,17 @@ static int decode(const uint8_t *buf, size_t len, check_msg_t *c) {
   return take_bound(&p, stop, &c->end) || p != stop ? LKV_EBADMSG : 0;
 }
 
-/* Digests ranges b[0..n) up to end at this member's vector and sends them to `to`. */
-static void send_check(lkv__causal_node_t *n, uint64_t to, unsigned depth, const lkv__causal_bound_t *b,
-                       size_t cnt, lkv__causal_bound_t end) {
+/* The check message of ranges b[0..cnt) up to end digested at this member's vector (malloc'd, *len bytes),
+ * or NULL (out of memory, a store error: the next period tries again). */
+static uint8_t *encode_check(lkv__causal_node_t *n, unsigned depth, const lkv__causal_bound_t *b, size_t cnt,
+                             lkv__causal_bound_t end, size_t *len) {
   uint8_t digest[LKV__CAUSAL_DIGEST_RANGES][LKV__CAUSAL_DIGEST_LEN];
-  if (lkv__causal_digest(n->o.store, n->m, b, cnt, &end, digest)) return; /* the next period tries again */
+  if (lkv__causal_digest(n->o.store, n->m, b, cnt, &end, digest)) return NULL;
   const lkv_causal_vv_t *vv = lkv_causal_member_vv(n->m);
-  size_t len = 2 + lkv_causal_vv_encoded_size(vv) + 1 + end.len + 1;
-  for (size_t i = 0; i < cnt; i++) len += 1 + b[i].len + LKV__CAUSAL_DIGEST_LEN;
-  uint8_t *msg = malloc(len), *p = msg;
-  if (!msg) return;
+  *len = 2 + lkv_causal_vv_encoded_size(vv) + 1 + end.len + 1;
+  for (size_t i = 0; i < cnt; i++) *len += 1 + b[i].len + LKV__CAUSAL_DIGEST_LEN;
+  uint8_t *msg = malloc(*len), *p = msg;
+  if (!msg) return NULL;
   *p++ = LKV__CAUSAL_MSG_CHECK;
   *p++ = (uint8_t)depth;
   lkv_causal_vv_encode(vv, p);
@@ -72,8 +73,7 @@ static void send_check(lkv__causal_node_t *n, uint64_t to, unsigned depth, const
   }
   *p++ = (uint8_t)end.len;
   if (end.len) memcpy(p, end.key, end.len);
-  n->o.send(n->o.send_arg, to, msg, len);
-  free(msg);
+  return msg;
 }
 
 /* A bound for the log: printable bytes as they are, others as \xNN; "" for none. */
@@ -86,10 +86,9 @@ static void show(const lkv__causal_bound_t *b, const char *none, char *out, size
                            b->key[i]);
 }
 
-/* The CORRUPT alarm on this member, as the Raft mode's check raises it (listed for member 0). Once. */
+/* The CORRUPT alarm on this member, as the Raft mode's check raises it (listed for member 0): at every
+ * divergence found, so that a disarm before the repair brings it back at the next check. */
 static void raise_corrupt(lkv__causal_node_t *n) {
-  if (n->corrupt_raised) return;
-  n->corrupt_raised = 1;
   Etcdserverpb__AlarmRequest alarm = ETCDSERVERPB__ALARM_REQUEST__INIT;
   alarm.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE;
   alarm.alarm = ETCDSERVERPB__ALARM_TYPE__CORRUPT;
@@ -131,11 +130,12 @@ static void take_check(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf,
     return;
   }
   raise_corrupt(n);
-  lkv__causal_bound_t b[LKV__CAUSAL_DIGEST_RANGES];
-  size_t keys,
-      cnt = lkv__causal_digest_split(n->m, c.b[first], first + 1 < c.n ? c.b[first + 1] : c.end, b, &keys);
-  if (c.depth < MAX_DEPTH && keys > 1 && cnt > 1)
-    send_check(n, from, c.depth + 1, b, cnt, first + 1 < c.n ? c.b[first + 1] : c.end);
+  lkv__causal_bound_t b[LKV__CAUSAL_DIGEST_RANGES], hi = first + 1 < c.n ? c.b[first + 1] : c.end;
+  size_t keys, cnt = lkv__causal_digest_split(n->m, c.b[first], hi, b, &keys), msg_len;
+  uint8_t *msg =
+      c.depth < MAX_DEPTH && keys > 1 && cnt > 1 ? encode_check(n, c.depth + 1, b, cnt, hi, &msg_len) : NULL;
+  if (msg) n->o.send(n->o.send_arg, from, msg, msg_len);
+  free(msg);
 }
 
 int lkv__causal_check_keep(lkv__causal_node_t *n, lkv__causal_in_t *in) {
@@ -154,6 +154,9 @@ void lkv__causal_check_round(lkv__causal_node_t *n, uint64_t mono) {
   n->next_check = mono + n->o.check_ms;
   lkv__causal_bound_t b[LKV__CAUSAL_DIGEST_RANGES], none = {.key = NULL, .len = 0};
   size_t keys, cnt = lkv__causal_digest_split(n->m, none, none, b, &keys);
-  for (size_t i = 0; i < n->o.n_members; i++)
-    if (n->members[i].id != n->o.member_id) send_check(n, n->members[i].id, 0, b, cnt, none);
+  size_t len;
+  uint8_t *msg = encode_check(n, 0, b, cnt, none, &len); /* one scan of the keys for every peer */
+  for (size_t i = 0; msg && i < n->o.n_members; i++)
+    if (n->members[i].id != n->o.member_id) n->o.send(n->o.send_arg, n->members[i].id, msg, len);
+  free(msg);
 }

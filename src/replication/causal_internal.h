@@ -68,7 +68,6 @@ typedef struct {
   /* The corruption check (causal_check.c; causal thread). */
   lkv__causal_in_t *checks; /* peers' check messages, taken after the round's batch */
   uint64_t next_check;      /* monotonic ms of this member's next check */
-  int corrupt_raised;       /* the CORRUPT alarm was raised by this process */
 
   lkv_causal_query_t *queries, *queries_tail;     /* the conflicts service's (causal_conflicts.c) */
   lkv_causal_resolve_t *resolves, *resolves_tail; /* idem */

@@ -281,7 +281,9 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__
         reqs[k++] = *locals[li].req;
       } else if (cj > ci) {
         rc = synth_build(&syn[k], &n->changes[ci], cj - ci);
-        reqs[k] = (lkv_apply_req_t){.kind = LKV_OP_TXN, .msg = &syn[k].txn.base, .no_claims = 1};
+        /* Decided on its origin: applied whatever this member's alarms (CORRUPT, NOSPACE) refuse clients. */
+        reqs[k] =
+            (lkv_apply_req_t){.kind = LKV_OP_TXN, .msg = &syn[k].txn.base, .no_claims = 1, .no_alarms = 1};
         k++;
       } else {
         c.empty = 1; /* it changed no winner: an empty revision ends the chunk */

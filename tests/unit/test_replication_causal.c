@@ -325,6 +325,35 @@ static void test_compaction_is_local(void **state) {
   assert_int_equal(st.compact_revision, -1); /* not replicated */
 }
 
+/* Raises an alarm on member i (its own, applied as is). */
+static void raise_alarm(size_t i, Etcdserverpb__AlarmType type) {
+  Etcdserverpb__AlarmRequest a = ETCDSERVERPB__ALARM_REQUEST__INIT;
+  a.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE;
+  a.alarm = type;
+  a.memberid = net.peers[i].id;
+  lkv_proposal_t p = {.req = {.kind = LKV_OP_ALARM, .msg = &a.base, .no_claims = 1}};
+  assert_int_equal(lkv_replicator_propose_wait(net.node[i], &p), 0);
+}
+
+/* Alarms are each member's own: a member under CORRUPT (the causal check's) or NOSPACE refuses its clients'
+ * writes as etcd does, and still applies the events of members without the alarm (they were decided
+ * there); it does not halt. */
+static void test_alarms_are_local(void **state) {
+  (void)state;
+  raise_alarm(1, ETCDSERVERPB__ALARM_TYPE__CORRUPT);
+  raise_alarm(2, ETCDSERVERPB__ALARM_TYPE__NOSPACE);
+  assert_int_equal(put(1, "k", "v"), LKV_ECORRUPT);
+  assert_int_equal(put(2, "k", "v"), LKV_ENOSPACE);
+  assert_int_equal(put(0, "k", "v"), 0);
+  assert_int_equal(del(0, "k"), 0);
+  assert_int_equal(put(0, "k2", "v2"), 0);
+  converge(3);
+  dump_t d;
+  dump(1, &d);
+  assert_string_equal(d.buf, "k2=v2;");
+  assert_int_equal(put(1, "k3", "v"), LKV_ECORRUPT); /* not halted: still the alarm's answer */
+}
+
 /* Members that know only their own key learn the others' from their hellos (events converge), record them
  * (a restart knows them without a hello), and refuse the events of a member that announces another key
  * than the one recorded. */
@@ -499,6 +528,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_txn_compares_are_local, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_replays_and_catches_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_compaction_is_local, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_alarms_are_local, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refusals_and_reads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_keys_learned_from_hellos, setup, teardown),
       cmocka_unit_test_setup_teardown(test_node_key, setup, teardown),
