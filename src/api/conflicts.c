@@ -200,6 +200,8 @@ static void status_run(lkv_causal_query_t *q, const lkv_causal_member_t *m) {
     mv->n_vector = vector_pb(v, pb->ids[i], pb->idp[i]);
     mv->vector = pb->idp[i];
     mv->covers = sq->event.origin && v && lkv_causal_vv_covers(v, sq->event.origin, sq->event.seq);
+    mv->last_heard_ms = (int64_t)lkv_causal_member_last_heard(m, sq->members[i]);
+    mv->silent = lkv_causal_member_is_silent(m, sq->members[i]);
     pb->mvp[i] = mv;
   }
   if (sq->event.origin) {

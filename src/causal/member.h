@@ -197,4 +197,35 @@ const lkv_causal_held_t *lkv_causal_member_event_at(const lkv_causal_member_t *m
 const lkv_causal_held_t *lkv_causal_member_event(const lkv_causal_member_t *m, uint64_t origin, uint64_t seq,
                                                  uint64_t *rev);
 
+/* ---- Hearing from peers (member_heard.c): a member silent for too long is reported (docs/causal.md §15).
+ * These are not inputs: allowed while a batch is out, they change nothing the batch points to. */
+
+/* A message (a hello, a vector, an event) came from member `from` at physical time now (ms). Ignored when
+ * from is not a member or is this one. */
+void lkv_causal_member_heard(lkv_causal_member_t *m, uint64_t from, uint64_t now);
+
+/* The physical time of the last message from member id (0: none yet, or id is not a peer). */
+uint64_t lkv_causal_member_last_heard(const lkv_causal_member_t *m, uint64_t id);
+
+/* How long (ms) before physical time now member id was last heard, counted from the member's first hearing
+ * input when nothing came from id yet; 0 when id is not a peer or now is earlier. */
+uint64_t lkv_causal_member_quiet(const lkv_causal_member_t *m, uint64_t id, uint64_t now);
+
+/* Whether member id is reported silent (by the last lkv_causal_member_silence): 1 or 0. */
+int lkv_causal_member_is_silent(const lkv_causal_member_t *m, uint64_t id);
+
+/* A peer that went silent or was heard again. */
+typedef struct {
+  uint64_t id;
+  int silent;          /* 1: silent for more than the threshold; 0: heard again */
+  uint64_t last_heard; /* as lkv_causal_member_last_heard */
+} lkv_causal_silence_t;
+
+/* Re-evaluates every peer at physical time now: a peer is silent when nothing came from it for more than
+ * after ms (counted from the member's first hearing input when nothing ever came). Writes each change since
+ * the last call to out (room for LKV_CAUSAL_MAX_ORIGINS) and returns how many; a peer is reported once when
+ * it goes silent and once when it is heard again. */
+size_t lkv_causal_member_silence(lkv_causal_member_t *m, uint64_t now, uint64_t after,
+                                 lkv_causal_silence_t *out);
+
 #endif

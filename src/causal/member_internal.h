@@ -45,6 +45,12 @@ struct lkv_causal_member_s {
   LKV__CAUSAL_VEC(lkv_causal_ack_t) acks;
   LKV__CAUSAL_VEC(uint8_t *) scratch; /* encodings the batch's messages point to */
   int out;
+
+  /* Hearing from peers (member_heard.c): the physical time of the last message from members[i] (0: none),
+   * whether it is reported silent, and the first time any was passed in (the member's start). */
+  uint64_t heard[LKV_CAUSAL_MAX_ORIGINS];
+  uint8_t silent[LKV_CAUSAL_MAX_ORIGINS];
+  uint64_t since;
 };
 
 /* Grows a LKV__CAUSAL_VEC to hold one more element; aborts on allocation failure (member.h). */

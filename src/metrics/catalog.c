@@ -46,6 +46,7 @@ static const char *const part_label[] = {"part"};
 static const char *const direction_label[] = {"direction"};
 static const char *const to_label[] = {"To"};
 static const char *const from_label[] = {"From"};
+static const char *const member_label[] = {"member"};
 
 static const def_t defs[] = {
     GAUGE(has_leader, "etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not."),
@@ -124,6 +125,12 @@ static const def_t defs[] = {
              LKV_METRIC_GAUGE, part_label, LKV_METRIC_DISK_PARTS, NULL, 0),
     GAUGE(disk_free, "ledgerkv_disk_free_bytes",
           "Free space on the data dir's file system; below --disk-reserve-bytes writes raise NOSPACE."),
+    LABELLED(causal_last_heard, "ledgerkv_causal_peer_last_heard_seconds",
+             "Causal mode: seconds since this member last heard from a peer (a hello, a vector or an event; "
+             "counted from its start when never).",
+             LKV_METRIC_GAUGE, member_label, LKV_METRICS_MAX_PEERS, NULL, 0),
+    GAUGE(causal_silent, "ledgerkv_causal_silent_peers",
+          "Causal mode: peers silent for longer than --experimental-causal-silent-after."),
     GAUGE(resident_memory, "process_resident_memory_bytes", "Resident memory size in bytes."),
     GAUGE(virtual_memory, "process_virtual_memory_bytes", "Virtual memory size in bytes."),
     COUNTER(cpu_seconds, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds."),
@@ -186,6 +193,17 @@ long lkv_metrics_peer_series(uint64_t id) {
   }
   pthread_mutex_unlock(&peers_mu);
   return found;
+}
+
+long lkv_metrics_causal_peer_series(uint64_t id) {
+  long series = lkv_metrics_peer_series(id);
+  if (series >= 0) {
+    char hex[17];
+    snprintf(hex, sizeof(hex), "%" PRIx64, id);
+    const char *v[] = {hex};
+    lkv_metric_label(catalog.causal_last_heard, (size_t)series, v); /* LKV_EINVAL once labelled: kept */
+  }
+  return series;
 }
 
 void lkv_metrics_catalog_version(const char *version) {

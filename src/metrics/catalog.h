@@ -60,6 +60,9 @@ typedef struct lkv_metrics_catalog_s {
   lkv_metric_t *pool_gate_wait;      /* ledgerkv_pool_gate_wait_seconds_total */
   lkv_metric_t *disk_bytes;          /* ledgerkv_disk_bytes{part}: series LKV_METRIC_DISK_* */
   lkv_metric_t *disk_free;           /* ledgerkv_disk_free_bytes */
+  /* Causal mode (server/metrics_collect.c): a peer's series is lkv_metrics_peer_series's, labelled there. */
+  lkv_metric_t *causal_last_heard; /* ledgerkv_causal_peer_last_heard_seconds{member} */
+  lkv_metric_t *causal_silent;     /* ledgerkv_causal_silent_peers */
   /* The process (scrape-time, from /proc: metrics/process.c). */
   lkv_metric_t *resident_memory; /* process_resident_memory_bytes */
   lkv_metric_t *virtual_memory;  /* process_virtual_memory_bytes */
@@ -84,6 +87,11 @@ enum { LKV_METRIC_POOL_PARK, LKV_METRIC_POOL_UNPARK, LKV_METRIC_POOL_DIRECTIONS 
  * (more than LKV_METRICS_MAX_PEERS members seen) or were not registered; an update with -1 converted to
  * size_t is ignored (out of range). Any thread; takes a mutex only on a member's first call. */
 long lkv_metrics_peer_series(uint64_t id);
+
+/* lkv_metrics_peer_series, and the causal family (ledgerkv_causal_peer_last_heard_seconds) labelled at that
+ * series too (only causal members call it, so that family stays empty in Raft mode). The scrape's collector
+ * only (it is the family's only writer). */
+long lkv_metrics_causal_peer_series(uint64_t id);
 
 /* The catalog, registered (with the process collector) at the first call. Never NULL: when the registry
  * cannot be allocated every field is NULL. Any thread; after the first call it costs one load. */

@@ -64,6 +64,8 @@ typedef struct {
   lkv_causal_vv_t st_vv;                      /* copied after each batch */
   uint64_t st_rev;
   int halted; /* 0, or the error that stopped the member's writes */
+  lkv_causal_node_peer_t st_peers[LKV_CAUSAL_MAX_ORIGINS]; /* members[i] as the last silence check saw it */
+  uint64_t st_now;                                         /* that check's time */
 
   /* The corruption check (causal_check.c; causal thread). */
   lkv__causal_in_t *checks; /* peers' check messages, taken after the round's batch */
@@ -183,6 +185,9 @@ int lkv__causal_check_keep(lkv__causal_node_t *n, lkv__causal_in_t *in);
 /* causal_check.c: after the round's batch: answers the peers' checks kept this round and, every o.check_ms
  * (mono: the monotonic clock in ms), sends this member's digests to every peer. Causal thread. */
 void lkv__causal_check_round(lkv__causal_node_t *n, uint64_t mono);
+/* causal_silence.c: re-evaluates which peers are silent at physical time now (each tick), logs each change
+ * once, and copies the peers' state for lkv_causal_node_peers. Causal thread. */
+void lkv__causal_silence_check(lkv__causal_node_t *n, uint64_t now);
 
 /* causal_ops.c: appends item to the queue (head, tail) and wakes the thread: 0, or LKV_ESTOPPED once
  * stopping. n->mu held. */

@@ -105,6 +105,7 @@ static void take_writes(lkv__causal_node_t *n, lkv_proposal_t **group, size_t k,
 /* Hands a peer's message to the core; refused ones are dropped (anti-entropy offers events again). */
 static void take_message(lkv__causal_node_t *n, const lkv__causal_in_t *in, uint64_t now) {
   if (in->len < 1) return;
+  lkv_causal_member_heard(n->m, in->from, now); /* anything it sends: it is alive */
   if (in->data[0] == LKV_CAUSAL_MSG_EVENT)
     lkv_causal_member_recv_event(n->m, now, in->data + 1, in->len - 1);
   else if (in->data[0] == LKV_CAUSAL_MSG_VV)
@@ -237,6 +238,7 @@ void *lkv__causal_thread(void *arg) {
     if (lkv_clock_ms(CLOCK_MONOTONIC) >= next_tick) {
       if (!n->halted) lkv_causal_member_tick(n->m);
       lkv__causal_keys_hello(n);
+      lkv__causal_silence_check(n, now);
       next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
     }
     handle_batch(n, rs);

@@ -84,9 +84,10 @@ typedef struct lkv_causal_node_options_s {
   const lkv_causal_peer_t *members; /* every member, this one with its public key; the others' keys may be all
                                      * zero (unknown): learned from their hellos (below), copied */
   size_t n_members;
-  unsigned sync_ms;      /* anti-entropy period (0: 100) */
-  uint64_t check_ms;     /* corruption check period: digests of key states sent to every peer (0: none) */
-  uint64_t max_ahead_ms; /* a remote stamp further ahead of this member's clock is refused (0: 60000) */
+  unsigned sync_ms;         /* anti-entropy period (0: 100) */
+  uint64_t check_ms;        /* corruption check period: digests of key states sent to every peer (0: none) */
+  uint64_t max_ahead_ms;    /* a remote stamp further ahead of this member's clock is refused (0: 60000) */
+  uint64_t silent_after_ms; /* a peer that sent nothing for longer is reported silent (0: the default) */
   lkv_causal_node_send_fn send; /* required */
   void *send_arg;
   lkv_ledger_t *ledger; /* NULL: no ledger (--ledger=false); else owned by the caller, outlives the node */
@@ -107,6 +108,21 @@ void lkv_causal_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *
 /* The member's version vector (what it has applied from each origin) and its last core revision. Any
  * thread. */
 void lkv_causal_node_vv(lkv_replicator_t *r, lkv_causal_vv_t *vv, uint64_t *rev);
+
+/* A peer's default silence threshold: an hour (--experimental-causal-silent-after). */
+#define LKV_CAUSAL_SILENT_AFTER_MS (3600u * 1000u)
+
+/* A peer as the last silence check saw it (each anti-entropy tick, docs/causal.md §15). */
+typedef struct {
+  uint64_t id;
+  uint64_t last_heard; /* physical time (ms) of its last message (hello, vector, event); 0: none yet */
+  uint64_t quiet_ms;   /* how long nothing came from it (since this member started when never) */
+  int silent;          /* nothing from it for longer than silent_after_ms (logged when it changes) */
+} lkv_causal_node_peer_t;
+
+/* The peers (this member left out) as the last check saw them, into out (room for LKV_CAUSAL_MAX_ORIGINS),
+ * and *now that check's physical time (0: none yet). Returns how many. Any thread. */
+size_t lkv_causal_node_peers(lkv_replicator_t *r, lkv_causal_node_peer_t *out, uint64_t *now);
 
 /*
  * The conflicts service's entry points (docs/causal.md §13). The key states (siblings) live in the core, on

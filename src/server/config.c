@@ -239,6 +239,21 @@ static int set_consistency(parse_t *p, const flag_t *f, const char *value) {
   return fail(p, "--%s: invalid value \"%s\": expected raft or causal", f->name, value);
 }
 
+/* A duration flag of at least 1ms into *ms; example is shown in the refusal. */
+static int duration_ms(parse_t *p, const flag_t *f, const char *value, const char *example, uint64_t *ms) {
+  int64_t ns;
+  if (lkv__config_duration_parse(value, &ns) != 0 || ns < 1000000)
+    return fail(p, "--%s: invalid value \"%s\": expected a duration of at least 1ms, such as %s", f->name,
+                value, example);
+  *ms = (uint64_t)ns / 1000000;
+  return 0;
+}
+
+/* --experimental-causal-silent-after: how long a causal member waits before it reports a peer silent. */
+static int set_silent_after(parse_t *p, const flag_t *f, const char *value) {
+  return duration_ms(p, f, value, "1h", &p->cfg->cluster.causal_silent_after_ms);
+}
+
 static int set_ledger(parse_t *p, const flag_t *f, const char *value) {
   int b = parse_bool(value);
   if (b < 0) return fail(p, "--%s: invalid value \"%s\": expected true or false", f->name, value);
@@ -266,12 +281,7 @@ static int set_checkpoint_interval(parse_t *p, const flag_t *f, const char *valu
 }
 
 static int set_revision_interval(parse_t *p, const flag_t *f, const char *value) {
-  int64_t ns;
-  if (lkv__config_duration_parse(value, &ns) != 0 || ns < 1000000)
-    return fail(p, "--%s: invalid value \"%s\": expected a duration of at least 1ms, such as 5m", f->name,
-                value);
-  p->cfg->auto_compaction_check_ms = (uint64_t)ns / 1000000;
-  return 0;
+  return duration_ms(p, f, value, "5m", &p->cfg->auto_compaction_check_ms);
 }
 
 /* "all", a number of records, or a size of ledger.log with a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB). */
@@ -390,6 +400,10 @@ static const flag_t flags[] = {
      "With --consistency=causal: how often members compare digests of their key states to find corruption "
      "(0: never; docs/causal.md).",
      set_causal_check_time, 0, 0, 0, 0},
+    {"experimental-causal-silent-after", "'1h0m0s'",
+     "Causal mode: a peer that sent nothing (hello, vector, event) for longer is reported silent (logged, "
+     "metrics, Conflicts.ReplicationStatus).",
+     set_silent_after, 0, 0, 0, 0},
     {"ledger", NULL, "Keep the verifiable ledger of every change in <data-dir>/ledger (default true).",
      set_ledger, 0, 0, 0, 0},
     {"ledger-sign-interval", "'100ms'", "How often the ledger's tree head is signed (1ms..1m).",

@@ -33,6 +33,7 @@ typedef struct lkv_config_cluster_s {
   uint64_t member_id;                 /* this member's (--name's) id */
   int existing;                       /* --initial-cluster-state existing: join a running cluster */
   int causal;                         /* --consistency=causal (docs/causal.md): server/member_causal.h */
+  uint64_t causal_silent_after_ms;    /* --experimental-causal-silent-after, 0 (default): an hour */
   int force_new_cluster;              /* --force-new-cluster: restart as the only member (raft_node.h) */
   int strict_reconfig_check;          /* --strict-reconfig-check, default true: etcd's checks before
                                        * membership changes (raft_node.h) */

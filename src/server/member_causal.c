@@ -80,6 +80,7 @@ int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_
                                  .members = members,
                                  .n_members = c->initial.n_members,
                                  .check_ms = cfg->cluster.causal_check_ms,
+                                 .silent_after_ms = c->causal_silent_after_ms,
                                  .send = send_causal,
                                  .send_arg = m,
                                  .ledger = ledger,

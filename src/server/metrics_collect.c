@@ -6,6 +6,7 @@
 
 #include "common/fs.h"
 #include "metrics/catalog.h"
+#include "replication/causal_node.h"
 #include "server/metrics_internal.h"
 
 /* Live keys: a count-only range over the whole key space (one read snapshot; O(keys) per scrape). */
@@ -35,6 +36,20 @@ static void disk_usage(const lkv__metrics_http_options_t *o, const lkv_metrics_c
   if (lkv_fs_free_bytes(o->data_dir, &bytes) == 0) lkv_metric_set(c->disk_free, 0, (double)bytes);
 }
 
+/* Causal mode: how long each peer has been quiet, and how many are silent (as the last tick saw them). */
+static void causal_peers(lkv_replicator_t *r, const lkv_metrics_catalog_t *c) {
+  lkv_causal_node_peer_t p[LKV_CAUSAL_MAX_ORIGINS];
+  uint64_t now;
+  size_t n = lkv_causal_node_peers(r, p, &now), silent = 0;
+  if (!now) return; /* no tick yet */
+  for (size_t i = 0; i < n; i++) {
+    long series = lkv_metrics_causal_peer_series(p[i].id);
+    if (series >= 0) lkv_metric_set(c->causal_last_heard, (size_t)series, (double)p[i].quiet_ms / 1000.0);
+    silent += p[i].silent != 0;
+  }
+  lkv_metric_set(c->causal_silent, 0, (double)silent);
+}
+
 void lkv__metrics_collect(void *arg) {
   lkv__metrics_http_t *m = arg;
   const lkv_metrics_catalog_t *c = lkv_metrics_catalog();
@@ -56,6 +71,7 @@ void lkv__metrics_collect(void *arg) {
   if (m->o.ledger && lkv_ledger_latest_head(m->o.ledger, &h) == 0)
     lkv_metric_set(c->ledger_size, 0, (double)h.head.tree_size);
   disk_usage(&m->o, c);
+  if (m->o.causal) causal_peers(m->o.replicator, c);
   lkv_metric_set(c->pool_threads, 0, m->o.threads);
   lkv_metric_set(c->pool_running, 0, lkv_pool_active(m->o.pool));
   lkv_cpu_gate_t *g = lkv_pool_gate(m->o.pool);

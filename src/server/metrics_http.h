@@ -22,6 +22,7 @@ typedef struct lkv__metrics_http_options_s {
                    * listener owns it from a successful start and frees it when it stops */
   lkv_mvcc_t *store;
   lkv_replicator_t *replicator;
+  int causal;           /* the replicator is a causal node (its peers' silence is shown) */
   lkv_ledger_t *ledger; /* NULL with --ledger=false */
   lkv_pool_t *pool;
   int threads;          /* loop threads serving clients */

@@ -170,7 +170,8 @@ static int start_transport(lkv_server_t *s, const lkv_config_t *cfg) {
 /* The metrics answers (and their listener with --listen-metrics-urls) and the gateway that also serves
  * them on the client port. */
 static int start_http(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
-  lkv__metrics_http_options_t mopts = {.urls = cfg->listen_metrics_urls,
+  lkv__metrics_http_options_t mopts = {.causal = cfg->cluster.causal,
+                                       .urls = cfg->listen_metrics_urls,
                                        .n_urls = cfg->n_listen_metrics_urls,
                                        .store = s->store,
                                        .replicator = s->replicator,

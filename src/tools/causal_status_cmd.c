@@ -13,14 +13,16 @@ static void usage(FILE *f) {
   fputs(
       "Usage: ledgerkv causal-status [--endpoints HOST:PORT] [--key KEY | --event ORIGIN:SEQ]\n"
       "Asks a causal-mode member (--consistency=causal) and prints JSON on stdout (docs/causal.md §13):\n"
-      "its version vector and each peer's as it last heard it through anti-entropy; with --key (the key's\n"
-      "current winner) or --event (ORIGIN a member id in hex, SEQ its sequence), which vectors cover it.\n"
+      "its version vector and each peer's as it last heard it through anti-entropy, when it last heard from\n"
+      "each peer and whether it reports it silent; with --key (the key's current winner) or --event\n"
+      "(ORIGIN a member id in hex, SEQ its sequence), which vectors cover it.\n"
       "  --endpoints E        the member (default 127.0.0.1:2379; the first of a list)\n",
       f);
 }
 
 /* {"member_id": HEX, "revision": N, ["event": {"origin": HEX, "seq": N},] "members": [{"id": HEX,
- * "vector": {HEX: N, ...}, "covers": B}, ...]}: ids in hex as etcdctl prints them. */
+ * "vector": {HEX: N, ...}, "covers": B, "last_heard_ms": N, "silent": B}, ...]}: ids in hex as etcdctl
+ * prints them. */
 static void print_status(const Ledgerkvpb__ReplicationStatusResponse *m) {
   printf("{\"member_id\": \"%" PRIx64 "\", \"revision\": %" PRId64, m->member_id, m->revision);
   if (m->event)
@@ -32,7 +34,8 @@ static void print_status(const Ledgerkvpb__ReplicationStatusResponse *m) {
     printf("%s{\"id\": \"%" PRIx64 "\", \"vector\": {", i ? ", " : "", v->member_id);
     for (size_t j = 0; j < v->n_vector; j++)
       printf("%s\"%" PRIx64 "\": %" PRIu64, j ? ", " : "", v->vector[j]->origin, v->vector[j]->seq);
-    printf("}, \"covers\": %s}", v->covers ? "true" : "false");
+    printf("}, \"covers\": %s, \"last_heard_ms\": %" PRId64 ", \"silent\": %s}", v->covers ? "true" : "false",
+           v->last_heard_ms, v->silent ? "true" : "false");
   }
   puts("]}");
 }
