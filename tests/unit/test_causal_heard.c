@@ -33,6 +33,16 @@ static void test_last_heard(void **state) {
   net_free(t);
 }
 
+/* One silence check at now with a 500 ms threshold changes exactly peer id, to silent, last heard then. */
+static void expect_one_change(lkv_causal_member_t *m, uint64_t now, uint64_t id, int silent, uint64_t heard) {
+  lkv_causal_silence_t out[LKV_CAUSAL_MAX_ORIGINS];
+  assert_int_equal(lkv_causal_member_silence(m, now, 500, out), 1);
+  assert_int_equal(out[0].id, id);
+  assert_int_equal(out[0].silent, silent);
+  assert_int_equal(out[0].last_heard, heard);
+  assert_int_equal(lkv_causal_member_is_silent(m, id), silent);
+}
+
 static void test_silence_reported_once_each_way(void **state) {
   (void)state;
   net_t *t = net_new(3, 100, 64);
@@ -42,23 +52,13 @@ static void test_silence_reported_once_each_way(void **state) {
   lkv_causal_member_heard(m, 2, 1400);
   /* 3 was never heard: silent 500 ms after the start; 2 was heard at 1400. */
   assert_int_equal(lkv_causal_member_silence(m, 1500, 500, out), 0);
-  assert_int_equal(lkv_causal_member_silence(m, 1501, 500, out), 1);
-  assert_int_equal(out[0].id, 3);
-  assert_int_equal(out[0].silent, 1);
-  assert_int_equal(out[0].last_heard, 0);
-  assert_true(lkv_causal_member_is_silent(m, 3));
+  expect_one_change(m, 1501, 3, 1, 0);
   assert_false(lkv_causal_member_is_silent(m, 2));
   assert_int_equal(lkv_causal_member_silence(m, 1600, 500, out), 0); /* reported once */
-  assert_int_equal(lkv_causal_member_silence(m, 1901, 500, out), 1);
-  assert_int_equal(out[0].id, 2);
-  assert_int_equal(out[0].last_heard, 1400);
+  expect_one_change(m, 1901, 2, 1, 1400);
   /* 3 speaks again: reported heard once; 2 stays silent. */
   lkv_causal_member_heard(m, 3, 2000);
-  assert_int_equal(lkv_causal_member_silence(m, 2001, 500, out), 1);
-  assert_int_equal(out[0].id, 3);
-  assert_int_equal(out[0].silent, 0);
-  assert_int_equal(out[0].last_heard, 2000);
-  assert_false(lkv_causal_member_is_silent(m, 3));
+  expect_one_change(m, 2001, 3, 0, 2000);
   assert_true(lkv_causal_member_is_silent(m, 2));
   assert_int_equal(lkv_causal_member_silence(m, 2002, 500, out), 0);
   net_free(t);
