@@ -224,4 +224,6 @@ def test_resolve_refused_like_a_put_under_nospace():
                        "database space exceeded")
         gone = call(srv, "Resolve", pb.ResolveRequest(key=b"k", context=ctx, tombstone=True), pb.ResolveResponse)
         assert gone.revision == 3 and range_value(srv, "k") is None
-        assert [s.tombstone for s in siblings(srv, "k").siblings] == [True]
+        # The resolve's tombstone, or nothing: a one-member cluster's sole tombstone is stable at once and the
+        # next anti-entropy tick (100 ms) purges it (docs/causal.md §7), so a loaded machine may ask after it.
+        assert [s.tombstone for s in siblings(srv, "k").siblings] in ([True], [])
