@@ -105,7 +105,6 @@ static void take_writes(lkv__causal_node_t *n, lkv_proposal_t **group, size_t k,
 /* Hands a peer's message to the core; refused ones are dropped (anti-entropy offers events again). */
 static void take_message(lkv__causal_node_t *n, const lkv__causal_in_t *in, uint64_t now) {
   if (in->len < 1) return;
-  lkv_causal_member_heard(n->m, in->from, now); /* anything it sends: it is alive */
   if (in->data[0] == LKV_CAUSAL_MSG_EVENT)
     lkv_causal_member_recv_event(n->m, now, in->data + 1, in->len - 1);
   else if (in->data[0] == LKV_CAUSAL_MSG_VV)
@@ -231,6 +230,7 @@ void *lkv__causal_thread(void *arg) {
     if (!k) lkv__causal_take_resolve(n, now, &rs); /* the next round's dry run sees it */
     for (lkv__causal_in_t *m; (m = in) != NULL;) {
       in = m->next;
+      lkv_causal_member_heard(n->m, m->from, now); /* anything it sends, checks included: it is alive */
       if (lkv__causal_check_keep(n, m)) continue;
       if (!n->halted) take_message(n, m, now);
       free(m);

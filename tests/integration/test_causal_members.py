@@ -3,11 +3,13 @@ started with a short --experimental-causal-silent-after.
 
 - Every member hears from every peer (ReplicationStatus: last heard set, nobody silent).
 - A member stopped is reported silent by the others: once in the log, in ReplicationStatus (silent, its last
-  heard time kept) and in the metrics (ledgerkv_causal_silent_peers, ledgerkv_causal_peer_last_heard_seconds
+  heard time kept; `ledgerkv causal-status` prints the same) and in the metrics (ledgerkv_causal_silent_peers, ledgerkv_causal_peer_last_heard_seconds
   growing past the threshold); started again it is reported heard again, once, and the gauges drop back.
 
 ledgerkv only: etcd has no causal mode.
 """
+import json
+import subprocess
 import urllib.request
 
 import pytest
@@ -82,6 +84,13 @@ def test_silent_member_reported(cluster):
         return g.get("ledgerkv_causal_silent_peers") == 1 and g.get(label, 0) > SILENT_AFTER
 
     wait_for(c_silent_in_metrics, TIMEOUT)
+    # The operator's view: `ledgerkv causal-status` prints the same.
+    out = subprocess.run([lkvtest.ledgerkv_bin(), "causal-status", "--endpoints", "127.0.0.1:%d" % a.port],
+                         check=True, capture_output=True, text=True, timeout=10).stdout
+    shown = {int(v["id"], 16): v for v in json.loads(out)["members"]}
+    assert shown[ids["m3"]]["silent"] and shown[ids["m3"]]["last_heard_ms"] >= heard_c
+    assert not shown[ids["m2"]]["silent"] and shown[ids["m2"]]["last_heard_ms"] > 0
+    assert shown[ids["m1"]]["last_heard_ms"] == 0 and not shown[ids["m1"]]["silent"]
     assert scrape(a)['ledgerkv_causal_peer_last_heard_seconds{member="%x"}' % ids["m2"]] < SILENT_AFTER
 
     cluster.restart(c)
