@@ -29,10 +29,15 @@ typedef struct {
   uint8_t key[];
 } siblings_query_t;
 
+/* A key as the service shows it: a reserved key (the members' auth records) has no write to show. */
+static const lkv_causal_key_t *visible_key(const lkv_causal_member_t *m, const uint8_t *key, size_t len) {
+  return lkv_causal_node_reserved_key(key, len) ? NULL : lkv_causal_member_key(m, key, len);
+}
+
 static void siblings_run(lkv_causal_query_t *q, const lkv_causal_member_t *m) {
   siblings_query_t *sq = (siblings_query_t *)q;
   lkv__conflicts_sibs_t s;
-  lkv__conflicts_sibs(&s, m, lkv_causal_member_key(m, sq->key, sq->key_len));
+  lkv__conflicts_sibs(&s, m, visible_key(m, sq->key, sq->key_len));
   Ledgerkvpb__SiblingsResponse resp = LEDGERKVPB__SIBLINGS_RESPONSE__INIT;
   resp.member_id = sq->who.api->id.member_id;
   resp.revision = (int64_t)lkv_causal_member_revision(m) + 1;
@@ -154,17 +159,6 @@ typedef struct {
   uint8_t key[];
 } status_query_t;
 
-/* A vector as repeated EventId (origin, highest seq), in ids (LKV_CAUSAL_MAX_ORIGINS of each). */
-static size_t vector_pb(const lkv_causal_vv_t *v, Ledgerkvpb__EventId *ids, Ledgerkvpb__EventId **ptrs) {
-  for (uint32_t i = 0; v && i < v->n; i++) {
-    ledgerkvpb__event_id__init(&ids[i]);
-    ids[i].origin = v->e[i].origin;
-    ids[i].seq = v->e[i].seq;
-    ptrs[i] = &ids[i];
-  }
-  return v ? v->n : 0;
-}
-
 typedef struct {
   Ledgerkvpb__MemberVector mv[LKV_CAUSAL_MAX_ORIGINS];
   Ledgerkvpb__MemberVector *mvp[LKV_CAUSAL_MAX_ORIGINS];
@@ -177,7 +171,7 @@ static void status_run(lkv_causal_query_t *q, const lkv_causal_member_t *m) {
   Ledgerkvpb__ReplicationStatusResponse resp = LEDGERKVPB__REPLICATION_STATUS_RESPONSE__INIT;
   Ledgerkvpb__EventId ev = LEDGERKVPB__EVENT_ID__INIT;
   if (sq->key_len) {
-    const lkv_causal_key_t *k = lkv_causal_member_key(m, sq->key, sq->key_len);
+    const lkv_causal_key_t *k = visible_key(m, sq->key, sq->key_len);
     const lkv_causal_sibling_t *w = k ? lkv_causal_member_winner(m, k) : NULL;
     if (!w) {
       lkv_call_finish(sq->who.call, LKV_GRPC_NOT_FOUND, "ledgerkv: the key has no write on this member");
@@ -197,7 +191,7 @@ static void status_run(lkv_causal_query_t *q, const lkv_causal_member_t *m) {
     Ledgerkvpb__MemberVector *mv = &pb->mv[i];
     ledgerkvpb__member_vector__init(mv);
     mv->member_id = sq->members[i];
-    mv->n_vector = vector_pb(v, pb->ids[i], pb->idp[i]);
+    mv->n_vector = lkv__conflicts_vector_pb(v, pb->ids[i], pb->idp[i]);
     mv->vector = pb->idp[i];
     mv->covers = sq->event.origin && v && lkv_causal_vv_covers(v, sq->event.origin, sq->event.seq);
     mv->last_heard_ms = (int64_t)lkv_causal_member_last_heard(m, sq->members[i]);

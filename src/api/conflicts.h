@@ -21,10 +21,21 @@ typedef struct {
 /* Fills *s with the siblings of k (NULL: none) as member m has them. */
 void lkv__conflicts_sibs(lkv__conflicts_sibs_t *s, const lkv_causal_member_t *m, const lkv_causal_key_t *k);
 
+/* A vector (NULL: empty) as repeated EventId (origin, highest seq): fills ids and ptrs
+ * (LKV_CAUSAL_MAX_ORIGINS of each) and returns how many. No allocation. */
+size_t lkv__conflicts_vector_pb(const lkv_causal_vv_t *v, Ledgerkvpb__EventId *ids,
+                                Ledgerkvpb__EventId **ptrs);
+
 /* 1 when key (key, key_len) is in etcd's range [start, end): end empty is start alone, "\0" every key from
- * start on. */
+ * start on; 0 for a reserved key (lkv_causal_node_reserved_key). */
 int lkv__conflicts_in_range(const uint8_t *key, size_t key_len, const ProtobufCBinaryData *start,
                             const ProtobufCBinaryData *end);
+
+/* A call's request unpacked (free with protobuf_c_message_free_unpacked), or NULL when the call was answered
+ * already: refused in Raft mode (lkv__conflicts_refused) or not a valid message of desc. */
+ProtobufCMessage *lkv__conflicts_request(lkv_api_t *api, lkv_call_t *call,
+                                         const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                         size_t len);
 
 /* Raft mode: finishes the call with FAILED_PRECONDITION (the service is causal mode's) and returns 1;
  * returns 0 in causal mode. */

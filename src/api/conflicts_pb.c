@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "api/conflicts.h"
+#include "replication/causal_node.h"
 
 void lkv__conflicts_sibs(lkv__conflicts_sibs_t *s, const lkv_causal_member_t *m, const lkv_causal_key_t *k) {
   const lkv_causal_sibling_t *order[LKV_CAUSAL_CONTEXT_MAX];
@@ -37,8 +38,20 @@ void lkv__conflicts_sibs(lkv__conflicts_sibs_t *s, const lkv_causal_member_t *m,
   lkv_causal_context_encode(ids, n, s->ctx);
 }
 
+size_t lkv__conflicts_vector_pb(const lkv_causal_vv_t *v, Ledgerkvpb__EventId *ids,
+                                Ledgerkvpb__EventId **ptrs) {
+  for (uint32_t i = 0; v && i < v->n; i++) {
+    ledgerkvpb__event_id__init(&ids[i]);
+    ids[i].origin = v->e[i].origin;
+    ids[i].seq = v->e[i].seq;
+    ptrs[i] = &ids[i];
+  }
+  return v ? v->n : 0;
+}
+
 int lkv__conflicts_in_range(const uint8_t *key, size_t key_len, const ProtobufCBinaryData *start,
                             const ProtobufCBinaryData *end) {
+  if (lkv_causal_node_reserved_key(key, key_len)) return 0; /* the auth records: never shown */
   size_t n = key_len < start->len ? key_len : start->len;
   int c = n ? memcmp(key, start->data, n) : 0;
   if (c < 0 || (c == 0 && key_len < start->len)) return 0; /* before start */
@@ -56,4 +69,10 @@ int lkv__conflicts_refused(const lkv_api_t *api, lkv_call_t *call) {
       "ledgerkv: the Conflicts service is served in causal mode only (--consistency=causal): a Raft "
       "cluster keeps one value per key");
   return 1;
+}
+
+ProtobufCMessage *lkv__conflicts_request(lkv_api_t *api, lkv_call_t *call,
+                                         const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                         size_t len) {
+  return lkv__conflicts_refused(api, call) ? NULL : lkv__api_unpack(call, desc, data, len);
 }

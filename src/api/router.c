@@ -99,6 +99,7 @@ static const lkv_route_t routes[] = {
     UNARY("/ledgerkvpb.Conflicts/Siblings", lkv__conflicts_siblings),
     UNARY("/ledgerkvpb.Conflicts/Resolve", lkv__conflicts_resolve),
     UNARY("/ledgerkvpb.Conflicts/ReplicationStatus", lkv__conflicts_replication_status),
+    UNARY("/ledgerkvpb.Conflicts/WatchPosition", lkv__conflicts_watch_position),
     /* A server stream, routed as a client stream so that stopping the server ends it at once. */
     STREAM("/ledgerkvpb.Conflicts/WatchConflicts", lkv__conflicts_watch, lkv__conflicts_watch_end,
            lkv__conflicts_watch_cancel),

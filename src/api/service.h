@@ -50,11 +50,13 @@ void lkv__ledger_get_consistency(lkv_api_t *api, lkv_call_t *call, const uint8_t
 /* Every member's ledger key from the membership; served with or without a ledger of this member's own. */
 void lkv__ledger_get_member_keys(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 /* ledgerkvpb.Conflicts (causal mode; FAILED_PRECONDITION in Raft mode): Siblings, Resolve and
- * ReplicationStatus (conflicts.c) answer from the causal thread; WatchConflicts (conflicts_watch.c) is a
- * server stream fed by the causal replicator's keys listener, ended by its cancel hook. */
+ * ReplicationStatus (conflicts.c), WatchPosition (conflicts_position.c) answer from the causal thread;
+ * WatchConflicts (conflicts_watch.c) is a server stream fed by the causal replicator's keys listener, ended
+ * by its cancel hook. */
 void lkv__conflicts_siblings(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__conflicts_resolve(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__conflicts_replication_status(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
+void lkv__conflicts_watch_position(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__conflicts_watch(lkv_api_t *api, lkv_call_t *call, const uint8_t *data, size_t len);
 void lkv__conflicts_watch_end(lkv_api_t *api, lkv_call_t *call);
 void lkv__conflicts_watch_cancel(lkv_api_t *api, lkv_call_t *call);

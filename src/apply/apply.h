@@ -116,6 +116,22 @@ int lkv_apply_auth_admin(lkv_mvcc_t *store, const lkv_apply_auth_t *who);
  * thread. */
 int lkv_apply_auth_password(lkv_mvcc_t *store, const char *user, char **hash, uint64_t *revision);
 
+/* One version of an auth record in causal mode: a packed authpb.User / authpb.Role, or a deletion. */
+typedef struct lkv_apply_auth_version_s {
+  const uint8_t *val;
+  size_t len;
+  int tombstone;
+} lkv_apply_auth_version_t;
+
+/* Causal mode's record for concurrent versions v[0..n) of one user's (role's) record, v[0] the winner rule's
+ * pick (docs/causal.md §16): absent (*out NULL) when any version is a deletion; else the winner's record
+ * keeping only the roles (the key permissions, compared whole) that every version has. A conservative
+ * merge: a grant holds only if every concurrent writer granted it. Pure. Sets *out to a malloc'd packed
+ * record (the caller frees it) or NULL. Returns 0, LKV_ECORRUPT (a version does not unpack), LKV_ENOMEM,
+ * LKV_EINVAL (kind). */
+int lkv_apply_auth_merge(lkv_mvcc_auth_kind_t kind, const lkv_apply_auth_version_t *v, size_t n,
+                         uint8_t **out, size_t *out_len);
+
 /* etcd's largest lease TTL in seconds (lease.MaxLeaseTTL); a grant above it is LKV_ELEASETTLTOOLARGE. */
 #define LKV_APPLY_LEASE_MAX_TTL INT64_C(9000000000)
 

@@ -74,6 +74,10 @@ typedef struct {
    * not call the member. May be NULL. */
   void (*on_change)(void *arg, uint64_t rev, const lkv_causal_key_t *k);
   void *change_arg;
+  /* Told of every key an event writes, after the write joined its siblings, whether the etcd view changed
+   * or not (with change_arg; after on_change for that key): a caller that derives a value from all the
+   * siblings follows them. Same rules as on_change. May be NULL. */
+  void (*on_write)(void *arg, uint64_t rev, const lkv_causal_key_t *k);
 #ifdef LKV_CAUSAL_TESTING
   unsigned bugs; /* lkv_causal_bug_t bits */
 #endif

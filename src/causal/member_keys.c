@@ -55,11 +55,13 @@ void lkv__causal_keys_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev
     lkv_causal_key_t *k = lkv__causal_key_get(m, mu.key, mu.key_len, 1);
     uint64_t view[3] = {k->create_rev, k->mod_rev, k->version};
     if (lkv_causal_key_apply(k, &w)) abort();
-    if (!m->cfg.on_change) continue;
-    const lkv_causal_sibling_t *win = lkv_causal_key_winner(k);
-    int won = win && win->origin == ev->origin && win->seq == ev->seq; /* also a key written twice */
-    if (won || view[0] != k->create_rev || view[1] != k->mod_rev || view[2] != k->version)
-      m->cfg.on_change(m->cfg.change_arg, rev, k);
+    if (m->cfg.on_change) {
+      const lkv_causal_sibling_t *win = lkv_causal_key_winner(k);
+      int won = win && win->origin == ev->origin && win->seq == ev->seq; /* also a key written twice */
+      if (won || view[0] != k->create_rev || view[1] != k->mod_rev || view[2] != k->version)
+        m->cfg.on_change(m->cfg.change_arg, rev, k);
+    }
+    if (m->cfg.on_write) m->cfg.on_write(m->cfg.change_arg, rev, k);
   }
 }
 

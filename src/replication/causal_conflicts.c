@@ -32,8 +32,10 @@ void lkv_causal_node_on_keys(lkv_replicator_t *r, lkv_causal_keys_cb cb, void *a
 }
 
 /* A resolve that writes a value is refused where a Put of it would be (the NOSPACE alarm, the quota): the
- * Put is dry-run on the store and rolled back. A tombstone is refused by nothing a Delete would be. */
+ * Put is dry-run on the store and rolled back. A tombstone is refused by nothing a Delete would be. Neither
+ * may write a reserved key. */
 static int put_refusal(lkv__causal_node_t *n, const lkv_causal_resolve_t *rs) {
+  if (lkv_causal_node_reserved_key(rs->key, rs->key_len)) return LKV_EPERMDENIED; /* the auth records */
   if (rs->tombstone) return 0;
   Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
   put.key = (ProtobufCBinaryData){.len = rs->key_len, .data = (uint8_t *)rs->key};
@@ -82,7 +84,8 @@ static void tell_keys(lkv__causal_node_t *n, const lkv_causal_batch_t *rb) {
     if (lkv_causal_mutations_open(ev->payload, ev->payload_len, &it)) continue; /* checked on arrival */
     while (lkv_causal_mutations_next(&it, &mu)) {
       const lkv_causal_key_t *k = lkv_causal_member_key(n->m, mu.key, mu.key_len);
-      if (k) n->on_keys(n->on_keys_arg, n->m, k, store_rev);
+      if (k && !lkv_causal_node_reserved_key(k->key, k->key_len))
+        n->on_keys(n->on_keys_arg, n->m, k, store_rev);
     }
   }
   pthread_mutex_unlock(&n->listen_mu);

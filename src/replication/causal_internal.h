@@ -95,6 +95,36 @@ typedef struct {
  * store does not reflect yet. */
 void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k);
 
+/* causal_store.c: buffers a winner change (copies of key and value; deleted: value ignored) of the event at
+ * core revision rev; a key told twice for one event: the last holds. Aborts when memory runs out. */
+void lkv__causal_change_push(lkv__causal_node_t *n, uint64_t rev, const uint8_t *key, size_t key_len,
+                             int deleted, const uint8_t *value, size_t value_len);
+
+/* causal_auth.c: a member's auth state (users, roles, the enabled flag) as reserved keys and values, and its
+ * auth revision. */
+typedef struct lkv__causal_auth_snap_s lkv__causal_auth_snap_t;
+
+/* causal_auth.c: reads t's auth state into *out (free with lkv__causal_auth_snap_free, NULL ignored).
+ * Returns 0, LKV_ENOMEM, or the store's codes. */
+int lkv__causal_auth_snap(lkv_mvcc_txn_t *t, lkv__causal_auth_snap_t **out);
+void lkv__causal_auth_snap_free(lkv__causal_auth_snap_t *s);
+
+/* causal_auth.c: an auth op's write set inside its dry run's transaction t: *muts (malloc'd, *cnt; keys and
+ * values in *keep, malloc'd) puts each reserved key whose record changed since before and deletes each
+ * that is gone; *cnt 0 (nothing allocated) when none changed, and then an auth revision the op counted is
+ * undone in t. Returns 0, LKV_ENOMEM, or the store's codes. */
+int lkv__causal_auth_diff(const lkv__causal_auth_snap_t *before, lkv_mvcc_txn_t *t,
+                          lkv_causal_mutation_t **muts, size_t *cnt, uint8_t **keep);
+
+/* causal_auth.c: the core's on_write callback (arg: the node): for a reserved key, buffers the record
+ * merged from all its siblings (lkv_apply_auth_merge; the enabled flag is on when any sibling enables)
+ * as the event's change of that key. */
+void lkv__causal_auth_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k);
+
+/* causal_auth.c: inside a request bracket of t, stores the auth records among c[0..n) (others skipped)
+ * and sets the auth revision to revision, or when 0 to one more than t's. Returns 0 or the store's codes. */
+int lkv__causal_auth_apply(lkv_mvcc_txn_t *t, const lkv__causal_change_t *c, size_t n, uint64_t revision);
+
 /* causal_store.c: one proposal's dry run. */
 typedef struct {
   int err;                     /* its own error: it fails as a whole (nothing to write) */
@@ -105,16 +135,22 @@ typedef struct {
 } lkv__causal_dry_t;
 
 /* causal_store.c: dry run of the Puts, DeleteRanges and Txns reqs[0..k) in order in one transaction that is
- * rolled back, each seeing the ones before it; out[i] (the caller's k elements) is reqs[i]'s outcome (free
- * with lkv__causal_dry_free). out[i].err is LKV_EUNSUPPORTED for a put with a lease, which did take effect
- * in the dry run. When none wrote, the run is kept as their application: every out[i].answered is set,
- * reqs[i] answered. Returns 0, LKV_EAGAIN when k > 1 and one that succeeded wrote nothing (which revision
- * is whose cannot be told: dry-run the first alone), or an error that fails them all. */
+ * rolled back, each seeing the ones before it, or of one auth op (k 1: its write set is the auth records it
+ * changes, as reserved keys); out[i] (the caller's k elements) is reqs[i]'s outcome (free with
+ * lkv__causal_dry_free). out[i].err is LKV_EUNSUPPORTED for a put with a lease, LKV_EPERMDENIED for a write
+ * of a reserved key (lkv_causal_node_reserved_key), both of which did take effect in the dry run. When none
+ * wrote, the run is kept as their application: every out[i].answered is set, reqs[i] answered. Returns 0,
+ * LKV_EAGAIN when k > 1 and one that succeeded wrote nothing (which revision is whose cannot be told: dry-run
+ * the first alone), or an error that fails them all. */
 int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *const *reqs, size_t k,
                         lkv__causal_dry_t *out);
 
 /* causal_store.c: frees out[0..k)'s write sets. */
 void lkv__causal_dry_free(lkv__causal_dry_t *out, size_t k);
+
+/* causal_store.c: applies an Authenticate as is, alone, its token numbered by this member's revision (a
+ * token of this member's only: docs/causal.md §16). */
+void lkv__causal_authenticate(lkv__causal_node_t *n, lkv_apply_req_t *req);
 
 /* causal_store.c: applies req as is, alone, without an event (it changes no revision); tells the listeners.
  */

@@ -13,12 +13,19 @@
 /* Local writes taken in one round (one flush for all): beyond this many, the next round takes the rest. */
 #define MAX_GROUP 64
 
-static int is_write(const lkv_proposal_t *p) {
-  return p->req.kind == LKV_OP_PUT || p->req.kind == LKV_OP_DELETE_RANGE || p->req.kind == LKV_OP_TXN;
+/* An auth op other than Authenticate: a write of auth records, dry-run and made an event alone. */
+static int is_auth(const lkv_proposal_t *p) {
+  return lkv_apply_auth_descriptor(p->req.kind) && p->req.kind != LKV_OP_AUTH_AUTHENTICATE;
 }
 
-/* Answers a proposal that is not a write here: compactions and alarms applied as they are, the rest
- * refused (leases and auth: not in causal mode yet, causal_node.h). */
+static int is_write(const lkv_proposal_t *p) {
+  return p->req.kind == LKV_OP_PUT || p->req.kind == LKV_OP_DELETE_RANGE || p->req.kind == LKV_OP_TXN ||
+         is_auth(p);
+}
+
+/* Answers a proposal that is not a write here: compactions and alarms applied as they are, Authenticate
+ * too (a token of this member's, docs/causal.md §16, named by its revision), the rest refused (leases:
+ * not in causal mode yet, causal_node.h). */
 static void take_other(lkv__causal_node_t *n, lkv_proposal_t *p) {
   lkv_apply_req_t *req = &p->req;
   req->err = 0, req->resp = NULL, req->resp_len = 0;
@@ -26,20 +33,22 @@ static void take_other(lkv__causal_node_t *n, lkv_proposal_t *p) {
     req->err = n->halted;
   else if (req->kind == LKV_OP_COMPACT || req->kind == LKV_OP_ALARM)
     lkv__causal_apply_alone(n, req); /* this member's own history and alarms */
+  else if (req->kind == LKV_OP_AUTH_AUTHENTICATE)
+    lkv__causal_authenticate(n, req);
   else
     req->err = LKV_EUNSUPPORTED;
   p->done(p);
 }
 
 /* Takes the queued proposals up to the first write that follows a non-write (answering the non-writes
- * before it) and at most MAX_GROUP writes into group; returns how many. */
+ * before it) and at most MAX_GROUP writes into group (an auth op alone); returns how many. */
 static size_t take_group(lkv__causal_node_t *n, lkv_proposal_t **group) {
   size_t k = 0;
   for (;;) {
     pthread_mutex_lock(&n->mu);
     lkv_proposal_t *p = n->props;
     int write = p && is_write(p) && !n->halted;
-    if (p && (k == 0 || write) && k < MAX_GROUP) {
+    if (p && (k == 0 || (write && !is_auth(p) && !is_auth(group[0]))) && k < MAX_GROUP) {
       if (!(n->props = p->next)) n->props_tail = NULL;
     } else {
       p = NULL; /* a non-write after writes waits for the next round: proposals keep their order */
@@ -88,7 +97,8 @@ static void take_writes(lkv__causal_node_t *n, lkv_proposal_t **group, size_t k,
     if (rc || out[i].answered || out[i].err) {
       if (rc || out[i].err) p->req.err = rc ? rc : out[i].err;
       later[(*n_later)++] = p;
-      if (!rc && out[i].err == LKV_EUNSUPPORTED) break; /* it took effect in the dry run */
+      if (!rc && (out[i].err == LKV_EUNSUPPORTED || out[i].err == LKV_EPERMDENIED))
+        break; /* it may have taken effect in the dry run */
       continue;
     }
     uint64_t rev;
@@ -321,6 +331,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
                              .max_ship_events = 256,
                              .max_ship_bytes = 4u << 20,
                              .on_change = lkv__causal_collect,
+                             .on_write = lkv__causal_auth_collect,
                              .change_arg = n};
   memcpy(cfg.sk, n->sk, sizeof(cfg.sk));
   n->o.dir = n->dir = strdup(opts->dir); /* the keys' files are written after start */

@@ -172,4 +172,9 @@ typedef void (*lkv_causal_keys_cb)(void *arg, const lkv_causal_member_t *m, cons
  * listener is not running and will not be called again. Any thread. */
 void lkv_causal_node_on_keys(lkv_replicator_t *r, lkv_causal_keys_cb cb, void *arg);
 
+/* Whether key is in the reserved keyspace where members keep their auth records as keys (docs/causal.md
+ * §16): clients cannot write it (a write or resolve of it is LKV_EPERMDENIED), Range never shows it (the
+ * store keeps the records as auth state) and the conflicts service does not show it. Pure. */
+int lkv_causal_node_reserved_key(const uint8_t *key, size_t len);
+
 #endif

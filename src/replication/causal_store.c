@@ -8,18 +8,16 @@
 
 /* ---- winner changes the core reports */
 
-void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k) {
-  lkv__causal_node_t *n = arg;
-  if (rev <= n->applied) return; /* replayed into the core, already in the store */
-  const lkv_causal_sibling_t *w = lkv_causal_key_winner(k);
-  lkv__causal_change_t c = {.rev = rev, .deleted = !w || w->tombstone};
-  c.key = malloc(k->key_len);
-  c.value = malloc(c.deleted || !w->value_len ? 1 : w->value_len);
+void lkv__causal_change_push(lkv__causal_node_t *n, uint64_t rev, const uint8_t *key, size_t key_len,
+                             int deleted, const uint8_t *value, size_t value_len) {
+  lkv__causal_change_t c = {.rev = rev, .deleted = deleted};
+  c.key = malloc(key_len);
+  c.value = malloc(deleted || !value_len ? 1 : value_len);
   if (!c.key || !c.value) abort(); /* as the core: a half-applied event is worse than a stop */
-  memcpy(c.key, k->key, k->key_len);
-  c.key_len = k->key_len;
-  if (!c.deleted && w->value_len) memcpy(c.value, w->value, w->value_len);
-  c.value_len = c.deleted ? 0 : w->value_len;
+  memcpy(c.key, key, key_len);
+  c.key_len = key_len;
+  if (!deleted && value_len) memcpy(c.value, value, value_len);
+  c.value_len = deleted ? 0 : value_len;
   /* A key told twice for one event: the last holds. */
   for (size_t i = n->n_changes; i-- > 0 && n->changes[i].rev == rev;) {
     lkv__causal_change_t *o = &n->changes[i];
@@ -32,6 +30,16 @@ void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k) {
   }
   if (lkv_grow((void **)&n->changes, &n->cap_changes, n->n_changes + 1, sizeof(c))) abort();
   n->changes[n->n_changes++] = c;
+}
+
+void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k) {
+  lkv__causal_node_t *n = arg;
+  /* replayed into the core, already in the store; auth records follow all their siblings (causal_auth.c) */
+  if (rev <= n->applied || lkv_causal_node_reserved_key(k->key, k->key_len)) return;
+  const lkv_causal_sibling_t *w = lkv_causal_key_winner(k);
+  int deleted = !w || w->tombstone;
+  lkv__causal_change_push(n, rev, k->key, k->key_len, deleted, deleted ? NULL : w->value,
+                          deleted ? 0 : w->value_len);
 }
 
 /* Frees the buffered changes of revisions up to last, keeping the later ones (in order). */
@@ -56,6 +64,7 @@ typedef struct {
   const lkv_apply_req_t *copies; /* the dry run's requests: their outcomes are read before the rollback */
   size_t k;
   lkv__causal_dry_t *out;
+  lkv__causal_auth_snap_t *before; /* an auth op's: the auth state it was dry-run on */
 } dry_t;
 
 #define DRY_ABORT LKV_ECANCELED /* what the capture returns: the dry run's transaction is rolled back */
@@ -67,6 +76,7 @@ static int write_set(const lkv_ledger_entry_t *e, lkv__causal_dry_t *o) {
   size_t ops = 0, bytes = 0;
   for (lkv_ledger_ops_begin(e, &it); lkv_ledger_ops_next(&it, &op) == 1; ops++) {
     if (op.type == LKV_LEDGER_OP_PUT && op.lease) o->err = LKV_EUNSUPPORTED;
+    if (lkv_causal_node_reserved_key(op.key, op.key_len)) o->err = LKV_EPERMDENIED; /* the auth records' */
     bytes += op.key_len + op.value_len;
   }
   if (o->err) return 0;
@@ -129,6 +139,17 @@ static void tell(lkv__causal_node_t *n, lkv_apply_req_t *reqs, size_t cnt) {
   pthread_mutex_unlock(&n->listen_mu);
 }
 
+/* An auth op's write set: the auth records it changed, then the batch rolled back (when there are any). */
+static int capture_auth(void *arg, lkv_mvcc_txn_t *t) {
+  dry_t *d = arg;
+  lkv__causal_dry_t *o = &d->out[0];
+  uint8_t *keep = NULL;
+  d->rc = lkv__causal_auth_diff(d->before, t, &o->muts, &o->cnt, &keep);
+  o->keep = keep;
+  d->called = o->cnt > 0;
+  return d->rc ? d->rc : d->called ? DRY_ABORT : 0;
+}
+
 void lkv__causal_dry_free(lkv__causal_dry_t *out, size_t k) {
   for (size_t i = 0; i < k; i++) {
     free(out[i].muts);
@@ -146,7 +167,17 @@ int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *const *reqs, siz
   dry_t d = {.copies = copies, .k = k, .out = out};
   lkv_apply_identity_t id = identity(n);
   lkv_apply_hooks_t hooks = {.log = capture, .log_arg = &d};
-  int rc = lkv_apply_batch_hooked(n->o.store, &id, copies, k, &hooks);
+  int rc = 0;
+  if (k == 1 && lkv_apply_auth_descriptor(reqs[0]->kind)) { /* its writes are auth records, not revisions */
+    lkv_mvcc_txn_t *t;
+    if (!(rc = lkv_mvcc_read_begin(n->o.store, &t))) {
+      rc = lkv__causal_auth_snap(t, &d.before);
+      lkv_mvcc_txn_end(t);
+    }
+    hooks = (lkv_apply_hooks_t){.record = capture_auth, .record_arg = &d};
+  }
+  if (!rc) rc = lkv_apply_batch_hooked(n->o.store, &id, copies, k, &hooks);
+  lkv__causal_auth_snap_free(d.before);
   if (d.called) { /* something wrote: rolled back, the write sets captured */
     rc = d.ambiguous ? (k > 1 ? LKV_EAGAIN : LKV_ECORRUPT) : d.rc;
     if (rc) lkv__causal_dry_free(out, k);
@@ -180,6 +211,11 @@ void lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req) {
   tell(n, req, 1);
 }
 
+void lkv__causal_authenticate(lkv__causal_node_t *n, lkv_apply_req_t *req) {
+  req->index = n->applied; /* the token's number: this member's revision (no log here) */
+  lkv__causal_apply_alone(n, req);
+}
+
 /* ---- events into the store */
 
 /* The record hook of a chunk of events: the empty revision of a last event that changed nothing, the check
@@ -188,13 +224,18 @@ typedef struct {
   lkv__causal_node_t *n;
   uint64_t last;
   int empty;
+  const lkv__causal_change_t *auth; /* the last event's changes, auth records among them (n_auth) */
+  size_t n_auth;
+  uint64_t auth_rev; /* a local auth op last: the auth revision it ends at; else 0 */
 } chunk_t;
 
 static int record(void *arg, lkv_mvcc_txn_t *t) {
   const chunk_t *c = arg;
   int rc;
-  if (c->empty &&
-      ((rc = lkv_mvcc_req_begin(t)) || (rc = lkv_mvcc_req_take_rev(t)) || (rc = lkv_mvcc_req_end(t, 1))))
+  if ((c->empty || c->n_auth || c->auth_rev) &&
+      ((rc = lkv_mvcc_req_begin(t)) || (c->empty && (rc = lkv_mvcc_req_take_rev(t))) ||
+       ((c->n_auth || c->auth_rev) && (rc = lkv__causal_auth_apply(t, c->auth, c->n_auth, c->auth_rev))) ||
+       (rc = lkv_mvcc_req_end(t, 1))))
     return rc;
   if (lkv_mvcc_txn_rev(t) != (int64_t)c->last + 1) return LKV_ECORRUPT; /* store and core disagree */
   uint8_t le[8];
@@ -204,7 +245,7 @@ static int record(void *arg, lkv_mvcc_txn_t *t) {
 }
 
 /* A remote event's winner changes changes[0..k) as one Txn without compares (built in the caller's
- * zeroed storage: ops, op, put, del each of k elements). */
+ * zeroed storage: ops, op, put, del each of k elements), auth records left out. */
 typedef struct {
   Etcdserverpb__TxnRequest txn;
   Etcdserverpb__RequestOp **ops, *op;
@@ -219,23 +260,26 @@ static int synth_build(synth_t *s, const lkv__causal_change_t *c, size_t k) {
   s->put = calloc(k, sizeof(*s->put));
   s->del = calloc(k, sizeof(*s->del));
   if (!s->ops || !s->op || !s->put || !s->del) return LKV_ENOMEM;
+  size_t j = 0;
   for (size_t i = 0; i < k; i++) {
-    etcdserverpb__request_op__init(&s->op[i]);
-    s->ops[i] = &s->op[i];
+    if (lkv_causal_node_reserved_key(c[i].key, c[i].key_len)) continue;
+    etcdserverpb__request_op__init(&s->op[j]);
+    s->ops[j] = &s->op[j];
     if (c[i].deleted) {
-      etcdserverpb__delete_range_request__init(&s->del[i]);
-      s->del[i].key = (ProtobufCBinaryData){.data = c[i].key, .len = c[i].key_len};
-      s->op[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
-      s->op[i].request_delete_range = &s->del[i];
+      etcdserverpb__delete_range_request__init(&s->del[j]);
+      s->del[j].key = (ProtobufCBinaryData){.data = c[i].key, .len = c[i].key_len};
+      s->op[j].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+      s->op[j].request_delete_range = &s->del[j];
     } else {
-      etcdserverpb__put_request__init(&s->put[i]);
-      s->put[i].key = (ProtobufCBinaryData){.data = c[i].key, .len = c[i].key_len};
-      s->put[i].value = (ProtobufCBinaryData){.data = c[i].value, .len = c[i].value_len};
-      s->op[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
-      s->op[i].request_put = &s->put[i];
+      etcdserverpb__put_request__init(&s->put[j]);
+      s->put[j].key = (ProtobufCBinaryData){.data = c[i].key, .len = c[i].key_len};
+      s->put[j].value = (ProtobufCBinaryData){.data = c[i].value, .len = c[i].value_len};
+      s->op[j].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+      s->op[j].request_put = &s->put[j];
     }
+    j++;
   }
-  s->txn.n_success = k;
+  s->txn.n_success = j;
   s->txn.success = s->ops;
   return 0;
 }
@@ -266,19 +310,40 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__
   lkv_apply_req_t **dest = calloc(cap ? cap : 1, sizeof(*dest)); /* a local event's request, else NULL */
   synth_t *syn = calloc(cap ? cap : 1, sizeof(*syn));
   int rc = reqs && dest && syn ? 0 : LKV_ENOMEM;
-  uint64_t r = n->applied + 1;
+  uint64_t r = n->applied + 1, local_auth_rev = 0;
+  for (size_t i = 0; !rc && i < n_locals; i++)
+    if (lkv_apply_auth_descriptor(locals[i].req->kind)) { /* one auth event: one auth revision */
+      int enabled;
+      rc = lkv_apply_auth_status(n->o.store, &enabled, &local_auth_rev);
+      local_auth_rev++;
+    }
   while (!rc && r <= last) {
     chunk_t c = {.n = n, .last = n->applied};
     size_t first = k;
     for (; !rc && r <= last; r++) {
-      size_t cj;
+      size_t cj, kv = 0;
       while (ci < n->n_changes && n->changes[ci].rev < r) ci++; /* a local event's own changes */
-      for (cj = ci; cj < n->n_changes && n->changes[cj].rev == r; cj++) continue;
+      for (cj = ci; cj < n->n_changes && n->changes[cj].rev == r; cj++)
+        kv += !lkv_causal_node_reserved_key(n->changes[cj].key, n->changes[cj].key_len);
       while (li < n_locals && locals[li].rev < r) li++;
       c.last = r;
       if (li < n_locals && locals[li].rev == r) {
         dest[k] = locals[li].req;
         reqs[k++] = *locals[li].req;
+        if (lkv_apply_auth_descriptor(locals[li].req->kind)) { /* no revision of its own: an empty one */
+          c.empty = 1, c.auth_rev = local_auth_rev;
+          r++;
+          break;
+        }
+      } else if (kv < cj - ci) { /* auth records: applied last in the chunk, by the record hook */
+        if (kv) {
+          rc = synth_build(&syn[k], &n->changes[ci], cj - ci);
+          reqs[k] = (lkv_apply_req_t){.kind = LKV_OP_TXN, .msg = &syn[k].txn.base, .no_claims = 1};
+          k++;
+        }
+        c.empty = !kv, c.auth = &n->changes[ci], c.n_auth = cj - ci;
+        r++;
+        break;
       } else if (cj > ci) {
         rc = synth_build(&syn[k], &n->changes[ci], cj - ci);
         /* Decided on its origin: applied whatever this member's alarms (CORRUPT, NOSPACE) refuse clients. */
