@@ -4,6 +4,7 @@ copy of the auth state.
 - Users, roles, grants and AuthEnable made on one member reach the others: a user with a prefix grant
   authenticates on another member (its token is that member's) and is allowed there on the prefix, refused
   elsewhere with etcd's "etcdserver: permission denied"; a revoke made on the first member reaches the others.
+- A member restarted keeps its auth state, and a revoke made while it was stopped reaches it afterwards.
 - Grants of one role made concurrently on both sides of a partition merge conservatively: after the heal
   neither holds on any member (a grant holds only if every concurrent version has it); a later grant, made
   on a member that saw both, holds everywhere.
@@ -113,6 +114,13 @@ def test_auth_replicates_and_merges_conservatively(cluster):
     assert ctl(b, "role", "grant-permission", "app-rw", "readwrite", "--prefix", "/p/", user=root)[0] == 0
     for m in (a, b, c):
         eventually("%s allows app on /p/ again" % m.name, lambda: allowed(m, app, "/p/3"))
+
+    # C stopped while A revokes the grant; restarted, C has the auth state it had and then the revoke.
+    c.stop()
+    assert ctl(a, "role", "revoke-permission", "app-rw", "/p/", "--prefix", user=root)[0] == 0
+    cluster.restart(c)
+    assert denied(c, app, "/other") and denied(c, app, "/app/1"), "auth still on, the revoke kept"
+    eventually("C refuses app on /p/ after the restart", lambda: denied(c, app, "/p/4"))
 
 
 def test_reserved_keyspace_refused(cluster):
