@@ -1,10 +1,12 @@
-/* etcd 3.4's JWT auth tokens: jwt-go's RS*, PS* and ES* methods with OpenSSL, etcd's claims (username,
- * revision, exp), base64url without padding. */
+/* etcd 3.4's JWT auth tokens: jwt-go's RS*, PS*, ES* and HS* methods with OpenSSL, etcd's claims
+ * (username, revision, exp), base64url without padding. */
 #include "api/auth_jwt.h"
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -14,7 +16,7 @@
 
 #include "common/error.h"
 
-typedef enum { KIND_RSA, KIND_PSS, KIND_EC } kind_t;
+typedef enum { KIND_RSA, KIND_PSS, KIND_EC, KIND_HMAC } kind_t;
 
 static const struct {
   const char *name;
@@ -22,14 +24,17 @@ static const struct {
   int bits;     /* the digest: SHA-256, -384, -512 */
   size_t coord; /* ES*: bytes of r and of s in the signature (the curve's size) */
 } methods[] = {
-    {"RS256", KIND_RSA, 256, 0}, {"RS384", KIND_RSA, 384, 0}, {"RS512", KIND_RSA, 512, 0},
-    {"PS256", KIND_PSS, 256, 0}, {"PS384", KIND_PSS, 384, 0}, {"PS512", KIND_PSS, 512, 0},
-    {"ES256", KIND_EC, 256, 32}, {"ES384", KIND_EC, 384, 48}, {"ES512", KIND_EC, 512, 66},
+    {"RS256", KIND_RSA, 256, 0},  {"RS384", KIND_RSA, 384, 0},  {"RS512", KIND_RSA, 512, 0},
+    {"PS256", KIND_PSS, 256, 0},  {"PS384", KIND_PSS, 384, 0},  {"PS512", KIND_PSS, 512, 0},
+    {"ES256", KIND_EC, 256, 32},  {"ES384", KIND_EC, 384, 48},  {"ES512", KIND_EC, 512, 66},
+    {"HS256", KIND_HMAC, 256, 0}, {"HS384", KIND_HMAC, 384, 0}, {"HS512", KIND_HMAC, 512, 0},
 };
 
 struct lkv_api_jwt_s {
-  size_t m; /* index in methods */
-  EVP_PKEY *key;
+  size_t m;        /* index in methods */
+  EVP_PKEY *key;   /* NULL for HS* */
+  uint8_t *secret; /* HS*: the priv-key file's bytes, as etcd takes them (a shared secret) */
+  size_t secret_len;
   int verify_only;
   int64_t ttl_s;
 };
@@ -53,8 +58,74 @@ static EVP_PKEY *load_key(const char *path, int private) {
   return k;
 }
 
+/* The whole of path's bytes (malloc'd) into *out; 0 or -1 (unreadable, or out of memory). */
+static int read_file(const char *path, uint8_t **out, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  uint8_t *buf = NULL;
+  size_t n = 0, cap = 0;
+  int rc = 0;
+  for (;;) {
+    if (n == cap) {
+      uint8_t *b = realloc(buf, cap = cap ? 2 * cap : 256);
+      if (!b) {
+        rc = -1;
+        break;
+      }
+      buf = b;
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) {
+      rc = ferror(f) ? -1 : 0;
+      break;
+    }
+  }
+  fclose(f);
+  if (rc) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+/* etcd's hmacKey: HS* signs and verifies with the private key file's bytes; a public key file is read
+ * (it must be readable) but not used. Sets j's secret; returns the reason it cannot, or NULL. */
+static const char *hmac_secret(lkv_api_jwt_t *j, const char *pub_key, const char *priv_key) {
+  uint8_t *pub;
+  size_t pub_len;
+  if (pub_key && pub_key[0]) {
+    if (read_file(pub_key, &pub, &pub_len) != 0) return "cannot read the public key file";
+    free(pub);
+  }
+  if (priv_key && priv_key[0] && read_file(priv_key, &j->secret, &j->secret_len) != 0)
+    return "cannot read the private key file";
+  return j->secret_len ? NULL : "auth: missing key data";
+}
+
 static int fit(const EVP_PKEY *k, kind_t kind) {
   return EVP_PKEY_get_base_id(k) == (kind == KIND_EC ? EVP_PKEY_EC : EVP_PKEY_RSA);
+}
+
+static int hmac_new(lkv_api_jwt_t **out, size_t m, const char *pub_key, const char *priv_key, int64_t ttl_s,
+                    char *err, size_t errlen) {
+  lkv_api_jwt_t *j = calloc(1, sizeof(*j));
+  if (!j) {
+    snprintf(err, errlen, "out of memory");
+    return LKV_ENOMEM;
+  }
+  const char *why = hmac_secret(j, pub_key, priv_key);
+  if (why) {
+    snprintf(err, errlen, "%s", why);
+    lkv_api_jwt_free(j);
+    return LKV_EINVAL;
+  }
+  j->m = m;
+  j->ttl_s = ttl_s;
+  *out = j;
+  return 0;
 }
 
 int lkv_api_jwt_new(lkv_api_jwt_t **out, const char *method, const char *pub_key, const char *priv_key,
@@ -65,6 +136,7 @@ int lkv_api_jwt_new(lkv_api_jwt_t **out, const char *method, const char *pub_key
     snprintf(err, errlen, "auth: invalid auth signature method \"%s\"", method ? method : "");
     return LKV_EINVAL;
   }
+  if (methods[m].kind == KIND_HMAC) return hmac_new(out, m, pub_key, priv_key, ttl_s, err, errlen);
   EVP_PKEY *pub = pub_key && pub_key[0] ? load_key(pub_key, 0) : NULL;
   EVP_PKEY *priv = priv_key && priv_key[0] ? load_key(priv_key, 1) : NULL;
   const char *why = NULL;
@@ -95,6 +167,8 @@ int lkv_api_jwt_new(lkv_api_jwt_t **out, const char *method, const char *pub_key
 void lkv_api_jwt_free(lkv_api_jwt_t *j) {
   if (!j) return;
   EVP_PKEY_free(j->key);
+  if (j->secret) OPENSSL_cleanse(j->secret, j->secret_len);
+  free(j->secret);
   free(j);
 }
 
@@ -178,6 +252,39 @@ static EVP_MD_CTX *start(const lkv_api_jwt_t *j, int sign) {
   return NULL;
 }
 
+/* The signature of data (n bytes) with j's key and method, as jwt-go encodes it (ES*: r ‖ s), into a
+ * malloc'd *sig. Returns 0, LKV_ENOMEM, LKV_EINVAL (OpenSSL failed). */
+static int signature(const lkv_api_jwt_t *j, const uint8_t *data, size_t n, uint8_t **sig, size_t *sig_len) {
+  if (methods[j->m].kind == KIND_HMAC) {
+    unsigned int len = 0;
+    if (!(*sig = malloc(EVP_MAX_MD_SIZE))) return LKV_ENOMEM;
+    if (HMAC(digest(j->m), j->secret, (int)j->secret_len, data, n, *sig, &len)) {
+      *sig_len = len;
+      return 0;
+    }
+    free(*sig);
+    *sig = NULL;
+    return LKV_EINVAL;
+  }
+  EVP_MD_CTX *ctx = start(j, 1);
+  *sig = NULL;
+  int rc = ctx ? 0 : LKV_EINVAL;
+  if (!rc && (EVP_DigestSign(ctx, NULL, sig_len, data, n) != 1 || !(*sig = malloc(*sig_len)) ||
+              EVP_DigestSign(ctx, *sig, sig_len, data, n) != 1))
+    rc = *sig ? LKV_EINVAL : LKV_ENOMEM;
+  uint8_t raw[2 * 66];
+  if (!rc && methods[j->m].kind == KIND_EC) {
+    rc = der_to_raw(*sig, *sig_len, methods[j->m].coord, raw);
+    memcpy(*sig, raw, *sig_len = 2 * methods[j->m].coord); /* a DER signature is longer than r ‖ s */
+  }
+  EVP_MD_CTX_free(ctx);
+  if (rc) {
+    free(*sig);
+    *sig = NULL;
+  }
+  return rc;
+}
+
 int lkv_api_jwt_sign(const lkv_api_jwt_t *j, const char *user, uint64_t revision, int64_t now_s,
                      char **token) {
   if (j->verify_only) return LKV_EPERM;
@@ -193,10 +300,10 @@ int lkv_api_jwt_sign(const lkv_api_jwt_t *j, const char *user, uint64_t revision
       json_object_to_json_string_ext(name, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
   size_t hl = strlen(header), cl = strlen(claims), ql = strlen(quoted);
   char *body = malloc(cl + ql + 2);
-  size_t sig_max = (size_t)EVP_PKEY_get_size(j->key); /* RSA: the modulus' bytes; EC: DER's bound */
+  /* RSA: the modulus' bytes; EC: DER's bound; HMAC: the digest's */
+  size_t sig_max = j->key ? (size_t)EVP_PKEY_get_size(j->key) : EVP_MAX_MD_SIZE;
   char *out = malloc(4 * ((hl + 2) / 3) + 4 * ((cl + ql + 3) / 3) + 4 * ((sig_max + 2) / 3) + 8);
-  EVP_MD_CTX *ctx = body && out ? start(j, 1) : NULL;
-  int rc = body && out ? (ctx ? 0 : LKV_EINVAL) : LKV_ENOMEM;
+  int rc = body && out ? 0 : LKV_ENOMEM;
   uint8_t *sig = NULL;
   size_t sig_len = 0;
   if (!rc) {
@@ -204,20 +311,12 @@ int lkv_api_jwt_sign(const lkv_api_jwt_t *j, const char *user, uint64_t revision
     size_t n = b64url((const uint8_t *)header, hl, out);
     out[n++] = '.';
     n += b64url((const uint8_t *)body, strlen(body), out + n);
-    if (EVP_DigestSign(ctx, NULL, &sig_len, (const uint8_t *)out, n) != 1 || !(sig = malloc(sig_len)) ||
-        EVP_DigestSign(ctx, sig, &sig_len, (const uint8_t *)out, n) != 1)
-      rc = sig ? LKV_EINVAL : LKV_ENOMEM;
-    uint8_t raw[2 * 66];
-    if (!rc && methods[j->m].kind == KIND_EC) {
-      rc = der_to_raw(sig, sig_len, methods[j->m].coord, raw);
-      memcpy(sig, raw, sig_len = 2 * methods[j->m].coord); /* a DER signature is longer than r ‖ s */
-    }
+    rc = signature(j, (const uint8_t *)out, n, &sig, &sig_len);
     if (!rc) {
       out[n++] = '.';
       b64url(sig, sig_len, out + n);
     }
   }
-  EVP_MD_CTX_free(ctx);
   free(sig);
   free(body);
   json_object_put(name);
@@ -252,6 +351,15 @@ static int signature_ok(const lkv_api_jwt_t *j, const char *signed_part, size_t 
   uint8_t *sig, *der = NULL;
   size_t sig_len, der_len = 0;
   if (unb64url(b64, b64_len, &sig, &sig_len) != 0) return 0;
+  if (methods[j->m].kind == KIND_HMAC) { /* jwt-go's: the same MAC, compared in constant time */
+    uint8_t *mac = NULL;
+    size_t mac_len = 0;
+    int same = signature(j, (const uint8_t *)signed_part, len, &mac, &mac_len) == 0 && mac_len == sig_len &&
+               CRYPTO_memcmp(mac, sig, sig_len) == 0;
+    free(mac);
+    free(sig);
+    return same;
+  }
   int ok = 1;
   if (methods[j->m].kind == KIND_EC) {
     ok = sig_len == 2 * methods[j->m].coord && raw_to_der(sig, methods[j->m].coord, &der, &der_len) == 0;

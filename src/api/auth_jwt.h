@@ -10,11 +10,12 @@
 typedef struct lkv_api_jwt_s lkv_api_jwt_t;
 
 /* Builds a provider as etcd's --auth-token jwt options ask: method one of RS256/384/512, PS256/384/512,
- * ES256/384/512 (jwt-go's names), pub_key and priv_key PEM files (either may be NULL, not both; with only
- * pub_key the provider verifies but cannot sign, as etcd's), tokens living ttl_s seconds. Returns 0, or
- * LKV_EINVAL with the reason in err (errlen bytes): an unknown method, a missing or unreadable key, keys
- * of another kind than the method's, a public key that is not the private one's. Free with
- * lkv_api_jwt_free. */
+ * ES256/384/512, HS256/384/512 (jwt-go's names), pub_key and priv_key PEM files (either may be NULL, not
+ * both; with only pub_key the provider verifies but cannot sign, as etcd's); for HS* the bytes of the
+ * priv_key file, whatever they hold, are the shared secret (etcd's hmacKey; pub_key is read but not
+ * used); tokens living ttl_s seconds. Returns 0, or LKV_EINVAL with the reason in err (errlen bytes): an
+ * unknown method, a missing, empty or unreadable key, keys of another kind than the method's, a public
+ * key that is not the private one's; LKV_ENOMEM. Free with lkv_api_jwt_free. */
 int lkv_api_jwt_new(lkv_api_jwt_t **out, const char *method, const char *pub_key, const char *priv_key,
                     int64_t ttl_s, char *err, size_t errlen);
 

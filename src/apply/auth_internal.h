@@ -67,11 +67,39 @@ size_t lkv__auth_user_drop_role(Authpb__User *u, const char *role);
  * The caller frees the array only (its elements stay the caller's). */
 void **lkv__auth_insert(void *const *v, size_t n, size_t at, void *x);
 
-/* Sets *covered to whether perms (n of a role's key permissions) grant write (1) or read (0) access to
- * key, or to all of [key, end) when end_len > 0, as etcd's range permission cache decides (a READWRITE
- * permission grants both; range end "\0" means every key from key on). Returns 0 or LKV_ENOMEM. */
-int lkv__auth_perm_covers(Authpb__Permission *const *perms, size_t n, int write, const uint8_t *key,
-                          size_t key_len, const uint8_t *end, size_t end_len, int *covered);
+/* A half-open interval of keys; an empty bound stands for +infinity, as in etcd's BytesAffineComparable
+ * (so "\0" as a range end, etcd's "every key from here on", becomes an empty end). */
+typedef struct lkv__auth_ivl_s {
+  const uint8_t *b, *e;
+  size_t bn, en;
+} lkv__auth_ivl_t;
+
+/* A user's permissions merged over its roles, as etcd's unifiedRangePermissions: read (ivl[0]) and
+ * write (ivl[1]) intervals, each list sorted by begin; a READWRITE permission is in both. */
+typedef struct lkv__auth_perms_s {
+  int root; /* the user holds the root role: everything is permitted */
+  lkv__auth_ivl_t *ivl[2];
+  size_t n[2];
+  uint8_t *bytes; /* every bound the intervals point at */
+} lkv__auth_perms_t;
+
+/* Fills p (owning its memory; free with lkv__auth_perms_free) with the permissions of the n roles of
+ * perms lists (a role's key permissions each): a permission without range end is the single key, one
+ * with range end "\0" reaches every key from its key on. Returns 0 or LKV_ENOMEM (p then holds nothing). */
+int lkv__auth_perms_merge(Authpb__Role *const *roles, size_t n, lkv__auth_perms_t *p);
+
+/* Frees what p owns (p itself is the caller's). NULL-safe on p's fields. */
+void lkv__auth_perms_free(lkv__auth_perms_t *p);
+
+/* Whether p grants write (1) or read (0) access to key, or to all of [key, end) when end_len > 0, as
+ * etcd's range permission cache decides (root is not looked at). Pure. */
+int lkv__auth_perms_cover(const lkv__auth_perms_t *p, int write, const uint8_t *key, size_t key_len,
+                          const uint8_t *end, size_t end_len);
+
+/* The merged permissions of user as t sees them at auth revision rev (what lkv_mvcc_auth_state_get gave
+ * on t), from this thread's cache (auth_cache.c) or loaded and merged on a miss. *out stays valid until
+ * this thread's next call. Any thread. Returns 0, LKV_EUSERNOTFOUND, LKV_ENOMEM, LKV_ECORRUPT, LKV_EIO. */
+int lkv__auth_perms_get(lkv_mvcc_txn_t *t, uint64_t rev, const char *user, const lkv__auth_perms_t **out);
 
 /* lkv_apply_auth_permitted on an open transaction (the check a write is applied with). Same returns. */
 int lkv__auth_permitted(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who, int write, const uint8_t *key,

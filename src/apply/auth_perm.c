@@ -1,17 +1,13 @@
-/* etcd's permission checks on key ranges: a user's roles' key permissions as intervals, and whether they
- * cover a request's key or range (etcd's auth/range_perm_cache.go and authStore.isOpPermitted). */
+/* etcd's permission checks on key ranges: a user's roles' key permissions merged into intervals, and
+ * whether they cover a request's key or range (etcd's auth/range_perm_cache.go and
+ * authStore.isOpPermitted). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "apply/auth_internal.h"
 #include "common/error.h"
 
-/* A half-open interval of keys; an empty bound stands for +infinity, as in etcd's BytesAffineComparable
- * (so "\0" as a range end, etcd's "every key from here on", becomes an empty end). */
-typedef struct ivl_s {
-  const uint8_t *b, *e;
-  size_t bn, en;
-} ivl_t;
+typedef lkv__auth_ivl_t ivl_t;
 
 static int bound_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
   if (an == 0) return bn == 0 ? 0 : 1;
@@ -35,19 +31,70 @@ static int is_from_key(const ProtobufCBinaryData *end) {
   return end->len == 1 && end->data[0] == 0;
 }
 
-/* A permission's interval: a single key (no range end) is [key, key "\0"), which needs a buffer of its
- * own; a range end of "\0" is unbounded. Returns 0 or LKV_ENOMEM. */
-static int perm_ivl(const Authpb__Permission *p, ivl_t *out, uint8_t **owned) {
-  *out = (ivl_t){.b = p->key.data, .bn = p->key.len, .e = p->range_end.data, .en = p->range_end.len};
-  if (is_from_key(&p->range_end)) out->en = 0;
-  if (p->range_end.len != 0) return 0;
-  *owned = malloc(p->key.len + 1);
-  if (!*owned) return LKV_ENOMEM;
-  if (p->key.len) memcpy(*owned, p->key.data, p->key.len);
-  (*owned)[p->key.len] = 0;
-  out->e = *owned;
-  out->en = p->key.len + 1;
+static int grants(const Authpb__Permission *p, int write) {
+  return p->permtype == AUTHPB__PERMISSION__TYPE__READWRITE ||
+         p->permtype == (write ? AUTHPB__PERMISSION__TYPE__WRITE : AUTHPB__PERMISSION__TYPE__READ);
+}
+
+/* The bytes a permission's bounds take in lkv__auth_perms_t.bytes: a single key's end is key "\0". */
+static size_t perm_bytes(const Authpb__Permission *p) {
+  return p->key.len + (p->range_end.len ? p->range_end.len : p->key.len + 1);
+}
+
+/* Copies p's interval into *at (advancing it): a single key becomes [key, key "\0"), a range end of
+ * "\0" an unbounded end. */
+static ivl_t perm_ivl(const Authpb__Permission *p, uint8_t **at) {
+  ivl_t v = {.b = *at, .bn = p->key.len};
+  if (p->key.len) memcpy(*at, p->key.data, p->key.len);
+  *at += p->key.len;
+  v.e = *at;
+  if (p->range_end.len) {
+    memcpy(*at, p->range_end.data, p->range_end.len);
+    v.en = is_from_key(&p->range_end) ? 0 : p->range_end.len;
+    *at += p->range_end.len;
+  } else {
+    if (p->key.len) memcpy(*at, p->key.data, p->key.len);
+    (*at)[p->key.len] = 0;
+    v.en = p->key.len + 1;
+    *at += p->key.len + 1;
+  }
+  return v;
+}
+
+int lkv__auth_perms_merge(Authpb__Role *const *roles, size_t n, lkv__auth_perms_t *p) {
+  *p = (lkv__auth_perms_t){0};
+  size_t bytes = 1; /* never malloc(0) */
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < roles[i]->n_keypermission; j++) {
+      const Authpb__Permission *perm = roles[i]->keypermission[j];
+      bytes += perm_bytes(perm);
+      for (int w = 0; w < 2; w++) p->n[w] += grants(perm, w);
+    }
+  p->bytes = malloc(bytes);
+  p->ivl[0] = malloc(sizeof(ivl_t) * (p->n[0] + 1));
+  p->ivl[1] = malloc(sizeof(ivl_t) * (p->n[1] + 1));
+  if (!p->bytes || !p->ivl[0] || !p->ivl[1]) {
+    lkv__auth_perms_free(p);
+    return LKV_ENOMEM;
+  }
+  uint8_t *at = p->bytes;
+  size_t m[2] = {0, 0};
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < roles[i]->n_keypermission; j++) {
+      const Authpb__Permission *perm = roles[i]->keypermission[j];
+      ivl_t v = perm_ivl(perm, &at);
+      for (int w = 0; w < 2; w++)
+        if (grants(perm, w)) p->ivl[w][m[w]++] = v;
+    }
+  for (int w = 0; w < 2; w++) qsort(p->ivl[w], p->n[w], sizeof(ivl_t), begin_cmp);
   return 0;
+}
+
+void lkv__auth_perms_free(lkv__auth_perms_t *p) {
+  free(p->ivl[0]);
+  free(p->ivl[1]);
+  free(p->bytes);
+  *p = (lkv__auth_perms_t){0};
 }
 
 /* etcd's IntervalTree.Contains: the intervals that overlap want, in begin order, leave no gap and reach
@@ -70,68 +117,26 @@ static int contains(const ivl_t *v, size_t n, const ivl_t *want) {
          bound_cmp(first->b, first->bn, want->b, want->bn) <= 0;
 }
 
-int lkv__auth_perm_covers(Authpb__Permission *const *perms, size_t n, int write, const uint8_t *key,
-                          size_t key_len, const uint8_t *end, size_t end_len, int *covered) {
-  Authpb__Permission__Type want_type =
-      write ? AUTHPB__PERMISSION__TYPE__WRITE : AUTHPB__PERMISSION__TYPE__READ;
-  ivl_t *v = calloc(n ? n : 1, sizeof(*v));
-  uint8_t **owned = calloc(n ? n : 1, sizeof(*owned));
-  int rc = v && owned ? 0 : LKV_ENOMEM;
-  size_t m = 0;
-  for (size_t i = 0; !rc && i < n; i++) {
-    if (perms[i]->permtype != want_type && perms[i]->permtype != AUTHPB__PERMISSION__TYPE__READWRITE)
-      continue;
-    rc = perm_ivl(perms[i], &v[m], &owned[i]);
-    m++;
+int lkv__auth_perms_cover(const lkv__auth_perms_t *p, int write, const uint8_t *key, size_t key_len,
+                          const uint8_t *end, size_t end_len) {
+  const ivl_t *v = p->ivl[write ? 1 : 0];
+  size_t n = p->n[write ? 1 : 0];
+  if (end_len == 0) { /* a single key: some interval holds it (etcd's checkKeyPoint) */
+    for (size_t i = 0; i < n; i++)
+      if (bound_cmp(v[i].b, v[i].bn, key, key_len) <= 0 && bound_cmp(key, key_len, v[i].e, v[i].en) < 0)
+        return 1;
+    return 0;
   }
-  uint8_t *point = NULL;
-  if (!rc && end_len == 0) { /* a single key: some interval holds it (etcd's checkKeyPoint) */
-    point = malloc(key_len + 1);
-    if (!point) rc = LKV_ENOMEM;
-  }
-  if (!rc) {
-    ivl_t want = {.b = key, .bn = key_len, .e = end, .en = end_len};
-    if (point) {
-      if (key_len) memcpy(point, key, key_len);
-      point[key_len] = 0;
-      want.e = point, want.en = key_len + 1;
-      *covered = 0;
-      for (size_t i = 0; i < m && !*covered; i++) *covered = overlaps(&want, &v[i]);
-    } else {
-      if (end_len == 1 && end[0] == 0) want.en = 0;
-      qsort(v, m, sizeof(*v), begin_cmp);
-      *covered = contains(v, m, &want);
-    }
-  }
-  free(point);
-  for (size_t i = 0; owned && i < n; i++) free(owned[i]);
-  free(owned);
-  free(v);
-  return rc;
+  ivl_t want = {.b = key, .bn = key_len, .e = end, .en = end_len == 1 && end[0] == 0 ? 0 : end_len};
+  return contains(v, n, &want);
 }
 
-/* Whether user may act on [key, end) with the given access; root's role may do anything. Returns 0,
- * LKV_EPERMDENIED (also for a user that does not exist, as etcd), or a storage code. */
-static int user_permitted(lkv_mvcc_txn_t *t, const char *user, int write, const uint8_t *key, size_t key_len,
-                          const uint8_t *end, size_t end_len) {
-  Authpb__User *u;
-  int rc = lkv__auth_user_load(t, user, &u);
-  if (rc) return rc == LKV_EUSERNOTFOUND ? LKV_EPERMDENIED : rc;
-  int covered = lkv__auth_user_has_role(u, LKV__AUTH_ROOT);
-  for (size_t i = 0; !rc && !covered && i < u->n_roles; i++) {
-    Authpb__Role *r;
-    rc = lkv__auth_role_load(t, u->roles[i], &r);
-    if (rc == LKV_EROLENOTFOUND) { /* granted before it existed (root), or never: grants nothing */
-      rc = 0;
-      continue;
-    }
-    if (rc) break;
-    rc = lkv__auth_perm_covers(r->keypermission, r->n_keypermission, write, key, key_len, end, end_len,
-                               &covered);
-    protobuf_c_message_free_unpacked(&r->base, NULL);
-  }
-  protobuf_c_message_free_unpacked(&u->base, NULL);
-  return rc ? rc : covered ? 0 : LKV_EPERMDENIED;
+/* The merged permissions of who's user as t sees them at rev. Returns 0, LKV_EUSEREMPTY (no user named),
+ * or the codes of lkv__auth_perms_get. */
+static int who_perms(lkv_mvcc_txn_t *t, uint64_t rev, const lkv_apply_auth_t *who,
+                     const lkv__auth_perms_t **out) {
+  if (!who || !who->user || !who->user[0]) return LKV_EUSEREMPTY;
+  return lkv__auth_perms_get(t, rev, who->user, out);
 }
 
 int lkv__auth_permitted(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who, int write, const uint8_t *key,
@@ -140,10 +145,12 @@ int lkv__auth_permitted(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who, int writ
   uint64_t rev;
   int rc = lkv_mvcc_auth_state_get(t, &enabled, &rev);
   if (rc || !enabled) return rc;
-  if (rev == 0) rev = 1;
   if (!who || who->revision == 0) return LKV_EUSEREMPTY; /* no user given: etcd's AuthInfo{} */
-  if (who->revision < rev) return LKV_EAUTHOLDREV;
-  return user_permitted(t, who->user, write, key, key_len, end, end_len);
+  if (who->revision < (rev ? rev : 1)) return LKV_EAUTHOLDREV;
+  const lkv__auth_perms_t *p;
+  rc = who_perms(t, rev, who, &p);
+  if (rc) return rc == LKV_EUSERNOTFOUND ? LKV_EPERMDENIED : rc; /* as etcd: no such user, no access */
+  return p->root || lkv__auth_perms_cover(p, write, key, key_len, end, end_len) ? 0 : LKV_EPERMDENIED;
 }
 
 int lkv_apply_auth_permitted(lkv_mvcc_t *store, const lkv_apply_auth_t *who, int write, const uint8_t *key,
@@ -161,11 +168,9 @@ int lkv__auth_admin(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who) {
   uint64_t rev;
   int rc = lkv_mvcc_auth_state_get(t, &enabled, &rev);
   if (rc || !enabled) return rc;
-  Authpb__User *u = NULL;
-  rc = !who || !who->user || !who->user[0] ? LKV_EUSEREMPTY : lkv__auth_user_load(t, who->user, &u);
-  if (!rc && !lkv__auth_user_has_role(u, LKV__AUTH_ROOT)) rc = LKV_EPERMDENIED;
-  if (u) protobuf_c_message_free_unpacked(&u->base, NULL);
-  return rc;
+  const lkv__auth_perms_t *p;
+  rc = who_perms(t, rev, who, &p);
+  return rc ? rc : p->root ? 0 : LKV_EPERMDENIED;
 }
 
 int lkv_apply_auth_admin(lkv_mvcc_t *store, const lkv_apply_auth_t *who) {

@@ -30,6 +30,21 @@ static int writable(const lkv_mvcc_txn_t *t) {
   return t->write && t->in_req;
 }
 
+/* Marks t as holding auth state that may never commit (a rollback keeps the mark: it only costs the
+ * apply layer's permission cache a few misses). Passes rc through. */
+static int changed(lkv_mvcc_txn_t *t, int rc) {
+  if (!rc) t->auth_changed = 1;
+  return rc;
+}
+
+int lkv_mvcc_auth_changed(const lkv_mvcc_txn_t *t) {
+  return t->auth_changed;
+}
+
+uint64_t lkv_mvcc_txn_serial(const lkv_mvcc_txn_t *t) {
+  return t->s->serial;
+}
+
 int lkv_mvcc_auth_get(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_t *name, size_t len,
                       const uint8_t **val, size_t *val_len) {
   uint8_t buf[PREFIX_LEN + AUTH_NAME_MAX];
@@ -49,7 +64,7 @@ int lkv_mvcc_auth_put(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_
   uint8_t buf[PREFIX_LEN + AUTH_NAME_MAX];
   MDB_val k, v = {.mv_size = val_len, .mv_data = (void *)val};
   int rc = make_key(kind, name, len, buf, &k);
-  return rc ? rc : lkv__mdb_err(mdb_put(t->txn, t->s->meta_dbi, &k, &v, 0));
+  return rc ? rc : changed(t, lkv__mdb_err(mdb_put(t->txn, t->s->meta_dbi, &k, &v, 0)));
 }
 
 int lkv_mvcc_auth_del(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_t *name, size_t len) {
@@ -58,7 +73,7 @@ int lkv_mvcc_auth_del(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, const uint8_
   MDB_val k;
   if (make_key(kind, name, len, buf, &k)) return LKV_ENOENT;
   int rc = mdb_del(t->txn, t->s->meta_dbi, &k, NULL);
-  return rc == MDB_NOTFOUND ? LKV_ENOENT : lkv__mdb_err(rc);
+  return rc == MDB_NOTFOUND ? LKV_ENOENT : changed(t, lkv__mdb_err(rc));
 }
 
 int lkv_mvcc_auth_each(lkv_mvcc_txn_t *t, lkv_mvcc_auth_kind_t kind, lkv_mvcc_auth_cb cb, void *arg) {
@@ -102,5 +117,5 @@ int lkv_mvcc_auth_state_set(lkv_mvcc_txn_t *t, int enabled, uint64_t revision) {
   lkv_le64_put(buf + 1, revision);
   MDB_val k = {.mv_size = sizeof(AUTH_STATE_KEY) - 1, .mv_data = AUTH_STATE_KEY};
   MDB_val v = {.mv_size = sizeof(buf), .mv_data = buf};
-  return lkv__mdb_err(mdb_put(t->txn, t->s->meta_dbi, &k, &v, 0));
+  return changed(t, lkv__mdb_err(mdb_put(t->txn, t->s->meta_dbi, &k, &v, 0)));
 }

@@ -64,6 +64,7 @@ struct lkv_mvcc_txn_s {
   lkv__read_slot_t *slot;               /* read txns: the thread cache slot this struct lives in, or NULL */
   int compact_mark;               /* write txns: LKV__COMPACT_*, the last change to the pending removal */
   struct lkv__touched_s *touched; /* write txns: keys changed while a defragment copies (defrag.c) */
+  int auth_changed;               /* write txns: an auth record or the auth state was written (auth.c) */
 };
 
 /* Meta keys. */

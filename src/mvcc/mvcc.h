@@ -415,6 +415,14 @@ int lkv_mvcc_auth_state_get(lkv_mvcc_txn_t *t, int *enabled, uint64_t *revision)
  */
 int lkv_mvcc_auth_state_set(lkv_mvcc_txn_t *t, int enabled, uint64_t revision);
 
+/* Whether t wrote an auth record or the auth state (a write transaction; 0 for a read): what t reads of
+ * them may then never be committed, so nothing derived from it may outlive t. Pure. */
+int lkv_mvcc_auth_changed(const lkv_mvcc_txn_t *t);
+
+/* The process-unique number of t's store, never reused while the process runs (a cache of something
+ * derived from a store tells stores apart by it). Pure. */
+uint64_t lkv_mvcc_txn_serial(const lkv_mvcc_txn_t *t);
+
 /* ---- replication records ---- */
 
 /* Small named records the replication layer keeps with the state it describes (the Raft applied index,

@@ -320,19 +320,25 @@ def test_go_clientv3_with_user():
             assert res.returncode == 0 and "authclient PASS" in res.stdout, (srv.kind, res.stdout, res.stderr[-3000:])
 
 
-@pytest.mark.parametrize("method", ["RS256", "ES256"])
+@pytest.mark.parametrize("method", ["RS256", "ES256", "HS256", "HS512"])
 def test_jwt_tokens_match_etcd(method, tmp_path):
     """--auth-token jwt with the same key on ledgerkv and etcd 3.4: the same etcdctl answers, and each
     one's tokens accepted by the other (the same claims, signed with OpenSSL here and Go's jwt there);
-    an auth change makes earlier tokens old on both."""
+    an auth change makes earlier tokens old on both. HS*: the private key file's bytes are the shared
+    secret (random bytes here), and there is no public key."""
     key, pub = str(tmp_path / "jwt.key"), str(tmp_path / "jwt.pub")
     if method == "RS256":
         subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True, capture_output=True)
-    else:
+    elif method == "ES256":
         subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key], check=True,
                        capture_output=True)
-    subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True, capture_output=True)
-    spec = "jwt,pub-key=%s,priv-key=%s,sign-method=%s" % (pub, key, method)
+    else:
+        subprocess.run(["openssl", "rand", "-out", key, "48"], check=True, capture_output=True)
+    if method.startswith("HS"):
+        spec = "jwt,priv-key=%s,sign-method=%s" % (key, method)
+    else:
+        subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True, capture_output=True)
+        spec = "jwt,pub-key=%s,priv-key=%s,sign-method=%s" % (pub, key, method)
     with lkvtest.Factory() as f:
         lkv, etcd = start_pair(f, ["--auth-token", spec])
         for step in SETUP + [ALICE + ["get", "app/a"], ALICE + ["get", "other"], BOB + ["put", "app/j", "2"],

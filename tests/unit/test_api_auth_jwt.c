@@ -1,6 +1,6 @@
 /* Unit tests for etcd's JWT tokens (api/auth_jwt.c): keys made here with OpenSSL, every method family
  * signed and verified, expiry, tampering, another method's or key's tokens, a verifying-only provider,
- * and the options refused. */
+ * HS* secrets (a token made by Python's hmac verified), and the options refused. */
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <setjmp.h>
@@ -51,6 +51,10 @@ static int setup(void **state) {
   make_key("ec256", "P-256");
   make_key("ec384", "P-384");
   make_key("ec521", "P-521");
+  char p[256];
+  FILE *f = fopen(path("secret", p), "w"); /* an HS* secret: the file's bytes, newline included */
+  if (!f || fputs("s3cret\n", f) < 0) return -1;
+  fclose(f);
   return 0;
 }
 
@@ -104,6 +108,45 @@ static void test_round_trip(void **state) {
   }
 }
 
+/* HS*: the private key file's bytes are the secret (etcd's hmacKey; any file will do): tokens verify with
+ * the same secret and method only, and one signed outside (Python's hmac, HS384, secret "s3cret\n")
+ * verifies, so the MAC is jwt-go's. */
+static void test_hmac(void **state) {
+  (void)state;
+  static const char *const methods[] = {"HS256", "HS384", "HS512"};
+  lkv_api_jwt_t *other = provider("HS256", NULL, "rsa2.key");
+  for (size_t i = 0; i < 3; i++) {
+    lkv_api_jwt_t *j = provider(methods[i], NULL, "rsa.key");
+    char *token = NULL, *user = NULL;
+    uint64_t rev = 0;
+    assert_int_equal(lkv_api_jwt_sign(j, "alice", 9, 1000, &token), 0);
+    assert_int_equal(lkv_api_jwt_verify(j, token, 1000, &user, &rev), 0);
+    assert_string_equal(user, "alice");
+    assert_int_equal(rev, 9);
+    free(user);
+    assert_int_equal(lkv_api_jwt_verify(j, token, 1301, &user, &rev), LKV_EINVALIDTOKEN);
+    assert_int_equal(lkv_api_jwt_verify(other, token, 1000, &user, &rev), LKV_EINVALIDTOKEN);
+    token[strlen(token) - 2] ^= 1; /* a signature byte changed */
+    assert_int_equal(lkv_api_jwt_verify(j, token, 1000, &user, &rev), LKV_EINVALIDTOKEN);
+    free(token);
+    lkv_api_jwt_free(j);
+  }
+  lkv_api_jwt_free(other);
+  static const char python[] =
+      "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9.eyJleHAiOjIwMDAsInJldmlzaW9uIjo1LCJ1c2VybmFt"
+      "ZSI6ImJvYiJ9.X8MDb8bJjVnSeRUkpxMXXgq8D8n0ABosJTGkOC5SAASmEUmkxODt-DEfnRaYMgrm";
+  lkv_api_jwt_t *j = provider("HS384", "rsa.pub", "secret"), *j256 = provider("HS256", NULL, "secret");
+  char *user = NULL;
+  uint64_t rev = 0;
+  assert_int_equal(lkv_api_jwt_verify(j, python, 1000, &user, &rev), 0);
+  assert_string_equal(user, "bob");
+  assert_int_equal(rev, 5);
+  free(user);
+  assert_int_equal(lkv_api_jwt_verify(j256, python, 1000, &user, &rev), LKV_EINVALIDTOKEN); /* alg differs */
+  lkv_api_jwt_free(j);
+  lkv_api_jwt_free(j256);
+}
+
 /* Tampered claims, another key, another method of the same key, and malformed tokens are refused. */
 static void test_refused_tokens(void **state) {
   (void)state;
@@ -131,7 +174,8 @@ static void test_refused_tokens(void **state) {
   lkv_api_jwt_free(pss);
 }
 
-/* Options etcd refuses: an unknown method, no key, a key of the wrong kind, keys that do not match. */
+/* Options etcd refuses: an unknown method, no key, a key of the wrong kind, keys that do not match, a key
+ * file that cannot be read. */
 static void test_refused_options(void **state) {
   (void)state;
   char a[256], b[256], err[256];
@@ -147,12 +191,23 @@ static void test_refused_options(void **state) {
   assert_string_equal(err, "auth: public and private keys don't match");
   assert_int_equal(lkv_api_jwt_new(&j, "RS256", path("nope.pub", a), NULL, 300, err, sizeof(err)),
                    LKV_EINVAL);
+  /* HS*: the secret is the private key file, a public key alone is none (etcd's "hmac pub key") */
+  assert_int_equal(lkv_api_jwt_new(&j, "HS256", NULL, NULL, 300, err, sizeof(err)), LKV_EINVAL);
+  assert_string_equal(err, "auth: missing key data");
+  assert_int_equal(lkv_api_jwt_new(&j, "HS256", path("rsa.pub", a), NULL, 300, err, sizeof(err)), LKV_EINVAL);
+  assert_string_equal(err, "auth: missing key data");
+  assert_int_equal(lkv_api_jwt_new(&j, "HS256", NULL, path("nope.key", b), 300, err, sizeof(err)),
+                   LKV_EINVAL);
+  assert_int_equal(
+      lkv_api_jwt_new(&j, "HS512", path("nope.pub", a), path("rsa.key", b), 300, err, sizeof(err)),
+      LKV_EINVAL);
   assert_null(j);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_hmac),
       cmocka_unit_test(test_refused_tokens),
       cmocka_unit_test(test_refused_options),
   };
