@@ -111,6 +111,33 @@ typedef void (*lkv__auth_resume_fn)(lkv_api_t *api, const void *route, lkv_call_
 int lkv__auth_defer(lkv_api_t *api, lkv_call_t *call, lkv__auth_resume_fn fn, const void *route,
                     const uint8_t *data, size_t len);
 
+/* etcd's isValidSimpleToken's wait: whether the call carries a simple token whose log index (its
+ * Authenticate's) is past what this member applied. Loop thread. */
+int lkv__auth_token_ahead(lkv_api_t *api, lkv_call_t *call);
+
+/* How a held stream resumes (auth_stream.c): its route's message, half-close and cancel callbacks, route
+ * being what lkv__auth_stream_hold was given. */
+typedef struct lkv__auth_stream_ops_s {
+  lkv__auth_resume_fn message;
+  void (*half_close)(lkv_api_t *api, const void *route, lkv_call_t *call);
+  void (*cancel)(lkv_api_t *api, const void *route, lkv_call_t *call);
+} lkv__auth_stream_ops_t;
+
+/* lkv__auth_defer for a stream's message (Watch, LeaseKeepAlive): when the stream already waits, or its
+ * token names a log index this member has not applied yet (a read barrier is then asked for), keeps a copy
+ * of data and returns 1; once the barrier passed, on the call's loop thread, ops->message runs for every
+ * message kept, in arrival order, then ops->half_close if the client half-closed meanwhile
+ * (lkv__auth_stream_end); a client that left meanwhile gets ops->cancel alone; a failed barrier (or more
+ * than 4 MiB kept) fails the call. Returns 0 (run the message now) otherwise. ops must outlive the wait.
+ * Loop thread. */
+int lkv__auth_stream_hold(lkv_api_t *api, lkv_call_t *call, const lkv__auth_stream_ops_t *ops,
+                          const void *route, const uint8_t *data, size_t len);
+
+/* The client half-closed (cancel 0) or left (cancel 1): returns 1 when the call waits in
+ * lkv__auth_stream_hold (it is replayed when the stream resumes; the route is not told now), else 0.
+ * Loop thread. */
+int lkv__auth_stream_end(lkv_call_t *call, int cancel);
+
 /* The replicator's applied listener's auth part (every member): records the token of an applied
  * Authenticate, drops a user's tokens when it is deleted or its password changes, every token when auth
  * is disabled (etcd's simple token store). Replicator thread. */

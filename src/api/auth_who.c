@@ -112,8 +112,9 @@ static void barrier_passed(void *arg, int err) {
   free(d);
 }
 
-/* etcd's isValidSimpleToken: the token's log index, when it is past what this member applied. */
-static int token_ahead(lkv_api_t *api, const char *token) {
+int lkv__auth_token_ahead(lkv_api_t *api, lkv_call_t *call) {
+  const char *token = call_token(call);
+  if (!token || !api->tokens || api->jwt) return 0;
   const char *dot = strrchr(token, '.');
   if (!dot || !dot[1]) return 0;
   char *end;
@@ -126,8 +127,7 @@ static int token_ahead(lkv_api_t *api, const char *token) {
 
 int lkv__auth_defer(lkv_api_t *api, lkv_call_t *call, lkv__auth_resume_fn fn, const void *route,
                     const uint8_t *data, size_t len) {
-  const char *token = call_token(call);
-  if (!token || !api->tokens || api->jwt || !token_ahead(api, token)) return 0;
+  if (!lkv__auth_token_ahead(api, call)) return 0;
   deferred_t *d = malloc(sizeof(*d) + len);
   if (!d) return 0; /* then the call runs now, and its token is unknown as yet */
   *d = (deferred_t){.api = api, .call = call, .fn = fn, .route = route, .len = len};

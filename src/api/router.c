@@ -153,6 +153,16 @@ int lkv__api_stream_refusal(lkv_api_t *api, const lkv_call_t *call) {
   return lkv__leader_required(call) && st.leader == 0 ? LKV_ENOLEADER : 0;
 }
 
+static void half_close(lkv_api_t *api, const void *route, lkv_call_t *call) {
+  const lkv_route_t *r = route;
+  if (r->on_half_close) r->on_half_close(api, call);
+}
+
+static void cancel(lkv_api_t *api, const void *route, lkv_call_t *call) {
+  const lkv_route_t *r = route;
+  if (r->on_cancel) r->on_cancel(api, call);
+}
+
 /* The route's own checks, then its handler. */
 static void dispatch(lkv_api_t *api, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {
   const lkv_route_t *r = route;
@@ -164,6 +174,9 @@ static void dispatch(lkv_api_t *api, const void *route, lkv_call_t *call, const 
   else
     lkv__api_fail(call, rc);
 }
+
+/* How a stream held for its token's index resumes (auth_stream.c). */
+static const lkv__auth_stream_ops_t held_stream = {dispatch, half_close, cancel};
 
 static void route_message(void *app, const void *route, lkv_call_t *call, const uint8_t *data, size_t len) {
   const lkv_route_t *r = route;
@@ -184,19 +197,20 @@ static void route_message(void *app, const void *route, lkv_call_t *call, const 
     lkv__api_fail(call, LKV_ENOLEADER);
     return;
   }
-  /* a token from an Authenticate this member has not applied yet: the call waits for it (etcd's) */
-  if (!r->streaming && lkv__auth_defer(app, call, dispatch, r, data, len)) return;
+  /* a token from an Authenticate this member has not applied yet: the call waits for it (etcd's); a
+   * stream's later messages wait behind it */
+  if (r->streaming ? lkv__auth_stream_hold(app, call, &held_stream, r, data, len)
+                   : lkv__auth_defer(app, call, dispatch, r, data, len))
+    return;
   dispatch(app, r, call, data, len);
 }
 
 static void route_half_close(void *app, const void *route, lkv_call_t *call) {
-  const lkv_route_t *r = route;
-  if (r->on_half_close) r->on_half_close(app, call);
+  if (!lkv__auth_stream_end(call, 0)) half_close(app, route, call);
 }
 
 static void route_cancel(void *app, const void *route, lkv_call_t *call) {
-  const lkv_route_t *r = route;
-  if (r->on_cancel) r->on_cancel(app, call);
+  if (!lkv__auth_stream_end(call, 1)) cancel(app, route, call);
 }
 
 static void route_finished(void *app, const void *route, int grpc_status, uint64_t elapsed_ns) {

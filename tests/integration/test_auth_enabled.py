@@ -307,6 +307,41 @@ def test_cluster_token_on_every_member(three):
         (grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token")] * 3
 
 
+def test_cluster_streams_wait_for_the_token_index(three):
+    """A member that has not applied a token's Authenticate yet (paused while the others commit it) holds
+    Watch and LeaseKeepAlive streams that carry the token until it has, as it holds unary calls: the
+    watches are created in the order asked (not canceled with "invalid auth token"), see a later put,
+    and the keep-alive is answered."""
+    lead = three.wait_ready()
+    lagging = three.followers()[0]
+    for step in SETUP:
+        assert run(lead, step)[0] == 0, step
+    grant = etcdrpc.LeaseStub(lead.channel()).LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=100), timeout=10,
+                                                          metadata=[("token", rpc_auth(lead, "alice", "apw"))])
+    # an Authenticate there (refused until it applied "auth enable") is answered once applied there: it
+    # then has everything but what comes next
+    cluster.wait_for(lambda: rpc_auth(lagging, "alice", "apw"))
+    three.pause(lagging)
+    try:
+        token = rpc_auth(lead, "alice", "apw")
+        creates = [etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=k, range_end=e))
+                   for k, e in ((b"app/", b"app0"), (b"app/a", b""))]
+        watch = etcdrpc.WatchStub(lagging.channel()).Watch(iter(creates), metadata=[("token", token)], timeout=60)
+        keepalive = etcdrpc.LeaseStub(lagging.channel()).LeaseKeepAlive(
+            iter([etcdrpc.LeaseKeepAliveRequest(ID=grant.ID)]), metadata=[("token", token)], timeout=60)
+    finally:
+        three.resume(lagging)
+    created = [next(watch), next(watch)]
+    assert [(r.created, r.canceled, r.cancel_reason, r.watch_id) for r in created] == [
+        (True, False, "", 0), (True, False, "", 1)]
+    assert [(r.ID, r.TTL > 0) for r in keepalive] == [(grant.ID, True)]
+    lead.kv().Put(etcdrpc.PutRequest(key=b"app/a", value=b"w"), metadata=[("token", rpc_auth(lead, "bob", "bpw"))],
+                  timeout=10)
+    events = next(watch)
+    assert [(e.kv.key, e.kv.value) for e in events.events] == [(b"app/a", b"w")]
+    watch.cancel()
+
+
 def test_go_clientv3_with_user():
     """Go clientv3 with Username/Password (tests/go/authclient) against etcd 3.4 and ledgerkv alike,
     including a token expired by a 2 s --auth-token-ttl that the client renews on its own."""
