@@ -16,14 +16,15 @@ static const char *call_token(const lkv_call_t *call) {
   return t ? t : lkv_call_metadata(call, LKV_API_TOKEN_GATEWAY_KEY);
 }
 
-int lkv__auth_who(lkv_api_t *api, lkv_call_t *call, lkv__who_t *who) {
-  *who = (lkv__who_t){0};
+/* lkv__auth_who; the store's auth revision is read only when with_rev is set (a simple token's or a
+ * certificate's user is checked at it; a JWT names its own). */
+static int who(lkv_api_t *api, lkv_call_t *call, lkv__who_t *w, int with_rev) {
+  *w = (lkv__who_t){0};
   const char *token = call_token(call), *cn;
   char *user;
   int rc;
   if (token && api->jwt) { /* etcd's JWT info: the user and the auth revision its claims hold */
-    return lkv_api_jwt_verify(api->jwt, token, lkv_clock_ms(CLOCK_REALTIME) / 1000, &who->user,
-                              &who->revision);
+    return lkv_api_jwt_verify(api->jwt, token, lkv_clock_ms(CLOCK_REALTIME) / 1000, &w->user, &w->revision);
   } else if (token && api->tokens) {
     rc = lkv_api_tokens_user(api->tokens, token, lkv_clock_ms(CLOCK_MONOTONIC), &user);
     if (rc) return rc;
@@ -33,18 +34,22 @@ int lkv__auth_who(lkv_api_t *api, lkv_call_t *call, lkv__who_t *who) {
     return 0; /* etcd: no user; a check then says "user name is empty" */
   }
   int enabled;
-  rc = lkv_apply_auth_status(api->store, &enabled, &who->revision);
+  rc = with_rev ? lkv_apply_auth_status(api->store, &enabled, &w->revision) : 0;
   if (rc) {
     free(user);
     return rc;
   }
-  who->user = user;
+  w->user = user;
   return 0;
 }
 
+int lkv__auth_who(lkv_api_t *api, lkv_call_t *call, lkv__who_t *w) {
+  return who(api, call, w, 1);
+}
+
 int lkv_api_call_user(lkv_api_t *api, lkv_call_t *call, char **user) {
-  lkv__who_t w;
-  int rc = lkv__auth_who(api, call, &w);
+  lkv__who_t w; /* only the name counts: no read of the store */
+  int rc = who(api, call, &w, 0);
   *user = rc ? NULL : w.user;
   return rc == LKV_ENOMEM ? rc : 0;
 }

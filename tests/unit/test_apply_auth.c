@@ -308,6 +308,64 @@ static void test_permitted(void **state) {
   assert_int_equal(lkv_apply_auth_permitted(ts->s, &u, 1, k, 5, NULL, 0), 0);
 }
 
+static int read_ok(lkvt_store_t *ts, const lkv_apply_auth_t *who, const char *key, const char *end) {
+  return lkv_apply_auth_permitted(ts->s, who, 0, (const uint8_t *)key, strlen(key), (const uint8_t *)end,
+                                  end ? strlen(end) : 0);
+}
+
+/* The permissions a check uses are cached per user and auth revision (apply/auth_cache.c): checked again
+ * and again, they give the same answers; each auth change shows at once, also to a write applied in the
+ * same batch as the change; a range is checked against the union of the user's roles, as etcd's range
+ * permission cache merges them. */
+static void test_permission_cache(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  assert_int_equal(user_add(ts, "root", "x", 1), 0);
+  assert_int_equal(role_add(ts, "root"), 0);
+  assert_int_equal(grant_role(ts, "root", "root"), 0);
+  assert_int_equal(user_add(ts, "u", "x", 1), 0);
+  assert_int_equal(role_add(ts, "r1"), 0);
+  assert_int_equal(role_add(ts, "r2"), 0);
+  assert_int_equal(grant_role(ts, "u", "r1"), 0);
+  assert_int_equal(grant_role(ts, "u", "r2"), 0);
+  assert_int_equal(grant_perm(ts, "r1", AUTHPB__PERMISSION__TYPE__READWRITE, "a", "c"), 0);
+  assert_int_equal(grant_perm(ts, "r2", AUTHPB__PERMISSION__TYPE__READ, "c", "e"), 0);
+  Etcdserverpb__AuthEnableRequest en = ETCDSERVERPB__AUTH_ENABLE_REQUEST__INIT;
+  assert_int_equal(op(ts, LKV_OP_AUTH_ENABLE, &en, NULL, NULL), 0);
+  lkv_apply_auth_t u = {.user = "u", .revision = auth_rev(ts, NULL)};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(read_ok(ts, &u, "a", "e"), 0); /* r1 and r2 together cover it */
+    assert_int_equal(read_ok(ts, &u, "a", "f"), LKV_EPERMDENIED);
+    assert_int_equal(read_ok(ts, &u, "d", NULL), 0);
+    assert_int_equal(lkv_apply_auth_permitted(ts->s, &u, 1, (const uint8_t *)"d", 1, NULL, 0),
+                     LKV_EPERMDENIED);
+  }
+  /* one batch: r1 loses its permission, then u's put in it is checked at the new revision */
+  Etcdserverpb__AuthRoleRevokePermissionRequest rv = ETCDSERVERPB__AUTH_ROLE_REVOKE_PERMISSION_REQUEST__INIT;
+  rv.role = "r1";
+  rv.key = lkvt_bin("a");
+  rv.range_end = lkvt_end("c");
+  Etcdserverpb__PutRequest put = lkvt_put_req("b", "v");
+  lkv_apply_auth_t later = {.user = "u", .revision = u.revision + 1};
+  lkv_apply_req_t batch[2] = {
+      {.kind = LKV_OP_AUTH_ROLE_REVOKE_PERMISSION, .msg = &rv.base, .index = 2, .auth = as_root},
+      {.kind = LKV_OP_PUT, .msg = &put.base, .index = 3, .auth = later}};
+  assert_int_equal(lkv_apply_batch(ts->s, &lkvt_id, batch, 2), 0);
+  assert_int_equal(batch[0].err, 0);
+  assert_int_equal(batch[1].err, LKV_EPERMDENIED);
+  free(batch[0].resp);
+  assert_int_equal(auth_rev(ts, NULL), later.revision);
+  assert_int_equal(read_ok(ts, &u, "d", NULL), LKV_EAUTHOLDREV);
+  assert_int_equal(read_ok(ts, &later, "a", "e"), LKV_EPERMDENIED);
+  assert_int_equal(read_ok(ts, &later, "c", "e"), 0);
+  assert_int_equal(revoke_role(ts, "u", "r2"), 0);
+  later.revision = auth_rev(ts, NULL);
+  assert_int_equal(read_ok(ts, &later, "c", "e"), LKV_EPERMDENIED);
+  assert_int_equal(grant_role(ts, "u", "root"), 0); /* root's role may do anything */
+  later.revision = auth_rev(ts, NULL);
+  assert_int_equal(lkv_apply_auth_permitted(ts->s, &later, 1, (const uint8_t *)"z", 1, NULL, 0), 0);
+  assert_int_equal(lkv_apply_auth_admin(ts->s, &later), 0);
+}
+
 /* The first half of Authenticate's CheckPassword: the stored hash, or etcd's refusals. */
 static void test_password_lookup(void **state) {
   lkvt_store_t *ts = lkvt_fix_store(state);
@@ -345,9 +403,9 @@ static void test_descriptors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      LKVT_TEST(test_users),           LKVT_TEST(test_password_record), LKVT_TEST(test_permissions),
-      LKVT_TEST(test_enable_and_root), LKVT_TEST(test_descriptors),     LKVT_TEST(test_permitted),
-      LKVT_TEST(test_password_lookup),
+      LKVT_TEST(test_users),           LKVT_TEST(test_password_record),  LKVT_TEST(test_permissions),
+      LKVT_TEST(test_enable_and_root), LKVT_TEST(test_descriptors),      LKVT_TEST(test_permitted),
+      LKVT_TEST(test_password_lookup), LKVT_TEST(test_permission_cache),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
-/* Unit tests for etcd's range permission logic (lkv__auth_perm_covers): keys, ranges, prefixes and
- * from-key permissions, READ/WRITE/READWRITE, unions of several permissions, gaps. */
+/* Unit tests for etcd's range permission logic (lkv__auth_perms_merge, lkv__auth_perms_cover): keys,
+ * ranges, prefixes and from-key permissions, READ/WRITE/READWRITE, unions of several permissions, gaps. */
 #include "apply/auth_internal.h"
 #include "apply_testutil.h"
 
@@ -26,10 +26,13 @@ static void perm(perms_t *ps, int type, const char *key, const char *end) {
 /* Whether ps grants write (1) or read (0) on key, or on [key, end) (end as lkvt_end). */
 static int covers(const perms_t *ps, int write, const char *key, const char *end) {
   ProtobufCBinaryData e = lkvt_end(end);
-  int covered = -1;
-  assert_int_equal(
-      lkv__auth_perm_covers(ps->v, ps->n, write, (const uint8_t *)key, strlen(key), e.data, e.len, &covered),
-      0);
+  Authpb__Role role = AUTHPB__ROLE__INIT, *roles[1] = {&role};
+  role.keypermission = (Authpb__Permission **)ps->v;
+  role.n_keypermission = ps->n;
+  lkv__auth_perms_t merged;
+  assert_int_equal(lkv__auth_perms_merge(roles, 1, &merged), 0);
+  int covered = lkv__auth_perms_cover(&merged, write, (const uint8_t *)key, strlen(key), e.data, e.len);
+  lkv__auth_perms_free(&merged);
   assert_true(covered == 0 || covered == 1);
   return covered;
 }
