@@ -24,7 +24,7 @@ typedef struct waiting_s {
   lkv_call_t *call;
   const void *route;
   const lkv__auth_stream_ops_t *ops;
-  held_msg_t *head, *tail;
+  held_msg_t *head, **last; /* last: where the next one goes */
   size_t bytes;
   int half_closed, cancelled, overflow;
   int err; /* the barrier's */
@@ -69,18 +69,12 @@ static void add(waiting_t *w) {
  * stream is failed when it resumes. */
 static void keep(waiting_t *w, const uint8_t *data, size_t len) {
   held_msg_t *m = w->overflow || w->bytes + len > HELD_BYTES_MAX ? NULL : malloc(sizeof(*m) + len);
-  if (!m) {
-    w->overflow = 1;
-    return;
-  }
-  m->next = NULL;
-  m->len = len;
+  w->overflow = m == NULL;
+  if (!m) return;
+  *m = (held_msg_t){.len = len};
   if (len) memcpy(m->data, data, len);
-  if (w->tail)
-    w->tail->next = m;
-  else
-    w->head = m;
-  w->tail = m;
+  *w->last = m;
+  w->last = &m->next;
   w->bytes += len;
 }
 
@@ -135,6 +129,7 @@ int lkv__auth_stream_hold(lkv_api_t *api, lkv_call_t *call, const lkv__auth_stre
   w = calloc(1, sizeof(*w));
   if (!w) return 0; /* then the stream runs now, and its token is unknown as yet */
   *w = (waiting_t){.api = api, .call = call, .route = route, .ops = ops};
+  w->last = &w->head;
   keep(w, data, len);
   add(w);
   if (lkv_replicator_read_barrier(api->replicator, barrier_passed, w) == 0) return 1;
