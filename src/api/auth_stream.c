@@ -90,8 +90,8 @@ static void waiting_free(waiting_t *w) {
 /* On the call's loop thread, once the barrier passed (or failed): what the stream received meanwhile, in
  * order. A client that left gets the route's cancellation alone (the handler finishes the call). */
 static void resume(lkv_call_t *call, void *arg) {
-  waiting_t *w = take(call);
-  (void)arg; /* the same as w: the registry owns it until here */
+  waiting_t *w = arg;
+  (void)take(call); /* w: the registry held it until here */
   if (w->cancelled) {
     w->ops->cancel(w->api, w->route, call);
   } else if (w->err || w->overflow) {
@@ -125,8 +125,7 @@ int lkv__auth_stream_hold(lkv_api_t *api, lkv_call_t *call, const lkv__auth_stre
     if (w) return 1;
   }
   if (!lkv__auth_token_ahead(api, call)) return 0;
-  waiting_t *w;
-  w = calloc(1, sizeof(*w));
+  waiting_t *w = calloc(1, sizeof(*w));
   if (!w) return 0; /* then the stream runs now, and its token is unknown as yet */
   *w = (waiting_t){.api = api, .call = call, .route = route, .ops = ops};
   w->last = &w->head;

@@ -131,24 +131,16 @@ int lkv__auth_perms_cover(const lkv__auth_perms_t *p, int write, const uint8_t *
   return contains(v, n, &want);
 }
 
-/* The merged permissions of who's user as t sees them at rev. Returns 0, LKV_EUSEREMPTY (no user named),
- * or the codes of lkv__auth_perms_get. */
-static int who_perms(lkv_mvcc_txn_t *t, uint64_t rev, const lkv_apply_auth_t *who,
-                     const lkv__auth_perms_t **out) {
-  if (!who || !who->user || !who->user[0]) return LKV_EUSEREMPTY;
-  return lkv__auth_perms_get(t, rev, who->user, out);
-}
-
 int lkv__auth_permitted(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who, int write, const uint8_t *key,
                         size_t key_len, const uint8_t *end, size_t end_len) {
   int enabled;
   uint64_t rev;
   int rc = lkv_mvcc_auth_state_get(t, &enabled, &rev);
   if (rc || !enabled) return rc;
-  if (!who || who->revision == 0) return LKV_EUSEREMPTY; /* no user given: etcd's AuthInfo{} */
+  if (!who || who->revision == 0 || !who->user) return LKV_EUSEREMPTY; /* no user given: etcd's AuthInfo{} */
   if (who->revision < (rev ? rev : 1)) return LKV_EAUTHOLDREV;
   const lkv__auth_perms_t *p;
-  rc = who_perms(t, rev, who, &p);
+  rc = lkv__auth_perms_get(t, rev, who->user, &p);
   if (rc) return rc == LKV_EUSERNOTFOUND ? LKV_EPERMDENIED : rc; /* as etcd: no such user, no access */
   return p->root || lkv__auth_perms_cover(p, write, key, key_len, end, end_len) ? 0 : LKV_EPERMDENIED;
 }
@@ -168,8 +160,9 @@ int lkv__auth_admin(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who) {
   uint64_t rev;
   int rc = lkv_mvcc_auth_state_get(t, &enabled, &rev);
   if (rc || !enabled) return rc;
+  if (!who || !who->user || !who->user[0]) return LKV_EUSEREMPTY;
   const lkv__auth_perms_t *p;
-  rc = who_perms(t, rev, who, &p);
+  rc = lkv__auth_perms_get(t, rev, who->user, &p);
   return rc ? rc : p->root ? 0 : LKV_EPERMDENIED;
 }
 
