@@ -7,15 +7,16 @@
 #include "apply/auth_internal.h"
 #include "common/error.h"
 
-/* An entry is valid for one store (its serial) at one auth revision: every change of a user or a role
- * moves the auth revision in the same transaction, so an entry whose pair matches the transaction's holds
- * what loading the records again would give. A transaction that wrote auth state itself may roll it back
- * and see the same revision with other records later: nothing it reads is cached. Each thread has its own
- * cache (the raft thread applying, each loop thread checking): no lock, nothing shared. */
+/* An entry is valid for one store (its serial) at one auth epoch (lkv_mvcc_auth_epoch): every write of a
+ * user, a role or the auth state moves the epoch in the same transaction, so an entry whose pair matches
+ * the transaction's holds what loading the records again would give. (Not the auth revision: its callers
+ * set it, causal mode's merges too.) A transaction that wrote auth state itself may roll it back and see
+ * the same epoch with other records later: nothing it reads is cached. Each thread has its own cache (the
+ * raft thread applying, each loop thread checking): no lock, nothing shared. */
 #define SLOTS 64 /* direct-mapped by user name: a miss only costs the load the cache saves */
 
 typedef struct entry_s {
-  uint64_t serial, rev;
+  uint64_t serial, epoch;
   char *user; /* NULL: an empty slot */
   int found;  /* the user exists (else perms is empty) */
   lkv__auth_perms_t perms;
@@ -94,22 +95,24 @@ static int entry_load(lkv_mvcc_txn_t *t, const char *user, entry_t *e) {
   return rc;
 }
 
-int lkv__auth_perms_get(lkv_mvcc_txn_t *t, uint64_t rev, const char *user, const lkv__auth_perms_t **out) {
+int lkv__auth_perms_get(lkv_mvcc_txn_t *t, const char *user, const lkv__auth_perms_t **out) {
   cache_t *c = cache_get();
   if (!c) return LKV_ENOMEM;
-  uint64_t serial = lkv_mvcc_txn_serial(t);
+  uint64_t serial = lkv_mvcc_txn_serial(t), epoch;
+  int rc = lkv_mvcc_auth_epoch(t, &epoch);
+  if (rc) return rc;
   int cacheable = !lkv_mvcc_auth_changed(t);
   entry_t *e = cacheable ? &c->slot[slot_of(serial, user)] : &c->scratch;
-  if (!cacheable || !e->user || e->serial != serial || e->rev != rev || strcmp(e->user, user) != 0) {
+  if (!cacheable || !e->user || e->serial != serial || e->epoch != epoch || strcmp(e->user, user) != 0) {
     entry_clear(e);
-    int rc = entry_load(t, user, e);
+    rc = entry_load(t, user, e);
     if (!rc && !(e->user = strdup(user))) rc = LKV_ENOMEM;
     if (rc) {
       entry_clear(e);
       return rc;
     }
     e->serial = serial;
-    e->rev = rev;
+    e->epoch = epoch;
   }
   *out = &e->perms;
   return e->found ? 0 : LKV_EUSERNOTFOUND;

@@ -96,10 +96,10 @@ void lkv__auth_perms_free(lkv__auth_perms_t *p);
 int lkv__auth_perms_cover(const lkv__auth_perms_t *p, int write, const uint8_t *key, size_t key_len,
                           const uint8_t *end, size_t end_len);
 
-/* The merged permissions of user as t sees them at auth revision rev (what lkv_mvcc_auth_state_get gave
- * on t), from this thread's cache (auth_cache.c) or loaded and merged on a miss. *out stays valid until
- * this thread's next call. Any thread. Returns 0, LKV_EUSERNOTFOUND, LKV_ENOMEM, LKV_ECORRUPT, LKV_EIO. */
-int lkv__auth_perms_get(lkv_mvcc_txn_t *t, uint64_t rev, const char *user, const lkv__auth_perms_t **out);
+/* The merged permissions of user as t sees them, from this thread's cache (auth_cache.c, by store and
+ * auth epoch) or loaded and merged on a miss. *out stays valid until this thread's next call. Any thread.
+ * Returns 0, LKV_EUSERNOTFOUND, LKV_ENOMEM, LKV_ECORRUPT, LKV_EIO. */
+int lkv__auth_perms_get(lkv_mvcc_txn_t *t, const char *user, const lkv__auth_perms_t **out);
 
 /* lkv_apply_auth_permitted on an open transaction (the check a write is applied with). Same returns. */
 int lkv__auth_permitted(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who, int write, const uint8_t *key,

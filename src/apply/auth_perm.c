@@ -140,7 +140,7 @@ int lkv__auth_permitted(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who, int writ
   if (!who || who->revision == 0 || !who->user) return LKV_EUSEREMPTY; /* no user given: etcd's AuthInfo{} */
   if (who->revision < (rev ? rev : 1)) return LKV_EAUTHOLDREV;
   const lkv__auth_perms_t *p;
-  rc = lkv__auth_perms_get(t, rev, who->user, &p);
+  rc = lkv__auth_perms_get(t, who->user, &p);
   if (rc) return rc == LKV_EUSERNOTFOUND ? LKV_EPERMDENIED : rc; /* as etcd: no such user, no access */
   return p->root || lkv__auth_perms_cover(p, write, key, key_len, end, end_len) ? 0 : LKV_EPERMDENIED;
 }
@@ -162,7 +162,7 @@ int lkv__auth_admin(lkv_mvcc_txn_t *t, const lkv_apply_auth_t *who) {
   if (rc || !enabled) return rc;
   if (!who || !who->user || !who->user[0]) return LKV_EUSEREMPTY;
   const lkv__auth_perms_t *p;
-  rc = lkv__auth_perms_get(t, rev, who->user, &p);
+  rc = lkv__auth_perms_get(t, who->user, &p);
   return rc ? rc : p->root ? 0 : LKV_EPERMDENIED;
 }
 

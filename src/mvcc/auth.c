@@ -8,6 +8,7 @@
 #include "mvcc/internal.h"
 
 #define AUTH_STATE_KEY "auth/state" /* enabled(1) revision(8 LE) */
+#define AUTH_EPOCH_KEY "auth/epoch" /* writes of auth state so far (8 LE), see lkv_mvcc_auth_epoch */
 #define AUTH_NAME_MAX 4096          /* longer names are refused before they reach LMDB's key limit */
 
 /* "auth/u/" or "auth/r/": the prefix of a kind's records; users and roles sort apart. */
@@ -30,11 +31,29 @@ static int writable(const lkv_mvcc_txn_t *t) {
   return t->write && t->in_req;
 }
 
-/* Marks t as holding auth state that may never commit (a rollback keeps the mark: it only costs the
- * apply layer's permission cache a few misses). Passes rc through. */
+int lkv_mvcc_auth_epoch(lkv_mvcc_txn_t *t, uint64_t *epoch) {
+  MDB_val k = {.mv_size = sizeof(AUTH_EPOCH_KEY) - 1, .mv_data = AUTH_EPOCH_KEY}, v;
+  int rc = mdb_get(t->txn, t->s->meta_dbi, &k, &v);
+  *epoch = 0;
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc) return lkv__mdb_err(rc);
+  if (v.mv_size != 8) return LKV_ECORRUPT;
+  *epoch = lkv_le64_get(v.mv_data);
+  return 0;
+}
+
+/* After a write of auth state (rc 0): the epoch moves in the same (request) transaction, so that it rolls
+ * back with it, and t is marked as holding auth state that may never commit (a rollback keeps the mark:
+ * it only costs the apply layer's permission cache a few misses). Passes rc through, or the epoch's. */
 static int changed(lkv_mvcc_txn_t *t, int rc) {
-  if (!rc) t->auth_changed = 1;
-  return rc;
+  uint64_t epoch;
+  if (rc || (rc = lkv_mvcc_auth_epoch(t, &epoch))) return rc;
+  uint8_t buf[8];
+  lkv_le64_put(buf, epoch + 1);
+  MDB_val k = {.mv_size = sizeof(AUTH_EPOCH_KEY) - 1, .mv_data = AUTH_EPOCH_KEY};
+  MDB_val v = {.mv_size = sizeof(buf), .mv_data = buf};
+  t->auth_changed = 1;
+  return lkv__mdb_err(mdb_put(t->txn, t->s->meta_dbi, &k, &v, 0));
 }
 
 int lkv_mvcc_auth_changed(const lkv_mvcc_txn_t *t) {

@@ -415,6 +415,13 @@ int lkv_mvcc_auth_state_get(lkv_mvcc_txn_t *t, int *enabled, uint64_t *revision)
  */
 int lkv_mvcc_auth_state_set(lkv_mvcc_txn_t *t, int enabled, uint64_t revision);
 
+/* Sets *epoch to how many writes of auth records and auth state (lkv_mvcc_auth_put, _del, _state_set)
+ * the store committed, as t sees it (0 in a store that never had any): unlike the auth revision, which
+ * its callers set, it moves with every write of auth state, so two states t can see that differ never
+ * share an epoch (apart from t's own uncommitted writes: see lkv_mvcc_auth_changed). Returns 0,
+ * LKV_ECORRUPT, LKV_EIO. */
+int lkv_mvcc_auth_epoch(lkv_mvcc_txn_t *t, uint64_t *epoch);
+
 /* Whether t wrote an auth record or the auth state (a write transaction; 0 for a read): what t reads of
  * them may then never be committed, so nothing derived from it may outlive t. Pure. */
 int lkv_mvcc_auth_changed(const lkv_mvcc_txn_t *t);
