@@ -207,7 +207,7 @@ void lkv__lease_time_to_live(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
   int64_t id = req->id;
   int keys = req->keys;
   protobuf_c_message_free_unpacked(&req->base, NULL);
-  if (api->lease_fwd && lkv_lease_fwd_remote(api->lease_fwd)) {
+  if (api->lease_fwd && lkv_lease_fwd_remote(api->lease_fwd, id)) {
     ttl_forward(api, call, id, keys);
     return;
   }

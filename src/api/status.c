@@ -18,6 +18,14 @@
   X(LKV_ELEASENOTFOUND, LKV_GRPC_NOT_FOUND, "etcdserver: requested lease not found")                        \
   X(LKV_ELEASEEXIST, LKV_GRPC_FAILED_PRECONDITION, "etcdserver: lease already exists")                      \
   X(LKV_ELEASETTLTOOLARGE, LKV_GRPC_OUT_OF_RANGE, "etcdserver: too large lease TTL")                        \
+  X(LKV_ELEASEOWNER, LKV_GRPC_FAILED_PRECONDITION,                                                          \
+    "ledgerkv: the lease ID names another member as its owner: in causal mode a lease is granted and "      \
+    "revoked "                                                                                              \
+    "on the member its ID names (docs/causal.md)")                                                          \
+  X(LKV_ELEASEOWNERDOWN, LKV_GRPC_UNAVAILABLE,                                                              \
+    "ledgerkv: the lease's owner is unreachable: in causal mode only the member that granted a lease "      \
+    "renews "                                                                                               \
+    "it (docs/causal.md)")                                                                                  \
   X(LKV_ETOOLARGE, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: request is too large")                           \
   X(LKV_ESTOPPED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                       \
   X(LKV_ENOLEADER, LKV_GRPC_UNAVAILABLE, "etcdserver: no leader")                                           \

@@ -83,6 +83,7 @@ int lkv_causal_key_apply(lkv_causal_key_t *k, const lkv_causal_write_t *w) {
                                           .tombstone = w->tombstone,
                                           .value = value,
                                           .value_len = w->value_len,
+                                          .lease = w->lease,
                                           .rev = w->rev};
   follow_winner(k, was_origin, was_seq, was_live, w->rev);
   return 0;

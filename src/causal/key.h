@@ -23,7 +23,8 @@ typedef struct {
   int tombstone;
   uint8_t *value; /* owned; NULL for a tombstone or an empty value */
   size_t value_len;
-  uint64_t rev; /* the local revision at which this member applied it */
+  int64_t lease; /* the lease the put attached the key to (0: none) */
+  uint64_t rev;  /* the local revision at which this member applied it */
 } lkv_causal_sibling_t;
 
 typedef struct {
@@ -43,7 +44,8 @@ typedef struct {
   int tombstone;
   const uint8_t *value; /* copied */
   size_t value_len;
-  uint64_t rev; /* the member's revision for the event */
+  int64_t lease; /* a put's lease (0: none) */
+  uint64_t rev;  /* the member's revision for the event */
 } lkv_causal_write_t;
 
 /* The winner rule, a total order over distinct writes: <0, 0, >0 as a sorts before, equal to (the same

@@ -44,6 +44,7 @@ void lkv__causal_keys_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev
   lkv_causal_mutation_t mu;
   if (lkv_causal_mutations_open(ev->payload, ev->payload_len, &it)) abort(); /* checked on arrival */
   while (lkv_causal_mutations_next(&it, &mu)) {
+    if (mu.kind != LKV_CAUSAL_PUT && mu.kind != LKV_CAUSAL_DEL) continue; /* leases: the caller's table */
     lkv_causal_write_t w = {.origin = ev->origin,
                             .seq = ev->seq,
                             .hlc = ev->hlc,
@@ -51,6 +52,7 @@ void lkv__causal_keys_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev
                             .tombstone = mu.kind == LKV_CAUSAL_DEL,
                             .value = mu.value,
                             .value_len = mu.value_len,
+                            .lease = mu.lease,
                             .rev = rev};
     lkv_causal_key_t *k = lkv__causal_key_get(m, mu.key, mu.key_len, 1);
     uint64_t view[3] = {k->create_rev, k->mod_rev, k->version};

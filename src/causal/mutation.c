@@ -1,4 +1,4 @@
-/* The write-set codec: puts and deletes of keys, checked once when opened. */
+/* The write-set codec: puts and deletes of keys, lease grants and revokes, checked once when opened. */
 #include "causal/mutation.h"
 
 #include <string.h>
@@ -6,8 +6,16 @@
 #include "common/error.h"
 #include "common/le.h"
 
+#define KIND_PUT_LEASED 3 /* the encoding of a put with a lease */
+
+static int is_key(uint8_t kind) {
+  return kind == LKV_CAUSAL_PUT || kind == LKV_CAUSAL_DEL;
+}
+
 static size_t one_size(const lkv_causal_mutation_t *m) {
-  return 1 + 4 + m->key_len + (m->kind == LKV_CAUSAL_PUT ? 4 + m->value_len : 0);
+  if (!is_key(m->kind)) return 1 + 8 + (m->kind == LKV_CAUSAL_LEASE_GRANT ? 8 : 0);
+  size_t put = m->kind == LKV_CAUSAL_PUT ? 4 + m->value_len + (m->lease ? 8 : 0) : 0;
+  return 1 + 4 + m->key_len + put;
 }
 
 size_t lkv_causal_mutations_size(const lkv_causal_mutation_t *muts, size_t n) {
@@ -17,7 +25,14 @@ size_t lkv_causal_mutations_size(const lkv_causal_mutation_t *muts, size_t n) {
 }
 
 static int valid(const lkv_causal_mutation_t *m) {
-  return m->key_len > 0 && (m->kind == LKV_CAUSAL_PUT || m->kind == LKV_CAUSAL_DEL);
+  if (m->kind == LKV_CAUSAL_LEASE_GRANT || m->kind == LKV_CAUSAL_LEASE_REVOKE) return m->lease > 0;
+  if (m->kind == LKV_CAUSAL_DEL) return m->key_len > 0;
+  return m->kind == LKV_CAUSAL_PUT && m->key_len > 0 && m->lease >= 0;
+}
+
+static uint8_t *put_i64(uint8_t *p, int64_t v) {
+  lkv_le64_put(p, (uint64_t)v);
+  return p + 8;
 }
 
 int lkv_causal_mutations_encode(const lkv_causal_mutation_t *muts, size_t n, uint8_t *out, size_t cap,
@@ -32,7 +47,12 @@ int lkv_causal_mutations_encode(const lkv_causal_mutation_t *muts, size_t n, uin
   p += 4;
   for (size_t i = 0; i < n; i++) {
     const lkv_causal_mutation_t *m = &muts[i];
-    *p++ = m->kind;
+    *p++ = m->kind == LKV_CAUSAL_PUT && m->lease ? KIND_PUT_LEASED : m->kind;
+    if (!is_key(m->kind)) {
+      p = put_i64(p, m->lease);
+      if (m->kind == LKV_CAUSAL_LEASE_GRANT) p = put_i64(p, m->ttl);
+      continue;
+    }
     lkv_le32_put(p, (uint32_t)m->key_len);
     memcpy(p + 4, m->key, m->key_len);
     p += 4 + m->key_len;
@@ -40,6 +60,7 @@ int lkv_causal_mutations_encode(const lkv_causal_mutation_t *muts, size_t n, uin
     lkv_le32_put(p, (uint32_t)m->value_len);
     if (m->value_len) memcpy(p + 4, m->value, m->value_len);
     p += 4 + m->value_len;
+    if (m->lease) p = put_i64(p, m->lease);
   }
   *len = size;
   return 0;
@@ -57,13 +78,24 @@ static int take(lkv_causal_mutation_iter_t *it, const uint8_t **bytes, size_t *n
   return 0;
 }
 
+static int take_i64(lkv_causal_mutation_iter_t *it, int64_t *v) {
+  if (it->end - it->p < 8) return -1;
+  *v = (int64_t)lkv_le64_get(it->p);
+  it->p += 8;
+  return 0;
+}
+
 /* Decodes the next mutation without the final checks; -1 on a malformed one. */
 static int step(lkv_causal_mutation_iter_t *it, lkv_causal_mutation_t *m) {
   if (it->p == it->end) return -1;
   memset(m, 0, sizeof(*m));
-  m->kind = *it->p++;
+  uint8_t kind = *it->p++;
+  m->kind = kind == KIND_PUT_LEASED ? LKV_CAUSAL_PUT : kind;
+  if (kind == LKV_CAUSAL_LEASE_GRANT || kind == LKV_CAUSAL_LEASE_REVOKE)
+    return take_i64(it, &m->lease) || (kind == LKV_CAUSAL_LEASE_GRANT && take_i64(it, &m->ttl)) ? -1 : 0;
   if (take(it, &m->key, &m->key_len)) return -1;
   if (m->kind == LKV_CAUSAL_PUT && take(it, &m->value, &m->value_len)) return -1;
+  if (kind == KIND_PUT_LEASED && (take_i64(it, &m->lease) || m->lease == 0)) return -1;
   if (m->kind == LKV_CAUSAL_DEL) m->value = NULL;
   return 0;
 }

@@ -42,6 +42,8 @@
   X(EUNSUPPORTED, -30014, "not supported by this server")                                       \
   X(ELEASEEXIST, -30020, "lease already exists")                                                \
   X(ELEASETTLTOOLARGE, -30021, "too large lease TTL")                                           \
+  X(ELEASEOWNER, -30022, "the lease belongs to another member (causal mode)")                   \
+  X(ELEASEOWNERDOWN, -30023, "the lease's owner is unreachable (causal mode)")                  \
   X(EVERIFY, -30040, "verification failed")                                                     \
   X(ETORN, -30041, "the store was not flushed before the machine restarted")                    \
   X(ELEDGERPRUNED, -30042, "ledger record pruned by the retention policy")                      \

@@ -62,6 +62,10 @@ static void propose_revoke(lkv_lessor_t *l, int64_t id) {
   revoke_finished(l, id, rc);
 }
 
+int64_t lkv__lessor_full_expiry(const lkv_lessor_t *l, const lkv__lease_t *e, int64_t now) {
+  return l->owns && !l->owns(l->owns_arg, e->id) ? INT64_MAX : now + e->ttl * 1000;
+}
+
 /* Only the leader expires leases (etcd's primary lessor): another member's clock and renewals do not
  * count. A member that becomes leader, or leads again in a later term (another may have led between),
  * gives every lease its full TTL again (etcd's Promote), since it never saw the renewals sent to the
@@ -76,7 +80,7 @@ int lkv__lessor_check_primary(lkv_lessor_t *l) {
     int64_t now = lkv__lessor_now(l);
     for (size_t i = 0; !l->handoff && i < l->n_buckets; i++)
       for (lkv__lease_t *e = l->buckets[i]; e; e = e->next)
-        if (!e->revoking) (void)lkv__lessor_schedule(l, e, now + e->ttl * 1000);
+        if (!e->revoking) (void)lkv__lessor_schedule(l, e, lkv__lessor_full_expiry(l, e, now));
   }
   l->primary = primary;
   return primary;
@@ -119,7 +123,7 @@ void *lkv__lessor_timer(void *arg) {
       continue;
     }
     lkv_heap_node_t *m = lkv_heap_min(&l->heap);
-    if (!m) {
+    if (!m || CONTAINER(m)->expiry == INT64_MAX) { /* none, or only other members' (causal mode) */
       pthread_cond_wait(&l->wake, &l->mu);
       continue;
     }

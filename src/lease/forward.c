@@ -67,6 +67,10 @@ static void serve_here(lkv_lease_fwd_t *f) {
   }
 }
 
+uint64_t lkv__fwd_target(const lkv_lease_fwd_t *f, const lkv_replication_status_t *st, int64_t lease_id) {
+  return f->owner ? f->owner(f->owner_arg, lease_id) : st->leader;
+}
+
 static int submit(lkv_lease_fwd_t *f, uint8_t op, int64_t lease_id, lkv_lease_fwd_cb cb, void *arg) {
   lkv__fwd_pending_t *p = calloc(1, sizeof(*p));
   if (!p) return LKV_ENOMEM;
@@ -74,9 +78,11 @@ static int submit(lkv_lease_fwd_t *f, uint8_t op, int64_t lease_id, lkv_lease_fw
   lkv_replicator_status(f->replicator, &st);
   pthread_mutex_lock(&f->mu);
   int rc = f->stopping ? LKV_ESTOPPED : f->count >= f->max_pending ? LKV_EAGAIN : 0;
-  if (rc) {
+  uint64_t to = lkv__fwd_target(f, &st, lease_id);
+  if (rc || (f->owner && !to)) { /* refused, or (causal mode) a lease that names no member */
     pthread_mutex_unlock(&f->mu);
     free(p);
+    if (!rc) cb(arg, LKV_ELEASENOTFOUND, 0, 0);
     return rc;
   }
   int64_t now = now_ms();
@@ -96,12 +102,12 @@ static int submit(lkv_lease_fwd_t *f, uint8_t op, int64_t lease_id, lkv_lease_fw
     f->head = p;
   f->tail = p;
   f->count++;
-  /* A leader is known: ask it now (this member: served below, outside the lock). Otherwise the timer
-   * looks for one within LKV_LEASE_FWD_POLL_MS. */
-  if (st.leader != 0) send_request(f, p, st.leader, now);
+  /* A leader (owner) is known: ask it now (this member: served below, outside the lock). Otherwise the
+   * timer looks for one within LKV_LEASE_FWD_POLL_MS. */
+  if (to != 0) send_request(f, p, to, now);
   pthread_cond_signal(&f->wake);
   pthread_mutex_unlock(&f->mu);
-  if (st.leader == f->self) serve_here(f);
+  if (to == f->self) serve_here(f);
   return 0;
 }
 
@@ -113,10 +119,10 @@ int lkv_lease_fwd_time_to_live(lkv_lease_fwd_t *f, int64_t id, lkv_lease_fwd_cb 
   return submit(f, LKV_LEASE_FWD_TIME_TO_LIVE, id, cb, arg);
 }
 
-int lkv_lease_fwd_remote(lkv_lease_fwd_t *f) {
+int lkv_lease_fwd_remote(lkv_lease_fwd_t *f, int64_t id) {
   lkv_replication_status_t st;
   lkv_replicator_status(f->replicator, &st);
-  return st.leader != f->self;
+  return lkv__fwd_target(f, &st, id) != f->self;
 }
 
 void lkv__fwd_answered(lkv_lease_fwd_t *f, const lkv_lease_fwd_msg_t *m) {
@@ -162,15 +168,15 @@ static lkv__fwd_pending_t *poll_pending(lkv_lease_fwd_t *f, int *serve) {
   while (f->head && f->head->deadline <= now) {
     lkv__fwd_pending_t *p = f->head;
     unlink_pending(f, p);
-    p->leaderless = st.leader == 0;
+    p->leaderless = lkv__fwd_target(f, &st, p->lease_id) == 0;
     p->next = NULL;
     *tail = p;
     tail = &p->next;
   }
-  if (st.leader == 0) return failed;
   for (lkv__fwd_pending_t *p = f->head; p; p = p->next) {
-    if (p->sent_to == st.leader && now - p->sent_at < (int64_t)f->resend_ms) continue;
-    send_request(f, p, st.leader, now);
+    uint64_t to = lkv__fwd_target(f, &st, p->lease_id);
+    if (to == 0 || (p->sent_to == to && now - p->sent_at < (int64_t)f->resend_ms)) continue;
+    send_request(f, p, to, now);
     *serve |= p->serve_here;
   }
   return failed;
@@ -188,7 +194,7 @@ static void *timer_main(void *arg) {
     lkv__fwd_pending_t *failed = poll_pending(f, &serve);
     if (failed || serve) {
       pthread_mutex_unlock(&f->mu);
-      fail_all(failed, LKV_ENOLEADER, LKV_ETIMEDOUT);
+      fail_all(failed, LKV_ENOLEADER, f->owner ? LKV_ELEASEOWNERDOWN : LKV_ETIMEDOUT);
       if (serve) serve_here(f);
       pthread_mutex_lock(&f->mu);
       continue;
@@ -201,7 +207,8 @@ static void *timer_main(void *arg) {
 }
 
 int lkv_lease_fwd_start(lkv_lease_fwd_t **out, const lkv_lease_fwd_options_t *opts) {
-  if (!opts || !opts->lessor || !opts->replicator || !opts->send || !opts->timeout_ms || !opts->resend_ms)
+  if (!opts || !opts->lessor || !opts->replicator || !opts->send || !opts->timeout_ms || !opts->resend_ms ||
+      (opts->owner && opts->sync))
     return LKV_EINVAL;
   lkv_lease_fwd_t *f = calloc(1, sizeof(*f));
   if (!f) return LKV_ENOMEM;
@@ -213,6 +220,8 @@ int lkv_lease_fwd_start(lkv_lease_fwd_t **out, const lkv_lease_fwd_options_t *op
   f->timeout_ms = opts->timeout_ms;
   f->resend_ms = opts->resend_ms;
   f->max_pending = opts->max_pending ? opts->max_pending : LKV_LEASE_FWD_DEFAULT_PENDING;
+  f->owner = opts->owner;
+  f->owner_arg = opts->owner_arg;
   lkv_replication_status_t st;
   lkv_replicator_status(f->replicator, &st);
   f->self = st.member_id;

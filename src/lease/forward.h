@@ -32,6 +32,12 @@
  * forwarder: they are served here at once, and one that fails because leadership moved goes to the new
  * leader like any other.
  *
+ * Causal mode (options.owner set): there is no leader; a lease belongs to the member its id names
+ * (causal/lease_id.h), which alone renews it and knows its TTL. Each request goes to its lease's owner (this
+ * member: served here at once), is sent again after resend_ms without an answer, and fails at its deadline
+ * with LKV_ELEASEOWNERDOWN (the owner is unreachable); a lease whose id names no member is answered
+ * LKV_ELEASENOTFOUND at once. A member answers requests for the leases it owns only.
+ *
  * Threads: one timer thread (deadlines, resends, waiting for a leader). Every function may be called from
  * any thread. Callbacks run without the forwarder's lock, on the peer thread (answers), the timer thread,
  * the replicator's thread (this member became leader meanwhile) or the thread calling lkv_lease_fwd_stop.
@@ -53,15 +59,20 @@ typedef void (*lkv_lease_fwd_cb)(void *arg, int err, int64_t ttl, int64_t grante
 /* How often parked requests look for a leader (and for deadlines). */
 #define LKV_LEASE_FWD_POLL_MS 100
 
+/* Causal mode: the member that owns lease id, or 0 when none does. */
+typedef uint64_t (*lkv_lease_fwd_owner_fn)(void *arg, int64_t id);
+
 typedef struct lkv_lease_fwd_options_s {
   lkv_lessor_t *lessor; /* answers requests while this member leads; required, outlives the forwarder */
   lkv_replicator_t *replicator; /* who leads, and read barriers; required, outlives the forwarder */
   lkv_lease_sync_t *sync;       /* renewals recorded by a majority before they are answered; NULL: none */
   lkv_lease_fwd_send_fn send;   /* required */
   void *send_arg;
-  unsigned timeout_ms; /* a request's deadline (etcd's request timeout), > 0 */
-  unsigned resend_ms;  /* a request unanswered this long is sent again, > 0 (an election timeout) */
-  size_t max_pending;  /* 0 = LKV_LEASE_FWD_DEFAULT_PENDING */
+  unsigned timeout_ms;          /* a request's deadline (etcd's request timeout), > 0 */
+  unsigned resend_ms;           /* a request unanswered this long is sent again, > 0 (an election timeout) */
+  size_t max_pending;           /* 0 = LKV_LEASE_FWD_DEFAULT_PENDING */
+  lkv_lease_fwd_owner_fn owner; /* causal mode (see above; sync must be NULL), or NULL: to the leader */
+  void *owner_arg;
 } lkv_lease_fwd_options_t;
 
 /* Starts a forwarder (its timer thread). Returns 0 and sets *out, or LKV_EINVAL (a required option
@@ -73,9 +84,10 @@ int lkv_lease_fwd_start(lkv_lease_fwd_t **out, const lkv_lease_fwd_options_t *op
  * channel receiver first). NULL is ignored. */
 void lkv_lease_fwd_stop(lkv_lease_fwd_t *f);
 
-/* 1 when requests must be forwarded: another member leads, or no leader is known; 0 when this member
- * leads (serve them from the local lessor). */
-int lkv_lease_fwd_remote(lkv_lease_fwd_t *f);
+/* 1 when requests about lease id must be forwarded: another member leads, or no leader is known (causal
+ * mode: this member does not own the lease); 0 when this member leads (owns it): serve them from the local
+ * lessor. */
+int lkv_lease_fwd_remote(lkv_lease_fwd_t *f, int64_t id);
 
 /* Forwards a renewal of lease id (LeaseKeepAlive). Returns 0 and calls cb exactly once, or LKV_EAGAIN
  * (too many requests parked), LKV_ESTOPPED, LKV_ENOMEM and never calls cb. When this member leads the

@@ -44,7 +44,13 @@ struct lkv_lease_fwd_s {
   void *send_arg;
   unsigned timeout_ms, resend_ms;
   size_t max_pending;
+  lkv_lease_fwd_owner_fn owner; /* causal mode, or NULL */
+  void *owner_arg;
 };
+
+/* Where a request about lease_id goes now: its owner in causal mode, else the leader st names (0: none
+ * known). */
+uint64_t lkv__fwd_target(const lkv_lease_fwd_t *f, const lkv_replication_status_t *st, int64_t lease_id);
 
 /* An answer arrived (from another member, or from this one's own serving): completes its request, or
  * sends it on again when the answerer does not lead. Takes the lock. */

@@ -118,7 +118,11 @@ static void answer(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t 
 void lkv__fwd_serve(lkv_lease_fwd_t *f, uint64_t from, const lkv_lease_fwd_msg_t *m) {
   lkv_replication_status_t st;
   lkv_replicator_status(f->replicator, &st);
-  if (st.leader != f->self) { /* etcd's ErrNotPrimary: the asker looks for the leader again */
+  if (f->owner && f->owner(f->owner_arg, m->lease_id) != f->self) { /* causal: only its owner answers */
+    reply(f, from, m, LKV_LEASE_FWD_NOT_FOUND, 0, 0);
+    return;
+  }
+  if (!f->owner && st.leader != f->self) { /* etcd's ErrNotPrimary: the asker looks for the leader again */
     reply(f, from, m, LKV_LEASE_FWD_NOT_LEADER, 0, 0);
     return;
   }

@@ -40,9 +40,15 @@ struct lkv_lessor_s {
   lkv_replicator_t *replicator;
   int64_t min_ttl;
   int handoff;
+  lkv_lessor_owns_fn owns;
+  void *owns_arg;
   lkv_lessor_clock_fn clock;
   void *clock_arg;
 };
+
+/* When lease e expires if it gets its full TTL at `now`: never (INT64_MAX) for a lease another member owns
+ * (causal mode). */
+int64_t lkv__lessor_full_expiry(const lkv_lessor_t *l, const lkv__lease_t *e, int64_t now);
 
 /* The lessor's clock now, in ms. */
 int64_t lkv__lessor_now(const lkv_lessor_t *l);

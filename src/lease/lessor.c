@@ -101,14 +101,14 @@ static int put_lease(lkv_lessor_t *l, int64_t id, int64_t ttl) {
     e->id = id;
     lkv_heap_node_init(&e->node);
   }
-  int64_t expiry = lkv__lessor_now(l) + ttl * 1000;
+  e->ttl = ttl;
+  int64_t expiry = lkv__lessor_full_expiry(l, e, lkv__lessor_now(l));
   if (e->orphan && e->expiry > expiry) expiry = e->expiry;
   int rc = lkv__lessor_schedule(l, e, expiry);
   if (rc) {
     if (fresh) free(e);
     return rc;
   }
-  e->ttl = ttl;
   e->revoking = 0;
   if (e->orphan) l->orphans--;
   e->orphan = 0;
@@ -163,6 +163,8 @@ int lkv_lessor_open(lkv_lessor_t **out, const lkv_lessor_options_t *opts) {
   l->clock = opts->clock ? opts->clock : monotonic_ms;
   l->clock_arg = opts->clock_arg;
   l->handoff = opts->handoff != 0;
+  l->owns = opts->owns;
+  l->owns_arg = opts->owns_arg;
   /* etcd's id generator: 16 bits of the member id, then a counter that starts from the wall clock, so
    * ids differ across restarts and members. */
   l->id_prefix = (opts->member_id & 0xffff) << 48;
@@ -275,8 +277,9 @@ int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl, uint64_t *term) 
   }
   int64_t now = lkv__lessor_now(l);
   lkv__lease_t *e = lkv__lessor_find(l, id);
+  if (e && !e->orphan && l->owns && !l->owns(l->owns_arg, id)) rc = LKV_ELEASEOWNER; /* its owner renews */
   /* An expired lease is as good as revoked (etcd waits for the revoke, then answers "not found"). */
-  if (e && !e->orphan && !e->revoking && e->expiry > now) {
+  if (rc != LKV_ELEASEOWNER && e && !e->orphan && !e->revoking && e->expiry > now) {
     rc = lkv__lessor_schedule(l, e, now + e->ttl * 1000);
     if (!rc) *ttl = e->ttl;
     if (!rc && term) *term = l->primary_term;

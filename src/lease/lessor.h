@@ -55,6 +55,9 @@ typedef struct lkv_lessor_s lkv_lessor_t;
 /* A monotonic clock in milliseconds (tests inject their own). */
 typedef int64_t (*lkv_lessor_clock_fn)(void *arg);
 
+/* Whether this member owns lease id (causal mode: the id names its owner, causal/lease_id.h). */
+typedef int (*lkv_lessor_owns_fn)(void *arg, int64_t id);
+
 typedef struct lkv_lessor_options_s {
   lkv_mvcc_t *store;            /* leases to recover at open; required, must outlive the lessor */
   lkv_replicator_t *replicator; /* where revokes of expired leases go; required, must outlive the lessor */
@@ -63,6 +66,10 @@ typedef struct lkv_lessor_options_s {
   lkv_lessor_clock_fn clock;    /* NULL = CLOCK_MONOTONIC */
   void *clock_arg;
   int handoff; /* 1: a new leader's expiry times come from lkv_lessor_takeover (see above) */
+  /* Causal mode (NULL otherwise): only the leases owns() accepts expire here and are renewed here; the
+   * others are known (Leases lists them) but never expire on this member: their owner revokes them. */
+  lkv_lessor_owns_fn owns;
+  void *owns_arg;
 } lkv_lessor_options_t;
 
 /* Orphan records kept at most: renewals recorded for leases whose grant this member has not applied yet
@@ -104,7 +111,8 @@ void lkv_lessor_revoked(lkv_lessor_t *l, int64_t id);
 /* Renews lease id: it expires its full TTL from now. Returns 0 with the granted TTL in *ttl and (term
  * may be NULL) the Raft term this member leads in (the term the renewal must be recorded under), or
  * LKV_ELEASENOTFOUND when the lease is unknown or already expired (its revoke is under way), or (handoff
- * only) LKV_ENOTLEADER when this member does not lead or has answered a later term's query. */
+ * only) LKV_ENOTLEADER when this member does not lead or has answered a later term's query, or (owns set)
+ * LKV_ELEASEOWNER when another member owns the lease. */
 int lkv_lessor_renew(lkv_lessor_t *l, int64_t id, int64_t *ttl, uint64_t *term);
 
 /* The granted TTL and the whole seconds left (truncated toward zero, as etcd's int64(Seconds()); may be

@@ -31,7 +31,15 @@ typedef struct {
   int deleted;
   uint8_t *value;
   size_t value_len;
+  int64_t lease; /* the new winner's lease (0: none) */
 } lkv__causal_change_t;
+
+/* A lease grant or revoke made by the event at core revision rev (causal_lease.c). */
+typedef struct {
+  uint64_t rev;
+  uint8_t kind; /* LKV_CAUSAL_LEASE_GRANT or _REVOKE */
+  int64_t id, ttl;
+} lkv__causal_lease_op_t;
 
 typedef struct {
   lkv_replicator_t base;
@@ -48,6 +56,9 @@ typedef struct {
   /* Winner changes of events the store does not reflect yet, in revision order (causal thread). */
   lkv__causal_change_t *changes;
   size_t n_changes, cap_changes;
+  /* Lease grants and revokes of events the store does not reflect yet, in revision order (causal thread). */
+  lkv__causal_lease_op_t *lease_ops;
+  size_t n_lease_ops, cap_lease_ops;
 
   pthread_t thread;
   pthread_mutex_t mu; /* guards the queues below, stopping, self attrs and the status copy */
@@ -97,8 +108,9 @@ void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k);
 
 /* causal_store.c: buffers a winner change (copies of key and value; deleted: value ignored) of the event at
  * core revision rev; a key told twice for one event: the last holds. Aborts when memory runs out. */
-void lkv__causal_change_push(lkv__causal_node_t *n, uint64_t rev, const uint8_t *key, size_t key_len,
-                             int deleted, const uint8_t *value, size_t value_len);
+lkv__causal_change_t *lkv__causal_change_push(lkv__causal_node_t *n, uint64_t rev, const uint8_t *key,
+                                              size_t key_len, int deleted, const uint8_t *value,
+                                              size_t value_len);
 
 /* causal_auth.c: a member's auth state (users, roles, the enabled flag) as reserved keys and values, and its
  * auth revision. */
@@ -134,11 +146,12 @@ typedef struct {
   void *keep;
 } lkv__causal_dry_t;
 
-/* causal_store.c: dry run of the Puts, DeleteRanges and Txns reqs[0..k) in order in one transaction that is
- * rolled back, each seeing the ones before it, or of one auth op (k 1: its write set is the auth records it
- * changes, as reserved keys); out[i] (the caller's k elements) is reqs[i]'s outcome (free with
- * lkv__causal_dry_free). out[i].err is LKV_EUNSUPPORTED for a put with a lease, LKV_EPERMDENIED for a write
- * of a reserved key (lkv_causal_node_reserved_key), both of which did take effect in the dry run. When none
+/* causal_store.c: dry run of the Puts, DeleteRanges, Txns, lease grants and revokes reqs[0..k) in order in
+ * one transaction that is rolled back, each seeing the ones before it, or of one auth op (k 1: its write set
+ * is the auth records it changes, as reserved keys); out[i] (the caller's k elements) is reqs[i]'s outcome
+ * (free with lkv__causal_dry_free). a lease grant's write set is the grant, a revoke's the deletes of its
+ * keys then the revoke, a put keeps its lease; out[i].err is LKV_EPERMDENIED for a write of a reserved key
+ * (lkv_causal_node_reserved_key), which did take effect in the dry run. When none
  * wrote, the run is kept as their application: every out[i].answered is set, reqs[i] answered. Returns 0,
  * LKV_EAGAIN when k > 1 and one that succeeded wrote nothing (which revision is whose cannot be told: dry-run
  * the first alone), or an error that fails them all. */
@@ -176,7 +189,9 @@ void lkv__causal_changes_clear(lkv__causal_node_t *n);
 
 /* causal_ledger.c: the apply hook (arg: the node) turning a batch's entries into ledger records: a
  * REVISION (an event applied by its request or a Txn of its winner changes) becomes the CAUSAL_EVENT of the
- * event at that revision, other kinds (a compaction) stay as they are. Causal thread. */
+ * event at that revision, as does a lease revoke that deleted keys (the owner's own revoke); a lease grant
+ * and a revoke that deleted nothing are part of their event's record; other kinds (a compaction) stay as
+ * they are. Causal thread. */
 int lkv__causal_ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t cnt);
 
 /* causal_ledger.c: in the store's transaction t, last: the CAUSAL_EVENT record of the event of core revision
@@ -190,6 +205,36 @@ int lkv__causal_ledger_record(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, int empt
  * the ledger's; a compaction applied from its record). Returns 0 or LKV_ECORRUPT (the store holds events
  * the ledger lacks, a record made again differs) or a storage code, with a message in err. */
 int lkv__causal_ledger_start(lkv__causal_node_t *n, uint64_t logged, char *err, size_t errlen);
+
+/* causal_lease.c: records the lease grants and revokes of the event ev applied at core revision rev, when
+ * the store does not reflect it yet. Causal thread (or start-up). */
+void lkv__causal_leases_collect(lkv__causal_node_t *n, uint64_t rev, const lkv_causal_event_t *ev);
+
+/* causal_lease.c: forgets the recorded lease operations of revisions up to last (UINT64_MAX: all). */
+void lkv__causal_leases_drop(lkv__causal_node_t *n, uint64_t last);
+
+/* causal_lease.c: the lease operation of the event at core revision rev, or NULL; *from is a cursor into
+ * the recorded operations (start it at 0, revisions asked in increasing order). */
+const lkv__causal_lease_op_t *lkv__causal_lease_at(const lkv__causal_node_t *n, uint64_t rev, size_t *from);
+
+/* causal_lease.c: 1 when a remote event's winner changes c[0..k) must be checked against the store before
+ * they are applied (a delete, whose key a revoked lease may have removed already; a put with a lease, which
+ * may be revoked): the event is then applied alone, by lkv__causal_alone_changes. */
+int lkv__causal_needs_store(const lkv__causal_change_t *c, size_t k);
+
+/* causal_lease.c: what a remote event applied alone does to the store, read from it: its changes c[0..k)
+ * without deletes of absent keys, a put whose lease is revoked (gone from the store) made a delete (the
+ * rule of docs/causal.md §5: a key is shown only while its lease lives), and, for a revoke (op), deletes of
+ * every other key still attached to the lease here. *out (malloc'd, *n_out entries, pointing into c and
+ * into *keys) and *keys (malloc'd copies of the added keys, *n_keys) are freed by the caller; *grant and
+ * *revoke say whether op's grant or revoke still applies here. Returns 0 or a storage code. */
+int lkv__causal_alone_changes(lkv__causal_node_t *n, const lkv__causal_change_t *c, size_t k,
+                              const lkv__causal_lease_op_t *op, lkv__causal_change_t **out, size_t *n_out,
+                              uint8_t ***keys, size_t *n_keys, int *grant, int *revoke);
+
+/* causal_lease.c: for a lease grant or revoke proposal, LKV_ELEASEOWNER when its id names another member
+ * (a revoke only once its dry run found the lease); else 0. */
+int lkv__causal_lease_refused(const lkv__causal_node_t *n, const lkv_apply_req_t *req, int after_dry_run);
 
 /* causal_keys.c: sets members[i].pk of the members whose key was learned earlier (<dir>/peers). Before the
  * core is created. Returns 0 or a negated errno with a message in err. */

@@ -26,12 +26,19 @@ int lkv__causal_ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t cnt) {
   lkv_ledger_entry_t *out = malloc(cnt * sizeof(*out));
   if (!out) return LKV_ENOMEM;
   int rc = 0;
+  size_t m = 0;
   for (size_t i = 0; !rc && i < cnt; i++) {
-    out[i] = e[i];
-    if (e[i].kind == LKV_LEDGER_REVISION) rc = event_record(n, (uint64_t)e[i].revision - 1, &e[i], &out[i]);
+    /* A lease's grant, or its revoke that deleted no key here, is part of its event (docs/causal.md §5),
+     * recorded by the event's CAUSAL_EVENT: the record of its Txn's revision or of its empty one. */
+    if (e[i].kind == LKV_LEDGER_LEASE_GRANT || (e[i].kind == LKV_LEDGER_LEASE_REVOKE && !e[i].n_ops))
+      continue;
+    out[m] = e[i];
+    if (e[i].kind == LKV_LEDGER_REVISION || e[i].kind == LKV_LEDGER_LEASE_REVOKE)
+      rc = event_record(n, (uint64_t)e[i].revision - 1, &e[i], &out[m]);
+    m++;
   }
-  if (!rc) rc = lkv__ledger_append_at(n->o.ledger, n->ledger_end, out, cnt, LKV__LEDGER_SAME_CHANGE);
-  if (!rc) n->ledger_end += cnt;
+  if (!rc && m) rc = lkv__ledger_append_at(n->o.ledger, n->ledger_end, out, m, LKV__LEDGER_SAME_CHANGE);
+  if (!rc) n->ledger_end += m;
   free(out);
   return rc;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "causal/lease_id.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "replication/causal_internal.h"
@@ -18,14 +19,19 @@ static int is_auth(const lkv_proposal_t *p) {
   return lkv_apply_auth_descriptor(p->req.kind) && p->req.kind != LKV_OP_AUTH_AUTHENTICATE;
 }
 
+/* A lease grant or revoke: dry-run and made an event alone (its owner checked before and after). */
+static int is_lease(const lkv_proposal_t *p) {
+  return p->req.kind == LKV_OP_LEASE_GRANT || p->req.kind == LKV_OP_LEASE_REVOKE;
+}
+
 static int is_write(const lkv_proposal_t *p) {
   return p->req.kind == LKV_OP_PUT || p->req.kind == LKV_OP_DELETE_RANGE || p->req.kind == LKV_OP_TXN ||
-         is_auth(p);
+         is_auth(p) || is_lease(p);
 }
 
 /* Answers a proposal that is not a write here: compactions and alarms applied as they are, Authenticate
- * too (a token of this member's, docs/causal.md §16, named by its revision), the rest refused (leases:
- * not in causal mode yet, causal_node.h). */
+ * too (a token of this member's, docs/causal.md §16, named by its revision), the rest refused
+ * (causal_node.h). */
 static void take_other(lkv__causal_node_t *n, lkv_proposal_t *p) {
   lkv_apply_req_t *req = &p->req;
   req->err = 0, req->resp = NULL, req->resp_len = 0;
@@ -41,24 +47,24 @@ static void take_other(lkv__causal_node_t *n, lkv_proposal_t *p) {
 }
 
 /* Takes the queued proposals up to the first write that follows a non-write (answering the non-writes
- * before it) and at most MAX_GROUP writes into group (an auth op alone); returns how many. */
+ * before it) and at most MAX_GROUP writes into group (an auth op or a lease op alone); returns how many. */
 static size_t take_group(lkv__causal_node_t *n, lkv_proposal_t **group) {
   size_t k = 0;
   for (;;) {
     pthread_mutex_lock(&n->mu);
     lkv_proposal_t *p = n->props;
     int write = p && is_write(p) && !n->halted;
-    if (p && (k == 0 || (write && !is_auth(p) && !is_auth(group[0]))) && k < MAX_GROUP) {
+    if (p && (k == 0 || (write && !is_auth(p) && !is_auth(group[0]) && !is_lease(p))) && k < MAX_GROUP) {
       if (!(n->props = p->next)) n->props_tail = NULL;
     } else {
       p = NULL; /* a non-write after writes waits for the next round: proposals keep their order */
     }
     pthread_mutex_unlock(&n->mu);
     if (!p) return k;
-    if (write)
-      group[k++] = p;
-    else
+    if (!write)
       take_other(n, p);
+    else if ((group[k++] = p) != NULL && is_lease(p))
+      return k;
   }
 }
 
@@ -85,7 +91,8 @@ static void take_writes(lkv__causal_node_t *n, lkv_proposal_t **group, size_t k,
     reqs[i] = &group[i]->req;
     reqs[i]->err = 0, reqs[i]->resp = NULL, reqs[i]->resp_len = 0;
   }
-  int rc = lkv__causal_dry_run(n, reqs, k, out);
+  int rc = lkv__causal_lease_refused(n, reqs[0], 0); /* a lease's group is that lease alone */
+  if (!rc) rc = lkv__causal_dry_run(n, reqs, k, out);
   if (rc == LKV_EAGAIN) { /* one wrote nothing: the first alone, the rest in the next round */
     put_back(n, group + 1, k - 1);
     k = 1;
@@ -94,6 +101,7 @@ static void take_writes(lkv__causal_node_t *n, lkv_proposal_t **group, size_t k,
   size_t i = 0;
   for (; i < k; i++) {
     lkv_proposal_t *p = group[i];
+    if (!rc && !out[i].answered && !out[i].err) out[i].err = lkv__causal_lease_refused(n, reqs[i], 1);
     if (rc || out[i].answered || out[i].err) {
       if (rc || out[i].err) p->req.err = rc ? rc : out[i].err;
       later[(*n_later)++] = p;
@@ -168,7 +176,10 @@ static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs) {
     const uint8_t **ev = malloc(rb.n_applied * sizeof(*ev));
     size_t *len = malloc(rb.n_applied * sizeof(*len));
     rc = ev && len ? 0 : LKV_ENOMEM;
-    for (size_t i = 0; !rc && i < rb.n_applied; i++) ev[i] = rb.applied[i].bytes, len[i] = rb.applied[i].len;
+    for (size_t i = 0; !rc && i < rb.n_applied; i++) {
+      ev[i] = rb.applied[i].bytes, len[i] = rb.applied[i].len;
+      lkv__causal_leases_collect(n, rb.first_rev + i, &rb.applied[i].ev);
+    }
     if (!rc) rc = lkv__causal_log_append(n->log, ev, len, rb.n_applied);
     free(ev);
     free(len);
@@ -179,6 +190,7 @@ static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs) {
     if (rc) halt(n, "cannot apply events to the store", rc);
   } else {
     lkv__causal_changes_clear(n);
+    lkv__causal_leases_drop(n, UINT64_MAX);
   }
   if (!rc) send_all(n, &rb);
   lkv__causal_batch_done(n, &rb, rs, rc);
@@ -267,8 +279,13 @@ void *lkv__causal_thread(void *arg) {
 /* ---- start-up */
 
 static int replay_one(void *arg, const uint8_t *ev, size_t len) {
+  lkv__causal_node_t *n = arg;
   uint64_t rev;
-  return lkv_causal_member_replay(((lkv__causal_node_t *)arg)->m, ev, len, &rev) ? LKV_ECORRUPT : 0;
+  lkv_causal_event_t e;
+  if (lkv_causal_member_replay(n->m, ev, len, &rev) || lkv_causal_event_decode(ev, len, &e))
+    return LKV_ECORRUPT;
+  lkv__causal_leases_collect(n, rev, &e); /* for the store's catch-up below */
+  return 0;
 }
 
 /* The core revision the store reflects: its record, or 0 for a fresh store. */
@@ -298,10 +315,23 @@ static int valid(const lkv_causal_node_options_t *o) {
          o->n_members <= LKV_CAUSAL_MAX_ORIGINS && o->send;
 }
 
+/* Every member's leases must be told apart by their ids (causal/lease_id.h). */
+static int tags_distinct(const lkv_causal_node_options_t *o, char *err, size_t errlen) {
+  uint64_t ids[LKV_CAUSAL_MAX_ORIGINS], a, b;
+  for (size_t i = 0; i < o->n_members; i++) ids[i] = o->members[i].id;
+  if (lkv_causal_lease_tags_distinct(ids, o->n_members, &a, &b)) return 1;
+  snprintf(err, errlen,
+           "members %016llx and %016llx have the same lease owner tag (the low 15 bits of their ids): their "
+           "leases could not be told apart; change --initial-cluster-token or a member's peer URLs",
+           (unsigned long long)a, (unsigned long long)b);
+  return 0;
+}
+
 int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_t *opts, char *err,
                           size_t errlen) {
   snprintf(err, errlen, "cannot start the causal replicator");
   if (!valid(opts)) return LKV_EINVAL;
+  if (!tags_distinct(opts, err, errlen)) return LKV_EINVAL;
   lkv__causal_node_t *n = calloc(1, sizeof(*n));
   if (!n) return LKV_ENOMEM;
   n->base.ops = &lkv__causal_ops;
@@ -365,6 +395,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
 void lkv__causal_node_free(lkv__causal_node_t *n) {
   lkv__causal_changes_clear(n);
   free(n->changes);
+  free(n->lease_ops);
   lkv_causal_member_free(n->m);
   lkv__causal_log_close(n->log);
   free(n->attrs);

@@ -22,18 +22,22 @@
  * (a dry run: Txn compares evaluated on this member's state), which yields its write set (keys written and
  * deleted); a write set becomes the next local event, one proposal per batch (the next dry run must see
  * it). A request that writes nothing (a read-only Txn, a delete of no key) is applied as is and answered.
- * Compaction and alarms are this member's own business and applied as is. Lease grants and revokes, puts
- * with a lease, and the Auth service's requests are refused with LKV_EUNSUPPORTED until the causal mode
- * has owner-tagged leases and replicated auth (docs/causal.md §10).
+ * Compaction and alarms are this member's own business and applied as is. The Auth service's requests are
+ * refused with LKV_EUNSUPPORTED until the causal mode has replicated auth (docs/causal.md §10). A lease grant
+ * or revoke whose id names another member is refused with LKV_ELEASEOWNER (docs/causal.md §5: a lease
+ * belongs to the member its id names); a grant's event carries the lease and its TTL, a revoke's the
+ * deletes of the keys attached to it here and the lease's end; a put's carries its lease.
  *
  * The store: every applied event takes the member's next revision; core revision r is store revision
  * r + 1 (a fresh store starts at 1, as etcd's). A local event is applied by its original request (its
  * answer is etcd's); a remote one by a Txn of the winner changes it made (puts of the new winners' values,
- * deletes where a tombstone now wins), and an event that changed no winner takes an empty revision. The
+ * deletes where a tombstone now wins), and an event that changed no winner takes an empty revision. An event
+ * whose effect depends on the store's leases (a grant, a revoke, a remote put with a lease or delete) is
+ * applied alone, checked against the store: a key is shown only while its lease lives (docs/causal.md §5). The
  * core revision the store reflects is recorded in the same store transaction ("causal/applied"), so a
  * restart replays the log into the core and applies to the store exactly the events it lacks.
  *
- * Not yet (docs/causal.md §10): leases and auth are refused; members
+ * Not yet (docs/causal.md §10): auth is refused; members
  * are fixed at start (move_leader and change_member answer LKV_EUNSUPPORTED); key states (siblings) are
  * kept in memory by the core, not in the store.
  */
@@ -96,7 +100,7 @@ typedef struct lkv_causal_node_options_s {
 
 /* Opens the event log (cutting a torn tail), replays it into a new core, applies to the store the events
  * it lacks, and starts the causal thread. On failure returns a negative LKV_E* code (LKV_EINVAL: bad
- * options; LKV_ECORRUPT: the log is damaged, is not this member's, or the store holds more than the log
+ * options, or two members with the same lease owner tag, causal/lease_id.h; LKV_ECORRUPT: the log is damaged, is not this member's, or the store holds more than the log
  * or was not written in causal mode; storage codes) with a message for the operator in err. */
 int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_t *opts, char *err,
                           size_t errlen);

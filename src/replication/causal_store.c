@@ -8,8 +8,9 @@
 
 /* ---- winner changes the core reports */
 
-void lkv__causal_change_push(lkv__causal_node_t *n, uint64_t rev, const uint8_t *key, size_t key_len,
-                             int deleted, const uint8_t *value, size_t value_len) {
+lkv__causal_change_t *lkv__causal_change_push(lkv__causal_node_t *n, uint64_t rev, const uint8_t *key,
+                                              size_t key_len, int deleted, const uint8_t *value,
+                                              size_t value_len) {
   lkv__causal_change_t c = {.rev = rev, .deleted = deleted};
   c.key = malloc(key_len);
   c.value = malloc(deleted || !value_len ? 1 : value_len);
@@ -25,11 +26,12 @@ void lkv__causal_change_push(lkv__causal_node_t *n, uint64_t rev, const uint8_t 
       free(o->key);
       free(o->value);
       *o = c;
-      return;
+      return o;
     }
   }
   if (lkv_grow((void **)&n->changes, &n->cap_changes, n->n_changes + 1, sizeof(c))) abort();
-  n->changes[n->n_changes++] = c;
+  n->changes[n->n_changes] = c;
+  return &n->changes[n->n_changes++];
 }
 
 void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k) {
@@ -39,7 +41,8 @@ void lkv__causal_collect(void *arg, uint64_t rev, const lkv_causal_key_t *k) {
   const lkv_causal_sibling_t *w = lkv_causal_key_winner(k);
   int deleted = !w || w->tombstone;
   lkv__causal_change_push(n, rev, k->key, k->key_len, deleted, deleted ? NULL : w->value,
-                          deleted ? 0 : w->value_len);
+                          deleted ? 0 : w->value_len)
+      ->lease = deleted ? 0 : w->lease;
 }
 
 /* Frees the buffered changes of revisions up to last, keeping the later ones (in order). */
@@ -69,13 +72,20 @@ typedef struct {
 
 #define DRY_ABORT LKV_ECANCELED /* what the capture returns: the dry run's transaction is rolled back */
 
-/* One REVISION entry's write set into *o (o->err LKV_EUNSUPPORTED for a put with a lease). */
+/* The ledger entries that make an event's write set, one per request that succeeded: a revision's writes,
+ * a lease's grant, a lease's revoke with the deletes of its keys (docs/causal.md §5). */
+static int captured(const lkv_ledger_entry_t *e) {
+  return e->kind == LKV_LEDGER_REVISION || e->kind == LKV_LEDGER_LEASE_GRANT ||
+         e->kind == LKV_LEDGER_LEASE_REVOKE;
+}
+
+/* One captured entry's write set into *o: its writes (a put keeps its lease), then a lease's grant or
+ * revoke itself. */
 static int write_set(const lkv_ledger_entry_t *e, lkv__causal_dry_t *o) {
   lkv_ledger_op_iter_t it;
   lkv_ledger_op_t op;
-  size_t ops = 0, bytes = 0;
+  size_t ops = e->kind != LKV_LEDGER_REVISION, bytes = 0;
   for (lkv_ledger_ops_begin(e, &it); lkv_ledger_ops_next(&it, &op) == 1; ops++) {
-    if (op.type == LKV_LEDGER_OP_PUT && op.lease) o->err = LKV_EUNSUPPORTED;
     if (lkv_causal_node_reserved_key(op.key, op.key_len)) o->err = LKV_EPERMDENIED; /* the auth records' */
     bytes += op.key_len + op.value_len;
   }
@@ -92,6 +102,7 @@ static int write_set(const lkv_ledger_entry_t *e, lkv__causal_dry_t *o) {
   for (lkv_ledger_ops_begin(e, &it); lkv_ledger_ops_next(&it, &op) == 1;) {
     lkv_causal_mutation_t *m = &muts[o->cnt++];
     m->kind = op.type == LKV_LEDGER_OP_PUT ? LKV_CAUSAL_PUT : LKV_CAUSAL_DEL;
+    m->lease = op.type == LKV_LEDGER_OP_PUT ? op.lease : 0;
     memcpy(p, op.key, op.key_len);
     m->key = p;
     m->key_len = op.key_len;
@@ -101,25 +112,30 @@ static int write_set(const lkv_ledger_entry_t *e, lkv__causal_dry_t *o) {
     m->value_len = m->kind == LKV_CAUSAL_PUT ? op.value_len : 0;
     p += m->value_len;
   }
+  if (e->kind != LKV_LEDGER_REVISION) /* after a revoke's deletes: the lease goes last */
+    muts[o->cnt++] = (lkv_causal_mutation_t){
+        .kind = e->kind == LKV_LEDGER_LEASE_GRANT ? LKV_CAUSAL_LEASE_GRANT : LKV_CAUSAL_LEASE_REVOKE,
+        .lease = e->lease_id,
+        .ttl = e->lease_ttl};
   return 0;
 }
 
-/* Gives each request that succeeded its REVISION entry's write set, then rolls the batch back. Each
- * request makes at most one revision, so when as many succeeded as there are revisions, the i-th revision
- * is the i-th successful request's; otherwise one of them wrote nothing and the mapping is ambiguous. */
+/* Gives each request that succeeded its captured entry's write set, then rolls the batch back. Each
+ * request makes at most one such entry, so when as many succeeded as there are entries, the i-th entry is
+ * the i-th successful request's; otherwise one of them wrote nothing and the mapping is ambiguous. */
 static int capture(void *arg, const lkv_ledger_entry_t *e, size_t n) {
   dry_t *d = arg;
   size_t ok = 0, revs = 0, ei = 0;
   d->called = 1;
   for (size_t i = 0; i < d->k; i++) ok += (d->out[i].err = d->copies[i].err) == 0;
-  for (size_t i = 0; i < n; i++) revs += e[i].kind == LKV_LEDGER_REVISION;
+  for (size_t i = 0; i < n; i++) revs += captured(&e[i]);
   if (ok != revs) {
     d->ambiguous = 1;
     return DRY_ABORT;
   }
   for (size_t i = 0; i < d->k && !d->rc; i++) {
     if (d->out[i].err) continue;
-    while (e[ei].kind != LKV_LEDGER_REVISION) ei++;
+    while (!captured(&e[ei])) ei++;
     d->rc = write_set(&e[ei++], &d->out[i]);
   }
   return DRY_ABORT;
@@ -224,6 +240,7 @@ typedef struct {
   lkv__causal_node_t *n;
   uint64_t last;
   int empty;
+  int fill; /* the last event may have changed nothing: it then takes an empty revision here */
   const lkv__causal_change_t *auth; /* the last event's changes, auth records among them (n_auth) */
   size_t n_auth;
   uint64_t auth_rev; /* a local auth op last: the auth revision it ends at; else 0 */
@@ -231,9 +248,9 @@ typedef struct {
 
 static int record(void *arg, lkv_mvcc_txn_t *t) {
   const chunk_t *c = arg;
-  int rc;
-  if ((c->empty || c->n_auth || c->auth_rev) &&
-      ((rc = lkv_mvcc_req_begin(t)) || (c->empty && (rc = lkv_mvcc_req_take_rev(t))) ||
+  int rc, empty = c->empty || (c->fill && lkv_mvcc_txn_rev(t) == (int64_t)c->last);
+  if ((empty || c->n_auth || c->auth_rev) &&
+      ((rc = lkv_mvcc_req_begin(t)) || (empty && (rc = lkv_mvcc_req_take_rev(t))) ||
        ((c->n_auth || c->auth_rev) && (rc = lkv__causal_auth_apply(t, c->auth, c->n_auth, c->auth_rev))) ||
        (rc = lkv_mvcc_req_end(t, 1))))
     return rc;
@@ -241,16 +258,22 @@ static int record(void *arg, lkv_mvcc_txn_t *t) {
   uint8_t le[8];
   for (int i = 0; i < 8; i++) le[i] = (uint8_t)(c->last >> (8 * i));
   rc = lkv_mvcc_repl_put(t, LKV__CAUSAL_APPLIED, le, sizeof(le));
-  return rc ? rc : lkv__causal_ledger_record(c->n, t, c->empty, c->last);
+  return rc ? rc : lkv__causal_ledger_record(c->n, t, empty, c->last);
 }
 
-/* A remote event's winner changes changes[0..k) as one Txn without compares (built in the caller's
- * zeroed storage: ops, op, put, del each of k elements), auth records left out. */
+/* The requests one event's store changes take (at most: a lease grant, a Txn of winner changes without
+ * compares and auth records left out, a lease revoke), with their storage: the Txn's, the lease requests,
+ * and what a change list checked against the store (lkv__causal_alone_changes) owns. Zeroed before use. */
 typedef struct {
   Etcdserverpb__TxnRequest txn;
   Etcdserverpb__RequestOp **ops, *op;
   Etcdserverpb__PutRequest *put;
   Etcdserverpb__DeleteRangeRequest *del;
+  Etcdserverpb__LeaseGrantRequest grant;
+  Etcdserverpb__LeaseRevokeRequest revoke;
+  lkv__causal_change_t *checked;
+  uint8_t **keys;
+  size_t n_keys;
 } synth_t;
 
 static int synth_build(synth_t *s, const lkv__causal_change_t *c, size_t k) {
@@ -274,6 +297,7 @@ static int synth_build(synth_t *s, const lkv__causal_change_t *c, size_t k) {
       etcdserverpb__put_request__init(&s->put[j]);
       s->put[j].key = (ProtobufCBinaryData){.data = c[i].key, .len = c[i].key_len};
       s->put[j].value = (ProtobufCBinaryData){.data = c[i].value, .len = c[i].value_len};
+      s->put[j].lease = c[i].lease;
       s->op[j].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
       s->op[j].request_put = &s->put[j];
     }
@@ -285,7 +309,36 @@ static int synth_build(synth_t *s, const lkv__causal_change_t *c, size_t k) {
 }
 
 static void synth_free(synth_t *s) {
-  free(s->ops), free(s->op), free(s->put), free(s->del);
+  free(s->ops), free(s->op), free(s->put), free(s->del), free(s->checked);
+  for (size_t i = 0; i < s->n_keys; i++) free(s->keys[i]);
+  free(s->keys);
+}
+
+/* A request a remote event makes here: decided on its origin, applied whatever this member's alarms
+ * (CORRUPT, NOSPACE) refuse clients. */
+static lkv_apply_req_t synth_req(lkv_op_kind_t kind, const ProtobufCMessage *msg) {
+  return (lkv_apply_req_t){.kind = kind, .msg = msg, .no_claims = 1, .no_alarms = 1};
+}
+
+/* A remote event's requests, decided on the store as it is (the event is alone in its chunk): its lease
+ * grant, its winner changes checked against the store's leases, its lease revoke. Appends to reqs at *k. */
+static int alone_reqs(lkv__causal_node_t *n, synth_t *s, const lkv__causal_change_t *c, size_t cnt,
+                      const lkv__causal_lease_op_t *op, lkv_apply_req_t *reqs, size_t *k) {
+  size_t m;
+  int grant, revoke;
+  int rc = lkv__causal_alone_changes(n, c, cnt, op, &s->checked, &m, &s->keys, &s->n_keys, &grant, &revoke);
+  if (!rc && grant) {
+    etcdserverpb__lease_grant_request__init(&s->grant);
+    s->grant.id = op->id, s->grant.ttl = op->ttl;
+    reqs[(*k)++] = synth_req(LKV_OP_LEASE_GRANT, &s->grant.base);
+  }
+  if (!rc && m && !(rc = synth_build(s, s->checked, m))) reqs[(*k)++] = synth_req(LKV_OP_TXN, &s->txn.base);
+  if (!rc && revoke) { /* its keys are deleted by the Txn: the revoke only removes the lease */
+    etcdserverpb__lease_revoke_request__init(&s->revoke);
+    s->revoke.id = op->id;
+    reqs[(*k)++] = synth_req(LKV_OP_LEASE_REVOKE, &s->revoke.base);
+  }
+  return rc;
 }
 
 /* Applies reqs[0..k) (the chunk's events up to c->last) and checks that each took effect. */
@@ -303,12 +356,20 @@ static int apply_chunk(lkv__causal_node_t *n, lkv_apply_req_t *reqs, size_t k, c
   return 0;
 }
 
+/*
+ * Events are applied in chunks, one store transaction each. An event that changed no winner ends its chunk
+ * (its empty revision is taken last), as does one with auth records. An event whose effect depends on the
+ * store's leases (a lease grant or revoke; remote puts with a lease and deletes, lkv__causal_needs_store) is
+ * applied alone, in a chunk of its own, after the store reflects every event before it. Local events are
+ * applied by their requests.
+ */
 int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__causal_local_t *locals,
                                size_t n_locals) {
-  size_t cap = (size_t)(last - n->applied), ci = 0, k = 0, li = 0;
-  lkv_apply_req_t *reqs = calloc(cap ? cap : 1, sizeof(*reqs));
-  lkv_apply_req_t **dest = calloc(cap ? cap : 1, sizeof(*dest)); /* a local event's request, else NULL */
-  synth_t *syn = calloc(cap ? cap : 1, sizeof(*syn));
+  /* An event takes at most three requests (a lease grant, a Txn, a lease revoke). */
+  size_t cap = 3 * (size_t)(last - n->applied) + 1, ci = 0, k = 0, li = 0, oi = 0;
+  lkv_apply_req_t *reqs = calloc(cap, sizeof(*reqs));
+  lkv_apply_req_t **dest = calloc(cap, sizeof(*dest)); /* a local event's request, else NULL */
+  synth_t *syn = calloc(cap, sizeof(*syn));
   int rc = reqs && dest && syn ? 0 : LKV_ENOMEM;
   uint64_t r = n->applied + 1, local_auth_rev = 0;
   for (size_t i = 0; !rc && i < n_locals; i++)
@@ -326,8 +387,12 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__
       for (cj = ci; cj < n->n_changes && n->changes[cj].rev == r; cj++)
         kv += !lkv_causal_node_reserved_key(n->changes[cj].key, n->changes[cj].key_len);
       while (li < n_locals && locals[li].rev < r) li++;
+      int local = li < n_locals && locals[li].rev == r;
+      const lkv__causal_lease_op_t *op = lkv__causal_lease_at(n, r, &oi);
+      int alone = op || (!local && kv == cj - ci && lkv__causal_needs_store(&n->changes[ci], cj - ci));
+      if (alone && k > first) break; /* the store must reflect the events before it */
       c.last = r;
-      if (li < n_locals && locals[li].rev == r) {
+      if (local) {
         dest[k] = locals[li].req;
         reqs[k++] = *locals[li].req;
         if (lkv_apply_auth_descriptor(locals[li].req->kind)) { /* no revision of its own: an empty one */
@@ -335,6 +400,16 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__
           r++;
           break;
         }
+        if (op) { /* a lease grant takes no revision of its own, a revoke of no key neither */
+          c.fill = 1;
+          r++;
+          break;
+        }
+      } else if (alone) {
+        rc = alone_reqs(n, &syn[k], &n->changes[ci], cj - ci, op, reqs, &k);
+        c.fill = 1; /* everything it would do may already be done here */
+        r++;
+        break;
       } else if (kv < cj - ci) { /* auth records: applied last in the chunk, by the record hook */
         if (kv) {
           rc = synth_build(&syn[k], &n->changes[ci], cj - ci);
@@ -346,9 +421,7 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__
         break;
       } else if (cj > ci) {
         rc = synth_build(&syn[k], &n->changes[ci], cj - ci);
-        /* Decided on its origin: applied whatever this member's alarms (CORRUPT, NOSPACE) refuse clients. */
-        reqs[k] =
-            (lkv_apply_req_t){.kind = LKV_OP_TXN, .msg = &syn[k].txn.base, .no_claims = 1, .no_alarms = 1};
+        reqs[k] = synth_req(LKV_OP_TXN, &syn[k].txn.base);
         k++;
       } else {
         c.empty = 1; /* it changed no winner: an empty revision ends the chunk */
@@ -368,11 +441,12 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__
       continue;
     }
     free(reqs[i].resp);
-    synth_free(&syn[i]);
   }
+  for (size_t i = 0; syn && i < cap; i++) synth_free(&syn[i]);
   free(reqs);
   free(dest);
   free(syn);
   changes_drop(n, last); /* a start-up that catches up in steps (the ledger's order) keeps the later ones */
+  lkv__causal_leases_drop(n, last);
   return rc;
 }

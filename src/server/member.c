@@ -43,8 +43,11 @@ static void on_message(void *arg, uint64_t from, const uint8_t *data, size_t len
   lkv__member_t *m = arg;
   if (len < 1) return; /* no channel: dropped */
   pthread_rwlock_rdlock(&m->in_lock);
-  if (m->causal) { /* a Raft member's messages would be taken for the causal replicator's: dropped */
-    if (data[0] == LKV__CHANNEL_CAUSAL && m->in) lkv_causal_node_receive(m->in, from, data + 1, len - 1);
+  int raft = data[0] == LKV__CHANNEL_RAFT || data[0] == LKV__CHANNEL_MEMBER || data[0] == LKV__CHANNEL_SNAP;
+  if (m->causal && data[0] == LKV__CHANNEL_CAUSAL) {
+    if (m->in) lkv_causal_node_receive(m->in, from, data + 1, len - 1);
+  } else if (m->causal && raft) {
+    /* a Raft member's messages would be taken for the causal replicator's: dropped */
   } else if (data[0] == LKV__CHANNEL_RAFT) {
     if (m->in) lkv_raft_node_receive(m->in, from, data + 1, len - 1);
   } else if (data[0] == LKV__CHANNEL_MEMBER) {

@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include "causal/lease_id.h"
+#include "causal/vv.h"
 #include "common/error.h"
 #include "lease/fwd_codec.h"
 #include "lease/sync.h"
@@ -11,13 +13,26 @@
 /* etcd's request timeout (5 s plus two election timeouts), the deadline of a forwarded lease request. */
 #define LKV_MEMBER_API_REQUEST_TIMEOUT_MS 5000u
 
+/* Causal mode: how long a renewal or TTL query waits for the lease's owner before it fails with "the
+ * lease's owner is unreachable". Shorter than etcd's request timeout: no election can make the owner
+ * answer sooner, and a client should learn soon that its lease is not being renewed. */
+#define LKV_MEMBER_API_OWNER_TIMEOUT_MS 2000u
+
 struct lkv__member_api_s {
   lkv__member_t *member;
   lkv_api_t *api;
   lkv_lease_fwd_t *fwd;
-  lkv_lease_sync_t *sync;
+  lkv_lease_sync_t *sync; /* Raft mode only */
   lkv_api_leader_t *leader;
+  uint64_t ids[LKV_CAUSAL_MAX_ORIGINS]; /* causal mode: the members, owners of the leases */
+  size_t n_ids;
 };
+
+/* Causal mode: a lease's requests go to the member its id names (causal/lease_id.h). */
+static uint64_t lease_owner(void *arg, int64_t id) {
+  const lkv__member_api_t *a = arg;
+  return lkv_causal_lease_owner(id, a->ids, a->n_ids);
+}
 
 static int send_lease(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   return lkv__member_send(arg, to, LKV__CHANNEL_LEASE, msg, len);
@@ -28,7 +43,7 @@ static void on_lease_message(void *arg, uint64_t from, const uint8_t *data, size
   lkv__member_api_t *a = arg;
   if (len >= 1 && (data[0] == LKV_LEASE_FWD_REQUEST || data[0] == LKV_LEASE_FWD_ANSWER))
     lkv_lease_fwd_receive(a->fwd, from, data, len);
-  else
+  else if (a->sync)
     lkv_lease_sync_receive(a->sync, from, data, len);
 }
 
@@ -49,15 +64,21 @@ int lkv__member_api_start(lkv__member_api_t **out, lkv__member_t *m, lkv_api_t *
                                  .timeout_ms = timeout_ms,
                                  .resend_ms = (unsigned)cfg->cluster.heartbeat_ms,
                                  .query_resend_ms = election_ms};
-  int rc = lkv_lease_sync_start(&a->sync, &so);
+  /* Causal mode: no handoff (each lease has one owner, which alone renews it), requests to the owner. */
+  int causal = cfg->cluster.causal;
+  for (size_t i = 0; causal && i < cfg->cluster.initial.n_members && i < LKV_CAUSAL_MAX_ORIGINS; i++)
+    a->ids[a->n_ids++] = cfg->cluster.initial.members[i].id;
+  int rc = causal ? 0 : lkv_lease_sync_start(&a->sync, &so);
   if (rc) goto err_after_alloc;
   lkv_lease_fwd_options_t o = {.lessor = api->lessor,
                                .replicator = api->replicator,
                                .sync = a->sync,
                                .send = send_lease,
                                .send_arg = m,
-                               .timeout_ms = timeout_ms,
-                               .resend_ms = election_ms};
+                               .timeout_ms = causal ? LKV_MEMBER_API_OWNER_TIMEOUT_MS : timeout_ms,
+                               .resend_ms = election_ms,
+                               .owner = causal ? lease_owner : NULL,
+                               .owner_arg = a};
   rc = lkv_lease_fwd_start(&a->fwd, &o);
   if (rc) goto err_after_sync;
   rc = lkv_api_leader_new(&a->leader, election_ms);

@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "api/auth_jwt.h"
 #include "api/auth_token.h"
+#include "causal/lease_id.h"
 #include "cluster/attrs.h"
 #include "common/error.h"
 #include "gateway/gateway.h"
@@ -264,6 +265,11 @@ static unsigned corrupt_timeout_ms(const lkv_config_t *cfg) {
   return 5000u + 2u * cfg->cluster.election_ms;
 }
 
+/* Causal mode: whether this member (arg: its id) owns lease id (causal/lease_id.h). */
+static int lease_owned_here(void *arg, int64_t id) {
+  return lkv_causal_lease_owned(id, *(const uint64_t *)arg);
+}
+
 static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, size_t errlen) {
   lkv_api_t *api = &s->api;
   int rc = lkv__member_mode_check(cfg, err, errlen); /* before the ledger's own checks */
@@ -343,10 +349,13 @@ int lkv_server_start(lkv_server_t **out, const lkv_config_t *cfg, char *err, siz
     snprintf(err, errlen, "cannot start the conflicts service: %s", lkv_strerror(rc));
     goto err_after_replicator;
   }
+  /* member_api.c starts the handoff in Raft mode; in causal mode each member expires the leases it owns. */
   lkv_lessor_options_t lopts = {.store = s->store,
                                 .replicator = s->replicator,
                                 .member_id = api->id.member_id,
-                                .handoff = s->member != NULL}; /* member_api.c starts the handoff */
+                                .handoff = s->member != NULL && !cfg->cluster.causal,
+                                .owns = cfg->cluster.causal ? lease_owned_here : NULL,
+                                .owns_arg = &api->id.member_id};
   rc = lkv_lessor_open(&s->lessor, &lopts);
   if (rc == 0) {
     rc = lkv_lessor_start(s->lessor);

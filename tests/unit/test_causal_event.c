@@ -132,6 +132,31 @@ static void test_not_canonical(void **state) {
   assert_int_equal(d.deps.n, 0);
 }
 
+/* Encodes in[0..n) (len bytes expected), decodes it back field by field, and checks that every truncation
+ * is refused. Leaves the encoding in buf. */
+static void round_trip(const lkv_causal_mutation_t *in, size_t n, uint8_t *buf, size_t cap, size_t want) {
+  size_t len = 0;
+  assert_int_equal(lkv_causal_mutations_encode(in, n, buf, cap, &len), 0);
+  assert_int_equal(len, lkv_causal_mutations_size(in, n));
+  assert_int_equal(len, want);
+  lkv_causal_mutation_iter_t it;
+  lkv_causal_mutation_t m;
+  assert_int_equal(lkv_causal_mutations_open(buf, len, &it), 0);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(lkv_causal_mutations_next(&it, &m), 1);
+    assert_int_equal(m.kind, in[i].kind);
+    assert_int_equal(m.key_len, in[i].key_len);
+    if (m.key_len) assert_memory_equal(m.key, in[i].key, m.key_len);
+    assert_int_equal(m.value_len, in[i].value_len);
+    if (m.value_len) assert_memory_equal(m.value, in[i].value, m.value_len);
+    assert_int_equal(m.lease, in[i].lease);
+    assert_int_equal(m.ttl, in[i].ttl);
+  }
+  assert_int_equal(lkv_causal_mutations_next(&it, &m), 0);
+  for (size_t cut = 0; cut < len; cut++)
+    assert_int_equal(lkv_causal_mutations_open(buf, cut, &it), LKV_EBADMSG);
+}
+
 static void test_mutations(void **state) {
   (void)state;
   lkv_causal_mutation_t in[3] = {
@@ -144,24 +169,9 @@ static void test_mutations(void **state) {
       {.kind = LKV_CAUSAL_PUT, .key = (const uint8_t *)"c", .key_len = 1}, /* empty value */
   };
   uint8_t buf[128];
-  size_t len = 0;
-  assert_int_equal(lkv_causal_mutations_encode(in, 3, buf, sizeof(buf), &len), 0);
-  assert_int_equal(len, lkv_causal_mutations_size(in, 3));
-  assert_int_equal(len, 4 + (1 + 4 + 1 + 4 + 1) + (1 + 4 + 2) + (1 + 4 + 1 + 4));
+  size_t len = 4 + (1 + 4 + 1 + 4 + 1) + (1 + 4 + 2) + (1 + 4 + 1 + 4);
+  round_trip(in, 3, buf, sizeof(buf), len);
   lkv_causal_mutation_iter_t it;
-  lkv_causal_mutation_t m;
-  assert_int_equal(lkv_causal_mutations_open(buf, len, &it), 0);
-  for (int i = 0; i < 3; i++) {
-    assert_int_equal(lkv_causal_mutations_next(&it, &m), 1);
-    assert_int_equal(m.kind, in[i].kind);
-    assert_int_equal(m.key_len, in[i].key_len);
-    assert_memory_equal(m.key, in[i].key, m.key_len);
-    assert_int_equal(m.value_len, in[i].value_len);
-    if (m.value_len) assert_memory_equal(m.value, in[i].value, m.value_len);
-  }
-  assert_int_equal(lkv_causal_mutations_next(&it, &m), 0);
-  for (size_t cut = 0; cut < len; cut++)
-    assert_int_equal(lkv_causal_mutations_open(buf, cut, &it), LKV_EBADMSG);
   assert_int_equal(lkv_causal_mutations_open(buf, len + 1, &it), LKV_EBADMSG);
   buf[4] = 9; /* a bad kind */
   assert_int_equal(lkv_causal_mutations_open(buf, len, &it), LKV_EBADMSG);
@@ -171,12 +181,37 @@ static void test_mutations(void **state) {
   assert_int_equal(lkv_causal_mutations_encode(in, 3, buf, 10, &len), LKV_EMSGSIZE);
 }
 
+/* Leased puts, grants and revokes (docs/causal.md §5): their encodings, and the lease ids refused. */
+static void test_lease_mutations(void **state) {
+  (void)state;
+  lkv_causal_mutation_t in[3] = {
+      {.kind = LKV_CAUSAL_LEASE_GRANT, .lease = (INT64_C(3) << 48) | 9, .ttl = 60},
+      {.kind = LKV_CAUSAL_PUT,
+       .key = (const uint8_t *)"k",
+       .key_len = 1,
+       .value = (const uint8_t *)"v",
+       .value_len = 1,
+       .lease = (INT64_C(3) << 48) | 9},
+      {.kind = LKV_CAUSAL_LEASE_REVOKE, .lease = 77},
+  };
+  uint8_t buf[128];
+  size_t len = 4 + (1 + 8 + 8) + (1 + 4 + 1 + 4 + 1 + 8) + (1 + 8);
+  round_trip(in, 3, buf, sizeof(buf), len);
+  assert_int_equal(buf[4 + 17], 3); /* a put with a lease has its own kind byte on the wire */
+  lkv_causal_mutation_iter_t it;
+  memset(buf + 4 + 17 + 1 + 4 + 1 + 4 + 1, 0, 8); /* the leased put's lease becomes 0: not a lease */
+  assert_int_equal(lkv_causal_mutations_open(buf, len, &it), LKV_EBADMSG);
+  in[0].lease = 0; /* a grant needs a positive id */
+  assert_int_equal(lkv_causal_mutations_encode(in, 3, buf, sizeof(buf), &len), LKV_EINVAL);
+  in[0].lease = -5;
+  assert_int_equal(lkv_causal_mutations_encode(in, 1, buf, sizeof(buf), &len), LKV_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_round_trip),
-      cmocka_unit_test(test_tamper_refused),
-      cmocka_unit_test(test_not_canonical),
-      cmocka_unit_test(test_mutations),
+      cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_tamper_refused),
+      cmocka_unit_test(test_not_canonical),   cmocka_unit_test(test_mutations),
+      cmocka_unit_test(test_lease_mutations),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

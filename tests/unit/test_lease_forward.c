@@ -215,8 +215,8 @@ static void test_start_invalid(void **state) {
 static void test_renew_and_ttl_answered_by_leader(void **state) {
   (void)state;
   start_members(5000, 1000, 0);
-  assert_int_equal(lkv_lease_fwd_remote(members[0].fwd), 1);
-  assert_int_equal(lkv_lease_fwd_remote(members[1].fwd), 0);
+  assert_int_equal(lkv_lease_fwd_remote(members[0].fwd, 1), 1);
+  assert_int_equal(lkv_lease_fwd_remote(members[1].fwd, 1), 0);
   /* The leader knows lease 5 with TTL 10; the asker's own lessor does not: only the leader answers. */
   assert_int_equal(lkv_lessor_granted(members[1].lessor, 5, 10), 0);
   outcome_t o;
@@ -275,7 +275,7 @@ static void test_no_leader_fails_with_no_leader(void **state) {
   (void)state;
   start_members(300, 100, 0);
   members[0].rep.leader = 0;
-  assert_int_equal(lkv_lease_fwd_remote(members[0].fwd), 1);
+  assert_int_equal(lkv_lease_fwd_remote(members[0].fwd, 1), 1);
   outcome_t o;
   outcome_init(&o);
   assert_int_equal(lkv_lease_fwd_renew(members[0].fwd, 5, on_outcome, &o), 0);
