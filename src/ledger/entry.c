@@ -1,12 +1,12 @@
 /* Ledger entry codec, write-set builder and the leaf/claims digests (see entry.h for the layout). */
 #include "ledger/entry.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "ledger/internal.h"
+#include "ledger/sha256.h"
 #include "ledger/state.h"
 
 /* The fixed part of the largest body (a signed tree head). */
@@ -195,26 +195,26 @@ static int check_ops(const lkv_ledger_entry_t *e) {
 
 void lkv_ledger_claims_digest(const void *req, size_t req_len, const void *resp, size_t resp_len,
                               uint8_t out[LKV_LEDGER_DIGEST_LEN]) {
-  crypto_hash_sha256_state st;
+  lkv__sha256_t st;
   uint8_t len[8];
-  crypto_hash_sha256_init(&st);
+  lkv__sha256_init(&st);
   lkv__put_be64(len, req_len);
-  crypto_hash_sha256_update(&st, len, 8);
-  if (req_len) crypto_hash_sha256_update(&st, req, req_len);
+  lkv__sha256_update(&st, len, 8);
+  lkv__sha256_update(&st, req, req_len);
   lkv__put_be64(len, resp_len);
-  crypto_hash_sha256_update(&st, len, 8);
-  if (resp_len) crypto_hash_sha256_update(&st, resp, resp_len);
-  crypto_hash_sha256_final(&st, out);
+  lkv__sha256_update(&st, len, 8);
+  lkv__sha256_update(&st, resp, resp_len);
+  lkv__sha256_final(&st, out);
 }
 
 void lkv_ledger_entry_leaf(const lkv_ledger_entry_t *e, lkv_ledger_leaf_t *leaf) {
   uint8_t head[BODY_HEAD_MAX];
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
-  crypto_hash_sha256_update(&st, head, body_head(e, head));
-  if (mid_len(e)) crypto_hash_sha256_update(&st, e->event, e->event_len);
-  if (has_tail(e->kind) && e->ops_len) crypto_hash_sha256_update(&st, e->ops, e->ops_len);
-  crypto_hash_sha256_final(&st, leaf->ws_digest);
+  lkv__sha256_t st;
+  lkv__sha256_init(&st);
+  lkv__sha256_update(&st, head, body_head(e, head));
+  if (mid_len(e)) lkv__sha256_update(&st, e->event, e->event_len);
+  if (has_tail(e->kind) && e->ops_len) lkv__sha256_update(&st, e->ops, e->ops_len);
+  lkv__sha256_final(&st, leaf->ws_digest);
   leaf->kind = e->kind;
   leaf->revision = e->revision;
   memcpy(leaf->claims, e->claims, LKV_LEDGER_DIGEST_LEN);

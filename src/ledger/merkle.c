@@ -1,10 +1,10 @@
 /* RFC 9162 Merkle hashing, the append frontier, and proof generation/verification (see merkle.h). */
 #include "ledger/merkle.h"
 
-#include <sodium.h>
 #include <string.h>
 
 #include "common/error.h"
+#include "ledger/sha256.h"
 
 #define SIZE_LIMIT (UINT64_C(1) << 63)
 
@@ -15,11 +15,11 @@ typedef struct range_s {
 
 void lkv_merkle_leaf_hash(const void *data, size_t len, lkv_merkle_hash_t *out) {
   static const uint8_t prefix = 0x00;
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
-  crypto_hash_sha256_update(&st, &prefix, 1);
-  if (len) crypto_hash_sha256_update(&st, data, len);
-  crypto_hash_sha256_final(&st, out->b);
+  lkv__sha256_t st;
+  lkv__sha256_init(&st);
+  lkv__sha256_update(&st, &prefix, 1);
+  lkv__sha256_update(&st, data, len);
+  lkv__sha256_final(&st, out->b);
 }
 
 void lkv_merkle_node_hash(const lkv_merkle_hash_t *l, const lkv_merkle_hash_t *r, lkv_merkle_hash_t *out) {
@@ -27,12 +27,12 @@ void lkv_merkle_node_hash(const lkv_merkle_hash_t *l, const lkv_merkle_hash_t *r
   buf[0] = 0x01;
   memcpy(buf + 1, l->b, LKV_MERKLE_HASH_LEN);
   memcpy(buf + 1 + LKV_MERKLE_HASH_LEN, r->b, LKV_MERKLE_HASH_LEN);
-  crypto_hash_sha256(out->b, buf, sizeof(buf));
+  lkv__sha256(buf, sizeof(buf), out->b);
 }
 
 void lkv_merkle_empty_root(lkv_merkle_hash_t *out) {
   static const uint8_t none = 0;
-  crypto_hash_sha256(out->b, &none, 0);
+  lkv__sha256(&none, 0, out->b);
 }
 
 static int hash_eq(const lkv_merkle_hash_t *a, const lkv_merkle_hash_t *b) {

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -171,9 +170,8 @@ static int catch_up(lkv_mvcc_t *s, lkv_mvcc_t *c) {
 }
 
 static uint64_t file_size(lkv_mvcc_t *s) {
-  mdb_filehandle_t fd;
-  struct stat st;
-  return mdb_env_get_fd(s->env, &fd) == 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+  uint64_t size;
+  return lkv__store_file_size(s, &size) == 0 ? size : 0;
 }
 
 /* Step 4, the gate closed: the last changes, then the copy in place of data.mdb and env reopened on it.

@@ -42,6 +42,7 @@ struct lkv_mvcc_s {
   struct lkv__touched_s *touched; /* the keys recorded so far (touched_mu) */
   atomic_int defrag_spoiled;      /* the copy cannot be trusted: a copy was installed, or memory ran out */
   pthread_mutex_t defrag_mu;      /* one defragment at a time */
+  uint64_t prefill_end; /* first page not written ahead of LMDB (prefill.c; LMDB's writer lock), 0 at open */
 };
 
 /* What a write transaction did to the pending compaction, published at its commit. */
@@ -70,6 +71,21 @@ struct lkv_mvcc_txn_s {
 /* Meta keys. */
 #define LKV__META_REVS "revs"         /* current(8 BE) ‖ compact(8 BE, two's complement) */
 #define LKV__META_IDENTITY "identity" /* cluster_id(8 BE) ‖ member_id(8 BE) */
+
+/* ---- the file's pages ahead of LMDB (prefill.c) ---- */
+
+/* The largest LMDB page prefill writes ahead (LMDB's page is the OS page: 4 KiB here). */
+#define LKV__PREFILL_PAGE_MAX 65536u
+
+/* Writes the pages past the last page in use one at a time when fewer than a few hundred are ready, so
+ * that the page cache holds them in single-page folios. Call right after beginning a write transaction,
+ * before it writes anything (it holds LMDB's writer lock). Failures are ignored: LMDB's own writes report
+ * them. */
+void lkv__prefill(lkv_mvcc_t *s);
+
+/* The store file's size as etcd's dbSize: its bytes up to the last page in use (the pages prefill
+ * wrote past it excluded). Returns 0, or LKV_EIO. */
+int lkv__store_file_size(lkv_mvcc_t *s, uint64_t *out);
 
 /* ---- the gate (gate.c) ---- */
 

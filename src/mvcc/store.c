@@ -186,6 +186,7 @@ static int open_dbs(lkv_mvcc_t *s) {
 }
 
 int lkv__env_open(lkv_mvcc_t *s) {
+  s->prefill_end = 0; /* a new file, or the defragmented one */
   int rc = lkv__mdb_err(mdb_env_create(&s->env));
   if (rc) return rc;
   rc = lkv__mdb_err(mdb_env_set_maxdbs(s->env, 6));
@@ -194,7 +195,10 @@ int lkv__env_open(lkv_mvcc_t *s) {
   /* MDB_NOTLS: read txns are not bound to threads (they are cached per thread and may be reused by
    * another). Default sync: a commit is on disk when it returns; with a log in front, commits do not
    * flush at all and the unsynced marker guards the file (unsynced.c). */
-  unsigned flags = MDB_NOTLS | (s->logged ? MDB_NOSYNC : 0) | (s->read_only ? MDB_RDONLY : 0);
+  /* MDB_NORDAHEAD: pages faulted in from disk (after a restore or an install, written around the page
+   * cache) come in one at a time, not in the large folios readahead builds, into which LMDB's later
+   * one-page writes are slow (prefill.c). */
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (s->logged ? MDB_NOSYNC : 0) | (s->read_only ? MDB_RDONLY : 0);
   if (!rc) rc = lkv__mdb_err(mdb_env_open(s->env, s->db_dir, flags, 0600));
   if (!rc) rc = open_dbs(s);
   if (rc) mdb_env_close(s->env);
@@ -305,8 +309,6 @@ int lkv_mvcc_quota_check(lkv_mvcc_txn_t *t, uint64_t cost) {
 
 int lkv_mvcc_stat(lkv_mvcc_t *s, lkv_mvcc_stat_t *out) {
   lkv_mvcc_txn_t *t;
-  struct stat st;
-  mdb_filehandle_t fd;
   int rc = lkv_mvcc_read_begin(s, &t);
   if (rc) return rc;
   out->revision = t->rev;
@@ -318,8 +320,7 @@ int lkv_mvcc_stat(lkv_mvcc_t *s, lkv_mvcc_stat_t *out) {
   if (!rc) out->records = ms.ms_entries;
   if (!rc) rc = lkv_mvcc_alarms_get(t, &out->alarms);
   /* inside the transaction: a defragment may swap the file once it ends */
-  if (!rc && (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)) rc = LKV_EIO;
-  if (!rc) out->db_size = (uint64_t)st.st_size;
+  if (!rc) rc = lkv__store_file_size(s, &out->db_size);
   lkv_mvcc_txn_end(t);
   return rc;
 }

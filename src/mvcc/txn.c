@@ -38,6 +38,7 @@ int lkv_mvcc_write_begin(lkv_mvcc_t *s, lkv_mvcc_txn_t **out) {
   t->write = 1;
   int rc = lkv__mdb_err(mdb_txn_begin(s->env, NULL, 0, &t->top));
   if (rc) goto err_after_alloc;
+  lkv__prefill(s);
   t->txn = t->top;
   rc = lkv__meta_revs_get(s, t->txn, &t->rev, &t->compact_rev);
   if (rc) goto err_after_txn;
