@@ -72,8 +72,10 @@ int lkv_http_server_start(lkv_http_server_t **out, const lkv_http_server_options
   s->reaper.data = s;
   uv_timer_start(&s->reaper, on_reap, REAP_PERIOD_MS, REAP_PERIOD_MS);
   for (size_t i = 0; i < opts->n_addrs; i++) {
-    rc = lkv__listener_open(&s->loop, &s->listeners[i], opts->addrs[i].host, opts->addrs[i].port,
-                            lkv__http_on_connection, &s->ports[i]);
+    rc = lkv__listener_probe(opts->addrs[i].host, opts->addrs[i].port);
+    if (rc == 0)
+      rc = lkv__listener_open(&s->loop, &s->listeners[i], opts->addrs[i].host, opts->addrs[i].port,
+                              lkv__http_on_connection, &s->ports[i]);
     if (rc != 0) goto err_after_loop;
     s->listeners[i].data = NULL;
     s->n_listeners++;

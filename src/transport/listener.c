@@ -67,3 +67,19 @@ err_after_socket:
   close(fd);
   return rv;
 }
+
+int lkv__listener_probe(const char *host, int port) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int one = 1;
+  int rv = parse_addr(host, port, &ss, &len);
+  if (rv != 0 || port == 0) return rv;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  /* SO_REUSEADDR as the listeners have it: a port left in TIME_WAIT by a previous run is free. */
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      bind(fd, (struct sockaddr *)&ss, len) != 0)
+    rv = -errno;
+  close(fd);
+  return rv;
+}

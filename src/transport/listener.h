@@ -13,4 +13,11 @@
 int lkv__listener_open(uv_loop_t *uv, uv_tcp_t *tcp, const char *host, int port,
                        uv_connection_cb on_connection, int *bound_port);
 
+/* Checks that nothing listens on host:port yet, with a socket bound without SO_REUSEPORT and closed again:
+ * SO_REUSEPORT would let this process join another server's port (of the same user) and take part of its
+ * connections, where etcd stops with "address already in use". Call before the first lkv__listener_open of
+ * an address. Returns 0 (free, or port 0: the kernel picks a free one), LKV_EINVAL, or a negative errno
+ * (-EADDRINUSE). */
+int lkv__listener_probe(const char *host, int port);
+
 #endif

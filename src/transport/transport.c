@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "transport/h2_conn.h"
+#include "transport/listener.h"
 #include "transport/loop.h"
 
 struct lkv_transport_s {
@@ -26,10 +27,12 @@ static int valid_options(const lkv_transport_options_t *opts, const lkv_transpor
 }
 
 /* Every loop listens on every address; the first bind of an address settles its port (port 0 picks one)
- * and the other loops join that port through SO_REUSEPORT. */
+ * and the other loops join that port through SO_REUSEPORT, once the port is known to be no one else's. */
 static int listen_all(lkv_transport_t *t, const lkv_transport_options_t *opts) {
   for (size_t a = 0; a < opts->n_addrs; a++) {
     t->ports[a] = opts->addrs[a].port;
+    int rv = lkv__listener_probe(opts->addrs[a].host, t->ports[a]);
+    if (rv != 0) return rv;
     for (int i = 0; i < t->n_loops; i++) {
       int rv = lkv__loop_listen(&t->loops[i], opts->addrs[a].host, t->ports[a],
                                 opts->tls ? opts->tls[a] : NULL, &t->ports[a]);

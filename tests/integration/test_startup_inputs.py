@@ -235,3 +235,27 @@ def test_kubeadm_flags_without_tls_start(procs, kind):
     c, p, m = lkvtest.free_port(), lkvtest.free_port(), lkvtest.free_port()
     proc = procs(kind, kubeadm_args(c, p, m, "http"), None, c)
     proc.wait_serving()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_second_server_on_a_taken_port_stops(procs, kind):
+    """A second server on the client or metrics port of a running one stops with "address already in use",
+    as etcd does (ledgerkv's loops share a port through SO_REUSEPORT, which must not let another process of
+    the same user join it and take part of its connections); the first keeps serving."""
+    c, _, curl, purl = urls()
+    m = lkvtest.free_port()
+    murl = "http://127.0.0.1:%d" % m
+    first = procs(kind, ["--name", "a", "--listen-client-urls", curl, "--advertise-client-urls", curl,
+                         "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+                         "--initial-cluster", "a=" + purl, "--listen-metrics-urls", murl], None, c)
+    first.wait_serving()
+    for taken in (curl, murl):
+        _, _, curl2, purl2 = urls()
+        client = curl2 if taken == murl else taken
+        second = procs(kind, ["--name", "b", "--listen-client-urls", client, "--advertise-client-urls", client,
+                              "--listen-peer-urls", purl2, "--initial-advertise-peer-urls", purl2,
+                              "--initial-cluster", "b=" + purl2] + (["--listen-metrics-urls", murl]
+                                                                    if taken == murl else []))
+        assert second.wait_exit() != 0, taken
+        assert "address already in use" in second.log().lower(), second.log()
+    first.wait_serving()
