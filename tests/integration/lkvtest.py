@@ -83,11 +83,40 @@ def sanitized():
         return False
 
 
-def free_port():
-    """A loopback TCP port that was free a moment ago."""
+# Ports handed out by free_port: below the kernel's ephemeral range (32768 on), so that no outgoing
+# connection holds one, and in turn through a counter shared by every test process (a file under flock):
+# CI runs two test files at a time, and ports the kernel picks at random could coincide.
+PORT_RANGE = (20000, 32000)
+PORT_COUNTER = os.path.join(tempfile.gettempdir(), "lkvtest-next-port")
+
+
+def _bindable(port):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago and that no other test process was given lately."""
+    lo, hi = PORT_RANGE
+    with open(PORT_COUNTER, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        text = f.read().strip()
+        port = int(text) if text.isdigit() and lo <= int(text) < hi else lo
+        for _ in range(hi - lo):
+            candidate, port = port, (port + 1 if port + 1 < hi else lo)
+            if _bindable(candidate):
+                break
+        else:
+            raise AssertionError("no free port in %d..%d" % PORT_RANGE)
+        f.seek(0)
+        f.truncate()
+        f.write(str(port))
+    return candidate
 
 
 def child_env(extra=None):
