@@ -32,20 +32,32 @@ static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, s
   return LKV_EINVAL;
 }
 
+/* A TCP socket with SO_REUSEADDR (and SO_REUSEPORT when reuseport) bound to *ss: its fd, or a negative
+ * errno with nothing left open. */
+static int bound_socket(const struct sockaddr_storage *ss, socklen_t len, int reuseport) {
+  int one = 1;
+  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+      bind(fd, (const struct sockaddr *)ss, len) != 0) {
+    int rv = -errno;
+    close(fd);
+    return rv;
+  }
+  return fd;
+}
+
 int lkv__listener_open(uv_loop_t *uv, uv_tcp_t *tcp, const char *host, int port,
                        uv_connection_cb on_connection, int *bound_port) {
   struct sockaddr_storage ss;
   socklen_t len;
-  int one = 1;
   int rv = parse_addr(host, port, &ss, &len);
   if (rv != 0) return rv;
 
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-      bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, LKV__LISTEN_BACKLOG) != 0 ||
-      getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+  int fd = bound_socket(&ss, len, 1);
+  if (fd < 0) return fd;
+  if (listen(fd, LKV__LISTEN_BACKLOG) != 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
     rv = -errno;
     goto err_after_socket;
   }
@@ -71,15 +83,11 @@ err_after_socket:
 int lkv__listener_probe(const char *host, int port) {
   struct sockaddr_storage ss;
   socklen_t len;
-  int one = 1;
   int rv = parse_addr(host, port, &ss, &len);
   if (rv != 0 || port == 0) return rv;
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
   /* SO_REUSEADDR as the listeners have it: a port left in TIME_WAIT by a previous run is free. */
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      bind(fd, (struct sockaddr *)&ss, len) != 0)
-    rv = -errno;
+  int fd = bound_socket(&ss, len, 0);
+  if (fd < 0) return fd;
   close(fd);
-  return rv;
+  return 0;
 }
