@@ -153,8 +153,9 @@ typedef struct {
  * keys then the revoke, a put keeps its lease; out[i].err is LKV_EPERMDENIED for a write of a reserved key
  * (lkv_causal_node_reserved_key), which did take effect in the dry run. When none
  * wrote, the run is kept as their application: every out[i].answered is set, reqs[i] answered. Returns 0,
- * LKV_EAGAIN when k > 1 and one that succeeded wrote nothing (which revision is whose cannot be told: dry-run
- * the first alone), or an error that fails them all. */
+ * LKV_EAGAIN when k > 1 and one that succeeded wrote nothing (which revision is whose cannot be told) or one
+ * was refused for space (its NOSPACE alarm would be rolled back): dry-run the first alone; or an error that
+ * fails them all. */
 int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *const *reqs, size_t k,
                         lkv__causal_dry_t *out);
 

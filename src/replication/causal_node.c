@@ -93,7 +93,7 @@ static void take_writes(lkv__causal_node_t *n, lkv_proposal_t **group, size_t k,
   }
   int rc = lkv__causal_lease_refused(n, reqs[0], 0); /* a lease's group is that lease alone */
   if (!rc) rc = lkv__causal_dry_run(n, reqs, k, out);
-  if (rc == LKV_EAGAIN) { /* one wrote nothing: the first alone, the rest in the next round */
+  if (rc == LKV_EAGAIN) { /* not dry-run together (lkv__causal_dry_run): the first alone, the rest later */
     put_back(n, group + 1, k - 1);
     k = 1;
     rc = lkv__causal_dry_run(n, reqs, 1, out);

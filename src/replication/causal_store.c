@@ -63,7 +63,8 @@ void lkv__causal_changes_clear(lkv__causal_node_t *n) {
 /* ---- dry runs */
 
 typedef struct {
-  int called, rc, ambiguous;
+  int called, rc;
+  int alone; /* the write sets cannot be taken from this run: the first request must be dry-run alone */
   const lkv_apply_req_t *copies; /* the dry run's requests: their outcomes are read before the rollback */
   size_t k;
   lkv__causal_dry_t *out;
@@ -122,15 +123,22 @@ static int write_set(const lkv_ledger_entry_t *e, lkv__causal_dry_t *o) {
 
 /* Gives each request that succeeded its captured entry's write set, then rolls the batch back. Each
  * request makes at most one such entry, so when as many succeeded as there are entries, the i-th entry is
- * the i-th successful request's; otherwise one of them wrote nothing and the mapping is ambiguous. */
+ * the i-th successful request's; otherwise one of them wrote nothing and the mapping is ambiguous. A
+ * request refused for space raised NOSPACE in this transaction (as etcd's quota check does), which the
+ * rollback would undo: alone, that request writes nothing and its run is kept. Either way, the first
+ * request is dry-run alone. */
 static int capture(void *arg, const lkv_ledger_entry_t *e, size_t n) {
   dry_t *d = arg;
   size_t ok = 0, revs = 0, ei = 0;
+  int nospace = 0;
   d->called = 1;
-  for (size_t i = 0; i < d->k; i++) ok += (d->out[i].err = d->copies[i].err) == 0;
+  for (size_t i = 0; i < d->k; i++) {
+    ok += (d->out[i].err = d->copies[i].err) == 0;
+    nospace |= d->copies[i].err == LKV_ENOSPACE;
+  }
   for (size_t i = 0; i < n; i++) revs += captured(&e[i]);
-  if (ok != revs) {
-    d->ambiguous = 1;
+  if (ok != revs || nospace) {
+    d->alone = 1;
     return DRY_ABORT;
   }
   for (size_t i = 0; i < d->k && !d->rc; i++) {
@@ -195,7 +203,7 @@ int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *const *reqs, siz
   if (!rc) rc = lkv_apply_batch_hooked(n->o.store, &id, copies, k, &hooks);
   lkv__causal_auth_snap_free(d.before);
   if (d.called) { /* something wrote: rolled back, the write sets captured */
-    rc = d.ambiguous ? (k > 1 ? LKV_EAGAIN : LKV_ECORRUPT) : d.rc;
+    rc = d.alone ? (k > 1 ? LKV_EAGAIN : LKV_ECORRUPT) : d.rc;
     if (rc) lkv__causal_dry_free(out, k);
   } else if (!rc) {
     /* Nothing wrote: the dry run was their application (read-only txns, deletes of no key, refusals). */
