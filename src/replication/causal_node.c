@@ -366,6 +366,11 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   memcpy(cfg.sk, n->sk, sizeof(cfg.sk));
   n->o.dir = n->dir = strdup(opts->dir); /* the keys' files are written after start */
   int rc = n->dir ? store_position(n, err, errlen) : LKV_ENOMEM;
+  if (!rc && lkv_mvcc_rebuilt(opts->store))
+    fprintf(stderr,
+            "ledgerkv: the store was not flushed before the machine restarted: it starts from its checkpoint "
+            "at event %llu and the event log and ledger apply the rest\n",
+            (unsigned long long)n->applied);
   if (!rc) rc = lkv__causal_keys_load(n, err, errlen);
   if (!rc && (rc = lkv_causal_member_new(&cfg, &n->m)) != 0) snprintf(err, errlen, "bad causal membership");
   if (!rc && (rc = lkv__causal_log_open(opts->dir, replay_one, n, &n->log)) != 0)

@@ -27,8 +27,8 @@ struct lkv__member_s {
   lkv_peer_net_t *peers;
   lkv_tls_t *peer_tls;               /* https:// peer URLs' context; NULL without peer TLS flags */
   lkv_replicator_t *repl;            /* the Raft replicator, or the causal one (causal) */
-  int causal;                        /* --consistency=causal: no Raft channels, no checkpoints, no leader */
-  lkv__checkpointer_t *checkpointer; /* the store's checkpoints: the member's Raft snapshots */
+  int causal;                        /* --consistency=causal: no Raft channels, no snapshots, no leader */
+  lkv__checkpointer_t *checkpointer; /* the store's copies (Raft snapshots; causal: rebuilds' starts) */
   lkv__peer_probe_t *probe;          /* round trips and the peer counters (metrics) */
   lkv__peer_hash_svc_t *hashes;      /* the corruption checks' questions, ours and the peers' */
   pthread_rwlock_t in_lock; /* read: a peer callback delivering; write: a receiver being set or cleared */
@@ -378,9 +378,10 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
   rc = start_peers(m, cfg, id.cluster_id, err, errlen);
   if (rc) goto err_after_tls;
   m->causal = c->causal;
-  rc = c->causal ? 0 /* the event log is the member's history: no Raft snapshots */
-                 : lkv__checkpointer_start(&m->checkpointer, store, ledger, cfg->ledger_checkpoint_s,
-                                           checkpoint_published, m);
+  /* Causal mode: the copies only bound what a rebuild replays (and so what retention may drop); the event
+   * log, not a snapshot, is the member's history, so nobody is told of them. */
+  rc = lkv__checkpointer_start(&m->checkpointer, store, ledger, cfg->ledger_checkpoint_s,
+                               c->causal ? NULL : checkpoint_published, m);
   if (rc) {
     snprintf(err, errlen, "cannot start the checkpoint thread: %s", lkv_strerror(rc));
     goto err_after_peers;

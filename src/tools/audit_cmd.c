@@ -181,9 +181,11 @@ static int rebuild(const char *log_path, const char *tmp, summary_t *want) {
   return rc;
 }
 
-/* The last line of a successful audit: the same pair on every member of a quiesced cluster (they hold
- * the same leaves), whether a member holds the whole history or starts at a base. */
-static void print_tree(const lkv_ledger_audit_t *rep) {
+/* The end of a successful audit: in a causal member's data dir the origin signatures checked, then the
+ * last line: the same pair on every member of a quiesced cluster (they hold the same leaves), whether a
+ * member holds the whole history or starts at a base. */
+static void print_tree(const lkv_ledger_audit_t *rep, const lkv__audit_causal_t *causal) {
+  if (causal->events) printf("causal mode: %" PRIu64 " events' origin signatures verified\n", causal->events);
   char root[2 * LKV_MERKLE_HASH_LEN + 1];
   sodium_bin2hex(root, sizeof(root), rep->root.b, LKV_MERKLE_HASH_LEN);
   printf("tree size %" PRIu64 " root %s\n", rep->records, root);
@@ -254,7 +256,7 @@ static int audit(const char *dir, const char *key_text) {
            " unsigned at the end; the store was not rebuilt from the ledger\n",
            rep.base, rep.records - rep.base, rep.revisions, rep.heads, rep.heads_below_base,
            rep.unsigned_records);
-    print_tree(&rep);
+    print_tree(&rep, &causal);
     return 0;
   }
   char tmp[] = "/tmp/lkv-audit-XXXXXX";
@@ -285,8 +287,7 @@ static int audit(const char *dir, const char *key_text) {
     printf("audit OK: %" PRIu64 " records (%" PRIu64 " revisions, %" PRIu64 " signed heads, %" PRIu64
            " unsigned at the end), store at revision %" PRId64 " matches the ledger\n",
            rep.records, rep.revisions, rep.heads, rep.unsigned_records, got.rev);
-    if (causal.events) printf("causal mode: %" PRIu64 " events' origin signatures verified\n", causal.events);
-    print_tree(&rep);
+    print_tree(&rep, &causal);
   }
 out:
   free(want.hist.v);

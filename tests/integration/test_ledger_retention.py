@@ -86,17 +86,8 @@ def test_retention_single_node(server_factory, tmp_path):
     assert both_verify(str(tmp_path), kept_receipt, key)  # offline, against its own head
     srv.stop()
 
-    # The audit verifies from the base and prints the pair the full copy prints.
-    p = audit(srv.data_dir)
-    assert p.returncode == 0 and "history starts at the base" in p.stdout, p.stdout + p.stderr
-    assert "history starts" not in audit(full).stdout
-    assert audit_pair(srv.data_dir) == audit_pair(full) == (200, old_head["root"])
-    assert independent_pair(srv.data_dir) == independent_pair(full) == (200, old_head["root"])
-
-    # The tree goes on: a head signed before the pruning is consistent with one signed after it.
-    srv.start()
-    new_head = heads_after(srv, put_many(srv, b"late", 5)[-1])
-    assert new_head["tree_size"] == 205 and consistent(srv, old_head, new_head, key)
+    audit_from_base(srv, full, old_head)
+    restart_tree_goes_on(srv, old_head, key)
 
     # kill -9 under load, restart: acknowledged writes and their receipts survive, the base moves on.
     acked = load_then_kill(srv, 2, 1.5)
@@ -109,6 +100,26 @@ def test_retention_single_node(server_factory, tmp_path):
     srv.stop()
     p = audit(srv.data_dir)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def audit_from_base(srv, full, old_head):
+    """The audit of the stopped srv, whose first 200 records were pruned, verifies from the base and prints
+    the pair the full copy prints (200 records, old_head's root), as ledger_verify.py computes it from the
+    files alone. Returns the audit's output."""
+    p = audit(srv.data_dir)
+    assert p.returncode == 0 and "history starts at the base" in p.stdout, p.stdout + p.stderr
+    assert "history starts" not in audit(full).stdout
+    assert audit_pair(srv.data_dir) == audit_pair(full) == (200, old_head["root"])
+    assert independent_pair(srv.data_dir) == independent_pair(full) == (200, old_head["root"])
+    return p.stdout
+
+
+def restart_tree_goes_on(srv, old_head, key):
+    """After a restart the tree goes on: a head signed before the pruning is consistent with one signed
+    after 5 more puts."""
+    srv.start()
+    new_head = heads_after(srv, put_many(srv, b"late", 5)[-1])
+    assert new_head["tree_size"] == 205 and consistent(srv, old_head, new_head, key)
 
 
 def heads_after(srv, rev, timeout=10):
