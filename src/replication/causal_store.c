@@ -364,6 +364,91 @@ static int apply_chunk(lkv__causal_node_t *n, lkv_apply_req_t *reqs, size_t k, c
   return 0;
 }
 
+/* The requests of the events being applied (lkv__causal_store_catch_up), in revision order, with cursors
+ * into the buffered changes, the local events and the lease operations. */
+typedef struct {
+  lkv__causal_node_t *n;
+  const lkv__causal_local_t *locals;
+  size_t n_locals;
+  size_t ci, li, oi; /* cursors: n->changes, locals, the lease operations */
+  /* An event takes at most three requests (a lease grant, a Txn, a lease revoke): cap in all. */
+  size_t cap, k;
+  lkv_apply_req_t *reqs;
+  lkv_apply_req_t **dest;  /* a local event's request, else NULL */
+  synth_t *syn;            /* the storage of reqs[i] when made here */
+  uint64_t local_auth_rev; /* a local auth op's: the auth revision it ends at */
+} plan_t;
+
+/* A Txn of the winner changes c[0..cnt) (auth records left out) as the next request. */
+static int plan_txn(plan_t *p, const lkv__causal_change_t *c, size_t cnt) {
+  synth_t *s = &p->syn[p->k];
+  int rc = synth_build(s, c, cnt);
+  if (!rc) p->reqs[p->k++] = synth_req(LKV_OP_TXN, &s->txn.base);
+  return rc;
+}
+
+enum { EV_MORE, EV_LAST, EV_NEXT }; /* after an event: its chunk goes on, ends, or ended before it */
+
+/* Adds the requests of the event at core revision r to chunk c (whose requests start at p->reqs[first])
+ * and says in *after whether the chunk goes on; EV_NEXT: the event must start a chunk (nothing added).
+ * Returns 0 or a code that must halt the member. */
+static int plan_event(plan_t *p, uint64_t r, size_t first, chunk_t *c, int *after) {
+  lkv__causal_node_t *n = p->n;
+  size_t cj, kv = 0;
+  while (p->ci < n->n_changes && n->changes[p->ci].rev < r) p->ci++; /* a local event's own changes */
+  for (cj = p->ci; cj < n->n_changes && n->changes[cj].rev == r; cj++)
+    kv += !lkv_causal_node_reserved_key(n->changes[cj].key, n->changes[cj].key_len);
+  const lkv__causal_change_t *ch = &n->changes[p->ci];
+  size_t cnt = cj - p->ci;
+  while (p->li < p->n_locals && p->locals[p->li].rev < r) p->li++;
+  int local = p->li < p->n_locals && p->locals[p->li].rev == r;
+  const lkv__causal_lease_op_t *op = lkv__causal_lease_at(n, r, &p->oi);
+  int alone = op || (!local && kv == cnt && lkv__causal_needs_store(ch, cnt));
+  *after = EV_NEXT;
+  if (alone && p->k > first) return 0; /* the store must reflect the events before it */
+  c->last = r;
+  p->ci = cj;
+  *after = EV_LAST;
+  if (local) {
+    lkv_apply_req_t *req = p->locals[p->li].req;
+    p->dest[p->k] = req;
+    p->reqs[p->k++] = *req;
+    if (lkv_apply_auth_descriptor(req->kind)) /* no revision of its own: an empty one */
+      c->empty = 1, c->auth_rev = p->local_auth_rev;
+    else if (op) /* a lease grant takes no revision of its own, a revoke of no key neither */
+      c->fill = 1;
+    else
+      *after = EV_MORE;
+    return 0;
+  }
+  if (alone) {
+    c->fill = 1; /* everything it would do may already be done here */
+    return alone_reqs(n, &p->syn[p->k], ch, cnt, op, p->reqs, &p->k);
+  }
+  if (kv < cnt) { /* auth records: applied last in the chunk, by the record hook */
+    c->empty = !kv, c->auth = ch, c->n_auth = cnt;
+    return kv ? plan_txn(p, ch, cnt) : 0;
+  }
+  if (!cnt) {
+    c->empty = 1; /* it changed no winner: an empty revision ends the chunk */
+    return 0;
+  }
+  *after = EV_MORE;
+  return plan_txn(p, ch, cnt);
+}
+
+/* *out: the auth revision a local auth op among locals[0..n_locals) ends at (one auth event: one auth
+ * revision), untouched without one. Returns 0 or the store's codes. */
+static int auth_rev_after(lkv__causal_node_t *n, const lkv__causal_local_t *locals, size_t n_locals,
+                          uint64_t *out) {
+  int rc = 0, enabled;
+  for (size_t i = 0; !rc && i < n_locals; i++)
+    if (lkv_apply_auth_descriptor(locals[i].req->kind) &&
+        !(rc = lkv_apply_auth_status(n->o.store, &enabled, out)))
+      ++*out;
+  return rc;
+}
+
 /*
  * Events are applied in chunks, one store transaction each. An event that changed no winner ends its chunk
  * (its empty revision is taken last), as does one with auth records. An event whose effect depends on the
@@ -373,87 +458,34 @@ static int apply_chunk(lkv__causal_node_t *n, lkv_apply_req_t *reqs, size_t k, c
  */
 int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__causal_local_t *locals,
                                size_t n_locals) {
-  /* An event takes at most three requests (a lease grant, a Txn, a lease revoke). */
-  size_t cap = 3 * (size_t)(last - n->applied) + 1, ci = 0, k = 0, li = 0, oi = 0;
-  lkv_apply_req_t *reqs = calloc(cap, sizeof(*reqs));
-  lkv_apply_req_t **dest = calloc(cap, sizeof(*dest)); /* a local event's request, else NULL */
-  synth_t *syn = calloc(cap, sizeof(*syn));
-  int rc = reqs && dest && syn ? 0 : LKV_ENOMEM;
-  uint64_t r = n->applied + 1, local_auth_rev = 0;
-  for (size_t i = 0; !rc && i < n_locals; i++)
-    if (lkv_apply_auth_descriptor(locals[i].req->kind)) { /* one auth event: one auth revision */
-      int enabled;
-      rc = lkv_apply_auth_status(n->o.store, &enabled, &local_auth_rev);
-      local_auth_rev++;
-    }
-  while (!rc && r <= last) {
+  plan_t p = {.n = n, .locals = locals, .n_locals = n_locals, .cap = 3 * (size_t)(last - n->applied) + 1};
+  p.reqs = calloc(p.cap, sizeof(*p.reqs));
+  p.dest = calloc(p.cap, sizeof(*p.dest));
+  p.syn = calloc(p.cap, sizeof(*p.syn));
+  int rc = p.reqs && p.dest && p.syn ? auth_rev_after(n, locals, n_locals, &p.local_auth_rev) : LKV_ENOMEM;
+  for (uint64_t r = n->applied + 1; !rc && r <= last;) {
     chunk_t c = {.n = n, .last = n->applied};
-    size_t first = k;
-    for (; !rc && r <= last; r++) {
-      size_t cj, kv = 0;
-      while (ci < n->n_changes && n->changes[ci].rev < r) ci++; /* a local event's own changes */
-      for (cj = ci; cj < n->n_changes && n->changes[cj].rev == r; cj++)
-        kv += !lkv_causal_node_reserved_key(n->changes[cj].key, n->changes[cj].key_len);
-      while (li < n_locals && locals[li].rev < r) li++;
-      int local = li < n_locals && locals[li].rev == r;
-      const lkv__causal_lease_op_t *op = lkv__causal_lease_at(n, r, &oi);
-      int alone = op || (!local && kv == cj - ci && lkv__causal_needs_store(&n->changes[ci], cj - ci));
-      if (alone && k > first) break; /* the store must reflect the events before it */
-      c.last = r;
-      if (local) {
-        dest[k] = locals[li].req;
-        reqs[k++] = *locals[li].req;
-        if (lkv_apply_auth_descriptor(locals[li].req->kind)) { /* no revision of its own: an empty one */
-          c.empty = 1, c.auth_rev = local_auth_rev;
-          r++;
-          break;
-        }
-        if (op) { /* a lease grant takes no revision of its own, a revoke of no key neither */
-          c.fill = 1;
-          r++;
-          break;
-        }
-      } else if (alone) {
-        rc = alone_reqs(n, &syn[k], &n->changes[ci], cj - ci, op, reqs, &k);
-        c.fill = 1; /* everything it would do may already be done here */
-        r++;
-        break;
-      } else if (kv < cj - ci) { /* auth records: applied last in the chunk, by the record hook */
-        if (kv) {
-          rc = synth_build(&syn[k], &n->changes[ci], cj - ci);
-          reqs[k] = (lkv_apply_req_t){.kind = LKV_OP_TXN, .msg = &syn[k].txn.base, .no_claims = 1};
-          k++;
-        }
-        c.empty = !kv, c.auth = &n->changes[ci], c.n_auth = cj - ci;
-        r++;
-        break;
-      } else if (cj > ci) {
-        rc = synth_build(&syn[k], &n->changes[ci], cj - ci);
-        reqs[k] = synth_req(LKV_OP_TXN, &syn[k].txn.base);
-        k++;
-      } else {
-        c.empty = 1; /* it changed no winner: an empty revision ends the chunk */
-        r++;
-        break;
-      }
-      ci = cj;
+    size_t first = p.k;
+    for (int after = EV_MORE; !rc && after == EV_MORE && r <= last;) {
+      rc = plan_event(&p, r, first, &c, &after);
+      if (after != EV_NEXT) r++;
     }
-    if (!rc) rc = apply_chunk(n, reqs + first, k - first, &c);
-    for (size_t i = first; !rc && i < k; i++)
-      if (reqs[i].err) rc = LKV_ECORRUPT; /* each applied on the state it was made for: cannot fail */
+    if (!rc) rc = apply_chunk(n, p.reqs + first, p.k - first, &c);
+    for (size_t i = first; !rc && i < p.k; i++)
+      if (p.reqs[i].err) rc = LKV_ECORRUPT; /* each applied on the state it was made for: cannot fail */
   }
-  for (size_t i = 0; i < k; i++) {
-    if (dest[i]) {
-      dest[i]->err = rc ? rc : reqs[i].err, dest[i]->resp = reqs[i].resp,
-      dest[i]->resp_len = reqs[i].resp_len;
+  for (size_t i = 0; i < p.k; i++) {
+    if (p.dest[i]) {
+      p.dest[i]->err = rc ? rc : p.reqs[i].err, p.dest[i]->resp = p.reqs[i].resp,
+      p.dest[i]->resp_len = p.reqs[i].resp_len;
       continue;
     }
-    free(reqs[i].resp);
+    free(p.reqs[i].resp);
   }
-  for (size_t i = 0; syn && i < cap; i++) synth_free(&syn[i]);
-  free(reqs);
-  free(dest);
-  free(syn);
+  for (size_t i = 0; p.syn && i < p.cap; i++) synth_free(&p.syn[i]);
+  free(p.reqs);
+  free(p.dest);
+  free(p.syn);
   changes_drop(n, last); /* a start-up that catches up in steps (the ledger's order) keeps the later ones */
   lkv__causal_leases_drop(n, last);
   return rc;
