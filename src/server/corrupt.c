@@ -36,8 +36,24 @@ static void log_unchecked(const char *me, const lkv__peer_hash_t *p, int64_t rev
     fprintf(stderr, "ledgerkv: %s cannot check the hash of peer %s: it did not answer\n", me, peer);
 }
 
-int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, lkv__peer_hash_svc_t *svc,
-                               unsigned timeout_ms, char *err, size_t errlen) {
+/* A peer's latest signed head against this member's tree at its size (ledgerkv's own check: every member's
+ * tree holds the same entries). Returns 1 on a different root, logged, 0 on the same; -1 when there is
+ * nothing to compare: no head, or one beyond this tree or below its retained base. */
+static int root_mismatch(lkv_ledger_t *ledger, const lkv__peer_hash_t *p) {
+  lkv_ledger_frontier_t f;
+  if (!ledger || !p->has_head || lkv_ledger_frontier_at(ledger, p->tree_size, &f) != 0) return -1;
+  lkv_merkle_hash_t root;
+  lkv_ledger_frontier_root(&f, &root);
+  if (memcmp(root.b, p->root.b, LKV_MERKLE_HASH_LEN) == 0) return 0;
+  char peer[LKV_CLUSTER_ID_HEX_LEN];
+  lkv_cluster_id_format(p->id, peer);
+  fprintf(stderr, "ledgerkv: ledger root at tree size %llu from member %s differs from this member's\n",
+          (unsigned long long)p->tree_size, peer);
+  return 1;
+}
+
+int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_ledger_t *ledger, lkv_replicator_t *r,
+                               lkv__peer_hash_svc_t *svc, unsigned timeout_ms, char *err, size_t errlen) {
   char me[LKV_CLUSTER_ID_HEX_LEN];
   lkv_cluster_id_format(self_id(r), me);
   fprintf(stderr, "ledgerkv: %s starting initial corruption check with timeout %ums...\n", me, timeout_ms);
@@ -49,7 +65,7 @@ int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, lkv__peer
   }
   lkv__peer_hash_t *peers;
   size_t n;
-  rc = lkv__peer_hashes(r, svc, self_id(r), h.revision, 0, timeout_ms, &peers, &n);
+  rc = lkv__peer_hashes(r, svc, self_id(r), h.revision, ledger != NULL, timeout_ms, &peers, &n);
   if (rc) {
     snprintf(err, errlen, "%s failed to fetch the peers' hashes (%s)", me, lkv_strerror(rc));
     return rc;
@@ -74,6 +90,15 @@ int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, lkv__peer
               "(revision:%lld)\n",
               me, peer, (long long)p->compact_revision, (long long)h.revision);
     }
+    /* The ledger too: a member whose history was rewritten can hold the same store as its peers. */
+    int roots = root_mismatch(ledger, p);
+    if (roots > 0)
+      mismatch++;
+    else if (roots < 0 && ledger && p->has_head)
+      fprintf(stderr,
+              "ledgerkv: %s cannot check the ledger root of peer %s at tree size %llu: outside this member's "
+              "ledger\n",
+              me, peer, (unsigned long long)p->tree_size);
   }
   free(peers);
   if (mismatch) {
@@ -129,22 +154,6 @@ static int peer_mismatch(const lkv__peer_hash_t *p, const lkv_snapshot_hash_t *h
     bad = 1;
   }
   return bad;
-}
-
-/* A follower's latest signed head against this member's tree at its size (ledgerkv's own check: every
- * member's tree holds the same entries). Returns 1 on a different root, logged, 0 on the same; -1 when
- * there is nothing to compare: no head, or one beyond this tree or below its retained base. */
-static int root_mismatch(lkv_ledger_t *ledger, const lkv__peer_hash_t *p) {
-  lkv_ledger_frontier_t f;
-  if (!ledger || !p->has_head || lkv_ledger_frontier_at(ledger, p->tree_size, &f) != 0) return -1;
-  lkv_merkle_hash_t root;
-  lkv_ledger_frontier_root(&f, &root);
-  if (memcmp(root.b, p->root.b, LKV_MERKLE_HASH_LEN) == 0) return 0;
-  char peer[LKV_CLUSTER_ID_HEX_LEN];
-  lkv_cluster_id_format(p->id, peer);
-  fprintf(stderr, "ledgerkv: ledger root at tree size %llu from member %s differs from the leader's\n",
-          (unsigned long long)p->tree_size, peer);
-  return 1;
 }
 
 /* etcd's checkHashKV. Returns 0 or why the round could not be made. */

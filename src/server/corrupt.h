@@ -25,11 +25,14 @@ int lkv__peer_hashes(lkv_replicator_t *r, lkv__peer_hash_svc_t *svc, uint64_t se
                      unsigned timeout_ms, lkv__peer_hash_t **out, size_t *n);
 
 /* etcd's CheckInitialHashKV: before serving, compares the current HashKV with the peers' at its revision;
- * a different hash at the same compact revision is a mismatch. Returns 0 (no mismatch: peers that could not
- * answer, answered at another compact revision or are behind are logged and skipped), LKV_ECORRUPT with
- * err set to etcd's "<id> found data inconsistency with peers", or a store error (err set). */
-int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_replicator_t *r, lkv__peer_hash_svc_t *svc,
-                               unsigned timeout_ms, char *err, size_t errlen);
+ * a different hash at the same compact revision is a mismatch. With a ledger (may be NULL) each peer's
+ * latest signed tree head is also compared with this member's tree root at that size: a different root is
+ * a mismatch too (a member whose ledger was rewritten may hold the same store). Returns 0 (no mismatch:
+ * peers that could not answer, answered at another compact revision, are behind, or whose head lies
+ * outside this member's tree are logged and skipped), LKV_ECORRUPT with err set to etcd's "<id> found data
+ * inconsistency with peers", or a store error (err set). */
+int lkv__corrupt_initial_check(lkv_mvcc_t *store, lkv_ledger_t *ledger, lkv_replicator_t *r,
+                               lkv__peer_hash_svc_t *svc, unsigned timeout_ms, char *err, size_t errlen);
 
 typedef struct lkv__corrupt_checker_s lkv__corrupt_checker_t;
 

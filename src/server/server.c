@@ -280,7 +280,7 @@ static int start_member(lkv_server_t *s, const lkv_config_t *cfg, char *err, siz
   lkv__member_ids(s->member, &api->id.cluster_id, &api->id.member_id);
   s->replicator = lkv__member_replicator(s->member);
   if (cfg->cluster.initial_corrupt_check) { /* before serving, as etcd */
-    rc = lkv__corrupt_initial_check(s->store, s->replicator, lkv__member_hashes(s->member),
+    rc = lkv__corrupt_initial_check(s->store, s->ledger, s->replicator, lkv__member_hashes(s->member),
                                     corrupt_timeout_ms(cfg), err, errlen);
     if (rc != 0) {
       lkv__member_stop(s->member);

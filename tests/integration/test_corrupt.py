@@ -11,13 +11,20 @@ of one value rewritten in place in its backend file: neither LMDB nor bbolt chec
 The same periodic check finds the altered follower in a cluster whose members talk over mutual TLS and
 advertise only https:// client URLs (both servers ask their peers over the peer port).
 
+ledgerkv also compares the ledger roots: a follower whose ledger history was rewritten (one entry's claims
+digest changed with its frame's leaf hash, the derived files and the heads dropped: it opens, and signs
+heads over the rewritten tree) but whose store is intact agrees on HashKV, yet the initial check refuses it
+and the leader's periodic check raises CORRUPT.
+
 Runs against etcd with LEDGERKV_TARGET=etcd (to validate the test) and against ledgerkv otherwise.
 """
 import os
+import struct
 
 import grpc
 import pytest
 
+import ledger_verify
 import lkvtest
 from etcd3 import etcdrpc
 from cluster import Cluster, wait_for
@@ -58,6 +65,29 @@ def alter_store(member):
         f.seek(0)
         f.write(data.replace(ORIGINAL, ALTERED))
     return count
+
+
+def alter_ledger(member):
+    """Rewrites the claims digest of the member's (stopped) first REVISION entry, with its frame's leaf hash
+    (docs/ledger.md §4, §6), so that the log still verifies; drops the files derived from the log and the
+    signed heads (which no longer match), so the member opens it and signs the rewritten tree."""
+    d = os.path.join(member.data_dir, "ledger")
+    path = os.path.join(d, "ledger.log")
+    data = bytearray(open(path, "rb").read())
+    p = 24
+    while data[p + 44] != ledger_verify.REVISION:
+        p += 44 + struct.unpack_from(">I", data, p + 8)[0]
+    n = struct.unpack_from(">I", data, p + 8)[0]
+    entry = data[p + 44:p + 44 + n]
+    kind, rev = struct.unpack_from(">Bq", entry, 0)
+    claims = ledger_verify.sha(b"rewritten")
+    data[p + 44 + 9:p + 44 + 41] = claims
+    data[p + 12:p + 44] = ledger_verify.leaf_hash(kind, rev, ledger_verify.sha(bytes(entry[41:])), claims)
+    open(path, "wb").write(bytes(data))
+    for name in ("ledger.idx", "ledger.nodes"):
+        os.unlink(os.path.join(d, name))
+    with open(os.path.join(d, "ledger.heads"), "r+b") as f:
+        f.truncate(16)  # the header alone
 
 
 def alarms(member):
@@ -109,6 +139,41 @@ def test_initial_and_periodic_checks(cluster):
     lkvtest.etcdctl(lead, "alarm", "disarm")
     assert alarms(lead) == ""
     kv.Put(etcdrpc.PutRequest(key=b"k2", value=b"v"), timeout=5)
+
+
+def test_ledger_roots_compared(cluster):
+    """A follower with a rewritten ledger and an intact store: refused by the initial check, found by the
+    leader's periodic one (CORRUPT) once it has signed a head over its tree."""
+    lead = cluster.wait_ready()
+    if lead.kind != "ledgerkv":
+        pytest.skip("etcd has no ledger")
+    kv = etcdrpc.KVStub(lead.channel())
+    for i in range(20):
+        kv.Put(etcdrpc.PutRequest(key=b"other", value=b"v%d" % i), timeout=5)
+    f = cluster.followers()[0]
+    wait_for(lambda: [x.value for x in etcdrpc.KVStub(f.channel()).Range(
+        etcdrpc.RangeRequest(key=b"other", serializable=True), timeout=2).kvs] == [b"v19"])
+    lead.wait_log("ledger roots compared: 2")
+    f.stop()
+    alter_ledger(f)
+
+    f.extra = ["--experimental-initial-corrupt-check"]
+    with pytest.raises(lkvtest.ServerError):
+        cluster.restart(f, timeout=20)
+    log = f.last_start_log()
+    assert "found data inconsistency with peers" in log and "differs from this member's" in log, log[-3000:]
+    assert "'s hash " not in log  # HashKV agreed: the store is intact
+    assert "Sanitizer" not in log
+    assert alarms(lead) == ""
+
+    f.extra = []
+    cluster.restart(f)
+    kv.Put(etcdrpc.PutRequest(key=b"after", value=b"1"), timeout=5)  # the follower signs a head over it
+    wait_for(lambda: "alarm:CORRUPT" in alarms(lead), timeout=15)
+    assert "differs from this member's" in lead.log_text()
+    with pytest.raises(grpc.RpcError) as e:
+        kv.Put(etcdrpc.PutRequest(key=b"k2", value=b"v"), timeout=5)
+    assert (e.value.code(), e.value.details()) == (grpc.StatusCode.DATA_LOSS, "etcdserver: corrupt cluster")
 
 
 class TlsCheckedCluster(TlsCluster):

@@ -1,8 +1,9 @@
 """Crash and restart: concurrent writers (single puts and 3-key txns) recording every acknowledged write,
 kill -9 mid-load, restart on the same data dir, repeated; every acknowledged write must be there with its
 value and revision, txns all-or-nothing, the revision never goes back. Also: "ready to serve" on stderr,
-clean SIGTERM stop, an acknowledged compaction surviving kill -9, and a compare-and-swap counter under
-contention (no lost or doubled update, read-your-writes across connections) before and across kill -9.
+clean SIGTERM stop, an acknowledged compaction surviving kill -9, kill -9 while a compaction's removal of
+history runs (under concurrent writers), and a compare-and-swap counter under contention (no lost or
+doubled update, read-your-writes across connections) before and across kill -9.
 """
 import random
 import threading
@@ -147,6 +148,75 @@ def test_acknowledged_compaction_survives_kill9(server_factory):
     got = srv.kv().Range(etcdrpc.RangeRequest(key=b"cmp/k", revision=revs[5]), timeout=10)
     assert got.kvs[0].value == b"5"
     assert srv.kv().Range(etcdrpc.RangeRequest(key=b"cmp/k"), timeout=10).kvs[0].value == b"9"
+
+
+HIST_KEYS, HIST_ROUNDS, HIST_TXN = 400, 150, 100  # 60000 key revisions, 600 txns
+
+
+def hist_state(srv, rev):
+    resp = srv.kv().Range(etcdrpc.RangeRequest(key=b"hist/", range_end=b"hist0", revision=rev), timeout=20)
+    return [(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version) for kv in resp.kvs]
+
+
+def test_kill9_during_compaction_removal(server_factory):
+    """A compaction sets its revision at once and removes the history below it in steps afterwards: kill -9
+    twice while that removal runs beside concurrent writers, then let it finish. Every acknowledged write is
+    there, the compaction holds, and the history kept, the state at the compact revision and HashKV are
+    those of a server that compacted the same history without a crash."""
+    srv, ref = server_factory.start(), server_factory.start()
+    revs = {}
+
+    def fill(s):  # both servers at once, the same requests: the same revisions
+        revs[s] = []
+        for r in range(HIST_ROUNDS):
+            for i in range(0, HIST_KEYS, HIST_TXN):
+                req = etcdrpc.TxnRequest(success=[etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(
+                    key=b"hist/%04d" % k, value=b"%d-%d" % (k, r))) for k in range(i, i + HIST_TXN)])
+                rev = s.kv().Txn(req, timeout=RPC_TIMEOUT).header.revision
+            revs[s].append(rev)
+
+    fillers = [threading.Thread(target=fill, args=(s,)) for s in (srv, ref)]
+    for t in fillers:
+        t.start()
+    for t in fillers:
+        t.join()
+    assert revs[srv] == revs[ref] and len(revs[srv]) == HIST_ROUNDS
+    revs = revs[srv]
+    compact, last = revs[99], revs[-1]
+    start = time.monotonic()
+    ref.kv().Compact(etcdrpc.CompactionRequest(revision=compact, physical=True), timeout=60)
+    took = time.monotonic() - start  # as long as the removal takes alone on this machine and build
+
+    writers = []
+    for round_ in range(2):
+        stop = threading.Event()
+        ws = [Writer(srv, "cmp%d-%d" % (round_, i), stop) for i in range(2)]
+        writers += ws
+        for w in ws:
+            w.start()
+        if round_ == 0:
+            srv.kv().Compact(etcdrpc.CompactionRequest(revision=compact), timeout=RPC_TIMEOUT)
+        time.sleep(0.3 * took)
+        srv.kill()
+        stop.set()
+        for w in ws:
+            w.join()
+        if round_ == 0:  # the first kill hit the removal (writers slow it, they do not speed it up)
+            assert "finished scheduled compaction" not in srv.log_text(), took
+        srv.start()
+    assert srv.wait_log("finished scheduled compaction", timeout=60), srv.log_tail()
+
+    verify(srv, writers, max((a[2] for w in writers for a in w.acked), default=0))
+    assert sum(len(w.acked) for w in writers) > 0
+    with pytest.raises(grpc.RpcError) as ei:
+        hist_state(srv, compact - 1)
+    assert ei.value.details() == "etcdserver: mvcc: required revision has been compacted"
+    for rev in (compact, revs[120], last):
+        assert hist_state(srv, rev) == hist_state(ref, rev), rev
+    assert [v for (_, v, _, _, _) in hist_state(srv, compact)] == [b"%d-99" % k for k in range(HIST_KEYS)]
+    hashes = [etcdrpc.MaintenanceStub(s.channel()).HashKV(etcdrpc.HashKVRequest(revision=last), timeout=20)
+              for s in (srv, ref)]
+    assert [(h.hash, h.compact_revision) for h in hashes] == [(hashes[1].hash, compact)] * 2
 
 
 class CasIncrementer(threading.Thread):
