@@ -27,12 +27,14 @@ typedef struct def_s {
       name, help, LKV_METRIC_GAUGE, NULL, 0, 0, NULL, 0 \
     }                                                   \
   }
-#define DISK_HISTOGRAM(field, name, help)                                                              \
-  {                                                                                                    \
-    F(field), {                                                                                        \
-      name, help, LKV_METRIC_HISTOGRAM, NULL, 0, 0, lkv_metrics_disk_buckets, LKV_METRICS_DISK_BUCKETS \
-    }                                                                                                  \
+#define HISTOGRAM(field, name, help, bounds, n_bounds)               \
+  {                                                                  \
+    F(field), {                                                      \
+      name, help, LKV_METRIC_HISTOGRAM, NULL, 0, 0, bounds, n_bounds \
+    }                                                                \
   }
+#define DISK_HISTOGRAM(field, name, help) \
+  HISTOGRAM(field, name, help, lkv_metrics_disk_buckets, LKV_METRICS_DISK_BUCKETS)
 
 #define LABELLED(field, name, help, type, label, n, bounds, n_bounds) \
   {                                                                   \
@@ -71,6 +73,11 @@ static const def_t defs[] = {
                    "The latency distributions of fsync called by WAL."),
     DISK_HISTOGRAM(backend_commit, "etcd_disk_backend_commit_duration_seconds",
                    "The latency distributions of commit called by backend."),
+    HISTOGRAM(defrag_seconds, "etcd_disk_backend_defrag_duration_seconds",
+              "The latency distribution of backend defragmentation.", lkv_metrics_defrag_buckets,
+              LKV_METRICS_DEFRAG_BUCKETS),
+    GAUGE(defrag_running, "etcd_disk_defrag_inflight",
+          "Whether or not defrag is active on the member. 1 means active, 0 means not."),
     COUNTER(client_grpc_sent, "etcd_network_client_grpc_sent_bytes_total",
             "The total number of bytes sent to grpc clients."),
     COUNTER(client_grpc_received, "etcd_network_client_grpc_received_bytes_total",
@@ -125,6 +132,8 @@ static const def_t defs[] = {
              LKV_METRIC_GAUGE, part_label, LKV_METRIC_DISK_PARTS, NULL, 0),
     GAUGE(disk_free, "ledgerkv_disk_free_bytes",
           "Free space on the data dir's file system; below --disk-reserve-bytes writes raise NOSPACE."),
+    COUNTER(defrag_reclaimed, "ledgerkv_defrag_reclaimed_bytes_total",
+            "Bytes the defragments gave back: the store file's size before each one less its size after."),
     LABELLED(causal_last_heard, "ledgerkv_causal_peer_last_heard_seconds",
              "Causal mode: seconds since this member last heard from a peer (a hello, a vector or an event; "
              "counted from its start when never).",

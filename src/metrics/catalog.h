@@ -26,6 +26,8 @@ typedef struct lkv_metrics_catalog_s {
   /* Disk. */
   lkv_metric_t *wal_fsync;      /* etcd_disk_wal_fsync_duration_seconds */
   lkv_metric_t *backend_commit; /* etcd_disk_backend_commit_duration_seconds */
+  lkv_metric_t *defrag_seconds; /* etcd_disk_backend_defrag_duration_seconds (mvcc/defrag.c) */
+  lkv_metric_t *defrag_running; /* etcd_disk_defrag_inflight */
   /* Network. */
   lkv_metric_t *client_grpc_sent;     /* etcd_network_client_grpc_sent_bytes_total */
   lkv_metric_t *client_grpc_received; /* etcd_network_client_grpc_received_bytes_total */
@@ -60,6 +62,7 @@ typedef struct lkv_metrics_catalog_s {
   lkv_metric_t *pool_gate_wait;      /* ledgerkv_pool_gate_wait_seconds_total */
   lkv_metric_t *disk_bytes;          /* ledgerkv_disk_bytes{part}: series LKV_METRIC_DISK_* */
   lkv_metric_t *disk_free;           /* ledgerkv_disk_free_bytes */
+  lkv_metric_t *defrag_reclaimed;    /* ledgerkv_defrag_reclaimed_bytes_total (mvcc/defrag.c) */
   /* Causal mode (server/metrics_collect.c): a peer's series is lkv_metrics_peer_series's, labelled there. */
   lkv_metric_t *causal_last_heard; /* ledgerkv_causal_peer_last_heard_seconds{member} */
   lkv_metric_t *causal_silent;     /* ledgerkv_causal_silent_peers */

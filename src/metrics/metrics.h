@@ -48,6 +48,9 @@ extern const double lkv_metrics_disk_buckets[LKV_METRICS_DISK_BUCKETS];
 extern const double lkv_metrics_rtt_buckets[LKV_METRICS_RTT_BUCKETS];
 #define LKV_METRICS_TTL_BUCKETS 24
 extern const double lkv_metrics_ttl_buckets[LKV_METRICS_TTL_BUCKETS];
+/* etcd's for defragment durations: ExponentialBuckets(0.1, 2, 13), 0.1 s .. 409.6 s. */
+#define LKV_METRICS_DEFRAG_BUCKETS 13
+extern const double lkv_metrics_defrag_buckets[LKV_METRICS_DEFRAG_BUCKETS];
 #define LKV_METRICS_DEF_BUCKETS 11
 extern const double lkv_metrics_def_buckets[LKV_METRICS_DEF_BUCKETS];
 

@@ -16,6 +16,8 @@ const double lkv_metrics_rtt_buckets[LKV_METRICS_RTT_BUCKETS] = {
 const double lkv_metrics_ttl_buckets[LKV_METRICS_TTL_BUCKETS] = {
     1,    2,    4,     8,     16,    32,     64,     128,    256,     512,     1024,    2048,
     4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576, 2097152, 4194304, 8388608};
+const double lkv_metrics_defrag_buckets[LKV_METRICS_DEFRAG_BUCKETS] = {
+    0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6};
 const double lkv_metrics_def_buckets[LKV_METRICS_DEF_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                                  0.5,   1,    2.5,   5,    10};
 
