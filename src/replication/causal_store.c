@@ -456,8 +456,8 @@ static int auth_rev_after(lkv__causal_node_t *n, const lkv__causal_local_t *loca
  * applied alone, in a chunk of its own, after the store reflects every event before it. Local events are
  * applied by their requests.
  */
-int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__causal_local_t *locals,
-                               size_t n_locals) {
+static int catch_up_to(lkv__causal_node_t *n, uint64_t last, const lkv__causal_local_t *locals,
+                       size_t n_locals) {
   plan_t p = {.n = n, .locals = locals, .n_locals = n_locals, .cap = 3 * (size_t)(last - n->applied) + 1};
   p.reqs = calloc(p.cap, sizeof(*p.reqs));
   p.dest = calloc(p.cap, sizeof(*p.dest));
@@ -488,5 +488,19 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__
   free(p.syn);
   changes_drop(n, last); /* a start-up that catches up in steps (the ledger's order) keeps the later ones */
   lkv__causal_leases_drop(n, last);
+  return rc;
+}
+
+/* Events planned and applied at a time: a start-up's tail may be the whole event log (an empty store after
+ * a machine restart), whose requests and one store transaction would otherwise all be held at once. */
+#define CATCH_UP_STEP 4096
+
+int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__causal_local_t *locals,
+                               size_t n_locals) {
+  int rc = 0;
+  for (uint64_t to = n->applied; !rc && to < last;) {
+    to = last - to > CATCH_UP_STEP ? to + CATCH_UP_STEP : last;
+    rc = catch_up_to(n, to, locals, n_locals);
+  }
   return rc;
 }

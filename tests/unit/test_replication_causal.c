@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "metrics/catalog.h"
 #include "mvcc_testutil.h"
 #include "replication/causal_node.h"
 
@@ -273,6 +274,18 @@ static void test_txn_compares_are_local(void **state) {
 
 /* A member stopped while the others write, its event log given a torn tail, restarts from its data dir
  * with the same state and catches up; a member whose store was lost rebuilds it from its event log. */
+/* Stops member i and replaces its store by a fresh one (what a machine restart without a checkpoint
+ * leaves); its event log stays. */
+static void lose_store(size_t i) {
+  stop(i);
+  lkv_mvcc_close(net.store[i].s);
+  char db[128];
+  snprintf(db, sizeof(db), "%s/member", net.store[i].dir);
+  lkvt_rmrf(db);
+  lkv_mvcc_options_t o = {.dir = net.store[i].dir, .quota_bytes = 64u << 20};
+  assert_int_equal(lkv_mvcc_open(&net.store[i].s, &o), 0);
+}
+
 static void test_restart_replays_and_catches_up(void **state) {
   (void)state;
   assert_int_equal(put(2, "x", "1"), 0);
@@ -301,15 +314,7 @@ static void test_restart_replays_and_catches_up(void **state) {
   assert_string_equal(d.buf, "x=3;y=2;");
 
   /* The store lost (a fresh one), the event log kept: every event is applied again at its revision. */
-  stop(2);
-  char dir[64];
-  memcpy(dir, net.store[2].dir, sizeof(dir));
-  lkv_mvcc_close(net.store[2].s);
-  char db[128];
-  snprintf(db, sizeof(db), "%s/member", dir);
-  lkvt_rmrf(db);
-  lkv_mvcc_options_t o = {.dir = dir, .quota_bytes = 64u << 20};
-  assert_int_equal(lkv_mvcc_open(&net.store[2].s, &o), 0);
+  lose_store(2);
   partition(1);
   start(2);
   assert_int_equal(store_rev(2), 4);
@@ -449,6 +454,15 @@ static void answered(lkv_proposal_t *p) {
   pthread_mutex_unlock(&answers.mu);
 }
 
+/* *p: a proposal of the Put key=value, built in *put (the strings outlive it). */
+static void put_proposal(lkv_proposal_t *p, Etcdserverpb__PutRequest *put, const char *key,
+                         const char *value) {
+  etcdserverpb__put_request__init(put);
+  put->key = (ProtobufCBinaryData){.data = (uint8_t *)key, .len = strlen(key)};
+  put->value = (ProtobufCBinaryData){.data = (uint8_t *)value, .len = strlen(value)};
+  *p = (lkv_proposal_t){.req = {.kind = LKV_OP_PUT, .msg = &put->base}};
+}
+
 /* Proposes the writes p[0..n) to member i so that its causal thread takes them in one round: behind a
  * compaction, which the thread applies (waiting for the store this test holds meanwhile) before it takes
  * the writes queued after it; then waits until every one is answered. */
@@ -500,10 +514,7 @@ static void test_queued_writes_see_each_other(void **state) {
     } else if (i == GROUP - 1) {
       p[i].req = (lkv_apply_req_t){.kind = LKV_OP_DELETE_RANGE, .msg = &dr.base};
     } else {
-      etcdserverpb__put_request__init(&put[i]);
-      put[i].key = (ProtobufCBinaryData){.data = (uint8_t *)keys[i], .len = strlen(keys[i])};
-      put[i].value = (ProtobufCBinaryData){.data = (uint8_t *)vals[i], .len = strlen(vals[i])};
-      p[i].req = (lkv_apply_req_t){.kind = LKV_OP_PUT, .msg = &put[i].base};
+      put_proposal(&p[i], &put[i], keys[i], vals[i]);
     }
   }
   propose_together(0, p, GROUP);
@@ -552,6 +563,43 @@ static void test_quota_refusal_raises_nospace(void **state) {
   assert_true(st.alarms & LKV_MVCC_ALARM_NOSPACE);
   assert_int_equal(put(0, "t", "v"), LKV_ENOSPACE); /* the alarm refuses even a small write now */
   assert_int_equal(store_rev(0), 2);
+}
+
+#define REBUILT (3 * 4096 + 100)
+
+/* A fresh store brought up to a long event log at start-up takes it a bounded number of events per store
+ * transaction (the requests of at most that many are held at once): REBUILT puts take at least four
+ * commits, and the store comes back the same. */
+static void test_long_rebuild_in_steps(void **state) {
+  (void)state;
+  stop(1); /* member 0 alone: the store commits counted below are its own */
+  stop(2);
+  static lkv_proposal_t p[64];
+  static Etcdserverpb__PutRequest put[64];
+  static char keys[64][16], vals[64][16];
+  for (int done = 0; done < REBUILT; done += 64) {
+    int m = REBUILT - done < 64 ? REBUILT - done : 64;
+    for (int j = 0; j < m; j++) {
+      snprintf(keys[j], sizeof(keys[j]), "s/%02d", (done + j) % 40);
+      snprintf(vals[j], sizeof(vals[j]), "v%d", done + j);
+      put_proposal(&p[j], &put[j], keys[j], vals[j]);
+    }
+    propose_together(0, p, m);
+    for (int j = 0; j < m; j++) {
+      assert_int_equal(p[j].req.err, 0);
+      free(p[j].req.resp);
+    }
+  }
+  assert_int_equal(store_rev(0), REBUILT + 1);
+  dump_t d, again;
+  dump(0, &d);
+  lose_store(0);
+  uint64_t commits = lkv_metric_count(LKV_METRIC(backend_commit), 0);
+  start(0);
+  assert_true(lkv_metric_count(LKV_METRIC(backend_commit), 0) - commits >= 4);
+  assert_int_equal(store_rev(0), REBUILT + 1);
+  dump(0, &again);
+  assert_string_equal(again.buf, d.buf);
 }
 
 static void barrier_cb(void *arg, int err) {
@@ -626,6 +674,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_node_key, setup, teardown),
       cmocka_unit_test_setup_teardown(test_queued_writes_see_each_other, setup, teardown),
       cmocka_unit_test_setup_teardown(test_quota_refusal_raises_nospace, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_long_rebuild_in_steps, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
