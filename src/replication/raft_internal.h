@@ -13,7 +13,8 @@
 /* A message from a peer, copied, waiting for the raft thread. */
 typedef struct lkv__raft_inmsg_s {
   struct lkv__raft_inmsg_s *next;
-  uint64_t from; /* the sending member (as its connection's hello said) */
+  uint64_t from;  /* the sending member (as its connection's hello said) */
+  uint64_t at_ms; /* when it arrived (CLOCK_MONOTONIC): the raft thread ticks up to it before stepping it */
   size_t len;
   uint8_t data[];
 } lkv__raft_inmsg_t;

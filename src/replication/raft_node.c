@@ -203,6 +203,15 @@ void lkv__raft_node_publish_status(lkv__raft_node_t *n) {
   pthread_mutex_unlock(&n->mu);
 }
 
+/* Ticks the core for every tick due up to t (at most *budget of them in all: see
+ * LKV_RAFT_NODE_MAX_CATCHUP_TIMEOUTS). */
+static void tick_until(lkv__raft_node_t *n, uint64_t t, uint64_t *budget) {
+  if (t < n->next_tick_ms) return;
+  uint64_t due = (t - n->next_tick_ms) / n->o.tick_ms + 1;
+  for (uint64_t i = 0; i < due && *budget; i++, (*budget)--) lkv_raft_tick(n->raft);
+  n->next_tick_ms += due * n->o.tick_ms;
+}
+
 /* One round: wait for input or the next tick, feed the core, handle what it has ready. Returns 0 once
  * stopping. */
 static int round_once(lkv__raft_node_t *n) {
@@ -242,18 +251,21 @@ static int round_once(lkv__raft_node_t *n) {
   if (wind_down_ms) wind_down(n, wind_down_ms);
 
   uint64_t now = lkv_clock_ms(CLOCK_MONOTONIC);
-  if (!n->halted && now >= n->next_tick_ms) {
-    uint64_t due = (now - n->next_tick_ms) / n->o.tick_ms + 1;
-    uint64_t cap = (uint64_t)n->o.election_ticks * LKV_RAFT_NODE_MAX_CATCHUP_TIMEOUTS;
-    for (uint64_t i = 0; i < (due < cap ? due : cap); i++) lkv_raft_tick(n->raft);
-    n->next_tick_ms += due * n->o.tick_ms;
-  }
+  /* A late round (the thread waited for the CPU or the disk) replays time in order: the ticks due before
+   * each message arrived, the message, then the rest. Ticking first would make the leader's heartbeats
+   * that waited here look like silence, and a follower campaign (or a leader fail CheckQuorum) although
+   * its peers were heard all along. */
+  uint64_t tick_budget = (uint64_t)n->o.election_ticks * LKV_RAFT_NODE_MAX_CATCHUP_TIMEOUTS;
   while (msgs) {
     lkv__raft_inmsg_t *m = msgs;
     msgs = m->next;
-    if (!n->halted) step_message(n, m, now);
+    if (!n->halted) {
+      tick_until(n, m->at_ms, &tick_budget);
+      step_message(n, m, now);
+    }
     free(m);
   }
+  if (!n->halted) tick_until(n, now, &tick_budget);
   while (peers) {
     lkv__raft_peer_event_t *ev = peers;
     peers = ev->next;

@@ -204,6 +204,7 @@ static void enqueue(lkv__raft_node_t *n, lkv__raft_inmsg_t **head, lkv__raft_inm
   if (!m) return; /* dropped: Raft retries, a forwarded promote times out */
   m->next = NULL;
   m->from = from;
+  m->at_ms = lkv_clock_ms(CLOCK_MONOTONIC);
   m->len = len;
   memcpy(m->data, data, len);
   pthread_mutex_lock(&n->mu);

@@ -2,10 +2,12 @@
  * restarts that neither skip nor repeat entries, identical stores and ledgers, the entry codec and
  * header stamping. */
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "apply_testutil.h"
 #include "ledger/ledger.h"
 #include "ledger_testutil.h"
+#include "raft/codec.h"
 #include "replication/raft_entry.h"
 #include "replication/raft_node.h"
 
@@ -18,6 +20,7 @@ typedef struct member_s {
   char wal[96];
   lkv_ledger_t *l;
   lkv_replicator_t *r;
+  atomic_uint stall_ms; /* its raft thread's next heartbeat answer first sleeps this long (then 0) */
 } member_t;
 
 typedef struct cluster_s {
@@ -28,12 +31,26 @@ typedef struct cluster_s {
   pthread_cond_t cv;
   int done, failed;
   int reads_ok;
+  unsigned election_ticks; /* of 10 ms */
+  int pre_vote;
 } cluster_t;
 
 static cluster_t *C;
 
+/* A member that was told to stall sleeps in its raft thread (heartbeat answers leave from there), as if
+ * the CPU or its disk kept it waiting, while what the others send it piles up. */
+static void maybe_stall(member_t *from, const uint8_t *msg, size_t len) {
+  lkv_raft_msg_t m;
+  lkv_raft_entry_t *entries = NULL;
+  if (atomic_load(&from->stall_ms) == 0 || lkv_raft_msg_decode(msg, len, &m, &entries) != 0) return;
+  free(entries);
+  if (m.type != LKV_RAFT_MSG_HEARTBEAT_RESP) return;
+  unsigned ms = atomic_exchange(&from->stall_ms, 0);
+  if (ms) usleep(ms * 1000u);
+}
+
 static int deliver(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
-  (void)arg;
+  maybe_stall(arg, msg, len);
   pthread_rwlock_rdlock(&C->net);
   for (int i = 0; i < N; i++)
     if (C->ids[i] == to && C->m[i].r) lkv_raft_node_receive(C->m[i].r, 0, msg, len);
@@ -52,10 +69,11 @@ static void start_member(int i) {
                                .voters = C->ids,
                                .n_voters = N,
                                .tick_ms = 10,
-                               .election_ticks = 10,
-                               .pre_vote = 1,
-                               .request_timeout_ms = 5000,
-                               .send = deliver};
+                               .election_ticks = C->election_ticks,
+                               .pre_vote = C->pre_vote,
+                               .request_timeout_ms = 15000,
+                               .send = deliver,
+                               .send_arg = m};
   char err[256] = "";
   lkv_replicator_t *r;
   int rc = lkv_raft_node_start(&r, &o, err, sizeof(err));
@@ -76,8 +94,10 @@ static void stop_member(int i) {
   m->l = NULL;
 }
 
-static int setup_with_quota(uint64_t quota) {
+static int setup_cluster(uint64_t quota, unsigned election_ticks, int pre_vote) {
   C = calloc(1, sizeof(*C));
+  C->election_ticks = election_ticks;
+  C->pre_vote = pre_vote;
   pthread_rwlock_init(&C->net, NULL);
   pthread_mutex_init(&C->mu, NULL);
   pthread_cond_init(&C->cv, NULL);
@@ -92,14 +112,26 @@ static int setup_with_quota(uint64_t quota) {
   return 0;
 }
 
+/* Elections of 1 to 2 s and a leader suspected after 0.4 s of silence: a loaded machine (CI, sanitizers)
+ * keeps a thread waiting for the CPU for a tenth of a second now and then, and a leader change fails or
+ * times out the writes in flight, which these tests count. */
+#define ELECTION_TICKS 100
+#define WAIT_TRIES 3000 /* of 10 ms: how long a condition may take on a loaded machine */
+
 static int setup(void **state) {
   (void)state;
-  return setup_with_quota(64u << 20);
+  return setup_cluster(64u << 20, ELECTION_TICKS, 1);
 }
 
 static int setup_small_quota(void **state) {
   (void)state;
-  return setup_with_quota(1u << 20);
+  return setup_cluster(1u << 20, ELECTION_TICKS, 1);
+}
+
+/* Without pre-vote (etcd's default) a follower that times out raises the term and unseats the leader. */
+static int setup_no_pre_vote(void **state) {
+  (void)state;
+  return setup_cluster(64u << 20, ELECTION_TICKS, 0);
 }
 
 static int teardown(void **state) {
@@ -115,7 +147,7 @@ static int teardown(void **state) {
 
 /* Waits until some member knows a leader everyone agrees on; returns its index. */
 static int wait_leader(void) {
-  for (int tries = 0; tries < 1000; tries++) {
+  for (int tries = 0; tries < WAIT_TRIES; tries++) {
     uint64_t leader = 0;
     int agree = 1;
     for (int i = 0; i < N; i++) {
@@ -206,7 +238,7 @@ static int caught_up(void) {
 /* Waits until every member caught up, then compares their ledgers leaf by leaf. */
 static void assert_converged(void) {
   for (int tries = 0; !caught_up(); tries++) {
-    if (tries > 500) fail_msg("members did not converge");
+    if (tries > WAIT_TRIES) fail_msg("members did not converge");
     usleep(10000);
   }
   uint64_t count0 = lkv_ledger_log_count(lkv_ledger_log(C->m[0].l));
@@ -318,6 +350,31 @@ static void test_leader_loss_elects_another(void **state) {
   assert_converged();
 }
 
+/* A follower whose raft thread was kept waiting longer than an election timeout while the leader's
+ * heartbeats arrived steps them in the order they came with the ticks: it does not campaign (which,
+ * without pre-vote, would unseat a live leader). */
+static void test_late_follower_keeps_its_leader(void **state) {
+  (void)state;
+  int leader = wait_leader();
+  int follower = (leader + 1) % N;
+  lkv_replication_status_t before;
+  lkv_replicator_status(C->m[leader].r, &before);
+  /* More than the 2 election timeouts of ticks a late round catches up at most: a round that ticks first
+   * campaigns whatever its random timeout. */
+  atomic_store(&C->m[follower].stall_ms, 2 * ELECTION_TICKS * 10 + 500);
+  while (atomic_load(&C->m[follower].stall_ms)) usleep(10000);
+  put_t w; /* answered once the follower applied it: it has stepped what waited for it */
+  put_via(follower, &w, "late", "1");
+  wait_done(1);
+  assert_int_equal(C->failed, 0);
+  for (int i = 0; i < N; i++) {
+    lkv_replication_status_t st;
+    lkv_replicator_status(C->m[i].r, &st);
+    assert_int_equal(st.term, before.term);
+    assert_int_equal(st.leader, C->ids[leader]);
+  }
+}
+
 /* Near the quota every member refuses the same writes: the proposer checks the quota and raises NOSPACE
  * through the log, so the stores end identical and every member has the alarm. */
 static void test_quota_is_decided_before_the_log(void **state) {
@@ -342,7 +399,7 @@ static void test_quota_is_decided_before_the_log(void **state) {
     do {
       assert_int_equal(lkv_mvcc_stat(C->m[m].ts.s, &st), 0);
       if (!(st.alarms & LKV_MVCC_ALARM_NOSPACE)) usleep(10000);
-    } while (!(st.alarms & LKV_MVCC_ALARM_NOSPACE) && ++tries < 500);
+    } while (!(st.alarms & LKV_MVCC_ALARM_NOSPACE) && ++tries < WAIT_TRIES);
     assert_true(st.alarms & LKV_MVCC_ALARM_NOSPACE);
   }
   assert_converged();
@@ -448,6 +505,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_read_barrier_on_follower_sees_acknowledged_write, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_neither_skips_nor_repeats, setup, teardown),
       cmocka_unit_test_setup_teardown(test_leader_loss_elects_another, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_late_follower_keeps_its_leader, setup_no_pre_vote, teardown),
       cmocka_unit_test_setup_teardown(test_quota_is_decided_before_the_log, setup_small_quota, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
