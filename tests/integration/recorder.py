@@ -18,6 +18,7 @@ from linearizability import CAS, READ, WRITE, Op
 
 RPC_TIMEOUT = 1.0
 ERROR_PAUSE = 0.1  # after an error, so that a dead member does not fill the history with failures
+HOLD_POLL = 0.01  # seconds between checks while a client is held (Recorder.hold)
 CHANNEL_OPTIONS = lkvtest.GRPC_OPTIONS + [
     # reconnect soon after a member restarts (gRPC's default backoff starts at 1 s and grows to 120 s)
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -70,6 +71,9 @@ class Client(threading.Thread):
 
     # the loop ---------------------------------------------------------------------------------------
     def one(self):
+        if self.cid in self.rec.held:
+            time.sleep(HOLD_POLL)
+            return
         key = self.rng.choice(self.rec.keys)
         kind = self.rng.choices((READ, WRITE, CAS), weights=(4, 3, 3))[0]
         self.count += 1
@@ -121,6 +125,7 @@ class Recorder:
         self.history = []
         self.errors = {}  # (gRPC code name, details) -> count
         self.stopping = threading.Event()
+        self.held = frozenset()  # ids of the clients that start no operation for now (hold/release)
         self._lock = threading.Lock()
         self.clients = [client_class(self, "c%d" % i, members[i % len(members)].endpoint, seed * 1000 + i)
                         for i in range(clients)]
@@ -133,6 +138,13 @@ class Recorder:
         with self._lock:
             k = (err.code().name, (err.details() or "")[:80])
             self.errors[k] = self.errors.get(k, 0) + 1
+
+    def hold(self, cids):
+        """Clients cids start no new operation until release() (the ones in flight finish)."""
+        self.held = frozenset(cids)
+
+    def release(self):
+        self.held = frozenset()
 
     def start(self):
         for c in self.clients:
