@@ -47,6 +47,8 @@ const char *lkv_causal_bug_name(unsigned bug) {
       return "PURGE_UNSTABLE";
     case LKV_CAUSAL_BUG_PURGE_COVERED_ONLY:
       return "PURGE_COVERED_ONLY";
+    case LKV_CAUSAL_BUG_COMPACT_UNSTABLE:
+      return "COMPACT_UNSTABLE";
     default:
       return NULL;
   }
@@ -109,11 +111,11 @@ void lkv_causal_member_free(lkv_causal_member_t *m) {
 
 /* Applies a causally ready event whose held copy the member now owns: the next revision, the vector, the
  * keys. A remote stamp moves the clock (never refused here: the bound was checked on arrival). */
-static uint64_t apply(lkv_causal_member_t *m, lkv_causal_held_t *h, int observe, uint64_t now) {
+uint64_t lkv__causal_apply(lkv_causal_member_t *m, lkv_causal_held_t *h, int observe, uint64_t now) {
   int idx = lkv__causal_index(m, h->ev.origin);
   *LKV__CAUSAL_PUSH(m->log) = *h;
-  uint64_t rev = m->log.n;
-  const lkv_causal_event_t *ev = &m->log.v[rev - 1].ev;
+  uint64_t rev = m->log_base + m->log.n;
+  const lkv_causal_event_t *ev = &m->log.v[m->log.n - 1].ev;
   /* Positions by seq; with APPLY_UNREADY an origin's events still come in order (the bug ignores the rest
    * of the deps only). */
   *LKV__CAUSAL_PUSH(m->pos[idx]) = rev - 1;
@@ -126,11 +128,10 @@ static uint64_t apply(lkv_causal_member_t *m, lkv_causal_held_t *h, int observe,
 /* Applies every held event that became ready, in arrival order, until none is. */
 static void drain(lkv_causal_member_t *m, uint64_t now) {
   lkv_causal_held_t h;
-  while (lkv_causal_pending_take(&m->pending, &m->vv, &h)) apply(m, &h, 1, now);
+  while (lkv_causal_pending_take(&m->pending, &m->vv, &h)) lkv__causal_apply(m, &h, 1, now);
 }
 
-/* A copy of (buf, len) decoded as ev, owned by the returned held form. */
-static lkv_causal_held_t copy_held(const uint8_t *buf, size_t len, const lkv_causal_event_t *ev) {
+lkv_causal_held_t lkv__causal_copy_held(const uint8_t *buf, size_t len, const lkv_causal_event_t *ev) {
   lkv_causal_held_t h = {.bytes = malloc(len), .len = len, .ev = *ev};
   if (!h.bytes) abort();
   memcpy(h.bytes, buf, len);
@@ -138,9 +139,8 @@ static lkv_causal_held_t copy_held(const uint8_t *buf, size_t len, const lkv_cau
   return h;
 }
 
-/* Decodes an event and its write set; the origin must be a member. */
-static int decode_checked(const lkv_causal_member_t *m, const uint8_t *buf, size_t len,
-                          lkv_causal_event_t *ev) {
+int lkv__causal_decode_checked(const lkv_causal_member_t *m, const uint8_t *buf, size_t len,
+                               lkv_causal_event_t *ev) {
   lkv_causal_mutation_iter_t it;
   if (lkv_causal_event_decode(buf, len, ev) || lkv_causal_mutations_open(ev->payload, ev->payload_len, &it))
     return LKV_EBADMSG;
@@ -149,10 +149,12 @@ static int decode_checked(const lkv_causal_member_t *m, const uint8_t *buf, size
 
 int lkv_causal_member_replay(lkv_causal_member_t *m, const uint8_t *buf, size_t len, uint64_t *rev) {
   if (m->started || m->out) return LKV_EAGAIN;
+  if (m->log_base + m->log.n < m->restored) return lkv__causal_replay_held(m, buf, len, rev);
   lkv_causal_event_t ev;
-  if (decode_checked(m, buf, len, &ev) || !lkv_causal_pending_is_ready(&ev, &m->vv)) return LKV_EBADMSG;
-  lkv_causal_held_t h = copy_held(buf, len, &ev);
-  *rev = apply(m, &h, 1, 0);
+  if (lkv__causal_decode_checked(m, buf, len, &ev) || !lkv_causal_pending_is_ready(&ev, &m->vv))
+    return LKV_EBADMSG;
+  lkv_causal_held_t h = lkv__causal_copy_held(buf, len, &ev);
+  *rev = lkv__causal_apply(m, &h, 1, 0);
   m->persisted = m->log.n; /* durable already: not part of any batch */
   return 0;
 }
@@ -189,7 +191,7 @@ int lkv__causal_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mut
       lkv_causal_event_decode(h.bytes, len, &h.ev))
     abort(); /* the member built a canonical event: cannot fail */
   free(payload);
-  *rev = apply(m, &h, 0, now);
+  *rev = lkv__causal_apply(m, &h, 0, now);
   for (size_t i = 0; i < m->cfg.n_members; i++)
     if (i != m->self) lkv__causal_send(m, m->members[i].id, LKV_CAUSAL_MSG_EVENT, h.bytes, len);
   *LKV__CAUSAL_PUSH(m->acks) = (lkv_causal_ack_t){.token = token, .rev = *rev};
@@ -213,7 +215,7 @@ int lkv_causal_member_recv_event(lkv_causal_member_t *m, uint64_t now, const uin
   if (m->out) return LKV_EAGAIN;
   m->started = 1;
   lkv_causal_event_t ev;
-  int rc = decode_checked(m, buf, len, &ev);
+  int rc = lkv__causal_decode_checked(m, buf, len, &ev);
   if (rc) return rc;
   const lkv_causal_held_t *here = known(m, &ev);
   if (here && here->len == len && memcmp(here->bytes, buf, len) == 0) return 0; /* a copy */
@@ -221,14 +223,17 @@ int lkv_causal_member_recv_event(lkv_causal_member_t *m, uint64_t now, const uin
   if (!key_known(&m->members[idx]) || lkv_causal_event_verify(buf, len, m->members[idx].pk))
     return LKV_EVERIFY;
   if (here) return LKV_EEXIST;
+  /* Applied and compacted since (member_compact.c): a copy, once its signature holds; an equivocation on it
+   * goes unseen. */
+  if (lkv_causal_vv_covers(&m->vv, ev.origin, ev.seq)) return 0;
   if (lkv_causal_hlc_too_far(now, &ev.hlc, m->cfg.max_ahead)) return LKV_ECLOCKAHEAD;
   if (!ready_now(m, &ev)) {
     rc = lkv_causal_pending_hold(&m->pending, buf, len, &ev);
     if (rc == LKV_ENOMEM) abort();
     return rc;
   }
-  lkv_causal_held_t h = copy_held(buf, len, &ev);
-  apply(m, &h, 1, now);
+  lkv_causal_held_t h = lkv__causal_copy_held(buf, len, &ev);
+  lkv__causal_apply(m, &h, 1, now);
   drain(m, now);
   return 0;
 }
@@ -237,7 +242,7 @@ int lkv_causal_member_batch(lkv_causal_member_t *m, lkv_causal_batch_t *rb) {
   if (m->out || (m->persisted == m->log.n && !m->msgs.n && !m->acks.n)) return 0;
   *rb = (lkv_causal_batch_t){.applied = m->log.v + m->persisted,
                              .n_applied = m->log.n - m->persisted,
-                             .first_rev = m->persisted + 1,
+                             .first_rev = m->log_base + m->persisted + 1,
                              .msgs = m->msgs.v,
                              .n_msgs = m->msgs.n,
                              .acks = m->acks.v,
@@ -260,7 +265,8 @@ const lkv_causal_vv_t *lkv_causal_member_vv(const lkv_causal_member_t *m) {
 }
 
 uint64_t lkv_causal_member_revision(const lkv_causal_member_t *m) {
-  return m->log.n;
+  uint64_t r = m->log_base + m->log.n;
+  return r > m->restored ? r : m->restored; /* a checkpoint's state is at its revision */
 }
 
 size_t lkv_causal_member_held(const lkv_causal_member_t *m) {
@@ -268,14 +274,14 @@ size_t lkv_causal_member_held(const lkv_causal_member_t *m) {
 }
 
 const lkv_causal_held_t *lkv_causal_member_event_at(const lkv_causal_member_t *m, uint64_t rev) {
-  return rev >= 1 && rev <= m->log.n ? &m->log.v[rev - 1] : NULL;
+  return rev > m->log_base && rev <= m->log_base + m->log.n ? &m->log.v[rev - 1 - m->log_base] : NULL;
 }
 
 const lkv_causal_held_t *lkv_causal_member_event(const lkv_causal_member_t *m, uint64_t origin, uint64_t seq,
                                                  uint64_t *rev) {
   int idx = lkv__causal_index(m, origin);
-  if (idx < 0 || seq == 0 || seq > m->pos[idx].n) return NULL;
-  size_t at = m->pos[idx].v[seq - 1];
+  if (idx < 0 || seq <= m->pos_base[idx] || seq - m->pos_base[idx] > m->pos[idx].n) return NULL;
+  uint64_t at = m->pos[idx].v[seq - 1 - m->pos_base[idx]];
   *rev = at + 1;
-  return &m->log.v[at];
+  return &m->log.v[at - m->log_base];
 }

@@ -53,8 +53,9 @@ typedef enum {
   LKV_CAUSAL_BUG_PURGE_UNSTABLE = 1u << 3,     /* a sole tombstone purged at once, stable or not */
   LKV_CAUSAL_BUG_PURGE_COVERED_ONLY = 1u << 4, /* purged once every member's vector covers it, without
                                                   having what they had originated by then */
+  LKV_CAUSAL_BUG_COMPACT_UNSTABLE = 1u << 5,   /* every durable event counts as stable for compaction */
 } lkv_causal_bug_t;
-#define LKV_CAUSAL_BUG_COUNT 5
+#define LKV_CAUSAL_BUG_COUNT 6
 /* The switch's name ("APPLY_UNREADY"), or NULL for a value that is not exactly one bug. */
 const char *lkv_causal_bug_name(unsigned bug);
 #endif
@@ -200,6 +201,46 @@ const lkv_causal_held_t *lkv_causal_member_event_at(const lkv_causal_member_t *m
 /* The applied event (origin, seq) and its revision: its held form, or NULL when not applied here. */
 const lkv_causal_held_t *lkv_causal_member_event(const lkv_causal_member_t *m, uint64_t origin, uint64_t seq,
                                                  uint64_t *rev);
+
+/* ---- Compaction (member_compact.c, docs/causal.md §7): events every member has applied are dropped from
+ * the log; a checkpoint of the member's state replaces them at a restart.
+ *
+ * The caller's steps, between batches (after lkv_causal_member_advance, nothing applied since):
+ *   1. base = lkv_causal_member_stable(m), lowered to keep the newest events it wants to keep;
+ *   2. lkv_causal_member_checkpoint(m, base): the state at the current revision C, made durable (the
+ *      caller's store must reflect C durably too: the checkpoint has no history of changes);
+ *   3. the log's events up to base dropped from disk, then lkv_causal_member_compact(m, base).
+ * A crash anywhere is recovered: a restart restores the newest durable checkpoint (if any) with
+ * lkv_causal_member_restore, then replays its durable log's events from revision base + 1 on (those up to
+ * C are only held again for shipping; later ones are applied); the log may still hold events at or below
+ * base (a crash before step 3): the caller skips them. Compacted events are not shipped again and an
+ * event that comes again after its compaction is taken as a copy (its origin's equivocation goes unseen);
+ * lkv_causal_member_event_at and _event answer NULL for them. */
+
+/* The highest revision whose event, and every earlier one, every member's reported vector covers (this
+ * member's peers reported since it started: after a restart none is stable until each reported), at least
+ * the revisions already compacted. */
+uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m);
+
+/* The first revision whose event the member still holds (1 + the revisions compacted). */
+uint64_t lkv_causal_member_first_rev(const lkv_causal_member_t *m);
+
+/* The member's state at its current revision with base, the log revision compacted up to, encoded into
+ * *out (malloc'd, *len bytes; the caller frees it): revision, vector, clock, each key's siblings (values,
+ * leases, local revisions) and etcd view, and the vector of the events up to base. Returns 0, LKV_EAGAIN
+ * (a batch is out, or events were applied since the last one: they are not durable yet), LKV_EINVAL (base
+ * below the revisions compacted or above the current one). */
+int lkv_causal_member_checkpoint(const lkv_causal_member_t *m, uint64_t base, uint8_t **out, size_t *len);
+
+/* Drops the events of revisions up to base. Returns 0, LKV_EAGAIN (as for a checkpoint), LKV_EINVAL (base
+ * above lkv_causal_member_stable or below the revisions compacted). */
+int lkv_causal_member_compact(lkv_causal_member_t *m, uint64_t base);
+
+/* Restores a checkpoint into a new member, before any replay or other input: its state, with the events up
+ * to the checkpoint's base compacted. *rev and *base receive the checkpoint's revision and base. Returns 0,
+ * LKV_EBADMSG (malformed, an origin that is not a member), LKV_EAGAIN (not a new member). */
+int lkv_causal_member_restore(lkv_causal_member_t *m, const uint8_t *buf, size_t len, uint64_t *rev,
+                              uint64_t *base);
 
 /* ---- Hearing from peers (member_heard.c): a member silent for too long is reported (docs/causal.md §15).
  * These are not inputs: allowed while a batch is out, they change nothing the batch points to. */

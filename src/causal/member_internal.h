@@ -25,10 +25,17 @@ struct lkv_causal_member_s {
   lkv_causal_hlc_t clock;
   int started; /* an input other than replay came: replay is over */
 
-  /* Applied events in local order: log.v[i] has revision i + 1. */
+  /* Applied events in local order: log.v[i] has revision log_base + i + 1 (the revisions up to log_base
+   * were compacted: member_compact.c). */
   LKV__CAUSAL_VEC(lkv_causal_held_t) log;
-  /* Per member index: the log position of each of its events (pos[i].v[seq - 1]). */
-  LKV__CAUSAL_VEC(size_t) pos[LKV_CAUSAL_MAX_ORIGINS];
+  uint64_t log_base;
+  /* Per member index: the revision - 1 of each of its events still in the log (pos[i].v[seq - 1 -
+   * pos_base[i]]); pos_base[i] of its events were compacted. */
+  LKV__CAUSAL_VEC(uint64_t) pos[LKV_CAUSAL_MAX_ORIGINS];
+  uint64_t pos_base[LKV_CAUSAL_MAX_ORIGINS];
+  /* A checkpoint restored at start (member_compact.c): its revision; the log's events up to it are only
+   * held again for shipping by replay, not applied (0: none). */
+  uint64_t restored;
   /* Keys with state, sorted by name. */
   LKV__CAUSAL_VEC(lkv_causal_key_t *) keys;
   lkv_causal_pending_t pending;
@@ -72,6 +79,18 @@ int lkv__causal_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mut
 lkv_causal_key_t *lkv__causal_key_get(lkv_causal_member_t *m, const uint8_t *key, size_t len, int create);
 /* member_keys.c: applies an applied event's write set to its keys at revision rev. */
 void lkv__causal_keys_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev, uint64_t rev);
+/* member.c: applies a causally ready event whose held copy the member now owns; returns its revision. */
+uint64_t lkv__causal_apply(lkv_causal_member_t *m, lkv_causal_held_t *h, int observe, uint64_t now);
+/* member.c: a copy of (buf, len) decoded as ev, owned by the returned held form. */
+lkv_causal_held_t lkv__causal_copy_held(const uint8_t *buf, size_t len, const lkv_causal_event_t *ev);
+/* member.c: decodes an event and its write set; the origin must be a member (LKV_EBADMSG, LKV_EVERIFY). */
+int lkv__causal_decode_checked(const lkv_causal_member_t *m, const uint8_t *buf, size_t len,
+                               lkv_causal_event_t *ev);
+/* member_compact.c: replays an event of a restored checkpoint's log (revision at most m->restored): held
+ * again for shipping, not applied. Returns 0 or LKV_EBADMSG (not the origin's next event, or one the
+ * checkpoint does not cover). */
+int lkv__causal_replay_held(lkv_causal_member_t *m, const uint8_t *buf, size_t len, uint64_t *rev);
+
 /* member_keys.c: purges sole tombstones that are stable (docs/causal.md §7). */
 void lkv__causal_keys_purge(lkv_causal_member_t *m);
 

@@ -44,13 +44,16 @@ static void ship(lkv_causal_member_t *m, size_t peer) {
   lkv_causal_vv_t theirs = m->reports[peer];
   if (lkv_causal_vv_merge(&theirs, &m->shipped[peer])) abort(); /* members only: always room */
   size_t n = lkv_causal_vv_missing(&m->vv, &theirs, r, LKV_CAUSAL_MAX_ORIGINS);
-  const size_t *run[LKV_CAUSAL_MAX_ORIGINS]; /* each range's next log position, up to its end */
+  const uint64_t *run[LKV_CAUSAL_MAX_ORIGINS]; /* each range's next revision - 1, up to its end */
   size_t left[LKV_CAUSAL_MAX_ORIGINS];
   for (size_t i = 0; i < n; i++) {
     int idx = lkv__causal_index(m, r[i].origin);
     uint64_t first = first_missing(m, &r[i]);
-    run[i] = m->pos[idx].v + (first - 1);
+    /* Events compacted here (member_compact.c) were stable: every member's report covered them, so a
+     * peer lacks one only when it lost state (a backup restored): it needs a snapshot, not events. */
+    if (first <= m->pos_base[idx]) first = r[i].to + 1;
     left[i] = first <= r[i].to ? (size_t)(r[i].to - first + 1) : 0;
+    run[i] = left[i] ? m->pos[idx].v + (first - 1 - m->pos_base[idx]) : NULL;
   }
   size_t events = 0, bytes = 0;
   for (;;) {
@@ -58,7 +61,7 @@ static void ship(lkv_causal_member_t *m, size_t peer) {
     for (size_t i = 0; i < n; i++)
       if (left[i] && (best == n || *run[i] < *run[best])) best = i;
     if (best == n) return;
-    const lkv_causal_held_t *h = &m->log.v[*run[best]];
+    const lkv_causal_held_t *h = &m->log.v[*run[best] - m->log_base];
     if (events && (events >= m->cfg.max_ship_events || bytes + h->len > m->cfg.max_ship_bytes)) return;
     lkv__causal_send(m, m->members[peer].id, LKV_CAUSAL_MSG_EVENT, h->bytes, h->len);
     if (lkv_causal_vv_set(&m->shipped[peer], h->ev.origin, h->ev.seq)) abort();

@@ -160,7 +160,8 @@ static void check_acked(lkv__csim_t *s) {
   }
 }
 
-/* A fresh member of slot i fed recs in the given order (indexes into log); NULL after a failure. */
+/* A fresh member of slot i: restarted from its durable checkpoint and log (order NULL), or fed log's events
+ * in the given order (indexes into log); NULL after a failure. */
 static lkv_causal_member_t *rebuild(lkv__csim_t *s, int i, const lkv__csim_log_t *log, const size_t *order,
                                     lkv__csim_changes_t *changes) {
   lkv_causal_config_t cfg = lkv__csim_config(s, i);
@@ -170,8 +171,13 @@ static lkv_causal_member_t *rebuild(lkv__csim_t *s, int i, const lkv__csim_log_t
   }
   lkv_causal_member_t *m;
   if (lkv_causal_member_new(&cfg, &m)) abort();
+  if (!order) {
+    if (!lkv__csim_recover(s, i, m, "rebuilt")) return m;
+    lkv_causal_member_free(m);
+    return NULL;
+  }
   for (size_t j = 0; j < log->n; j++) {
-    const lkv__csim_rec_t *r = &log->v[order ? order[j] : j];
+    const lkv__csim_rec_t *r = &log->v[order[j]];
     uint64_t rev;
     int rc = lkv_causal_member_replay(m, r->bytes, r->len, &rev);
     if (rc || rev != j + 1) {
@@ -225,10 +231,11 @@ void lkv__csim_check_final(lkv__csim_t *s) {
     const lkv_causal_vv_t *vv = lkv_causal_member_vv(s->nodes[i].m);
     uint64_t total = 0;
     for (uint32_t e = 0; e < vv->n; e++) total += vv->e[e].seq;
-    if (lkv_causal_member_revision(s->nodes[i].m) != s->nodes[i].log.n || total != s->nodes[i].log.n)
-      lkv__csim_fail(s, "revisions", "m%d: revision %llu, %zu durable events, %llu in its vector", i + 1,
-                     (unsigned long long)lkv_causal_member_revision(s->nodes[i].m), s->nodes[i].log.n,
-                     (unsigned long long)total);
+    uint64_t durable = s->nodes[i].log_base + s->nodes[i].log.n;
+    if (lkv_causal_member_revision(s->nodes[i].m) != durable || total != durable)
+      lkv__csim_fail(s, "revisions", "m%d: revision %llu, %llu durable events, %llu in its vector", i + 1,
+                     (unsigned long long)lkv_causal_member_revision(s->nodes[i].m),
+                     (unsigned long long)durable, (unsigned long long)total);
   }
   if (!s->failed) check_acked(s);
   /* The durable log replayed in its order gives the live state, local view included, and reports the
@@ -241,14 +248,24 @@ void lkv__csim_check_final(lkv__csim_t *s) {
     lkv_causal_member_free(m);
     lkv__csim_changes_free(&changes);
   }
-  /* The same events in another causal order give the same winners and siblings. */
+  /* The same events (every origin's durable ones: what the members agreed on, compacted or not) in another
+   * causal order give the same winners and siblings. */
+  lkv__csim_log_t all = {0};
+  for (int o = 0; o < s->n; o++)
+    for (size_t q = 0; q < s->origin_log[o].n; q++) { /* borrowed records: all.v only is freed */
+      if (all.n == all.cap &&
+          !(all.v = realloc(all.v, (all.cap = all.cap ? 2 * all.cap : 64) * sizeof(*all.v))))
+        abort();
+      all.v[all.n++] = s->origin_log[o].v[q];
+    }
   lkv__sim_rng_t g;
   lkv__sim_rng_seed(&g, lkv__sim_mix(s->seed, 0x6f72646572ull));
   for (int round = 0; round < 2 && !s->failed; round++) {
-    size_t *order = causal_order(s, &s->nodes[0].log, &g);
-    lkv_causal_member_t *m = s->failed ? NULL : rebuild(s, 0, &s->nodes[0].log, order, NULL);
+    size_t *order = causal_order(s, &all, &g);
+    lkv_causal_member_t *m = s->failed ? NULL : rebuild(s, 0, &all, order, NULL);
     if (m) compare(s, "causal-order", "another causal order differs", first, m, SKIP_SOLE_TOMBSTONES);
     lkv_causal_member_free(m);
     free(order);
   }
+  free(all.v);
 }

@@ -52,7 +52,10 @@ typedef struct {
   int64_t skew;       /* the member's physical clock = the run's time + skew */
   uint64_t next_tick; /* its next anti-entropy round */
   uint64_t period;
-  lkv__csim_log_t log; /* durable events in local order */
+  lkv__csim_log_t log; /* durable events in local order: log.v[j] has revision log_base + j + 1 */
+  uint64_t log_base;   /* revisions compacted off the durable log (compact.c) */
+  uint8_t *ckpt;       /* the durable checkpoint (NULL: none yet) */
+  size_t ckpt_len;
   /* The changes of its durable revisions, as first served (a watch from revision 1 would have reported
    * them), and those of the revisions applied but not yet durable. */
   lkv__csim_changes_t served, pending;
@@ -100,6 +103,7 @@ typedef struct {
   uint64_t granularity; /* ms: members' clocks advance in steps of this */
   unsigned crash_pm, corrupt_pm;
   uint64_t fault_ms, next_fault, next_write, write_gap;
+  uint64_t keep; /* compaction keeps at least this many of a member's newest events (compact.c) */
   int healed;
 
   /* Every event made durable by its origin, by origin index and seq - 1 (for equivocation and deps). */
@@ -116,7 +120,7 @@ typedef struct {
   const char *fail_inv; /* the check that failed: a string literal */
   char fail_msg[400];
   uint64_t n_writes, n_acked, n_reads, n_delivered, n_crashes, n_refused_ahead, n_refused_full,
-      n_corrupt_refused;
+      n_corrupt_refused, n_compactions;
   uint64_t quiesce_ms;
 } lkv__csim_t;
 
@@ -145,6 +149,14 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p); /* takes p's buffer *
 uint64_t lkv__csim_clock(const lkv__csim_t *s, int i);     /* member i's physical clock */
 void lkv__csim_log_push(lkv__csim_log_t *l, const uint8_t *bytes, size_t len);
 void lkv__csim_log_free(lkv__csim_log_t *l);
+
+/* compact.c: after member i's batch, compacts its stable events beyond the newest s->keep: a checkpoint
+ * made durable, the durable log's prefix dropped, then the core's; crashes between the steps. */
+void lkv__csim_compact(lkv__csim_t *s, int i);
+/* compact.c: member i's durable state into the new member m, as a restart does: its checkpoint (if any),
+ * then its durable log's events above the checkpoint's base. Returns 0, or 1 after failing the run (what
+ * names the rebuild in the message). */
+int lkv__csim_recover(lkv__csim_t *s, int i, lkv_causal_member_t *m, const char *what);
 
 /* history.c: durable writes by key, clients' acknowledged writes and their reads (checked at once). */
 void lkv__csim_history_write(lkv__csim_t *s, const lkv_causal_event_t *ev);

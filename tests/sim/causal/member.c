@@ -49,19 +49,12 @@ void lkv__csim_start(lkv__csim_t *s, int i) {
   cfg.on_change = lkv__csim_on_change;
   cfg.change_arg = &n->pending;
   if (lkv_causal_member_new(&cfg, &n->m)) abort();
-  for (size_t j = 0; j < n->log.n; j++) {
-    uint64_t rev = 0;
-    int rc = lkv_causal_member_replay(n->m, n->log.v[j].bytes, n->log.v[j].len, &rev);
-    if (rc || rev != j + 1) {
-      lkv__csim_fail(s, "replay", "m%d: durable event %zu replayed with %s at revision %llu", i + 1, j + 1,
-                     lkv_err_name(rc), (unsigned long long)rev);
-      return;
-    }
-  }
+  if (lkv__csim_recover(s, i, n->m, "restarted")) return;
   lkv__csim_watch_replayed(s, i, &n->pending, "restarted");
   n->pending.n = 0;
   n->next_tick = s->now + 1 + lkv__sim_rng_below(&s->rng, n->period);
-  lkv__csim_trace(s, "m%d: up, %zu durable events", i + 1, n->log.n);
+  lkv__csim_trace(s, "m%d: up, %zu durable events from revision %llu%s", i + 1, n->log.n,
+                  (unsigned long long)n->log_base + 1, n->ckpt ? " and a checkpoint" : "");
 }
 
 void lkv__csim_crash(lkv__csim_t *s, int i, const char *why) {
@@ -164,9 +157,9 @@ void lkv__csim_process(lkv__csim_t *s, int i) {
     lkv__csim_crash(s, i, "before the flush");
     return;
   }
-  if (rb.first_rev != n->log.n + 1) {
-    lkv__csim_fail(s, "revision-gap", "m%d: batch starts at revision %llu after %zu durable", i + 1,
-                   (unsigned long long)rb.first_rev, n->log.n);
+  if (rb.first_rev != n->log_base + n->log.n + 1) {
+    lkv__csim_fail(s, "revision-gap", "m%d: batch starts at revision %llu after %llu durable", i + 1,
+                   (unsigned long long)rb.first_rev, (unsigned long long)(n->log_base + n->log.n));
     return;
   }
   for (size_t j = 0; j < rb.n_applied; j++) {

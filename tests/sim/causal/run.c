@@ -51,6 +51,7 @@ static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
   s->net.long_delay_max = 200 + lkv__sim_rng_below(g, 2000);
   s->fault_ms = o->fault_ms ? o->fault_ms : 2000 + lkv__sim_rng_below(g, 8000);
   s->write_gap = 5 + lkv__sim_rng_below(g, 60);
+  s->keep = lkv__sim_rng_chance(g, 200) ? UINT64_MAX / 2 : lkv__sim_rng_below(g, 30); /* some never compact */
   for (int i = 0; i < s->n; i++) {
     /* Distinct ids in a random order, so that the winner rule's origin tie-break is exercised both ways. */
     uint64_t id;
@@ -197,6 +198,7 @@ static int step(lkv__csim_t *s, uint64_t until) {
     n->next_tick = s->now + n->period;
     if (lkv_causal_member_tick(n->m)) abort();
     lkv__csim_process(s, who);
+    lkv__csim_compact(s, who);
   } else if (ev == RESTART) {
     lkv__csim_start(s, who);
   } else if (ev == FAULT) {
@@ -259,6 +261,7 @@ void lkv__csim_free(lkv__csim_t *s) {
   for (int i = 0; i < s->n; i++) {
     lkv_causal_member_free(s->nodes[i].m);
     lkv__csim_log_free(&s->nodes[i].log);
+    free(s->nodes[i].ckpt);
     lkv__csim_changes_free(&s->nodes[i].served);
     lkv__csim_changes_free(&s->nodes[i].pending);
     lkv__csim_log_free(&s->origin_log[i]);
