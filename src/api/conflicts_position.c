@@ -18,21 +18,30 @@ typedef struct {
 /* Store revision r is core revision r - 1 (a fresh store starts at 1: causal_node.h); core revision c holds
  * the c-th event applied here. */
 
-/* The vector of the events applied here at store revisions up to rev (2 .. rev). */
+/* The vector of the events applied here at store revisions up to rev (2 .. rev): those compacted
+ * (docs/causal.md §7) and those after. A revision among the compacted ones has no exact vector: etcd's
+ * "compacted". */
 static int vector_at(const lkv_causal_member_t *m, int64_t rev, lkv_causal_vv_t *v) {
-  lkv_causal_vv_init(v);
-  for (uint64_t c = 1; c + 1 <= (uint64_t)rev; c++) {
+  uint64_t first = lkv_causal_member_first_rev(m);
+  if (first > 1 && (uint64_t)rev < first + 1) return LKV_ECOMPACTED;
+  lkv_causal_member_base_vv(m, v);
+  for (uint64_t c = first; c + 1 <= (uint64_t)rev; c++) {
     const lkv_causal_held_t *h = lkv_causal_member_event_at(m, c);
-    if (!h) return LKV_ECORRUPT; /* every applied event stays in memory (docs/causal.md §12) */
+    if (!h) return LKV_ECORRUPT;
     if (h->ev.seq > lkv_causal_vv_get(v, h->ev.origin) && lkv_causal_vv_set(v, h->ev.origin, h->ev.seq))
       return LKV_ECORRUPT; /* more origins than members */
   }
   return 0;
 }
 
-/* The first store revision here whose event v does not cover (the next revision when it covers them all). */
+/* The first store revision here whose event v does not cover (the next revision when it covers them all).
+ * When v lacks a compacted event, that revision is not known here: the first one (2) is answered, at or
+ * before it (a watch from there gets etcd's "compacted" if the store's history is gone too). */
 static int64_t first_uncovered(const lkv_causal_member_t *m, const lkv_causal_vv_t *v) {
-  uint64_t last = lkv_causal_member_revision(m), c = 1;
+  uint64_t last = lkv_causal_member_revision(m), c = lkv_causal_member_first_rev(m);
+  lkv_causal_vv_t base;
+  lkv_causal_member_base_vv(m, &base);
+  if (!lkv_causal_vv_leq(&base, v)) return 2;
   for (; c <= last; c++) {
     const lkv_causal_held_t *h = lkv_causal_member_event_at(m, c);
     if (!h || !lkv_causal_vv_covers(v, h->ev.origin, h->ev.seq)) break; /* unknown: counted as not covered */

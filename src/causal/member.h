@@ -225,6 +225,9 @@ uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m);
 /* The first revision whose event the member still holds (1 + the revisions compacted). */
 uint64_t lkv_causal_member_first_rev(const lkv_causal_member_t *m);
 
+/* The vector of the events compacted (those of revisions before lkv_causal_member_first_rev) into *out. */
+void lkv_causal_member_base_vv(const lkv_causal_member_t *m, lkv_causal_vv_t *out);
+
 /* The member's state at its current revision with base, the log revision compacted up to, encoded into
  * *out (malloc'd, *len bytes; the caller frees it): revision, vector, clock, each key's siblings (values,
  * leases, local revisions) and etcd view, and the vector of the events up to base. Returns 0, LKV_EAGAIN

@@ -27,6 +27,12 @@ uint64_t lkv_causal_member_first_rev(const lkv_causal_member_t *m) {
   return m->log_base + 1;
 }
 
+void lkv_causal_member_base_vv(const lkv_causal_member_t *m, lkv_causal_vv_t *out) {
+  lkv_causal_vv_init(out);
+  for (size_t i = 0; i < m->cfg.n_members; i++)
+    if (lkv_causal_vv_set(out, m->members[i].id, m->pos_base[i])) abort(); /* members: room */
+}
+
 uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m) {
   if (LKV__CAUSAL_BUG(m, COMPACT_UNSTABLE)) return m->log_base + m->persisted;
   lkv_causal_vv_t all = m->vv; /* per origin, what every member's report covers */

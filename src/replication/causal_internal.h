@@ -78,6 +78,11 @@ typedef struct {
   lkv_causal_node_peer_t st_peers[LKV_CAUSAL_MAX_ORIGINS]; /* members[i] as the last silence check saw it */
   uint64_t st_now;                                         /* that check's time */
 
+  /* Compaction (causal_compact.c; causal thread). */
+  uint64_t compact_retry; /* after a failure, no new attempt before this core revision */
+  uint64_t copy_seen;     /* the store copy's size and time when its checkpoint's base was last read */
+  uint64_t log_drops;     /* the event log's front dropped since start */
+
   /* The corruption check (causal_check.c; causal thread). */
   lkv__causal_in_t *checks; /* peers' check messages, taken after the round's batch */
   uint64_t next_check;      /* monotonic ms of this member's next check */
@@ -267,6 +272,21 @@ int lkv__causal_check_keep(lkv__causal_node_t *n, lkv__causal_in_t *in);
 /* causal_check.c: after the round's batch: answers the peers' checks kept this round and, every o.check_ms
  * (mono: the monotonic clock in ms), sends this member's digests to every peer. Causal thread. */
 void lkv__causal_check_round(lkv__causal_node_t *n, uint64_t mono);
+/* causal_compact.c: after a round's batch (the store reflects the core, its events are durable): when the
+ * core holds more than o.log_events events, its stable ones (lkv_causal_member_stable) beyond the newest
+ * o.log_events / 2 are compacted: the core's checkpoint written into the store (records causal/checkpoint
+ * and causal/log-base, one commit), then the core compacted. When the store's copy (the checkpointer's,
+ * --ledger-checkpoint-interval) holds a checkpoint whose base is past the event log's, the log's front is
+ * dropped to it. Failures are logged; a checkpoint is tried again after o.log_events / 2 more events; a log
+ * that could not be reopened halts the member at its next append. */
+void lkv__causal_compact_round(lkv__causal_node_t *n);
+
+/* causal_compact.c: at start-up, before the event log is replayed: restores the checkpoint the store holds
+ * into the new core, if there is one; *rev and *base receive its revision and base (0s: none). Returns 0 or
+ * an error with a message in err (an unreadable or damaged checkpoint: the member refuses to start). */
+int lkv__causal_checkpoint_load(lkv__causal_node_t *n, uint64_t *rev, uint64_t *base, char *err,
+                                size_t errlen);
+
 /* causal_silence.c: re-evaluates which peers are silent at physical time now (each tick), logs each change
  * once, and copies the peers' state for lkv_causal_node_peers. Causal thread. */
 void lkv__causal_silence_check(lkv__causal_node_t *n, uint64_t now);

@@ -265,7 +265,8 @@ void *lkv__causal_thread(void *arg) {
     }
     handle_batch(n, rs);
     for (size_t i = 0; i < n_later; i++) later[i]->done(later[i]);
-    lkv__causal_run_queries(n, queries);                       /* they see what this round made durable */
+    lkv__causal_compact_round(n);        /* the store reflects the core, every event is durable */
+    lkv__causal_run_queries(n, queries); /* they see what this round made durable */
     lkv__causal_check_round(n, lkv_clock_ms(CLOCK_MONOTONIC)); /* the store reflects the core now */
     if (!n->halted) lkv__signing_due(&n->signing, lkv_clock_ms(CLOCK_MONOTONIC));
     background = !n->halted && lkv_apply_background_step(n->o.store); /* the writer's thread does it */
@@ -278,11 +279,19 @@ void *lkv__causal_thread(void *arg) {
 
 /* ---- start-up */
 
-static int replay_one(void *arg, const uint8_t *ev, size_t len) {
-  lkv__causal_node_t *n = arg;
+/* The event log's replay: after a checkpoint (its base: ckpt_base), the events above its base. */
+typedef struct {
+  lkv__causal_node_t *n;
+  uint64_t ckpt_base;
+} replay_t;
+
+static int replay_one(void *arg, uint64_t log_rev, const uint8_t *ev, size_t len) {
+  const replay_t *r = arg;
+  lkv__causal_node_t *n = r->n;
   uint64_t rev;
   lkv_causal_event_t e;
-  if (lkv_causal_member_replay(n->m, ev, len, &rev) || lkv_causal_event_decode(ev, len, &e))
+  if (log_rev <= r->ckpt_base) return 0; /* compacted: a crash came before the log's rewrite */
+  if (lkv_causal_member_replay(n->m, ev, len, &rev) || rev != log_rev || lkv_causal_event_decode(ev, len, &e))
     return LKV_ECORRUPT;
   lkv__causal_leases_collect(n, rev, &e); /* for the store's catch-up below */
   return 0;
@@ -373,12 +382,23 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
             (unsigned long long)n->applied);
   if (!rc) rc = lkv__causal_keys_load(n, err, errlen);
   if (!rc && (rc = lkv_causal_member_new(&cfg, &n->m)) != 0) snprintf(err, errlen, "bad causal membership");
-  if (!rc && (rc = lkv__causal_log_open(opts->dir, replay_one, n, &n->log)) != 0)
+  uint64_t ckpt_rev = 0;
+  replay_t rp = {.n = n};
+  if (!rc) rc = lkv__causal_checkpoint_load(n, &ckpt_rev, &rp.ckpt_base, err, errlen);
+  if (!rc && ckpt_rev > n->applied) {
+    snprintf(err, errlen, "the store is at event %llu, behind the causal checkpoint's %llu",
+             (unsigned long long)n->applied, (unsigned long long)ckpt_rev);
+    rc = LKV_ECORRUPT;
+  }
+  if (!rc && (rc = lkv__causal_log_open(opts->dir, replay_one, &rp, &n->log)) != 0)
     snprintf(err, errlen, "cannot recover the causal event log in %s: %s", opts->dir, lkv_strerror(rc));
-  uint64_t logged = n->log ? lkv__causal_log_count(n->log) : 0;
-  if (!rc && logged < n->applied) {
-    snprintf(err, errlen, "the store holds %llu events, the event log only %llu",
-             (unsigned long long)n->applied, (unsigned long long)logged);
+  uint64_t logged = n->log ? lkv__causal_log_last(n->log) : 0;
+  if (!rc && (logged < n->applied || logged < ckpt_rev || lkv__causal_log_base(n->log) > rp.ckpt_base)) {
+    snprintf(err, errlen,
+             "the store holds %llu events, the checkpoint %llu from %llu on, the event log %llu from %llu on",
+             (unsigned long long)n->applied, (unsigned long long)ckpt_rev,
+             (unsigned long long)rp.ckpt_base + 1, (unsigned long long)logged,
+             (unsigned long long)lkv__causal_log_base(n->log) + 1);
     rc = LKV_ECORRUPT;
   }
   if (!rc) rc = lkv__causal_ledger_start(n, logged, err, errlen);

@@ -92,6 +92,7 @@ typedef struct lkv_causal_node_options_s {
   uint64_t check_ms;        /* corruption check period: digests of key states sent to every peer (0: none) */
   uint64_t max_ahead_ms;    /* a remote stamp further ahead of this member's clock is refused (0: 60000) */
   uint64_t silent_after_ms; /* a peer that sent nothing for longer is reported silent (0: the default) */
+  uint64_t log_events;      /* the event log is compacted past this many events (0: never; docs/causal.md §7) */
   lkv_causal_node_send_fn send; /* required */
   void *send_arg;
   lkv_ledger_t *ledger; /* NULL: no ledger (--ledger=false); else owned by the caller, outlives the node */

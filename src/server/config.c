@@ -404,6 +404,11 @@ static const flag_t flags[] = {
      "Causal mode: a peer that sent nothing (hello, vector, event) for longer is reported silent (logged, "
      "metrics, Conflicts.ReplicationStatus).",
      set_silent_after, 0, 0, 0, 0},
+    NUMBER(
+        "experimental-causal-log-events", "'10000'",
+        "Causal mode: once a member holds more events, those every member has (beyond the newest half) are "
+        "compacted into a checkpoint kept in the store (0: never; docs/causal.md).",
+        cluster.causal_log_events, NUM_U64, 0, UINT32_MAX),
     {"ledger", NULL, "Keep the verifiable ledger of every change in <data-dir>/ledger (default true).",
      set_ledger, 0, 0, 0, 0},
     {"ledger-sign-interval", "'100ms'", "How often the ledger's tree head is signed (1ms..1m).",
@@ -593,6 +598,7 @@ int lkv__config_defaults(parse_t *p) {
   cfg->ledger_checkpoint_s = 300;
   cfg->ledger_retention_bytes = 4ull << 30;
   cfg->snapshot_catchup_entries = 5000;
+  cfg->cluster.causal_log_events = 10000;
   cfg->disk_reserve_bytes = 128u << 20;
   cfg->auto_compaction_check_ms = 5u * 60u * 1000u;
   if (lkv__config_rate_limit_defaults(p) != 0) return nomem(p);

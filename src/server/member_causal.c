@@ -81,6 +81,7 @@ int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_
                                  .n_members = c->initial.n_members,
                                  .check_ms = cfg->cluster.causal_check_ms,
                                  .silent_after_ms = c->causal_silent_after_ms,
+                                 .log_events = c->causal_log_events,
                                  .send = send_causal,
                                  .send_arg = m,
                                  .ledger = ledger,

@@ -19,13 +19,15 @@
 typedef struct {
   char got[8][32];
   size_t n;
-  int fail_at; /* 1-based record whose callback fails, 0: none */
+  int fail_at;   /* 1-based record whose callback fails, 0: none */
+  uint64_t base; /* the revision before the first record's */
 } seen_t;
 
-static int on_record(void *arg, const uint8_t *ev, size_t len) {
+static int on_record(void *arg, uint64_t rev, const uint8_t *ev, size_t len) {
   seen_t *s = arg;
   if (s->fail_at && (int)s->n + 1 == s->fail_at) return LKV_EBADMSG;
   assert_true(s->n < 8 && len < 32);
+  assert_int_equal(rev, s->base + s->n + 1);
   memcpy(s->got[s->n], ev, len);
   s->got[s->n][len] = 0;
   s->n++;
@@ -49,15 +51,20 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* Opens the log, checking what it recovers against want[0..n). */
-static lkv__causal_log_t *reopen(const char *const *want, size_t n) {
-  seen_t s = {0};
+/* Opens the log, checking what it recovers against want[0..n) at revisions base + 1... */
+static lkv__causal_log_t *reopen_at(uint64_t base, const char *const *want, size_t n) {
+  seen_t s = {.base = base};
   lkv__causal_log_t *l;
   assert_int_equal(lkv__causal_log_open(dir, on_record, &s, &l), 0);
   assert_int_equal(s.n, n);
-  assert_int_equal(lkv__causal_log_count(l), n);
+  assert_int_equal(lkv__causal_log_base(l), base);
+  assert_int_equal(lkv__causal_log_last(l), base + n);
   for (size_t i = 0; i < n; i++) assert_string_equal(s.got[i], want[i]);
   return l;
+}
+
+static lkv__causal_log_t *reopen(const char *const *want, size_t n) {
+  return reopen_at(0, want, n);
 }
 
 static void append(lkv__causal_log_t *l, const char *const *ev, size_t n) {
@@ -119,10 +126,47 @@ static void test_damage_before_the_tail_refused(void **state) {
   assert_int_equal(s.n, 1);
 }
 
+/* A compaction drops the log's front: the base first, then the kept events; appends and a torn tail after
+ * it as before; a base anywhere but first is damage. */
+static void test_drop_front(void **state) {
+  (void)state;
+  lkv__causal_log_t *l = reopen(NULL, 0);
+  append(l, three, 3);
+  assert_int_equal(lkv__causal_log_drop_front(l, 4), LKV_EINVAL); /* beyond the last event */
+  assert_int_equal(lkv__causal_log_drop_front(l, 2), 0);
+  assert_int_equal(lkv__causal_log_last(l), 3);
+  assert_int_equal(lkv__causal_log_drop_front(l, 1), 0); /* already dropped: nothing to do */
+  append(l, (const char *const[]){"fourth"}, 1);
+  lkv__causal_log_close(l);
+  off_t good = file_size();
+  lkv__causal_log_close(reopen_at(2, (const char *const[]){"third", "fourth"}, 2));
+  write_at(good, "\x40\0\0", 3);
+  lkv__causal_log_close(reopen_at(2, (const char *const[]){"third", "fourth"}, 2));
+  assert_int_equal(file_size(), good);
+  l = reopen_at(2, (const char *const[]){"third", "fourth"}, 2);
+  assert_int_equal(lkv__causal_log_drop_front(l, 4), 0); /* everything */
+  lkv__causal_log_close(l);
+  lkv__causal_log_close(reopen_at(4, NULL, 0));
+  /* A second base record after the first is refused. */
+  FILE *f = fopen(path, "rb");
+  uint8_t rec[24];
+  assert_non_null(f);
+  assert_int_equal(fread(rec, 1, sizeof(rec), f), sizeof(rec));
+  fclose(f);
+  f = fopen(path, "ab");
+  assert_non_null(f);
+  assert_int_equal(fwrite(rec, 1, sizeof(rec), f), sizeof(rec));
+  assert_int_equal(fwrite(rec, 1, sizeof(rec), f), sizeof(rec));
+  fclose(f);
+  seen_t s = {.base = 4};
+  assert_int_equal(lkv__causal_log_open(dir, on_record, &s, &l), LKV_ECORRUPT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip_and_torn_tails, setup, teardown),
       cmocka_unit_test_setup_teardown(test_damage_before_the_tail_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_drop_front, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
