@@ -156,6 +156,9 @@ def test_ledgerkv_snapshot_status_refusals(ledgerkv, tmp_path):
     src = os.path.join(lkvtest.REPO, "tests", "integration", "test_snapshot.py")
     assert "not a bbolt file" in ledgerkv_status(src, code=1)
     assert "No such file" in ledgerkv_status(str(tmp_path / "missing.db"), code=1)
+    for bad in (str(tmp_path / "short.db"), str(tmp_path / "damaged.db"), src):  # etcdctl refuses them too
+        res = lkvtest.etcdctl(ledgerkv, "snapshot", "status", bad, check=False)
+        assert res.returncode != 0, (bad, res.stdout)
     assert "unknown output format" in ledgerkv_status(path, fmt="protobuf", code=2)
 
 
@@ -259,3 +262,32 @@ def test_stop_with_a_stalled_snapshot_stream(server_factory):
         for _ in stream:
             pass
     channel.close()
+
+
+def test_stalled_stream_pins_no_pages(server_factory):
+    """A client that stops reading after the first piece holds no read snapshot of the store (the copy was
+    written to a file first): while it stalls, overwriting the data six times over with a compaction each
+    round reuses the freed pages, so the file grows by far less than what was written (55 MB more when the
+    copy's read transaction is left open; 13 MB here)."""
+    srv = server_factory.start("ledgerkv")
+    kv = srv.kv()
+    value = lambda i, r: bytes([i, r]) * 100000  # 200 KB
+
+    for i in range(40):  # 8 MB
+        kv.Put(etcdrpc.PutRequest(key=b"/pin/%02d" % i, value=value(i, 0)), timeout=10)
+    channel = grpc.insecure_channel(srv.endpoint)
+    stream = etcdrpc.MaintenanceStub(channel).Snapshot(etcdrpc.SnapshotRequest(), timeout=120)
+    assert next(stream).remaining_bytes > 4 << 20  # the copy is made; the rest waits on the client
+    db_size = lambda: etcdrpc.MaintenanceStub(srv.channel()).Status(etcdrpc.StatusRequest(), timeout=10).dbSize
+    before = db_size()
+    for r in range(1, 7):  # 48 MB more, each round's old values compacted away
+        for i in range(40):
+            rev = kv.Put(etcdrpc.PutRequest(key=b"/pin/%02d" % i, value=value(i, r)), timeout=10).header.revision
+        kv.Compact(etcdrpc.CompactionRequest(revision=rev, physical=True), timeout=60)
+    after = db_size()
+    assert after - before < 24 << 20, (before, after)
+    got = kv.Range(etcdrpc.RangeRequest(key=b"/pin/", range_end=b"/pin0"), timeout=10).kvs
+    assert [k.value for k in got] == [value(i, 6) for i in range(40)]
+    stream.cancel()
+    channel.close()
+
