@@ -29,11 +29,15 @@ static int read_exact(const char *path, uint8_t *buf, size_t len) {
 }
 
 /* Writes len bytes to path (created 0600; appended to with O_APPEND, else replaced) and makes them durable.
- */
+ * An append that fails is taken back (a full disk may have cut it short): the next one must start a whole
+ * record, or every record after it would be read askew. */
 static int write_durable(const char *dir, const char *path, int flags, const uint8_t *buf, size_t len) {
   int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0600);
   if (fd < 0) return -errno;
-  int rc = write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : LKV_EIO;
+  struct stat st;
+  int rc = fstat(fd, &st) ? -errno : 0;
+  if (!rc) rc = write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : LKV_EIO;
+  if (rc == LKV_EIO && (flags & O_APPEND) && ftruncate(fd, st.st_size) == 0) (void)fsync(fd);
   close(fd);
   return rc ? rc : lkv_fs_sync_dir(dir);
 }

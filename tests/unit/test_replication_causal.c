@@ -1,6 +1,8 @@
 /* The causal replicator: three members in one process over an in-memory network the test cuts and heals. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -418,6 +420,53 @@ static void test_keys_learned_from_hellos(void **state) {
 }
 
 /* The member's key: created once, the same at every later call; a key file of another size is refused. */
+static off_t file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Waits up to 5 s for path to hold at least size bytes. */
+static void wait_size(const char *path, off_t size) {
+  for (int tries = 0; tries < 500 && file_size(path) < size; tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  assert_true(file_size(path) >= size);
+}
+
+/* A learned key's record that a full disk cut short is taken back, so that the next record starts where it
+ * did: after a restart member 1 still knows both peers' keys and takes their events (a record left cut
+ * short, with the next ones appended after it, would be read askew: a peer given a wrong key, its events
+ * refused for good). */
+static void test_key_record_cut_short(void **state) {
+  (void)state;
+  for (size_t i = 0; i < N; i++) stop(i);
+  net.learn = 1;
+  char path[3][160];
+  for (size_t i = 0; i < N; i++) snprintf(path[i], sizeof(path[i]), "%s/causal/peers", net.store[i].dir);
+  start(1);
+  start(2);
+  wait_size(path[1], 8 + LKV_CAUSAL_PK_LEN); /* 2 and 3 know each other: no more records while cut */
+  wait_size(path[2], 8 + LKV_CAUSAL_PK_LEN);
+  partition(1);
+  start(0);
+  struct rlimit old, cut;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+  cut = old;
+  cut.rlim_cur = (8 + LKV_CAUSAL_PK_LEN) / 2; /* a record is cut in half, the next refused */
+  signal(SIGXFSZ, SIG_IGN);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &cut), 0);
+  partition(0);
+  nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL); /* many hellos, each record tried again */
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+  wait_size(path[0], 2 * (8 + LKV_CAUSAL_PK_LEN));
+  wait_size(path[1], 2 * (8 + LKV_CAUSAL_PK_LEN));
+  wait_size(path[2], 2 * (8 + LKV_CAUSAL_PK_LEN));
+  stop(0);
+  start(0);
+  assert_int_equal(put(1, "b", "2"), 0);
+  assert_int_equal(put(2, "c", "3"), 0);
+  converge(2);
+}
+
 static void test_node_key(void **state) {
   (void)state;
   char dir[128], err[256];
@@ -675,6 +724,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_queued_writes_see_each_other, setup, teardown),
       cmocka_unit_test_setup_teardown(test_quota_refusal_raises_nospace, setup, teardown),
       cmocka_unit_test_setup_teardown(test_long_rebuild_in_steps, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_key_record_cut_short, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
