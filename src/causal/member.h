@@ -228,6 +228,11 @@ uint64_t lkv_causal_member_first_rev(const lkv_causal_member_t *m);
 /* The vector of the events compacted (those of revisions before lkv_causal_member_first_rev) into *out. */
 void lkv_causal_member_base_vv(const lkv_causal_member_t *m, lkv_causal_vv_t *out);
 
+/* 1 when member id's last report (since this member started) lacks an event this member compacted: it
+ * cannot get it by anti-entropy (a backup restored there, or a member added after the compaction) and
+ * needs a snapshot, which is not done (docs/causal.md §12); else 0. */
+int lkv_causal_member_needs_snapshot(const lkv_causal_member_t *m, uint64_t id);
+
 /* The member's state at its current revision with base, the log revision compacted up to, encoded into
  * *out (malloc'd, *len bytes; the caller frees it): revision, vector, clock, each key's siblings (values,
  * leases, local revisions) and etcd view, and the vector of the events up to base. Returns 0, LKV_EAGAIN

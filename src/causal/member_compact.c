@@ -33,6 +33,14 @@ void lkv_causal_member_base_vv(const lkv_causal_member_t *m, lkv_causal_vv_t *ou
     if (lkv_causal_vv_set(out, m->members[i].id, m->pos_base[i])) abort(); /* members: room */
 }
 
+int lkv_causal_member_needs_snapshot(const lkv_causal_member_t *m, uint64_t id) {
+  int idx = lkv__causal_index(m, id);
+  if (idx < 0 || (size_t)idx == m->self || !m->reports[idx].n) return 0; /* no report yet: unknown */
+  for (size_t i = 0; i < m->cfg.n_members; i++)
+    if (lkv_causal_vv_get(&m->reports[idx], m->members[i].id) < m->pos_base[i]) return 1;
+  return 0;
+}
+
 uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m) {
   if (LKV__CAUSAL_BUG(m, COMPACT_UNSTABLE)) return m->log_base + m->persisted;
   lkv_causal_vv_t all = m->vv; /* per origin, what every member's report covers */

@@ -59,7 +59,26 @@ static uint64_t copy_base(lkv__causal_node_t *n) {
   return base;
 }
 
+/* Logs each peer that starts or stops lacking events compacted here, once each way. */
+static void report_behind(lkv__causal_node_t *n) {
+  for (size_t i = 0; i < n->o.n_members; i++) {
+    int now = lkv_causal_member_needs_snapshot(n->m, n->members[i].id);
+    if (now == n->behind[i]) continue;
+    n->behind[i] = (uint8_t)now;
+    if (now)
+      fprintf(
+          stderr,
+          "ledgerkv: causal member %016llx: member %016llx lacks events this member has compacted: it cannot "
+          "catch up from here (a catch-up by snapshot is not done: docs/causal.md §12)\n",
+          (unsigned long long)n->o.member_id, (unsigned long long)n->members[i].id);
+    else
+      fprintf(stderr, "ledgerkv: causal member %016llx: member %016llx no longer lacks compacted events\n",
+              (unsigned long long)n->o.member_id, (unsigned long long)n->members[i].id);
+  }
+}
+
 void lkv__causal_compact_round(lkv__causal_node_t *n) {
+  report_behind(n);
   uint64_t most = n->o.log_events;
   if (!most || n->halted) return;
   uint64_t rev = lkv_causal_member_revision(n->m), first = lkv_causal_member_first_rev(n->m);

@@ -82,6 +82,7 @@ typedef struct {
   uint64_t compact_retry; /* after a failure, no new attempt before this core revision */
   uint64_t copy_seen;     /* the store copy's size and time when its checkpoint's base was last read */
   uint64_t log_drops;     /* the event log's front dropped since start */
+  uint8_t behind[LKV_CAUSAL_MAX_ORIGINS]; /* members[i] lacks events compacted here (logged once each way) */
 
   /* The corruption check (causal_check.c; causal thread). */
   lkv__causal_in_t *checks; /* peers' check messages, taken after the round's batch */
@@ -277,8 +278,9 @@ void lkv__causal_check_round(lkv__causal_node_t *n, uint64_t mono);
  * o.log_events / 2 are compacted: the core's checkpoint written into the store (records causal/checkpoint
  * and causal/log-base, one commit), then the core compacted. When the store's copy (the checkpointer's,
  * --ledger-checkpoint-interval) holds a checkpoint whose base is past the event log's, the log's front is
- * dropped to it. Failures are logged; a checkpoint is tried again after o.log_events / 2 more events; a log
- * that could not be reopened halts the member at its next append. */
+ * dropped to it. A peer whose report lacks events compacted here is logged (it needs a snapshot, not done),
+ * once, and once when it no longer does. Failures are logged; a checkpoint is tried again after o.log_events
+ * / 2 more events; a log that could not be reopened halts the member at its next append. */
 void lkv__causal_compact_round(lkv__causal_node_t *n);
 
 /* causal_compact.c: at start-up, before the event log is replayed: restores the checkpoint the store holds

@@ -154,6 +154,42 @@ static void test_ships_the_tail_after_a_restart(void **state) {
   net_free(t);
 }
 
+/* A peer that comes back with less than this member compacted (a backup restored there) is reported: it
+ * cannot get those events by anti-entropy. */
+static void test_peer_below_the_compaction(void **state) {
+  (void)state;
+  net_t *t = net_new(2, 100, 64);
+  put(t, 0, "a", "1");
+  put(t, 1, "b", "2");
+  settle(t);
+  exchange(t);
+  assert_int_equal(lkv_causal_member_needs_snapshot(t->m[0], 2), 0);
+  assert_int_equal(lkv_causal_member_compact(t->m[0], 2), 0);
+  assert_int_equal(lkv_causal_member_needs_snapshot(t->m[0], 2), 0); /* it has them */
+  assert_int_equal(lkv_causal_member_needs_snapshot(t->m[0], 1), 0); /* itself */
+  /* m2 restored from an old backup: its vector has m1's first event only. */
+  lkv_causal_vv_t old;
+  lkv_causal_vv_init(&old);
+  assert_int_equal(lkv_causal_vv_set(&old, 1, 1), 0);
+  uint8_t buf[64];
+  assert_true(lkv_causal_vv_encoded_size(&old) <= sizeof(buf));
+  lkv_causal_vv_encode(&old, buf);
+  /* Reports merge (a member's durable vector only grows): a new member object stands for m1 restarted. */
+  uint8_t *ckpt;
+  size_t len;
+  assert_int_equal(lkv_causal_member_checkpoint(t->m[0], 2, &ckpt, &len), 0);
+  lkv_causal_member_free(t->m[0]);
+  lkv_causal_config_t cfg = ct_config(&t->cl, 1);
+  assert_int_equal(lkv_causal_member_new(&cfg, &t->m[0]), 0);
+  uint64_t rev, base;
+  assert_int_equal(lkv_causal_member_restore(t->m[0], ckpt, len, &rev, &base), 0);
+  free(ckpt);
+  assert_int_equal(lkv_causal_member_needs_snapshot(t->m[0], 2), 0); /* no report yet: unknown */
+  assert_int_equal(lkv_causal_member_recv_vv(t->m[0], 2, buf, lkv_causal_vv_encoded_size(&old)), 0);
+  assert_int_equal(lkv_causal_member_needs_snapshot(t->m[0], 2), 1);
+  net_free(t);
+}
+
 static void test_refusals(void **state) {
   (void)state;
   net_t *t = net_new(2, 100, 64);
@@ -202,6 +238,7 @@ int main(void) {
       cmocka_unit_test(test_stable_needs_every_report),
       cmocka_unit_test(test_restart_from_checkpoint_and_tail),
       cmocka_unit_test(test_ships_the_tail_after_a_restart),
+      cmocka_unit_test(test_peer_below_the_compaction),
       cmocka_unit_test(test_refusals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
