@@ -200,32 +200,60 @@ int lkv_ledger_flush(lkv_ledger_t *l) {
   return lkv_ledger_log_sync(l->log);
 }
 
-int lkv_ledger_needs_sign(const lkv_ledger_t *l) {
+int lkv_ledger_needs_sign(lkv_ledger_t *l) {
   uint64_t count = lkv_ledger_log_count(l->log);
-  return l->has_head ? count > l->head.head.tree_size : count > 0;
+  pthread_mutex_lock(&l->mu); /* a signing thread may be publishing a head */
+  int needs = l->has_head ? count > l->head.head.tree_size : count > 0;
+  pthread_mutex_unlock(&l->mu);
+  return needs;
 }
 
-int lkv_ledger_sign(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_signed_head_t *out) {
-  lkv_ledger_signed_head_t sh;
-  lkv_ledger_sth_t h = {.tree_size = lkv_ledger_log_count(l->log),
-                        .revision = lkv_ledger_log_last_revision(l->log),
-                        .timestamp_ms = now_ms};
+int lkv_ledger_sign_prepare(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_sign_job_t *job) {
+  lkv_ledger_sth_t *h = &job->head;
+  *h = (lkv_ledger_sth_t){.tree_size = lkv_ledger_log_count(l->log),
+                          .revision = lkv_ledger_log_last_revision(l->log),
+                          .timestamp_ms = now_ms};
   int rc = 0;
-  if (lkv_ledger_nodes_size(l->nodes) != h.tree_size && (rc = catch_up(l))) return rc;
-  lkv_ledger_nodes_root(l->nodes, &h.root);
+  if (lkv_ledger_nodes_size(l->nodes) != h->tree_size && (rc = catch_up(l))) return rc;
+  lkv_ledger_nodes_root(l->nodes, &h->root);
+  pthread_mutex_lock(&l->base_mu);
+  job->resets = l->resets;
+  pthread_mutex_unlock(&l->base_mu);
+  return 0;
+}
+
+int lkv_ledger_sign_finish(lkv_ledger_t *l, const lkv_ledger_sign_job_t *job, lkv_ledger_signed_head_t *out) {
+  lkv_ledger_signed_head_t sh;
+  const lkv_ledger_sth_t *h = &job->head;
+  int rc;
+  /* Held throughout: a reset must not change the files between these syncs and the head that trusts them. */
+  pthread_mutex_lock(&l->base_mu);
+  if (job->resets != l->resets) {
+    rc = LKV_EAGAIN; /* the tree the head was taken of was replaced */
+    goto out;
+  }
   /* Sync the records and nodes this head covers first: after a crash, open trusts exactly those (records
-   * are flushed here only when appends defer it). The index is synced at the same pace so that open never
-   * rescans more than one interval of records. */
+   * are flushed here only when appends defer it). Appends may go on meanwhile: a flush covers at least
+   * what was written before it. The index is synced at the same pace so that open never rescans more than
+   * one interval of records. */
   if ((l->deferred && (rc = lkv_ledger_log_sync(l->log))) || (rc = lkv_ledger_nodes_sync(l->nodes)) ||
-      (rc = lkv_ledger_log_sync_index(l->log)) || (rc = lkv_ledger_signer_sign(l->signer, &h, &sh)) ||
-      (rc = lkv_ledger_head_log_append(l->heads, &sh)))
-    return rc;
+      (rc = lkv_ledger_log_sync_index(l->log, h->tree_size)) ||
+      (rc = lkv_ledger_signer_sign(l->signer, h, &sh)) || (rc = lkv_ledger_head_log_append(l->heads, &sh)))
+    goto out;
   pthread_mutex_lock(&l->mu);
   l->head = sh;
   l->has_head = 1;
   pthread_mutex_unlock(&l->mu);
   if (out) *out = sh;
-  return 0;
+out:
+  pthread_mutex_unlock(&l->base_mu);
+  return rc;
+}
+
+int lkv_ledger_sign(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_signed_head_t *out) {
+  lkv_ledger_sign_job_t job;
+  int rc = lkv_ledger_sign_prepare(l, now_ms, &job);
+  return rc ? rc : lkv_ledger_sign_finish(l, &job, out);
 }
 
 int lkv_ledger_latest_head(lkv_ledger_t *l, lkv_ledger_signed_head_t *out) {

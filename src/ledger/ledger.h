@@ -23,10 +23,10 @@
  * Integration contract:
  *  - The committer appends each batch's entries with lkv_ledger_append before acknowledging any of
  *    them: it returns after one fdatasync covering the batch.
- *  - A timer calls lkv_ledger_sign every --ledger-sign-interval when lkv_ledger_needs_sign says so, and
- *    once more at shutdown, on the committer's thread (appends and signs are serialised by the caller).
- *    Each member (a single node too) signs on its raft thread (the one that calls lkv_ledger_append),
- *    with the member's own key.
+ *  - A timer signs every --ledger-sign-interval when lkv_ledger_needs_sign says so, and once more at
+ *    shutdown: lkv_ledger_sign_prepare on the committer's thread takes the head (cheap), and
+ *    lkv_ledger_sign_finish, on another thread while appends go on, makes what it covers durable (up to
+ *    four fdatasyncs), signs it and stores it. Each member (a single node too) signs with its own key.
  *  - Receipts, heads and proofs may be asked for from any thread at any time.
  *
  * Crash consistency: the log is the source of truth. The node store and the log's index are synced
@@ -78,14 +78,27 @@ int lkv_ledger_flush(lkv_ledger_t *l);
 
 /* Whether records were appended since the latest signed head (or there are records and no head yet).
  * Committer thread. */
-int lkv_ledger_needs_sign(const lkv_ledger_t *l);
+int lkv_ledger_needs_sign(lkv_ledger_t *l);
 
-/* Signs the current tree (size = entries so far, its root, the revision of the last entry, now_ms: the
- * signer's wall clock in ms since the epoch) with node.key and appends the head to ledger.heads, durably;
- * the tree does not change. out (may be NULL) receives the signed head, which becomes the one receipts
- * are issued against. Committer thread (the caller serialises it with lkv_ledger_append). Returns 0, or an
- * error of the node store (catching up or syncing), the index sync, the signer or
- * lkv_ledger_head_log_append (LKV_EIO after a failed sync: heads are refused until a restart). */
+/* A head taken for signing: the tree's size, root and last revision at lkv_ledger_sign_prepare. */
+typedef struct lkv_ledger_sign_job_s {
+  lkv_ledger_sth_t head;
+  uint64_t resets; /* lkv_ledger_reset calls before it was taken */
+} lkv_ledger_sign_job_t;
+
+/* Takes the current tree's head (catching the node store up to the log first) with timestamp now_ms (the
+ * signer's wall clock, ms since the epoch). Committer thread. Returns 0 or an error of the node store. */
+int lkv_ledger_sign_prepare(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_sign_job_t *job);
+
+/* Makes the records, nodes and index entries job covers durable, signs its head with node.key and appends
+ * it to ledger.heads, durably; it then becomes the head receipts are issued against (out, may be NULL,
+ * receives it). Any thread, one call at a time, in the order of their prepares, concurrently with
+ * appends; a reset or retain waits for it. Returns 0, LKV_EAGAIN (a reset replaced the tree since the
+ * prepare: nothing signed), or an error of a sync, the signer or lkv_ledger_head_log_append (LKV_EIO
+ * after a failed sync: heads are refused until a restart). */
+int lkv_ledger_sign_finish(lkv_ledger_t *l, const lkv_ledger_sign_job_t *job, lkv_ledger_signed_head_t *out);
+
+/* lkv_ledger_sign_prepare then lkv_ledger_sign_finish, on the committer's thread. */
 int lkv_ledger_sign(lkv_ledger_t *l, uint64_t now_ms, lkv_ledger_signed_head_t *out);
 
 /* The latest signed head. Any thread. Returns 0 or LKV_ENOENT (nothing signed yet). */

@@ -49,6 +49,7 @@ int lkv_ledger_reset(lkv_ledger_t *l, const lkv_ledger_frontier_t *f) {
   /* The log's reset is the durable switch; the node store is derived and follows it (a crash before it
    * is repaired by open, which rebuilds the nodes above the base from the log). */
   if (!(rc = lkv_ledger_log_reset(l->log, f))) l->nodes_err = rc = lkv_ledger_nodes_reset(l->nodes, &m);
+  l->resets++;
   pthread_rwlock_unlock(&l->rw);
   pthread_mutex_unlock(&l->base_mu);
   return rc;

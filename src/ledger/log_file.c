@@ -136,11 +136,11 @@ static int scan_tail(lkv_ledger_log_t *log, uint64_t start, uint64_t size, uint6
   return 0;
 }
 
-int lkv_ledger_log_sync_index(lkv_ledger_log_t *log) {
+int lkv_ledger_log_sync_index(lkv_ledger_log_t *log, uint64_t n) {
   uint8_t count[8];
-  uint64_t n = atomic_load_explicit(&log->count, memory_order_relaxed);
   int rc;
   if (n == log->idx_synced) return 0;
+  if (n > lkv_ledger_log_count(log)) return LKV_EINVAL;
   if (fdatasync(log->idx_fd)) return -errno;
   /* Written only once the entries it counts are durable; a lost update leaves an older, still true count. */
   lkv__put_be64(count, n);
@@ -180,7 +180,7 @@ static int recover(lkv_ledger_log_t *log, uint64_t log_size, uint64_t idx_size, 
   if (rc) return rc;
   /* Make the header's count true again now, or a later crash could trust re-written, unsynced entries. */
   log->idx_synced = synced;
-  return lkv_ledger_log_sync_index(log);
+  return lkv_ledger_log_sync_index(log, lkv_ledger_log_count(log));
 }
 
 int lkv_ledger_log_open(lkv_ledger_log_t **out, const char *dir, lkv_ledger_log_info_t *info) {
@@ -254,7 +254,7 @@ int lkv_ledger_log_sync(lkv_ledger_log_t *log) {
 void lkv_ledger_log_close(lkv_ledger_log_t *log) {
   if (!log) return;
   if (log->deferred) lkv_ledger_log_sync(log);
-  if (lkv_ledger_log_sync_index(log) == 0) fdatasync(log->idx_fd);
+  if (lkv_ledger_log_sync_index(log, lkv_ledger_log_count(log)) == 0) fdatasync(log->idx_fd);
   close(log->idx_fd);
   close(log->fd);
   pthread_mutex_destroy(&log->base_mu);

@@ -112,10 +112,11 @@ void lkv_ledger_log_defer_sync(lkv_ledger_log_t *log);
  * it and every later append and sync return LKV_EIO. Returns 0 or LKV_EIO. */
 int lkv_ledger_log_sync(lkv_ledger_log_t *log);
 
-/* Makes the index durable up to the current record and records that in its header, so the next open
- * only scans the records after it. Writer thread (the ledger calls it before each signed head). Returns
- * 0 or a negated errno. */
-int lkv_ledger_log_sync_index(lkv_ledger_log_t *log);
+/* Makes the index durable up to record n (at most the count: entries are written before they are counted)
+ * and records n in its header, so the next open only scans the records after it. One thread at a time,
+ * while appends go on (the ledger calls it before each signed head, with the head's size), never with a
+ * reset. Returns 0, LKV_EINVAL (n above the count) or a negated errno. */
+int lkv_ledger_log_sync_index(lkv_ledger_log_t *log, uint64_t n);
 
 /* Number of records. Any thread. */
 uint64_t lkv_ledger_log_count(const lkv_ledger_log_t *log);

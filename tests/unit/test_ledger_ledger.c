@@ -605,6 +605,48 @@ static void test_readers_during_appends(void **state) {
   assert_true(r.records > 0);
 }
 
+/* A head taken before more appends is signed as taken, while the appends go on (the signing thread's
+ * case): it covers exactly the records it was taken of, and its receipts verify. */
+static void test_sign_finish_after_appends(void **state) {
+  fixture_t *fx = *state;
+  lkv_ledger_sign_job_t job;
+  lkv_ledger_signed_head_t head;
+  lkv_ledger_receipt_t r;
+  append_batch(fx, 3); /* revisions 2..5: 6 records */
+  assert_int_equal(lkv_ledger_sign_prepare(fx->l, 1000, &job), 0);
+  append_batch(fx, 2); /* revisions 6..8: 5 more, not in the head */
+  assert_int_equal(lkv_ledger_sign_finish(fx->l, &job, &head), 0);
+  assert_int_equal(head.head.tree_size, 6);
+  assert_int_equal(head.head.revision, 5);
+  assert_true(lkv_ledger_needs_sign(fx->l));
+  for (int64_t rev = 2; rev <= 5; rev++) check_receipt(fx, rev);
+  assert_int_equal(lkv_ledger_receipt(fx->l, 6, &r), LKV_EAGAIN);
+  fx_reopen(fx, NULL); /* the head's root matches the nodes it was taken of */
+  assert_int_equal(lkv_ledger_latest_head(fx->l, &head), 0);
+  assert_int_equal(head.head.tree_size, 6);
+  sign(fx, 2000, &head);
+  assert_int_equal(head.head.tree_size, 11);
+  for (int64_t rev = 2; rev <= 8; rev++) check_receipt(fx, rev);
+}
+
+/* A head taken before a reset (an installed snapshot) describes a tree that is gone: it is not signed. */
+static void test_sign_prepared_before_reset(void **state) {
+  fixture_t *fx = *state;
+  lkv_ledger_sign_job_t job;
+  lkv_ledger_signed_head_t head;
+  lkv_ledger_frontier_t f;
+  append_batch(fx, 3);
+  assert_int_equal(lkv_ledger_sign_prepare(fx->l, 1000, &job), 0);
+  assert_int_equal(lkv_ledger_frontier_at(fx->l, 6, &f), 0);
+  assert_int_equal(lkv_ledger_reset(fx->l, &f), 0);
+  assert_int_equal(lkv_ledger_sign_finish(fx->l, &job, &head), LKV_EAGAIN);
+  assert_int_equal(lkv_ledger_latest_head(fx->l, &head), LKV_ENOENT);
+  /* the next prepare takes the new tree */
+  assert_int_equal(lkv_ledger_sign_prepare(fx->l, 2000, &job), 0);
+  assert_int_equal(lkv_ledger_sign_finish(fx->l, &job, &head), 0);
+  assert_int_equal(head.head.tree_size, 6);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_receipts, setup, teardown),
@@ -615,6 +657,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_deferred_sync, setup, teardown),
       cmocka_unit_test_setup_teardown(test_version1_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readers_during_appends, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sign_finish_after_appends, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sign_prepared_before_reset, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

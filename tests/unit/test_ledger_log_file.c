@@ -391,7 +391,7 @@ static void test_index_after_crash(void **state) {
   char crash[128], log_copy[160], idx_copy[160];
   uint64_t i;
   append_revisions(fx, 2, 31, 5);
-  assert_int_equal(lkv_ledger_log_sync_index(fx->log), 0);
+  assert_int_equal(lkv_ledger_log_sync_index(fx->log, lkv_ledger_log_count(fx->log)), 0);
   append_revisions(fx, 32, 50, 5);
   /* the disk as a power failure could leave it: everything written, the unsynced entries garbage */
   snprintf(crash, sizeof(crash), "%s.crash", fx->dir);

@@ -20,6 +20,8 @@ typedef struct fixture_s {
   uint64_t last_size;
   uint64_t count_at_done; /* ledger records when the first proposal was answered */
   int bad;                /* a callback saw an error (checked on the test's thread) */
+  pthread_t done_thread;  /* the thread that answered the last proposal: the raft thread */
+  pthread_t sign_thread;  /* the thread that told of the last signature */
 } fixture_t;
 
 static fixture_t *fx_of(lkv_proposal_t *p) {
@@ -31,6 +33,7 @@ static void on_done(lkv_proposal_t *p) {
   free(p->req.resp);
   pthread_mutex_lock(&fx->mu);
   fx->bad |= p->req.err != 0;
+  fx->done_thread = pthread_self();
   if (fx->done++ == 0) fx->count_at_done = lkv_ledger_log_count(lkv_ledger_log(fx->l));
   pthread_cond_broadcast(&fx->cv);
   pthread_mutex_unlock(&fx->mu);
@@ -40,6 +43,7 @@ static void on_sign(void *arg, const lkv_ledger_signed_head_t *head) {
   fixture_t *fx = arg;
   pthread_mutex_lock(&fx->mu);
   fx->bad |= head == NULL;
+  fx->sign_thread = pthread_self();
   fx->signs++;
   fx->last_size = head ? head->head.tree_size : 0;
   pthread_cond_broadcast(&fx->cv);
@@ -97,6 +101,8 @@ static void test_entries_before_answers_and_signatures(void **state) {
   wait_for(fx, &fx->signs, 1);
   pthread_mutex_lock(&fx->mu);
   assert_int_equal(fx->last_size, 3);
+  /* flushed and signed on the signing thread: the raft thread does not wait for the ledger's flushes */
+  assert_false(pthread_equal(fx->sign_thread, fx->done_thread));
   int signs = fx->signs;
   pthread_mutex_unlock(&fx->mu);
   lkv_ledger_receipt_t r;
@@ -124,6 +130,7 @@ static void test_final_signature_at_stop(void **state) {
   fx->r = NULL;
   assert_int_equal(fx->signs, 1);
   assert_int_equal(fx->last_size, 2);
+  assert_true(pthread_equal(fx->sign_thread, fx->done_thread)); /* the last one: on the raft thread */
   /* the head went to ledger.heads: the tree still holds the two puts only */
   assert_int_equal(lkv_ledger_log_count(lkv_ledger_log(fx->l)), 2);
   lkv_ledger_receipt_t rc;
