@@ -94,8 +94,11 @@ static void raise_corrupt(lkv__causal_node_t *n) {
   alarm.alarm = ETCDSERVERPB__ALARM_TYPE__CORRUPT;
   alarm.memberid = n->o.member_id;
   lkv_apply_req_t req = {.kind = LKV_OP_ALARM, .msg = &alarm.base, .no_claims = 1};
-  lkv__causal_apply_alone(n, &req);
-  if (req.err) fprintf(stderr, "ledgerkv: failed to activate the CORRUPT alarm: %s\n", lkv_strerror(req.err));
+  int rc = lkv__causal_apply_alone(n, &req);
+  if (rc)
+    lkv__causal_halt(n, "cannot apply the CORRUPT alarm to the store", rc);
+  else if (req.err)
+    fprintf(stderr, "ledgerkv: failed to activate the CORRUPT alarm: %s\n", lkv_strerror(req.err));
   free(req.resp);
 }
 

@@ -168,13 +168,18 @@ int lkv__causal_dry_run(lkv__causal_node_t *n, lkv_apply_req_t *const *reqs, siz
 /* causal_store.c: frees out[0..k)'s write sets. */
 void lkv__causal_dry_free(lkv__causal_dry_t *out, size_t k);
 
+/* causal_node.c: logs why and stops the member's writes for good (every later proposal is answered
+ * LKV_EHALTED): its store, event log or ledger can no longer be trusted to be in step. */
+void lkv__causal_halt(lkv__causal_node_t *n, const char *what, int rc);
+
 /* causal_store.c: applies an Authenticate as is, alone, its token numbered by this member's revision (a
- * token of this member's only: docs/causal.md §16). */
-void lkv__causal_authenticate(lkv__causal_node_t *n, lkv_apply_req_t *req);
+ * token of this member's only: docs/causal.md §16). Returns as lkv__causal_apply_alone. */
+int lkv__causal_authenticate(lkv__causal_node_t *n, lkv_apply_req_t *req);
 
 /* causal_store.c: applies req as is, alone, without an event (it changes no revision); tells the listeners.
- */
-void lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req);
+ * Returns 0 (req->err says how the request went), or the code of a store transaction that failed after its
+ * ledger record was appended: the store and the ledger are then out of step and the member must halt. */
+int lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req);
 
 /* A local event: its core revision and the request it was made from (answered in place when applied). */
 typedef struct {

@@ -34,14 +34,17 @@ static int is_write(const lkv_proposal_t *p) {
  * (causal_node.h). */
 static void take_other(lkv__causal_node_t *n, lkv_proposal_t *p) {
   lkv_apply_req_t *req = &p->req;
+  int rc;
   req->err = 0, req->resp = NULL, req->resp_len = 0;
   if (n->halted)
     req->err = n->halted;
-  else if (req->kind == LKV_OP_COMPACT || req->kind == LKV_OP_ALARM)
-    lkv__causal_apply_alone(n, req); /* this member's own history and alarms */
-  else if (req->kind == LKV_OP_AUTH_AUTHENTICATE)
-    lkv__causal_authenticate(n, req);
-  else
+  else if (req->kind == LKV_OP_COMPACT || req->kind == LKV_OP_ALARM) {
+    if ((rc = lkv__causal_apply_alone(n, req))) /* this member's own history and alarms */
+      lkv__causal_halt(n, "cannot apply a compaction or an alarm to the store", rc);
+  } else if (req->kind == LKV_OP_AUTH_AUTHENTICATE) {
+    if ((rc = lkv__causal_authenticate(n, req)))
+      lkv__causal_halt(n, "cannot apply an Authenticate to the store", rc);
+  } else
     req->err = LKV_EUNSUPPORTED;
   p->done(p);
 }
@@ -133,7 +136,7 @@ static void take_message(lkv__causal_node_t *n, const lkv__causal_in_t *in, uint
 
 /* ---- the batch */
 
-static void halt(lkv__causal_node_t *n, const char *what, int rc) {
+void lkv__causal_halt(lkv__causal_node_t *n, const char *what, int rc) {
   fprintf(stderr, "ledgerkv: causal member %016llx halted: %s: %s\n", (unsigned long long)n->o.member_id,
           what, lkv_strerror(rc));
   pthread_mutex_lock(&n->mu);
@@ -184,10 +187,10 @@ static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs) {
     free(ev);
     free(len);
   }
-  if (rc) halt(n, "cannot make events durable", rc);
+  if (rc) lkv__causal_halt(n, "cannot make events durable", rc);
   if (!rc && rb.n_applied) {
     rc = lkv__causal_store_catch_up(n, rb.first_rev + rb.n_applied - 1, locals, n_locals);
-    if (rc) halt(n, "cannot apply events to the store", rc);
+    if (rc) lkv__causal_halt(n, "cannot apply events to the store", rc);
   } else {
     lkv__causal_changes_clear(n);
     lkv__causal_leases_drop(n, UINT64_MAX);

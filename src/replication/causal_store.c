@@ -224,7 +224,7 @@ static int record_alone(void *arg, lkv_mvcc_txn_t *t) {
   return lkv__causal_ledger_record(arg, t, 0, 0);
 }
 
-void lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req) {
+int lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req) {
   lkv_apply_identity_t id = identity(n);
   lkv_apply_hooks_t hooks = {.log = n->o.ledger ? lkv__causal_ledger_log : NULL,
                              .log_arg = n,
@@ -233,11 +233,12 @@ void lkv__causal_apply_alone(lkv__causal_node_t *n, lkv_apply_req_t *req) {
   int rc = lkv_apply_batch_hooked(n->o.store, &id, req, 1, &hooks);
   if (rc && !req->err) req->err = rc;
   tell(n, req, 1);
+  return rc;
 }
 
-void lkv__causal_authenticate(lkv__causal_node_t *n, lkv_apply_req_t *req) {
+int lkv__causal_authenticate(lkv__causal_node_t *n, lkv_apply_req_t *req) {
   req->index = n->applied; /* the token's number: this member's revision (no log here) */
-  lkv__causal_apply_alone(n, req);
+  return lkv__causal_apply_alone(n, req);
 }
 
 /* ---- events into the store */
