@@ -6,7 +6,7 @@ BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libnghttp2-dev libprotob
 libprotobuf-dev liblmdb-dev libsodium-dev libssl-dev libcrypt-dev libcmocka-dev libyaml-dev libhttp-parser-dev libjson-c-dev
 golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
 golang-google-grpc-dev"
-TEST_PKGS="etcd-server etcd-client python3 python3-etcd3 python3-pytest python3-h2 python3-nacl golang-go nghttp2-client curl prometheus openssl chromium patroni postgresql-15"
+TEST_PKGS="etcd-server etcd-client python3 python3-etcd3 python3-pytest python3-h2 python3-nacl golang-go nghttp2-client curl prometheus jsonnet openssl chromium patroni postgresql-15"
 # bench/compare: Debian's etcd to compare with, gnuplot for the latency plot, h2load for the cross-check.
 BENCH_PKGS="etcd-server etcd-client python3 gnuplot-nox nghttp2-client"
 

@@ -48,8 +48,10 @@ def metrics_url(port):
 
 
 def get(port, path, method="GET"):
-    """(status, headers with lower-case names, body text) of one request."""
-    req = urllib.request.Request(metrics_url(port) + path, method=method)
+    """(status, headers with lower-case names, body text) of one request; port: a metrics port, or a base
+    URL (a client URL)."""
+    base = port if isinstance(port, str) else metrics_url(port)
+    req = urllib.request.Request(base + path, method=method)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
@@ -121,6 +123,10 @@ def test_health_with_an_alarm_as_etcd(pair):
             assert answer(lport, path) == answer(eport, path), path
         assert get(lport, "/health?exclude=NOSPACE")[0] == 200
         assert get(lport, "/readyz")[0] == 200  # NOSPACE is no data corruption
+        for path in HEALTH_PATHS[:3]:  # the client URLs answer /health as the metrics URLs do, as etcd's
+            assert answer(lkv.url, path) == answer(etcd.url, path) == answer(lport, path), path
+        for srv in (lkv, etcd):  # etcd 3.4.23's gRPC health never changes from SERVING
+            assert grpc_health(srv) == b"\x08\x01"
     finally:
         for srv in (lkv, etcd):
             set_alarm(srv, etcdrpc.AlarmRequest.DEACTIVATE)
@@ -341,8 +347,20 @@ def test_cluster_without_leader(metrics_cluster):
     while time.time() < deadline and get(ports[0], "/health")[0] == 200:
         time.sleep(0.2)
     assert answer(ports[0], "/health") == (503, "text/plain; charset=utf-8", None, '{"health":"false"}\n')
+    assert answer(c.members[0].url, "/health") == answer(ports[0], "/health")  # the client URL too
+    assert grpc_health(c.members[0]) == b"\x08\x01"  # SERVING all the same, as etcd 3.4.23's
     assert scrape(ports[0])["etcd_server_has_leader"] == 0
     # etcd 3.5's serializable=true asks about this member alone, which still serves local reads
     assert get(ports[0], "/health?serializable=true")[0] == 200
     status, _, body = get(ports[0], "/readyz")
     assert status == 503 and body.endswith("readyz check failed\n") and "[-]linearizable_read failed" in body
+
+
+def test_etcdctl_check_datascale():
+    """etcdctl reads process_resident_memory_bytes from the client URL's /metrics before and after 10000
+    puts of 1 KiB (its smallest load), then deletes them; without the metric it says FAIL."""
+    with lkvtest.Factory() as f:
+        srv = f.start()
+        out = lkvtest.etcdctl(srv, "check", "datascale", "--load=s", timeout=300).stdout
+        assert "PASS: Approximate system memory used" in out, out
+        assert not lkvtest.etcdctl(srv, "get", "--prefix", "/etcdctl-check-datascale/", "--keys-only").stdout.strip()
