@@ -29,7 +29,7 @@ int lkv__api_members_load(lkv_api_t *api, lkv__api_members_t *ms) {
   return 0;
 }
 
-/* The members in force as protobuf, with the memory behind them. */
+/* The members in force as protobuf, with the memory behind them (ptrs in id order). */
 typedef struct list_s {
   lkv__api_members_t ms;
   size_t n;
@@ -43,6 +43,12 @@ static void list_free(list_t *l) {
   lkv__api_members_free(&l->ms);
 }
 
+static int by_id(const void *a, const void *b) {
+  uint64_t x = (*(Etcdserverpb__Member *const *)a)->id, y = (*(Etcdserverpb__Member *const *)b)->id;
+  return x < y ? -1 : x > y;
+}
+
+/* The members in etcd's order: by id (its RaftCluster.Members sorts them). */
 static int list_load(lkv_api_t *api, list_t *l) {
   memset(l, 0, sizeof(*l));
   int rc = lkv__api_members_load(api, &l->ms);
@@ -70,6 +76,7 @@ static int list_load(lkv_api_t *api, list_t *l) {
       m->n_clienturls = a->n_client_urls;
     }
   }
+  qsort(l->ptrs, l->n, sizeof(*l->ptrs), by_id);
   return 0;
 }
 

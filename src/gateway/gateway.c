@@ -11,6 +11,7 @@
 #include "etcd/etcdserver/api/v3lock/v3lockpb/v3lock.pb-c.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
 #include "gateway/internal.h"
+#include "ledgerkv.pb-c.h"
 
 #define MAX_MESSAGES 64 /* request objects in one streaming body */
 
@@ -30,6 +31,11 @@
     h, "/v3electionpb.Election/" m, &v3electionpb__##rq##__descriptor, &v3electionpb__##rs##__descriptor, \
         stream, 0                                                                                         \
   }
+/* ledgerkv's own services (src/proto/ledgerkv.proto) */
+#define LEDGERKV(h, g, rq, rs, stream) \
+  { h, g, &ledgerkvpb__##rq##__descriptor, &ledgerkvpb__##rs##__descriptor, stream, 0 }
+#define LEDGER(h, m, rq, rs) LEDGERKV(h, "/ledgerkvpb.Ledger/" m, rq, rs, 0)
+#define CONFLICTS(h, m, rq, rs, stream) LEDGERKV(h, "/ledgerkvpb.Conflicts/" m, rq, rs, stream)
 /* streams both ways */
 #define BIDI(h, g, rq, rs) \
   { h, g, PB(rq), PB(rs), 1, 1 }
@@ -94,6 +100,17 @@ static const lkv__gateway_route_t routes[] = {
     ELECTION("election/leader", "Leader", leader_request, leader_response, 0),
     ELECTION("election/observe", "Observe", leader_request, leader_response, 1),
     ELECTION("election/resign", "Resign", resign_request, resign_response, 0),
+    /* ledgerkv's services, in the same style (docs/gateway.md "ledgerkv's own services") */
+    LEDGER("ledger/receipt", "GetReceipt", receipt_request, receipt_response),
+    LEDGER("ledger/head", "GetSignedTreeHead", signed_tree_head_request, signed_tree_head_response),
+    LEDGER("ledger/consistency", "GetConsistencyProof", consistency_proof_request, consistency_proof_response),
+    LEDGER("ledger/keys", "GetMemberKeys", member_keys_request, member_keys_response),
+    CONFLICTS("conflicts/siblings", "Siblings", siblings_request, siblings_response, 0),
+    CONFLICTS("conflicts/resolve", "Resolve", resolve_request, resolve_response, 0),
+    CONFLICTS("conflicts/watch", "WatchConflicts", watch_conflicts_request, watch_conflicts_response, 1),
+    CONFLICTS("conflicts/replication-status", "ReplicationStatus", replication_status_request,
+              replication_status_response, 0),
+    CONFLICTS("conflicts/watch-position", "WatchPosition", watch_position_request, watch_position_response, 0),
 };
 
 struct lkv_gateway_s {
@@ -220,7 +237,7 @@ static void json_error(lkv_http_exchange_t *x, int grpc_code, const char *messag
 }
 
 /* The body's request objects (one for a unary route; as many as there are for a stream), then the call. */
-void lkv__gateway_call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t *r) {
+static void call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t *r) {
   const lkv_http_exchange_request_t *req = lkv_http_exchange_request(x);
   const char *body = (const char *)req->body;
   uint8_t *msgs[MAX_MESSAGES];
@@ -261,7 +278,7 @@ void lkv__gateway_call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t 
   for (size_t i = 0; i < n; i++) free(msgs[i]);
 }
 
-static void serve_v3(lkv_http_exchange_t *x, const char *rest) {
+void lkv__gateway_serve_route(lkv_http_exchange_t *x, const char *rest) {
   const lkv_http_exchange_request_t *req = lkv_http_exchange_request(x);
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
     if (strcmp(routes[i].http, rest) != 0) continue;
@@ -269,7 +286,7 @@ static void serve_v3(lkv_http_exchange_t *x, const char *rest) {
       lkv__gateway_text_answer(x, 405, "Method Not Allowed\n");
       return;
     }
-    lkv__gateway_call_route(x, &routes[i]);
+    call_route(x, &routes[i]);
     return;
   }
   lkv__gateway_text_answer(x, 404, "Not Found\n");
@@ -296,13 +313,14 @@ void lkv_gateway_on_http(void *gateway, lkv_http_exchange_t *x) {
     return;
   }
   const char *path = req->path;
-  if (strncmp(path, "/v3/", 4) == 0) {
-    serve_v3(x, path + 4);
-    return;
-  }
-  if (strncmp(path, "/v3beta/", 8) == 0) { /* etcd 3.4 rewrites it to /v3/ */
-    serve_v3(x, path + 8);
-    return;
+  /* etcd 3.4 rewrites /v3beta/ to /v3/; /v3alpha/, etcd 3.3's other alias, is served too (issue 15) */
+  static const char *const prefixes[] = {"/v3/", "/v3beta/", "/v3alpha/"};
+  for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+    size_t n = strlen(prefixes[i]);
+    if (strncmp(path, prefixes[i], n) == 0) {
+      lkv__gateway_serve_route(x, path + n);
+      return;
+    }
   }
   if (g->web_view && strncmp(path, "/ui/", 4) == 0) {
     lkv__web_view_serve(x, path + 4);

@@ -34,9 +34,9 @@ void lkv__gateway_codec(const lkv__gateway_route_t *r, lkv_http_call_codec_t *c)
 /* Answers x with text (text/plain) and the given HTTP status (gateway.c). */
 void lkv__gateway_text_answer(lkv_http_exchange_t *x, int status, const char *text);
 
-/* Answers x by a call of route r with the request's JSON body as its message(s), or a JSON error when the
- * body does not parse (gateway.c). */
-void lkv__gateway_call_route(lkv_http_exchange_t *x, const lkv__gateway_route_t *r);
+/* Answers x by the gateway route whose path under /v3/ is rest ("kv/range"): its call, 405 for a method
+ * other than POST, 404 when no route has that path (gateway.c). */
+void lkv__gateway_serve_route(lkv_http_exchange_t *x, const char *rest);
 
 /* The live web view's requests under /ui/ (rest: the path after it): the page, its events, the Ledger
  * reads (web_view.c). */

@@ -7,17 +7,6 @@
 #include "common/error.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb-c.h"
 #include "gateway/internal.h"
-#include "ledgerkv.pb-c.h"
-
-#define LEDGER(h, m, rq, rs) \
-  { h, "/ledgerkvpb.Ledger/" m, &ledgerkvpb__##rq##__descriptor, &ledgerkvpb__##rs##__descriptor, 0, 0 }
-
-/* The Ledger service's reads, as JSON under /ui/api/ledger/ (POST, like the gateway's routes). */
-static const lkv__gateway_route_t ledger_routes[] = {
-    LEDGER("receipt", "GetReceipt", receipt_request, receipt_response),
-    LEDGER("head", "GetSignedTreeHead", signed_tree_head_request, signed_tree_head_response),
-    LEDGER("keys", "GetMemberKeys", member_keys_request, member_keys_response),
-};
 
 /* ---- /ui/events: a watch of a prefix as server-sent events ---- */
 
@@ -173,15 +162,8 @@ void lkv__web_view_serve(lkv_http_exchange_t *x, const char *rest) {
       serve_page(x);
     return;
   }
-  if (strncmp(rest, "api/ledger/", 11) == 0) {
-    for (size_t i = 0; i < sizeof(ledger_routes) / sizeof(ledger_routes[0]); i++) {
-      if (strcmp(ledger_routes[i].http, rest + 11) != 0) continue;
-      if (strcmp(method, "POST") != 0)
-        lkv__gateway_text_answer(x, 405, "Method Not Allowed\n");
-      else
-        lkv__gateway_call_route(x, &ledger_routes[i]);
-      return;
-    }
-  }
-  lkv__gateway_text_answer(x, 404, "Not Found\n");
+  if (strncmp(rest, "api/ledger/", 11) == 0) /* the gateway's /v3/ledger/ routes, for the page */
+    lkv__gateway_serve_route(x, rest + 4);
+  else
+    lkv__gateway_text_answer(x, 404, "Not Found\n");
 }

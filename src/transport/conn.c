@@ -18,6 +18,9 @@
 /* A TLS handshake takes a few round trips; one not done by then is refused (grpc-go, behind etcd, allows
  * 120 s; a stalled client should not hold a session that long). */
 #define LKV__CONN_HANDSHAKE_MS 10000
+/* How long a finished HTTP/1.1 connection drops what the client still sends before it closes (Go's server
+ * waits 500 ms); checked with the handshakes, so 0.5 to 1.5 s. */
+#define LKV__CONN_LINGER_MS 500
 
 static lkv__conn_t *conn_of(lkv__h2_conn_t *h2) {
   return (lkv__conn_t *)((char *)h2 - offsetof(lkv__conn_t, h2));
@@ -82,7 +85,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     lkv__conn_close(c); /* EOF or a socket error: the peer is gone */
     return;
   }
-  if (nread == 0 || c->closing) return;
+  if (nread == 0 || c->closing || c->linger_ms) return; /* lingering: dropped */
   const uint8_t *data = (const uint8_t *)buf->base;
   /* TLS decrypts into the loop's read buffer, which the ciphertext has left by then. */
   int rv = c->tls ? lkv__tls_conn_recv(c->tls, data, (size_t)nread, c->loop->read_buf,
@@ -113,8 +116,23 @@ static void on_write(uv_write_t *req, int status) {
   lkv__loop_want_flush(c->loop, c); /* more may have queued up meanwhile; also re-checks "done" */
 }
 
+static void on_shut(uv_shutdown_t *req, int status) {
+  lkv__conn_t *c = req->data;
+  if (status < 0 && !c->closing) lkv__conn_close(c);
+}
+
+/* An HTTP/1.1 connection closes after an answer that says so (a refusal, Connection: close). Closed at
+ * once with input unread, the kernel would reset it, and a client still sending (a body above the limit)
+ * could lose the answer. As Go's server does, the write side is shut (the client reads the answer, then
+ * EOF) and what still comes is dropped until the client closes or LKV__CONN_LINGER_MS passed. */
+static void linger(lkv__conn_t *c) {
+  c->linger_ms = uv_now(&c->loop->uv) + 1; /* never 0 */
+  c->shut.data = c;
+  if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shut) != 0) lkv__conn_close(c);
+}
+
 void lkv__conn_flush(lkv__conn_t *c) {
-  if (c->closing || c->writing) return;
+  if (c->closing || c->writing || c->linger_ms) return;
   int rv = c->tls ? lkv__tls_conn_send(c->tls, send_plain, c, &c->wbuf, &c->wlen, &c->wcap, LKV__CONN_BATCH)
                   : send_plain(c, &c->wbuf, &c->wlen, &c->wcap, LKV__CONN_BATCH);
   if (rv != 0) {
@@ -123,7 +141,12 @@ void lkv__conn_flush(lkv__conn_t *c) {
   }
   if (c->wlen == 0) {
     int done = c->h1 ? lkv__h1_conn_done(c->h1) : c->sniffed && lkv__h2_conn_done(&c->h2);
-    if ((c->tls && lkv__tls_conn_failed(c->tls)) || done) lkv__conn_close(c);
+    if (c->tls && lkv__tls_conn_failed(c->tls))
+      lkv__conn_close(c);
+    else if (done && c->h1 && !c->loop->stopping) /* a stop does not wait for lingering */
+      linger(c);
+    else if (done)
+      lkv__conn_close(c);
     return;
   }
   uv_buf_t b = uv_buf_init((char *)c->wbuf, (unsigned)c->wlen);
@@ -136,6 +159,10 @@ void lkv__conn_flush(lkv__conn_t *c) {
 }
 
 void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now) {
+  if (!c->closing && c->linger_ms) {
+    if (now - c->linger_ms + 1 >= LKV__CONN_LINGER_MS) lkv__conn_close(c);
+    return;
+  }
   if (!c->closing && c->h1) {
     lkv__h1_conn_check_overdue(c->h1, now);
     return;
@@ -159,8 +186,8 @@ void lkv__conn_check_keepalive(lkv__conn_t *c, uint64_t now) {
 
 void lkv__conn_shutdown(lkv__conn_t *c) {
   if (c->closing) return;
-  if (!c->sniffed)
-    lkv__conn_close(c); /* no request yet */
+  if (!c->sniffed || c->linger_ms)
+    lkv__conn_close(c); /* no request yet, or done */
   else if (c->h1)
     lkv__h1_conn_shutdown(c->h1);
   else

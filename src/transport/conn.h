@@ -30,6 +30,8 @@ typedef struct lkv__conn_s {
   int closing;
   lkv__tls_conn_t *tls; /* NULL on a cleartext listener */
   uint64_t accepted_ms; /* uv_now at accept: the TLS handshake's deadline counts from it */
+  uint64_t linger_ms;   /* HTTP/1.1 done at this uv_now: write side shut, input dropped until closed; 0: not */
+  uv_shutdown_t shut;
   char peer_host[48];   /* the client's numeric address once asked for (call_peer.c), "" before */
 } lkv__conn_t;
 
@@ -43,8 +45,9 @@ int lkv__conn_accept(lkv__loop_t *loop, uv_stream_t *server, lkv_tls_t *tls);
 void lkv__conn_flush(lkv__conn_t *c);
 
 /* Closes a TLS connection whose handshake has not finished within its deadline (a client that connects
- * and stalls must not hold a connection and a TLS session for ever), and answers 408 to an HTTP/1.1
- * request that is not complete within its own (lkv__h1_conn_check_overdue). now: the loop's uv_now. */
+ * and stalls must not hold a connection and a TLS session for ever), answers 408 to an HTTP/1.1
+ * request that is not complete within its own (lkv__h1_conn_check_overdue), and closes an HTTP/1.1
+ * connection that has lingered long enough. now: the loop's uv_now. */
 void lkv__conn_check_handshake(lkv__conn_t *c, uint64_t now);
 
 /* The client's numeric IP address (as lkv_call_peer_address gives it; call_peer.c), or NULL when unknown.

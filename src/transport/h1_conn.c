@@ -1,6 +1,7 @@
 /* HTTP/1.1 on the client port: requests through http-parser into exchanges, whole answers, the output. */
 #include "transport/h1_conn.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -197,15 +198,22 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 
 /* A client that waits for "100 Continue" before its body (curl does for bodies above 1 KiB) gets it at
  * once, as Go's server sends it when the handler reads the body; one that will be refused does not. */
+/* Errors return -1 here: 1 would tell http-parser that the request has no body. */
 static int on_headers_complete(http_parser *p) {
   lkv__h1_conn_t *h1 = p->data;
-  if (h1->in_name && name_done(h1) != 0) return 1; /* a last header without a value */
-  if (h1->header == 4 && meta_add(h1, "", 1) != 0) return 1;
+  if (h1->in_name && name_done(h1) != 0) return -1; /* a last header without a value */
+  if (h1->header == 4 && meta_add(h1, "", 1) != 0) return -1;
   h1->header = 0;
+  /* A body declared above the limit is refused now rather than once that much of it arrived (a client
+   * announcing a huge body would otherwise hold the connection until the request timeout). */
+  if (p->content_length != ULLONG_MAX && p->content_length > h1->cfg->max_recv_msg_bytes) {
+    h1->refused = 413;
+    return -1;
+  }
   static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
   if (strcasecmp(h1->expect, "100-continue") != 0 || p->content_length > h1->cfg->max_recv_msg_bytes)
     return 0;
-  if (lkv__h1_out(h1, go_on, sizeof(go_on) - 1) != 0) return 1;
+  if (lkv__h1_out(h1, go_on, sizeof(go_on) - 1) != 0) return -1;
   h1->want_flush(h1);
   return 0;
 }

@@ -4,7 +4,8 @@ The same requests go to ledgerkv and etcd; answers are compared field by field (
 between the two: only their presence is compared), with status lines, content types and CORS headers.
 Covers KV (base64 bytes, int64 as strings, a txn), leases (keepalive as a chunked stream), watch (chunked
 {"result":...} lines, one chunk per message, a compacted start revision), cluster and maintenance
-routes (a snapshot streamed as base64 blobs), lock and election, errors (bad JSON, unknown path, wrong method, a compacted revision), /v3beta, /health, /version and
+routes (a snapshot streamed as base64 blobs), lock and election, errors (bad JSON, unknown path, wrong method, a compacted revision), /v3beta, /v3alpha (served
+as /v3 where etcd 3.4 answers 404), /health, /version and
 /metrics on the client port, --cors, --host-whitelist, pipelining, malformed HTTP, a stalled request (408),
 HTTP/1.1 over TLS, Expect: 100-continue, and gRPC on the same port afterwards.
 """
@@ -119,11 +120,20 @@ def test_errors(both):
         answers = [post(s, "/v3/kv/range", body) for s in both]
         assert [a[0] for a in answers] == [400, 400], (body, answers)
         assert [json.loads(a[2])["code"] for a in answers] == [3, 3], (body, answers)
-    for path, method in (("/v3/kv/nope", "POST"), ("/v3/kv/range", "GET"), ("/v3alpha/kv/range", "POST"),
-                         ("/nothing", "GET")):
-        answers = [post(s, path, method=method) for s in both]
+    for path, method in (("/v3/kv/nope", "POST"), ("/v3/kv/range", "GET"), ("/nothing", "GET"),
+                         ("/v3alpha/kv/nope", "POST")):
+        answers = [post(s, path.replace("/v3alpha/", "/v3/") if s.kind == "etcd" else path, method=method)
+                   for s in both]
         assert answers[0][0] == answers[1][0] and answers[0][2] == answers[1][2], (path, answers)
         assert answers[0][1].get("content-type") == answers[1][1].get("content-type")
+
+
+def test_v3alpha_served_as_v3(both):
+    """etcd 3.4 answers /v3alpha/ (etcd 3.3's gateway path) 404; issue 15 asks for it, served as /v3/."""
+    assert post(both[1], "/v3alpha/kv/range", {})[0] == 404
+    same(both, "/v3/kv/put", {"key": b64("gw/alpha"), "value": b64("a")})
+    ours = call(both[0], "/v3alpha/kv/range", {"key": b64("gw/alpha")})
+    assert normal(ours) == normal(call(both[1], "/v3/kv/range", {"key": b64("gw/alpha")}))
 
 
 def test_lease_routes(both):
@@ -384,3 +394,53 @@ def test_tls_http11(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_bad_input_and_slow_clients_on_the_client_port(ledgerkv):
+    """Oversized headers (431) and a body declared above the limit (413, before it is sent) are refused and
+    their connections closed;
+    slow clients that dribble a request's headers a byte at a time (slowloris) each get 408 10 s after
+    their first byte, though they keep sending, while the gateway and gRPC answer others at once."""
+    big = socket.create_connection(("127.0.0.1", ledgerkv.port), timeout=10)
+    big.sendall(b"POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+    data = read_all(big)
+    assert data.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), data[:200]
+    # A body declared above the limit is refused at once; the answer survives what the client still sends
+    # (the server shuts its side and drops the rest rather than resetting the connection).
+    head = b"POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+    huge = socket.create_connection(("127.0.0.1", ledgerkv.port), timeout=5)
+    huge.sendall(head % (4 << 20) + b"x" * (4 << 20))
+    data = read_all(huge)
+    assert data.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n"), data[:200]
+    huge = socket.create_connection(("127.0.0.1", ledgerkv.port), timeout=5)
+    huge.sendall(head % (64 << 20))  # no body yet: answered at once all the same
+    assert read_all(huge).startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n")
+    slow = [socket.create_connection(("127.0.0.1", ledgerkv.port), timeout=20) for _ in range(8)]
+    head = b"POST /v3/kv/range HTTP/1.1\r\nHost: x\r\n" + b"X-Drip: " + b"d" * 200
+    started, answered, i = time.monotonic(), [None] * len(slow), 0
+    while None in answered and time.monotonic() - started < 15:
+        for n, s in enumerate(slow):
+            if answered[n] is None:
+                try:
+                    s.sendall(head[i:i + 1])
+                except OSError:  # closed after its answer: read it below
+                    pass
+                s.setblocking(False)
+                try:
+                    got = s.recv(65536)
+                    if got:
+                        answered[n] = (time.monotonic() - started, got)
+                except BlockingIOError:
+                    pass
+                s.setblocking(True)
+        i += 1
+        before = time.monotonic()
+        assert call(ledgerkv, "/v3/kv/range", {"key": b64("gw/slow")})["header"]
+        ledgerkv.kv().Range(etcdrpc.RangeRequest(key=b"gw/slow"), timeout=5)
+        assert time.monotonic() - before < 2, "others are served meanwhile"
+        time.sleep(0.3)
+    for s in slow:
+        s.close()
+    assert None not in answered, answered
+    for took, got in answered:
+        assert got.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and 9 < took < 14, (took, got[:100])
