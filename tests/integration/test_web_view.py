@@ -189,6 +189,10 @@ def test_events_and_guards(server):
     assert post(server, "/ui/nothing", method="GET")[0] == 404
     # the gateway's DNS-rebinding guard covers the page
     assert post(server, "/ui/", method="GET", headers={"Host": "evil.example:80"})[0] == 421
+    assert post(server, "/ui/events", method="GET", headers={"Host": "evil.example:80"})[0] == 421
+    # and its CORS headers (--cors, default *) are on the page's answers, as on the gateway's
+    status, headers, _ = post(server, "/ui/", method="GET", headers={"Origin": "http://o.example"})
+    assert status == 200 and headers["access-control-allow-origin"] == "*", headers
 
 
 def test_off_by_default():
