@@ -55,6 +55,14 @@ static void cancel_no_leader(lkv_api_t *api, lkv__leader_stream_t *s) {
 }
 
 /* The call's state, created with its first message; NULL when the call has been answered. */
+/* Watch headers carry the cluster's term as the hub last heard it: set at every tick and when a stream
+ * opens (a stream opened before the first tick after the start would say term 0). */
+static void follow_term(lkv_api_t *api) {
+  lkv_replication_status_t st;
+  lkv_replicator_status(api->replicator, &st);
+  lkv_watch_hub_set_term(api->watch, st.term);
+}
+
 static watch_call_t *open_stream(lkv_api_t *api, lkv_call_t *call) {
   int rc = lkv__api_stream_refusal(api, call);
   if (rc) {
@@ -69,6 +77,7 @@ static watch_call_t *open_stream(lkv_api_t *api, lkv_call_t *call) {
     end_stream(api, call, NULL, rc);
     return NULL;
   }
+  follow_term(api);
   w->lead.call = call;
   w->lead.cancel = cancel_no_leader;
   if (lkv__leader_required(call)) lkv__leader_watch(api, &w->lead);
@@ -178,8 +187,6 @@ void lkv__watch_wake(lkv_api_t *api, int loop_index) {
 
 void lkv__watch_tick(lkv_api_t *api, int loop_index) {
   if (!api->watch) return;
-  lkv_replication_status_t st;
-  lkv_replicator_status(api->replicator, &st);
-  lkv_watch_hub_set_term(api->watch, st.term); /* headers follow the cluster's term within a tick */
+  follow_term(api);
   lkv_watch_shard_tick(api->watch, loop_index);
 }

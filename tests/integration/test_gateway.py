@@ -444,3 +444,16 @@ def test_bad_input_and_slow_clients_on_the_client_port(ledgerkv):
     assert None not in answered, answered
     for took, got in answered:
         assert got.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and 9 < took < 14, (took, got[:100])
+
+
+def test_first_watch_after_a_start_has_the_term(server_factory):
+    """A watch opened at once after the start carries the Raft term in its headers, as every answer does
+    (it said term 0, left out, until the watch hub's first tick)."""
+    srv = server_factory.start("ledgerkv")
+    w = open_watch(srv, {"create_request": {"key": b64("gw/term")}})
+    try:
+        _, created = read_chunks(w, 1)
+    finally:
+        w.close()
+    term = call(srv, "/v3/kv/range", {"key": b64("gw/term")})["header"]["raft_term"]
+    assert json.loads(created[0])["result"]["header"].get("raft_term") == term, created
