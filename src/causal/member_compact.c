@@ -51,9 +51,17 @@ uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m) {
       if (r < lkv_causal_vv_get(&all, id) && lkv_causal_vv_set(&all, id, r)) abort(); /* lowers */
     }
   }
-  size_t i = 0;
-  while (i < m->log.n && lkv_causal_vv_covers(&all, m->log.v[i].ev.origin, m->log.v[i].ev.seq)) i++;
-  return m->log_base + i;
+  /* The first event not covered, per origin, bounds the stable prefix: O(origins), not the log's length
+   * (a silent member keeps the log long, and this runs every round meanwhile). */
+  uint64_t stable = m->log_base + m->log.n;
+  for (size_t i = 0; i < m->cfg.n_members; i++) {
+    uint64_t s = lkv_causal_vv_get(&all, m->members[i].id) + 1;
+    if (s > lkv_causal_vv_get(&m->vv, m->members[i].id)) continue; /* all of it covered */
+    if (s <= m->pos_base[i]) return m->log_base;                   /* a report below the compaction */
+    uint64_t rev = m->pos[i].v[s - 1 - m->pos_base[i]] + 1;
+    if (rev - 1 < stable) stable = rev - 1;
+  }
+  return stable;
 }
 
 /* Events are durable and no batch is out: the state is what the durable log gives. */
