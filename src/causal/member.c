@@ -49,6 +49,8 @@ const char *lkv_causal_bug_name(unsigned bug) {
       return "PURGE_COVERED_ONLY";
     case LKV_CAUSAL_BUG_COMPACT_UNSTABLE:
       return "COMPACT_UNSTABLE";
+    case LKV_CAUSAL_BUG_APPLY_REMOVED:
+      return "APPLY_REMOVED";
     default:
       return NULL;
   }
@@ -122,13 +124,20 @@ uint64_t lkv__causal_apply(lkv_causal_member_t *m, lkv_causal_held_t *h, int obs
   if (lkv_causal_vv_set(&m->vv, ev->origin, ev->seq)) abort(); /* origins are members: always room */
   if (observe) lkv_causal_hlc_recv(&m->clock, now, &ev->hlc, UINT64_MAX);
   lkv__causal_keys_apply(m, ev, rev);
+  lkv__causal_removals_apply(m, ev);
   return rev;
 }
 
-/* Applies every held event that became ready, in arrival order, until none is. */
+/* Applies every held event that became ready, in arrival order, until none is; a removed member's events
+ * above its cap (its removal applied while they waited) are dropped. */
 static void drain(lkv_causal_member_t *m, uint64_t now) {
   lkv_causal_held_t h;
-  while (lkv_causal_pending_take(&m->pending, &m->vv, &h)) lkv__causal_apply(m, &h, 1, now);
+  while (lkv_causal_pending_take(&m->pending, &m->vv, &h)) {
+    if (lkv__causal_refused(m, &h.ev))
+      free(h.bytes);
+    else
+      lkv__causal_apply(m, &h, 1, now);
+  }
 }
 
 lkv_causal_held_t lkv__causal_copy_held(const uint8_t *buf, size_t len, const lkv_causal_event_t *ev) {
@@ -141,9 +150,7 @@ lkv_causal_held_t lkv__causal_copy_held(const uint8_t *buf, size_t len, const lk
 
 int lkv__causal_decode_checked(const lkv_causal_member_t *m, const uint8_t *buf, size_t len,
                                lkv_causal_event_t *ev) {
-  lkv_causal_mutation_iter_t it;
-  if (lkv_causal_event_decode(buf, len, ev) || lkv_causal_mutations_open(ev->payload, ev->payload_len, &it))
-    return LKV_EBADMSG;
+  if (lkv_causal_event_decode(buf, len, ev) || lkv__causal_removals_check(m, ev)) return LKV_EBADMSG;
   return lkv__causal_index(m, ev->origin) < 0 ? LKV_EVERIFY : 0;
 }
 
@@ -168,6 +175,7 @@ int lkv__causal_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mut
                       const lkv_causal_vv_t *deps, uint64_t token, uint64_t *rev) {
   if (m->out) return LKV_EAGAIN;
   if (n == 0) return LKV_EINVAL;
+  if (m->removed[m->self]) return LKV_EMEMBERREMOVED;
   size_t plen = lkv_causal_mutations_size(muts, n);
   if (plen > LKV_CAUSAL_EVENT_MAX_PAYLOAD) return LKV_ETOOLARGE;
   uint8_t *payload = malloc(plen);
@@ -193,7 +201,8 @@ int lkv__causal_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mut
   free(payload);
   *rev = lkv__causal_apply(m, &h, 0, now);
   for (size_t i = 0; i < m->cfg.n_members; i++)
-    if (i != m->self) lkv__causal_send(m, m->members[i].id, LKV_CAUSAL_MSG_EVENT, h.bytes, len);
+    if (i != m->self && !m->removed[i])
+      lkv__causal_send(m, m->members[i].id, LKV_CAUSAL_MSG_EVENT, h.bytes, len);
   *LKV__CAUSAL_PUSH(m->acks) = (lkv_causal_ack_t){.token = token, .rev = *rev};
   return 0;
 }
@@ -217,6 +226,7 @@ int lkv_causal_member_recv_event(lkv_causal_member_t *m, uint64_t now, const uin
   lkv_causal_event_t ev;
   int rc = lkv__causal_decode_checked(m, buf, len, &ev);
   if (rc) return rc;
+  if (lkv__causal_refused(m, &ev)) return LKV_EMEMBERREMOVED;
   const lkv_causal_held_t *here = known(m, &ev);
   if (here && here->len == len && memcmp(here->bytes, buf, len) == 0) return 0; /* a copy */
   int idx = lkv__causal_index(m, ev.origin);

@@ -54,8 +54,10 @@ typedef enum {
   LKV_CAUSAL_BUG_PURGE_COVERED_ONLY = 1u << 4, /* purged once every member's vector covers it, without
                                                   having what they had originated by then */
   LKV_CAUSAL_BUG_COMPACT_UNSTABLE = 1u << 5,   /* every durable event counts as stable for compaction */
+  LKV_CAUSAL_BUG_APPLY_REMOVED = 1u << 6,      /* a removed member's events applied above the last one its
+                                                  removal covers */
 } lkv_causal_bug_t;
-#define LKV_CAUSAL_BUG_COUNT 6
+#define LKV_CAUSAL_BUG_COUNT 7
 /* The switch's name ("APPLY_UNREADY"), or NULL for a value that is not exactly one bug. */
 const char *lkv_causal_bug_name(unsigned bug);
 #endif
@@ -135,7 +137,8 @@ int lkv_causal_member_replay(lkv_causal_member_t *m, const uint8_t *buf, size_t 
 /* A local write of muts[0..n) at physical time now: it becomes the next own event, signed, applied at the
  * next revision (*rev), pushed to every peer and acknowledged with token in the batch. Returns 0,
  * LKV_EINVAL (no mutations, an empty key, a bad kind), LKV_ETOOLARGE (a write set over
- * LKV_CAUSAL_EVENT_MAX_PAYLOAD), LKV_EAGAIN (a batch is out). */
+ * LKV_CAUSAL_EVENT_MAX_PAYLOAD), LKV_EMEMBERREMOVED (this member is removed), LKV_EAGAIN (a batch is
+ * out). */
 int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
                             uint64_t token, uint64_t *rev);
 
@@ -155,6 +158,7 @@ int lkv_causal_member_resolve(lkv_causal_member_t *m, uint64_t now, const lkv_ca
  * event it makes ready too), else held. Returns 0 (applied, held, or a copy of one already here),
  * LKV_EBADMSG (malformed event or write set), LKV_EVERIFY (an unknown origin or a bad signature),
  * LKV_EEXIST (another event with the same origin and seq is here: the origin equivocated),
+ * LKV_EMEMBERREMOVED (its origin is removed and the event is above the last one taken of it),
  * LKV_ECLOCKAHEAD (its stamp is too far ahead of now; it comes again later), LKV_EBUFFERFULL,
  * LKV_EAGAIN (a batch is out). Nothing changes on an error. */
 int lkv_causal_member_recv_event(lkv_causal_member_t *m, uint64_t now, const uint8_t *buf, size_t len);
@@ -173,6 +177,34 @@ int lkv_causal_member_batch(lkv_causal_member_t *m, lkv_causal_batch_t *rb);
 
 /* Ends the batch handed out by lkv_causal_member_batch. */
 void lkv_causal_member_advance(lkv_causal_member_t *m);
+
+/* ---- Membership: removals (member_remove.c, docs/causal.md §15).
+ *
+ * A removal of member X is an event of the member that makes it (a write set of one MEMBER_REMOVE
+ * mutation), replicated and applied like any. It covers X's events up to its deps' entry for X (up to the
+ * removal itself when X removes itself). A member that applied a removal of X takes X's events only up to
+ * its cap: the highest any removal of X it applied covers, lifted to what the members still in have applied
+ * of X (its own vector and their reported vectors). A member that had applied X's later events before the
+ * removal reached it holds them and reports them; the others then take them too, so all members still in
+ * converge on the same prefix of X's events (the greatest any of them applied before it applied a removal)
+ * whatever the order; X's other events are refused for ever (LKV_EMEMBERREMOVED). A member removed is left
+ * out of the stability of tombstones (once every member still in reported having applied its removal),
+ * of silence, and of the events this member pushes; it still gets this member's vectors and their answers,
+ * so X learns of its removal (X lifts its own caps by them too: when X removed the member that removed it,
+ * the removal of X comes in above X's cap for it, and X takes it once members still in report having it).
+ * Removals are never undone; concurrent removals take effect as the rule above decides: a removal made by
+ * a member after it was removed (above its cap) is refused like its other events. */
+
+/* A local removal of member id: the next own event, as lkv_causal_member_write. Returns 0, LKV_ENOENT (id
+ * is not a member), LKV_EMEMBERREMOVED (id, or this member, is removed already), LKV_EAGAIN. */
+int lkv_causal_member_remove(lkv_causal_member_t *m, uint64_t now, uint64_t id, uint64_t token,
+                             uint64_t *rev);
+
+/* 1 when member id is removed here (a removal of it was applied), else 0. */
+int lkv_causal_member_is_removed(const lkv_causal_member_t *m, uint64_t id);
+
+/* The last sequence of member id's events this member takes (UINT64_MAX: id is not removed here). */
+uint64_t lkv_causal_member_removal_cap(const lkv_causal_member_t *m, uint64_t id);
 
 /* ---- Reads (valid until the next input). */
 

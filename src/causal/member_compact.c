@@ -13,7 +13,9 @@
  *   hlc.wall u64 ‖ hlc.logical u32 ‖ n_keys u32 ‖ n_keys × key, in byte order of their names, a key being
  *     key_len u32 ‖ key ‖ create_rev u64 ‖ mod_rev u64 ‖ version u64 ‖ n u32 ‖ n × sibling, a sibling
  *       origin u64 ‖ seq u64 ‖ hlc.wall u64 ‖ hlc.logical u32 ‖ tombstone u8 ‖ lease i64 ‖ rev u64 ‖
- *       value_len u32 ‖ value
+ *       value_len u32 ‖ value ‖
+ *   n_removed u32 ‖ n_removed × (member id u64 ‖ cap u64 ‖ removal origin u64 ‖ removal seq u64), the
+ *     members removed (member_remove.c; absent in a checkpoint written before removals: none)
  * The revision is the sum of the vector's sequences (each applied event took one), the base that of the
  * second vector: restore checks both.
  */
@@ -45,7 +47,7 @@ uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m) {
   if (LKV__CAUSAL_BUG(m, COMPACT_UNSTABLE)) return m->log_base + m->persisted;
   lkv_causal_vv_t all = m->vv; /* per origin, what every member's report covers */
   for (size_t i = 0; i < m->cfg.n_members; i++) {
-    if (i == m->self) continue;
+    if (i == m->self) continue; /* a removed member too: it gets its removal by anti-entropy */
     for (size_t o = 0; o < m->cfg.n_members; o++) {
       uint64_t id = m->members[o].id, r = lkv_causal_vv_get(&m->reports[i], id);
       if (r < lkv_causal_vv_get(&all, id) && lkv_causal_vv_set(&all, id, r)) abort(); /* lowers */
@@ -97,6 +99,7 @@ int lkv_causal_member_checkpoint(const lkv_causal_member_t *m, uint64_t base, ui
     size += KEY_FIXED + k->key_len;
     for (size_t j = 0; j < k->n; j++) size += sib_size(&k->sib[j]);
   }
+  size += 4 + lkv__causal_removals_count(m) * 32;
   uint8_t *p = malloc(size);
   if (!p) abort();
   *out = p, *len = size;
@@ -122,6 +125,12 @@ int lkv_causal_member_checkpoint(const lkv_causal_member_t *m, uint64_t base, ui
       if (s->value_len) memcpy(p, s->value, s->value_len), p += s->value_len;
     }
   }
+  lkv_le32_put(p, (uint32_t)lkv__causal_removals_count(m)), p += 4;
+  for (size_t i = 0; i < m->cfg.n_members; i++)
+    if (m->removed[i]) {
+      lkv_le64_put(p, m->members[i].id), lkv_le64_put(p + 8, m->cap[i]);
+      lkv_le64_put(p + 16, m->removal[i].origin), lkv_le64_put(p + 24, m->removal[i].seq), p += 32;
+    }
   return 0;
 }
 
@@ -255,7 +264,17 @@ int lkv_causal_member_restore(lkv_causal_member_t *m, const uint8_t *buf, size_t
     if (lkv__causal_index(m, vv.e[i].origin) < 0) return LKV_EBADMSG;
   m->vv = vv;
   for (uint32_t i = 0; i < n_keys && !r.bad; i++) take_key(m, &r, c);
+  uint32_t n_removed = r.p == r.end ? 0 : take32(&r);
+  for (uint32_t i = 0; i < n_removed && !r.bad; i++) {
+    uint64_t id = take64(&r), cap = take64(&r), origin = take64(&r), seq = take64(&r);
+    int x = lkv__causal_index(m, id);
+    if (x < 0 || lkv__causal_index(m, origin) < 0) r.bad = 1;
+    if (r.bad) break;
+    m->removed[x] = 1, m->cap[x] = cap;
+    m->removal[x] = (lkv_causal_event_id_t){.origin = origin, .seq = seq};
+  }
   if (r.bad || r.p != r.end) {
+    memset(m->removed, 0, sizeof(m->removed));
     for (size_t i = 0; i < m->keys.n; i++) { /* back to a new member */
       lkv_causal_key_free(m->keys.v[i]);
       free(m->keys.v[i]);

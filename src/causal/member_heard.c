@@ -41,6 +41,10 @@ size_t lkv_causal_member_silence(lkv_causal_member_t *m, uint64_t now, uint64_t 
   size_t n = 0;
   for (size_t i = 0; i < m->cfg.n_members; i++) {
     if (i == m->self) continue;
+    if (m->removed[i]) { /* gone, not silent: no longer reported */
+      m->silent[i] = 0;
+      continue;
+    }
     uint64_t last = quiet_since(m, i);
     uint8_t silent = now > last && now - last > after;
     if (silent == m->silent[i]) continue;

@@ -58,6 +58,13 @@ struct lkv_causal_member_s {
   uint64_t heard[LKV_CAUSAL_MAX_ORIGINS];
   uint8_t silent[LKV_CAUSAL_MAX_ORIGINS];
   uint64_t since;
+
+  /* Removals (member_remove.c): whether members[i] is removed, the last of its events this member takes
+   * (the highest the removals name, lifted to what the members still in applied of it), and the first
+   * removal of it applied here. */
+  uint8_t removed[LKV_CAUSAL_MAX_ORIGINS];
+  uint64_t cap[LKV_CAUSAL_MAX_ORIGINS];
+  lkv_causal_event_id_t removal[LKV_CAUSAL_MAX_ORIGINS];
 };
 
 /* Grows a LKV__CAUSAL_VEC to hold one more element; aborts on allocation failure (member.h). */
@@ -93,5 +100,19 @@ int lkv__causal_replay_held(lkv_causal_member_t *m, const uint8_t *buf, size_t l
 
 /* member_keys.c: purges sole tombstones that are stable (docs/causal.md §7). */
 void lkv__causal_keys_purge(lkv_causal_member_t *m);
+
+/* member_remove.c: applies the member removals of an applied event. */
+void lkv__causal_removals_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev);
+/* member_remove.c: LKV_EBADMSG when an event's write set removes a member that is not one; else 0. */
+int lkv__causal_removals_check(const lkv_causal_member_t *m, const lkv_causal_event_t *ev);
+/* member_remove.c: 1 when ev's origin is removed and ev is above the last of its events taken. */
+int lkv__causal_refused(const lkv_causal_member_t *m, const lkv_causal_event_t *ev);
+/* member_remove.c: a vector of a member still in was reported: the removed members' caps follow it. */
+void lkv__causal_removals_heard(lkv_causal_member_t *m);
+/* member_remove.c: how many members are removed (a checkpoint keeps them: member_compact.c). */
+size_t lkv__causal_removals_count(const lkv_causal_member_t *m);
+/* member_remove.c: 1 when no event of a removed member can still arrive that this member lacks (every
+ * member still in reported having applied its removal, and this member has what they reported of it). */
+int lkv__causal_removals_settled(const lkv_causal_member_t *m);
 
 #endif

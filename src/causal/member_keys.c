@@ -81,14 +81,14 @@ const lkv_causal_sibling_t *lkv_causal_member_winner(const lkv_causal_member_t *
  * origin applied t, so it is among those and already here; every later write saw t. */
 static int stable(const lkv_causal_member_t *m, const lkv_causal_sibling_t *t) {
   for (size_t i = 0; i < m->cfg.n_members; i++) {
-    if (i == m->self) continue;
+    if (i == m->self || m->removed[i]) continue; /* its removal covers its part (member_remove.c) */
     const lkv_causal_vv_t *r = &m->reports[i];
     uint64_t id = m->members[i].id;
     if (!lkv_causal_vv_covers(r, t->origin, t->seq) ||
         (!LKV__CAUSAL_BUG(m, PURGE_COVERED_ONLY) && lkv_causal_vv_get(&m->vv, id) < lkv_causal_vv_get(r, id)))
       return 0;
   }
-  return 1;
+  return lkv__causal_removals_settled(m);
 }
 
 void lkv__causal_keys_purge(lkv_causal_member_t *m) {

@@ -24,7 +24,8 @@ int lkv_causal_member_tick(lkv_causal_member_t *m) {
   size_t len;
   const uint8_t *vv = encode_vv(m, &len);
   for (size_t i = 0; i < m->cfg.n_members; i++)
-    if (i != m->self) lkv__causal_send(m, m->members[i].id, LKV_CAUSAL_MSG_VV, vv, len);
+    if (i != m->self) /* a removed one too: with them it takes its removal, whoever it removed itself */
+      lkv__causal_send(m, m->members[i].id, LKV_CAUSAL_MSG_VV, vv, len);
   return 0;
 }
 
@@ -83,6 +84,7 @@ int lkv_causal_member_recv_vv(lkv_causal_member_t *m, uint64_t from, const uint8
   for (size_t i = 0; i < theirs.n; i++)
     if (lkv__causal_index(m, theirs.e[i].origin) < 0) return LKV_EBADMSG;
   if (lkv_causal_vv_merge(&m->reports[idx], &theirs)) abort(); /* members only: always room */
-  ship(m, (size_t)idx);
+  if (!m->removed[idx]) lkv__causal_removals_heard(m);
+  ship(m, (size_t)idx); /* a removed member too: so it gets its removal and stops */
   return 0;
 }

@@ -16,6 +16,7 @@
  *     3 (put, leased)  ‖ key_len u32 ‖ key ‖ value_len u32 ‖ value ‖ lease i64   (kind PUT, lease != 0)
  *     4 (lease grant)  ‖ lease i64 ‖ ttl i64
  *     5 (lease revoke) ‖ lease i64
+ *     6 (member remove) ‖ member id u64 (not 0)
  * Keys are non-empty, lease ids positive (docs/causal.md §5: the id names the lease's owner). A key
  * written twice in one write set counts once, with its last mutation (etcd refuses such Txns before they
  * become events; the rule only makes every replica agree). Grants and revokes touch no key: the member's
@@ -28,6 +29,7 @@ typedef enum {
   /* 3 is the encoding of a put with a lease; decoded as LKV_CAUSAL_PUT with lease set */
   LKV_CAUSAL_LEASE_GRANT = 4,
   LKV_CAUSAL_LEASE_REVOKE = 5,
+  LKV_CAUSAL_MEMBER_REMOVE = 6, /* the removal of a member (docs/causal.md §15) */
 } lkv_causal_kind_t;
 
 typedef struct {
@@ -36,8 +38,9 @@ typedef struct {
   size_t key_len;
   const uint8_t *value; /* NULL/0 for a delete */
   size_t value_len;
-  int64_t lease; /* a put's lease (0: none); the lease of a grant or revoke */
-  int64_t ttl;   /* a grant's TTL in seconds */
+  int64_t lease;   /* a put's lease (0: none); the lease of a grant or revoke */
+  int64_t ttl;     /* a grant's TTL in seconds */
+  uint64_t member; /* the member a removal names */
 } lkv_causal_mutation_t;
 
 /* Bytes of the encoding of muts[0..n). */

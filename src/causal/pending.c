@@ -67,6 +67,17 @@ int lkv_causal_pending_take(lkv_causal_pending_t *p, const lkv_causal_vv_t *appl
   return 0;
 }
 
+void lkv_causal_pending_drop_above(lkv_causal_pending_t *p, uint64_t origin, uint64_t seq) {
+  for (size_t i = 0; i < p->n;) {
+    if (p->v[i].ev.origin == origin && p->v[i].ev.seq > seq) {
+      free(p->v[i].bytes);
+      remove_at(p, i);
+      continue;
+    }
+    i++;
+  }
+}
+
 void lkv_causal_pending_free(lkv_causal_pending_t *p) {
   for (size_t i = 0; i < p->n; i++) free(p->v[i].bytes);
   free(p->v);

@@ -50,6 +50,9 @@ const lkv_causal_held_t *lkv_causal_pending_find(const lkv_causal_pending_t *p, 
  * Returns 1 when one was taken, 0 when none is ready. */
 int lkv_causal_pending_take(lkv_causal_pending_t *p, const lkv_causal_vv_t *applied, lkv_causal_held_t *out);
 
+/* Drops the held events of origin above seq (a removed member's refused ones, causal/member.h). */
+void lkv_causal_pending_drop_above(lkv_causal_pending_t *p, uint64_t origin, uint64_t seq);
+
 /* Frees every held event. */
 void lkv_causal_pending_free(lkv_causal_pending_t *p);
 

@@ -66,6 +66,7 @@
   X(EBADURLS, -30077, "given member URLs are invalid")                                          \
   X(ELEARNER, -30079, "rpc not supported for learner")                                          \
   X(EUNHEALTHY, -30080, "unhealthy cluster")                                                    \
+  X(EMEMBERREMOVED, -30081, "the member has been permanently removed from the cluster")        \
   X(ENOELECTLEADER, -30100, "election: no leader")                                              \
   X(ENOTELECTLEADER, -30101, "election: not leader")                                            \
   X(ENOLEADERKEY, -30102, "\"leader\" field must be provided")                                  \

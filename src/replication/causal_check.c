@@ -160,6 +160,7 @@ void lkv__causal_check_round(lkv__causal_node_t *n, uint64_t mono) {
   size_t len;
   uint8_t *msg = encode_check(n, 0, b, cnt, none, &len); /* one scan of the keys for every peer */
   for (size_t i = 0; msg && i < n->o.n_members; i++)
-    if (n->members[i].id != n->o.member_id) n->o.send(n->o.send_arg, n->members[i].id, msg, len);
+    if (n->members[i].id != n->o.member_id && !lkv_causal_member_is_removed(n->m, n->members[i].id))
+      n->o.send(n->o.send_arg, n->members[i].id, msg, len);
   free(msg);
 }

@@ -41,6 +41,14 @@ typedef struct {
   int64_t id, ttl;
 } lkv__causal_lease_op_t;
 
+/* A membership change queued for the causal thread (causal_members.c). */
+typedef struct lkv__causal_mchange_s {
+  struct lkv__causal_mchange_s *next;
+  uint64_t id; /* the member to remove */
+  lkv_read_cb cb;
+  void *arg;
+} lkv__causal_mchange_t;
+
 typedef struct {
   lkv_replicator_t base;
   lkv_causal_node_options_t o;
@@ -88,8 +96,10 @@ typedef struct {
   lkv__causal_in_t *checks; /* peers' check messages, taken after the round's batch */
   uint64_t next_check;      /* monotonic ms of this member's next check */
 
-  lkv_causal_query_t *queries, *queries_tail;     /* the conflicts service's (causal_conflicts.c) */
-  lkv_causal_resolve_t *resolves, *resolves_tail; /* idem */
+  lkv_causal_query_t *queries, *queries_tail;      /* the conflicts service's (causal_conflicts.c) */
+  lkv_causal_resolve_t *resolves, *resolves_tail;  /* idem */
+  lkv__causal_mchange_t *mchanges, *mchanges_tail; /* membership changes (causal_members.c) */
+  uint8_t removed_told[LKV_CAUSAL_MAX_ORIGINS];    /* members[i]'s removal was told (written under mu) */
 
   pthread_mutex_t listen_mu;
   lkv_commit_cb on_commit;
@@ -297,6 +307,22 @@ int lkv__causal_checkpoint_load(lkv__causal_node_t *n, uint64_t *rev, uint64_t *
 /* causal_silence.c: re-evaluates which peers are silent at physical time now (each tick), logs each change
  * once, and copies the peers' state for lkv_causal_node_peers. Causal thread. */
 void lkv__causal_silence_check(lkv__causal_node_t *n, uint64_t now);
+
+/* causal_members.c: queues a membership change (change_member of replication.h): a removal; LKV_ENOTLEARNER
+ * for a promotion (no learners in this mode), LKV_EUNSUPPORTED for the others. Any thread. */
+int lkv__causal_change_member(lkv__causal_node_t *n, const lkv_member_change_t *c, lkv_read_cb cb, void *arg);
+
+/* causal_members.c: takes queued changes until the core accepts one as a local event (*mc, answered after
+ * the batch with lkv__causal_change_done) or none is left (those refused are answered here). Returns 1 when
+ * *mc was set. Causal thread. */
+int lkv__causal_take_change(lkv__causal_node_t *n, uint64_t now, lkv__causal_mchange_t **mc);
+
+/* causal_members.c: answers a change (err 0: applied here) and frees it. */
+void lkv__causal_change_done(lkv__causal_mchange_t *mc, int err);
+
+/* causal_members.c: tells o.on_removed of each member the core removed since the last call (logged), and
+ * leaves it out of MemberList. Returns 1 when this member itself is removed. Causal thread (or start-up). */
+int lkv__causal_removals_tell(lkv__causal_node_t *n);
 
 /* causal_ops.c: appends item to the queue (head, tail) and wakes the thread: 0, or LKV_ESTOPPED once
  * stopping. n->mu held. */

@@ -190,6 +190,7 @@ void lkv__causal_keys_hello(lkv__causal_node_t *n) {
   pthread_mutex_unlock(&n->mu);
   if (!msg) return;
   for (size_t i = 0; i < n->o.n_members; i++)
-    if ((int)i != self) n->o.send(n->o.send_arg, n->members[i].id, msg, len);
+    if ((int)i != self && !lkv_causal_member_is_removed(n->m, n->members[i].id))
+      n->o.send(n->o.send_arg, n->members[i].id, msg, len);
   free(msg);
 }

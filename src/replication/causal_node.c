@@ -164,7 +164,7 @@ static void send_all(lkv__causal_node_t *n, const lkv_causal_batch_t *rb) {
 /* Handles the core's batch: durable, applied to the store, sent, answered (member.h's order). The round's
  * local writes are proposals (their acks) or a resolve (rs), not both: the store applies a resolve by its
  * winner changes, as a remote event. */
-static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs) {
+static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs, lkv__causal_mchange_t *mc) {
   lkv_causal_batch_t rb;
   if (!lkv_causal_member_batch(n->m, &rb)) return;
   int rc = 0;
@@ -172,7 +172,7 @@ static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs) {
   size_t n_locals = 0;
   if (rb.n_acks && !locals) rc = LKV_ENOMEM;
   for (size_t i = 0; !rc && i < rb.n_acks; i++)
-    if (!rs || rb.acks[i].token != (uintptr_t)rs)
+    if ((!rs || rb.acks[i].token != (uintptr_t)rs) && (!mc || rb.acks[i].token != (uintptr_t)mc))
       locals[n_locals++] =
           (lkv__causal_local_t){.rev = rb.acks[i].rev, .req = &((lkv_proposal_t *)rb.acks[i].token)->req};
   if (!rc && rb.n_applied) {
@@ -199,12 +199,17 @@ static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs) {
   lkv__causal_batch_done(n, &rb, rs, rc);
   for (size_t i = 0; i < rb.n_acks; i++) {
     if (rs && rb.acks[i].token == (uintptr_t)rs) continue; /* answered by lkv__causal_batch_done */
+    if (mc && rb.acks[i].token == (uintptr_t)mc) {
+      lkv__causal_change_done(mc, rc ? LKV_EHALTED : 0);
+      continue;
+    }
     lkv_proposal_t *p = (lkv_proposal_t *)rb.acks[i].token;
     if (rc) p->req.err = LKV_EHALTED;
     p->done(p);
   }
   free(locals);
   lkv_causal_member_advance(n->m);
+  if (!rc) lkv__causal_removals_tell(n);
   pthread_mutex_lock(&n->mu);
   n->st_vv = *lkv_causal_member_vv(n->m);
   n->st_rev = lkv_causal_member_revision(n->m);
@@ -214,7 +219,7 @@ static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs) {
 /* ---- the thread */
 
 static int has_input(const lkv__causal_node_t *n) {
-  return n->props || n->in || n->reads || n->queries || n->resolves;
+  return n->props || n->in || n->reads || n->queries || n->resolves || n->mchanges;
 }
 
 void *lkv__causal_thread(void *arg) {
@@ -252,7 +257,9 @@ void *lkv__causal_thread(void *arg) {
     size_t k = take_group(n, group), n_later = 0;
     if (k) take_writes(n, group, k, now, later, &n_later);
     lkv_causal_resolve_t *rs = NULL;
+    lkv__causal_mchange_t *mc = NULL;
     if (!k) lkv__causal_take_resolve(n, now, &rs); /* the next round's dry run sees it */
+    if (!k && !rs) lkv__causal_take_change(n, now, &mc);
     for (lkv__causal_in_t *m; (m = in) != NULL;) {
       in = m->next;
       lkv_causal_member_heard(n->m, m->from, now); /* anything it sends, checks included: it is alive */
@@ -266,7 +273,7 @@ void *lkv__causal_thread(void *arg) {
       lkv__causal_silence_check(n, now);
       next_tick = lkv_clock_ms(CLOCK_MONOTONIC) + sync_ms;
     }
-    handle_batch(n, rs);
+    handle_batch(n, rs, mc);
     for (size_t i = 0; i < n_later; i++) later[i]->done(later[i]);
     lkv__causal_compact_round(n);        /* the store reflects the core, every event is durable */
     lkv__causal_run_queries(n, queries); /* they see what this round made durable */
@@ -407,6 +414,11 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   if (!rc) rc = lkv__causal_ledger_start(n, logged, err, errlen);
   if (!rc && logged > n->applied && (rc = lkv__causal_store_catch_up(n, logged, NULL, 0)) != 0)
     snprintf(err, errlen, "cannot apply the event log's tail to the store: %s", lkv_strerror(rc));
+  if (!rc && lkv_causal_member_is_removed(n->m, opts->member_id)) {
+    snprintf(err, errlen, "the member has been permanently removed from the cluster");
+    rc = LKV_EMEMBERREMOVED;
+  }
+  if (!rc) lkv__causal_removals_tell(n); /* the transport refuses the peers removed before */
   if (!rc) {
     n->st_vv = *lkv_causal_member_vv(n->m);
     n->st_rev = lkv_causal_member_revision(n->m);

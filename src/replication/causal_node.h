@@ -33,13 +33,13 @@
  * answer is etcd's); a remote one by a Txn of the winner changes it made (puts of the new winners' values,
  * deletes where a tombstone now wins), and an event that changed no winner takes an empty revision. An event
  * whose effect depends on the store's leases (a grant, a revoke, a remote put with a lease or delete) is
- * applied alone, checked against the store: a key is shown only while its lease lives (docs/causal.md §5). The
- * core revision the store reflects is recorded in the same store transaction ("causal/applied"), so a
+ * applied alone, checked against the store: a key is shown only while its lease lives (docs/causal.md §5).
+ * The core revision the store reflects is recorded in the same store transaction ("causal/applied"), so a
  * restart replays the log into the core and applies to the store exactly the events it lacks.
  *
- * Not yet (docs/causal.md §10): auth is refused; members
- * are fixed at start (move_leader and change_member answer LKV_EUNSUPPORTED); key states (siblings) are
- * kept in memory by the core, not in the store.
+ * Membership: change_member removes a member (an event, docs/causal.md §15); adding one is not supported
+ * yet (LKV_EUNSUPPORTED), promoting one answers LKV_ENOTLEARNER (no learners). move_leader answers
+ * LKV_EUNSUPPORTED. Key states (siblings) are kept in memory by the core, not in the store.
  */
 
 /*
@@ -97,12 +97,18 @@ typedef struct lkv_causal_node_options_s {
   void *send_arg;
   lkv_ledger_t *ledger; /* NULL: no ledger (--ledger=false); else owned by the caller, outlives the node */
   unsigned sign_interval_ms; /* --ledger-sign-interval */
+  /* Told (with send_arg) of each member removed (docs/causal.md §15), once, on the causal thread: a peer, so
+   * that the transport refuses it; this member itself, which must then stop (etcd's "the member has been
+   * permanently removed from the cluster"). At start, of every peer removed before. May be NULL. */
+  void (*on_removed)(void *arg, uint64_t id);
 } lkv_causal_node_options_t;
 
 /* Opens the event log (cutting a torn tail), replays it into a new core, applies to the store the events
- * it lacks, and starts the causal thread. On failure returns a negative LKV_E* code (LKV_EINVAL: bad
- * options, or two members with the same lease owner tag, causal/lease_id.h; LKV_ECORRUPT: the log is damaged, is not this member's, or the store holds more than the log
- * or was not written in causal mode; storage codes) with a message for the operator in err. */
+ * it lacks, and starts the causal thread. On failure returns a negative LKV_E* code (LKV_EMEMBERREMOVED:
+ * this member applied its own removal before; LKV_EINVAL: bad
+ * options, or two members with the same lease owner tag, causal/lease_id.h; LKV_ECORRUPT: the log is damaged,
+ * is not this member's, or the store holds more than the log or was not written in causal mode; storage
+ * codes) with a message for the operator in err. */
 int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_t *opts, char *err,
                           size_t errlen);
 

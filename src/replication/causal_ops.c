@@ -84,23 +84,26 @@ static int node_publish(lkv_replicator_t *base, const uint8_t *attrs, size_t len
   return 0;
 }
 
-/* The fixed members: this member's published attributes, the others' from their last hello (none before),
- * and the event keys known (a peer's is written under mu when learned). */
+/* The members not removed: this member's published attributes, the others' from their last hello (none
+ * before), and the event keys known (a peer's is written under mu when learned). */
 static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, size_t *count) {
   lkv__causal_node_t *n = NODE(base);
   lkv_replication_member_t *m = calloc(n->o.n_members, sizeof(*m));
   if (!m) return LKV_ENOMEM;
   int rc = 0;
+  size_t k = 0;
   pthread_mutex_lock(&n->mu);
-  for (size_t i = 0; i < n->o.n_members; i++) {
+  for (size_t j = 0; j < n->o.n_members; j++) {
+    if (n->removed_told[j]) continue;
+    size_t i = k++;
     static const uint8_t unknown[LKV_CAUSAL_PK_LEN];
     _Static_assert(sizeof(m[i].event_key) == LKV_CAUSAL_PK_LEN, "an event key is an Ed25519 key");
-    m[i].id = n->members[i].id;
-    m[i].has_event_key = memcmp(n->members[i].pk, unknown, LKV_CAUSAL_PK_LEN) != 0;
-    memcpy(m[i].event_key, n->members[i].pk, LKV_CAUSAL_PK_LEN);
+    m[i].id = n->members[j].id;
+    m[i].has_event_key = memcmp(n->members[j].pk, unknown, LKV_CAUSAL_PK_LEN) != 0;
+    memcpy(m[i].event_key, n->members[j].pk, LKV_CAUSAL_PK_LEN);
     int self = m[i].id == n->o.member_id;
-    const uint8_t *attrs = self ? n->attrs : n->peer_attrs[i];
-    size_t len = self ? n->attrs_len : n->peer_attrs_len[i];
+    const uint8_t *attrs = self ? n->attrs : n->peer_attrs[j];
+    size_t len = self ? n->attrs_len : n->peer_attrs_len[j];
     if (!attrs) continue;
     if (!(m[i].attrs = malloc(len ? len : 1))) {
       rc = LKV_ENOMEM;
@@ -115,11 +118,11 @@ static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, 
     return rc;
   }
   *out = m;
-  *count = n->o.n_members;
+  *count = k;
   return 0;
 }
 
-/* No leader to move, and no membership changes in the causal core yet (docs/causal.md §12). */
+/* No leader to move. */
 static int node_move_leader(lkv_replicator_t *base, uint64_t to, lkv_read_cb cb, void *arg) {
   (void)base, (void)to, (void)cb, (void)arg;
   return LKV_EUNSUPPORTED;
@@ -127,8 +130,7 @@ static int node_move_leader(lkv_replicator_t *base, uint64_t to, lkv_read_cb cb,
 
 static int node_change_member(lkv_replicator_t *base, const lkv_member_change_t *c, lkv_read_cb cb,
                               void *arg) {
-  (void)base, (void)c, (void)cb, (void)arg;
-  return LKV_EUNSUPPORTED;
+  return lkv__causal_change_member(NODE(base), c, cb, arg);
 }
 
 void lkv_causal_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len) {

@@ -32,7 +32,7 @@ void lkv__causal_silence_check(lkv__causal_node_t *n, uint64_t now) {
   }
   pthread_mutex_lock(&n->mu);
   for (size_t i = 0; i < n->o.n_members; i++) {
-    n->st_peers[i].id = n->members[i].id;
+    n->st_peers[i].id = n->removed_told[i] ? 0 : n->members[i].id; /* a removed one is not reported */
     n->st_peers[i].last_heard = lkv_causal_member_last_heard(n->m, n->members[i].id);
     n->st_peers[i].quiet_ms = lkv_causal_member_quiet(n->m, n->members[i].id, now);
     n->st_peers[i].silent = lkv_causal_member_is_silent(n->m, n->members[i].id);

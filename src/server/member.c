@@ -116,6 +116,10 @@ static void on_member_change(void *arg, uint64_t id, int removed, const uint8_t 
   lkv_cluster_attrs_free(&a);
 }
 
+void lkv__member_removed(void *m, uint64_t id) {
+  on_member_change(m, id, 1, NULL, 0);
+}
+
 /* The replicator's view of our connections, for etcd's health check before membership changes. */
 static uint64_t connected_since(void *arg, uint64_t peer) {
   lkv__member_t *m = arg;

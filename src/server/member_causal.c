@@ -84,6 +84,7 @@ int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_
                                  .log_events = c->causal_log_events,
                                  .send = send_causal,
                                  .send_arg = m,
+                                 .on_removed = lkv__member_removed,
                                  .ledger = ledger,
                                  .sign_interval_ms = cfg->ledger_sign_ms};
   rc = lkv_causal_node_start(out, &o, err, errlen);

@@ -12,8 +12,10 @@
 #include "transport/peer.h"
 
 /*
- * Members are fixed: every member named in --initial-cluster, with the ids etcd computes from the flags
- * (cfg->cluster); joining (--initial-cluster-state existing) and --force-new-cluster are refused. The
+ * Members: every member named in --initial-cluster, with the ids etcd computes from the flags
+ * (cfg->cluster), less those removed (docs/causal.md §15: the transport then refuses them; this member,
+ * removed, stops as etcd's does); joining (--initial-cluster-state existing) and --force-new-cluster are
+ * refused. The
  * replicator's event log and keys live in <data-dir>/member/causal (replication/causal_node.h); its
  * messages travel on LKV__CHANNEL_CAUSAL (m delivers them with lkv_causal_node_receive). peers is told to
  * dial every other member at its --initial-cluster peer URLs.
@@ -29,5 +31,9 @@ int lkv__member_mode_check(const lkv_config_t *cfg, char *err, size_t errlen);
 int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_config_t *cfg,
                              lkv_mvcc_t *store, lkv_ledger_t *ledger, lkv_replicator_t **out, char *err,
                              size_t errlen);
+
+/* member.c: member id was removed (m is the lkv__member_t): a peer is refused by the transport from now on;
+ * this member itself stops with etcd's message. Any thread. */
+void lkv__member_removed(void *m, uint64_t id);
 
 #endif

@@ -99,6 +99,13 @@ static inline int deliver(net_t *t, size_t k) {
   return rc;
 }
 
+/* Drops queued message k (lost in flight). */
+static inline void drop(net_t *t, size_t k) {
+  free(t->q[k].data);
+  memmove(&t->q[k], &t->q[k + 1], (t->nq - k - 1) * sizeof(t->q[0]));
+  t->nq--;
+}
+
 /* Delivers everything in order until nothing is in flight. */
 static inline void settle(net_t *t) {
   while (t->nq) assert_int_equal(deliver(t, 0), 0);

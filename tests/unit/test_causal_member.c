@@ -314,9 +314,7 @@ static void vectors_only(net_t *t, int rounds) {
         assert_int_equal(deliver(t, k), 0);
         continue;
       }
-      free(t->q[k].data);
-      memmove(&t->q[k], &t->q[k + 1], (t->nq - k - 1) * sizeof(t->q[0]));
-      t->nq--;
+      drop(t, k);
     }
   }
 }

@@ -20,7 +20,8 @@ static struct {
   lkvt_store_t store[N];
   lkv_causal_peer_t peers[N];
   uint8_t sk[N][LKV_CAUSAL_SK_LEN];
-  int learn; /* members start knowing only their own key: the others' come from hellos */
+  int learn;             /* members start knowing only their own key: the others' come from hellos */
+  int removed[N][N + 1]; /* removed[i][id]: member i told its server that member id was removed */
 } net = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int net_send(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
@@ -38,6 +39,19 @@ static void partition(int on) {
   pthread_mutex_unlock(&net.mu);
 }
 
+static void on_removed(void *arg, uint64_t id) {
+  pthread_mutex_lock(&net.mu);
+  net.removed[(uintptr_t)arg][id]++;
+  pthread_mutex_unlock(&net.mu);
+}
+
+static int removed_told(size_t i, uint64_t id) {
+  pthread_mutex_lock(&net.mu);
+  int n = net.removed[i][id];
+  pthread_mutex_unlock(&net.mu);
+  return n;
+}
+
 static void start(size_t i) {
   char dir[128];
   snprintf(dir, sizeof(dir), "%s/causal", net.store[i].dir);
@@ -50,7 +64,8 @@ static void start(size_t i) {
                                  .n_members = N,
                                  .sync_ms = 10,
                                  .send = net_send,
-                                 .send_arg = (void *)(uintptr_t)i};
+                                 .send_arg = (void *)(uintptr_t)i,
+                                 .on_removed = on_removed};
   lkv_causal_peer_t known[N];
   for (size_t k = 0; k < N; k++) known[k] = (lkv_causal_peer_t){.id = net.peers[k].id};
   known[i] = net.peers[i];
@@ -81,6 +96,7 @@ static int setup(void **state) {
   }
   partition(0);
   net.learn = 0;
+  memset(net.removed, 0, sizeof(net.removed));
   for (size_t i = 0; i < N; i++) start(i);
   return 0;
 }
@@ -698,8 +714,10 @@ static void test_leases_owned_and_revoked(void **state) {
 static void test_refusals_and_reads(void **state) {
   (void)state;
   assert_int_equal(lkv_replicator_move_leader(net.node[0], 2, barrier_cb, NULL), LKV_EUNSUPPORTED);
-  lkv_member_change_t c = {.type = LKV_MEMBER_REMOVE, .id = 2};
+  lkv_member_change_t c = {.type = LKV_MEMBER_ADD_LEARNER, .id = 7};
   assert_int_equal(lkv_replicator_change_member(net.node[0], &c, barrier_cb, NULL), LKV_EUNSUPPORTED);
+  c = (lkv_member_change_t){.type = LKV_MEMBER_PROMOTE, .id = 2}; /* no learners in this mode */
+  assert_int_equal(lkv_replicator_change_member(net.node[0], &c, barrier_cb, NULL), LKV_ENOTLEARNER);
   assert_int_equal(lkv_replicator_read_barrier_wait(net.node[1]), 0);
   lkv_replication_status_t st;
   lkv_replicator_status(net.node[1], &st);
@@ -710,8 +728,82 @@ static void test_refusals_and_reads(void **state) {
   assert_int_equal(store_rev(1), 1);
 }
 
+/* Waits (up to 5 s) until *flag is set by a callback; returns its value. */
+static int wait_flag(const int *flag) {
+  for (int tries = 0; tries < 500 && !__atomic_load_n(flag, __ATOMIC_SEQ_CST); tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  return __atomic_load_n(flag, __ATOMIC_SEQ_CST);
+}
+
+static size_t n_members(size_t i) {
+  lkv_replication_member_t *ms;
+  size_t n;
+  assert_int_equal(lkv_replicator_members(net.node[i], &ms, &n), 0);
+  for (size_t k = 0; k < n; k++) assert_int_not_equal(ms[k].id, 3);
+  lkv_replication_members_free(ms, n);
+  return n;
+}
+
+/* A member cut off and removed (docs/causal.md §15): its writes made after the removal's deps are refused
+ * everywhere, the members still in drop it from MemberList and tell their servers (whose transport then
+ * refuses it), and it learns of its removal once it can talk again. */
+static void test_member_remove(void **state) {
+  (void)state;
+  assert_int_equal(put(2, "before", "1"), 0);
+  converge(1);
+  pthread_mutex_lock(&net.mu);
+  for (int j = 0; j < N; j++) net.cut[2][j] = net.cut[j][2] = j != 2;
+  pthread_mutex_unlock(&net.mu);
+  assert_int_equal(put(2, "after", "1"), 0); /* acknowledged by the member being removed */
+  int done = 0;
+  lkv_member_change_t c = {.type = LKV_MEMBER_REMOVE, .id = 3};
+  assert_int_equal(lkv_replicator_change_member(net.node[0], &c, barrier_cb, &done), 0);
+  assert_int_equal(wait_flag(&done), 1); /* err 0 */
+  assert_int_equal(removed_told(0, 3), 1);
+  assert_int_equal(n_members(0), 2);
+  for (int tries = 0; tries < 500 && !removed_told(1, 3); tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  assert_int_equal(removed_told(1, 3), 1);
+  assert_int_equal(n_members(1), 2);
+  done = 0; /* again: etcd's answer for a removed id */
+  assert_int_equal(lkv_replicator_change_member(net.node[1], &c, barrier_cb, &done), 0);
+  assert_int_equal(wait_flag(&done), LKV_EMEMBERNOTFOUND + 1);
+  partition(0);
+  for (int tries = 0; tries < 500 && !removed_told(2, 3); tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  assert_int_equal(removed_told(2, 3), 1);                   /* it learned: its server stops */
+  nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL); /* anti-entropy rounds */
+  for (size_t i = 0; i < 2; i++) {
+    dump_t d;
+    dump(i, &d);
+    assert_string_equal(d.buf, "before=1;");
+    assert_int_equal(removed_told(i, 3), 1); /* told once */
+  }
+  /* A restart of a member still in tells its server again (its transport starts afresh). */
+  stop(1);
+  start(1);
+  assert_int_equal(removed_told(1, 3), 2);
+  /* The removed member cannot start again from its data. */
+  stop(2);
+  char dir[128], err[256] = "";
+  snprintf(dir, sizeof(dir), "%s/causal", net.store[2].dir);
+  lkv_causal_node_options_t o = {.store = net.store[2].s,
+                                 .dir = dir,
+                                 .member_id = 3,
+                                 .cluster_id = 99,
+                                 .sk = net.sk[2],
+                                 .members = net.peers,
+                                 .n_members = N,
+                                 .send = net_send,
+                                 .send_arg = (void *)(uintptr_t)2};
+  lkv_replicator_t *r = NULL;
+  assert_int_equal(lkv_causal_node_start(&r, &o, err, sizeof(err)), LKV_EMEMBERREMOVED);
+  assert_string_equal(err, "the member has been permanently removed from the cluster");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_member_remove, setup, teardown),
       cmocka_unit_test_setup_teardown(test_partition_converges, setup, teardown),
       cmocka_unit_test_setup_teardown(test_txn_compares_are_local, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_replays_and_catches_up, setup, teardown),

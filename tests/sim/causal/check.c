@@ -7,10 +7,19 @@
 #include "common/error.h"
 #include "csim.h"
 
+/* 1 when member i is out of the final checks: it learned of its removal and stopped. */
+static int gone(const lkv__csim_t *s, int i) {
+  return s->nodes[i].gone;
+}
+
 int lkv__csim_agreed(const lkv__csim_t *s) {
   for (int i = 0; i < s->n; i++) {
     const lkv_causal_member_t *m = s->nodes[i].m;
-    if (!m || lkv_causal_member_held(m)) return 0;
+    if (gone(s, i)) continue;
+    /* a member removed must learn so and stop (member 1 is never removed) */
+    if (!m || lkv_causal_member_held(m) ||
+        (s->nodes[0].m && lkv_causal_member_is_removed(s->nodes[0].m, s->peers[i].id)))
+      return 0;
     if (lkv_causal_vv_compare(lkv_causal_member_vv(m), lkv_causal_member_vv(s->nodes[0].m)) !=
         LKV_CAUSAL_EQUAL)
       return 0;
@@ -127,7 +136,8 @@ static int kept(const lkv__csim_t *s, const lkv_causal_member_t *m, uint64_t ori
   }
   if (k && k->n) return 0;
   for (int o = 0; o < s->n; o++)
-    for (uint64_t q = 1; q <= s->origin_log[o].n; q++) {
+    for (uint64_t q = 1;
+         q <= s->origin_log[o].n && q <= lkv_causal_vv_get(lkv_causal_member_vv(m), s->peers[o].id); q++) {
       if (!event_of(s, s->peers[o].id, q, &ev) || !deletes(&ev, mu->key, mu->key_len)) continue;
       if ((ev.origin == origin && ev.seq == seq) || lkv_causal_vv_covers(&ev.deps, origin, seq)) return 1;
     }
@@ -138,6 +148,11 @@ static void check_acked(lkv__csim_t *s) {
   const lkv_causal_member_t *m = s->nodes[0].m;
   for (size_t a = 0; a < s->n_acks && !s->failed; a++) {
     lkv_causal_event_t ev;
+    /* A removed member's writes above the prefix every member took (removed_prefix) are refused
+     * everywhere: acknowledged by it alone, as etcd's removed member's; exactly those are exempt. */
+    if (lkv_causal_member_is_removed(m, s->acks[a].origin) &&
+        s->acks[a].seq > lkv_causal_vv_get(lkv_causal_member_vv(m), s->acks[a].origin))
+      continue;
     if (!event_of(s, s->acks[a].origin, s->acks[a].seq, &ev)) {
       lkv__csim_fail(s, "lost-write", "acknowledged event %llu:%llu is not durable at its origin",
                      (unsigned long long)s->acks[a].origin, (unsigned long long)s->acks[a].seq);
@@ -221,13 +236,39 @@ static size_t *causal_order(lkv__csim_t *s, const lkv__csim_log_t *log, lkv__sim
   return order;
 }
 
+/* A removed member's events: every member took the same prefix of them (convergence checks that), exactly
+ * the prefix its cap says, and no event some member applied only after it had applied a removal of it: the
+ * prefix is at most the greatest any member's durable log holds before its first removal of it. */
+static void check_removed(lkv__csim_t *s) {
+  const lkv_causal_member_t *first = s->nodes[0].m;
+  for (int x = 0; x < s->n && !s->failed; x++) {
+    uint64_t id = s->peers[x].id, bound = 0;
+    if (!lkv_causal_member_is_removed(first, id)) continue;
+    for (int i = 0; i < s->n; i++)
+      if (i != x && s->nodes[i].pre_removal[x] > bound) bound = s->nodes[i].pre_removal[x];
+    for (int i = 0; i < s->n && !s->failed; i++) {
+      if (gone(s, i)) continue;
+      uint64_t have = lkv_causal_vv_get(lkv_causal_member_vv(s->nodes[i].m), id);
+      uint64_t cap = lkv_causal_member_removal_cap(s->nodes[i].m, id);
+      if (have > bound || have != cap)
+        lkv__csim_fail(s, "removed-prefix",
+                       "m%d holds removed m%d's events up to %llu (its cap %llu); no member had applied more "
+                       "than %llu before a removal of it",
+                       i + 1, x + 1, (unsigned long long)have, (unsigned long long)cap,
+                       (unsigned long long)bound);
+    }
+  }
+}
+
 void lkv__csim_check_final(lkv__csim_t *s) {
   const lkv_causal_member_t *first = s->nodes[0].m;
   /* Identical winners and sibling sets everywhere (purges included: every member heard every vector). */
   for (int i = 1; i < s->n && !s->failed; i++)
-    compare(s, "convergence", "members differ", first, s->nodes[i].m, 0);
+    if (!gone(s, i)) compare(s, "convergence", "members differ", first, s->nodes[i].m, 0);
+  if (!s->failed) check_removed(s);
   /* Gap-free local revisions: each applied event once, all durable, revision = log length. */
   for (int i = 0; i < s->n && !s->failed; i++) {
+    if (gone(s, i)) continue;
     const lkv_causal_vv_t *vv = lkv_causal_member_vv(s->nodes[i].m);
     uint64_t total = 0;
     for (uint32_t e = 0; e < vv->n; e++) total += vv->e[e].seq;
@@ -241,6 +282,7 @@ void lkv__csim_check_final(lkv__csim_t *s) {
   /* The durable log replayed in its order gives the live state, local view included, and reports the
    * changes a watch from revision 1 saw live. */
   for (int i = 0; i < s->n && !s->failed; i++) {
+    if (gone(s, i)) continue;
     lkv__csim_changes_t changes = {0};
     lkv_causal_member_t *m = rebuild(s, i, &s->nodes[i].log, NULL, &changes);
     if (m) compare(s, "replay", "replayed log differs", s->nodes[i].m, m, SKIP_SOLE_TOMBSTONES | WITH_VIEW);
@@ -253,6 +295,8 @@ void lkv__csim_check_final(lkv__csim_t *s) {
   lkv__csim_log_t all = {0};
   for (int o = 0; o < s->n; o++)
     for (size_t q = 0; q < s->origin_log[o].n; q++) { /* borrowed records: all.v only is freed */
+      if (q + 1 > lkv_causal_vv_get(lkv_causal_member_vv(first), s->peers[o].id))
+        break; /* a removed member's events refused everywhere (docs/causal.md §15a) */
       if (all.n == all.cap &&
           !(all.v = realloc(all.v, (all.cap = all.cap ? 2 * all.cap : 64) * sizeof(*all.v))))
         abort();

@@ -23,6 +23,7 @@
 /* A write's token: the client's index, with LKV_CSIM_RESOLVE set for a resolve (docs/causal.md §13). */
 #define LKV_CSIM_CLIENT_MASK 0xffffffffull
 #define LKV_CSIM_RESOLVE (1ull << 32)
+#define LKV_CSIM_REMOVAL (1ull << 33) /* a member removal's token: no client's write */
 
 typedef struct {
   uint8_t *bytes;
@@ -59,6 +60,11 @@ typedef struct {
   /* The changes of its durable revisions, as first served (a watch from revision 1 would have reported
    * them), and those of the revisions applied but not yet durable. */
   lkv__csim_changes_t served, pending;
+  int gone; /* removed, it learned so and stopped for good */
+  /* Per member index x: the last of x's events its durable log held before its first event removing x (kept
+   * by the simulator as batches are made durable: the log's front may be compacted). */
+  uint64_t pre_removal[LKV_CSIM_MAX];
+  uint8_t saw_removal[LKV_CSIM_MAX];
 } lkv__csim_node_t;
 
 /* A write some client had acknowledged: the event (origin, seq). */
@@ -105,6 +111,11 @@ typedef struct {
   uint64_t fault_ms, next_fault, next_write, write_gap;
   uint64_t keep; /* compaction keeps at least this many of a member's newest events (compact.c) */
   int healed;
+  /* A removal (docs/causal.md §15), when the seed makes one: at remove_at the victim is cut off, then the
+   * remover removes it while it keeps taking writes (stage 1 to 2); with mutual, the victim removes the
+   * remover at the same time. */
+  int victim, remover, mutual, remove_stage;
+  uint64_t remove_at;
 
   /* Every event made durable by its origin, by origin index and seq - 1 (for equivocation and deps). */
   lkv__csim_log_t origin_log[LKV_CSIM_MAX];
@@ -120,7 +131,7 @@ typedef struct {
   const char *fail_inv; /* the check that failed: a string literal */
   char fail_msg[400];
   uint64_t n_writes, n_acked, n_reads, n_delivered, n_crashes, n_refused_ahead, n_refused_full,
-      n_corrupt_refused, n_compactions;
+      n_corrupt_refused, n_compactions, n_removals, n_refused_removed;
   uint64_t quiesce_ms;
 } lkv__csim_t;
 
@@ -144,6 +155,7 @@ void lkv__csim_fail(lkv__csim_t *s, const char *inv, const char *fmt, ...)
 lkv_causal_config_t lkv__csim_config(const lkv__csim_t *s, int i);
 void lkv__csim_start(lkv__csim_t *s, int i); /* a new member, or a restart from its durable log */
 void lkv__csim_crash(lkv__csim_t *s, int i, const char *why);
+void lkv__csim_remove(lkv__csim_t *s);         /* the removal's next stage */
 void lkv__csim_process(lkv__csim_t *s, int i); /* handles the member's batch (may crash inside it) */
 void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p); /* takes p's buffer */
 uint64_t lkv__csim_clock(const lkv__csim_t *s, int i);     /* member i's physical clock */

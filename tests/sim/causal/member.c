@@ -43,6 +43,46 @@ lkv_causal_config_t lkv__csim_config(const lkv__csim_t *s, int i) {
   return c;
 }
 
+/* A member that applied its own removal stops for good, as a server does (its messages are refused). */
+static void stop_if_removed(lkv__csim_t *s, int i) {
+  lkv__csim_node_t *n = &s->nodes[i];
+  if (!n->m || !lkv_causal_member_is_removed(n->m, s->peers[i].id)) return;
+  lkv_causal_member_free(n->m);
+  n->m = NULL;
+  n->gone = 1;
+  lkv__csim_trace(s, "m%d: learned of its removal: stopped", i + 1);
+}
+
+void lkv__csim_remove(lkv__csim_t *s) {
+  lkv__csim_node_t *r = &s->nodes[s->remover], *v = &s->nodes[s->victim];
+  if (s->remove_stage == 1) { /* cut the victim off; it keeps taking its clients' writes */
+    for (int j = 0; j < s->n; j++)
+      s->net.cut[s->victim][j] = s->net.cut[j][s->victim] = (uint8_t)(j != s->victim);
+    lkv__csim_trace(s, "partition: m%d isolated before its removal", s->victim + 1);
+    s->remove_stage = 2;
+    s->remove_at = s->now + 50 + lkv__sim_rng_below(&s->rng, 300);
+    return;
+  }
+  if (!r->m || (s->mutual && !v->m && !v->gone)) { /* a member down: later */
+    s->remove_at = s->now + 100;
+    return;
+  }
+  uint64_t rev;
+  int rc = lkv_causal_member_remove(r->m, lkv__csim_clock(s, s->remover), s->peers[s->victim].id,
+                                    LKV_CSIM_REMOVAL, &rev);
+  lkv__csim_trace(s, "m%d: removes m%d: %s", s->remover + 1, s->victim + 1, lkv_err_name(rc));
+  s->n_removals += rc == 0;
+  lkv__csim_process(s, s->remover);
+  if (s->mutual && v->m) {
+    rc = lkv_causal_member_remove(v->m, lkv__csim_clock(s, s->victim), s->peers[s->remover].id,
+                                  LKV_CSIM_REMOVAL, &rev);
+    lkv__csim_trace(s, "m%d: removes m%d: %s", s->victim + 1, s->remover + 1, lkv_err_name(rc));
+    s->n_removals += rc == 0;
+    lkv__csim_process(s, s->victim);
+  }
+  s->remove_stage = 3;
+}
+
 void lkv__csim_start(lkv__csim_t *s, int i) {
   lkv__csim_node_t *n = &s->nodes[i];
   lkv_causal_config_t cfg = lkv__csim_config(s, i);
@@ -55,6 +95,7 @@ void lkv__csim_start(lkv__csim_t *s, int i) {
   n->next_tick = s->now + 1 + lkv__sim_rng_below(&s->rng, n->period);
   lkv__csim_trace(s, "m%d: up, %zu durable events from revision %llu%s", i + 1, n->log.n,
                   (unsigned long long)n->log_base + 1, n->ckpt ? " and a checkpoint" : "");
+  stop_if_removed(s, i);
 }
 
 void lkv__csim_crash(lkv__csim_t *s, int i, const char *why) {
@@ -77,6 +118,19 @@ static void record_own(lkv__csim_t *s, int i, const lkv_causal_held_t *h) {
   }
   lkv__csim_log_push(own, h->bytes, h->len);
   lkv__csim_history_write(s, &h->ev);
+}
+
+/* Follows a durable event for removed-prefix (check.c): x's events before the first removal of x. */
+static void note_removals(lkv__csim_t *s, lkv__csim_node_t *n, const lkv_causal_event_t *ev) {
+  lkv_causal_mutation_iter_t it;
+  lkv_causal_mutation_t mu;
+  if (lkv_causal_mutations_open(ev->payload, ev->payload_len, &it)) abort();
+  while (lkv_causal_mutations_next(&it, &mu))
+    for (int x = 0; x < s->n; x++)
+      if (mu.kind == LKV_CAUSAL_MEMBER_REMOVE && mu.member == s->peers[x].id) n->saw_removal[x] = 1;
+  for (int x = 0; x < s->n; x++)
+    if (ev->origin == s->peers[x].id && !n->saw_removal[x] && ev->seq > n->pre_removal[x])
+      n->pre_removal[x] = ev->seq;
 }
 
 /* Sends one message over the simulated links: cut, lost, corrupted, duplicated, delayed. */
@@ -165,6 +219,7 @@ void lkv__csim_process(lkv__csim_t *s, int i) {
   for (size_t j = 0; j < rb.n_applied; j++) {
     lkv__csim_log_push(&n->log, rb.applied[j].bytes, rb.applied[j].len);
     if (rb.applied[j].ev.origin == s->peers[i].id) record_own(s, i, &rb.applied[j]);
+    note_removals(s, n, &rb.applied[j].ev);
   }
   lkv__csim_watch_durable(s, i, rb.first_rev, rb.n_applied);
   if (crash_at == 2) {
@@ -176,8 +231,10 @@ void lkv__csim_process(lkv__csim_t *s, int i) {
     lkv__csim_crash(s, i, "before the answers");
     return;
   }
-  for (size_t j = 0; j < rb.n_acks && !s->failed; j++) acknowledge(s, i, &rb, &rb.acks[j]);
+  for (size_t j = 0; j < rb.n_acks && !s->failed; j++)
+    if (!(rb.acks[j].token & LKV_CSIM_REMOVAL)) acknowledge(s, i, &rb, &rb.acks[j]);
   lkv_causal_member_advance(n->m);
+  stop_if_removed(s, i);
 }
 
 void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
@@ -192,7 +249,7 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
                : lkv_causal_member_recv_vv(n->m, s->peers[p->from].id, p->buf, p->len);
   free(p->buf);
   if (p->ok) { /* corrupted on the way */
-    if (rc != LKV_EVERIFY && rc != LKV_EBADMSG)
+    if (rc != LKV_EVERIFY && rc != LKV_EBADMSG && rc != LKV_EMEMBERREMOVED)
       lkv__csim_fail(s, "tamper", "m%d took a corrupted event from m%d (%s)", p->to + 1, p->from + 1,
                      lkv_err_name(rc));
     s->n_corrupt_refused++;
@@ -200,6 +257,8 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
     s->n_refused_ahead++;
   } else if (rc == LKV_EBUFFERFULL) {
     s->n_refused_full++;
+  } else if (rc == LKV_EMEMBERREMOVED) {
+    s->n_refused_removed++;
   } else if (rc) {
     lkv__csim_fail(s, "refused", "m%d refused a message of m%d: %s", p->to + 1, p->from + 1,
                    lkv_err_name(rc));

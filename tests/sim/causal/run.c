@@ -88,6 +88,15 @@ static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
   }
   s->next_fault = s->now + 100 + lkv__sim_rng_below(g, 500);
   s->next_write = s->now + 1;
+  if (s->n >= 3 && lkv__sim_rng_chance(g, 500)) { /* member 1 stays: the checks compare with it */
+    s->victim = 1 + (int)lkv__sim_rng_below(g, (uint64_t)s->n - 1);
+    s->remover = (s->victim + 1 + (int)lkv__sim_rng_below(g, (uint64_t)s->n - 1)) % s->n;
+    s->mutual = s->n >= 4 && s->remover != 0 && lkv__sim_rng_chance(g, 333);
+    s->remove_stage = 1;
+    s->remove_at = s->now + s->fault_ms / 4 + lkv__sim_rng_below(g, s->fault_ms / 2);
+    lkv__csim_trace(s, "m%d to be removed by m%d%s", s->victim + 1, s->remover + 1,
+                    s->mutual ? ", which it removes too" : "");
+  }
 }
 
 /* A resolve's context (docs/causal.md §13): a random part of the key's siblings on member i, always with the
@@ -172,17 +181,20 @@ static void fault(lkv__csim_t *s) {
 
 /* The next thing to happen at or before until; returns 0 when nothing does. */
 static int step(lkv__csim_t *s, uint64_t until) {
-  enum { NONE, PKT, TICK, RESTART, FAULT, WRITE } ev = NONE;
+  enum { NONE, PKT, TICK, RESTART, FAULT, WRITE, REMOVE } ev = NONE;
   uint64_t best = UINT64_MAX;
   int who = -1;
   for (int i = 0; i < s->n; i++) {
     lkv__csim_node_t *n = &s->nodes[i];
+    if (n->gone) continue;
     uint64_t t = n->m ? n->next_tick : n->down_until;
     if (t < best) best = t, ev = n->m ? TICK : RESTART, who = i;
   }
   if (s->net.n && s->net.heap[0].at < best) best = s->net.heap[0].at, ev = PKT;
   if (!s->healed && s->next_fault < best) best = s->next_fault, ev = FAULT;
   if (!s->healed && s->next_write < best) best = s->next_write, ev = WRITE;
+  if (!s->healed && s->remove_stage && s->remove_stage < 3 && s->remove_at < best)
+    best = s->remove_at, ev = REMOVE;
   if (ev == NONE || best > until) return 0;
   s->now = best;
   s->steps++;
@@ -203,6 +215,8 @@ static int step(lkv__csim_t *s, uint64_t until) {
     lkv__csim_start(s, who);
   } else if (ev == FAULT) {
     fault(s);
+  } else if (ev == REMOVE) {
+    lkv__csim_remove(s);
   } else {
     s->next_write = s->now + 1 + lkv__sim_rng_below(&s->rng, s->write_gap);
     int c = (int)lkv__sim_rng_below(&s->rng, (uint64_t)s->n_clients);
@@ -224,7 +238,7 @@ static void heal(lkv__csim_t *s) {
   for (int i = 0; i < s->n; i++) {
     lkv__csim_node_t *n = &s->nodes[i];
     if (n->skew > (int64_t)s->max_ahead / 3 || n->skew < -(int64_t)s->max_ahead / 3) n->skew /= 4;
-    if (!n->m) lkv__csim_start(s, i);
+    if (!n->m && !n->gone) lkv__csim_start(s, i);
   }
   lkv__csim_trace(s, "healed");
 }
@@ -250,6 +264,20 @@ int lkv__csim_run(lkv__csim_t *s, const lkv__csim_opts_t *o) {
     if (!step(s, UINT64_MAX)) break;
   }
   s->quiesce_ms = (agreed_at ? agreed_at : s->now) - healed_at;
+  for (int i = 0; i < s->n && !agreed_at && s->trace; i++) { /* why not, for the trace */
+    const lkv_causal_member_t *m = s->nodes[i].m;
+    char vv[256] = "";
+    size_t at = 0;
+    for (uint32_t e = 0; m && e < lkv_causal_member_vv(m)->n && at < sizeof(vv) - 40; e++)
+      at += (size_t)snprintf(vv + at, sizeof(vv) - at, " %llu:%llu",
+                             (unsigned long long)lkv_causal_member_vv(m)->e[e].origin,
+                             (unsigned long long)lkv_causal_member_vv(m)->e[e].seq);
+    lkv__csim_trace(s, "m%d (id %llu): %s, held %zu, vector%s", i + 1, (unsigned long long)s->peers[i].id,
+                    s->nodes[i].gone ? "gone"
+                    : m              ? "up"
+                                     : "down",
+                    m ? lkv_causal_member_held(m) : 0, vv);
+  }
   if (!s->failed && !agreed_at)
     lkv__csim_fail(s, "convergence", "members still disagree %llu ms after healing",
                    (unsigned long long)(s->now - healed_at));
