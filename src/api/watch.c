@@ -54,7 +54,6 @@ static void cancel_no_leader(lkv_api_t *api, lkv__leader_stream_t *s) {
   end_stream(api, s->call, w, LKV_ENOLEADER);
 }
 
-/* The call's state, created with its first message; NULL when the call has been answered. */
 /* Watch headers carry the cluster's term as the hub last heard it: set at every tick and when a stream
  * opens (a stream opened before the first tick after the start would say term 0). */
 static void follow_term(lkv_api_t *api) {
@@ -63,6 +62,7 @@ static void follow_term(lkv_api_t *api) {
   lkv_watch_hub_set_term(api->watch, st.term);
 }
 
+/* The call's state, created with its first message; NULL when the call has been answered. */
 static watch_call_t *open_stream(lkv_api_t *api, lkv_call_t *call) {
   int rc = lkv__api_stream_refusal(api, call);
   if (rc) {

@@ -42,16 +42,20 @@ void lkv__signing_listen(lkv__signing_t *s, lkv_sign_cb cb, void *arg) {
   pthread_mutex_unlock(&s->lock);
 }
 
-/* A failure is reported and retried at the next interval: the entries themselves are durable, only their
- * receipts wait. A head prepared before a reset (an installed snapshot) is dropped without a word. */
-static void finish(lkv__signing_t *s, const lkv_ledger_sign_job_t *job) {
-  lkv_ledger_signed_head_t head;
-  int rc = lkv_ledger_sign_finish(s->ledger, job, &head);
+/* Tells the listener of an attempt (head NULL: it failed). A failure is reported and retried at the next
+ * interval: the entries themselves are durable, only their receipts wait. A head prepared before a reset
+ * (an installed snapshot, rc LKV_EAGAIN) is dropped without a word. */
+static void tell(lkv__signing_t *s, int rc, const lkv_ledger_signed_head_t *head) {
   if (rc != 0 && rc != LKV_EAGAIN)
     fprintf(stderr, "ledgerkv: cannot sign the ledger's tree head: %s\n", lkv_strerror(rc));
   pthread_mutex_lock(&s->lock);
-  if (s->cb) s->cb(s->arg, rc == 0 ? &head : NULL);
+  if (s->cb) s->cb(s->arg, rc == 0 ? head : NULL);
   pthread_mutex_unlock(&s->lock);
+}
+
+static void finish(lkv__signing_t *s, const lkv_ledger_sign_job_t *job) {
+  lkv_ledger_signed_head_t head;
+  tell(s, lkv_ledger_sign_finish(s->ledger, job, &head), &head);
 }
 
 static void *signer_main(void *arg) {
@@ -77,10 +81,7 @@ static int prepare(lkv__signing_t *s, lkv_ledger_sign_job_t *job) {
   if (!lkv_ledger_needs_sign(s->ledger)) return 0;
   int rc = lkv_ledger_sign_prepare(s->ledger, lkv_clock_ms(CLOCK_REALTIME), job);
   if (rc == 0) return 1;
-  fprintf(stderr, "ledgerkv: cannot sign the ledger's tree head: %s\n", lkv_strerror(rc));
-  pthread_mutex_lock(&s->lock);
-  if (s->cb) s->cb(s->arg, NULL);
-  pthread_mutex_unlock(&s->lock);
+  tell(s, rc, NULL);
   return 0;
 }
 

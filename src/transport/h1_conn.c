@@ -197,8 +197,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 }
 
 /* A client that waits for "100 Continue" before its body (curl does for bodies above 1 KiB) gets it at
- * once, as Go's server sends it when the handler reads the body; one that will be refused does not. */
-/* Errors return -1 here: 1 would tell http-parser that the request has no body. */
+ * once, as Go's server sends it when the handler reads the body; one that will be refused does not. Errors
+ * return -1 here: 1 would tell http-parser that the request has no body. */
 static int on_headers_complete(http_parser *p) {
   lkv__h1_conn_t *h1 = p->data;
   if (h1->in_name && name_done(h1) != 0) return -1; /* a last header without a value */
