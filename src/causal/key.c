@@ -89,6 +89,38 @@ int lkv_causal_key_apply(lkv_causal_key_t *k, const lkv_causal_write_t *w) {
   return 0;
 }
 
+int lkv_causal_key_replace(lkv_causal_key_t *k, lkv_causal_key_t *from, uint64_t rev) {
+  const lkv_causal_sibling_t *old = lkv_causal_key_winner(k);
+  uint64_t was_origin = old ? old->origin : 0, was_seq = old ? old->seq : 0;
+  int was_live = old && !old->tombstone;
+  lkv_causal_sibling_t *sib = malloc((from->n ? from->n : 1) * sizeof(*sib));
+  if (!sib) return LKV_ENOMEM;
+  size_t n = 0;
+  for (size_t i = 0; i < k->n; i++) { /* the siblings kept first, in their order of application */
+    for (size_t j = 0; j < from->n; j++) {
+      lkv_causal_sibling_t *s = &from->sib[j];
+      if (s->seq && s->origin == k->sib[i].origin && s->seq == k->sib[i].seq) {
+        sib[n] = *s;
+        sib[n++].rev = k->sib[i].rev;
+        s->seq = 0, s->value = NULL; /* moved */
+      }
+    }
+    free(k->sib[i].value);
+  }
+  int changed = n != k->n || n != from->n;
+  for (size_t j = 0; j < from->n; j++)
+    if (from->sib[j].seq) {
+      sib[n] = from->sib[j];
+      sib[n++].rev = rev;
+    }
+  free(k->sib);
+  k->sib = sib, k->n = n, k->cap = from->n ? from->n : 1;
+  free(from->sib);
+  from->sib = NULL, from->n = from->cap = 0;
+  follow_winner(k, was_origin, was_seq, was_live, rev);
+  return changed;
+}
+
 int lkv_causal_key_sole_tombstone(const lkv_causal_key_t *k) {
   return k->n == 1 && k->sib[0].tombstone;
 }

@@ -60,6 +60,12 @@ int lkv_causal_key_init(lkv_causal_key_t *k, const uint8_t *key, size_t key_len)
  * Returns 0, or LKV_ENOMEM with k unchanged. */
 int lkv_causal_key_apply(lkv_causal_key_t *k, const lkv_causal_write_t *w);
 
+/* Replaces k's siblings by from's (a snapshot's, causal/member.h), which are moved (from is left with none):
+ * a sibling k had already (same origin and seq) keeps its local revision, the others take rev; the etcd
+ * view moves at rev as for an applied write when the winner changed (not live: zeros). Returns 1 when the
+ * sibling set changed (by origin and seq), 0 when not, or LKV_ENOMEM with both unchanged. */
+int lkv_causal_key_replace(lkv_causal_key_t *k, lkv_causal_key_t *from, uint64_t rev);
+
 /* The winner, or NULL when k has no siblings. Valid until k changes. */
 const lkv_causal_sibling_t *lkv_causal_key_winner(const lkv_causal_key_t *k);
 

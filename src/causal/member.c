@@ -16,7 +16,7 @@ int lkv__causal_index(const lkv_causal_member_t *m, uint64_t id) {
   return -1;
 }
 
-static int key_known(const lkv_causal_peer_t *p) {
+int lkv__causal_key_known(const lkv_causal_peer_t *p) {
   static const uint8_t unknown[LKV_CAUSAL_PK_LEN];
   return memcmp(p->pk, unknown, sizeof(unknown)) != 0;
 }
@@ -25,7 +25,7 @@ int lkv_causal_member_set_key(lkv_causal_member_t *m, uint64_t id, const uint8_t
   int idx = lkv__causal_index(m, id);
   if (idx < 0) return LKV_EINVAL;
   lkv_causal_peer_t *p = &m->members[idx];
-  if (key_known(p)) return memcmp(p->pk, pk, LKV_CAUSAL_PK_LEN) == 0 ? 0 : LKV_EEXIST;
+  if (lkv__causal_key_known(p)) return memcmp(p->pk, pk, LKV_CAUSAL_PK_LEN) == 0 ? 0 : LKV_EEXIST;
   memcpy(p->pk, pk, LKV_CAUSAL_PK_LEN);
   return 0;
 }
@@ -230,7 +230,7 @@ int lkv_causal_member_recv_event(lkv_causal_member_t *m, uint64_t now, const uin
   const lkv_causal_held_t *here = known(m, &ev);
   if (here && here->len == len && memcmp(here->bytes, buf, len) == 0) return 0; /* a copy */
   int idx = lkv__causal_index(m, ev.origin);
-  if (!key_known(&m->members[idx]) || lkv_causal_event_verify(buf, len, m->members[idx].pk))
+  if (!lkv__causal_key_known(&m->members[idx]) || lkv_causal_event_verify(buf, len, m->members[idx].pk))
     return LKV_EVERIFY;
   if (here) return LKV_EEXIST;
   /* Applied and compacted since (member_compact.c): a copy, once its signature holds; an equivocation on it

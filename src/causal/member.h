@@ -249,9 +249,14 @@ const lkv_causal_held_t *lkv_causal_member_event(const lkv_causal_member_t *m, u
  * event that comes again after its compaction is taken as a copy (its origin's equivocation goes unseen);
  * lkv_causal_member_event_at and _event answer NULL for them. */
 
-/* The highest revision whose event, and every earlier one, every member's reported vector covers (this
- * member's peers reported since it started: after a restart none is stable until each reported), at least
- * the revisions already compacted. */
+/* The highest revision whose event, and every earlier one, every counted member's reported vector covers
+ * (this member's peers reported since it started: after a restart none is stable until each reported), at
+ * least the revisions already compacted. Counted: every member but those left behind, which get what they
+ * lack by a snapshot (below): a member silent (as the last lkv_causal_member_silence set it) while this
+ * one and the members it hears are a majority of the members still in (two sides of a partition must not
+ * both compact what the other lacks), and a removed member once no event of it can still arrive (as for
+ * tombstones, member_remove.c). The purge of tombstones (lkv_causal_member_tick) still waits for every
+ * member still in, silent or not. */
 uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m);
 
 /* The first revision whose event the member still holds (1 + the revisions compacted). */
@@ -260,9 +265,9 @@ uint64_t lkv_causal_member_first_rev(const lkv_causal_member_t *m);
 /* The vector of the events compacted (those of revisions before lkv_causal_member_first_rev) into *out. */
 void lkv_causal_member_base_vv(const lkv_causal_member_t *m, lkv_causal_vv_t *out);
 
-/* 1 when member id's last report (since this member started) lacks an event this member compacted: it
- * cannot get it by anti-entropy (a backup restored there, or a member added after the compaction) and
- * needs a snapshot, which is not done (docs/causal.md §12); else 0. */
+/* 1 when member id's last report (since this member started) lacks an event this member compacted (or
+ * never had as an event: installed from a snapshot): it cannot get it by anti-entropy (it was left behind,
+ * a backup was restored there) and needs a snapshot (below); else 0. */
 int lkv_causal_member_needs_snapshot(const lkv_causal_member_t *m, uint64_t id);
 
 /* The member's state at its current revision with base, the log revision compacted up to, encoded into
@@ -281,6 +286,59 @@ int lkv_causal_member_compact(lkv_causal_member_t *m, uint64_t base);
  * LKV_EBADMSG (malformed, an origin that is not a member), LKV_EAGAIN (not a new member). */
 int lkv_causal_member_restore(lkv_causal_member_t *m, const uint8_t *buf, size_t len, uint64_t *rev,
                               uint64_t *base);
+
+/* ---- Snapshot catch-up (member_snapshot.c, docs/causal.md §7a): a peer whose vector is below what this
+ * member compacted gets its replicated state, signed, and installs it as one revision.
+ *
+ * The caller's steps: on the sender, between batches, when lkv_causal_member_snapshot_due(m, peer) says
+ * so (at most once per peer every few anti-entropy rounds: a snapshot holds every key), send
+ * lkv_causal_member_snapshot's bytes to the peer; on the receiver, between batches:
+ *   1. lkv_causal_member_install(m, now, ...) -> *rev (refused: drop it; a later one comes);
+ *   2. before any other input, make it durable: lkv_causal_member_checkpoint(m, *rev, ...) (allowed at once:
+ *      the member is quiet; base == revision == *rev, a log with no events) made durable with the caller's
+ *      own state at *rev (its store, from on_change/on_write, and what it keeps of extra), then its durable
+ *      event log restarted after *rev (the events it held are covered by the snapshot);
+ *   3. a crash before the checkpoint is durable restarts from the old state (the snapshot comes again); after
+ *      it, a restart restores it (lkv_causal_member_restore gives back exactly the installed state) and skips
+ *      the old log's events, all at or below its base.
+ * After an install the member works as usual: lkv_causal_member_first_rev is *rev + 1, _base_vv the
+ * snapshot's vector, _event_at and _event answer NULL up to *rev, _stable is at least *rev, and a peer
+ * lacking what the snapshot covers is answered by the same compacted path (needs_snapshot). The events
+ * between the member's old vector and the snapshot's are never in its log: not in its history, ledger or
+ * answers. */
+
+/* 1 when peer id needs a snapshot (lkv_causal_member_needs_snapshot) and can take one now: this member's
+ * vector covers id's last report (else id's own events must reach this member first, by anti-entropy, and
+ * the snapshot waits); 0 for this member, an unknown or removed id, or when this member is removed. */
+int lkv_causal_member_snapshot_due(const lkv_causal_member_t *m, uint64_t id);
+
+/* This member's replicated state encoded into *out (malloc'd, *len bytes; the caller frees it) and signed
+ * with its key: sender id, vector, clock, every key with its siblings (origin, seq, stamp, tombstone, lease,
+ * value; not local revisions or etcd views: those are the receiver's), the removals (id, cap, first
+ * removal) and extra (the caller's opaque bytes, e.g. its lease table), all under the signature. Returns 0,
+ * LKV_EAGAIN (a batch is out, or events were applied since the last one: not durable yet),
+ * LKV_EMEMBERREMOVED (this member is removed), LKV_EINVAL (extra over 4 GiB). */
+int lkv_causal_member_snapshot(const lkv_causal_member_t *m, const uint8_t *extra, size_t extra_len,
+                               uint8_t **out, size_t *len);
+
+/* Installs a peer's snapshot (buf, len) at physical time now as one new revision *rev (the previous
+ * revision + 1): vector = the snapshot's; clock = the greater; each key's siblings = the snapshot's (a
+ * sibling already here keeps its local revision, the others take *rev; keys absent from it vanish), the
+ * etcd views moving as an applied event moves them (winner changed: mod_rev *rev, version + 1, create_rev
+ * *rev when it becomes live; not live any more, or vanished: zeros), on_change told of each key whose view
+ * changed and on_write of each whose sibling set changed (a vanished key is passed with no siblings), all
+ * at *rev; removals = the union (caps: the greater; this member may learn it is removed); the whole log
+ * compacted (lkv_causal_member_first_rev *rev + 1, _base_vv the snapshot's vector); held events the new
+ * vector covers or makes ready dropped (the ready ones come again); what was shipped forgotten. *extra
+ * (*extra_len bytes) points into buf. Returns 0, LKV_EBADMSG (malformed; the sender is not a member or is
+ * this one), LKV_EVERIFY (the sender's key is not known, or a bad signature), LKV_EEXIST (not useful now:
+ * the snapshot's vector does not cover this member's or holds nothing more; the caller drops it),
+ * LKV_EMEMBERREMOVED (the sender is removed, here or by its own removals: its state may hold its events
+ * above the prefix the members still in keep), LKV_ECLOCKAHEAD (its clock is too far ahead of now, as for
+ * an event), LKV_EAGAIN (a batch is out, or events were applied since the last one). Nothing changes on an
+ * error. */
+int lkv_causal_member_install(lkv_causal_member_t *m, uint64_t now, const uint8_t *buf, size_t len,
+                              uint64_t *rev, const uint8_t **extra, size_t *extra_len);
 
 /* ---- Hearing from peers (member_heard.c): a member silent for too long is reported (docs/causal.md §15).
  * These are not inputs: allowed while a batch is out, they change nothing the batch points to. */

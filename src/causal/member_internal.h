@@ -1,4 +1,5 @@
-/* The causal member's state, shared by member.c (events), member_sync.c (anti-entropy) and member_keys.c. */
+/* The causal member's state, shared by member.c (events), member_sync.c (anti-entropy), member_keys.c, the
+ * compaction, codec, removal and snapshot files. */
 #ifndef LKV_CAUSAL_MEMBER_INTERNAL_H
 #define LKV_CAUSAL_MEMBER_INTERNAL_H
 
@@ -16,6 +17,9 @@
     T *v;                  \
     size_t n, cap;         \
   }
+
+/* A table of keys sorted by name (the member's, or one being decoded: member_codec.c). */
+typedef LKV__CAUSAL_VEC(lkv_causal_key_t *) lkv__causal_keys_t;
 
 struct lkv_causal_member_s {
   lkv_causal_config_t cfg;
@@ -37,7 +41,7 @@ struct lkv_causal_member_s {
    * held again for shipping by replay, not applied (0: none). */
   uint64_t restored;
   /* Keys with state, sorted by name. */
-  LKV__CAUSAL_VEC(lkv_causal_key_t *) keys;
+  lkv__causal_keys_t keys;
   lkv_causal_pending_t pending;
   /* The latest vector each member reported (merged: a member's durable vector only grows). */
   lkv_causal_vv_t reports[LKV_CAUSAL_MAX_ORIGINS];
@@ -82,6 +86,11 @@ void lkv__causal_send(lkv_causal_member_t *m, uint64_t to, uint8_t kind, const u
 int lkv__causal_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
                       const lkv_causal_vv_t *deps, uint64_t token, uint64_t *rev);
 
+/* member.c: 1 when member p's public key is known (not all zero). */
+int lkv__causal_key_known(const lkv_causal_peer_t *p);
+
+/* member_keys.c: <0, 0, >0 as k's name sorts before, equal to or after (key, len) (byte order). */
+int lkv__causal_name_cmp(const lkv_causal_key_t *k, const uint8_t *key, size_t len);
 /* member_keys.c: the key named (key, len), created with no siblings when create is set (else NULL). */
 lkv_causal_key_t *lkv__causal_key_get(lkv_causal_member_t *m, const uint8_t *key, size_t len, int create);
 /* member_keys.c: applies an applied event's write set to its keys at revision rev. */
@@ -114,5 +123,50 @@ size_t lkv__causal_removals_count(const lkv_causal_member_t *m);
 /* member_remove.c: 1 when no event of a removed member can still arrive that this member lacks (every
  * member still in reported having applied its removal, and this member has what they reported of it). */
 int lkv__causal_removals_settled(const lkv_causal_member_t *m);
+
+/* member_compact.c: events are durable and no batch is out (a checkpoint, a compaction, a snapshot and its
+ * install need it). */
+int lkv__causal_quiet(const lkv_causal_member_t *m);
+
+/* ---- member_codec.c: the state codec shared by the checkpoint (member_compact.c) and the snapshot
+ * (member_snapshot.c). LKV__CAUSAL_LOCAL adds what is this member's own: each key's etcd view and each
+ * sibling's local revision (the checkpoint has them, the snapshot does not). */
+#define LKV__CAUSAL_LOCAL 1
+
+/* A bounded reader: a short read sets bad and yields zeros. */
+typedef struct {
+  const uint8_t *p, *end;
+  int bad;
+} lkv__causal_reader_t;
+const uint8_t *lkv__causal_take(lkv__causal_reader_t *r, size_t n);
+uint64_t lkv__causal_take64(lkv__causal_reader_t *r);
+uint32_t lkv__causal_take32(lkv__causal_reader_t *r);
+void lkv__causal_take_vv(lkv__causal_reader_t *r, lkv_causal_vv_t *v);
+
+/* The member's keys: n_keys u32 ‖ n_keys × key, in byte order of their names, a key being
+ *   key_len u32 ‖ key ‖ [create_rev u64 ‖ mod_rev u64 ‖ version u64] ‖ n u32 ‖ n × sibling, a sibling
+ *     origin u64 ‖ seq u64 ‖ hlc.wall u64 ‖ hlc.logical u32 ‖ tombstone u8 ‖ lease i64 ‖ [rev u64] ‖
+ *     value_len u32 ‖ value
+ * (bracketed: LKV__CAUSAL_LOCAL only). Size, writer (returns the end), reader: appends to keys (names
+ * increasing; every sibling covered by vv; local revisions in 1..rev; with LKV__CAUSAL_LOCAL unset, at least
+ * one sibling per key), sets r->bad on a malformed one (what was appended stays: the caller frees it). */
+size_t lkv__causal_keys_size(const lkv_causal_member_t *m, int flags);
+uint8_t *lkv__causal_keys_put(const lkv_causal_member_t *m, uint8_t *p, int flags);
+void lkv__causal_keys_take(lkv__causal_reader_t *r, lkv__causal_keys_t *keys, const lkv_causal_vv_t *vv,
+                           uint64_t rev, int flags);
+/* Frees every key of keys and the table. */
+void lkv__causal_keys_free(lkv__causal_keys_t *keys);
+
+/* The removals: n u32 ‖ n × (member id u64 ‖ cap u64 ‖ removal origin u64 ‖ removal seq u64). */
+typedef struct {
+  uint64_t id, cap;
+  lkv_causal_event_id_t removal;
+} lkv__causal_removal_t;
+size_t lkv__causal_removals_size(const lkv_causal_member_t *m);
+uint8_t *lkv__causal_removals_put(const lkv_causal_member_t *m, uint8_t *p);
+/* Reads them into out (room for LKV_CAUSAL_MAX_ORIGINS) and returns how many; ids and origins must be
+ * members of m, each id once (else r->bad). */
+size_t lkv__causal_removals_take(lkv__causal_reader_t *r, const lkv_causal_member_t *m,
+                                 lkv__causal_removal_t *out);
 
 #endif

@@ -5,7 +5,7 @@
 #include "causal/member_internal.h"
 #include "common/error.h"
 
-static int name_cmp(const lkv_causal_key_t *k, const uint8_t *key, size_t len) {
+int lkv__causal_name_cmp(const lkv_causal_key_t *k, const uint8_t *key, size_t len) {
   size_t n = k->key_len < len ? k->key_len : len;
   int c = n ? memcmp(k->key, key, n) : 0;
   if (c) return c;
@@ -17,12 +17,12 @@ static size_t locate(const lkv_causal_member_t *m, const uint8_t *key, size_t le
   size_t lo = 0, hi = m->keys.n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (name_cmp(m->keys.v[mid], key, len) < 0)
+    if (lkv__causal_name_cmp(m->keys.v[mid], key, len) < 0)
       lo = mid + 1;
     else
       hi = mid;
   }
-  *found = lo < m->keys.n && name_cmp(m->keys.v[lo], key, len) == 0;
+  *found = lo < m->keys.n && lkv__causal_name_cmp(m->keys.v[lo], key, len) == 0;
   return lo;
 }
 

@@ -12,15 +12,6 @@
 #include "causal_testnet.h"
 #include "common/error.h"
 
-/* Every member sends its vector and everything settles: each hears what the others have. */
-static void exchange(net_t *t) {
-  for (size_t i = 0; i < t->cl.n; i++) {
-    assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
-    flush(t, i);
-  }
-  settle(t);
-}
-
 /* A new member i from a checkpoint and member i's durable log after base (t->log[i][j] has revision j + 1).
  */
 static lkv_causal_member_t *restarted(net_t *t, size_t i, const uint8_t *ckpt, size_t len) {
@@ -36,30 +27,6 @@ static lkv_causal_member_t *restarted(net_t *t, size_t i, const uint8_t *ckpt, s
     assert_int_equal(r, j + 1);
   }
   return m;
-}
-
-/* Two members hold the same keys, siblings (values, revisions) and views, vector and revision. */
-static void assert_same(const lkv_causal_member_t *a, const lkv_causal_member_t *b) {
-  assert_int_equal(lkv_causal_member_revision(a), lkv_causal_member_revision(b));
-  assert_int_equal(lkv_causal_vv_compare(lkv_causal_member_vv(a), lkv_causal_member_vv(b)), LKV_CAUSAL_EQUAL);
-  assert_int_equal(lkv_causal_member_n_keys(a), lkv_causal_member_n_keys(b));
-  for (size_t i = 0; i < lkv_causal_member_n_keys(a); i++) {
-    const lkv_causal_key_t *x = lkv_causal_member_key_at(a, i), *y = lkv_causal_member_key_at(b, i);
-    assert_memory_equal(x->key, y->key, x->key_len);
-    assert_int_equal(x->n, y->n);
-    assert_int_equal(x->create_rev, y->create_rev);
-    assert_int_equal(x->mod_rev, y->mod_rev);
-    assert_int_equal(x->version, y->version);
-    for (size_t j = 0; j < x->n; j++) {
-      assert_int_equal(x->sib[j].origin, y->sib[j].origin);
-      assert_int_equal(x->sib[j].seq, y->sib[j].seq);
-      assert_int_equal(x->sib[j].rev, y->sib[j].rev);
-      assert_int_equal(x->sib[j].tombstone, y->sib[j].tombstone);
-      assert_int_equal(x->sib[j].hlc.wall, y->sib[j].hlc.wall);
-      assert_int_equal(x->sib[j].value_len, y->sib[j].value_len);
-      if (x->sib[j].value_len) assert_memory_equal(x->sib[j].value, y->sib[j].value, x->sib[j].value_len);
-    }
-  }
 }
 
 static void test_stable_needs_every_report(void **state) {

@@ -43,14 +43,19 @@ lkv_causal_config_t lkv__csim_config(const lkv__csim_t *s, int i) {
   return c;
 }
 
-/* A member that applied its own removal stops for good, as a server does (its messages are refused). */
-static void stop_if_removed(lkv__csim_t *s, int i) {
+/* Member i stops for good: removed, it learned so. */
+static void stop(lkv__csim_t *s, int i, const char *how) {
   lkv__csim_node_t *n = &s->nodes[i];
-  if (!n->m || !lkv_causal_member_is_removed(n->m, s->peers[i].id)) return;
   lkv_causal_member_free(n->m);
   n->m = NULL;
   n->gone = 1;
-  lkv__csim_trace(s, "m%d: learned of its removal: stopped", i + 1);
+  lkv__csim_trace(s, "m%d: learned of its removal %s: stopped", i + 1, how);
+}
+
+/* A member that applied its own removal stops for good, as a server does (its messages are refused). */
+static void stop_if_removed(lkv__csim_t *s, int i) {
+  lkv__csim_node_t *n = &s->nodes[i];
+  if (n->m && lkv_causal_member_is_removed(n->m, s->peers[i].id)) stop(s, i, "by applying it");
 }
 
 void lkv__csim_remove(lkv__csim_t *s) {
@@ -241,6 +246,13 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
   lkv__csim_node_t *n = &s->nodes[p->to];
   if (!n->m) {
     free(p->buf);
+    return;
+  }
+  /* A member that applied the sender's removal refuses its connections, and the sender stops on that
+   * refusal (docs/causal.md §15a): the way a removed member learns of it once compaction left it behind. */
+  if (s->nodes[p->from].m && lkv_causal_member_is_removed(n->m, s->peers[p->from].id)) {
+    free(p->buf);
+    stop(s, p->from, "from a refused connection");
     return;
   }
   s->n_delivered++;
