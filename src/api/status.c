@@ -26,6 +26,9 @@
     "ledgerkv: the lease's owner is unreachable: in causal mode only the member that granted a lease "      \
     "renews "                                                                                               \
     "it (docs/causal.md)")                                                                                  \
+  X(LKV_EOWNBEHIND, LKV_GRPC_UNAVAILABLE,                                                                   \
+    "ledgerkv: a peer holds later writes of this member than its data dir does (restored from an older "    \
+    "copy?): it takes them back from its peers before it accepts writes (docs/causal.md)")                  \
   X(LKV_ETOOLARGE, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: request is too large")                           \
   X(LKV_ESTOPPED, LKV_GRPC_UNAVAILABLE, "etcdserver: server stopped")                                       \
   X(LKV_ENOLEADER, LKV_GRPC_UNAVAILABLE, "etcdserver: no leader")                                           \

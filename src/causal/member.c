@@ -171,11 +171,23 @@ int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_caus
   return lkv__causal_write(m, now, muts, n, &m->vv, token, rev);
 }
 
+/* 1 when a peer reported more of this member's own events than it holds: its durable log lost some (a data
+ * dir restored from an older copy). A write now would reuse a sequence number its peers already hold for
+ * another event (an equivocation they refuse for ever), so writes wait until anti-entropy brings the
+ * member's own events back. */
+static int own_behind(const lkv_causal_member_t *m) {
+  uint64_t own = lkv_causal_vv_get(&m->vv, m->cfg.id);
+  for (size_t i = 0; i < m->cfg.n_members; i++)
+    if (i != m->self && lkv_causal_vv_get(&m->reports[i], m->cfg.id) > own) return 1;
+  return 0;
+}
+
 int lkv__causal_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
                       const lkv_causal_vv_t *deps, uint64_t token, uint64_t *rev) {
   if (m->out) return LKV_EAGAIN;
   if (n == 0) return LKV_EINVAL;
   if (m->removed[m->self]) return LKV_EMEMBERREMOVED;
+  if (own_behind(m)) return LKV_EOWNBEHIND;
   size_t plen = lkv_causal_mutations_size(muts, n);
   if (plen > LKV_CAUSAL_EVENT_MAX_PAYLOAD) return LKV_ETOOLARGE;
   uint8_t *payload = malloc(plen);

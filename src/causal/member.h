@@ -137,8 +137,9 @@ int lkv_causal_member_replay(lkv_causal_member_t *m, const uint8_t *buf, size_t 
 /* A local write of muts[0..n) at physical time now: it becomes the next own event, signed, applied at the
  * next revision (*rev), pushed to every peer and acknowledged with token in the batch. Returns 0,
  * LKV_EINVAL (no mutations, an empty key, a bad kind), LKV_ETOOLARGE (a write set over
- * LKV_CAUSAL_EVENT_MAX_PAYLOAD), LKV_EMEMBERREMOVED (this member is removed), LKV_EAGAIN (a batch is
- * out). */
+ * LKV_CAUSAL_EVENT_MAX_PAYLOAD), LKV_EMEMBERREMOVED (this member is removed), LKV_EOWNBEHIND (a peer
+ * reported more of this member's own events than it holds: its data lost some, and a write would reuse a
+ * sequence number; it waits until anti-entropy brought them back), LKV_EAGAIN (a batch is out). */
 int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
                             uint64_t token, uint64_t *rev);
 
@@ -149,7 +150,7 @@ int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_caus
  * lkv_causal_member_write. Returns 0, LKV_EINVAL (a bad mutation), LKV_ENOENT (the context names an event
  * this member has not applied), LKV_EEXIST (the key has a sibling this member wrote itself that the context
  * does not name: an event always follows its origin's earlier ones, so it cannot be spared; the caller lists
- * the siblings again), LKV_ETOOLARGE, LKV_EAGAIN (a batch is out). */
+ * the siblings again), LKV_ETOOLARGE, LKV_EOWNBEHIND, LKV_EAGAIN (a batch is out). */
 int lkv_causal_member_resolve(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *mu,
                               const lkv_causal_event_id_t *named, size_t n_named, uint64_t token,
                               uint64_t *rev);
@@ -196,7 +197,8 @@ void lkv_causal_member_advance(lkv_causal_member_t *m);
  * a member after it was removed (above its cap) is refused like its other events. */
 
 /* A local removal of member id: the next own event, as lkv_causal_member_write. Returns 0, LKV_ENOENT (id
- * is not a member), LKV_EMEMBERREMOVED (id, or this member, is removed already), LKV_EAGAIN. */
+ * is not a member), LKV_EMEMBERREMOVED (id, or this member, is removed already), LKV_EOWNBEHIND, LKV_EAGAIN.
+ */
 int lkv_causal_member_remove(lkv_causal_member_t *m, uint64_t now, uint64_t id, uint64_t token,
                              uint64_t *rev);
 

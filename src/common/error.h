@@ -66,7 +66,7 @@
   X(EBADURLS, -30077, "given member URLs are invalid")                                          \
   X(ELEARNER, -30079, "rpc not supported for learner")                                          \
   X(EUNHEALTHY, -30080, "unhealthy cluster")                                                    \
-  X(EMEMBERREMOVED, -30081, "the member has been permanently removed from the cluster")        \
+  X(EMEMBERREMOVED, -30081, "the member has been permanently removed from the cluster")         \
   X(ENOELECTLEADER, -30100, "election: no leader")                                              \
   X(ENOTELECTLEADER, -30101, "election: not leader")                                            \
   X(ENOLEADERKEY, -30102, "\"leader\" field must be provided")                                  \
@@ -89,7 +89,8 @@
   X(EAUTHFAILED, -30135, "authentication failed, invalid user ID or password")                  \
   X(ENOPASSWORDUSER, -30136, "authentication failed, password was given for no password user")  \
   X(ECLOCKAHEAD, -30160, "clock stamp too far ahead of local time")                             \
-  X(EBUFFERFULL, -30161, "too many events wait for their causal dependencies")
+  X(EBUFFERFULL, -30161, "too many events wait for their causal dependencies")                  \
+  X(EOWNBEHIND, -30169, "a peer holds later writes of this member than it does (causal mode)")
 
 enum {
 #define LKV__ERR_ENUM(name, value, text) LKV_##name = (value),
