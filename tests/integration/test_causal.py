@@ -8,13 +8,16 @@
   revision: gap-free, none twice).
 - A member stopped while the others write catches up after its restart.
 - A watch open on the member that was cut off sees the other side's writes arrive after the heal.
-- Lock and Election are refused (FAILED_PRECONDITION) in this mode; a data dir is served only in the mode
+- Lock and Election are refused (FAILED_PRECONDITION; 412 on the JSON gateway) in this mode, every method; a data dir is served only in the mode
   that wrote it.
 
 ledgerkv only: etcd has no causal mode.
 """
+import json
 import queue
 import time
+import urllib.error
+import urllib.request
 
 import etcd3
 import grpc
@@ -125,13 +128,27 @@ def test_partition_heal_restart(cluster):
 
 
 def test_lock_and_election_refused(cluster):
-    ch = cluster.members[0].channel()
-    for method in ("/v3lockpb.Lock/Lock", "/v3electionpb.Election/Campaign"):
-        call = ch.unary_unary(method, request_serializer=lambda x: x, response_deserializer=lambda x: x)
+    """Every method of both services, the server stream (Observe) too, and their JSON gateway routes."""
+    member = cluster.members[0]
+    ch = member.channel()
+    for method in ("Lock/Lock", "Lock/Unlock", "Election/Campaign", "Election/Proclaim", "Election/Leader",
+                   "Election/Observe", "Election/Resign"):
+        service = "v3lockpb" if method.startswith("Lock/") else "v3electionpb"
+        stub = ch.unary_stream if method == "Election/Observe" else ch.unary_unary
+        call = stub("/%s.%s" % (service, method), request_serializer=lambda x: x, response_deserializer=lambda x: x)
         with pytest.raises(grpc.RpcError) as e:
-            call(b"", timeout=2)
-        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert "causal mode" in e.value.details()
+            list(call(b"", timeout=2)) if method == "Election/Observe" else call(b"", timeout=2)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION, method
+        assert "Lock and Election are not served in causal mode" in e.value.details(), method
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for route in ("lock/lock", "lock/unlock", "election/campaign", "election/proclaim", "election/leader",
+                  "election/observe", "election/resign"):
+        req = urllib.request.Request("http://%s/v3/%s" % (member.endpoint, route), data=b'{"name": "bg=="}',
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            no_proxy.open(req, timeout=5)
+        body = json.loads(e.value.read())
+        assert e.value.code == 412 and "not served in causal mode" in str(body), (route, e.value.code, body)
 
 
 def test_data_dir_served_only_in_its_mode():
