@@ -1,5 +1,5 @@
 /* Unit tests for the anti-entropy answer: exactly the missing events in local order across interleaved
- * origins, within the bounds, and a cost that does not grow with the log behind the first missing event. */
+ * origins, within the bounds (events and bytes), and a cost that does not grow with the log behind the first missing event. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,11 +19,12 @@ typedef struct {
   uint64_t seq[CT_MAX + 1];
 } ship_t;
 
-static void setup_member(ship_t *s, size_t max_ship) {
+static void setup_member(ship_t *s, size_t max_ship, size_t max_bytes) {
   memset(s, 0, sizeof(*s));
   ct_cluster(&s->cl, 4);
   lkv_causal_config_t cfg = ct_config(&s->cl, 1);
   cfg.max_ship_events = max_ship;
+  cfg.max_ship_bytes = max_bytes;
   assert_int_equal(lkv_causal_member_new(&cfg, &s->m), 0);
 }
 
@@ -81,7 +82,7 @@ static uint64_t rev_of(const ship_t *s, lkv_causal_event_id_t id) {
 static void test_answer_is_missing_events_in_local_order(void **state) {
   (void)state;
   ship_t s;
-  setup_member(&s, 5);
+  setup_member(&s, 5, 1 << 20);
   static const uint64_t order[] = {2, 1, 3, 3, 2, 1, 2, 3, 1, 1, 2, 3, 2};
   for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) add(&s, order[i]);
   lkv_causal_vv_t theirs; /* has 1:2, 2:1, 3:all (4) */
@@ -118,6 +119,48 @@ static void test_answer_is_missing_events_in_local_order(void **state) {
   lkv_causal_member_free(s.m);
 }
 
+/* Six events of origin 2, each of len bytes (a 100-byte value), lacked by member 4: with a budget of 2.5
+ * events an answer ships two, and with one smaller than an event it still ships one (else that event would
+ * never go). Returns the events' length. */
+static size_t six_big_events(ship_t *s) {
+  char value[101];
+  memset(value, 'x', 100);
+  value[100] = 0;
+  size_t len = 0;
+  for (uint64_t seq = 1; seq <= 6; seq++) {
+    lkv_causal_vv_t deps;
+    lkv_causal_vv_init(&deps);
+    assert_int_equal(lkv_causal_vv_set(&deps, 2, seq - 1), 0);
+    uint8_t buf[512];
+    len = ct_event(&s->cl, 2, seq, 1000, &deps, "k", value, buf, sizeof(buf));
+    assert_int_equal(lkv_causal_member_recv_event(s->m, 1000, buf, len), 0);
+    done(s->m);
+  }
+  return len;
+}
+
+static void test_answer_within_byte_budget(void **state) {
+  (void)state;
+  ship_t s;
+  setup_member(&s, 256, 1 << 20);
+  size_t len = six_big_events(&s);
+  lkv_causal_member_free(s.m);
+  static const struct {
+    size_t budget_halves; /* the byte budget, in halves of an event */
+    size_t shipped;
+  } cases[] = {{5, 2}, {1, 1}, {12, 6}};
+  for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    setup_member(&s, 256, cases[c].budget_halves * len / 2);
+    six_big_events(&s);
+    lkv_causal_vv_t theirs;
+    lkv_causal_vv_init(&theirs);
+    lkv_causal_event_id_t got[8];
+    assert_int_equal(answer(&s, &theirs, got, 8), cases[c].shipped);
+    for (size_t i = 0; i < cases[c].shipped; i++) assert_int_equal(got[i].seq, i + 1);
+    lkv_causal_member_free(s.m);
+  }
+}
+
 static double ms_since(const struct timespec *t0) {
   struct timespec t1;
   clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -133,7 +176,7 @@ static void test_answer_cost_independent_of_log_tail(void **state) {
   static const size_t tails[2] = {10, 20000};
   for (int t = 0; t < 2; t++) {
     ship_t s;
-    setup_member(&s, 256);
+    setup_member(&s, 256, 1 << 20);
     add(&s, 2);
     for (size_t i = 0; i < tails[t]; i++) add(&s, 1);
     lkv_causal_vv_t theirs;
@@ -166,6 +209,7 @@ static void test_answer_cost_independent_of_log_tail(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_answer_is_missing_events_in_local_order),
+      cmocka_unit_test(test_answer_within_byte_budget),
       cmocka_unit_test(test_answer_cost_independent_of_log_tail),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
