@@ -51,6 +51,8 @@ const char *lkv_causal_bug_name(unsigned bug) {
       return "COMPACT_UNSTABLE";
     case LKV_CAUSAL_BUG_APPLY_REMOVED:
       return "APPLY_REMOVED";
+    case LKV_CAUSAL_BUG_INSTALL_KEEPS_OLD_SIBLINGS:
+      return "INSTALL_KEEPS_OLD_SIBLINGS";
     default:
       return NULL;
   }

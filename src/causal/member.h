@@ -56,8 +56,10 @@ typedef enum {
   LKV_CAUSAL_BUG_COMPACT_UNSTABLE = 1u << 5,   /* every durable event counts as stable for compaction */
   LKV_CAUSAL_BUG_APPLY_REMOVED = 1u << 6,      /* a removed member's events applied above the last one its
                                                   removal covers */
+  LKV_CAUSAL_BUG_INSTALL_KEEPS_OLD_SIBLINGS = 1u << 7, /* a snapshot install merges the member's siblings
+                                                          with the snapshot's instead of replacing them */
 } lkv_causal_bug_t;
-#define LKV_CAUSAL_BUG_COUNT 7
+#define LKV_CAUSAL_BUG_COUNT 8
 /* The switch's name ("APPLY_UNREADY"), or NULL for a value that is not exactly one bug. */
 const char *lkv_causal_bug_name(unsigned bug);
 #endif

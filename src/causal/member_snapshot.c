@@ -80,10 +80,29 @@ static int decode(const lkv_causal_member_t *m, const uint8_t *buf, size_t len, 
   return r.bad || r.p != r.end ? LKV_EBADMSG : 0;
 }
 
+#ifdef LKV_CAUSAL_TESTING
+/* The INSTALL_KEEPS_OLD_SIBLINGS bug: k's siblings that from lacks are copied into it (merged). */
+static void keep_old(const lkv_causal_key_t *k, lkv_causal_key_t *from) {
+  for (size_t i = 0; i < k->n; i++) {
+    size_t j = 0;
+    while (j < from->n && (from->sib[j].origin != k->sib[i].origin || from->sib[j].seq != k->sib[i].seq)) j++;
+    if (j < from->n) continue;
+    lkv__causal_room((void **)&from->sib, &from->cap, from->n, sizeof(from->sib[0]));
+    lkv_causal_sibling_t *s = &from->sib[from->n++];
+    *s = k->sib[i];
+    if (s->value_len && !(s->value = malloc(s->value_len))) abort();
+    if (s->value_len) memcpy(s->value, k->sib[i].value, s->value_len);
+  }
+}
+#endif
+
 /* Key k's siblings become from's at revision rev, and the callbacks hear of it. Returns k, or NULL when it
  * has no siblings left (freed). */
 static lkv_causal_key_t *replace(lkv_causal_member_t *m, lkv_causal_key_t *k, lkv_causal_key_t *from,
                                  uint64_t rev) {
+#ifdef LKV_CAUSAL_TESTING
+  if (LKV__CAUSAL_BUG(m, INSTALL_KEEPS_OLD_SIBLINGS)) keep_old(k, from);
+#endif
   uint64_t view[3] = {k->create_rev, k->mod_rev, k->version};
   int changed = lkv_causal_key_replace(k, from, rev);
   if (changed < 0) abort(); /* allocation failure (member.h) */

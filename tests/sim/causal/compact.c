@@ -6,8 +6,8 @@
 #include "common/error.h"
 #include "csim.h"
 
-/* The watch history below a durable checkpoint is compacted: a replay reports changes above it only. */
-static void served_from(lkv__csim_node_t *n, uint64_t rev) {
+/* A replay reports changes above the checkpoint only. */
+void lkv__csim_served_from(lkv__csim_node_t *n, uint64_t rev) {
   size_t k = 0;
   while (k < n->served.n && n->served.v[k].rev <= rev) k++;
   if (k) memmove(n->served.v, n->served.v + k, (n->served.n - k) * sizeof(n->served.v[0]));
@@ -38,7 +38,7 @@ void lkv__csim_compact(lkv__csim_t *s, int i) {
   }
   free(n->ckpt);
   n->ckpt = ckpt, n->ckpt_len = len;
-  served_from(n, rev);
+  lkv__csim_served_from(n, rev);
   if (crash_at == 2) {
     lkv__csim_crash(s, i, "after the checkpoint");
     return;
@@ -63,9 +63,13 @@ void lkv__csim_compact(lkv__csim_t *s, int i) {
 }
 
 int lkv__csim_recover(lkv__csim_t *s, int i, lkv_causal_member_t *m, const char *what) {
-  const lkv__csim_node_t *n = &s->nodes[i];
+  lkv__csim_node_t *n = &s->nodes[i];
   uint64_t base = n->log_base, ckpt_rev = 0;
   int rc = n->ckpt ? lkv_causal_member_restore(m, n->ckpt, n->ckpt_len, &ckpt_rev, &base) : 0;
+  if (!rc && base > n->log_base + n->log.n) { /* an install's checkpoint, its log not restarted yet */
+    lkv__csim_log_free(&n->log);
+    n->log_base = base;
+  }
   if (rc || base < n->log_base) {
     lkv__csim_fail(s, "restore",
                    "m%d %s: checkpoint refused (%s) or below the log (base %llu, log from %llu)", i + 1, what,

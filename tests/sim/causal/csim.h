@@ -60,7 +60,10 @@ typedef struct {
   /* The changes of its durable revisions, as first served (a watch from revision 1 would have reported
    * them), and those of the revisions applied but not yet durable. */
   lkv__csim_changes_t served, pending;
-  int gone; /* removed, it learned so and stopped for good */
+  lkv__csim_changes_t watched; /* per key, the last change served: what a watch from revision 1 holds */
+  uint64_t lead;               /* events it holds beyond its revisions: installs take one for many */
+  uint64_t next_snapshot[LKV_CSIM_MAX]; /* per peer: no snapshot sent to it before then (bandwidth) */
+  int gone;                             /* removed, it learned so and stopped for good */
   /* Per member index x: the last of x's events its durable log held before its first event removing x (kept
    * by the simulator as batches are made durable: the log's front may be compacted). */
   uint64_t pre_removal[LKV_CSIM_MAX];
@@ -109,7 +112,8 @@ typedef struct {
   uint64_t granularity; /* ms: members' clocks advance in steps of this */
   unsigned crash_pm, corrupt_pm;
   uint64_t fault_ms, next_fault, next_write, write_gap;
-  uint64_t keep; /* compaction keeps at least this many of a member's newest events (compact.c) */
+  uint64_t keep;         /* compaction keeps at least this many of a member's newest events (compact.c) */
+  uint64_t silent_after; /* ms: a peer not heard from for longer is silent, and compaction leaves it behind */
   int healed;
   /* A removal (docs/causal.md §15), when the seed makes one: at remove_at the victim is cut off, then the
    * remover removes it while it keeps taking writes (stage 1 to 2); with mutual, the victim removes the
@@ -131,7 +135,8 @@ typedef struct {
   const char *fail_inv; /* the check that failed: a string literal */
   char fail_msg[400];
   uint64_t n_writes, n_acked, n_reads, n_delivered, n_crashes, n_refused_ahead, n_refused_full,
-      n_corrupt_refused, n_compactions, n_removals, n_refused_removed;
+      n_corrupt_refused, n_compactions, n_removals, n_refused_removed, n_snapshots, n_installs,
+      n_refused_snapshots;
   uint64_t quiesce_ms;
 } lkv__csim_t;
 
@@ -158,7 +163,9 @@ void lkv__csim_crash(lkv__csim_t *s, int i, const char *why);
 void lkv__csim_remove(lkv__csim_t *s);         /* the removal's next stage */
 void lkv__csim_process(lkv__csim_t *s, int i); /* handles the member's batch (may crash inside it) */
 void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p); /* takes p's buffer */
-uint64_t lkv__csim_clock(const lkv__csim_t *s, int i);     /* member i's physical clock */
+/* Sends one message over the simulated links: cut, lost, corrupted, duplicated, delayed. */
+void lkv__csim_send(lkv__csim_t *s, int from, const lkv_causal_msg_t *msg);
+uint64_t lkv__csim_clock(const lkv__csim_t *s, int i); /* member i's physical clock */
 void lkv__csim_log_push(lkv__csim_log_t *l, const uint8_t *bytes, size_t len);
 void lkv__csim_log_free(lkv__csim_log_t *l);
 
@@ -169,6 +176,16 @@ void lkv__csim_compact(lkv__csim_t *s, int i);
  * then its durable log's events above the checkpoint's base. Returns 0, or 1 after failing the run (what
  * names the rebuild in the message). */
 int lkv__csim_recover(lkv__csim_t *s, int i, lkv_causal_member_t *m, const char *what);
+
+/* Packet kinds beyond lkv_causal_msg_kind_t: a snapshot (snapshot.c). */
+#define LKV_CSIM_MSG_SNAPSHOT 3
+
+/* snapshot.c: after member i's tick, a snapshot to each peer that is due one (at most one per peer every
+ * few ticks), sent over the lossy network. */
+void lkv__csim_offer_snapshots(lkv__csim_t *s, int i);
+/* snapshot.c: member p->to installs a snapshot and makes it durable (checkpoint, log restarted), with crashes
+ * before and after the checkpoint; returns the install's result. */
+int lkv__csim_install(lkv__csim_t *s, const lkv__sim_pkt_t *p);
 
 /* history.c: durable writes by key, clients' acknowledged writes and their reads (checked at once). */
 void lkv__csim_history_write(lkv__csim_t *s, const lkv_causal_event_t *ev);
@@ -184,6 +201,10 @@ void lkv__csim_on_change(void *arg, uint64_t rev, const lkv_causal_key_t *k);
 void lkv__csim_watch_durable(lkv__csim_t *s, int i, uint64_t first_rev, size_t n); /* batch flushed */
 void lkv__csim_watch_replayed(lkv__csim_t *s, int i, const lkv__csim_changes_t *replayed, const char *when);
 void lkv__csim_changes_free(lkv__csim_changes_t *c);
+/* The keys' views of member i are what its watch reported (`watched`); fails the run if not. */
+void lkv__csim_watch_state(lkv__csim_t *s, int i, const char *when);
+/* compact.c: the watch history below a durable checkpoint at rev is compacted. */
+void lkv__csim_served_from(lkv__csim_node_t *n, uint64_t rev);
 
 /* check.c: the end-of-run checks over the quiesced members. */
 void lkv__csim_check_final(lkv__csim_t *s);

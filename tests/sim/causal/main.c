@@ -38,7 +38,7 @@ static int run_seeds(const char *argv0, lkv__csim_opts_t o, uint64_t start, uint
   lkv__csim_t *s = malloc(sizeof(*s));
   if (!s) return 2;
   uint64_t failed = 0, differ = 0, writes = 0, acked = 0, crashes = 0, ahead = 0, corrupt = 0, quiesce = 0,
-           compactions = 0;
+           compactions = 0, snapshots = 0, installs = 0;
   double t0 = seconds();
   for (uint64_t seed = start; seed < start + count; seed++) {
     o.seed = seed;
@@ -50,6 +50,7 @@ static int run_seeds(const char *argv0, lkv__csim_opts_t o, uint64_t start, uint
     uint64_t digest = s->digest;
     writes += s->n_writes, acked += s->n_acked, crashes += s->n_crashes, ahead += s->n_refused_ahead;
     corrupt += s->n_corrupt_refused, compactions += s->n_compactions;
+    snapshots += s->n_snapshots, installs += s->n_installs;
     if (s->quiesce_ms > quiesce) quiesce = s->quiesce_ms;
     lkv__csim_free(s);
     if (!again) continue;
@@ -66,12 +67,14 @@ static int run_seeds(const char *argv0, lkv__csim_opts_t o, uint64_t start, uint
       "causal-sim: %llu seeds from %llu: %llu violations, %llu not deterministic (%llu run twice); %llu "
       "writes, "
       "%llu acknowledged, %llu crashes, %llu events refused as too far ahead, %llu corrupted ones refused, "
-      "%llu compactions, slowest convergence %llu ms after healing; %.1f s\n",
+      "%llu compactions, %llu snapshots sent, %llu installed, slowest convergence %llu ms after healing; "
+      "%.1f s\n",
       (unsigned long long)count, (unsigned long long)start, (unsigned long long)failed,
       (unsigned long long)differ, (unsigned long long)(twice < count ? twice : count),
       (unsigned long long)writes, (unsigned long long)acked, (unsigned long long)crashes,
       (unsigned long long)ahead, (unsigned long long)corrupt, (unsigned long long)compactions,
-      (unsigned long long)quiesce, seconds() - t0);
+      (unsigned long long)snapshots, (unsigned long long)installs, (unsigned long long)quiesce,
+      seconds() - t0);
   return failed || differ;
 }
 
@@ -82,10 +85,12 @@ static int run_one(const char *argv0, lkv__csim_opts_t o) {
   if (failed) print_failure(argv0, &o, s);
   printf(
       "seed %llu: %s; %d members, %llu writes, %llu acknowledged, %llu reads, %llu delivered, %llu crashes, "
-      "%llu compactions, converged %llu ms after healing, digest %016llx\n",
+      "%llu compactions, %llu snapshots sent, %llu installed, converged %llu ms after healing, digest "
+      "%016llx\n",
       (unsigned long long)o.seed, failed ? "VIOLATION" : "ok", s->n, (unsigned long long)s->n_writes,
       (unsigned long long)s->n_acked, (unsigned long long)s->n_reads, (unsigned long long)s->n_delivered,
       (unsigned long long)s->n_crashes, (unsigned long long)s->n_compactions,
+      (unsigned long long)s->n_snapshots, (unsigned long long)s->n_installs,
       (unsigned long long)s->quiesce_ms, (unsigned long long)s->digest);
   lkv__csim_free(s);
   free(s);
@@ -129,7 +134,7 @@ static void usage(void) {
           "       causal-sim --matrix [--start S] [--max-seeds N]\n"
           "  --ms M: milliseconds of the fault phase (default 2000..10000 from the seed)\n"
           "  bugs: APPLY_UNREADY, WINNER_NOT_TOTAL, SHIP_SKIPS_FIRST, PURGE_UNSTABLE, PURGE_COVERED_ONLY,\n"
-          "        COMPACT_UNSTABLE\n"
+          "        COMPACT_UNSTABLE, APPLY_REMOVED, INSTALL_KEEPS_OLD_SIBLINGS\n"
           "        (src/causal/member.h)\n");
 }
 

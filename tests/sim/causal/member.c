@@ -97,6 +97,7 @@ void lkv__csim_start(lkv__csim_t *s, int i) {
   if (lkv__csim_recover(s, i, n->m, "restarted")) return;
   lkv__csim_watch_replayed(s, i, &n->pending, "restarted");
   n->pending.n = 0;
+  lkv__csim_watch_state(s, i, "restarted");
   n->next_tick = s->now + 1 + lkv__sim_rng_below(&s->rng, n->period);
   lkv__csim_trace(s, "m%d: up, %zu durable events from revision %llu%s", i + 1, n->log.n,
                   (unsigned long long)n->log_base + 1, n->ckpt ? " and a checkpoint" : "");
@@ -138,8 +139,7 @@ static void note_removals(lkv__csim_t *s, lkv__csim_node_t *n, const lkv_causal_
       n->pre_removal[x] = ev->seq;
 }
 
-/* Sends one message over the simulated links: cut, lost, corrupted, duplicated, delayed. */
-static void send(lkv__csim_t *s, int from, const lkv_causal_msg_t *msg) {
+void lkv__csim_send(lkv__csim_t *s, int from, const lkv_causal_msg_t *msg) {
   int to = -1;
   for (int j = 0; j < s->n; j++)
     if (s->peers[j].id == msg->to) to = j;
@@ -157,7 +157,7 @@ static void send(lkv__csim_t *s, int from, const lkv_causal_msg_t *msg) {
     p.buf = malloc(msg->len);
     if (!p.buf) abort();
     memcpy(p.buf, msg->data, msg->len);
-    if (msg->kind == LKV_CAUSAL_MSG_EVENT && lkv__sim_rng_chance(&s->rng, s->corrupt_pm)) {
+    if (msg->kind != LKV_CAUSAL_MSG_VV && lkv__sim_rng_chance(&s->rng, s->corrupt_pm)) {
       p.ok = 1; /* marks a corrupted packet: it must be refused */
       p.buf[lkv__sim_rng_below(&s->rng, p.len)] ^= (uint8_t)(1u << lkv__sim_rng_below(&s->rng, 8));
     }
@@ -231,7 +231,7 @@ void lkv__csim_process(lkv__csim_t *s, int i) {
     lkv__csim_crash(s, i, "after the flush");
     return;
   }
-  for (size_t j = 0; j < rb.n_msgs && !s->failed; j++) send(s, i, &rb.msgs[j]);
+  for (size_t j = 0; j < rb.n_msgs && !s->failed; j++) lkv__csim_send(s, i, &rb.msgs[j]);
   if (crash_at == 3) {
     lkv__csim_crash(s, i, "before the answers");
     return;
@@ -256,15 +256,20 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
     return;
   }
   s->n_delivered++;
-  int rc = p->kind == LKV_CAUSAL_MSG_EVENT
+  lkv_causal_member_heard(n->m, s->peers[p->from].id, lkv__csim_clock(s, p->to));
+  int rc = p->kind == LKV_CSIM_MSG_SNAPSHOT ? lkv__csim_install(s, p)
+           : p->kind == LKV_CAUSAL_MSG_EVENT
                ? lkv_causal_member_recv_event(n->m, lkv__csim_clock(s, p->to), p->buf, p->len)
                : lkv_causal_member_recv_vv(n->m, s->peers[p->from].id, p->buf, p->len);
   free(p->buf);
   if (p->ok) { /* corrupted on the way */
     if (rc != LKV_EVERIFY && rc != LKV_EBADMSG && rc != LKV_EMEMBERREMOVED)
-      lkv__csim_fail(s, "tamper", "m%d took a corrupted event from m%d (%s)", p->to + 1, p->from + 1,
-                     lkv_err_name(rc));
+      lkv__csim_fail(s, "tamper", "m%d took a corrupted %s from m%d (%s)", p->to + 1,
+                     p->kind == LKV_CSIM_MSG_SNAPSHOT ? "snapshot" : "event", p->from + 1, lkv_err_name(rc));
     s->n_corrupt_refused++;
+  } else if (p->kind == LKV_CSIM_MSG_SNAPSHOT &&
+             (rc == LKV_EEXIST || rc == LKV_ECLOCKAHEAD || rc == LKV_EMEMBERREMOVED)) {
+    s->n_refused_snapshots++; /* not useful now (it caught up otherwise, or wrote), or a clock ahead */
   } else if (rc == LKV_ECLOCKAHEAD) {
     s->n_refused_ahead++;
   } else if (rc == LKV_EBUFFERFULL) {
@@ -276,4 +281,5 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
                    lkv_err_name(rc));
   }
   lkv__csim_process(s, p->to);
+  stop_if_removed(s, p->to); /* an install may tell it (with no batch to process) */
 }

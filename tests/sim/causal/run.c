@@ -52,6 +52,7 @@ static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
   s->fault_ms = o->fault_ms ? o->fault_ms : 2000 + lkv__sim_rng_below(g, 8000);
   s->write_gap = 5 + lkv__sim_rng_below(g, 60);
   s->keep = lkv__sim_rng_chance(g, 200) ? UINT64_MAX / 2 : lkv__sim_rng_below(g, 30); /* some never compact */
+  s->silent_after = 300 + lkv__sim_rng_below(g, 1500);
   for (int i = 0; i < s->n; i++) {
     /* Distinct ids in a random order, so that the winner rule's origin tie-break is exercised both ways. */
     uint64_t id;
@@ -208,9 +209,12 @@ static int step(lkv__csim_t *s, uint64_t until) {
   } else if (ev == TICK) {
     lkv__csim_node_t *n = &s->nodes[who];
     n->next_tick = s->now + n->period;
+    lkv_causal_silence_t changed[LKV_CAUSAL_MAX_ORIGINS];
+    lkv_causal_member_silence(n->m, lkv__csim_clock(s, who), s->silent_after, changed);
     if (lkv_causal_member_tick(n->m)) abort();
     lkv__csim_process(s, who);
     lkv__csim_compact(s, who);
+    lkv__csim_offer_snapshots(s, who);
   } else if (ev == RESTART) {
     lkv__csim_start(s, who);
   } else if (ev == FAULT) {
@@ -292,6 +296,7 @@ void lkv__csim_free(lkv__csim_t *s) {
     free(s->nodes[i].ckpt);
     lkv__csim_changes_free(&s->nodes[i].served);
     lkv__csim_changes_free(&s->nodes[i].pending);
+    lkv__csim_changes_free(&s->nodes[i].watched);
     lkv__csim_log_free(&s->origin_log[i]);
   }
   lkv__sim_net_free(&s->net);
