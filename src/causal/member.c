@@ -53,6 +53,8 @@ const char *lkv_causal_bug_name(unsigned bug) {
       return "APPLY_REMOVED";
     case LKV_CAUSAL_BUG_INSTALL_KEEPS_OLD_SIBLINGS:
       return "INSTALL_KEEPS_OLD_SIBLINGS";
+    case LKV_CAUSAL_BUG_LEAVE_WITHOUT_MAJORITY:
+      return "LEAVE_WITHOUT_MAJORITY";
     default:
       return NULL;
   }

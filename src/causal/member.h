@@ -58,8 +58,10 @@ typedef enum {
                                                   removal covers */
   LKV_CAUSAL_BUG_INSTALL_KEEPS_OLD_SIBLINGS = 1u << 7, /* a snapshot install merges the member's siblings
                                                           with the snapshot's instead of replacing them */
+  LKV_CAUSAL_BUG_LEAVE_WITHOUT_MAJORITY = 1u << 8, /* compaction leaves silent members behind whether or not
+                                                      the members this one hears are a majority */
 } lkv_causal_bug_t;
-#define LKV_CAUSAL_BUG_COUNT 8
+#define LKV_CAUSAL_BUG_COUNT 9
 /* The switch's name ("APPLY_UNREADY"), or NULL for a value that is not exactly one bug. */
 const char *lkv_causal_bug_name(unsigned bug);
 #endif

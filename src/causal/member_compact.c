@@ -48,7 +48,7 @@ uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m) {
   size_t in = 0, heard = 0;
   for (size_t i = 0; i < m->cfg.n_members; i++)
     if (i == m->self || !m->removed[i]) in++, heard += i == m->self || !m->silent[i];
-  int leave = 2 * heard > in;
+  int leave = 2 * heard > in || LKV__CAUSAL_BUG(m, LEAVE_WITHOUT_MAJORITY);
   for (size_t i = 0; i < m->cfg.n_members; i++) {
     /* A member left behind (silent, or removed once no event of it can still arrive) gets what it lacks
      * that is compacted here by a snapshot (member_snapshot.c), not by events. */

@@ -450,6 +450,39 @@ static void test_minority_keeps_the_silent(void **state) {
   net_free(t);
 }
 
+/* Removals travel in snapshots: the receiver learns of one, and a removed sender's snapshot is refused. */
+static void test_removals(void **state) {
+  (void)state;
+  net_t *t = net_new(3, 100, 64);
+  put(t, 0, "a", "1");
+  settle(t);
+  exchange(t);
+  uint64_t rev;
+  assert_int_equal(lkv_causal_member_remove(t->m[0], t->now, 2, 1, &rev), 0);
+  flush(t, 0);
+  uint8_t *removed_snap, *snap;
+  size_t removed_len, len;
+  put(t, 1, "b", "2"); /* m2 does not know yet: its snapshot holds more than m3 has */
+  assert_int_equal(lkv_causal_member_snapshot(t->m[1], NULL, 0, &removed_snap, &removed_len), 0);
+  drop_all(t);
+  assert_int_equal(lkv_causal_member_snapshot(t->m[0], NULL, 0, &snap, &len), 0);
+  const uint8_t *extra;
+  size_t extra_len;
+  assert_int_equal(lkv_causal_member_is_removed(t->m[2], 2), 0);
+  assert_int_equal(lkv_causal_member_install(t->m[2], t->now, snap, len, &rev, &extra, &extra_len), 0);
+  assert_int_equal(lkv_causal_member_is_removed(t->m[2], 2), 1);
+  assert_int_equal(lkv_causal_member_removal_cap(t->m[2], 2), lkv_causal_member_removal_cap(t->m[0], 2));
+  assert_int_equal(
+      lkv_causal_member_install(t->m[2], t->now, removed_snap, removed_len, &rev, &extra, &extra_len),
+      LKV_EMEMBERREMOVED);
+  assert_string_equal(value(t, 2, "b"), "");
+  /* None is due to a removed member. */
+  assert_int_equal(lkv_causal_member_snapshot_due(t->m[0], 2), 0);
+  free(snap);
+  free(removed_snap);
+  net_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -458,6 +491,7 @@ int main(void) {
       cmocka_unit_test(test_checkpoint_after_install),
       cmocka_unit_test(test_stable_leaves_silent_behind),
       cmocka_unit_test(test_minority_keeps_the_silent),
+      cmocka_unit_test(test_removals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

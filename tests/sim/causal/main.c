@@ -134,7 +134,8 @@ static void usage(void) {
           "       causal-sim --matrix [--start S] [--max-seeds N]\n"
           "  --ms M: milliseconds of the fault phase (default 2000..10000 from the seed)\n"
           "  bugs: APPLY_UNREADY, WINNER_NOT_TOTAL, SHIP_SKIPS_FIRST, PURGE_UNSTABLE, PURGE_COVERED_ONLY,\n"
-          "        COMPACT_UNSTABLE, APPLY_REMOVED, INSTALL_KEEPS_OLD_SIBLINGS\n"
+          "        COMPACT_UNSTABLE, APPLY_REMOVED, INSTALL_KEEPS_OLD_SIBLINGS,\n"
+          "        LEAVE_WITHOUT_MAJORITY\n"
           "        (src/causal/member.h)\n");
 }
 
