@@ -112,6 +112,7 @@ void lkv_causal_member_free(lkv_causal_member_t *m) {
   free(m->scratch.v);
   free(m->msgs.v);
   free(m->acks.v);
+  lkv__causal_adds_free(m);
   free(m);
 }
 
@@ -129,6 +130,7 @@ uint64_t lkv__causal_apply(lkv_causal_member_t *m, lkv_causal_held_t *h, int obs
   if (observe) lkv_causal_hlc_recv(&m->clock, now, &ev->hlc, UINT64_MAX);
   lkv__causal_keys_apply(m, ev, rev);
   lkv__causal_removals_apply(m, ev);
+  lkv__causal_adds_apply(m, ev);
   return rev;
 }
 
@@ -192,6 +194,7 @@ int lkv__causal_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mut
   if (n == 0) return LKV_EINVAL;
   if (m->removed[m->self]) return LKV_EMEMBERREMOVED;
   if (own_behind(m)) return LKV_EOWNBEHIND;
+  if (m->cfg.joining && !m->added[m->self]) return LKV_EUNHEALTHY; /* member_add.c: not added yet */
   size_t plen = lkv_causal_mutations_size(muts, n);
   if (plen > LKV_CAUSAL_EVENT_MAX_PAYLOAD) return LKV_ETOOLARGE;
   uint8_t *payload = malloc(plen);

@@ -85,6 +85,9 @@ typedef struct {
    * or not (with change_arg; after on_change for that key): a caller that derives a value from all the
    * siblings follows them. Same rules as on_change. May be NULL. */
   void (*on_write)(void *arg, uint64_t rev, const lkv_causal_key_t *k);
+  /* This member joins a running cluster (added by lkv_causal_member_add; etcd's --initial-cluster-state
+   * existing): its local writes are refused until it applied the add of itself (member_add.c). */
+  int joining;
 #ifdef LKV_CAUSAL_TESTING
   unsigned bugs; /* lkv_causal_bug_t bits */
 #endif
@@ -143,7 +146,8 @@ int lkv_causal_member_replay(lkv_causal_member_t *m, const uint8_t *buf, size_t 
  * LKV_EINVAL (no mutations, an empty key, a bad kind), LKV_ETOOLARGE (a write set over
  * LKV_CAUSAL_EVENT_MAX_PAYLOAD), LKV_EMEMBERREMOVED (this member is removed), LKV_EOWNBEHIND (a peer
  * reported more of this member's own events than it holds: its data lost some, and a write would reuse a
- * sequence number; it waits until anti-entropy brought them back), LKV_EAGAIN (a batch is out). */
+ * sequence number; it waits until anti-entropy brought them back), LKV_EUNHEALTHY (a joining member that has
+ * not applied the add of itself yet), LKV_EAGAIN (a batch is out). */
 int lkv_causal_member_write(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *muts, size_t n,
                             uint64_t token, uint64_t *rev);
 
@@ -211,6 +215,39 @@ int lkv_causal_member_is_removed(const lkv_causal_member_t *m, uint64_t id);
 
 /* The last sequence of member id's events this member takes (UINT64_MAX: id is not removed here). */
 uint64_t lkv_causal_member_removal_cap(const lkv_causal_member_t *m, uint64_t id);
+
+/* ---- Membership: additions (member_add.c, docs/causal.md §15b).
+ *
+ * An addition of member N is an event of the member that makes it (a write set of one MEMBER_ADD mutation:
+ * N's id and its peer URLs, opaque to the core), replicated and applied like any. A member that applies it
+ * appends N to its members (its public key unknown until lkv_causal_member_set_key), so that N counts for
+ * stability (nothing is stable until N reports), gets pushes and vectors, and its events are taken. A
+ * member that has not applied it yet refuses N's events (LKV_EVERIFY: an unknown origin) and vectors; they
+ * come again by anti-entropy. N itself starts with the members named at its start (the adder's members and
+ * itself) and cfg.joining set: its own writes are refused until it applied the add of itself, so that every
+ * event of N causally follows its add, and with it every event the adder had applied when it added N (a
+ * member that does not know N yet cannot take for stable a tombstone that N's writes are concurrent with:
+ * member_keys.c). An id is added once: a second add of an id applied (a concurrent one on another member)
+ * changes nothing, a removed id is never a member again. Two concurrent adds of different ids with the same
+ * URLs both take effect (the core does not read URLs): the operator removes the one not started. An add
+ * applied when LKV_CAUSAL_MAX_ORIGINS members are there already (concurrent adds) is ignored. */
+
+/* A local addition of member id with peer URLs (urls, len): the next own event, as lkv_causal_member_write.
+ * Returns 0, LKV_EINVAL (id 0, no URLs), LKV_EMEMBERREMOVED (id was removed: ids are not reused; or this
+ * member is removed), LKV_EMEMBEREXIST (id is a member), LKV_EEXIST (id's lease owner tag, causal/lease_id.h,
+ * is a member's still in: draw another id), LKV_ENOSPC (LKV_CAUSAL_MAX_ORIGINS members already),
+ * LKV_EUNHEALTHY, LKV_EAGAIN. */
+int lkv_causal_member_add(lkv_causal_member_t *m, uint64_t now, uint64_t id, const uint8_t *urls, size_t len,
+                          uint64_t token, uint64_t *rev);
+
+/* How many members this member knows (initial and added, removed ones included), and the i-th one's id
+ * (members in the order they became known: the initial ones, then the added ones as applied). */
+size_t lkv_causal_member_count(const lkv_causal_member_t *m);
+uint64_t lkv_causal_member_id_at(const lkv_causal_member_t *m, size_t i);
+
+/* The peer URLs an applied add named for member id (*len bytes, valid until the next input), or NULL when no
+ * add of id was applied here (an initial member, or not a member). */
+const uint8_t *lkv_causal_member_peer_urls(const lkv_causal_member_t *m, uint64_t id, size_t *len);
 
 /* ---- Reads (valid until the next input). */
 

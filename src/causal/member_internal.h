@@ -9,6 +9,14 @@
 #define LKV__CAUSAL_BUG(m, b) (((m)->cfg.bugs & LKV_CAUSAL_BUG_##b) != 0)
 #else
 #define LKV__CAUSAL_BUG(m, b) ((void)(m), 0)
+/* member_add.c: applies the member additions of an applied event. */
+void lkv__causal_adds_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev);
+/* member_add.c: records an add of member id with its peer URLs (the member appended when it is not one;
+ * ignored when LKV_CAUSAL_MAX_ORIGINS members are there already); the first add applied of an id holds. */
+void lkv__causal_add_record(lkv_causal_member_t *m, uint64_t id, const uint8_t *urls, size_t len);
+/* member_add.c: frees the added members' URLs. */
+void lkv__causal_adds_free(lkv_causal_member_t *m);
+
 #endif
 
 /* A growing array of T with its count and capacity. */
@@ -69,6 +77,12 @@ struct lkv_causal_member_s {
   uint8_t removed[LKV_CAUSAL_MAX_ORIGINS];
   uint64_t cap[LKV_CAUSAL_MAX_ORIGINS];
   lkv_causal_event_id_t removal[LKV_CAUSAL_MAX_ORIGINS];
+
+  /* Additions (member_add.c): whether an add of members[i] was applied here, and the peer URLs it named
+   * (malloc'd; NULL for a member no add of which was applied here: an initial one). */
+  uint8_t added[LKV_CAUSAL_MAX_ORIGINS];
+  uint8_t *urls[LKV_CAUSAL_MAX_ORIGINS];
+  size_t urls_len[LKV_CAUSAL_MAX_ORIGINS];
 };
 
 /* Grows a LKV__CAUSAL_VEC to hold one more element; aborts on allocation failure (member.h). */
@@ -168,5 +182,13 @@ uint8_t *lkv__causal_removals_put(const lkv_causal_member_t *m, uint8_t *p);
  * members of m, each id once (else r->bad). */
 size_t lkv__causal_removals_take(lkv__causal_reader_t *r, const lkv_causal_member_t *m,
                                  lkv__causal_removal_t *out);
+
+/* member_add.c: applies the member additions of an applied event. */
+void lkv__causal_adds_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev);
+/* member_add.c: records an add of member id with its peer URLs (the member appended when it is not one;
+ * ignored when LKV_CAUSAL_MAX_ORIGINS members are there already); the first add applied of an id holds. */
+void lkv__causal_add_record(lkv_causal_member_t *m, uint64_t id, const uint8_t *urls, size_t len);
+/* member_add.c: frees the added members' URLs. */
+void lkv__causal_adds_free(lkv_causal_member_t *m);
 
 #endif

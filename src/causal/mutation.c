@@ -14,6 +14,7 @@ static int is_key(uint8_t kind) {
 
 static size_t one_size(const lkv_causal_mutation_t *m) {
   if (m->kind == LKV_CAUSAL_MEMBER_REMOVE) return 1 + 8;
+  if (m->kind == LKV_CAUSAL_MEMBER_ADD) return 1 + 8 + 4 + m->value_len;
   if (!is_key(m->kind)) return 1 + 8 + (m->kind == LKV_CAUSAL_LEASE_GRANT ? 8 : 0);
   size_t put = m->kind == LKV_CAUSAL_PUT ? 4 + m->value_len + (m->lease ? 8 : 0) : 0;
   return 1 + 4 + m->key_len + put;
@@ -27,6 +28,7 @@ size_t lkv_causal_mutations_size(const lkv_causal_mutation_t *muts, size_t n) {
 
 static int valid(const lkv_causal_mutation_t *m) {
   if (m->kind == LKV_CAUSAL_MEMBER_REMOVE) return m->member != 0;
+  if (m->kind == LKV_CAUSAL_MEMBER_ADD) return m->member != 0 && m->value_len > 0 && m->value_len <= UINT32_MAX;
   if (m->kind == LKV_CAUSAL_LEASE_GRANT || m->kind == LKV_CAUSAL_LEASE_REVOKE) return m->lease > 0;
   if (m->kind == LKV_CAUSAL_DEL) return m->key_len > 0;
   return m->kind == LKV_CAUSAL_PUT && m->key_len > 0 && m->lease >= 0;
@@ -50,9 +52,14 @@ int lkv_causal_mutations_encode(const lkv_causal_mutation_t *muts, size_t n, uin
   for (size_t i = 0; i < n; i++) {
     const lkv_causal_mutation_t *m = &muts[i];
     *p++ = m->kind == LKV_CAUSAL_PUT && m->lease ? KIND_PUT_LEASED : m->kind;
-    if (m->kind == LKV_CAUSAL_MEMBER_REMOVE) {
+    if (m->kind == LKV_CAUSAL_MEMBER_REMOVE || m->kind == LKV_CAUSAL_MEMBER_ADD) {
       lkv_le64_put(p, m->member);
       p += 8;
+      if (m->kind == LKV_CAUSAL_MEMBER_ADD) {
+        lkv_le32_put(p, (uint32_t)m->value_len);
+        memcpy(p + 4, m->value, m->value_len);
+        p += 4 + m->value_len;
+      }
       continue;
     }
     if (!is_key(m->kind)) {
@@ -98,11 +105,11 @@ static int step(lkv_causal_mutation_iter_t *it, lkv_causal_mutation_t *m) {
   memset(m, 0, sizeof(*m));
   uint8_t kind = *it->p++;
   m->kind = kind == KIND_PUT_LEASED ? LKV_CAUSAL_PUT : kind;
-  if (kind == LKV_CAUSAL_MEMBER_REMOVE) {
+  if (kind == LKV_CAUSAL_MEMBER_REMOVE || kind == LKV_CAUSAL_MEMBER_ADD) {
     if (it->end - it->p < 8) return -1;
     m->member = lkv_le64_get(it->p);
     it->p += 8;
-    return 0;
+    return kind == LKV_CAUSAL_MEMBER_ADD ? take(it, &m->value, &m->value_len) : 0;
   }
   if (kind == LKV_CAUSAL_LEASE_GRANT || kind == LKV_CAUSAL_LEASE_REVOKE)
     return take_i64(it, &m->lease) || (kind == LKV_CAUSAL_LEASE_GRANT && take_i64(it, &m->ttl)) ? -1 : 0;

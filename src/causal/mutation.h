@@ -17,6 +17,7 @@
  *     4 (lease grant)  ‖ lease i64 ‖ ttl i64
  *     5 (lease revoke) ‖ lease i64
  *     6 (member remove) ‖ member id u64 (not 0)
+ *     7 (member add)    ‖ member id u64 (not 0) ‖ urls_len u32 ‖ urls (its peer URLs, non-empty, opaque here)
  * Keys are non-empty, lease ids positive (docs/causal.md §5: the id names the lease's owner). A key
  * written twice in one write set counts once, with its last mutation (etcd refuses such Txns before they
  * become events; the rule only makes every replica agree). Grants and revokes touch no key: the member's
@@ -30,17 +31,18 @@ typedef enum {
   LKV_CAUSAL_LEASE_GRANT = 4,
   LKV_CAUSAL_LEASE_REVOKE = 5,
   LKV_CAUSAL_MEMBER_REMOVE = 6, /* the removal of a member (docs/causal.md §15) */
+  LKV_CAUSAL_MEMBER_ADD = 7,    /* the addition of a member (docs/causal.md §15b) */
 } lkv_causal_kind_t;
 
 typedef struct {
   uint8_t kind; /* lkv_causal_kind_t */
   const uint8_t *key;
   size_t key_len;
-  const uint8_t *value; /* NULL/0 for a delete */
+  const uint8_t *value; /* NULL/0 for a delete; an add's peer URLs */
   size_t value_len;
   int64_t lease;   /* a put's lease (0: none); the lease of a grant or revoke */
   int64_t ttl;     /* a grant's TTL in seconds */
-  uint64_t member; /* the member a removal names */
+  uint64_t member; /* the member a removal or an add names */
 } lkv_causal_mutation_t;
 
 /* Bytes of the encoding of muts[0..n). */

@@ -1,0 +1,302 @@
+/* Unit tests for member additions in the causal core (docs/causal.md §15b): the add applied everywhere, the
+ * new member's events refused before the add and taken after, its writes gated on its own add, stability
+ * waiting for it, replay, refusals, the mutation's codec. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* cmocka.h relies on the standard headers above. */
+#include <cmocka.h>
+
+#include "causal_testnet.h"
+
+#define URLS "http://127.0.0.1:2380"
+
+/* Members 1 and 2 running, member 3 (keys of ct_cluster) not known to them: it joins, knowing all three. */
+static net_t *net_joining(void) {
+  net_t *t = calloc(1, sizeof(*t));
+  assert_non_null(t);
+  ct_cluster(&t->cl, 3);
+  t->now = 1000;
+  for (size_t i = 0; i < 3; i++) {
+    lkv_causal_config_t cfg = ct_config(&t->cl, i + 1);
+    cfg.n_members = i < 2 ? 2 : 3;
+    cfg.joining = i == 2;
+    assert_int_equal(lkv_causal_member_new(&cfg, &t->m[i]), 0);
+  }
+  return t;
+}
+
+static uint64_t adds(net_t *t, size_t i, uint64_t id, const char *urls) {
+  uint64_t rev = 0;
+  assert_int_equal(lkv_causal_member_add(t->m[i], t->now++, id, (const uint8_t *)urls, strlen(urls), 5, &rev), 0);
+  assert_int_equal(flush(t, i), rev);
+  return rev;
+}
+
+/* Member i learns member 3's key (a hello's work in the replicator). */
+static void learns_key(net_t *t, size_t i) {
+  assert_int_equal(lkv_causal_member_set_key(t->m[i], 3, t->cl.peers[2].pk), 0);
+}
+
+/* Anti-entropy rounds of every member, everything delivered; refusals of unknown origins expected. */
+static void rounds(net_t *t, int n) {
+  for (int r = 0; r < n; r++) {
+    for (size_t i = 0; i < t->cl.n; i++) {
+      assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
+      flush(t, i);
+    }
+    while (t->nq) {
+      int rc = deliver(t, 0);
+      assert_true(rc == 0 || rc == LKV_EVERIFY || rc == LKV_EINVAL || rc == LKV_EBADMSG);
+    }
+  }
+}
+
+static uint64_t has(net_t *t, size_t i, uint64_t origin) {
+  return lkv_causal_vv_get(lkv_causal_member_vv(t->m[i]), origin);
+}
+
+static int write_rc(net_t *t, size_t i, const char *k, const char *v) {
+  lkv_causal_mutation_t mu = {
+      .kind = LKV_CAUSAL_PUT, .key = (const uint8_t *)k, .key_len = strlen(k), .value = (const uint8_t *)v,
+      .value_len = strlen(v)};
+  uint64_t rev;
+  int rc = lkv_causal_member_write(t->m[i], t->now++, &mu, 1, 1, &rev);
+  flush(t, i);
+  return rc;
+}
+
+/* The add takes a revision on every member, appends the member with its URLs; the new member's writes wait
+ * for the add of itself, then replicate both ways. */
+static void test_add_applied_and_joined(void **state) {
+  (void)state;
+  net_t *t = net_joining();
+  put(t, 0, "a", "1");
+  settle(t);
+  assert_int_equal(lkv_causal_member_count(t->m[0]), 2);
+  assert_int_equal(write_rc(t, 2, "c", "early"), LKV_EUNHEALTHY); /* not added yet */
+  uint64_t rev = adds(t, 0, 3, URLS);
+  assert_int_equal(rev, 2);
+  drop_all(t); /* the push to B and to C lost: anti-entropy brings it */
+  assert_int_equal(lkv_causal_member_count(t->m[0]), 3);
+  assert_int_equal(lkv_causal_member_id_at(t->m[0], 2), 3);
+  assert_int_equal(lkv_causal_member_id_at(t->m[0], 3), 0);
+  size_t len = 0;
+  const uint8_t *u = lkv_causal_member_peer_urls(t->m[0], 3, &len);
+  assert_non_null(u);
+  assert_int_equal(len, strlen(URLS));
+  assert_memory_equal(u, URLS, len);
+  assert_null(lkv_causal_member_peer_urls(t->m[0], 1, &len)); /* an initial member */
+  rounds(t, 3);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(lkv_causal_member_count(t->m[i]), 3);
+    assert_non_null(lkv_causal_member_peer_urls(t->m[i], 3, &len));
+    assert_string_equal(value(t, i, "a"), "1");
+    assert_int_equal(lkv_causal_member_revision(t->m[i]), 2);
+  }
+  /* C applied its add: it writes; A and B take the write once they know C's key. */
+  assert_int_equal(write_rc(t, 2, "c", "1"), 0);
+  assert_int_equal(deliver(t, 0), LKV_EVERIFY); /* A: the key of C not known yet */
+  drop_all(t);
+  learns_key(t, 0);
+  learns_key(t, 1);
+  rounds(t, 2);
+  put(t, 1, "b", "2");
+  settle(t);
+  for (size_t i = 0; i < 3; i++) {
+    assert_string_equal(value(t, i, "c"), "1");
+    assert_string_equal(value(t, i, "b"), "2");
+    assert_int_equal(has(t, i, 3), 1);
+  }
+  net_free(t);
+}
+
+/* B has not applied the add: C's events (and vectors) are refused there; once the add reaches B, they are
+ * taken by anti-entropy. */
+static void test_events_refused_before_add(void **state) {
+  (void)state;
+  net_t *t = net_joining();
+  adds(t, 0, 3, URLS);
+  for (size_t k = 0; k < t->nq;) /* only C gets the add */
+    if (t->q[k].to == 2)
+      drop(t, k);
+    else
+      assert_int_equal(deliver(t, k), 0);
+  assert_int_equal(has(t, 2, 1), 1);
+  learns_key(t, 0);
+  assert_int_equal(lkv_causal_member_set_key(t->m[1], 3, t->cl.peers[2].pk), LKV_EINVAL); /* not a member */
+  assert_int_equal(write_rc(t, 2, "c", "1"), 0);
+  int to_b = -1;
+  for (size_t k = 0; k < t->nq; k++)
+    if (t->q[k].to == 2) to_b = (int)k;
+  assert_true(to_b >= 0);
+  assert_int_equal(deliver(t, (size_t)to_b), LKV_EVERIFY); /* an unknown origin at B */
+  assert_int_equal(has(t, 1, 3), 0);
+  settle(t); /* the rest: A takes C's write */
+  assert_int_equal(has(t, 0, 3), 1);
+  /* B's anti-entropy: A ships the add (and C's write, which follows it) to B. */
+  assert_int_equal(lkv_causal_member_tick(t->m[1]), 0);
+  flush(t, 1);
+  while (t->nq) {
+    int rc = deliver(t, 0);
+    assert_true(rc == 0 || rc == LKV_EVERIFY || rc == LKV_EINVAL);
+  }
+  assert_int_equal(lkv_causal_member_count(t->m[1]), 3);
+  assert_int_equal(has(t, 1, 3), 0); /* the key of C still unknown at B */
+  learns_key(t, 1);
+  rounds(t, 2);
+  assert_int_equal(has(t, 1, 3), 1);
+  assert_string_equal(value(t, 1, "c"), "1");
+  net_free(t);
+}
+
+/* Once the add is applied, nothing is stable until the new member reports: no compaction, no purge. */
+static void test_stability_waits_for_new_member(void **state) {
+  (void)state;
+  net_t *t = net_joining();
+  put(t, 0, "k", "1");
+  adds(t, 0, 3, URLS);
+  put(t, 0, "k", NULL); /* a sole tombstone */
+  for (size_t k = 0; k < t->nq;) /* C gets nothing: not started */
+    if (t->q[k].to == 3)
+      drop(t, k);
+    else
+      assert_int_equal(deliver(t, k), 0);
+  for (int r = 0; r < 3; r++) { /* A and B report to each other */
+    for (size_t i = 0; i < 2; i++) {
+      assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
+      flush(t, i);
+    }
+    for (size_t k = 0; k < t->nq;)
+      if (t->q[k].to == 3)
+        drop(t, k);
+      else
+        assert_int_equal(deliver(t, k), 0);
+  }
+  for (size_t i = 0; i < 2; i++) {
+    assert_non_null(key(t, i, "k"));
+    assert_int_equal(lkv_causal_member_stable(t->m[i]), 0);
+  }
+  /* C starts, catches up and reports: the tombstone becomes stable. */
+  learns_key(t, 0);
+  learns_key(t, 1);
+  rounds(t, 4);
+  for (size_t i = 0; i < 3; i++) {
+    assert_null(key(t, i, "k"));
+    assert_int_equal(lkv_causal_member_stable(t->m[i]), 3);
+  }
+  net_free(t);
+}
+
+/* A restart replays the add: the member is known again with its URLs, its events taken. */
+static void test_replay_keeps_added_member(void **state) {
+  (void)state;
+  net_t *t = net_joining();
+  adds(t, 0, 3, URLS);
+  settle(t);
+  learns_key(t, 0);
+  learns_key(t, 1);
+  assert_int_equal(write_rc(t, 2, "c", "1"), 0);
+  settle(t);
+  lkv_causal_member_t *again;
+  lkv_causal_config_t cfg = ct_config(&t->cl, 2);
+  cfg.n_members = 2;
+  assert_int_equal(lkv_causal_member_new(&cfg, &again), 0);
+  for (size_t j = 0; j < t->nlog[1]; j++) {
+    uint64_t rev = 0;
+    assert_int_equal(lkv_causal_member_replay(again, t->log[1][j], t->loglen[1][j], &rev), 0);
+  }
+  assert_int_equal(lkv_causal_member_count(again), 3);
+  assert_int_equal(lkv_causal_vv_get(lkv_causal_member_vv(again), 3), 1);
+  size_t len;
+  assert_non_null(lkv_causal_member_peer_urls(again, 3, &len));
+  lkv_causal_member_free(again);
+  /* The joining member's restart: its own add replayed, it writes at once. */
+  cfg = ct_config(&t->cl, 3);
+  cfg.joining = 1;
+  assert_int_equal(lkv_causal_member_new(&cfg, &again), 0);
+  for (size_t j = 0; j < t->nlog[2]; j++) {
+    uint64_t rev = 0;
+    assert_int_equal(lkv_causal_member_replay(again, t->log[2][j], t->loglen[2][j], &rev), 0);
+  }
+  lkv_causal_mutation_t mu = {.kind = LKV_CAUSAL_DEL, .key = (const uint8_t *)"c", .key_len = 1};
+  uint64_t rev;
+  assert_int_equal(lkv_causal_member_write(again, t->now, &mu, 1, 1, &rev), 0);
+  lkv_causal_member_free(again);
+  net_free(t);
+}
+
+/* Refusals: a member, a removed id (never reused), a lease owner tag in use, id 0, no URLs. Concurrent adds of
+ * one id: one member, the first add's URLs. */
+static void test_refusals_and_concurrent_adds(void **state) {
+  (void)state;
+  net_t *t = net_joining();
+  uint64_t rev;
+  const uint8_t *u = (const uint8_t *)URLS;
+  assert_int_equal(lkv_causal_member_add(t->m[0], t->now, 2, u, 5, 1, &rev), LKV_EMEMBEREXIST);
+  assert_int_equal(lkv_causal_member_add(t->m[0], t->now, 0, u, 5, 1, &rev), LKV_EINVAL);
+  assert_int_equal(lkv_causal_member_add(t->m[0], t->now, 9, u, 0, 1, &rev), LKV_EINVAL);
+  /* 0x8001's owner tag is member 1's (the low 15 bits). */
+  assert_int_equal(lkv_causal_member_add(t->m[0], t->now, 0x8001, u, 5, 1, &rev), LKV_EEXIST);
+  adds(t, 0, 3, "http://a");
+  adds(t, 1, 3, "http://b");
+  settle(t);
+  for (size_t i = 0; i < 2; i++) {
+    size_t len;
+    assert_int_equal(lkv_causal_member_count(t->m[i]), 3);
+    const uint8_t *got = lkv_causal_member_peer_urls(t->m[i], 3, &len);
+    assert_non_null(got);
+    assert_memory_equal(got, i == 0 ? "http://a" : "http://b", len); /* each member's first applied */
+    assert_int_equal(lkv_causal_member_revision(t->m[i]), 2);
+  }
+  assert_int_equal(lkv_causal_member_remove(t->m[0], t->now++, 3, 1, &rev), 0);
+  flush(t, 0);
+  assert_int_equal(lkv_causal_member_add(t->m[0], t->now, 3, u, 5, 1, &rev), LKV_EMEMBERREMOVED);
+  /* The tag of a removed member is free again. */
+  assert_int_equal(lkv_causal_member_add(t->m[0], t->now++, 0x8003, u, 5, 1, &rev), 0);
+  flush(t, 0);
+  assert_int_equal(lkv_causal_member_count(t->m[0]), 4);
+  drop_all(t);
+  net_free(t);
+}
+
+static void test_mutation_codec(void **state) {
+  (void)state;
+  lkv_causal_mutation_t mu = {.kind = LKV_CAUSAL_MEMBER_ADD,
+                              .member = 0x1234567890abcdefull,
+                              .value = (const uint8_t *)URLS,
+                              .value_len = strlen(URLS)},
+                        got;
+  uint8_t buf[64];
+  size_t len = 0;
+  assert_int_equal(lkv_causal_mutations_size(&mu, 1), 4 + 1 + 8 + 4 + strlen(URLS));
+  assert_int_equal(lkv_causal_mutations_encode(&mu, 1, buf, sizeof(buf), &len), 0);
+  lkv_causal_mutation_iter_t it;
+  assert_int_equal(lkv_causal_mutations_open(buf, len, &it), 0);
+  assert_int_equal(lkv_causal_mutations_next(&it, &got), 1);
+  assert_int_equal(got.kind, LKV_CAUSAL_MEMBER_ADD);
+  assert_int_equal(got.member, mu.member);
+  assert_int_equal(got.value_len, strlen(URLS));
+  assert_memory_equal(got.value, URLS, got.value_len);
+  assert_int_equal(lkv_causal_mutations_next(&it, &got), 0);
+  assert_int_equal(lkv_causal_mutations_open(buf, len - 1, &it), LKV_EBADMSG); /* URLs cut */
+  mu.value_len = 0;
+  assert_int_equal(lkv_causal_mutations_encode(&mu, 1, buf, sizeof(buf), &len), LKV_EINVAL);
+  mu.value_len = 3, mu.member = 0;
+  assert_int_equal(lkv_causal_mutations_encode(&mu, 1, buf, sizeof(buf), &len), LKV_EINVAL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_add_applied_and_joined),
+      cmocka_unit_test(test_events_refused_before_add),
+      cmocka_unit_test(test_stability_waits_for_new_member),
+      cmocka_unit_test(test_replay_keeps_added_member),
+      cmocka_unit_test(test_refusals_and_concurrent_adds),
+      cmocka_unit_test(test_mutation_codec),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
