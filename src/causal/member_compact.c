@@ -9,7 +9,8 @@
 
 /*
  * Checkpoint encoding (little-endian):
- *   "lkvcckp1" ‖ revision u64 ‖ base u64 ‖ vector ‖ vector of the events up to base (vv.h's encoding) ‖
+ *   "lkvcckp1", or "lkvcckp2" ‖ the added members (member_add.c's layout) when an add was applied ‖
+ *   revision u64 ‖ base u64 ‖ vector ‖ vector of the events up to base (vv.h's encoding) ‖
  *   hlc.wall u64 ‖ hlc.logical u32 ‖ the keys with their views and local revisions ‖ the removals (both in
  *   member_codec.c's layouts, LKV__CAUSAL_LOCAL; the removals are absent in a checkpoint written before
  *   them: none)
@@ -18,6 +19,14 @@
  */
 
 static const uint8_t magic[8] = {'l', 'k', 'v', 'c', 'c', 'k', 'p', '1'};
+#define MAGIC_ADDS '2' /* the last byte of the magic of a checkpoint with added members */
+
+/* 1 when an add was applied here (the checkpoint carries the added members). */
+static int any_added(const lkv_causal_member_t *m) {
+  for (size_t i = 0; i < m->cfg.n_members; i++)
+    if (m->added[i]) return 1;
+  return 0;
+}
 
 uint64_t lkv_causal_member_first_rev(const lkv_causal_member_t *m) {
   return m->log_base + 1;
@@ -31,7 +40,8 @@ void lkv_causal_member_base_vv(const lkv_causal_member_t *m, lkv_causal_vv_t *ou
 
 int lkv_causal_member_needs_snapshot(const lkv_causal_member_t *m, uint64_t id) {
   int idx = lkv__causal_index(m, id);
-  if (idx < 0 || (size_t)idx == m->self || !m->reports[idx].n) return 0; /* no report yet: unknown */
+  /* No report yet: unknown (an empty one is a member that has nothing: one just added). */
+  if (idx < 0 || (size_t)idx == m->self || !m->reported[idx]) return 0;
   for (size_t i = 0; i < m->cfg.n_members; i++)
     if (lkv_causal_vv_get(&m->reports[idx], m->members[i].id) < m->pos_base[i]) return 1;
   return 0;
@@ -95,10 +105,13 @@ int lkv_causal_member_checkpoint(const lkv_causal_member_t *m, uint64_t base, ui
   lkv_causal_vv_t upto = vv_upto(m, base);
   size_t size = sizeof(magic) + 16 + lkv_causal_vv_encoded_size(&m->vv) + lkv_causal_vv_encoded_size(&upto) +
                 12 + lkv__causal_keys_size(m, LKV__CAUSAL_LOCAL) + lkv__causal_removals_size(m);
+  int adds = any_added(m);
+  if (adds) size += lkv__causal_members_size(m, 0);
   uint8_t *p = malloc(size);
   if (!p) abort();
   *out = p, *len = size;
   memcpy(p, magic, sizeof(magic)), p += sizeof(magic);
+  if (adds) p[-1] = MAGIC_ADDS, p = lkv__causal_members_put(m, p, 0);
   lkv_le64_put(p, rev), lkv_le64_put(p + 8, base), p += 16;
   lkv_causal_vv_encode(&m->vv, p), p += lkv_causal_vv_encoded_size(&m->vv);
   lkv_causal_vv_encode(&upto, p), p += lkv_causal_vv_encoded_size(&upto);
@@ -138,12 +151,9 @@ static uint64_t vv_sum(const lkv_causal_vv_t *v) {
   return t;
 }
 
-int lkv_causal_member_restore(lkv_causal_member_t *m, const uint8_t *buf, size_t len, uint64_t *rev,
-                              uint64_t *base) {
-  if (m->started || m->out || m->log.n || m->restored || m->keys.n) return LKV_EAGAIN;
-  lkv__causal_reader_t r = {.p = buf, .end = buf + len};
-  const uint8_t *mg = lkv__causal_take(&r, sizeof(magic));
-  if (!mg || memcmp(mg, magic, sizeof(magic))) return LKV_EBADMSG;
+/* The checkpoint after its magic and added members. */
+static int restore_state(lkv_causal_member_t *m, lkv__causal_reader_t *rd, uint64_t *rev, uint64_t *base) {
+  lkv__causal_reader_t r = *rd;
   uint64_t c = lkv__causal_take64(&r), b = lkv__causal_take64(&r);
   lkv_causal_vv_t vv, upto;
   lkv__causal_take_vv(&r, &vv);
@@ -172,6 +182,21 @@ int lkv_causal_member_restore(lkv_causal_member_t *m, const uint8_t *buf, size_t
   m->restored = c;
   *rev = c, *base = b;
   return 0;
+}
+
+int lkv_causal_member_restore(lkv_causal_member_t *m, const uint8_t *buf, size_t len, uint64_t *rev,
+                              uint64_t *base) {
+  if (m->started || m->out || m->log.n || m->restored || m->keys.n) return LKV_EAGAIN;
+  lkv__causal_reader_t r = {.p = buf, .end = buf + len};
+  const uint8_t *mg = lkv__causal_take(&r, sizeof(magic));
+  if (!mg || memcmp(mg, magic, sizeof(magic) - 1) || (mg[7] != magic[7] && mg[7] != MAGIC_ADDS))
+    return LKV_EBADMSG;
+  uint32_t marked = 0;
+  size_t before = mg[7] == MAGIC_ADDS ? lkv__causal_members_take(&r, m, &marked) /* first: vectors name them */
+                                      : m->cfg.n_members;
+  int rc = restore_state(m, &r, rev, base);
+  if (rc) lkv__causal_members_undo(m, before, marked);
+  return rc;
 }
 
 int lkv__causal_replay_held(lkv_causal_member_t *m, const uint8_t *buf, size_t len, uint64_t *rev) {

@@ -9,14 +9,6 @@
 #define LKV__CAUSAL_BUG(m, b) (((m)->cfg.bugs & LKV_CAUSAL_BUG_##b) != 0)
 #else
 #define LKV__CAUSAL_BUG(m, b) ((void)(m), 0)
-/* member_add.c: applies the member additions of an applied event. */
-void lkv__causal_adds_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev);
-/* member_add.c: records an add of member id with its peer URLs (the member appended when it is not one;
- * ignored when LKV_CAUSAL_MAX_ORIGINS members are there already); the first add applied of an id holds. */
-void lkv__causal_add_record(lkv_causal_member_t *m, uint64_t id, const uint8_t *urls, size_t len);
-/* member_add.c: frees the added members' URLs. */
-void lkv__causal_adds_free(lkv_causal_member_t *m);
-
 #endif
 
 /* A growing array of T with its count and capacity. */
@@ -53,6 +45,7 @@ struct lkv_causal_member_s {
   lkv_causal_pending_t pending;
   /* The latest vector each member reported (merged: a member's durable vector only grows). */
   lkv_causal_vv_t reports[LKV_CAUSAL_MAX_ORIGINS];
+  uint8_t reported[LKV_CAUSAL_MAX_ORIGINS]; /* members[i] reported a vector since this member started */
   /* Per member: the last events shipped to it by answers since the last tick. Answering vectors that
    * arrive together (held by a partition, then released at once) ships the next events, not the same
    * ones again; cleared every tick, so that what a lossy link dropped is shipped again. */
@@ -186,9 +179,19 @@ size_t lkv__causal_removals_take(lkv__causal_reader_t *r, const lkv_causal_membe
 /* member_add.c: applies the member additions of an applied event. */
 void lkv__causal_adds_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev);
 /* member_add.c: records an add of member id with its peer URLs (the member appended when it is not one;
- * ignored when LKV_CAUSAL_MAX_ORIGINS members are there already); the first add applied of an id holds. */
-void lkv__causal_add_record(lkv_causal_member_t *m, uint64_t id, const uint8_t *urls, size_t len);
+ * ignored when LKV_CAUSAL_MAX_ORIGINS members are there already); the first add applied of an id holds. Returns the index it marked added, or -1 (nothing changed). */
+int lkv__causal_add_record(lkv_causal_member_t *m, uint64_t id, const uint8_t *urls, size_t len);
 /* member_add.c: frees the added members' URLs. */
 void lkv__causal_adds_free(lkv_causal_member_t *m);
+
+/* member_add.c: the membership in a checkpoint or a snapshot: n u32 ‖ n × (id u64 ‖ urls_len u32 ‖ urls), the
+ * members with an applied add (their URLs, non-empty) or, with all set, every member (urls_len 0: an initial
+ * one). Size, writer (returns the end), reader: records each into m (an add; an unknown initial member
+ * appended without a key), sets r->bad on a malformed one, and returns m's member count before and in *marked
+ * the indices it marked added, for lkv__causal_members_undo (which forgets what a failed read recorded). */
+size_t lkv__causal_members_size(const lkv_causal_member_t *m, int all);
+uint8_t *lkv__causal_members_put(const lkv_causal_member_t *m, uint8_t *p, int all);
+size_t lkv__causal_members_take(lkv__causal_reader_t *r, lkv_causal_member_t *m, uint32_t *marked);
+void lkv__causal_members_undo(lkv_causal_member_t *m, size_t before, uint32_t marked);
 
 #endif

@@ -10,7 +10,8 @@
 
 /*
  * Encoding (little-endian):
- *   body = "lkvcsnp1" ‖ sender u64 ‖ vector (vv.h) ‖ hlc.wall u64 ‖ hlc.logical u32 ‖ the keys with their
+ *   body = "lkvcsnp1" ‖ sender u64 ‖ every member the sender knows (member_add.c's layout: an installer
+ *          learns the added ones and those removed before it was added) ‖ vector (vv.h) ‖ hlc.wall u64 ‖ hlc.logical u32 ‖ the keys with their
  *          siblings ‖ the removals (member_codec.c's layouts, without local revisions or views) ‖
  *          extra_len u32 ‖ extra
  *   snapshot = body ‖ Ed25519 signature (64) of body by the sender's key
@@ -30,12 +31,13 @@ int lkv_causal_member_snapshot(const lkv_causal_member_t *m, const uint8_t *extr
   if (!lkv__causal_quiet(m)) return LKV_EAGAIN;
   if (m->removed[m->self]) return LKV_EMEMBERREMOVED;
   if (extra_len > UINT32_MAX) return LKV_EINVAL;
-  size_t body = sizeof(magic) + 8 + lkv_causal_vv_encoded_size(&m->vv) + 12 + lkv__causal_keys_size(m, 0) +
+  size_t body = sizeof(magic) + 8 + lkv__causal_members_size(m, 1) + lkv_causal_vv_encoded_size(&m->vv) + 12 + lkv__causal_keys_size(m, 0) +
                 lkv__causal_removals_size(m) + 4 + extra_len;
   uint8_t *buf = malloc(body + LKV_CAUSAL_SIG_LEN), *p = buf;
   if (!buf) abort();
   memcpy(p, magic, sizeof(magic)), p += sizeof(magic);
   lkv_le64_put(p, m->cfg.id), p += 8;
+  p = lkv__causal_members_put(m, p, 1);
   lkv_causal_vv_encode(&m->vv, p), p += lkv_causal_vv_encoded_size(&m->vv);
   lkv_le64_put(p, m->clock.wall), lkv_le32_put(p + 8, m->clock.logical), p += 12;
   p = lkv__causal_keys_put(m, p, 0);
@@ -49,7 +51,9 @@ int lkv_causal_member_snapshot(const lkv_causal_member_t *m, const uint8_t *extr
 
 /* A snapshot decoded (its keys owned). */
 typedef struct {
-  int from; /* the sender's index */
+  int from;      /* the sender's index */
+  size_t before; /* the members here before the snapshot's were recorded */
+  uint32_t marked;
   lkv_causal_vv_t vv;
   lkv_causal_hlc_t clock;
   lkv__causal_keys_t keys;
@@ -59,8 +63,9 @@ typedef struct {
   size_t extra_len;
 } snap_t;
 
-/* Verifies and decodes a snapshot: 0, LKV_EBADMSG or LKV_EVERIFY (sn->keys to free either way). */
-static int decode(const lkv_causal_member_t *m, const uint8_t *buf, size_t len, snap_t *sn) {
+/* Verifies and decodes a snapshot: 0, LKV_EBADMSG or LKV_EVERIFY (sn->keys to free either way). The members
+ * it names are recorded into m at once (the vector names them): sn->before and sn->marked undo that. */
+static int decode(lkv_causal_member_t *m, const uint8_t *buf, size_t len, snap_t *sn) {
   if (len < sizeof(magic) + 8 + LKV_CAUSAL_SIG_LEN || memcmp(buf, magic, sizeof(magic))) return LKV_EBADMSG;
   sn->from = lkv__causal_index(m, lkv_le64_get(buf + sizeof(magic)));
   if (sn->from < 0 || (size_t)sn->from == m->self) return LKV_EBADMSG;
@@ -69,6 +74,7 @@ static int decode(const lkv_causal_member_t *m, const uint8_t *buf, size_t len, 
   if (!lkv__causal_key_known(peer) || crypto_sign_verify_detached(buf + body, buf, body, peer->pk) != 0)
     return LKV_EVERIFY;
   lkv__causal_reader_t r = {.p = buf + sizeof(magic) + 8, .end = buf + body};
+  sn->before = lkv__causal_members_take(&r, m, &sn->marked);
   lkv__causal_take_vv(&r, &sn->vv);
   sn->clock.wall = lkv__causal_take64(&r), sn->clock.logical = lkv__causal_take32(&r);
   for (uint32_t i = 0; i < sn->vv.n && !r.bad; i++)
@@ -148,6 +154,7 @@ static void install_removals(lkv_causal_member_t *m, const snap_t *sn) {
     if (r->cap > m->cap[x]) m->cap[x] = r->cap;
   }
   if (lkv_causal_vv_merge(&m->reports[sn->from], &sn->vv)) abort(); /* members only: room */
+  m->reported[sn->from] = 1;
   lkv__causal_removals_heard(m);
   for (size_t x = 0; x < m->cfg.n_members; x++)
     if (m->removed[x]) lkv_causal_pending_drop_above(&m->pending, m->members[x].id, m->cap[x]);
@@ -180,13 +187,14 @@ static int from_removed(const lkv_causal_member_t *m, const snap_t *sn) {
 int lkv_causal_member_install(lkv_causal_member_t *m, uint64_t now, const uint8_t *buf, size_t len,
                               uint64_t *rev, const uint8_t **extra, size_t *extra_len) {
   if (!lkv__causal_quiet(m)) return LKV_EAGAIN;
-  snap_t sn = {0};
+  snap_t sn = {.before = m->cfg.n_members};
   int rc = decode(m, buf, len, &sn);
   if (!rc && from_removed(m, &sn)) rc = LKV_EMEMBERREMOVED;
   if (!rc && lkv_causal_vv_compare(&m->vv, &sn.vv) != LKV_CAUSAL_BEFORE) rc = LKV_EEXIST;
   if (!rc && lkv_causal_hlc_too_far(now, &sn.clock, m->cfg.max_ahead)) rc = LKV_ECLOCKAHEAD;
   if (rc) {
     lkv__causal_keys_free(&sn.keys);
+    lkv__causal_members_undo(m, sn.before, sn.marked);
     return rc;
   }
   m->started = 1;

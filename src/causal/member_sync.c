@@ -84,6 +84,7 @@ int lkv_causal_member_recv_vv(lkv_causal_member_t *m, uint64_t from, const uint8
   for (size_t i = 0; i < theirs.n; i++)
     if (lkv__causal_index(m, theirs.e[i].origin) < 0) return LKV_EBADMSG;
   if (lkv_causal_vv_merge(&m->reports[idx], &theirs)) abort(); /* members only: always room */
+  m->reported[idx] = 1;
   if (!m->removed[idx]) lkv__causal_removals_heard(m);
   ship(m, (size_t)idx); /* a removed member too: so it gets its removal and stops */
   return 0;

@@ -263,6 +263,119 @@ static void test_refusals_and_concurrent_adds(void **state) {
   net_free(t);
 }
 
+/* A checkpoint keeps the added members (ids and URLs): a restart from it knows them, and the joining member
+ * restarted from its own writes at once; a damaged one is refused and leaves the new member as it was. */
+static void test_checkpoint_keeps_added_member(void **state) {
+  (void)state;
+  net_t *t = net_joining();
+  adds(t, 0, 3, URLS);
+  settle(t);
+  learns_key(t, 0);
+  learns_key(t, 1);
+  assert_int_equal(write_rc(t, 2, "c", "1"), 0);
+  settle(t);
+  for (size_t i = 1; i < 3; i++) {
+    uint8_t *ck;
+    size_t len, ulen;
+    assert_int_equal(lkv_causal_member_checkpoint(t->m[i], lkv_causal_member_revision(t->m[i]), &ck, &len), 0);
+    lkv_causal_config_t cfg = ct_config(&t->cl, i + 1);
+    cfg.n_members = i == 1 ? 2 : 3;
+    cfg.joining = i == 2;
+    lkv_causal_member_t *again;
+    uint64_t rev, base;
+    assert_int_equal(lkv_causal_member_new(&cfg, &again), 0);
+    assert_int_equal(lkv_causal_member_restore(again, ck, len - 1, &rev, &base), LKV_EBADMSG);
+    assert_int_equal(lkv_causal_member_count(again), cfg.n_members);
+    assert_null(lkv_causal_member_peer_urls(again, 3, &ulen));
+    assert_int_equal(lkv_causal_member_restore(again, ck, len, &rev, &base), 0);
+    assert_int_equal(rev, 2);
+    assert_int_equal(lkv_causal_member_count(again), 3);
+    const uint8_t *u = lkv_causal_member_peer_urls(again, 3, &ulen);
+    assert_non_null(u);
+    assert_memory_equal(u, URLS, ulen);
+    assert_int_equal(lkv_causal_vv_get(lkv_causal_member_vv(again), 3), 1);
+    lkv_causal_mutation_t mu = {.kind = LKV_CAUSAL_DEL, .key = (const uint8_t *)"c", .key_len = 1};
+    assert_int_equal(lkv_causal_member_write(again, t->now, &mu, 1, 1, &rev), 0); /* C: it had joined */
+    lkv_causal_member_free(again);
+    free(ck);
+  }
+  net_free(t);
+}
+
+/* etcd's replacement procedure: member 3 removed, member 4 added. Member 4 starts knowing 1, 2 and itself;
+ * member 1 compacted everything (4 silent), so 4 catches up by a snapshot, which teaches it member 3 (removed)
+ * and its own add: it writes at once. */
+static void test_snapshot_teaches_membership(void **state) {
+  (void)state;
+  net_t *t = calloc(1, sizeof(*t));
+  assert_non_null(t);
+  ct_cluster(&t->cl, 4);
+  t->now = 1000;
+  for (size_t i = 0; i < 4; i++) {
+    lkv_causal_config_t cfg = ct_config(&t->cl, i + 1);
+    lkv_causal_peer_t joining[3] = {t->cl.peers[0], t->cl.peers[1], t->cl.peers[3]};
+    cfg.n_members = 3;
+    if (i == 3) cfg.members = joining, cfg.joining = 1;
+    assert_int_equal(lkv_causal_member_new(&cfg, &t->m[i]), 0);
+  }
+  put(t, 2, "r", "1");
+  settle(t);
+  uint64_t rev;
+  assert_int_equal(lkv_causal_member_remove(t->m[0], t->now++, 3, 5, &rev), 0);
+  flush(t, 0);
+  settle(t);
+  adds(t, 0, 4, URLS);
+  for (int r = 0; r < 3; r++) { /* 1, 2 and 3 (it learns its removal) exchange; 4 is not started */
+    for (size_t i = 0; i < 3; i++) {
+      assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
+      flush(t, i);
+    }
+    for (size_t k = 0; k < t->nq;)
+      if (t->q[k].to == 4)
+        drop(t, k);
+      else
+        assert_int_equal(deliver(t, k), 0);
+  }
+  lkv_causal_silence_t out[LKV_CAUSAL_MAX_ORIGINS];
+  lkv_causal_member_heard(t->m[0], 0, 1); /* the member's start for silence */
+  lkv_causal_member_heard(t->m[0], 2, 100000);
+  lkv_causal_member_silence(t->m[0], 100000, 1000, out);
+  assert_int_equal(lkv_causal_member_is_silent(t->m[0], 4), 1);
+  uint64_t stable = lkv_causal_member_stable(t->m[0]);
+  assert_int_equal(stable, lkv_causal_member_revision(t->m[0]));
+  assert_int_equal(lkv_causal_member_compact(t->m[0], stable), 0);
+  /* 4 starts: its vector reaches 1, which finds a snapshot due. */
+  assert_int_equal(lkv_causal_member_set_key(t->m[0], 4, t->cl.peers[3].pk), 0);
+  assert_int_equal(lkv_causal_member_tick(t->m[3]), 0);
+  flush(t, 3);
+  for (size_t k = 0; k < t->nq;)
+    if (t->q[k].to == 1)
+      assert_int_equal(deliver(t, k), 0);
+    else
+      drop(t, k);
+  drop_all(t);
+  assert_int_equal(lkv_causal_member_snapshot_due(t->m[0], 4), 1);
+  uint8_t *snap;
+  size_t len;
+  assert_int_equal(lkv_causal_member_snapshot(t->m[0], NULL, 0, &snap, &len), 0);
+  const uint8_t *extra;
+  size_t extra_len;
+  assert_int_equal(lkv_causal_member_install(t->m[3], t->now, snap, len - 1, &rev, &extra, &extra_len),
+                   LKV_EVERIFY);
+  assert_int_equal(lkv_causal_member_count(t->m[3]), 3);
+  assert_int_equal(lkv_causal_member_install(t->m[3], t->now, snap, len, &rev, &extra, &extra_len), 0);
+  free(snap);
+  assert_int_equal(lkv_causal_member_count(t->m[3]), 4);
+  assert_true(lkv_causal_member_is_removed(t->m[3], 3));
+  assert_string_equal(value(t, 3, "r"), "1");
+  t->nlog[3] = (size_t)rev; /* its log restarts after the snapshot's revision (no event logged) */
+  assert_int_equal(write_rc(t, 3, "d", "4"), 0);
+  assert_int_equal(deliver(t, 0), 0); /* to 1, which knows its key */
+  assert_string_equal(value(t, 0, "d"), "4");
+  drop_all(t);
+  net_free(t);
+}
+
 static void test_mutation_codec(void **state) {
   (void)state;
   lkv_causal_mutation_t mu = {.kind = LKV_CAUSAL_MEMBER_ADD,
@@ -296,6 +409,8 @@ int main(void) {
       cmocka_unit_test(test_stability_waits_for_new_member),
       cmocka_unit_test(test_replay_keeps_added_member),
       cmocka_unit_test(test_refusals_and_concurrent_adds),
+      cmocka_unit_test(test_checkpoint_keeps_added_member),
+      cmocka_unit_test(test_snapshot_teaches_membership),
       cmocka_unit_test(test_mutation_codec),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
