@@ -191,9 +191,8 @@ static void test_stability_waits_for_new_member(void **state) {
   net_free(t);
 }
 
-/* A restart replays the add: the member is known again with its URLs, its events taken. */
-static void test_replay_keeps_added_member(void **state) {
-  (void)state;
+/* net_joining with member 3 added by 1, its key known, and its first write everywhere. */
+static net_t *net_joined(void) {
   net_t *t = net_joining();
   adds(t, 0, 3, URLS);
   settle(t);
@@ -201,6 +200,13 @@ static void test_replay_keeps_added_member(void **state) {
   learns_key(t, 1);
   assert_int_equal(write_rc(t, 2, "c", "1"), 0);
   settle(t);
+  return t;
+}
+
+/* A restart replays the add: the member is known again with its URLs, its events taken. */
+static void test_replay_keeps_added_member(void **state) {
+  (void)state;
+  net_t *t = net_joined();
   lkv_causal_member_t *again;
   lkv_causal_config_t cfg = ct_config(&t->cl, 2);
   cfg.n_members = 2;
@@ -267,13 +273,7 @@ static void test_refusals_and_concurrent_adds(void **state) {
  * restarted from its own writes at once; a damaged one is refused and leaves the new member as it was. */
 static void test_checkpoint_keeps_added_member(void **state) {
   (void)state;
-  net_t *t = net_joining();
-  adds(t, 0, 3, URLS);
-  settle(t);
-  learns_key(t, 0);
-  learns_key(t, 1);
-  assert_int_equal(write_rc(t, 2, "c", "1"), 0);
-  settle(t);
+  net_t *t = net_joined();
   for (size_t i = 1; i < 3; i++) {
     uint8_t *ck;
     size_t len, ulen;
