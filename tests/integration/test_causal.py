@@ -8,8 +8,8 @@
   revision: gap-free, none twice).
 - A member stopped while the others write catches up after its restart.
 - A watch open on the member that was cut off sees the other side's writes arrive after the heal.
-- Lock and Election are refused (FAILED_PRECONDITION; 412 on the JSON gateway) in this mode, every method; a data dir is served only in the mode
-  that wrote it.
+- Lock and Election are refused in this mode, every method (FAILED_PRECONDITION; 412 on the JSON gateway);
+  a data dir is served only in the mode that wrote it.
 
 ledgerkv only: etcd has no causal mode.
 """

@@ -9,7 +9,8 @@ traffic through peer_proxy's proxies.
   The owner restarted counts the lease's full TTL again.
 - A revoke on the owner is one event: on every member both attached keys go at one revision.
 - Cut off from the others, the owner expires its unrenewed lease and deletes its keys; the far side keeps
-  them (and answers renewals with "owner is unreachable") until the expiry event arrives after the heal.
+  them, and one put there meanwhile with the lease (answering renewals with "owner is unreachable"), until
+  the expiry event arrives after the heal and deletes them all at one revision.
 
 ledgerkv only: etcd has no causal mode.
 """
@@ -111,13 +112,18 @@ def test_partition_keeps_keys_on_far_side(cluster):
     assert leased(a, "p/")[1] == {"p/a": lid}
 
     cluster.cut_off(a)
+    put(b, "p/b", "2", lid)  # attached on the far side, unseen by the owner
+    wait_for(lambda: leased(c, "p/")[1] == {"p/a": lid, "p/b": lid}, CONVERGE_TIMEOUT)
     wait_for(lambda: leased(a, "p/")[1] == {}, CONVERGE_TIMEOUT)  # a expired it: no renewal reached it
     for m in (b, c):
-        assert leased(m, "p/")[1] == {"p/a": lid}, "the far side keeps the keys until the owner's event"
+        assert leased(m, "p/")[1] == {"p/a": lid, "p/b": lid}, "the far side keeps them until the owner's event"
     with pytest.raises(grpc.RpcError) as e:
         keepalive_once(b, lid)
     assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "owner is unreachable" in e.value.details()
 
+    # The expiry is one event: on b it deletes both keys, the one put there too, at one revision.
+    before = leased(b, "p/")[0]
     cluster.heal(a)
     wait_for(lambda: all(leased(m, "p/")[1] == {} for m in (b, c)), CONVERGE_TIMEOUT)
+    assert leased(b, "p/")[0] == before + 1
     assert lid not in [s.ID for s in lease(b).LeaseLeases(etcdrpc.LeaseLeasesRequest(), timeout=5).leases]
