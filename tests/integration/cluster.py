@@ -6,7 +6,6 @@ Built on lkvtest.Server (process start under setpriv --pdeathsig, lifetime limit
 LEDGERKV_TARGET picks the server as in lkvtest. Member ids are learnt from Maintenance.Status, never assumed.
 """
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -20,17 +19,6 @@ from etcd3 import etcdrpc
 HEARTBEAT_MS = 50
 ELECTION_MS = 500
 STATUS_TIMEOUT = 1.0
-# A ledgerkv that cannot run multi-member clusters yet exits at start-up with a line that names the cluster
-# (or multi-member mode) and says it is not supported; anything else that stops a member is a failure, never
-# a skip.
-REFUSAL = re.compile(r"^(?=.*(cluster|multi-member))(?=.*(multi-member|not supported|not implemented)).*$",
-                     re.M | re.I)
-
-
-class ClusterRefused(lkvtest.ServerError):
-    """The server binary refused the multi-member command line (cluster mode not available)."""
-
-
 class Member(lkvtest.Server):
     """One cluster member: an lkvtest.Server whose command line carries the whole cluster's flags."""
 
@@ -87,15 +75,10 @@ class Member(lkvtest.Server):
 
 def started(size=3, cls=None, **kwargs):
     """For a pytest fixture (`yield from cluster.started()`): a started Cluster (or cls, a subclass such as
-    peer_proxy.ProxiedCluster), closed afterwards; skips while the ledgerkv binary refuses multi-member
-    command lines."""
-    import pytest
+    peer_proxy.ProxiedCluster), closed afterwards; a cluster that does not start fails the test."""
     c = (cls or Cluster)(size=size, **kwargs)
     try:
         c.start()
-    except ClusterRefused as e:
-        c.close()
-        pytest.skip("ledgerkv does not start multi-member clusters yet (%s)" % e)
     except BaseException:
         c.close()
         raise
@@ -140,8 +123,8 @@ class Cluster:
     # start and stop ---------------------------------------------------------------------------------
     def start(self, timeout=lkvtest.READY_TIMEOUT):
         """Start every member at once (a member of a new cluster may wait for the others) and wait for a
-        leader; returns the leader. Retries with new ports if one was taken meanwhile. Raises ClusterRefused
-        if the binary refuses multi-member clusters, lkvtest.ServerError for any other failure."""
+        leader; returns the leader. Retries with new ports if one was taken meanwhile. Raises
+        lkvtest.ServerError when it does not start."""
         for attempt in range(3):
             self._new_members()
             errors = []
@@ -154,7 +137,6 @@ class Cluster:
                     errors.append("%s: %s" % (m.name, e))
             if not errors:
                 return self.wait_ready(timeout)
-            self._check_refused()
             in_use = any("in use" in m.last_start_log().lower() for m in self.members)
             self._kill_all()
             if not in_use or attempt == 2:
@@ -166,19 +148,6 @@ class Cluster:
             name = "m%d" % (i + 1)
             workdir = tempfile.mkdtemp(prefix=name + "-", dir=self.dir)
             self.members.append(Member(self.kind, workdir, name, self))
-
-    def _check_refused(self):
-        """Raises ClusterRefused when every member of a ledgerkv cluster exited with the refusal message."""
-        if self.kind != "ledgerkv":
-            return
-        found = []
-        for m in self.members:
-            match = REFUSAL.search(m.last_start_log())
-            if m.proc is None or m.proc.returncode in (None, 0) or not match:
-                return
-            found.append(match.group(0).strip())
-        self._kill_all()
-        raise ClusterRefused(found[0])
 
     def _kill_all(self):
         for m in self.members:
