@@ -140,6 +140,11 @@ static const def_t defs[] = {
              LKV_METRIC_GAUGE, member_label, LKV_METRICS_MAX_PEERS, NULL, 0),
     GAUGE(causal_silent, "ledgerkv_causal_silent_peers",
           "Causal mode: peers silent for longer than --experimental-causal-silent-after."),
+    COUNTER(causal_snaps_sent, "ledgerkv_causal_snapshots_sent_total",
+            "Causal mode: snapshots this member handed to the peer transport for a member that lacked events "
+            "it had compacted."),
+    COUNTER(causal_snaps_installed, "ledgerkv_causal_snapshots_installed_total",
+            "Causal mode: snapshots this member installed (made durable) from another member."),
     GAUGE(resident_memory, "process_resident_memory_bytes", "Resident memory size in bytes."),
     GAUGE(virtual_memory, "process_virtual_memory_bytes", "Virtual memory size in bytes."),
     COUNTER(cpu_seconds, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds."),

@@ -64,8 +64,10 @@ typedef struct lkv_metrics_catalog_s {
   lkv_metric_t *disk_free;           /* ledgerkv_disk_free_bytes */
   lkv_metric_t *defrag_reclaimed;    /* ledgerkv_defrag_reclaimed_bytes_total (mvcc/defrag.c) */
   /* Causal mode (server/metrics_collect.c): a peer's series is lkv_metrics_peer_series's, labelled there. */
-  lkv_metric_t *causal_last_heard; /* ledgerkv_causal_peer_last_heard_seconds{member} */
-  lkv_metric_t *causal_silent;     /* ledgerkv_causal_silent_peers */
+  lkv_metric_t *causal_last_heard;      /* ledgerkv_causal_peer_last_heard_seconds{member} */
+  lkv_metric_t *causal_silent;          /* ledgerkv_causal_silent_peers */
+  lkv_metric_t *causal_snaps_sent;      /* ledgerkv_causal_snapshots_sent_total (replication/causal_snap.c) */
+  lkv_metric_t *causal_snaps_installed; /* ledgerkv_causal_snapshots_installed_total (idem) */
   /* The process (scrape-time, from /proc: metrics/process.c). */
   lkv_metric_t *resident_memory; /* process_resident_memory_bytes */
   lkv_metric_t *virtual_memory;  /* process_virtual_memory_bytes */

@@ -21,17 +21,22 @@
 #define CKPT_RECORD "causal/checkpoint" /* the core's checkpoint (lkv_causal_member_checkpoint) */
 #define BASE_RECORD "causal/log-base"   /* its base, u64: read from the store's copy without the state */
 
+int lkv__causal_checkpoint_put(lkv_mvcc_txn_t *t, const uint8_t *ckpt, size_t len, uint64_t base) {
+  uint8_t le[8];
+  lkv_le64_put(le, base);
+  int rc = lkv_mvcc_repl_put(t, CKPT_RECORD, ckpt, len);
+  return rc ? rc : lkv_mvcc_repl_put(t, BASE_RECORD, le, sizeof(le));
+}
+
 /* The core's checkpoint at base into the store (one commit, no revision), then the core compacted. */
 static int checkpoint(lkv__causal_node_t *n, uint64_t base) {
-  uint8_t *ckpt, le[8];
+  uint8_t *ckpt;
   size_t len;
   lkv_mvcc_txn_t *t;
   int rc = lkv_causal_member_checkpoint(n->m, base, &ckpt, &len);
   if (rc) return rc;
-  lkv_le64_put(le, base);
   if (!(rc = lkv_mvcc_write_begin(n->o.store, &t))) {
-    if ((rc = lkv_mvcc_repl_put(t, CKPT_RECORD, ckpt, len)) != 0 ||
-        (rc = lkv_mvcc_repl_put(t, BASE_RECORD, le, sizeof(le))) != 0)
+    if ((rc = lkv__causal_checkpoint_put(t, ckpt, len, base)) != 0)
       lkv_mvcc_txn_end(t);
     else
       rc = lkv_mvcc_write_commit(t);
@@ -59,26 +64,7 @@ static uint64_t copy_base(lkv__causal_node_t *n) {
   return base;
 }
 
-/* Logs each peer that starts or stops lacking events compacted here, once each way. */
-static void report_behind(lkv__causal_node_t *n) {
-  for (size_t i = 0; i < n->o.n_members; i++) {
-    int now = lkv_causal_member_needs_snapshot(n->m, n->members[i].id);
-    if (now == n->behind[i]) continue;
-    n->behind[i] = (uint8_t)now;
-    if (now)
-      fprintf(
-          stderr,
-          "ledgerkv: causal member %016llx: member %016llx lacks events this member has compacted: it cannot "
-          "catch up from here (a catch-up by snapshot is not done: docs/causal.md §12)\n",
-          (unsigned long long)n->o.member_id, (unsigned long long)n->members[i].id);
-    else
-      fprintf(stderr, "ledgerkv: causal member %016llx: member %016llx no longer lacks compacted events\n",
-              (unsigned long long)n->o.member_id, (unsigned long long)n->members[i].id);
-  }
-}
-
 void lkv__causal_compact_round(lkv__causal_node_t *n) {
-  report_behind(n);
   uint64_t most = n->o.log_events;
   if (!most || n->halted) return;
   uint64_t rev = lkv_causal_member_revision(n->m), first = lkv_causal_member_first_rev(n->m);

@@ -90,7 +90,12 @@ typedef struct {
   uint64_t compact_retry; /* after a failure, no new attempt before this core revision */
   uint64_t copy_seen;     /* the store copy's size and time when its checkpoint's base was last read */
   uint64_t log_drops;     /* the event log's front dropped since start */
-  uint8_t behind[LKV_CAUSAL_MAX_ORIGINS]; /* members[i] lacks events compacted here (logged once each way) */
+
+  /* Snapshot catch-up (causal_snap.c; causal thread). */
+  lkv__causal_in_t *snap_in;                    /* a peer's snapshot, installed after the round's batch */
+  uint64_t snap_next[LKV_CAUSAL_MAX_ORIGINS];   /* monotonic ms before which members[i] gets none */
+  uint8_t snap_refused[LKV_CAUSAL_MAX_ORIGINS]; /* members[i]'s is over o.max_msg (logged once) */
+  int installing;                               /* the store applies a snapshot (causal_ledger.c) */
 
   /* The corruption check (causal_check.c; causal thread). */
   lkv__causal_in_t *checks; /* peers' check messages, taken after the round's batch */
@@ -115,6 +120,8 @@ typedef struct {
 #define LKV__CAUSAL_MSG_HELLO 3
 /* A corruption check: digests of key ranges at the sender's vector (causal_check.c). */
 #define LKV__CAUSAL_MSG_CHECK 4
+/* A snapshot: the core's signed state for a member that lacks events compacted here (causal_snap.c). */
+#define LKV__CAUSAL_MSG_SNAPSHOT 5
 
 #define LKV__CAUSAL_APPLIED "causal/applied" /* store record: the core revision the store reflects */
 
@@ -204,6 +211,45 @@ typedef struct {
 int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__causal_local_t *locals,
                                size_t n_locals);
 
+/* causal_store.c: applies a snapshot the core installed at core revision rev to the store in one transaction
+ * at store revision rev + 1: its buffered winner changes (as a remote event's, checked against the leases),
+ * the lease operations ops[0..n_ops) (grants of the leases the store lacks, revokes with their keys), the
+ * auth state merged from the auth records it changed, causal/applied, the ledger's length, and the core's
+ * checkpoint ckpt (records causal/checkpoint and causal/log-base at base rev). Returns 0 or the code that
+ * must halt the member. */
+int lkv__causal_store_install(lkv__causal_node_t *n, uint64_t rev, const lkv__causal_lease_op_t *ops,
+                              size_t n_ops, const uint8_t *ckpt, size_t ckpt_len);
+
+/* causal_compact.c: puts the core's checkpoint ckpt and its base into the store's transaction t. */
+int lkv__causal_checkpoint_put(lkv_mvcc_txn_t *t, const uint8_t *ckpt, size_t len, uint64_t base);
+
+/* causal_keys.c: writes len bytes to path (created 0600; appended to with O_APPEND, else replaced) and makes
+ * them durable, dir included. Returns 0 or a negated errno / LKV_EIO. */
+int lkv__causal_write_durable(const char *dir, const char *path, int flags, const uint8_t *buf, size_t len);
+
+/* causal_snap.c: keeps a peer's snapshot message aside (1: n owns it now; a newer one replaces it) for the
+ * end of the round; 0 for any other message. Causal thread. */
+int lkv__causal_snap_keep(lkv__causal_node_t *n, lkv__causal_in_t *in);
+
+/* causal_snap.c: after the round's batch (quiet): installs the snapshot kept this round, if any (durably:
+ * docs/causal.md §7b; a failure after the core took it halts the member), and, when ticked, sends one to
+ * each peer that is due one and not silent, at most every 5 s per peer. Causal thread. */
+void lkv__causal_snap_round(lkv__causal_node_t *n, uint64_t now, uint64_t mono, int ticked);
+
+/* causal_snap.c: at start-up, once the store reflects the event log: an install a crash interrupted before
+ * the store committed it is made again from the snapshot kept in <dir>/snapshot (one the store committed is
+ * not useful any more: the file is removed). Returns 0, or an error with a message in err (LKV_ECORRUPT:
+ * the ledger holds records the store lacks and no snapshot makes them again). */
+int lkv__causal_snap_recover(lkv__causal_node_t *n, uint64_t now, char *err, size_t errlen);
+
+/* causal_snap.c: at start-up, before the ledger's catch-up: when the store's checkpoint is past the event
+ * log's last event (an install committed, its log not restarted yet), the store is copied durably, then the
+ * log restarted after the checkpoint's base. Returns 0 or a code. */
+int lkv__causal_snap_log_restart(lkv__causal_node_t *n, uint64_t base);
+
+/* causal_snap.c: 1 when a snapshot install is pending (<dir>/snapshot exists), else 0. */
+int lkv__causal_snap_pending(const lkv__causal_node_t *n);
+
 /* causal_store.c: frees the buffered changes. */
 void lkv__causal_changes_clear(lkv__causal_node_t *n);
 
@@ -244,15 +290,17 @@ const lkv__causal_lease_op_t *lkv__causal_lease_at(const lkv__causal_node_t *n, 
  * may be revoked): the event is then applied alone, by lkv__causal_alone_changes. */
 int lkv__causal_needs_store(const lkv__causal_change_t *c, size_t k);
 
-/* causal_lease.c: what a remote event applied alone does to the store, read from it: its changes c[0..k)
- * without deletes of absent keys, a put whose lease is revoked (gone from the store) made a delete (the
- * rule of docs/causal.md §5: a key is shown only while its lease lives), and, for a revoke (op), deletes of
- * every other key still attached to the lease here. *out (malloc'd, *n_out entries, pointing into c and
- * into *keys) and *keys (malloc'd copies of the added keys, *n_keys) are freed by the caller; *grant and
- * *revoke say whether op's grant or revoke still applies here. Returns 0 or a storage code. */
+/* causal_lease.c: what a remote event applied alone (or a snapshot installed) does to the store, read from
+ * it: its changes c[0..k) without deletes of absent keys, a put whose lease is gone once ops[0..n_ops) took
+ * effect (revoked here, or by ops) made a delete (the rule of docs/causal.md §5: a key is shown only while
+ * its lease lives), and, for each revoke among ops, deletes of every other key still attached to the lease
+ * here. *out (malloc'd, *n_out entries, pointing into c and into *keys) and *keys (malloc'd copies of the
+ * added keys, *n_keys) are freed by the caller; applies[i] (the caller's n_ops bytes) says whether ops[i]
+ * still applies here (a grant of a lease the store lacks, a revoke of one it has). Returns 0 or a storage
+ * code. */
 int lkv__causal_alone_changes(lkv__causal_node_t *n, const lkv__causal_change_t *c, size_t k,
-                              const lkv__causal_lease_op_t *op, lkv__causal_change_t **out, size_t *n_out,
-                              uint8_t ***keys, size_t *n_keys, int *grant, int *revoke);
+                              const lkv__causal_lease_op_t *ops, size_t n_ops, lkv__causal_change_t **out,
+                              size_t *n_out, uint8_t ***keys, size_t *n_keys, uint8_t *applies);
 
 /* causal_lease.c: for a lease grant or revoke proposal, LKV_ELEASEOWNER when its id names another member
  * (a revoke only once its dry run found the lease); else 0. */
@@ -293,8 +341,8 @@ void lkv__causal_check_round(lkv__causal_node_t *n, uint64_t mono);
  * o.log_events / 2 are compacted: the core's checkpoint written into the store (records causal/checkpoint
  * and causal/log-base, one commit), then the core compacted. When the store's copy (the checkpointer's,
  * --ledger-checkpoint-interval) holds a checkpoint whose base is past the event log's, the log's front is
- * dropped to it. A peer whose report lacks events compacted here is logged (it needs a snapshot, not done),
- * once, and once when it no longer does. Failures are logged; a checkpoint is tried again after o.log_events
+ * dropped to it (a peer whose report lacks events compacted here gets a snapshot: causal_snap.c). Failures
+ * are logged; a checkpoint is tried again after o.log_events
  * / 2 more events; a log that could not be reopened halts the member at its next append. */
 void lkv__causal_compact_round(lkv__causal_node_t *n);
 

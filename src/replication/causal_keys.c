@@ -28,10 +28,9 @@ static int read_exact(const char *path, uint8_t *buf, size_t len) {
   return rc;
 }
 
-/* Writes len bytes to path (created 0600; appended to with O_APPEND, else replaced) and makes them durable.
- * An append that fails is taken back (a full disk may have cut it short): the next one must start a whole
+/* An append that fails is taken back (a full disk may have cut it short): the next one must start a whole
  * record, or every record after it would be read askew. */
-static int write_durable(const char *dir, const char *path, int flags, const uint8_t *buf, size_t len) {
+int lkv__causal_write_durable(const char *dir, const char *path, int flags, const uint8_t *buf, size_t len) {
   int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0600);
   if (fd < 0) return -errno;
   struct stat st;
@@ -53,7 +52,7 @@ int lkv_causal_node_key(const char *dir, uint8_t pk[LKV_CAUSAL_PK_LEN], uint8_t 
     char tmp[4100];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     randombytes_buf(seed, sizeof(seed));
-    rc = write_durable(dir, tmp, O_TRUNC, seed, sizeof(seed));
+    rc = lkv__causal_write_durable(dir, tmp, O_TRUNC, seed, sizeof(seed));
     if (!rc) rc = rename(tmp, path) == 0 ? lkv_fs_sync_dir(dir) : -errno;
   }
   if (!rc) rc = lkv_causal_keypair_from_seed(seed, pk, sk);
@@ -146,7 +145,7 @@ void lkv__causal_keys_take_hello(lkv__causal_node_t *n, uint64_t from, const uin
     lkv_le64_put(rec, from);
     memcpy(rec + 8, data, LKV_CAUSAL_PK_LEN);
     snprintf(path, sizeof(path), "%s/peers", n->o.dir);
-    int rc = write_durable(n->o.dir, path, O_APPEND, rec, sizeof(rec));
+    int rc = lkv__causal_write_durable(n->o.dir, path, O_APPEND, rec, sizeof(rec));
     if (rc) {
       fprintf(stderr, "ledgerkv: cannot record the key of causal member %016llx: %s\n",
               (unsigned long long)from, lkv_strerror(rc));

@@ -104,28 +104,40 @@ static int add_attached(void *arg, const uint8_t *key, size_t len) {
   return push(o, (lkv__causal_change_t){.key = copy, .key_len = len, .deleted = 1});
 }
 
+/* Whether lease id lives once ops[0..n_ops) took effect: the last op naming it decides, else the store. */
+static int lease_lives(lkv_mvcc_txn_t *t, int64_t id, const lkv__causal_lease_op_t *ops, size_t n_ops,
+                       int *yes) {
+  for (size_t i = n_ops; i-- > 0;)
+    if (ops[i].id == id) {
+      *yes = ops[i].kind == LKV_CAUSAL_LEASE_GRANT;
+      return 0;
+    }
+  return lease_exists(t, id, yes);
+}
+
 int lkv__causal_alone_changes(lkv__causal_node_t *n, const lkv__causal_change_t *c, size_t k,
-                              const lkv__causal_lease_op_t *op, lkv__causal_change_t **out, size_t *n_out,
-                              uint8_t ***keys, size_t *n_keys, int *grant, int *revoke) {
+                              const lkv__causal_lease_op_t *ops, size_t n_ops, lkv__causal_change_t **out,
+                              size_t *n_out, uint8_t ***keys, size_t *n_keys, uint8_t *applies) {
   out_t o = {0};
   lkv_mvcc_txn_t *t = NULL;
   int rc = lkv_mvcc_read_begin(n->o.store, &t); /* this thread is the only writer: the store stays */
-  int exists = 0;
-  if (!rc && op) rc = lease_exists(t, op->id, &exists);
-  *grant = op && op->kind == LKV_CAUSAL_LEASE_GRANT && !exists;
-  *revoke = op && op->kind == LKV_CAUSAL_LEASE_REVOKE && exists;
+  for (size_t i = 0; !rc && i < n_ops; i++) {
+    int exists = 0;
+    rc = lease_exists(t, ops[i].id, &exists);
+    applies[i] = (ops[i].kind == LKV_CAUSAL_LEASE_GRANT) != exists;
+  }
   for (size_t i = 0; !rc && i < k; i++) {
     lkv__causal_change_t x = c[i];
     int ok = 1;
-    if (!x.deleted && x.lease) rc = lease_exists(t, x.lease, &ok);
+    if (!x.deleted && x.lease) rc = lease_lives(t, x.lease, ops, n_ops, &ok);
     if (!rc && !ok) x.deleted = 1, x.lease = 0, x.value_len = 0; /* its lease is gone: so is the key */
     if (!rc && x.deleted) rc = live(t, x.key, x.key_len, &ok);
     if (!rc && ok) rc = push(&o, x);
   }
-  if (!rc && *revoke) {
-    attached_t a = {.o = &o, .k = o.n};
-    rc = lkv_mvcc_lease_keys(t, op->id, add_attached, &a);
-  }
+  attached_t a = {.o = &o, .k = o.n};
+  for (size_t i = 0; !rc && i < n_ops; i++)
+    if (ops[i].kind == LKV_CAUSAL_LEASE_REVOKE && applies[i])
+      rc = lkv_mvcc_lease_keys(t, ops[i].id, add_attached, &a);
   if (t) lkv_mvcc_txn_end(t);
   *out = o.v, *n_out = o.n, *keys = o.keys, *n_keys = o.n_keys;
   return rc;

@@ -28,6 +28,10 @@ int lkv__causal_ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t cnt) {
   int rc = 0;
   size_t m = 0;
   for (size_t i = 0; !rc && i < cnt; i++) {
+    if (n->installing) { /* a snapshot's revision is the store's own records (docs/causal.md §7b) */
+      out[m++] = e[i];
+      continue;
+    }
     /* A lease's grant, or its revoke that deleted no key here, is part of its event (docs/causal.md §5),
      * recorded by the event's CAUSAL_EVENT: the record of its Txn's revision or of its empty one. */
     if (e[i].kind == LKV_LEDGER_LEASE_GRANT || (e[i].kind == LKV_LEDGER_LEASE_REVOKE && !e[i].n_ops))
@@ -49,8 +53,11 @@ int lkv__causal_ledger_log(void *arg, const lkv_ledger_entry_t *e, size_t cnt) {
 int lkv__causal_ledger_record(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, int empty, uint64_t rev) {
   int rc = 0;
   if (n->o.ledger && empty) {
-    lkv_ledger_entry_t e;
-    rc = event_record(n, rev, NULL, &e);
+    lkv_ledger_entry_t e = {.kind = LKV_LEDGER_REVISION, .revision = (int64_t)rev + 1};
+    if (n->installing) /* a snapshot that changed no key here: a REVISION of no write */
+      lkv_ledger_claims_digest(NULL, 0, NULL, 0, e.claims);
+    else
+      rc = event_record(n, rev, NULL, &e);
     if (!rc) rc = lkv__ledger_append_at(n->o.ledger, n->ledger_end, &e, 1, LKV__LEDGER_SAME_CHANGE);
     if (!rc) n->ledger_end++;
   }
@@ -59,22 +66,33 @@ int lkv__causal_ledger_record(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, int empt
   return rc ? rc : lkv_mvcc_repl_put(t, LKV__CAUSAL_LEDGER, le, sizeof(le));
 }
 
-/* The end of the run of records from `from` on that are (events) or are not (others) CAUSAL_EVENTs; *last:
- * the revision of the run's last record. */
-static int run_end(lkv_ledger_log_t *log, uint64_t from, uint64_t count, int events, uint64_t *end,
+/* A snapshot's records (causal_snap.c): the store's own, as in Raft mode; nothing else makes them here. */
+enum { RUN_EVENTS, RUN_INSTALL, RUN_OTHERS };
+
+static int run_class(lkv_ledger_kind_t kind) {
+  if (kind == LKV_LEDGER_CAUSAL_EVENT) return RUN_EVENTS;
+  return kind == LKV_LEDGER_REVISION || kind == LKV_LEDGER_LEASE_GRANT || kind == LKV_LEDGER_LEASE_REVOKE
+             ? RUN_INSTALL
+             : RUN_OTHERS;
+}
+
+/* The end of the run of records from `from` on of one class (run_class); *last: the revision of the run's
+ * last record. */
+static int run_end(lkv_ledger_log_t *log, uint64_t from, uint64_t count, int cls, uint64_t *end,
                    int64_t *last) {
   lkv_ledger_log_meta_t meta;
   int rc = 0;
-  for (*end = from; *end < count && !(rc = lkv_ledger_log_meta(log, *end, &meta)) &&
-                    (meta.kind == LKV_LEDGER_CAUSAL_EVENT) == events;
-       ++*end)
+  for (*end = from;
+       *end < count && !(rc = lkv_ledger_log_meta(log, *end, &meta)) && run_class(meta.kind) == cls; ++*end)
     *last = meta.revision;
   return rc;
 }
 
 /* Brings the store up to the records the ledger holds beyond what it accounts for, in their order: runs of
  * events applied again from the event log (their records made again are compared with these), and other
- * records (a compaction) applied from the ledger (a replay skips what the store shows already). */
+ * records (a compaction) applied from the ledger (a replay skips what the store shows already). It stops at
+ * a snapshot's records: a crash came before the store committed the install, which is made again from the
+ * snapshot kept aside (lkv__causal_snap_recover), its records compared with these. */
 static int catch_up_ledger(lkv__causal_node_t *n, lkv_ledger_log_t *log, uint64_t count, uint64_t logged) {
   int rc = 0;
   while (!rc && n->ledger_end < count) {
@@ -82,9 +100,10 @@ static int catch_up_ledger(lkv__causal_node_t *n, lkv_ledger_log_t *log, uint64_
     int64_t last = 0;
     lkv_ledger_log_meta_t meta;
     if ((rc = lkv_ledger_log_meta(log, n->ledger_end, &meta))) break;
-    int events = meta.kind == LKV_LEDGER_CAUSAL_EVENT;
-    if ((rc = run_end(log, n->ledger_end, count, events, &end, &last))) break;
-    if (!events) {
+    int cls = run_class(meta.kind);
+    if (cls == RUN_INSTALL) return lkv__causal_snap_pending(n) ? 0 : LKV_ECORRUPT;
+    if ((rc = run_end(log, n->ledger_end, count, cls, &end, &last))) break;
+    if (cls == RUN_OTHERS) {
       rc = lkv_apply_replay_records(n->o.store, log, n->ledger_end, end, NULL);
       if (!rc) n->ledger_end = end;
     } else if ((uint64_t)last - 1 <= n->applied || (uint64_t)last - 1 > logged) {

@@ -189,7 +189,6 @@ static int keep_after(void *arg, uint64_t rev, const uint8_t *ev, size_t len) {
 }
 
 int lkv__causal_log_drop_front(lkv__causal_log_t *l, uint64_t base) {
-  if (base > l->base + l->count) return LKV_EINVAL;
   if (base <= l->base) return 0;
   uint8_t *data;
   size_t len, end = 0;

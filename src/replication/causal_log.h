@@ -38,11 +38,12 @@ uint64_t lkv__causal_log_last(const lkv__causal_log_t *l);
 /* The revisions compacted off the log's front. */
 uint64_t lkv__causal_log_base(const lkv__causal_log_t *l);
 
-/* Drops the events of revisions up to base (at most the last) from the log's front: the file is rewritten
- * with base and the later events (written to events.tmp, flushed, renamed over events, the directory
- * flushed). Returns 0 (also when nothing is to drop), LKV_EINVAL (base beyond the last event), or a negated
- * errno, LKV_ECORRUPT or LKV_ENOMEM: before the rename the old log stays in use; after it (the reopen
- * failed) appends fail and the caller must stop. */
+/* Drops the events of revisions up to base from the log's front: the file is rewritten with base and the
+ * later events (written to events.tmp, flushed, renamed over events, the directory flushed). A base beyond
+ * the last event empties the log, which then goes on at base + 1 (a snapshot installed at base: its state
+ * covers every event the log held). Returns 0 (also when nothing is to drop), or a negated errno,
+ * LKV_ECORRUPT or LKV_ENOMEM: before the rename the old log stays in use; after it (the reopen failed)
+ * appends fail and the caller must stop. */
 int lkv__causal_log_drop_front(lkv__causal_log_t *l, uint64_t base);
 
 /* Closes the log. NULL is allowed. */

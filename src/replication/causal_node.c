@@ -263,11 +263,12 @@ void *lkv__causal_thread(void *arg) {
     for (lkv__causal_in_t *m; (m = in) != NULL;) {
       in = m->next;
       lkv_causal_member_heard(n->m, m->from, now); /* anything it sends, checks included: it is alive */
-      if (lkv__causal_check_keep(n, m)) continue;
+      if (lkv__causal_check_keep(n, m) || lkv__causal_snap_keep(n, m)) continue;
       if (!n->halted) take_message(n, m, now);
       free(m);
     }
-    if (lkv_clock_ms(CLOCK_MONOTONIC) >= next_tick) {
+    int ticked = lkv_clock_ms(CLOCK_MONOTONIC) >= next_tick;
+    if (ticked) {
       if (!n->halted) lkv_causal_member_tick(n->m);
       lkv__causal_keys_hello(n);
       lkv__causal_silence_check(n, now);
@@ -275,6 +276,7 @@ void *lkv__causal_thread(void *arg) {
     }
     handle_batch(n, rs, mc);
     for (size_t i = 0; i < n_later; i++) later[i]->done(later[i]);
+    lkv__causal_snap_round(n, now, lkv_clock_ms(CLOCK_MONOTONIC), ticked); /* quiet: after the batch */
     lkv__causal_compact_round(n);        /* the store reflects the core, every event is durable */
     lkv__causal_run_queries(n, queries); /* they see what this round made durable */
     lkv__causal_check_round(n, lkv_clock_ms(CLOCK_MONOTONIC)); /* the store reflects the core now */
@@ -403,6 +405,12 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   if (!rc && (rc = lkv__causal_log_open(opts->dir, replay_one, &rp, &n->log)) != 0)
     snprintf(err, errlen, "cannot recover the causal event log in %s: %s", opts->dir, lkv_strerror(rc));
   uint64_t logged = n->log ? lkv__causal_log_last(n->log) : 0;
+  if (!rc && logged < rp.ckpt_base) { /* a snapshot installed in the store, the log not restarted yet */
+    if ((rc = lkv__causal_snap_log_restart(n, rp.ckpt_base)) != 0)
+      snprintf(err, errlen, "cannot restart the event log after the snapshot installed: %s",
+               lkv_strerror(rc));
+    logged = rp.ckpt_base;
+  }
   if (!rc && (logged < n->applied || logged < ckpt_rev || lkv__causal_log_base(n->log) > rp.ckpt_base)) {
     snprintf(err, errlen,
              "the store holds %llu events, the checkpoint %llu from %llu on, the event log %llu from %llu on",
@@ -414,6 +422,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   if (!rc) rc = lkv__causal_ledger_start(n, logged, err, errlen);
   if (!rc && logged > n->applied && (rc = lkv__causal_store_catch_up(n, logged, NULL, 0)) != 0)
     snprintf(err, errlen, "cannot apply the event log's tail to the store: %s", lkv_strerror(rc));
+  if (!rc) rc = lkv__causal_snap_recover(n, lkv_clock_ms(CLOCK_REALTIME), err, errlen);
   if (!rc && lkv_causal_member_is_removed(n->m, opts->member_id)) {
     snprintf(err, errlen, "the member has been permanently removed from the cluster");
     rc = LKV_EMEMBERREMOVED;
@@ -434,6 +443,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
 
 void lkv__causal_node_free(lkv__causal_node_t *n) {
   lkv__causal_changes_clear(n);
+  free(n->snap_in);
   free(n->changes);
   free(n->lease_ops);
   lkv_causal_member_free(n->m);

@@ -94,6 +94,7 @@ typedef struct lkv_causal_node_options_s {
   uint64_t silent_after_ms; /* a peer that sent nothing for longer is reported silent (0: the default) */
   uint64_t log_events;      /* the event log is compacted past this many events (0: never; docs/causal.md §7) */
   lkv_causal_node_send_fn send; /* required */
+  size_t max_msg;               /* the largest message send accepts (0: no limit): a larger snapshot is not sent */
   void *send_arg;
   lkv_ledger_t *ledger; /* NULL: no ledger (--ledger=false); else owned by the caller, outlives the node */
   unsigned sign_interval_ms; /* --ledger-sign-interval */

@@ -252,7 +252,9 @@ typedef struct {
   int fill; /* the last event may have changed nothing: it then takes an empty revision here */
   const lkv__causal_change_t *auth; /* the last event's changes, auth records among them (n_auth) */
   size_t n_auth;
-  uint64_t auth_rev; /* a local auth op last: the auth revision it ends at; else 0 */
+  uint64_t auth_rev;   /* a local auth op last: the auth revision it ends at; else 0 */
+  const uint8_t *ckpt; /* a snapshot installed: the core's checkpoint at last, in the same commit */
+  size_t ckpt_len;
 } chunk_t;
 
 static int record(void *arg, lkv_mvcc_txn_t *t) {
@@ -267,19 +269,22 @@ static int record(void *arg, lkv_mvcc_txn_t *t) {
   uint8_t le[8];
   for (int i = 0; i < 8; i++) le[i] = (uint8_t)(c->last >> (8 * i));
   rc = lkv_mvcc_repl_put(t, LKV__CAUSAL_APPLIED, le, sizeof(le));
+  if (!rc && c->ckpt) rc = lkv__causal_checkpoint_put(t, c->ckpt, c->ckpt_len, c->last);
   return rc ? rc : lkv__causal_ledger_record(c->n, t, empty, c->last);
 }
 
-/* The requests one event's store changes take (at most: a lease grant, a Txn of winner changes without
- * compares and auth records left out, a lease revoke), with their storage: the Txn's, the lease requests,
- * and what a change list checked against the store (lkv__causal_alone_changes) owns. Zeroed before use. */
+/* The requests one event's (or an installed snapshot's) store changes take (lease grants, a Txn of winner
+ * changes without compares and auth records left out, lease revokes), with their storage: the Txn's, the
+ * lease requests, and what a change list checked against the store (lkv__causal_alone_changes) owns. Zeroed
+ * before use. */
 typedef struct {
   Etcdserverpb__TxnRequest txn;
   Etcdserverpb__RequestOp **ops, *op;
   Etcdserverpb__PutRequest *put;
   Etcdserverpb__DeleteRangeRequest *del;
-  Etcdserverpb__LeaseGrantRequest grant;
-  Etcdserverpb__LeaseRevokeRequest revoke;
+  Etcdserverpb__LeaseGrantRequest *grant;
+  Etcdserverpb__LeaseRevokeRequest *revoke;
+  uint8_t *applies; /* applies[i]: the lease operation i still applies here */
   lkv__causal_change_t *checked;
   uint8_t **keys;
   size_t n_keys;
@@ -319,6 +324,7 @@ static int synth_build(synth_t *s, const lkv__causal_change_t *c, size_t k) {
 
 static void synth_free(synth_t *s) {
   free(s->ops), free(s->op), free(s->put), free(s->del), free(s->checked);
+  free(s->grant), free(s->revoke), free(s->applies);
   for (size_t i = 0; i < s->n_keys; i++) free(s->keys[i]);
   free(s->keys);
 }
@@ -329,24 +335,32 @@ static lkv_apply_req_t synth_req(lkv_op_kind_t kind, const ProtobufCMessage *msg
   return (lkv_apply_req_t){.kind = kind, .msg = msg, .no_claims = 1, .no_alarms = 1};
 }
 
-/* A remote event's requests, decided on the store as it is (the event is alone in its chunk): its lease
- * grant, its winner changes checked against the store's leases, its lease revoke. Appends to reqs at *k. */
+/* A remote event's (or a snapshot's) requests, decided on the store as it is (the event is alone in its
+ * chunk): its lease grants, its winner changes checked against the leases, its lease revokes (ops[0..n_ops)).
+ * Appends to reqs at *k (room for 2 * n_ops + 1). */
 static int alone_reqs(lkv__causal_node_t *n, synth_t *s, const lkv__causal_change_t *c, size_t cnt,
-                      const lkv__causal_lease_op_t *op, lkv_apply_req_t *reqs, size_t *k) {
+                      const lkv__causal_lease_op_t *ops, size_t n_ops, lkv_apply_req_t *reqs, size_t *k) {
   size_t m;
-  int grant, revoke;
-  int rc = lkv__causal_alone_changes(n, c, cnt, op, &s->checked, &m, &s->keys, &s->n_keys, &grant, &revoke);
-  if (!rc && grant) {
-    etcdserverpb__lease_grant_request__init(&s->grant);
-    s->grant.id = op->id, s->grant.ttl = op->ttl;
-    reqs[(*k)++] = synth_req(LKV_OP_LEASE_GRANT, &s->grant.base);
-  }
+  s->grant = calloc(n_ops + 1, sizeof(*s->grant));
+  s->revoke = calloc(n_ops + 1, sizeof(*s->revoke));
+  s->applies = calloc(n_ops + 1, 1);
+  if (!s->grant || !s->revoke || !s->applies) return LKV_ENOMEM;
+  int rc =
+      lkv__causal_alone_changes(n, c, cnt, ops, n_ops, &s->checked, &m, &s->keys, &s->n_keys, s->applies);
+  for (size_t i = 0; !rc && i < n_ops; i++)
+    if (s->applies[i] && ops[i].kind == LKV_CAUSAL_LEASE_GRANT) {
+      etcdserverpb__lease_grant_request__init(&s->grant[i]);
+      s->grant[i].id = ops[i].id, s->grant[i].ttl = ops[i].ttl;
+      reqs[(*k)++] = synth_req(LKV_OP_LEASE_GRANT, &s->grant[i].base);
+    }
   if (!rc && m && !(rc = synth_build(s, s->checked, m))) reqs[(*k)++] = synth_req(LKV_OP_TXN, &s->txn.base);
-  if (!rc && revoke) { /* its keys are deleted by the Txn: the revoke only removes the lease */
-    etcdserverpb__lease_revoke_request__init(&s->revoke);
-    s->revoke.id = op->id;
-    reqs[(*k)++] = synth_req(LKV_OP_LEASE_REVOKE, &s->revoke.base);
-  }
+  for (size_t i = 0; !rc && i < n_ops;
+       i++) /* its keys are deleted by the Txn: the revoke removes the lease */
+    if (s->applies[i] && ops[i].kind == LKV_CAUSAL_LEASE_REVOKE) {
+      etcdserverpb__lease_revoke_request__init(&s->revoke[i]);
+      s->revoke[i].id = ops[i].id;
+      reqs[(*k)++] = synth_req(LKV_OP_LEASE_REVOKE, &s->revoke[i].base);
+    }
   return rc;
 }
 
@@ -424,7 +438,7 @@ static int plan_event(plan_t *p, uint64_t r, size_t first, chunk_t *c, int *afte
   }
   if (alone) {
     c->fill = 1; /* everything it would do may already be done here */
-    return alone_reqs(n, &p->syn[p->k], ch, cnt, op, p->reqs, &p->k);
+    return alone_reqs(n, &p->syn[p->k], ch, cnt, op, op ? 1 : 0, p->reqs, &p->k);
   }
   if (kv < cnt) { /* auth records: applied last in the chunk, by the record hook */
     c->empty = !kv, c->auth = ch, c->n_auth = cnt;
@@ -503,5 +517,29 @@ int lkv__causal_store_catch_up(lkv__causal_node_t *n, uint64_t last, const lkv__
     to = last - to > CATCH_UP_STEP ? to + CATCH_UP_STEP : last;
     rc = catch_up_to(n, to, locals, n_locals);
   }
+  return rc;
+}
+
+int lkv__causal_store_install(lkv__causal_node_t *n, uint64_t rev, const lkv__causal_lease_op_t *ops,
+                              size_t n_ops, const uint8_t *ckpt, size_t ckpt_len) {
+  size_t cnt = n->n_changes, kv = 0; /* the core reported the snapshot's changes alone, all at rev */
+  for (size_t i = 0; i < cnt; i++)
+    kv += !lkv_causal_node_reserved_key(n->changes[i].key, n->changes[i].key_len);
+  chunk_t c = {.n = n, .last = rev, .fill = 1, .ckpt = ckpt, .ckpt_len = ckpt_len};
+  if (kv < cnt) c.auth = n->changes, c.n_auth = cnt; /* the auth state recomputed from the merged records */
+  synth_t s = {0};
+  size_t k = 0;
+  lkv_apply_req_t *reqs = calloc(2 * n_ops + 1, sizeof(*reqs));
+  int rc = reqs ? alone_reqs(n, &s, n->changes, cnt, ops, n_ops, reqs, &k) : LKV_ENOMEM;
+  n->installing = 1; /* the ledger keeps the store's own records of this revision (causal_ledger.c) */
+  if (!rc) rc = apply_chunk(n, reqs, k, &c);
+  n->installing = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (!rc && reqs[i].err) rc = LKV_ECORRUPT; /* each made for the store as it is: cannot fail */
+    free(reqs[i].resp);
+  }
+  synth_free(&s);
+  free(reqs);
+  changes_drop(n, rev);
   return rc;
 }

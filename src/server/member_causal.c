@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "replication/causal_node.h"
+#include "transport/peer.h"
 
 /* The causal node's messages, framed by it (kind ‖ body), on their channel. Never blocks (the peer
  * transport queues or drops; anti-entropy sends again). */
@@ -83,6 +84,7 @@ int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_
                                  .silent_after_ms = c->causal_silent_after_ms,
                                  .log_events = c->causal_log_events,
                                  .send = send_causal,
+                                 .max_msg = LKV_PEER_DEFAULT_QUEUE_BYTES - 1, /* the channel byte */
                                  .send_arg = m,
                                  .on_removed = lkv__member_removed,
                                  .ledger = ledger,

@@ -8,6 +8,9 @@ the member it is dialed to. Who dialed it is found from /proc: the process that 
 accepted connection (all members are our children). A connection is held while its dialer or its target is
 cut off; new connections to or from a cut-off member are accepted and held the same way.
 
+drop_held(member) ends every connection held for member, discarding the bytes held: what a lossy link would
+have lost (the members dial again; what they send next is held as before).
+
 mute(member) holds only what member sends (one way): the bytes it writes on every peer connection, whichever
 side dialed; what the others send it still arrives.
 
@@ -21,6 +24,7 @@ the cut (elections, failover) both look the same to the members: silence.
 import os
 import queue
 import socket
+import struct
 import threading
 import time
 
@@ -120,7 +124,26 @@ class _Pipe:
             except OSError:
                 return
 
+    def drop(self):
+        """Ends the connection, unread bytes discarded (a reset); run's pumps then end."""
+        for s in (self.client, self.server):
+            if s is not None:
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
     def run(self):
+        with self.proxy.lock:
+            self.proxy.pipes.add(self)
+        try:
+            self._run()
+        finally:
+            with self.proxy.lock:
+                self.proxy.pipes.discard(self)
+
+    def _run(self):
         try:
             self._wait()  # a connection to or from a cut-off member is not even passed on
             self.server = socket.create_connection(("127.0.0.1", self.proxy.member.peer_port), timeout=5)
@@ -143,6 +166,8 @@ class PeerProxy:
     def __init__(self, cluster, member):
         self.cluster, self.member = cluster, member
         self.closing = False
+        self.lock = threading.Lock()
+        self.pipes = set()  # the connections open
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -215,6 +240,14 @@ class ProxiedCluster(Cluster):
     def mute(self, member):
         """Holds what member sends to its peers from now on (one way): it still receives theirs."""
         self.muted_names.add(member.name)
+
+    def drop_held(self, member):
+        """Ends every connection held because member is cut off, discarding what was held."""
+        for p in self.proxies.values():
+            with p.lock:
+                pipes = [pipe for pipe in p.pipes if pipe.held()]
+            for pipe in pipes:
+                pipe.drop()
 
     def heal(self, member):
         """Undoes cut_off and mute: held bytes flow again, in order."""
