@@ -95,7 +95,8 @@ typedef struct {
   lkv__causal_in_t *snap_in;                    /* a peer's snapshot, installed after the round's batch */
   uint64_t snap_next[LKV_CAUSAL_MAX_ORIGINS];   /* monotonic ms before which members[i] gets none */
   uint8_t snap_refused[LKV_CAUSAL_MAX_ORIGINS]; /* members[i]'s is over o.max_msg (logged once) */
-  int installing;                               /* the store applies a snapshot (causal_ledger.c) */
+  int installing; /* a snapshot is installed: its changes told, then applied (causal_store.c, causal_ledger.c)
+                   */
 
   /* The corruption check (causal_check.c; causal thread). */
   lkv__causal_in_t *checks; /* peers' check messages, taken after the round's batch */

@@ -15,7 +15,8 @@
 #include "metrics/catalog.h"
 #include "replication/causal_internal.h"
 
-#define SNAP_EVERY_MS 5000 /* at most one snapshot per peer in this time: one can be the store's live data \
+#define SNAP_EVERY_MS                                                                                      \
+  5000                     /* at most one snapshot per peer in this time: one can be the store's live data \
                             */
 #define PENDING "snapshot" /* <dir>/snapshot: sender u64 ‖ the snapshot, while its install is not durable */
 #define LEASES_VERSION 1
@@ -243,14 +244,19 @@ static int install(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, siz
   lkv__causal_lease_op_t *ops = NULL;
   uint8_t *ckpt = NULL;
   *taken = 0;
+  n->installing = 1; /* until the store applied it (causal_store.c, causal_ledger.c) */
   int rc = lkv_causal_member_install(n->m, now, buf, len, &rev, &extra, &extra_len);
-  if (rc) return rc;
+  if (rc) {
+    n->installing = 0;
+    return rc;
+  }
   *taken = 1;
   uint64_t t0 = lkv_clock_ms(CLOCK_MONOTONIC), t_copy = t0;
   rc = lease_ops(n, extra, extra_len, &ops, &n_ops);
   if (!rc && !saved) rc = pending_save(n, from, buf, len);
   if (!rc) rc = lkv_causal_member_checkpoint(n->m, rev, &ckpt, &ckpt_len);
   if (!rc) rc = lkv__causal_store_install(n, rev, ops, n_ops, ckpt, ckpt_len);
+  n->installing = 0;
   if (!rc) t_copy = lkv_clock_ms(CLOCK_MONOTONIC);
   if (!rc) rc = lkv__causal_snap_log_restart(n, rev);
   if (!rc) rc = pending_remove(n);

@@ -19,8 +19,9 @@ lkv__causal_change_t *lkv__causal_change_push(lkv__causal_node_t *n, uint64_t re
   c.key_len = key_len;
   if (!deleted && value_len) memcpy(c.value, value, value_len);
   c.value_len = deleted ? 0 : value_len;
-  /* A key told twice for one event: the last holds. */
-  for (size_t i = n->n_changes; i-- > 0 && n->changes[i].rev == rev;) {
+  /* A key told twice for one event: the last holds. An install tells each key once, and may tell every key
+   * of the store: not searched (quadratic). */
+  for (size_t i = n->n_changes; !n->installing && i-- > 0 && n->changes[i].rev == rev;) {
     lkv__causal_change_t *o = &n->changes[i];
     if (o->key_len == c.key_len && memcmp(o->key, c.key, c.key_len) == 0) {
       free(o->key);
@@ -531,9 +532,7 @@ int lkv__causal_store_install(lkv__causal_node_t *n, uint64_t rev, const lkv__ca
   size_t k = 0;
   lkv_apply_req_t *reqs = calloc(2 * n_ops + 1, sizeof(*reqs));
   int rc = reqs ? alone_reqs(n, &s, n->changes, cnt, ops, n_ops, reqs, &k) : LKV_ENOMEM;
-  n->installing = 1; /* the ledger keeps the store's own records of this revision (causal_ledger.c) */
   if (!rc) rc = apply_chunk(n, reqs, k, &c);
-  n->installing = 0;
   for (size_t i = 0; i < k; i++) {
     if (!rc && reqs[i].err) rc = LKV_ECORRUPT; /* each made for the store as it is: cannot fail */
     free(reqs[i].resp);

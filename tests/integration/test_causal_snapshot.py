@@ -2,9 +2,9 @@
 (--experimental-causal-log-events 40) and silent members left behind by compaction after 2 s
 (--experimental-causal-silent-after 2s).
 
-- A member stopped while the two others write a few hundred changes (puts, overwrites, deletes, a lease
-  granted with keys, a lease revoked with its keys, a conflict made on both, a user added) is left behind by
-  their compaction; restarted, it gets a snapshot and installs it: the same keys and values (revisions
+- A member away (cut off, what was pushed to it lost, then stopped) while the two others write a few hundred
+  changes (puts, overwrites, deletes, a lease granted with keys, a lease revoked with its keys, a conflict made
+  on both, a user added) is left behind by their compaction; restarted, it gets a snapshot and installs it: the same keys and values (revisions
   aside), the same siblings of the conflicted key, the leases with their TTL, the user; the sender and the
   receiver log it; a watch opened on it from its old revision sees every change at one revision; a kill -9
   right after comes back with the same state, revisions included; writes then replicate both ways.
@@ -28,6 +28,7 @@ from test_causal_compaction import event_log
 from test_causal_conflicts import siblings, view
 from test_causal_lease import grant, lease
 from test_causal_lease import put as put_leased
+from test_ledger import audit
 
 pytestmark = pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="causal mode is ledgerkv's own")
 
@@ -103,7 +104,10 @@ def test_stopped_member_installs_a_snapshot(cluster):
     old_rev, old_keys = state(c)
     old_keys = {k: v for k, v in old_keys.items() if k.startswith(b"k")}
     stop_rev = state(a)[0]
-    c.stop()
+    # c cut off, then stopped once a and b compacted past it: what they push to it meanwhile goes into
+    # connections the proxy holds and then drops (a lossy link). Stopped at once, c would make their
+    # transports queue those pushes for when it is back, and it would catch up by events.
+    cluster.cut_off(c)
     time.sleep(SILENT_S + 0.5)  # c is silent: a and b compact without it
 
     late = grant(b, 120)
@@ -118,10 +122,13 @@ def test_stopped_member_installs_a_snapshot(cluster):
     wait_for(lambda: same([a, b]), TIMEOUT)
     wait_for(lambda: compacted_past([a, b], stop_rev + 50), TIMEOUT)
 
+    cluster.drop_held(c)
+    c.stop()
+    cluster.heal(c)
     cluster.restart(c)
     wait_for(lambda: same(cluster.members) and users(c) == ["alice"], TIMEOUT)
+    wait_for(lambda: "installed a snapshot from member" in c.log_text(), TIMEOUT)  # logged once durable
     log = c.log_text()
-    assert "installed a snapshot from member" in log, log[-3000:]
     assert any("lacks events this member has compacted: sending it a snapshot at vector" in m.log_text()
                for m in (a, b))
     rev, data = state(c)
@@ -190,4 +197,9 @@ def test_cut_off_member_writes_survive(cluster):
     wait_for(lambda: same(cluster.members) and len(state(a)[1]) == 66, TIMEOUT)
     _, data = state(b)
     assert all(data[b"c/%d" % i] == (b"mine%d" % i, 0) for i in range(5))
-    assert "installed a snapshot from member" in c.log_text()
+    wait_for(lambda: "installed a snapshot from member" in c.log_text(), TIMEOUT)
+    # The ledger records the install as the store's own records: the audit rebuilds c's store from them (not
+    # in the test above: the audit does not rebuild leases from causal events yet).
+    c.stop()
+    p = audit(c.data_dir)
+    assert p.returncode == 0, p.stdout + p.stderr
