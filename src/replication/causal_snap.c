@@ -244,6 +244,7 @@ static int install(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, siz
   lkv__causal_lease_op_t *ops = NULL;
   uint8_t *ckpt = NULL;
   *taken = 0;
+  uint64_t t0 = lkv_clock_ms(CLOCK_MONOTONIC), t_copy = t0;
   n->installing = 1; /* until the store applied it (causal_store.c, causal_ledger.c) */
   int rc = lkv_causal_member_install(n->m, now, buf, len, &rev, &extra, &extra_len);
   if (rc) {
@@ -251,7 +252,6 @@ static int install(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, siz
     return rc;
   }
   *taken = 1;
-  uint64_t t0 = lkv_clock_ms(CLOCK_MONOTONIC), t_copy = t0;
   rc = lease_ops(n, extra, extra_len, &ops, &n_ops);
   if (!rc && !saved) rc = pending_save(n, from, buf, len);
   if (!rc) rc = lkv_causal_member_checkpoint(n->m, rev, &ckpt, &ckpt_len);
@@ -282,7 +282,7 @@ static int install(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, siz
 
 int lkv__causal_snap_keep(lkv__causal_node_t *n, lkv__causal_in_t *in) {
   if (in->len < 1 || in->data[0] != LKV__CAUSAL_MSG_SNAPSHOT) return 0;
-  free(n->snap_in); /* the newer one covers at least as much */
+  free(n->snap_in); /* one a round: the other is sent again if this member still needs one */
   n->snap_in = in;
   return 1;
 }
