@@ -32,6 +32,7 @@ from test_causal import PUT_TIMEOUT, CausalCluster, put
 from test_causal_compaction import event_log
 from test_causal_conflicts import siblings, view
 from test_causal_lease import grant, lease
+from test_causal_members import scrape
 from test_causal_lease import put as put_leased
 from test_ledger import audit
 
@@ -203,6 +204,8 @@ def test_cut_off_member_writes_survive(cluster):
     _, data = state(b)
     assert all(data[b"c/%d" % i] == (b"mine%d" % i, 0) for i in range(5))
     wait_for(lambda: "installed a snapshot from member" in c.log_text(), TIMEOUT)
+    assert scrape(c)["ledgerkv_causal_snapshots_installed_total"] >= 1
+    assert sum(scrape(m)["ledgerkv_causal_snapshots_sent_total"] for m in (a, b)) >= 1
     # The ledger records the install as the store's own records: the audit rebuilds c's store from them (not
     # in the test above: the audit does not rebuild leases from causal events yet).
     c.stop()
