@@ -173,8 +173,9 @@ int lkv_causal_member_resolve(lkv_causal_member_t *m, uint64_t now, const lkv_ca
 int lkv_causal_member_recv_event(lkv_causal_member_t *m, uint64_t now, const uint8_t *buf, size_t len);
 
 /* A peer's vector: remembered (for stability) and answered with the events the peer lacks, in this
- * member's local order, within max_ship_events/bytes. Returns 0, LKV_EBADMSG, LKV_EINVAL (from is not a
- * member or is this one), LKV_EAGAIN. */
+ * member's local order, within max_ship_events/bytes; entries of origins that are not members here (added by
+ * an add not applied here yet) are left out. Returns 0, LKV_EBADMSG, LKV_EINVAL (from is not a member or is
+ * this one), LKV_EAGAIN. */
 int lkv_causal_member_recv_vv(lkv_causal_member_t *m, uint64_t from, const uint8_t *buf, size_t len);
 
 /* An anti-entropy round: this member's vector to every peer; stable sole tombstones purged. Returns 0 or
@@ -222,15 +223,16 @@ uint64_t lkv_causal_member_removal_cap(const lkv_causal_member_t *m, uint64_t id
  * N's id and its peer URLs, opaque to the core), replicated and applied like any. A member that applies it
  * appends N to its members (its public key unknown until lkv_causal_member_set_key), so that N counts for
  * stability (nothing is stable until N reports), gets pushes and vectors, and its events are taken. A
- * member that has not applied it yet refuses N's events (LKV_EVERIFY: an unknown origin) and vectors; they
- * come again by anti-entropy. N itself starts with the members named at its start (the adder's members and
- * itself) and cfg.joining set: its own writes are refused until it applied the add of itself, so that every
- * event of N causally follows its add, and with it every event the adder had applied when it added N (a
- * member that does not know N yet cannot take for stable a tombstone that N's writes are concurrent with:
- * member_keys.c). An id is added once: a second add of an id applied (a concurrent one on another member)
- * changes nothing, a removed id is never a member again. Two concurrent adds of different ids with the same
- * URLs both take effect (the core does not read URLs): the operator removes the one not started. An add
- * applied when LKV_CAUSAL_MAX_ORIGINS members are there already (concurrent adds) is ignored. */
+ * member that has not applied it yet refuses N's events (LKV_EVERIFY: an unknown origin) and vectors (and
+ * leaves N's entry out of the others' vectors); they come again by anti-entropy. N itself starts with the
+ * members named at its start (the adder's members and itself) and cfg.joining set: its own writes are refused
+ * until it applied the add of itself, so that every event of N causally follows its add, and with it every
+ * event the adder had applied when it added N (a member that does not know N yet cannot take for stable a
+ * tombstone that N's writes are concurrent with: member_keys.c). An id is added once: a second add of an id
+ * applied (a concurrent one on another member) changes nothing, a removed id is never a member again. Two
+ * concurrent adds of different ids with the same URLs both take effect (the core does not read URLs): the
+ * operator removes the one not started. An add applied when LKV_CAUSAL_MAX_ORIGINS members are there
+ * already (concurrent adds) is ignored. */
 
 /* A local addition of member id with peer URLs (urls, len): the next own event, as lkv_causal_member_write.
  * Returns 0, LKV_EINVAL (id 0, no URLs), LKV_EMEMBERREMOVED (id was removed: ids are not reused; or this

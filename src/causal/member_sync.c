@@ -81,8 +81,13 @@ int lkv_causal_member_recv_vv(lkv_causal_member_t *m, uint64_t from, const uint8
   lkv_causal_vv_t theirs;
   size_t used;
   if (lkv_causal_vv_decode(buf, len, &theirs, &used) || used != len) return LKV_EBADMSG;
-  for (size_t i = 0; i < theirs.n; i++)
-    if (lkv__causal_index(m, theirs.e[i].origin) < 0) return LKV_EBADMSG;
+  /* An origin not a member here is one the peer added (docs/causal.md §15b) and this member has not applied
+   * the add yet: left out. Refusing the whole vector would stop this member from shipping its events to a
+   * peer whose snapshot (or whose events it lacks) waits for them. */
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < theirs.n; i++)
+    if (lkv__causal_index(m, theirs.e[i].origin) >= 0) theirs.e[kept++] = theirs.e[i];
+  theirs.n = kept;
   if (lkv_causal_vv_merge(&m->reports[idx], &theirs)) abort(); /* members only: always room */
   m->reported[idx] = 1;
   if (!m->removed[idx]) lkv__causal_removals_heard(m);

@@ -120,6 +120,10 @@ typedef struct {
    * remover at the same time. */
   int victim, remover, mutual, remove_stage;
   uint64_t remove_at;
+  /* An add (docs/causal.md §15b, join.c), when the seed makes one: joiner (the last member; 0: none) is not
+   * the others' member until member 1 adds it at join_at (0: done), and starts then. */
+  int joiner;
+  uint64_t join_at;
 
   /* Every event made durable by its origin, by origin index and seq - 1 (for equivocation and deps). */
   lkv__csim_log_t origin_log[LKV_CSIM_MAX];
@@ -136,7 +140,7 @@ typedef struct {
   char fail_msg[400];
   uint64_t n_writes, n_acked, n_reads, n_delivered, n_crashes, n_refused_ahead, n_refused_full,
       n_corrupt_refused, n_compactions, n_removals, n_refused_removed, n_snapshots, n_installs,
-      n_refused_snapshots;
+      n_refused_snapshots, n_refused_unknown, n_adds;
   uint64_t quiesce_ms;
 } lkv__csim_t;
 
@@ -162,6 +166,12 @@ void lkv__csim_start(lkv__csim_t *s, int i); /* a new member, or a restart from 
 void lkv__csim_crash(lkv__csim_t *s, int i, const char *why);
 void lkv__csim_remove(lkv__csim_t *s);         /* the removal's next stage */
 void lkv__csim_process(lkv__csim_t *s, int i); /* handles the member's batch (may crash inside it) */
+/* join.c: a member added mid-run. */
+void lkv__csim_join_plan(lkv__csim_t *s);               /* at setup: whether and when */
+int lkv__csim_members_of(const lkv__csim_t *s, int i);  /* how many members member i starts with */
+void lkv__csim_join(lkv__csim_t *s);                    /* member 1 adds the joiner, which starts */
+void lkv__csim_join_keys(lkv__csim_t *s, int i);        /* member i learns the joiner's key once it knows it */
+int lkv__csim_join_refused(const lkv__csim_t *s, int to, int rc); /* an expected refusal */
 void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p); /* takes p's buffer */
 /* Sends one message over the simulated links: cut, lost, corrupted, duplicated, delayed. */
 void lkv__csim_send(lkv__csim_t *s, int from, const lkv_causal_msg_t *msg);

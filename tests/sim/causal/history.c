@@ -16,7 +16,7 @@ void lkv__csim_history_write(lkv__csim_t *s, const lkv_causal_event_t *ev) {
   lkv_causal_mutation_t mu;
   if (lkv_causal_mutations_open(ev->payload, ev->payload_len, &it)) abort();
   while (lkv_causal_mutations_next(&it, &mu)) {
-    if (mu.kind == LKV_CAUSAL_MEMBER_REMOVE) continue; /* writes no key */
+    if (mu.kind == LKV_CAUSAL_MEMBER_REMOVE || mu.kind == LKV_CAUSAL_MEMBER_ADD) continue; /* writes no key */
     int k = key_slot(mu.key, mu.key_len);
     if (k < 0) abort();
     lkv__csim_writes_t *w = &s->writes[k];

@@ -38,7 +38,7 @@ static int run_seeds(const char *argv0, lkv__csim_opts_t o, uint64_t start, uint
   lkv__csim_t *s = malloc(sizeof(*s));
   if (!s) return 2;
   uint64_t failed = 0, differ = 0, writes = 0, acked = 0, crashes = 0, ahead = 0, corrupt = 0, quiesce = 0,
-           compactions = 0, snapshots = 0, installs = 0;
+           compactions = 0, snapshots = 0, installs = 0, adds = 0, unknown = 0;
   double t0 = seconds();
   for (uint64_t seed = start; seed < start + count; seed++) {
     o.seed = seed;
@@ -51,6 +51,7 @@ static int run_seeds(const char *argv0, lkv__csim_opts_t o, uint64_t start, uint
     writes += s->n_writes, acked += s->n_acked, crashes += s->n_crashes, ahead += s->n_refused_ahead;
     corrupt += s->n_corrupt_refused, compactions += s->n_compactions;
     snapshots += s->n_snapshots, installs += s->n_installs;
+    adds += s->n_adds, unknown += s->n_refused_unknown;
     if (s->quiesce_ms > quiesce) quiesce = s->quiesce_ms;
     lkv__csim_free(s);
     if (!again) continue;
@@ -67,14 +68,14 @@ static int run_seeds(const char *argv0, lkv__csim_opts_t o, uint64_t start, uint
       "causal-sim: %llu seeds from %llu: %llu violations, %llu not deterministic (%llu run twice); %llu "
       "writes, "
       "%llu acknowledged, %llu crashes, %llu events refused as too far ahead, %llu corrupted ones refused, "
-      "%llu compactions, %llu snapshots sent, %llu installed, slowest convergence %llu ms after healing; "
-      "%.1f s\n",
+      "%llu compactions, %llu snapshots sent, %llu installed, %llu members added (%llu messages refused before "
+      "the add), slowest convergence %llu ms after healing; %.1f s\n",
       (unsigned long long)count, (unsigned long long)start, (unsigned long long)failed,
       (unsigned long long)differ, (unsigned long long)(twice < count ? twice : count),
       (unsigned long long)writes, (unsigned long long)acked, (unsigned long long)crashes,
       (unsigned long long)ahead, (unsigned long long)corrupt, (unsigned long long)compactions,
-      (unsigned long long)snapshots, (unsigned long long)installs, (unsigned long long)quiesce,
-      seconds() - t0);
+      (unsigned long long)snapshots, (unsigned long long)installs, (unsigned long long)adds,
+      (unsigned long long)unknown, (unsigned long long)quiesce, seconds() - t0);
   return failed || differ;
 }
 

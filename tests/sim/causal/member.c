@@ -32,7 +32,8 @@ uint64_t lkv__csim_clock(const lkv__csim_t *s, int i) {
 lkv_causal_config_t lkv__csim_config(const lkv__csim_t *s, int i) {
   lkv_causal_config_t c = {.id = s->peers[i].id,
                            .members = s->peers,
-                           .n_members = (size_t)s->n,
+                           .n_members = (size_t)lkv__csim_members_of(s, i),
+                           .joining = s->joiner && i == s->joiner,
                            .max_ahead = s->max_ahead,
                            .max_held_events = s->max_held,
                            .max_held_bytes = 1u << 20,
@@ -98,6 +99,7 @@ void lkv__csim_start(lkv__csim_t *s, int i) {
   lkv__csim_watch_replayed(s, i, &n->pending, "restarted");
   n->pending.n = 0;
   lkv__csim_watch_state(s, i, "restarted");
+  lkv__csim_join_keys(s, i);
   n->next_tick = s->now + 1 + lkv__sim_rng_below(&s->rng, n->period);
   lkv__csim_trace(s, "m%d: up, %zu durable events from revision %llu%s", i + 1, n->log.n,
                   (unsigned long long)n->log_base + 1, n->ckpt ? " and a checkpoint" : "");
@@ -239,6 +241,7 @@ void lkv__csim_process(lkv__csim_t *s, int i) {
   for (size_t j = 0; j < rb.n_acks && !s->failed; j++)
     if (!(rb.acks[j].token & LKV_CSIM_REMOVAL)) acknowledge(s, i, &rb, &rb.acks[j]);
   lkv_causal_member_advance(n->m);
+  lkv__csim_join_keys(s, i);
   stop_if_removed(s, i);
 }
 
@@ -256,6 +259,7 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
     return;
   }
   s->n_delivered++;
+  lkv__csim_join_keys(s, p->to); /* an install may have told it of the joiner (with no batch to process) */
   lkv_causal_member_heard(n->m, s->peers[p->from].id, lkv__csim_clock(s, p->to));
   int rc = p->kind == LKV_CSIM_MSG_SNAPSHOT ? lkv__csim_install(s, p)
            : p->kind == LKV_CAUSAL_MSG_EVENT
@@ -276,6 +280,8 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
     s->n_refused_full++;
   } else if (rc == LKV_EMEMBERREMOVED) {
     s->n_refused_removed++;
+  } else if (rc && lkv__csim_join_refused(s, p->to, rc)) {
+    s->n_refused_unknown++;
   } else if (rc) {
     lkv__csim_fail(s, "refused", "m%d refused a message of m%d: %s", p->to + 1, p->from + 1,
                    lkv_err_name(rc));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "csim.h"
 
 void lkv__csim_trace(lkv__csim_t *s, const char *fmt, ...) {
@@ -81,7 +82,9 @@ static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
                   (unsigned long long)o->seed, s->n, (unsigned long long)s->granularity,
                   (unsigned long long)s->max_ahead, s->max_held, s->max_ship, s->crash_pm, s->net.loss_pm,
                   s->net.dup_pm, s->corrupt_pm, (unsigned long long)s->fault_ms, s->bugs);
-  for (int i = 0; i < s->n; i++) lkv__csim_start(s, i);
+  lkv__csim_join_plan(s);
+  for (int i = 0; i < s->n; i++)
+    if (i != s->joiner) lkv__csim_start(s, i);
   s->n_clients = s->n + (int)lkv__sim_rng_below(g, (uint64_t)s->n + 1);
   for (int c = 0; c < s->n_clients; c++) {
     s->clients[c].member = c % s->n;
@@ -89,10 +92,11 @@ static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
   }
   s->next_fault = s->now + 100 + lkv__sim_rng_below(g, 500);
   s->next_write = s->now + 1;
-  if (s->n >= 3 && lkv__sim_rng_chance(g, 500)) { /* member 1 stays: the checks compare with it */
-    s->victim = 1 + (int)lkv__sim_rng_below(g, (uint64_t)s->n - 1);
-    s->remover = (s->victim + 1 + (int)lkv__sim_rng_below(g, (uint64_t)s->n - 1)) % s->n;
-    s->mutual = s->n >= 4 && s->remover != 0 && lkv__sim_rng_chance(g, 333);
+  int in = s->joiner ? s->n - 1 : s->n; /* the joiner is neither removed nor a remover */
+  if (in >= 3 && lkv__sim_rng_chance(g, 500)) { /* member 1 stays: the checks compare with it */
+    s->victim = 1 + (int)lkv__sim_rng_below(g, (uint64_t)in - 1);
+    s->remover = (s->victim + 1 + (int)lkv__sim_rng_below(g, (uint64_t)in - 1)) % in;
+    s->mutual = in >= 4 && s->remover != 0 && lkv__sim_rng_chance(g, 333);
     s->remove_stage = 1;
     s->remove_at = s->now + s->fault_ms / 4 + lkv__sim_rng_below(g, s->fault_ms / 2);
     lkv__csim_trace(s, "m%d to be removed by m%d%s", s->victim + 1, s->remover + 1,
@@ -138,6 +142,10 @@ static void write_one(lkv__csim_t *s, int c) {
   int rc = resolve ? lkv_causal_member_resolve(s->nodes[i].m, lkv__csim_clock(s, i), mu, named, n_named,
                                                (uint64_t)c | LKV_CSIM_RESOLVE, &rev)
                    : lkv_causal_member_write(s->nodes[i].m, lkv__csim_clock(s, i), mu, n, (uint64_t)c, &rev);
+  if (rc == LKV_EUNHEALTHY && i == s->joiner) { /* it has not applied the add of itself yet */
+    lkv__csim_trace(s, "m%d: a write refused: not added yet", i + 1);
+    return;
+  }
   if (rc) {
     lkv__csim_fail(s, "write", "m%d refused a write: %d", i + 1, rc);
     return;
@@ -182,7 +190,7 @@ static void fault(lkv__csim_t *s) {
 
 /* The next thing to happen at or before until; returns 0 when nothing does. */
 static int step(lkv__csim_t *s, uint64_t until) {
-  enum { NONE, PKT, TICK, RESTART, FAULT, WRITE, REMOVE } ev = NONE;
+  enum { NONE, PKT, TICK, RESTART, FAULT, WRITE, REMOVE, JOIN } ev = NONE;
   uint64_t best = UINT64_MAX;
   int who = -1;
   for (int i = 0; i < s->n; i++) {
@@ -196,6 +204,7 @@ static int step(lkv__csim_t *s, uint64_t until) {
   if (!s->healed && s->next_write < best) best = s->next_write, ev = WRITE;
   if (!s->healed && s->remove_stage && s->remove_stage < 3 && s->remove_at < best)
     best = s->remove_at, ev = REMOVE;
+  if (!s->healed && s->join_at && s->join_at < best) best = s->join_at, ev = JOIN;
   if (ev == NONE || best > until) return 0;
   s->now = best;
   s->steps++;
@@ -221,6 +230,8 @@ static int step(lkv__csim_t *s, uint64_t until) {
     fault(s);
   } else if (ev == REMOVE) {
     lkv__csim_remove(s);
+  } else if (ev == JOIN) {
+    lkv__csim_join(s);
   } else {
     s->next_write = s->now + 1 + lkv__sim_rng_below(&s->rng, s->write_gap);
     int c = (int)lkv__sim_rng_below(&s->rng, (uint64_t)s->n_clients);
@@ -242,8 +253,9 @@ static void heal(lkv__csim_t *s) {
   for (int i = 0; i < s->n; i++) {
     lkv__csim_node_t *n = &s->nodes[i];
     if (n->skew > (int64_t)s->max_ahead / 3 || n->skew < -(int64_t)s->max_ahead / 3) n->skew /= 4;
-    if (!n->m && !n->gone) lkv__csim_start(s, i);
+    if (!n->m && !n->gone && !(i == s->joiner && s->join_at)) lkv__csim_start(s, i);
   }
+  while (s->join_at) lkv__csim_join(s); /* member 1 is up, and nothing crashes now */
   lkv__csim_trace(s, "healed");
 }
 
