@@ -252,8 +252,12 @@ void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
     return;
   }
   /* A member that applied the sender's removal refuses its connections, and the sender stops on that
-   * refusal (docs/causal.md §15a): the way a removed member learns of it once compaction left it behind. */
-  if (s->nodes[p->from].m && lkv_causal_member_is_removed(n->m, s->peers[p->from].id)) {
+   * refusal (docs/causal.md §15a): the way a removed member learns of it once compaction left it behind.
+   * Not from either member of a mutual removal: each may refuse the other for a removal the others refuse
+   * (made above its own cap), and the transport would stop it all the same (a known hazard, docs/causal.md
+   * §15a). */
+  int refuses = !(s->mutual && (p->to == s->victim || p->to == s->remover));
+  if (refuses && s->nodes[p->from].m && lkv_causal_member_is_removed(n->m, s->peers[p->from].id)) {
     free(p->buf);
     stop(s, p->from, "from a refused connection");
     return;

@@ -73,8 +73,15 @@ int lkv__csim_install(lkv__csim_t *s, const lkv__sim_pkt_t *p) {
   free(n->ckpt);
   n->ckpt = ckpt, n->ckpt_len = len;
   n->lead = vv_sum(lkv_causal_member_vv(n->m)) - rev;
-  for (int x = 0; x < s->n; x++) /* removals it learned from the snapshot: none of x's later events count */
-    if (lkv_causal_member_is_removed(n->m, s->peers[x].id)) n->saw_removal[x] = 1;
+  /* For removed-prefix (check.c): x's events the install brought count as held before a removal of x,
+   * unless it brought a removal of x too (then none of x's later events count). */
+  for (int x = 0; x < s->n; x++) {
+    uint64_t have = lkv_causal_vv_get(lkv_causal_member_vv(n->m), s->peers[x].id);
+    if (lkv_causal_member_is_removed(n->m, s->peers[x].id))
+      n->saw_removal[x] = 1;
+    else if (!n->saw_removal[x] && have > n->pre_removal[x])
+      n->pre_removal[x] = have;
+  }
   /* The install's changes are served (one revision: watch_durable checks it) and the watch state, which
    * follows them, must be the installed state; the history up to the checkpoint is compacted. */
   lkv__csim_watch_durable(s, i, rev, 1);
