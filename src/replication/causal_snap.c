@@ -15,10 +15,10 @@
 #include "metrics/catalog.h"
 #include "replication/causal_internal.h"
 
-#define SNAP_EVERY_MS                                                                                      \
-  5000                     /* at most one snapshot per peer in this time: one can be the store's live data \
-                            */
-#define PENDING "snapshot" /* <dir>/snapshot: sender u64 ‖ the snapshot, while its install is not durable */
+/* At most one snapshot per peer in this time: one can be as large as the store's live data. */
+#define SNAP_EVERY_MS 5000
+/* <dir>/snapshot: sender u64 ‖ the snapshot, while its install is not durable. */
+#define PENDING "snapshot"
 #define LEASES_VERSION 1
 
 /*
