@@ -284,11 +284,12 @@ typedef struct lkv_apply_replay_info_s {
  * store is rebuilt from the whole ledger). Entries producing a revision at or below the store's are
  * skipped, later ones must make exactly the next revision; entries that change no revision (lease grant,
  * revoke of a lease without keys, compaction) at the store's revision are applied when the store does
- * not show them yet. Puts are applied with their value and lease, deletes as single-key deletes; the
- * store computes create revision and version again (the audit compares them). Alarms are not in the
- * ledger. Single writer: call before the replicator starts. info may be NULL.
- * Returns 0, LKV_ECORRUPT (the store is ahead of the ledger — it was written without the ledger — or an
- * entry does not fit the store: info->bad_index), or the codes of the ledger iterator and the store. */
+ * not show them yet. A CAUSAL_EVENT also applies its event's lease grants (before its ops) and revokes
+ * (after them), those the store does not show yet. Puts are applied with their value and lease, deletes as
+ * single-key deletes; the store computes create revision and version again (the audit compares them). Alarms
+ * are not in the ledger. Single writer: call before the replicator starts. info may be NULL. Returns 0,
+ * LKV_ECORRUPT (the store is ahead of the ledger — it was written without the ledger — or an entry does not
+ * fit the store: info->bad_index), or the codes of the ledger iterator and the store. */
 int lkv_apply_replay(lkv_mvcc_t *store, lkv_ledger_log_t *log, lkv_apply_replay_info_t *info);
 
 /* Applies records [start, end) of log to store by lkv_apply_replay's rules (each skipped when the store

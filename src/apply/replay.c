@@ -1,5 +1,7 @@
 /* Replaying ledger entries into the store: the ledger as write-ahead log, and rebuilds for the audit. */
 #include "apply/apply.h"
+#include "causal/event.h"
+#include "causal/mutation.h"
 #include "common/error.h"
 #include "ledger/state.h"
 
@@ -22,6 +24,35 @@ static int replay_ops(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e) {
     if (rc) return rc;
   }
   return rc;
+}
+
+/* A CAUSAL_EVENT record's lease grants (kind LKV_CAUSAL_LEASE_GRANT: before its ops, which may attach keys
+ * to them) or revokes (LKV_CAUSAL_LEASE_REVOKE: after them, which deleted their keys): part of its event, not
+ * records of their own (docs/causal.md §5, §14). As the member applied them, a grant of a lease the store has
+ * or a revoke of one it lacks changes nothing; a revoke that finds keys still attached is not this store's
+ * history. */
+static int replay_event_leases(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, uint8_t kind) {
+  lkv_causal_event_t ev;
+  lkv_causal_mutation_iter_t it;
+  lkv_causal_mutation_t mu;
+  if (lkv_causal_event_decode(e->event, e->event_len, &ev) ||
+      lkv_causal_mutations_open(ev.payload, ev.payload_len, &it))
+    return LKV_ECORRUPT;
+  int rc = 0;
+  while (!rc && lkv_causal_mutations_next(&it, &mu)) {
+    if (mu.kind != kind) continue;
+    rc = lkv_mvcc_lease_get(t, mu.lease, NULL);
+    if (kind == LKV_CAUSAL_LEASE_GRANT) {
+      if (rc == LKV_ELEASENOTFOUND) rc = lkv_mvcc_lease_grant(t, mu.lease, mu.ttl);
+    } else if (rc == LKV_ELEASENOTFOUND) {
+      rc = 0;
+    } else if (!rc) {
+      int64_t deleted = 0;
+      rc = lkv_mvcc_lease_revoke(t, mu.lease, &deleted);
+      if (!rc && deleted) rc = LKV_ECORRUPT;
+    }
+  }
+  return rc == LKV_EINVAL ? LKV_ECORRUPT : rc;
 }
 
 /* A STATE record: a fresh store becomes that state (its leases, its keys with their own revisions, its
@@ -71,7 +102,9 @@ static int replay_one(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *appli
       rc = replay_ops(t, e);
       break;
     case LKV_LEDGER_CAUSAL_EVENT: /* its winner changes; one that changed none still took its revision */
-      rc = e->n_ops ? replay_ops(t, e) : lkv_mvcc_req_take_rev(t);
+      rc = replay_event_leases(t, e, LKV_CAUSAL_LEASE_GRANT);
+      if (!rc) rc = e->n_ops ? replay_ops(t, e) : lkv_mvcc_req_take_rev(t);
+      if (!rc) rc = replay_event_leases(t, e, LKV_CAUSAL_LEASE_REVOKE);
       break;
     case LKV_LEDGER_COMPACTION:
       if (e->compact_revision <= lkv_mvcc_txn_compact_rev(t)) return 0;
