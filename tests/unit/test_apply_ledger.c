@@ -1,5 +1,7 @@
 /* The write path's ledger entries (lkv_apply_batch_logged) and the replay of a ledger into a store. */
 #include "apply_testutil.h"
+#include "causal/event.h"
+#include "causal/mutation.h"
 #include "ledger/log_file.h"
 #include "ledger_testutil.h"
 
@@ -293,12 +295,104 @@ static void test_replay_mismatch(void **state) {
   lkvt_rmrf(dir);
 }
 
+/* Appends the CAUSAL_EVENT record of an event of origin 7 with mutations muts[0..n) at
+ * revision rev, its ops ws (the changes the member made). The replay reads only its mutations. */
+static void append_event(lkv_ledger_log_t *log, int64_t rev, const lkv_causal_mutation_t *muts, size_t n,
+                         const lkv_ledger_ws_t *ws) {
+  uint8_t seed[32] = {7}, pk[LKV_CAUSAL_PK_LEN], sk[LKV_CAUSAL_SK_LEN], payload[256], event[512];
+  size_t payload_len, event_len;
+  assert_int_equal(lkv_causal_keypair_from_seed(seed, pk, sk), 0);
+  assert_int_equal(lkv_causal_mutations_encode(muts, n, payload, sizeof(payload), &payload_len), 0);
+  lkv_causal_event_t ev = {.origin = 7,
+                           .seq = 1,
+                           .hlc = {.wall = 1700000000000ull},
+                           .payload = payload,
+                           .payload_len = payload_len};
+  lkv_causal_vv_init(&ev.deps);
+  assert_int_equal(lkv_causal_event_encode_signed(&ev, sk, event, sizeof(event), &event_len), 0);
+  lkv_ledger_entry_t e = {
+      .kind = LKV_LEDGER_CAUSAL_EVENT, .revision = rev, .event = event, .event_len = event_len};
+  lkv_ledger_entry_set_ws(&e, ws);
+  lkv_ledger_claims_digest(NULL, 0, NULL, 0, e.claims);
+  assert_int_equal(lkv_ledger_log_append(log, &e, 1, NULL), 0);
+}
+
+static int list_lease(void *arg, int64_t id, int64_t ttl) {
+  char *out = arg;
+  size_t n = strlen(out);
+  snprintf(out + n, 256 - n, "%lld:%lld;", (long long)id, (long long)ttl);
+  return 0;
+}
+
+static void leases(lkvt_store_t *ts, char out[256]) {
+  out[0] = '\0';
+  lkv_mvcc_txn_t *t;
+  assert_int_equal(lkv_mvcc_read_begin(ts->s, &t), 0);
+  assert_int_equal(lkv_mvcc_lease_list(t, list_lease, out), 0);
+  lkv_mvcc_txn_end(t);
+}
+
+/* A causal member's lease grants and revokes are inside its CAUSAL_EVENT records (docs/causal.md §5): the
+ * replay applies the grants before the record's ops and the revokes after them (the ops deleted the keys);
+ * a grant of a lease already there or a revoke of one absent changes nothing, a revoke that still finds a
+ * key attached does not fit the store. */
+static void test_replay_causal_leases(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  char dir[64], got[4096], table[256];
+  lt_tmpdir(dir);
+  lkv_ledger_log_t *log;
+  assert_int_equal(lkv_ledger_log_open(&log, dir, NULL), 0);
+  lkv_ledger_ws_t ws = {0};
+  lkv_causal_mutation_t grant9 = {.kind = LKV_CAUSAL_LEASE_GRANT, .lease = 9, .ttl = 30},
+                        revoke9 = {.kind = LKV_CAUSAL_LEASE_REVOKE, .lease = 9},
+                        grant10 = {.kind = LKV_CAUSAL_LEASE_GRANT, .lease = 10, .ttl = 40},
+                        revoke11 = {.kind = LKV_CAUSAL_LEASE_REVOKE, .lease = 11},
+                        revoke10 = {.kind = LKV_CAUSAL_LEASE_REVOKE, .lease = 10},
+                        put_k = {.kind = LKV_CAUSAL_PUT,
+                                 .key = (const uint8_t *)"k",
+                                 .key_len = 1,
+                                 .value = (const uint8_t *)"v",
+                                 .value_len = 1,
+                                 .lease = 9},
+                        put_j = {.kind = LKV_CAUSAL_PUT,
+                                 .key = (const uint8_t *)"j",
+                                 .key_len = 1,
+                                 .value = (const uint8_t *)"w",
+                                 .value_len = 1,
+                                 .lease = 10};
+  append_event(log, 2, &grant9, 1, &ws); /* no key changed: an empty revision */
+  assert_int_equal(lkv_ledger_ws_put(&ws, "k", 1, "v", 1, 3, 1, 9), 0);
+  append_event(log, 3, &put_k, 1, &ws);
+  lkv_ledger_ws_reset(&ws);
+  assert_int_equal(lkv_ledger_ws_delete(&ws, "k", 1), 0);
+  append_event(log, 4, &revoke9, 1, &ws); /* its key, deleted by the record's ops */
+  lkv_ledger_ws_reset(&ws);
+  lkv_causal_mutation_t both[3] = {grant9, grant10, revoke11}; /* 9 again: the store lacks it */
+  append_event(log, 5, both, 3, &ws);
+  append_event(log, 6, &grant10, 1, &ws); /* already there: nothing */
+  lkv_apply_replay_info_t info;
+  assert_int_equal(lkv_apply_replay(ts->s, log, &info), 0);
+  dump(ts, got);
+  assert_string_equal(got, "rev=6 compact=-1");
+  leases(ts, table);
+  assert_string_equal(table, "9:30;10:40;");
+
+  /* j attached to 10, then 10 revoked by a record whose ops do not delete j: not this store's history. */
+  assert_int_equal(lkv_ledger_ws_put(&ws, "j", 1, "w", 1, 7, 1, 10), 0);
+  append_event(log, 7, &put_j, 1, &ws);
+  lkv_ledger_ws_reset(&ws);
+  append_event(log, 8, &revoke10, 1, &ws);
+  assert_int_equal(lkv_apply_replay(ts->s, log, &info), LKV_ECORRUPT);
+  assert_int_equal(info.bad_index, 6);
+  lkv_ledger_ws_free(&ws);
+  lkv_ledger_log_close(log);
+  lkvt_rmrf(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      LKVT_TEST(test_entries_per_kind),
-      LKVT_TEST(test_log_failure_fails_batch),
-      LKVT_TEST(test_replay),
-      LKVT_TEST(test_replay_mismatch),
+      LKVT_TEST(test_entries_per_kind), LKVT_TEST(test_log_failure_fails_batch), LKVT_TEST(test_replay),
+      LKVT_TEST(test_replay_mismatch),  LKVT_TEST(test_replay_causal_leases),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
