@@ -194,7 +194,9 @@ static void *timer_main(void *arg) {
     lkv__fwd_pending_t *failed = poll_pending(f, &serve);
     if (failed || serve) {
       pthread_mutex_unlock(&f->mu);
-      fail_all(failed, LKV_ENOLEADER, f->owner ? LKV_ELEASEOWNERDOWN : LKV_ETIMEDOUT);
+      /* causal mode: a lease whose owner was removed meanwhile names no member (not found) */
+      fail_all(failed, f->owner ? LKV_ELEASENOTFOUND : LKV_ENOLEADER,
+               f->owner ? LKV_ELEASEOWNERDOWN : LKV_ETIMEDOUT);
       if (serve) serve_here(f);
       pthread_mutex_lock(&f->mu);
       continue;

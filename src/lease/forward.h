@@ -35,8 +35,9 @@
  * Causal mode (options.owner set): there is no leader; a lease belongs to the member its id names
  * (causal/lease_id.h), which alone renews it and knows its TTL. Each request goes to its lease's owner (this
  * member: served here at once), is sent again after resend_ms without an answer, and fails at its deadline
- * with LKV_ELEASEOWNERDOWN (the owner is unreachable); a lease whose id names no member is answered
- * LKV_ELEASENOTFOUND at once. A member answers requests for the leases it owns only.
+ * with LKV_ELEASEOWNERDOWN (the owner is unreachable); a lease whose id names no member (options.owner
+ * answers 0: also a removed member's) is answered LKV_ELEASENOTFOUND at once, or at the deadline when its
+ * owner stopped being named meanwhile. A member answers requests for the leases it owns only.
  *
  * Threads: one timer thread (deadlines, resends, waiting for a leader). Every function may be called from
  * any thread. Callbacks run without the forwarder's lock, on the peer thread (answers), the timer thread,

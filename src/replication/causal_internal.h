@@ -34,11 +34,13 @@ typedef struct {
   int64_t lease; /* the new winner's lease (0: none) */
 } lkv__causal_change_t;
 
-/* A lease grant or revoke made by the event at core revision rev (causal_lease.c). */
+/* A lease grant or revoke made by the event at core revision rev, or a member's removal, which ends its
+ * leases (causal_lease.c). */
 typedef struct {
   uint64_t rev;
-  uint8_t kind; /* LKV_CAUSAL_LEASE_GRANT or _REVOKE */
+  uint8_t kind; /* LKV_CAUSAL_LEASE_GRANT, _REVOKE or LKV_CAUSAL_MEMBER_REMOVE */
   int64_t id, ttl;
+  uint64_t member; /* a removal's removed member; an event's grant's origin (the lease's owner), else 0 */
 } lkv__causal_lease_op_t;
 
 /* A membership change queued for the causal thread (causal_members.c). */
@@ -67,6 +69,10 @@ typedef struct {
   /* Lease grants and revokes of events the store does not reflect yet, in revision order (causal thread). */
   lkv__causal_lease_op_t *lease_ops;
   size_t n_lease_ops, cap_lease_ops;
+  /* The members whose removal is in the store: their leases revoked, their later grants void (by member
+   * id, not by lease tag: a member added later may reuse a removed one's tag; causal_lease.c). */
+  uint64_t leases_ended[LKV_CAUSAL_MAX_ORIGINS];
+  size_t n_leases_ended;
 
   pthread_t thread;
   pthread_mutex_t mu; /* guards the queues below, stopping, self attrs and the status copy */
@@ -275,9 +281,19 @@ int lkv__causal_ledger_record(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, int empt
  * the ledger lacks, a record made again differs) or a storage code, with a message in err. */
 int lkv__causal_ledger_start(lkv__causal_node_t *n, uint64_t logged, char *err, size_t errlen);
 
-/* causal_lease.c: records the lease grants and revokes of the event ev applied at core revision rev, when
- * the store does not reflect it yet. Causal thread (or start-up). */
+/* causal_lease.c: records the lease grants and revokes and the member removals of the event ev applied at
+ * core revision rev, when the store does not reflect it yet; a removal the store reflects already marks
+ * the member's leases ended (start-up's replay). Causal thread (or start-up). */
 void lkv__causal_leases_collect(lkv__causal_node_t *n, uint64_t rev, const lkv_causal_event_t *ev);
+
+/* causal_lease.c: marks the leases of the members the core has removed ended (leases_ended, and only
+ * those): whenever the store reflects the core's removals at once, at start-up after the checkpoint the
+ * store keeps was restored (before the event log's replay), and after a snapshot's install. */
+void lkv__causal_leases_start(lkv__causal_node_t *n);
+
+/* causal_lease.c: in *extra, how many requests beyond three an event the events up to last may take (a
+ * removal revokes every lease its member owns, one request each). Returns 0 or a storage code. */
+int lkv__causal_leases_slots(lkv__causal_node_t *n, uint64_t last, size_t *extra);
 
 /* causal_lease.c: forgets the recorded lease operations of revisions up to last (UINT64_MAX: all). */
 void lkv__causal_leases_drop(lkv__causal_node_t *n, uint64_t last);
@@ -295,13 +311,16 @@ int lkv__causal_needs_store(const lkv__causal_change_t *c, size_t k);
  * it: its changes c[0..k) without deletes of absent keys, a put whose lease is gone once ops[0..n_ops) took
  * effect (revoked here, or by ops) made a delete (the rule of docs/causal.md §5: a key is shown only while
  * its lease lives), and, for each revoke among ops, deletes of every other key still attached to the lease
- * here. *out (malloc'd, *n_out entries, pointing into c and into *keys) and *keys (malloc'd copies of the
- * added keys, *n_keys) are freed by the caller; applies[i] (the caller's n_ops bytes) says whether ops[i]
- * still applies here (a grant of a lease the store lacks, a revoke of one it has). Returns 0 or a storage
- * code. */
+ * here. The first removal among ops of a member X here revokes every lease X owns likewise (their ids in
+ * *gone, malloc'd, *n_gone) and marks X's leases ended; a grant by a member whose leases are ended is void
+ * (docs/causal.md §15a). *out (malloc'd, *n_out entries, pointing into c and into *keys) and *keys
+ * (malloc'd copies of the added keys, *n_keys) are freed by the caller; applies[i] (the caller's n_ops
+ * bytes) says whether ops[i] still applies here (a grant of a lease the store lacks, not void; a revoke of
+ * one it has; never a removal). Returns 0 or a storage code. */
 int lkv__causal_alone_changes(lkv__causal_node_t *n, const lkv__causal_change_t *c, size_t k,
                               const lkv__causal_lease_op_t *ops, size_t n_ops, lkv__causal_change_t **out,
-                              size_t *n_out, uint8_t ***keys, size_t *n_keys, uint8_t *applies);
+                              size_t *n_out, uint8_t ***keys, size_t *n_keys, uint8_t *applies, int64_t **gone,
+                              size_t *n_gone);
 
 /* causal_lease.c: for a lease grant or revoke proposal, LKV_ELEASEOWNER when its id names another member
  * (a revoke only once its dry run found the lease); else 0. */

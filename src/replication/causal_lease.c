@@ -21,18 +21,69 @@ int lkv__causal_lease_refused(const lkv__causal_node_t *n, const lkv_apply_req_t
 
 /* ---- lease operations of events */
 
+/* 1 when member id's leases have ended here (its removal is in the store), else 0. */
+static int ended(const lkv__causal_node_t *n, uint64_t id) {
+  for (size_t i = 0; i < n->n_leases_ended; i++)
+    if (n->leases_ended[i] == id) return 1;
+  return 0;
+}
+
+/* Marks member id's leases ended; 0 when they had already. */
+static int end_leases(lkv__causal_node_t *n, uint64_t id) {
+  if (ended(n, id)) return 0;
+  if (n->n_leases_ended == LKV_CAUSAL_MAX_ORIGINS) abort(); /* the core knows no more members than that */
+  n->leases_ended[n->n_leases_ended++] = id;
+  return 1;
+}
+
 void lkv__causal_leases_collect(lkv__causal_node_t *n, uint64_t rev, const lkv_causal_event_t *ev) {
-  if (rev <= n->applied) return; /* replayed into the core, already in the store */
   lkv_causal_mutation_iter_t it;
   lkv_causal_mutation_t mu;
   if (lkv_causal_mutations_open(ev->payload, ev->payload_len, &it)) abort(); /* the core checked it */
   while (lkv_causal_mutations_next(&it, &mu)) {
-    if (mu.kind != LKV_CAUSAL_LEASE_GRANT && mu.kind != LKV_CAUSAL_LEASE_REVOKE) continue;
+    int removal = mu.kind == LKV_CAUSAL_MEMBER_REMOVE;
+    if (!removal && mu.kind != LKV_CAUSAL_LEASE_GRANT && mu.kind != LKV_CAUSAL_LEASE_REVOKE) continue;
+    if (rev <= n->applied) { /* replayed into the core, already in the store */
+      if (removal) end_leases(n, mu.member);
+      continue;
+    }
     if (lkv_grow((void **)&n->lease_ops, &n->cap_lease_ops, n->n_lease_ops + 1, sizeof(n->lease_ops[0])))
       abort(); /* as the core: a half-applied event is worse than a stop */
-    n->lease_ops[n->n_lease_ops++] =
-        (lkv__causal_lease_op_t){.rev = rev, .kind = mu.kind, .id = mu.lease, .ttl = mu.ttl};
+    n->lease_ops[n->n_lease_ops++] = (lkv__causal_lease_op_t){
+        .rev = rev, .kind = mu.kind, .id = mu.lease, .ttl = mu.ttl, .member = removal ? mu.member : ev->origin};
   }
+}
+
+void lkv__causal_leases_start(lkv__causal_node_t *n) {
+  n->n_leases_ended = 0;
+  for (size_t i = 0; i < lkv_causal_member_count(n->m); i++) {
+    uint64_t id = lkv_causal_member_id_at(n->m, i);
+    if (lkv_causal_member_is_removed(n->m, id)) end_leases(n, id);
+  }
+}
+
+static int count_lease(void *arg, int64_t id, int64_t ttl) {
+  (void)id, (void)ttl;
+  ++*(size_t *)arg;
+  return 0;
+}
+
+int lkv__causal_leases_slots(lkv__causal_node_t *n, uint64_t last, size_t *extra) {
+  size_t grants = 0, removals = 0;
+  *extra = 0;
+  for (size_t i = 0; i < n->n_lease_ops && n->lease_ops[i].rev <= last; i++) {
+    grants += n->lease_ops[i].kind == LKV_CAUSAL_LEASE_GRANT;
+    removals += n->lease_ops[i].kind == LKV_CAUSAL_MEMBER_REMOVE;
+  }
+  if (!removals) return 0;
+  /* The removals revoke, in all, at most the leases the store has and those granted meanwhile. */
+  lkv_mvcc_txn_t *t;
+  int rc = lkv_mvcc_read_begin(n->o.store, &t);
+  if (rc) return rc;
+  rc = lkv_mvcc_lease_list(t, count_lease, extra);
+  lkv_mvcc_txn_end(t);
+  *extra += grants;
+  return rc;
 }
 
 void lkv__causal_leases_drop(lkv__causal_node_t *n, uint64_t last) {
@@ -104,32 +155,67 @@ static int add_attached(void *arg, const uint8_t *key, size_t len) {
   return push(o, (lkv__causal_change_t){.key = copy, .key_len = len, .deleted = 1});
 }
 
-/* Whether lease id lives once ops[0..n_ops) took effect: the last op naming it decides, else the store. */
+/* Whether lease id lives once ops[0..n_ops) took effect: the last op naming it decides, else the store (a
+ * grant that does not apply leaves it to the store: its lease is there already, or it is void). */
 static int lease_lives(lkv_mvcc_txn_t *t, int64_t id, const lkv__causal_lease_op_t *ops, size_t n_ops,
-                       int *yes) {
+                       const uint8_t *applies, int *yes) {
   for (size_t i = n_ops; i-- > 0;)
-    if (ops[i].id == id) {
+    if (ops[i].id == id && ops[i].kind != LKV_CAUSAL_MEMBER_REMOVE &&
+        (ops[i].kind != LKV_CAUSAL_LEASE_GRANT || applies[i])) {
       *yes = ops[i].kind == LKV_CAUSAL_LEASE_GRANT;
       return 0;
     }
   return lease_exists(t, id, yes);
 }
 
+/* The leases a removal revokes (ids, malloc'd). */
+typedef struct {
+  uint64_t owner; /* the removed member */
+  int64_t *ids;
+  size_t len, cap;
+} owned_t;
+
+static int add_owned(void *arg, int64_t id, int64_t ttl) {
+  (void)ttl;
+  owned_t *r = arg;
+  if (!lkv_causal_lease_owned(id, r->owner)) return 0;
+  if (lkv_grow((void **)&r->ids, &r->cap, r->len + 1, sizeof(*r->ids))) return LKV_ENOMEM;
+  r->ids[r->len++] = id;
+  return 0;
+}
+
+/* The first removal of member X here revokes every lease X owns and marks X's leases ended. A later removal
+ * of X revokes nothing: a member added since may own leases of X's tag (its add follows a removal of X on
+ * every member, so never the first). If this revision fails the member halts: the mark is never seen. */
+static int removal_revokes(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, uint64_t x, owned_t *r) {
+  if (!end_leases(n, x)) return 0;
+  r->owner = x;
+  return lkv_mvcc_lease_list(t, add_owned, r);
+}
+
 int lkv__causal_alone_changes(lkv__causal_node_t *n, const lkv__causal_change_t *c, size_t k,
                               const lkv__causal_lease_op_t *ops, size_t n_ops, lkv__causal_change_t **out,
-                              size_t *n_out, uint8_t ***keys, size_t *n_keys, uint8_t *applies) {
+                              size_t *n_out, uint8_t ***keys, size_t *n_keys, uint8_t *applies, int64_t **gone,
+                              size_t *n_gone) {
   out_t o = {0};
+  owned_t r = {0};
   lkv_mvcc_txn_t *t = NULL;
   int rc = lkv_mvcc_read_begin(n->o.store, &t); /* this thread is the only writer: the store stays */
   for (size_t i = 0; !rc && i < n_ops; i++) {
     int exists = 0;
+    applies[i] = 0;
+    if (ops[i].kind == LKV_CAUSAL_MEMBER_REMOVE) {
+      rc = removal_revokes(n, t, ops[i].member, &r);
+      continue;
+    }
     rc = lease_exists(t, ops[i].id, &exists);
-    applies[i] = (ops[i].kind == LKV_CAUSAL_LEASE_GRANT) != exists;
+    /* A removed member's grant, taken after its removal, is as if revoked at once (§15a). */
+    applies[i] = ops[i].kind == LKV_CAUSAL_LEASE_GRANT ? !exists && !ended(n, ops[i].member) : exists;
   }
   for (size_t i = 0; !rc && i < k; i++) {
     lkv__causal_change_t x = c[i];
     int ok = 1;
-    if (!x.deleted && x.lease) rc = lease_lives(t, x.lease, ops, n_ops, &ok);
+    if (!x.deleted && x.lease) rc = lease_lives(t, x.lease, ops, n_ops, applies, &ok);
     if (!rc && !ok) x.deleted = 1, x.lease = 0, x.value_len = 0; /* its lease is gone: so is the key */
     if (!rc && x.deleted) rc = live(t, x.key, x.key_len, &ok);
     if (!rc && ok) rc = push(&o, x);
@@ -138,7 +224,8 @@ int lkv__causal_alone_changes(lkv__causal_node_t *n, const lkv__causal_change_t 
   for (size_t i = 0; !rc && i < n_ops; i++)
     if (ops[i].kind == LKV_CAUSAL_LEASE_REVOKE && applies[i])
       rc = lkv_mvcc_lease_keys(t, ops[i].id, add_attached, &a);
+  for (size_t i = 0; !rc && i < r.len; i++) rc = lkv_mvcc_lease_keys(t, r.ids[i], add_attached, &a);
   if (t) lkv_mvcc_txn_end(t);
-  *out = o.v, *n_out = o.n, *keys = o.keys, *n_keys = o.n_keys;
+  *out = o.v, *n_out = o.n, *keys = o.keys, *n_keys = o.n_keys, *gone = r.ids, *n_gone = r.len;
   return rc;
 }

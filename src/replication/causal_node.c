@@ -397,6 +397,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   uint64_t ckpt_rev = 0;
   replay_t rp = {.n = n};
   if (!rc) rc = lkv__causal_checkpoint_load(n, &ckpt_rev, &rp.ckpt_base, err, errlen);
+  if (!rc) lkv__causal_leases_start(n); /* the checkpoint's removals are in the store */
   if (!rc && ckpt_rev > n->applied) {
     snprintf(err, errlen, "the store is at event %llu, behind the causal checkpoint's %llu",
              (unsigned long long)n->applied, (unsigned long long)ckpt_rev);

@@ -256,6 +256,7 @@ static int install(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, siz
   if (!rc && !saved) rc = pending_save(n, from, buf, len);
   if (!rc) rc = lkv_causal_member_checkpoint(n->m, rev, &ckpt, &ckpt_len);
   if (!rc) rc = lkv__causal_store_install(n, rev, ops, n_ops, ckpt, ckpt_len);
+  if (!rc) lkv__causal_leases_start(n); /* the store is the sender's: its removals' leases are gone there */
   n->installing = 0;
   if (!rc) t_copy = lkv_clock_ms(CLOCK_MONOTONIC);
   if (!rc) rc = lkv__causal_snap_log_restart(n, rev);

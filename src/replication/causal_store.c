@@ -286,6 +286,9 @@ typedef struct {
   Etcdserverpb__LeaseGrantRequest *grant;
   Etcdserverpb__LeaseRevokeRequest *revoke;
   uint8_t *applies; /* applies[i]: the lease operation i still applies here */
+  int64_t *ended;   /* a removed member's leases its removal revokes (n_ended), and their requests */
+  size_t n_ended;
+  Etcdserverpb__LeaseRevokeRequest *ended_revokes;
   lkv__causal_change_t *checked;
   uint8_t **keys;
   size_t n_keys;
@@ -325,7 +328,7 @@ static int synth_build(synth_t *s, const lkv__causal_change_t *c, size_t k) {
 
 static void synth_free(synth_t *s) {
   free(s->ops), free(s->op), free(s->put), free(s->del), free(s->checked);
-  free(s->grant), free(s->revoke), free(s->applies);
+  free(s->grant), free(s->revoke), free(s->applies), free(s->ended), free(s->ended_revokes);
   for (size_t i = 0; i < s->n_keys; i++) free(s->keys[i]);
   free(s->keys);
 }
@@ -337,8 +340,9 @@ static lkv_apply_req_t synth_req(lkv_op_kind_t kind, const ProtobufCMessage *msg
 }
 
 /* A remote event's (or a snapshot's) requests, decided on the store as it is (the event is alone in its
- * chunk): its lease grants, its winner changes checked against the leases, its lease revokes (ops[0..n_ops)).
- * Appends to reqs at *k (room for 2 * n_ops + 1). */
+ * chunk): its lease grants, its winner changes checked against the leases, its lease revokes (ops[0..n_ops)),
+ * and those of a removed member's leases (§15a). Appends to reqs at *k (room for 2 * n_ops + 1, and one
+ * per lease the store has for a removal: lkv__causal_leases_slots). */
 static int alone_reqs(lkv__causal_node_t *n, synth_t *s, const lkv__causal_change_t *c, size_t cnt,
                       const lkv__causal_lease_op_t *ops, size_t n_ops, lkv_apply_req_t *reqs, size_t *k) {
   size_t m;
@@ -346,8 +350,8 @@ static int alone_reqs(lkv__causal_node_t *n, synth_t *s, const lkv__causal_chang
   s->revoke = calloc(n_ops + 1, sizeof(*s->revoke));
   s->applies = calloc(n_ops + 1, 1);
   if (!s->grant || !s->revoke || !s->applies) return LKV_ENOMEM;
-  int rc =
-      lkv__causal_alone_changes(n, c, cnt, ops, n_ops, &s->checked, &m, &s->keys, &s->n_keys, s->applies);
+  int rc = lkv__causal_alone_changes(n, c, cnt, ops, n_ops, &s->checked, &m, &s->keys, &s->n_keys, s->applies,
+                                     &s->ended, &s->n_ended);
   for (size_t i = 0; !rc && i < n_ops; i++)
     if (s->applies[i] && ops[i].kind == LKV_CAUSAL_LEASE_GRANT) {
       etcdserverpb__lease_grant_request__init(&s->grant[i]);
@@ -362,6 +366,12 @@ static int alone_reqs(lkv__causal_node_t *n, synth_t *s, const lkv__causal_chang
       s->revoke[i].id = ops[i].id;
       reqs[(*k)++] = synth_req(LKV_OP_LEASE_REVOKE, &s->revoke[i].base);
     }
+  if (!rc && s->n_ended && !(s->ended_revokes = calloc(s->n_ended, sizeof(*s->ended_revokes)))) rc = LKV_ENOMEM;
+  for (size_t i = 0; !rc && i < s->n_ended; i++) { /* a removed member's: likewise */
+    etcdserverpb__lease_revoke_request__init(&s->ended_revokes[i]);
+    s->ended_revokes[i].id = s->ended[i];
+    reqs[(*k)++] = synth_req(LKV_OP_LEASE_REVOKE, &s->ended_revokes[i].base);
+  }
   return rc;
 }
 
@@ -387,7 +397,8 @@ typedef struct {
   const lkv__causal_local_t *locals;
   size_t n_locals;
   size_t ci, li, oi; /* cursors: n->changes, locals, the lease operations */
-  /* An event takes at most three requests (a lease grant, a Txn, a lease revoke): cap in all. */
+  /* An event takes at most three requests (a lease grant, a Txn, a lease revoke), a removal more (one
+   * revoke per lease of its member): cap in all. */
   size_t cap, k;
   lkv_apply_req_t *reqs;
   lkv_apply_req_t **dest;  /* a local event's request, else NULL */
@@ -474,11 +485,13 @@ static int auth_rev_after(lkv__causal_node_t *n, const lkv__causal_local_t *loca
  */
 static int catch_up_to(lkv__causal_node_t *n, uint64_t last, const lkv__causal_local_t *locals,
                        size_t n_locals) {
-  plan_t p = {.n = n, .locals = locals, .n_locals = n_locals, .cap = 3 * (size_t)(last - n->applied) + 1};
+  plan_t p = {.n = n, .locals = locals, .n_locals = n_locals};
+  int rc = lkv__causal_leases_slots(n, last, &p.cap);
+  p.cap += 3 * (size_t)(last - n->applied) + 1;
   p.reqs = calloc(p.cap, sizeof(*p.reqs));
   p.dest = calloc(p.cap, sizeof(*p.dest));
   p.syn = calloc(p.cap, sizeof(*p.syn));
-  int rc = p.reqs && p.dest && p.syn ? auth_rev_after(n, locals, n_locals, &p.local_auth_rev) : LKV_ENOMEM;
+  if (!rc) rc = p.reqs && p.dest && p.syn ? auth_rev_after(n, locals, n_locals, &p.local_auth_rev) : LKV_ENOMEM;
   for (uint64_t r = n->applied + 1; !rc && r <= last;) {
     chunk_t c = {.n = n, .last = n->applied};
     size_t first = p.k;

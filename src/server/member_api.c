@@ -26,12 +26,27 @@ struct lkv__member_api_s {
   lkv_api_leader_t *leader;
   uint64_t ids[LKV_CAUSAL_MAX_ORIGINS]; /* causal mode: the members, owners of the leases */
   size_t n_ids;
+  uint64_t self;
 };
 
-/* Causal mode: a lease's requests go to the member its id names (causal/lease_id.h). */
+/* 1 when member id is among the replicator's members (a removed one is not), or cannot be told. */
+static int in_force(const lkv__member_api_t *a, uint64_t id) {
+  lkv_replication_member_t *ms;
+  size_t n;
+  if (lkv_replicator_members(a->api->replicator, &ms, &n)) return 1;
+  int found = 0;
+  for (size_t i = 0; i < n && !found; i++) found = ms[i].id == id;
+  lkv_replication_members_free(ms, n);
+  return found;
+}
+
+/* Causal mode: a lease's requests go to the member its id names (causal/lease_id.h); a removed member's
+ * leases ended with its removal (docs/causal.md §15a), so its ids name no member: "lease not found". Only
+ * requests sent to another member ask the member list (they cost a round trip anyway). */
 static uint64_t lease_owner(void *arg, int64_t id) {
   const lkv__member_api_t *a = arg;
-  return lkv_causal_lease_owner(id, a->ids, a->n_ids);
+  uint64_t owner = lkv_causal_lease_owner(id, a->ids, a->n_ids);
+  return owner && owner != a->self && !in_force(a, owner) ? 0 : owner;
 }
 
 static int send_lease(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
@@ -54,6 +69,7 @@ int lkv__member_api_start(lkv__member_api_t **out, lkv__member_t *m, lkv_api_t *
   if (!a) return LKV_ENOMEM;
   a->member = m;
   a->api = api;
+  a->self = cfg->cluster.member_id;
   unsigned timeout_ms = LKV_MEMBER_API_REQUEST_TIMEOUT_MS + 2 * election_ms;
   /* Records are resent after a heartbeat interval: a lost one then costs a keep-alive about what a lost
    * Raft message costs a write. Queries (answered with every lease) after an election timeout. */

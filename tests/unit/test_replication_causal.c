@@ -234,12 +234,12 @@ static uint64_t vv_total(size_t i, lkv_causal_vv_t *vv) {
   return rev;
 }
 
-/* Waits until every running member has applied `events` events, then checks that their stores hold the
- * same keys and values, at revision events + 1 (one revision per event, no gap). */
-static void converge(uint64_t events) {
+/* Waits until the running members among the first n have applied `events` events, then checks that their
+ * stores hold the same keys and values, at revision events + 1 (one revision per event, no gap). */
+static void converge_among(size_t n, uint64_t events) {
   for (int tries = 0; tries < 1000; tries++) {
     int done = 1;
-    for (size_t i = 0; i < N; i++) {
+    for (size_t i = 0; i < n; i++) {
       lkv_causal_vv_t vv;
       if (net.node[i] && vv_total(i, &vv) != events) done = 0;
     }
@@ -248,13 +248,17 @@ static void converge(uint64_t events) {
   }
   dump_t first, other;
   dump(0, &first);
-  for (size_t i = 0; i < N; i++) {
+  for (size_t i = 0; i < n; i++) {
     lkv_causal_vv_t vv;
     assert_int_equal(vv_total(i, &vv), events);
     assert_int_equal(store_rev(i), (int64_t)events + 1);
     dump(i, &other);
     assert_string_equal(other.buf, first.buf);
   }
+}
+
+static void converge(uint64_t events) {
+  converge_among(N, events);
 }
 
 /* ---- tests */
@@ -948,11 +952,85 @@ static void test_member_remove(void **state) {
   assert_string_equal(err, "the member has been permanently removed from the cluster");
 }
 
+/* Cuts (on) or heals the links between members a and b, both ways. */
+static void cut_pair(size_t a, size_t b, int on) {
+  pthread_mutex_lock(&net.mu);
+  net.cut[a][b] = net.cut[b][a] = on;
+  pthread_mutex_unlock(&net.mu);
+}
+
+/* The last event of member origin that member i applied. */
+static uint64_t seq_of(size_t i, uint64_t origin) {
+  lkv_causal_vv_t vv;
+  vv_total(i, &vv);
+  return lkv_causal_vv_get(&vv, origin);
+}
+
+/* Members 1 and 2 still in have the same keys as "want", at the same revision, and none of leases[0..3). */
+static void removed_leases_gone(const int64_t *leases, const char *want) {
+  converge_among(2, 11);
+  for (size_t i = 0; i < 2; i++) {
+    dump_t d;
+    dump(i, &d);
+    assert_string_equal(d.buf, want);
+    for (size_t k = 0; k < 3; k++) assert_false(lease_known(i, leases[k]));
+  }
+}
+
+/* A removed member's leases end with its removal (docs/causal.md §15a). Member 3 grants two leases with
+ * keys, member 2 attaches a key to one; cut off from member 1 only, member 3 grants a third lease that
+ * member 2 takes (and attaches a key to) before it hears of the removal member 1 makes: member 1 takes
+ * those events after the removal (the lift), the grant void there. Both end with the same store, without
+ * any key of member 3's leases, and so does member 2 restarted, and rebuilt from its event log. */
+static void test_member_remove_ends_leases(void **state) {
+  (void)state;
+  const int64_t l[3] = {((int64_t)3 << 48) | 7, ((int64_t)3 << 48) | 8, ((int64_t)3 << 48) | 9};
+  assert_int_equal(lease_op(2, LKV_OP_LEASE_GRANT, l[0]), 0);
+  assert_int_equal(put_leased(2, "x1", "1", l[0]), 0);
+  assert_int_equal(lease_op(2, LKV_OP_LEASE_GRANT, l[1]), 0);
+  assert_int_equal(put_leased(2, "x2", "1", l[1]), 0);
+  converge(4);
+  assert_int_equal(put_leased(1, "b1", "1", l[0]), 0);
+  assert_int_equal(put(0, "before", "1"), 0);
+  converge(6);
+  cut_pair(0, 1, 1);
+  cut_pair(0, 2, 1);
+  assert_int_equal(lease_op(2, LKV_OP_LEASE_GRANT, l[2]), 0);
+  assert_int_equal(put_leased(2, "late", "1", l[2]), 0);
+  assert_int_equal(put(2, "xplain", "1"), 0);
+  for (int tries = 0; tries < 500 && seq_of(1, 3) < 7; tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  assert_int_equal(seq_of(1, 3), 7);
+  assert_int_equal(put_leased(1, "b3", "1", l[2]), 0);
+  cut_pair(1, 2, 1);
+  int done = 0;
+  lkv_member_change_t c = {.type = LKV_MEMBER_REMOVE, .id = 3};
+  assert_int_equal(lkv_replicator_change_member(net.node[0], &c, barrier_cb, &done), 0);
+  assert_int_equal(wait_flag(&done), 1); /* err 0 */
+  dump_t d;
+  dump(0, &d);
+  assert_string_equal(d.buf, "before=1;"); /* x1, x2 and b1 went with the removal's revision */
+  assert_int_equal(store_rev(0), 8);       /* events 1..7, one revision each */
+  assert_int_equal(lease_op(0, LKV_OP_LEASE_REVOKE, l[0]), LKV_ELEASENOTFOUND); /* as etcd: unknown */
+  assert_int_equal(put_leased(0, "k", "v", l[1]), LKV_ELEASENOTFOUND);
+  assert_int_equal(lease_op(0, LKV_OP_LEASE_GRANT, ((int64_t)3 << 48) | 10), LKV_ELEASEOWNER);
+  cut_pair(0, 1, 0);
+  removed_leases_gone(l, "before=1;xplain=1;");
+  assert_int_equal(seq_of(0, 3), 7); /* member 3's events member 2 had taken, lifted */
+  stop(1);
+  start(1);
+  removed_leases_gone(l, "before=1;xplain=1;");
+  lose_store(1);
+  start(1);
+  removed_leases_gone(l, "before=1;xplain=1;");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_member_remove, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_install_and_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_install_redone_after_crash, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_member_remove_ends_leases, setup, teardown),
       cmocka_unit_test_setup_teardown(test_partition_converges, setup, teardown),
       cmocka_unit_test_setup_teardown(test_txn_compares_are_local, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_replays_and_catches_up, setup, teardown),
