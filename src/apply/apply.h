@@ -285,12 +285,24 @@ typedef struct lkv_apply_replay_info_s {
  * skipped, later ones must make exactly the next revision; entries that change no revision (lease grant,
  * revoke of a lease without keys, compaction) at the store's revision are applied when the store does
  * not show them yet. A CAUSAL_EVENT also applies its event's lease grants (before its ops) and revokes
- * (after them), those the store does not show yet. Puts are applied with their value and lease, deletes as
+ * (after them), those the store does not show yet, and a member's first removal ends its leases
+ * (replay_causal.c). Puts are applied with their value and lease, deletes as
  * single-key deletes; the store computes create revision and version again (the audit compares them). Alarms
  * are not in the ledger. Single writer: call before the replicator starts. info may be NULL. Returns 0,
  * LKV_ECORRUPT (the store is ahead of the ledger — it was written without the ledger — or an entry does not
  * fit the store: info->bad_index), or the codes of the ledger iterator and the store. */
 int lkv_apply_replay(lkv_mvcc_t *store, lkv_ledger_log_t *log, lkv_apply_replay_info_t *info);
+
+/* Lease ids, malloc'd (free ids). */
+typedef struct lkv_apply_lease_ids_s {
+  int64_t *ids;
+  size_t len, cap;
+} lkv_apply_lease_ids_t;
+
+/* Appends to out the leases of t's store that member owns (causal mode: its tag, docs/causal.md §5), those a
+ * removal of it revokes (§15a; the replicator and the replay, replay_causal.c). Returns 0, LKV_ENOMEM or
+ * the store's codes. */
+int lkv_apply_leases_owned(lkv_mvcc_txn_t *t, uint64_t member, lkv_apply_lease_ids_t *out);
 
 /* Applies records [start, end) of log to store by lkv_apply_replay's rules (each skipped when the store
  * reflects it already), without its check of the store against the ledger's end: the causal replicator's

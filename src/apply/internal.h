@@ -4,6 +4,7 @@
 
 #include "apply/apply.h"
 #include "apply/arena.h"
+#include "causal/vv.h"
 
 /* What an operation runs against. Responses are built in the arena; with copy set, kvs are copied into
  * it too (write transactions: storage pointers die at the next write). */
@@ -103,5 +104,21 @@ int lkv__rec_request(lkv__rec_t *r, lkv_mvcc_txn_t *t, const lkv_apply_req_t *re
 /* The recorded entries (r->n of them), valid until r changes; NULL when there are none or out of
  * memory (r->n tells which). */
 const lkv_ledger_entry_t *lkv__rec_entries(lkv__rec_t *r);
+
+/* Causal mode's leases in a replay (replay_causal.c, docs/causal.md §5, §15a): the members whose removal the
+ * replay applied, whose leases ended. */
+typedef struct lkv__replay_ended_s {
+  uint64_t ids[LKV_CAUSAL_MAX_ORIGINS];
+  size_t n;
+} lkv__replay_ended_t;
+
+/* A CAUSAL_EVENT record's lease grants, applied before its ops (which may attach keys to them): each one the
+ * store lacks, none when the event's origin's leases ended. Returns 0, LKV_ECORRUPT or the store's codes. */
+int lkv__replay_event_grants(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, const lkv__replay_ended_t *x);
+
+/* Its lease revokes and member removals, after its ops (which deleted their keys): a revoke of a lease the
+ * store has; the first removal of a member revokes every lease it owns and ends its leases in x. A revoke
+ * that finds a key still attached is LKV_ECORRUPT (not this store's history). */
+int lkv__replay_event_ends(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, lkv__replay_ended_t *x);
 
 #endif

@@ -1,7 +1,6 @@
 /* Replaying ledger entries into the store: the ledger as write-ahead log, and rebuilds for the audit. */
 #include "apply/apply.h"
-#include "causal/event.h"
-#include "causal/mutation.h"
+#include "apply/internal.h"
 #include "common/error.h"
 #include "ledger/state.h"
 
@@ -24,35 +23,6 @@ static int replay_ops(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e) {
     if (rc) return rc;
   }
   return rc;
-}
-
-/* A CAUSAL_EVENT record's lease grants (kind LKV_CAUSAL_LEASE_GRANT: before its ops, which may attach keys
- * to them) or revokes (LKV_CAUSAL_LEASE_REVOKE: after them, which deleted their keys): part of its event, not
- * records of their own (docs/causal.md §5, §14). As the member applied them, a grant of a lease the store has
- * or a revoke of one it lacks changes nothing; a revoke that finds keys still attached is not this store's
- * history. */
-static int replay_event_leases(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, uint8_t kind) {
-  lkv_causal_event_t ev;
-  lkv_causal_mutation_iter_t it;
-  lkv_causal_mutation_t mu;
-  if (lkv_causal_event_decode(e->event, e->event_len, &ev) ||
-      lkv_causal_mutations_open(ev.payload, ev.payload_len, &it))
-    return LKV_ECORRUPT;
-  int rc = 0;
-  while (!rc && lkv_causal_mutations_next(&it, &mu)) {
-    if (mu.kind != kind) continue;
-    rc = lkv_mvcc_lease_get(t, mu.lease, NULL);
-    if (kind == LKV_CAUSAL_LEASE_GRANT) {
-      if (rc == LKV_ELEASENOTFOUND) rc = lkv_mvcc_lease_grant(t, mu.lease, mu.ttl);
-    } else if (rc == LKV_ELEASENOTFOUND) {
-      rc = 0;
-    } else if (!rc) {
-      int64_t deleted = 0;
-      rc = lkv_mvcc_lease_revoke(t, mu.lease, &deleted);
-      if (!rc && deleted) rc = LKV_ECORRUPT;
-    }
-  }
-  return rc == LKV_EINVAL ? LKV_ECORRUPT : rc;
 }
 
 /* A STATE record: a fresh store becomes that state (its leases, its keys with their own revisions, its
@@ -88,7 +58,7 @@ static int replay_state(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *app
  * store's revision, else they must make exactly the next one. Other entries carry the current revision;
  * they are applied when the store does not show them yet (a lease that is not there, a compaction
  * point not reached), which makes replaying the tail of the last batch idempotent. Sets *applied. */
-static int replay_one(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *applied) {
+static int replay_one(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, lkv__replay_ended_t *x, int *applied) {
   int64_t rev = lkv_mvcc_txn_rev(t);
   int produces = lkv_ledger_entry_is_revision(e);
   *applied = 0;
@@ -102,9 +72,9 @@ static int replay_one(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *appli
       rc = replay_ops(t, e);
       break;
     case LKV_LEDGER_CAUSAL_EVENT: /* its winner changes; one that changed none still took its revision */
-      rc = replay_event_leases(t, e, LKV_CAUSAL_LEASE_GRANT);
+      rc = lkv__replay_event_grants(t, e, x);
       if (!rc) rc = e->n_ops ? replay_ops(t, e) : lkv_mvcc_req_take_rev(t);
-      if (!rc) rc = replay_event_leases(t, e, LKV_CAUSAL_LEASE_REVOKE);
+      if (!rc) rc = lkv__replay_event_ends(t, e, x);
       break;
     case LKV_LEDGER_COMPACTION:
       if (e->compact_revision <= lkv_mvcc_txn_compact_rev(t)) return 0;
@@ -135,6 +105,7 @@ static int replay_one(lkv_mvcc_txn_t *t, const lkv_ledger_entry_t *e, int *appli
 static int replay_from(lkv_mvcc_t *store, lkv_ledger_log_iter_t *it, uint64_t end,
                        lkv_apply_replay_info_t *info) {
   lkv_ledger_entry_t e;
+  lkv__replay_ended_t ended = {.n = 0}; /* the removals among the records replayed here */
   int more = 1, rc = 0;
   while (more == 1) {
     lkv_mvcc_txn_t *t;
@@ -146,7 +117,7 @@ static int replay_from(lkv_mvcc_t *store, lkv_ledger_log_iter_t *it, uint64_t en
       int applied;
       rc = lkv_mvcc_req_begin(t);
       if (rc) break;
-      rc = replay_one(t, &e, &applied);
+      rc = replay_one(t, &e, &ended, &applied);
       int end = lkv_mvcc_req_end(t, rc == 0);
       if (!rc) rc = end;
       if (!rc && lkv_ledger_entry_is_revision(&e) && applied && lkv_mvcc_txn_rev(t) != e.revision)

@@ -49,8 +49,11 @@ void lkv__causal_leases_collect(lkv__causal_node_t *n, uint64_t rev, const lkv_c
     }
     if (lkv_grow((void **)&n->lease_ops, &n->cap_lease_ops, n->n_lease_ops + 1, sizeof(n->lease_ops[0])))
       abort(); /* as the core: a half-applied event is worse than a stop */
-    n->lease_ops[n->n_lease_ops++] = (lkv__causal_lease_op_t){
-        .rev = rev, .kind = mu.kind, .id = mu.lease, .ttl = mu.ttl, .member = removal ? mu.member : ev->origin};
+    n->lease_ops[n->n_lease_ops++] = (lkv__causal_lease_op_t){.rev = rev,
+                                                              .kind = mu.kind,
+                                                              .id = mu.lease,
+                                                              .ttl = mu.ttl,
+                                                              .member = removal ? mu.member : ev->origin};
   }
 }
 
@@ -168,37 +171,20 @@ static int lease_lives(lkv_mvcc_txn_t *t, int64_t id, const lkv__causal_lease_op
   return lease_exists(t, id, yes);
 }
 
-/* The leases a removal revokes (ids, malloc'd). */
-typedef struct {
-  uint64_t owner; /* the removed member */
-  int64_t *ids;
-  size_t len, cap;
-} owned_t;
-
-static int add_owned(void *arg, int64_t id, int64_t ttl) {
-  (void)ttl;
-  owned_t *r = arg;
-  if (!lkv_causal_lease_owned(id, r->owner)) return 0;
-  if (lkv_grow((void **)&r->ids, &r->cap, r->len + 1, sizeof(*r->ids))) return LKV_ENOMEM;
-  r->ids[r->len++] = id;
-  return 0;
-}
-
 /* The first removal of member X here revokes every lease X owns and marks X's leases ended. A later removal
  * of X revokes nothing: a member added since may own leases of X's tag (its add follows a removal of X on
  * every member, so never the first). If this revision fails the member halts: the mark is never seen. */
-static int removal_revokes(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, uint64_t x, owned_t *r) {
+static int removal_revokes(lkv__causal_node_t *n, lkv_mvcc_txn_t *t, uint64_t x, lkv_apply_lease_ids_t *r) {
   if (!end_leases(n, x)) return 0;
-  r->owner = x;
-  return lkv_mvcc_lease_list(t, add_owned, r);
+  return lkv_apply_leases_owned(t, x, r);
 }
 
 int lkv__causal_alone_changes(lkv__causal_node_t *n, const lkv__causal_change_t *c, size_t k,
                               const lkv__causal_lease_op_t *ops, size_t n_ops, lkv__causal_change_t **out,
-                              size_t *n_out, uint8_t ***keys, size_t *n_keys, uint8_t *applies, int64_t **gone,
-                              size_t *n_gone) {
+                              size_t *n_out, uint8_t ***keys, size_t *n_keys, uint8_t *applies,
+                              int64_t **gone, size_t *n_gone) {
   out_t o = {0};
-  owned_t r = {0};
+  lkv_apply_lease_ids_t r = {0}; /* the leases the removals revoke */
   lkv_mvcc_txn_t *t = NULL;
   int rc = lkv_mvcc_read_begin(n->o.store, &t); /* this thread is the only writer: the store stays */
   for (size_t i = 0; !rc && i < n_ops; i++) {

@@ -7,6 +7,8 @@ rebuilds each member's lease table from its events, and compares it with the sto
   revoked with its keys, one revoked with none, one expired by its owner with its key: every stopped member's
   audit passes (before the fix: "the store's leases differ from the ledger's" on every member).
 - A lease's TTL changed in a copy of a member's store fails its audit.
+- A member that owns a lease with keys (one attached by another member) removed: its leases end with the
+  removal on the members still in (docs/causal.md §15a), and their audits pass.
 
 ledgerkv only: etcd has no causal mode.
 """
@@ -20,7 +22,7 @@ import lkvtest
 from cluster import wait_for
 from etcd3 import etcdrpc
 from test_causal import CONVERGE_TIMEOUT, PUT_TIMEOUT, cluster  # noqa: F401 (cluster: the fixture)
-from test_causal_lease import grant, lease, leased, put
+from test_causal_lease import grant, lease, leased, put, tag
 from test_ledger import audit
 
 pytestmark = pytest.mark.skipif(lkvtest.TARGET != "ledgerkv", reason="causal mode is ledgerkv's own")
@@ -68,3 +70,24 @@ def test_audit_rebuilds_causal_leases(cluster, tmp_path):
         f.write(data)
     p = audit(copy)
     assert p.returncode == 1 and "the store's leases differ from the ledger's" in p.stderr, p.stdout + p.stderr
+
+
+def test_audit_after_a_removal_ends_leases(cluster):
+    a, b, c = cluster.members
+    for m in cluster.members:
+        m.status()  # learns m.id
+    lid, own = grant(c, 60), grant(a, 60)
+    put(c, "r/c", "1", lid)
+    wait_for(lambda: put(b, "r/b", "2", lid), CONVERGE_TIMEOUT)  # once b applied c's grant
+    put(a, "r/a", "3", own)
+    want = {"r/c": lid, "r/b": lid, "r/a": own}
+    wait_for(lambda: all(leased(m, "r/")[1] == want for m in cluster.members), CONVERGE_TIMEOUT)
+    cluster.cut_off(c)
+    lkvtest.etcdctl(a, "member", "remove", "%x" % c.id)
+    wait_for(lambda: all(leased(m, "r/")[1] == {"r/a": own} and leases(m) == [own] for m in (a, b)),
+             CONVERGE_TIMEOUT)
+    assert not [i for i in leases(b) if i >> 48 == tag(c)]
+    for m in (a, b):
+        m.stop()
+        p = audit(m.data_dir)
+        assert p.returncode == 0 and "audit OK" in p.stdout, p.stdout + p.stderr

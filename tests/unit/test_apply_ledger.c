@@ -1,6 +1,7 @@
 /* The write path's ledger entries (lkv_apply_batch_logged) and the replay of a ledger into a store. */
 #include "apply_testutil.h"
 #include "causal/event.h"
+#include "causal/lease_id.h"
 #include "causal/mutation.h"
 #include "ledger/log_file.h"
 #include "ledger_testutil.h"
@@ -295,15 +296,16 @@ static void test_replay_mismatch(void **state) {
   lkvt_rmrf(dir);
 }
 
-/* Appends the CAUSAL_EVENT record of an event of origin 7 with mutations muts[0..n) at
+/* Appends the CAUSAL_EVENT record of an event of origin with mutations muts[0..n) at
  * revision rev, its ops ws (the changes the member made). The replay reads only its mutations. */
-static void append_event(lkv_ledger_log_t *log, int64_t rev, const lkv_causal_mutation_t *muts, size_t n,
-                         const lkv_ledger_ws_t *ws) {
-  uint8_t seed[32] = {7}, pk[LKV_CAUSAL_PK_LEN], sk[LKV_CAUSAL_SK_LEN], payload[256], event[512];
+static void append_event_from(lkv_ledger_log_t *log, int64_t rev, uint64_t origin,
+                              const lkv_causal_mutation_t *muts, size_t n, const lkv_ledger_ws_t *ws) {
+  uint8_t seed[32] = {(uint8_t)origin}, pk[LKV_CAUSAL_PK_LEN], sk[LKV_CAUSAL_SK_LEN], payload[256],
+          event[512];
   size_t payload_len, event_len;
   assert_int_equal(lkv_causal_keypair_from_seed(seed, pk, sk), 0);
   assert_int_equal(lkv_causal_mutations_encode(muts, n, payload, sizeof(payload), &payload_len), 0);
-  lkv_causal_event_t ev = {.origin = 7,
+  lkv_causal_event_t ev = {.origin = origin,
                            .seq = 1,
                            .hlc = {.wall = 1700000000000ull},
                            .payload = payload,
@@ -315,6 +317,12 @@ static void append_event(lkv_ledger_log_t *log, int64_t rev, const lkv_causal_mu
   lkv_ledger_entry_set_ws(&e, ws);
   lkv_ledger_claims_digest(NULL, 0, NULL, 0, e.claims);
   assert_int_equal(lkv_ledger_log_append(log, &e, 1, NULL), 0);
+}
+
+/* The same, of origin 7. */
+static void append_event(lkv_ledger_log_t *log, int64_t rev, const lkv_causal_mutation_t *muts, size_t n,
+                         const lkv_ledger_ws_t *ws) {
+  append_event_from(log, rev, 7, muts, n, ws);
 }
 
 static int list_lease(void *arg, int64_t id, int64_t ttl) {
@@ -389,10 +397,68 @@ static void test_replay_causal_leases(void **state) {
   lkvt_rmrf(dir);
 }
 
+/* A member's first removal (docs/causal.md §15a) ends its leases: after the record's ops (the attached keys'
+ * deletes) every lease it owns is revoked, a grant of its taken afterwards is void, and a later removal of it
+ * revokes nothing (a member added since may own leases of its tag). */
+static void test_replay_causal_removal(void **state) {
+  lkvt_store_t *ts = lkvt_fix_store(state);
+  char dir[64], table[256];
+  lt_tmpdir(dir);
+  lkv_ledger_log_t *log;
+  assert_int_equal(lkv_ledger_log_open(&log, dir, NULL), 0);
+  lkv_ledger_ws_t ws = {0};
+  const uint64_t x = 7; /* the origin of append_event's events */
+  const int64_t of_x = ((int64_t)lkv_causal_lease_tag(x) << 48) | 1, other = 5;
+  lkv_causal_mutation_t grants[2] = {{.kind = LKV_CAUSAL_LEASE_GRANT, .lease = of_x, .ttl = 30},
+                                     {.kind = LKV_CAUSAL_LEASE_GRANT, .lease = other, .ttl = 40}},
+                        put_k = {.kind = LKV_CAUSAL_PUT,
+                                 .key = (const uint8_t *)"k",
+                                 .key_len = 1,
+                                 .value = (const uint8_t *)"v",
+                                 .value_len = 1,
+                                 .lease = of_x},
+                        remove = {.kind = LKV_CAUSAL_MEMBER_REMOVE, .member = x};
+  append_event(log, 2, grants, 2, &ws);
+  assert_int_equal(lkv_ledger_ws_put(&ws, "k", 1, "v", 1, 3, 1, of_x), 0);
+  append_event(log, 3, &put_k, 1, &ws);
+  lkv_ledger_ws_reset(&ws);
+  assert_int_equal(lkv_ledger_ws_delete(&ws, "k", 1), 0);
+  append_event(log, 4, &remove, 1, &ws); /* k deleted by the record's ops, of_x revoked */
+  lkv_ledger_ws_reset(&ws);
+  append_event(log, 5, grants, 1, &ws); /* x's grant taken after its removal: void */
+  lkv_apply_replay_info_t info;
+  assert_int_equal(lkv_apply_replay(ts->s, log, &info), 0);
+  leases(ts, table);
+  assert_string_equal(table, "5:40;");
+
+  /* Granted again by another origin (a member added since, with x's tag), a second removal leaves it. */
+  lkvt_close(ts);
+  lkvt_open(ts);
+  lkv_ledger_log_close(log);
+  lkvt_rmrf(dir);
+  lt_tmpdir(dir);
+  assert_int_equal(lkv_ledger_log_open(&log, dir, NULL), 0);
+  append_event(log, 2, &remove, 1, &ws);
+  append_event_from(log, 3, 8, grants, 1, &ws);
+  append_event(log, 4, &remove, 1, &ws);
+  assert_int_equal(lkv_apply_replay(ts->s, log, &info), 0);
+  leases(ts, table);
+  char want[64];
+  snprintf(want, sizeof(want), "%lld:30;", (long long)of_x);
+  assert_string_equal(table, want);
+  lkv_ledger_ws_free(&ws);
+  lkv_ledger_log_close(log);
+  lkvt_rmrf(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      LKVT_TEST(test_entries_per_kind), LKVT_TEST(test_log_failure_fails_batch), LKVT_TEST(test_replay),
-      LKVT_TEST(test_replay_mismatch),  LKVT_TEST(test_replay_causal_leases),
+      LKVT_TEST(test_entries_per_kind),
+      LKVT_TEST(test_log_failure_fails_batch),
+      LKVT_TEST(test_replay),
+      LKVT_TEST(test_replay_mismatch),
+      LKVT_TEST(test_replay_causal_leases),
+      LKVT_TEST(test_replay_causal_removal),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
