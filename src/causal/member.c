@@ -55,6 +55,8 @@ const char *lkv_causal_bug_name(unsigned bug) {
       return "INSTALL_KEEPS_OLD_SIBLINGS";
     case LKV_CAUSAL_BUG_LEAVE_WITHOUT_MAJORITY:
       return "LEAVE_WITHOUT_MAJORITY";
+    case LKV_CAUSAL_BUG_READ_CACHE:
+      return "READ_CACHE";
     default:
       return NULL;
   }
@@ -88,6 +90,9 @@ int lkv_causal_member_new(const lkv_causal_config_t *cfg, lkv_causal_member_t **
     lkv_causal_vv_init(&m->shipped[i]);
   }
   lkv_causal_pending_init(&m->pending, cfg->max_held_events, cfg->max_held_bytes);
+#ifdef LKV_CAUSAL_TESTING
+  if (LKV__CAUSAL_BUG(m, READ_CACHE) && !(m->cache = calloc(1, sizeof(*m->cache)))) abort();
+#endif
   *out = m;
   return 0;
 }
@@ -113,6 +118,11 @@ void lkv_causal_member_free(lkv_causal_member_t *m) {
   free(m->msgs.v);
   free(m->acks.v);
   lkv__causal_adds_free(m);
+#ifdef LKV_CAUSAL_TESTING
+  lkv__causal_cache_drop(m, NULL);
+  if (m->cache) free(m->cache->v);
+  free(m->cache);
+#endif
   free(m);
 }
 

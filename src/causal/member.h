@@ -60,8 +60,10 @@ typedef enum {
                                                           with the snapshot's instead of replacing them */
   LKV_CAUSAL_BUG_LEAVE_WITHOUT_MAJORITY = 1u << 8, /* compaction leaves silent members behind whether or not
                                                       the members this one hears are a majority */
+  LKV_CAUSAL_BUG_READ_CACHE = 1u << 9, /* a key's winner is read from a cache that the member's own writes
+                                          and its ticks clear, but its applied remote events do not */
 } lkv_causal_bug_t;
-#define LKV_CAUSAL_BUG_COUNT 9
+#define LKV_CAUSAL_BUG_COUNT 10
 /* The switch's name ("APPLY_UNREADY"), or NULL for a value that is not exactly one bug. */
 const char *lkv_causal_bug_name(unsigned bug);
 #endif

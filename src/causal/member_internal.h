@@ -21,6 +21,17 @@
 /* A table of keys sorted by name (the member's, or one being decoded: member_codec.c). */
 typedef LKV__CAUSAL_VEC(lkv_causal_key_t *) lkv__causal_keys_t;
 
+#ifdef LKV_CAUSAL_TESTING
+/* The READ_CACHE bug's cache of winners read: a copy of each (value owned), by key. */
+typedef struct {
+  const lkv_causal_key_t *k;
+  lkv_causal_sibling_t w;
+} lkv__causal_cached_t;
+typedef LKV__CAUSAL_VEC(lkv__causal_cached_t) lkv__causal_cache_t;
+/* member_keys.c: forgets k's cached winner (k NULL: every one); nothing without the bug. */
+void lkv__causal_cache_drop(lkv_causal_member_t *m, const lkv_causal_key_t *k);
+#endif
+
 struct lkv_causal_member_s {
   lkv_causal_config_t cfg;
   lkv_causal_peer_t members[LKV_CAUSAL_MAX_ORIGINS];
@@ -76,6 +87,9 @@ struct lkv_causal_member_s {
   uint8_t added[LKV_CAUSAL_MAX_ORIGINS];
   uint8_t *urls[LKV_CAUSAL_MAX_ORIGINS];
   size_t urls_len[LKV_CAUSAL_MAX_ORIGINS];
+#ifdef LKV_CAUSAL_TESTING
+  lkv__causal_cache_t *cache; /* the READ_CACHE bug's (member_keys.c); NULL without it */
+#endif
 };
 
 /* Grows a LKV__CAUSAL_VEC to hold one more element; aborts on allocation failure (member.h). */

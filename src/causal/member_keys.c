@@ -55,6 +55,9 @@ void lkv__causal_keys_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev
                             .lease = mu.lease,
                             .rev = rev};
     lkv_causal_key_t *k = lkv__causal_key_get(m, mu.key, mu.key_len, 1);
+#ifdef LKV_CAUSAL_TESTING
+    if (ev->origin == m->cfg.id) lkv__causal_cache_drop(m, k); /* READ_CACHE: remote events keep it */
+#endif
     uint64_t view[3] = {k->create_rev, k->mod_rev, k->version};
     if (lkv_causal_key_apply(k, &w)) abort();
     if (m->cfg.on_change) {
@@ -67,8 +70,38 @@ void lkv__causal_keys_apply(lkv_causal_member_t *m, const lkv_causal_event_t *ev
   }
 }
 
+#ifdef LKV_CAUSAL_TESTING
+void lkv__causal_cache_drop(lkv_causal_member_t *m, const lkv_causal_key_t *k) {
+  if (!m->cache) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < m->cache->n; i++) {
+    if (!k || m->cache->v[i].k == k)
+      free(m->cache->v[i].w.value);
+    else
+      m->cache->v[kept++] = m->cache->v[i];
+  }
+  m->cache->n = kept;
+}
+
+/* The READ_CACHE bug's winner: the cached copy, else the winner now, cached (valid until the next read). */
+static const lkv_causal_sibling_t *cached_winner(const lkv_causal_member_t *m, const lkv_causal_key_t *k) {
+  for (size_t i = 0; i < m->cache->n; i++)
+    if (m->cache->v[i].k == k) return &m->cache->v[i].w;
+  const lkv_causal_sibling_t *w = lkv_causal_key_winner(k);
+  if (!w) return NULL;
+  lkv__causal_cached_t *c = LKV__CAUSAL_PUSH(*m->cache);
+  *c = (lkv__causal_cached_t){.k = k, .w = *w};
+  if (w->value_len && !(c->w.value = malloc(w->value_len))) abort();
+  if (w->value_len) memcpy(c->w.value, w->value, w->value_len);
+  return &c->w;
+}
+#endif
+
 const lkv_causal_sibling_t *lkv_causal_member_winner(const lkv_causal_member_t *m,
                                                      const lkv_causal_key_t *k) {
+#ifdef LKV_CAUSAL_TESTING
+  if (LKV__CAUSAL_BUG(m, READ_CACHE)) return cached_winner(m, k);
+#endif
   if (!LKV__CAUSAL_BUG(m, WINNER_NOT_TOTAL)) return lkv_causal_key_winner(k);
   const lkv_causal_sibling_t *w = NULL;
   for (size_t i = 0; i < k->n; i++)

@@ -142,6 +142,9 @@ static void install_keys(lkv_causal_member_t *m, snap_t *sn, uint64_t rev) {
     if ((k = replace(m, k, from, rev)) != NULL) *LKV__CAUSAL_PUSH(next) = k;
   }
   free(m->keys.v);
+#ifdef LKV_CAUSAL_TESTING
+  lkv__causal_cache_drop(m, NULL); /* keys replaced, some freed */
+#endif
   m->keys = next;
 }
 

@@ -18,6 +18,9 @@ static const uint8_t *encode_vv(lkv_causal_member_t *m, size_t *len) {
 int lkv_causal_member_tick(lkv_causal_member_t *m) {
   if (m->out) return LKV_EAGAIN;
   m->started = 1;
+#ifdef LKV_CAUSAL_TESTING
+  lkv__causal_cache_drop(m, NULL); /* READ_CACHE: refreshed each round (and purged keys are freed) */
+#endif
   lkv__causal_keys_purge(m);
   for (size_t i = 0; i < m->cfg.n_members; i++) lkv_causal_vv_init(&m->shipped[i]);
   if (m->cfg.n_members == 1) return 0; /* no peer: nothing to send (and no scratch to keep) */
