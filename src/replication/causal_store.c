@@ -346,6 +346,8 @@ static lkv_apply_req_t synth_req(lkv_op_kind_t kind, const ProtobufCMessage *msg
 static int alone_reqs(lkv__causal_node_t *n, synth_t *s, const lkv__causal_change_t *c, size_t cnt,
                       const lkv__causal_lease_op_t *ops, size_t n_ops, lkv_apply_req_t *reqs, size_t *k) {
   size_t m;
+  synth_free(s); /* an alone event before it that made no request (a void grant) left its storage here */
+  *s = (synth_t){0};
   s->grant = calloc(n_ops + 1, sizeof(*s->grant));
   s->revoke = calloc(n_ops + 1, sizeof(*s->revoke));
   s->applies = calloc(n_ops + 1, 1);
