@@ -204,8 +204,22 @@ static lkv_causal_member_t *rebuild(lkv__csim_t *s, int i, const lkv__csim_log_t
   return m;
 }
 
-/* A random causal order of log's events: at each step any event whose deps are all placed. */
+/* 1 when ev adds member id (docs/causal.md §15b). */
+static int adds(const lkv_causal_event_t *ev, uint64_t id) {
+  lkv_causal_mutation_iter_t it;
+  lkv_causal_mutation_t mu;
+  if (lkv_causal_mutations_open(ev->payload, ev->payload_len, &it)) abort(); /* the members took it */
+  while (lkv_causal_mutations_next(&it, &mu))
+    if (mu.kind == LKV_CAUSAL_MEMBER_ADD && mu.member == id) return 1;
+  return 0;
+}
+
+/* A random causal order of log's events, rebuilt on member 1: at each step any event whose deps are all
+ * placed and whose origin member 1 knows. An added member's events need its add first, which their deps need
+ * not name (a resolve's deps are lowered below the siblings it spares: docs/causal.md §13); a member
+ * refuses them until then as an unknown origin (§15b). */
 static size_t *causal_order(lkv__csim_t *s, const lkv__csim_log_t *log, lkv__sim_rng_t *g) {
+  uint64_t joiner = s->joiner ? s->peers[s->joiner].id : 0; /* 0: every origin is known from the start */
   size_t *order = malloc((log->n ? log->n : 1) * sizeof(*order)),
          *ready = malloc((log->n ? log->n : 1) * sizeof(*ready));
   uint8_t *placed = calloc(log->n ? log->n : 1, 1);
@@ -217,7 +231,7 @@ static size_t *causal_order(lkv__csim_t *s, const lkv__csim_log_t *log, lkv__sim
     for (size_t j = 0; j < log->n; j++) {
       lkv_causal_event_t ev;
       if (placed[j] || lkv_causal_event_decode(log->v[j].bytes, log->v[j].len, &ev)) continue;
-      if (lkv_causal_pending_is_ready(&ev, &have)) ready[nr++] = j;
+      if ((!joiner || ev.origin != joiner) && lkv_causal_pending_is_ready(&ev, &have)) ready[nr++] = j;
     }
     if (!nr) {
       lkv__csim_fail(s, "causal-order", "no event of the log is ready after %zu of %zu", k, log->n);
@@ -228,6 +242,7 @@ static size_t *causal_order(lkv__csim_t *s, const lkv__csim_log_t *log, lkv__sim
     if (lkv_causal_event_decode(log->v[pick].bytes, log->v[pick].len, &ev) ||
         lkv_causal_vv_set(&have, ev.origin, ev.seq))
       abort();
+    if (joiner && adds(&ev, joiner)) joiner = 0;
     placed[pick] = 1;
     order[k] = pick;
   }
