@@ -361,14 +361,15 @@ static int alone_reqs(lkv__causal_node_t *n, synth_t *s, const lkv__causal_chang
       reqs[(*k)++] = synth_req(LKV_OP_LEASE_GRANT, &s->grant[i].base);
     }
   if (!rc && m && !(rc = synth_build(s, s->checked, m))) reqs[(*k)++] = synth_req(LKV_OP_TXN, &s->txn.base);
-  for (size_t i = 0; !rc && i < n_ops;
-       i++) /* its keys are deleted by the Txn: the revoke removes the lease */
+  /* Its revokes' keys are deleted by the Txn: a revoke removes the lease. */
+  for (size_t i = 0; !rc && i < n_ops; i++)
     if (s->applies[i] && ops[i].kind == LKV_CAUSAL_LEASE_REVOKE) {
       etcdserverpb__lease_revoke_request__init(&s->revoke[i]);
       s->revoke[i].id = ops[i].id;
       reqs[(*k)++] = synth_req(LKV_OP_LEASE_REVOKE, &s->revoke[i].base);
     }
-  if (!rc && s->n_ended && !(s->ended_revokes = calloc(s->n_ended, sizeof(*s->ended_revokes)))) rc = LKV_ENOMEM;
+  if (!rc && s->n_ended && !(s->ended_revokes = calloc(s->n_ended, sizeof(*s->ended_revokes))))
+    rc = LKV_ENOMEM;
   for (size_t i = 0; !rc && i < s->n_ended; i++) { /* a removed member's: likewise */
     etcdserverpb__lease_revoke_request__init(&s->ended_revokes[i]);
     s->ended_revokes[i].id = s->ended[i];
@@ -493,7 +494,8 @@ static int catch_up_to(lkv__causal_node_t *n, uint64_t last, const lkv__causal_l
   p.reqs = calloc(p.cap, sizeof(*p.reqs));
   p.dest = calloc(p.cap, sizeof(*p.dest));
   p.syn = calloc(p.cap, sizeof(*p.syn));
-  if (!rc) rc = p.reqs && p.dest && p.syn ? auth_rev_after(n, locals, n_locals, &p.local_auth_rev) : LKV_ENOMEM;
+  if (!rc)
+    rc = p.reqs && p.dest && p.syn ? auth_rev_after(n, locals, n_locals, &p.local_auth_rev) : LKV_ENOMEM;
   for (uint64_t r = n->applied + 1; !rc && r <= last;) {
     chunk_t c = {.n = n, .last = n->applied};
     size_t first = p.k;
