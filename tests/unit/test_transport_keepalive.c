@@ -66,12 +66,28 @@ static h2c_stream_t *open_chat(h2c_t *c) {
   return s;
 }
 
-/* Pings n times, 20 ms apart, each followed by a message on s when s is not NULL (its answer is DATA from
- * the server between two pings). Returns 1 when the server sent GOAWAY. */
+typedef struct answer_wait_s {
+  h2c_t *c;
+  h2c_stream_t *s;
+  size_t n_msgs;
+} answer_wait_t;
+
+static int got_answer_or_goaway(void *arg) {
+  answer_wait_t *w = arg;
+  return w->s->n_msgs > w->n_msgs || h2c_goaway(w->c, NULL);
+}
+
+/* Pings n times, 20 ms apart, each followed by a message on s when s is not NULL; then the next ping waits
+ * for its answer (DATA from the server between two pings), however slow a loaded machine makes it. Returns
+ * 1 when the server sent GOAWAY. */
 static int ping_often(h2c_t *c, h2c_stream_t *s, int n) {
   for (int i = 0; i < n; i++) {
     h2c_ping(c);
-    if (s) h2c_send_msg(c, s, "", 0);
+    if (s) {
+      answer_wait_t w = {c, s, s->n_msgs};
+      h2c_send_msg(c, s, "", 0);
+      if (h2c_run(c, got_answer_or_goaway, &w, 5000) != 1 || h2c_goaway(c, NULL)) break;
+    }
     if (h2c_run(c, got_goaway, c, 20) != 0) break;
   }
   h2c_run(c, got_goaway, c, 200);
@@ -111,7 +127,7 @@ static void test_ping_policy(void **state) {
   open_chat(c);
   for (int i = 0; i < 5; i++) {
     h2c_ping(c);
-    h2c_run(c, NULL, NULL, 80);
+    h2c_run(c, NULL, NULL, 150); /* three times min_time: two pings stay apart though the server lags */
   }
   assert_int_equal(h2c_goaway(c, NULL), 0);
   assert_int_equal(h2c_ping_acks(c), 5);
@@ -130,10 +146,11 @@ static void test_ping_policy(void **state) {
  * timeout after its last bytes; one that answers the server's PINGs stays. */
 static void test_keepalive_reaps_silent_connections(void **state) {
   (void)state;
-  start(0, (lkv_transport_keepalive_t){.interval_ms = 100, .timeout_ms = 100});
+  /* a timeout of 400 ms: a live client descheduled for a while on a loaded machine still answers in time */
+  start(0, (lkv_transport_keepalive_t){.interval_ms = 100, .timeout_ms = 400});
   h2c_t *silent = h2c_connect(port), *live = h2c_connect(port);
   h2c_run(silent, NULL, NULL, 50);
-  for (int i = 0; i < 12; i++) h2c_run(live, NULL, NULL, 50); /* 600 ms, answering pings */
+  for (int i = 0; i < 24; i++) h2c_run(live, NULL, NULL, 50); /* 1.2 s, answering pings */
   sleep_ms(100);
   assert_int_equal(h2c_run(silent, NULL, NULL, 200), -1); /* closed without a GOAWAY */
   assert_int_equal(h2c_goaway(silent, NULL), 0);
