@@ -300,10 +300,11 @@ const lkv_causal_held_t *lkv_causal_member_event(const lkv_causal_member_t *m, u
  * (this member's peers reported since it started: after a restart none is stable until each reported), at
  * least the revisions already compacted. Counted: every member but those left behind, which get what they
  * lack by a snapshot (below): a member silent (as the last lkv_causal_member_silence set it) while this
- * one and the members it hears are a majority of the members still in (two sides of a partition must not
- * both compact what the other lacks), and a removed member once no event of it can still arrive (as for
- * tombstones, member_remove.c). The purge of tombstones (lkv_causal_member_tick) still waits for every
- * member still in, silent or not. */
+ * one and the members it hears are a majority of the members still in and at least half of every
+ * membership a silent member may still count, adds and removals in flight included (two sides of a
+ * partition must not both compact what the other lacks: docs/causal.md §7), and a removed member once no
+ * event of it can still arrive (as for tombstones, member_remove.c). The purge of tombstones
+ * (lkv_causal_member_tick) still waits for every member still in, silent or not. */
 uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m);
 
 /* The first revision whose event the member still holds (1 + the revisions compacted). */

@@ -47,18 +47,54 @@ int lkv_causal_member_needs_snapshot(const lkv_causal_member_t *m, uint64_t id) 
   return 0;
 }
 
-uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m) {
-  if (LKV__CAUSAL_BUG(m, COMPACT_UNSTABLE)) return m->log_base + m->persisted;
-  lkv_causal_vv_t all = m->vv; /* per origin, what every counted member's report covers */
-  int settled = lkv__causal_removals_settled(m);
-  /* Silent members are left behind only by a majority of the members still in (this one and those heard):
-   * two sides of a partition that each left the other behind would each compact writes the other lacks,
-   * and neither could catch up from the other (a snapshot needs a vector covering the receiver's). Two
-   * majorities share a member, which holds what both compacted. */
+/* 1 when member b, by its last report, may count members[i] differently from this member (an add or a
+ * removal in flight): a removal its report does not cover, an add it may not have applied (its report names
+ * no event of the added member: an event of it is applied only after its add, member_add.c). */
+static int in_flight_for(const lkv_causal_member_t *m, size_t b, size_t i) {
+  const lkv_causal_vv_t *r = &m->reports[b];
+  if (m->removed[i]) return !lkv_causal_vv_covers(r, m->removal[i].origin, m->removal[i].seq);
+  return i != b && m->added[i] && !lkv_causal_vv_get(r, m->members[i].id);
+}
+
+/* Whether silent members may be left behind (docs/causal.md §7). Two sides of a partition that each left
+ * the other behind would each compact writes the other lacks, and neither could catch up from the other (a
+ * snapshot needs a vector covering the receiver's): the members heard here (this one and those not silent)
+ * and those a silent member hears must share a member still in, which holds what both compacted. A heard
+ * member that leaves this one behind is that member itself. A silent member b leaves behind only with a
+ * strict majority of the membership it counts, which may differ from this member's by the adds and
+ * removals in flight (b's report does not show them applied), so the heard here must be a majority of this
+ * member's membership and at least half of each membership b may count, never counting a removed member as
+ * heard (it is going: it cannot be the member shared). The worst of those holds every removal in flight
+ * and every add in flight whose member is not heard here. Without the second condition, an add and a
+ * removal the silent m3 had not applied let {m1, m4} of {m1, m3, m4} leave m3 behind while m3 had left m1
+ * behind with {m2, m3} of {m1, m2, m3}, and m2 was removed: no member still in held both (causal-sim seed
+ * 3277). */
+static int may_leave(const lkv_causal_member_t *m) {
+  if (LKV__CAUSAL_BUG(m, LEAVE_WITHOUT_MAJORITY)) return 1;
   size_t in = 0, heard = 0;
   for (size_t i = 0; i < m->cfg.n_members; i++)
     if (i == m->self || !m->removed[i]) in++, heard += i == m->self || !m->silent[i];
-  int leave = 2 * heard > in || LKV__CAUSAL_BUG(m, LEAVE_WITHOUT_MAJORITY);
+  if (2 * heard <= in) return 0;
+  for (size_t b = 0; b < m->cfg.n_members; b++) {
+    if (b == m->self || m->removed[b] || !m->silent[b]) continue;
+    size_t counted = 0; /* the worst membership b may count, and the heard here among it */
+    heard = 0;
+    for (size_t i = 0; i < m->cfg.n_members; i++) {
+      int h = i == m->self || (!m->silent[i] && !m->removed[i]);
+      if (!in_flight_for(m, b, i))
+        counted += i == m->self || !m->removed[i], heard += h;
+      else /* counted by b or not: the worse for this member (a removed one is never heard here) */
+        counted += !h;
+    }
+    if (2 * heard < counted) return 0;
+  }
+  return 1;
+}
+
+uint64_t lkv_causal_member_stable(const lkv_causal_member_t *m) {
+  if (LKV__CAUSAL_BUG(m, COMPACT_UNSTABLE)) return m->log_base + m->persisted;
+  lkv_causal_vv_t all = m->vv; /* per origin, what every counted member's report covers */
+  int settled = lkv__causal_removals_settled(m), leave = may_leave(m);
   for (size_t i = 0; i < m->cfg.n_members; i++) {
     /* A member left behind (silent, or removed once no event of it can still arrive) gets what it lacks
      * that is compacted here by a snapshot (member_snapshot.c), not by events. */

@@ -14,19 +14,23 @@
 
 #define URLS "http://127.0.0.1:2380"
 
-/* Members 1 and 2 running, member 3 (keys of ct_cluster) not known to them: it joins, knowing all three. */
-static net_t *net_joining(void) {
+/* Members 1 to n - 1 running, member n (keys of ct_cluster) not known to them: it joins, knowing all n. */
+static net_t *net_joining_of(size_t n) {
   net_t *t = calloc(1, sizeof(*t));
   assert_non_null(t);
-  ct_cluster(&t->cl, 3);
+  ct_cluster(&t->cl, n);
   t->now = 1000;
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < n; i++) {
     lkv_causal_config_t cfg = ct_config(&t->cl, i + 1);
-    cfg.n_members = i < 2 ? 2 : 3;
-    cfg.joining = i == 2;
+    cfg.n_members = i < n - 1 ? n - 1 : n;
+    cfg.joining = i == n - 1;
     assert_int_equal(lkv_causal_member_new(&cfg, &t->m[i]), 0);
   }
   return t;
+}
+
+static net_t *net_joining(void) {
+  return net_joining_of(3);
 }
 
 static uint64_t adds(net_t *t, size_t i, uint64_t id, const char *urls) {
@@ -376,6 +380,62 @@ static void test_snapshot_teaches_membership(void **state) {
   net_free(t);
 }
 
+/* Rounds of anti-entropy among the members in `among` (ids as bits); what reaches or leaves the others is
+ * lost. */
+static void rounds_among(net_t *t, unsigned among, int n) {
+  for (int r = 0; r < n; r++) {
+    for (size_t i = 0; i < t->cl.n; i++)
+      if (among & (1u << (i + 1))) {
+        assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
+        flush(t, i);
+      }
+    while (t->nq)
+      if (among & (1u << t->q[0].to) && among & (1u << t->q[0].from))
+        assert_int_equal(deliver(t, 0), 0);
+      else
+        drop(t, 0);
+  }
+}
+
+/* Member 1 hears 2 and 4 (unless removed) now and never heard 3: 3 is silent there. */
+static void silent_three(net_t *t) {
+  lkv_causal_silence_t out[LKV_CAUSAL_MAX_ORIGINS];
+  lkv_causal_member_heard(t->m[0], 0, 1); /* the member's start for silence */
+  lkv_causal_member_heard(t->m[0], 2, 100000);
+  lkv_causal_member_heard(t->m[0], 4, 100000);
+  lkv_causal_member_silence(t->m[0], 100000, 1000, out);
+  assert_int_equal(lkv_causal_member_is_silent(t->m[0], 3), 1);
+}
+
+/* causal-sim seed 3277, reduced (docs/causal.md §7): 3 is cut off before 1 adds 4 and removes 2, so 3 still
+ * counts {1, 2, 3} (and may leave 1 behind with 2's help). With only the add in flight, 1 and 2 are half
+ * of what 3 counts: 1 leaves 3 behind. Once 2 is removed, {1, 4} is a majority of {1, 3, 4} but 2 cannot be
+ * the member shared with 3's side (it is going) and 3 does not count 4: 1 keeps what 3 lacks. */
+static void test_changes_in_flight_keep_the_silent(void **state) {
+  (void)state;
+  net_t *t = net_joining_of(4);
+  put(t, 2, "c", "3");
+  settle(t);
+  rounds_among(t, 1u << 1 | 1u << 2 | 1u << 3, 2); /* they all reported it; 4 is not started */
+  uint64_t has3 = lkv_causal_member_revision(t->m[0]);
+  adds(t, 0, 4, URLS);
+  assert_int_equal(lkv_causal_member_set_key(t->m[0], 4, t->cl.peers[3].pk), 0);
+  uint64_t x = put(t, 0, "x", "1");                /* an event 3 lacks */
+  rounds_among(t, 1u << 1 | 1u << 2 | 1u << 4, 3); /* 2 and 4 catch up and report; 3 hears nothing */
+  assert_int_equal(has(t, 3, 1), has(t, 0, 1));
+  silent_three(t);
+  assert_int_equal(lkv_causal_member_stable(t->m[0]), x); /* the add alone in flight: 3 left behind */
+  uint64_t rev;
+  assert_int_equal(lkv_causal_member_remove(t->m[0], t->now++, 2, 5, &rev), 0);
+  flush(t, 0);
+  drop_all(t); /* 2 never gets it */
+  rounds_among(t, 1u << 1 | 1u << 4, 2);
+  silent_three(t);
+  assert_true(lkv_causal_member_is_removed(t->m[0], 2));
+  assert_int_equal(lkv_causal_member_stable(t->m[0]), has3); /* both in flight: 3 kept */
+  net_free(t);
+}
+
 static void test_mutation_codec(void **state) {
   (void)state;
   lkv_causal_mutation_t mu = {.kind = LKV_CAUSAL_MEMBER_ADD,
@@ -411,6 +471,7 @@ int main(void) {
       cmocka_unit_test(test_refusals_and_concurrent_adds),
       cmocka_unit_test(test_checkpoint_keeps_added_member),
       cmocka_unit_test(test_snapshot_teaches_membership),
+      cmocka_unit_test(test_changes_in_flight_keep_the_silent),
       cmocka_unit_test(test_mutation_codec),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
