@@ -219,6 +219,32 @@ int lkv_causal_member_is_removed(const lkv_causal_member_t *m, uint64_t id);
 /* The last sequence of member id's events this member takes (UINT64_MAX: id is not removed here). */
 uint64_t lkv_causal_member_removal_cap(const lkv_causal_member_t *m, uint64_t id);
 
+/* ---- Membership: refusals of a removed member (member_proof.c, docs/causal.md §15a).
+ *
+ * A member refuses the connections of a member it removed; the refusal carries the removal (its signed
+ * event) so that the refused member can check it: a member removes only a member the members still in
+ * refuse too, but a removed member still refuses the members IT removed, even when the members still in
+ * refused that removal (made above its cap). The refused member stops only on a refusal that shows a member
+ * still in (in its own view) applied a removal of it: an event applied by a member still in is taken by
+ * every member still in. These are reads: allowed while a batch is out. */
+
+/* The encoding of the first removal of member id applied here (*len bytes, valid until the next input),
+ * or NULL: id is not removed here, or that event was compacted (or installed from a snapshot). */
+const uint8_t *lkv_causal_member_removal_event(const lkv_causal_member_t *m, uint64_t id, size_t *len);
+
+/* Whether member by's refusal carrying (buf, len) proves this member removed. Returns 0 when buf is an event
+ * signed by its origin (a member whose key is known here) that removes this member, and by is a member
+ * still in here (not this one) that is not its origin, or is its origin and the only other member still in
+ * here; with no bytes (len 0: the refuser compacted its removal, which it does once every member still in
+ * there applied it; or an older member), when by is a member still in here. Else LKV_EBADMSG (malformed, or
+ * not a removal of this member), LKV_EVERIFY (an unknown origin or key, a bad signature), LKV_EINVAL (by is
+ * not a member, or is this one), LKV_EMEMBERREMOVED (by is removed here: it refuses the members it removed
+ * whether or not the members still in took that removal), LKV_EAGAIN (only its remover refused with it while
+ * other members are still in here: the remover may be removed by a removal not applied here yet; another
+ * member still in that applied it will say so). */
+int lkv_causal_member_removal_proven(const lkv_causal_member_t *m, uint64_t by, const uint8_t *buf,
+                                     size_t len);
+
 /* ---- Membership: additions (member_add.c, docs/causal.md §15b).
  *
  * An addition of member N is an event of the member that makes it (a write set of one MEMBER_ADD mutation:

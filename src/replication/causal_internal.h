@@ -13,6 +13,7 @@
 typedef struct lkv__causal_in_s {
   struct lkv__causal_in_s *next;
   uint64_t from;
+  int refusal; /* not a message: from refused this member as removed, data the proof (causal_refusal.c) */
   size_t len;
   uint8_t data[];
 } lkv__causal_in_t;
@@ -112,6 +113,7 @@ typedef struct {
   lkv_causal_resolve_t *resolves, *resolves_tail;  /* idem */
   lkv__causal_mchange_t *mchanges, *mchanges_tail; /* membership changes (causal_members.c) */
   uint8_t removed_told[LKV_CAUSAL_MAX_ORIGINS];    /* members[i]'s removal was told (written under mu) */
+  int refusal_logged[LKV_CAUSAL_MAX_ORIGINS]; /* the last outcome logged of members[i]'s refusals (thread) */
 
   pthread_mutex_t listen_mu;
   lkv_commit_cb on_commit;
@@ -391,6 +393,13 @@ void lkv__causal_change_done(lkv__causal_mchange_t *mc, int err);
 /* causal_members.c: tells o.on_removed of each member the core removed since the last call (logged), and
  * leaves it out of MemberList. Returns 1 when this member itself is removed. Causal thread (or start-up). */
 int lkv__causal_removals_tell(lkv__causal_node_t *n);
+
+/* causal_keys.c: the index of member id in n->members, or -1. */
+int lkv__causal_member_index(const lkv__causal_node_t *n, uint64_t id);
+
+/* causal_refusal.c: checks a refusal queued by lkv_causal_node_refused (in->refusal set); a proven removal
+ * of this member is told to o.on_removed. Causal thread. */
+void lkv__causal_refusal_take(lkv__causal_node_t *n, const lkv__causal_in_t *in);
 
 /* causal_ops.c: appends item to the queue (head, tail) and wakes the thread: 0, or LKV_ESTOPPED once
  * stopping. n->mu held. */

@@ -125,7 +125,7 @@ int lkv_causal_node_keys_read(const char *dir, uint8_t self[LKV_CAUSAL_PK_LEN], 
   return read_peers(dir, peers, cap, n, &whole, &torn);
 }
 
-static int member_index(const lkv__causal_node_t *n, uint64_t id) {
+int lkv__causal_member_index(const lkv__causal_node_t *n, uint64_t id) {
   for (size_t i = 0; i < n->o.n_members; i++)
     if (n->members[i].id == id) return (int)i;
   return -1;
@@ -135,7 +135,7 @@ static int member_index(const lkv__causal_node_t *n, uint64_t id) {
  * the one recorded is refused (its events stay refused: an operator replaced a member's key file, or
  * someone else speaks for it). Then its attributes, for MemberList. */
 void lkv__causal_keys_take_hello(lkv__causal_node_t *n, uint64_t from, const uint8_t *data, size_t len) {
-  int i = member_index(n, from);
+  int i = lkv__causal_member_index(n, from);
   if (i < 0 || from == n->o.member_id || len < LKV_CAUSAL_PK_LEN) return;
   static const uint8_t unknown[LKV_CAUSAL_PK_LEN];
   lkv_causal_peer_t *p = &n->members[i];
@@ -177,7 +177,7 @@ void lkv__causal_keys_take_hello(lkv__causal_node_t *n, uint64_t from, const uin
 /* Every anti-entropy tick: this member's hello (kind ‖ public key ‖ its published attributes) to every peer.
  * Cheap (a few hundred bytes), and a peer that lost or never had it learns it within a tick. */
 void lkv__causal_keys_hello(lkv__causal_node_t *n) {
-  int self = member_index(n, n->o.member_id);
+  int self = lkv__causal_member_index(n, n->o.member_id);
   pthread_mutex_lock(&n->mu);
   size_t len = 1 + LKV_CAUSAL_PK_LEN + n->attrs_len;
   uint8_t *msg = malloc(len);

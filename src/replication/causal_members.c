@@ -57,7 +57,9 @@ int lkv__causal_removals_tell(lkv__causal_node_t *n) {
     else
       fprintf(stderr, "ledgerkv: causal member %016llx: member %016llx is removed\n",
               (unsigned long long)n->o.member_id, (unsigned long long)id);
-    if (n->o.on_removed) n->o.on_removed(n->o.send_arg, id);
+    size_t len = 0;
+    const uint8_t *proof = id == n->o.member_id ? NULL : lkv_causal_member_removal_event(n->m, id, &len);
+    if (n->o.on_removed) n->o.on_removed(n->o.send_arg, id, proof, proof ? len : 0);
   }
   return self;
 }

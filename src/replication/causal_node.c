@@ -262,6 +262,11 @@ void *lkv__causal_thread(void *arg) {
     if (!k && !rs) lkv__causal_take_change(n, now, &mc);
     for (lkv__causal_in_t *m; (m = in) != NULL;) {
       in = m->next;
+      if (m->refusal) {
+        lkv__causal_refusal_take(n, m);
+        free(m);
+        continue;
+      }
       lkv_causal_member_heard(n->m, m->from, now); /* anything it sends, checks included: it is alive */
       if (lkv__causal_check_keep(n, m) || lkv__causal_snap_keep(n, m)) continue;
       if (!n->halted) take_message(n, m, now);

@@ -99,9 +99,13 @@ typedef struct lkv_causal_node_options_s {
   lkv_ledger_t *ledger; /* NULL: no ledger (--ledger=false); else owned by the caller, outlives the node */
   unsigned sign_interval_ms; /* --ledger-sign-interval */
   /* Told (with send_arg) of each member removed (docs/causal.md §15), once, on the causal thread: a peer, so
-   * that the transport refuses it; this member itself, which must then stop (etcd's "the member has been
-   * permanently removed from the cluster"). At start, of every peer removed before. May be NULL. */
-  void (*on_removed)(void *arg, uint64_t id);
+   * that the transport refuses it, with proof (len bytes, valid during the call; NULL / 0 when that event was
+   * compacted): the encoding of the first removal of it applied here, which the transport's refusals carry
+   * (lkv_peer_net_remove_peer_proven) so that the peer can check it (lkv_causal_node_refused); this member
+   * itself (proof NULL), which must then stop (etcd's "the member has been permanently removed from the
+   * cluster"): on its own core's removal, or on a refusal that proves it (lkv_causal_node_refused). At start,
+   * of every peer removed before. May be NULL. */
+  void (*on_removed)(void *arg, uint64_t id, const uint8_t *proof, size_t len);
 } lkv_causal_node_options_t;
 
 /* Opens the event log (cutting a torn tail), replays it into a new core, applies to the store the events
@@ -116,6 +120,13 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
 /* A message from member `from` as its send function framed it (copied; handed to the core on the causal
  * thread, where malformed or refused ones are dropped). Any thread. */
 void lkv_causal_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *data, size_t len);
+
+/* A peer refused this member's connection as removed (the transport's on_removal_refused): by, the refuser,
+ * and proof, the removal it attached (len bytes, copied; NULL / 0: none). Checked on the causal thread
+ * (lkv_causal_member_removal_proven, docs/causal.md §15a): a proven removal is told to on_removed as this
+ * member's own; any other refusal is logged (once per refuser and reason) and the member goes on. Any
+ * thread. */
+void lkv_causal_node_refused(lkv_replicator_t *r, uint64_t by, const uint8_t *proof, size_t len);
 
 /* The member's version vector (what it has applied from each origin) and its last core revision. Any
  * thread. */

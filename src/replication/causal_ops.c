@@ -138,6 +138,7 @@ void lkv_causal_node_receive(lkv_replicator_t *r, uint64_t from, const uint8_t *
   lkv__causal_in_t *in = malloc(sizeof(*in) + len);
   if (!in) return; /* dropped: anti-entropy offers it again */
   in->from = from;
+  in->refusal = 0;
   in->len = len;
   memcpy(in->data, data, len);
   pthread_mutex_lock(&n->mu);

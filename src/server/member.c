@@ -100,14 +100,28 @@ static void on_removed(void *arg) {
   removed_self();
 }
 
-/* A membership change applied here: dial a new member (or its new URLs), refuse a removed one. */
-static void on_member_change(void *arg, uint64_t id, int removed, const uint8_t *attrs, size_t len) {
+/* Causal mode: a "removed" refusal is checked by the replicator before this member stops (§15a). */
+static void on_removal_refused(void *arg, uint64_t by, const uint8_t *proof, size_t len) {
   lkv__member_t *m = arg;
-  if (removed) {
-    if (id == m->self)
-      removed_self();
-    else
-      lkv_peer_net_remove_peer(m->peers, id);
+  pthread_rwlock_rdlock(&m->in_lock);
+  if (m->in) lkv_causal_node_refused(m->in, by, proof, len);
+  pthread_rwlock_unlock(&m->in_lock);
+}
+
+/* Member id was removed: this member stops, a peer is refused from now on (with proof, its removal, in
+ * causal mode). */
+static void removed(lkv__member_t *m, uint64_t id, const uint8_t *proof, size_t len) {
+  if (id == m->self)
+    removed_self();
+  else
+    lkv_peer_net_remove_peer_proven(m->peers, id, proof, len <= LKV_PEER_MAX_PROOF ? len : 0);
+}
+
+/* A membership change applied here: dial a new member (or its new URLs), refuse a removed one. */
+static void on_member_change(void *arg, uint64_t id, int is_removed, const uint8_t *attrs, size_t len) {
+  lkv__member_t *m = arg;
+  if (is_removed) {
+    removed(m, id, NULL, 0);
     return;
   }
   lkv_cluster_attrs_t a;
@@ -116,8 +130,8 @@ static void on_member_change(void *arg, uint64_t id, int removed, const uint8_t 
   lkv_cluster_attrs_free(&a);
 }
 
-void lkv__member_removed(void *m, uint64_t id) {
-  on_member_change(m, id, 1, NULL, 0);
+void lkv__member_removed(void *m, uint64_t id, const uint8_t *proof, size_t len) {
+  removed(m, id, proof, len);
 }
 
 /* The replicator's view of our connections, for etcd's health check before membership changes. */
@@ -212,6 +226,7 @@ static int start_peers(lkv__member_t *m, const lkv_config_t *cfg, uint64_t clust
                               .on_message = on_message,
                               .on_peer_state = on_peer_state,
                               .on_removed = on_removed,
+                              .on_removal_refused = cfg->cluster.causal ? on_removal_refused : NULL,
                               .on_query = on_query};
   int rc = lkv_peer_net_start(&m->peers, &o);
   free(addrs);

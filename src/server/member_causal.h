@@ -32,8 +32,9 @@ int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_
                              lkv_mvcc_t *store, lkv_ledger_t *ledger, lkv_replicator_t **out, char *err,
                              size_t errlen);
 
-/* member.c: member id was removed (m is the lkv__member_t): a peer is refused by the transport from now on;
- * this member itself stops with etcd's message. Any thread. */
-void lkv__member_removed(void *m, uint64_t id);
+/* member.c: member id was removed (m is the lkv__member_t): a peer is refused by the transport from now on,
+ * its refusals carrying proof (len bytes: the removal, lkv_peer_net_remove_peer_proven; none when NULL or
+ * too long); this member itself stops with etcd's message. Any thread. */
+void lkv__member_removed(void *m, uint64_t id, const uint8_t *proof, size_t len);
 
 #endif

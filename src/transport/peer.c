@@ -238,7 +238,11 @@ int lkv_peer_net_set_peer(lkv_peer_net_t *n, uint64_t id, const char *const *url
 }
 
 int lkv_peer_net_remove_peer(lkv_peer_net_t *n, uint64_t id) {
-  if (id == 0 || id == n->opts.member_id) return LKV_EINVAL;
+  return lkv_peer_net_remove_peer_proven(n, id, NULL, 0);
+}
+
+int lkv_peer_net_remove_peer_proven(lkv_peer_net_t *n, uint64_t id, const uint8_t *proof, size_t len) {
+  if (id == 0 || id == n->opts.member_id || len > LKV_PEER_MAX_PROOF || (len && !proof)) return LKV_EINVAL;
   lkv__peer_msgq_t dropped = {0};
   lkv__peer_url_t *urls = NULL;
   int rv;
@@ -248,6 +252,8 @@ int lkv_peer_net_remove_peer(lkv_peer_net_t *n, uint64_t id) {
   if (p) {
     p->removed = 1;
     p->known = 0;
+    if (len) memcpy(p->proof, proof, len);
+    p->proof_len = len;
     dropped = p->sq;
     memset(&p->sq, 0, sizeof(p->sq));
     for (lkv__peer_msg_t *m = dropped.head; m; m = m->next) p->queued_bytes -= m->len;

@@ -29,10 +29,14 @@
  *     member has been permanently removed from the cluster": the dialer calls on_removed and never dials
  *     again); 3 wrong recipient (to is not the acceptor's id); 4 newer version ("unsupported peer protocol
  *     version N"; decided from the first 8 bytes, so a later version may change the rest of its hello);
- *     5 a membership query refused (below).
+ *     5 a membership query refused (below); 6 the dialer was removed, with the
+ *     removal: as 2, but the text is not a reason: it is the bytes the acceptor attached with
+ *     lkv_peer_net_remove_peer_proven (opaque to the net; causal mode: the signed event of the dialer's
+ *     removal, docs/causal.md §15a), for a dialer that checks them (on_removal_refused) before it stops.
+ *     Raft mode never sends 6 (it never attaches bytes).
  *     The acceptor checks in etcd's order: version, cluster id, removed, recipient. After a refusal the
  *     acceptor closes the connection; the dialer logs the reason once per peer and change of outcome
- *     (not every retry) and keeps retrying, except after "removed".
+ *     (not every retry) and keeps retrying, except after "removed" (unless on_removal_refused is set).
  *   frames (dialer -> acceptor, after an OK reply): u32 payload length ‖ payload, at most
  *     LKV_PEER_MAX_FRAME bytes. The acceptor never writes after its reply; the dialer treats any byte it
  *     receives after the reply as a protocol error.
@@ -81,6 +85,7 @@
 #define LKV_PEER_BACKOFF_MAX_MS 1000
 #define LKV_PEER_DIAL_TIMEOUT_MS 2000      /* connect, then hello and reply, each within this */
 #define LKV_PEER_MAX_QUERY_BLOB (1u << 20) /* bytes of on_query's answer (1 MiB) */
+#define LKV_PEER_MAX_PROOF 1024            /* bytes a "removed" refusal carries (the reply's text) */
 
 typedef struct lkv_peer_net_s lkv_peer_net_t;
 
@@ -108,6 +113,13 @@ typedef struct lkv_peer_net_options_s {
    * removed from the cluster"). Called once; from then on the net dials no one and sends fail with
    * LKV_EPERM. May be NULL. */
   void (*on_removed)(void *arg);
+  /* When set, a "removed" refusal (status 2 or 6) does not stop the net and on_removed is not called: the
+   * refusal goes here instead (by: the refusing member as its hello said; proof: status 6's bytes, valid
+   * during the call only, or NULL with len 0 for status 2) and the net keeps dialing that peer with backoff,
+   * so the refusal comes again while it lasts: the caller decides whether it is removed (causal mode checks
+   * the removal against its own view, docs/causal.md §15a) and stops itself. Must be quick (peer thread).
+   * May be NULL (Raft mode: etcd's behaviour). */
+  void (*on_removal_refused)(void *arg, uint64_t by, const uint8_t *proof, size_t len);
   /* A membership query arrived (lkv_peer_query: a member being added asks for the cluster id and the
    * members). Sets *blob to a malloc'd answer of *len bytes, at most LKV_PEER_MAX_QUERY_BLOB (*blob may be
    * NULL when *len is 0), and returns 0: the net sends it with our cluster id, then frees it. Returns a
@@ -161,6 +173,11 @@ int lkv_peer_net_set_peer(lkv_peer_net_t *n, uint64_t id, const char *const *url
  * which makes ITS on_removed fire. Also works for an id never added. Any thread.
  * Returns 0, LKV_EINVAL for id 0 or our own id, LKV_ESTOPPED once stop has begun. */
 int lkv_peer_net_remove_peer(lkv_peer_net_t *n, uint64_t id);
+
+/* As lkv_peer_net_remove_peer, and id's refusals carry proof (len bytes, 1..LKV_PEER_MAX_PROOF, copied;
+ * status 6) instead of the reason (status 2); NULL / 0: the reason. Returns as remove_peer, and LKV_EINVAL
+ * for len above LKV_PEER_MAX_PROOF. */
+int lkv_peer_net_remove_peer_proven(lkv_peer_net_t *n, uint64_t id, const uint8_t *proof, size_t len);
 
 /* Queues a copy of data (len bytes, len <= LKV_PEER_MAX_FRAME) for peer `to`. Any thread; never blocks.
  * Returns 0; LKV_ENOENT (not a known peer: never set, or removed); LKV_EAGAIN (the peer's queue would

@@ -82,18 +82,24 @@ static void on_written(lkv__peer_io_t *io, int status) {
   if (in->closing || status < 0) close_in(in);
 }
 
-/* Writes the reply; a refusal then closes the connection (on_written). */
-static void reply(lkv__peer_in_t *in, lkv__peer_status_t status, const char *text) {
+/* Writes the reply (text: text_len bytes, at most LKV__PEER_REPLY_MAX_TEXT are sent); a refusal then closes
+ * the connection (on_written). */
+static void reply_bytes(lkv__peer_in_t *in, lkv__peer_status_t status, const char *text, size_t text_len) {
   lkv_peer_net_t *n = in->net;
   lkv__peer_reply_t r = {
-      (uint8_t)status,        LKV_PEER_PROTOCOL_VERSION, n->opts.cluster_id, n->opts.member_id, text,
-      text ? strlen(text) : 0};
+      (uint8_t)status, LKV_PEER_PROTOCOL_VERSION, n->opts.cluster_id, n->opts.member_id, text, text_len};
   if (r.text_len > LKV__PEER_REPLY_MAX_TEXT) r.text_len = LKV__PEER_REPLY_MAX_TEXT;
   size_t len = lkv__peer_reply_encode(&r, in->reply, sizeof(in->reply));
   if (status != LKV__PEER_OK) in->closing = 1;
   uv_buf_t b = uv_buf_init((char *)in->reply, (unsigned)len);
   if (lkv__peer_io_write(&in->io, &b, 1) != 0) close_in(in);
 }
+
+static void reply(lkv__peer_in_t *in, lkv__peer_status_t status, const char *text) {
+  reply_bytes(in, status, text, text ? strlen(text) : 0);
+}
+
+_Static_assert(LKV_PEER_MAX_PROOF <= LKV__PEER_REPLY_MAX_TEXT, "a removal refusal's proof is its text");
 
 /* Checks a complete hello in etcd's order (version was checked by the decoder; then cluster id, removed,
  * recipient). Returns 1 when the sender is accepted. */
@@ -113,12 +119,18 @@ static int check_hello(lkv__peer_in_t *in, const lkv__peer_hello_t *h) {
   uv_mutex_lock(&n->mu);
   lkv__peer_t *p = lkv__peer_find(n, h->from, 0);
   int removed = p && p->removed;
+  uint8_t proof[LKV_PEER_MAX_PROOF];
+  size_t proof_len = removed ? p->proof_len : 0;
+  if (proof_len) memcpy(proof, p->proof, proof_len);
   uv_mutex_unlock(&n->mu);
   if (removed) {
     if (should_log(n, h->from, LKV__PEER_REMOVED))
-      fprintf(stderr, "ledgerkv: peer: refused the connection of removed member %" PRIx64 " at %s\n", h->from,
-              remote);
-    reply(in, LKV__PEER_REMOVED, "the member has been permanently removed from the cluster");
+      fprintf(stderr, "ledgerkv: peer: refused the connection of removed member %" PRIx64 " at %s%s\n",
+              h->from, remote, proof_len ? " (with its removal)" : "");
+    if (proof_len)
+      reply_bytes(in, LKV__PEER_REMOVED_PROOF, (const char *)proof, proof_len);
+    else
+      reply(in, LKV__PEER_REMOVED, "the member has been permanently removed from the cluster");
     return 0;
   }
   if (h->to != n->opts.member_id || h->from == n->opts.member_id) {

@@ -197,15 +197,26 @@ static void on_reply(lkv__peer_t *p) {
     return;
   }
   int text_len = (int)r.text_len; /* <= LKV__PEER_REPLY_MAX_TEXT */
+  int proven = r.status == LKV__PEER_REMOVED_PROOF;
   switch (r.status) {
     case LKV__PEER_OK:
       connected(p);
       return;
     case LKV__PEER_REMOVED:
-      /* etcd's words: this member is gone for good; the server stops. */
-      conn_log(p, LOG_REFUSED + r.status, "refused us: %.*s", text_len, r.text);
-      we_were_removed(p);
-      return;
+    case LKV__PEER_REMOVED_PROOF:
+      if (proven)
+        conn_log(p, LOG_REFUSED + r.status,
+                 "refused us: the member has been permanently removed from the cluster (with the removal)");
+      else
+        conn_log(p, LOG_REFUSED + r.status, "refused us: %.*s", text_len, r.text);
+      if (!n->opts.on_removal_refused) { /* etcd's words: this member is gone for good; the server stops */
+        we_were_removed(p);
+        return;
+      }
+      /* The caller checks the removal; we keep dialing meanwhile (its verdict may change). */
+      n->opts.on_removal_refused(n->opts.arg, p->id, proven ? (const uint8_t *)r.text : NULL,
+                                 proven ? r.text_len : 0);
+      break;
     case LKV__PEER_CLUSTER_MISMATCH:
       conn_log(p, LOG_REFUSED + r.status,
                "request sent was ignored (cluster ID mismatch: peer[%" PRIx64 "]=%" PRIx64 ", local=%" PRIx64

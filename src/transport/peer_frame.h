@@ -26,7 +26,8 @@ typedef enum {
   LKV__PEER_WRONG_RECIPIENT = 3,
   LKV__PEER_UNSUPPORTED_VERSION = 4,
   LKV__PEER_QUERY_REFUSED = 5, /* a membership query this net does not answer (no on_query, or it failed) */
-  LKV__PEER_STATUS_MAX = 5
+  LKV__PEER_REMOVED_PROOF = 6, /* as REMOVED, the text being the removal (opaque bytes) instead of a reason */
+  LKV__PEER_STATUS_MAX = 6
 } lkv__peer_status_t;
 
 typedef struct {

@@ -48,6 +48,8 @@ struct lkv__peer_s {
   /* ---- guarded by net->mu ---- */
   int known;                 /* set_peer was called and the peer was not removed since */
   int removed;               /* remove_peer was called */
+  uint8_t proof[LKV_PEER_MAX_PROOF]; /* remove_peer_proven's bytes for its refusals */
+  size_t proof_len;                  /* 0: refused with the reason alone */
   lkv__peer_url_t *new_urls; /* set_peer's URLs, not yet taken by the loop (NULL: none) */
   size_t n_new_urls;
   lkv__peer_msgq_t sq; /* accepted by send, not yet taken by the loop */

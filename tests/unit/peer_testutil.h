@@ -34,6 +34,13 @@ typedef struct {
   size_t answer_len;
   int answer_rv;
   int queries; /* on_query calls */
+  /* "Removed" refusals checked by the caller: set check_removals before the net starts to give it
+   * on_removal_refused (pt_on_removal_refused), which counts them and keeps the last one's proof. */
+  int check_removals;
+  int refusals;
+  uint64_t refused_by;
+  uint8_t proof[LKV_PEER_MAX_PROOF];
+  size_t proof_len;
 } pt_sink_t;
 
 static inline void pt_sink_init(pt_sink_t *s) {
@@ -86,6 +93,16 @@ static inline void pt_on_removed(void *arg) {
   pt_sink_t *s = arg;
   pthread_mutex_lock(&s->mu);
   s->removed++;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static inline void pt_on_removal_refused(void *arg, uint64_t by, const uint8_t *proof, size_t len) {
+  pt_sink_t *s = arg;
+  pthread_mutex_lock(&s->mu);
+  s->refusals++;
+  s->refused_by = by;
+  if (len && len <= sizeof(s->proof)) memcpy(s->proof, proof, len);
+  s->proof_len = len;
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -163,6 +180,7 @@ static inline lkv_peer_net_t *pt_start_on(uint64_t id, uint64_t cluster, const c
                               .on_message = pt_on_message,
                               .on_peer_state = pt_on_state,
                               .on_removed = pt_on_removed,
+                              .on_removal_refused = s->check_removals ? pt_on_removal_refused : NULL,
                               .on_query = s->serve_queries ? pt_on_query : NULL};
   lkv_peer_net_t *n = NULL;
   int rv = lkv_peer_net_start(&n, &o);

@@ -141,6 +141,64 @@ static int closed_by_server(int fd, int ms) {
   return eof;
 }
 
+/* A refusal carrying the removal (status 6): a dialer that checks removals gets it and keeps dialing (the
+ * refusal comes again), then the plain refusal once the proof is taken away; a dialer that does not (Raft
+ * mode) stops on it as on status 2; a raw client reads the bytes as the reply's text. */
+static void test_removed_with_proof(void **state) {
+  (void)state;
+  static const uint8_t proof[] = "a signed removal, opaque to the net";
+  pt_sink_t sa, sb, sc;
+  pt_sink_init(&sa);
+  pt_sink_init(&sb);
+  pt_sink_init(&sc);
+  sa.check_removals = 1;
+  lkv_peer_net_t *a = pt_start(1, CLUSTER, 0, &sa, 0), *b = pt_start(2, CLUSTER, 0, &sb, 0);
+  assert_non_null(a);
+  assert_non_null(b);
+  int port_b = lkv_peer_net_bound_port(b, 0);
+  uint8_t big[LKV_PEER_MAX_PROOF + 1] = {0};
+  assert_int_equal(lkv_peer_net_remove_peer_proven(b, 1, big, sizeof(big)), LKV_EINVAL);
+  assert_int_equal(lkv_peer_net_remove_peer_proven(b, 1, proof, sizeof(proof)), 0);
+  assert_int_equal(pt_add_peer(a, 2, "127.0.0.1", port_b), 0);
+  pt_send_range(a, 2, 0, 5, 64);
+  assert_true(PT_WAIT(&sa, sa.refusals >= 3, 5000)); /* refused again and again: it keeps dialing */
+  assert_int_equal(PT_GET(&sa, removed), 0);
+  assert_int_equal(PT_GET(&sa, refused_by), 2);
+  pthread_mutex_lock(&sa.mu);
+  assert_int_equal(sa.proof_len, sizeof(proof));
+  assert_memory_equal(sa.proof, proof, sizeof(proof));
+  pthread_mutex_unlock(&sa.mu);
+  uint8_t byte = 0;
+  assert_int_equal(lkv_peer_net_send(a, 2, &byte, 1), 0); /* not stopped: still queued for b */
+  assert_int_equal(PT_GET(&sb, msgs), 0);
+
+  /* Removed again without proof: the plain refusal, handed over with none. */
+  assert_int_equal(lkv_peer_net_remove_peer(b, 1), 0);
+  int k = PT_GET(&sa, refusals);
+  assert_true(PT_WAIT(&sa, sa.refusals > k + 1 && sa.proof_len == 0, 5000));
+  assert_int_equal(PT_GET(&sa, removed), 0);
+
+  /* A raw client sees status 6 with the bytes as its text. */
+  assert_int_equal(lkv_peer_net_remove_peer_proven(b, 3, proof, sizeof(proof)), 0);
+  int fd = raw_hello(port_b, CLUSTER, 3, 2, LKV_PEER_PROTOCOL_VERSION);
+  uint8_t buf[LKV__PEER_REPLY_HEAD + LKV__PEER_REPLY_MAX_TEXT];
+  lkv__peer_reply_t r;
+  raw_reply(fd, buf, sizeof(buf), &r);
+  assert_int_equal(r.status, LKV__PEER_REMOVED_PROOF);
+  assert_int_equal(r.text_len, sizeof(proof));
+  assert_memory_equal(r.text, proof, sizeof(proof));
+  close(fd);
+
+  /* A dialer that does not check (Raft mode) stops on it, once. */
+  lkv_peer_net_t *c = pt_start(3, CLUSTER, 0, &sc, 0);
+  assert_non_null(c);
+  assert_int_equal(pt_add_peer(c, 2, "127.0.0.1", port_b), 0);
+  assert_true(PT_WAIT(&sc, sc.removed == 1, 3000));
+  assert_int_equal(lkv_peer_net_send(c, 2, &byte, 1), LKV_EPERM);
+  lkv_peer_net_stop(c);
+  pt_stop_both(a, b);
+}
+
 static void test_newer_version(void **state) {
   (void)state;
   pt_sink_t sb;
@@ -245,8 +303,8 @@ static void test_garbage_clients(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cluster_id_mismatch), cmocka_unit_test(test_removed_member),
-      cmocka_unit_test(test_wrong_recipient),     cmocka_unit_test(test_newer_version),
-      cmocka_unit_test(test_garbage_clients),
+      cmocka_unit_test(test_removed_with_proof),  cmocka_unit_test(test_wrong_recipient),
+      cmocka_unit_test(test_newer_version),       cmocka_unit_test(test_garbage_clients),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

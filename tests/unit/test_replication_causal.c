@@ -22,6 +22,8 @@ static struct {
   uint8_t sk[N][LKV_CAUSAL_SK_LEN];
   int learn;                      /* members start knowing only their own key: the others' come from hellos */
   int removed[N][N + 1];          /* removed[i][id]: member i told its server that member id was removed */
+  uint8_t proof[N][N + 1][1024];  /* the removal it told with (for its transport's refusals) */
+  size_t proof_len[N][N + 1];
   uint64_t log_events, silent_ms; /* the members' compaction options (0: the defaults) */
   uint8_t *snap; /* the last snapshot message sent to member 3 (kind byte first), from snap_from */
   size_t snap_len;
@@ -50,9 +52,12 @@ static void partition(int on) {
   pthread_mutex_unlock(&net.mu);
 }
 
-static void on_removed(void *arg, uint64_t id) {
+static void on_removed(void *arg, uint64_t id, const uint8_t *proof, size_t len) {
   pthread_mutex_lock(&net.mu);
   net.removed[(uintptr_t)arg][id]++;
+  assert_true(len <= sizeof(net.proof[0][0]));
+  if (len) memcpy(net.proof[(uintptr_t)arg][id], proof, len);
+  net.proof_len[(uintptr_t)arg][id] = len;
   pthread_mutex_unlock(&net.mu);
 }
 
@@ -952,6 +957,47 @@ static void test_member_remove(void **state) {
   assert_string_equal(err, "the member has been permanently removed from the cluster");
 }
 
+/* Waits up to 5 s for member i to have told its server of id's removal k times. */
+static int wait_told(size_t i, uint64_t id, int k) {
+  for (int tries = 0; tries < 500 && removed_told(i, id) < k; tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  return removed_told(i, id) == k;
+}
+
+/* A removed member's peers told of its removal with the removal event, which their transports' refusals
+ * carry; the removed member, refused (docs/causal.md §15a): not stopped by garbage or by the remover's
+ * refusal alone while member 2 is still in; stopped (its removal told to its server, once) by member 2's
+ * refusal with it. */
+static void test_member_refused(void **state) {
+  (void)state;
+  pthread_mutex_lock(&net.mu);
+  for (int j = 0; j < N; j++) net.cut[2][j] = net.cut[j][2] = j != 2;
+  pthread_mutex_unlock(&net.mu);
+  int done = 0;
+  lkv_member_change_t c = {.type = LKV_MEMBER_REMOVE, .id = 3};
+  assert_int_equal(lkv_replicator_change_member(net.node[0], &c, barrier_cb, &done), 0);
+  assert_int_equal(wait_flag(&done), 1);
+  assert_true(wait_told(1, 3, 1));
+  pthread_mutex_lock(&net.mu);
+  size_t len = net.proof_len[1][3];
+  uint8_t proof[1024];
+  memcpy(proof, net.proof[1][3], len);
+  assert_true(len > 0);
+  assert_int_equal(net.proof_len[0][3], len); /* the same first removal on both */
+  assert_memory_equal(net.proof[0][3], proof, len);
+  pthread_mutex_unlock(&net.mu);
+  uint8_t junk[16] = {0};
+  lkv_causal_node_refused(net.node[2], 2, junk, sizeof(junk));
+  lkv_causal_node_refused(net.node[2], 1, proof, len); /* the remover alone */
+  nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+  assert_int_equal(removed_told(2, 3), 0);
+  lkv_causal_node_refused(net.node[2], 2, proof, len);
+  assert_true(wait_told(2, 3, 1));
+  lkv_causal_node_refused(net.node[2], 2, proof, len); /* told once */
+  nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+  assert_int_equal(removed_told(2, 3), 1);
+}
+
 /* Cuts (on) or heals the links between members a and b, both ways. */
 static void cut_pair(size_t a, size_t b, int on) {
   pthread_mutex_lock(&net.mu);
@@ -1028,6 +1074,7 @@ static void test_member_remove_ends_leases(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_member_remove, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_member_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_install_and_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_install_redone_after_crash, setup, teardown),
       cmocka_unit_test_setup_teardown(test_member_remove_ends_leases, setup, teardown),

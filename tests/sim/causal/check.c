@@ -275,8 +275,17 @@ static void check_removed(lkv__csim_t *s) {
   }
 }
 
+/* No member still in ever stops: each member that stopped (on a refusal or its own removal) is removed on
+ * the members still in (member 1, never removed, stands for them: they converged). */
+static void check_stopped(lkv__csim_t *s) {
+  for (int i = 0; i < s->n && !s->failed; i++)
+    if (gone(s, i) && !lkv_causal_member_is_removed(s->nodes[0].m, s->peers[i].id))
+      lkv__csim_fail(s, "stopped", "m%d stopped, but the members still in did not remove it", i + 1);
+}
+
 void lkv__csim_check_final(lkv__csim_t *s) {
   const lkv_causal_member_t *first = s->nodes[0].m;
+  check_stopped(s);
   /* Identical winners and sibling sets everywhere (purges included: every member heard every vector). */
   for (int i = 1; i < s->n && !s->failed; i++)
     if (!gone(s, i)) compare(s, "convergence", "members differ", first, s->nodes[i].m, 0);

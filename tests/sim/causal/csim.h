@@ -140,7 +140,8 @@ typedef struct {
   char fail_msg[400];
   uint64_t n_writes, n_acked, n_reads, n_delivered, n_crashes, n_refused_ahead, n_refused_full,
       n_corrupt_refused, n_compactions, n_removals, n_refused_removed, n_snapshots, n_installs,
-      n_refused_snapshots, n_refused_unknown, n_adds;
+      n_refused_snapshots, n_refused_unknown, n_adds,
+      n_refusals_unproven; /* "removed" refusals the refused member's core did not find proven */
   uint64_t quiesce_ms;
 } lkv__csim_t;
 
@@ -151,6 +152,7 @@ typedef struct {
   int trace;         /* print the run's events */
   int members;       /* 0: from the seed */
   uint64_t fault_ms; /* 0: from the seed */
+  int mutual;        /* every seed removes a member, which removes its remover too when it can (4 members) */
 } lkv__csim_opts_t;
 
 /* run.c: one seed. Returns 0 when every check held, 1 on a violation (s->fail_*). */

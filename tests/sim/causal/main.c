@@ -30,6 +30,7 @@ static void print_failure(const char *argv0, const lkv__csim_opts_t *o, const lk
     if (o->bugs & (1u << b)) printf(" --bugs %s", lkv_causal_bug_name(1u << b));
   if (o->members) printf(" --members %d", o->members);
   if (o->fault_ms) printf(" --ms %llu", (unsigned long long)o->fault_ms);
+  if (o->mutual) printf(" --mutual");
   printf("\n");
 }
 
@@ -38,7 +39,7 @@ static int run_seeds(const char *argv0, lkv__csim_opts_t o, uint64_t start, uint
   lkv__csim_t *s = malloc(sizeof(*s));
   if (!s) return 2;
   uint64_t failed = 0, differ = 0, writes = 0, acked = 0, crashes = 0, ahead = 0, corrupt = 0, quiesce = 0,
-           compactions = 0, snapshots = 0, installs = 0, adds = 0, unknown = 0;
+           compactions = 0, snapshots = 0, installs = 0, adds = 0, unknown = 0, unproven = 0;
   double t0 = seconds();
   for (uint64_t seed = start; seed < start + count; seed++) {
     o.seed = seed;
@@ -51,7 +52,7 @@ static int run_seeds(const char *argv0, lkv__csim_opts_t o, uint64_t start, uint
     writes += s->n_writes, acked += s->n_acked, crashes += s->n_crashes, ahead += s->n_refused_ahead;
     corrupt += s->n_corrupt_refused, compactions += s->n_compactions;
     snapshots += s->n_snapshots, installs += s->n_installs;
-    adds += s->n_adds, unknown += s->n_refused_unknown;
+    adds += s->n_adds, unknown += s->n_refused_unknown, unproven += s->n_refusals_unproven;
     if (s->quiesce_ms > quiesce) quiesce = s->quiesce_ms;
     lkv__csim_free(s);
     if (!again) continue;
@@ -68,14 +69,16 @@ static int run_seeds(const char *argv0, lkv__csim_opts_t o, uint64_t start, uint
       "causal-sim: %llu seeds from %llu: %llu violations, %llu not deterministic (%llu run twice); %llu "
       "writes, "
       "%llu acknowledged, %llu crashes, %llu events refused as too far ahead, %llu corrupted ones refused, "
-      "%llu compactions, %llu snapshots sent, %llu installed, %llu members added (%llu messages refused before "
-      "the add), slowest convergence %llu ms after healing; %.1f s\n",
+      "%llu compactions, %llu snapshots sent, %llu installed, %llu members added (%llu messages refused "
+      "before "
+      "the add), %llu removal refusals not proven to the refused member, slowest convergence %llu ms after "
+      "healing; %.1f s\n",
       (unsigned long long)count, (unsigned long long)start, (unsigned long long)failed,
       (unsigned long long)differ, (unsigned long long)(twice < count ? twice : count),
       (unsigned long long)writes, (unsigned long long)acked, (unsigned long long)crashes,
       (unsigned long long)ahead, (unsigned long long)corrupt, (unsigned long long)compactions,
       (unsigned long long)snapshots, (unsigned long long)installs, (unsigned long long)adds,
-      (unsigned long long)unknown, (unsigned long long)quiesce, seconds() - t0);
+      (unsigned long long)unknown, (unsigned long long)unproven, (unsigned long long)quiesce, seconds() - t0);
   return failed || differ;
 }
 
@@ -130,8 +133,9 @@ static int matrix(lkv__csim_opts_t o, uint64_t start, uint64_t max) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: causal-sim --seeds N [--start S] [--twice D] [--members K] [--ms M] [--bugs NAME]...\n"
-          "       causal-sim --seed S [--trace] [--members K] [--ms M] [--bugs NAME]...\n"
+          "usage: causal-sim --seeds N [--start S] [--twice D] [--members K] [--ms M] [--mutual] [--bugs "
+          "NAME]...\n"
+          "       causal-sim --seed S [--trace] [--members K] [--ms M] [--mutual] [--bugs NAME]...\n"
           "       causal-sim --matrix [--start S] [--max-seeds N]\n"
           "  --ms M: milliseconds of the fault phase (default 2000..10000 from the seed)\n"
           "  bugs: APPLY_UNREADY, WINNER_NOT_TOTAL, SHIP_SKIPS_FIRST, PURGE_UNSTABLE, PURGE_COVERED_ONLY,\n"
@@ -146,7 +150,9 @@ int main(int argc, char **argv) {
   int one = 0, mat = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--trace")) {
+    if (!strcmp(a, "--mutual")) {
+      o.mutual = 1;
+    } else if (!strcmp(a, "--trace")) {
       o.trace = 1;
     } else if (!strcmp(a, "--matrix")) {
       mat = 1;

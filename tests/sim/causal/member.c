@@ -245,21 +245,33 @@ void lkv__csim_process(lkv__csim_t *s, int i) {
   stop_if_removed(s, i);
 }
 
+/* Member `to`, which applied a removal of `from`, refuses its connection with that removal (none once
+ * compacted there), and `from` stops only when its core finds the refusal proves it removed (docs/causal.md
+ * §15a): the way a removed member learns of it once compaction left it behind. Either member of a mutual
+ * removal refuses the other too, for a removal the members still in may refuse: the check keeps it running
+ * then (check.c's "stopped" invariant: no member still in ever stops). */
+static void refused(lkv__csim_t *s, int to, int from) {
+  size_t len = 0;
+  const uint8_t *proof = lkv_causal_member_removal_event(s->nodes[to].m, s->peers[from].id, &len);
+  int rc = lkv_causal_member_removal_proven(s->nodes[from].m, s->peers[to].id, proof, proof ? len : 0);
+  if (rc == 0) {
+    stop(s, from, proof ? "from a refused connection" : "from a refused connection (its removal compacted)");
+  } else {
+    s->n_refusals_unproven++;
+    lkv__csim_trace(s, "m%d refused m%d as removed; not proven there: %s", to + 1, from + 1,
+                    lkv_err_name(rc));
+  }
+}
+
 void lkv__csim_deliver(lkv__csim_t *s, lkv__sim_pkt_t *p) {
   lkv__csim_node_t *n = &s->nodes[p->to];
   if (!n->m) {
     free(p->buf);
     return;
   }
-  /* A member that applied the sender's removal refuses its connections, and the sender stops on that
-   * refusal (docs/causal.md §15a): the way a removed member learns of it once compaction left it behind.
-   * Not from either member of a mutual removal: each may refuse the other for a removal the others refuse
-   * (made above its own cap), and the transport would stop it all the same (a known hazard, docs/causal.md
-   * §15a). */
-  int refuses = !(s->mutual && (p->to == s->victim || p->to == s->remover));
-  if (refuses && s->nodes[p->from].m && lkv_causal_member_is_removed(n->m, s->peers[p->from].id)) {
+  if (s->nodes[p->from].m && lkv_causal_member_is_removed(n->m, s->peers[p->from].id)) {
     free(p->buf);
-    stop(s, p->from, "from a refused connection");
+    refused(s, p->to, p->from);
     return;
   }
   s->n_delivered++;

@@ -93,10 +93,11 @@ static void setup(lkv__csim_t *s, const lkv__csim_opts_t *o) {
   s->next_fault = s->now + 100 + lkv__sim_rng_below(g, 500);
   s->next_write = s->now + 1;
   int in = s->joiner ? s->n - 1 : s->n; /* the joiner is neither removed nor a remover */
-  if (in >= 3 && lkv__sim_rng_chance(g, 500)) { /* member 1 stays: the checks compare with it */
+  if (in >= 3 &&
+      (o->mutual || lkv__sim_rng_chance(g, 500))) { /* member 1 stays: the checks compare with it */
     s->victim = 1 + (int)lkv__sim_rng_below(g, (uint64_t)in - 1);
     s->remover = (s->victim + 1 + (int)lkv__sim_rng_below(g, (uint64_t)in - 1)) % in;
-    s->mutual = in >= 4 && s->remover != 0 && lkv__sim_rng_chance(g, 333);
+    s->mutual = in >= 4 && s->remover != 0 && (o->mutual || lkv__sim_rng_chance(g, 333));
     s->remove_stage = 1;
     s->remove_at = s->now + s->fault_ms / 4 + lkv__sim_rng_below(g, s->fault_ms / 2);
     lkv__csim_trace(s, "m%d to be removed by m%d%s", s->victim + 1, s->remover + 1,
