@@ -8,19 +8,29 @@
 
 #include "common/error.h"
 
-static int cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
-  size_t n = alen < blen ? alen : blen;
-  int c = n ? memcmp(a, b, n) : 0;
-  return c ? c : (alen > blen) - (alen < blen);
-}
-
 /* Which range key falls in, moving forward from *at (keys come in order): 1 with *at set, 0 past the end. */
 static int range_of(const lkv__causal_bound_t *b, size_t n, const lkv__causal_bound_t *end,
                     const uint8_t *key, size_t len, size_t *at) {
-  if (cmp(key, len, b[0].key, b[0].len) < 0) return 0;
-  if (end->len && cmp(key, len, end->key, end->len) >= 0) return 0;
-  while (*at + 1 < n && cmp(key, len, b[*at + 1].key, b[*at + 1].len) >= 0) (*at)++;
+  if (lkv__causal_key_cmp(key, len, b[0].key, b[0].len) < 0) return 0;
+  if (end->len && lkv__causal_key_cmp(key, len, end->key, end->len) >= 0) return 0;
+  while (*at + 1 < n && lkv__causal_key_cmp(key, len, b[*at + 1].key, b[*at + 1].len) >= 0) (*at)++;
   return 1;
+}
+
+size_t lkv__causal_digest_find(const lkv__causal_bound_t *b, size_t n, const lkv__causal_bound_t *end,
+                               const uint8_t *key, size_t len) {
+  if (lkv__causal_key_cmp(key, len, b[0].key, b[0].len) < 0 ||
+      (end->len && lkv__causal_key_cmp(key, len, end->key, end->len) >= 0))
+    return n;
+  size_t lo = 0, hi = n; /* the last bound at or below key */
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (lkv__causal_key_cmp(key, len, b[mid].key, b[mid].len) >= 0)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
 }
 
 static void feed_u64(crypto_generichash_state *st, uint64_t v) {
@@ -37,12 +47,15 @@ static void feed_bytes(crypto_generichash_state *st, const uint8_t *p, size_t le
 typedef struct {
   const lkv__causal_bound_t *b, *end;
   size_t n, at;
+  const lkv__causal_keyset_t *skip;
   crypto_generichash_state *st;
 } scan_t;
 
 static int store_key(void *arg, const lkv_mvcc_kv_t *kv) {
   scan_t *s = arg;
-  if (!range_of(s->b, s->n, s->end, kv->key, kv->key_len, &s->at)) return 0;
+  if (!range_of(s->b, s->n, s->end, kv->key, kv->key_len, &s->at) ||
+      lkv__causal_keyset_has(s->skip, kv->key, kv->key_len))
+    return 0;
   crypto_generichash_update(&s->st[s->at], (const uint8_t *)"s", 1);
   feed_bytes(&s->st[s->at], kv->key, kv->key_len);
   feed_bytes(&s->st[s->at], kv->value, kv->value_len);
@@ -73,7 +86,8 @@ static void core_key(crypto_generichash_state *st, const lkv_causal_key_t *k) {
 }
 
 int lkv__causal_digest(lkv_mvcc_t *store, const lkv_causal_member_t *m, const lkv__causal_bound_t *b,
-                       size_t n, const lkv__causal_bound_t *end, uint8_t (*out)[LKV__CAUSAL_DIGEST_LEN]) {
+                       size_t n, const lkv__causal_bound_t *end, const lkv__causal_keyset_t *skip,
+                       uint8_t (*out)[LKV__CAUSAL_DIGEST_LEN]) {
   if (n == 0 || n > LKV__CAUSAL_DIGEST_RANGES) return LKV_EINVAL;
   crypto_generichash_state st[LKV__CAUSAL_DIGEST_RANGES];
   for (size_t i = 0; i < n; i++) crypto_generichash_init(&st[i], NULL, 0, LKV__CAUSAL_DIGEST_LEN);
@@ -83,7 +97,7 @@ int lkv__causal_digest(lkv_mvcc_t *store, const lkv_causal_member_t *m, const lk
                         .key_len = b[0].len ? b[0].len : 1,
                         .end = end->len ? end->key : &zero,
                         .end_len = end->len ? end->len : 1};
-  scan_t s = {.b = b, .end = end, .n = n, .st = st};
+  scan_t s = {.b = b, .end = end, .n = n, .skip = skip, .st = st};
   lkv_mvcc_txn_t *t;
   int rc = lkv_mvcc_read_begin(store, &t);
   if (rc) return rc;
@@ -93,7 +107,8 @@ int lkv__causal_digest(lkv_mvcc_t *store, const lkv_causal_member_t *m, const lk
   size_t at = 0;
   for (size_t i = 0; i < lkv_causal_member_n_keys(m); i++) {
     const lkv_causal_key_t *k = lkv_causal_member_key_at(m, i);
-    if (!lkv_causal_key_sole_tombstone(k) && k->n && range_of(b, n, end, k->key, k->key_len, &at))
+    if (!lkv_causal_key_sole_tombstone(k) && k->n && range_of(b, n, end, k->key, k->key_len, &at) &&
+        !lkv__causal_keyset_has(skip, k->key, k->key_len))
       core_key(&st[at], k);
   }
   for (size_t i = 0; i < n; i++) crypto_generichash_final(&st[i], out[i], LKV__CAUSAL_DIGEST_LEN);
@@ -116,7 +131,7 @@ size_t lkv__causal_digest_split(const lkv_causal_member_t *m, lkv__causal_bound_
   for (size_t i = first; count && i < lkv_causal_member_n_keys(m) && n < LKV__CAUSAL_DIGEST_RANGES; i++) {
     const lkv_causal_key_t *k = lkv_causal_member_key_at(m, i);
     if (lkv_causal_key_sole_tombstone(k) || !k->n) continue;
-    if (end.len && cmp(k->key, k->key_len, end.key, end.len) >= 0) break;
+    if (end.len && lkv__causal_key_cmp(k->key, k->key_len, end.key, end.len) >= 0) break;
     /* A bound at every count/RANGES-th key, the first key excluded (lo bounds it). */
     if (seen++ == 0 ||
         (seen - 1) * LKV__CAUSAL_DIGEST_RANGES / count == (seen - 2) * LKV__CAUSAL_DIGEST_RANGES / count)
@@ -124,7 +139,7 @@ size_t lkv__causal_digest_split(const lkv_causal_member_t *m, lkv__causal_bound_
     lkv__causal_bound_t nb = {
         .key = k->key,
         .len = k->key_len < LKV__CAUSAL_DIGEST_BOUND_MAX ? k->key_len : LKV__CAUSAL_DIGEST_BOUND_MAX};
-    if (cmp(nb.key, nb.len, b[n - 1].key, b[n - 1].len) > 0) b[n++] = nb;
+    if (lkv__causal_key_cmp(nb.key, nb.len, b[n - 1].key, b[n - 1].len) > 0) b[n++] = nb;
   }
   return n;
 }

@@ -38,7 +38,7 @@ static int sib_order(const void *a, const void *b) {
 }
 
 /* A key's state as one hash: winner, siblings in (origin, seq) order with values, and the view if asked. */
-static uint64_t key_hash(const lkv_causal_member_t *m, const lkv_causal_key_t *k, int flags) {
+uint64_t lkv__csim_key_hash(const lkv_causal_member_t *m, const lkv_causal_key_t *k, int flags) {
   const lkv_causal_sibling_t *sorted[64];
   size_t n = k->n < 64 ? k->n : 64;
   for (size_t i = 0; i < n; i++) sorted[i] = &k->sib[i];
@@ -87,7 +87,7 @@ static void compare(lkv__csim_t *s, const char *inv, const char *what, const lkv
     const lkv_causal_key_t *ka = next_key(a, &i, flags), *kb = next_key(b, &j, flags);
     if (!ka && !kb) return;
     int same = ka && kb && ka->key_len == kb->key_len && memcmp(ka->key, kb->key, ka->key_len) == 0 &&
-               key_hash(a, ka, flags) == key_hash(b, kb, flags);
+               lkv__csim_key_hash(a, ka, flags) == lkv__csim_key_hash(b, kb, flags);
     if (same) continue;
     const lkv_causal_key_t *named = ka ? ka : kb;
     char da[160], db[160];

@@ -141,7 +141,8 @@ typedef struct {
   uint64_t n_writes, n_acked, n_reads, n_delivered, n_crashes, n_refused_ahead, n_refused_full,
       n_corrupt_refused, n_compactions, n_removals, n_refused_removed, n_snapshots, n_installs,
       n_refused_snapshots, n_refused_unknown, n_adds,
-      n_refusals_unproven; /* "removed" refusals the refused member's core did not find proven */
+      n_refusals_unproven, /* "removed" refusals the refused member's core did not find proven */
+      n_stable_compared;
   uint64_t quiesce_ms;
 } lkv__csim_t;
 
@@ -222,5 +223,11 @@ void lkv__csim_served_from(lkv__csim_node_t *n, uint64_t rev);
 void lkv__csim_check_final(lkv__csim_t *s);
 /* 1 when every member is up with the same vector and nothing is in flight. */
 int lkv__csim_agreed(const lkv__csim_t *s);
+/* A key's state as one hash (flags 0: siblings and winner, not the local etcd view). */
+uint64_t lkv__csim_key_hash(const lkv_causal_member_t *m, const lkv_causal_key_t *k, int flags);
+
+/* stable.c: during the run, every pair of members up holds the same state of each key stable at their
+ * common vector on both (the corruption check's premise, docs/causal.md §6). */
+void lkv__csim_check_stable(lkv__csim_t *s);
 
 #endif
