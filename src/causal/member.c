@@ -57,6 +57,8 @@ const char *lkv_causal_bug_name(unsigned bug) {
       return "LEAVE_WITHOUT_MAJORITY";
     case LKV_CAUSAL_BUG_READ_CACHE:
       return "READ_CACHE";
+    case LKV_CAUSAL_BUG_MERGE_RESURRECTS:
+      return "MERGE_RESURRECTS";
     default:
       return NULL;
   }
@@ -85,6 +87,7 @@ int lkv_causal_member_new(const lkv_causal_config_t *cfg, lkv_causal_member_t **
   m->cfg.members = m->members;
   m->self = (size_t)lkv__causal_index(m, cfg->id);
   lkv_causal_vv_init(&m->vv);
+  lkv_causal_vv_init(&m->ticked_vv);
   for (size_t i = 0; i < LKV_CAUSAL_MAX_ORIGINS; i++) {
     lkv_causal_vv_init(&m->reports[i]);
     lkv_causal_vv_init(&m->shipped[i]);

@@ -62,8 +62,10 @@ typedef enum {
                                                       the members this one hears are a majority */
   LKV_CAUSAL_BUG_READ_CACHE = 1u << 9, /* a key's winner is read from a cache that the member's own writes
                                           and its ticks clear, but its applied remote events do not */
+  LKV_CAUSAL_BUG_MERGE_RESURRECTS = 1u << 10, /* a merging install keeps this member's siblings that the
+                                                 snapshot's vector covers and the snapshot lacks */
 } lkv_causal_bug_t;
-#define LKV_CAUSAL_BUG_COUNT 10
+#define LKV_CAUSAL_BUG_COUNT 11
 /* The switch's name ("APPLY_UNREADY"), or NULL for a value that is not exactly one bug. */
 const char *lkv_causal_bug_name(unsigned bug);
 #endif
@@ -382,8 +384,11 @@ int lkv_causal_member_restore(lkv_causal_member_t *m, const uint8_t *buf, size_t
  * answers. */
 
 /* 1 when peer id needs a snapshot (lkv_causal_member_needs_snapshot) and can take one now: this member's
- * vector covers id's last report (else id's own events must reach this member first, by anti-entropy, and
- * the snapshot waits); 0 for this member, an unknown or removed id, or when this member is removed. */
+ * vector covers id's last report, or id reported in each of the last 3 ticks (lkv_causal_member_tick) while
+ * this member got none of the events its report names and this member lacks (id compacted them too: the
+ * snapshot is joined there, see lkv_causal_member_install); else id's own events must reach this member
+ * first, by anti-entropy, and the snapshot waits. 0 for this member, an unknown or removed id, or when this
+ * member is removed. */
 int lkv_causal_member_snapshot_due(const lkv_causal_member_t *m, uint64_t id);
 
 /* This member's replicated state encoded into *out (malloc'd, *len bytes; the caller frees it) and signed
@@ -395,21 +400,32 @@ int lkv_causal_member_snapshot_due(const lkv_causal_member_t *m, uint64_t id);
 int lkv_causal_member_snapshot(const lkv_causal_member_t *m, const uint8_t *extra, size_t extra_len,
                                uint8_t **out, size_t *len);
 
+/* The vector of snapshot (buf, len), not verified (e.g. of one just installed: the caller's own state that
+ * extra describes is joined as the keys are when it was concurrent). Returns 0 or LKV_EBADMSG. */
+int lkv_causal_snapshot_vv(const uint8_t *buf, size_t len, lkv_causal_vv_t *out);
+
 /* Installs a peer's snapshot (buf, len) at physical time now as one new revision *rev (the previous
- * revision + 1): vector = the snapshot's; clock = the greater; each key's siblings = the snapshot's (a
- * sibling already here keeps its local revision, the others take *rev; keys absent from it vanish), the
- * etcd views moving as an applied event moves them (winner changed: mod_rev *rev, version + 1, create_rev
- * *rev when it becomes live; not live any more, or vanished: zeros), on_change told of each key whose view
- * changed and on_write of each whose sibling set changed (a vanished key is passed with no siblings), all
- * at *rev; removals = the union (caps: the greater; this member may learn it is removed); the whole log
- * compacted (lkv_causal_member_first_rev *rev + 1, _base_vv the snapshot's vector); held events the new
- * vector covers or makes ready dropped (the ready ones come again); what was shipped forgotten. *extra
- * (*extra_len bytes) points into buf. Returns 0, LKV_EBADMSG (malformed; the sender is not a member or is
- * this one), LKV_EVERIFY (the sender's key is not known, or a bad signature), LKV_EEXIST (not useful now:
- * the snapshot's vector does not cover this member's or holds nothing more; the caller drops it),
- * LKV_EMEMBERREMOVED (the sender is removed, here or by its own removals: its state may hold its events
- * above the prefix the members still in keep), LKV_ECLOCKAHEAD (its clock is too far ahead of now, as for
- * an event), LKV_EAGAIN (a batch is out, or events were applied since the last one). Nothing changes on an
+ * revision + 1). A snapshot whose vector covers this member's replaces its state: vector = the snapshot's;
+ * each key's siblings = the snapshot's. A concurrent one (neither vector covers the other) is installed only
+ * when it lacks an event this member compacted (or never had as an event: then neither can get what it lacks
+ * by events), and is joined with this member's state (docs/causal.md §7a): vector = the union; each key keeps
+ * the siblings both hold and each side's siblings the other's vector does not cover (a sibling one side's
+ * vector covers and that side does not hold was superseded or purged there: dropped); afterwards this
+ * member's vector covers the sender's, and its own snapshot goes back (lkv_causal_member_snapshot_due).
+ * Either way: clock = the greater; a sibling already here keeps its local revision, the others take *rev
+ * (keys with no sibling left vanish), the etcd views moving as an applied event moves them (winner changed:
+ * mod_rev *rev, version + 1, create_rev *rev when it becomes live; not live any more, or vanished: zeros),
+ * on_change told of each key whose view changed and on_write of each whose sibling set changed (a vanished
+ * key is passed with no siblings), all at *rev; removals = the union (caps: the greater; this member may
+ * learn it is removed); the whole log compacted (lkv_causal_member_first_rev *rev + 1, _base_vv the new
+ * vector); held events the new vector covers or makes ready dropped (the ready ones come again); what was
+ * shipped forgotten. *extra (*extra_len bytes) points into buf. Returns 0, LKV_EBADMSG (malformed; the sender
+ * is not a member or is this one), LKV_EVERIFY (the sender's key is not known, or a bad signature),
+ * LKV_EEXIST (not useful now: the snapshot's vector holds nothing more, or is concurrent and lacks nothing
+ * this member compacted: this member's events reach the sender first; the caller drops it),
+ * LKV_EMEMBERREMOVED (the sender is removed, here or by its own removals: its state may hold its events above
+ * the prefix the members still in keep), LKV_ECLOCKAHEAD (its clock is too far ahead of now, as for an
+ * event), LKV_EAGAIN (a batch is out, or events were applied since the last one). Nothing changes on an
  * error. */
 int lkv_causal_member_install(lkv_causal_member_t *m, uint64_t now, const uint8_t *buf, size_t len,
                               uint64_t *rev, const uint8_t **extra, size_t *extra_len);

@@ -38,13 +38,17 @@ void lkv_causal_member_base_vv(const lkv_causal_member_t *m, lkv_causal_vv_t *ou
     if (lkv_causal_vv_set(out, m->members[i].id, m->pos_base[i])) abort(); /* members: room */
 }
 
+int lkv__causal_lacks_compacted(const lkv_causal_member_t *m, const lkv_causal_vv_t *vv) {
+  for (size_t i = 0; i < m->cfg.n_members; i++)
+    if (lkv_causal_vv_get(vv, m->members[i].id) < m->pos_base[i]) return 1;
+  return 0;
+}
+
 int lkv_causal_member_needs_snapshot(const lkv_causal_member_t *m, uint64_t id) {
   int idx = lkv__causal_index(m, id);
   /* No report yet: unknown (an empty one is a member that has nothing: one just added). */
   if (idx < 0 || (size_t)idx == m->self || !m->reported[idx]) return 0;
-  for (size_t i = 0; i < m->cfg.n_members; i++)
-    if (lkv_causal_vv_get(&m->reports[idx], m->members[i].id) < m->pos_base[i]) return 1;
-  return 0;
+  return lkv__causal_lacks_compacted(m, &m->reports[idx]);
 }
 
 /* 1 when member b, by its last report, may count members[i] differently from this member (an add or a

@@ -74,6 +74,12 @@ struct lkv_causal_member_s {
   uint64_t heard[LKV_CAUSAL_MAX_ORIGINS];
   uint8_t silent[LKV_CAUSAL_MAX_ORIGINS];
   uint64_t since;
+  /* Catch-up by a merge (member_snapshot.c): whether members[i] reported since the last tick, how many
+   * ticks in a row it did while this member got none of the events it lacks from its report, and this
+   * member's vector at the last tick. */
+  uint8_t fresh[LKV_CAUSAL_MAX_ORIGINS];
+  uint32_t stalled[LKV_CAUSAL_MAX_ORIGINS];
+  lkv_causal_vv_t ticked_vv;
 
   /* Removals (member_remove.c): whether members[i] is removed, the last of its events this member takes
    * (the highest the removals name, lifted to what the members still in applied of it), and the first
@@ -144,6 +150,14 @@ size_t lkv__causal_removals_count(const lkv_causal_member_t *m);
 /* member_remove.c: 1 when no event of a removed member can still arrive that this member lacks (every
  * member still in reported having applied its removal, and this member has what they reported of it). */
 int lkv__causal_removals_settled(const lkv_causal_member_t *m);
+
+/* member_compact.c: 1 when vv lacks an event this member compacted (or never had as an event). */
+int lkv__causal_lacks_compacted(const lkv_causal_member_t *m, const lkv_causal_vv_t *vv);
+
+/* member_snapshot.c: an anti-entropy tick: for each peer that reported since the last one, whether this
+ * member got any of the events its report names and this member lacks (its stall count, for
+ * lkv_causal_member_snapshot_due). */
+void lkv__causal_snapshot_tick(lkv_causal_member_t *m);
 
 /* member_compact.c: events are durable and no batch is out (a checkpoint, a compaction, a snapshot and its
  * install need it). */

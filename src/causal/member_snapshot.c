@@ -20,10 +20,31 @@
 
 static const uint8_t magic[8] = {'l', 'k', 'v', 'c', 's', 'n', 'p', '1'};
 
+/* Ticks in a row a peer reported while this member got none of the events it lacks from the peer's report,
+ * before a snapshot goes to it although this member's vector does not cover that report (a merge). The
+ * peer's answers to this member's vector arrive within a tick or two when it still holds those events. */
+#define STALL_TICKS 3
+
+void lkv__causal_snapshot_tick(lkv_causal_member_t *m) {
+  for (size_t i = 0; i < m->cfg.n_members; i++) {
+    if (i == m->self || !m->fresh[i]) continue; /* not heard: its answers could not come */
+    m->fresh[i] = 0;
+    const lkv_causal_vv_t *r = &m->reports[i];
+    int got = lkv_causal_vv_leq(r, &m->vv);
+    for (uint32_t e = 0; e < r->n && !got; e++) {
+      uint64_t before = lkv_causal_vv_get(&m->ticked_vv, r->e[e].origin);
+      got = before < r->e[e].seq && lkv_causal_vv_get(&m->vv, r->e[e].origin) > before;
+    }
+    m->stalled[i] = got ? 0 : m->stalled[i] + (m->stalled[i] < UINT32_MAX);
+  }
+  m->ticked_vv = m->vv;
+}
+
 int lkv_causal_member_snapshot_due(const lkv_causal_member_t *m, uint64_t id) {
   int idx = lkv__causal_index(m, id);
   if (idx < 0 || (size_t)idx == m->self || m->removed[idx] || m->removed[m->self]) return 0;
-  return lkv_causal_member_needs_snapshot(m, id) && lkv_causal_vv_leq(&m->reports[idx], &m->vv);
+  return lkv_causal_member_needs_snapshot(m, id) &&
+         (lkv_causal_vv_leq(&m->reports[idx], &m->vv) || m->stalled[idx] >= STALL_TICKS);
 }
 
 int lkv_causal_member_snapshot(const lkv_causal_member_t *m, const uint8_t *extra, size_t extra_len,
@@ -47,6 +68,17 @@ int lkv_causal_member_snapshot(const lkv_causal_member_t *m, const uint8_t *extr
   crypto_sign_detached(buf + body, NULL, buf, (unsigned long long)body, m->cfg.sk);
   *out = buf, *len = body + LKV_CAUSAL_SIG_LEN;
   return 0;
+}
+
+int lkv_causal_snapshot_vv(const uint8_t *buf, size_t len, lkv_causal_vv_t *out) {
+  if (len < sizeof(magic) + 8 + LKV_CAUSAL_SIG_LEN || memcmp(buf, magic, sizeof(magic))) return LKV_EBADMSG;
+  lkv__causal_reader_t r = {.p = buf + sizeof(magic) + 8, .end = buf + len - LKV_CAUSAL_SIG_LEN};
+  for (uint32_t i = 0, n = lkv__causal_take32(&r); i < n && !r.bad; i++) { /* the members: skipped */
+    lkv__causal_take64(&r);
+    lkv__causal_take(&r, lkv__causal_take32(&r));
+  }
+  lkv__causal_take_vv(&r, out);
+  return r.bad ? LKV_EBADMSG : 0;
 }
 
 /* A snapshot decoded (its keys owned). */
@@ -121,8 +153,43 @@ static lkv_causal_key_t *replace(lkv_causal_member_t *m, lkv_causal_key_t *k, lk
   return NULL;
 }
 
-/* The member's keys become the snapshot's (both tables sorted by name: one merge). */
-static void install_keys(lkv_causal_member_t *m, snap_t *sn, uint64_t rev) {
+/* 1 when k has the sibling (origin, seq). */
+static int holds(const lkv_causal_key_t *k, uint64_t origin, uint64_t seq) {
+  for (size_t i = 0; i < k->n; i++)
+    if (k->sib[i].origin == origin && k->sib[i].seq == seq) return 1;
+  return 0;
+}
+
+/* The join of k's siblings (under this member's vector, mine) and from's (under theirs), into from: each
+ * side keeps what the other holds too or has not seen (a concurrent write), and loses what the other has
+ * seen and dropped (superseded there, or purged as a stable sole tombstone). docs/causal.md §7a. */
+static void join(const lkv_causal_member_t *m, const lkv_causal_key_t *k, lkv_causal_key_t *from,
+                 const lkv_causal_vv_t *mine, const lkv_causal_vv_t *theirs) {
+  size_t kept = 0;
+  for (size_t j = 0; j < from->n; j++) {
+    lkv_causal_sibling_t *s = &from->sib[j];
+    if (lkv_causal_vv_covers(mine, s->origin, s->seq) && !holds(k, s->origin, s->seq))
+      free(s->value);
+    else
+      from->sib[kept++] = *s;
+  }
+  from->n = kept;
+  for (size_t i = 0; i < k->n; i++) {
+    const lkv_causal_sibling_t *s = &k->sib[i];
+    if (holds(from, s->origin, s->seq) ||
+        (lkv_causal_vv_covers(theirs, s->origin, s->seq) && !LKV__CAUSAL_BUG(m, MERGE_RESURRECTS)))
+      continue;
+    lkv__causal_room((void **)&from->sib, &from->cap, from->n, sizeof(from->sib[0]));
+    lkv_causal_sibling_t *c = &from->sib[from->n++];
+    *c = *s;
+    if (s->value_len && !(c->value = malloc(s->value_len))) abort();
+    if (s->value_len) memcpy(c->value, s->value, s->value_len);
+  }
+}
+
+/* The member's keys become the snapshot's, or, when mine is set (a concurrent snapshot), the join of both
+ * under this member's vector mine and the snapshot's (both tables sorted by name: one merge). */
+static void install_keys(lkv_causal_member_t *m, snap_t *sn, uint64_t rev, const lkv_causal_vv_t *mine) {
   lkv__causal_keys_t next = {0};
   size_t i = 0, j = 0;
   while (i < m->keys.n || j < sn->keys.n) {
@@ -139,6 +206,7 @@ static void install_keys(lkv_causal_member_t *m, snap_t *sn, uint64_t rev) {
       k = m->keys.v[i++];
       from = c == 0 ? sn->keys.v[j++] : &none; /* c < 0: a key the snapshot has no state for */
     }
+    if (mine) join(m, k, from, mine, &sn->vv);
     if ((k = replace(m, k, from, rev)) != NULL) *LKV__CAUSAL_PUSH(next) = k;
   }
   free(m->keys.v);
@@ -193,7 +261,13 @@ int lkv_causal_member_install(lkv_causal_member_t *m, uint64_t now, const uint8_
   snap_t sn = {.before = m->cfg.n_members};
   int rc = decode(m, buf, len, &sn);
   if (!rc && from_removed(m, &sn)) rc = LKV_EMEMBERREMOVED;
-  if (!rc && lkv_causal_vv_compare(&m->vv, &sn.vv) != LKV_CAUSAL_BEFORE) rc = LKV_EEXIST;
+  /* A concurrent snapshot is joined with this member's state when this member compacted (or never had as
+   * events) some of what the sender lacks: then neither can get what it lacks by events, and this member's
+   * snapshot goes back once its vector covers the sender's (docs/causal.md §7a). Otherwise this member's
+   * events reach the sender first and the sender's next snapshot covers this member. */
+  lkv_causal_order_t order = rc ? LKV_CAUSAL_EQUAL : lkv_causal_vv_compare(&m->vv, &sn.vv);
+  int join = order == LKV_CAUSAL_CONCURRENT && lkv__causal_lacks_compacted(m, &sn.vv);
+  if (!rc && order != LKV_CAUSAL_BEFORE && !join) rc = LKV_EEXIST;
   if (!rc && lkv_causal_hlc_too_far(now, &sn.clock, m->cfg.max_ahead)) rc = LKV_ECLOCKAHEAD;
   if (rc) {
     lkv__causal_keys_free(&sn.keys);
@@ -202,9 +276,10 @@ int lkv_causal_member_install(lkv_causal_member_t *m, uint64_t now, const uint8_
   }
   m->started = 1;
   *rev = lkv_causal_member_revision(m) + 1;
-  install_keys(m, &sn, *rev);
+  lkv_causal_vv_t mine = m->vv;
+  install_keys(m, &sn, *rev, join ? &mine : NULL);
   lkv__causal_keys_free(&sn.keys);
-  m->vv = sn.vv;
+  if (lkv_causal_vv_merge(&m->vv, &sn.vv)) abort(); /* members only: room */
   if (lkv_causal_hlc_cmp(&sn.clock, &m->clock) > 0) m->clock = sn.clock;
   install_removals(m, &sn);
   restart_log(m, *rev);

@@ -22,6 +22,7 @@ int lkv_causal_member_tick(lkv_causal_member_t *m) {
   lkv__causal_cache_drop(m, NULL); /* READ_CACHE: refreshed each round (and purged keys are freed) */
 #endif
   lkv__causal_keys_purge(m);
+  lkv__causal_snapshot_tick(m);
   for (size_t i = 0; i < m->cfg.n_members; i++) lkv_causal_vv_init(&m->shipped[i]);
   if (m->cfg.n_members == 1) return 0; /* no peer: nothing to send (and no scratch to keep) */
   size_t len;
@@ -92,7 +93,7 @@ int lkv_causal_member_recv_vv(lkv_causal_member_t *m, uint64_t from, const uint8
     if (lkv__causal_index(m, theirs.e[i].origin) >= 0) theirs.e[kept++] = theirs.e[i];
   theirs.n = kept;
   if (lkv_causal_vv_merge(&m->reports[idx], &theirs)) abort(); /* members only: always room */
-  m->reported[idx] = 1;
+  m->reported[idx] = 1, m->fresh[idx] = 1;
   if (!m->removed[idx]) lkv__causal_removals_heard(m);
   ship(m, (size_t)idx); /* a removed member too: so it gets its removal and stops */
   return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "causal/lease_id.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -75,13 +76,27 @@ static int by_id(const void *a, const void *b) {
 typedef struct {
   lkv__causal_lease_op_t *ops;
   size_t n, cap, n_grants;
+  const lkv__causal_node_t *node;
+  const lkv_causal_vv_t *mine, *theirs; /* a joined snapshot's: this member's vector before it, its own */
 } ops_t;
+
+/* 1 when a joined snapshot (o->mine set) has seen more of lease id's owner's events than this member had
+ * (from < 0: fewer; 0: as many). Only the owner grants and revokes a lease, and every member has a prefix of
+ * its events, so the side that saw more of them holds the lease as the owner left it (docs/causal.md §7b). */
+static int sender_saw_more(const ops_t *o, int64_t id, int from) {
+  uint64_t owner = 0;
+  for (size_t i = 0; i < o->node->o.n_members && !owner; i++)
+    if (lkv_causal_lease_owned(id, o->node->members[i].id)) owner = o->node->members[i].id;
+  uint64_t a = lkv_causal_vv_get(o->mine, owner), b = lkv_causal_vv_get(o->theirs, owner);
+  return from < 0 ? b < a : b > a;
+}
 
 static int revoke_absent(void *arg, int64_t id, int64_t ttl) {
   (void)ttl;
   ops_t *o = arg;
   lkv__causal_lease_op_t key = {.id = id};
   if (bsearch(&key, o->ops, o->n_grants, sizeof(key), by_id)) return 0;
+  if (o->mine && sender_saw_more(o, id, -1)) return 0; /* the sender has not seen its grant */
   if (o->n == o->cap) {
     size_t cap = o->cap ? 2 * o->cap : 16;
     lkv__causal_lease_op_t *p = realloc(o->ops, cap * sizeof(*p));
@@ -93,12 +108,15 @@ static int revoke_absent(void *arg, int64_t id, int64_t ttl) {
 }
 
 /* The lease operations that make the store's leases the table's: a grant of each (lkv__causal_alone_changes
- * keeps those the store lacks), a revoke of each lease the store has and the table does not name. */
-static int lease_ops(lkv__causal_node_t *n, const uint8_t *p, size_t len, lkv__causal_lease_op_t **out,
-                     size_t *n_out) {
+ * keeps those the store lacks), a revoke of each lease the store has and the table does not name. For a
+ * joined snapshot (mine: this member's vector before it; theirs: the snapshot's), a lease one side lacks is
+ * granted or revoked only when the side that has it saw fewer of its owner's events (it has not seen the
+ * revoke) than the other. */
+static int lease_ops(lkv__causal_node_t *n, const uint8_t *p, size_t len, const lkv_causal_vv_t *mine,
+                     const lkv_causal_vv_t *theirs, lkv__causal_lease_op_t **out, size_t *n_out) {
   if (len < 5 || p[0] != LEASES_VERSION || (len - 5) % 16 || (len - 5) / 16 != lkv_le32_get(p + 1))
     return LKV_EBADMSG;
-  ops_t o = {.n = (len - 5) / 16};
+  ops_t o = {.n = (len - 5) / 16, .node = n, .mine = mine, .theirs = theirs};
   o.cap = o.n_grants = o.n;
   o.ops = malloc((o.n ? o.n : 1) * sizeof(*o.ops));
   if (!o.ops) return LKV_ENOMEM;
@@ -113,6 +131,10 @@ static int lease_ops(lkv__causal_node_t *n, const uint8_t *p, size_t len, lkv__c
     rc = lkv_mvcc_lease_list(t, revoke_absent, &o);
     lkv_mvcc_txn_end(t);
   }
+  size_t kept = 0; /* a joined snapshot's grants of leases this member revoked dropped (the revokes after) */
+  for (size_t i = 0; i < o.n; i++)
+    if (i >= o.n_grants || !mine || sender_saw_more(&o, o.ops[i].id, 1)) o.ops[kept++] = o.ops[i];
+  o.n = kept;
   if (rc) free(o.ops);
   *out = rc ? NULL : o.ops, *n_out = rc ? 0 : o.n;
   return rc;
@@ -246,13 +268,16 @@ static int install(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, siz
   *taken = 0;
   uint64_t t0 = lkv_clock_ms(CLOCK_MONOTONIC), t_copy = t0;
   n->installing = 1; /* until the store applied it (causal_store.c, causal_ledger.c) */
+  lkv_causal_vv_t mine = *lkv_causal_member_vv(n->m), theirs;
   int rc = lkv_causal_member_install(n->m, now, buf, len, &rev, &extra, &extra_len);
   if (rc) {
     n->installing = 0;
     return rc;
   }
   *taken = 1;
-  rc = lease_ops(n, extra, extra_len, &ops, &n_ops);
+  rc = lkv_causal_snapshot_vv(buf, len, &theirs);
+  int joined = lkv_causal_vv_compare(&mine, &theirs) == LKV_CAUSAL_CONCURRENT;
+  if (!rc) rc = lease_ops(n, extra, extra_len, joined ? &mine : NULL, &theirs, &ops, &n_ops);
   if (!rc && !saved) rc = pending_save(n, from, buf, len);
   if (!rc) rc = lkv_causal_member_checkpoint(n->m, rev, &ckpt, &ckpt_len);
   if (!rc) rc = lkv__causal_store_install(n, rev, ops, n_ops, ckpt, ckpt_len);

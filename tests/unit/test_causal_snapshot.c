@@ -107,12 +107,21 @@ static const lkv_causal_sibling_t *sibling(const lkv_causal_key_t *k, uint64_t o
   return NULL;
 }
 
-/* Two members hold the same replicated state: vector, keys, sibling sets with their values, winners. */
-static void assert_same_replicated(const lkv_causal_member_t *a, const lkv_causal_member_t *b) {
+/* The key at or after i of m that is not a sole tombstone when skip is set (i moves there), or NULL. */
+static const lkv_causal_key_t *next_key(const lkv_causal_member_t *m, size_t *i, int skip) {
+  const lkv_causal_key_t *k;
+  while ((k = lkv_causal_member_key_at(m, *i)) != NULL && skip && lkv_causal_key_sole_tombstone(k)) (*i)++;
+  return k;
+}
+
+/* Two members hold the same replicated state: vector, keys, sibling sets with their values, winners; with
+ * skip, keys whose only sibling is a tombstone are left out (each member purges those on its own timing). */
+static void assert_same_keys(const lkv_causal_member_t *a, const lkv_causal_member_t *b, int skip) {
   assert_int_equal(lkv_causal_vv_compare(lkv_causal_member_vv(a), lkv_causal_member_vv(b)), LKV_CAUSAL_EQUAL);
-  assert_int_equal(lkv_causal_member_n_keys(a), lkv_causal_member_n_keys(b));
-  for (size_t i = 0; i < lkv_causal_member_n_keys(a); i++) {
-    const lkv_causal_key_t *x = lkv_causal_member_key_at(a, i), *y = lkv_causal_member_key_at(b, i);
+  for (size_t i = 0, i2 = 0;; i++, i2++) {
+    const lkv_causal_key_t *x = next_key(a, &i, skip), *y = next_key(b, &i2, skip);
+    assert_true((x == NULL) == (y == NULL));
+    if (!x) break;
     assert_int_equal(x->key_len, y->key_len);
     assert_memory_equal(x->key, y->key, x->key_len);
     assert_int_equal(x->n, y->n);
@@ -130,6 +139,11 @@ static void assert_same_replicated(const lkv_causal_member_t *a, const lkv_causa
     assert_int_equal(wx->origin, wy->origin);
     assert_int_equal(wx->seq, wy->seq);
   }
+}
+
+static void assert_same_replicated(const lkv_causal_member_t *a, const lkv_causal_member_t *b) {
+  assert_int_equal(lkv_causal_member_n_keys(a), lkv_causal_member_n_keys(b));
+  assert_same_keys(a, b, 0);
 }
 
 /* The scene: three members; m3 writes and everyone has it; then m3 is away (silent) while m1 and m2 write
@@ -483,6 +497,125 @@ static void test_removals(void **state) {
   net_free(t);
 }
 
+/* Members a and b (ids) send their vectors twice; what passes between them is delivered, but no event to
+ * no_events_to (its answers lost); everything else in flight is lost. */
+static void talk(net_t *t, uint64_t a, uint64_t b, uint64_t no_events_to) {
+  for (int round = 0; round < 2; round++) {
+    assert_int_equal(lkv_causal_member_tick(t->m[a - 1]), 0);
+    flush(t, a - 1);
+    assert_int_equal(lkv_causal_member_tick(t->m[b - 1]), 0);
+    flush(t, b - 1);
+    while (t->nq) {
+      const flight_t *f = &t->q[0];
+      int between = (f->from == a && f->to == b) || (f->from == b && f->to == a);
+      if (between && !(f->to == no_events_to && f->kind == LKV_CAUSAL_MSG_EVENT))
+        assert_int_equal(deliver(t, 0), 0);
+      else
+        drop(t, 0);
+    }
+  }
+}
+
+/* Member i compacts every event it holds, `away` being silent (left behind by the majority it hears). */
+static void compact_all(net_t *t, size_t i, uint64_t away) {
+  silence(t, i, away);
+  uint64_t stable = lkv_causal_member_stable(t->m[i]);
+  assert_int_equal(stable, lkv_causal_member_revision(t->m[i]));
+  assert_int_equal(lkv_causal_member_compact(t->m[i], stable), 0);
+}
+
+/* docs/causal.md §7a's merge: m1 and m2 write on two sides of a split, each compacts with m3 (a majority)
+ * what the other lacks, m3 (which has both sides' events) is gone; neither vector covers the other. m1's
+ * snapshot becomes due once m2's answers bring nothing, m2 joins it with its own state, m2's snapshot back
+ * is an ordinary one, and both end with the state of a member that applied every event: siblings of both
+ * sides, own events kept, nothing superseded or purged on one side brought back. */
+static void test_concurrent_snapshots_merge(void **state) {
+  (void)state;
+  net_t *t = net_new(3, 100, 64);
+  put(t, 0, "k", "0");
+  put(t, 0, "s", "0");
+  put(t, 0, "t", "0");
+  put(t, 1, "u", "0");
+  settle(t);
+  exchange(t);
+  put(t, 0, "t", NULL); /* every member has the tombstone; only m1 learns it is stable and purges it */
+  settle(t);
+  for (size_t i = 1; i < 3; i++) {
+    assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
+    flush(t, i);
+  }
+  for (size_t k = 0; k < t->nq;)
+    if (t->q[k].to == 1)
+      assert_int_equal(deliver(t, k), 0);
+    else
+      drop(t, k);
+  assert_int_equal(lkv_causal_member_tick(t->m[0]), 0);
+  drop_all(t);
+  assert_null(key(t, 0, "t"));
+  assert_true(lkv_causal_key_sole_tombstone(key(t, 1, "t")));
+  /* The split: m1 supersedes s and writes k and its own key; m2 writes k (a sibling), u and its own key. */
+  put(t, 0, "k", "x");
+  put(t, 0, "s", "1");
+  put(t, 0, "own1", "a");
+  put(t, 1, "k", "y");
+  put(t, 1, "u", "1");
+  put(t, 1, "own2", "b");
+  drop_all(t);
+  talk(t, 1, 3, 0); /* m3 gets m1's side */
+  compact_all(t, 0, 2);
+  talk(t, 2, 3, 2); /* m3 gets m2's side; its answers to m2 (m1's side) are lost */
+  compact_all(t, 1, 1);
+  assert_int_equal(lkv_causal_vv_compare(lkv_causal_member_vv(t->m[0]), lkv_causal_member_vv(t->m[1])),
+                   LKV_CAUSAL_CONCURRENT);
+  /* m3 is gone; m1 and m2 talk. Until m2's answers have brought nothing for a few ticks, no snapshot. */
+  lkv_causal_member_t *all = replayed(t, 2); /* every event, applied */
+  uint64_t own2 = lkv_causal_vv_get(lkv_causal_member_vv(t->m[1]), 2);
+  talk(t, 1, 2, 0);
+  assert_int_equal(lkv_causal_member_needs_snapshot(t->m[0], 2), 1);
+  assert_int_equal(lkv_causal_member_snapshot_due(t->m[0], 2), 0); /* m2's events could still come */
+  for (int ticks = 0; !lkv_causal_member_snapshot_due(t->m[0], 2); ticks++) {
+    assert_true(ticks < 5);
+    talk(t, 1, 2, 0);
+  }
+  size_t len;
+  uint8_t *snap;
+  assert_int_equal(lkv_causal_member_snapshot(t->m[0], NULL, 0, &snap, &len), 0);
+  uint64_t before = lkv_causal_member_revision(t->m[1]), rev;
+  const uint8_t *extra;
+  size_t extra_len;
+  assert_int_equal(lkv_causal_member_install(t->m[1], t->now, snap, len, &rev, &extra, &extra_len), 0);
+  free(snap);
+  log_restarts(t, 1, rev);
+  assert_int_equal(rev, before + 1); /* one revision */
+  assert_int_equal(key(t, 1, "k")->n, 2);
+  assert_string_equal(value(t, 1, "own1"), "a");
+  assert_string_equal(value(t, 1, "own2"), "b");
+  assert_string_equal(value(t, 1, "u"), "1");
+  assert_int_equal(key(t, 1, "s")->n, 1); /* s=0, superseded on m1, is not brought back */
+  assert_string_equal(value(t, 1, "s"), "1");
+  assert_null(key(t, 1, "t")); /* the tombstone m1 purged is not brought back */
+  assert_int_equal(lkv_causal_vv_get(lkv_causal_member_vv(t->m[1]), 2), own2);
+  assert_same_keys(t->m[1], all, 1);
+  /* m2's vector now covers m1's: its snapshot back is an ordinary one. */
+  talk(t, 1, 2, 0);
+  assert_int_equal(lkv_causal_member_snapshot_due(t->m[1], 1), 1);
+  assert_int_equal(lkv_causal_member_snapshot(t->m[1], NULL, 0, &snap, &len), 0);
+  assert_int_equal(lkv_causal_member_install(t->m[0], t->now, snap, len, &rev, &extra, &extra_len), 0);
+  free(snap);
+  log_restarts(t, 0, rev);
+  assert_same_keys(t->m[0], all, 1);
+  assert_same_replicated(t->m[0], t->m[1]);
+  /* m2's next write follows its own sequence. */
+  uint64_t w = put(t, 1, "after", "w");
+  assert_int_equal(lkv_causal_member_event_at(t->m[1], w)->ev.seq, own2 + 1);
+  talk(t, 1, 2, 0);
+  assert_same_replicated(t->m[0], t->m[1]);
+  assert_int_equal(lkv_causal_member_snapshot_due(t->m[0], 2), 0);
+  assert_int_equal(lkv_causal_member_snapshot_due(t->m[1], 1), 0);
+  lkv_causal_member_free(all);
+  net_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -492,6 +625,7 @@ int main(void) {
       cmocka_unit_test(test_stable_leaves_silent_behind),
       cmocka_unit_test(test_minority_keeps_the_silent),
       cmocka_unit_test(test_removals),
+      cmocka_unit_test(test_concurrent_snapshots_merge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,7 +143,7 @@ static void usage(void) {
           "  --ms M: milliseconds of the fault phase (default 2000..10000 from the seed)\n"
           "  bugs: APPLY_UNREADY, WINNER_NOT_TOTAL, SHIP_SKIPS_FIRST, PURGE_UNSTABLE, PURGE_COVERED_ONLY,\n"
           "        COMPACT_UNSTABLE, APPLY_REMOVED, INSTALL_KEEPS_OLD_SIBLINGS,\n"
-          "        LEAVE_WITHOUT_MAJORITY, READ_CACHE\n"
+          "        LEAVE_WITHOUT_MAJORITY, READ_CACHE, MERGE_RESURRECTS\n"
           "        (src/causal/member.h)\n");
 }
 
