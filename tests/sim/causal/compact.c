@@ -14,6 +14,29 @@ void lkv__csim_served_from(lkv__csim_node_t *n, uint64_t rev) {
   n->served.n -= k;
 }
 
+/* docs/causal.md §7: a member compacts only events that a majority of the members still in (itself and those
+ * whose reports it counts) reported having, so that two sides of a partition never both compact what the
+ * other lacks (then only a join of snapshots, §7a, brings them together). Checked on each newly compacted
+ * origin's last event (from below before to below after), by the member's own view of members and reports. */
+static void check_majority(lkv__csim_t *s, int i, const lkv_causal_vv_t *before,
+                           const lkv_causal_vv_t *after) {
+  const lkv_causal_member_t *m = s->nodes[i].m;
+  for (uint32_t e = 0; e < after->n; e++) {
+    uint64_t o = after->e[e].origin, seq = after->e[e].seq;
+    if (seq <= lkv_causal_vv_get(before, o)) continue;
+    int in = 0, have = 0;
+    for (int j = 0; j < s->n; j++) {
+      const lkv_causal_vv_t *r = lkv_causal_member_report(m, s->peers[j].id);
+      if (!r || lkv_causal_member_is_removed(m, s->peers[j].id)) continue;
+      in++, have += lkv_causal_vv_covers(r, o, seq);
+    }
+    if (2 * have <= in)
+      lkv__csim_fail(s, "compacted-majority",
+                     "m%d compacted event %llu:%llu, which %d of the %d members still in reported having",
+                     i + 1, (unsigned long long)o, (unsigned long long)seq, have, in);
+  }
+}
+
 void lkv__csim_compact(lkv__csim_t *s, int i) {
   lkv__csim_node_t *n = &s->nodes[i];
   if (!n->m) return;
@@ -52,11 +75,15 @@ void lkv__csim_compact(lkv__csim_t *s, int i) {
     lkv__csim_crash(s, i, "after the log's prefix dropped");
     return;
   }
+  lkv_causal_vv_t before, after;
+  lkv_causal_member_base_vv(n->m, &before);
   if ((rc = lkv_causal_member_compact(n->m, base)) != 0) {
     lkv__csim_fail(s, "compact", "m%d: compact to %llu: %s", i + 1, (unsigned long long)base,
                    lkv_err_name(rc));
     return;
   }
+  lkv_causal_member_base_vv(n->m, &after);
+  check_majority(s, i, &before, &after);
   s->n_compactions++;
   lkv__csim_trace(s, "m%d: compacted to revision %llu (checkpoint at %llu)", i + 1, (unsigned long long)base,
                   (unsigned long long)rev);
