@@ -109,6 +109,8 @@ typedef struct change_s {
   uint64_t id;
   char **peer_urls; /* add and update: the canonical URLs */
   size_t n_peer_urls;
+  int64_t drawn_at; /* add: the time its id hashes */
+  unsigned redraws; /* add: ids drawn again after a lease owner tag clash (causal mode) */
 } change_t;
 
 static void change_free(change_t *c) {
@@ -129,8 +131,22 @@ static void change_free(change_t *c) {
 
 /* Answers a change once applied: etcd's responses carry the header and the members after it (add: the
  * new member too). */
+static void propose_change(change_t *c);
+static int draw_id(change_t *c);
+
+/* Causal mode: an added member's lease owner tag (low 15 bits of its id) must not be a member's; another id
+ * is drawn as etcd draws one, a second later, a few times. */
+#define LKV_CLUSTER_MAX_REDRAWS 8
+
 static void changed(void *arg, int err) {
   change_t *c = arg;
+  if (err == LKV_ELEASETAG && c->redraws < LKV_CLUSTER_MAX_REDRAWS) {
+    c->redraws++, c->drawn_at++;
+    if ((err = draw_id(c)) == 0) {
+      propose_change(c);
+      return;
+    }
+  }
   list_t l;
   if (err == 0) err = list_load(c->api, &l);
   if (err != 0) {
@@ -183,6 +199,11 @@ static int parse_urls(change_t *c, char **urls, size_t n) {
   return 0;
 }
 
+/* etcd's NewMember for a member added at run time: no cluster token, the time hashed in. */
+static int draw_id(change_t *c) {
+  return lkv_cluster_member_id((const char *const *)c->peer_urls, c->n_peer_urls, "", &c->drawn_at, &c->id);
+}
+
 /* Proposes c (taking it); the call is answered once the change is applied or refused. */
 static void propose_change(change_t *c) {
   uint8_t *attrs = NULL;
@@ -218,10 +239,8 @@ void lkv__cluster_member_add(lkv_api_t *api, lkv_call_t *call, const uint8_t *da
   int rc = c ? parse_urls(c, req->peerurls, req->n_peerurls) : 0;
   protobuf_c_message_free_unpacked(&req->base, NULL);
   if (!c) return;
-  /* etcd's NewMember for a member added at run time: no cluster token, the time hashed in. */
-  int64_t now = (int64_t)time(NULL);
-  if (rc == 0)
-    rc = lkv_cluster_member_id((const char *const *)c->peer_urls, c->n_peer_urls, "", &now, &c->id);
+  c->drawn_at = (int64_t)time(NULL);
+  if (rc == 0) rc = draw_id(c);
   if (rc != 0) {
     lkv__api_fail(call, rc);
     change_free(c);

@@ -50,6 +50,11 @@
   X(LKV_EBADURLS, LKV_GRPC_INVALID_ARGUMENT, "etcdserver: given member URLs are invalid")                   \
   X(LKV_ELEARNER, LKV_GRPC_UNAVAILABLE, "etcdserver: rpc not supported for learner")                        \
   X(LKV_EUNHEALTHY, LKV_GRPC_UNAVAILABLE, "etcdserver: unhealthy cluster")                                  \
+  X(LKV_ELEASETAG, LKV_GRPC_FAILED_PRECONDITION,                                                            \
+    "ledgerkv: the new member's ID has the lease owner tag of a member (its low 15 bits): retry the add "   \
+    "(docs/causal.md)")                                                                                     \
+  X(LKV_ETOOMANYMEMBERS, LKV_GRPC_FAILED_PRECONDITION,                                                      \
+    "ledgerkv: a causal cluster knows at most 32 members, removed ones included (docs/causal.md)")          \
   X(LKV_ECONFPENDING, LKV_GRPC_UNAVAILABLE,                                                                 \
     "etcdserver: request timed out, another membership change is still pending; retry")                     \
   X(LKV_ECORRUPT, LKV_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")                                        \

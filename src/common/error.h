@@ -67,6 +67,8 @@
   X(ELEARNER, -30079, "rpc not supported for learner")                                          \
   X(EUNHEALTHY, -30080, "unhealthy cluster")                                                    \
   X(EMEMBERREMOVED, -30081, "the member has been permanently removed from the cluster")         \
+  X(ELEASETAG, -30082, "the new member's lease owner tag is a member's (causal mode)")          \
+  X(ETOOMANYMEMBERS, -30083, "too many members (causal mode)")                                  \
   X(ENOELECTLEADER, -30100, "election: no leader")                                              \
   X(ENOTELECTLEADER, -30101, "election: not leader")                                            \
   X(ENOLEADERKEY, -30102, "\"leader\" field must be provided")                                  \

@@ -47,9 +47,12 @@ typedef struct {
 /* A membership change queued for the causal thread (causal_members.c). */
 typedef struct lkv__causal_mchange_s {
   struct lkv__causal_mchange_s *next;
-  uint64_t id; /* the member to remove */
+  int add;        /* an add (attrs: its cluster/attrs.h encoding, len bytes after this struct), else a removal */
+  uint64_t id;    /* the member to remove or to add */
   lkv_read_cb cb;
   void *arg;
+  size_t len;
+  uint8_t attrs[];
 } lkv__causal_mchange_t;
 
 typedef struct {
@@ -378,8 +381,8 @@ int lkv__causal_checkpoint_load(lkv__causal_node_t *n, uint64_t *rev, uint64_t *
  * once, and copies the peers' state for lkv_causal_node_peers. Causal thread. */
 void lkv__causal_silence_check(lkv__causal_node_t *n, uint64_t now);
 
-/* causal_members.c: queues a membership change (change_member of replication.h): a removal; LKV_ENOTLEARNER
- * for a promotion (no learners in this mode), LKV_EUNSUPPORTED for the others. Any thread. */
+/* causal_members.c: queues a membership change (change_member of replication.h): a removal or an add;
+ * LKV_ENOTLEARNER for a promotion (no learners in this mode), LKV_EUNSUPPORTED for the others. Any thread. */
 int lkv__causal_change_member(lkv__causal_node_t *n, const lkv_member_change_t *c, lkv_read_cb cb, void *arg);
 
 /* causal_members.c: takes queued changes until the core accepts one as a local event (*mc, answered after
@@ -400,6 +403,19 @@ int lkv__causal_member_index(const lkv__causal_node_t *n, uint64_t id);
 /* causal_refusal.c: checks a refusal queued by lkv_causal_node_refused (in->refusal set); a proven removal
  * of this member is told to o.on_removed. Causal thread. */
 void lkv__causal_refusal_take(lkv__causal_node_t *n, const lkv__causal_in_t *in);
+
+/* causal_add.c: appends to the member table (members, o.n_members, under mu) the members the core learnt
+ * since the last call (an add applied, a snapshot's members), in the core's order: its key when <dir>/peers
+ * recorded it (a restart), its add's attributes shown until its first hello, and tells o.on_added (the
+ * server dials it). Causal thread (or start-up). */
+void lkv__causal_adds_tell(lkv__causal_node_t *n);
+
+/* causal_add.c: 1 when one of the peer URLs of attrs (cluster/attrs.h) is a peer URL of a member not removed
+ * (as its hello, its add or the flags told it), else 0. Causal thread. */
+int lkv__causal_url_taken(lkv__causal_node_t *n, const uint8_t *attrs, size_t len);
+
+/* causal_keys.c: the key <dir>/peers recorded for member id into pk: 0, LKV_ENOENT, or a read error. */
+int lkv__causal_keys_recorded(const lkv__causal_node_t *n, uint64_t id, uint8_t pk[LKV_CAUSAL_PK_LEN]);
 
 /* causal_ops.c: appends item to the queue (head, tail) and wakes the thread: 0, or LKV_ESTOPPED once
  * stopping. n->mu held. */

@@ -109,6 +109,19 @@ int lkv__causal_keys_load(lkv__causal_node_t *n, char *err, size_t errlen) {
   return rc;
 }
 
+int lkv__causal_keys_recorded(const lkv__causal_node_t *n, uint64_t id, uint8_t pk[LKV_CAUSAL_PK_LEN]) {
+  lkv_causal_peer_t rec[LKV_CAUSAL_MAX_ORIGINS];
+  size_t cnt, whole;
+  int torn;
+  int rc = read_peers(n->o.dir, rec, LKV_CAUSAL_MAX_ORIGINS, &cnt, &whole, &torn);
+  for (size_t r = 0; !rc && r < cnt; r++)
+    if (rec[r].id == id) {
+      memcpy(pk, rec[r].pk, LKV_CAUSAL_PK_LEN);
+      return 0;
+    }
+  return rc ? rc : LKV_ENOENT;
+}
+
 int lkv_causal_node_keys_read(const char *dir, uint8_t self[LKV_CAUSAL_PK_LEN], int *has_self,
                               lkv_causal_peer_t *peers, size_t cap, size_t *n) {
   char path[4096];

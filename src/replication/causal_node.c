@@ -167,7 +167,7 @@ static void send_all(lkv__causal_node_t *n, const lkv_causal_batch_t *rb) {
 static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs, lkv__causal_mchange_t *mc) {
   lkv_causal_batch_t rb;
   if (!lkv_causal_member_batch(n->m, &rb)) return;
-  int rc = 0;
+  int rc = 0, mc_acked = 0;
   lkv__causal_local_t *locals = rb.n_acks ? malloc(rb.n_acks * sizeof(*locals)) : NULL;
   size_t n_locals = 0;
   if (rb.n_acks && !locals) rc = LKV_ENOMEM;
@@ -200,7 +200,7 @@ static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs, lkv__c
   for (size_t i = 0; i < rb.n_acks; i++) {
     if (rs && rb.acks[i].token == (uintptr_t)rs) continue; /* answered by lkv__causal_batch_done */
     if (mc && rb.acks[i].token == (uintptr_t)mc) {
-      lkv__causal_change_done(mc, rc ? LKV_EHALTED : 0);
+      mc_acked = 1; /* answered below, once the member table shows an add */
       continue;
     }
     lkv_proposal_t *p = (lkv_proposal_t *)rb.acks[i].token;
@@ -210,6 +210,8 @@ static void handle_batch(lkv__causal_node_t *n, lkv_causal_resolve_t *rs, lkv__c
   free(locals);
   lkv_causal_member_advance(n->m);
   if (!rc) lkv__causal_removals_tell(n);
+  if (!rc) lkv__causal_adds_tell(n);
+  if (mc_acked) lkv__causal_change_done(mc, rc ? LKV_EHALTED : 0);
   pthread_mutex_lock(&n->mu);
   n->st_vv = *lkv_causal_member_vv(n->m);
   n->st_rev = lkv_causal_member_revision(n->m);
@@ -282,6 +284,7 @@ void *lkv__causal_thread(void *arg) {
     handle_batch(n, rs, mc);
     for (size_t i = 0; i < n_later; i++) later[i]->done(later[i]);
     lkv__causal_snap_round(n, now, lkv_clock_ms(CLOCK_MONOTONIC), ticked); /* quiet: after the batch */
+    if (!n->halted) lkv__causal_adds_tell(n);                              /* a snapshot's members */
     lkv__causal_compact_round(n);        /* the store reflects the core, every event is durable */
     lkv__causal_run_queries(n, queries); /* they see what this round made durable */
     lkv__causal_check_round(n, lkv_clock_ms(CLOCK_MONOTONIC)); /* the store reflects the core now */
@@ -378,6 +381,12 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&n->wake, &ca);
   pthread_condattr_destroy(&ca);
+  for (size_t i = 0; opts->attrs && i < opts->n_members; i++) {
+    const lkv_causal_node_attrs_t *a = &opts->attrs[i];
+    if (a->data && (n->peer_attrs[i] = malloc(a->len ? a->len : 1)) != NULL)
+      memcpy(n->peer_attrs[i], a->data, a->len), n->peer_attrs_len[i] = a->len;
+  }
+  n->o.attrs = NULL; /* the caller's: copied into peer_attrs */
   lkv_causal_config_t cfg = {.id = opts->member_id,
                              .members = n->members,
                              .n_members = opts->n_members,
@@ -388,7 +397,8 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
                              .max_ship_bytes = 4u << 20,
                              .on_change = lkv__causal_collect,
                              .on_write = lkv__causal_auth_collect,
-                             .change_arg = n};
+                             .change_arg = n,
+                             .joining = opts->joining};
   memcpy(cfg.sk, n->sk, sizeof(cfg.sk));
   n->o.dir = n->dir = strdup(opts->dir); /* the keys' files are written after start */
   int rc = n->dir ? store_position(n, err, errlen) : LKV_ENOMEM;
@@ -433,6 +443,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
     snprintf(err, errlen, "the member has been permanently removed from the cluster");
     rc = LKV_EMEMBERREMOVED;
   }
+  if (!rc) lkv__causal_adds_tell(n);     /* the members added before: the table as the core has it */
   if (!rc) lkv__causal_removals_tell(n); /* the transport refuses the peers removed before */
   if (!rc) {
     n->st_vv = *lkv_causal_member_vv(n->m);

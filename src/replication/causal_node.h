@@ -79,6 +79,11 @@ int lkv_causal_node_keys_read(const char *dir, uint8_t self[LKV_CAUSAL_PK_LEN], 
  * Must not block; may drop (anti-entropy ships it again). Called on the causal thread. */
 typedef int (*lkv_causal_node_send_fn)(void *arg, uint64_t to, const uint8_t *msg, size_t len);
 
+typedef struct {
+  const uint8_t *data;
+  size_t len;
+} lkv_causal_node_attrs_t;
+
 typedef struct lkv_causal_node_options_s {
   lkv_mvcc_t *store;                /* required; must outlive the node */
   const char *dir;                  /* the event log's directory (<data-dir>/member/causal) */
@@ -106,6 +111,15 @@ typedef struct lkv_causal_node_options_s {
    * cluster"): on its own core's removal, or on a refusal that proves it (lkv_causal_node_refused). At start,
    * of every peer removed before. May be NULL. */
   void (*on_removed)(void *arg, uint64_t id, const uint8_t *proof, size_t len);
+  /* Told (with send_arg) of each member added (docs/causal.md §15b) once the core applied its add, on the
+   * causal thread, with the add's attributes (cluster/attrs.h: its peer URLs, no name; NULL, 0 for a member
+   * a snapshot named without them, a removed one): the server dials it. At start, of every member added
+   * before. May be NULL. */
+  void (*on_added)(void *arg, uint64_t id, const uint8_t *attrs, size_t len);
+  /* members[i]'s attributes as the flags name it (peer URLs, no name), shown until its first hello and
+   * compared with an add's peer URLs; attrs NULL or attrs[i].data NULL: none. */
+  const lkv_causal_node_attrs_t *attrs;
+  int joining; /* this member joins a running cluster (--initial-cluster-state existing; the core's joining) */
 } lkv_causal_node_options_t;
 
 /* Opens the event log (cutting a torn tail), replays it into a new core, applies to the store the events

@@ -88,7 +88,7 @@ static int node_publish(lkv_replicator_t *base, const uint8_t *attrs, size_t len
  * before), and the event keys known (a peer's is written under mu when learned). */
 static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, size_t *count) {
   lkv__causal_node_t *n = NODE(base);
-  lkv_replication_member_t *m = calloc(n->o.n_members, sizeof(*m));
+  lkv_replication_member_t *m = calloc(LKV_CAUSAL_MAX_ORIGINS, sizeof(*m)); /* the table grows (adds) */
   if (!m) return LKV_ENOMEM;
   int rc = 0;
   size_t k = 0;
@@ -114,7 +114,7 @@ static int node_members(lkv_replicator_t *base, lkv_replication_member_t **out, 
   }
   pthread_mutex_unlock(&n->mu);
   if (rc) {
-    lkv_replication_members_free(m, n->o.n_members);
+    lkv_replication_members_free(m, k);
     return rc;
   }
   *out = m;

@@ -225,15 +225,14 @@ static int set_causal_check_time(parse_t *p, const flag_t *f, const char *value)
   return 0;
 }
 
-/* --consistency: raft (the default) or causal (issue 16, docs/causal.md), in which adding members is not
- * done yet: said at every start. */
+/* --consistency: raft (the default) or causal (issue 16, docs/causal.md), whose weaker guarantees are said
+ * at every start. */
 static int set_consistency(parse_t *p, const flag_t *f, const char *value) {
   p->cfg->cluster.causal = strcmp(value, "causal") == 0;
   if (p->cfg->cluster.causal)
     return lkv__config_warn(p,
                             "--%s=causal: every member accepts writes and replicates them in the "
-                            "background; not done yet: adding members "
-                            "(docs/causal.md)",
+                            "background: not linearizable (docs/causal.md)",
                             f->name);
   if (strcmp(value, "raft") == 0) return 0;
   return fail(p, "--%s: invalid value \"%s\": expected raft or causal", f->name, value);

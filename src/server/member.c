@@ -134,6 +134,10 @@ void lkv__member_removed(void *m, uint64_t id, const uint8_t *proof, size_t len)
   removed(m, id, proof, len);
 }
 
+void lkv__member_added(void *m, uint64_t id, const uint8_t *attrs, size_t len) {
+  if (attrs) on_member_change(m, id, 0, attrs, len);
+}
+
 /* The replicator's view of our connections, for etcd's health check before membership changes. */
 static uint64_t connected_since(void *arg, uint64_t peer) {
   lkv__member_t *m = arg;
@@ -238,12 +242,7 @@ static int start_peers(lkv__member_t *m, const lkv_config_t *cfg, uint64_t clust
 /* Who this member is and whom it knows at start: from its data dir after the first start; from the
  * cluster it joins (--initial-cluster-state existing: its id was drawn by MemberAdd); else from the flags of
  * a new cluster, as etcd computes them. */
-typedef struct identity_s {
-  uint64_t cluster_id, member_id;
-  int join;
-  lkv_raft_node_seed_t *seeds; /* attrs malloc'd */
-  size_t n_seeds;
-} identity_t;
+typedef lkv__member_identity_t identity_t;
 
 static void identity_free(identity_t *id) {
   for (size_t i = 0; id->seeds && i < id->n_seeds; i++) free((void *)id->seeds[i].attrs);
@@ -263,45 +262,6 @@ static int seeds_from_flags(const lkv_config_cluster_t *c, identity_t *id) {
     id->seeds[i].id = p->id;
     id->seeds[i].attrs = data;
     id->n_seeds++;
-  }
-  return 0;
-}
-
-/* Whether attrs' peer URLs are exactly urls[0..n) (both sorted: attrs as MemberAdd recorded them). */
-static int same_urls(const lkv_cluster_attrs_t *a, char *const *urls, size_t n) {
-  if (a->n_peer_urls != n) return 0;
-  for (size_t i = 0; i < n; i++) {
-    int found = 0;
-    for (size_t j = 0; j < n; j++) found |= strcmp(a->peer_urls[i], urls[j]) == 0;
-    if (!found) return 0;
-  }
-  return 1;
-}
-
-/* Reads a query's answer (on_query's layout) into seeds, and finds this member by its peer URLs. */
-static int parse_members(const uint8_t *b, size_t len, const lkv_cluster_member_t *me, identity_t *id) {
-  if (len < 4) return LKV_EBADMSG;
-  uint32_t count = lkv_le32_get(b);
-  if (count > len / 13) return LKV_EBADMSG;
-  id->seeds = calloc(count ? count : 1, sizeof(*id->seeds));
-  if (!id->seeds) return LKV_ENOMEM;
-  size_t off = 4;
-  for (uint32_t i = 0; i < count; i++) {
-    if (len - off < 13) return LKV_EBADMSG;
-    uint64_t mid = lkv_le64_get(b + off);
-    uint32_t alen = lkv_le32_get(b + off + 9);
-    off += 13;
-    if (alen > len - off) return LKV_EBADMSG;
-    uint8_t *copy = malloc(alen ? alen : 1);
-    if (!copy) return LKV_ENOMEM;
-    memcpy(copy, b + off, alen);
-    id->seeds[id->n_seeds++] = (lkv_raft_node_seed_t){.id = mid, .attrs = copy, .len = alen};
-    lkv_cluster_attrs_t a;
-    if (alen && lkv_cluster_attrs_decode(copy, alen, &a) == 0) {
-      if (same_urls(&a, me->peer_urls, me->n_peer_urls)) id->member_id = mid;
-      lkv_cluster_attrs_free(&a);
-    }
-    off += alen;
   }
   return 0;
 }
@@ -326,15 +286,22 @@ static int join_identity(const lkv_config_t *cfg, lkv_tls_t *tls, identity_t *id
   }
   uint8_t *blob;
   size_t len;
-  int rc = lkv_peer_query(urls, n, 0, tls, &id->cluster_id, &blob, &len, err, errlen);
-  free(urls);
-  if (rc) return rc;
-  rc = parse_members(blob, len, me, id);
-  free(blob);
-  if (rc) {
-    snprintf(err, errlen, "could not read the member list the cluster sent: %s", lkv_strerror(rc));
-    return rc;
+  int rc;
+  /* Causal mode: the member asked may not have applied the add yet (it spreads by anti-entropy): ask again
+   * for a while. */
+  for (unsigned tries = c->causal ? 50 : 1; tries-- > 0; usleep(200 * 1000)) {
+    identity_free(id);
+    memset(id, 0, sizeof(*id));
+    rc = lkv_peer_query(urls, n, 0, tls, &id->cluster_id, &blob, &len, err, errlen);
+    if (rc) break;
+    rc = lkv__member_parse_members(blob, len, me, id);
+    free(blob);
+    if (rc || id->member_id) break;
   }
+  free(urls);
+  if (rc == LKV_EBADMSG || rc == LKV_ENOMEM)
+    snprintf(err, errlen, "could not read the member list the cluster sent: %s", lkv_strerror(rc));
+  if (rc) return rc;
   if (id->member_id == 0) {
     snprintf(err, errlen,
              "this member's peer URLs are not a member of the cluster it joins: add it first (etcdctl member "
@@ -355,11 +322,15 @@ static int resolve_identity(const lkv_config_t *cfg, lkv_mvcc_t *store, lkv_tls_
     snprintf(err, errlen, "cannot read the member's identity: %s", lkv_strerror(rc));
     return rc;
   }
-  if (c->existing && !c->causal) return join_identity(cfg, tls, id, err, errlen); /* causal: refused later */
-  id->cluster_id = c->cluster_id;
-  id->member_id = c->member_id;
-  rc = seeds_from_flags(c, id);
-  if (rc) snprintf(err, errlen, "out of memory");
+  if (c->causal && (rc = lkv__member_causal_recorded(cfg, id, err, errlen)) != LKV_ENOENT) return rc;
+  /* causal: a data dir of an older version (no identity recorded) keeps the flags' identity */
+  if (c->existing && !(c->causal && lkv__member_causal_used(cfg)))
+    rc = join_identity(cfg, tls, id, err, errlen);
+  else {
+    id->cluster_id = c->cluster_id;
+    id->member_id = c->member_id;
+    if ((rc = seeds_from_flags(c, id)) != 0) snprintf(err, errlen, "out of memory");
+  }
   return rc;
 }
 
@@ -449,7 +420,7 @@ int lkv__member_start(lkv__member_t **out, const lkv_config_t *cfg, lkv_mvcc_t *
                                .disk_reserve = cfg->disk_reserve_bytes,
                                .send = send_to_peer,
                                .send_arg = m};
-  rc = c->causal ? lkv__member_causal_start(m, m->peers, cfg, store, ledger, &m->repl, err, errlen)
+  rc = c->causal ? lkv__member_causal_start(m, cfg, &id, store, ledger, &m->repl, err, errlen)
                  : lkv_raft_node_start(&m->repl, &o, err, errlen);
   if (rc) goto err_after_hashes;
   pthread_rwlock_wrlock(&m->in_lock);

@@ -24,29 +24,29 @@ struct lkv__member_api_s {
   lkv_lease_fwd_t *fwd;
   lkv_lease_sync_t *sync; /* Raft mode only */
   lkv_api_leader_t *leader;
-  uint64_t ids[LKV_CAUSAL_MAX_ORIGINS]; /* causal mode: the members, owners of the leases */
-  size_t n_ids;
   uint64_t self;
 };
 
-/* 1 when member id is among the replicator's members (a removed one is not), or cannot be told. */
-static int in_force(const lkv__member_api_t *a, uint64_t id) {
+/* The member in force (a removed one is not: its leases ended with its removal, docs/causal.md §15a) whose
+ * owner tag lease id carries, or 0 (also when the list cannot be read). */
+static uint64_t owner_in_force(const lkv__member_api_t *a, int64_t id) {
   lkv_replication_member_t *ms;
   size_t n;
-  if (lkv_replicator_members(a->api->replicator, &ms, &n)) return 1;
-  int found = 0;
-  for (size_t i = 0; i < n && !found; i++) found = ms[i].id == id;
+  if (lkv_replicator_members(a->api->replicator, &ms, &n)) return 0;
+  uint64_t ids[LKV_CAUSAL_MAX_ORIGINS];
+  for (size_t i = 0; i < n && i < LKV_CAUSAL_MAX_ORIGINS; i++) ids[i] = ms[i].id;
+  uint64_t owner = lkv_causal_lease_owner(id, ids, n < LKV_CAUSAL_MAX_ORIGINS ? n : LKV_CAUSAL_MAX_ORIGINS);
   lkv_replication_members_free(ms, n);
-  return found;
+  return owner;
 }
 
-/* Causal mode: a lease's requests go to the member its id names (causal/lease_id.h); a removed member's
- * leases ended with its removal (docs/causal.md §15a), so its ids name no member: "lease not found". Only
- * requests sent to another member ask the member list (they cost a round trip anyway). */
+/* Causal mode: a lease's requests go to the member its id names (causal/lease_id.h), among the members in
+ * force (added ones included; a removed one's tag may be reused by a member added later), so a removed
+ * member's leases name no member: "lease not found". Only requests sent to another member ask the member
+ * list (they cost a round trip anyway). */
 static uint64_t lease_owner(void *arg, int64_t id) {
   const lkv__member_api_t *a = arg;
-  uint64_t owner = lkv_causal_lease_owner(id, a->ids, a->n_ids);
-  return owner && owner != a->self && !in_force(a, owner) ? 0 : owner;
+  return lkv_causal_lease_owned(id, a->self) ? a->self : owner_in_force(a, id);
 }
 
 static int send_lease(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
@@ -69,7 +69,8 @@ int lkv__member_api_start(lkv__member_api_t **out, lkv__member_t *m, lkv_api_t *
   if (!a) return LKV_ENOMEM;
   a->member = m;
   a->api = api;
-  a->self = cfg->cluster.member_id;
+  uint64_t cluster_id;
+  lkv__member_ids(m, &cluster_id, &a->self); /* a joining member's was drawn by MemberAdd, not the flags' */
   unsigned timeout_ms = LKV_MEMBER_API_REQUEST_TIMEOUT_MS + 2 * election_ms;
   /* Records are resent after a heartbeat interval: a lost one then costs a keep-alive about what a lost
    * Raft message costs a write. Queries (answered with every lease) after an election timeout. */
@@ -82,8 +83,6 @@ int lkv__member_api_start(lkv__member_api_t **out, lkv__member_t *m, lkv_api_t *
                                  .query_resend_ms = election_ms};
   /* Causal mode: no handoff (each lease has one owner, which alone renews it), requests to the owner. */
   int causal = cfg->cluster.causal;
-  for (size_t i = 0; causal && i < cfg->cluster.initial.n_members && i < LKV_CAUSAL_MAX_ORIGINS; i++)
-    a->ids[a->n_ids++] = cfg->cluster.initial.members[i].id;
   int rc = causal ? 0 : lkv_lease_sync_start(&a->sync, &so);
   if (rc) goto err_after_alloc;
   lkv_lease_fwd_options_t o = {.lessor = api->lessor,

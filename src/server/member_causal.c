@@ -1,4 +1,4 @@
-/* A member in causal mode: its key, the fixed membership from the flags, the causal replicator, its dials. */
+/* A member in causal mode: its key, its members at start, the causal replicator, its dials. */
 #include "server/member_causal.h"
 
 #include <sodium.h>
@@ -46,16 +46,15 @@ int lkv__member_mode_check(const lkv_config_t *cfg, char *err, size_t errlen) {
   return 0;
 }
 
-int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_config_t *cfg,
+int lkv__member_causal_start(lkv__member_t *m, const lkv_config_t *cfg, const lkv__member_identity_t *id,
                              lkv_mvcc_t *store, lkv_ledger_t *ledger, lkv_replicator_t **out, char *err,
                              size_t errlen) {
   const lkv_config_cluster_t *c = &cfg->cluster;
-  if (c->existing || c->force_new_cluster) {
-    snprintf(err, errlen, "--consistency=causal: members are fixed at start: %s is not supported",
-             c->existing ? "--initial-cluster-state existing" : "--force-new-cluster");
+  if (c->force_new_cluster) {
+    snprintf(err, errlen, "--consistency=causal: --force-new-cluster is not supported");
     return LKV_EINVAL;
   }
-  if (c->initial.n_members > LKV_CAUSAL_MAX_ORIGINS) {
+  if (id->n_seeds > LKV_CAUSAL_MAX_ORIGINS) {
     snprintf(err, errlen, "--consistency=causal: at most %d members", LKV_CAUSAL_MAX_ORIGINS);
     return LKV_EINVAL;
   }
@@ -65,21 +64,25 @@ int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_
     return LKV_EINVAL;
   }
   lkv_causal_peer_t members[LKV_CAUSAL_MAX_ORIGINS] = {{0}};
+  lkv_causal_node_attrs_t attrs[LKV_CAUSAL_MAX_ORIGINS] = {{0}};
   uint8_t sk[LKV_CAUSAL_SK_LEN];
   uint8_t pk[LKV_CAUSAL_PK_LEN];
   int rc = lkv_causal_node_key(dir, pk, sk, err, errlen);
   if (rc) return rc;
-  for (size_t i = 0; i < c->initial.n_members; i++) {
-    members[i].id = c->initial.members[i].id;
-    if (members[i].id == c->member_id) memcpy(members[i].pk, pk, sizeof(pk)); /* the others': learned */
+  for (size_t i = 0; i < id->n_seeds; i++) {
+    members[i].id = id->seeds[i].id;
+    attrs[i] = (lkv_causal_node_attrs_t){.data = id->seeds[i].attrs, .len = id->seeds[i].len};
+    if (members[i].id == id->member_id) memcpy(members[i].pk, pk, sizeof(pk)); /* the others': learned */
   }
   lkv_causal_node_options_t o = {.store = store,
                                  .dir = dir,
-                                 .member_id = c->member_id,
-                                 .cluster_id = c->cluster_id,
+                                 .member_id = id->member_id,
+                                 .cluster_id = id->cluster_id,
                                  .sk = sk,
                                  .members = members,
-                                 .n_members = c->initial.n_members,
+                                 .n_members = id->n_seeds,
+                                 .attrs = attrs,
+                                 .joining = id->join,
                                  .check_ms = cfg->cluster.causal_check_ms,
                                  .silent_after_ms = c->causal_silent_after_ms,
                                  .log_events = c->causal_log_events,
@@ -87,15 +90,14 @@ int lkv__member_causal_start(lkv__member_t *m, lkv_peer_net_t *peers, const lkv_
                                  .max_msg = LKV_PEER_DEFAULT_QUEUE_BYTES - 1, /* the channel byte */
                                  .send_arg = m,
                                  .on_removed = lkv__member_removed,
+                                 .on_added = lkv__member_added,
                                  .ledger = ledger,
                                  .sign_interval_ms = cfg->ledger_sign_ms};
-  rc = lkv_causal_node_start(out, &o, err, errlen);
+  /* Dialed first: the replicator's start then refuses the members removed since and dials those added. */
+  for (size_t i = 0; i < id->n_seeds; i++) lkv__member_added(m, members[i].id, attrs[i].data, attrs[i].len);
+  if (!id->recorded) rc = lkv__member_causal_record(cfg, id, 0, err, errlen);
+  if (!rc) rc = lkv_causal_node_start(out, &o, err, errlen);
+  if (rc && !id->recorded) (void)lkv__member_causal_record(cfg, id, 1, NULL, 0);
   sodium_memzero(sk, sizeof(sk));
-  if (rc) return rc;
-  for (size_t i = 0; i < c->initial.n_members; i++) {
-    const lkv_cluster_member_t *p = &c->initial.members[i];
-    if (p->id != c->member_id)
-      lkv_peer_net_set_peer(peers, p->id, (const char *const *)p->peer_urls, p->n_peer_urls);
-  }
-  return 0;
+  return rc;
 }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cluster/attrs.h"
 #include "metrics/catalog.h"
 #include "mvcc_testutil.h"
 #include "replication/causal_node.h"
@@ -24,6 +25,7 @@ static struct {
   int removed[N][N + 1];          /* removed[i][id]: member i told its server that member id was removed */
   uint8_t proof[N][N + 1][1024];  /* the removal it told with (for its transport's refusals) */
   size_t proof_len[N][N + 1];
+  int added[N][N + 2];            /* added[i][id]: member i told its server that member id was added */
   uint64_t log_events, silent_ms; /* the members' compaction options (0: the defaults) */
   uint8_t *snap; /* the last snapshot message sent to member 3 (kind byte first), from snap_from */
   size_t snap_len;
@@ -64,6 +66,20 @@ static void on_removed(void *arg, uint64_t id, const uint8_t *proof, size_t len)
   pthread_mutex_unlock(&net.mu);
 }
 
+static void on_added(void *arg, uint64_t id, const uint8_t *attrs, size_t len) {
+  (void)attrs, (void)len;
+  pthread_mutex_lock(&net.mu);
+  if (id < N + 2) net.added[(uintptr_t)arg][id]++;
+  pthread_mutex_unlock(&net.mu);
+}
+
+static int added_told(size_t i, uint64_t id) {
+  pthread_mutex_lock(&net.mu);
+  int n = net.added[i][id];
+  pthread_mutex_unlock(&net.mu);
+  return n;
+}
+
 static int removed_told(size_t i, uint64_t id) {
   pthread_mutex_lock(&net.mu);
   int n = net.removed[i][id];
@@ -86,7 +102,8 @@ static void start(size_t i) {
                                  .silent_after_ms = net.silent_ms,
                                  .send = net_send,
                                  .send_arg = (void *)(uintptr_t)i,
-                                 .on_removed = on_removed};
+                                 .on_removed = on_removed,
+                                 .on_added = on_added};
   lkv_causal_peer_t known[N];
   for (size_t k = 0; k < N; k++) known[k] = (lkv_causal_peer_t){.id = net.peers[k].id};
   known[i] = net.peers[i];
@@ -119,6 +136,7 @@ static int setup(void **state) {
   net.learn = 0;
   net.log_events = net.silent_ms = net.no_events_from = 0;
   memset(net.removed, 0, sizeof(net.removed));
+  memset(net.added, 0, sizeof(net.added));
   for (size_t i = 0; i < N; i++) start(i);
   return 0;
 }
@@ -1065,6 +1083,55 @@ static void test_member_refused(void **state) {
   assert_int_equal(removed_told(2, 3), 1);
 }
 
+/* Member i lists member id (MemberList) with attributes whose peer URL is url (name empty: unstarted). */
+static int lists(size_t i, uint64_t id, const char *url) {
+  lkv_replication_member_t *ms;
+  size_t n;
+  assert_int_equal(lkv_replicator_members(net.node[i], &ms, &n), 0);
+  int found = 0;
+  for (size_t k = 0; k < n; k++) {
+    lkv_cluster_attrs_t a;
+    if (ms[k].id != id || !ms[k].attrs || lkv_cluster_attrs_decode(ms[k].attrs, ms[k].attrs_len, &a))
+      continue;
+    found = a.n_peer_urls == 1 && strcmp(a.peer_urls[0], url) == 0 && strcmp(a.name, "") == 0;
+    lkv_cluster_attrs_free(&a);
+  }
+  lkv_replication_members_free(ms, n);
+  return found;
+}
+
+/* An add (docs/causal.md §15b): answered once durable with the member table grown on the member asked; a
+ * member applying it from a remote event grows its table and tells its server (which dials it), and so does
+ * a restart (the table rebuilt from the core's membership). A peer URL in use and a removed id are refused
+ * as etcd refuses them. */
+static void test_member_add(void **state) {
+  (void)state;
+  char *urls[] = {"http://127.0.0.1:4"};
+  lkv_cluster_attrs_t a = {.name = "", .peer_urls = urls, .n_peer_urls = 1};
+  uint8_t *attrs;
+  size_t len;
+  assert_int_equal(lkv_cluster_attrs_encode(&a, &attrs, &len), 0);
+  int done = 0;
+  lkv_member_change_t c = {.type = LKV_MEMBER_ADD, .id = 4, .attrs = attrs, .attrs_len = len};
+  assert_int_equal(lkv_replicator_change_member(net.node[0], &c, barrier_cb, &done), 0);
+  assert_int_equal(wait_flag(&done), 1); /* err 0 */
+  assert_true(lists(0, 4, urls[0]));
+  assert_int_equal(added_told(0, 4), 1);
+  for (int tries = 0; tries < 500 && !added_told(1, 4); tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  assert_int_equal(added_told(1, 4), 1); /* from member 1's event */
+  assert_true(lists(1, 4, urls[0]));
+  done = 0; /* another id with the same peer URL */
+  c.id = 5;
+  assert_int_equal(lkv_replicator_change_member(net.node[1], &c, barrier_cb, &done), 0);
+  assert_int_equal(wait_flag(&done), LKV_EPEERURLEXIST + 1);
+  stop(1);
+  start(1);
+  assert_int_equal(added_told(1, 4), 2); /* told again at start */
+  assert_true(lists(1, 4, urls[0]));
+  free(attrs);
+}
+
 /* Cuts (on) or heals the links between members a and b, both ways. */
 static void cut_pair(size_t a, size_t b, int on) {
   pthread_mutex_lock(&net.mu);
@@ -1142,6 +1209,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_member_remove, setup, teardown),
       cmocka_unit_test_setup_teardown(test_member_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_member_add, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_install_and_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_install_redone_after_crash, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_snapshots_join, setup, teardown),
