@@ -1125,6 +1125,18 @@ static void test_member_add(void **state) {
   c.id = 5;
   assert_int_equal(lkv_replicator_change_member(net.node[1], &c, barrier_cb, &done), 0);
   assert_int_equal(wait_flag(&done), LKV_EPEERURLEXIST + 1);
+  done = 0; /* an id removed is never added again: etcd's "member not found" (its ErrIDRemoved) */
+  lkv_member_change_t rm = {.type = LKV_MEMBER_REMOVE, .id = 3};
+  assert_int_equal(lkv_replicator_change_member(net.node[1], &rm, barrier_cb, &done), 0);
+  assert_int_equal(wait_flag(&done), 1);
+  char *other[] = {"http://127.0.0.1:5"};
+  a.peer_urls = other;
+  free(attrs);
+  assert_int_equal(lkv_cluster_attrs_encode(&a, &attrs, &len), 0);
+  c = (lkv_member_change_t){.type = LKV_MEMBER_ADD, .id = 3, .attrs = attrs, .attrs_len = len};
+  done = 0;
+  assert_int_equal(lkv_replicator_change_member(net.node[1], &c, barrier_cb, &done), 0);
+  assert_int_equal(wait_flag(&done), LKV_EMEMBERNOTFOUND + 1);
   stop(1);
   start(1);
   assert_int_equal(added_told(1, 4), 2); /* told again at start */
