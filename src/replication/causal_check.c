@@ -22,14 +22,16 @@ enum {
 };
 
 /*
- * A check message after its kind byte: depth u8 ‖ flags u8 ‖ C, the common vector (vv.h's encoding) ‖ nx u32
+ * A check message after its kind byte: depth u8 ‖ flags u8 ‖ C, the common vector (vv.h's encoding) ‖ the
+ * sender's vector when it digested (a receiver whose report of the sender is later may have purged a
+ * tombstone the sender had not applied then: it skips the check) ‖ nx u32
  * ‖ nx × (key length u32 ‖ key): the keys left out, in byte order ‖ n u8 ‖ n × (bound length u8 ‖ bound ‖
  * digest) ‖ end length u8 ‖ end. The ranges are causal_digest.h's, digested by the sender without the keys
  * left out, which hold every key not stable at C on the sender.
  */
 typedef struct {
   unsigned depth, flags;
-  lkv_causal_vv_t vv;
+  lkv_causal_vv_t vv, sender;
   lkv__causal_keyset_t x; /* x.k malloc'd, keys pointing into the message */
   size_t n;
   lkv__causal_bound_t b[LKV__CAUSAL_DIGEST_RANGES], end;
@@ -78,6 +80,8 @@ static int decode(const uint8_t *buf, size_t len, check_msg_t *c) {
       lkv_causal_vv_decode(p, len - 2, &c->vv, &used))
     return LKV_EBADMSG;
   p += used;
+  if (lkv_causal_vv_decode(p, (size_t)(stop - p), &c->sender, &used)) return LKV_EBADMSG;
+  p += used;
   if (take_keys(&p, stop, &c->x)) return LKV_EBADMSG;
   if (p >= stop || (c->n = *p++) == 0 || c->n > LKV__CAUSAL_DIGEST_RANGES) return LKV_EBADMSG;
   for (size_t i = 0; i < c->n; i++) {
@@ -96,7 +100,8 @@ static void send_check(lkv__causal_node_t *n, uint64_t to, unsigned depth, unsig
                        const lkv__causal_bound_t *b, size_t cnt, lkv__causal_bound_t end) {
   uint8_t digest[LKV__CAUSAL_DIGEST_RANGES][LKV__CAUSAL_DIGEST_LEN];
   if (lkv__causal_digest(n->o.store, n->m, b, cnt, &end, skip, digest)) return;
-  size_t len = 3 + lkv_causal_vv_encoded_size(vv) + 4 + 1 + end.len + 1;
+  const lkv_causal_vv_t *own = lkv_causal_member_vv(n->m);
+  size_t len = 3 + lkv_causal_vv_encoded_size(vv) + lkv_causal_vv_encoded_size(own) + 4 + 1 + end.len + 1;
   for (size_t i = 0; i < skip->n; i++) len += 4 + skip->k[i].len;
   for (size_t i = 0; i < cnt; i++) len += 1 + b[i].len + LKV__CAUSAL_DIGEST_LEN;
   uint8_t *msg = malloc(len), *p = msg;
@@ -106,6 +111,8 @@ static void send_check(lkv__causal_node_t *n, uint64_t to, unsigned depth, unsig
   *p++ = (uint8_t)flags;
   lkv_causal_vv_encode(vv, p);
   p += lkv_causal_vv_encoded_size(vv);
+  lkv_causal_vv_encode(own, p);
+  p += lkv_causal_vv_encoded_size(own);
   put_u32(&p, skip->n);
   for (size_t i = 0; i < skip->n; i++) {
     put_u32(&p, skip->k[i].len);
@@ -173,7 +180,10 @@ static void take_check(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf,
   check_msg_t c;
   lkv__causal_keyset_t mine = {0}, skip = {0};
   uint8_t digest[LKV__CAUSAL_DIGEST_RANGES][LKV__CAUSAL_DIGEST_LEN];
+  /* This member purges a sole tombstone once every member's report covers it: with a report of the sender
+   * later than its digests, it may have purged one the sender had not applied then (nor left out). */
   if (decode(buf, len, &c) || !lkv__causal_comparable(n->m, n->o.member_id, from) ||
+      !lkv_causal_vv_leq(lkv_causal_member_report(n->m, from), &c.sender) ||
       lkv__causal_unstable(n->m, &c.vv, &mine) || lkv__causal_keyset_union(&skip, &c.x, &mine) ||
       lkv__causal_digest(n->o.store, n->m, c.b, c.n, &c.end, &skip, digest))
     goto out;
