@@ -141,7 +141,7 @@ static const def_t defs[] = {
     GAUGE(causal_silent, "ledgerkv_causal_silent_peers",
           "Causal mode: peers silent for longer than --experimental-causal-silent-after."),
     COUNTER(causal_snaps_sent, "ledgerkv_causal_snapshots_sent_total",
-            "Causal mode: snapshots this member handed to the peer transport for a member that lacked events "
+            "Causal mode: snapshot transfers this member started to a member that lacked events "
             "it had compacted."),
     COUNTER(causal_snaps_installed, "ledgerkv_causal_snapshots_installed_total",
             "Causal mode: snapshots this member installed (made durable) from another member."),

@@ -8,6 +8,7 @@
 #include "replication/causal_log.h"
 #include "replication/causal_node.h"
 #include "replication/signing.h"
+#include "replication/snap_stream.h"
 
 /* A message received from a peer, queued for the causal thread. */
 typedef struct lkv__causal_in_s {
@@ -101,10 +102,13 @@ typedef struct {
   uint64_t copy_seen;     /* the store copy's size and time when its checkpoint's base was last read */
   uint64_t log_drops;     /* the event log's front dropped since start */
 
-  /* Snapshot catch-up (causal_snap.c; causal thread). */
-  lkv__causal_in_t *snap_in;                    /* a peer's snapshot, installed after the round's batch */
-  uint64_t snap_next[LKV_CAUSAL_MAX_ORIGINS];   /* monotonic ms before which members[i] gets none */
-  uint8_t snap_refused[LKV_CAUSAL_MAX_ORIGINS]; /* members[i]'s is over o.max_msg (logged once) */
+  /* Snapshot catch-up (causal_snap.c, causal_snap_stream.c; causal thread). */
+  uint64_t snap_next[LKV_CAUSAL_MAX_ORIGINS];          /* monotonic ms before which members[i] gets none */
+  lkv_snap_sender_t *snap_out[LKV_CAUSAL_MAX_ORIGINS]; /* the transfer to members[i], or NULL */
+  atomic_int snap_end[LKV_CAUSAL_MAX_ORIGINS];         /* how it ended (set by its thread) */
+  lkv_snap_receiver_t snap_rx;                         /* the transfer to this member (fd -1: none) */
+  uint64_t snap_rx_ms;                                 /* monotonic ms of its last message */
+  lkv_snap_received_t *snap_got; /* a complete transfer, installed after the round's batch */
   int installing; /* a snapshot is installed: its changes told, then applied (causal_store.c, causal_ledger.c)
                    */
 
@@ -132,8 +136,11 @@ typedef struct {
 #define LKV__CAUSAL_MSG_HELLO 3
 /* A corruption check: digests of key ranges at the sender's vector (causal_check.c). */
 #define LKV__CAUSAL_MSG_CHECK 4
-/* A snapshot: the core's signed state for a member that lacks events compacted here (causal_snap.c). */
+/* A snapshot stream's message (snap_codec.h): the transfer of the core's signed state to a member that lacks
+ * events compacted here, in chunks (causal_snap_stream.c). */
 #define LKV__CAUSAL_MSG_SNAPSHOT 5
+/* <dir>/snap: the transfers' files, received (<id>.part, then <id>.snap) and sent (to-<member>.snap). */
+#define LKV__CAUSAL_STREAM_DIR "snap"
 
 #define LKV__CAUSAL_APPLIED "causal/applied" /* store record: the core revision the store reflects */
 
@@ -239,13 +246,34 @@ int lkv__causal_checkpoint_put(lkv_mvcc_txn_t *t, const uint8_t *ckpt, size_t le
  * them durable, dir included. Returns 0 or a negated errno / LKV_EIO. */
 int lkv__causal_write_durable(const char *dir, const char *path, int flags, const uint8_t *buf, size_t len);
 
-/* causal_snap.c: keeps a peer's snapshot message aside (1: n owns it now; a newer one replaces it) for the
- * end of the round; 0 for any other message. Causal thread. */
-int lkv__causal_snap_keep(lkv__causal_node_t *n, lkv__causal_in_t *in);
+/* causal_snap_stream.c: sets up the receiving side (its directory made, the files of earlier runs removed).
+ * At start. Returns 0 or a code. */
+int lkv__causal_stream_init(lkv__causal_node_t *n);
+/* causal_snap_stream.c: a snapshot stream's message (1: taken and freed; 0 for any other message): an ACK
+ * goes to this member's transfer to its sender; the rest feeds the receiver (one transfer at a time: another
+ * member's OFFER is refused while one progresses; one above this member's room, its quota or free disk, is
+ * refused and logged), a completed one kept for lkv__causal_stream_take. mono: monotonic ms. Causal thread.
+ */
+int lkv__causal_stream_keep(lkv__causal_node_t *n, lkv__causal_in_t *in, uint64_t mono);
+/* causal_snap_stream.c: the complete, verified (hash) transfer kept, or NULL; its file (<dir>/snap/<id>.snap,
+ * the pending file's layout) is the caller's, the result to free with lkv_snap_received_free and free. A
+ * transfer to this member that made no progress for 2 × LKV_SNAP_STALL_MS is dropped first (its file
+ * removed, logged). Causal thread. */
+lkv_snap_received_t *lkv__causal_stream_take(lkv__causal_node_t *n, uint64_t mono);
+/* causal_snap_stream.c: 1 while a transfer to members[i] runs (one that ended is joined, a failure logged).
+ */
+int lkv__causal_stream_busy(lkv__causal_node_t *n, size_t i);
+/* causal_snap_stream.c: starts the transfer of snapshot snap[0..len) to members[i] on a thread of its own
+ * (the file it streams is written first and unlinked once opened: memory is the stream's window, not the
+ * snapshot). Returns 0 or a code. */
+int lkv__causal_stream_start(lkv__causal_node_t *n, size_t i, const uint8_t *snap, size_t len);
+/* causal_snap_stream.c: ends the transfers both ways (their files removed). At the node's end. */
+void lkv__causal_stream_stop(lkv__causal_node_t *n);
 
-/* causal_snap.c: after the round's batch (quiet): installs the snapshot kept this round, if any (durably:
- * docs/causal.md §7b; a failure after the core took it halts the member), and, when ticked, sends one to
- * each peer that is due one and not silent, at most every 5 s per peer. Causal thread. */
+/* causal_snap.c: after the round's batch (quiet): installs the snapshot received completely, if any (its
+ * file made the pending one, then as docs/causal.md §7b; a failure after the core took it halts the member),
+ * and, when ticked, starts a transfer to each peer that is due a snapshot, not silent and not receiving one
+ * already, at most every 5 s per peer. Causal thread. */
 void lkv__causal_snap_round(lkv__causal_node_t *n, uint64_t now, uint64_t mono, int ticked);
 
 /* causal_snap.c: at start-up, once the store reflects the event log: an install a crash interrupted before

@@ -270,7 +270,8 @@ void *lkv__causal_thread(void *arg) {
         continue;
       }
       lkv_causal_member_heard(n->m, m->from, now); /* anything it sends, checks included: it is alive */
-      if (lkv__causal_check_keep(n, m) || lkv__causal_snap_keep(n, m)) continue;
+      if (lkv__causal_check_keep(n, m) || lkv__causal_stream_keep(n, m, lkv_clock_ms(CLOCK_MONOTONIC)))
+        continue;
       if (!n->halted) take_message(n, m, now);
       free(m);
     }
@@ -364,6 +365,7 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
   lkv__causal_node_t *n = calloc(1, sizeof(*n));
   if (!n) return LKV_ENOMEM;
   n->base.ops = &lkv__causal_ops;
+  n->snap_rx.fd = -1; /* nothing being received (lkv__causal_node_free closes it) */
   n->o = *opts;
   memcpy(n->members, opts->members, opts->n_members * sizeof(n->members[0]));
   memcpy(n->sk, opts->sk, sizeof(n->sk));
@@ -407,6 +409,8 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
             "ledgerkv: the store was not flushed before the machine restarted: it starts from its checkpoint "
             "at event %llu and the event log and ledger apply the rest\n",
             (unsigned long long)n->applied);
+  if (!rc && (rc = lkv__causal_stream_init(n)) != 0)
+    snprintf(err, errlen, "cannot make %s/%s: %s", opts->dir, LKV__CAUSAL_STREAM_DIR, lkv_strerror(rc));
   if (!rc) rc = lkv__causal_keys_load(n, err, errlen);
   if (!rc && (rc = lkv_causal_member_new(&cfg, &n->m)) != 0) snprintf(err, errlen, "bad causal membership");
   uint64_t ckpt_rev = 0;
@@ -459,8 +463,8 @@ int lkv_causal_node_start(lkv_replicator_t **out, const lkv_causal_node_options_
 }
 
 void lkv__causal_node_free(lkv__causal_node_t *n) {
+  lkv__causal_stream_stop(n);
   lkv__causal_changes_clear(n);
-  free(n->snap_in);
   free(n->changes);
   free(n->lease_ops);
   lkv_causal_member_free(n->m);

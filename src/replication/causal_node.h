@@ -76,7 +76,9 @@ int lkv_causal_node_keys_read(const char *dir, uint8_t self[LKV_CAUSAL_PK_LEN], 
                               lkv_causal_peer_t *peers, size_t cap, size_t *n);
 
 /* Hands a message (kind byte ‖ body, see lkv_causal_node_receive) to the peer transport for member `to`.
- * Must not block; may drop (anti-entropy ships it again). Called on the causal thread. */
+ * Must not block; may drop (anti-entropy ships it again); LKV_EAGAIN when the peer's queue is full (a
+ * snapshot's transfer waits and tries again). Called on the causal thread and on the snapshot transfers'
+ * threads (causal_snap_stream.c): thread-safe. */
 typedef int (*lkv_causal_node_send_fn)(void *arg, uint64_t to, const uint8_t *msg, size_t len);
 
 typedef struct {
@@ -99,7 +101,6 @@ typedef struct lkv_causal_node_options_s {
   uint64_t silent_after_ms; /* a peer that sent nothing for longer is reported silent (0: the default) */
   uint64_t log_events;      /* the event log is compacted past this many events (0: never; docs/causal.md §7) */
   lkv_causal_node_send_fn send; /* required */
-  size_t max_msg;               /* the largest message send accepts (0: no limit): a larger snapshot is not sent */
   void *send_arg;
   lkv_ledger_t *ledger; /* NULL: no ledger (--ledger=false); else owned by the caller, outlives the node */
   unsigned sign_interval_ms; /* --ledger-sign-interval */

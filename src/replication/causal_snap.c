@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "causal/lease_id.h"
@@ -155,33 +157,17 @@ static void send_to(lkv__causal_node_t *n, size_t i) {
   uint64_t id = n->members[i].id;
   uint8_t *extra = NULL, *snap = NULL;
   size_t extra_len = 0, len = 0;
+  /* Built whole (its Ed25519 signature covers it whole), written to the stream's file, freed. */
   int rc = leases_encode(n, &extra, &extra_len);
   if (!rc) rc = lkv_causal_member_snapshot(n->m, extra, extra_len, &snap, &len);
   free(extra);
-  if (!rc && n->o.max_msg && len + 1 > n->o.max_msg) {
-    if (!n->snap_refused[i])
-      fprintf(
-          stderr,
-          "ledgerkv: causal member %016llx: member %016llx lacks events this member has compacted, but its "
-          "snapshot (%zu bytes) is larger than one peer message can carry (%zu bytes): not sent\n",
-          (unsigned long long)n->o.member_id, (unsigned long long)id, len, n->o.max_msg);
-    n->snap_refused[i] = 1;
-    free(snap);
-    return;
-  }
-  uint8_t *msg = rc ? NULL : realloc(snap, len + 1);
-  if (!rc && !msg) rc = LKV_ENOMEM;
   if (rc) {
-    free(snap);
     if (rc != LKV_EAGAIN) /* not quiet: the next tick tries again */
       fprintf(stderr, "ledgerkv: causal member %016llx: cannot make a snapshot for member %016llx: %s\n",
               (unsigned long long)n->o.member_id, (unsigned long long)id, lkv_strerror(rc));
     if (rc == LKV_EAGAIN) n->snap_next[i] = 0;
     return;
   }
-  memmove(msg + 1, msg, len);
-  msg[0] = LKV__CAUSAL_MSG_SNAPSHOT;
-  n->snap_refused[i] = 0;
   char vv[LKV_CAUSAL_MAX_ORIGINS * 40 + 4];
   show_vv(lkv_causal_member_vv(n->m), vv, sizeof(vv));
   fprintf(
@@ -189,10 +175,11 @@ static void send_to(lkv__causal_node_t *n, size_t i) {
       "ledgerkv: causal member %016llx: member %016llx lacks events this member has compacted: sending it a "
       "snapshot at vector %s (%zu bytes)\n",
       (unsigned long long)n->o.member_id, (unsigned long long)id, vv, len);
-  rc = n->o.send(n->o.send_arg, id, msg, len + 1);
-  free(msg);
-  if (rc) /* its queue is full, or it is not connected: sent again after SNAP_EVERY_MS */
-    fprintf(stderr, "ledgerkv: causal member %016llx: the snapshot for member %016llx was not queued: %s\n",
+  rc = lkv__causal_stream_start(n, i, snap, len);
+  free(snap);
+  if (rc) /* sent again after SNAP_EVERY_MS */
+    fprintf(stderr,
+            "ledgerkv: causal member %016llx: cannot start the snapshot's transfer to member %016llx: %s\n",
             (unsigned long long)n->o.member_id, (unsigned long long)id, lkv_strerror(rc));
   else
     lkv_metric_inc(LKV_METRIC(causal_snaps_sent), 0);
@@ -202,8 +189,9 @@ static void send_due(lkv__causal_node_t *n, uint64_t mono) {
   for (size_t i = 0; i < n->o.n_members; i++) {
     uint64_t id = n->members[i].id;
     /* Not to a silent peer: it is not listening, and the transport would hold the snapshot for it. */
-    if (id == n->o.member_id || mono < n->snap_next[i] || lkv_causal_member_is_removed(n->m, id) ||
-        lkv_causal_member_is_silent(n->m, id) || !lkv_causal_member_snapshot_due(n->m, id))
+    if (id == n->o.member_id || lkv__causal_stream_busy(n, i) || mono < n->snap_next[i] ||
+        lkv_causal_member_is_removed(n->m, id) || lkv_causal_member_is_silent(n->m, id) ||
+        !lkv_causal_member_snapshot_due(n->m, id))
       continue;
     n->snap_next[i] = mono + SNAP_EVERY_MS;
     send_to(n, i);
@@ -221,25 +209,6 @@ int lkv__causal_snap_pending(const lkv__causal_node_t *n) {
   return !pending_path(n, PENDING, path, sizeof(path)) && access(path, F_OK) == 0;
 }
 
-/* Keeps the snapshot durably (written aside and renamed) until its install is: a crash before the store's
- * commit makes the install again from it, so that the ledger's records of the first attempt are made again.
- */
-static int pending_save(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, size_t len) {
-  char path[4096], tmp[4096];
-  uint8_t *rec = malloc(8 + len);
-  int rc = rec ? 0 : LKV_ENOMEM;
-  if (!rc) rc = pending_path(n, PENDING, path, sizeof(path));
-  if (!rc) rc = pending_path(n, PENDING ".tmp", tmp, sizeof(tmp));
-  if (!rc) {
-    lkv_le64_put(rec, from);
-    memcpy(rec + 8, buf, len);
-    rc = lkv__causal_write_durable(n->o.dir, tmp, O_TRUNC, rec, 8 + len);
-  }
-  if (!rc) rc = rename(tmp, path) == 0 ? lkv_fs_sync_dir(n->o.dir) : -errno;
-  free(rec);
-  return rc;
-}
-
 static int pending_remove(lkv__causal_node_t *n) {
   char path[4096];
   int rc = pending_path(n, PENDING, path, sizeof(path));
@@ -255,11 +224,11 @@ int lkv__causal_snap_log_restart(lkv__causal_node_t *n, uint64_t base) {
   return rc ? rc : lkv__causal_log_drop_front(n->log, base);
 }
 
-/* Installs the snapshot buf[0..len) from member `from`: the core, then durably in the store, then the event
- * log restarted (docs/causal.md §7b's order). *taken: the core installed it (then any error must stop the
- * member: the store no longer follows the core). saved: it is the pending file's already. */
+/* Installs the snapshot buf[0..len) from member `from`, kept in the pending file: the core, then durably in
+ * the store, then the event log restarted and the file removed (docs/causal.md §7b's order). *taken: the core
+ * installed it (then any error must stop the member: the store no longer follows the core). */
 static int install(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, size_t len, uint64_t now,
-                   int saved, int *taken) {
+                   int *taken) {
   uint64_t rev;
   const uint8_t *extra;
   size_t extra_len, n_ops = 0, ckpt_len = 0;
@@ -278,7 +247,6 @@ static int install(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, siz
   rc = lkv_causal_snapshot_vv(buf, len, &theirs);
   int joined = lkv_causal_vv_compare(&mine, &theirs) == LKV_CAUSAL_CONCURRENT;
   if (!rc) rc = lease_ops(n, extra, extra_len, joined ? &mine : NULL, &theirs, &ops, &n_ops);
-  if (!rc && !saved) rc = pending_save(n, from, buf, len);
   if (!rc) rc = lkv_causal_member_checkpoint(n->m, rev, &ckpt, &ckpt_len);
   if (!rc) rc = lkv__causal_store_install(n, rev, ops, n_ops, ckpt, ckpt_len);
   if (!rc) lkv__causal_leases_start(n); /* the store is the sender's: its removals' leases are gone there */
@@ -306,59 +274,67 @@ static int install(lkv__causal_node_t *n, uint64_t from, const uint8_t *buf, siz
   return 0;
 }
 
-int lkv__causal_snap_keep(lkv__causal_node_t *n, lkv__causal_in_t *in) {
-  if (in->len < 1 || in->data[0] != LKV__CAUSAL_MSG_SNAPSHOT) return 0;
-  free(n->snap_in); /* one a round: the other is sent again if this member still needs one */
-  n->snap_in = in;
-  return 1;
+/* Installs the snapshot kept in the pending file (sender u64 ‖ snapshot), mapped rather than read: the
+ * install decodes it into the core's keys, and the mapping's pages are the file's, not the heap's. One the
+ * core does not take is dropped (file removed; *refused: why): a later one comes. Returns 0, LKV_ENOENT (none
+ * kept), an error of the install after the core took it (*taken), or of the file's removal. */
+static int install_kept(lkv__causal_node_t *n, uint64_t now, int *taken, int *refused) {
+  char path[4096];
+  *taken = *refused = 0;
+  int rc = pending_path(n, PENDING, path, sizeof(path));
+  int fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+  if (!rc && fd < 0) return errno == ENOENT ? LKV_ENOENT : -errno;
+  struct stat st;
+  if (!rc) rc = fstat(fd, &st) ? -errno : st.st_size < 8 ? LKV_EBADMSG : 0;
+  uint8_t *p = rc ? MAP_FAILED : mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (!rc && p == MAP_FAILED) rc = -errno;
+  if (fd >= 0) close(fd);
+  if (!rc) {
+    rc = install(n, lkv_le64_get(p), p + 8, (size_t)st.st_size - 8, now, taken);
+    munmap(p, (size_t)st.st_size);
+  }
+  if (*taken) return rc;
+  *refused = rc;
+  return pending_remove(n);
+}
+
+/* A transfer's file becomes the pending file (it is flushed: only the rename is made durable), then is
+ * installed as install_kept. */
+static int install_received(lkv__causal_node_t *n, const char *file, uint64_t now, int *taken, int *refused) {
+  char path[4096];
+  *taken = *refused = 0;
+  int rc = pending_path(n, PENDING, path, sizeof(path));
+  if (!rc) rc = rename(file, path) == 0 ? lkv_fs_sync_dir(n->o.dir) : -errno;
+  if (rc) unlink(file);
+  return rc ? rc : install_kept(n, now, taken, refused);
 }
 
 void lkv__causal_snap_round(lkv__causal_node_t *n, uint64_t now, uint64_t mono, int ticked) {
-  lkv__causal_in_t *in = n->snap_in;
-  n->snap_in = NULL;
-  if (in && !n->halted) {
-    int taken, rc = install(n, in->from, in->data + 1, in->len - 1, now, 0, &taken);
+  lkv_snap_received_t *got = lkv__causal_stream_take(n, mono);
+  if (got && !n->halted) {
+    int taken, refused, rc = install_received(n, got->path, now, &taken, &refused);
     if (taken && rc)
       lkv__causal_halt(n, "cannot make an installed snapshot durable", rc);
-    else if (rc == LKV_EVERIFY || rc == LKV_EBADMSG)
+    else if (rc || refused == LKV_EVERIFY || refused == LKV_EBADMSG)
       fprintf(stderr, "ledgerkv: causal member %016llx: refused a snapshot from member %016llx: %s\n",
-              (unsigned long long)n->o.member_id, (unsigned long long)in->from, lkv_strerror(rc));
+              (unsigned long long)n->o.member_id, (unsigned long long)got->from,
+              lkv_strerror(rc ? rc : refused));
+  } else if (got)
+    unlink(got->path);
+  if (got) {
+    lkv_snap_received_free(got);
+    free(got);
   }
-  free(in);
   if (ticked && !n->halted) send_due(n, mono);
 }
 
-/* Reads the pending file: *rec (malloc'd, *len bytes). Returns 0, LKV_ENOENT (none), or a code. */
-static int pending_read(const char *path, uint8_t **rec, size_t *len) {
-  *rec = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? LKV_ENOENT : -errno;
-  off_t size = lseek(fd, 0, SEEK_END);
-  int rc = size < 8 ? LKV_ECORRUPT : (*rec = malloc((size_t)size)) ? 0 : LKV_ENOMEM;
-  ssize_t got = rc ? 0 : pread(fd, *rec, (size_t)size, 0);
-  if (!rc && got != size) rc = got < 0 ? -errno : LKV_EIO;
-  close(fd);
-  if (rc) {
-    free(*rec);
-    *rec = NULL;
-  }
-  *len = (size_t)size;
-  return rc;
-}
-
 int lkv__causal_snap_recover(lkv__causal_node_t *n, uint64_t now, char *err, size_t errlen) {
-  char path[4096];
-  uint8_t *rec = NULL;
-  size_t len = 0;
-  int taken = 0, rc = pending_path(n, PENDING, path, sizeof(path));
-  if (!rc && (rc = pending_read(path, &rec, &len)) == 0) {
-    rc = install(n, lkv_le64_get(rec), rec + 8, len - 8, now, 1, &taken);
-    if (!taken) rc = pending_remove(n); /* installed before the crash, or not installable now: dropped */
-    free(rec);
-  }
+  /* One the core does not take was installed before the crash (the store committed it), or is refused now. */
+  int taken, refused, rc = install_kept(n, now, &taken, &refused);
   if (rc == LKV_ENOENT) rc = 0; /* none pending */
   if (rc) {
-    snprintf(err, errlen, "cannot install the snapshot kept in %s again: %s", path, lkv_strerror(rc));
+    snprintf(err, errlen, "cannot install the snapshot kept in %s/%s again: %s", n->o.dir, PENDING,
+             lkv_strerror(rc));
     return rc;
   }
   uint64_t count = n->o.ledger ? lkv_ledger_log_count(lkv_ledger_log(n->o.ledger)) : 0;

@@ -242,7 +242,7 @@ void lkv_raft_node_receive_snap(lkv_replicator_t *base, uint64_t from, const uin
   pthread_mutex_lock(&n->rx_mu);
   int complete = lkv_snap_receiver_feed(&n->rx, from, &m, &got);
   pthread_mutex_unlock(&n->rx_mu);
-  if (!complete) return;
+  if (complete != 1) return; /* 0, or an offer refused (no max_size here: never) */
   lkv_snap_received_t *rs = malloc(sizeof(*rs));
   if (!rs) {
     unlink(got.path); /* the leader sends it again */

@@ -68,12 +68,16 @@ static void *dup_bytes(const uint8_t *b, size_t len) {
   return p;
 }
 
-static void offer(lkv_snap_receiver_t *r, uint64_t from, const lkv_snap_msg_t *m) {
+static int offer(lkv_snap_receiver_t *r, uint64_t from, const lkv_snap_msg_t *m) {
   lkv_snap_receiver_close(r); /* a newer transfer replaces an unfinished one */
   r->from = from;
   r->id = m->id;
   r->size = m->size;
   r->got = r->acked = 0;
+  if (r->max_size && m->size > r->max_size) {
+    ack(r, LKV_SNAP_FAILED); /* before any file: nothing to remove */
+    return LKV_ETOOLARGE;
+  }
   char path[PATH_MAX + 32];
   file_path(r, r->id, "part", path, sizeof(path));
   r->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -83,10 +87,11 @@ static void offer(lkv_snap_receiver_t *r, uint64_t from, const lkv_snap_msg_t *m
   r->frontier_len = m->frontier_len;
   if (r->fd < 0 || !r->raft_msg || !r->frontier) {
     fail(r);
-    return;
+    return 0;
   }
   crypto_generichash_init(&r->hash, NULL, 0, LKV_SNAP_HASH_LEN);
   ack(r, LKV_SNAP_RECEIVING);
+  return 0;
 }
 
 static void chunk(lkv_snap_receiver_t *r, const lkv_snap_msg_t *m) {
@@ -134,10 +139,7 @@ static int end(lkv_snap_receiver_t *r, const lkv_snap_msg_t *m, lkv_snap_receive
 
 int lkv_snap_receiver_feed(lkv_snap_receiver_t *r, uint64_t from, const lkv_snap_msg_t *m,
                            lkv_snap_received_t *out) {
-  if (m->type == LKV_SNAP_OFFER) {
-    offer(r, from, m);
-    return 0;
-  }
+  if (m->type == LKV_SNAP_OFFER) return offer(r, from, m);
   if (r->fd < 0 || m->id != r->id || from != r->from) return 0; /* the rest of an abandoned transfer */
   if (m->type == LKV_SNAP_CHUNK_MSG) chunk(r, m);
   if (m->type == LKV_SNAP_END) return end(r, m, out);

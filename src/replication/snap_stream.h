@@ -58,11 +58,12 @@ typedef struct lkv_snap_received_s {
 } lkv_snap_received_t;
 
 /* One transfer at a time into dir (a newer OFFER replaces an unfinished one). Messages are given in the
- * order they arrive; ACKs go out through send. Not thread-safe: the peer thread feeds it. */
+ * order they arrive; ACKs go out through send. Not thread-safe: one thread feeds it. */
 typedef struct lkv_snap_receiver_s {
   char dir[PATH_MAX];
   lkv_snap_send_fn send;
   void *send_arg;
+  uint64_t max_size; /* an OFFER of a larger file is refused (0: any size; the caller sets it after init) */
   int fd; /* -1: no transfer */
   uint64_t from, id, size, got, acked;
   crypto_generichash_state hash;
@@ -75,8 +76,8 @@ typedef struct lkv_snap_receiver_s {
 int lkv_snap_receiver_init(lkv_snap_receiver_t *r, const char *dir, lkv_snap_send_fn send, void *arg);
 
 /* Feeds message m from member `from`. Returns 1 and fills *out when m completed a verified transfer
- * (the file is flushed), else 0. Failures are answered to the sender (status FAILED) and end the
- * transfer. */
+ * (the file is flushed), LKV_ETOOLARGE when m is an OFFER above max_size (refused), else 0. Failures are
+ * answered to the sender (status FAILED) and end the transfer. */
 int lkv_snap_receiver_feed(lkv_snap_receiver_t *r, uint64_t from, const lkv_snap_msg_t *m,
                            lkv_snap_received_t *out);
 

@@ -408,6 +408,10 @@ static const flag_t flags[] = {
         "Causal mode: once a member holds more events, those every member has (beyond the newest half) are "
         "compacted into a checkpoint kept in the store (0: never; docs/causal.md).",
         cluster.causal_log_events, NUM_U64, 0, UINT32_MAX),
+    NUMBER("experimental-peer-queue-bytes", "'67108864'",
+           "Payload bytes queued for one peer before more is refused (64 MiB; at least 8 MiB): a snapshot "
+           "larger than this is streamed in chunks within it (docs/causal.md §7b, docs/cluster.md).",
+           cluster.peer_queue_bytes, NUM_U64, 8u << 20, 1u << 30),
     {"ledger", NULL, "Keep the verifiable ledger of every change in <data-dir>/ledger (default true).",
      set_ledger, 0, 0, 0, 0},
     {"ledger-sign-interval", "'100ms'", "How often the ledger's tree head is signed (1ms..1m).",

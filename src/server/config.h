@@ -35,6 +35,7 @@ typedef struct lkv_config_cluster_s {
   int causal;                         /* --consistency=causal (docs/causal.md): server/member_causal.h */
   uint64_t causal_silent_after_ms;    /* --experimental-causal-silent-after, 0 (default): an hour */
   uint64_t causal_log_events;         /* --experimental-causal-log-events (default 10000; 0: never compact) */
+  uint64_t peer_queue_bytes;          /* --experimental-peer-queue-bytes (0: the transport's 64 MiB) */
   int force_new_cluster;              /* --force-new-cluster: restart as the only member (raft_node.h) */
   int strict_reconfig_check;          /* --strict-reconfig-check, default true: etcd's checks before
                                        * membership changes (raft_node.h) */

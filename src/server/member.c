@@ -226,6 +226,7 @@ static int start_peers(lkv__member_t *m, const lkv_config_t *cfg, uint64_t clust
                               .listen_tls = tls,
                               .cluster_id = cluster_id,
                               .member_id = m->self,
+                              .max_queue_bytes = (size_t)c->peer_queue_bytes,
                               .arg = m,
                               .on_message = on_message,
                               .on_peer_state = on_peer_state,

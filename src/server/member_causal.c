@@ -87,7 +87,6 @@ int lkv__member_causal_start(lkv__member_t *m, const lkv_config_t *cfg, const lk
                                  .silent_after_ms = c->causal_silent_after_ms,
                                  .log_events = c->causal_log_events,
                                  .send = send_causal,
-                                 .max_msg = LKV_PEER_DEFAULT_QUEUE_BYTES - 1, /* the channel byte */
                                  .send_arg = m,
                                  .on_removed = lkv__member_removed,
                                  .on_added = lkv__member_added,

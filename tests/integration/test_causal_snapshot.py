@@ -16,6 +16,7 @@
 
 ledgerkv only: etcd has no causal mode.
 """
+import hashlib
 import os
 import queue
 import re
@@ -278,3 +279,71 @@ def test_install_made_again_after_a_crash_before_the_commit(cluster, tmp_path):
     c.stop()
     p = audit(c.data_dir)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+QUEUE = 8 << 20  # --experimental-peer-queue-bytes at its least: no snapshot above it goes as one message
+
+
+class SmallQueues(Snapshotting):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.extra_flags += ["--experimental-peer-queue-bytes", str(QUEUE)]
+
+
+@pytest.fixture
+def small_queues():
+    yield from started(cls=SmallQueues)
+
+
+def put_many(member, n, value):
+    """Keys big/0000.. big/<n-1> = value, 64 a Txn (one event each)."""
+    for first in range(0, n, 64):
+        ops = [etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=b"big/%04d" % i, value=value))
+               for i in range(first, min(n, first + 64))]
+        member.kv().Txn(etcdrpc.TxnRequest(success=ops), timeout=PUT_TIMEOUT)
+
+
+def digest(member):
+    """(count, hash) of every key and value, read in pages (the whole would be one 12 MiB answer)."""
+    h, count, key = hashlib.sha256(), 0, b"\0"
+    while True:
+        resp = member.kv().Range(etcdrpc.RangeRequest(key=key, range_end=b"\0", limit=500), timeout=10)
+        for kv in resp.kvs:
+            h.update(b"%d:%s=%d:%s;" % (len(kv.key), kv.key, len(kv.value), kv.value))
+        count += len(resp.kvs)
+        if not resp.more:
+            return count, h.hexdigest()
+        key = resp.kvs[-1].key + b"\0"
+
+
+def test_snapshot_larger_than_the_peer_queue(small_queues):
+    """A member left behind catches up from a snapshot of about 12 MiB through per-peer queues of 8 MiB: the
+    snapshot is streamed in 1 MiB chunks within the window the receiver's acknowledgements open, into a file
+    under its data dir, verified and installed whole; no transfer file stays behind. (Sent as one message,
+    as before, it was refused by the queue and the member never caught up.)"""
+    cluster = small_queues
+    a, b, c = cluster.members
+    put(a, "before", "x")
+    wait_for(lambda: same(cluster.members), TIMEOUT)
+    stop_rev = state(a)[0]
+    cluster.cut_off(c)
+    time.sleep(SILENT_S + 0.5)  # c is silent: a and b compact without it
+    put_many(a, 3072, b"v" * 4096)  # 12 MiB of live values in 48 events
+    for i in range(60):
+        put((a, b)[i % 2], "small/%02d" % (i % 10), "s%d" % i)
+    wait_for(lambda: compacted_past([a, b], stop_rev + 50), TIMEOUT)
+    cluster.drop_held(c)
+    c.stop()
+    cluster.heal(c)
+    cluster.restart(c)
+    wait_for(lambda: "installed a snapshot from member" in c.log_text(), TIMEOUT)
+    wait_for(lambda: digest(c) == digest(a) == digest(b), TIMEOUT)
+    assert digest(c)[0] == 3072 + 10 + 1
+    size = int(re.search(r"installed a snapshot from member [0-9a-f]+ at revision \d+ \(vector [^;]*; (\d+) bytes",
+                         c.log_text()).group(1))
+    assert size > QUEUE
+    snap_dir = os.path.join(c.data_dir, "member", "causal", "snap")
+    assert os.listdir(snap_dir) == []
+    assert not os.path.exists(os.path.join(c.data_dir, "member", "causal", "snapshot"))
+    put(c, "from-c", "x")
+    wait_for(lambda: a.kv().Range(etcdrpc.RangeRequest(key=b"from-c"), timeout=5).count == 1, TIMEOUT)

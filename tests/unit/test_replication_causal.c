@@ -1,6 +1,8 @@
 /* The causal replicator: three members in one process over an in-memory network the test cuts and heals. */
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -10,6 +12,7 @@
 #include "metrics/catalog.h"
 #include "mvcc_testutil.h"
 #include "replication/causal_node.h"
+#include "replication/snap_codec.h"
 
 #define N 3
 
@@ -27,26 +30,78 @@ static struct {
   size_t proof_len[N][N + 1];
   int added[N][N + 2];            /* added[i][id]: member i told its server that member id was added */
   uint64_t log_events, silent_ms; /* the members' compaction options (0: the defaults) */
-  uint8_t *snap; /* the last snapshot message sent to member 3 (kind byte first), from snap_from */
-  size_t snap_len;
-  uint64_t snap_from;
+  /* The snapshot transfers to member 3 (causal_snap_stream.c's messages, kind 5), watched and altered: */
+  uint8_t *snap;   /* the last file streamed (sender u64 ‖ snapshot), reassembled from its chunks */
+  size_t snap_len; /* its size (the OFFER's) */
+  int offers;      /* transfers offered */
+  int chunks;      /* chunks of the last transfer */
+  int drop_chunk;  /* when set, the next chunk is lost (a broken connection) */
+  int tamper;      /* when set, the next transfer's first chunk gets one byte flipped, and its END the hash
+                      of what was delivered: it arrives whole, signed by nobody */
+  int tampered;    /* a tampered transfer's END was delivered */
+  int snap_open;   /* the recorded transfer has not ended (END) */
+  size_t snap_sender;
+  uint64_t snap_id;
+  crypto_generichash_state delivered; /* the hash of the chunks delivered in the current transfer */
+  size_t value_len;                   /* left_behind's values: this many bytes (0: short ones) */
   uint64_t no_events_from; /* this member's events (kind 1) are lost (0: none) */
 } net = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* A snapshot stream's message from member `from` to member 3 (msg[0] == 5, the rest snap_codec.h's):
+ * recorded (one transfer at a time: another member's offered meanwhile is ignored, as member 3 refuses it),
+ * and dropped (returns NULL) or altered (returns a copy in *alt) as the test asked. Under net.mu. */
+static const uint8_t *watch_snap(size_t from, const uint8_t *msg, size_t len, uint8_t **alt) {
+  lkv_snap_msg_t m;
+  if (lkv_snap_msg_decode(msg + 1, len - 1, &m) != 0) return msg;
+  if (m.type == LKV_SNAP_OFFER && (!net.snap_open || from == net.snap_sender)) {
+    free(net.snap);
+    assert_non_null(net.snap = calloc(1, m.size ? m.size : 1));
+    net.snap_len = m.size, net.offers++, net.chunks = 0;
+    net.snap_open = 1, net.snap_sender = from, net.snap_id = m.id;
+    crypto_generichash_init(&net.delivered, NULL, 0, LKV_SNAP_HASH_LEN);
+    return msg;
+  }
+  if (!net.snap_open || m.id != net.snap_id) return msg;
+  if (m.type == LKV_SNAP_CHUNK_MSG) {
+    if (net.drop_chunk) {
+      net.drop_chunk = 0;
+      return NULL;
+    }
+    assert_true(m.offset + m.data_len <= net.snap_len);
+    memcpy(net.snap + m.offset, m.data, m.data_len);
+    net.chunks++;
+    if (net.tamper == 1 && m.offset == 0) {
+      assert_non_null(*alt = malloc(len));
+      memcpy(*alt, msg, len);
+      (*alt)[(size_t)(m.data - msg) + m.data_len / 2] ^= 1; /* inside the signed body */
+      net.tamper = 2;
+      assert_int_equal(lkv_snap_msg_decode(*alt + 1, len - 1, &m), 0);
+    }
+    crypto_generichash_update(&net.delivered, m.data, m.data_len);
+  } else if (m.type == LKV_SNAP_END) {
+    net.snap_open = 0;
+    if (net.tamper == 2) {
+      assert_non_null(*alt = malloc(len));
+      crypto_generichash_final(&net.delivered, m.hash, LKV_SNAP_HASH_LEN);
+      assert_int_equal(lkv_snap_msg_encode(&m, *alt + 1, len - 1), len - 1);
+      (*alt)[0] = msg[0];
+      net.tamper = 0, net.tampered = 1;
+    }
+  }
+  return *alt ? *alt : msg;
+}
+
 static int net_send(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   size_t from = (size_t)(uintptr_t)arg, j = (size_t)(to - 1);
+  uint8_t *alt = NULL;
   pthread_mutex_lock(&net.mu);
-  if (to == 3 && len && msg[0] == 5) { /* a snapshot (causal_internal.h's kind 5): kept for a test */
-    free(net.snap);
-    net.snap = malloc(len);
-    assert_non_null(net.snap);
-    memcpy(net.snap, msg, len);
-    net.snap_len = len, net.snap_from = from + 1;
-  }
-  int lost = from + 1 == net.no_events_from && len && msg[0] == 1;
-  if (j < N && net.node[j] && !net.cut[from][j] && !lost)
-    lkv_causal_node_receive(net.node[j], from + 1, msg, len);
+  int reaches = j < N && net.node[j] && !net.cut[from][j];
+  if (reaches && to == 3 && len && msg[0] == 5)
+    msg = watch_snap(from + 1, msg, len, &alt); /* delivered ones */
+  int lost = from + 1 == net.no_events_from && len && msg && msg[0] == 1;
+  if (reaches && msg && !lost) lkv_causal_node_receive(net.node[j], from + 1, msg, len);
   pthread_mutex_unlock(&net.mu);
+  free(alt);
   return 0;
 }
 
@@ -135,6 +190,8 @@ static int setup(void **state) {
   partition(0);
   net.learn = 0;
   net.log_events = net.silent_ms = net.no_events_from = 0;
+  net.offers = net.chunks = net.drop_chunk = net.tamper = net.tampered = net.snap_open = 0;
+  net.value_len = 0;
   memset(net.removed, 0, sizeof(net.removed));
   memset(net.added, 0, sizeof(net.added));
   for (size_t i = 0; i < N; i++) start(i);
@@ -225,10 +282,18 @@ typedef struct {
   size_t len;
 } dump_t;
 
+/* A value over 64 bytes shows as its length and a digest (left_behind's long values). */
 static int dump_kv(void *arg, const lkv_mvcc_kv_t *kv) {
   dump_t *d = arg;
-  int w = snprintf(d->buf + d->len, sizeof(d->buf) - d->len, "%.*s=%.*s;", (int)kv->key_len, kv->key,
-                   (int)kv->value_len, kv->value);
+  int w;
+  if (kv->value_len > 64) {
+    uint8_t h[8];
+    crypto_generichash(h, sizeof(h), kv->value, kv->value_len, NULL, 0);
+    w = snprintf(d->buf + d->len, sizeof(d->buf) - d->len, "%.*s=#%zu:%02x%02x%02x%02x%02x%02x%02x%02x;",
+                 (int)kv->key_len, kv->key, kv->value_len, h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]);
+  } else
+    w = snprintf(d->buf + d->len, sizeof(d->buf) - d->len, "%.*s=%.*s;", (int)kv->key_len, kv->key,
+                 (int)kv->value_len, kv->value);
   assert_true(w > 0 && (size_t)w < sizeof(d->buf) - d->len);
   d->len += (size_t)w;
   return 0;
@@ -798,13 +863,17 @@ static int64_t left_behind(const char *saved) {
   nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL); /* silent: left behind */
   assert_int_equal(lease_op(0, LKV_OP_LEASE_REVOKE, GONE), 0);
   assert_int_equal(del(1, "x"), 0);
-  char k[16], v[16];
+  char k[16], *v = malloc(net.value_len + 16);
+  assert_non_null(v);
   for (int i = 0; i < 80; i++) {
     snprintf(k, sizeof(k), "k%02d", i % 20);
-    snprintf(v, sizeof(v), "v%d", i);
+    int at = snprintf(v, 16, "v%d", i);
+    memset(v + at, 'a' + i % 26, net.value_len); /* long values: a snapshot of several chunks */
+    v[at + (int)net.value_len] = 0;
     assert_int_equal(put((size_t)i % 2, k, v), 0);
     if (i % 10 == 0) nanosleep(&(struct timespec){0, 30 * 1000 * 1000}, NULL); /* reports: stability */
   }
+  free(v);
   start(2);
   return old_rev;
 }
@@ -868,10 +937,7 @@ static void test_snapshot_install_redone_after_crash(void **state) {
   snprintf(path, sizeof(path), "%s/causal/snapshot", net.store[2].dir);
   FILE *f = fopen(path, "wb");
   assert_non_null(f);
-  uint8_t from[8];
-  for (int i = 0; i < 8; i++) from[i] = (uint8_t)(net.snap_from >> (8 * i));
-  assert_int_equal(fwrite(from, 1, 8, f), 8);
-  assert_int_equal(fwrite(net.snap + 1, 1, net.snap_len - 1, f), net.snap_len - 1);
+  assert_int_equal(fwrite(net.snap, 1, net.snap_len, f), net.snap_len); /* the pending file's layout */
   fclose(f);
   lkv_mvcc_options_t o = {.dir = net.store[2].dir, .quota_bytes = 64u << 20};
   assert_int_equal(lkv_mvcc_open(&net.store[2].s, &o), 0);
@@ -943,6 +1009,102 @@ static void test_concurrent_snapshots_join(void **state) {
     for (uint32_t e = 0; e < vv.n; e++) events += vv.e[e].seq;
     assert_true(rev + 20 < events);
   }
+}
+
+/* The files under member i's causal/snap: transfers received in part, or sent and not unlinked. */
+static int stream_files(size_t i) {
+  char dir[160];
+  snprintf(dir, sizeof(dir), "%s/causal/snap", net.store[i].dir);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int k = 0;
+  for (struct dirent *e; (e = readdir(d));) k += e->d_name[0] != '.';
+  closedir(d);
+  return k;
+}
+
+/* Member 2 reaches member 3 no more (member 1 relays its events): member 1 alone sends it snapshots. */
+static void one_sender(void) {
+  pthread_mutex_lock(&net.mu);
+  net.cut[1][2] = 1;
+  pthread_mutex_unlock(&net.mu);
+}
+
+static int snap_stat(int *field) {
+  pthread_mutex_lock(&net.mu);
+  int v = *field;
+  pthread_mutex_unlock(&net.mu);
+  return v;
+}
+
+/* A snapshot larger than a stream chunk (1 MiB) goes in chunks into a file on the receiver (the window its
+ * acknowledgements open bounds what is in flight) and is installed whole; no file stays on either side. */
+static void test_snapshot_streamed_in_chunks(void **state) {
+  (void)state;
+  net.value_len = 80 << 10; /* 20 keys of 80 KiB: a snapshot of about 1.6 MiB */
+  one_sender();
+  left_behind(NULL);
+  caught_up(2);
+  holds_snapshot();
+  pthread_mutex_lock(&net.mu); /* read under the lock, checked outside it (a failure must not keep it) */
+  size_t len = net.snap_len;
+  int chunks = net.chunks;
+  pthread_mutex_unlock(&net.mu);
+  assert_true(len > LKV_SNAP_CHUNK);
+  assert_int_equal(chunks, (int)((len + LKV_SNAP_CHUNK - 1) / LKV_SNAP_CHUNK));
+  for (size_t i = 0; i < N; i++) assert_int_equal(stream_files(i), 0);
+}
+
+/* A transfer that loses a chunk (a broken connection) is dropped by the receiver (its file removed) and the
+ * sender, and the next due snapshot (5 s later) goes through. What a receiver's earlier run left in
+ * causal/snap is removed at its start. */
+static void test_snapshot_transfer_interrupted_then_sent_again(void **state) {
+  (void)state;
+  net.drop_chunk = 1;
+  one_sender();
+  int64_t old_rev = left_behind(NULL);
+  caught_up(2);
+  holds_snapshot();
+  assert_true(store_rev(2) > old_rev && store_rev(2) < old_rev + 10);
+  assert_int_equal(snap_stat(&net.drop_chunk), 0);
+  assert_true(snap_stat(&net.offers) >= 2);
+  for (size_t i = 0; i < N; i++) assert_int_equal(stream_files(i), 0);
+
+  stop(2);
+  char path[200];
+  const char *left[] = {"00000000000000aa.part", "00000000000000bb.snap", "to-0000000000000001.snap"};
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(path, sizeof(path), "%s/causal/snap/%s", net.store[2].dir, left[i]);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fclose(f);
+  }
+  assert_int_equal(stream_files(2), 3);
+  start(2);
+  assert_int_equal(stream_files(2), 0);
+}
+
+/* A transfer whose content was altered on the way, its stream hash made to match, arrives whole: the
+ * signature over the whole snapshot refuses it (nothing installed, its file removed); the next one goes
+ * through. */
+static void test_tampered_snapshot_refused(void **state) {
+  (void)state;
+  net.tamper = 1;
+  one_sender();
+  int64_t old_rev = left_behind(NULL);
+  for (int tries = 0; tries < 500 && !snap_stat(&net.tampered); tries++)
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  assert_true(snap_stat(&net.tampered));
+  nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL); /* its install tried, well before the next */
+  assert_int_equal(store_rev(2), old_rev);                   /* refused: still the old state */
+  char path[160];
+  struct stat st;
+  snprintf(path, sizeof(path), "%s/causal/snapshot", net.store[2].dir);
+  assert_int_equal(stat(path, &st), -1);
+  caught_up(2); /* the next transfer, untouched */
+  holds_snapshot();
+  assert_true(snap_stat(&net.offers) >= 2);
+  for (size_t i = 0; i < N; i++) assert_int_equal(stream_files(i), 0);
 }
 
 /* What the causal mode does not do (yet) is refused, not faked; reads need no barrier. */
@@ -1225,6 +1387,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshot_install_and_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_install_redone_after_crash, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_snapshots_join, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_streamed_in_chunks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_transfer_interrupted_then_sent_again, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tampered_snapshot_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_member_remove_ends_leases, setup, teardown),
       cmocka_unit_test_setup_teardown(test_partition_converges, setup, teardown),
       cmocka_unit_test_setup_teardown(test_txn_compares_are_local, setup, teardown),

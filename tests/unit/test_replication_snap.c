@@ -66,6 +66,8 @@ typedef struct {
   int mute_acks;    /* the receiver's ACKs are lost */
   int chunks;       /* chunks seen */
   int got;          /* a complete transfer arrived */
+  uint64_t max_size; /* the receiver's */
+  int refused;       /* offers refused as too large */
   lkv_snap_received_t received;
   int done, ok;
 } wire_t;
@@ -77,7 +79,9 @@ static int to_receiver(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   assert_int_equal(lkv_snap_msg_decode(msg, len, &m), 0);
   pthread_mutex_lock(&w->mu);
   int drop = m.type == LKV_SNAP_CHUNK_MSG && w->chunks++ == w->drop_chunk;
-  if (!drop && lkv_snap_receiver_feed(&w->rx, 42, &m, &w->received)) w->got = 1;
+  int rc = drop ? 0 : lkv_snap_receiver_feed(&w->rx, 42, &m, &w->received);
+  w->got |= rc == 1;
+  w->refused += rc == LKV_ETOOLARGE;
   pthread_mutex_unlock(&w->mu);
   return 0;
 }
@@ -116,6 +120,7 @@ static int transfer(wire_t *w, const char *dir, size_t size) {
   char rxdir[256];
   snprintf(rxdir, sizeof(rxdir), "%s/rx", dir);
   assert_int_equal(lkv_snap_receiver_init(&w->rx, rxdir, to_sender, w), 0);
+  w->rx.max_size = w->max_size;
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->cv, NULL);
   uint8_t raft[3] = {1, 2, 3}, fr[2] = {4, 5};
@@ -187,11 +192,28 @@ static void test_a_lost_chunk_fails_the_transfer(void **state) {
   rmdir(dir);
 }
 
+/* An offer above the receiver's max_size is refused at once (FAILED: the sender ends; its chunks are the rest
+ * of an abandoned transfer); one of max_size goes. */
+static void test_an_offer_too_large_is_refused(void **state) {
+  (void)state;
+  char dir[64];
+  wire_t w = {.drop_chunk = -1, .max_size = 2 * LKV_SNAP_CHUNK};
+  assert_false(transfer(&w, tmpdir(dir), 2 * LKV_SNAP_CHUNK + 1));
+  assert_false(w.got);
+  assert_int_equal(w.refused, 1);
+  wire_t fits = {.drop_chunk = -1, .max_size = 2 * LKV_SNAP_CHUNK};
+  assert_true(transfer(&fits, dir, 2 * LKV_SNAP_CHUNK));
+  assert_true(fits.got);
+  assert_int_equal(fits.refused, 0);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_codec_round_trips_and_refuses),
       cmocka_unit_test(test_a_file_arrives_whole_through_the_window),
       cmocka_unit_test(test_a_lost_chunk_fails_the_transfer),
+      cmocka_unit_test(test_an_offer_too_large_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
