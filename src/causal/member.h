@@ -343,7 +343,9 @@ void lkv_causal_member_base_vv(const lkv_causal_member_t *m, lkv_causal_vv_t *ou
 
 /* 1 when member id's last report (since this member started) lacks an event this member compacted (or
  * never had as an event: installed from a snapshot): it cannot get it by anti-entropy (it was left behind,
- * a backup was restored there) and needs a snapshot (below); else 0. */
+ * a backup was restored there) and needs a snapshot (below); also when id is an added member whose report
+ * lacks events of a removed member that this member has (it may never verify those: a replacement after a
+ * removal, docs/causal.md §15b); else 0. */
 int lkv_causal_member_needs_snapshot(const lkv_causal_member_t *m, uint64_t id);
 
 /* The member's state at its current revision with base, the log revision compacted up to, encoded into

@@ -48,7 +48,16 @@ int lkv_causal_member_needs_snapshot(const lkv_causal_member_t *m, uint64_t id) 
   int idx = lkv__causal_index(m, id);
   /* No report yet: unknown (an empty one is a member that has nothing: one just added). */
   if (idx < 0 || (size_t)idx == m->self || !m->reported[idx]) return 0;
-  return lkv__causal_lacks_compacted(m, &m->reports[idx]);
+  if (lkv__causal_lacks_compacted(m, &m->reports[idx])) return 1;
+  /* An added member lacking a removed member's events: it may never verify them (it learns keys from
+   * hellos, and a removed member sends none; a member added after the removal does not even know the
+   * origin), so events would never bring them: a replacement (remove, then add) catches up by a snapshot. */
+  if (!m->added[idx]) return 0;
+  for (size_t i = 0; i < m->cfg.n_members; i++)
+    if (m->removed[i] &&
+        lkv_causal_vv_get(&m->reports[idx], m->members[i].id) < lkv_causal_vv_get(&m->vv, m->members[i].id))
+      return 1;
+  return 0;
 }
 
 /* 1 when member b, by its last report, may count members[i] differently from this member (an add or a
@@ -232,8 +241,9 @@ int lkv_causal_member_restore(lkv_causal_member_t *m, const uint8_t *buf, size_t
   if (!mg || memcmp(mg, magic, sizeof(magic) - 1) || (mg[7] != magic[7] && mg[7] != MAGIC_ADDS))
     return LKV_EBADMSG;
   uint32_t marked = 0;
-  size_t before = mg[7] == MAGIC_ADDS ? lkv__causal_members_take(&r, m, &marked) /* first: vectors name them */
-                                      : m->cfg.n_members;
+  size_t before = mg[7] == MAGIC_ADDS
+                      ? lkv__causal_members_take(&r, m, &marked) /* first: vectors name them */
+                      : m->cfg.n_members;
   int rc = restore_state(m, &r, rev, base);
   if (rc) lkv__causal_members_undo(m, before, marked);
   return rc;
