@@ -15,8 +15,8 @@ static int named_has(const lkv_causal_event_id_t *named, size_t n, uint64_t orig
  * Why lowering deps[o] to s - 1 for an unnamed sibling (o, s) spares exactly it: a sibling is superseded by
  * a write whose deps cover it, and the key has at most one sibling per origin. Any other write of the key
  * from o that the lowered entry leaves out came after (o, s) and would have superseded it, so none is
- * here; the tombstones of the key purged here are all covered still, so no member can keep one that the
- * resolve leaves beside it (the purge rule assumes a later write saw every stable tombstone of its key).
+ * here. Tombstones are not spared (below), so every write after a tombstone saw it, as the purge rule
+ * assumes (a later write saw every stable tombstone of its key).
  */
 int lkv_causal_member_resolve(lkv_causal_member_t *m, uint64_t now, const lkv_causal_mutation_t *mu,
                               const lkv_causal_event_id_t *named, size_t n_named, uint64_t token,
@@ -29,7 +29,10 @@ int lkv_causal_member_resolve(lkv_causal_member_t *m, uint64_t now, const lkv_ca
   const lkv_causal_key_t *k = lkv_causal_member_key(m, mu->key, mu->key_len);
   for (size_t i = 0; k && i < k->n; i++) {
     const lkv_causal_sibling_t *s = &k->sib[i];
-    if (named_has(named, n_named, s->origin, s->seq)) continue;
+    /* A tombstone is never spared: the purge of a sole tombstone (member_keys.c) relies on every write
+     * after it having seen it, and another member may have purged this one already; a resolve concurrent
+     * with it would leave it beside the resolve here and not there. */
+    if (named_has(named, n_named, s->origin, s->seq) || s->tombstone) continue;
     if (s->origin == m->cfg.id) return LKV_EEXIST;
     if (lkv_causal_vv_set(&deps, s->origin, s->seq - 1)) abort(); /* lowers or removes: cannot fail */
   }

@@ -68,8 +68,7 @@ size_t lkv__causal_digest_split(const lkv_causal_member_t *m, lkv__causal_bound_
  * purged on one member leaves no sibling there; the other applied it too, since its report covered it, and
  * leaves the key out: docs/causal.md §6.) Left out as well: keys with a sibling attached to a lease (the
  * store shows such a key while its lease lives: a revoke or its owner's removal changes the view without a
- * sibling), and keys with a tombstone beside other siblings (a resolve may spare a tombstone that another
- * member had purged as the key's only sibling, which then holds the resolve alone: docs/causal.md §13). */
+ * sibling). */
 
 /* 1 when member m (self) and peer compare their key states: both members here, neither removed nor added
  * (lkv_causal_member_add): a member purges a sole tombstone once every member it counts reported it, and one

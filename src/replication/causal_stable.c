@@ -69,15 +69,11 @@ void lkv__causal_common(const lkv_causal_vv_t *own, const lkv_causal_vv_t *repor
   }
 }
 
-/* Every sibling in c, none attached to a lease, and no tombstone beside other siblings. A leased key's store
- * view follows its lease's life (grants, revokes, its owner's removal), not only its siblings. A resolve
- * spares a tombstone here (docs/causal.md §13) where another member, which had purged it as the key's only
- * sibling, holds the resolve alone. */
+/* Every sibling in c, none attached to a lease. A leased key's store view follows its lease's life (grants,
+ * revokes, its owner's removal), not only its siblings. */
 static int stable(const lkv_causal_key_t *k, const lkv_causal_vv_t *c) {
   for (size_t i = 0; i < k->n; i++)
-    if (!lkv_causal_vv_covers(c, k->sib[i].origin, k->sib[i].seq) || k->sib[i].lease ||
-        (k->sib[i].tombstone && k->n > 1))
-      return 0;
+    if (!lkv_causal_vv_covers(c, k->sib[i].origin, k->sib[i].seq) || k->sib[i].lease) return 0;
   return 1;
 }
 

@@ -148,6 +148,39 @@ static void test_resolve_refusals(void **state) {
   net_free(t);
 }
 
+/* A tombstone is not spared: member 2 deletes k (a tombstone everywhere), purges it once 1 and 3 reported
+ * having it, and 3, which has not purged it yet, resolves k naming nothing: the resolve supersedes the
+ * tombstone, so every member ends with the resolve alone (sparing it left 1 and 3 with both, 2 with one). */
+static void test_resolve_supersedes_tombstones(void **state) {
+  (void)state;
+  net_t *t = conflict();
+  lkv_causal_event_id_t ids[LKV_CAUSAL_CONTEXT_MAX], none[1];
+  assert_int_equal(resolve(t, 1, ids, context(t, 1, ids), NULL), 0);
+  settle(t);
+  for (size_t i = 0; i < 3; i++) assert_true(lkv_causal_key_sole_tombstone(key(t, i, "k")));
+  for (size_t i = 0; i < 3; i += 2) { /* 1 and 3 report to 2 only */
+    assert_int_equal(lkv_causal_member_tick(t->m[i]), 0);
+    flush(t, i);
+  }
+  for (size_t k = 0; k < t->nq;)
+    if (t->q[k].to == 2)
+      assert_int_equal(deliver(t, k), 0);
+    else
+      drop(t, k);
+  assert_int_equal(lkv_causal_member_tick(t->m[1]), 0); /* stable there: purged */
+  flush(t, 1);
+  drop_all(t);
+  assert_null(key(t, 1, "k"));
+  assert_non_null(key(t, 2, "k"));
+  assert_int_equal(resolve(t, 2, none, 0, "r"), 0);
+  settle(t);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(key(t, i, "k")->n, 1);
+    assert_string_equal(value(t, i, "k"), "r");
+  }
+  net_free(t);
+}
+
 static void test_reports(void **state) {
   (void)state;
   net_t *t = conflict();
@@ -165,9 +198,13 @@ static void test_reports(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_context_codec),        cmocka_unit_test(test_context_of_key_sorted),
-      cmocka_unit_test(test_resolve_full_context), cmocka_unit_test(test_resolve_spares_unnamed),
-      cmocka_unit_test(test_resolve_refusals),     cmocka_unit_test(test_reports),
+      cmocka_unit_test(test_context_codec),
+      cmocka_unit_test(test_context_of_key_sorted),
+      cmocka_unit_test(test_resolve_full_context),
+      cmocka_unit_test(test_resolve_spares_unnamed),
+      cmocka_unit_test(test_resolve_refusals),
+      cmocka_unit_test(test_resolve_supersedes_tombstones),
+      cmocka_unit_test(test_reports),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
