@@ -268,7 +268,8 @@ def test_stalled_stream_pins_no_pages(server_factory):
     """A client that stops reading after the first piece holds no read snapshot of the store (the copy was
     written to a file first): while it stalls, overwriting the data six times over with a compaction each
     round reuses the freed pages, so the file grows by far less than what was written (55 MB more when the
-    copy's read transaction is left open; 13 MB here)."""
+    copy's read transaction is left open; 13 MB here, or about 26 MB in a third of the runs, where other
+    short reads kept a round's pages a little longer: the bound sits between the two cases)."""
     srv = server_factory.start("ledgerkv")
     kv = srv.kv()
     value = lambda i, r: bytes([i, r]) * 100000  # 200 KB
@@ -285,7 +286,7 @@ def test_stalled_stream_pins_no_pages(server_factory):
             rev = kv.Put(etcdrpc.PutRequest(key=b"/pin/%02d" % i, value=value(i, r)), timeout=10).header.revision
         kv.Compact(etcdrpc.CompactionRequest(revision=rev, physical=True), timeout=60)
     after = db_size()
-    assert after - before < 24 << 20, (before, after)
+    assert after - before < 40 << 20, (before, after)
     got = kv.Range(etcdrpc.RangeRequest(key=b"/pin/", range_end=b"/pin0"), timeout=10).kvs
     assert [k.value for k in got] == [value(i, 6) for i in range(40)]
     stream.cancel()
