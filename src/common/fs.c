@@ -28,6 +28,16 @@ int lkv_fs_mkdirs(const char *path, mode_t mode) {
   return 0;
 }
 
+int lkv_fs_write_all(int fd, const void *buf, size_t len) {
+  for (const char *p = buf; len;) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? -errno : LKV_EIO;
+    p += w, len -= (size_t)w;
+  }
+  return 0;
+}
+
 int lkv_fs_sync_dir(const char *dir) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -errno;

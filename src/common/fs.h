@@ -9,6 +9,10 @@
  * errno (LKV_EINVAL when the path is empty or too long). */
 int lkv_fs_mkdirs(const char *path, mode_t mode);
 
+/* Writes all of buf[0..len) at fd's position, going on after short writes and EINTR. Returns 0 or a negated
+ * errno (LKV_EIO when write returns 0). */
+int lkv_fs_write_all(int fd, const void *buf, size_t len);
+
 /* Flushes directory dir (a created, renamed or deleted name in it becomes durable). Returns 0 or a negated
  * errno. */
 int lkv_fs_sync_dir(const char *dir);

@@ -125,16 +125,6 @@ static size_t put_record(uint8_t *out, const uint8_t *body, size_t n) {
   return HDR + n;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  for (size_t done = 0; done < n;) {
-    ssize_t w = write(fd, p + done, n - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return w < 0 ? -errno : LKV_EIO;
-    done += (size_t)w;
-  }
-  return 0;
-}
-
 int lkv__causal_log_append(lkv__causal_log_t *l, const uint8_t *const *ev, const size_t *len, size_t n) {
   size_t total = 0, at = 0;
   if (!n) return 0;
@@ -142,7 +132,7 @@ int lkv__causal_log_append(lkv__causal_log_t *l, const uint8_t *const *ev, const
   for (size_t i = 0; i < n; i++) total += HDR + len[i];
   if (lkv_grow((void **)&l->buf, &l->cap, total, 1)) return LKV_ENOMEM;
   for (size_t i = 0; i < n; i++) at += put_record(l->buf + at, ev[i], len[i]);
-  int rc = write_all(l->fd, l->buf, total);
+  int rc = lkv_fs_write_all(l->fd, l->buf, total);
   if (!rc && fdatasync(l->fd)) rc = -errno;
   if (!rc) l->count += n;
   return rc;
@@ -156,7 +146,7 @@ static int replace(lkv__causal_log_t *l, const uint8_t *data, size_t len) {
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return -errno;
-  int rc = write_all(fd, data, len);
+  int rc = lkv_fs_write_all(fd, data, len);
   if (!rc && fdatasync(fd)) rc = -errno;
   close(fd);
   if (!rc && rename(tmp, path)) rc = -errno;

@@ -28,12 +28,6 @@ static int stream_send(void *arg, uint64_t to, const uint8_t *msg, size_t len) {
   return rc;
 }
 
-static int index_of(const lkv__causal_node_t *n, uint64_t id) {
-  for (size_t i = 0; i < n->o.n_members; i++)
-    if (n->members[i].id == id) return (int)i;
-  return -1;
-}
-
 int lkv__causal_stream_init(lkv__causal_node_t *n) {
   char dir[4096];
   if (snprintf(dir, sizeof(dir), "%s/" LKV__CAUSAL_STREAM_DIR, n->o.dir) >= (int)sizeof(dir))
@@ -64,17 +58,6 @@ int lkv__causal_stream_busy(lkv__causal_node_t *n, size_t i) {
   return n->snap_out[i] != NULL;
 }
 
-/* Writes all of buf at fd's position. */
-static int write_all(int fd, const uint8_t *buf, size_t len) {
-  while (len) {
-    ssize_t w = write(fd, buf, len);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return w < 0 ? -errno : LKV_EIO;
-    buf += w, len -= (size_t)w;
-  }
-  return 0;
-}
-
 int lkv__causal_stream_start(lkv__causal_node_t *n, size_t i, const uint8_t *snap, size_t len) {
   /* The file streamed is the receiver's pending file as is (causal_snap.c): sender u64 ‖ the snapshot. It
    * need not be durable: the sender opens it at start and it is unlinked at once (a crash leaves it to the
@@ -85,8 +68,8 @@ int lkv__causal_stream_start(lkv__causal_node_t *n, size_t i, const uint8_t *sna
   if (fd < 0) return -errno;
   uint8_t from[8];
   lkv_le64_put(from, n->o.member_id);
-  int rc = write_all(fd, from, sizeof(from));
-  if (!rc) rc = write_all(fd, snap, len);
+  int rc = lkv_fs_write_all(fd, from, sizeof(from));
+  if (!rc) rc = lkv_fs_write_all(fd, snap, len);
   close(fd);
   static const uint8_t none = 0; /* the stream's Raft metadata and ledger frontier: unused here */
   lkv_snap_sender_options_t o = {.to = n->members[i].id,
@@ -127,7 +110,7 @@ static void refuse(lkv__causal_node_t *n, uint64_t from, uint64_t id) {
  * messages for the receiver; a completed transfer is kept for the round's end (a newer one replaces it). */
 static void take(lkv__causal_node_t *n, uint64_t from, const uint8_t *data, size_t len, uint64_t mono) {
   lkv_snap_msg_t m;
-  int i = index_of(n, from);
+  int i = lkv__causal_member_index(n, from);
   if (i < 0 || lkv_snap_msg_decode(data, len, &m) != 0) return;
   if (m.type == LKV_SNAP_ACK) {
     if (n->snap_out[i]) lkv_snap_sender_ack(n->snap_out[i], &m);
